@@ -1,0 +1,75 @@
+# nginx-loyalty
+#
+#   make            the module (build/ngx_http_loyalty_module.so) and
+#                   build/loyaltyctl
+#   make test       installs what is missing, builds, runs the whole suite
+#   make demo       installs, builds, starts a demo nginx on 127.0.0.1:8080
+#   make bench      installs, builds, runs the benchmarks in bench/
+
+NGX_SRC     ?= /usr/share/nginx/src
+NGX_BUILD   := build/nginx
+CC          ?= cc
+CFLAGS      ?= -O2 -g
+WARN        := -Wall -Wextra -Werror -Wno-unused-parameter
+LUA_INC     := /usr/include/luajit-2.1
+
+CORE_SRC    := $(wildcard ngx_module/core/*.c)
+CORE_HDR    := $(wildcard ngx_module/core/*.h)
+CLI_SRC     := $(wildcard ngx_module/cli/*.c)
+MOD_SRC     := $(wildcard ngx_module/*.c ngx_module/*.h)
+UNIT_SRC    := $(wildcard t/unit/*.c)
+UNIT_BIN    := $(patsubst t/unit/%.c,build/unit/%.t,$(UNIT_SRC))
+
+LIBS        := -llmdb -ljansson -lcrypto
+
+.PHONY: all deps test demo demo-stop bench clean
+
+all: build/ngx_http_loyalty_module.so build/loyaltyctl
+
+deps:
+	@sh .ci/install-deps
+
+# The module is built by nginx's own build system with the flags Debian's
+# nginx was configured with, so that the stock binary accepts it.
+$(NGX_BUILD)/objs/Makefile: config
+	rm -rf $(NGX_BUILD)
+	mkdir -p build
+	cp -r $(NGX_SRC) $(NGX_BUILD)
+	cd $(NGX_BUILD) && bash -c '. ./conf_flags; \
+	    ./configure "$${NGX_CONF_FLAGS[@]}" \
+	        --with-cc-opt="-g -O2 -fPIC -fstack-protector-strong \
+	            -D_FORTIFY_SOURCE=2" \
+	        --with-ld-opt="-Wl,-z,relro -Wl,-z,now -fPIC" \
+	        --add-dynamic-module=$(CURDIR)' > configure.log 2>&1 \
+	    || { cat $(NGX_BUILD)/configure.log; exit 1; }
+
+build/ngx_http_loyalty_module.so: $(NGX_BUILD)/objs/Makefile $(MOD_SRC) \
+                                  $(CORE_SRC) $(CORE_HDR)
+	$(MAKE) -C $(NGX_BUILD) -f objs/Makefile modules
+	cp $(NGX_BUILD)/objs/ngx_http_loyalty_module.so $@
+
+build/loyaltyctl: $(CORE_SRC) $(CORE_HDR) $(CLI_SRC) \
+                  $(wildcard ngx_module/cli/*.h)
+	@mkdir -p build
+	$(CC) $(CFLAGS) $(WARN) -Ingx_module/core -Ingx_module/cli \
+	    -o $@ $(CORE_SRC) $(CLI_SRC) $(LIBS)
+
+build/unit/%.t: t/unit/%.c t/unit/tap.h $(CORE_SRC) $(CORE_HDR)
+	@mkdir -p build/unit
+	$(CC) $(CFLAGS) $(WARN) -Ingx_module/core -It/unit \
+	    -o $@ $< $(CORE_SRC) $(LIBS)
+
+test: deps all $(UNIT_BIN)
+	prove -j2 t/*.t $(UNIT_BIN)
+
+demo: deps all
+	sh t/demo/run
+
+demo-stop:
+	sh t/demo/run stop
+
+bench: deps all
+	bash bench/run
+
+clean:
+	rm -rf build

@@ -1,0 +1,612 @@
+/*
+ * loyaltyctl: the command-line tool for nginx-loyalty stores.
+ */
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <jansson.h>
+
+#include "loyalty_json.h"
+#include "loyalty_record.h"
+#include "loyalty_sign.h"
+#include "loyaltyctl.h"
+
+
+static const char  loyaltyctl_usage_main[] =
+    "usage: loyaltyctl [-s DIR] COMMAND [ARGS]\n"
+    "\n"
+    "commands:\n"
+    "  init                      create the store (idempotent)\n"
+    "  import members|tiers FILE import JSON Lines (\"-\" for stdin)\n"
+    "  get member ID             print a member as JSON\n"
+    "  get tier NAME             print a tier as JSON\n"
+    "  stat                      entries per database, schema, map use\n"
+    "  verify                    check every record and reference\n"
+    "  sign-member ID --keys FILE [--ttl DURATION]\n"
+    "                            print a signed member cookie value\n"
+    "\n"
+    "options:\n"
+    "  -s, --store DIR           the store directory (default: "
+    "$LOYALTY_STORE)\n"
+    "  -h, --help                this help; COMMAND --help for a command's\n"
+    "\n"
+    "exit status: 0 success, 1 rejected input, absent record or problems\n"
+    "found, 2 usage error, 3 the store cannot be opened or written.\n";
+
+static const char  loyaltyctl_usage_init[] =
+    "usage: loyaltyctl -s DIR init\n"
+    "Creates the store directory and its databases; an existing store is\n"
+    "left as it is.  Exit 3 if it cannot be created or has another schema.\n";
+
+static const char  loyaltyctl_usage_get[] =
+    "usage: loyaltyctl -s DIR get member ID\n"
+    "       loyaltyctl -s DIR get tier NAME\n"
+    "Prints the record as one line of JSON.  Exit 1 if it is absent.\n";
+
+static const char  loyaltyctl_usage_stat[] =
+    "usage: loyaltyctl -s DIR stat\n"
+    "Prints the schema version, creation time, map size and use, and the\n"
+    "entries in each database.\n";
+
+static const char  loyaltyctl_usage_verify[] =
+    "usage: loyaltyctl -s DIR verify\n"
+    "Decodes every record and resolves every reference (a member's tier\n"
+    "and referrer).  Lists each problem on stdout; exit 1 if any.\n";
+
+static const char  loyaltyctl_usage_sign[] =
+    "usage: loyaltyctl sign-member ID --keys FILE [--ttl DURATION]\n"
+    "Prints a member cookie value signed with the first key in FILE.\n"
+    "DURATION uses nginx's units (30m, 12h, 30d); the default is 30d.\n";
+
+
+int
+loyaltyctl_usage(const char *usage)
+{
+    fputs(usage, stderr);
+    return LOYALTYCTL_USAGE;
+}
+
+
+int
+loyaltyctl_wants_help(int argc, char **argv, const char *usage)
+{
+    int  i;
+
+    for (i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            fputs(usage, stdout);
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+int
+loyaltyctl_open(const loyaltyctl_opts_t *o, loyalty_store_t *st,
+    unsigned flags)
+{
+    char  err[LOYALTY_ERRLEN];
+
+    if (o->store == NULL) {
+        fprintf(stderr, "loyaltyctl: no store: use -s DIR or set "
+                "LOYALTY_STORE\n");
+        return LOYALTYCTL_USAGE;
+    }
+
+    if (loyalty_store_open(st, o->store, flags, err, sizeof(err)) != 0) {
+        fprintf(stderr, "loyaltyctl: %s\n", err);
+        return LOYALTYCTL_STORE;
+    }
+
+    return LOYALTYCTL_OK;
+}
+
+
+static int
+loyaltyctl_init(const loyaltyctl_opts_t *o, int argc, char **argv)
+{
+    int              rc;
+    loyalty_store_t  st;
+
+    if (loyaltyctl_wants_help(argc, argv, loyaltyctl_usage_init)) {
+        return LOYALTYCTL_OK;
+    }
+
+    if (argc != 1) {
+        return loyaltyctl_usage(loyaltyctl_usage_init);
+    }
+
+    rc = loyaltyctl_open(o, &st, LOYALTY_STORE_CREATE);
+    if (rc != LOYALTYCTL_OK) {
+        return rc;
+    }
+
+    loyalty_store_close(&st);
+    return LOYALTYCTL_OK;
+}
+
+
+static int
+loyaltyctl_print_json(json_t *obj)
+{
+    int  rc;
+
+    if (obj == NULL) {
+        fprintf(stderr, "loyaltyctl: out of memory\n");
+        return LOYALTYCTL_STORE;
+    }
+
+    rc = json_dumpf(obj, stdout, JSON_COMPACT);
+    json_decref(obj);
+    fputc('\n', stdout);
+
+    return rc == 0 ? LOYALTYCTL_OK : LOYALTYCTL_STORE;
+}
+
+
+static int
+loyaltyctl_get(const loyaltyctl_opts_t *o, int argc, char **argv)
+{
+    int               rc, db;
+    MDB_txn          *txn;
+    MDB_val           key, val;
+    loyalty_tier_t    tier;
+    loyalty_store_t   st;
+    loyalty_member_t  m;
+
+    if (loyaltyctl_wants_help(argc, argv, loyaltyctl_usage_get)) {
+        return LOYALTYCTL_OK;
+    }
+
+    if (argc != 3) {
+        return loyaltyctl_usage(loyaltyctl_usage_get);
+    }
+
+    if (strcmp(argv[1], "member") == 0) {
+        db = LOYALTY_DB_MEMBERS;
+
+    } else if (strcmp(argv[1], "tier") == 0) {
+        db = LOYALTY_DB_TIERS;
+
+    } else {
+        return loyaltyctl_usage(loyaltyctl_usage_get);
+    }
+
+    key.mv_data = argv[2];
+    key.mv_size = strlen(argv[2]);
+
+    if (!(db == LOYALTY_DB_MEMBERS
+          ? loyalty_valid_id(argv[2], key.mv_size)
+          : loyalty_valid_tier_name(argv[2], key.mv_size)))
+    {
+        fprintf(stderr, "loyaltyctl: \"%s\" is not a valid %s\n", argv[2],
+                db == LOYALTY_DB_MEMBERS ? "member id" : "tier name");
+        return LOYALTYCTL_DATA;
+    }
+
+    rc = loyaltyctl_open(o, &st, LOYALTY_STORE_RDONLY);
+    if (rc != LOYALTYCTL_OK) {
+        return rc;
+    }
+
+    rc = mdb_txn_begin(st.env, NULL, MDB_RDONLY, &txn);
+    if (rc != 0) {
+        fprintf(stderr, "loyaltyctl: %s\n", mdb_strerror(rc));
+        loyalty_store_close(&st);
+        return LOYALTYCTL_STORE;
+    }
+
+    rc = mdb_get(txn, st.dbi[db], &key, &val);
+
+    if (rc == MDB_NOTFOUND) {
+        fprintf(stderr, "loyaltyctl: no %s \"%s\"\n", argv[1], argv[2]);
+        rc = LOYALTYCTL_DATA;
+
+    } else if (rc != 0) {
+        fprintf(stderr, "loyaltyctl: %s\n", mdb_strerror(rc));
+        rc = LOYALTYCTL_STORE;
+
+    } else if (db == LOYALTY_DB_MEMBERS) {
+        rc = (loyalty_member_decode(val.mv_data, val.mv_size, &m) == 0)
+             ? loyaltyctl_print_json(loyalty_member_to_json(argv[2],
+                                                            key.mv_size, &m))
+             : -1;
+
+    } else {
+        rc = (loyalty_tier_decode(val.mv_data, val.mv_size, &tier) == 0)
+             ? loyaltyctl_print_json(loyalty_tier_to_json(argv[2],
+                                                          key.mv_size,
+                                                          &tier))
+             : -1;
+    }
+
+    if (rc == -1) {
+        fprintf(stderr, "loyaltyctl: %s \"%s\" does not decode\n", argv[1],
+                argv[2]);
+        rc = LOYALTYCTL_DATA;
+    }
+
+    mdb_txn_abort(txn);
+    loyalty_store_close(&st);
+
+    return rc;
+}
+
+
+static int
+loyaltyctl_stat(const loyaltyctl_opts_t *o, int argc, char **argv)
+{
+    int              rc, i;
+    char             created_at[LOYALTY_RFC3339_LEN + 1];
+    size_t           used;
+    int64_t          created;
+    uint32_t         version;
+    MDB_txn         *txn;
+    MDB_stat         ms;
+    MDB_envinfo      info;
+    loyalty_store_t  st;
+
+    if (loyaltyctl_wants_help(argc, argv, loyaltyctl_usage_stat)) {
+        return LOYALTYCTL_OK;
+    }
+
+    if (argc != 1) {
+        return loyaltyctl_usage(loyaltyctl_usage_stat);
+    }
+
+    rc = loyaltyctl_open(o, &st, LOYALTY_STORE_RDONLY);
+    if (rc != LOYALTYCTL_OK) {
+        return rc;
+    }
+
+    rc = mdb_txn_begin(st.env, NULL, MDB_RDONLY, &txn);
+    if (rc == 0) {
+        rc = loyalty_store_meta(&st, txn, &version, &created);
+    }
+    if (rc == 0) {
+        rc = mdb_env_info(st.env, &info);
+    }
+    if (rc == 0) {
+        rc = mdb_env_stat(st.env, &ms);
+    }
+
+    if (rc != 0) {
+        goto failed;
+    }
+
+    used = (info.me_last_pgno + 1) * (size_t) ms.ms_psize;
+    loyalty_format_rfc3339(created, created_at);
+
+    printf("store           %s\n", o->store);
+    printf("schema_version  %u\n", version);
+    printf("created_at      %s\n", created_at);
+    printf("map_size        %zu\n", info.me_mapsize);
+    printf("map_used        %zu (%.1f%%)\n", used,
+           100.0 * (double) used / (double) info.me_mapsize);
+    printf("readers         %u of %u\n", info.me_numreaders,
+           info.me_maxreaders);
+
+    for (i = 0; i < LOYALTY_DB_COUNT; i++) {
+        rc = mdb_stat(txn, st.dbi[i], &ms);
+        if (rc != 0) {
+            goto failed;
+        }
+
+        printf("db %-12s %zu\n", loyalty_store_dbs[i], ms.ms_entries);
+    }
+
+    mdb_txn_abort(txn);
+    loyalty_store_close(&st);
+
+    return LOYALTYCTL_OK;
+
+failed:
+
+    fprintf(stderr, "loyaltyctl: %s\n", mdb_strerror(rc));
+    if (txn) {
+        mdb_txn_abort(txn);
+    }
+    loyalty_store_close(&st);
+
+    return LOYALTYCTL_STORE;
+}
+
+
+static void
+loyaltyctl_problem(size_t *n, const char *db, MDB_val *key, const char *what)
+{
+    (*n)++;
+    printf("%s/%.*s: %s\n", db, (int) (key->mv_size > 80 ? 80 : key->mv_size),
+           (const char *) key->mv_data, what);
+}
+
+
+static int
+loyaltyctl_verify_db(loyalty_store_t *st, MDB_txn *txn, int db,
+    size_t *problems)
+{
+    int                rc;
+    char               what[LOYALTY_ERRLEN];
+    MDB_val            key, val, ref, tmp;
+    MDB_cursor        *cur;
+    loyalty_tier_t     tier;
+    loyalty_member_t   m;
+    const char        *name;
+
+    name = loyalty_store_dbs[db];
+
+    rc = mdb_cursor_open(txn, st->dbi[db], &cur);
+    if (rc != 0) {
+        return rc;
+    }
+
+    while ((rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) == 0) {
+
+        if (db == LOYALTY_DB_TIERS) {
+            if (!loyalty_valid_tier_name(key.mv_data, key.mv_size)) {
+                loyaltyctl_problem(problems, name, &key, "invalid name");
+
+            } else if (loyalty_tier_decode(val.mv_data, val.mv_size, &tier))
+            {
+                loyaltyctl_problem(problems, name, &key,
+                                   "record does not decode");
+            }
+
+            continue;
+        }
+
+        if (!loyalty_valid_id(key.mv_data, key.mv_size)) {
+            loyaltyctl_problem(problems, name, &key, "invalid id");
+            continue;
+        }
+
+        if (loyalty_member_decode(val.mv_data, val.mv_size, &m) != 0) {
+            loyaltyctl_problem(problems, name, &key,
+                               "record does not decode");
+            continue;
+        }
+
+        ref.mv_data = (void *) m.tier;
+        ref.mv_size = m.tier_len;
+
+        rc = mdb_get(txn, st->dbi[LOYALTY_DB_TIERS], &ref, &tmp);
+        if (rc == MDB_NOTFOUND) {
+            snprintf(what, sizeof(what), "unknown tier \"%.*s\"",
+                     (int) m.tier_len, m.tier);
+            loyaltyctl_problem(problems, name, &key, what);
+
+        } else if (rc != 0) {
+            break;
+        }
+
+        if (m.referrer_len == 0) {
+            continue;
+        }
+
+        ref.mv_data = (void *) m.referrer;
+        ref.mv_size = m.referrer_len;
+
+        if (ref.mv_size == key.mv_size
+            && memcmp(ref.mv_data, key.mv_data, key.mv_size) == 0)
+        {
+            loyaltyctl_problem(problems, name, &key, "refers themselves");
+            continue;
+        }
+
+        rc = mdb_get(txn, st->dbi[LOYALTY_DB_MEMBERS], &ref, &tmp);
+        if (rc == MDB_NOTFOUND) {
+            snprintf(what, sizeof(what), "unknown referrer \"%.*s\"",
+                     (int) m.referrer_len, m.referrer);
+            loyaltyctl_problem(problems, name, &key, what);
+
+        } else if (rc != 0) {
+            break;
+        }
+    }
+
+    mdb_cursor_close(cur);
+
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+
+static int
+loyaltyctl_verify(const loyaltyctl_opts_t *o, int argc, char **argv)
+{
+    int              rc;
+    size_t           problems;
+    MDB_txn         *txn;
+    loyalty_store_t  st;
+
+    if (loyaltyctl_wants_help(argc, argv, loyaltyctl_usage_verify)) {
+        return LOYALTYCTL_OK;
+    }
+
+    if (argc != 1) {
+        return loyaltyctl_usage(loyaltyctl_usage_verify);
+    }
+
+    rc = loyaltyctl_open(o, &st, LOYALTY_STORE_RDONLY);
+    if (rc != LOYALTYCTL_OK) {
+        return rc;
+    }
+
+    problems = 0;
+
+    rc = mdb_txn_begin(st.env, NULL, MDB_RDONLY, &txn);
+    if (rc == 0) {
+        rc = loyaltyctl_verify_db(&st, txn, LOYALTY_DB_TIERS, &problems);
+        if (rc == 0) {
+            rc = loyaltyctl_verify_db(&st, txn, LOYALTY_DB_MEMBERS,
+                                      &problems);
+        }
+        mdb_txn_abort(txn);
+    }
+
+    loyalty_store_close(&st);
+
+    if (rc != 0) {
+        fprintf(stderr, "loyaltyctl: %s\n", mdb_strerror(rc));
+        return LOYALTYCTL_STORE;
+    }
+
+    if (problems) {
+        fprintf(stderr, "loyaltyctl: %zu problem%s found\n", problems,
+                problems == 1 ? "" : "s");
+        return LOYALTYCTL_DATA;
+    }
+
+    fprintf(stderr, "loyaltyctl: store is consistent\n");
+    return LOYALTYCTL_OK;
+}
+
+
+static int
+loyaltyctl_sign_member(int argc, char **argv)
+{
+    int                 c;
+    char                err[LOYALTY_ERRLEN], out[LOYALTY_COOKIE_MAX + 1];
+    long                n;
+    int64_t             ttl;
+    const char         *keys, *id;
+    loyalty_keyring_t  *kr;
+
+    static const struct option  longopts[] = {
+        { "keys", required_argument, NULL, 'k' },
+        { "ttl",  required_argument, NULL, 't' },
+        { "help", no_argument,       NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+
+    keys = NULL;
+    ttl = 30 * 86400;
+
+    /* 0 restarts glibc's getopt, which then lets options follow the ID */
+    optind = 0;
+
+    while ((c = getopt_long(argc, argv, "k:t:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'k':
+            keys = optarg;
+            break;
+
+        case 't':
+            ttl = loyalty_parse_duration(optarg, strlen(optarg));
+            if (ttl <= 0) {
+                fprintf(stderr, "loyaltyctl: invalid --ttl \"%s\"\n",
+                        optarg);
+                return LOYALTYCTL_USAGE;
+            }
+            break;
+
+        case 'h':
+            fputs(loyaltyctl_usage_sign, stdout);
+            return LOYALTYCTL_OK;
+
+        default:
+            return loyaltyctl_usage(loyaltyctl_usage_sign);
+        }
+    }
+
+    if (optind + 1 != argc || keys == NULL) {
+        return loyaltyctl_usage(loyaltyctl_usage_sign);
+    }
+
+    id = argv[optind];
+
+    if (!loyalty_valid_id(id, strlen(id))) {
+        fprintf(stderr, "loyaltyctl: \"%s\" is not a valid member id\n", id);
+        return LOYALTYCTL_DATA;
+    }
+
+    kr = loyalty_keyring_load(keys, err, sizeof(err));
+    if (kr == NULL) {
+        fprintf(stderr, "loyaltyctl: keys: %s\n", err);
+        return LOYALTYCTL_DATA;
+    }
+
+    n = loyalty_member_cookie_sign(kr, id, strlen(id),
+                                   (int64_t) time(NULL) + ttl, out);
+    loyalty_keyring_free(kr);
+
+    if (n < 0) {
+        fprintf(stderr, "loyaltyctl: cannot sign\n");
+        return LOYALTYCTL_DATA;
+    }
+
+    printf("%s\n", out);
+    return LOYALTYCTL_OK;
+}
+
+
+int
+main(int argc, char **argv)
+{
+    int                c;
+    const char        *cmd;
+    loyaltyctl_opts_t  o;
+
+    static const struct option  longopts[] = {
+        { "store", required_argument, NULL, 's' },
+        { "help",  no_argument,       NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+
+    o.store = getenv("LOYALTY_STORE");
+
+    /* "+": options after the command belong to the command */
+    while ((c = getopt_long(argc, argv, "+s:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 's':
+            o.store = optarg;
+            break;
+
+        case 'h':
+            fputs(loyaltyctl_usage_main, stdout);
+            return LOYALTYCTL_OK;
+
+        default:
+            return loyaltyctl_usage(loyaltyctl_usage_main);
+        }
+    }
+
+    if (optind == argc) {
+        return loyaltyctl_usage(loyaltyctl_usage_main);
+    }
+
+    cmd = argv[optind];
+    argc -= optind;
+    argv += optind;
+
+    if (strcmp(cmd, "init") == 0) {
+        return loyaltyctl_init(&o, argc, argv);
+    }
+
+    if (strcmp(cmd, "import") == 0) {
+        return loyaltyctl_import(&o, argc, argv);
+    }
+
+    if (strcmp(cmd, "get") == 0) {
+        return loyaltyctl_get(&o, argc, argv);
+    }
+
+    if (strcmp(cmd, "stat") == 0) {
+        return loyaltyctl_stat(&o, argc, argv);
+    }
+
+    if (strcmp(cmd, "verify") == 0) {
+        return loyaltyctl_verify(&o, argc, argv);
+    }
+
+    if (strcmp(cmd, "sign-member") == 0) {
+        return loyaltyctl_sign_member(argc, argv);
+    }
+
+    fprintf(stderr, "loyaltyctl: unknown command \"%s\"\n", cmd);
+    return loyaltyctl_usage(loyaltyctl_usage_main);
+}

@@ -1,0 +1,418 @@
+/*
+ * nginx-loyalty: records to and from JSON (jansson).
+ */
+
+#include <stdio.h>
+#include <string.h>
+
+#include "loyalty_json.h"
+
+
+typedef struct {
+    const char  *name;
+    int          type;
+    int          required;
+} loyalty_json_field_t;
+
+
+static const loyalty_json_field_t  loyalty_member_fields[] = {
+    { "id",             JSON_STRING,  1 },
+    { "tier",           JSON_STRING,  1 },
+    { "stage",          JSON_STRING,  1 },
+    { "referrer",       JSON_STRING,  0 },
+    { "joined_at",      JSON_STRING,  0 },
+    { "first_order_at", JSON_STRING,  0 },
+    { "last_order_at",  JSON_STRING,  0 },
+    { "orders",         JSON_INTEGER, 0 },
+    { "spend",          JSON_INTEGER, 0 },
+    { "points",         JSON_INTEGER, 0 },
+    { "birthday",       JSON_STRING,  0 },
+    { "blocked",        JSON_TRUE,    0 },
+    { NULL, 0, 0 }
+};
+
+
+static const loyalty_json_field_t  loyalty_tier_fields[] = {
+    { "name",           JSON_STRING,  1 },
+    { "rank",           JSON_INTEGER, 1 },
+    { "discount_bp",    JSON_INTEGER, 0 },
+    { "label",          JSON_STRING,  0 },
+    { NULL, 0, 0 }
+};
+
+
+static const char *
+loyalty_json_type_name(int type)
+{
+    switch (type) {
+    case JSON_STRING:
+        return "a string";
+    case JSON_INTEGER:
+        return "an integer";
+    default:
+        return "a boolean";
+    }
+}
+
+
+/* rejects unknown fields, missing required ones and wrong types */
+static int
+loyalty_json_check(json_t *obj, const loyalty_json_field_t *fields,
+    char *err, size_t errlen)
+{
+    const char                  *key;
+    json_t                      *v;
+    int                          type;
+    const loyalty_json_field_t  *f;
+
+    if (!json_is_object(obj)) {
+        snprintf(err, errlen, "expected a JSON object");
+        return -1;
+    }
+
+    json_object_foreach(obj, key, v) {
+        for (f = fields; f->name; f++) {
+            if (strcmp(f->name, key) == 0) {
+                break;
+            }
+        }
+
+        if (f->name == NULL) {
+            snprintf(err, errlen, "unknown field \"%.64s\"", key);
+            return -1;
+        }
+
+        type = json_typeof(v);
+        if (type == JSON_FALSE) {
+            type = JSON_TRUE;
+        }
+
+        if (type != f->type) {
+            snprintf(err, errlen, "\"%s\" must be %s", f->name,
+                     loyalty_json_type_name(f->type));
+            return -1;
+        }
+    }
+
+    for (f = fields; f->name; f++) {
+        if (f->required && json_object_get(obj, f->name) == NULL) {
+            snprintf(err, errlen, "\"%s\" is required", f->name);
+            return -1;
+        }
+    }
+
+    return 0;
+}
+
+
+/* jansson has checked the UTF-8: count the bytes that start a character */
+static size_t
+loyalty_utf8_chars(const char *s)
+{
+    size_t  n;
+
+    for (n = 0; *s; s++) {
+        n += ((*s & 0xc0) != 0x80);
+    }
+
+    return n;
+}
+
+
+static int
+loyalty_json_time(json_t *obj, const char *name, uint16_t flag,
+    loyalty_member_t *m, int64_t *out, char *err, size_t errlen)
+{
+    json_t  *v;
+
+    v = json_object_get(obj, name);
+    if (v == NULL) {
+        *out = 0;
+        return 0;
+    }
+
+    if (loyalty_parse_rfc3339(json_string_value(v), json_string_length(v),
+                              out)
+        != 0)
+    {
+        snprintf(err, errlen, "\"%s\" must be an RFC 3339 date-time", name);
+        return -1;
+    }
+
+    m->flags |= flag;
+    return 0;
+}
+
+
+static int
+loyalty_json_int(json_t *obj, const char *name, json_int_t min,
+    json_int_t max, json_int_t *out, char *err, size_t errlen)
+{
+    json_t  *v;
+
+    v = json_object_get(obj, name);
+    if (v == NULL) {
+        *out = 0;
+        return 0;
+    }
+
+    *out = json_integer_value(v);
+
+    if (*out < min || *out > max) {
+        snprintf(err, errlen, "\"%s\" must be between %lld and %lld", name,
+                 (long long) min, (long long) max);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+int
+loyalty_member_from_json(json_t *obj, const char **id, size_t *id_len,
+    loyalty_member_t *m, char *err, size_t errlen)
+{
+    int          stage;
+    json_t      *v;
+    json_int_t   n;
+
+    if (loyalty_json_check(obj, loyalty_member_fields, err, errlen) != 0) {
+        return -1;
+    }
+
+    memset(m, 0, sizeof(loyalty_member_t));
+
+    v = json_object_get(obj, "id");
+    *id = json_string_value(v);
+    *id_len = json_string_length(v);
+
+    if (!loyalty_valid_id(*id, *id_len)) {
+        snprintf(err, errlen, "\"id\" must be 1-%d characters of "
+                 "[A-Za-z0-9_.-]", LOYALTY_ID_MAX);
+        return -1;
+    }
+
+    v = json_object_get(obj, "tier");
+    m->tier = json_string_value(v);
+    m->tier_len = (uint8_t) json_string_length(v);
+
+    if (!loyalty_valid_tier_name(m->tier, json_string_length(v))) {
+        snprintf(err, errlen, "\"tier\" must be 1-%d characters of "
+                 "[A-Za-z0-9_.-]", LOYALTY_TIER_MAX);
+        return -1;
+    }
+
+    v = json_object_get(obj, "stage");
+    stage = loyalty_stage_parse(json_string_value(v), json_string_length(v));
+    if (stage < 0) {
+        snprintf(err, errlen, "\"stage\" must be one of prospect, fan, "
+                 "customer, member, partner");
+        return -1;
+    }
+    m->stage = (uint8_t) stage;
+
+    v = json_object_get(obj, "referrer");
+    if (v) {
+        m->referrer = json_string_value(v);
+        m->referrer_len = (uint8_t) json_string_length(v);
+
+        if (!loyalty_valid_id(m->referrer, json_string_length(v))) {
+            snprintf(err, errlen, "\"referrer\" must be a member id");
+            return -1;
+        }
+
+        if (m->referrer_len == *id_len
+            && memcmp(m->referrer, *id, *id_len) == 0)
+        {
+            snprintf(err, errlen, "a member cannot be their own referrer");
+            return -1;
+        }
+    }
+
+    if (loyalty_json_time(obj, "joined_at", LOYALTY_MEMBER_JOINED, m,
+                          &m->joined_at, err, errlen)
+        || loyalty_json_time(obj, "first_order_at",
+                             LOYALTY_MEMBER_FIRST_ORDER, m,
+                             &m->first_order_at, err, errlen)
+        || loyalty_json_time(obj, "last_order_at", LOYALTY_MEMBER_LAST_ORDER,
+                             m, &m->last_order_at, err, errlen))
+    {
+        return -1;
+    }
+
+    if (loyalty_json_int(obj, "orders", 0, UINT32_MAX, &n, err, errlen)) {
+        return -1;
+    }
+    m->orders = (uint32_t) n;
+
+    if (loyalty_json_int(obj, "spend", 0, INT64_MAX, &n, err, errlen)) {
+        return -1;
+    }
+    m->spend = n;
+
+    if (loyalty_json_int(obj, "points", INT64_MIN, INT64_MAX, &n, err,
+                         errlen))
+    {
+        return -1;
+    }
+    m->points = n;
+
+    v = json_object_get(obj, "birthday");
+    if (v) {
+        if (loyalty_parse_birthday(json_string_value(v),
+                                   json_string_length(v), &m->birth_month,
+                                   &m->birth_day)
+            != 0)
+        {
+            snprintf(err, errlen, "\"birthday\" must be MM-DD");
+            return -1;
+        }
+        m->flags |= LOYALTY_MEMBER_BIRTHDAY;
+    }
+
+    if (json_is_true(json_object_get(obj, "blocked"))) {
+        m->flags |= LOYALTY_MEMBER_BLOCKED;
+    }
+
+    return 0;
+}
+
+
+static void
+loyalty_json_set_time(json_t *obj, const char *name, int64_t t)
+{
+    char  buf[LOYALTY_RFC3339_LEN + 1];
+
+    loyalty_format_rfc3339(t, buf);
+    json_object_set_new(obj, name, json_string(buf));
+}
+
+
+json_t *
+loyalty_member_to_json(const char *id, size_t id_len,
+    const loyalty_member_t *m)
+{
+    char     bday[8];
+    json_t  *obj;
+
+    obj = json_object();
+    if (obj == NULL) {
+        return NULL;
+    }
+
+    json_object_set_new(obj, "id", json_stringn(id, id_len));
+    json_object_set_new(obj, "tier", json_stringn(m->tier, m->tier_len));
+    json_object_set_new(obj, "stage",
+                        json_string(loyalty_stage_names[m->stage]));
+
+    if (m->referrer_len) {
+        json_object_set_new(obj, "referrer",
+                            json_stringn(m->referrer, m->referrer_len));
+    }
+
+    if (m->flags & LOYALTY_MEMBER_JOINED) {
+        loyalty_json_set_time(obj, "joined_at", m->joined_at);
+    }
+
+    if (m->flags & LOYALTY_MEMBER_FIRST_ORDER) {
+        loyalty_json_set_time(obj, "first_order_at", m->first_order_at);
+    }
+
+    if (m->flags & LOYALTY_MEMBER_LAST_ORDER) {
+        loyalty_json_set_time(obj, "last_order_at", m->last_order_at);
+    }
+
+    json_object_set_new(obj, "orders", json_integer(m->orders));
+    json_object_set_new(obj, "spend", json_integer(m->spend));
+    json_object_set_new(obj, "points", json_integer(m->points));
+
+    if (m->flags & LOYALTY_MEMBER_BIRTHDAY) {
+        snprintf(bday, sizeof(bday), "%02u-%02u", m->birth_month,
+                 m->birth_day);
+        json_object_set_new(obj, "birthday", json_string(bday));
+    }
+
+    json_object_set_new(obj, "blocked",
+                        json_boolean(m->flags & LOYALTY_MEMBER_BLOCKED));
+
+    return obj;
+}
+
+
+int
+loyalty_tier_from_json(json_t *obj, const char **name, size_t *name_len,
+    loyalty_tier_t *t, char *err, size_t errlen)
+{
+    json_t      *v;
+    json_int_t   n;
+    const char  *label;
+
+    if (loyalty_json_check(obj, loyalty_tier_fields, err, errlen) != 0) {
+        return -1;
+    }
+
+    memset(t, 0, sizeof(loyalty_tier_t));
+
+    v = json_object_get(obj, "name");
+    *name = json_string_value(v);
+    *name_len = json_string_length(v);
+
+    if (!loyalty_valid_tier_name(*name, *name_len)) {
+        snprintf(err, errlen, "\"name\" must be 1-%d characters of "
+                 "[A-Za-z0-9_.-]", LOYALTY_TIER_MAX);
+        return -1;
+    }
+
+    if (loyalty_json_int(obj, "rank", INT32_MIN, INT32_MAX, &n, err, errlen))
+    {
+        return -1;
+    }
+    t->rank = (int32_t) n;
+
+    if (loyalty_json_int(obj, "discount_bp", 0, 10000, &n, err, errlen)) {
+        return -1;
+    }
+    t->discount_bp = (uint16_t) n;
+
+    v = json_object_get(obj, "label");
+    if (v) {
+        label = json_string_value(v);
+
+        if (json_string_length(v) > LOYALTY_LABEL_MAX
+            || memchr(label, '\0', json_string_length(v))
+            || loyalty_utf8_chars(label) > LOYALTY_LABEL_CHARS)
+        {
+            snprintf(err, errlen, "\"label\" must be at most %d characters",
+                     LOYALTY_LABEL_CHARS);
+            return -1;
+        }
+
+        t->label = label;
+        t->label_len = (uint16_t) json_string_length(v);
+
+    } else {
+        t->label = "";
+    }
+
+    return 0;
+}
+
+
+json_t *
+loyalty_tier_to_json(const char *name, size_t name_len,
+    const loyalty_tier_t *t)
+{
+    json_t  *obj;
+
+    obj = json_object();
+    if (obj == NULL) {
+        return NULL;
+    }
+
+    json_object_set_new(obj, "name", json_stringn(name, name_len));
+    json_object_set_new(obj, "rank", json_integer(t->rank));
+    json_object_set_new(obj, "discount_bp", json_integer(t->discount_bp));
+    json_object_set_new(obj, "label", json_stringn(t->label, t->label_len));
+
+    return obj;
+}

@@ -1,0 +1,227 @@
+/*
+ * nginx-loyalty: encoding and decoding of the store's binary records.
+ */
+
+#include <string.h>
+
+#include "loyalty_record.h"
+
+
+const char  *loyalty_stage_names[LOYALTY_STAGE_COUNT] = {
+    "prospect", "fan", "customer", "member", "partner"
+};
+
+
+int
+loyalty_stage_parse(const char *s, size_t len)
+{
+    int  i;
+
+    for (i = 0; i < LOYALTY_STAGE_COUNT; i++) {
+        if (strlen(loyalty_stage_names[i]) == len
+            && memcmp(loyalty_stage_names[i], s, len) == 0)
+        {
+            return i;
+        }
+    }
+
+    return -1;
+}
+
+
+static void
+loyalty_put_u16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t) v;
+    p[1] = (uint8_t) (v >> 8);
+}
+
+
+static void
+loyalty_put_u32(uint8_t *p, uint32_t v)
+{
+    loyalty_put_u16(p, (uint16_t) v);
+    loyalty_put_u16(p + 2, (uint16_t) (v >> 16));
+}
+
+
+static void
+loyalty_put_i64(uint8_t *p, int64_t v)
+{
+    loyalty_put_u32(p, (uint32_t) (uint64_t) v);
+    loyalty_put_u32(p + 4, (uint32_t) ((uint64_t) v >> 32));
+}
+
+
+static uint16_t
+loyalty_get_u16(const uint8_t *p)
+{
+    return (uint16_t) (p[0] | p[1] << 8);
+}
+
+
+static uint32_t
+loyalty_get_u32(const uint8_t *p)
+{
+    return (uint32_t) loyalty_get_u16(p)
+           | (uint32_t) loyalty_get_u16(p + 2) << 16;
+}
+
+
+static int64_t
+loyalty_get_i64(const uint8_t *p)
+{
+    return (int64_t) ((uint64_t) loyalty_get_u32(p)
+                      | (uint64_t) loyalty_get_u32(p + 4) << 32);
+}
+
+
+/*
+ * member v1:
+ *   0 version, 1 stage, 2 flags (u16), 4 birth month, 5 birth day,
+ *   6 tier length, 7 referrer length, 8 joined_at, 16 first_order_at,
+ *   24 last_order_at, 32 spend, 40 points (i64), 48 orders (u32),
+ *   52 reserved (u32, zero), 56 tier name, then referrer id
+ */
+
+size_t
+loyalty_member_encode(const loyalty_member_t *m, uint8_t *buf)
+{
+    buf[0] = LOYALTY_MEMBER_VERSION;
+    buf[1] = m->stage;
+    loyalty_put_u16(buf + 2, m->flags);
+    buf[4] = m->birth_month;
+    buf[5] = m->birth_day;
+    buf[6] = m->tier_len;
+    buf[7] = m->referrer_len;
+    loyalty_put_i64(buf + 8, m->joined_at);
+    loyalty_put_i64(buf + 16, m->first_order_at);
+    loyalty_put_i64(buf + 24, m->last_order_at);
+    loyalty_put_i64(buf + 32, m->spend);
+    loyalty_put_i64(buf + 40, m->points);
+    loyalty_put_u32(buf + 48, m->orders);
+    loyalty_put_u32(buf + 52, 0);
+
+    memcpy(buf + LOYALTY_MEMBER_FIXED, m->tier, m->tier_len);
+    if (m->referrer_len) {
+        memcpy(buf + LOYALTY_MEMBER_FIXED + m->tier_len, m->referrer,
+               m->referrer_len);
+    }
+
+    return LOYALTY_MEMBER_FIXED + m->tier_len + m->referrer_len;
+}
+
+
+int
+loyalty_member_peek(const uint8_t *buf, size_t len, uint8_t *stage,
+    uint16_t *flags, int64_t *points, const char **tier, size_t *tier_len)
+{
+    if (len < LOYALTY_MEMBER_FIXED + 1
+        || buf[0] != LOYALTY_MEMBER_VERSION
+        || buf[1] >= LOYALTY_STAGE_COUNT
+        || buf[6] == 0 || buf[6] > LOYALTY_TIER_MAX
+        || buf[7] > LOYALTY_ID_MAX
+        || len != (size_t) LOYALTY_MEMBER_FIXED + buf[6] + buf[7])
+    {
+        return -1;
+    }
+
+    *stage = buf[1];
+    *flags = loyalty_get_u16(buf + 2);
+    *points = loyalty_get_i64(buf + 40);
+    *tier = (const char *) buf + LOYALTY_MEMBER_FIXED;
+    *tier_len = buf[6];
+
+    return 0;
+}
+
+
+int
+loyalty_member_decode(const uint8_t *buf, size_t len, loyalty_member_t *m)
+{
+    size_t  tier_len;
+
+    if (loyalty_member_peek(buf, len, &m->stage, &m->flags, &m->points,
+                            &m->tier, &tier_len)
+        != 0)
+    {
+        return -1;
+    }
+
+    if ((m->flags & ~LOYALTY_MEMBER_FLAGS) || loyalty_get_u32(buf + 52)) {
+        return -1;
+    }
+
+    m->birth_month = buf[4];
+    m->birth_day = buf[5];
+    m->tier_len = (uint8_t) tier_len;
+    m->referrer_len = buf[7];
+    m->joined_at = loyalty_get_i64(buf + 8);
+    m->first_order_at = loyalty_get_i64(buf + 16);
+    m->last_order_at = loyalty_get_i64(buf + 24);
+    m->spend = loyalty_get_i64(buf + 32);
+    m->orders = loyalty_get_u32(buf + 48);
+    m->referrer = m->referrer_len ? m->tier + tier_len : NULL;
+
+    if (!loyalty_valid_tier_name(m->tier, tier_len)
+        || (m->referrer_len
+            && !loyalty_valid_id(m->referrer, m->referrer_len))
+        || m->spend < 0)
+    {
+        return -1;
+    }
+
+    if ((m->flags & LOYALTY_MEMBER_BIRTHDAY)
+        ? (m->birth_month < 1 || m->birth_month > 12
+           || m->birth_day < 1 || m->birth_day > 31)
+        : (m->birth_month || m->birth_day))
+    {
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/*
+ * tier v1:
+ *   0 version, 1 reserved (zero), 2 discount_bp (u16), 4 rank (i32),
+ *   8 label length (u16), 10 label (UTF-8)
+ */
+
+size_t
+loyalty_tier_encode(const loyalty_tier_t *t, uint8_t *buf)
+{
+    buf[0] = LOYALTY_TIER_VERSION;
+    buf[1] = 0;
+    loyalty_put_u16(buf + 2, t->discount_bp);
+    loyalty_put_u32(buf + 4, (uint32_t) t->rank);
+    loyalty_put_u16(buf + 8, t->label_len);
+    memcpy(buf + LOYALTY_TIER_FIXED, t->label, t->label_len);
+
+    return LOYALTY_TIER_FIXED + t->label_len;
+}
+
+
+int
+loyalty_tier_decode(const uint8_t *buf, size_t len, loyalty_tier_t *t)
+{
+    if (len < LOYALTY_TIER_FIXED || buf[0] != LOYALTY_TIER_VERSION
+        || buf[1] != 0)
+    {
+        return -1;
+    }
+
+    t->discount_bp = loyalty_get_u16(buf + 2);
+    t->rank = (int32_t) loyalty_get_u32(buf + 4);
+    t->label_len = loyalty_get_u16(buf + 8);
+    t->label = (const char *) buf + LOYALTY_TIER_FIXED;
+
+    if (t->discount_bp > 10000 || t->label_len > LOYALTY_LABEL_MAX
+        || len != (size_t) LOYALTY_TIER_FIXED + t->label_len)
+    {
+        return -1;
+    }
+
+    return 0;
+}

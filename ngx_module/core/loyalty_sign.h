@@ -1,0 +1,79 @@
+/*
+ * nginx-loyalty: signing keys and signed cookie values.
+ *
+ * Keys file: lines "KID SECRET_HEX" (32 to 128 bytes of secret), blank
+ * lines and "#" comments.  The first key signs; every key verifies, so a
+ * new key can be put first while cookies signed with the old one live on.
+ *
+ * Member cookie: ID "~" EXP "~" KID "~" MAC, where MAC is the base64url
+ * (no padding) HMAC-SHA256 of "member~ID~EXP~KID" and EXP is unix seconds.
+ */
+
+#ifndef _LOYALTY_SIGN_H_INCLUDED_
+#define _LOYALTY_SIGN_H_INCLUDED_
+
+
+#include <stddef.h>
+#include <stdint.h>
+#include <openssl/evp.h>
+
+#include "loyalty_util.h"
+
+
+#define LOYALTY_MAC_LEN             32
+#define LOYALTY_MAC_B64_LEN         43
+#define LOYALTY_SECRET_MIN          32
+#define LOYALTY_SECRET_MAX          128
+#define LOYALTY_KEYS_MAX            16
+#define LOYALTY_COOKIE_MAX          (LOYALTY_ID_MAX + 20 + LOYALTY_KID_MAX \
+                                     + LOYALTY_MAC_B64_LEN + 3)
+
+#define LOYALTY_DOMAIN_MEMBER       "member"
+
+
+typedef enum {
+    LOYALTY_COOKIE_VALID = 0,
+    LOYALTY_COOKIE_INVALID,
+    LOYALTY_COOKIE_EXPIRED
+} loyalty_cookie_status_e;
+
+
+typedef struct {
+    char            kid[LOYALTY_KID_MAX];
+    size_t          kid_len;
+    /* hash states after the key's inner and outer pads were absorbed */
+    EVP_MD_CTX     *inner;
+    EVP_MD_CTX     *outer;
+} loyalty_key_t;
+
+
+typedef struct {
+    loyalty_key_t   keys[LOYALTY_KEYS_MAX];
+    size_t          nkeys;
+    EVP_MD_CTX     *work;
+} loyalty_keyring_t;
+
+
+/* parses a keys file's contents; err names the line on failure */
+loyalty_keyring_t *loyalty_keyring_parse(const char *buf, size_t len,
+    char *err, size_t errlen);
+loyalty_keyring_t *loyalty_keyring_load(const char *path, char *err,
+    size_t errlen);
+void loyalty_keyring_free(loyalty_keyring_t *kr);
+
+/* HMAC-SHA256 over domain "~" msg */
+int loyalty_keyring_mac(loyalty_keyring_t *kr, const loyalty_key_t *key,
+    const char *domain, const char *msg, size_t len,
+    uint8_t mac[LOYALTY_MAC_LEN]);
+
+/* writes a cookie value of at most LOYALTY_COOKIE_MAX bytes; -1 on error */
+long loyalty_member_cookie_sign(loyalty_keyring_t *kr, const char *id,
+    size_t id_len, int64_t expires, char *out);
+
+/* on LOYALTY_COOKIE_VALID or _EXPIRED, *id points into value */
+loyalty_cookie_status_e loyalty_member_cookie_verify(loyalty_keyring_t *kr,
+    const char *value, size_t len, int64_t now, const char **id,
+    size_t *id_len);
+
+
+#endif /* _LOYALTY_SIGN_H_INCLUDED_ */

@@ -1,0 +1,65 @@
+/*
+ * nginx-loyalty: the LMDB store: environment, sub-databases, schema.
+ *
+ * A store is an LMDB environment directory.  Sub-databases are listed in
+ * loyalty_store_dbs; later layouts append to the list and bump
+ * LOYALTY_SCHEMA_VERSION.  See schema/lmdb-layout.md.
+ */
+
+#ifndef _LOYALTY_STORE_H_INCLUDED_
+#define _LOYALTY_STORE_H_INCLUDED_
+
+
+#include <stddef.h>
+#include <stdint.h>
+#include <lmdb.h>
+
+
+#define LOYALTY_SCHEMA_VERSION      1
+#define LOYALTY_MAXREADERS          510
+#define LOYALTY_MAPSIZE_DEFAULT     ((size_t) 1 << 30)
+
+#define LOYALTY_META_VERSION_KEY    "schema_version"
+#define LOYALTY_META_CREATED_KEY    "created_at"
+
+#define LOYALTY_STORE_RDONLY        0x01
+#define LOYALTY_STORE_CREATE        0x02
+
+
+typedef enum {
+    LOYALTY_DB_META = 0,
+    LOYALTY_DB_MEMBERS,
+    LOYALTY_DB_TIERS,
+    LOYALTY_DB_COUNT
+} loyalty_db_e;
+
+
+typedef struct {
+    MDB_env        *env;
+    MDB_dbi         dbi[LOYALTY_DB_COUNT];
+    unsigned        flags;
+} loyalty_store_t;
+
+
+extern const char  *loyalty_store_dbs[LOYALTY_DB_COUNT];
+
+
+/*
+ * Opens the environment at path, opens every sub-database and checks the
+ * schema version.  With LOYALTY_STORE_CREATE, creates the directory,
+ * the sub-databases and the meta records when they are missing.
+ * On failure err says what and why, with LMDB's own message.
+ */
+int loyalty_store_open(loyalty_store_t *st, const char *path,
+    unsigned flags, char *err, size_t errlen);
+void loyalty_store_close(loyalty_store_t *st);
+
+/* reads the schema version and creation time from meta */
+int loyalty_store_meta(loyalty_store_t *st, MDB_txn *txn, uint32_t *version,
+    int64_t *created);
+
+/* grows the map so that need more bytes fit; call with no transaction */
+int loyalty_store_grow(loyalty_store_t *st, size_t need);
+
+
+#endif /* _LOYALTY_STORE_H_INCLUDED_ */

@@ -1,0 +1,454 @@
+/*
+ * nginx-loyalty: small parsers and encoders shared by the module and the
+ * CLI.
+ */
+
+#include <string.h>
+
+#include "loyalty_util.h"
+
+
+static int
+loyalty_valid_chars(const char *s, size_t len, size_t max, int dot)
+{
+    size_t         i;
+    unsigned char  c;
+
+    if (len == 0 || len > max) {
+        return 0;
+    }
+
+    for (i = 0; i < len; i++) {
+        c = (unsigned char) s[i];
+
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+            || (c >= '0' && c <= '9') || c == '_' || c == '-'
+            || (dot && c == '.'))
+        {
+            continue;
+        }
+
+        return 0;
+    }
+
+    return 1;
+}
+
+
+int
+loyalty_valid_id(const char *s, size_t len)
+{
+    return loyalty_valid_chars(s, len, LOYALTY_ID_MAX, 1);
+}
+
+
+int
+loyalty_valid_tier_name(const char *s, size_t len)
+{
+    return loyalty_valid_chars(s, len, LOYALTY_TIER_MAX, 1);
+}
+
+
+int
+loyalty_valid_kid(const char *s, size_t len)
+{
+    return loyalty_valid_chars(s, len, LOYALTY_KID_MAX, 0);
+}
+
+
+int64_t
+loyalty_parse_duration(const char *s, size_t len)
+{
+    int64_t  total, n, unit;
+    size_t   i;
+    int      digits;
+
+    if (len == 0) {
+        return -1;
+    }
+
+    total = 0;
+    i = 0;
+
+    while (i < len) {
+        n = 0;
+        digits = 0;
+
+        while (i < len && s[i] >= '0' && s[i] <= '9') {
+            if (n > (INT64_MAX / 10) - 10) {
+                return -1;
+            }
+            n = n * 10 + (s[i++] - '0');
+            digits++;
+        }
+
+        if (digits == 0) {
+            return -1;
+        }
+
+        if (i == len) {
+            unit = 1;
+
+        } else {
+            switch (s[i++]) {
+            case 'y': unit = 365 * 86400; break;
+            case 'M': unit = 30 * 86400; break;
+            case 'w': unit = 7 * 86400; break;
+            case 'd': unit = 86400; break;
+            case 'h': unit = 3600; break;
+            case 'm': unit = 60; break;
+            case 's': unit = 1; break;
+            default: return -1;
+            }
+        }
+
+        if (n > (INT64_MAX - total) / unit) {
+            return -1;
+        }
+
+        total += n * unit;
+    }
+
+    return total;
+}
+
+
+static int
+loyalty_digits(const char *s, size_t n, int *out)
+{
+    size_t  i;
+    int     v;
+
+    v = 0;
+
+    for (i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') {
+            return -1;
+        }
+        v = v * 10 + (s[i] - '0');
+    }
+
+    *out = v;
+    return 0;
+}
+
+
+static int
+loyalty_leap(int y)
+{
+    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+
+static int
+loyalty_month_days(int y, int m)
+{
+    static const int  days[] = { 31, 28, 31, 30, 31, 30,
+                                 31, 31, 30, 31, 30, 31 };
+
+    return (m == 2 && loyalty_leap(y)) ? 29 : days[m - 1];
+}
+
+
+/* days since 1970-01-01 of a proleptic Gregorian date */
+static int64_t
+loyalty_days_from_civil(int64_t y, int m, int d)
+{
+    int64_t  era, yoe, doy, doe;
+
+    y -= m <= 2;
+    era = (y >= 0 ? y : y - 399) / 400;
+    yoe = y - era * 400;
+    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+
+    return era * 146097 + doe - 719468;
+}
+
+
+int
+loyalty_parse_rfc3339(const char *s, size_t len, int64_t *out)
+{
+    int     y, mo, d, h, mi, sec, oh, om, sign;
+    size_t  i;
+
+    /* YYYY-MM-DDTHH:MM:SS then optional fraction, then Z or +hh:mm */
+    if (len < 20
+        || loyalty_digits(s, 4, &y) || s[4] != '-'
+        || loyalty_digits(s + 5, 2, &mo) || s[7] != '-'
+        || loyalty_digits(s + 8, 2, &d)
+        || (s[10] != 'T' && s[10] != 't')
+        || loyalty_digits(s + 11, 2, &h) || s[13] != ':'
+        || loyalty_digits(s + 14, 2, &mi) || s[16] != ':'
+        || loyalty_digits(s + 17, 2, &sec))
+    {
+        return -1;
+    }
+
+    if (mo < 1 || mo > 12 || d < 1 || d > loyalty_month_days(y, mo)
+        || h > 23 || mi > 59 || sec > 60)
+    {
+        return -1;
+    }
+
+    i = 19;
+
+    if (s[i] == '.') {
+        i++;
+        if (i == len || s[i] < '0' || s[i] > '9') {
+            return -1;
+        }
+        while (i < len && s[i] >= '0' && s[i] <= '9') {
+            i++;
+        }
+    }
+
+    if (i == len) {
+        return -1;
+    }
+
+    if ((s[i] == 'Z' || s[i] == 'z') && i + 1 == len) {
+        oh = 0;
+        om = 0;
+        sign = 1;
+
+    } else if ((s[i] == '+' || s[i] == '-') && i + 6 == len
+               && loyalty_digits(s + i + 1, 2, &oh) == 0
+               && s[i + 3] == ':'
+               && loyalty_digits(s + i + 4, 2, &om) == 0
+               && oh <= 23 && om <= 59)
+    {
+        sign = (s[i] == '+') ? 1 : -1;
+
+    } else {
+        return -1;
+    }
+
+    /* a leap second is folded into the next second, as POSIX time does */
+    *out = loyalty_days_from_civil(y, mo, d) * 86400
+           + h * 3600 + mi * 60 + sec
+           - sign * (oh * 3600 + om * 60);
+
+    return 0;
+}
+
+
+void
+loyalty_format_rfc3339(int64_t t, char *buf)
+{
+    int64_t  days, secs, z, era, doe, yoe, y, doy, mp, d, m;
+
+    days = t / 86400;
+    secs = t % 86400;
+
+    if (secs < 0) {
+        secs += 86400;
+        days--;
+    }
+
+    z = days + 719468;
+    era = (z >= 0 ? z : z - 146096) / 146097;
+    doe = z - era * 146097;
+    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    y = yoe + era * 400;
+    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    mp = (5 * doy + 2) / 153;
+    d = doy - (153 * mp + 2) / 5 + 1;
+    m = mp + (mp < 10 ? 3 : -9);
+    y += (m <= 2);
+
+    if (y < 0 || y > 9999) {
+        y = (y < 0) ? 0 : 9999;
+    }
+
+    buf[0] = '0' + (char) (y / 1000);
+    buf[1] = '0' + (char) (y / 100 % 10);
+    buf[2] = '0' + (char) (y / 10 % 10);
+    buf[3] = '0' + (char) (y % 10);
+    buf[4] = '-';
+    buf[5] = '0' + (char) (m / 10);
+    buf[6] = '0' + (char) (m % 10);
+    buf[7] = '-';
+    buf[8] = '0' + (char) (d / 10);
+    buf[9] = '0' + (char) (d % 10);
+    buf[10] = 'T';
+    buf[11] = '0' + (char) (secs / 36000);
+    buf[12] = '0' + (char) (secs / 3600 % 10);
+    buf[13] = ':';
+    buf[14] = '0' + (char) (secs % 3600 / 600);
+    buf[15] = '0' + (char) (secs % 3600 / 60 % 10);
+    buf[16] = ':';
+    buf[17] = '0' + (char) (secs % 60 / 10);
+    buf[18] = '0' + (char) (secs % 10);
+    buf[19] = 'Z';
+    buf[20] = '\0';
+}
+
+
+int
+loyalty_parse_birthday(const char *s, size_t len, uint8_t *month,
+    uint8_t *day)
+{
+    int  m, d;
+
+    if (len != 5 || loyalty_digits(s, 2, &m) || s[2] != '-'
+        || loyalty_digits(s + 3, 2, &d))
+    {
+        return -1;
+    }
+
+    /* 2000 is a leap year: a birthday on 02-29 is valid */
+    if (m < 1 || m > 12 || d < 1 || d > loyalty_month_days(2000, m)) {
+        return -1;
+    }
+
+    *month = (uint8_t) m;
+    *day = (uint8_t) d;
+
+    return 0;
+}
+
+
+static const char  loyalty_b64url[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+
+size_t
+loyalty_base64url_encode(const uint8_t *src, size_t len, char *dst)
+{
+    char      *p;
+    uint32_t   v;
+
+    p = dst;
+
+    while (len >= 3) {
+        v = (uint32_t) src[0] << 16 | (uint32_t) src[1] << 8 | src[2];
+        *p++ = loyalty_b64url[v >> 18];
+        *p++ = loyalty_b64url[(v >> 12) & 63];
+        *p++ = loyalty_b64url[(v >> 6) & 63];
+        *p++ = loyalty_b64url[v & 63];
+        src += 3;
+        len -= 3;
+    }
+
+    if (len) {
+        v = (uint32_t) src[0] << 16;
+        if (len == 2) {
+            v |= (uint32_t) src[1] << 8;
+        }
+
+        *p++ = loyalty_b64url[v >> 18];
+        *p++ = loyalty_b64url[(v >> 12) & 63];
+        if (len == 2) {
+            *p++ = loyalty_b64url[(v >> 6) & 63];
+        }
+    }
+
+    return (size_t) (p - dst);
+}
+
+
+static int
+loyalty_b64url_value(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z') {
+        return c - 'A';
+    }
+    if (c >= 'a' && c <= 'z') {
+        return c - 'a' + 26;
+    }
+    if (c >= '0' && c <= '9') {
+        return c - '0' + 52;
+    }
+    if (c == '-') {
+        return 62;
+    }
+    if (c == '_') {
+        return 63;
+    }
+
+    return -1;
+}
+
+
+long
+loyalty_base64url_decode(const char *src, size_t len, uint8_t *dst,
+    size_t dstlen)
+{
+    size_t    i, n;
+    uint32_t  acc;
+    int       bits, v;
+
+    if (len % 4 == 1 || len / 4 * 3 + (len % 4 ? len % 4 - 1 : 0) > dstlen) {
+        return -1;
+    }
+
+    n = 0;
+    acc = 0;
+    bits = 0;
+
+    for (i = 0; i < len; i++) {
+        v = loyalty_b64url_value((unsigned char) src[i]);
+        if (v < 0) {
+            return -1;
+        }
+
+        acc = (acc << 6) | (uint32_t) v;
+        bits += 6;
+
+        if (bits >= 8) {
+            bits -= 8;
+            dst[n++] = (uint8_t) (acc >> bits);
+            acc &= (1u << bits) - 1;
+        }
+    }
+
+    /* leftover bits must be zero, so each value has one encoding */
+    if (acc != 0) {
+        return -1;
+    }
+
+    return (long) n;
+}
+
+
+static int
+loyalty_hex_value(unsigned char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+
+    c |= 0x20;
+
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+
+    return -1;
+}
+
+
+long
+loyalty_hex_decode(const char *src, size_t len, uint8_t *dst, size_t dstlen)
+{
+    size_t  i;
+    int     hi, lo;
+
+    if (len % 2 || len / 2 > dstlen) {
+        return -1;
+    }
+
+    for (i = 0; i < len; i += 2) {
+        hi = loyalty_hex_value((unsigned char) src[i]);
+        lo = loyalty_hex_value((unsigned char) src[i + 1]);
+
+        if (hi < 0 || lo < 0) {
+            return -1;
+        }
+
+        dst[i / 2] = (uint8_t) (hi << 4 | lo);
+    }
+
+    return (long) (len / 2);
+}

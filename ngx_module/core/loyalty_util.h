@@ -1,0 +1,56 @@
+/*
+ * nginx-loyalty: small parsers and encoders shared by the module and the
+ * CLI (durations, RFC 3339 times, identifiers, base64url, hex).
+ * No nginx headers: the CLI and the unit tests link this directly.
+ */
+
+#ifndef _LOYALTY_UTIL_H_INCLUDED_
+#define _LOYALTY_UTIL_H_INCLUDED_
+
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+
+#define LOYALTY_ID_MAX          64
+#define LOYALTY_TIER_MAX        32
+#define LOYALTY_KID_MAX         16
+#define LOYALTY_RFC3339_LEN     20      /* "YYYY-MM-DDTHH:MM:SSZ" */
+
+#define LOYALTY_ERRLEN          256
+
+
+/* 1-64 chars of [A-Za-z0-9_.-]: member ids */
+int loyalty_valid_id(const char *s, size_t len);
+/* 1-32 chars of [A-Za-z0-9_.-]: tier names */
+int loyalty_valid_tier_name(const char *s, size_t len);
+/* 1-16 chars of [A-Za-z0-9_-]: key ids */
+int loyalty_valid_kid(const char *s, size_t len);
+
+/*
+ * Durations in nginx's units: "30d", "12h", "1h30m", "90" (seconds).
+ * y = 365d, M = 30d, w, d, h, m, s.  Returns -1 on a malformed value.
+ */
+int64_t loyalty_parse_duration(const char *s, size_t len);
+
+/* RFC 3339 date-time to unix seconds; fractions are dropped. */
+int loyalty_parse_rfc3339(const char *s, size_t len, int64_t *out);
+/* unix seconds to "YYYY-MM-DDTHH:MM:SSZ"; buf holds 21 bytes */
+void loyalty_format_rfc3339(int64_t t, char *buf);
+
+/* "MM-DD" with a day that exists in some year (02-29 is accepted) */
+int loyalty_parse_birthday(const char *s, size_t len, uint8_t *month,
+    uint8_t *day);
+
+size_t loyalty_base64url_encode(const uint8_t *src, size_t len, char *dst);
+/* returns decoded length, or -1 on a character outside the alphabet */
+long loyalty_base64url_decode(const char *src, size_t len, uint8_t *dst,
+    size_t dstlen);
+
+/* returns decoded length, or -1 on odd length or a non-hex character */
+long loyalty_hex_decode(const char *src, size_t len, uint8_t *dst,
+    size_t dstlen);
+
+
+#endif /* _LOYALTY_UTIL_H_INCLUDED_ */

@@ -1,0 +1,211 @@
+/*
+ * nginx-loyalty: who the visitor is.
+ *
+ * The member cookie is verified (HMAC-SHA256, constant-time compare) and
+ * the member and their tier are read in place from the store, once per
+ * request, the first time a variable asks.  Bad cookies make the visitor
+ * anonymous and are logged at info at most, so that a flood of them
+ * cannot fill the error log.
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_loyalty_module.h"
+
+
+static ngx_int_t ngx_http_loyalty_cookie(ngx_http_request_t *r,
+    ngx_str_t *name, ngx_str_t *value);
+static void ngx_http_loyalty_lookup(ngx_http_request_t *r,
+    ngx_http_loyalty_main_conf_t *lmcf, ngx_http_loyalty_ctx_t *ctx,
+    const char *id, size_t id_len);
+
+
+ngx_http_loyalty_ctx_t *
+ngx_http_loyalty_identify(ngx_http_request_t *r)
+{
+    size_t                          id_len;
+    ngx_str_t                       value;
+    const char                     *id;
+    ngx_http_request_t             *mr;
+    ngx_http_loyalty_ctx_t         *ctx;
+    loyalty_cookie_status_e         status;
+    ngx_http_loyalty_loc_conf_t    *llcf;
+    ngx_http_loyalty_main_conf_t   *lmcf;
+
+    /* subrequests share the main request's visitor */
+    mr = r->main;
+
+    ctx = ngx_http_get_module_ctx(mr, ngx_http_loyalty_module);
+    if (ctx) {
+        return ctx;
+    }
+
+    ctx = ngx_pcalloc(mr->pool, sizeof(ngx_http_loyalty_ctx_t));
+    if (ctx == NULL) {
+        return NULL;
+    }
+
+    ngx_http_set_ctx(mr, ctx, ngx_http_loyalty_module);
+
+    ctx->stage = LOYALTY_STAGE_PROSPECT;
+
+    llcf = ngx_http_get_module_loc_conf(r, ngx_http_loyalty_module);
+
+    if (ngx_http_loyalty_cookie(mr, &llcf->member_cookie, &value)
+        != NGX_OK)
+    {
+        ctx->identity = NGX_HTTP_LOYALTY_ID_NONE;
+        return ctx;
+    }
+
+    lmcf = ngx_http_get_module_main_conf(r, ngx_http_loyalty_module);
+
+    status = loyalty_member_cookie_verify(lmcf->keys, (char *) value.data,
+                                          value.len, ngx_time(), &id,
+                                          &id_len);
+
+    switch (status) {
+
+    case LOYALTY_COOKIE_VALID:
+        ngx_http_loyalty_lookup(r, lmcf, ctx, id, id_len);
+        break;
+
+    case LOYALTY_COOKIE_EXPIRED:
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "loyalty: expired member cookie for \"%*s\"",
+                      id_len, id);
+        ctx->identity = NGX_HTTP_LOYALTY_ID_EXPIRED;
+        break;
+
+    default:
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "loyalty: invalid member cookie%s",
+                      lmcf->keys ? "" : " (no loyalty_keys)");
+        ctx->identity = NGX_HTTP_LOYALTY_ID_INVALID;
+        break;
+    }
+
+    return ctx;
+}
+
+
+static ngx_int_t
+ngx_http_loyalty_cookie(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_str_t *value)
+{
+#if (nginx_version >= 1023000)
+
+    if (ngx_http_parse_multi_header_lines(r, r->headers_in.cookie, name,
+                                          value)
+        == NULL)
+    {
+        return NGX_DECLINED;
+    }
+
+#else
+
+    if (ngx_http_parse_multi_header_lines(&r->headers_in.cookies, name,
+                                          value)
+        == NGX_DECLINED)
+    {
+        return NGX_DECLINED;
+    }
+
+#endif
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_loyalty_lookup(ngx_http_request_t *r,
+    ngx_http_loyalty_main_conf_t *lmcf, ngx_http_loyalty_ctx_t *ctx,
+    const char *id, size_t id_len)
+{
+    int              rc;
+    size_t           tier_len;
+    u_char          *p;
+    uint8_t          stage;
+    int64_t          points;
+    uint16_t         flags;
+    MDB_txn         *txn;
+    MDB_val          key, val;
+    const char      *tier;
+    loyalty_tier_t   t;
+
+    ctx->identity = NGX_HTTP_LOYALTY_ID_UNKNOWN;
+
+    txn = ngx_http_loyalty_store_begin(lmcf->store, r->connection->log);
+    if (txn == NULL) {
+        return;
+    }
+
+    key.mv_data = (void *) id;
+    key.mv_size = id_len;
+
+    rc = mdb_get(txn, lmcf->store->st.dbi[LOYALTY_DB_MEMBERS], &key, &val);
+
+    if (rc != 0) {
+        if (rc != MDB_NOTFOUND) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "loyalty_store \"%s\": mdb_get(\"%*s\") failed: %s",
+                          lmcf->store->path, id_len, id, mdb_strerror(rc));
+        }
+
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "loyalty: member \"%*s\" not in store", id_len, id);
+        goto done;
+    }
+
+    if (loyalty_member_peek(val.mv_data, val.mv_size, &stage, &flags,
+                            &points, &tier, &tier_len)
+        != 0)
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "loyalty_store \"%s\": member \"%*s\" does not decode",
+                      lmcf->store->path, id_len, id);
+        goto done;
+    }
+
+    /* one allocation for both strings, copied out of the map */
+    p = ngx_pnalloc(r->main->pool, id_len + tier_len);
+    if (p == NULL) {
+        goto done;
+    }
+
+    ctx->identity = NGX_HTTP_LOYALTY_ID_VALID;
+    ctx->member.data = p;
+    ctx->member.len = id_len;
+    ctx->tier.data = ngx_cpymem(p, id, id_len);
+    ctx->tier.len = tier_len;
+    ngx_memcpy(ctx->tier.data, tier, tier_len);
+    ctx->stage = stage;
+    ctx->points = points;
+    ctx->blocked = (flags & LOYALTY_MEMBER_BLOCKED) ? 1 : 0;
+
+    key.mv_data = (void *) tier;
+    key.mv_size = tier_len;
+
+    rc = mdb_get(txn, lmcf->store->st.dbi[LOYALTY_DB_TIERS], &key, &val);
+
+    if (rc == 0 && loyalty_tier_decode(val.mv_data, val.mv_size, &t) == 0) {
+        ctx->rank = t.rank;
+        ctx->has_rank = 1;
+
+    } else {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "loyalty_store \"%s\": tier \"%V\" of member \"%V\" "
+                      "is %s", lmcf->store->path, &ctx->tier, &ctx->member,
+                      rc == 0 ? "damaged" : "missing");
+    }
+
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "loyalty: member \"%V\" tier \"%V\" stage %ui rank %D",
+                   &ctx->member, &ctx->tier, (ngx_uint_t) stage, ctx->rank);
+
+done:
+
+    ngx_http_loyalty_store_end(lmcf->store);
+}

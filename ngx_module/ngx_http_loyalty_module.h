@@ -1,0 +1,79 @@
+/*
+ * nginx-loyalty: declarations shared by the module's files.
+ */
+
+#ifndef _NGX_HTTP_LOYALTY_MODULE_H_INCLUDED_
+#define _NGX_HTTP_LOYALTY_MODULE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "loyalty_record.h"
+#include "loyalty_sign.h"
+#include "loyalty_store.h"
+
+
+typedef enum {
+    NGX_HTTP_LOYALTY_ID_NONE = 0,
+    NGX_HTTP_LOYALTY_ID_VALID,
+    NGX_HTTP_LOYALTY_ID_INVALID,
+    NGX_HTTP_LOYALTY_ID_EXPIRED,
+    NGX_HTTP_LOYALTY_ID_UNKNOWN
+} ngx_http_loyalty_identity_e;
+
+
+/* the store as one worker sees it; opened after fork */
+typedef struct {
+    loyalty_store_t              st;
+    MDB_txn                     *txn;       /* reset between uses */
+    u_char                      *path;      /* NUL-terminated */
+    unsigned                     open:1;
+} ngx_http_loyalty_store_t;
+
+
+typedef struct {
+    ngx_str_t                    store_path;
+    ngx_str_t                    keys_path;
+    loyalty_keyring_t           *keys;
+    ngx_http_loyalty_store_t    *store;
+} ngx_http_loyalty_main_conf_t;
+
+
+typedef struct {
+    ngx_str_t                    member_cookie;
+} ngx_http_loyalty_loc_conf_t;
+
+
+/* what the request path learned about the visitor, once per request */
+typedef struct {
+    ngx_http_loyalty_identity_e  identity;
+    ngx_str_t                    member;
+    ngx_str_t                    tier;
+    int64_t                      points;
+    int32_t                      rank;
+    uint8_t                      stage;
+    unsigned                     has_rank:1;
+    unsigned                     blocked:1;
+} ngx_http_loyalty_ctx_t;
+
+
+extern ngx_module_t  ngx_http_loyalty_module;
+
+
+char *ngx_http_loyalty_store_conf(ngx_conf_t *cf,
+    ngx_http_loyalty_main_conf_t *lmcf);
+ngx_int_t ngx_http_loyalty_store_init_module(ngx_cycle_t *cycle);
+ngx_int_t ngx_http_loyalty_store_init_worker(ngx_cycle_t *cycle);
+void ngx_http_loyalty_store_exit_worker(ngx_cycle_t *cycle);
+MDB_txn *ngx_http_loyalty_store_begin(ngx_http_loyalty_store_t *store,
+    ngx_log_t *log);
+void ngx_http_loyalty_store_end(ngx_http_loyalty_store_t *store);
+
+ngx_http_loyalty_ctx_t *ngx_http_loyalty_identify(ngx_http_request_t *r);
+
+ngx_int_t ngx_http_loyalty_add_variables(ngx_conf_t *cf);
+
+
+#endif /* _NGX_HTTP_LOYALTY_MODULE_H_INCLUDED_ */

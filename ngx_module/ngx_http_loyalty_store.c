@@ -1,0 +1,228 @@
+/*
+ * nginx-loyalty: the store inside nginx.
+ *
+ * The master opens the store once at configuration time to check it, then
+ * closes it: LMDB handles must not cross fork.  Each worker opens it again
+ * read-only, clears reader slots left by dead processes, and keeps one
+ * read transaction that it renews for each lookup and resets right after,
+ * so no snapshot is held across requests and writers can reuse pages.
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_loyalty_module.h"
+
+
+char *
+ngx_http_loyalty_store_conf(ngx_conf_t *cf,
+    ngx_http_loyalty_main_conf_t *lmcf)
+{
+    char                       err[LOYALTY_ERRLEN];
+    loyalty_store_t            st;
+    ngx_http_loyalty_store_t  *store;
+
+    store = ngx_pcalloc(cf->pool, sizeof(ngx_http_loyalty_store_t));
+    if (store == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    store->path = ngx_pnalloc(cf->pool, lmcf->store_path.len + 1);
+    if (store->path == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    (void) ngx_cpystrn(store->path, lmcf->store_path.data,
+                       lmcf->store_path.len + 1);
+
+    if (loyalty_store_open(&st, (char *) store->path, LOYALTY_STORE_RDONLY,
+                           err, sizeof(err))
+        != 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "loyalty_store: %s", err);
+        return NGX_CONF_ERROR;
+    }
+
+    loyalty_store_close(&st);
+
+    lmcf->store = store;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * Workers write to the store's lock file (their reader slots).  The
+ * master runs as root and the workers do not, so hand the lock file to
+ * the workers' user, as nginx does with its temporary directories.
+ */
+
+ngx_int_t
+ngx_http_loyalty_store_init_module(ngx_cycle_t *cycle)
+{
+    u_char                        *lock;
+    ngx_core_conf_t               *ccf;
+    ngx_http_loyalty_main_conf_t  *lmcf;
+
+    lmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_loyalty_module);
+
+    if (lmcf == NULL || lmcf->store == NULL || geteuid() != 0) {
+        return NGX_OK;
+    }
+
+    ccf = (ngx_core_conf_t *) ngx_get_conf(cycle->conf_ctx, ngx_core_module);
+
+    if (ccf->user == (ngx_uid_t) NGX_CONF_UNSET_UINT) {
+        return NGX_OK;
+    }
+
+    lock = ngx_pnalloc(cycle->pool, lmcf->store_path.len
+                                    + sizeof("/lock.mdb"));
+    if (lock == NULL) {
+        return NGX_ERROR;
+    }
+
+    (void) ngx_sprintf(lock, "%V/lock.mdb%Z", &lmcf->store_path);
+
+    if (chown((char *) lock, ccf->user, (gid_t) -1) == -1) {
+        ngx_log_error(NGX_LOG_WARN, cycle->log, ngx_errno,
+                      "chown(\"%s\", %d) failed, workers may not be able "
+                      "to read the store", lock, ccf->user);
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_loyalty_store_init_worker(ngx_cycle_t *cycle)
+{
+    int                            rc, dead;
+    char                           err[LOYALTY_ERRLEN];
+    ngx_http_loyalty_store_t      *store;
+    ngx_http_loyalty_main_conf_t  *lmcf;
+
+    if (ngx_process != NGX_PROCESS_WORKER
+        && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return NGX_OK;
+    }
+
+    lmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_loyalty_module);
+
+    if (lmcf == NULL || lmcf->store == NULL) {
+        return NGX_OK;
+    }
+
+    store = lmcf->store;
+
+    if (loyalty_store_open(&store->st, (char *) store->path,
+                           LOYALTY_STORE_RDONLY, err, sizeof(err))
+        != 0)
+    {
+        /* serve on: every member is then unknown, as the log says why */
+        ngx_log_error(NGX_LOG_ERR, cycle->log, 0,
+                      "loyalty_store: %s; members cannot be looked up", err);
+        return NGX_OK;
+    }
+
+    rc = mdb_reader_check(store->st.env, &dead);
+    if (rc != 0) {
+        ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
+                      "loyalty_store \"%s\": mdb_reader_check() failed: %s",
+                      store->path, mdb_strerror(rc));
+
+    } else if (dead) {
+        ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
+                      "loyalty_store \"%s\": cleared %d stale readers",
+                      store->path, dead);
+    }
+
+    rc = mdb_txn_begin(store->st.env, NULL, MDB_RDONLY, &store->txn);
+    if (rc != 0) {
+        ngx_log_error(NGX_LOG_ERR, cycle->log, 0,
+                      "loyalty_store \"%s\": mdb_txn_begin() failed: %s",
+                      store->path, mdb_strerror(rc));
+        loyalty_store_close(&store->st);
+        return NGX_OK;
+    }
+
+    mdb_txn_reset(store->txn);
+    store->open = 1;
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_loyalty_store_exit_worker(ngx_cycle_t *cycle)
+{
+    ngx_http_loyalty_store_t      *store;
+    ngx_http_loyalty_main_conf_t  *lmcf;
+
+    lmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_loyalty_module);
+
+    if (lmcf == NULL || lmcf->store == NULL || !lmcf->store->open) {
+        return;
+    }
+
+    store = lmcf->store;
+
+    mdb_txn_abort(store->txn);
+    loyalty_store_close(&store->st);
+    store->open = 0;
+}
+
+
+MDB_txn *
+ngx_http_loyalty_store_begin(ngx_http_loyalty_store_t *store, ngx_log_t *log)
+{
+    int  rc;
+
+    if (store == NULL || !store->open) {
+        return NULL;
+    }
+
+    rc = mdb_txn_renew(store->txn);
+
+    if (rc == MDB_MAP_RESIZED) {
+        /* a writer grew the map: adopt its size and start afresh */
+        mdb_txn_abort(store->txn);
+        store->txn = NULL;
+
+        rc = mdb_env_set_mapsize(store->st.env, 0);
+        if (rc == 0) {
+            rc = mdb_txn_begin(store->st.env, NULL, MDB_RDONLY, &store->txn);
+        }
+
+        if (rc != 0) {
+            ngx_log_error(NGX_LOG_ERR, log, 0,
+                          "loyalty_store \"%s\": cannot follow a map resize: "
+                          "%s", store->path, mdb_strerror(rc));
+            mdb_txn_abort(store->txn);
+            loyalty_store_close(&store->st);
+            store->open = 0;
+            return NULL;
+        }
+
+        ngx_log_error(NGX_LOG_INFO, log, 0,
+                      "loyalty_store \"%s\": map resized", store->path);
+    }
+
+    if (rc != 0) {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "loyalty_store \"%s\": mdb_txn_renew() failed: %s",
+                      store->path, mdb_strerror(rc));
+        return NULL;
+    }
+
+    return store->txn;
+}
+
+
+void
+ngx_http_loyalty_store_end(ngx_http_loyalty_store_t *store)
+{
+    mdb_txn_reset(store->txn);
+}

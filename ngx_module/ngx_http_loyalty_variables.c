@@ -1,0 +1,160 @@
+/*
+ * nginx-loyalty: the variables.  Each is computed when first read and
+ * cached for the request; they all share one identification.
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_loyalty_module.h"
+
+
+typedef enum {
+    NGX_HTTP_LOYALTY_VAR_MEMBER = 0,
+    NGX_HTTP_LOYALTY_VAR_TIER,
+    NGX_HTTP_LOYALTY_VAR_TIER_RANK,
+    NGX_HTTP_LOYALTY_VAR_STAGE,
+    NGX_HTTP_LOYALTY_VAR_POINTS,
+    NGX_HTTP_LOYALTY_VAR_IDENTITY,
+    NGX_HTTP_LOYALTY_VAR_BLOCKED
+} ngx_http_loyalty_var_e;
+
+
+static ngx_int_t ngx_http_loyalty_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+
+
+static ngx_http_variable_t  ngx_http_loyalty_vars[] = {
+
+    { ngx_string("loyalty_member"), NULL, ngx_http_loyalty_variable,
+      NGX_HTTP_LOYALTY_VAR_MEMBER, 0, 0 },
+
+    { ngx_string("loyalty_tier"), NULL, ngx_http_loyalty_variable,
+      NGX_HTTP_LOYALTY_VAR_TIER, 0, 0 },
+
+    { ngx_string("loyalty_tier_rank"), NULL, ngx_http_loyalty_variable,
+      NGX_HTTP_LOYALTY_VAR_TIER_RANK, 0, 0 },
+
+    { ngx_string("loyalty_stage"), NULL, ngx_http_loyalty_variable,
+      NGX_HTTP_LOYALTY_VAR_STAGE, 0, 0 },
+
+    { ngx_string("loyalty_points"), NULL, ngx_http_loyalty_variable,
+      NGX_HTTP_LOYALTY_VAR_POINTS, 0, 0 },
+
+    { ngx_string("loyalty_identity"), NULL, ngx_http_loyalty_variable,
+      NGX_HTTP_LOYALTY_VAR_IDENTITY, 0, 0 },
+
+    { ngx_string("loyalty_blocked"), NULL, ngx_http_loyalty_variable,
+      NGX_HTTP_LOYALTY_VAR_BLOCKED, 0, 0 },
+
+      ngx_http_null_variable
+};
+
+
+static ngx_str_t  ngx_http_loyalty_identity_names[] = {
+    ngx_string("none"),
+    ngx_string("valid"),
+    ngx_string("invalid"),
+    ngx_string("expired"),
+    ngx_string("unknown")
+};
+
+
+ngx_int_t
+ngx_http_loyalty_add_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_http_loyalty_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_loyalty_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    u_char                  *p;
+    const char              *s;
+    ngx_http_loyalty_ctx_t  *ctx;
+
+    ctx = ngx_http_loyalty_identify(r);
+    if (ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+
+    switch (data) {
+
+    case NGX_HTTP_LOYALTY_VAR_MEMBER:
+        v->len = ctx->member.len;
+        v->data = ctx->member.data;
+        return NGX_OK;
+
+    case NGX_HTTP_LOYALTY_VAR_TIER:
+        v->len = ctx->tier.len;
+        v->data = ctx->tier.data;
+        return NGX_OK;
+
+    case NGX_HTTP_LOYALTY_VAR_STAGE:
+        s = loyalty_stage_names[ctx->stage];
+        v->len = ngx_strlen(s);
+        v->data = (u_char *) s;
+        return NGX_OK;
+
+    case NGX_HTTP_LOYALTY_VAR_IDENTITY:
+        v->len = ngx_http_loyalty_identity_names[ctx->identity].len;
+        v->data = ngx_http_loyalty_identity_names[ctx->identity].data;
+        return NGX_OK;
+
+    default:
+        break;
+    }
+
+    /* the numeric variables are empty for anonymous visitors */
+    if (ctx->identity != NGX_HTTP_LOYALTY_ID_VALID
+        || (data == NGX_HTTP_LOYALTY_VAR_TIER_RANK && !ctx->has_rank))
+    {
+        v->len = 0;
+        v->data = (u_char *) "";
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    switch (data) {
+
+    case NGX_HTTP_LOYALTY_VAR_TIER_RANK:
+        v->len = ngx_sprintf(p, "%D", ctx->rank) - p;
+        break;
+
+    case NGX_HTTP_LOYALTY_VAR_POINTS:
+        v->len = ngx_sprintf(p, "%L", ctx->points) - p;
+        break;
+
+    default: /* NGX_HTTP_LOYALTY_VAR_BLOCKED */
+        *p = ctx->blocked ? '1' : '0';
+        v->len = 1;
+        break;
+    }
+
+    v->data = p;
+
+    return NGX_OK;
+}
