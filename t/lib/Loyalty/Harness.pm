@@ -1,0 +1,764 @@
+package Loyalty::Harness;
+
+# Test harness for nginx-loyalty: runs the system nginx, with the module
+# loaded, against Test::Base blocks; every block gets a fresh prefix,
+# port, keys file and store.  Block sections, all optional:
+#
+#   main_config, http_config, config   main, http{} and server{} text
+#   no_module                          do not load the module
+#   workers, log_level                 default 1 and info
+#   keys                               keys file, default k1 then k0
+#   store                              "[kind]" lines, JSON Lines beneath,
+#                                      imported with loyaltyctl
+#   request                            "METHOD URI"
+#   raw_request                        sent as is, use "eval" for \r\n
+#   more_headers, request_body
+#   error_code, response_body, response_body_like
+#   response_headers                   "Name: value" or "!Name"
+#   response_headers_like              "Name: regex"
+#   error_log, error_log_like, no_error_log    one entry a line
+#   config_error                       "nginx -t" must fail saying this
+#
+# Placeholders in any section: %%STORE%% %%KEYS%% %%PREFIX%% %%PORT%%
+# %%ROOT%% %%NOW%% and %%SIGN(id,ttl[,kid])%%, ttl like -1h, 30m, 2d.
+# Every block that runs nginx also fails on a worker crash, [alert] or
+# [emerg] unless error_log asks for it, and on a non-graceful stop.
+#
+# Member cookie contract (implemented independently here and in C):
+#
+#   value = ID "~" EXP "~" KID "~" MAC
+#   ID    member id, 1-64 chars of [A-Za-z0-9_.-]
+#   EXP   expiry, unix seconds, decimal
+#   KID   key id, 1-16 chars of [A-Za-z0-9_-]
+#   MAC   base64url, no padding (43 chars), of
+#         HMAC-SHA256(secret, "member~" ID "~" EXP "~" KID)
+#         where secret is the key's hex string decoded to bytes
+#
+# Keys file: "KID SECRET_HEX" lines, "#" comments and blank lines allowed;
+# the first key signs, all keys verify.
+
+use strict;
+use warnings;
+
+use Test::Base -base;
+
+use Cwd qw(abs_path);
+use Digest::SHA qw(hmac_sha256);
+use File::Basename qw(dirname);
+use File::Temp ();
+use IO::Select;
+use IO::Socket::INET;
+use MIME::Base64 qw(encode_base64url);
+use POSIX ();
+use Test::More ();
+use Time::HiRes qw(sleep);
+
+our @EXPORT = qw(
+    run_blocks done_testing
+    sign_member member_cookie %TEST_KEYS
+    start_nginx stop_nginx reload_nginx http_request error_log_text
+    loyaltyctl
+);
+
+# fixed test secrets, not used anywhere else
+our %TEST_KEYS = (
+    k1 => '5ddf6f585beb20501799d3b7b6370cac263cda66dc4a6ff968c1a9c5006a6158',
+    k0 => '55c91fc43a6dfb674fd6f8e4f0da91bd79b6afc2488d5b265efe6bc465a4afbc',
+);
+
+my $DEFAULT_KEYS = "# nginx-loyalty test keys, the first one signs\n"
+                   . "k1 $TEST_KEYS{k1}\nk0 $TEST_KEYS{k0}\n";
+
+my $ROOT = abs_path(dirname(__FILE__) . '/../../..');
+my $NGINX = $ENV{LOYALTY_NGINX} // '/usr/sbin/nginx';
+my $MODULE = $ENV{LOYALTY_MODULE} // "$ROOT/build/ngx_http_loyalty_module.so";
+my $CTL = $ENV{LOYALTY_CTL} // "$ROOT/build/loyaltyctl";
+
+# like a packaged nginx: master as root, workers unprivileged
+my $WORKER = $> != 0 ? undef
+             : defined getpwnam('www-data') ? 'www-data' : 'nobody';
+
+my %SECTIONS = map { $_ => 1 } qw(
+    main_config http_config config store keys workers log_level no_module
+    request raw_request more_headers request_body
+    response_body response_body_like response_headers response_headers_like
+    error_code error_log error_log_like no_error_log config_error
+    ONLY SKIP LAST
+);
+
+my $OWNER = $$;
+my %RUNNING;
+
+END {
+    # forked children must not stop the parent's servers
+    if ($$ == $OWNER) {
+        local $?;
+        stop_nginx($_) for values %RUNNING;
+    }
+}
+
+$SIG{$_} = sub { exit 1 } for qw(INT TERM);
+
+
+# Test::Base runs its own comparisons at exit unless it saw a plan;
+# an empty plan() records one without printing anything.
+
+sub done_testing {
+    Test::Builder->new->plan;
+    Test::More::done_testing(@_);
+}
+
+
+sub member_cookie {
+    my ($id, $exp, $kid, $secret_hex) = @_;
+    my $mac = hmac_sha256("member~$id~$exp~$kid", pack 'H*', $secret_hex);
+    return join '~', $id, $exp, $kid, encode_base64url($mac);
+}
+
+
+sub sign_member {
+    my ($id, $ttl, $kid, $secret_hex) = @_;
+    $kid //= 'k1';
+    $secret_hex //= $TEST_KEYS{$kid} // croak "no test key \"$kid\"";
+    return member_cookie($id, time + _seconds($ttl), $kid, $secret_hex);
+}
+
+
+sub _seconds {
+    my ($ttl) = @_;
+    my %unit = ('' => 1, s => 1, m => 60, h => 3600, d => 86400, w => 604800);
+    $ttl =~ /^(-?\d+)([smhdw]?)$/ or croak "bad ttl \"$ttl\"";
+    return $1 * $unit{$2};
+}
+
+
+sub start_nginx {
+    my $h = _prepare(@_);
+    _start($h);
+    return $h;
+}
+
+
+# returns the signal that stopped the master: QUIT unless it hung
+
+sub stop_nginx {
+    my ($h) = @_;
+    delete $RUNNING{$h->{prefix}} or return;
+    my $master = $h->{master} or return;
+
+    # remembered now: a killed master would orphan them
+    my @procs = ($master, _children($master));
+
+    for my $sig (qw(QUIT TERM KILL)) {
+        kill $sig, $sig eq 'KILL' ? @procs : $master;
+        return $sig if _poll(sub { !grep { _alive($_) } @procs });
+    }
+
+    croak "nginx $master survived SIGKILL";
+}
+
+
+# new options are merged into the old ones and the files rewritten;
+# true once only workers of the new configuration are running
+
+sub reload_nginx {
+    my ($h, %new) = @_;
+
+    if (%new) {
+        my $o = $h->{opts} = { %{$h->{opts}}, %new };
+        _write_keys($h, $o->{keys}) if exists $new{keys};
+        _write_conf($h, %$o);
+    }
+
+    my %old = map { $_ => 1 } _children($h->{master});
+    my $logged = length error_log_text($h);
+    my $failed;
+
+    kill 'HUP', $h->{master} or croak "HUP $h->{master}: $!";
+
+    _poll(sub {
+        # a rejected configuration leaves the old workers running
+        return $failed = 1
+            if substr(error_log_text($h), $logged) =~ /\[emerg\]/;
+        my @now = _children($h->{master});
+        return @now >= $h->{workers} && !grep { $old{$_} } @now;
+    }, 10) or return 0;
+
+    return !$failed;
+}
+
+
+sub error_log_text {
+    my ($h) = @_;
+    return _slurp($h->{error_log});
+}
+
+
+sub loyaltyctl {
+    return _run($CTL, @_);
+}
+
+
+# ($port or server, "METHOD", URI, {Name => value or [values]}, body)
+# or ($port or server, raw request text)
+
+sub http_request {
+    my ($port, $method, $uri, $headers, $body) = @_;
+    $port = $port->{port} if ref $port;
+
+    return _exchange($port, $method) unless defined $uri;
+
+    my @lines;
+    for my $name (sort keys %{$headers || {}}) {
+        my $v = $headers->{$name};
+        push @lines, map { "$name: $_" } ref $v ? @$v : $v;
+    }
+
+    return _exchange($port, _request_text($method, $uri, \@lines, $body));
+}
+
+
+sub run_blocks {
+    _run_block($_) for blocks();
+}
+
+
+sub _run_block {
+    my ($block) = @_;
+    my $name = $block->name;
+    my $failures = _failures();
+
+    my @unknown = grep { !$SECTIONS{$_} } @{$block->{_section_order}[0]};
+    if (@unknown) {
+        fail("$name - unknown sections: @unknown");
+        return;
+    }
+
+    my $h = eval {
+        _prepare(no_module => exists $block->{no_module},
+                 map { $_ => _section($block, $_) }
+                     qw(main_config http_config config store keys
+                        workers log_level));
+    };
+    if (!$h) {
+        fail("$name - setup");
+        diag($@);
+        return;
+    }
+
+    my %x = map { $_ => _expand($h, _section($block, $_)) }
+            qw(request raw_request more_headers request_body
+               response_body response_body_like response_headers
+               response_headers_like error_code error_log error_log_like
+               no_error_log config_error);
+
+    if (defined $x{config_error}) {
+        my ($rc, $out, $err) = _nginx($h, '-t');
+        ok($rc != 0, "$name - nginx -t fails");
+        ok(index("$out$err", _chomp($x{config_error})) >= 0,
+           "$name - config error") or diag("$out$err");
+        return;
+    }
+
+    my @res = eval {
+        _start($h);
+
+        my $raw = $x{raw_request};
+        if (!defined $raw && defined $x{request}) {
+            my ($method, $uri) = $x{request} =~ /^\s*(\S+)\s+(\S+)/
+                or croak "bad request line \"$x{request}\"";
+            $raw = _request_text($method, $uri, [_lines($x{more_headers})],
+                                 $x{request_body});
+        }
+
+        defined $raw ? _exchange($h->{port}, $raw) : ();
+    };
+
+    if ($@) {
+        fail("$name - run");
+        diag($@);
+    } elsif (@res) {
+        _check_response($name, \%x, @res);
+    }
+
+    if ($h->{master}) {
+        my $sig = stop_nginx($h);
+        _check_log($name, \%x, error_log_text($h), $sig);
+    }
+
+    if (_failures() > $failures) {
+        diag("error.log:\n" . _tail($h));
+        diag("kept $h->{prefix}") if $ENV{LOYALTY_KEEP};
+    }
+}
+
+
+sub _check_response {
+    my ($name, $x, $status, $hdr, $body) = @_;
+
+    if (defined $x->{error_code}) {
+        is($status, _chomp($x->{error_code}), "$name - status");
+    }
+
+    if (defined $x->{response_body}) {
+        is($body, $x->{response_body}, "$name - response body");
+    }
+
+    if (defined $x->{response_body_like}) {
+        my $re = _chomp($x->{response_body_like});
+        like($body, qr/$re/s, "$name - response body like");
+    }
+
+    for (_lines($x->{response_headers})) {
+        if (/^!\s*(\S+)$/) {
+            ok(!exists $hdr->{lc $1}, "$name - no header $1");
+            next;
+        }
+
+        my ($n, $want) = /^([^:]+?)\s*:\s*(.*)$/
+            or croak "bad response_headers line \"$_\"";
+        my $got = $hdr->{lc $n};
+
+        # a repeated header passes if any of its values matches
+        $got = (grep { $_ eq $want } @$got) ? $want : join ' | ', @$got
+            if ref $got;
+
+        is($got, $want, "$name - header $n");
+    }
+
+    for (_lines($x->{response_headers_like})) {
+        my ($n, $re) = /^([^:]+?)\s*:\s*(.*)$/
+            or croak "bad response_headers_like line \"$_\"";
+        my $got = $hdr->{lc $n};
+        $got = join "\n", @$got if ref $got;
+        like($got, qr/$re/m, "$name - header $n like");
+    }
+}
+
+
+sub _check_log {
+    my ($name, $x, $log, $sig) = @_;
+
+    for (_lines($x->{error_log})) {
+        ok(index($log, $_) >= 0, "$name - error_log: $_");
+    }
+
+    for (_lines($x->{error_log_like})) {
+        like($log, qr/$_/m, "$name - error_log like: $_");
+    }
+
+    for (_lines($x->{no_error_log})) {
+        ok(index($log, $_) < 0, "$name - no error_log: $_");
+    }
+
+    # crashes and alerts fail every block unless it asks for them
+    my $expected = join "\n", _lines($x->{error_log}),
+                              _lines($x->{error_log_like});
+    my @bad = grep {
+        /exited on signal \d+/ ? $expected !~ /signal/
+        : /\[alert\]/ && $expected !~ /alert/
+          || /\[emerg\]/ && $expected !~ /emerg/
+    } split /\n/, $log;
+
+    push @bad, "nginx needed SIG$sig to stop" if $sig ne 'QUIT';
+
+    ok(!@bad, "$name - no crash, alert or emerg") or diag(join "\n", @bad);
+}
+
+
+sub _prepare {
+    my (%o) = @_;
+
+    my $dir = File::Temp->newdir('loyalty-XXXXXX', DIR => '/tmp',
+                                 CLEANUP => !$ENV{LOYALTY_KEEP});
+    my $p = $dir->dirname;
+
+    # workers must reach the store through the prefix
+    chmod 0755, $p or croak "chmod $p: $!";
+
+    for (qw(conf logs html store)) {
+        mkdir "$p/$_" or croak "mkdir $p/$_: $!";
+    }
+
+    my $h = {
+        dir => $dir,
+        prefix => $p,
+        port => _free_port(),
+        store => "$p/store",
+        keys => "$p/conf/loyalty.keys",
+        conf => "$p/conf/nginx.conf",
+        error_log => "$p/logs/error.log",
+        opts => \%o,
+    };
+
+    _write_keys($h, $o{keys});
+
+    # bare nginx needs no store, and loyaltyctl may not be built
+    if (defined $o{store} || !$o{no_module}) {
+        _make_store($h, _expand($h, $o{store}));
+    }
+
+    _write_conf($h, %o);
+
+    return $h;
+}
+
+
+sub _write_keys {
+    my ($h, $text) = @_;
+    my $keys = _expand($h, $text // $DEFAULT_KEYS);
+
+    $h->{keyring} = {};
+    $h->{signer} = undef;
+
+    for (split /\n/, $keys) {
+        next if /^\s*(#|$)/;
+        my ($kid, $hex) = split ' ';
+        $h->{signer} //= $kid;
+        $h->{keyring}{$kid} = $hex // '';
+    }
+
+    # as an admin would install it: read by the master (root) alone
+    _write($h->{keys}, $keys, 0600);
+}
+
+
+sub _make_store {
+    my ($h, $text) = @_;
+    my @imports;
+
+    for (split /\n/, $text // '') {
+        if (/^\s*\[(\w+)\]\s*$/) {
+            push @imports, [$1, ''];
+        } elsif (/\S/) {
+            croak "store data before any [kind] line" unless @imports;
+            $imports[-1][1] .= "$_\n";
+        }
+    }
+
+    _ctl_ok('-s', $h->{store}, 'init');
+
+    my $n = 0;
+    for (@imports) {
+        my ($kind, $data) = @$_;
+        my $file = "$h->{prefix}/conf/import-" . $n++ . "-$kind.jsonl";
+        _write($file, $data);
+        _ctl_ok('-s', $h->{store}, 'import', $kind, $file);
+    }
+}
+
+
+sub _ctl_ok {
+    my ($rc, $out, $err) = loyaltyctl(@_);
+    croak "loyaltyctl @_: exit $rc\n$out$err" if $rc;
+}
+
+
+sub _write_conf {
+    my ($h, %o) = @_;
+    my $p = $h->{prefix};
+    my %x = map { $_ => _expand($h, $o{$_}) // '' }
+            qw(main_config http_config config);
+
+    $h->{workers} = 0 + ($o{workers} // 1);
+    my $level = ($o{log_level} // 'info') =~ s/\s+//gr;
+
+    my $load = $o{no_module} ? '' : "load_module $MODULE;";
+    my $user = $WORKER ? "user $WORKER;" : '';
+
+    # Debian's compiled-in temp paths point into /var/lib/nginx
+    my $temp = join "\n    ", map { "${_}_temp_path $p/${_}_temp;" }
+                                    qw(client_body proxy fastcgi uwsgi scgi);
+
+    _write($h->{conf}, <<"END");
+$load
+$user
+worker_processes $h->{workers};
+daemon on;
+master_process on;
+pid $p/logs/nginx.pid;
+error_log $h->{error_log} $level;
+
+$x{main_config}
+
+events {
+    worker_connections 256;
+}
+
+http {
+    access_log $p/logs/access.log;
+    $temp
+    default_type text/plain;
+
+$x{http_config}
+
+    server {
+        listen 127.0.0.1:$h->{port};
+        server_name localhost;
+
+$x{config}
+    }
+}
+END
+}
+
+
+sub _expand {
+    my ($h, $text) = @_;
+    return undef unless defined $text;
+
+    my %simple = (
+        STORE => $h->{store},
+        KEYS => $h->{keys},
+        PREFIX => $h->{prefix},
+        PORT => $h->{port},
+        ROOT => $ROOT,
+        NOW => time,
+    );
+
+    $text =~ s{%%SIGN\(([^()]*)\)%%}{_sign($h, split /\s*,\s*/, $1)}ge;
+    $text =~ s{%%(\w+)%%}
+              {$simple{$1} // croak "unknown placeholder %%$1%%"}ge;
+
+    return $text;
+}
+
+
+# a kid missing from the block's keys still signs with a test key,
+# to check that the module rejects it
+
+sub _sign {
+    my ($h, @args) = @_;
+    my ($id, $ttl, $kid) = @args;
+    croak "%%SIGN(@args)%%: want id, ttl[, kid]" if @args < 2 || @args > 3;
+    $kid //= $h->{signer} // 'k1';
+    my $secret = $h->{keyring}{$kid} // $TEST_KEYS{$kid}
+                 // croak "no key \"$kid\" to sign with";
+    return sign_member($id, $ttl, $kid, $secret);
+}
+
+
+sub _start {
+    my ($h) = @_;
+
+    my ($rc, $out, $err) = _nginx($h, '-t');
+    croak "nginx -t failed:\n$out$err" if $rc;
+
+    ($rc, $out, $err) = _nginx($h);
+    croak "nginx failed to start:\n$out$err" if $rc;
+
+    $RUNNING{$h->{prefix}} = $h;
+
+    _poll(sub {
+        my ($pid) = _slurp("$h->{prefix}/logs/nginx.pid") =~ /^(\d+)/
+            or return 0;
+        $h->{master} = $pid;
+        return _listening($h->{port}) && _children($pid) >= $h->{workers};
+    }) or croak "nginx did not come up on port $h->{port}";
+}
+
+
+sub _nginx {
+    my ($h, @args) = @_;
+    return _run($NGINX, '-p', $h->{prefix}, '-c', $h->{conf},
+                '-e', $h->{error_log}, @args);
+}
+
+
+sub _request_text {
+    my ($method, $uri, $lines, $body) = @_;
+    my @h = @$lines;
+
+    unshift @h, 'Host: localhost' unless grep { /^host\s*:/i } @h;
+    push @h, 'Connection: close' unless grep { /^connection\s*:/i } @h;
+    push @h, 'Content-Length: ' . length $body
+        if defined $body
+           && !grep { /^(content-length|transfer-encoding)\s*:/i } @h;
+
+    return join("\r\n", "$method $uri HTTP/1.1", @h, '', '') . ($body // '');
+}
+
+
+sub _exchange {
+    my ($port, $raw) = @_;
+
+    my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                     PeerPort => $port,
+                                     Timeout => 10)
+        or croak "connect to 127.0.0.1:$port: $!";
+
+    {
+        # nginx may answer a bad request and close before reading it all
+        local $SIG{PIPE} = 'IGNORE';
+        print $sock $raw;
+    }
+
+    my $sel = IO::Select->new($sock);
+    my $deadline = Time::HiRes::time() + 10;
+    my $resp = '';
+
+    while (1) {
+        $sel->can_read($deadline - Time::HiRes::time())
+            or croak "no response within 10 s, got:\n$resp";
+        sysread($sock, $resp, 65536, length $resp) or last;
+    }
+
+    # no status for anything but HTTP, e.g. a connection closed by "444"
+    my ($head, $body) = split /\r?\n\r?\n/, $resp, 2;
+    my ($status) = ($head // '') =~ m{^HTTP/\d\.\d (\d{3})}
+        or return (undef, {}, $resp);
+
+    my %hdr;
+    for (split /\r?\n/, $head) {
+        push @{$hdr{lc $1}}, $2 if /^([^:\s]+):[ \t]*(.*?)[ \t]*$/;
+    }
+
+    $body //= '';
+    $body = _unchunk($body)
+        if join(',', @{$hdr{'transfer-encoding'} || []}) =~ /chunked/i;
+
+    for (keys %hdr) {
+        $hdr{$_} = join ', ', @{$hdr{$_}} unless $_ eq 'set-cookie';
+    }
+
+    return ($status, \%hdr, $body);
+}
+
+
+sub _unchunk {
+    my ($data) = @_;
+    my $out = '';
+
+    while ($data =~ s/^([0-9a-fA-F]+)[^\r\n]*\r\n//) {
+        my $size = hex $1 or last;
+        $out .= substr $data, 0, $size, '';
+        $data =~ s/^\r\n//;
+    }
+
+    return $out;
+}
+
+
+sub _run {
+    my (@cmd) = @_;
+
+    # files, not pipes: a daemonizing nginx keeps inherited descriptors
+    my ($out, $err) = (File::Temp->new, File::Temp->new);
+
+    my $pid = fork // croak "fork: $!";
+    if ($pid == 0) {
+        open STDIN, '<', '/dev/null';
+        open STDOUT, '>&', $out;
+        open STDERR, '>&', $err;
+        exec { $cmd[0] } @cmd or print STDERR "exec $cmd[0]: $!\n";
+        POSIX::_exit(127);
+    }
+
+    waitpid $pid, 0;
+    my $rc = $? & 127 ? 128 + ($? & 127) : $? >> 8;
+
+    return ($rc, _slurp("$out"), _slurp("$err"));
+}
+
+
+sub _free_port {
+    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
+                                  Proto => 'tcp')
+        or croak "no free port: $!";
+    return $s->sockport;
+}
+
+
+sub _listening {
+    my ($port) = @_;
+    my $hex = sprintf '%04X', $port;
+
+    open my $fh, '<', '/proc/net/tcp' or croak "/proc/net/tcp: $!";
+    return grep { my @f = split; $f[1] =~ /:$hex$/ && $f[3] eq '0A' } <$fh>;
+}
+
+
+sub _children {
+    my ($ppid) = @_;
+    my @kids;
+
+    for (glob '/proc/[0-9]*/stat') {
+        my ($pid, $state, $parent) =
+            _slurp($_) =~ /^(\d+) \(.*\) (\S) (\d+) /s or next;
+        push @kids, $pid if $parent == $ppid && $state ne 'Z';
+    }
+
+    return @kids;
+}
+
+
+# a daemon's zombie counts as gone: the container's init may not reap it
+
+sub _alive {
+    my ($pid) = @_;
+    my ($state) = _slurp("/proc/$pid/stat") =~ /^\d+ \(.*\) (\S) /s;
+    return defined $state && $state ne 'Z';
+}
+
+
+sub _poll {
+    my ($cond, $seconds) = @_;
+    my $deadline = Time::HiRes::time() + ($seconds // 5);
+
+    until ($cond->()) {
+        return 0 if Time::HiRes::time() > $deadline;
+        sleep 0.05;
+    }
+
+    return 1;
+}
+
+
+sub _section {
+    my ($block, $name) = @_;
+    return exists $block->{$name} ? join '', @{$block->{$name}} : undef;
+}
+
+
+sub _lines {
+    my ($text) = @_;
+    return map { s/^\s+|\s+$//gr } grep { /\S/ } split /\n/, $text // '';
+}
+
+
+sub _chomp {
+    my ($text) = @_;
+    return $text =~ s/\s+\z//r;
+}
+
+
+sub _failures {
+    return scalar grep { !$_ } Test::Builder->new->summary;
+}
+
+
+sub _tail {
+    my ($h) = @_;
+    my @lines = split /^/, error_log_text($h);
+    return join '', @lines > 40 ? @lines[-40 .. -1] : @lines;
+}
+
+
+sub _slurp {
+    my ($path) = @_;
+    open my $fh, '<', $path or return '';
+    local $/;
+    return <$fh> // '';
+}
+
+
+sub _write {
+    my ($path, $text, $mode) = @_;
+    open my $fh, '>', $path or croak "$path: $!";
+    print $fh $text;
+    close $fh or croak "$path: $!";
+    chmod $mode, $path or croak "chmod $path: $!" if $mode;
+}
+
+
+1;
