@@ -1,0 +1,484 @@
+# Member identity: the signed cookie, the store lookup and the variables.
+
+use lib 't/lib';
+use Loyalty::Harness;
+
+run_blocks();
+done_testing();
+
+__DATA__
+
+=== TEST 1: an anonymous visitor is a prospect with empty member fields
+--- http_config
+loyalty_store %%STORE%%;
+loyalty_keys %%KEYS%%;
+--- config
+location / {
+    return 200 "[$loyalty_identity][$loyalty_member][$loyalty_tier][$loyalty_tier_rank][$loyalty_stage][$loyalty_points][$loyalty_blocked]\n";
+}
+--- store
+[tiers]
+{"name":"gold","rank":3,"discount_bp":1000,"label":"Gold"}
+[members]
+{"id":"alice","tier":"gold","stage":"member","points":120}
+--- request
+GET /
+--- error_code: 200
+--- response_body
+[none][][][][prospect][][]
+--- no_error_log
+loyalty:
+[warn]
+
+
+=== TEST 2: a valid cookie gives every variable
+--- http_config
+loyalty_store %%STORE%%;
+loyalty_keys %%KEYS%%;
+--- config
+location / {
+    add_header X-Member $loyalty_member;
+    add_header X-Tier $loyalty_tier;
+    add_header X-Stage $loyalty_stage;
+    return 200 "[$loyalty_identity][$loyalty_member][$loyalty_tier][$loyalty_tier_rank][$loyalty_stage][$loyalty_points][$loyalty_blocked]\n";
+}
+--- store
+[tiers]
+{"name":"silver","rank":1,"discount_bp":500,"label":"Silver"}
+{"name":"gold","rank":3,"discount_bp":1000,"label":"Gold"}
+[members]
+{"id":"alice","tier":"gold","stage":"member","points":120}
+{"id":"bob.b-1_x","tier":"silver","stage":"fan","points":-7,"referrer":"alice"}
+--- request
+GET /
+--- more_headers
+Cookie: loyalty_member=%%SIGN(alice,1h)%%
+--- response_headers
+X-Member: alice
+X-Tier: gold
+X-Stage: member
+--- response_body
+[valid][alice][gold][3][member][120][0]
+--- no_error_log
+loyalty:
+
+
+=== TEST 3: ids with dots, dashes and underscores; negative points
+--- http_config
+loyalty_store %%STORE%%;
+loyalty_keys %%KEYS%%;
+--- config
+location / {
+    return 200 "[$loyalty_identity][$loyalty_member][$loyalty_tier_rank][$loyalty_stage][$loyalty_points]\n";
+}
+--- store
+[tiers]
+{"name":"silver","rank":-1}
+[members]
+{"id":"bob.b-1_x","tier":"silver","stage":"fan","points":-7}
+--- request
+GET /
+--- more_headers
+Cookie: theme=dark; loyalty_member=%%SIGN(bob.b-1_x,1h)%%; lang=zh
+--- response_body
+[valid][bob.b-1_x][-1][fan][-7]
+
+
+=== TEST 4: a cookie signed with the second key verifies (rotation)
+--- http_config
+loyalty_store %%STORE%%;
+loyalty_keys %%KEYS%%;
+--- config
+location / {
+    return 200 "[$loyalty_identity][$loyalty_member]\n";
+}
+--- store
+[tiers]
+{"name":"gold","rank":3}
+[members]
+{"id":"alice","tier":"gold","stage":"member"}
+--- request
+GET /
+--- more_headers
+Cookie: loyalty_member=%%SIGN(alice,1h,k0)%%
+--- response_body
+[valid][alice]
+
+
+=== TEST 5: a key no longer in the keys file is rejected
+--- http_config
+loyalty_store %%STORE%%;
+loyalty_keys %%KEYS%%;
+--- keys
+k1 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff
+--- config
+location / {
+    return 200 "[$loyalty_identity][$loyalty_member][$loyalty_stage]\n";
+}
+--- store
+[tiers]
+{"name":"gold","rank":3}
+[members]
+{"id":"alice","tier":"gold","stage":"member"}
+--- request
+GET /
+--- more_headers
+Cookie: loyalty_member=%%SIGN(alice,1h,k0)%%
+--- response_body
+[invalid][][prospect]
+--- error_log
+[info]
+loyalty: invalid member cookie
+
+
+=== TEST 6: an expired cookie is anonymous and logged at info
+--- http_config
+loyalty_store %%STORE%%;
+loyalty_keys %%KEYS%%;
+--- config
+location / {
+    return 200 "[$loyalty_identity][$loyalty_member][$loyalty_tier][$loyalty_stage]\n";
+}
+--- store
+[tiers]
+{"name":"gold","rank":3}
+[members]
+{"id":"alice","tier":"gold","stage":"member"}
+--- request
+GET /
+--- more_headers
+Cookie: loyalty_member=%%SIGN(alice,-1h)%%
+--- response_body
+[expired][][][prospect]
+--- error_log
+loyalty: expired member cookie for "alice"
+--- no_error_log
+[error]
+[warn]
+
+
+=== TEST 7: a forged MAC is invalid
+--- http_config
+loyalty_store %%STORE%%;
+loyalty_keys %%KEYS%%;
+--- config
+location / {
+    return 200 "[$loyalty_identity][$loyalty_member][$loyalty_stage]\n";
+}
+--- store
+[tiers]
+{"name":"gold","rank":3}
+[members]
+{"id":"alice","tier":"gold","stage":"member"}
+--- request
+GET /
+--- more_headers
+Cookie: loyalty_member=alice~9999999999~k1~AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA
+--- response_body
+[invalid][][prospect]
+--- error_log
+loyalty: invalid member cookie
+
+
+=== TEST 8: a signature moved onto another member is invalid
+--- http_config
+loyalty_store %%STORE%%;
+loyalty_keys %%KEYS%%;
+--- config
+location / {
+    return 200 "[$loyalty_identity][$loyalty_member]\n";
+}
+--- store
+[tiers]
+{"name":"gold","rank":3}
+[members]
+{"id":"alice","tier":"gold","stage":"member"}
+{"id":"mallory","tier":"gold","stage":"partner"}
+--- raw_request eval
+my $c = Loyalty::Harness::sign_member('alice', 3600);
+$c =~ s/^alice/mallory/;
+"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nCookie: loyalty_member=$c\r\n\r\n"
+--- response_body
+[invalid][]
+
+
+=== TEST 9: truncated, oversized and malformed cookies are invalid, never an error
+--- http_config
+loyalty_store %%STORE%%;
+loyalty_keys %%KEYS%%;
+--- config
+location / {
+    return 200 "[$loyalty_identity][$loyalty_member][$loyalty_stage]\n";
+}
+--- store
+[tiers]
+{"name":"gold","rank":3}
+[members]
+{"id":"alice","tier":"gold","stage":"member"}
+--- raw_request eval
+my $c = Loyalty::Harness::sign_member('alice', 3600);
+"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nCookie: loyalty_member=" . substr($c, 0, -1) . "\r\n\r\n"
+--- response_body
+[invalid][][prospect]
+--- no_error_log
+[error]
+
+
+=== TEST 10: an oversized cookie is invalid
+--- http_config
+loyalty_store %%STORE%%;
+loyalty_keys %%KEYS%%;
+--- config
+location / {
+    return 200 "[$loyalty_identity][$loyalty_member]\n";
+}
+--- store
+[tiers]
+{"name":"gold","rank":3}
+[members]
+{"id":"alice","tier":"gold","stage":"member"}
+--- raw_request eval
+my $c = Loyalty::Harness::sign_member('alice', 3600);
+"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nCookie: loyalty_member=" . ("a" x 3000) . $c . "\r\n\r\n"
+--- response_body
+[invalid][]
+--- no_error_log
+[error]
+
+
+=== TEST 11: extra separators, empty value, binary junk
+--- http_config
+loyalty_store %%STORE%%;
+loyalty_keys %%KEYS%%;
+--- config
+location / {
+    return 200 "[$loyalty_identity]\n";
+}
+--- raw_request eval
+"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nCookie: loyalty_member=~~~~; loyalty_member=\xff\xfe~1~k1~x\r\n\r\n"
+--- response_body
+[invalid]
+--- no_error_log
+[error]
+
+
+=== TEST 12: an empty cookie value is invalid
+--- http_config
+loyalty_store %%STORE%%;
+loyalty_keys %%KEYS%%;
+--- config
+location / {
+    return 200 "[$loyalty_identity]\n";
+}
+--- request
+GET /
+--- more_headers
+Cookie: loyalty_member=
+--- response_body
+[invalid]
+
+
+=== TEST 13: a validly signed cookie for someone not in the store is unknown
+--- http_config
+loyalty_store %%STORE%%;
+loyalty_keys %%KEYS%%;
+--- config
+location / {
+    return 200 "[$loyalty_identity][$loyalty_member][$loyalty_tier][$loyalty_stage][$loyalty_points]\n";
+}
+--- store
+[tiers]
+{"name":"gold","rank":3}
+[members]
+{"id":"alice","tier":"gold","stage":"member"}
+--- request
+GET /
+--- more_headers
+Cookie: loyalty_member=%%SIGN(ghost,1h)%%
+--- response_body
+[unknown][][][prospect][]
+--- no_error_log
+[error]
+[info] loyalty
+
+
+=== TEST 14: a blocked member keeps their identity; the operator decides
+--- http_config
+loyalty_store %%STORE%%;
+loyalty_keys %%KEYS%%;
+--- config
+location / {
+    if ($loyalty_blocked = 1) {
+        return 403;
+    }
+    return 200 "[$loyalty_member][$loyalty_blocked]\n";
+}
+--- store
+[tiers]
+{"name":"basic","rank":0}
+[members]
+{"id":"sun","tier":"basic","stage":"customer","blocked":true}
+--- request
+GET /
+--- more_headers
+Cookie: loyalty_member=%%SIGN(sun,1h)%%
+--- error_code: 403
+
+
+=== TEST 15: loyalty_member_cookie names the cookie, inherited from server
+--- http_config
+loyalty_store %%STORE%%;
+loyalty_keys %%KEYS%%;
+--- config
+loyalty_member_cookie shop_id;
+location / {
+    return 200 "[$loyalty_identity][$loyalty_member]\n";
+}
+location /legacy {
+    loyalty_member_cookie sid;
+    return 200 "[$loyalty_identity][$loyalty_member]\n";
+}
+--- store
+[tiers]
+{"name":"gold","rank":3}
+[members]
+{"id":"alice","tier":"gold","stage":"member"}
+--- request
+GET /
+--- more_headers
+Cookie: loyalty_member=%%SIGN(ghost,1h)%%; shop_id=%%SIGN(alice,1h)%%
+--- response_body
+[valid][alice]
+
+
+=== TEST 16: a location-level cookie name overrides the server's
+--- http_config
+loyalty_store %%STORE%%;
+loyalty_keys %%KEYS%%;
+--- config
+loyalty_member_cookie shop_id;
+location /legacy {
+    loyalty_member_cookie sid;
+    return 200 "[$loyalty_identity][$loyalty_member]\n";
+}
+--- store
+[tiers]
+{"name":"gold","rank":3}
+[members]
+{"id":"alice","tier":"gold","stage":"member"}
+--- request
+GET /legacy
+--- more_headers
+Cookie: shop_id=%%SIGN(ghost,1h)%%; sid=%%SIGN(alice,1h)%%
+--- response_body
+[valid][alice]
+
+
+=== TEST 17: without loyalty_keys every cookie is invalid, and says why
+--- http_config
+loyalty_store %%STORE%%;
+--- config
+location / {
+    return 200 "[$loyalty_identity][$loyalty_member]\n";
+}
+--- store
+[tiers]
+{"name":"gold","rank":3}
+[members]
+{"id":"alice","tier":"gold","stage":"member"}
+--- request
+GET /
+--- more_headers
+Cookie: loyalty_member=%%SIGN(alice,1h)%%
+--- response_body
+[invalid][]
+--- error_log
+invalid member cookie (no loyalty_keys)
+
+
+=== TEST 18: without loyalty_store a valid cookie is unknown
+--- http_config
+loyalty_keys %%KEYS%%;
+--- config
+location / {
+    return 200 "[$loyalty_identity][$loyalty_member][$loyalty_stage]\n";
+}
+--- request
+GET /
+--- more_headers
+Cookie: loyalty_member=%%SIGN(alice,1h)%%
+--- response_body
+[unknown][][prospect]
+
+
+=== TEST 19: bad cookies are quiet above info: a flood cannot fill the log
+--- log_level: notice
+--- http_config
+loyalty_store %%STORE%%;
+loyalty_keys %%KEYS%%;
+--- config
+location / {
+    return 200 "[$loyalty_identity]\n";
+}
+--- request
+GET /
+--- more_headers
+Cookie: loyalty_member=alice~9999999999~k1~AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA
+--- response_body
+[invalid]
+--- no_error_log
+loyalty
+
+
+=== TEST 20: the upstream sees the member through proxy_set_header
+--- http_config
+loyalty_store %%STORE%%;
+loyalty_keys %%KEYS%%;
+--- config
+location / {
+    proxy_set_header X-Member $loyalty_member;
+    proxy_set_header X-Tier $loyalty_tier;
+    proxy_set_header X-Stage $loyalty_stage;
+    proxy_set_header Cookie "";
+    proxy_pass http://127.0.0.1:%%PORT%%/upstream;
+}
+location /upstream {
+    return 200 "upstream saw [$http_x_member][$http_x_tier][$http_x_stage][$loyalty_identity]\n";
+}
+--- store
+[tiers]
+{"name":"partner","rank":3}
+[members]
+{"id":"wang","tier":"partner","stage":"partner"}
+--- request
+GET /
+--- more_headers
+Cookie: loyalty_member=%%SIGN(wang,1h)%%
+--- response_body
+upstream saw [wang][partner][partner][none]
+
+
+=== TEST 21: variables in a subrequest describe the main request's visitor
+--- http_config
+loyalty_store %%STORE%%;
+loyalty_keys %%KEYS%%;
+--- config
+location / {
+    ssi on;
+    default_type text/html;
+    return 200 'main [$loyalty_member] <!--# include virtual="/sub" -->';
+}
+location /sub {
+    return 200 "sub [$loyalty_member][$loyalty_stage]";
+}
+--- store
+[tiers]
+{"name":"gold","rank":3}
+[members]
+{"id":"alice","tier":"gold","stage":"member"}
+--- request
+GET /
+--- more_headers
+Cookie: loyalty_member=%%SIGN(alice,1h)%%
+--- response_body_like
+^main \[alice\] sub \[alice\]\[member\]
