@@ -176,6 +176,13 @@ loyalty_store_open(loyalty_store_t *st, const char *path, unsigned flags,
     }
 
     rc = mdb_env_open(st->env, path, envflags, 0644);
+
+    if (rc == ENOENT) {
+        snprintf(err, errlen, "store \"%s\" has no data.mdb: not a loyalty "
+                 "store, or not initialized (loyaltyctl init)", path);
+        goto failed_msg;
+    }
+
     if (rc != 0) {
         goto failed;
     }
