@@ -1,0 +1,223 @@
+# The store under a running nginx: imports seen by the next request, the
+# lock file handed to the workers' user, a replaced store picked up on
+# reload, and bad stores refused without stopping service.
+
+use lib 't/lib';
+use Loyalty::Harness;
+use Time::HiRes qw(sleep);
+
+my $TIERS = <<'END';
+[tiers]
+{"name":"silver","rank":1}
+{"name":"gold","rank":3}
+END
+
+my $CONFIG = <<'END';
+location / {
+    return 200 "[$loyalty_identity][$loyalty_member][$loyalty_tier][$loyalty_stage][$loyalty_points]\n";
+}
+END
+
+my $HTTP = "loyalty_store %%STORE%%;\nloyalty_keys %%KEYS%%;\n";
+
+sub get_as {
+    my ($h, $id) = @_;
+    my ($status, undef, $body) = http_request($h, 'GET', '/',
+        { Cookie => 'loyalty_member=' . sign_member($id, 3600) });
+    return ($status // 'none') . " $body";
+}
+
+sub import_members {
+    my ($store, $jsonl) = @_;
+    my $file = "$store.import.jsonl";
+    open my $fh, '>', $file or die "$file: $!";
+    print $fh $jsonl;
+    close $fh;
+    my ($rc, $out, $err) = loyaltyctl('-s', $store, 'import', 'members',
+                                      $file);
+    unlink $file;
+    return ($rc, $err);
+}
+
+sub no_trouble {
+    my ($h, $name) = @_;
+    my $log = error_log_text($h);
+    unlike($log, qr/exited on signal|\[alert\]|\[emerg\]|\[crit\]/,
+           "$name: no crash, alert or emerg");
+}
+
+
+# imports are visible to the next request, with no reload
+
+{
+    my $h = start_nginx(http_config => $HTTP, config => $CONFIG,
+                        store => $TIERS . <<'END');
+[members]
+{"id":"alice","tier":"silver","stage":"fan"}
+END
+
+    is(get_as($h, 'alice'), "200 [valid][alice][silver][fan][0]\n",
+       'served from the imported store');
+    is(get_as($h, 'carol'), "200 [unknown][][][prospect][]\n",
+       'carol is not a member yet');
+
+    my ($rc, $err) = import_members($h->{store}, <<'END');
+{"id":"alice","tier":"gold","stage":"member","points":50}
+{"id":"carol","tier":"silver","stage":"customer"}
+END
+    is($rc, 0, 'import while nginx serves') or diag $err;
+
+    is(get_as($h, 'alice'), "200 [valid][alice][gold][member][50]\n",
+       'the next request sees the new tier, stage and points');
+    is(get_as($h, 'carol'), "200 [valid][carol][silver][customer][0]\n",
+       'the next request sees a new member');
+
+    ($rc, $err) = import_members($h->{store}, <<'END');
+{"id":"alice","tier":"silver","stage":"partner"}
+{"id":"dave","tier":"platinum","stage":"fan"}
+END
+    is($rc, 1, 'a bad file is refused');
+    is(get_as($h, 'alice'), "200 [valid][alice][gold][member][50]\n",
+       'a refused import changes nothing that nginx serves');
+
+    if ($> == 0) {
+        my @lock = stat "$h->{store}/lock.mdb";
+        my @data = stat "$h->{store}/data.mdb";
+        is(scalar getpwuid($lock[4]), $h->{worker_user} // 'www-data',
+           'the master handed the lock file to the workers\' user');
+        is($data[4], 0, 'the data file stays root\'s, read-only to workers');
+    }
+
+    no_trouble($h, 'imports');
+    stop_nginx($h);
+}
+
+
+# two workers answer while imports rewrite the members beside them
+
+{
+    my $members = sub {
+        my ($tier) = @_;
+        join '', map { qq({"id":"m$_","tier":"$tier","stage":"member"}\n) }
+                 1 .. 500;
+    };
+
+    my $h = start_nginx(http_config => $HTTP, config => $CONFIG,
+                        workers => 2,
+                        store => $TIERS . "[members]\n" . $members->('gold'));
+
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        for my $i (1 .. 20) {
+            my ($rc) = import_members($h->{store},
+                                      $members->($i % 2 ? 'silver' : 'gold'));
+            exit 1 if $rc;
+        }
+        exit 0;
+    }
+
+    my ($ok, $n) = (0, 0);
+    while (waitpid($pid, POSIX::WNOHANG()) == 0) {
+        $n++;
+        $ok++ if get_as($h, 'm' . (1 + $n % 500))
+                 =~ /^200 \[valid\]\[m\d+\]\[(gold|silver)\]\[member\]/;
+    }
+    is($?, 0, 'the importer finished');
+    cmp_ok($n, '>', 10, "requests were made during the imports ($n)");
+    is($ok, $n, 'every request during the imports found its member');
+    is(get_as($h, 'm7'), "200 [valid][m7][gold][member][0]\n",
+       'the last import is what nginx serves');
+
+    no_trouble($h, 'concurrent imports');
+    stop_nginx($h);
+}
+
+
+# a store replaced on disk is picked up by a reload; a broken one is refused
+
+{
+    my $h = start_nginx(http_config => $HTTP, config => $CONFIG,
+                        store => $TIERS . <<'END');
+[members]
+{"id":"alice","tier":"silver","stage":"fan"}
+END
+
+    my $new = "$h->{prefix}/store.new";
+    is((loyaltyctl('-s', $new, 'init'))[0], 0, 'a second store');
+    my $tiers = "$h->{prefix}/tiers.jsonl";
+    open my $fh, '>', $tiers or die;
+    print $fh qq({"name":"gold","rank":3}\n);
+    close $fh;
+    is((loyaltyctl('-s', $new, 'import', 'tiers', $tiers))[0], 0,
+       'tiers into the second store');
+    is((import_members($new,
+            qq({"id":"alice","tier":"gold","stage":"partner"}\n)))[0], 0,
+       'members into the second store');
+
+    rename $h->{store}, "$h->{store}.old" or die;
+    rename $new, $h->{store} or die;
+
+    is(get_as($h, 'alice'), "200 [valid][alice][silver][fan][0]\n",
+       'until a reload the workers read the store they opened');
+
+    ok(reload_nginx($h), 'reload');
+    is(get_as($h, 'alice'), "200 [valid][alice][gold][partner][0]\n",
+       'after a reload the replaced store is served');
+
+    # schema version 2 is a store this build cannot read
+    my $v2 = "$h->{prefix}/store.v2";
+    loyaltyctl('-s', $v2, 'init');
+    open my $load, '|-', "mdb_load -T -s meta $v2" or die;
+    print $load "schema_version\n\\02\\00\\00\\00\n";
+    close $load;
+    is($?, 0, 'schema version 2 written with mdb_load');
+
+    ok(!reload_nginx($h, http_config =>
+                         "loyalty_store $v2;\nloyalty_keys %%KEYS%%;\n"),
+       'a reload onto a store of another schema is refused');
+    like(error_log_text($h),
+         qr/\[emerg\].*loyalty_store: store "\Q$v2\E" has schema version 2, this build reads version 1/,
+         'the refusal names the store and the versions');
+    is(get_as($h, 'alice'), "200 [valid][alice][gold][partner][0]\n",
+       'the old configuration serves on');
+
+    stop_nginx($h);
+}
+
+
+# nginx -t on a damaged store fails with LMDB's own message
+
+{
+    my $h = start_nginx(http_config => $HTTP, config => $CONFIG);
+    my $bad = "$h->{prefix}/damaged";
+    mkdir $bad or die;
+    open my $fh, '>', "$bad/data.mdb" or die;
+    print $fh "this is not an LMDB file\n" x 1000;
+    close $fh;
+
+    ok(!reload_nginx($h, http_config => "loyalty_store $bad;\n"),
+       'a reload onto a damaged store is refused');
+    like(error_log_text($h),
+         qr/loyalty_store: store "\Q$bad\E": MDB_INVALID: File is not an LMDB file/,
+         'with LMDB\'s message');
+
+    my ($status) = http_request($h, 'GET', '/');
+    is($status, 200, 'nginx serves on');
+
+    stop_nginx($h);
+}
+
+
+# a world-readable keys file is worth a warning
+
+{
+    my $h = start_nginx(http_config => $HTTP, config => $CONFIG);
+    chmod 0644, $h->{keys};
+    ok(reload_nginx($h), 'reload with a world-readable keys file');
+    like(error_log_text($h),
+         qr/\[warn\].*keys file "\Q$h->{keys}\E" is readable by every user/,
+         'warned');
+    stop_nginx($h);
+}
+
+done_testing();
