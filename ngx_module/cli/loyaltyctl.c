@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "loyalty_json.h"
+#include "loyalty_price.h"
 #include "loyalty_record.h"
 #include "loyalty_sign.h"
 #include "loyaltyctl.h"
@@ -20,9 +21,11 @@ static const char  loyaltyctl_usage_main[] =
     "\n"
     "commands:\n"
     "  init                      create the store (idempotent)\n"
-    "  import members|tiers FILE import JSON Lines (\"-\" for stdin)\n"
+    "  import members|tiers|prices FILE\n"
+    "                            import JSON Lines (\"-\" for stdin)\n"
     "  get member ID             print a member as JSON\n"
     "  get tier NAME             print a tier as JSON\n"
+    "  get price SKU [--tier T]  print a price, or a tier's price, as JSON\n"
     "  stat                      entries per database, schema, map use\n"
     "  verify                    check every record and reference\n"
     "  sign-member ID --keys FILE [--ttl DURATION]\n"
@@ -44,7 +47,10 @@ static const char  loyaltyctl_usage_init[] =
 static const char  loyaltyctl_usage_get[] =
     "usage: loyaltyctl -s DIR get member ID\n"
     "       loyaltyctl -s DIR get tier NAME\n"
-    "Prints the record as one line of JSON.  Exit 1 if it is absent.\n";
+    "       loyaltyctl -s DIR get price SKU [--tier TIER]\n"
+    "Prints the record as one line of JSON.  Exit 1 if it is absent.\n"
+    "With --tier, prints the price that tier pays, after the privilege\n"
+    "guard; the tier \"public\" pays retail.\n";
 
 static const char  loyaltyctl_usage_stat[] =
     "usage: loyaltyctl -s DIR stat\n"
@@ -54,7 +60,8 @@ static const char  loyaltyctl_usage_stat[] =
 static const char  loyaltyctl_usage_verify[] =
     "usage: loyaltyctl -s DIR verify\n"
     "Decodes every record and resolves every reference (a member's tier\n"
-    "and referrer).  Lists each problem on stdout; exit 1 if any.\n";
+    "and referrer, a price's tiers), and checks that every price keeps\n"
+    "the privilege guard.  Lists each problem on stdout; exit 1 if any.\n";
 
 static const char  loyaltyctl_usage_sign[] =
     "usage: loyaltyctl sign-member ID --keys FILE [--ttl DURATION]\n"
@@ -150,17 +157,75 @@ loyaltyctl_print_json(json_t *obj)
 
 
 static int
+loyaltyctl_print_price(loyalty_store_t *st, MDB_txn *txn, const char *sku,
+    const loyalty_price_t *p, const char *tier)
+{
+    int                rc, i, clamped;
+    json_t            *obj;
+    int64_t            price;
+    loyalty_tierset_t  ts;
+
+    if (tier == NULL) {
+        return loyaltyctl_print_json(loyalty_price_to_json(sku, strlen(sku),
+                                                           p));
+    }
+
+    rc = loyalty_tierset_load(txn, st->dbi[LOYALTY_DB_TIERS], &ts);
+    if (rc != 0) {
+        fprintf(stderr, "loyaltyctl: tiers: %s\n", mdb_strerror(rc));
+        return LOYALTYCTL_STORE;
+    }
+
+    price = p->retail;
+
+    if (strcmp(tier, "public") != 0) {
+        i = loyalty_tierset_find(&ts, tier, strlen(tier));
+        if (i < 0) {
+            fprintf(stderr, "loyaltyctl: no tier \"%s\"\n", tier);
+            return LOYALTYCTL_DATA;
+        }
+
+        price = loyalty_price_guard(p, &ts, (size_t) i,
+                                    loyalty_price_raw(p, &ts.tiers[i]),
+                                    &clamped);
+    }
+
+    obj = json_object();
+    if (obj) {
+        json_object_set_new(obj, "sku", json_string(sku));
+        json_object_set_new(obj, "tier", json_string(tier));
+        json_object_set_new(obj, "retail", json_integer(p->retail));
+        json_object_set_new(obj, "price", json_integer(price));
+        json_object_set_new(obj, "saved", json_integer(p->retail - price));
+    }
+
+    return loyaltyctl_print_json(obj);
+}
+
+
+static int
 loyaltyctl_get(const loyaltyctl_opts_t *o, int argc, char **argv)
 {
     int               rc, db;
     MDB_txn          *txn;
     MDB_val           key, val;
-    loyalty_tier_t    tier;
+    const char       *tier;
+    loyalty_tier_t    t;
+    loyalty_price_t   price;
     loyalty_store_t   st;
     loyalty_member_t  m;
 
     if (loyaltyctl_wants_help(argc, argv, loyaltyctl_usage_get)) {
         return LOYALTYCTL_OK;
+    }
+
+    tier = NULL;
+
+    if (argc == 5 && strcmp(argv[1], "price") == 0
+        && strcmp(argv[3], "--tier") == 0)
+    {
+        tier = argv[4];
+        argc = 3;
     }
 
     if (argc != 3) {
@@ -173,6 +238,9 @@ loyaltyctl_get(const loyaltyctl_opts_t *o, int argc, char **argv)
     } else if (strcmp(argv[1], "tier") == 0) {
         db = LOYALTY_DB_TIERS;
 
+    } else if (strcmp(argv[1], "price") == 0) {
+        db = LOYALTY_DB_PRICES;
+
     } else {
         return loyaltyctl_usage(loyaltyctl_usage_get);
     }
@@ -180,12 +248,12 @@ loyaltyctl_get(const loyaltyctl_opts_t *o, int argc, char **argv)
     key.mv_data = argv[2];
     key.mv_size = strlen(argv[2]);
 
-    if (!(db == LOYALTY_DB_MEMBERS
-          ? loyalty_valid_id(argv[2], key.mv_size)
-          : loyalty_valid_tier_name(argv[2], key.mv_size)))
+    if (!(db == LOYALTY_DB_TIERS
+          ? loyalty_valid_tier_name(argv[2], key.mv_size)
+          : loyalty_valid_id(argv[2], key.mv_size)))
     {
         fprintf(stderr, "loyaltyctl: \"%s\" is not a valid %s\n", argv[2],
-                db == LOYALTY_DB_MEMBERS ? "member id" : "tier name");
+                db == LOYALTY_DB_TIERS ? "tier name" : "key");
         return LOYALTYCTL_DATA;
     }
 
@@ -211,6 +279,11 @@ loyaltyctl_get(const loyaltyctl_opts_t *o, int argc, char **argv)
         fprintf(stderr, "loyaltyctl: %s\n", mdb_strerror(rc));
         rc = LOYALTYCTL_STORE;
 
+    } else if (db == LOYALTY_DB_PRICES) {
+        rc = (loyalty_price_decode(val.mv_data, val.mv_size, &price) == 0)
+             ? loyaltyctl_print_price(&st, txn, argv[2], &price, tier)
+             : -1;
+
     } else if (db == LOYALTY_DB_MEMBERS) {
         rc = (loyalty_member_decode(val.mv_data, val.mv_size, &m) == 0)
              ? loyaltyctl_print_json(loyalty_member_to_json(argv[2],
@@ -218,10 +291,9 @@ loyaltyctl_get(const loyaltyctl_opts_t *o, int argc, char **argv)
              : -1;
 
     } else {
-        rc = (loyalty_tier_decode(val.mv_data, val.mv_size, &tier) == 0)
+        rc = (loyalty_tier_decode(val.mv_data, val.mv_size, &t) == 0)
              ? loyaltyctl_print_json(loyalty_tier_to_json(argv[2],
-                                                          key.mv_size,
-                                                          &tier))
+                                                          key.mv_size, &t))
              : -1;
     }
 
@@ -326,9 +398,44 @@ loyaltyctl_problem(size_t *n, const char *db, MDB_val *key, const char *what)
 }
 
 
+static void
+loyaltyctl_verify_price(MDB_txn *txn, const loyalty_tierset_t *ts,
+    MDB_val *key, MDB_val *val, size_t *problems)
+{
+    char                      what[LOYALTY_ERRLEN];
+    size_t                    i;
+    loyalty_price_t           p;
+    loyalty_price_override_t  ov;
+
+    if (!loyalty_valid_id(key->mv_data, key->mv_size)) {
+        loyaltyctl_problem(problems, "prices", key, "invalid sku");
+        return;
+    }
+
+    if (loyalty_price_decode(val->mv_data, val->mv_size, &p) != 0) {
+        loyaltyctl_problem(problems, "prices", key, "record does not decode");
+        return;
+    }
+
+    for (i = 0; i < p.noverrides; i++) {
+        loyalty_price_override_at(&p, i, &ov);
+
+        if (loyalty_tierset_find(ts, ov.tier, ov.tier_len) < 0) {
+            snprintf(what, sizeof(what), "unknown tier \"%.*s\"",
+                     (int) ov.tier_len, ov.tier);
+            loyaltyctl_problem(problems, "prices", key, what);
+        }
+    }
+
+    if (loyalty_price_check(&p, ts, what, sizeof(what)) != 0) {
+        loyaltyctl_problem(problems, "prices", key, what);
+    }
+}
+
+
 static int
 loyaltyctl_verify_db(loyalty_store_t *st, MDB_txn *txn, int db,
-    size_t *problems)
+    const loyalty_tierset_t *ts, size_t *problems)
 {
     int                rc;
     char               what[LOYALTY_ERRLEN];
@@ -346,6 +453,11 @@ loyaltyctl_verify_db(loyalty_store_t *st, MDB_txn *txn, int db,
     }
 
     while ((rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) == 0) {
+
+        if (db == LOYALTY_DB_PRICES) {
+            loyaltyctl_verify_price(txn, ts, &key, &val, problems);
+            continue;
+        }
 
         if (db == LOYALTY_DB_TIERS) {
             if (!loyalty_valid_tier_name(key.mv_data, key.mv_size)) {
@@ -418,10 +530,11 @@ loyaltyctl_verify_db(loyalty_store_t *st, MDB_txn *txn, int db,
 static int
 loyaltyctl_verify(const loyaltyctl_opts_t *o, int argc, char **argv)
 {
-    int              rc;
-    size_t           problems;
-    MDB_txn         *txn;
-    loyalty_store_t  st;
+    int                rc;
+    size_t             problems;
+    MDB_txn           *txn;
+    loyalty_store_t    st;
+    loyalty_tierset_t  ts;
 
     if (loyaltyctl_wants_help(argc, argv, loyaltyctl_usage_verify)) {
         return LOYALTYCTL_OK;
@@ -440,11 +553,27 @@ loyaltyctl_verify(const loyaltyctl_opts_t *o, int argc, char **argv)
 
     rc = mdb_txn_begin(st.env, NULL, MDB_RDONLY, &txn);
     if (rc == 0) {
-        rc = loyaltyctl_verify_db(&st, txn, LOYALTY_DB_TIERS, &problems);
+        rc = loyaltyctl_verify_db(&st, txn, LOYALTY_DB_TIERS, NULL,
+                                  &problems);
+
+        /* prices are checked against the tiers that decode */
         if (rc == 0) {
-            rc = loyaltyctl_verify_db(&st, txn, LOYALTY_DB_MEMBERS,
+            rc = loyalty_tierset_load(txn, st.dbi[LOYALTY_DB_TIERS], &ts);
+            if (rc == MDB_CORRUPTED) {
+                rc = 0;
+            }
+        }
+
+        if (rc == 0) {
+            rc = loyaltyctl_verify_db(&st, txn, LOYALTY_DB_MEMBERS, NULL,
                                       &problems);
         }
+
+        if (rc == 0) {
+            rc = loyaltyctl_verify_db(&st, txn, LOYALTY_DB_PRICES, &ts,
+                                      &problems);
+        }
+
         mdb_txn_abort(txn);
     }
 

@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "loyalty_json.h"
+#include "loyalty_price.h"
 #include "loyalty_record.h"
 #include "loyaltyctl.h"
 
@@ -25,11 +26,13 @@
 
 
 static const char  loyaltyctl_usage_import[] =
-    "usage: loyaltyctl -s DIR import members|tiers FILE\n"
+    "usage: loyaltyctl -s DIR import members|tiers|prices FILE\n"
     "Imports JSON Lines (\"-\" reads stdin) in one transaction.  A repeated\n"
     "id replaces the earlier record.  Any bad line rejects the whole file,\n"
     "naming the line and the reason, and leaves the store unchanged\n"
-    "(exit 1).  Members must name a tier that is already in the store.\n";
+    "(exit 1).  Members and price overrides must name tiers already in\n"
+    "the store.  Prices, and tiers that change prices, must keep the\n"
+    "privilege guard: no tier above retail or above a lower-ranked tier.\n";
 
 
 typedef struct {
@@ -40,7 +43,8 @@ typedef struct {
     size_t            records;
     char              last[LOYALTY_ID_MAX];
     size_t            last_len;
-    char              err[LOYALTY_ERRLEN];
+    loyalty_tierset_t tiers;
+    char              err[2 * LOYALTY_ERRLEN];
 } loyaltyctl_import_t;
 
 
@@ -139,14 +143,98 @@ loyaltyctl_put(loyaltyctl_import_t *im, MDB_val *key, MDB_val *val)
 }
 
 
+static int
+loyaltyctl_import_price(loyaltyctl_import_t *im, json_t *obj,
+    const char **sku, size_t *sku_len, uint8_t *buf, size_t *len)
+{
+    size_t                    i;
+    loyalty_price_t           p;
+    loyalty_price_override_t  ov[LOYALTY_PRICE_OVERRIDES];
+
+    if (loyalty_price_from_json(obj, sku, sku_len, &p, ov, im->err,
+                                sizeof(im->err))
+        != 0)
+    {
+        return -1;
+    }
+
+    for (i = 0; i < p.noverrides; i++) {
+        if (loyalty_tierset_find(&im->tiers, ov[i].tier, ov[i].tier_len) < 0)
+        {
+            snprintf(im->err, sizeof(im->err), "\"tiers\": unknown tier "
+                     "\"%.*s\"", (int) ov[i].tier_len, ov[i].tier);
+            return -1;
+        }
+    }
+
+    *len = loyalty_price_encode(&p, ov, buf);
+
+    if (loyalty_price_decode(buf, *len, &p) != 0) {
+        snprintf(im->err, sizeof(im->err), "price does not encode");
+        return -1;
+    }
+
+    if (loyalty_price_check(&p, &im->tiers, im->err, sizeof(im->err)) != 0)
+    {
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/* tiers changed: every stored price must still keep the guard */
+static int
+loyaltyctl_check_prices(loyaltyctl_import_t *im)
+{
+    int              rc;
+    char             why[LOYALTY_ERRLEN];
+    MDB_val          key, val;
+    MDB_cursor      *cur;
+    loyalty_price_t  p;
+
+    rc = loyalty_tierset_load(im->txn, im->st->dbi[LOYALTY_DB_TIERS],
+                              &im->tiers);
+    if (rc == MDB_CORRUPTED) {
+        snprintf(im->err, sizeof(im->err), "the store would hold more than "
+                 "%d tiers", LOYALTY_TIERS_MAX);
+        return -1;
+    }
+
+    if (rc != 0) {
+        return rc;
+    }
+
+    rc = mdb_cursor_open(im->txn, im->st->dbi[LOYALTY_DB_PRICES], &cur);
+    if (rc != 0) {
+        return rc;
+    }
+
+    while ((rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) == 0) {
+        if (loyalty_price_decode(val.mv_data, val.mv_size, &p) == 0
+            && loyalty_price_check(&p, &im->tiers, why, sizeof(why)) != 0)
+        {
+            snprintf(im->err, sizeof(im->err), "these tiers break the "
+                     "privilege guard for sku \"%.*s\": %s",
+                     (int) key.mv_size, (char *) key.mv_data, why);
+            rc = -1;
+            break;
+        }
+    }
+
+    mdb_cursor_close(cur);
+
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+
 /* returns 0, -1 with im->err set for bad data, or an LMDB error */
 static int
 loyaltyctl_import_line(loyaltyctl_import_t *im, const char *line,
     size_t len)
 {
     int               rc;
-    uint8_t           buf[LOYALTY_MEMBER_MAX > LOYALTY_TIER_REC_MAX
-                          ? LOYALTY_MEMBER_MAX : LOYALTY_TIER_REC_MAX];
+    uint8_t           buf[LOYALTY_PRICE_REC_MAX];
     json_t           *obj;
     MDB_val           key, val, tmp;
     const char       *id;
@@ -179,6 +267,10 @@ loyaltyctl_import_line(loyaltyctl_import_t *im, const char *line,
         if (rc == 0) {
             val.mv_size = loyalty_member_encode(&m, buf);
         }
+
+    } else if (im->db == LOYALTY_DB_PRICES) {
+        rc = loyaltyctl_import_price(im, obj, &id, &id_len, buf,
+                                     &val.mv_size);
 
     } else {
         rc = loyalty_tier_from_json(obj, &id, &id_len, &tier, im->err,
@@ -218,6 +310,15 @@ loyaltyctl_import_buffer(loyaltyctl_import_t *im, const char *buf,
     im->lineno = 0;
     im->records = 0;
     im->last_len = 0;
+
+    if (im->db == LOYALTY_DB_PRICES) {
+        rc = loyalty_tierset_load(im->txn, im->st->dbi[LOYALTY_DB_TIERS],
+                                  &im->tiers);
+        if (rc != 0) {
+            mdb_txn_abort(im->txn);
+            return rc;
+        }
+    }
 
     end = buf + len;
 
@@ -262,6 +363,15 @@ loyaltyctl_import_buffer(loyaltyctl_import_t *im, const char *buf,
         fprintf(stderr, "\n");
     }
 
+    if (im->db == LOYALTY_DB_TIERS) {
+        im->lineno = 0;
+        rc = loyaltyctl_check_prices(im);
+        if (rc != 0) {
+            mdb_txn_abort(im->txn);
+            return rc;
+        }
+    }
+
     return mdb_txn_commit(im->txn);
 }
 
@@ -290,6 +400,9 @@ loyaltyctl_import(const loyaltyctl_opts_t *o, int argc, char **argv)
 
     } else if (strcmp(argv[1], "tiers") == 0) {
         im.db = LOYALTY_DB_TIERS;
+
+    } else if (strcmp(argv[1], "prices") == 0) {
+        im.db = LOYALTY_DB_PRICES;
 
     } else {
         return loyaltyctl_usage(loyaltyctl_usage_import);
@@ -323,6 +436,12 @@ loyaltyctl_import(const loyaltyctl_opts_t *o, int argc, char **argv)
 
     free(buf);
     loyalty_store_close(&st);
+
+    if (rc == -1 && im.lineno == 0) {
+        fprintf(stderr, "loyaltyctl: %s: %s; nothing imported\n", argv[2],
+                im.err);
+        return LOYALTYCTL_DATA;
+    }
 
     if (rc == -1) {
         fprintf(stderr, "loyaltyctl: %s line %zu: %s; nothing imported\n",

@@ -41,6 +41,15 @@ static const loyalty_json_field_t  loyalty_tier_fields[] = {
 };
 
 
+static const loyalty_json_field_t  loyalty_price_fields[] = {
+    { "sku",            JSON_STRING,  1 },
+    { "retail",         JSON_INTEGER, 1 },
+    { "tiers",          JSON_OBJECT,  0 },
+    { "currency",       JSON_STRING,  0 },
+    { NULL, 0, 0 }
+};
+
+
 static const char *
 loyalty_json_type_name(int type)
 {
@@ -49,6 +58,8 @@ loyalty_json_type_name(int type)
         return "a string";
     case JSON_INTEGER:
         return "an integer";
+    case JSON_OBJECT:
+        return "an object";
     default:
         return "a boolean";
     }
@@ -413,6 +424,131 @@ loyalty_tier_to_json(const char *name, size_t name_len,
     json_object_set_new(obj, "rank", json_integer(t->rank));
     json_object_set_new(obj, "discount_bp", json_integer(t->discount_bp));
     json_object_set_new(obj, "label", json_stringn(t->label, t->label_len));
+
+    return obj;
+}
+
+
+int
+loyalty_price_from_json(json_t *obj, const char **sku, size_t *sku_len,
+    loyalty_price_t *p, loyalty_price_override_t *ov, char *err,
+    size_t errlen)
+{
+    size_t       i;
+    json_t      *v, *tiers;
+    json_int_t   n;
+    const char  *tier, *cur;
+
+    if (loyalty_json_check(obj, loyalty_price_fields, err, errlen) != 0) {
+        return -1;
+    }
+
+    memset(p, 0, sizeof(loyalty_price_t));
+
+    v = json_object_get(obj, "sku");
+    *sku = json_string_value(v);
+    *sku_len = json_string_length(v);
+
+    if (!loyalty_valid_id(*sku, *sku_len)) {
+        snprintf(err, errlen, "\"sku\" must be 1-%d characters of "
+                 "[A-Za-z0-9_.-]", LOYALTY_ID_MAX);
+        return -1;
+    }
+
+    if (loyalty_json_int(obj, "retail", 0, LOYALTY_PRICE_MAX, &n, err,
+                         errlen))
+    {
+        return -1;
+    }
+    p->retail = n;
+
+    v = json_object_get(obj, "currency");
+    if (v) {
+        cur = json_string_value(v);
+
+        if (json_string_length(v) != 3
+            || cur[0] < 'A' || cur[0] > 'Z' || cur[1] < 'A' || cur[1] > 'Z'
+            || cur[2] < 'A' || cur[2] > 'Z')
+        {
+            snprintf(err, errlen, "\"currency\" must be an ISO 4217 code "
+                     "such as CNY");
+            return -1;
+        }
+
+        memcpy(p->currency, cur, 3);
+    }
+
+    tiers = json_object_get(obj, "tiers");
+    if (tiers == NULL) {
+        return 0;
+    }
+
+    if (json_object_size(tiers) > LOYALTY_PRICE_OVERRIDES) {
+        snprintf(err, errlen, "\"tiers\" has more than %d entries",
+                 LOYALTY_PRICE_OVERRIDES);
+        return -1;
+    }
+
+    i = 0;
+
+    json_object_foreach(tiers, tier, v) {
+        if (!loyalty_valid_tier_name(tier, strlen(tier))) {
+            snprintf(err, errlen, "\"tiers\": \"%.64s\" is not a tier name",
+                     tier);
+            return -1;
+        }
+
+        if (!json_is_integer(v)
+            || json_integer_value(v) < 0
+            || json_integer_value(v) > LOYALTY_PRICE_MAX)
+        {
+            snprintf(err, errlen, "\"tiers\": the price for \"%s\" must be "
+                     "an integer between 0 and %lld", tier,
+                     (long long) LOYALTY_PRICE_MAX);
+            return -1;
+        }
+
+        ov[i].tier = tier;
+        ov[i].tier_len = strlen(tier);
+        ov[i].price = json_integer_value(v);
+        i++;
+    }
+
+    p->noverrides = (uint8_t) i;
+
+    return 0;
+}
+
+
+json_t *
+loyalty_price_to_json(const char *sku, size_t sku_len,
+    const loyalty_price_t *p)
+{
+    size_t                    i;
+    json_t                   *obj, *tiers;
+    loyalty_price_override_t  ov;
+
+    obj = json_object();
+    if (obj == NULL) {
+        return NULL;
+    }
+
+    json_object_set_new(obj, "sku", json_stringn(sku, sku_len));
+    json_object_set_new(obj, "retail", json_integer(p->retail));
+
+    if (p->noverrides) {
+        tiers = json_object();
+        for (i = 0; i < p->noverrides; i++) {
+            loyalty_price_override_at(p, i, &ov);
+            json_object_setn_new(tiers, ov.tier, ov.tier_len,
+                                 json_integer(ov.price));
+        }
+        json_object_set_new(obj, "tiers", tiers);
+    }
+
+    if (p->currency[0]) {
+        json_object_set_new(obj, "currency", json_stringn(p->currency, 3));
+    }
 
     return obj;
 }

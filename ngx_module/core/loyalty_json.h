@@ -26,5 +26,12 @@ int loyalty_tier_from_json(json_t *obj, const char **name, size_t *name_len,
 json_t *loyalty_tier_to_json(const char *name, size_t name_len,
     const loyalty_tier_t *t);
 
+/* ov has room for LOYALTY_PRICE_OVERRIDES entries */
+int loyalty_price_from_json(json_t *obj, const char **sku, size_t *sku_len,
+    loyalty_price_t *p, loyalty_price_override_t *ov, char *err,
+    size_t errlen);
+json_t *loyalty_price_to_json(const char *sku, size_t sku_len,
+    const loyalty_price_t *p);
+
 
 #endif /* _LOYALTY_JSON_H_INCLUDED_ */

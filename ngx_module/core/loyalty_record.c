@@ -225,3 +225,140 @@ loyalty_tier_decode(const uint8_t *buf, size_t len, loyalty_tier_t *t)
 
     return 0;
 }
+
+
+/*
+ * price v1:
+ *   0 version, 1 override count N (0-16), 2 currency (3 bytes of A-Z, or
+ *   zeros), 5 reserved (3 bytes, zero), 8 retail (i64), 16 N entries of
+ *   48 bytes: 0 price (i64), 8 tier length, 9 tier name (32 bytes, zero
+ *   padded), 41 reserved (7 bytes, zero)
+ */
+
+size_t
+loyalty_price_encode(const loyalty_price_t *p,
+    const loyalty_price_override_t *ov, uint8_t *buf)
+{
+    size_t    i;
+    uint8_t  *e;
+
+    memset(buf, 0, LOYALTY_PRICE_FIXED + p->noverrides * LOYALTY_PRICE_ENTRY);
+
+    buf[0] = LOYALTY_PRICE_VERSION;
+    buf[1] = p->noverrides;
+    memcpy(buf + 2, p->currency, 3);
+    loyalty_put_i64(buf + 8, p->retail);
+
+    for (i = 0; i < p->noverrides; i++) {
+        e = buf + LOYALTY_PRICE_FIXED + i * LOYALTY_PRICE_ENTRY;
+        loyalty_put_i64(e, ov[i].price);
+        e[8] = (uint8_t) ov[i].tier_len;
+        memcpy(e + 9, ov[i].tier, ov[i].tier_len);
+    }
+
+    return LOYALTY_PRICE_FIXED + p->noverrides * LOYALTY_PRICE_ENTRY;
+}
+
+
+static int
+loyalty_zero(const uint8_t *p, size_t n)
+{
+    while (n--) {
+        if (*p++) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+int
+loyalty_price_decode(const uint8_t *buf, size_t len, loyalty_price_t *p)
+{
+    size_t          i, j;
+    int64_t         price;
+    const uint8_t  *e;
+
+    if (len < LOYALTY_PRICE_FIXED || buf[0] != LOYALTY_PRICE_VERSION
+        || buf[1] > LOYALTY_PRICE_OVERRIDES
+        || len != (size_t) LOYALTY_PRICE_FIXED
+                  + buf[1] * LOYALTY_PRICE_ENTRY
+        || !loyalty_zero(buf + 5, 3))
+    {
+        return -1;
+    }
+
+    p->noverrides = buf[1];
+    memcpy(p->currency, buf + 2, 3);
+    p->retail = loyalty_get_i64(buf + 8);
+    p->overrides = buf + LOYALTY_PRICE_FIXED;
+
+    if (p->retail < 0 || p->retail > LOYALTY_PRICE_MAX) {
+        return -1;
+    }
+
+    if (!loyalty_zero((const uint8_t *) p->currency, 3)) {
+        for (i = 0; i < 3; i++) {
+            if (p->currency[i] < 'A' || p->currency[i] > 'Z') {
+                return -1;
+            }
+        }
+    }
+
+    for (i = 0; i < p->noverrides; i++) {
+        e = p->overrides + i * LOYALTY_PRICE_ENTRY;
+        price = loyalty_get_i64(e);
+
+        if (price < 0 || price > LOYALTY_PRICE_MAX
+            || !loyalty_valid_tier_name((const char *) e + 9, e[8])
+            || !loyalty_zero(e + 9 + e[8], LOYALTY_TIER_MAX - e[8] + 7))
+        {
+            return -1;
+        }
+
+        /* one override per tier */
+        for (j = 0; j < i; j++) {
+            if (memcmp(e + 8, p->overrides + j * LOYALTY_PRICE_ENTRY + 8,
+                       1 + LOYALTY_TIER_MAX)
+                == 0)
+            {
+                return -1;
+            }
+        }
+    }
+
+    return 0;
+}
+
+
+int64_t
+loyalty_price_override(const loyalty_price_t *p, const char *tier,
+    size_t tier_len)
+{
+    size_t          i;
+    const uint8_t  *e;
+
+    for (i = 0; i < p->noverrides; i++) {
+        e = p->overrides + i * LOYALTY_PRICE_ENTRY;
+
+        if (e[8] == tier_len && memcmp(e + 9, tier, tier_len) == 0) {
+            return loyalty_get_i64(e);
+        }
+    }
+
+    return -1;
+}
+
+
+void
+loyalty_price_override_at(const loyalty_price_t *p, size_t i,
+    loyalty_price_override_t *ov)
+{
+    const uint8_t  *e;
+
+    e = p->overrides + i * LOYALTY_PRICE_ENTRY;
+    ov->price = loyalty_get_i64(e);
+    ov->tier_len = e[8];
+    ov->tier = (const char *) e + 9;
+}

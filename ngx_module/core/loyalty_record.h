@@ -27,6 +27,16 @@
 #define LOYALTY_LABEL_MAX           (LOYALTY_LABEL_CHARS * 4)  /* UTF-8 */
 #define LOYALTY_TIER_REC_MAX        (LOYALTY_TIER_FIXED + LOYALTY_LABEL_MAX)
 
+#define LOYALTY_PRICE_VERSION       1
+#define LOYALTY_PRICE_FIXED         16
+#define LOYALTY_PRICE_ENTRY         48
+#define LOYALTY_PRICE_OVERRIDES     16
+#define LOYALTY_PRICE_REC_MAX       (LOYALTY_PRICE_FIXED \
+                                     + LOYALTY_PRICE_OVERRIDES \
+                                     * LOYALTY_PRICE_ENTRY)
+/* 10^15 minor units: far above any price, and safe to multiply by 10^4 */
+#define LOYALTY_PRICE_MAX           1000000000000000LL
+
 #define LOYALTY_MEMBER_BLOCKED      0x0001
 #define LOYALTY_MEMBER_BIRTHDAY     0x0002
 #define LOYALTY_MEMBER_JOINED       0x0004
@@ -75,6 +85,26 @@ typedef struct {
 } loyalty_tier_t;
 
 
+/*
+ * A price record, read in place: the override entries stay in the buffer
+ * and are found with loyalty_price_override().
+ */
+typedef struct {
+    int64_t         retail;
+    char            currency[3];    /* all zero: the configured default */
+    uint8_t         noverrides;
+    const uint8_t  *overrides;
+} loyalty_price_t;
+
+
+/* one override as the encoder takes it */
+typedef struct {
+    const char     *tier;
+    size_t          tier_len;
+    int64_t         price;
+} loyalty_price_override_t;
+
+
 extern const char  *loyalty_stage_names[LOYALTY_STAGE_COUNT];
 
 int loyalty_stage_parse(const char *s, size_t len);
@@ -87,6 +117,16 @@ size_t loyalty_tier_encode(const loyalty_tier_t *t, uint8_t *buf);
 int loyalty_member_decode(const uint8_t *buf, size_t len,
     loyalty_member_t *m);
 int loyalty_tier_decode(const uint8_t *buf, size_t len, loyalty_tier_t *t);
+
+size_t loyalty_price_encode(const loyalty_price_t *p,
+    const loyalty_price_override_t *ov, uint8_t *buf);
+int loyalty_price_decode(const uint8_t *buf, size_t len, loyalty_price_t *p);
+/* the tier's override price, or -1 when the tier has none */
+int64_t loyalty_price_override(const loyalty_price_t *p, const char *tier,
+    size_t tier_len);
+/* the i-th override, for listing */
+void loyalty_price_override_at(const loyalty_price_t *p, size_t i,
+    loyalty_price_override_t *ov);
 
 /* the fields the request path needs, without decoding the whole record */
 int loyalty_member_peek(const uint8_t *buf, size_t len, uint8_t *stage,

@@ -12,7 +12,7 @@
 
 
 const char  *loyalty_store_dbs[LOYALTY_DB_COUNT] = {
-    "meta", "members", "tiers"
+    "meta", "members", "tiers", "prices"
 };
 
 

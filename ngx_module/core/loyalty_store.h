@@ -30,6 +30,7 @@ typedef enum {
     LOYALTY_DB_META = 0,
     LOYALTY_DB_MEMBERS,
     LOYALTY_DB_TIERS,
+    LOYALTY_DB_PRICES,
     LOYALTY_DB_COUNT
 } loyalty_db_e;
 
