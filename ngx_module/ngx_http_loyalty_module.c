@@ -19,6 +19,8 @@ static char *ngx_http_loyalty_store(ngx_conf_t *cf, ngx_command_t *cmd,
 static char *ngx_http_loyalty_keys(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static void ngx_http_loyalty_keys_cleanup(void *data);
+static char *ngx_http_loyalty_price_api(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 
 
 static ngx_command_t  ngx_http_loyalty_commands[] = {
@@ -42,6 +44,27 @@ static ngx_command_t  ngx_http_loyalty_commands[] = {
       ngx_conf_set_str_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_loyalty_loc_conf_t, member_cookie),
+      NULL },
+
+    { ngx_string("loyalty_currency"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_loyalty_loc_conf_t, currency),
+      NULL },
+
+    { ngx_string("loyalty_price_api"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_loyalty_price_api,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("loyalty_price_sku"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_set_complex_value_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_loyalty_loc_conf_t, price_sku),
       NULL },
 
       ngx_null_command
@@ -123,7 +146,11 @@ ngx_http_loyalty_create_loc_conf(ngx_conf_t *cf)
      * set by ngx_pcalloc():
      *
      *     conf->member_cookie = { 0, NULL };
+     *     conf->currency = { 0, NULL };
      */
+
+    conf->price_sku = NGX_CONF_UNSET_PTR;
+    conf->price_api = NGX_CONF_UNSET;
 
     return conf;
 }
@@ -135,12 +162,36 @@ ngx_http_loyalty_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_loyalty_loc_conf_t  *prev = parent;
     ngx_http_loyalty_loc_conf_t  *conf = child;
 
+    ngx_http_loyalty_main_conf_t  *lmcf;
+
     ngx_conf_merge_str_value(conf->member_cookie, prev->member_cookie,
                              "loyalty_member");
+    ngx_conf_merge_str_value(conf->currency, prev->currency, "CNY");
+    ngx_conf_merge_ptr_value(conf->price_sku, prev->price_sku, NULL);
+    ngx_conf_merge_value(conf->price_api, prev->price_api, 0);
 
     if (conf->member_cookie.len == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"loyalty_member_cookie\" must not be empty");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->currency.len != 3
+        || !(conf->currency.data[0] >= 'A' && conf->currency.data[0] <= 'Z')
+        || !(conf->currency.data[1] >= 'A' && conf->currency.data[1] <= 'Z')
+        || !(conf->currency.data[2] >= 'A' && conf->currency.data[2] <= 'Z'))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"loyalty_currency\" must be an ISO 4217 code "
+                           "such as CNY, not \"%V\"", &conf->currency);
+        return NGX_CONF_ERROR;
+    }
+
+    lmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_loyalty_module);
+
+    if (conf->price_api && lmcf->store == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"loyalty_price_api\" requires \"loyalty_store\"");
         return NGX_CONF_ERROR;
     }
 
@@ -231,4 +282,24 @@ static void
 ngx_http_loyalty_keys_cleanup(void *data)
 {
     loyalty_keyring_free(data);
+}
+
+
+static char *
+ngx_http_loyalty_price_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_loyalty_loc_conf_t *llcf = conf;
+
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (llcf->price_api != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    llcf->price_api = 1;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_loyalty_price_handler;
+
+    return NGX_CONF_OK;
 }

@@ -43,7 +43,17 @@ typedef struct {
 
 typedef struct {
     ngx_str_t                    member_cookie;
+    ngx_str_t                    currency;
+    ngx_http_complex_value_t    *price_sku;
+    ngx_flag_t                   price_api;
 } ngx_http_loyalty_loc_conf_t;
+
+
+typedef enum {
+    NGX_HTTP_LOYALTY_PRICE_UNKNOWN = 0,
+    NGX_HTTP_LOYALTY_PRICE_NONE,
+    NGX_HTTP_LOYALTY_PRICE_FOUND
+} ngx_http_loyalty_price_state_e;
 
 
 /* what the request path learned about the visitor, once per request */
@@ -56,6 +66,11 @@ typedef struct {
     uint8_t                      stage;
     unsigned                     has_rank:1;
     unsigned                     blocked:1;
+
+    /* the loyalty_price_sku lookup */
+    ngx_http_loyalty_price_state_e  price_state;
+    int64_t                      price;
+    int64_t                      retail;
 } ngx_http_loyalty_ctx_t;
 
 
@@ -70,8 +85,14 @@ void ngx_http_loyalty_store_exit_worker(ngx_cycle_t *cycle);
 MDB_txn *ngx_http_loyalty_store_begin(ngx_http_loyalty_store_t *store,
     ngx_log_t *log);
 void ngx_http_loyalty_store_end(ngx_http_loyalty_store_t *store);
+ngx_http_loyalty_store_t *ngx_http_loyalty_store_get(ngx_http_request_t *r);
 
 ngx_http_loyalty_ctx_t *ngx_http_loyalty_identify(ngx_http_request_t *r);
+
+ngx_int_t ngx_http_loyalty_price_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_loyalty_price_variable(ngx_http_request_t *r,
+    ngx_http_loyalty_ctx_t *ctx);
+ngx_str_t *ngx_http_loyalty_price_tier(ngx_http_loyalty_ctx_t *ctx);
 
 ngx_int_t ngx_http_loyalty_add_variables(ngx_conf_t *cf);
 

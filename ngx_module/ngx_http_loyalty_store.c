@@ -221,6 +221,17 @@ ngx_http_loyalty_store_begin(ngx_http_loyalty_store_t *store, ngx_log_t *log)
 }
 
 
+ngx_http_loyalty_store_t *
+ngx_http_loyalty_store_get(ngx_http_request_t *r)
+{
+    ngx_http_loyalty_main_conf_t  *lmcf;
+
+    lmcf = ngx_http_get_module_main_conf(r, ngx_http_loyalty_module);
+
+    return lmcf->store;
+}
+
+
 void
 ngx_http_loyalty_store_end(ngx_http_loyalty_store_t *store)
 {

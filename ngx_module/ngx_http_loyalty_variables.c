@@ -17,11 +17,16 @@ typedef enum {
     NGX_HTTP_LOYALTY_VAR_STAGE,
     NGX_HTTP_LOYALTY_VAR_POINTS,
     NGX_HTTP_LOYALTY_VAR_IDENTITY,
-    NGX_HTTP_LOYALTY_VAR_BLOCKED
+    NGX_HTTP_LOYALTY_VAR_BLOCKED,
+    NGX_HTTP_LOYALTY_VAR_PRICE,
+    NGX_HTTP_LOYALTY_VAR_PRICE_RETAIL,
+    NGX_HTTP_LOYALTY_VAR_PRICE_TIER
 } ngx_http_loyalty_var_e;
 
 
 static ngx_int_t ngx_http_loyalty_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_loyalty_price_var(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 
 
@@ -47,6 +52,15 @@ static ngx_http_variable_t  ngx_http_loyalty_vars[] = {
 
     { ngx_string("loyalty_blocked"), NULL, ngx_http_loyalty_variable,
       NGX_HTTP_LOYALTY_VAR_BLOCKED, 0, 0 },
+
+    { ngx_string("loyalty_price"), NULL, ngx_http_loyalty_price_var,
+      NGX_HTTP_LOYALTY_VAR_PRICE, 0, 0 },
+
+    { ngx_string("loyalty_price_retail"), NULL, ngx_http_loyalty_price_var,
+      NGX_HTTP_LOYALTY_VAR_PRICE_RETAIL, 0, 0 },
+
+    { ngx_string("loyalty_price_tier"), NULL, ngx_http_loyalty_price_var,
+      NGX_HTTP_LOYALTY_VAR_PRICE_TIER, 0, 0 },
 
       ngx_http_null_variable
 };
@@ -155,6 +169,60 @@ ngx_http_loyalty_variable(ngx_http_request_t *r,
     }
 
     v->data = p;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_loyalty_price_var(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    u_char                  *p;
+    ngx_int_t                rc;
+    ngx_str_t               *tier;
+    ngx_http_loyalty_ctx_t  *ctx;
+
+    ctx = ngx_http_loyalty_identify(r);
+    if (ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (data == NGX_HTTP_LOYALTY_VAR_PRICE_TIER) {
+        tier = ngx_http_loyalty_price_tier(ctx);
+
+        v->len = tier->len;
+        v->data = tier->data;
+        v->valid = 1;
+        v->no_cacheable = 0;
+        v->not_found = 0;
+
+        return NGX_OK;
+    }
+
+    rc = ngx_http_loyalty_price_variable(r, ctx);
+
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (rc == NGX_DECLINED) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    v->len = ngx_sprintf(p, "%L", data == NGX_HTTP_LOYALTY_VAR_PRICE
+                                  ? ctx->price : ctx->retail)
+             - p;
+    v->data = p;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
 
     return NGX_OK;
 }

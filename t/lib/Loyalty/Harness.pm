@@ -218,13 +218,15 @@ sub http_request {
 }
 
 
+# run_blocks(store => $text, ...): defaults for blocks without the section
 sub run_blocks {
-    _run_block($_) for blocks();
+    my (%defaults) = @_;
+    _run_block($_, \%defaults) for blocks();
 }
 
 
 sub _run_block {
-    my ($block) = @_;
+    my ($block, $defaults) = @_;
     my $name = $block->name;
     my $failures = _failures();
 
@@ -236,7 +238,7 @@ sub _run_block {
 
     my $h = eval {
         _prepare(no_module => exists $block->{no_module},
-                 map { $_ => _section($block, $_) }
+                 map { $_ => _section($block, $_) // $defaults->{$_} }
                      qw(main_config http_config config store keys
                         workers log_level));
     };
