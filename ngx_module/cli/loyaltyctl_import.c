@@ -147,6 +147,7 @@ static int
 loyaltyctl_import_price(loyaltyctl_import_t *im, json_t *obj,
     const char **sku, size_t *sku_len, uint8_t *buf, size_t *len)
 {
+    char                      why[LOYALTY_ERRLEN];
     size_t                    i;
     loyalty_price_t           p;
     loyalty_price_override_t  ov[LOYALTY_PRICE_OVERRIDES];
@@ -174,8 +175,9 @@ loyaltyctl_import_price(loyaltyctl_import_t *im, json_t *obj,
         return -1;
     }
 
-    if (loyalty_price_check(&p, &im->tiers, im->err, sizeof(im->err)) != 0)
-    {
+    if (loyalty_price_check(&p, &im->tiers, why, sizeof(why)) != 0) {
+        snprintf(im->err, sizeof(im->err), "sku \"%.*s\" breaks the "
+                 "privilege guard: %s", (int) *sku_len, *sku, why);
         return -1;
     }
 
