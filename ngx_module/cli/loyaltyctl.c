@@ -626,7 +626,7 @@ loyaltyctl_sign_member(int argc, char **argv)
 
         case 't':
             ttl = loyalty_parse_duration(optarg, strlen(optarg));
-            if (ttl <= 0) {
+            if (ttl <= 0 || ttl > LOYALTY_EXPIRES_MAX - time(NULL)) {
                 fprintf(stderr, "loyaltyctl: invalid --ttl \"%s\"\n",
                         optarg);
                 return LOYALTYCTL_USAGE;

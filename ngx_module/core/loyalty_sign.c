@@ -282,7 +282,9 @@ loyalty_member_cookie_sign(loyalty_keyring_t *kr, const char *id,
     uint8_t               mac[LOYALTY_MAC_LEN];
     const loyalty_key_t  *key;
 
-    if (!loyalty_valid_id(id, id_len) || expires < 0) {
+    if (!loyalty_valid_id(id, id_len) || expires < 0
+        || expires > LOYALTY_EXPIRES_MAX)
+    {
         return -1;
     }
 

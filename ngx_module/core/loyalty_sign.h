@@ -30,6 +30,9 @@
 
 #define LOYALTY_DOMAIN_MEMBER       "member"
 
+/* the largest expiry a cookie carries: 12 digits, the year 33658 */
+#define LOYALTY_EXPIRES_MAX         999999999999LL
+
 
 typedef enum {
     LOYALTY_COOKIE_VALID = 0,

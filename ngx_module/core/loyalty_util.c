@@ -59,15 +59,21 @@ loyalty_valid_kid(const char *s, size_t len)
 int64_t
 loyalty_parse_duration(const char *s, size_t len)
 {
-    int64_t  total, n, unit;
-    size_t   i;
-    int      digits;
+    int64_t      total, n, unit, last;
+    size_t       i;
+    int          digits;
+    const char  *u;
+
+    static const char     units[] = "yMwdhms";
+    static const int64_t  seconds[] = { 365 * 86400, 30 * 86400, 7 * 86400,
+                                        86400, 3600, 60, 1 };
 
     if (len == 0) {
         return -1;
     }
 
     total = 0;
+    last = INT64_MAX;
     i = 0;
 
     while (i < len) {
@@ -75,7 +81,7 @@ loyalty_parse_duration(const char *s, size_t len)
         digits = 0;
 
         while (i < len && s[i] >= '0' && s[i] <= '9') {
-            if (n > (INT64_MAX / 10) - 10) {
+            if (n > (INT64_MAX - (s[i] - '0')) / 10) {
                 return -1;
             }
             n = n * 10 + (s[i++] - '0');
@@ -87,20 +93,25 @@ loyalty_parse_duration(const char *s, size_t len)
         }
 
         if (i == len) {
+            /* a bare number is seconds, but only on its own */
+            if (last != INT64_MAX) {
+                return -1;
+            }
             unit = 1;
 
         } else {
-            switch (s[i++]) {
-            case 'y': unit = 365 * 86400; break;
-            case 'M': unit = 30 * 86400; break;
-            case 'w': unit = 7 * 86400; break;
-            case 'd': unit = 86400; break;
-            case 'h': unit = 3600; break;
-            case 'm': unit = 60; break;
-            case 's': unit = 1; break;
-            default: return -1;
+            u = memchr(units, s[i++], sizeof(units) - 1);
+            if (u == NULL) {
+                return -1;
             }
+            unit = seconds[u - units];
         }
+
+        /* as nginx: units from the largest down, each at most once */
+        if (unit >= last) {
+            return -1;
+        }
+        last = unit;
 
         if (n > (INT64_MAX - total) / unit) {
             return -1;
