@@ -20,7 +20,7 @@ MOD_SRC     := $(wildcard ngx_module/*.c ngx_module/*.h)
 UNIT_SRC    := $(wildcard t/unit/*.c)
 UNIT_BIN    := $(patsubst t/unit/%.c,build/unit/%.t,$(UNIT_SRC))
 
-LIBS        := -llmdb -ljansson -lcrypto
+LIBS        := -llmdb -ljansson -lcrypto -lm
 
 .PHONY: all deps test demo demo-stop bench clean
 

@@ -245,7 +245,7 @@ loyalty_store %%STORE%%;
 --- config
 location /prices { loyalty_price_api; }
 --- request eval
-"GET /prices?sku=" . join(',', ('tea') x 101)
+"GET /prices?sku=" . CORE::join(',', ('tea') x 101)
 --- error_code: 400
 --- response_body
 {"error":"more than 100 skus"}
@@ -257,7 +257,7 @@ loyalty_store %%STORE%%;
 --- config
 location /prices { loyalty_price_api; }
 --- request eval
-"GET /prices?sku=" . join(',', ('tea') x 100)
+"GET /prices?sku=" . CORE::join(',', ('tea') x 100)
 --- error_code: 200
 --- response_body_like
 ^\{"tier":"public","currency":"CNY","items":\[(\{"sku":"tea","retail":999,"price":999,"saved":0,"label":""\},){99}\{"sku":"tea",[^]]*\]\}$

@@ -253,7 +253,8 @@ loyaltyctl_get(const loyaltyctl_opts_t *o, int argc, char **argv)
           : loyalty_valid_id(argv[2], key.mv_size)))
     {
         fprintf(stderr, "loyaltyctl: \"%s\" is not a valid %s\n", argv[2],
-                db == LOYALTY_DB_TIERS ? "tier name" : "key");
+                db == LOYALTY_DB_TIERS ? "tier name"
+                : db == LOYALTY_DB_PRICES ? "sku" : "member id");
         return LOYALTYCTL_DATA;
     }
 
@@ -330,6 +331,8 @@ loyaltyctl_stat(const loyaltyctl_opts_t *o, int argc, char **argv)
     if (argc != 1) {
         return loyaltyctl_usage(loyaltyctl_usage_stat);
     }
+
+    txn = NULL;
 
     rc = loyaltyctl_open(o, &st, LOYALTY_STORE_RDONLY);
     if (rc != LOYALTYCTL_OK) {

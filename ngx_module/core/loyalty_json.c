@@ -2,6 +2,7 @@
  * nginx-loyalty: records to and from JSON (jansson).
  */
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -66,6 +67,39 @@ loyalty_json_type_name(int type)
 }
 
 
+/* a double holds every integer up to here exactly */
+#define LOYALTY_JSON_EXACT  9007199254740992.0
+
+
+/*
+ * JSON Schema counts 1.0 as an integer, and so do we; a fraction, or a
+ * number too large for a double to hold exactly, is not one.
+ */
+static int
+loyalty_json_is_integer(json_t *v, json_int_t *out)
+{
+    double  d;
+
+    if (json_is_integer(v)) {
+        *out = json_integer_value(v);
+        return 1;
+    }
+
+    if (!json_is_real(v)) {
+        return 0;
+    }
+
+    d = json_real_value(v);
+
+    if (d != floor(d) || fabs(d) > LOYALTY_JSON_EXACT) {
+        return 0;
+    }
+
+    *out = (json_int_t) d;
+    return 1;
+}
+
+
 /* rejects unknown fields, missing required ones and wrong types */
 static int
 loyalty_json_check(json_t *obj, const loyalty_json_field_t *fields,
@@ -74,6 +108,7 @@ loyalty_json_check(json_t *obj, const loyalty_json_field_t *fields,
     const char                  *key;
     json_t                      *v;
     int                          type;
+    json_int_t                   n;
     const loyalty_json_field_t  *f;
 
     if (!json_is_object(obj)) {
@@ -96,6 +131,9 @@ loyalty_json_check(json_t *obj, const loyalty_json_field_t *fields,
         type = json_typeof(v);
         if (type == JSON_FALSE) {
             type = JSON_TRUE;
+
+        } else if (type == JSON_REAL && loyalty_json_is_integer(v, &n)) {
+            type = JSON_INTEGER;
         }
 
         if (type != f->type) {
@@ -113,20 +151,6 @@ loyalty_json_check(json_t *obj, const loyalty_json_field_t *fields,
     }
 
     return 0;
-}
-
-
-/* jansson has checked the UTF-8: count the bytes that start a character */
-static size_t
-loyalty_utf8_chars(const char *s)
-{
-    size_t  n;
-
-    for (n = 0; *s; s++) {
-        n += ((*s & 0xc0) != 0x80);
-    }
-
-    return n;
 }
 
 
@@ -167,7 +191,7 @@ loyalty_json_int(json_t *obj, const char *name, json_int_t min,
         return 0;
     }
 
-    *out = json_integer_value(v);
+    (void) loyalty_json_is_integer(v, out);
 
     if (*out < min || *out > max) {
         snprintf(err, errlen, "\"%s\" must be between %lld and %lld", name,
@@ -389,10 +413,9 @@ loyalty_tier_from_json(json_t *obj, const char **name, size_t *name_len,
     if (v) {
         label = json_string_value(v);
 
-        if (json_string_length(v) > LOYALTY_LABEL_MAX
-            || memchr(label, '\0', json_string_length(v))
-            || loyalty_utf8_chars(label) > LOYALTY_LABEL_CHARS)
-        {
+        n = loyalty_utf8_chars(label, json_string_length(v));
+
+        if (n < 0 || n > LOYALTY_LABEL_CHARS) {
             snprintf(err, errlen, "\"label\" must be at most %d characters",
                      LOYALTY_LABEL_CHARS);
             return -1;
@@ -498,9 +521,8 @@ loyalty_price_from_json(json_t *obj, const char **sku, size_t *sku_len,
             return -1;
         }
 
-        if (!json_is_integer(v)
-            || json_integer_value(v) < 0
-            || json_integer_value(v) > LOYALTY_PRICE_MAX)
+        if (!loyalty_json_is_integer(v, &n) || n < 0
+            || n > LOYALTY_PRICE_MAX)
         {
             snprintf(err, errlen, "\"tiers\": the price for \"%s\" must be "
                      "an integer between 0 and %lld", tier,
@@ -510,7 +532,7 @@ loyalty_price_from_json(json_t *obj, const char **sku, size_t *sku_len,
 
         ov[i].tier = tier;
         ov[i].tier_len = strlen(tier);
-        ov[i].price = json_integer_value(v);
+        ov[i].price = n;
         i++;
     }
 

@@ -136,6 +136,13 @@ loyalty_member_peek(const uint8_t *buf, size_t len, uint8_t *stage,
 }
 
 
+static int
+loyalty_member_time_ok(int64_t t)
+{
+    return t >= LOYALTY_TIME_MIN && t <= LOYALTY_TIME_MAX;
+}
+
+
 int
 loyalty_member_decode(const uint8_t *buf, size_t len, loyalty_member_t *m)
 {
@@ -166,7 +173,10 @@ loyalty_member_decode(const uint8_t *buf, size_t len, loyalty_member_t *m)
     if (!loyalty_valid_tier_name(m->tier, tier_len)
         || (m->referrer_len
             && !loyalty_valid_id(m->referrer, m->referrer_len))
-        || m->spend < 0)
+        || m->spend < 0
+        || !loyalty_member_time_ok(m->joined_at)
+        || !loyalty_member_time_ok(m->first_order_at)
+        || !loyalty_member_time_ok(m->last_order_at))
     {
         return -1;
     }
@@ -206,6 +216,8 @@ loyalty_tier_encode(const loyalty_tier_t *t, uint8_t *buf)
 int
 loyalty_tier_decode(const uint8_t *buf, size_t len, loyalty_tier_t *t)
 {
+    long  chars;
+
     if (len < LOYALTY_TIER_FIXED || buf[0] != LOYALTY_TIER_VERSION
         || buf[1] != 0)
     {
@@ -220,6 +232,12 @@ loyalty_tier_decode(const uint8_t *buf, size_t len, loyalty_tier_t *t)
     if (t->discount_bp > 10000 || t->label_len > LOYALTY_LABEL_MAX
         || len != (size_t) LOYALTY_TIER_FIXED + t->label_len)
     {
+        return -1;
+    }
+
+    chars = loyalty_utf8_chars(t->label, t->label_len);
+
+    if (chars < 0 || chars > LOYALTY_LABEL_CHARS) {
         return -1;
     }
 

@@ -148,6 +148,18 @@ loyalty_store_open(loyalty_store_t *st, const char *path, unsigned flags,
         return -1;
     }
 
+    /* check before LMDB creates files in a directory that is no store */
+    if (!(flags & LOYALTY_STORE_CREATE)) {
+        snprintf(err, errlen, "%s/data.mdb", path);
+
+        if (stat(err, &sb) == -1 && errno == ENOENT) {
+            snprintf(err, errlen, "store \"%s\" has no data.mdb: not a "
+                     "loyalty store, or not initialized (loyaltyctl init)",
+                     path);
+            return -1;
+        }
+    }
+
     rc = mdb_env_create(&st->env);
     if (rc != 0) {
         goto failed;
@@ -176,13 +188,6 @@ loyalty_store_open(loyalty_store_t *st, const char *path, unsigned flags,
     }
 
     rc = mdb_env_open(st->env, path, envflags, 0644);
-
-    if (rc == ENOENT) {
-        snprintf(err, errlen, "store \"%s\" has no data.mdb: not a loyalty "
-                 "store, or not initialized (loyaltyctl init)", path);
-        goto failed_msg;
-    }
-
     if (rc != 0) {
         goto failed;
     }

@@ -240,7 +240,7 @@ loyalty_parse_rfc3339(const char *s, size_t len, int64_t *out)
            + h * 3600 + mi * 60 + sec
            - sign * (oh * 3600 + om * 60);
 
-    return 0;
+    return (*out < LOYALTY_TIME_MIN || *out > LOYALTY_TIME_MAX) ? -1 : 0;
 }
 
 
@@ -267,10 +267,6 @@ loyalty_format_rfc3339(int64_t t, char *buf)
     d = doy - (153 * mp + 2) / 5 + 1;
     m = mp + (mp < 10 ? 3 : -9);
     y += (m <= 2);
-
-    if (y < 0 || y > 9999) {
-        y = (y < 0) ? 0 : 9999;
-    }
 
     buf[0] = '0' + (char) (y / 1000);
     buf[1] = '0' + (char) (y / 100 % 10);
@@ -462,4 +458,64 @@ loyalty_hex_decode(const char *src, size_t len, uint8_t *dst, size_t dstlen)
     }
 
     return (long) (len / 2);
+}
+
+
+long
+loyalty_utf8_chars(const char *s, size_t len)
+{
+    size_t          i, n, k, more;
+    uint32_t        cp;
+    unsigned char   c;
+
+    static const uint32_t  min[] = { 0, 0x80, 0x800, 0x10000 };
+
+    for (i = 0, n = 0; i < len; n++) {
+        c = (unsigned char) s[i++];
+
+        if (c == 0) {
+            return -1;
+        }
+
+        if (c < 0x80) {
+            continue;
+        }
+
+        if ((c & 0xe0) == 0xc0) {
+            more = 1;
+            cp = c & 0x1f;
+
+        } else if ((c & 0xf0) == 0xe0) {
+            more = 2;
+            cp = c & 0x0f;
+
+        } else if ((c & 0xf8) == 0xf0) {
+            more = 3;
+            cp = c & 0x07;
+
+        } else {
+            return -1;
+        }
+
+        if (len - i < more) {
+            return -1;
+        }
+
+        for (k = 0; k < more; k++) {
+            c = (unsigned char) s[i++];
+            if ((c & 0xc0) != 0x80) {
+                return -1;
+            }
+            cp = cp << 6 | (c & 0x3f);
+        }
+
+        /* overlong forms, surrogates, code points past U+10FFFF */
+        if (cp < min[more] || (cp >= 0xd800 && cp <= 0xdfff)
+            || cp > 0x10ffff)
+        {
+            return -1;
+        }
+    }
+
+    return (long) n;
 }

@@ -34,10 +34,21 @@ int loyalty_valid_kid(const char *s, size_t len);
  */
 int64_t loyalty_parse_duration(const char *s, size_t len);
 
-/* RFC 3339 date-time to unix seconds; fractions are dropped. */
+/* seconds of 0000-01-01T00:00:00Z and 9999-12-31T23:59:59Z */
+#define LOYALTY_TIME_MIN        (-62167219200LL)
+#define LOYALTY_TIME_MAX        253402300799LL
+
+/*
+ * RFC 3339 date-time to unix seconds; fractions are dropped.  The instant
+ * must fall within years 0000-9999 in UTC, so that it can be written back.
+ */
 int loyalty_parse_rfc3339(const char *s, size_t len, int64_t *out);
-/* unix seconds to "YYYY-MM-DDTHH:MM:SSZ"; buf holds 21 bytes */
+/* unix seconds within the range above to "YYYY-MM-DDTHH:MM:SSZ";
+ * buf holds 21 bytes */
 void loyalty_format_rfc3339(int64_t t, char *buf);
+
+/* the number of characters of valid UTF-8 without NUL, or -1 */
+long loyalty_utf8_chars(const char *s, size_t len);
 
 /* "MM-DD" with a day that exists in some year (02-29 is accepted) */
 int loyalty_parse_birthday(const char *s, size_t len, uint8_t *month,

@@ -229,7 +229,7 @@ test_member_round_trip(void)
     m.orders = UINT32_MAX;
     m.joined_at = -1;
     m.first_order_at = 1700000000;
-    m.last_order_at = INT64_MAX;
+    m.last_order_at = LOYALTY_TIME_MAX;
     m.spend = INT64_MAX;
     m.points = INT64_MIN;
 
@@ -249,10 +249,19 @@ test_member_round_trip(void)
     m.points = -1;
     m.spend = 0;
     m.orders = 0;
-    m.joined_at = INT64_MIN;
+    m.joined_at = LOYALTY_TIME_MIN;
     n = loyalty_member_encode(&m, buf);
     ok(loyalty_member_decode(buf, n, &d) == 0 && member_eq(&d, &m),
-       "points -1, spend 0, joined_at INT64_MIN round trip");
+       "points -1, spend 0, joined_at at year 0000 round trip");
+
+    /* a time that RFC 3339 cannot write back does not decode */
+    m.joined_at = LOYALTY_TIME_MIN - 1;
+    n = loyalty_member_encode(&m, buf);
+    ok(loyalty_member_decode(buf, n, &d) == -1, "joined_at before 0000");
+    m.joined_at = 0;
+    m.last_order_at = LOYALTY_TIME_MAX + 1;
+    n = loyalty_member_encode(&m, buf);
+    ok(loyalty_member_decode(buf, n, &d) == -1, "last_order_at after 9999");
 
     memset(&m, 0, sizeof(loyalty_member_t));
     m.stage = LOYALTY_STAGE_PROSPECT;
@@ -484,7 +493,7 @@ test_stages(void)
 int
 main(void)
 {
-    plan(11 + 6 + nelts(member_patches) + 4 + 15 + LOYALTY_STAGE_COUNT + 2);
+    plan(11 + 8 + nelts(member_patches) + 4 + 15 + LOYALTY_STAGE_COUNT + 2);
 
     test_member_round_trip();
     test_member_golden();

@@ -298,8 +298,9 @@ test_not_a_store(void)
                "empty directory, RDONLY: fails, naming the path");
     ok(dir_is_empty(path), "empty directory, RDONLY: nothing created");
 
-    open_fails(path, 0, "has no \"meta\" database",
-               "empty directory, read-write: no meta database");
+    open_fails(path, 0, "not initialized (loyaltyctl init)",
+               "empty directory, read-write: not initialized");
+    ok(dir_is_empty(path), "empty directory, read-write: nothing created");
 
     snprintf(path, sizeof(path), "%s", in_tmp("missing"));
     open_fails(path, LOYALTY_STORE_RDONLY, "No such file",
@@ -413,7 +414,7 @@ test_grow(void)
 int
 main(void)
 {
-    plan(12 + 6 + 6 + 6);
+    plan(12 + 6 + 7 + 6);
 
     if (mkdtemp(tmp) == NULL) {
         perror("mkdtemp");

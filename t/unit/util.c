@@ -155,7 +155,47 @@ static const time_case_t  times[] = {
     { "2024-01-01T00-00-00Z", 0, 0 },
     { "-024-01-01T00:00:00Z", 0, 0 },
     { "", 0, 0 },
+    /* the instant must be writable back in UTC, years 0000-9999 */
+    { "0000-01-01T00:00:00Z", 1, LOYALTY_TIME_MIN },
+    { "9999-12-31T23:59:59Z", 1, LOYALTY_TIME_MAX },
+    { "0000-01-01T00:00:00+01:00", 0, 0 },
+    { "9999-12-31T23:59:59-01:00", 0, 0 },
 };
+
+
+typedef struct {
+    const char  *in;
+    long         chars;
+} utf8_case_t;
+
+
+static const utf8_case_t  utf8s[] = {
+    { "", 0 },
+    { "Gold", 4 },
+    { "\xe9\x87\x91\xe5\x8d\xa1", 2 },            /* two CJK characters */
+    { "\xf0\x9f\x8e\x81 gift", 6 },                /* U+1F381 */
+    { "\xff\xfe", -1 },
+    { "\xc0\xaf", -1 },                          /* overlong "/" */
+    { "\xe0\x80\xaf", -1 },                      /* overlong "/" */
+    { "\xed\xa0\x80", -1 },                      /* a surrogate */
+    { "\xf4\x90\x80\x80", -1 },                  /* past U+10FFFF */
+    { "\xe9\x87", -1 },                          /* truncated */
+    { "a\x80", -1 },                             /* stray continuation */
+};
+
+
+static void
+test_utf8(void)
+{
+    size_t  i;
+
+    for (i = 0; i < nelts(utf8s); i++) {
+        is_int(loyalty_utf8_chars(utf8s[i].in, strlen(utf8s[i].in)),
+               utf8s[i].chars, "utf8 case %zu", i);
+    }
+
+    is_int(loyalty_utf8_chars("a\0b", 3), -1, "utf8: NUL refused");
+}
 
 
 static const format_case_t  formats[] = {
@@ -598,7 +638,9 @@ main(void)
 {
     plan(17 + nelts(durations) + 1 + nelts(times) + 1 + 2 * nelts(formats)
          + 1 + nelts(birthdays) + 2 * nelts(b64_known) + B64_MAX + 1
-         + nelts(b64_bad) + 5 + 9);
+         + nelts(b64_bad) + 5 + 9 + nelts(utf8s) + 1);
+
+    test_utf8();
 
     test_identifiers();
     test_durations();

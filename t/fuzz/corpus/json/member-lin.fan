@@ -1,0 +1,1 @@
+{"id":"lin.fan","tier":"basic","stage":"fan","joined_at":"2026-10-02T09:15:00+08:00","birthday":"11-23"}

@@ -1,0 +1,1 @@
+{"id":"zhou.fan","tier":"basic","stage":"fan","referrer":"wang.partner","joined_at":"2026-11-01T20:40:00+08:00"}

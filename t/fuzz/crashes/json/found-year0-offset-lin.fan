@@ -1,0 +1,1 @@
+{"id":"lin.fan","tier":"basic","stage":"fan","joined_at":"0000-01-01T00:00:00+08:00","birthday":"11-24"}

@@ -1,0 +1,492 @@
+# schema/*.schema.json against the examples, against the output of
+# loyaltyctl get, and against loyaltyctl import: what one rejects, the
+# other must reject too.  Validation is Debian's python3-jsonschema,
+# Draft 2020-12, with format assertions on.
+
+use lib 't/lib';
+use Loyalty::Harness;
+
+use Cwd qw(abs_path);
+use File::Basename qw(dirname);
+use File::Temp ();
+use JSON::PP ();
+
+
+my $ROOT = abs_path(dirname(__FILE__) . '/..');
+my $SCHEMA = "$ROOT/schema";
+my $PYTHON = '/usr/bin/python3';
+
+if (system($PYTHON, '-c', 'import jsonschema') != 0) {
+    plan(skip_all => "$PYTHON with jsonschema (python3-jsonschema) needed");
+}
+
+my $TMP = File::Temp->newdir('loyalty-schema-XXXXXX', DIR => '/tmp',
+                             CLEANUP => 1);
+
+# python3 validate.py SCHEMA [FILE.jsonl]: checks the schema itself
+# (prints "schema ok"), then every line of the file; prints "N: reason"
+# for each invalid line, then "checked N"; exits 1 if any line is
+# invalid, 2 if the schema is.
+my $VALIDATOR = "$TMP/validate.py";
+write_file($VALIDATOR, <<'PY');
+import datetime, json, re, sys
+import jsonschema
+from jsonschema import Draft202012Validator, FormatChecker
+
+with open(sys.argv[1], encoding='utf-8') as f:
+    schema = json.load(f)
+try:
+    Draft202012Validator.check_schema(schema)
+except jsonschema.SchemaError as e:
+    print('schema: %s' % e.message)
+    sys.exit(2)
+
+fc = FormatChecker()
+
+# python3-jsonschema checks date-time only when rfc3339-validator is
+# installed, which Debian does not pull in: RFC 3339 section 5.6 here
+if 'date-time' not in fc.checkers:
+    RFC3339 = re.compile(r'(\d{4})-(\d\d)-(\d\d)[Tt](\d\d):(\d\d):(\d\d)'
+                         r'(\.\d+)?([Zz]|[+-](\d\d):(\d\d))')
+
+    @fc.checks('date-time', raises=ValueError)
+    def date_time(s):
+        if not isinstance(s, str):
+            return True
+        m = RFC3339.fullmatch(s)
+        if not m:
+            return False
+        y, mo, d, h, mi, sec = (int(x) for x in m.group(1, 2, 3, 4, 5, 6))
+        # year 0000 is valid and, like 2000, a leap year
+        datetime.date(y or 2000, mo, d)
+        if m.group(9) and (int(m.group(9)) > 23 or int(m.group(10)) > 59):
+            return False
+        return h <= 23 and mi <= 59 and sec <= 60
+
+v = Draft202012Validator(schema, format_checker=fc)
+print('schema ok')
+
+if len(sys.argv) < 3:
+    sys.exit(0)
+
+def no_duplicates(pairs):
+    obj = {}
+    for k, val in pairs:
+        if k in obj:
+            raise ValueError('duplicate key %r' % k)
+        obj[k] = val
+    return obj
+
+def no_constants(name):
+    raise ValueError('%s is not JSON' % name)
+
+bad = 0
+checked = 0
+with open(sys.argv[2], 'rb') as f:
+    data = f.read()
+for n, raw in enumerate(data.split(b'\n'), 1):
+    if not raw.strip():
+        continue
+    checked += 1
+    try:
+        obj = json.loads(raw.decode('utf-8'), object_pairs_hook=no_duplicates,
+                         parse_constant=no_constants)
+    except ValueError as e:
+        print('%d: not JSON: %s' % (n, e))
+        bad += 1
+        continue
+    errors = sorted(v.iter_errors(obj), key=lambda e: list(e.path))
+    if errors:
+        print('%d: %s' % (n, errors[0].message))
+        bad += 1
+print('checked %d' % checked)
+sys.exit(1 if bad else 0)
+PY
+
+
+# helpers
+
+sub write_file {
+    my ($path, $bytes) = @_;
+    open my $fh, '>:raw', $path or die "$path: $!";
+    print $fh $bytes;
+    close $fh or die "$path: $!";
+}
+
+my $nfile = 0;
+
+# (exit, stdout without the "schema ok" line) of the validator over the
+# lines; every call checks the schema first
+sub validate {
+    my ($kind, @lines) = @_;
+    my $file = "$TMP/lines-" . $nfile++ . '.jsonl';
+    write_file($file, join '', map { "$_\n" } @lines);
+    open my $fh, '-|', $PYTHON, $VALIDATOR, "$SCHEMA/$kind.schema.json",
+                       $file or die "$PYTHON: $!";
+    local $/;
+    my $out = <$fh> // '';
+    close $fh;
+    my $rc = $? >> 8;
+    $out =~ s/\Aschema ok\n// or return ($rc || -1, $out);
+    return ($rc, $out);
+}
+
+# the numbers of the lines the validator rejects
+sub invalid_lines {
+    my ($out) = @_;
+    return join ',', $out =~ /^(\d+): /mg;
+}
+
+sub new_store {
+    my $tmp = File::Temp->newdir('loyalty-schema-store-XXXXXX', DIR => '/tmp',
+                                 CLEANUP => 1);
+    my ($rc, $out, $err) = loyaltyctl('-s', "$tmp/store", 'init');
+    die "init: $err" if $rc;
+    return ($tmp, "$tmp/store");
+}
+
+sub import_lines {
+    my ($dir, $kind, @lines) = @_;
+    my $file = "$TMP/import-" . $nfile++ . '.jsonl';
+    write_file($file, join '', map { "$_\n" } @lines);
+    return loyaltyctl('-s', $dir, 'import', $kind, $file);
+}
+
+sub slurp_lines {
+    my ($path) = @_;
+    open my $fh, '<:raw', $path or die "$path: $!";
+    return grep { /\S/ } map { s/\r?\n\z//r } <$fh>;
+}
+
+my $json = JSON::PP->new;
+
+
+# the schemas are valid Draft 2020-12 schemas
+
+my @schemas = map { m{/([^/]+)\.schema\.json\z} } glob "$SCHEMA/*.schema.json";
+ok((grep { $_ eq 'member' } @schemas) && (grep { $_ eq 'tier' } @schemas),
+   "schema/ holds member and tier schemas (@schemas)");
+
+for my $kind (@schemas) {
+    open my $fh, '-|', $PYTHON, $VALIDATOR, "$SCHEMA/$kind.schema.json"
+        or die;
+    my $out = do { local $/; <$fh> };
+    close $fh;
+    is(($? >> 8) . " $out", "0 schema ok\n",
+       "$kind.schema.json is a valid Draft 2020-12 schema");
+    my $s = $json->decode(do { local $/; open my $fh, '<:raw',
+                               "$SCHEMA/$kind.schema.json" or die; <$fh> });
+    is($s->{'$schema'}, 'https://json-schema.org/draft/2020-12/schema',
+       "$kind.schema.json declares Draft 2020-12");
+}
+
+{
+    # the check can fail
+    write_file("$TMP/broken.schema.json", '{"type": 5}');
+    open my $fh, '-|', $PYTHON, $VALIDATOR, "$TMP/broken.schema.json" or die;
+    my $out = do { local $/; <$fh> };
+    close $fh;
+    is($? >> 8, 2, 'a broken schema fails check_schema');
+}
+
+
+# the examples
+
+# every examples/KINDs.jsonl against KIND.schema.json
+my %examples = map { m{/(\w+)s\.jsonl\z} ? ($1 => $_) : () }
+               glob "$SCHEMA/examples/*.jsonl";
+my %example_lines = map { $_ => [slurp_lines($examples{$_})] } keys %examples;
+ok($examples{member} && $examples{tier}, 'members and tiers examples exist');
+
+for my $kind (sort keys %examples) {
+    my $n = @{$example_lines{$kind}};
+    ok($n > 0 && -f "$SCHEMA/$kind.schema.json",
+       "examples/${kind}s.jsonl has lines and a schema");
+    my ($rc, $out) = validate($kind, @{$example_lines{$kind}});
+    is("$rc $out", "0 checked $n\n", "every line of ${kind}s.jsonl is valid");
+}
+
+{
+    # and the validator does reject: members are not tiers
+    my $n = @{$example_lines{member}};
+    my ($rc, $out) = validate('tier', @{$example_lines{member}});
+    is($rc, 1, 'members against the tier schema: invalid');
+    is(invalid_lines($out), join(',', 1 .. $n), 'every member line rejected');
+}
+
+
+# loyaltyctl get prints valid records, which import again unchanged
+
+my ($store_tmp, $S) = new_store();
+{
+    my ($rc, $out, $err) = loyaltyctl('-s', $S, 'import', 'tiers',
+                                      $examples{tier});
+    is($rc, 0, 'examples: tiers imported') or diag($err);
+    ($rc, $out, $err) = loyaltyctl('-s', $S, 'import', 'members',
+                                   $examples{member});
+    is($rc, 0, 'examples: members imported') or diag($err);
+}
+
+my %got;
+for my $kind (qw(member tier)) {
+    my $key = $kind eq 'member' ? 'id' : 'name';
+    my @ids = map { $json->decode($_)->{$key} } @{$example_lines{$kind}};
+    for my $id (@ids) {
+        my ($rc, $out, $err) = loyaltyctl('-s', $S, 'get', $kind, $id);
+        is($rc, 0, "get $kind $id") or diag($err);
+        like($out, qr/\A\{[^\n]*\}\n\z/, "get $kind $id: one line");
+        chomp $out;
+        push @{$got{$kind}}, $out;
+    }
+    my $n = @ids;
+    my ($rc, $out) = validate($kind, @{$got{$kind}});
+    is("$rc $out", "0 checked $n\n",
+       "get $kind output is valid for every example");
+}
+
+{
+    my ($tmp, $dir) = new_store();
+    my ($rc, $out) = import_lines($dir, 'tiers', @{$got{tier}});
+    is($rc, 0, 'get tier output imports');
+    ($rc, $out) = import_lines($dir, 'members', @{$got{member}});
+    is($rc, 0, 'get member output imports');
+    for my $kind (qw(member tier)) {
+        my @again = map {
+            my $key = $kind eq 'member' ? 'id' : 'name';
+            my (undef, $o) = loyaltyctl('-s', $dir, 'get', $kind,
+                                        $json->decode($_)->{$key});
+            chomp $o;
+            $o;
+        } @{$got{$kind}};
+        is_deeply(\@again, $got{$kind}, "get $kind output round-trips");
+    }
+}
+
+
+# schema and code agree
+
+my $m = sub { qq({"id":"m","tier":"basic","stage":"fan",$_[0]}) };
+my $t = sub { qq({"name":"t","rank":1,$_[0]}) };
+
+my @bad_members = (
+    $m->('"colour":"red"'),
+    '{"id":"' . ('x' x 65) . '","tier":"basic","stage":"fan"}',
+    '{"id":"a b","tier":"basic","stage":"fan"}',
+    '{"id":"","tier":"basic","stage":"fan"}',
+    qq({"id":"\xc3\xbc","tier":"basic","stage":"fan"}),
+    '{"id":"a/b","tier":"basic","stage":"fan"}',
+    '{"id":5,"tier":"basic","stage":"fan"}',
+    '{"id":"m","tier":"' . ('b' x 33) . '","stage":"fan"}',
+    '{"id":"m","tier":"ba sic","stage":"fan"}',
+    '{"id":"m","tier":5,"stage":"fan"}',
+    '{"id":"m","tier":"basic","stage":"vip"}',
+    '{"id":"m","tier":"basic","stage":"Fan"}',
+    '{"id":"m","tier":"basic","stage":null}',
+    '{"tier":"basic","stage":"fan"}',
+    '{"id":"m","stage":"fan"}',
+    '{"id":"m","tier":"basic"}',
+    $m->('"referrer":"a/b"'),
+    $m->('"referrer":""'),
+    $m->('"referrer":"' . ('r' x 65) . '"'),
+    $m->('"orders":"3"'),
+    $m->('"orders":-1'),
+    $m->('"orders":4294967296'),
+    $m->('"orders":1.5'),
+    $m->('"spend":-1'),
+    $m->('"spend":9223372036854775808'),
+    $m->('"spend":1.5'),
+    $m->('"points":9223372036854775808'),
+    $m->('"points":-9223372036854775809'),
+    $m->('"points":99999999999999999999'),
+    $m->('"points":"1"'),
+    $m->('"blocked":"yes"'),
+    $m->('"blocked":null'),
+    $m->('"blocked":1'),
+    $m->('"birthday":"13-01"'),
+    $m->('"birthday":"00-10"'),
+    $m->('"birthday":"1-01"'),
+    $m->('"birthday":"01-32"'),
+    $m->('"birthday":"01-00"'),
+    $m->('"birthday":"0101"'),
+    $m->('"birthday":1231'),
+    $m->('"joined_at":"2024-03-01 10:00:00Z"'),
+    $m->('"joined_at":"2024-03-01T10:00:00"'),
+    $m->('"joined_at":"2024-03-01T10:00Z"'),
+    $m->('"joined_at":"2024-13-01T00:00:00Z"'),
+    $m->('"joined_at":"2024-02-30T00:00:00Z"'),
+    $m->('"joined_at":"2023-02-29T00:00:00Z"'),
+    $m->('"first_order_at":"2024-03-01T24:00:00Z"'),
+    $m->('"first_order_at":"2024-03-01T10:60:00Z"'),
+    $m->('"last_order_at":"2024-03-01T10:00:00+0800"'),
+    $m->('"last_order_at":"2024-03-01T10:00:00+24:00"'),
+    $m->('"last_order_at":"2024-03-01T10:00:00.Z"'),
+    $m->('"last_order_at":1709287200'),
+    '[{"id":"m","tier":"basic","stage":"fan"}]',
+    '"m"',
+    $m->('"stage":"member"'),
+);
+
+my @bad_tiers = (
+    $t->('"label":"' . ('l' x 65) . '"'),
+    $t->('"label":"' . ("\xe9\x87\x91" x 65) . '"'),
+    $t->('"label":"' . ("\xf0\x9f\x98\x80" x 65) . '"'),
+    $t->('"label":"' . ('\ud83d\ude00' x 65) . '"'),
+    $t->('"label":5'),
+    $t->('"label":null'),
+    '{"name":"' . ('n' x 33) . '","rank":1}',
+    '{"name":"a b","rank":1}',
+    '{"name":"","rank":1}',
+    '{"name":"a/b","rank":1}',
+    '{"name":1,"rank":1}',
+    '{"name":"t","rank":2147483648}',
+    '{"name":"t","rank":-2147483649}',
+    '{"name":"t","rank":"1"}',
+    '{"name":"t","rank":1.5}',
+    '{"name":"t","rank":null}',
+    $t->('"discount_bp":10001'),
+    $t->('"discount_bp":-1'),
+    $t->('"discount_bp":"5"'),
+    $t->('"discount_bp":0.5'),
+    '{"rank":1}',
+    '{"name":"t"}',
+    $t->('"colour":"gold"'),
+    $t->('"name":"u"'),
+    '[]',
+);
+
+my $TIER32 = 'T' x 32;
+
+my @good_members = (
+    '{"id":"' . ('i' x 64) . '","tier":"basic","stage":"fan"}',
+    '{"id":"a.b_c-D9","tier":"' . $TIER32 . '","stage":"prospect"}',
+    $m->('"birthday":"02-29"'),
+    $m->('"birthday":"12-31","blocked":false'),
+    $m->('"birthday":"01-01","blocked":true'),
+    $m->('"joined_at":"2024-03-01T10:00:00.123456+08:00"'),
+    $m->('"joined_at":"2024-03-01t10:00:00z"'),
+    $m->('"first_order_at":"2024-02-29T23:59:59-00:00",'
+         . '"last_order_at":"2024-03-01T00:00:00+23:59"'),
+    $m->('"points":-1'),
+    $m->('"points":-9223372036854775808'),
+    $m->('"points":9223372036854775807,"spend":9223372036854775807'),
+    $m->('"orders":4294967295'),
+    $m->('"orders":0,"spend":0,"points":0'),
+    '{"blocked":true,"birthday":"07-04","points":-5,"spend":100,"orders":2,'
+    . '"last_order_at":"2024-06-01T12:00:00Z",'
+    . '"first_order_at":"2024-05-01T12:00:00+02:00",'
+    . '"joined_at":"2024-04-01T12:00:00.5-03:30","referrer":"ref.1",'
+    . '"stage":"partner","tier":"vip","id":"all.fields"}',
+    '{"id":"m2","tier":"ka","stage":"customer","referrer":"' . ('r' x 64) . '"}',
+    '{"id":"m3","tier":"partner","stage":"member"}',
+);
+
+my @good_tiers = (
+    '{"name":"cjk","rank":1,"label":"' . ("\xe9\x87\x91" x 64) . '"}',
+    '{"name":"emoji","rank":2,"label":"' . ("\xf0\x9f\x98\x80" x 64) . '"}',
+    '{"name":"escaped","rank":3,"label":"' . ('\u91d1' x 64) . '"}',
+    '{"name":"ascii","rank":4,"label":"' . ('a' x 64) . '"}',
+    '{"name":"empty","rank":5,"label":""}',
+    '{"name":"low","rank":-2147483648,"discount_bp":0}',
+    '{"name":"high","rank":2147483647,"discount_bp":10000}',
+    '{"name":"' . $TIER32 . '","rank":0}',
+    '{"name":"a.b_c-D","rank":0,"label":"quote \" and \\\\ and \\n"}',
+);
+
+# one store holds the tiers the member lines name
+my ($agree_tmp, $A) = new_store();
+{
+    my ($rc, $out, $err) = import_lines($A, 'tiers',
+        map({ qq({"name":"$_","rank":0}) } qw(basic vip ka partner)),
+        qq({"name":"$TIER32","rank":9}));
+    is($rc, 0, 'agreement store: tiers') or diag($err);
+}
+
+for my $case ([member => \@bad_members], [tier => \@bad_tiers]) {
+    my ($kind, $lines) = @$case;
+    my $n = @$lines;
+
+    my ($rc, $out) = validate($kind, @$lines);
+    is($rc, 1, "$n bad $kind lines: the schema rejects");
+    is(invalid_lines($out), join(',', 1 .. $n),
+       "$n bad $kind lines: the schema rejects every one")
+        or diag($out);
+
+    my @accepted;
+    for my $i (0 .. $#$lines) {
+        my ($rc, $out, $err) = import_lines($A, "${kind}s", $lines->[$i]);
+        push @accepted, $i + 1 unless $rc == 1 && $err =~ / line 1: /;
+    }
+    is("@accepted", '', "$n bad $kind lines: loyaltyctl import rejects "
+                        . 'every one, naming line 1');
+}
+
+{
+    my ($rc, $out, $err) = loyaltyctl('-s', $A, 'stat');
+    like($out, qr/^db members      0$/m, 'no bad member line was stored');
+    like($out, qr/^db tiers        5$/m, 'no bad tier line was stored');
+}
+
+for my $case ([tier => \@good_tiers], [member => \@good_members]) {
+    my ($kind, $lines) = @$case;
+    my $n = @$lines;
+
+    my ($rc, $out) = validate($kind, @$lines);
+    is("$rc $out", "0 checked $n\n", "$n good $kind lines: the schema accepts")
+        or diag($out);
+
+    my $err;
+    ($rc, $out, $err) = import_lines($A, "${kind}s", @$lines);
+    is("$rc $out$err", "0 imported $n ${kind}s\n",
+       "$n good $kind lines: loyaltyctl import accepts");
+
+    # and prints them back as valid records
+    my $key = $kind eq 'member' ? 'id' : 'name';
+    my @printed;
+    for (@$lines) {
+        my $id = $json->decode($_)->{$key};
+        my (undef, $o) = loyaltyctl('-s', $A, 'get', $kind, $id);
+        chomp $o;
+        push @printed, $o;
+    }
+    ($rc, $out) = validate($kind, @printed);
+    is("$rc $out", "0 checked $n\n",
+       "$n good $kind lines: get prints valid records") or diag($out);
+}
+
+{
+    # what the code normalizes, the schema must still accept
+    my (undef, $o) = loyaltyctl('-s', $A, 'get', 'member', 'all.fields');
+    is($o, '{"id":"all.fields","tier":"vip","stage":"partner",'
+           . '"referrer":"ref.1","joined_at":"2024-04-01T15:30:00Z",'
+           . '"first_order_at":"2024-05-01T10:00:00Z",'
+           . '"last_order_at":"2024-06-01T12:00:00Z","orders":2,"spend":100,'
+           . '"points":-5,"birthday":"07-04","blocked":true}' . "\n",
+       'get member all.fields: normalized');
+    (undef, $o) = loyaltyctl('-s', $A, 'get', 'tier', 'escaped');
+    is($o, '{"name":"escaped","rank":3,"discount_bp":0,"label":"'
+           . ("\xe9\x87\x91" x 64) . '"}' . "\n",
+       'get tier escaped: \u escapes come back as UTF-8');
+}
+
+# Edges where a schema could drift from the code: impossible birthdays,
+# integral reals, NUL inside a string.
+{
+    my %cases = (member => [$m->('"birthday":"02-30"'),
+                            $m->('"birthday":"04-31"'),
+                            $m->('"orders":1.0')],
+                 tier => [$t->('"label":"a\u0000b"')]);
+
+    for my $kind (sort keys %cases) {
+        my $lines = $cases{$kind};
+        my (undef, $out) = validate($kind, @$lines);
+        my %invalid = map { $_ => 1 } split /,/, invalid_lines($out);
+        for my $i (0 .. $#$lines) {
+            my ($rc) = import_lines($A, "${kind}s", $lines->[$i]);
+            is($invalid{$i + 1} ? 'rejects' : 'accepts',
+               $rc == 0 ? 'accepts' : 'rejects',
+               "schema and loyaltyctl agree on $lines->[$i]");
+        }
+    }
+}
+
+done_testing();
