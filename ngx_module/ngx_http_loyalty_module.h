@@ -67,7 +67,11 @@ typedef struct {
     unsigned                     has_rank:1;
     unsigned                     blocked:1;
 
-    /* the loyalty_price_sku lookup */
+    /*
+     * The loyalty_price_sku lookup, for the request that made it: the
+     * context is shared with subrequests, which may price other SKUs.
+     */
+    ngx_http_request_t          *price_r;
     ngx_http_loyalty_price_state_e  price_state;
     int64_t                      price;
     int64_t                      retail;

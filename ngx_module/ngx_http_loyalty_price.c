@@ -235,11 +235,14 @@ ngx_http_loyalty_price_variable(ngx_http_request_t *r,
     ngx_http_loyalty_loc_conf_t  *llcf;
     ngx_http_loyalty_pricing_t    pr;
 
-    if (ctx->price_state != NGX_HTTP_LOYALTY_PRICE_UNKNOWN) {
+    if (ctx->price_r == r
+        && ctx->price_state != NGX_HTTP_LOYALTY_PRICE_UNKNOWN)
+    {
         return ctx->price_state == NGX_HTTP_LOYALTY_PRICE_FOUND
                ? NGX_OK : NGX_DECLINED;
     }
 
+    ctx->price_r = r;
     ctx->price_state = NGX_HTTP_LOYALTY_PRICE_NONE;
 
     llcf = ngx_http_get_module_loc_conf(r, ngx_http_loyalty_module);

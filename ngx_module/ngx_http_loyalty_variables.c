@@ -1,6 +1,7 @@
 /*
  * nginx-loyalty: the variables.  Each is computed when first read and
- * cached for the request; they all share one identification.
+ * cached for the request; they all share one identification.  The price
+ * variables are cached in the context instead (see below).
  */
 
 #include <ngx_config.h>
@@ -53,11 +54,15 @@ static ngx_http_variable_t  ngx_http_loyalty_vars[] = {
     { ngx_string("loyalty_blocked"), NULL, ngx_http_loyalty_variable,
       NGX_HTTP_LOYALTY_VAR_BLOCKED, 0, 0 },
 
+    /*
+     * Subrequests share their parent's cached variables, and each may
+     * price another SKU: these two are cached per request in the context.
+     */
     { ngx_string("loyalty_price"), NULL, ngx_http_loyalty_price_var,
-      NGX_HTTP_LOYALTY_VAR_PRICE, 0, 0 },
+      NGX_HTTP_LOYALTY_VAR_PRICE, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("loyalty_price_retail"), NULL, ngx_http_loyalty_price_var,
-      NGX_HTTP_LOYALTY_VAR_PRICE_RETAIL, 0, 0 },
+      NGX_HTTP_LOYALTY_VAR_PRICE_RETAIL, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("loyalty_price_tier"), NULL, ngx_http_loyalty_price_var,
       NGX_HTTP_LOYALTY_VAR_PRICE_TIER, 0, 0 },

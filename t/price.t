@@ -435,3 +435,25 @@ loyalty_store %%STORE%%;
 loyalty_price_api;
 --- config_error
 "loyalty_price_api" directive is not allowed here
+
+
+=== TEST 31: SSI prices several skus on one page, each for this visitor
+--- http_config
+loyalty_store %%STORE%%;
+loyalty_keys %%KEYS%%;
+--- config
+location = / {
+    ssi on;
+    default_type text/html;
+    return 200 '<!--# include virtual="/price?sku=sofa-298" --> <!--# include virtual="/price?sku=nappies-128" --> <!--# include virtual="/price?sku=nope" -->';
+}
+location /price {
+    loyalty_price_sku $arg_sku;
+    return 200 "$arg_sku=[$loyalty_price]";
+}
+--- request
+GET /
+--- more_headers
+Cookie: loyalty_member=%%SIGN(partner1,1h)%%
+--- response_body chomp
+sofa-298=[11800] nappies-128=[6900] nope=[]
