@@ -95,7 +95,17 @@ static ngx_int_t
 ngx_http_loyalty_cookie(ngx_http_request_t *r, ngx_str_t *name,
     ngx_str_t *value)
 {
-#if (nginx_version >= 1023000)
+    /* the cookie parser's interface changed in 1.23.0 and in 1.29.6 */
+
+#if (nginx_version >= 1029006)
+
+    if (ngx_http_parse_cookie_lines(r, r->headers_in.cookie, name, value)
+        == NULL)
+    {
+        return NGX_DECLINED;
+    }
+
+#elif (nginx_version >= 1023000)
 
     if (ngx_http_parse_multi_header_lines(r, r->headers_in.cookie, name,
                                           value)
