@@ -134,16 +134,16 @@ ngx_http_loyalty_lookup(ngx_http_request_t *r,
     ngx_http_loyalty_main_conf_t *lmcf, ngx_http_loyalty_ctx_t *ctx,
     const char *id, size_t id_len)
 {
-    int              rc;
-    size_t           tier_len;
-    u_char          *p;
-    uint8_t          stage;
-    int64_t          points;
-    uint16_t         flags;
-    MDB_txn         *txn;
-    MDB_val          key, val;
-    const char      *tier;
-    loyalty_tier_t   t;
+    int                       rc, i;
+    size_t                    tier_len;
+    u_char                   *p;
+    uint8_t                   stage;
+    int64_t                   points;
+    uint16_t                  flags;
+    MDB_txn                  *txn;
+    MDB_val                   key, val;
+    const char               *tier;
+    const loyalty_tierset_t  *tiers;
 
     ctx->identity = NGX_HTTP_LOYALTY_ID_UNKNOWN;
 
@@ -195,20 +195,18 @@ ngx_http_loyalty_lookup(ngx_http_request_t *r,
     ctx->points = points;
     ctx->blocked = (flags & LOYALTY_MEMBER_BLOCKED) ? 1 : 0;
 
-    key.mv_data = (void *) tier;
-    key.mv_size = tier_len;
+    tiers = ngx_http_loyalty_store_tiers(lmcf->store, r->connection->log);
+    i = tiers ? loyalty_tierset_find(tiers, tier, tier_len) : -1;
 
-    rc = mdb_get(txn, lmcf->store->st.dbi[LOYALTY_DB_TIERS], &key, &val);
-
-    if (rc == 0 && loyalty_tier_decode(val.mv_data, val.mv_size, &t) == 0) {
-        ctx->rank = t.rank;
+    if (i >= 0) {
+        ctx->rank = tiers->tiers[i].rank;
         ctx->has_rank = 1;
 
-    } else {
+    } else if (tiers) {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "loyalty_store \"%s\": tier \"%V\" of member \"%V\" "
-                      "is %s", lmcf->store->path, &ctx->tier, &ctx->member,
-                      rc == 0 ? "damaged" : "missing");
+                      "is missing", lmcf->store->path, &ctx->tier,
+                      &ctx->member);
     }
 
     ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,

@@ -10,6 +10,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "loyalty_price.h"
 #include "loyalty_record.h"
 #include "loyalty_sign.h"
 #include "loyalty_store.h"
@@ -30,6 +31,17 @@ typedef struct {
     MDB_txn                     *txn;       /* reset between uses */
     u_char                      *path;      /* NUL-terminated */
     unsigned                     open:1;
+
+    /*
+     * Every tier, copied out of the snapshot numbered tiers_txnid: a
+     * snapshot never changes, so while the store has not been written to
+     * since, the copy is exact.  0: no copy yet.
+     */
+    size_t                       tiers_txnid;
+    loyalty_tierset_t            tiers;
+    u_char                       tiers_buf[LOYALTY_TIERS_MAX
+                                           * (LOYALTY_TIER_MAX
+                                              + LOYALTY_LABEL_MAX)];
 } ngx_http_loyalty_store_t;
 
 
@@ -90,6 +102,8 @@ MDB_txn *ngx_http_loyalty_store_begin(ngx_http_loyalty_store_t *store,
     ngx_log_t *log);
 void ngx_http_loyalty_store_end(ngx_http_loyalty_store_t *store);
 ngx_http_loyalty_store_t *ngx_http_loyalty_store_get(ngx_http_request_t *r);
+const loyalty_tierset_t *ngx_http_loyalty_store_tiers(
+    ngx_http_loyalty_store_t *store, ngx_log_t *log);
 
 ngx_http_loyalty_ctx_t *ngx_http_loyalty_identify(ngx_http_request_t *r);
 

@@ -11,7 +11,6 @@
 #include <ngx_http.h>
 
 #include "ngx_http_loyalty_module.h"
-#include "loyalty_price.h"
 
 
 #define NGX_HTTP_LOYALTY_SKUS_MAX     100
@@ -23,9 +22,9 @@
 
 
 typedef struct {
-    loyalty_tierset_t    tiers;
-    int                  tier;          /* index in tiers, -1: public */
-    MDB_txn             *txn;
+    const loyalty_tierset_t  *tiers;
+    int                       tier;     /* index in tiers, -1: public */
+    MDB_txn                  *txn;
 } ngx_http_loyalty_pricing_t;
 
 
@@ -157,8 +156,8 @@ ngx_http_loyalty_price_handler(ngx_http_request_t *r)
     tier = ngx_http_loyalty_price_tier(ctx);
 
     if (pr.tier >= 0) {
-        label = (u_char *) pr.tiers.tiers[pr.tier].label;
-        label_len = pr.tiers.tiers[pr.tier].label_len;
+        label = (u_char *) pr.tiers->tiers[pr.tier].label;
+        label_len = pr.tiers->tiers[pr.tier].label_len;
 
     } else {
         label = (u_char *) "";
@@ -284,7 +283,6 @@ static ngx_int_t
 ngx_http_loyalty_price_begin(ngx_http_request_t *r,
     ngx_http_loyalty_pricing_t *pr)
 {
-    int                        rc;
     ngx_str_t                 *tier;
     ngx_http_loyalty_ctx_t    *ctx;
     ngx_http_loyalty_store_t  *store;
@@ -301,12 +299,8 @@ ngx_http_loyalty_price_begin(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    rc = loyalty_tierset_load(pr->txn, store->st.dbi[LOYALTY_DB_TIERS],
-                              &pr->tiers);
-    if (rc != 0) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "loyalty_store \"%s\": cannot read tiers: %s",
-                      store->path, mdb_strerror(rc));
+    pr->tiers = ngx_http_loyalty_store_tiers(store, r->connection->log);
+    if (pr->tiers == NULL) {
         ngx_http_loyalty_store_end(store);
         return NGX_ERROR;
     }
@@ -315,7 +309,7 @@ ngx_http_loyalty_price_begin(ngx_http_request_t *r,
 
     pr->tier = (tier == &ngx_http_loyalty_public)
                ? -1
-               : loyalty_tierset_find(&pr->tiers, (char *) tier->data,
+               : loyalty_tierset_find(pr->tiers, (char *) tier->data,
                                       tier->len);
 
     return NGX_OK;
@@ -361,8 +355,8 @@ ngx_http_loyalty_price_get(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    raw = loyalty_price_raw(p, &pr->tiers.tiers[pr->tier]);
-    *price = loyalty_price_guard(p, &pr->tiers, pr->tier, raw, &clamped);
+    raw = loyalty_price_raw(p, &pr->tiers->tiers[pr->tier]);
+    *price = loyalty_price_guard(p, pr->tiers, pr->tier, raw, &clamped);
 
     if (clamped) {
         ngx_http_loyalty_price_clamps++;
@@ -370,8 +364,8 @@ ngx_http_loyalty_price_get(ngx_http_request_t *r,
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "loyalty: privilege guard lowered sku \"%V\" for tier "
                       "\"%*s\" from %L to %L (%ui in this worker)", sku,
-                      pr->tiers.tiers[pr->tier].name_len,
-                      pr->tiers.tiers[pr->tier].name, raw, *price,
+                      pr->tiers->tiers[pr->tier].name_len,
+                      pr->tiers->tiers[pr->tier].name, raw, *price,
                       ngx_http_loyalty_price_clamps);
     }
 

@@ -232,6 +232,53 @@ ngx_http_loyalty_store_get(ngx_http_request_t *r)
 }
 
 
+/* the tiers as of the transaction begun by ngx_http_loyalty_store_begin() */
+const loyalty_tierset_t *
+ngx_http_loyalty_store_tiers(ngx_http_loyalty_store_t *store, ngx_log_t *log)
+{
+    int                  rc;
+    u_char              *p;
+    size_t               id, i;
+    loyalty_tier_ref_t  *t;
+
+    id = mdb_txn_id(store->txn);
+
+    if (id == store->tiers_txnid) {
+        return &store->tiers;
+    }
+
+    rc = loyalty_tierset_load(store->txn, store->st.dbi[LOYALTY_DB_TIERS],
+                              &store->tiers);
+    if (rc != 0) {
+        store->tiers_txnid = 0;
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "loyalty_store \"%s\": cannot read tiers: %s",
+                      store->path, mdb_strerror(rc));
+        return NULL;
+    }
+
+    /* the map's pages may be reused once the transaction is reset */
+    p = store->tiers_buf;
+
+    for (i = 0; i < store->tiers.n; i++) {
+        t = &store->tiers.tiers[i];
+        t->name = (char *) ngx_cpymem(p, t->name, t->name_len) - t->name_len;
+        p += t->name_len;
+        t->label = (char *) ngx_cpymem(p, t->label, t->label_len)
+                   - t->label_len;
+        p += t->label_len;
+    }
+
+    store->tiers_txnid = id;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, log, 0,
+                   "loyalty: %uz tiers cached at snapshot %uz",
+                   store->tiers.n, id);
+
+    return &store->tiers;
+}
+
+
 void
 ngx_http_loyalty_store_end(ngx_http_loyalty_store_t *store)
 {

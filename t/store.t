@@ -93,6 +93,40 @@ END
 }
 
 
+# tiers are cached per worker by snapshot: a tier change is seen at once
+
+{
+    my $h = start_nginx(http_config => $HTTP, config => <<'END',
+location / {
+    loyalty_price_sku tea;
+    return 200 "[$loyalty_tier][$loyalty_tier_rank][$loyalty_price]\n";
+}
+END
+                        store => $TIERS . <<'END');
+[members]
+{"id":"alice","tier":"gold","stage":"member"}
+[prices]
+{"sku":"tea","retail":1000}
+END
+
+    is(get_as($h, 'alice'), "200 [gold][3][1000]\n", 'rank and price cached');
+    is(get_as($h, 'alice'), "200 [gold][3][1000]\n", 'served from the cache');
+
+    my $file = "$h->{prefix}/tiers2.jsonl";
+    open my $fh, '>', $file or die;
+    print $fh qq({"name":"gold","rank":7,"discount_bp":2000}\n);
+    close $fh;
+    is((loyaltyctl('-s', $h->{store}, 'import', 'tiers', $file))[0], 0,
+       'a tier changes rank and discount');
+
+    is(get_as($h, 'alice'), "200 [gold][7][800]\n",
+       'the next request sees the new rank and price');
+
+    no_trouble($h, 'tier cache');
+    stop_nginx($h);
+}
+
+
 # two workers answer while imports rewrite the members beside them
 
 {

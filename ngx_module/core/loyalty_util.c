@@ -355,27 +355,19 @@ loyalty_base64url_encode(const uint8_t *src, size_t len, char *dst)
 }
 
 
-static int
-loyalty_b64url_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z') {
-        return c - 'A';
-    }
-    if (c >= 'a' && c <= 'z') {
-        return c - 'a' + 26;
-    }
-    if (c >= '0' && c <= '9') {
-        return c - '0' + 52;
-    }
-    if (c == '-') {
-        return 62;
-    }
-    if (c == '_') {
-        return 63;
-    }
-
-    return -1;
-}
+/* the value of each base64url character, or 64 for any other byte */
+static const uint8_t  loyalty_b64url_values[256] = {
+#define X64 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64
+    X64, X64,
+    64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 62, 64, 64,
+    52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 64, 64, 64, 64, 64, 64,
+    64,  0,  1,  2,  3,  4,  5,  6,  7,  8,  9, 10, 11, 12, 13, 14,
+    15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 64, 64, 64, 64, 63,
+    64, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40,
+    41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 64, 64, 64, 64, 64,
+    X64, X64, X64, X64, X64, X64, X64, X64
+#undef X64
+};
 
 
 long
@@ -383,8 +375,8 @@ loyalty_base64url_decode(const char *src, size_t len, uint8_t *dst,
     size_t dstlen)
 {
     size_t    i, n;
-    uint32_t  acc;
-    int       bits, v;
+    uint32_t  acc, v;
+    int       bits;
 
     if (len % 4 == 1 || len / 4 * 3 + (len % 4 ? len % 4 - 1 : 0) > dstlen) {
         return -1;
@@ -395,12 +387,12 @@ loyalty_base64url_decode(const char *src, size_t len, uint8_t *dst,
     bits = 0;
 
     for (i = 0; i < len; i++) {
-        v = loyalty_b64url_value((unsigned char) src[i]);
-        if (v < 0) {
+        v = loyalty_b64url_values[(unsigned char) src[i]];
+        if (v == 64) {
             return -1;
         }
 
-        acc = (acc << 6) | (uint32_t) v;
+        acc = (acc << 6) | v;
         bits += 6;
 
         if (bits >= 8) {
