@@ -173,9 +173,13 @@ ngx_http_loyalty_lookup(ngx_http_request_t *r,
                             &points, &tier, &tier_len)
         != 0)
     {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "loyalty_store \"%s\": member \"%*s\" does not decode",
-                      lmcf->store->path, id_len, id);
+        if (ngx_http_loyalty_store_damaged(lmcf->store)) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "loyalty_store \"%s\": member \"%*s\" does not "
+                          "decode (%ui damaged records seen by this worker)",
+                          lmcf->store->path, id_len, id,
+                          lmcf->store->damaged);
+        }
         goto done;
     }
 
@@ -202,11 +206,12 @@ ngx_http_loyalty_lookup(ngx_http_request_t *r,
         ctx->rank = tiers->tiers[i].rank;
         ctx->has_rank = 1;
 
-    } else if (tiers) {
+    } else if (tiers && ngx_http_loyalty_store_damaged(lmcf->store)) {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "loyalty_store \"%s\": tier \"%V\" of member \"%V\" "
-                      "is missing", lmcf->store->path, &ctx->tier,
-                      &ctx->member);
+                      "is missing (%ui damaged records seen by this worker)",
+                      lmcf->store->path, &ctx->tier, &ctx->member,
+                      lmcf->store->damaged);
     }
 
     ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,

@@ -176,10 +176,8 @@ ngx_http_loyalty_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
-    if (conf->currency.len != 3
-        || !(conf->currency.data[0] >= 'A' && conf->currency.data[0] <= 'Z')
-        || !(conf->currency.data[1] >= 'A' && conf->currency.data[1] <= 'Z')
-        || !(conf->currency.data[2] >= 'A' && conf->currency.data[2] <= 'Z'))
+    if (!loyalty_valid_currency((char *) conf->currency.data,
+                                conf->currency.len))
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"loyalty_currency\" must be an ISO 4217 code "

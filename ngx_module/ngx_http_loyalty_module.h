@@ -31,6 +31,11 @@ typedef struct {
     MDB_txn                     *txn;       /* reset between uses */
     u_char                      *path;      /* NUL-terminated */
     unsigned                     open:1;
+    time_t                       retry;     /* when to reopen a lost store */
+
+    /* damaged records seen, logged once per snapshot */
+    ngx_uint_t                   damaged;
+    size_t                       damaged_txnid;
 
     /*
      * Every tier, copied out of the snapshot numbered tiers_txnid: a
@@ -38,6 +43,7 @@ typedef struct {
      * since, the copy is exact.  0: no copy yet.
      */
     size_t                       tiers_txnid;
+    unsigned                     tiers_ok:1;
     loyalty_tierset_t            tiers;
     u_char                       tiers_buf[LOYALTY_TIERS_MAX
                                            * (LOYALTY_TIER_MAX
@@ -104,6 +110,7 @@ void ngx_http_loyalty_store_end(ngx_http_loyalty_store_t *store);
 ngx_http_loyalty_store_t *ngx_http_loyalty_store_get(ngx_http_request_t *r);
 const loyalty_tierset_t *ngx_http_loyalty_store_tiers(
     ngx_http_loyalty_store_t *store, ngx_log_t *log);
+ngx_uint_t ngx_http_loyalty_store_damaged(ngx_http_loyalty_store_t *store);
 
 ngx_http_loyalty_ctx_t *ngx_http_loyalty_identify(ngx_http_request_t *r);
 

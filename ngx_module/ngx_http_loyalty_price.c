@@ -22,9 +22,10 @@
 
 
 typedef struct {
-    const loyalty_tierset_t  *tiers;
-    int                       tier;     /* index in tiers, -1: public */
-    MDB_txn                  *txn;
+    ngx_http_loyalty_store_t  *store;
+    MDB_txn                   *txn;
+    const loyalty_tierset_t   *tiers;
+    int                        tier;    /* index in tiers, -1: public */
 } ngx_http_loyalty_pricing_t;
 
 
@@ -72,6 +73,7 @@ ngx_http_loyalty_price_handler(ngx_http_request_t *r)
     ngx_int_t                     rc;
     ngx_str_t                     arg, list, sku, *tier;
     ngx_uint_t                    nskus, i;
+    ngx_str_t                     tier_name;
     int64_t                       price;
     loyalty_price_t               rec;
     ngx_http_loyalty_ctx_t       *ctx;
@@ -107,7 +109,7 @@ ngx_http_loyalty_price_handler(ngx_http_request_t *r)
 
     p = list.data;
     last = arg.data;
-    ngx_unescape_uri(&p, &last, arg.len, NGX_UNESCAPE_URI);
+    ngx_unescape_uri(&p, &last, arg.len, 0);
     list.len = p - list.data;
 
     if (list.len > NGX_HTTP_LOYALTY_SKU_ARG_MAX) {
@@ -153,16 +155,21 @@ ngx_http_loyalty_price_handler(ngx_http_request_t *r)
     }
 
     llcf = ngx_http_get_module_loc_conf(r, ngx_http_loyalty_module);
-    tier = ngx_http_loyalty_price_tier(ctx);
 
+    /* the tier of this snapshot: it may have gone since identification */
     if (pr.tier >= 0) {
+        tier_name.data = (u_char *) pr.tiers->tiers[pr.tier].name;
+        tier_name.len = pr.tiers->tiers[pr.tier].name_len;
         label = (u_char *) pr.tiers->tiers[pr.tier].label;
         label_len = pr.tiers->tiers[pr.tier].label_len;
 
     } else {
+        ngx_str_set(&tier_name, "public");
         label = (u_char *) "";
         label_len = 0;
     }
+
+    tier = &tier_name;
 
     label_esc = label_len + ngx_escape_json(NULL, label, label_len);
 
@@ -172,7 +179,7 @@ ngx_http_loyalty_price_handler(ngx_http_request_t *r)
 
     body = ngx_pnalloc(r->pool, len);
     if (body == NULL) {
-        ngx_http_loyalty_store_end(ngx_http_loyalty_store_get(r));
+        ngx_http_loyalty_store_end(pr.store);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -201,8 +208,7 @@ ngx_http_loyalty_price_handler(ngx_http_request_t *r)
             *p++ = '"';
 
             if (rec.currency[0]
-                && (llcf->currency.len != 3
-                    || ngx_memcmp(rec.currency, llcf->currency.data, 3)))
+                && ngx_memcmp(rec.currency, llcf->currency.data, 3) != 0)
             {
                 p = ngx_sprintf(p, ",\"currency\":\"%*s\"", (size_t) 3,
                                 rec.currency);
@@ -214,7 +220,7 @@ ngx_http_loyalty_price_handler(ngx_http_request_t *r)
         sku.data += sku.len + 1;
     }
 
-    ngx_http_loyalty_store_end(ngx_http_loyalty_store_get(r));
+    ngx_http_loyalty_store_end(pr.store);
 
     p = ngx_cpymem(p, "]}\n", 3);
     n = p - body;
@@ -266,7 +272,7 @@ ngx_http_loyalty_price_variable(ngx_http_request_t *r,
 
     rc = ngx_http_loyalty_price_get(r, &pr, &sku, &rec, &ctx->price);
 
-    ngx_http_loyalty_store_end(ngx_http_loyalty_store_get(r));
+    ngx_http_loyalty_store_end(pr.store);
 
     if (rc != NGX_OK) {
         return NGX_DECLINED;
@@ -283,25 +289,24 @@ static ngx_int_t
 ngx_http_loyalty_price_begin(ngx_http_request_t *r,
     ngx_http_loyalty_pricing_t *pr)
 {
-    ngx_str_t                 *tier;
-    ngx_http_loyalty_ctx_t    *ctx;
-    ngx_http_loyalty_store_t  *store;
+    ngx_str_t               *tier;
+    ngx_http_loyalty_ctx_t  *ctx;
 
     ctx = ngx_http_loyalty_identify(r);
     if (ctx == NULL) {
         return NGX_ERROR;
     }
 
-    store = ngx_http_loyalty_store_get(r);
+    pr->store = ngx_http_loyalty_store_get(r);
 
-    pr->txn = ngx_http_loyalty_store_begin(store, r->connection->log);
+    pr->txn = ngx_http_loyalty_store_begin(pr->store, r->connection->log);
     if (pr->txn == NULL) {
         return NGX_ERROR;
     }
 
-    pr->tiers = ngx_http_loyalty_store_tiers(store, r->connection->log);
+    pr->tiers = ngx_http_loyalty_store_tiers(pr->store, r->connection->log);
     if (pr->tiers == NULL) {
-        ngx_http_loyalty_store_end(store);
+        ngx_http_loyalty_store_end(pr->store);
         return NGX_ERROR;
     }
 
@@ -326,7 +331,7 @@ ngx_http_loyalty_price_get(ngx_http_request_t *r,
     MDB_val                    key, val;
     ngx_http_loyalty_store_t  *store;
 
-    store = ngx_http_loyalty_store_get(r);
+    store = pr->store;
 
     key.mv_data = sku->data;
     key.mv_size = sku->len;
@@ -344,9 +349,12 @@ ngx_http_loyalty_price_get(ngx_http_request_t *r,
     }
 
     if (loyalty_price_decode(val.mv_data, val.mv_size, p) != 0) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "loyalty_store \"%s\": price \"%V\" does not decode",
-                      store->path, sku);
+        if (ngx_http_loyalty_store_damaged(store)) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "loyalty_store \"%s\": price \"%V\" does not "
+                          "decode (%ui damaged records seen by this worker)",
+                          store->path, sku, store->damaged);
+        }
         return NGX_DECLINED;
     }
 

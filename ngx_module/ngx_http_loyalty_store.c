@@ -1,11 +1,12 @@
 /*
  * nginx-loyalty: the store inside nginx.
  *
- * The master opens the store once at configuration time to check it, then
- * closes it: LMDB handles must not cross fork.  Each worker opens it again
- * read-only, clears reader slots left by dead processes, and keeps one
- * read transaction that it renews for each lookup and resets right after,
- * so no snapshot is held across requests and writers can reuse pages.
+ * The master checks the store once at configuration time, without its
+ * lock file, then closes it: LMDB handles must not cross fork.  Each
+ * worker opens it again read-only, clears reader slots left by dead
+ * processes, and keeps one read transaction that it renews for each lookup
+ * and resets right after, so no snapshot is held across requests and
+ * writers can reuse pages.
  */
 
 #include <ngx_config.h>
@@ -15,12 +16,23 @@
 #include "ngx_http_loyalty_module.h"
 
 
+#define NGX_HTTP_LOYALTY_STORE_RETRY  1     /* seconds between reopens */
+
+
+static ngx_int_t ngx_http_loyalty_store_open(ngx_http_loyalty_store_t *store,
+    ngx_log_t *log);
+static void ngx_http_loyalty_store_close(ngx_http_loyalty_store_t *store);
+
+
 char *
 ngx_http_loyalty_store_conf(ngx_conf_t *cf,
     ngx_http_loyalty_main_conf_t *lmcf)
 {
+    int                        rc;
     char                       err[LOYALTY_ERRLEN];
+    MDB_txn                   *txn;
     loyalty_store_t            st;
+    loyalty_tierset_t         *tiers;
     ngx_http_loyalty_store_t  *store;
 
     store = ngx_pcalloc(cf->pool, sizeof(ngx_http_loyalty_store_t));
@@ -36,7 +48,12 @@ ngx_http_loyalty_store_conf(ngx_conf_t *cf,
     (void) ngx_cpystrn(store->path, lmcf->store_path.data,
                        lmcf->store_path.len + 1);
 
-    if (loyalty_store_open(&st, (char *) store->path, LOYALTY_STORE_RDONLY,
+    /*
+     * Without the lock file: the master runs as root and must neither
+     * create it nor follow a link put in its place.
+     */
+    if (loyalty_store_open(&st, (char *) store->path,
+                           LOYALTY_STORE_RDONLY|LOYALTY_STORE_NOLOCK,
                            err, sizeof(err))
         != 0)
     {
@@ -44,7 +61,28 @@ ngx_http_loyalty_store_conf(ngx_conf_t *cf,
         return NGX_CONF_ERROR;
     }
 
+    tiers = ngx_palloc(cf->temp_pool, sizeof(loyalty_tierset_t));
+    if (tiers == NULL) {
+        loyalty_store_close(&st);
+        return NGX_CONF_ERROR;
+    }
+
+    /* the request path needs every tier: refuse a store where it cannot */
+    rc = mdb_txn_begin(st.env, NULL, MDB_RDONLY, &txn);
+    if (rc == 0) {
+        rc = loyalty_tierset_load(txn, st.dbi[LOYALTY_DB_TIERS], tiers);
+        mdb_txn_abort(txn);
+    }
+
     loyalty_store_close(&st);
+
+    if (rc != 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "loyalty_store: store \"%s\": cannot read its "
+                           "tiers (more than %d, or a damaged one): %s",
+                           store->path, LOYALTY_TIERS_MAX, mdb_strerror(rc));
+        return NGX_CONF_ERROR;
+    }
 
     lmcf->store = store;
 
@@ -54,15 +92,18 @@ ngx_http_loyalty_store_conf(ngx_conf_t *cf,
 
 /*
  * Workers write to the store's lock file (their reader slots).  The
- * master runs as root and the workers do not, so hand the lock file to
- * the workers' user, as nginx does with its temporary directories.
+ * master runs as root and the workers do not, so it makes sure the lock
+ * file exists and belongs to the workers' user, as nginx does with its
+ * temporary directories.  O_NOFOLLOW: a link in its place is refused.
  */
 
 ngx_int_t
 ngx_http_loyalty_store_init_module(ngx_cycle_t *cycle)
 {
     u_char                        *lock;
+    ngx_fd_t                       fd;
     ngx_core_conf_t               *ccf;
+    ngx_file_info_t                fi;
     ngx_http_loyalty_main_conf_t  *lmcf;
 
     lmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_loyalty_module);
@@ -85,11 +126,29 @@ ngx_http_loyalty_store_init_module(ngx_cycle_t *cycle)
 
     (void) ngx_sprintf(lock, "%V/lock.mdb%Z", &lmcf->store_path);
 
-    if (chown((char *) lock, ccf->user, (gid_t) -1) == -1) {
+    fd = open((char *) lock, O_RDWR|O_CREAT|O_NOFOLLOW|O_CLOEXEC, 0664);
+
+    if (fd == NGX_INVALID_FILE) {
         ngx_log_error(NGX_LOG_WARN, cycle->log, ngx_errno,
-                      "chown(\"%s\", %d) failed, workers may not be able "
+                      "open(\"%s\") failed, workers may not be able to read "
+                      "the store", lock);
+        return NGX_OK;
+    }
+
+    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR || !ngx_is_file(&fi)) {
+        ngx_log_error(NGX_LOG_WARN, cycle->log, ngx_errno,
+                      "\"%s\" is not a regular file, workers may not be "
+                      "able to read the store", lock);
+
+    } else if (fi.st_uid != ccf->user
+               && fchown(fd, ccf->user, (gid_t) -1) == -1)
+    {
+        ngx_log_error(NGX_LOG_WARN, cycle->log, ngx_errno,
+                      "fchown(\"%s\", %d) failed, workers may not be able "
                       "to read the store", lock, ccf->user);
     }
+
+    (void) ngx_close_file(fd);
 
     return NGX_OK;
 }
@@ -98,9 +157,6 @@ ngx_http_loyalty_store_init_module(ngx_cycle_t *cycle)
 ngx_int_t
 ngx_http_loyalty_store_init_worker(ngx_cycle_t *cycle)
 {
-    int                            rc, dead;
-    char                           err[LOYALTY_ERRLEN];
-    ngx_http_loyalty_store_t      *store;
     ngx_http_loyalty_main_conf_t  *lmcf;
 
     if (ngx_process != NGX_PROCESS_WORKER
@@ -115,41 +171,8 @@ ngx_http_loyalty_store_init_worker(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    store = lmcf->store;
-
-    if (loyalty_store_open(&store->st, (char *) store->path,
-                           LOYALTY_STORE_RDONLY, err, sizeof(err))
-        != 0)
-    {
-        /* serve on: every member is then unknown, as the log says why */
-        ngx_log_error(NGX_LOG_ERR, cycle->log, 0,
-                      "loyalty_store: %s; members cannot be looked up", err);
-        return NGX_OK;
-    }
-
-    rc = mdb_reader_check(store->st.env, &dead);
-    if (rc != 0) {
-        ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
-                      "loyalty_store \"%s\": mdb_reader_check() failed: %s",
-                      store->path, mdb_strerror(rc));
-
-    } else if (dead) {
-        ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
-                      "loyalty_store \"%s\": cleared %d stale readers",
-                      store->path, dead);
-    }
-
-    rc = mdb_txn_begin(store->st.env, NULL, MDB_RDONLY, &store->txn);
-    if (rc != 0) {
-        ngx_log_error(NGX_LOG_ERR, cycle->log, 0,
-                      "loyalty_store \"%s\": mdb_txn_begin() failed: %s",
-                      store->path, mdb_strerror(rc));
-        loyalty_store_close(&store->st);
-        return NGX_OK;
-    }
-
-    mdb_txn_reset(store->txn);
-    store->open = 1;
+    /* a store that cannot be opened now is retried by later requests */
+    (void) ngx_http_loyalty_store_open(lmcf->store, cycle->log);
 
     return NGX_OK;
 }
@@ -158,18 +181,72 @@ ngx_http_loyalty_store_init_worker(ngx_cycle_t *cycle)
 void
 ngx_http_loyalty_store_exit_worker(ngx_cycle_t *cycle)
 {
-    ngx_http_loyalty_store_t      *store;
     ngx_http_loyalty_main_conf_t  *lmcf;
 
     lmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_loyalty_module);
 
-    if (lmcf == NULL || lmcf->store == NULL || !lmcf->store->open) {
+    if (lmcf && lmcf->store) {
+        ngx_http_loyalty_store_close(lmcf->store);
+    }
+}
+
+
+static ngx_int_t
+ngx_http_loyalty_store_open(ngx_http_loyalty_store_t *store, ngx_log_t *log)
+{
+    int   rc, dead;
+    char  err[LOYALTY_ERRLEN];
+
+    store->retry = ngx_time() + NGX_HTTP_LOYALTY_STORE_RETRY;
+
+    if (loyalty_store_open(&store->st, (char *) store->path,
+                           LOYALTY_STORE_RDONLY, err, sizeof(err))
+        != 0)
+    {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "loyalty_store: %s; members cannot be looked up", err);
+        return NGX_ERROR;
+    }
+
+    rc = mdb_reader_check(store->st.env, &dead);
+    if (rc != 0) {
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "loyalty_store \"%s\": mdb_reader_check() failed: %s",
+                      store->path, mdb_strerror(rc));
+
+    } else if (dead) {
+        ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                      "loyalty_store \"%s\": cleared %d stale readers",
+                      store->path, dead);
+    }
+
+    rc = mdb_txn_begin(store->st.env, NULL, MDB_RDONLY, &store->txn);
+    if (rc != 0) {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "loyalty_store \"%s\": mdb_txn_begin() failed: %s",
+                      store->path, mdb_strerror(rc));
+        loyalty_store_close(&store->st);
+        return NGX_ERROR;
+    }
+
+    mdb_txn_reset(store->txn);
+
+    store->open = 1;
+    store->tiers_txnid = 0;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_loyalty_store_close(ngx_http_loyalty_store_t *store)
+{
+    if (!store->open) {
         return;
     }
 
-    store = lmcf->store;
-
     mdb_txn_abort(store->txn);
+    store->txn = NULL;
     loyalty_store_close(&store->st);
     store->open = 0;
 }
@@ -180,7 +257,14 @@ ngx_http_loyalty_store_begin(ngx_http_loyalty_store_t *store, ngx_log_t *log)
 {
     int  rc;
 
-    if (store == NULL || !store->open) {
+    if (store == NULL) {
+        return NULL;
+    }
+
+    if (!store->open
+        && (ngx_time() < store->retry
+            || ngx_http_loyalty_store_open(store, log) != NGX_OK))
+    {
         return NULL;
     }
 
@@ -198,11 +282,11 @@ ngx_http_loyalty_store_begin(ngx_http_loyalty_store_t *store, ngx_log_t *log)
 
         if (rc != 0) {
             ngx_log_error(NGX_LOG_ERR, log, 0,
-                          "loyalty_store \"%s\": cannot follow a map resize: "
-                          "%s", store->path, mdb_strerror(rc));
-            mdb_txn_abort(store->txn);
+                          "loyalty_store \"%s\": cannot follow a map resize, "
+                          "reopening: %s", store->path, mdb_strerror(rc));
             loyalty_store_close(&store->st);
             store->open = 0;
+            store->retry = ngx_time() + NGX_HTTP_LOYALTY_STORE_RETRY;
             return NULL;
         }
 
@@ -232,36 +316,70 @@ ngx_http_loyalty_store_get(ngx_http_request_t *r)
 }
 
 
+/*
+ * Counts a damaged record; says whether to log it: once per snapshot, so
+ * that requests for damaged records cannot flood the log.
+ */
+
+ngx_uint_t
+ngx_http_loyalty_store_damaged(ngx_http_loyalty_store_t *store)
+{
+    size_t  id;
+
+    store->damaged++;
+
+    id = mdb_txn_id(store->txn);
+
+    if (id == store->damaged_txnid) {
+        return 0;
+    }
+
+    store->damaged_txnid = id;
+
+    return 1;
+}
+
+
 /* the tiers as of the transaction begun by ngx_http_loyalty_store_begin() */
 const loyalty_tierset_t *
 ngx_http_loyalty_store_tiers(ngx_http_loyalty_store_t *store, ngx_log_t *log)
 {
     int                  rc;
-    u_char              *p;
+    u_char              *p, *end;
     size_t               id, i;
     loyalty_tier_ref_t  *t;
 
     id = mdb_txn_id(store->txn);
 
     if (id == store->tiers_txnid) {
-        return &store->tiers;
+        return store->tiers_ok ? &store->tiers : NULL;
     }
+
+    store->tiers_txnid = id;
+    store->tiers_ok = 0;
 
     rc = loyalty_tierset_load(store->txn, store->st.dbi[LOYALTY_DB_TIERS],
                               &store->tiers);
     if (rc != 0) {
-        store->tiers_txnid = 0;
         ngx_log_error(NGX_LOG_ERR, log, 0,
-                      "loyalty_store \"%s\": cannot read tiers: %s",
-                      store->path, mdb_strerror(rc));
+                      "loyalty_store \"%s\": cannot read its tiers (more "
+                      "than %d, or a damaged one): %s", store->path,
+                      LOYALTY_TIERS_MAX, mdb_strerror(rc));
         return NULL;
     }
 
     /* the map's pages may be reused once the transaction is reset */
     p = store->tiers_buf;
+    end = p + sizeof(store->tiers_buf);
 
     for (i = 0; i < store->tiers.n; i++) {
         t = &store->tiers.tiers[i];
+
+        /* tierset_load checked both lengths; the buffer holds the maxima */
+        if ((size_t) (end - p) < t->name_len + t->label_len) {
+            return NULL;
+        }
+
         t->name = (char *) ngx_cpymem(p, t->name, t->name_len) - t->name_len;
         p += t->name_len;
         t->label = (char *) ngx_cpymem(p, t->label, t->label_len)
@@ -269,7 +387,7 @@ ngx_http_loyalty_store_tiers(ngx_http_loyalty_store_t *store, ngx_log_t *log)
         p += t->label_len;
     }
 
-    store->tiers_txnid = id;
+    store->tiers_ok = 1;
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, log, 0,
                    "loyalty: %uz tiers cached at snapshot %uz",

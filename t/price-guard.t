@@ -136,6 +136,17 @@ import_fails(prices => '{"sku":"x","retail":100,"tiers":{'
                        . join(',', map { qq("t$_":90) } 1 .. 17) . "}}\n",
              'line 1: "tiers" has more than 16 entries', '17 overrides');
 
+# the largest retail price, at every tier, without overflow
+import_ok(prices => qq({"sku":"max","retail":1000000000000000}\n),
+          'the largest retail price');
+is(price_of('max', 'partner'),
+   '{"sku":"max","tier":"partner","retail":1000000000000000,'
+   . '"price":540000000000000,"saved":460000000000000}',
+   'a 46% discount on it is exact');
+is(price_of('max', 'basic'),
+   '{"sku":"max","tier":"basic","retail":1000000000000000,'
+   . '"price":1000000000000000,"saved":0}', 'no discount: retail');
+
 is((loyaltyctl('-s', $store, 'verify'))[0], 0, 'verify: consistent');
 
 

@@ -242,6 +242,75 @@ END
 }
 
 
+# records written around loyaltyctl: refused at nginx -t, or logged once
+
+sub mdb_load_raw {
+    my ($store, $db, $key, $bytes) = @_;
+    open my $load, '|-', "mdb_load -T -s $db $store" or die;
+    print $load "$key\n", join('', map { sprintf '\\%02x', ord }
+                                    split //, $bytes), "\n";
+    close $load;
+    return $? == 0;
+}
+
+{
+    my $h = start_nginx(http_config => $HTTP, config => <<'END',
+location /prices { loyalty_price_api; }
+END
+                        store => $TIERS . "[prices]\n"
+                                 . qq({"sku":"tea","retail":1000}\n));
+
+    my $v2 = "$h->{prefix}/store.longtier";
+    loyaltyctl('-s', $v2, 'init');
+    ok(mdb_load_raw($v2, 'tiers', 'x' x 511, pack('C C v l< v', 1, 0, 0, 1, 0)),
+       'a tier with a 511-byte name, loaded with mdb_load');
+    ok(!reload_nginx($h, http_config => "loyalty_store $v2;\n"),
+       'nginx refuses a store whose tiers cannot be read');
+    like(error_log_text($h),
+         qr/\[emerg\].*loyalty_store: store "\Q$v2\E": cannot read its tiers/,
+         'and says so');
+
+    ok(mdb_load_raw($h->{store}, 'prices', 'bad', "\x01\x00garbage"),
+       'a damaged price record');
+    for (1 .. 3) {
+        my ($status, undef, $body) =
+            http_request($h, 'GET', '/prices?sku=bad,bad,bad,tea');
+        like($body, qr/"sku":"bad","error":"unknown sku".*"sku":"tea","retail":1000/,
+             "request $_: the damaged record reads as unknown");
+    }
+    stop_nginx($h);
+    my @lines = error_log_text($h) =~ /price "bad" does not decode/g;
+    is(scalar @lines, 1, 'logged once for the snapshot, not per request');
+    like(error_log_text($h), qr/\(1 damaged records seen by this worker\)/,
+         'with a count');
+}
+
+
+# the root master does not follow a link in place of the lock file
+
+if ($> == 0) {
+    my $h = start_nginx(http_config => $HTTP, config => $CONFIG,
+                        store => $TIERS);
+    stop_nginx($h);
+
+    my $victim = "$h->{prefix}/victim";
+    open my $fh, '>', $victim or die;
+    print $fh "precious\n";
+    close $fh;
+    unlink "$h->{store}/lock.mdb" or die;
+    symlink $victim, "$h->{store}/lock.mdb" or die;
+
+    my ($rc, $out, $err) = (system("/usr/sbin/nginx -t -q -p $h->{prefix} "
+                                   . "-c $h->{conf} -e $h->{error_log}"));
+    is($rc, 0, 'nginx -t checks the store without its lock file');
+    open $fh, '<', $victim or die;
+    is(scalar <$fh>, "precious\n", 'the link target is untouched');
+    is((stat $victim)[4], 0, 'and still root\'s');
+    like(error_log_text($h), qr/open\("\Q$h->{store}\E\/lock.mdb"\) failed/,
+         'the refusal to follow the link is logged');
+}
+
+
 # a world-readable keys file is worth a warning
 
 {

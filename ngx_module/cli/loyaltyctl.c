@@ -41,8 +41,9 @@ static const char  loyaltyctl_usage_main[] =
 
 static const char  loyaltyctl_usage_init[] =
     "usage: loyaltyctl -s DIR init\n"
-    "Creates the store directory and its databases; an existing store is\n"
-    "left as it is.  Exit 3 if it cannot be created or has another schema.\n";
+    "Creates the store directory and its databases.  On an existing store,\n"
+    "adds any database it lacks and leaves the rest as it is.  Exit 3 if\n"
+    "it cannot be created or has another schema.\n";
 
 static const char  loyaltyctl_usage_get[] =
     "usage: loyaltyctl -s DIR get member ID\n"
@@ -402,8 +403,8 @@ loyaltyctl_problem(size_t *n, const char *db, MDB_val *key, const char *what)
 
 
 static void
-loyaltyctl_verify_price(MDB_txn *txn, const loyalty_tierset_t *ts,
-    MDB_val *key, MDB_val *val, size_t *problems)
+loyaltyctl_verify_price(const loyalty_tierset_t *ts, MDB_val *key,
+    MDB_val *val, size_t *problems)
 {
     char                      what[LOYALTY_ERRLEN];
     size_t                    i;
@@ -458,7 +459,7 @@ loyaltyctl_verify_db(loyalty_store_t *st, MDB_txn *txn, int db,
     while ((rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) == 0) {
 
         if (db == LOYALTY_DB_PRICES) {
-            loyaltyctl_verify_price(txn, ts, &key, &val, problems);
+            loyaltyctl_verify_price(ts, &key, &val, problems);
             continue;
         }
 
@@ -559,10 +560,14 @@ loyaltyctl_verify(const loyaltyctl_opts_t *o, int argc, char **argv)
         rc = loyaltyctl_verify_db(&st, txn, LOYALTY_DB_TIERS, NULL,
                                   &problems);
 
-        /* prices are checked against the tiers that decode */
+        /*
+         * Prices are checked against the tier set the module would use; a
+         * damaged tier empties it, and was reported above.
+         */
         if (rc == 0) {
             rc = loyalty_tierset_load(txn, st.dbi[LOYALTY_DB_TIERS], &ts);
             if (rc == MDB_CORRUPTED) {
+                ts.n = 0;
                 rc = 0;
             }
         }

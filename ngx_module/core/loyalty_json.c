@@ -233,7 +233,7 @@ loyalty_member_from_json(json_t *obj, const char **id, size_t *id_len,
 
     if (!loyalty_valid_tier_name(m->tier, json_string_length(v))) {
         snprintf(err, errlen, "\"tier\" must be 1-%d characters of "
-                 "[A-Za-z0-9_.-]", LOYALTY_TIER_MAX);
+                 "[A-Za-z0-9_.-], and not \"public\"", LOYALTY_TIER_MAX);
         return -1;
     }
 
@@ -394,7 +394,7 @@ loyalty_tier_from_json(json_t *obj, const char **name, size_t *name_len,
 
     if (!loyalty_valid_tier_name(*name, *name_len)) {
         snprintf(err, errlen, "\"name\" must be 1-%d characters of "
-                 "[A-Za-z0-9_.-]", LOYALTY_TIER_MAX);
+                 "[A-Za-z0-9_.-], and not \"public\"", LOYALTY_TIER_MAX);
         return -1;
     }
 
@@ -489,10 +489,7 @@ loyalty_price_from_json(json_t *obj, const char **sku, size_t *sku_len,
     if (v) {
         cur = json_string_value(v);
 
-        if (json_string_length(v) != 3
-            || cur[0] < 'A' || cur[0] > 'Z' || cur[1] < 'A' || cur[1] > 'Z'
-            || cur[2] < 'A' || cur[2] > 'Z')
-        {
+        if (!loyalty_valid_currency(cur, json_string_length(v))) {
             snprintf(err, errlen, "\"currency\" must be an ISO 4217 code "
                      "such as CNY");
             return -1;

@@ -26,6 +26,7 @@ loyalty_tierset_load(MDB_txn *txn, MDB_dbi dbi, loyalty_tierset_t *ts)
 
     while ((rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) == 0) {
         if (ts->n == LOYALTY_TIERS_MAX
+            || !loyalty_valid_tier_name(key.mv_data, key.mv_size)
             || loyalty_tier_decode(val.mv_data, val.mv_size, &t) != 0)
         {
             rc = MDB_CORRUPTED;
@@ -68,15 +69,20 @@ loyalty_tierset_find(const loyalty_tierset_t *ts, const char *name,
 int64_t
 loyalty_price_raw(const loyalty_price_t *p, const loyalty_tier_ref_t *t)
 {
-    int64_t  price;
+    int64_t  price, f;
 
     price = loyalty_price_override(p, t->name, t->name_len);
     if (price >= 0) {
         return price;
     }
 
-    /* retail <= 10^15, so retail * 10^4 fits in 63 bits */
-    return (p->retail * (10000 - t->discount_bp) + 5000) / 10000;
+    /*
+     * round(retail * f / 10^4) split as retail = 10^4 q + r, so that no
+     * product exceeds 10^15: retail * f itself could overflow 63 bits
+     */
+    f = 10000 - t->discount_bp;
+
+    return p->retail / 10000 * f + (p->retail % 10000 * f + 5000) / 10000;
 }
 
 

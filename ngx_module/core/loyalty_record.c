@@ -29,51 +29,12 @@ loyalty_stage_parse(const char *s, size_t len)
 }
 
 
-static void
-loyalty_put_u16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t) v;
-    p[1] = (uint8_t) (v >> 8);
-}
-
-
-static void
-loyalty_put_u32(uint8_t *p, uint32_t v)
-{
-    loyalty_put_u16(p, (uint16_t) v);
-    loyalty_put_u16(p + 2, (uint16_t) (v >> 16));
-}
-
-
-static void
-loyalty_put_i64(uint8_t *p, int64_t v)
-{
-    loyalty_put_u32(p, (uint32_t) (uint64_t) v);
-    loyalty_put_u32(p + 4, (uint32_t) ((uint64_t) v >> 32));
-}
-
-
-static uint16_t
-loyalty_get_u16(const uint8_t *p)
-{
-    return (uint16_t) (p[0] | p[1] << 8);
-}
-
-
-static uint32_t
-loyalty_get_u32(const uint8_t *p)
-{
-    return (uint32_t) loyalty_get_u16(p)
-           | (uint32_t) loyalty_get_u16(p + 2) << 16;
-}
-
-
-static int64_t
-loyalty_get_i64(const uint8_t *p)
-{
-    return (int64_t) ((uint64_t) loyalty_get_u32(p)
-                      | (uint64_t) loyalty_get_u32(p + 4) << 32);
-}
+#define loyalty_put_u16(p, v)  loyalty_le_put(p, (uint16_t) (v), 2)
+#define loyalty_put_u32(p, v)  loyalty_le_put(p, (uint32_t) (v), 4)
+#define loyalty_put_i64(p, v)  loyalty_le_put(p, (uint64_t) (v), 8)
+#define loyalty_get_u16(p)     ((uint16_t) loyalty_le_get(p, 2))
+#define loyalty_get_u32(p)     ((uint32_t) loyalty_le_get(p, 4))
+#define loyalty_get_i64(p)     ((int64_t) loyalty_le_get(p, 8))
 
 
 /*
@@ -126,6 +87,13 @@ loyalty_member_peek(const uint8_t *buf, size_t len, uint8_t *stage,
         return -1;
     }
 
+    /* the name reaches headers and JSON: check it, not only its length */
+    if (!loyalty_valid_tier_name((const char *) buf + LOYALTY_MEMBER_FIXED,
+                                 buf[6]))
+    {
+        return -1;
+    }
+
     *stage = buf[1];
     *flags = loyalty_get_u16(buf + 2);
     *points = loyalty_get_i64(buf + 40);
@@ -136,10 +104,12 @@ loyalty_member_peek(const uint8_t *buf, size_t len, uint8_t *stage,
 }
 
 
+/* a time in range when its flag is set, else zero: one encoding each */
 static int
-loyalty_member_time_ok(int64_t t)
+loyalty_member_time_ok(uint16_t flags, uint16_t flag, int64_t t)
 {
-    return t >= LOYALTY_TIME_MIN && t <= LOYALTY_TIME_MAX;
+    return (flags & flag) ? (t >= LOYALTY_TIME_MIN && t <= LOYALTY_TIME_MAX)
+                          : t == 0;
 }
 
 
@@ -174,16 +144,18 @@ loyalty_member_decode(const uint8_t *buf, size_t len, loyalty_member_t *m)
         || (m->referrer_len
             && !loyalty_valid_id(m->referrer, m->referrer_len))
         || m->spend < 0
-        || !loyalty_member_time_ok(m->joined_at)
-        || !loyalty_member_time_ok(m->first_order_at)
-        || !loyalty_member_time_ok(m->last_order_at))
+        || !loyalty_member_time_ok(m->flags, LOYALTY_MEMBER_JOINED,
+                                   m->joined_at)
+        || !loyalty_member_time_ok(m->flags, LOYALTY_MEMBER_FIRST_ORDER,
+                                   m->first_order_at)
+        || !loyalty_member_time_ok(m->flags, LOYALTY_MEMBER_LAST_ORDER,
+                                   m->last_order_at))
     {
         return -1;
     }
 
     if ((m->flags & LOYALTY_MEMBER_BIRTHDAY)
-        ? (m->birth_month < 1 || m->birth_month > 12
-           || m->birth_day < 1 || m->birth_day > 31)
+        ? !loyalty_valid_birthday(m->birth_month, m->birth_day)
         : (m->birth_month || m->birth_day))
     {
         return -1;
@@ -316,12 +288,10 @@ loyalty_price_decode(const uint8_t *buf, size_t len, loyalty_price_t *p)
         return -1;
     }
 
-    if (!loyalty_zero((const uint8_t *) p->currency, 3)) {
-        for (i = 0; i < 3; i++) {
-            if (p->currency[i] < 'A' || p->currency[i] > 'Z') {
-                return -1;
-            }
-        }
+    if (!loyalty_zero((const uint8_t *) p->currency, 3)
+        && !loyalty_valid_currency(p->currency, 3))
+    {
+        return -1;
     }
 
     for (i = 0; i < p->noverrides; i++) {

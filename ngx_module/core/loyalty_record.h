@@ -34,7 +34,7 @@
 #define LOYALTY_PRICE_REC_MAX       (LOYALTY_PRICE_FIXED \
                                      + LOYALTY_PRICE_OVERRIDES \
                                      * LOYALTY_PRICE_ENTRY)
-/* 10^15 minor units: far above any price, and safe to multiply by 10^4 */
+/* 10^15 minor units: far above any price; see loyalty_price_raw() */
 #define LOYALTY_PRICE_MAX           1000000000000000LL
 
 #define LOYALTY_MEMBER_BLOCKED      0x0001

@@ -9,38 +9,12 @@
 #include <time.h>
 
 #include "loyalty_store.h"
+#include "loyalty_util.h"
 
 
 const char  *loyalty_store_dbs[LOYALTY_DB_COUNT] = {
     "meta", "members", "tiers", "prices"
 };
-
-
-static void
-loyalty_put_le(uint8_t *p, uint64_t v, size_t n)
-{
-    size_t  i;
-
-    for (i = 0; i < n; i++) {
-        p[i] = (uint8_t) (v >> (8 * i));
-    }
-}
-
-
-static uint64_t
-loyalty_get_le(const uint8_t *p, size_t n)
-{
-    size_t    i;
-    uint64_t  v;
-
-    v = 0;
-
-    for (i = 0; i < n; i++) {
-        v |= (uint64_t) p[i] << (8 * i);
-    }
-
-    return v;
-}
 
 
 int
@@ -62,7 +36,7 @@ loyalty_store_meta(loyalty_store_t *st, MDB_txn *txn, uint32_t *version,
         return MDB_CORRUPTED;
     }
 
-    *version = (uint32_t) loyalty_get_le(val.mv_data, 4);
+    *version = (uint32_t) loyalty_le_get(val.mv_data, 4);
 
     key.mv_data = LOYALTY_META_CREATED_KEY;
     key.mv_size = sizeof(LOYALTY_META_CREATED_KEY) - 1;
@@ -76,7 +50,7 @@ loyalty_store_meta(loyalty_store_t *st, MDB_txn *txn, uint32_t *version,
         return MDB_CORRUPTED;
     }
 
-    *created = (int64_t) loyalty_get_le(val.mv_data, 8);
+    *created = (int64_t) loyalty_le_get(val.mv_data, 8);
 
     return 0;
 }
@@ -97,7 +71,7 @@ loyalty_store_init_meta(loyalty_store_t *st, MDB_txn *txn)
         return rc;
     }
 
-    loyalty_put_le(buf, LOYALTY_SCHEMA_VERSION, 4);
+    loyalty_le_put(buf, LOYALTY_SCHEMA_VERSION, 4);
     val.mv_data = buf;
     val.mv_size = 4;
 
@@ -106,7 +80,7 @@ loyalty_store_init_meta(loyalty_store_t *st, MDB_txn *txn)
         return rc;
     }
 
-    loyalty_put_le(buf, (uint64_t) time(NULL), 8);
+    loyalty_le_put(buf, (uint64_t) time(NULL), 8);
     key.mv_data = LOYALTY_META_CREATED_KEY;
     key.mv_size = sizeof(LOYALTY_META_CREATED_KEY) - 1;
     val.mv_size = 8;
@@ -127,7 +101,6 @@ loyalty_store_open(loyalty_store_t *st, const char *path, unsigned flags,
     struct stat  sb;
 
     memset(st, 0, sizeof(loyalty_store_t));
-    st->flags = flags;
     txn = NULL;
 
     if (flags & LOYALTY_STORE_CREATE) {
@@ -185,6 +158,10 @@ loyalty_store_open(loyalty_store_t *st, const char *path, unsigned flags,
     envflags = MDB_NOTLS;
     if (flags & LOYALTY_STORE_RDONLY) {
         envflags |= MDB_RDONLY;
+    }
+
+    if (flags & LOYALTY_STORE_NOLOCK) {
+        envflags |= MDB_NOLOCK;
     }
 
     rc = mdb_env_open(st->env, path, envflags, 0644);

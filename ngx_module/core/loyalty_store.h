@@ -24,6 +24,8 @@
 
 #define LOYALTY_STORE_RDONLY        0x01
 #define LOYALTY_STORE_CREATE        0x02
+/* no lock file: for a one-off check that must not create or follow it */
+#define LOYALTY_STORE_NOLOCK        0x04
 
 
 typedef enum {
@@ -38,7 +40,6 @@ typedef enum {
 typedef struct {
     MDB_env        *env;
     MDB_dbi         dbi[LOYALTY_DB_COUNT];
-    unsigned        flags;
 } loyalty_store_t;
 
 

@@ -45,7 +45,43 @@ loyalty_valid_id(const char *s, size_t len)
 int
 loyalty_valid_tier_name(const char *s, size_t len)
 {
-    return loyalty_valid_chars(s, len, LOYALTY_TIER_MAX, 1);
+    return loyalty_valid_chars(s, len, LOYALTY_TIER_MAX, 1)
+           && !(len == 6 && memcmp(s, "public", 6) == 0);
+}
+
+
+int
+loyalty_valid_currency(const char *s, size_t len)
+{
+    return len == 3 && s[0] >= 'A' && s[0] <= 'Z' && s[1] >= 'A'
+           && s[1] <= 'Z' && s[2] >= 'A' && s[2] <= 'Z';
+}
+
+
+void
+loyalty_le_put(uint8_t *p, uint64_t v, size_t n)
+{
+    size_t  i;
+
+    for (i = 0; i < n; i++) {
+        p[i] = (uint8_t) (v >> (8 * i));
+    }
+}
+
+
+uint64_t
+loyalty_le_get(const uint8_t *p, size_t n)
+{
+    size_t    i;
+    uint64_t  v;
+
+    v = 0;
+
+    for (i = 0; i < n; i++) {
+        v |= (uint64_t) p[i] << (8 * i);
+    }
+
+    return v;
 }
 
 
@@ -293,6 +329,15 @@ loyalty_format_rfc3339(int64_t t, char *buf)
 
 
 int
+loyalty_valid_birthday(unsigned month, unsigned day)
+{
+    /* 2000 is a leap year: a birthday on 02-29 is valid */
+    return month >= 1 && month <= 12 && day >= 1
+           && day <= (unsigned) loyalty_month_days(2000, (int) month);
+}
+
+
+int
 loyalty_parse_birthday(const char *s, size_t len, uint8_t *month,
     uint8_t *day)
 {
@@ -304,8 +349,7 @@ loyalty_parse_birthday(const char *s, size_t len, uint8_t *month,
         return -1;
     }
 
-    /* 2000 is a leap year: a birthday on 02-29 is valid */
-    if (m < 1 || m > 12 || d < 1 || d > loyalty_month_days(2000, m)) {
+    if (!loyalty_valid_birthday((unsigned) m, (unsigned) d)) {
         return -1;
     }
 

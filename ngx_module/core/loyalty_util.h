@@ -23,8 +23,13 @@
 
 /* 1-64 chars of [A-Za-z0-9_.-]: member ids */
 int loyalty_valid_id(const char *s, size_t len);
-/* 1-32 chars of [A-Za-z0-9_.-]: tier names */
+/*
+ * 1-32 chars of [A-Za-z0-9_.-]: tier names.  "public" is not one: it
+ * names the prices of anonymous visitors.
+ */
 int loyalty_valid_tier_name(const char *s, size_t len);
+/* three letters A-Z: an ISO 4217 currency code */
+int loyalty_valid_currency(const char *s, size_t len);
 /* 1-16 chars of [A-Za-z0-9_-]: key ids */
 int loyalty_valid_kid(const char *s, size_t len);
 
@@ -50,9 +55,15 @@ void loyalty_format_rfc3339(int64_t t, char *buf);
 /* the number of characters of valid UTF-8 without NUL, or -1 */
 long loyalty_utf8_chars(const char *s, size_t len);
 
+/* a month and day that exist in some year (02-29 does) */
+int loyalty_valid_birthday(unsigned month, unsigned day);
 /* "MM-DD" with a day that exists in some year (02-29 is accepted) */
 int loyalty_parse_birthday(const char *s, size_t len, uint8_t *month,
     uint8_t *day);
+
+/* little-endian unsigned integers of n bytes, n <= 8 */
+void loyalty_le_put(uint8_t *p, uint64_t v, size_t n);
+uint64_t loyalty_le_get(const uint8_t *p, size_t n);
 
 size_t loyalty_base64url_encode(const uint8_t *src, size_t len, char *dst);
 /* returns decoded length, or -1 on a character outside the alphabet */

@@ -1,7 +1,7 @@
 /*
  * nginx-loyalty: libFuzzer harness for the JSON import and export of
- * records: loyalty_member_from_json(), loyalty_tier_from_json() and
- * their _to_json() counterparts.
+ * records: loyalty_member_from_json(), loyalty_tier_from_json(),
+ * loyalty_price_from_json() and their _to_json() counterparts.
  *
  * The input is one line of a JSON Lines import, loaded as
  * "loyaltyctl import" loads it.  Invariants, for a line that is accepted:
@@ -10,7 +10,7 @@
  *   - exporting that record ("loyaltyctl get"), as text, and importing
  *     the export again gives the same key and exactly the same record
  *     bytes: an export is a faithful backup;
- *   - a rejected line comes with a message.
+ *   - a rejected line comes with a message; no line is two kinds.
  */
 
 #include <string.h>
@@ -140,10 +140,62 @@ fuzz_tier(json_t *obj)
 }
 
 
+static int
+fuzz_price(json_t *obj)
+{
+    int                       rc;
+    char                      err[LOYALTY_ERRLEN];
+    size_t                    sku_len, sku2_len, n, n2;
+    uint8_t                   buf[LOYALTY_PRICE_REC_MAX];
+    uint8_t                   buf2[LOYALTY_PRICE_REC_MAX];
+    json_t                   *out;
+    const char               *sku, *sku2;
+    loyalty_price_t           p, d, p2;
+    loyalty_price_override_t  ov[LOYALTY_PRICE_OVERRIDES];
+    loyalty_price_override_t  ov2[LOYALTY_PRICE_OVERRIDES];
+
+    err[0] = '\0';
+
+    rc = loyalty_price_from_json(obj, &sku, &sku_len, &p, ov, err,
+                                 sizeof(err));
+    if (rc != 0) {
+        FUZZ_CHECK(rc == -1 && err[0] != '\0');
+        return 0;
+    }
+
+    FUZZ_CHECK(loyalty_valid_id(sku, sku_len));
+    FUZZ_CHECK(p.noverrides <= LOYALTY_PRICE_OVERRIDES);
+
+    n = loyalty_price_encode(&p, ov, buf);
+    FUZZ_CHECK(n <= LOYALTY_PRICE_REC_MAX);
+    FUZZ_CHECK(loyalty_price_decode(buf, n, &d) == 0);
+
+    out = fuzz_reload(loyalty_price_to_json(sku, sku_len, &d));
+
+    err[0] = '\0';
+    rc = loyalty_price_from_json(out, &sku2, &sku2_len, &p2, ov2, err,
+                                 sizeof(err));
+    if (rc != 0) {
+        fprintf(stderr, "export is not accepted: %s\n", err);
+    }
+    FUZZ_CHECK(rc == 0);
+
+    FUZZ_CHECK(sku2_len == sku_len && memcmp(sku2, sku, sku_len) == 0);
+
+    n2 = loyalty_price_encode(&p2, ov2, buf2);
+    FUZZ_CHECK(n2 == n);
+    FUZZ_CHECK(memcmp(buf2, buf, n) == 0);
+
+    json_decref(out);
+
+    return 1;
+}
+
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    int            member, tier;
+    int            member, tier, price;
     json_t        *obj;
     json_error_t   jerr;
 
@@ -154,11 +206,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
 
-    /* every line goes to both: a tier line must not pass as a member */
+    /* every line goes to all: a tier line must not pass as a member */
     member = fuzz_member(obj);
     tier = fuzz_tier(obj);
+    price = fuzz_price(obj);
 
-    FUZZ_CHECK(!(member && tier));
+    FUZZ_CHECK(member + tier + price <= 1);
 
     json_decref(obj);
 

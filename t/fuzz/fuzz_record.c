@@ -1,6 +1,7 @@
 /*
  * nginx-loyalty: libFuzzer harness for the binary store records:
- * loyalty_member_decode(), loyalty_member_peek() and loyalty_tier_decode().
+ * loyalty_member_decode(), loyalty_member_peek(), loyalty_tier_decode()
+ * and loyalty_price_decode().
  *
  * The input is a record value as LMDB would hand it over.  Invariants:
  *
@@ -8,6 +9,7 @@
  *     record has one encoding, so byte comparison of records is sound;
  *   - peek accepts whatever decode accepts and reads the same stage,
  *     flags, points and tier, pointing into the input;
+ *   - each price override is found by its tier's name, at its price;
  *   - the decoded lengths and pointers stay within the input;
  *   - a record that decodes is one "loyaltyctl import" could have written:
  *     its export ("loyaltyctl get"), imported again, gives the same bytes.
@@ -102,6 +104,37 @@ fuzz_tier_export(const uint8_t *buf, size_t len, const loyalty_tier_t *t)
     FUZZ_CHECK(rc == 0);
 
     n = loyalty_tier_encode(&t2, out);
+    FUZZ_CHECK(n == len && memcmp(out, buf, len) == 0);
+
+    json_decref(obj);
+}
+
+
+static void
+fuzz_price_export(const uint8_t *buf, size_t len, const loyalty_price_t *p)
+{
+    int                       rc;
+    char                      err[LOYALTY_ERRLEN];
+    size_t                    n, sku_len;
+    uint8_t                   out[LOYALTY_PRICE_REC_MAX];
+    json_t                   *obj;
+    const char               *sku;
+    loyalty_price_t           p2;
+    loyalty_price_override_t  ov[LOYALTY_PRICE_OVERRIDES];
+
+    obj = fuzz_export(loyalty_price_to_json("s", 1, p));
+    FUZZ_CHECK(obj != NULL);
+
+    err[0] = '\0';
+    rc = loyalty_price_from_json(obj, &sku, &sku_len, &p2, ov, err,
+                                 sizeof(err));
+    if (rc != 0) {
+        fprintf(stderr, "price export is not accepted: %s\n", err);
+    }
+    FUZZ_CHECK(rc == 0);
+
+    /* the tier names in ov point into obj */
+    n = loyalty_price_encode(&p2, ov, out);
     FUZZ_CHECK(n == len && memcmp(out, buf, len) == 0);
 
     json_decref(obj);
@@ -204,6 +237,54 @@ fuzz_tier(const uint8_t *buf, size_t len)
 }
 
 
+static void
+fuzz_price(const uint8_t *buf, size_t len)
+{
+    int                       rc;
+    size_t                    i, n;
+    uint8_t                   out[LOYALTY_PRICE_REC_MAX];
+    loyalty_price_t           p;
+    loyalty_price_override_t  ov[LOYALTY_PRICE_OVERRIDES];
+
+    memset(&p, 0x5a, sizeof(p));
+
+    rc = loyalty_price_decode(buf, len, &p);
+    FUZZ_CHECK(rc == 0 || rc == -1);
+
+    if (rc != 0) {
+        return;
+    }
+
+    FUZZ_CHECK(p.noverrides <= LOYALTY_PRICE_OVERRIDES);
+    FUZZ_CHECK(len == LOYALTY_PRICE_FIXED
+                      + (size_t) p.noverrides * LOYALTY_PRICE_ENTRY);
+    FUZZ_CHECK(p.overrides == buf + LOYALTY_PRICE_FIXED);
+    FUZZ_CHECK(p.retail >= 0 && p.retail <= LOYALTY_PRICE_MAX);
+
+    for (i = 0; i < p.noverrides; i++) {
+        loyalty_price_override_at(&p, i, &ov[i]);
+
+        FUZZ_CHECK((const uint8_t *) ov[i].tier >= buf
+                   && (const uint8_t *) ov[i].tier + ov[i].tier_len
+                      <= buf + len);
+        FUZZ_CHECK(loyalty_valid_tier_name(ov[i].tier, ov[i].tier_len));
+        FUZZ_CHECK(ov[i].price >= 0 && ov[i].price <= LOYALTY_PRICE_MAX);
+
+        /* one entry per tier, so the lookup finds this one */
+        FUZZ_CHECK(loyalty_price_override(&p, ov[i].tier, ov[i].tier_len)
+                   == ov[i].price);
+    }
+
+    memset(out, 0xa5, sizeof(out));
+    n = loyalty_price_encode(&p, ov, out);
+
+    FUZZ_CHECK(n == len);
+    FUZZ_CHECK(memcmp(out, buf, len) == 0);
+
+    fuzz_price_export(buf, len, &p);
+}
+
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -214,6 +295,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
      */
     fuzz_member(data, size);
     fuzz_tier(data, size);
+    fuzz_price(data, size);
 
     return 0;
 }

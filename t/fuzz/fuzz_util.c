@@ -2,13 +2,16 @@
  * nginx-loyalty: libFuzzer harness for loyalty_util.c.  Every input goes
  * through every parser; the invariants are:
  *
- *   - loyalty_parse_duration(): an accepted value is the sum its units
- *     say, computed here without overflow;
- *   - loyalty_parse_rfc3339(): an accepted time is the one timegm() gives
- *     for the same fields; for years 0000-9999, formatting it and parsing
- *     the result gives the same seconds;
- *   - loyalty_format_rfc3339(): any int64 gives 20 characters of the
- *     right shape, which parse back when the year is 0000-9999;
+ *   - loyalty_parse_duration(): accepts exactly nginx's grammar (units
+ *     from the largest down, each once, or bare seconds alone) when the
+ *     value fits, and returns the value computed here in 128 bits;
+ *   - loyalty_parse_rfc3339(): accepts exactly the RFC 3339 date-times
+ *     that fall within years 0000-9999 UTC, at the second timegm() gives;
+ *     formatting that and parsing the result gives the same seconds;
+ *   - loyalty_format_rfc3339(): any time in years 0000-9999 gives 20
+ *     characters of the right shape, which parse back to it;
+ *   - loyalty_utf8_chars(): counts what jansson takes for UTF-8, and
+ *     refuses NUL and whatever jansson refuses;
  *   - base64url: a decoded value encodes back to the input (one encoding
  *     per value), encoded input decodes back, no byte past dstlen written;
  *   - hex: decoded bytes are those the digits say, none past dstlen;
@@ -17,6 +20,7 @@
 
 #include <string.h>
 #include <time.h>
+#include <jansson.h>
 
 #include "loyalty_util.h"
 #include "fuzz.h"
@@ -50,52 +54,76 @@ fuzz_num(const char *s, size_t n)
 }
 
 
-static void
-fuzz_duration(const char *s, size_t len)
+/*
+ * The grammar as nginx has it: NUMBER UNIT groups, units from the
+ * largest down and each at most once, or one bare NUMBER of seconds.
+ * Returns -1 where the value is not one, or does not fit in int64.
+ */
+static int64_t
+fuzz_duration_oracle(const char *s, size_t len)
 {
-    size_t    i;
-    int64_t   got;
-    __int128  total, n, unit;
+    size_t       i;
+    __int128     total, n, unit, last;
+    const char  *u;
 
-    got = loyalty_parse_duration(s, len);
-    FUZZ_CHECK(got >= -1);
-
-    if (got == -1) {
-        return;
-    }
+    static const char     units[] = "yMwdhms";
+    static const int64_t  seconds[] = { 365 * 86400, 30 * 86400, 7 * 86400,
+                                        86400, 3600, 60, 1 };
 
     total = 0;
+    last = INT64_MAX;
     i = 0;
 
-    while (i < len) {
-        n = 0;
-        FUZZ_CHECK(fuzz_digit(s[i]));
+    if (len == 0) {
+        return -1;
+    }
 
-        while (i < len && fuzz_digit(s[i])) {
-            n = n * 10 + (s[i++] - '0');
-            FUZZ_CHECK(n <= INT64_MAX);
+    while (i < len) {
+        if (!fuzz_digit(s[i])) {
+            return -1;
         }
 
-        unit = 1;
-
-        if (i < len) {
-            switch (s[i++]) {
-            case 'y': unit = 365 * 86400; break;
-            case 'M': unit = 30 * 86400; break;
-            case 'w': unit = 7 * 86400; break;
-            case 'd': unit = 86400; break;
-            case 'h': unit = 3600; break;
-            case 'm': unit = 60; break;
-            case 's': unit = 1; break;
-            default: FUZZ_CHECK(!"unit accepted");
+        for (n = 0; i < len && fuzz_digit(s[i]); i++) {
+            n = n * 10 + (s[i] - '0');
+            if (n > INT64_MAX) {
+                return -1;
             }
         }
 
+        if (i == len) {
+            if (total != 0 || last != INT64_MAX) {
+                return -1;
+            }
+            return (int64_t) n;
+        }
+
+        u = (s[i] != '\0') ? strchr(units, s[i]) : NULL;
+        if (u == NULL) {
+            return -1;
+        }
+        i++;
+
+        unit = seconds[u - units];
+        if (unit >= last) {
+            return -1;
+        }
+        last = unit;
+
         total += n * unit;
-        FUZZ_CHECK(total <= INT64_MAX);
+        if (total > INT64_MAX) {
+            return -1;
+        }
     }
 
-    FUZZ_CHECK(total == got);
+    return (int64_t) total;
+}
+
+
+static void
+fuzz_duration(const char *s, size_t len)
+{
+    FUZZ_CHECK(loyalty_parse_duration(s, len)
+               == fuzz_duration_oracle(s, len));
 }
 
 
@@ -113,86 +141,147 @@ fuzz_check_shape(const char *buf)
 }
 
 
-/* years 0000-9999 format and parse back to the same second */
+/*
+ * Formatting takes times in years 0000-9999 only: each formats to the
+ * shape, and parses back to the same second.
+ */
 static void
 fuzz_format(int64_t t)
 {
     char     buf[LOYALTY_RFC3339_LEN + 1 + 8];
     int64_t  again;
 
+    FUZZ_CHECK(t >= FUZZ_YEAR0 && t <= FUZZ_YEAR9999);
+
     memset(buf, 0x5a, sizeof(buf));
     loyalty_format_rfc3339(t, buf);
     fuzz_check_shape(buf);
     FUZZ_CHECK(buf[LOYALTY_RFC3339_LEN + 1] == 0x5a);
-
-    if (t < FUZZ_YEAR0 || t > FUZZ_YEAR9999) {
-        return;
-    }
 
     FUZZ_CHECK(loyalty_parse_rfc3339(buf, LOYALTY_RFC3339_LEN, &again) == 0);
     FUZZ_CHECK(again == t);
 }
 
 
-static void
-fuzz_rfc3339(const char *s, size_t len)
+static int
+fuzz_fixed(const char *s, size_t n, int *out)
 {
-    int        rc, sign, off, y, mo, d;
+    size_t  i;
+
+    for (i = 0; i < n; i++) {
+        if (!fuzz_digit(s[i])) {
+            return -1;
+        }
+    }
+
+    *out = fuzz_num(s, n);
+    return 0;
+}
+
+
+/*
+ * RFC 3339 as the header describes it, to the second through glibc's
+ * timegm(), which folds a leap second into the next as POSIX time does.
+ * Returns -1 where the text is not one, or not within 0000-9999 UTC.
+ */
+static int
+fuzz_rfc3339_oracle(const char *s, size_t len, int64_t *out)
+{
+    int        y, mo, d, h, mi, sec, oh, om, leap;
     size_t     i;
     int64_t    t;
-    time_t     want;
     struct tm  tm;
 
     static const int  days[] = { 31, 28, 31, 30, 31, 30,
                                  31, 31, 30, 31, 30, 31 };
 
+    if (len < 20
+        || fuzz_fixed(s, 4, &y) || s[4] != '-'
+        || fuzz_fixed(s + 5, 2, &mo) || s[7] != '-'
+        || fuzz_fixed(s + 8, 2, &d) || (s[10] != 'T' && s[10] != 't')
+        || fuzz_fixed(s + 11, 2, &h) || s[13] != ':'
+        || fuzz_fixed(s + 14, 2, &mi) || s[16] != ':'
+        || fuzz_fixed(s + 17, 2, &sec))
+    {
+        return -1;
+    }
+
+    leap = (y % 4 == 0 && (y % 100 != 0 || y % 400 == 0));
+
+    if (mo < 1 || mo > 12 || d < 1
+        || d > days[mo - 1] + (mo == 2 && leap)
+        || h > 23 || mi > 59 || sec > 60)
+    {
+        return -1;
+    }
+
+    i = 19;
+
+    if (s[i] == '.') {
+        if (i + 1 == len || !fuzz_digit(s[i + 1])) {
+            return -1;
+        }
+        for (i++; i < len && fuzz_digit(s[i]); i++) { /* void */ }
+    }
+
+    if (i + 1 == len && (s[i] == 'Z' || s[i] == 'z')) {
+        oh = 0;
+        om = 0;
+
+    } else if (i + 6 == len && (s[i] == '+' || s[i] == '-')
+               && fuzz_fixed(s + i + 1, 2, &oh) == 0 && s[i + 3] == ':'
+               && fuzz_fixed(s + i + 4, 2, &om) == 0
+               && oh <= 23 && om <= 59)
+    {
+        if (s[i] == '-') {
+            oh = -oh;
+            om = -om;
+        }
+
+    } else {
+        return -1;
+    }
+
+    memset(&tm, 0, sizeof(tm));
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_sec = sec;
+
+    t = (int64_t) timegm(&tm) - (oh * 3600 + om * 60);
+
+    if (t < FUZZ_YEAR0 || t > FUZZ_YEAR9999) {
+        return -1;
+    }
+
+    *out = t;
+    return 0;
+}
+
+
+static void
+fuzz_rfc3339(const char *s, size_t len)
+{
+    int      rc, want_rc;
+    int64_t  t, want;
+
+    t = 0;
+    want = 0;
+
     rc = loyalty_parse_rfc3339(s, len, &t);
-    FUZZ_CHECK(rc == 0 || rc == -1);
+    want_rc = fuzz_rfc3339_oracle(s, len, &want);
+
+    FUZZ_CHECK(rc == want_rc);
 
     if (rc != 0) {
         return;
     }
 
-    /* the fields by position, then glibc's own idea of the time */
-    memset(&tm, 0, sizeof(tm));
-    tm.tm_year = fuzz_num(s, 4) - 1900;
-    tm.tm_mon = fuzz_num(s + 5, 2) - 1;
-    tm.tm_mday = fuzz_num(s + 8, 2);
-    tm.tm_hour = fuzz_num(s + 11, 2);
-    tm.tm_min = fuzz_num(s + 14, 2);
-    tm.tm_sec = fuzz_num(s + 17, 2);
+    FUZZ_CHECK(t == want);
 
-    y = fuzz_num(s, 4);
-    mo = fuzz_num(s + 5, 2);
-    d = fuzz_num(s + 8, 2);
-
-    FUZZ_CHECK(mo >= 1 && mo <= 12 && d >= 1);
-    FUZZ_CHECK(d <= days[mo - 1]
-               + (mo == 2 && y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)));
-    FUZZ_CHECK(tm.tm_hour <= 23 && tm.tm_min <= 59 && tm.tm_sec <= 60);
-
-    i = 19;
-    if (s[i] == '.') {
-        for (i++; i < len && fuzz_digit(s[i]); i++) { /* void */ }
-    }
-
-    FUZZ_CHECK(i < len);
-
-    if (s[i] == 'Z' || s[i] == 'z') {
-        FUZZ_CHECK(i + 1 == len);
-        off = 0;
-
-    } else {
-        FUZZ_CHECK(i + 6 == len && (s[i] == '+' || s[i] == '-'));
-        sign = (s[i] == '+') ? 1 : -1;
-        off = sign * (fuzz_num(s + i + 1, 2) * 3600
-                      + fuzz_num(s + i + 4, 2) * 60);
-    }
-
-    /* a leap second is the next second to timegm() too */
-    want = timegm(&tm);
-    FUZZ_CHECK(t == (int64_t) want - off);
-
+    /* within 0000-9999, so the time can be written back */
     fuzz_format(t);
 }
 
@@ -299,21 +388,53 @@ fuzz_hex(const char *s, size_t len)
 static void
 fuzz_birthday(const char *s, size_t len)
 {
+    int      m, d, want;
     char     buf[8];
     uint8_t  month, day;
 
     static const int  days[] = { 31, 29, 31, 30, 31, 30,
                                  31, 31, 30, 31, 30, 31 };
 
+    want = len == 5 && fuzz_fixed(s, 2, &m) == 0 && s[2] == '-'
+           && fuzz_fixed(s + 3, 2, &d) == 0
+           && m >= 1 && m <= 12 && d >= 1 && d <= days[m - 1];
+
     if (loyalty_parse_birthday(s, len, &month, &day) != 0) {
+        FUZZ_CHECK(!want);
         return;
     }
 
-    FUZZ_CHECK(month >= 1 && month <= 12);
-    FUZZ_CHECK(day >= 1 && day <= days[month - 1]);
+    FUZZ_CHECK(want);
+    FUZZ_CHECK(month == m && day == d);
 
     snprintf(buf, sizeof(buf), "%02u-%02u", month, day);
-    FUZZ_CHECK(len == 5 && memcmp(buf, s, 5) == 0);
+    FUZZ_CHECK(memcmp(buf, s, 5) == 0);
+}
+
+
+/* jansson's idea of UTF-8; NUL is refused on top */
+static void
+fuzz_utf8(const char *s, size_t len)
+{
+    long     n, want;
+    size_t   i;
+    json_t  *str;
+
+    n = loyalty_utf8_chars(s, len);
+
+    str = json_stringn(s, len);
+    want = -1;
+
+    if (str != NULL && memchr(s, '\0', len) == NULL) {
+        want = 0;
+        for (i = 0; i < len; i++) {
+            want += ((s[i] & 0xc0) != 0x80);
+        }
+    }
+
+    json_decref(str);
+
+    FUZZ_CHECK(n == want);
 }
 
 
@@ -358,6 +479,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_base64url(s, size, data);
     fuzz_hex(s, size);
     fuzz_birthday(s, size);
+    fuzz_utf8(s, size);
 
     FUZZ_CHECK(loyalty_valid_id(s, size)
                == fuzz_id_chars(s, size, LOYALTY_ID_MAX, 1));
@@ -366,20 +488,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_CHECK(loyalty_valid_kid(s, size)
                == fuzz_id_chars(s, size, LOYALTY_KID_MAX, 0));
 
-    /* any 64-bit time formats; the first bytes make one */
+    /* a time in years 0000-9999 from the first bytes */
     if (size >= 8) {
         u = 0;
         for (i = 0; i < 8; i++) {
             u = u << 8 | data[i];
         }
-        t = (int64_t) u;
+
+        t = FUZZ_YEAR0
+            + (int64_t) (u % (uint64_t) (FUZZ_YEAR9999 - FUZZ_YEAR0 + 1));
 
         fuzz_format(t);
-
-        /* and one in years 0000-9999, where most inputs would miss */
-        fuzz_format(FUZZ_YEAR0
-                    + (int64_t) (u % (uint64_t) (FUZZ_YEAR9999 - FUZZ_YEAR0
-                                                 + 1)));
     }
 
     free(s);
