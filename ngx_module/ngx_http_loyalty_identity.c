@@ -18,14 +18,16 @@
 static ngx_int_t ngx_http_loyalty_cookie(ngx_http_request_t *r,
     ngx_str_t *name, ngx_str_t *value);
 static void ngx_http_loyalty_lookup(ngx_http_request_t *r,
-    ngx_http_loyalty_main_conf_t *lmcf, ngx_http_loyalty_ctx_t *ctx,
-    const char *id, size_t id_len);
+    ngx_http_loyalty_store_t *store, MDB_txn *txn,
+    ngx_http_loyalty_ctx_t *ctx, const char *id, size_t id_len);
 
 
 ngx_http_loyalty_ctx_t *
 ngx_http_loyalty_identify(ngx_http_request_t *r)
 {
     size_t                          id_len;
+    int64_t                         expires;
+    MDB_txn                        *txn;
     ngx_str_t                       value;
     const char                     *id;
     ngx_http_request_t             *mr;
@@ -62,20 +64,56 @@ ngx_http_loyalty_identify(ngx_http_request_t *r)
 
     lmcf = ngx_http_get_module_main_conf(r, ngx_http_loyalty_module);
 
-    status = loyalty_member_cookie_verify(lmcf->keys, (char *) value.data,
-                                          value.len, ngx_time(), &id,
-                                          &id_len);
+    txn = ngx_http_loyalty_store_begin(lmcf->store, r->connection->log);
+
+    if (txn
+        && ngx_http_loyalty_cache_get(r, lmcf->store, &value, ctx, &expires)
+           == NGX_OK)
+    {
+        status = (expires < ngx_time()) ? LOYALTY_COOKIE_EXPIRED
+                                        : LOYALTY_COOKIE_VALID;
+        /* a cached cookie verified: its id runs to the first "~" */
+        id = (char *) value.data;
+        id_len = ngx_strlchr(value.data, value.data + value.len, '~')
+                 - value.data;
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "loyalty: member cookie for \"%V\" cached",
+                       &ctx->member);
+
+    } else {
+        status = loyalty_member_cookie_verify(lmcf->keys,
+                                              (char *) value.data, value.len,
+                                              ngx_time(), &id, &id_len);
+
+        if (status == LOYALTY_COOKIE_VALID) {
+            ctx->identity = NGX_HTTP_LOYALTY_ID_UNKNOWN;
+
+            if (txn) {
+                ngx_http_loyalty_lookup(r, lmcf->store, txn, ctx, id,
+                                        id_len);
+                expires = loyalty_member_cookie_expires((char *) value.data,
+                                                        value.len);
+                ngx_http_loyalty_cache_put(lmcf->store, &value, expires, ctx);
+            }
+        }
+    }
+
+    if (txn) {
+        ngx_http_loyalty_store_end(lmcf->store);
+    }
 
     switch (status) {
 
     case LOYALTY_COOKIE_VALID:
-        ngx_http_loyalty_lookup(r, lmcf, ctx, id, id_len);
         break;
 
     case LOYALTY_COOKIE_EXPIRED:
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "loyalty: expired member cookie for \"%*s\"",
                       id_len, id);
+        ngx_memzero(ctx, sizeof(ngx_http_loyalty_ctx_t));
+        ctx->stage = LOYALTY_STAGE_PROSPECT;
         ctx->identity = NGX_HTTP_LOYALTY_ID_EXPIRED;
         break;
 
@@ -129,10 +167,11 @@ ngx_http_loyalty_cookie(ngx_http_request_t *r, ngx_str_t *name,
 }
 
 
+/* within the transaction begun by the caller */
 static void
 ngx_http_loyalty_lookup(ngx_http_request_t *r,
-    ngx_http_loyalty_main_conf_t *lmcf, ngx_http_loyalty_ctx_t *ctx,
-    const char *id, size_t id_len)
+    ngx_http_loyalty_store_t *store, MDB_txn *txn,
+    ngx_http_loyalty_ctx_t *ctx, const char *id, size_t id_len)
 {
     int                       rc, i;
     size_t                    tier_len;
@@ -140,53 +179,45 @@ ngx_http_loyalty_lookup(ngx_http_request_t *r,
     uint8_t                   stage;
     int64_t                   points;
     uint16_t                  flags;
-    MDB_txn                  *txn;
     MDB_val                   key, val;
     const char               *tier;
     const loyalty_tierset_t  *tiers;
 
-    ctx->identity = NGX_HTTP_LOYALTY_ID_UNKNOWN;
-
-    txn = ngx_http_loyalty_store_begin(lmcf->store, r->connection->log);
-    if (txn == NULL) {
-        return;
-    }
-
     key.mv_data = (void *) id;
     key.mv_size = id_len;
 
-    rc = mdb_get(txn, lmcf->store->st.dbi[LOYALTY_DB_MEMBERS], &key, &val);
+    rc = mdb_get(txn, store->st.dbi[LOYALTY_DB_MEMBERS], &key, &val);
 
     if (rc != 0) {
         if (rc != MDB_NOTFOUND) {
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                           "loyalty_store \"%s\": mdb_get(\"%*s\") failed: %s",
-                          lmcf->store->path, id_len, id, mdb_strerror(rc));
+                          store->path, id_len, id, mdb_strerror(rc));
         }
 
         ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                        "loyalty: member \"%*s\" not in store", id_len, id);
-        goto done;
+        return;
     }
 
     if (loyalty_member_peek(val.mv_data, val.mv_size, &stage, &flags,
                             &points, &tier, &tier_len)
         != 0)
     {
-        if (ngx_http_loyalty_store_damaged(lmcf->store)) {
+        if (ngx_http_loyalty_store_damaged(store)) {
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                           "loyalty_store \"%s\": member \"%*s\" does not "
                           "decode (%ui damaged records seen by this worker)",
-                          lmcf->store->path, id_len, id,
-                          lmcf->store->damaged);
+                          store->path, id_len, id,
+                          store->damaged);
         }
-        goto done;
+        return;
     }
 
     /* one allocation for both strings, copied out of the map */
     p = ngx_pnalloc(r->main->pool, id_len + tier_len);
     if (p == NULL) {
-        goto done;
+        return;
     }
 
     ctx->identity = NGX_HTTP_LOYALTY_ID_VALID;
@@ -199,26 +230,22 @@ ngx_http_loyalty_lookup(ngx_http_request_t *r,
     ctx->points = points;
     ctx->blocked = (flags & LOYALTY_MEMBER_BLOCKED) ? 1 : 0;
 
-    tiers = ngx_http_loyalty_store_tiers(lmcf->store, r->connection->log);
+    tiers = ngx_http_loyalty_store_tiers(store, r->connection->log);
     i = tiers ? loyalty_tierset_find(tiers, tier, tier_len) : -1;
 
     if (i >= 0) {
         ctx->rank = tiers->tiers[i].rank;
         ctx->has_rank = 1;
 
-    } else if (tiers && ngx_http_loyalty_store_damaged(lmcf->store)) {
+    } else if (tiers && ngx_http_loyalty_store_damaged(store)) {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "loyalty_store \"%s\": tier \"%V\" of member \"%V\" "
                       "is missing (%ui damaged records seen by this worker)",
-                      lmcf->store->path, &ctx->tier, &ctx->member,
-                      lmcf->store->damaged);
+                      store->path, &ctx->tier, &ctx->member,
+                      store->damaged);
     }
 
     ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "loyalty: member \"%V\" tier \"%V\" stage %ui rank %D",
                    &ctx->member, &ctx->tier, (ngx_uint_t) stage, ctx->rank);
-
-done:
-
-    ngx_http_loyalty_store_end(lmcf->store);
 }

@@ -11,6 +11,7 @@
 
 static ngx_int_t ngx_http_loyalty_preconfiguration(ngx_conf_t *cf);
 static void *ngx_http_loyalty_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_loyalty_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ngx_http_loyalty_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_loyalty_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
@@ -21,6 +22,11 @@ static char *ngx_http_loyalty_keys(ngx_conf_t *cf, ngx_command_t *cmd,
 static void ngx_http_loyalty_keys_cleanup(void *data);
 static char *ngx_http_loyalty_price_api(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+
+
+static ngx_conf_num_bounds_t  ngx_http_loyalty_member_cache_bounds = {
+    ngx_conf_check_num_bounds, 0, 1048576
+};
 
 
 static ngx_command_t  ngx_http_loyalty_commands[] = {
@@ -38,6 +44,13 @@ static ngx_command_t  ngx_http_loyalty_commands[] = {
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
+
+    { ngx_string("loyalty_member_cache"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_loyalty_main_conf_t, member_cache),
+      &ngx_http_loyalty_member_cache_bounds },
 
     { ngx_string("loyalty_member_cookie"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -76,7 +89,7 @@ static ngx_http_module_t  ngx_http_loyalty_module_ctx = {
     NULL,                                  /* postconfiguration */
 
     ngx_http_loyalty_create_main_conf,     /* create main configuration */
-    NULL,                                  /* init main configuration */
+    ngx_http_loyalty_init_main_conf,       /* init main configuration */
 
     NULL,                                  /* create server configuration */
     NULL,                                  /* merge server configuration */
@@ -128,7 +141,20 @@ ngx_http_loyalty_create_main_conf(ngx_conf_t *cf)
      *     lmcf->store = NULL;
      */
 
+    lmcf->member_cache = NGX_CONF_UNSET_UINT;
+
     return lmcf;
+}
+
+
+static char *
+ngx_http_loyalty_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_loyalty_main_conf_t *lmcf = conf;
+
+    ngx_conf_init_uint_value(lmcf->member_cache, 32768);
+
+    return NGX_CONF_OK;
 }
 
 

@@ -25,6 +25,9 @@ typedef enum {
 } ngx_http_loyalty_identity_e;
 
 
+typedef struct ngx_http_loyalty_cache_s  ngx_http_loyalty_cache_t;
+
+
 /* the store as one worker sees it; opened after fork */
 typedef struct {
     loyalty_store_t              st;
@@ -32,6 +35,8 @@ typedef struct {
     u_char                      *path;      /* NUL-terminated */
     unsigned                     open:1;
     time_t                       retry;     /* when to reopen a lost store */
+    ngx_uint_t                   gen;       /* counts opens */
+    ngx_http_loyalty_cache_t    *cache;
 
     /* damaged records seen, logged once per snapshot */
     ngx_uint_t                   damaged;
@@ -56,6 +61,7 @@ typedef struct {
     ngx_str_t                    keys_path;
     loyalty_keyring_t           *keys;
     ngx_http_loyalty_store_t    *store;
+    ngx_uint_t                   member_cache;
 } ngx_http_loyalty_main_conf_t;
 
 
@@ -111,6 +117,15 @@ ngx_http_loyalty_store_t *ngx_http_loyalty_store_get(ngx_http_request_t *r);
 const loyalty_tierset_t *ngx_http_loyalty_store_tiers(
     ngx_http_loyalty_store_t *store, ngx_log_t *log);
 ngx_uint_t ngx_http_loyalty_store_damaged(ngx_http_loyalty_store_t *store);
+
+ngx_int_t ngx_http_loyalty_cache_init(ngx_http_loyalty_store_t *store,
+    ngx_uint_t size, ngx_log_t *log);
+void ngx_http_loyalty_cache_free(ngx_http_loyalty_store_t *store);
+ngx_int_t ngx_http_loyalty_cache_get(ngx_http_request_t *r,
+    ngx_http_loyalty_store_t *store, ngx_str_t *value,
+    ngx_http_loyalty_ctx_t *ctx, int64_t *expires);
+void ngx_http_loyalty_cache_put(ngx_http_loyalty_store_t *store,
+    ngx_str_t *value, int64_t expires, ngx_http_loyalty_ctx_t *ctx);
 
 ngx_http_loyalty_ctx_t *ngx_http_loyalty_identify(ngx_http_request_t *r);
 

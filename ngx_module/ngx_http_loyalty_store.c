@@ -171,6 +171,13 @@ ngx_http_loyalty_store_init_worker(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
+    if (ngx_http_loyalty_cache_init(lmcf->store, lmcf->member_cache,
+                                    cycle->log)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     /* a store that cannot be opened now is retried by later requests */
     (void) ngx_http_loyalty_store_open(lmcf->store, cycle->log);
 
@@ -187,6 +194,7 @@ ngx_http_loyalty_store_exit_worker(ngx_cycle_t *cycle)
 
     if (lmcf && lmcf->store) {
         ngx_http_loyalty_store_close(lmcf->store);
+        ngx_http_loyalty_cache_free(lmcf->store);
     }
 }
 
@@ -233,6 +241,9 @@ ngx_http_loyalty_store_open(ngx_http_loyalty_store_t *store, ngx_log_t *log)
 
     store->open = 1;
     store->tiers_txnid = 0;
+
+    /* snapshot ids of another store may coincide: retire cached entries */
+    store->gen++;
 
     return NGX_OK;
 }

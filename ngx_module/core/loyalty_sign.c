@@ -395,3 +395,22 @@ loyalty_member_cookie_verify(loyalty_keyring_t *kr, const char *value,
 
     return expires < now ? LOYALTY_COOKIE_EXPIRED : LOYALTY_COOKIE_VALID;
 }
+
+
+int64_t
+loyalty_member_cookie_expires(const char *value, size_t len)
+{
+    int64_t      expires;
+    const char  *p, *end;
+
+    end = value + len;
+    p = memchr(value, '~', len);
+
+    expires = 0;
+
+    for (p = p ? p + 1 : end; p < end && *p >= '0' && *p <= '9'; p++) {
+        expires = expires * 10 + (*p - '0');
+    }
+
+    return expires;
+}

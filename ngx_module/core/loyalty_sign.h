@@ -73,6 +73,9 @@ int loyalty_keyring_mac(loyalty_keyring_t *kr, const loyalty_key_t *key,
 long loyalty_member_cookie_sign(loyalty_keyring_t *kr, const char *id,
     size_t id_len, int64_t expires, char *out);
 
+/* the expiry of a cookie that verify accepted (VALID or EXPIRED) */
+int64_t loyalty_member_cookie_expires(const char *value, size_t len);
+
 /* on LOYALTY_COOKIE_VALID or _EXPIRED, *id points into value */
 loyalty_cookie_status_e loyalty_member_cookie_verify(loyalty_keyring_t *kr,
     const char *value, size_t len, int64_t now, const char **id,

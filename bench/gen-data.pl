@@ -1,0 +1,159 @@
+#!/usr/bin/perl
+# Generates the benchmark data set into OUTDIR:
+#   tiers.jsonl      tier records for `loyaltyctl import tiers`
+#   members.jsonl    N member records for `loyaltyctl import members`
+#   members.tsv      id \t tier \t stage, loaded by the OpenResty case
+#   members.mdbdump  N records in mdb_dump format with the same keys and
+#                    values of BENCH_VALUE_BYTES, the raw-LMDB import baseline
+#   keys.txt         signing key for loyalty_keys
+#   cookies.tsv      cookie \t id \t tier \t stage for random unblocked members
+#
+# Everything except the cookie expiry is a pure function of the seed, so two
+# runs with the same settings benchmark the same data.
+#
+# usage: gen-data.pl OUTDIR   (settings from BENCH_* environment variables)
+
+use strict;
+use warnings;
+use Digest::SHA qw(hmac_sha256 sha256_hex);
+use MIME::Base64 qw(encode_base64url);
+use Time::Local qw(timegm);
+
+my $out = shift or die "usage: $0 OUTDIR\n";
+my $n        = $ENV{BENCH_MEMBERS}     // 1_000_000;
+my $ncookies = $ENV{BENCH_COOKIES}     // 10_000;
+my $seed     = $ENV{BENCH_SEED}        // 42;
+my $vbytes   = $ENV{BENCH_VALUE_BYTES} // 64;
+my $ttl      = $ENV{BENCH_COOKIE_TTL}  // 7 * 86400;
+
+die "BENCH_MEMBERS must be 1..9999999\n" unless $n >= 1 && $n <= 9_999_999;
+srand($seed);
+
+my @tiers = (
+    [ fan     => 0, 0,    'Fan' ],
+    [ silver  => 1, 500,  'Silver' ],
+    [ gold    => 2, 1000, 'Gold' ],
+    [ partner => 3, 2000, 'Partner' ],
+);
+my @stages = qw(prospect fan customer member partner);
+
+# Cumulative stage mix of a consumer brand: most sign-ups never buy, a few
+# percent are resellers.
+my @stage_cdf = ([0.30, 0], [0.55, 1], [0.80, 2], [0.97, 3], [1.00, 4]);
+
+# Dates are drawn as whole days plus seconds; day strings are formatted once.
+my $day0  = timegm(0, 0, 0, 1, 0, 2019);
+my $ndays = int((timegm(0, 0, 0, 30, 6, 2025) - $day0) / 86400);
+my @daystr;
+for my $d (0 .. $ndays + 400) {
+    my @t = gmtime($day0 + $d * 86400);
+    $daystr[$d] = sprintf '%04d-%02d-%02d', $t[5] + 1900, $t[4] + 1, $t[3];
+}
+sub stamp {
+    my ($day, $sec) = @_;
+    return sprintf '%sT%02d:%02d:%02dZ', $daystr[$day],
+        int($sec / 3600), int($sec / 60) % 60, $sec % 60;
+}
+
+sub wopen { open my $fh, '>', "$out/$_[0]" or die "$out/$_[0]: $!\n"; $fh }
+
+my $tf = wopen('tiers.jsonl');
+printf $tf qq({"name":"%s","rank":%d,"discount_bp":%d,"label":"%s"}\n), @$_
+    for @tiers;
+close $tf or die;
+
+my $jf = wopen('members.jsonl');
+my $sf = wopen('members.tsv');
+my $df = wopen('members.mdbdump');
+# mapsize: mdb_load's default 10 MiB map cannot hold a million records.
+print $df "VERSION=3\nformat=bytevalue\ntype=btree\n",
+          "mapsize=", 4 << 30, "\nmaxreaders=126\n",
+          "HEADER=END\n";
+
+# tier, stage and blocked per member, packed one byte each, for cookie picks
+my ($tier_of, $stage_of, $blocked_of) = ('', '', '');
+
+for my $i (1 .. $n) {
+    my $id = sprintf 'm%07d', $i;
+
+    my $r = rand;
+    my $stage = 0;
+    $stage++ while $r > $stage_cdf[$stage][0];
+    my ($tier, $orders);
+    if ($stage <= 1) {                 # prospect, fan: no orders yet
+        ($tier, $orders) = (0, 0);
+    } elsif ($stage == 2) {            # customer
+        ($tier, $orders) = (rand() < 0.8 ? 0 : 1, 1 + int(rand 3));
+    } elsif ($stage == 3) {            # member
+        ($tier, $orders) = (rand() < 0.6 ? 1 : 2, 2 + int(rand(rand 40)));
+    } else {                           # partner
+        ($tier, $orders) = (3, 5 + int(rand(rand 200)));
+    }
+    my $blocked = rand() < 0.005 ? 1 : 0;
+
+    my $jd = int(rand $ndays);
+    my $rec = sprintf '{"id":"%s","tier":"%s","stage":"%s","joined_at":"%s"',
+        $id, $tiers[$tier][0], $stages[$stage], stamp($jd, int rand 86400);
+    my ($fd, $ld) = (0, 0);
+    if ($orders) {
+        $fd = $jd + int(rand 30);
+        $ld = $fd + ($orders > 1 ? int(rand 365) : 0);
+        $rec .= sprintf ',"first_order_at":"%s","last_order_at":"%s"',
+            stamp($fd, int rand 86400), stamp($ld, int rand 86400);
+    }
+    my $spend  = $orders * (1500 + int(rand 12000));
+    my $points = int($spend / 100) + ($stage >= 1 ? int(rand 50) : 0);
+    my $bday   = sprintf '%02d-%02d', 1 + int(rand 12), 1 + int(rand 28);
+    $rec .= sprintf ',"orders":%d,"spend":%d,"points":%d,"birthday":"%s"'
+                  . ',"blocked":%s',
+        $orders, $spend, $points, $bday, $blocked ? 'true' : 'false';
+    my $ref = '';
+    if ($i > 1 && rand() < 0.2) {
+        $ref = sprintf 'm%07d', 1 + int(rand($i - 1));
+        $rec .= qq(,"referrer":"$ref");
+    }
+    print $jf $rec, "}\n";
+    print $sf "$id\t$tiers[$tier][0]\t$stages[$stage]\n";
+
+    # A plausible packed record: fixed-width numbers, short strings, padded.
+    my $val = pack 'C C C N N N N N N A5 A8', $tier, $stage, $blocked,
+        $day0 + $jd * 86400,
+        map({ $orders ? $day0 + $_ * 86400 : 0 } $fd, $ld),
+        $orders, $spend, $points, $bday, $ref;
+    $val = substr($val . ("\0" x $vbytes), 0, $vbytes);
+    print $df ' ', unpack('H*', $id), "\n ", unpack('H*', $val), "\n";
+
+    vec($tier_of, $i, 8) = $tier;
+    vec($stage_of, $i, 8) = $stage;
+    vec($blocked_of, $i, 8) = $blocked;
+}
+print $df "DATA=END\n";
+close $_ or die "$out: $!\n" for $jf, $sf, $df;
+
+# Bench key: derived from the seed so configs and cookies stay reproducible.
+my $kid    = 'bench1';
+my $secret = sha256_hex("nginx-loyalty bench key $seed");
+my $kf = wopen('keys.txt');
+print $kf "$kid $secret\n";
+close $kf or die;
+chmod 0600, "$out/keys.txt";    # nginx warns about world-readable keys
+
+# Blocked members are skipped: a real site would not hand them a cookie and
+# the module need not resolve them.
+my $exp = time + $ttl;
+my $key = pack 'H*', $secret;
+my $cf = wopen('cookies.tsv');
+my %seen;
+my $want = $ncookies;
+my $unblocked = $n - ($blocked_of =~ tr/\x01//);
+$want = $unblocked if $want > $unblocked;
+while (keys %seen < $want) {
+    my $i = 1 + int(rand $n);
+    next if $seen{$i} || vec($blocked_of, $i, 8);
+    $seen{$i} = 1;
+    my $id  = sprintf 'm%07d', $i;
+    my $mac = encode_base64url(hmac_sha256("member~$id~$exp~$kid", $key));
+    printf $cf "%s~%s~%s~%s\t%s\t%s\t%s\n", $id, $exp, $kid, $mac, $id,
+        $tiers[vec($tier_of, $i, 8)][0], $stages[vec($stage_of, $i, 8)];
+}
+close $cf or die;

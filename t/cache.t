@@ -1,0 +1,130 @@
+# The verified-cookie cache: hits only for the very same cookie from the
+# same store snapshot; expiry checked on every hit; loyalty_member_cache.
+
+use lib 't/lib';
+use Loyalty::Harness;
+use Time::HiRes qw(sleep);
+
+my $STORE = <<'END';
+[tiers]
+{"name":"silver","rank":1}
+{"name":"gold","rank":3}
+[members]
+{"id":"alice","tier":"silver","stage":"fan","points":5}
+END
+
+my $CONFIG = <<'END';
+location / {
+    return 200 "[$loyalty_identity][$loyalty_member][$loyalty_tier][$loyalty_tier_rank][$loyalty_stage][$loyalty_points]\n";
+}
+END
+
+sub get {
+    my ($h, $cookie) = @_;
+    my ($status, undef, $body) = http_request($h, 'GET', '/',
+        { Cookie => "loyalty_member=$cookie" });
+    return $body;
+}
+
+sub hits {
+    my ($h) = @_;
+    my @hits = error_log_text($h) =~ /loyalty: member cookie for "[^"]*" cached/g;
+    return scalar @hits;
+}
+
+sub import_members {
+    my ($h, $line) = @_;
+    my $file = "$h->{prefix}/m.jsonl";
+    open my $fh, '>', $file or die;
+    print $fh "$line\n";
+    close $fh;
+    return (loyaltyctl('-s', $h->{store}, 'import', 'members', $file))[0];
+}
+
+my $h = start_nginx(log_level => 'debug', store => $STORE,
+                    http_config => "loyalty_store %%STORE%%;\n"
+                                   . "loyalty_keys %%KEYS%%;\n",
+                    config => $CONFIG);
+
+my $alice = sign_member('alice', 3600);
+is(get($h, $alice), "[valid][alice][silver][1][fan][5]\n", 'first request');
+is(hits($h), 0, 'verified and looked up, not cached yet');
+is(get($h, $alice), "[valid][alice][silver][1][fan][5]\n", 'second request');
+is(hits($h), 1, 'answered from the cache');
+
+(my $forged = $alice) =~ s/(.)$/$1 eq 'A' ? 'B' : 'A'/e;
+is(get($h, $forged), "[invalid][][][][prospect][]\n",
+   'a forged variant of a cached cookie is invalid');
+is(hits($h), 1, 'and was not a hit');
+
+my $other = sign_member('alice', 7200);
+is(get($h, $other), "[valid][alice][silver][1][fan][5]\n",
+   'another cookie of the same member');
+is(hits($h), 1, 'is verified on its own');
+
+is(import_members($h, '{"id":"alice","tier":"gold","stage":"member",'
+                      . '"points":9}'), 0, 'alice changes');
+is(get($h, $alice), "[valid][alice][gold][3][member][9]\n",
+   'the next request sees it: a write retires the cache');
+
+my $ghost = sign_member('ghost', 3600);
+is(get($h, $ghost), "[unknown][][][][prospect][]\n", 'a stranger');
+is(get($h, $ghost), "[unknown][][][][prospect][]\n", 'still a stranger');
+my $before = hits($h);
+is(import_members($h, '{"id":"ghost","tier":"silver","stage":"fan"}'), 0,
+   'the stranger joins');
+is(get($h, $ghost), "[valid][ghost][silver][1][fan][0]\n",
+   'and is known on the next request');
+is(hits($h), $before, 'which was not answered from the cache');
+
+my $short = sign_member('alice', 2);
+is(get($h, $short), "[valid][alice][gold][3][member][9]\n",
+   'a cookie about to expire');
+is(get($h, $short), "[valid][alice][gold][3][member][9]\n", 'cached');
+sleep 3.2;
+is(get($h, $short), "[expired][][][][prospect][]\n",
+   'expires while cached: expiry is checked on every hit');
+like(error_log_text($h), qr/\[info\].*expired member cookie for "alice"/,
+     'and is logged as expired');
+
+stop_nginx($h);
+unlike(error_log_text($h), qr/\[(alert|crit|emerg)\]|exited on signal/,
+       'no crash');
+
+
+# loyalty_member_cache 0: every request verifies and looks up
+
+$h = start_nginx(log_level => 'debug', store => $STORE,
+                 http_config => "loyalty_store %%STORE%%;\n"
+                                . "loyalty_keys %%KEYS%%;\n"
+                                . "loyalty_member_cache 0;\n",
+                 config => $CONFIG);
+is(get($h, $alice), "[valid][alice][silver][1][fan][5]\n", 'no cache: valid');
+is(get($h, $alice), "[valid][alice][silver][1][fan][5]\n", 'again');
+is(hits($h), 0, 'never from a cache');
+stop_nginx($h);
+
+run_blocks();
+done_testing();
+
+__DATA__
+
+=== TEST 1: loyalty_member_cache must be a number
+--- http_config
+loyalty_member_cache many;
+--- config_error
+"loyalty_member_cache" directive invalid number
+
+
+=== TEST 2: loyalty_member_cache has a bound
+--- http_config
+loyalty_member_cache 2000000;
+--- config_error
+value must be between 0 and 1048576
+
+
+=== TEST 3: loyalty_member_cache belongs to http
+--- config
+loyalty_member_cache 10;
+--- config_error
+"loyalty_member_cache" directive is not allowed here
