@@ -38,6 +38,8 @@ static ngx_int_t ngx_http_loyalty_price_send(ngx_http_request_t *r,
     ngx_uint_t status, u_char *body, size_t len);
 static ngx_int_t ngx_http_loyalty_price_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *msg);
+static ngx_int_t ngx_http_loyalty_price_header(ngx_http_request_t *r,
+    char *key, char *value);
 
 
 /* clamps by this worker, for the log */
@@ -411,10 +413,9 @@ static ngx_int_t
 ngx_http_loyalty_price_send(ngx_http_request_t *r, ngx_uint_t status,
     u_char *body, size_t len)
 {
-    ngx_int_t         rc;
-    ngx_buf_t        *b;
-    ngx_chain_t       out;
-    ngx_table_elt_t  *h;
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
 
     r->headers_out.status = status;
     r->headers_out.content_length_n = len;
@@ -422,21 +423,12 @@ ngx_http_loyalty_price_send(ngx_http_request_t *r, ngx_uint_t status,
     r->headers_out.content_type_len = r->headers_out.content_type.len;
 
     /* a price depends on who asks: shared caches must not keep it */
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
+    if (ngx_http_loyalty_price_header(r, "Cache-Control", "private")
+           != NGX_OK
+        || ngx_http_loyalty_price_header(r, "Vary", "Cookie") != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-    h->hash = 1;
-    ngx_str_set(&h->key, "Cache-Control");
-    ngx_str_set(&h->value, "private");
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-    h->hash = 1;
-    ngx_str_set(&h->key, "Vary");
-    ngx_str_set(&h->value, "Cookie");
 
     rc = ngx_http_send_header(r);
 
@@ -459,4 +451,24 @@ ngx_http_loyalty_price_send(ngx_http_request_t *r, ngx_uint_t status,
     out.next = NULL;
 
     return ngx_http_output_filter(r, &out);
+}
+
+
+static ngx_int_t
+ngx_http_loyalty_price_header(ngx_http_request_t *r, char *key, char *value)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    h->key.data = (u_char *) key;
+    h->key.len = ngx_strlen(key);
+    h->value.data = (u_char *) value;
+    h->value.len = ngx_strlen(value);
+
+    return NGX_OK;
 }

@@ -3,15 +3,19 @@
 use lib 't/lib';
 use Loyalty::Harness;
 
-run_blocks();
+# what most blocks share; a block's own section replaces it
+run_blocks(http_config => "loyalty_store %%STORE%%;\nloyalty_keys %%KEYS%%;\n",
+           store => <<'END');
+[tiers]
+{"name":"gold","rank":3}
+[members]
+{"id":"alice","tier":"gold","stage":"member"}
+END
 done_testing();
 
 __DATA__
 
 === TEST 1: an anonymous visitor is a prospect with empty member fields
---- http_config
-loyalty_store %%STORE%%;
-loyalty_keys %%KEYS%%;
 --- config
 location / {
     return 200 "[$loyalty_identity][$loyalty_member][$loyalty_tier][$loyalty_tier_rank][$loyalty_stage][$loyalty_points][$loyalty_blocked]\n";
@@ -32,9 +36,6 @@ loyalty:
 
 
 === TEST 2: a valid cookie gives every variable
---- http_config
-loyalty_store %%STORE%%;
-loyalty_keys %%KEYS%%;
 --- config
 location / {
     add_header X-Member $loyalty_member;
@@ -64,9 +65,6 @@ loyalty:
 
 
 === TEST 3: ids with dots, dashes and underscores; negative points
---- http_config
-loyalty_store %%STORE%%;
-loyalty_keys %%KEYS%%;
 --- config
 location / {
     return 200 "[$loyalty_identity][$loyalty_member][$loyalty_tier_rank][$loyalty_stage][$loyalty_points]\n";
@@ -85,18 +83,10 @@ Cookie: theme=dark; loyalty_member=%%SIGN(bob.b-1_x,1h)%%; lang=zh
 
 
 === TEST 4: a cookie signed with the second key verifies (rotation)
---- http_config
-loyalty_store %%STORE%%;
-loyalty_keys %%KEYS%%;
 --- config
 location / {
     return 200 "[$loyalty_identity][$loyalty_member]\n";
 }
---- store
-[tiers]
-{"name":"gold","rank":3}
-[members]
-{"id":"alice","tier":"gold","stage":"member"}
 --- request
 GET /
 --- more_headers
@@ -115,11 +105,6 @@ k1 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff
 location / {
     return 200 "[$loyalty_identity][$loyalty_member][$loyalty_stage]\n";
 }
---- store
-[tiers]
-{"name":"gold","rank":3}
-[members]
-{"id":"alice","tier":"gold","stage":"member"}
 --- request
 GET /
 --- more_headers
@@ -132,18 +117,10 @@ loyalty: invalid member cookie
 
 
 === TEST 6: an expired cookie is anonymous and logged at info
---- http_config
-loyalty_store %%STORE%%;
-loyalty_keys %%KEYS%%;
 --- config
 location / {
     return 200 "[$loyalty_identity][$loyalty_member][$loyalty_tier][$loyalty_stage]\n";
 }
---- store
-[tiers]
-{"name":"gold","rank":3}
-[members]
-{"id":"alice","tier":"gold","stage":"member"}
 --- request
 GET /
 --- more_headers
@@ -158,18 +135,10 @@ loyalty: expired member cookie for "alice"
 
 
 === TEST 7: a forged MAC is invalid
---- http_config
-loyalty_store %%STORE%%;
-loyalty_keys %%KEYS%%;
 --- config
 location / {
     return 200 "[$loyalty_identity][$loyalty_member][$loyalty_stage]\n";
 }
---- store
-[tiers]
-{"name":"gold","rank":3}
-[members]
-{"id":"alice","tier":"gold","stage":"member"}
 --- request
 GET /
 --- more_headers
@@ -181,9 +150,6 @@ loyalty: invalid member cookie
 
 
 === TEST 8: a signature moved onto another member is invalid
---- http_config
-loyalty_store %%STORE%%;
-loyalty_keys %%KEYS%%;
 --- config
 location / {
     return 200 "[$loyalty_identity][$loyalty_member]\n";
@@ -203,18 +169,10 @@ $c =~ s/^alice/mallory/;
 
 
 === TEST 9: truncated, oversized and malformed cookies are invalid, never an error
---- http_config
-loyalty_store %%STORE%%;
-loyalty_keys %%KEYS%%;
 --- config
 location / {
     return 200 "[$loyalty_identity][$loyalty_member][$loyalty_stage]\n";
 }
---- store
-[tiers]
-{"name":"gold","rank":3}
-[members]
-{"id":"alice","tier":"gold","stage":"member"}
 --- raw_request eval
 my $c = Loyalty::Harness::sign_member('alice', 3600);
 "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nCookie: loyalty_member=" . substr($c, 0, -1) . "\r\n\r\n"
@@ -225,18 +183,10 @@ my $c = Loyalty::Harness::sign_member('alice', 3600);
 
 
 === TEST 10: an oversized cookie is invalid
---- http_config
-loyalty_store %%STORE%%;
-loyalty_keys %%KEYS%%;
 --- config
 location / {
     return 200 "[$loyalty_identity][$loyalty_member]\n";
 }
---- store
-[tiers]
-{"name":"gold","rank":3}
-[members]
-{"id":"alice","tier":"gold","stage":"member"}
 --- raw_request eval
 my $c = Loyalty::Harness::sign_member('alice', 3600);
 "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nCookie: loyalty_member=" . ("a" x 3000) . $c . "\r\n\r\n"
@@ -247,9 +197,6 @@ my $c = Loyalty::Harness::sign_member('alice', 3600);
 
 
 === TEST 11: extra separators, empty value, binary junk
---- http_config
-loyalty_store %%STORE%%;
-loyalty_keys %%KEYS%%;
 --- config
 location / {
     return 200 "[$loyalty_identity]\n";
@@ -263,9 +210,6 @@ location / {
 
 
 === TEST 12: an empty cookie value is invalid
---- http_config
-loyalty_store %%STORE%%;
-loyalty_keys %%KEYS%%;
 --- config
 location / {
     return 200 "[$loyalty_identity]\n";
@@ -279,18 +223,10 @@ Cookie: loyalty_member=
 
 
 === TEST 13: a validly signed cookie for someone not in the store is unknown
---- http_config
-loyalty_store %%STORE%%;
-loyalty_keys %%KEYS%%;
 --- config
 location / {
     return 200 "[$loyalty_identity][$loyalty_member][$loyalty_tier][$loyalty_stage][$loyalty_points]\n";
 }
---- store
-[tiers]
-{"name":"gold","rank":3}
-[members]
-{"id":"alice","tier":"gold","stage":"member"}
 --- request
 GET /
 --- more_headers
@@ -303,9 +239,6 @@ Cookie: loyalty_member=%%SIGN(ghost,1h)%%
 
 
 === TEST 14: a blocked member keeps their identity; the operator decides
---- http_config
-loyalty_store %%STORE%%;
-loyalty_keys %%KEYS%%;
 --- config
 location / {
     if ($loyalty_blocked = 1) {
@@ -326,9 +259,6 @@ Cookie: loyalty_member=%%SIGN(sun,1h)%%
 
 
 === TEST 15: loyalty_member_cookie names the cookie, inherited from server
---- http_config
-loyalty_store %%STORE%%;
-loyalty_keys %%KEYS%%;
 --- config
 loyalty_member_cookie shop_id;
 location / {
@@ -338,11 +268,6 @@ location /legacy {
     loyalty_member_cookie sid;
     return 200 "[$loyalty_identity][$loyalty_member]\n";
 }
---- store
-[tiers]
-{"name":"gold","rank":3}
-[members]
-{"id":"alice","tier":"gold","stage":"member"}
 --- request
 GET /
 --- more_headers
@@ -352,20 +277,12 @@ Cookie: loyalty_member=%%SIGN(ghost,1h)%%; shop_id=%%SIGN(alice,1h)%%
 
 
 === TEST 16: a location-level cookie name overrides the server's
---- http_config
-loyalty_store %%STORE%%;
-loyalty_keys %%KEYS%%;
 --- config
 loyalty_member_cookie shop_id;
 location /legacy {
     loyalty_member_cookie sid;
     return 200 "[$loyalty_identity][$loyalty_member]\n";
 }
---- store
-[tiers]
-{"name":"gold","rank":3}
-[members]
-{"id":"alice","tier":"gold","stage":"member"}
 --- request
 GET /legacy
 --- more_headers
@@ -381,11 +298,6 @@ loyalty_store %%STORE%%;
 location / {
     return 200 "[$loyalty_identity][$loyalty_member]\n";
 }
---- store
-[tiers]
-{"name":"gold","rank":3}
-[members]
-{"id":"alice","tier":"gold","stage":"member"}
 --- request
 GET /
 --- more_headers
@@ -413,9 +325,6 @@ Cookie: loyalty_member=%%SIGN(alice,1h)%%
 
 === TEST 19: bad cookies are quiet above info: a flood cannot fill the log
 --- log_level: notice
---- http_config
-loyalty_store %%STORE%%;
-loyalty_keys %%KEYS%%;
 --- config
 location / {
     return 200 "[$loyalty_identity]\n";
@@ -431,9 +340,6 @@ loyalty
 
 
 === TEST 20: the upstream sees the member through proxy_set_header
---- http_config
-loyalty_store %%STORE%%;
-loyalty_keys %%KEYS%%;
 --- config
 location / {
     proxy_set_header X-Member $loyalty_member;
@@ -459,9 +365,6 @@ upstream saw [wang][partner][partner][none]
 
 
 === TEST 21: variables in a subrequest describe the main request's visitor
---- http_config
-loyalty_store %%STORE%%;
-loyalty_keys %%KEYS%%;
 --- config
 location / {
     ssi on;
@@ -471,11 +374,6 @@ location / {
 location /sub {
     return 200 "sub [$loyalty_member][$loyalty_stage]";
 }
---- store
-[tiers]
-{"name":"gold","rank":3}
-[members]
-{"id":"alice","tier":"gold","stage":"member"}
 --- request
 GET /
 --- more_headers

@@ -25,15 +25,13 @@ my $STORE = <<'END';
 {"sku":"yen","retail":5000,"currency":"JPY"}
 END
 
-run_blocks(store => $STORE);
+run_blocks(store => $STORE,
+           http_config => "loyalty_store %%STORE%%;\nloyalty_keys %%KEYS%%;\n");
 done_testing();
 
 __DATA__
 
 === TEST 1: anonymous visitors pay retail: the public tier
---- http_config
-loyalty_store %%STORE%%;
-loyalty_keys %%KEYS%%;
 --- config
 location /prices { loyalty_price_api; }
 --- request
@@ -48,9 +46,6 @@ Vary: Cookie
 
 
 === TEST 2: a VIP member: overrides, then the tier discount rounded half up
---- http_config
-loyalty_store %%STORE%%;
-loyalty_keys %%KEYS%%;
 --- config
 location /prices { loyalty_price_api; }
 --- request
@@ -62,9 +57,6 @@ Cookie: loyalty_member=%%SIGN(vip1,1h)%%
 
 
 === TEST 3: a key account
---- http_config
-loyalty_store %%STORE%%;
-loyalty_keys %%KEYS%%;
 --- config
 location /prices { loyalty_price_api; }
 --- request
@@ -76,9 +68,6 @@ Cookie: loyalty_member=%%SIGN(ka1,1h)%%
 
 
 === TEST 4: a partner buys nappies at 69 instead of 128
---- http_config
-loyalty_store %%STORE%%;
-loyalty_keys %%KEYS%%;
 --- config
 location /prices { loyalty_price_api; }
 --- request
@@ -90,9 +79,6 @@ Cookie: loyalty_member=%%SIGN(partner1,1h)%%
 
 
 === TEST 5: a basic member pays retail, labelled with the tier
---- http_config
-loyalty_store %%STORE%%;
-loyalty_keys %%KEYS%%;
 --- config
 location /prices { loyalty_price_api; }
 --- request
@@ -104,9 +90,6 @@ Cookie: loyalty_member=%%SIGN(basic1,1h)%%
 
 
 === TEST 6: a blocked member gets public prices
---- http_config
-loyalty_store %%STORE%%;
-loyalty_keys %%KEYS%%;
 --- config
 location /prices { loyalty_price_api; }
 --- request
@@ -118,9 +101,6 @@ Cookie: loyalty_member=%%SIGN(blocked1,1h)%%
 
 
 === TEST 7: forged and expired cookies get public prices
---- http_config
-loyalty_store %%STORE%%;
-loyalty_keys %%KEYS%%;
 --- config
 location /prices { loyalty_price_api; }
 --- request
@@ -132,9 +112,6 @@ Cookie: loyalty_member=%%SIGN(partner1,-1m)%%
 
 
 === TEST 8: unknown skus are reported per item; repeats are answered
---- http_config
-loyalty_store %%STORE%%;
-loyalty_keys %%KEYS%%;
 --- config
 location /prices { loyalty_price_api; }
 --- request
@@ -144,9 +121,6 @@ GET /prices?sku=nope,tea,tea
 
 
 === TEST 9: percent-encoded commas
---- http_config
-loyalty_store %%STORE%%;
-loyalty_keys %%KEYS%%;
 --- config
 location /prices { loyalty_price_api; }
 --- request
@@ -156,9 +130,6 @@ GET /prices?sku=tea%2Cpin
 
 
 === TEST 10: a sku priced in another currency says so
---- http_config
-loyalty_store %%STORE%%;
-loyalty_keys %%KEYS%%;
 --- config
 location /prices { loyalty_price_api; }
 --- request
@@ -326,9 +297,6 @@ Content-Length: 105
 
 
 === TEST 23: the price variables for a member
---- http_config
-loyalty_store %%STORE%%;
-loyalty_keys %%KEYS%%;
 --- config
 location /product/ {
     loyalty_price_sku $arg_sku;
@@ -350,9 +318,6 @@ X-Price-Tier: partner
 
 
 === TEST 24: the price variables for an anonymous visitor
---- http_config
-loyalty_store %%STORE%%;
-loyalty_keys %%KEYS%%;
 --- config
 location /product/ {
     loyalty_price_sku $arg_sku;
@@ -365,9 +330,6 @@ GET /product/?sku=sofa-298
 
 
 === TEST 25: an unknown, invalid or missing sku leaves the prices empty
---- http_config
-loyalty_store %%STORE%%;
-loyalty_keys %%KEYS%%;
 --- config
 location /product/ {
     loyalty_price_sku $arg_sku;
@@ -423,6 +385,8 @@ loyalty_currency yuan;
 
 
 === TEST 29: loyalty_price_api needs a store
+--- http_config
+# no loyalty_store
 --- config
 location /prices { loyalty_price_api; }
 --- config_error
@@ -438,9 +402,6 @@ loyalty_price_api;
 
 
 === TEST 31: SSI prices several skus on one page, each for this visitor
---- http_config
-loyalty_store %%STORE%%;
-loyalty_keys %%KEYS%%;
 --- config
 location = / {
     ssi on;
