@@ -17,7 +17,7 @@
 #define NGX_HTTP_LOYALTY_SKU_ARG_MAX  (NGX_HTTP_LOYALTY_SKUS_MAX \
                                        * (LOYALTY_ID_MAX + 1))
 
-/* {"sku":"","retail":,"price":,"saved":,"label":"","currency":"XXX"}, */
+/* {"sku":"","retail":,"price":,"saved":,"label":"","currency":"CNY"}, */
 #define NGX_HTTP_LOYALTY_ITEM_LEN     (70 + LOYALTY_ID_MAX + 3 * NGX_INT64_LEN)
 
 

@@ -18,42 +18,6 @@ my $EXAMPLES = "$ROOT/schema/examples";
 
 # helpers
 
-sub tmpdir {
-    return File::Temp->newdir('loyalty-import-XXXXXX', DIR => '/tmp',
-                              CLEANUP => 1);
-}
-
-sub write_file {
-    my ($path, $bytes) = @_;
-    open my $fh, '>:raw', $path or die "$path: $!";
-    print $fh $bytes;
-    close $fh or die "$path: $!";
-}
-
-sub run_out {
-    my (@cmd) = @_;
-    open my $fh, '-|', @cmd or die "$cmd[0]: $!";
-    binmode $fh;
-    local $/;
-    my $out = <$fh> // '';
-    close $fh;
-    return ($? >> 8, $out);
-}
-
-sub new_store {
-    my (@kinds) = @_;
-    my $tmp = tmpdir();
-    my $dir = "$tmp/store";
-    my ($rc, $out, $err) = loyaltyctl('-s', $dir, 'init');
-    die "init: $rc $err" if $rc;
-    for (@kinds) {
-        ($rc, $out, $err) =
-            loyaltyctl('-s', $dir, 'import', $_, "$EXAMPLES/$_.jsonl");
-        die "import $_: $rc $err" if $rc;
-    }
-    return ($tmp, $dir);
-}
-
 # writes the text to FILE next to the store and imports it
 sub import_file {
     my ($tmp, $dir, $kind, $text, $name) = @_;

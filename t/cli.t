@@ -18,52 +18,6 @@ my $EXAMPLES = "$ROOT/schema/examples";
 
 # helpers
 
-sub tmpdir {
-    return File::Temp->newdir('loyalty-cli-XXXXXX', DIR => '/tmp',
-                              CLEANUP => 1);
-}
-
-sub write_file {
-    my ($path, $bytes, $mode) = @_;
-    open my $fh, '>:raw', $path or die "$path: $!";
-    print $fh $bytes;
-    close $fh or die "$path: $!";
-    chmod $mode, $path or die "chmod $path: $!" if defined $mode;
-}
-
-sub slurp {
-    my ($path) = @_;
-    open my $fh, '<:raw', $path or die "$path: $!";
-    local $/;
-    return scalar <$fh>;
-}
-
-# runs a command, returns (exit, stdout); stderr is left to the caller
-sub run_out {
-    my (@cmd) = @_;
-    open my $fh, '-|', @cmd or die "$cmd[0]: $!";
-    binmode $fh;
-    local $/;
-    my $out = <$fh> // '';
-    close $fh;
-    return ($? >> 8, $out);
-}
-
-# a fresh initialized store; with kinds, imports the example files
-sub new_store {
-    my (@kinds) = @_;
-    my $tmp = tmpdir();
-    my $dir = "$tmp/store";
-    my ($rc, $out, $err) = loyaltyctl('-s', $dir, 'init');
-    die "init $dir: $rc $err" if $rc;
-    for my $kind (@kinds) {
-        ($rc, $out, $err) =
-            loyaltyctl('-s', $dir, 'import', $kind, "$EXAMPLES/$kind.jsonl");
-        die "import $kind: $rc $err" if $rc;
-    }
-    return ($tmp, $dir);
-}
-
 sub import_text {
     my ($dir, $kind, $text) = @_;
     my $file = "$dir.$kind." . int(rand 1e9) . '.jsonl';
@@ -225,7 +179,7 @@ my %help_line = (
 
 {
     delete local $ENV{LOYALTY_STORE};
-    my $tmp = tmpdir();
+    my $tmp = test_dir();
     for my $args (['init'], ['stat'], ['verify'], ['get', 'member', 'a'],
                   ['get', 'tier', 'basic'],
                   ['import', 'tiers', "$EXAMPLES/tiers.jsonl"])
@@ -241,7 +195,7 @@ my %help_line = (
 }
 
 {
-    my $tmp = tmpdir();
+    my $tmp = test_dir();
     my $dir = "$tmp/envstore";
     local $ENV{LOYALTY_STORE} = $dir;
 
@@ -286,7 +240,7 @@ my %help_line = (
 # init
 
 {
-    my $tmp = tmpdir();
+    my $tmp = test_dir();
     my $dir = "$tmp/new";
     my $t0 = time;
     my ($rc, $out, $err) = loyaltyctl('-s', $dir, 'init');
@@ -332,7 +286,7 @@ my %help_line = (
 }
 
 {
-    my $tmp = tmpdir();
+    my $tmp = test_dir();
     write_file("$tmp/file", "not a store\n");
     my ($rc, $out, $err) = loyaltyctl('-s', "$tmp/file", 'init');
     is($rc, 3, 'init on a regular file: exit 3');
@@ -361,7 +315,7 @@ for my $args (['stat'], ['verify'], ['get', 'member', 'a'],
               ['get', 'tier', 'basic'],
               ['import', 'tiers', "$EXAMPLES/tiers.jsonl"])
 {
-    my $tmp = tmpdir();
+    my $tmp = test_dir();
     my $dir = "$tmp/empty";
     mkdir $dir or die;
     my ($rc, $out, $err) = loyaltyctl('-s', $dir, @$args);
@@ -723,7 +677,7 @@ END
 
 # sign-member
 
-my $KT = tmpdir();
+my $KT = test_dir();
 my $KEYS = "$KT/loyalty.keys";
 write_file($KEYS, "k1 $TEST_KEYS{k1}\nk0 $TEST_KEYS{k0}\n", 0600);
 

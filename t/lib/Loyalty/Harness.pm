@@ -57,7 +57,7 @@ our @EXPORT = qw(
     run_blocks done_testing
     sign_member member_cookie %TEST_KEYS
     start_nginx stop_nginx reload_nginx http_request error_log_text
-    loyaltyctl
+    loyaltyctl test_dir write_file slurp run_out new_store
 );
 
 # fixed test secrets, not used anywhere else
@@ -196,6 +196,60 @@ sub error_log_text {
 
 sub loyaltyctl {
     return _run($CTL, @_);
+}
+
+
+# Helpers for tests that drive loyaltyctl without nginx.
+
+sub test_dir {
+    return File::Temp->newdir('loyalty-test-XXXXXX', DIR => '/tmp',
+                              CLEANUP => 1);
+}
+
+
+sub write_file {
+    my ($path, $bytes, $mode) = @_;
+    open my $fh, '>:raw', $path or croak "$path: $!";
+    print $fh $bytes;
+    close $fh or croak "$path: $!";
+    chmod $mode, $path or croak "chmod $path: $!" if defined $mode;
+}
+
+
+sub slurp {
+    my ($path) = @_;
+    open my $fh, '<:raw', $path or croak "$path: $!";
+    local $/;
+    return scalar <$fh>;
+}
+
+
+# runs a command: (exit, stdout); stderr is left to the caller
+sub run_out {
+    my (@cmd) = @_;
+    open my $fh, '-|', @cmd or croak "$cmd[0]: $!";
+    binmode $fh;
+    local $/;
+    my $out = <$fh> // '';
+    close $fh;
+    return ($? >> 8, $out);
+}
+
+
+# a fresh initialized store in a fresh directory, with the example files
+# of the given kinds imported: ($dir_object, $store_path)
+sub new_store {
+    my (@kinds) = @_;
+    my $tmp = test_dir();
+    my $dir = "$tmp/store";
+    my ($rc, $out, $err) = loyaltyctl('-s', $dir, 'init');
+    croak "init $dir: $rc $err" if $rc;
+    for my $kind (@kinds) {
+        ($rc, $out, $err) = loyaltyctl('-s', $dir, 'import', $kind,
+                                       "$ROOT/schema/examples/$kind.jsonl");
+        croak "import $kind: $rc $err" if $rc;
+    }
+    return ($tmp, $dir);
 }
 
 
