@@ -46,7 +46,9 @@ $(NGX_BUILD)/objs/Makefile: config
 build/ngx_http_loyalty_module.so: $(NGX_BUILD)/objs/Makefile $(MOD_SRC) \
                                   $(CORE_SRC) $(CORE_HDR)
 	$(MAKE) -C $(NGX_BUILD) -f objs/Makefile modules
-	cp $(NGX_BUILD)/objs/ngx_http_loyalty_module.so $@
+	@# by rename: a running nginx keeps the old mapping instead of crashing
+	cp $(NGX_BUILD)/objs/ngx_http_loyalty_module.so $@.tmp
+	mv $@.tmp $@
 
 build/loyaltyctl: $(CORE_SRC) $(CORE_HDR) $(CLI_SRC) \
                   $(wildcard ngx_module/cli/*.h)
