@@ -17,7 +17,7 @@
 
 static ngx_int_t ngx_http_loyalty_cookie(ngx_http_request_t *r,
     ngx_str_t *name, ngx_str_t *value);
-static void ngx_http_loyalty_lookup(ngx_http_request_t *r,
+static ngx_int_t ngx_http_loyalty_lookup(ngx_http_request_t *r,
     ngx_http_loyalty_store_t *store, MDB_txn *txn,
     ngx_http_loyalty_ctx_t *ctx, const char *id, size_t id_len);
 
@@ -53,7 +53,8 @@ ngx_http_loyalty_identify(ngx_http_request_t *r)
 
     ctx->stage = LOYALTY_STAGE_PROSPECT;
 
-    llcf = ngx_http_get_module_loc_conf(r, ngx_http_loyalty_module);
+    /* the main request's location decides, whoever asks first */
+    llcf = ngx_http_get_module_loc_conf(mr, ngx_http_loyalty_module);
 
     if (ngx_http_loyalty_cookie(mr, &llcf->member_cookie, &value)
         != NGX_OK)
@@ -64,7 +65,10 @@ ngx_http_loyalty_identify(ngx_http_request_t *r)
 
     lmcf = ngx_http_get_module_main_conf(r, ngx_http_loyalty_module);
 
-    txn = ngx_http_loyalty_store_begin(lmcf->store, r->connection->log);
+    /* a cookie that cannot verify need not touch the store */
+    txn = (lmcf->keys && value.len <= LOYALTY_COOKIE_MAX)
+          ? ngx_http_loyalty_store_begin(lmcf->store, r->connection->log)
+          : NULL;
 
     if (txn
         && ngx_http_loyalty_cache_get(r, lmcf->store, &value, ctx, &expires)
@@ -89,9 +93,11 @@ ngx_http_loyalty_identify(ngx_http_request_t *r)
         if (status == LOYALTY_COOKIE_VALID) {
             ctx->identity = NGX_HTTP_LOYALTY_ID_UNKNOWN;
 
-            if (txn) {
-                ngx_http_loyalty_lookup(r, lmcf->store, txn, ctx, id,
-                                        id_len);
+            if (txn
+                && ngx_http_loyalty_lookup(r, lmcf->store, txn, ctx, id,
+                                           id_len)
+                   == NGX_OK)
+            {
                 expires = loyalty_member_cookie_expires((char *) value.data,
                                                         value.len);
                 ngx_http_loyalty_cache_put(lmcf->store, &value, expires, ctx);
@@ -167,8 +173,12 @@ ngx_http_loyalty_cookie(ngx_http_request_t *r, ngx_str_t *name,
 }
 
 
-/* within the transaction begun by the caller */
-static void
+/*
+ * Within the transaction begun by the caller.  NGX_OK: the store's answer
+ * (found, absent or damaged), which holds for the whole snapshot;
+ * NGX_ERROR: a failure of the moment, not to be remembered.
+ */
+static ngx_int_t
 ngx_http_loyalty_lookup(ngx_http_request_t *r,
     ngx_http_loyalty_store_t *store, MDB_txn *txn,
     ngx_http_loyalty_ctx_t *ctx, const char *id, size_t id_len)
@@ -188,36 +198,38 @@ ngx_http_loyalty_lookup(ngx_http_request_t *r,
 
     rc = mdb_get(txn, store->st.dbi[LOYALTY_DB_MEMBERS], &key, &val);
 
-    if (rc != 0) {
-        if (rc != MDB_NOTFOUND) {
-            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "loyalty_store \"%s\": mdb_get(\"%*s\") failed: %s",
-                          store->path, id_len, id, mdb_strerror(rc));
-        }
-
+    if (rc == MDB_NOTFOUND) {
         ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                        "loyalty: member \"%*s\" not in store", id_len, id);
-        return;
+        return NGX_OK;
+    }
+
+    if (rc != 0) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "loyalty_store \"%s\": mdb_get(\"%*s\") failed: %s",
+                      store->path, id_len, id, mdb_strerror(rc));
+        return NGX_ERROR;
     }
 
     if (loyalty_member_peek(val.mv_data, val.mv_size, &stage, &flags,
                             &points, &tier, &tier_len)
         != 0)
     {
-        if (ngx_http_loyalty_store_damaged(store)) {
+        if (ngx_http_loyalty_store_problem(store, NGX_HTTP_LOYALTY_DAMAGED))
+        {
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                           "loyalty_store \"%s\": member \"%*s\" does not "
                           "decode (%ui damaged records seen by this worker)",
                           store->path, id_len, id,
-                          store->damaged);
+                          store->problems[NGX_HTTP_LOYALTY_DAMAGED]);
         }
-        return;
+        return NGX_OK;
     }
 
     /* one allocation for both strings, copied out of the map */
     p = ngx_pnalloc(r->main->pool, id_len + tier_len);
     if (p == NULL) {
-        return;
+        return NGX_ERROR;
     }
 
     ctx->identity = NGX_HTTP_LOYALTY_ID_VALID;
@@ -231,21 +243,29 @@ ngx_http_loyalty_lookup(ngx_http_request_t *r,
     ctx->blocked = (flags & LOYALTY_MEMBER_BLOCKED) ? 1 : 0;
 
     tiers = ngx_http_loyalty_store_tiers(store, r->connection->log);
-    i = tiers ? loyalty_tierset_find(tiers, tier, tier_len) : -1;
+    if (tiers == NULL) {
+        return NGX_ERROR;
+    }
+
+    i = loyalty_tierset_find(tiers, tier, tier_len);
 
     if (i >= 0) {
         ctx->rank = tiers->tiers[i].rank;
         ctx->has_rank = 1;
 
-    } else if (tiers && ngx_http_loyalty_store_damaged(store)) {
+    } else if (ngx_http_loyalty_store_problem(store,
+                                              NGX_HTTP_LOYALTY_MISSING_TIER))
+    {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "loyalty_store \"%s\": tier \"%V\" of member \"%V\" "
-                      "is missing (%ui damaged records seen by this worker)",
-                      store->path, &ctx->tier, &ctx->member,
-                      store->damaged);
+                      "is missing (%ui members without their tier seen by "
+                      "this worker)", store->path, &ctx->tier, &ctx->member,
+                      store->problems[NGX_HTTP_LOYALTY_MISSING_TIER]);
     }
 
     ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "loyalty: member \"%V\" tier \"%V\" stage %ui rank %D",
                    &ctx->member, &ctx->tier, (ngx_uint_t) stage, ctx->rank);
+
+    return NGX_OK;
 }

@@ -28,6 +28,14 @@ typedef enum {
 typedef struct ngx_http_loyalty_cache_s  ngx_http_loyalty_cache_t;
 
 
+/* problems with the store's data, each logged once per snapshot */
+typedef enum {
+    NGX_HTTP_LOYALTY_DAMAGED = 0,
+    NGX_HTTP_LOYALTY_MISSING_TIER,
+    NGX_HTTP_LOYALTY_PROBLEMS
+} ngx_http_loyalty_problem_e;
+
+
 /* the store as one worker sees it; opened after fork */
 typedef struct {
     loyalty_store_t              st;
@@ -38,9 +46,9 @@ typedef struct {
     ngx_uint_t                   gen;       /* counts opens */
     ngx_http_loyalty_cache_t    *cache;
 
-    /* damaged records seen, logged once per snapshot */
-    ngx_uint_t                   damaged;
-    size_t                       damaged_txnid;
+    /* problems seen, and the snapshot each was last logged for */
+    ngx_uint_t                   problems[NGX_HTTP_LOYALTY_PROBLEMS];
+    size_t                       problem_txnid[NGX_HTTP_LOYALTY_PROBLEMS];
 
     /*
      * Every tier, copied out of the snapshot numbered tiers_txnid: a
@@ -116,7 +124,8 @@ void ngx_http_loyalty_store_end(ngx_http_loyalty_store_t *store);
 ngx_http_loyalty_store_t *ngx_http_loyalty_store_get(ngx_http_request_t *r);
 const loyalty_tierset_t *ngx_http_loyalty_store_tiers(
     ngx_http_loyalty_store_t *store, ngx_log_t *log);
-ngx_uint_t ngx_http_loyalty_store_damaged(ngx_http_loyalty_store_t *store);
+ngx_uint_t ngx_http_loyalty_store_problem(ngx_http_loyalty_store_t *store,
+    ngx_http_loyalty_problem_e problem);
 
 ngx_int_t ngx_http_loyalty_cache_init(ngx_http_loyalty_store_t *store,
     ngx_uint_t size, ngx_log_t *log);

@@ -351,11 +351,13 @@ ngx_http_loyalty_price_get(ngx_http_request_t *r,
     }
 
     if (loyalty_price_decode(val.mv_data, val.mv_size, p) != 0) {
-        if (ngx_http_loyalty_store_damaged(store)) {
+        if (ngx_http_loyalty_store_problem(store, NGX_HTTP_LOYALTY_DAMAGED))
+        {
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                           "loyalty_store \"%s\": price \"%V\" does not "
                           "decode (%ui damaged records seen by this worker)",
-                          store->path, sku, store->damaged);
+                          store->path, sku,
+                          store->problems[NGX_HTTP_LOYALTY_DAMAGED]);
         }
         return NGX_DECLINED;
     }

@@ -241,6 +241,7 @@ ngx_http_loyalty_store_open(ngx_http_loyalty_store_t *store, ngx_log_t *log)
 
     store->open = 1;
     store->tiers_txnid = 0;
+    ngx_memzero(store->problem_txnid, sizeof(store->problem_txnid));
 
     /* snapshot ids of another store may coincide: retire cached entries */
     store->gen++;
@@ -306,9 +307,12 @@ ngx_http_loyalty_store_begin(ngx_http_loyalty_store_t *store, ngx_log_t *log)
     }
 
     if (rc != 0) {
+        /* a reader slot lost to an outside check, say: start afresh */
         ngx_log_error(NGX_LOG_ERR, log, 0,
-                      "loyalty_store \"%s\": mdb_txn_renew() failed: %s",
-                      store->path, mdb_strerror(rc));
+                      "loyalty_store \"%s\": mdb_txn_renew() failed, "
+                      "reopening: %s", store->path, mdb_strerror(rc));
+        ngx_http_loyalty_store_close(store);
+        store->retry = ngx_time() + NGX_HTTP_LOYALTY_STORE_RETRY;
         return NULL;
     }
 
@@ -328,24 +332,25 @@ ngx_http_loyalty_store_get(ngx_http_request_t *r)
 
 
 /*
- * Counts a damaged record; says whether to log it: once per snapshot, so
- * that requests for damaged records cannot flood the log.
+ * Counts a problem with the store's data; says whether to log it: once
+ * per snapshot and kind, so that requests cannot flood the log with it.
  */
 
 ngx_uint_t
-ngx_http_loyalty_store_damaged(ngx_http_loyalty_store_t *store)
+ngx_http_loyalty_store_problem(ngx_http_loyalty_store_t *store,
+    ngx_http_loyalty_problem_e problem)
 {
     size_t  id;
 
-    store->damaged++;
+    store->problems[problem]++;
 
     id = mdb_txn_id(store->txn);
 
-    if (id == store->damaged_txnid) {
+    if (id == store->problem_txnid[problem]) {
         return 0;
     }
 
-    store->damaged_txnid = id;
+    store->problem_txnid[problem] = id;
 
     return 1;
 }

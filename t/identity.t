@@ -364,6 +364,26 @@ Cookie: loyalty_member=%%SIGN(wang,1h)%%
 upstream saw [wang][partner][partner][none]
 
 
+=== TEST 22: the main request's cookie name decides, whoever asks first
+--- config
+location / {
+    loyalty_member_cookie main_id;
+    ssi on;
+    default_type text/html;
+    return 200 '<!--# include virtual="/sub" -->';
+}
+location /sub {
+    loyalty_member_cookie sub_id;
+    return 200 "sub [$loyalty_member]";
+}
+--- request
+GET /
+--- more_headers
+Cookie: sub_id=%%SIGN(ghost,1h)%%; main_id=%%SIGN(alice,1h)%%
+--- response_body_like
+^sub \[alice\]
+
+
 === TEST 21: variables in a subrequest describe the main request's visitor
 --- config
 location / {
