@@ -44,6 +44,13 @@ typedef struct {
     unsigned                     open:1;
     time_t                       retry;     /* when to reopen a lost store */
     ngx_uint_t                   gen;       /* counts opens */
+
+    /* the data file opened, to notice a store replaced on disk */
+    u_char                      *data_path;
+    dev_t                        dev;
+    ino_t                        ino;
+    ino_t                        failed_ino;
+    time_t                       checked;
     ngx_http_loyalty_cache_t    *cache;
 
     /* problems seen, and the snapshot each was last logged for */

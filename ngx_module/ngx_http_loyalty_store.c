@@ -21,6 +21,8 @@
 
 static ngx_int_t ngx_http_loyalty_store_open(ngx_http_loyalty_store_t *store,
     ngx_log_t *log);
+static void ngx_http_loyalty_store_replaced(ngx_http_loyalty_store_t *store,
+    ngx_log_t *log);
 static void ngx_http_loyalty_store_close(ngx_http_loyalty_store_t *store);
 
 
@@ -47,6 +49,14 @@ ngx_http_loyalty_store_conf(ngx_conf_t *cf,
 
     (void) ngx_cpystrn(store->path, lmcf->store_path.data,
                        lmcf->store_path.len + 1);
+
+    store->data_path = ngx_pnalloc(cf->pool, lmcf->store_path.len
+                                             + sizeof("/data.mdb"));
+    if (store->data_path == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    (void) ngx_sprintf(store->data_path, "%V/data.mdb%Z", &lmcf->store_path);
 
     /*
      * Without the lock file: the master runs as root and must neither
@@ -202,8 +212,10 @@ ngx_http_loyalty_store_exit_worker(ngx_cycle_t *cycle)
 static ngx_int_t
 ngx_http_loyalty_store_open(ngx_http_loyalty_store_t *store, ngx_log_t *log)
 {
-    int   rc, dead;
-    char  err[LOYALTY_ERRLEN];
+    int              rc, dead;
+    char             err[LOYALTY_ERRLEN];
+    ngx_fd_t         fd;
+    ngx_file_info_t  fi;
 
     store->retry = ngx_time() + NGX_HTTP_LOYALTY_STORE_RETRY;
 
@@ -214,6 +226,13 @@ ngx_http_loyalty_store_open(ngx_http_loyalty_store_t *store, ngx_log_t *log)
         ngx_log_error(NGX_LOG_ERR, log, 0,
                       "loyalty_store: %s; members cannot be looked up", err);
         return NGX_ERROR;
+    }
+
+    if (mdb_env_get_fd(store->st.env, &fd) == 0
+        && ngx_fd_info(fd, &fi) != NGX_FILE_ERROR)
+    {
+        store->dev = fi.st_dev;
+        store->ino = fi.st_ino;
     }
 
     rc = mdb_reader_check(store->st.env, &dead);
@@ -273,6 +292,11 @@ ngx_http_loyalty_store_begin(ngx_http_loyalty_store_t *store, ngx_log_t *log)
         return NULL;
     }
 
+    if (store->open && store->checked != ngx_time()) {
+        store->checked = ngx_time();
+        ngx_http_loyalty_store_replaced(store, log);
+    }
+
     if (!store->open
         && (ngx_time() < store->retry
             || ngx_http_loyalty_store_open(store, log) != NGX_OK))
@@ -317,6 +341,51 @@ ngx_http_loyalty_store_begin(ngx_http_loyalty_store_t *store, ngx_log_t *log)
     }
 
     return store->txn;
+}
+
+
+/*
+ * A store replaced on disk (a new snapshot moved into place) is taken up
+ * between requests, no transaction being held then: the new one is opened
+ * first, and the old one is closed only once it has.  One stat() a second.
+ */
+
+static void
+ngx_http_loyalty_store_replaced(ngx_http_loyalty_store_t *store,
+    ngx_log_t *log)
+{
+    ngx_file_info_t           fi;
+    ngx_http_loyalty_store_t  old;
+
+    if (ngx_file_info(store->data_path, &fi) == NGX_FILE_ERROR
+        || (fi.st_ino == store->ino && fi.st_dev == store->dev)
+        || fi.st_ino == store->failed_ino)
+    {
+        return;
+    }
+
+    old = *store;
+
+    if (ngx_http_loyalty_store_open(store, log) != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "loyalty_store \"%s\": replaced on disk by a store "
+                      "that cannot be opened (see above); still serving "
+                      "the one opened before", store->path);
+        store->st = old.st;
+        store->txn = old.txn;
+        store->dev = old.dev;
+        store->ino = old.ino;
+        store->failed_ino = fi.st_ino;
+        store->retry = 0;
+        return;
+    }
+
+    mdb_txn_abort(old.txn);
+    loyalty_store_close(&old.st);
+
+    ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                  "loyalty_store \"%s\": replaced on disk, reopened",
+                  store->path);
 }
 
 

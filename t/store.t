@@ -219,6 +219,67 @@ END
 }
 
 
+# a store replaced on disk is taken up without a reload, if it can be
+
+if ($> == 0) {
+    my $h = start_nginx(http_config => $HTTP, config => $CONFIG, workers => 2,
+                        store => $TIERS . <<'END');
+[members]
+{"id":"alice","tier":"silver","stage":"fan"}
+END
+    is(get_as($h, 'alice'), "200 [valid][alice][silver][fan][0]\n",
+       'the first store');
+
+    my $snapshot = sub {
+        my ($dir, $stage, $give) = @_;
+        loyaltyctl('-s', $dir, 'init');
+        my $f = "$dir.jsonl";
+        open my $fh, '>', $f or die;
+        print $fh qq({"name":"silver","rank":1}\n);
+        close $fh;
+        loyaltyctl('-s', $dir, 'import', 'tiers', $f);
+        import_members($dir,
+            qq({"id":"alice","tier":"silver","stage":"$stage"}\n));
+        # what an operator shipping snapshots does for the workers
+        chown scalar(getpwnam($h->{worker_user} // 'www-data')), -1,
+              "$dir/lock.mdb" if $give;
+    };
+
+    $snapshot->("$h->{prefix}/next", 'member', 1);
+    rename $h->{store}, "$h->{store}.old" or die;
+    rename "$h->{prefix}/next", $h->{store} or die;
+
+    my $seen = 0;
+    for (1 .. 40) {
+        $seen++ if get_as($h, 'alice') eq "200 [valid][alice][silver][member][0]\n";
+        last if $seen >= 4;
+        sleep 0.1;
+    }
+    cmp_ok($seen, '>=', 4, 'the replaced store is served, no reload');
+    like(error_log_text($h), qr/\[notice\].*replaced on disk, reopened/,
+         'and the take-up is logged');
+
+    # a snapshot whose lock file the workers cannot write: keep the old
+    $snapshot->("$h->{prefix}/bad", 'partner', 0);
+    rename $h->{store}, "$h->{store}.prev" or die;
+    rename "$h->{prefix}/bad", $h->{store} or die;
+
+    my $kept = 0;
+    for (1 .. 25) {
+        $kept++ if get_as($h, 'alice') eq "200 [valid][alice][silver][member][0]\n";
+        sleep 0.1;
+    }
+    is($kept, 25, 'a replacement that cannot be opened: the old store serves on');
+    my @lines = error_log_text($h)
+                =~ /replaced on disk by a store that cannot be opened/g;
+    cmp_ok(scalar @lines, '<=', 2, 'logged once per worker, not per request');
+    cmp_ok(scalar @lines, '>=', 1, 'but logged');
+
+    no_trouble($h, 'replaced store');
+    stop_nginx($h);
+}
+
+
 # nginx -t on a damaged store fails with LMDB's own message
 
 {
@@ -301,7 +362,8 @@ if ($> == 0) {
     symlink $victim, "$h->{store}/lock.mdb" or die;
 
     my ($rc, $out, $err) = (system("/usr/sbin/nginx -t -q -p $h->{prefix} "
-                                   . "-c $h->{conf} -e $h->{error_log}"));
+                                   . "-c $h->{conf} -e $h->{error_log} "
+                                   . "2>/dev/null"));
     is($rc, 0, 'nginx -t checks the store without its lock file');
     open $fh, '<', $victim or die;
     is(scalar <$fh>, "precious\n", 'the link target is untouched');
