@@ -88,7 +88,8 @@ ngx_http_loyalty_identify(ngx_http_request_t *r)
     } else {
         status = loyalty_member_cookie_verify(lmcf->keys,
                                               (char *) value.data, value.len,
-                                              ngx_time(), &id, &id_len);
+                                              ngx_time(), &id, &id_len,
+                                              &expires);
 
         if (status == LOYALTY_COOKIE_VALID) {
             ctx->identity = NGX_HTTP_LOYALTY_ID_UNKNOWN;
@@ -98,8 +99,6 @@ ngx_http_loyalty_identify(ngx_http_request_t *r)
                                            id_len)
                    == NGX_OK)
             {
-                expires = loyalty_member_cookie_expires((char *) value.data,
-                                                        value.len);
                 ngx_http_loyalty_cache_put(lmcf->store, &value, expires, ctx);
             }
         }

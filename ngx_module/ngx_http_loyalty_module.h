@@ -88,12 +88,6 @@ typedef struct {
 } ngx_http_loyalty_loc_conf_t;
 
 
-typedef enum {
-    NGX_HTTP_LOYALTY_PRICE_UNKNOWN = 0,
-    NGX_HTTP_LOYALTY_PRICE_NONE,
-    NGX_HTTP_LOYALTY_PRICE_FOUND
-} ngx_http_loyalty_price_state_e;
-
 
 /* what the request path learned about the visitor, once per request */
 typedef struct {
@@ -111,7 +105,7 @@ typedef struct {
      * context is shared with subrequests, which may price other SKUs.
      */
     ngx_http_request_t          *price_r;
-    ngx_http_loyalty_price_state_e  price_state;
+    unsigned                     price_found:1;
     int64_t                      price;
     int64_t                      retail;
 } ngx_http_loyalty_ctx_t;

@@ -242,15 +242,12 @@ ngx_http_loyalty_price_variable(ngx_http_request_t *r,
     ngx_http_loyalty_loc_conf_t  *llcf;
     ngx_http_loyalty_pricing_t    pr;
 
-    if (ctx->price_r == r
-        && ctx->price_state != NGX_HTTP_LOYALTY_PRICE_UNKNOWN)
-    {
-        return ctx->price_state == NGX_HTTP_LOYALTY_PRICE_FOUND
-               ? NGX_OK : NGX_DECLINED;
+    if (ctx->price_r == r) {
+        return ctx->price_found ? NGX_OK : NGX_DECLINED;
     }
 
     ctx->price_r = r;
-    ctx->price_state = NGX_HTTP_LOYALTY_PRICE_NONE;
+    ctx->price_found = 0;
 
     llcf = ngx_http_get_module_loc_conf(r, ngx_http_loyalty_module);
 
@@ -281,7 +278,7 @@ ngx_http_loyalty_price_variable(ngx_http_request_t *r,
     }
 
     ctx->retail = rec.retail;
-    ctx->price_state = NGX_HTTP_LOYALTY_PRICE_FOUND;
+    ctx->price_found = 1;
 
     return NGX_OK;
 }

@@ -354,8 +354,11 @@ static void
 ngx_http_loyalty_store_replaced(ngx_http_loyalty_store_t *store,
     ngx_log_t *log)
 {
-    ngx_file_info_t           fi;
-    ngx_http_loyalty_store_t  old;
+    dev_t             dev;
+    ino_t             ino;
+    MDB_txn          *txn;
+    ngx_file_info_t   fi;
+    loyalty_store_t   st;
 
     if (ngx_file_info(store->data_path, &fi) == NGX_FILE_ERROR
         || (fi.st_ino == store->ino && fi.st_dev == store->dev)
@@ -364,24 +367,27 @@ ngx_http_loyalty_store_replaced(ngx_http_loyalty_store_t *store,
         return;
     }
 
-    old = *store;
+    st = store->st;
+    txn = store->txn;
+    dev = store->dev;
+    ino = store->ino;
 
     if (ngx_http_loyalty_store_open(store, log) != NGX_OK) {
         ngx_log_error(NGX_LOG_ERR, log, 0,
                       "loyalty_store \"%s\": replaced on disk by a store "
                       "that cannot be opened (see above); still serving "
                       "the one opened before", store->path);
-        store->st = old.st;
-        store->txn = old.txn;
-        store->dev = old.dev;
-        store->ino = old.ino;
+        store->st = st;
+        store->txn = txn;
+        store->dev = dev;
+        store->ino = ino;
         store->failed_ino = fi.st_ino;
         store->retry = 0;
         return;
     }
 
-    mdb_txn_abort(old.txn);
-    loyalty_store_close(&old.st);
+    mdb_txn_abort(txn);
+    loyalty_store_close(&st);
 
     ngx_log_error(NGX_LOG_NOTICE, log, 0,
                   "loyalty_store \"%s\": replaced on disk, reopened",

@@ -312,11 +312,12 @@ loyalty_member_cookie_sign(loyalty_keyring_t *kr, const char *id,
 
 loyalty_cookie_status_e
 loyalty_member_cookie_verify(loyalty_keyring_t *kr, const char *value,
-    size_t len, int64_t now, const char **id, size_t *id_len)
+    size_t len, int64_t now, const char **id, size_t *id_len,
+    int64_t *expires)
 {
     const char           *p, *end, *sep[3], *last;
     size_t                i, nsep, signed_len;
-    int64_t               expires;
+    int64_t               exp;
     uint8_t               mac[LOYALTY_MAC_LEN], want[LOYALTY_MAC_LEN];
     const loyalty_key_t  *key;
 
@@ -358,12 +359,12 @@ loyalty_member_cookie_verify(loyalty_keyring_t *kr, const char *value,
         return LOYALTY_COOKIE_INVALID;
     }
 
-    expires = 0;
+    exp = 0;
     for ( /* void */ ; p < sep[1]; p++) {
         if (*p < '0' || *p > '9') {
             return LOYALTY_COOKIE_INVALID;
         }
-        expires = expires * 10 + (*p - '0');
+        exp = exp * 10 + (*p - '0');
     }
 
     key = NULL;
@@ -392,25 +393,8 @@ loyalty_member_cookie_verify(loyalty_keyring_t *kr, const char *value,
 
     *id = value;
     *id_len = (size_t) (sep[0] - value);
+    *expires = exp;
 
-    return expires < now ? LOYALTY_COOKIE_EXPIRED : LOYALTY_COOKIE_VALID;
+    return exp < now ? LOYALTY_COOKIE_EXPIRED : LOYALTY_COOKIE_VALID;
 }
 
-
-int64_t
-loyalty_member_cookie_expires(const char *value, size_t len)
-{
-    int64_t      expires;
-    const char  *p, *end;
-
-    end = value + len;
-    p = memchr(value, '~', len);
-
-    expires = 0;
-
-    for (p = p ? p + 1 : end; p < end && *p >= '0' && *p <= '9'; p++) {
-        expires = expires * 10 + (*p - '0');
-    }
-
-    return expires;
-}

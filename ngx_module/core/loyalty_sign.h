@@ -73,13 +73,13 @@ int loyalty_keyring_mac(loyalty_keyring_t *kr, const loyalty_key_t *key,
 long loyalty_member_cookie_sign(loyalty_keyring_t *kr, const char *id,
     size_t id_len, int64_t expires, char *out);
 
-/* the expiry of a cookie that verify accepted (VALID or EXPIRED) */
-int64_t loyalty_member_cookie_expires(const char *value, size_t len);
-
-/* on LOYALTY_COOKIE_VALID or _EXPIRED, *id points into value */
+/*
+ * On LOYALTY_COOKIE_VALID or _EXPIRED, *id points into value and
+ * *expires is the cookie's expiry.
+ */
 loyalty_cookie_status_e loyalty_member_cookie_verify(loyalty_keyring_t *kr,
     const char *value, size_t len, int64_t now, const char **id,
-    size_t *id_len);
+    size_t *id_len, int64_t *expires);
 
 
 #endif /* _LOYALTY_SIGN_H_INCLUDED_ */

@@ -147,6 +147,7 @@ fuzz_sign_verify(const uint8_t *data, size_t size)
     char                      out[LOYALTY_COOKIE_MAX + 1];
     size_t                    id_len, got_len;
     int64_t                   expires;
+    int64_t                   got_expires;
     const char               *id, *got, *tilde;
     loyalty_cookie_status_e   rc;
 
@@ -170,11 +171,11 @@ fuzz_sign_verify(const uint8_t *data, size_t size)
     got = NULL;
     got_len = 0;
     rc = loyalty_member_cookie_verify(fuzz_kr, out, (size_t) n, FUZZ_NOW,
-                                      &got, &got_len);
+                                      &got, &got_len, &got_expires);
 
     FUZZ_CHECK(rc == (expires < FUZZ_NOW ? LOYALTY_COOKIE_EXPIRED
                                          : LOYALTY_COOKIE_VALID));
-    FUZZ_CHECK(got == out && got_len == id_len);
+    FUZZ_CHECK(got == out && got_len == id_len && got_expires == expires);
     FUZZ_CHECK(memcmp(got, id, id_len) == 0);
 
     /*
@@ -184,7 +185,7 @@ fuzz_sign_verify(const uint8_t *data, size_t size)
     out[size % (size_t) n] ^= (char) (1 + size % 255);
 
     rc = loyalty_member_cookie_verify(fuzz_kr, out, (size_t) n, FUZZ_NOW,
-                                      &got, &got_len);
+                                      &got, &got_len, &got_expires);
     FUZZ_CHECK(rc == LOYALTY_COOKIE_INVALID);
 }
 
@@ -194,6 +195,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char                     *value;
     size_t                    id_len;
+    int64_t                   exp;
     const char               *id;
     loyalty_cookie_status_e   rc;
 
@@ -206,7 +208,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     id_len = 0;
 
     rc = loyalty_member_cookie_verify(fuzz_kr, value, size, FUZZ_NOW, &id,
-                                      &id_len);
+                                      &id_len, &exp);
 
     FUZZ_CHECK(rc == LOYALTY_COOKIE_VALID || rc == LOYALTY_COOKIE_EXPIRED
                || rc == LOYALTY_COOKIE_INVALID);

@@ -153,9 +153,11 @@ static loyalty_cookie_status_e
 verify(loyalty_keyring_t *kr, const char *value, size_t len, int64_t now)
 {
     size_t       id_len;
+    int64_t      exp;
     const char  *id;
 
-    return loyalty_member_cookie_verify(kr, value, len, now, &id, &id_len);
+    return loyalty_member_cookie_verify(kr, value, len, now, &id, &id_len,
+                                        &exp);
 }
 
 
@@ -353,6 +355,7 @@ test_sign_verify(void)
     long                     n;
     char                     out[LOYALTY_COOKIE_MAX + 1];
     size_t                   i, k, id_len;
+    int64_t                  exp;
     const char              *id;
     loyalty_keyring_t       *kr, *kr16;
     loyalty_cookie_status_e  rc;
@@ -379,11 +382,12 @@ test_sign_verify(void)
             id = NULL;
             id_len = 0;
             rc = loyalty_member_cookie_verify(kr, out, (size_t) n, 0, &id,
-                                              &id_len);
+                                              &id_len, &exp);
 
             if ((n < 0 || n != (long) strlen(out)
                  || rc != LOYALTY_COOKIE_VALID
-                 || id != out || id_len != strlen(ids[i]))
+                 || id != out || id_len != strlen(ids[i])
+                 || exp != exps[k])
                 && bad++ < 5)
             {
                 diag("expiry %lld: sign %ld \"%s\", verify %d",
@@ -470,6 +474,7 @@ test_verify_rejects(void)
     char                buf[BUFLEN];
     size_t              len, i, id_len;
     int64_t             now;
+    int64_t             exp;
     const char         *id;
     loyalty_keyring_t  *kr;
 
@@ -579,16 +584,18 @@ test_verify_rejects(void)
     id = NULL;
     id_len = 0;
     is_int(loyalty_member_cookie_verify(kr, alice, len, ALICE_EXP + 1, &id,
-                                        &id_len),
+                                        &id_len, &exp),
            LOYALTY_COOKIE_EXPIRED, "expiry < now: EXPIRED");
     ok(id == alice && id_len == 5, "EXPIRED still reports the id");
+    is_int(exp, ALICE_EXP, "and the expiry");
 
     id = NULL;
     id_len = 0;
     is_int(loyalty_member_cookie_verify(kr, alice, len, ALICE_EXP, &id,
-                                        &id_len),
+                                        &id_len, &exp),
            LOYALTY_COOKIE_VALID, "expiry == now: VALID");
     ok(id == alice && id_len == 5, "VALID reports the id");
+    is_int(exp, ALICE_EXP, "and the expiry");
     is_int(verify(kr, ALICE, len, ALICE_EXP - 1), LOYALTY_COOKIE_VALID,
            "expiry > now: VALID");
 
@@ -599,7 +606,7 @@ test_verify_rejects(void)
 int
 main(void)
 {
-    plan(4 + nelts(keys_errors) + 3 + 3 + 8 + 11 + 5
+    plan(4 + nelts(keys_errors) + 3 + 3 + 8 + 11 + 7
          + 9 + nelts(bad_prefixes) + 10);
 
     test_keyring_parse();
