@@ -94,21 +94,6 @@ static const char  *bad_prefixes[] = {
 };
 
 
-static uint64_t  rng_state = UINT64_C(0x2545f4914f6cdd1d);
-
-
-/* xorshift64: a fixed sequence, so that a failure reproduces */
-static uint8_t
-rng_byte(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-
-    return (uint8_t) (rng_state >> 32);
-}
-
-
 static loyalty_keyring_t *
 ring(const char *text)
 {

@@ -24,6 +24,21 @@
 
 #define nelts(a)  (sizeof(a) / sizeof((a)[0]))
 
+
+static uint64_t  tap_rng_state = UINT64_C(0x2545f4914f6cdd1d);
+
+
+/* xorshift64: a fixed sequence, so that a failure reproduces */
+static inline uint8_t
+rng_byte(void)
+{
+    tap_rng_state ^= tap_rng_state << 13;
+    tap_rng_state ^= tap_rng_state >> 7;
+    tap_rng_state ^= tap_rng_state << 17;
+
+    return (uint8_t) (tap_rng_state >> 32);
+}
+
 #define TAP_PRINTF(f, a)  __attribute__((format(printf, f, a)))
 
 

@@ -257,21 +257,6 @@ static const char  *b64_bad[] = {
 };
 
 
-static uint64_t  rng_state = UINT64_C(0x9e3779b97f4a7c15);
-
-
-/* xorshift64: a fixed sequence, so that a failure reproduces */
-static uint8_t
-rng_byte(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-
-    return (uint8_t) (rng_state >> 32);
-}
-
-
 static void
 test_identifiers(void)
 {
