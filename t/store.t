@@ -191,9 +191,8 @@ END
     rename $h->{store}, "$h->{store}.old" or die;
     rename $new, $h->{store} or die;
 
-    is(get_as($h, 'alice'), "200 [valid][alice][silver][fan][0]\n",
-       'until a reload the workers read the store they opened');
-
+    # no check of what serves before the reload: a worker may already have
+    # taken up the replaced store on its own (tested below)
     ok(reload_nginx($h), 'reload');
     is(get_as($h, 'alice'), "200 [valid][alice][gold][partner][0]\n",
        'after a reload the replaced store is served');
