@@ -13,7 +13,7 @@
 
 
 const char  *loyalty_store_dbs[LOYALTY_DB_COUNT] = {
-    "meta", "members", "tiers", "prices"
+    "meta", "members", "tiers", "prices", "codes", "clicks"
 };
 
 

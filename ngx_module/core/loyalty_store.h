@@ -33,6 +33,8 @@ typedef enum {
     LOYALTY_DB_MEMBERS,
     LOYALTY_DB_TIERS,
     LOYALTY_DB_PRICES,
+    LOYALTY_DB_CODES,
+    LOYALTY_DB_CLICKS,
     LOYALTY_DB_COUNT
 } loyalty_db_e;
 
