@@ -274,13 +274,145 @@ loyalty_keyring_mac(loyalty_keyring_t *kr, const loyalty_key_t *key,
 }
 
 
+/*
+ * Appends "~KID~MAC" to the n bytes of fields already in out (a buffer of
+ * max + 1 bytes), MAC over domain "~" fields "~" KID; returns the length.
+ */
+static long
+loyalty_cookie_seal(loyalty_keyring_t *kr, const char *domain, char *out,
+    size_t n, size_t max)
+{
+    uint8_t               mac[LOYALTY_MAC_LEN];
+    const loyalty_key_t  *key;
+
+    key = &kr->keys[0];
+
+    if (n + 2 + key->kid_len + LOYALTY_MAC_B64_LEN > max) {
+        return -1;
+    }
+
+    out[n++] = '~';
+    memcpy(out + n, key->kid, key->kid_len);
+    n += key->kid_len;
+
+    if (loyalty_keyring_mac(kr, key, domain, out, n, mac) != 0) {
+        return -1;
+    }
+
+    out[n++] = '~';
+    n += loyalty_base64url_encode(mac, sizeof(mac), out + n);
+    out[n] = '\0';
+
+    return (long) n;
+}
+
+
+/*
+ * Splits a sealed value into exactly nfields fields, then its KID and
+ * MAC, and checks the MAC with the key the KID names (in constant time).
+ */
+static int
+loyalty_cookie_open(loyalty_keyring_t *kr, const char *domain,
+    const char *value, size_t len, size_t max, size_t nfields,
+    const char **field, size_t *field_len)
+{
+    size_t                i, n, kid_len;
+    uint8_t               mac[LOYALTY_MAC_LEN], want[LOYALTY_MAC_LEN];
+    const char           *p, *end, *sep[LOYALTY_FIELDS_MAX + 2], *kid;
+    const loyalty_key_t  *key;
+
+    if (len > max || kr == NULL || nfields > LOYALTY_FIELDS_MAX) {
+        return -1;
+    }
+
+    end = value + len;
+    n = 0;
+
+    for (p = value; p < end; p++) {
+        if (*p == '~') {
+            if (n == nfields + 1) {
+                return -1;
+            }
+            sep[n++] = p;
+        }
+    }
+
+    if (n != nfields + 1) {
+        return -1;
+    }
+
+    kid = sep[nfields - 1] + 1;
+    kid_len = (size_t) (sep[nfields] - kid);
+
+    if (!loyalty_valid_kid(kid, kid_len)
+        || end - sep[nfields] - 1 != LOYALTY_MAC_B64_LEN
+        || loyalty_base64url_decode(sep[nfields] + 1, LOYALTY_MAC_B64_LEN,
+                                    mac, sizeof(mac))
+           != LOYALTY_MAC_LEN)
+    {
+        return -1;
+    }
+
+    key = NULL;
+    for (i = 0; i < kr->nkeys; i++) {
+        if (kr->keys[i].kid_len == kid_len
+            && memcmp(kr->keys[i].kid, kid, kid_len) == 0)
+        {
+            key = &kr->keys[i];
+            break;
+        }
+    }
+
+    if (key == NULL
+        || loyalty_keyring_mac(kr, key, domain, value,
+                               (size_t) (sep[nfields] - value), want)
+           != 0
+        || CRYPTO_memcmp(mac, want, LOYALTY_MAC_LEN) != 0)
+    {
+        return -1;
+    }
+
+    p = value;
+    for (i = 0; i < nfields; i++) {
+        field[i] = p;
+        field_len[i] = (size_t) (sep[i] - p);
+        p = sep[i] + 1;
+    }
+
+    return 0;
+}
+
+
+/* decimal seconds, 1-12 digits without a leading zero: one encoding */
+static int
+loyalty_cookie_time(const char *p, size_t len, int64_t *out)
+{
+    size_t   i;
+    int64_t  t;
+
+    if (len == 0 || len > 12 || (*p == '0' && len > 1)) {
+        return -1;
+    }
+
+    t = 0;
+    for (i = 0; i < len; i++) {
+        if (p[i] < '0' || p[i] > '9') {
+            return -1;
+        }
+        t = t * 10 + (p[i] - '0');
+    }
+
+    *out = t;
+
+    return 0;
+}
+
+
 long
 loyalty_member_cookie_sign(loyalty_keyring_t *kr, const char *id,
     size_t id_len, int64_t expires, char *out)
 {
-    int                   n;
-    uint8_t               mac[LOYALTY_MAC_LEN];
-    const loyalty_key_t  *key;
+    int  n;
 
     if (!loyalty_valid_id(id, id_len) || expires < 0
         || expires > LOYALTY_EXPIRES_MAX)
@@ -288,25 +420,15 @@ loyalty_member_cookie_sign(loyalty_keyring_t *kr, const char *id,
         return -1;
     }
 
-    key = &kr->keys[0];
+    n = snprintf(out, LOYALTY_COOKIE_MAX + 1, "%.*s~%lld",
+                 (int) id_len, id, (long long) expires);
 
-    n = snprintf(out, LOYALTY_COOKIE_MAX + 1, "%.*s~%lld~%.*s",
-                 (int) id_len, id, (long long) expires,
-                 (int) key->kid_len, key->kid);
-
-    if (n < 0 || n + 1 + LOYALTY_MAC_B64_LEN > LOYALTY_COOKIE_MAX
-        || loyalty_keyring_mac(kr, key, LOYALTY_DOMAIN_MEMBER, out,
-                               (size_t) n, mac)
-           != 0)
-    {
+    if (n < 0) {
         return -1;
     }
 
-    out[n++] = '~';
-    n += (int) loyalty_base64url_encode(mac, sizeof(mac), out + n);
-    out[n] = '\0';
-
-    return n;
+    return loyalty_cookie_seal(kr, LOYALTY_DOMAIN_MEMBER, out, (size_t) n,
+                               LOYALTY_COOKIE_MAX);
 }
 
 
@@ -315,86 +437,76 @@ loyalty_member_cookie_verify(loyalty_keyring_t *kr, const char *value,
     size_t len, int64_t now, const char **id, size_t *id_len,
     int64_t *expires)
 {
-    const char           *p, *end, *sep[3], *last;
-    size_t                i, nsep, signed_len;
-    int64_t               exp;
-    uint8_t               mac[LOYALTY_MAC_LEN], want[LOYALTY_MAC_LEN];
-    const loyalty_key_t  *key;
+    size_t       flen[2];
+    int64_t      exp;
+    const char  *f[2];
 
-    if (len > LOYALTY_COOKIE_MAX || kr == NULL) {
-        return LOYALTY_COOKIE_INVALID;
-    }
-
-    end = value + len;
-    nsep = 0;
-    last = NULL;
-
-    for (p = value; p < end; p++) {
-        if (*p == '~') {
-            if (nsep == 3) {
-                return LOYALTY_COOKIE_INVALID;
-            }
-            sep[nsep++] = p;
-            last = p;
-        }
-    }
-
-    if (nsep != 3) {
-        return LOYALTY_COOKIE_INVALID;
-    }
-
-    if (!loyalty_valid_id(value, (size_t) (sep[0] - value))
-        || !loyalty_valid_kid(sep[1] + 1, (size_t) (sep[2] - sep[1] - 1))
-        || end - last - 1 != LOYALTY_MAC_B64_LEN
-        || loyalty_base64url_decode(last + 1, LOYALTY_MAC_B64_LEN, mac,
-                                    sizeof(mac))
-           != LOYALTY_MAC_LEN)
-    {
-        return LOYALTY_COOKIE_INVALID;
-    }
-
-    /* expiry: decimal seconds without a leading zero, so one encoding */
-    p = sep[0] + 1;
-    if (p == sep[1] || sep[1] - p > 12 || (*p == '0' && sep[1] - p > 1)) {
-        return LOYALTY_COOKIE_INVALID;
-    }
-
-    exp = 0;
-    for ( /* void */ ; p < sep[1]; p++) {
-        if (*p < '0' || *p > '9') {
-            return LOYALTY_COOKIE_INVALID;
-        }
-        exp = exp * 10 + (*p - '0');
-    }
-
-    key = NULL;
-    for (i = 0; i < kr->nkeys; i++) {
-        if (kr->keys[i].kid_len == (size_t) (sep[2] - sep[1] - 1)
-            && memcmp(kr->keys[i].kid, sep[1] + 1, kr->keys[i].kid_len) == 0)
-        {
-            key = &kr->keys[i];
-            break;
-        }
-    }
-
-    if (key == NULL) {
-        return LOYALTY_COOKIE_INVALID;
-    }
-
-    signed_len = (size_t) (last - value);
-
-    if (loyalty_keyring_mac(kr, key, LOYALTY_DOMAIN_MEMBER, value,
-                            signed_len, want)
+    if (loyalty_cookie_open(kr, LOYALTY_DOMAIN_MEMBER, value, len,
+                            LOYALTY_COOKIE_MAX, 2, f, flen)
         != 0
-        || CRYPTO_memcmp(mac, want, LOYALTY_MAC_LEN) != 0)
+        || !loyalty_valid_id(f[0], flen[0])
+        || loyalty_cookie_time(f[1], flen[1], &exp) != 0)
     {
         return LOYALTY_COOKIE_INVALID;
     }
 
-    *id = value;
-    *id_len = (size_t) (sep[0] - value);
+    *id = f[0];
+    *id_len = flen[0];
     *expires = exp;
 
     return exp < now ? LOYALTY_COOKIE_EXPIRED : LOYALTY_COOKIE_VALID;
 }
 
+
+long
+loyalty_ref_cookie_sign(loyalty_keyring_t *kr, const char *code,
+    size_t code_len, const char *referrer, size_t referrer_len, int64_t at,
+    char *out)
+{
+    int  n;
+
+    if (code_len < 1 || code_len > LOYALTY_REF_CODE_MAX
+        || memchr(code, '~', code_len) != NULL
+        || !loyalty_valid_id(referrer, referrer_len)
+        || at < 0 || at > LOYALTY_EXPIRES_MAX)
+    {
+        return -1;
+    }
+
+    n = snprintf(out, LOYALTY_REF_COOKIE_MAX + 1, "%.*s~%.*s~%lld",
+                 (int) code_len, code, (int) referrer_len, referrer,
+                 (long long) at);
+
+    if (n < 0) {
+        return -1;
+    }
+
+    return loyalty_cookie_seal(kr, LOYALTY_DOMAIN_REF, out, (size_t) n,
+                               LOYALTY_REF_COOKIE_MAX);
+}
+
+
+int
+loyalty_ref_cookie_verify(loyalty_keyring_t *kr, const char *value,
+    size_t len, loyalty_ref_cookie_t *ref)
+{
+    size_t       flen[3];
+    const char  *f[3];
+
+    if (loyalty_cookie_open(kr, LOYALTY_DOMAIN_REF, value, len,
+                            LOYALTY_REF_COOKIE_MAX, 3, f, flen)
+        != 0
+        || flen[0] < 1 || flen[0] > LOYALTY_REF_CODE_MAX
+        || !loyalty_valid_id(f[1], flen[1])
+        || loyalty_cookie_time(f[2], flen[2], &ref->at) != 0)
+    {
+        return -1;
+    }
+
+    ref->code = f[0];
+    ref->code_len = flen[0];
+    ref->referrer = f[1];
+    ref->referrer_len = flen[1];
+
+    return 0;
+}

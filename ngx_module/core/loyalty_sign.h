@@ -7,6 +7,11 @@
  *
  * Member cookie: ID "~" EXP "~" KID "~" MAC, where MAC is the base64url
  * (no padding) HMAC-SHA256 of "member~ID~EXP~KID" and EXP is unix seconds.
+ *
+ * Attribution cookie: CODE "~" REFERRER "~" AT "~" KID "~" MAC, MAC over
+ * "ref~CODE~REFERRER~AT~KID", AT the click's unix time.  The window is
+ * the configuration's, so that shortening it applies to cookies already
+ * out.  Times are 1-12 digits without a leading zero: one encoding.
  */
 
 #ifndef _LOYALTY_SIGN_H_INCLUDED_
@@ -28,7 +33,17 @@
 #define LOYALTY_COOKIE_MAX          (LOYALTY_ID_MAX + 20 + LOYALTY_KID_MAX \
                                      + LOYALTY_MAC_B64_LEN + 3)
 
+/* the longest share code a cookie carries (loyalty_code.h's maximum) */
+#define LOYALTY_REF_CODE_MAX        32
+#define LOYALTY_REF_COOKIE_MAX      (LOYALTY_REF_CODE_MAX + LOYALTY_ID_MAX \
+                                     + 12 + LOYALTY_KID_MAX \
+                                     + LOYALTY_MAC_B64_LEN + 4)
+
 #define LOYALTY_DOMAIN_MEMBER       "member"
+#define LOYALTY_DOMAIN_REF          "ref"
+
+/* the most fields a signed value has before its KID and MAC */
+#define LOYALTY_FIELDS_MAX          3
 
 /* the largest expiry a cookie carries: 12 digits, the year 33658 */
 #define LOYALTY_EXPIRES_MAX         999999999999LL
@@ -39,6 +54,15 @@ typedef enum {
     LOYALTY_COOKIE_INVALID,
     LOYALTY_COOKIE_EXPIRED
 } loyalty_cookie_status_e;
+
+
+typedef struct {
+    const char     *code;
+    size_t          code_len;
+    const char     *referrer;
+    size_t          referrer_len;
+    int64_t         at;
+} loyalty_ref_cookie_t;
 
 
 typedef struct {
@@ -80,6 +104,19 @@ long loyalty_member_cookie_sign(loyalty_keyring_t *kr, const char *id,
 loyalty_cookie_status_e loyalty_member_cookie_verify(loyalty_keyring_t *kr,
     const char *value, size_t len, int64_t now, const char **id,
     size_t *id_len, int64_t *expires);
+
+
+/*
+ * Writes an attribution cookie value of at most LOYALTY_REF_COOKIE_MAX
+ * bytes; -1 on a code with "~" or too long, an invalid referrer id or a
+ * time out of range.
+ */
+long loyalty_ref_cookie_sign(loyalty_keyring_t *kr, const char *code,
+    size_t code_len, const char *referrer, size_t referrer_len, int64_t at,
+    char *out);
+/* 0 and ref's fields point into value, or -1 on anything but a genuine one */
+int loyalty_ref_cookie_verify(loyalty_keyring_t *kr, const char *value,
+    size_t len, loyalty_ref_cookie_t *ref);
 
 
 #endif /* _LOYALTY_SIGN_H_INCLUDED_ */

@@ -22,6 +22,9 @@
 #define ALICE_MAC  "1N3LKt3Zzb9GPB3D3I5oZtrv2fNgWsXZvMVeCbm8BJI"
 #define ALICE      "alice~1700000000~k1~" ALICE_MAC
 #define ALICE_EXP  1700000000
+/* openssl dgst -sha256 -mac HMAC of "ref~SPRING24~alice~1700000000~k1" */
+#define REF_MAC    "bMYsWWeCTalb1Q6-xfK2bbW_zqQCZam5lRxp6sEFAmI"
+#define REF        "SPRING24~alice~1700000000~k1~" REF_MAC
 
 #define HEX16      "00112233445566778899aabbccddeeff"
 #define HEX128     HEX16 HEX16 HEX16 HEX16 HEX16 HEX16 HEX16 HEX16
@@ -588,11 +591,76 @@ test_verify_rejects(void)
 }
 
 
+static void
+test_ref_cookie(void)
+{
+    long                   n;
+    char                   out[LOYALTY_REF_COOKIE_MAX + 1];
+    char                   buf[BUFLEN];
+    size_t                 i;
+    loyalty_keyring_t     *kr;
+    loyalty_ref_cookie_t   ref;
+
+    static const char     *bad[] = {
+        "SPRING24~alice~1700000000~k1~" REF_MAC "x",
+        "SPRING24~alice~1700000001~k1~" REF_MAC,
+        "SPRING25~alice~1700000000~k1~" REF_MAC,
+        "SPRING24~alicf~1700000000~k1~" REF_MAC,
+        "SPRING24~alice~01700000000~k1~" REF_MAC,
+        "SPRING24~alice~1700000000~k0~" REF_MAC,
+        "SPRING24~alice~1700000000~k9~" REF_MAC,
+        "SPRING24~alice~k1~" REF_MAC,
+        "x~SPRING24~alice~1700000000~k1~" REF_MAC,
+        "alice~1700000000~k1~1N3LKt3Zzb9GPB3D3I5oZtrv2fNgWsXZvMVeCbm8BJI",
+        ""
+    };
+
+    kr = ring("k1 " K1HEX "\nk0 " K0HEX);
+
+    n = loyalty_ref_cookie_sign(kr, "SPRING24", 8, "alice", 5, ALICE_EXP,
+                                out);
+    is_str(n > 0 ? out : "", REF, "attribution cookie: known answer");
+
+    ok(loyalty_ref_cookie_verify(kr, REF, strlen(REF), &ref) == 0
+       && ref.code_len == 8 && memcmp(ref.code, "SPRING24", 8) == 0
+       && ref.referrer_len == 5 && memcmp(ref.referrer, "alice", 5) == 0
+       && ref.at == ALICE_EXP,
+       "the known answer verifies, with its fields");
+
+    for (i = 0; i < nelts(bad); i++) {
+        ok(loyalty_ref_cookie_verify(kr, bad[i], strlen(bad[i]), &ref) != 0,
+           "forged attribution cookie refused: %s", bad[i]);
+    }
+
+    /* the member cookie's MAC does not make an attribution cookie */
+    n = snprintf(buf, sizeof(buf), "SPRING24~alice~1700000000~k1~%s",
+                 ALICE_MAC);
+    ok(loyalty_ref_cookie_verify(kr, buf, (size_t) n, &ref) != 0,
+       "a MAC from the member domain is refused");
+
+    n = loyalty_ref_cookie_sign(kr, "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345", 32,
+                                ID64, 64, INT64_C(999999999999), out);
+    ok(n > 0 && n <= LOYALTY_REF_COOKIE_MAX
+       && loyalty_ref_cookie_verify(kr, out, (size_t) n, &ref) == 0,
+       "the longest attribution cookie fits (%ld bytes)", n);
+
+    ok(loyalty_ref_cookie_sign(kr, "A~B", 3, "alice", 5, 1, out) == -1
+       && loyalty_ref_cookie_sign(kr, "", 0, "alice", 5, 1, out) == -1
+       && loyalty_ref_cookie_sign(kr, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456",
+                                  33, "alice", 5, 1, out) == -1
+       && loyalty_ref_cookie_sign(kr, "AB", 2, "a b", 3, 1, out) == -1
+       && loyalty_ref_cookie_sign(kr, "AB", 2, "alice", 5, -1, out) == -1,
+       "nothing unsignable is signed");
+
+    loyalty_keyring_free(kr);
+}
+
+
 int
 main(void)
 {
     plan(4 + nelts(keys_errors) + 3 + 3 + 8 + 11 + 7
-         + 9 + nelts(bad_prefixes) + 10);
+         + 9 + nelts(bad_prefixes) + 10 + 11 + 5);
 
     test_keyring_parse();
     test_keyring_load();
@@ -600,6 +668,7 @@ main(void)
     test_sign_verify();
     test_rotation();
     test_verify_rejects();
+    test_ref_cookie();
 
     return done();
 }
