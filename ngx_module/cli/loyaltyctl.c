@@ -9,6 +9,7 @@
 #include <time.h>
 #include <jansson.h>
 
+#include "loyalty_code.h"
 #include "loyalty_json.h"
 #include "loyalty_price.h"
 #include "loyalty_record.h"
@@ -21,11 +22,19 @@ static const char  loyaltyctl_usage_main[] =
     "\n"
     "commands:\n"
     "  init                      create the store (idempotent)\n"
-    "  import members|tiers|prices FILE\n"
+    "  import members|tiers|prices|codes FILE [--hosts HOST[,HOST...]]\n"
     "                            import JSON Lines (\"-\" for stdin)\n"
     "  get member ID             print a member as JSON\n"
     "  get tier NAME             print a tier as JSON\n"
     "  get price SKU [--tier T]  print a price, or a tier's price, as JSON\n"
+    "  get code CODE             print a share code as JSON\n"
+    "  mint-code MEMBER [--campaign C] [--target T] [--expires DURATION]\n"
+    "            [--max-clicks N] [--hosts HOST[,HOST...]]\n"
+    "                            mint a member's share code and print it\n"
+    "  revoke-code CODE          revoke a share code\n"
+    "  clicks [CODE] [--since YYYY-MM-DD]\n"
+    "                            print click counts per code and day as "
+    "JSON\n"
     "  stat                      entries per database, schema, map use\n"
     "  verify                    check every record and reference\n"
     "  sign-member ID --keys FILE [--ttl DURATION]\n"
@@ -49,20 +58,24 @@ static const char  loyaltyctl_usage_get[] =
     "usage: loyaltyctl -s DIR get member ID\n"
     "       loyaltyctl -s DIR get tier NAME\n"
     "       loyaltyctl -s DIR get price SKU [--tier TIER]\n"
+    "       loyaltyctl -s DIR get code CODE\n"
     "Prints the record as one line of JSON.  Exit 1 if it is absent.\n"
     "With --tier, prints the price that tier pays, after the privilege\n"
-    "guard; the tier \"public\" pays retail.\n";
+    "guard; the tier \"public\" pays retail.  Codes are looked up without\n"
+    "regard to case and printed in upper case.\n";
 
 static const char  loyaltyctl_usage_stat[] =
     "usage: loyaltyctl -s DIR stat\n"
     "Prints the schema version, creation time, map size and use, and the\n"
-    "entries in each database.\n";
+    "entries in each database (codes: one per share code; clicks: one per\n"
+    "code and day with clicks).\n";
 
 static const char  loyaltyctl_usage_verify[] =
     "usage: loyaltyctl -s DIR verify\n"
     "Decodes every record and resolves every reference (a member's tier\n"
-    "and referrer, a price's tiers), and checks that every price keeps\n"
-    "the privilege guard.  Lists each problem on stdout; exit 1 if any.\n";
+    "and referrer, a price's tiers, a code's member), and checks that\n"
+    "every price keeps the privilege guard.  Lists each problem on\n"
+    "stdout; exit 1 if any.\n";
 
 static const char  loyaltyctl_usage_sign[] =
     "usage: loyaltyctl sign-member ID --keys FILE [--ttl DURATION]\n"
@@ -139,7 +152,7 @@ loyaltyctl_init(const loyaltyctl_opts_t *o, int argc, char **argv)
 }
 
 
-static int
+int
 loyaltyctl_print_json(json_t *obj)
 {
     int  rc;
@@ -207,11 +220,14 @@ loyaltyctl_print_price(loyalty_store_t *st, MDB_txn *txn, const char *sku,
 static int
 loyaltyctl_get(const loyaltyctl_opts_t *o, int argc, char **argv)
 {
-    int               rc, db;
+    int               rc, db, valid;
+    char              code[LOYALTY_CODE_MAX];
+    long              n;
     MDB_txn          *txn;
     MDB_val           key, val;
-    const char       *tier;
+    const char       *tier, *what;
     loyalty_tier_t    t;
+    loyalty_code_t    c;
     loyalty_price_t   price;
     loyalty_store_t   st;
     loyalty_member_t  m;
@@ -235,12 +251,19 @@ loyaltyctl_get(const loyaltyctl_opts_t *o, int argc, char **argv)
 
     if (strcmp(argv[1], "member") == 0) {
         db = LOYALTY_DB_MEMBERS;
+        what = "member id";
 
     } else if (strcmp(argv[1], "tier") == 0) {
         db = LOYALTY_DB_TIERS;
+        what = "tier name";
 
     } else if (strcmp(argv[1], "price") == 0) {
         db = LOYALTY_DB_PRICES;
+        what = "sku";
+
+    } else if (strcmp(argv[1], "code") == 0) {
+        db = LOYALTY_DB_CODES;
+        what = "code";
 
     } else {
         return loyaltyctl_usage(loyaltyctl_usage_get);
@@ -249,13 +272,23 @@ loyaltyctl_get(const loyaltyctl_opts_t *o, int argc, char **argv)
     key.mv_data = argv[2];
     key.mv_size = strlen(argv[2]);
 
-    if (!(db == LOYALTY_DB_TIERS
-          ? loyalty_valid_tier_name(argv[2], key.mv_size)
-          : loyalty_valid_id(argv[2], key.mv_size)))
-    {
+    if (db == LOYALTY_DB_CODES) {
+        /* codes are keyed in upper case */
+        n = loyalty_code_normalize(argv[2], key.mv_size, code);
+        valid = (n >= 0);
+        key.mv_data = code;
+        key.mv_size = valid ? (size_t) n : 0;
+
+    } else if (db == LOYALTY_DB_TIERS) {
+        valid = loyalty_valid_tier_name(argv[2], key.mv_size);
+
+    } else {
+        valid = loyalty_valid_id(argv[2], key.mv_size);
+    }
+
+    if (!valid) {
         fprintf(stderr, "loyaltyctl: \"%s\" is not a valid %s\n", argv[2],
-                db == LOYALTY_DB_TIERS ? "tier name"
-                : db == LOYALTY_DB_PRICES ? "sku" : "member id");
+                what);
         return LOYALTYCTL_DATA;
     }
 
@@ -284,6 +317,12 @@ loyaltyctl_get(const loyaltyctl_opts_t *o, int argc, char **argv)
     } else if (db == LOYALTY_DB_PRICES) {
         rc = (loyalty_price_decode(val.mv_data, val.mv_size, &price) == 0)
              ? loyaltyctl_print_price(&st, txn, argv[2], &price, tier)
+             : -1;
+
+    } else if (db == LOYALTY_DB_CODES) {
+        rc = (loyalty_code_decode(val.mv_data, val.mv_size, &c) == 0)
+             ? loyaltyctl_print_json(loyalty_code_to_json(code, key.mv_size,
+                                                          &c))
              : -1;
 
     } else if (db == LOYALTY_DB_MEMBERS) {
@@ -393,7 +432,7 @@ failed:
 }
 
 
-static void
+void
 loyaltyctl_problem(size_t *n, const char *db, MDB_val *key, const char *what)
 {
     (*n)++;
@@ -582,6 +621,10 @@ loyaltyctl_verify(const loyaltyctl_opts_t *o, int argc, char **argv)
                                       &problems);
         }
 
+        if (rc == 0) {
+            rc = loyaltyctl_verify_codes(&st, txn, &problems);
+        }
+
         mdb_txn_abort(txn);
     }
 
@@ -742,6 +785,18 @@ main(int argc, char **argv)
 
     if (strcmp(cmd, "sign-member") == 0) {
         return loyaltyctl_sign_member(argc, argv);
+    }
+
+    if (strcmp(cmd, "mint-code") == 0) {
+        return loyaltyctl_mint_code(&o, argc, argv);
+    }
+
+    if (strcmp(cmd, "revoke-code") == 0) {
+        return loyaltyctl_revoke_code(&o, argc, argv);
+    }
+
+    if (strcmp(cmd, "clicks") == 0) {
+        return loyaltyctl_clicks(&o, argc, argv);
     }
 
     fprintf(stderr, "loyaltyctl: unknown command \"%s\"\n", cmd);

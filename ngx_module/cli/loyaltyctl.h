@@ -6,6 +6,8 @@
 #define _LOYALTYCTL_H_INCLUDED_
 
 
+#include <jansson.h>
+
 #include "loyalty_store.h"
 #include "loyalty_util.h"
 
@@ -19,17 +21,42 @@
                                        written */
 
 
+#define LOYALTYCTL_HOSTS_MAX    64
+
+
 typedef struct {
     const char  *store;
 } loyaltyctl_opts_t;
+
+
+/* the host names given with --hosts; they point into the arguments */
+typedef struct {
+    const char  *name[LOYALTYCTL_HOSTS_MAX];
+    size_t       len[LOYALTYCTL_HOSTS_MAX];
+    size_t       n;
+} loyaltyctl_hosts_t;
 
 
 int loyaltyctl_open(const loyaltyctl_opts_t *o, loyalty_store_t *st,
     unsigned flags);
 int loyaltyctl_wants_help(int argc, char **argv, const char *usage);
 int loyaltyctl_usage(const char *usage);
+/* prints obj as one line and releases it; NULL is out of memory */
+int loyaltyctl_print_json(json_t *obj);
+/* one line of verify's report: "db/key: what" */
+void loyaltyctl_problem(size_t *n, const char *db, MDB_val *key,
+    const char *what);
+/* adds the comma-separated host names of one --hosts; -1 if malformed */
+int loyaltyctl_hosts_add(loyaltyctl_hosts_t *h, const char *arg);
 
 int loyaltyctl_import(const loyaltyctl_opts_t *o, int argc, char **argv);
+int loyaltyctl_mint_code(const loyaltyctl_opts_t *o, int argc, char **argv);
+int loyaltyctl_revoke_code(const loyaltyctl_opts_t *o, int argc,
+    char **argv);
+int loyaltyctl_clicks(const loyaltyctl_opts_t *o, int argc, char **argv);
+/* verify's checks of the codes and clicks databases */
+int loyaltyctl_verify_codes(loyalty_store_t *st, MDB_txn *txn,
+    size_t *problems);
 
 
 #endif /* _LOYALTYCTL_H_INCLUDED_ */

@@ -8,12 +8,15 @@
  */
 
 #include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <time.h>
 #include <jansson.h>
 
+#include "loyalty_code.h"
 #include "loyalty_json.h"
 #include "loyalty_price.h"
 #include "loyalty_record.h"
@@ -26,13 +29,17 @@
 
 
 static const char  loyaltyctl_usage_import[] =
-    "usage: loyaltyctl -s DIR import members|tiers|prices FILE\n"
+    "usage: loyaltyctl -s DIR import members|tiers|prices|codes FILE\n"
+    "       loyaltyctl -s DIR import codes FILE [--hosts HOST[,HOST...]]\n"
     "Imports JSON Lines (\"-\" reads stdin) in one transaction.  A repeated\n"
     "id replaces the earlier record.  Any bad line rejects the whole file,\n"
     "naming the line and the reason, and leaves the store unchanged\n"
     "(exit 1).  Members and price overrides must name tiers already in\n"
     "the store.  Prices, and tiers that change prices, must keep the\n"
-    "privilege guard: no tier above retail or above a lower-ranked tier.\n";
+    "privilege guard: no tier above retail or above a lower-ranked tier.\n"
+    "Codes must name members already in the store, and a target URL must\n"
+    "name one of the --hosts; codes are kept in upper case (\"ab1\" then\n"
+    "\"AB1\" is a repeated code), and created_at defaults to now.\n";
 
 
 typedef struct {
@@ -44,6 +51,8 @@ typedef struct {
     char              last[LOYALTY_ID_MAX];
     size_t            last_len;
     loyalty_tierset_t tiers;
+    loyaltyctl_hosts_t hosts;
+    int64_t           now;
     char              err[2 * LOYALTY_ERRLEN];
 } loyaltyctl_import_t;
 
@@ -230,13 +239,50 @@ loyaltyctl_check_prices(loyaltyctl_import_t *im)
 }
 
 
+static int
+loyaltyctl_import_code(loyaltyctl_import_t *im, json_t *obj, char *code,
+    size_t *code_len, uint8_t *buf, size_t *len)
+{
+    int             rc;
+    MDB_val         key, val;
+    loyalty_code_t  c;
+
+    if (loyalty_code_from_json(obj, im->hosts.name, im->hosts.len,
+                               im->hosts.n, im->now, code, code_len, &c,
+                               im->err, sizeof(im->err))
+        != 0)
+    {
+        return -1;
+    }
+
+    /* the member may come from an earlier import or from this one */
+    key.mv_data = (void *) c.member;
+    key.mv_size = c.member_len;
+
+    rc = mdb_get(im->txn, im->st->dbi[LOYALTY_DB_MEMBERS], &key, &val);
+    if (rc == MDB_NOTFOUND) {
+        snprintf(im->err, sizeof(im->err), "unknown member \"%.*s\"",
+                 (int) c.member_len, c.member);
+        return -1;
+    }
+
+    if (rc != 0) {
+        return rc;
+    }
+
+    *len = loyalty_code_encode(&c, buf);
+
+    return 0;
+}
+
+
 /* returns 0, -1 with im->err set for bad data, or an LMDB error */
 static int
 loyaltyctl_import_line(loyaltyctl_import_t *im, const char *line,
     size_t len)
 {
     int               rc;
-    uint8_t           buf[LOYALTY_PRICE_REC_MAX];
+    char              code[LOYALTY_CODE_MAX];
     json_t           *obj;
     MDB_val           key, val, tmp;
     const char       *id;
@@ -244,6 +290,13 @@ loyaltyctl_import_line(loyaltyctl_import_t *im, const char *line,
     json_error_t      jerr;
     loyalty_tier_t    tier;
     loyalty_member_t  m;
+
+    union {
+        uint8_t       member[LOYALTY_MEMBER_MAX];
+        uint8_t       tier[LOYALTY_TIER_REC_MAX];
+        uint8_t       price[LOYALTY_PRICE_REC_MAX];
+        uint8_t       code[LOYALTY_CODE_REC_MAX];
+    } buf;
 
     obj = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
     if (obj == NULL) {
@@ -267,25 +320,30 @@ loyaltyctl_import_line(loyaltyctl_import_t *im, const char *line,
         }
 
         if (rc == 0) {
-            val.mv_size = loyalty_member_encode(&m, buf);
+            val.mv_size = loyalty_member_encode(&m, buf.member);
         }
 
     } else if (im->db == LOYALTY_DB_PRICES) {
-        rc = loyaltyctl_import_price(im, obj, &id, &id_len, buf,
+        rc = loyaltyctl_import_price(im, obj, &id, &id_len, buf.price,
                                      &val.mv_size);
+
+    } else if (im->db == LOYALTY_DB_CODES) {
+        rc = loyaltyctl_import_code(im, obj, code, &id_len, buf.code,
+                                    &val.mv_size);
+        id = code;
 
     } else {
         rc = loyalty_tier_from_json(obj, &id, &id_len, &tier, im->err,
                                     sizeof(im->err));
         if (rc == 0) {
-            val.mv_size = loyalty_tier_encode(&tier, buf);
+            val.mv_size = loyalty_tier_encode(&tier, buf.tier);
         }
     }
 
     if (rc == 0) {
         key.mv_data = (void *) id;
         key.mv_size = id_len;
-        val.mv_data = buf;
+        val.mv_data = &buf;
 
         rc = loyaltyctl_put(im, &key, &val);
         im->records++;
@@ -381,34 +439,67 @@ loyaltyctl_import_buffer(loyaltyctl_import_t *im, const char *buf,
 int
 loyaltyctl_import(const loyaltyctl_opts_t *o, int argc, char **argv)
 {
-    int                  rc, tries;
+    int                  rc, tries, c;
     char                *buf;
     size_t               len;
+    const char          *kind, *file;
     loyalty_store_t      st;
     loyaltyctl_import_t  im;
+
+    static const struct option  longopts[] = {
+        { "hosts", required_argument, NULL, 'H' },
+        { NULL, 0, NULL, 0 }
+    };
 
     if (loyaltyctl_wants_help(argc, argv, loyaltyctl_usage_import)) {
         return LOYALTYCTL_OK;
     }
 
-    if (argc != 3) {
+    memset(&im, 0, sizeof(im));
+
+    /* 0 restarts glibc's getopt, which then lets --hosts go anywhere */
+    optind = 0;
+
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        if (c != 'H') {
+            return loyaltyctl_usage(loyaltyctl_usage_import);
+        }
+
+        if (loyaltyctl_hosts_add(&im.hosts, optarg) != 0) {
+            fprintf(stderr, "loyaltyctl: invalid --hosts \"%s\"\n", optarg);
+            return LOYALTYCTL_USAGE;
+        }
+    }
+
+    if (argc - optind != 2) {
         return loyaltyctl_usage(loyaltyctl_usage_import);
     }
 
-    memset(&im, 0, sizeof(im));
+    kind = argv[optind];
+    file = argv[optind + 1];
 
-    if (strcmp(argv[1], "members") == 0) {
+    if (strcmp(kind, "members") == 0) {
         im.db = LOYALTY_DB_MEMBERS;
 
-    } else if (strcmp(argv[1], "tiers") == 0) {
+    } else if (strcmp(kind, "tiers") == 0) {
         im.db = LOYALTY_DB_TIERS;
 
-    } else if (strcmp(argv[1], "prices") == 0) {
+    } else if (strcmp(kind, "prices") == 0) {
         im.db = LOYALTY_DB_PRICES;
+
+    } else if (strcmp(kind, "codes") == 0) {
+        im.db = LOYALTY_DB_CODES;
 
     } else {
         return loyaltyctl_usage(loyaltyctl_usage_import);
     }
+
+    /* only codes have targets */
+    if (im.hosts.n && im.db != LOYALTY_DB_CODES) {
+        return loyaltyctl_usage(loyaltyctl_usage_import);
+    }
+
+    im.now = (int64_t) time(NULL);
 
     rc = loyaltyctl_open(o, &st, 0);
     if (rc != LOYALTYCTL_OK) {
@@ -417,7 +508,7 @@ loyaltyctl_import(const loyaltyctl_opts_t *o, int argc, char **argv)
 
     im.st = &st;
 
-    buf = loyaltyctl_read_all(argv[2], &len);
+    buf = loyaltyctl_read_all(file, &len);
     if (buf == NULL) {
         loyalty_store_close(&st);
         return LOYALTYCTL_DATA;
@@ -440,23 +531,23 @@ loyaltyctl_import(const loyaltyctl_opts_t *o, int argc, char **argv)
     loyalty_store_close(&st);
 
     if (rc == -1 && im.lineno == 0) {
-        fprintf(stderr, "loyaltyctl: %s: %s; nothing imported\n", argv[2],
+        fprintf(stderr, "loyaltyctl: %s: %s; nothing imported\n", file,
                 im.err);
         return LOYALTYCTL_DATA;
     }
 
     if (rc == -1) {
         fprintf(stderr, "loyaltyctl: %s line %zu: %s; nothing imported\n",
-                argv[2], im.lineno, im.err);
+                file, im.lineno, im.err);
         return LOYALTYCTL_DATA;
     }
 
     if (rc != 0) {
         fprintf(stderr, "loyaltyctl: import %s: %s; nothing imported\n",
-                argv[1], mdb_strerror(rc));
+                kind, mdb_strerror(rc));
         return LOYALTYCTL_STORE;
     }
 
-    printf("imported %zu %s\n", im.records, argv[1]);
+    printf("imported %zu %s\n", im.records, kind);
     return LOYALTYCTL_OK;
 }

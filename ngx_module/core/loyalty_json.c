@@ -51,6 +51,19 @@ static const loyalty_json_field_t  loyalty_price_fields[] = {
 };
 
 
+static const loyalty_json_field_t  loyalty_code_fields[] = {
+    { "code",           JSON_STRING,  1 },
+    { "member",         JSON_STRING,  1 },
+    { "campaign",       JSON_STRING,  0 },
+    { "target",         JSON_STRING,  0 },
+    { "created_at",     JSON_STRING,  0 },
+    { "expires_at",     JSON_STRING,  0 },
+    { "max_clicks",     JSON_INTEGER, 0 },
+    { "revoked",        JSON_TRUE,    0 },
+    { NULL, 0, 0 }
+};
+
+
 static const char *
 loyalty_json_type_name(int type)
 {
@@ -154,9 +167,10 @@ loyalty_json_check(json_t *obj, const loyalty_json_field_t *fields,
 }
 
 
+/* flags is a record's flags, widened: members and codes share this */
 static int
-loyalty_json_time(json_t *obj, const char *name, uint16_t flag,
-    loyalty_member_t *m, int64_t *out, char *err, size_t errlen)
+loyalty_json_time(json_t *obj, const char *name, unsigned flag,
+    unsigned *flags, int64_t *out, char *err, size_t errlen)
 {
     json_t  *v;
 
@@ -174,7 +188,7 @@ loyalty_json_time(json_t *obj, const char *name, uint16_t flag,
         return -1;
     }
 
-    m->flags |= flag;
+    *flags |= flag;
     return 0;
 }
 
@@ -209,6 +223,7 @@ loyalty_member_from_json(json_t *obj, const char **id, size_t *id_len,
 {
     int          stage;
     json_t      *v;
+    unsigned     flags;
     json_int_t   n;
 
     if (loyalty_json_check(obj, loyalty_member_fields, err, errlen) != 0) {
@@ -264,16 +279,20 @@ loyalty_member_from_json(json_t *obj, const char **id, size_t *id_len,
         }
     }
 
-    if (loyalty_json_time(obj, "joined_at", LOYALTY_MEMBER_JOINED, m,
+    flags = 0;
+
+    if (loyalty_json_time(obj, "joined_at", LOYALTY_MEMBER_JOINED, &flags,
                           &m->joined_at, err, errlen)
         || loyalty_json_time(obj, "first_order_at",
-                             LOYALTY_MEMBER_FIRST_ORDER, m,
+                             LOYALTY_MEMBER_FIRST_ORDER, &flags,
                              &m->first_order_at, err, errlen)
         || loyalty_json_time(obj, "last_order_at", LOYALTY_MEMBER_LAST_ORDER,
-                             m, &m->last_order_at, err, errlen))
+                             &flags, &m->last_order_at, err, errlen))
     {
         return -1;
     }
+
+    m->flags = (uint16_t) flags;
 
     if (loyalty_json_int(obj, "orders", 0, UINT32_MAX, &n, err, errlen)) {
         return -1;
@@ -567,6 +586,192 @@ loyalty_price_to_json(const char *sku, size_t sku_len,
 
     if (p->currency[0]) {
         json_object_set_new(obj, "currency", json_stringn(p->currency, 3));
+    }
+
+    return obj;
+}
+
+
+int
+loyalty_code_from_json(json_t *obj, const char *const *hosts,
+    const size_t *host_lens, size_t nhosts, int64_t now, char *code,
+    size_t *code_len, loyalty_code_t *c, char *err, size_t errlen)
+{
+    long         n;
+    size_t       len, host_len;
+    json_t      *v;
+    unsigned     flags;
+    json_int_t   max;
+    const char  *s, *host;
+
+    if (loyalty_json_check(obj, loyalty_code_fields, err, errlen) != 0) {
+        return -1;
+    }
+
+    memset(c, 0, sizeof(loyalty_code_t));
+
+    v = json_object_get(obj, "code");
+    n = loyalty_code_normalize(json_string_value(v), json_string_length(v),
+                               code);
+    if (n < 0) {
+        snprintf(err, errlen, "\"code\" must be %d-%d characters of "
+                 "[A-Za-z0-9_-]", LOYALTY_CODE_MIN, LOYALTY_CODE_MAX);
+        return -1;
+    }
+    *code_len = (size_t) n;
+
+    v = json_object_get(obj, "member");
+    c->member = json_string_value(v);
+    c->member_len = (uint8_t) json_string_length(v);
+
+    if (!loyalty_valid_id(c->member, json_string_length(v))) {
+        snprintf(err, errlen, "\"member\" must be 1-%d characters of "
+                 "[A-Za-z0-9_.-]", LOYALTY_ID_MAX);
+        return -1;
+    }
+
+    v = json_object_get(obj, "campaign");
+    if (v) {
+        c->campaign = json_string_value(v);
+        c->campaign_len = (uint8_t) json_string_length(v);
+
+        if (!loyalty_valid_campaign(c->campaign, json_string_length(v))) {
+            snprintf(err, errlen, "\"campaign\" must be 1-%d characters of "
+                     "[A-Za-z0-9_.-]", LOYALTY_CAMPAIGN_MAX);
+            return -1;
+        }
+    }
+
+    v = json_object_get(obj, "target");
+    if (v) {
+        s = json_string_value(v);
+        len = json_string_length(v);
+
+        switch (loyalty_target_check(s, len, &host, &host_len)) {
+
+        case LOYALTY_TARGET_INVALID:
+            snprintf(err, errlen, "\"target\" must be a path on this site "
+                     "(\"/...\") or an http or https URL with a host name "
+                     "and no user information, at most %d printable ASCII "
+                     "characters", LOYALTY_TARGET_MAX);
+            return -1;
+
+        case LOYALTY_TARGET_URL:
+            /* a share link must not become an open redirect */
+            if (!loyalty_host_allowed(host, host_len, hosts, host_lens,
+                                      nhosts))
+            {
+                snprintf(err, errlen, "target host \"%.*s\" is not in "
+                         "--hosts", (int) host_len, host);
+                return -1;
+            }
+            break;
+
+        default:
+            break;
+        }
+
+        c->target = s;
+        c->target_len = (uint16_t) len;
+    }
+
+    flags = 0;
+
+    if (loyalty_json_time(obj, "created_at", 0, &flags, &c->created_at, err,
+                          errlen)
+        || loyalty_json_time(obj, "expires_at", LOYALTY_CODE_EXPIRES, &flags,
+                             &c->expires_at, err, errlen))
+    {
+        return -1;
+    }
+
+    if (json_object_get(obj, "created_at") == NULL) {
+        c->created_at = now;
+    }
+
+    if (loyalty_json_int(obj, "max_clicks", 1, INT64_MAX, &max, err, errlen))
+    {
+        return -1;
+    }
+
+    if (json_object_get(obj, "max_clicks")) {
+        flags |= LOYALTY_CODE_MAX_CLICKS;
+        c->max_clicks = max;
+    }
+
+    if (json_is_true(json_object_get(obj, "revoked"))) {
+        flags |= LOYALTY_CODE_REVOKED;
+    }
+
+    c->flags = (uint8_t) flags;
+
+    return 0;
+}
+
+
+json_t *
+loyalty_code_to_json(const char *code, size_t code_len,
+    const loyalty_code_t *c)
+{
+    json_t  *obj;
+
+    obj = json_object();
+    if (obj == NULL) {
+        return NULL;
+    }
+
+    json_object_set_new(obj, "code", json_stringn(code, code_len));
+    json_object_set_new(obj, "member",
+                        json_stringn(c->member, c->member_len));
+
+    if (c->campaign_len) {
+        json_object_set_new(obj, "campaign",
+                            json_stringn(c->campaign, c->campaign_len));
+    }
+
+    if (c->target_len) {
+        json_object_set_new(obj, "target",
+                            json_stringn(c->target, c->target_len));
+    }
+
+    loyalty_json_set_time(obj, "created_at", c->created_at);
+
+    if (c->flags & LOYALTY_CODE_EXPIRES) {
+        loyalty_json_set_time(obj, "expires_at", c->expires_at);
+    }
+
+    if (c->flags & LOYALTY_CODE_MAX_CLICKS) {
+        json_object_set_new(obj, "max_clicks", json_integer(c->max_clicks));
+    }
+
+    json_object_set_new(obj, "revoked",
+                        json_boolean(c->flags & LOYALTY_CODE_REVOKED));
+
+    return obj;
+}
+
+
+json_t *
+loyalty_clicks_to_json(const char *code, size_t code_len, int64_t day,
+    const uint64_t *counts)
+{
+    int      i;
+    char     buf[LOYALTY_RFC3339_LEN + 1];
+    json_t  *obj;
+
+    obj = json_object();
+    if (obj == NULL) {
+        return NULL;
+    }
+
+    loyalty_format_rfc3339(day * 86400, buf);
+
+    json_object_set_new(obj, "code", json_stringn(code, code_len));
+    json_object_set_new(obj, "day", json_stringn(buf, 10));
+
+    for (i = 0; i < LOYALTY_CLICK_COUNTERS; i++) {
+        json_object_set_new(obj, loyalty_click_counter_names[i],
+                            json_integer((json_int_t) counts[i]));
     }
 
     return obj;

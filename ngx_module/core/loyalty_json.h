@@ -1,6 +1,7 @@
 /*
  * nginx-loyalty: records to and from JSON (jansson), as described by
- * schema/member.schema.json and schema/tier.schema.json.
+ * schema/member.schema.json, tier.schema.json, price.schema.json,
+ * code.schema.json and clicks.schema.json.
  */
 
 #ifndef _LOYALTY_JSON_H_INCLUDED_
@@ -9,6 +10,7 @@
 
 #include <jansson.h>
 
+#include "loyalty_code.h"
 #include "loyalty_record.h"
 
 
@@ -32,6 +34,20 @@ int loyalty_price_from_json(json_t *obj, const char **sku, size_t *sku_len,
     size_t errlen);
 json_t *loyalty_price_to_json(const char *sku, size_t sku_len,
     const loyalty_price_t *p);
+
+/*
+ * code receives the normalized code (LOYALTY_CODE_MAX bytes).  A target
+ * URL must name one of the nhosts hosts; created_at defaults to now.
+ */
+int loyalty_code_from_json(json_t *obj, const char *const *hosts,
+    const size_t *host_lens, size_t nhosts, int64_t now, char *code,
+    size_t *code_len, loyalty_code_t *c, char *err, size_t errlen);
+json_t *loyalty_code_to_json(const char *code, size_t code_len,
+    const loyalty_code_t *c);
+
+/* one code's counts of one day (days since 1970-01-01) */
+json_t *loyalty_clicks_to_json(const char *code, size_t code_len,
+    int64_t day, const uint64_t *counts);
 
 
 #endif /* _LOYALTY_JSON_H_INCLUDED_ */
