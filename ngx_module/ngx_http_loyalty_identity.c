@@ -15,8 +15,6 @@
 #include "ngx_http_loyalty_module.h"
 
 
-static ngx_int_t ngx_http_loyalty_cookie(ngx_http_request_t *r,
-    ngx_str_t *name, ngx_str_t *value);
 static ngx_int_t ngx_http_loyalty_lookup(ngx_http_request_t *r,
     ngx_http_loyalty_store_t *store, MDB_txn *txn,
     ngx_http_loyalty_ctx_t *ctx, const char *id, size_t id_len);
@@ -56,7 +54,7 @@ ngx_http_loyalty_identify(ngx_http_request_t *r)
     /* the main request's location decides, whoever asks first */
     llcf = ngx_http_get_module_loc_conf(mr, ngx_http_loyalty_module);
 
-    if (ngx_http_loyalty_cookie(mr, &llcf->member_cookie, &value)
+    if (ngx_http_loyalty_get_cookie(mr, &llcf->member_cookie, &value)
         != NGX_OK)
     {
         ctx->identity = NGX_HTTP_LOYALTY_ID_NONE;
@@ -134,8 +132,8 @@ ngx_http_loyalty_identify(ngx_http_request_t *r)
 }
 
 
-static ngx_int_t
-ngx_http_loyalty_cookie(ngx_http_request_t *r, ngx_str_t *name,
+ngx_int_t
+ngx_http_loyalty_get_cookie(ngx_http_request_t *r, ngx_str_t *name,
     ngx_str_t *value)
 {
     /* the cookie parser's interface changed in 1.23.0 and in 1.29.6 */

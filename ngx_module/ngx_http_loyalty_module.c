@@ -22,10 +22,32 @@ static char *ngx_http_loyalty_keys(ngx_conf_t *cf, ngx_command_t *cmd,
 static void ngx_http_loyalty_keys_cleanup(void *data);
 static char *ngx_http_loyalty_price_api(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_loyalty_share(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_loyalty_share_hosts(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_loyalty_bots(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static void ngx_http_loyalty_bots_cleanup(void *data);
+static char *ngx_http_loyalty_merge_ref(ngx_conf_t *cf,
+    ngx_http_loyalty_loc_conf_t *prev, ngx_http_loyalty_loc_conf_t *conf);
+static ngx_int_t ngx_http_loyalty_init_worker(ngx_cycle_t *cycle);
+static void ngx_http_loyalty_exit_worker(ngx_cycle_t *cycle);
+
+
+/* the project's bots list, ngx_module/bots.txt, made a string by config */
+#include "ngx_http_loyalty_bots.h"
 
 
 static ngx_conf_num_bounds_t  ngx_http_loyalty_member_cache_bounds = {
     ngx_conf_check_num_bounds, 0, 1048576
+};
+
+
+static ngx_conf_enum_t  ngx_http_loyalty_ref_models[] = {
+    { ngx_string("first"), NGX_HTTP_LOYALTY_MODEL_FIRST },
+    { ngx_string("last"), NGX_HTTP_LOYALTY_MODEL_LAST },
+    { ngx_null_string, 0 }
 };
 
 
@@ -80,13 +102,83 @@ static ngx_command_t  ngx_http_loyalty_commands[] = {
       offsetof(ngx_http_loyalty_loc_conf_t, price_sku),
       NULL },
 
+    { ngx_string("loyalty_ref_arg"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_loyalty_loc_conf_t, ref_arg),
+      NULL },
+
+    { ngx_string("loyalty_ref_cookie"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_loyalty_loc_conf_t, ref_cookie),
+      NULL },
+
+    { ngx_string("loyalty_ref_window"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_loyalty_loc_conf_t, ref_window),
+      NULL },
+
+    { ngx_string("loyalty_ref_model"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_loyalty_loc_conf_t, ref_model),
+      &ngx_http_loyalty_ref_models },
+
+    { ngx_string("loyalty_share"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_loyalty_share,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("loyalty_share_fallback"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_loyalty_loc_conf_t, share_fallback),
+      NULL },
+
+    { ngx_string("loyalty_share_hosts"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_loyalty_share_hosts,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("loyalty_click_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_http_loyalty_click_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("loyalty_click_flush"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_loyalty_main_conf_t, click_flush),
+      NULL },
+
+    { ngx_string("loyalty_bots"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_loyalty_bots,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
 
 static ngx_http_module_t  ngx_http_loyalty_module_ctx = {
     ngx_http_loyalty_preconfiguration,     /* preconfiguration */
-    NULL,                                  /* postconfiguration */
+    ngx_http_loyalty_ref_init,             /* postconfiguration */
 
     ngx_http_loyalty_create_main_conf,     /* create main configuration */
     ngx_http_loyalty_init_main_conf,       /* init main configuration */
@@ -106,10 +198,10 @@ ngx_module_t  ngx_http_loyalty_module = {
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
     ngx_http_loyalty_store_init_module,    /* init module */
-    ngx_http_loyalty_store_init_worker,    /* init process */
+    ngx_http_loyalty_init_worker,          /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    ngx_http_loyalty_store_exit_worker,    /* exit process */
+    ngx_http_loyalty_exit_worker,          /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
@@ -122,13 +214,58 @@ ngx_http_loyalty_preconfiguration(ngx_conf_t *cf)
 }
 
 
+static ngx_int_t
+ngx_http_loyalty_init_worker(ngx_cycle_t *cycle)
+{
+    if (ngx_http_loyalty_store_init_worker(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_loyalty_clicks_init_worker(cycle);
+}
+
+
+static void
+ngx_http_loyalty_exit_worker(ngx_cycle_t *cycle)
+{
+    /* the last clicks go to the store before it is closed */
+    ngx_http_loyalty_clicks_exit_worker(cycle);
+    ngx_http_loyalty_store_exit_worker(cycle);
+}
+
+
 static void *
 ngx_http_loyalty_create_main_conf(ngx_conf_t *cf)
 {
+    char                           err[LOYALTY_ERRLEN];
+    ngx_pool_cleanup_t            *cln;
     ngx_http_loyalty_main_conf_t  *lmcf;
 
     lmcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_loyalty_main_conf_t));
     if (lmcf == NULL) {
+        return NULL;
+    }
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    lmcf->bots = loyalty_bots_new();
+    if (lmcf->bots == NULL) {
+        return NULL;
+    }
+
+    cln->handler = ngx_http_loyalty_bots_cleanup;
+    cln->data = lmcf->bots;
+
+    if (loyalty_bots_add_list(lmcf->bots, ngx_http_loyalty_bots_builtin,
+                              sizeof(ngx_http_loyalty_bots_builtin) - 1,
+                              err, sizeof(err))
+        != 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "the built-in bots list: %s", err);
         return NULL;
     }
 
@@ -139,9 +276,11 @@ ngx_http_loyalty_create_main_conf(ngx_conf_t *cf)
      *     lmcf->keys_path = { 0, NULL };
      *     lmcf->keys = NULL;
      *     lmcf->store = NULL;
+     *     lmcf->click_zone = NULL;
      */
 
     lmcf->member_cache = NGX_CONF_UNSET_UINT;
+    lmcf->click_flush = NGX_CONF_UNSET_MSEC;
 
     return lmcf;
 }
@@ -153,6 +292,25 @@ ngx_http_loyalty_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_http_loyalty_main_conf_t *lmcf = conf;
 
     ngx_conf_init_uint_value(lmcf->member_cache, 32768);
+    ngx_conf_init_msec_value(lmcf->click_flush, 10000);
+
+    if (lmcf->click_flush == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"loyalty_click_flush\" must be more than 0");
+        return NGX_CONF_ERROR;
+    }
+
+    if (lmcf->click_zone) {
+        if (lmcf->store == NULL) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"loyalty_click_zone\" requires "
+                               "\"loyalty_store\"");
+            return NGX_CONF_ERROR;
+        }
+
+        /* the workers write the clicks into the store */
+        lmcf->store->write = 1;
+    }
 
     return NGX_CONF_OK;
 }
@@ -173,10 +331,17 @@ ngx_http_loyalty_create_loc_conf(ngx_conf_t *cf)
      *
      *     conf->member_cookie = { 0, NULL };
      *     conf->currency = { 0, NULL };
+     *     conf->ref_arg = { 0, NULL };
+     *     conf->ref_cookie = { 0, NULL };
+     *     conf->share_fallback = { 0, NULL };
      */
 
     conf->price_sku = NGX_CONF_UNSET_PTR;
     conf->price_api = NGX_CONF_UNSET;
+    conf->ref_window = NGX_CONF_UNSET;
+    conf->ref_model = NGX_CONF_UNSET_UINT;
+    conf->share = NGX_CONF_UNSET;
+    conf->share_hosts = NGX_CONF_UNSET_PTR;
 
     return conf;
 }
@@ -216,6 +381,79 @@ ngx_http_loyalty_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     if (conf->price_api && lmcf->store == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"loyalty_price_api\" requires \"loyalty_store\"");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->share && (lmcf->store == NULL || lmcf->keys == NULL)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"loyalty_share\" requires \"loyalty_store\" "
+                           "and \"loyalty_keys\"");
+        return NGX_CONF_ERROR;
+    }
+
+    return ngx_http_loyalty_merge_ref(cf, prev, conf);
+}
+
+
+static char *
+ngx_http_loyalty_merge_ref(ngx_conf_t *cf, ngx_http_loyalty_loc_conf_t *prev,
+    ngx_http_loyalty_loc_conf_t *conf)
+{
+    u_char      *p, *end;
+    size_t       host_len;
+    const char  *host;
+
+    ngx_conf_merge_str_value(conf->ref_arg, prev->ref_arg, "ref");
+    ngx_conf_merge_str_value(conf->ref_cookie, prev->ref_cookie,
+                             "loyalty_ref");
+    ngx_conf_merge_sec_value(conf->ref_window, prev->ref_window,
+                             30 * 86400);
+    ngx_conf_merge_uint_value(conf->ref_model, prev->ref_model,
+                              NGX_HTTP_LOYALTY_MODEL_FIRST);
+    ngx_conf_merge_value(conf->share, prev->share, 0);
+    ngx_conf_merge_str_value(conf->share_fallback, prev->share_fallback, "/");
+    ngx_conf_merge_ptr_value(conf->share_hosts, prev->share_hosts, NULL);
+
+    /* "off": no click by argument here; empty, kept for inheritance */
+    if (conf->ref_arg.len == 3
+        && ngx_strncmp(conf->ref_arg.data, "off", 3) == 0)
+    {
+        conf->ref_arg.len = 0;
+    }
+
+    end = conf->ref_cookie.data + conf->ref_cookie.len;
+
+    for (p = conf->ref_cookie.data; p < end; p++) {
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
+              || (*p >= '0' && *p <= '9') || *p == '_' || *p == '-'
+              || *p == '.'))
+        {
+            break;
+        }
+    }
+
+    if (conf->ref_cookie.len == 0 || p != end) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"loyalty_ref_cookie\" must be a cookie name of "
+                           "[A-Za-z0-9_.-], not \"%V\"", &conf->ref_cookie);
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->ref_window <= 0 || conf->ref_window > 10 * 365 * 86400) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"loyalty_ref_window\" must be more than 0 and "
+                           "at most 10 years");
+        return NGX_CONF_ERROR;
+    }
+
+    if (loyalty_target_check((char *) conf->share_fallback.data,
+                             conf->share_fallback.len, &host, &host_len)
+        == LOYALTY_TARGET_INVALID)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"loyalty_share_fallback\" must be a path such "
+                           "as \"/\" or an http(s) URL, not \"%V\"",
+                           &conf->share_fallback);
         return NGX_CONF_ERROR;
     }
 
@@ -326,4 +564,121 @@ ngx_http_loyalty_price_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     clcf->handler = ngx_http_loyalty_price_handler;
 
     return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_loyalty_share(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_loyalty_loc_conf_t *llcf = conf;
+
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (llcf->share != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    llcf->share = 1;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_loyalty_share_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_loyalty_share_hosts(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_loyalty_loc_conf_t *llcf = conf;
+
+    u_char      *p;
+    size_t       host_len;
+    ngx_str_t   *value, *host;
+    ngx_uint_t   i;
+    const char  *h;
+
+    if (llcf->share_hosts != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    llcf->share_hosts = ngx_array_create(cf->pool, cf->args->nelts - 1,
+                                         sizeof(ngx_str_t));
+    if (llcf->share_hosts == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        /* a host name is what a URL with it would be allowed to name */
+        p = ngx_pnalloc(cf->temp_pool, sizeof("http://") - 1 + value[i].len);
+        if (p == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memcpy(ngx_cpymem(p, "http://", sizeof("http://") - 1),
+                   value[i].data, value[i].len);
+
+        if (loyalty_target_check((char *) p,
+                                 sizeof("http://") - 1 + value[i].len,
+                                 &h, &host_len)
+            != LOYALTY_TARGET_URL
+            || host_len != value[i].len)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"loyalty_share_hosts\": \"%V\" is not a "
+                               "host name", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        host = ngx_array_push(llcf->share_hosts);
+        if (host == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *host = value[i];
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_loyalty_bots(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_loyalty_main_conf_t *lmcf = conf;
+
+    char        err[LOYALTY_ERRLEN];
+    u_char     *path;
+    ngx_str_t  *value;
+
+    value = cf->args->elts;
+
+    if (ngx_conf_full_name(cf->cycle, &value[1], 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    path = ngx_pnalloc(cf->temp_pool, value[1].len + 1);
+    if (path == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    (void) ngx_cpystrn(path, value[1].data, value[1].len + 1);
+
+    /* the operator's patterns come on top of the built-in ones */
+    if (loyalty_bots_load(lmcf->bots, (char *) path, err, sizeof(err)) != 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "loyalty_bots: %s", err);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static void
+ngx_http_loyalty_bots_cleanup(void *data)
+{
+    loyalty_bots_free(data);
 }

@@ -10,6 +10,8 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "loyalty_bots.h"
+#include "loyalty_code.h"
 #include "loyalty_price.h"
 #include "loyalty_record.h"
 #include "loyalty_sign.h"
@@ -25,7 +27,29 @@ typedef enum {
 } ngx_http_loyalty_identity_e;
 
 
-typedef struct ngx_http_loyalty_cache_s  ngx_http_loyalty_cache_t;
+/* what became of a click, and of the attribution: $loyalty_ref_status */
+typedef enum {
+    NGX_HTTP_LOYALTY_REF_NONE = 0,
+    NGX_HTTP_LOYALTY_REF_NEW,
+    NGX_HTTP_LOYALTY_REF_KEPT,
+    NGX_HTTP_LOYALTY_REF_REPLACED,
+    NGX_HTTP_LOYALTY_REF_SELF,
+    NGX_HTTP_LOYALTY_REF_BOT,
+    NGX_HTTP_LOYALTY_REF_INVALID,
+    NGX_HTTP_LOYALTY_REF_EXPIRED,
+    NGX_HTTP_LOYALTY_REF_REVOKED,
+    NGX_HTTP_LOYALTY_REF_EXHAUSTED
+} ngx_http_loyalty_ref_status_e;
+
+
+typedef enum {
+    NGX_HTTP_LOYALTY_MODEL_FIRST = 0,
+    NGX_HTTP_LOYALTY_MODEL_LAST
+} ngx_http_loyalty_model_e;
+
+
+typedef struct ngx_http_loyalty_cache_s   ngx_http_loyalty_cache_t;
+typedef struct ngx_http_loyalty_clicks_s  ngx_http_loyalty_clicks_t;
 
 
 /* problems with the store's data, each logged once per snapshot */
@@ -50,6 +74,10 @@ typedef struct {
     dev_t                        dev;
     ino_t                        ino;
     ino_t                        failed_ino;
+    unsigned                     write:1;   /* wanted: clicks are flushed */
+    unsigned                     writable:1;
+    unsigned                     busy:1;    /* a write in the thread pool
+                                               uses the environment */
     time_t                       checked;
     ngx_http_loyalty_cache_t    *cache;
 
@@ -77,6 +105,9 @@ typedef struct {
     loyalty_keyring_t           *keys;
     ngx_http_loyalty_store_t    *store;
     ngx_uint_t                   member_cache;
+    loyalty_bots_t              *bots;
+    ngx_shm_zone_t              *click_zone;
+    ngx_msec_t                   click_flush;
 } ngx_http_loyalty_main_conf_t;
 
 
@@ -85,6 +116,14 @@ typedef struct {
     ngx_str_t                    currency;
     ngx_http_complex_value_t    *price_sku;
     ngx_flag_t                   price_api;
+
+    ngx_str_t                    ref_arg;       /* empty: "off" */
+    ngx_str_t                    ref_cookie;
+    time_t                       ref_window;
+    ngx_uint_t                   ref_model;
+    ngx_flag_t                   share;
+    ngx_str_t                    share_fallback;
+    ngx_array_t                 *share_hosts;   /* of ngx_str_t */
 } ngx_http_loyalty_loc_conf_t;
 
 
@@ -109,6 +148,23 @@ typedef struct {
     int64_t                      price;
     int64_t                      retail;
 } ngx_http_loyalty_ctx_t;
+
+
+/*
+ * The attribution of the main request, worked out once: it counts a
+ * click, so it must survive internal redirects, which clear module
+ * contexts (see ngx_http_loyalty_ref_get()).
+ */
+typedef struct {
+    ngx_http_loyalty_ref_status_e  status;
+    ngx_str_t                      code;        /* the attributed code */
+    ngx_str_t                      referrer;
+    ngx_str_t                      referrer2;
+    time_t                         at;          /* click; 0: unknown */
+    ngx_str_t                      target;      /* the clicked code's */
+    ngx_str_t                      set_cookie;  /* to send, or empty */
+    unsigned                       cookie_sent:1;
+} ngx_http_loyalty_ref_t;
 
 
 extern ngx_module_t  ngx_http_loyalty_module;
@@ -138,6 +194,8 @@ void ngx_http_loyalty_cache_put(ngx_http_loyalty_store_t *store,
     ngx_str_t *value, int64_t expires, ngx_http_loyalty_ctx_t *ctx);
 
 ngx_http_loyalty_ctx_t *ngx_http_loyalty_identify(ngx_http_request_t *r);
+ngx_int_t ngx_http_loyalty_get_cookie(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_str_t *value);
 
 ngx_int_t ngx_http_loyalty_price_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_loyalty_price_variable(ngx_http_request_t *r,
@@ -145,6 +203,30 @@ ngx_int_t ngx_http_loyalty_price_variable(ngx_http_request_t *r,
 ngx_str_t *ngx_http_loyalty_price_tier(ngx_http_loyalty_ctx_t *ctx);
 
 ngx_int_t ngx_http_loyalty_add_variables(ngx_conf_t *cf);
+
+ngx_http_loyalty_ref_t *ngx_http_loyalty_attribute(ngx_http_request_t *r);
+ngx_int_t ngx_http_loyalty_ref_init(ngx_conf_t *cf);
+extern ngx_str_t  ngx_http_loyalty_ref_status_names[];
+
+ngx_int_t ngx_http_loyalty_share_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_loyalty_target_allowed(ngx_http_loyalty_loc_conf_t *llcf,
+    ngx_str_t *target);
+
+char *ngx_http_loyalty_click_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_http_loyalty_clicks_t *ngx_http_loyalty_clicks_get(
+    ngx_http_loyalty_main_conf_t *lmcf);
+ngx_int_t ngx_http_loyalty_clicks_slot(ngx_http_loyalty_clicks_t *clicks,
+    ngx_http_loyalty_store_t *store, MDB_txn *txn, const u_char *code,
+    size_t len, ngx_log_t *log);
+void ngx_http_loyalty_clicks_count(ngx_http_loyalty_clicks_t *clicks,
+    ngx_int_t slot, loyalty_click_counter_e counter);
+ngx_int_t ngx_http_loyalty_clicks_claim(ngx_http_loyalty_clicks_t *clicks,
+    ngx_int_t slot, int64_t max_clicks);
+ngx_uint_t ngx_http_loyalty_clicks_unique(ngx_http_loyalty_clicks_t *clicks,
+    uint64_t visitor, const u_char *code, size_t len);
+ngx_int_t ngx_http_loyalty_clicks_init_worker(ngx_cycle_t *cycle);
+void ngx_http_loyalty_clicks_exit_worker(ngx_cycle_t *cycle);
 
 
 #endif /* _NGX_HTTP_LOYALTY_MODULE_H_INCLUDED_ */

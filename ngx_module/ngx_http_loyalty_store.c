@@ -3,7 +3,8 @@
  *
  * The master checks the store once at configuration time, without its
  * lock file, then closes it: LMDB handles must not cross fork.  Each
- * worker opens it again read-only, clears reader slots left by dead
+ * worker opens it again (read-only, unless it writes clicks: LMDB allows
+ * one environment per process), clears reader slots left by dead
  * processes, and keeps one read transaction that it renews for each lookup
  * and resets right after, so no snapshot is held across requests and
  * writers can reuse pages.
@@ -24,6 +25,9 @@ static ngx_int_t ngx_http_loyalty_store_open(ngx_http_loyalty_store_t *store,
 static void ngx_http_loyalty_store_replaced(ngx_http_loyalty_store_t *store,
     ngx_log_t *log);
 static void ngx_http_loyalty_store_close(ngx_http_loyalty_store_t *store);
+static ngx_int_t ngx_http_loyalty_store_give(ngx_cycle_t *cycle,
+    ngx_http_loyalty_main_conf_t *lmcf, const char *name, ngx_uid_t user,
+    ngx_uint_t create);
 
 
 char *
@@ -101,19 +105,17 @@ ngx_http_loyalty_store_conf(ngx_conf_t *cf,
 
 
 /*
- * Workers write to the store's lock file (their reader slots).  The
- * master runs as root and the workers do not, so it makes sure the lock
- * file exists and belongs to the workers' user, as nginx does with its
- * temporary directories.  O_NOFOLLOW: a link in its place is refused.
+ * Workers write to the store's lock file (their reader slots), and with
+ * loyalty_click_zone to its data file.  The master runs as root and the
+ * workers do not, so it makes sure these files belong to the workers'
+ * user, as nginx does with its temporary directories.  O_NOFOLLOW: a link
+ * in their place is refused.
  */
 
 ngx_int_t
 ngx_http_loyalty_store_init_module(ngx_cycle_t *cycle)
 {
-    u_char                        *lock;
-    ngx_fd_t                       fd;
     ngx_core_conf_t               *ccf;
-    ngx_file_info_t                fi;
     ngx_http_loyalty_main_conf_t  *lmcf;
 
     lmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_loyalty_module);
@@ -128,34 +130,58 @@ ngx_http_loyalty_store_init_module(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    lock = ngx_pnalloc(cycle->pool, lmcf->store_path.len
-                                    + sizeof("/lock.mdb"));
-    if (lock == NULL) {
+    if (ngx_http_loyalty_store_give(cycle, lmcf, "lock.mdb", ccf->user, 1)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
-    (void) ngx_sprintf(lock, "%V/lock.mdb%Z", &lmcf->store_path);
+    /* with loyalty_click_zone the workers write the clicks themselves */
+    if (lmcf->store->write) {
+        return ngx_http_loyalty_store_give(cycle, lmcf, "data.mdb",
+                                           ccf->user, 0);
+    }
 
-    fd = open((char *) lock, O_RDWR|O_CREAT|O_NOFOLLOW|O_CLOEXEC, 0664);
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_loyalty_store_give(ngx_cycle_t *cycle,
+    ngx_http_loyalty_main_conf_t *lmcf, const char *name, ngx_uid_t user,
+    ngx_uint_t create)
+{
+    u_char           *path;
+    ngx_fd_t          fd;
+    ngx_file_info_t   fi;
+
+    path = ngx_pnalloc(cycle->pool, lmcf->store_path.len + 1
+                                    + ngx_strlen(name) + 1);
+    if (path == NULL) {
+        return NGX_ERROR;
+    }
+
+    (void) ngx_sprintf(path, "%V/%s%Z", &lmcf->store_path, name);
+
+    fd = open((char *) path,
+              O_RDWR|O_NOFOLLOW|O_CLOEXEC|(create ? O_CREAT : 0), 0664);
 
     if (fd == NGX_INVALID_FILE) {
         ngx_log_error(NGX_LOG_WARN, cycle->log, ngx_errno,
-                      "open(\"%s\") failed, workers may not be able to read "
-                      "the store", lock);
+                      "open(\"%s\") failed, workers may not be able to %s "
+                      "the store", path, create ? "read" : "write to");
         return NGX_OK;
     }
 
     if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR || !ngx_is_file(&fi)) {
         ngx_log_error(NGX_LOG_WARN, cycle->log, ngx_errno,
                       "\"%s\" is not a regular file, workers may not be "
-                      "able to read the store", lock);
+                      "able to use the store", path);
 
-    } else if (fi.st_uid != ccf->user
-               && fchown(fd, ccf->user, (gid_t) -1) == -1)
-    {
+    } else if (fi.st_uid != user && fchown(fd, user, (gid_t) -1) == -1) {
         ngx_log_error(NGX_LOG_WARN, cycle->log, ngx_errno,
                       "fchown(\"%s\", %d) failed, workers may not be able "
-                      "to read the store", lock, ccf->user);
+                      "to use the store", path, user);
     }
 
     (void) ngx_close_file(fd);
@@ -218,10 +244,26 @@ ngx_http_loyalty_store_open(ngx_http_loyalty_store_t *store, ngx_log_t *log)
     ngx_file_info_t  fi;
 
     store->retry = ngx_time() + NGX_HTTP_LOYALTY_STORE_RETRY;
+    store->writable = 0;
 
-    if (loyalty_store_open(&store->st, (char *) store->path,
-                           LOYALTY_STORE_RDONLY, err, sizeof(err))
-        != 0)
+    if (store->write) {
+        if (loyalty_store_open(&store->st, (char *) store->path, 0, err,
+                               sizeof(err))
+            == 0)
+        {
+            store->writable = 1;
+
+        } else {
+            ngx_log_error(NGX_LOG_ERR, log, 0,
+                          "loyalty_store: %s; opening it read-only, clicks "
+                          "stay counted in memory", err);
+        }
+    }
+
+    if (!store->writable
+        && loyalty_store_open(&store->st, (char *) store->path,
+                              LOYALTY_STORE_RDONLY, err, sizeof(err))
+           != 0)
     {
         ngx_log_error(NGX_LOG_ERR, log, 0,
                       "loyalty_store: %s; members cannot be looked up", err);
@@ -292,7 +334,8 @@ ngx_http_loyalty_store_begin(ngx_http_loyalty_store_t *store, ngx_log_t *log)
         return NULL;
     }
 
-    if (store->open && store->checked != ngx_time()) {
+    /* while a write uses the environment in the pool it stays as it is */
+    if (store->open && store->checked != ngx_time() && !store->busy) {
         store->checked = ngx_time();
         ngx_http_loyalty_store_replaced(store, log);
     }
@@ -305,6 +348,14 @@ ngx_http_loyalty_store_begin(ngx_http_loyalty_store_t *store, ngx_log_t *log)
     }
 
     rc = mdb_txn_renew(store->txn);
+
+    if (rc != 0 && store->busy) {
+        ngx_log_error(NGX_LOG_INFO, log, 0,
+                      "loyalty_store \"%s\": mdb_txn_renew() failed during "
+                      "a write, retried after it: %s", store->path,
+                      mdb_strerror(rc));
+        return NULL;
+    }
 
     if (rc == MDB_MAP_RESIZED) {
         /* a writer grew the map: adopt its size and start afresh */

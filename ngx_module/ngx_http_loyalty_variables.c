@@ -21,13 +21,20 @@ typedef enum {
     NGX_HTTP_LOYALTY_VAR_BLOCKED,
     NGX_HTTP_LOYALTY_VAR_PRICE,
     NGX_HTTP_LOYALTY_VAR_PRICE_RETAIL,
-    NGX_HTTP_LOYALTY_VAR_PRICE_TIER
+    NGX_HTTP_LOYALTY_VAR_PRICE_TIER,
+    NGX_HTTP_LOYALTY_VAR_REF_CODE,
+    NGX_HTTP_LOYALTY_VAR_REFERRER,
+    NGX_HTTP_LOYALTY_VAR_REFERRER2,
+    NGX_HTTP_LOYALTY_VAR_REF_AGE,
+    NGX_HTTP_LOYALTY_VAR_REF_STATUS
 } ngx_http_loyalty_var_e;
 
 
 static ngx_int_t ngx_http_loyalty_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_loyalty_price_var(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_loyalty_ref_var(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 
 
@@ -66,6 +73,21 @@ static ngx_http_variable_t  ngx_http_loyalty_vars[] = {
 
     { ngx_string("loyalty_price_tier"), NULL, ngx_http_loyalty_price_var,
       NGX_HTTP_LOYALTY_VAR_PRICE_TIER, 0, 0 },
+
+    { ngx_string("loyalty_ref_code"), NULL, ngx_http_loyalty_ref_var,
+      NGX_HTTP_LOYALTY_VAR_REF_CODE, 0, 0 },
+
+    { ngx_string("loyalty_referrer"), NULL, ngx_http_loyalty_ref_var,
+      NGX_HTTP_LOYALTY_VAR_REFERRER, 0, 0 },
+
+    { ngx_string("loyalty_referrer2"), NULL, ngx_http_loyalty_ref_var,
+      NGX_HTTP_LOYALTY_VAR_REFERRER2, 0, 0 },
+
+    { ngx_string("loyalty_ref_age"), NULL, ngx_http_loyalty_ref_var,
+      NGX_HTTP_LOYALTY_VAR_REF_AGE, 0, 0 },
+
+    { ngx_string("loyalty_ref_status"), NULL, ngx_http_loyalty_ref_var,
+      NGX_HTTP_LOYALTY_VAR_REF_STATUS, 0, 0 },
 
       ngx_http_null_variable
 };
@@ -228,6 +250,65 @@ ngx_http_loyalty_price_var(ngx_http_request_t *r,
     v->valid = 1;
     v->no_cacheable = 0;
     v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_loyalty_ref_var(ngx_http_request_t *r, ngx_http_variable_value_t *v,
+    uintptr_t data)
+{
+    u_char                  *p;
+    ngx_str_t               *s;
+    ngx_http_loyalty_ref_t  *ref;
+
+    ref = ngx_http_loyalty_attribute(r);
+    if (ref == NULL) {
+        return NGX_ERROR;
+    }
+
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+
+    switch (data) {
+
+    case NGX_HTTP_LOYALTY_VAR_REF_CODE:
+        s = &ref->code;
+        break;
+
+    case NGX_HTTP_LOYALTY_VAR_REFERRER:
+        s = &ref->referrer;
+        break;
+
+    case NGX_HTTP_LOYALTY_VAR_REFERRER2:
+        s = &ref->referrer2;
+        break;
+
+    case NGX_HTTP_LOYALTY_VAR_REF_STATUS:
+        s = &ngx_http_loyalty_ref_status_names[ref->status];
+        break;
+
+    default: /* NGX_HTTP_LOYALTY_VAR_REF_AGE: empty when not known */
+        if (ref->at == 0) {
+            v->len = 0;
+            v->data = (u_char *) "";
+            return NGX_OK;
+        }
+
+        p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        v->len = ngx_sprintf(p, "%T", ngx_max(ngx_time() - ref->at, 0)) - p;
+        v->data = p;
+        return NGX_OK;
+    }
+
+    v->len = s->len;
+    v->data = s->len ? s->data : (u_char *) "";
 
     return NGX_OK;
 }

@@ -34,6 +34,13 @@ package Loyalty::Harness;
 #         HMAC-SHA256(secret, "member~" ID "~" EXP "~" KID)
 #         where secret is the key's hex string decoded to bytes
 #
+# Attribution cookie contract, likewise:
+#
+#   value = CODE "~" REFERRER "~" AT "~" KID "~" MAC, MAC of
+#           HMAC-SHA256(secret, "ref~" CODE "~" REFERRER "~" AT "~" KID)
+#   AT    the click, unix seconds; %%REF(code,referrer,age[,kid])%% signs
+#         one whose click was age ago (age like ttl: 0, 5m, 31d)
+#
 # Keys file: "KID SECRET_HEX" lines, "#" comments and blank lines allowed;
 # the first key signs, all keys verify.
 
@@ -55,7 +62,7 @@ use Time::HiRes qw(sleep);
 
 our @EXPORT = qw(
     run_blocks done_testing
-    sign_member member_cookie %TEST_KEYS
+    sign_member member_cookie ref_cookie %TEST_KEYS
     start_nginx stop_nginx reload_nginx http_request error_log_text
     loyaltyctl test_dir write_file slurp run_out new_store
 );
@@ -113,6 +120,16 @@ sub member_cookie {
     my ($id, $exp, $kid, $secret_hex) = @_;
     my $mac = hmac_sha256("member~$id~$exp~$kid", pack 'H*', $secret_hex);
     return join '~', $id, $exp, $kid, encode_base64url($mac);
+}
+
+
+sub ref_cookie {
+    my ($code, $referrer, $at, $kid, $secret_hex) = @_;
+    $kid //= 'k1';
+    $secret_hex //= $TEST_KEYS{$kid} // croak "no test key \"$kid\"";
+    my $mac = hmac_sha256("ref~$code~$referrer~$at~$kid",
+                          pack 'H*', $secret_hex);
+    return join '~', $code, $referrer, $at, $kid, encode_base64url($mac);
 }
 
 
@@ -302,7 +319,7 @@ sub _run_block {
         return;
     }
 
-    my %x = map { $_ => _expand($h, _section($block, $_)) }
+    my %x = map { $_ => _expand($h, _section($block, $_) // $defaults->{$_}) }
             qw(request raw_request more_headers request_body
                response_body response_body_like response_headers
                response_headers_like error_code error_log error_log_like
@@ -573,6 +590,7 @@ sub _expand {
     );
 
     $text =~ s{%%SIGN\(([^()]*)\)%%}{_sign($h, split /\s*,\s*/, $1)}ge;
+    $text =~ s{%%REF\(([^()]*)\)%%}{_ref($h, split /\s*,\s*/, $1)}ge;
     $text =~ s{%%(\w+)%%}
               {$simple{$1} // croak "unknown placeholder %%$1%%"}ge;
 
@@ -591,6 +609,18 @@ sub _sign {
     my $secret = $h->{keyring}{$kid} // $TEST_KEYS{$kid}
                  // croak "no key \"$kid\" to sign with";
     return sign_member($id, $ttl, $kid, $secret);
+}
+
+
+sub _ref {
+    my ($h, @args) = @_;
+    my ($code, $referrer, $age, $kid) = @args;
+    croak "%%REF(@args)%%: want code, referrer, age[, kid]"
+        if @args < 3 || @args > 4;
+    $kid //= $h->{signer} // 'k1';
+    my $secret = $h->{keyring}{$kid} // $TEST_KEYS{$kid}
+                 // croak "no key \"$kid\" to sign with";
+    return ref_cookie($code, $referrer, time - _seconds($age), $kid, $secret);
 }
 
 

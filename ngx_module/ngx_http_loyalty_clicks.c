@@ -1,0 +1,790 @@
+/*
+ * nginx-loyalty: share-link click counters in shared memory, and their
+ * flush into the store's daily aggregates.
+ *
+ * The zone holds an open-addressed table of codes and a table of recent
+ * (visitor, code) pairs for unique clicks.  Requests never lock: a code's
+ * slot is claimed with a compare-and-swap, counters are atomic additions,
+ * and a recent pair is one 64-bit word.  Counters only grow; the flusher
+ * notes how much of each the store already holds, so a flush that fails
+ * is simply retried.  One process flushes at a time, under the zone's
+ * slab mutex, which the master frees if its holder dies.
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_loyalty_module.h"
+
+
+#define NGX_HTTP_LOYALTY_SLOT_FREE     0
+#define NGX_HTTP_LOYALTY_SLOT_CLAIMED  1
+#define NGX_HTTP_LOYALTY_SLOT_READY    2
+
+#define NGX_HTTP_LOYALTY_PROBES        32
+#define NGX_HTTP_LOYALTY_WAYS          4
+
+/* a recent pair: 40 bits of hash, 24 bits of minutes (wraps in 31 years) */
+#define NGX_HTTP_LOYALTY_MINUTES       0xffffffULL
+#define NGX_HTTP_LOYALTY_UNIQUE_WINDOW (24 * 60)
+
+
+typedef struct {
+    ngx_atomic_t                  state;
+    uint32_t                      hash;
+    u_char                        len;
+    u_char                        code[LOYALTY_CODE_MAX];
+    ngx_atomic_t                  count[LOYALTY_CLICK_COUNTERS];
+    /* what the store holds of count[]: written by the flusher only */
+    ngx_atomic_t                  flushed[LOYALTY_CLICK_COUNTERS];
+    /* attributed clicks in the store when the slot was made */
+    ngx_atomic_t                  base;
+    /* attributions tried against max_clicks; only ever grows */
+    ngx_atomic_t                  claims;
+} ngx_http_loyalty_slot_t;
+
+
+typedef struct {
+    ngx_uint_t                    nslots;
+    ngx_uint_t                    nrecent;
+    ngx_atomic_t                  lost;     /* clicks with no free slot */
+    ngx_http_loyalty_slot_t      *slots;
+    ngx_atomic_t                 *recent;
+} ngx_http_loyalty_clicks_sh_t;
+
+
+/* one code's share of a flush */
+typedef struct {
+    ngx_uint_t                    slot;
+    uint64_t                      now[LOYALTY_CLICK_COUNTERS];
+    uint64_t                      delta[LOYALTY_CLICK_COUNTERS];
+} ngx_http_loyalty_flush_t;
+
+
+struct ngx_http_loyalty_clicks_s {
+    ngx_http_loyalty_clicks_sh_t *sh;
+    ngx_slab_pool_t              *shpool;
+    ngx_shm_zone_t               *zone;
+
+    /* the worker's side */
+    ngx_msec_t                    interval;
+    ngx_event_t                   timer;
+    ngx_http_loyalty_store_t     *store;
+    ngx_http_loyalty_flush_t     *batch;
+    ngx_uint_t                    nbatch;
+    int64_t                       day;
+    int                           rc;
+    ngx_uint_t                    damaged;
+    ngx_uint_t                    failed;   /* flushes failed in a row */
+#if (NGX_THREADS)
+    ngx_thread_pool_t            *pool;
+    ngx_thread_task_t            *task;
+#endif
+};
+
+
+static ngx_int_t ngx_http_loyalty_clicks_init_zone(ngx_shm_zone_t *shm_zone,
+    void *data);
+static uint64_t ngx_http_loyalty_clicks_stored(ngx_http_loyalty_store_t *store,
+    MDB_txn *txn, const u_char *code, size_t len);
+static void ngx_http_loyalty_clicks_timer(ngx_event_t *ev);
+static ngx_uint_t ngx_http_loyalty_clicks_collect(
+    ngx_http_loyalty_clicks_t *clicks);
+static void ngx_http_loyalty_clicks_write(void *data, ngx_log_t *log);
+static void ngx_http_loyalty_clicks_written(ngx_event_t *ev);
+
+
+char *
+ngx_http_loyalty_click_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_loyalty_main_conf_t *lmcf = conf;
+
+    ssize_t                     size;
+    ngx_str_t                  *value;
+    ngx_http_loyalty_clicks_t  *clicks;
+#if (NGX_THREADS)
+    ngx_thread_pool_t          *tp;
+#endif
+
+    if (lmcf->click_zone) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    size = ngx_parse_size(&value[2]);
+
+    if (size == NGX_ERROR || size < (ssize_t) (64 * 1024)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"loyalty_click_zone\" size must be at least "
+                           "64k, not \"%V\"", &value[2]);
+        return NGX_CONF_ERROR;
+    }
+
+    clicks = ngx_pcalloc(cf->pool, sizeof(ngx_http_loyalty_clicks_t));
+    if (clicks == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    lmcf->click_zone = ngx_shared_memory_add(cf, &value[1], size,
+                                             &ngx_http_loyalty_module);
+    if (lmcf->click_zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (lmcf->click_zone->data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "loyalty_click_zone \"%V\" is already defined",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    clicks->zone = lmcf->click_zone;
+    lmcf->click_zone->init = ngx_http_loyalty_clicks_init_zone;
+    lmcf->click_zone->data = clicks;
+
+#if (NGX_THREADS)
+    /* the default pool, as "aio threads" uses, unless one is configured */
+    tp = ngx_thread_pool_add(cf, NULL);
+    if (tp == NULL) {
+        return NGX_CONF_ERROR;
+    }
+#endif
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * Half the zone for codes, half for recent visitors; a reused zone (a
+ * reload with the same size) keeps its counts.
+ */
+static ngx_int_t
+ngx_http_loyalty_clicks_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_http_loyalty_clicks_t *oclicks = data;
+
+    size_t                         avail;
+    ngx_slab_pool_t               *shpool;
+    ngx_http_loyalty_clicks_t     *clicks;
+    ngx_http_loyalty_clicks_sh_t  *sh;
+
+    clicks = shm_zone->data;
+    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+    clicks->shpool = shpool;
+
+    if (oclicks) {
+        clicks->sh = oclicks->sh;
+        return NGX_OK;
+    }
+
+    if (shm_zone->shm.exists) {
+        clicks->sh = shpool->data;
+        return NGX_OK;
+    }
+
+    sh = ngx_slab_calloc(shpool, sizeof(ngx_http_loyalty_clicks_sh_t));
+    if (sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* what the slab allocator leaves, less its own page overhead */
+    avail = (shpool->end - shpool->start) / 10 * 9;
+
+    sh->nslots = avail / 2 / sizeof(ngx_http_loyalty_slot_t);
+    sh->nrecent = avail / 2 / sizeof(ngx_atomic_t)
+                  / NGX_HTTP_LOYALTY_WAYS * NGX_HTTP_LOYALTY_WAYS;
+
+    sh->slots = ngx_slab_calloc(shpool, sh->nslots
+                                        * sizeof(ngx_http_loyalty_slot_t));
+    sh->recent = ngx_slab_calloc(shpool, sh->nrecent * sizeof(ngx_atomic_t));
+
+    if (sh->slots == NULL || sh->recent == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                      "loyalty_click_zone \"%V\" is too small",
+                      &shm_zone->shm.name);
+        return NGX_ERROR;
+    }
+
+    shpool->data = sh;
+    clicks->sh = sh;
+
+    ngx_log_error(NGX_LOG_INFO, shm_zone->shm.log, 0,
+                  "loyalty_click_zone \"%V\": room for %ui codes and %ui "
+                  "recent visitor clicks", &shm_zone->shm.name, sh->nslots,
+                  sh->nrecent);
+
+    return NGX_OK;
+}
+
+
+ngx_http_loyalty_clicks_t *
+ngx_http_loyalty_clicks_get(ngx_http_loyalty_main_conf_t *lmcf)
+{
+    return lmcf->click_zone ? lmcf->click_zone->data : NULL;
+}
+
+
+/*
+ * The slot of a code, claimed on its first click; NGX_DECLINED when the
+ * table has no room near the code's place (counted, and logged by the
+ * flusher).  Within the caller's read transaction.
+ */
+ngx_int_t
+ngx_http_loyalty_clicks_slot(ngx_http_loyalty_clicks_t *clicks,
+    ngx_http_loyalty_store_t *store, MDB_txn *txn, const u_char *code,
+    size_t len, ngx_log_t *log)
+{
+    uint32_t                       hash;
+    ngx_uint_t                     i, n, spins;
+    ngx_http_loyalty_slot_t       *s;
+    ngx_http_loyalty_clicks_sh_t  *sh;
+
+    sh = clicks->sh;
+    hash = ngx_murmur_hash2((u_char *) code, len);
+
+    for (n = 0; n < NGX_HTTP_LOYALTY_PROBES && n < sh->nslots; n++) {
+        i = (hash + n) % sh->nslots;
+        s = &sh->slots[i];
+
+        for (spins = 0; /* void */ ; spins++) {
+
+            if (s->state == NGX_HTTP_LOYALTY_SLOT_READY) {
+                if (s->hash == hash && s->len == len
+                    && ngx_memcmp(s->code, code, len) == 0)
+                {
+                    return i;
+                }
+                break;
+            }
+
+            if (s->state == NGX_HTTP_LOYALTY_SLOT_FREE
+                && ngx_atomic_cmp_set(&s->state, NGX_HTTP_LOYALTY_SLOT_FREE,
+                                      NGX_HTTP_LOYALTY_SLOT_CLAIMED))
+            {
+                s->hash = hash;
+                s->len = (u_char) len;
+                ngx_memcpy(s->code, code, len);
+                s->base = ngx_http_loyalty_clicks_stored(store, txn, code,
+                                                         len);
+                ngx_memory_barrier();
+                s->state = NGX_HTTP_LOYALTY_SLOT_READY;
+
+                ngx_log_debug3(NGX_LOG_DEBUG_HTTP, log, 0,
+                               "loyalty: click slot %ui for \"%*s\"",
+                               i, len, code);
+                return i;
+            }
+
+            /* another process is filling the slot in: it takes no time */
+            if (spins == 1000) {
+                return NGX_DECLINED;
+            }
+
+            ngx_cpu_pause();
+        }
+    }
+
+    (void) ngx_atomic_fetch_add(&sh->lost, 1);
+
+    return NGX_DECLINED;
+}
+
+
+/* the attributed clicks the store holds for a code, over all its days */
+static uint64_t
+ngx_http_loyalty_clicks_stored(ngx_http_loyalty_store_t *store, MDB_txn *txn,
+    const u_char *code, size_t len)
+{
+    int          rc;
+    size_t       clen;
+    int64_t      day;
+    uint8_t      kbuf[LOYALTY_CLICKS_KEY_MAX];
+    uint64_t     sum, counts[LOYALTY_CLICK_COUNTERS];
+    MDB_val      key, val;
+    MDB_cursor  *cur;
+    const char  *c;
+
+    if (mdb_cursor_open(txn, store->st.dbi[LOYALTY_DB_CLICKS], &cur) != 0) {
+        return 0;
+    }
+
+    key.mv_data = kbuf;
+    key.mv_size = loyalty_clicks_key((char *) code, len, 0, kbuf);
+
+    sum = 0;
+
+    for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+         rc == 0;
+         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT))
+    {
+        if (loyalty_clicks_key_parse(key.mv_data, key.mv_size, &c, &clen,
+                                     &day)
+            != 0
+            || clen != len || ngx_memcmp(c, code, len) != 0)
+        {
+            break;
+        }
+
+        if (loyalty_clicks_decode(val.mv_data, val.mv_size, counts) == 0) {
+            sum += counts[LOYALTY_CLICK_ATTRIBUTED];
+        }
+    }
+
+    mdb_cursor_close(cur);
+
+    return sum;
+}
+
+
+void
+ngx_http_loyalty_clicks_count(ngx_http_loyalty_clicks_t *clicks,
+    ngx_int_t slot, loyalty_click_counter_e counter)
+{
+    (void) ngx_atomic_fetch_add(&clicks->sh->slots[slot].count[counter], 1);
+}
+
+
+/*
+ * Whether one more attribution fits under a code's max_clicks.  Claims
+ * only grow, so of concurrent clicks exactly as many fit as are left.
+ */
+ngx_int_t
+ngx_http_loyalty_clicks_claim(ngx_http_loyalty_clicks_t *clicks,
+    ngx_int_t slot, int64_t max_clicks)
+{
+    uint64_t                  n;
+    ngx_http_loyalty_slot_t  *s;
+
+    s = &clicks->sh->slots[slot];
+
+    n = s->base + ngx_atomic_fetch_add(&s->claims, 1);
+
+    return n < (uint64_t) max_clicks ? NGX_OK : NGX_DECLINED;
+}
+
+
+/*
+ * Whether a visitor's click on a code is their first in 24 hours.  The
+ * table forgets the oldest pairs when full: then a repeated click may be
+ * counted unique again, never the other way round.
+ */
+ngx_uint_t
+ngx_http_loyalty_clicks_unique(ngx_http_loyalty_clicks_t *clicks,
+    uint64_t visitor, const u_char *code, size_t len)
+{
+    uint64_t                       h, tag, now, e, age, oldest;
+    ngx_uint_t                     i, w, pick;
+    ngx_http_loyalty_clicks_sh_t  *sh;
+
+    sh = clicks->sh;
+
+    h = visitor ^ ((uint64_t) ngx_murmur_hash2((u_char *) code, len)
+                   * 0x9e3779b97f4a7c15ULL);
+    h ^= h >> 29;
+    h *= 0xbf58476d1ce4e5b9ULL;
+    h ^= h >> 32;
+
+    tag = (h & ~NGX_HTTP_LOYALTY_MINUTES) | (1ULL << 63);
+    now = ((uint64_t) ngx_time() / 60) & NGX_HTTP_LOYALTY_MINUTES;
+
+    i = (ngx_uint_t) (h % (sh->nrecent / NGX_HTTP_LOYALTY_WAYS))
+        * NGX_HTTP_LOYALTY_WAYS;
+
+    pick = i;
+    oldest = 0;
+
+    for (w = i; w < i + NGX_HTTP_LOYALTY_WAYS; w++) {
+        e = sh->recent[w];
+        age = e ? ((now - e) & NGX_HTTP_LOYALTY_MINUTES)
+                : NGX_HTTP_LOYALTY_MINUTES;
+
+        if ((e & ~NGX_HTTP_LOYALTY_MINUTES) == tag) {
+            if (age < NGX_HTTP_LOYALTY_UNIQUE_WINDOW) {
+                return 0;
+            }
+
+            pick = w;
+            break;
+        }
+
+        if (age >= oldest) {
+            oldest = age;
+            pick = w;
+        }
+    }
+
+    sh->recent[pick] = tag | now;
+
+    return 1;
+}
+
+
+ngx_int_t
+ngx_http_loyalty_clicks_init_worker(ngx_cycle_t *cycle)
+{
+    ngx_http_loyalty_clicks_t     *clicks;
+    ngx_http_loyalty_main_conf_t  *lmcf;
+#if (NGX_THREADS)
+    ngx_str_t                      name = ngx_string("default");
+#endif
+
+    lmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_loyalty_module);
+
+    if (lmcf == NULL || lmcf->store == NULL) {
+        return NGX_OK;
+    }
+
+    clicks = ngx_http_loyalty_clicks_get(lmcf);
+    if (clicks == NULL) {
+        return NGX_OK;
+    }
+
+    clicks->store = lmcf->store;
+    clicks->interval = lmcf->click_flush;
+
+    clicks->batch = ngx_alloc(clicks->sh->nslots
+                              * sizeof(ngx_http_loyalty_flush_t),
+                              cycle->log);
+    if (clicks->batch == NULL) {
+        return NGX_ERROR;
+    }
+
+#if (NGX_THREADS)
+    clicks->pool = ngx_thread_pool_get(cycle, &name);
+    if (clicks->pool == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "loyalty_click_zone: no thread pool \"default\"");
+        return NGX_ERROR;
+    }
+
+    clicks->task = ngx_thread_task_alloc(cycle->pool, 0);
+    if (clicks->task == NULL) {
+        return NGX_ERROR;
+    }
+
+    clicks->task->ctx = clicks;
+    clicks->task->handler = ngx_http_loyalty_clicks_write;
+    clicks->task->event.data = clicks;
+    clicks->task->event.handler = ngx_http_loyalty_clicks_written;
+#endif
+
+    clicks->timer.handler = ngx_http_loyalty_clicks_timer;
+    clicks->timer.data = clicks;
+    clicks->timer.log = cycle->log;
+    /* a pending flush must not hold up a graceful shutdown */
+    clicks->timer.cancelable = 1;
+
+    ngx_add_timer(&clicks->timer, clicks->interval);
+
+    return NGX_OK;
+}
+
+
+/*
+ * At exit every worker flushes what is left, synchronously: the thread
+ * pool has already stopped, having finished any flush it was given.
+ */
+void
+ngx_http_loyalty_clicks_exit_worker(ngx_cycle_t *cycle)
+{
+    ngx_http_loyalty_clicks_t     *clicks;
+    ngx_http_loyalty_main_conf_t  *lmcf;
+
+    lmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_loyalty_module);
+
+    if (lmcf == NULL || lmcf->store == NULL) {
+        return;
+    }
+
+    clicks = ngx_http_loyalty_clicks_get(lmcf);
+    if (clicks == NULL || clicks->batch == NULL) {
+        return;
+    }
+
+    if (lmcf->store->busy) {
+        /* the flush finished in the pool, its completion never ran */
+        lmcf->store->busy = 0;
+        (void) ngx_shmtx_force_unlock(&clicks->shpool->mutex, ngx_pid);
+    }
+
+    if (lmcf->store->open && lmcf->store->writable
+        && ngx_shmtx_trylock(&clicks->shpool->mutex))
+    {
+        if (ngx_http_loyalty_clicks_collect(clicks)) {
+            ngx_http_loyalty_clicks_write(clicks, cycle->log);
+
+            if (clicks->rc != 0) {
+                ngx_log_error(NGX_LOG_ERR, cycle->log, 0,
+                              "loyalty_store \"%s\": %ui codes' clicks "
+                              "could not be written at exit: %s",
+                              lmcf->store->path, clicks->nbatch,
+                              mdb_strerror(clicks->rc));
+            }
+        }
+
+        ngx_shmtx_unlock(&clicks->shpool->mutex);
+    }
+
+    ngx_free(clicks->batch);
+    clicks->batch = NULL;
+}
+
+
+static void
+ngx_http_loyalty_clicks_timer(ngx_event_t *ev)
+{
+    ngx_http_loyalty_clicks_t  *clicks = ev->data;
+
+    ngx_http_loyalty_store_t  *store;
+
+    store = clicks->store;
+
+    if (ngx_exiting || ngx_quit || ngx_terminate) {
+        return;
+    }
+
+    /* the store is opened by requests, and may be read-only for now */
+    if (!store->open || !store->writable || store->busy
+        || !ngx_shmtx_trylock(&clicks->shpool->mutex))
+    {
+        ngx_add_timer(ev, clicks->interval);
+        return;
+    }
+
+    if (ngx_http_loyalty_clicks_collect(clicks) == 0) {
+        ngx_shmtx_unlock(&clicks->shpool->mutex);
+        ngx_add_timer(ev, clicks->interval);
+        return;
+    }
+
+    store->busy = 1;
+
+#if (NGX_THREADS)
+
+    if (ngx_thread_task_post(clicks->pool, clicks->task) == NGX_OK) {
+        return;
+    }
+
+    clicks->rc = EAGAIN;
+    ngx_http_loyalty_clicks_written(&clicks->task->event);
+
+#else
+
+    {
+        ngx_event_t  done;
+
+        ngx_http_loyalty_clicks_write(clicks, ev->log);
+        done.data = clicks;
+        ngx_http_loyalty_clicks_written(&done);
+    }
+
+#endif
+}
+
+
+/* takes what the store lacks of every code's counts; under the lock */
+static ngx_uint_t
+ngx_http_loyalty_clicks_collect(ngx_http_loyalty_clicks_t *clicks)
+{
+    ngx_uint_t                     i, c, any;
+    ngx_http_loyalty_slot_t       *s;
+    ngx_http_loyalty_flush_t      *f;
+    ngx_http_loyalty_clicks_sh_t  *sh;
+
+    sh = clicks->sh;
+    clicks->nbatch = 0;
+    clicks->day = loyalty_day(ngx_time());
+
+    for (i = 0; i < sh->nslots; i++) {
+        s = &sh->slots[i];
+
+        if (s->state != NGX_HTTP_LOYALTY_SLOT_READY) {
+            continue;
+        }
+
+        f = &clicks->batch[clicks->nbatch];
+        any = 0;
+
+        for (c = 0; c < LOYALTY_CLICK_COUNTERS; c++) {
+            f->now[c] = s->count[c];
+            f->delta[c] = f->now[c] - s->flushed[c];
+            any |= (f->delta[c] != 0);
+        }
+
+        if (any) {
+            f->slot = i;
+            clicks->nbatch++;
+        }
+    }
+
+    return clicks->nbatch;
+}
+
+
+/*
+ * In the thread pool (or at exit): adds the batch to the day's records
+ * in one write transaction; once it is committed, the counts are noted
+ * as flushed.  Nothing here may touch the event loop.
+ */
+static void
+ngx_http_loyalty_clicks_write(void *data, ngx_log_t *log)
+{
+    ngx_http_loyalty_clicks_t  *clicks = data;
+
+    int                        rc;
+    uint8_t                    kbuf[LOYALTY_CLICKS_KEY_MAX];
+    uint8_t                    vbuf[LOYALTY_CLICKS_REC_LEN];
+    uint64_t                   counts[LOYALTY_CLICK_COUNTERS];
+    MDB_txn                   *txn;
+    MDB_val                    key, val;
+    ngx_uint_t                 i, c;
+    ngx_http_loyalty_slot_t   *s;
+    ngx_http_loyalty_flush_t  *f;
+    ngx_http_loyalty_store_t  *store;
+
+    store = clicks->store;
+    clicks->damaged = 0;
+
+    rc = mdb_txn_begin(store->st.env, NULL, 0, &txn);
+    if (rc != 0) {
+        clicks->rc = rc;
+        return;
+    }
+
+    for (i = 0; i < clicks->nbatch; i++) {
+        f = &clicks->batch[i];
+        s = &clicks->sh->slots[f->slot];
+
+        key.mv_data = kbuf;
+        key.mv_size = loyalty_clicks_key((char *) s->code, s->len,
+                                         clicks->day, kbuf);
+
+        rc = mdb_get(txn, store->st.dbi[LOYALTY_DB_CLICKS], &key, &val);
+
+        if (rc == 0
+            && loyalty_clicks_decode(val.mv_data, val.mv_size, counts) != 0)
+        {
+            /* a damaged day starts again from this flush */
+            clicks->damaged++;
+            rc = MDB_NOTFOUND;
+        }
+
+        if (rc == MDB_NOTFOUND) {
+            ngx_memzero(counts, sizeof(counts));
+
+        } else if (rc != 0) {
+            goto failed;
+        }
+
+        for (c = 0; c < LOYALTY_CLICK_COUNTERS; c++) {
+            counts[c] += f->delta[c];
+        }
+
+        loyalty_clicks_encode(counts, vbuf);
+        val.mv_data = vbuf;
+        val.mv_size = sizeof(vbuf);
+
+        rc = mdb_put(txn, store->st.dbi[LOYALTY_DB_CLICKS], &key, &val, 0);
+        if (rc != 0) {
+            goto failed;
+        }
+    }
+
+    rc = mdb_txn_commit(txn);
+    clicks->rc = rc;
+
+    if (rc != 0) {
+        return;
+    }
+
+    for (i = 0; i < clicks->nbatch; i++) {
+        f = &clicks->batch[i];
+        s = &clicks->sh->slots[f->slot];
+
+        for (c = 0; c < LOYALTY_CLICK_COUNTERS; c++) {
+            s->flushed[c] = f->now[c];
+        }
+    }
+
+    return;
+
+failed:
+
+    mdb_txn_abort(txn);
+    clicks->rc = rc;
+}
+
+
+/* back in the event loop */
+static void
+ngx_http_loyalty_clicks_written(ngx_event_t *ev)
+{
+    ngx_http_loyalty_clicks_t  *clicks = ev->data;
+
+    int                        rc;
+    ngx_log_t                 *log;
+    ngx_http_loyalty_store_t  *store;
+
+    store = clicks->store;
+    log = clicks->timer.log;
+
+    store->busy = 0;
+    ngx_shmtx_unlock(&clicks->shpool->mutex);
+
+    if (clicks->damaged) {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "loyalty_store \"%s\": %ui damaged clicks records "
+                      "were started again", store->path, clicks->damaged);
+    }
+
+    if (clicks->rc == 0) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, log, 0,
+                       "loyalty: clicks of %ui codes flushed",
+                       clicks->nbatch);
+
+        if (clicks->failed) {
+            ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                          "loyalty_store \"%s\": clicks are written again",
+                          store->path);
+            clicks->failed = 0;
+        }
+
+    } else if (clicks->rc == MDB_MAP_FULL) {
+        /* no transaction is active here: the map may grow */
+        rc = loyalty_store_grow(&store->st, 1024 * 1024);
+
+        if (rc != 0) {
+            ngx_log_error(NGX_LOG_ERR, log, 0,
+                          "loyalty_store \"%s\": full while writing clicks, "
+                          "cannot grow it: %s", store->path,
+                          mdb_strerror(rc));
+        } else {
+            ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                          "loyalty_store \"%s\": full while writing clicks, "
+                          "grown, writing them next time", store->path);
+        }
+
+    } else if (clicks->failed++ == 0) {
+        /* once until it works again: the counts wait in memory */
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "loyalty_store \"%s\": cannot write clicks, they "
+                      "stay counted in memory and are retried: %s",
+                      store->path, clicks->rc == EAGAIN
+                                   ? "thread pool queue full"
+                                   : mdb_strerror(clicks->rc));
+    }
+
+    if (clicks->sh->lost) {
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "loyalty_click_zone \"%V\" is full: %uA clicks on "
+                      "new codes were not counted; make it larger",
+                      &clicks->zone->shm.name, clicks->sh->lost);
+        clicks->sh->lost = 0;
+    }
+
+    if (!ngx_exiting && !ngx_quit && !ngx_terminate) {
+        ngx_add_timer(&clicks->timer, clicks->interval);
+    }
+}

@@ -1,0 +1,821 @@
+/*
+ * nginx-loyalty: referral attribution.
+ *
+ * A click is a request with ?ref=CODE (loyalty_ref_arg) or a short link
+ * in a loyalty_share location.  The attribution it makes lives in a
+ * signed cookie: code, referrer and click time.  The attribution of a
+ * request is worked out once, when a variable, the short-link handler or
+ * the header filter first asks, and the header filter sends the cookie.
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_loyalty_module.h"
+
+
+/* a cookie whose click lies ahead of the clock by more is not believed */
+#define NGX_HTTP_LOYALTY_CLOCK_SKEW  300
+
+
+typedef struct {
+    ngx_http_loyalty_ref_t        *ref;
+    ngx_http_loyalty_store_t      *store;
+    ngx_http_loyalty_clicks_t     *clicks;
+    MDB_txn                       *txn;
+    ngx_http_loyalty_ref_status_e  click;
+    loyalty_code_t                 code;
+    u_char                         name[LOYALTY_CODE_MAX];
+    size_t                         len;
+    ngx_int_t                      slot;
+} ngx_http_loyalty_click_t;
+
+
+static void ngx_http_loyalty_ref_cleanup(void *data);
+static ngx_int_t ngx_http_loyalty_ref_click(ngx_http_request_t *r,
+    ngx_http_loyalty_loc_conf_t *llcf, ngx_str_t *raw);
+static ngx_int_t ngx_http_loyalty_ref_cookie(ngx_http_request_t *r,
+    ngx_http_loyalty_loc_conf_t *llcf, loyalty_keyring_t *keys,
+    loyalty_ref_cookie_t *rc);
+static ngx_int_t ngx_http_loyalty_ref_code(ngx_http_request_t *r,
+    ngx_http_loyalty_click_t *c, ngx_str_t *raw);
+static void ngx_http_loyalty_ref_judge(ngx_http_request_t *r,
+    ngx_http_loyalty_click_t *c, ngx_str_t *member, ngx_str_t *locked,
+    loyalty_ref_cookie_t *had, ngx_http_loyalty_loc_conf_t *llcf);
+static ngx_uint_t ngx_http_loyalty_ref_bot(ngx_http_request_t *r);
+static uint64_t ngx_http_loyalty_ref_visitor(ngx_http_request_t *r,
+    ngx_str_t *member);
+static ngx_int_t ngx_http_loyalty_ref_referrer_of(ngx_http_request_t *r,
+    ngx_http_loyalty_store_t *store, MDB_txn *txn, u_char *id, size_t len,
+    ngx_str_t *referrer);
+static ngx_int_t ngx_http_loyalty_ref_set_cookie(ngx_http_request_t *r,
+    ngx_http_loyalty_loc_conf_t *llcf, loyalty_keyring_t *keys);
+static ngx_int_t ngx_http_loyalty_ref_copy(ngx_http_request_t *r,
+    ngx_str_t *dst, const void *src, size_t len);
+static ngx_int_t ngx_http_loyalty_ref_header_filter(ngx_http_request_t *r);
+
+
+static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
+
+
+ngx_str_t  ngx_http_loyalty_ref_status_names[] = {
+    ngx_string("none"),
+    ngx_string("new"),
+    ngx_string("kept"),
+    ngx_string("replaced"),
+    ngx_string("self"),
+    ngx_string("bot"),
+    ngx_string("invalid"),
+    ngx_string("expired"),
+    ngx_string("revoked"),
+    ngx_string("exhausted")
+};
+
+
+ngx_int_t
+ngx_http_loyalty_ref_init(ngx_conf_t *cf)
+{
+    ngx_http_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_http_loyalty_ref_header_filter;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The attribution is found again through the main request's pool: an
+ * internal redirect clears module contexts, and a click is counted once.
+ */
+static ngx_http_loyalty_ref_t *
+ngx_http_loyalty_ref_get(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    for (cln = r->main->pool->cleanup; cln; cln = cln->next) {
+        if (cln->handler == ngx_http_loyalty_ref_cleanup) {
+            return cln->data;
+        }
+    }
+
+    return NULL;
+}
+
+
+static void
+ngx_http_loyalty_ref_cleanup(void *data)
+{
+    /* nothing to free: the handler only marks the attribution's entry */
+}
+
+
+ngx_http_loyalty_ref_t *
+ngx_http_loyalty_attribute(ngx_http_request_t *r)
+{
+    u_char                        *p, *dst, *src;
+    ngx_str_t                      raw;
+    ngx_int_t                      rc;
+    ngx_pool_cleanup_t            *cln;
+    ngx_http_request_t            *mr;
+    ngx_http_loyalty_ref_t        *ref;
+    ngx_http_loyalty_loc_conf_t   *llcf;
+    ngx_http_loyalty_main_conf_t  *lmcf;
+
+    ref = ngx_http_loyalty_ref_get(r);
+    if (ref) {
+        return ref;
+    }
+
+    mr = r->main;
+
+    cln = ngx_pool_cleanup_add(mr->pool, sizeof(ngx_http_loyalty_ref_t));
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    ref = cln->data;
+    ngx_memzero(ref, sizeof(ngx_http_loyalty_ref_t));
+    cln->handler = ngx_http_loyalty_ref_cleanup;
+
+    lmcf = ngx_http_get_module_main_conf(mr, ngx_http_loyalty_module);
+
+    if (lmcf->keys == NULL || lmcf->store == NULL) {
+        return ref;
+    }
+
+    llcf = ngx_http_get_module_loc_conf(mr, ngx_http_loyalty_module);
+
+    /* a short link's code is the last segment of its path */
+    if (llcf->share) {
+        p = mr->uri.data + mr->uri.len;
+        while (p > mr->uri.data && p[-1] != '/') {
+            p--;
+        }
+
+        raw.data = p;
+        raw.len = mr->uri.data + mr->uri.len - p;
+        rc = ngx_http_loyalty_ref_click(mr, llcf, &raw);
+
+    } else if (llcf->ref_arg.len
+               && ngx_http_arg(mr, llcf->ref_arg.data, llcf->ref_arg.len,
+                               &raw)
+                  == NGX_OK)
+    {
+        /* an escaped code is as good as a plain one */
+        if (raw.len <= 3 * LOYALTY_CODE_MAX) {
+            p = ngx_pnalloc(mr->pool, raw.len);
+            if (p == NULL) {
+                return NULL;
+            }
+
+            ngx_memcpy(p, raw.data, raw.len);
+            dst = p;
+            src = p;
+            ngx_unescape_uri(&dst, &src, raw.len, NGX_UNESCAPE_URI);
+            raw.data = p;
+            raw.len = dst - p;
+        }
+
+        rc = ngx_http_loyalty_ref_click(mr, llcf, &raw);
+
+    } else {
+        rc = ngx_http_loyalty_ref_click(mr, llcf, NULL);
+    }
+
+    if (rc != NGX_OK) {
+        return NULL;
+    }
+
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "loyalty: attribution %V code \"%V\" referrer \"%V\" "
+                   "at %T", &ngx_http_loyalty_ref_status_names[ref->status],
+                   &ref->code, &ref->referrer, ref->at);
+
+    return ref;
+}
+
+
+/*
+ * Works out the attribution: the visitor's own lifetime referrer first,
+ * then a click (raw: its code; NULL: none), then the cookie.
+ */
+static ngx_int_t
+ngx_http_loyalty_ref_click(ngx_http_request_t *r,
+    ngx_http_loyalty_loc_conf_t *llcf, ngx_str_t *raw)
+{
+    ngx_str_t                      member, locked;
+    ngx_uint_t                     have;
+    loyalty_ref_cookie_t           had;
+    ngx_http_loyalty_ctx_t        *ctx;
+    ngx_http_loyalty_ref_t        *ref;
+    ngx_http_loyalty_click_t       c;
+    ngx_http_loyalty_main_conf_t  *lmcf;
+
+    ref = ngx_http_loyalty_ref_get(r);
+    lmcf = ngx_http_get_module_main_conf(r, ngx_http_loyalty_module);
+
+    ngx_memzero(&c, sizeof(ngx_http_loyalty_click_t));
+    c.ref = ref;
+    c.store = lmcf->store;
+    c.clicks = ngx_http_loyalty_clicks_get(lmcf);
+    c.slot = NGX_DECLINED;
+
+    have = (ngx_http_loyalty_ref_cookie(r, llcf, lmcf->keys, &had) == NGX_OK);
+
+    ctx = ngx_http_loyalty_identify(r);
+    if (ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_str_null(&member);
+    ngx_str_null(&locked);
+
+    if (ctx->identity == NGX_HTTP_LOYALTY_ID_VALID) {
+        member = ctx->member;
+
+        /* an attribution to oneself, made before logging in, is void */
+        if (have && had.referrer_len == member.len
+            && ngx_memcmp(had.referrer, member.data, member.len) == 0)
+        {
+            have = 0;
+        }
+    }
+
+    c.txn = ngx_http_loyalty_store_begin(c.store, r->connection->log);
+
+    if (c.txn == NULL) {
+        /* no store for now: keep what the cookie says, count nothing */
+        raw = NULL;
+
+    } else if (member.len
+               && ngx_http_loyalty_ref_referrer_of(r, c.store, c.txn,
+                                                   member.data, member.len,
+                                                   &locked)
+                  != NGX_OK)
+    {
+        goto failed;
+    }
+
+    ref->status = NGX_HTTP_LOYALTY_REF_NONE;
+
+    if (raw) {
+        if (ngx_http_loyalty_ref_code(r, &c, raw) != NGX_OK) {
+            goto failed;
+        }
+
+        if (c.slot != NGX_DECLINED && c.click != NGX_HTTP_LOYALTY_REF_BOT
+            && ngx_http_loyalty_clicks_unique(c.clicks,
+                                        ngx_http_loyalty_ref_visitor(r,
+                                                                 &member),
+                                        c.name, c.len))
+        {
+            ngx_http_loyalty_clicks_count(c.clicks, c.slot,
+                                          LOYALTY_CLICK_UNIQUE);
+        }
+
+        if (c.click == NGX_HTTP_LOYALTY_REF_NONE) {
+            ngx_http_loyalty_ref_judge(r, &c, &member, &locked,
+                                       have ? &had : NULL, llcf);
+        }
+
+        ref->status = c.click;
+    }
+
+    if (ref->status == NGX_HTTP_LOYALTY_REF_NEW
+        || ref->status == NGX_HTTP_LOYALTY_REF_REPLACED)
+    {
+        ref->at = ngx_time();
+
+        if (ngx_http_loyalty_ref_copy(r, &ref->code, c.name, c.len)
+            != NGX_OK
+            || ngx_http_loyalty_ref_copy(r, &ref->referrer, c.code.member,
+                                         c.code.member_len)
+               != NGX_OK
+            || ngx_http_loyalty_ref_set_cookie(r, llcf, lmcf->keys)
+               != NGX_OK)
+        {
+            goto failed;
+        }
+
+    } else if (locked.len) {
+        /* the lifetime referrer; the cookie only if it names them too */
+        ref->referrer = locked;
+
+        if (have && had.referrer_len == locked.len
+            && ngx_memcmp(had.referrer, locked.data, locked.len) == 0)
+        {
+            if (ngx_http_loyalty_ref_copy(r, &ref->code, had.code,
+                                          had.code_len)
+                != NGX_OK)
+            {
+                goto failed;
+            }
+
+            ref->at = had.at;
+        }
+
+        if (raw == NULL) {
+            ref->status = NGX_HTTP_LOYALTY_REF_KEPT;
+        }
+
+    } else if (have) {
+        if (ngx_http_loyalty_ref_copy(r, &ref->code, had.code, had.code_len)
+            != NGX_OK
+            || ngx_http_loyalty_ref_copy(r, &ref->referrer, had.referrer,
+                                         had.referrer_len)
+               != NGX_OK)
+        {
+            goto failed;
+        }
+
+        ref->at = had.at;
+
+        if (raw == NULL) {
+            ref->status = NGX_HTTP_LOYALTY_REF_KEPT;
+        }
+    }
+
+    if (c.txn && ref->referrer.len
+        && ngx_http_loyalty_ref_referrer_of(r, c.store, c.txn,
+                                            ref->referrer.data,
+                                            ref->referrer.len,
+                                            &ref->referrer2)
+           != NGX_OK)
+    {
+        goto failed;
+    }
+
+    if (c.txn) {
+        ngx_http_loyalty_store_end(c.store);
+    }
+
+    return NGX_OK;
+
+failed:
+
+    if (c.txn) {
+        ngx_http_loyalty_store_end(c.store);
+    }
+
+    return NGX_ERROR;
+}
+
+
+/* the attribution cookie, if genuine and within the window */
+static ngx_int_t
+ngx_http_loyalty_ref_cookie(ngx_http_request_t *r,
+    ngx_http_loyalty_loc_conf_t *llcf, loyalty_keyring_t *keys,
+    loyalty_ref_cookie_t *rc)
+{
+    ngx_str_t  value;
+
+    if (ngx_http_loyalty_get_cookie(r, &llcf->ref_cookie, &value) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    if (loyalty_ref_cookie_verify(keys, (char *) value.data, value.len, rc)
+        != 0)
+    {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "loyalty: invalid attribution cookie ignored");
+        return NGX_DECLINED;
+    }
+
+    if (rc->at > ngx_time() + NGX_HTTP_LOYALTY_CLOCK_SKEW) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "loyalty: attribution cookie from the future ignored");
+        return NGX_DECLINED;
+    }
+
+    if (ngx_time() - rc->at >= llcf->ref_window) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "loyalty: attribution of %T past the window",
+                       rc->at);
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Finds the clicked code and counts the click: c->click is left
+ * NGX_HTTP_LOYALTY_REF_NONE for a code that may attribute.
+ */
+static ngx_int_t
+ngx_http_loyalty_ref_code(ngx_http_request_t *r, ngx_http_loyalty_click_t *c,
+    ngx_str_t *raw)
+{
+    int      rc;
+    long     n;
+    MDB_val  key, val;
+
+    n = (raw->len <= LOYALTY_CODE_MAX)
+        ? loyalty_code_normalize((char *) raw->data, raw->len,
+                                 (char *) c->name)
+        : -1;
+
+    if (n < 0) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "loyalty: malformed share code (%uz bytes) ignored",
+                      raw->len);
+        c->click = NGX_HTTP_LOYALTY_REF_INVALID;
+        return NGX_OK;
+    }
+
+    c->len = n;
+    key.mv_data = c->name;
+    key.mv_size = c->len;
+
+    rc = mdb_get(c->txn, c->store->st.dbi[LOYALTY_DB_CODES], &key, &val);
+
+    if (rc == MDB_NOTFOUND) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "loyalty: unknown share code \"%*s\"", c->len,
+                      c->name);
+        c->click = NGX_HTTP_LOYALTY_REF_INVALID;
+        return NGX_OK;
+    }
+
+    if (rc != 0) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "loyalty_store \"%s\": mdb_get(\"%*s\") failed: %s",
+                      c->store->path, c->len, c->name, mdb_strerror(rc));
+        return NGX_ERROR;
+    }
+
+    if (loyalty_code_decode(val.mv_data, val.mv_size, &c->code) != 0) {
+        if (ngx_http_loyalty_store_problem(c->store,
+                                           NGX_HTTP_LOYALTY_DAMAGED))
+        {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "loyalty_store \"%s\": code \"%*s\" does not "
+                          "decode (%ui damaged records seen by this "
+                          "worker)", c->store->path, c->len, c->name,
+                          c->store->problems[NGX_HTTP_LOYALTY_DAMAGED]);
+        }
+
+        c->click = NGX_HTTP_LOYALTY_REF_INVALID;
+        return NGX_OK;
+    }
+
+    /* the map's pages may be reused once the transaction ends */
+    if (c->code.target_len
+        && ngx_http_loyalty_ref_copy(r, &c->ref->target, c->code.target,
+                                     c->code.target_len)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (c->clicks) {
+        c->slot = ngx_http_loyalty_clicks_slot(c->clicks, c->store, c->txn,
+                                               c->name, c->len,
+                                               r->connection->log);
+    }
+
+    if (c->slot != NGX_DECLINED) {
+        ngx_http_loyalty_clicks_count(c->clicks, c->slot,
+                                      LOYALTY_CLICK_TOTAL);
+    }
+
+    if (ngx_http_loyalty_ref_bot(r)) {
+        c->click = NGX_HTTP_LOYALTY_REF_BOT;
+
+        if (c->slot != NGX_DECLINED) {
+            ngx_http_loyalty_clicks_count(c->clicks, c->slot,
+                                          LOYALTY_CLICK_BOT);
+        }
+
+        return NGX_OK;
+    }
+
+    if (c->code.flags & LOYALTY_CODE_REVOKED) {
+        c->click = NGX_HTTP_LOYALTY_REF_REVOKED;
+
+    } else if ((c->code.flags & LOYALTY_CODE_EXPIRES)
+               && c->code.expires_at <= ngx_time())
+    {
+        c->click = NGX_HTTP_LOYALTY_REF_EXPIRED;
+    }
+
+    if (c->click != NGX_HTTP_LOYALTY_REF_NONE) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "loyalty: click on %V share code \"%*s\"",
+                      &ngx_http_loyalty_ref_status_names[c->click],
+                      c->len, c->name);
+
+        if (c->slot != NGX_DECLINED) {
+            ngx_http_loyalty_clicks_count(c->clicks, c->slot,
+                                          LOYALTY_CLICK_REJECTED);
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* a live code's click: who it attributes to, under the model */
+static void
+ngx_http_loyalty_ref_judge(ngx_http_request_t *r, ngx_http_loyalty_click_t *c,
+    ngx_str_t *member, ngx_str_t *locked, loyalty_ref_cookie_t *had,
+    ngx_http_loyalty_loc_conf_t *llcf)
+{
+    if (member->len == c->code.member_len
+        && ngx_memcmp(member->data, c->code.member, member->len) == 0)
+    {
+        c->click = NGX_HTTP_LOYALTY_REF_SELF;
+
+        if (c->slot != NGX_DECLINED) {
+            ngx_http_loyalty_clicks_count(c->clicks, c->slot,
+                                          LOYALTY_CLICK_SELF);
+        }
+
+        return;
+    }
+
+    if (locked->len) {
+        c->click = NGX_HTTP_LOYALTY_REF_KEPT;
+        return;
+    }
+
+    if (had
+        && (llcf->ref_model == NGX_HTTP_LOYALTY_MODEL_FIRST
+            || (had->code_len == c->len
+                && ngx_memcmp(had->code, c->name, c->len) == 0)))
+    {
+        c->click = NGX_HTTP_LOYALTY_REF_KEPT;
+        return;
+    }
+
+    if ((c->code.flags & LOYALTY_CODE_MAX_CLICKS)
+        && (c->slot == NGX_DECLINED
+            || ngx_http_loyalty_clicks_claim(c->clicks, c->slot,
+                                             c->code.max_clicks)
+               != NGX_OK))
+    {
+        /* without a counter the limit cannot be kept: it holds firm */
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "loyalty: click on exhausted share code \"%*s\"",
+                      c->len, c->name);
+
+        c->click = NGX_HTTP_LOYALTY_REF_EXHAUSTED;
+
+        if (c->slot != NGX_DECLINED) {
+            ngx_http_loyalty_clicks_count(c->clicks, c->slot,
+                                          LOYALTY_CLICK_REJECTED);
+        }
+
+        return;
+    }
+
+    c->click = had ? NGX_HTTP_LOYALTY_REF_REPLACED : NGX_HTTP_LOYALTY_REF_NEW;
+
+    if (c->slot != NGX_DECLINED) {
+        ngx_http_loyalty_clicks_count(c->clicks, c->slot,
+                                      LOYALTY_CLICK_ATTRIBUTED);
+    }
+}
+
+
+/* HEAD requests, no User-Agent, or one on the bots list */
+static ngx_uint_t
+ngx_http_loyalty_ref_bot(ngx_http_request_t *r)
+{
+    long                           i;
+    size_t                         len;
+    ngx_table_elt_t               *ua;
+    const char                    *pattern;
+    ngx_http_loyalty_main_conf_t  *lmcf;
+
+    if (r->method == NGX_HTTP_HEAD) {
+        return 1;
+    }
+
+    ua = r->headers_in.user_agent;
+
+    if (ua == NULL || ua->value.len == 0) {
+        return 1;
+    }
+
+    lmcf = ngx_http_get_module_main_conf(r, ngx_http_loyalty_module);
+
+    i = loyalty_bots_match(lmcf->bots, (char *) ua->value.data,
+                           ua->value.len);
+
+    if (i >= 0) {
+        pattern = loyalty_bots_pattern(lmcf->bots, i, &len);
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "loyalty: bot click, user agent has \"%*s\"",
+                       len, pattern);
+        return 1;
+    }
+
+    return 0;
+}
+
+
+/* who is clicking, for unique clicks: the member, else address and agent */
+static uint64_t
+ngx_http_loyalty_ref_visitor(ngx_http_request_t *r, ngx_str_t *member)
+{
+    u_char           *p, *end;
+    uint64_t          h;
+    ngx_table_elt_t  *ua;
+
+    /* FNV-1a */
+    h = 0xcbf29ce484222325ULL;
+
+    if (member->len) {
+        for (p = member->data, end = p + member->len; p < end; p++) {
+            h = (h ^ *p) * 0x100000001b3ULL;
+        }
+
+        return h;
+    }
+
+    for (p = r->connection->addr_text.data,
+         end = p + r->connection->addr_text.len;
+         p < end;
+         p++)
+    {
+        h = (h ^ *p) * 0x100000001b3ULL;
+    }
+
+    h = (h ^ 0xff) * 0x100000001b3ULL;
+
+    ua = r->headers_in.user_agent;
+
+    if (ua) {
+        for (p = ua->value.data, end = p + ua->value.len; p < end; p++) {
+            h = (h ^ *p) * 0x100000001b3ULL;
+        }
+    }
+
+    return h;
+}
+
+
+/* a member's referrer as the store names it; empty if none or absent */
+static ngx_int_t
+ngx_http_loyalty_ref_referrer_of(ngx_http_request_t *r,
+    ngx_http_loyalty_store_t *store, MDB_txn *txn, u_char *id, size_t len,
+    ngx_str_t *referrer)
+{
+    int               rc;
+    MDB_val           key, val;
+    loyalty_member_t  m;
+
+    ngx_str_null(referrer);
+
+    key.mv_data = id;
+    key.mv_size = len;
+
+    rc = mdb_get(txn, store->st.dbi[LOYALTY_DB_MEMBERS], &key, &val);
+
+    if (rc == MDB_NOTFOUND) {
+        return NGX_OK;
+    }
+
+    if (rc != 0) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "loyalty_store \"%s\": mdb_get(\"%*s\") failed: %s",
+                      store->path, len, id, mdb_strerror(rc));
+        return NGX_ERROR;
+    }
+
+    if (loyalty_member_decode(val.mv_data, val.mv_size, &m) != 0) {
+        /* the identity lookup logs damaged members */
+        return NGX_OK;
+    }
+
+    return ngx_http_loyalty_ref_copy(r, referrer, m.referrer, m.referrer_len);
+}
+
+
+static ngx_int_t
+ngx_http_loyalty_ref_set_cookie(ngx_http_request_t *r,
+    ngx_http_loyalty_loc_conf_t *llcf, loyalty_keyring_t *keys)
+{
+    long                     n;
+    u_char                  *p;
+    char                     value[LOYALTY_REF_COOKIE_MAX + 1];
+    ngx_http_loyalty_ref_t  *ref;
+
+    ref = ngx_http_loyalty_ref_get(r);
+
+    n = loyalty_ref_cookie_sign(keys, (char *) ref->code.data, ref->code.len,
+                                (char *) ref->referrer.data,
+                                ref->referrer.len, ref->at, value);
+    if (n < 0) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "loyalty: cannot sign an attribution cookie");
+        return NGX_ERROR;
+    }
+
+    p = ngx_pnalloc(r->pool, llcf->ref_cookie.len + 1 + n
+                             + sizeof("; Max-Age=") - 1 + NGX_TIME_T_LEN
+                             + sizeof("; Path=/; HttpOnly; SameSite=Lax")
+                             - 1 + sizeof("; Secure") - 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ref->set_cookie.data = p;
+
+    p = ngx_sprintf(p, "%V=%*s; Max-Age=%T; Path=/; HttpOnly; SameSite=Lax",
+                    &llcf->ref_cookie, (size_t) n, value, llcf->ref_window);
+
+#if (NGX_HTTP_SSL)
+    if (r->connection->ssl) {
+        p = ngx_cpymem(p, "; Secure", sizeof("; Secure") - 1);
+    }
+#endif
+
+    ref->set_cookie.len = p - ref->set_cookie.data;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_loyalty_ref_copy(ngx_http_request_t *r, ngx_str_t *dst,
+    const void *src, size_t len)
+{
+    dst->len = len;
+
+    if (len == 0) {
+        dst->data = NULL;
+        return NGX_OK;
+    }
+
+    dst->data = ngx_pnalloc(r->main->pool, len);
+    if (dst->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(dst->data, src, len);
+
+    return NGX_OK;
+}
+
+
+/*
+ * A click counts and sets its cookie even when no variable asks about
+ * it; other requests pay only for a look at their arguments.
+ */
+static ngx_int_t
+ngx_http_loyalty_ref_header_filter(ngx_http_request_t *r)
+{
+    ngx_str_t                      arg;
+    ngx_table_elt_t               *h;
+    ngx_http_loyalty_ref_t        *ref;
+    ngx_http_loyalty_loc_conf_t   *llcf;
+    ngx_http_loyalty_main_conf_t  *lmcf;
+
+    if (r != r->main) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    lmcf = ngx_http_get_module_main_conf(r, ngx_http_loyalty_module);
+
+    if (lmcf->keys == NULL || lmcf->store == NULL) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    ref = ngx_http_loyalty_ref_get(r);
+
+    if (ref == NULL) {
+        llcf = ngx_http_get_module_loc_conf(r, ngx_http_loyalty_module);
+
+        if (llcf->ref_arg.len == 0 || r->args.len == 0
+            || ngx_http_arg(r, llcf->ref_arg.data, llcf->ref_arg.len, &arg)
+               != NGX_OK)
+        {
+            return ngx_http_next_header_filter(r);
+        }
+
+        ref = ngx_http_loyalty_attribute(r);
+        if (ref == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (ref->set_cookie.len && !ref->cookie_sent) {
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_ERROR;
+        }
+
+        h->hash = 1;
+#if (nginx_version >= 1023000)
+        h->next = NULL;
+#endif
+        ngx_str_set(&h->key, "Set-Cookie");
+        h->value = ref->set_cookie;
+
+        ref->cookie_sent = 1;
+    }
+
+    return ngx_http_next_header_filter(r);
+}
