@@ -30,7 +30,8 @@ static char *ngx_http_loyalty_bots(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static void ngx_http_loyalty_bots_cleanup(void *data);
 static char *ngx_http_loyalty_merge_ref(ngx_conf_t *cf,
-    ngx_http_loyalty_loc_conf_t *prev, ngx_http_loyalty_loc_conf_t *conf);
+    ngx_http_loyalty_loc_conf_t *prev, ngx_http_loyalty_loc_conf_t *conf,
+    ngx_http_loyalty_main_conf_t *lmcf);
 static ngx_int_t ngx_http_loyalty_init_worker(ngx_cycle_t *cycle);
 static void ngx_http_loyalty_exit_worker(ngx_cycle_t *cycle);
 
@@ -384,20 +385,13 @@ ngx_http_loyalty_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
-    if (conf->share && (lmcf->store == NULL || lmcf->keys == NULL)) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"loyalty_share\" requires \"loyalty_store\" "
-                           "and \"loyalty_keys\"");
-        return NGX_CONF_ERROR;
-    }
-
-    return ngx_http_loyalty_merge_ref(cf, prev, conf);
+    return ngx_http_loyalty_merge_ref(cf, prev, conf, lmcf);
 }
 
 
 static char *
 ngx_http_loyalty_merge_ref(ngx_conf_t *cf, ngx_http_loyalty_loc_conf_t *prev,
-    ngx_http_loyalty_loc_conf_t *conf)
+    ngx_http_loyalty_loc_conf_t *conf, ngx_http_loyalty_main_conf_t *lmcf)
 {
     u_char      *p, *end;
     size_t       host_len;
@@ -413,6 +407,13 @@ ngx_http_loyalty_merge_ref(ngx_conf_t *cf, ngx_http_loyalty_loc_conf_t *prev,
     ngx_conf_merge_value(conf->share, prev->share, 0);
     ngx_conf_merge_str_value(conf->share_fallback, prev->share_fallback, "/");
     ngx_conf_merge_ptr_value(conf->share_hosts, prev->share_hosts, NULL);
+
+    if (conf->share && (lmcf->store == NULL || lmcf->keys == NULL)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"loyalty_share\" requires \"loyalty_store\" "
+                           "and \"loyalty_keys\"");
+        return NGX_CONF_ERROR;
+    }
 
     /* "off": no click by argument here; empty, kept for inheritance */
     if (conf->ref_arg.len == 3

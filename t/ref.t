@@ -27,6 +27,64 @@ END
 {"code":"OLD1","member":"alice","expires_at":"2020-01-01T00:00:00Z"}
 {"code":"GONE1","member":"alice","revoked":true}
 END
+
+my $UA = 'Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0 Safari/537.36';
+my $STATUS = 'location / { return 200 "[$loyalty_ref_status][$loyalty_ref_code]\n"; }';
+
+# an operator's bots list adds to the built-in one; a bad one is refused
+{
+    my $dir = test_dir();
+    write_file("$dir/bots.txt", "# our uptime monitor\nShopMonitor/\n");
+    write_file("$dir/bad-bots.txt", "ok-pattern\nab\n");
+
+    my $h = start_nginx(http_config => "loyalty_store %%STORE%%;\n"
+                                       . "loyalty_keys %%KEYS%%;\n"
+                                       . "loyalty_bots $dir/bots.txt;\n",
+                        config => $STATUS,
+                        store => "[tiers]\n{\"name\":\"gold\",\"rank\":1}\n"
+                                 . "[members]\n{\"id\":\"alice\",\"tier\":\"gold\",\"stage\":\"member\"}\n"
+                                 . "[codes]\n{\"code\":\"ALICE1\",\"member\":\"alice\"}\n");
+    my ($code, $hdr, $body) = http_request($h, 'GET', '/?ref=ALICE1',
+        { 'User-Agent' => 'Mozilla/5.0 ShopMonitor/2.1' });
+    is($body, "[bot][]\n", "the operator's pattern makes a bot");
+    (undef, undef, $body) = http_request($h, 'GET', '/?ref=ALICE1',
+        { 'User-Agent' => 'Twitterbot/1.0' });
+    is($body, "[bot][]\n", 'the built-in patterns still apply');
+    (undef, undef, $body) = http_request($h, 'GET', '/?ref=ALICE1',
+        { 'User-Agent' => $UA });
+    is($body, "[new][ALICE1]\n", 'a browser is no bot');
+
+    ok(!reload_nginx($h, http_config => "loyalty_store %%STORE%%;\n"
+                                       . "loyalty_keys %%KEYS%%;\n"
+                                       . "loyalty_bots $dir/bad-bots.txt;\n"),
+       'a bots list with a 2-byte pattern is refused');
+    like(error_log_text($h),
+         qr/\[emerg\].*loyalty_bots: .*bad-bots\.txt.*line 2/,
+         'naming the file and line');
+    stop_nginx($h);
+}
+
+# a cookie re-pointed at another referrer fails its MAC
+{
+    my $h = start_nginx(http_config => "loyalty_store %%STORE%%;\n"
+                                       . "loyalty_keys %%KEYS%%;\n",
+                        config => $STATUS,
+                        store => "[tiers]\n{\"name\":\"gold\",\"rank\":1}\n"
+                                 . "[members]\n{\"id\":\"alice\",\"tier\":\"gold\",\"stage\":\"member\"}\n");
+    my @f = split /~/, ref_cookie('ALICE1', 'alice', time - 60);
+    my $good = join '~', @f;
+    $f[1] = 'mallory';
+    my $bad = join '~', @f;
+
+    my (undef, undef, $body) = http_request($h, 'GET', '/',
+        { 'User-Agent' => $UA, Cookie => "loyalty_ref=$good" });
+    is($body, "[kept][ALICE1]\n", 'the genuine cookie is kept');
+    (undef, undef, $body) = http_request($h, 'GET', '/',
+        { 'User-Agent' => $UA, Cookie => "loyalty_ref=$bad" });
+    is($body, "[none][]\n", 'the re-pointed one is ignored');
+    stop_nginx($h);
+}
+
 done_testing();
 
 __DATA__
@@ -66,3 +124,498 @@ Cookie: loyalty_ref=%%REF(ALICE1,alice,1h)%%
 ^\[kept\]\[ALICE1\]\[alice\]\[carol\]\[36\d\d\]$
 --- response_headers
 !Set-Cookie
+
+
+=== TEST 5: first-touch: a later click on another code keeps the first attribution
+--- request
+GET /?ref=BOB1
+--- more_headers
+User-Agent: Mozilla/5.0 Chrome/120.0
+Cookie: loyalty_ref=%%REF(ALICE1,alice,2d)%%
+--- response_body_like
+^\[kept\]\[ALICE1\]\[alice\]\[carol\]\[1728\d\d\]$
+--- response_headers
+!Set-Cookie
+
+
+=== TEST 6: last-touch: a later click on another code replaces it
+--- http_config
+loyalty_store %%STORE%%;
+loyalty_keys %%KEYS%%;
+loyalty_ref_model last;
+--- request
+GET /?ref=BOB1
+--- more_headers
+User-Agent: Mozilla/5.0 Chrome/120.0
+Cookie: loyalty_ref=%%REF(ALICE1,alice,2d)%%
+--- response_body
+[replaced][BOB1][bob][][0]
+--- response_headers_like
+Set-Cookie: ^loyalty_ref=BOB1~bob~\d+~k1~
+
+
+=== TEST 7: last-touch: clicking the same code again keeps the attribution and its time
+--- http_config
+loyalty_store %%STORE%%;
+loyalty_keys %%KEYS%%;
+loyalty_ref_model last;
+--- request
+GET /?ref=alice1
+--- more_headers
+User-Agent: Mozilla/5.0 Chrome/120.0
+Cookie: loyalty_ref=%%REF(ALICE1,alice,2d)%%
+--- response_body_like
+^\[kept\]\[ALICE1\]\[alice\]\[carol\]\[1728\d\d\]$
+--- response_headers
+!Set-Cookie
+
+
+=== TEST 8: an attribution past the window is gone; a click then is new
+--- http_config
+loyalty_store %%STORE%%;
+loyalty_keys %%KEYS%%;
+loyalty_ref_window 1h;
+--- request
+GET /?ref=BOB1
+--- more_headers
+User-Agent: Mozilla/5.0 Chrome/120.0
+Cookie: loyalty_ref=%%REF(ALICE1,alice,3601)%%
+--- response_body
+[new][BOB1][bob][][0]
+--- response_headers_like
+Set-Cookie: ; Max-Age=3600; Path=/; HttpOnly; SameSite=Lax$
+
+
+=== TEST 9: the window's edge: one second inside, the attribution holds
+--- http_config
+loyalty_store %%STORE%%;
+loyalty_keys %%KEYS%%;
+loyalty_ref_window 1h;
+--- request
+GET /
+--- more_headers
+User-Agent: Mozilla/5.0 Chrome/120.0
+Cookie: loyalty_ref=%%REF(ALICE1,alice,3595)%%
+--- response_body_like
+^\[kept\]\[ALICE1\]\[alice\]\[carol\]\[359\d\]$
+
+
+=== TEST 10: the window's edge: at the window, it is gone
+--- http_config
+loyalty_store %%STORE%%;
+loyalty_keys %%KEYS%%;
+loyalty_ref_window 1h;
+--- request
+GET /
+--- more_headers
+User-Agent: Mozilla/5.0 Chrome/120.0
+Cookie: loyalty_ref=%%REF(ALICE1,alice,3600)%%
+--- response_body
+[none][][][][]
+
+
+=== TEST 11: a member clicking their own code is not attributed to themselves
+--- request
+GET /?ref=ALICE1
+--- more_headers
+User-Agent: Mozilla/5.0 Chrome/120.0
+Cookie: loyalty_member=%%SIGN(alice,1h)%%
+--- response_body
+[self][][carol][][]
+--- response_headers
+!Set-Cookie
+
+
+=== TEST 12: an attribution to oneself made before logging in is void
+--- request
+GET /
+--- more_headers
+User-Agent: Mozilla/5.0 Chrome/120.0
+Cookie: loyalty_member=%%SIGN(bob,1h)%%; loyalty_ref=%%REF(BOB1,bob,1h)%%
+--- response_body
+[none][][][][]
+
+
+=== TEST 13: a member whose record names a referrer keeps that referrer for life
+--- request
+GET /?ref=BOB1
+--- more_headers
+User-Agent: Mozilla/5.0 Chrome/120.0
+Cookie: loyalty_member=%%SIGN(dave,1h)%%
+--- response_body
+[kept][][carol][][]
+--- response_headers
+!Set-Cookie
+
+
+=== TEST 14: the lifetime referrer wins over an attribution cookie to someone else
+--- http_config
+loyalty_store %%STORE%%;
+loyalty_keys %%KEYS%%;
+loyalty_ref_model last;
+--- request
+GET /
+--- more_headers
+User-Agent: Mozilla/5.0 Chrome/120.0
+Cookie: loyalty_member=%%SIGN(dave,1h)%%; loyalty_ref=%%REF(BOB1,bob,1h)%%
+--- response_body
+[kept][][carol][][]
+
+
+=== TEST 15: with the lifetime referrer's own code, the cookie's code and age show
+--- request
+GET /
+--- more_headers
+User-Agent: Mozilla/5.0 Chrome/120.0
+Cookie: loyalty_member=%%SIGN(alice,1h)%%; loyalty_ref=%%REF(CAROL1,carol,10m)%%
+--- response_body_like
+^\[kept\]\[CAROL1\]\[carol\]\[\]\[60\d\]$
+
+
+=== TEST 16: a logged-in member without a referrer is attributed like anyone
+--- request
+GET /?ref=ALICE1
+--- more_headers
+User-Agent: Mozilla/5.0 Chrome/120.0
+Cookie: loyalty_member=%%SIGN(bob,1h)%%
+--- response_body
+[new][ALICE1][alice][carol][0]
+
+
+=== TEST 17: a forged cookie is ignored, and logged at info
+--- request
+GET /
+--- more_headers
+User-Agent: Mozilla/5.0 Chrome/120.0
+Cookie: loyalty_ref=ALICE1~mallory~1700000000~k1~AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA
+--- response_body
+[none][][][][]
+--- error_log_like
+\[info\].*loyalty: invalid attribution cookie ignored
+
+
+=== TEST 19: a member cookie's MAC does not make an attribution cookie
+--- request
+GET /
+--- more_headers
+User-Agent: Mozilla/5.0 Chrome/120.0
+Cookie: loyalty_ref=%%SIGN(alice,1h)%%
+--- response_body
+[none][][][][]
+
+
+=== TEST 20: a cookie signed with a key the server lacks is ignored
+--- request
+GET /
+--- more_headers
+User-Agent: Mozilla/5.0 Chrome/120.0
+Cookie: loyalty_ref=%%REF(ALICE1,alice,1h,k0)%%
+--- keys
+k1 5ddf6f585beb20501799d3b7b6370cac263cda66dc4a6ff968c1a9c5006a6158
+--- response_body
+[none][][][][]
+
+
+=== TEST 21: a cookie from the future is ignored
+--- request
+GET /
+--- more_headers
+User-Agent: Mozilla/5.0 Chrome/120.0
+Cookie: loyalty_ref=%%REF(ALICE1,alice,-1h)%%
+--- response_body
+[none][][][][]
+--- error_log_like
+\[info\].*attribution cookie from the future ignored
+
+
+=== TEST 22: bots and link-preview fetchers are not attributed
+--- request
+GET /?ref=ALICE1
+--- more_headers
+User-Agent: facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)
+--- response_body
+[bot][][][][]
+--- response_headers
+!Set-Cookie
+
+
+=== TEST 23: curl is a bot
+--- request
+GET /?ref=ALICE1
+--- more_headers
+User-Agent: curl/8.4.0
+--- response_body
+[bot][][][][]
+
+
+=== TEST 24: no User-Agent is a bot
+--- raw_request eval
+"GET /?ref=ALICE1 HTTP/1.0\r\nHost: localhost\r\n\r\n"
+--- response_body
+[bot][][][][]
+
+
+=== TEST 25: HEAD requests are bots
+--- config
+location / {
+    add_header X-Status $loyalty_ref_status;
+    return 200;
+}
+--- request
+HEAD /?ref=ALICE1
+--- response_headers
+X-Status: bot
+!Set-Cookie
+
+
+=== TEST 26: a bot keeps the attribution it came with
+--- request
+GET /?ref=BOB1
+--- more_headers
+User-Agent: Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)
+Cookie: loyalty_ref=%%REF(ALICE1,alice,1h)%%
+--- response_body_like
+^\[bot\]\[ALICE1\]\[alice\]\[carol\]\[36\d\d\]$
+
+
+=== TEST 27: an unknown code is invalid, logged at info; the old attribution stays
+--- request
+GET /?ref=NOSUCH
+--- more_headers
+User-Agent: Mozilla/5.0 Chrome/120.0
+Cookie: loyalty_ref=%%REF(ALICE1,alice,1h)%%
+--- response_body_like
+^\[invalid\]\[ALICE1\]\[alice\]\[carol\]\[36\d\d\]$
+--- error_log_like
+\[info\].*loyalty: unknown share code "NOSUCH"
+--- response_headers
+!Set-Cookie
+
+
+=== TEST 28: a revoked code does not attribute
+--- request
+GET /?ref=gone1
+--- response_body
+[revoked][][][][]
+--- response_headers
+!Set-Cookie
+
+
+=== TEST 29: an expired code does not attribute
+--- request
+GET /?ref=OLD1
+--- response_body
+[expired][][][][]
+--- response_headers
+!Set-Cookie
+
+
+=== TEST 30: codes with odd characters are invalid, and not echoed to the log
+--- request
+GET /?ref=AL%3Cscript%3EICE
+--- response_body
+[invalid][][][][]
+--- error_log_like
+loyalty: malformed share code \(13 bytes\) ignored
+--- no_error_log
+<script>
+
+
+=== TEST 31: a code of 10 KB is invalid, cheaply
+--- http_config
+loyalty_store %%STORE%%;
+loyalty_keys %%KEYS%%;
+large_client_header_buffers 4 16k;
+--- request eval
+"GET /?ref=" . ("A" x 10240)
+--- response_body
+[invalid][][][][]
+--- error_log_like
+malformed share code \(10240 bytes\)
+
+
+=== TEST 32: a code of 33 characters is invalid; of 2 too
+--- config
+location / {
+    return 200 "[$loyalty_ref_status]\n";
+}
+--- request eval
+"GET /?ref=" . ("A" x 33)
+--- response_body
+[invalid]
+
+
+=== TEST 33: an empty ref argument is an invalid click
+--- request
+GET /?ref=
+--- response_body
+[invalid][][][][]
+
+
+=== TEST 34: a dot or a NUL does not pass for a code
+--- request
+GET /?ref=ALICE1%00
+--- response_body
+[invalid][][][][]
+
+
+=== TEST 35: several ref arguments: the first counts
+--- request
+GET /?ref=BOB1&ref=ALICE1
+--- response_body
+[new][BOB1][bob][][0]
+
+
+=== TEST 36: loyalty_ref_arg names the argument
+--- http_config
+loyalty_store %%STORE%%;
+loyalty_keys %%KEYS%%;
+loyalty_ref_arg from;
+--- request
+GET /?ref=BOB1&from=ALICE1
+--- response_body
+[new][ALICE1][alice][carol][0]
+
+
+=== TEST 37: loyalty_ref_arg off: no clicks by argument in that location
+--- config
+location / {
+    loyalty_ref_arg off;
+    return 200 "[$loyalty_ref_status][$loyalty_ref_code]\n";
+}
+location /on {
+    return 200 "[$loyalty_ref_status][$loyalty_ref_code]\n";
+}
+--- request
+GET /?ref=ALICE1
+--- response_body
+[none][]
+--- response_headers
+!Set-Cookie
+
+
+=== TEST 38: loyalty_ref_cookie names the cookie; the window sets Max-Age
+--- http_config
+loyalty_store %%STORE%%;
+loyalty_keys %%KEYS%%;
+loyalty_ref_cookie shop_ref;
+loyalty_ref_window 7d;
+--- request
+GET /?ref=ALICE1
+--- response_headers_like
+Set-Cookie: ^shop_ref=ALICE1~alice~\d+~k1~[A-Za-z0-9_-]{43}; Max-Age=604800; Path=/; HttpOnly; SameSite=Lax$
+
+
+=== TEST 39: the click sets its cookie even when no variable is read
+--- config
+location / {
+    return 200 "plain\n";
+}
+--- request
+GET /?ref=ALICE1
+--- response_body
+plain
+--- response_headers_like
+Set-Cookie: ^loyalty_ref=ALICE1~alice~
+
+
+=== TEST 40: the cookie goes on error responses too, once
+--- config
+location / {
+    root %%PREFIX%%/html-none;
+}
+--- request
+GET /missing?ref=ALICE1
+--- error_code: 404
+--- response_headers_like
+Set-Cookie: ^loyalty_ref=ALICE1~alice~
+
+
+=== TEST 41: an internal redirect does not click twice or send two cookies
+--- config
+location / {
+    try_files /nothing @app;
+}
+location @app {
+    add_header X-Status $loyalty_ref_status;
+    return 200 "[$loyalty_ref_status][$loyalty_ref_code]\n";
+}
+--- request
+GET /page?ref=ALICE1
+--- response_body
+[new][ALICE1]
+--- response_headers
+X-Status: new
+
+
+=== TEST 42: a signed member and a tampered member cookie do not disturb attribution
+--- request
+GET /?ref=ALICE1
+--- more_headers
+User-Agent: Mozilla/5.0 Chrome/120.0
+Cookie: loyalty_member=alice~1~k1~xx
+--- response_body
+[new][ALICE1][alice][carol][0]
+
+
+=== TEST 43: without loyalty_keys nothing is attributed and no cookie is sent
+--- http_config
+loyalty_store %%STORE%%;
+--- request
+GET /?ref=ALICE1
+--- response_body
+[none][][][][]
+--- response_headers
+!Set-Cookie
+
+
+=== TEST 44: the referrer ids reach an upstream with proxy_set_header
+--- http_config
+loyalty_store %%STORE%%;
+loyalty_keys %%KEYS%%;
+server {
+    listen unix:%%PREFIX%%/upstream.sock;
+    location / {
+        return 200 "upstream saw [$http_x_referrer][$http_x_referrer2][$http_x_ref_code]\n";
+    }
+}
+--- config
+location / {
+    proxy_set_header X-Referrer $loyalty_referrer;
+    proxy_set_header X-Referrer2 $loyalty_referrer2;
+    proxy_set_header X-Ref-Code $loyalty_ref_code;
+    proxy_pass http://unix:%%PREFIX%%/upstream.sock:;
+}
+--- request
+GET /?ref=ALICE1
+--- response_body
+upstream saw [alice][carol][ALICE1]
+--- response_headers_like
+Set-Cookie: ^loyalty_ref=ALICE1~alice~
+
+
+=== TEST 45: config: a bad model, cookie name or window is refused
+--- http_config
+loyalty_store %%STORE%%;
+loyalty_keys %%KEYS%%;
+loyalty_ref_model middle;
+--- config_error
+invalid value "middle"
+
+
+=== TEST 46: config: a cookie name with a semicolon is refused
+--- http_config
+loyalty_store %%STORE%%;
+loyalty_keys %%KEYS%%;
+loyalty_ref_cookie "a;b";
+--- config_error
+"loyalty_ref_cookie" must be a cookie name of [A-Za-z0-9_.-], not "a;b"
+
+
+=== TEST 47: config: a window of 0 is refused
+--- http_config
+loyalty_store %%STORE%%;
+loyalty_keys %%KEYS%%;
+loyalty_ref_window 0;
+--- config_error
+"loyalty_ref_window" must be more than 0

@@ -9,7 +9,8 @@ package Loyalty::Harness;
 #   workers, log_level                 default 1 and info
 #   keys                               keys file, default k1 then k0
 #   store                              "[kind]" lines, JSON Lines beneath,
-#                                      imported with loyaltyctl
+#                                      imported with loyaltyctl; options
+#                                      may follow: [codes --hosts a.com]
 #   request                            "METHOD URI"
 #   raw_request                        sent as is, use "eval" for \r\n
 #   more_headers, request_body
@@ -501,8 +502,8 @@ sub _make_store {
     my @imports;
 
     for (split /\n/, $text // '') {
-        if (/^\s*\[(\w+)\]\s*$/) {
-            push @imports, [$1, ''];
+        if (/^\s*\[(\w+)((?:\s+\S+)*)\]\s*$/) {
+            push @imports, [$1, '', split ' ', $2];
         } elsif (/\S/) {
             croak "store data before any [kind] line" unless @imports;
             $imports[-1][1] .= "$_\n";
@@ -513,10 +514,10 @@ sub _make_store {
 
     my $n = 0;
     for (@imports) {
-        my ($kind, $data) = @$_;
+        my ($kind, $data, @options) = @$_;
         my $file = "$h->{prefix}/conf/import-" . $n++ . "-$kind.jsonl";
         _write($file, $data);
-        _ctl_ok('-s', $h->{store}, 'import', $kind, $file);
+        _ctl_ok('-s', $h->{store}, 'import', $kind, $file, @options);
     }
 }
 
