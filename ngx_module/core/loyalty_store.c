@@ -169,8 +169,13 @@ loyalty_store_open(loyalty_store_t *st, const char *path, unsigned flags,
         goto failed;
     }
 
+    /*
+     * Only creating writes: opening a writable store must not wait on
+     * the writer lock that a long import holds (the handles a read-only
+     * transaction opens outlive its commit).
+     */
     rc = mdb_txn_begin(st->env, NULL,
-                       (flags & LOYALTY_STORE_RDONLY) ? MDB_RDONLY : 0, &txn);
+                       (flags & LOYALTY_STORE_CREATE) ? 0 : MDB_RDONLY, &txn);
     if (rc != 0) {
         goto failed;
     }
