@@ -183,8 +183,9 @@ sub clicks_json {
     like($out, qr/^ {7}loyaltyctl -s DIR get code CODE$/m,
          'get --help shows get code');
     ($rc, $out) = loyaltyctl('import', '--help');
-    like($out, qr/^ {7}loyaltyctl -s DIR import codes FILE \[--hosts HOST\[,HOST\.\.\.\]\]$/m,
-         'import --help shows --hosts');
+    my $line = '       loyaltyctl -s DIR import codes FILE '
+               . "[--hosts HOST[,HOST...]]\n";
+    ok(index($out, $line) > 0, 'import --help shows --hosts');
     ($rc, $out) = loyaltyctl('mint-code', 'a', '--frob', '--help');
     is($rc, 0, '--help wins over a bad option');
 
@@ -541,7 +542,8 @@ my @bad = (
     ['expires_at without an offset',
      $c->('"expires_at":"2026-12-01T00:00:00"'),
      '"expires_at" must be an RFC 3339 date-time'],
-    ['expires_at past year 9999', $c->('"expires_at":"9999-12-31T23:59:59-01:00"'),
+    ['expires_at past year 9999',
+     $c->('"expires_at":"9999-12-31T23:59:59-01:00"'),
      '"expires_at" must be an RFC 3339 date-time'],
     ['max_clicks 0', $c->('"max_clicks":0'),
      '"max_clicks" must be between 1 and 9223372036854775807'],
@@ -580,7 +582,7 @@ my @bad = (
              qr/\Aloyaltyctl: \Q$file\E line 4: $re; nothing imported\n\z/,
              "$name: line 4 and the reason");
     }
-    is(snapshot($dir), $before, 'after every bad file, the store is unchanged');
+    is(snapshot($dir), $before, 'after every bad file, the store is the same');
 
     # and stdin, the first line, the last line without a newline
     ($rc, $out, $err) = import_stdin($dir, qq({"code":"x"}\r\n$GOOD1));
@@ -749,8 +751,10 @@ my @bad = (
     my $n = 400;
     for (1 .. $n) {
         my ($rc, $out, $err) = loyaltyctl('-s', $dir, 'mint-code',
-                                          'wang.partner', '--campaign', 'bulk');
-        $bad++ unless $rc == 0 && $err eq '' && $out =~ /\A([$ALPHABET]{10})\n\z/;
+                                          'wang.partner', '--campaign',
+                                          'bulk');
+        $bad++ unless $rc == 0 && $err eq ''
+                      && $out =~ /\A[$ALPHABET]{10}\n\z/;
         chomp $out;
         $seen{$out}++;
         $chars{$_}++ for split //, $out;
@@ -936,7 +940,8 @@ sub clicks_lines {
     }
 
     my ($rc, $out, $err) = loyaltyctl('-s', $dir, 'stat');
-    like($out, qr/^db prices       0\ndb codes        0\ndb clicks       8\n\z/m,
+    like($out,
+         qr/^db prices       0\ndb codes        0\ndb clicks       8\n\z/m,
          'stat: codes and clicks, after prices');
     ($rc, $out, $err) = loyaltyctl('-s', $dir, 'verify');
     is("$rc|$out|$err", "0||loyaltyctl: store is consistent\n",
@@ -1019,7 +1024,8 @@ sub clicks_lines {
 
     my $created = utc(2026, 1, 1);
     is(put_raw($dir, 'codes',
-               'GHOST-CODE' => code_rec(member => 'ghost', created => $created),
+               'GHOST-CODE' => code_rec(member => 'ghost',
+                                        created => $created),
                'lower' => code_rec(created => $created),
                'AB' => code_rec(created => $created),
                'BAD.DOT' => code_rec(created => $created),
@@ -1071,7 +1077,8 @@ END
                qq({"id":"ghost","tier":"basic","stage":"fan"}\n));
     loyaltyctl('-s', $dir, 'import', 'members', "$tmp/ghost.jsonl");
     ($rc, $out) = loyaltyctl('-s', $dir, 'verify');
-    unlike($out, qr/GHOST-CODE/, 'verify: a code whose member arrived is fine');
+    unlike($out, qr/GHOST-CODE/,
+           'verify: a code whose member arrived is fine');
     is(get_code($dir, 'ghost-code'),
        code_json('GHOST-CODE', 'ghost', created_at => '2026-01-01T00:00:00Z'),
        'a raw record built from the layout document reads back');

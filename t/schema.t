@@ -1,7 +1,7 @@
 # schema/*.schema.json against the examples, against the output of
-# loyaltyctl get, and against loyaltyctl import: what one rejects, the
-# other must reject too.  Validation is Debian's python3-jsonschema,
-# Draft 2020-12, with format assertions on.
+# loyaltyctl get and loyaltyctl clicks, and against loyaltyctl import:
+# what one rejects, the other must reject too.  Validation is Debian's
+# python3-jsonschema, Draft 2020-12, with format assertions on.
 
 use lib 't/lib';
 use Loyalty::Harness;
@@ -486,6 +486,327 @@ for my $case ([tier => \@good_tiers], [member => \@good_members]) {
                $rc == 0 ? 'accepts' : 'rejects',
                "schema and loyaltyctl agree on $lines->[$i]");
         }
+    }
+}
+
+
+# share codes and their click counts
+
+my $MALL = 'mall.example.cn';
+my $LABEL63 = 'l' x 63;
+my $HOST253 = join('.', ('h' x 63) x 3) . '.' . ('h' x 61);
+my @HOSTS = ('--hosts', join ',', $MALL, 'a.example', '1.2.3.4',
+                                  "$LABEL63.example", $HOST253);
+
+# imports lines as codes, with the hosts above
+sub import_codes {
+    my ($dir, @lines) = @_;
+    my $file = "$TMP/import-" . $nfile++ . '.jsonl';
+    write_file($file, join '', map { "$_\n" } @lines);
+    return loyaltyctl('-s', $dir, 'import', 'codes', $file, @HOSTS);
+}
+
+# raw pairs into a sub-database, escaped for mdb_load -T
+sub put_raw {
+    my ($dir, $db, @pairs) = @_;
+    open my $fh, '|-', 'mdb_load', '-T', '-s', $db, $dir
+        or die "mdb_load: $!";
+    binmode $fh;
+    while (my ($k, $v) = splice @pairs, 0, 2) {
+        print $fh map { unpack('H*', $_) =~ s/(..)/\\$1/gr . "\n" } $k, $v;
+    }
+    close $fh;
+    return $? >> 8;
+}
+
+# a store with the example tiers, members and codes
+my ($codes_tmp, $CS) = new_store();
+{
+    my @r = (loyaltyctl('-s', $CS, 'import', 'tiers', $examples{tier}),
+             loyaltyctl('-s', $CS, 'import', 'members', $examples{member}),
+             loyaltyctl('-s', $CS, 'import', 'codes', $examples{code},
+                        '--hosts', $MALL));
+    is(join(' ', @r[0, 3, 6]), '0 0 0', 'codes store: tiers, members, codes')
+        or diag("@r");
+}
+
+{
+    my @codes = map { $json->decode($_)->{code} } @{$example_lines{code}};
+    my @printed = map {
+        my ($rc, $out) = loyaltyctl('-s', $CS, 'get', 'code', $_);
+        chomp $out;
+        $out;
+    } @codes;
+    my $n = @codes;
+    my ($rc, $out) = validate('code', @printed);
+    is("$rc $out", "0 checked $n\n", 'get code output is valid for every '
+       . 'example');
+    is(scalar(grep { /\A\{"code":"[A-Z0-9_-]+",/ } @printed), $n,
+       'get code prints the code in upper case');
+
+    # and imports again unchanged
+    my ($tmp, $dir) = new_store();
+    loyaltyctl('-s', $dir, 'import', 'tiers', $examples{tier});
+    loyaltyctl('-s', $dir, 'import', 'members', $examples{member});
+    my $err;
+    ($rc, $out, $err) = import_codes($dir, @printed);
+    is("$rc $out$err", "0 imported $n codes\n", 'get code output imports');
+    my @again = map {
+        my (undef, $o) = loyaltyctl('-s', $dir, 'get', 'code', $_);
+        chomp $o;
+        $o;
+    } @codes;
+    is_deeply(\@again, \@printed, 'get code output round-trips');
+}
+
+{
+    my $day = 20777;    # 2026-11-20
+    is(put_raw($CS, 'clicks',
+               'WANG-MALL' . "\0" . pack('N', $day),
+               pack('C x7 Q<6', 1, 120, 98, 17, 2, 0, 41),
+               'WANG-MALL' . "\0" . pack('N', $day + 1),
+               pack('C x7 Q<6', 1, 0, 0, 0, 0, 0, 0),
+               'SUN2026' . "\0" . pack('N', 0),
+               pack('C x7 Q<6', 1, 5, 5, 0, 0, 5, 0),
+               'LI-VIP-TEA' . "\0" . pack('N', 2932896),
+               pack('C x7 Q<6', 1, ('9223372036854775807') x 6)),
+       0, 'clicks records loaded with mdb_load');
+
+    my ($rc, $out, $err) = loyaltyctl('-s', $CS, 'clicks');
+    my @lines = split /\n/, $out;
+    is("$rc " . scalar(@lines), '0 4', 'clicks: 4 lines') or diag($err);
+    my $n = @lines;
+    my $vout;
+    ($rc, $vout) = validate('clicks', @lines);
+    is("$rc $vout", "0 checked 4\n", 'clicks output is valid');
+    is($lines[0], '{"code":"LI-VIP-TEA","day":"9999-12-31",'
+       . '"total":9223372036854775807,"unique":9223372036854775807,'
+       . '"bot":9223372036854775807,"self":9223372036854775807,'
+       . '"rejected":9223372036854775807,"attributed":9223372036854775807}',
+       'clicks: the largest counters and the last day');
+
+    ($rc, $out) = loyaltyctl('-s', $CS, 'clicks', 'wang-mall', '--since',
+                             '2026-11-21');
+    ($rc, $vout) = validate('clicks', split /\n/, $out);
+    is("$rc $vout", "0 checked 1\n", 'clicks CODE --since output is valid');
+
+    # and the validator does reject
+    my $k = sub { qq({"code":"ABC","day":"2026-11-20",$_[0]}) };
+    my $all = '"unique":1,"bot":0,"self":0,"rejected":0,"attributed":0';
+    my @bad_clicks = (
+        $k->('"total":-1,' . $all),
+        $k->('"total":1.5,' . $all),
+        $k->('"total":"1",' . $all),
+        $k->('"total":9223372036854775808,' . $all),
+        $k->($all),
+        $k->('"total":1,"extra":1,' . $all),
+        qq({"code":"abc","day":"2026-11-20","total":1,$all}),
+        qq({"code":"AB","day":"2026-11-20","total":1,$all}),
+        qq({"code":"A.C","day":"2026-11-20","total":1,$all}),
+        qq({"code":"ABC","day":"1969-12-31","total":1,$all}),
+        qq({"code":"ABC","day":"2026-02-30","total":1,$all}),
+        qq({"code":"ABC","day":"2026-11-20T00:00:00Z","total":1,$all}),
+        qq({"code":"ABC","day":20777,"total":1,$all}),
+        qq({"day":"2026-11-20","total":1,$all}),
+        '[]',
+    );
+    ($rc, $vout) = validate('clicks', @bad_clicks);
+    is(invalid_lines($vout), join(',', 1 .. @bad_clicks),
+       'the clicks schema rejects every bad line') or diag($vout);
+
+    # the code schema is not the member schema, nor the clicks one
+    ($rc, $vout) = validate('code', @lines);
+    is(invalid_lines($vout), '1,2,3,4', 'clicks lines are not codes');
+    ($rc, $vout) = validate('member', @{$example_lines{code}});
+    is(invalid_lines($vout), join(',', 1 .. @{$example_lines{code}}),
+       'codes are not members');
+}
+
+my $cd = sub { qq({"code":"abc","member":"lin.fan",$_[0]}) };
+
+my @bad_codes = (
+    $cd->('"colour":"red"'),
+    '{"code":"ab","member":"lin.fan"}',
+    '{"code":"","member":"lin.fan"}',
+    '{"code":"' . ('c' x 33) . '","member":"lin.fan"}',
+    '{"code":"' . ('K' x 10240) . '","member":"lin.fan"}',
+    '{"code":"a b","member":"lin.fan"}',
+    '{"code":"a.b.c","member":"lin.fan"}',
+    '{"code":"a/bc","member":"lin.fan"}',
+    qq({"code":"\xc3\xbcber","member":"lin.fan"}),
+    '{"code":"abc\u0000","member":"lin.fan"}',
+    '{"code":5,"member":"lin.fan"}',
+    '{"code":null,"member":"lin.fan"}',
+    '{"member":"lin.fan"}',
+    '{"code":"abc"}',
+    '{"code":"abc","member":"a b"}',
+    '{"code":"abc","member":""}',
+    '{"code":"abc","member":"' . ('m' x 65) . '"}',
+    '{"code":"abc","member":7}',
+    $cd->('"campaign":""'),
+    $cd->('"campaign":"a b"'),
+    $cd->('"campaign":"' . ('c' x 65) . '"'),
+    $cd->('"campaign":5'),
+    $cd->('"target":""'),
+    $cd->('"target":"//evil.com"'),
+    $cd->('"target":"///x"'),
+    $cd->('"target":"/\\\\evil.com"'),
+    $cd->('"target":"\\\\\\\\evil.com"'),
+    $cd->('"target":"http://shop.example@evil.com"'),
+    $cd->('"target":"https://a.example@a.example/"'),
+    $cd->('"target":"javascript:alert(1)"'),
+    $cd->('"target":"ftp://a.example/"'),
+    $cd->('"target":"products/1"'),
+    $cd->('"target":"http:/a.example"'),
+    $cd->('"target":"https:///x"'),
+    $cd->('"target":"https://"'),
+    $cd->('"target":"http://[::1]/"'),
+    $cd->('"target":"http://a.example:0/"'),
+    $cd->('"target":"http://a.example:65536/"'),
+    $cd->('"target":"http://a.example:/"'),
+    $cd->('"target":"http://a.example:80a/"'),
+    $cd->('"target":"http://-a.example/"'),
+    $cd->('"target":"http://a-.example/"'),
+    $cd->('"target":"http://a..example/"'),
+    $cd->('"target":"http://.a.example/"'),
+    $cd->('"target":"http://a.example./"'),
+    $cd->('"target":"http://a_b.example/"'),
+    $cd->('"target":"http://' . ('l' x 64) . '.example/"'),
+    $cd->('"target":"http://h' . $HOST253 . '/"'),
+    $cd->('"target":"/a b"'),
+    $cd->('"target":"/a\tb"'),
+    $cd->('"target":"/a\u007f"'),
+    $cd->(qq("target":"/\xe4\xbc\x9a")),
+    $cd->('"target":"/' . ('x' x 1024) . '"'),
+    $cd->('"target":7'),
+    $cd->('"created_at":"2026-02-29T00:00:00Z"'),
+    $cd->('"created_at":"2026-11-20 10:00:00Z"'),
+    $cd->('"created_at":1700000000'),
+    $cd->('"expires_at":"2026-11-20T10:00:00"'),
+    $cd->('"expires_at":"2026-11-20T24:00:00Z"'),
+    $cd->('"max_clicks":0'),
+    $cd->('"max_clicks":-1'),
+    $cd->('"max_clicks":1.5'),
+    $cd->('"max_clicks":"5"'),
+    $cd->('"max_clicks":9223372036854775808'),
+    $cd->('"revoked":"yes"'),
+    $cd->('"revoked":1'),
+    $cd->('"revoked":null'),
+    $cd->('"code":"abd"'),
+    '["abc"]',
+);
+
+my @good_codes = (
+    '{"code":"abc","member":"lin.fan"}',
+    '{"code":"' . ('Z' x 32) . '","member":"wang.partner"}',
+    '{"code":"a_B-9","member":"li.member","campaign":"' . ('c' x 64) . '"}',
+    '{"code":"t-root","member":"lin.fan","target":"/"}',
+    '{"code":"t-path","member":"lin.fan","target":"/p?u=http://evil.com/#x"}',
+    '{"code":"t-long","member":"lin.fan","target":"/' . ('x' x 1023) . '"}',
+    '{"code":"t-url","member":"lin.fan","target":"https://' . $MALL . '"}',
+    '{"code":"t-case","member":"lin.fan","target":"HtTpS://MALL.Example.CN/"}',
+    '{"code":"t-port","member":"lin.fan","target":"http://a.example:65535/x"}',
+    '{"code":"t-port0","member":"lin.fan","target":"http://a.example:00080"}',
+    '{"code":"t-query","member":"lin.fan","target":"http://a.example?x=1"}',
+    '{"code":"t-frag","member":"lin.fan","target":"http://a.example#top"}',
+    '{"code":"t-label","member":"lin.fan","target":"http://' . $LABEL63
+        . '.example/"}',
+    '{"code":"t-host","member":"lin.fan","target":"http://' . $HOST253
+        . '/"}',
+    '{"code":"t-odd","member":"lin.fan",'
+    . '"target":"/a!$&()*+,;=:@~[]{}|^`\'\"<>%"}',
+    '{"code":"all","member":"zhao.member","campaign":"double-11",'
+    . '"target":"/products/tea-gift",'
+    . '"created_at":"2026-11-01T10:00:00.5+08:00",'
+    . '"expires_at":"2026-11-11T23:59:59-05:00","max_clicks":1,'
+    . '"revoked":true}',
+    '{"code":"times","member":"lin.fan","created_at":"0000-01-01T00:00:00Z",'
+    . '"expires_at":"9999-12-31T23:59:59Z","max_clicks":9223372036854775807,'
+    . '"revoked":false}',
+);
+
+{
+    my $n = @bad_codes;
+    my ($rc, $out) = validate('code', @bad_codes);
+    is(invalid_lines($out), join(',', 1 .. $n),
+       "$n bad code lines: the schema rejects every one") or diag($out);
+
+    my $before = `mdb_dump -s codes '$CS'`;
+    my @accepted;
+    for my $i (0 .. $#bad_codes) {
+        my ($rc, $out, $err) = import_codes($CS, $bad_codes[$i]);
+        push @accepted, $i + 1 unless $rc == 1 && $err =~ / line 1: /;
+    }
+    is("@accepted", '', "$n bad code lines: loyaltyctl import rejects every "
+                        . 'one, naming line 1');
+    is(`mdb_dump -s codes '$CS'`, $before, 'no bad code line was stored');
+
+    $n = @good_codes;
+    ($rc, $out) = validate('code', @good_codes);
+    is("$rc $out", "0 checked $n\n", "$n good code lines: the schema accepts")
+        or diag($out);
+    my $err;
+    ($rc, $out, $err) = import_codes($CS, @good_codes);
+    is("$rc $out$err", "0 imported $n codes\n",
+       "$n good code lines: loyaltyctl import accepts");
+
+    my @printed = map {
+        my (undef, $o) = loyaltyctl('-s', $CS, 'get', 'code',
+                                    $json->decode($_)->{code});
+        chomp $o;
+        $o;
+    } @good_codes;
+    ($rc, $out) = validate('code', @printed);
+    is("$rc $out", "0 checked $n\n", "$n good code lines: get prints valid "
+       . 'records') or diag($out);
+
+    my (undef, $o) = loyaltyctl('-s', $CS, 'get', 'code', 'all');
+    is($o, '{"code":"ALL","member":"zhao.member","campaign":"double-11",'
+           . '"target":"/products/tea-gift",'
+           . '"created_at":"2026-11-01T02:00:00Z",'
+           . '"expires_at":"2026-11-12T04:59:59Z","max_clicks":1,'
+           . '"revoked":true}' . "\n",
+       'get code all: normalized, and valid above');
+
+    # what the schema cannot know: members and --hosts
+    ($rc, $out) = validate('code', '{"code":"abc","member":"ghost"}',
+                           $cd->('"target":"https://evil.com/"'));
+    is("$rc $out", "0 checked 2\n",
+       'an unknown member and an off-site host are valid JSON records');
+    ($rc, $out, $err) = import_codes($CS, '{"code":"abc","member":"ghost"}');
+    like($err, qr/ line 1: unknown member "ghost"/, 'import checks members');
+    ($rc, $out, $err) = import_codes($CS,
+                                     $cd->('"target":"https://evil.com/"'));
+    like($err, qr/ line 1: target host "evil\.com" is not in --hosts/,
+         'import checks hosts');
+}
+
+# edges where the schema could drift from the code
+{
+    my @edges = (
+        $cd->('"max_clicks":1.0'),
+        $cd->('"max_clicks":1e3'),
+        $cd->('"target":"http://a.example:65535"'),
+        $cd->('"target":"http://a.example:99999"'),
+        $cd->('"target":"http://a.example:000000"'),
+        $cd->('"target":"http://1.2.3.4/"'),
+        $cd->('"target":"http://a.example%2F@b/"'),
+        $cd->('"target":"/%2F%2Fevil.com"'),
+        $cd->('"target":"/\u0000"'),
+        $cd->('"target":"http://a.example\\\\"'),
+        $cd->('"target":"HTTPS://A.EXAMPLE"'),
+        $cd->('"campaign":"a.b"'),
+        $cd->('"code":"abc-"'),
+        '{"code":"---","member":"lin.fan"}',
+        '{"code":"___","member":"lin.fan"}',
+    );
+    my (undef, $out) = validate('code', @edges);
+    my %invalid = map { $_ => 1 } split /,/, invalid_lines($out);
+    for my $i (0 .. $#edges) {
+        my ($rc) = import_codes($CS, $edges[$i]);
+        is($invalid{$i + 1} ? 'rejects' : 'accepts',
+           $rc == 0 ? 'accepts' : 'rejects',
+           "schema and loyaltyctl agree on $edges[$i]");
     }
 }
 
