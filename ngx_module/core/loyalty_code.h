@@ -126,7 +126,11 @@ int loyalty_code_decode(const uint8_t *buf, size_t len, loyalty_code_t *c);
 /* days since 1970-01-01 of a unix time (floor), and back to its midnight */
 int64_t loyalty_day(int64_t t);
 
-/* the clicks key of a normalized code and a day; returns its length */
+/*
+ * Writes the clicks key of a normalized code and a day; returns its
+ * length, or 0 for a code that is not normalized or a day outside
+ * 1970-01-01 to 9999-12-31 (0 to 2932896).
+ */
 size_t loyalty_clicks_key(const char *code, size_t len, int64_t day,
     uint8_t *key);
 /* splits a clicks key; -1 when it is not one */
