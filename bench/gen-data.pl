@@ -7,9 +7,15 @@
 #                    values of BENCH_VALUE_BYTES, the raw-LMDB import baseline
 #   keys.txt         signing key for loyalty_keys
 #   cookies.tsv      cookie \t id \t tier \t stage for random unblocked members
+#   codes.jsonl      BENCH_CODES share codes for `loyaltyctl import codes`
+#   refs.tsv         BENCH_REF_REQUESTS referral requests, one a line:
+#                    code \t attribution cookie or "-" \t expected
+#                    $loyalty_ref_status \t $loyalty_referrer \t
+#                    $loyalty_referrer2 ("-" for none)
 #
-# Everything except the cookie expiry is a pure function of the seed, so two
-# runs with the same settings benchmark the same data.
+# Everything except the cookie expiry and the attribution cookies' click
+# times is a pure function of the seed, so two runs with the same settings
+# benchmark the same data.
 #
 # usage: gen-data.pl OUTDIR   (settings from BENCH_* environment variables)
 
@@ -25,8 +31,12 @@ my $ncookies = $ENV{BENCH_COOKIES}     // 10_000;
 my $seed     = $ENV{BENCH_SEED}        // 42;
 my $vbytes   = $ENV{BENCH_VALUE_BYTES} // 64;
 my $ttl      = $ENV{BENCH_COOKIE_TTL}  // 7 * 86400;
+my $ncodes   = $ENV{BENCH_CODES}        // 10_000;
+my $nrefs    = $ENV{BENCH_REF_REQUESTS} // 20_000;
 
 die "BENCH_MEMBERS must be 1..9999999\n" unless $n >= 1 && $n <= 9_999_999;
+die "BENCH_CODES must be 1..1000000\n" unless $ncodes >= 1 && $ncodes <= 1e6;
+die "BENCH_REF_REQUESTS must be 2 or more\n" unless $nrefs >= 2;
 srand($seed);
 
 my @tiers = (
@@ -70,8 +80,9 @@ print $df "VERSION=3\nformat=bytevalue\ntype=btree\n",
           "mapsize=", 4 << 30, "\nmaxreaders=126\n",
           "HEADER=END\n";
 
-# tier, stage and blocked per member, packed one byte each, for cookie picks
-my ($tier_of, $stage_of, $blocked_of) = ('', '', '');
+# tier, stage and blocked per member, packed one byte each, for cookie picks;
+# the referrer's number (0: none), packed in 32 bits, for the share codes
+my ($tier_of, $stage_of, $blocked_of, $referrer_of) = ('', '', '', '');
 
 for my $i (1 .. $n) {
     my $id = sprintf 'm%07d', $i;
@@ -109,8 +120,10 @@ for my $i (1 .. $n) {
         $orders, $spend, $points, $bday, $blocked ? 'true' : 'false';
     my $ref = '';
     if ($i > 1 && rand() < 0.2) {
-        $ref = sprintf 'm%07d', 1 + int(rand($i - 1));
+        my $r = 1 + int(rand($i - 1));
+        $ref = sprintf 'm%07d', $r;
         $rec .= qq(,"referrer":"$ref");
+        vec($referrer_of, $i, 32) = $r;
     }
     print $jf $rec, "}\n";
     print $sf "$id\t$tiers[$tier][0]\t$stages[$stage]\n";
@@ -157,3 +170,52 @@ while (keys %seen < $want) {
         $tiers[vec($tier_of, $i, 8)][0], $stages[vec($stage_of, $i, 8)];
 }
 close $cf or die;
+
+# Share codes.  Their owners are random unblocked members who were referred
+# themselves, so that $loyalty_referrer2 is never empty and every response
+# of the "ref" case carries the same headers as "refbare" (add_header drops
+# an empty value).  Where the data set has no such member, any unblocked
+# member owns codes.  Codes are 8 characters of an alphabet without 0/O and
+# 1/I, drawn after everything above so that adding them changed neither
+# members nor cookies.
+my @owners = grep { !vec($blocked_of, $_, 8) && vec($referrer_of, $_, 32) }
+                  1 .. $n;
+@owners = grep { !vec($blocked_of, $_, 8) } 1 .. $n unless @owners;
+die "no unblocked member to own share codes\n" unless @owners;
+
+my @alphabet = split //, 'ABCDEFGHJKLMNPQRSTUVWXYZ23456789';
+my $of = wopen('codes.jsonl');
+my (@codes, %taken);
+while (@codes < $ncodes) {
+    my $code = join '', map { $alphabet[int rand @alphabet] } 1 .. 8;
+    next if $taken{$code}++;
+    my $owner = $owners[int rand @owners];
+    push @codes, [ $code, $owner ];
+    printf $of qq({"code":"%s","member":"m%07d","campaign":"bench"}\n),
+        $code, $owner;
+}
+close $of or die;
+
+# Referral requests: every one clicks a random code; every other one comes
+# from a returning visitor whose attribution cookie (a random code,
+# clicked 1 to 72 hours ago, well inside the 30-day window) the module
+# keeps under first-touch.  The rest are new visitors and get a cookie.
+my $now = time;
+my $rf = wopen('refs.tsv');
+for my $k (1 .. $nrefs) {
+    my $click = $codes[int rand @codes];
+    my ($cookie, $status, $owner) = ('-', 'new', $click->[1]);
+    if ($k % 2 == 0) {
+        my $had = $codes[int rand @codes];
+        my $at  = $now - 3600 - int(rand(71 * 3600));
+        my $id  = sprintf 'm%07d', $had->[1];
+        my $mac = encode_base64url(
+            hmac_sha256("ref~$had->[0]~$id~$at~$kid", $key));
+        ($cookie, $status, $owner) =
+            ("$had->[0]~$id~$at~$kid~$mac", 'kept', $had->[1]);
+    }
+    my $r2 = vec($referrer_of, $owner, 32);
+    printf $rf "%s\t%s\t%s\tm%07d\t%s\n", $click->[0], $cookie, $status,
+        $owner, $r2 ? sprintf('m%07d', $r2) : '-';
+}
+close $rf or die;
