@@ -772,6 +772,62 @@ my @bad = (
 }
 
 
+# a collision is retried: RAND_bytes replaced through LD_PRELOAD by one
+# that repeats in every process
+SKIP: {
+    my $tmp = test_dir();
+    write_file("$tmp/rand.c", <<'C');
+#include <stdlib.h>
+
+static unsigned  calls;
+
+int
+RAND_bytes(unsigned char *buf, int num)
+{
+    int  i;
+
+    if (getenv("TEST_RAND_FAIL")) {
+        return 0;
+    }
+
+    for (i = 0; i < num; i++) {
+        buf[i] = getenv("TEST_RAND_FIXED") ? 0 : (calls * num + i) % 248;
+    }
+
+    calls++;
+    return 1;
+}
+C
+    system('cc', '-shared', '-fPIC', '-o', "$tmp/rand.so", "$tmp/rand.c") == 0
+        or skip('no C compiler for the RAND_bytes stand-in', 8);
+
+    my ($store_tmp, $dir) = shop();
+    local $ENV{LD_PRELOAD} = "$tmp/rand.so";
+
+    # every process draws the same bytes: 0-31, then 32-63, 64-95
+    my @got = map { join '|', loyaltyctl('-s', $dir, 'mint-code', 'lin.fan') }
+                  1 .. 3;
+    is($got[0], "0|23456789AB\n|", 'the first mint takes the first draw');
+    is($got[1], "0|3456789ABC\n|", 'a collision: the second draw');
+    is($got[2], "0|456789ABCD\n|", 'two collisions: the third draw');
+    is(entries($dir, 'codes'), 3, 'three codes, none replaced');
+
+    local $ENV{TEST_RAND_FIXED} = 1;
+    is(join('|', loyaltyctl('-s', $dir, 'mint-code', 'zhou.fan')),
+       "0|2222222222\n|", 'the same draw every time: the first mint');
+    my $before = snapshot($dir);
+    is(join('|', loyaltyctl('-s', $dir, 'mint-code', 'zhou.fan')),
+       "3||loyaltyctl: 8 codes minted in a row were in use\n",
+       'the same draw every time: the second gives up after 8, exit 3');
+
+    local $ENV{TEST_RAND_FAIL} = 1;
+    is(join('|', loyaltyctl('-s', $dir, 'mint-code', 'zhou.fan')),
+       "3||loyaltyctl: no random bytes to mint a code\n",
+       'no random bytes: exit 3');
+    is(snapshot($dir), $before, 'neither changed the store');
+}
+
+
 # revoke-code and get code
 
 {

@@ -297,35 +297,28 @@ loyaltyctl_mint_code(const loyaltyctl_opts_t *o, int argc, char **argv)
         return LOYALTYCTL_DATA;
     }
 
-    val.mv_data = buf;
-    val.mv_size = loyalty_code_encode(&rec, buf);
-    code[LOYALTY_CODE_MINT_LEN] = '\0';
+    if (rc == 0) {
+        val.mv_data = buf;
+        val.mv_size = loyalty_code_encode(&rec, buf);
+        code[LOYALTY_CODE_MINT_LEN] = '\0';
+        tries = 0;
 
-    for (tries = 0; rc == 0 && tries < LOYALTYCTL_MINT_TRIES; tries++) {
-        if (loyalty_code_mint(code) != 0) {
-            fprintf(stderr, "loyaltyctl: no random bytes to mint a code\n");
-            mdb_txn_abort(txn);
-            loyalty_store_close(&st);
-            return LOYALTYCTL_STORE;
-        }
+        do {
+            if (loyalty_code_mint(code) != 0) {
+                fprintf(stderr, "loyaltyctl: no random bytes to mint a "
+                        "code\n");
+                mdb_txn_abort(txn);
+                loyalty_store_close(&st);
+                return LOYALTYCTL_STORE;
+            }
 
-        key.mv_data = code;
-        key.mv_size = LOYALTY_CODE_MINT_LEN;
+            key.mv_data = code;
+            key.mv_size = LOYALTY_CODE_MINT_LEN;
 
-        rc = mdb_put(txn, st.dbi[LOYALTY_DB_CODES], &key, &val,
-                     MDB_NOOVERWRITE);
-        if (rc != MDB_KEYEXIST) {
-            break;
-        }
+            rc = mdb_put(txn, st.dbi[LOYALTY_DB_CODES], &key, &val,
+                         MDB_NOOVERWRITE);
 
-        rc = 0;
-    }
-
-    if (rc == 0 && tries == LOYALTYCTL_MINT_TRIES) {
-        fprintf(stderr, "loyaltyctl: every code minted was in use\n");
-        mdb_txn_abort(txn);
-        loyalty_store_close(&st);
-        return LOYALTYCTL_STORE;
+        } while (rc == MDB_KEYEXIST && ++tries < LOYALTYCTL_MINT_TRIES);
     }
 
     if (rc == 0) {
@@ -336,6 +329,12 @@ loyaltyctl_mint_code(const loyaltyctl_opts_t *o, int argc, char **argv)
     }
 
     loyalty_store_close(&st);
+
+    if (rc == MDB_KEYEXIST) {
+        fprintf(stderr, "loyaltyctl: %d codes minted in a row were in use\n",
+                LOYALTYCTL_MINT_TRIES);
+        return LOYALTYCTL_STORE;
+    }
 
     if (rc != 0) {
         fprintf(stderr, "loyaltyctl: mint-code: %s\n", mdb_strerror(rc));
