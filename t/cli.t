@@ -110,7 +110,8 @@ sub read_jsonl {
 
 # usage
 
-my @commands = qw(init import get stat verify sign-member);
+my @commands = qw(init import get stat verify sign-member mint-code
+                  revoke-code clicks);
 
 {
     my ($rc, $out, $err) = loyaltyctl('--help');
@@ -137,6 +138,9 @@ my %help_line = (
     verify => qr/\Ausage: loyaltyctl -s DIR verify\n/,
     'sign-member' =>
         qr/\Ausage: loyaltyctl sign-member ID --keys FILE \[--ttl DURATION\]\n/,
+    'mint-code' => qr/\Ausage: loyaltyctl -s DIR mint-code MEMBER /,
+    'revoke-code' => qr/\Ausage: loyaltyctl -s DIR revoke-code CODE\n/,
+    clicks => qr/\Ausage: loyaltyctl -s DIR clicks \[CODE\] /,
 );
 
 {
@@ -252,6 +256,9 @@ my %help_line = (
     is(entries($dir, 'meta'), 2, 'meta has 2 entries');
     is(entries($dir, 'members'), 0, 'members is empty');
     is(entries($dir, 'tiers'), 0, 'tiers is empty');
+    is(entries($dir, 'prices'), 0, 'prices is empty');
+    is(entries($dir, 'codes'), 0, 'codes is empty');
+    is(entries($dir, 'clicks'), 0, 'clicks is empty');
 
     my $meta = dump_db($dir, 'meta');
     is(join(',', sort keys %$meta), 'created_at,schema_version',
@@ -504,10 +511,11 @@ for my $case (['9999-12-31T23:59:59-01:00', '10000-01-01T00:59:59Z'],
     is($err, '', 'stat: nothing on stderr');
     my @labels = map { /^(db \S+|\S+)/ } split /\n/, $out;
     # later schema versions may add databases after these
-    is("@labels[0 .. 8]", 'store schema_version created_at map_size map_used '
-                          . 'readers db meta db members db tiers',
+    is("@labels[0 .. 11]", 'store schema_version created_at map_size '
+                           . 'map_used readers db meta db members db tiers '
+                           . 'db prices db codes db clicks',
        'stat: the lines, in order');
-    is(scalar(grep { !/^db / } @labels[9 .. $#labels]), 0,
+    is(scalar(grep { !/^db / } @labels[12 .. $#labels]), 0,
        'stat: only databases follow');
     like($out, qr/\Astore           \Q$dir\E\n/, 'stat: store');
     like($out, qr/^schema_version  1$/m, 'stat: schema_version');
@@ -519,6 +527,8 @@ for my $case (['9999-12-31T23:59:59-01:00', '10000-01-01T00:59:59Z'],
     like($out, qr/^db meta         2$/m, 'stat: db meta');
     like($out, qr/^db members      7$/m, 'stat: db members');
     like($out, qr/^db tiers        4$/m, 'stat: db tiers');
+    like($out, qr/^db codes        0$/m, 'stat: db codes');
+    like($out, qr/^db clicks       0$/m, 'stat: db clicks');
     is(entries($dir, 'members') . '/' . entries($dir, 'tiers'), '7/4',
        'mdb_stat agrees');
 
