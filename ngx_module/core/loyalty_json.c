@@ -677,6 +677,7 @@ loyalty_code_from_json(json_t *obj, const char *const *hosts,
 
     flags = 0;
 
+    /* every code has a created_at: it takes no flag */
     if (loyalty_json_time(obj, "created_at", 0, &flags, &c->created_at, err,
                           errlen)
         || loyalty_json_time(obj, "expires_at", LOYALTY_CODE_EXPIRES, &flags,
