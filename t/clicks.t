@@ -72,7 +72,7 @@ my $JSON = JSON::PP->new;
 sub counts {
     my ($store, @args) = @_;
     my ($rc, $out, $err) = loyaltyctl('-s', $store, 'clicks', @args);
-    die "loyaltyctl clicks: exit $rc: $err" if $rc;
+    return { error => "loyaltyctl clicks: exit $rc: $err" } if $rc;
     my %sum;
     for (split /\n/, $out) {
         # days with nothing counted (the slot test puts in many)
