@@ -23,6 +23,7 @@
 #define NGX_HTTP_LOYALTY_SLOT_READY    2
 
 #define NGX_HTTP_LOYALTY_PROBES        32
+#define NGX_HTTP_LOYALTY_KNOWN         (1ULL << 63)
 #define NGX_HTTP_LOYALTY_WAYS          4
 
 /* a recent pair: 40 bits of hash, 24 bits of minutes (wraps in 31 years) */
@@ -38,7 +39,10 @@ typedef struct {
     ngx_atomic_t                  count[LOYALTY_CLICK_COUNTERS];
     /* what the store holds of count[]: written by the flusher only */
     ngx_atomic_t                  flushed[LOYALTY_CLICK_COUNTERS];
-    /* attributed clicks in the store when the slot was made */
+    /*
+     * Attributed clicks in the store when first needed, with the top bit
+     * set once known: whoever needs it first sets it, never under a lock.
+     */
     ngx_atomic_t                  base;
     /* attributions tried against max_clicks; only ever grows */
     ngx_atomic_t                  claims;
@@ -233,8 +237,7 @@ ngx_http_loyalty_clicks_get(ngx_http_loyalty_main_conf_t *lmcf)
  */
 ngx_int_t
 ngx_http_loyalty_clicks_slot(ngx_http_loyalty_clicks_t *clicks,
-    ngx_http_loyalty_store_t *store, MDB_txn *txn, const u_char *code,
-    size_t len, ngx_log_t *log)
+    const u_char *code, size_t len, ngx_log_t *log)
 {
     uint32_t                       hash;
     ngx_uint_t                     i, n, spins;
@@ -266,8 +269,6 @@ ngx_http_loyalty_clicks_slot(ngx_http_loyalty_clicks_t *clicks,
                 s->hash = hash;
                 s->len = (u_char) len;
                 ngx_memcpy(s->code, code, len);
-                s->base = ngx_http_loyalty_clicks_stored(store, txn, code,
-                                                         len);
                 ngx_memory_barrier();
                 s->state = NGX_HTTP_LOYALTY_SLOT_READY;
 
@@ -277,12 +278,20 @@ ngx_http_loyalty_clicks_slot(ngx_http_loyalty_clicks_t *clicks,
                 return i;
             }
 
-            /* another process is filling the slot in: it takes no time */
-            if (spins == 1000) {
+            /*
+             * Another process is filling the slot in: a few stores, unless
+             * it was preempted in between, then it gets the processor.
+             */
+            if (spins < 1000) {
+                ngx_cpu_pause();
+
+            } else if (spins < 1100) {
+                ngx_sched_yield();
+
+            } else {
+                (void) ngx_atomic_fetch_add(&sh->lost, 1);
                 return NGX_DECLINED;
             }
-
-            ngx_cpu_pause();
         }
     }
 
@@ -352,14 +361,28 @@ ngx_http_loyalty_clicks_count(ngx_http_loyalty_clicks_t *clicks,
  */
 ngx_int_t
 ngx_http_loyalty_clicks_claim(ngx_http_loyalty_clicks_t *clicks,
-    ngx_int_t slot, int64_t max_clicks)
+    ngx_int_t slot, ngx_http_loyalty_store_t *store, MDB_txn *txn,
+    int64_t max_clicks)
 {
-    uint64_t                  n;
+    uint64_t                  n, base;
     ngx_http_loyalty_slot_t  *s;
 
     s = &clicks->sh->slots[slot];
 
-    n = s->base + ngx_atomic_fetch_add(&s->claims, 1);
+    base = s->base;
+
+    if (!(base & NGX_HTTP_LOYALTY_KNOWN)) {
+        /* racing processes read the same store: the first one's stands */
+        base = ngx_http_loyalty_clicks_stored(store, txn, s->code, s->len)
+               | NGX_HTTP_LOYALTY_KNOWN;
+
+        if (!ngx_atomic_cmp_set(&s->base, 0, base)) {
+            base = s->base;
+        }
+    }
+
+    n = (base & ~NGX_HTTP_LOYALTY_KNOWN)
+        + ngx_atomic_fetch_add(&s->claims, 1);
 
     return n < (uint64_t) max_clicks ? NGX_OK : NGX_DECLINED;
 }

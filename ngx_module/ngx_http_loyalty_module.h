@@ -217,12 +217,12 @@ char *ngx_http_loyalty_click_zone(ngx_conf_t *cf, ngx_command_t *cmd,
 ngx_http_loyalty_clicks_t *ngx_http_loyalty_clicks_get(
     ngx_http_loyalty_main_conf_t *lmcf);
 ngx_int_t ngx_http_loyalty_clicks_slot(ngx_http_loyalty_clicks_t *clicks,
-    ngx_http_loyalty_store_t *store, MDB_txn *txn, const u_char *code,
-    size_t len, ngx_log_t *log);
+    const u_char *code, size_t len, ngx_log_t *log);
 void ngx_http_loyalty_clicks_count(ngx_http_loyalty_clicks_t *clicks,
     ngx_int_t slot, loyalty_click_counter_e counter);
 ngx_int_t ngx_http_loyalty_clicks_claim(ngx_http_loyalty_clicks_t *clicks,
-    ngx_int_t slot, int64_t max_clicks);
+    ngx_int_t slot, ngx_http_loyalty_store_t *store, MDB_txn *txn,
+    int64_t max_clicks);
 ngx_uint_t ngx_http_loyalty_clicks_unique(ngx_http_loyalty_clicks_t *clicks,
     uint64_t visitor, const u_char *code, size_t len);
 ngx_int_t ngx_http_loyalty_clicks_init_worker(ngx_cycle_t *cycle);

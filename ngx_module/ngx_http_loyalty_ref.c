@@ -29,6 +29,7 @@ typedef struct {
     u_char                         name[LOYALTY_CODE_MAX];
     size_t                         len;
     ngx_int_t                      slot;
+    ngx_uint_t                     bot;
 } ngx_http_loyalty_click_t;
 
 
@@ -146,7 +147,11 @@ ngx_http_loyalty_attribute(ngx_http_request_t *r)
     llcf = ngx_http_get_module_loc_conf(mr, ngx_http_loyalty_module);
 
     /* a short link's code is the last segment of its path */
-    if (llcf->share) {
+    if (llcf->share && !(mr->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        /* refused with 405, whoever reads a variable on that page */
+        rc = ngx_http_loyalty_ref_click(mr, llcf, NULL);
+
+    } else if (llcf->share) {
         p = mr->uri.data + mr->uri.len;
         while (p > mr->uri.data && p[-1] != '/') {
             p--;
@@ -263,7 +268,7 @@ ngx_http_loyalty_ref_click(ngx_http_request_t *r,
             goto failed;
         }
 
-        if (c.slot != NGX_DECLINED && c.click != NGX_HTTP_LOYALTY_REF_BOT
+        if (c.slot != NGX_DECLINED && !c.bot
             && ngx_http_loyalty_clicks_unique(c.clicks,
                                         ngx_http_loyalty_ref_visitor(r,
                                                                  &member),
@@ -469,8 +474,7 @@ ngx_http_loyalty_ref_code(ngx_http_request_t *r, ngx_http_loyalty_click_t *c,
     }
 
     if (c->clicks) {
-        c->slot = ngx_http_loyalty_clicks_slot(c->clicks, c->store, c->txn,
-                                               c->name, c->len,
+        c->slot = ngx_http_loyalty_clicks_slot(c->clicks, c->name, c->len,
                                                r->connection->log);
     }
 
@@ -479,17 +483,13 @@ ngx_http_loyalty_ref_code(ngx_http_request_t *r, ngx_http_loyalty_click_t *c,
                                       LOYALTY_CLICK_TOTAL);
     }
 
-    if (ngx_http_loyalty_ref_bot(r)) {
-        c->click = NGX_HTTP_LOYALTY_REF_BOT;
+    c->bot = ngx_http_loyalty_ref_bot(r);
 
-        if (c->slot != NGX_DECLINED) {
-            ngx_http_loyalty_clicks_count(c->clicks, c->slot,
-                                          LOYALTY_CLICK_BOT);
-        }
-
-        return NGX_OK;
+    if (c->bot && c->slot != NGX_DECLINED) {
+        ngx_http_loyalty_clicks_count(c->clicks, c->slot, LOYALTY_CLICK_BOT);
     }
 
+    /* a dead code is dead to bots too: they must not learn its target */
     if (c->code.flags & LOYALTY_CODE_REVOKED) {
         c->click = NGX_HTTP_LOYALTY_REF_REVOKED;
 
@@ -497,6 +497,10 @@ ngx_http_loyalty_ref_code(ngx_http_request_t *r, ngx_http_loyalty_click_t *c,
                && c->code.expires_at <= ngx_time())
     {
         c->click = NGX_HTTP_LOYALTY_REF_EXPIRED;
+
+    } else if (c->bot) {
+        c->click = NGX_HTTP_LOYALTY_REF_BOT;
+        return NGX_OK;
     }
 
     if (c->click != NGX_HTTP_LOYALTY_REF_NONE) {
@@ -550,8 +554,8 @@ ngx_http_loyalty_ref_judge(ngx_http_request_t *r, ngx_http_loyalty_click_t *c,
 
     if ((c->code.flags & LOYALTY_CODE_MAX_CLICKS)
         && (c->slot == NGX_DECLINED
-            || ngx_http_loyalty_clicks_claim(c->clicks, c->slot,
-                                             c->code.max_clicks)
+            || ngx_http_loyalty_clicks_claim(c->clicks, c->slot, c->store,
+                                             c->txn, c->code.max_clicks)
                != NGX_OK))
     {
         /* without a counter the limit cannot be kept: it holds firm */
