@@ -6,9 +6,9 @@
  * and what
  * the store said about their members, tagged with the store snapshot it
  * read.  A hit needs the very same cookie bytes (compared in constant
- * time) and the same snapshot: any write to the store, a reload or a
- * reopen makes every entry miss, so the cache is never staler than LMDB
- * itself.  Expiry is checked on every hit.  Only cookies that passed the
+ * time) and a snapshot with the same data: any write to the store other
+ * than a click flush, a reload or a reopen makes every entry miss, so the
+ * cache is never staler than LMDB itself.  Expiry is checked on every hit.  Only cookies that passed the
  * full HMAC are stored.
  */
 
@@ -97,7 +97,8 @@ static ngx_uint_t
 ngx_http_loyalty_cache_current(ngx_http_loyalty_store_t *store,
     ngx_http_loyalty_cache_entry_t *e)
 {
-    return e->txnid == mdb_txn_id(store->txn) && e->gen == store->gen;
+    return e->txnid != 0 && e->txnid >= store->epoch
+           && e->gen == store->gen;
 }
 
 

@@ -53,6 +53,7 @@ typedef struct {
     ngx_uint_t                    nslots;
     ngx_uint_t                    nrecent;
     ngx_atomic_t                  lost;     /* clicks with no free slot */
+    ngx_http_loyalty_flushes_t    flushes;
     ngx_http_loyalty_slot_t      *slots;
     ngx_atomic_t                 *recent;
 } ngx_http_loyalty_clicks_sh_t;
@@ -466,6 +467,7 @@ ngx_http_loyalty_clicks_init_worker(ngx_cycle_t *cycle)
 
     clicks->store = lmcf->store;
     clicks->interval = lmcf->click_flush;
+    lmcf->store->flushes = &clicks->sh->flushes;
 
     clicks->batch = ngx_alloc(clicks->sh->nslots
                               * sizeof(ngx_http_loyalty_flush_t),
@@ -656,16 +658,18 @@ ngx_http_loyalty_clicks_write(void *data, ngx_log_t *log)
 {
     ngx_http_loyalty_clicks_t  *clicks = data;
 
-    int                        rc;
-    uint8_t                    kbuf[LOYALTY_CLICKS_KEY_MAX];
-    uint8_t                    vbuf[LOYALTY_CLICKS_REC_LEN];
-    uint64_t                   counts[LOYALTY_CLICK_COUNTERS];
-    MDB_txn                   *txn;
-    MDB_val                    key, val;
-    ngx_uint_t                 i, c;
-    ngx_http_loyalty_slot_t   *s;
-    ngx_http_loyalty_flush_t  *f;
-    ngx_http_loyalty_store_t  *store;
+    int                          rc;
+    size_t                       id;
+    uint8_t                      kbuf[LOYALTY_CLICKS_KEY_MAX];
+    uint8_t                      vbuf[LOYALTY_CLICKS_REC_LEN];
+    uint64_t                     counts[LOYALTY_CLICK_COUNTERS];
+    MDB_txn                     *txn;
+    MDB_val                      key, val;
+    ngx_uint_t                   i, c, n;
+    ngx_http_loyalty_slot_t     *s;
+    ngx_http_loyalty_flush_t    *f;
+    ngx_http_loyalty_store_t    *store;
+    ngx_http_loyalty_flushes_t  *fl;
 
     store = clicks->store;
     clicks->damaged = 0;
@@ -715,12 +719,21 @@ ngx_http_loyalty_clicks_write(void *data, ngx_log_t *log)
         }
     }
 
+    id = mdb_txn_id(txn);
+
     rc = mdb_txn_commit(txn);
     clicks->rc = rc;
 
     if (rc != 0) {
         return;
     }
+
+    /* workers' caches hold across this snapshot: note it as a flush */
+    fl = &clicks->sh->flushes;
+    n = ngx_atomic_fetch_add(&fl->next, 1) % NGX_HTTP_LOYALTY_FLUSHES;
+    fl->ino[n] = store->ino;
+    ngx_memory_barrier();
+    fl->txnid[n] = id;
 
     for (i = 0; i < clicks->nbatch; i++) {
         f = &clicks->batch[i];

@@ -40,6 +40,7 @@ static void ngx_http_loyalty_exit_worker(ngx_cycle_t *cycle);
 #include "ngx_http_loyalty_bots.h"
 
 
+/* for loyalty_member_cache and loyalty_code_cache */
 static ngx_conf_num_bounds_t  ngx_http_loyalty_member_cache_bounds = {
     ngx_conf_check_num_bounds, 0, 1048576
 };
@@ -73,6 +74,13 @@ static ngx_command_t  ngx_http_loyalty_commands[] = {
       ngx_conf_set_num_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_loyalty_main_conf_t, member_cache),
+      &ngx_http_loyalty_member_cache_bounds },
+
+    { ngx_string("loyalty_code_cache"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_loyalty_main_conf_t, code_cache),
       &ngx_http_loyalty_member_cache_bounds },
 
     { ngx_string("loyalty_member_cookie"),
@@ -281,6 +289,7 @@ ngx_http_loyalty_create_main_conf(ngx_conf_t *cf)
      */
 
     lmcf->member_cache = NGX_CONF_UNSET_UINT;
+    lmcf->code_cache = NGX_CONF_UNSET_UINT;
     lmcf->click_flush = NGX_CONF_UNSET_MSEC;
 
     return lmcf;
@@ -293,6 +302,7 @@ ngx_http_loyalty_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_http_loyalty_main_conf_t *lmcf = conf;
 
     ngx_conf_init_uint_value(lmcf->member_cache, 32768);
+    ngx_conf_init_uint_value(lmcf->code_cache, 16384);
     ngx_conf_init_msec_value(lmcf->click_flush, 10000);
 
     if (lmcf->click_flush == 0) {

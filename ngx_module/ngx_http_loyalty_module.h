@@ -50,6 +50,46 @@ typedef enum {
 
 typedef struct ngx_http_loyalty_cache_s   ngx_http_loyalty_cache_t;
 typedef struct ngx_http_loyalty_clicks_s  ngx_http_loyalty_clicks_t;
+typedef struct ngx_http_loyalty_code_cache_s  ngx_http_loyalty_code_cache_t;
+
+
+/* the targets a worker's code cache keeps; longer ones are read each time */
+#define NGX_HTTP_LOYALTY_TARGET_CACHED  192
+
+/* the last flushes' snapshots, to tell them from other writes */
+#define NGX_HTTP_LOYALTY_FLUSHES        16
+
+
+/* a share code as the request path needs it (see the code cache) */
+typedef struct {
+    size_t                       txnid;     /* 0: not cached */
+    ngx_uint_t                   gen;
+    ngx_int_t                    slot;      /* counter slot, or declined */
+    int64_t                      expires_at;
+    int64_t                      max_clicks;
+    u_char                      *target;
+    uint16_t                     target_len;
+    uint8_t                      flags;
+    u_char                       len;
+    u_char                       member_len;
+    u_char                       referrer2_len;
+    u_char                       code[LOYALTY_CODE_MAX];
+    u_char                       member[LOYALTY_ID_MAX];
+    u_char                       referrer2[LOYALTY_ID_MAX];
+    u_char                       target_buf[NGX_HTTP_LOYALTY_TARGET_CACHED];
+} ngx_http_loyalty_code_t;
+
+
+/*
+ * In the click zone: the snapshots the last flushes committed, with the
+ * data file they went to, so that workers can tell that a new snapshot
+ * only added click counts.
+ */
+typedef struct {
+    ngx_atomic_t                 txnid[NGX_HTTP_LOYALTY_FLUSHES];
+    ngx_atomic_t                 ino[NGX_HTTP_LOYALTY_FLUSHES];
+    ngx_atomic_t                 next;
+} ngx_http_loyalty_flushes_t;
 
 
 /* problems with the store's data, each logged once per snapshot */
@@ -80,6 +120,15 @@ typedef struct {
                                                uses the environment */
     time_t                       checked;
     ngx_http_loyalty_cache_t    *cache;
+    ngx_http_loyalty_code_cache_t  *codes;
+
+    /*
+     * Cached entries of snapshots from epoch on still hold: the snapshots
+     * after it only added click counts.  seen: the last snapshot read.
+     */
+    size_t                       epoch;
+    size_t                       seen;
+    ngx_http_loyalty_flushes_t  *flushes;
 
     /* problems seen, and the snapshot each was last logged for */
     ngx_uint_t                   problems[NGX_HTTP_LOYALTY_PROBLEMS];
@@ -105,6 +154,7 @@ typedef struct {
     loyalty_keyring_t           *keys;
     ngx_http_loyalty_store_t    *store;
     ngx_uint_t                   member_cache;
+    ngx_uint_t                   code_cache;
     loyalty_bots_t              *bots;
     ngx_shm_zone_t              *click_zone;
     ngx_msec_t                   click_flush;
@@ -192,6 +242,13 @@ ngx_int_t ngx_http_loyalty_cache_get(ngx_http_request_t *r,
     ngx_http_loyalty_ctx_t *ctx, int64_t *expires);
 void ngx_http_loyalty_cache_put(ngx_http_loyalty_store_t *store,
     ngx_str_t *value, int64_t expires, ngx_http_loyalty_ctx_t *ctx);
+
+ngx_int_t ngx_http_loyalty_code_cache_init(ngx_http_loyalty_store_t *store,
+    ngx_uint_t size, ngx_log_t *log);
+void ngx_http_loyalty_code_cache_free(ngx_http_loyalty_store_t *store);
+ngx_int_t ngx_http_loyalty_code_find(ngx_http_request_t *r,
+    ngx_http_loyalty_store_t *store, MDB_txn *txn, const u_char *name,
+    size_t len, ngx_http_loyalty_code_t **code);
 
 ngx_http_loyalty_ctx_t *ngx_http_loyalty_identify(ngx_http_request_t *r);
 ngx_int_t ngx_http_loyalty_get_cookie(ngx_http_request_t *r, ngx_str_t *name,

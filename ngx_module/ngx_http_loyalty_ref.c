@@ -25,7 +25,7 @@ typedef struct {
     ngx_http_loyalty_clicks_t     *clicks;
     MDB_txn                       *txn;
     ngx_http_loyalty_ref_status_e  click;
-    loyalty_code_t                 code;
+    ngx_http_loyalty_code_t       *code;
     u_char                         name[LOYALTY_CODE_MAX];
     size_t                         len;
     ngx_int_t                      slot;
@@ -40,13 +40,16 @@ static ngx_int_t ngx_http_loyalty_ref_cookie(ngx_http_request_t *r,
     ngx_http_loyalty_loc_conf_t *llcf, loyalty_keyring_t *keys,
     loyalty_ref_cookie_t *rc);
 static ngx_int_t ngx_http_loyalty_ref_code(ngx_http_request_t *r,
-    ngx_http_loyalty_click_t *c, ngx_str_t *raw);
+    ngx_http_loyalty_click_t *c, ngx_str_t *raw,
+    ngx_http_loyalty_loc_conf_t *llcf);
 static void ngx_http_loyalty_ref_judge(ngx_http_request_t *r,
     ngx_http_loyalty_click_t *c, ngx_str_t *member, ngx_str_t *locked,
     loyalty_ref_cookie_t *had, ngx_http_loyalty_loc_conf_t *llcf);
 static ngx_uint_t ngx_http_loyalty_ref_bot(ngx_http_request_t *r);
 static uint64_t ngx_http_loyalty_ref_visitor(ngx_http_request_t *r,
     ngx_str_t *member);
+static ngx_int_t ngx_http_loyalty_ref_level2(ngx_http_request_t *r,
+    ngx_http_loyalty_click_t *c);
 static ngx_int_t ngx_http_loyalty_ref_referrer_of(ngx_http_request_t *r,
     ngx_http_loyalty_store_t *store, MDB_txn *txn, u_char *id, size_t len,
     ngx_str_t *referrer);
@@ -264,7 +267,7 @@ ngx_http_loyalty_ref_click(ngx_http_request_t *r,
     ref->status = NGX_HTTP_LOYALTY_REF_NONE;
 
     if (raw) {
-        if (ngx_http_loyalty_ref_code(r, &c, raw) != NGX_OK) {
+        if (ngx_http_loyalty_ref_code(r, &c, raw, llcf) != NGX_OK) {
             goto failed;
         }
 
@@ -293,8 +296,8 @@ ngx_http_loyalty_ref_click(ngx_http_request_t *r,
 
         if (ngx_http_loyalty_ref_copy(r, &ref->code, c.name, c.len)
             != NGX_OK
-            || ngx_http_loyalty_ref_copy(r, &ref->referrer, c.code.member,
-                                         c.code.member_len)
+            || ngx_http_loyalty_ref_copy(r, &ref->referrer, c.code->member,
+                                         c.code->member_len)
                != NGX_OK
             || ngx_http_loyalty_ref_set_cookie(r, llcf, lmcf->keys)
                != NGX_OK)
@@ -341,11 +344,7 @@ ngx_http_loyalty_ref_click(ngx_http_request_t *r,
     }
 
     if (c.txn && ref->referrer.len
-        && ngx_http_loyalty_ref_referrer_of(r, c.store, c.txn,
-                                            ref->referrer.data,
-                                            ref->referrer.len,
-                                            &ref->referrer2)
-           != NGX_OK)
+        && ngx_http_loyalty_ref_level2(r, &c) != NGX_OK)
     {
         goto failed;
     }
@@ -409,11 +408,10 @@ ngx_http_loyalty_ref_cookie(ngx_http_request_t *r,
  */
 static ngx_int_t
 ngx_http_loyalty_ref_code(ngx_http_request_t *r, ngx_http_loyalty_click_t *c,
-    ngx_str_t *raw)
+    ngx_str_t *raw, ngx_http_loyalty_loc_conf_t *llcf)
 {
-    int      rc;
-    long     n;
-    MDB_val  key, val;
+    long       n;
+    ngx_int_t  rc;
 
     n = (raw->len <= LOYALTY_CODE_MAX)
         ? loyalty_code_normalize((char *) raw->data, raw->len,
@@ -429,12 +427,15 @@ ngx_http_loyalty_ref_code(ngx_http_request_t *r, ngx_http_loyalty_click_t *c,
     }
 
     c->len = n;
-    key.mv_data = c->name;
-    key.mv_size = c->len;
 
-    rc = mdb_get(c->txn, c->store->st.dbi[LOYALTY_DB_CODES], &key, &val);
+    rc = ngx_http_loyalty_code_find(r, c->store, c->txn, c->name, c->len,
+                                    &c->code);
 
-    if (rc == MDB_NOTFOUND) {
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (rc == NGX_DECLINED) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "loyalty: unknown share code \"%*s\"", c->len,
                       c->name);
@@ -442,40 +443,24 @@ ngx_http_loyalty_ref_code(ngx_http_request_t *r, ngx_http_loyalty_click_t *c,
         return NGX_OK;
     }
 
-    if (rc != 0) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "loyalty_store \"%s\": mdb_get(\"%*s\") failed: %s",
-                      c->store->path, c->len, c->name, mdb_strerror(rc));
-        return NGX_ERROR;
-    }
-
-    if (loyalty_code_decode(val.mv_data, val.mv_size, &c->code) != 0) {
-        if (ngx_http_loyalty_store_problem(c->store,
-                                           NGX_HTTP_LOYALTY_DAMAGED))
-        {
-            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "loyalty_store \"%s\": code \"%*s\" does not "
-                          "decode (%ui damaged records seen by this "
-                          "worker)", c->store->path, c->len, c->name,
-                          c->store->problems[NGX_HTTP_LOYALTY_DAMAGED]);
-        }
-
-        c->click = NGX_HTTP_LOYALTY_REF_INVALID;
-        return NGX_OK;
-    }
-
-    /* the map's pages may be reused once the transaction ends */
-    if (c->code.target_len
-        && ngx_http_loyalty_ref_copy(r, &c->ref->target, c->code.target,
-                                     c->code.target_len)
+    /* a short link's target, kept for the handler in the request's pool */
+    if (llcf->share && c->code->target_len
+        && ngx_http_loyalty_ref_copy(r, &c->ref->target, c->code->target,
+                                     c->code->target_len)
            != NGX_OK)
     {
         return NGX_ERROR;
     }
 
     if (c->clicks) {
-        c->slot = ngx_http_loyalty_clicks_slot(c->clicks, c->name, c->len,
-                                               r->connection->log);
+        c->slot = c->code->slot;
+
+        if (c->slot == NGX_DECLINED) {
+            c->slot = ngx_http_loyalty_clicks_slot(c->clicks, c->name,
+                                                   c->len,
+                                                   r->connection->log);
+            c->code->slot = c->slot;
+        }
     }
 
     if (c->slot != NGX_DECLINED) {
@@ -490,11 +475,11 @@ ngx_http_loyalty_ref_code(ngx_http_request_t *r, ngx_http_loyalty_click_t *c,
     }
 
     /* a dead code is dead to bots too: they must not learn its target */
-    if (c->code.flags & LOYALTY_CODE_REVOKED) {
+    if (c->code->flags & LOYALTY_CODE_REVOKED) {
         c->click = NGX_HTTP_LOYALTY_REF_REVOKED;
 
-    } else if ((c->code.flags & LOYALTY_CODE_EXPIRES)
-               && c->code.expires_at <= ngx_time())
+    } else if ((c->code->flags & LOYALTY_CODE_EXPIRES)
+               && c->code->expires_at <= ngx_time())
     {
         c->click = NGX_HTTP_LOYALTY_REF_EXPIRED;
 
@@ -525,8 +510,8 @@ ngx_http_loyalty_ref_judge(ngx_http_request_t *r, ngx_http_loyalty_click_t *c,
     ngx_str_t *member, ngx_str_t *locked, loyalty_ref_cookie_t *had,
     ngx_http_loyalty_loc_conf_t *llcf)
 {
-    if (member->len == c->code.member_len
-        && ngx_memcmp(member->data, c->code.member, member->len) == 0)
+    if (member->len == c->code->member_len
+        && ngx_memcmp(member->data, c->code->member, member->len) == 0)
     {
         c->click = NGX_HTTP_LOYALTY_REF_SELF;
 
@@ -552,10 +537,10 @@ ngx_http_loyalty_ref_judge(ngx_http_request_t *r, ngx_http_loyalty_click_t *c,
         return;
     }
 
-    if ((c->code.flags & LOYALTY_CODE_MAX_CLICKS)
+    if ((c->code->flags & LOYALTY_CODE_MAX_CLICKS)
         && (c->slot == NGX_DECLINED
             || ngx_http_loyalty_clicks_claim(c->clicks, c->slot, c->store,
-                                             c->txn, c->code.max_clicks)
+                                             c->txn, c->code->max_clicks)
                != NGX_OK))
     {
         /* without a counter the limit cannot be kept: it holds firm */
@@ -657,6 +642,52 @@ ngx_http_loyalty_ref_visitor(ngx_http_request_t *r, ngx_str_t *member)
     }
 
     return h;
+}
+
+
+/*
+ * The referrer's own referrer.  The code the attribution names knows its
+ * owner's; that is a cache hit for most requests.
+ */
+static ngx_int_t
+ngx_http_loyalty_ref_level2(ngx_http_request_t *r, ngx_http_loyalty_click_t *c)
+{
+    ngx_int_t                 rc;
+    ngx_http_loyalty_ref_t   *ref;
+    ngx_http_loyalty_code_t  *code;
+
+    ref = c->ref;
+    code = NULL;
+
+    if (c->code && ref->code.len == c->len
+        && ngx_memcmp(ref->code.data, c->name, c->len) == 0)
+    {
+        code = c->code;
+
+    } else if (ref->code.len && ref->code.len <= LOYALTY_CODE_MAX) {
+        rc = ngx_http_loyalty_code_find(r, c->store, c->txn, ref->code.data,
+                                        ref->code.len, &code);
+        if (rc == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        if (rc == NGX_DECLINED) {
+            code = NULL;
+        }
+    }
+
+    if (code && code->member_len == ref->referrer.len
+        && ngx_memcmp(code->member, ref->referrer.data, ref->referrer.len)
+           == 0)
+    {
+        return ngx_http_loyalty_ref_copy(r, &ref->referrer2, code->referrer2,
+                                         code->referrer2_len);
+    }
+
+    return ngx_http_loyalty_ref_referrer_of(r, c->store, c->txn,
+                                            ref->referrer.data,
+                                            ref->referrer.len,
+                                            &ref->referrer2);
 }
 
 

@@ -25,6 +25,7 @@ static ngx_int_t ngx_http_loyalty_store_open(ngx_http_loyalty_store_t *store,
 static void ngx_http_loyalty_store_replaced(ngx_http_loyalty_store_t *store,
     ngx_log_t *log);
 static void ngx_http_loyalty_store_close(ngx_http_loyalty_store_t *store);
+static void ngx_http_loyalty_store_epoch(ngx_http_loyalty_store_t *store);
 static ngx_int_t ngx_http_loyalty_store_give(ngx_cycle_t *cycle,
     ngx_http_loyalty_main_conf_t *lmcf, const char *name, ngx_uid_t user,
     ngx_uint_t create);
@@ -209,7 +210,10 @@ ngx_http_loyalty_store_init_worker(ngx_cycle_t *cycle)
 
     if (ngx_http_loyalty_cache_init(lmcf->store, lmcf->member_cache,
                                     cycle->log)
-        != NGX_OK)
+        != NGX_OK
+        || ngx_http_loyalty_code_cache_init(lmcf->store, lmcf->code_cache,
+                                            cycle->log)
+           != NGX_OK)
     {
         return NGX_ERROR;
     }
@@ -231,6 +235,7 @@ ngx_http_loyalty_store_exit_worker(ngx_cycle_t *cycle)
     if (lmcf && lmcf->store) {
         ngx_http_loyalty_store_close(lmcf->store);
         ngx_http_loyalty_cache_free(lmcf->store);
+        ngx_http_loyalty_code_cache_free(lmcf->store);
     }
 }
 
@@ -306,6 +311,7 @@ ngx_http_loyalty_store_open(ngx_http_loyalty_store_t *store, ngx_log_t *log)
 
     /* snapshot ids of another store may coincide: retire cached entries */
     store->gen++;
+    store->seen = 0;
 
     return NGX_OK;
 }
@@ -391,7 +397,59 @@ ngx_http_loyalty_store_begin(ngx_http_loyalty_store_t *store, ngx_log_t *log)
         return NULL;
     }
 
+    ngx_http_loyalty_store_epoch(store);
+
     return store->txn;
+}
+
+
+/*
+ * Click flushes write the store every few seconds; they change nothing
+ * that the caches keep.  So the caches' entries hold from the last
+ * snapshot that was not a flush (the epoch) on, rather than for one
+ * snapshot only.  A flush not yet noted as such counts as a change: the
+ * caches are refilled, never wrong.
+ */
+
+static void
+ngx_http_loyalty_store_epoch(ngx_http_loyalty_store_t *store)
+{
+    size_t                       id, t;
+    ngx_uint_t                   i;
+    ngx_http_loyalty_flushes_t  *f;
+
+    id = mdb_txn_id(store->txn);
+
+    if (id == store->seen) {
+        return;
+    }
+
+    f = store->flushes;
+
+    if (f == NULL || store->seen == 0 || id < store->seen
+        || id - store->seen > NGX_HTTP_LOYALTY_FLUSHES)
+    {
+        store->epoch = id;
+
+    } else {
+        for (t = store->seen + 1; t <= id; t++) {
+            for (i = 0; i < NGX_HTTP_LOYALTY_FLUSHES; i++) {
+                if (f->txnid[i] == t && f->ino[i] == store->ino) {
+                    break;
+                }
+            }
+
+            if (i == NGX_HTTP_LOYALTY_FLUSHES) {
+                store->epoch = t;
+            }
+        }
+    }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "loyalty: snapshot %uz after %uz, epoch %uz",
+                   id, store->seen, store->epoch);
+
+    store->seen = id;
 }
 
 
@@ -493,7 +551,7 @@ ngx_http_loyalty_store_tiers(ngx_http_loyalty_store_t *store, ngx_log_t *log)
 
     id = mdb_txn_id(store->txn);
 
-    if (id == store->tiers_txnid) {
+    if (store->tiers_txnid >= store->epoch && store->tiers_txnid != 0) {
         return store->tiers_ok ? &store->tiers : NULL;
     }
 

@@ -85,6 +85,52 @@ my $STATUS = 'location / { return 200 "[$loyalty_ref_status][$loyalty_ref_code]\
     stop_nginx($h);
 }
 
+# the code cache: a write to the store retires it, a click flush does not
+{
+    my $h = start_nginx(http_config => "loyalty_store %%STORE%%;\n"
+                                       . "loyalty_keys %%KEYS%%;\n"
+                                       . "loyalty_click_zone clicks 1m;\n"
+                                       . "loyalty_click_flush 1s;\n",
+                        config => $STATUS,
+                        log_level => 'debug',
+                        store => "[tiers]\n{\"name\":\"gold\",\"rank\":1}\n"
+                                 . "[members]\n{\"id\":\"alice\",\"tier\":\"gold\",\"stage\":\"member\"}\n"
+                                 . "[codes]\n{\"code\":\"ALICE1\",\"member\":\"alice\"}\n"
+                                 . "{\"code\":\"ALICE2\",\"member\":\"alice\"}\n");
+    my $click = sub {
+        my (undef, undef, $body) = http_request($h, 'GET', "/?ref=$_[0]",
+                                                { 'User-Agent' => $UA });
+        return $body;
+    };
+    my $cached = sub {
+        my @hits = error_log_text($h) =~ /share code "ALICE1" cached/g;
+        return scalar @hits;
+    };
+
+    is($click->('ALICE1'), "[new][ALICE1]\n", 'a click');
+    is($cached->(), 0, 'the first click reads the store');
+    is($click->('ALICE1'), "[new][ALICE1]\n", 'another click');
+    is($cached->(), 1, 'the second finds the code cached');
+
+    # wait for a flush to land in the store
+    my $flushed;
+    for (1 .. 50) {
+        last if ($flushed = ((loyaltyctl('-s', $h->{store}, 'clicks'))[1]
+                             =~ /"ALICE1"/));
+        select undef, undef, undef, 0.1;
+    }
+    ok($flushed, 'the clicks were flushed into the store');
+    is($click->('ALICE1'), "[new][ALICE1]\n", 'a click after the flush');
+    is($cached->(), 2, 'the flush did not retire the cached code');
+
+    is((loyaltyctl('-s', $h->{store}, 'revoke-code', 'alice1'))[0], 0,
+       'the code revoked while nginx runs');
+    is($click->('ALICE1'), "[revoked][]\n",
+       'the next click sees the revocation: the write retired the cache');
+    is($click->('ALICE2'), "[new][ALICE2]\n", 'other codes still work');
+    stop_nginx($h);
+}
+
 done_testing();
 
 __DATA__

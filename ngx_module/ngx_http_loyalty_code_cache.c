@@ -1,0 +1,242 @@
+/*
+ * nginx-loyalty: share codes as a worker sees them.
+ *
+ * A click needs its code's record, the owner's own referrer (level 2)
+ * and the code's counter slot: two B-tree lookups and a probe.  Each
+ * worker keeps what it found, in a 4-way set-associative table, tagged
+ * with the store snapshot it read.  An entry holds while the store's
+ * codes and members are unchanged: snapshots that only added click counts
+ * (see ngx_http_loyalty_store_epoch()) keep it, any other write, a reload
+ * or a reopen retires it.  Unknown codes are not kept.
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_loyalty_module.h"
+
+
+#define NGX_HTTP_LOYALTY_CODE_WAYS  4
+
+
+struct ngx_http_loyalty_code_cache_s {
+    ngx_uint_t                 mask;        /* sets - 1 */
+    ngx_uint_t                 victim;
+    ngx_http_loyalty_code_t    entries[1];
+};
+
+
+static ngx_int_t ngx_http_loyalty_code_read(ngx_http_request_t *r,
+    ngx_http_loyalty_store_t *store, MDB_txn *txn, const u_char *name,
+    size_t len, ngx_http_loyalty_code_t *e);
+
+
+ngx_int_t
+ngx_http_loyalty_code_cache_init(ngx_http_loyalty_store_t *store,
+    ngx_uint_t size, ngx_log_t *log)
+{
+    ngx_uint_t  n;
+
+    if (size == 0 || store->codes) {
+        return NGX_OK;
+    }
+
+    for (n = NGX_HTTP_LOYALTY_CODE_WAYS; n < size; n <<= 1) { /* void */ }
+
+    store->codes = ngx_calloc(sizeof(ngx_http_loyalty_code_cache_t)
+                              + (n - 1) * sizeof(ngx_http_loyalty_code_t),
+                              log);
+    if (store->codes == NULL) {
+        return NGX_ERROR;
+    }
+
+    store->codes->mask = n / NGX_HTTP_LOYALTY_CODE_WAYS - 1;
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_loyalty_code_cache_free(ngx_http_loyalty_store_t *store)
+{
+    if (store->codes) {
+        ngx_free(store->codes);
+        store->codes = NULL;
+    }
+}
+
+
+/*
+ * A normalized code, between ngx_http_loyalty_store_begin() and _end():
+ * NGX_OK and *code (valid for the request), NGX_DECLINED for a code that
+ * is unknown or does not decode, NGX_ERROR.
+ */
+
+ngx_int_t
+ngx_http_loyalty_code_find(ngx_http_request_t *r,
+    ngx_http_loyalty_store_t *store, MDB_txn *txn, const u_char *name,
+    size_t len, ngx_http_loyalty_code_t **code)
+{
+    ngx_int_t                 rc;
+    ngx_uint_t                i;
+    ngx_http_loyalty_code_t  *set, *e;
+
+    if (store->codes == NULL) {
+        e = ngx_palloc(r->pool, sizeof(ngx_http_loyalty_code_t));
+        if (e == NULL) {
+            return NGX_ERROR;
+        }
+
+        rc = ngx_http_loyalty_code_read(r, store, txn, name, len, e);
+        *code = e;
+        return rc;
+    }
+
+    set = &store->codes->entries[(ngx_murmur_hash2((u_char *) name, len)
+                                  & store->codes->mask)
+                                 * NGX_HTTP_LOYALTY_CODE_WAYS];
+
+    for (i = 0; i < NGX_HTTP_LOYALTY_CODE_WAYS; i++) {
+        e = &set[i];
+
+        if (e->len == len && e->gen == store->gen
+            && e->txnid >= store->epoch
+            && ngx_memcmp(e->code, name, len) == 0)
+        {
+            ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "loyalty: share code \"%*s\" cached", len, name);
+            *code = e;
+            return NGX_OK;
+        }
+    }
+
+    /* an entry of an older snapshot is free; else replace in turn */
+    for (i = 0; i < NGX_HTTP_LOYALTY_CODE_WAYS; i++) {
+        if (set[i].gen != store->gen || set[i].txnid < store->epoch) {
+            break;
+        }
+    }
+
+    if (i == NGX_HTTP_LOYALTY_CODE_WAYS) {
+        i = store->codes->victim++ % NGX_HTTP_LOYALTY_CODE_WAYS;
+    }
+
+    e = &set[i];
+    e->txnid = 0;
+
+    rc = ngx_http_loyalty_code_read(r, store, txn, name, len, e);
+
+    if (rc != NGX_OK) {
+        e->len = 0;
+        return rc;
+    }
+
+    if (e->target_len > NGX_HTTP_LOYALTY_TARGET_CACHED) {
+        /* a long target was read into the request's pool: not kept */
+        *code = ngx_palloc(r->pool, sizeof(ngx_http_loyalty_code_t));
+        if (*code == NULL) {
+            return NGX_ERROR;
+        }
+
+        **code = *e;
+        e->len = 0;
+        return NGX_OK;
+    }
+
+    e->txnid = mdb_txn_id(txn);
+    e->gen = store->gen;
+    *code = e;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_loyalty_code_read(ngx_http_request_t *r,
+    ngx_http_loyalty_store_t *store, MDB_txn *txn, const u_char *name,
+    size_t len, ngx_http_loyalty_code_t *e)
+{
+    int               rc;
+    u_char           *target;
+    MDB_val           key, val;
+    loyalty_code_t    c;
+    loyalty_member_t  m;
+
+    key.mv_data = (void *) name;
+    key.mv_size = len;
+
+    rc = mdb_get(txn, store->st.dbi[LOYALTY_DB_CODES], &key, &val);
+
+    if (rc == MDB_NOTFOUND) {
+        return NGX_DECLINED;
+    }
+
+    if (rc != 0) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "loyalty_store \"%s\": mdb_get(\"%*s\") failed: %s",
+                      store->path, len, name, mdb_strerror(rc));
+        return NGX_ERROR;
+    }
+
+    if (loyalty_code_decode(val.mv_data, val.mv_size, &c) != 0) {
+        if (ngx_http_loyalty_store_problem(store, NGX_HTTP_LOYALTY_DAMAGED))
+        {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "loyalty_store \"%s\": code \"%*s\" does not "
+                          "decode (%ui damaged records seen by this "
+                          "worker)", store->path, len, name,
+                          store->problems[NGX_HTTP_LOYALTY_DAMAGED]);
+        }
+
+        return NGX_DECLINED;
+    }
+
+    e->len = (u_char) len;
+    ngx_memcpy(e->code, name, len);
+    e->flags = c.flags;
+    e->expires_at = c.expires_at;
+    e->max_clicks = c.max_clicks;
+    e->slot = NGX_DECLINED;
+    e->member_len = c.member_len;
+    ngx_memcpy(e->member, c.member, c.member_len);
+    e->target_len = c.target_len;
+
+    if (c.target_len <= NGX_HTTP_LOYALTY_TARGET_CACHED) {
+        ngx_memcpy(e->target_buf, c.target, c.target_len);
+        e->target = e->target_buf;
+
+    } else {
+        /* the map's pages may be reused once the transaction ends */
+        target = ngx_pnalloc(r->pool, c.target_len);
+        if (target == NULL) {
+            return NGX_ERROR;
+        }
+
+        e->target = ngx_cpymem(target, c.target, c.target_len)
+                    - c.target_len;
+    }
+
+    /* the owner's own referrer: level 2 of whoever the code attributes */
+    e->referrer2_len = 0;
+
+    key.mv_data = (void *) c.member;
+    key.mv_size = c.member_len;
+
+    rc = mdb_get(txn, store->st.dbi[LOYALTY_DB_MEMBERS], &key, &val);
+
+    if (rc == 0 && loyalty_member_decode(val.mv_data, val.mv_size, &m) == 0)
+    {
+        e->referrer2_len = m.referrer_len;
+        ngx_memcpy(e->referrer2, m.referrer, m.referrer_len);
+
+    } else if (rc != 0 && rc != MDB_NOTFOUND) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "loyalty_store \"%s\": mdb_get(\"%*s\") failed: %s",
+                      store->path, (size_t) c.member_len, c.member,
+                      mdb_strerror(rc));
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
