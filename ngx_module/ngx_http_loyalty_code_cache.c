@@ -23,6 +23,8 @@
 struct ngx_http_loyalty_code_cache_s {
     ngx_uint_t                 mask;        /* sets - 1 */
     ngx_uint_t                 victim;
+    /* a hash per entry, a set's in one cache line: one miss to look */
+    uint32_t                  *tags;
     ngx_http_loyalty_code_t    entries[1];
 };
 
@@ -53,6 +55,13 @@ ngx_http_loyalty_code_cache_init(ngx_http_loyalty_store_t *store,
 
     store->codes->mask = n / NGX_HTTP_LOYALTY_CODE_WAYS - 1;
 
+    store->codes->tags = ngx_calloc(n * sizeof(uint32_t), log);
+    if (store->codes->tags == NULL) {
+        ngx_free(store->codes);
+        store->codes = NULL;
+        return NGX_ERROR;
+    }
+
     return NGX_OK;
 }
 
@@ -61,6 +70,7 @@ void
 ngx_http_loyalty_code_cache_free(ngx_http_loyalty_store_t *store)
 {
     if (store->codes) {
+        ngx_free(store->codes->tags);
         ngx_free(store->codes);
         store->codes = NULL;
     }
@@ -78,8 +88,9 @@ ngx_http_loyalty_code_find(ngx_http_request_t *r,
     ngx_http_loyalty_store_t *store, MDB_txn *txn, const u_char *name,
     size_t len, ngx_http_loyalty_code_t **code)
 {
+    uint32_t                  hash, *tags;
     ngx_int_t                 rc;
-    ngx_uint_t                i;
+    ngx_uint_t                i, first;
     ngx_http_loyalty_code_t  *set, *e;
 
     if (store->codes == NULL) {
@@ -93,14 +104,15 @@ ngx_http_loyalty_code_find(ngx_http_request_t *r,
         return rc;
     }
 
-    set = &store->codes->entries[(ngx_murmur_hash2((u_char *) name, len)
-                                  & store->codes->mask)
-                                 * NGX_HTTP_LOYALTY_CODE_WAYS];
+    hash = ngx_murmur_hash2((u_char *) name, len) | 1;
+    first = (hash & store->codes->mask) * NGX_HTTP_LOYALTY_CODE_WAYS;
+    set = &store->codes->entries[first];
+    tags = &store->codes->tags[first];
 
     for (i = 0; i < NGX_HTTP_LOYALTY_CODE_WAYS; i++) {
         e = &set[i];
 
-        if (e->len == len && e->gen == store->gen
+        if (tags[i] == hash && e->len == len && e->gen == store->gen
             && e->txnid >= store->epoch
             && ngx_memcmp(e->code, name, len) == 0)
         {
@@ -124,6 +136,7 @@ ngx_http_loyalty_code_find(ngx_http_request_t *r,
 
     e = &set[i];
     e->txnid = 0;
+    tags[i] = 0;
 
     rc = ngx_http_loyalty_code_read(r, store, txn, name, len, e);
 
@@ -146,6 +159,7 @@ ngx_http_loyalty_code_find(ngx_http_request_t *r,
 
     e->txnid = mdb_txn_id(txn);
     e->gen = store->gen;
+    tags[i] = hash;
     *code = e;
 
     return NGX_OK;

@@ -226,8 +226,22 @@ ngx_http_loyalty_preconfiguration(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_loyalty_init_worker(ngx_cycle_t *cycle)
 {
+    ngx_http_loyalty_main_conf_t  *lmcf;
+
     if (ngx_http_loyalty_store_init_worker(cycle) != NGX_OK) {
         return NGX_ERROR;
+    }
+
+    lmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_loyalty_module);
+
+    /* in the cycle's pool: a reload's list starts with none remembered */
+    if (lmcf && lmcf->store && lmcf->keys) {
+        lmcf->bot_verdicts = ngx_pcalloc(cycle->pool,
+                                         NGX_HTTP_LOYALTY_BOT_VERDICTS
+                                         * sizeof(uint64_t));
+        if (lmcf->bot_verdicts == NULL) {
+            return NGX_ERROR;
+        }
     }
 
     return ngx_http_loyalty_clicks_init_worker(cycle);

@@ -56,6 +56,9 @@ typedef struct ngx_http_loyalty_code_cache_s  ngx_http_loyalty_code_cache_t;
 /* the targets a worker's code cache keeps; longer ones are read each time */
 #define NGX_HTTP_LOYALTY_TARGET_CACHED  192
 
+/* the User-Agents whose bot verdict a worker remembers */
+#define NGX_HTTP_LOYALTY_BOT_VERDICTS   4096
+
 /* the last flushes' snapshots, to tell them from other writes */
 #define NGX_HTTP_LOYALTY_FLUSHES        16
 
@@ -156,6 +159,7 @@ typedef struct {
     ngx_uint_t                   member_cache;
     ngx_uint_t                   code_cache;
     loyalty_bots_t              *bots;
+    uint64_t                    *bot_verdicts;  /* per worker */
     ngx_shm_zone_t              *click_zone;
     ngx_msec_t                   click_flush;
 } ngx_http_loyalty_main_conf_t;

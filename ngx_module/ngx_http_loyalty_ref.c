@@ -30,6 +30,7 @@ typedef struct {
     size_t                         len;
     ngx_int_t                      slot;
     ngx_uint_t                     bot;
+    uint64_t                       ua_hash;
 } ngx_http_loyalty_click_t;
 
 
@@ -45,9 +46,12 @@ static ngx_int_t ngx_http_loyalty_ref_code(ngx_http_request_t *r,
 static void ngx_http_loyalty_ref_judge(ngx_http_request_t *r,
     ngx_http_loyalty_click_t *c, ngx_str_t *member, ngx_str_t *locked,
     loyalty_ref_cookie_t *had, ngx_http_loyalty_loc_conf_t *llcf);
-static ngx_uint_t ngx_http_loyalty_ref_bot(ngx_http_request_t *r);
+static ngx_uint_t ngx_http_loyalty_ref_bot(ngx_http_request_t *r,
+    ngx_http_loyalty_click_t *c);
 static uint64_t ngx_http_loyalty_ref_visitor(ngx_http_request_t *r,
-    ngx_str_t *member);
+    ngx_str_t *member, uint64_t ua_hash);
+static uint64_t ngx_http_loyalty_hash64(const u_char *p, size_t len,
+    uint64_t seed);
 static ngx_int_t ngx_http_loyalty_ref_level2(ngx_http_request_t *r,
     ngx_http_loyalty_click_t *c);
 static ngx_int_t ngx_http_loyalty_ref_referrer_of(ngx_http_request_t *r,
@@ -274,7 +278,7 @@ ngx_http_loyalty_ref_click(ngx_http_request_t *r,
         if (c.slot != NGX_DECLINED && !c.bot
             && ngx_http_loyalty_clicks_unique(c.clicks,
                                         ngx_http_loyalty_ref_visitor(r,
-                                                                 &member),
+                                                        &member, c.ua_hash),
                                         c.name, c.len))
         {
             ngx_http_loyalty_clicks_count(c.clicks, c.slot,
@@ -468,7 +472,7 @@ ngx_http_loyalty_ref_code(ngx_http_request_t *r, ngx_http_loyalty_click_t *c,
                                       LOYALTY_CLICK_TOTAL);
     }
 
-    c->bot = ngx_http_loyalty_ref_bot(r);
+    c->bot = ngx_http_loyalty_ref_bot(r, c);
 
     if (c->bot && c->slot != NGX_DECLINED) {
         ngx_http_loyalty_clicks_count(c->clicks, c->slot, LOYALTY_CLICK_BOT);
@@ -567,30 +571,51 @@ ngx_http_loyalty_ref_judge(ngx_http_request_t *r, ngx_http_loyalty_click_t *c,
 }
 
 
-/* HEAD requests, no User-Agent, or one on the bots list */
+/*
+ * HEAD requests, no User-Agent, or one on the bots list.  Each worker
+ * remembers the verdict for the User-Agents it has seen (by a 64-bit
+ * hash): real traffic repeats a few hundred of them.
+ */
 static ngx_uint_t
-ngx_http_loyalty_ref_bot(ngx_http_request_t *r)
+ngx_http_loyalty_ref_bot(ngx_http_request_t *r, ngx_http_loyalty_click_t *c)
 {
     long                           i;
     size_t                         len;
+    uint64_t                      *seen, h;
     ngx_table_elt_t               *ua;
     const char                    *pattern;
     ngx_http_loyalty_main_conf_t  *lmcf;
 
-    if (r->method == NGX_HTTP_HEAD) {
-        return 1;
-    }
-
     ua = r->headers_in.user_agent;
 
-    if (ua == NULL || ua->value.len == 0) {
+    c->ua_hash = ua ? ngx_http_loyalty_hash64(ua->value.data, ua->value.len,
+                                              0)
+                    : 0;
+
+    if (r->method == NGX_HTTP_HEAD || ua == NULL || ua->value.len == 0) {
         return 1;
     }
 
     lmcf = ngx_http_get_module_main_conf(r, ngx_http_loyalty_module);
 
+    /* the verdict is the low bit; 0 is no entry */
+    h = c->ua_hash | 2;
+    seen = NULL;
+
+    if (lmcf->bot_verdicts) {
+        seen = &lmcf->bot_verdicts[h % NGX_HTTP_LOYALTY_BOT_VERDICTS];
+
+        if ((*seen | 1) == (h | 1)) {
+            return *seen & 1;
+        }
+    }
+
     i = loyalty_bots_match(lmcf->bots, (char *) ua->value.data,
                            ua->value.len);
+
+    if (seen) {
+        *seen = (h & ~1ULL) | (i >= 0);
+    }
 
     if (i >= 0) {
         pattern = loyalty_bots_pattern(lmcf->bots, i, &len);
@@ -606,40 +631,38 @@ ngx_http_loyalty_ref_bot(ngx_http_request_t *r)
 
 /* who is clicking, for unique clicks: the member, else address and agent */
 static uint64_t
-ngx_http_loyalty_ref_visitor(ngx_http_request_t *r, ngx_str_t *member)
+ngx_http_loyalty_ref_visitor(ngx_http_request_t *r, ngx_str_t *member,
+    uint64_t ua_hash)
 {
-    u_char           *p, *end;
-    uint64_t          h;
-    ngx_table_elt_t  *ua;
-
-    /* FNV-1a */
-    h = 0xcbf29ce484222325ULL;
-
     if (member->len) {
-        for (p = member->data, end = p + member->len; p < end; p++) {
-            h = (h ^ *p) * 0x100000001b3ULL;
-        }
-
-        return h;
+        return ngx_http_loyalty_hash64(member->data, member->len, 1);
     }
 
-    for (p = r->connection->addr_text.data,
-         end = p + r->connection->addr_text.len;
-         p < end;
-         p++)
-    {
-        h = (h ^ *p) * 0x100000001b3ULL;
+    return ngx_http_loyalty_hash64(r->connection->addr_text.data,
+                                   r->connection->addr_text.len, ua_hash);
+}
+
+
+/* eight bytes a step: a User-Agent costs a few dozen multiplications */
+static uint64_t
+ngx_http_loyalty_hash64(const u_char *p, size_t len, uint64_t seed)
+{
+    uint64_t  h, w;
+
+    h = seed ^ (len * 0x9e3779b97f4a7c15ULL);
+
+    for ( /* void */ ; len >= 8; p += 8, len -= 8) {
+        ngx_memcpy(&w, p, 8);
+        h = (h ^ w) * 0xbf58476d1ce4e5b9ULL;
+        h ^= h >> 31;
     }
 
-    h = (h ^ 0xff) * 0x100000001b3ULL;
-
-    ua = r->headers_in.user_agent;
-
-    if (ua) {
-        for (p = ua->value.data, end = p + ua->value.len; p < end; p++) {
-            h = (h ^ *p) * 0x100000001b3ULL;
-        }
-    }
+    w = 0;
+    ngx_memcpy(&w, p, len);
+    h = (h ^ w) * 0x94d049bb133111ebULL;
+    h ^= h >> 29;
+    h *= 0xbf58476d1ce4e5b9ULL;
+    h ^= h >> 32;
 
     return h;
 }

@@ -24,10 +24,15 @@ static const char  loyaltyctl_usage_main[] =
     "  init                      create the store (idempotent)\n"
     "  import members|tiers|prices|codes FILE [--hosts HOST[,HOST...]]\n"
     "                            import JSON Lines (\"-\" for stdin)\n"
+    "  import rules FILE         import the rules document\n"
+    "  apply FILE                apply events (a JSON array or JSON Lines)\n"
     "  get member ID             print a member as JSON\n"
     "  get tier NAME             print a tier as JSON\n"
     "  get price SKU [--tier T]  print a price, or a tier's price, as JSON\n"
     "  get code CODE             print a share code as JSON\n"
+    "  get rules                 print the rules document\n"
+    "  get ledger ID [--limit N] print a member's points ledger as JSON\n"
+    "  get referrals ID          print a member's downline as JSON\n"
     "  mint-code MEMBER [--campaign C] [--target T] [--expires DURATION]\n"
     "            [--max-clicks N] [--hosts HOST[,HOST...]]\n"
     "                            mint a member's share code and print it\n"
@@ -59,10 +64,16 @@ static const char  loyaltyctl_usage_get[] =
     "       loyaltyctl -s DIR get tier NAME\n"
     "       loyaltyctl -s DIR get price SKU [--tier TIER]\n"
     "       loyaltyctl -s DIR get code CODE\n"
+    "       loyaltyctl -s DIR get rules\n"
+    "       loyaltyctl -s DIR get ledger ID [--limit N]\n"
+    "       loyaltyctl -s DIR get referrals ID\n"
     "Prints the record as one line of JSON.  Exit 1 if it is absent.\n"
     "With --tier, prints the price that tier pays, after the privilege\n"
     "guard; the tier \"public\" pays retail.  Codes are looked up without\n"
-    "regard to case and printed in upper case.\n";
+    "regard to case and printed in upper case.  A ledger is the member's\n"
+    "balance and points entries, oldest first (with --limit, the last N);\n"
+    "referrals are the members the member referred (level1) and those\n"
+    "they referred (level2, with the level-1 member they came via).\n";
 
 static const char  loyaltyctl_usage_stat[] =
     "usage: loyaltyctl -s DIR stat\n"
@@ -243,6 +254,14 @@ loyaltyctl_get(const loyaltyctl_opts_t *o, int argc, char **argv)
     {
         tier = argv[4];
         argc = 3;
+    }
+
+    if (argc >= 2 && (strcmp(argv[1], "rules") == 0
+                      || strcmp(argv[1], "ledger") == 0
+                      || strcmp(argv[1], "referrals") == 0))
+    {
+        rc = loyaltyctl_get_events(o, argc, argv);
+        return rc == -1 ? loyaltyctl_usage(loyaltyctl_usage_get) : rc;
     }
 
     if (argc != 3) {
@@ -773,6 +792,10 @@ main(int argc, char **argv)
 
     if (strcmp(cmd, "get") == 0) {
         return loyaltyctl_get(&o, argc, argv);
+    }
+
+    if (strcmp(cmd, "apply") == 0) {
+        return loyaltyctl_apply(&o, argc, argv);
     }
 
     if (strcmp(cmd, "stat") == 0) {

@@ -49,7 +49,14 @@ void loyaltyctl_problem(size_t *n, const char *db, MDB_val *key,
 /* adds the comma-separated host names of one --hosts; -1 if malformed */
 int loyaltyctl_hosts_add(loyaltyctl_hosts_t *h, const char *arg);
 
+/* the whole file, "-" for stdin; NULL after saying why on stderr */
+char *loyaltyctl_read_all(const char *path, size_t *len);
+
 int loyaltyctl_import(const loyaltyctl_opts_t *o, int argc, char **argv);
+int loyaltyctl_apply(const loyaltyctl_opts_t *o, int argc, char **argv);
+/* get rules, get ledger MEMBER [--limit N], get referrals MEMBER */
+int loyaltyctl_get_events(const loyaltyctl_opts_t *o, int argc,
+    char **argv);
 int loyaltyctl_mint_code(const loyaltyctl_opts_t *o, int argc, char **argv);
 int loyaltyctl_revoke_code(const loyaltyctl_opts_t *o, int argc,
     char **argv);

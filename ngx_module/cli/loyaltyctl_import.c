@@ -16,10 +16,12 @@
 #include <time.h>
 #include <jansson.h>
 
+#include "loyalty_admin.h"
 #include "loyalty_code.h"
 #include "loyalty_json.h"
 #include "loyalty_price.h"
 #include "loyalty_record.h"
+#include "loyalty_rules.h"
 #include "loyaltyctl.h"
 
 
@@ -29,7 +31,7 @@
 
 
 static const char  loyaltyctl_usage_import[] =
-    "usage: loyaltyctl -s DIR import members|tiers|prices|codes FILE\n"
+    "usage: loyaltyctl -s DIR import members|tiers|prices|codes|rules FILE\n"
     "       loyaltyctl -s DIR import codes FILE [--hosts HOST[,HOST...]]\n"
     "Imports JSON Lines (\"-\" reads stdin) in one transaction.  A repeated\n"
     "id replaces the earlier record.  Any bad line rejects the whole file,\n"
@@ -39,7 +41,11 @@ static const char  loyaltyctl_usage_import[] =
     "privilege guard: no tier above retail or above a lower-ranked tier.\n"
     "Codes must name members already in the store, and a target URL must\n"
     "name one of the --hosts; codes are kept in upper case (\"ab1\" then\n"
-    "\"AB1\" is a repeated code), and created_at defaults to now.\n";
+    "\"AB1\" is a repeated code), and created_at defaults to now.  A\n"
+    "member's points are its balance: the difference from its ledger is\n"
+    "written there as an \"adjust\" entry.\n"
+    "Rules are one JSON document (schema/rules.schema.json) that replaces\n"
+    "the store's rules; every tier it names must be in the store.\n";
 
 
 typedef struct {
@@ -57,7 +63,7 @@ typedef struct {
 } loyaltyctl_import_t;
 
 
-static char *
+char *
 loyaltyctl_read_all(const char *path, size_t *len)
 {
     FILE    *f;
@@ -127,73 +133,6 @@ loyaltyctl_key_after(loyaltyctl_import_t *im, MDB_val *key)
 }
 
 
-static int
-loyaltyctl_put(loyaltyctl_import_t *im, MDB_val *key, MDB_val *val)
-{
-    int  rc;
-
-    /* sorted input, as from a database dump, is appended cheaply */
-    rc = MDB_KEYEXIST;
-
-    if (loyaltyctl_key_after(im, key)) {
-        rc = mdb_put(im->txn, im->st->dbi[im->db], key, val, MDB_APPEND);
-    }
-
-    if (rc == MDB_KEYEXIST) {
-        rc = mdb_put(im->txn, im->st->dbi[im->db], key, val, 0);
-    }
-
-    if (rc == 0) {
-        memcpy(im->last, key->mv_data, key->mv_size);
-        im->last_len = key->mv_size;
-    }
-
-    return rc;
-}
-
-
-static int
-loyaltyctl_import_price(loyaltyctl_import_t *im, json_t *obj,
-    const char **sku, size_t *sku_len, uint8_t *buf, size_t *len)
-{
-    char                      why[LOYALTY_ERRLEN];
-    size_t                    i;
-    loyalty_price_t           p;
-    loyalty_price_override_t  ov[LOYALTY_PRICE_OVERRIDES];
-
-    if (loyalty_price_from_json(obj, sku, sku_len, &p, ov, im->err,
-                                sizeof(im->err))
-        != 0)
-    {
-        return -1;
-    }
-
-    for (i = 0; i < p.noverrides; i++) {
-        if (loyalty_tierset_find(&im->tiers, ov[i].tier, ov[i].tier_len) < 0)
-        {
-            snprintf(im->err, sizeof(im->err), "\"tiers\": unknown tier "
-                     "\"%.*s\"", (int) ov[i].tier_len, ov[i].tier);
-            return -1;
-        }
-    }
-
-    *len = loyalty_price_encode(&p, ov, buf);
-
-    if (loyalty_price_decode(buf, *len, &p) != 0) {
-        snprintf(im->err, sizeof(im->err), "price does not encode");
-        return -1;
-    }
-
-    if (loyalty_price_check(&p, &im->tiers, why, sizeof(why)) != 0) {
-        snprintf(im->err, sizeof(im->err), "sku \"%.*s\" breaks the "
-                 "privilege guard: %s", (int) *sku_len, *sku, why);
-        return -1;
-    }
-
-    return 0;
-}
-
-
 /* tiers changed: every stored price must still keep the guard */
 static int
 loyaltyctl_check_prices(loyaltyctl_import_t *im)
@@ -239,64 +178,20 @@ loyaltyctl_check_prices(loyaltyctl_import_t *im)
 }
 
 
-static int
-loyaltyctl_import_code(loyaltyctl_import_t *im, json_t *obj, char *code,
-    size_t *code_len, uint8_t *buf, size_t *len)
-{
-    int             rc;
-    MDB_val         key, val;
-    loyalty_code_t  c;
-
-    if (loyalty_code_from_json(obj, im->hosts.name, im->hosts.len,
-                               im->hosts.n, im->now, code, code_len, &c,
-                               im->err, sizeof(im->err))
-        != 0)
-    {
-        return -1;
-    }
-
-    /* the member may come from an earlier import or from this one */
-    key.mv_data = (void *) c.member;
-    key.mv_size = c.member_len;
-
-    rc = mdb_get(im->txn, im->st->dbi[LOYALTY_DB_MEMBERS], &key, &val);
-    if (rc == MDB_NOTFOUND) {
-        snprintf(im->err, sizeof(im->err), "unknown member \"%.*s\"",
-                 (int) c.member_len, c.member);
-        return -1;
-    }
-
-    if (rc != 0) {
-        return rc;
-    }
-
-    *len = loyalty_code_encode(&c, buf);
-
-    return 0;
-}
-
-
 /* returns 0, -1 with im->err set for bad data, or an LMDB error */
 static int
 loyaltyctl_import_line(loyaltyctl_import_t *im, const char *line,
     size_t len)
 {
-    int               rc;
-    char              code[LOYALTY_CODE_MAX];
-    json_t           *obj;
-    MDB_val           key, val, tmp;
-    const char       *id;
-    size_t            id_len;
-    json_error_t      jerr;
-    loyalty_tier_t    tier;
-    loyalty_member_t  m;
-
-    union {
-        uint8_t       member[LOYALTY_MEMBER_MAX];
-        uint8_t       tier[LOYALTY_TIER_REC_MAX];
-        uint8_t       price[LOYALTY_PRICE_REC_MAX];
-        uint8_t       code[LOYALTY_CODE_REC_MAX];
-    } buf;
+    int                  rc;
+    json_t              *obj;
+    MDB_val              key, val;
+    const char          *id;
+    size_t               id_len;
+    json_error_t         jerr;
+    loyalty_tier_t       tier;
+    loyalty_admin_rec_t  rec;
+    uint8_t              buf[LOYALTY_TIER_REC_MAX];
 
     obj = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
     if (obj == NULL) {
@@ -304,52 +199,67 @@ loyaltyctl_import_line(loyaltyctl_import_t *im, const char *line,
         return -1;
     }
 
-    if (im->db == LOYALTY_DB_MEMBERS) {
-        rc = loyalty_member_from_json(obj, &id, &id_len, &m, im->err,
-                                      sizeof(im->err));
+    if (im->db != LOYALTY_DB_TIERS) {
+        /* the admin API checks and writes a record with the same code */
+        rc = loyalty_admin_prepare(im->st, im->txn, im->db, obj, &im->tiers,
+                                   im->hosts.name, im->hosts.len,
+                                   im->hosts.n, im->now, &rec, im->err,
+                                   sizeof(im->err));
         if (rc == 0) {
-            key.mv_data = (void *) m.tier;
-            key.mv_size = m.tier_len;
+            key.mv_data = rec.key;
+            key.mv_size = rec.key_len;
 
-            rc = mdb_get(im->txn, im->st->dbi[LOYALTY_DB_TIERS], &key, &tmp);
-            if (rc == MDB_NOTFOUND) {
-                snprintf(im->err, sizeof(im->err), "unknown tier \"%.*s\"",
-                         (int) m.tier_len, m.tier);
-                rc = -1;
-            }
+            rc = loyalty_admin_write(im->st, im->txn, &rec,
+                                     loyaltyctl_key_after(im, &key));
         }
-
-        if (rc == 0) {
-            val.mv_size = loyalty_member_encode(&m, buf.member);
-        }
-
-    } else if (im->db == LOYALTY_DB_PRICES) {
-        rc = loyaltyctl_import_price(im, obj, &id, &id_len, buf.price,
-                                     &val.mv_size);
-
-    } else if (im->db == LOYALTY_DB_CODES) {
-        rc = loyaltyctl_import_code(im, obj, code, &id_len, buf.code,
-                                    &val.mv_size);
-        id = code;
 
     } else {
         rc = loyalty_tier_from_json(obj, &id, &id_len, &tier, im->err,
                                     sizeof(im->err));
         if (rc == 0) {
-            val.mv_size = loyalty_tier_encode(&tier, buf.tier);
+            key.mv_data = (void *) id;
+            key.mv_size = id_len;
+            val.mv_data = buf;
+            val.mv_size = loyalty_tier_encode(&tier, buf);
+
+            rc = mdb_put(im->txn, im->st->dbi[im->db], &key, &val,
+                         loyaltyctl_key_after(im, &key) ? MDB_APPEND : 0);
+
+            if (rc == MDB_KEYEXIST) {
+                rc = mdb_put(im->txn, im->st->dbi[im->db], &key, &val, 0);
+            }
         }
     }
 
     if (rc == 0) {
-        key.mv_data = (void *) id;
-        key.mv_size = id_len;
-        val.mv_data = &buf;
-
-        rc = loyaltyctl_put(im, &key, &val);
+        memcpy(im->last, key.mv_data, key.mv_size);
+        im->last_len = key.mv_size;
         im->records++;
     }
 
     json_decref(obj);
+
+    return rc;
+}
+
+
+/* one document, not JSON Lines: its errors name no line */
+static int
+loyaltyctl_import_rules(loyaltyctl_import_t *im, const char *buf, size_t len)
+{
+    int           rc;
+    json_t       *doc;
+    json_error_t  jerr;
+
+    doc = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (doc == NULL) {
+        snprintf(im->err, sizeof(im->err), "bad JSON: %s at line %d "
+                 "column %d", jerr.text, jerr.line, jerr.column);
+        return -1;
+    }
+
+    rc = loyalty_rules_put(im->st, im->txn, doc, im->err, sizeof(im->err));
+    json_decref(doc);
 
     return rc;
 }
@@ -370,6 +280,16 @@ loyaltyctl_import_buffer(loyaltyctl_import_t *im, const char *buf,
     im->lineno = 0;
     im->records = 0;
     im->last_len = 0;
+
+    if (im->db == LOYALTY_DB_META) {
+        rc = loyaltyctl_import_rules(im, buf, len);
+        if (rc != 0) {
+            mdb_txn_abort(im->txn);
+            return rc;
+        }
+
+        return mdb_txn_commit(im->txn);
+    }
 
     if (im->db == LOYALTY_DB_PRICES) {
         rc = loyalty_tierset_load(im->txn, im->st->dbi[LOYALTY_DB_TIERS],
@@ -490,6 +410,10 @@ loyaltyctl_import(const loyaltyctl_opts_t *o, int argc, char **argv)
     } else if (strcmp(kind, "codes") == 0) {
         im.db = LOYALTY_DB_CODES;
 
+    } else if (strcmp(kind, "rules") == 0) {
+        /* the rules live in meta */
+        im.db = LOYALTY_DB_META;
+
     } else {
         return loyaltyctl_usage(loyaltyctl_usage_import);
     }
@@ -546,6 +470,11 @@ loyaltyctl_import(const loyaltyctl_opts_t *o, int argc, char **argv)
         fprintf(stderr, "loyaltyctl: import %s: %s; nothing imported\n",
                 kind, mdb_strerror(rc));
         return LOYALTYCTL_STORE;
+    }
+
+    if (im.db == LOYALTY_DB_META) {
+        printf("imported rules\n");
+        return LOYALTYCTL_OK;
     }
 
     printf("imported %zu %s\n", im.records, kind);

@@ -9,13 +9,6 @@
 #include "loyalty_json.h"
 
 
-typedef struct {
-    const char  *name;
-    int          type;
-    int          required;
-} loyalty_json_field_t;
-
-
 static const loyalty_json_field_t  loyalty_member_fields[] = {
     { "id",             JSON_STRING,  1 },
     { "tier",           JSON_STRING,  1 },
@@ -74,6 +67,8 @@ loyalty_json_type_name(int type)
         return "an integer";
     case JSON_OBJECT:
         return "an object";
+    case JSON_ARRAY:
+        return "an array";
     default:
         return "a boolean";
     }
@@ -88,7 +83,7 @@ loyalty_json_type_name(int type)
  * JSON Schema counts 1.0 as an integer, and so do we; a fraction, or a
  * number too large for a double to hold exactly, is not one.
  */
-static int
+int
 loyalty_json_is_integer(json_t *v, json_int_t *out)
 {
     double  d;
@@ -113,8 +108,7 @@ loyalty_json_is_integer(json_t *v, json_int_t *out)
 }
 
 
-/* rejects unknown fields, missing required ones and wrong types */
-static int
+int
 loyalty_json_check(json_t *obj, const loyalty_json_field_t *fields,
     char *err, size_t errlen)
 {
@@ -167,8 +161,7 @@ loyalty_json_check(json_t *obj, const loyalty_json_field_t *fields,
 }
 
 
-/* flags is a record's flags, widened: members and codes share this */
-static int
+int
 loyalty_json_time(json_t *obj, const char *name, unsigned flag,
     unsigned *flags, int64_t *out, char *err, size_t errlen)
 {
@@ -193,7 +186,7 @@ loyalty_json_time(json_t *obj, const char *name, unsigned flag,
 }
 
 
-static int
+int
 loyalty_json_int(json_t *obj, const char *name, json_int_t min,
     json_int_t max, json_int_t *out, char *err, size_t errlen)
 {
@@ -332,7 +325,7 @@ loyalty_member_from_json(json_t *obj, const char **id, size_t *id_len,
 }
 
 
-static void
+void
 loyalty_json_set_time(json_t *obj, const char *name, int64_t t)
 {
     char  buf[LOYALTY_RFC3339_LEN + 1];

@@ -14,6 +14,38 @@
 #include "loyalty_record.h"
 
 
+/* one field of an object: its name, JSON type (JSON_TRUE: a boolean) */
+typedef struct {
+    const char  *name;
+    int          type;
+    int          required;
+} loyalty_json_field_t;
+
+
+/*
+ * Rejects unknown fields, missing required ones and wrong types; fields
+ * ends with a NULL name.  An integral real (1.0) counts as an integer.
+ */
+int loyalty_json_check(json_t *obj, const loyalty_json_field_t *fields,
+    char *err, size_t errlen);
+/* JSON Schema's integers: integral reals too, if a double holds them */
+int loyalty_json_is_integer(json_t *v, json_int_t *out);
+/*
+ * The optional integer field name of a checked object, 0 when absent;
+ * -1 with err when it is outside min..max.
+ */
+int loyalty_json_int(json_t *obj, const char *name, json_int_t min,
+    json_int_t max, json_int_t *out, char *err, size_t errlen);
+/*
+ * The optional RFC 3339 field name, 0 when absent; when present, flag is
+ * added to *flags (a record's flags, widened).
+ */
+int loyalty_json_time(json_t *obj, const char *name, unsigned flag,
+    unsigned *flags, int64_t *out, char *err, size_t errlen);
+/* sets name to the UTC RFC 3339 form of t */
+void loyalty_json_set_time(json_t *obj, const char *name, int64_t t);
+
+
 /*
  * The decoders check every field against the schema and fill err with
  * the reason on failure.  Strings in the result point into obj.

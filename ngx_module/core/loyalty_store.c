@@ -13,7 +13,8 @@
 
 
 const char  *loyalty_store_dbs[LOYALTY_DB_COUNT] = {
-    "meta", "members", "tiers", "prices", "codes", "clicks"
+    "meta", "members", "tiers", "prices", "codes", "clicks", "ledger",
+    "events", "referrals"
 };
 
 

@@ -1,0 +1,817 @@
+/*
+ * nginx-loyalty: the rules document, its storage, lifecycle and segments.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "loyalty_json.h"
+#include "loyalty_rules.h"
+
+
+#define LOYALTY_DAY             86400
+#define LOYALTY_DAYS_MAX        36500
+#define LOYALTY_QTY_MAX         1000000
+/* spend thresholds: 10^18 minor units, beyond any shop */
+#define LOYALTY_SPEND_MAX       1000000000000000000LL
+
+
+const char  *loyalty_lifecycle_names[LOYALTY_LIFECYCLE_COUNT] = {
+    "none", "active", "at_risk", "dormant", "lost"
+};
+
+const char  *loyalty_action_names[LOYALTY_ACTION_COUNT] = {
+    "share", "invite", "group_buy", "assist", "review"
+};
+
+
+static const loyalty_json_field_t  loyalty_rules_fields[] = {
+    { "version",        JSON_INTEGER, 1 },
+    { "signup_tier",    JSON_STRING,  1 },
+    { "member",         JSON_OBJECT,  1 },
+    { "partner",        JSON_OBJECT,  1 },
+    { "upgrades",       JSON_ARRAY,   0 },
+    { "points",         JSON_OBJECT,  1 },
+    { "lifecycle",      JSON_OBJECT,  1 },
+    { "rfm",            JSON_OBJECT,  1 },
+    { "segments",       JSON_ARRAY,   1 },
+    { "description",    JSON_STRING,  0 },
+    { NULL, 0, 0 }
+};
+
+static const loyalty_json_field_t  loyalty_rules_stage_fields[] = {
+    { "spend",          JSON_INTEGER, 0 },
+    { "skus",           JSON_ARRAY,   0 },
+    { "tier",           JSON_STRING,  0 },
+    { NULL, 0, 0 }
+};
+
+static const loyalty_json_field_t  loyalty_rules_sku_fields[] = {
+    { "sku",            JSON_STRING,  1 },
+    { "qty",            JSON_INTEGER, 0 },
+    { NULL, 0, 0 }
+};
+
+static const loyalty_json_field_t  loyalty_rules_upgrade_fields[] = {
+    { "tier",           JSON_STRING,  1 },
+    { "spend",          JSON_INTEGER, 1 },
+    { NULL, 0, 0 }
+};
+
+static const loyalty_json_field_t  loyalty_rules_points_fields[] = {
+    { "spend_per_point", JSON_INTEGER, 0 },
+    { "actions",        JSON_OBJECT,  0 },
+    { "referral",       JSON_OBJECT,  0 },
+    { NULL, 0, 0 }
+};
+
+static const loyalty_json_field_t  loyalty_rules_actions_fields[] = {
+    { "share",          JSON_INTEGER, 0 },
+    { "invite",         JSON_INTEGER, 0 },
+    { "group_buy",      JSON_INTEGER, 0 },
+    { "assist",         JSON_INTEGER, 0 },
+    { "review",         JSON_INTEGER, 0 },
+    { NULL, 0, 0 }
+};
+
+static const loyalty_json_field_t  loyalty_rules_referral_fields[] = {
+    { "level1",         JSON_INTEGER, 0 },
+    { "level2",         JSON_INTEGER, 0 },
+    { NULL, 0, 0 }
+};
+
+static const loyalty_json_field_t  loyalty_rules_lifecycle_fields[] = {
+    { "at_risk",        JSON_INTEGER, 1 },
+    { "dormant",        JSON_INTEGER, 1 },
+    { "lost",           JSON_INTEGER, 1 },
+    { NULL, 0, 0 }
+};
+
+static const loyalty_json_field_t  loyalty_rules_rfm_fields[] = {
+    { "recency",        JSON_ARRAY,   1 },
+    { "frequency",      JSON_ARRAY,   1 },
+    { "monetary",       JSON_ARRAY,   1 },
+    { NULL, 0, 0 }
+};
+
+static const loyalty_json_field_t  loyalty_rules_segment_fields[] = {
+    { "name",           JSON_STRING,  1 },
+    { "r",              JSON_INTEGER, 0 },
+    { "f",              JSON_INTEGER, 0 },
+    { "m",              JSON_INTEGER, 0 },
+    { NULL, 0, 0 }
+};
+
+
+int
+loyalty_action_parse(const char *s, size_t len)
+{
+    int  i;
+
+    for (i = 0; i < LOYALTY_ACTION_COUNT; i++) {
+        if (strlen(loyalty_action_names[i]) == len
+            && memcmp(loyalty_action_names[i], s, len) == 0)
+        {
+            return i;
+        }
+    }
+
+    return -1;
+}
+
+
+/* checks a nested object, naming where it is in the error */
+static int
+loyalty_rules_check(json_t *obj, const char *where,
+    const loyalty_json_field_t *fields, char *err, size_t errlen)
+{
+    char  why[LOYALTY_ERRLEN];
+
+    if (loyalty_json_check(obj, fields, why, sizeof(why)) != 0) {
+        snprintf(err, errlen, "%s: %s", where, why);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+static int
+loyalty_rules_int(json_t *obj, const char *where, const char *name,
+    json_int_t min, json_int_t max, int64_t *out, char *err, size_t errlen)
+{
+    char        why[LOYALTY_ERRLEN];
+    json_int_t  n;
+
+    if (loyalty_json_int(obj, name, min, max, &n, why, sizeof(why)) != 0) {
+        snprintf(err, errlen, "%s: %s", where, why);
+        return -1;
+    }
+
+    *out = n;
+    return 0;
+}
+
+
+static int
+loyalty_rules_tier(json_t *v, const char *where, char *tier, uint8_t *len,
+    char *err, size_t errlen)
+{
+    const char  *s;
+    size_t       n;
+
+    s = json_string_value(v);
+    n = json_string_length(v);
+
+    if (!loyalty_valid_tier_name(s, n)) {
+        snprintf(err, errlen, "%s must be a tier name: 1-%d characters of "
+                 "[A-Za-z0-9_.-], not \"public\"", where, LOYALTY_TIER_MAX);
+        return -1;
+    }
+
+    memcpy(tier, s, n);
+    *len = (uint8_t) n;
+
+    return 0;
+}
+
+
+static int
+loyalty_rules_stage(json_t *obj, const char *where, loyalty_rules_stage_t *s,
+    char *err, size_t errlen)
+{
+    char         at[64];
+    size_t       i, j, n, len;
+    json_t      *skus, *v, *name;
+    const char  *sku;
+
+    if (loyalty_rules_check(obj, where, loyalty_rules_stage_fields, err,
+                            errlen)
+        || loyalty_rules_int(obj, where, "spend", 0, LOYALTY_SPEND_MAX,
+                             &s->spend, err, errlen))
+    {
+        return -1;
+    }
+
+    if (json_object_get(obj, "spend") && s->spend == 0) {
+        snprintf(err, errlen, "%s: \"spend\" must be at least 1; leave it "
+                 "out for no threshold", where);
+        return -1;
+    }
+
+    v = json_object_get(obj, "tier");
+    if (v) {
+        snprintf(at, sizeof(at), "%s: \"tier\"", where);
+        if (loyalty_rules_tier(v, at, s->tier, &s->tier_len, err, errlen)) {
+            return -1;
+        }
+    }
+
+    skus = json_object_get(obj, "skus");
+    n = json_array_size(skus);
+
+    if (n > LOYALTY_RULES_SKUS) {
+        snprintf(err, errlen, "%s: \"skus\" has more than %d entries", where,
+                 LOYALTY_RULES_SKUS);
+        return -1;
+    }
+
+    for (i = 0; i < n; i++) {
+        v = json_array_get(skus, i);
+        snprintf(at, sizeof(at), "%s.skus[%zu]", where, i);
+
+        if (loyalty_rules_check(v, at, loyalty_rules_sku_fields, err, errlen)
+            || loyalty_rules_int(v, at, "qty", 1, LOYALTY_QTY_MAX,
+                                 &s->skus[i].qty, err, errlen))
+        {
+            return -1;
+        }
+
+        if (json_object_get(v, "qty") == NULL) {
+            s->skus[i].qty = 1;
+        }
+
+        name = json_object_get(v, "sku");
+        sku = json_string_value(name);
+        len = json_string_length(name);
+
+        if (!loyalty_valid_id(sku, len)) {
+            snprintf(err, errlen, "%s: \"sku\" must be 1-%d characters of "
+                     "[A-Za-z0-9_.-]", at, LOYALTY_ID_MAX);
+            return -1;
+        }
+
+        memcpy(s->skus[i].sku, sku, len);
+        s->skus[i].len = (uint8_t) len;
+
+        for (j = 0; j < i; j++) {
+            if (s->skus[j].len == s->skus[i].len
+                && memcmp(s->skus[j].sku, sku, s->skus[i].len) == 0)
+            {
+                snprintf(err, errlen, "%s: sku \"%s\" is listed twice", at,
+                         sku);
+                return -1;
+            }
+        }
+    }
+
+    s->nskus = n;
+
+    return 0;
+}
+
+
+static int
+loyalty_rules_upgrades(json_t *arr, loyalty_rules_t *r, char *err,
+    size_t errlen)
+{
+    char     at[32];
+    size_t   i, j, n;
+    json_t  *v;
+
+    n = json_array_size(arr);
+
+    if (n > LOYALTY_RULES_UPGRADES) {
+        snprintf(err, errlen, "upgrades: more than %d entries",
+                 LOYALTY_RULES_UPGRADES);
+        return -1;
+    }
+
+    for (i = 0; i < n; i++) {
+        v = json_array_get(arr, i);
+        snprintf(at, sizeof(at), "upgrades[%zu]", i);
+
+        if (loyalty_rules_check(v, at, loyalty_rules_upgrade_fields, err,
+                                errlen)
+            || loyalty_rules_int(v, at, "spend", 1, LOYALTY_SPEND_MAX,
+                                 &r->upgrades[i].spend, err, errlen))
+        {
+            return -1;
+        }
+
+        snprintf(at, sizeof(at), "upgrades[%zu]: \"tier\"", i);
+
+        if (loyalty_rules_tier(json_object_get(v, "tier"), at,
+                               r->upgrades[i].tier, &r->upgrades[i].len, err,
+                               errlen))
+        {
+            return -1;
+        }
+
+        /* ascending, so that the last one reached is the one that counts */
+        if (i > 0 && r->upgrades[i].spend <= r->upgrades[i - 1].spend) {
+            snprintf(err, errlen, "upgrades[%zu]: \"spend\" must be above "
+                     "the spend of the entry before it", i);
+            return -1;
+        }
+
+        for (j = 0; j < i; j++) {
+            if (r->upgrades[j].len == r->upgrades[i].len
+                && memcmp(r->upgrades[j].tier, r->upgrades[i].tier,
+                          r->upgrades[i].len)
+                   == 0)
+            {
+                snprintf(err, errlen, "upgrades[%zu]: tier \"%.*s\" is "
+                         "listed twice", i, (int) r->upgrades[i].len,
+                         r->upgrades[i].tier);
+                return -1;
+            }
+        }
+    }
+
+    r->nupgrades = n;
+
+    return 0;
+}
+
+
+static int
+loyalty_rules_points(json_t *obj, loyalty_rules_t *r, char *err,
+    size_t errlen)
+{
+    int      i;
+    json_t  *v;
+
+    if (loyalty_rules_check(obj, "points", loyalty_rules_points_fields, err,
+                            errlen)
+        || loyalty_rules_int(obj, "points", "spend_per_point", 1,
+                             LOYALTY_PRICE_MAX, &r->spend_per_point, err,
+                             errlen))
+    {
+        return -1;
+    }
+
+    v = json_object_get(obj, "actions");
+    if (v) {
+        if (loyalty_rules_check(v, "points.actions",
+                                loyalty_rules_actions_fields, err, errlen))
+        {
+            return -1;
+        }
+
+        for (i = 0; i < LOYALTY_ACTION_COUNT; i++) {
+            if (loyalty_rules_int(v, "points.actions",
+                                  loyalty_action_names[i], 0,
+                                  LOYALTY_POINTS_MAX, &r->action_points[i],
+                                  err, errlen))
+            {
+                return -1;
+            }
+        }
+    }
+
+    v = json_object_get(obj, "referral");
+    if (v) {
+        if (loyalty_rules_check(v, "points.referral",
+                                loyalty_rules_referral_fields, err, errlen)
+            || loyalty_rules_int(v, "points.referral", "level1", 0,
+                                 LOYALTY_POINTS_MAX, &r->referral_points[0],
+                                 err, errlen)
+            || loyalty_rules_int(v, "points.referral", "level2", 0,
+                                 LOYALTY_POINTS_MAX, &r->referral_points[1],
+                                 err, errlen))
+        {
+            return -1;
+        }
+    }
+
+    return 0;
+}
+
+
+static int
+loyalty_rules_lifecycle(json_t *obj, loyalty_rules_t *r, char *err,
+    size_t errlen)
+{
+    if (loyalty_rules_check(obj, "lifecycle", loyalty_rules_lifecycle_fields,
+                            err, errlen)
+        || loyalty_rules_int(obj, "lifecycle", "at_risk", 1,
+                             LOYALTY_DAYS_MAX, &r->at_risk, err, errlen)
+        || loyalty_rules_int(obj, "lifecycle", "dormant", 1,
+                             LOYALTY_DAYS_MAX, &r->dormant, err, errlen)
+        || loyalty_rules_int(obj, "lifecycle", "lost", 1,
+                             LOYALTY_DAYS_MAX, &r->lost, err, errlen))
+    {
+        return -1;
+    }
+
+    if (!(r->at_risk < r->dormant && r->dormant < r->lost)) {
+        snprintf(err, errlen, "lifecycle: at_risk < dormant < lost days "
+                 "must hold");
+        return -1;
+    }
+
+    r->at_risk *= LOYALTY_DAY;
+    r->dormant *= LOYALTY_DAY;
+    r->lost *= LOYALTY_DAY;
+
+    return 0;
+}
+
+
+static int
+loyalty_rules_breaks(json_t *arr, const char *name, json_int_t min,
+    json_int_t max, int64_t *out, char *err, size_t errlen)
+{
+    size_t      i;
+    json_int_t  n;
+
+    if (json_array_size(arr) != LOYALTY_RFM_BREAKS) {
+        snprintf(err, errlen, "rfm: \"%s\" must hold %d breakpoints", name,
+                 LOYALTY_RFM_BREAKS);
+        return -1;
+    }
+
+    for (i = 0; i < LOYALTY_RFM_BREAKS; i++) {
+        if (!loyalty_json_is_integer(json_array_get(arr, i), &n)
+            || n < min || n > max)
+        {
+            snprintf(err, errlen, "rfm: \"%s\"[%zu] must be an integer "
+                     "between %lld and %lld", name, i, (long long) min,
+                     (long long) max);
+            return -1;
+        }
+
+        if (i > 0 && n <= out[i - 1]) {
+            snprintf(err, errlen, "rfm: \"%s\" must be strictly ascending",
+                     name);
+            return -1;
+        }
+
+        out[i] = n;
+    }
+
+    return 0;
+}
+
+
+static int
+loyalty_rules_segments(json_t *arr, loyalty_rules_t *r, char *err,
+    size_t errlen)
+{
+    char                      at[32];
+    size_t                    i, j, n, len;
+    json_t                   *v, *name;
+    int64_t                   score[3];
+    const char               *s;
+    loyalty_rules_segment_t  *seg;
+
+    n = json_array_size(arr);
+
+    if (n > LOYALTY_RULES_SEGMENTS) {
+        snprintf(err, errlen, "segments: more than %d entries",
+                 LOYALTY_RULES_SEGMENTS);
+        return -1;
+    }
+
+    for (i = 0; i < n; i++) {
+        v = json_array_get(arr, i);
+        seg = &r->segments[i];
+        snprintf(at, sizeof(at), "segments[%zu]", i);
+
+        if (loyalty_rules_check(v, at, loyalty_rules_segment_fields, err,
+                                errlen)
+            || loyalty_rules_int(v, at, "r", 1, 5, &score[0], err, errlen)
+            || loyalty_rules_int(v, at, "f", 1, 5, &score[1], err, errlen)
+            || loyalty_rules_int(v, at, "m", 1, 5, &score[2], err, errlen))
+        {
+            return -1;
+        }
+
+        /* an absent minimum is 1: every member reaches it */
+        seg->r = (uint8_t) (score[0] ? score[0] : 1);
+        seg->f = (uint8_t) (score[1] ? score[1] : 1);
+        seg->m = (uint8_t) (score[2] ? score[2] : 1);
+
+        name = json_object_get(v, "name");
+        s = json_string_value(name);
+        len = json_string_length(name);
+
+        if (!loyalty_valid_kid(s, len)) {
+            snprintf(err, errlen, "%s: \"name\" must be 1-%d characters of "
+                     "[A-Za-z0-9_-]", at, LOYALTY_SEGMENT_MAX);
+            return -1;
+        }
+
+        memcpy(seg->name, s, len);
+        seg->len = (uint8_t) len;
+
+        for (j = 0; j < i; j++) {
+            if (r->segments[j].len == len
+                && memcmp(r->segments[j].name, s, len) == 0)
+            {
+                snprintf(err, errlen, "%s: segment \"%s\" is defined twice",
+                         at, s);
+                return -1;
+            }
+        }
+    }
+
+    r->nsegments = n;
+
+    return 0;
+}
+
+
+int
+loyalty_rules_from_json(json_t *doc, loyalty_rules_t *r, char *err,
+    size_t errlen)
+{
+    json_t      *v;
+    json_int_t   version;
+
+    memset(r, 0, sizeof(loyalty_rules_t));
+
+    if (loyalty_json_check(doc, loyalty_rules_fields, err, errlen) != 0) {
+        return -1;
+    }
+
+    (void) loyalty_json_is_integer(json_object_get(doc, "version"),
+                                   &version);
+
+    if (version != LOYALTY_RULES_VERSION) {
+        snprintf(err, errlen, "\"version\" must be %d",
+                 LOYALTY_RULES_VERSION);
+        return -1;
+    }
+
+    if (loyalty_rules_tier(json_object_get(doc, "signup_tier"),
+                           "\"signup_tier\"", r->signup_tier,
+                           &r->signup_tier_len, err, errlen)
+        || loyalty_rules_stage(json_object_get(doc, "member"), "member",
+                               &r->member, err, errlen)
+        || loyalty_rules_stage(json_object_get(doc, "partner"), "partner",
+                               &r->partner, err, errlen)
+        || loyalty_rules_upgrades(json_object_get(doc, "upgrades"), r, err,
+                                  errlen)
+        || loyalty_rules_points(json_object_get(doc, "points"), r, err,
+                                errlen)
+        || loyalty_rules_lifecycle(json_object_get(doc, "lifecycle"), r, err,
+                                   errlen))
+    {
+        return -1;
+    }
+
+    v = json_object_get(doc, "rfm");
+
+    if (loyalty_rules_check(v, "rfm", loyalty_rules_rfm_fields, err, errlen)
+        || loyalty_rules_breaks(json_object_get(v, "recency"), "recency", 0,
+                                LOYALTY_DAYS_MAX, r->recency, err, errlen)
+        || loyalty_rules_breaks(json_object_get(v, "frequency"), "frequency",
+                                1, UINT32_MAX, r->frequency, err, errlen)
+        || loyalty_rules_breaks(json_object_get(v, "monetary"), "monetary",
+                                1, LOYALTY_SPEND_MAX, r->monetary, err,
+                                errlen))
+    {
+        return -1;
+    }
+
+    return loyalty_rules_segments(json_object_get(doc, "segments"), r, err,
+                                  errlen);
+}
+
+
+int
+loyalty_rules_load(loyalty_store_t *st, MDB_txn *txn, loyalty_rules_t *r)
+{
+    int           rc;
+    char          err[LOYALTY_ERRLEN];
+    json_t       *doc;
+    MDB_val       key, val;
+    json_error_t  jerr;
+
+    key.mv_data = LOYALTY_META_RULES_KEY;
+    key.mv_size = sizeof(LOYALTY_META_RULES_KEY) - 1;
+
+    rc = mdb_get(txn, st->dbi[LOYALTY_DB_META], &key, &val);
+    if (rc != 0) {
+        return rc;
+    }
+
+    if (val.mv_size > LOYALTY_RULES_TEXT_MAX) {
+        return MDB_CORRUPTED;
+    }
+
+    doc = json_loadb(val.mv_data, val.mv_size, JSON_REJECT_DUPLICATES, &jerr);
+    if (doc == NULL) {
+        return MDB_CORRUPTED;
+    }
+
+    rc = loyalty_rules_from_json(doc, r, err, sizeof(err));
+    json_decref(doc);
+
+    return rc == 0 ? 0 : MDB_CORRUPTED;
+}
+
+
+json_t *
+loyalty_rules_get(loyalty_store_t *st, MDB_txn *txn, int *rc)
+{
+    json_t        *doc;
+    MDB_val        key, val;
+    json_error_t   jerr;
+
+    key.mv_data = LOYALTY_META_RULES_KEY;
+    key.mv_size = sizeof(LOYALTY_META_RULES_KEY) - 1;
+
+    *rc = mdb_get(txn, st->dbi[LOYALTY_DB_META], &key, &val);
+    if (*rc != 0) {
+        return NULL;
+    }
+
+    doc = json_loadb(val.mv_data, val.mv_size, JSON_REJECT_DUPLICATES, &jerr);
+    if (doc == NULL) {
+        *rc = MDB_CORRUPTED;
+    }
+
+    return doc;
+}
+
+
+static int
+loyalty_rules_tier_exists(MDB_txn *txn, MDB_dbi dbi, const char *tier,
+    size_t len, const char *where, char *err, size_t errlen)
+{
+    int      rc;
+    MDB_val  key, val;
+
+    key.mv_data = (void *) tier;
+    key.mv_size = len;
+
+    rc = mdb_get(txn, dbi, &key, &val);
+    if (rc == MDB_NOTFOUND) {
+        snprintf(err, errlen, "%s: unknown tier \"%.*s\"", where, (int) len,
+                 tier);
+        return -1;
+    }
+
+    return rc;
+}
+
+
+int
+loyalty_rules_put(loyalty_store_t *st, MDB_txn *txn, json_t *doc,
+    char *err, size_t errlen)
+{
+    int               rc;
+    char             *text;
+    char              at[32];
+    size_t            i;
+    MDB_dbi           tiers;
+    MDB_val           key, val;
+    loyalty_rules_t  *r, rules;
+
+    r = &rules;
+
+    if (loyalty_rules_from_json(doc, r, err, errlen) != 0) {
+        return -1;
+    }
+
+    tiers = st->dbi[LOYALTY_DB_TIERS];
+
+    rc = loyalty_rules_tier_exists(txn, tiers, r->signup_tier,
+                                   r->signup_tier_len, "signup_tier", err,
+                                   errlen);
+
+    if (rc == 0 && r->member.tier_len) {
+        rc = loyalty_rules_tier_exists(txn, tiers, r->member.tier,
+                                       r->member.tier_len, "member.tier",
+                                       err, errlen);
+    }
+
+    if (rc == 0 && r->partner.tier_len) {
+        rc = loyalty_rules_tier_exists(txn, tiers, r->partner.tier,
+                                       r->partner.tier_len, "partner.tier",
+                                       err, errlen);
+    }
+
+    for (i = 0; rc == 0 && i < r->nupgrades; i++) {
+        snprintf(at, sizeof(at), "upgrades[%zu]", i);
+        rc = loyalty_rules_tier_exists(txn, tiers, r->upgrades[i].tier,
+                                       r->upgrades[i].len, at, err, errlen);
+    }
+
+    if (rc != 0) {
+        return rc;
+    }
+
+    /* sorted keys: the same rules are the same bytes */
+    text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
+    if (text == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+
+    if (strlen(text) > LOYALTY_RULES_TEXT_MAX) {
+        snprintf(err, errlen, "the document is longer than %d bytes",
+                 LOYALTY_RULES_TEXT_MAX);
+        free(text);
+        return -1;
+    }
+
+    key.mv_data = LOYALTY_META_RULES_KEY;
+    key.mv_size = sizeof(LOYALTY_META_RULES_KEY) - 1;
+    val.mv_data = text;
+    val.mv_size = strlen(text);
+
+    rc = mdb_put(txn, st->dbi[LOYALTY_DB_META], &key, &val, 0);
+    free(text);
+
+    return rc;
+}
+
+
+loyalty_lifecycle_e
+loyalty_lifecycle(const loyalty_rules_t *r, const loyalty_member_t *m,
+    int64_t now)
+{
+    int64_t  idle;
+
+    if (!(m->flags & LOYALTY_MEMBER_LAST_ORDER)) {
+        return LOYALTY_LIFECYCLE_NONE;
+    }
+
+    idle = now - m->last_order_at;
+
+    if (idle < r->at_risk) {
+        return LOYALTY_LIFECYCLE_ACTIVE;
+    }
+
+    if (idle < r->dormant) {
+        return LOYALTY_LIFECYCLE_AT_RISK;
+    }
+
+    if (idle < r->lost) {
+        return LOYALTY_LIFECYCLE_DORMANT;
+    }
+
+    return LOYALTY_LIFECYCLE_LOST;
+}
+
+
+/* 1 below the first breakpoint, 5 from the last one on */
+static unsigned
+loyalty_rfm_up(const int64_t *breaks, int64_t v)
+{
+    unsigned  i;
+
+    for (i = LOYALTY_RFM_BREAKS; i > 0; i--) {
+        if (v >= breaks[i - 1]) {
+            return i + 1;
+        }
+    }
+
+    return 1;
+}
+
+
+void
+loyalty_rfm(const loyalty_rules_t *r, const loyalty_member_t *m,
+    int64_t now, unsigned *rs, unsigned *fs, unsigned *ms)
+{
+    unsigned  i;
+    int64_t   days;
+
+    /* recency: the fewer days since the last order, the higher */
+    *rs = 1;
+
+    if (m->flags & LOYALTY_MEMBER_LAST_ORDER) {
+        days = now > m->last_order_at
+               ? (now - m->last_order_at) / LOYALTY_DAY : 0;
+
+        for (i = 0; i < LOYALTY_RFM_BREAKS; i++) {
+            if (days <= r->recency[i]) {
+                *rs = 5 - i;
+                break;
+            }
+        }
+    }
+
+    *fs = loyalty_rfm_up(r->frequency, m->orders);
+    *ms = loyalty_rfm_up(r->monetary, m->spend);
+}
+
+
+int
+loyalty_segment(const loyalty_rules_t *r, const loyalty_member_t *m,
+    int64_t now, const char **name, size_t *len)
+{
+    size_t                          i;
+    unsigned                        rs, fs, ms;
+    const loyalty_rules_segment_t  *seg;
+
+    loyalty_rfm(r, m, now, &rs, &fs, &ms);
+
+    for (i = 0; i < r->nsegments; i++) {
+        seg = &r->segments[i];
+
+        if (rs >= seg->r && fs >= seg->f && ms >= seg->m) {
+            *name = seg->name;
+            *len = seg->len;
+            return 0;
+        }
+    }
+
+    return -1;
+}
