@@ -104,8 +104,9 @@ ngx_http_loyalty_code_find(ngx_http_request_t *r,
         return rc;
     }
 
-    hash = ngx_murmur_hash2((u_char *) name, len) | 1;
+    hash = ngx_murmur_hash2((u_char *) name, len);
     first = (hash & store->codes->mask) * NGX_HTTP_LOYALTY_CODE_WAYS;
+    hash |= 1;                  /* 0 tags a free entry */
     set = &store->codes->entries[first];
     tags = &store->codes->tags[first];
 
