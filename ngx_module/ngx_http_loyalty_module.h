@@ -265,6 +265,11 @@ ngx_str_t *ngx_http_loyalty_price_tier(ngx_http_loyalty_ctx_t *ctx);
 
 ngx_int_t ngx_http_loyalty_add_variables(ngx_conf_t *cf);
 
+ngx_int_t ngx_http_loyalty_add_header(ngx_http_request_t *r, const char *key,
+    u_char *value, size_t len);
+ngx_int_t ngx_http_loyalty_send_json(ngx_http_request_t *r, ngx_uint_t status,
+    u_char *body, size_t len);
+
 ngx_http_loyalty_ref_t *ngx_http_loyalty_attribute(ngx_http_request_t *r);
 ngx_int_t ngx_http_loyalty_ref_init(ngx_conf_t *cf);
 extern ngx_str_t  ngx_http_loyalty_ref_status_names[];

@@ -38,8 +38,6 @@ static ngx_int_t ngx_http_loyalty_price_send(ngx_http_request_t *r,
     ngx_uint_t status, u_char *body, size_t len);
 static ngx_int_t ngx_http_loyalty_price_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *msg);
-static ngx_int_t ngx_http_loyalty_price_header(ngx_http_request_t *r,
-    char *key, char *value);
 
 
 /* clamps by this worker, for the log */
@@ -412,62 +410,16 @@ static ngx_int_t
 ngx_http_loyalty_price_send(ngx_http_request_t *r, ngx_uint_t status,
     u_char *body, size_t len)
 {
-    ngx_int_t     rc;
-    ngx_buf_t    *b;
-    ngx_chain_t   out;
-
-    r->headers_out.status = status;
-    r->headers_out.content_length_n = len;
-    ngx_str_set(&r->headers_out.content_type, "application/json");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-
     /* a price depends on who asks: shared caches must not keep it */
-    if (ngx_http_loyalty_price_header(r, "Cache-Control", "private")
+    if (ngx_http_loyalty_add_header(r, "Cache-Control", (u_char *) "private",
+                                    sizeof("private") - 1)
            != NGX_OK
-        || ngx_http_loyalty_price_header(r, "Vary", "Cookie") != NGX_OK)
+        || ngx_http_loyalty_add_header(r, "Vary", (u_char *) "Cookie",
+                                       sizeof("Cookie") - 1)
+           != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    b = ngx_calloc_buf(r->pool);
-    if (b == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    b->pos = body;
-    b->last = body + len;
-    b->memory = 1;
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
-}
-
-
-static ngx_int_t
-ngx_http_loyalty_price_header(ngx_http_request_t *r, char *key, char *value)
-{
-    ngx_table_elt_t  *h;
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-
-    h->hash = 1;
-    h->key.data = (u_char *) key;
-    h->key.len = ngx_strlen(key);
-    h->value.data = (u_char *) value;
-    h->value.len = ngx_strlen(value);
-
-    return NGX_OK;
+    return ngx_http_loyalty_send_json(r, status, body, len);
 }

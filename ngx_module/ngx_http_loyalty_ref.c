@@ -826,7 +826,6 @@ static ngx_int_t
 ngx_http_loyalty_ref_header_filter(ngx_http_request_t *r)
 {
     ngx_str_t                      arg;
-    ngx_table_elt_t               *h;
     ngx_http_loyalty_ref_t        *ref;
     ngx_http_loyalty_loc_conf_t   *llcf;
     ngx_http_loyalty_main_conf_t  *lmcf;
@@ -860,17 +859,12 @@ ngx_http_loyalty_ref_header_filter(ngx_http_request_t *r)
     }
 
     if (ref->set_cookie.len && !ref->cookie_sent) {
-        h = ngx_list_push(&r->headers_out.headers);
-        if (h == NULL) {
+        if (ngx_http_loyalty_add_header(r, "Set-Cookie", ref->set_cookie.data,
+                                        ref->set_cookie.len)
+            != NGX_OK)
+        {
             return NGX_ERROR;
         }
-
-        h->hash = 1;
-#if (nginx_version >= 1023000)
-        h->next = NULL;
-#endif
-        ngx_str_set(&h->key, "Set-Cookie");
-        h->value = ref->set_cookie;
 
         ref->cookie_sent = 1;
     }

@@ -18,7 +18,6 @@ ngx_http_loyalty_share_handler(ngx_http_request_t *r)
 {
     ngx_int_t                     rc;
     ngx_str_t                    *target;
-    ngx_table_elt_t              *h;
     ngx_http_loyalty_ref_t       *ref;
     ngx_http_loyalty_loc_conf_t  *llcf;
 
@@ -66,31 +65,24 @@ ngx_http_loyalty_share_handler(ngx_http_request_t *r)
 
     ngx_http_clear_location(r);
 
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
+    if (ngx_http_loyalty_add_header(r, "Location", target->data,
+                                    target->len)
+        != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    h->hash = 1;
-#if (nginx_version >= 1023000)
-    h->next = NULL;
-#endif
-    ngx_str_set(&h->key, "Location");
-    h->value = *target;
-    r->headers_out.location = h;
+    r->headers_out.location = r->headers_out.headers.last->elts;
+    r->headers_out.location += r->headers_out.headers.last->nelts - 1;
 
     /* the answer depends on the visitor's cookies */
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
+    if (ngx_http_loyalty_add_header(r, "Cache-Control",
+                                    (u_char *) "private, no-store",
+                                    sizeof("private, no-store") - 1)
+        != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    h->hash = 1;
-#if (nginx_version >= 1023000)
-    h->next = NULL;
-#endif
-    ngx_str_set(&h->key, "Cache-Control");
-    ngx_str_set(&h->value, "private, no-store");
 
     return NGX_HTTP_MOVED_TEMPORARILY;
 }
