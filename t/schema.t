@@ -810,4 +810,309 @@ my @good_codes = (
     }
 }
 
+# rules, events, batch results, ledgers and downlines
+
+my ($ev_tmp, $EV) = new_store();
+{
+    my @r = (loyaltyctl('-s', $EV, 'import', 'tiers', $examples{tier}),
+             loyaltyctl('-s', $EV, 'import', 'members', $examples{member}),
+             loyaltyctl('-s', $EV, 'import', 'codes', $examples{code},
+                        '--hosts', $MALL));
+    is(join(' ', @r[0, 3, 6]), '0 0 0', 'events store: tiers, members, codes')
+        or diag("@r");
+}
+
+my $rules_text = do { open my $fh, '<:raw', "$SCHEMA/examples/rules.json"
+                          or die; local $/; <$fh> };
+my $rules = $json->decode($rules_text);
+my $rules_line = JSON::PP->new->canonical->encode($rules);
+
+{
+    my ($rc, $out) = validate('rules', $rules_line);
+    is("$rc $out", "0 checked 1\n", 'examples/rules.json is valid');
+
+    my $err;
+    ($rc, $out, $err) = loyaltyctl('-s', $EV, 'import', 'rules',
+                                   "$SCHEMA/examples/rules.json");
+    is("$rc $out$err", "0 imported rules\n", 'examples/rules.json imports');
+
+    ($rc, $out) = loyaltyctl('-s', $EV, 'get', 'rules');
+    chomp $out;
+    my $vout;
+    ($rc, $vout) = validate('rules', $out);
+    is("$rc $vout", "0 checked 1\n", 'get rules output is valid');
+    is($out, $rules_line, 'get rules prints the document, keys sorted');
+
+    ($rc, $out) = loyaltyctl('-s', $EV, 'apply', $examples{event});
+    chomp $out;
+    ($rc, $vout) = validate('batch', $out);
+    is("$rc $vout", "0 checked 1\n", 'apply output is valid');
+
+    my @ids = qw(xiao.ming zhang.wei li.member wang.partner lin.fan);
+    for my $kind (qw(ledger referrals)) {
+        my @printed = map {
+            my ($rc, $o) = loyaltyctl('-s', $EV, 'get', $kind, $_);
+            chomp $o;
+            $o;
+        } @ids;
+        ($rc, $vout) = validate($kind, @printed);
+        is("$rc $vout", "0 checked 5\n", "get $kind output is valid");
+    }
+    my (undef, $o) = loyaltyctl('-s', $EV, 'get', 'ledger', 'li.member');
+    like($o, qr/"reason":"adjust"/, 'the ledgers checked hold adjust entries');
+    like($o, qr/"reason":"refund"/, '... and refunds');
+    (undef, $o) = loyaltyctl('-s', $EV, 'get', 'referrals', 'li.member');
+    like($o, qr/"level2":\[\{/, 'the downlines checked have level 2');
+
+    ($rc, $out) = loyaltyctl('-s', $EV, 'apply', $examples{event});
+    chomp $out;
+    ($rc, $vout) = validate('batch', $out);
+    is("$rc $vout", "0 checked 1\n", 'apply output with duplicates is valid');
+
+    write_file("$TMP/bad-events.jsonl",
+               qq({"type":"order"}\nnot json\n{"type":"follow","member":"m"}\n));
+    ($rc, $out) = loyaltyctl('-s', $EV, 'apply', "$TMP/bad-events.jsonl");
+    chomp $out;
+    ($rc, $vout) = validate('batch', $out);
+    is("$rc $vout", "0 checked 1\n", 'apply output with errors is valid');
+    write_file("$TMP/bad-events.json", '[{');
+    ($rc, $out) = loyaltyctl('-s', $EV, 'apply', "$TMP/bad-events.json");
+    chomp $out;
+    ($rc, $vout) = validate('batch', $out);
+    is("$rc $vout", "0 checked 1\n",
+       'apply output for a body that is not JSON is valid');
+
+    # the validator rejects what is not one of them
+    ($rc, $vout) = validate('ledger', $out, $rules_line);
+    is(invalid_lines($vout), '1,2', 'errors and rules are not ledgers');
+    ($rc, $vout) = validate('event', $rules_line, @{$example_lines{member}});
+    is(invalid_lines($vout), join(',', 1 .. 1 + @{$example_lines{member}}),
+       'rules and members are not events');
+    ($rc, $vout) = validate('referrals',
+        '{"member":"a","level1":[{"id":"b","stage":"vip"}],"level2":[]}',
+        '{"member":"a","level1":[],"level2":[{"id":"b","stage":"fan"}]}',
+        '{"member":"a","level1":[]}');
+    is(invalid_lines($vout), '1,2,3', 'bad downlines rejected');
+    ($rc, $vout) = validate('ledger',
+        '{"member":"a","balance":0,"entries":[{"delta":1,"reason":"adjust",'
+        . '"event":"x","at":"2026-01-01T00:00:00Z"}]}',
+        '{"member":"a","balance":0,"entries":[{"delta":1,"reason":"order",'
+        . '"at":"2026-01-01T00:00:00Z"}]}',
+        '{"member":"a","balance":0,"entries":[{"delta":1,"reason":"bonus",'
+        . '"event":"x","at":"2026-01-01T00:00:00Z"}]}',
+        '{"member":"a","balance":1.5,"entries":[]}');
+    is(invalid_lines($vout), '1,2,3,4', 'bad ledgers rejected');
+}
+
+# bad events: the schema and apply both reject each
+
+my $ev = sub { my %e = (type => 'order', member => 'li.member',
+                        order_id => 'SCH-1', amount => 100,
+                        at => '2026-11-21T10:00:00Z', @_);
+               delete $e{$_} for grep { !defined $e{$_} } keys %e;
+               JSON::PP->new->canonical->encode(\%e) };
+
+my @bad_events = (
+    $ev->(type => 'visit'),
+    $ev->(type => undef),
+    $ev->(type => 5),
+    $ev->(colour => 'red'),
+    $ev->(member => undef),
+    $ev->(member => 'a b'),
+    $ev->(member => 'm' x 65),
+    $ev->(member => ''),
+    $ev->(order_id => undef),
+    $ev->(order_id => 'o/1'),
+    $ev->(amount => undef),
+    $ev->(amount => -1),
+    $ev->(amount => '100'),
+    $ev->(amount => 1.5),
+    $ev->(amount => 1000000000000001),
+    $ev->(at => undef),
+    $ev->(at => '2026-11-21'),
+    $ev->(at => '2026-11-21T25:00:00Z'),
+    $ev->(at => 1700000000),
+    $ev->(items => {}),
+    $ev->(items => [{}]),
+    $ev->(items => [{sku => 'a', qty => 0}]),
+    $ev->(items => [{sku => 'a', qty => 1000001}]),
+    $ev->(items => [{sku => 'a b'}]),
+    $ev->(items => [{sku => 'a', price => 1}]),
+    $ev->(items => [map { {sku => 'a'} } 1 .. 257]),
+    $ev->(ref_code => 'ab'),
+    $ev->(ref_code => 'a.bc'),
+    $ev->(ref_code => 'c' x 33),
+    $ev->(referrer => 'wang.partner'),
+    $ev->(type => 'refund', member => undef, refund_id => 'R1',
+          items => []),
+    $ev->(type => 'refund', member => undef, order_id => undef,
+          refund_id => 'R1'),
+    $ev->(type => 'refund', member => undef, refund_id => 'R1', amount => 0),
+    $ev->(type => 'refund', refund_id => 'R1'),
+    $ev->(type => 'action', order_id => undef, kind => 'share'),
+    $ev->(type => 'action', order_id => undef, id => 'A1', kind => 'like'),
+    $ev->(type => 'action', order_id => undef, id => 'A1', kind => 'share',
+          at => undef),
+    $ev->(type => 'action', order_id => undef, id => 'A1', kind => 'share',
+          amount => undef, items => []),
+    $ev->(type => 'signup', order_id => undef, amount => undef, at => undef,
+          referrer => 'wang.partner', ref_code => 'WANG-MALL'),
+    $ev->(type => 'signup', order_id => undef),
+    $ev->(type => 'follow', order_id => undef, amount => undef, at => undef,
+          referrer => 'wang.partner'),
+    '["order"]',
+    '"order"',
+);
+
+my @good_events = (
+    $ev->(),
+    $ev->(order_id => 'SCH-2', amount => 0, items => []),
+    $ev->(order_id => 'SCH-3', amount => 1000000000000000,
+          items => [map { {sku => "s$_", qty => 1000000} } 1 .. 256],
+          at => '2026-11-21T10:00:00.5+08:00'),
+    $ev->(order_id => 'SCH-4', ref_code => 'unknown-code'),
+    $ev->(order_id => 'SCH-5', amount => 1.0),
+    $ev->(type => 'refund', member => undef, refund_id => 'SCH-R1',
+          order_id => 'SCH-1', amount => 1, at => undef),
+    $ev->(type => 'action', order_id => undef, amount => undef,
+          id => 'SCH-A1', kind => 'group_buy'),
+    $ev->(type => 'signup', member => 'new.one', order_id => undef,
+          amount => undef, at => undef, referrer => 'wang.partner'),
+    $ev->(type => 'follow', member => 'new.two', order_id => undef,
+          amount => undef, ref_code => 'wang-mall'),
+);
+
+{
+    my $n = @bad_events;
+    my ($rc, $out) = validate('event', @bad_events);
+    is(invalid_lines($out), join(',', 1 .. $n),
+       "$n bad events: the schema rejects every one") or diag($out);
+
+    my $before = `mdb_dump -a '$EV'`;
+    my @accepted;
+    for my $i (0 .. $#bad_events) {
+        write_file("$TMP/one.jsonl", "$bad_events[$i]\n");
+        my ($rc, $out) = loyaltyctl('-s', $EV, 'apply', "$TMP/one.jsonl");
+        push @accepted, $i + 1 unless $rc == 1 && $out =~ /"index":0/;
+    }
+    is("@accepted", '', "$n bad events: apply rejects every one, at index 0");
+    is(`mdb_dump -a '$EV'`, $before, 'no bad event changed the store');
+
+    $n = @good_events;
+    ($rc, $out) = validate('event', @good_events);
+    is("$rc $out", "0 checked $n\n", "$n good events: the schema accepts")
+        or diag($out);
+    write_file("$TMP/good.jsonl", join '', map { "$_\n" } @good_events);
+    my $err;
+    ($rc, $out, $err) = loyaltyctl('-s', $EV, 'apply', "$TMP/good.jsonl");
+    is("$rc $out$err", qq(0 {"events":$n,"applied":$n,"duplicates":0}\n),
+       "$n good events: apply accepts");
+}
+
+# bad rules: the schema and import both reject each
+
+{
+    my $with = sub {
+        my ($path, $value) = @_;
+        my $doc = $json->decode($rules_text);
+        my @keys = split /\./, $path;
+        my $last = pop @keys;
+        my $p = $doc;
+        $p = ref $p eq 'ARRAY' ? $p->[$_] : $p->{$_} for @keys;
+        if (ref $p eq 'ARRAY') {
+            defined $value ? ($p->[$last] = $value) : splice @$p, $last, 1;
+        } else {
+            defined $value ? ($p->{$last} = $value) : delete $p->{$last};
+        }
+        return JSON::PP->new->canonical->encode($doc);
+    };
+    my @bad_rules = (
+        $with->('version', 2),
+        $with->('version', undef),
+        $with->('colour', 1),
+        $with->('signup_tier', 'public'),
+        $with->('signup_tier', undef),
+        $with->('member', undef),
+        $with->('member.spend', 0),
+        $with->('member.skus.0.qty', 0),
+        $with->('member.skus.0.sku', 'a b'),
+        $with->('member.skus.0.price', 1),
+        $with->('partner.tier', ''),
+        $with->('upgrades.0.spend', undef),
+        $with->('upgrades.0.tier', 7),
+        $with->('points.spend_per_point', 0),
+        $with->('points.actions.like', 1),
+        $with->('points.actions.share', -1),
+        $with->('points.referral.level1', 1000000000001),
+        $with->('points.referral.level3', 1),
+        $with->('lifecycle.at_risk', 0),
+        $with->('lifecycle.lost', undef),
+        $with->('lifecycle.dormant', 36501),
+        $with->('rfm.recency', [1, 2, 3]),
+        $with->('rfm.frequency', [0, 1, 2, 3]),
+        $with->('rfm.monetary', [1, 2, 3, '4']),
+        $with->('rfm.other', [1, 2, 3, 4]),
+        $with->('segments.0.name', 'A.1'),
+        $with->('segments.0.name', 'x' x 17),
+        $with->('segments.0.r', 6),
+        $with->('segments.0.f', 0),
+        $with->('segments.0.colour', 'red'),
+        $with->('segments', {}),
+        $with->('segments', [map { {name => "s$_"} } 1 .. 65]),
+        '[]',
+    );
+    my $n = @bad_rules;
+    my ($rc, $out) = validate('rules', @bad_rules);
+    is(invalid_lines($out), join(',', 1 .. $n),
+       "$n bad rules: the schema rejects every one") or diag($out);
+
+    my @accepted;
+    for my $i (0 .. $#bad_rules) {
+        write_file("$TMP/rules.json", $bad_rules[$i]);
+        my ($rc) = loyaltyctl('-s', $EV, 'import', 'rules', "$TMP/rules.json");
+        push @accepted, $i + 1 unless $rc == 1;
+    }
+    is("@accepted", '', "$n bad rules: import rejects every one");
+    my (undef, $o) = loyaltyctl('-s', $EV, 'get', 'rules');
+    is($o, "$rules_line\n", 'the stored rules are unchanged');
+
+    # what the schema cannot say, import does
+    my @semantic = (
+        $with->('signup_tier', 'gold'),
+        $with->('upgrades.1.spend', 100000),
+        $with->('lifecycle.at_risk', 120),
+        $with->('rfm.recency', [30, 30, 90, 180]),
+        $with->('segments.1.name', 'A1'),
+    );
+    ($rc, $out) = validate('rules', @semantic);
+    is("$rc $out", "0 checked 5\n",
+       'unknown tiers, order and uniqueness: beyond the schema');
+    @accepted = ();
+    for my $i (0 .. $#semantic) {
+        write_file("$TMP/rules.json", $semantic[$i]);
+        my ($rc) = loyaltyctl('-s', $EV, 'import', 'rules', "$TMP/rules.json");
+        push @accepted, $i + 1 unless $rc == 1;
+    }
+    is("@accepted", '', 'import rejects them');
+
+    my @good = (
+        $with->('upgrades', undef),
+        $with->('points', {}),
+        $with->('segments', []),
+        $with->('member', {}),
+        $with->('description', undef),
+        $with->('rfm.recency', [0, 1, 2, 36500]),
+    );
+    ($rc, $out) = validate('rules', @good);
+    is("$rc $out", "0 checked 6\n", 'good variants: the schema accepts');
+    @accepted = ();
+    for my $i (0 .. $#good) {
+        write_file("$TMP/rules.json", $good[$i]);
+        my ($rc) = loyaltyctl('-s', $EV, 'import', 'rules', "$TMP/rules.json");
+        push @accepted, $i + 1 if $rc == 0;
+    }
+    is("@accepted", '1 2 3 4 5 6', 'import accepts them');
+}
+
+
 done_testing();
