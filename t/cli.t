@@ -111,7 +111,7 @@ sub read_jsonl {
 # usage
 
 my @commands = qw(init import get stat verify sign-member mint-code
-                  revoke-code clicks);
+                  revoke-code clicks apply);
 
 {
     my ($rc, $out, $err) = loyaltyctl('--help');
@@ -141,6 +141,7 @@ my %help_line = (
     'mint-code' => qr/\Ausage: loyaltyctl -s DIR mint-code MEMBER /,
     'revoke-code' => qr/\Ausage: loyaltyctl -s DIR revoke-code CODE\n/,
     clicks => qr/\Ausage: loyaltyctl -s DIR clicks \[CODE\] /,
+    apply => qr/\Ausage: loyaltyctl -s DIR apply FILE\n/,
 );
 
 {
@@ -259,6 +260,9 @@ my %help_line = (
     is(entries($dir, 'prices'), 0, 'prices is empty');
     is(entries($dir, 'codes'), 0, 'codes is empty');
     is(entries($dir, 'clicks'), 0, 'clicks is empty');
+    is(entries($dir, 'ledger'), 0, 'ledger is empty');
+    is(entries($dir, 'events'), 0, 'events is empty');
+    is(entries($dir, 'referrals'), 0, 'referrals is empty');
 
     my $meta = dump_db($dir, 'meta');
     is(join(',', sort keys %$meta), 'created_at,schema_version',
@@ -529,6 +533,8 @@ for my $case (['9999-12-31T23:59:59-01:00', '10000-01-01T00:59:59Z'],
     like($out, qr/^db tiers        4$/m, 'stat: db tiers');
     like($out, qr/^db codes        0$/m, 'stat: db codes');
     like($out, qr/^db clicks       0$/m, 'stat: db clicks');
+    like($out, qr/^db ledger       4\ndb events       0\ndb referrals    3$/m,
+         'stat: the ledger (the members\' points), events, referrals');
     is(entries($dir, 'members') . '/' . entries($dir, 'tiers'), '7/4',
        'mdb_stat agrees');
 
