@@ -528,11 +528,8 @@ ngx_http_loyalty_clicks_exit_worker(ngx_cycle_t *cycle)
         return;
     }
 
-    if (lmcf->store->busy) {
-        /* the flush finished in the pool, its completion never ran */
-        lmcf->store->busy = 0;
-        (void) ngx_shmtx_force_unlock(&clicks->shpool->mutex, ngx_pid);
-    }
+    /* a flush that finished in the pool, its completion never run */
+    (void) ngx_shmtx_force_unlock(&clicks->shpool->mutex, ngx_pid);
 
     if (lmcf->store->open && lmcf->store->writable
         && ngx_shmtx_trylock(&clicks->shpool->mutex))
@@ -571,7 +568,7 @@ ngx_http_loyalty_clicks_timer(ngx_event_t *ev)
     }
 
     /* the store is opened by requests, and may be read-only for now */
-    if (!store->open || !store->writable || store->busy
+    if (!store->open || !store->writable
         || !ngx_shmtx_trylock(&clicks->shpool->mutex))
     {
         ngx_add_timer(ev, clicks->interval);
@@ -584,7 +581,7 @@ ngx_http_loyalty_clicks_timer(ngx_event_t *ev)
         return;
     }
 
-    store->busy = 1;
+    store->busy++;
 
 #if (NGX_THREADS)
 
@@ -766,7 +763,7 @@ ngx_http_loyalty_clicks_written(ngx_event_t *ev)
     store = clicks->store;
     log = clicks->timer.log;
 
-    store->busy = 0;
+    store->busy--;
     ngx_shmtx_unlock(&clicks->shpool->mutex);
 
     if (clicks->damaged) {

@@ -24,6 +24,10 @@ static char *ngx_http_loyalty_price_api(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_loyalty_share(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_loyalty_admin(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_loyalty_admin_token(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_http_loyalty_share_hosts(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_loyalty_bots(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -172,6 +176,27 @@ static ngx_command_t  ngx_http_loyalty_commands[] = {
       ngx_conf_set_msec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_loyalty_main_conf_t, click_flush),
+      NULL },
+
+    { ngx_string("loyalty_admin"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_loyalty_admin,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("loyalty_admin_token"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_loyalty_admin_token,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("loyalty_admin_batch"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_loyalty_loc_conf_t, admin_batch),
       NULL },
 
     { ngx_string("loyalty_bots"),
@@ -325,6 +350,24 @@ ngx_http_loyalty_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    if (lmcf->admin) {
+        if (lmcf->store == NULL) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"loyalty_admin\" requires "
+                               "\"loyalty_store\"");
+            return NGX_CONF_ERROR;
+        }
+
+        /* the workers write events into the store */
+        lmcf->store->write = 1;
+
+#if (NGX_THREADS)
+        if (ngx_thread_pool_add(cf, NULL) == NULL) {
+            return NGX_CONF_ERROR;
+        }
+#endif
+    }
+
     if (lmcf->click_zone) {
         if (lmcf->store == NULL) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -367,6 +410,8 @@ ngx_http_loyalty_create_loc_conf(ngx_conf_t *cf)
     conf->ref_model = NGX_CONF_UNSET_UINT;
     conf->share = NGX_CONF_UNSET;
     conf->share_hosts = NGX_CONF_UNSET_PTR;
+    conf->admin_tokens = NGX_CONF_UNSET_PTR;
+    conf->admin_batch = NGX_CONF_UNSET_SIZE;
 
     return conf;
 }
@@ -431,6 +476,14 @@ ngx_http_loyalty_merge_ref(ngx_conf_t *cf, ngx_http_loyalty_loc_conf_t *prev,
     ngx_conf_merge_value(conf->share, prev->share, 0);
     ngx_conf_merge_str_value(conf->share_fallback, prev->share_fallback, "/");
     ngx_conf_merge_ptr_value(conf->share_hosts, prev->share_hosts, NULL);
+    ngx_conf_merge_ptr_value(conf->admin_tokens, prev->admin_tokens, NULL);
+    ngx_conf_merge_size_value(conf->admin_batch, prev->admin_batch, 1000);
+
+    if (conf->admin_batch == 0 || conf->admin_batch > 100000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"loyalty_admin_batch\" must be 1 to 100000");
+        return NGX_CONF_ERROR;
+    }
 
     if (conf->share && (lmcf->store == NULL || lmcf->keys == NULL)) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -706,4 +759,42 @@ static void
 ngx_http_loyalty_bots_cleanup(void *data)
 {
     loyalty_bots_free(data);
+}
+
+
+static char *
+ngx_http_loyalty_admin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_core_loc_conf_t      *clcf;
+    ngx_http_loyalty_main_conf_t  *lmcf;
+
+    lmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_loyalty_module);
+    lmcf->admin = 1;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->handler == ngx_http_loyalty_admin_handler) {
+        return "is duplicate";
+    }
+
+    clcf->handler = ngx_http_loyalty_admin_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_loyalty_admin_token(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_loyalty_loc_conf_t *llcf = conf;
+
+    ngx_str_t  *value;
+
+    if (llcf->admin_tokens != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    return ngx_http_loyalty_admin_tokens(cf, &value[1], &llcf->admin_tokens);
 }

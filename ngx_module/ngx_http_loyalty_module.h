@@ -51,6 +51,10 @@ typedef enum {
 typedef struct ngx_http_loyalty_cache_s   ngx_http_loyalty_cache_t;
 typedef struct ngx_http_loyalty_clicks_s  ngx_http_loyalty_clicks_t;
 typedef struct ngx_http_loyalty_code_cache_s  ngx_http_loyalty_code_cache_t;
+typedef struct ngx_http_loyalty_tokens_s  ngx_http_loyalty_tokens_t;
+
+
+#define NGX_HTTP_LOYALTY_UNPROCESSABLE  422
 
 
 /* the targets a worker's code cache keeps; longer ones are read each time */
@@ -119,8 +123,8 @@ typedef struct {
     ino_t                        failed_ino;
     unsigned                     write:1;   /* wanted: clicks are flushed */
     unsigned                     writable:1;
-    unsigned                     busy:1;    /* a write in the thread pool
-                                               uses the environment */
+    ngx_uint_t                   busy;      /* writes in the thread pool
+                                               using the environment */
     time_t                       checked;
     ngx_http_loyalty_cache_t    *cache;
     ngx_http_loyalty_code_cache_t  *codes;
@@ -161,6 +165,7 @@ typedef struct {
     loyalty_bots_t              *bots;
     uint64_t                    *bot_verdicts;  /* per worker */
     ngx_shm_zone_t              *click_zone;
+    ngx_flag_t                   admin;     /* some location has one */
     ngx_msec_t                   click_flush;
 } ngx_http_loyalty_main_conf_t;
 
@@ -178,6 +183,9 @@ typedef struct {
     ngx_flag_t                   share;
     ngx_str_t                    share_fallback;
     ngx_array_t                 *share_hosts;   /* of ngx_str_t */
+
+    ngx_http_loyalty_tokens_t   *admin_tokens;
+    size_t                       admin_batch;
 } ngx_http_loyalty_loc_conf_t;
 
 
@@ -275,6 +283,10 @@ ngx_int_t ngx_http_loyalty_ref_init(ngx_conf_t *cf);
 extern ngx_str_t  ngx_http_loyalty_ref_status_names[];
 
 ngx_int_t ngx_http_loyalty_share_handler(ngx_http_request_t *r);
+
+ngx_int_t ngx_http_loyalty_admin_handler(ngx_http_request_t *r);
+char *ngx_http_loyalty_admin_tokens(ngx_conf_t *cf, ngx_str_t *path,
+    ngx_http_loyalty_tokens_t **out);
 ngx_int_t ngx_http_loyalty_target_allowed(ngx_http_loyalty_loc_conf_t *llcf,
     ngx_str_t *target);
 

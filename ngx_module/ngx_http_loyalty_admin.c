@@ -1,0 +1,910 @@
+/*
+ * nginx-loyalty: the admin API, the write path from the shop's backend.
+ *
+ *   POST   .../events                  a batch of events
+ *   GET    .../members/ID              the member
+ *   PUT    .../members/ID              create or replace the member
+ *   DELETE .../members/ID
+ *   GET    .../members/ID/referrals    level-1 and level-2 downline
+ *   GET    .../members/ID/ledger       points entries and balance
+ *   PUT    .../codes/CODE, .../prices/SKU
+ *   GET    .../rules, PUT .../rules
+ *
+ * Writes run in nginx's thread pool, one write transaction per request,
+ * so no worker ever waits on LMDB's writer lock; a 200 is sent only once
+ * the transaction is committed and synced.  Reads use the worker's read
+ * transaction like every other lookup.
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include "ngx_http_loyalty_module.h"
+#include "loyalty_admin.h"
+#include "loyalty_events.h"
+#include "loyalty_rules.h"
+
+
+#define NGX_HTTP_LOYALTY_TOKEN_MIN     16
+#define NGX_HTTP_LOYALTY_TOKEN_MAX     256
+#define NGX_HTTP_LOYALTY_TOKENS_MAX    64
+#define NGX_HTTP_LOYALTY_LEDGER_LIMIT  1000
+
+
+typedef enum {
+    NGX_HTTP_LOYALTY_OP_EVENTS = 0,
+    NGX_HTTP_LOYALTY_OP_MEMBER,
+    NGX_HTTP_LOYALTY_OP_REFERRALS,
+    NGX_HTTP_LOYALTY_OP_LEDGER,
+    NGX_HTTP_LOYALTY_OP_CODE,
+    NGX_HTTP_LOYALTY_OP_PRICE,
+    NGX_HTTP_LOYALTY_OP_RULES
+} ngx_http_loyalty_op_e;
+
+
+/* the admin tokens, as SHA-256 digests: compared in constant time */
+struct ngx_http_loyalty_tokens_s {
+    ngx_uint_t                    n;
+    u_char                        digest[NGX_HTTP_LOYALTY_TOKENS_MAX][32];
+};
+
+
+typedef struct {
+    ngx_http_request_t           *request;
+    ngx_http_loyalty_store_t     *store;
+    ngx_http_loyalty_op_e         op;
+    ngx_uint_t                    method;
+    ngx_str_t                     key;
+    u_char                       *body;
+    size_t                        len;
+    size_t                        max_events;
+    const char                  **hosts;
+    size_t                       *host_lens;
+    size_t                        nhosts;
+    int64_t                       now;
+
+    /* the outcome, made in the thread */
+    ngx_uint_t                    status;
+    int                           rc;
+    json_t                       *res;
+    char                          err[LOYALTY_ERRLEN];
+} ngx_http_loyalty_admin_t;
+
+
+static ngx_int_t ngx_http_loyalty_admin_route(ngx_http_request_t *r,
+    ngx_http_loyalty_admin_t *a);
+static ngx_uint_t ngx_http_loyalty_admin_authorized(ngx_http_request_t *r,
+    ngx_http_loyalty_tokens_t *tokens);
+static ngx_int_t ngx_http_loyalty_admin_read(ngx_http_request_t *r,
+    ngx_http_loyalty_admin_t *a);
+static void ngx_http_loyalty_admin_body(ngx_http_request_t *r);
+static void ngx_http_loyalty_admin_write(void *data, ngx_log_t *log);
+static void ngx_http_loyalty_admin_written(ngx_event_t *ev);
+static ngx_int_t ngx_http_loyalty_admin_done(ngx_http_request_t *r,
+    ngx_http_loyalty_admin_t *a);
+static ngx_int_t ngx_http_loyalty_admin_error(ngx_http_request_t *r,
+    ngx_uint_t status, const char *message);
+static ngx_int_t ngx_http_loyalty_admin_json(ngx_http_request_t *r,
+    ngx_uint_t status, json_t *doc);
+
+
+static ngx_str_t  ngx_http_loyalty_thread_pool = ngx_string("default");
+
+
+ngx_int_t
+ngx_http_loyalty_admin_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                      rc;
+    ngx_http_loyalty_admin_t      *a;
+    ngx_http_loyalty_loc_conf_t   *llcf;
+    ngx_http_loyalty_main_conf_t  *lmcf;
+
+    llcf = ngx_http_get_module_loc_conf(r, ngx_http_loyalty_module);
+    lmcf = ngx_http_get_module_main_conf(r, ngx_http_loyalty_module);
+
+    if (llcf->admin_tokens
+        && !ngx_http_loyalty_admin_authorized(r, llcf->admin_tokens))
+    {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "loyalty: admin request without a valid token");
+
+        if (ngx_http_loyalty_add_header(r, "WWW-Authenticate",
+                                        (u_char *) "Bearer",
+                                        sizeof("Bearer") - 1)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        (void) ngx_http_discard_request_body(r);
+
+        return ngx_http_loyalty_admin_error(r, NGX_HTTP_UNAUTHORIZED,
+                                            "a valid bearer token is "
+                                            "required");
+    }
+
+    a = ngx_pcalloc(r->pool, sizeof(ngx_http_loyalty_admin_t));
+    if (a == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    a->request = r;
+    a->store = lmcf->store;
+    a->method = r->method;
+    a->max_events = llcf->admin_batch;
+    a->now = ngx_time();
+
+    rc = ngx_http_loyalty_admin_route(r, a);
+    if (rc != NGX_OK) {
+        (void) ngx_http_discard_request_body(r);
+        return rc;
+    }
+
+    if (r->method == NGX_HTTP_GET) {
+        (void) ngx_http_discard_request_body(r);
+        return ngx_http_loyalty_admin_read(r, a);
+    }
+
+    if (llcf->share_hosts) {
+        ngx_str_t   *h;
+        ngx_uint_t   i;
+
+        h = llcf->share_hosts->elts;
+        a->nhosts = llcf->share_hosts->nelts;
+        a->hosts = ngx_palloc(r->pool, a->nhosts * sizeof(char *));
+        a->host_lens = ngx_palloc(r->pool, a->nhosts * sizeof(size_t));
+
+        if (a->hosts == NULL || a->host_lens == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        for (i = 0; i < a->nhosts; i++) {
+            a->hosts[i] = (char *) h[i].data;
+            a->host_lens[i] = h[i].len;
+        }
+    }
+
+    ngx_http_set_ctx(r, a, ngx_http_loyalty_module);
+
+    if (r->method == NGX_HTTP_DELETE) {
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        /* finalized when the write is done, as after reading a body */
+        r->main->count++;
+        ngx_http_loyalty_admin_body(r);
+        return NGX_DONE;
+    }
+
+    rc = ngx_http_read_client_request_body(r, ngx_http_loyalty_admin_body);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    return NGX_DONE;
+}
+
+
+/* what the request asks for, from the end of its path */
+static ngx_int_t
+ngx_http_loyalty_admin_route(ngx_http_request_t *r,
+    ngx_http_loyalty_admin_t *a)
+{
+    u_char     *p, *end;
+    ngx_str_t   seg[3];
+    ngx_uint_t  n, allowed;
+
+    ngx_memzero(seg, sizeof(seg));
+
+    end = r->uri.data + r->uri.len;
+
+    for (n = 0; n < 3 && end > r->uri.data; n++) {
+        p = end;
+        while (p > r->uri.data && p[-1] != '/') {
+            p--;
+        }
+
+        seg[n].data = p;
+        seg[n].len = end - p;
+        end = p - 1;
+    }
+
+#define ngx_http_loyalty_seg_is(s, lit)                                       \
+    ((s).len == sizeof(lit) - 1 && ngx_strncmp((s).data, lit, (s).len) == 0)
+
+    if (ngx_http_loyalty_seg_is(seg[2], "members")
+        && (ngx_http_loyalty_seg_is(seg[0], "referrals")
+            || ngx_http_loyalty_seg_is(seg[0], "ledger")))
+    {
+        a->op = ngx_http_loyalty_seg_is(seg[0], "ledger")
+                ? NGX_HTTP_LOYALTY_OP_LEDGER : NGX_HTTP_LOYALTY_OP_REFERRALS;
+        a->key = seg[1];
+        allowed = NGX_HTTP_GET;
+
+    } else if (ngx_http_loyalty_seg_is(seg[1], "members")) {
+        a->op = NGX_HTTP_LOYALTY_OP_MEMBER;
+        a->key = seg[0];
+        allowed = NGX_HTTP_GET|NGX_HTTP_PUT|NGX_HTTP_DELETE;
+
+    } else if (ngx_http_loyalty_seg_is(seg[1], "codes")) {
+        a->op = NGX_HTTP_LOYALTY_OP_CODE;
+        a->key = seg[0];
+        allowed = NGX_HTTP_PUT;
+
+    } else if (ngx_http_loyalty_seg_is(seg[1], "prices")) {
+        a->op = NGX_HTTP_LOYALTY_OP_PRICE;
+        a->key = seg[0];
+        allowed = NGX_HTTP_PUT;
+
+    } else if (ngx_http_loyalty_seg_is(seg[0], "events")) {
+        a->op = NGX_HTTP_LOYALTY_OP_EVENTS;
+        allowed = NGX_HTTP_POST;
+
+    } else if (ngx_http_loyalty_seg_is(seg[0], "rules")) {
+        a->op = NGX_HTTP_LOYALTY_OP_RULES;
+        allowed = NGX_HTTP_GET|NGX_HTTP_PUT;
+
+    } else {
+        return ngx_http_loyalty_admin_error(r, NGX_HTTP_NOT_FOUND,
+                                            "no such resource");
+    }
+
+#undef ngx_http_loyalty_seg_is
+
+    if (!(r->method & allowed)) {
+        return ngx_http_loyalty_admin_error(r, NGX_HTTP_NOT_ALLOWED,
+                                            "method not allowed here");
+    }
+
+    if (a->op != NGX_HTTP_LOYALTY_OP_EVENTS
+        && a->op != NGX_HTTP_LOYALTY_OP_RULES
+        && (a->key.len == 0 || a->key.len > LOYALTY_ID_MAX))
+    {
+        return ngx_http_loyalty_admin_error(r, NGX_HTTP_NOT_FOUND,
+                                            "no such record");
+    }
+
+    return NGX_OK;
+}
+
+
+/* "Authorization: Bearer TOKEN", TOKEN one of the file's */
+static ngx_uint_t
+ngx_http_loyalty_admin_authorized(ngx_http_request_t *r,
+    ngx_http_loyalty_tokens_t *tokens)
+{
+    u_char            digest[32];
+    ngx_str_t         v;
+    ngx_uint_t        i, ok;
+    unsigned int      n;
+    ngx_table_elt_t  *h;
+
+    h = r->headers_in.authorization;
+
+    if (h == NULL) {
+        return 0;
+    }
+
+    v = h->value;
+
+    if (v.len <= sizeof("Bearer ") - 1
+        || ngx_strncasecmp(v.data, (u_char *) "Bearer ",
+                           sizeof("Bearer ") - 1)
+           != 0)
+    {
+        return 0;
+    }
+
+    v.data += sizeof("Bearer ") - 1;
+    v.len -= sizeof("Bearer ") - 1;
+
+    if (v.len > NGX_HTTP_LOYALTY_TOKEN_MAX
+        || EVP_Digest(v.data, v.len, digest, &n, EVP_sha256(), NULL) != 1)
+    {
+        return 0;
+    }
+
+    /* every token compared, so that timing tells nothing of which */
+    ok = 0;
+    for (i = 0; i < tokens->n; i++) {
+        ok |= (CRYPTO_memcmp(digest, tokens->digest[i], 32) == 0);
+    }
+
+    return ok;
+}
+
+
+char *
+ngx_http_loyalty_admin_tokens(ngx_conf_t *cf, ngx_str_t *path,
+    ngx_http_loyalty_tokens_t **out)
+{
+    u_char                     *p, *end, *line, *eol;
+    size_t                      size;
+    ssize_t                     n;
+    ngx_fd_t                    fd;
+    ngx_uint_t                  lineno;
+    ngx_file_t                  file;
+    unsigned int                dlen;
+    ngx_file_info_t             fi;
+    ngx_http_loyalty_tokens_t  *tokens;
+
+    if (ngx_conf_full_name(cf->cycle, path, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    fd = ngx_open_file(path->data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "loyalty_admin_token: cannot open \"%V\"", path);
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(&file, sizeof(ngx_file_t));
+    file.fd = fd;
+    file.name = *path;
+    file.log = cf->log;
+
+    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR
+        || ngx_file_size(&fi) > 65536)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "loyalty_admin_token: \"%V\" is not a file of at "
+                           "most 64k", path);
+        (void) ngx_close_file(fd);
+        return NGX_CONF_ERROR;
+    }
+
+    if (fi.st_mode & S_IROTH) {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "tokens file \"%V\" is readable by every user",
+                           path);
+    }
+
+    size = ngx_file_size(&fi);
+
+    p = ngx_pnalloc(cf->temp_pool, size + 1);
+    tokens = ngx_pcalloc(cf->pool, sizeof(ngx_http_loyalty_tokens_t));
+
+    if (p == NULL || tokens == NULL) {
+        (void) ngx_close_file(fd);
+        return NGX_CONF_ERROR;
+    }
+
+    n = ngx_read_file(&file, p, size, 0);
+    (void) ngx_close_file(fd);
+
+    if (n != (ssize_t) size) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "loyalty_admin_token: cannot read \"%V\"", path);
+        return NGX_CONF_ERROR;
+    }
+
+    end = p + size;
+    lineno = 0;
+
+    for (line = p; line < end; line = eol + 1) {
+        lineno++;
+
+        eol = ngx_strlchr(line, end, '\n');
+        if (eol == NULL) {
+            eol = end;
+        }
+
+        while (eol > line && (eol[-1] == '\r' || eol[-1] == ' '
+                              || eol[-1] == '\t'))
+        {
+            eol--;
+        }
+
+        while (line < eol && (*line == ' ' || *line == '\t')) {
+            line++;
+        }
+
+        if (line == eol || *line == '#') {
+            eol = ngx_strlchr(eol, end, '\n');
+            if (eol == NULL) {
+                break;
+            }
+            continue;
+        }
+
+        for (p = line; p < eol; p++) {
+            if (*p <= ' ' || *p >= 0x7f) {
+                break;
+            }
+        }
+
+        if (p != eol || eol - line < NGX_HTTP_LOYALTY_TOKEN_MIN
+            || eol - line > NGX_HTTP_LOYALTY_TOKEN_MAX
+            || tokens->n == NGX_HTTP_LOYALTY_TOKENS_MAX)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "loyalty_admin_token: \"%V\" line %ui: a "
+                               "token is %d to %d printable characters, "
+                               "at most %d tokens", path, lineno,
+                               NGX_HTTP_LOYALTY_TOKEN_MIN,
+                               NGX_HTTP_LOYALTY_TOKEN_MAX,
+                               NGX_HTTP_LOYALTY_TOKENS_MAX);
+            return NGX_CONF_ERROR;
+        }
+
+        if (EVP_Digest(line, eol - line, tokens->digest[tokens->n], &dlen,
+                       EVP_sha256(), NULL)
+            != 1)
+        {
+            return NGX_CONF_ERROR;
+        }
+
+        tokens->n++;
+
+        eol = ngx_strlchr(eol, end, '\n');
+        if (eol == NULL) {
+            break;
+        }
+    }
+
+    if (tokens->n == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "loyalty_admin_token: \"%V\" has no token", path);
+        return NGX_CONF_ERROR;
+    }
+
+    *out = tokens;
+
+    return NGX_CONF_OK;
+}
+
+
+/* GET: in the event loop, with the worker's read transaction */
+static ngx_int_t
+ngx_http_loyalty_admin_read(ngx_http_request_t *r,
+    ngx_http_loyalty_admin_t *a)
+{
+    int       rc;
+    json_t   *doc;
+    MDB_txn  *txn;
+
+    txn = ngx_http_loyalty_store_begin(a->store, r->connection->log);
+    if (txn == NULL) {
+        return ngx_http_loyalty_admin_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                            "the store cannot be read now");
+    }
+
+    rc = 0;
+
+    switch (a->op) {
+
+    case NGX_HTTP_LOYALTY_OP_MEMBER:
+        doc = loyalty_admin_get_member(&a->store->st, txn,
+                                       (char *) a->key.data, a->key.len);
+        break;
+
+    case NGX_HTTP_LOYALTY_OP_REFERRALS:
+        doc = loyalty_admin_referrals(&a->store->st, txn,
+                                      (char *) a->key.data, a->key.len);
+        break;
+
+    case NGX_HTTP_LOYALTY_OP_LEDGER:
+        doc = loyalty_admin_ledger(&a->store->st, txn, (char *) a->key.data,
+                                   a->key.len,
+                                   NGX_HTTP_LOYALTY_LEDGER_LIMIT);
+        break;
+
+    default: /* NGX_HTTP_LOYALTY_OP_RULES */
+        doc = loyalty_rules_get(&a->store->st, txn, &rc);
+        break;
+    }
+
+    ngx_http_loyalty_store_end(a->store);
+
+    if (doc == NULL) {
+        if (rc != 0 && rc != MDB_NOTFOUND) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "loyalty_store \"%s\": cannot read the rules: %s",
+                          a->store->path, mdb_strerror(rc));
+            return ngx_http_loyalty_admin_error(r,
+                                          NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                          "the rules cannot be read");
+        }
+
+        return ngx_http_loyalty_admin_error(r, NGX_HTTP_NOT_FOUND,
+                                            "no such record");
+    }
+
+    return ngx_http_loyalty_admin_json(r, NGX_HTTP_OK, doc);
+}
+
+
+/* the body is in: gather it and hand the write to the thread pool */
+static void
+ngx_http_loyalty_admin_body(ngx_http_request_t *r)
+{
+    u_char                    *p;
+    size_t                     len;
+    ssize_t                    n;
+    ngx_buf_t                 *b;
+    ngx_chain_t               *cl;
+    ngx_http_loyalty_admin_t  *a;
+#if (NGX_THREADS)
+    ngx_thread_pool_t         *tp;
+    ngx_thread_task_t         *task;
+#endif
+
+    a = ngx_http_get_module_ctx(r, ngx_http_loyalty_module);
+
+    len = 0;
+
+    if (r->request_body) {
+        for (cl = r->request_body->bufs; cl; cl = cl->next) {
+            b = cl->buf;
+            len += b->in_file ? (size_t) (b->file_last - b->file_pos)
+                              : (size_t) (b->last - b->pos);
+        }
+    }
+
+    p = ngx_pnalloc(r->pool, len + 1);
+    if (p == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    a->body = p;
+    a->len = len;
+
+    if (r->request_body) {
+        for (cl = r->request_body->bufs; cl; cl = cl->next) {
+            b = cl->buf;
+
+            if (b->in_file) {
+                n = ngx_read_file(b->file, p, b->file_last - b->file_pos,
+                                  b->file_pos);
+                if (n != b->file_last - b->file_pos) {
+                    ngx_http_finalize_request(r,
+                                           NGX_HTTP_INTERNAL_SERVER_ERROR);
+                    return;
+                }
+                p += n;
+
+            } else {
+                p = ngx_cpymem(p, b->pos, b->last - b->pos);
+            }
+        }
+    }
+
+    *p = '\0';
+
+    if (len == 0 && a->method != NGX_HTTP_DELETE) {
+        ngx_http_finalize_request(r,
+            ngx_http_loyalty_admin_error(r, NGX_HTTP_BAD_REQUEST,
+                                         "the request has no body"));
+        return;
+    }
+
+#if (NGX_THREADS)
+
+    tp = ngx_thread_pool_get((ngx_cycle_t *) ngx_cycle,
+                             &ngx_http_loyalty_thread_pool);
+    task = ngx_thread_task_alloc(r->pool, 0);
+
+    if (tp == NULL || task == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    task->ctx = a;
+    task->handler = ngx_http_loyalty_admin_write;
+    task->event.data = a;
+    task->event.handler = ngx_http_loyalty_admin_written;
+
+    /* the environment is in use: no reopen, no remap until it is done */
+    a->store->busy++;
+    r->main->blocked++;
+    r->aio = 1;
+
+    if (ngx_thread_task_post(tp, task) != NGX_OK) {
+        a->store->busy--;
+        r->main->blocked--;
+        r->aio = 0;
+        ngx_http_finalize_request(r,
+            ngx_http_loyalty_admin_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                         "too busy, try again"));
+    }
+
+#else
+
+    a->store->busy++;
+    ngx_http_loyalty_admin_write(a, r->connection->log);
+    a->store->busy--;
+    ngx_http_finalize_request(r, ngx_http_loyalty_admin_done(r, a));
+
+#endif
+}
+
+
+/*
+ * In the thread pool: one write transaction, committed (and synced) or
+ * aborted.  Touches nothing of the event loop; the answer is left in a.
+ */
+static void
+ngx_http_loyalty_admin_write(void *data, ngx_log_t *log)
+{
+    ngx_http_loyalty_admin_t *a = data;
+
+    int               rc;
+    json_t           *doc, *res;
+    MDB_txn          *txn;
+    json_error_t      jerr;
+    loyalty_batch_t   batch;
+    loyalty_store_t  *st;
+
+    static const char  *kinds[] = {
+        NULL, "member", NULL, NULL, "code", "price", "rules"
+    };
+
+    st = &a->store->st;
+    res = NULL;
+    doc = NULL;
+
+    if (!a->store->open || !a->store->writable) {
+        a->status = NGX_HTTP_SERVICE_UNAVAILABLE;
+        ngx_cpystrn((u_char *) a->err, (u_char *) "the store cannot be "
+                    "written now", sizeof(a->err));
+        return;
+    }
+
+    rc = mdb_txn_begin(st->env, NULL, 0, &txn);
+    if (rc != 0) {
+        a->rc = rc;
+        return;
+    }
+
+    if (a->op == NGX_HTTP_LOYALTY_OP_EVENTS) {
+        ngx_memzero(&batch, sizeof(loyalty_batch_t));
+
+        rc = loyalty_batch_apply(st, txn, (char *) a->body, a->len,
+                                 a->max_events, a->now, &batch, a->err,
+                                 sizeof(a->err));
+
+        if (rc == 0) {
+            res = json_pack("{s:I,s:I,s:I}", "events", (json_int_t) batch.events,
+                            "applied", (json_int_t) batch.applied,
+                            "duplicates", (json_int_t) batch.duplicates);
+
+        } else if (rc == LOYALTY_BATCH_INVALID) {
+            a->status = NGX_HTTP_LOYALTY_UNPROCESSABLE;
+            res = json_pack("{s:s,s:O}", "error", "invalid events",
+                            "errors", batch.errors ? batch.errors
+                                                   : json_array());
+
+        } else if (rc == LOYALTY_BATCH_TOO_MANY) {
+            a->status = NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
+
+        } else if (rc < 0) {
+            /* not a batch at all: bad JSON, not an array of objects */
+            a->status = NGX_HTTP_BAD_REQUEST;
+        }
+
+        loyalty_batch_free(&batch);
+
+    } else if (a->method == NGX_HTTP_DELETE) {
+        rc = loyalty_admin_delete_member(st, txn, (char *) a->key.data,
+                                         a->key.len);
+        if (rc == MDB_NOTFOUND) {
+            a->status = NGX_HTTP_NOT_FOUND;
+            ngx_cpystrn((u_char *) a->err, (u_char *) "no such record",
+                        sizeof(a->err));
+
+        } else if (rc == 0) {
+            res = json_pack("{s:s%}", "deleted", a->key.data,
+                            a->key.len);
+        }
+
+    } else {
+        doc = json_loadb((char *) a->body, a->len, JSON_REJECT_DUPLICATES,
+                         &jerr);
+
+        if (doc == NULL || !json_is_object(doc)) {
+            a->status = NGX_HTTP_BAD_REQUEST;
+            (void) snprintf(a->err, sizeof(a->err), "%s",
+                            doc ? "the body must be a JSON object"
+                                : jerr.text);
+            rc = -1;
+
+        } else {
+            rc = loyalty_admin_put(st, txn, kinds[a->op],
+                                   (char *) a->key.data, a->key.len, doc,
+                                   a->hosts, a->host_lens, a->nhosts,
+                                   a->now, a->err, sizeof(a->err));
+
+            if (rc == -1) {
+                a->status = NGX_HTTP_LOYALTY_UNPROCESSABLE;
+
+            } else if (rc == 0) {
+                res = json_pack("{s:s}", "stored", kinds[a->op]);
+            }
+        }
+    }
+
+    if (rc == 0 && res != NULL) {
+        rc = mdb_txn_commit(txn);
+        txn = NULL;
+
+        if (rc == 0) {
+            a->status = NGX_HTTP_OK;
+        }
+    }
+
+    if (txn) {
+        mdb_txn_abort(txn);
+    }
+
+    if (rc > 0) {
+        a->rc = rc;
+        a->status = 0;
+    }
+
+    if (a->status == 0) {
+        json_decref(res);
+        res = NULL;
+    }
+
+    a->res = res;
+    json_decref(doc);
+}
+
+
+static void
+ngx_http_loyalty_admin_written(ngx_event_t *ev)
+{
+    ngx_http_loyalty_admin_t *a = ev->data;
+
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    r = a->request;
+    c = r->connection;
+
+    a->store->busy--;
+    r->main->blocked--;
+    r->aio = 0;
+
+    ngx_http_finalize_request(r, ngx_http_loyalty_admin_done(r, a));
+    ngx_http_run_posted_requests(c);
+}
+
+
+/* back in the event loop: the answer */
+static ngx_int_t
+ngx_http_loyalty_admin_done(ngx_http_request_t *r,
+    ngx_http_loyalty_admin_t *a)
+{
+    int      rc;
+    u_char  *p;
+    json_t  *doc;
+
+    if (a->rc == MDB_MAP_FULL) {
+        /* no transaction may be active to grow: else the next one will */
+        rc = (a->store->busy == 0)
+             ? loyalty_store_grow(&a->store->st, a->len * 8 + 1048576)
+             : 0;
+
+        if (rc != 0) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "loyalty_store \"%s\": full, cannot grow it: %s",
+                          a->store->path, mdb_strerror(rc));
+        } else {
+            ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                          "loyalty_store \"%s\": full, grown; the client "
+                          "may retry", a->store->path);
+        }
+
+        if (ngx_http_loyalty_add_header(r, "Retry-After", (u_char *) "1", 1)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_loyalty_admin_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                            "the store was full; retry");
+    }
+
+    if (a->rc != 0) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "loyalty_store \"%s\": admin write failed: %s%s%s",
+                      a->store->path, mdb_strerror(a->rc),
+                      a->err[0] ? ": " : "", a->err);
+        return ngx_http_loyalty_admin_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                            "the store could not be "
+                                            "written");
+    }
+
+    if (a->res == NULL) {
+        if (a->status == NGX_HTTP_REQUEST_ENTITY_TOO_LARGE) {
+            p = ngx_pnalloc(r->pool, 64);
+            if (p == NULL) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            (void) ngx_sprintf(p, "more than %uz events in one request%Z",
+                               a->max_events);
+            return ngx_http_loyalty_admin_error(r, a->status, (char *) p);
+        }
+
+        return ngx_http_loyalty_admin_error(r,
+                                      a->status ? a->status
+                                                : NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                      a->err[0] ? a->err : "failed");
+    }
+
+    if (a->status == NGX_HTTP_LOYALTY_UNPROCESSABLE) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "loyalty: admin request refused (%s)",
+                      a->op == NGX_HTTP_LOYALTY_OP_EVENTS ? "invalid events"
+                                                          : a->err);
+    }
+
+    doc = a->res;
+    a->res = NULL;
+
+    return ngx_http_loyalty_admin_json(r, a->status, doc);
+}
+
+
+static ngx_int_t
+ngx_http_loyalty_admin_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *message)
+{
+    json_t  *doc;
+
+    doc = json_pack("{s:s}", "error", message);
+    if (doc == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_loyalty_admin_json(r, status, doc);
+}
+
+
+/* sends doc and releases it */
+static ngx_int_t
+ngx_http_loyalty_admin_json(ngx_http_request_t *r, ngx_uint_t status,
+    json_t *doc)
+{
+    char    *text;
+    u_char  *p;
+    size_t   len;
+
+    text = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+
+    if (text == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    len = ngx_strlen(text);
+
+    p = ngx_pnalloc(r->pool, len + 1);
+    if (p == NULL) {
+        free(text);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memcpy(p, text, len);
+    p[len] = '\n';
+    free(text);
+
+    if (ngx_http_loyalty_add_header(r, "Cache-Control", (u_char *) "no-store",
+                                    sizeof("no-store") - 1)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_loyalty_send_json(r, status, p, len + 1);
+}
