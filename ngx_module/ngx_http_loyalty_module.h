@@ -14,6 +14,7 @@
 #include "loyalty_code.h"
 #include "loyalty_price.h"
 #include "loyalty_record.h"
+#include "loyalty_rules.h"
 #include "loyalty_sign.h"
 #include "loyalty_store.h"
 
@@ -137,6 +138,12 @@ typedef struct {
     size_t                       seen;
     ngx_http_loyalty_flushes_t  *flushes;
 
+    /* the rules, parsed once per epoch (see ngx_http_loyalty_funnel.c) */
+    loyalty_rules_t             *rules;
+    size_t                       rules_txnid;
+    ngx_uint_t                   rules_gen;
+    unsigned                     rules_ok:1;
+
     /* problems seen, and the snapshot each was last logged for */
     ngx_uint_t                   problems[NGX_HTTP_LOYALTY_PROBLEMS];
     size_t                       problem_txnid[NGX_HTTP_LOYALTY_PROBLEMS];
@@ -200,6 +207,9 @@ typedef struct {
     uint8_t                      stage;
     unsigned                     has_rank:1;
     unsigned                     blocked:1;
+    unsigned                     funnel_done:1;
+    ngx_uint_t                   lifecycle;
+    ngx_str_t                    segment;
 
     /*
      * The loyalty_price_sku lookup, for the request that made it: the
@@ -263,6 +273,8 @@ ngx_int_t ngx_http_loyalty_code_find(ngx_http_request_t *r,
     size_t len, ngx_http_loyalty_code_t **code);
 
 ngx_http_loyalty_ctx_t *ngx_http_loyalty_identify(ngx_http_request_t *r);
+ngx_int_t ngx_http_loyalty_funnel(ngx_http_request_t *r,
+    ngx_http_loyalty_ctx_t *ctx);
 ngx_int_t ngx_http_loyalty_get_cookie(ngx_http_request_t *r, ngx_str_t *name,
     ngx_str_t *value);
 

@@ -236,6 +236,11 @@ ngx_http_loyalty_store_exit_worker(ngx_cycle_t *cycle)
         ngx_http_loyalty_store_close(lmcf->store);
         ngx_http_loyalty_cache_free(lmcf->store);
         ngx_http_loyalty_code_cache_free(lmcf->store);
+
+        if (lmcf->store->rules) {
+            ngx_free(lmcf->store->rules);
+            lmcf->store->rules = NULL;
+        }
     }
 }
 

@@ -26,7 +26,9 @@ typedef enum {
     NGX_HTTP_LOYALTY_VAR_REFERRER,
     NGX_HTTP_LOYALTY_VAR_REFERRER2,
     NGX_HTTP_LOYALTY_VAR_REF_AGE,
-    NGX_HTTP_LOYALTY_VAR_REF_STATUS
+    NGX_HTTP_LOYALTY_VAR_REF_STATUS,
+    NGX_HTTP_LOYALTY_VAR_LIFECYCLE,
+    NGX_HTTP_LOYALTY_VAR_SEGMENT
 } ngx_http_loyalty_var_e;
 
 
@@ -35,6 +37,8 @@ static ngx_int_t ngx_http_loyalty_variable(ngx_http_request_t *r,
 static ngx_int_t ngx_http_loyalty_price_var(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_loyalty_ref_var(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_loyalty_funnel_var(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 
 
@@ -88,6 +92,12 @@ static ngx_http_variable_t  ngx_http_loyalty_vars[] = {
 
     { ngx_string("loyalty_ref_status"), NULL, ngx_http_loyalty_ref_var,
       NGX_HTTP_LOYALTY_VAR_REF_STATUS, 0, 0 },
+
+    { ngx_string("loyalty_lifecycle"), NULL, ngx_http_loyalty_funnel_var,
+      NGX_HTTP_LOYALTY_VAR_LIFECYCLE, 0, 0 },
+
+    { ngx_string("loyalty_segment"), NULL, ngx_http_loyalty_funnel_var,
+      NGX_HTTP_LOYALTY_VAR_SEGMENT, 0, 0 },
 
       ngx_http_null_variable
 };
@@ -309,6 +319,37 @@ ngx_http_loyalty_ref_var(ngx_http_request_t *r, ngx_http_variable_value_t *v,
 
     v->len = s->len;
     v->data = s->len ? s->data : (u_char *) "";
+
+    return NGX_OK;
+}
+
+
+/* "none" and empty for anonymous visitors and stores without rules */
+static ngx_int_t
+ngx_http_loyalty_funnel_var(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    const char              *s;
+    ngx_http_loyalty_ctx_t  *ctx;
+
+    ctx = ngx_http_loyalty_identify(r);
+    if (ctx == NULL || ngx_http_loyalty_funnel(r, ctx) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+
+    if (data == NGX_HTTP_LOYALTY_VAR_LIFECYCLE) {
+        s = loyalty_lifecycle_names[ctx->lifecycle];
+        v->len = ngx_strlen(s);
+        v->data = (u_char *) s;
+        return NGX_OK;
+    }
+
+    v->len = ctx->segment.len;
+    v->data = ctx->segment.len ? ctx->segment.data : (u_char *) "";
 
     return NGX_OK;
 }
