@@ -997,7 +997,7 @@ sub clicks_lines {
 
     my ($rc, $out, $err) = loyaltyctl('-s', $dir, 'stat');
     like($out,
-         qr/^db prices       0\ndb codes        0\ndb clicks       8\n\z/m,
+         qr/^db prices       0\ndb codes        0\ndb clicks       8\n/m,
          'stat: codes and clicks, after prices');
     ($rc, $out, $err) = loyaltyctl('-s', $dir, 'verify');
     is("$rc|$out|$err", "0||loyaltyctl: store is consistent\n",
@@ -1070,8 +1070,9 @@ sub clicks_lines {
 
     my ($rc, $out, $err) = loyaltyctl('-s', $dir, 'stat');
     my @dbs = $out =~ /^db (\S+)\s+(\d+)$/mg;
-    is("@dbs", 'meta 2 members 7 tiers 4 prices 0 codes 6 clicks 1',
-       'stat: every database, codes and clicks last');
+    is("@dbs", 'meta 2 members 7 tiers 4 prices 0 codes 6 clicks 1 '
+               . 'ledger 4 events 0 referrals 3',
+       'stat: every database in order, codes and clicks after prices');
 
     ($rc, $out, $err) = loyaltyctl('-s', $dir, 'clicks', 'wang-mall');
     is("$rc|$out|$err", '0|' . clicks_json('WANG-MALL', '2026-11-20', 9, 8, 1,
