@@ -684,10 +684,6 @@ ngx_http_loyalty_admin_write(void *data, ngx_log_t *log)
 
         } else if (rc == LOYALTY_BATCH_TOO_MANY) {
             a->status = NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
-
-        } else if (rc < 0) {
-            /* not a batch at all: bad JSON, not an array of objects */
-            a->status = NGX_HTTP_BAD_REQUEST;
         }
 
         loyalty_batch_free(&batch);
@@ -744,7 +740,9 @@ ngx_http_loyalty_admin_write(void *data, ngx_log_t *log)
         mdb_txn_abort(txn);
     }
 
-    if (rc > 0) {
+    /* anything else is LMDB's (negative) or the system's (errno) */
+    if (rc != 0 && rc != LOYALTY_BATCH_INVALID && rc != LOYALTY_BATCH_TOO_MANY)
+    {
         a->rc = rc;
         a->status = 0;
     }
