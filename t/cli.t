@@ -585,6 +585,12 @@ for my $case (['9999-12-31T23:59:59-01:00', '10000-01-01T00:59:59Z'],
     is(entries($sb, 'members'), 7, 'the copy has 7 members');
     is(entries($sb, 'tiers'), 0, 'and no tiers');
 
+    # without their ledger, the members' points are unaccounted for
+    my ($rc0, $out0, $err0) = loyaltyctl('-s', $sb, 'verify');
+    like($out0, qr{^members/li\.member: points 2622, but the ledger's 0 entries sum to 0$}m,
+         'verify: points without a ledger are a problem');
+    is(copy_db($sa, $sb, 'ledger'), 0, 'the ledger copied too');
+
     my @m = sort { $a->{id} cmp $b->{id} } read_jsonl("$EXAMPLES/members.jsonl");
     my $want = join '', map { qq(members/$_->{id}: unknown tier "$_->{tier}"\n) }
                             @m;

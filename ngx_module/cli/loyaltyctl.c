@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "loyalty_code.h"
+#include "loyalty_events.h"
 #include "loyalty_json.h"
 #include "loyalty_price.h"
 #include "loyalty_record.h"
@@ -85,8 +86,9 @@ static const char  loyaltyctl_usage_verify[] =
     "usage: loyaltyctl -s DIR verify\n"
     "Decodes every record and resolves every reference (a member's tier\n"
     "and referrer, a price's tiers, a code's member), and checks that\n"
-    "every price keeps the privilege guard.  Lists each problem on\n"
-    "stdout; exit 1 if any.\n";
+    "every price keeps the privilege guard and every member's points are\n"
+    "the sum of their ledger.  Lists each problem on stdout; exit 1 if\n"
+    "any.\n";
 
 static const char  loyaltyctl_usage_sign[] =
     "usage: loyaltyctl sign-member ID --keys FILE [--ttl DURATION]\n"
@@ -501,6 +503,8 @@ loyaltyctl_verify_db(loyalty_store_t *st, MDB_txn *txn, int db,
 {
     int                rc;
     char               what[LOYALTY_ERRLEN];
+    size_t             entries;
+    int64_t            sum;
     MDB_val            key, val, ref, tmp;
     MDB_cursor        *cur;
     loyalty_tier_t     tier;
@@ -543,6 +547,20 @@ loyaltyctl_verify_db(loyalty_store_t *st, MDB_txn *txn, int db,
             loyaltyctl_problem(problems, name, &key,
                                "record does not decode");
             continue;
+        }
+
+        /* a member's points are the sum of their ledger */
+        rc = loyalty_ledger_sum(st, txn, key.mv_data, key.mv_size, &sum,
+                                &entries);
+        if (rc != 0) {
+            break;
+        }
+
+        if (sum != m.points) {
+            snprintf(what, sizeof(what), "points %lld, but the ledger's %zu "
+                     "entries sum to %lld", (long long) m.points, entries,
+                     (long long) sum);
+            loyaltyctl_problem(problems, name, &key, what);
         }
 
         ref.mv_data = (void *) m.tier;
