@@ -172,11 +172,12 @@ ngx_http_loyalty_code_read(ngx_http_request_t *r,
     ngx_http_loyalty_store_t *store, MDB_txn *txn, const u_char *name,
     size_t len, ngx_http_loyalty_code_t *e)
 {
-    int               rc;
-    u_char           *target;
-    MDB_val           key, val;
-    loyalty_code_t    c;
-    loyalty_member_t  m;
+    int              rc;
+    size_t           referrer_len;
+    u_char          *target;
+    MDB_val          key, val;
+    const char      *referrer;
+    loyalty_code_t   c;
 
     key.mv_data = (void *) name;
     key.mv_size = len;
@@ -233,25 +234,16 @@ ngx_http_loyalty_code_read(ngx_http_request_t *r,
     }
 
     /* the owner's own referrer: level 2 of whoever the code attributes */
-    e->referrer2_len = 0;
-
-    key.mv_data = (void *) c.member;
-    key.mv_size = c.member_len;
-
-    rc = mdb_get(txn, store->st.dbi[LOYALTY_DB_MEMBERS], &key, &val);
-
-    if (rc == 0 && loyalty_member_decode(val.mv_data, val.mv_size, &m) == 0)
+    if (ngx_http_loyalty_store_referrer(store, txn, r->connection->log,
+                                        (u_char *) c.member, c.member_len,
+                                        &referrer, &referrer_len)
+        != NGX_OK)
     {
-        e->referrer2_len = m.referrer_len;
-        ngx_memcpy(e->referrer2, m.referrer, m.referrer_len);
-
-    } else if (rc != 0 && rc != MDB_NOTFOUND) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "loyalty_store \"%s\": mdb_get(\"%*s\") failed: %s",
-                      store->path, (size_t) c.member_len, c.member,
-                      mdb_strerror(rc));
         return NGX_ERROR;
     }
+
+    e->referrer2_len = (u_char) referrer_len;
+    ngx_memcpy(e->referrer2, referrer, referrer_len);
 
     return NGX_OK;
 }

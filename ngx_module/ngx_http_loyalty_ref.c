@@ -720,34 +720,17 @@ ngx_http_loyalty_ref_referrer_of(ngx_http_request_t *r,
     ngx_http_loyalty_store_t *store, MDB_txn *txn, u_char *id, size_t len,
     ngx_str_t *referrer)
 {
-    int               rc;
-    MDB_val           key, val;
-    loyalty_member_t  m;
+    size_t       n;
+    const char  *p;
 
-    ngx_str_null(referrer);
-
-    key.mv_data = id;
-    key.mv_size = len;
-
-    rc = mdb_get(txn, store->st.dbi[LOYALTY_DB_MEMBERS], &key, &val);
-
-    if (rc == MDB_NOTFOUND) {
-        return NGX_OK;
-    }
-
-    if (rc != 0) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "loyalty_store \"%s\": mdb_get(\"%*s\") failed: %s",
-                      store->path, len, id, mdb_strerror(rc));
+    if (ngx_http_loyalty_store_referrer(store, txn, r->connection->log, id,
+                                        len, &p, &n)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
-    if (loyalty_member_decode(val.mv_data, val.mv_size, &m) != 0) {
-        /* the identity lookup logs damaged members */
-        return NGX_OK;
-    }
-
-    return ngx_http_loyalty_ref_copy(r, referrer, m.referrer, m.referrer_len);
+    return ngx_http_loyalty_ref_copy(r, referrer, p, n);
 }
 
 
