@@ -1,0 +1,471 @@
+# The admin API's promises when things go wrong: a 200 means the batch
+# is committed and synced, so kill -9 of nginx while a client posts
+# batches loses none that got 200 and half-applies none; a reload or a
+# stop while a write waits on LMDB's writer lock still answers it; a
+# store that grows full is grown and the client told to retry; a store
+# grown by loyaltyctl is written on without a failure.
+
+use strict;
+use warnings;
+
+use lib 't/lib';
+use Loyalty::Harness;
+
+use Cwd qw(abs_path);
+use File::Basename qw(dirname);
+use IO::Select;
+use IO::Socket::INET;
+use IPC::Open2 qw(open2);
+use JSON::PP ();
+use List::Util qw(sum0);
+use POSIX ();
+use Time::HiRes qw(sleep time);
+
+my $ROOT = abs_path(dirname(__FILE__) . '/..');
+my $JSON = JSON::PP->new->canonical;
+
+my $TOKEN = 'durable-admin-token-5e1c0b';
+my $DIR = test_dir();
+write_file("$DIR/tokens", "$TOKEN\n", 0600);
+
+my $HTTP = "loyalty_store %%STORE%%;\nloyalty_keys %%KEYS%%;\n";
+
+my $CONFIG = <<"END" . <<'END';
+location /admin/ {
+    loyalty_admin;
+    loyalty_admin_token $DIR/tokens;
+    client_max_body_size 4m;
+}
+END
+location / {
+    return 200 "[$loyalty_member][$loyalty_stage][$loyalty_points]\n";
+}
+END
+
+my $MEMBERS = 10;
+my $STORE = "[tiers]\n" . slurp("$ROOT/schema/examples/tiers.jsonl")
+    . "[members]\n"
+    . join('', map { qq({"id":"d$_","tier":"basic","stage":"fan"}\n) } 0 .. $MEMBERS - 1)
+    . "[rules]\n" . slurp("$ROOT/schema/examples/rules.json");
+
+
+# helpers
+
+sub batch_ok {
+    my ($n, $applied, $dup) = @_;
+    return qq(200 {"events":$n,"applied":$applied,"duplicates":$dup}\n);
+}
+
+# "STATUS BODY" of a POST of events, or why there is none
+sub post_body {
+    my ($port, $body) = @_;
+    my ($status, $hdr, $text) = eval {
+        http_request($port, 'POST', '/admin/events',
+                     { Authorization => "Bearer $TOKEN" }, $body);
+    };
+    return defined $hdr ? ($status // 'none') . " $text"
+                        : 'error ' . ($@ =~ s/\n.*//sr);
+}
+
+sub ctl_json {
+    my ($h, @args) = @_;
+    my ($rc, $out, $err) = loyaltyctl('-s', $h->{store}, @args);
+    return $rc ? "exit $rc: $err" : $JSON->decode($out);
+}
+
+# one field of a record, or why there is none
+sub field {
+    my ($h, $kind, $id, $name) = @_;
+    my $r = ctl_json($h, 'get', $kind, $id);
+    return ref $r ? $r->{$name} // 'absent' : $r;
+}
+
+sub no_trouble {
+    my ($h, $name) = @_;
+    my @bad = grep { /exited on signal|\[alert\]|\[emerg\]|\[crit\]/ }
+              split /\n/, error_log_text($h);
+    ok(!@bad, "$name: no crash, alert, crit or emerg")
+        or diag(join "\n", @bad);
+}
+
+sub alive {
+    my ($pid) = @_;
+    open my $fh, '<', "/proc/$pid/stat" or return 0;
+    my ($state) = (<$fh> // '') =~ /^\d+ \(.*\) (\S) /s;
+    return defined $state && $state ne 'Z';
+}
+
+sub children {
+    my ($ppid) = @_;
+    my @kids;
+    for (glob '/proc/[0-9]*/stat') {
+        open my $fh, '<', $_ or next;
+        my ($pid, $state, $parent) = (<$fh> // '') =~ /^(\d+) \(.*\) (\S) (\d+) /s
+            or next;
+        push @kids, $pid if $parent == $ppid && $state ne 'Z';
+    }
+    return @kids;
+}
+
+sub wait_for {
+    my ($cond, $seconds) = @_;
+    my $deadline = time + $seconds;
+    until ($cond->()) {
+        return 0 if time > $deadline;
+        sleep 0.02;
+    }
+    return 1;
+}
+
+# nginx started again in the same prefix, after a kill -9 or a stop: the
+# harness's own start, which also has it stopped at the end
+sub restart {
+    my ($h) = @_;
+    eval { Loyalty::Harness::_start($h); 1 } or diag("restart: $@");
+    return $h;
+}
+
+# a request sent, its answer read later
+sub send_post {
+    my ($h, $body) = @_;
+    my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                     PeerPort => $h->{port}, Timeout => 5)
+        or die "connect: $!";
+    print $sock "POST /admin/events HTTP/1.1\r\nHost: localhost\r\n"
+                . "Authorization: Bearer $TOKEN\r\nConnection: close\r\n"
+                . 'Content-Length: ' . length($body) . "\r\n\r\n$body";
+    return $sock;
+}
+
+sub answer_of {
+    my ($sock, $timeout) = @_;
+    my $sel = IO::Select->new($sock);
+    my $deadline = time + $timeout;
+    my $resp = '';
+    while (1) {
+        my $left = $deadline - time;
+        last if $left <= 0 || !$sel->can_read($left);
+        sysread($sock, $resp, 65536, length $resp) or last;
+    }
+    my ($head, $body) = split /\r\n\r\n/, $resp, 2;
+    my ($status) = ($head // '') =~ m{^HTTP/1\.1 (\d+)} or return 'none';
+    return "$status " . ($body // '');
+}
+
+# C helpers, built with the system's liblmdb
+my %HELPER = (hold => <<'END', shrink => <<'END');
+/* lmdb-hold DIR: holds the store's writer lock until stdin closes */
+#include <lmdb.h>
+#include <stdio.h>
+#include <unistd.h>
+
+int
+main(int argc, char **argv)
+{
+    int       rc;
+    char      c;
+    MDB_env  *env;
+    MDB_txn  *txn;
+
+    if (argc != 2) {
+        return 2;
+    }
+
+    if ((rc = mdb_env_create(&env)) || (rc = mdb_env_set_maxdbs(env, 64))
+        || (rc = mdb_env_open(env, argv[1], MDB_NOTLS, 0644))
+        || (rc = mdb_txn_begin(env, NULL, 0, &txn)))
+    {
+        fprintf(stderr, "lmdb-hold: %s\n", mdb_strerror(rc));
+        return 1;
+    }
+
+    printf("locked\n");
+    fflush(stdout);
+
+    while (read(0, &c, 1) > 0) {
+        /* void */
+    }
+
+    mdb_txn_abort(txn);
+    mdb_env_close(env);
+
+    return 0;
+}
+END
+/*
+ * lmdb-shrink SRC DST PAGES: a compacted copy of the store SRC in DST
+ * whose map holds its data and PAGES pages more (LMDB keeps a map size
+ * only ever growing, but a compacting copy records the size its source
+ * was opened with)
+ */
+#include <lmdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+int
+main(int argc, char **argv)
+{
+    int          rc;
+    size_t       size;
+    MDB_env     *env;
+    MDB_stat     st;
+    MDB_envinfo  info;
+
+    if (argc != 4) {
+        return 2;
+    }
+
+    if ((rc = mdb_env_create(&env)) || (rc = mdb_env_set_maxdbs(env, 64))
+        || (rc = mdb_env_open(env, argv[1], MDB_NOTLS|MDB_RDONLY, 0644))
+        || (rc = mdb_env_info(env, &info)) || (rc = mdb_env_stat(env, &st)))
+    {
+        goto failed;
+    }
+
+    size = (info.me_last_pgno + 1 + strtoul(argv[3], NULL, 10))
+           * st.ms_psize;
+    mdb_env_close(env);
+
+    if ((rc = mdb_env_create(&env)) || (rc = mdb_env_set_maxdbs(env, 64))
+        || (rc = mdb_env_set_mapsize(env, size))
+        || (rc = mdb_env_open(env, argv[1], MDB_NOTLS|MDB_RDONLY, 0644))
+        || (rc = mdb_env_copy2(env, argv[2], MDB_CP_COMPACT)))
+    {
+        goto failed;
+    }
+
+    mdb_env_close(env);
+    printf("%zu\n", size);
+
+    return 0;
+
+failed:
+
+    fprintf(stderr, "lmdb-shrink: %s\n", mdb_strerror(rc));
+    return 1;
+}
+END
+
+for my $name (sort keys %HELPER) {
+    write_file("$DIR/$name.c", $HELPER{$name});
+    my ($rc) = run_out('cc', '-O2', '-o', "$DIR/$name", "$DIR/$name.c", '-llmdb');
+    is($rc, 0, "the $name helper compiles") or BAIL_OUT("cannot build $name");
+}
+
+# gives the stopped nginx's store a map with little room left
+sub shrink_store {
+    my ($h, $pages) = @_;
+    my $new = "$h->{store}.new";
+    mkdir $new or die "$new: $!";
+    my ($rc, $size) = run_out("$DIR/shrink", $h->{store}, $new, $pages);
+    rename "$new/data.mdb", "$h->{store}/data.mdb" or die "rename: $!";
+    rmdir $new;
+    return $rc ? 0 : $size + 0;
+}
+
+
+# kill -9 of the master and the workers while a client posts batches of
+# 100 events: after a restart every batch that got 200 is there in full,
+# none is there in part; three times over
+
+{
+    my $h = start_nginx(http_config => $HTTP, config => $CONFIG,
+                        store => $STORE, workers => 2);
+    my (%acked, %sent);
+
+    for my $round (1 .. 3) {
+        my $log = "$DIR/round$round";
+        write_file($log, '');
+
+        my $client = fork // die "fork: $!";
+        if ($client == 0) {
+            open my $fh, '>>', $log or POSIX::_exit(1);
+            $fh->autoflush(1);
+            for my $k (0 .. 100000) {
+                my $body = $JSON->encode([map {
+                    { type => 'order', member => 'd' . ($_ % $MEMBERS),
+                      order_id => "r$round-k$k-$_", amount => 100 * (1 + $_ % 3),
+                      at => '2026-11-20T10:00:00Z' } } 0 .. 99]);
+                print $fh "sent $k\n";
+                my $answer = post_body($h->{port}, $body);
+                print $fh "$k " . ($answer eq batch_ok(100, 100, 0) ? 'ok' : 'failed') . "\n";
+                last if $answer ne batch_ok(100, 100, 0);
+            }
+            POSIX::_exit(0);
+        }
+
+        # a few batches in, at a moment of its own each round
+        wait_for(sub { (() = slurp($log) =~ /^\d+ ok$/mg) >= 3 }, 20)
+            or diag("round $round: the client made no progress");
+        sleep rand 0.3;
+
+        my @procs = ($h->{master}, children($h->{master}));
+        kill 'KILL', @procs;
+        ok(wait_for(sub { !grep { alive($_) } @procs }, 5),
+           "round $round: master and workers killed");
+        waitpid $client, 0;
+
+        for (split /\n/, slurp($log)) {
+            $sent{"r$round-k$1"} = 1 if /^sent (\d+)$/;
+            $acked{"r$round-k$1"} = 1 if /^(\d+) ok$/;
+        }
+
+        restart($h);
+        ok(scalar(children($h->{master})) >= 2, "round $round: restarted");
+    }
+
+    cmp_ok(scalar(keys %acked), '>=', 9, 'batches were acknowledged: '
+                                         . scalar(keys %acked));
+
+    # each batch's orders, from every ledger
+    my (%found, %orders, %points);
+    for my $id (map { "d$_" } 0 .. $MEMBERS - 1) {
+        my $l = ctl_json($h, 'get', 'ledger', $id);
+        my $m = ctl_json($h, 'get', 'member', $id);
+        for (@{ref $l ? $l->{entries} : []}) {
+            $found{$1}++ if $_->{reason} eq 'order' && $_->{event} =~ /^(r\d+-k\d+)-\d+$/;
+            $orders{$id}++ if $_->{reason} eq 'order';
+        }
+        is(ref $m ? $m->{points} : $m, ref $l ? sum0(map { $_->{delta} } @{$l->{entries}}) : $l,
+           "$id: points are the sum of the ledger");
+        is(ref $m ? $m->{orders} : $m, $orders{$id} // 0, "$id: an order count for each order");
+    }
+
+    my @lost = grep { ($found{$_} // 0) != 100 } sort keys %acked;
+    is(scalar(@lost), 0, 'every batch that got 200 is in the store in full')
+        or diag("lost: @lost[0 .. ($#lost > 9 ? 9 : $#lost)]");
+    my @half = grep { $found{$_} != 100 } sort keys %found;
+    is(scalar(@half), 0, 'no batch is in the store in part')
+        or diag(join ' ', map { "$_: $found{$_}" } @half);
+    my @ghost = grep { !$sent{$_} } sort keys %found;
+    is(scalar(@ghost), 0, 'nothing in the store that was not sent');
+
+    # a retry of each round's last batch: all applied or all duplicates
+    for my $round (1 .. 3) {
+        my ($last) = sort { $b <=> $a } map { /^r$round-k(\d+)$/ ? $1 : () } keys %sent;
+        next unless defined $last;
+        my $body = $JSON->encode([map {
+            { type => 'order', member => 'd' . ($_ % $MEMBERS),
+              order_id => "r$round-k$last-$_", amount => 100 * (1 + $_ % 3),
+              at => '2026-11-20T10:00:00Z' } } 0 .. 99]);
+        my $answer = post_body($h->{port}, $body);
+        my $was = $found{"r$round-k$last"} ? batch_ok(100, 0, 100) : batch_ok(100, 100, 0);
+        is($answer, $was, "round $round: the batch in flight, retried: "
+                          . ($found{"r$round-k$last"} ? 'all duplicates' : 'all applied'));
+    }
+
+    my ($rc, $out, $err) = loyaltyctl('-s', $h->{store}, 'verify');
+    is("$rc $out", '0 ', 'loyaltyctl verify finds nothing wrong') or diag($err);
+
+    no_trouble($h, 'kill -9');
+    stop_nginx($h);
+}
+
+
+# a reload, then a stop, while a write waits on LMDB's writer lock: the
+# old worker answers it before it exits, once the lock is free
+
+for my $how (qw(reload stop)) {
+    my $h = start_nginx(http_config => $HTTP, config => $CONFIG,
+                        store => $STORE);
+    my $master = $h->{master};
+    my ($worker) = children($master);
+
+    my $holder = open2(my $from, my $to, "$DIR/hold", $h->{store});
+    is(scalar(<$from> // ''), "locked\n", "$how: the writer lock is held from outside");
+
+    my $sock = send_post($h, qq({"type":"signup","member":"$how-1"}\n));
+    is(answer_of($sock, 0.5), 'none', "$how: the write waits");
+
+    kill $how eq 'reload' ? 'HUP' : 'QUIT', $master;
+    if ($how eq 'reload') {
+        ok(wait_for(sub { grep { $_ != $worker } children($master) }, 5),
+           "$how: a new worker started");
+    }
+    sleep 1;
+
+    close $to;
+    waitpid $holder, 0;
+
+    is(answer_of($sock, 10), batch_ok(1, 1, 0), "$how: the waiting write is answered");
+    is(field($h, 'member', "$how-1", 'stage'), 'fan', "$how: and applied");
+    ok(wait_for(sub { !alive($worker) }, 10), "$how: the old worker exits");
+
+    if ($how eq 'reload') {
+        is(post_body($h->{port}, qq({"type":"signup","member":"$how-2"}\n)),
+           batch_ok(1, 1, 0), "$how: the new worker writes");
+    } else {
+        ok(wait_for(sub { !alive($master) }, 10), "$how: nginx stops");
+    }
+
+    no_trouble($h, $how);
+    stop_nginx($h);
+}
+
+
+# a store that grows full: 503 with Retry-After, nothing applied, grown;
+# the retry is applied
+
+{
+    my $h = start_nginx(http_config => $HTTP, config => $CONFIG,
+                        store => $STORE);
+    stop_nginx($h);
+    ok(shrink_store($h, 16), 'a store with 16 free pages');
+    restart($h);
+
+    my $body = $JSON->encode([map { { type => 'signup', member => "full-$_" } } 1 .. 1000]);
+    my ($s, $hdr, $b) = http_request($h, 'POST', '/admin/events',
+                                     { Authorization => "Bearer $TOKEN" }, $body);
+    is(($s // 'none') . ' ' . ($hdr->{'retry-after'} // '-') . " $b",
+       qq(503 1 {"error":"the store was full; retry"}\n),
+       '1000 signups into a store with no room: 503, Retry-After: 1');
+    is(ctl_json($h, 'get', 'member', 'full-1'), qq(exit 1: loyaltyctl: no member "full-1"\n),
+       'nothing applied');
+    like(error_log_text($h), qr/\[notice\].*full, grown; the client may retry/,
+         'the growth is logged');
+
+    is(post_body($h->{port}, $body), batch_ok(1000, 1000, 0), 'the retry is applied');
+    is(post_body($h->{port}, $body), batch_ok(1000, 0, 1000), 'and is then a duplicate');
+    is(field($h, 'member', 'full-1000', 'stage'), 'fan', 'in the store');
+
+    no_trouble($h, 'a full store');
+    stop_nginx($h);
+}
+
+
+# a store whose map loyaltyctl grew while nginx runs: the workers' next
+# write works (a 503 to retry at most), and the next read too
+
+{
+    my $h = start_nginx(http_config => $HTTP, config => $CONFIG,
+                        store => $STORE);
+    stop_nginx($h);
+    ok(shrink_store($h, 16), 'a store with 16 free pages');
+    restart($h);
+
+    is(post_body($h->{port}, qq({"type":"signup","member":"before"}\n)),
+       batch_ok(1, 1, 0), 'a write before');
+
+    write_file("$DIR/big.jsonl",
+               join '', map { qq({"type":"signup","member":"big-$_"}\n) } 1 .. 3000);
+    my ($rc, $out, $err) = loyaltyctl('-s', $h->{store}, 'apply', "$DIR/big.jsonl");
+    is("$rc $out", qq(0 {"events":3000,"applied":3000,"duplicates":0}\n),
+       'loyaltyctl apply grows the map') or diag($err);
+
+    my $answer = post_body($h->{port}, qq({"type":"signup","member":"after"}\n));
+    if ($answer =~ /^503 /) {
+        Test::More::note("first write after the growth: $answer");
+        $answer = post_body($h->{port}, qq({"type":"signup","member":"after"}\n));
+    }
+    is($answer, batch_ok(1, 1, 0), 'the next write works (after one retry at most)');
+    unlike(error_log_text($h), qr/admin write failed/, 'no write failed');
+
+    my ($s, undef, $b) = http_request($h, 'GET', '/',
+        { Cookie => 'loyalty_member=' . sign_member('big-3000', '1h') });
+    is("$s $b", "200 [big-3000][fan][0]\n", 'the next read sees the import');
+
+    no_trouble($h, 'a grown map');
+    stop_nginx($h);
+}
+
+done_testing();
