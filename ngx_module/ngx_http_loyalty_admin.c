@@ -57,6 +57,10 @@ typedef struct {
     ngx_http_loyalty_store_t     *store;
     ngx_http_loyalty_op_e         op;
     ngx_uint_t                    method;
+    ngx_uint_t                    allowed;
+    const char                   *why;      /* a refusal's reason */
+    ngx_uint_t                    retried;
+    ngx_event_t                   wait;
     ngx_str_t                     key;
     u_char                       *body;
     size_t                        len;
@@ -76,6 +80,11 @@ typedef struct {
 
 static ngx_int_t ngx_http_loyalty_admin_route(ngx_http_request_t *r,
     ngx_http_loyalty_admin_t *a);
+static ngx_int_t ngx_http_loyalty_admin_allow(ngx_http_request_t *r,
+    ngx_uint_t allowed);
+static ngx_int_t ngx_http_loyalty_admin_post(ngx_http_request_t *r,
+    ngx_http_loyalty_admin_t *a);
+static void ngx_http_loyalty_admin_wait(ngx_event_t *ev);
 static ngx_uint_t ngx_http_loyalty_admin_authorized(ngx_http_request_t *r,
     ngx_http_loyalty_tokens_t *tokens);
 static ngx_int_t ngx_http_loyalty_admin_read(ngx_http_request_t *r,
@@ -138,9 +147,17 @@ ngx_http_loyalty_admin_handler(ngx_http_request_t *r)
     a->now = ngx_time();
 
     rc = ngx_http_loyalty_admin_route(r, a);
+
     if (rc != NGX_OK) {
         (void) ngx_http_discard_request_body(r);
-        return rc;
+
+        if (rc == NGX_HTTP_NOT_ALLOWED
+            && ngx_http_loyalty_admin_allow(r, a->allowed) != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_loyalty_admin_error(r, rc, a->why);
     }
 
     if (r->method == NGX_HTTP_GET) {
@@ -251,26 +268,63 @@ ngx_http_loyalty_admin_route(ngx_http_request_t *r,
         allowed = NGX_HTTP_GET|NGX_HTTP_PUT;
 
     } else {
-        return ngx_http_loyalty_admin_error(r, NGX_HTTP_NOT_FOUND,
-                                            "no such resource");
+        a->why = "no such resource";
+        return NGX_HTTP_NOT_FOUND;
     }
 
 #undef ngx_http_loyalty_seg_is
 
+    a->allowed = allowed;
+
     if (!(r->method & allowed)) {
-        return ngx_http_loyalty_admin_error(r, NGX_HTTP_NOT_ALLOWED,
-                                            "method not allowed here");
+        a->why = "method not allowed here";
+        return NGX_HTTP_NOT_ALLOWED;
     }
 
     if (a->op != NGX_HTTP_LOYALTY_OP_EVENTS
         && a->op != NGX_HTTP_LOYALTY_OP_RULES
         && (a->key.len == 0 || a->key.len > LOYALTY_ID_MAX))
     {
-        return ngx_http_loyalty_admin_error(r, NGX_HTTP_NOT_FOUND,
-                                            "no such record");
+        a->why = "no such record";
+        return NGX_HTTP_NOT_FOUND;
     }
 
     return NGX_OK;
+}
+
+
+/* a 405 names what the resource allows */
+static ngx_int_t
+ngx_http_loyalty_admin_allow(ngx_http_request_t *r, ngx_uint_t allowed)
+{
+    u_char      *p, *start;
+    ngx_uint_t   i;
+
+    static const struct {
+        ngx_uint_t   method;
+        const char  *name;
+    }  methods[] = {
+        { NGX_HTTP_GET, "GET" }, { NGX_HTTP_PUT, "PUT" },
+        { NGX_HTTP_POST, "POST" }, { NGX_HTTP_DELETE, "DELETE" }
+    };
+
+    start = ngx_pnalloc(r->pool, sizeof("GET, PUT, POST, DELETE"));
+    if (start == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = start;
+
+    for (i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
+        if (allowed & methods[i].method) {
+            if (p != start) {
+                *p++ = ','; *p++ = ' ';
+            }
+            p = ngx_cpymem(p, methods[i].name, ngx_strlen(methods[i].name));
+        }
+    }
+
+    return ngx_http_loyalty_add_header(r, "Allow", start, p - start);
 }
 
 
@@ -531,10 +585,7 @@ ngx_http_loyalty_admin_body(ngx_http_request_t *r)
     ngx_buf_t                 *b;
     ngx_chain_t               *cl;
     ngx_http_loyalty_admin_t  *a;
-#if (NGX_THREADS)
-    ngx_thread_pool_t         *tp;
-    ngx_thread_task_t         *task;
-#endif
+    ngx_int_t                  rc;
 
     a = ngx_http_get_module_ctx(r, ngx_http_loyalty_module);
 
@@ -586,15 +637,33 @@ ngx_http_loyalty_admin_body(ngx_http_request_t *r)
         return;
     }
 
+    rc = ngx_http_loyalty_admin_post(r, a);
+
+    if (rc != NGX_DONE) {
+        ngx_http_finalize_request(r, rc);
+    }
+}
+
+
+/*
+ * Hands the write to the thread pool.  Until it is back, a timer that
+ * cannot be cancelled keeps a worker that is shutting down from leaving
+ * the client without its answer.
+ */
+static ngx_int_t
+ngx_http_loyalty_admin_post(ngx_http_request_t *r,
+    ngx_http_loyalty_admin_t *a)
+{
 #if (NGX_THREADS)
+    ngx_thread_pool_t  *tp;
+    ngx_thread_task_t  *task;
 
     tp = ngx_thread_pool_get((ngx_cycle_t *) ngx_cycle,
                              &ngx_http_loyalty_thread_pool);
     task = ngx_thread_task_alloc(r->pool, 0);
 
     if (tp == NULL || task == NULL) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     task->ctx = a;
@@ -611,19 +680,34 @@ ngx_http_loyalty_admin_body(ngx_http_request_t *r)
         a->store->busy--;
         r->main->blocked--;
         r->aio = 0;
-        ngx_http_finalize_request(r,
-            ngx_http_loyalty_admin_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                         "too busy, try again"));
+        return ngx_http_loyalty_admin_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                            "too busy, try again");
     }
+
+    a->wait.handler = ngx_http_loyalty_admin_wait;
+    a->wait.data = a;
+    a->wait.log = r->connection->log;
+    ngx_add_timer(&a->wait, 60000);
+
+    return NGX_DONE;
 
 #else
 
     a->store->busy++;
     ngx_http_loyalty_admin_write(a, r->connection->log);
     a->store->busy--;
-    ngx_http_finalize_request(r, ngx_http_loyalty_admin_done(r, a));
+
+    return ngx_http_loyalty_admin_done(r, a);
 
 #endif
+}
+
+
+/* a write may wait long on LMDB's writer lock: it still gets its answer */
+static void
+ngx_http_loyalty_admin_wait(ngx_event_t *ev)
+{
+    ngx_add_timer(ev, 60000);
 }
 
 
@@ -695,6 +779,7 @@ ngx_http_loyalty_admin_write(void *data, ngx_log_t *log)
             a->status = NGX_HTTP_NOT_FOUND;
             ngx_cpystrn((u_char *) a->err, (u_char *) "no such record",
                         sizeof(a->err));
+            rc = -1;    /* answered: nothing to write */
 
         } else if (rc == 0) {
             res = json_pack("{s:s%}", "deleted", a->key.data,
@@ -762,6 +847,7 @@ ngx_http_loyalty_admin_written(ngx_event_t *ev)
 {
     ngx_http_loyalty_admin_t *a = ev->data;
 
+    ngx_int_t            rc;
     ngx_connection_t    *c;
     ngx_http_request_t  *r;
 
@@ -771,6 +857,28 @@ ngx_http_loyalty_admin_written(ngx_event_t *ev)
     a->store->busy--;
     r->main->blocked--;
     r->aio = 0;
+
+    if (a->wait.timer_set) {
+        ngx_del_timer(&a->wait);
+    }
+
+    /* another process grew the map: follow it and write once more */
+    if (a->rc == MDB_MAP_RESIZED && !a->retried && a->store->busy == 0
+        && ngx_http_loyalty_store_remap(a->store, c->log) == NGX_OK)
+    {
+        a->retried = 1;
+        a->rc = 0;
+        a->err[0] = '\0';
+
+        rc = ngx_http_loyalty_admin_post(r, a);
+
+        if (rc != NGX_DONE) {
+            ngx_http_finalize_request(r, rc);
+            ngx_http_run_posted_requests(c);
+        }
+
+        return;
+    }
 
     ngx_http_finalize_request(r, ngx_http_loyalty_admin_done(r, a));
     ngx_http_run_posted_requests(c);
@@ -810,6 +918,18 @@ ngx_http_loyalty_admin_done(ngx_http_request_t *r,
 
         return ngx_http_loyalty_admin_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
                                             "the store was full; retry");
+    }
+
+    if (a->rc == MDB_MAP_RESIZED) {
+        /* other writes were using the map: the client tries again */
+        if (ngx_http_loyalty_add_header(r, "Retry-After", (u_char *) "1", 1)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_loyalty_admin_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                            "the store grew; retry");
     }
 
     if (a->rc != 0) {

@@ -253,6 +253,8 @@ void ngx_http_loyalty_store_end(ngx_http_loyalty_store_t *store);
 ngx_http_loyalty_store_t *ngx_http_loyalty_store_get(ngx_http_request_t *r);
 const loyalty_tierset_t *ngx_http_loyalty_store_tiers(
     ngx_http_loyalty_store_t *store, ngx_log_t *log);
+ngx_int_t ngx_http_loyalty_store_remap(ngx_http_loyalty_store_t *store,
+    ngx_log_t *log);
 ngx_int_t ngx_http_loyalty_store_referrer(ngx_http_loyalty_store_t *store,
     MDB_txn *txn, ngx_log_t *log, u_char *id, size_t len,
     const char **referrer, size_t *referrer_len);

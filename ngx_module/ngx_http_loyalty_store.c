@@ -369,27 +369,11 @@ ngx_http_loyalty_store_begin(ngx_http_loyalty_store_t *store, ngx_log_t *log)
     }
 
     if (rc == MDB_MAP_RESIZED) {
-        /* a writer grew the map: adopt its size and start afresh */
-        mdb_txn_abort(store->txn);
-        store->txn = NULL;
-
-        rc = mdb_env_set_mapsize(store->st.env, 0);
-        if (rc == 0) {
-            rc = mdb_txn_begin(store->st.env, NULL, MDB_RDONLY, &store->txn);
-        }
-
-        if (rc != 0) {
-            ngx_log_error(NGX_LOG_ERR, log, 0,
-                          "loyalty_store \"%s\": cannot follow a map resize, "
-                          "reopening: %s", store->path, mdb_strerror(rc));
-            loyalty_store_close(&store->st);
-            store->open = 0;
-            store->retry = ngx_time() + NGX_HTTP_LOYALTY_STORE_RETRY;
+        if (ngx_http_loyalty_store_remap(store, log) != NGX_OK) {
             return NULL;
         }
 
-        ngx_log_error(NGX_LOG_INFO, log, 0,
-                      "loyalty_store \"%s\": map resized", store->path);
+        rc = mdb_txn_renew(store->txn);
     }
 
     if (rc != 0) {
@@ -646,6 +630,43 @@ ngx_http_loyalty_store_referrer(ngx_http_loyalty_store_t *store,
         *referrer = m.referrer;
         *referrer_len = m.referrer_len;
     }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Another process grew the map: adopt its size, with no transaction of
+ * this process active (the caller's is reset, no write is in the pool).
+ * A store that cannot follow is closed and reopened later.
+ */
+ngx_int_t
+ngx_http_loyalty_store_remap(ngx_http_loyalty_store_t *store, ngx_log_t *log)
+{
+    int  rc;
+
+    mdb_txn_abort(store->txn);
+    store->txn = NULL;
+
+    rc = mdb_env_set_mapsize(store->st.env, 0);
+    if (rc == 0) {
+        rc = mdb_txn_begin(store->st.env, NULL, MDB_RDONLY, &store->txn);
+    }
+
+    if (rc != 0) {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "loyalty_store \"%s\": cannot follow a map resize, "
+                      "reopening: %s", store->path, mdb_strerror(rc));
+        loyalty_store_close(&store->st);
+        store->open = 0;
+        store->retry = ngx_time() + NGX_HTTP_LOYALTY_STORE_RETRY;
+        return NGX_ERROR;
+    }
+
+    mdb_txn_reset(store->txn);
+
+    ngx_log_error(NGX_LOG_INFO, log, 0,
+                  "loyalty_store \"%s\": map resized", store->path);
 
     return NGX_OK;
 }

@@ -450,6 +450,16 @@ END
         my ($s, $body, $hdr) = api($h, $m, $p, $b);
         is("$s $body", error_body($status, $error), "$name: $status");
         is($hdr->{'cache-control'} // '-', 'no-store', "$name: no-store");
+        if ($status == 405) {
+            my %allow = ('/admin/events' => 'POST',
+                         '/admin/rules' => 'GET, PUT',
+                         '/admin/prices/tea' => 'PUT');
+            $allow{$p} //= 'PUT' if $p =~ m{/codes/};
+            my $want = $p =~ m{/(ledger|referrals)$} ? 'GET'
+                     : $p =~ m{/members/} ? 'GET, PUT, DELETE'
+                     : $allow{$p};
+            is($hdr->{allow} // '-', $want, "$name: Allow: $want");
+        }
         same_store($h, $before, "$name: nothing written");
         my @bad = grep { /\[alert\]|\[crit\]|exited on signal/ }
                   split /\n/, substr(error_log_text($h), $logged);
