@@ -10,7 +10,7 @@ my $dir = tempdir(CLEANUP => 1);
 chmod 0755, $dir;    # the workers must reach the store, as in /var/lib
 my $store = "$dir/store";
 
-sub write_file {
+sub put_file {
     my ($name, $text) = @_;
     open my $fh, '>', "$dir/$name" or die "$name: $!";
     print $fh $text;
@@ -21,14 +21,14 @@ sub write_file {
 sub import_ok {
     my ($kind, $text, $name) = @_;
     my ($rc, $out, $err) = loyaltyctl('-s', $store, 'import', $kind,
-                                      write_file("in.jsonl", $text));
+                                      put_file("in.jsonl", $text));
     is($rc, 0, $name) or diag($err);
 }
 
 sub import_fails {
     my ($kind, $text, $why, $name) = @_;
     my ($rc, $out, $err) = loyaltyctl('-s', $store, 'import', $kind,
-                                      write_file("in.jsonl", $text));
+                                      put_file("in.jsonl", $text));
     is($rc, 1, "$name: refused");
     like($err, qr/\Q$why\E[^\n]*; nothing imported\n\z/, "$name: says why");
 }

@@ -106,13 +106,6 @@ PY
 
 # helpers
 
-sub write_file {
-    my ($path, $bytes) = @_;
-    open my $fh, '>:raw', $path or die "$path: $!";
-    print $fh $bytes;
-    close $fh or die "$path: $!";
-}
-
 my $nfile = 0;
 
 # (exit, stdout without the "schema ok" line) of the validator over the
@@ -135,14 +128,6 @@ sub validate {
 sub invalid_lines {
     my ($out) = @_;
     return join ',', $out =~ /^(\d+): /mg;
-}
-
-sub new_store {
-    my $tmp = File::Temp->newdir('loyalty-schema-store-XXXXXX', DIR => '/tmp',
-                                 CLEANUP => 1);
-    my ($rc, $out, $err) = loyaltyctl('-s', "$tmp/store", 'init');
-    die "init: $err" if $rc;
-    return ($tmp, "$tmp/store");
 }
 
 sub import_lines {
