@@ -12,6 +12,9 @@
 #                    code \t attribution cookie or "-" \t expected
 #                    $loyalty_ref_status \t $loyalty_referrer \t
 #                    $loyalty_referrer2 ("-" for none)
+#   rules.json       the rules document for `loyaltyctl import rules`: the
+#                    example shop's numbers on the bench tiers, for the
+#                    cases that post events
 #
 # Everything except the cookie expiry and the attribution cookies' click
 # times is a pure function of the seed, so two runs with the same settings
@@ -219,3 +222,55 @@ for my $k (1 .. $nrefs) {
         $owner, $r2 ? sprintf('m%07d', $r2) : '-';
 }
 close $rf or die;
+
+# The rules the event cases import: schema/examples/rules.json's numbers on
+# the bench's tiers (fan, silver, gold, partner).  No randomness: it changes
+# nothing above.  The event generators (bench/wrk/events.lua) buy "pack-128",
+# the SKU that makes a member, in one order out of five.
+my $rules = <<'JSON';
+{
+  "version": 1,
+  "description": "nginx-loyalty bench: the example shop's rules on the bench tiers.",
+  "signup_tier": "fan",
+  "member": {
+    "spend": 50000,
+    "skus": [ { "sku": "pack-128" } ],
+    "tier": "silver"
+  },
+  "partner": {
+    "spend": 2000000,
+    "skus": [ { "sku": "pack-128", "qty": 100 } ],
+    "tier": "partner"
+  },
+  "upgrades": [
+    { "tier": "silver", "spend": 100000 },
+    { "tier": "gold", "spend": 500000 }
+  ],
+  "points": {
+    "spend_per_point": 100,
+    "actions": {
+      "share": 5, "invite": 20, "group_buy": 30, "assist": 50, "review": 10
+    },
+    "referral": { "level1": 500, "level2": 200 }
+  },
+  "lifecycle": { "at_risk": 60, "dormant": 120, "lost": 365 },
+  "rfm": {
+    "recency": [30, 60, 90, 180],
+    "frequency": [2, 4, 8, 16],
+    "monetary": [12800, 50000, 200000, 1000000]
+  },
+  "segments": [
+    { "name": "A1", "r": 5, "f": 5, "m": 5 },
+    { "name": "A2", "r": 4, "f": 4, "m": 5 },
+    { "name": "B1", "r": 5, "f": 4, "m": 4 },
+    { "name": "B2", "r": 4, "f": 3, "m": 4 },
+    { "name": "C1", "r": 5, "f": 2, "m": 2 },
+    { "name": "C2", "r": 4, "f": 2, "m": 2 },
+    { "name": "D1", "r": 2, "f": 2, "m": 1 },
+    { "name": "D2" }
+  ]
+}
+JSON
+my $ruf = wopen('rules.json');
+print $ruf $rules;
+close $ruf or die;

@@ -132,6 +132,8 @@ $(case_http_conf | sed 's/^/    /')
         listen 127.0.0.1:$port;
         root $DATA_DIR/www;
 
+$(case_server_conf | sed 's/^/        /')
+
         location / {
 $(case_location_conf | sed 's/^/            /')
         }

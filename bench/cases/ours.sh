@@ -34,6 +34,11 @@ case_location_conf() {
 }
 
 case_check() {
+    ours_check "$1"
+}
+
+# ours_check URL: the checks of this case, also run by "ours_w"
+ours_check() {
     local url=$1 cookie h
     check_member_headers "$url"
     # A cookie with a broken MAC must not identify anyone; otherwise the
