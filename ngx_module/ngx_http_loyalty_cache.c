@@ -6,9 +6,10 @@
  * and what
  * the store said about their members, tagged with the store snapshot it
  * read.  A hit needs the very same cookie bytes (compared in constant
- * time) and a snapshot with the same data: any write to the store other
- * than a click flush, a reload or a reopen makes every entry miss, so the
- * cache is never staler than LMDB itself.  Expiry is checked on every hit.  Only cookies that passed the
+ * time) and a snapshot with the same data: after any write to the store
+ * other than a click flush, a reload or a reopen, the member is read
+ * again (though the cookie need not be verified again), so the cache is
+ * never staler than LMDB itself.  Expiry is checked on every hit.  Only cookies that passed the
  * full HMAC are stored.
  */
 
@@ -84,6 +85,10 @@ ngx_http_loyalty_cache_free(ngx_http_loyalty_store_t *store)
 }
 
 
+static ngx_http_loyalty_cache_entry_t *ngx_http_loyalty_cache_find(
+    ngx_http_loyalty_store_t *store, ngx_str_t *value);
+
+
 static ngx_http_loyalty_cache_entry_t *
 ngx_http_loyalty_cache_set(ngx_http_loyalty_store_t *store, ngx_str_t *value)
 {
@@ -102,9 +107,34 @@ ngx_http_loyalty_cache_current(ngx_http_loyalty_store_t *store,
 }
 
 
+/* the entry of these cookie bytes, current or not (compared in constant
+ * time: the bytes are a secret's MAC) */
+static ngx_http_loyalty_cache_entry_t *
+ngx_http_loyalty_cache_find(ngx_http_loyalty_store_t *store, ngx_str_t *value)
+{
+    ngx_uint_t                       i;
+    ngx_http_loyalty_cache_entry_t  *e;
+
+    e = ngx_http_loyalty_cache_set(store, value);
+
+    for (i = 0; i < NGX_HTTP_LOYALTY_CACHE_WAYS; i++, e++) {
+        if (e->txnid != 0 && e->value_len == value->len
+            && CRYPTO_memcmp(e->value, value->data, value->len) == 0)
+        {
+            return e;
+        }
+    }
+
+    return NULL;
+}
+
+
 /*
  * Between ngx_http_loyalty_store_begin() and _end(): fills ctx and the
- * cookie's expiry on a hit, else NGX_DECLINED.
+ * cookie's expiry on a hit; NGX_AGAIN and the expiry for a cookie that
+ * verified before but whose member must be read again (the store has
+ * changed since: a verification outlives any write, member data does
+ * not); else NGX_DECLINED.
  */
 
 ngx_int_t
@@ -113,29 +143,24 @@ ngx_http_loyalty_cache_get(ngx_http_request_t *r,
     ngx_http_loyalty_ctx_t *ctx, int64_t *expires)
 {
     u_char                          *p;
-    ngx_uint_t                       i;
     ngx_http_loyalty_cache_entry_t  *e;
 
     if (store->cache == NULL || value->len > LOYALTY_COOKIE_MAX) {
         return NGX_DECLINED;
     }
 
-    e = ngx_http_loyalty_cache_set(store, value);
+    e = ngx_http_loyalty_cache_find(store, value);
 
-    for (i = 0; i < NGX_HTTP_LOYALTY_CACHE_WAYS; i++, e++) {
-        if (e->value_len == value->len
-            && ngx_http_loyalty_cache_current(store, e)
-            && CRYPTO_memcmp(e->value, value->data, value->len) == 0)
-        {
-            break;
-        }
-    }
-
-    if (i == NGX_HTTP_LOYALTY_CACHE_WAYS) {
+    if (e == NULL) {
         return NGX_DECLINED;
     }
 
     *expires = e->expires;
+
+    /* verified once, but the member may have changed since */
+    if (!ngx_http_loyalty_cache_current(store, e)) {
+        return NGX_AGAIN;
+    }
 
     ctx->identity = e->identity;
 
@@ -179,20 +204,24 @@ ngx_http_loyalty_cache_put(ngx_http_loyalty_store_t *store, ngx_str_t *value,
         return;
     }
 
-    set = ngx_http_loyalty_cache_set(store, value);
+    e = ngx_http_loyalty_cache_find(store, value);
 
-    /* an entry of an older snapshot is free; else replace in turn */
-    for (i = 0; i < NGX_HTTP_LOYALTY_CACHE_WAYS; i++) {
-        if (!ngx_http_loyalty_cache_current(store, &set[i])) {
-            break;
+    if (e == NULL) {
+        set = ngx_http_loyalty_cache_set(store, value);
+
+        /* an entry of an older snapshot is free; else replace in turn */
+        for (i = 0; i < NGX_HTTP_LOYALTY_CACHE_WAYS; i++) {
+            if (!ngx_http_loyalty_cache_current(store, &set[i])) {
+                break;
+            }
         }
-    }
 
-    if (i == NGX_HTTP_LOYALTY_CACHE_WAYS) {
-        i = store->cache->victim++ % NGX_HTTP_LOYALTY_CACHE_WAYS;
-    }
+        if (i == NGX_HTTP_LOYALTY_CACHE_WAYS) {
+            i = store->cache->victim++ % NGX_HTTP_LOYALTY_CACHE_WAYS;
+        }
 
-    e = &set[i];
+        e = &set[i];
+    }
 
     e->txnid = mdb_txn_id(store->txn);
     e->gen = store->gen;

@@ -25,6 +25,7 @@ ngx_http_loyalty_identify(ngx_http_request_t *r)
 {
     size_t                          id_len;
     int64_t                         expires;
+    ngx_int_t                       rc;
     MDB_txn                        *txn;
     ngx_str_t                       value;
     const char                     *id;
@@ -68,10 +69,11 @@ ngx_http_loyalty_identify(ngx_http_request_t *r)
           ? ngx_http_loyalty_store_begin(lmcf->store, r->connection->log)
           : NULL;
 
-    if (txn
-        && ngx_http_loyalty_cache_get(r, lmcf->store, &value, ctx, &expires)
-           == NGX_OK)
-    {
+    rc = txn ? ngx_http_loyalty_cache_get(r, lmcf->store, &value, ctx,
+                                          &expires)
+             : NGX_DECLINED;
+
+    if (rc == NGX_OK || rc == NGX_AGAIN) {
         status = (expires < ngx_time()) ? LOYALTY_COOKIE_EXPIRED
                                         : LOYALTY_COOKIE_VALID;
         /* a cached cookie verified: its id runs to the first "~" */
@@ -79,26 +81,25 @@ ngx_http_loyalty_identify(ngx_http_request_t *r)
         id_len = ngx_strlchr(value.data, value.data + value.len, '~')
                  - value.data;
 
-        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                       "loyalty: member cookie for \"%V\" cached",
-                       &ctx->member);
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "loyalty: member cookie for \"%*s\" cached%s",
+                       id_len, id, rc == NGX_OK ? "" : ", member changed");
 
     } else {
         status = loyalty_member_cookie_verify(lmcf->keys,
                                               (char *) value.data, value.len,
                                               ngx_time(), &id, &id_len,
                                               &expires);
+    }
 
-        if (status == LOYALTY_COOKIE_VALID) {
-            ctx->identity = NGX_HTTP_LOYALTY_ID_UNKNOWN;
+    if (rc != NGX_OK && status == LOYALTY_COOKIE_VALID) {
+        ctx->identity = NGX_HTTP_LOYALTY_ID_UNKNOWN;
 
-            if (txn
-                && ngx_http_loyalty_lookup(r, lmcf->store, txn, ctx, id,
-                                           id_len)
-                   == NGX_OK)
-            {
-                ngx_http_loyalty_cache_put(lmcf->store, &value, expires, ctx);
-            }
+        if (txn
+            && ngx_http_loyalty_lookup(r, lmcf->store, txn, ctx, id, id_len)
+               == NGX_OK)
+        {
+            ngx_http_loyalty_cache_put(lmcf->store, &value, expires, ctx);
         }
     }
 

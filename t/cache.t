@@ -28,8 +28,15 @@ sub get {
 
 sub hits {
     my ($h) = @_;
-    my @hits = error_log_text($h) =~ /loyalty: member cookie for "[^"]*" cached/g;
+    my @hits = error_log_text($h) =~ /loyalty: member cookie for "[^"]*" cached$/mg;
     return scalar @hits;
+}
+
+# cookies verified before whose member was read again after a write
+sub rereads {
+    my ($h) = @_;
+    my @r = error_log_text($h) =~ /member cookie for "[^"]*" cached, member changed/g;
+    return scalar @r;
 }
 
 sub import_members {
@@ -66,6 +73,7 @@ is(import_members($h, '{"id":"alice","tier":"gold","stage":"member",'
                       . '"points":9}'), 0, 'alice changes');
 is(get($h, $alice), "[valid][alice][gold][3][member][9]\n",
    'the next request sees it: a write retires the cache');
+is(rereads($h), 1, 'the member read again, the cookie not verified again');
 
 my $ghost = sign_member('ghost', 3600);
 is(get($h, $ghost), "[unknown][][][][prospect][]\n", 'a stranger');
