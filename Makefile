@@ -31,7 +31,7 @@ deps:
 
 # The module is built by nginx's own build system with the flags Debian's
 # nginx was configured with, so that the stock binary accepts it.
-$(NGX_BUILD)/objs/Makefile: config ngx_module/bots.txt
+$(NGX_BUILD)/objs/Makefile: config ngx_module/bots.txt $(wildcard lua/loyalty/*.lua)
 	rm -rf $(NGX_BUILD)
 	mkdir -p build
 	cp -r $(NGX_SRC) $(NGX_BUILD)

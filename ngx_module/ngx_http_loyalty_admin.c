@@ -23,6 +23,7 @@
 #include <openssl/evp.h>
 
 #include "ngx_http_loyalty_module.h"
+#include "ngx_http_loyalty_lua.h"
 #include "loyalty_admin.h"
 #include "loyalty_events.h"
 #include "loyalty_rules.h"
@@ -752,8 +753,9 @@ ngx_http_loyalty_admin_write(void *data, ngx_log_t *log)
         ngx_memzero(&batch, sizeof(loyalty_batch_t));
 
         rc = loyalty_batch_apply(st, txn, (char *) a->body, a->len,
-                                 a->max_events, a->now, &batch, a->err,
-                                 sizeof(a->err));
+                                 a->max_events, a->now,
+                                 ngx_http_loyalty_lua_event_hook(), &batch,
+                                 a->err, sizeof(a->err));
 
         if (rc == 0) {
             res = json_pack("{s:I,s:I,s:I}", "events", (json_int_t) batch.events,

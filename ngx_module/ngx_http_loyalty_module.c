@@ -7,6 +7,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_loyalty_module.h"
+#include "ngx_http_loyalty_lua.h"
 
 
 static ngx_int_t ngx_http_loyalty_preconfiguration(ngx_conf_t *cf);
@@ -199,6 +200,27 @@ static ngx_command_t  ngx_http_loyalty_commands[] = {
       offsetof(ngx_http_loyalty_loc_conf_t, admin_batch),
       NULL },
 
+    { ngx_string("loyalty_lua_file"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_loyalty_main_conf_t, lua_file),
+      NULL },
+
+    { ngx_string("loyalty_lua_budget"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_loyalty_main_conf_t, lua_budget),
+      NULL },
+
+    { ngx_string("loyalty_lua_memory"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_loyalty_main_conf_t, lua_memory),
+      NULL },
+
     { ngx_string("loyalty_bots"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_http_loyalty_bots,
@@ -269,6 +291,12 @@ ngx_http_loyalty_init_worker(ngx_cycle_t *cycle)
         }
     }
 
+    if (lmcf
+        && ngx_http_loyalty_lua_init_worker(cycle, lmcf->lua) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     return ngx_http_loyalty_clicks_init_worker(cycle);
 }
 
@@ -276,6 +304,8 @@ ngx_http_loyalty_init_worker(ngx_cycle_t *cycle)
 static void
 ngx_http_loyalty_exit_worker(ngx_cycle_t *cycle)
 {
+    ngx_http_loyalty_lua_exit_worker();
+
     /* the last clicks go to the store before it is closed */
     ngx_http_loyalty_clicks_exit_worker(cycle);
     ngx_http_loyalty_store_exit_worker(cycle);
@@ -330,6 +360,8 @@ ngx_http_loyalty_create_main_conf(ngx_conf_t *cf)
     lmcf->member_cache = NGX_CONF_UNSET_UINT;
     lmcf->code_cache = NGX_CONF_UNSET_UINT;
     lmcf->click_flush = NGX_CONF_UNSET_MSEC;
+    lmcf->lua_budget = NGX_CONF_UNSET;
+    lmcf->lua_memory = NGX_CONF_UNSET_SIZE;
 
     return lmcf;
 }
@@ -340,14 +372,48 @@ ngx_http_loyalty_init_main_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_http_loyalty_main_conf_t *lmcf = conf;
 
+    ngx_http_loyalty_lua_conf_t  *lcf;
+
     ngx_conf_init_uint_value(lmcf->member_cache, 32768);
     ngx_conf_init_uint_value(lmcf->code_cache, 16384);
     ngx_conf_init_msec_value(lmcf->click_flush, 10000);
+    ngx_conf_init_value(lmcf->lua_budget, 100000);
+    ngx_conf_init_size_value(lmcf->lua_memory, 16 * 1024 * 1024);
 
     if (lmcf->click_flush == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"loyalty_click_flush\" must be more than 0");
         return NGX_CONF_ERROR;
+    }
+
+    if (lmcf->lua_budget < 1000 || lmcf->lua_budget > 100000000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"loyalty_lua_budget\" must be 1000 to "
+                           "100000000 instructions");
+        return NGX_CONF_ERROR;
+    }
+
+    if (lmcf->lua_memory < 1024 * 1024) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"loyalty_lua_memory\" must be at least 1m");
+        return NGX_CONF_ERROR;
+    }
+
+    if (lmcf->lua_file.len) {
+        lcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_loyalty_lua_conf_t));
+        if (lcf == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        lcf->file = lmcf->lua_file;
+        lcf->budget = (ngx_uint_t) lmcf->lua_budget;
+        lcf->memory = lmcf->lua_memory;
+
+        if (ngx_http_loyalty_lua_conf(cf, lcf) != NGX_CONF_OK) {
+            return NGX_CONF_ERROR;
+        }
+
+        lmcf->lua = lcf;
     }
 
     if (lmcf->admin) {

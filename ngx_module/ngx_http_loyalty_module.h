@@ -174,6 +174,10 @@ typedef struct {
     ngx_shm_zone_t              *click_zone;
     ngx_flag_t                   admin;     /* some location has one */
     ngx_msec_t                   click_flush;
+    ngx_str_t                    lua_file;
+    ngx_int_t                    lua_budget;
+    size_t                       lua_memory;
+    void                        *lua;       /* ngx_http_loyalty_lua_conf_t */
 } ngx_http_loyalty_main_conf_t;
 
 

@@ -11,14 +11,22 @@
 #include <ngx_http.h>
 
 #include "ngx_http_loyalty_module.h"
+#include "ngx_http_loyalty_lua.h"
 
 
 #define NGX_HTTP_LOYALTY_SKUS_MAX     100
 #define NGX_HTTP_LOYALTY_SKU_ARG_MAX  (NGX_HTTP_LOYALTY_SKUS_MAX \
                                        * (LOYALTY_ID_MAX + 1))
 
-/* {"sku":"","retail":,"price":,"saved":,"label":"","currency":"CNY"}, */
-#define NGX_HTTP_LOYALTY_ITEM_LEN     (70 + LOYALTY_ID_MAX + 3 * NGX_INT64_LEN)
+/* a line of a cart: sku:qty */
+#define NGX_HTTP_LOYALTY_QTY_MAX      1000
+
+/*
+ * {"sku":"","qty":,"retail":,"price":,"saved":,"label":"","promo":"",
+ * "currency":"CNY"},  and the promo label escaped, 6 bytes a byte at most
+ */
+#define NGX_HTTP_LOYALTY_ITEM_LEN     (90 + LOYALTY_ID_MAX + 4 * NGX_INT64_LEN \
+                                       + 6 * 64)
 
 
 typedef struct {
@@ -26,6 +34,13 @@ typedef struct {
     MDB_txn                   *txn;
     const loyalty_tierset_t   *tiers;
     int                        tier;    /* index in tiers, -1: public */
+    ngx_http_loyalty_ctx_t    *ctx;
+
+    /* the member as price hooks see them, read once */
+    ngx_http_loyalty_lua_t    *lua;
+    loyalty_member_t           m;
+    unsigned                   member_read:1;
+    unsigned                   has_member:1;
 } ngx_http_loyalty_pricing_t;
 
 
@@ -34,6 +49,12 @@ static ngx_int_t ngx_http_loyalty_price_begin(ngx_http_request_t *r,
 static ngx_int_t ngx_http_loyalty_price_get(ngx_http_request_t *r,
     ngx_http_loyalty_pricing_t *pr, ngx_str_t *sku, loyalty_price_t *p,
     int64_t *price);
+static void ngx_http_loyalty_price_line(ngx_http_request_t *r,
+    ngx_http_loyalty_pricing_t *pr, ngx_str_t *sku, loyalty_price_t *p,
+    int64_t qty, int64_t unit, int64_t *total, ngx_str_t *promo);
+static ngx_int_t ngx_http_loyalty_price_hook(ngx_http_request_t *r,
+    ngx_http_loyalty_pricing_t *pr, ngx_http_loyalty_lua_price_t *lp,
+    int tier, int64_t unit, int64_t *total, ngx_str_t *promo);
 static ngx_int_t ngx_http_loyalty_price_send(ngx_http_request_t *r,
     ngx_uint_t status, u_char *body, size_t len);
 static ngx_int_t ngx_http_loyalty_price_error(ngx_http_request_t *r,
@@ -68,13 +89,13 @@ ngx_http_loyalty_price_tier(ngx_http_loyalty_ctx_t *ctx)
 ngx_int_t
 ngx_http_loyalty_price_handler(ngx_http_request_t *r)
 {
-    u_char                       *p, *last, *body, *label;
+    u_char                       *p, *last, *body, *label, *colon;
     size_t                        len, n, label_len, label_esc;
-    ngx_int_t                     rc;
-    ngx_str_t                     arg, list, sku, *tier;
+    ngx_int_t                     rc, q;
+    ngx_str_t                     arg, list, sku, *tier, promo;
     ngx_uint_t                    nskus, i;
     ngx_str_t                     tier_name;
-    int64_t                       price;
+    int64_t                       price, qty, total;
     loyalty_price_t               rec;
     ngx_http_loyalty_ctx_t       *ctx;
     ngx_http_loyalty_loc_conf_t  *llcf;
@@ -135,7 +156,19 @@ ngx_http_loyalty_price_handler(ngx_http_request_t *r)
             last = list.data + list.len;
         }
 
-        if (!loyalty_valid_id((char *) p, last - p)) {
+        colon = ngx_strlchr(p, last, ':');
+
+        if (colon) {
+            q = ngx_atoi(colon + 1, last - colon - 1);
+
+            if (q < 1 || q > NGX_HTTP_LOYALTY_QTY_MAX) {
+                return ngx_http_loyalty_price_error(r, NGX_HTTP_BAD_REQUEST,
+                           "a quantity is not a whole number from 1 to "
+                           "1000");
+            }
+        }
+
+        if (!loyalty_valid_id((char *) p, (colon ? colon : last) - p)) {
             return ngx_http_loyalty_price_error(r, NGX_HTTP_BAD_REQUEST,
                        last == p ? "an empty sku"
                                  : "a sku is not 1-64 characters of "
@@ -188,7 +221,10 @@ ngx_http_loyalty_price_handler(ngx_http_request_t *r)
 
     for (sku.data = list.data, i = 0; i < nskus; i++) {
         last = ngx_strlchr(sku.data, list.data + list.len, ',');
-        sku.len = (last ? last : list.data + list.len) - sku.data;
+        last = last ? last : list.data + list.len;
+        colon = ngx_strlchr(sku.data, last, ':');
+        sku.len = (colon ? colon : last) - sku.data;
+        qty = colon ? ngx_atoi(colon + 1, last - colon - 1) : 1;
 
         if (i) {
             *p++ = ',';
@@ -201,11 +237,27 @@ ngx_http_loyalty_price_handler(ngx_http_request_t *r)
                             &sku);
 
         } else {
-            p = ngx_sprintf(p, "{\"sku\":\"%V\",\"retail\":%L,\"price\":%L,"
-                            "\"saved\":%L,\"label\":\"", &sku, rec.retail,
-                            price, rec.retail - price);
+            ngx_http_loyalty_price_line(r, &pr, &sku, &rec, qty, price,
+                                        &total, &promo);
+
+            p = ngx_sprintf(p, "{\"sku\":\"%V\",", &sku);
+
+            /* with a quantity, the amounts are the line's */
+            if (colon) {
+                p = ngx_sprintf(p, "\"qty\":%L,", qty);
+            }
+
+            p = ngx_sprintf(p, "\"retail\":%L,\"price\":%L,\"saved\":%L,"
+                            "\"label\":\"", rec.retail * qty, total,
+                            rec.retail * qty - total);
             p = (u_char *) ngx_escape_json(p, label, label_len);
             *p++ = '"';
+
+            if (promo.len) {
+                p = ngx_cpymem(p, ",\"promo\":\"", sizeof(",\"promo\":\"") - 1);
+                p = (u_char *) ngx_escape_json(p, promo.data, promo.len);
+                *p++ = '"';
+            }
 
             if (rec.currency[0]
                 && ngx_memcmp(rec.currency, llcf->currency.data, 3) != 0)
@@ -217,7 +269,7 @@ ngx_http_loyalty_price_handler(ngx_http_request_t *r)
             *p++ = '}';
         }
 
-        sku.data += sku.len + 1;
+        sku.data = last + 1;
     }
 
     ngx_http_loyalty_store_end(pr.store);
@@ -235,7 +287,7 @@ ngx_http_loyalty_price_variable(ngx_http_request_t *r,
     ngx_http_loyalty_ctx_t *ctx)
 {
     ngx_int_t                     rc;
-    ngx_str_t                     sku;
+    ngx_str_t                     sku, promo;
     loyalty_price_t               rec;
     ngx_http_loyalty_loc_conf_t  *llcf;
     ngx_http_loyalty_pricing_t    pr;
@@ -268,6 +320,11 @@ ngx_http_loyalty_price_variable(ngx_http_request_t *r,
     }
 
     rc = ngx_http_loyalty_price_get(r, &pr, &sku, &rec, &ctx->price);
+
+    if (rc == NGX_OK) {
+        ngx_http_loyalty_price_line(r, &pr, &sku, &rec, 1, ctx->price,
+                                    &ctx->price, &promo);
+    }
 
     ngx_http_loyalty_store_end(pr.store);
 
@@ -306,6 +363,11 @@ ngx_http_loyalty_price_begin(ngx_http_request_t *r,
         ngx_http_loyalty_store_end(pr->store);
         return NGX_ERROR;
     }
+
+    pr->ctx = ctx;
+    pr->lua = ngx_http_loyalty_lua_get(NGX_HTTP_LOYALTY_HOOK_PRICE);
+    pr->member_read = 0;
+    pr->has_member = 0;
 
     tier = ngx_http_loyalty_price_tier(ctx);
 
@@ -375,6 +437,141 @@ ngx_http_loyalty_price_get(ngx_http_request_t *r,
                       pr->tiers->tiers[pr->tier].name, raw, *price,
                       ngx_http_loyalty_price_clamps);
     }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The price of qty units, from unit, the tier's guarded price of one, and
+ * the price hook.  The hook may only lower a price, and what it gives a
+ * lower tier, or anyone, caps what a higher tier pays: a member never
+ * pays more than a visitor, even while a script's promotion runs.
+ */
+static void
+ngx_http_loyalty_price_line(ngx_http_request_t *r,
+    ngx_http_loyalty_pricing_t *pr, ngx_str_t *sku, loyalty_price_t *p,
+    int64_t qty, int64_t unit, int64_t *total, ngx_str_t *promo)
+{
+    int                            i, clamped;
+    int64_t                        raw, other, guard;
+    MDB_val                        key, val;
+    ngx_str_t                      other_promo;
+    ngx_http_loyalty_lua_price_t   lp;
+    ngx_http_loyalty_loc_conf_t   *llcf;
+
+    *total = unit * qty;
+    ngx_str_null(promo);
+
+    if (pr->lua == NULL) {
+        return;
+    }
+
+    llcf = ngx_http_get_module_loc_conf(r, ngx_http_loyalty_module);
+
+    ngx_http_loyalty_lua_store(pr->lua, &pr->store->st, pr->txn);
+
+    ngx_memzero(&lp, sizeof(ngx_http_loyalty_lua_price_t));
+    lp.sku = *sku;
+    lp.qty = qty;
+    lp.retail = p->retail;
+    lp.currency = llcf->currency;
+
+    if (p->currency[0]) {
+        lp.currency.data = (u_char *) p->currency;
+        lp.currency.len = 3;
+    }
+
+    if (pr->tier >= 0 && !pr->member_read) {
+        pr->member_read = 1;
+
+        key.mv_data = pr->ctx->member.data;
+        key.mv_size = pr->ctx->member.len;
+
+        pr->has_member =
+            mdb_get(pr->txn, pr->store->st.dbi[LOYALTY_DB_MEMBERS], &key,
+                    &val) == 0
+            && loyalty_member_decode(val.mv_data, val.mv_size, &pr->m) == 0;
+    }
+
+    if (pr->tier >= 0 && pr->has_member) {
+        lp.member = pr->ctx->member;
+        lp.m = &pr->m;
+        lp.member_rank = pr->tiers->tiers[pr->tier].rank;
+    }
+
+    (void) ngx_http_loyalty_price_hook(r, pr, &lp, pr->tier, unit, total,
+                                       promo);
+
+    if (pr->tier < 0) {
+        return;
+    }
+
+    /* what the public, and every lower tier, would pay */
+    ngx_str_null(&lp.member);
+    lp.m = NULL;
+
+    for (i = -1; i < (int) pr->tiers->n; i++) {
+        if (i >= 0) {
+            if (pr->tiers->tiers[i].rank >= pr->tiers->tiers[pr->tier].rank)
+            {
+                continue;
+            }
+
+            raw = loyalty_price_raw(p, &pr->tiers->tiers[i]);
+            guard = loyalty_price_guard(p, pr->tiers, (size_t) i, raw,
+                                        &clamped);
+
+        } else {
+            guard = p->retail;
+        }
+
+        other = guard * qty;
+
+        if (ngx_http_loyalty_price_hook(r, pr, &lp, i, guard, &other,
+                                        &other_promo)
+                == NGX_OK
+            && other < *total)
+        {
+            ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "loyalty: sku \"%V\" lowered to %L, what tier %d "
+                           "pays with the price hook", sku, other, i);
+            *total = other;
+            *promo = other_promo;
+        }
+    }
+}
+
+
+/* the hook asked what tier (-1: public) pays; NGX_OK if it lowered *total */
+static ngx_int_t
+ngx_http_loyalty_price_hook(ngx_http_request_t *r,
+    ngx_http_loyalty_pricing_t *pr, ngx_http_loyalty_lua_price_t *lp,
+    int tier, int64_t unit, int64_t *total, ngx_str_t *promo)
+{
+    ngx_str_null(promo);
+
+    lp->price = unit;
+
+    if (tier >= 0) {
+        lp->tier.data = (u_char *) pr->tiers->tiers[tier].name;
+        lp->tier.len = pr->tiers->tiers[tier].name_len;
+        lp->rank = pr->tiers->tiers[tier].rank;
+        lp->has_rank = 1;
+
+    } else {
+        ngx_str_set(&lp->tier, "public");
+        lp->has_rank = 0;
+    }
+
+    if (ngx_http_loyalty_lua_price(pr->lua, r, lp) != NGX_OK
+        || lp->total >= *total)
+    {
+        return NGX_DECLINED;
+    }
+
+    *total = lp->total;
+    *promo = lp->label;
 
     return NGX_OK;
 }

@@ -46,7 +46,8 @@ loyaltyctl_apply_buffer(loyalty_store_t *st, const char *buf, size_t len,
     }
 
     rc = loyalty_batch_apply(st, txn, buf, len, SIZE_MAX,
-                             (int64_t) time(NULL), res, err, errlen);
+                             (int64_t) time(NULL), NULL, res, err,
+                             errlen);
     if (rc != 0) {
         mdb_txn_abort(txn);
         return rc;

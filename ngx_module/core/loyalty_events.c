@@ -115,6 +115,7 @@ typedef struct {
     loyalty_rules_t     rules;
     loyalty_tier_rank_t tiers[LOYALTY_TIERS_MAX];
     size_t              ntiers;
+    const loyalty_event_hook_t  *hook;
     char               *err;
     size_t              errlen;
 } loyalty_apply_t;
@@ -735,6 +736,15 @@ loyalty_member_save(loyalty_apply_t *ap, loyalty_mcopy_t *mc)
 }
 
 
+static void
+loyalty_mcopy_dup(loyalty_mcopy_t *dst, const loyalty_mcopy_t *src)
+{
+    *dst = *src;
+    dst->m.tier = dst->tier;
+    dst->m.referrer = dst->referrer;
+}
+
+
 /* the tier's rank; INT32_MIN - 1 for a tier the store lacks */
 static int64_t
 loyalty_tier_rank(loyalty_apply_t *ap, const char *name, size_t len)
@@ -1058,7 +1068,101 @@ loyalty_progress(loyalty_apply_t *ap, loyalty_mcopy_t *mc, json_t *items)
 }
 
 
-/* level 1 and level 2 points on a referred person's first order */
+/*
+ * Asks the caller's hook about an event of the member as they were before
+ * it (before).  0 with out to apply, -1 for the defaults, or an LMDB error.
+ */
+static int
+loyalty_ask_hook(loyalty_apply_t *ap, const loyalty_mcopy_t *before,
+    const loyalty_event_t *ev, int first, int64_t points,
+    loyalty_event_hook_out_t *out)
+{
+    int                      rc;
+    int64_t                  rank;
+    loyalty_mcopy_t          ref;
+    loyalty_event_hook_in_t  in;
+
+    memset(&in, 0, sizeof(loyalty_event_hook_in_t));
+    memset(out, 0, sizeof(loyalty_event_hook_out_t));
+    out->stage = -1;
+
+    in.ev = ev;
+    in.member_id = before->id;
+    in.member_len = before->id_len;
+    in.member = &before->m;
+    in.first = first;
+    in.points = points;
+
+    rank = loyalty_tier_rank(ap, before->tier, before->m.tier_len);
+    in.has_rank = (rank >= INT32_MIN);
+    in.rank = in.has_rank ? (int32_t) rank : 0;
+
+    if (before->m.referrer_len) {
+        in.referrer = before->referrer;
+        in.referrer_len = before->m.referrer_len;
+
+        rc = loyalty_member_load(ap, before->referrer,
+                                 before->m.referrer_len, &ref);
+        if (rc != 0 && rc != MDB_NOTFOUND) {
+            return rc;
+        }
+
+        if (rc == 0 && ref.m.referrer_len) {
+            in.referrer2 = ref.m.referrer;
+            in.referrer2_len = ref.m.referrer_len;
+        }
+    }
+
+    /* ref lives until the hook returns: referrer2 points into it */
+    rc = ap->hook->handler(ap->hook->data, ap->st, ap->txn, &in, out);
+
+    return rc == 0 ? 0 : -1;
+}
+
+
+/* a stage and a tier the hook asked for, where they are upgrades */
+static void
+loyalty_hook_upgrade(loyalty_apply_t *ap, loyalty_mcopy_t *mc,
+    const loyalty_event_hook_out_t *out)
+{
+    if (out->stage > (int) mc->m.stage && out->stage < LOYALTY_STAGE_COUNT)
+    {
+        mc->m.stage = (uint8_t) out->stage;
+    }
+
+    if (out->tier_len
+        && loyalty_tier_rank(ap, out->tier, out->tier_len)
+           > loyalty_tier_rank(ap, mc->tier, mc->m.tier_len))
+    {
+        memcpy(mc->tier, out->tier, out->tier_len);
+        mc->m.tier_len = (uint8_t) out->tier_len;
+    }
+}
+
+
+/* the hook's points and upgrades in place of the rules' */
+static void
+loyalty_hook_apply(loyalty_apply_t *ap, loyalty_mcopy_t *mc,
+    const loyalty_event_hook_out_t *out, loyalty_event_rec_t *rec,
+    int referral)
+{
+    loyalty_hook_upgrade(ap, mc, out);
+
+    if (out->has_points) {
+        rec->points = out->points;
+    }
+
+    if (referral && out->has_l1) {
+        rec->l1_points = out->l1_points;
+    }
+
+    if (referral && out->has_l2) {
+        rec->l2_points = out->l2_points;
+    }
+}
+
+
+/* level 1 and level 2 points for an event of a referred person */
 static int
 loyalty_referral_points(loyalty_apply_t *ap, loyalty_mcopy_t *buyer,
     const loyalty_event_t *ev, loyalty_event_rec_t *rec,
@@ -1077,7 +1181,6 @@ loyalty_referral_points(loyalty_apply_t *ap, loyalty_mcopy_t *buyer,
 
     rec->r1 = l1->id;
     rec->r1_len = (uint8_t) l1->id_len;
-    rec->l1_points = ap->rules.referral_points[0];
 
     rc = loyalty_points(ap, l1, rec->l1_points, LOYALTY_LEDGER_REFERRAL_L1,
                         ev);
@@ -1103,7 +1206,6 @@ loyalty_referral_points(loyalty_apply_t *ap, loyalty_mcopy_t *buyer,
 
     rec->r2 = l2->id;
     rec->r2_len = (uint8_t) l2->id_len;
-    rec->l2_points = ap->rules.referral_points[1];
 
     rc = loyalty_points(ap, l2, rec->l2_points, LOYALTY_LEDGER_REFERRAL_L2,
                         ev);
@@ -1116,9 +1218,10 @@ static int
 loyalty_apply_order(loyalty_apply_t *ap, const loyalty_event_t *ev,
     loyalty_event_rec_t *rec, loyalty_mcopy_t *l1, loyalty_mcopy_t *l2)
 {
-    int              rc, first;
-    int64_t          spend;
-    loyalty_mcopy_t  mc;
+    int                       rc, first;
+    int64_t                   spend;
+    loyalty_mcopy_t           mc, before;
+    loyalty_event_hook_out_t  out;
 
     rc = loyalty_member_load(ap, ev->member, ev->member_len, &mc);
     if (rc == MDB_NOTFOUND) {
@@ -1142,6 +1245,8 @@ loyalty_apply_order(loyalty_apply_t *ap, const loyalty_event_t *ev,
     if (rc != 0) {
         return rc;
     }
+
+    loyalty_mcopy_dup(&before, &mc);
 
     first = (mc.m.orders == 0);
 
@@ -1179,15 +1284,33 @@ loyalty_apply_order(loyalty_apply_t *ap, const loyalty_event_t *ev,
             rec->points = ev->amount / ap->rules.spend_per_point;
         }
 
-        rc = loyalty_points(ap, &mc, rec->points, LOYALTY_LEDGER_ORDER, ev);
-        if (rc != 0) {
-            return rc;
+        if (first) {
+            rec->l1_points = ap->rules.referral_points[0];
+            rec->l2_points = ap->rules.referral_points[1];
         }
     }
 
-    rc = loyalty_member_save(ap, &mc);
+    if (ap->hook) {
+        rc = loyalty_ask_hook(ap, &before, ev, first, rec->points, &out);
 
-    if (rc == 0 && first && ap->has_rules && mc.m.referrer_len) {
+        if (rc > 0) {
+            return rc;
+        }
+
+        if (rc == 0) {
+            loyalty_hook_apply(ap, &mc, &out, rec, first);
+        }
+    }
+
+    rc = loyalty_points(ap, &mc, rec->points, LOYALTY_LEDGER_ORDER, ev);
+
+    if (rc == 0) {
+        rc = loyalty_member_save(ap, &mc);
+    }
+
+    if (rc == 0 && first && mc.m.referrer_len
+        && (ap->has_rules || rec->l1_points || rec->l2_points))
+    {
         rc = loyalty_referral_points(ap, &mc, ev, rec, l1, l2);
     }
 
@@ -1339,10 +1462,11 @@ loyalty_apply_refund(loyalty_apply_t *ap, const loyalty_event_t *ev,
 
 static int
 loyalty_apply_action(loyalty_apply_t *ap, const loyalty_event_t *ev,
-    loyalty_event_rec_t *rec)
+    loyalty_event_rec_t *rec, loyalty_mcopy_t *l1, loyalty_mcopy_t *l2)
 {
-    int              rc;
-    loyalty_mcopy_t  mc;
+    int                       rc;
+    loyalty_mcopy_t           mc, before;
+    loyalty_event_hook_out_t  out;
 
     rc = loyalty_member_load(ap, ev->member, ev->member_len, &mc);
     if (rc == MDB_NOTFOUND) {
@@ -1358,15 +1482,36 @@ loyalty_apply_action(loyalty_apply_t *ap, const loyalty_event_t *ev,
     rec->member_len = (uint8_t) ev->member_len;
     rec->action = (uint8_t) ev->action;
 
-    if (!ap->has_rules || ap->rules.action_points[ev->action] == 0) {
-        return 0;
+    if (ap->has_rules) {
+        rec->points = ap->rules.action_points[ev->action];
     }
 
-    rec->points = ap->rules.action_points[ev->action];
+    if (ap->hook) {
+        loyalty_mcopy_dup(&before, &mc);
+
+        rc = loyalty_ask_hook(ap, &before, ev, 0, rec->points, &out);
+
+        if (rc > 0) {
+            return rc;
+        }
+
+        if (rc == 0) {
+            loyalty_hook_apply(ap, &mc, &out, rec, 1);
+        }
+    }
 
     rc = loyalty_points(ap, &mc, rec->points, LOYALTY_LEDGER_ACTION, ev);
 
-    return rc == 0 ? loyalty_member_save(ap, &mc) : rc;
+    if (rc == 0) {
+        rc = loyalty_member_save(ap, &mc);
+    }
+
+    /* the referrers' share of an action is the hook's to give */
+    if (rc == 0 && mc.m.referrer_len && (rec->l1_points || rec->l2_points)) {
+        rc = loyalty_referral_points(ap, &mc, ev, rec, l1, l2);
+    }
+
+    return rc;
 }
 
 
@@ -1411,7 +1556,7 @@ loyalty_apply(loyalty_apply_t *ap, const loyalty_event_t *ev, int *dup)
         break;
 
     case LOYALTY_EVENT_ACTION:
-        rc = loyalty_apply_action(ap, ev, &rec);
+        rc = loyalty_apply_action(ap, ev, &rec, &l1, &l2);
         break;
 
     default:
@@ -1567,8 +1712,9 @@ loyalty_lines_count(const char *p, const char *end)
 
 int
 loyalty_batch_apply(loyalty_store_t *st, MDB_txn *txn, const char *body,
-    size_t len, size_t max_events, int64_t now, loyalty_batch_t *res,
-    char *err, size_t errlen)
+    size_t len, size_t max_events, int64_t now,
+    const loyalty_event_hook_t *hook, loyalty_batch_t *res, char *err,
+    size_t errlen)
 {
     int               rc, array;
     char              why[LOYALTY_ERRLEN];
@@ -1638,6 +1784,8 @@ loyalty_batch_apply(loyalty_store_t *st, MDB_txn *txn, const char *body,
         mdb_txn_abort(child);
         goto done;
     }
+
+    ap->hook = (hook && hook->handler) ? hook : NULL;
 
     if (array) {
         json_array_foreach(doc, i, obj) {

@@ -127,6 +127,54 @@ typedef struct {
 } loyalty_event_rec_t;
 
 
+/*
+ * A hook asked for an order or an action before its points are given:
+ * the member as it was before the event, and the defaults the rules give.
+ */
+typedef struct {
+    const loyalty_event_t   *ev;
+    const char              *member_id;
+    size_t                   member_len;
+    const loyalty_member_t  *member;
+    int32_t                  rank;
+    int                      has_rank;
+    int                      first;         /* the member's first order */
+    int64_t                  points;        /* the rules' default */
+    const char              *referrer;      /* NULL: none */
+    size_t                   referrer_len;
+    const char              *referrer2;
+    size_t                   referrer2_len;
+} loyalty_event_hook_in_t;
+
+
+/* what the hook decided; has_* and stage < 0 leave the defaults */
+typedef struct {
+    int64_t                  points;
+    int64_t                  l1_points;
+    int64_t                  l2_points;
+    unsigned                 has_points:1;
+    unsigned                 has_l1:1;
+    unsigned                 has_l2:1;
+    int                      stage;
+    char                     tier[LOYALTY_TIER_MAX];
+    size_t                   tier_len;      /* 0: none */
+} loyalty_event_hook_out_t;
+
+
+/*
+ * The caller's hook: 0 with out filled, or -1 to keep the defaults.  It
+ * may read the store in txn, and must not write to it.
+ */
+typedef int (*loyalty_event_hook_pt)(void *data, loyalty_store_t *st,
+    MDB_txn *txn, const loyalty_event_hook_in_t *in,
+    loyalty_event_hook_out_t *out);
+
+typedef struct {
+    loyalty_event_hook_pt    handler;
+    void                    *data;
+} loyalty_event_hook_t;
+
+
 typedef struct {
     size_t              events;
     size_t              applied;
@@ -154,11 +202,13 @@ int loyalty_event_from_json(json_t *obj, int64_t now, loyalty_event_t *ev,
  * Returns 0; LOYALTY_BATCH_INVALID with res->errors listing every bad
  * event (nothing applied); LOYALTY_BATCH_TOO_MANY for more than
  * max_events; or an LMDB error (> 0), err saying where.  res is filled
- * in every case and released with loyalty_batch_free().
+ * in every case and released with loyalty_batch_free().  hook, when not
+ * NULL, is asked about every order and action.
  */
 int loyalty_batch_apply(loyalty_store_t *st, MDB_txn *txn, const char *body,
-    size_t len, size_t max_events, int64_t now, loyalty_batch_t *res,
-    char *err, size_t errlen);
+    size_t len, size_t max_events, int64_t now,
+    const loyalty_event_hook_t *hook, loyalty_batch_t *res, char *err,
+    size_t errlen);
 void loyalty_batch_free(loyalty_batch_t *res);
 
 

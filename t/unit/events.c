@@ -59,7 +59,8 @@ apply_max(const char *body, size_t max)
     }
 
     rc = loyalty_batch_apply(&st, txn, body, strlen(body), max,
-                             1800000000, &res, last_err, sizeof(last_err));
+                             1800000000, NULL, &res, last_err,
+                             sizeof(last_err));
 
     if (rc == 0) {
         mdb_txn_commit(txn);
@@ -518,8 +519,8 @@ test_invalid(void)
 
     /* nothing reaches the caller's transaction, even if it commits */
     mdb_txn_begin(st.env, NULL, 0, &txn);
-    is_int(loyalty_batch_apply(&st, txn, two, strlen(two), 10, 0, &res,
-                               last_err, sizeof(last_err)),
+    is_int(loyalty_batch_apply(&st, txn, two, strlen(two), 10, 0, NULL,
+                               &res, last_err, sizeof(last_err)),
            LOYALTY_BATCH_INVALID, "an array with a bad event");
     is_int(res.events * 10 + json_array_size(res.errors), 21,
            "2 events, 1 error");

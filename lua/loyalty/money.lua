@@ -1,0 +1,115 @@
+-- loyalty.money: amounts are integers in minor units (fen, cents), never
+-- floats, so a price computed in a hook is exactly the price charged. This
+-- module formats them for labels and applies discounts with integer
+-- arithmetic (exact up to 2^53, which LuaJIT's doubles hold exactly).
+
+local floor = math.floor
+local format = string.format
+
+local M = {}
+
+-- symbol and number of minor-unit digits per ISO 4217 code
+local currencies = {
+  CNY = { symbol = "¥",   digits = 2 },
+  USD = { symbol = "$",   digits = 2 },
+  EUR = { symbol = "€",   digits = 2 },
+  GBP = { symbol = "£",   digits = 2 },
+  HKD = { symbol = "HK$", digits = 2 },
+  JPY = { symbol = "¥",   digits = 0 },
+  KRW = { symbol = "₩",   digits = 0 },
+}
+
+local MAX = 2 ^ 53
+
+local function is_integer(x)
+  return type(x) == "number" and x == floor(x) and x > -MAX and x < MAX
+end
+
+M.is_integer = is_integer
+
+-- floor(n / d) for integers, exact even where the double quotient rounds
+-- up to the next integer (n near 2^53)
+local function idiv(n, d)
+  local q = floor(n / d)
+  if q * d > n then
+    q = q - 1
+  elseif (q + 1) * d <= n then
+    q = q + 1
+  end
+  return q
+end
+
+local function check_integer(x, what, fname)
+  if not is_integer(x) then
+    error(format("%s: %s must be an integer, got %s", fname, what,
+                 type(x) == "number" and format("%.17g", x) or type(x)), 3)
+  end
+end
+
+-- "1234567" -> "1,234,567"
+local function group(digits)
+  local head = #digits % 3
+  if head == 0 then head = 3 end
+  local parts = { digits:sub(1, head) }
+  for i = head + 1, #digits, 3 do
+    parts[#parts + 1] = digits:sub(i, i + 2)
+  end
+  return table.concat(parts, ",")
+end
+
+-- format(minor [, currency]) -> "¥128.00", "$1,234.50", "¥5,000", "XYZ 12.00"
+-- currency defaults to "CNY"; an unknown code is printed before the amount
+-- with two decimals.
+function M.format(minor, currency)
+  check_integer(minor, "amount", "format")
+  currency = currency or "CNY"
+  if type(currency) ~= "string" then
+    error("format: currency must be a string, got " .. type(currency), 2)
+  end
+  local c = currencies[currency]
+  local prefix = c and c.symbol or currency .. " "
+  local digits = c and c.digits or 2
+
+  local sign = minor < 0 and "-" or ""
+  local abs = minor < 0 and -minor or minor
+  local unit = 10 ^ digits
+  local whole = floor(abs / unit)
+  local s = sign .. prefix .. group(format("%d", whole))
+  if digits > 0 then
+    s = s .. "." .. format("%0" .. digits .. "d", abs - whole * unit)
+  end
+  return s
+end
+
+-- percent_off(amount, bp) -> amount less bp basis points (1/100 of a
+-- percent: 1000 = 10%), the result rounded half up to the minor unit:
+-- percent_off(15, 1000) == 14 (13.5 rounds up), percent_off(999, 1000) == 899.
+function M.percent_off(amount, bp)
+  check_integer(amount, "amount", "percent_off")
+  check_integer(bp, "basis points", "percent_off")
+  if bp < 0 or bp > 10000 then
+    error(format("percent_off: basis points must be 0..10000, got %d", bp), 2)
+  end
+  local scaled = amount * (10000 - bp)
+  if scaled >= MAX or scaled <= -MAX then
+    error(format("percent_off: amount %d is too large", amount), 2)
+  end
+  return idiv(scaled + 5000, 10000)
+end
+
+-- share(amount, bp) -> bp basis points of amount, floored (2000 = 20%):
+-- what a referrer earns from a reward, never rounded in their favour.
+function M.share(amount, bp)
+  check_integer(amount, "amount", "share")
+  check_integer(bp, "basis points", "share")
+  if bp < 0 then
+    error(format("share: basis points must not be negative, got %d", bp), 2)
+  end
+  local scaled = amount * bp
+  if scaled >= MAX or scaled <= -MAX then
+    error(format("share: amount %d is too large", amount), 2)
+  end
+  return idiv(scaled, 10000)
+end
+
+return M

@@ -1,0 +1,147 @@
+/*
+ * nginx-loyalty: the embedded LuaJIT and the hooks it runs.
+ */
+
+#ifndef _NGX_HTTP_LOYALTY_LUA_H_INCLUDED_
+#define _NGX_HTTP_LOYALTY_LUA_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <lua.h>
+
+#include "loyalty_events.h"
+#include "loyalty_price.h"
+#include "loyalty_record.h"
+#include "loyalty_rules.h"
+#include "loyalty_store.h"
+
+
+typedef enum {
+    NGX_HTTP_LOYALTY_HOOK_PRICE = 0,
+    NGX_HTTP_LOYALTY_HOOK_CLICK,
+    NGX_HTTP_LOYALTY_HOOK_EVENT,
+    NGX_HTTP_LOYALTY_HOOKS
+} ngx_http_loyalty_hook_e;
+
+
+/* why a call failed, beyond an error the script raised */
+#define NGX_HTTP_LOYALTY_LUA_BUDGET  1
+#define NGX_HTTP_LOYALTY_LUA_MEMORY  2
+
+
+/* per hook, for every worker, in the "loyalty_lua" zone */
+typedef struct {
+    ngx_atomic_t                  calls;
+    ngx_atomic_t                  errors;
+    ngx_atomic_t                  budget;
+    ngx_atomic_t                  memory;
+} ngx_http_loyalty_lua_counters_t;
+
+
+typedef struct {
+    ngx_http_loyalty_lua_counters_t  hooks[NGX_HTTP_LOYALTY_HOOKS];
+} ngx_http_loyalty_lua_stats_t;
+
+
+/* the script, as configuration found it */
+typedef struct {
+    ngx_str_t                     file;     /* NUL-terminated */
+    ngx_str_t                     dir;      /* with its slash */
+    ngx_str_t                     source;
+    ngx_array_t                   modules;  /* read as the script loaded */
+    ngx_uint_t                    budget;   /* VM instructions per call */
+    size_t                        memory;   /* bytes per VM */
+    ngx_shm_zone_t               *zone;
+    ngx_http_loyalty_lua_stats_t *stats;
+} ngx_http_loyalty_lua_conf_t;
+
+
+typedef struct {
+    lua_State                    *L;
+    ngx_http_loyalty_lua_conf_t  *conf;
+    ngx_conf_t                   *cf;       /* while configuring */
+    ngx_log_t                    *log;
+    size_t                        used;
+    size_t                        limit;
+    ngx_uint_t                    failed;
+    int                           hooks[NGX_HTTP_LOYALTY_HOOKS];
+    int                           env;
+    int                           loaded;
+
+    /* what loyalty.store reads during a call */
+    loyalty_store_t              *st;
+    MDB_txn                      *txn;
+
+    /* the places in the script whose errors were logged */
+    uint32_t                      logged[64];
+    ngx_uint_t                    nlogged;
+} ngx_http_loyalty_lua_t;
+
+
+/* a price hook's question and answer */
+typedef struct {
+    ngx_str_t                     sku;
+    int64_t                       qty;
+    int64_t                       retail;   /* a unit's */
+    int64_t                       price;    /* a unit's, for the tier */
+    ngx_str_t                     currency;
+    ngx_str_t                     tier;
+    int32_t                       rank;
+    unsigned                      has_rank:1;
+    ngx_str_t                     member;   /* empty: none */
+    const loyalty_member_t       *m;
+    int32_t                       member_rank;
+
+    int64_t                       total;    /* the line, qty units */
+    ngx_str_t                     label;    /* empty: none */
+} ngx_http_loyalty_lua_price_t;
+
+
+/* a click hook's question and answer */
+typedef struct {
+    ngx_str_t                     code;
+    ngx_str_t                     referrer;
+    ngx_str_t                     referrer2;
+    const char                   *status;   /* "new", "replaced" */
+    ngx_str_t                     member;
+    const loyalty_member_t       *m;
+    int32_t                       member_rank;
+    unsigned                      has_member_rank:1;
+
+    unsigned                      refuse:1;
+    ngx_str_t                     campaign; /* empty: none */
+} ngx_http_loyalty_lua_click_t;
+
+
+extern const char  *ngx_http_loyalty_lua_hook_names[NGX_HTTP_LOYALTY_HOOKS];
+
+
+char *ngx_http_loyalty_lua_conf(ngx_conf_t *cf,
+    ngx_http_loyalty_lua_conf_t *lcf);
+ngx_int_t ngx_http_loyalty_lua_init_worker(ngx_cycle_t *cycle,
+    ngx_http_loyalty_lua_conf_t *lcf);
+void ngx_http_loyalty_lua_exit_worker(void);
+
+ngx_http_loyalty_lua_t *ngx_http_loyalty_lua_get(ngx_uint_t hook);
+const loyalty_event_hook_t *ngx_http_loyalty_lua_event_hook(void);
+ngx_int_t ngx_http_loyalty_lua_call(ngx_http_loyalty_lua_t *vm,
+    ngx_uint_t hook, int nresults, ngx_log_t *log);
+void ngx_http_loyalty_lua_fail(ngx_http_loyalty_lua_t *vm, ngx_uint_t hook,
+    ngx_log_t *log);
+void ngx_http_loyalty_lua_store(ngx_http_loyalty_lua_t *vm,
+    loyalty_store_t *st, MDB_txn *txn);
+
+/* in ngx_http_loyalty_lua_hooks.c */
+void ngx_http_loyalty_lua_store_lib(lua_State *L, ngx_http_loyalty_lua_t *vm);
+ngx_int_t ngx_http_loyalty_lua_price(ngx_http_loyalty_lua_t *vm,
+    ngx_http_request_t *r, ngx_http_loyalty_lua_price_t *p);
+ngx_int_t ngx_http_loyalty_lua_click(ngx_http_loyalty_lua_t *vm,
+    ngx_http_request_t *r, ngx_http_loyalty_lua_click_t *c);
+int ngx_http_loyalty_lua_event_call(ngx_http_loyalty_lua_t *vm,
+    const loyalty_event_hook_in_t *in, loyalty_event_hook_out_t *out);
+
+
+#endif /* _NGX_HTTP_LOYALTY_LUA_H_INCLUDED_ */
