@@ -9,6 +9,7 @@
  *   GET    .../members/ID/ledger       points entries and balance
  *   PUT    .../codes/CODE, .../prices/SKU
  *   GET    .../rules, PUT .../rules
+ *   GET    .../lua                     the Lua hooks' calls and failures
  *
  * Writes run in nginx's thread pool, one write transaction per request,
  * so no worker ever waits on LMDB's writer lock; a 200 is sent only once
@@ -42,7 +43,8 @@ typedef enum {
     NGX_HTTP_LOYALTY_OP_LEDGER,
     NGX_HTTP_LOYALTY_OP_CODE,
     NGX_HTTP_LOYALTY_OP_PRICE,
-    NGX_HTTP_LOYALTY_OP_RULES
+    NGX_HTTP_LOYALTY_OP_RULES,
+    NGX_HTTP_LOYALTY_OP_LUA
 } ngx_http_loyalty_op_e;
 
 
@@ -163,6 +165,12 @@ ngx_http_loyalty_admin_handler(ngx_http_request_t *r)
 
     if (r->method == NGX_HTTP_GET) {
         (void) ngx_http_discard_request_body(r);
+
+        if (a->op == NGX_HTTP_LOYALTY_OP_LUA) {
+            return ngx_http_loyalty_admin_json(r, NGX_HTTP_OK,
+                       ngx_http_loyalty_lua_report(lmcf->lua));
+        }
+
         return ngx_http_loyalty_admin_read(r, a);
     }
 
@@ -268,6 +276,10 @@ ngx_http_loyalty_admin_route(ngx_http_request_t *r,
         a->op = NGX_HTTP_LOYALTY_OP_RULES;
         allowed = NGX_HTTP_GET|NGX_HTTP_PUT;
 
+    } else if (ngx_http_loyalty_seg_is(seg[0], "lua")) {
+        a->op = NGX_HTTP_LOYALTY_OP_LUA;
+        allowed = NGX_HTTP_GET;
+
     } else {
         a->why = "no such resource";
         return NGX_HTTP_NOT_FOUND;
@@ -284,6 +296,7 @@ ngx_http_loyalty_admin_route(ngx_http_request_t *r,
 
     if (a->op != NGX_HTTP_LOYALTY_OP_EVENTS
         && a->op != NGX_HTTP_LOYALTY_OP_RULES
+        && a->op != NGX_HTTP_LOYALTY_OP_LUA
         && (a->key.len == 0 || a->key.len > LOYALTY_ID_MAX))
     {
         a->why = "no such record";

@@ -225,6 +225,64 @@ ngx_http_loyalty_lua_exit_worker(void)
 }
 
 
+/* for the admin API: the script, and each hook's calls and failures */
+json_t *
+ngx_http_loyalty_lua_report(ngx_http_loyalty_lua_conf_t *lcf)
+{
+    json_t                           *doc, *hooks, *h;
+    ngx_uint_t                        i;
+    ngx_http_loyalty_lua_t           *vm;
+    ngx_http_loyalty_lua_counters_t  *c;
+
+    doc = json_object();
+    hooks = json_object();
+
+    if (doc == NULL || hooks == NULL) {
+        json_decref(doc);
+        json_decref(hooks);
+        return NULL;
+    }
+
+    json_object_set_new(doc, "hooks", hooks);
+
+    if (lcf == NULL) {
+        json_object_set_new(doc, "file", json_null());
+        return doc;
+    }
+
+    json_object_set_new(doc, "file",
+                        json_stringn((char *) lcf->file.data, lcf->file.len));
+    json_object_set_new(doc, "budget", json_integer(lcf->budget));
+    json_object_set_new(doc, "memory", json_integer(lcf->memory));
+
+    vm = ngx_http_loyalty_lua_vms[0];
+
+    for (i = 0; i < NGX_HTTP_LOYALTY_HOOKS; i++) {
+        if (vm == NULL
+            || vm->hooks[i] == LUA_NOREF
+            || lcf->stats == NULL)
+        {
+            continue;
+        }
+
+        c = &lcf->stats->hooks[i];
+        h = json_object();
+        if (h == NULL) {
+            json_decref(doc);
+            return NULL;
+        }
+
+        json_object_set_new(h, "calls", json_integer(c->calls));
+        json_object_set_new(h, "errors", json_integer(c->errors));
+        json_object_set_new(h, "budget", json_integer(c->budget));
+        json_object_set_new(h, "memory", json_integer(c->memory));
+        json_object_set_new(hooks, ngx_http_loyalty_lua_hook_names[i], h);
+    }
+
+    return doc;
+}
+
+
 /* the request path's VM, if it has the hook */
 ngx_http_loyalty_lua_t *
 ngx_http_loyalty_lua_get(ngx_uint_t hook)

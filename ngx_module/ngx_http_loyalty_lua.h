@@ -124,6 +124,7 @@ char *ngx_http_loyalty_lua_conf(ngx_conf_t *cf,
 ngx_int_t ngx_http_loyalty_lua_init_worker(ngx_cycle_t *cycle,
     ngx_http_loyalty_lua_conf_t *lcf);
 void ngx_http_loyalty_lua_exit_worker(void);
+json_t *ngx_http_loyalty_lua_report(ngx_http_loyalty_lua_conf_t *lcf);
 
 ngx_http_loyalty_lua_t *ngx_http_loyalty_lua_get(ngx_uint_t hook);
 const loyalty_event_hook_t *ngx_http_loyalty_lua_event_hook(void);

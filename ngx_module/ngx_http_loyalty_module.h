@@ -39,7 +39,8 @@ typedef enum {
     NGX_HTTP_LOYALTY_REF_INVALID,
     NGX_HTTP_LOYALTY_REF_EXPIRED,
     NGX_HTTP_LOYALTY_REF_REVOKED,
-    NGX_HTTP_LOYALTY_REF_EXHAUSTED
+    NGX_HTTP_LOYALTY_REF_EXHAUSTED,
+    NGX_HTTP_LOYALTY_REF_REFUSED
 } ngx_http_loyalty_ref_status_e;
 
 
@@ -238,6 +239,7 @@ typedef struct {
     ngx_str_t                      referrer2;
     time_t                         at;          /* click; 0: unknown */
     ngx_str_t                      target;      /* the clicked code's */
+    ngx_str_t                      campaign;    /* the click hook's tag */
     ngx_str_t                      set_cookie;  /* to send, or empty */
     unsigned                       cookie_sent:1;
 } ngx_http_loyalty_ref_t;

@@ -13,6 +13,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_loyalty_module.h"
+#include "ngx_http_loyalty_lua.h"
 
 
 /* a cookie whose click lies ahead of the clock by more is not believed */
@@ -46,6 +47,8 @@ static ngx_int_t ngx_http_loyalty_ref_code(ngx_http_request_t *r,
 static void ngx_http_loyalty_ref_judge(ngx_http_request_t *r,
     ngx_http_loyalty_click_t *c, ngx_str_t *member, ngx_str_t *locked,
     loyalty_ref_cookie_t *had, ngx_http_loyalty_loc_conf_t *llcf);
+static ngx_int_t ngx_http_loyalty_ref_hook(ngx_http_request_t *r,
+    ngx_http_loyalty_click_t *c, ngx_str_t *member, ngx_uint_t had);
 static ngx_uint_t ngx_http_loyalty_ref_bot(ngx_http_request_t *r,
     ngx_http_loyalty_click_t *c);
 static uint64_t ngx_http_loyalty_ref_visitor(ngx_http_request_t *r,
@@ -77,7 +80,8 @@ ngx_str_t  ngx_http_loyalty_ref_status_names[] = {
     ngx_string("invalid"),
     ngx_string("expired"),
     ngx_string("revoked"),
-    ngx_string("exhausted")
+    ngx_string("exhausted"),
+    ngx_string("refused")
 };
 
 
@@ -541,6 +545,18 @@ ngx_http_loyalty_ref_judge(ngx_http_request_t *r, ngx_http_loyalty_click_t *c,
         return;
     }
 
+    /* before a limited code's claim: a refused click uses none */
+    if (ngx_http_loyalty_ref_hook(r, c, member, had != NULL) != NGX_OK) {
+        c->click = NGX_HTTP_LOYALTY_REF_REFUSED;
+
+        if (c->slot != NGX_DECLINED) {
+            ngx_http_loyalty_clicks_count(c->clicks, c->slot,
+                                          LOYALTY_CLICK_REJECTED);
+        }
+
+        return;
+    }
+
     if ((c->code->flags & LOYALTY_CODE_MAX_CLICKS)
         && (c->slot == NGX_DECLINED
             || ngx_http_loyalty_clicks_claim(c->clicks, c->slot, c->store,
@@ -568,6 +584,76 @@ ngx_http_loyalty_ref_judge(ngx_http_request_t *r, ngx_http_loyalty_click_t *c,
         ngx_http_loyalty_clicks_count(c->clicks, c->slot,
                                       LOYALTY_CLICK_ATTRIBUTED);
     }
+}
+
+
+/*
+ * The click hook: NGX_DECLINED when it refuses the attribution.  A hook
+ * that fails changes nothing.
+ */
+static ngx_int_t
+ngx_http_loyalty_ref_hook(ngx_http_request_t *r, ngx_http_loyalty_click_t *c,
+    ngx_str_t *member, ngx_uint_t had)
+{
+    int                            i;
+    MDB_val                        key, val;
+    loyalty_member_t               m;
+    const loyalty_tierset_t       *ts;
+    ngx_http_loyalty_lua_t        *vm;
+    ngx_http_loyalty_lua_click_t   lc;
+
+    vm = ngx_http_loyalty_lua_get(NGX_HTTP_LOYALTY_HOOK_CLICK);
+    if (vm == NULL) {
+        return NGX_OK;
+    }
+
+    ngx_memzero(&lc, sizeof(ngx_http_loyalty_lua_click_t));
+
+    lc.code.data = c->name;
+    lc.code.len = c->len;
+    lc.referrer.data = c->code->member;
+    lc.referrer.len = c->code->member_len;
+    lc.referrer2.data = c->code->referrer2;
+    lc.referrer2.len = c->code->referrer2_len;
+    lc.status = had ? "replaced" : "new";
+
+    if (member->len) {
+        key.mv_data = member->data;
+        key.mv_size = member->len;
+
+        if (mdb_get(c->txn, c->store->st.dbi[LOYALTY_DB_MEMBERS], &key, &val)
+            == 0
+            && loyalty_member_decode(val.mv_data, val.mv_size, &m) == 0)
+        {
+            lc.member = *member;
+            lc.m = &m;
+
+            ts = ngx_http_loyalty_store_tiers(c->store, r->connection->log);
+            i = ts ? loyalty_tierset_find(ts, m.tier, m.tier_len) : -1;
+
+            if (i >= 0) {
+                lc.member_rank = ts->tiers[i].rank;
+                lc.has_member_rank = 1;
+            }
+        }
+    }
+
+    ngx_http_loyalty_lua_store(vm, &c->store->st, c->txn);
+
+    if (ngx_http_loyalty_lua_click(vm, r, &lc) != NGX_OK) {
+        return NGX_OK;
+    }
+
+    if (lc.refuse) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "loyalty: the click hook refused the attribution to "
+                      "share code \"%V\"", &lc.code);
+        return NGX_DECLINED;
+    }
+
+    c->ref->campaign = lc.campaign;
+
+    return NGX_OK;
 }
 
 

@@ -27,6 +27,7 @@ typedef enum {
     NGX_HTTP_LOYALTY_VAR_REFERRER2,
     NGX_HTTP_LOYALTY_VAR_REF_AGE,
     NGX_HTTP_LOYALTY_VAR_REF_STATUS,
+    NGX_HTTP_LOYALTY_VAR_REF_CAMPAIGN,
     NGX_HTTP_LOYALTY_VAR_LIFECYCLE,
     NGX_HTTP_LOYALTY_VAR_SEGMENT
 } ngx_http_loyalty_var_e;
@@ -92,6 +93,9 @@ static ngx_http_variable_t  ngx_http_loyalty_vars[] = {
 
     { ngx_string("loyalty_ref_status"), NULL, ngx_http_loyalty_ref_var,
       NGX_HTTP_LOYALTY_VAR_REF_STATUS, 0, 0 },
+
+    { ngx_string("loyalty_ref_campaign"), NULL, ngx_http_loyalty_ref_var,
+      NGX_HTTP_LOYALTY_VAR_REF_CAMPAIGN, 0, 0 },
 
     { ngx_string("loyalty_lifecycle"), NULL, ngx_http_loyalty_funnel_var,
       NGX_HTTP_LOYALTY_VAR_LIFECYCLE, 0, 0 },
@@ -298,6 +302,10 @@ ngx_http_loyalty_ref_var(ngx_http_request_t *r, ngx_http_variable_value_t *v,
 
     case NGX_HTTP_LOYALTY_VAR_REF_STATUS:
         s = &ngx_http_loyalty_ref_status_names[ref->status];
+        break;
+
+    case NGX_HTTP_LOYALTY_VAR_REF_CAMPAIGN:
+        s = &ref->campaign;
         break;
 
     default: /* NGX_HTTP_LOYALTY_VAR_REF_AGE: empty when not known */
