@@ -63,6 +63,8 @@ static void *ngx_http_loyalty_lua_alloc(void *ud, void *ptr, size_t osize,
 static void ngx_http_loyalty_lua_budget(lua_State *L, lua_Debug *ar);
 static int ngx_http_loyalty_lua_run(ngx_http_loyalty_lua_t *vm, int nargs,
     int nresults);
+static void ngx_http_loyalty_lua_fail(ngx_http_loyalty_lua_t *vm,
+    ngx_uint_t hook, ngx_log_t *log, const char *msg);
 static int ngx_http_loyalty_lua_sandbox(lua_State *L);
 static int ngx_http_loyalty_lua_require(lua_State *L);
 static int ngx_http_loyalty_lua_loadstring(lua_State *L);
@@ -533,48 +535,79 @@ ngx_http_loyalty_lua_run(ngx_http_loyalty_lua_t *vm, int nargs,
 
 
 /*
- * Calls a hook with its context at the top of the stack.  NGX_OK leaves
- * nresults results on the stack; NGX_ERROR logs the error, once per place
- * in the script, counts it and clears the stack.
+ * Runs f(ud) protected and within the budget: f builds a hook's context,
+ * calls the hook and reads its answer, so that running out of memory
+ * anywhere in it is an error like any other.  A failure is logged, once
+ * per place in the script, and counted.
  */
 ngx_int_t
-ngx_http_loyalty_lua_call(ngx_http_loyalty_lua_t *vm, ngx_uint_t hook,
-    int nresults, ngx_log_t *log)
+ngx_http_loyalty_lua_protect(ngx_http_loyalty_lua_t *vm, ngx_uint_t hook,
+    lua_CFunction f, void *ud, ngx_log_t *log)
 {
+    size_t  room;
+
     if (vm->conf->stats) {
         (void) ngx_atomic_fetch_add(&vm->conf->stats->hooks[hook].calls, 1);
     }
 
-    lua_rawgeti(vm->L, LUA_REGISTRYINDEX, vm->hooks[hook]);
-    lua_insert(vm->L, -2);
+    /* the error paths must not be the ones to find memory short */
+    room = ngx_max(vm->limit / 8, 65536);
 
-    if (ngx_http_loyalty_lua_run(vm, 1, nresults) == 0) {
+    if (vm->used + room > vm->limit) {
+        lua_gc(vm->L, LUA_GCCOLLECT, 0);
+
+        if (vm->used + room > vm->limit) {
+            vm->failed = NGX_HTTP_LOYALTY_LUA_MEMORY;
+            ngx_http_loyalty_lua_fail(vm, hook, log,
+                                      "the script keeps its VM's memory "
+                                      "nearly full: not called");
+            return NGX_ERROR;
+        }
+    }
+
+    vm->failed = 0;
+
+    lua_sethook(vm->L, ngx_http_loyalty_lua_budget, LUA_MASKCOUNT,
+                (int) vm->conf->budget);
+
+    if (lua_cpcall(vm->L, f, ud) == 0) {
+        lua_settop(vm->L, 0);
         return NGX_OK;
     }
 
-    ngx_http_loyalty_lua_fail(vm, hook, log);
+    if (vm->failed == NGX_HTTP_LOYALTY_LUA_MEMORY) {
+        /* what the failed call left behind is garbage by now */
+        lua_gc(vm->L, LUA_GCCOLLECT, 0);
+    }
+
+    ngx_http_loyalty_lua_fail(vm, hook, log, NULL);
 
     return NGX_ERROR;
 }
 
 
 /*
- * A failed call, its message at the top of the stack: counted, logged
- * once per place in the script, and the stack cleared.
+ * A failed call: msg, or the message at the top of the stack, counted,
+ * logged once per place in the script; the stack is cleared.
  */
-void
+static void
 ngx_http_loyalty_lua_fail(ngx_http_loyalty_lua_t *vm, ngx_uint_t hook,
-    ngx_log_t *log)
+    ngx_log_t *log, const char *msg)
 {
     u_char                           *p, *end, *colon;
     size_t                            len;
     uint32_t                          site;
     ngx_uint_t                        i;
-    const char                       *msg;
     ngx_http_loyalty_lua_counters_t  *c;
 
-    msg = lua_tolstring(vm->L, -1, &len);
-    if (msg == NULL) {
+    if (msg) {
+        len = ngx_strlen(msg);
+
+    } else if (lua_type(vm->L, -1) == LUA_TSTRING) {
+        /* a string already: reading it allocates nothing */
+        msg = lua_tolstring(vm->L, -1, &len);
+
+    } else {
         msg = "an error that is not a string";
         len = ngx_strlen(msg);
     }

@@ -128,10 +128,8 @@ json_t *ngx_http_loyalty_lua_report(ngx_http_loyalty_lua_conf_t *lcf);
 
 ngx_http_loyalty_lua_t *ngx_http_loyalty_lua_get(ngx_uint_t hook);
 const loyalty_event_hook_t *ngx_http_loyalty_lua_event_hook(void);
-ngx_int_t ngx_http_loyalty_lua_call(ngx_http_loyalty_lua_t *vm,
-    ngx_uint_t hook, int nresults, ngx_log_t *log);
-void ngx_http_loyalty_lua_fail(ngx_http_loyalty_lua_t *vm, ngx_uint_t hook,
-    ngx_log_t *log);
+ngx_int_t ngx_http_loyalty_lua_protect(ngx_http_loyalty_lua_t *vm,
+    ngx_uint_t hook, lua_CFunction f, void *ud, ngx_log_t *log);
 void ngx_http_loyalty_lua_store(ngx_http_loyalty_lua_t *vm,
     loyalty_store_t *st, MDB_txn *txn);
 

@@ -27,8 +27,9 @@
 
 static void ngx_http_loyalty_lua_push_member(lua_State *L, const u_char *id,
     size_t len, const loyalty_member_t *m, int32_t rank, ngx_uint_t has_rank);
-static ngx_int_t ngx_http_loyalty_lua_bad(ngx_http_loyalty_lua_t *vm,
-    ngx_uint_t hook, ngx_log_t *log, const char *what);
+static int ngx_http_loyalty_lua_price_ask(lua_State *L);
+static int ngx_http_loyalty_lua_click_ask(lua_State *L);
+static int ngx_http_loyalty_lua_event_ask(lua_State *L);
 static ngx_int_t ngx_http_loyalty_lua_integer(lua_State *L, int idx,
     int64_t min, int64_t max, int64_t *v);
 static ngx_int_t ngx_http_loyalty_lua_word(lua_State *L, int idx,
@@ -48,16 +49,60 @@ static int ngx_http_loyalty_lua_store_price(lua_State *L);
     lua_setfield(L, -2, k)
 
 
+/* a hook call's question and answer, for the protected functions */
+typedef struct {
+    ngx_http_loyalty_lua_t         *vm;
+    ngx_http_request_t             *r;
+    ngx_http_loyalty_lua_price_t   *price;
+    ngx_http_loyalty_lua_click_t   *click;
+    const loyalty_event_hook_in_t  *in;
+    loyalty_event_hook_out_t       *out;
+    ngx_int_t                       rc;
+} ngx_http_loyalty_lua_ask_t;
+
+
+/* the hook, below its context at the top of the stack, called */
+#define ngx_http_loyalty_lua_ask_hook(L, vm, hook, nresults)                  \
+    lua_rawgeti(L, LUA_REGISTRYINDEX, (vm)->hooks[hook]);                     \
+    lua_insert(L, -2);                                                        \
+    lua_call(L, 1, nresults)
+
+
 ngx_int_t
 ngx_http_loyalty_lua_price(ngx_http_loyalty_lua_t *vm, ngx_http_request_t *r,
     ngx_http_loyalty_lua_price_t *p)
 {
-    int         top;
-    size_t      len;
-    lua_State  *L;
-    ngx_str_t   label;
+    ngx_http_loyalty_lua_ask_t  ask;
 
-    L = vm->L;
+    ngx_memzero(&ask, sizeof(ngx_http_loyalty_lua_ask_t));
+    ask.vm = vm;
+    ask.r = r;
+    ask.price = p;
+
+    if (ngx_http_loyalty_lua_protect(vm, NGX_HTTP_LOYALTY_HOOK_PRICE,
+                                     ngx_http_loyalty_lua_price_ask, &ask,
+                                     r->connection->log)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return ask.rc;
+}
+
+
+static int
+ngx_http_loyalty_lua_price_ask(lua_State *L)
+{
+    int                            top;
+    size_t                         len;
+    ngx_str_t                      label;
+    ngx_http_loyalty_lua_ask_t    *ask;
+    ngx_http_loyalty_lua_price_t  *p;
+
+    ask = lua_touserdata(L, 1);
+    p = ask->price;
+    lua_settop(L, 0);
 
     lua_createtable(L, 0, 10);
     ngx_http_loyalty_lua_set_str(L, "sku", p->sku.data, p->sku.len);
@@ -79,44 +124,36 @@ ngx_http_loyalty_lua_price(ngx_http_loyalty_lua_t *vm, ngx_http_request_t *r,
         lua_setfield(L, -2, "member");
     }
 
-    if (ngx_http_loyalty_lua_call(vm, NGX_HTTP_LOYALTY_HOOK_PRICE, 2,
-                                  r->connection->log)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
+    ngx_http_loyalty_lua_ask_hook(L, ask->vm, NGX_HTTP_LOYALTY_HOOK_PRICE, 2);
+
+    /* price, label; or { price = N, label = "..." } */
+    if (lua_istable(L, 1)) {
+        lua_getfield(L, 1, "price");
+        lua_getfield(L, 1, "label");
     }
 
     top = lua_gettop(L);
 
-    /* price, label; or { price = N, label = "..." } */
-    if (lua_istable(L, top - 1)) {
-        lua_getfield(L, top - 1, "price");
-        lua_getfield(L, top - 1, "label");
-        top = lua_gettop(L);
-    }
+    ask->rc = NGX_DECLINED;
 
     if (lua_isnil(L, top - 1)) {
-        lua_settop(L, 0);
-        return NGX_DECLINED;
+        return 0;
     }
 
     if (ngx_http_loyalty_lua_integer(L, top - 1, 0, LOYALTY_PRICE_MAX * 1000,
                                      &p->total)
         != NGX_OK)
     {
-        return ngx_http_loyalty_lua_bad(vm, NGX_HTTP_LOYALTY_HOOK_PRICE,
-                                        r->connection->log,
-                                        "a price that is not a whole amount "
-                                        "of at least 0");
+        return luaL_error(L, "the hook returned a price that is not a whole "
+                          "amount of at least 0");
     }
 
     ngx_str_null(&p->label);
 
     if (!lua_isnil(L, top)) {
         if (lua_type(L, top) != LUA_TSTRING) {
-            return ngx_http_loyalty_lua_bad(vm, NGX_HTTP_LOYALTY_HOOK_PRICE,
-                                            r->connection->log,
-                                            "a label that is not a string");
+            return luaL_error(L, "the hook returned a label that is not a "
+                              "string");
         }
 
         label.data = (u_char *) lua_tolstring(L, top, &len);
@@ -129,18 +166,17 @@ ngx_http_loyalty_lua_price(ngx_http_loyalty_lua_t *vm, ngx_http_request_t *r,
             label.len--;
         }
 
-        p->label.data = ngx_pstrdup(r->pool, &label);
+        p->label.data = ngx_pstrdup(ask->r->pool, &label);
         if (p->label.data == NULL) {
-            lua_settop(L, 0);
-            return NGX_ERROR;
+            return luaL_error(L, "out of memory");
         }
 
         p->label.len = label.len;
     }
 
-    lua_settop(L, 0);
+    ask->rc = NGX_OK;
 
-    return NGX_OK;
+    return 0;
 }
 
 
@@ -148,11 +184,40 @@ ngx_int_t
 ngx_http_loyalty_lua_click(ngx_http_loyalty_lua_t *vm, ngx_http_request_t *r,
     ngx_http_loyalty_lua_click_t *c)
 {
-    int         top;
-    lua_State  *L;
-    ngx_str_t   campaign;
+    ngx_http_loyalty_lua_ask_t  ask;
 
-    L = vm->L;
+    ngx_memzero(&ask, sizeof(ngx_http_loyalty_lua_ask_t));
+    ask.vm = vm;
+    ask.r = r;
+    ask.click = c;
+
+    if (ngx_http_loyalty_lua_protect(vm, NGX_HTTP_LOYALTY_HOOK_CLICK,
+                                     ngx_http_loyalty_lua_click_ask, &ask,
+                                     r->connection->log)
+        != NGX_OK)
+    {
+        c->refuse = 0;
+        ngx_str_null(&c->campaign);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static int
+ngx_http_loyalty_lua_click_ask(lua_State *L)
+{
+    int                            top;
+    ngx_str_t                      campaign;
+    ngx_http_request_t            *r;
+    ngx_http_loyalty_lua_ask_t    *ask;
+    ngx_http_loyalty_lua_click_t  *c;
+
+    ask = lua_touserdata(L, 1);
+    c = ask->click;
+    r = ask->r;
+    lua_settop(L, 0);
 
     lua_createtable(L, 0, 9);
     ngx_http_loyalty_lua_set_str(L, "code", c->code.data, c->code.len);
@@ -188,55 +253,42 @@ ngx_http_loyalty_lua_click(ngx_http_loyalty_lua_t *vm, ngx_http_request_t *r,
         lua_setfield(L, -2, "member");
     }
 
-    if (ngx_http_loyalty_lua_call(vm, NGX_HTTP_LOYALTY_HOOK_CLICK, 1,
-                                  r->connection->log)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
+    ngx_http_loyalty_lua_ask_hook(L, ask->vm, NGX_HTTP_LOYALTY_HOOK_CLICK, 1);
 
     top = 1;
 
     /* true or nil: accept; false: refuse; "campaign"; or a table */
-    if (lua_istable(L, top)) {
-        lua_getfield(L, top, "refuse");
+    if (lua_istable(L, 1)) {
+        lua_getfield(L, 1, "refuse");
         c->refuse = lua_toboolean(L, -1);
-        lua_getfield(L, top, "campaign");
+        lua_getfield(L, 1, "campaign");
         top = lua_gettop(L);
 
-    } else if (lua_isboolean(L, top)) {
-        c->refuse = !lua_toboolean(L, top);
-        lua_settop(L, 0);
-        return NGX_OK;
+    } else if (lua_isboolean(L, 1)) {
+        c->refuse = !lua_toboolean(L, 1);
+        return 0;
     }
 
     if (lua_isnil(L, top)) {
-        lua_settop(L, 0);
-        return NGX_OK;
+        return 0;
     }
 
     if (ngx_http_loyalty_lua_word(L, top, NGX_HTTP_LOYALTY_CAMPAIGN_MAX,
                                   &campaign)
         != NGX_OK)
     {
-        c->refuse = 0;
-        return ngx_http_loyalty_lua_bad(vm, NGX_HTTP_LOYALTY_HOOK_CLICK,
-                                        r->connection->log,
-                                        "a campaign that is not 1-64 "
-                                        "characters of [A-Za-z0-9_.-]");
+        return luaL_error(L, "the hook returned a campaign that is not 1-64 "
+                          "characters of [A-Za-z0-9_.-]");
     }
 
     c->campaign.data = ngx_pstrdup(r->pool, &campaign);
     if (c->campaign.data == NULL) {
-        lua_settop(L, 0);
-        return NGX_ERROR;
+        return luaL_error(L, "out of memory");
     }
 
     c->campaign.len = campaign.len;
 
-    lua_settop(L, 0);
-
-    return NGX_OK;
+    return 0;
 }
 
 
@@ -245,15 +297,51 @@ int
 ngx_http_loyalty_lua_event_call(ngx_http_loyalty_lua_t *vm,
     const loyalty_event_hook_in_t *in, loyalty_event_hook_out_t *out)
 {
-    int                     top;
-    size_t                  i;
-    json_t                 *item, *v;
-    ngx_str_t               s;
-    lua_State              *L;
-    const loyalty_event_t  *ev;
+    ngx_http_loyalty_lua_ask_t  ask;
 
-    L = vm->L;
+    ngx_memzero(&ask, sizeof(ngx_http_loyalty_lua_ask_t));
+    ask.vm = vm;
+    ask.in = in;
+    ask.out = out;
+
+    if (ngx_http_loyalty_lua_protect(vm, NGX_HTTP_LOYALTY_HOOK_EVENT,
+                                     ngx_http_loyalty_lua_event_ask, &ask,
+                                     vm->log)
+        != NGX_OK
+        || ask.rc != NGX_OK)
+    {
+        /* what a failed call may have set is not kept */
+        ngx_memzero(out, sizeof(loyalty_event_hook_out_t));
+        out->stage = -1;
+        return -1;
+    }
+
+    return 0;
+}
+
+
+static int
+ngx_http_loyalty_lua_event_ask(lua_State *L)
+{
+    int                              i;
+    size_t                           n;
+    json_t                          *item, *v;
+    int64_t                         *points[3];
+    ngx_str_t                        s;
+    const loyalty_event_t           *ev;
+    ngx_http_loyalty_lua_ask_t      *ask;
+    loyalty_event_hook_out_t        *out;
+    const loyalty_event_hook_in_t   *in;
+
+    static const char  *fields[3] = {
+        "points", "referrer_points", "referrer2_points"
+    };
+
+    ask = lua_touserdata(L, 1);
+    in = ask->in;
+    out = ask->out;
     ev = in->ev;
+    lua_settop(L, 0);
 
     lua_createtable(L, 0, 14);
 
@@ -277,7 +365,7 @@ ngx_http_loyalty_lua_event_call(ngx_http_loyalty_lua_t *vm,
 
         lua_createtable(L, (int) json_array_size(ev->items), 0);
 
-        json_array_foreach(ev->items, i, item) {
+        json_array_foreach(ev->items, n, item) {
             lua_createtable(L, 0, 2);
 
             v = json_object_get(item, "sku");
@@ -288,7 +376,7 @@ ngx_http_loyalty_lua_event_call(ngx_http_loyalty_lua_t *vm,
             ngx_http_loyalty_lua_set_num(L, "qty",
                                          v ? json_integer_value(v) : 1);
 
-            lua_rawseti(L, -2, (int) i + 1);
+            lua_rawseti(L, -2, (int) n + 1);
         }
 
         lua_setfield(L, -2, "items");
@@ -309,90 +397,80 @@ ngx_http_loyalty_lua_event_call(ngx_http_loyalty_lua_t *vm,
                                      in->has_rank);
     lua_setfield(L, -2, "member");
 
-    if (ngx_http_loyalty_lua_call(vm, NGX_HTTP_LOYALTY_HOOK_EVENT, 1,
-                                  vm->log)
-        != NGX_OK)
-    {
-        return -1;
-    }
+    ngx_http_loyalty_lua_ask_hook(L, ask->vm, NGX_HTTP_LOYALTY_HOOK_EVENT, 1);
+
+    ask->rc = NGX_DECLINED;
 
     if (lua_isnil(L, 1)) {
-        lua_settop(L, 0);
-        return -1;
+        return 0;
     }
 
     if (!lua_istable(L, 1)) {
-        (void) ngx_http_loyalty_lua_bad(vm, NGX_HTTP_LOYALTY_HOOK_EVENT,
-                                        vm->log, "an answer that is not a "
-                                        "table or nil");
-        return -1;
+        return luaL_error(L, "the hook returned an answer that is not a "
+                          "table or nil");
     }
 
-    lua_getfield(L, 1, "points");               /* 2 */
-    lua_getfield(L, 1, "referrer_points");      /* 3 */
-    lua_getfield(L, 1, "referrer2_points");     /* 4 */
-    lua_getfield(L, 1, "stage");                /* 5 */
-    lua_getfield(L, 1, "tier");                 /* 6 */
+    points[0] = &out->points;
+    points[1] = &out->l1_points;
+    points[2] = &out->l2_points;
 
-    for (top = 2; top <= 4; top++) {
-        if (lua_isnil(L, top)) {
+    for (i = 0; i < 3; i++) {
+        lua_getfield(L, 1, fields[i]);
+
+        if (lua_isnil(L, -1)) {
+            lua_pop(L, 1);
             continue;
         }
 
-        if (ngx_http_loyalty_lua_integer(L, top, -LOYALTY_POINTS_MAX,
-                                         LOYALTY_POINTS_MAX,
-                                         top == 2 ? &out->points
-                                         : top == 3 ? &out->l1_points
-                                                    : &out->l2_points)
+        if (ngx_http_loyalty_lua_integer(L, -1, -LOYALTY_POINTS_MAX,
+                                         LOYALTY_POINTS_MAX, points[i])
             != NGX_OK)
         {
-            (void) ngx_http_loyalty_lua_bad(vm, NGX_HTTP_LOYALTY_HOOK_EVENT,
-                                            vm->log, "points that are not a "
-                                            "whole number within "
-                                            "10^12");
-            return -1;
+            return luaL_error(L, "the hook returned %s that is not a whole "
+                              "number within 10^12", fields[i]);
         }
 
-        if (top == 2) {
+        if (i == 0) {
             out->has_points = 1;
 
-        } else if (top == 3) {
+        } else if (i == 1) {
             out->has_l1 = 1;
 
         } else {
             out->has_l2 = 1;
         }
+
+        lua_pop(L, 1);
     }
 
-    if (!lua_isnil(L, 5)) {
-        s.data = (u_char *) lua_tolstring(L, 5, &s.len);
+    lua_getfield(L, 1, "stage");
 
-        if (lua_type(L, 5) != LUA_TSTRING
+    if (!lua_isnil(L, -1)) {
+        s.data = (u_char *) lua_tolstring(L, -1, &s.len);
+
+        if (lua_type(L, -1) != LUA_TSTRING
             || (out->stage = loyalty_stage_parse((char *) s.data, s.len))
                < 0)
         {
-            (void) ngx_http_loyalty_lua_bad(vm, NGX_HTTP_LOYALTY_HOOK_EVENT,
-                                            vm->log, "a stage that is not "
-                                            "one of prospect, fan, customer, "
-                                            "member, partner");
-            return -1;
+            return luaL_error(L, "the hook returned a stage that is not one "
+                              "of prospect, fan, customer, member, partner");
         }
     }
 
-    if (!lua_isnil(L, 6)) {
-        if (ngx_http_loyalty_lua_word(L, 6, LOYALTY_TIER_MAX, &s) != NGX_OK)
+    lua_getfield(L, 1, "tier");
+
+    if (!lua_isnil(L, -1)) {
+        if (ngx_http_loyalty_lua_word(L, -1, LOYALTY_TIER_MAX, &s) != NGX_OK)
         {
-            (void) ngx_http_loyalty_lua_bad(vm, NGX_HTTP_LOYALTY_HOOK_EVENT,
-                                            vm->log, "a tier that is not a "
-                                            "tier name");
-            return -1;
+            return luaL_error(L, "the hook returned a tier that is not a tier "
+                              "name");
         }
 
         ngx_memcpy(out->tier, s.data, s.len);
         out->tier_len = s.len;
     }
 
-    lua_settop(L, 0);
+    ask->rc = NGX_OK;
 
     return 0;
 }
@@ -445,20 +523,6 @@ ngx_http_loyalty_lua_push_member(lua_State *L, const u_char *id, size_t len,
         ngx_http_loyalty_lua_set_str(L, "referrer", m->referrer,
                                      m->referrer_len);
     }
-}
-
-
-/* an answer the hook may not give: a failed call like any other */
-static ngx_int_t
-ngx_http_loyalty_lua_bad(ngx_http_loyalty_lua_t *vm, ngx_uint_t hook,
-    ngx_log_t *log, const char *what)
-{
-    lua_settop(vm->L, 0);
-    lua_pushfstring(vm->L, "the hook returned %s", what);
-
-    ngx_http_loyalty_lua_fail(vm, hook, log);
-
-    return NGX_ERROR;
 }
 
 
