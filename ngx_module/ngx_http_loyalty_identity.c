@@ -69,6 +69,8 @@ ngx_http_loyalty_identify(ngx_http_request_t *r)
           ? ngx_http_loyalty_store_begin(lmcf->store, r->connection->log)
           : NULL;
 
+    expires = 0;
+
     rc = txn ? ngx_http_loyalty_cache_get(r, lmcf->store, &value, ctx,
                                           &expires)
              : NGX_DECLINED;

@@ -453,6 +453,8 @@ loyalty_admin_delete_member(loyalty_store_t *st, MDB_txn *txn,
         rc = loyalty_admin_forget_downline(st, txn, id, len);
     }
 
+    sum = 0;
+
     if (rc == 0) {
         rc = loyalty_ledger_sum(st, txn, id, len, &sum, &n);
     }
