@@ -533,6 +533,9 @@ ngx_http_loyalty_price_line(ngx_http_request_t *r,
                 == NGX_OK
             && other < *total)
         {
+            /* the guard at work, not a fault: counted, not logged */
+            ngx_http_loyalty_price_clamps++;
+
             ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                            "loyalty: sku \"%V\" lowered to %L, what tier %d "
                            "pays with the price hook", sku, other, i);
@@ -564,9 +567,21 @@ ngx_http_loyalty_price_hook(ngx_http_request_t *r,
         lp->has_rank = 0;
     }
 
-    if (ngx_http_loyalty_lua_price(pr->lua, r, lp) != NGX_OK
-        || lp->total >= *total)
-    {
+    if (ngx_http_loyalty_lua_price(pr->lua, r, lp) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    if (lp->total > *total) {
+        ngx_http_loyalty_price_clamps++;
+
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "loyalty: privilege guard lowered the price hook's %L "
+                      "for sku \"%V\" and tier \"%V\" to %L (%ui in this "
+                      "worker)", lp->total, &lp->sku, &lp->tier, *total,
+                      ngx_http_loyalty_price_clamps);
+    }
+
+    if (lp->total >= *total) {
         return NGX_DECLINED;
     }
 
