@@ -544,6 +544,7 @@ ngx_int_t
 ngx_http_loyalty_lua_protect(ngx_http_loyalty_lua_t *vm, ngx_uint_t hook,
     lua_CFunction f, void *ud, ngx_log_t *log)
 {
+    int     rc;
     size_t  room;
 
     if (vm->conf->stats) {
@@ -570,7 +571,12 @@ ngx_http_loyalty_lua_protect(ngx_http_loyalty_lua_t *vm, ngx_uint_t hook,
     lua_sethook(vm->L, ngx_http_loyalty_lua_budget, LUA_MASKCOUNT,
                 (int) vm->conf->budget);
 
-    if (lua_cpcall(vm->L, f, ud) == 0) {
+    rc = lua_cpcall(vm->L, f, ud);
+
+    /* the snapshot is the caller's: no look-ups into it after the call */
+    vm->txn = NULL;
+
+    if (rc == 0) {
         lua_settop(vm->L, 0);
         return NGX_OK;
     }
