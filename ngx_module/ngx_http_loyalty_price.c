@@ -469,8 +469,6 @@ ngx_http_loyalty_price_line(ngx_http_request_t *r,
 
     llcf = ngx_http_get_module_loc_conf(r, ngx_http_loyalty_module);
 
-    ngx_http_loyalty_lua_store(pr->lua, &pr->store->st, pr->txn);
-
     ngx_memzero(&lp, sizeof(ngx_http_loyalty_lua_price_t));
     lp.sku = *sku;
     lp.qty = qty;
@@ -566,6 +564,8 @@ ngx_http_loyalty_price_hook(ngx_http_request_t *r,
         ngx_str_set(&lp->tier, "public");
         lp->has_rank = 0;
     }
+
+    ngx_http_loyalty_lua_store(pr->lua, &pr->store->st, pr->txn);
 
     if (ngx_http_loyalty_lua_price(pr->lua, r, lp) != NGX_OK) {
         return NGX_DECLINED;
