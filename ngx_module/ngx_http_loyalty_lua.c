@@ -67,6 +67,7 @@ static void ngx_http_loyalty_lua_fail(ngx_http_loyalty_lua_t *vm,
     ngx_uint_t hook, ngx_log_t *log, const char *msg);
 static int ngx_http_loyalty_lua_sandbox(lua_State *L);
 static int ngx_http_loyalty_lua_require(lua_State *L);
+static int ngx_http_loyalty_lua_xpcall(lua_State *L);
 static int ngx_http_loyalty_lua_loadstring(lua_State *L);
 static int ngx_http_loyalty_lua_chunk(lua_State *L,
     ngx_http_loyalty_lua_t *vm, const char *source, size_t len,
@@ -689,8 +690,8 @@ ngx_http_loyalty_lua_event(void *data, loyalty_store_t *st, MDB_txn *txn,
 
 static const char  *ngx_http_loyalty_lua_safe[] = {
     "assert", "error", "ipairs", "next", "pairs", "pcall", "select",
-    "tonumber", "tostring", "type", "unpack", "xpcall", "rawequal",
-    "rawget", "rawset", "setmetatable", "getmetatable", NULL
+    "tonumber", "tostring", "type", "unpack", "rawequal", "rawget",
+    "rawset", "setmetatable", "getmetatable", NULL
 };
 
 static const char  *ngx_http_loyalty_lua_libs[] = {
@@ -765,6 +766,9 @@ ngx_http_loyalty_lua_sandbox(lua_State *L)
     lua_pushcclosure(L, ngx_http_loyalty_lua_require, 1);
     lua_setfield(L, -2, "require");
 
+    lua_pushcfunction(L, ngx_http_loyalty_lua_xpcall);
+    lua_setfield(L, -2, "xpcall");
+
     lua_pushlightuserdata(L, vm);
     lua_pushcclosure(L, ngx_http_loyalty_lua_loadstring, 1);
     lua_pushvalue(L, -1);
@@ -791,7 +795,8 @@ ngx_http_loyalty_lua_chunk(lua_State *L, ngx_http_loyalty_lua_t *vm,
 {
     if (len && source[0] == LUA_SIGNATURE[0]) {
         lua_pushfstring(L, "%s: bytecode is not loaded",
-                        chunkname[0] == '@' ? chunkname + 1 : chunkname);
+                        (chunkname[0] == '@' || chunkname[0] == '=')
+                        ? chunkname + 1 : chunkname);
         return LUA_ERRSYNTAX;
     }
 
@@ -807,6 +812,37 @@ ngx_http_loyalty_lua_chunk(lua_State *L, ngx_http_loyalty_lua_t *vm,
     lua_setfenv(L, -2);
 
     return 0;
+}
+
+
+/*
+ * xpcall(f, handler, ...): LuaJIT runs a handler where the error was
+ * raised, and an error of the budget is raised inside the count hook,
+ * where no hook fires: a looping handler would run unbudgeted.  This one
+ * calls the handler once the error has unwound, where the budget holds.
+ * Scripts cannot tell: they have no debug library to look at the stack.
+ */
+static int
+ngx_http_loyalty_lua_xpcall(lua_State *L)
+{
+    luaL_checktype(L, 2, LUA_TFUNCTION);
+
+    /* handler, f, arguments */
+    lua_pushvalue(L, 2);
+    lua_remove(L, 2);
+    lua_insert(L, 1);
+
+    if (lua_pcall(L, lua_gettop(L) - 2, LUA_MULTRET, 0) == 0) {
+        lua_pushboolean(L, 1);
+        lua_replace(L, 1);
+        return lua_gettop(L);
+    }
+
+    lua_call(L, 1, 1);
+    lua_pushboolean(L, 0);
+    lua_insert(L, 1);
+
+    return 2;
 }
 
 

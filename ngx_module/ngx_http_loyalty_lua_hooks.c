@@ -372,9 +372,10 @@ ngx_http_loyalty_lua_event_ask(lua_State *L)
             ngx_http_loyalty_lua_set_str(L, "sku", json_string_value(v),
                                          json_string_length(v));
 
+            /* checked whole, but it may be written 3.0 */
             v = json_object_get(item, "qty");
             ngx_http_loyalty_lua_set_num(L, "qty",
-                                         v ? json_integer_value(v) : 1);
+                                         v ? json_number_value(v) : 1);
 
             lua_rawseti(L, -2, (int) n + 1);
         }

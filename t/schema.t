@@ -1100,4 +1100,133 @@ my @good_events = (
 }
 
 
+# ---------------------------------------------------------------------------
+# Lua hooks: the price API's qty and promo, and GET .../lua
+# (schema/price-api.schema.json and schema/lua.schema.json against a real
+# nginx running lua/examples/buy5get1.lua)
+# ---------------------------------------------------------------------------
+
+{
+    my $token = 'schema-lua-token-3c9d1e7a';
+    write_file("$TMP/lua-tokens", "$token\n", 0600);
+    my $auth = { Authorization => "Bearer $token" };
+    my $store = join '', map { "[$_->[0]]\n" . slurp("$SCHEMA/examples/$_->[1]") }
+                             [tiers => 'tiers.jsonl'], [members => 'members.jsonl'],
+                             [prices => 'prices.jsonl'];
+    my $config = <<"END";
+location /prices { loyalty_price_api; }
+location /admin/ { loyalty_admin; loyalty_admin_token $TMP/lua-tokens; }
+END
+    my $h = start_nginx(http_config => "loyalty_store %%STORE%%;\n"
+                                       . "loyalty_keys %%KEYS%%;\n"
+                                       . "loyalty_lua_file $ROOT/lua/examples/buy5get1.lua;\n",
+                        store => $store, config => $config);
+
+    # li.member is a member: 6 pay for 5
+    my ($status, undef, $body) = http_request($h, 'GET',
+        '/prices?sku=nappies-128:6,nappies-128:7,sofa-298,tea-gift:2,nosuch:3',
+        { Cookie => 'loyalty_member=' . sign_member('li.member', '1h') });
+    is($status, 200, 'lua: the price API with buy5get1.lua');
+    chomp(my $line = $body // '');
+    my ($rc, $out) = validate('price-api', $line);
+    is("$rc $out", "0 checked 1\n",
+       'a price API response with qty and promo is valid') or diag($line);
+    my $doc = eval { $json->decode($line) } // {};
+    my ($six) = grep { ($_->{qty} // 0) == 6 } @{$doc->{items} || []};
+    is(join(' ', map { $six->{$_} // '-' } qw(sku qty promo)),
+       'nappies-128 6 Buy 5 get 1', '... and holds them: 6 nappies, a promo');
+
+    # what the schema must refuse in a priced item
+    my $item = sub {
+        my %it = (sku => 'nappies-128', qty => 6, retail => 76800,
+                  price => 60800, saved => 16000, label => 'VIP',
+                  promo => 'Buy 5 get 1', @_);
+        delete $it{$_} for grep { !defined $it{$_} } keys %it;
+        return JSON::PP->new->canonical->utf8->encode(
+            { tier => 'vip', currency => 'CNY', items => [\%it] });
+    };
+    my @bad = ($item->(qty => 0), $item->(qty => 1001), $item->(qty => 1.5),
+               $item->(qty => '6'), $item->(qty => -1), $item->(promo => ''),
+               $item->(promo => 'p' x 65), $item->(promo => 5),
+               $item->(promo => JSON::PP::true), $item->(offer => 'x'));
+    ($rc, $out) = validate('price-api', @bad);
+    is(invalid_lines($out), join(',', 1 .. @bad),
+       'price-api: bad qty and promo rejected') or diag($out);
+    my @good = ($item->(), $item->(qty => undef, promo => undef),
+                $item->(qty => 1), $item->(qty => 1000),
+                $item->(promo => 'p' x 64),
+                $item->(promo => "\x{91d1}" x 21 . 'x'));
+    ($rc, $out) = validate('price-api', @good);
+    is("$rc $out", '0 checked ' . @good . "\n",
+       'price-api: lines with and without qty and promo accepted')
+        or diag($out);
+
+    # GET /admin/lua, after the price hook was called
+    ($status, undef, $body) = http_request($h, 'GET', '/admin/lua', $auth);
+    is($status, 200, 'GET /admin/lua');
+    chomp($line = $body // '');
+    ($rc, $out) = validate('lua', $line);
+    is("$rc $out", "0 checked 1\n", 'its answer is valid') or diag($line);
+    $doc = eval { $json->decode($line) } // {};
+    ok(($doc->{hooks}{price}{calls} // 0) > 0 && !$doc->{hooks}{event},
+       '... and counts the price hook\'s calls') or diag($line);
+    my $with_lua = $line;
+    stop_nginx($h);
+
+    # without loyalty_lua_file
+    $h = start_nginx(http_config => "loyalty_store %%STORE%%;\n"
+                                    . "loyalty_keys %%KEYS%%;\n",
+                     store => $store, config => $config);
+    ($status, undef, $body) = http_request($h, 'GET', '/admin/lua', $auth);
+    chomp($line = $body // '');
+    is($status, 200, 'GET /admin/lua without a script');
+    ($rc, $out) = validate('lua', $line);
+    is("$rc $out", "0 checked 1\n", 'its answer is valid') or diag($line);
+    like($line, qr/"file":null/, '... and says there is no script');
+    stop_nginx($h);
+
+    # what the schema must refuse
+    my $r = $json->decode($with_lua);
+    my $with = sub {
+        my ($edit) = @_;
+        my $d = $json->decode($with_lua);
+        $edit->($d);
+        return JSON::PP->new->canonical->encode($d);
+    };
+    my $c = { calls => 3, errors => 1, budget => 0, memory => 1 };
+    my @bad_lua = (
+        $with->(sub { $_[0]{colour} = 'red' }),
+        $with->(sub { $_[0]{hooks}{foo} = {%$c} }),
+        $with->(sub { $_[0]{hooks}{event} = {%$c, calls => -1} }),
+        $with->(sub { $_[0]{hooks}{event} = {%$c, errors => 1.5} }),
+        $with->(sub { $_[0]{hooks}{event} = {%$c, memory => '1'} }),
+        $with->(sub { $_[0]{hooks}{event} = {%$c, extra => 1} }),
+        $with->(sub { my %x = %$c; delete $x{errors};
+                      $_[0]{hooks}{click} = \%x }),
+        $with->(sub { $_[0]{file} = 5 }),
+        $with->(sub { $_[0]{file} = '' }),
+        $with->(sub { delete $_[0]{budget} }),
+        $with->(sub { delete $_[0]{hooks} }),
+        $with->(sub { $_[0]{budget} = 999 }),
+        '{"hooks":{"event":{"calls":0,"errors":0,"budget":0,"memory":0}},'
+        . '"file":null}',
+        '{"hooks":{},"file":null,"budget":100000}',
+        '{"hooks":{}}',
+        '[]',
+    );
+    ($rc, $out) = validate('lua', @bad_lua);
+    is(invalid_lines($out), join(',', 1 .. @bad_lua),
+       'lua: bad reports rejected') or diag($out);
+    my @good_lua = (
+        $with->(sub { $_[0]{hooks} = { map { $_ => {%$c} }
+                                           qw(price click event) } }),
+        $with->(sub { $_[0]{hooks} = {} }),
+        '{"hooks":{},"file":null}',
+    );
+    ($rc, $out) = validate('lua', @good_lua);
+    is("$rc $out", '0 checked ' . @good_lua . "\n",
+       'lua: reports with every hook, and none, accepted') or diag($out);
+}
+
+
 done_testing();

@@ -1,9 +1,10 @@
 -- Tag referral clicks with a campaign by code prefix, and refuse the
--- attribution for a visitor who already has a referrer.
+-- attribution for a visitor who has bought from the shop already.
 --
 -- Campaign tags let the shop count which push brought which clicks. The
--- refusal shows the other answer a click hook can give: a member whose
--- referral is locked in is not re-attributed to whoever shared this link.
+-- refusal shows the other answer a click hook can give: a referral reward
+-- is for bringing a new buyer, so a customer who has ordered before is not
+-- attributed to whoever shared this link.
 
 local CAMPAIGNS = {                  -- checked in order, first match wins
   { prefix = "SPRING", tag = "spring-sale" },
@@ -14,7 +15,7 @@ local CAMPAIGNS = {                  -- checked in order, first match wins
 return {
   click = function(ctx)
     local m = ctx.member
-    if m and m.referrer then
+    if m and m.orders > 0 then
       return false
     end
     local code = string.upper(ctx.code or "")

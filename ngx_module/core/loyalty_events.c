@@ -1148,6 +1148,11 @@ loyalty_hook_apply(loyalty_apply_t *ap, loyalty_mcopy_t *mc,
 {
     loyalty_hook_upgrade(ap, mc, out);
 
+    /* a stage the hook gave brings the rules' tier for it */
+    if (out->stage >= 0 && ap->has_rules) {
+        loyalty_progress(ap, mc, NULL);
+    }
+
     if (out->has_points) {
         rec->points = out->points;
     }

@@ -873,12 +873,361 @@ test_speed(void)
 }
 
 
+/*
+ * A hook in C, as loyalty_event_hook_t: what it answers depends on the
+ * event's id, "CODE-tag":
+ *
+ *   pN      points N
+ *   rN.M    referrer points N, referrer2 points M
+ *   sN      stage N
+ *   tNAME   tier NAME
+ *   k       points = the orders of "hpa", read in the caller's txn
+ *   x       fills out with points 999, stage partner, tier partner and
+ *           returns -1
+ *   else    returns 0, out left as given
+ */
+
+typedef struct {
+    int       calls;
+    char      id[LOYALTY_ID_MAX + 1];
+    char      member[LOYALTY_ID_MAX + 1];
+    char      ref[LOYALTY_ID_MAX + 1];
+    char      ref2[LOYALTY_ID_MAX + 1];
+    int64_t   points;
+    int64_t   member_points;
+    uint32_t  member_orders;
+    int       member_stage;
+    int       first;
+    int       type;
+    int32_t   rank;
+    int       has_rank;
+    int       out_clean;        /* out came with nothing set */
+} hook_seen_t;
+
+
+static int
+test_hook_handler(void *data, loyalty_store_t *s, MDB_txn *txn,
+    const loyalty_event_hook_in_t *in, loyalty_event_hook_out_t *out)
+{
+    char              *end;
+    const char        *id, *dot;
+    MDB_val            key, val;
+    hook_seen_t       *seen = data;
+    loyalty_member_t   pm;
+
+    seen->calls++;
+    snprintf(seen->id, sizeof(seen->id), "%.*s", (int) in->ev->id_len,
+             in->ev->id);
+    snprintf(seen->member, sizeof(seen->member), "%.*s",
+             (int) in->member_len, in->member_id);
+    snprintf(seen->ref, sizeof(seen->ref), "%.*s",
+             in->referrer ? (int) in->referrer_len : 0,
+             in->referrer ? in->referrer : "");
+    snprintf(seen->ref2, sizeof(seen->ref2), "%.*s",
+             in->referrer2 ? (int) in->referrer2_len : 0,
+             in->referrer2 ? in->referrer2 : "");
+    seen->points = in->points;
+    seen->member_points = in->member->points;
+    seen->member_orders = in->member->orders;
+    seen->member_stage = in->member->stage;
+    seen->first = in->first;
+    seen->type = in->ev->type;
+    seen->rank = in->rank;
+    seen->has_rank = in->has_rank;
+    seen->out_clean = !out->has_points && !out->has_l1 && !out->has_l2
+                      && out->stage < 0 && out->tier_len == 0;
+
+    id = seen->id;
+
+    switch (id[0]) {
+
+    case 'p':
+        out->points = strtoll(id + 1, NULL, 10);
+        out->has_points = 1;
+        break;
+
+    case 'r':
+        out->l1_points = strtoll(id + 1, &end, 10);
+        out->l2_points = strtoll(end + 1, NULL, 10);
+        out->has_l1 = 1;
+        out->has_l2 = 1;
+        break;
+
+    case 's':
+        out->stage = atoi(id + 1);
+        break;
+
+    case 't':
+        dot = strchr(id, '-');
+        out->tier_len = (size_t) (dot - id - 1);
+        memcpy(out->tier, id + 1, out->tier_len);
+        break;
+
+    case 'k':
+        key.mv_data = "hpa";
+        key.mv_size = 3;
+        if (mdb_get(txn, s->dbi[LOYALTY_DB_MEMBERS], &key, &val) != 0
+            || loyalty_member_decode(val.mv_data, val.mv_size, &pm) != 0)
+        {
+            return -1;
+        }
+        out->points = pm.orders;
+        out->has_points = 1;
+        break;
+
+    case 'x':
+        out->points = 999;
+        out->has_points = 1;
+        out->l1_points = 999;
+        out->has_l1 = 1;
+        out->stage = LOYALTY_STAGE_PARTNER;
+        memcpy(out->tier, "partner", 7);
+        out->tier_len = 7;
+        return -1;
+    }
+
+    return 0;
+}
+
+
+static hook_seen_t           seen;
+static loyalty_event_hook_t  c_hook = { test_hook_handler, &seen };
+
+
+/* as apply(), with a hook */
+static int
+apply_hooked(const char *body, const loyalty_event_hook_t *hook)
+{
+    int       rc;
+    char     *s;
+    MDB_txn  *txn;
+
+    if (mdb_txn_begin(st.env, NULL, 0, &txn) != 0) {
+        return -100;
+    }
+
+    rc = loyalty_batch_apply(&st, txn, body, strlen(body), 1000,
+                             1800000000, hook, &res, last_err,
+                             sizeof(last_err));
+
+    if (rc == 0) {
+        mdb_txn_commit(txn);
+
+    } else {
+        mdb_txn_abort(txn);
+    }
+
+    s = json_dumps(res.errors, JSON_COMPACT);
+    snprintf(errors, sizeof(errors), "%s", s ? s : "");
+    free(s);
+    loyalty_batch_free(&res);
+
+    return rc;
+}
+
+
+#define HOOK_ACTION(member, kind, id)                                        \
+    "{\"type\":\"action\",\"member\":\"" member "\",\"kind\":\"" kind "\","  \
+    "\"id\":\"" id "\",\"at\":\"2027-07-01T00:00:00Z\"}\n"
+
+#define HOOK_ORDER(member, id, amount)                                       \
+    "{\"type\":\"order\",\"member\":\"" member "\",\"order_id\":\"" id "\"," \
+    "\"amount\":" #amount ",\"at\":\"2027-07-01T00:00:00Z\"}\n"
+
+
+/* the last ledger entry of a member, as the admin API shows it */
+static const char *
+last_entry(const char *id)
+{
+    char  *p;
+
+    p = query("ledger", id, 1);
+    p = strstr(p, "\"entries\":[");
+
+    return p ? p + 11 : "none";
+}
+
+
+static void
+test_hook(void)
+{
+    int64_t  hk, hpa, hgp;
+
+    /* hgp referred hpa, who referred hk */
+    is_int(put("member", "hgp", "{\"tier\":\"basic\",\"stage\":\"member\"}")
+           + put("member", "hpa", "{\"tier\":\"basic\",\"stage\":\"member\","
+                 "\"referrer\":\"hgp\",\"orders\":4}")
+           + put("member", "hk", "{\"tier\":\"basic\",\"stage\":\"fan\","
+                 "\"referrer\":\"hpa\",\"points\":10}")
+           + put("member", "hsolo", "{\"tier\":\"basic\",\"stage\":\"fan\"}"),
+           0, "hook: put hgp, hpa, hk, hsolo");
+
+    /* an action: the hook's points replace the rules' 5 */
+    is_int(apply_hooked(HOOK_ACTION("hk", "share", "p7-a1"), &c_hook), 0,
+           "hook: an action");
+    is_int(seen.calls, 1, "the hook is asked once");
+    is_str(seen.id, "p7-a1", "about the event");
+    is_str(seen.member, "hk", "of hk");
+    is_int(seen.points, 5, "with the rules' default, share 5");
+    is_int(seen.type * 10 + seen.first, LOYALTY_EVENT_ACTION * 10,
+           "an action, not a first order");
+    is_str(seen.ref, "hpa", "referrer hpa");
+    is_str(seen.ref2, "hgp", "referrer2 hgp");
+    is_int(seen.member_points * 10 + seen.member_stage,
+           10 * 10 + LOYALTY_STAGE_FAN, "the member before: 10 points, fan");
+    is_int(seen.has_rank * 10 + seen.rank, 10, "rank 0 (basic)");
+    ok(seen.out_clean, "out comes with nothing set");
+    get("hk");
+    is_int(m.points, 10 + 7, "hk: 7, not the rules' 5");
+    has_str(last_entry("hk"), "{\"delta\":7,\"reason\":\"action\","
+            "\"event\":\"p7-a1\"", "hk's ledger: 7 for the action");
+
+    /* an action's referrer shares: l1 and l2, the rules' points for hk */
+    is_int(apply_hooked(HOOK_ACTION("hk", "group_buy", "r3.2-a2"), &c_hook),
+           0, "hook: an action with referrer shares");
+    get("hk");
+    is_int(m.points, 17 + 30, "hk: the rules' 30 for a group buy");
+    has_str(last_entry("hpa"), "{\"delta\":3,\"reason\":\"referral_l1\","
+            "\"event\":\"r3.2-a2\"", "hpa: 3 as referral_l1");
+    has_str(last_entry("hgp"), "{\"delta\":2,\"reason\":\"referral_l2\","
+            "\"event\":\"r3.2-a2\"", "hgp: 2 as referral_l2");
+
+    /* the first order: the hook's referral points replace 500 and 200 */
+    get("hpa");
+    hpa = m.points;
+    get("hgp");
+    hgp = m.points;
+    is_int(apply_hooked("{\"type\":\"order\",\"member\":\"hk\","
+                        "\"order_id\":\"r40.10-o1\",\"amount\":12800,"
+                        "\"items\":[{\"sku\":\"nappies-128\"}],"
+                        "\"at\":\"2027-07-01T00:00:00Z\"}", &c_hook), 0,
+           "hook: hk's first order");
+    is_int(seen.first * 1000 + seen.points, 1128,
+           "asked about a first order worth 128");
+    is_int(seen.member_orders, 0, "the member as before the order");
+    get("hk");
+    is_int(m.points, 47 + 128, "hk: the rules' 128");
+    is_str(stage(), "member", "hk: a member by the SKU");
+    is_str(m_tier, "vip", "hk: vip");
+    get("hpa");
+    is_int(m.points - hpa, 40, "hpa: 40, not 500");
+    get("hgp");
+    is_int(m.points - hgp, 10, "hgp: 10, not 200");
+
+    /* later orders: referral points are not the hook's to give */
+    is_int(apply_hooked(HOOK_ORDER("hk", "r40.10-o2", 100)
+                        HOOK_ORDER("hk", "p-5-o3", 100), &c_hook), 0,
+           "hook: two more orders");
+    is_int(seen.first, 0, "not first orders");
+    get("hpa");
+    is_int(m.points - hpa, 40, "hpa: nothing more");
+    get("hgp");
+    is_int(m.points - hgp, 10, "hgp: nothing more");
+    get("hk");
+    is_int(m.points, 175 + 1 - 5, "hk: 1 by the rules, then -5 by the hook");
+    ok(balanced("hk", NULL) && balanced("hpa", NULL) && balanced("hgp", NULL),
+       "hook: hk, hpa and hgp balanced");
+
+    /* tiers only up, and only to one the store has */
+    get("hk");
+    is_str(m_tier, "vip", "hook: hk is vip");
+    is_int(apply_hooked(HOOK_ACTION("hk", "share", "tka-a8"), &c_hook), 0,
+           "hook: tier ka");
+    get("hk");
+    is_str(m_tier, "ka", "ka");
+    is_int(apply_hooked(HOOK_ACTION("hk", "share", "tvip-a9")
+                        HOOK_ACTION("hk", "share", "tgold-a10")
+                        HOOK_ACTION("hk", "share", "tbasic-a11"), &c_hook), 0,
+           "hook: tiers vip, gold (unknown), basic");
+    get("hk");
+    is_str(m_tier, "ka", "still ka");
+
+    /* stages only up */
+    is_int(apply_hooked(HOOK_ACTION("hk", "share", "s2-a3"), &c_hook), 0,
+           "hook: stage customer for a member");
+    get("hk");
+    is_str(stage(), "member", "stays a member");
+    is_int(apply_hooked(HOOK_ACTION("hk", "share", "s4-a4"), &c_hook), 0,
+           "hook: stage partner");
+    get("hk");
+    is_str(stage(), "partner", "a partner");
+    is_str(m_tier, "partner", "with the rules' tier for partners");
+    is_int(apply_hooked(HOOK_ACTION("hk", "share", "s3-a5")
+                        HOOK_ACTION("hk", "share", "s9-a6")
+                        HOOK_ACTION("hk", "share", "s-1-a7"), &c_hook), 0,
+           "hook: stage member, a stage beyond partner, -1");
+    get("hk");
+    is_str(stage(), "partner", "still a partner");
+
+    is_int(apply_hooked(HOOK_ACTION("hk", "share", "tpartner-a12"), &c_hook),
+           0, "hook: tier partner, which hk has");
+    get("hk");
+    is_str(m_tier, "partner", "partner");
+
+    /* -1: the defaults, whatever out says */
+    is_int(apply_hooked(HOOK_ACTION("hsolo", "share", "x-a13")
+                        HOOK_ORDER("hk", "x-o4", 1000), &c_hook), 0,
+           "hook: -1 with out filled");
+    get("hsolo");
+    is_int(m.points, 5, "hsolo: the rules' 5, not 999");
+    is_str(stage(), "fan", "still a fan");
+    is_str(m_tier, "basic", "still basic");
+    has_str(last_entry("hk"), "{\"delta\":10,\"reason\":\"order\","
+            "\"event\":\"x-o4\"", "hk: the rules' 10 for the order");
+
+    /* duplicates, and events of other types, are not asked about */
+    seen.calls = 0;
+    is_int(apply_hooked(HOOK_ACTION("hsolo", "share", "x-a13")
+                        "{\"type\":\"signup\",\"member\":\"hnew\","
+                        "\"referrer\":\"hk\"}\n"
+                        "{\"type\":\"follow\",\"member\":\"hnew\"}\n"
+                        "{\"type\":\"refund\",\"refund_id\":\"hr1\","
+                        "\"order_id\":\"x-o4\",\"amount\":1000}\n", &c_hook),
+           0, "hook: a duplicate, a signup, a follow and a refund");
+    is_int(res.duplicates * 10 + res.applied, 13, "one duplicate");
+    is_int(seen.calls, 0, "none of them asked about");
+
+    /* the hook reads the caller's transaction: hpa's order in the batch */
+    get("hpa");
+    hpa = m.orders;
+    is_int(apply_hooked(HOOK_ORDER("hpa", "p0-o5", 100)
+                        HOOK_ACTION("hsolo", "share", "k-a14"), &c_hook), 0,
+           "hook: an order of hpa, then an action asking about hpa");
+    get("hsolo");
+    is_int(m.points, 5 + hpa + 1, "the hook saw hpa's orders with the new one");
+
+    /* a hook without a handler is no hook */
+    {
+        loyalty_event_hook_t  none = { NULL, &seen };
+
+        seen.calls = 0;
+        is_int(apply_hooked(HOOK_ACTION("hsolo", "share", "p100-a15"), &none),
+               0, "hook: a NULL handler");
+        is_int(seen.calls, 0, "is not called");
+        get("hsolo");
+        hk = m.points;
+        is_int(hk, 5 + hpa + 1 + 5, "hsolo: the rules' 5");
+    }
+
+    /* a refused batch: the hook was asked, nothing is kept */
+    seen.calls = 0;
+    is_int(apply_hooked(HOOK_ACTION("hsolo", "share", "p100-a16")
+                        HOOK_ACTION("ghost", "share", "p100-a17"), &c_hook),
+           LOYALTY_BATCH_INVALID, "hook: a batch with an unknown member");
+    get("hsolo");
+    is_int(m.points, hk, "hsolo unchanged");
+
+    ok(balanced("hk", NULL) && balanced("hpa", NULL) && balanced("hgp", NULL)
+       && balanced("hsolo", NULL), "hook: every balance is its ledger's sum");
+}
+
+
 int
 main(void)
 {
     char  err[LOYALTY_ERRLEN];
 
-    plan(172);
+    plan(234);
 
     if (mkdtemp(tmp) == NULL) {
         perror("mkdtemp");
@@ -906,6 +1255,7 @@ main(void)
     test_admin();
     test_random();
     test_speed();
+    test_hook();
 
     loyalty_store_close(&st);
 

@@ -1,0 +1,524 @@
+# Lua hooks: the sandbox (what a script may not reach, at load time and
+# inside a hook), the instruction budget and the memory cap (a runaway
+# call stops, is logged and counted, and the VM serves the next call), and
+# the configurations nginx -t refuses.
+
+use strict;
+use warnings;
+
+use lib 't/lib';
+use Loyalty::Harness;
+
+use Cwd qw(abs_path);
+use File::Basename qw(dirname);
+use JSON::PP ();
+
+my $ROOT = abs_path(dirname(__FILE__) . '/..');
+my $JSON = JSON::PP->new->canonical;
+my $HTTP = "loyalty_store %%STORE%%;\nloyalty_keys %%KEYS%%;\n";
+my $PRICE = "location /price { loyalty_price_api; }\n"
+          . "location /admin/ { loyalty_admin; }\n";
+
+# scripts written here must be readable by the workers (www-data)
+my $DIR = test_dir();
+chmod 0755, "$DIR" or die "chmod $DIR: $!";
+# no worker crashed, nothing logged at [alert] (or [emerg] unless expected)
+sub no_crash {
+    my ($h, $what, $emerg_ok) = @_;
+    my @bad = grep { /exited on signal|\[alert\]/ || !$emerg_ok && /\[emerg\]/ }
+              split /\n/, error_log_text($h);
+    ok(!@bad, "$what: no crash, no alert") or diag(join "\n", @bad);
+}
+
+sub stop {
+    my ($h, $what, $emerg_ok) = @_;
+    no_crash($h, $what, $emerg_ok);
+    is(stop_nginx($h), 'QUIT', "$what: nginx stops gracefully");
+}
+
+
+# What a script must not reach: [name, Lua statement, the error it raises].
+# Each is tried as a script's second line, and in a hook.
+my $BC = '"\27LJ\2\0"';    # the start of LuaJIT bytecode
+my @FORBIDDEN = (
+    [ io         => 'local f = io.open("/etc/passwd")',
+      q{attempt to index global 'io' (a nil value)} ],
+    [ io_popen   => 'io.popen("id")',
+      q{attempt to index global 'io' (a nil value)} ],
+    [ os_execute => 'os.execute("id")',
+      q{attempt to call field 'execute' (a nil value)} ],
+    [ os_exit    => 'os.exit(1)',
+      q{attempt to call field 'exit' (a nil value)} ],
+    [ os_getenv  => 'os.getenv("HOME")',
+      q{attempt to call field 'getenv' (a nil value)} ],
+    [ os_remove  => 'os.remove("/tmp/x")',
+      q{attempt to call field 'remove' (a nil value)} ],
+    [ loadfile   => 'loadfile("/etc/passwd")',
+      q{attempt to call global 'loadfile' (a nil value)} ],
+    [ dofile     => 'dofile("/etc/passwd")',
+      q{attempt to call global 'dofile' (a nil value)} ],
+    [ load_bc    => "local f, e = load($BC) assert(f == nil, 'loaded') error(e)",
+      q{bytecode is not loaded} ],
+    [ loadstring_bc => "local f, e = loadstring($BC) assert(f == nil, 'loaded') error(e)",
+      q{bytecode is not loaded} ],
+    [ load_reader => 'load(function() return nil end)',
+      q{bad argument #1 to 'load' (string expected, got function)} ],
+    [ package    => 'local p = package.loaded',
+      q{attempt to index global 'package' (a nil value)} ],
+    [ require_os => 'require "os"', q{module "os": cannot open} ],
+    [ require_io => 'require "io"', q{module "io": cannot open} ],
+    [ require_ffi => 'require "ffi"', q{module "ffi": cannot open} ],
+    [ require_jit => 'require "jit"', q{module "jit": cannot open} ],
+    [ require_debug => 'require "debug"', q{module "debug": cannot open} ],
+    [ require_up => 'require "../x"', q{module name "../x" is not allowed} ],
+    [ require_abs => 'require "/etc/passwd"',
+      q{module name "/etc/passwd" is not allowed: only letters, digits, "_" and "."} ],
+    [ require_lib => 'require "loyalty.os"',
+      q{module "loyalty.os" not found in the loyalty library} ],
+    [ string_dump => 'string.dump(function() end)',
+      q{attempt to call field 'dump' (a nil value)} ],
+    [ method_dump => '("x").dump(function() end)',
+      q{attempt to call field 'dump' (a nil value)} ],
+    [ getfenv    => 'getfenv(1)',
+      q{attempt to call global 'getfenv' (a nil value)} ],
+    [ setfenv    => 'setfenv(1, {})',
+      q{attempt to call global 'setfenv' (a nil value)} ],
+    [ string_mt  => 'setmetatable(getmetatable(""), {})',
+      q{bad argument #1 to 'setmetatable' (table expected, got boolean)} ],
+    [ string_index => 'getmetatable("").__index.dump = 1',
+      q{attempt to index a boolean value} ],
+    [ debug      => 'debug.getinfo(1)',
+      q{attempt to index global 'debug' (a nil value)} ],
+    [ ffi        => 'ffi.C.exit(1)',
+      q{attempt to index global 'ffi' (a nil value)} ],
+    [ jit        => 'jit.on()',
+      q{attempt to index global 'jit' (a nil value)} ],
+    [ collectgarbage => 'collectgarbage("stop")',
+      q{attempt to call global 'collectgarbage' (a nil value)} ],
+    [ coroutine  => 'coroutine.wrap(print)',
+      q{attempt to index global 'coroutine' (a nil value)} ],
+    [ print      => 'print("x")',
+      q{attempt to call global 'print' (a nil value)} ],
+    [ newproxy   => 'newproxy(true)',
+      q{attempt to call global 'newproxy' (a nil value)} ],
+    [ module     => 'module("x")',
+      q{attempt to call global 'module' (a nil value)} ],
+);
+
+
+# at load time: nginx -t fails, naming the file and the line
+
+my @blocks;
+
+for (@FORBIDDEN) {
+    my ($name, $lua, $msg) = @$_;
+    my $file = "$DIR/load_$name.lua";
+    write_file($file, "local x = 1\n$lua\nreturn {}\n", 0644);
+    push @blocks, <<"END";
+=== at load time: $name
+--- http_config
+loyalty_lua_file $file;
+--- config_error
+loyalty_lua_file "$file": $file:2: @{[ $msg =~ /^bytecode/ ? '' : $msg ]}
+END
+    # the bytecode message is checked in the hook below: it follows the
+    # name of the chunk, not the place
+}
+
+
+# in a hook: the error logged with its place, the price unchanged, and
+# the hook goes on working
+
+{
+    my $file = "$DIR/hook.lua";
+    my $lua = "local CASES = {}\n";
+    my (%line, $n);
+    $n = 1;
+    for (@FORBIDDEN) {
+        my ($name, $stmt) = @$_;
+        $lua .= "CASES[\"$name\"] = function() $stmt end\n";
+        $line{$name} = ++$n;
+    }
+    $lua .= <<'END';
+return {
+  price = function(ctx)
+    local f = CASES[ctx.sku]
+    if f then f() return 1, "escaped" end
+    return ctx.price * ctx.qty - 1, "ok"
+  end,
+}
+END
+    write_file($file, $lua, 0644);
+
+    my $store = "[prices]\n{\"sku\":\"ok\",\"retail\":1000}\n"
+              . join '', map { "{\"sku\":\"$_->[0]\",\"retail\":1000}\n" }
+                             @FORBIDDEN;
+    my $h = start_nginx(http_config => "$HTTP\nloyalty_lua_file $file;\n",
+                        config => $PRICE, store => $store);
+
+    for (@FORBIDDEN) {
+        my ($name, undef, $msg) = @$_;
+        my (undef, undef, $body) = http_request($h, 'GET', "/price?sku=$name");
+        like($body, qr/"price":1000,"saved":0,"label":""\}/,
+             "in a hook: $name: the price is unchanged");
+        my $log = error_log_text($h);
+        ok(index($log, "the price hook failed: $file:$line{$name}: ") >= 0
+           && $log =~ /the price hook failed: \Q$file:$line{$name}: \E[^\n]*\Q$msg\E/,
+           "in a hook: $name: logged with its place: $msg");
+        (undef, undef, $body) = http_request($h, 'GET', '/price?sku=ok');
+        like($body, qr/"price":999,.*"promo":"ok"/,
+             "in a hook: $name: the next call works");
+    }
+
+    my $doc = $JSON->decode((http_request($h, 'GET', '/admin/lua'))[2]);
+    is_deeply($doc->{hooks}{price},
+              { calls => 2 * @FORBIDDEN, errors => scalar @FORBIDDEN,
+                budget => 0, memory => 0 },
+              'in a hook: every forbidden thing counted as an error');
+    stop($h, 'in a hook');
+}
+
+
+# the budget and the memory cap: every runaway stops, is logged and
+# counted, the worker lives, and the next call works
+
+my $BUDGET_FILE = "$ROOT/t/lua/budget.lua";
+my $BUDGET_STORE = "[prices]\n" . join '', map { "{\"sku\":\"$_\",\"retail\":1000}\n" }
+    qw(ok loop hot recurse pcall xpcall loaded rep double grow concat hog);
+
+sub runaway {
+    my ($h, $sku, $want, $what) = @_;
+    my (undef, undef, $body) = http_request($h, 'GET', "/price?sku=$sku");
+    like($body, qr/"price":1000,"saved":0,"label":""\}/,
+         "$what: $sku stopped, the price unchanged");
+    like(error_log_text($h), $want, "$what: $sku logged");
+    (undef, undef, $body) = http_request($h, 'GET', '/price?sku=ok');
+    like($body, qr/"price":999,.*"promo":"ok"/, "$what: $sku: the next call works");
+}
+
+sub place {
+    my ($line, $msg) = @_;
+    return qr/\[error\].*the price hook failed: \Q$BUDGET_FILE:$line: $msg\E; it is skipped/;
+}
+
+{
+    my $h = start_nginx(http_config => "$HTTP\nloyalty_lua_file $BUDGET_FILE;\n",
+                        config => $PRICE, store => $BUDGET_STORE);
+    my $spent = 'the budget of 100000 instructions is spent';
+    my $what = 'default budget';
+
+    runaway($h, 'loop', place(5, $spent), $what);
+    runaway($h, 'hot', place(6, $spent), $what);
+    runaway($h, 'recurse',
+            qr/the price hook failed: \Q$BUDGET_FILE\E:7: (\Q$spent\E|stack overflow)/,
+            $what);
+    runaway($h, 'pcall', place(8, $spent), $what);
+    runaway($h, 'loaded',
+            qr/the price hook failed: \(load\):1: \Q$spent\E|the price hook failed: =\(load\):1: \Q$spent\E/,
+            $what);
+    runaway($h, 'rep',
+            qr/\[error\].*the price hook failed: not enough memory; it is skipped/,
+            'memory cap');
+    runaway($h, 'double', qr/the price hook failed: not enough memory/,
+            'memory cap');
+
+    # the recursion ends on the budget or on LuaJIT's stack limit
+    my $deep = error_log_text($h) =~ /budget\.lua:7: the budget/ ? 1 : 0;
+    my $doc = $JSON->decode((http_request($h, 'GET', '/admin/lua'))[2]);
+    is_deeply($doc->{hooks}{price},
+              { calls => 14, errors => 7, budget => 4 + $deep, memory => 2 },
+              'default budget: 7 runaways counted, on the budget, on memory');
+    is($doc->{budget}, 100000, 'the default budget: 100000');
+    is($doc->{memory}, 16 * 1024 * 1024, 'the default memory: 16m');
+    stop($h, 'default budget');
+}
+
+# xpcall's message handler runs when the budget hook raises its error: it
+# must not run on unbudgeted.  On its own nginx, with a short wait: a
+# worker stuck in it is killed so as not to hold up the rest.
+{
+    my $h = start_nginx(http_config => "$HTTP\nloyalty_lua_file $BUDGET_FILE;\n",
+                        config => $PRICE, store => $BUDGET_STORE);
+    my $body = eval {
+        local $SIG{ALRM} = sub { die "no answer in 5 s\n" };
+        alarm 5;
+        my (undef, undef, $b) = http_request($h, 'GET', '/price?sku=xpcall');
+        alarm 0;
+        $b;
+    } // $@;
+    alarm 0;
+    like($body, qr/"price":1000,"saved":0,"label":""\}/,
+         'budget: xpcall with a looping message handler stopped');
+    if ($body =~ /^no answer/) {
+        kill 'KILL', workers_of($h);
+        stop_nginx($h);
+    } else {
+        like(error_log_text($h),
+             qr/the price hook failed: \Q$BUDGET_FILE\E:9: .*(budget of 100000 instructions is spent|error in error handling)/,
+             'budget: xpcall: logged');
+        like((http_request($h, 'GET', '/price?sku=ok'))[2],
+             qr/"price":999,.*"promo":"ok"/, 'budget: xpcall: the next call works');
+        stop($h, 'xpcall');
+    }
+}
+
+# the pids of a server's workers (which can be gone by the time they are read)
+sub workers_of {
+    my ($h) = @_;
+    my @kids;
+    for (glob '/proc/[0-9]*/stat') {
+        open my $fh, '<', $_ or next;    # gone meanwhile
+        my ($pid, $ppid) = (<$fh> // '') =~ /^(\d+) \(.*\) \S (\d+) /s or next;
+        push @kids, $pid if $ppid == $h->{master};
+    }
+    return @kids;
+}
+
+{
+    my $h = start_nginx(http_config => "$HTTP\nloyalty_lua_file $BUDGET_FILE;\n"
+                                       . "loyalty_lua_budget 50000000;\n"
+                                       . "loyalty_lua_memory 4m;\n",
+                        config => $PRICE, store => $BUDGET_STORE);
+    my $what = 'budget 5e7, memory 4m';
+
+    runaway($h, 'grow', qr/the price hook failed: not enough memory/, $what);
+    runaway($h, 'concat', qr/the price hook failed: not enough memory/, $what);
+    runaway($h, 'loop',
+            place(5, 'the budget of 50000000 instructions is spent'), $what);
+
+    my $doc = $JSON->decode((http_request($h, 'GET', '/admin/lua'))[2]);
+    is($doc->{budget}, 50000000, "$what: the budget reported");
+    is($doc->{memory}, 4 * 1024 * 1024, "$what: the memory reported");
+    is_deeply($doc->{hooks}{price},
+              { calls => 6, errors => 3, budget => 1, memory => 2 },
+              "$what: counted");
+
+    # a script that keeps its VM nearly full is not called any more: the
+    # hook keeps 128k more at every call, 40 calls would keep 5m
+    my @priced = map {
+        (http_request($h, 'GET', '/price?sku=hog'))[2] =~ /"price":(\d+)/
+    } 1 .. 40;
+    is(join(',', @priced[0 .. 4]), '999,999,999,999,999',
+       'a hook that keeps 128k more at every call: the first calls work');
+    is(join(',', @priced[35 .. 39]), '1000,1000,1000,1000,1000',
+       'the last ones are not made, or fail');
+    my $body;
+    (undef, undef, $body) = http_request($h, 'GET', '/price?sku=ok');
+    like($body, qr/"price":1000,"saved":0,"label":""\}/,
+         'nor for the next request');
+    like(error_log_text($h),
+         qr/\[error\].*the price hook failed: the script keeps its VM's memory nearly full: not called/,
+         'and that is logged');
+    stop($h, 'budget 5e7, memory 4m');
+}
+
+
+# nginx -t refuses scripts that do not load, and bad limits
+
+write_file("$DIR/syntax.lua", "-- a comment\nreturn { price = function(ctx) return ctx.price - end }\n", 0644);
+write_file("$DIR/number.lua", "return 42\n", 0644);
+write_file("$DIR/nothing.lua", "local x = 1\n", 0644);
+write_file("$DIR/price5.lua", "return { price = 5 }\n", 0644);
+write_file("$DIR/click_str.lua", "return { price = function() end, click = \"yes\" }\n", 0644);
+write_file("$DIR/event_tbl.lua", "return { event = {} }\n", 0644);
+write_file("$DIR/forever.lua", "local n = 0\nwhile true do n = n + 1 end\nreturn {}\n", 0644);
+write_file("$DIR/slow.lua", "for i = 1, 200000 do end\nreturn {}\n", 0644);
+write_file("$DIR/big.lua", "local s = string.rep(\"x\", 2^30)\nreturn {}\n", 0644);
+write_file("$DIR/raise.lua", "\n\nerror(\"not today\")\n", 0644);
+write_file("$DIR/raise_tbl.lua", "error({})\n", 0644);
+write_file("$DIR/bytecode.lua", "\x1bLJ\x02\x00return {}\n", 0644);
+write_file("$DIR/req_bad.lua", "local m = require \"badmod\"\nreturn {}\n", 0644);
+write_file("$DIR/badmod.lua", "local x = \nreturn {}\n", 0644);
+write_file("$DIR/req_missing.lua", "local m = require \"sub.none\"\nreturn {}\n", 0644);
+write_file("$DIR/store_now.lua", "local store = require \"loyalty.store\"\nlocal m = store.member(\"alice\")\nreturn {}\n", 0644);
+write_file("$DIR/ok.lua", "return { price = function() end }\n", 0644);
+
+push @blocks, <<"END";
+=== the store is read only during a hook, not at configuration
+--- http_config
+loyalty_lua_file $DIR/store_now.lua;
+--- config_error
+loyalty_lua_file "$DIR/store_now.lua": $DIR/store_now.lua:2: the store is only read during a hook
+
+
+=== a syntax error: the file and the line
+--- http_config
+loyalty_lua_file $DIR/syntax.lua;
+--- config_error
+loyalty_lua_file "$DIR/syntax.lua": $DIR/syntax.lua:2: unexpected symbol near 'end'
+
+
+=== a missing file
+--- http_config
+loyalty_lua_file $DIR/missing.lua;
+--- config_error
+loyalty_lua_file "$DIR/missing.lua": cannot open "$DIR/missing.lua": No such file or directory
+
+
+=== a directory
+--- http_config
+loyalty_lua_file $DIR;
+--- config_error
+is not a file
+
+
+=== a relative path is taken from the configuration's directory
+--- http_config
+loyalty_lua_file hooks/missing.lua;
+--- config_error
+loyalty_lua_file "%%PREFIX%%/conf/hooks/missing.lua": cannot open
+
+
+=== a script that returns a number
+--- http_config
+loyalty_lua_file $DIR/number.lua;
+--- config_error
+loyalty_lua_file "$DIR/number.lua": the script must return a table of hooks, not number
+
+
+=== a script that returns nothing
+--- http_config
+loyalty_lua_file $DIR/nothing.lua;
+--- config_error
+the script must return a table of hooks, not nil
+
+
+=== the price hook is 5
+--- http_config
+loyalty_lua_file $DIR/price5.lua;
+--- config_error
+loyalty_lua_file "$DIR/price5.lua": the hook "price" must be a function, not number
+
+
+=== the click hook is a string
+--- http_config
+loyalty_lua_file $DIR/click_str.lua;
+--- config_error
+the hook "click" must be a function, not string
+
+
+=== the event hook is a table
+--- http_config
+loyalty_lua_file $DIR/event_tbl.lua;
+--- config_error
+the hook "event" must be a function, not table
+
+
+=== a script that runs forever at configuration: the budget
+--- http_config
+loyalty_lua_file $DIR/forever.lua;
+--- config_error
+loyalty_lua_file "$DIR/forever.lua": $DIR/forever.lua:2: the budget of 100000 instructions is spent
+
+
+=== the budget applies at configuration: 200000 iterations do not fit 100000
+--- http_config
+loyalty_lua_file $DIR/slow.lua;
+--- config_error
+$DIR/slow.lua:1: the budget of 100000 instructions is spent
+
+
+=== and fit a budget of 10000000
+--- http_config
+loyalty_store %%STORE%%;
+loyalty_lua_file $DIR/slow.lua;
+loyalty_lua_budget 10000000;
+--- config
+location /admin/ { loyalty_admin; }
+--- request
+GET /admin/lua
+--- response_body
+{"hooks":{},"file":"$DIR/slow.lua","budget":10000000,"memory":16777216}
+
+
+=== the memory cap applies at configuration
+--- http_config
+loyalty_lua_file $DIR/big.lua;
+--- config_error
+loyalty_lua_file "$DIR/big.lua": not enough memory
+
+
+=== an error raised at configuration
+--- http_config
+loyalty_lua_file $DIR/raise.lua;
+--- config_error
+loyalty_lua_file "$DIR/raise.lua": $DIR/raise.lua:3: not today
+
+
+=== an error that is not a string
+--- http_config
+loyalty_lua_file $DIR/raise_tbl.lua;
+--- config_error
+loyalty_lua_file "$DIR/raise_tbl.lua": the script raised an error that is not a string
+
+
+=== a bytecode file
+--- http_config
+loyalty_lua_file $DIR/bytecode.lua;
+--- config_error
+loyalty_lua_file "$DIR/bytecode.lua": $DIR/bytecode.lua: bytecode is not loaded
+
+
+=== a required module with a syntax error: its file and line
+--- http_config
+loyalty_lua_file $DIR/req_bad.lua;
+--- config_error
+$DIR/badmod.lua:2: unexpected symbol near 'return'
+
+
+=== a required module that is not there: dots are directories
+--- http_config
+loyalty_lua_file $DIR/req_missing.lua;
+--- config_error
+module "sub.none": cannot open "$DIR/sub/none.lua": No such file or directory
+
+
+=== loyalty_lua_budget 10 is refused
+--- http_config
+loyalty_lua_file $DIR/ok.lua;
+loyalty_lua_budget 10;
+--- config_error
+"loyalty_lua_budget" must be 1000 to 100000000
+
+
+=== loyalty_lua_budget 999 is refused
+--- http_config
+loyalty_lua_file $DIR/ok.lua;
+loyalty_lua_budget 999;
+--- config_error
+"loyalty_lua_budget" must be 1000 to 100000000
+
+
+=== loyalty_lua_budget 100000001 is refused
+--- http_config
+loyalty_lua_file $DIR/ok.lua;
+loyalty_lua_budget 100000001;
+--- config_error
+"loyalty_lua_budget" must be 1000 to 100000000
+
+
+=== loyalty_lua_memory 100k is refused
+--- http_config
+loyalty_lua_file $DIR/ok.lua;
+loyalty_lua_memory 100k;
+--- config_error
+"loyalty_lua_memory" must be at least 1m
+
+
+=== the smallest limits load
+--- http_config
+loyalty_store %%STORE%%;
+loyalty_lua_file $DIR/ok.lua;
+loyalty_lua_budget 1000;
+loyalty_lua_memory 1m;
+--- config
+location /admin/ { loyalty_admin; }
+--- request
+GET /admin/lua
+--- response_body
+{"hooks":{"price":{"calls":0,"errors":0,"budget":0,"memory":0}},"file":"$DIR/ok.lua","budget":1000,"memory":1048576}
+END
+
+spec_string(join "\n\n", @blocks);
+run_blocks();
+done_testing();
