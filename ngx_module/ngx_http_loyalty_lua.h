@@ -66,6 +66,8 @@ typedef struct {
     ngx_log_t                    *log;
     size_t                        used;
     size_t                        limit;
+    lua_Alloc                     alloc;    /* LuaJIT's own */
+    void                         *alloc_ud;
     ngx_uint_t                    failed;
     int                           hooks[NGX_HTTP_LOYALTY_HOOKS];
     int                           env;
