@@ -783,6 +783,8 @@ ngx_http_loyalty_lua_sandbox(lua_State *L)
     lua_newtable(L);
     vm->loaded = luaL_ref(L, LUA_REGISTRYINDEX);
 
+    ngx_http_loyalty_lua_keys(L, vm);
+
     return 0;
 }
 

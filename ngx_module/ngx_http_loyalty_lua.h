@@ -72,6 +72,7 @@ typedef struct {
     int                           hooks[NGX_HTTP_LOYALTY_HOOKS];
     int                           env;
     int                           loaded;
+    int                           keys;     /* see the hooks' contexts */
 
     /* what loyalty.store reads during a call */
     loyalty_store_t              *st;
@@ -136,6 +137,7 @@ void ngx_http_loyalty_lua_store(ngx_http_loyalty_lua_t *vm,
     loyalty_store_t *st, MDB_txn *txn);
 
 /* in ngx_http_loyalty_lua_hooks.c */
+void ngx_http_loyalty_lua_keys(lua_State *L, ngx_http_loyalty_lua_t *vm);
 void ngx_http_loyalty_lua_store_lib(lua_State *L, ngx_http_loyalty_lua_t *vm);
 ngx_int_t ngx_http_loyalty_lua_price(ngx_http_loyalty_lua_t *vm,
     ngx_http_request_t *r, ngx_http_loyalty_lua_price_t *p);

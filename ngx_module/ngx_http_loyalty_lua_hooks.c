@@ -40,13 +40,68 @@ static int ngx_http_loyalty_lua_store_member(lua_State *L);
 static int ngx_http_loyalty_lua_store_price(lua_State *L);
 
 
+/*
+ * The contexts' keys, and the stage names after them, made once per VM
+ * and kept in a table at stack index 1 while a context is built: setting
+ * a field by a C string would hash and intern the key on every call.
+ */
+typedef enum {
+    NGX_HTTP_LOYALTY_KEY_SKU = 1,
+    NGX_HTTP_LOYALTY_KEY_QTY,
+    NGX_HTTP_LOYALTY_KEY_RETAIL,
+    NGX_HTTP_LOYALTY_KEY_PRICE,
+    NGX_HTTP_LOYALTY_KEY_CURRENCY,
+    NGX_HTTP_LOYALTY_KEY_TIER,
+    NGX_HTTP_LOYALTY_KEY_RANK,
+    NGX_HTTP_LOYALTY_KEY_NOW,
+    NGX_HTTP_LOYALTY_KEY_MEMBER,
+    NGX_HTTP_LOYALTY_KEY_ID,
+    NGX_HTTP_LOYALTY_KEY_STAGE,
+    NGX_HTTP_LOYALTY_KEY_POINTS,
+    NGX_HTTP_LOYALTY_KEY_ORDERS,
+    NGX_HTTP_LOYALTY_KEY_SPEND,
+    NGX_HTTP_LOYALTY_KEY_BLOCKED,
+    NGX_HTTP_LOYALTY_KEY_BIRTHDAY,
+    NGX_HTTP_LOYALTY_KEY_JOINED_AT,
+    NGX_HTTP_LOYALTY_KEY_FIRST_ORDER_AT,
+    NGX_HTTP_LOYALTY_KEY_LAST_ORDER_AT,
+    NGX_HTTP_LOYALTY_KEY_REFERRER,
+    NGX_HTTP_LOYALTY_KEY_CODE,
+    NGX_HTTP_LOYALTY_KEY_REFERRER2,
+    NGX_HTTP_LOYALTY_KEY_STATUS,
+    NGX_HTTP_LOYALTY_KEY_USER_AGENT,
+    NGX_HTTP_LOYALTY_KEY_HOST,
+    NGX_HTTP_LOYALTY_KEY_URI,
+    NGX_HTTP_LOYALTY_KEY_TYPE,
+    NGX_HTTP_LOYALTY_KEY_KIND,
+    NGX_HTTP_LOYALTY_KEY_AT,
+    NGX_HTTP_LOYALTY_KEY_FIRST,
+    NGX_HTTP_LOYALTY_KEY_AMOUNT,
+    NGX_HTTP_LOYALTY_KEY_ITEMS,
+    NGX_HTTP_LOYALTY_KEY_STAGES
+} ngx_http_loyalty_lua_key_e;
+
+
+static const char  *ngx_http_loyalty_lua_key_names[] = {
+    "sku", "qty", "retail", "price", "currency", "tier", "rank", "now",
+    "member", "id", "stage", "points", "orders", "spend", "blocked",
+    "birthday", "joined_at", "first_order_at", "last_order_at", "referrer",
+    "code", "referrer2", "status", "user_agent", "host", "uri", "type",
+    "kind", "at", "first", "amount", "items",
+};
+
+#define ngx_http_loyalty_lua_set(L, k)                                        \
+    lua_rawgeti(L, 1, NGX_HTTP_LOYALTY_KEY_##k);                              \
+    lua_insert(L, -2);                                                        \
+    lua_rawset(L, -3)
+
 #define ngx_http_loyalty_lua_set_str(L, k, s, n)                              \
     lua_pushlstring(L, (const char *) (s), n);                                \
-    lua_setfield(L, -2, k)
+    ngx_http_loyalty_lua_set(L, k)
 
 #define ngx_http_loyalty_lua_set_num(L, k, v)                                 \
     lua_pushnumber(L, (lua_Number) (v));                                      \
-    lua_setfield(L, -2, k)
+    ngx_http_loyalty_lua_set(L, k)
 
 
 /* a hook call's question and answer, for the protected functions */
@@ -61,11 +116,15 @@ typedef struct {
 } ngx_http_loyalty_lua_ask_t;
 
 
-/* the hook, below its context at the top of the stack, called */
+/*
+ * The hook, below its context at the top of the stack, called; the keys
+ * are taken off, so that its answers start at index 1.
+ */
 #define ngx_http_loyalty_lua_ask_hook(L, vm, hook, nresults)                  \
     lua_rawgeti(L, LUA_REGISTRYINDEX, (vm)->hooks[hook]);                     \
     lua_insert(L, -2);                                                        \
-    lua_call(L, 1, nresults)
+    lua_call(L, 1, nresults);                                                 \
+    lua_remove(L, 1)
 
 
 ngx_int_t
@@ -103,25 +162,26 @@ ngx_http_loyalty_lua_price_ask(lua_State *L)
     ask = lua_touserdata(L, 1);
     p = ask->price;
     lua_settop(L, 0);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ask->vm->keys);
 
     lua_createtable(L, 0, 10);
-    ngx_http_loyalty_lua_set_str(L, "sku", p->sku.data, p->sku.len);
-    ngx_http_loyalty_lua_set_num(L, "qty", p->qty);
-    ngx_http_loyalty_lua_set_num(L, "retail", p->retail);
-    ngx_http_loyalty_lua_set_num(L, "price", p->price);
-    ngx_http_loyalty_lua_set_str(L, "currency", p->currency.data,
+    ngx_http_loyalty_lua_set_str(L, SKU, p->sku.data, p->sku.len);
+    ngx_http_loyalty_lua_set_num(L, QTY, p->qty);
+    ngx_http_loyalty_lua_set_num(L, RETAIL, p->retail);
+    ngx_http_loyalty_lua_set_num(L, PRICE, p->price);
+    ngx_http_loyalty_lua_set_str(L, CURRENCY, p->currency.data,
                                  p->currency.len);
-    ngx_http_loyalty_lua_set_str(L, "tier", p->tier.data, p->tier.len);
-    ngx_http_loyalty_lua_set_num(L, "now", ngx_time());
+    ngx_http_loyalty_lua_set_str(L, TIER, p->tier.data, p->tier.len);
+    ngx_http_loyalty_lua_set_num(L, NOW, ngx_time());
 
     if (p->has_rank) {
-        ngx_http_loyalty_lua_set_num(L, "rank", p->rank);
+        ngx_http_loyalty_lua_set_num(L, RANK, p->rank);
     }
 
     if (p->member.len) {
         ngx_http_loyalty_lua_push_member(L, p->member.data, p->member.len,
                                          p->m, p->member_rank, 1);
-        lua_setfield(L, -2, "member");
+        ngx_http_loyalty_lua_set(L, MEMBER);
     }
 
     ngx_http_loyalty_lua_ask_hook(L, ask->vm, NGX_HTTP_LOYALTY_HOOK_PRICE, 2);
@@ -218,39 +278,40 @@ ngx_http_loyalty_lua_click_ask(lua_State *L)
     c = ask->click;
     r = ask->r;
     lua_settop(L, 0);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ask->vm->keys);
 
     lua_createtable(L, 0, 9);
-    ngx_http_loyalty_lua_set_str(L, "code", c->code.data, c->code.len);
-    ngx_http_loyalty_lua_set_str(L, "referrer", c->referrer.data,
+    ngx_http_loyalty_lua_set_str(L, CODE, c->code.data, c->code.len);
+    ngx_http_loyalty_lua_set_str(L, REFERRER, c->referrer.data,
                                  c->referrer.len);
 
     if (c->referrer2.len) {
-        ngx_http_loyalty_lua_set_str(L, "referrer2", c->referrer2.data,
+        ngx_http_loyalty_lua_set_str(L, REFERRER2, c->referrer2.data,
                                      c->referrer2.len);
     }
 
     lua_pushstring(L, c->status);
-    lua_setfield(L, -2, "status");
+    ngx_http_loyalty_lua_set(L, STATUS);
 
     if (r->headers_in.user_agent) {
-        ngx_http_loyalty_lua_set_str(L, "user_agent",
+        ngx_http_loyalty_lua_set_str(L, USER_AGENT,
                                      r->headers_in.user_agent->value.data,
                                      r->headers_in.user_agent->value.len);
     }
 
     if (r->headers_in.server.len) {
-        ngx_http_loyalty_lua_set_str(L, "host", r->headers_in.server.data,
+        ngx_http_loyalty_lua_set_str(L, HOST, r->headers_in.server.data,
                                      r->headers_in.server.len);
     }
 
-    ngx_http_loyalty_lua_set_str(L, "uri", r->uri.data, r->uri.len);
-    ngx_http_loyalty_lua_set_num(L, "now", ngx_time());
+    ngx_http_loyalty_lua_set_str(L, URI, r->uri.data, r->uri.len);
+    ngx_http_loyalty_lua_set_num(L, NOW, ngx_time());
 
     if (c->member.len) {
         ngx_http_loyalty_lua_push_member(L, c->member.data, c->member.len,
                                          c->m, c->member_rank,
                                          c->has_member_rank);
-        lua_setfield(L, -2, "member");
+        ngx_http_loyalty_lua_set(L, MEMBER);
     }
 
     ngx_http_loyalty_lua_ask_hook(L, ask->vm, NGX_HTTP_LOYALTY_HOOK_CLICK, 1);
@@ -342,26 +403,27 @@ ngx_http_loyalty_lua_event_ask(lua_State *L)
     out = ask->out;
     ev = in->ev;
     lua_settop(L, 0);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ask->vm->keys);
 
     lua_createtable(L, 0, 14);
 
     lua_pushstring(L, loyalty_event_names[ev->type]);
-    lua_setfield(L, -2, "type");
+    ngx_http_loyalty_lua_set(L, TYPE);
 
     if (ev->type == LOYALTY_EVENT_ACTION) {
         lua_pushstring(L, loyalty_action_names[ev->action]);
-        lua_setfield(L, -2, "kind");
+        ngx_http_loyalty_lua_set(L, KIND);
     }
 
-    ngx_http_loyalty_lua_set_str(L, "id", ev->id, ev->id_len);
-    ngx_http_loyalty_lua_set_num(L, "at", ev->at);
-    ngx_http_loyalty_lua_set_num(L, "now", ngx_time());
-    ngx_http_loyalty_lua_set_num(L, "points", in->points);
+    ngx_http_loyalty_lua_set_str(L, ID, ev->id, ev->id_len);
+    ngx_http_loyalty_lua_set_num(L, AT, ev->at);
+    ngx_http_loyalty_lua_set_num(L, NOW, ngx_time());
+    ngx_http_loyalty_lua_set_num(L, POINTS, in->points);
     lua_pushboolean(L, in->first);
-    lua_setfield(L, -2, "first");
+    ngx_http_loyalty_lua_set(L, FIRST);
 
     if (ev->type == LOYALTY_EVENT_ORDER) {
-        ngx_http_loyalty_lua_set_num(L, "amount", ev->amount);
+        ngx_http_loyalty_lua_set_num(L, AMOUNT, ev->amount);
 
         lua_createtable(L, (int) json_array_size(ev->items), 0);
 
@@ -369,34 +431,34 @@ ngx_http_loyalty_lua_event_ask(lua_State *L)
             lua_createtable(L, 0, 2);
 
             v = json_object_get(item, "sku");
-            ngx_http_loyalty_lua_set_str(L, "sku", json_string_value(v),
+            ngx_http_loyalty_lua_set_str(L, SKU, json_string_value(v),
                                          json_string_length(v));
 
             /* checked whole, but it may be written 3.0 */
             v = json_object_get(item, "qty");
-            ngx_http_loyalty_lua_set_num(L, "qty",
+            ngx_http_loyalty_lua_set_num(L, QTY,
                                          v ? json_number_value(v) : 1);
 
             lua_rawseti(L, -2, (int) n + 1);
         }
 
-        lua_setfield(L, -2, "items");
+        ngx_http_loyalty_lua_set(L, ITEMS);
     }
 
     if (in->referrer) {
-        ngx_http_loyalty_lua_set_str(L, "referrer", in->referrer,
+        ngx_http_loyalty_lua_set_str(L, REFERRER, in->referrer,
                                      in->referrer_len);
     }
 
     if (in->referrer2) {
-        ngx_http_loyalty_lua_set_str(L, "referrer2", in->referrer2,
+        ngx_http_loyalty_lua_set_str(L, REFERRER2, in->referrer2,
                                      in->referrer2_len);
     }
 
     ngx_http_loyalty_lua_push_member(L, (u_char *) in->member_id,
                                      in->member_len, in->member, in->rank,
                                      in->has_rank);
-    lua_setfield(L, -2, "member");
+    ngx_http_loyalty_lua_set(L, MEMBER);
 
     ngx_http_loyalty_lua_ask_hook(L, ask->vm, NGX_HTTP_LOYALTY_HOOK_EVENT, 1);
 
@@ -477,6 +539,31 @@ ngx_http_loyalty_lua_event_ask(lua_State *L)
 }
 
 
+/* the keys and stage names of the contexts, for the VM's registry */
+void
+ngx_http_loyalty_lua_keys(lua_State *L, ngx_http_loyalty_lua_t *vm)
+{
+    int  i, n;
+
+    n = sizeof(ngx_http_loyalty_lua_key_names) / sizeof(char *);
+
+    lua_createtable(L, n + LOYALTY_STAGE_COUNT, 0);
+
+    for (i = 0; i < n; i++) {
+        lua_pushstring(L, ngx_http_loyalty_lua_key_names[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+
+    for (i = 0; i < LOYALTY_STAGE_COUNT; i++) {
+        lua_pushstring(L, loyalty_stage_names[i]);
+        lua_rawseti(L, -2, NGX_HTTP_LOYALTY_KEY_STAGES + i);
+    }
+
+    vm->keys = luaL_ref(L, LUA_REGISTRYINDEX);
+}
+
+
+/* a member's table; the keys are at stack index 1 */
 static void
 ngx_http_loyalty_lua_push_member(lua_State *L, const u_char *id, size_t len,
     const loyalty_member_t *m, int32_t rank, ngx_uint_t has_rank)
@@ -485,43 +572,43 @@ ngx_http_loyalty_lua_push_member(lua_State *L, const u_char *id, size_t len,
 
     lua_createtable(L, 0, 14);
 
-    ngx_http_loyalty_lua_set_str(L, "id", id, len);
-    ngx_http_loyalty_lua_set_str(L, "tier", m->tier, m->tier_len);
+    ngx_http_loyalty_lua_set_str(L, ID, id, len);
+    ngx_http_loyalty_lua_set_str(L, TIER, m->tier, m->tier_len);
 
     if (has_rank) {
-        ngx_http_loyalty_lua_set_num(L, "rank", rank);
+        ngx_http_loyalty_lua_set_num(L, RANK, rank);
     }
 
-    lua_pushstring(L, loyalty_stage_names[m->stage]);
-    lua_setfield(L, -2, "stage");
+    lua_rawgeti(L, 1, NGX_HTTP_LOYALTY_KEY_STAGES + m->stage);
+    ngx_http_loyalty_lua_set(L, STAGE);
 
-    ngx_http_loyalty_lua_set_num(L, "points", m->points);
-    ngx_http_loyalty_lua_set_num(L, "orders", m->orders);
-    ngx_http_loyalty_lua_set_num(L, "spend", m->spend);
+    ngx_http_loyalty_lua_set_num(L, POINTS, m->points);
+    ngx_http_loyalty_lua_set_num(L, ORDERS, m->orders);
+    ngx_http_loyalty_lua_set_num(L, SPEND, m->spend);
 
     lua_pushboolean(L, (m->flags & LOYALTY_MEMBER_BLOCKED) != 0);
-    lua_setfield(L, -2, "blocked");
+    ngx_http_loyalty_lua_set(L, BLOCKED);
 
     if (m->flags & LOYALTY_MEMBER_BIRTHDAY) {
         ngx_sprintf((u_char *) birthday, "%02d-%02d", (int) m->birth_month,
                     (int) m->birth_day);
-        ngx_http_loyalty_lua_set_str(L, "birthday", birthday, 5);
+        ngx_http_loyalty_lua_set_str(L, BIRTHDAY, birthday, 5);
     }
 
     if (m->flags & LOYALTY_MEMBER_JOINED) {
-        ngx_http_loyalty_lua_set_num(L, "joined_at", m->joined_at);
+        ngx_http_loyalty_lua_set_num(L, JOINED_AT, m->joined_at);
     }
 
     if (m->flags & LOYALTY_MEMBER_FIRST_ORDER) {
-        ngx_http_loyalty_lua_set_num(L, "first_order_at", m->first_order_at);
+        ngx_http_loyalty_lua_set_num(L, FIRST_ORDER_AT, m->first_order_at);
     }
 
     if (m->flags & LOYALTY_MEMBER_LAST_ORDER) {
-        ngx_http_loyalty_lua_set_num(L, "last_order_at", m->last_order_at);
+        ngx_http_loyalty_lua_set_num(L, LAST_ORDER_AT, m->last_order_at);
     }
 
     if (m->referrer_len) {
-        ngx_http_loyalty_lua_set_str(L, "referrer", m->referrer,
+        ngx_http_loyalty_lua_set_str(L, REFERRER, m->referrer,
                                      m->referrer_len);
     }
 }
@@ -659,6 +746,11 @@ ngx_http_loyalty_lua_store_member(lua_State *L)
     has_rank = ngx_http_loyalty_lua_rank(vm->st, vm->txn, m.tier,
                                          m.tier_len, &rank);
 
+    /* the keys below the id, which stays referenced */
+    lua_settop(L, 1);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->keys);
+    lua_insert(L, 1);
+
     ngx_http_loyalty_lua_push_member(L, (u_char *) id, len, &m, rank,
                                      has_rank);
 
@@ -720,9 +812,13 @@ ngx_http_loyalty_lua_store_price(lua_State *L)
                                     &clamped);
     }
 
+    lua_settop(L, 2);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->keys);
+    lua_insert(L, 1);
+
     lua_createtable(L, 0, 2);
-    ngx_http_loyalty_lua_set_num(L, "retail", p.retail);
-    ngx_http_loyalty_lua_set_num(L, "price", price);
+    ngx_http_loyalty_lua_set_num(L, RETAIL, p.retail);
+    ngx_http_loyalty_lua_set_num(L, PRICE, price);
 
     return 1;
 }

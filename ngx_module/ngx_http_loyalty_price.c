@@ -52,6 +52,9 @@ static ngx_int_t ngx_http_loyalty_price_get(ngx_http_request_t *r,
 static void ngx_http_loyalty_price_line(ngx_http_request_t *r,
     ngx_http_loyalty_pricing_t *pr, ngx_str_t *sku, loyalty_price_t *p,
     int64_t qty, int64_t unit, int64_t *total, ngx_str_t *promo);
+static ngx_int_t ngx_http_loyalty_price_other(ngx_http_request_t *r,
+    ngx_http_loyalty_pricing_t *pr, ngx_http_loyalty_lua_price_t *lp,
+    int tier, int64_t unit, int64_t *total, ngx_str_t *promo);
 static ngx_int_t ngx_http_loyalty_price_hook(ngx_http_request_t *r,
     ngx_http_loyalty_pricing_t *pr, ngx_http_loyalty_lua_price_t *lp,
     int tier, int64_t unit, int64_t *total, ngx_str_t *promo);
@@ -61,8 +64,31 @@ static ngx_int_t ngx_http_loyalty_price_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *msg);
 
 
+/*
+ * What the price hook said the public, or a tier, pays for a line, kept
+ * for the rest of the second and the store's snapshot: every member's
+ * request asks it of each tier below theirs.
+ */
+typedef struct {
+    time_t                     sec;
+    size_t                     txnid;
+    int64_t                    qty;
+    int64_t                    total;       /* -1: no lower price */
+    int                        tier;
+    u_char                     sku_len;
+    u_char                     label_len;
+    u_char                     sku[LOYALTY_ID_MAX];
+    u_char                     label[64];
+} ngx_http_loyalty_price_memo_t;
+
+#define NGX_HTTP_LOYALTY_PRICE_MEMO  512
+
+
 /* clamps by this worker, for the log */
 static ngx_uint_t  ngx_http_loyalty_price_clamps;
+
+static ngx_http_loyalty_price_memo_t
+    ngx_http_loyalty_price_memo[NGX_HTTP_LOYALTY_PRICE_MEMO];
 
 
 static ngx_str_t  ngx_http_loyalty_public = ngx_string("public");
@@ -526,8 +552,8 @@ ngx_http_loyalty_price_line(ngx_http_request_t *r,
 
         other = guard * qty;
 
-        if (ngx_http_loyalty_price_hook(r, pr, &lp, i, guard, &other,
-                                        &other_promo)
+        if (ngx_http_loyalty_price_other(r, pr, &lp, i, guard, &other,
+                                         &other_promo)
                 == NGX_OK
             && other < *total)
         {
@@ -541,6 +567,60 @@ ngx_http_loyalty_price_line(ngx_http_request_t *r,
             *promo = other_promo;
         }
     }
+}
+
+
+/* what tier (-1: public) pays with the hook, remembered for the second */
+static ngx_int_t
+ngx_http_loyalty_price_other(ngx_http_request_t *r,
+    ngx_http_loyalty_pricing_t *pr, ngx_http_loyalty_lua_price_t *lp,
+    int tier, int64_t unit, int64_t *total, ngx_str_t *promo)
+{
+    size_t                          txnid;
+    ngx_int_t                       rc;
+    ngx_str_t                       label;
+    ngx_uint_t                      key;
+    ngx_http_loyalty_price_memo_t  *m;
+
+    txnid = mdb_txn_id(pr->txn);
+
+    key = ngx_crc32_short(lp->sku.data, lp->sku.len);
+    key = (key ^ (ngx_uint_t) lp->qty * 31 ^ (ngx_uint_t) (tier + 1) * 131)
+          % NGX_HTTP_LOYALTY_PRICE_MEMO;
+
+    m = &ngx_http_loyalty_price_memo[key];
+
+    if (m->sec == ngx_time() && m->txnid == txnid && m->qty == lp->qty
+        && m->tier == tier && m->sku_len == lp->sku.len
+        && ngx_memcmp(m->sku, lp->sku.data, lp->sku.len) == 0)
+    {
+        if (m->total < 0) {
+            return NGX_DECLINED;
+        }
+
+        label.len = m->label_len;
+        label.data = m->label;
+
+        *total = m->total;
+        promo->len = label.len;
+        promo->data = ngx_pstrdup(r->pool, &label);
+
+        return promo->data ? NGX_OK : NGX_DECLINED;
+    }
+
+    rc = ngx_http_loyalty_price_hook(r, pr, lp, tier, unit, total, promo);
+
+    m->sec = ngx_time();
+    m->txnid = txnid;
+    m->qty = lp->qty;
+    m->tier = tier;
+    m->sku_len = (u_char) lp->sku.len;
+    ngx_memcpy(m->sku, lp->sku.data, lp->sku.len);
+    m->total = (rc == NGX_OK) ? *total : -1;
+    m->label_len = (u_char) ngx_min(promo->len, sizeof(m->label));
+    ngx_memcpy(m->label, promo->data, m->label_len);
+
+    return rc;
 }
 
 
