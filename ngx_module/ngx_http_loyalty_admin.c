@@ -771,7 +771,8 @@ ngx_http_loyalty_admin_write(void *data, ngx_log_t *log)
                                  a->err, sizeof(a->err));
 
         if (rc == 0) {
-            res = json_pack("{s:I,s:I,s:I}", "events", (json_int_t) batch.events,
+            res = json_pack("{s:I,s:I,s:I}",
+                            "events", (json_int_t) batch.events,
                             "applied", (json_int_t) batch.applied,
                             "duplicates", (json_int_t) batch.duplicates);
 
@@ -970,9 +971,8 @@ ngx_http_loyalty_admin_done(ngx_http_request_t *r,
         }
 
         return ngx_http_loyalty_admin_error(r,
-                                      a->status ? a->status
-                                                : NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                      a->err[0] ? a->err : "failed");
+                   a->status ? a->status : NGX_HTTP_INTERNAL_SERVER_ERROR,
+                   a->err[0] ? a->err : "failed");
     }
 
     if (a->status == NGX_HTTP_LOYALTY_UNPROCESSABLE) {

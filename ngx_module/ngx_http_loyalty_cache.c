@@ -9,8 +9,8 @@
  * time) and a snapshot with the same data: after any write to the store
  * other than a click flush, a reload or a reopen, the member is read
  * again (though the cookie need not be verified again), so the cache is
- * never staler than LMDB itself.  Expiry is checked on every hit.  Only cookies that passed the
- * full HMAC are stored.
+ * never staler than LMDB itself.  Expiry is checked on every hit.  Only
+ * cookies that passed the full HMAC are stored.
  */
 
 #include <ngx_config.h>
@@ -63,7 +63,8 @@ ngx_http_loyalty_cache_init(ngx_http_loyalty_store_t *store, ngx_uint_t size,
     for (n = NGX_HTTP_LOYALTY_CACHE_WAYS; n < size; n <<= 1) { /* void */ }
 
     store->cache = ngx_calloc(sizeof(ngx_http_loyalty_cache_t)
-                              + (n - 1) * sizeof(ngx_http_loyalty_cache_entry_t),
+                              + (n - 1)
+                                * sizeof(ngx_http_loyalty_cache_entry_t),
                               log);
     if (store->cache == NULL) {
         return NGX_ERROR;

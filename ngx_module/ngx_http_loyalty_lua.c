@@ -124,7 +124,10 @@ ngx_http_loyalty_lua_conf(ngx_conf_t *cf, ngx_http_loyalty_lua_conf_t *lcf)
         return NGX_CONF_ERROR;
     }
 
-    vm = ngx_http_loyalty_lua_new(lcf, cf, cf->log, err, sizeof(err));
+    /* messages are cut to fit, the last byte kept for the end */
+    err[sizeof(err) - 1] = '\0';
+
+    vm = ngx_http_loyalty_lua_new(lcf, cf, cf->log, err, sizeof(err) - 1);
 
     if (vm == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -176,8 +179,9 @@ ngx_int_t
 ngx_http_loyalty_lua_init_worker(ngx_cycle_t *cycle,
     ngx_http_loyalty_lua_conf_t *lcf)
 {
-    char        err[NGX_MAX_ERROR_STR];
-    ngx_uint_t  i;
+    char                     err[NGX_MAX_ERROR_STR];
+    ngx_uint_t               i;
+    ngx_http_loyalty_lua_t  *vm;
 
     ngx_http_loyalty_lua_vms[0] = NULL;
     ngx_http_loyalty_lua_vms[1] = NULL;
@@ -187,12 +191,14 @@ ngx_http_loyalty_lua_init_worker(ngx_cycle_t *cycle,
         return NGX_OK;
     }
 
+    err[sizeof(err) - 1] = '\0';
+
     for (i = 0; i < 2; i++) {
-        ngx_http_loyalty_lua_vms[i] = ngx_http_loyalty_lua_new(lcf, NULL,
-                                                               cycle->log,
-                                                               err,
-                                                               sizeof(err));
-        if (ngx_http_loyalty_lua_vms[i] == NULL) {
+        vm = ngx_http_loyalty_lua_new(lcf, NULL, cycle->log, err,
+                                      sizeof(err) - 1);
+        ngx_http_loyalty_lua_vms[i] = vm;
+
+        if (vm == NULL) {
             /* it loaded at configuration: requests go on without hooks */
             ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
                           "loyalty_lua_file \"%V\": %s; this worker runs "
@@ -200,12 +206,11 @@ ngx_http_loyalty_lua_init_worker(ngx_cycle_t *cycle,
         }
     }
 
-    if (ngx_http_loyalty_lua_vms[1]
-        && ngx_http_loyalty_lua_vms[1]->hooks[NGX_HTTP_LOYALTY_HOOK_EVENT]
-           != LUA_NOREF)
-    {
+    vm = ngx_http_loyalty_lua_vms[1];
+
+    if (vm && vm->hooks[NGX_HTTP_LOYALTY_HOOK_EVENT] != LUA_NOREF) {
         ngx_http_loyalty_lua_event_hook_v.handler = ngx_http_loyalty_lua_event;
-        ngx_http_loyalty_lua_event_hook_v.data = ngx_http_loyalty_lua_vms[1];
+        ngx_http_loyalty_lua_event_hook_v.data = vm;
     }
 
     return NGX_OK;
@@ -976,8 +981,10 @@ ngx_http_loyalty_lua_require(lua_State *L)
 
         ngx_memcpy(p, ".lua", sizeof(".lua"));
 
+        err[sizeof(err) - 1] = '\0';
+
         if (ngx_http_loyalty_lua_read(vm, (char *) path, &source, err,
-                                      sizeof(err))
+                                      sizeof(err) - 1)
             != 0)
         {
             return luaL_error(L, "module \"%s\": %s", name, err);
