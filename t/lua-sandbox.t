@@ -22,19 +22,6 @@ my $PRICE = "location /price { loyalty_price_api; }\n"
 # scripts written here must be readable by the workers (www-data)
 my $DIR = test_dir();
 chmod 0755, "$DIR" or die "chmod $DIR: $!";
-# no worker crashed, nothing logged at [alert] (or [emerg] unless expected)
-sub no_crash {
-    my ($h, $what, $emerg_ok) = @_;
-    my @bad = grep { /exited on signal|\[alert\]/ || !$emerg_ok && /\[emerg\]/ }
-              split /\n/, error_log_text($h);
-    ok(!@bad, "$what: no crash, no alert") or diag(join "\n", @bad);
-}
-
-sub stop {
-    my ($h, $what, $emerg_ok) = @_;
-    no_crash($h, $what, $emerg_ok);
-    is(stop_nginx($h), 'QUIT', "$what: nginx stops gracefully");
-}
 
 
 # What a script must not reach: [name, Lua statement, the error it raises].
@@ -175,7 +162,7 @@ END
               { calls => 2 * @FORBIDDEN, errors => scalar @FORBIDDEN,
                 budget => 0, memory => 0 },
               'in a hook: every forbidden thing counted as an error');
-    stop($h, 'in a hook');
+    stop_checked($h, 'in a hook');
 }
 
 
@@ -230,7 +217,7 @@ sub place {
               'default budget: 7 runaways counted, on the budget, on memory');
     is($doc->{budget}, 100000, 'the default budget: 100000');
     is($doc->{memory}, 16 * 1024 * 1024, 'the default memory: 16m');
-    stop($h, 'default budget');
+    stop_checked($h, 'default budget');
 }
 
 # xpcall's message handler runs when the budget hook raises its error: it
@@ -258,7 +245,7 @@ sub place {
              'budget: xpcall: logged');
         like((http_request($h, 'GET', '/price?sku=ok'))[2],
              qr/"price":999,.*"promo":"ok"/, 'budget: xpcall: the next call works');
-        stop($h, 'xpcall');
+        stop_checked($h, 'xpcall');
     }
 }
 
@@ -309,7 +296,7 @@ sub workers_of {
     like(error_log_text($h),
          qr/\[error\].*the price hook failed: the script keeps its VM's memory nearly full: not called/,
          'and that is logged');
-    stop($h, 'budget 5e7, memory 4m');
+    stop_checked($h, 'budget 5e7, memory 4m');
 }
 
 

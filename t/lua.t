@@ -93,19 +93,6 @@ sub errors_like {
     return scalar @n;
 }
 
-# no worker crashed, nothing logged at [alert] (or [emerg] unless expected)
-sub no_crash {
-    my ($h, $what, $emerg_ok) = @_;
-    my @bad = grep { /exited on signal|\[alert\]/ || !$emerg_ok && /\[emerg\]/ }
-              split /\n/, error_log_text($h);
-    ok(!@bad, "$what: no crash, no alert") or diag(join "\n", @bad);
-}
-
-sub stop {
-    my ($h, $what, $emerg_ok) = @_;
-    no_crash($h, $what, $emerg_ok);
-    is(stop_nginx($h), 'QUIT', "$what: nginx stops gracefully");
-}
 
 
 # birthday.lua: 10% off the tier price on the member's birthday, UTC day
@@ -142,7 +129,7 @@ END
     is(get($h, '/product/?sku=tea', 'bday'), "[gold][810]\n",
        'birthday: $loyalty_price has the discount too');
     unlike(error_log_text($h), qr/\[error\]/, 'birthday: no errors');
-    stop($h, 'birthday');
+    stop_checked($h, 'birthday');
 }
 
 
@@ -196,7 +183,7 @@ END
     is(price($h, 'tea', 'cust1'), '900/Gold/-',
        'weekly specials: a customer pays the tier price');
     unlike(error_log_text($h), qr/\[error\]/, 'weekly specials: no errors');
-    stop($h, 'weekly specials');
+    stop_checked($h, 'weekly specials');
 }
 
 
@@ -212,7 +199,7 @@ END
     is_deeply(admin_lua($h)->{hooks}{price},
               { calls => 40, errors => 0, budget => 0, memory => 0 },
               'two workers: 40 calls counted');
-    stop($h, 'two workers');
+    stop_checked($h, 'two workers');
 }
 
 
@@ -243,7 +230,7 @@ END
     price($h, 'tea', 'mem1');
     is(admin_lua($h)->{hooks}{price}{calls}, 9,
        'a gold member\'s line: 3 calls (gold, basic, public)');
-    stop($h, 'once per place');
+    stop_checked($h, 'once per place');
 }
 
 
@@ -296,7 +283,7 @@ END
          'guard: a bad label logged');
     unlike(error_log_text($h), qr/\[(alert|crit|emerg)\]/, 'guard: nothing worse');
     is(price($h, 'table'), '999//Table form', 'guard: the hook still works');
-    stop($h, 'guard');
+    stop_checked($h, 'guard');
 }
 
 
@@ -309,7 +296,7 @@ END
     is(price($h, 'peek', 'basic1'), '999/Basic/[mem1/gold/member/1/77/1000/900/1000/nil/nil/nil]',
        'loyalty.store: the same for a member');
     unlike(error_log_text($h), qr/\[error\]/, 'loyalty.store: no errors');
-    stop($h, 'loyalty.store');
+    stop_checked($h, 'loyalty.store');
 }
 
 
@@ -319,7 +306,7 @@ END
                         store => $STORE);
     is(get($h, '/admin/lua'), qq({"hooks":{},"file":null}\n),
        'GET /admin/lua without loyalty_lua_file');
-    stop($h, 'no script');
+    stop_checked($h, 'no script');
 }
 
 
@@ -355,7 +342,7 @@ END
 
     ok(reload_nginx($h, http_config => $HTTP), 'reload: no script at all');
     is(price($h, 'tea'), '1000//-', 'reload: no hook, retail');
-    stop($h, 'reload', 1);
+    stop_checked($h, 'reload', 1);
 }
 
 
@@ -416,7 +403,7 @@ END
        'click_campaign: a visitor who has ordered before is refused');
     is(admin_lua($h)->{hooks}{click}{calls}, $calls + 1,
        'click_campaign: the hook was asked for him');
-    stop($h, 'click_campaign');
+    stop_checked($h, 'click_campaign');
 
     # refusals, counted as rejected clicks; failures accept the click
     $h = start_nginx(http_config => lua_http("$ROOT/t/lua/click.lua",
@@ -462,7 +449,7 @@ END
     }
     like($counts, qr/"rejected"\s*:\s*1\b/, 'click hook: the refused click counted as rejected');
     like($counts, qr/"attributed"\s*:\s*0\b/, 'click hook: and not as attributed');
-    stop($h, 'click hook');
+    stop_checked($h, 'click hook');
 }
 
 run_blocks(store => $STORE, config => $PRICE);

@@ -48,7 +48,8 @@ static const char  rules_doc[] =
 
 /* applies a body in a transaction of its own; commits on success */
 static int
-apply_max(const char *body, size_t max)
+apply_hook_max(const char *body, const loyalty_event_hook_t *hook,
+    size_t max)
 {
     int       rc;
     char     *s;
@@ -59,7 +60,7 @@ apply_max(const char *body, size_t max)
     }
 
     rc = loyalty_batch_apply(&st, txn, body, strlen(body), max,
-                             1800000000, NULL, &res, last_err,
+                             1800000000, hook, &res, last_err,
                              sizeof(last_err));
 
     if (rc == 0) {
@@ -75,6 +76,13 @@ apply_max(const char *body, size_t max)
     loyalty_batch_free(&res);
 
     return rc;
+}
+
+
+static int
+apply_max(const char *body, size_t max)
+{
+    return apply_hook_max(body, NULL, max);
 }
 
 
@@ -998,31 +1006,7 @@ static loyalty_event_hook_t  c_hook = { test_hook_handler, &seen };
 static int
 apply_hooked(const char *body, const loyalty_event_hook_t *hook)
 {
-    int       rc;
-    char     *s;
-    MDB_txn  *txn;
-
-    if (mdb_txn_begin(st.env, NULL, 0, &txn) != 0) {
-        return -100;
-    }
-
-    rc = loyalty_batch_apply(&st, txn, body, strlen(body), 1000,
-                             1800000000, hook, &res, last_err,
-                             sizeof(last_err));
-
-    if (rc == 0) {
-        mdb_txn_commit(txn);
-
-    } else {
-        mdb_txn_abort(txn);
-    }
-
-    s = json_dumps(res.errors, JSON_COMPACT);
-    snprintf(errors, sizeof(errors), "%s", s ? s : "");
-    free(s);
-    loyalty_batch_free(&res);
-
-    return rc;
+    return apply_hook_max(body, hook, 1000);
 }
 
 

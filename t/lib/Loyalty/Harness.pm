@@ -65,6 +65,7 @@ our @EXPORT = qw(
     run_blocks done_testing
     sign_member member_cookie ref_cookie %TEST_KEYS
     start_nginx stop_nginx reload_nginx http_request error_log_text
+    no_crash stop_checked
     loyaltyctl test_dir write_file slurp run_out new_store
 );
 
@@ -203,6 +204,23 @@ sub reload_nginx {
     }, 10) or return 0;
 
     return !$failed;
+}
+
+
+# for tests that start nginx themselves: no worker crashed, nothing logged
+# at [alert] (or [emerg] unless expected)
+sub no_crash {
+    my ($h, $what, $emerg_ok) = @_;
+    my @bad = grep { /exited on signal|\[alert\]/ || !$emerg_ok && /\[emerg\]/ }
+              split /\n/, error_log_text($h);
+    ok(!@bad, "$what: no crash, no alert") or diag(join "\n", @bad);
+}
+
+# ... and nginx stops gracefully
+sub stop_checked {
+    my ($h, $what, $emerg_ok) = @_;
+    no_crash($h, $what, $emerg_ok);
+    is(stop_nginx($h), 'QUIT', "$what: nginx stops gracefully");
 }
 
 
