@@ -73,6 +73,7 @@ typedef struct {
     int                           env;
     int                           loaded;
     int                           keys;     /* see the hooks' contexts */
+    int                           lazy;     /* a price hook's member */
 
     /* what loyalty.store reads during a call */
     loyalty_store_t              *st;
@@ -95,8 +96,10 @@ typedef struct {
     int32_t                       rank;
     unsigned                      has_rank:1;
     ngx_str_t                     member;   /* empty: none */
-    const loyalty_member_t       *m;
+    ngx_str_t                     member_tier;
     int32_t                       member_rank;
+    int64_t                       member_points;
+    ngx_uint_t                    member_stage;
 
     int64_t                       total;    /* the line, qty units */
     ngx_str_t                     label;    /* empty: none */

@@ -27,6 +27,9 @@
 
 static void ngx_http_loyalty_lua_push_member(lua_State *L, const u_char *id,
     size_t len, const loyalty_member_t *m, int32_t rank, ngx_uint_t has_rank);
+static void ngx_http_loyalty_lua_fill_member(lua_State *L, const u_char *id,
+    size_t len, const loyalty_member_t *m, int32_t rank, ngx_uint_t has_rank);
+static int ngx_http_loyalty_lua_member_index(lua_State *L);
 static int ngx_http_loyalty_lua_price_ask(lua_State *L);
 static int ngx_http_loyalty_lua_click_ask(lua_State *L);
 static int ngx_http_loyalty_lua_event_ask(lua_State *L);
@@ -178,9 +181,25 @@ ngx_http_loyalty_lua_price_ask(lua_State *L)
         ngx_http_loyalty_lua_set_num(L, RANK, p->rank);
     }
 
+    /*
+     * What the request knows of the member already; the rest of the
+     * record is read only if the hook looks for it (see member_index).
+     */
     if (p->member.len) {
-        ngx_http_loyalty_lua_push_member(L, p->member.data, p->member.len,
-                                         p->m, p->member_rank, 1);
+        lua_createtable(L, 0, 14);
+        ngx_http_loyalty_lua_set_str(L, ID, p->member.data, p->member.len);
+        ngx_http_loyalty_lua_set_str(L, TIER, p->member_tier.data,
+                                     p->member_tier.len);
+        ngx_http_loyalty_lua_set_num(L, RANK, p->member_rank);
+        lua_rawgeti(L, 1, NGX_HTTP_LOYALTY_KEY_STAGES + p->member_stage);
+        ngx_http_loyalty_lua_set(L, STAGE);
+        ngx_http_loyalty_lua_set_num(L, POINTS, p->member_points);
+        lua_pushboolean(L, 0);
+        ngx_http_loyalty_lua_set(L, BLOCKED);
+
+        lua_rawgeti(L, LUA_REGISTRYINDEX, ask->vm->lazy);
+        lua_setmetatable(L, -2);
+
         ngx_http_loyalty_lua_set(L, MEMBER);
     }
 
@@ -560,6 +579,70 @@ ngx_http_loyalty_lua_keys(lua_State *L, ngx_http_loyalty_lua_t *vm)
     }
 
     vm->keys = luaL_ref(L, LUA_REGISTRYINDEX);
+
+    lua_createtable(L, 0, 1);
+    lua_pushlightuserdata(L, vm);
+    lua_pushcclosure(L, ngx_http_loyalty_lua_member_index, 1);
+    lua_setfield(L, -2, "__index");
+    vm->lazy = luaL_ref(L, LUA_REGISTRYINDEX);
+}
+
+
+/*
+ * member[key] for a field a price hook's member table was made without:
+ * the whole record is read, the table filled and made an ordinary one.
+ */
+static int
+ngx_http_loyalty_lua_member_index(lua_State *L)
+{
+    char                     id[LOYALTY_ID_MAX];
+    size_t                   len;
+    MDB_val                  key, val;
+    const char              *s;
+    loyalty_member_t         m;
+    ngx_http_loyalty_lua_t  *vm;
+
+    vm = lua_touserdata(L, lua_upvalueindex(1));
+
+    lua_settop(L, 2);
+
+    if (vm->txn == NULL) {
+        return luaL_error(L, "the member is only read during a hook");
+    }
+
+    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->keys);
+    lua_insert(L, 1);
+
+    /* keys, the member's table, the key asked for */
+    lua_rawgeti(L, 1, NGX_HTTP_LOYALTY_KEY_ID);
+    lua_rawget(L, 2);
+    s = lua_tolstring(L, -1, &len);
+
+    if (s == NULL || !loyalty_valid_id(s, len)) {
+        return 0;
+    }
+
+    ngx_memcpy(id, s, len);
+    lua_pop(L, 1);
+
+    key.mv_data = id;
+    key.mv_size = len;
+
+    lua_pushvalue(L, 2);
+
+    if (mdb_get(vm->txn, vm->st->dbi[LOYALTY_DB_MEMBERS], &key, &val) == 0
+        && loyalty_member_decode(val.mv_data, val.mv_size, &m) == 0)
+    {
+        ngx_http_loyalty_lua_fill_member(L, (u_char *) id, len, &m, 0, 0);
+    }
+
+    lua_pushnil(L);
+    lua_setmetatable(L, 2);
+
+    lua_pushvalue(L, 3);
+    lua_rawget(L, 2);
+
+    return 1;
 }
 
 
@@ -568,9 +651,18 @@ static void
 ngx_http_loyalty_lua_push_member(lua_State *L, const u_char *id, size_t len,
     const loyalty_member_t *m, int32_t rank, ngx_uint_t has_rank)
 {
-    char  birthday[sizeof("MM-DD")];
-
     lua_createtable(L, 0, 14);
+
+    ngx_http_loyalty_lua_fill_member(L, id, len, m, rank, has_rank);
+}
+
+
+/* sets the member's fields in the table at the top of the stack */
+static void
+ngx_http_loyalty_lua_fill_member(lua_State *L, const u_char *id, size_t len,
+    const loyalty_member_t *m, int32_t rank, ngx_uint_t has_rank)
+{
+    char  birthday[sizeof("MM-DD")];
 
     ngx_http_loyalty_lua_set_str(L, ID, id, len);
     ngx_http_loyalty_lua_set_str(L, TIER, m->tier, m->tier_len);

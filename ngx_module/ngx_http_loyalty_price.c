@@ -36,11 +36,7 @@ typedef struct {
     int                        tier;    /* index in tiers, -1: public */
     ngx_http_loyalty_ctx_t    *ctx;
 
-    /* the member as price hooks see them, read once */
     ngx_http_loyalty_lua_t    *lua;
-    loyalty_member_t           m;
-    unsigned                   member_read:1;
-    unsigned                   has_member:1;
 } ngx_http_loyalty_pricing_t;
 
 
@@ -392,8 +388,6 @@ ngx_http_loyalty_price_begin(ngx_http_request_t *r,
 
     pr->ctx = ctx;
     pr->lua = ngx_http_loyalty_lua_get(NGX_HTTP_LOYALTY_HOOK_PRICE);
-    pr->member_read = 0;
-    pr->has_member = 0;
 
     tier = ngx_http_loyalty_price_tier(ctx);
 
@@ -481,7 +475,6 @@ ngx_http_loyalty_price_line(ngx_http_request_t *r,
 {
     int                            i, clamped;
     int64_t                        raw, other, guard;
-    MDB_val                        key, val;
     ngx_str_t                      other_promo;
     ngx_http_loyalty_lua_price_t   lp;
     ngx_http_loyalty_loc_conf_t   *llcf;
@@ -506,22 +499,13 @@ ngx_http_loyalty_price_line(ngx_http_request_t *r,
         lp.currency.len = 3;
     }
 
-    if (pr->tier >= 0 && !pr->member_read) {
-        pr->member_read = 1;
-
-        key.mv_data = pr->ctx->member.data;
-        key.mv_size = pr->ctx->member.len;
-
-        pr->has_member =
-            mdb_get(pr->txn, pr->store->st.dbi[LOYALTY_DB_MEMBERS], &key,
-                    &val) == 0
-            && loyalty_member_decode(val.mv_data, val.mv_size, &pr->m) == 0;
-    }
-
-    if (pr->tier >= 0 && pr->has_member) {
+    /* a member with a tier: the rest of their record is read if asked */
+    if (pr->tier >= 0) {
         lp.member = pr->ctx->member;
-        lp.m = &pr->m;
+        lp.member_tier = pr->ctx->tier;
         lp.member_rank = pr->tiers->tiers[pr->tier].rank;
+        lp.member_points = pr->ctx->points;
+        lp.member_stage = pr->ctx->stage;
     }
 
     (void) ngx_http_loyalty_price_hook(r, pr, &lp, pr->tier, unit, total,
@@ -533,7 +517,6 @@ ngx_http_loyalty_price_line(ngx_http_request_t *r,
 
     /* what the public, and every lower tier, would pay */
     ngx_str_null(&lp.member);
-    lp.m = NULL;
 
     for (i = -1; i < (int) pr->tiers->n; i++) {
         if (i >= 0) {

@@ -300,6 +300,26 @@ END
 }
 
 
+# the member a price hook sees: what the request knows, the rest read from
+# the store when the hook first asks for it
+{
+    my $store = $STORE;
+    $store =~ s/\{"id":"mem1","tier":"gold","stage":"member","points":77\}/{"id":"mem1","tier":"gold","stage":"member","points":77,"orders":3,"spend":45600,"birthday":"02-29","referrer":"part1","last_order_at":"2026-11-01T08:00:00Z"}/
+        or die 'mem1 not in the store';
+    my $h = start_nginx(http_config => lua_http("$ROOT/t/lua/member.lua"),
+                        config => $PRICE, store => $store);
+    is(price($h, 'tea', 'mem1'),
+       '899/Gold/mem1,gold,1,member,77,false;3,45600,02-29,part1,1793520000,nil',
+       'price hook: the member, every field');
+    is(price($h, 'tea', 'cust1'),
+       '899/Gold/cust1,gold,1,customer,0,false;0,0,nil,nil,nil,nil',
+       'price hook: a member without orders, birthday or referrer');
+    is(price($h, 'tea'), '1000//-', 'price hook: no member for a visitor');
+    unlike(error_log_text($h), qr/\[error\]/, 'price hook member: no errors');
+    stop_checked($h, 'price hook member');
+}
+
+
 # the admin API without a script
 {
     my $h = start_nginx(http_config => $HTTP, config => $PRICE,
