@@ -11,7 +11,11 @@ NGX_BUILD   := build/nginx
 CC          ?= cc
 CFLAGS      ?= -O2 -g
 WARN        := -Wall -Wextra -Werror -Wno-unused-parameter
-LUA_INC     := /usr/include/luajit-2.1
+# LuaJIT 2.1 (Debian: libluajit2-5.1-dev), found by pkg-config if it can
+LUA_CFLAGS  := $(shell pkg-config --cflags luajit 2>/dev/null \
+                 || echo -I/usr/include/luajit-2.1)
+LUA_LIBS    := $(shell pkg-config --libs luajit 2>/dev/null \
+                 || echo -lluajit-5.1)
 
 CORE_SRC    := $(wildcard ngx_module/core/*.c)
 CORE_HDR    := $(wildcard ngx_module/core/*.h)
@@ -20,7 +24,11 @@ MOD_SRC     := $(wildcard ngx_module/*.c ngx_module/*.h)
 UNIT_SRC    := $(wildcard t/unit/*.c)
 UNIT_BIN    := $(patsubst t/unit/%.c,build/unit/%.t,$(UNIT_SRC))
 
-LIBS        := -llmdb -ljansson -lcrypto -lm
+# the project's Lua library, compiled into the core
+LUA_LIB_H   := build/loyalty_lua_lib.h
+LUA_LIB_SRC := ngx_module/core/loyalty_lua_lib.sh $(wildcard lua/loyalty/*.lua)
+
+LIBS        := -llmdb -ljansson -lcrypto $(LUA_LIBS) -lm
 
 .PHONY: all deps test demo demo-stop bench clean
 
@@ -31,7 +39,7 @@ deps:
 
 # The module is built by nginx's own build system with the flags Debian's
 # nginx was configured with, so that the stock binary accepts it.
-$(NGX_BUILD)/objs/Makefile: config ngx_module/bots.txt $(wildcard lua/loyalty/*.lua)
+$(NGX_BUILD)/objs/Makefile: config ngx_module/bots.txt $(LUA_LIB_SRC)
 	rm -rf $(NGX_BUILD)
 	mkdir -p build
 	cp -r $(NGX_SRC) $(NGX_BUILD)
@@ -50,16 +58,21 @@ build/ngx_http_loyalty_module.so: $(NGX_BUILD)/objs/Makefile $(MOD_SRC) \
 	cp $(NGX_BUILD)/objs/ngx_http_loyalty_module.so $@.tmp
 	mv $@.tmp $@
 
-build/loyaltyctl: $(CORE_SRC) $(CORE_HDR) $(CLI_SRC) \
+$(LUA_LIB_H): $(LUA_LIB_SRC)
+	@mkdir -p build
+	sh ngx_module/core/loyalty_lua_lib.sh lua/loyalty > $@.tmp
+	mv $@.tmp $@
+
+build/loyaltyctl: $(CORE_SRC) $(CORE_HDR) $(LUA_LIB_H) $(CLI_SRC) \
                   $(wildcard ngx_module/cli/*.h)
 	@mkdir -p build
-	$(CC) $(CFLAGS) $(WARN) -Ingx_module/core -Ingx_module/cli \
-	    -o $@ $(CORE_SRC) $(CLI_SRC) $(LIBS)
+	$(CC) $(CFLAGS) $(WARN) -Ingx_module/core -Ingx_module/cli -Ibuild \
+	    $(LUA_CFLAGS) -o $@ $(CORE_SRC) $(CLI_SRC) $(LIBS)
 
-build/unit/%.t: t/unit/%.c t/unit/tap.h $(CORE_SRC) $(CORE_HDR)
+build/unit/%.t: t/unit/%.c t/unit/tap.h $(CORE_SRC) $(CORE_HDR) $(LUA_LIB_H)
 	@mkdir -p build/unit
-	$(CC) $(CFLAGS) $(WARN) -Ingx_module/core -It/unit \
-	    -o $@ $< $(CORE_SRC) $(LIBS)
+	$(CC) $(CFLAGS) $(WARN) -Ingx_module/core -It/unit -Ibuild \
+	    $(LUA_CFLAGS) -o $@ $< $(CORE_SRC) $(LIBS)
 
 test: deps all $(UNIT_BIN)
 	prove -j2 t/*.t $(UNIT_BIN)

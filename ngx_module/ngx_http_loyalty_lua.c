@@ -1,17 +1,15 @@
 /*
- * nginx-loyalty: the embedded LuaJIT that runs the operator's hooks.
+ * nginx-loyalty: the operator's script in nginx, in the core's sandbox
+ * (core/loyalty_lua.c).
  *
  * The script named by loyalty_lua_file is loaded once at configuration,
  * so that "nginx -t" and a reload refuse a script that does not load, and
  * again in every worker: one VM for the request path (price, click) and
  * one for the write path (event), which runs in the thread pool inside a
  * write transaction, so that LMDB's writer lock keeps it to one thread.
- *
- * Scripts run in a sandbox with a budget of VM instructions per call and
- * a memory cap per VM.  Count hooks do not fire in JIT-compiled traces,
- * so the operator's functions are kept out of the JIT: the budget stops
- * "while true do end" however hot it gets.  The project's library in
- * lua/loyalty is compiled into the module and stays JIT-compiled.
+ * Workers load the script and modules that configuration read and
+ * checked.  A hook's failures are counted in the "loyalty_lua" zone and
+ * logged once per place in the script.
  */
 
 #include <ngx_config.h>
@@ -20,25 +18,12 @@
 
 #include <lua.h>
 #include <lauxlib.h>
-#include <lualib.h>
-#include <luajit.h>
 
 #include "ngx_http_loyalty_module.h"
 #include "ngx_http_loyalty_lua.h"
 
 
 #define NGX_HTTP_LOYALTY_LUA_LOGGED      64
-#define NGX_HTTP_LOYALTY_LUA_NAME_MAX    64
-#define NGX_HTTP_LOYALTY_LUA_SOURCE_MAX  (1024 * 1024)
-
-
-typedef struct {
-    const char  *name;
-    const char  *source;
-    size_t       len;
-} ngx_http_loyalty_lua_lib_t;
-
-#include "ngx_http_loyalty_lua_lib.h"
 
 
 /* a module of the operator's directory, read at configuration */
@@ -49,35 +34,17 @@ typedef struct {
 } ngx_http_loyalty_lua_source_t;
 
 
-const char  *ngx_http_loyalty_lua_hook_names[NGX_HTTP_LOYALTY_HOOKS] = {
-    "price", "click", "event"
-};
-
-
 static ngx_http_loyalty_lua_t *ngx_http_loyalty_lua_new(
     ngx_http_loyalty_lua_conf_t *lcf, ngx_conf_t *cf, ngx_log_t *log,
     char *err, size_t errlen);
 static void ngx_http_loyalty_lua_free(ngx_http_loyalty_lua_t *vm);
-static void *ngx_http_loyalty_lua_alloc(void *ud, void *ptr, size_t osize,
-    size_t nsize);
-static void ngx_http_loyalty_lua_budget(lua_State *L, lua_Debug *ar);
-static int ngx_http_loyalty_lua_run(ngx_http_loyalty_lua_t *vm, int nargs,
-    int nresults);
-static void ngx_http_loyalty_lua_fail(ngx_http_loyalty_lua_t *vm,
-    ngx_uint_t hook, ngx_log_t *log, const char *msg);
-static int ngx_http_loyalty_lua_sandbox(lua_State *L);
-static int ngx_http_loyalty_lua_require(lua_State *L);
-static int ngx_http_loyalty_lua_xpcall(lua_State *L);
-static int ngx_http_loyalty_lua_loadstring(lua_State *L);
-static int ngx_http_loyalty_lua_chunk(lua_State *L,
-    ngx_http_loyalty_lua_t *vm, const char *source, size_t len,
-    const char *chunkname, ngx_uint_t jit);
+static int ngx_http_loyalty_lua_source(loyalty_lua_t *lua, const char *name,
+    const char *path, char **source, size_t *len, char *err,
+    size_t errlen);
 static ngx_int_t ngx_http_loyalty_lua_keep(ngx_http_loyalty_lua_t *vm,
-    const char *name, size_t len, u_char *path, ngx_str_t *source);
-static int ngx_http_loyalty_lua_read(ngx_http_loyalty_lua_t *vm,
-    const char *path, ngx_str_t *source, char *err, size_t errlen);
-static ngx_int_t ngx_http_loyalty_lua_hooks(ngx_http_loyalty_lua_t *vm,
-    char *err, size_t errlen);
+    const char *name, const char *path, char *source, size_t len);
+static void ngx_http_loyalty_lua_fail(loyalty_lua_t *lua, const char *msg,
+    size_t len);
 static ngx_int_t ngx_http_loyalty_lua_stats_init(ngx_shm_zone_t *zone,
     void *data);
 static int ngx_http_loyalty_lua_event(void *data, loyalty_store_t *st,
@@ -101,21 +68,12 @@ static ngx_str_t  ngx_http_loyalty_lua_zone_name = ngx_string("loyalty_lua");
 char *
 ngx_http_loyalty_lua_conf(ngx_conf_t *cf, ngx_http_loyalty_lua_conf_t *lcf)
 {
-    u_char                  *p;
     char                     err[NGX_MAX_ERROR_STR];
     ngx_http_loyalty_lua_t  *vm;
 
     if (ngx_conf_full_name(cf->cycle, &lcf->file, 1) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
-
-    p = lcf->file.data + lcf->file.len;
-    while (p > lcf->file.data && p[-1] != '/') {
-        p--;
-    }
-
-    lcf->dir.data = lcf->file.data;
-    lcf->dir.len = p - lcf->file.data;
 
     if (ngx_array_init(&lcf->modules, cf->pool, 4,
                        sizeof(ngx_http_loyalty_lua_source_t))
@@ -124,10 +82,7 @@ ngx_http_loyalty_lua_conf(ngx_conf_t *cf, ngx_http_loyalty_lua_conf_t *lcf)
         return NGX_CONF_ERROR;
     }
 
-    /* messages are cut to fit, the last byte kept for the end */
-    err[sizeof(err) - 1] = '\0';
-
-    vm = ngx_http_loyalty_lua_new(lcf, cf, cf->log, err, sizeof(err) - 1);
+    vm = ngx_http_loyalty_lua_new(lcf, cf, cf->log, err, sizeof(err));
 
     if (vm == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -191,11 +146,9 @@ ngx_http_loyalty_lua_init_worker(ngx_cycle_t *cycle,
         return NGX_OK;
     }
 
-    err[sizeof(err) - 1] = '\0';
-
     for (i = 0; i < 2; i++) {
         vm = ngx_http_loyalty_lua_new(lcf, NULL, cycle->log, err,
-                                      sizeof(err) - 1);
+                                      sizeof(err));
         ngx_http_loyalty_lua_vms[i] = vm;
 
         if (vm == NULL) {
@@ -208,7 +161,7 @@ ngx_http_loyalty_lua_init_worker(ngx_cycle_t *cycle,
 
     vm = ngx_http_loyalty_lua_vms[1];
 
-    if (vm && vm->hooks[NGX_HTTP_LOYALTY_HOOK_EVENT] != LUA_NOREF) {
+    if (vm && vm->lua.hooks[LOYALTY_LUA_HOOK_EVENT] != LUA_NOREF) {
         ngx_http_loyalty_lua_event_hook_v.handler = ngx_http_loyalty_lua_event;
         ngx_http_loyalty_lua_event_hook_v.data = vm;
     }
@@ -265,9 +218,9 @@ ngx_http_loyalty_lua_report(ngx_http_loyalty_lua_conf_t *lcf)
 
     vm = ngx_http_loyalty_lua_vms[0];
 
-    for (i = 0; i < NGX_HTTP_LOYALTY_HOOKS; i++) {
+    for (i = 0; i < LOYALTY_LUA_HOOKS; i++) {
         if (vm == NULL
-            || vm->hooks[i] == LUA_NOREF
+            || vm->lua.hooks[i] == LUA_NOREF
             || lcf->stats == NULL)
         {
             continue;
@@ -284,7 +237,7 @@ ngx_http_loyalty_lua_report(ngx_http_loyalty_lua_conf_t *lcf)
         json_object_set_new(h, "errors", json_integer(c->errors));
         json_object_set_new(h, "budget", json_integer(c->budget));
         json_object_set_new(h, "memory", json_integer(c->memory));
-        json_object_set_new(hooks, ngx_http_loyalty_lua_hook_names[i], h);
+        json_object_set_new(hooks, loyalty_lua_hook_names[i], h);
     }
 
     return doc;
@@ -299,7 +252,7 @@ ngx_http_loyalty_lua_get(ngx_uint_t hook)
 
     vm = ngx_http_loyalty_lua_vms[0];
 
-    if (vm == NULL || vm->hooks[hook] == LUA_NOREF) {
+    if (vm == NULL || vm->lua.hooks[hook] == LUA_NOREF) {
         return NULL;
     }
 
@@ -319,10 +272,9 @@ static ngx_http_loyalty_lua_t *
 ngx_http_loyalty_lua_new(ngx_http_loyalty_lua_conf_t *lcf, ngx_conf_t *cf,
     ngx_log_t *log, char *err, size_t errlen)
 {
-    int                      rc;
+    char                    *text;
+    size_t                   len;
     ngx_str_t                source;
-    lua_State               *L;
-    ngx_uint_t               i;
     ngx_http_loyalty_lua_t  *vm;
 
     vm = ngx_calloc(sizeof(ngx_http_loyalty_lua_t), log);
@@ -334,81 +286,52 @@ ngx_http_loyalty_lua_new(ngx_http_loyalty_lua_conf_t *lcf, ngx_conf_t *cf,
     vm->conf = lcf;
     vm->cf = cf;
     vm->log = log;
-    vm->limit = lcf->memory;
 
-    for (i = 0; i < NGX_HTTP_LOYALTY_HOOKS; i++) {
-        vm->hooks[i] = LUA_NOREF;
-    }
+    vm->lua.file = (char *) lcf->file.data;
+    vm->lua.budget = (unsigned) lcf->budget;
+    vm->lua.limit = lcf->memory;
+    vm->lua.source = ngx_http_loyalty_lua_source;
+    vm->lua.setup = ngx_http_loyalty_lua_keys;
+    vm->lua.report = ngx_http_loyalty_lua_fail;
+    vm->lua.data = vm;
 
-    L = luaL_newstate();
-    if (L == NULL) {
-        ngx_cpystrn((u_char *) err, (u_char *) "cannot create a Lua VM",
-                    errlen);
+    if (loyalty_lua_open(&vm->lua, err, errlen) != 0) {
         ngx_free(vm);
         return NULL;
     }
 
-    vm->L = L;
-
-    /*
-     * LuaJIT's own allocator, counted: it suits the VM's many small
-     * blocks better than malloc().  What the state took to start with is
-     * the GC's count so far.
-     */
-    vm->alloc = lua_getallocf(L, &vm->alloc_ud);
-    vm->used = (size_t) lua_gc(L, LUA_GCCOUNT, 0) * 1024
-               + (size_t) lua_gc(L, LUA_GCCOUNTB, 0);
-    lua_setallocf(L, ngx_http_loyalty_lua_alloc, vm);
-
-    lua_pushlightuserdata(L, vm);
-    lua_pushcclosure(L, ngx_http_loyalty_lua_sandbox, 1);
-
-    if (lua_pcall(L, 0, 0, 0) != 0) {
-        ngx_snprintf((u_char *) err, errlen, "%s%Z",
-                     lua_tostring(L, -1));
-        ngx_http_loyalty_lua_free(vm);
-        return NULL;
-    }
-
     if (cf) {
-        if (ngx_http_loyalty_lua_read(vm, (char *) lcf->file.data, &source,
-                                      err, errlen)
+        if (loyalty_lua_read_file(vm->lua.file, &text, &len, err, errlen)
             != 0)
         {
             ngx_http_loyalty_lua_free(vm);
             return NULL;
         }
 
+        source.data = (u_char *) text;
+        source.len = len;
+
         lcf->source.data = ngx_pstrdup(cf->pool, &source);
+        lcf->source.len = len;
+        ngx_free(text);
+
         if (lcf->source.data == NULL) {
-            ngx_free(source.data);
+            ngx_cpystrn((u_char *) err, (u_char *) "out of memory", errlen);
             ngx_http_loyalty_lua_free(vm);
             return NULL;
         }
-
-        lcf->source.len = source.len;
-        ngx_free(source.data);
     }
 
-    lua_pushfstring(L, "@%s", lcf->file.data);
-
-    rc = ngx_http_loyalty_lua_chunk(L, vm, (char *) lcf->source.data,
-                                    lcf->source.len, lua_tostring(L, -1), 0);
-    lua_remove(L, -2);
-
-    if (rc != 0 || ngx_http_loyalty_lua_run(vm, 0, 1) != 0) {
-        ngx_snprintf((u_char *) err, errlen, "%s%Z",
-                     lua_isstring(L, -1) ? lua_tostring(L, -1)
-                                         : "the script raised an error "
-                                           "that is not a string");
+    if (loyalty_lua_script(&vm->lua, (char *) lcf->source.data,
+                           lcf->source.len, err, errlen)
+        != 0)
+    {
         ngx_http_loyalty_lua_free(vm);
         return NULL;
     }
 
-    if (ngx_http_loyalty_lua_hooks(vm, err, errlen) != NGX_OK) {
-        ngx_http_loyalty_lua_free(vm);
-        return NULL;
-    }
+    /* the hooks are taken: the table itself is not needed */
+    lua_pop(vm->lua.L, 1);
 
     /* configuration is over for this VM: later requires read the disk */
     vm->cf = NULL;
@@ -420,222 +343,142 @@ ngx_http_loyalty_lua_new(ngx_http_loyalty_lua_conf_t *lcf, ngx_conf_t *cf,
 static void
 ngx_http_loyalty_lua_free(ngx_http_loyalty_lua_t *vm)
 {
-    if (vm->L) {
-        lua_close(vm->L);
-    }
+    loyalty_lua_close(&vm->lua);
 
     ngx_free(vm);
 }
 
 
-/* the table the script returned, at the top of the stack */
-static ngx_int_t
-ngx_http_loyalty_lua_hooks(ngx_http_loyalty_lua_t *vm, char *err,
-    size_t errlen)
+/*
+ * A module's source: the one configuration read, or else the disk's; at
+ * configuration, what is read is kept for the workers.
+ */
+static int
+ngx_http_loyalty_lua_source(loyalty_lua_t *lua, const char *name,
+    const char *path, char **source, size_t *len, char *err, size_t errlen)
 {
-    lua_State   *L;
-    ngx_uint_t   i;
+    ngx_uint_t                      i;
+    ngx_http_loyalty_lua_t         *vm;
+    ngx_http_loyalty_lua_source_t  *mod;
 
-    L = vm->L;
+    vm = lua->data;
+    mod = vm->conf->modules.elts;
 
-    if (!lua_istable(L, -1)) {
-        ngx_snprintf((u_char *) err, errlen, "the script must return a "
-                     "table of hooks, not %s%Z", luaL_typename(L, -1));
+    for (i = 0; i < vm->conf->modules.nelts; i++) {
+        if (ngx_strcmp(mod[i].name.data, name) == 0) {
+            *source = ngx_alloc(mod[i].source.len + 1, vm->log);
+            if (*source == NULL) {
+                ngx_cpystrn((u_char *) err, (u_char *) "out of memory",
+                            errlen);
+                return -1;
+            }
+
+            ngx_memcpy(*source, mod[i].source.data, mod[i].source.len);
+            *len = mod[i].source.len;
+
+            return 0;
+        }
+    }
+
+    if (loyalty_lua_read_file(path, source, len, err, errlen) != 0) {
+        return -1;
+    }
+
+    if (vm->cf
+        && ngx_http_loyalty_lua_keep(vm, name, path, *source, *len) != NGX_OK)
+    {
+        ngx_free(*source);
+        ngx_cpystrn((u_char *) err, (u_char *) "out of memory", errlen);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/* keeps a module read at configuration for the workers */
+static ngx_int_t
+ngx_http_loyalty_lua_keep(ngx_http_loyalty_lua_t *vm, const char *name,
+    const char *path, char *source, size_t len)
+{
+    ngx_str_t                       s;
+    ngx_http_loyalty_lua_source_t  *mod;
+
+    mod = ngx_array_push(&vm->conf->modules);
+    if (mod == NULL) {
         return NGX_ERROR;
     }
 
-    for (i = 0; i < NGX_HTTP_LOYALTY_HOOKS; i++) {
-        lua_getfield(L, -1, ngx_http_loyalty_lua_hook_names[i]);
+    /* the name and path NUL-terminated */
+    s.len = ngx_strlen(name) + 1;
+    s.data = (u_char *) name;
 
-        if (lua_isnil(L, -1)) {
-            lua_pop(L, 1);
-            continue;
-        }
+    mod->name.len = s.len - 1;
+    mod->name.data = ngx_pstrdup(vm->cf->pool, &s);
 
-        if (!lua_isfunction(L, -1)) {
-            ngx_snprintf((u_char *) err, errlen, "the hook \"%s\" must be a "
-                         "function, not %s%Z",
-                         ngx_http_loyalty_lua_hook_names[i],
-                         luaL_typename(L, -1));
-            return NGX_ERROR;
-        }
+    s.len = ngx_strlen(path) + 1;
+    s.data = (u_char *) path;
 
-        vm->hooks[i] = luaL_ref(L, LUA_REGISTRYINDEX);
+    mod->path.len = s.len - 1;
+    mod->path.data = ngx_pstrdup(vm->cf->pool, &s);
+
+    s.len = len;
+    s.data = (u_char *) source;
+
+    mod->source.len = len;
+    mod->source.data = ngx_pstrdup(vm->cf->pool, &s);
+
+    if (mod->name.data == NULL || mod->path.data == NULL
+        || mod->source.data == NULL)
+    {
+        return NGX_ERROR;
     }
-
-    lua_pop(L, 1);
 
     return NGX_OK;
 }
 
 
 /*
- * The allocator keeps the VM under its cap; at the cap an allocation
- * fails, and Lua raises "not enough memory" in the hook that asked.
- */
-static void *
-ngx_http_loyalty_lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
-{
-    void                    *p;
-    ngx_http_loyalty_lua_t  *vm = ud;
-
-    if (nsize > osize && vm->used + (nsize - osize) > vm->limit) {
-        vm->failed = NGX_HTTP_LOYALTY_LUA_MEMORY;
-        return NULL;
-    }
-
-    p = vm->alloc(vm->alloc_ud, ptr, osize, nsize);
-
-    if (p != NULL || nsize == 0) {
-        vm->used = vm->used - osize + nsize;
-    }
-
-    return p;
-}
-
-
-/*
- * The count hook fires when a call has spent its budget.  From then on
- * it fires at every instruction, so a script cannot pcall its way on.
- */
-static void
-ngx_http_loyalty_lua_budget(lua_State *L, lua_Debug *ar)
-{
-    void                    *ud;
-    ngx_http_loyalty_lua_t  *vm;
-
-    (void) lua_getallocf(L, &ud);
-    vm = ud;
-
-    vm->failed = NGX_HTTP_LOYALTY_LUA_BUDGET;
-
-    lua_sethook(L, ngx_http_loyalty_lua_budget, LUA_MASKCOUNT, 1);
-
-    (void) lua_getinfo(L, "Sl", ar);
-
-    lua_pushfstring(L, "%s:%d: the budget of %d instructions is spent",
-                    ar->short_src, ar->currentline,
-                    (int) vm->conf->budget);
-    lua_error(L);
-}
-
-
-/* a protected call within the budget: 0, or an error message on the stack */
-static int
-ngx_http_loyalty_lua_run(ngx_http_loyalty_lua_t *vm, int nargs,
-    int nresults)
-{
-    int  rc;
-
-    vm->failed = 0;
-
-    lua_sethook(vm->L, ngx_http_loyalty_lua_budget, LUA_MASKCOUNT,
-                (int) vm->conf->budget);
-
-    rc = lua_pcall(vm->L, nargs, nresults, 0);
-
-    if (rc != 0 && vm->failed == NGX_HTTP_LOYALTY_LUA_MEMORY) {
-        /* what the failed call left behind is garbage by now */
-        lua_gc(vm->L, LUA_GCCOLLECT, 0);
-    }
-
-    return rc;
-}
-
-
-/*
- * Runs f(ud) protected and within the budget: f builds a hook's context,
- * calls the hook and reads its answer, so that running out of memory
- * anywhere in it is an error like any other.  A failure is logged, once
- * per place in the script, and counted.
+ * Runs f(ud) in the core's protected call, within the budget: f builds a
+ * hook's context, calls the hook and reads its answer.  A failure is
+ * counted and logged, once per place in the script.
  */
 ngx_int_t
 ngx_http_loyalty_lua_protect(ngx_http_loyalty_lua_t *vm, ngx_uint_t hook,
     lua_CFunction f, void *ud, ngx_log_t *log)
 {
-    int     rc;
-    size_t  room;
-
     if (vm->conf->stats) {
         (void) ngx_atomic_fetch_add(&vm->conf->stats->hooks[hook].calls, 1);
     }
 
-    /* the error paths must not be the ones to find memory short */
-    room = ngx_max(vm->limit / 8, 65536);
+    vm->hook = hook;
+    vm->call_log = log;
 
-    if (vm->used + room > vm->limit) {
-        lua_gc(vm->L, LUA_GCCOLLECT, 0);
-
-        if (vm->used + room > vm->limit) {
-            vm->failed = NGX_HTTP_LOYALTY_LUA_MEMORY;
-            ngx_http_loyalty_lua_fail(vm, hook, log,
-                                      "the script keeps its VM's memory "
-                                      "nearly full: not called");
-            return NGX_ERROR;
-        }
-    }
-
-    vm->failed = 0;
-
-    lua_sethook(vm->L, ngx_http_loyalty_lua_budget, LUA_MASKCOUNT,
-                (int) vm->conf->budget);
-
-    rc = lua_cpcall(vm->L, f, ud);
-
-    /* the snapshot is the caller's: no look-ups into it after the call */
-    vm->txn = NULL;
-
-    if (rc == 0) {
-        lua_settop(vm->L, 0);
-        return NGX_OK;
-    }
-
-    if (vm->failed == NGX_HTTP_LOYALTY_LUA_MEMORY) {
-        /* what the failed call left behind is garbage by now */
-        lua_gc(vm->L, LUA_GCCOLLECT, 0);
-    }
-
-    ngx_http_loyalty_lua_fail(vm, hook, log, NULL);
-
-    return NGX_ERROR;
+    return loyalty_lua_call(&vm->lua, f, ud) == 0 ? NGX_OK : NGX_ERROR;
 }
 
 
-/*
- * A failed call: msg, or the message at the top of the stack, counted,
- * logged once per place in the script; the stack is cleared.
- */
+/* a failed call, counted, and logged once per place in the script */
 static void
-ngx_http_loyalty_lua_fail(ngx_http_loyalty_lua_t *vm, ngx_uint_t hook,
-    ngx_log_t *log, const char *msg)
+ngx_http_loyalty_lua_fail(loyalty_lua_t *lua, const char *msg, size_t len)
 {
     u_char                           *p, *end, *colon;
-    size_t                            len;
     uint32_t                          site;
     ngx_uint_t                        i;
+    ngx_http_loyalty_lua_t           *vm;
     ngx_http_loyalty_lua_counters_t  *c;
 
-    if (msg) {
-        len = ngx_strlen(msg);
-
-    } else if (lua_type(vm->L, -1) == LUA_TSTRING) {
-        /* a string already: reading it allocates nothing */
-        msg = lua_tolstring(vm->L, -1, &len);
-
-    } else {
-        msg = "an error that is not a string";
-        len = ngx_strlen(msg);
-    }
+    vm = lua->data;
 
     if (vm->conf->stats) {
-        c = &vm->conf->stats->hooks[hook];
+        c = &vm->conf->stats->hooks[vm->hook];
 
         (void) ngx_atomic_fetch_add(&c->errors, 1);
 
-        if (vm->failed == NGX_HTTP_LOYALTY_LUA_BUDGET) {
+        if (lua->failed == LOYALTY_LUA_BUDGET) {
             (void) ngx_atomic_fetch_add(&c->budget, 1);
 
-        } else if (vm->failed == NGX_HTTP_LOYALTY_LUA_MEMORY) {
+        } else if (lua->failed == LOYALTY_LUA_MEMORY) {
             (void) ngx_atomic_fetch_add(&c->memory, 1);
         }
     }
@@ -649,11 +492,10 @@ ngx_http_loyalty_lua_fail(ngx_http_loyalty_lua_t *vm, ngx_uint_t hook,
     }
 
     site = ngx_crc32_short(p, colon ? (size_t) (colon - p) : len);
-    site ^= (uint32_t) hook;
+    site ^= (uint32_t) vm->hook;
 
     for (i = 0; i < vm->nlogged; i++) {
         if (vm->logged[i] == site) {
-            lua_settop(vm->L, 0);
             return;
         }
     }
@@ -662,13 +504,11 @@ ngx_http_loyalty_lua_fail(ngx_http_loyalty_lua_t *vm, ngx_uint_t hook,
         vm->logged[vm->nlogged++] = site;
     }
 
-    ngx_log_error(NGX_LOG_ERR, log, 0,
+    ngx_log_error(NGX_LOG_ERR, vm->call_log, 0,
                   "loyalty_lua_file \"%V\": the %s hook failed: %*s; it is "
                   "skipped (logged once per place in the script)",
-                  &vm->conf->file, ngx_http_loyalty_lua_hook_names[hook],
+                  &vm->conf->file, loyalty_lua_hook_names[vm->hook],
                   len, msg);
-
-    lua_settop(vm->L, 0);
 }
 
 
@@ -677,8 +517,7 @@ void
 ngx_http_loyalty_lua_store(ngx_http_loyalty_lua_t *vm, loyalty_store_t *st,
     MDB_txn *txn)
 {
-    vm->st = st;
-    vm->txn = txn;
+    loyalty_lua_store(&vm->lua, st, txn);
 }
 
 
@@ -691,437 +530,4 @@ ngx_http_loyalty_lua_event(void *data, loyalty_store_t *st, MDB_txn *txn,
     ngx_http_loyalty_lua_store(vm, st, txn);
 
     return ngx_http_loyalty_lua_event_call(vm, in, out);
-}
-
-
-/* the sandbox */
-
-static const char  *ngx_http_loyalty_lua_safe[] = {
-    "assert", "error", "ipairs", "next", "pairs", "pcall", "select",
-    "tonumber", "tostring", "type", "unpack", "rawequal", "rawget",
-    "rawset", "setmetatable", "getmetatable", NULL
-};
-
-static const char  *ngx_http_loyalty_lua_libs[] = {
-    "string", "table", "math", "bit", NULL
-};
-
-
-/*
- * Builds the environment of every chunk the VM loads: safe functions,
- * copies of the safe libraries, os.time, os.date and os.clock, and our
- * require and loadstring.  Runs protected, as it allocates.
- */
-static int
-ngx_http_loyalty_lua_sandbox(lua_State *L)
-{
-    ngx_uint_t               i;
-    ngx_http_loyalty_lua_t  *vm;
-
-    vm = lua_touserdata(L, lua_upvalueindex(1));
-
-    luaL_openlibs(L);
-
-    /* scripts reach the string library through every string's metatable */
-    lua_getglobal(L, "string");
-    lua_pushnil(L);
-    lua_setfield(L, -2, "dump");
-    lua_pop(L, 1);
-
-    lua_pushliteral(L, "");
-    lua_getmetatable(L, -1);
-    lua_pushboolean(L, 0);
-    lua_setfield(L, -2, "__metatable");
-    lua_pop(L, 2);
-
-    lua_newtable(L);
-
-    for (i = 0; ngx_http_loyalty_lua_safe[i]; i++) {
-        lua_getglobal(L, ngx_http_loyalty_lua_safe[i]);
-        lua_setfield(L, -2, ngx_http_loyalty_lua_safe[i]);
-    }
-
-    for (i = 0; ngx_http_loyalty_lua_libs[i]; i++) {
-        lua_newtable(L);
-        lua_getglobal(L, ngx_http_loyalty_lua_libs[i]);
-        lua_pushnil(L);
-
-        while (lua_next(L, -2)) {
-            lua_pushvalue(L, -2);
-            lua_insert(L, -2);
-            lua_settable(L, -5);
-        }
-
-        lua_pop(L, 1);
-        lua_setfield(L, -2, ngx_http_loyalty_lua_libs[i]);
-    }
-
-    lua_newtable(L);
-    lua_getglobal(L, "os");
-    lua_getfield(L, -1, "time");
-    lua_setfield(L, -3, "time");
-    lua_getfield(L, -1, "date");
-    lua_setfield(L, -3, "date");
-    lua_getfield(L, -1, "clock");
-    lua_setfield(L, -3, "clock");
-    lua_pop(L, 1);
-    lua_setfield(L, -2, "os");
-
-    lua_pushvalue(L, -1);
-    lua_setfield(L, -2, "_G");
-
-    lua_pushlightuserdata(L, vm);
-    lua_pushcclosure(L, ngx_http_loyalty_lua_require, 1);
-    lua_setfield(L, -2, "require");
-
-    lua_pushcfunction(L, ngx_http_loyalty_lua_xpcall);
-    lua_setfield(L, -2, "xpcall");
-
-    lua_pushlightuserdata(L, vm);
-    lua_pushcclosure(L, ngx_http_loyalty_lua_loadstring, 1);
-    lua_pushvalue(L, -1);
-    lua_setfield(L, -3, "loadstring");
-    lua_setfield(L, -2, "load");
-
-    vm->env = luaL_ref(L, LUA_REGISTRYINDEX);
-
-    lua_newtable(L);
-    vm->loaded = luaL_ref(L, LUA_REGISTRYINDEX);
-
-    ngx_http_loyalty_lua_keys(L, vm);
-
-    return 0;
-}
-
-
-/*
- * Loads a chunk of text into the sandbox: bytecode is refused, and the
- * operator's chunks are kept out of the JIT (see the top of the file).
- * 0 with the function on the stack, or an error message.
- */
-static int
-ngx_http_loyalty_lua_chunk(lua_State *L, ngx_http_loyalty_lua_t *vm,
-    const char *source, size_t len, const char *chunkname, ngx_uint_t jit)
-{
-    if (len && source[0] == LUA_SIGNATURE[0]) {
-        lua_pushfstring(L, "%s: bytecode is not loaded",
-                        (chunkname[0] == '@' || chunkname[0] == '=')
-                        ? chunkname + 1 : chunkname);
-        return LUA_ERRSYNTAX;
-    }
-
-    if (luaL_loadbuffer(L, source, len, chunkname) != 0) {
-        return LUA_ERRSYNTAX;
-    }
-
-    if (!jit) {
-        luaJIT_setmode(L, -1, LUAJIT_MODE_ALLFUNC|LUAJIT_MODE_OFF);
-    }
-
-    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->env);
-    lua_setfenv(L, -2);
-
-    return 0;
-}
-
-
-/*
- * xpcall(f, handler, ...): LuaJIT runs a handler where the error was
- * raised, and an error of the budget is raised inside the count hook,
- * where no hook fires: a looping handler would run unbudgeted.  This one
- * calls the handler once the error has unwound, where the budget holds.
- * Scripts cannot tell: they have no debug library to look at the stack.
- */
-static int
-ngx_http_loyalty_lua_xpcall(lua_State *L)
-{
-    luaL_checktype(L, 2, LUA_TFUNCTION);
-
-    /* handler, f, arguments */
-    lua_pushvalue(L, 2);
-    lua_remove(L, 2);
-    lua_insert(L, 1);
-
-    if (lua_pcall(L, lua_gettop(L) - 2, LUA_MULTRET, 0) == 0) {
-        lua_pushboolean(L, 1);
-        lua_replace(L, 1);
-        return lua_gettop(L);
-    }
-
-    lua_call(L, 1, 1);
-    lua_pushboolean(L, 0);
-    lua_insert(L, 1);
-
-    return 2;
-}
-
-
-/* loadstring(text [, name]) and load(text [, name]): text only */
-static int
-ngx_http_loyalty_lua_loadstring(lua_State *L)
-{
-    size_t                   len;
-    const char              *s, *name;
-    ngx_http_loyalty_lua_t  *vm;
-
-    vm = lua_touserdata(L, lua_upvalueindex(1));
-
-    s = luaL_checklstring(L, 1, &len);
-    name = luaL_optstring(L, 2, "=(load)");
-
-    if (ngx_http_loyalty_lua_chunk(L, vm, s, len, name, 0) != 0) {
-        lua_pushnil(L);
-        lua_insert(L, -2);
-        return 2;
-    }
-
-    return 1;
-}
-
-
-/*
- * require "loyalty.NAME": the project's library, or loyalty.store; any
- * other NAME is NAME.lua (dots for slashes) in the script's directory.
- */
-static int
-ngx_http_loyalty_lua_require(lua_State *L)
-{
-    int                             rc;
-    char                            err[NGX_MAX_ERROR_STR];
-    u_char                         *p, *path;
-    size_t                          len, i;
-    ngx_uint_t                      fresh;
-    ngx_str_t                       source;
-    const char                     *name;
-    ngx_http_loyalty_lua_t         *vm;
-    ngx_http_loyalty_lua_source_t  *mod;
-
-    vm = lua_touserdata(L, lua_upvalueindex(1));
-    name = luaL_checklstring(L, 1, &len);
-
-    lua_settop(L, 1);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->loaded);
-    lua_getfield(L, 2, name);
-
-    if (!lua_isnil(L, -1)) {
-        return 1;
-    }
-
-    lua_pop(L, 1);
-
-    if (len == 0 || len > NGX_HTTP_LOYALTY_LUA_NAME_MAX
-        || name[0] == '.' || name[len - 1] == '.'
-        || ngx_strstr(name, "..") != NULL)
-    {
-        return luaL_error(L, "module name \"%s\" is not allowed", name);
-    }
-
-    for (i = 0; i < len; i++) {
-        if (!(isalnum((unsigned char) name[i]) || name[i] == '_'
-              || name[i] == '.'))
-        {
-            return luaL_error(L, "module name \"%s\" is not allowed: only "
-                              "letters, digits, \"_\" and \".\"", name);
-        }
-    }
-
-    if (ngx_strcmp(name, "loyalty.store") == 0) {
-        ngx_http_loyalty_lua_store_lib(L, vm);
-        goto loaded;
-    }
-
-    if (ngx_strncmp(name, "loyalty.", 8) == 0) {
-        for (i = 0; ngx_http_loyalty_lua_lib[i].name; i++) {
-            if (ngx_strcmp(ngx_http_loyalty_lua_lib[i].name, name) == 0) {
-                break;
-            }
-        }
-
-        if (ngx_http_loyalty_lua_lib[i].name == NULL) {
-            return luaL_error(L, "module \"%s\" not found in the loyalty "
-                              "library", name);
-        }
-
-        lua_pushfstring(L, "=%s", name);
-        rc = ngx_http_loyalty_lua_chunk(L, vm,
-                                        ngx_http_loyalty_lua_lib[i].source,
-                                        ngx_http_loyalty_lua_lib[i].len,
-                                        lua_tostring(L, -1), 1);
-        if (rc != 0) {
-            return lua_error(L);
-        }
-
-        lua_remove(L, -2);
-        goto run;
-    }
-
-    mod = vm->conf->modules.elts;
-    fresh = 0;
-
-    for (i = 0; i < vm->conf->modules.nelts; i++) {
-        if (mod[i].name.len == len
-            && ngx_strncmp(mod[i].name.data, name, len) == 0)
-        {
-            break;
-        }
-    }
-
-    if (i < vm->conf->modules.nelts) {
-        path = mod[i].path.data;
-        source = mod[i].source;
-
-    } else {
-        path = lua_newuserdata(L, vm->conf->dir.len + len
-                                  + sizeof(".lua"));
-        p = ngx_cpymem(path, vm->conf->dir.data, vm->conf->dir.len);
-
-        for (i = 0; i < len; i++) {
-            *p++ = (name[i] == '.') ? '/' : name[i];
-        }
-
-        ngx_memcpy(p, ".lua", sizeof(".lua"));
-
-        err[sizeof(err) - 1] = '\0';
-
-        if (ngx_http_loyalty_lua_read(vm, (char *) path, &source, err,
-                                      sizeof(err) - 1)
-            != 0)
-        {
-            return luaL_error(L, "module \"%s\": %s", name, err);
-        }
-
-        fresh = 1;
-
-        if (vm->cf && ngx_http_loyalty_lua_keep(vm, name, len, path, &source)
-                      != NGX_OK)
-        {
-            ngx_free(source.data);
-            return luaL_error(L, "out of memory");
-        }
-    }
-
-    lua_pushfstring(L, "@%s", path);
-    rc = ngx_http_loyalty_lua_chunk(L, vm, (char *) source.data, source.len,
-                                    lua_tostring(L, -1), 0);
-
-    if (fresh) {
-        ngx_free(source.data);
-    }
-
-    if (rc != 0) {
-        return lua_error(L);
-    }
-
-    lua_remove(L, -2);
-
-run:
-
-    lua_pushvalue(L, 1);
-    lua_call(L, 1, 1);
-
-    if (lua_isnil(L, -1)) {
-        lua_pop(L, 1);
-        lua_pushboolean(L, 1);
-    }
-
-loaded:
-
-    lua_pushvalue(L, -1);
-    lua_setfield(L, 2, name);
-
-    return 1;
-}
-
-
-/* keeps a module read at configuration for the workers */
-static ngx_int_t
-ngx_http_loyalty_lua_keep(ngx_http_loyalty_lua_t *vm, const char *name,
-    size_t len, u_char *path, ngx_str_t *source)
-{
-    ngx_str_t                       s;
-    ngx_http_loyalty_lua_source_t  *mod;
-
-    mod = ngx_array_push(&vm->conf->modules);
-    if (mod == NULL) {
-        return NGX_ERROR;
-    }
-
-    s.len = len;
-    s.data = (u_char *) name;
-
-    mod->name.len = len;
-    mod->name.data = ngx_pstrdup(vm->cf->pool, &s);
-
-    s.len = ngx_strlen(path) + 1;
-    s.data = path;
-
-    mod->path.len = s.len - 1;
-    mod->path.data = ngx_pstrdup(vm->cf->pool, &s);
-
-    mod->source.len = source->len;
-    mod->source.data = ngx_pstrdup(vm->cf->pool, source);
-
-    if (mod->name.data == NULL || mod->path.data == NULL
-        || mod->source.data == NULL)
-    {
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
-}
-
-
-/* reads a whole file into memory from ngx_alloc(): 0, or -1 with err */
-static int
-ngx_http_loyalty_lua_read(ngx_http_loyalty_lua_t *vm, const char *path,
-    ngx_str_t *source, char *err, size_t errlen)
-{
-    ssize_t          n;
-    ngx_fd_t         fd;
-    ngx_err_t        e;
-    ngx_file_info_t  fi;
-
-    fd = ngx_open_file(path, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
-
-    if (fd == NGX_INVALID_FILE) {
-        e = ngx_errno;
-        ngx_snprintf((u_char *) err, errlen, "cannot open \"%s\": %s%Z",
-                     path, strerror(e));
-        return -1;
-    }
-
-    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR || !ngx_is_file(&fi)) {
-        ngx_snprintf((u_char *) err, errlen, "\"%s\" is not a file%Z", path);
-        ngx_close_file(fd);
-        return -1;
-    }
-
-    if (ngx_file_size(&fi) > NGX_HTTP_LOYALTY_LUA_SOURCE_MAX) {
-        ngx_snprintf((u_char *) err, errlen, "\"%s\" is larger than %d "
-                     "bytes%Z", path, NGX_HTTP_LOYALTY_LUA_SOURCE_MAX);
-        ngx_close_file(fd);
-        return -1;
-    }
-
-    source->len = (size_t) ngx_file_size(&fi);
-    source->data = ngx_alloc(source->len + 1, vm->log);
-
-    if (source->data == NULL) {
-        ngx_close_file(fd);
-        ngx_snprintf((u_char *) err, errlen, "out of memory%Z");
-        return -1;
-    }
-
-    n = ngx_read_fd(fd, source->data, source->len);
-    e = ngx_errno;
-    ngx_close_file(fd);
-
-    if (n != (ssize_t) source->len) {
-        ngx_free(source->data);
-        ngx_snprintf((u_char *) err, errlen, "cannot read \"%s\": %s%Z",
-                     path, n < 0 ? strerror(e) : "it changed while read");
-        return -1;
-    }
-
-    return 0;
 }

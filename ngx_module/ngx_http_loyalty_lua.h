@@ -1,5 +1,6 @@
 /*
- * nginx-loyalty: the embedded LuaJIT and the hooks it runs.
+ * nginx-loyalty: the operator's script in nginx: its hooks, run in the
+ * core's LuaJIT sandbox (core/loyalty_lua.h), and their counts.
  */
 
 #ifndef _NGX_HTTP_LOYALTY_LUA_H_INCLUDED_
@@ -13,23 +14,11 @@
 #include <lua.h>
 
 #include "loyalty_events.h"
+#include "loyalty_lua.h"
 #include "loyalty_price.h"
 #include "loyalty_record.h"
 #include "loyalty_rules.h"
 #include "loyalty_store.h"
-
-
-typedef enum {
-    NGX_HTTP_LOYALTY_HOOK_PRICE = 0,
-    NGX_HTTP_LOYALTY_HOOK_CLICK,
-    NGX_HTTP_LOYALTY_HOOK_EVENT,
-    NGX_HTTP_LOYALTY_HOOKS
-} ngx_http_loyalty_hook_e;
-
-
-/* why a call failed, beyond an error the script raised */
-#define NGX_HTTP_LOYALTY_LUA_BUDGET  1
-#define NGX_HTTP_LOYALTY_LUA_MEMORY  2
 
 
 /* per hook, for every worker, in the "loyalty_lua" zone */
@@ -42,14 +31,13 @@ typedef struct {
 
 
 typedef struct {
-    ngx_http_loyalty_lua_counters_t  hooks[NGX_HTTP_LOYALTY_HOOKS];
+    ngx_http_loyalty_lua_counters_t  hooks[LOYALTY_LUA_HOOKS];
 } ngx_http_loyalty_lua_stats_t;
 
 
 /* the script, as configuration found it */
 typedef struct {
     ngx_str_t                     file;     /* NUL-terminated */
-    ngx_str_t                     dir;      /* with its slash */
     ngx_str_t                     source;
     ngx_array_t                   modules;  /* read as the script loaded */
     ngx_uint_t                    budget;   /* VM instructions per call */
@@ -59,25 +47,16 @@ typedef struct {
 } ngx_http_loyalty_lua_conf_t;
 
 
+/* the core's VM, and what nginx keeps beside it */
 typedef struct {
-    lua_State                    *L;
+    loyalty_lua_t                 lua;
     ngx_http_loyalty_lua_conf_t  *conf;
     ngx_conf_t                   *cf;       /* while configuring */
     ngx_log_t                    *log;
-    size_t                        used;
-    size_t                        limit;
-    lua_Alloc                     alloc;    /* LuaJIT's own */
-    void                         *alloc_ud;
-    ngx_uint_t                    failed;
-    int                           hooks[NGX_HTTP_LOYALTY_HOOKS];
-    int                           env;
-    int                           loaded;
-    int                           keys;     /* see the hooks' contexts */
-    int                           lazy;     /* a price hook's member */
 
-    /* what loyalty.store reads during a call */
-    loyalty_store_t              *st;
-    MDB_txn                      *txn;
+    /* the call under way, for its failure's count and log */
+    ngx_uint_t                    hook;
+    ngx_log_t                    *call_log;
 
     /* the places in the script whose errors were logged */
     uint32_t                      logged[64];
@@ -122,9 +101,6 @@ typedef struct {
 } ngx_http_loyalty_lua_click_t;
 
 
-extern const char  *ngx_http_loyalty_lua_hook_names[NGX_HTTP_LOYALTY_HOOKS];
-
-
 char *ngx_http_loyalty_lua_conf(ngx_conf_t *cf,
     ngx_http_loyalty_lua_conf_t *lcf);
 ngx_int_t ngx_http_loyalty_lua_init_worker(ngx_cycle_t *cycle,
@@ -140,8 +116,7 @@ void ngx_http_loyalty_lua_store(ngx_http_loyalty_lua_t *vm,
     loyalty_store_t *st, MDB_txn *txn);
 
 /* in ngx_http_loyalty_lua_hooks.c */
-void ngx_http_loyalty_lua_keys(lua_State *L, ngx_http_loyalty_lua_t *vm);
-void ngx_http_loyalty_lua_store_lib(lua_State *L, ngx_http_loyalty_lua_t *vm);
+void ngx_http_loyalty_lua_keys(loyalty_lua_t *lua);
 ngx_int_t ngx_http_loyalty_lua_price(ngx_http_loyalty_lua_t *vm,
     ngx_http_request_t *r, ngx_http_loyalty_lua_price_t *p);
 ngx_int_t ngx_http_loyalty_lua_click(ngx_http_loyalty_lua_t *vm,

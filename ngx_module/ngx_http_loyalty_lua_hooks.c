@@ -1,6 +1,6 @@
 /*
- * nginx-loyalty: the hooks' contexts and answers (lua/README.md), and
- * loyalty.store, the look-ups scripts may make during a call.
+ * nginx-loyalty: the hooks' contexts and answers (lua/README.md); a
+ * member's table and loyalty.store are the core's (core/loyalty_lua.c).
  *
  * Every answer is checked here: a hook that returns something it may not
  * counts as a failed call, and the request or event goes on as if there
@@ -25,11 +25,6 @@
 #define NGX_HTTP_LOYALTY_LUA_INT_MAX   9007199254740992.0
 
 
-static void ngx_http_loyalty_lua_push_member(lua_State *L, const u_char *id,
-    size_t len, const loyalty_member_t *m, int32_t rank, ngx_uint_t has_rank);
-static void ngx_http_loyalty_lua_fill_member(lua_State *L, const u_char *id,
-    size_t len, const loyalty_member_t *m, int32_t rank, ngx_uint_t has_rank);
-static int ngx_http_loyalty_lua_member_index(lua_State *L);
 static int ngx_http_loyalty_lua_price_ask(lua_State *L);
 static int ngx_http_loyalty_lua_click_ask(lua_State *L);
 static int ngx_http_loyalty_lua_event_ask(lua_State *L);
@@ -37,38 +32,16 @@ static ngx_int_t ngx_http_loyalty_lua_integer(lua_State *L, int idx,
     int64_t min, int64_t max, int64_t *v);
 static ngx_int_t ngx_http_loyalty_lua_word(lua_State *L, int idx,
     size_t max, ngx_str_t *s);
-static int ngx_http_loyalty_lua_rank(loyalty_store_t *st, MDB_txn *txn,
-    const char *tier, size_t len, int32_t *rank);
-static int ngx_http_loyalty_lua_store_member(lua_State *L);
-static int ngx_http_loyalty_lua_store_price(lua_State *L);
 
 
 /*
- * The contexts' keys, and the stage names after them, made once per VM
- * and kept in a table at stack index 1 while a context is built: setting
- * a field by a C string would hash and intern the key on every call.
+ * The hooks' keys beside the core's, added to the VM's keys table; the
+ * keys are at stack index 1 while a context is built.
  */
 typedef enum {
-    NGX_HTTP_LOYALTY_KEY_SKU = 1,
+    NGX_HTTP_LOYALTY_KEY_SKU = LOYALTY_LUA_KEY_MORE,
     NGX_HTTP_LOYALTY_KEY_QTY,
-    NGX_HTTP_LOYALTY_KEY_RETAIL,
-    NGX_HTTP_LOYALTY_KEY_PRICE,
     NGX_HTTP_LOYALTY_KEY_CURRENCY,
-    NGX_HTTP_LOYALTY_KEY_TIER,
-    NGX_HTTP_LOYALTY_KEY_RANK,
-    NGX_HTTP_LOYALTY_KEY_NOW,
-    NGX_HTTP_LOYALTY_KEY_MEMBER,
-    NGX_HTTP_LOYALTY_KEY_ID,
-    NGX_HTTP_LOYALTY_KEY_STAGE,
-    NGX_HTTP_LOYALTY_KEY_POINTS,
-    NGX_HTTP_LOYALTY_KEY_ORDERS,
-    NGX_HTTP_LOYALTY_KEY_SPEND,
-    NGX_HTTP_LOYALTY_KEY_BLOCKED,
-    NGX_HTTP_LOYALTY_KEY_BIRTHDAY,
-    NGX_HTTP_LOYALTY_KEY_JOINED_AT,
-    NGX_HTTP_LOYALTY_KEY_FIRST_ORDER_AT,
-    NGX_HTTP_LOYALTY_KEY_LAST_ORDER_AT,
-    NGX_HTTP_LOYALTY_KEY_REFERRER,
     NGX_HTTP_LOYALTY_KEY_CODE,
     NGX_HTTP_LOYALTY_KEY_REFERRER2,
     NGX_HTTP_LOYALTY_KEY_STATUS,
@@ -80,31 +53,14 @@ typedef enum {
     NGX_HTTP_LOYALTY_KEY_AT,
     NGX_HTTP_LOYALTY_KEY_FIRST,
     NGX_HTTP_LOYALTY_KEY_AMOUNT,
-    NGX_HTTP_LOYALTY_KEY_ITEMS,
-    NGX_HTTP_LOYALTY_KEY_STAGES
+    NGX_HTTP_LOYALTY_KEY_ITEMS
 } ngx_http_loyalty_lua_key_e;
 
 
 static const char  *ngx_http_loyalty_lua_key_names[] = {
-    "sku", "qty", "retail", "price", "currency", "tier", "rank", "now",
-    "member", "id", "stage", "points", "orders", "spend", "blocked",
-    "birthday", "joined_at", "first_order_at", "last_order_at", "referrer",
-    "code", "referrer2", "status", "user_agent", "host", "uri", "type",
-    "kind", "at", "first", "amount", "items",
+    "sku", "qty", "currency", "code", "referrer2", "status", "user_agent",
+    "host", "uri", "type", "kind", "at", "first", "amount", "items"
 };
-
-#define ngx_http_loyalty_lua_set(L, k)                                        \
-    lua_rawgeti(L, 1, NGX_HTTP_LOYALTY_KEY_##k);                              \
-    lua_insert(L, -2);                                                        \
-    lua_rawset(L, -3)
-
-#define ngx_http_loyalty_lua_set_str(L, k, s, n)                              \
-    lua_pushlstring(L, (const char *) (s), n);                                \
-    ngx_http_loyalty_lua_set(L, k)
-
-#define ngx_http_loyalty_lua_set_num(L, k, v)                                 \
-    lua_pushnumber(L, (lua_Number) (v));                                      \
-    ngx_http_loyalty_lua_set(L, k)
 
 
 /* a hook call's question and answer, for the protected functions */
@@ -124,7 +80,7 @@ typedef struct {
  * are taken off, so that its answers start at index 1.
  */
 #define ngx_http_loyalty_lua_ask_hook(L, vm, hook, nresults)                  \
-    lua_rawgeti(L, LUA_REGISTRYINDEX, (vm)->hooks[hook]);                     \
+    lua_rawgeti(L, LUA_REGISTRYINDEX, (vm)->lua.hooks[hook]);                 \
     lua_insert(L, -2);                                                        \
     lua_call(L, 1, nresults);                                                 \
     lua_remove(L, 1)
@@ -141,7 +97,7 @@ ngx_http_loyalty_lua_price(ngx_http_loyalty_lua_t *vm, ngx_http_request_t *r,
     ask.r = r;
     ask.price = p;
 
-    if (ngx_http_loyalty_lua_protect(vm, NGX_HTTP_LOYALTY_HOOK_PRICE,
+    if (ngx_http_loyalty_lua_protect(vm, LOYALTY_LUA_HOOK_PRICE,
                                      ngx_http_loyalty_lua_price_ask, &ask,
                                      r->connection->log)
         != NGX_OK)
@@ -165,45 +121,47 @@ ngx_http_loyalty_lua_price_ask(lua_State *L)
     ask = lua_touserdata(L, 1);
     p = ask->price;
     lua_settop(L, 0);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, ask->vm->keys);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ask->vm->lua.keys);
 
     lua_createtable(L, 0, 10);
-    ngx_http_loyalty_lua_set_str(L, SKU, p->sku.data, p->sku.len);
-    ngx_http_loyalty_lua_set_num(L, QTY, p->qty);
-    ngx_http_loyalty_lua_set_num(L, RETAIL, p->retail);
-    ngx_http_loyalty_lua_set_num(L, PRICE, p->price);
-    ngx_http_loyalty_lua_set_str(L, CURRENCY, p->currency.data,
-                                 p->currency.len);
-    ngx_http_loyalty_lua_set_str(L, TIER, p->tier.data, p->tier.len);
-    ngx_http_loyalty_lua_set_num(L, NOW, ngx_time());
+    loyalty_lua_set_str(L, NGX_HTTP_LOYALTY_KEY_SKU, p->sku.data, p->sku.len);
+    loyalty_lua_set_num(L, NGX_HTTP_LOYALTY_KEY_QTY, p->qty);
+    loyalty_lua_set_num(L, LOYALTY_LUA_KEY_RETAIL, p->retail);
+    loyalty_lua_set_num(L, LOYALTY_LUA_KEY_PRICE, p->price);
+    loyalty_lua_set_str(L, NGX_HTTP_LOYALTY_KEY_CURRENCY, p->currency.data,
+                        p->currency.len);
+    loyalty_lua_set_str(L, LOYALTY_LUA_KEY_TIER, p->tier.data, p->tier.len);
+    loyalty_lua_set_num(L, LOYALTY_LUA_KEY_NOW, ngx_time());
 
     if (p->has_rank) {
-        ngx_http_loyalty_lua_set_num(L, RANK, p->rank);
+        loyalty_lua_set_num(L, LOYALTY_LUA_KEY_RANK, p->rank);
     }
 
     /*
      * What the request knows of the member already; the rest of the
-     * record is read only if the hook looks for it (see member_index).
+     * record is read only if the hook looks for it (see the core's
+     * loyalty_lua_member_index).
      */
     if (p->member.len) {
         lua_createtable(L, 0, 14);
-        ngx_http_loyalty_lua_set_str(L, ID, p->member.data, p->member.len);
-        ngx_http_loyalty_lua_set_str(L, TIER, p->member_tier.data,
-                                     p->member_tier.len);
-        ngx_http_loyalty_lua_set_num(L, RANK, p->member_rank);
-        lua_rawgeti(L, 1, NGX_HTTP_LOYALTY_KEY_STAGES + p->member_stage);
-        ngx_http_loyalty_lua_set(L, STAGE);
-        ngx_http_loyalty_lua_set_num(L, POINTS, p->member_points);
+        loyalty_lua_set_str(L, LOYALTY_LUA_KEY_ID, p->member.data,
+                            p->member.len);
+        loyalty_lua_set_str(L, LOYALTY_LUA_KEY_TIER, p->member_tier.data,
+                            p->member_tier.len);
+        loyalty_lua_set_num(L, LOYALTY_LUA_KEY_RANK, p->member_rank);
+        lua_rawgeti(L, 1, LOYALTY_LUA_KEY_STAGES + p->member_stage);
+        loyalty_lua_set(L, LOYALTY_LUA_KEY_STAGE);
+        loyalty_lua_set_num(L, LOYALTY_LUA_KEY_POINTS, p->member_points);
         lua_pushboolean(L, 0);
-        ngx_http_loyalty_lua_set(L, BLOCKED);
+        loyalty_lua_set(L, LOYALTY_LUA_KEY_BLOCKED);
 
-        lua_rawgeti(L, LUA_REGISTRYINDEX, ask->vm->lazy);
+        lua_rawgeti(L, LUA_REGISTRYINDEX, ask->vm->lua.lazy);
         lua_setmetatable(L, -2);
 
-        ngx_http_loyalty_lua_set(L, MEMBER);
+        loyalty_lua_set(L, LOYALTY_LUA_KEY_MEMBER);
     }
 
-    ngx_http_loyalty_lua_ask_hook(L, ask->vm, NGX_HTTP_LOYALTY_HOOK_PRICE, 2);
+    ngx_http_loyalty_lua_ask_hook(L, ask->vm, LOYALTY_LUA_HOOK_PRICE, 2);
 
     /* price, label; or { price = N, label = "..." } */
     if (lua_istable(L, 1)) {
@@ -270,7 +228,7 @@ ngx_http_loyalty_lua_click(ngx_http_loyalty_lua_t *vm, ngx_http_request_t *r,
     ask.r = r;
     ask.click = c;
 
-    if (ngx_http_loyalty_lua_protect(vm, NGX_HTTP_LOYALTY_HOOK_CLICK,
+    if (ngx_http_loyalty_lua_protect(vm, LOYALTY_LUA_HOOK_CLICK,
                                      ngx_http_loyalty_lua_click_ask, &ask,
                                      r->connection->log)
         != NGX_OK)
@@ -297,43 +255,44 @@ ngx_http_loyalty_lua_click_ask(lua_State *L)
     c = ask->click;
     r = ask->r;
     lua_settop(L, 0);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, ask->vm->keys);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ask->vm->lua.keys);
 
     lua_createtable(L, 0, 9);
-    ngx_http_loyalty_lua_set_str(L, CODE, c->code.data, c->code.len);
-    ngx_http_loyalty_lua_set_str(L, REFERRER, c->referrer.data,
-                                 c->referrer.len);
+    loyalty_lua_set_str(L, NGX_HTTP_LOYALTY_KEY_CODE, c->code.data,
+                        c->code.len);
+    loyalty_lua_set_str(L, LOYALTY_LUA_KEY_REFERRER, c->referrer.data,
+                        c->referrer.len);
 
     if (c->referrer2.len) {
-        ngx_http_loyalty_lua_set_str(L, REFERRER2, c->referrer2.data,
-                                     c->referrer2.len);
+        loyalty_lua_set_str(L, NGX_HTTP_LOYALTY_KEY_REFERRER2,
+                            c->referrer2.data, c->referrer2.len);
     }
 
     lua_pushstring(L, c->status);
-    ngx_http_loyalty_lua_set(L, STATUS);
+    loyalty_lua_set(L, NGX_HTTP_LOYALTY_KEY_STATUS);
 
     if (r->headers_in.user_agent) {
-        ngx_http_loyalty_lua_set_str(L, USER_AGENT,
-                                     r->headers_in.user_agent->value.data,
-                                     r->headers_in.user_agent->value.len);
+        loyalty_lua_set_str(L, NGX_HTTP_LOYALTY_KEY_USER_AGENT,
+                            r->headers_in.user_agent->value.data,
+                            r->headers_in.user_agent->value.len);
     }
 
     if (r->headers_in.server.len) {
-        ngx_http_loyalty_lua_set_str(L, HOST, r->headers_in.server.data,
-                                     r->headers_in.server.len);
+        loyalty_lua_set_str(L, NGX_HTTP_LOYALTY_KEY_HOST,
+                            r->headers_in.server.data,
+                            r->headers_in.server.len);
     }
 
-    ngx_http_loyalty_lua_set_str(L, URI, r->uri.data, r->uri.len);
-    ngx_http_loyalty_lua_set_num(L, NOW, ngx_time());
+    loyalty_lua_set_str(L, NGX_HTTP_LOYALTY_KEY_URI, r->uri.data, r->uri.len);
+    loyalty_lua_set_num(L, LOYALTY_LUA_KEY_NOW, ngx_time());
 
     if (c->member.len) {
-        ngx_http_loyalty_lua_push_member(L, c->member.data, c->member.len,
-                                         c->m, c->member_rank,
-                                         c->has_member_rank);
-        ngx_http_loyalty_lua_set(L, MEMBER);
+        loyalty_lua_push_member(L, (char *) c->member.data, c->member.len,
+                                c->m, c->member_rank, c->has_member_rank);
+        loyalty_lua_set(L, LOYALTY_LUA_KEY_MEMBER);
     }
 
-    ngx_http_loyalty_lua_ask_hook(L, ask->vm, NGX_HTTP_LOYALTY_HOOK_CLICK, 1);
+    ngx_http_loyalty_lua_ask_hook(L, ask->vm, LOYALTY_LUA_HOOK_CLICK, 1);
 
     top = 1;
 
@@ -384,7 +343,7 @@ ngx_http_loyalty_lua_event_call(ngx_http_loyalty_lua_t *vm,
     ask.in = in;
     ask.out = out;
 
-    if (ngx_http_loyalty_lua_protect(vm, NGX_HTTP_LOYALTY_HOOK_EVENT,
+    if (ngx_http_loyalty_lua_protect(vm, LOYALTY_LUA_HOOK_EVENT,
                                      ngx_http_loyalty_lua_event_ask, &ask,
                                      vm->log)
         != NGX_OK
@@ -422,27 +381,27 @@ ngx_http_loyalty_lua_event_ask(lua_State *L)
     out = ask->out;
     ev = in->ev;
     lua_settop(L, 0);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, ask->vm->keys);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ask->vm->lua.keys);
 
     lua_createtable(L, 0, 14);
 
     lua_pushstring(L, loyalty_event_names[ev->type]);
-    ngx_http_loyalty_lua_set(L, TYPE);
+    loyalty_lua_set(L, NGX_HTTP_LOYALTY_KEY_TYPE);
 
     if (ev->type == LOYALTY_EVENT_ACTION) {
         lua_pushstring(L, loyalty_action_names[ev->action]);
-        ngx_http_loyalty_lua_set(L, KIND);
+        loyalty_lua_set(L, NGX_HTTP_LOYALTY_KEY_KIND);
     }
 
-    ngx_http_loyalty_lua_set_str(L, ID, ev->id, ev->id_len);
-    ngx_http_loyalty_lua_set_num(L, AT, ev->at);
-    ngx_http_loyalty_lua_set_num(L, NOW, ngx_time());
-    ngx_http_loyalty_lua_set_num(L, POINTS, in->points);
+    loyalty_lua_set_str(L, LOYALTY_LUA_KEY_ID, ev->id, ev->id_len);
+    loyalty_lua_set_num(L, NGX_HTTP_LOYALTY_KEY_AT, ev->at);
+    loyalty_lua_set_num(L, LOYALTY_LUA_KEY_NOW, ngx_time());
+    loyalty_lua_set_num(L, LOYALTY_LUA_KEY_POINTS, in->points);
     lua_pushboolean(L, in->first);
-    ngx_http_loyalty_lua_set(L, FIRST);
+    loyalty_lua_set(L, NGX_HTTP_LOYALTY_KEY_FIRST);
 
     if (ev->type == LOYALTY_EVENT_ORDER) {
-        ngx_http_loyalty_lua_set_num(L, AMOUNT, ev->amount);
+        loyalty_lua_set_num(L, NGX_HTTP_LOYALTY_KEY_AMOUNT, ev->amount);
 
         lua_createtable(L, (int) json_array_size(ev->items), 0);
 
@@ -450,36 +409,35 @@ ngx_http_loyalty_lua_event_ask(lua_State *L)
             lua_createtable(L, 0, 2);
 
             v = json_object_get(item, "sku");
-            ngx_http_loyalty_lua_set_str(L, SKU, json_string_value(v),
-                                         json_string_length(v));
+            loyalty_lua_set_str(L, NGX_HTTP_LOYALTY_KEY_SKU,
+                                json_string_value(v), json_string_length(v));
 
             /* checked whole, but it may be written 3.0 */
             v = json_object_get(item, "qty");
-            ngx_http_loyalty_lua_set_num(L, QTY,
-                                         v ? json_number_value(v) : 1);
+            loyalty_lua_set_num(L, NGX_HTTP_LOYALTY_KEY_QTY,
+                                v ? json_number_value(v) : 1);
 
             lua_rawseti(L, -2, (int) n + 1);
         }
 
-        ngx_http_loyalty_lua_set(L, ITEMS);
+        loyalty_lua_set(L, NGX_HTTP_LOYALTY_KEY_ITEMS);
     }
 
     if (in->referrer) {
-        ngx_http_loyalty_lua_set_str(L, REFERRER, in->referrer,
-                                     in->referrer_len);
+        loyalty_lua_set_str(L, LOYALTY_LUA_KEY_REFERRER, in->referrer,
+                            in->referrer_len);
     }
 
     if (in->referrer2) {
-        ngx_http_loyalty_lua_set_str(L, REFERRER2, in->referrer2,
-                                     in->referrer2_len);
+        loyalty_lua_set_str(L, NGX_HTTP_LOYALTY_KEY_REFERRER2, in->referrer2,
+                            in->referrer2_len);
     }
 
-    ngx_http_loyalty_lua_push_member(L, (u_char *) in->member_id,
-                                     in->member_len, in->member, in->rank,
-                                     in->has_rank);
-    ngx_http_loyalty_lua_set(L, MEMBER);
+    loyalty_lua_push_member(L, in->member_id, in->member_len, in->member,
+                            in->rank, in->has_rank);
+    loyalty_lua_set(L, LOYALTY_LUA_KEY_MEMBER);
 
-    ngx_http_loyalty_lua_ask_hook(L, ask->vm, NGX_HTTP_LOYALTY_HOOK_EVENT, 1);
+    ngx_http_loyalty_lua_ask_hook(L, ask->vm, LOYALTY_LUA_HOOK_EVENT, 1);
 
     ask->rc = NGX_DECLINED;
 
@@ -558,151 +516,24 @@ ngx_http_loyalty_lua_event_ask(lua_State *L)
 }
 
 
-/* the keys and stage names of the contexts, for the VM's registry */
+/* the hooks' keys, added to the core's as the VM is made */
 void
-ngx_http_loyalty_lua_keys(lua_State *L, ngx_http_loyalty_lua_t *vm)
+ngx_http_loyalty_lua_keys(loyalty_lua_t *lua)
 {
-    int  i, n;
+    int         i, n;
+    lua_State  *L;
 
+    L = lua->L;
     n = sizeof(ngx_http_loyalty_lua_key_names) / sizeof(char *);
 
-    lua_createtable(L, n + LOYALTY_STAGE_COUNT, 0);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, lua->keys);
 
     for (i = 0; i < n; i++) {
         lua_pushstring(L, ngx_http_loyalty_lua_key_names[i]);
-        lua_rawseti(L, -2, i + 1);
+        lua_rawseti(L, -2, NGX_HTTP_LOYALTY_KEY_SKU + i);
     }
 
-    for (i = 0; i < LOYALTY_STAGE_COUNT; i++) {
-        lua_pushstring(L, loyalty_stage_names[i]);
-        lua_rawseti(L, -2, NGX_HTTP_LOYALTY_KEY_STAGES + i);
-    }
-
-    vm->keys = luaL_ref(L, LUA_REGISTRYINDEX);
-
-    lua_createtable(L, 0, 1);
-    lua_pushlightuserdata(L, vm);
-    lua_pushcclosure(L, ngx_http_loyalty_lua_member_index, 1);
-    lua_setfield(L, -2, "__index");
-    vm->lazy = luaL_ref(L, LUA_REGISTRYINDEX);
-}
-
-
-/*
- * member[key] for a field a price hook's member table was made without:
- * the whole record is read, the table filled and made an ordinary one.
- */
-static int
-ngx_http_loyalty_lua_member_index(lua_State *L)
-{
-    char                     id[LOYALTY_ID_MAX];
-    size_t                   len;
-    MDB_val                  key, val;
-    const char              *s;
-    loyalty_member_t         m;
-    ngx_http_loyalty_lua_t  *vm;
-
-    vm = lua_touserdata(L, lua_upvalueindex(1));
-
-    lua_settop(L, 2);
-
-    if (vm->txn == NULL) {
-        return luaL_error(L, "the member is only read during a hook");
-    }
-
-    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->keys);
-    lua_insert(L, 1);
-
-    /* keys, the member's table, the key asked for */
-    lua_rawgeti(L, 1, NGX_HTTP_LOYALTY_KEY_ID);
-    lua_rawget(L, 2);
-    s = lua_tolstring(L, -1, &len);
-
-    if (s == NULL || !loyalty_valid_id(s, len)) {
-        return 0;
-    }
-
-    ngx_memcpy(id, s, len);
     lua_pop(L, 1);
-
-    key.mv_data = id;
-    key.mv_size = len;
-
-    lua_pushvalue(L, 2);
-
-    if (mdb_get(vm->txn, vm->st->dbi[LOYALTY_DB_MEMBERS], &key, &val) == 0
-        && loyalty_member_decode(val.mv_data, val.mv_size, &m) == 0)
-    {
-        ngx_http_loyalty_lua_fill_member(L, (u_char *) id, len, &m, 0, 0);
-    }
-
-    lua_pushnil(L);
-    lua_setmetatable(L, 2);
-
-    lua_pushvalue(L, 3);
-    lua_rawget(L, 2);
-
-    return 1;
-}
-
-
-/* a member's table; the keys are at stack index 1 */
-static void
-ngx_http_loyalty_lua_push_member(lua_State *L, const u_char *id, size_t len,
-    const loyalty_member_t *m, int32_t rank, ngx_uint_t has_rank)
-{
-    lua_createtable(L, 0, 14);
-
-    ngx_http_loyalty_lua_fill_member(L, id, len, m, rank, has_rank);
-}
-
-
-/* sets the member's fields in the table at the top of the stack */
-static void
-ngx_http_loyalty_lua_fill_member(lua_State *L, const u_char *id, size_t len,
-    const loyalty_member_t *m, int32_t rank, ngx_uint_t has_rank)
-{
-    char  birthday[sizeof("MM-DD")];
-
-    ngx_http_loyalty_lua_set_str(L, ID, id, len);
-    ngx_http_loyalty_lua_set_str(L, TIER, m->tier, m->tier_len);
-
-    if (has_rank) {
-        ngx_http_loyalty_lua_set_num(L, RANK, rank);
-    }
-
-    lua_rawgeti(L, 1, NGX_HTTP_LOYALTY_KEY_STAGES + m->stage);
-    ngx_http_loyalty_lua_set(L, STAGE);
-
-    ngx_http_loyalty_lua_set_num(L, POINTS, m->points);
-    ngx_http_loyalty_lua_set_num(L, ORDERS, m->orders);
-    ngx_http_loyalty_lua_set_num(L, SPEND, m->spend);
-
-    lua_pushboolean(L, (m->flags & LOYALTY_MEMBER_BLOCKED) != 0);
-    ngx_http_loyalty_lua_set(L, BLOCKED);
-
-    if (m->flags & LOYALTY_MEMBER_BIRTHDAY) {
-        ngx_sprintf((u_char *) birthday, "%02d-%02d", (int) m->birth_month,
-                    (int) m->birth_day);
-        ngx_http_loyalty_lua_set_str(L, BIRTHDAY, birthday, 5);
-    }
-
-    if (m->flags & LOYALTY_MEMBER_JOINED) {
-        ngx_http_loyalty_lua_set_num(L, JOINED_AT, m->joined_at);
-    }
-
-    if (m->flags & LOYALTY_MEMBER_FIRST_ORDER) {
-        ngx_http_loyalty_lua_set_num(L, FIRST_ORDER_AT, m->first_order_at);
-    }
-
-    if (m->flags & LOYALTY_MEMBER_LAST_ORDER) {
-        ngx_http_loyalty_lua_set_num(L, LAST_ORDER_AT, m->last_order_at);
-    }
-
-    if (m->referrer_len) {
-        ngx_http_loyalty_lua_set_str(L, REFERRER, m->referrer,
-                                     m->referrer_len);
-    }
 }
 
 
@@ -758,159 +589,4 @@ ngx_http_loyalty_lua_word(lua_State *L, int idx, size_t max, ngx_str_t *s)
     }
 
     return NGX_OK;
-}
-
-
-/* loyalty.store */
-
-void
-ngx_http_loyalty_lua_store_lib(lua_State *L, ngx_http_loyalty_lua_t *vm)
-{
-    lua_createtable(L, 0, 2);
-
-    lua_pushlightuserdata(L, vm);
-    lua_pushcclosure(L, ngx_http_loyalty_lua_store_member, 1);
-    lua_setfield(L, -2, "member");
-
-    lua_pushlightuserdata(L, vm);
-    lua_pushcclosure(L, ngx_http_loyalty_lua_store_price, 1);
-    lua_setfield(L, -2, "price");
-}
-
-
-static int
-ngx_http_loyalty_lua_rank(loyalty_store_t *st, MDB_txn *txn,
-    const char *tier, size_t len, int32_t *rank)
-{
-    MDB_val         key, val;
-    loyalty_tier_t  t;
-
-    key.mv_data = (void *) tier;
-    key.mv_size = len;
-
-    if (mdb_get(txn, st->dbi[LOYALTY_DB_TIERS], &key, &val) != 0
-        || loyalty_tier_decode(val.mv_data, val.mv_size, &t) != 0)
-    {
-        return 0;
-    }
-
-    *rank = t.rank;
-
-    return 1;
-}
-
-
-/* member(id): the member as hooks see one, or nil */
-static int
-ngx_http_loyalty_lua_store_member(lua_State *L)
-{
-    int                      has_rank;
-    size_t                   len;
-    int32_t                  rank;
-    MDB_val                  key, val;
-    const char              *id;
-    loyalty_member_t         m;
-    ngx_http_loyalty_lua_t  *vm;
-
-    vm = lua_touserdata(L, lua_upvalueindex(1));
-    id = luaL_checklstring(L, 1, &len);
-
-    if (vm->txn == NULL) {
-        return luaL_error(L, "the store is only read during a hook");
-    }
-
-    if (!loyalty_valid_id(id, len)) {
-        lua_pushnil(L);
-        return 1;
-    }
-
-    key.mv_data = (void *) id;
-    key.mv_size = len;
-
-    if (mdb_get(vm->txn, vm->st->dbi[LOYALTY_DB_MEMBERS], &key, &val) != 0
-        || loyalty_member_decode(val.mv_data, val.mv_size, &m) != 0)
-    {
-        lua_pushnil(L);
-        return 1;
-    }
-
-    rank = 0;
-    has_rank = ngx_http_loyalty_lua_rank(vm->st, vm->txn, m.tier,
-                                         m.tier_len, &rank);
-
-    /* the keys below the id, which stays referenced */
-    lua_settop(L, 1);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->keys);
-    lua_insert(L, 1);
-
-    ngx_http_loyalty_lua_push_member(L, (u_char *) id, len, &m, rank,
-                                     has_rank);
-
-    return 1;
-}
-
-
-/* price(sku [, tier]): { retail = N, price = N } for the tier, or nil */
-static int
-ngx_http_loyalty_lua_store_price(lua_State *L)
-{
-    int                      i, clamped;
-    size_t                   len, tlen;
-    int64_t                  price;
-    MDB_val                  key, val;
-    const char              *sku, *tier;
-    loyalty_price_t          p;
-    loyalty_tierset_t       *ts;
-    ngx_http_loyalty_lua_t  *vm;
-
-    vm = lua_touserdata(L, lua_upvalueindex(1));
-    sku = luaL_checklstring(L, 1, &len);
-    tier = luaL_optlstring(L, 2, "public", &tlen);
-
-    if (vm->txn == NULL) {
-        return luaL_error(L, "the store is only read during a hook");
-    }
-
-    key.mv_data = (void *) sku;
-    key.mv_size = len;
-
-    if (!loyalty_valid_id(sku, len)
-        || mdb_get(vm->txn, vm->st->dbi[LOYALTY_DB_PRICES], &key, &val) != 0
-        || loyalty_price_decode(val.mv_data, val.mv_size, &p) != 0)
-    {
-        lua_pushnil(L);
-        return 1;
-    }
-
-    price = p.retail;
-
-    if (!(tlen == 6 && ngx_strncmp(tier, "public", 6) == 0)) {
-        ts = lua_newuserdata(L, sizeof(loyalty_tierset_t));
-
-        if (loyalty_tierset_load(vm->txn, vm->st->dbi[LOYALTY_DB_TIERS], ts)
-            != 0)
-        {
-            return luaL_error(L, "the tiers cannot be read");
-        }
-
-        i = loyalty_tierset_find(ts, tier, tlen);
-        if (i < 0) {
-            lua_pushnil(L);
-            return 1;
-        }
-
-        price = loyalty_price_guard(&p, ts, (size_t) i,
-                                    loyalty_price_raw(&p, &ts->tiers[i]),
-                                    &clamped);
-    }
-
-    lua_settop(L, 2);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->keys);
-    lua_insert(L, 1);
-
-    lua_createtable(L, 0, 2);
-    ngx_http_loyalty_lua_set_num(L, RETAIL, p.retail);
-    ngx_http_loyalty_lua_set_num(L, PRICE, price);
-
-    return 1;
 }

@@ -387,7 +387,7 @@ ngx_http_loyalty_price_begin(ngx_http_request_t *r,
     }
 
     pr->ctx = ctx;
-    pr->lua = ngx_http_loyalty_lua_get(NGX_HTTP_LOYALTY_HOOK_PRICE);
+    pr->lua = ngx_http_loyalty_lua_get(LOYALTY_LUA_HOOK_PRICE);
 
     tier = ngx_http_loyalty_price_tier(ctx);
 

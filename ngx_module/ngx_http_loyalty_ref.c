@@ -602,7 +602,7 @@ ngx_http_loyalty_ref_hook(ngx_http_request_t *r, ngx_http_loyalty_click_t *c,
     ngx_http_loyalty_lua_t        *vm;
     ngx_http_loyalty_lua_click_t   lc;
 
-    vm = ngx_http_loyalty_lua_get(NGX_HTTP_LOYALTY_HOOK_CLICK);
+    vm = ngx_http_loyalty_lua_get(LOYALTY_LUA_HOOK_CLICK);
     if (vm == NULL) {
         return NGX_OK;
     }

@@ -30,10 +30,14 @@ is($rc, 0, 'the module builds with clang -Werror')
     or diag(join "\n", grep { /error|warning/ } split /\n/, $out);
 ok(-f "$dir/nginx/objs/ngx_http_loyalty_module.so", 'the .so is there');
 
+system("sh ngx_module/core/loyalty_lua_lib.sh lua/loyalty "
+       . "> $dir/loyalty_lua_lib.h") == 0
+    or BAIL_OUT('cannot make the Lua library header');
+
 ($rc, $out) = run_out('clang -O2 -Wall -Wextra -Werror -Wno-unused-parameter '
-    . '-Ingx_module/core -Ingx_module/cli '
+    . "-Ingx_module/core -Ingx_module/cli -I$dir -I/usr/include/luajit-2.1 "
     . "-o $dir/loyaltyctl ngx_module/core/*.c ngx_module/cli/*.c "
-    . '-llmdb -ljansson -lcrypto -lm 2>&1');
+    . '-llmdb -ljansson -lcrypto -lluajit-5.1 -lm 2>&1');
 is($rc, 0, 'loyaltyctl builds with clang -Werror') or diag($out);
 
 done_testing();

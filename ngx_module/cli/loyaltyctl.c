@@ -45,10 +45,16 @@ static const char  loyaltyctl_usage_main[] =
     "  verify                    check every record and reference\n"
     "  sign-member ID --keys FILE [--ttl DURATION]\n"
     "                            print a signed member cookie value\n"
+    "  lua-check                 load the --lua script, print its hooks\n"
     "\n"
     "options:\n"
     "  -s, --store DIR           the store directory (default: "
     "$LOYALTY_STORE)\n"
+    "      --lua FILE            the operator's Lua script, as nginx's\n"
+    "                            loyalty_lua_file\n"
+    "      --lua-budget N        VM instructions per call (default 100000)\n"
+    "      --lua-memory SIZE     bytes per VM, k or m for units (default "
+    "16m)\n"
     "  -h, --help                this help; COMMAND --help for a command's\n"
     "\n"
     "exit status: 0 success, 1 rejected input, absent record or problems\n"
@@ -768,19 +774,51 @@ main(int argc, char **argv)
     const char        *cmd;
     loyaltyctl_opts_t  o;
 
+    enum {
+        LOYALTYCTL_OPT_LUA = 256,
+        LOYALTYCTL_OPT_LUA_BUDGET,
+        LOYALTYCTL_OPT_LUA_MEMORY
+    };
+
     static const struct option  longopts[] = {
-        { "store", required_argument, NULL, 's' },
-        { "help",  no_argument,       NULL, 'h' },
+        { "store",      required_argument, NULL, 's' },
+        { "lua",        required_argument, NULL, LOYALTYCTL_OPT_LUA },
+        { "lua-budget", required_argument, NULL, LOYALTYCTL_OPT_LUA_BUDGET },
+        { "lua-memory", required_argument, NULL, LOYALTYCTL_OPT_LUA_MEMORY },
+        { "help",       no_argument,       NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
 
     o.store = getenv("LOYALTY_STORE");
+    o.lua = NULL;
+    o.lua_budget = LOYALTYCTL_LUA_BUDGET;
+    o.lua_memory = LOYALTYCTL_LUA_MEMORY;
 
     /* "+": options after the command belong to the command */
     while ((c = getopt_long(argc, argv, "+s:h", longopts, NULL)) != -1) {
         switch (c) {
         case 's':
             o.store = optarg;
+            break;
+
+        case LOYALTYCTL_OPT_LUA:
+            o.lua = optarg;
+            break;
+
+        case LOYALTYCTL_OPT_LUA_BUDGET:
+            if (loyaltyctl_lua_budget(optarg, &o.lua_budget) != 0) {
+                fprintf(stderr, "loyaltyctl: invalid --lua-budget \"%s\": "
+                        "1000 to 100000000 instructions\n", optarg);
+                return LOYALTYCTL_USAGE;
+            }
+            break;
+
+        case LOYALTYCTL_OPT_LUA_MEMORY:
+            if (loyaltyctl_lua_memory(optarg, &o.lua_memory) != 0) {
+                fprintf(stderr, "loyaltyctl: invalid --lua-memory \"%s\": "
+                        "at least 1m\n", optarg);
+                return LOYALTYCTL_USAGE;
+            }
             break;
 
         case 'h':
@@ -838,6 +876,10 @@ main(int argc, char **argv)
 
     if (strcmp(cmd, "clicks") == 0) {
         return loyaltyctl_clicks(&o, argc, argv);
+    }
+
+    if (strcmp(cmd, "lua-check") == 0) {
+        return loyaltyctl_lua_check(&o, argc, argv);
     }
 
     fprintf(stderr, "loyaltyctl: unknown command \"%s\"\n", cmd);

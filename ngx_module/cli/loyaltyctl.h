@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 
+#include "loyalty_lua.h"
 #include "loyalty_store.h"
 #include "loyalty_util.h"
 
@@ -23,9 +24,20 @@
 
 #define LOYALTYCTL_HOSTS_MAX    64
 
+/* as nginx's loyalty_lua_budget and loyalty_lua_memory */
+#define LOYALTYCTL_LUA_BUDGET        100000
+#define LOYALTYCTL_LUA_BUDGET_MIN    1000
+#define LOYALTYCTL_LUA_BUDGET_MAX    100000000
+#define LOYALTYCTL_LUA_MEMORY        (16 * 1024 * 1024)
+#define LOYALTYCTL_LUA_MEMORY_MIN    (1024 * 1024)
+#define LOYALTYCTL_LUA_ERRLEN        2048
+
 
 typedef struct {
     const char  *store;
+    const char  *lua;         /* --lua FILE, or NULL */
+    unsigned     lua_budget;
+    size_t       lua_memory;
 } loyaltyctl_opts_t;
 
 
@@ -61,6 +73,12 @@ int loyaltyctl_mint_code(const loyaltyctl_opts_t *o, int argc, char **argv);
 int loyaltyctl_revoke_code(const loyaltyctl_opts_t *o, int argc,
     char **argv);
 int loyaltyctl_clicks(const loyaltyctl_opts_t *o, int argc, char **argv);
+/* --lua-budget and --lua-memory: 0, or -1 if out of range or malformed */
+int loyaltyctl_lua_budget(const char *arg, unsigned *budget);
+int loyaltyctl_lua_memory(const char *arg, size_t *memory);
+/* the --lua script loaded, its table at the top of the stack; exit code */
+int loyaltyctl_lua_open(const loyaltyctl_opts_t *o, loyalty_lua_t *vm);
+int loyaltyctl_lua_check(const loyaltyctl_opts_t *o, int argc, char **argv);
 /* verify's checks of the codes and clicks databases */
 int loyaltyctl_verify_codes(loyalty_store_t *st, MDB_txn *txn,
     size_t *problems);

@@ -1,0 +1,165 @@
+/*
+ * nginx-loyalty core: the LuaJIT sandbox that runs the operator's script,
+ * shared by the module and loyaltyctl.
+ */
+
+#ifndef _LOYALTY_LUA_H_INCLUDED_
+#define _LOYALTY_LUA_H_INCLUDED_
+
+
+#include <stddef.h>
+#include <stdint.h>
+#include <lmdb.h>
+#include <lua.h>
+
+#include "loyalty_record.h"
+#include "loyalty_store.h"
+
+
+#define LOYALTY_LUA_SOURCE_MAX  (1024 * 1024)
+
+/* why a call failed, beyond an error the script raised */
+#define LOYALTY_LUA_BUDGET      1
+#define LOYALTY_LUA_MEMORY      2
+
+
+/* the functions the script's table may hold (lua/README.md) */
+typedef enum {
+    LOYALTY_LUA_HOOK_PRICE = 0,
+    LOYALTY_LUA_HOOK_CLICK,
+    LOYALTY_LUA_HOOK_EVENT,
+    LOYALTY_LUA_HOOKS
+} loyalty_lua_hook_e;
+
+
+/*
+ * The keys of the tables the VM hands to scripts, made once per VM and
+ * kept in a table in the registry (vm->keys): setting a field by a C
+ * string would hash and intern the key on every call.  The stage names
+ * follow the keys; a caller's setup may add its own keys from
+ * LOYALTY_LUA_KEY_MORE on.
+ */
+typedef enum {
+    LOYALTY_LUA_KEY_ID = 1,
+    LOYALTY_LUA_KEY_TIER,
+    LOYALTY_LUA_KEY_RANK,
+    LOYALTY_LUA_KEY_STAGE,
+    LOYALTY_LUA_KEY_POINTS,
+    LOYALTY_LUA_KEY_ORDERS,
+    LOYALTY_LUA_KEY_SPEND,
+    LOYALTY_LUA_KEY_BLOCKED,
+    LOYALTY_LUA_KEY_BIRTHDAY,
+    LOYALTY_LUA_KEY_JOINED_AT,
+    LOYALTY_LUA_KEY_FIRST_ORDER_AT,
+    LOYALTY_LUA_KEY_LAST_ORDER_AT,
+    LOYALTY_LUA_KEY_REFERRER,
+    LOYALTY_LUA_KEY_RETAIL,
+    LOYALTY_LUA_KEY_PRICE,
+    LOYALTY_LUA_KEY_MEMBER,
+    LOYALTY_LUA_KEY_NOW,
+    LOYALTY_LUA_KEY_STAGES,
+    LOYALTY_LUA_KEY_MORE = LOYALTY_LUA_KEY_STAGES + LOYALTY_STAGE_COUNT
+} loyalty_lua_key_e;
+
+
+/*
+ * t[key] = v, for the table t below the value v at the top of the stack,
+ * with the keys' table at stack index 1.
+ */
+#define loyalty_lua_set(L, key)                                               \
+    lua_rawgeti(L, 1, key);                                                   \
+    lua_insert(L, -2);                                                        \
+    lua_rawset(L, -3)
+
+#define loyalty_lua_set_str(L, key, s, n)                                     \
+    lua_pushlstring(L, (const char *) (s), n);                                \
+    loyalty_lua_set(L, key)
+
+#define loyalty_lua_set_num(L, key, v)                                        \
+    lua_pushnumber(L, (lua_Number) (v));                                      \
+    loyalty_lua_set(L, key)
+
+
+typedef struct loyalty_lua_s  loyalty_lua_t;
+
+/*
+ * The source of the module at path, which require asked for by name:
+ * 0 with *source from malloc(), which the VM frees, or -1 with err.
+ */
+typedef int (*loyalty_lua_source_pt)(loyalty_lua_t *vm, const char *name,
+    const char *path, char **source, size_t *len, char *err, size_t errlen);
+
+/* more of the VM's setup, run protected as the sandbox is made */
+typedef void (*loyalty_lua_setup_pt)(loyalty_lua_t *vm);
+
+/* a failed call, with its message; vm->failed says if it ran out */
+typedef void (*loyalty_lua_report_pt)(loyalty_lua_t *vm, const char *msg,
+    size_t len);
+
+
+struct loyalty_lua_s {
+    /* the caller's, set before loyalty_lua_open() */
+    const char             *file;     /* the script; lives as long */
+    unsigned                budget;   /* VM instructions per call */
+    size_t                  limit;    /* bytes per VM */
+    loyalty_lua_source_pt   source;   /* NULL: read from the disk */
+    loyalty_lua_setup_pt    setup;    /* NULL: none */
+    loyalty_lua_report_pt   report;   /* NULL: none */
+    void                   *data;     /* the callbacks' */
+
+    lua_State              *L;
+    size_t                  used;
+    lua_Alloc               alloc;    /* LuaJIT's own */
+    void                   *alloc_ud;
+    size_t                  dir_len;  /* of file, with its slash */
+    int                     failed;   /* LOYALTY_LUA_BUDGET, _MEMORY */
+    int                     hooks[LOYALTY_LUA_HOOKS];
+    int                     env;
+    int                     loaded;
+    int                     keys;
+    int                     lazy;     /* a partial member's metatable */
+
+    /* what loyalty.store reads during a call */
+    loyalty_store_t        *st;
+    MDB_txn                *txn;
+};
+
+
+extern const char  *loyalty_lua_hook_names[LOYALTY_LUA_HOOKS];
+
+
+/* vm's caller's fields set, the rest zero: 0, or -1 with err */
+int loyalty_lua_open(loyalty_lua_t *vm, char *err, size_t errlen);
+void loyalty_lua_close(loyalty_lua_t *vm);
+
+/*
+ * Loads and runs the script, source or else vm->file read from the disk,
+ * within the budget; it must return a table, whose hooks are taken into
+ * vm->hooks.  0 with the table at the top of the stack, or -1 with err.
+ */
+int loyalty_lua_script(loyalty_lua_t *vm, const char *source, size_t len,
+    char *err, size_t errlen);
+
+/*
+ * Runs f(ud) protected, within the budget and the memory cap: 0, or -1
+ * after vm->report.  The stack is left empty; vm->txn is cleared, as the
+ * snapshot is the caller's.
+ */
+int loyalty_lua_call(loyalty_lua_t *vm, lua_CFunction f, void *ud);
+
+/* the store that loyalty.store and a partial member read during a call */
+void loyalty_lua_store(loyalty_lua_t *vm, loyalty_store_t *st,
+    MDB_txn *txn);
+
+/* a member's table pushed, or its fields set in the table at the top */
+void loyalty_lua_push_member(lua_State *L, const char *id, size_t len,
+    const loyalty_member_t *m, int32_t rank, int has_rank);
+void loyalty_lua_fill_member(lua_State *L, const char *id, size_t len,
+    const loyalty_member_t *m, int32_t rank, int has_rank);
+
+/* a whole file, up to LOYALTY_LUA_SOURCE_MAX, from malloc(): 0, or -1 */
+int loyalty_lua_read_file(const char *path, char **data, size_t *len,
+    char *err, size_t errlen);
+
+
+#endif /* _LOYALTY_LUA_H_INCLUDED_ */
