@@ -10,6 +10,8 @@
  *   PUT    .../codes/CODE, .../prices/SKU
  *   GET    .../rules, PUT .../rules
  *   GET    .../lua                     the Lua hooks' calls and failures
+ *   GET    .../due                     claims touches due, for a lease
+ *   POST   .../due/ack                 acknowledges touches
  *
  * Writes run in nginx's thread pool, one write transaction per request,
  * so no worker ever waits on LMDB's writer lock; a 200 is sent only once
@@ -26,6 +28,7 @@
 #include "ngx_http_loyalty_module.h"
 #include "ngx_http_loyalty_lua.h"
 #include "loyalty_admin.h"
+#include "loyalty_due.h"
 #include "loyalty_events.h"
 #include "loyalty_rules.h"
 
@@ -44,7 +47,9 @@ typedef enum {
     NGX_HTTP_LOYALTY_OP_CODE,
     NGX_HTTP_LOYALTY_OP_PRICE,
     NGX_HTTP_LOYALTY_OP_RULES,
-    NGX_HTTP_LOYALTY_OP_LUA
+    NGX_HTTP_LOYALTY_OP_LUA,
+    NGX_HTTP_LOYALTY_OP_DUE,
+    NGX_HTTP_LOYALTY_OP_DUE_ACK
 } ngx_http_loyalty_op_e;
 
 
@@ -72,6 +77,7 @@ typedef struct {
     size_t                       *host_lens;
     size_t                        nhosts;
     int64_t                       now;
+    loyalty_claim_t               claim;
 
     /* the outcome, made in the thread */
     ngx_uint_t                    status;
@@ -92,6 +98,12 @@ static ngx_uint_t ngx_http_loyalty_admin_authorized(ngx_http_request_t *r,
     ngx_http_loyalty_tokens_t *tokens);
 static ngx_int_t ngx_http_loyalty_admin_read(ngx_http_request_t *r,
     ngx_http_loyalty_admin_t *a);
+static ngx_int_t ngx_http_loyalty_admin_claim_args(ngx_http_request_t *r,
+    ngx_http_loyalty_admin_t *a);
+static void ngx_http_loyalty_admin_claim(ngx_http_loyalty_admin_t *a,
+    MDB_txn *txn);
+static void ngx_http_loyalty_admin_ack(ngx_http_loyalty_admin_t *a,
+    MDB_txn *txn);
 static void ngx_http_loyalty_admin_body(ngx_http_request_t *r);
 static void ngx_http_loyalty_admin_write(void *data, ngx_log_t *log);
 static void ngx_http_loyalty_admin_written(ngx_event_t *ev);
@@ -171,7 +183,25 @@ ngx_http_loyalty_admin_handler(ngx_http_request_t *r)
                        ngx_http_loyalty_lua_report(lmcf->lua));
         }
 
-        return ngx_http_loyalty_admin_read(r, a);
+        if (a->op != NGX_HTTP_LOYALTY_OP_DUE) {
+            return ngx_http_loyalty_admin_read(r, a);
+        }
+
+        /* a claim writes its lease: in the thread pool, as a write */
+        rc = ngx_http_loyalty_admin_claim_args(r, a);
+        if (rc != NGX_OK) {
+            return ngx_http_loyalty_admin_error(r, NGX_HTTP_BAD_REQUEST,
+                                                a->why);
+        }
+
+        ngx_http_set_ctx(r, a, ngx_http_loyalty_module);
+
+        rc = ngx_http_loyalty_admin_post(r, a);
+        if (rc == NGX_DONE) {
+            r->main->count++;
+        }
+
+        return rc;
     }
 
     if (llcf->share_hosts) {
@@ -280,6 +310,16 @@ ngx_http_loyalty_admin_route(ngx_http_request_t *r,
         a->op = NGX_HTTP_LOYALTY_OP_LUA;
         allowed = NGX_HTTP_GET;
 
+    } else if (ngx_http_loyalty_seg_is(seg[0], "due")) {
+        a->op = NGX_HTTP_LOYALTY_OP_DUE;
+        allowed = NGX_HTTP_GET;
+
+    } else if (ngx_http_loyalty_seg_is(seg[1], "due")
+               && ngx_http_loyalty_seg_is(seg[0], "ack"))
+    {
+        a->op = NGX_HTTP_LOYALTY_OP_DUE_ACK;
+        allowed = NGX_HTTP_POST;
+
     } else {
         a->why = "no such resource";
         return NGX_HTTP_NOT_FOUND;
@@ -297,6 +337,8 @@ ngx_http_loyalty_admin_route(ngx_http_request_t *r,
     if (a->op != NGX_HTTP_LOYALTY_OP_EVENTS
         && a->op != NGX_HTTP_LOYALTY_OP_RULES
         && a->op != NGX_HTTP_LOYALTY_OP_LUA
+        && a->op != NGX_HTTP_LOYALTY_OP_DUE
+        && a->op != NGX_HTTP_LOYALTY_OP_DUE_ACK
         && (a->key.len == 0 || a->key.len > LOYALTY_ID_MAX))
     {
         a->why = "no such record";
@@ -589,6 +631,167 @@ ngx_http_loyalty_admin_read(ngx_http_request_t *r,
 }
 
 
+/* GET .../due?until=TIME&limit=N&touch=KIND[,KIND]&lease=DURATION */
+static ngx_int_t
+ngx_http_loyalty_admin_claim_args(ngx_http_request_t *r,
+    ngx_http_loyalty_admin_t *a)
+{
+    u_char           *dst, *src, *p, *end, *comma;
+    ngx_int_t         n;
+    ngx_str_t         v;
+    loyalty_claim_t  *c;
+    int               kind;
+
+    c = &a->claim;
+    c->now = a->now;
+    c->until = a->now;
+    c->limit = 100;
+    c->lease = LOYALTY_LEASE_DEFAULT;
+    c->touches = (1u << LOYALTY_TOUCH_KINDS) - 1;
+
+    if (ngx_http_arg(r, (u_char *) "until", 5, &v) == NGX_OK) {
+        p = ngx_pnalloc(r->pool, v.len);
+        if (p == NULL) {
+            a->why = "out of memory";
+            return NGX_ERROR;
+        }
+
+        /* "+01:00" comes as %2B01:00 */
+        dst = p;
+        src = v.data;
+        ngx_unescape_uri(&dst, &src, v.len, NGX_UNESCAPE_URI);
+
+        if (loyalty_parse_rfc3339((char *) p, dst - p, &c->until) != 0) {
+            a->why = "\"until\" must be an RFC 3339 time";
+            return NGX_ERROR;
+        }
+    }
+
+    if (ngx_http_arg(r, (u_char *) "limit", 5, &v) == NGX_OK) {
+        n = ngx_atoi(v.data, v.len);
+
+        if (n < 1 || n > LOYALTY_DUE_LIMIT_MAX) {
+            a->why = "\"limit\" must be 1 to 1000";
+            return NGX_ERROR;
+        }
+
+        c->limit = (size_t) n;
+    }
+
+    if (ngx_http_arg(r, (u_char *) "lease", 5, &v) == NGX_OK) {
+        c->lease = loyalty_parse_duration((char *) v.data, v.len);
+
+        if (c->lease < LOYALTY_LEASE_MIN || c->lease > LOYALTY_LEASE_MAX) {
+            a->why = "\"lease\" must be a duration from 10s to 1d";
+            return NGX_ERROR;
+        }
+    }
+
+    if (ngx_http_arg(r, (u_char *) "touch", 5, &v) == NGX_OK) {
+        c->touches = 0;
+        end = v.data + v.len;
+
+        for (p = v.data; p <= end; p = comma + 1) {
+            comma = ngx_strlchr(p, end, ',');
+            if (comma == NULL) {
+                comma = end;
+            }
+
+            kind = loyalty_name_index(loyalty_touch_names,
+                                      LOYALTY_TOUCH_KINDS, (char *) p,
+                                      comma - p);
+            if (kind < 0) {
+                a->why = "\"touch\" must be call, message, letter, visit "
+                         "or gift, or a comma-separated list of them";
+                return NGX_ERROR;
+            }
+
+            c->touches |= 1u << kind;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* in the thread pool: claims, leaving the list or the error in a */
+static void
+ngx_http_loyalty_admin_claim(ngx_http_loyalty_admin_t *a, MDB_txn *txn)
+{
+    json_t  *list;
+
+    list = json_array();
+    if (list == NULL) {
+        a->rc = ENOMEM;
+        return;
+    }
+
+    a->rc = loyalty_due_claim(&a->store->st, txn, &a->claim, list);
+
+    if (a->rc != 0) {
+        json_decref(list);
+        return;
+    }
+
+    a->res = json_pack("{s:o}", "due", list);
+    if (a->res == NULL) {
+        a->rc = ENOMEM;
+    }
+}
+
+
+/* in the thread pool: acknowledgements from the body */
+static void
+ngx_http_loyalty_admin_ack(ngx_http_loyalty_admin_t *a, MDB_txn *txn)
+{
+    json_t        *doc, *res;
+    const char    *status;
+    json_error_t   jerr;
+
+    doc = json_loadb((char *) a->body, a->len, JSON_REJECT_DUPLICATES,
+                     &jerr);
+
+    if (doc == NULL) {
+        a->status = NGX_HTTP_BAD_REQUEST;
+        (void) snprintf(a->err, sizeof(a->err), "%s", jerr.text);
+        a->rc = -1;
+        return;
+    }
+
+    a->rc = loyalty_due_ack_json(&a->store->st, txn, doc, a->now, &res,
+                                 a->err, sizeof(a->err));
+    json_decref(doc);
+
+    if (a->rc == -1) {
+        a->status = NGX_HTTP_LOYALTY_UNPROCESSABLE;
+        return;
+    }
+
+    if (a->rc != 0) {
+        json_decref(res);
+        return;
+    }
+
+    /* one acknowledgement: its status is the answer's */
+    status = json_string_value(json_object_get(res, "status"));
+
+    if (status == NULL || ngx_strcmp(status, "acked") == 0
+        || ngx_strcmp(status, "already") == 0)
+    {
+        a->res = res;
+        return;
+    }
+
+    a->status = ngx_strcmp(status, "unknown") == 0 ? NGX_HTTP_NOT_FOUND
+                : ngx_strcmp(status, "conflict") == 0 ? NGX_HTTP_CONFLICT
+                : NGX_HTTP_LOYALTY_UNPROCESSABLE;
+    (void) snprintf(a->err, sizeof(a->err), "%s",
+                    json_string_value(json_object_get(res, "error")));
+    json_decref(res);
+    a->rc = -1;
+}
+
+
 /* the body is in: gather it and hand the write to the thread pool */
 static void
 ngx_http_loyalty_admin_body(ngx_http_request_t *r)
@@ -742,7 +945,8 @@ ngx_http_loyalty_admin_write(void *data, ngx_log_t *log)
     loyalty_store_t  *st;
 
     static const char  *kinds[] = {
-        NULL, "member", NULL, NULL, "code", "price", "rules"
+        NULL, "member", NULL, NULL, "code", "price", "rules", NULL, NULL,
+        NULL
     };
 
     st = &a->store->st;
@@ -787,6 +991,20 @@ ngx_http_loyalty_admin_write(void *data, ngx_log_t *log)
         }
 
         loyalty_batch_free(&batch);
+
+    } else if (a->op == NGX_HTTP_LOYALTY_OP_DUE) {
+        ngx_http_loyalty_admin_claim(a, txn);
+        rc = a->rc;
+        res = a->res;
+        a->res = NULL;
+        a->rc = 0;
+
+    } else if (a->op == NGX_HTTP_LOYALTY_OP_DUE_ACK) {
+        ngx_http_loyalty_admin_ack(a, txn);
+        rc = a->rc;
+        res = a->res;
+        a->res = NULL;
+        a->rc = 0;
 
     } else if (a->method == NGX_HTTP_DELETE) {
         rc = loyalty_admin_delete_member(st, txn, (char *) a->key.data,

@@ -38,6 +38,8 @@ static ngx_http_loyalty_lua_t *ngx_http_loyalty_lua_new(
     ngx_http_loyalty_lua_conf_t *lcf, ngx_conf_t *cf, ngx_log_t *log,
     char *err, size_t errlen);
 static void ngx_http_loyalty_lua_free(ngx_http_loyalty_lua_t *vm);
+static ngx_int_t ngx_http_loyalty_lua_read_cadences(
+    ngx_http_loyalty_lua_t *vm, char *err, size_t errlen);
 static int ngx_http_loyalty_lua_source(loyalty_lua_t *lua, const char *name,
     const char *path, char **source, size_t *len, char *err,
     size_t errlen);
@@ -166,6 +168,9 @@ ngx_http_loyalty_lua_init_worker(ngx_cycle_t *cycle,
         ngx_http_loyalty_lua_event_hook_v.data = vm;
     }
 
+    /* the events' cadences run in the write path's VM, as the event hook */
+    ngx_http_loyalty_lua_event_hook_v.cadences = vm ? vm->cadences : NULL;
+
     return NGX_OK;
 }
 
@@ -183,6 +188,7 @@ ngx_http_loyalty_lua_exit_worker(void)
     }
 
     ngx_http_loyalty_lua_event_hook_v.handler = NULL;
+    ngx_http_loyalty_lua_event_hook_v.cadences = NULL;
 }
 
 
@@ -263,8 +269,38 @@ ngx_http_loyalty_lua_get(ngx_uint_t hook)
 const loyalty_event_hook_t *
 ngx_http_loyalty_lua_event_hook(void)
 {
-    return ngx_http_loyalty_lua_event_hook_v.handler
+    return (ngx_http_loyalty_lua_event_hook_v.handler
+            || ngx_http_loyalty_lua_event_hook_v.cadences)
            ? &ngx_http_loyalty_lua_event_hook_v : NULL;
+}
+
+
+loyalty_cadences_t *
+ngx_http_loyalty_lua_cadences(void)
+{
+    return ngx_http_loyalty_lua_event_hook_v.cadences;
+}
+
+
+/*
+ * A cadence's condition, in the write path's VM: counted and logged as
+ * the event hook's calls are.
+ */
+static int
+ngx_http_loyalty_lua_cadence_cond(void *data, loyalty_store_t *st,
+    MDB_txn *txn, const loyalty_cadence_ask_t *ask)
+{
+    ngx_http_loyalty_lua_t  *vm = data;
+
+    if (vm->conf->stats) {
+        (void) ngx_atomic_fetch_add(
+                   &vm->conf->stats->hooks[LOYALTY_LUA_HOOK_EVENT].calls, 1);
+    }
+
+    vm->hook = LOYALTY_LUA_HOOK_EVENT;
+    vm->call_log = vm->log;
+
+    return loyalty_lua_cadence_cond(&vm->lua, st, txn, ask);
 }
 
 
@@ -330,7 +366,12 @@ ngx_http_loyalty_lua_new(ngx_http_loyalty_lua_conf_t *lcf, ngx_conf_t *cf,
         return NULL;
     }
 
-    /* the hooks are taken: the table itself is not needed */
+    if (ngx_http_loyalty_lua_read_cadences(vm, err, errlen) != NGX_OK) {
+        ngx_http_loyalty_lua_free(vm);
+        return NULL;
+    }
+
+    /* the hooks and cadences are taken: the table itself is not needed */
     lua_pop(vm->lua.L, 1);
 
     /* configuration is over for this VM: later requires read the disk */
@@ -340,9 +381,44 @@ ngx_http_loyalty_lua_new(ngx_http_loyalty_lua_conf_t *lcf, ngx_conf_t *cf,
 }
 
 
+/* the script's table at the top of the stack: its cadences, if any */
+static ngx_int_t
+ngx_http_loyalty_lua_read_cadences(ngx_http_loyalty_lua_t *vm, char *err,
+    size_t errlen)
+{
+    loyalty_cadences_t  *cads;
+
+    cads = ngx_alloc(sizeof(loyalty_cadences_t), vm->log);
+    if (cads == NULL) {
+        ngx_cpystrn((u_char *) err, (u_char *) "out of memory", errlen);
+        return NGX_ERROR;
+    }
+
+    if (loyalty_lua_cadences(&vm->lua, cads, err, errlen) != 0) {
+        ngx_free(cads);
+        return NGX_ERROR;
+    }
+
+    if (cads->n == 0) {
+        ngx_free(cads);
+        return NGX_OK;
+    }
+
+    cads->cond = ngx_http_loyalty_lua_cadence_cond;
+    cads->data = vm;
+    vm->cadences = cads;
+
+    return NGX_OK;
+}
+
+
 static void
 ngx_http_loyalty_lua_free(ngx_http_loyalty_lua_t *vm)
 {
+    if (vm->cadences) {
+        ngx_free(vm->cadences);
+    }
+
     loyalty_lua_close(&vm->lua);
 
     ngx_free(vm);

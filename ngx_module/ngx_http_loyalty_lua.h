@@ -15,6 +15,7 @@
 
 #include "loyalty_events.h"
 #include "loyalty_lua.h"
+#include "loyalty_lua_cadence.h"
 #include "loyalty_price.h"
 #include "loyalty_record.h"
 #include "loyalty_rules.h"
@@ -61,6 +62,9 @@ typedef struct {
     /* the places in the script whose errors were logged */
     uint32_t                      logged[64];
     ngx_uint_t                    nlogged;
+
+    /* the script's reward cadences; NULL: none */
+    loyalty_cadences_t           *cadences;
 } ngx_http_loyalty_lua_t;
 
 
@@ -110,6 +114,8 @@ json_t *ngx_http_loyalty_lua_report(ngx_http_loyalty_lua_conf_t *lcf);
 
 ngx_http_loyalty_lua_t *ngx_http_loyalty_lua_get(ngx_uint_t hook);
 const loyalty_event_hook_t *ngx_http_loyalty_lua_event_hook(void);
+/* this worker's cadences, in its write-path VM; NULL: none */
+loyalty_cadences_t *ngx_http_loyalty_lua_cadences(void);
 ngx_int_t ngx_http_loyalty_lua_protect(ngx_http_loyalty_lua_t *vm,
     ngx_uint_t hook, lua_CFunction f, void *ud, ngx_log_t *log);
 void ngx_http_loyalty_lua_store(ngx_http_loyalty_lua_t *vm,

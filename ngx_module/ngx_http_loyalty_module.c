@@ -221,6 +221,13 @@ static ngx_command_t  ngx_http_loyalty_commands[] = {
       offsetof(ngx_http_loyalty_main_conf_t, lua_memory),
       NULL },
 
+    { ngx_string("loyalty_cadence_sweep"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_loyalty_main_conf_t, cadence_sweep),
+      NULL },
+
     { ngx_string("loyalty_bots"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_http_loyalty_bots,
@@ -297,6 +304,12 @@ ngx_http_loyalty_init_worker(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
+    if (lmcf
+        && ngx_http_loyalty_sweep_init_worker(cycle, lmcf) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     return ngx_http_loyalty_clicks_init_worker(cycle);
 }
 
@@ -362,6 +375,7 @@ ngx_http_loyalty_create_main_conf(ngx_conf_t *cf)
     lmcf->click_flush = NGX_CONF_UNSET_MSEC;
     lmcf->lua_budget = NGX_CONF_UNSET;
     lmcf->lua_memory = NGX_CONF_UNSET_SIZE;
+    lmcf->cadence_sweep = NGX_CONF_UNSET_MSEC;
 
     return lmcf;
 }
@@ -379,6 +393,7 @@ ngx_http_loyalty_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(lmcf->click_flush, 10000);
     ngx_conf_init_value(lmcf->lua_budget, 100000);
     ngx_conf_init_size_value(lmcf->lua_memory, 16 * 1024 * 1024);
+    ngx_conf_init_msec_value(lmcf->cadence_sweep, 0);
 
     if (lmcf->click_flush == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -414,6 +429,31 @@ ngx_http_loyalty_init_main_conf(ngx_conf_t *cf, void *conf)
         }
 
         lmcf->lua = lcf;
+    }
+
+    if (lmcf->cadence_sweep) {
+        if (lmcf->store == NULL) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"loyalty_cadence_sweep\" requires "
+                               "\"loyalty_store\"");
+            return NGX_CONF_ERROR;
+        }
+
+        if (lmcf->cadence_sweep < 1000) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"loyalty_cadence_sweep\" must be at "
+                               "least 1s");
+            return NGX_CONF_ERROR;
+        }
+
+        /* the sweep writes touches and rewards into the store */
+        lmcf->store->write = 1;
+
+#if (NGX_THREADS)
+        if (ngx_thread_pool_add(cf, NULL) == NULL) {
+            return NGX_CONF_ERROR;
+        }
+#endif
     }
 
     if (lmcf->admin) {

@@ -179,6 +179,7 @@ typedef struct {
     ngx_int_t                    lua_budget;
     size_t                       lua_memory;
     void                        *lua;       /* ngx_http_loyalty_lua_conf_t */
+    ngx_msec_t                   cadence_sweep;     /* 0: none */
 } ngx_http_loyalty_main_conf_t;
 
 
@@ -327,6 +328,8 @@ ngx_int_t ngx_http_loyalty_clicks_claim(ngx_http_loyalty_clicks_t *clicks,
 ngx_uint_t ngx_http_loyalty_clicks_unique(ngx_http_loyalty_clicks_t *clicks,
     uint64_t visitor, const u_char *code, size_t len);
 ngx_int_t ngx_http_loyalty_clicks_init_worker(ngx_cycle_t *cycle);
+ngx_int_t ngx_http_loyalty_sweep_init_worker(ngx_cycle_t *cycle,
+    ngx_http_loyalty_main_conf_t *lmcf);
 void ngx_http_loyalty_clicks_exit_worker(ngx_cycle_t *cycle);
 
 

@@ -26,7 +26,8 @@ static const char  loyaltyctl_usage_main[] =
     "  import members|tiers|prices|codes FILE [--hosts HOST[,HOST...]]\n"
     "                            import JSON Lines (\"-\" for stdin)\n"
     "  import rules FILE         import the rules document\n"
-    "  apply FILE                apply events (a JSON array or JSON Lines)\n"
+    "  apply FILE                apply events (a JSON array or JSON Lines);\n"
+    "                            with --lua, schedule their cadences\n"
     "  get member ID             print a member as JSON\n"
     "  get tier NAME             print a tier as JSON\n"
     "  get price SKU [--tier T]  print a price, or a tier's price, as JSON\n"
@@ -46,6 +47,14 @@ static const char  loyaltyctl_usage_main[] =
     "  sign-member ID --keys FILE [--ttl DURATION]\n"
     "                            print a signed member cookie value\n"
     "  lua-check                 load the --lua script, print its hooks\n"
+    "  sweep [--now TIME]        run the --lua script's time-triggered\n"
+    "                            cadences; credit rewards that fell due\n"
+    "  due [--until TIME] [--limit N]\n"
+    "                            list touches due, as JSON Lines\n"
+    "  ack ID done|skipped|failed [--by STAFF]\n"
+    "                            acknowledge a touch\n"
+    "  cadence-stats [--since YYYY-MM-DD]\n"
+    "                            count touches per cadence and staff\n"
     "\n"
     "options:\n"
     "  -s, --store DIR           the store directory (default: "
@@ -880,6 +889,22 @@ main(int argc, char **argv)
 
     if (strcmp(cmd, "lua-check") == 0) {
         return loyaltyctl_lua_check(&o, argc, argv);
+    }
+
+    if (strcmp(cmd, "sweep") == 0) {
+        return loyaltyctl_sweep(&o, argc, argv);
+    }
+
+    if (strcmp(cmd, "due") == 0) {
+        return loyaltyctl_due(&o, argc, argv);
+    }
+
+    if (strcmp(cmd, "ack") == 0) {
+        return loyaltyctl_ack(&o, argc, argv);
+    }
+
+    if (strcmp(cmd, "cadence-stats") == 0) {
+        return loyaltyctl_cadence_stats(&o, argc, argv);
     }
 
     fprintf(stderr, "loyaltyctl: unknown command \"%s\"\n", cmd);

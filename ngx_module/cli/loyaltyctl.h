@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 
+#include "loyalty_cadence.h"
 #include "loyalty_lua.h"
 #include "loyalty_store.h"
 #include "loyalty_util.h"
@@ -79,6 +80,18 @@ int loyaltyctl_lua_memory(const char *arg, size_t *memory);
 /* the --lua script loaded, its table at the top of the stack; exit code */
 int loyaltyctl_lua_open(const loyaltyctl_opts_t *o, loyalty_lua_t *vm);
 int loyaltyctl_lua_check(const loyaltyctl_opts_t *o, int argc, char **argv);
+/*
+ * The --lua script's cadences in cads and its VM in vm (closed by the
+ * caller with loyalty_lua_close() when o->lua is set); none without
+ * --lua.  An exit code.
+ */
+int loyaltyctl_cadences(const loyaltyctl_opts_t *o, loyalty_lua_t *vm,
+    loyalty_cadences_t *cads);
+int loyaltyctl_sweep(const loyaltyctl_opts_t *o, int argc, char **argv);
+int loyaltyctl_due(const loyaltyctl_opts_t *o, int argc, char **argv);
+int loyaltyctl_ack(const loyaltyctl_opts_t *o, int argc, char **argv);
+int loyaltyctl_cadence_stats(const loyaltyctl_opts_t *o, int argc,
+    char **argv);
 /* verify's checks of the codes and clicks databases */
 int loyaltyctl_verify_codes(loyalty_store_t *st, MDB_txn *txn,
     size_t *problems);

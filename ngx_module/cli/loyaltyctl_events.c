@@ -10,12 +10,17 @@
 #include <time.h>
 
 #include "loyalty_admin.h"
+#include "loyalty_cadence.h"
 #include "loyalty_events.h"
 #include "loyalty_rules.h"
 #include "loyaltyctl.h"
 
 
 #define LOYALTYCTL_GROW_TRIES    8
+
+
+static int loyaltyctl_applied(const char *file, int rc,
+    loyalty_batch_t *res, const char *err);
 
 
 static const char  loyaltyctl_usage_apply[] =
@@ -29,12 +34,16 @@ static const char  loyaltyctl_usage_apply[] =
     "nothing is applied: prints {\"events\":N,\"errors\":[{\"index\":I,\n"
     "\"error\":\"...\"}]}, I counting events from 0, and exits 1.\n"
     "Without rules in the store, orders count orders and spend and make\n"
-    "customers, but give no points, stages beyond customer or tiers.\n";
+    "customers, but give no points, stages beyond customer or tiers.\n"
+    "With --lua FILE, the script's cadences that orders trigger are\n"
+    "scheduled in the same transaction, as nginx does; its event hook is\n"
+    "not run.\n";
 
 
 static int
 loyaltyctl_apply_buffer(loyalty_store_t *st, const char *buf, size_t len,
-    loyalty_batch_t *res, char *err, size_t errlen)
+    const loyalty_event_hook_t *hook, loyalty_batch_t *res, char *err,
+    size_t errlen)
 {
     int       rc;
     MDB_txn  *txn;
@@ -46,8 +55,7 @@ loyaltyctl_apply_buffer(loyalty_store_t *st, const char *buf, size_t len,
     }
 
     rc = loyalty_batch_apply(st, txn, buf, len, SIZE_MAX,
-                             (int64_t) time(NULL), NULL, res, err,
-                             errlen);
+                             (int64_t) time(NULL), hook, res, err, errlen);
     if (rc != 0) {
         mdb_txn_abort(txn);
         return rc;
@@ -65,12 +73,14 @@ loyaltyctl_apply_buffer(loyalty_store_t *st, const char *buf, size_t len,
 int
 loyaltyctl_apply(const loyaltyctl_opts_t *o, int argc, char **argv)
 {
-    int              rc, tries;
-    char            *buf, err[LOYALTY_ERRLEN];
-    size_t           len;
-    json_t          *out;
-    loyalty_store_t  st;
-    loyalty_batch_t  res;
+    int                    rc, tries;
+    char                  *buf, err[LOYALTY_ERRLEN];
+    size_t                 len;
+    loyalty_lua_t          vm;
+    loyalty_store_t        st;
+    loyalty_batch_t        res;
+    loyalty_cadences_t    *cads;
+    loyalty_event_hook_t   hook;
 
     if (loyaltyctl_wants_help(argc, argv, loyaltyctl_usage_apply)) {
         return LOYALTYCTL_OK;
@@ -80,24 +90,43 @@ loyaltyctl_apply(const loyaltyctl_opts_t *o, int argc, char **argv)
         return loyaltyctl_usage(loyaltyctl_usage_apply);
     }
 
+    cads = malloc(sizeof(loyalty_cadences_t));
+    if (cads == NULL) {
+        fprintf(stderr, "loyaltyctl: out of memory\n");
+        return LOYALTYCTL_STORE;
+    }
+
+    rc = loyaltyctl_cadences(o, &vm, cads);
+    if (rc != LOYALTYCTL_OK) {
+        free(cads);
+        return rc;
+    }
+
+    hook.handler = NULL;
+    hook.data = NULL;
+    hook.cadences = cads->n ? cads : NULL;
+
     rc = loyaltyctl_open(o, &st, 0);
     if (rc != LOYALTYCTL_OK) {
-        return rc;
+        goto done;
     }
 
     buf = loyaltyctl_read_all(argv[1], &len);
     if (buf == NULL) {
         loyalty_store_close(&st);
-        return LOYALTYCTL_DATA;
+        rc = LOYALTYCTL_DATA;
+        goto done;
     }
 
     /* an event writes its record, the member's and a ledger entry or two */
+    err[0] = '\0';
     rc = loyalty_store_grow(&st, len * 4);
     res.errors = NULL;
 
     for (tries = 0; rc == 0 && tries < LOYALTYCTL_GROW_TRIES; tries++) {
         loyalty_batch_free(&res);
-        rc = loyaltyctl_apply_buffer(&st, buf, len, &res, err, sizeof(err));
+        rc = loyaltyctl_apply_buffer(&st, buf, len, &hook, &res, err,
+                                     sizeof(err));
 
         if (rc != MDB_MAP_FULL) {
             break;
@@ -108,23 +137,43 @@ loyaltyctl_apply(const loyaltyctl_opts_t *o, int argc, char **argv)
 
     free(buf);
     loyalty_store_close(&st);
+    rc = loyaltyctl_applied(argv[1], rc, &res, err);
+
+done:
+
+    if (o->lua) {
+        loyalty_lua_close(&vm);
+    }
+
+    free(cads);
+
+    return rc;
+}
+
+
+/* what apply prints, and its exit code */
+static int
+loyaltyctl_applied(const char *file, int rc, loyalty_batch_t *res,
+    const char *err)
+{
+    json_t  *out;
 
     if (rc == LOYALTY_BATCH_INVALID) {
         out = json_object();
         if (out) {
-            json_object_set_new(out, "events", json_integer(res.events));
-            json_object_set(out, "errors", res.errors);
+            json_object_set_new(out, "events", json_integer(res->events));
+            json_object_set(out, "errors", res->errors);
         }
 
-        loyalty_batch_free(&res);
-        fprintf(stderr, "loyaltyctl: %s: %s; nothing applied\n", argv[1],
+        loyalty_batch_free(res);
+        fprintf(stderr, "loyaltyctl: %s: %s; nothing applied\n", file,
                 err);
 
         return loyaltyctl_print_json(out) == LOYALTYCTL_OK
                ? LOYALTYCTL_DATA : LOYALTYCTL_STORE;
     }
 
-    loyalty_batch_free(&res);
+    loyalty_batch_free(res);
 
     if (rc != 0) {
         fprintf(stderr, "loyaltyctl: apply: %s; nothing applied\n",
@@ -135,10 +184,10 @@ loyaltyctl_apply(const loyaltyctl_opts_t *o, int argc, char **argv)
 
     out = json_object();
     if (out) {
-        json_object_set_new(out, "events", json_integer(res.events));
-        json_object_set_new(out, "applied", json_integer(res.applied));
+        json_object_set_new(out, "events", json_integer(res->events));
+        json_object_set_new(out, "applied", json_integer(res->applied));
         json_object_set_new(out, "duplicates",
-                            json_integer(res.duplicates));
+                            json_integer(res->duplicates));
     }
 
     return loyaltyctl_print_json(out);

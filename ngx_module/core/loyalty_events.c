@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "loyalty_cadence.h"
 #include "loyalty_events.h"
 #include "loyalty_json.h"
 #include "loyalty_price.h"
@@ -23,7 +24,8 @@ const char  *loyalty_event_names[LOYALTY_EVENT_COUNT] = {
 };
 
 const char  *loyalty_ledger_reasons[LOYALTY_LEDGER_REASONS] = {
-    NULL, "order", "refund", "action", "referral_l1", "referral_l2", "adjust"
+    NULL, "order", "refund", "action", "referral_l1", "referral_l2", "adjust",
+    "cadence"
 };
 
 /* the first byte of an events key: one id space per kind */
@@ -116,6 +118,8 @@ typedef struct {
     loyalty_tier_rank_t tiers[LOYALTY_TIERS_MAX];
     size_t              ntiers;
     const loyalty_event_hook_t  *hook;
+    loyalty_cadences_t *cadences;
+    int64_t             now;
     char               *err;
     size_t              errlen;
 } loyalty_apply_t;
@@ -1319,6 +1323,12 @@ loyalty_apply_order(loyalty_apply_t *ap, const loyalty_event_t *ev,
         rc = loyalty_referral_points(ap, &mc, ev, rec, l1, l2);
     }
 
+    if (rc == 0 && ap->cadences) {
+        rc = loyalty_cadence_order(ap->st, ap->txn, ap->cadences, ap->now,
+                                   ev, mc.id, mc.id_len, &before.m, &mc.m,
+                                   first);
+    }
+
     return rc;
 }
 
@@ -1791,6 +1801,8 @@ loyalty_batch_apply(loyalty_store_t *st, MDB_txn *txn, const char *body,
     }
 
     ap->hook = (hook && hook->handler) ? hook : NULL;
+    ap->cadences = hook ? hook->cadences : NULL;
+    ap->now = now;
 
     if (array) {
         json_array_foreach(doc, i, obj) {

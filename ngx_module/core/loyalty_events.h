@@ -66,6 +66,7 @@ typedef enum {
     LOYALTY_LEDGER_REFERRAL_L1,
     LOYALTY_LEDGER_REFERRAL_L2,
     LOYALTY_LEDGER_ADJUST,
+    LOYALTY_LEDGER_CADENCE,
     LOYALTY_LEDGER_REASONS
 } loyalty_ledger_reason_e;
 
@@ -169,9 +170,13 @@ typedef int (*loyalty_event_hook_pt)(void *data, loyalty_store_t *st,
     MDB_txn *txn, const loyalty_event_hook_in_t *in,
     loyalty_event_hook_out_t *out);
 
+/* loyalty_cadence.h: the cadences that events schedule */
+typedef struct loyalty_cadences_s  loyalty_cadences_t;
+
 typedef struct {
-    loyalty_event_hook_pt    handler;
+    loyalty_event_hook_pt    handler;   /* NULL: none */
     void                    *data;
+    loyalty_cadences_t      *cadences;  /* NULL: none */
 } loyalty_event_hook_t;
 
 
@@ -203,7 +208,8 @@ int loyalty_event_from_json(json_t *obj, int64_t now, loyalty_event_t *ev,
  * event (nothing applied); LOYALTY_BATCH_TOO_MANY for more than
  * max_events; or an LMDB error (> 0), err saying where.  res is filled
  * in every case and released with loyalty_batch_free().  hook, when not
- * NULL, is asked about every order and action.
+ * NULL, is asked about every order and action, and its cadences are
+ * scheduled from orders in the same transaction.
  */
 int loyalty_batch_apply(loyalty_store_t *st, MDB_txn *txn, const char *body,
     size_t len, size_t max_events, int64_t now,

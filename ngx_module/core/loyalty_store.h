@@ -38,6 +38,8 @@ typedef enum {
     LOYALTY_DB_LEDGER,
     LOYALTY_DB_EVENTS,
     LOYALTY_DB_REFERRALS,
+    LOYALTY_DB_TOUCHES,
+    LOYALTY_DB_DUE,
     LOYALTY_DB_COUNT
 } loyalty_db_e;
 

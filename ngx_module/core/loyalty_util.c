@@ -187,7 +187,7 @@ loyalty_leap(int y)
 }
 
 
-static int
+int
 loyalty_month_days(int y, int m)
 {
     static const int  days[] = { 31, 28, 31, 30, 31, 30,
@@ -197,8 +197,7 @@ loyalty_month_days(int y, int m)
 }
 
 
-/* days since 1970-01-01 of a proleptic Gregorian date */
-static int64_t
+int64_t
 loyalty_days_from_civil(int64_t y, int m, int d)
 {
     int64_t  era, yoe, doy, doe;
@@ -281,15 +280,13 @@ loyalty_parse_rfc3339(const char *s, size_t len, int64_t *out)
 
 
 void
-loyalty_format_rfc3339(int64_t t, char *buf)
+loyalty_civil(int64_t t, int64_t *year, int *month, int *day)
 {
-    int64_t  days, secs, z, era, doe, yoe, y, doy, mp, d, m;
+    int64_t  days, z, era, doe, yoe, y, doy, mp, d, m;
 
     days = t / 86400;
-    secs = t % 86400;
 
-    if (secs < 0) {
-        secs += 86400;
+    if (t % 86400 < 0) {
         days--;
     }
 
@@ -302,7 +299,25 @@ loyalty_format_rfc3339(int64_t t, char *buf)
     mp = (5 * doy + 2) / 153;
     d = doy - (153 * mp + 2) / 5 + 1;
     m = mp + (mp < 10 ? 3 : -9);
-    y += (m <= 2);
+
+    *year = y + (m <= 2);
+    *month = (int) m;
+    *day = (int) d;
+}
+
+
+void
+loyalty_format_rfc3339(int64_t t, char *buf)
+{
+    int      m, d;
+    int64_t  y, secs;
+
+    secs = t % 86400;
+    if (secs < 0) {
+        secs += 86400;
+    }
+
+    loyalty_civil(t, &y, &m, &d);
 
     buf[0] = '0' + (char) (y / 1000);
     buf[1] = '0' + (char) (y / 100 % 10);

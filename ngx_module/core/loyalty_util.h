@@ -52,6 +52,12 @@ int loyalty_parse_rfc3339(const char *s, size_t len, int64_t *out);
  * buf holds 21 bytes */
 void loyalty_format_rfc3339(int64_t t, char *buf);
 
+/* days since 1970-01-01 of a proleptic Gregorian date */
+int64_t loyalty_days_from_civil(int64_t y, int m, int d);
+/* the UTC date of unix seconds t */
+void loyalty_civil(int64_t t, int64_t *year, int *month, int *day);
+int loyalty_month_days(int y, int m);
+
 /* the number of characters of valid UTF-8 without NUL, or -1 */
 long loyalty_utf8_chars(const char *s, size_t len);
 

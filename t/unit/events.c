@@ -999,7 +999,7 @@ test_hook_handler(void *data, loyalty_store_t *s, MDB_txn *txn,
 
 
 static hook_seen_t           seen;
-static loyalty_event_hook_t  c_hook = { test_hook_handler, &seen };
+static loyalty_event_hook_t  c_hook = { test_hook_handler, &seen, NULL };
 
 
 /* as apply(), with a hook */
@@ -1182,7 +1182,7 @@ test_hook(void)
 
     /* a hook without a handler is no hook */
     {
-        loyalty_event_hook_t  none = { NULL, &seen };
+        loyalty_event_hook_t  none = { NULL, &seen, NULL };
 
         seen.calls = 0;
         is_int(apply_hooked(HOOK_ACTION("hsolo", "share", "p100-a15"), &none),

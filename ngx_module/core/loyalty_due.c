@@ -1,0 +1,1173 @@
+/*
+ * nginx-loyalty: touches of reward cadences and the queue of those due.
+ */
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "loyalty_due.h"
+#include "loyalty_events.h"
+#include "loyalty_record.h"
+
+
+const char  *loyalty_touch_names[LOYALTY_TOUCH_KINDS] = {
+    "call", "message", "letter", "visit", "gift"
+};
+
+const char  *loyalty_outcome_names[LOYALTY_OUTCOMES] = {
+    "pending", "done", "skipped", "failed"
+};
+
+const char  *loyalty_trigger_names[LOYALTY_TRIGGERS] = {
+    "order", "first_order", "referral_converted", "spend_crossed",
+    "birthday", "inactive", "yearly_top", "calendar"
+};
+
+
+/* the due queue's value: version, touch, flags, 5 reserved, lease */
+typedef struct {
+    uint8_t     touch;
+    uint8_t     flags;
+    int64_t     lease_until;    /* 0: not leased */
+} loyalty_due_t;
+
+
+int
+loyalty_name_index(const char *const *names, size_t n, const char *s,
+    size_t len)
+{
+    size_t  i;
+
+    for (i = 0; i < n; i++) {
+        if (strlen(names[i]) == len && memcmp(names[i], s, len) == 0) {
+            return (int) i;
+        }
+    }
+
+    return -1;
+}
+
+
+size_t
+loyalty_touch_encode(const loyalty_touch_t *t, uint8_t *buf)
+{
+    memset(buf, 0, LOYALTY_TOUCH_FIXED);
+
+    buf[0] = LOYALTY_TOUCH_VERSION;
+    buf[1] = t->state;
+    buf[2] = t->touch;
+    buf[3] = t->trigger;
+    buf[4] = t->flags;
+    buf[5] = t->by_len;
+    loyalty_le_put(buf + 6, t->note_len, 2);
+    loyalty_le_put(buf + 8, (uint64_t) t->due_at, 8);
+    loyalty_le_put(buf + 16, (uint64_t) t->scheduled_at, 8);
+    loyalty_le_put(buf + 24, (uint64_t) t->acked_at, 8);
+    loyalty_le_put(buf + 32, (uint64_t) t->reward, 8);
+    loyalty_le_put(buf + 40, t->claims, 4);
+
+    memcpy(buf + LOYALTY_TOUCH_FIXED, t->by, t->by_len);
+    memcpy(buf + LOYALTY_TOUCH_FIXED + t->by_len, t->note, t->note_len);
+
+    return LOYALTY_TOUCH_FIXED + t->by_len + t->note_len;
+}
+
+
+int
+loyalty_touch_decode(const uint8_t *buf, size_t len, loyalty_touch_t *t)
+{
+    if (len < LOYALTY_TOUCH_FIXED
+        || buf[0] != LOYALTY_TOUCH_VERSION
+        || buf[1] >= LOYALTY_OUTCOMES
+        || buf[2] >= LOYALTY_TOUCH_KINDS
+        || buf[3] >= LOYALTY_TRIGGERS
+        || (buf[4] & ~LOYALTY_TOUCH_REWARDED)
+        || buf[5] > LOYALTY_ID_MAX
+        || loyalty_le_get(buf + 44, 4) != 0)
+    {
+        return -1;
+    }
+
+    t->state = buf[1];
+    t->touch = buf[2];
+    t->trigger = buf[3];
+    t->flags = buf[4];
+    t->by_len = buf[5];
+    t->note_len = (uint16_t) loyalty_le_get(buf + 6, 2);
+    t->due_at = (int64_t) loyalty_le_get(buf + 8, 8);
+    t->scheduled_at = (int64_t) loyalty_le_get(buf + 16, 8);
+    t->acked_at = (int64_t) loyalty_le_get(buf + 24, 8);
+    t->reward = (int64_t) loyalty_le_get(buf + 32, 8);
+    t->claims = (uint32_t) loyalty_le_get(buf + 40, 4);
+
+    if (t->note_len > LOYALTY_NOTE_MAX
+        || len != (size_t) LOYALTY_TOUCH_FIXED + t->by_len + t->note_len
+        || (t->state == LOYALTY_OUTCOME_PENDING) != (t->acked_at == 0)
+        || t->reward < 0)
+    {
+        return -1;
+    }
+
+    t->by = (const char *) buf + LOYALTY_TOUCH_FIXED;
+    t->note = t->by + t->by_len;
+
+    return 0;
+}
+
+
+static size_t
+loyalty_due_encode(const loyalty_due_t *d, uint8_t *buf)
+{
+    memset(buf, 0, LOYALTY_DUE_REC_LEN);
+
+    buf[0] = LOYALTY_DUE_VERSION;
+    buf[1] = d->touch;
+    buf[2] = d->flags;
+    loyalty_le_put(buf + 8, (uint64_t) d->lease_until, 8);
+
+    return LOYALTY_DUE_REC_LEN;
+}
+
+
+static int
+loyalty_due_decode(const uint8_t *buf, size_t len, loyalty_due_t *d)
+{
+    if (len != LOYALTY_DUE_REC_LEN
+        || buf[0] != LOYALTY_DUE_VERSION
+        || buf[1] >= LOYALTY_TOUCH_KINDS
+        || (buf[2] & ~LOYALTY_DUE_REWARD))
+    {
+        return -1;
+    }
+
+    d->touch = buf[1];
+    d->flags = buf[2];
+    d->lease_until = (int64_t) loyalty_le_get(buf + 8, 8);
+
+    return 0;
+}
+
+
+size_t
+loyalty_touch_id(const char *cadence, size_t clen, const char *member,
+    size_t mlen, const char *period, size_t plen, char *id)
+{
+    char  *p;
+
+    p = id;
+    memcpy(p, cadence, clen);
+    p += clen;
+    *p++ = ':';
+    memcpy(p, member, mlen);
+    p += mlen;
+    *p++ = ':';
+    memcpy(p, period, plen);
+    p += plen;
+
+    return (size_t) (p - id);
+}
+
+
+static int
+loyalty_valid_period(const char *s, size_t len)
+{
+    size_t  i;
+
+    if (len == 0 || len > LOYALTY_PERIOD_MAX) {
+        return 0;
+    }
+
+    for (i = 0; i < len; i++) {
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z')
+              || (s[i] >= '0' && s[i] <= '9')
+              || s[i] == '_' || s[i] == '.' || s[i] == '-'))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+int
+loyalty_touch_id_split(const char *id, size_t len, size_t *clen,
+    const char **member, size_t *mlen, const char **period, size_t *plen)
+{
+    const char  *a, *b, *end;
+
+    end = id + len;
+    a = memchr(id, ':', len);
+    if (a == NULL) {
+        return -1;
+    }
+
+    b = memchr(a + 1, ':', (size_t) (end - a - 1));
+    if (b == NULL) {
+        return -1;
+    }
+
+    *clen = (size_t) (a - id);
+    *member = a + 1;
+    *mlen = (size_t) (b - a - 1);
+    *period = b + 1;
+    *plen = (size_t) (end - b - 1);
+
+    if (*clen > LOYALTY_CADENCE_NAME_MAX
+        || !loyalty_valid_period(id, *clen)
+        || !loyalty_valid_id(*member, *mlen)
+        || !loyalty_valid_period(*period, *plen))
+    {
+        return -1;
+    }
+
+    return 0;
+}
+
+
+size_t
+loyalty_due_key(int64_t due_at, const char *id, size_t len, uint8_t *key)
+{
+    int       i;
+    uint64_t  v;
+
+    /* the sign bit flipped: times before 1970 sort first */
+    v = (uint64_t) due_at ^ ((uint64_t) 1 << 63);
+
+    for (i = 7; i >= 0; i--) {
+        key[i] = (uint8_t) v;
+        v >>= 8;
+    }
+
+    memcpy(key + 8, id, len);
+
+    return 8 + len;
+}
+
+
+static int64_t
+loyalty_due_key_time(const uint8_t *key)
+{
+    int       i;
+    uint64_t  v;
+
+    v = 0;
+    for (i = 0; i < 8; i++) {
+        v = (v << 8) | key[i];
+    }
+
+    return (int64_t) (v ^ ((uint64_t) 1 << 63));
+}
+
+
+int
+loyalty_due_exists(loyalty_store_t *st, MDB_txn *txn, const char *id,
+    size_t len)
+{
+    int      rc;
+    MDB_val  key, val;
+
+    key.mv_data = (void *) id;
+    key.mv_size = len;
+
+    rc = mdb_get(txn, st->dbi[LOYALTY_DB_TOUCHES], &key, &val);
+
+    return rc == 0 ? 1 : (rc == MDB_NOTFOUND ? 0 : rc);
+}
+
+
+static int
+loyalty_touch_get(loyalty_store_t *st, MDB_txn *txn, const char *id,
+    size_t len, uint8_t *buf, loyalty_touch_t *t)
+{
+    int      rc;
+    MDB_val  key, val;
+
+    key.mv_data = (void *) id;
+    key.mv_size = len;
+
+    rc = mdb_get(txn, st->dbi[LOYALTY_DB_TOUCHES], &key, &val);
+    if (rc != 0) {
+        return rc;
+    }
+
+    /* a copy: the writes that follow may move the page it is on */
+    if (val.mv_size > LOYALTY_TOUCH_REC_MAX) {
+        return MDB_CORRUPTED;
+    }
+
+    memcpy(buf, val.mv_data, val.mv_size);
+
+    return loyalty_touch_decode(buf, val.mv_size, t) == 0 ? 0
+                                                          : MDB_CORRUPTED;
+}
+
+
+static int
+loyalty_touch_put(loyalty_store_t *st, MDB_txn *txn, const char *id,
+    size_t len, const loyalty_touch_t *t)
+{
+    uint8_t  buf[LOYALTY_TOUCH_REC_MAX];
+    MDB_val  key, val;
+
+    key.mv_data = (void *) id;
+    key.mv_size = len;
+    val.mv_data = buf;
+    val.mv_size = loyalty_touch_encode(t, buf);
+
+    return mdb_put(txn, st->dbi[LOYALTY_DB_TOUCHES], &key, &val, 0);
+}
+
+
+static int
+loyalty_due_put(loyalty_store_t *st, MDB_txn *txn, int64_t due_at,
+    const char *id, size_t len, const loyalty_due_t *d)
+{
+    uint8_t  kbuf[LOYALTY_DUE_KEY_MAX];
+    uint8_t  vbuf[LOYALTY_DUE_REC_LEN];
+    MDB_val  key, val;
+
+    key.mv_data = kbuf;
+    key.mv_size = loyalty_due_key(due_at, id, len, kbuf);
+    val.mv_data = vbuf;
+    val.mv_size = loyalty_due_encode(d, vbuf);
+
+    return mdb_put(txn, st->dbi[LOYALTY_DB_DUE], &key, &val, 0);
+}
+
+
+/*
+ * A touch's reward into the member's points and ledger (reason cadence,
+ * the cadence's name for the event), when the member is still there.
+ */
+static int
+loyalty_due_credit(loyalty_store_t *st, MDB_txn *txn, const char *id,
+    size_t len, loyalty_touch_t *t)
+{
+    int                     rc;
+    size_t                  clen, mlen, plen;
+    uint8_t                 buf[LOYALTY_MEMBER_MAX];
+    MDB_val                 key, val;
+    const char             *member, *period;
+    loyalty_member_t        m;
+    loyalty_ledger_entry_t  e;
+
+    t->flags |= LOYALTY_TOUCH_REWARDED;
+
+    if (t->reward == 0
+        || loyalty_touch_id_split(id, len, &clen, &member, &mlen, &period,
+                                  &plen)
+           != 0)
+    {
+        return 0;
+    }
+
+    key.mv_data = (void *) member;
+    key.mv_size = mlen;
+
+    rc = mdb_get(txn, st->dbi[LOYALTY_DB_MEMBERS], &key, &val);
+
+    /* a member deleted since gets nothing */
+    if (rc == MDB_NOTFOUND) {
+        return 0;
+    }
+
+    if (rc != 0) {
+        return rc;
+    }
+
+    if (val.mv_size > sizeof(buf)) {
+        return MDB_CORRUPTED;
+    }
+
+    memcpy(buf, val.mv_data, val.mv_size);
+
+    if (loyalty_member_decode(buf, val.mv_size, &m) != 0) {
+        return MDB_CORRUPTED;
+    }
+
+    if (__builtin_add_overflow(m.points, t->reward, &m.points)) {
+        return 0;
+    }
+
+    val.mv_data = buf;
+    val.mv_size = loyalty_member_encode(&m, buf);
+
+    rc = mdb_put(txn, st->dbi[LOYALTY_DB_MEMBERS], &key, &val, 0);
+    if (rc != 0) {
+        return rc;
+    }
+
+    e.reason = LOYALTY_LEDGER_CADENCE;
+    e.delta = t->reward;
+    e.at = t->due_at;
+    e.event = id;
+    e.event_len = (uint8_t) clen;
+
+    return loyalty_ledger_append(st, txn, member, mlen, &e);
+}
+
+
+int
+loyalty_due_schedule(loyalty_store_t *st, MDB_txn *txn, const char *id,
+    size_t len, const loyalty_touch_t *t, int64_t now)
+{
+    int              rc;
+    loyalty_due_t    d;
+    loyalty_touch_t  tc;
+
+    rc = loyalty_due_exists(st, txn, id, len);
+    if (rc != 0) {
+        return rc == 1 ? MDB_KEYEXIST : rc;
+    }
+
+    tc = *t;
+    tc.state = LOYALTY_OUTCOME_PENDING;
+    tc.acked_at = 0;
+    tc.claims = 0;
+    tc.flags = 0;
+    tc.by_len = 0;
+
+    d.touch = tc.touch;
+    d.flags = 0;
+    d.lease_until = 0;
+
+    if (tc.reward == 0) {
+        tc.flags = LOYALTY_TOUCH_REWARDED;
+
+    } else if (tc.due_at <= now) {
+        rc = loyalty_due_credit(st, txn, id, len, &tc);
+        if (rc != 0) {
+            return rc;
+        }
+
+    } else {
+        d.flags = LOYALTY_DUE_REWARD;
+    }
+
+    rc = loyalty_touch_put(st, txn, id, len, &tc);
+    if (rc != 0) {
+        return rc;
+    }
+
+    return loyalty_due_put(st, txn, tc.due_at, id, len, &d);
+}
+
+
+/* the touch's reward, if it still waits: touch record and due entry */
+static int
+loyalty_due_reward(loyalty_store_t *st, MDB_txn *txn, const char *id,
+    size_t len, loyalty_due_t *d, int64_t due_at)
+{
+    int              rc;
+    uint8_t          buf[LOYALTY_TOUCH_REC_MAX];
+    loyalty_touch_t  t;
+
+    d->flags &= ~LOYALTY_DUE_REWARD;
+
+    rc = loyalty_touch_get(st, txn, id, len, buf, &t);
+    if (rc != 0) {
+        return rc;
+    }
+
+    if (!(t.flags & LOYALTY_TOUCH_REWARDED)) {
+        rc = loyalty_due_credit(st, txn, id, len, &t);
+        if (rc == 0) {
+            rc = loyalty_touch_put(st, txn, id, len, &t);
+        }
+
+        if (rc != 0) {
+            return rc;
+        }
+    }
+
+    return loyalty_due_put(st, txn, due_at, id, len, d);
+}
+
+
+/* one touch as JSON, for GET .../due and loyaltyctl due */
+static json_t *
+loyalty_touch_json(const char *id, size_t len, const loyalty_touch_t *t,
+    int64_t lease_until)
+{
+    char         when[LOYALTY_RFC3339_LEN + 1];
+    size_t       clen, mlen, plen;
+    json_t      *o;
+    const char  *member, *period;
+
+    if (loyalty_touch_id_split(id, len, &clen, &member, &mlen, &period,
+                               &plen)
+        != 0)
+    {
+        return NULL;
+    }
+
+    o = json_object();
+    if (o == NULL) {
+        return NULL;
+    }
+
+    json_object_set_new(o, "id", json_stringn(id, len));
+    json_object_set_new(o, "cadence", json_stringn(id, clen));
+    json_object_set_new(o, "member", json_stringn(member, mlen));
+    json_object_set_new(o, "period", json_stringn(period, plen));
+    json_object_set_new(o, "touch",
+                        json_string(loyalty_touch_names[t->touch]));
+    json_object_set_new(o, "trigger",
+                        json_string(loyalty_trigger_names[t->trigger]));
+    loyalty_format_rfc3339(t->due_at, when);
+    json_object_set_new(o, "due_at", json_string(when));
+    loyalty_format_rfc3339(t->scheduled_at, when);
+    json_object_set_new(o, "scheduled_at", json_string(when));
+    json_object_set_new(o, "state",
+                        json_string(loyalty_outcome_names[t->state]));
+    json_object_set_new(o, "claims", json_integer(t->claims));
+
+    if (t->reward) {
+        json_object_set_new(o, "reward", json_integer(t->reward));
+        json_object_set_new(o, "rewarded",
+                            json_boolean(t->flags & LOYALTY_TOUCH_REWARDED));
+    }
+
+    if (t->note_len) {
+        json_object_set_new(o, "note", json_stringn(t->note, t->note_len));
+    }
+
+    if (lease_until) {
+        loyalty_format_rfc3339(lease_until, when);
+        json_object_set_new(o, "lease_until", json_string(when));
+    }
+
+    if (t->acked_at) {
+        loyalty_format_rfc3339(t->acked_at, when);
+        json_object_set_new(o, "acked_at", json_string(when));
+    }
+
+    if (t->by_len) {
+        json_object_set_new(o, "by", json_stringn(t->by, t->by_len));
+    }
+
+    return o;
+}
+
+
+/*
+ * Walks the queue from its start to until: visit() is called with each
+ * entry's id and due record and may write; it returns 0 to go on, 1 to
+ * stop, or an LMDB error.
+ */
+typedef int (*loyalty_due_visit_pt)(void *data, loyalty_store_t *st,
+    MDB_txn *txn, const char *id, size_t len, int64_t due_at,
+    loyalty_due_t *d);
+
+static int
+loyalty_due_walk(loyalty_store_t *st, MDB_txn *txn, uint8_t *after,
+    size_t *after_len, int64_t until, loyalty_due_visit_pt visit,
+    void *data)
+{
+    int             rc, op;
+    size_t          idlen;
+    uint8_t         kbuf[LOYALTY_DUE_KEY_MAX + 1];
+    int64_t         due_at;
+    MDB_val         key, val;
+    MDB_cursor     *cur;
+    loyalty_due_t   d;
+
+    rc = mdb_cursor_open(txn, st->dbi[LOYALTY_DB_DUE], &cur);
+    if (rc != 0) {
+        return rc;
+    }
+
+    op = MDB_FIRST;
+
+    if (after && *after_len) {
+        memcpy(kbuf, after, *after_len);
+        kbuf[*after_len] = '\0';
+        key.mv_data = kbuf;
+        key.mv_size = *after_len + 1;
+        op = MDB_SET_RANGE;
+    }
+
+    for ( ;; op = MDB_SET_RANGE) {
+        rc = mdb_cursor_get(cur, &key, &val, op);
+
+        if (rc == MDB_NOTFOUND) {
+            rc = 0;
+            break;
+        }
+
+        if (rc != 0) {
+            break;
+        }
+
+        if (key.mv_size <= 8 || key.mv_size > LOYALTY_DUE_KEY_MAX
+            || loyalty_due_decode(val.mv_data, val.mv_size, &d) != 0)
+        {
+            rc = MDB_CORRUPTED;
+            break;
+        }
+
+        due_at = loyalty_due_key_time(key.mv_data);
+        if (due_at > until) {
+            rc = 0;
+            break;
+        }
+
+        memcpy(kbuf, key.mv_data, key.mv_size);
+        idlen = key.mv_size - 8;
+
+        rc = visit(data, st, txn, (char *) kbuf + 8, idlen, due_at, &d);
+
+        if (after) {
+            memcpy(after, kbuf, key.mv_size);
+            *after_len = key.mv_size;
+        }
+
+        if (rc != 0) {
+            rc = (rc == 1) ? 0 : rc;
+            break;
+        }
+
+        kbuf[key.mv_size] = '\0';
+        key.mv_data = kbuf;
+        key.mv_size = 8 + idlen + 1;
+    }
+
+    mdb_cursor_close(cur);
+
+    return rc;
+}
+
+
+typedef struct {
+    size_t                  max;
+    size_t                  n;
+    size_t                  credited;
+} loyalty_due_rewarding_t;
+
+
+static int
+loyalty_due_reward_one(void *data, loyalty_store_t *st, MDB_txn *txn,
+    const char *id, size_t len, int64_t due_at, loyalty_due_t *d)
+{
+    int                       rc;
+    loyalty_due_rewarding_t  *rw = data;
+
+    if (d->flags & LOYALTY_DUE_REWARD) {
+        rc = loyalty_due_reward(st, txn, id, len, d, due_at);
+        if (rc != 0) {
+            return rc;
+        }
+
+        rw->credited++;
+    }
+
+    return ++rw->n >= rw->max;
+}
+
+
+int
+loyalty_due_rewards(loyalty_store_t *st, MDB_txn *txn, int64_t now,
+    uint8_t *after, size_t *after_len, size_t max, size_t *n,
+    size_t *credited)
+{
+    int                      rc;
+    loyalty_due_rewarding_t  rw;
+
+    rw.max = max;
+    rw.n = 0;
+    rw.credited = 0;
+
+    rc = max ? loyalty_due_walk(st, txn, after, after_len, now,
+                                    loyalty_due_reward_one, &rw)
+             : 0;
+
+    *n = rw.n;
+    *credited = rw.credited;
+
+    return rc;
+}
+
+
+typedef struct {
+    const loyalty_claim_t  *claim;
+    json_t                 *out;
+    size_t                  n;
+} loyalty_due_claiming_t;
+
+
+static int
+loyalty_due_claim_one(void *data, loyalty_store_t *st, MDB_txn *txn,
+    const char *id, size_t len, int64_t due_at, loyalty_due_t *d)
+{
+    int                      rc;
+    json_t                  *o;
+    uint8_t                  buf[LOYALTY_TOUCH_REC_MAX];
+    loyalty_touch_t          t;
+    loyalty_due_claiming_t  *cl = data;
+
+    if (d->lease_until > cl->claim->now
+        || !(cl->claim->touches & (1u << d->touch)))
+    {
+        return 0;
+    }
+
+    rc = loyalty_touch_get(st, txn, id, len, buf, &t);
+    if (rc != 0) {
+        return rc;
+    }
+
+    if (!(t.flags & LOYALTY_TOUCH_REWARDED) && due_at <= cl->claim->now) {
+        rc = loyalty_due_credit(st, txn, id, len, &t);
+        if (rc != 0) {
+            return rc;
+        }
+
+        d->flags &= ~LOYALTY_DUE_REWARD;
+    }
+
+    t.claims++;
+    d->lease_until = cl->claim->now + cl->claim->lease;
+
+    rc = loyalty_touch_put(st, txn, id, len, &t);
+    if (rc == 0) {
+        rc = loyalty_due_put(st, txn, due_at, id, len, d);
+    }
+
+    if (rc != 0) {
+        return rc;
+    }
+
+    o = loyalty_touch_json(id, len, &t, d->lease_until);
+    if (o == NULL || json_array_append_new(cl->out, o) != 0) {
+        return ENOMEM;
+    }
+
+    return ++cl->n >= cl->claim->limit;
+}
+
+
+int
+loyalty_due_claim(loyalty_store_t *st, MDB_txn *txn,
+    const loyalty_claim_t *c, json_t *out)
+{
+    loyalty_due_claiming_t  cl;
+
+    if (c->limit == 0) {
+        return 0;
+    }
+
+    cl.claim = c;
+    cl.out = out;
+    cl.n = 0;
+
+    return loyalty_due_walk(st, txn, NULL, NULL, c->until,
+                            loyalty_due_claim_one, &cl);
+}
+
+
+typedef struct {
+    json_t                 *out;
+    size_t                  n;
+    size_t                  limit;
+} loyalty_due_listing_t;
+
+
+static int
+loyalty_due_list_one(void *data, loyalty_store_t *st, MDB_txn *txn,
+    const char *id, size_t len, int64_t due_at, loyalty_due_t *d)
+{
+    int                     rc;
+    json_t                 *o;
+    uint8_t                 buf[LOYALTY_TOUCH_REC_MAX];
+    loyalty_touch_t         t;
+    loyalty_due_listing_t  *ls = data;
+
+    rc = loyalty_touch_get(st, txn, id, len, buf, &t);
+    if (rc != 0) {
+        return rc;
+    }
+
+    o = loyalty_touch_json(id, len, &t, d->lease_until);
+    if (o == NULL || json_array_append_new(ls->out, o) != 0) {
+        return ENOMEM;
+    }
+
+    return ++ls->n >= ls->limit;
+}
+
+
+int
+loyalty_due_list(loyalty_store_t *st, MDB_txn *txn, int64_t until,
+    size_t limit, json_t *out)
+{
+    loyalty_due_listing_t  ls;
+
+    if (limit == 0) {
+        return 0;
+    }
+
+    ls.out = out;
+    ls.n = 0;
+    ls.limit = limit;
+
+    return loyalty_due_walk(st, txn, NULL, NULL, until, loyalty_due_list_one,
+                            &ls);
+}
+
+
+int
+loyalty_due_ack(loyalty_store_t *st, MDB_txn *txn, const char *id,
+    size_t len, loyalty_outcome_e outcome, const char *by, size_t by_len,
+    int64_t now)
+{
+    int              rc;
+    uint8_t          buf[LOYALTY_TOUCH_REC_MAX];
+    uint8_t          kbuf[LOYALTY_DUE_KEY_MAX];
+    MDB_val          key;
+    loyalty_touch_t  t;
+
+    rc = loyalty_touch_get(st, txn, id, len, buf, &t);
+    if (rc == MDB_NOTFOUND) {
+        return LOYALTY_DUE_UNKNOWN;
+    }
+
+    if (rc != 0) {
+        return rc;
+    }
+
+    if (t.state != LOYALTY_OUTCOME_PENDING) {
+        return (t.state == outcome) ? LOYALTY_DUE_ALREADY
+                                    : LOYALTY_DUE_CONFLICT;
+    }
+
+    /* acknowledged before it fell due: its reward is given now */
+    if (!(t.flags & LOYALTY_TOUCH_REWARDED)) {
+        rc = loyalty_due_credit(st, txn, id, len, &t);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+
+    key.mv_data = kbuf;
+    key.mv_size = loyalty_due_key(t.due_at, id, len, kbuf);
+
+    rc = mdb_del(txn, st->dbi[LOYALTY_DB_DUE], &key, NULL);
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        return rc;
+    }
+
+    t.state = (uint8_t) outcome;
+    t.acked_at = now;
+    t.by = by;
+    t.by_len = (uint8_t) by_len;
+
+    rc = loyalty_touch_put(st, txn, id, len, &t);
+
+    return rc == 0 ? LOYALTY_DUE_ACKED : rc;
+}
+
+
+/* one acknowledgement: its result object, or NULL when out of memory */
+static json_t *
+loyalty_due_ack_one(loyalty_store_t *st, MDB_txn *txn, json_t *a,
+    int64_t now, int *lmdb)
+{
+    int          rc, outcome;
+    json_t      *res, *v;
+    size_t       len, by_len;
+    const char  *id, *by, *status, *s;
+    char         err[LOYALTY_ERRLEN];
+
+    res = json_object();
+    if (res == NULL) {
+        return NULL;
+    }
+
+    *lmdb = 0;
+    status = "error";
+    err[0] = '\0';
+    id = NULL;
+    len = 0;
+    by = NULL;
+    by_len = 0;
+    outcome = -1;
+
+    v = json_is_object(a) ? json_object_get(a, "id") : NULL;
+
+    if (!json_is_object(a)) {
+        snprintf(err, sizeof(err), "an acknowledgement is an object");
+        goto done;
+    }
+
+    if (!json_is_string(v)) {
+        snprintf(err, sizeof(err), "\"id\" must be a string");
+        goto done;
+    }
+
+    id = json_string_value(v);
+    len = json_string_length(v);
+    json_object_set(res, "id", v);
+
+    v = json_object_get(a, "outcome");
+    if (json_is_string(v)) {
+        outcome = loyalty_name_index(loyalty_outcome_names,
+                                     LOYALTY_OUTCOMES,
+                                     json_string_value(v),
+                                     json_string_length(v));
+    }
+
+    if (outcome <= LOYALTY_OUTCOME_PENDING) {
+        snprintf(err, sizeof(err), "\"outcome\" must be \"done\", "
+                 "\"skipped\" or \"failed\"");
+        goto done;
+    }
+
+    v = json_object_get(a, "by");
+    if (v) {
+        if (!json_is_string(v)
+            || !loyalty_valid_id(json_string_value(v), json_string_length(v)))
+        {
+            snprintf(err, sizeof(err), "\"by\" must be 1-64 characters of "
+                     "A-Z, a-z, 0-9, \"_\", \".\" and \"-\"");
+            goto done;
+        }
+
+        by = json_string_value(v);
+        by_len = json_string_length(v);
+    }
+
+    json_object_foreach(a, s, v) {
+        if (strcmp(s, "id") && strcmp(s, "outcome") && strcmp(s, "by")) {
+            snprintf(err, sizeof(err), "unknown field \"%.64s\"", s);
+            goto done;
+        }
+    }
+
+    if (len > LOYALTY_TOUCH_ID_MAX) {
+        rc = LOYALTY_DUE_UNKNOWN;
+
+    } else {
+        rc = loyalty_due_ack(st, txn, id, len, (loyalty_outcome_e) outcome,
+                             by, by_len, now);
+    }
+
+    switch (rc) {
+
+    case LOYALTY_DUE_ACKED:
+        status = "acked";
+        break;
+
+    case LOYALTY_DUE_ALREADY:
+        status = "already";
+        break;
+
+    case LOYALTY_DUE_UNKNOWN:
+        status = "unknown";
+        snprintf(err, sizeof(err), "no touch has this id");
+        break;
+
+    case LOYALTY_DUE_CONFLICT:
+        status = "conflict";
+        snprintf(err, sizeof(err), "already acknowledged with another "
+                 "outcome");
+        break;
+
+    default:
+        *lmdb = rc;
+        break;
+    }
+
+done:
+
+    json_object_set_new(res, "status", json_string(status));
+
+    if (err[0]) {
+        json_object_set_new(res, "error", json_string(err));
+    }
+
+    return res;
+}
+
+
+int
+loyalty_due_ack_json(loyalty_store_t *st, MDB_txn *txn, json_t *body,
+    int64_t now, json_t **result, char *err, size_t errlen)
+{
+    int      rc;
+    size_t   i;
+    json_t  *a, *res, *list;
+
+    *result = NULL;
+
+    if (json_is_object(body)) {
+        *result = loyalty_due_ack_one(st, txn, body, now, &rc);
+        return *result ? rc : ENOMEM;
+    }
+
+    if (!json_is_array(body) || json_array_size(body) == 0
+        || json_array_size(body) > LOYALTY_DUE_LIMIT_MAX)
+    {
+        snprintf(err, errlen, "the body must be an acknowledgement or an "
+                 "array of 1-%d of them", LOYALTY_DUE_LIMIT_MAX);
+        return -1;
+    }
+
+    list = json_array();
+    *result = json_object();
+
+    if (list == NULL || *result == NULL) {
+        json_decref(list);
+        return ENOMEM;
+    }
+
+    json_object_set_new(*result, "results", list);
+
+    json_array_foreach(body, i, a) {
+        res = loyalty_due_ack_one(st, txn, a, now, &rc);
+
+        if (res == NULL) {
+            return ENOMEM;
+        }
+
+        json_array_append_new(list, res);
+
+        if (rc != 0) {
+            return rc;
+        }
+    }
+
+    return 0;
+}
+
+
+static json_t *
+loyalty_due_counter(json_t *parent, const char *name, size_t len,
+    const char *const *fields)
+{
+    char     buf[LOYALTY_ID_MAX + 1];
+    json_t  *o;
+    size_t   i;
+
+    memcpy(buf, name, len);
+    buf[len] = '\0';
+
+    o = json_object_get(parent, buf);
+    if (o) {
+        return o;
+    }
+
+    o = json_object();
+    if (o == NULL) {
+        return NULL;
+    }
+
+    for (i = 0; fields[i]; i++) {
+        json_object_set_new(o, fields[i], json_integer(0));
+    }
+
+    if (json_object_set_new(parent, buf, o) != 0) {
+        return NULL;
+    }
+
+    return o;
+}
+
+
+static void
+loyalty_due_count(json_t *o, const char *field, json_int_t n)
+{
+    json_t  *v;
+
+    v = json_object_get(o, field);
+    json_integer_set(v, json_integer_value(v) + n);
+}
+
+
+int
+loyalty_due_stats(loyalty_store_t *st, MDB_txn *txn, int64_t since,
+    json_t **out)
+{
+    static const char  *cfields[] = {
+        "scheduled", "pending", "done", "skipped", "failed", "points", NULL
+    };
+    static const char  *sfields[] = { "done", "skipped", "failed", NULL };
+
+    int               rc;
+    json_t           *doc, *cads, *staff, *c, *s;
+    size_t            clen, mlen, plen;
+    MDB_val           key, val;
+    MDB_cursor       *cur;
+    const char       *member, *period;
+    loyalty_touch_t   t;
+
+    doc = json_object();
+    cads = json_object();
+    staff = json_object();
+
+    if (doc == NULL || cads == NULL || staff == NULL) {
+        json_decref(doc);
+        json_decref(cads);
+        json_decref(staff);
+        return ENOMEM;
+    }
+
+    json_object_set_new(doc, "cadences", cads);
+    json_object_set_new(doc, "staff", staff);
+
+    rc = mdb_cursor_open(txn, st->dbi[LOYALTY_DB_TOUCHES], &cur);
+    if (rc != 0) {
+        json_decref(doc);
+        return rc;
+    }
+
+    while ((rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) == 0) {
+        if (loyalty_touch_decode(val.mv_data, val.mv_size, &t) != 0
+            || loyalty_touch_id_split(key.mv_data, key.mv_size, &clen,
+                                      &member, &mlen, &period, &plen)
+               != 0)
+        {
+            rc = MDB_CORRUPTED;
+            break;
+        }
+
+        if (t.due_at < since) {
+            continue;
+        }
+
+        c = loyalty_due_counter(cads, key.mv_data, clen, cfields);
+        if (c == NULL) {
+            rc = ENOMEM;
+            break;
+        }
+
+        loyalty_due_count(c, "scheduled", 1);
+        loyalty_due_count(c, loyalty_outcome_names[t.state], 1);
+
+        if (t.flags & LOYALTY_TOUCH_REWARDED) {
+            loyalty_due_count(c, "points", t.reward);
+        }
+
+        if (t.by_len) {
+            s = loyalty_due_counter(staff, t.by, t.by_len, sfields);
+            if (s == NULL) {
+                rc = ENOMEM;
+                break;
+            }
+
+            loyalty_due_count(s, loyalty_outcome_names[t.state], 1);
+        }
+    }
+
+    mdb_cursor_close(cur);
+
+    if (rc != MDB_NOTFOUND) {
+        json_decref(doc);
+        return rc;
+    }
+
+    *out = doc;
+
+    return 0;
+}
