@@ -136,6 +136,7 @@ loyalty_lua_cadence_dates(lua_State *L, int t, loyalty_cadence_t *c,
             return 0;
         }
 
+        len = 0;
         s = (lua_type(L, -1) == LUA_TSTRING) ? lua_tolstring(L, -1, &len)
                                               : NULL;
 
