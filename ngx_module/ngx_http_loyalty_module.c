@@ -38,6 +38,8 @@ static char *ngx_http_loyalty_merge_ref(ngx_conf_t *cf,
     ngx_http_loyalty_loc_conf_t *prev, ngx_http_loyalty_loc_conf_t *conf,
     ngx_http_loyalty_main_conf_t *lmcf);
 static ngx_int_t ngx_http_loyalty_init_worker(ngx_cycle_t *cycle);
+static ngx_int_t ngx_http_loyalty_store_writer(ngx_conf_t *cf,
+    ngx_http_loyalty_main_conf_t *lmcf, const char *directive);
 static void ngx_http_loyalty_exit_worker(ngx_cycle_t *cycle);
 
 
@@ -431,47 +433,21 @@ ngx_http_loyalty_init_main_conf(ngx_conf_t *cf, void *conf)
         lmcf->lua = lcf;
     }
 
-    if (lmcf->cadence_sweep) {
-        if (lmcf->store == NULL) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"loyalty_cadence_sweep\" requires "
-                               "\"loyalty_store\"");
-            return NGX_CONF_ERROR;
-        }
-
-        if (lmcf->cadence_sweep < 1000) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"loyalty_cadence_sweep\" must be at "
-                               "least 1s");
-            return NGX_CONF_ERROR;
-        }
-
-        /* the sweep writes touches and rewards into the store */
-        lmcf->store->write = 1;
-
-#if (NGX_THREADS)
-        if (ngx_thread_pool_add(cf, NULL) == NULL) {
-            return NGX_CONF_ERROR;
-        }
-#endif
+    if (lmcf->cadence_sweep && lmcf->cadence_sweep < 1000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"loyalty_cadence_sweep\" must be at least 1s");
+        return NGX_CONF_ERROR;
     }
 
-    if (lmcf->admin) {
-        if (lmcf->store == NULL) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"loyalty_admin\" requires "
-                               "\"loyalty_store\"");
-            return NGX_CONF_ERROR;
-        }
-
-        /* the workers write events into the store */
-        lmcf->store->write = 1;
-
-#if (NGX_THREADS)
-        if (ngx_thread_pool_add(cf, NULL) == NULL) {
-            return NGX_CONF_ERROR;
-        }
-#endif
+    /* the sweep writes touches and rewards, the admin API events */
+    if ((lmcf->cadence_sweep
+         && ngx_http_loyalty_store_writer(cf, lmcf, "loyalty_cadence_sweep")
+            != NGX_OK)
+        || (lmcf->admin
+            && ngx_http_loyalty_store_writer(cf, lmcf, "loyalty_admin")
+               != NGX_OK))
+    {
+        return NGX_CONF_ERROR;
     }
 
     if (lmcf->click_zone) {
@@ -487,6 +463,29 @@ ngx_http_loyalty_init_main_conf(ngx_conf_t *cf, void *conf)
     }
 
     return NGX_CONF_OK;
+}
+
+
+/* a directive whose workers write into the store from the thread pool */
+static ngx_int_t
+ngx_http_loyalty_store_writer(ngx_conf_t *cf,
+    ngx_http_loyalty_main_conf_t *lmcf, const char *directive)
+{
+    if (lmcf->store == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%s\" requires \"loyalty_store\"", directive);
+        return NGX_ERROR;
+    }
+
+    lmcf->store->write = 1;
+
+#if (NGX_THREADS)
+    if (ngx_thread_pool_add(cf, NULL) == NULL) {
+        return NGX_ERROR;
+    }
+#endif
+
+    return NGX_OK;
 }
 
 

@@ -81,12 +81,16 @@ int loyaltyctl_lua_memory(const char *arg, size_t *memory);
 int loyaltyctl_lua_open(const loyaltyctl_opts_t *o, loyalty_lua_t *vm);
 int loyaltyctl_lua_check(const loyaltyctl_opts_t *o, int argc, char **argv);
 /*
- * The --lua script's cadences in cads and its VM in vm (closed by the
- * caller with loyalty_lua_close() when o->lua is set); none without
- * --lua.  An exit code.
+ * The --lua script's cadences, in *cads from malloc(), and its VM in vm;
+ * none without --lua.  An exit code; on success the caller ends with
+ * loyaltyctl_cadences_free().
  */
 int loyaltyctl_cadences(const loyaltyctl_opts_t *o, loyalty_lua_t *vm,
+    loyalty_cadences_t **cads);
+void loyaltyctl_cadences_free(const loyaltyctl_opts_t *o, loyalty_lua_t *vm,
     loyalty_cadences_t *cads);
+/* "YYYY-MM-DD" to days since 1970-01-01: 0, or -1 if malformed */
+int loyaltyctl_parse_day(const char *s, int64_t *day);
 int loyaltyctl_sweep(const loyaltyctl_opts_t *o, int argc, char **argv);
 int loyaltyctl_due(const loyaltyctl_opts_t *o, int argc, char **argv);
 int loyaltyctl_ack(const loyaltyctl_opts_t *o, int argc, char **argv);

@@ -58,29 +58,48 @@ loyaltyctl_time(const char *arg, int64_t *t)
 
 int
 loyaltyctl_cadences(const loyaltyctl_opts_t *o, loyalty_lua_t *vm,
-    loyalty_cadences_t *cads)
+    loyalty_cadences_t **cads)
 {
     int   rc;
     char  err[LOYALTY_ERRLEN];
 
-    memset(cads, 0, sizeof(loyalty_cadences_t));
+    *cads = calloc(1, sizeof(loyalty_cadences_t));
+    if (*cads == NULL) {
+        fprintf(stderr, "loyaltyctl: out of memory\n");
+        return LOYALTYCTL_STORE;
+    }
 
     if (o->lua == NULL) {
         return LOYALTYCTL_OK;
     }
 
     rc = loyaltyctl_lua_open(o, vm);
-    if (rc != LOYALTYCTL_OK) {
-        return rc;
-    }
 
-    if (loyalty_lua_cadences(vm, cads, err, sizeof(err)) != 0) {
+    if (rc == LOYALTYCTL_OK
+        && loyalty_lua_cadences(vm, *cads, err, sizeof(err)) != 0)
+    {
         fprintf(stderr, "loyaltyctl: --lua \"%s\": %s\n", o->lua, err);
         loyalty_lua_close(vm);
-        return LOYALTYCTL_DATA;
+        rc = LOYALTYCTL_DATA;
     }
 
-    return LOYALTYCTL_OK;
+    if (rc != LOYALTYCTL_OK) {
+        free(*cads);
+    }
+
+    return rc;
+}
+
+
+void
+loyaltyctl_cadences_free(const loyaltyctl_opts_t *o, loyalty_lua_t *vm,
+    loyalty_cadences_t *cads)
+{
+    if (o->lua) {
+        loyalty_lua_close(vm);
+    }
+
+    free(cads);
 }
 
 
@@ -131,15 +150,8 @@ loyaltyctl_sweep(const loyaltyctl_opts_t *o, int argc, char **argv)
         return loyaltyctl_usage(loyaltyctl_usage_sweep);
     }
 
-    cads = malloc(sizeof(loyalty_cadences_t));
-    if (cads == NULL) {
-        fprintf(stderr, "loyaltyctl: out of memory\n");
-        return LOYALTYCTL_STORE;
-    }
-
-    rc = loyaltyctl_cadences(o, &vm, cads);
+    rc = loyaltyctl_cadences(o, &vm, &cads);
     if (rc != LOYALTYCTL_OK) {
-        free(cads);
         return rc;
     }
 
@@ -206,11 +218,7 @@ loyaltyctl_sweep(const loyaltyctl_opts_t *o, int argc, char **argv)
 
 done:
 
-    if (o->lua) {
-        loyalty_lua_close(&vm);
-    }
-
-    free(cads);
+    loyaltyctl_cadences_free(o, &vm, cads);
 
     return rc;
 }
@@ -423,17 +431,13 @@ loyaltyctl_cadence_stats(const loyaltyctl_opts_t *o, int argc, char **argv)
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 's':
-            snprintf(buf, sizeof(buf), "%.10sT00:00:00Z", optarg);
-
-            if (strlen(optarg) != 10
-                || loyalty_parse_rfc3339(buf, LOYALTY_RFC3339_LEN, &since)
-                   != 0)
-            {
+            if (loyaltyctl_parse_day(optarg, &since) != 0) {
                 fprintf(stderr, "loyaltyctl: invalid --since \"%s\": "
                         "YYYY-MM-DD\n", optarg);
                 return LOYALTYCTL_USAGE;
             }
 
+            since *= 86400;
             break;
 
         case 'h':

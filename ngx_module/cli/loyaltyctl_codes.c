@@ -130,8 +130,7 @@ loyaltyctl_parse_count(const char *s, int64_t *out)
 }
 
 
-/* "YYYY-MM-DD" to days since 1970-01-01 */
-static int
+int
 loyaltyctl_parse_day(const char *s, int64_t *day)
 {
     char     buf[LOYALTY_RFC3339_LEN + 1];

@@ -90,15 +90,8 @@ loyaltyctl_apply(const loyaltyctl_opts_t *o, int argc, char **argv)
         return loyaltyctl_usage(loyaltyctl_usage_apply);
     }
 
-    cads = malloc(sizeof(loyalty_cadences_t));
-    if (cads == NULL) {
-        fprintf(stderr, "loyaltyctl: out of memory\n");
-        return LOYALTYCTL_STORE;
-    }
-
-    rc = loyaltyctl_cadences(o, &vm, cads);
+    rc = loyaltyctl_cadences(o, &vm, &cads);
     if (rc != LOYALTYCTL_OK) {
-        free(cads);
         return rc;
     }
 
@@ -141,11 +134,7 @@ loyaltyctl_apply(const loyaltyctl_opts_t *o, int argc, char **argv)
 
 done:
 
-    if (o->lua) {
-        loyalty_lua_close(&vm);
-    }
-
-    free(cads);
+    loyaltyctl_cadences_free(o, &vm, cads);
 
     return rc;
 }

@@ -169,28 +169,6 @@ loyalty_touch_id(const char *cadence, size_t clen, const char *member,
 }
 
 
-static int
-loyalty_valid_period(const char *s, size_t len)
-{
-    size_t  i;
-
-    if (len == 0 || len > LOYALTY_PERIOD_MAX) {
-        return 0;
-    }
-
-    for (i = 0; i < len; i++) {
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z')
-              || (s[i] >= '0' && s[i] <= '9')
-              || s[i] == '_' || s[i] == '.' || s[i] == '-'))
-        {
-            return 0;
-        }
-    }
-
-    return 1;
-}
-
-
 int
 loyalty_touch_id_split(const char *id, size_t len, size_t *clen,
     const char **member, size_t *mlen, const char **period, size_t *plen)
@@ -214,10 +192,11 @@ loyalty_touch_id_split(const char *id, size_t len, size_t *clen,
     *period = b + 1;
     *plen = (size_t) (end - b - 1);
 
+    /* a period has a member id's length and characters */
     if (*clen > LOYALTY_CADENCE_NAME_MAX
-        || !loyalty_valid_period(id, *clen)
+        || !loyalty_valid_id(id, *clen)
         || !loyalty_valid_id(*member, *mlen)
-        || !loyalty_valid_period(*period, *plen))
+        || !loyalty_valid_id(*period, *plen))
     {
         return -1;
     }
@@ -229,17 +208,8 @@ loyalty_touch_id_split(const char *id, size_t len, size_t *clen,
 size_t
 loyalty_due_key(int64_t due_at, const char *id, size_t len, uint8_t *key)
 {
-    int       i;
-    uint64_t  v;
-
     /* the sign bit flipped: times before 1970 sort first */
-    v = (uint64_t) due_at ^ ((uint64_t) 1 << 63);
-
-    for (i = 7; i >= 0; i--) {
-        key[i] = (uint8_t) v;
-        v >>= 8;
-    }
-
+    loyalty_be_put(key, (uint64_t) due_at ^ ((uint64_t) 1 << 63));
     memcpy(key + 8, id, len);
 
     return 8 + len;
@@ -249,15 +219,7 @@ loyalty_due_key(int64_t due_at, const char *id, size_t len, uint8_t *key)
 static int64_t
 loyalty_due_key_time(const uint8_t *key)
 {
-    int       i;
-    uint64_t  v;
-
-    v = 0;
-    for (i = 0; i < 8; i++) {
-        v = (v << 8) | key[i];
-    }
-
-    return (int64_t) (v ^ ((uint64_t) 1 << 63));
+    return (int64_t) (loyalty_be_get(key) ^ ((uint64_t) 1 << 63));
 }
 
 
@@ -690,25 +652,29 @@ loyalty_due_rewards(loyalty_store_t *st, MDB_txn *txn, int64_t now,
 }
 
 
+/* what GET .../due claims, or loyaltyctl due lists */
 typedef struct {
-    const loyalty_claim_t  *claim;
+    const loyalty_claim_t  *claim;      /* NULL: list, claiming nothing */
     json_t                 *out;
     size_t                  n;
-} loyalty_due_claiming_t;
+    size_t                  limit;
+} loyalty_due_taking_t;
 
 
 static int
-loyalty_due_claim_one(void *data, loyalty_store_t *st, MDB_txn *txn,
+loyalty_due_take_one(void *data, loyalty_store_t *st, MDB_txn *txn,
     const char *id, size_t len, int64_t due_at, loyalty_due_t *d)
 {
     int                      rc;
     json_t                  *o;
     uint8_t                  buf[LOYALTY_TOUCH_REC_MAX];
     loyalty_touch_t          t;
-    loyalty_due_claiming_t  *cl = data;
+    loyalty_due_taking_t    *tk = data;
+    const loyalty_claim_t   *c;
 
-    if (d->lease_until > cl->claim->now
-        || !(cl->claim->touches & (1u << d->touch)))
+    c = tk->claim;
+
+    if (c && (d->lease_until > c->now || !(c->touches & (1u << d->touch))))
     {
         return 0;
     }
@@ -718,33 +684,55 @@ loyalty_due_claim_one(void *data, loyalty_store_t *st, MDB_txn *txn,
         return rc;
     }
 
-    if (!(t.flags & LOYALTY_TOUCH_REWARDED) && due_at <= cl->claim->now) {
-        rc = loyalty_due_credit(st, txn, id, len, &t);
+    if (c) {
+        if (!(t.flags & LOYALTY_TOUCH_REWARDED) && due_at <= c->now) {
+            rc = loyalty_due_credit(st, txn, id, len, &t);
+            if (rc != 0) {
+                return rc;
+            }
+
+            d->flags &= ~LOYALTY_DUE_REWARD;
+        }
+
+        t.claims++;
+        d->lease_until = c->now + c->lease;
+
+        rc = loyalty_touch_put(st, txn, id, len, &t);
+        if (rc == 0) {
+            rc = loyalty_due_put(st, txn, due_at, id, len, d);
+        }
+
         if (rc != 0) {
             return rc;
         }
-
-        d->flags &= ~LOYALTY_DUE_REWARD;
-    }
-
-    t.claims++;
-    d->lease_until = cl->claim->now + cl->claim->lease;
-
-    rc = loyalty_touch_put(st, txn, id, len, &t);
-    if (rc == 0) {
-        rc = loyalty_due_put(st, txn, due_at, id, len, d);
-    }
-
-    if (rc != 0) {
-        return rc;
     }
 
     o = loyalty_touch_json(id, len, &t, d->lease_until);
-    if (o == NULL || json_array_append_new(cl->out, o) != 0) {
+    if (o == NULL || json_array_append_new(tk->out, o) != 0) {
         return ENOMEM;
     }
 
-    return ++cl->n >= cl->claim->limit;
+    return ++tk->n >= tk->limit;
+}
+
+
+static int
+loyalty_due_take(loyalty_store_t *st, MDB_txn *txn, const loyalty_claim_t *c,
+    int64_t until, size_t limit, json_t *out)
+{
+    loyalty_due_taking_t  tk;
+
+    if (limit == 0) {
+        return 0;
+    }
+
+    tk.claim = c;
+    tk.out = out;
+    tk.n = 0;
+    tk.limit = limit;
+
+    return loyalty_due_walk(st, txn, NULL, NULL, until, loyalty_due_take_one,
+                            &tk);
 }
 
 
@@ -752,49 +740,7 @@ int
 loyalty_due_claim(loyalty_store_t *st, MDB_txn *txn,
     const loyalty_claim_t *c, json_t *out)
 {
-    loyalty_due_claiming_t  cl;
-
-    if (c->limit == 0) {
-        return 0;
-    }
-
-    cl.claim = c;
-    cl.out = out;
-    cl.n = 0;
-
-    return loyalty_due_walk(st, txn, NULL, NULL, c->until,
-                            loyalty_due_claim_one, &cl);
-}
-
-
-typedef struct {
-    json_t                 *out;
-    size_t                  n;
-    size_t                  limit;
-} loyalty_due_listing_t;
-
-
-static int
-loyalty_due_list_one(void *data, loyalty_store_t *st, MDB_txn *txn,
-    const char *id, size_t len, int64_t due_at, loyalty_due_t *d)
-{
-    int                     rc;
-    json_t                 *o;
-    uint8_t                 buf[LOYALTY_TOUCH_REC_MAX];
-    loyalty_touch_t         t;
-    loyalty_due_listing_t  *ls = data;
-
-    rc = loyalty_touch_get(st, txn, id, len, buf, &t);
-    if (rc != 0) {
-        return rc;
-    }
-
-    o = loyalty_touch_json(id, len, &t, d->lease_until);
-    if (o == NULL || json_array_append_new(ls->out, o) != 0) {
-        return ENOMEM;
-    }
-
-    return ++ls->n >= ls->limit;
+    return loyalty_due_take(st, txn, c, c->until, c->limit, out);
 }
 
 
@@ -802,18 +748,7 @@ int
 loyalty_due_list(loyalty_store_t *st, MDB_txn *txn, int64_t until,
     size_t limit, json_t *out)
 {
-    loyalty_due_listing_t  ls;
-
-    if (limit == 0) {
-        return 0;
-    }
-
-    ls.out = out;
-    ls.n = 0;
-    ls.limit = limit;
-
-    return loyalty_due_walk(st, txn, NULL, NULL, until, loyalty_due_list_one,
-                            &ls);
+    return loyalty_due_take(st, txn, NULL, until, limit, out);
 }
 
 

@@ -125,33 +125,6 @@ typedef struct {
 } loyalty_apply_t;
 
 
-static void
-loyalty_be_put(uint8_t *p, uint64_t v)
-{
-    int  i;
-
-    for (i = 7; i >= 0; i--) {
-        p[i] = (uint8_t) v;
-        v >>= 8;
-    }
-}
-
-
-static uint64_t
-loyalty_be_get(const uint8_t *p)
-{
-    int       i;
-    uint64_t  v;
-
-    v = 0;
-    for (i = 0; i < 8; i++) {
-        v = v << 8 | p[i];
-    }
-
-    return v;
-}
-
-
 /* an id of the given kind, for the error messages */
 static int
 loyalty_event_id(json_t *obj, const char *name, const char **s, size_t *len,
@@ -1323,7 +1296,7 @@ loyalty_apply_order(loyalty_apply_t *ap, const loyalty_event_t *ev,
         rc = loyalty_referral_points(ap, &mc, ev, rec, l1, l2);
     }
 
-    if (rc == 0 && ap->cadences) {
+    if (rc == 0) {
         rc = loyalty_cadence_order(ap->st, ap->txn, ap->cadences, ap->now,
                                    ev, mc.id, mc.id_len, &before.m, &mc.m,
                                    first);

@@ -168,7 +168,8 @@ loyalty_lua_cadence_read(lua_State *L, int t, loyalty_cadence_t *c,
         return -1;
     }
 
-    if (s == NULL || len > LOYALTY_CADENCE_NAME_MAX || !loyalty_valid_id(s, len))
+    if (s == NULL || len > LOYALTY_CADENCE_NAME_MAX
+        || !loyalty_valid_id(s, len))
     {
         snprintf(rd->err, rd->errlen, "\"name\" must be 1-%d characters of "
                  "A-Z, a-z, 0-9, \"_\", \".\" and \"-\"",

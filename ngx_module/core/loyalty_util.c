@@ -85,6 +85,33 @@ loyalty_le_get(const uint8_t *p, size_t n)
 }
 
 
+void
+loyalty_be_put(uint8_t *p, uint64_t v)
+{
+    int  i;
+
+    for (i = 7; i >= 0; i--) {
+        p[i] = (uint8_t) v;
+        v >>= 8;
+    }
+}
+
+
+uint64_t
+loyalty_be_get(const uint8_t *p)
+{
+    int       i;
+    uint64_t  v;
+
+    v = 0;
+    for (i = 0; i < 8; i++) {
+        v = v << 8 | p[i];
+    }
+
+    return v;
+}
+
+
 int
 loyalty_valid_kid(const char *s, size_t len)
 {

@@ -71,6 +71,10 @@ int loyalty_parse_birthday(const char *s, size_t len, uint8_t *month,
 void loyalty_le_put(uint8_t *p, uint64_t v, size_t n);
 uint64_t loyalty_le_get(const uint8_t *p, size_t n);
 
+/* 8-byte big-endian unsigned integers: keys that sort in number order */
+void loyalty_be_put(uint8_t *p, uint64_t v);
+uint64_t loyalty_be_get(const uint8_t *p);
+
 size_t loyalty_base64url_encode(const uint8_t *src, size_t len, char *dst);
 /* returns decoded length, or -1 on a character outside the alphabet */
 long loyalty_base64url_decode(const char *src, size_t len, uint8_t *dst,

@@ -21,6 +21,7 @@
 #define PLANNED  112
 
 
+/* the store's directory, made by mkdtemp() from this template */
 static char                 tmp[] = "/tmp/loyalty-cadence-XXXXXX";
 static loyalty_store_t      st;
 static loyalty_cadences_t   cads;
