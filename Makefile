@@ -5,6 +5,7 @@
 #   make test       installs what is missing, builds, runs the whole suite
 #   make demo       installs, builds, starts a demo nginx on 127.0.0.1:8080
 #   make bench      installs, builds, runs the benchmarks in bench/
+#   make vectors    remakes docs/member-cookie-vectors.json from the code
 
 NGX_SRC     ?= /usr/share/nginx/src
 NGX_BUILD   := build/nginx
@@ -30,7 +31,7 @@ LUA_LIB_SRC := ngx_module/core/loyalty_lua_lib.sh $(wildcard lua/loyalty/*.lua)
 
 LIBS        := -llmdb -ljansson -lcrypto $(LUA_LIBS) -lm
 
-.PHONY: all deps test demo demo-stop bench clean
+.PHONY: all deps test demo demo-stop bench vectors clean
 
 all: build/ngx_http_loyalty_module.so build/loyaltyctl
 
@@ -85,6 +86,12 @@ demo-stop:
 
 bench: deps all
 	bash bench/run
+
+# docs/member-cookie-vectors.json, remade by the core's own signing code;
+# build/unit/cookie_vectors.t fails when the file and the code differ
+vectors: build/unit/cookie_vectors.t
+	build/unit/cookie_vectors.t --write > docs/member-cookie-vectors.json.tmp
+	mv docs/member-cookie-vectors.json.tmp docs/member-cookie-vectors.json
 
 clean:
 	rm -rf build
