@@ -18,7 +18,8 @@ const crypto = require('crypto');
 const ID = /^[A-Za-z0-9_.-]{1,64}$/;
 const KID = /^[A-Za-z0-9_-]{1,16}$/;
 const SECRET_HEX = /^(?:[0-9A-Fa-f]{2}){32,128}$/;
-const COOKIE = /^([A-Za-z0-9_.-]{1,64})~(0|[1-9][0-9]{0,11})~([A-Za-z0-9_-]{1,16})~[A-Za-z0-9_-]{43}$/;
+const COOKIE = new RegExp('^([A-Za-z0-9_.-]{1,64})~(0|[1-9][0-9]{0,11})~'
+                          + '([A-Za-z0-9_-]{1,16})~[A-Za-z0-9_-]{43}$');
 const EXPIRES_MAX = 999999999999;   // 12 digits
 const COOKIE_MAX = 138;             // 64 + 1 + 12 + 1 + 16 + 1 + 43
 

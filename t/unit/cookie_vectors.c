@@ -756,7 +756,8 @@ static void
 check_keys(json_t *doc, loyalty_keyring_t *kr)
 {
     int           good;
-    size_t        i, n;
+    long          n;
+    size_t        i;
     json_t       *key;
     uint8_t       secret[LOYALTY_SECRET_MAX], want[EVP_MAX_MD_SIZE];
     uint8_t       got[LOYALTY_MAC_LEN];
@@ -767,9 +768,10 @@ check_keys(json_t *doc, loyalty_keyring_t *kr)
 
     json_array_foreach(json_object_get(doc, "keys"), i, key) {
         kid = json_string_value(json_object_get(key, "kid"));
-        n = (size_t) secret_of(doc, kid, secret);
+        n = secret_of(doc, kid, secret);
 
-        good = good && i < kr->nkeys && kr->keys[i].kid_len == strlen(kid)
+        good = good && n > 0 && i < kr->nkeys
+               && kr->keys[i].kid_len == strlen(kid)
                && memcmp(kr->keys[i].kid, kid, strlen(kid)) == 0
                && HMAC(EVP_sha256(), secret, (int) n,
                        (const uint8_t *) "member~x", 8, want, &wlen)
