@@ -32,7 +32,7 @@ final class LoyaltyMemberCookie
     {
         $keys = [];
         foreach (explode("\n", $text) as $i => $raw) {
-            $line = trim($raw, " \t\r");
+            $line = rtrim(ltrim($raw, " \t"), " \t\r");
             if ($line === '' || $line[0] === '#') {
                 continue;
             }

@@ -30,7 +30,7 @@ def parse_keys(text):
     "#" comments.  Returns [(kid, secret)], the signing key first."""
     keys = []
     for n, line in enumerate(text.split('\n'), 1):
-        line = line.strip(' \t\r')
+        line = line.lstrip(' \t').rstrip(' \t\r')
         if line == '' or line.startswith('#'):
             continue
         f = re.split(r'[ \t]+', line)

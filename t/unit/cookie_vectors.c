@@ -166,6 +166,7 @@ static const vec_keys_file_t  vec_bad_keys_files[] = {
     { "no secret", "k1\n" },
     { "a third field", "k1 " K1HEX " extra\n" },
     { "a comment after a key", "k1 " K1HEX " # current\n" },
+    { "a carriage return before a key id", "\rk1 " K1HEX "\n" },
     { "no key at all", "# keys\n\n" },
     { "an empty file", "" },
 };
