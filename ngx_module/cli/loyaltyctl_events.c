@@ -32,7 +32,10 @@ static const char  loyaltyctl_usage_apply[] =
     "nothing.  If any event is invalid (bad JSON, a wrong field, an\n"
     "unknown member or order, a refund of more than is left to refund),\n"
     "nothing is applied: prints {\"events\":N,\"errors\":[{\"index\":I,\n"
-    "\"error\":\"...\"}]}, I counting events from 0, and exits 1.\n"
+    "\"error\":\"...\"}]}, I counting events from 0, and exits 1.  An\n"
+    "order_id, refund_id or action id applied before with another member,\n"
+    "amount, order or kind is such an error, with \"conflict\":{\"field\",\n"
+    "\"stored\",\"given\"}; an exact replay is a duplicate.\n"
     "Without rules in the store, orders count orders and spend and make\n"
     "customers, but give no points, stages beyond customer or tiers.\n"
     "With --lua FILE, the script's cadences that orders trigger are\n"
@@ -147,7 +150,7 @@ loyaltyctl_applied(const char *file, int rc, loyalty_batch_t *res,
 {
     json_t  *out;
 
-    if (rc == LOYALTY_BATCH_INVALID) {
+    if (rc == LOYALTY_BATCH_INVALID || rc == LOYALTY_BATCH_CONFLICT) {
         out = json_object();
         if (out) {
             json_object_set_new(out, "events", json_integer(res->events));
