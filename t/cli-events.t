@@ -273,7 +273,7 @@ my $journey = events(
              . 'refund of order \"SO-1\""},'
              . '{"index":1,"error":"unknown order \"SO-404\""},'
              . '{"index":2,"error":"\"amount\" must be between 1 and '
-             . '1000000000000000"}]}' . "\n", 'each bad refund, by index');
+             . '1000000000000"}]}' . "\n", 'each bad refund, by index');
     like($err, qr/: 3 of 3 events are invalid; nothing applied\n\z/,
          'stderr sums it up');
 

@@ -244,7 +244,7 @@ loyalty_event_from_json(json_t *obj, int64_t now, loyalty_event_t *ev,
     case LOYALTY_EVENT_ORDER:
         if (loyalty_event_id(obj, "order_id", &ev->id, &ev->id_len, err,
                              errlen)
-            || loyalty_json_int(obj, "amount", 0, LOYALTY_PRICE_MAX, &amount,
+            || loyalty_json_int(obj, "amount", 0, LOYALTY_AMOUNT_MAX, &amount,
                                 err, errlen)
             || loyalty_event_items(json_object_get(obj, "items"), err,
                                    errlen))
@@ -261,7 +261,7 @@ loyalty_event_from_json(json_t *obj, int64_t now, loyalty_event_t *ev,
                              errlen)
             || loyalty_event_id(obj, "order_id", &ev->order, &ev->order_len,
                                 err, errlen)
-            || loyalty_json_int(obj, "amount", 1, LOYALTY_PRICE_MAX, &amount,
+            || loyalty_json_int(obj, "amount", 1, LOYALTY_AMOUNT_MAX, &amount,
                                 err, errlen))
         {
             return -1;

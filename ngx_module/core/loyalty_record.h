@@ -41,6 +41,8 @@
  * member's balance either way, so that sums stay far from overflow
  */
 #define LOYALTY_POINTS_MAX          1000000000000LL
+/* 10^12 minor units: the most one order or refund of an event can be */
+#define LOYALTY_AMOUNT_MAX          1000000000000LL
 
 #define LOYALTY_MEMBER_BLOCKED      0x0001
 #define LOYALTY_MEMBER_BIRTHDAY     0x0002
