@@ -439,10 +439,10 @@ for my $what (sort keys %want_get) {
        'min: raw member record, 56 + 5 bytes');
     is(length $m->{'ref-1'}, 56 + 7, 'ref-1: 56 + T bytes');
     is(unpack('H*', substr $m->{'ref-1'}, 32, 24),
-       'ffffffffffffff7f' . '0000000000000080' . 'ffffffff00000000',
+       'ffffffffffffff7f' . '00f05a2b17ffffff' . 'ffffffff00000000',
        'ref-1: spend, points, orders and reserved at their offsets');
-    is(unpack('q<', substr $m->{'ref-1'}, 8, 8), -1,
-       'ref-1: joined_at before 1970 is negative');
+    is(unpack('q<', substr $m->{'ref-1'}, 8, 8), 946684800,
+       'ref-1: joined_at, the first second of 2000');
 
     my $t = dump_db($S, 'tiers');
     is(unpack('H*', $t->{vip}),

@@ -39,6 +39,8 @@ static const char  loyaltyctl_usage_main[] =
     "            [--max-clicks N] [--hosts HOST[,HOST...]]\n"
     "                            mint a member's share code and print it\n"
     "  revoke-code CODE          revoke a share code\n"
+    "  delete member ID          delete a member, their ledger, codes,\n"
+    "                            clicks and touches\n"
     "  clicks [CODE] [--since YYYY-MM-DD]\n"
     "                            print click counts per code and day as "
     "JSON\n"
@@ -877,6 +879,10 @@ main(int argc, char **argv)
 
     if (strcmp(cmd, "mint-code") == 0) {
         return loyaltyctl_mint_code(&o, argc, argv);
+    }
+
+    if (strcmp(cmd, "delete") == 0) {
+        return loyaltyctl_delete(&o, argc, argv);
     }
 
     if (strcmp(cmd, "revoke-code") == 0) {

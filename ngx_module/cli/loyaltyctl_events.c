@@ -1,6 +1,7 @@
 /*
  * loyaltyctl: events (apply), and what they leave in the store: the
- * rules, a member's ledger and downline (get rules, ledger, referrals).
+ * rules, a member's ledger and downline (get rules, ledger, referrals);
+ * delete member.
  */
 
 #include <stdio.h>
@@ -140,6 +141,69 @@ done:
     loyaltyctl_cadences_free(o, &vm, cads);
 
     return rc;
+}
+
+
+static const char  loyaltyctl_usage_delete[] =
+    "usage: loyaltyctl -s DIR delete member ID\n"
+    "Deletes a member as DELETE .../members/ID does: with them go their\n"
+    "ledger, share codes and their click counts, touches and due entries,\n"
+    "and the referrals index on both sides; the members they referred no\n"
+    "longer have a referrer.  A member made again under the id inherits\n"
+    "nothing.  Exit 1 if there is no such member.\n";
+
+
+int
+loyaltyctl_delete(const loyaltyctl_opts_t *o, int argc, char **argv)
+{
+    int              rc;
+    MDB_txn         *txn;
+    loyalty_store_t  st;
+
+    if (loyaltyctl_wants_help(argc, argv, loyaltyctl_usage_delete)) {
+        return LOYALTYCTL_OK;
+    }
+
+    if (argc != 3 || strcmp(argv[1], "member") != 0) {
+        return loyaltyctl_usage(loyaltyctl_usage_delete);
+    }
+
+    rc = loyaltyctl_open(o, &st, 0);
+    if (rc != LOYALTYCTL_OK) {
+        return rc;
+    }
+
+    rc = loyalty_store_grow(&st, (size_t) 1 << 20);
+    if (rc == 0) {
+        rc = mdb_txn_begin(st.env, NULL, 0, &txn);
+    }
+
+    if (rc == 0) {
+        rc = loyalty_admin_delete_member(&st, txn, argv[2], strlen(argv[2]));
+
+        if (rc == 0) {
+            rc = mdb_txn_commit(txn);
+
+        } else {
+            mdb_txn_abort(txn);
+        }
+    }
+
+    loyalty_store_close(&st);
+
+    if (rc == MDB_NOTFOUND) {
+        fprintf(stderr, "loyaltyctl: no member \"%s\"\n", argv[2]);
+        return LOYALTYCTL_DATA;
+    }
+
+    if (rc != 0) {
+        fprintf(stderr, "loyaltyctl: delete: %s\n", mdb_strerror(rc));
+        return LOYALTYCTL_STORE;
+    }
+
+    printf("deleted member %s\n", argv[2]);
+
+    return LOYALTYCTL_OK;
 }
 
 
