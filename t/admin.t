@@ -1530,7 +1530,8 @@ sub conflicted {
 # links go, so that verify is clean and the id made again inherits nothing
 
 {
-    my $h = start_nginx(http_config => $HTTP . "loyalty_click_flush 1s;\n",
+    my $h = start_nginx(http_config => $HTTP . "loyalty_click_zone clicks 1m;\n"
+                                              . "loyalty_click_flush 1s;\n",
                         config => $CONFIG, store => $SHOP);
     my $T = '2026-11-21T10:00:00+08:00';
 
@@ -1570,6 +1571,8 @@ sub conflicted {
     ($st, $hdr) = http_request($h, 'GET', '/s/gone-code', { 'User-Agent' => $UA });
     is(join(';', @{$hdr->{'set-cookie'} || []}) =~ /loyalty_ref=/ ? 'attributed' : 'not',
        'not', 'a click on it attributes no one');
+    sleep 2.5;    # two flushes after that click
+    is(ctl($h, 'clicks', 'GONE-CODE'), '', 'nor is it counted');
     is(ctl_json($h, 'get', 'member', 'kid')->{referrer}, undef,
        'kid no longer names a referrer');
     is(call($h, 'GET', '/admin/members/li.member/referrals'),
