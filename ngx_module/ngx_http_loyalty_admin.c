@@ -980,11 +980,18 @@ ngx_http_loyalty_admin_write(void *data, ngx_log_t *log)
                             "applied", (json_int_t) batch.applied,
                             "duplicates", (json_int_t) batch.duplicates);
 
-        } else if (rc == LOYALTY_BATCH_INVALID) {
-            a->status = NGX_HTTP_LOYALTY_UNPROCESSABLE;
-            res = json_pack("{s:s,s:O}", "error", "invalid events",
+        } else if (rc == LOYALTY_BATCH_INVALID
+                   || rc == LOYALTY_BATCH_CONFLICT)
+        {
+            /* ids applied before with other data: 409 */
+            a->status = rc == LOYALTY_BATCH_CONFLICT
+                        ? NGX_HTTP_CONFLICT : NGX_HTTP_LOYALTY_UNPROCESSABLE;
+            res = json_pack("{s:s,s:O}", "error",
+                            rc == LOYALTY_BATCH_CONFLICT
+                            ? "conflicting events" : "invalid events",
                             "errors", batch.errors ? batch.errors
                                                    : json_array());
+            rc = LOYALTY_BATCH_INVALID;
 
         } else if (rc == LOYALTY_BATCH_TOO_MANY) {
             a->status = NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
@@ -1039,6 +1046,10 @@ ngx_http_loyalty_admin_write(void *data, ngx_log_t *log)
 
             if (rc == -1) {
                 a->status = NGX_HTTP_LOYALTY_UNPROCESSABLE;
+
+            } else if (rc == LOYALTY_ADMIN_CONFLICT) {
+                a->status = NGX_HTTP_CONFLICT;
+                rc = -1;
 
             } else if (rc == 0) {
                 res = json_pack("{s:s}", "stored", kinds[a->op]);

@@ -573,11 +573,8 @@ END
     is(call($h, 'PUT', '/admin/members/bob', '{"tier":"basic","stage":"prospect"}'),
        qq(200 {"stored":"member"}\n), 'the same id made again');
     is_deeply(ledger_of($h, 'bob'),
-              { member => 'bob', balance => 0, entries => [
-                  { delta => 100, reason => 'adjust', at => 'WRITTEN' },
-                  { delta => -60, reason => 'adjust', at => 'WRITTEN' },
-                  { delta => -40, reason => 'adjust', at => 'WRITTEN' } ] },
-              'starts from zero: the old ledger was closed by an adjust entry');
+              { member => 'bob', balance => 0, entries => [] },
+              'starts from nothing: the old ledger went with the member');
 
     # codes
     is(call($h, 'PUT', '/admin/codes/tea-gift',
@@ -823,7 +820,7 @@ END
        refused([1, 'refund of 640001 exceeds the 640000 left to refund of order "SO-2"']),
        'two refunds in a batch that together refund too much: 422 for the second');
     is(post($h, { type => 'refund', refund_id => 'RF-Z', order_id => 'SO-1', amount => 0 }),
-       refused([0, '"amount" must be between 1 and 1000000000000000']),
+       refused([0, '"amount" must be between 1 and 1000000000000']),
        'a refund of nothing: 422');
     same_store($h, $before, 'refused refunds changed nothing, not even RF-A');
 
@@ -932,7 +929,7 @@ END
           refused([0, '"amount" must be an integer'], [1, '"order_id" must be a string'],
                   [2, '"amount" must be an integer'], [3, '"items" must be an array'],
                   [4, '"at" must be a string'], [5, '"member" must be a string'],
-                  [6, '"amount" must be between 0 and 1000000000000000'],
+                  [6, '"amount" must be between 0 and 1000000000000'],
                   [7, 'items[0]: "qty" must be between 1 and 1000000'],
                   [8, '"kind" must be one of share, invite, group_buy, assist, review']) ],
         [ 'missing and unknown fields',
@@ -1371,6 +1368,235 @@ sub answer_of {
         or diag(join '', @stale[0 .. ($#stale > 4 ? 4 : $#stale)]);
 
     no_trouble($h, 'two workers');
+    stop_nginx($h);
+}
+
+# issue 18, section 6: admin data accepted that should not be.  Times out
+# of 2000..2100, an order_id or refund_id reused with other data, referrer
+# loops, points at the ends of int64, and what DELETE leaves behind
+
+# the answer to a batch refused for conflicts: [index, error, field,
+# stored, given]
+sub conflicted {
+    my @e = map { sprintf '{"index":%d,"error":%s,"conflict":{"field":"%s",'
+                          . '"stored":%s,"given":%s}}', $_->[0],
+                          $JSTR->encode($_->[1]), $_->[2],
+                          $JSTR->encode($_->[3]), $JSTR->encode($_->[4]) } @_;
+    return '409 {"error":"conflicting events","errors":[' . join(',', @e)
+           . "]}\n";
+}
+
+{
+    my $h = start_nginx(http_config => $HTTP, config => $CONFIG,
+                        store => $SHOP);
+    my $T = '2026-11-21T10:00:00+08:00';
+    my $WINDOW = '"at" must be between 2000-01-01T00:00:00Z and '
+                 . '2100-12-31T23:59:59Z';
+
+    is(call($h, 'PUT', '/admin/rules', $RULES_TEXT), qq(200 {"stored":"rules"}\n),
+       'rules by PUT');
+
+    # times
+    my $before = snapshot($h);
+    for my $at ('0000-01-01T00:00:00Z', '9999-12-31T23:59:59Z',
+                '1999-12-31T23:59:59Z', '2101-01-01T00:00:00Z',
+                '2000-01-01T00:59:59+01:00', '2100-12-31T23:59:59-00:01')
+    {
+        is(post($h, { type => 'order', member => 'li.member', order_id => 'T-1',
+                      amount => 100, at => $at }),
+           refused([0, $WINDOW]), "an order at $at: 422 naming \"at\"");
+    }
+    is(post($h, { type => 'signup', member => 'year0', at => '0000-01-01T00:00:00Z' },
+            { type => 'action', member => 'li.member', kind => 'share', id => 'T-A',
+              at => '9999-12-31T23:59:59Z' }),
+       refused([0, $WINDOW], [1, $WINDOW]), 'a signup and an action out of the window');
+    is(call($h, 'PUT', '/admin/members/year0',
+            '{"tier":"basic","stage":"fan","joined_at":"0000-01-01T00:00:00Z"}'),
+       error_body(422, '"joined_at" must be between 2000-01-01T00:00:00Z and '
+                       . '2100-12-31T23:59:59Z'), 'PUT a member who joined in year 0');
+    same_store($h, $before, 'no time out of the window was written');
+    is(post($h, { type => 'order', member => 'li.member', order_id => 'T-2',
+                  amount => 100, at => '2000-01-01T00:00:00Z' },
+            { type => 'order', member => 'li.member', order_id => 'T-3',
+              amount => 100, at => '2100-12-31T23:59:59Z' }),
+       batch_ok(2, 2, 0), 'the first and the last second of the window');
+
+    # an id reused: an exact replay is a duplicate, other data a conflict
+    my %o = (type => 'order', member => 'li.member', order_id => 'C-1',
+             amount => 10000, at => $T);
+    my %r = (type => 'refund', refund_id => 'CR-1', order_id => 'C-1',
+             amount => 100);
+    my %a = (type => 'action', member => 'li.member', kind => 'share',
+             id => 'CA-1', at => $T);
+    is(post($h, \%o, { %o, order_id => 'C-2' }, \%r, \%a), batch_ok(4, 4, 0),
+       'two orders, a refund, an action');
+    is(post($h, \%o, \%r, \%a), batch_ok(3, 0, 3), 'replayed exactly: duplicates');
+    is(post($h, { %o, at => '2026-11-22T10:00:00Z', items => [{ sku => 'x' }] }),
+       batch_ok(1, 0, 1), 'another time or items: still a duplicate');
+
+    $before = snapshot($h);
+    is(post($h, { %o, member => 'wang.partner' }),
+       conflicted([0, 'order_id "C-1" was applied with member "li.member", not "wang.partner"',
+                   'member', 'li.member', 'wang.partner']),
+       'an order_id for another member: 409');
+    is(post($h, { %o, amount => 10001 }),
+       conflicted([0, 'order_id "C-1" was applied with amount 10000, not 10001',
+                   'amount', 10000, 10001]),
+       'an order_id with another amount: 409');
+    is(post($h, { %r, amount => 99 }),
+       conflicted([0, 'refund_id "CR-1" was applied with amount 100, not 99',
+                   'amount', 100, 99]),
+       'a refund_id with another amount: 409');
+    is(post($h, { %r, order_id => 'C-2' }),
+       conflicted([0, 'refund_id "CR-1" was applied with order_id "C-1", not "C-2"',
+                   'order_id', 'C-1', 'C-2']),
+       'a refund_id for another order: 409');
+    is(post($h, { %a, member => 'wang.partner' }, { %a, kind => 'review' }),
+       conflicted([0, 'id "CA-1" was applied with member "li.member", not "wang.partner"',
+                   'member', 'li.member', 'wang.partner'],
+                  [1, 'id "CA-1" was applied with kind "share", not "review"',
+                   'kind', 'share', 'review']),
+       'an action id for another member or kind: 409, each named');
+    is(post($h, { %o, order_id => 'C-9' }, { %o, order_id => 'C-9', amount => 1 }),
+       conflicted([1, 'order_id "C-9" was applied with amount 10000, not 1',
+                   'amount', 10000, 1]),
+       'a conflict within one batch: 409, nothing applied');
+    is(post($h, \%o, { %o, amount => 1 }, { %o, order_id => 'C-8', member => 'ghost' }),
+       '422 {"error":"invalid events","errors":[{"index":1,"error":'
+       . '"order_id \\"C-1\\" was applied with amount 10000, not 1",'
+       . '"conflict":{"field":"amount","stored":10000,"given":1}},'
+       . '{"index":2,"error":"unknown member \\"ghost\\""}]}' . "\n",
+       'a conflict beside an invalid event: 422 with both');
+    same_store($h, $before, 'conflicting batches changed nothing');
+
+    # referrer loops: refused by PUT, of any length
+    is(call($h, 'PUT', '/admin/members/loop.a', '{"tier":"basic","stage":"fan","referrer":"loop.b"}'),
+       qq(200 {"stored":"member"}\n), 'a refers b: b is not in the store yet');
+    $before = snapshot($h);
+    is(call($h, 'PUT', '/admin/members/loop.b', '{"tier":"basic","stage":"fan","referrer":"loop.a"}'),
+       error_body(409, 'referrer "loop.a" would make a loop: loop.b -> loop.a -> loop.b'),
+       'b refers a: 409 naming the loop');
+    same_store($h, $before, 'the loop was not stored');
+    is(call($h, 'PUT', '/admin/members/loop.b', '{"tier":"basic","stage":"fan","referrer":"loop.c"}'),
+       qq(200 {"stored":"member"}\n), 'b refers c');
+    is(call($h, 'PUT', '/admin/members/loop.c', '{"tier":"basic","stage":"fan","referrer":"loop.a"}'),
+       error_body(409, 'referrer "loop.a" would make a loop: loop.c -> loop.a -> loop.b -> loop.c'),
+       'c refers a: a loop of three, 409');
+    is(call($h, 'PUT', '/admin/members/loop.c', '{"tier":"basic","stage":"fan","referrer":"loop.c"}'),
+       error_body(422, 'a member cannot be their own referrer'), 'c refers c: 422');
+    is(call($h, 'PUT', '/admin/members/loop.c', '{"tier":"basic","stage":"fan","referrer":"li.member"}'),
+       qq(200 {"stored":"member"}\n), 'c refers li.member: no loop');
+    is(post($h, { type => 'signup', member => 'wang.partner', referrer => 'loop.a', at => $T }),
+       batch_ok(1, 1, 0), 'a signup naming a referrer down the chain is no error ...');
+    is(ctl_json($h, 'get', 'member', 'wang.partner')->{referrer}, undef,
+       '... and refers no one: wang.partner -> loop.a -> ... -> wang.partner would loop');
+
+    # points: bounded, so no adjust can wrap
+    $before = snapshot($h);
+    for my $p ('-9223372036854775808', '9223372036854775807', '1000000000001',
+               '-1000000000001')
+    {
+        is(call($h, 'PUT', '/admin/members/rich', qq({"tier":"basic","stage":"fan","points":$p})),
+           error_body(422, '"points" must be between -1000000000000 and 1000000000000'),
+           "PUT points $p: 422");
+    }
+    same_store($h, $before, 'refused points wrote nothing');
+    is(call($h, 'PUT', '/admin/members/rich', '{"tier":"basic","stage":"fan","points":-1000000000000}'),
+       qq(200 {"stored":"member"}\n), 'PUT the lowest balance');
+    is(call($h, 'PUT', '/admin/members/rich', '{"tier":"basic","stage":"fan","points":1000000000000}'),
+       qq(200 {"stored":"member"}\n), 'then the highest');
+    is_deeply(ledger_of($h, 'rich'),
+              { member => 'rich', balance => 1000000000000, entries => [
+                  { delta => -1000000000000, reason => 'adjust', at => 'WRITTEN' },
+                  { delta => 2000000000000, reason => 'adjust', at => 'WRITTEN' } ] },
+              'the ledger: exact adjust entries, no wrap');
+    $before = snapshot($h);
+    is(post($h, { type => 'action', member => 'rich', kind => 'share', id => 'P-1', at => $T }),
+       refused([0, 'the points of "rich" would leave -1000000000000..1000000000000']),
+       'an action past the highest balance: refused');
+    is(post($h, { type => 'order', member => 'rich', order_id => 'P-2', amount => 1000000000001,
+                  at => $T }),
+       refused([0, '"amount" must be between 0 and 1000000000000']),
+       'an amount past 10^12: refused');
+    same_store($h, $before, 'nothing written');
+    is(ctl($h, 'verify'), '', 'loyaltyctl verify: clean');
+
+    no_trouble($h, 'issue 18 data');
+    stop_nginx($h);
+}
+
+
+# DELETE of a member: their codes, clicks, ledger, referrals and downline
+# links go, so that verify is clean and the id made again inherits nothing
+
+{
+    my $h = start_nginx(http_config => $HTTP . "loyalty_click_zone clicks 1m;\n"
+                                              . "loyalty_click_flush 1s;\n",
+                        config => $CONFIG, store => $SHOP);
+    my $T = '2026-11-21T10:00:00+08:00';
+
+    is(call($h, 'PUT', '/admin/rules', $RULES_TEXT), qq(200 {"stored":"rules"}\n),
+       'rules by PUT');
+    is(call($h, 'PUT', '/admin/members/gone', '{"tier":"basic","stage":"fan","referrer":"li.member","points":50}'),
+       qq(200 {"stored":"member"}\n), 'a member referred by li.member');
+    is(call($h, 'PUT', '/admin/codes/GONE-CODE', '{"member":"gone","target":"/x"}'),
+       qq(200 {"stored":"code"}\n), 'their share code');
+    is(call($h, 'PUT', '/admin/codes/AAA-GONE', '{"member":"gone","target":"/y"}'),
+       qq(200 {"stored":"code"}\n), 'another, the first of the codes in order');
+    my ($st, $hdr) = http_request($h, 'GET', '/s/gone-code', { 'User-Agent' => $UA });
+    my ($ref) = join(';', @{$hdr->{'set-cookie'} || []}) =~ /loyalty_ref=([^;]+)/;
+    ok($ref, 'a click on it attributes the visitor');
+    is(post($h, { type => 'signup', member => 'kid', ref_code => 'gone-code', at => $T },
+            { type => 'order', member => 'kid', order_id => 'K-1', amount => 12800, at => $T },
+            { type => 'order', member => 'gone', order_id => 'G-1', amount => 12800, at => $T }),
+       batch_ok(3, 3, 0), 'kid signs up with the code and buys; gone buys');
+    is(ctl_json($h, 'get', 'member', 'kid')->{referrer}, 'gone', 'kid was referred by gone');
+    ok(scalar(@{ctl_json($h, 'get', 'ledger', 'gone')->{entries}}) >= 3,
+       'gone has ledger entries: adjust, level 1, order');
+    # the click flushed (every second here) before the delete
+    my $clicks = '';
+    for (1 .. 50) {
+        $clicks = ctl($h, 'clicks', 'GONE-CODE');
+        last if $clicks =~ /"total":1/;
+        sleep 0.2;
+    }
+    like($clicks, qr/"total":1/, 'the click was counted');
+
+    is(call($h, 'DELETE', '/admin/members/gone'), qq(200 {"deleted":"gone"}\n),
+       'DELETE the member');
+    is(ctl($h, 'verify'), '', 'loyaltyctl verify: clean after the delete');
+    like(ctl($h, 'get', 'code', 'GONE-CODE'), qr/^exit 1: /, 'their code is gone');
+    like(ctl($h, 'get', 'code', 'AAA-GONE'), qr/^exit 1: /, 'and the other');
+    is(ctl($h, 'clicks', 'GONE-CODE'), '', 'and its click counts');
+    ($st, $hdr) = http_request($h, 'GET', '/s/gone-code', { 'User-Agent' => $UA });
+    is(join(';', @{$hdr->{'set-cookie'} || []}) =~ /loyalty_ref=/ ? 'attributed' : 'not',
+       'not', 'a click on it attributes no one');
+    sleep 2.5;    # two flushes after that click
+    is(ctl($h, 'clicks', 'GONE-CODE'), '', 'nor is it counted');
+    is(ctl_json($h, 'get', 'member', 'kid')->{referrer}, undef,
+       'kid no longer names a referrer');
+    is(call($h, 'GET', '/admin/members/li.member/referrals'),
+       qq(200 {"member":"li.member","level1":[],"level2":[]}\n),
+       'li.member\'s downline no longer lists gone, nor kid at level 2');
+
+    is(call($h, 'PUT', '/admin/members/gone', '{"tier":"basic","stage":"fan"}'),
+       qq(200 {"stored":"member"}\n), 'the same id made again');
+    is_deeply(ledger_of($h, 'gone'), { member => 'gone', balance => 0, entries => [] },
+              'inherits no ledger');
+    is(call($h, 'GET', '/admin/members/gone/referrals'),
+       qq(200 {"member":"gone","level1":[],"level2":[]}\n), 'nor a downline');
+    is(post($h, { type => 'order', member => 'gone', order_id => 'G-1', amount => 12800,
+                  at => $T }),
+       batch_ok(1, 0, 1), 'a replay of an old order stays a duplicate');
+    is(post($h, { type => 'signup', member => 'kid', ref_code => 'li-vip-tea', at => $T }),
+       batch_ok(1, 0, 1), 'kid\'s signup again is a duplicate ...');
+    is(post($h, { type => 'follow', member => 'kid', ref_code => 'li-vip-tea', at => $T }),
+       batch_ok(1, 1, 0), '... a follow with a code of li.member');
+    is(ctl_json($h, 'get', 'member', 'kid')->{referrer}, 'li.member',
+       'refers kid anew: the deleted referrer\'s lock went with them');
+    is(ctl($h, 'verify'), '', 'loyaltyctl verify: still clean');
+
+    no_trouble($h, 'delete');
     stop_nginx($h);
 }
 

@@ -379,8 +379,8 @@ END
         '{"code":"t1024","member":"lin.fan","target":"/'
             . ('x' x 1023) . '"}',
         '{"code":"max","member":"lin.fan","max_clicks":9223372036854775807,'
-            . '"expires_at":"9999-12-31T23:59:59Z",'
-            . '"created_at":"0000-01-01T00:00:00Z"}',
+            . '"expires_at":"2100-12-31T23:59:59Z",'
+            . '"created_at":"2000-01-01T00:00:00Z"}',
         '{"code":"root","member":"lin.fan","target":"/"}',
         '{"code":"port","member":"lin.fan","target":"https://'
             . $MALL . ':8443/x?y=1#z"}',
@@ -398,8 +398,8 @@ END
     is("$rc|$out|$err", "0|imported 9 codes\n|",
        'once the member is in the store, the bounds import');
     is(get_code($dir, 'MAX'),
-       code_json('MAX', 'lin.fan', created_at => '0000-01-01T00:00:00Z',
-                 expires_at => '9999-12-31T23:59:59Z',
+       code_json('MAX', 'lin.fan', created_at => '2000-01-01T00:00:00Z',
+                 expires_at => '2100-12-31T23:59:59Z',
                  max_clicks => '9223372036854775807'),
        'extreme times and max_clicks');
     like(get_code($dir, 'upper'),
@@ -545,6 +545,14 @@ my @bad = (
     ['expires_at past year 9999',
      $c->('"expires_at":"9999-12-31T23:59:59-01:00"'),
      '"expires_at" must be an RFC 3339 date-time'],
+    ['expires_at past 2100',
+     $c->('"expires_at":"2101-01-01T00:00:00Z"'),
+     '"expires_at" must be between 2000-01-01T00:00:00Z and '
+     . '2100-12-31T23:59:59Z'],
+    ['created_at in year 0',
+     $c->('"created_at":"0000-01-01T00:00:00Z"'),
+     '"created_at" must be between 2000-01-01T00:00:00Z and '
+     . '2100-12-31T23:59:59Z'],
     ['max_clicks 0', $c->('"max_clicks":0'),
      '"max_clicks" must be between 1 and 9223372036854775807'],
     ['max_clicks -1', $c->('"max_clicks":-1'),

@@ -273,7 +273,7 @@ my $journey = events(
              . 'refund of order \"SO-1\""},'
              . '{"index":1,"error":"unknown order \"SO-404\""},'
              . '{"index":2,"error":"\"amount\" must be between 1 and '
-             . '1000000000000000"}]}' . "\n", 'each bad refund, by index');
+             . '1000000000000"}]}' . "\n", 'each bad refund, by index');
     like($err, qr/: 3 of 3 events are invalid; nothing applied\n\z/,
          'stderr sums it up');
 
@@ -485,6 +485,135 @@ my $journey = events(
        'a named referrer is kept over a later code');
     my ($v) = loyaltyctl('-s', $dir, 'verify');
     is($v, 0, 'verify: the store is consistent after events');
+}
+
+
+# issue 18, section 6: times out of 2000..2100, ids reused with other
+# data, referrer loops in an import, points at the ends of int64, and a
+# deleted member who leaves nothing behind
+
+{
+    my ($tmp, $dir) = shop();
+    my $WINDOW = '"at" must be between 2000-01-01T00:00:00Z and '
+                 . '2100-12-31T23:59:59Z';
+    my $snap = `mdb_dump -a '$dir'`;
+    my ($rc, $out, $err) = apply_text($tmp, $dir, events(
+        {type => 'signup', member => 'y0', at => '0000-01-01T00:00:00Z'},
+        {type => 'order', member => 'li.member', order_id => 'Y-1',
+         amount => 1, at => '9999-12-31T23:59:59Z'},
+        {type => 'refund', refund_id => 'Y-R', order_id => 'Y-1', amount => 1,
+         at => '1999-12-31T23:59:59Z'}));
+    my $W = $json->encode($WINDOW);
+    is("$rc|$out", qq(1|{"events":3,"errors":[{"index":0,"error":$W},)
+       . qq({"index":1,"error":$W},{"index":2,"error":$W}]}\n),
+       'times of year 0, 9999 and 1999: every line refused, naming "at"');
+    is(`mdb_dump -a '$dir'`, $snap, 'nothing written');
+
+    my %o = (type => 'order', member => 'li.member', order_id => 'C-1',
+             amount => 10000, at => $T);
+    my %r = (type => 'refund', refund_id => 'CR-1', order_id => 'C-1',
+             amount => 100);
+    ($rc, $out) = apply_text($tmp, $dir, events(\%o, \%r));
+    is("$rc|$out", qq(0|{"events":2,"applied":2,"duplicates":0}\n),
+       'an order and a refund');
+    ($rc, $out) = apply_text($tmp, $dir, events(\%o, \%r));
+    is("$rc|$out", qq(0|{"events":2,"applied":0,"duplicates":2}\n),
+       'replayed exactly: duplicates');
+    $snap = `mdb_dump -a '$dir'`;
+    ($rc, $out, $err) = apply_text($tmp, $dir, events(
+        {%o, member => 'wang.partner'}, {%o, amount => 9999},
+        {%r, amount => 101}, {%r, order_id => 'C-2'}));
+    is($rc, 1, 'conflicts: exit 1');
+    is($out, '{"events":4,"errors":['
+       . '{"index":0,"error":"order_id \"C-1\" was applied with member '
+       . '\"li.member\", not \"wang.partner\"","conflict":{"field":"member",'
+       . '"stored":"li.member","given":"wang.partner"}},'
+       . '{"index":1,"error":"order_id \"C-1\" was applied with amount '
+       . '10000, not 9999","conflict":{"field":"amount","stored":10000,'
+       . '"given":9999}},'
+       . '{"index":2,"error":"refund_id \"CR-1\" was applied with amount '
+       . '100, not 101","conflict":{"field":"amount","stored":100,'
+       . '"given":101}},'
+       . '{"index":3,"error":"refund_id \"CR-1\" was applied with order_id '
+       . '\"C-1\", not \"C-2\"","conflict":{"field":"order_id",'
+       . '"stored":"C-1","given":"C-2"}}]}' . "\n",
+       'each conflict: the field, stored and given');
+    like($err, qr/: 4 of 4 events conflict with events applied before; nothing applied\n\z/,
+         'stderr sums it up');
+    is(`mdb_dump -a '$dir'`, $snap, 'nothing written');
+
+    # referrer loops in an import, of two, three, and across files
+    write_file("$tmp/loop2.jsonl",
+               qq({"id":"lp.a","tier":"basic","stage":"fan","referrer":"lp.b"}\n)
+               . qq({"id":"lp.b","tier":"basic","stage":"fan","referrer":"lp.a"}\n));
+    ($rc, $out, $err) = loyaltyctl('-s', $dir, 'import', 'members', "$tmp/loop2.jsonl");
+    is("$rc|$err", qq(1|loyaltyctl: $tmp/loop2.jsonl line 2: referrer "lp.a" )
+       . qq(would make a loop: lp.b -> lp.a -> lp.b; nothing imported\n),
+       'import: a refers b, b refers a');
+    write_file("$tmp/loop3.jsonl",
+               qq({"id":"lp.a","tier":"basic","stage":"fan","referrer":"lp.b"}\n)
+               . qq({"id":"lp.b","tier":"basic","stage":"fan","referrer":"lp.c"}\n));
+    ($rc, $out, $err) = loyaltyctl('-s', $dir, 'import', 'members', "$tmp/loop3.jsonl");
+    is("$rc|$out", "0|imported 2 members\n", 'a refers b, b refers c');
+    write_file("$tmp/loop3b.jsonl",
+               qq({"id":"lp.c","tier":"basic","stage":"fan","referrer":"lp.a"}\n));
+    ($rc, $out, $err) = loyaltyctl('-s', $dir, 'import', 'members', "$tmp/loop3b.jsonl");
+    is("$rc|$err", qq(1|loyaltyctl: $tmp/loop3b.jsonl line 1: referrer "lp.a" )
+       . qq(would make a loop: lp.c -> lp.a -> lp.b -> lp.c; nothing imported\n),
+       'a later import: c refers a, a loop of three');
+    write_file("$tmp/loop3b.jsonl",
+               qq({"id":"lp.c","tier":"basic","stage":"fan"}\n));
+    ($rc, $out) = loyaltyctl('-s', $dir, 'import', 'members', "$tmp/loop3b.jsonl");
+    is("$rc|$out", "0|imported 1 members\n", 'c without a referrer');
+
+    # points: bounded on import, checked in events
+    write_file("$tmp/pts.jsonl",
+               qq({"id":"rich","tier":"basic","stage":"fan","points":-9223372036854775808}\n));
+    ($rc, $out, $err) = loyaltyctl('-s', $dir, 'import', 'members', "$tmp/pts.jsonl");
+    like("$rc|$err", qr/^1\|.* line 1: "points" must be between -1000000000000 and 1000000000000; nothing imported\n\z/,
+         'import: points INT64_MIN refused');
+    write_file("$tmp/pts.jsonl",
+               qq({"id":"rich","tier":"basic","stage":"fan","points":1000000000000}\n));
+    ($rc, $out) = loyaltyctl('-s', $dir, 'import', 'members', "$tmp/pts.jsonl");
+    is("$rc|$out", "0|imported 1 members\n", 'the highest balance');
+    ($rc, $out) = apply_text($tmp, $dir, events(
+        {type => 'action', member => 'rich', kind => 'share', id => 'P-1', at => $T}));
+    is("$rc|$out", '1|{"events":1,"errors":[{"index":0,"error":"the points of '
+       . '\"rich\" would leave -1000000000000..1000000000000"}]}' . "\n",
+       'an action past it: refused');
+
+    # delete: codes, clicks, ledger, downline links and referrals go
+    ($rc, $out) = apply_text($tmp, $dir, events(
+        {type => 'signup', member => 'kid', ref_code => 'LI-VIP-TEA', at => $T},
+        {type => 'order', member => 'kid', order_id => 'K-1', amount => 12800,
+         at => $T}));
+    is($rc, 0, 'kid signs up with li.member\'s code and orders');
+    ($rc, $out, $err) = loyaltyctl('-s', $dir, 'delete', 'member', 'li.member');
+    is("$rc|$out|$err", "0|deleted member li.member\n|", 'delete member li.member');
+    ($rc, $out, $err) = loyaltyctl('-s', $dir, 'verify');
+    is("$rc|$out|$err", "0||loyaltyctl: store is consistent\n",
+       'verify: clean after the delete');
+    ($rc) = loyaltyctl('-s', $dir, 'get', 'code', 'LI-VIP-TEA');
+    is($rc, 1, 'li.member\'s code is gone');
+    is(member($dir, 'kid')->{referrer}, undef, 'kid has no referrer now');
+    is(join(' ', grep { /^(li\.member|kid)$/ } map { $_->{id} }
+                 map { @{get_json($dir, 'referrals', 'wang.partner')->{$_}} }
+                 qw(level1 level2)), '',
+       'wang.partner\'s downline lists neither li.member nor kid');
+    write_file("$tmp/li.jsonl", qq({"id":"li.member","tier":"basic","stage":"fan"}\n));
+    loyaltyctl('-s', $dir, 'import', 'members', "$tmp/li.jsonl");
+    is_deeply(get_json($dir, 'ledger', 'li.member'),
+              {member => 'li.member', balance => 0, entries => []},
+              'li.member made again: no ledger inherited');
+    is_deeply(get_json($dir, 'referrals', 'li.member'),
+              {member => 'li.member', level1 => [], level2 => []},
+              'nor a downline');
+    ($rc, $out, $err) = loyaltyctl('-s', $dir, 'verify');
+    is("$rc|$out", "0|", 'verify: still clean');
+    ($rc, $out, $err) = loyaltyctl('-s', $dir, 'delete', 'member', 'nobody');
+    is("$rc|$err", qq(1|loyaltyctl: no member "nobody"\n), 'delete of no one: exit 1');
+    ($rc) = loyaltyctl('-s', $dir, 'delete', 'nobody');
+    is($rc, 2, 'delete without "member": usage');
 }
 
 

@@ -379,9 +379,9 @@ END
     ($rc, $out, $err) = import_text($S, 'members', <<'END');
 {"blocked":true,"birthday":"02-29","points":-40,"spend":123456,"orders":12,"last_order_at":"2024-12-31T23:59:59z","first_order_at":"2024-03-02T00:30:00.75-05:30","joined_at":"2024-03-01T10:00:00+08:00","referrer":"ref-1","stage":"member","tier":"vip","id":"full.1"}
 {"stage":"prospect","tier":"basic","id":"min"}
-{"id":"ref-1","tier":"gold.cn","stage":"partner","joined_at":"1969-12-31T23:59:59Z","orders":4294967295,"spend":9223372036854775807,"points":-9223372036854775808,"blocked":false}
-{"id":"edge.hi","tier":"basic","stage":"fan","joined_at":"9999-12-31T23:59:59Z","first_order_at":"9999-12-31T23:59:59+01:00"}
-{"id":"edge.lo","tier":"basic","stage":"fan","joined_at":"0000-01-01T00:00:00Z","last_order_at":"2016-12-31T23:59:60Z"}
+{"id":"ref-1","tier":"gold.cn","stage":"partner","joined_at":"2000-01-01T00:00:00Z","orders":4294967295,"spend":9223372036854775807,"points":-1000000000000,"blocked":false}
+{"id":"edge.hi","tier":"basic","stage":"fan","joined_at":"2100-12-31T23:59:59Z","first_order_at":"2100-12-31T23:59:59+01:00"}
+{"id":"edge.lo","tier":"basic","stage":"fan","joined_at":"2000-01-01T00:00:00Z","last_order_at":"2016-12-31T23:59:60Z"}
 {"id":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","tier":"basic","stage":"customer"}
 END
     is("$rc $out $err", "0 imported 6 members\n ", 'get fixtures: members');
@@ -396,15 +396,15 @@ my %want_get = (
     'member min' => '{"id":"min","tier":"basic","stage":"prospect",'
         . '"orders":0,"spend":0,"points":0,"blocked":false}',
     'member ref-1' => '{"id":"ref-1","tier":"gold.cn","stage":"partner",'
-        . '"joined_at":"1969-12-31T23:59:59Z","orders":4294967295,'
-        . '"spend":9223372036854775807,"points":-9223372036854775808,'
+        . '"joined_at":"2000-01-01T00:00:00Z","orders":4294967295,'
+        . '"spend":9223372036854775807,"points":-1000000000000,'
         . '"blocked":false}',
     'member edge.hi' => '{"id":"edge.hi","tier":"basic","stage":"fan",'
-        . '"joined_at":"9999-12-31T23:59:59Z",'
-        . '"first_order_at":"9999-12-31T22:59:59Z",'
+        . '"joined_at":"2100-12-31T23:59:59Z",'
+        . '"first_order_at":"2100-12-31T22:59:59Z",'
         . '"orders":0,"spend":0,"points":0,"blocked":false}',
     'member edge.lo' => '{"id":"edge.lo","tier":"basic","stage":"fan",'
-        . '"joined_at":"0000-01-01T00:00:00Z",'
+        . '"joined_at":"2000-01-01T00:00:00Z",'
         . '"last_order_at":"2017-01-01T00:00:00Z",'
         . '"orders":0,"spend":0,"points":0,"blocked":false}',
     'member ' . ('A' x 64) => '{"id":"' . ('A' x 64) . '","tier":"basic",'
@@ -439,10 +439,10 @@ for my $what (sort keys %want_get) {
        'min: raw member record, 56 + 5 bytes');
     is(length $m->{'ref-1'}, 56 + 7, 'ref-1: 56 + T bytes');
     is(unpack('H*', substr $m->{'ref-1'}, 32, 24),
-       'ffffffffffffff7f' . '0000000000000080' . 'ffffffff00000000',
+       'ffffffffffffff7f' . '00f05a2b17ffffff' . 'ffffffff00000000',
        'ref-1: spend, points, orders and reserved at their offsets');
-    is(unpack('q<', substr $m->{'ref-1'}, 8, 8), -1,
-       'ref-1: joined_at before 1970 is negative');
+    is(unpack('q<', substr $m->{'ref-1'}, 8, 8), 946684800,
+       'ref-1: joined_at, the first second of 2000');
 
     my $t = dump_db($S, 'tiers');
     is(unpack('H*', $t->{vip}),
@@ -486,8 +486,14 @@ for my $what (sort keys %want_get) {
 
 # A time whose UTC falls outside years 0000-9999 has no RFC 3339 form:
 # import must refuse it rather than store something that prints wrong.
+# Nor may a time leave 2000-01-01T00:00:00Z..2100-12-31T23:59:59Z, even
+# when only its offset takes it out (issue 18: a member of year 0).
 for my $case (['9999-12-31T23:59:59-01:00', '10000-01-01T00:59:59Z'],
-              ['0000-01-01T00:00:00+01:00', '-0001-12-31T23:00:00Z'])
+              ['0000-01-01T00:00:00+01:00', '-0001-12-31T23:00:00Z'],
+              ['0000-01-01T00:00:00Z', '0000-01-01T00:00:00Z'],
+              ['9999-12-31T23:59:59Z', '9999-12-31T23:59:59Z'],
+              ['2000-01-01T00:59:59+01:00', '1999-12-31T23:59:59Z'],
+              ['2100-12-31T23:59:59-00:01', '2101-01-01T00:00:59Z'])
 {
     my ($in, $utc) = @$case;
     my ($tmp, $dir) = new_store();

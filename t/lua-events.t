@@ -259,8 +259,8 @@ END
     # (share 5)
     is(post($h, order('solo', 'pts.1234.o1', 10000),
                 order('solo', 'pts.-50.o2', 5000),
-                order('solo', 'max.o3', 100),
-                order('solo', 'min.o4', 100),
+                order('solo', 'min.o3', 100),
+                order('solo', 'max.o4', 100),
                 action('solo', 'share', 'pts.0.a1'),
                 action('solo', 'share', 'none.a2'),
                 action('solo', 'share', 'empty.a3')),
@@ -270,10 +270,17 @@ END
        'solo: the hook\'s points, 0, nil and {} the defaults');
     is_deeply(ledger($h, 'solo'),
               ['1234 order pts.1234.o1', '-50 order pts.-50.o2',
-               '1000000000000 order max.o3', '-1000000000000 order min.o4',
+               '-1000000000000 order min.o3', '1000000000000 order max.o4',
                '5 action none.a2', '5 action empty.a3'],
               'solo\'s ledger: orders at the hook\'s points, +-10^12 '
-              . 'allowed, no entry for 0 points');
+              . 'allowed (the balance stays within +-10^12), no entry for 0 '
+              . 'points');
+    is(post($h, order('solo', 'max.o5', 100)),
+       qq(422 {"error":"invalid events","errors":[{"index":0,"error":)
+       . qq("the points of \\"solo\\" would leave )
+       . qq(-1000000000000..1000000000000"}]}\n),
+       'a hook\'s points that would take the balance past 10^12: refused');
+    $calls += 1;
 
     # first-order referral points replaced; later orders give none
     is(post($h, order('newbie', 'ref.111.22.o1', 12800,

@@ -281,6 +281,14 @@ my @bad_members = (
     $m->('"spend":9223372036854775808'),
     $m->('"spend":1.5'),
     $m->('"points":9223372036854775808'),
+    $m->('"points":9223372036854775807'),
+    $m->('"points":-9223372036854775808'),
+    $m->('"points":1000000000001'),
+    $m->('"points":-1000000000001'),
+    $m->('"joined_at":"0000-01-01T00:00:00Z"'),
+    $m->('"joined_at":"1999-12-31T23:59:59Z"'),
+    $m->('"last_order_at":"2101-01-01T00:00:00Z"'),
+    $m->('"first_order_at":"9999-12-31T23:59:59Z"'),
     $m->('"points":-9223372036854775809'),
     $m->('"points":99999999999999999999'),
     $m->('"points":"1"'),
@@ -352,8 +360,10 @@ my @good_members = (
     $m->('"first_order_at":"2024-02-29T23:59:59-00:00",'
          . '"last_order_at":"2024-03-01T00:00:00+23:59"'),
     $m->('"points":-1'),
-    $m->('"points":-9223372036854775808'),
-    $m->('"points":9223372036854775807,"spend":9223372036854775807'),
+    $m->('"points":-1000000000000'),
+    $m->('"points":1000000000000,"spend":9223372036854775807'),
+    $m->('"joined_at":"2000-01-01T00:00:00Z",'
+         . '"last_order_at":"2100-12-31T23:59:59Z"'),
     $m->('"orders":4294967295'),
     $m->('"orders":0,"spend":0,"points":0'),
     '{"blocked":true,"birthday":"07-04","points":-5,"spend":100,"orders":2,'
@@ -611,6 +621,10 @@ my $cd = sub { qq({"code":"abc","member":"lin.fan",$_[0]}) };
 
 my @bad_codes = (
     $cd->('"colour":"red"'),
+    $cd->('"created_at":"0000-01-01T00:00:00Z"'),
+    $cd->('"expires_at":"9999-12-31T23:59:59Z"'),
+    $cd->('"created_at":"1999-12-31T23:59:59Z"'),
+    $cd->('"expires_at":"2101-01-01T00:00:00Z"'),
     '{"code":"ab","member":"lin.fan"}',
     '{"code":"","member":"lin.fan"}',
     '{"code":"' . ('c' x 33) . '","member":"lin.fan"}',
@@ -705,8 +719,8 @@ my @good_codes = (
     . '"created_at":"2026-11-01T10:00:00.5+08:00",'
     . '"expires_at":"2026-11-11T23:59:59-05:00","max_clicks":1,'
     . '"revoked":true}',
-    '{"code":"times","member":"lin.fan","created_at":"0000-01-01T00:00:00Z",'
-    . '"expires_at":"9999-12-31T23:59:59Z","max_clicks":9223372036854775807,'
+    '{"code":"times","member":"lin.fan","created_at":"2000-01-01T00:00:00Z",'
+    . '"expires_at":"2100-12-31T23:59:59Z","max_clicks":9223372036854775807,'
     . '"revoked":false}',
 );
 
@@ -912,7 +926,13 @@ my @bad_events = (
     $ev->(amount => -1),
     $ev->(amount => '100'),
     $ev->(amount => 1.5),
-    $ev->(amount => 1000000000000001),
+    $ev->(amount => 1000000000001),
+    $ev->(at => '0000-01-01T00:00:00Z'),
+    $ev->(at => '9999-12-31T23:59:59Z'),
+    $ev->(at => '1999-12-31T23:59:59Z'),
+    $ev->(at => '2101-01-01T00:00:00Z'),
+    $ev->(type => 'refund', member => undef, refund_id => 'R1',
+          amount => 1000000000001),
     $ev->(at => undef),
     $ev->(at => '2026-11-21'),
     $ev->(at => '2026-11-21T25:00:00Z'),
@@ -952,7 +972,7 @@ my @bad_events = (
 my @good_events = (
     $ev->(),
     $ev->(order_id => 'SCH-2', amount => 0, items => []),
-    $ev->(order_id => 'SCH-3', amount => 1000000000000000,
+    $ev->(order_id => 'SCH-3', amount => 1000000000000,
           items => [map { {sku => "s$_", qty => 1000000} } 1 .. 256],
           at => '2026-11-21T10:00:00.5+08:00'),
     $ev->(order_id => 'SCH-4', ref_code => 'unknown-code'),

@@ -39,6 +39,8 @@ static const char  loyaltyctl_usage_main[] =
     "            [--max-clicks N] [--hosts HOST[,HOST...]]\n"
     "                            mint a member's share code and print it\n"
     "  revoke-code CODE          revoke a share code\n"
+    "  delete member ID          delete a member, their ledger, codes,\n"
+    "                            clicks and touches\n"
     "  clicks [CODE] [--since YYYY-MM-DD]\n"
     "                            print click counts per code and day as "
     "JSON\n"
@@ -622,6 +624,65 @@ loyaltyctl_verify_db(loyalty_store_t *st, MDB_txn *txn, int db,
 }
 
 
+/*
+ * Entries keyed by an id of another database, up to a zero byte (the
+ * ledger by member): each id whose record is gone is one problem,
+ * however many entries it has.  (Click counts of a code that is gone are
+ * consistent: a code may be counted before it is imported.)
+ */
+static int
+loyaltyctl_verify_orphans(loyalty_store_t *st, MDB_txn *txn, int db,
+    int owner, const char *what, size_t *problems)
+{
+    int          rc;
+    size_t       len, last_len;
+    uint8_t      last[LOYALTY_ID_MAX];
+    MDB_val      key, val, id, tmp;
+    MDB_cursor  *cur;
+    const void  *zero;
+
+    rc = mdb_cursor_open(txn, st->dbi[db], &cur);
+    if (rc != 0) {
+        return rc;
+    }
+
+    last_len = 0;
+
+    while ((rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) == 0) {
+        zero = memchr(key.mv_data, '\0', key.mv_size);
+        if (zero == NULL) {
+            continue;
+        }
+
+        len = (size_t) ((const uint8_t *) zero - (uint8_t *) key.mv_data);
+
+        if (len == 0 || len > sizeof(last)
+            || (len == last_len && memcmp(last, key.mv_data, len) == 0))
+        {
+            continue;
+        }
+
+        memcpy(last, key.mv_data, len);
+        last_len = len;
+
+        id.mv_data = last;
+        id.mv_size = len;
+
+        rc = mdb_get(txn, st->dbi[owner], &id, &tmp);
+        if (rc == MDB_NOTFOUND) {
+            loyaltyctl_problem(problems, loyalty_store_dbs[db], &id, what);
+
+        } else if (rc != 0) {
+            break;
+        }
+    }
+
+    mdb_cursor_close(cur);
+
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+
 static int
 loyaltyctl_verify(const loyaltyctl_opts_t *o, int argc, char **argv)
 {
@@ -675,6 +736,14 @@ loyaltyctl_verify(const loyaltyctl_opts_t *o, int argc, char **argv)
 
         if (rc == 0) {
             rc = loyaltyctl_verify_codes(&st, txn, &problems);
+        }
+
+        /* what a deleted member leaves would be inherited */
+        if (rc == 0) {
+            rc = loyaltyctl_verify_orphans(&st, txn, LOYALTY_DB_LEDGER,
+                                           LOYALTY_DB_MEMBERS,
+                                           "ledger entries of no member",
+                                           &problems);
         }
 
         mdb_txn_abort(txn);
@@ -877,6 +946,10 @@ main(int argc, char **argv)
 
     if (strcmp(cmd, "mint-code") == 0) {
         return loyaltyctl_mint_code(&o, argc, argv);
+    }
+
+    if (strcmp(cmd, "delete") == 0) {
+        return loyaltyctl_delete(&o, argc, argv);
     }
 
     if (strcmp(cmd, "revoke-code") == 0) {

@@ -70,6 +70,8 @@ int loyaltyctl_apply(const loyaltyctl_opts_t *o, int argc, char **argv);
 /* get rules, get ledger MEMBER [--limit N], get referrals MEMBER */
 int loyaltyctl_get_events(const loyaltyctl_opts_t *o, int argc,
     char **argv);
+/* delete member ID */
+int loyaltyctl_delete(const loyaltyctl_opts_t *o, int argc, char **argv);
 int loyaltyctl_mint_code(const loyaltyctl_opts_t *o, int argc, char **argv);
 int loyaltyctl_revoke_code(const loyaltyctl_opts_t *o, int argc,
     char **argv);

@@ -205,7 +205,7 @@ loyaltyctl_mint_code(const loyaltyctl_opts_t *o, int argc, char **argv)
 
         case 'e':
             ttl = loyalty_parse_duration(optarg, strlen(optarg));
-            if (ttl <= 0 || ttl > LOYALTY_TIME_MAX - now) {
+            if (ttl <= 0 || ttl > LOYALTY_TIME_LAST - now) {
                 return loyaltyctl_invalid("--expires", optarg);
             }
             rec.flags |= LOYALTY_CODE_EXPIRES;

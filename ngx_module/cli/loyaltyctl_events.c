@@ -1,6 +1,7 @@
 /*
  * loyaltyctl: events (apply), and what they leave in the store: the
- * rules, a member's ledger and downline (get rules, ledger, referrals).
+ * rules, a member's ledger and downline (get rules, ledger, referrals);
+ * delete member.
  */
 
 #include <stdio.h>
@@ -32,7 +33,10 @@ static const char  loyaltyctl_usage_apply[] =
     "nothing.  If any event is invalid (bad JSON, a wrong field, an\n"
     "unknown member or order, a refund of more than is left to refund),\n"
     "nothing is applied: prints {\"events\":N,\"errors\":[{\"index\":I,\n"
-    "\"error\":\"...\"}]}, I counting events from 0, and exits 1.\n"
+    "\"error\":\"...\"}]}, I counting events from 0, and exits 1.  An\n"
+    "order_id, refund_id or action id applied before with another member,\n"
+    "amount, order or kind is such an error, with \"conflict\":{\"field\",\n"
+    "\"stored\",\"given\"}; an exact replay is a duplicate.\n"
     "Without rules in the store, orders count orders and spend and make\n"
     "customers, but give no points, stages beyond customer or tiers.\n"
     "With --lua FILE, the script's cadences that orders trigger are\n"
@@ -140,6 +144,69 @@ done:
 }
 
 
+static const char  loyaltyctl_usage_delete[] =
+    "usage: loyaltyctl -s DIR delete member ID\n"
+    "Deletes a member as DELETE .../members/ID does: with them go their\n"
+    "ledger, share codes and their click counts, touches and due entries,\n"
+    "and the referrals index on both sides; the members they referred no\n"
+    "longer have a referrer.  A member made again under the id inherits\n"
+    "nothing.  Exit 1 if there is no such member.\n";
+
+
+int
+loyaltyctl_delete(const loyaltyctl_opts_t *o, int argc, char **argv)
+{
+    int              rc;
+    MDB_txn         *txn;
+    loyalty_store_t  st;
+
+    if (loyaltyctl_wants_help(argc, argv, loyaltyctl_usage_delete)) {
+        return LOYALTYCTL_OK;
+    }
+
+    if (argc != 3 || strcmp(argv[1], "member") != 0) {
+        return loyaltyctl_usage(loyaltyctl_usage_delete);
+    }
+
+    rc = loyaltyctl_open(o, &st, 0);
+    if (rc != LOYALTYCTL_OK) {
+        return rc;
+    }
+
+    rc = loyalty_store_grow(&st, (size_t) 1 << 20);
+    if (rc == 0) {
+        rc = mdb_txn_begin(st.env, NULL, 0, &txn);
+    }
+
+    if (rc == 0) {
+        rc = loyalty_admin_delete_member(&st, txn, argv[2], strlen(argv[2]));
+
+        if (rc == 0) {
+            rc = mdb_txn_commit(txn);
+
+        } else {
+            mdb_txn_abort(txn);
+        }
+    }
+
+    loyalty_store_close(&st);
+
+    if (rc == MDB_NOTFOUND) {
+        fprintf(stderr, "loyaltyctl: no member \"%s\"\n", argv[2]);
+        return LOYALTYCTL_DATA;
+    }
+
+    if (rc != 0) {
+        fprintf(stderr, "loyaltyctl: delete: %s\n", mdb_strerror(rc));
+        return LOYALTYCTL_STORE;
+    }
+
+    printf("deleted member %s\n", argv[2]);
+
+    return LOYALTYCTL_OK;
+}
+
+
 /* what apply prints, and its exit code */
 static int
 loyaltyctl_applied(const char *file, int rc, loyalty_batch_t *res,
@@ -147,7 +214,7 @@ loyaltyctl_applied(const char *file, int rc, loyalty_batch_t *res,
 {
     json_t  *out;
 
-    if (rc == LOYALTY_BATCH_INVALID) {
+    if (rc == LOYALTY_BATCH_INVALID || rc == LOYALTY_BATCH_CONFLICT) {
         out = json_object();
         if (out) {
             json_object_set_new(out, "events", json_integer(res->events));

@@ -205,6 +205,12 @@ loyaltyctl_import_line(loyaltyctl_import_t *im, const char *line,
                                    im->hosts.name, im->hosts.len,
                                    im->hosts.n, im->now, &rec, im->err,
                                    sizeof(im->err));
+
+        /* a referrer loop: the line is refused as any bad line */
+        if (rc == LOYALTY_ADMIN_CONFLICT) {
+            rc = -1;
+        }
+
         if (rc == 0) {
             key.mv_data = rec.key;
             key.mv_size = rec.key_len;

@@ -4,8 +4,10 @@
  * need tiers in the store, prices keep the privilege guard, codes need
  * their member and an allowed host.
  *
- * Returns follow the store's: 0; -1 with err for invalid input; any
- * other value is an LMDB error (mdb_strerror).
+ * Returns follow the store's: 0; -1 with err for invalid input;
+ * LOYALTY_ADMIN_CONFLICT with err for a record that conflicts with the
+ * store (a referrer loop); any other value is an LMDB error
+ * (mdb_strerror).
  */
 
 #ifndef _LOYALTY_ADMIN_H_INCLUDED_
@@ -22,6 +24,8 @@
 #include "loyalty_record.h"
 #include "loyalty_store.h"
 
+
+#define LOYALTY_ADMIN_CONFLICT      (-2)
 
 /* a checked record, ready to write; see loyalty_admin_prepare() */
 typedef struct {
@@ -58,10 +62,12 @@ int loyalty_admin_put(loyalty_store_t *st, MDB_txn *txn, const char *kind,
     size_t errlen);
 
 /*
- * Deletes a member: 0, MDB_NOTFOUND, or an LMDB error.  Its ledger stays,
- * closed by an "adjust" entry that brings it to zero; the referrals
- * index forgets it on both sides (the records of its downline keep
- * naming it as their referrer, and verify reports that).
+ * Deletes a member: 0, MDB_NOTFOUND, or an LMDB error.  With the member
+ * go its ledger entries, its share codes and their click counts, its
+ * touches and their due entries, and the referrals index on both sides;
+ * the members it referred no longer have a referrer.  A member made
+ * again under this id inherits nothing.  The events database keeps the
+ * events applied (so that a replay stays a duplicate).
  */
 int loyalty_admin_delete_member(loyalty_store_t *st, MDB_txn *txn,
     const char *id, size_t len);

@@ -349,7 +349,10 @@ loyalty_due_credit(loyalty_store_t *st, MDB_txn *txn, const char *id,
         return MDB_CORRUPTED;
     }
 
-    if (__builtin_add_overflow(m.points, t->reward, &m.points)) {
+    /* a balance kept within the bound of every balance */
+    if (__builtin_add_overflow(m.points, t->reward, &m.points)
+        || m.points > LOYALTY_POINTS_MAX)
+    {
         return 0;
     }
 

@@ -122,7 +122,12 @@ typedef struct {
     int64_t             now;
     char               *err;
     size_t              errlen;
+    json_t             *conflict;       /* {"field","stored","given"} */
 } loyalty_apply_t;
+
+
+/* loyalty_apply(): an id applied before with other data */
+#define LOYALTY_APPLY_CONFLICT  (-2)
 
 
 /* an id of the given kind, for the error messages */
@@ -239,7 +244,7 @@ loyalty_event_from_json(json_t *obj, int64_t now, loyalty_event_t *ev,
     case LOYALTY_EVENT_ORDER:
         if (loyalty_event_id(obj, "order_id", &ev->id, &ev->id_len, err,
                              errlen)
-            || loyalty_json_int(obj, "amount", 0, LOYALTY_PRICE_MAX, &amount,
+            || loyalty_json_int(obj, "amount", 0, LOYALTY_AMOUNT_MAX, &amount,
                                 err, errlen)
             || loyalty_event_items(json_object_get(obj, "items"), err,
                                    errlen))
@@ -256,7 +261,7 @@ loyalty_event_from_json(json_t *obj, int64_t now, loyalty_event_t *ev,
                              errlen)
             || loyalty_event_id(obj, "order_id", &ev->order, &ev->order_len,
                                 err, errlen)
-            || loyalty_json_int(obj, "amount", 1, LOYALTY_PRICE_MAX, &amount,
+            || loyalty_json_int(obj, "amount", 1, LOYALTY_AMOUNT_MAX, &amount,
                                 err, errlen))
         {
             return -1;
@@ -496,7 +501,11 @@ loyalty_ledger_sum(loyalty_store_t *st, MDB_txn *txn, const char *id,
             break;
         }
 
-        *sum += e.delta;
+        if (__builtin_add_overflow(*sum, e.delta, sum)) {
+            rc = MDB_CORRUPTED;
+            break;
+        }
+
         (*n)++;
     }
 
@@ -645,6 +654,74 @@ loyalty_referral_delete(loyalty_store_t *st, MDB_txn *txn,
 }
 
 
+int
+loyalty_referrer_loop(loyalty_store_t *st, MDB_txn *txn, const char *member,
+    size_t mlen, const char *referrer, size_t rlen, char *err,
+    size_t errlen)
+{
+    int               rc;
+    char              cur[LOYALTY_ID_MAX];
+    size_t            hops, len, n;
+    MDB_val           key, val;
+    loyalty_member_t  m;
+
+    n = (size_t) snprintf(err, errlen, "referrer \"%.*s\" would make a "
+                          "loop: %.*s", (int) rlen, referrer, (int) mlen,
+                          member);
+    len = rlen;
+    memcpy(cur, referrer, len);
+
+    for (hops = 0; /* void */; hops++) {
+
+        /* the path so far, as long as it fits */
+        if (n < errlen) {
+            n += (size_t) snprintf(err + n, errlen - n, " -> %.*s",
+                                   (int) len, cur);
+        }
+
+        if (len == mlen && memcmp(cur, member, mlen) == 0) {
+            return -1;
+        }
+
+        if (hops == LOYALTY_REFERRER_CHAIN_MAX) {
+            snprintf(err, errlen, "the referrer chain from \"%.*s\" is "
+                     "longer than %d members, or loops",
+                     (int) rlen, referrer, LOYALTY_REFERRER_CHAIN_MAX);
+            return -1;
+        }
+
+        key.mv_data = cur;
+        key.mv_size = len;
+
+        rc = mdb_get(txn, st->dbi[LOYALTY_DB_MEMBERS], &key, &val);
+        if (rc == MDB_NOTFOUND) {
+            break;
+        }
+
+        if (rc != 0) {
+            return rc;
+        }
+
+        if (loyalty_member_decode(val.mv_data, val.mv_size, &m) != 0) {
+            snprintf(err, errlen, "member \"%.*s\" does not decode",
+                     (int) len, cur);
+            return MDB_CORRUPTED;
+        }
+
+        if (m.referrer_len == 0) {
+            break;
+        }
+
+        len = m.referrer_len;
+        memcpy(cur, m.referrer, len);
+    }
+
+    err[0] = '\0';
+
+    return 0;
+}
+
+
 /* applying */
 
 static int
@@ -752,9 +829,13 @@ loyalty_points(loyalty_apply_t *ap, loyalty_mcopy_t *mc, int64_t delta,
         return 0;
     }
 
-    if (__builtin_add_overflow(mc->m.points, delta, &points)) {
+    if (__builtin_add_overflow(mc->m.points, delta, &points)
+        || points < -LOYALTY_POINTS_MAX || points > LOYALTY_POINTS_MAX)
+    {
         return loyalty_apply_error(ap, "the points of \"%.*s\" would "
-                                   "overflow", (int) mc->id_len, mc->id);
+                                   "leave -%lld..%lld", (int) mc->id_len,
+                                   mc->id, LOYALTY_POINTS_MAX,
+                                   LOYALTY_POINTS_MAX);
     }
 
     mc->m.points = points;
@@ -780,7 +861,7 @@ loyalty_refer(loyalty_apply_t *ap, loyalty_mcopy_t *mc,
     const loyalty_event_t *ev)
 {
     int              rc;
-    char             owner[LOYALTY_ID_MAX];
+    char             owner[LOYALTY_ID_MAX], why[LOYALTY_ERRLEN];
     size_t           owner_len;
     MDB_val          key, val;
     loyalty_code_t   c;
@@ -837,11 +918,18 @@ loyalty_refer(loyalty_apply_t *ap, loyalty_mcopy_t *mc,
         return rc;
     }
 
-    /* two people referring each other would earn level 2 on themselves */
-    if (ref.m.referrer_len == mc->id_len
-        && memcmp(ref.m.referrer, mc->id, mc->id_len) == 0)
-    {
+    /*
+     * people referring each other, in a loop of any length, would earn
+     * level 2 on themselves: such a referrer refers no one
+     */
+    rc = loyalty_referrer_loop(ap->st, ap->txn, mc->id, mc->id_len, owner,
+                               owner_len, why, sizeof(why));
+    if (rc == -1) {
         return 0;
+    }
+
+    if (rc != 0) {
+        return rc;
     }
 
     memcpy(mc->referrer, owner, owner_len);
@@ -1503,7 +1591,106 @@ loyalty_apply_action(loyalty_apply_t *ap, const loyalty_event_t *ev,
 }
 
 
-/* 0 applied, or *dup for an event seen before; -1 invalid; LMDB errors */
+/* the conflict of a field given one value where another was stored */
+static int
+loyalty_apply_clash(loyalty_apply_t *ap, const loyalty_event_t *ev,
+    const char *field, json_t *stored, json_t *given)
+{
+    char  *s, *g;
+
+    ap->conflict = json_pack("{s:s,s:o,s:o}", "field", field,
+                             "stored", stored, "given", given);
+    if (ap->conflict == NULL) {
+        return ENOMEM;
+    }
+
+    s = json_dumps(json_object_get(ap->conflict, "stored"),
+                   JSON_ENCODE_ANY);
+    g = json_dumps(json_object_get(ap->conflict, "given"), JSON_ENCODE_ANY);
+
+    (void) loyalty_apply_error(ap, "%s \"%.*s\" was applied with %s %s, "
+                               "not %s", ev->type == LOYALTY_EVENT_ORDER
+                               ? "order_id"
+                               : ev->type == LOYALTY_EVENT_REFUND
+                               ? "refund_id" : "id",
+                               (int) ev->id_len, ev->id, field,
+                               s ? s : "?", g ? g : "?");
+    free(s);
+    free(g);
+
+    return LOYALTY_APPLY_CONFLICT;
+}
+
+
+/*
+ * An event whose id was applied before: a duplicate when it says what
+ * the stored one said (member, amount, order, kind), else a conflict.
+ */
+static int
+loyalty_apply_conflict(loyalty_apply_t *ap, const loyalty_event_t *ev,
+    const MDB_val *val)
+{
+    loyalty_event_rec_t  rec;
+
+    if (loyalty_event_rec_decode(val->mv_data, val->mv_size, &rec) != 0
+        || rec.type != ev->type)
+    {
+        snprintf(ap->err, ap->errlen, "event \"%.*s\" does not decode",
+                 (int) ev->id_len, ev->id);
+        return MDB_CORRUPTED;
+    }
+
+    if (ev->type == LOYALTY_EVENT_REFUND) {
+        if (rec.order_len != ev->order_len
+            || memcmp(rec.order, ev->order, ev->order_len) != 0)
+        {
+            return loyalty_apply_clash(ap, ev, "order_id",
+                                       json_stringn(rec.order,
+                                                    rec.order_len),
+                                       json_stringn(ev->order,
+                                                    ev->order_len));
+        }
+
+    } else if (ev->type == LOYALTY_EVENT_ORDER
+               || ev->type == LOYALTY_EVENT_ACTION)
+    {
+        if (rec.member_len != ev->member_len
+            || memcmp(rec.member, ev->member, ev->member_len) != 0)
+        {
+            return loyalty_apply_clash(ap, ev, "member",
+                                       json_stringn(rec.member,
+                                                    rec.member_len),
+                                       json_stringn(ev->member,
+                                                    ev->member_len));
+        }
+    }
+
+    if ((ev->type == LOYALTY_EVENT_ORDER || ev->type == LOYALTY_EVENT_REFUND)
+        && rec.amount != ev->amount)
+    {
+        return loyalty_apply_clash(ap, ev, "amount",
+                                   json_integer(rec.amount),
+                                   json_integer(ev->amount));
+    }
+
+    if (ev->type == LOYALTY_EVENT_ACTION && rec.action != ev->action
+        && rec.action < LOYALTY_ACTION_COUNT)
+    {
+        return loyalty_apply_clash(ap, ev, "kind",
+                                   json_string(loyalty_action_names[
+                                                   rec.action]),
+                                   json_string(loyalty_action_names[
+                                                   ev->action]));
+    }
+
+    return 0;
+}
+
+
+/*
+ * 0 applied, or *dup for an event seen before; -1 invalid;
+ * LOYALTY_APPLY_CONFLICT; LMDB errors
+ */
 static int
 loyalty_apply(loyalty_apply_t *ap, const loyalty_event_t *ev, int *dup)
 {
@@ -1520,7 +1707,7 @@ loyalty_apply(loyalty_apply_t *ap, const loyalty_event_t *ev, int *dup)
     rc = mdb_get(ap->txn, ap->st->dbi[LOYALTY_DB_EVENTS], &key, &val);
     if (rc == 0) {
         *dup = 1;
-        return 0;
+        return loyalty_apply_conflict(ap, ev, &val);
     }
 
     if (rc != MDB_NOTFOUND) {
@@ -1645,10 +1832,26 @@ loyalty_batch_event(loyalty_apply_t *ap, loyalty_batch_t *res, json_t *obj,
         return 0;
     }
 
+    ap->conflict = NULL;
+
     rc = loyalty_apply(ap, &ev, &dup);
 
     if (rc == -1) {
         loyalty_batch_error(res, (long) index, why);
+        return 0;
+    }
+
+    if (rc == LOYALTY_APPLY_CONFLICT) {
+        if (loyalty_batch_error(res, (long) index, why) == 0) {
+            json_object_set_new(json_array_get(res->errors,
+                                    json_array_size(res->errors) - 1),
+                                "conflict", ap->conflict);
+        } else {
+            json_decref(ap->conflict);
+        }
+
+        ap->conflict = NULL;
+        res->conflicts++;
         return 0;
     }
 
@@ -1831,10 +2034,18 @@ loyalty_batch_apply(loyalty_store_t *st, MDB_txn *txn, const char *body,
 
     if (json_array_size(res->errors)) {
         mdb_txn_abort(child);
-        snprintf(err, errlen, "%zu of %zu events are invalid",
-                 json_array_size(res->errors), res->events);
         res->applied = 0;
         res->duplicates = 0;
+
+        if (res->conflicts == json_array_size(res->errors)) {
+            snprintf(err, errlen, "%zu of %zu events conflict with events "
+                     "applied before", res->conflicts, res->events);
+            rc = LOYALTY_BATCH_CONFLICT;
+            goto done;
+        }
+
+        snprintf(err, errlen, "%zu of %zu events are invalid",
+                 json_array_size(res->errors), res->events);
         rc = LOYALTY_BATCH_INVALID;
         goto done;
     }

@@ -28,6 +28,8 @@
 
 #define LOYALTY_BATCH_INVALID       (-1)
 #define LOYALTY_BATCH_TOO_MANY      (-2)
+/* as invalid, but every bad event reuses an id with other data */
+#define LOYALTY_BATCH_CONFLICT      (-3)
 
 #define LOYALTY_EVENT_ITEMS_MAX     256
 
@@ -47,6 +49,8 @@
 #define LOYALTY_REFERRAL_REC_LEN    16
 /* referrer id, a zero byte, member id */
 #define LOYALTY_REFERRAL_KEY_MAX    (2 * LOYALTY_ID_MAX + 1)
+/* the longest chain of referrers followed to find a loop */
+#define LOYALTY_REFERRER_CHAIN_MAX  10000
 
 
 typedef enum {
@@ -184,7 +188,9 @@ typedef struct {
     size_t              events;
     size_t              applied;
     size_t              duplicates;
-    json_t             *errors;         /* [{"index":N,"error":"..."}] */
+    size_t              conflicts;      /* errors that are conflicts */
+    json_t             *errors;         /* [{"index":N,"error":"...",
+                                            "conflict":{...}}] */
 } loyalty_batch_t;
 
 
@@ -205,7 +211,12 @@ int loyalty_event_from_json(json_t *obj, int64_t now, loyalty_event_t *ev,
  * non-blank byte is not "[".  Every event is checked and, if all are
  * good, the batch is applied in order in txn; the caller commits.
  * Returns 0; LOYALTY_BATCH_INVALID with res->errors listing every bad
- * event (nothing applied); LOYALTY_BATCH_TOO_MANY for more than
+ * event (nothing applied); LOYALTY_BATCH_CONFLICT likewise when every
+ * bad event is an id applied before with other data (an order_id with
+ * another member or amount, a refund_id with another order or amount, an
+ * action id with another member or kind: the error's "conflict" names
+ * the field, the stored value and the given one); an exact replay is a
+ * duplicate and no error; LOYALTY_BATCH_TOO_MANY for more than
  * max_events; or an LMDB error (> 0), err saying where.  res is filled
  * in every case and released with loyalty_batch_free().  hook, when not
  * NULL, is asked about every order and action, and its cadences are
@@ -248,6 +259,17 @@ int loyalty_referral_put(loyalty_store_t *st, MDB_txn *txn,
     int64_t at);
 int loyalty_referral_delete(loyalty_store_t *st, MDB_txn *txn,
     const char *referrer, size_t rlen, const char *member, size_t mlen);
+
+/*
+ * Whether referrer, as member's referrer, would close a loop: the chain
+ * of referrers from referrer, walked for at most LOYALTY_REFERRER_CHAIN_MAX
+ * members, reaches member.  0 when it does not (it ends, or at a member
+ * not in the store); -1 with err naming the loop ("A -> B -> A") or a
+ * chain too long to follow; or an LMDB error.
+ */
+int loyalty_referrer_loop(loyalty_store_t *st, MDB_txn *txn,
+    const char *member, size_t mlen, const char *referrer, size_t rlen,
+    char *err, size_t errlen);
 
 
 #endif /* _LOYALTY_EVENTS_H_INCLUDED_ */

@@ -181,6 +181,13 @@ loyalty_json_time(json_t *obj, const char *name, unsigned flag,
         return -1;
     }
 
+    if (!loyalty_time_in_window(*out)) {
+        snprintf(err, errlen, "\"%s\" must be between "
+                 LOYALTY_TIME_FIRST_TEXT " and " LOYALTY_TIME_LAST_TEXT,
+                 name);
+        return -1;
+    }
+
     *flags |= flag;
     return 0;
 }
@@ -297,8 +304,8 @@ loyalty_member_from_json(json_t *obj, const char **id, size_t *id_len,
     }
     m->spend = n;
 
-    if (loyalty_json_int(obj, "points", INT64_MIN, INT64_MAX, &n, err,
-                         errlen))
+    if (loyalty_json_int(obj, "points", -LOYALTY_POINTS_MAX,
+                         LOYALTY_POINTS_MAX, &n, err, errlen))
     {
         return -1;
     }

@@ -36,6 +36,13 @@
                                      * LOYALTY_PRICE_ENTRY)
 /* 10^15 minor units: far above any price; see loyalty_price_raw() */
 #define LOYALTY_PRICE_MAX           1000000000000000LL
+/*
+ * 10^12 points: the most one event gives or takes, and the bound of a
+ * member's balance either way, so that sums stay far from overflow
+ */
+#define LOYALTY_POINTS_MAX          1000000000000LL
+/* 10^12 minor units: the most one order or refund of an event can be */
+#define LOYALTY_AMOUNT_MAX          1000000000000LL
 
 #define LOYALTY_MEMBER_BLOCKED      0x0001
 #define LOYALTY_MEMBER_BIRTHDAY     0x0002

@@ -33,8 +33,6 @@
 #define LOYALTY_RFM_BREAKS          4       /* 4 breakpoints: scores 1-5 */
 /* the stored document: far below this, but a bound for the reader */
 #define LOYALTY_RULES_TEXT_MAX      65536
-/* 10^12 points for one event: ample, and sums stay far from overflow */
-#define LOYALTY_POINTS_MAX          1000000000000LL
 
 
 typedef enum {

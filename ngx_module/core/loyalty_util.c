@@ -306,6 +306,13 @@ loyalty_parse_rfc3339(const char *s, size_t len, int64_t *out)
 }
 
 
+int
+loyalty_time_in_window(int64_t t)
+{
+    return t >= LOYALTY_TIME_FIRST && t <= LOYALTY_TIME_LAST;
+}
+
+
 void
 loyalty_civil(int64_t t, int64_t *year, int *month, int *day)
 {

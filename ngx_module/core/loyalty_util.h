@@ -52,6 +52,19 @@ int loyalty_parse_rfc3339(const char *s, size_t len, int64_t *out);
  * buf holds 21 bytes */
 void loyalty_format_rfc3339(int64_t t, char *buf);
 
+/*
+ * The window of times that admin data may carry (events' "at", members'
+ * and codes' times): 2000-01-01T00:00:00Z to 2100-12-31T23:59:59Z.  The
+ * store's records can hold years 0000-9999; what comes in is checked
+ * against this window, by loyalty_time_in_window() alone.
+ */
+#define LOYALTY_TIME_FIRST      946684800LL
+#define LOYALTY_TIME_LAST       4133980799LL
+#define LOYALTY_TIME_FIRST_TEXT "2000-01-01T00:00:00Z"
+#define LOYALTY_TIME_LAST_TEXT  "2100-12-31T23:59:59Z"
+
+int loyalty_time_in_window(int64_t t);
+
 /* days since 1970-01-01 of a proleptic Gregorian date */
 int64_t loyalty_days_from_civil(int64_t y, int m, int d);
 /* the UTC date of unix seconds t */

@@ -119,8 +119,21 @@ static const json_case_t  member_cases[] = {
     { MEMBER(",\"orders\":-1"), "\"orders\" must be between 0 and",
       "orders -1" },
     { MEMBER(",\"orders\":4294967295"), NULL, "orders 4294967295" },
-    { MEMBER(",\"points\":-9223372036854775808"), NULL,
+    { MEMBER(",\"points\":-9223372036854775808"),
+      "\"points\" must be between -1000000000000 and 1000000000000",
       "points INT64_MIN" },
+    { MEMBER(",\"points\":-1000000000000"), NULL, "points -10^12" },
+    { MEMBER(",\"points\":1000000000001"),
+      "\"points\" must be between -1000000000000 and 1000000000000",
+      "points 10^12 + 1" },
+    { MEMBER(",\"joined_at\":\"1999-12-31T23:59:59Z\""),
+      "\"joined_at\" must be between 2000-01-01T00:00:00Z and "
+      "2100-12-31T23:59:59Z", "joined_at in 1999" },
+    { MEMBER(",\"last_order_at\":\"2100-12-31T23:59:59-00:01\""),
+      "\"last_order_at\" must be between 2000-01-01T00:00:00Z and "
+      "2100-12-31T23:59:59Z", "last_order_at in 2101 by its offset" },
+    { MEMBER(",\"first_order_at\":\"2000-01-01T00:00:00Z\""), NULL,
+      "first_order_at at the window's first second" },
     { MEMBER(",\"blocked\":false"), NULL, "blocked false" },
     { "[\"alice\"]", "expected a JSON object", "an array" },
     { "\"alice\"", "expected a JSON object", "a string" },
@@ -253,12 +266,12 @@ test_member_round_trip(void)
     in = load("{\"id\":\"a\",\"tier\":\"t\",\"stage\":\"partner\","
               "\"joined_at\":\"2024-01-01T08:00:00.75+08:00\","
               "\"first_order_at\":\"2023-12-31t18:30:00-05:30\","
-              "\"last_order_at\":\"1969-12-31T23:59:59Z\","
+              "\"last_order_at\":\"2100-12-31T23:59:59Z\","
               "\"blocked\":false}");
     want = load("{\"id\":\"a\",\"tier\":\"t\",\"stage\":\"partner\","
                 "\"joined_at\":\"2024-01-01T00:00:00Z\","
                 "\"first_order_at\":\"2024-01-01T00:00:00Z\","
-                "\"last_order_at\":\"1969-12-31T23:59:59Z\","
+                "\"last_order_at\":\"2100-12-31T23:59:59Z\","
                 "\"orders\":0,\"spend\":0,\"points\":0,\"blocked\":false}");
     out = NULL;
     if (loyalty_member_from_json(in, &id, &id_len, &m, err, sizeof(err))

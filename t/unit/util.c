@@ -396,6 +396,18 @@ test_rfc3339(void)
     rc = loyalty_parse_rfc3339("2024-01-01T00:00:00Zjunk", 20, &got);
     ok(rc == 0 && got == 1704067200, "rfc3339: only len bytes are parsed");
 
+    /* the window of admin data: its ends are what the texts say */
+    rc = loyalty_parse_rfc3339(LOYALTY_TIME_FIRST_TEXT,
+                               LOYALTY_RFC3339_LEN, &got);
+    ok(rc == 0 && got == LOYALTY_TIME_FIRST && loyalty_time_in_window(got)
+       && !loyalty_time_in_window(got - 1), "the window opens at "
+       LOYALTY_TIME_FIRST_TEXT);
+    rc = loyalty_parse_rfc3339(LOYALTY_TIME_LAST_TEXT,
+                               LOYALTY_RFC3339_LEN, &got);
+    ok(rc == 0 && got == LOYALTY_TIME_LAST && loyalty_time_in_window(got)
+       && !loyalty_time_in_window(got + 1), "and closes at "
+       LOYALTY_TIME_LAST_TEXT);
+
     for (i = 0; i < nelts(formats); i++) {
         memset(buf, 'x', sizeof(buf));
         loyalty_format_rfc3339(formats[i].t, buf);
@@ -623,7 +635,7 @@ main(void)
 {
     plan(17 + nelts(durations) + 1 + nelts(times) + 1 + 2 * nelts(formats)
          + 1 + nelts(birthdays) + 2 * nelts(b64_known) + B64_MAX + 1
-         + nelts(b64_bad) + 5 + 9 + nelts(utf8s) + 1);
+         + nelts(b64_bad) + 5 + 9 + nelts(utf8s) + 1 + 2);
 
     test_utf8();
 
