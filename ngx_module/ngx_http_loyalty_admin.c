@@ -175,7 +175,7 @@ ngx_http_loyalty_admin_handler(ngx_http_request_t *r)
     }
 
     rc = ngx_http_loyalty_admin_access(r, llcf, req);
-    if (rc != NGX_OK) {
+    if (rc != NGX_DECLINED) {
         (void) ngx_http_discard_request_body(r);
         return rc;
     }
@@ -206,7 +206,7 @@ ngx_http_loyalty_admin_handler(ngx_http_request_t *r)
     }
 
     rc = ngx_http_loyalty_admin_scope(r, a, req->token);
-    if (rc != NGX_OK) {
+    if (rc != NGX_DECLINED) {
         (void) ngx_http_discard_request_body(r);
         return rc;
     }
@@ -464,7 +464,7 @@ ngx_http_loyalty_admin_req_cleanup(void *data)
 /*
  * Who asks: the holder of one of the file's tokens, or, with
  * "loyalty_admin_open loopback" and no file, a loopback client.
- * NGX_OK, or the refusal.
+ * NGX_DECLINED to go on, else the refusal, sent.
  */
 static ngx_int_t
 ngx_http_loyalty_admin_access(ngx_http_request_t *r,
@@ -480,7 +480,7 @@ ngx_http_loyalty_admin_access(ngx_http_request_t *r,
         if (llcf->admin_open == NGX_HTTP_LOYALTY_ADMIN_LOOPBACK
             && ngx_http_loyalty_admin_loopback(r->connection->sockaddr))
         {
-            return NGX_OK;
+            return NGX_DECLINED;
         }
 
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
@@ -520,7 +520,7 @@ ngx_http_loyalty_admin_access(ngx_http_request_t *r,
                   (token->scope & NGX_HTTP_LOYALTY_SCOPE_WRITE) ? "write"
                                                                 : "read");
 
-    return NGX_OK;
+    return NGX_DECLINED;
 }
 
 
@@ -529,6 +529,7 @@ ngx_http_loyalty_admin_access(ngx_http_request_t *r,
  * scope.  GET .../due is one of those: a claim writes its lease and
  * hides the touches from every other caller until the lease ends, so a
  * read token could keep them from the staff who must make them.
+ * NGX_DECLINED to go on, else the refusal, sent.
  */
 static ngx_int_t
 ngx_http_loyalty_admin_scope(ngx_http_request_t *r,
@@ -537,7 +538,7 @@ ngx_http_loyalty_admin_scope(ngx_http_request_t *r,
     ngx_uint_t  need;
 
     if (token == NULL) {
-        return NGX_OK;      /* a loopback client of an open admin API */
+        return NGX_DECLINED;    /* a loopback client of an open admin API */
     }
 
     need = (r->method == NGX_HTTP_GET && a->op != NGX_HTTP_LOYALTY_OP_DUE)
@@ -545,7 +546,7 @@ ngx_http_loyalty_admin_scope(ngx_http_request_t *r,
            : NGX_HTTP_LOYALTY_SCOPE_READ|NGX_HTTP_LOYALTY_SCOPE_WRITE;
 
     if ((token->scope & need) == need) {
-        return NGX_OK;
+        return NGX_DECLINED;
     }
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
