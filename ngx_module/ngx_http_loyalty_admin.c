@@ -132,6 +132,11 @@ static ngx_http_loyalty_token_t *ngx_http_loyalty_admin_authorized(
 static ngx_int_t ngx_http_loyalty_admin_token_line(ngx_conf_t *cf,
     ngx_str_t *path, ngx_http_loyalty_tokens_t *tokens, ngx_uint_t lineno,
     u_char *p, u_char *end);
+static ngx_uint_t ngx_http_loyalty_admin_token_fields(u_char *p, u_char *end,
+    ngx_str_t *field);
+static ngx_int_t ngx_http_loyalty_admin_token_unique(ngx_conf_t *cf,
+    ngx_str_t *path, ngx_http_loyalty_tokens_t *tokens,
+    ngx_http_loyalty_token_t *t);
 static ngx_int_t ngx_http_loyalty_admin_token_scope(ngx_conf_t *cf,
     ngx_str_t *path, ngx_uint_t lineno, ngx_str_t *field,
     ngx_http_loyalty_token_t *t);
@@ -176,7 +181,6 @@ ngx_http_loyalty_admin_handler(ngx_http_request_t *r)
 
     rc = ngx_http_loyalty_admin_access(r, llcf, req);
     if (rc != NGX_DECLINED) {
-        (void) ngx_http_discard_request_body(r);
         return rc;
     }
 
@@ -207,7 +211,6 @@ ngx_http_loyalty_admin_handler(ngx_http_request_t *r)
 
     rc = ngx_http_loyalty_admin_scope(r, a, req->token);
     if (rc != NGX_DECLINED) {
-        (void) ngx_http_discard_request_body(r);
         return rc;
     }
 
@@ -488,6 +491,8 @@ ngx_http_loyalty_admin_access(ngx_http_request_t *r,
                       "\"loyalty_admin_open loopback\" admits loopback "
                       "clients only");
 
+        (void) ngx_http_discard_request_body(r);
+
         return ngx_http_loyalty_admin_error(r, NGX_HTTP_FORBIDDEN,
                                             "this admin API admits "
                                             "loopback clients only");
@@ -506,6 +511,8 @@ ngx_http_loyalty_admin_access(ngx_http_request_t *r,
         {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
+
+        (void) ngx_http_discard_request_body(r);
 
         return ngx_http_loyalty_admin_error(r, NGX_HTTP_UNAUTHORIZED,
                                             "a valid bearer token is "
@@ -552,6 +559,8 @@ ngx_http_loyalty_admin_scope(ngx_http_request_t *r,
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "loyalty: admin request refused: token \"%V\" may only "
                   "read", &token->id);
+
+    (void) ngx_http_discard_request_body(r);
 
     return ngx_http_loyalty_admin_error(r, NGX_HTTP_FORBIDDEN,
                                         "this token may only read");
@@ -773,33 +782,11 @@ ngx_http_loyalty_admin_token_line(ngx_conf_t *cf, ngx_str_t *path,
 {
     u_char                    *q;
     ngx_str_t                  field[3];
-    ngx_uint_t                 i, n;
+    ngx_uint_t                 n;
     unsigned int               dlen;
     ngx_http_loyalty_token_t  *t;
 
-    /* the fields, separated by blanks */
-    for (n = 0; /* void */; n++) {
-        while (p < end && (*p == ' ' || *p == '\t' || *p == '\r')) {
-            p++;
-        }
-
-        if (p == end || (n == 0 && *p == '#')) {
-            break;
-        }
-
-        if (n == 3) {
-            n++;
-            break;
-        }
-
-        field[n].data = p;
-
-        while (p < end && *p != ' ' && *p != '\t' && *p != '\r') {
-            p++;
-        }
-
-        field[n].len = p - field[n].data;
-    }
+    n = ngx_http_loyalty_admin_token_fields(p, end, field);
 
     if (n == 0) {
         return NGX_OK;
@@ -858,6 +845,53 @@ ngx_http_loyalty_admin_token_line(ngx_conf_t *cf, ngx_str_t *path,
         return NGX_ERROR;
     }
 
+    if (ngx_http_loyalty_admin_token_unique(cf, path, tokens, t) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    tokens->n++;
+
+    return NGX_OK;
+}
+
+
+/* the blank-separated fields of a line: 0 for a comment, 4 for more */
+static ngx_uint_t
+ngx_http_loyalty_admin_token_fields(u_char *p, u_char *end, ngx_str_t *field)
+{
+    ngx_uint_t  n;
+
+    for (n = 0; /* void */; n++) {
+        while (p < end && (*p == ' ' || *p == '\t' || *p == '\r')) {
+            p++;
+        }
+
+        if (p == end || (n == 0 && *p == '#')) {
+            return n;
+        }
+
+        if (n == 3) {
+            return 4;
+        }
+
+        field[n].data = p;
+
+        while (p < end && *p != ' ' && *p != '\t' && *p != '\r') {
+            p++;
+        }
+
+        field[n].len = p - field[n].data;
+    }
+}
+
+
+/* neither the id nor the token of t is one of the earlier lines' */
+static ngx_int_t
+ngx_http_loyalty_admin_token_unique(ngx_conf_t *cf, ngx_str_t *path,
+    ngx_http_loyalty_tokens_t *tokens, ngx_http_loyalty_token_t *t)
+{
+    ngx_uint_t  i;
+
     for (i = 0; i < tokens->n; i++) {
         if (tokens->token[i].id.len == t->id.len
             && ngx_strncmp(tokens->token[i].id.data, t->id.data, t->id.len)
@@ -865,7 +899,7 @@ ngx_http_loyalty_admin_token_line(ngx_conf_t *cf, ngx_str_t *path,
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "loyalty_admin_token: \"%V\" line %ui: the id "
-                               "\"%V\" is on line %ui too", path, lineno,
+                               "\"%V\" is on line %ui too", path, t->line,
                                &t->id, tokens->token[i].line);
             return NGX_ERROR;
         }
@@ -873,13 +907,11 @@ ngx_http_loyalty_admin_token_line(ngx_conf_t *cf, ngx_str_t *path,
         if (ngx_memcmp(tokens->token[i].digest, t->digest, 32) == 0) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "loyalty_admin_token: \"%V\" line %ui: the "
-                               "same token as line %ui", path, lineno,
+                               "same token as line %ui", path, t->line,
                                tokens->token[i].line);
             return NGX_ERROR;
         }
     }
-
-    tokens->n++;
 
     return NGX_OK;
 }
