@@ -53,10 +53,23 @@ typedef enum {
 } ngx_http_loyalty_op_e;
 
 
-/* the admin tokens, as SHA-256 digests: compared in constant time */
+/* a token's scope: write implies read */
+#define NGX_HTTP_LOYALTY_SCOPE_READ    0x01
+#define NGX_HTTP_LOYALTY_SCOPE_WRITE   0x02
+
+
+/* an admin token, as its SHA-256 digest: compared in constant time */
+typedef struct {
+    u_char                        digest[32];
+    ngx_str_t                     id;       /* logged, never the token */
+    ngx_uint_t                    scope;
+    ngx_uint_t                    line;
+} ngx_http_loyalty_token_t;
+
+
 struct ngx_http_loyalty_tokens_s {
     ngx_uint_t                    n;
-    u_char                        digest[NGX_HTTP_LOYALTY_TOKENS_MAX][32];
+    ngx_http_loyalty_token_t      token[NGX_HTTP_LOYALTY_TOKENS_MAX];
 };
 
 
@@ -87,6 +100,18 @@ typedef struct {
 } ngx_http_loyalty_admin_t;
 
 
+/*
+ * An admin request's own state, in a cleanup entry of its pool: the
+ * module's context is the visitor's, which variables such as
+ * $loyalty_member may build in any location, this one included.
+ */
+typedef struct {
+    ngx_http_request_t           *request;
+    ngx_http_loyalty_token_t     *token;    /* NULL: a loopback client */
+    ngx_http_loyalty_admin_t     *admin;
+} ngx_http_loyalty_admin_req_t;
+
+
 static ngx_int_t ngx_http_loyalty_admin_route(ngx_http_request_t *r,
     ngx_http_loyalty_admin_t *a);
 static ngx_int_t ngx_http_loyalty_admin_allow(ngx_http_request_t *r,
@@ -94,8 +119,27 @@ static ngx_int_t ngx_http_loyalty_admin_allow(ngx_http_request_t *r,
 static ngx_int_t ngx_http_loyalty_admin_post(ngx_http_request_t *r,
     ngx_http_loyalty_admin_t *a);
 static void ngx_http_loyalty_admin_wait(ngx_event_t *ev);
-static ngx_uint_t ngx_http_loyalty_admin_authorized(ngx_http_request_t *r,
-    ngx_http_loyalty_tokens_t *tokens);
+static ngx_http_loyalty_admin_req_t *ngx_http_loyalty_admin_req(
+    ngx_http_request_t *r, ngx_uint_t create);
+static void ngx_http_loyalty_admin_req_cleanup(void *data);
+static ngx_int_t ngx_http_loyalty_admin_access(ngx_http_request_t *r,
+    ngx_http_loyalty_loc_conf_t *llcf, ngx_http_loyalty_admin_req_t *req);
+static ngx_int_t ngx_http_loyalty_admin_scope(ngx_http_request_t *r,
+    ngx_http_loyalty_admin_t *a, ngx_http_loyalty_token_t *token);
+static ngx_uint_t ngx_http_loyalty_admin_loopback(struct sockaddr *sa);
+static ngx_http_loyalty_token_t *ngx_http_loyalty_admin_authorized(
+    ngx_http_request_t *r, ngx_http_loyalty_tokens_t *tokens);
+static ngx_int_t ngx_http_loyalty_admin_token_line(ngx_conf_t *cf,
+    ngx_str_t *path, ngx_http_loyalty_tokens_t *tokens, ngx_uint_t lineno,
+    u_char *p, u_char *end);
+static ngx_uint_t ngx_http_loyalty_admin_token_fields(u_char *p, u_char *end,
+    ngx_str_t *field);
+static ngx_int_t ngx_http_loyalty_admin_token_unique(ngx_conf_t *cf,
+    ngx_str_t *path, ngx_http_loyalty_tokens_t *tokens,
+    ngx_http_loyalty_token_t *t);
+static ngx_int_t ngx_http_loyalty_admin_token_scope(ngx_conf_t *cf,
+    ngx_str_t *path, ngx_uint_t lineno, ngx_str_t *field,
+    ngx_http_loyalty_token_t *t);
 static ngx_int_t ngx_http_loyalty_admin_read(ngx_http_request_t *r,
     ngx_http_loyalty_admin_t *a);
 static ngx_int_t ngx_http_loyalty_admin_claim_args(ngx_http_request_t *r,
@@ -124,30 +168,20 @@ ngx_http_loyalty_admin_handler(ngx_http_request_t *r)
     ngx_int_t                      rc;
     ngx_http_loyalty_admin_t      *a;
     ngx_http_loyalty_loc_conf_t   *llcf;
+    ngx_http_loyalty_admin_req_t  *req;
     ngx_http_loyalty_main_conf_t  *lmcf;
 
     llcf = ngx_http_get_module_loc_conf(r, ngx_http_loyalty_module);
     lmcf = ngx_http_get_module_main_conf(r, ngx_http_loyalty_module);
 
-    if (llcf->admin_tokens
-        && !ngx_http_loyalty_admin_authorized(r, llcf->admin_tokens))
-    {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "loyalty: admin request without a valid token");
+    req = ngx_http_loyalty_admin_req(r, 1);
+    if (req == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
-        if (ngx_http_loyalty_add_header(r, "WWW-Authenticate",
-                                        (u_char *) "Bearer",
-                                        sizeof("Bearer") - 1)
-            != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        (void) ngx_http_discard_request_body(r);
-
-        return ngx_http_loyalty_admin_error(r, NGX_HTTP_UNAUTHORIZED,
-                                            "a valid bearer token is "
-                                            "required");
+    rc = ngx_http_loyalty_admin_access(r, llcf, req);
+    if (rc != NGX_DECLINED) {
+        return rc;
     }
 
     a = ngx_pcalloc(r->pool, sizeof(ngx_http_loyalty_admin_t));
@@ -175,6 +209,11 @@ ngx_http_loyalty_admin_handler(ngx_http_request_t *r)
         return ngx_http_loyalty_admin_error(r, rc, a->why);
     }
 
+    rc = ngx_http_loyalty_admin_scope(r, a, req->token);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
     if (r->method == NGX_HTTP_GET) {
         (void) ngx_http_discard_request_body(r);
 
@@ -194,7 +233,7 @@ ngx_http_loyalty_admin_handler(ngx_http_request_t *r)
                                                 a->why);
         }
 
-        ngx_http_set_ctx(r, a, ngx_http_loyalty_module);
+        req->admin = a;
 
         rc = ngx_http_loyalty_admin_post(r, a);
         if (rc == NGX_DONE) {
@@ -223,7 +262,7 @@ ngx_http_loyalty_admin_handler(ngx_http_request_t *r)
         }
     }
 
-    ngx_http_set_ctx(r, a, ngx_http_loyalty_module);
+    req->admin = a;
 
     if (r->method == NGX_HTTP_DELETE) {
         rc = ngx_http_discard_request_body(r);
@@ -384,21 +423,222 @@ ngx_http_loyalty_admin_allow(ngx_http_request_t *r, ngx_uint_t allowed)
 }
 
 
-/* "Authorization: Bearer TOKEN", TOKEN one of the file's */
+/* the request's admin state; created on first use if asked */
+static ngx_http_loyalty_admin_req_t *
+ngx_http_loyalty_admin_req(ngx_http_request_t *r, ngx_uint_t create)
+{
+    ngx_pool_cleanup_t            *cln;
+    ngx_http_loyalty_admin_req_t  *req;
+
+    for (cln = r->pool->cleanup; cln; cln = cln->next) {
+        if (cln->handler == ngx_http_loyalty_admin_req_cleanup) {
+            req = cln->data;
+            if (req->request == r) {
+                return req;
+            }
+        }
+    }
+
+    if (!create) {
+        return NULL;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, sizeof(ngx_http_loyalty_admin_req_t));
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    req = cln->data;
+    ngx_memzero(req, sizeof(ngx_http_loyalty_admin_req_t));
+    req->request = r;
+    cln->handler = ngx_http_loyalty_admin_req_cleanup;
+
+    return req;
+}
+
+
+static void
+ngx_http_loyalty_admin_req_cleanup(void *data)
+{
+    /* nothing to free: the handler only marks the request's entry */
+}
+
+
+/*
+ * Who asks: the holder of one of the file's tokens, or, with
+ * "loyalty_admin_open loopback" and no file, a loopback client.
+ * NGX_DECLINED to go on, else the refusal, sent.
+ */
+static ngx_int_t
+ngx_http_loyalty_admin_access(ngx_http_request_t *r,
+    ngx_http_loyalty_loc_conf_t *llcf, ngx_http_loyalty_admin_req_t *req)
+{
+    ngx_http_loyalty_token_t  *token;
+
+    req->token = NULL;
+
+    if (llcf->admin_tokens == NULL) {
+
+        /* the configuration allows no other case: closed if it did */
+        if (llcf->admin_open == NGX_HTTP_LOYALTY_ADMIN_LOOPBACK
+            && ngx_http_loyalty_admin_loopback(r->connection->sockaddr))
+        {
+            return NGX_DECLINED;
+        }
+
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "loyalty: admin request refused: "
+                      "\"loyalty_admin_open loopback\" admits loopback "
+                      "clients only");
+
+        (void) ngx_http_discard_request_body(r);
+
+        return ngx_http_loyalty_admin_error(r, NGX_HTTP_FORBIDDEN,
+                                            "this admin API admits "
+                                            "loopback clients only");
+    }
+
+    token = ngx_http_loyalty_admin_authorized(r, llcf->admin_tokens);
+
+    if (token == NULL) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "loyalty: admin request without a valid token");
+
+        if (ngx_http_loyalty_add_header(r, "WWW-Authenticate",
+                                        (u_char *) "Bearer",
+                                        sizeof("Bearer") - 1)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        (void) ngx_http_discard_request_body(r);
+
+        return ngx_http_loyalty_admin_error(r, NGX_HTTP_UNAUTHORIZED,
+                                            "a valid bearer token is "
+                                            "required");
+    }
+
+    req->token = token;
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "loyalty: admin request with token \"%V\" (%s)",
+                  &token->id,
+                  (token->scope & NGX_HTTP_LOYALTY_SCOPE_WRITE) ? "write"
+                                                                : "read");
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * Reads need the read scope, anything that changes the store the write
+ * scope.  GET .../due is one of those: a claim writes its lease and
+ * hides the touches from every other caller until the lease ends, so a
+ * read token could keep them from the staff who must make them.
+ * NGX_DECLINED to go on, else the refusal, sent.
+ */
+static ngx_int_t
+ngx_http_loyalty_admin_scope(ngx_http_request_t *r,
+    ngx_http_loyalty_admin_t *a, ngx_http_loyalty_token_t *token)
+{
+    ngx_uint_t  need;
+
+    if (token == NULL) {
+        return NGX_DECLINED;    /* a loopback client of an open admin API */
+    }
+
+    need = (r->method == NGX_HTTP_GET && a->op != NGX_HTTP_LOYALTY_OP_DUE)
+           ? NGX_HTTP_LOYALTY_SCOPE_READ
+           : NGX_HTTP_LOYALTY_SCOPE_READ|NGX_HTTP_LOYALTY_SCOPE_WRITE;
+
+    if ((token->scope & need) == need) {
+        return NGX_DECLINED;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "loyalty: admin request refused: token \"%V\" may only "
+                  "read", &token->id);
+
+    (void) ngx_http_discard_request_body(r);
+
+    return ngx_http_loyalty_admin_error(r, NGX_HTTP_FORBIDDEN,
+                                        "this token may only read");
+}
+
+
+/* 127.0.0.0/8, ::1 and ::ffff:127.0.0.0/104; not even a unix socket */
 static ngx_uint_t
+ngx_http_loyalty_admin_loopback(struct sockaddr *sa)
+{
+    struct sockaddr_in   *sin;
+#if (NGX_HAVE_INET6)
+    struct sockaddr_in6  *sin6;
+#endif
+
+    switch (sa->sa_family) {
+
+    case AF_INET:
+        sin = (struct sockaddr_in *) sa;
+        return (ntohl(sin->sin_addr.s_addr) >> 24) == 127;
+
+#if (NGX_HAVE_INET6)
+    case AF_INET6:
+        sin6 = (struct sockaddr_in6 *) sa;
+
+        if (IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr)) {
+            return 1;
+        }
+
+        return IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)
+               && sin6->sin6_addr.s6_addr[12] == 127;
+#endif
+
+    default:
+        return 0;
+    }
+}
+
+
+/* $loyalty_admin_token_id: the id of the token the request carried */
+ngx_int_t
+ngx_http_loyalty_admin_token_var(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_loyalty_admin_req_t  *req;
+
+    req = ngx_http_loyalty_admin_req(r->main, 0);
+
+    if (req == NULL || req->token == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->len = req->token->id.len;
+    v->data = req->token->id.data;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+/* "Authorization: Bearer TOKEN": which of the file's tokens, or NULL */
+static ngx_http_loyalty_token_t *
 ngx_http_loyalty_admin_authorized(ngx_http_request_t *r,
     ngx_http_loyalty_tokens_t *tokens)
 {
     u_char            digest[32];
     ngx_str_t         v;
-    ngx_uint_t        i, ok;
+    ngx_uint_t        i, eq, found;
     unsigned int      n;
     ngx_table_elt_t  *h;
 
     h = r->headers_in.authorization;
 
     if (h == NULL) {
-        return 0;
+        return NULL;
     }
 
     v = h->value;
@@ -408,7 +648,7 @@ ngx_http_loyalty_admin_authorized(ngx_http_request_t *r,
                            sizeof("Bearer ") - 1)
            != 0)
     {
-        return 0;
+        return NULL;
     }
 
     v.data += sizeof("Bearer ") - 1;
@@ -417,19 +657,28 @@ ngx_http_loyalty_admin_authorized(ngx_http_request_t *r,
     if (v.len > NGX_HTTP_LOYALTY_TOKEN_MAX
         || EVP_Digest(v.data, v.len, digest, &n, EVP_sha256(), NULL) != 1)
     {
-        return 0;
+        return NULL;
     }
 
-    /* every token compared, so that timing tells nothing of which */
-    ok = 0;
+    /*
+     * Every token compared and the match picked without a branch, so
+     * that timing tells nothing of which; tokens are unique.
+     */
+    found = 0;
     for (i = 0; i < tokens->n; i++) {
-        ok |= (CRYPTO_memcmp(digest, tokens->digest[i], 32) == 0);
+        eq = (CRYPTO_memcmp(digest, tokens->token[i].digest, 32) == 0);
+        found |= (0 - eq) & (i + 1);
     }
 
-    return ok;
+    return found ? &tokens->token[found - 1] : NULL;
 }
 
 
+/*
+ * loyalty_admin_token FILE: lines of "ID SCOPE TOKEN", "#" comments and
+ * blank lines.  A line of a bare token, the format of old, is read as a
+ * write token named "line-N", with a warning.
+ */
 char *
 ngx_http_loyalty_admin_tokens(ngx_conf_t *cf, ngx_str_t *path,
     ngx_http_loyalty_tokens_t **out)
@@ -440,7 +689,6 @@ ngx_http_loyalty_admin_tokens(ngx_conf_t *cf, ngx_str_t *path,
     ngx_fd_t                    fd;
     ngx_uint_t                  lineno;
     ngx_file_t                  file;
-    unsigned int                dlen;
     ngx_file_info_t             fi;
     ngx_http_loyalty_tokens_t  *tokens;
 
@@ -472,8 +720,8 @@ ngx_http_loyalty_admin_tokens(ngx_conf_t *cf, ngx_str_t *path,
 
     if (fi.st_mode & S_IROTH) {
         ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
-                           "tokens file \"%V\" is readable by every user",
-                           path);
+                           "loyalty_admin_token: tokens file \"%V\" is "
+                           "readable by every user: chmod 600 it", path);
     }
 
     size = ngx_file_size(&fi);
@@ -506,56 +754,11 @@ ngx_http_loyalty_admin_tokens(ngx_conf_t *cf, ngx_str_t *path,
             eol = end;
         }
 
-        while (eol > line && (eol[-1] == '\r' || eol[-1] == ' '
-                              || eol[-1] == '\t'))
-        {
-            eol--;
-        }
-
-        while (line < eol && (*line == ' ' || *line == '\t')) {
-            line++;
-        }
-
-        if (line == eol || *line == '#') {
-            eol = ngx_strlchr(eol, end, '\n');
-            if (eol == NULL) {
-                break;
-            }
-            continue;
-        }
-
-        for (p = line; p < eol; p++) {
-            if (*p <= ' ' || *p >= 0x7f) {
-                break;
-            }
-        }
-
-        if (p != eol || eol - line < NGX_HTTP_LOYALTY_TOKEN_MIN
-            || eol - line > NGX_HTTP_LOYALTY_TOKEN_MAX
-            || tokens->n == NGX_HTTP_LOYALTY_TOKENS_MAX)
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "loyalty_admin_token: \"%V\" line %ui: a "
-                               "token is %d to %d printable characters, "
-                               "at most %d tokens", path, lineno,
-                               NGX_HTTP_LOYALTY_TOKEN_MIN,
-                               NGX_HTTP_LOYALTY_TOKEN_MAX,
-                               NGX_HTTP_LOYALTY_TOKENS_MAX);
-            return NGX_CONF_ERROR;
-        }
-
-        if (EVP_Digest(line, eol - line, tokens->digest[tokens->n], &dlen,
-                       EVP_sha256(), NULL)
-            != 1)
+        if (ngx_http_loyalty_admin_token_line(cf, path, tokens, lineno, line,
+                                              eol)
+            != NGX_OK)
         {
             return NGX_CONF_ERROR;
-        }
-
-        tokens->n++;
-
-        eol = ngx_strlchr(eol, end, '\n');
-        if (eol == NULL) {
-            break;
         }
     }
 
@@ -568,6 +771,205 @@ ngx_http_loyalty_admin_tokens(ngx_conf_t *cf, ngx_str_t *path,
     *out = tokens;
 
     return NGX_CONF_OK;
+}
+
+
+/* one line of a tokens file, from p to end */
+static ngx_int_t
+ngx_http_loyalty_admin_token_line(ngx_conf_t *cf, ngx_str_t *path,
+    ngx_http_loyalty_tokens_t *tokens, ngx_uint_t lineno, u_char *p,
+    u_char *end)
+{
+    u_char                    *q;
+    ngx_str_t                  field[3];
+    ngx_uint_t                 n;
+    unsigned int               dlen;
+    ngx_http_loyalty_token_t  *t;
+
+    n = ngx_http_loyalty_admin_token_fields(p, end, field);
+
+    if (n == 0) {
+        return NGX_OK;
+    }
+
+    if (n != 1 && n != 3) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "loyalty_admin_token: \"%V\" line %ui: "
+                           "\"ID SCOPE TOKEN\" expected", path, lineno);
+        return NGX_ERROR;
+    }
+
+    if (tokens->n == NGX_HTTP_LOYALTY_TOKENS_MAX) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "loyalty_admin_token: \"%V\" line %ui: more than "
+                           "%d tokens", path, lineno,
+                           NGX_HTTP_LOYALTY_TOKENS_MAX);
+        return NGX_ERROR;
+    }
+
+    /* the token, never written in any message */
+    q = field[n - 1].data;
+    p = q + field[n - 1].len;
+
+    for ( /* void */ ; q < p; q++) {
+        if (*q <= ' ' || *q >= 0x7f) {
+            break;
+        }
+    }
+
+    if (q != p || field[n - 1].len < NGX_HTTP_LOYALTY_TOKEN_MIN
+        || field[n - 1].len > NGX_HTTP_LOYALTY_TOKEN_MAX)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "loyalty_admin_token: \"%V\" line %ui: a token "
+                           "is %d to %d printable characters", path, lineno,
+                           NGX_HTTP_LOYALTY_TOKEN_MIN,
+                           NGX_HTTP_LOYALTY_TOKEN_MAX);
+        return NGX_ERROR;
+    }
+
+    t = &tokens->token[tokens->n];
+    t->line = lineno;
+
+    if (ngx_http_loyalty_admin_token_scope(cf, path, lineno,
+                                           n == 3 ? field : NULL, t)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (EVP_Digest(field[n - 1].data, field[n - 1].len, t->digest, &dlen,
+                   EVP_sha256(), NULL)
+        != 1)
+    {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_loyalty_admin_token_unique(cf, path, tokens, t) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    tokens->n++;
+
+    return NGX_OK;
+}
+
+
+/* the blank-separated fields of a line: 0 for a comment, 4 for more */
+static ngx_uint_t
+ngx_http_loyalty_admin_token_fields(u_char *p, u_char *end, ngx_str_t *field)
+{
+    ngx_uint_t  n;
+
+    for (n = 0; /* void */; n++) {
+        while (p < end && (*p == ' ' || *p == '\t' || *p == '\r')) {
+            p++;
+        }
+
+        if (p == end || (n == 0 && *p == '#')) {
+            return n;
+        }
+
+        if (n == 3) {
+            return 4;
+        }
+
+        field[n].data = p;
+
+        while (p < end && *p != ' ' && *p != '\t' && *p != '\r') {
+            p++;
+        }
+
+        field[n].len = p - field[n].data;
+    }
+}
+
+
+/* neither the id nor the token of t is one of the earlier lines' */
+static ngx_int_t
+ngx_http_loyalty_admin_token_unique(ngx_conf_t *cf, ngx_str_t *path,
+    ngx_http_loyalty_tokens_t *tokens, ngx_http_loyalty_token_t *t)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < tokens->n; i++) {
+        if (tokens->token[i].id.len == t->id.len
+            && ngx_strncmp(tokens->token[i].id.data, t->id.data, t->id.len)
+               == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "loyalty_admin_token: \"%V\" line %ui: the id "
+                               "\"%V\" is on line %ui too", path, t->line,
+                               &t->id, tokens->token[i].line);
+            return NGX_ERROR;
+        }
+
+        if (ngx_memcmp(tokens->token[i].digest, t->digest, 32) == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "loyalty_admin_token: \"%V\" line %ui: the "
+                               "same token as line %ui", path, t->line,
+                               tokens->token[i].line);
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* a token's id and scope: from "ID SCOPE", or for a bare token, its line */
+static ngx_int_t
+ngx_http_loyalty_admin_token_scope(ngx_conf_t *cf, ngx_str_t *path,
+    ngx_uint_t lineno, ngx_str_t *field, ngx_http_loyalty_token_t *t)
+{
+    if (field == NULL) {
+        t->scope = NGX_HTTP_LOYALTY_SCOPE_READ|NGX_HTTP_LOYALTY_SCOPE_WRITE;
+
+        t->id.data = ngx_pnalloc(cf->pool, sizeof("line-") + NGX_INT_T_LEN);
+        if (t->id.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        t->id.len = ngx_sprintf(t->id.data, "line-%ui", lineno) - t->id.data;
+
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "loyalty_admin_token: \"%V\" line %ui: a bare "
+                           "token, taken as \"%V write TOKEN\": give it an "
+                           "id and a scope", path, lineno, &t->id);
+        return NGX_OK;
+    }
+
+    if (!loyalty_valid_id((char *) field[0].data, field[0].len)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "loyalty_admin_token: \"%V\" line %ui: an id is "
+                           "1 to %d of A-Z a-z 0-9 _ . -", path, lineno,
+                           LOYALTY_ID_MAX);
+        return NGX_ERROR;
+    }
+
+    if (field[1].len == 4 && ngx_strncmp(field[1].data, "read", 4) == 0) {
+        t->scope = NGX_HTTP_LOYALTY_SCOPE_READ;
+
+    } else if (field[1].len == 5
+               && ngx_strncmp(field[1].data, "write", 5) == 0)
+    {
+        t->scope = NGX_HTTP_LOYALTY_SCOPE_READ|NGX_HTTP_LOYALTY_SCOPE_WRITE;
+
+    } else {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "loyalty_admin_token: \"%V\" line %ui: the scope "
+                           "is \"read\" or \"write\"", path, lineno);
+        return NGX_ERROR;
+    }
+
+    t->id.data = ngx_pstrdup(cf->pool, &field[0]);
+    if (t->id.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    t->id.len = field[0].len;
+
+    return NGX_OK;
 }
 
 
@@ -804,7 +1206,7 @@ ngx_http_loyalty_admin_body(ngx_http_request_t *r)
     ngx_http_loyalty_admin_t  *a;
     ngx_int_t                  rc;
 
-    a = ngx_http_get_module_ctx(r, ngx_http_loyalty_module);
+    a = ngx_http_loyalty_admin_req(r, 0)->admin;
 
     len = 0;
 

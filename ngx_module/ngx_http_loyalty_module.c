@@ -29,6 +29,10 @@ static char *ngx_http_loyalty_admin(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_loyalty_admin_token(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_loyalty_merge_admin(ngx_conf_t *cf,
+    ngx_http_loyalty_loc_conf_t *prev, ngx_http_loyalty_loc_conf_t *conf);
+static void ngx_http_loyalty_admin_log(ngx_conf_t *cf, ngx_uint_t level,
+    ngx_http_loyalty_loc_conf_t *conf, const char *text);
 static char *ngx_http_loyalty_share_hosts(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_loyalty_bots(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -50,6 +54,13 @@ static void ngx_http_loyalty_exit_worker(ngx_cycle_t *cycle);
 /* for loyalty_member_cache and loyalty_code_cache */
 static ngx_conf_num_bounds_t  ngx_http_loyalty_member_cache_bounds = {
     ngx_conf_check_num_bounds, 0, 1048576
+};
+
+
+static ngx_conf_enum_t  ngx_http_loyalty_admin_open[] = {
+    { ngx_string("off"), NGX_HTTP_LOYALTY_ADMIN_CLOSED },
+    { ngx_string("loopback"), NGX_HTTP_LOYALTY_ADMIN_LOOPBACK },
+    { ngx_null_string, 0 }
 };
 
 
@@ -194,6 +205,13 @@ static ngx_command_t  ngx_http_loyalty_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
+
+    { ngx_string("loyalty_admin_open"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_loyalty_loc_conf_t, admin_open),
+      &ngx_http_loyalty_admin_open },
 
     { ngx_string("loyalty_admin_batch"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -516,6 +534,7 @@ ngx_http_loyalty_create_loc_conf(ngx_conf_t *cf)
     conf->share = NGX_CONF_UNSET;
     conf->share_hosts = NGX_CONF_UNSET_PTR;
     conf->admin_tokens = NGX_CONF_UNSET_PTR;
+    conf->admin_open = NGX_CONF_UNSET_UINT;
     conf->admin_batch = NGX_CONF_UNSET_SIZE;
 
     return conf;
@@ -559,7 +578,89 @@ ngx_http_loyalty_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
+    if (ngx_http_loyalty_merge_admin(cf, prev, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
     return ngx_http_loyalty_merge_ref(cf, prev, conf, lmcf);
+}
+
+
+/*
+ * The admin API is closed by default: a location with "loyalty_admin"
+ * needs tokens, or the explicit, loudly logged loopback-only opt-out.
+ * Said where "loyalty_admin" is, since merging happens at the end of
+ * the http block.
+ */
+static char *
+ngx_http_loyalty_merge_admin(ngx_conf_t *cf,
+    ngx_http_loyalty_loc_conf_t *prev, ngx_http_loyalty_loc_conf_t *conf)
+{
+    ngx_conf_merge_ptr_value(conf->admin_tokens, prev->admin_tokens, NULL);
+    ngx_conf_merge_uint_value(conf->admin_open, prev->admin_open,
+                              NGX_HTTP_LOYALTY_ADMIN_CLOSED);
+    ngx_conf_merge_size_value(conf->admin_batch, prev->admin_batch, 1000);
+
+    if (conf->admin_batch == 0 || conf->admin_batch > 100000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"loyalty_admin_batch\" must be 1 to 100000");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->admin_file.len == 0) {
+        return NGX_CONF_OK;
+    }
+
+    if (conf->admin_tokens && conf->admin_open) {
+        ngx_http_loyalty_admin_log(cf, NGX_LOG_EMERG, conf,
+                                   "\"loyalty_admin\" has both "
+                                   "\"loyalty_admin_token\" and "
+                                   "\"loyalty_admin_open loopback\": "
+                                   "remove one");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->admin_tokens) {
+        return NGX_CONF_OK;
+    }
+
+    if (conf->admin_open == NGX_HTTP_LOYALTY_ADMIN_CLOSED) {
+        ngx_http_loyalty_admin_log(cf, NGX_LOG_EMERG, conf,
+                                   "\"loyalty_admin\" needs "
+                                   "\"loyalty_admin_token FILE;\" (lines "
+                                   "of \"ID read|write TOKEN\"), or, for "
+                                   "local development only, "
+                                   "\"loyalty_admin_open loopback;\"");
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_http_loyalty_admin_log(cf, NGX_LOG_WARN, conf,
+                               "\"loyalty_admin\" is OPEN: any loopback "
+                               "client may read and write without a token "
+                               "(\"loyalty_admin_open loopback\"); for "
+                               "local development only");
+
+    return NGX_CONF_OK;
+}
+
+
+/* a message about a "loyalty_admin" directive, with its file and line */
+static void
+ngx_http_loyalty_admin_log(ngx_conf_t *cf, ngx_uint_t level,
+    ngx_http_loyalty_loc_conf_t *conf, const char *text)
+{
+    ngx_conf_file_t   where, *saved;
+
+    ngx_memzero(&where, sizeof(ngx_conf_file_t));
+    where.file.name = conf->admin_file;
+    where.line = conf->admin_line;
+
+    saved = cf->conf_file;
+    cf->conf_file = &where;
+
+    ngx_conf_log_error(level, cf, 0, "%s", text);
+
+    cf->conf_file = saved;
 }
 
 
@@ -581,15 +682,6 @@ ngx_http_loyalty_merge_ref(ngx_conf_t *cf, ngx_http_loyalty_loc_conf_t *prev,
     ngx_conf_merge_value(conf->share, prev->share, 0);
     ngx_conf_merge_str_value(conf->share_fallback, prev->share_fallback, "/");
     ngx_conf_merge_ptr_value(conf->share_hosts, prev->share_hosts, NULL);
-    ngx_conf_merge_ptr_value(conf->admin_tokens, prev->admin_tokens, NULL);
-    ngx_conf_merge_size_value(conf->admin_batch, prev->admin_batch, 1000);
-
-    if (conf->admin_batch == 0 || conf->admin_batch > 100000) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"loyalty_admin_batch\" must be 1 to 100000");
-        return NGX_CONF_ERROR;
-    }
-
     if (conf->share && (lmcf->store == NULL || lmcf->keys == NULL)) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"loyalty_share\" requires \"loyalty_store\" "
@@ -870,6 +962,9 @@ ngx_http_loyalty_bots_cleanup(void *data)
 static char *
 ngx_http_loyalty_admin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
+    ngx_http_loyalty_loc_conf_t *llcf = conf;
+
+    ngx_str_t                     *name;
     ngx_http_core_loc_conf_t      *clcf;
     ngx_http_loyalty_main_conf_t  *lmcf;
 
@@ -883,6 +978,19 @@ ngx_http_loyalty_admin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     clcf->handler = ngx_http_loyalty_admin_handler;
+
+    /* kept for the merge's checks: an include's name does not last */
+    name = &cf->conf_file->file.name;
+
+    llcf->admin_file.data = ngx_pnalloc(cf->pool, name->len + 1);
+    if (llcf->admin_file.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memcpy(llcf->admin_file.data, name->data, name->len);
+    llcf->admin_file.data[name->len] = '\0';
+    llcf->admin_file.len = name->len;
+    llcf->admin_line = cf->conf_file->line;
 
     return NGX_CONF_OK;
 }

@@ -50,6 +50,13 @@ typedef enum {
 } ngx_http_loyalty_model_e;
 
 
+/* loyalty_admin_open: who may use an admin API that has no token */
+typedef enum {
+    NGX_HTTP_LOYALTY_ADMIN_CLOSED = 0,
+    NGX_HTTP_LOYALTY_ADMIN_LOOPBACK
+} ngx_http_loyalty_admin_open_e;
+
+
 typedef struct ngx_http_loyalty_cache_s   ngx_http_loyalty_cache_t;
 typedef struct ngx_http_loyalty_clicks_s  ngx_http_loyalty_clicks_t;
 typedef struct ngx_http_loyalty_code_cache_s  ngx_http_loyalty_code_cache_t;
@@ -198,7 +205,12 @@ typedef struct {
     ngx_array_t                 *share_hosts;   /* of ngx_str_t */
 
     ngx_http_loyalty_tokens_t   *admin_tokens;
+    ngx_uint_t                   admin_open;    /* loyalty_admin_open */
     size_t                       admin_batch;
+
+    /* where this location's own "loyalty_admin" is; empty if none */
+    ngx_str_t                    admin_file;
+    ngx_uint_t                   admin_line;
 } ngx_http_loyalty_loc_conf_t;
 
 
@@ -311,6 +323,8 @@ ngx_int_t ngx_http_loyalty_share_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_loyalty_admin_handler(ngx_http_request_t *r);
 char *ngx_http_loyalty_admin_tokens(ngx_conf_t *cf, ngx_str_t *path,
     ngx_http_loyalty_tokens_t **out);
+ngx_int_t ngx_http_loyalty_admin_token_var(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 ngx_int_t ngx_http_loyalty_target_allowed(ngx_http_loyalty_loc_conf_t *llcf,
     ngx_str_t *target);
 

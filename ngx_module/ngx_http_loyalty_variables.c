@@ -97,6 +97,10 @@ static ngx_http_variable_t  ngx_http_loyalty_vars[] = {
     { ngx_string("loyalty_ref_campaign"), NULL, ngx_http_loyalty_ref_var,
       NGX_HTTP_LOYALTY_VAR_REF_CAMPAIGN, 0, 0 },
 
+    /* set by the admin handler: read it when logging */
+    { ngx_string("loyalty_admin_token_id"), NULL,
+      ngx_http_loyalty_admin_token_var, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
     { ngx_string("loyalty_lifecycle"), NULL, ngx_http_loyalty_funnel_var,
       NGX_HTTP_LOYALTY_VAR_LIFECYCLE, 0, 0 },
 

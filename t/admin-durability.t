@@ -24,9 +24,9 @@ use Time::HiRes qw(sleep time);
 my $ROOT = abs_path(dirname(__FILE__) . '/..');
 my $JSON = JSON::PP->new->canonical;
 
-my $TOKEN = 'durable-admin-token-5e1c0b';
+my $TOKEN = $ADMIN_TOKEN;
 my $DIR = test_dir();
-write_file("$DIR/tokens", "$TOKEN\n", 0600);
+write_admin_tokens("$DIR/tokens");
 
 my $HTTP = "loyalty_store %%STORE%%;\nloyalty_keys %%KEYS%%;\n";
 

@@ -34,15 +34,15 @@ my $JSTR = JSON::PP->new->allow_nonref;
 my $TOKEN  = 'shop-backend-7f3a9c2e41d8b6a5';
 my $TOKEN2 = 'ops:team/token+2~!';
 
-# as an operator would keep it: root's alone, comments, blank lines, and
-# a token with blanks around it
+# as an operator would keep it: root's alone, "ID SCOPE TOKEN" lines,
+# comments, blank lines, and a line with blanks around and between
 my $TOKDIR = test_dir();
 write_file("$TOKDIR/tokens", <<"END", 0600);
 # admin tokens: the shop's backend
-$TOKEN
+backend write $TOKEN
 
   # the ops team
-\t $TOKEN2 \t
+\t ops \twrite  $TOKEN2 \t
 END
 
 my $HTTP = "loyalty_store %%STORE%%;\nloyalty_keys %%KEYS%%;\n";
@@ -241,12 +241,14 @@ sub cst {
     my %files = (
         empty     => '',
         comments  => "# only a comment\n\n   # and another\n",
-        short     => "# tokens\n\n0123456789abcde\n",
-        blank     => "$TOKEN\nhas a space in it 0123\n",
-        control   => "$TOKEN\ttab-inside-the-token-0123\n",
-        long      => ('x' x 257) . "\n",
-        nonascii  => "caf\xc3\xa9-token-0123456789\n",
-        limits    => ('a' x 16) . "\n" . ('b' x 256) . "\n",
+        short     => "# tokens\n\nshort write 0123456789abcde\n",
+        blank     => "a write $TOKEN\nb write has a space 0123\n",
+        tab       => "a write $TOKEN\ttab-after-the-token-0123\n",
+        control   => "a write control\x01inside-the-token-0123\n",
+        long      => 'a write ' . ('x' x 257) . "\n",
+        nonascii  => "a write caf\xc3\xa9-token-0123456789\n",
+        limits    => 'a read ' . ('a' x 16) . "\nb write " . ('b' x 256)
+                     . "\n",
     );
     write_file("$dir/$_", $files{$_}, 0600) for keys %files;
 
@@ -255,7 +257,8 @@ sub cst {
         empty    => qq(loyalty_admin_token: "$dir/empty" has no token),
         comments => qq(loyalty_admin_token: "$dir/comments" has no token),
         short    => qq(loyalty_admin_token: "$dir/short" line 3: a token is 16 to 256 printable characters),
-        blank    => qq(loyalty_admin_token: "$dir/blank" line 2: a token is 16 to 256 printable characters),
+        blank    => qq(loyalty_admin_token: "$dir/blank" line 2: "ID SCOPE TOKEN" expected),
+        tab      => qq(loyalty_admin_token: "$dir/tab" line 1: "ID SCOPE TOKEN" expected),
         control  => qq(loyalty_admin_token: "$dir/control" line 1: a token is 16 to 256 printable characters),
         long     => qq(loyalty_admin_token: "$dir/long" line 1: a token is 16 to 256 printable characters),
         nonascii => qq(loyalty_admin_token: "$dir/nonascii" line 1: a token is 16 to 256 printable characters),
@@ -302,7 +305,7 @@ END
     }
 
     # the shortest and the longest token, and a file every user may read
-    write_file("$dir/readable", "$TOKEN\n", 0644);
+    write_file("$dir/readable", "backend write $TOKEN\n", 0644);
     my $h = start_nginx(http_config => $HTTP, store => $TIERS, config => <<"END");
 location /a/ { loyalty_admin; loyalty_admin_token $dir/limits; }
 location /b/ { loyalty_admin; loyalty_admin_token $dir/readable; }

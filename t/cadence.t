@@ -283,9 +283,9 @@ is((ctl($dir, 'import', 'members', "$TMP/members.jsonl"))[0], 0, 'members');
 
 # nginx: the admin API and loyalty_cadence_sweep
 
-my $TOKEN = 'cadence-token-3f9a7c1e20';
+my $TOKEN = $ADMIN_TOKEN;
 my $TOKDIR = test_dir();
-write_file("$TOKDIR/tokens", "$TOKEN\n", 0600);
+write_admin_tokens("$TOKDIR/tokens");
 
 my $today = strftime('%m-%d', gmtime);
 my $year = strftime('%Y', gmtime);

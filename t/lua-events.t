@@ -30,9 +30,9 @@ my $HOOKS = "$ROOT/t/lua-events/hooks.lua";
 my $REFERRAL = "$ROOT/lua/examples/referral_points.lua";
 my $JSON = JSON::PP->new->canonical;
 
-my $TOKEN = 'lua-events-token-5b8e2f0c7d';
+my $TOKEN = $ADMIN_TOKEN;
 my $TOKDIR = test_dir();
-write_file("$TOKDIR/tokens", "$TOKEN\n", 0600);
+write_admin_tokens("$TOKDIR/tokens");
 
 my $CONFIG = <<"END";
 location /admin/ {

@@ -17,7 +17,7 @@ my $ROOT = abs_path(dirname(__FILE__) . '/..');
 my $JSON = JSON::PP->new->canonical;
 my $HTTP = "loyalty_store %%STORE%%;\nloyalty_keys %%KEYS%%;\n";
 my $PRICE = "location /price { loyalty_price_api; }\n"
-          . "location /admin/ { loyalty_admin; }\n";
+          . "location /admin/ { %%ADMIN%% }\n";
 
 # scripts written here must be readable by the workers (www-data)
 my $DIR = test_dir();
@@ -157,7 +157,8 @@ END
              "in a hook: $name: the next call works");
     }
 
-    my $doc = $JSON->decode((http_request($h, 'GET', '/admin/lua'))[2]);
+    my $doc = $JSON->decode((http_request($h, 'GET', '/admin/lua',
+                                          admin_auth('read')))[2]);
     is_deeply($doc->{hooks}{price},
               { calls => 2 * @FORBIDDEN, errors => scalar @FORBIDDEN,
                 budget => 0, memory => 0 },
@@ -211,7 +212,8 @@ sub place {
 
     # the recursion ends on the budget or on LuaJIT's stack limit
     my $deep = error_log_text($h) =~ /budget\.lua:7: the budget/ ? 1 : 0;
-    my $doc = $JSON->decode((http_request($h, 'GET', '/admin/lua'))[2]);
+    my $doc = $JSON->decode((http_request($h, 'GET', '/admin/lua',
+                                          admin_auth('read')))[2]);
     is_deeply($doc->{hooks}{price},
               { calls => 14, errors => 7, budget => 4 + $deep, memory => 2 },
               'default budget: 7 runaways counted, on the budget, on memory');
@@ -273,7 +275,8 @@ sub workers_of {
     runaway($h, 'loop',
             place(5, 'the budget of 50000000 instructions is spent'), $what);
 
-    my $doc = $JSON->decode((http_request($h, 'GET', '/admin/lua'))[2]);
+    my $doc = $JSON->decode((http_request($h, 'GET', '/admin/lua',
+                                          admin_auth('read')))[2]);
     is($doc->{budget}, 50000000, "$what: the budget reported");
     is($doc->{memory}, 4 * 1024 * 1024, "$what: the memory reported");
     is_deeply($doc->{hooks}{price},
@@ -411,9 +414,11 @@ loyalty_store %%STORE%%;
 loyalty_lua_file $DIR/slow.lua;
 loyalty_lua_budget 10000000;
 --- config
-location /admin/ { loyalty_admin; }
+location /admin/ { %%ADMIN%% }
 --- request
 GET /admin/lua
+--- more_headers
+Authorization: Bearer %%ADMIN_READ_TOKEN%%
 --- response_body
 {"hooks":{},"file":"$DIR/slow.lua","budget":10000000,"memory":16777216}
 
@@ -499,9 +504,11 @@ loyalty_lua_file $DIR/ok.lua;
 loyalty_lua_budget 1000;
 loyalty_lua_memory 1m;
 --- config
-location /admin/ { loyalty_admin; }
+location /admin/ { %%ADMIN%% }
 --- request
 GET /admin/lua
+--- more_headers
+Authorization: Bearer %%ADMIN_READ_TOKEN%%
 --- response_body
 {"hooks":{"price":{"calls":0,"errors":0,"budget":0,"memory":0}},"file":"$DIR/ok.lua","budget":1000,"memory":1048576}
 END

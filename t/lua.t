@@ -56,7 +56,7 @@ my $STORE = <<'END';
 END
 
 my $PRICE = "location /price { loyalty_price_api; }\n"
-          . "location /admin/ { loyalty_admin; }\n"
+          . "location /admin/ { %%ADMIN%% }\n"
           . "location /product/ {\n"
           . "    loyalty_price_sku \$arg_sku;\n"
           . "    return 200 \"[\$loyalty_price_tier][\$loyalty_price]\\n\";\n"
@@ -84,7 +84,8 @@ sub price {
 
 sub admin_lua {
     my ($h) = @_;
-    return $JSON->decode(get($h, '/admin/lua'));
+    return $JSON->decode(get($h, '/admin/lua', undef,
+                             %{admin_auth('read')}));
 }
 
 sub errors_like {
@@ -324,7 +325,8 @@ END
 {
     my $h = start_nginx(http_config => $HTTP, config => $PRICE,
                         store => $STORE);
-    is(get($h, '/admin/lua'), qq({"hooks":{},"file":null}\n),
+    is(get($h, '/admin/lua', undef, %{admin_auth('read')}),
+       qq({"hooks":{},"file":null}\n),
        'GET /admin/lua without loyalty_lua_file');
     stop_checked($h, 'no script');
 }
@@ -370,7 +372,7 @@ END
 {
     my $UA = 'Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0 Safari/537.36';
     my $vars = 'location / { return 200 "[$loyalty_ref_status][$loyalty_ref_code][$loyalty_referrer][$loyalty_ref_campaign]\n"; }'
-             . "\nlocation /admin/ { loyalty_admin; }\n";
+             . "\nlocation /admin/ { %%ADMIN%% }\n";
     my $codes = <<'END';
 [tiers]
 {"name":"gold","rank":1}

@@ -1127,15 +1127,13 @@ my @good_events = (
 # ---------------------------------------------------------------------------
 
 {
-    my $token = 'schema-lua-token-3c9d1e7a';
-    write_file("$TMP/lua-tokens", "$token\n", 0600);
-    my $auth = { Authorization => "Bearer $token" };
+    my $auth = admin_auth('read');
     my $store = join '', map { "[$_->[0]]\n" . slurp("$SCHEMA/examples/$_->[1]") }
                              [tiers => 'tiers.jsonl'], [members => 'members.jsonl'],
                              [prices => 'prices.jsonl'];
     my $config = <<"END";
 location /prices { loyalty_price_api; }
-location /admin/ { loyalty_admin; loyalty_admin_token $TMP/lua-tokens; }
+location /admin/ { %%ADMIN%% }
 END
     my $h = start_nginx(http_config => "loyalty_store %%STORE%%;\n"
                                        . "loyalty_keys %%KEYS%%;\n"

@@ -22,6 +22,11 @@ package Loyalty::Harness;
 #
 # Placeholders in any section: %%STORE%% %%KEYS%% %%PREFIX%% %%PORT%%
 # %%ROOT%% %%NOW%% and %%SIGN(id,ttl[,kid])%%, ttl like -1h, 30m, 2d.
+# The admin API: %%ADMIN%% is "loyalty_admin; loyalty_admin_token FILE;"
+# with the test tokens file (%%ADMIN_TOKENS%%: id "writer" of scope write,
+# $ADMIN_TOKEN, and id "reader" of scope read, $ADMIN_READ_TOKEN, also
+# %%ADMIN_TOKEN%% and %%ADMIN_READ_TOKEN%%); admin_request() sends the
+# write token.
 # Every block that runs nginx also fails on a worker crash, [alert] or
 # [emerg] unless error_log asks for it, and on a non-graceful stop.
 #
@@ -67,6 +72,8 @@ our @EXPORT = qw(
     start_nginx stop_nginx reload_nginx http_request error_log_text
     no_crash stop_checked
     loyaltyctl test_dir write_file slurp run_out new_store
+    $ADMIN_TOKEN $ADMIN_READ_TOKEN admin_request admin_auth
+    write_admin_tokens
 );
 
 # fixed test secrets, not used anywhere else
@@ -74,6 +81,14 @@ our %TEST_KEYS = (
     k1 => '5ddf6f585beb20501799d3b7b6370cac263cda66dc4a6ff968c1a9c5006a6158',
     k0 => '55c91fc43a6dfb674fd6f8e4f0da91bd79b6afc2488d5b265efe6bc465a4afbc',
 );
+
+# the test admin tokens, "ID SCOPE TOKEN" lines
+our $ADMIN_TOKEN = 'test-admin-writer-6f1d2c9a0b7e';
+our $ADMIN_READ_TOKEN = 'test-admin-reader-3e8b5a71c40d';
+
+my $ADMIN_TOKENS = "# nginx-loyalty test admin tokens: ID SCOPE TOKEN\n"
+                   . "writer write $ADMIN_TOKEN\n"
+                   . "reader read $ADMIN_READ_TOKEN\n";
 
 my $DEFAULT_KEYS = "# nginx-loyalty test keys, the first one signs\n"
                    . "k1 $TEST_KEYS{k1}\nk0 $TEST_KEYS{k0}\n";
@@ -115,6 +130,32 @@ $SIG{$_} = sub { exit 1 } for qw(INT TERM);
 sub done_testing {
     Test::Builder->new->plan;
     Test::More::done_testing(@_);
+}
+
+
+# the test tokens file, as an operator keeps it (root's alone): its path
+sub write_admin_tokens {
+    my ($path) = @_;
+    _write($path, $ADMIN_TOKENS, 0600);
+    return $path;
+}
+
+
+# {Authorization => "Bearer ..."}: the write token, or the read one
+sub admin_auth {
+    my ($scope) = @_;
+    my $token = ($scope // 'write') eq 'read' ? $ADMIN_READ_TOKEN
+                                              : $ADMIN_TOKEN;
+    return { Authorization => "Bearer $token" };
+}
+
+
+# http_request with the write token: ($port or server, METHOD, URI, body,
+# more headers, which may replace Authorization)
+sub admin_request {
+    my ($port, $method, $uri, $body, %hdr) = @_;
+    return http_request($port, $method, $uri, { %{admin_auth()}, %hdr },
+                        $body);
 }
 
 
@@ -480,8 +521,11 @@ sub _prepare {
         keys => "$p/conf/loyalty.keys",
         conf => "$p/conf/nginx.conf",
         error_log => "$p/logs/error.log",
+        admin_tokens => "$p/conf/admin.tokens",
         opts => \%o,
     };
+
+    write_admin_tokens($h->{admin_tokens});
 
     _write_keys($h, $o{keys});
 
@@ -606,6 +650,10 @@ sub _expand {
         PORT => $h->{port},
         ROOT => $ROOT,
         NOW => time,
+        ADMIN => "loyalty_admin; loyalty_admin_token $h->{admin_tokens};",
+        ADMIN_TOKENS => $h->{admin_tokens},
+        ADMIN_TOKEN => $ADMIN_TOKEN,
+        ADMIN_READ_TOKEN => $ADMIN_READ_TOKEN,
     );
 
     $text =~ s{%%SIGN\(([^()]*)\)%%}{_sign($h, split /\s*,\s*/, $1)}ge;
