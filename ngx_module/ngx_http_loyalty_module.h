@@ -261,6 +261,8 @@ extern ngx_module_t  ngx_http_loyalty_module;
 
 char *ngx_http_loyalty_store_conf(ngx_conf_t *cf,
     ngx_http_loyalty_main_conf_t *lmcf);
+char *ngx_http_loyalty_store_access(ngx_conf_t *cf,
+    ngx_http_loyalty_store_t *store);
 ngx_int_t ngx_http_loyalty_store_init_module(ngx_cycle_t *cycle);
 ngx_int_t ngx_http_loyalty_store_init_worker(ngx_cycle_t *cycle);
 void ngx_http_loyalty_store_exit_worker(ngx_cycle_t *cycle);

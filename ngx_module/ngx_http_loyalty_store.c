@@ -22,8 +22,6 @@
 
 static ngx_int_t ngx_http_loyalty_store_open(ngx_http_loyalty_store_t *store,
     ngx_log_t *log);
-static char *ngx_http_loyalty_store_access(ngx_conf_t *cf,
-    ngx_http_loyalty_store_t *store);
 static ngx_int_t ngx_http_loyalty_store_replaced(
     ngx_http_loyalty_store_t *store, ngx_log_t *log);
 static int ngx_http_loyalty_store_live(ngx_http_loyalty_store_t *store);
@@ -106,7 +104,7 @@ ngx_http_loyalty_store_conf(ngx_conf_t *cf,
 
     lmcf->store = store;
 
-    return ngx_http_loyalty_store_access(cf, store);
+    return NGX_CONF_OK;
 }
 
 
@@ -115,14 +113,18 @@ ngx_http_loyalty_store_conf(ngx_conf_t *cf,
  * fails if that user cannot read the store, rather than every request
  * finding no member.  A child process takes the workers' identity (uid,
  * gid and groups, as a worker does) and tries access(2), so that modes,
- * groups and ACLs all count.  The lock file is the master's to give.
+ * groups and ACLs all count.  The lock file is the master's to give, and
+ * so is the data file when the workers write (see init_module): then the
+ * directory must only let them through.  Called once every directive is
+ * known.
  */
 
-static char *
+char *
 ngx_http_loyalty_store_access(ngx_conf_t *cf, ngx_http_loyalty_store_t *store)
 {
-    int               status;
+    int               status, mode;
     char             *user;
+    u_char           *path;
     pid_t             pid;
     sigset_t          chld, old;
     ngx_uid_t         uid;
@@ -162,6 +164,9 @@ ngx_http_loyalty_store_access(ngx_conf_t *cf, ngx_http_loyalty_store_t *store)
         return NGX_CONF_OK;
     }
 
+    path = store->write ? store->path : store->data_path;
+    mode = store->write ? X_OK : R_OK;
+
     /* the child is reaped here, not by the master's signal handler */
     sigemptyset(&chld);
     sigaddset(&chld, SIGCHLD);
@@ -176,7 +181,7 @@ ngx_http_loyalty_store_access(ngx_conf_t *cf, ngx_http_loyalty_store_t *store)
             _exit(255);
         }
 
-        _exit(access((char *) store->data_path, R_OK) == 0 ? 0
+        _exit(access((char *) path, mode) == 0 ? 0
               : (errno > 0 && errno < 255) ? errno : EACCES);
     }
 
@@ -195,8 +200,7 @@ ngx_http_loyalty_store_access(ngx_conf_t *cf, ngx_http_loyalty_store_t *store)
     if (err) {
         ngx_conf_log_error(NGX_LOG_WARN, cf, err,
                            "loyalty_store: cannot check that the workers' "
-                           "user \"%s\" can read \"%s\"", user,
-                           store->data_path);
+                           "user \"%s\" can read \"%s\"", user, path);
         return NGX_CONF_OK;
     }
 
@@ -204,7 +208,7 @@ ngx_http_loyalty_store_access(ngx_conf_t *cf, ngx_http_loyalty_store_t *store)
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "loyalty_store: cannot take the workers' user "
                            "\"%s\" to check that it can read \"%s\"",
-                           user, store->data_path);
+                           user, path);
         return NGX_CONF_ERROR;
     }
 
@@ -212,8 +216,7 @@ ngx_http_loyalty_store_access(ngx_conf_t *cf, ngx_http_loyalty_store_t *store)
         ngx_conf_log_error(NGX_LOG_EMERG, cf, WEXITSTATUS(status),
                            "loyalty_store: the workers' user \"%s\" cannot "
                            "read the store \"%s\"; give it read access to "
-                           "the directory and its data.mdb", user,
-                           store->data_path);
+                           "the directory and its data.mdb", user, path);
         return NGX_CONF_ERROR;
     }
 
@@ -586,11 +589,11 @@ ngx_http_loyalty_store_replaced(ngx_http_loyalty_store_t *store,
         if (!store->gone) {
             store->gone = 1;
             ngx_log_error(NGX_LOG_CRIT, log, ngx_errno,
-                          "loyalty_store \"%s\": " ngx_file_info_n "(\"%s\") "
-                          "failed, the store was removed: writes are "
-                          "refused (503) until a store is back in its "
-                          "place; reads are served from the snapshot opened "
-                          "before", store->path, store->data_path);
+                          "loyalty_store \"%s\": the store was removed: "
+                          "writes are refused (503) until a store is back "
+                          "in its place; reads are served from the snapshot "
+                          "opened before; " ngx_file_info_n " \"%s\" failed",
+                          store->path, store->data_path);
         }
 
         return NGX_DECLINED;
