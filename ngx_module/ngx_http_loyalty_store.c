@@ -838,13 +838,13 @@ ngx_http_loyalty_store_grow(ngx_http_loyalty_store_t *store, size_t need,
     if (size == shared) {
         ngx_log_error(NGX_LOG_INFO, log, 0,
                       "loyalty_store \"%s\": full, took up the map size "
-                      "another process set, %uz MB", store->path,
-                      size >> 20);
+                      "another process set, %uz KB", store->path,
+                      size >> 10);
 
     } else {
         ngx_log_error(NGX_LOG_NOTICE, log, 0,
-                      "loyalty_store \"%s\": full, grown from %uz MB to "
-                      "%uz MB", store->path, before >> 20, size >> 20);
+                      "loyalty_store \"%s\": full, grown from %uz KB to "
+                      "%uz KB", store->path, before >> 10, size >> 10);
     }
 
     return NGX_OK;
