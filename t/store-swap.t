@@ -83,6 +83,9 @@ sub swap {
     my $next = "$h->{store}.next";
     mkdir $next or die "$next: $!";
     system('mdb_copy', '-c', $h->{store}, $next) == 0 or die 'mdb_copy';
+    # its lock file made now, so that a loyaltyctl run as root later does
+    # not make it root's
+    loyaltyctl('-s', $next, 'stat');
     system('chown', '-R', $WORKER, $next) == 0 or die 'chown' if $WORKER;
     rename $h->{store}, "$h->{store}.prev" or die "rename: $!";
     rename $next, $h->{store} or die "rename: $!";
@@ -212,6 +215,43 @@ sub bad_lines {
 
     my @bad = bad_lines($h, 1);
     ok(!@bad, 'removed: no crash, alert or emerg') or diag(join "\n", @bad);
+    stop_nginx($h);
+}
+
+
+# the cadence sweep does not write into a removed store: each sweep
+# stops, saying why
+
+{
+    chmod 0755, $DIR;
+    write_file("$DIR/cadences.lua", <<'END', 0644);
+local cadence = require "loyalty.cadence"
+return {
+  cadences = {
+    cadence.birthday { name = "bday", hour = 9, touch = "message",
+                       reward = 10 },
+  },
+}
+END
+    my $h = start_nginx(
+        http_config => $HTTP . "loyalty_lua_file $DIR/cadences.lua;\n"
+                       . "loyalty_cadence_sweep 1s;\n",
+        config => $CONFIG, store => $STORE);
+
+    my $deadline = time + 5;
+    sleep 0.1 until error_log_text($h) =~ /loyalty_cadence_sweep: \d+ members/
+                    || time > $deadline;
+    like(error_log_text($h), qr/loyalty_cadence_sweep: \d+ members/,
+         'a sweep ran');
+
+    remove_tree($h->{store});
+    $deadline = time + 5;
+    my $stopped = qr/\[error\].*loyalty_cadence_sweep: the store "\Q$h->{store}\E": the store was removed; the sweep stops here/;
+    sleep 0.1 until error_log_text($h) =~ $stopped || time > $deadline;
+    like(error_log_text($h), $stopped, 'the next sweep stops: the store was removed');
+
+    my @bad = bad_lines($h, 1);
+    ok(!@bad, 'sweep: no crash, alert or emerg') or diag(join "\n", @bad);
     stop_nginx($h);
 }
 
