@@ -582,6 +582,7 @@ ngx_http_loyalty_store_replaced(ngx_http_loyalty_store_t *store,
     dev_t             dev;
     ino_t             ino;
     MDB_txn          *txn;
+    ngx_uint_t        writable, level;
     ngx_file_info_t   fi;
     loyalty_store_t   st;
 
@@ -624,19 +625,23 @@ ngx_http_loyalty_store_replaced(ngx_http_loyalty_store_t *store,
     txn = store->txn;
     dev = store->dev;
     ino = store->ino;
+    writable = store->writable;
 
     if (ngx_http_loyalty_store_open(store, log) != NGX_OK) {
-        ngx_log_error(NGX_LOG_CRIT, log, 0,
+        /* where writes are refused, crit: the operator must act */
+        level = store->write ? NGX_LOG_CRIT : NGX_LOG_ERR;
+
+        ngx_log_error(level, log, 0,
                       "loyalty_store \"%s\": replaced on disk by a store "
-                      "that cannot be opened (see above); reads are served "
-                      "from the one opened before, writes are refused (503)",
-                      store->path);
+                      "that cannot be opened (see above); still serving "
+                      "the one opened before%s", store->path,
+                      store->write ? ", writes are refused (503)" : "");
         store->st = st;
         store->txn = txn;
         store->dev = dev;
         store->ino = ino;
+        store->writable = writable;   /* commits check where they go */
         store->failed_ino = fi.st_ino;
-        store->writable = 0;    /* never into the store left behind */
         store->retry = 0;
         return NGX_ERROR;
     }
