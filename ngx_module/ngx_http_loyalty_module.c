@@ -480,6 +480,11 @@ ngx_http_loyalty_init_main_conf(ngx_conf_t *cf, void *conf)
         lmcf->store->write = 1;
     }
 
+    /* what the workers read and write is known: can their user? */
+    if (lmcf->store) {
+        return ngx_http_loyalty_store_access(cf, lmcf->store);
+    }
+
     return NGX_CONF_OK;
 }
 
