@@ -21,7 +21,7 @@ my $JSON = JSON::PP->new->canonical;
 
 my $TOKEN = 'swap-admin-token-7c41d29e';
 my $DIR = test_dir();
-write_file("$DIR/tokens", "$TOKEN\n", 0600);
+write_file("$DIR/tokens", "swap write $TOKEN\n", 0600);
 
 my $WORKER = $> == 0 ? (defined getpwnam('www-data') ? 'www-data' : 'nobody')
                      : undef;
