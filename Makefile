@@ -104,7 +104,7 @@ $(NGX_BUILD)/objs/Makefile: debian/changelog ngx_module/version.sh
 
 # The man pages: loyaltyctl(1) from loyaltyctl's own --help, loyalty(8)
 # from the README's directives, so that neither can drift.
-.PHONY: man deb deb-clean
+.PHONY: man deb
 
 man: build/man/loyaltyctl.1 build/man/loyalty.8
 
@@ -120,14 +120,23 @@ build/man/loyalty.8: README.md man/mkman debian/changelog
 
 # The Debian packages, libnginx-mod-http-loyalty and loyalty-tools, built
 # by dpkg-buildpackage from a copy of the tree (dpkg writes next to the
-# source directory) and left in build/deb/.
+# source directory) and left in build/deb/, with the build's log (no
+# -dbgsym packages, so that `apt-get install ./build/deb/*.deb` installs
+# just the two).
 DEB_SRC     := build/deb/nginx-loyalty-$(VERSION)
 
 deb:
 	rm -rf build/deb
 	mkdir -p $(DEB_SRC)
-	git ls-files -z | xargs -0 cp --parents -t $(DEB_SRC)
-	cd $(DEB_SRC) && dpkg-buildpackage -us -uc -b > ../build.log 2>&1 \
+	if git rev-parse --git-dir >/dev/null 2>&1; then \
+	    git ls-files -z --cached --others --exclude-standard; \
+	else \
+	    find . -path ./build -prune -o -path ./.git -prune \
+	           -o -type f -print0; \
+	fi | perl -0 -ne 'chomp; print "$$_\0" if -f' \
+	   | xargs -0 cp --parents -t $(DEB_SRC)
+	cd $(DEB_SRC) && DEB_BUILD_OPTIONS="noddebs parallel=2" \
+	    dpkg-buildpackage -us -uc -b > ../build.log 2>&1 \
 	    || { tail -40 ../build.log; exit 1; }
 	rm -rf $(DEB_SRC)
 	@ls -1 build/deb/*.deb
