@@ -85,8 +85,10 @@ my ($rc, $version) = sh("sh $ROOT/ngx_module/version.sh -n "
                         . "$ROOT/debian/changelog");
 chomp $version;
 
+my $t0 = time;
 ($rc, my $out) = sh("make -C $ROOT -s deb");
 is($rc, 0, 'make deb') or diag($out);
+note('make deb: ' . (time - $t0) . ' s');
 
 my $arch = `dpkg --print-architecture`;
 chomp $arch;
@@ -147,6 +149,9 @@ for (qw(/usr/share/man/man1/loyaltyctl.1.gz /usr/share/man/man8/loyalty.8.gz
 {
     ok(index($files, "$_\n") >= 0, "loyalty-tools ships $_");
 }
+
+my $TIMER = '/etc/systemd/system/timers.target.wants/loyalty-sweep.timer';
+ok(-l $TIMER, 'the sweep timer is enabled');
 
 SKIP: {
     skip 'systemd-analyze is not installed', 1
@@ -246,6 +251,7 @@ is($rc, 0, 'nginx -t still passes') or diag($out);
 cleanup();
 is(join(' ', sort glob("$ENABLED/*")), $before{enabled},
    'purged: modules-enabled is as it was');
+ok(!-e $TIMER && !-l $TIMER, 'and the timer is gone');
 ok(!defined getpwnam('loyalty'), 'the user loyalty is gone')
     unless $before{user};
 
