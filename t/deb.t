@@ -106,7 +106,7 @@ SKIP: {
     note($out);
 }
 
-BAIL_OUT('no packages to install') unless -f $deb{$PKGS[0]} && -f $deb{$PKGS[1]};
+BAIL_OUT('no packages to install') if grep { !-f $deb{$_} } @PKGS;
 
 # a module built for another nginx must not be installable: the ABI
 my ($abi) = slurp('/usr/share/nginx/src/debian/libnginx-mod.abisubstvars')

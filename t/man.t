@@ -72,8 +72,8 @@ like($page{'loyaltyctl.1'}, qr/^\.SH "EXIT STATUS"\n0 success/m,
 # loyalty(8): each directive of the module, as the README gives it
 
 my $source = slurp("$ROOT/ngx_module/ngx_http_loyalty_module.c");
-my ($table) = $source
-    =~ /ngx_command_t\s+ngx_http_loyalty_commands\[\] = \{(.*?)ngx_null_command/s;
+my ($table) = $source =~ /ngx_command_t\s+ngx_http_loyalty_commands\[\]\s*=\s*\{
+                             (.*?) ngx_null_command/sx;
 my @directives = ($table // '') =~ /ngx_string\("(loyalty_\w+)"\)/g;
 cmp_ok(scalar @directives, '>=', 25, 'directives in the command table: '
        . scalar @directives);
@@ -96,7 +96,9 @@ is_deeply([sort @in_page], [sort @directives],
 SKIP: {
     skip 'man is not installed', 2 unless -x '/usr/bin/man';
     for my $name (sort keys %page) {
-        my $out = `LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -E UTF-8 -l $dir/$name 2>&1 >/dev/null`;
+        my $cmd = 'LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -E UTF-8 '
+                  . "-l $dir/$name 2>&1 >/dev/null";
+        my $out = `$cmd`;
         is($out, '', "$name formats without warnings");
     }
 }

@@ -44,7 +44,8 @@ is($out, "loyaltyctl (nginx-loyalty) $version\n", 'and prints it');
 like($out, qr/^\s+--version\s/m, '--help lists --version');
 
 my $ngx = start_nginx();
-like(error_log_text($ngx), qr/\[notice\] \d+#\d+: nginx-loyalty\/\Q$version\E$/m,
+like(error_log_text($ngx),
+     qr/\[notice\] \d+#\d+: nginx-loyalty\/\Q$version\E$/m,
      'the module logs its version at start');
 my $before = () = error_log_text($ngx) =~ /nginx-loyalty\//g;
 ok(reload_nginx($ngx), 'reload');
