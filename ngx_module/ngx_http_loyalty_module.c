@@ -41,6 +41,7 @@ static void ngx_http_loyalty_bots_cleanup(void *data);
 static char *ngx_http_loyalty_merge_ref(ngx_conf_t *cf,
     ngx_http_loyalty_loc_conf_t *prev, ngx_http_loyalty_loc_conf_t *conf,
     ngx_http_loyalty_main_conf_t *lmcf);
+static ngx_int_t ngx_http_loyalty_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_loyalty_init_worker(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_loyalty_store_writer(ngx_conf_t *cf,
     ngx_http_loyalty_main_conf_t *lmcf, const char *directive);
@@ -49,6 +50,9 @@ static void ngx_http_loyalty_exit_worker(ngx_cycle_t *cycle);
 
 /* the project's bots list, ngx_module/bots.txt, made a string by config */
 #include "ngx_http_loyalty_bots.h"
+
+/* LOYALTY_VERSION, from debian/changelog, made by config */
+#include "loyalty_version.h"
 
 
 /* for loyalty_member_cache and loyalty_code_cache */
@@ -280,7 +284,7 @@ ngx_module_t  ngx_http_loyalty_module = {
     ngx_http_loyalty_commands,             /* module directives */
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
-    ngx_http_loyalty_store_init_module,    /* init module */
+    ngx_http_loyalty_init_module,          /* init module */
     ngx_http_loyalty_init_worker,          /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
@@ -294,6 +298,18 @@ static ngx_int_t
 ngx_http_loyalty_preconfiguration(ngx_conf_t *cf)
 {
     return ngx_http_loyalty_add_variables(cf);
+}
+
+
+/* at each start and reload, as nginx logs its own version */
+
+static ngx_int_t
+ngx_http_loyalty_init_module(ngx_cycle_t *cycle)
+{
+    ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
+                  "nginx-loyalty/" LOYALTY_VERSION);
+
+    return ngx_http_loyalty_store_init_module(cycle);
 }
 
 

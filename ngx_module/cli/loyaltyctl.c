@@ -17,6 +17,9 @@
 #include "loyalty_sign.h"
 #include "loyaltyctl.h"
 
+/* LOYALTY_VERSION, from debian/changelog */
+#include "loyalty_version.h"
+
 
 static const char  loyaltyctl_usage_main[] =
     "usage: loyaltyctl [-s DIR] COMMAND [ARGS]\n"
@@ -67,6 +70,7 @@ static const char  loyaltyctl_usage_main[] =
     "      --lua-memory SIZE     bytes per VM, k or m for units (default "
     "16m)\n"
     "  -h, --help                this help; COMMAND --help for a command's\n"
+    "      --version             print the name and version\n"
     "\n"
     "exit status: 0 success, 1 rejected input, absent record or problems\n"
     "found, 2 usage error, 3 the store cannot be opened or written.\n";
@@ -855,7 +859,8 @@ main(int argc, char **argv)
     enum {
         LOYALTYCTL_OPT_LUA = 256,
         LOYALTYCTL_OPT_LUA_BUDGET,
-        LOYALTYCTL_OPT_LUA_MEMORY
+        LOYALTYCTL_OPT_LUA_MEMORY,
+        LOYALTYCTL_OPT_VERSION
     };
 
     static const struct option  longopts[] = {
@@ -864,6 +869,7 @@ main(int argc, char **argv)
         { "lua-budget", required_argument, NULL, LOYALTYCTL_OPT_LUA_BUDGET },
         { "lua-memory", required_argument, NULL, LOYALTYCTL_OPT_LUA_MEMORY },
         { "help",       no_argument,       NULL, 'h' },
+        { "version",    no_argument,       NULL, LOYALTYCTL_OPT_VERSION },
         { NULL, 0, NULL, 0 }
     };
 
@@ -901,6 +907,10 @@ main(int argc, char **argv)
 
         case 'h':
             fputs(loyaltyctl_usage_main, stdout);
+            return LOYALTYCTL_OK;
+
+        case LOYALTYCTL_OPT_VERSION:
+            puts("loyaltyctl (nginx-loyalty) " LOYALTY_VERSION);
             return LOYALTYCTL_OK;
 
         default:

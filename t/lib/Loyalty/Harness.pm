@@ -513,6 +513,11 @@ sub _prepare {
         mkdir "$p/$_" or croak "mkdir $p/$_: $!";
     }
 
+    # as in Debian's prefix, for "load_module modules/..." from
+    # /etc/nginx/modules-enabled (t/deb.t includes it)
+    symlink '/usr/lib/nginx/modules', "$p/modules"
+        if -d '/usr/lib/nginx/modules';
+
     my $h = {
         dir => $dir,
         prefix => $p,
