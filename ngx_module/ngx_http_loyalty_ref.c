@@ -658,7 +658,8 @@ ngx_http_loyalty_ref_hook(ngx_http_request_t *r, ngx_http_loyalty_click_t *c,
 
 
 /*
- * HEAD requests, no User-Agent, or one on the bots list.  Each worker
+ * HEAD requests, no User-Agent, a bare one ("Mozilla/5.0" alone), or one
+ * on the bots list.  Each worker
  * remembers the verdict for the User-Agents it has seen (by a 64-bit
  * hash): real traffic repeats a few hundred of them.
  */
@@ -678,7 +679,9 @@ ngx_http_loyalty_ref_bot(ngx_http_request_t *r, ngx_http_loyalty_click_t *c)
                                               0)
                     : 0;
 
-    if (r->method == NGX_HTTP_HEAD || ua == NULL || ua->value.len == 0) {
+    if (r->method == NGX_HTTP_HEAD || ua == NULL
+        || loyalty_bots_bare((char *) ua->value.data, ua->value.len))
+    {
         return 1;
     }
 

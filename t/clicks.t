@@ -217,6 +217,26 @@ sub member {
                '302 exhausted 0'],
               'mix: max_clicks 3');
 
+    # issue 18: bare and preview User-Agents are bots, WeChat's is a person
+    is_deeply([map { click($h, 'GET', '/s/BOB1', 'User-Agent' => $_) }
+                   'Mozilla/5.0',
+                   'Mozilla/5.0 (Linux; Android 11; Pixel 2; '
+                   . 'DuplexWeb-Google/1.0) AppleWebKit/537.36 (KHTML, like '
+                   . 'Gecko) Chrome/86.0.4240.193 Mobile Safari/537.36 '
+                   . 'Google-PageRenderer Google '
+                   . '(+https://developers.google.com/+/web/snippet/)',
+                   'Viber/20.9.0.8 CFNetwork/1410.0.3 Darwin/22.6.0',
+                   'Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; '
+                   . 'compatible; ClaudeBot/1.0; +claudebot@anthropic.com)',
+                   'Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) '
+                   . 'AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 '
+                   . 'MicroMessenger/8.0.47(0x18002f2c) NetType/WIFI '
+                   . 'Language/zh_CN'],
+              ['302 bot 0', '302 bot 0', '302 bot 0', '302 bot 0',
+               '302 new 1'],
+              'mix: bare Mozilla/5.0, Google-PageRenderer, Viber, ClaudeBot '
+              . 'are bots; WeChat is a person');
+
     # unknown and malformed codes count nothing
     is(click($h, 'GET', '/s/NOPE99'), '302 invalid 0', 'mix: unknown');
     is(click($h, 'GET', '/s/a.b'), '302 invalid 0', 'mix: malformed');
@@ -225,7 +245,7 @@ sub member {
 
     my %want = (
         ALICE1 => '12 5 3 2 0 5',
-        BOB1   => '2 2 0 1 0 1',
+        BOB1   => '7 3 4 1 0 2',
         GONE1  => '2 1 0 0 2 0',
         OLD1   => '1 1 0 0 1 0',
         MAX3   => '5 5 0 0 2 3',
