@@ -134,6 +134,114 @@ my $STATUS = 'location / { return 200 "[$loyalty_ref_status][$loyalty_ref_code]\
     stop_nginx($h);
 }
 
+# issue 18: the attribution cookie carries no member id; the referrer is
+# read from the code's record, so a code given to another member since
+# loses the attribution, a revoked one keeps it; old-form cookies, which
+# named the referrer, are honoured once and replaced
+{
+    use MIME::Base64 qw(decode_base64 decode_base64url);
+
+    my $FULL = 'location / { return 200 "[$loyalty_ref_status]'
+               . '[$loyalty_ref_code][$loyalty_referrer][$loyalty_referrer2]'
+               . '[$loyalty_ref_age]\n"; }';
+    my $h = start_nginx(http_config => "loyalty_store %%STORE%%;\n"
+                                       . "loyalty_keys %%KEYS%%;\n",
+                        config => $FULL,
+                        store => "[tiers]\n{\"name\":\"gold\",\"rank\":1}\n"
+                                 . "[members]\n"
+                                 . "{\"id\":\"carol\",\"tier\":\"gold\",\"stage\":\"partner\"}\n"
+                                 . "{\"id\":\"lin.fan\",\"tier\":\"gold\",\"stage\":\"member\",\"referrer\":\"carol\"}\n"
+                                 . "{\"id\":\"bob\",\"tier\":\"gold\",\"stage\":\"fan\"}\n"
+                                 . "[codes]\n{\"code\":\"Q7ZK4MPX2R\",\"member\":\"lin.fan\"}\n"
+                                 . "{\"code\":\"BOB1\",\"member\":\"bob\"}\n");
+    my $get = sub {
+        my ($path, $cookie) = @_;
+        my (undef, $hdr, $body) = http_request($h, 'GET', $path,
+            { 'User-Agent' => $UA,
+              $cookie ? (Cookie => "loyalty_ref=$cookie") : () });
+        return ($body, $hdr->{'set-cookie'} || []);
+    };
+
+    my ($body, $sc) = $get->('/?ref=Q7ZK4MPX2R');
+    is($body, "[new][Q7ZK4MPX2R][lin.fan][carol][0]\n",
+       'cookie: a click attributes to lin.fan and carol');
+    my ($v) = ($sc->[0] // '') =~ /^loyalty_ref=([^;]+);/;
+    ok(defined $v && $v !~ /lin\.fan/i, 'cookie: no member id in it')
+        or diag($v);
+
+    # nothing in it decodes to the member id either
+    my @parts = ($v // '', split /~/, $v // '');
+    my $leaks = grep { my $p = $_;
+                       grep { /lin\.fan|carol/ }
+                           decode_base64url($p), decode_base64($p),
+                           decode_base64url(substr $p, 1),
+                           decode_base64(substr $p, 2) } @parts;
+    is($leaks, 0, 'cookie: no part decodes (base64, base64url) to it');
+
+    is(($get->('/', $v))[0] =~ s/\[\d+\]$/[age]/r,
+       "[kept][Q7ZK4MPX2R][lin.fan][carol][age]\n",
+       'cookie: both levels come back from the code\'s record');
+
+    (my $forged = $v) =~ s/(.)$/$1 eq 'A' ? 'B' : 'A'/e;
+    is(($get->('/', $forged))[0], "[none][][][][]\n", 'forged: ignored');
+
+    is(($get->('/', ref_cookie('Q7ZK4MPX2R', 'lin.fan',
+                               time - 31 * 86400)))[0],
+       "[none][][][][]\n", 'expired: past the window, ignored');
+
+    (my $replayed = $v) =~ s/^Q7ZK4MPX2R~/BOB1~/;
+    is(($get->('/', $replayed))[0], "[none][][][][]\n",
+       'replayed on another code: ignored');
+    is(($get->('/', ref_cookie('BOB1', 'lin.fan', time - 60)))[0],
+       "[none][][][][]\n",
+       'signed for a member the code does not belong to: ignored');
+    is(($get->('/', ref_cookie('NOSUCH1', 'lin.fan', time - 60)))[0],
+       "[none][][][][]\n", 'a code not in the store: ignored');
+
+    # the old form: honoured for the code's owner, and replaced
+    my $at = time - 3600;
+    ($body, $sc) = $get->('/', ref_cookie_legacy('Q7ZK4MPX2R', 'lin.fan',
+                                                 $at));
+    like($body, qr/^\[kept\]\[Q7ZK4MPX2R\]\[lin\.fan\]\[carol\]\[36\d\d\]$/,
+         'old form: the attribution is kept');
+    my ($nv, $age) = ($sc->[0] // '')
+        =~ /^loyalty_ref=([^;]+); Max-Age=(\d+); Path=\/; HttpOnly; SameSite=Lax$/;
+    is($nv, ref_cookie('Q7ZK4MPX2R', 'lin.fan', $at),
+       'old form: replaced by the new form, same code and click time');
+    ok(defined $age && $age <= 2592000 - 3600 && $age > 2592000 - 3700,
+       'old form: the new one lives what is left of the window')
+        or diag($sc->[0]);
+
+    ($body, $sc) = $get->('/', ref_cookie_legacy('Q7ZK4MPX2R', 'bob',
+                                                 time - 60));
+    is("$body@$sc", "[none][][][][]\n",
+       'old form naming another referrer than the code\'s: ignored');
+    (my $old_forged = ref_cookie_legacy('Q7ZK4MPX2R', 'lin.fan', time - 60))
+        =~ s/~lin\.fan~/~bob~/;
+    is(($get->('/', $old_forged))[0], "[none][][][][]\n",
+       'old form re-pointed: ignored');
+
+    # revoked: the attribution it made stands
+    is((loyaltyctl('-s', $h->{store}, 'revoke-code', 'q7zk4mpx2r'))[0], 0,
+       'the code revoked while nginx runs');
+    is(($get->('/', $v))[0] =~ s/\[\d+\]$/[age]/r,
+       "[kept][Q7ZK4MPX2R][lin.fan][carol][age]\n",
+       'revoked: the cookie still attributes to lin.fan');
+
+    # given to bob: lin.fan's cookie no longer attributes, to anyone
+    my $dir = test_dir();
+    write_file("$dir/codes.jsonl",
+               qq({"code":"Q7ZK4MPX2R","member":"bob"}\n));
+    is((loyaltyctl('-s', $h->{store}, 'import', 'codes',
+                   "$dir/codes.jsonl"))[0], 0, 'the code given to bob');
+    is(($get->('/', $v))[0], "[none][][][][]\n",
+       'reassigned: the old cookie attributes to nobody');
+
+    stop_nginx($h);
+    unlike(error_log_text($h), qr/\[(alert|crit|emerg)\]|signal \d+ \(SIG(SEGV|ABRT|BUS)/,
+           'cookie: no crash, alert, crit or emerg');
+}
+
 done_testing();
 
 __DATA__
