@@ -51,13 +51,13 @@ my $STORE = <<'END';
 {"id":"carol","tier":"gold","stage":"fan"}
 [codes]
 {"code":"ALICE1","member":"alice","target":"/p/a"}
-{"code":"BOB1","member":"bob","target":"/p/b"}
-{"code":"GONE1","member":"alice","target":"/p/gone","revoked":true}
-{"code":"OLD1","member":"alice","target":"/p/old","expires_at":"2020-01-01T00:00:00Z"}
-{"code":"MAX3","member":"bob","target":"/p/max3","max_clicks":3}
-{"code":"MAX50","member":"bob","target":"/p/max50","max_clicks":50}
-{"code":"POST1","member":"bob","target":"/p/post","max_clicks":1}
-{"code":"CONC1","member":"carol","target":"/p/conc"}
+{"code":"BOB1","vanity":true,"member":"bob","target":"/p/b"}
+{"code":"GONE1","vanity":true,"member":"alice","target":"/p/gone","revoked":true}
+{"code":"OLD1","vanity":true,"member":"alice","target":"/p/old","expires_at":"2020-01-01T00:00:00Z"}
+{"code":"MAX3","vanity":true,"member":"bob","target":"/p/max3","max_clicks":3}
+{"code":"MAX50","vanity":true,"member":"bob","target":"/p/max50","max_clicks":50}
+{"code":"POST1","vanity":true,"member":"bob","target":"/p/post","max_clicks":1}
+{"code":"CONC1","vanity":true,"member":"carol","target":"/p/conc"}
 END
 
 my $UA = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 '

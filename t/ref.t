@@ -23,9 +23,9 @@ END
 {"id":"dave","tier":"gold","stage":"fan","referrer":"carol"}
 [codes]
 {"code":"ALICE1","member":"alice","campaign":"spring","target":"/p/sofa"}
-{"code":"BOB1","member":"bob"}
-{"code":"OLD1","member":"alice","expires_at":"2020-01-01T00:00:00Z"}
-{"code":"GONE1","member":"alice","revoked":true}
+{"code":"BOB1","vanity":true,"member":"bob"}
+{"code":"OLD1","vanity":true,"member":"alice","expires_at":"2020-01-01T00:00:00Z"}
+{"code":"GONE1","vanity":true,"member":"alice","revoked":true}
 {"code":"CAROL1","member":"carol"}
 END
 
@@ -153,7 +153,7 @@ my $STATUS = 'location / { return 200 "[$loyalty_ref_status][$loyalty_ref_code]\
                                  . "{\"id\":\"lin.fan\",\"tier\":\"gold\",\"stage\":\"member\",\"referrer\":\"carol\"}\n"
                                  . "{\"id\":\"bob\",\"tier\":\"gold\",\"stage\":\"fan\"}\n"
                                  . "[codes]\n{\"code\":\"Q7ZK4MPX2R\",\"member\":\"lin.fan\"}\n"
-                                 . "{\"code\":\"BOB1\",\"member\":\"bob\"}\n");
+                                 . "{\"code\":\"BOB1\",\"vanity\":true,\"member\":\"bob\"}\n");
     my $get = sub {
         my ($path, $cookie) = @_;
         my (undef, $hdr, $body) = http_request($h, 'GET', $path,

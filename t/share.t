@@ -41,18 +41,18 @@ my $STORE = <<'END';
 {"id":"bob","tier":"gold","stage":"fan"}
 [codes --hosts shop.example.com,gone.example.com,a.shop.example.com,shop.example.com.evil.net]
 {"code":"ALICE1","member":"alice","campaign":"spring","target":"/p/sofa"}
-{"code":"BOB1","member":"bob","target":"/p/bob?from=share&x=1"}
-{"code":"a-b_c","member":"bob","target":"/p/abc"}
-{"code":"SHOP1","member":"alice","target":"https://shop.example.com/p/1?x=1"}
-{"code":"SHOP2","member":"alice","target":"https://SHOP.Example.com:8443/p/2"}
+{"code":"BOB1","vanity":true,"member":"bob","target":"/p/bob?from=share&x=1"}
+{"code":"a-b_c","vanity":true,"member":"bob","target":"/p/abc"}
+{"code":"SHOP1","vanity":true,"member":"alice","target":"https://shop.example.com/p/1?x=1"}
+{"code":"SHOP2","vanity":true,"member":"alice","target":"https://SHOP.Example.com:8443/p/2"}
 {"code":"GONEHOST","member":"alice","target":"https://gone.example.com/p"}
 {"code":"SUBHOST","member":"alice","target":"https://a.shop.example.com/p"}
 {"code":"LOOKALIKE","member":"alice","target":"http://shop.example.com.evil.net/p"}
-{"code":"NOTGT","member":"bob"}
-{"code":"OLD1","member":"alice","target":"/p/old","expires_at":"2020-01-01T00:00:00Z"}
-{"code":"GONE1","member":"alice","target":"/p/gone","revoked":true}
+{"code":"NOTGT","vanity":true,"member":"bob"}
+{"code":"OLD1","vanity":true,"member":"alice","target":"/p/old","expires_at":"2020-01-01T00:00:00Z"}
+{"code":"GONE1","vanity":true,"member":"alice","target":"/p/gone","revoked":true}
 {"code":"LATER1","member":"alice","target":"/p/later","expires_at":"2099-01-01T00:00:00Z"}
-{"code":"MAX2","member":"alice","target":"/p/max","max_clicks":2}
+{"code":"MAX2","vanity":true,"member":"alice","target":"/p/max","max_clicks":2}
 END
 
 my @BOTS = (

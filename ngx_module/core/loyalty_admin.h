@@ -31,6 +31,7 @@ typedef struct {
     size_t              key_len;
     size_t              val_len;
     int64_t             now;
+    char                warning[LOYALTY_ERRLEN];    /* "": none */
     loyalty_member_t    m;              /* members: tier and referrer
                                            point into the JSON */
     union {
@@ -49,7 +50,7 @@ json_t *loyalty_admin_get_member(loyalty_store_t *st, MDB_txn *txn,
  * Creates or replaces one record: kind "member", "code", "price" or
  * "rules".  key is the id in the URL (the code, any case; the SKU); the
  * body's id must equal it or be absent, and is then filled in.  For
- * "rules" key is not used.  A member's points are its balance: the
+ * "rules" key is not used.  On success err holds a warning, or "".  A member's points are its balance: the
  * difference from its ledger is written there as an "adjust" entry.
  */
 int loyalty_admin_put(loyalty_store_t *st, MDB_txn *txn, const char *kind,
