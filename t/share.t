@@ -317,6 +317,62 @@ sub no_trouble {
 
 run_blocks(http_config => $HTTP, config => $CONFIG, store => $STORE,
            more_headers => "User-Agent: $BROWSER\n");
+# issue 18: $loyalty_ref_miss keys a limit_req zone that slows the walk
+# of the code space, and only it: hits are never limited
+
+{
+    my $h = start_nginx(
+        http_config => $HTTP . <<'END',
+map $loyalty_ref_miss $loyalty_miss_addr {
+    ""      "";
+    default $binary_remote_addr;
+}
+limit_req_zone $loyalty_miss_addr zone=loyalty_misses:1m rate=1r/m;
+END
+        config => <<'END',
+location /s/ {
+    loyalty_share;
+    limit_req zone=loyalty_misses burst=3 nodelay;
+    limit_req_status 429;
+    add_header X-Status $loyalty_ref_status always;
+    add_header X-Miss "[$loyalty_ref_miss]" always;
+}
+
+location / {
+    # "return" would answer before limit_req: try_files comes after it
+    limit_req zone=loyalty_misses burst=3 nodelay;
+    limit_req_status 429;
+    add_header X-Status $loyalty_ref_status always;
+    add_header X-Miss "[$loyalty_ref_miss]" always;
+    try_files /nothing-here =404;
+}
+END
+        store => $STORE);
+    my $miss = sub {
+        my ($s, undef, undef, $st, $hdr) = click($h, 'GET', $_[0]);
+        return "$s $st " . ($hdr->{'x-miss'} // '');
+    };
+
+    is($miss->('/s/ALICE1'), '302 new []', 'limit: a hit is no miss');
+    is_deeply([map { $miss->("/s/NOPE$_") } 10 .. 13],
+              [('302 invalid [1]') x 4],
+              'limit: 4 misses pass (1 and a burst of 3)');
+    like($miss->('/s/NOPE14'), qr/^429 /, 'limit: the 5th miss: 429');
+    like($miss->('/s/GONE1'), qr/^429 /, 'limit: a revoked code is a miss');
+    like($miss->('/?ref=NOPE15'), qr/^429 /,
+         'limit: a miss by argument too');
+    is_deeply([map { $miss->('/s/ALICE1') } 1 .. 10], [('302 new []') x 10],
+              'limit: hits from the same address are never limited');
+    is($miss->('/?ref=ALICE1'), '404 new []',
+       'limit: a hit by argument is not limited');
+    is($miss->('/'), '404 none []', 'limit: no code, no miss, not limited');
+
+    stop_nginx($h);
+    like(error_log_text($h), qr/limiting requests, excess: \d+\.\d+ by zone "loyalty_misses"/,
+         'limit: nginx logs the limited misses');
+    no_trouble($h, 'limit');
+}
+
 done_testing();
 
 __DATA__
