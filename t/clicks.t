@@ -544,7 +544,7 @@ END
 
 {
     my $codes = join '', map {
-        sprintf qq({"code":"Z%04d","member":"bob","target":"/p/z"}\n), $_
+        sprintf qq({"code":"Z%04d","vanity":true,"member":"bob","target":"/p/z"}\n), $_
     } 1 .. 400;
 
     my $h = start_nginx(config => $CONFIG,
@@ -604,7 +604,7 @@ END
     $import->('tiers', qq({"name":"gold","rank":3}\n));
     $import->('members', qq({"id":"bob","tier":"gold","stage":"fan"}\n));
     $import->('codes', join '', map {
-        qq({"code":"SLOW$_","member":"bob","target":"/p/slow","max_clicks":1000}\n)
+        qq({"code":"SLOW$_","vanity":true,"member":"bob","target":"/p/slow","max_clicks":1000}\n)
     } 1 .. 3);
 
     # days of nothing: the counts stay those of the test's clicks
