@@ -4,9 +4,10 @@
  * A click is a request with ?ref=CODE (loyalty_ref_arg) or a short link
  * in a loyalty_share location.  The attribution it makes lives in a
  * signed cookie: code and click time, its MAC bound to the code's owner,
- * who is read from the store again when the cookie comes back.  The attribution of a
- * request is worked out once, when a variable, the short-link handler or
- * the header filter first asks, and the header filter sends the cookie.
+ * who is read from the store again when the cookie comes back.  The
+ * attribution of a request is worked out once, when a variable, the
+ * short-link handler or the header filter first asks, and the header
+ * filter sends the cookie.
  */
 
 #include <ngx_config.h>
