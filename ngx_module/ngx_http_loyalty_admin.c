@@ -97,6 +97,7 @@ typedef struct {
     int                           rc;
     json_t                       *res;
     char                          err[LOYALTY_ERRLEN];
+    unsigned                      warn:1;   /* err is a warning */
 } ngx_http_loyalty_admin_t;
 
 
@@ -1468,6 +1469,11 @@ ngx_http_loyalty_admin_write(void *data, ngx_log_t *log)
             } else if (rc == LOYALTY_ADMIN_CONFLICT) {
                 a->status = NGX_HTTP_CONFLICT;
                 rc = -1;
+            } else if (rc == 0 && a->err[0]) {
+                /* stored, but the operator should know: a weak code */
+                res = json_pack("{s:s,s:s}", "stored", kinds[a->op],
+                                "warning", a->err);
+                a->warn = 1;
 
             } else if (rc == 0) {
                 res = json_pack("{s:s}", "stored", kinds[a->op]);
@@ -1608,6 +1614,11 @@ ngx_http_loyalty_admin_done(ngx_http_request_t *r,
         return ngx_http_loyalty_admin_error(r,
                    a->status ? a->status : NGX_HTTP_INTERNAL_SERVER_ERROR,
                    a->err[0] ? a->err : "failed");
+    }
+
+    if (a->warn && a->status == NGX_HTTP_OK) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "loyalty: admin write: %s", a->err);
     }
 
     if (a->status == NGX_HTTP_LOYALTY_UNPROCESSABLE) {

@@ -383,14 +383,14 @@ END
 {"id":"dave","tier":"gold","stage":"customer","orders":2}
 [codes]
 {"code":"SPRING26","member":"alice"}
-{"code":"BDAY1","member":"bob"}
-{"code":"VIPX","member":"bob"}
-{"code":"PLAIN","member":"bob"}
-{"code":"NOPE","member":"bob"}
-{"code":"TNOPE","member":"bob"}
-{"code":"BAD1","member":"bob"}
-{"code":"ERR1","member":"bob"}
-{"code":"TAB1","member":"bob"}
+{"code":"BDAY1","vanity":true,"member":"bob"}
+{"code":"VIPX","vanity":true,"member":"bob"}
+{"code":"PLAIN","vanity":true,"member":"bob"}
+{"code":"NOPE","vanity":true,"member":"bob"}
+{"code":"TNOPE","vanity":true,"member":"bob"}
+{"code":"BAD1","vanity":true,"member":"bob"}
+{"code":"ERR1","vanity":true,"member":"bob"}
+{"code":"TAB1","vanity":true,"member":"bob"}
 END
     my $click = sub {
         my ($h, $code, $id) = @_;
