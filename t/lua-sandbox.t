@@ -264,6 +264,7 @@ sub workers_of {
 {
     my $h = start_nginx(http_config => "$HTTP\nloyalty_lua_file $BUDGET_FILE;\n"
                                        . "loyalty_lua_budget 50000000;\n"
+                                       . "loyalty_lua_time 10s;\n"
                                        . "loyalty_lua_memory 4m;\n",
                         config => $PRICE, store => $BUDGET_STORE);
     my $what = 'budget 5e7, memory 4m';
@@ -415,7 +416,7 @@ location /admin/ { loyalty_admin; }
 --- request
 GET /admin/lua
 --- response_body
-{"hooks":{},"file":"$DIR/slow.lua","budget":10000000,"memory":16777216}
+{"hooks":{},"file":"$DIR/slow.lua","budget":10000000,"time":50,"memory":16777216}
 
 
 === the memory cap applies at configuration
@@ -503,7 +504,7 @@ location /admin/ { loyalty_admin; }
 --- request
 GET /admin/lua
 --- response_body
-{"hooks":{"price":{"calls":0,"errors":0,"budget":0,"memory":0}},"file":"$DIR/ok.lua","budget":1000,"memory":1048576}
+{"hooks":{"price":{"calls":0,"errors":0,"budget":0,"memory":0}},"file":"$DIR/ok.lua","budget":1000,"time":50,"memory":1048576}
 END
 
 spec_string(join "\n\n", @blocks);
