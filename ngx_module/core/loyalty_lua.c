@@ -90,6 +90,10 @@ static int loyalty_lua_chunk(lua_State *L, loyalty_lua_t *vm,
 static int loyalty_lua_xpcall(lua_State *L);
 static int loyalty_lua_loadstring(lua_State *L);
 static int loyalty_lua_require(lua_State *L);
+static void loyalty_lua_require_lib(lua_State *L, loyalty_lua_t *vm,
+    const char *name);
+static void loyalty_lua_require_file(lua_State *L, loyalty_lua_t *vm,
+    const char *name, size_t len);
 static int loyalty_lua_member_index(lua_State *L);
 static void loyalty_lua_store_lib(lua_State *L, loyalty_lua_t *vm);
 static int loyalty_lua_rank(loyalty_store_t *st, MDB_txn *txn,
@@ -984,10 +988,7 @@ loyalty_lua_loadstring(lua_State *L)
 static int
 loyalty_lua_require(lua_State *L)
 {
-    int             rc;
-    char            err[LOYALTY_LUA_ERR_MAX];
-    char           *path, *p, *source;
-    size_t          len, slen, i;
+    size_t          len, i;
     const char     *name;
     loyalty_lua_t  *vm;
 
@@ -1022,31 +1023,71 @@ loyalty_lua_require(lua_State *L)
 
     if (strcmp(name, "loyalty.store") == 0) {
         loyalty_lua_store_lib(L, vm);
-        goto loaded;
+
+    } else {
+        if (strncmp(name, "loyalty.", 8) == 0) {
+            loyalty_lua_require_lib(L, vm, name);
+
+        } else {
+            loyalty_lua_require_file(L, vm, name, len);
+        }
+
+        /* the chunk, called with its name */
+        lua_pushvalue(L, 1);
+        lua_call(L, 1, 1);
+
+        if (lua_isnil(L, -1)) {
+            lua_pop(L, 1);
+            lua_pushboolean(L, 1);
+        }
     }
 
-    if (strncmp(name, "loyalty.", 8) == 0) {
-        for (i = 0; loyalty_lua_lib[i].name; i++) {
-            if (strcmp(loyalty_lua_lib[i].name, name) == 0) {
-                break;
-            }
-        }
+    lua_pushvalue(L, -1);
+    lua_setfield(L, 2, name);
 
-        if (loyalty_lua_lib[i].name == NULL) {
-            return luaL_error(L, "module \"%s\" not found in the loyalty "
-                              "library", name);
-        }
+    return 1;
+}
 
-        lua_pushfstring(L, "=%s", name);
-        rc = loyalty_lua_chunk(L, vm, loyalty_lua_lib[i].source,
-                               loyalty_lua_lib[i].len, lua_tostring(L, -1));
-        if (rc != 0) {
-            return lua_error(L);
-        }
 
-        lua_remove(L, -2);
-        goto run;
+/* a module of the project's library, compiled in, loaded on the stack */
+static void
+loyalty_lua_require_lib(lua_State *L, loyalty_lua_t *vm, const char *name)
+{
+    size_t  i;
+
+    for (i = 0; loyalty_lua_lib[i].name; i++) {
+        if (strcmp(loyalty_lua_lib[i].name, name) == 0) {
+            break;
+        }
     }
+
+    if (loyalty_lua_lib[i].name == NULL) {
+        luaL_error(L, "module \"%s\" not found in the loyalty library",
+                   name);
+    }
+
+    lua_pushfstring(L, "=%s", name);
+
+    if (loyalty_lua_chunk(L, vm, loyalty_lua_lib[i].source,
+                          loyalty_lua_lib[i].len, lua_tostring(L, -1))
+        != 0)
+    {
+        lua_error(L);
+    }
+
+    lua_remove(L, -2);
+}
+
+
+/* NAME.lua of the script's directory, dots for slashes, on the stack */
+static void
+loyalty_lua_require_file(lua_State *L, loyalty_lua_t *vm, const char *name,
+    size_t len)
+{
+    int     rc;
+    char    err[LOYALTY_LUA_ERR_MAX];
+    char   *path, *p, *source;
+    size_t  slen, i;
 
     path = lua_newuserdata(L, vm->dir_len + len + sizeof(".lua"));
     memcpy(path, vm->file, vm->dir_len);
@@ -1066,7 +1107,7 @@ loyalty_lua_require(lua_State *L)
                     : loyalty_lua_read_file(path, &source, &slen, err,
                                             sizeof(err));
     if (rc != 0) {
-        return luaL_error(L, "module \"%s\": %s", name, err);
+        luaL_error(L, "module \"%s\": %s", name, err);
     }
 
     rc = loyalty_lua_chunk(L, vm, source, slen, lua_tostring(L, -1));
@@ -1074,27 +1115,12 @@ loyalty_lua_require(lua_State *L)
     free(source);
 
     if (rc != 0) {
-        return lua_error(L);
+        lua_error(L);
     }
 
+    /* the chunk in place of its name, above the path */
     lua_remove(L, -2);
-
-run:
-
-    lua_pushvalue(L, 1);
-    lua_call(L, 1, 1);
-
-    if (lua_isnil(L, -1)) {
-        lua_pop(L, 1);
-        lua_pushboolean(L, 1);
-    }
-
-loaded:
-
-    lua_pushvalue(L, -1);
-    lua_setfield(L, 2, name);
-
-    return 1;
+    lua_remove(L, -2);
 }
 
 
