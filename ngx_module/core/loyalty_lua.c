@@ -801,9 +801,8 @@ loyalty_lua_cost(lua_State *L, int kind)
         return lua_type(L, 1) == LUA_TSTRING ? 1 + lua_objlen(L, 1) / 16 : 1;
     }
 
-    if (!lua_istable(L, 1)) {
-        return 1;    /* the stock function says what is wrong */
-    }
+    /* here, where the error names the function as the script called it */
+    luaL_checktype(L, 1, LUA_TTABLE);
 
     n = lua_objlen(L, 1);
 
