@@ -1,7 +1,8 @@
 # Lua hooks: the sandbox (what a script may not reach, at load time and
-# inside a hook), the instruction budget and the memory cap (a runaway
-# call stops, is logged and counted, and the VM serves the next call), and
-# the configurations nginx -t refuses.
+# inside a hook), the budget of instructions and time and the memory cap
+# (a runaway call stops, is logged and counted, and the VM serves the next
+# call), whatever the call runs: the project's library, Lua patterns and
+# other C functions (issue 18); and the configurations nginx -t refuses.
 
 use strict;
 use warnings;

@@ -10,7 +10,9 @@
  *     compiled traces, so every Lua function (the script, the project's
  *     library in lua/loyalty, loadstring'd chunks) is interpreted.  The
  *     count hook fires every LOYALTY_LUA_SLICE instructions, adds them to
- *     the call's count and reads the monotonic clock.
+ *     the call's count and reads the monotonic clock.  The price is the
+ *     library's speed: the buy-5-get-1 price hook takes 0.57 us a call
+ *     interpreted, 0.40 us with the library compiled.
  *   - A C function is one instruction to the hook, so those whose work
  *     grows with their arguments charge it to the count: the pattern
  *     functions are our own (loyalty_lua_pattern.c), charging every step
