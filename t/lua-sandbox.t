@@ -631,6 +631,39 @@ loyalty_lua_budget 100000001;
 "loyalty_lua_budget" must be 1000 to 100000000
 
 
+=== loyalty_lua_time 0 is refused
+--- http_config
+loyalty_lua_file $DIR/ok.lua;
+loyalty_lua_time 0;
+--- config_error
+"loyalty_lua_time" must be 1ms to 60s
+
+
+=== loyalty_lua_time 61s is refused
+--- http_config
+loyalty_lua_file $DIR/ok.lua;
+loyalty_lua_time 61s;
+--- config_error
+"loyalty_lua_time" must be 1ms to 60s
+
+
+=== loyalty_lua_time 5x is refused
+--- http_config
+loyalty_lua_file $DIR/ok.lua;
+loyalty_lua_time 5x;
+--- config_error
+invalid value
+
+
+=== a script that runs forever at configuration, within loyalty_lua_time
+--- http_config
+loyalty_lua_file $DIR/forever.lua;
+loyalty_lua_budget 100000000;
+loyalty_lua_time 10ms;
+--- config_error
+loyalty_lua_file "$DIR/forever.lua": $DIR/forever.lua:2: the budget of 10 ms is spent
+
+
 === loyalty_lua_memory 100k is refused
 --- http_config
 loyalty_lua_file $DIR/ok.lua;
@@ -644,13 +677,14 @@ loyalty_lua_memory 100k;
 loyalty_store %%STORE%%;
 loyalty_lua_file $DIR/ok.lua;
 loyalty_lua_budget 1000;
+loyalty_lua_time 1ms;
 loyalty_lua_memory 1m;
 --- config
 location /admin/ { loyalty_admin; }
 --- request
 GET /admin/lua
 --- response_body
-{"hooks":{"price":{"calls":0,"errors":0,"budget":0,"memory":0}},"file":"$DIR/ok.lua","budget":1000,"time":50,"memory":1048576}
+{"hooks":{"price":{"calls":0,"errors":0,"budget":0,"memory":0}},"file":"$DIR/ok.lua","budget":1000,"time":1,"memory":1048576}
 END
 
 spec_string(join "\n\n", @blocks);
