@@ -238,6 +238,13 @@ static ngx_command_t  ngx_http_loyalty_commands[] = {
       offsetof(ngx_http_loyalty_main_conf_t, lua_budget),
       NULL },
 
+    { ngx_string("loyalty_lua_time"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_loyalty_main_conf_t, lua_time),
+      NULL },
+
     { ngx_string("loyalty_lua_memory"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_size_slot,
@@ -410,6 +417,7 @@ ngx_http_loyalty_create_main_conf(ngx_conf_t *cf)
     lmcf->code_cache = NGX_CONF_UNSET_UINT;
     lmcf->click_flush = NGX_CONF_UNSET_MSEC;
     lmcf->lua_budget = NGX_CONF_UNSET;
+    lmcf->lua_time = NGX_CONF_UNSET_MSEC;
     lmcf->lua_memory = NGX_CONF_UNSET_SIZE;
     lmcf->cadence_sweep = NGX_CONF_UNSET_MSEC;
 
@@ -428,6 +436,7 @@ ngx_http_loyalty_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_uint_value(lmcf->code_cache, 16384);
     ngx_conf_init_msec_value(lmcf->click_flush, 10000);
     ngx_conf_init_value(lmcf->lua_budget, 100000);
+    ngx_conf_init_msec_value(lmcf->lua_time, LOYALTY_LUA_MSEC);
     ngx_conf_init_size_value(lmcf->lua_memory, 16 * 1024 * 1024);
     ngx_conf_init_msec_value(lmcf->cadence_sweep, 0);
 
@@ -441,6 +450,12 @@ ngx_http_loyalty_init_main_conf(ngx_conf_t *cf, void *conf)
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"loyalty_lua_budget\" must be 1000 to "
                            "100000000 instructions");
+        return NGX_CONF_ERROR;
+    }
+
+    if (lmcf->lua_time < 1 || lmcf->lua_time > 60000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"loyalty_lua_time\" must be 1ms to 60s");
         return NGX_CONF_ERROR;
     }
 
@@ -458,6 +473,7 @@ ngx_http_loyalty_init_main_conf(ngx_conf_t *cf, void *conf)
 
         lcf->file = lmcf->lua_file;
         lcf->budget = (ngx_uint_t) lmcf->lua_budget;
+        lcf->time = lmcf->lua_time;
         lcf->memory = lmcf->lua_memory;
 
         if (ngx_http_loyalty_lua_conf(cf, lcf) != NGX_CONF_OK) {

@@ -194,6 +194,7 @@ typedef struct {
     ngx_msec_t                   click_flush;
     ngx_str_t                    lua_file;
     ngx_int_t                    lua_budget;
+    ngx_msec_t                   lua_time;
     size_t                       lua_memory;
     void                        *lua;       /* ngx_http_loyalty_lua_conf_t */
     ngx_msec_t                   cadence_sweep;     /* 0: none */

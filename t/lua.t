@@ -221,7 +221,7 @@ END
 
     is_deeply(admin_lua($h),
               { file => "$ROOT/t/lua/guard.lua", budget => 100000,
-                memory => 16 * 1024 * 1024,
+                time => 50, memory => 16 * 1024 * 1024,
                 hooks => { price => { calls => 6, errors => 5, budget => 0,
                                       memory => 0 } } },
               'GET /admin/lua: 6 calls, 5 failed');

@@ -1228,6 +1228,9 @@ END
         $with->(sub { delete $_[0]{budget} }),
         $with->(sub { delete $_[0]{hooks} }),
         $with->(sub { $_[0]{budget} = 999 }),
+        $with->(sub { delete $_[0]{time} }),
+        $with->(sub { $_[0]{time} = 0 }),
+        $with->(sub { $_[0]{time} = 60001 }),
         '{"hooks":{"event":{"calls":0,"errors":0,"budget":0,"memory":0}},'
         . '"file":null}',
         '{"hooks":{},"file":null,"budget":100000}',

@@ -67,6 +67,8 @@ static const char  loyaltyctl_usage_main[] =
     "      --lua FILE            the operator's Lua script, as nginx's\n"
     "                            loyalty_lua_file\n"
     "      --lua-budget N        VM instructions per call (default 100000)\n"
+    "      --lua-time TIME       wall time per call, ms or s for units\n"
+    "                            (default 50ms)\n"
     "      --lua-memory SIZE     bytes per VM, k or m for units (default "
     "16m)\n"
     "  -h, --help                this help; COMMAND --help for a command's\n"
@@ -859,6 +861,7 @@ main(int argc, char **argv)
     enum {
         LOYALTYCTL_OPT_LUA = 256,
         LOYALTYCTL_OPT_LUA_BUDGET,
+        LOYALTYCTL_OPT_LUA_TIME,
         LOYALTYCTL_OPT_LUA_MEMORY,
         LOYALTYCTL_OPT_VERSION
     };
@@ -867,6 +870,7 @@ main(int argc, char **argv)
         { "store",      required_argument, NULL, 's' },
         { "lua",        required_argument, NULL, LOYALTYCTL_OPT_LUA },
         { "lua-budget", required_argument, NULL, LOYALTYCTL_OPT_LUA_BUDGET },
+        { "lua-time",   required_argument, NULL, LOYALTYCTL_OPT_LUA_TIME },
         { "lua-memory", required_argument, NULL, LOYALTYCTL_OPT_LUA_MEMORY },
         { "help",       no_argument,       NULL, 'h' },
         { "version",    no_argument,       NULL, LOYALTYCTL_OPT_VERSION },
@@ -876,6 +880,7 @@ main(int argc, char **argv)
     o.store = getenv("LOYALTY_STORE");
     o.lua = NULL;
     o.lua_budget = LOYALTYCTL_LUA_BUDGET;
+    o.lua_time = LOYALTYCTL_LUA_TIME;
     o.lua_memory = LOYALTYCTL_LUA_MEMORY;
 
     /* "+": options after the command belong to the command */
@@ -893,6 +898,14 @@ main(int argc, char **argv)
             if (loyaltyctl_lua_budget(optarg, &o.lua_budget) != 0) {
                 fprintf(stderr, "loyaltyctl: invalid --lua-budget \"%s\": "
                         "1000 to 100000000 instructions\n", optarg);
+                return LOYALTYCTL_USAGE;
+            }
+            break;
+
+        case LOYALTYCTL_OPT_LUA_TIME:
+            if (loyaltyctl_lua_time(optarg, &o.lua_time) != 0) {
+                fprintf(stderr, "loyaltyctl: invalid --lua-time \"%s\": "
+                        "1ms to 60s\n", optarg);
                 return LOYALTYCTL_USAGE;
             }
             break;
