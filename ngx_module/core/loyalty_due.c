@@ -67,8 +67,9 @@ loyalty_touch_encode(const loyalty_touch_t *t, uint8_t *buf)
     loyalty_le_put(buf + 32, (uint64_t) t->reward, 8);
     loyalty_le_put(buf + 40, t->claims, 4);
 
-    memcpy(buf + LOYALTY_TOUCH_FIXED, t->by, t->by_len);
-    memcpy(buf + LOYALTY_TOUCH_FIXED + t->by_len, t->note, t->note_len);
+    loyalty_cpymem(buf + LOYALTY_TOUCH_FIXED, t->by, t->by_len);
+    loyalty_cpymem(buf + LOYALTY_TOUCH_FIXED + t->by_len, t->note,
+                   t->note_len);
 
     return LOYALTY_TOUCH_FIXED + t->by_len + t->note_len;
 }
