@@ -79,8 +79,10 @@ NGX_LD_OPT  := -Wl,-z,relro -Wl,-z,now -fPIC
 $(NGX_BUILD)/objs/Makefile: config ngx_module/bots.txt $(LUA_LIB_SRC)
 	$(call ngx_configure,$(NGX_BUILD),$(NGX_CC_OPT),$(NGX_LD_OPT))
 
-build/asan/nginx/objs/Makefile: config ngx_module/bots.txt $(LUA_LIB_SRC)
-	$(call ngx_configure,build/asan/nginx,$(SAN_CFLAGS) -fPIC,-fPIC $(SAN),\
+build/asan/nginx/objs/Makefile: config ngx_module/bots.txt $(LUA_LIB_SRC) \
+                                t/asan.ignore
+	$(call ngx_configure,build/asan/nginx,$(SAN_CFLAGS) -fPIC \
+	    -fsanitize-ignorelist=$(CURDIR)/t/asan.ignore,-fPIC $(SAN),\
 	    --with-cc=$(SAN_CC))
 
 # by rename: a running nginx keeps the old mapping instead of crashing

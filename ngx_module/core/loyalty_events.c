@@ -689,8 +689,8 @@ loyalty_member_load(loyalty_apply_t *ap, const char *id, size_t len,
 
     memcpy(mc->id, id, len);
     mc->id_len = len;
-    memcpy(mc->tier, mc->m.tier, mc->m.tier_len);
-    memcpy(mc->referrer, mc->m.referrer, mc->m.referrer_len);
+    loyalty_cpymem(mc->tier, mc->m.tier, mc->m.tier_len);
+    loyalty_cpymem(mc->referrer, mc->m.referrer, mc->m.referrer_len);
     mc->m.tier = mc->tier;
     mc->m.referrer = mc->referrer;
 
