@@ -182,7 +182,7 @@ loyalty_admin_member_links(loyalty_store_t *st, MDB_txn *txn,
     }
 
     if (old && was_len == rec->m.referrer_len
-        && memcmp(was, rec->m.referrer, was_len) == 0)
+        && (was_len == 0 || memcmp(was, rec->m.referrer, was_len) == 0))
     {
         return 0;
     }
