@@ -156,10 +156,10 @@ test: deps
 test-build: all $(UNIT_BIN) asan
 
 test-plain: all $(UNIT_BIN)
-	prove -j2 t/*.t $(UNIT_BIN)
+	prove -j2 --timer t/*.t $(UNIT_BIN)
 
 test-asan: asan
-	SAN_PRELOAD="$(SAN_PRELOAD)" sh t/sanitize prove -j2 $(SAN_TESTS) \
+	SAN_PRELOAD="$(SAN_PRELOAD)" sh t/sanitize prove -j2 --timer $(SAN_TESTS) \
 	    $(SAN_UNIT)
 
 demo: deps all
