@@ -496,7 +496,9 @@ loyalty_ledger_sum(loyalty_store_t *st, MDB_txn *txn, const char *id,
             break;
         }
 
-        *sum += e.delta;
+        /* wraps, as the adjust entries' arithmetic does, rather than
+         * overflow (UBSan) */
+        *sum = (int64_t) ((uint64_t) *sum + (uint64_t) e.delta);
         (*n)++;
     }
 

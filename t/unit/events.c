@@ -1245,7 +1245,7 @@ main(void)
 {
     char  err[LOYALTY_ERRLEN];
 
-    plan(234);
+    plan(235);
 
     if (mkdtemp(tmp) == NULL) {
         perror("mkdtemp");

@@ -72,7 +72,7 @@ our @EXPORT = qw(
     run_blocks done_testing
     sign_member member_cookie ref_cookie %TEST_KEYS
     start_nginx stop_nginx reload_nginx http_request error_log_text
-    no_crash stop_checked sanitizer_check
+    no_crash stop_checked sanitizer_check nginx_run
     loyaltyctl test_dir write_file slurp run_out new_store
 );
 
@@ -706,6 +706,13 @@ sub _start {
         $h->{master} = $pid;
         return _listening($h->{port}) && _children($pid) >= $h->{workers};
     }) or croak "nginx did not come up on port $h->{port}";
+}
+
+
+# runs the block's nginx with more arguments, e.g. "-t": (exit, out, err);
+# with the environment a sanitized module needs
+sub nginx_run {
+    return _nginx(@_);
 }
 
 
