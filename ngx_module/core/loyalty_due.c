@@ -881,7 +881,8 @@ loyalty_due_ack_one(loyalty_store_t *st, MDB_txn *txn, json_t *a,
         }
     }
 
-    if (len > LOYALTY_TOUCH_ID_MAX) {
+    /* LMDB takes no empty key: MDB_BAD_VALSIZE, a server error */
+    if (len == 0 || len > LOYALTY_TOUCH_ID_MAX) {
         rc = LOYALTY_DUE_UNKNOWN;
 
     } else {
