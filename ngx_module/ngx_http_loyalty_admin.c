@@ -1245,7 +1245,7 @@ ngx_http_loyalty_admin_body(ngx_http_request_t *r)
                 p += n;
 
             } else {
-                p = ngx_cpymem(p, b->pos, b->last - b->pos);
+                p = loyalty_cpymem(p, b->pos, b->last - b->pos);
             }
         }
     }
