@@ -98,6 +98,8 @@ static ngx_uint_t ngx_http_loyalty_clicks_collect(
     ngx_http_loyalty_clicks_t *clicks);
 static void ngx_http_loyalty_clicks_write(void *data, ngx_log_t *log);
 static void ngx_http_loyalty_clicks_written(ngx_event_t *ev);
+static void ngx_http_loyalty_clicks_lost(ngx_http_loyalty_clicks_t *clicks,
+    ngx_log_t *log);
 
 
 char *
@@ -549,6 +551,8 @@ ngx_http_loyalty_clicks_exit_worker(ngx_cycle_t *cycle)
         ngx_shmtx_unlock(&clicks->shpool->mutex);
     }
 
+    ngx_http_loyalty_clicks_lost(clicks, cycle->log);
+
     ngx_free(clicks->batch);
     clicks->batch = NULL;
 }
@@ -577,6 +581,7 @@ ngx_http_loyalty_clicks_timer(ngx_event_t *ev)
 
     if (ngx_http_loyalty_clicks_collect(clicks) == 0) {
         ngx_shmtx_unlock(&clicks->shpool->mutex);
+        ngx_http_loyalty_clicks_lost(clicks, ev->log);
         ngx_add_timer(ev, clicks->interval);
         return;
     }
@@ -805,15 +810,36 @@ ngx_http_loyalty_clicks_written(ngx_event_t *ev)
                                          clicks->rc));
     }
 
-    if (clicks->sh->lost) {
-        ngx_log_error(NGX_LOG_WARN, log, 0,
-                      "loyalty_click_zone \"%V\" is full: %uA clicks on "
-                      "new codes were not counted; make it larger",
-                      &clicks->zone->shm.name, clicks->sh->lost);
-        clicks->sh->lost = 0;
-    }
+    ngx_http_loyalty_clicks_lost(clicks, log);
 
     if (!ngx_exiting && !ngx_quit && !ngx_terminate) {
         ngx_add_timer(&clicks->timer, clicks->interval);
     }
+}
+
+
+/*
+ * Says how many clicks found no slot since it last said so.  The count is
+ * taken and zeroed in one step, as every worker adds to it meanwhile; it
+ * is said whether or not anything else was flushed, and at exit.
+ */
+static void
+ngx_http_loyalty_clicks_lost(ngx_http_loyalty_clicks_t *clicks,
+    ngx_log_t *log)
+{
+    ngx_atomic_uint_t  n;
+
+    do {
+        n = clicks->sh->lost;
+
+        if (n == 0) {
+            return;
+        }
+
+    } while (!ngx_atomic_cmp_set(&clicks->sh->lost, n, 0));
+
+    ngx_log_error(NGX_LOG_WARN, log, 0,
+                  "loyalty_click_zone \"%V\" is full: %uA clicks on "
+                  "new codes were not counted; make it larger",
+                  &clicks->zone->shm.name, n);
 }
