@@ -656,7 +656,8 @@ test_referrers(void)
                  "{\"type\":\"order\",\"member\":\"erin\",\"order_id\":\"e1\","
                  "\"amount\":1,\"at\":\"2027-03-01T00:00:00Z\","
                  "\"ref_code\":\"GUS-1\"}"), 0, "gus by erin");
-    is_int(put("code", "GUS-1", "{\"member\":\"gus\"}"), 0, "gus's code");
+    is_int(put("code", "GUS-1", "{\"member\":\"gus\",\"vanity\":true}"),
+           0, "gus's code");
     is_int(apply("{\"type\":\"signup\",\"member\":\"erin\","
                  "\"ref_code\":\"GUS-1\"}"), 0,
            "erin signs up by gus, who erin referred");
@@ -772,7 +773,8 @@ test_admin(void)
                "\"target\":\"https://evil.example/\"}"), -1,
            "a target off the allowed hosts");
     is_int(put("code", "Hal-9", "{\"code\":\"hAL-9\",\"member\":\"hal\","
-               "\"target\":\"https://mall.example.cn/\"}"), 0,
+               "\"vanity\":true,\"target\":\"https://mall.example.cn/\"}"),
+           0,
            "codes compare in any case; an allowed host");
     is_int(put("price", "tea", "{\"retail\":1000,\"tiers\":{\"vip\":900,"
                "\"ka\":950}}"), -1, "a price that breaks the guard");
