@@ -90,7 +90,7 @@ build/asan/nginx/objs/Makefile: config ngx_module/bots.txt $(LUA_LIB_SRC) \
 
 # by rename: a running nginx keeps the old mapping instead of crashing
 define ngx_module_build
-	$(MAKE) -C $(1) -f objs/Makefile modules
+	+$(MAKE) -C $(1) -f objs/Makefile modules
 	cp $(1)/objs/ngx_http_loyalty_module.so $@.tmp
 	mv $@.tmp $@
 endef
