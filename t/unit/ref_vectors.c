@@ -383,13 +383,14 @@ make_legacy(void)
         const char  *referrer;
         const char  *kid;
         int64_t      at;
+        int64_t      now;
     } legacy[] = {
         { "an old-form cookie signed with k1", "Q7ZK4MPX2R", "lin.fan",
-          "k1", T },
+          "k1", T, T + HOUR },
         { "an old-form cookie signed with k0: reissued with k1, the first "
-          "key", "K7D3MQ2XHP", "alice", "k0", T },
+          "key", "K7D3MQ2XHP", "alice", "k0", T, T + 29 * DAY },
         { "the longest old form, 171 bytes", CODE32, ID64, KID16,
-          LOYALTY_EXPIRES_MAX },
+          LOYALTY_EXPIRES_MAX, LOYALTY_EXPIRES_MAX },
     };
 
     arr = json_array();
@@ -411,7 +412,7 @@ make_legacy(void)
                       "name", legacy[i].name, "code", legacy[i].code,
                       "referrer", legacy[i].referrer, "kid", legacy[i].kid,
                       "at", (json_int_t) legacy[i].at,
-                      "now", (json_int_t) legacy[i].at + HOUR,
+                      "now", (json_int_t) legacy[i].now,
                       "window", (json_int_t) WINDOW,
                       "mac_input", input, "mac_hex", hex,
                       "cookie", old, n, "reissued", reissued, k));
