@@ -225,10 +225,13 @@ seal_raw(const char *kid, const char *msg, const char *prefix, char *out)
     n = loyalty_hex_decode(vec_keys[i].hex, strlen(vec_keys[i].hex), secret,
                            sizeof(secret));
 
-    if (n < 0
-        || HMAC(EVP_sha256(), secret, (int) n, (const uint8_t *) msg,
-                strlen(msg), mac, &mac_len)
-           == NULL)
+    if (n < 0) {
+        fail("hex");
+    }
+
+    if (HMAC(EVP_sha256(), secret, (int) n, (const uint8_t *) msg,
+             strlen(msg), mac, &mac_len)
+        == NULL)
     {
         fail("cannot HMAC");
     }
