@@ -5,7 +5,8 @@
 #   make test       installs what is missing, builds, runs the whole suite
 #   make demo       installs, builds, starts a demo nginx on 127.0.0.1:8080
 #   make bench      installs, builds, runs the benchmarks in bench/
-#   make vectors    remakes docs/member-cookie-vectors.json from the code
+#   make vectors    remakes docs/member-cookie-vectors.json and
+#                   docs/attribution-cookie-vectors.json from the code
 
 NGX_SRC     ?= /usr/share/nginx/src
 NGX_BUILD   := build/nginx
@@ -174,11 +175,16 @@ demo-stop:
 bench: deps all
 	bash bench/run
 
-# docs/member-cookie-vectors.json, remade by the core's own signing code;
-# build/unit/cookie_vectors.t fails when the file and the code differ
-vectors: build/unit/cookie_vectors.t
+# docs/member-cookie-vectors.json and docs/attribution-cookie-vectors.json,
+# remade by the core's own signing code; build/unit/cookie_vectors.t and
+# build/unit/ref_vectors.t fail when a file and the code differ
+vectors: build/unit/cookie_vectors.t build/unit/ref_vectors.t
 	build/unit/cookie_vectors.t --write > docs/member-cookie-vectors.json.tmp
 	mv docs/member-cookie-vectors.json.tmp docs/member-cookie-vectors.json
+	build/unit/ref_vectors.t --write \
+	    > docs/attribution-cookie-vectors.json.tmp
+	mv docs/attribution-cookie-vectors.json.tmp \
+	    docs/attribution-cookie-vectors.json
 
 clean:
 	rm -rf build

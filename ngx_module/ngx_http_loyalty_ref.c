@@ -18,10 +18,6 @@
 #include "ngx_http_loyalty_lua.h"
 
 
-/* a cookie whose click lies ahead of the clock by more is not believed */
-#define NGX_HTTP_LOYALTY_CLOCK_SKEW  300
-
-
 typedef struct {
     ngx_http_loyalty_ref_t        *ref;
     ngx_http_loyalty_store_t      *store;
@@ -468,20 +464,22 @@ ngx_http_loyalty_ref_cookie(ngx_http_request_t *r, ngx_http_loyalty_click_t *c,
         return NGX_DECLINED;
     }
 
-    if (rc->at > ngx_time() + NGX_HTTP_LOYALTY_CLOCK_SKEW) {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "loyalty: attribution cookie from the future ignored");
-        return NGX_DECLINED;
-    }
+    switch (loyalty_ref_cookie_window(rc->at, ngx_time(), llcf->ref_window)) {
 
-    if (ngx_time() - rc->at >= llcf->ref_window) {
+    case LOYALTY_COOKIE_VALID:
+        return NGX_OK;
+
+    case LOYALTY_COOKIE_EXPIRED:
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                        "loyalty: attribution of %T past the window",
                        rc->at);
         return NGX_DECLINED;
-    }
 
-    return NGX_OK;
+    default:
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "loyalty: attribution cookie from the future ignored");
+        return NGX_DECLINED;
+    }
 }
 
 

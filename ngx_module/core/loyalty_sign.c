@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <openssl/crypto.h>
 
+#include "loyalty_code.h"
 #include "loyalty_sign.h"
 
 
@@ -479,6 +480,17 @@ loyalty_member_cookie_verify(loyalty_keyring_t *kr, const char *value,
 }
 
 
+/* a share code as the store keys it: 3-32 characters of [A-Za-z0-9_-] */
+static int
+loyalty_ref_code_valid(const char *code, size_t len)
+{
+    char  name[LOYALTY_CODE_MAX];
+
+    return len <= LOYALTY_CODE_MAX
+           && loyalty_code_normalize(code, len, name) >= 0;
+}
+
+
 long
 loyalty_ref_cookie_sign(loyalty_keyring_t *kr, const char *code,
     size_t code_len, const char *referrer, size_t referrer_len, int64_t at,
@@ -486,8 +498,7 @@ loyalty_ref_cookie_sign(loyalty_keyring_t *kr, const char *code,
 {
     int  n;
 
-    if (code_len < 1 || code_len > LOYALTY_REF_CODE_MAX
-        || memchr(code, '~', code_len) != NULL
+    if (!loyalty_ref_code_valid(code, code_len)
         || !loyalty_valid_id(referrer, referrer_len)
         || at < 0 || at > LOYALTY_EXPIRES_MAX)
     {
@@ -552,7 +563,7 @@ loyalty_ref_cookie_parse(const char *value, size_t len,
 
     at = ref->legacy ? 1 : 0;
 
-    if (ref->code_len < 1 || ref->code_len > LOYALTY_REF_CODE_MAX
+    if (!loyalty_ref_code_valid(ref->code, ref->code_len)
         || loyalty_cookie_time(sep[at] + 1,
                                (size_t) (sep[at + 1] - sep[at] - 1),
                                &ref->at)
@@ -601,4 +612,15 @@ loyalty_ref_cookie_verify(loyalty_keyring_t *kr, const char *value,
     ref->referrer_len = referrer_len;
 
     return 0;
+}
+
+
+loyalty_cookie_status_e
+loyalty_ref_cookie_window(int64_t at, int64_t now, int64_t window)
+{
+    if (at > now + LOYALTY_REF_CLOCK_SKEW) {
+        return LOYALTY_COOKIE_INVALID;
+    }
+
+    return now - at >= window ? LOYALTY_COOKIE_EXPIRED : LOYALTY_COOKIE_VALID;
 }

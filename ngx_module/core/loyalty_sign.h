@@ -55,6 +55,9 @@
 /* the largest expiry a cookie carries: 12 digits, the year 33658 */
 #define LOYALTY_EXPIRES_MAX         999999999999LL
 
+/* an attribution cookie whose click lies ahead of now by more is refused */
+#define LOYALTY_REF_CLOCK_SKEW      300
+
 
 typedef enum {
     LOYALTY_COOKIE_VALID = 0,
@@ -121,15 +124,17 @@ loyalty_cookie_status_e loyalty_member_cookie_verify(loyalty_keyring_t *kr,
 
 /*
  * Writes an attribution cookie value of at most LOYALTY_REF_COOKIE_MAX
- * bytes, bound to the referrer but without it; -1 on a code with "~" or
- * too long, an invalid referrer id or a time out of range.
+ * bytes, bound to the referrer but without it; -1 on a code that is not
+ * 3-32 characters of [A-Za-z0-9_-], an invalid referrer id or a time out
+ * of range.
  */
 long loyalty_ref_cookie_sign(loyalty_keyring_t *kr, const char *code,
     size_t code_len, const char *referrer, size_t referrer_len, int64_t at,
     char *out);
 /*
  * Splits either form without checking its MAC: the code to find the
- * referrer by, the time, and for the old form the referrer it names.
+ * referrer by (3-32 characters of [A-Za-z0-9_-], as written), the time,
+ * and for the old form the referrer it names.
  * 0, or -1 on a value that has neither form.
  */
 int loyalty_ref_cookie_parse(const char *value, size_t len,
@@ -142,6 +147,13 @@ int loyalty_ref_cookie_parse(const char *value, size_t len,
 int loyalty_ref_cookie_verify(loyalty_keyring_t *kr, const char *value,
     size_t len, const char *referrer, size_t referrer_len,
     loyalty_ref_cookie_t *ref);
+/*
+ * A click at "at" seen at "now" under a window of "window" seconds:
+ * LOYALTY_COOKIE_VALID while now - at < window, _EXPIRED from then on,
+ * _INVALID when the click lies more than LOYALTY_REF_CLOCK_SKEW ahead.
+ */
+loyalty_cookie_status_e loyalty_ref_cookie_window(int64_t at, int64_t now,
+    int64_t window);
 
 
 #endif /* _LOYALTY_SIGN_H_INCLUDED_ */
