@@ -158,6 +158,7 @@ typedef struct {
     ngx_str_t                     topic;
     ngx_str_t                     delivery;
     json_t                       *events;       /* the answer */
+    const char                   *error;        /* or the refusal's */
     unsigned                      refused:1;
     char                          why[NGX_HTTP_LOYALTY_WEBHOOK_WHY];
 } ngx_http_loyalty_map_call_t;
@@ -186,7 +187,7 @@ static ngx_int_t ngx_http_loyalty_webhook_verify(ngx_http_request_t *r,
     ngx_http_loyalty_webhook_t *wh, u_char *body, size_t len);
 static ngx_uint_t ngx_http_loyalty_webhook_seen(
     ngx_http_loyalty_webhook_t *wh, u_char *key, ngx_uint_t add);
-static ngx_int_t ngx_http_loyalty_webhook_map(ngx_http_request_t *r,
+static ngx_uint_t ngx_http_loyalty_webhook_map(ngx_http_request_t *r,
     ngx_http_loyalty_webhook_t *wh, ngx_http_loyalty_map_call_t *call);
 static ngx_int_t ngx_http_loyalty_webhook_apply(ngx_http_request_t *r,
     ngx_http_loyalty_delivery_t *d, json_t *events);
@@ -830,6 +831,7 @@ ngx_http_loyalty_webhook_deliver(ngx_http_request_t *r,
 {
     json_t                       *payload;
     ngx_int_t                     rc;
+    ngx_uint_t                    status;
     json_error_t                  jerr;
     ngx_table_elt_t              *h;
     ngx_http_loyalty_platform_t  *pf;
@@ -918,11 +920,12 @@ ngx_http_loyalty_webhook_deliver(ngx_http_request_t *r,
     call.wh = wh;
     call.payload = payload;
 
-    rc = ngx_http_loyalty_webhook_map(r, wh, &call);
+    status = ngx_http_loyalty_webhook_map(r, wh, &call);
     json_decref(payload);
 
-    if (rc != NGX_OK) {
-        return rc;
+    if (status) {
+        return ngx_http_loyalty_webhook_answer(r, status, "error",
+                                               call.error);
     }
 
     /* 5. the events, one batch, all or nothing */
@@ -1260,11 +1263,12 @@ ngx_http_loyalty_webhook_depth(json_t *v, ngx_uint_t depth)
 
 /*
  * The operator's map(payload, headers), in this worker's VM, within the
- * budget: NGX_OK with call->events, else the answer's status.  A script
- * that fails is the shop's to fix, and a 500 has the platform retry
- * until it is; a payload the script refuses will not get better: 422.
+ * budget: 0 with call->events, else the answer's status, with
+ * call->error.  A script that fails is the shop's to fix, and a 500 has
+ * the platform retry until it is; a payload the script refuses will not
+ * get better: 422.
  */
-static ngx_int_t
+static ngx_uint_t
 ngx_http_loyalty_webhook_map(ngx_http_request_t *r,
     ngx_http_loyalty_webhook_t *wh, ngx_http_loyalty_map_call_t *call)
 {
@@ -1274,15 +1278,14 @@ ngx_http_loyalty_webhook_map(ngx_http_request_t *r,
         > NGX_HTTP_LOYALTY_WEBHOOK_DEPTH)
     {
         ngx_http_loyalty_webhook_count(wh, NGX_HTTP_LOYALTY_HOOK_REFUSED);
-        return ngx_http_loyalty_webhook_answer(r, NGX_HTTP_BAD_REQUEST,
-                   "error", "the payload nests too deep");
+        call->error = "the payload nests too deep";
+        return NGX_HTTP_BAD_REQUEST;
     }
 
     if (wh->vm == NULL) {
         ngx_http_loyalty_webhook_count(wh, NGX_HTTP_LOYALTY_HOOK_FAILED);
-        return ngx_http_loyalty_webhook_answer(r,
-                   NGX_HTTP_INTERNAL_SERVER_ERROR, "error",
-                   "the mapping script is not loaded");
+        call->error = "the mapping script is not loaded";
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     wh->call_log = r->connection->log;
@@ -1290,10 +1293,11 @@ ngx_http_loyalty_webhook_map(ngx_http_request_t *r,
     wh->call_log = NULL;
 
     if (rc != 0) {
+        json_decref(call->events);
+        call->events = NULL;
         ngx_http_loyalty_webhook_count(wh, NGX_HTTP_LOYALTY_HOOK_FAILED);
-        return ngx_http_loyalty_webhook_answer(r,
-                   NGX_HTTP_INTERNAL_SERVER_ERROR, "error",
-                   "the mapping script failed");
+        call->error = "the mapping script failed";
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     if (call->refused) {
@@ -1302,11 +1306,11 @@ ngx_http_loyalty_webhook_map(ngx_http_request_t *r,
                       "loyalty: %V webhook refused by the mapping: %s",
                       &ngx_http_loyalty_platforms[wh->platform].name,
                       call->why);
-        return ngx_http_loyalty_webhook_answer(r,
-                   NGX_HTTP_LOYALTY_UNPROCESSABLE, "error", call->why);
+        call->error = call->why;
+        return NGX_HTTP_LOYALTY_UNPROCESSABLE;
     }
 
-    return NGX_OK;
+    return 0;
 }
 
 
