@@ -61,6 +61,7 @@ typedef struct {
     ngx_str_t                     signature;    /* header names */
     ngx_str_t                     topic;
     ngx_str_t                     delivery;
+    ngx_str_t                     delivery_old; /* if delivery is absent */
     ngx_http_loyalty_mac_e        mac;
 } ngx_http_loyalty_platform_t;
 
@@ -72,12 +73,14 @@ static ngx_http_loyalty_platform_t  ngx_http_loyalty_platforms[] = {
       ngx_string("X-WC-Webhook-Signature"),
       ngx_string("X-WC-Webhook-Topic"),
       ngx_string("X-WC-Webhook-Delivery-ID"),
+      ngx_null_string,
       NGX_HTTP_LOYALTY_MAC_BASE64 },
 
     { ngx_string("shopify"),
       ngx_string("X-Shopify-Hmac-Sha256"),
       ngx_string("X-Shopify-Topic"),
-      ngx_string("X-Shopify-Webhook-Id"),
+      ngx_string("X-Shopify-Event-Id"),         /* the same on retries */
+      ngx_string("X-Shopify-Webhook-Id"),       /* what it said of old */
       NGX_HTTP_LOYALTY_MAC_BASE64 },
 
     /* ours, for a platform without an adapter of its own, or a relay */
@@ -85,10 +88,11 @@ static ngx_http_loyalty_platform_t  ngx_http_loyalty_platforms[] = {
       ngx_string("X-Loyalty-Signature"),
       ngx_string("X-Loyalty-Topic"),
       ngx_string("X-Loyalty-Delivery"),
+      ngx_null_string,
       NGX_HTTP_LOYALTY_MAC_HEX_SHA256 },
 
     { ngx_null_string, ngx_null_string, ngx_null_string, ngx_null_string,
-      0 }
+      ngx_null_string, 0 }
 };
 
 #define NGX_HTTP_LOYALTY_PLATFORMS                                            \
@@ -870,6 +874,10 @@ ngx_http_loyalty_webhook_deliver(ngx_http_request_t *r,
     ngx_memzero(&call, sizeof(call));
 
     h = ngx_http_loyalty_webhook_header(r, &pf->delivery);
+
+    if (h == NULL && pf->delivery_old.len) {
+        h = ngx_http_loyalty_webhook_header(r, &pf->delivery_old);
+    }
 
     if (h && h->value.len > 0
         && h->value.len <= NGX_HTTP_LOYALTY_WEBHOOK_ID_MAX)

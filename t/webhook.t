@@ -112,7 +112,7 @@ sub wc {
 }
 
 sub shopify {
-    my ($h, $topic, $id, $payload) = @_;
+    my ($h, $topic, $id, $payload, $event) = @_;
     my $body = $JSON->encode($payload);
     return post($h, '/hooks/shopify', $body,
                 'Content-Type' => 'application/json',
@@ -120,6 +120,7 @@ sub shopify {
                 'X-Shopify-Shop-Domain' => 'loyalty-test.myshopify.com',
                 'X-Shopify-API-Version' => '2024-07',
                 'X-Shopify-Webhook-Id' => $id,
+                defined $event ? ('X-Shopify-Event-Id' => $event) : (),
                 'X-Shopify-Hmac-Sha256' =>
                     b64(hmac_sha256($body, $SECRET{shopify})));
 }
@@ -410,6 +411,16 @@ is(answer(shopify($h, 'refunds/create', 'sh-2', shopify_refund())),
 is(member($h, "shopify-$BIG_CUSTOMER")->{spend}, 17200,
    'shopify: the replay refunded nothing more');
 
+# X-Shopify-Event-Id, the same across deliveries of one event, comes first
+($status, $doc) = shopify($h, 'refunds/create', 'sh-3',
+                          { %{shopify_refund()}, id => 509562970 },
+                          'ev-77');
+is("$status $doc->{status}", '200 applied', 'shopify: a second refund');
+is(answer(shopify($h, 'refunds/create', 'sh-4',
+                  { %{shopify_refund()}, id => 509562970 }, 'ev-77')),
+   '200 {"status":"duplicate"}',
+   'shopify: the same X-Shopify-Event-Id in another delivery: duplicate');
+
 # the generic scheme, Youzan-style trade messages through a relay
 
 ($status, $doc) = generic($h, '/hooks/youzan', 'trade_TradePaid', 'yz-1', {
@@ -455,8 +466,8 @@ is($JSON->encode($c->{woocommerce}),
    '{"failed":0,"forged":4,"ignored":2,"mapped":3,"refused":5,'
    . '"replayed":2}', 'GET /admin/webhooks: woocommerce');
 is($JSON->encode($c->{shopify}),
-   '{"failed":0,"forged":0,"ignored":1,"mapped":2,"refused":0,'
-   . '"replayed":1}', 'GET /admin/webhooks: shopify');
+   '{"failed":0,"forged":0,"ignored":1,"mapped":3,"refused":0,'
+   . '"replayed":2}', 'GET /admin/webhooks: shopify');
 is($JSON->encode($c->{generic}),
    '{"failed":1,"forged":1,"ignored":0,"mapped":1,"refused":1,'
    . '"replayed":0}', 'GET /admin/webhooks: generic');
