@@ -472,6 +472,19 @@ is($JSON->encode($c->{generic}),
    '{"failed":1,"forged":1,"ignored":0,"mapped":1,"refused":1,'
    . '"replayed":0}', 'GET /admin/webhooks: generic');
 
+SKIP: {
+    skip 'python3-jsonschema needed', 1
+        if system('python3', '-c', 'import jsonschema') != 0;
+    write_file("$DIR/counts.json", $JSON->encode($c));
+    my ($rc) = run_out('python3', '-c', <<'PY',
+import json, sys, jsonschema
+schema = json.load(open(sys.argv[1]))
+jsonschema.Draft202012Validator(schema).validate(json.load(open(sys.argv[2])))
+PY
+                       "$ROOT/schema/webhooks.schema.json", "$DIR/counts.json");
+    is($rc, 0, 'GET /admin/webhooks is valid (schema/webhooks.schema.json)');
+}
+
 ($status) = http_request($h, 'GET', '/hooks/wc', {});
 is($status, 405, 'GET on a webhook: 405');
 
