@@ -1498,8 +1498,9 @@ ngx_http_loyalty_webhook_events(lua_State *L, int idx, ngx_uint_t depth,
     case LUA_TNUMBER:
         d = lua_tonumber(L, idx);
 
-        if (d == (lua_Number) (int64_t) d && d < 9007199254740992.0
-            && d > -9007199254740992.0)
+        /* in range first: a cast of a double out of range is undefined */
+        if (d < 9007199254740992.0 && d > -9007199254740992.0
+            && d == (lua_Number) (int64_t) d)
         {
             return json_integer((json_int_t) d);
         }
