@@ -1436,9 +1436,10 @@ loyalty_refund_referrer(loyalty_apply_t *ap, const char *id, size_t len,
 }
 
 
+/* rec->member is copied to member: the order's record is gone on return */
 static int
 loyalty_apply_refund(loyalty_apply_t *ap, const loyalty_event_t *ev,
-    loyalty_event_rec_t *rec)
+    loyalty_event_rec_t *rec, char *member)
 {
     int                  rc;
     uint8_t              kbuf[LOYALTY_EVENT_KEY_MAX];
@@ -1499,7 +1500,8 @@ loyalty_apply_refund(loyalty_apply_t *ap, const loyalty_event_t *ev,
     /* spend may have been set lower since, by an import */
     mc.m.spend = mc.m.spend > ev->amount ? mc.m.spend - ev->amount : 0;
 
-    rec->member = order.member;
+    memcpy(member, order.member, order.member_len);
+    rec->member = member;
     rec->member_len = order.member_len;
     rec->order = ev->order;
     rec->order_len = (uint8_t) ev->order_len;
@@ -1695,6 +1697,7 @@ static int
 loyalty_apply(loyalty_apply_t *ap, const loyalty_event_t *ev, int *dup)
 {
     int                  rc;
+    char                 member[LOYALTY_ID_MAX];
     uint8_t              kbuf[LOYALTY_EVENT_KEY_MAX];
     uint8_t              vbuf[LOYALTY_EVENT_REC_MAX];
     MDB_val              key, val;
@@ -1727,7 +1730,7 @@ loyalty_apply(loyalty_apply_t *ap, const loyalty_event_t *ev, int *dup)
         break;
 
     case LOYALTY_EVENT_REFUND:
-        rc = loyalty_apply_refund(ap, ev, &rec);
+        rc = loyalty_apply_refund(ap, ev, &rec, member);
         break;
 
     case LOYALTY_EVENT_ACTION:
