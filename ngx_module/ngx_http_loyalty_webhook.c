@@ -218,7 +218,7 @@ ngx_http_loyalty_webhook(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_loyalty_loc_conf_t *llcf = conf;
 
-    ngx_str_t                     *value;
+    ngx_str_t                     *value, *name;
     ngx_uint_t                     i;
     ngx_http_core_loc_conf_t      *clcf;
     ngx_http_loyalty_webhook_t    *wh;
@@ -235,17 +235,17 @@ ngx_http_loyalty_webhook(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
-    for (i = 0; ngx_http_loyalty_platforms[i].name.len; i++) {
-        if (value[1].len == ngx_http_loyalty_platforms[i].name.len
-            && ngx_strncmp(value[1].data, ngx_http_loyalty_platforms[i].name.data,
-                           value[1].len)
-               == 0)
+    for (i = 0; i < NGX_HTTP_LOYALTY_PLATFORMS; i++) {
+        name = &ngx_http_loyalty_platforms[i].name;
+
+        if (value[1].len == name->len
+            && ngx_strncmp(value[1].data, name->data, name->len) == 0)
         {
             break;
         }
     }
 
-    if (ngx_http_loyalty_platforms[i].name.len == 0) {
+    if (i == NGX_HTTP_LOYALTY_PLATFORMS) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "loyalty_webhook: unknown platform \"%V\": "
                            "\"woocommerce\", \"shopify\" or \"generic\"",

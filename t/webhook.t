@@ -82,6 +82,9 @@ my $CONFIG = "location /admin/ { %%ADMIN%% }\n"
 
 # helpers
 
+# one pattern of several, to keep lines short
+sub re { my $s = join '', @_; return qr/$s/ }
+
 sub b64 { return encode_base64($_[0], '') }
 
 # (status, decoded body or text)
@@ -245,7 +248,9 @@ sub refused {
     return $@;
 }
 
-like(refused(<<"END"), qr/loyalty_webhook_secret: cannot open "\Q$DIR\E\/missing\.secret"/,
+my $cannot_open = re(qr/loyalty_webhook_secret: cannot open /,
+                  qr/"\Q$DIR\E\/missing\.secret"/);
+like(refused(<<"END"), $cannot_open,
 location = /hooks/wc {
     loyalty_webhook woocommerce;
     loyalty_webhook_secret $DIR/missing.secret;
@@ -254,7 +259,9 @@ location = /hooks/wc {
 END
      'a missing secret file: nginx -t fails naming the directive');
 
-like(refused(<<"END"), qr/"loyalty_webhook woocommerce" needs "loyalty_webhook_secret FILE;"/,
+my $needs = re(qr/"loyalty_webhook woocommerce" needs /,
+            qr/"loyalty_webhook_secret FILE;"/);
+like(refused(<<"END"), $needs,
 location = /hooks/wc {
     loyalty_webhook woocommerce;
     loyalty_webhook_map $ADAPTERS/woocommerce.lua;
@@ -262,7 +269,9 @@ location = /hooks/wc {
 END
      'no secret: nginx -t fails');
 
-like(refused(<<"END"), qr/loyalty_webhook_map "\Q$DIR\E\/no-map\.lua": the script must return a table with a "map" function/,
+my $no_map = re(qr/loyalty_webhook_map "\Q$DIR\E\/no-map\.lua": /,
+             qr/the script must return a table with a "map" function/);
+like(refused(<<"END"), $no_map,
 location = /hooks/wc {
     loyalty_webhook woocommerce;
     loyalty_webhook_secret $DIR/wc.secret;
@@ -270,6 +279,21 @@ location = /hooks/wc {
 }
 END
      'a script without map: nginx -t fails naming the directive');
+
+{
+    # readable by every user: a warning naming the file, never the secret
+    write_file("$DIR/open.secret", "$SECRET{wc}\n", 0644);
+    my $h = start_nginx(http_config => $HTTP, store => $STORE,
+                        config => hook('open', 'woocommerce', 'open',
+                                       "$ADAPTERS/woocommerce.lua"));
+    my $log = error_log_text($h);
+    like($log, re(qr/\[warn\] .*loyalty_webhook_secret: /,
+                  qr/"\Q$DIR\E\/open\.secret" /,
+                  qr/is readable by every user: chmod 600 it/),
+         'a secret file every user may read: warned of');
+    unlike($log, qr/\Q$SECRET{wc}\E/, '... and the secret is not logged');
+    stop_nginx($h);
+}
 
 like(refused(<<"END"), qr/unknown platform "magento"/,
 location = /hooks/wc {
@@ -450,7 +474,9 @@ is(answer(generic($h, '/hooks/loop', 'trade_TradePaid', 'loop-1',
    '500 {"error":"the mapping script failed"}',
    'a runaway mapping: stopped by the budget, 500');
 ok(time - $t0 < 5, 'the runaway mapping is stopped in under 5 s');
-like(error_log_text($h), qr/loyalty_webhook_map "\Q$DIR\E\/loop\.lua": the mapping failed \(budget\)/,
+like(error_log_text($h),
+     re(qr/loyalty_webhook_map "\Q$DIR\E\/loop\.lua": the mapping failed /,
+     qr/\(budget\)/),
      'the budget stop is logged');
 
 ($status, $doc) = generic($h, '/hooks/bad', 'x', 'bad-1', { a => 1 });
