@@ -511,6 +511,12 @@ PY
     is($rc, 0, 'GET /admin/webhooks is valid (schema/webhooks.schema.json)');
 }
 
+# a reload keeps the counts and the delivery ids taken
+ok(reload_nginx($h), 'reload');
+is($JSON->encode(counts($h)), $JSON->encode($c), 'the counts survive it');
+is(answer(wc($h, 'order.created', 'd-1', wc_order(id => 4501))),
+   '200 {"status":"duplicate"}', 'and so do the delivery ids taken');
+
 ($status) = http_request($h, 'GET', '/hooks/wc', {});
 is($status, 405, 'GET on a webhook: 405');
 
