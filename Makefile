@@ -95,3 +95,55 @@ vectors: build/unit/cookie_vectors.t
 
 clean:
 	rm -rf build
+
+# The version is debian/changelog's, one source for loyaltyctl, the
+# module (config makes its own copy of the header), the man pages and the
+# packages.
+VERSION     := $(shell sh ngx_module/version.sh -n debian/changelog)
+
+build/loyalty_version.h: debian/changelog ngx_module/version.sh
+	@mkdir -p build
+	sh ngx_module/version.sh debian/changelog > $@.tmp
+	mv $@.tmp $@
+
+build/loyaltyctl: build/loyalty_version.h
+$(NGX_BUILD)/objs/Makefile: debian/changelog ngx_module/version.sh
+
+# The man pages: loyaltyctl(1) from loyaltyctl's own --help, loyalty(8)
+# from the README's directives, so that neither can drift.
+.PHONY: man deb
+
+man: build/man/loyaltyctl.1 build/man/loyalty.8
+
+build/man/loyaltyctl.1: build/loyaltyctl man/mkman debian/changelog
+	@mkdir -p build/man
+	perl man/mkman loyaltyctl build/loyaltyctl $(VERSION) > $@.tmp
+	mv $@.tmp $@
+
+build/man/loyalty.8: README.md man/mkman debian/changelog
+	@mkdir -p build/man
+	perl man/mkman directives README.md $(VERSION) > $@.tmp
+	mv $@.tmp $@
+
+# The Debian packages, libnginx-mod-http-loyalty and loyalty-tools, built
+# by dpkg-buildpackage from a copy of the tree (dpkg writes next to the
+# source directory) and left in build/deb/, with the build's log (no
+# -dbgsym packages, so that `apt-get install ./build/deb/*.deb` installs
+# just the two).
+DEB_SRC     := build/deb/nginx-loyalty-$(VERSION)
+
+deb:
+	rm -rf build/deb
+	mkdir -p $(DEB_SRC)
+	if git rev-parse --git-dir >/dev/null 2>&1; then \
+	    git ls-files -z --cached --others --exclude-standard; \
+	else \
+	    find . -path ./build -prune -o -path ./.git -prune \
+	           -o -type f -print0; \
+	fi | perl -0 -ne 'chomp; print "$$_\0" if -f' \
+	   | xargs -0 cp --parents -t $(DEB_SRC)
+	cd $(DEB_SRC) && DEB_BUILD_OPTIONS="noddebs parallel=2" \
+	    dpkg-buildpackage -us -uc -b > ../build.log 2>&1 \
+	    || { tail -40 ../build.log; exit 1; }
+	rm -rf $(DEB_SRC)
+	@ls -1 build/deb/*.deb

@@ -103,6 +103,7 @@ typedef struct {
     int                           rc;
     json_t                       *res;
     char                          err[LOYALTY_ERRLEN];
+    unsigned                      warn:1;   /* err is a warning */
 } ngx_http_loyalty_admin_t;
 
 
@@ -159,6 +160,8 @@ static void ngx_http_loyalty_admin_write(void *data, ngx_log_t *log);
 static void ngx_http_loyalty_admin_written(ngx_event_t *ev);
 static ngx_int_t ngx_http_loyalty_admin_done(ngx_http_request_t *r,
     ngx_http_loyalty_admin_t *a);
+static ngx_int_t ngx_http_loyalty_admin_retry(ngx_http_request_t *r,
+    ngx_http_loyalty_admin_t *a, const char *message);
 static ngx_int_t ngx_http_loyalty_admin_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *message);
 static ngx_int_t ngx_http_loyalty_admin_answer(ngx_http_request_t *r,
@@ -1343,6 +1346,20 @@ ngx_http_loyalty_admin_post(ngx_http_request_t *r,
     ngx_thread_pool_t  *tp;
     ngx_thread_task_t  *task;
 
+    /*
+     * A replacement noticed while writes were in the pool: none more
+     * until it is taken up, so that the last one done can take it up.
+     */
+    if (a->store->stale
+        && ngx_http_loyalty_store_recover(a->store,
+                                          NGX_HTTP_LOYALTY_STORE_REPLACED,
+                                          0, r->connection->log)
+           != NGX_OK)
+    {
+        return ngx_http_loyalty_admin_retry(r, a, "the store was replaced "
+                                                  "on disk; retry");
+    }
+
     tp = ngx_thread_pool_get((ngx_cycle_t *) ngx_cycle,
                              &ngx_http_loyalty_thread_pool);
     task = ngx_thread_task_alloc(r->pool, 0);
@@ -1518,6 +1535,11 @@ ngx_http_loyalty_admin_write(void *data, ngx_log_t *log)
             } else if (rc == LOYALTY_ADMIN_CONFLICT) {
                 a->status = NGX_HTTP_CONFLICT;
                 rc = -1;
+            } else if (rc == 0 && a->err[0]) {
+                /* stored, but the operator should know: a weak code */
+                res = json_pack("{s:s,s:s}", "stored", kinds[a->op],
+                                "warning", a->err);
+                a->warn = 1;
 
             } else if (rc == 0) {
                 res = json_pack("{s:s}", "stored", kinds[a->op]);
@@ -1526,7 +1548,8 @@ ngx_http_loyalty_admin_write(void *data, ngx_log_t *log)
     }
 
     if (rc == 0 && res != NULL) {
-        rc = mdb_txn_commit(txn);
+        /* only into the store at the configured path */
+        rc = ngx_http_loyalty_store_commit(a->store, txn);
         txn = NULL;
 
         if (rc == 0) {
@@ -1575,12 +1598,18 @@ ngx_http_loyalty_admin_written(ngx_event_t *ev)
         ngx_del_timer(&a->wait);
     }
 
-    /* another process grew the map: follow it and write once more */
-    if (a->rc == MDB_MAP_RESIZED && !a->retried && a->store->busy == 0
-        && ngx_http_loyalty_store_remap(a->store, c->log) == NGX_OK)
+    /*
+     * The store was replaced on disk, or its map is full or was grown by
+     * another process: put it right and write again, twice at most.
+     */
+    if (a->rc != 0 && a->retried < 2
+        && ngx_http_loyalty_store_recover(a->store, a->rc,
+                                          a->len * 8 + 1048576, c->log)
+           == NGX_OK)
     {
-        a->retried = 1;
+        a->retried++;
         a->rc = 0;
+        a->status = 0;
         a->err[0] = '\0';
 
         rc = ngx_http_loyalty_admin_post(r, a);
@@ -1603,52 +1632,33 @@ static ngx_int_t
 ngx_http_loyalty_admin_done(ngx_http_request_t *r,
     ngx_http_loyalty_admin_t *a)
 {
-    int      rc;
     u_char  *p;
     json_t  *doc;
 
-    if (a->rc == MDB_MAP_FULL) {
-        /* no transaction may be active to grow: else the next one will */
-        rc = (a->store->busy == 0)
-             ? loyalty_store_grow(&a->store->st, a->len * 8 + 1048576)
-             : 0;
+    /* other writes were using the map or the store: the client retries */
+    switch (a->rc) {
 
-        if (rc != 0) {
-            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "loyalty_store \"%s\": full, cannot grow it: %s",
-                          a->store->path, mdb_strerror(rc));
-        } else {
-            ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
-                          "loyalty_store \"%s\": full, grown; the client "
-                          "may retry", a->store->path);
-        }
+    case MDB_MAP_FULL:
+        return ngx_http_loyalty_admin_retry(r, a, "the store was full; retry");
 
-        if (ngx_http_loyalty_add_header(r, "Retry-After", (u_char *) "1", 1)
-            != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
+    case MDB_MAP_RESIZED:
+        return ngx_http_loyalty_admin_retry(r, a, "the store grew; retry");
 
+    case NGX_HTTP_LOYALTY_STORE_REPLACED:
+        return ngx_http_loyalty_admin_retry(r, a, "the store was replaced "
+                                                  "on disk; retry");
+
+    case NGX_HTTP_LOYALTY_STORE_GONE:
+        /* logged at crit when first noticed */
         return ngx_http_loyalty_admin_fail(r, a, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                           "the store was full; retry");
-    }
-
-    if (a->rc == MDB_MAP_RESIZED) {
-        /* other writes were using the map: the client tries again */
-        if (ngx_http_loyalty_add_header(r, "Retry-After", (u_char *) "1", 1)
-            != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        return ngx_http_loyalty_admin_fail(r, a, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                           "the store grew; retry");
+                                           "the store was removed; writes "
+                                           "are refused until it is back");
     }
 
     if (a->rc != 0) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "loyalty_store \"%s\": admin write failed: %s%s%s",
-                      a->store->path, mdb_strerror(a->rc),
+                      a->store->path, ngx_http_loyalty_store_strerror(a->rc),
                       a->err[0] ? ": " : "", a->err);
         return ngx_http_loyalty_admin_fail(r, a,
                                            NGX_HTTP_INTERNAL_SERVER_ERROR,
@@ -1671,6 +1681,11 @@ ngx_http_loyalty_admin_done(ngx_http_request_t *r,
         return ngx_http_loyalty_admin_fail(r, a,
                    a->status ? a->status : NGX_HTTP_INTERNAL_SERVER_ERROR,
                    a->err[0] ? a->err : "failed");
+    }
+
+    if (a->warn && a->status == NGX_HTTP_OK) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "loyalty: admin write: %s", a->err);
     }
 
     if (a->status == NGX_HTTP_LOYALTY_UNPROCESSABLE) {
@@ -1712,6 +1727,22 @@ ngx_http_loyalty_admin_fail(ngx_http_request_t *r,
     }
 
     return ngx_http_loyalty_admin_answer(r, a, status, doc);
+}
+
+
+/* a 503 that the client may retry in a second */
+static ngx_int_t
+ngx_http_loyalty_admin_retry(ngx_http_request_t *r,
+    ngx_http_loyalty_admin_t *a, const char *message)
+{
+    if (ngx_http_loyalty_add_header(r, "Retry-After", (u_char *) "1", 1)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_loyalty_admin_fail(r, a, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                       message);
 }
 
 

@@ -542,7 +542,7 @@ ngx_http_loyalty_clicks_exit_worker(ngx_cycle_t *cycle)
                               "loyalty_store \"%s\": %ui codes' clicks "
                               "could not be written at exit: %s",
                               lmcf->store->path, clicks->nbatch,
-                              mdb_strerror(clicks->rc));
+                              ngx_http_loyalty_store_strerror(clicks->rc));
             }
         }
 
@@ -718,7 +718,8 @@ ngx_http_loyalty_clicks_write(void *data, ngx_log_t *log)
 
     id = mdb_txn_id(txn);
 
-    rc = mdb_txn_commit(txn);
+    /* only into the store at the configured path */
+    rc = ngx_http_loyalty_store_commit(store, txn);
     clicks->rc = rc;
 
     if (rc != 0) {
@@ -756,7 +757,6 @@ ngx_http_loyalty_clicks_written(ngx_event_t *ev)
 {
     ngx_http_loyalty_clicks_t  *clicks = ev->data;
 
-    int                        rc;
     ngx_log_t                 *log;
     ngx_http_loyalty_store_t  *store;
 
@@ -784,20 +784,15 @@ ngx_http_loyalty_clicks_written(ngx_event_t *ev)
             clicks->failed = 0;
         }
 
-    } else if (clicks->rc == MDB_MAP_FULL) {
-        /* no transaction is active here: the map may grow */
-        rc = loyalty_store_grow(&store->st, 1024 * 1024);
-
-        if (rc != 0) {
-            ngx_log_error(NGX_LOG_ERR, log, 0,
-                          "loyalty_store \"%s\": full while writing clicks, "
-                          "cannot grow it: %s", store->path,
-                          mdb_strerror(rc));
-        } else {
-            ngx_log_error(NGX_LOG_NOTICE, log, 0,
-                          "loyalty_store \"%s\": full while writing clicks, "
-                          "grown, writing them next time", store->path);
-        }
+    } else if (ngx_http_loyalty_store_recover(store, clicks->rc, 1024 * 1024,
+                                              log)
+               == NGX_OK)
+    {
+        /* grown, or the store taken up again: written next time */
+        ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                      "loyalty_store \"%s\": clicks not written (%s), "
+                      "written next time", store->path,
+                      ngx_http_loyalty_store_strerror(clicks->rc));
 
     } else if (clicks->failed++ == 0) {
         /* once until it works again: the counts wait in memory */
@@ -806,7 +801,8 @@ ngx_http_loyalty_clicks_written(ngx_event_t *ev)
                       "stay counted in memory and are retried: %s",
                       store->path, clicks->rc == EAGAIN
                                    ? "thread pool queue full"
-                                   : mdb_strerror(clicks->rc));
+                                   : ngx_http_loyalty_store_strerror(
+                                         clicks->rc));
     }
 
     if (clicks->sh->lost) {

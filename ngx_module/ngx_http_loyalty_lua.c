@@ -220,6 +220,7 @@ ngx_http_loyalty_lua_report(ngx_http_loyalty_lua_conf_t *lcf)
     json_object_set_new(doc, "file",
                         json_stringn((char *) lcf->file.data, lcf->file.len));
     json_object_set_new(doc, "budget", json_integer(lcf->budget));
+    json_object_set_new(doc, "time", json_integer(lcf->time));
     json_object_set_new(doc, "memory", json_integer(lcf->memory));
 
     vm = ngx_http_loyalty_lua_vms[0];
@@ -325,6 +326,7 @@ ngx_http_loyalty_lua_new(ngx_http_loyalty_lua_conf_t *lcf, ngx_conf_t *cf,
 
     vm->lua.file = (char *) lcf->file.data;
     vm->lua.budget = (unsigned) lcf->budget;
+    vm->lua.msec = (unsigned) lcf->time;
     vm->lua.limit = lcf->memory;
     vm->lua.source = ngx_http_loyalty_lua_source;
     vm->lua.setup = ngx_http_loyalty_lua_keys;

@@ -42,6 +42,7 @@ typedef struct {
     ngx_str_t                     source;
     ngx_array_t                   modules;  /* read as the script loaded */
     ngx_uint_t                    budget;   /* VM instructions per call */
+    ngx_msec_t                    time;     /* wall time per call */
     size_t                        memory;   /* bytes per VM */
     ngx_shm_zone_t               *zone;
     ngx_http_loyalty_lua_stats_t *stats;

@@ -41,6 +41,7 @@ static void ngx_http_loyalty_bots_cleanup(void *data);
 static char *ngx_http_loyalty_merge_ref(ngx_conf_t *cf,
     ngx_http_loyalty_loc_conf_t *prev, ngx_http_loyalty_loc_conf_t *conf,
     ngx_http_loyalty_main_conf_t *lmcf);
+static ngx_int_t ngx_http_loyalty_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_loyalty_init_worker(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_loyalty_store_writer(ngx_conf_t *cf,
     ngx_http_loyalty_main_conf_t *lmcf, const char *directive);
@@ -49,6 +50,9 @@ static void ngx_http_loyalty_exit_worker(ngx_cycle_t *cycle);
 
 /* the project's bots list, ngx_module/bots.txt, made a string by config */
 #include "ngx_http_loyalty_bots.h"
+
+/* LOYALTY_VERSION, from debian/changelog, made by config */
+#include "loyalty_version.h"
 
 
 /* for loyalty_member_cache and loyalty_code_cache */
@@ -262,6 +266,13 @@ static ngx_command_t  ngx_http_loyalty_commands[] = {
       offsetof(ngx_http_loyalty_main_conf_t, lua_budget),
       NULL },
 
+    { ngx_string("loyalty_lua_time"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_loyalty_main_conf_t, lua_time),
+      NULL },
+
     { ngx_string("loyalty_lua_memory"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_size_slot,
@@ -308,7 +319,7 @@ ngx_module_t  ngx_http_loyalty_module = {
     ngx_http_loyalty_commands,             /* module directives */
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
-    ngx_http_loyalty_store_init_module,    /* init module */
+    ngx_http_loyalty_init_module,          /* init module */
     ngx_http_loyalty_init_worker,          /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
@@ -322,6 +333,18 @@ static ngx_int_t
 ngx_http_loyalty_preconfiguration(ngx_conf_t *cf)
 {
     return ngx_http_loyalty_add_variables(cf);
+}
+
+
+/* at each start and reload, as nginx logs its own version */
+
+static ngx_int_t
+ngx_http_loyalty_init_module(ngx_cycle_t *cycle)
+{
+    ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
+                  "nginx-loyalty/" LOYALTY_VERSION);
+
+    return ngx_http_loyalty_store_init_module(cycle);
 }
 
 
@@ -435,6 +458,7 @@ ngx_http_loyalty_create_main_conf(ngx_conf_t *cf)
     lmcf->code_cache = NGX_CONF_UNSET_UINT;
     lmcf->click_flush = NGX_CONF_UNSET_MSEC;
     lmcf->lua_budget = NGX_CONF_UNSET;
+    lmcf->lua_time = NGX_CONF_UNSET_MSEC;
     lmcf->lua_memory = NGX_CONF_UNSET_SIZE;
     lmcf->cadence_sweep = NGX_CONF_UNSET_MSEC;
 
@@ -453,6 +477,7 @@ ngx_http_loyalty_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_uint_value(lmcf->code_cache, 16384);
     ngx_conf_init_msec_value(lmcf->click_flush, 10000);
     ngx_conf_init_value(lmcf->lua_budget, 100000);
+    ngx_conf_init_msec_value(lmcf->lua_time, LOYALTY_LUA_MSEC);
     ngx_conf_init_size_value(lmcf->lua_memory, 16 * 1024 * 1024);
     ngx_conf_init_msec_value(lmcf->cadence_sweep, 0);
 
@@ -466,6 +491,12 @@ ngx_http_loyalty_init_main_conf(ngx_conf_t *cf, void *conf)
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"loyalty_lua_budget\" must be 1000 to "
                            "100000000 instructions");
+        return NGX_CONF_ERROR;
+    }
+
+    if (lmcf->lua_time < 1 || lmcf->lua_time > 60000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"loyalty_lua_time\" must be 1ms to 60s");
         return NGX_CONF_ERROR;
     }
 
@@ -483,6 +514,7 @@ ngx_http_loyalty_init_main_conf(ngx_conf_t *cf, void *conf)
 
         lcf->file = lmcf->lua_file;
         lcf->budget = (ngx_uint_t) lmcf->lua_budget;
+        lcf->time = lmcf->lua_time;
         lcf->memory = lmcf->lua_memory;
 
         if (ngx_http_loyalty_lua_conf(cf, lcf) != NGX_CONF_OK) {
@@ -522,6 +554,11 @@ ngx_http_loyalty_init_main_conf(ngx_conf_t *cf, void *conf)
 
         /* the workers write the clicks into the store */
         lmcf->store->write = 1;
+    }
+
+    /* what the workers read and write is known: can their user? */
+    if (lmcf->store) {
+        return ngx_http_loyalty_store_access(cf, lmcf->store);
     }
 
     return NGX_CONF_OK;

@@ -79,6 +79,14 @@ typedef ngx_int_t (*ngx_http_loyalty_batch_done_pt)(ngx_http_request_t *r,
 /* the User-Agents whose bot verdict a worker remembers */
 #define NGX_HTTP_LOYALTY_BOT_VERDICTS   4096
 
+/*
+ * Why a write was not committed, besides LMDB's codes and errno values:
+ * the store at the configured path is no longer the one the worker has
+ * open (see ngx_http_loyalty_store_commit()).
+ */
+#define NGX_HTTP_LOYALTY_STORE_GONE      (-31900)
+#define NGX_HTTP_LOYALTY_STORE_REPLACED  (-31901)
+
 /* the last flushes' snapshots, to tell them from other writes */
 #define NGX_HTTP_LOYALTY_FLUSHES        16
 
@@ -137,6 +145,8 @@ typedef struct {
     dev_t                        dev;
     ino_t                        ino;
     ino_t                        failed_ino;
+    unsigned                     gone:1;    /* logged as gone */
+    unsigned                     stale:1;   /* a replacement to take up */
     unsigned                     write:1;   /* wanted: clicks are flushed */
     unsigned                     writable:1;
     ngx_uint_t                   busy;      /* writes in the thread pool
@@ -191,6 +201,7 @@ typedef struct {
     ngx_msec_t                   click_flush;
     ngx_str_t                    lua_file;
     ngx_int_t                    lua_budget;
+    ngx_msec_t                   lua_time;
     size_t                       lua_memory;
     void                        *lua;       /* ngx_http_loyalty_lua_conf_t */
     ngx_msec_t                   cadence_sweep;     /* 0: none */
@@ -276,6 +287,8 @@ extern ngx_module_t  ngx_http_loyalty_module;
 
 char *ngx_http_loyalty_store_conf(ngx_conf_t *cf,
     ngx_http_loyalty_main_conf_t *lmcf);
+char *ngx_http_loyalty_store_access(ngx_conf_t *cf,
+    ngx_http_loyalty_store_t *store);
 ngx_int_t ngx_http_loyalty_store_init_module(ngx_cycle_t *cycle);
 ngx_int_t ngx_http_loyalty_store_init_worker(ngx_cycle_t *cycle);
 void ngx_http_loyalty_store_exit_worker(ngx_cycle_t *cycle);
@@ -287,6 +300,11 @@ const loyalty_tierset_t *ngx_http_loyalty_store_tiers(
     ngx_http_loyalty_store_t *store, ngx_log_t *log);
 ngx_int_t ngx_http_loyalty_store_remap(ngx_http_loyalty_store_t *store,
     ngx_log_t *log);
+int ngx_http_loyalty_store_commit(ngx_http_loyalty_store_t *store,
+    MDB_txn *txn);
+ngx_int_t ngx_http_loyalty_store_recover(ngx_http_loyalty_store_t *store,
+    int rc, size_t need, ngx_log_t *log);
+const char *ngx_http_loyalty_store_strerror(int rc);
 ngx_int_t ngx_http_loyalty_store_referrer(ngx_http_loyalty_store_t *store,
     MDB_txn *txn, ngx_log_t *log, u_char *id, size_t len,
     const char **referrer, size_t *referrer_len);

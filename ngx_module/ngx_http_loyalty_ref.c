@@ -3,9 +3,11 @@
  *
  * A click is a request with ?ref=CODE (loyalty_ref_arg) or a short link
  * in a loyalty_share location.  The attribution it makes lives in a
- * signed cookie: code, referrer and click time.  The attribution of a
- * request is worked out once, when a variable, the short-link handler or
- * the header filter first asks, and the header filter sends the cookie.
+ * signed cookie: code and click time, its MAC bound to the code's owner,
+ * who is read from the store again when the cookie comes back.  The
+ * attribution of a request is worked out once, when a variable, the
+ * short-link handler or the header filter first asks, and the header
+ * filter sends the cookie.
  */
 
 #include <ngx_config.h>
@@ -39,8 +41,11 @@ static void ngx_http_loyalty_ref_cleanup(void *data);
 static ngx_int_t ngx_http_loyalty_ref_click(ngx_http_request_t *r,
     ngx_http_loyalty_loc_conf_t *llcf, ngx_str_t *raw);
 static ngx_int_t ngx_http_loyalty_ref_cookie(ngx_http_request_t *r,
+    ngx_http_loyalty_click_t *c, ngx_http_loyalty_loc_conf_t *llcf,
+    loyalty_keyring_t *keys, loyalty_ref_cookie_t *rc);
+static ngx_int_t ngx_http_loyalty_ref_reissue(ngx_http_request_t *r,
     ngx_http_loyalty_loc_conf_t *llcf, loyalty_keyring_t *keys,
-    loyalty_ref_cookie_t *rc);
+    loyalty_ref_cookie_t *had);
 static ngx_int_t ngx_http_loyalty_ref_code(ngx_http_request_t *r,
     ngx_http_loyalty_click_t *c, ngx_str_t *raw,
     ngx_http_loyalty_loc_conf_t *llcf);
@@ -61,7 +66,8 @@ static ngx_int_t ngx_http_loyalty_ref_referrer_of(ngx_http_request_t *r,
     ngx_http_loyalty_store_t *store, MDB_txn *txn, u_char *id, size_t len,
     ngx_str_t *referrer);
 static ngx_int_t ngx_http_loyalty_ref_set_cookie(ngx_http_request_t *r,
-    ngx_http_loyalty_loc_conf_t *llcf, loyalty_keyring_t *keys);
+    ngx_http_loyalty_loc_conf_t *llcf, loyalty_keyring_t *keys,
+    ngx_str_t *code, ngx_str_t *referrer, time_t at);
 static ngx_int_t ngx_http_loyalty_ref_copy(ngx_http_request_t *r,
     ngx_str_t *dst, const void *src, size_t len);
 static ngx_int_t ngx_http_loyalty_ref_header_filter(ngx_http_request_t *r);
@@ -236,11 +242,29 @@ ngx_http_loyalty_ref_click(ngx_http_request_t *r,
     c.clicks = ngx_http_loyalty_clicks_get(lmcf);
     c.slot = NGX_DECLINED;
 
-    have = (ngx_http_loyalty_ref_cookie(r, llcf, lmcf->keys, &had) == NGX_OK);
-
     ctx = ngx_http_loyalty_identify(r);
     if (ctx == NULL) {
         return NGX_ERROR;
+    }
+
+    c.txn = ngx_http_loyalty_store_begin(c.store, r->connection->log);
+
+    /* the cookie names a code: its referrer is the code's owner */
+    have = 0;
+
+    if (c.txn) {
+        switch (ngx_http_loyalty_ref_cookie(r, &c, llcf, lmcf->keys, &had)) {
+
+        case NGX_OK:
+            have = 1;
+            break;
+
+        case NGX_ERROR:
+            goto failed;
+
+        default:
+            break;
+        }
     }
 
     ngx_str_null(&member);
@@ -257,10 +281,8 @@ ngx_http_loyalty_ref_click(ngx_http_request_t *r,
         }
     }
 
-    c.txn = ngx_http_loyalty_store_begin(c.store, r->connection->log);
-
     if (c.txn == NULL) {
-        /* no store for now: keep what the cookie says, count nothing */
+        /* no store for now: nobody to attribute to, count nothing */
         raw = NULL;
 
     } else if (member.len
@@ -307,7 +329,9 @@ ngx_http_loyalty_ref_click(ngx_http_request_t *r,
             || ngx_http_loyalty_ref_copy(r, &ref->referrer, c.code->member,
                                          c.code->member_len)
                != NGX_OK
-            || ngx_http_loyalty_ref_set_cookie(r, llcf, lmcf->keys)
+            || ngx_http_loyalty_ref_set_cookie(r, llcf, lmcf->keys,
+                                               &ref->code, &ref->referrer,
+                                               ref->at)
                != NGX_OK)
         {
             goto failed;
@@ -351,6 +375,12 @@ ngx_http_loyalty_ref_click(ngx_http_request_t *r,
         }
     }
 
+    if (have && had.legacy && ref->set_cookie.len == 0
+        && ngx_http_loyalty_ref_reissue(r, llcf, lmcf->keys, &had) != NGX_OK)
+    {
+        goto failed;
+    }
+
     if (c.txn && ref->referrer.len
         && ngx_http_loyalty_ref_level2(r, &c) != NGX_OK)
     {
@@ -373,19 +403,64 @@ failed:
 }
 
 
-/* the attribution cookie, if genuine and within the window */
+/*
+ * The attribution cookie, if genuine, signed for the owner its code has
+ * now, and within the window: NGX_OK, NGX_DECLINED, or NGX_ERROR.  A code
+ * deleted since, or given to another member, takes the attribution with
+ * it; a revoked or expired one still names who shared it.
+ */
 static ngx_int_t
-ngx_http_loyalty_ref_cookie(ngx_http_request_t *r,
+ngx_http_loyalty_ref_cookie(ngx_http_request_t *r, ngx_http_loyalty_click_t *c,
     ngx_http_loyalty_loc_conf_t *llcf, loyalty_keyring_t *keys,
     loyalty_ref_cookie_t *rc)
 {
-    ngx_str_t  value;
+    long                      n;
+    u_char                    name[LOYALTY_CODE_MAX];
+    ngx_int_t                 found;
+    ngx_str_t                 value, referrer;
+    ngx_http_loyalty_code_t  *code;
 
     if (ngx_http_loyalty_get_cookie(r, &llcf->ref_cookie, &value) != NGX_OK) {
         return NGX_DECLINED;
     }
 
-    if (loyalty_ref_cookie_verify(keys, (char *) value.data, value.len, rc)
+    n = -1;
+
+    if (loyalty_ref_cookie_parse((char *) value.data, value.len, rc) == 0
+        && rc->code_len <= LOYALTY_CODE_MAX)
+    {
+        n = loyalty_code_normalize(rc->code, rc->code_len, (char *) name);
+    }
+
+    if (n < 0) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "loyalty: invalid attribution cookie ignored");
+        return NGX_DECLINED;
+    }
+
+    found = ngx_http_loyalty_code_find(r, c->store, c->txn, name, n, &code);
+
+    if (found == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (found == NGX_DECLINED) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "loyalty: attribution cookie of unknown share code "
+                      "\"%*s\" ignored", n, name);
+        return NGX_DECLINED;
+    }
+
+    /* the code's owner outlives a cache entry that another code takes */
+    if (ngx_http_loyalty_ref_copy(r, &referrer, code->member,
+                                  code->member_len)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (loyalty_ref_cookie_verify(keys, (char *) value.data, value.len,
+                                  (char *) referrer.data, referrer.len, rc)
         != 0)
     {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
@@ -407,6 +482,31 @@ ngx_http_loyalty_ref_cookie(ngx_http_request_t *r,
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * An old-form cookie, which names the referrer, is replaced by one that
+ * does not, for what is left of its window.
+ */
+static ngx_int_t
+ngx_http_loyalty_ref_reissue(ngx_http_request_t *r,
+    ngx_http_loyalty_loc_conf_t *llcf, loyalty_keyring_t *keys,
+    loyalty_ref_cookie_t *had)
+{
+    ngx_str_t  code, referrer;
+
+    code.data = (u_char *) had->code;
+    code.len = had->code_len;
+    referrer.data = (u_char *) had->referrer;
+    referrer.len = had->referrer_len;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "loyalty: old-form attribution cookie of \"%V\" "
+                   "replaced", &code);
+
+    return ngx_http_loyalty_ref_set_cookie(r, llcf, keys, &code, &referrer,
+                                           had->at);
 }
 
 
@@ -658,7 +758,8 @@ ngx_http_loyalty_ref_hook(ngx_http_request_t *r, ngx_http_loyalty_click_t *c,
 
 
 /*
- * HEAD requests, no User-Agent, or one on the bots list.  Each worker
+ * HEAD requests, no User-Agent, a bare one ("Mozilla/5.0" alone), or one
+ * on the bots list.  Each worker
  * remembers the verdict for the User-Agents it has seen (by a 64-bit
  * hash): real traffic repeats a few hundred of them.
  */
@@ -678,7 +779,9 @@ ngx_http_loyalty_ref_bot(ngx_http_request_t *r, ngx_http_loyalty_click_t *c)
                                               0)
                     : 0;
 
-    if (r->method == NGX_HTTP_HEAD || ua == NULL || ua->value.len == 0) {
+    if (r->method == NGX_HTTP_HEAD || ua == NULL
+        || loyalty_bots_bare((char *) ua->value.data, ua->value.len))
+    {
         return 1;
     }
 
@@ -820,24 +923,36 @@ ngx_http_loyalty_ref_referrer_of(ngx_http_request_t *r,
 }
 
 
+/* the cookie of an attribution made at "at": for what is left of the window */
 static ngx_int_t
 ngx_http_loyalty_ref_set_cookie(ngx_http_request_t *r,
-    ngx_http_loyalty_loc_conf_t *llcf, loyalty_keyring_t *keys)
+    ngx_http_loyalty_loc_conf_t *llcf, loyalty_keyring_t *keys,
+    ngx_str_t *code, ngx_str_t *referrer, time_t at)
 {
     long                     n;
     u_char                  *p;
+    time_t                   age;
     char                     value[LOYALTY_REF_COOKIE_MAX + 1];
     ngx_http_loyalty_ref_t  *ref;
 
     ref = ngx_http_loyalty_ref_get(r);
 
-    n = loyalty_ref_cookie_sign(keys, (char *) ref->code.data, ref->code.len,
-                                (char *) ref->referrer.data,
-                                ref->referrer.len, ref->at, value);
+    n = loyalty_ref_cookie_sign(keys, (char *) code->data, code->len,
+                                (char *) referrer->data, referrer->len, at,
+                                value);
     if (n < 0) {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                       "loyalty: cannot sign an attribution cookie");
         return NGX_ERROR;
+    }
+
+    age = llcf->ref_window - (ngx_time() - at);
+
+    if (age < 1) {
+        age = 1;
+
+    } else if (age > llcf->ref_window) {
+        age = llcf->ref_window;
     }
 
     p = ngx_pnalloc(r->pool, llcf->ref_cookie.len + 1 + n
@@ -851,7 +966,7 @@ ngx_http_loyalty_ref_set_cookie(ngx_http_request_t *r,
     ref->set_cookie.data = p;
 
     p = ngx_sprintf(p, "%V=%*s; Max-Age=%T; Path=/; HttpOnly; SameSite=Lax",
-                    &llcf->ref_cookie, (size_t) n, value, llcf->ref_window);
+                    &llcf->ref_cookie, (size_t) n, value, age);
 
 #if (NGX_HTTP_SSL)
     if (r->connection->ssl) {

@@ -196,7 +196,8 @@ ngx_http_loyalty_sweep_step(void *data, ngx_log_t *log)
                             sizeof(s->err));
 
     if (rc == 0) {
-        rc = mdb_txn_commit(txn);
+        /* only into the store at the configured path */
+        rc = ngx_http_loyalty_store_commit(s->store, txn);
 
     } else {
         mdb_txn_abort(txn);
@@ -211,27 +212,25 @@ ngx_http_loyalty_sweep_stepped(ngx_event_t *ev)
 {
     ngx_http_loyalty_sweep_t *s = ev->data;
 
-    int         rc;
     ngx_log_t  *log;
 
     log = s->timer.log;
     s->store->busy--;
     s->steps++;
 
-    if (s->rc == MDB_MAP_FULL || s->rc == MDB_MAP_RESIZED) {
-        /* the step is undone: grow or follow the map, then do it again */
+    /*
+     * The store grew, is full or was replaced: the step is undone; put
+     * the store right and do it again (into the store now in place)
+     */
+    if (s->rc != 0
+        && ngx_http_loyalty_store_recover(s->store, s->rc, 64 * 1024 * 1024,
+                                          log)
+           == NGX_OK
+        && !ngx_exiting && !ngx_quit && !ngx_terminate)
+    {
         s->sw = s->before;
-
-        rc = (s->store->busy != 0) ? EBUSY
-             : (s->rc == MDB_MAP_FULL)
-               ? loyalty_store_grow(&s->store->st, 64 * 1024 * 1024)
-               : (ngx_http_loyalty_store_remap(s->store, log) == NGX_OK
-                  ? 0 : MDB_MAP_RESIZED);
-
-        if (rc == 0 && !ngx_exiting && !ngx_quit && !ngx_terminate) {
-            ngx_http_loyalty_sweep_post(s);
-            return;
-        }
+        ngx_http_loyalty_sweep_post(s);
+        return;
     }
 
     if (s->rc != 0) {
@@ -240,8 +239,9 @@ ngx_http_loyalty_sweep_stepped(ngx_event_t *ev)
                       "sweep stops here and starts again next time",
                       s->store->path,
                       s->err[0] ? s->err
-                                : (s->rc == EAGAIN ? "thread pool queue full"
-                                                   : mdb_strerror(s->rc)));
+                                : (s->rc == EAGAIN
+                                   ? "thread pool queue full"
+                                   : ngx_http_loyalty_store_strerror(s->rc)));
         ngx_http_loyalty_sweep_over(s);
         return;
     }

@@ -28,6 +28,7 @@ typedef enum {
     NGX_HTTP_LOYALTY_VAR_REF_AGE,
     NGX_HTTP_LOYALTY_VAR_REF_STATUS,
     NGX_HTTP_LOYALTY_VAR_REF_CAMPAIGN,
+    NGX_HTTP_LOYALTY_VAR_REF_MISS,
     NGX_HTTP_LOYALTY_VAR_LIFECYCLE,
     NGX_HTTP_LOYALTY_VAR_SEGMENT
 } ngx_http_loyalty_var_e;
@@ -100,6 +101,9 @@ static ngx_http_variable_t  ngx_http_loyalty_vars[] = {
     /* set by the admin handler: read it when logging */
     { ngx_string("loyalty_admin_token_id"), NULL,
       ngx_http_loyalty_admin_token_var, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+    /* "1" for a code that finds nothing live: the key of a limit_req */
+    { ngx_string("loyalty_ref_miss"), NULL, ngx_http_loyalty_ref_var,
+      NGX_HTTP_LOYALTY_VAR_REF_MISS, 0, 0 },
 
     { ngx_string("loyalty_lifecycle"), NULL, ngx_http_loyalty_funnel_var,
       NGX_HTTP_LOYALTY_VAR_LIFECYCLE, 0, 0 },
@@ -311,6 +315,22 @@ ngx_http_loyalty_ref_var(ngx_http_request_t *r, ngx_http_variable_value_t *v,
     case NGX_HTTP_LOYALTY_VAR_REF_CAMPAIGN:
         s = &ref->campaign;
         break;
+
+    case NGX_HTTP_LOYALTY_VAR_REF_MISS:
+        /* what walking the code space meets: unknown or dead codes */
+        if (ref->status == NGX_HTTP_LOYALTY_REF_INVALID
+            || ref->status == NGX_HTTP_LOYALTY_REF_REVOKED
+            || ref->status == NGX_HTTP_LOYALTY_REF_EXPIRED)
+        {
+            v->len = 1;
+            v->data = (u_char *) "1";
+
+        } else {
+            v->len = 0;
+            v->data = (u_char *) "";
+        }
+
+        return NGX_OK;
 
     default: /* NGX_HTTP_LOYALTY_VAR_REF_AGE: empty when not known */
         if (ref->at == 0) {

@@ -610,12 +610,28 @@ END
         like(call($h, 'PUT', $path, $body), $want, "PUT code refused: $body");
     }
     same_store($h, $before, 'refused codes changed nothing');
-    is(call($h, 'PUT', '/mall/codes/MALL1',
-            '{"code":"mall1","member":"li.member","target":"https://mall.example.cn/li"}'),
+    is(call($h, 'PUT', '/mall/codes/MALL-01',
+            '{"code":"mall-01","member":"li.member","target":"https://mall.example.cn/li"}'),
        qq(200 {"stored":"code"}\n),
        'an off-site target on a host of the location\'s loyalty_share_hosts');
-    is(ctl_json($h, 'get', 'code', 'mall1')->{target}, 'https://mall.example.cn/li',
+    is(ctl_json($h, 'get', 'code', 'mall-01')->{target}, 'https://mall.example.cn/li',
        'stored');
+
+    # issue 18: a new code easy to guess is refused, unless a vanity code
+    $before = snapshot($h);
+    like(call($h, 'PUT', '/admin/codes/Q7Z', '{"member":"li.member"}'),
+         qr/^422 \{"error":"code \\"Q7Z\\" is too easy to guess: a new code needs at least 6 characters.*or \\"vanity\\": true"\}\n\z/,
+         'PUT of a 3-character code: refused');
+    like(call($h, 'PUT', '/admin/codes/12345678', '{"member":"li.member"}'),
+         qr/^422 \{"error":"code \\"12345678\\" is too easy to guess/,
+         'PUT of 8 digits: refused');
+    same_store($h, $before, 'weak codes changed nothing');
+    is(call($h, 'PUT', '/admin/codes/Q7Z', '{"member":"li.member","vanity":true}'),
+       qq(200 {"stored":"code","warning":"vanity code \\"Q7Z\\" is easy to guess: limit misses with limit_req"}\n),
+       'PUT of a vanity code: stored, with a warning');
+    like(error_log_text($h), qr/\[warn\].*loyalty: admin write: vanity code "Q7Z" is easy to guess/,
+         'the warning is logged');
+    is(ctl_json($h, 'get', 'code', 'q7z')->{vanity}, 1, 'stored as a vanity code');
 
     # prices and the privilege guard
     is(call($h, 'PUT', '/admin/prices/tea', '{"retail":10000,"tiers":{"vip":9000,"ka":8500}}'),

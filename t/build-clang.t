@@ -33,6 +33,8 @@ ok(-f "$dir/nginx/objs/ngx_http_loyalty_module.so", 'the .so is there');
 system("sh ngx_module/core/loyalty_lua_lib.sh lua/loyalty "
        . "> $dir/loyalty_lua_lib.h") == 0
     or BAIL_OUT('cannot make the Lua library header');
+system("sh ngx_module/version.sh debian/changelog > $dir/loyalty_version.h") == 0
+    or BAIL_OUT('cannot make the version header');
 
 ($rc, $out) = run_out('clang -O2 -Wall -Wextra -Werror -Wno-unused-parameter '
     . "-Ingx_module/core -Ingx_module/cli -I$dir -I/usr/include/luajit-2.1 "

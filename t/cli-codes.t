@@ -352,41 +352,41 @@ my %EXAMPLE = (
 
     my $t0 = time;
     my ($rc, $out, $err) = import_codes($tmp, $dir, <<'END');
-{"code":"abc-1","member":"lin.fan","campaign":"first"}
-{"code":"other","member":"zhou.fan"}
-{"code":"ABC-1","member":"li.member","campaign":"second","revoked":false}
-{"code":"Abc-1","member":"zhao.member","max_clicks":1,"revoked":true}
+{"code":"abc-12","member":"lin.fan","campaign":"first"}
+{"code":"other7","member":"zhou.fan"}
+{"code":"ABC-12","member":"li.member","campaign":"second","revoked":false}
+{"code":"Abc-12","member":"zhao.member","max_clicks":1,"revoked":true}
 END
     my $t1 = time;
     is("$rc|$out|$err", "0|imported 4 codes\n|",
        'a repeated code: every line counted');
     is(entries($dir, 'codes'), 2, 'codes differing in case are one code');
-    my $got = get_code($dir, 'abc-1');
+    my $got = get_code($dir, 'abc-12');
     my ($created) = $got =~ /"created_at":"([^"]+)"/;
-    is($got, code_json('ABC-1', 'zhao.member', created_at => $created,
+    is($got, code_json('ABC-12', 'zhao.member', created_at => $created,
                        max_clicks => 1, revoked => 1),
        'the last line wins, in full');
-    my $c = unpack 'q<', substr(raw_db($dir, 'codes')->{'ABC-1'}, 8, 8);
+    my $c = unpack 'q<', substr(raw_db($dir, 'codes')->{'ABC-12'}, 8, 8);
     ok($c >= $t0 && $c <= $t1, 'created_at defaults to the import time')
         or diag("$c not in $t0..$t1");
 
     # bounds that are accepted
     ($rc, $out, $err) = import_codes($tmp, $dir, join "\n",
-        '{"code":"abc","member":"lin.fan"}',
-        '{"code":"' . ('Z' x 32) . '","member":"' . ('m' x 64) . '"}',
+        '{"code":"' . 'ABCDEFGHIJKLMNOPQRSTUVWXYZ012345' . '","member":"' . ('m' x 64) . '"}',
         '{"code":"a_b-C9","member":"lin.fan","campaign":"'
             . ('c' x 64) . '"}',
-        '{"code":"t1024","member":"lin.fan","target":"/'
+        '{"code":"t1024x","member":"lin.fan","target":"/'
             . ('x' x 1023) . '"}',
-        '{"code":"max","member":"lin.fan","max_clicks":9223372036854775807,'
+        '{"code":"max-99","member":"lin.fan","max_clicks":9223372036854775807,'
             . '"expires_at":"2100-12-31T23:59:59Z",'
             . '"created_at":"2000-01-01T00:00:00Z"}',
-        '{"code":"root","member":"lin.fan","target":"/"}',
-        '{"code":"port","member":"lin.fan","target":"https://'
+        '{"code":"root-1","member":"lin.fan","target":"/"}',
+        '{"code":"port-1","member":"lin.fan","target":"https://'
             . $MALL . ':8443/x?y=1#z"}',
-        '{"code":"upper","member":"lin.fan","target":"HTTP://MALL.EXAMPLE.CN"}',
-        '{"code":"query","member":"lin.fan","target":"/p?u=http://evil.com/"}');
-    is("$rc|$out|$err", "1||loyaltyctl: $tmp/codes.jsonl line 2: "
+        '{"code":"upper1","member":"lin.fan","target":"HTTP://MALL.EXAMPLE.CN"}',
+        '{"code":"query1","member":"lin.fan","target":"/p?u=http://evil.com/"}',
+        '{"code":"abc","member":"lin.fan","vanity":true}');
+    is("$rc|$out|$err", "1||loyaltyctl: $tmp/codes.jsonl line 1: "
        . "unknown member \"" . ('m' x 64) . "\"; nothing imported\n",
        'a member that is not in the store');
 
@@ -395,25 +395,28 @@ END
     loyaltyctl('-s', $dir, 'import', 'members', "$tmp/m.jsonl");
     ($rc, $out, $err) = loyaltyctl('-s', $dir, 'import', 'codes',
                                    "$tmp/codes.jsonl", '--hosts', $MALL);
-    is("$rc|$out|$err", "0|imported 9 codes\n|",
-       'once the member is in the store, the bounds import');
-    is(get_code($dir, 'MAX'),
-       code_json('MAX', 'lin.fan', created_at => '2000-01-01T00:00:00Z',
+    is("$rc|$out|$err", "0|imported 9 codes\n|loyaltyctl: "
+       . "$tmp/codes.jsonl line 9: warning: vanity code \"ABC\" is easy "
+       . "to guess: limit misses with limit_req\n",
+       'once the member is in the store, the bounds import; a vanity code '
+       . 'of 3 with a warning');
+    is(get_code($dir, 'MAX-99'),
+       code_json('MAX-99', 'lin.fan', created_at => '2000-01-01T00:00:00Z',
                  expires_at => '2100-12-31T23:59:59Z',
                  max_clicks => '9223372036854775807'),
        'extreme times and max_clicks');
-    like(get_code($dir, 'upper'),
-         qr/^\{"code":"UPPER","member":"lin\.fan",
+    like(get_code($dir, 'upper1'),
+         qr/^\{"code":"UPPER1","member":"lin\.fan",
             "target":"HTTP:\/\/MALL\.EXAMPLE\.CN","created_at":"[^"]+",
             "revoked":false\}\n\z/x,
          'a target is kept as written');
-    like(get_code($dir, 'T1024'), qr/"target":"\/x{1023}"/,
+    like(get_code($dir, 'T1024X'), qr/"target":"\/x{1023}"/,
          'a target of 1024 bytes');
 
     # a member imported earlier in the same store: the store's, not a file's
     my ($tmp2, $d2) = new_store('tiers');
     ($rc, $out, $err) = import_codes($tmp2, $d2,
-        qq({"code":"early","member":"lin.fan"}\n));
+        qq({"code":"early1","member":"lin.fan"}\n));
     like($err, qr/ line 1: unknown member "lin\.fan"; nothing imported$/,
          'codes before their members: rejected');
     loyaltyctl('-s', $d2, 'import', 'members', "$EXAMPLES/members.jsonl");
@@ -423,6 +426,52 @@ END
 
     ($rc, $out, $err) = import_codes($tmp2, $d2, "\r\n  \n");
     is("$rc|$out|$err", "0|imported 0 codes\n|", 'only blank lines');
+}
+
+
+# issue 18: a new code must be hard to guess; vanity codes say so, and
+# codes already in the store go on
+
+{
+    my ($tmp, $dir) = shop();
+    my $why = 'is too easy to guess: a new code needs at least 6 '
+              . 'characters, 4 of them different, and 2^28 possible codes '
+              . 'of its kind (letters alone: 6 characters, digits alone: '
+              . '9); or "vanity": true; nothing imported';
+
+    for my $weak (qw(Q7Z abcde 12345678 AAAAAA ABABAB ---___ 1-1-1-)) {
+        my ($rc, $out, $err, $file) = import_codes($tmp, $dir,
+            qq({"code":"ok-code-7","member":"lin.fan"}\n)
+            . qq({"code":"$weak","member":"lin.fan"}\n));
+        is("$rc|$out|$err", "1||loyaltyctl: $file line 2: code \"" . uc($weak)
+           . "\" $why\n", "weak code $weak: refused, naming the line");
+    }
+    is(entries($dir, 'codes'), 0, 'weak codes: nothing imported');
+
+    my ($rc, $out, $err) = import_codes($tmp, $dir,
+        join '', map { qq({"code":"$_","member":"lin.fan"}\n) }
+                     qw(123456789 abcdef a1b2c3 Q7ZK4MPX2R lin-fan));
+    is("$rc|$out|$err", "0|imported 5 codes\n|",
+       'strong enough: 9 digits, 6 letters, 6 of letters and digits');
+
+    my $file;
+    ($rc, $out, $err, $file) = import_codes($tmp, $dir,
+        qq({"code":"Q7Z","member":"lin.fan","vanity":true}\n));
+    is("$rc|$out|$err", "0|imported 1 codes\n|loyaltyctl: $file line 1: "
+       . "warning: vanity code \"Q7Z\" is easy to guess: limit misses with "
+       . "limit_req\n", 'a vanity code: imported, with a warning');
+    like(get_code($dir, 'q7z'), qr/"vanity":true\}\n\z/,
+         'a vanity code says so');
+
+    # a weak code already in the store (from before the rule) goes on
+    put_raw($dir, 'codes', 'OLD' => code_rec(created => utc(2026, 1, 1)));
+    ($rc, $out, $err, $file) = import_codes($tmp, $dir,
+        qq({"code":"old","member":"lin.fan","revoked":true}\n));
+    is("$rc|$out|$err", "0|imported 1 codes\n|loyaltyctl: $file line 1: "
+       . "warning: code \"OLD\" is easy to guess; kept, as it is already in "
+       . "the store\n", 'a weak code already in the store: updated, warned');
+    like(get_code($dir, 'old'), qr/"revoked":true\}\n\z/,
+         'the old code is revoked');
 }
 
 
@@ -1095,7 +1144,7 @@ sub clicks_lines {
                'AB' => code_rec(created => $created),
                'BAD.DOT' => code_rec(created => $created),
                'VER2' => code_rec(version => 2),
-               'FLAG8' => code_rec(flags => 0x08),
+               'FLAG16' => code_rec(flags => 0x10),
                'RESVD' => code_rec(reserved => 1),
                'LONG' => code_rec() . 'x',
                'SHORT' => substr(code_rec(), 0, 31),
@@ -1120,7 +1169,7 @@ codes/BAD.DOT: invalid code
 codes/CAMP: record does not decode
 codes/EXP0: record does not decode
 codes/FAR: record does not decode
-codes/FLAG8: record does not decode
+codes/FLAG16: record does not decode
 codes/GHOST-CODE: unknown member "ghost"
 codes/LONG: record does not decode
 codes/MAX0: record does not decode

@@ -142,6 +142,9 @@ for my $case (@bad) {
     is($rc, 0, '--lua-memory 64m: the string fits');
 
     for my $bad (['--lua-budget', '999'], ['--lua-budget', '100000001'],
+                 ['--lua-time', '0'], ['--lua-time', '60001'],
+                 ['--lua-time', '61s'], ['--lua-time', '5m'],
+                 ['--lua-time', ''], ['--lua-time', '-5'],
                  ['--lua-budget', 'x'], ['--lua-budget', '5k'],
                  ['--lua-memory', '1000k'], ['--lua-memory', '16g'],
                  ['--lua-memory', '-1m'], ['--lua-memory', ''])
@@ -156,6 +159,136 @@ for my $case (@bad) {
     ($rc, $doc) = check('--lua-memory', '1m', '--lua-budget', '1000',
                         '--lua', "$DIR/none.lua");
     is($rc, 0, 'the smallest limits');
+}
+
+
+# the budget holds for every path (issue 18): the project's library, whose
+# closures were JIT-compiled, where the count hook does not fire; patterns
+# and other C functions, one instruction each to the hook; and the time.
+# Each script must stop on its budget, and soon: these took seconds to
+# forever before.
+
+use Time::HiRes ();
+
+my $NEST = <<'LUA';
+local cadence = require "loyalty.cadence"
+-- 150^4 calls of a library closure, all inside the library's loops
+local function rep(f, n)
+  local t = {}
+  for i = 1, n do t[i] = f end
+  return cadence.all(unpack(t))
+end
+local T = cadence.stage_at_least("member")
+local all = rep(rep(rep(rep(T, 150), 150), 150), 150)
+LUA
+
+# [name, script body, options, the message]
+my $SPENT = 'the budget of 100000 instructions is spent';
+my @ESCAPES = (
+    [ 'nested library closures: cadence.all', "$NEST all({ stage = 'partner' })",
+      [], qr/: loyalty\.\w+:\d+: \Q$SPENT\E\n\z/ ],
+    [ 'nested library closures: stage_at_least',
+      "$NEST local s = T for i = 1, 4 do s = rep(s, 150) end s({ stage = 'member' })",
+      [], qr/: loyalty\.\w+:\d+: \Q$SPENT\E\n\z/ ],
+    [ 'the click hook\'s pattern on a 2,012-byte User-Agent',
+      'local ua = "Mozilla/5.0 " .. ("a "):rep(1000)' . "\n"
+      . 'local a, b = ua:match("(.-)%s+(.-)%s+MicroMessenger")',
+      [], qr/escape\.lua:2: \Q$SPENT\E\n\z/ ],
+    [ 'find .-.-.-b in 400 characters', 'local x = ("a"):rep(400):find(".-.-.-b")',
+      [], qr/escape\.lua:1: \Q$SPENT\E\n\z/ ],
+    [ 'find .-.-.-b in 800 characters', 'local x = ("a"):rep(800):find(".-.-.-b")',
+      [], qr/escape\.lua:1: \Q$SPENT\E\n\z/ ],
+    [ 'match anchored', 'local x = ("a"):rep(3000):match("^(.-)%s*(.-)$x")',
+      [], qr/escape\.lua:1: \Q$SPENT\E\n\z/ ],
+    [ 'gsub blowup', 'local x = ("a"):rep(2000):gsub(".-.-b", "x")',
+      [], qr/escape\.lua:1: \Q$SPENT\E\n\z/ ],
+    [ 'gmatch blowup', 'for x in ("a"):rep(2000):gmatch(".-.-b") do end',
+      [], qr/escape\.lua:1: \Q$SPENT\E\n\z/ ],
+    [ 'gsub with a function, looping', 'local x = ("abc"):gsub("%w", function() while true do end end)',
+      [], qr/escape\.lua:1: \Q$SPENT\E\n\z/ ],
+    [ 'a long plain find, again and again',
+      'local s, p = ("a"):rep(4e6), ("a"):rep(2e6) .. "b"' . "\n"
+      . 'while true do s:find(p, 1, true) end',
+      [], qr/escape\.lua:2: the budget of (100000 instructions|50 ms) is spent\n\z/ ],
+    [ 'pcall around the budget error',
+      'local s = ("a"):rep(400)' . "\n"
+      . 'for i = 1, 1e9 do pcall(string.find, s, ".-.-.-b") end',
+      [], qr/escape\.lua:2: \Q$SPENT\E\n\z/ ],
+    [ 'xpcall around the budget error',
+      'while true do xpcall(function() ("a"):rep(400):find(".-.-.-b") end, function(e) return e end) end',
+      [], qr/escape\.lua:1: \Q$SPENT\E\n\z/ ],
+    [ 'table.sort with a looping comparator',
+      'table.sort({ 5, 3, 1, 4, 2 }, function(a, b) while true do end end)',
+      [], qr/escape\.lua:1: \Q$SPENT\E\n\z/ ],
+    [ 'tostring with a looping __tostring',
+      'tostring(setmetatable({}, { __tostring = function() while true do end end }))',
+      [], qr/escape\.lua:1: \Q$SPENT\E\n\z/ ],
+    [ 'string.format of a looping __tostring',
+      'string.format("%s", setmetatable({}, { __tostring = function() while true do end end }))',
+      [], qr/escape\.lua:1: \Q$SPENT\E\n\z/ ],
+    [ 'string.rep of a huge string', 'local s = string.rep("abc", 1e9, ",")',
+      [], qr/: not enough memory\n\z/ ],
+    [ 'a big string.rep, again and again (one interned string)',
+      'while true do local s = ("x"):rep(8e6) end',
+      [], qr/escape\.lua:1: the budget of (100000 instructions|50 ms) is spent\n\z/ ],
+    [ 'loadstring of a loop', 'loadstring("while true do end")()',
+      [], qr/": \(load\):1: \Q$SPENT\E\n\z/ ],
+    # with an instruction budget and a time that would let these run for
+    # minutes, only the charges of C functions stop them
+    [ 'table.concat of a million empty strings, again and again',
+      'local t = { ("x"):rep(7999):byte(1, -1) }' . "\n"
+      . 'for i = 1, 7 do for j = 1, #t do t[#t + 1] = t[j] end end' . "\n"
+      . 'for i = 1, #t do t[i] = "" end while true do table.concat(t) end',
+      [ '--lua-budget', '100000000', '--lua-time', '60s' ],
+      qr/escape\.lua:3: the budget of 100000000 instructions is spent\n\z/ ],
+    [ 'table.sort of a large table, again and again',
+      'local t = {} for i = 1, 300000 do t[i] = -i end' . "\n"
+      . 'while true do table.sort(t) end',
+      [ '--lua-budget', '100000000', '--lua-time', '60s' ],
+      qr/escape\.lua:2: the budget of 100000000 instructions is spent\n\z/ ],
+    [ 'table.insert at the front of a large table',
+      'local t = {} for i = 1, 300000 do t[i] = i end' . "\n"
+      . 'while true do table.insert(t, 1, 0) t[#t] = nil end',
+      [ '--lua-budget', '100000000', '--lua-time', '60s' ],
+      qr/escape\.lua:2: the budget of 100000000 instructions is spent\n\z/ ],
+    [ 'table.maxn of a large table',
+      'local t = {} for i = 1, 300000 do t[i] = i end' . "\n"
+      . 'while true do table.maxn(t) end',
+      [ '--lua-budget', '100000000', '--lua-time', '60s' ],
+      qr/escape\.lua:2: the budget of 100000000 instructions is spent\n\z/ ],
+    # the time: a budget of instructions that would take seconds
+    [ 'the time', 'while true do end',
+      [ '--lua-budget', '100000000', '--lua-time', '20ms' ],
+      qr/escape\.lua:1: the budget of 20 ms is spent\n\z/ ],
+    [ 'the time, in a library loop', "$NEST all({ stage = 'partner' })",
+      [ '--lua-budget', '100000000', '--lua-time', '100ms' ],
+      qr/: loyalty\.\w+:\d+: the budget of 100 ms is spent\n\z/ ],
+);
+
+for my $case (@ESCAPES) {
+    my ($what, $lua, $opts, $want) = @$case;
+    write_file("$DIR/escape.lua", "$lua\nreturn {}\n");
+    my $t0 = Time::HiRes::time();
+    my ($rc, $out, $err) = loyaltyctl(@$opts, '--lua', "$DIR/escape.lua",
+                                      'lua-check');
+    my $took = Time::HiRes::time() - $t0;
+    is($rc, 1, "escape: $what: stopped, exit 1");
+    like($err, $want, "escape: $what: the reason and place");
+    cmp_ok($took, '<', 10, "escape: $what: in under 10 s");
+}
+
+{
+    # what the budget leaves alone still works: patterns, sorting
+    write_file("$DIR/fine.lua", <<'LUA');
+local ua = "Mozilla/5.0 (iPhone) MicroMessenger/8.0.1 NetType/WIFI"
+assert(ua:match("MicroMessenger/([%d.]+)") == "8.0.1")
+assert(select(2, ua:gsub("%u", "")) == 10)
+local t = { 3, 1, 2 } table.sort(t) assert(table.concat(t, ",") == "1,2,3")
+table.insert(t, 1, 0) assert(table.maxn(t) == 4 and tonumber("12") == 12)
+return {}
+LUA
+    my ($rc, $doc) = check('--lua', "$DIR/fine.lua");
+    is($rc, 0, 'patterns, sort, insert, concat, maxn within the budget');
 }
 
 
@@ -185,6 +318,7 @@ for my $case (@bad) {
     like($out, qr/^      --lua FILE /m, '--help lists --lua');
     like($out, qr/^      --lua-budget N /m, '--help lists --lua-budget');
     like($out, qr/^      --lua-memory SIZE /m, '--help lists --lua-memory');
+    like($out, qr/^      --lua-time TIME /m, '--help lists --lua-time');
 }
 
 done_testing();

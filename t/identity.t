@@ -336,7 +336,8 @@ Cookie: loyalty_member=alice~9999999999~k1~AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA
 --- response_body
 [invalid]
 --- no_error_log
-loyalty
+member cookie
+loyalty:
 
 
 === TEST 20: the upstream sees the member through proxy_set_header

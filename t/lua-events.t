@@ -526,7 +526,8 @@ END
          'the hook sees qty 3');
 
     my $r = lua_report($h);
-    is_deeply($r, { file => $HOOKS, budget => 100000, memory => 16777216,
+    is_deeply($r, { file => $HOOKS, budget => 100000, time => 50,
+                    memory => 16777216,
                     hooks => { event => { calls => $calls, errors => $errors,
                                           budget => $budget,
                                           memory => $memory } } },

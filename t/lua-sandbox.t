@@ -1,7 +1,8 @@
 # Lua hooks: the sandbox (what a script may not reach, at load time and
-# inside a hook), the instruction budget and the memory cap (a runaway
-# call stops, is logged and counted, and the VM serves the next call), and
-# the configurations nginx -t refuses.
+# inside a hook), the budget of instructions and time and the memory cap
+# (a runaway call stops, is logged and counted, and the VM serves the next
+# call), whatever the call runs: the project's library, Lua patterns and
+# other C functions (issue 18); and the configurations nginx -t refuses.
 
 use strict;
 use warnings;
@@ -266,6 +267,7 @@ sub workers_of {
 {
     my $h = start_nginx(http_config => "$HTTP\nloyalty_lua_file $BUDGET_FILE;\n"
                                        . "loyalty_lua_budget 50000000;\n"
+                                       . "loyalty_lua_time 10s;\n"
                                        . "loyalty_lua_memory 4m;\n",
                         config => $PRICE, store => $BUDGET_STORE);
     my $what = 'budget 5e7, memory 4m';
@@ -300,6 +302,151 @@ sub workers_of {
          qr/\[error\].*the price hook failed: the script keeps its VM's memory nearly full: not called/,
          'and that is logged');
     stop_checked($h, 'budget 5e7, memory 4m');
+}
+
+
+# the budget holds for every path (issue 18): the project's library, once
+# JIT-compiled, where the count hook does not fire; Lua patterns and other
+# C functions, one instruction each to the hook.  Each runaway is stopped,
+# logged once with its place and counted on the budget, the request gets
+# its answer without the hook, and a request waiting on the same worker
+# (or a write waiting on LMDB's writer lock) is not held up.  The bounds
+# are generous: before, these took 4 s, 15 s or forever.
+
+use Time::HiRes ();
+
+# (seconds, body) of a request
+sub timed {
+    my ($h, $method, $uri, $hdr, $body) = @_;
+    my $t0 = Time::HiRes::time();
+    my (undef, undef, $b) = http_request($h, $method, $uri, $hdr, $body);
+    return (Time::HiRes::time() - $t0, $b);
+}
+
+# the request in a child, and $then in the parent meanwhile: the parent's
+# (seconds, body), and the child's body
+sub meanwhile {
+    my ($h, $method, $uri, $body, $then) = @_;
+    my $dir = test_dir();
+    my $out = "$dir/child";
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        my (undef, undef, $b) = eval { http_request($h, $method, $uri, {},
+                                                    $body) };
+        write_file($out, $b // "no answer: $@");
+        POSIX::_exit(0);
+    }
+    Time::HiRes::sleep(0.2);    # the child's request is under way
+    my @mine = $then->();
+    waitpid $pid, 0;
+    return (@mine, eval { slurp($out) } // '');
+}
+
+{
+    use POSIX ();
+
+    my $ESCAPE = "$ROOT/t/lua/escape.lua";
+    my @LOOPS = qw(nest find400 find800 gsub gmatch pcall sort tostring reps
+                   concat);
+    my $EX = "$ROOT/schema/examples";
+    my $store = "[tiers]\n" . slurp("$EX/tiers.jsonl")
+              . "[members]\n"
+              . qq({"id":"m1","tier":"basic","stage":"fan"}\n)
+              . qq({"id":"carol","tier":"basic","stage":"partner"}\n)
+              . "[codes]\n" . qq({"code":"WX1","member":"carol"}\n)
+              . "[rules]\n" . slurp("$EX/rules.json")
+              . "[prices]\n" . join('', map { qq({"sku":"$_","retail":1000}\n) }
+                                            'ok', 'rep', @LOOPS);
+    my $h = start_nginx(
+        http_config => "$HTTP\nloyalty_lua_file $ESCAPE;\n"
+                       . "loyalty_click_zone clicks 1m;\n"
+                       . "loyalty_click_flush 1s;\n",
+        config => $PRICE . 'location / { return 200 '
+                  . '"[$loyalty_ref_status][$loyalty_ref_campaign]\n"; }'
+                  . "\n",
+        store => $store);
+    my $what = 'escape';
+
+    # the price hook built of library closures, with a request for the
+    # same single worker waiting behind it
+    my ($took, $body, $child) = meanwhile($h, 'GET', '/price?sku=nest', undef,
+        sub { timed($h, 'GET', '/price?sku=ok') });
+    like($child, qr/"price":1000,"saved":0,"label":""\}/,
+         "$what: nest: stopped, the price without the hook");
+    like($body, qr/"price":999,.*"promo":"ok"/,
+         "$what: nest: the request behind it answered");
+    cmp_ok($took, '<', 3, "$what: nest: the request behind it in under 3 s");
+    like(error_log_text($h),
+         qr/\[error\].*the price hook failed: loyalty\.\w+:\d+: the budget of 100000 instructions is spent; it is skipped/,
+         "$what: nest: logged with its place in the library");
+
+    for my $sku (grep { $_ ne 'nest' } @LOOPS) {
+        ($took, $body) = timed($h, 'GET', "/price?sku=$sku");
+        like($body, qr/"price":1000,"saved":0,"label":""\}/,
+             "$what: $sku: stopped, the price without the hook");
+        cmp_ok($took, '<', 3, "$what: $sku: in under 3 s");
+        like((http_request($h, 'GET', '/price?sku=ok'))[2],
+             qr/"price":999,.*"promo":"ok"/, "$what: $sku: the next call works");
+    }
+
+    ($took, $body) = timed($h, 'GET', "/price?sku=rep");
+    like($body, qr/"price":1000,"saved":0,"label":""\}/,
+         "$what: rep: the price without the hook");
+
+    my $log = error_log_text($h);
+    my @places = $log =~ /the price hook failed: \Q$ESCAPE\E:(\d+): the budget of (?:100000 instructions|50 ms) is spent/g;
+    is(scalar(@places), @LOOPS - 1,
+       "$what: each of the others logged once with its place");
+    like($log, qr/the price hook failed: not enough memory/,
+         "$what: string.rep of a huge string: memory");
+
+    # the click hook's pattern on a 2,012-byte WeChat-less User-Agent,
+    # with a request waiting behind it
+    my $ua = 'Mozilla/5.0 ' . ('a ' x 1000);
+    my $t0 = Time::HiRes::time();
+    my (undef, undef, $clicked) = http_request($h, 'GET', '/?ref=WX1',
+                                               { 'User-Agent' => $ua });
+    $took = Time::HiRes::time() - $t0;
+    like($clicked, qr/^\[new\]\[\]/,
+         "$what: click: stopped, the click attributed without a campaign");
+    cmp_ok($took, '<', 3, "$what: click: in under 3 s");
+    (undef, undef, $clicked) = http_request($h, 'GET', '/?ref=WX1',
+        { 'User-Agent' => 'Mozilla/5.0 (iPhone) AppleWebKit MicroMessenger/8.0' });
+    like($clicked, qr/^\[new\]\[wechat\]/, "$what: click: the next call works");
+    like(error_log_text($h),
+         qr/\[error\].*the click hook failed: \Q$ESCAPE\E:\d+: the budget of (100000 instructions|50 ms) is spent/,
+         "$what: click: logged with its place");
+
+    # the event hook built of library closures holds LMDB's writer lock
+    # while it runs: a write behind it must not wait for it
+    my $ev = sub {
+        '[{"type":"action","member":"m1","kind":"share","id":"' . $_[0]
+        . '","at":"2026-11-21T10:00:00Z"}]'
+    };
+    my $posted;
+    ($took, $posted, $child) = meanwhile($h, 'POST', '/admin/events',
+        $ev->('nest.1'),
+        sub { timed($h, 'POST', '/admin/events', {}, $ev->('plain.1')) });
+    like($posted, qr/"applied":1/, "$what: event: the write behind it applied");
+    cmp_ok($took, '<', 3, "$what: event: the write behind it in under 3 s");
+    like($child, qr/"applied":1/,
+         "$what: event: the runaway's event applied without the hook");
+    like(error_log_text($h),
+         qr/\[error\].*the event hook failed: loyalty\.\w+:\d+: the budget of 100000 instructions is spent/,
+         "$what: event: logged with its place");
+    my $m1 = $JSON->decode((http_request($h, 'GET', '/admin/members/m1'))[2]);
+    is($m1->{points}, 3 + 5, "$what: event: the hook's 3 points and the "
+       . "rules' 5 for the stopped call");
+
+    my $doc = $JSON->decode((http_request($h, 'GET', '/admin/lua'))[2]);
+    is_deeply($doc->{hooks}{price},
+              { calls => 2 * @LOOPS + 1, errors => @LOOPS + 1,
+                budget => scalar @LOOPS, memory => 1 },
+              "$what: GET .../lua: every runaway price hook on the budget");
+    is($doc->{hooks}{click}{budget}, 1, "$what: GET .../lua: the click's");
+    is($doc->{hooks}{event}{budget}, 1, "$what: GET .../lua: the event's");
+    is($doc->{time}, 50, "$what: GET .../lua: the time, 50 ms by default");
+    stop_checked($h, $what);
 }
 
 
@@ -420,7 +567,7 @@ GET /admin/lua
 --- more_headers
 Authorization: Bearer %%ADMIN_READ_TOKEN%%
 --- response_body
-{"hooks":{},"file":"$DIR/slow.lua","budget":10000000,"memory":16777216}
+{"hooks":{},"file":"$DIR/slow.lua","budget":10000000,"time":50,"memory":16777216}
 
 
 === the memory cap applies at configuration
@@ -489,6 +636,39 @@ loyalty_lua_budget 100000001;
 "loyalty_lua_budget" must be 1000 to 100000000
 
 
+=== loyalty_lua_time 0 is refused
+--- http_config
+loyalty_lua_file $DIR/ok.lua;
+loyalty_lua_time 0;
+--- config_error
+"loyalty_lua_time" must be 1ms to 60s
+
+
+=== loyalty_lua_time 61s is refused
+--- http_config
+loyalty_lua_file $DIR/ok.lua;
+loyalty_lua_time 61s;
+--- config_error
+"loyalty_lua_time" must be 1ms to 60s
+
+
+=== loyalty_lua_time 5x is refused
+--- http_config
+loyalty_lua_file $DIR/ok.lua;
+loyalty_lua_time 5x;
+--- config_error
+invalid value
+
+
+=== a script that runs forever at configuration, within loyalty_lua_time
+--- http_config
+loyalty_lua_file $DIR/forever.lua;
+loyalty_lua_budget 100000000;
+loyalty_lua_time 10ms;
+--- config_error
+loyalty_lua_file "$DIR/forever.lua": $DIR/forever.lua:2: the budget of 10 ms is spent
+
+
 === loyalty_lua_memory 100k is refused
 --- http_config
 loyalty_lua_file $DIR/ok.lua;
@@ -502,6 +682,7 @@ loyalty_lua_memory 100k;
 loyalty_store %%STORE%%;
 loyalty_lua_file $DIR/ok.lua;
 loyalty_lua_budget 1000;
+loyalty_lua_time 1ms;
 loyalty_lua_memory 1m;
 --- config
 location /admin/ { %%ADMIN%% }
@@ -510,7 +691,7 @@ GET /admin/lua
 --- more_headers
 Authorization: Bearer %%ADMIN_READ_TOKEN%%
 --- response_body
-{"hooks":{"price":{"calls":0,"errors":0,"budget":0,"memory":0}},"file":"$DIR/ok.lua","budget":1000,"memory":1048576}
+{"hooks":{"price":{"calls":0,"errors":0,"budget":0,"memory":0}},"file":"$DIR/ok.lua","budget":1000,"time":1,"memory":1048576}
 END
 
 spec_string(join "\n\n", @blocks);

@@ -221,7 +221,7 @@ END
 
     is_deeply(admin_lua($h),
               { file => "$ROOT/t/lua/guard.lua", budget => 100000,
-                memory => 16 * 1024 * 1024,
+                time => 50, memory => 16 * 1024 * 1024,
                 hooks => { price => { calls => 6, errors => 5, budget => 0,
                                       memory => 0 } } },
               'GET /admin/lua: 6 calls, 5 failed');
@@ -383,14 +383,14 @@ END
 {"id":"dave","tier":"gold","stage":"customer","orders":2}
 [codes]
 {"code":"SPRING26","member":"alice"}
-{"code":"BDAY1","member":"bob"}
-{"code":"VIPX","member":"bob"}
-{"code":"PLAIN","member":"bob"}
-{"code":"NOPE","member":"bob"}
-{"code":"TNOPE","member":"bob"}
-{"code":"BAD1","member":"bob"}
-{"code":"ERR1","member":"bob"}
-{"code":"TAB1","member":"bob"}
+{"code":"BDAY1","vanity":true,"member":"bob"}
+{"code":"VIPX","vanity":true,"member":"bob"}
+{"code":"PLAIN","vanity":true,"member":"bob"}
+{"code":"NOPE","vanity":true,"member":"bob"}
+{"code":"TNOPE","vanity":true,"member":"bob"}
+{"code":"BAD1","vanity":true,"member":"bob"}
+{"code":"ERR1","vanity":true,"member":"bob"}
+{"code":"TAB1","vanity":true,"member":"bob"}
 END
     my $click = sub {
         my ($h, $code, $id) = @_;

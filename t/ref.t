@@ -23,9 +23,10 @@ END
 {"id":"dave","tier":"gold","stage":"fan","referrer":"carol"}
 [codes]
 {"code":"ALICE1","member":"alice","campaign":"spring","target":"/p/sofa"}
-{"code":"BOB1","member":"bob"}
-{"code":"OLD1","member":"alice","expires_at":"2020-01-01T00:00:00Z"}
-{"code":"GONE1","member":"alice","revoked":true}
+{"code":"BOB1","vanity":true,"member":"bob"}
+{"code":"OLD1","vanity":true,"member":"alice","expires_at":"2020-01-01T00:00:00Z"}
+{"code":"GONE1","vanity":true,"member":"alice","revoked":true}
+{"code":"CAROL1","member":"carol"}
 END
 
 my $UA = 'Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0 Safari/537.36';
@@ -70,10 +71,12 @@ my $STATUS = 'location / { return 200 "[$loyalty_ref_status][$loyalty_ref_code]\
                                        . "loyalty_keys %%KEYS%%;\n",
                         config => $STATUS,
                         store => "[tiers]\n{\"name\":\"gold\",\"rank\":1}\n"
-                                 . "[members]\n{\"id\":\"alice\",\"tier\":\"gold\",\"stage\":\"member\"}\n");
+                                 . "[members]\n{\"id\":\"alice\",\"tier\":\"gold\",\"stage\":\"member\"}\n"
+                                 . "[codes]\n{\"code\":\"ALICE1\",\"member\":\"alice\"}\n"
+                                 . "{\"code\":\"ALICE2\",\"member\":\"alice\"}\n");
     my @f = split /~/, ref_cookie('ALICE1', 'alice', time - 60);
     my $good = join '~', @f;
-    $f[1] = 'mallory';
+    $f[0] = 'ALICE2';    # replayed on another code of the same member
     my $bad = join '~', @f;
 
     my (undef, undef, $body) = http_request($h, 'GET', '/',
@@ -131,6 +134,114 @@ my $STATUS = 'location / { return 200 "[$loyalty_ref_status][$loyalty_ref_code]\
     stop_nginx($h);
 }
 
+# issue 18: the attribution cookie carries no member id; the referrer is
+# read from the code's record, so a code given to another member since
+# loses the attribution, a revoked one keeps it; old-form cookies, which
+# named the referrer, are honoured once and replaced
+{
+    use MIME::Base64 qw(decode_base64 decode_base64url);
+
+    my $FULL = 'location / { return 200 "[$loyalty_ref_status]'
+               . '[$loyalty_ref_code][$loyalty_referrer][$loyalty_referrer2]'
+               . '[$loyalty_ref_age]\n"; }';
+    my $h = start_nginx(http_config => "loyalty_store %%STORE%%;\n"
+                                       . "loyalty_keys %%KEYS%%;\n",
+                        config => $FULL,
+                        store => "[tiers]\n{\"name\":\"gold\",\"rank\":1}\n"
+                                 . "[members]\n"
+                                 . "{\"id\":\"carol\",\"tier\":\"gold\",\"stage\":\"partner\"}\n"
+                                 . "{\"id\":\"lin.fan\",\"tier\":\"gold\",\"stage\":\"member\",\"referrer\":\"carol\"}\n"
+                                 . "{\"id\":\"bob\",\"tier\":\"gold\",\"stage\":\"fan\"}\n"
+                                 . "[codes]\n{\"code\":\"Q7ZK4MPX2R\",\"member\":\"lin.fan\"}\n"
+                                 . "{\"code\":\"BOB1\",\"vanity\":true,\"member\":\"bob\"}\n");
+    my $get = sub {
+        my ($path, $cookie) = @_;
+        my (undef, $hdr, $body) = http_request($h, 'GET', $path,
+            { 'User-Agent' => $UA,
+              $cookie ? (Cookie => "loyalty_ref=$cookie") : () });
+        return ($body, $hdr->{'set-cookie'} || []);
+    };
+
+    my ($body, $sc) = $get->('/?ref=Q7ZK4MPX2R');
+    is($body, "[new][Q7ZK4MPX2R][lin.fan][carol][0]\n",
+       'cookie: a click attributes to lin.fan and carol');
+    my ($v) = ($sc->[0] // '') =~ /^loyalty_ref=([^;]+);/;
+    ok(defined $v && $v !~ /lin\.fan/i, 'cookie: no member id in it')
+        or diag($v);
+
+    # nothing in it decodes to the member id either
+    my @parts = ($v // '', split /~/, $v // '');
+    my $leaks = grep { my $p = $_;
+                       grep { /lin\.fan|carol/ }
+                           decode_base64url($p), decode_base64($p),
+                           decode_base64url(substr $p, 1),
+                           decode_base64(substr $p, 2) } @parts;
+    is($leaks, 0, 'cookie: no part decodes (base64, base64url) to it');
+
+    is(($get->('/', $v))[0] =~ s/\[\d+\]$/[age]/r,
+       "[kept][Q7ZK4MPX2R][lin.fan][carol][age]\n",
+       'cookie: both levels come back from the code\'s record');
+
+    (my $forged = $v) =~ s/(.)$/$1 eq 'A' ? 'B' : 'A'/e;
+    is(($get->('/', $forged))[0], "[none][][][][]\n", 'forged: ignored');
+
+    is(($get->('/', ref_cookie('Q7ZK4MPX2R', 'lin.fan',
+                               time - 31 * 86400)))[0],
+       "[none][][][][]\n", 'expired: past the window, ignored');
+
+    (my $replayed = $v) =~ s/^Q7ZK4MPX2R~/BOB1~/;
+    is(($get->('/', $replayed))[0], "[none][][][][]\n",
+       'replayed on another code: ignored');
+    is(($get->('/', ref_cookie('BOB1', 'lin.fan', time - 60)))[0],
+       "[none][][][][]\n",
+       'signed for a member the code does not belong to: ignored');
+    is(($get->('/', ref_cookie('NOSUCH1', 'lin.fan', time - 60)))[0],
+       "[none][][][][]\n", 'a code not in the store: ignored');
+
+    # the old form: honoured for the code's owner, and replaced
+    my $at = time - 3600;
+    ($body, $sc) = $get->('/', ref_cookie_legacy('Q7ZK4MPX2R', 'lin.fan',
+                                                 $at));
+    like($body, qr/^\[kept\]\[Q7ZK4MPX2R\]\[lin\.fan\]\[carol\]\[36\d\d\]$/,
+         'old form: the attribution is kept');
+    my ($nv, $age) = ($sc->[0] // '')
+        =~ /^loyalty_ref=([^;]+); Max-Age=(\d+); Path=\/; HttpOnly; SameSite=Lax$/;
+    is($nv, ref_cookie('Q7ZK4MPX2R', 'lin.fan', $at),
+       'old form: replaced by the new form, same code and click time');
+    ok(defined $age && $age <= 2592000 - 3600 && $age > 2592000 - 3700,
+       'old form: the new one lives what is left of the window')
+        or diag($sc->[0]);
+
+    ($body, $sc) = $get->('/', ref_cookie_legacy('Q7ZK4MPX2R', 'bob',
+                                                 time - 60));
+    is("$body@$sc", "[none][][][][]\n",
+       'old form naming another referrer than the code\'s: ignored');
+    (my $old_forged = ref_cookie_legacy('Q7ZK4MPX2R', 'lin.fan', time - 60))
+        =~ s/~lin\.fan~/~bob~/;
+    is(($get->('/', $old_forged))[0], "[none][][][][]\n",
+       'old form re-pointed: ignored');
+
+    # revoked: the attribution it made stands
+    is((loyaltyctl('-s', $h->{store}, 'revoke-code', 'q7zk4mpx2r'))[0], 0,
+       'the code revoked while nginx runs');
+    is(($get->('/', $v))[0] =~ s/\[\d+\]$/[age]/r,
+       "[kept][Q7ZK4MPX2R][lin.fan][carol][age]\n",
+       'revoked: the cookie still attributes to lin.fan');
+
+    # given to bob: lin.fan's cookie no longer attributes, to anyone
+    my $dir = test_dir();
+    write_file("$dir/codes.jsonl",
+               qq({"code":"Q7ZK4MPX2R","member":"bob"}\n));
+    is((loyaltyctl('-s', $h->{store}, 'import', 'codes',
+                   "$dir/codes.jsonl"))[0], 0, 'the code given to bob');
+    is(($get->('/', $v))[0], "[none][][][][]\n",
+       'reassigned: the old cookie attributes to nobody');
+
+    stop_nginx($h);
+    unlike(error_log_text($h), qr/\[(alert|crit|emerg)\]|signal \d+ \(SIG(SEGV|ABRT|BUS)/,
+           'cookie: no crash, alert, crit or emerg');
+}
+
 done_testing();
 
 __DATA__
@@ -150,7 +261,7 @@ GET /?ref=ALICE1
 --- response_body
 [new][ALICE1][alice][carol][0]
 --- response_headers_like
-Set-Cookie: ^loyalty_ref=ALICE1~alice~\d+~k1~[A-Za-z0-9_-]{43}; Max-Age=2592000; Path=/; HttpOnly; SameSite=Lax$
+Set-Cookie: ^loyalty_ref=ALICE1~\d+~k1~[A-Za-z0-9_-]{43}; Max-Age=2592000; Path=/; HttpOnly; SameSite=Lax$
 
 
 === TEST 3: codes are case-insensitive and may be percent-encoded
@@ -197,7 +308,7 @@ Cookie: loyalty_ref=%%REF(ALICE1,alice,2d)%%
 --- response_body
 [replaced][BOB1][bob][][0]
 --- response_headers_like
-Set-Cookie: ^loyalty_ref=BOB1~bob~\d+~k1~
+Set-Cookie: ^loyalty_ref=BOB1~\d+~k1~
 
 
 === TEST 7: last-touch: clicking the same code again keeps the attribution and its time
@@ -549,7 +660,7 @@ loyalty_ref_window 7d;
 --- request
 GET /?ref=ALICE1
 --- response_headers_like
-Set-Cookie: ^shop_ref=ALICE1~alice~\d+~k1~[A-Za-z0-9_-]{43}; Max-Age=604800; Path=/; HttpOnly; SameSite=Lax$
+Set-Cookie: ^shop_ref=ALICE1~\d+~k1~[A-Za-z0-9_-]{43}; Max-Age=604800; Path=/; HttpOnly; SameSite=Lax$
 
 
 === TEST 39: the click sets its cookie even when no variable is read
@@ -562,7 +673,7 @@ GET /?ref=ALICE1
 --- response_body
 plain
 --- response_headers_like
-Set-Cookie: ^loyalty_ref=ALICE1~alice~
+Set-Cookie: ^loyalty_ref=ALICE1~
 
 
 === TEST 40: the cookie goes on error responses too, once
@@ -574,7 +685,7 @@ location / {
 GET /missing?ref=ALICE1
 --- error_code: 404
 --- response_headers_like
-Set-Cookie: ^loyalty_ref=ALICE1~alice~
+Set-Cookie: ^loyalty_ref=ALICE1~
 
 
 === TEST 41: an internal redirect does not click twice or send two cookies
@@ -637,7 +748,7 @@ GET /?ref=ALICE1
 --- response_body
 upstream saw [alice][carol][ALICE1]
 --- response_headers_like
-Set-Cookie: ^loyalty_ref=ALICE1~alice~
+Set-Cookie: ^loyalty_ref=ALICE1~
 
 
 === TEST 45: config: a bad model, cookie name or window is refused

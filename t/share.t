@@ -41,18 +41,18 @@ my $STORE = <<'END';
 {"id":"bob","tier":"gold","stage":"fan"}
 [codes --hosts shop.example.com,gone.example.com,a.shop.example.com,shop.example.com.evil.net]
 {"code":"ALICE1","member":"alice","campaign":"spring","target":"/p/sofa"}
-{"code":"BOB1","member":"bob","target":"/p/bob?from=share&x=1"}
-{"code":"a-b_c","member":"bob","target":"/p/abc"}
-{"code":"SHOP1","member":"alice","target":"https://shop.example.com/p/1?x=1"}
-{"code":"SHOP2","member":"alice","target":"https://SHOP.Example.com:8443/p/2"}
+{"code":"BOB1","vanity":true,"member":"bob","target":"/p/bob?from=share&x=1"}
+{"code":"a-b_c","vanity":true,"member":"bob","target":"/p/abc"}
+{"code":"SHOP1","vanity":true,"member":"alice","target":"https://shop.example.com/p/1?x=1"}
+{"code":"SHOP2","vanity":true,"member":"alice","target":"https://SHOP.Example.com:8443/p/2"}
 {"code":"GONEHOST","member":"alice","target":"https://gone.example.com/p"}
 {"code":"SUBHOST","member":"alice","target":"https://a.shop.example.com/p"}
 {"code":"LOOKALIKE","member":"alice","target":"http://shop.example.com.evil.net/p"}
-{"code":"NOTGT","member":"bob"}
-{"code":"OLD1","member":"alice","target":"/p/old","expires_at":"2020-01-01T00:00:00Z"}
-{"code":"GONE1","member":"alice","target":"/p/gone","revoked":true}
+{"code":"NOTGT","vanity":true,"member":"bob"}
+{"code":"OLD1","vanity":true,"member":"alice","target":"/p/old","expires_at":"2020-01-01T00:00:00Z"}
+{"code":"GONE1","vanity":true,"member":"alice","target":"/p/gone","revoked":true}
 {"code":"LATER1","member":"alice","target":"/p/later","expires_at":"2099-01-01T00:00:00Z"}
-{"code":"MAX2","member":"alice","target":"/p/max","max_clicks":2}
+{"code":"MAX2","vanity":true,"member":"alice","target":"/p/max","max_clicks":2}
 END
 
 my @BOTS = (
@@ -117,9 +117,10 @@ sub no_trouble {
     ok(defined $value, 'cookie: name and attributes exactly')
         or diag($cookies->[0]);
 
-    my ($code, $ref, $at, $kid, $mac) = split /~/, $value // '', -1;
+    my ($code, $at, $kid, $mac) = split /~/, $value // '', -1;
     is($code, 'ALICE1', 'cookie: code');
-    is($ref, 'alice', 'cookie: referrer is the code\'s member');
+    ok(defined $at && "$at~$kid~$mac" !~ /alice/i,
+       'cookie: the referrer, the code\'s member, is not in it');
     is($kid, 'k1', 'cookie: signed with the first key');
     ok(defined $at && $at =~ /^\d+$/ && $at >= $t0 && $at <= $t1,
        'cookie: click time is now') or diag("at $at, $t0..$t1");
@@ -146,7 +147,7 @@ sub no_trouble {
     my (undef, undef, $c4, $st4) = click($h, 'GET', '/s/BOB1',
         { 'User-Agent' => $BROWSER, Cookie => "loyalty_ref=$forged" });
     is($st4, 'new', 'forged cookie: ignored, the click is new');
-    like($c4->[0] // '', qr/^loyalty_ref=BOB1~bob~\d+~k1~/,
+    like($c4->[0] // '', qr/^loyalty_ref=BOB1~\d+~k1~/,
          'forged cookie: replaced by a genuine one');
 
     # the code's member clicking their own link
@@ -163,7 +164,7 @@ sub no_trouble {
           Cookie => 'loyalty_member=' . sign_member('bob', '1h') });
     is("$l6 $st6", "$site/p/sofa new", 'member: attributed to alice');
     is($h6->{'x-referrer'}, 'alice', 'member: $loyalty_referrer');
-    like($c6->[0] // '', qr/^loyalty_ref=ALICE1~alice~\d+~k1~[A-Za-z0-9_-]{43};/,
+    like($c6->[0] // '', qr/^loyalty_ref=ALICE1~\d+~k1~[A-Za-z0-9_-]{43};/,
          'member: cookie set');
 
     stop_nginx($h);
@@ -183,7 +184,7 @@ sub no_trouble {
         { 'User-Agent' => $BROWSER, Cookie => "loyalty_ref=$old" });
     is("$s $l $st", "302 $site/p/bob?from=share&x=1 replaced",
        'last touch: replaced, followed');
-    like($c->[0] // '', qr/^loyalty_ref=BOB1~bob~\d+~k1~[A-Za-z0-9_-]{43}; Max-Age=2592000; Path=\/; HttpOnly; SameSite=Lax$/,
+    like($c->[0] // '', qr/^loyalty_ref=BOB1~\d+~k1~[A-Za-z0-9_-]{43}; Max-Age=2592000; Path=\/; HttpOnly; SameSite=Lax$/,
          'last touch: the new cookie');
 
     stop_nginx($h);
@@ -316,6 +317,62 @@ sub no_trouble {
 
 run_blocks(http_config => $HTTP, config => $CONFIG, store => $STORE,
            more_headers => "User-Agent: $BROWSER\n");
+# issue 18: $loyalty_ref_miss keys a limit_req zone that slows the walk
+# of the code space, and only it: hits are never limited
+
+{
+    my $h = start_nginx(
+        http_config => $HTTP . <<'END',
+map $loyalty_ref_miss $loyalty_miss_addr {
+    ""      "";
+    default $binary_remote_addr;
+}
+limit_req_zone $loyalty_miss_addr zone=loyalty_misses:1m rate=1r/m;
+END
+        config => <<'END',
+location /s/ {
+    loyalty_share;
+    limit_req zone=loyalty_misses burst=3 nodelay;
+    limit_req_status 429;
+    add_header X-Status $loyalty_ref_status always;
+    add_header X-Miss "[$loyalty_ref_miss]" always;
+}
+
+location / {
+    # "return" would answer before limit_req: try_files comes after it
+    limit_req zone=loyalty_misses burst=3 nodelay;
+    limit_req_status 429;
+    add_header X-Status $loyalty_ref_status always;
+    add_header X-Miss "[$loyalty_ref_miss]" always;
+    try_files /nothing-here =404;
+}
+END
+        store => $STORE);
+    my $miss = sub {
+        my ($s, undef, undef, $st, $hdr) = click($h, 'GET', $_[0]);
+        return "$s $st " . ($hdr->{'x-miss'} // '');
+    };
+
+    is($miss->('/s/ALICE1'), '302 new []', 'limit: a hit is no miss');
+    is_deeply([map { $miss->("/s/NOPE$_") } 10 .. 13],
+              [('302 invalid [1]') x 4],
+              'limit: 4 misses pass (1 and a burst of 3)');
+    like($miss->('/s/NOPE14'), qr/^429 /, 'limit: the 5th miss: 429');
+    like($miss->('/s/GONE1'), qr/^429 /, 'limit: a revoked code is a miss');
+    like($miss->('/?ref=NOPE15'), qr/^429 /,
+         'limit: a miss by argument too');
+    is_deeply([map { $miss->('/s/ALICE1') } 1 .. 10], [('302 new []') x 10],
+              'limit: hits from the same address are never limited');
+    is($miss->('/?ref=ALICE1'), '404 new []',
+       'limit: a hit by argument is not limited');
+    is($miss->('/'), '404 none []', 'limit: no code, no miss, not limited');
+
+    stop_nginx($h);
+    like(error_log_text($h), qr/limiting requests, excess: \d+\.\d+ by zone "loyalty_misses"/,
+         'limit: nginx logs the limited misses');
+    no_trouble($h, 'limit');
+}
+
 done_testing();
 
 __DATA__
@@ -331,7 +388,7 @@ X-Status: new
 X-Code: ALICE1
 X-Referrer: alice
 --- response_headers_like
-Set-Cookie: ^loyalty_ref=ALICE1~alice~\d+~k1~[A-Za-z0-9_-]{43}; Max-Age=2592000; Path=/; HttpOnly; SameSite=Lax$
+Set-Cookie: ^loyalty_ref=ALICE1~\d+~k1~[A-Za-z0-9_-]{43}; Max-Age=2592000; Path=/; HttpOnly; SameSite=Lax$
 --- no_error_log
 [warn]
 [error]
@@ -354,7 +411,7 @@ GET /s/aLiCe1
 Location: http://localhost:%%PORT%%/p/sofa
 X-Code: ALICE1
 --- response_headers_like
-Set-Cookie: ^loyalty_ref=ALICE1~alice~
+Set-Cookie: ^loyalty_ref=ALICE1~
 
 
 === TEST 4: a percent-encoded code
@@ -403,7 +460,7 @@ Location: https://shop.example.com/p/1?x=1
 Cache-Control: private, no-store
 X-Status: new
 --- response_headers_like
-Set-Cookie: ^loyalty_ref=SHOP1~alice~\d+~k1~[A-Za-z0-9_-]{43}; Max-Age=2592000;
+Set-Cookie: ^loyalty_ref=SHOP1~\d+~k1~[A-Za-z0-9_-]{43}; Max-Age=2592000;
 --- no_error_log
 [warn]
 
@@ -599,7 +656,7 @@ Location: http://localhost:%%PORT%%/
 X-Status: new
 X-Referrer: bob
 --- response_headers_like
-Set-Cookie: ^loyalty_ref=NOTGT~bob~\d+~k1~
+Set-Cookie: ^loyalty_ref=NOTGT~\d+~k1~
 
 
 === TEST 26: a custom fallback path, inherited from the server
@@ -693,7 +750,7 @@ loyalty_ref_window 7d;
 GET /s/ALICE1
 --- error_code: 302
 --- response_headers_like
-Set-Cookie: ^ref_c=ALICE1~alice~\d+~k1~[A-Za-z0-9_-]{43}; Max-Age=604800; Path=/; HttpOnly; SameSite=Lax$
+Set-Cookie: ^ref_c=ALICE1~\d+~k1~[A-Za-z0-9_-]{43}; Max-Age=604800; Path=/; HttpOnly; SameSite=Lax$
 
 
 === TEST 33: max_clicks without a click zone cannot be kept: it holds firm

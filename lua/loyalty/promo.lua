@@ -46,29 +46,38 @@ function M.is_partner(member)
   return M.stage_at_least(member, "partner")
 end
 
+-- a hook that calls fn(ctx) only for a member of at least the given rank;
+-- the check written out, as every price asked for runs it (interpreted)
+local function rank_only(want, fn)
+  return function(ctx)
+    local m = ctx.member
+    if type(m) == "table" then
+      local have = STAGE_RANK[m.stage]
+      if have ~= nil and have >= want then return fn(ctx) end
+    end
+    return nil
+  end
+end
+
 -- members_only(fn) -> a hook that calls fn(ctx) only when the visitor is a
 -- member or partner. When the module asks what a lower tier would pay it
 -- passes no member, so a member-only deal never leaks into that answer.
 function M.members_only(fn)
   check(type(fn) == "function", "members_only", "expects a function")
-  return function(ctx)
-    if M.is_member(ctx.member) then return fn(ctx) end
-    return nil
-  end
+  return rank_only(STAGE_RANK.member, fn)
 end
 
 -- partners_only(fn) -> as members_only, for stage partner
 function M.partners_only(fn)
   check(type(fn) == "function", "partners_only", "expects a function")
-  return function(ctx)
-    if M.is_partner(ctx.member) then return fn(ctx) end
-    return nil
-  end
+  return rank_only(STAGE_RANK.partner, fn)
 end
+
+local is_integer = money.is_integer
 
 local function unit_price(ctx)
   local p, q = ctx.price, ctx.qty
-  if not money.is_integer(p) or not money.is_integer(q) or q < 1 then
+  if not is_integer(p) or not is_integer(q) or q < 1 then
     return nil
   end
   return p, q

@@ -17,6 +17,9 @@
 #include "loyalty_sign.h"
 #include "loyaltyctl.h"
 
+/* LOYALTY_VERSION, from debian/changelog */
+#include "loyalty_version.h"
+
 
 static const char  loyaltyctl_usage_main[] =
     "usage: loyaltyctl [-s DIR] COMMAND [ARGS]\n"
@@ -64,9 +67,12 @@ static const char  loyaltyctl_usage_main[] =
     "      --lua FILE            the operator's Lua script, as nginx's\n"
     "                            loyalty_lua_file\n"
     "      --lua-budget N        VM instructions per call (default 100000)\n"
+    "      --lua-time TIME       wall time per call, ms or s for units\n"
+    "                            (default 50ms)\n"
     "      --lua-memory SIZE     bytes per VM, k or m for units (default "
     "16m)\n"
     "  -h, --help                this help; COMMAND --help for a command's\n"
+    "      --version             print the name and version\n"
     "\n"
     "exit status: 0 success, 1 rejected input, absent record or problems\n"
     "found, 2 usage error, 3 the store cannot be opened or written.\n";
@@ -855,21 +861,26 @@ main(int argc, char **argv)
     enum {
         LOYALTYCTL_OPT_LUA = 256,
         LOYALTYCTL_OPT_LUA_BUDGET,
-        LOYALTYCTL_OPT_LUA_MEMORY
+        LOYALTYCTL_OPT_LUA_TIME,
+        LOYALTYCTL_OPT_LUA_MEMORY,
+        LOYALTYCTL_OPT_VERSION
     };
 
     static const struct option  longopts[] = {
         { "store",      required_argument, NULL, 's' },
         { "lua",        required_argument, NULL, LOYALTYCTL_OPT_LUA },
         { "lua-budget", required_argument, NULL, LOYALTYCTL_OPT_LUA_BUDGET },
+        { "lua-time",   required_argument, NULL, LOYALTYCTL_OPT_LUA_TIME },
         { "lua-memory", required_argument, NULL, LOYALTYCTL_OPT_LUA_MEMORY },
         { "help",       no_argument,       NULL, 'h' },
+        { "version",    no_argument,       NULL, LOYALTYCTL_OPT_VERSION },
         { NULL, 0, NULL, 0 }
     };
 
     o.store = getenv("LOYALTY_STORE");
     o.lua = NULL;
     o.lua_budget = LOYALTYCTL_LUA_BUDGET;
+    o.lua_time = LOYALTYCTL_LUA_TIME;
     o.lua_memory = LOYALTYCTL_LUA_MEMORY;
 
     /* "+": options after the command belong to the command */
@@ -891,6 +902,14 @@ main(int argc, char **argv)
             }
             break;
 
+        case LOYALTYCTL_OPT_LUA_TIME:
+            if (loyaltyctl_lua_time(optarg, &o.lua_time) != 0) {
+                fprintf(stderr, "loyaltyctl: invalid --lua-time \"%s\": "
+                        "1ms to 60s\n", optarg);
+                return LOYALTYCTL_USAGE;
+            }
+            break;
+
         case LOYALTYCTL_OPT_LUA_MEMORY:
             if (loyaltyctl_lua_memory(optarg, &o.lua_memory) != 0) {
                 fprintf(stderr, "loyaltyctl: invalid --lua-memory \"%s\": "
@@ -901,6 +920,10 @@ main(int argc, char **argv)
 
         case 'h':
             fputs(loyaltyctl_usage_main, stdout);
+            return LOYALTYCTL_OK;
+
+        case LOYALTYCTL_OPT_VERSION:
+            puts("loyaltyctl (nginx-loyalty) " LOYALTY_VERSION);
             return LOYALTYCTL_OK;
 
         default:

@@ -25,10 +25,12 @@
 
 #define LOYALTYCTL_HOSTS_MAX    64
 
-/* as nginx's loyalty_lua_budget and loyalty_lua_memory */
+/* as nginx's loyalty_lua_budget, loyalty_lua_time and loyalty_lua_memory */
 #define LOYALTYCTL_LUA_BUDGET        100000
 #define LOYALTYCTL_LUA_BUDGET_MIN    1000
 #define LOYALTYCTL_LUA_BUDGET_MAX    100000000
+#define LOYALTYCTL_LUA_TIME          LOYALTY_LUA_MSEC
+#define LOYALTYCTL_LUA_TIME_MAX      60000
 #define LOYALTYCTL_LUA_MEMORY        (16 * 1024 * 1024)
 #define LOYALTYCTL_LUA_MEMORY_MIN    (1024 * 1024)
 #define LOYALTYCTL_LUA_ERRLEN        2048
@@ -38,6 +40,7 @@ typedef struct {
     const char  *store;
     const char  *lua;         /* --lua FILE, or NULL */
     unsigned     lua_budget;
+    unsigned     lua_time;    /* ms */
     size_t       lua_memory;
 } loyaltyctl_opts_t;
 
@@ -76,8 +79,10 @@ int loyaltyctl_mint_code(const loyaltyctl_opts_t *o, int argc, char **argv);
 int loyaltyctl_revoke_code(const loyaltyctl_opts_t *o, int argc,
     char **argv);
 int loyaltyctl_clicks(const loyaltyctl_opts_t *o, int argc, char **argv);
-/* --lua-budget and --lua-memory: 0, or -1 if out of range or malformed */
+/* --lua-budget, --lua-time and --lua-memory: 0, or -1 if out of range or
+ * malformed */
 int loyaltyctl_lua_budget(const char *arg, unsigned *budget);
+int loyaltyctl_lua_time(const char *arg, unsigned *msec);
 int loyaltyctl_lua_memory(const char *arg, size_t *memory);
 /* the --lua script loaded, its table at the top of the stack; exit code */
 int loyaltyctl_lua_open(const loyaltyctl_opts_t *o, loyalty_lua_t *vm);

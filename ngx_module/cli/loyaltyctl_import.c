@@ -41,7 +41,9 @@ static const char  loyaltyctl_usage_import[] =
     "privilege guard: no tier above retail or above a lower-ranked tier.\n"
     "Codes must name members already in the store, and a target URL must\n"
     "name one of the --hosts; codes are kept in upper case (\"ab1\" then\n"
-    "\"AB1\" is a repeated code), and created_at defaults to now.  A\n"
+    "\"AB1\" is a repeated code), and created_at defaults to now.  A new\n"
+    "code needs 6 characters, 4 different, and 2^28 possible codes of its\n"
+    "kind, unless it says \"vanity\": true (kept with a warning).  A\n"
     "member's points are its balance: the difference from its ledger is\n"
     "written there as an \"adjust\" entry.\n"
     "Rules are one JSON document (schema/rules.schema.json) that replaces\n"
@@ -49,6 +51,7 @@ static const char  loyaltyctl_usage_import[] =
 
 
 typedef struct {
+    const char       *file;
     loyalty_store_t  *st;
     MDB_txn          *txn;
     int               db;
@@ -217,6 +220,11 @@ loyaltyctl_import_line(loyaltyctl_import_t *im, const char *line,
 
             rc = loyalty_admin_write(im->st, im->txn, &rec,
                                      loyaltyctl_key_after(im, &key));
+        }
+
+        if (rc == 0 && rec.warning[0]) {
+            fprintf(stderr, "loyaltyctl: %s line %zu: warning: %s\n",
+                    im->file, im->lineno, rec.warning);
         }
 
     } else {
@@ -403,6 +411,7 @@ loyaltyctl_import(const loyaltyctl_opts_t *o, int argc, char **argv)
 
     kind = argv[optind];
     file = argv[optind + 1];
+    im.file = file;
 
     if (strcmp(kind, "members") == 0) {
         im.db = LOYALTY_DB_MEMBERS;

@@ -22,9 +22,10 @@ static void loyaltyctl_lua_report(loyalty_lua_t *vm, const char *msg,
 static const char  loyaltyctl_usage_lua_check[] =
     "usage: loyaltyctl --lua FILE lua-check\n"
     "Loads the script as nginx loads loyalty_lua_file: in the same\n"
-    "sandbox, within --lua-budget and --lua-memory.  Prints the file and\n"
-    "the hooks it returns as one line of JSON.  Exit 1, with the reason\n"
-    "(FILE:LINE: for an error in the script), if it does not load.\n";
+    "sandbox, within --lua-budget, --lua-time and --lua-memory.  Prints\n"
+    "the file and the hooks it returns as one line of JSON.  Exit 1, with\n"
+    "the reason (FILE:LINE: for an error in the script), if it does not\n"
+    "load.\n";
 
 
 /* --lua-budget N: VM instructions per call, as loyalty_lua_budget */
@@ -44,6 +45,40 @@ loyaltyctl_lua_budget(const char *arg, unsigned *budget)
     }
 
     *budget = (unsigned) n;
+
+    return 0;
+}
+
+
+/* --lua-time TIME: ms, or with "ms" or "s", as loyalty_lua_time */
+int
+loyaltyctl_lua_time(const char *arg, unsigned *msec)
+{
+    char           *end;
+    unsigned long   n, unit;
+
+    if (arg[0] < '0' || arg[0] > '9') {
+        return -1;
+    }
+
+    errno = 0;
+    n = strtoul(arg, &end, 10);
+
+    if (strcmp(end, "s") == 0) {
+        unit = 1000;
+
+    } else if (*end == '\0' || strcmp(end, "ms") == 0) {
+        unit = 1;
+
+    } else {
+        return -1;
+    }
+
+    if (errno || n == 0 || n > LOYALTYCTL_LUA_TIME_MAX / unit) {
+        return -1;
+    }
+
+    *msec = (unsigned) (n * unit);
 
     return 0;
 }
@@ -110,6 +145,7 @@ loyaltyctl_lua_open(const loyaltyctl_opts_t *o, loyalty_lua_t *vm)
 
     vm->file = o->lua;
     vm->budget = o->lua_budget;
+    vm->msec = o->lua_time;
     vm->limit = o->lua_memory;
     vm->report = loyaltyctl_lua_report;
 

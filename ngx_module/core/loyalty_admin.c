@@ -58,6 +58,57 @@ loyalty_admin_exists(loyalty_store_t *st, MDB_txn *txn, int db,
 }
 
 
+/*
+ * A code easy to guess is refused, unless it is a vanity code ("vanity":
+ * true) or already in the store: both are kept, with a warning.
+ */
+static int
+loyalty_admin_code_strength(loyalty_store_t *st, MDB_txn *txn,
+    loyalty_admin_rec_t *rec, const loyalty_code_t *c, size_t len, char *err,
+    size_t errlen)
+{
+    int      rc;
+    MDB_val  key, val;
+
+    if (loyalty_code_strong(rec->key, len)) {
+        return 0;
+    }
+
+    if (c->flags & LOYALTY_CODE_VANITY) {
+        snprintf(rec->warning, sizeof(rec->warning), "vanity code \"%.*s\" "
+                 "is easy to guess: limit misses with limit_req",
+                 (int) len, rec->key);
+        return 0;
+    }
+
+    key.mv_data = rec->key;
+    key.mv_size = len;
+
+    rc = mdb_get(txn, st->dbi[LOYALTY_DB_CODES], &key, &val);
+
+    if (rc == 0) {
+        snprintf(rec->warning, sizeof(rec->warning), "code \"%.*s\" is easy "
+                 "to guess; kept, as it is already in the store",
+                 (int) len, rec->key);
+        return 0;
+    }
+
+    if (rc != MDB_NOTFOUND) {
+        return rc;
+    }
+
+    snprintf(err, errlen, "code \"%.*s\" is too easy to guess: a new code "
+             "needs at least %d characters, %d of them different, and 2^%d "
+             "possible codes of its kind (letters alone: %d characters, "
+             "digits alone: 9); or \"vanity\": true",
+             (int) len, rec->key, LOYALTY_CODE_STRONG_LEN,
+             LOYALTY_CODE_STRONG_CHARS, LOYALTY_CODE_STRONG_BITS,
+             LOYALTY_CODE_STRONG_LEN);
+
+    return -1;
+}
+
+
 int
 loyalty_admin_prepare(loyalty_store_t *st, MDB_txn *txn, int db, json_t *obj,
     const loyalty_tierset_t *ts, const char *const *hosts,
@@ -74,6 +125,7 @@ loyalty_admin_prepare(loyalty_store_t *st, MDB_txn *txn, int db, json_t *obj,
 
     rec->db = db;
     rec->now = now;
+    rec->warning[0] = '\0';
 
     switch (db) {
 
@@ -137,6 +189,11 @@ loyalty_admin_prepare(loyalty_store_t *st, MDB_txn *txn, int db, json_t *obj,
         /* the member may come from an earlier import or from this one */
         rc = loyalty_admin_exists(st, txn, LOYALTY_DB_MEMBERS, c.member,
                                   c.member_len, "member", err, errlen);
+        if (rc != 0) {
+            return rc;
+        }
+
+        rc = loyalty_admin_code_strength(st, txn, rec, &c, len, err, errlen);
         if (rc != 0) {
             return rc;
         }
@@ -378,7 +435,15 @@ loyalty_admin_put(loyalty_store_t *st, MDB_txn *txn, const char *kind,
     rc = loyalty_admin_prepare(st, txn, db, body, &ts, hosts, host_lens,
                                nhosts, now, &rec, err, errlen);
 
-    return rc == 0 ? loyalty_admin_write(st, txn, &rec, 0) : rc;
+    if (rc == 0) {
+        rc = loyalty_admin_write(st, txn, &rec, 0);
+    }
+
+    if (rc == 0) {
+        snprintf(err, errlen, "%s", rec.warning);
+    }
+
+    return rc;
 }
 
 

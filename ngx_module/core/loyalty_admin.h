@@ -35,6 +35,7 @@ typedef struct {
     size_t              key_len;
     size_t              val_len;
     int64_t             now;
+    char                warning[LOYALTY_ERRLEN];    /* "": none */
     loyalty_member_t    m;              /* members: tier and referrer
                                            point into the JSON */
     union {
@@ -53,8 +54,9 @@ json_t *loyalty_admin_get_member(loyalty_store_t *st, MDB_txn *txn,
  * Creates or replaces one record: kind "member", "code", "price" or
  * "rules".  key is the id in the URL (the code, any case; the SKU); the
  * body's id must equal it or be absent, and is then filled in.  For
- * "rules" key is not used.  A member's points are its balance: the
- * difference from its ledger is written there as an "adjust" entry.
+ * "rules" key is not used.  On success err holds a warning, or "".  A
+ * member's points are its balance: the difference from its ledger is
+ * written there as an "adjust" entry.
  */
 int loyalty_admin_put(loyalty_store_t *st, MDB_txn *txn, const char *kind,
     const char *key, size_t key_len, json_t *body, const char *const *hosts,

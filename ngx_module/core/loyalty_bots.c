@@ -32,6 +32,8 @@ struct loyalty_bots_s {
     size_t          size;
     uint32_t        off[LOYALTY_BOTS_MAX];
     uint8_t         len[LOYALTY_BOTS_MAX];
+    /* "^pattern": only at the start of a User-Agent */
+    uint8_t         anchored[LOYALTY_BOTS_MAX];
 
     /* the index, rebuilt from the patterns when a list is added */
     uint64_t        map[LOYALTY_BOTS_WORDS];
@@ -148,6 +150,14 @@ loyalty_bots_add(loyalty_bots_t *b, const char *s, size_t len)
 {
     char    *text;
     size_t   i, size;
+    uint8_t  anchored;
+
+    anchored = (*s == '^');
+
+    if (anchored) {
+        s++;
+        len--;
+    }
 
     if (b->size - b->used < len + 1) {
         size = b->size ? b->size : 4096;
@@ -167,6 +177,7 @@ loyalty_bots_add(loyalty_bots_t *b, const char *s, size_t len)
 
     b->off[b->n] = (uint32_t) b->used;
     b->len[b->n] = (uint8_t) len;
+    b->anchored[b->n] = anchored;
 
     for (i = 0; i < len; i++) {
         b->text[b->used++] = (char) loyalty_bots_lower((uint8_t) s[i]);
@@ -222,7 +233,7 @@ loyalty_bots_add_list(loyalty_bots_t *b, const char *text, size_t len,
             continue;
         }
 
-        if (plen < LOYALTY_BOT_PATTERN_MIN) {
+        if (plen - (*p == '^') < LOYALTY_BOT_PATTERN_MIN) {
             snprintf(err, errlen, "line %zu: pattern shorter than %d bytes",
                      line, LOYALTY_BOT_PATTERN_MIN);
             goto failed;
@@ -370,7 +381,7 @@ loyalty_bots_match(const loyalty_bots_t *b, const char *ua, size_t len)
             idx = b->order[j];
             plen = b->len[idx];
 
-            if (plen > len - i) {
+            if (plen > len - i || (i && b->anchored[idx])) {
                 continue;
             }
 
@@ -392,4 +403,44 @@ loyalty_bots_match(const loyalty_bots_t *b, const char *ua, size_t len)
     }
 
     return -1;
+}
+
+
+int
+loyalty_bots_bare(const char *ua, size_t len)
+{
+    static const char  mozilla[] = "mozilla/";
+
+    size_t  i;
+
+    while (len && (ua[len - 1] == ' ' || ua[len - 1] == '\t')) {
+        len--;
+    }
+
+    while (len && (*ua == ' ' || *ua == '\t')) {
+        ua++;
+        len--;
+    }
+
+    if (len == 0) {
+        return 1;
+    }
+
+    if (len < sizeof(mozilla) - 1) {
+        return 0;
+    }
+
+    for (i = 0; i < sizeof(mozilla) - 1; i++) {
+        if (loyalty_bots_lower((uint8_t) ua[i]) != (uint8_t) mozilla[i]) {
+            return 0;
+        }
+    }
+
+    for ( /* void */ ; i < len; i++) {
+        if ((ua[i] < '0' || ua[i] > '9') && ua[i] != '.') {
+            return 0;
+        }
+    }
+
+    return 1;
 }

@@ -3,7 +3,8 @@
  *
  * A bots list is text: one pattern per line, blank lines and "#" comments
  * ignored; a User-Agent that contains a pattern, compared without regard
- * to case, is a bot.  The project's list is ngx_module/bots.txt.
+ * to case, is a bot; a pattern that starts with "^" only at the start of
+ * the User-Agent.  The project's list is ngx_module/bots.txt.
  *
  * Matching reads the User-Agent once: a bitmap of the patterns' first two
  * bytes picks the few places where a pattern may start.
@@ -43,6 +44,13 @@ size_t loyalty_bots_count(const loyalty_bots_t *b);
 
 /* the index of a pattern the User-Agent contains, or -1 */
 long loyalty_bots_match(const loyalty_bots_t *b, const char *ua, size_t len);
+/*
+ * Whether a User-Agent names nothing at all: empty or spaces, or only a
+ * "Mozilla/VERSION" token ("Mozilla/5.0"), which scripts send to pass for
+ * a browser.  No substring pattern can say so.
+ */
+int loyalty_bots_bare(const char *ua, size_t len);
+
 /* the pattern of an index returned by loyalty_bots_match() */
 const char *loyalty_bots_pattern(const loyalty_bots_t *b, size_t i,
     size_t *len);

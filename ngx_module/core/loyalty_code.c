@@ -65,6 +65,62 @@ loyalty_code_normalize(const char *s, size_t len, char *out)
 
 
 int
+loyalty_code_strong(const char *code, size_t len)
+{
+    size_t         i, k, distinct, classes;
+    uint64_t       space;
+    unsigned char  c;
+
+    if (len < LOYALTY_CODE_STRONG_LEN) {
+        return 0;
+    }
+
+    classes = 0;
+    distinct = 0;
+
+    for (i = 0; i < len; i++) {
+        c = (unsigned char) code[i];
+
+        if (c >= '0' && c <= '9') {
+            classes |= 1;
+
+        } else if (c == '-' || c == '_') {
+            classes |= 2;
+
+        } else {
+            classes |= 4;
+        }
+
+        for (k = 0; k < i && code[k] != code[i]; k++) {
+            /* void */
+        }
+
+        if (k == i) {
+            distinct++;
+        }
+    }
+
+    if (distinct < LOYALTY_CODE_STRONG_CHARS) {
+        return 0;
+    }
+
+    /* the codes an attacker walks: the classes used, to the length */
+    space = 1;
+
+    for (i = 0; i < len; i++) {
+        space *= ((classes & 1) ? 10 : 0) + ((classes & 2) ? 2 : 0)
+                 + ((classes & 4) ? 26 : 0);
+
+        if (space >= (UINT64_C(1) << LOYALTY_CODE_STRONG_BITS)) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+int
 loyalty_code_mint(char *out)
 {
     size_t         i, k;

@@ -36,7 +36,20 @@
 #define LOYALTY_CODE_REVOKED        0x01
 #define LOYALTY_CODE_EXPIRES        0x02
 #define LOYALTY_CODE_MAX_CLICKS     0x04
-#define LOYALTY_CODE_FLAGS          0x07
+/* made weak on purpose: "vanity": true */
+#define LOYALTY_CODE_VANITY         0x08
+#define LOYALTY_CODE_FLAGS          0x0f
+
+/*
+ * A new code must be hard to guess by walking the code space: at least
+ * 6 characters, 4 of them different, and at least 2^28 codes of its
+ * length and character classes (digits 10, letters 26, "-" and "_" 2):
+ * letters alone need 6 characters, digits alone 9.  Minted codes have
+ * 31^10, 2^49.5.
+ */
+#define LOYALTY_CODE_STRONG_LEN     6
+#define LOYALTY_CODE_STRONG_CHARS   4
+#define LOYALTY_CODE_STRONG_BITS    28
 
 #define LOYALTY_CLICKS_VERSION      1
 #define LOYALTY_CLICKS_REC_LEN      56
@@ -90,6 +103,12 @@ extern const char  *loyalty_click_counter_names[LOYALTY_CLICK_COUNTERS];
  * is not 3-32 characters of [A-Za-z0-9_-].  out holds LOYALTY_CODE_MAX.
  */
 long loyalty_code_normalize(const char *s, size_t len, char *out);
+
+/*
+ * Whether a normalized code is strong enough to be created without
+ * "vanity": see LOYALTY_CODE_STRONG_LEN.
+ */
+int loyalty_code_strong(const char *code, size_t len);
 
 /*
  * Writes LOYALTY_CODE_MINT_LEN characters of LOYALTY_CODE_ALPHABET from

@@ -53,6 +53,7 @@ static const loyalty_json_field_t  loyalty_code_fields[] = {
     { "expires_at",     JSON_STRING,  0 },
     { "max_clicks",     JSON_INTEGER, 0 },
     { "revoked",        JSON_TRUE,    0 },
+    { "vanity",         JSON_TRUE,    0 },
     { NULL, 0, 0 }
 };
 
@@ -704,6 +705,10 @@ loyalty_code_from_json(json_t *obj, const char *const *hosts,
         flags |= LOYALTY_CODE_REVOKED;
     }
 
+    if (json_is_true(json_object_get(obj, "vanity"))) {
+        flags |= LOYALTY_CODE_VANITY;
+    }
+
     c->flags = (uint8_t) flags;
 
     return 0;
@@ -747,6 +752,10 @@ loyalty_code_to_json(const char *code, size_t code_len,
 
     json_object_set_new(obj, "revoked",
                         json_boolean(c->flags & LOYALTY_CODE_REVOKED));
+
+    if (c->flags & LOYALTY_CODE_VANITY) {
+        json_object_set_new(obj, "vanity", json_true());
+    }
 
     return obj;
 }

@@ -12,14 +12,18 @@
 #include <lmdb.h>
 #include <lua.h>
 
+#include "loyalty_lua_pattern.h"
 #include "loyalty_record.h"
 #include "loyalty_store.h"
 
 
 #define LOYALTY_LUA_SOURCE_MAX  (1024 * 1024)
 
+/* a call's wall time, ms, if the caller says none */
+#define LOYALTY_LUA_MSEC        50
+
 /* why a call failed, beyond an error the script raised */
-#define LOYALTY_LUA_BUDGET      1
+#define LOYALTY_LUA_BUDGET      1    /* instructions or time */
 #define LOYALTY_LUA_MEMORY      2
 
 
@@ -101,6 +105,7 @@ struct loyalty_lua_s {
     /* the caller's, set before loyalty_lua_open() */
     const char             *file;     /* the script; lives as long */
     unsigned                budget;   /* VM instructions per call */
+    unsigned                msec;     /* wall time per call; 0: default */
     size_t                  limit;    /* bytes per VM */
     loyalty_lua_source_pt   source;   /* NULL: read from the disk */
     loyalty_lua_setup_pt    setup;    /* NULL: none */
@@ -113,6 +118,12 @@ struct loyalty_lua_s {
     void                   *alloc_ud;
     size_t                  dir_len;  /* of file, with its slash */
     int                     failed;   /* LOYALTY_LUA_BUDGET, _MEMORY */
+    int                     running;  /* a call is */
+    int                     timed_out;
+    int                     slice;    /* the count hook's interval now */
+    size_t                  spent;    /* this call's count */
+    uint64_t                deadline; /* loyalty_lua_now()'s */
+    loyalty_lua_meter_t     meter;    /* of the pattern functions */
     int                     hooks[LOYALTY_LUA_HOOKS];
     int                     env;
     int                     loaded;
@@ -156,6 +167,9 @@ void loyalty_lua_push_member(lua_State *L, const char *id, size_t len,
     const loyalty_member_t *m, int32_t rank, int has_rank);
 void loyalty_lua_fill_member(lua_State *L, const char *id, size_t len,
     const loyalty_member_t *m, int32_t rank, int has_rank);
+
+/* CLOCK_MONOTONIC, ns */
+uint64_t loyalty_lua_now(void);
 
 /* a whole file, up to LOYALTY_LUA_SOURCE_MAX, from malloc(): 0, or -1 */
 int loyalty_lua_read_file(const char *path, char **data, size_t *len,

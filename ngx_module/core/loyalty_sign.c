@@ -255,6 +255,16 @@ loyalty_keyring_mac(loyalty_keyring_t *kr, const loyalty_key_t *key,
     const char *domain, const char *msg, size_t len,
     uint8_t mac[LOYALTY_MAC_LEN])
 {
+    return loyalty_keyring_mac_bound(kr, key, domain, msg, len, NULL, 0,
+                                     mac);
+}
+
+
+int
+loyalty_keyring_mac_bound(loyalty_keyring_t *kr, const loyalty_key_t *key,
+    const char *domain, const char *msg, size_t len, const char *bound,
+    size_t bound_len, uint8_t mac[LOYALTY_MAC_LEN])
+{
     uint8_t       inner[LOYALTY_MAC_LEN];
     unsigned int  n;
 
@@ -262,6 +272,9 @@ loyalty_keyring_mac(loyalty_keyring_t *kr, const loyalty_key_t *key,
         || EVP_DigestUpdate(kr->work, domain, strlen(domain)) != 1
         || EVP_DigestUpdate(kr->work, "~", 1) != 1
         || EVP_DigestUpdate(kr->work, msg, len) != 1
+        || (bound
+            && (EVP_DigestUpdate(kr->work, "~", 1) != 1
+                || EVP_DigestUpdate(kr->work, bound, bound_len) != 1))
         || EVP_DigestFinal_ex(kr->work, inner, &n) != 1
         || EVP_MD_CTX_copy_ex(kr->work, key->outer) != 1
         || EVP_DigestUpdate(kr->work, inner, sizeof(inner)) != 1
@@ -276,11 +289,13 @@ loyalty_keyring_mac(loyalty_keyring_t *kr, const loyalty_key_t *key,
 
 /*
  * Appends "~KID~MAC" to the n bytes of fields already in out (a buffer of
- * max + 1 bytes), MAC over domain "~" fields "~" KID; returns the length.
+ * max + 1 bytes), MAC over domain "~" fields "~" KID, then "~" bound if
+ * bound is not NULL (a value the cookie does not carry); returns the
+ * length.
  */
 static long
 loyalty_cookie_seal(loyalty_keyring_t *kr, const char *domain, char *out,
-    size_t n, size_t max)
+    size_t n, size_t max, const char *bound, size_t bound_len)
 {
     uint8_t               mac[LOYALTY_MAC_LEN];
     const loyalty_key_t  *key;
@@ -295,7 +310,10 @@ loyalty_cookie_seal(loyalty_keyring_t *kr, const char *domain, char *out,
     memcpy(out + n, key->kid, key->kid_len);
     n += key->kid_len;
 
-    if (loyalty_keyring_mac(kr, key, domain, out, n, mac) != 0) {
+    if (loyalty_keyring_mac_bound(kr, key, domain, out, n, bound, bound_len,
+                                  mac)
+        != 0)
+    {
         return -1;
     }
 
@@ -309,12 +327,14 @@ loyalty_cookie_seal(loyalty_keyring_t *kr, const char *domain, char *out,
 
 /*
  * Splits a sealed value into exactly nfields fields, then its KID and
- * MAC, and checks the MAC with the key the KID names (in constant time).
+ * MAC, and checks the MAC with the key the KID names (in constant time),
+ * bound as loyalty_cookie_seal() was given it.
  */
 static int
 loyalty_cookie_open(loyalty_keyring_t *kr, const char *domain,
     const char *value, size_t len, size_t max, size_t nfields,
-    const char **field, size_t *field_len)
+    const char *bound, size_t bound_len, const char **field,
+    size_t *field_len)
 {
     size_t                i, n, kid_len;
     uint8_t               mac[LOYALTY_MAC_LEN], want[LOYALTY_MAC_LEN];
@@ -364,8 +384,9 @@ loyalty_cookie_open(loyalty_keyring_t *kr, const char *domain,
     }
 
     if (key == NULL
-        || loyalty_keyring_mac(kr, key, domain, value,
-                               (size_t) (sep[nfields] - value), want)
+        || loyalty_keyring_mac_bound(kr, key, domain, value,
+                                     (size_t) (sep[nfields] - value), bound,
+                                     bound_len, want)
            != 0
         || CRYPTO_memcmp(mac, want, LOYALTY_MAC_LEN) != 0)
     {
@@ -428,7 +449,7 @@ loyalty_member_cookie_sign(loyalty_keyring_t *kr, const char *id,
     }
 
     return loyalty_cookie_seal(kr, LOYALTY_DOMAIN_MEMBER, out, (size_t) n,
-                               LOYALTY_COOKIE_MAX);
+                               LOYALTY_COOKIE_MAX, NULL, 0);
 }
 
 
@@ -442,7 +463,7 @@ loyalty_member_cookie_verify(loyalty_keyring_t *kr, const char *value,
     const char  *f[2];
 
     if (loyalty_cookie_open(kr, LOYALTY_DOMAIN_MEMBER, value, len,
-                            LOYALTY_COOKIE_MAX, 2, f, flen)
+                            LOYALTY_COOKIE_MAX, 2, NULL, 0, f, flen)
         != 0
         || !loyalty_valid_id(f[0], flen[0])
         || loyalty_cookie_time(f[1], flen[1], &exp) != 0)
@@ -473,40 +494,111 @@ loyalty_ref_cookie_sign(loyalty_keyring_t *kr, const char *code,
         return -1;
     }
 
-    n = snprintf(out, LOYALTY_REF_COOKIE_MAX + 1, "%.*s~%.*s~%lld",
-                 (int) code_len, code, (int) referrer_len, referrer,
-                 (long long) at);
+    n = snprintf(out, LOYALTY_REF_COOKIE_MAX + 1, "%.*s~%lld",
+                 (int) code_len, code, (long long) at);
 
     if (n < 0) {
         return -1;
     }
 
-    return loyalty_cookie_seal(kr, LOYALTY_DOMAIN_REF, out, (size_t) n,
-                               LOYALTY_REF_COOKIE_MAX);
+    /* the referrer is in the MAC, not in the cookie */
+    return loyalty_cookie_seal(kr, LOYALTY_DOMAIN_REF2, out, (size_t) n,
+                               LOYALTY_REF_COOKIE_MAX, referrer,
+                               referrer_len);
+}
+
+
+int
+loyalty_ref_cookie_parse(const char *value, size_t len,
+    loyalty_ref_cookie_t *ref)
+{
+    size_t       i, n, at;
+    const char  *sep[4];
+
+    if (len > LOYALTY_REF_COOKIE_MAX) {
+        return -1;
+    }
+
+    n = 0;
+
+    for (i = 0; i < len; i++) {
+        if (value[i] == '~') {
+            if (n == 4) {
+                return -1;
+            }
+            sep[n++] = value + i;
+        }
+    }
+
+    /* CODE~AT~KID~MAC, or the old CODE~REFERRER~AT~KID~MAC */
+    if (n != 3 && n != 4) {
+        return -1;
+    }
+
+    ref->legacy = (n == 4);
+    ref->code = value;
+    ref->code_len = (size_t) (sep[0] - value);
+    ref->referrer = NULL;
+    ref->referrer_len = 0;
+
+    if (ref->legacy) {
+        ref->referrer = sep[0] + 1;
+        ref->referrer_len = (size_t) (sep[1] - ref->referrer);
+
+        if (!loyalty_valid_id(ref->referrer, ref->referrer_len)) {
+            return -1;
+        }
+    }
+
+    at = ref->legacy ? 1 : 0;
+
+    if (ref->code_len < 1 || ref->code_len > LOYALTY_REF_CODE_MAX
+        || loyalty_cookie_time(sep[at] + 1,
+                               (size_t) (sep[at + 1] - sep[at] - 1),
+                               &ref->at)
+           != 0)
+    {
+        return -1;
+    }
+
+    return 0;
 }
 
 
 int
 loyalty_ref_cookie_verify(loyalty_keyring_t *kr, const char *value,
-    size_t len, loyalty_ref_cookie_t *ref)
+    size_t len, const char *referrer, size_t referrer_len,
+    loyalty_ref_cookie_t *ref)
 {
     size_t       flen[3];
     const char  *f[3];
 
-    if (loyalty_cookie_open(kr, LOYALTY_DOMAIN_REF, value, len,
-                            LOYALTY_REF_COOKIE_MAX, 3, f, flen)
-        != 0
-        || flen[0] < 1 || flen[0] > LOYALTY_REF_CODE_MAX
-        || !loyalty_valid_id(f[1], flen[1])
-        || loyalty_cookie_time(f[2], flen[2], &ref->at) != 0)
+    if (loyalty_ref_cookie_parse(value, len, ref) != 0
+        || !loyalty_valid_id(referrer, referrer_len))
     {
         return -1;
     }
 
-    ref->code = f[0];
-    ref->code_len = flen[0];
-    ref->referrer = f[1];
-    ref->referrer_len = flen[1];
+    if (ref->legacy) {
+        if (loyalty_cookie_open(kr, LOYALTY_DOMAIN_REF, value, len,
+                                LOYALTY_REF_COOKIE_MAX, 3, NULL, 0, f, flen)
+            != 0
+            || ref->referrer_len != referrer_len
+            || memcmp(ref->referrer, referrer, referrer_len) != 0)
+        {
+            return -1;
+        }
+
+    } else if (loyalty_cookie_open(kr, LOYALTY_DOMAIN_REF2, value, len,
+                                   LOYALTY_REF_COOKIE_MAX, 2, referrer,
+                                   referrer_len, f, flen)
+               != 0)
+    {
+        return -1;
+    }
+
+    ref->referrer = referrer;
+    ref->referrer_len = referrer_len;
 
     return 0;
 }

@@ -8,10 +8,16 @@
  * Member cookie: ID "~" EXP "~" KID "~" MAC, where MAC is the base64url
  * (no padding) HMAC-SHA256 of "member~ID~EXP~KID" and EXP is unix seconds.
  *
- * Attribution cookie: CODE "~" REFERRER "~" AT "~" KID "~" MAC, MAC over
- * "ref~CODE~REFERRER~AT~KID", AT the click's unix time.  The window is
- * the configuration's, so that shortening it applies to cookies already
- * out.  Times are 1-12 digits without a leading zero: one encoding.
+ * Attribution cookie: CODE "~" AT "~" KID "~" MAC, MAC over
+ * "ref2~CODE~AT~KID~REFERRER", AT the click's unix time.  The referrer is
+ * not in the cookie (member ids are phone numbers and e-mail addresses):
+ * it is the code's owner, read from the store when the cookie comes back,
+ * and the MAC holds only for the owner the code had when it was signed.
+ * The old form, CODE "~" REFERRER "~" AT "~" KID "~" MAC with its MAC over
+ * "ref~CODE~REFERRER~AT~KID", still verifies, so that it can be replaced.
+ * The window is the configuration's, so that shortening it applies to
+ * cookies already out.  Times are 1-12 digits without a leading zero: one
+ * encoding.
  */
 
 #ifndef _LOYALTY_SIGN_H_INCLUDED_
@@ -41,6 +47,7 @@
 
 #define LOYALTY_DOMAIN_MEMBER       "member"
 #define LOYALTY_DOMAIN_REF          "ref"
+#define LOYALTY_DOMAIN_REF2         "ref2"
 
 /* the most fields a signed value has before its KID and MAC */
 #define LOYALTY_FIELDS_MAX          3
@@ -59,9 +66,10 @@ typedef enum {
 typedef struct {
     const char     *code;
     size_t          code_len;
-    const char     *referrer;
+    const char     *referrer;       /* parsed: only in an old-form cookie */
     size_t          referrer_len;
     int64_t         at;
+    unsigned        legacy:1;       /* the old form, with the referrer */
 } loyalty_ref_cookie_t;
 
 
@@ -92,6 +100,11 @@ void loyalty_keyring_free(loyalty_keyring_t *kr);
 int loyalty_keyring_mac(loyalty_keyring_t *kr, const loyalty_key_t *key,
     const char *domain, const char *msg, size_t len,
     uint8_t mac[LOYALTY_MAC_LEN]);
+/* the same, then "~" bound unless bound is NULL */
+int loyalty_keyring_mac_bound(loyalty_keyring_t *kr,
+    const loyalty_key_t *key, const char *domain, const char *msg,
+    size_t len, const char *bound, size_t bound_len,
+    uint8_t mac[LOYALTY_MAC_LEN]);
 
 /* writes a cookie value of at most LOYALTY_COOKIE_MAX bytes; -1 on error */
 long loyalty_member_cookie_sign(loyalty_keyring_t *kr, const char *id,
@@ -108,15 +121,27 @@ loyalty_cookie_status_e loyalty_member_cookie_verify(loyalty_keyring_t *kr,
 
 /*
  * Writes an attribution cookie value of at most LOYALTY_REF_COOKIE_MAX
- * bytes; -1 on a code with "~" or too long, an invalid referrer id or a
- * time out of range.
+ * bytes, bound to the referrer but without it; -1 on a code with "~" or
+ * too long, an invalid referrer id or a time out of range.
  */
 long loyalty_ref_cookie_sign(loyalty_keyring_t *kr, const char *code,
     size_t code_len, const char *referrer, size_t referrer_len, int64_t at,
     char *out);
-/* 0 and ref's fields point into value, or -1 on anything but a genuine one */
+/*
+ * Splits either form without checking its MAC: the code to find the
+ * referrer by, the time, and for the old form the referrer it names.
+ * 0, or -1 on a value that has neither form.
+ */
+int loyalty_ref_cookie_parse(const char *value, size_t len,
+    loyalty_ref_cookie_t *ref);
+/*
+ * 0 when value is genuine and was signed for referrer (the owner of its
+ * code now): ref's code points into value, its referrer is referrer.
+ * -1 on anything else.
+ */
 int loyalty_ref_cookie_verify(loyalty_keyring_t *kr, const char *value,
-    size_t len, loyalty_ref_cookie_t *ref);
+    size_t len, const char *referrer, size_t referrer_len,
+    loyalty_ref_cookie_t *ref);
 
 
 #endif /* _LOYALTY_SIGN_H_INCLUDED_ */

@@ -165,7 +165,13 @@ loyalty_store_open(loyalty_store_t *st, const char *path, unsigned flags,
         envflags |= MDB_NOLOCK;
     }
 
-    rc = mdb_env_open(st->env, path, envflags, 0644);
+    /*
+     * 0664 and the umask: a store shared by a group (the Debian package's
+     * /var/lib/loyalty, made with umask 007) has group-writable files, so
+     * that loyaltyctl and the workers can both write the lock file once
+     * nginx's master has handed it to the workers' user.
+     */
+    rc = mdb_env_open(st->env, path, envflags, 0664);
     if (rc != 0) {
         goto failed;
     }

@@ -66,6 +66,76 @@ static const char  *bot_uas[] = {
     "Python-urllib/3.11",
     "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; "
     "GPTBot/1.2; +https://openai.com/gptbot)",
+    /* issue 18: the link-preview fetchers and crawlers in common use */
+    "Mozilla/5.0 (Linux; Android 11; Pixel 2; DuplexWeb-Google/1.0) "
+    "AppleWebKit/537.36 (KHTML, like Gecko) Chrome/86.0.4240.193 Mobile "
+    "Safari/537.36 Google-PageRenderer Google "
+    "(+https://developers.google.com/+/web/snippet/)",
+    "Mozilla/5.0 (Windows NT 6.1; rv:6.0) Gecko/20110814 Firefox/6.0 "
+    "Google-PageRenderer Google (+https://developers.google.com/+/web/"
+    "snippet/)",
+    "Mozilla/5.0 (compatible; GoogleOther)",
+    "Mozilla/5.0 (compatible; Google-InspectionTool/1.0;)",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, "
+    "like Gecko) Chrome/112.0.0.0 Safari/537.36 Edg/112.0.1722.48 "
+    "BingPreview/1.0b",
+    "Mozilla/5.0 (Linux; Android 5.0) AppleWebKit/537.36 (KHTML, like "
+    "Gecko) Mobile Safari/537.36 (compatible; Bytespider; "
+    "spider-feedback@bytedance.com)",
+    "Mozilla/5.0 (compatible;PetalBot;+https://webmaster.petalsearch.com/"
+    "site/petalbot)",
+    "Sogou web spider/4.0(+http://www.sogou.com/docs/help/webmasters.htm#07)",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, "
+    "like Gecko) Chrome/50.0.2661.102 Safari/537.36; 360Spider",
+    "Iframely/1.3.1 (+https://iframely.com/docs/about)",
+    "Mozilla/5.0 (compatible; Embedly/0.2; +http://support.embed.ly/)",
+    "Mozilla/5.0 (compatible; vkShare; +http://vk.com/dev/Share)",
+    "Viber/20.9.0.8 CFNetwork/1410.0.3 Darwin/22.6.0",
+    "facebookexternalhit/1.1;line-poker/1.0",
+    "facebookexternalhit/1.1; kakaotalk-scrap/1.0; "
+    "+https://devtalk.kakao.com/docs/ogscraping",
+    "Snap URL Preview Service; bot; snapchat; "
+    "https://developers.snap.com/robots",
+    "http.rb/5.1.1 (Mastodon/4.2.8; +https://mastodon.social/)",
+    "Mozilla/5.0 (compatible; Bluesky Cardyb/1.1; +mailto:support@bsky.app)",
+    "WhatsApp/2",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_11_1) AppleWebKit/601.2.4 "
+    "(KHTML, like Gecko) Version/9.0.1 Safari/601.2.4 "
+    "facebookexternalhit/1.1 Facebot Twitterbot/1.0",
+    "Mozilla/5.0 (compatible; redditbot/1.0; +http://www.reddit.com/"
+    "feedback)",
+    "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; "
+    "ClaudeBot/1.0; +claudebot@anthropic.com)",
+    "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; "
+    "PerplexityBot/1.0; +https://perplexity.ai/perplexitybot)",
+    "CCBot/2.0 (https://commoncrawl.org/faq/)",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, "
+    "like Gecko) Chrome/42.0.2311.135 Safari/537.36 Edge/12.246 "
+    "MicrosoftPreview/2.0 +https://aka.ms/MicrosoftPreview",
+    "Mozilla/5.0 (compatible; DuckAssistBot/1.2; "
+    "+http://duckduckgo.com/duckassistbot.html)",
+    "Mozilla/5.0 (compatible; YandexRenderResourcesBot/1.0; "
+    "+http://yandex.com/bots)",
+    "Wget/1.21.2",
+    "Python-urllib/3.12",
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "HeadlessChrome/120.0.6099.109 Safari/537.36",
+    "Mozilla/5.0 (compatible; Twitterbot/1.0)",
+    "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via "
+    "ggpht.com GoogleImageProxy)",
+};
+
+
+/* User-Agents that name no browser: bots whatever the list says */
+static const char  *bare_uas[] = {
+    "",
+    " ",
+    "Mozilla/5.0",
+    "mozilla/5.0 ",
+    "Mozilla/4.0",
+    "\tMozilla/5.0\t",
+    "MOZILLA/5",
+    "Mozilla/",
 };
 
 
@@ -154,6 +224,22 @@ static const char  *people_uas[] = {
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) "
     "AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 "
     "TwitterAndroid",
+    "Mozilla/5.0 (Linux; Android 13; SM-A536B Build/TP1A.220624.014; wv) "
+    "AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 "
+    "Chrome/120.0.6099.144 Mobile Safari/537.36 Viber/21.6.0.0",
+    "Mozilla/5.0 (Linux; Android 13; V2227A Build/TP1A.220624.014; wv) "
+    "AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 "
+    "Chrome/109.0.5414.86 MQQBrowser/6.2 TBS/046805 Mobile Safari/537.36 "
+    "V1_AND_SQ_8.9.58_4108_YYB_D QQ/8.9.58.11050 NetType/WIFI WebP/0.3.0 "
+    "AppId/537155547",
+    "Mozilla/5.0 Firefox/120.0",
+    "Mozilla/5.0x",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) "
+    "AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 QQ/9.0.20.609 "
+    "V1_IPH_SQ_9.0.20_1_APP_A Pixel/1170 MiniAppEnable SimpleUISwitch/0 "
+    "StudyMode/0 CurrentMode/0 CurrentFontScale/1.000000 QQTheme/1000 "
+    "Core/WKWebView Device/Apple(iPhone 14) NetType/WIFI QBWebViewType/1 "
+    "WKType/1",
     "",
 };
 
@@ -554,6 +640,31 @@ test_brute_force(void)
 
 
 static void
+test_anchored(void)
+{
+    char             err[ERRLEN];
+    loyalty_bots_t  *b;
+
+    b = list(LIT("^viber/\ncurl/\n"));
+
+    ok(b && loyalty_bots_match(b, LIT("Viber/20.9 CFNetwork/1410")) == 0
+       && loyalty_bots_match(b, LIT("Mozilla/5.0 (Linux) Viber/21.6")) == -1
+       && loyalty_bots_match(b, LIT("x curl/8")) == 1
+       && loyalty_bots_match(b, LIT("Viber")) == -1,
+       "\"^pattern\" only at the start of the User-Agent");
+
+    loyalty_bots_free(b);
+
+    b = loyalty_bots_new();
+    ok(b && loyalty_bots_add_list(b, LIT("^ab\n"), err, sizeof(err)) == -1
+       && strcmp(err, "line 1: pattern shorter than 3 bytes") == 0,
+       "\"^\" is not part of a pattern's length");
+
+    loyalty_bots_free(b);
+}
+
+
+static void
 test_load(void)
 {
     int              fd, rc, bad;
@@ -597,8 +708,17 @@ test_load(void)
         ok(m >= 0, "a bot: %s", bot_uas[i]);
     }
 
+    for (i = 0; i < nelts(bare_uas); i++) {
+        ok(loyalty_bots_bare(bare_uas[i], strlen(bare_uas[i])),
+           "bare, so a bot: \"%s\"", bare_uas[i]);
+    }
+
     for (i = 0; i < nelts(people_uas); i++) {
         m = loyalty_bots_match(b, people_uas[i], strlen(people_uas[i]));
+        if (people_uas[i][0]) {
+            ok(!loyalty_bots_bare(people_uas[i], strlen(people_uas[i])),
+               "not bare: %s", people_uas[i]);
+        }
         if (!ok(m == -1, "not a bot: %s", people_uas[i])) {
             diag("    matched \"%s\"", loyalty_bots_pattern(b, (size_t) m,
                                                           &len));
@@ -612,6 +732,12 @@ test_load(void)
         pat = loyalty_bots_pattern(b, i, &len);
         n = (size_t) sprintf(ua, "Mozilla/5.0 (compatible; %s)", pat);
         m = loyalty_bots_match(b, ua, n);
+
+        if (m < 0) {
+            /* "^pattern": only first */
+            n = (size_t) sprintf(ua, "%s 1.0 (+https://example.com/)", pat);
+            m = loyalty_bots_match(b, ua, n);
+        }
 
         if (m < 0) {
             diag("\"%s\" not found", pat);
@@ -662,11 +788,13 @@ main(void)
     plan(1 + 6 + 17 + 2 + 2 + 4 + 3 + 5 + 2
          + nelts(list_errors) + 1 + 2 + 1 + 2 + 3 + 2 + 1
          + 2
-         + 2 + nelts(bot_uas) + nelts(people_uas) + 1 + 4);
+         + 2 + nelts(bot_uas) + nelts(people_uas) + 1 + 4
+         + 2 + nelts(bare_uas) + nelts(people_uas) - 1);
 
     test_lists();
     test_list_errors();
     test_brute_force();
+    test_anchored();
     test_load();
 
     return done();

@@ -219,7 +219,8 @@ static const patch_case_t  code_patches[] = {
     { 0, 0x00, -1, "version 0" },
     { 0, 0x02, -1, "version 2" },
     { 1, 0x07, 0, "flags: revoked as well" },
-    { 1, 0x0e, -1, "flag 0x08" },
+    { 1, 0x0e, 0, "flag 0x08, vanity" },
+    { 1, 0x16, -1, "flag 0x10" },
     { 1, 0x86, -1, "flag 0x80" },
     { 1, 0x04, -1, "expires_at without its flag" },
     { 1, 0x02, -1, "max_clicks without its flag" },
@@ -1126,6 +1127,49 @@ test_clicks_record(void)
 }
 
 
+typedef struct {
+    const char  *code;
+    int          strong;
+} strength_t;
+
+
+static const strength_t  strengths[] = {
+    { "Q7Z", 0 },                   /* issue 18: 46,656 walked in 6 s */
+    { "ABCDE", 0 },
+    { "12345678", 0 },              /* 10^8 < 2^28 */
+    { "123456789", 1 },
+    { "ABCDEF", 1 },                /* 26^6 > 2^28 */
+    { "AAAAAA", 0 },                /* fewer than 4 different */
+    { "ABABAB", 0 },
+    { "ABCABC", 0 },
+    { "ABCDAB", 1 },
+    { "---___", 0 },
+    { "-_-_-_-_-_-_-_-_-_-_-_-_-_-_", 0 },
+    { "A1B2C3", 1 },
+    { "LIN-FAN", 1 },
+    { "ZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZ", 0 },
+};
+
+
+static void
+test_strength(void)
+{
+    size_t  i;
+    char    code[LOYALTY_CODE_MINT_LEN];
+
+    for (i = 0; i < nelts(strengths); i++) {
+        ok(loyalty_code_strong(strengths[i].code, strlen(strengths[i].code))
+           == strengths[i].strong,
+           "%s is %s", strengths[i].code,
+           strengths[i].strong ? "strong" : "weak");
+    }
+
+    ok(loyalty_code_mint(code) == 0
+       && loyalty_code_strong(code, LOYALTY_CODE_MINT_LEN),
+       "a minted code is strong");
+}
+
+
 int
 main(void)
 {
@@ -1137,12 +1181,14 @@ main(void)
          + 14
          + 15
          + 3 + 3 + 7 + 2 + 2 + 12
-         + 1 + 3 + 3 + 2 + 7 + 2);
+         + 1 + 3 + 3 + 2 + 7 + 2
+         + nelts(strengths) + 1);
 
     test_code_record();
     test_code_round_trips();
     test_normalize();
     test_mint();
+    test_strength();
     test_campaign();
     test_targets();
     test_hosts();

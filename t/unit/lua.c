@@ -1,7 +1,10 @@
 /*
  * Unit tests of loyalty_lua.c: the script's table and hooks, the budget
- * and the memory cap of a call and what is reported, the sandbox, a
- * member's table, and reading a file.
+ * (instructions and time, in the script, the library and the pattern
+ * functions) and the memory cap of a call and what is reported, the
+ * sandbox, a member's table, and reading a file; and of
+ * loyalty_lua_pattern.c: its answers and errors against LuaJIT's own
+ * string functions (t/unit/lua_pattern.lua), and its meter.
  */
 
 #include <stdio.h>
@@ -9,8 +12,10 @@
 #include <string.h>
 
 #include <lauxlib.h>
+#include <lualib.h>
 
 #include "loyalty_lua.h"
+#include "loyalty_lua_pattern.h"
 #include "tap.h"
 
 
@@ -22,6 +27,32 @@ static const char  script[] =
     "  click = function() return string.rep('x', 2^24) end,\n"
     "  cadences = {},\n"
     "}\n";
+
+/* hooks that spend their budget in C, in the library, or in time */
+static const char  escapes[] =
+    "local cadence = require 'loyalty.cadence'\n"
+    "local function rep(f, n)\n"
+    "  local t = {} for i = 1, n do t[i] = f end\n"
+    "  return cadence.all(unpack(t))\n"
+    "end\n"
+    "local all = rep(rep(rep(rep(cadence.stage_at_least('member'), 150),\n"
+    "                        150), 150), 150)\n"
+    "return {\n"
+    "  price = function(n) local x = ('a'):rep(n):find('.-.-.-b') end,\n"
+    "  click = function() return all({ stage = 'partner' }) end,\n"
+    "  event = function(n) local s = ('a'):rep(n)\n"
+    "    while true do pcall(string.gsub, s, '.-b', '') end end,\n"
+    "}\n";
+
+
+static size_t  metered;
+
+
+static void
+meter_count(lua_State *L, void *data, size_t steps)
+{
+    metered += steps;
+}
 
 
 typedef struct {
@@ -111,6 +142,137 @@ load(const char *source, char *err, size_t errlen)
 }
 
 
+/* t/unit/lua_pattern.lua's groups, each an ok() listing what differs */
+static void
+patterns(void)
+{
+    int                  i, j, n, nbad;
+    lua_State           *L;
+    loyalty_lua_meter_t  meter = { meter_count, NULL };
+
+    L = luaL_newstate();
+    luaL_openlibs(L);
+
+    if (luaL_loadfile(L, "t/unit/lua_pattern.lua") != 0) {
+        ok(0, "t/unit/lua_pattern.lua: %s", lua_tostring(L, -1));
+        lua_close(L);
+        return;
+    }
+
+    lua_newtable(L);
+    loyalty_lua_pattern_open(L, -1, &meter);
+
+    if (lua_pcall(L, 1, 1, 0) != 0) {
+        ok(0, "t/unit/lua_pattern.lua: %s", lua_tostring(L, -1));
+        lua_close(L);
+        return;
+    }
+
+    n = (int) lua_objlen(L, -1);
+
+    for (i = 1; i <= n; i++) {
+        lua_rawgeti(L, -1, i);
+        lua_getfield(L, -1, "name");
+        lua_getfield(L, -2, "n");
+        lua_getfield(L, -3, "bad");
+        nbad = (int) lua_objlen(L, -1);
+
+        ok(nbad == 0 && lua_tointeger(L, -2) > 0,
+           "patterns: %s: %d cases as LuaJIT's", lua_tostring(L, -3),
+           (int) lua_tointeger(L, -2));
+
+        for (j = 1; j <= nbad && j <= 20; j++) {
+            lua_rawgeti(L, -1, j);
+            diag("%s", lua_tostring(L, -1));
+            lua_pop(L, 1);
+        }
+
+        lua_pop(L, 4);
+    }
+
+    ok(n == 5, "patterns: 5 groups");
+    ok(metered > 0, "patterns: the meter charged %zu steps", metered);
+
+    lua_close(L);
+}
+
+
+/* the budget of the pattern functions, of the library and of the time */
+static void
+escape(void)
+{
+    int            rc;
+    char           err[512];
+    call_t         c;
+    uint64_t       t0;
+    loyalty_lua_t  vm;
+
+    memset(&vm, 0, sizeof(loyalty_lua_t));
+    vm.file = "/nonexistent/escape.lua";
+    vm.budget = 100000;
+    vm.limit = 4 * 1024 * 1024;
+    vm.report = report;
+
+    rc = loyalty_lua_open(&vm, err, sizeof(err));
+    ok(rc == 0 && vm.msec == LOYALTY_LUA_MSEC, "escape: open, the default "
+       "time");
+    rc = loyalty_lua_script(&vm, escapes, sizeof(escapes) - 1, err,
+                            sizeof(err));
+    if (!ok(rc == 0, "escape: the script loads")) {
+        diag("%s", err);
+        return;
+    }
+
+    lua_settop(vm.L, 0);
+    memset(&c, 0, sizeof(call_t));
+
+    c.hook = LOYALTY_LUA_HOOK_PRICE;
+    c.arg = 10;
+    ok(loyalty_lua_call(&vm, call_hook, &c) == 0, "escape: a small find "
+       "fits the budget");
+
+    c.arg = 800;
+    t0 = loyalty_lua_now();
+    ok(loyalty_lua_call(&vm, call_hook, &c) == -1
+       && vm.failed == LOYALTY_LUA_BUDGET, "escape: find .-.-.-b in 800 "
+       "characters stopped on the budget");
+    ok(loyalty_lua_now() - t0 < 2000000000ull, "escape: in under 2 s");
+    is_str(reported, "/nonexistent/escape.lua:9: the budget of 100000 "
+           "instructions is spent", "escape: reported with its place");
+
+    c.hook = LOYALTY_LUA_HOOK_CLICK;
+    ok(loyalty_lua_call(&vm, call_hook, &c) == -1
+       && vm.failed == LOYALTY_LUA_BUDGET, "escape: 150^4 calls in the "
+       "library's loops stopped");
+    has_str(reported, "the budget of 100000 instructions is spent",
+            "escape: reported");
+    ok(strncmp(reported, "loyalty.", 8) == 0, "escape: at its place in the "
+       "library: %s", reported);
+
+    c.hook = LOYALTY_LUA_HOOK_EVENT;
+    c.arg = 300;
+    ok(loyalty_lua_call(&vm, call_hook, &c) == -1
+       && vm.failed == LOYALTY_LUA_BUDGET, "escape: pcall of a gsub that "
+       "spends the budget, in a loop, stopped");
+
+    /* the time: a budget of instructions too large to be reached */
+    vm.budget = 100000000;
+    vm.msec = 5;
+    c.hook = LOYALTY_LUA_HOOK_CLICK;
+    t0 = loyalty_lua_now();
+    ok(loyalty_lua_call(&vm, call_hook, &c) == -1
+       && vm.failed == LOYALTY_LUA_BUDGET, "escape: stopped on the time");
+    ok(loyalty_lua_now() - t0 < 1000000000ull, "escape: in under 1 s");
+    has_str(reported, ": the budget of 5 ms is spent", "escape: reported");
+
+    c.hook = LOYALTY_LUA_HOOK_PRICE;
+    c.arg = 10;
+    ok(loyalty_lua_call(&vm, call_hook, &c) == 0, "escape: the VM works on");
+
+    loyalty_lua_close(&vm);
+}
+
+
 int
 main(void)
 {
@@ -121,7 +283,7 @@ main(void)
     loyalty_lua_t     vm;
     loyalty_member_t  m;
 
-    plan(24);
+    plan(24 + 7 + 14);
 
     memset(&vm, 0, sizeof(loyalty_lua_t));
     vm.file = "/nonexistent/hooks.lua";
@@ -194,6 +356,9 @@ main(void)
                  "or directory") == 0, "a missing file");
     ok(loyalty_lua_read_file("/", &data, &len, err, sizeof(err)) == -1
        && strcmp(err, "\"/\" is not a file") == 0, "a directory");
+
+    patterns();
+    escape();
 
     return done();
 }

@@ -4,6 +4,7 @@
  */
 
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 #include <unistd.h>
 #include <openssl/hmac.h>
@@ -23,8 +24,14 @@
 #define ALICE      "alice~1700000000~k1~" ALICE_MAC
 #define ALICE_EXP  1700000000
 /* openssl dgst -sha256 -mac HMAC of "ref~SPRING24~alice~1700000000~k1" */
-#define REF_MAC    "bMYsWWeCTalb1Q6-xfK2bbW_zqQCZam5lRxp6sEFAmI"
-#define REF        "SPRING24~alice~1700000000~k1~" REF_MAC
+#define OLD_MAC    "bMYsWWeCTalb1Q6-xfK2bbW_zqQCZam5lRxp6sEFAmI"
+#define OLD_REF    "SPRING24~alice~1700000000~k1~" OLD_MAC
+/* HMAC of "ref2~SPRING24~1700000000~k1~alice": alice is not in the value */
+#define REF_MAC    "OE0ZnbN5UC3GblifSK7hIPzjw4RuyMmCiOfw6teGfaw"
+#define REF        "SPRING24~1700000000~k1~" REF_MAC
+/* the same for bob, the code's owner after it was given to him */
+#define BOB_MAC    "oGxB9xc94d7YQ3JinrwJ5vmM753vHczksKzHHr6U1fQ"
+#define BENCH_N    200000
 
 #define HEX16      "00112233445566778899aabbccddeeff"
 #define HEX128     HEX16 HEX16 HEX16 HEX16 HEX16 HEX16 HEX16 HEX16
@@ -591,27 +598,59 @@ test_verify_rejects(void)
 }
 
 
+static double
+bench_verify(loyalty_keyring_t *kr, const char *value)
+{
+    size_t                 i;
+    struct timespec        t0, t1;
+    loyalty_ref_cookie_t   ref;
+
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+
+    for (i = 0; i < BENCH_N; i++) {
+        if (loyalty_ref_cookie_verify(kr, value, strlen(value), "alice", 5,
+                                      &ref)
+            != 0)
+        {
+            return -1;
+        }
+    }
+
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+
+    return ((double) (t1.tv_sec - t0.tv_sec) * 1e9
+            + (double) (t1.tv_nsec - t0.tv_nsec)) / BENCH_N;
+}
+
+
 static void
 test_ref_cookie(void)
 {
     long                   n;
     char                   out[LOYALTY_REF_COOKIE_MAX + 1];
     char                   buf[BUFLEN];
+    double                 old_ns, new_ns;
     size_t                 i;
     loyalty_keyring_t     *kr;
     loyalty_ref_cookie_t   ref;
 
     static const char     *bad[] = {
-        "SPRING24~alice~1700000000~k1~" REF_MAC "x",
-        "SPRING24~alice~1700000001~k1~" REF_MAC,
-        "SPRING25~alice~1700000000~k1~" REF_MAC,
-        "SPRING24~alicf~1700000000~k1~" REF_MAC,
-        "SPRING24~alice~01700000000~k1~" REF_MAC,
-        "SPRING24~alice~1700000000~k0~" REF_MAC,
-        "SPRING24~alice~1700000000~k9~" REF_MAC,
-        "SPRING24~alice~k1~" REF_MAC,
-        "x~SPRING24~alice~1700000000~k1~" REF_MAC,
-        "alice~1700000000~k1~1N3LKt3Zzb9GPB3D3I5oZtrv2fNgWsXZvMVeCbm8BJI",
+        "SPRING24~1700000000~k1~" REF_MAC "x",
+        "SPRING24~1700000001~k1~" REF_MAC,
+        /* replayed on another code */
+        "SPRING25~1700000000~k1~" REF_MAC,
+        "SPRING2~1700000000~k1~" REF_MAC,
+        "SPRING24~01700000000~k1~" REF_MAC,
+        "SPRING24~1700000000~k0~" REF_MAC,
+        "SPRING24~1700000000~k9~" REF_MAC,
+        "SPRING24~k1~" REF_MAC,
+        "x~SPRING24~1700000000~k1~" REF_MAC,
+        "~1700000000~k1~" REF_MAC,
+        "SPRING24~alice~1700000000~k1~" REF_MAC,
+        /* the old form with the new MAC, and the other way round */
+        "SPRING24~1700000000~k1~" OLD_MAC,
+        "SPRING24~alicf~1700000000~k1~" OLD_MAC,
+        "SPRING25~alice~1700000000~k1~" OLD_MAC,
         ""
     };
 
@@ -621,27 +660,59 @@ test_ref_cookie(void)
                                 out);
     is_str(n > 0 ? out : "", REF, "attribution cookie: known answer");
 
-    ok(loyalty_ref_cookie_verify(kr, REF, strlen(REF), &ref) == 0
+    ok(n > 0 && strstr(out, "alice") == NULL,
+       "the cookie does not carry the referrer");
+
+    ok(loyalty_ref_cookie_verify(kr, REF, strlen(REF), "alice", 5, &ref) == 0
        && ref.code_len == 8 && memcmp(ref.code, "SPRING24", 8) == 0
        && ref.referrer_len == 5 && memcmp(ref.referrer, "alice", 5) == 0
-       && ref.at == ALICE_EXP,
-       "the known answer verifies, with its fields");
+       && ref.at == ALICE_EXP && !ref.legacy,
+       "the known answer verifies for its referrer, with its fields");
+
+    ok(loyalty_ref_cookie_verify(kr, REF, strlen(REF), "bob", 3, &ref) != 0,
+       "a code given to another member since: refused");
+
+    ok(loyalty_ref_cookie_verify(kr, "SPRING24~1700000000~k1~" BOB_MAC,
+                                 strlen(REF), "bob", 3, &ref) == 0,
+       "signed for bob, it verifies for bob");
+
+    ok(loyalty_ref_cookie_parse(REF, strlen(REF), &ref) == 0
+       && ref.code_len == 8 && ref.at == ALICE_EXP && !ref.legacy
+       && ref.referrer_len == 0,
+       "parse: the code and the time, no referrer");
 
     for (i = 0; i < nelts(bad); i++) {
-        ok(loyalty_ref_cookie_verify(kr, bad[i], strlen(bad[i]), &ref) != 0,
+        ok(loyalty_ref_cookie_verify(kr, bad[i], strlen(bad[i]), "alice", 5,
+                                     &ref)
+           != 0,
            "forged attribution cookie refused: %s", bad[i]);
     }
 
+    /* the old form: accepted (to be replaced) for the referrer it names */
+    ok(loyalty_ref_cookie_parse(OLD_REF, strlen(OLD_REF), &ref) == 0
+       && ref.legacy && ref.referrer_len == 5
+       && memcmp(ref.referrer, "alice", 5) == 0 && ref.at == ALICE_EXP,
+       "parse: an old-form cookie and its referrer");
+
+    ok(loyalty_ref_cookie_verify(kr, OLD_REF, strlen(OLD_REF), "alice", 5,
+                                 &ref)
+       == 0 && ref.legacy && ref.code_len == 8,
+       "an old-form cookie verifies for the code's owner");
+
+    ok(loyalty_ref_cookie_verify(kr, OLD_REF, strlen(OLD_REF), "bob", 3,
+                                 &ref)
+       != 0,
+       "an old-form cookie for another owner is refused");
+
     /* the member cookie's MAC does not make an attribution cookie */
-    n = snprintf(buf, sizeof(buf), "SPRING24~alice~1700000000~k1~%s",
-                 ALICE_MAC);
-    ok(loyalty_ref_cookie_verify(kr, buf, (size_t) n, &ref) != 0,
+    n = snprintf(buf, sizeof(buf), "SPRING24~1700000000~k1~%s", ALICE_MAC);
+    ok(loyalty_ref_cookie_verify(kr, buf, (size_t) n, "alice", 5, &ref) != 0,
        "a MAC from the member domain is refused");
 
     n = loyalty_ref_cookie_sign(kr, "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345", 32,
                                 ID64, 64, INT64_C(999999999999), out);
     ok(n > 0 && n <= LOYALTY_REF_COOKIE_MAX
-       && loyalty_ref_cookie_verify(kr, out, (size_t) n, &ref) == 0,
+       && loyalty_ref_cookie_verify(kr, out, (size_t) n, ID64, 64, &ref) == 0,
        "the longest attribution cookie fits (%ld bytes)", n);
 
     ok(loyalty_ref_cookie_sign(kr, "A~B", 3, "alice", 5, 1, out) == -1
@@ -652,6 +723,13 @@ test_ref_cookie(void)
        && loyalty_ref_cookie_sign(kr, "AB", 2, "alice", 5, -1, out) == -1,
        "nothing unsignable is signed");
 
+    /* what a request pays to verify, before (old form) and after */
+    old_ns = bench_verify(kr, OLD_REF);
+    new_ns = bench_verify(kr, REF);
+    ok(old_ns > 0 && new_ns > 0,
+       "verify cost: old form %.0f ns, new form %.0f ns a cookie", old_ns,
+       new_ns);
+
     loyalty_keyring_free(kr);
 }
 
@@ -660,7 +738,7 @@ int
 main(void)
 {
     plan(4 + nelts(keys_errors) + 3 + 3 + 8 + 11 + 7
-         + 9 + nelts(bad_prefixes) + 10 + 11 + 5);
+         + 9 + nelts(bad_prefixes) + 10 + 11 + 5 + 12);
 
     test_keyring_parse();
     test_keyring_load();

@@ -42,10 +42,14 @@ package Loyalty::Harness;
 #
 # Attribution cookie contract, likewise:
 #
-#   value = CODE "~" REFERRER "~" AT "~" KID "~" MAC, MAC of
-#           HMAC-SHA256(secret, "ref~" CODE "~" REFERRER "~" AT "~" KID)
+#   value = CODE "~" AT "~" KID "~" MAC, MAC of
+#           HMAC-SHA256(secret, "ref2~" CODE "~" AT "~" KID "~" REFERRER)
+#   (the referrer, the code's owner, is in the MAC, not in the value)
 #   AT    the click, unix seconds; %%REF(code,referrer,age[,kid])%% signs
 #         one whose click was age ago (age like ttl: 0, 5m, 31d)
+#   ref_cookie_legacy() signs the old form, which named the referrer:
+#   CODE "~" REFERRER "~" AT "~" KID "~" MAC, MAC of
+#   HMAC-SHA256(secret, "ref~" CODE "~" REFERRER "~" AT "~" KID)
 #
 # Keys file: "KID SECRET_HEX" lines, "#" comments and blank lines allowed;
 # the first key signs, all keys verify.
@@ -68,7 +72,7 @@ use Time::HiRes qw(sleep);
 
 our @EXPORT = qw(
     run_blocks done_testing
-    sign_member member_cookie ref_cookie %TEST_KEYS
+    sign_member member_cookie ref_cookie ref_cookie_legacy %TEST_KEYS
     start_nginx stop_nginx reload_nginx http_request error_log_text
     no_crash stop_checked
     loyaltyctl test_dir write_file slurp run_out new_store
@@ -167,6 +171,16 @@ sub member_cookie {
 
 
 sub ref_cookie {
+    my ($code, $referrer, $at, $kid, $secret_hex) = @_;
+    $kid //= 'k1';
+    $secret_hex //= $TEST_KEYS{$kid} // croak "no test key \"$kid\"";
+    my $mac = hmac_sha256("ref2~$code~$at~$kid~$referrer",
+                          pack 'H*', $secret_hex);
+    return join '~', $code, $at, $kid, encode_base64url($mac);
+}
+
+
+sub ref_cookie_legacy {
     my ($code, $referrer, $at, $kid, $secret_hex) = @_;
     $kid //= 'k1';
     $secret_hex //= $TEST_KEYS{$kid} // croak "no test key \"$kid\"";
@@ -512,6 +526,11 @@ sub _prepare {
     for (qw(conf logs html store)) {
         mkdir "$p/$_" or croak "mkdir $p/$_: $!";
     }
+
+    # as in Debian's prefix, for "load_module modules/..." from
+    # /etc/nginx/modules-enabled (t/deb.t includes it)
+    symlink '/usr/lib/nginx/modules', "$p/modules"
+        if -d '/usr/lib/nginx/modules';
 
     my $h = {
         dir => $dir,
