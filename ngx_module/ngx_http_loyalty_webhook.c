@@ -138,6 +138,7 @@ struct ngx_http_loyalty_webhook_s {
     time_t                        replay;
     ngx_shm_zone_t               *zone;
     ngx_uint_t                    budget;
+    ngx_msec_t                    msec;
     size_t                        memory;
 
     /* this worker's */
@@ -502,6 +503,7 @@ ngx_http_loyalty_webhook_merge(ngx_conf_t *cf,
 
     ngx_conf_init_value(wh->replay, 48 * 3600);
     wh->budget = (ngx_uint_t) lmcf->lua_budget;
+    wh->msec = lmcf->lua_time;
     wh->memory = lmcf->lua_memory;
 
     if (ngx_http_loyalty_webhook_check_map(cf, wh) != NGX_CONF_OK) {
@@ -633,6 +635,7 @@ ngx_http_loyalty_webhook_vm(ngx_http_loyalty_webhook_t *wh, ngx_log_t *log,
 
     vm->file = (char *) wh->map_file.data;
     vm->budget = (unsigned) wh->budget;
+    vm->msec = (unsigned) wh->msec;
     vm->limit = wh->memory;
     vm->report = ngx_http_loyalty_webhook_vm_fail;
     vm->data = wh;
