@@ -486,6 +486,13 @@ ngx_http_loyalty_webhook_merge(ngx_conf_t *cf,
         return NGX_CONF_ERROR;
     }
 
+    if (llcf->admin_file.len) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"loyalty_webhook\" and \"loyalty_admin\" in "
+                           "one location: give each its own");
+        return NGX_CONF_ERROR;
+    }
+
     if (wh->secret.data == NULL || wh->map_file.data == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"loyalty_webhook %V\" needs "

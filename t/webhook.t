@@ -295,6 +295,16 @@ END
     stop_nginx($h);
 }
 
+like(refused(<<"END"), qr/"loyalty_webhook" and "loyalty_admin" in one/,
+location = /hooks/wc {
+    %%ADMIN%%
+    loyalty_webhook woocommerce;
+    loyalty_webhook_secret $DIR/wc.secret;
+    loyalty_webhook_map $ADAPTERS/woocommerce.lua;
+}
+END
+     'a webhook and the admin API in one location');
+
 like(refused(<<"END"), qr/unknown platform "magento"/,
 location = /hooks/wc {
     loyalty_webhook magento;
