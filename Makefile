@@ -31,52 +31,139 @@ LUA_LIB_SRC := ngx_module/core/loyalty_lua_lib.sh $(wildcard lua/loyalty/*.lua)
 
 LIBS        := -llmdb -ljansson -lcrypto $(LUA_LIBS) -lm
 
-.PHONY: all deps test demo demo-stop bench vectors clean
+# The sanitized build (build/asan/): the same module, loyaltyctl and unit
+# tests with AddressSanitizer and UBSan, for the second pass of `make test`.
+# clang, whose ASan runtime carries UBSan (gcc's separate libubsan writes
+# its reports to stderr whatever log_path says): the module is loaded into
+# the stock nginx, which then runs with that runtime preloaded
+# (SAN_PRELOAD, see t/sanitize); executables link it statically.
+SAN_CC      ?= clang
+SAN         := -fsanitize=address,undefined -fno-sanitize-recover=all
+SAN_CFLAGS  := -g -O1 -fno-omit-frame-pointer $(SAN)
+SAN_PRELOAD  = $(shell $(SAN_CC) -print-file-name=libclang_rt.asan-x86_64.so)
+JOBS        ?= $(shell nproc 2>/dev/null || echo 2)
+
+OBJ         := $(patsubst ngx_module/%.c,build/%.o,$(CORE_SRC) $(CLI_SRC))
+SAN_OBJ     := $(patsubst ngx_module/%.c,build/asan/%.o,$(CORE_SRC) $(CLI_SRC))
+SAN_UNIT    := $(patsubst t/unit/%.c,build/asan/unit/%.t,$(UNIT_SRC))
+# t/build-clang.t and t/fuzz.t build their own binaries (fuzz.t with
+# the sanitizers already): the sanitized pass leaves them out
+# t/deb.t builds and installs the packages, which the plain pass checks
+SAN_TESTS   := $(filter-out t/build-clang.t t/fuzz.t t/deb.t, \
+                 $(wildcard t/*.t))
+
+.PHONY: all asan deps test test-build test-plain test-asan demo demo-stop \
+        bench vectors clean
 
 all: build/ngx_http_loyalty_module.so build/loyaltyctl
+
+asan: build/asan/ngx_http_loyalty_module.so build/asan/loyaltyctl $(SAN_UNIT)
 
 deps:
 	@sh .ci/install-deps
 
 # The module is built by nginx's own build system with the flags Debian's
-# nginx was configured with, so that the stock binary accepts it.
-$(NGX_BUILD)/objs/Makefile: config ngx_module/bots.txt $(LUA_LIB_SRC)
-	rm -rf $(NGX_BUILD)
-	mkdir -p build
-	cp -r $(NGX_SRC) $(NGX_BUILD)
-	cd $(NGX_BUILD) && bash -c '. ./conf_flags; \
+# nginx was configured with, so that the stock binary accepts it:
+# $(call ngx_configure,DIR,CC_OPT,LD_OPT[,MORE_OPTIONS])
+define ngx_configure
+	rm -rf $(1)
+	mkdir -p $(dir $(1))
+	cp -r $(NGX_SRC) $(1)
+	cd $(1) && bash -c '. ./conf_flags; \
 	    ./configure "$${NGX_CONF_FLAGS[@]}" \
-	        --with-cc-opt="-g -O2 -fPIC -fstack-protector-strong \
-	            -D_FORTIFY_SOURCE=2" \
-	        --with-ld-opt="-Wl,-z,relro -Wl,-z,now -fPIC" \
+	        --with-cc-opt="$(2)" --with-ld-opt="$(3)" $(4) \
 	        --add-dynamic-module=$(CURDIR)' > configure.log 2>&1 \
-	    || { cat $(NGX_BUILD)/configure.log; exit 1; }
+	    || { cat $(1)/configure.log; exit 1; }
+endef
+
+NGX_CC_OPT  := -g -O2 -fPIC -fstack-protector-strong -D_FORTIFY_SOURCE=2
+NGX_LD_OPT  := -Wl,-z,relro -Wl,-z,now -fPIC
+
+$(NGX_BUILD)/objs/Makefile: config ngx_module/bots.txt $(LUA_LIB_SRC)
+	$(call ngx_configure,$(NGX_BUILD),$(NGX_CC_OPT),$(NGX_LD_OPT))
+
+build/asan/nginx/objs/Makefile: config ngx_module/bots.txt $(LUA_LIB_SRC) \
+                                t/asan.ignore
+	$(call ngx_configure,build/asan/nginx,$(SAN_CFLAGS) -fPIC \
+	    -fsanitize-ignorelist=$(CURDIR)/t/asan.ignore,-fPIC $(SAN),\
+	    --with-cc=$(SAN_CC))
+
+# by rename: a running nginx keeps the old mapping instead of crashing
+define ngx_module_build
+	$(MAKE) -C $(1) -f objs/Makefile modules
+	cp $(1)/objs/ngx_http_loyalty_module.so $@.tmp
+	mv $@.tmp $@
+endef
 
 build/ngx_http_loyalty_module.so: $(NGX_BUILD)/objs/Makefile $(MOD_SRC) \
                                   $(CORE_SRC) $(CORE_HDR)
-	$(MAKE) -C $(NGX_BUILD) -f objs/Makefile modules
-	@# by rename: a running nginx keeps the old mapping instead of crashing
-	cp $(NGX_BUILD)/objs/ngx_http_loyalty_module.so $@.tmp
-	mv $@.tmp $@
+	$(call ngx_module_build,$(NGX_BUILD))
+
+build/asan/ngx_http_loyalty_module.so: build/asan/nginx/objs/Makefile \
+                                       $(MOD_SRC) $(CORE_SRC) $(CORE_HDR)
+	$(call ngx_module_build,build/asan/nginx)
 
 $(LUA_LIB_H): $(LUA_LIB_SRC)
 	@mkdir -p build
 	sh ngx_module/core/loyalty_lua_lib.sh lua/loyalty > $@.tmp
 	mv $@.tmp $@
 
-build/loyaltyctl: $(CORE_SRC) $(CORE_HDR) $(LUA_LIB_H) $(CLI_SRC) \
-                  $(wildcard ngx_module/cli/*.h)
-	@mkdir -p build
-	$(CC) $(CFLAGS) $(WARN) -Ingx_module/core -Ingx_module/cli -Ibuild \
-	    $(LUA_CFLAGS) -o $@ $(CORE_SRC) $(CLI_SRC) $(LIBS)
+# The core, compiled once into an archive that loyaltyctl and the unit
+# tests link, plain and sanitized.
+INC         := -Ingx_module/core -Ingx_module/cli -It/unit -Ibuild \
+               $(LUA_CFLAGS)
 
-build/unit/%.t: t/unit/%.c t/unit/tap.h $(CORE_SRC) $(CORE_HDR) $(LUA_LIB_H)
-	@mkdir -p build/unit
-	$(CC) $(CFLAGS) $(WARN) -Ingx_module/core -It/unit -Ibuild \
-	    $(LUA_CFLAGS) -o $@ $< $(CORE_SRC) $(LIBS)
+build/%.o: ngx_module/%.c $(CORE_HDR) $(LUA_LIB_H) \
+           $(wildcard ngx_module/cli/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(WARN) $(INC) -c -o $@ $<
 
-test: deps all $(UNIT_BIN)
-	prove -j2 t/*.t $(UNIT_BIN)
+build/asan/%.o: ngx_module/%.c $(CORE_HDR) $(LUA_LIB_H) \
+                $(wildcard ngx_module/cli/*.h)
+	@mkdir -p $(@D)
+	$(SAN_CC) $(SAN_CFLAGS) $(WARN) $(INC) -c -o $@ $<
+
+build/libloyaltycore.a: $(filter build/core/%,$(OBJ))
+build/asan/libloyaltycore.a: $(filter build/asan/core/%,$(SAN_OBJ))
+
+build/libloyaltycore.a build/asan/libloyaltycore.a:
+	rm -f $@
+	$(AR) rcs $@ $^
+
+build/loyaltyctl: $(filter build/cli/%,$(OBJ)) build/libloyaltycore.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+
+build/asan/loyaltyctl: $(filter build/asan/cli/%,$(SAN_OBJ)) \
+                       build/asan/libloyaltycore.a
+	$(SAN_CC) $(SAN_CFLAGS) -o $@ $^ $(LIBS)
+
+build/unit/%.t: t/unit/%.c t/unit/tap.h build/libloyaltycore.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(WARN) $(INC) -o $@ $< build/libloyaltycore.a $(LIBS)
+
+build/asan/unit/%.t: t/unit/%.c t/unit/tap.h build/asan/libloyaltycore.a
+	@mkdir -p $(@D)
+	$(SAN_CC) $(SAN_CFLAGS) $(WARN) $(INC) -o $@ $< \
+	    build/asan/libloyaltycore.a $(LIBS)
+
+# Two passes, both run whatever the first gave: the suite against the
+# plain build, then against the sanitized one (t/sanitize), where any
+# AddressSanitizer, LeakSanitizer or UBSan report fails the run.
+test: deps
+	$(MAKE) -j$(JOBS) test-build
+	@rc=0; \
+	$(MAKE) test-plain || rc=1; \
+	$(MAKE) test-asan || rc=1; \
+	exit $$rc
+
+test-build: all $(UNIT_BIN) asan
+
+test-plain: all $(UNIT_BIN)
+	prove -j2 --timer t/*.t $(UNIT_BIN)
+
+test-asan: asan
+	SAN_PRELOAD="$(SAN_PRELOAD)" sh t/sanitize prove -j2 --timer $(SAN_TESTS) \
+	    $(SAN_UNIT)
 
 demo: deps all
 	sh t/demo/run
@@ -106,7 +193,8 @@ build/loyalty_version.h: debian/changelog ngx_module/version.sh
 	sh ngx_module/version.sh debian/changelog > $@.tmp
 	mv $@.tmp $@
 
-build/loyaltyctl: build/loyalty_version.h
+$(filter build/cli/%,$(OBJ)) $(filter build/asan/cli/%,$(SAN_OBJ)): \
+    build/loyalty_version.h
 $(NGX_BUILD)/objs/Makefile: debian/changelog ngx_module/version.sh
 
 # The man pages: loyaltyctl(1) from loyaltyctl's own --help, loyalty(8)

@@ -191,6 +191,8 @@ my $of = wopen('codes.jsonl');
 my (@codes, %taken);
 while (@codes < $ncodes) {
     my $code = join '', map { $alphabet[int rand @alphabet] } 1 .. 8;
+    my %seen = map { $_ => 1 } split //, $code;
+    next if keys %seen < 4;       # the import's rule for a code's strength
     next if $taken{$code}++;
     my $owner = $owners[int rand @owners];
     push @codes, [ $code, $owner ];

@@ -1286,7 +1286,7 @@ ngx_http_loyalty_read_body(ngx_http_request_t *r, u_char **body, size_t *len)
                 p += got;
 
             } else {
-                p = ngx_cpymem(p, b->pos, b->last - b->pos);
+                p = loyalty_cpymem(p, b->pos, b->last - b->pos);
             }
         }
     }

@@ -232,7 +232,7 @@ ngx_http_loyalty_cache_put(ngx_http_loyalty_store_t *store, ngx_str_t *value,
     ngx_memcpy(e->value, value->data, value->len);
     e->id_len = (uint8_t) ctx->member.len;
     e->tier_len = (uint8_t) ctx->tier.len;
-    ngx_memcpy(e->tier, ctx->tier.data, ctx->tier.len);
+    loyalty_cpymem(e->tier, ctx->tier.data, ctx->tier.len);
     e->stage = ctx->stage;
     e->points = ctx->points;
     e->rank = ctx->rank;

@@ -219,7 +219,7 @@ ngx_http_loyalty_code_read(ngx_http_request_t *r,
     e->target_len = c.target_len;
 
     if (c.target_len <= NGX_HTTP_LOYALTY_TARGET_CACHED) {
-        ngx_memcpy(e->target_buf, c.target, c.target_len);
+        loyalty_cpymem(e->target_buf, c.target, c.target_len);
         e->target = e->target_buf;
 
     } else {
@@ -243,7 +243,7 @@ ngx_http_loyalty_code_read(ngx_http_request_t *r,
     }
 
     e->referrer2_len = (u_char) referrer_len;
-    ngx_memcpy(e->referrer2, referrer, referrer_len);
+    loyalty_cpymem(e->referrer2, referrer, referrer_len);
 
     return NGX_OK;
 }

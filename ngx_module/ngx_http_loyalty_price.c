@@ -601,7 +601,7 @@ ngx_http_loyalty_price_other(ngx_http_request_t *r,
     ngx_memcpy(m->sku, lp->sku.data, lp->sku.len);
     m->total = (rc == NGX_OK) ? *total : -1;
     m->label_len = (u_char) ngx_min(promo->len, sizeof(m->label));
-    ngx_memcpy(m->label, promo->data, m->label_len);
+    loyalty_cpymem(m->label, promo->data, m->label_len);
 
     return rc;
 }

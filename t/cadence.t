@@ -344,6 +344,16 @@ sub api {
     ($s, $b) = api('POST', '/admin/due/ack',
                    '{"id":"thanks:ann:nobody","outcome":"done"}');
     is($s, 404, 'an unknown touch: 404');
+    # found by t/fuzz/fuzz_due.c: an LMDB error (an empty key), a 500
+    ($s, $b) = api('POST', '/admin/due/ack', '{"id":"","outcome":"done"}');
+    is($s, 404, 'an empty id: 404');
+    ($s, $b) = api('POST', '/admin/due/ack',
+                   '[{"id":"","outcome":"done"},'
+                   . '{"id":"thanks:ann:bob","outcome":"done"}]');
+    is("$s $b", qq(200 {"results":[{"id":"","status":"unknown","error":)
+                . qq("no touch has this id"},{"id":"thanks:ann:bob",)
+                . qq("status":"already"}]}\n),
+       'an empty id in an array: unknown, and the others answered');
     ($s, $b) = api('POST', '/admin/due/ack', '{"id":');
     is($s, 400, 'bad JSON: 400');
     ($s, $b) = api('POST', '/admin/due/ack',

@@ -10,6 +10,7 @@ use File::Basename qw(dirname);
 use JSON::PP ();
 
 my $ROOT = abs_path(dirname(__FILE__) . '/..');
+my $CTL = $ENV{LOYALTY_CTL} // "$ROOT/build/loyaltyctl";
 my $json = JSON::PP->new->canonical;
 
 my $tmp = test_dir();
@@ -67,7 +68,7 @@ sub check {
               'no hooks: an empty list');
 
     # a relative file: modules are looked for beside it
-    my ($rc2, $out) = run_out("cd $DIR && $ROOT/build/loyaltyctl --lua "
+    my ($rc2, $out) = run_out("cd $DIR && $CTL --lua "
                               . "good.lua lua-check 2>&1");
     is($rc2, 0, 'relative: exit 0');
     like($out, qr/\A\{"file":"good\.lua","hooks":\["price","event"\]\}\n\z/,

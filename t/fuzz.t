@@ -14,7 +14,8 @@ is($rc, 0, "t/fuzz/run: saved crashes fixed, ${seconds}s of fuzzing clean")
     or diag($out);
 like($out, qr/^== all passed$/m, 'every harness ran');
 
-for my $h (qw(cookie keys record json price util code bots)) {
+for my $h (qw(cookie keys record json price util code bots
+               events rules due ref lua)) {
     like($out, qr/^\Q$h\E: \d+ runs, .* 0 crashing inputs/m,
          "$h harness ran without crashing");
 }

@@ -326,13 +326,13 @@ sub timed {
 # the request in a child, and $then in the parent meanwhile: the parent's
 # (seconds, body), and the child's body
 sub meanwhile {
-    my ($h, $method, $uri, $body, $then) = @_;
+    my ($h, $method, $uri, $body, $then, $hdr) = @_;
     my $dir = test_dir();
     my $out = "$dir/child";
     my $pid = fork // die "fork: $!";
     if ($pid == 0) {
-        my (undef, undef, $b) = eval { http_request($h, $method, $uri, {},
-                                                    $body) };
+        my (undef, undef, $b) = eval { http_request($h, $method, $uri,
+                                                    $hdr // {}, $body) };
         write_file($out, $b // "no answer: $@");
         POSIX::_exit(0);
     }
@@ -353,7 +353,7 @@ sub meanwhile {
               . "[members]\n"
               . qq({"id":"m1","tier":"basic","stage":"fan"}\n)
               . qq({"id":"carol","tier":"basic","stage":"partner"}\n)
-              . "[codes]\n" . qq({"code":"WX1","member":"carol"}\n)
+              . "[codes]\n" . qq({"code":"WX1","member":"carol","vanity":true}\n)
               . "[rules]\n" . slurp("$EX/rules.json")
               . "[prices]\n" . join('', map { qq({"sku":"$_","retail":1000}\n) }
                                             'ok', 'rep', @LOOPS);
@@ -426,7 +426,9 @@ sub meanwhile {
     my $posted;
     ($took, $posted, $child) = meanwhile($h, 'POST', '/admin/events',
         $ev->('nest.1'),
-        sub { timed($h, 'POST', '/admin/events', {}, $ev->('plain.1')) });
+        sub { timed($h, 'POST', '/admin/events', admin_auth(),
+                    $ev->('plain.1')) },
+        admin_auth());
     like($posted, qr/"applied":1/, "$what: event: the write behind it applied");
     cmp_ok($took, '<', 3, "$what: event: the write behind it in under 3 s");
     like($child, qr/"applied":1/,
@@ -434,11 +436,13 @@ sub meanwhile {
     like(error_log_text($h),
          qr/\[error\].*the event hook failed: loyalty\.\w+:\d+: the budget of 100000 instructions is spent/,
          "$what: event: logged with its place");
-    my $m1 = $JSON->decode((http_request($h, 'GET', '/admin/members/m1'))[2]);
+    my $m1 = $JSON->decode((http_request($h, 'GET', '/admin/members/m1',
+                                         admin_auth('read')))[2]);
     is($m1->{points}, 3 + 5, "$what: event: the hook's 3 points and the "
        . "rules' 5 for the stopped call");
 
-    my $doc = $JSON->decode((http_request($h, 'GET', '/admin/lua'))[2]);
+    my $doc = $JSON->decode((http_request($h, 'GET', '/admin/lua',
+                                          admin_auth('read')))[2]);
     is_deeply($doc->{hooks}{price},
               { calls => 2 * @LOOPS + 1, errors => @LOOPS + 1,
                 budget => scalar @LOOPS, memory => 1 },

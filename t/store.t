@@ -360,9 +360,7 @@ if ($> == 0) {
     unlink "$h->{store}/lock.mdb" or die;
     symlink $victim, "$h->{store}/lock.mdb" or die;
 
-    my ($rc, $out, $err) = (system("/usr/sbin/nginx -t -q -p $h->{prefix} "
-                                   . "-c $h->{conf} -e $h->{error_log} "
-                                   . "2>/dev/null"));
+    my ($rc, $out, $err) = nginx_run($h, '-t', '-q');
     is($rc, 0, 'nginx -t checks the store without its lock file');
     open $fh, '<', $victim or die;
     is(scalar <$fh>, "precious\n", 'the link target is untouched');

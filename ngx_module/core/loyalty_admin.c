@@ -226,7 +226,7 @@ loyalty_admin_member_links(loyalty_store_t *st, MDB_txn *txn,
 
     if (old && loyalty_member_decode(old, old_len, &m) == 0) {
         was_len = m.referrer_len;
-        memcpy(was, m.referrer, was_len);
+        loyalty_cpymem(was, m.referrer, was_len);
     }
 
     rc = loyalty_ledger_sum(st, txn, rec->key, rec->key_len, &sum, &n);
@@ -252,7 +252,7 @@ loyalty_admin_member_links(loyalty_store_t *st, MDB_txn *txn,
     }
 
     if (old && was_len == rec->m.referrer_len
-        && memcmp(was, rec->m.referrer, was_len) == 0)
+        && (was_len == 0 || memcmp(was, rec->m.referrer, was_len) == 0))
     {
         return 0;
     }
@@ -793,7 +793,7 @@ loyalty_admin_delete_member(loyalty_store_t *st, MDB_txn *txn,
 
     if (loyalty_member_decode(val.mv_data, val.mv_size, &m) == 0) {
         ref_len = m.referrer_len;
-        memcpy(ref, m.referrer, ref_len);
+        loyalty_cpymem(ref, m.referrer, ref_len);
     }
 
     rc = mdb_del(txn, st->dbi[LOYALTY_DB_MEMBERS], &key, NULL);

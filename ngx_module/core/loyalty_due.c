@@ -67,8 +67,9 @@ loyalty_touch_encode(const loyalty_touch_t *t, uint8_t *buf)
     loyalty_le_put(buf + 32, (uint64_t) t->reward, 8);
     loyalty_le_put(buf + 40, t->claims, 4);
 
-    memcpy(buf + LOYALTY_TOUCH_FIXED, t->by, t->by_len);
-    memcpy(buf + LOYALTY_TOUCH_FIXED + t->by_len, t->note, t->note_len);
+    loyalty_cpymem(buf + LOYALTY_TOUCH_FIXED, t->by, t->by_len);
+    loyalty_cpymem(buf + LOYALTY_TOUCH_FIXED + t->by_len, t->note,
+                   t->note_len);
 
     return LOYALTY_TOUCH_FIXED + t->by_len + t->note_len;
 }
@@ -883,7 +884,8 @@ loyalty_due_ack_one(loyalty_store_t *st, MDB_txn *txn, json_t *a,
         }
     }
 
-    if (len > LOYALTY_TOUCH_ID_MAX) {
+    /* LMDB takes no empty key: MDB_BAD_VALSIZE, a server error */
+    if (len == 0 || len > LOYALTY_TOUCH_ID_MAX) {
         rc = LOYALTY_DUE_UNKNOWN;
 
     } else {

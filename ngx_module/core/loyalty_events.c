@@ -365,7 +365,7 @@ loyalty_ledger_encode(const loyalty_ledger_entry_t *e, uint8_t *buf)
     buf[2] = e->event_len;
     loyalty_le_put(buf + 8, (uint64_t) e->delta, 8);
     loyalty_le_put(buf + 16, (uint64_t) e->at, 8);
-    memcpy(buf + LOYALTY_LEDGER_FIXED, e->event, e->event_len);
+    loyalty_cpymem(buf + LOYALTY_LEDGER_FIXED, e->event, e->event_len);
 
     return LOYALTY_LEDGER_FIXED + e->event_len;
 }
@@ -548,13 +548,13 @@ loyalty_event_rec_encode(const loyalty_event_rec_t *e, uint8_t *buf)
     loyalty_le_put(buf + 48, (uint64_t) e->l2_points, 8);
 
     p = buf + LOYALTY_EVENT_FIXED;
-    memcpy(p, e->member, e->member_len);
+    loyalty_cpymem(p, e->member, e->member_len);
     p += e->member_len;
-    memcpy(p, e->order, e->order_len);
+    loyalty_cpymem(p, e->order, e->order_len);
     p += e->order_len;
-    memcpy(p, e->r1, e->r1_len);
+    loyalty_cpymem(p, e->r1, e->r1_len);
     p += e->r1_len;
-    memcpy(p, e->r2, e->r2_len);
+    loyalty_cpymem(p, e->r2, e->r2_len);
     p += e->r2_len;
 
     return (size_t) (p - buf);
@@ -766,8 +766,8 @@ loyalty_member_load(loyalty_apply_t *ap, const char *id, size_t len,
 
     memcpy(mc->id, id, len);
     mc->id_len = len;
-    memcpy(mc->tier, mc->m.tier, mc->m.tier_len);
-    memcpy(mc->referrer, mc->m.referrer, mc->m.referrer_len);
+    loyalty_cpymem(mc->tier, mc->m.tier, mc->m.tier_len);
+    loyalty_cpymem(mc->referrer, mc->m.referrer, mc->m.referrer_len);
     mc->m.tier = mc->tier;
     mc->m.referrer = mc->referrer;
 
@@ -1436,7 +1436,11 @@ loyalty_refund_referrer(loyalty_apply_t *ap, const char *id, size_t len,
 }
 
 
-/* rec->member is copied to member: the order's record is gone on return */
+/*
+ * rec->member is copied into the caller's member buffer (LOYALTY_ID_MAX
+ * bytes): the order it comes from is decoded from a local copy that is
+ * gone once this returns, and rec is encoded after
+ */
 static int
 loyalty_apply_refund(loyalty_apply_t *ap, const loyalty_event_t *ev,
     loyalty_event_rec_t *rec, char *member)
@@ -1697,10 +1701,10 @@ static int
 loyalty_apply(loyalty_apply_t *ap, const loyalty_event_t *ev, int *dup)
 {
     int                  rc;
-    char                 member[LOYALTY_ID_MAX];
     uint8_t              kbuf[LOYALTY_EVENT_KEY_MAX];
     uint8_t              vbuf[LOYALTY_EVENT_REC_MAX];
     MDB_val              key, val;
+    char                 member[LOYALTY_ID_MAX];
     loyalty_mcopy_t      l1, l2;
     loyalty_event_rec_t  rec;
 

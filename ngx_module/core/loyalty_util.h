@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <time.h>
 
 
@@ -19,6 +20,22 @@
 #define LOYALTY_RFC3339_LEN     20      /* "YYYY-MM-DDTHH:MM:SSZ" */
 
 #define LOYALTY_ERRLEN          256
+
+
+/*
+ * memcpy() for a source that may be absent, NULL with a length of 0 (an
+ * optional string not given): memcpy() itself must not be passed NULL,
+ * whatever the length.  Returns dst + n, like ngx_cpymem().
+ */
+static inline void *
+loyalty_cpymem(void *dst, const void *src, size_t n)
+{
+    if (n == 0) {
+        return dst;
+    }
+
+    return (char *) memcpy(dst, src, n) + n;
+}
 
 
 /* 1-64 chars of [A-Za-z0-9_.-]: member ids */

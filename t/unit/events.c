@@ -400,6 +400,39 @@ test_journey(void)
 }
 
 
+/*
+ * the refund's record names the order's member: it was copied from a
+ * buffer gone by the time the record was written (ASan: a
+ * stack-use-after-scope on every refund)
+ */
+static void
+refund_member(const char *refund, const char *member)
+{
+    char                 id[LOYALTY_ID_MAX + 1];
+    uint8_t              kbuf[LOYALTY_EVENT_KEY_MAX];
+    MDB_txn             *txn;
+    MDB_val              key, val;
+    loyalty_event_rec_t  e;
+
+    id[0] = '\0';
+    key.mv_data = kbuf;
+    key.mv_size = loyalty_event_key(LOYALTY_EVENT_REFUND, refund,
+                                    strlen(refund), kbuf);
+
+    if (mdb_txn_begin(st.env, NULL, MDB_RDONLY, &txn) == 0) {
+        if (mdb_get(txn, st.dbi[LOYALTY_DB_EVENTS], &key, &val) == 0
+            && loyalty_event_rec_decode(val.mv_data, val.mv_size, &e) == 0)
+        {
+            snprintf(id, sizeof(id), "%.*s", (int) e.member_len, e.member);
+        }
+
+        mdb_txn_abort(txn);
+    }
+
+    is_str(id, member, "the refund's record names the order's member");
+}
+
+
 static void
 test_refunds(void)
 {
@@ -410,6 +443,7 @@ test_refunds(void)
     is_int(apply("{\"type\":\"refund\",\"refund_id\":\"r1\","
                  "\"order_id\":\"o1\",\"amount\":4000}"), 0,
            "a partial refund");
+    refund_member("r1", "carol");
     get("carol");
     is_int(m.spend, 12800 + 1280000 + 100 - 4000, "spend less the refund");
     is_int(m.points, 12929 - 40, "floor(128 * 4000 / 12800) = 40 back");
@@ -1341,7 +1375,7 @@ main(void)
 {
     char  err[LOYALTY_ERRLEN];
 
-    plan(251);
+    plan(252);
 
     if (mkdtemp(tmp) == NULL) {
         perror("mkdtemp");

@@ -30,6 +30,13 @@ package Loyalty::Harness;
 # Every block that runs nginx also fails on a worker crash, [alert] or
 # [emerg] unless error_log asks for it, and on a non-graceful stop.
 #
+# Sanitized runs (t/sanitize, `make test-asan`): LOYALTY_MODULE and
+# LOYALTY_CTL name the sanitized builds, nginx is started with
+# LD_PRELOAD=$LOYALTY_PRELOAD, and sanitizer reports go to files in a
+# directory of this script's own under $LOYALTY_SANITIZE: a block, a
+# no_crash() and done_testing() fail if a report appeared since the last
+# check, and show it.
+#
 # Member cookie contract (implemented independently here and in C):
 #
 #   value = ID "~" EXP "~" KID "~" MAC
@@ -74,7 +81,7 @@ our @EXPORT = qw(
     run_blocks done_testing
     sign_member member_cookie ref_cookie ref_cookie_legacy %TEST_KEYS
     start_nginx stop_nginx reload_nginx http_request error_log_text
-    no_crash stop_checked
+    no_crash stop_checked sanitizer_check nginx_run
     loyaltyctl test_dir write_file slurp run_out new_store
     $ADMIN_TOKEN $ADMIN_READ_TOKEN admin_request admin_auth
     write_admin_tokens
@@ -101,6 +108,28 @@ my $ROOT = abs_path(dirname(__FILE__) . '/../../..');
 my $NGINX = $ENV{LOYALTY_NGINX} // '/usr/sbin/nginx';
 my $MODULE = $ENV{LOYALTY_MODULE} // "$ROOT/build/ngx_http_loyalty_module.so";
 my $CTL = $ENV{LOYALTY_CTL} // "$ROOT/build/loyaltyctl";
+
+# sanitizer reports of this script's processes land in $SAN_DIR
+my $SAN_DIR;
+my %SAN_SEEN;
+
+if (my $san = $ENV{LOYALTY_SANITIZE}) {
+    (my $script = $0) =~ s{.*/}{};
+    $SAN_DIR = "$san/$script";
+    mkdir $SAN_DIR;
+    # nginx's workers are not root
+    chmod 01777, $SAN_DIR or die "chmod $SAN_DIR: $!";
+    # later options win over earlier ones; UBSan reports through ASan
+    $ENV{ASAN_OPTIONS} = join ':', grep { length } $ENV{ASAN_OPTIONS} // '',
+                                                   "log_path=$SAN_DIR/asan";
+}
+
+# nginx with the sanitized module: the runtimes preloaded, no leak check
+# (the stock nginx leaves its own allocations to exit())
+my %NGINX_ENV = !$ENV{LOYALTY_PRELOAD} ? () : (
+    LD_PRELOAD => $ENV{LOYALTY_PRELOAD},
+    ASAN_OPTIONS => ($ENV{ASAN_OPTIONS} // '') . ':detect_leaks=0',
+);
 
 # like a packaged nginx: master as root, workers unprivileged
 my $WORKER = $> != 0 ? undef
@@ -132,6 +161,7 @@ $SIG{$_} = sub { exit 1 } for qw(INT TERM);
 # an empty plan() records one without printing anything.
 
 sub done_testing {
+    sanitizer_check('end of the script');
     Test::Builder->new->plan;
     Test::More::done_testing(@_);
 }
@@ -269,6 +299,19 @@ sub no_crash {
     my @bad = grep { /exited on signal|\[alert\]/ || !$emerg_ok && /\[emerg\]/ }
               split /\n/, error_log_text($h);
     ok(!@bad, "$what: no crash, no alert") or diag(join "\n", @bad);
+    sanitizer_check($what);
+}
+
+
+# sanitized runs: no sanitizer report since the last check (a report is
+# shown and counted once); nothing to check otherwise
+sub sanitizer_check {
+    my ($what) = @_;
+    return unless $SAN_DIR;
+
+    my @new = grep { !$SAN_SEEN{$_}++ } sort glob "$SAN_DIR/*";
+    Test::More::ok(!@new, "$what - no sanitizer report")
+        or Test::More::diag(join '', map { "$_:\n" . _slurp($_) } @new);
 }
 
 # ... and nginx stops gracefully
@@ -404,6 +447,7 @@ sub _run_block {
         ok($rc != 0, "$name - nginx -t fails");
         ok(index("$out$err", _chomp($x{config_error})) >= 0,
            "$name - config error") or diag("$out$err");
+        sanitizer_check($name);
         return;
     }
 
@@ -432,6 +476,8 @@ sub _run_block {
         my $sig = stop_nginx($h);
         _check_log($name, \%x, error_log_text($h), $sig);
     }
+
+    sanitizer_check($name);
 
     if (_failures() > $failures) {
         diag("error.log:\n" . _tail($h));
@@ -730,8 +776,16 @@ sub _start {
 }
 
 
+# runs the block's nginx with more arguments, e.g. "-t": (exit, out, err);
+# with the environment a sanitized module needs
+sub nginx_run {
+    return _nginx(@_);
+}
+
+
 sub _nginx {
     my ($h, @args) = @_;
+    local @ENV{keys %NGINX_ENV} = values %NGINX_ENV;
     return _run($NGINX, '-p', $h->{prefix}, '-c', $h->{conf},
                 '-e', $h->{error_log}, @args);
 }
