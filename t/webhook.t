@@ -536,4 +536,40 @@ unlike(error_log_text($h),
        'no sanitizer report, no worker exit');
 stop_checked($h, 'webhooks');
 
+
+# two workers share the delivery ids taken: a replay is refused by the
+# table whichever worker takes it, not only by the events' ids (checked
+# once both have answered)
+{
+    my $h2 = start_nginx(http_config => $HTTP, store => $STORE, workers => 2,
+                         config => hook('wc', 'woocommerce', 'wc',
+                                        "$ADAPTERS/woocommerce.lua",
+                                        'add_header X-Pid $pid always;'));
+    my $body = $JSON->encode(wc_order(id => 4701, customer => 3003));
+    my %hdr = ('Content-Type' => 'application/json',
+               'X-WC-Webhook-Topic' => 'order.created',
+               'X-WC-Webhook-Delivery-ID' => 'two-1',
+               'X-WC-Webhook-Signature' =>
+                   b64(hmac_sha256($body, $SECRET{wc})));
+    my (%pids, %answers);
+    for my $n (0 .. 59) {
+        my ($status, $headers, $text) =
+            http_request($h2, 'POST', '/hooks/wc', \%hdr, $body);
+        my $pid = $headers->{'x-pid'};
+        $pid = $pid->[0] if ref $pid;
+        # the table's answer, not the batch's (duplicates, with counts)
+        $pids{$pid // '-'}++ if $n > 0;
+        $answers{"$status " . ($text // '') =~ s/\s+\z//r}++ if $n > 0;
+        last if $n >= 10 && keys %pids > 1;
+    }
+    SKIP: {
+        skip 'one worker took every replay', 1 if keys %pids < 2;
+        is(join(',', sort keys %answers), '200 {"status":"duplicate"}',
+           'two workers: every replay is a duplicate (delivery ids '
+           . 'shared: ' . join(',', map { "$_ x$pids{$_}" } sort keys %pids)
+           . ')');
+    }
+    stop_checked($h2, 'two workers');
+}
+
 done_testing();
