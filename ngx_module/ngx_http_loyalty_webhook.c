@@ -194,6 +194,8 @@ static ngx_uint_t ngx_http_loyalty_webhook_seen(
     ngx_http_loyalty_webhook_t *wh, u_char *key, ngx_uint_t add);
 static ngx_uint_t ngx_http_loyalty_webhook_map(ngx_http_request_t *r,
     ngx_http_loyalty_webhook_t *wh, ngx_http_loyalty_map_call_t *call);
+static ngx_int_t ngx_http_loyalty_webhook_replayed(ngx_http_request_t *r,
+    ngx_http_loyalty_delivery_t *d, ngx_str_t *id);
 static ngx_int_t ngx_http_loyalty_webhook_apply(ngx_http_request_t *r,
     ngx_http_loyalty_delivery_t *d, json_t *events);
 static int ngx_http_loyalty_webhook_call(lua_State *L);
@@ -883,39 +885,16 @@ ngx_http_loyalty_webhook_deliver(ngx_http_request_t *r,
     d->wh = wh;
     ngx_memzero(&call, sizeof(call));
 
-    h = ngx_http_loyalty_webhook_header(r, &pf->delivery);
+    rc = ngx_http_loyalty_webhook_replayed(r, d, &call.delivery);
 
-    if (h == NULL && pf->delivery_old.len) {
-        h = ngx_http_loyalty_webhook_header(r, &pf->delivery_old);
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (h && h->value.len > 0
-        && h->value.len <= NGX_HTTP_LOYALTY_WEBHOOK_ID_MAX)
-    {
-        u_char        mac[EVP_MAX_MD_SIZE];
-        unsigned int  n;
-
-        /* the shop's own: two shops' ids never meet */
-        if (HMAC(EVP_sha256(), wh->secret.data, (int) wh->secret.len,
-                 h->value.data, h->value.len, mac, &n)
-            == NULL)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        ngx_memcpy(d->key, mac, sizeof(d->key));
-        d->has_key = 1;
-        call.delivery = h->value;
-
-        if (ngx_http_loyalty_webhook_seen(wh, d->key, 0)) {
-            ngx_http_loyalty_webhook_count(wh,
-                                           NGX_HTTP_LOYALTY_HOOK_REPLAYED);
-            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                          "loyalty: %V webhook delivery \"%V\" replayed: "
-                          "not applied again", &pf->name, &h->value);
-            return ngx_http_loyalty_webhook_answer(r, NGX_HTTP_OK, "status",
-                                                   "duplicate");
-        }
+    if (rc == NGX_DECLINED) {
+        ngx_http_loyalty_webhook_count(wh, NGX_HTTP_LOYALTY_HOOK_REPLAYED);
+        return ngx_http_loyalty_webhook_answer(r, NGX_HTTP_OK, "status",
+                                               "duplicate");
     }
 
     /* 3. the body, JSON */
@@ -948,6 +927,59 @@ ngx_http_loyalty_webhook_deliver(ngx_http_request_t *r,
 
     /* 5. the events, one batch, all or nothing */
     return ngx_http_loyalty_webhook_apply(r, d, call.events);
+}
+
+
+/*
+ * The delivery's id, as d->key, a digest with the shop's secret so that
+ * two shops' ids never meet: NGX_DECLINED if it was taken within the
+ * window, NGX_OK if not (or the delivery has none), NGX_ERROR.
+ */
+static ngx_int_t
+ngx_http_loyalty_webhook_replayed(ngx_http_request_t *r,
+    ngx_http_loyalty_delivery_t *d, ngx_str_t *id)
+{
+    u_char                        mac[EVP_MAX_MD_SIZE];
+    unsigned int                  n;
+    ngx_table_elt_t              *h;
+    ngx_http_loyalty_webhook_t   *wh;
+    ngx_http_loyalty_platform_t  *pf;
+
+    wh = d->wh;
+    pf = &ngx_http_loyalty_platforms[wh->platform];
+
+    h = ngx_http_loyalty_webhook_header(r, &pf->delivery);
+
+    if (h == NULL && pf->delivery_old.len) {
+        h = ngx_http_loyalty_webhook_header(r, &pf->delivery_old);
+    }
+
+    if (h == NULL || h->value.len == 0
+        || h->value.len > NGX_HTTP_LOYALTY_WEBHOOK_ID_MAX)
+    {
+        return NGX_OK;
+    }
+
+    if (HMAC(EVP_sha256(), wh->secret.data, (int) wh->secret.len,
+             h->value.data, h->value.len, mac, &n)
+        == NULL)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(d->key, mac, sizeof(d->key));
+    d->has_key = 1;
+    *id = h->value;
+
+    if (!ngx_http_loyalty_webhook_seen(wh, d->key, 0)) {
+        return NGX_OK;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "loyalty: %V webhook delivery \"%V\" replayed: not "
+                  "applied again", &pf->name, &h->value);
+
+    return NGX_DECLINED;
 }
 
 
