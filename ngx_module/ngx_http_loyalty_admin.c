@@ -10,6 +10,7 @@
  *   PUT    .../codes/CODE, .../prices/SKU
  *   GET    .../rules, PUT .../rules
  *   GET    .../lua                     the Lua hooks' calls and failures
+ *   GET    .../webhooks                the webhooks' counts
  *   GET    .../due                     claims touches due, for a lease
  *   POST   .../due/ack                 acknowledges touches
  *
@@ -48,6 +49,7 @@ typedef enum {
     NGX_HTTP_LOYALTY_OP_PRICE,
     NGX_HTTP_LOYALTY_OP_RULES,
     NGX_HTTP_LOYALTY_OP_LUA,
+    NGX_HTTP_LOYALTY_OP_WEBHOOKS,
     NGX_HTTP_LOYALTY_OP_DUE,
     NGX_HTTP_LOYALTY_OP_DUE_ACK
 } ngx_http_loyalty_op_e;
@@ -91,6 +93,10 @@ typedef struct {
     size_t                        nhosts;
     int64_t                       now;
     loyalty_claim_t               claim;
+
+    /* another handler's, which makes the answer (the webhooks) */
+    ngx_http_loyalty_batch_done_pt  done;
+    void                         *done_data;
 
     /* the outcome, made in the thread */
     ngx_uint_t                    status;
@@ -155,11 +161,13 @@ static void ngx_http_loyalty_admin_written(ngx_event_t *ev);
 static ngx_int_t ngx_http_loyalty_admin_done(ngx_http_request_t *r,
     ngx_http_loyalty_admin_t *a);
 static ngx_int_t ngx_http_loyalty_admin_retry(ngx_http_request_t *r,
-    const char *message);
+    ngx_http_loyalty_admin_t *a, const char *message);
 static ngx_int_t ngx_http_loyalty_admin_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *message);
-static ngx_int_t ngx_http_loyalty_admin_json(ngx_http_request_t *r,
-    ngx_uint_t status, json_t *doc);
+static ngx_int_t ngx_http_loyalty_admin_answer(ngx_http_request_t *r,
+    ngx_http_loyalty_admin_t *a, ngx_uint_t status, json_t *doc);
+static ngx_int_t ngx_http_loyalty_admin_fail(ngx_http_request_t *r,
+    ngx_http_loyalty_admin_t *a, ngx_uint_t status, const char *message);
 
 
 static ngx_str_t  ngx_http_loyalty_thread_pool = ngx_string("default");
@@ -223,6 +231,11 @@ ngx_http_loyalty_admin_handler(ngx_http_request_t *r)
         if (a->op == NGX_HTTP_LOYALTY_OP_LUA) {
             return ngx_http_loyalty_admin_json(r, NGX_HTTP_OK,
                        ngx_http_loyalty_lua_report(lmcf->lua));
+        }
+
+        if (a->op == NGX_HTTP_LOYALTY_OP_WEBHOOKS) {
+            return ngx_http_loyalty_admin_json(r, NGX_HTTP_OK,
+                       ngx_http_loyalty_webhook_report(lmcf->webhook_zone));
         }
 
         if (a->op != NGX_HTTP_LOYALTY_OP_DUE) {
@@ -352,6 +365,10 @@ ngx_http_loyalty_admin_route(ngx_http_request_t *r,
         a->op = NGX_HTTP_LOYALTY_OP_LUA;
         allowed = NGX_HTTP_GET;
 
+    } else if (ngx_http_loyalty_seg_is(seg[0], "webhooks")) {
+        a->op = NGX_HTTP_LOYALTY_OP_WEBHOOKS;
+        allowed = NGX_HTTP_GET;
+
     } else if (ngx_http_loyalty_seg_is(seg[0], "due")) {
         a->op = NGX_HTTP_LOYALTY_OP_DUE;
         allowed = NGX_HTTP_GET;
@@ -379,6 +396,7 @@ ngx_http_loyalty_admin_route(ngx_http_request_t *r,
     if (a->op != NGX_HTTP_LOYALTY_OP_EVENTS
         && a->op != NGX_HTTP_LOYALTY_OP_RULES
         && a->op != NGX_HTTP_LOYALTY_OP_LUA
+        && a->op != NGX_HTTP_LOYALTY_OP_WEBHOOKS
         && a->op != NGX_HTTP_LOYALTY_OP_DUE
         && a->op != NGX_HTTP_LOYALTY_OP_DUE_ACK
         && (a->key.len == 0 || a->key.len > LOYALTY_ID_MAX))
@@ -1201,58 +1219,17 @@ ngx_http_loyalty_admin_ack(ngx_http_loyalty_admin_t *a, MDB_txn *txn)
 static void
 ngx_http_loyalty_admin_body(ngx_http_request_t *r)
 {
-    u_char                    *p;
-    size_t                     len;
-    ssize_t                    n;
-    ngx_buf_t                 *b;
-    ngx_chain_t               *cl;
-    ngx_http_loyalty_admin_t  *a;
     ngx_int_t                  rc;
+    ngx_http_loyalty_admin_t  *a;
 
     a = ngx_http_loyalty_admin_req(r, 0)->admin;
 
-    len = 0;
-
-    if (r->request_body) {
-        for (cl = r->request_body->bufs; cl; cl = cl->next) {
-            b = cl->buf;
-            len += b->in_file ? (size_t) (b->file_last - b->file_pos)
-                              : (size_t) (b->last - b->pos);
-        }
-    }
-
-    p = ngx_pnalloc(r->pool, len + 1);
-    if (p == NULL) {
+    if (ngx_http_loyalty_read_body(r, &a->body, &a->len) != NGX_OK) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
-    a->body = p;
-    a->len = len;
-
-    if (r->request_body) {
-        for (cl = r->request_body->bufs; cl; cl = cl->next) {
-            b = cl->buf;
-
-            if (b->in_file) {
-                n = ngx_read_file(b->file, p, b->file_last - b->file_pos,
-                                  b->file_pos);
-                if (n != b->file_last - b->file_pos) {
-                    ngx_http_finalize_request(r,
-                                           NGX_HTTP_INTERNAL_SERVER_ERROR);
-                    return;
-                }
-                p += n;
-
-            } else {
-                p = loyalty_cpymem(p, b->pos, b->last - b->pos);
-            }
-        }
-    }
-
-    *p = '\0';
-
-    if (len == 0 && a->method != NGX_HTTP_DELETE) {
+    if (a->len == 0 && a->method != NGX_HTTP_DELETE) {
         ngx_http_finalize_request(r,
             ngx_http_loyalty_admin_error(r, NGX_HTTP_BAD_REQUEST,
                                          "the request has no body"));
@@ -1264,6 +1241,95 @@ ngx_http_loyalty_admin_body(ngx_http_request_t *r)
     if (rc != NGX_DONE) {
         ngx_http_finalize_request(r, rc);
     }
+}
+
+
+/* the request body read, in one NUL-terminated piece of the pool */
+ngx_int_t
+ngx_http_loyalty_read_body(ngx_http_request_t *r, u_char **body, size_t *len)
+{
+    u_char       *p;
+    size_t        n;
+    ssize_t       got;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    n = 0;
+
+    if (r->request_body) {
+        for (cl = r->request_body->bufs; cl; cl = cl->next) {
+            b = cl->buf;
+            n += b->in_file ? (size_t) (b->file_last - b->file_pos)
+                            : (size_t) (b->last - b->pos);
+        }
+    }
+
+    p = ngx_pnalloc(r->pool, n + 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    *body = p;
+    *len = n;
+
+    if (r->request_body) {
+        for (cl = r->request_body->bufs; cl; cl = cl->next) {
+            b = cl->buf;
+
+            if (b->in_file) {
+                got = ngx_read_file(b->file, p, b->file_last - b->file_pos,
+                                    b->file_pos);
+                if (got != b->file_last - b->file_pos) {
+                    return NGX_ERROR;
+                }
+
+                p += got;
+
+            } else {
+                p = loyalty_cpymem(p, b->pos, b->last - b->pos);
+            }
+        }
+    }
+
+    *p = '\0';
+
+    return NGX_OK;
+}
+
+
+/*
+ * A batch of events from another handler (the webhooks), applied as a
+ * POST .../events in the thread pool: NGX_DONE, and done() makes the
+ * answer of its status and document; or the status of a refusal, sent.
+ */
+ngx_int_t
+ngx_http_loyalty_admin_apply(ngx_http_request_t *r, u_char *body, size_t len,
+    ngx_http_loyalty_batch_done_pt done, void *data)
+{
+    ngx_http_loyalty_admin_t      *a;
+    ngx_http_loyalty_loc_conf_t   *llcf;
+    ngx_http_loyalty_main_conf_t  *lmcf;
+
+    llcf = ngx_http_get_module_loc_conf(r, ngx_http_loyalty_module);
+    lmcf = ngx_http_get_module_main_conf(r, ngx_http_loyalty_module);
+
+    a = ngx_pcalloc(r->pool, sizeof(ngx_http_loyalty_admin_t));
+    if (a == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    a->request = r;
+    a->store = lmcf->store;
+    a->op = NGX_HTTP_LOYALTY_OP_EVENTS;
+    a->method = NGX_HTTP_POST;
+    a->max_events = llcf->admin_batch;
+    a->now = ngx_time();
+    a->body = body;
+    a->len = len;
+    a->done = done;
+    a->done_data = data;
+
+    return ngx_http_loyalty_admin_post(r, a);
 }
 
 
@@ -1290,8 +1356,8 @@ ngx_http_loyalty_admin_post(ngx_http_request_t *r,
                                           0, r->connection->log)
            != NGX_OK)
     {
-        return ngx_http_loyalty_admin_retry(r, "the store was replaced on "
-                                               "disk; retry");
+        return ngx_http_loyalty_admin_retry(r, a, "the store was replaced "
+                                                  "on disk; retry");
     }
 
     tp = ngx_thread_pool_get((ngx_cycle_t *) ngx_cycle,
@@ -1316,8 +1382,8 @@ ngx_http_loyalty_admin_post(ngx_http_request_t *r,
         a->store->busy--;
         r->main->blocked--;
         r->aio = 0;
-        return ngx_http_loyalty_admin_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                            "too busy, try again");
+        return ngx_http_loyalty_admin_fail(r, a, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                           "too busy, try again");
     }
 
     a->wait.handler = ngx_http_loyalty_admin_wait;
@@ -1365,7 +1431,7 @@ ngx_http_loyalty_admin_write(void *data, ngx_log_t *log)
 
     static const char  *kinds[] = {
         NULL, "member", NULL, NULL, "code", "price", "rules", NULL, NULL,
-        NULL
+        NULL, NULL
     };
 
     st = &a->store->st;
@@ -1573,20 +1639,20 @@ ngx_http_loyalty_admin_done(ngx_http_request_t *r,
     switch (a->rc) {
 
     case MDB_MAP_FULL:
-        return ngx_http_loyalty_admin_retry(r, "the store was full; retry");
+        return ngx_http_loyalty_admin_retry(r, a, "the store was full; retry");
 
     case MDB_MAP_RESIZED:
-        return ngx_http_loyalty_admin_retry(r, "the store grew; retry");
+        return ngx_http_loyalty_admin_retry(r, a, "the store grew; retry");
 
     case NGX_HTTP_LOYALTY_STORE_REPLACED:
-        return ngx_http_loyalty_admin_retry(r, "the store was replaced on "
-                                               "disk; retry");
+        return ngx_http_loyalty_admin_retry(r, a, "the store was replaced "
+                                                  "on disk; retry");
 
     case NGX_HTTP_LOYALTY_STORE_GONE:
         /* logged at crit when first noticed */
-        return ngx_http_loyalty_admin_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                            "the store was removed; writes "
-                                            "are refused until it is back");
+        return ngx_http_loyalty_admin_fail(r, a, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                           "the store was removed; writes "
+                                           "are refused until it is back");
     }
 
     if (a->rc != 0) {
@@ -1594,9 +1660,10 @@ ngx_http_loyalty_admin_done(ngx_http_request_t *r,
                       "loyalty_store \"%s\": admin write failed: %s%s%s",
                       a->store->path, ngx_http_loyalty_store_strerror(a->rc),
                       a->err[0] ? ": " : "", a->err);
-        return ngx_http_loyalty_admin_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                            "the store could not be "
-                                            "written");
+        return ngx_http_loyalty_admin_fail(r, a,
+                                           NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                           "the store could not be "
+                                           "written");
     }
 
     if (a->res == NULL) {
@@ -1608,10 +1675,10 @@ ngx_http_loyalty_admin_done(ngx_http_request_t *r,
 
             (void) ngx_sprintf(p, "more than %uz events in one request%Z",
                                a->max_events);
-            return ngx_http_loyalty_admin_error(r, a->status, (char *) p);
+            return ngx_http_loyalty_admin_fail(r, a, a->status, (char *) p);
         }
 
-        return ngx_http_loyalty_admin_error(r,
+        return ngx_http_loyalty_admin_fail(r, a,
                    a->status ? a->status : NGX_HTTP_INTERNAL_SERVER_ERROR,
                    a->err[0] ? a->err : "failed");
     }
@@ -1631,13 +1698,42 @@ ngx_http_loyalty_admin_done(ngx_http_request_t *r,
     doc = a->res;
     a->res = NULL;
 
-    return ngx_http_loyalty_admin_json(r, a->status, doc);
+    return ngx_http_loyalty_admin_answer(r, a, a->status, doc);
+}
+
+
+/* the answer, sent, or made by the handler that posted the write */
+static ngx_int_t
+ngx_http_loyalty_admin_answer(ngx_http_request_t *r,
+    ngx_http_loyalty_admin_t *a, ngx_uint_t status, json_t *doc)
+{
+    if (a->done) {
+        return a->done(r, a->done_data, status, doc);
+    }
+
+    return ngx_http_loyalty_admin_json(r, status, doc);
+}
+
+
+static ngx_int_t
+ngx_http_loyalty_admin_fail(ngx_http_request_t *r,
+    ngx_http_loyalty_admin_t *a, ngx_uint_t status, const char *message)
+{
+    json_t  *doc;
+
+    doc = json_pack("{s:s}", "error", message);
+    if (doc == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_loyalty_admin_answer(r, a, status, doc);
 }
 
 
 /* a 503 that the client may retry in a second */
 static ngx_int_t
-ngx_http_loyalty_admin_retry(ngx_http_request_t *r, const char *message)
+ngx_http_loyalty_admin_retry(ngx_http_request_t *r,
+    ngx_http_loyalty_admin_t *a, const char *message)
 {
     if (ngx_http_loyalty_add_header(r, "Retry-After", (u_char *) "1", 1)
         != NGX_OK)
@@ -1645,8 +1741,8 @@ ngx_http_loyalty_admin_retry(ngx_http_request_t *r, const char *message)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_http_loyalty_admin_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                        message);
+    return ngx_http_loyalty_admin_fail(r, a, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                       message);
 }
 
 
@@ -1666,7 +1762,7 @@ ngx_http_loyalty_admin_error(ngx_http_request_t *r, ngx_uint_t status,
 
 
 /* sends doc and releases it */
-static ngx_int_t
+ngx_int_t
 ngx_http_loyalty_admin_json(ngx_http_request_t *r, ngx_uint_t status,
     json_t *doc)
 {

@@ -224,6 +224,34 @@ static ngx_command_t  ngx_http_loyalty_commands[] = {
       offsetof(ngx_http_loyalty_loc_conf_t, admin_batch),
       NULL },
 
+    { ngx_string("loyalty_webhook"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_loyalty_webhook,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("loyalty_webhook_secret"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_loyalty_webhook_secret,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("loyalty_webhook_map"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_loyalty_webhook_map_file,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("loyalty_webhook_replay"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_loyalty_webhook_replay,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("loyalty_lua_file"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_str_slot,
@@ -353,6 +381,12 @@ ngx_http_loyalty_init_worker(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
+    if (lmcf
+        && ngx_http_loyalty_webhook_init_worker(cycle, lmcf) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     return ngx_http_loyalty_clicks_init_worker(cycle);
 }
 
@@ -360,7 +394,14 @@ ngx_http_loyalty_init_worker(ngx_cycle_t *cycle)
 static void
 ngx_http_loyalty_exit_worker(ngx_cycle_t *cycle)
 {
+    ngx_http_loyalty_main_conf_t  *lmcf;
+
     ngx_http_loyalty_lua_exit_worker();
+
+    lmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_loyalty_module);
+    if (lmcf) {
+        ngx_http_loyalty_webhook_exit_worker(lmcf);
+    }
 
     /* the last clicks go to the store before it is closed */
     ngx_http_loyalty_clicks_exit_worker(cycle);
@@ -495,6 +536,9 @@ ngx_http_loyalty_init_main_conf(ngx_conf_t *cf, void *conf)
             != NGX_OK)
         || (lmcf->admin
             && ngx_http_loyalty_store_writer(cf, lmcf, "loyalty_admin")
+               != NGX_OK)
+        || (lmcf->webhook
+            && ngx_http_loyalty_store_writer(cf, lmcf, "loyalty_webhook")
                != NGX_OK))
     {
         return NGX_CONF_ERROR;
@@ -616,6 +660,10 @@ ngx_http_loyalty_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     if (ngx_http_loyalty_merge_admin(cf, prev, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_loyalty_webhook_merge(cf, conf, lmcf) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;
     }
 

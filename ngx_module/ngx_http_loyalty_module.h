@@ -10,6 +10,8 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include <jansson.h>
+
 #include "loyalty_bots.h"
 #include "loyalty_code.h"
 #include "loyalty_price.h"
@@ -61,6 +63,11 @@ typedef struct ngx_http_loyalty_cache_s   ngx_http_loyalty_cache_t;
 typedef struct ngx_http_loyalty_clicks_s  ngx_http_loyalty_clicks_t;
 typedef struct ngx_http_loyalty_code_cache_s  ngx_http_loyalty_code_cache_t;
 typedef struct ngx_http_loyalty_tokens_s  ngx_http_loyalty_tokens_t;
+typedef struct ngx_http_loyalty_webhook_s  ngx_http_loyalty_webhook_t;
+
+/* the answer to a batch another handler posted: sends doc, releases it */
+typedef ngx_int_t (*ngx_http_loyalty_batch_done_pt)(ngx_http_request_t *r,
+    void *data, ngx_uint_t status, json_t *doc);
 
 
 #define NGX_HTTP_LOYALTY_UNPROCESSABLE  422
@@ -198,6 +205,9 @@ typedef struct {
     size_t                       lua_memory;
     void                        *lua;       /* ngx_http_loyalty_lua_conf_t */
     ngx_msec_t                   cadence_sweep;     /* 0: none */
+    ngx_flag_t                   webhook;   /* some location has one */
+    ngx_array_t                 *webhooks;  /* ngx_http_loyalty_webhook_t * */
+    ngx_shm_zone_t              *webhook_zone;
 } ngx_http_loyalty_main_conf_t;
 
 
@@ -222,6 +232,9 @@ typedef struct {
     /* where this location's own "loyalty_admin" is; empty if none */
     ngx_str_t                    admin_file;
     ngx_uint_t                   admin_line;
+
+    /* this location's own "loyalty_webhook"; NULL if none */
+    ngx_http_loyalty_webhook_t  *webhook;
 } ngx_http_loyalty_loc_conf_t;
 
 
@@ -343,6 +356,29 @@ char *ngx_http_loyalty_admin_tokens(ngx_conf_t *cf, ngx_str_t *path,
     ngx_http_loyalty_tokens_t **out);
 ngx_int_t ngx_http_loyalty_admin_token_var(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+ngx_int_t ngx_http_loyalty_admin_json(ngx_http_request_t *r,
+    ngx_uint_t status, json_t *doc);
+ngx_int_t ngx_http_loyalty_admin_apply(ngx_http_request_t *r, u_char *body,
+    size_t len, ngx_http_loyalty_batch_done_pt done, void *data);
+ngx_int_t ngx_http_loyalty_read_body(ngx_http_request_t *r, u_char **body,
+    size_t *len);
+
+char *ngx_http_loyalty_webhook(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_loyalty_webhook_secret(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_loyalty_webhook_map_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_loyalty_webhook_replay(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_loyalty_webhook_merge(ngx_conf_t *cf,
+    ngx_http_loyalty_loc_conf_t *llcf, ngx_http_loyalty_main_conf_t *lmcf);
+ngx_int_t ngx_http_loyalty_webhook_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_loyalty_webhook_init_worker(ngx_cycle_t *cycle,
+    ngx_http_loyalty_main_conf_t *lmcf);
+void ngx_http_loyalty_webhook_exit_worker(ngx_http_loyalty_main_conf_t *lmcf);
+json_t *ngx_http_loyalty_webhook_report(ngx_shm_zone_t *zone);
+
 ngx_int_t ngx_http_loyalty_target_allowed(ngx_http_loyalty_loc_conf_t *llcf,
     ngx_str_t *target);
 
