@@ -14,6 +14,9 @@
  *   - a record that decodes is one "loyaltyctl import" could have written:
  *     its export ("loyaltyctl get"), imported again, gives the same bytes.
  *     "loyaltyctl verify" trusts decode, so decode must be this strict.
+ *     Only a member can hold what the import now refuses (times outside
+ *     2000-2100, points beyond +-10^12): its import must then be refused,
+ *     with the message of the first such field.
  */
 
 #include <string.h>
@@ -48,15 +51,56 @@ fuzz_export(json_t *obj)
 }
 
 
+/*
+ * What the import refuses in a member the store can hold, as its first
+ * check does: a time outside the import's window (the store keeps years
+ * 0000-9999), then a balance beyond +-10^12 points.  NULL: nothing.
+ */
+static const char *
+fuzz_member_refused(const loyalty_member_t *m, char *buf, size_t size)
+{
+    size_t  i;
+    struct {
+        const char     *name;
+        uint16_t        flag;
+        int64_t         at;
+    } times[] = {
+        { "joined_at", LOYALTY_MEMBER_JOINED, m->joined_at },
+        { "first_order_at", LOYALTY_MEMBER_FIRST_ORDER, m->first_order_at },
+        { "last_order_at", LOYALTY_MEMBER_LAST_ORDER, m->last_order_at },
+    };
+
+    for (i = 0; i < sizeof(times) / sizeof(times[0]); i++) {
+        if ((m->flags & times[i].flag)
+            && (times[i].at < LOYALTY_TIME_FIRST
+                || times[i].at > LOYALTY_TIME_LAST))
+        {
+            snprintf(buf, size, "\"%s\" must be between "
+                     LOYALTY_TIME_FIRST_TEXT " and " LOYALTY_TIME_LAST_TEXT,
+                     times[i].name);
+            return buf;
+        }
+    }
+
+    if (m->points < -LOYALTY_POINTS_MAX || m->points > LOYALTY_POINTS_MAX) {
+        snprintf(buf, size, "\"points\" must be between %lld and %lld",
+                 -LOYALTY_POINTS_MAX, LOYALTY_POINTS_MAX);
+        return buf;
+    }
+
+    return NULL;
+}
+
+
 static void
 fuzz_member_export(const uint8_t *buf, size_t len, const loyalty_member_t *m)
 {
     int               rc;
-    char              err[LOYALTY_ERRLEN];
+    char              err[LOYALTY_ERRLEN], why[LOYALTY_ERRLEN];
     size_t            n, id_len, got_len;
     uint8_t           out[LOYALTY_MEMBER_MAX];
     json_t           *obj;
-    const char       *id, *got;
+    const char       *id, *got, *refused;
     loyalty_member_t  m2;
 
     /* the key is not in the value: any id that is not the referrer */
@@ -69,6 +113,23 @@ fuzz_member_export(const uint8_t *buf, size_t len, const loyalty_member_t *m)
     err[0] = '\0';
     rc = loyalty_member_from_json(obj, &got, &got_len, &m2, err,
                                   sizeof(err));
+
+    refused = fuzz_member_refused(m, why, sizeof(why));
+
+    if (refused != NULL) {
+        /* beyond the import's bounds: refused, and for that reason */
+        if (rc == 0 || strcmp(err, refused) != 0) {
+            fprintf(stderr, "member export outside the import's bounds: "
+                    "%s; the import says: %s\n", refused,
+                    rc == 0 ? "accepted" : err);
+        }
+        FUZZ_CHECK(rc != 0);
+        FUZZ_CHECK(strcmp(err, refused) == 0);
+
+        json_decref(obj);
+        return;
+    }
+
     if (rc != 0) {
         fprintf(stderr, "member export is not accepted: %s\n", err);
     }
