@@ -147,6 +147,11 @@ build/asan/unit/%.t: t/unit/%.c t/unit/tap.h build/asan/libloyaltycore.a
 	$(SAN_CC) $(SAN_CFLAGS) $(WARN) $(INC) -o $@ $< \
 	    build/asan/libloyaltycore.a $(LIBS)
 
+# the cookies' vector programs share t/unit/vectors.h
+build/unit/cookie_vectors.t build/unit/ref_vectors.t \
+build/asan/unit/cookie_vectors.t build/asan/unit/ref_vectors.t: \
+    t/unit/vectors.h
+
 # Two passes, both run whatever the first gave: the suite against the
 # plain build, then against the sanitized one (t/sanitize), where any
 # AddressSanitizer, LeakSanitizer or UBSan report fails the run.

@@ -1761,33 +1761,50 @@ ngx_http_loyalty_admin_error(ngx_http_request_t *r, ngx_uint_t status,
 }
 
 
-/* sends doc and releases it */
-ngx_int_t
-ngx_http_loyalty_admin_json(ngx_http_request_t *r, ngx_uint_t status,
-    json_t *doc)
+/*
+ * doc, compact, in len bytes of the pool and one more for the caller to
+ * end it with; releases doc; NULL on failure
+ */
+u_char *
+ngx_http_loyalty_admin_dump(ngx_pool_t *pool, json_t *doc, size_t *len)
 {
     char    *text;
     u_char  *p;
-    size_t   len;
 
     text = json_dumps(doc, JSON_COMPACT);
     json_decref(doc);
 
     if (text == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NULL;
     }
 
-    len = ngx_strlen(text);
+    *len = ngx_strlen(text);
 
-    p = ngx_pnalloc(r->pool, len + 1);
-    if (p == NULL) {
-        free(text);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    p = ngx_pnalloc(pool, *len + 1);
+    if (p != NULL) {
+        ngx_memcpy(p, text, *len);
     }
 
-    ngx_memcpy(p, text, len);
-    p[len] = '\n';
     free(text);
+
+    return p;
+}
+
+
+/* sends doc and releases it */
+ngx_int_t
+ngx_http_loyalty_admin_json(ngx_http_request_t *r, ngx_uint_t status,
+    json_t *doc)
+{
+    u_char  *p;
+    size_t   len;
+
+    p = ngx_http_loyalty_admin_dump(r->pool, doc, &len);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p[len] = '\n';
 
     if (ngx_http_loyalty_add_header(r, "Cache-Control", (u_char *) "no-store",
                                     sizeof("no-store") - 1)

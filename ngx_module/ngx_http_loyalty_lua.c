@@ -305,13 +305,44 @@ ngx_http_loyalty_lua_cadence_cond(void *data, loyalty_store_t *st,
 }
 
 
+/*
+ * The script file's text, in the configuration's pool, so that workers
+ * run what the configuration checked
+ */
+ngx_int_t
+ngx_http_loyalty_lua_read_source(ngx_conf_t *cf, ngx_str_t *file,
+    ngx_str_t *source, char *err, size_t errlen)
+{
+    char       *text;
+    size_t      len;
+    ngx_str_t   s;
+
+    if (loyalty_lua_read_file((char *) file->data, &text, &len, err, errlen)
+        != 0)
+    {
+        return NGX_ERROR;
+    }
+
+    s.data = (u_char *) text;
+    s.len = len;
+
+    source->data = ngx_pstrdup(cf->pool, &s);
+    source->len = len;
+    ngx_free(text);
+
+    if (source->data == NULL) {
+        ngx_cpystrn((u_char *) err, (u_char *) "out of memory", errlen);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
 static ngx_http_loyalty_lua_t *
 ngx_http_loyalty_lua_new(ngx_http_loyalty_lua_conf_t *lcf, ngx_conf_t *cf,
     ngx_log_t *log, char *err, size_t errlen)
 {
-    char                    *text;
-    size_t                   len;
-    ngx_str_t                source;
     ngx_http_loyalty_lua_t  *vm;
 
     vm = ngx_calloc(sizeof(ngx_http_loyalty_lua_t), log);
@@ -338,26 +369,13 @@ ngx_http_loyalty_lua_new(ngx_http_loyalty_lua_conf_t *lcf, ngx_conf_t *cf,
         return NULL;
     }
 
-    if (cf) {
-        if (loyalty_lua_read_file(vm->lua.file, &text, &len, err, errlen)
-            != 0)
-        {
-            ngx_http_loyalty_lua_free(vm);
-            return NULL;
-        }
-
-        source.data = (u_char *) text;
-        source.len = len;
-
-        lcf->source.data = ngx_pstrdup(cf->pool, &source);
-        lcf->source.len = len;
-        ngx_free(text);
-
-        if (lcf->source.data == NULL) {
-            ngx_cpystrn((u_char *) err, (u_char *) "out of memory", errlen);
-            ngx_http_loyalty_lua_free(vm);
-            return NULL;
-        }
+    if (cf
+        && ngx_http_loyalty_lua_read_source(cf, &lcf->file, &lcf->source, err,
+                                            errlen)
+           != NGX_OK)
+    {
+        ngx_http_loyalty_lua_free(vm);
+        return NULL;
     }
 
     if (loyalty_lua_script(&vm->lua, (char *) lcf->source.data,

@@ -340,6 +340,9 @@ ngx_str_t *ngx_http_loyalty_price_tier(ngx_http_loyalty_ctx_t *ctx);
 
 ngx_int_t ngx_http_loyalty_add_variables(ngx_conf_t *cf);
 
+ngx_int_t ngx_http_loyalty_lua_read_source(ngx_conf_t *cf, ngx_str_t *file,
+    ngx_str_t *source, char *err, size_t errlen);
+
 ngx_int_t ngx_http_loyalty_add_header(ngx_http_request_t *r, const char *key,
     u_char *value, size_t len);
 ngx_int_t ngx_http_loyalty_send_json(ngx_http_request_t *r, ngx_uint_t status,
@@ -358,6 +361,8 @@ ngx_int_t ngx_http_loyalty_admin_token_var(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 ngx_int_t ngx_http_loyalty_admin_json(ngx_http_request_t *r,
     ngx_uint_t status, json_t *doc);
+u_char *ngx_http_loyalty_admin_dump(ngx_pool_t *pool, json_t *doc,
+    size_t *len);
 ngx_int_t ngx_http_loyalty_admin_apply(ngx_http_request_t *r, u_char *body,
     size_t len, ngx_http_loyalty_batch_done_pt done, void *data);
 ngx_int_t ngx_http_loyalty_read_body(ngx_http_request_t *r, u_char **body,

@@ -587,28 +587,16 @@ static char *
 ngx_http_loyalty_webhook_check_map(ngx_conf_t *cf,
     ngx_http_loyalty_webhook_t *wh)
 {
-    char            err[NGX_MAX_ERROR_STR], *text;
-    size_t          len;
-    ngx_str_t       s;
+    char            err[NGX_MAX_ERROR_STR];
     loyalty_lua_t  *vm;
 
-    if (loyalty_lua_read_file((char *) wh->map_file.data, &text, &len, err,
-                              sizeof(err))
-        != 0)
+    if (ngx_http_loyalty_lua_read_source(cf, &wh->map_file, &wh->map_source,
+                                         err, sizeof(err))
+        != NGX_OK)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "loyalty_webhook_map \"%V\": %s", &wh->map_file,
                            err);
-        return NGX_CONF_ERROR;
-    }
-
-    s.data = (u_char *) text;
-    s.len = len;
-    wh->map_source.data = ngx_pstrdup(cf->pool, &s);
-    wh->map_source.len = len;
-    free(text);
-
-    if (wh->map_source.data == NULL) {
         return NGX_CONF_ERROR;
     }
 
@@ -988,9 +976,8 @@ static ngx_int_t
 ngx_http_loyalty_webhook_apply(ngx_http_request_t *r,
     ngx_http_loyalty_delivery_t *d, json_t *events)
 {
-    char       *text;
-    u_char     *p;
-    size_t      len;
+    u_char  *p;
+    size_t   len;
 
     if (json_array_size(events) == 0) {
         json_decref(events);
@@ -1005,23 +992,12 @@ ngx_http_loyalty_webhook_apply(ngx_http_request_t *r,
                                                "ignored");
     }
 
-    text = json_dumps(events, JSON_COMPACT);
-    json_decref(events);
-
-    if (text == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    len = ngx_strlen(text);
-    p = ngx_pnalloc(r->pool, len + 1);
-
+    p = ngx_http_loyalty_admin_dump(r->pool, events, &len);
     if (p == NULL) {
-        free(text);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_memcpy(p, text, len + 1);
-    free(text);
+    p[len] = '\0';
 
     return ngx_http_loyalty_admin_apply(r, p, len,
                                         ngx_http_loyalty_webhook_applied, d);

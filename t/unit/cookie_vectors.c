@@ -13,37 +13,18 @@
  * snippets are tested with and the module cannot drift apart.
  */
 
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <jansson.h>
-#include <openssl/crypto.h>
-#include <openssl/hmac.h>
-
-#include "loyalty_sign.h"
-#include "tap.h"
-
-
 #define VECTORS     "docs/member-cookie-vectors.json"
-#define DUMP_FLAGS  (JSON_INDENT(2) | JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER)
+#define VEC_NAME    "cookie_vectors"
+#define VEC_NKEYS   4
 
-/* the keys of t/lib/Loyalty/Harness.pm, and two more */
-#define K1HEX       "5ddf6f585beb20501799d3b7b6370cac" \
-                    "263cda66dc4a6ff968c1a9c5006a6158"
-#define K0HEX       "55c91fc43a6dfb674fd6f8e4f0da91bd" \
-                    "79b6afc2488d5b265efe6bc465a4afbc"
+#include "vectors.h"
+
+
+/* a fourth key, of 64 bytes */
 #define K64HEX      "6326befaf2d447a4068b3cb50cd3999e" \
                     "f77618a1ecef9c30f07ab60355b48d5d" \
                     "1affcaae560d16fca7cfdf929521c1d1" \
                     "7b82d7042c99b1a4eb56f3449b4b456a"
-#define K128HEX     "0159e4a8abee86c6a7c6c97a223b67be" \
-                    "1d066be6b9e9ca528d6377fd75077a27" \
-                    "a2acc13c61e6ae5cdd390180d649421d" \
-                    "eefcfc594e528582cefa93984a00a377" \
-                    "143813f19723711eca73145dfa8221d3" \
-                    "7f84b28adcdded84b3cce8a8b6e18f95" \
-                    "19ab0304e20692c30239cd38f51c303e" \
-                    "1225ed0c55c7026ddfd8cb3fabfa54e9"
 /* the same secret as a shop may well write it */
 #define K128HEX_UC  "0159E4A8ABEE86C6A7C6C97A223B67BE" \
                     "1D066BE6B9E9CA528D6377FD75077A27" \
@@ -53,23 +34,6 @@
                     "7F84B28ADCDDED84B3CCE8A8B6E18F95" \
                     "19AB0304E20692C30239CD38F51C303E" \
                     "1225ED0C55C7026DDFD8CB3FABFA54E9"
-#define KID16       "rotation-2027_Q1"
-
-#define ID64        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" \
-                    "0123456789_."
-
-/* alice's cookie of t/00-harness.t expires at T */
-#define T           INT64_C(1700000000)
-#define HOUR        3600
-#define DAY         86400
-
-#define BUFLEN      4200
-
-
-typedef struct {
-    const char  *kid;
-    const char  *hex;
-} vec_key_t;
 
 
 typedef struct {
@@ -97,7 +61,7 @@ typedef struct {
 
 
 /* in the keys file's order: the first signs */
-static const vec_key_t  vec_keys[] = {
+static const vec_key_t  vec_keys[VEC_NKEYS] = {
     { "k1", K1HEX },
     { "k0", K0HEX },
     { "k64", K64HEX },
@@ -172,103 +136,6 @@ static const vec_keys_file_t  vec_bad_keys_files[] = {
 };
 
 
-static loyalty_keyring_t  *vec_rings[nelts(vec_keys)];
-
-
-static void
-fail(const char *what)
-{
-    fprintf(stderr, "cookie_vectors: %s\n", what);
-    exit(1);
-}
-
-
-/* a keyring of one key, which therefore signs */
-static loyalty_keyring_t *
-key_ring(const char *kid)
-{
-    char    text[LOYALTY_KID_MAX + 2 + 2 * LOYALTY_SECRET_MAX + 1];
-    char    err[LOYALTY_ERRLEN];
-    size_t  i;
-
-    for (i = 0; i < nelts(vec_keys); i++) {
-        if (strcmp(vec_keys[i].kid, kid) != 0) {
-            continue;
-        }
-
-        if (vec_rings[i] == NULL) {
-            if ((size_t) snprintf(text, sizeof(text), "%s %s", kid,
-                                  vec_keys[i].hex)
-                >= sizeof(text))
-            {
-                fail("key too long");
-            }
-
-            vec_rings[i] = loyalty_keyring_parse(text, strlen(text), err,
-                                                 sizeof(err));
-            if (vec_rings[i] == NULL) {
-                fail(err);
-            }
-        }
-
-        return vec_rings[i];
-    }
-
-    fail("no such key");
-    return NULL;
-}
-
-
-/* prefix "~" MAC, the MAC over domain "~" prefix with kid's secret */
-static size_t
-seal(const char *kid, const char *domain, const char *prefix, size_t len,
-    char *out)
-{
-    uint8_t             mac[LOYALTY_MAC_LEN];
-    loyalty_keyring_t  *kr;
-
-    kr = key_ring(kid);
-
-    if (len + 2 + LOYALTY_MAC_B64_LEN > BUFLEN
-        || loyalty_keyring_mac(kr, &kr->keys[0], domain, prefix, len, mac)
-           != 0)
-    {
-        fail("cannot MAC");
-    }
-
-    memmove(out, prefix, len);
-    out[len++] = '~';
-    len += loyalty_base64url_encode(mac, sizeof(mac), out + len);
-    out[len] = '\0';
-
-    return len;
-}
-
-
-/* prefix "~" MAC, with a MAC made as the specification does not say */
-static size_t
-seal_raw(const void *key, size_t key_len, const char *msg, size_t msg_len,
-    const char *prefix, char *out)
-{
-    size_t        n;
-    uint8_t       mac[EVP_MAX_MD_SIZE];
-    unsigned int  mac_len;
-
-    if (HMAC(EVP_sha256(), key, (int) key_len, (const uint8_t *) msg,
-             msg_len, mac, &mac_len)
-        == NULL)
-    {
-        fail("cannot HMAC");
-    }
-
-    n = (size_t) sprintf(out, "%s~", prefix);
-    n += loyalty_base64url_encode(mac, mac_len, out + n);
-    out[n] = '\0';
-
-    return n;
-}
-
-
 static size_t
 sign(const char *kid, const char *member, int64_t expires, char *out)
 {
@@ -296,32 +163,12 @@ add_invalid(json_t *arr, const char *name, const char *reason, int64_t now,
 
 
 static json_t *
-make_keys(void)
-{
-    size_t   i;
-    json_t  *keys;
-
-    keys = json_array();
-
-    for (i = 0; i < nelts(vec_keys); i++) {
-        json_array_append_new(keys, json_pack("{s:s, s:s}",
-                                              "kid", vec_keys[i].kid,
-                                              "secret_hex", vec_keys[i].hex));
-    }
-
-    return keys;
-}
-
-
-static json_t *
 make_valid(void)
 {
-    char                buf[BUFLEN], input[BUFLEN], hex[2 * EVP_MAX_MD_SIZE];
-    size_t              i, k, n;
-    int64_t             exp;
-    json_t             *arr;
-    uint8_t             mac[LOYALTY_MAC_LEN];
-    loyalty_keyring_t  *kr;
+    char     buf[BUFLEN], input[BUFLEN], hex[2 * LOYALTY_MAC_LEN + 1];
+    size_t   i, n;
+    int64_t  exp;
+    json_t  *arr;
 
     arr = json_array();
 
@@ -330,20 +177,9 @@ make_valid(void)
         n = sign(vec_valid[i].kid, vec_valid[i].member, exp, buf);
 
         /* what the MAC is over, and the MAC itself, to debug with */
-        k = (size_t) snprintf(input, sizeof(input), "member~%s~%lld~%s",
-                              vec_valid[i].member, (long long) exp,
-                              vec_valid[i].kid);
-        kr = key_ring(vec_valid[i].kid);
-        if (loyalty_keyring_mac(kr, &kr->keys[0], "member", input + 7,
-                                k - 7, mac)
-            != 0)
-        {
-            fail("cannot MAC");
-        }
-
-        for (k = 0; k < sizeof(mac); k++) {
-            sprintf(hex + 2 * k, "%02x", mac[k]);
-        }
+        snprintf(input, sizeof(input), "member~%s~%lld~%s",
+                 vec_valid[i].member, (long long) exp, vec_valid[i].kid);
+        mac_hex(vec_valid[i].kid, input, hex);
 
         json_array_append_new(arr,
             json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:s, s:s%}",
@@ -400,7 +236,7 @@ make_bad_mac(json_t *arr, const char *alice, size_t alen)
 
     /* signed with k0's secret, labelled k1 */
     strcpy(fake, "alice~1700000000~k1");
-    n = seal("k0", "member", fake, strlen(fake), buf);
+    n = seal("k0", "member", fake, strlen(fake), NULL, buf);
     add_invalid(arr, "signed with another secret under the same key id",
                 "bad-mac", T - HOUR, buf, n);
 
@@ -429,10 +265,10 @@ make_kid_and_expired(json_t *arr, const char *alice, size_t alen)
     char    buf[BUFLEN];
     size_t  n;
 
-    n = seal("k1", "member", "alice~1700000000~k9", 19, buf);
+    n = seal("k1", "member", "alice~1700000000~k9", 19, NULL, buf);
     add_invalid(arr, "a key id the keys file does not hold (a retired key)",
                 "unknown-kid", T - HOUR, buf, n);
-    n = seal("k1", "member", "alice~1700000000~K1", 19, buf);
+    n = seal("k1", "member", "alice~1700000000~K1", 19, NULL, buf);
     add_invalid(arr, "the key id in another case: key ids are "
                 "case-sensitive", "unknown-kid", T - HOUR, buf, n);
 
@@ -517,7 +353,7 @@ make_oversized(json_t *arr, const char *alice, size_t alen)
 
     n = (size_t) sprintf(prefix, "%sx~%lld~%s", ID64,
                          (long long) LOYALTY_EXPIRES_MAX, KID16);
-    n = seal(KID16, "member", prefix, n, buf);
+    n = seal(KID16, "member", prefix, n, NULL, buf);
     add_invalid(arr, "139 bytes: the longest cookie with one more character "
                 "of id", "oversized", T, buf, n);
 
@@ -545,7 +381,7 @@ make_malformed(json_t *arr, const char *alice, size_t alen)
 
     for (i = 0; i < nelts(vec_malformed_prefixes); i++) {
         n = seal("k1", "member", vec_malformed_prefixes[i].prefix,
-                 vec_malformed_prefixes[i].len, buf);
+                 vec_malformed_prefixes[i].len, NULL, buf);
         add_invalid(arr, vec_malformed_prefixes[i].name, "malformed",
                     T - HOUR, buf, n);
     }
@@ -677,81 +513,6 @@ make_vectors(void)
 /* the checks, against the file as checked in */
 
 
-static loyalty_keyring_t *
-ring_of(const char *text, size_t len)
-{
-    char                err[LOYALTY_ERRLEN];
-    loyalty_keyring_t  *kr;
-
-    kr = loyalty_keyring_parse(text, len, err, sizeof(err));
-    if (kr == NULL) {
-        diag("keys: %s", err);
-    }
-
-    return kr;
-}
-
-
-/* the secret of kid in the file's "keys", as bytes; its length or -1 */
-static long
-secret_of(json_t *doc, const char *kid, uint8_t *secret)
-{
-    size_t       i;
-    json_t      *key;
-    const char  *hex;
-
-    json_array_foreach(json_object_get(doc, "keys"), i, key) {
-        if (strcmp(json_string_value(json_object_get(key, "kid")), kid)
-            == 0)
-        {
-            hex = json_string_value(json_object_get(key, "secret_hex"));
-            return loyalty_hex_decode(hex, strlen(hex), secret,
-                                      LOYALTY_SECRET_MAX);
-        }
-    }
-
-    return -1;
-}
-
-
-static int
-check_file(json_t *generated)
-{
-    int     same;
-    char   *want, *got;
-    long    len;
-    FILE   *f;
-
-    want = json_dumps(generated, DUMP_FLAGS);
-    f = fopen(VECTORS, "rb");
-    got = NULL;
-    len = -1;
-
-    if (f && fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) > 0
-        && fseek(f, 0, SEEK_SET) == 0 && (got = malloc((size_t) len)))
-    {
-        len = (long) fread(got, 1, (size_t) len, f);
-    }
-
-    if (f) {
-        fclose(f);
-    }
-
-    same = want && got && len == (long) strlen(want) + 1
-           && memcmp(got, want, (size_t) len - 1) == 0
-           && got[len - 1] == '\n';
-
-    if (!ok(same, VECTORS " is what the code makes")) {
-        diag("run \"make vectors\", then check the difference");
-    }
-
-    free(want);
-    free(got);
-
-    return same;
-}
-
-
 /* the keys file reads as the keys listed, in order */
 static void
 check_keys(json_t *doc, loyalty_keyring_t *kr)
@@ -789,27 +550,18 @@ check_keys(json_t *doc, loyalty_keyring_t *kr)
 static int
 mac_agrees(json_t *doc, json_t *v)
 {
-    long          n;
     char          b64[LOYALTY_MAC_B64_LEN + 1], hex[2 * EVP_MAX_MD_SIZE + 1];
     char          want[BUFLEN];
-    size_t        k;
-    uint8_t       secret[LOYALTY_SECRET_MAX], mac[EVP_MAX_MD_SIZE];
+    uint8_t       mac[EVP_MAX_MD_SIZE];
     unsigned int  len;
     const char   *input;
 
     input = json_string_value(json_object_get(v, "mac_input"));
-    n = secret_of(doc, json_string_value(json_object_get(v, "kid")), secret);
 
-    if (n < 0 || strncmp(input, "member~", 7) != 0
-        || HMAC(EVP_sha256(), secret, (int) n, (const uint8_t *) input,
-                strlen(input), mac, &len)
-           == NULL)
+    if (strncmp(input, "member~", 7) != 0
+        || !input_hmac(doc, v, mac, &len, hex))
     {
         return 0;
-    }
-
-    for (k = 0; k < len; k++) {
-        sprintf(hex + 2 * k, "%02x", mac[k]);
     }
 
     b64[loyalty_base64url_encode(mac, len, b64)] = '\0';
@@ -818,28 +570,6 @@ mac_agrees(json_t *doc, json_t *v)
     return strcmp(hex, json_string_value(json_object_get(v, "mac_hex"))) == 0
            && strcmp(want, json_string_value(json_object_get(v, "cookie")))
               == 0;
-}
-
-
-/* a keyring of the file's key kid alone, so that it signs */
-static loyalty_keyring_t *
-signer_of(json_t *doc, const char *kid)
-{
-    char     text[LOYALTY_KID_MAX + 2 + 2 * LOYALTY_SECRET_MAX + 1];
-    size_t   i;
-    json_t  *key;
-
-    json_array_foreach(json_object_get(doc, "keys"), i, key) {
-        if (strcmp(json_string_value(json_object_get(key, "kid")), kid)
-            == 0)
-        {
-            snprintf(text, sizeof(text), "%s %s", kid,
-                     json_string_value(json_object_get(key, "secret_hex")));
-            return ring_of(text, strlen(text));
-        }
-    }
-
-    return NULL;
 }
 
 
@@ -957,13 +687,10 @@ check(json_t *generated)
 {
     size_t              i;
     json_t             *doc, *v, *kf;
-    json_error_t        jerr;
     loyalty_keyring_t  *kr;
 
-    doc = json_load_file(VECTORS, JSON_ALLOW_NUL, &jerr);
+    doc = vec_load();
     if (doc == NULL) {
-        plan(1);
-        ok(0, "%s: %s (run from the repository root)", VECTORS, jerr.text);
         return done();
     }
 
@@ -1004,28 +731,5 @@ check(json_t *generated)
 int
 main(int argc, char **argv)
 {
-    int      rc;
-    size_t   i;
-    json_t  *vectors;
-
-    vectors = make_vectors();
-    if (vectors == NULL) {
-        fail("cannot make the vectors");
-    }
-
-    if (argc == 2 && strcmp(argv[1], "--write") == 0) {
-        rc = json_dumpf(vectors, stdout, DUMP_FLAGS) == 0
-             && fputc('\n', stdout) != EOF ? 0 : 1;
-
-    } else {
-        rc = check(vectors);
-    }
-
-    json_decref(vectors);
-
-    for (i = 0; i < nelts(vec_rings); i++) {
-        loyalty_keyring_free(vec_rings[i]);
-    }
-
-    return rc;
+    return vec_main(argc, argv, make_vectors, check);
 }

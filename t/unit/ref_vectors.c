@@ -15,51 +15,17 @@
  * format down.
  */
 
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <jansson.h>
-#include <openssl/hmac.h>
-
-#include "loyalty_sign.h"
-#include "tap.h"
-
-
 #define VECTORS     "docs/attribution-cookie-vectors.json"
-#define DUMP_FLAGS  (JSON_INDENT(2) | JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER)
+#define VEC_NAME    "ref_vectors"
+#define VEC_NKEYS   3
 
-/* the member vectors' keys (t/lib/Loyalty/Harness.pm's k1 and k0) */
-#define K1HEX       "5ddf6f585beb20501799d3b7b6370cac" \
-                    "263cda66dc4a6ff968c1a9c5006a6158"
-#define K0HEX       "55c91fc43a6dfb674fd6f8e4f0da91bd" \
-                    "79b6afc2488d5b265efe6bc465a4afbc"
-#define K128HEX     "0159e4a8abee86c6a7c6c97a223b67be" \
-                    "1d066be6b9e9ca528d6377fd75077a27" \
-                    "a2acc13c61e6ae5cdd390180d649421d" \
-                    "eefcfc594e528582cefa93984a00a377" \
-                    "143813f19723711eca73145dfa8221d3" \
-                    "7f84b28adcdded84b3cce8a8b6e18f95" \
-                    "19ab0304e20692c30239cd38f51c303e" \
-                    "1225ed0c55c7026ddfd8cb3fabfa54e9"
-#define KID16       "rotation-2027_Q1"
+#include "vectors.h"
 
-#define ID64        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" \
-                    "0123456789_."
+
 #define CODE32      "ABCDEFGHJKMNPQRSTUVWXYZ23456789_"
 
-#define T           INT64_C(1700000000)
-#define HOUR        3600
-#define DAY         86400
 /* loyalty_ref_window's default */
 #define WINDOW      (30 * DAY)
-
-#define BUFLEN      4200
-
-
-typedef struct {
-    const char  *kid;
-    const char  *hex;
-} vec_key_t;
 
 
 typedef struct {
@@ -84,7 +50,7 @@ typedef struct {
 
 
 /* in the keys file's order: the first signs */
-static const vec_key_t  vec_keys[] = {
+static const vec_key_t  vec_keys[VEC_NKEYS] = {
     { "k1", K1HEX },
     { "k0", K0HEX },
     { KID16, K128HEX },
@@ -140,110 +106,10 @@ static const vec_unsignable_t  vec_unsignable[] = {
 };
 
 
-static loyalty_keyring_t  *vec_rings[nelts(vec_keys)];
-
-
-static void
-fail(const char *what)
-{
-    fprintf(stderr, "ref_vectors: %s\n", what);
-    exit(1);
-}
-
-
-/* a keyring of one key, which therefore signs */
-static loyalty_keyring_t *
-key_ring(const char *kid)
-{
-    char    text[LOYALTY_KID_MAX + 2 + 2 * LOYALTY_SECRET_MAX + 1];
-    char    err[LOYALTY_ERRLEN];
-    size_t  i;
-
-    for (i = 0; i < nelts(vec_keys); i++) {
-        if (strcmp(vec_keys[i].kid, kid) != 0) {
-            continue;
-        }
-
-        if (vec_rings[i] == NULL) {
-            snprintf(text, sizeof(text), "%s %s", kid, vec_keys[i].hex);
-            vec_rings[i] = loyalty_keyring_parse(text, strlen(text), err,
-                                                 sizeof(err));
-            if (vec_rings[i] == NULL) {
-                fail(err);
-            }
-        }
-
-        return vec_rings[i];
-    }
-
-    fail("no such key");
-    return NULL;
-}
-
-
 /*
  * prefix "~" MAC, the MAC over domain "~" prefix, then "~" bound unless
  * bound is NULL, with kid's secret: genuine MACs over anything
  */
-static size_t
-seal(const char *kid, const char *domain, const char *prefix, size_t len,
-    const char *bound, char *out)
-{
-    uint8_t             mac[LOYALTY_MAC_LEN];
-    loyalty_keyring_t  *kr;
-
-    kr = key_ring(kid);
-
-    if (len + 2 + LOYALTY_MAC_B64_LEN > BUFLEN
-        || loyalty_keyring_mac_bound(kr, &kr->keys[0], domain, prefix, len,
-                                     bound, bound ? strlen(bound) : 0, mac)
-           != 0)
-    {
-        fail("cannot MAC");
-    }
-
-    memmove(out, prefix, len);
-    out[len++] = '~';
-    len += loyalty_base64url_encode(mac, sizeof(mac), out + len);
-    out[len] = '\0';
-
-    return len;
-}
-
-
-/* prefix "~" MAC, with a MAC made as the specification does not say */
-static size_t
-seal_raw(const char *kid, const char *msg, const char *prefix, char *out)
-{
-    long          n;
-    size_t        i;
-    uint8_t       secret[LOYALTY_SECRET_MAX], mac[EVP_MAX_MD_SIZE];
-    unsigned int  mac_len;
-
-    for (i = 0; strcmp(vec_keys[i].kid, kid) != 0; i++) { /* void */ }
-
-    n = loyalty_hex_decode(vec_keys[i].hex, strlen(vec_keys[i].hex), secret,
-                           sizeof(secret));
-
-    if (n < 0) {
-        fail("hex");
-    }
-
-    if (HMAC(EVP_sha256(), secret, (int) n, (const uint8_t *) msg,
-             strlen(msg), mac, &mac_len)
-        == NULL)
-    {
-        fail("cannot HMAC");
-    }
-
-    n = sprintf(out, "%s~", prefix);
-    n += (long) loyalty_base64url_encode(mac, mac_len, out + n);
-    out[n] = '\0';
-
-    return (size_t) n;
-}
-
-
 static size_t
 sign(const char *kid, const char *code, const char *referrer, int64_t at,
     char *out)
@@ -285,56 +151,6 @@ add_invalid(json_t *arr, const char *name, const char *reason,
                   "name", name, "cookie", cookie, len,
                   "referrer", referrer, "now", (json_int_t) now,
                   "window", (json_int_t) window, "reason", reason));
-}
-
-
-static json_t *
-make_keys(void)
-{
-    size_t   i;
-    json_t  *keys;
-
-    keys = json_array();
-
-    for (i = 0; i < nelts(vec_keys); i++) {
-        json_array_append_new(keys, json_pack("{s:s, s:s}",
-                                              "kid", vec_keys[i].kid,
-                                              "secret_hex", vec_keys[i].hex));
-    }
-
-    return keys;
-}
-
-
-/* the MAC over input (domain "~" ...), in hex, with kid's secret */
-static void
-mac_hex(const char *kid, const char *input, char *hex)
-{
-    char                domain[8];
-    size_t              k, dlen;
-    uint8_t             mac[LOYALTY_MAC_LEN];
-    loyalty_keyring_t  *kr;
-
-    kr = key_ring(kid);
-    dlen = (size_t) (strchr(input, '~') - input);
-
-    if (dlen >= sizeof(domain)) {
-        fail("domain");
-    }
-
-    memcpy(domain, input, dlen);
-    domain[dlen] = '\0';
-
-    if (loyalty_keyring_mac(kr, &kr->keys[0], domain, input + dlen + 1,
-                            strlen(input) - dlen - 1, mac)
-        != 0)
-    {
-        fail("cannot MAC");
-    }
-
-    for (k = 0; k < sizeof(mac); k++) {
-        sprintf(hex + 2 * k, "%02x", mac[k]);
-    }
 }
 
 
@@ -431,6 +247,7 @@ make_bad_mac(json_t *arr, const char *good, size_t glen)
 {
     char         buf[BUFLEN];
     size_t       n;
+    uint8_t      secret[LOYALTY_SECRET_MAX];
     const char  *mac;
 
     mac = good + glen - LOYALTY_MAC_B64_LEN;
@@ -464,8 +281,13 @@ make_bad_mac(json_t *arr, const char *good, size_t glen)
     add_invalid(arr, "signed with another secret under the same key id",
                 "bad-mac", buf, n, "alice", T + HOUR, WINDOW);
 
+    if (loyalty_hex_decode(K1HEX, 64, secret, sizeof(secret)) != 32) {
+        fail("hex");
+    }
+
 #define RAW(name, msg)                                                       \
-    n = seal_raw("k1", msg, "K7D3MQ2XHP~1700000000~k1", buf);                \
+    n = seal_raw(secret, 32, msg, strlen(msg), "K7D3MQ2XHP~1700000000~k1",   \
+                 buf);                                                       \
     add_invalid(arr, name, "bad-mac", buf, n, "alice", T + HOUR, WINDOW)
 
     RAW("a MAC without the referrer", "ref2~K7D3MQ2XHP~1700000000~k1");
@@ -720,120 +542,17 @@ make_vectors(void)
 /* the checks, against the file as checked in */
 
 
-static loyalty_keyring_t *
-ring_of(const char *text, size_t len)
-{
-    char                err[LOYALTY_ERRLEN];
-    loyalty_keyring_t  *kr;
-
-    kr = loyalty_keyring_parse(text, len, err, sizeof(err));
-    if (kr == NULL) {
-        diag("keys: %s", err);
-    }
-
-    return kr;
-}
-
-
-static int
-check_file(json_t *generated)
-{
-    int     same;
-    char   *want, *got;
-    long    len;
-    FILE   *f;
-
-    want = json_dumps(generated, DUMP_FLAGS);
-    f = fopen(VECTORS, "rb");
-    got = NULL;
-    len = -1;
-
-    if (f && fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) > 0
-        && fseek(f, 0, SEEK_SET) == 0 && (got = malloc((size_t) len)))
-    {
-        len = (long) fread(got, 1, (size_t) len, f);
-    }
-
-    if (f) {
-        fclose(f);
-    }
-
-    same = want && got && len == (long) strlen(want) + 1
-           && memcmp(got, want, (size_t) len - 1) == 0
-           && got[len - 1] == '\n';
-
-    if (!ok(same, VECTORS " is what the code makes")) {
-        diag("run \"make vectors\", then check the difference");
-    }
-
-    free(want);
-    free(got);
-
-    return same;
-}
-
-
-/* the file's key kid alone, so that it signs */
-static loyalty_keyring_t *
-signer_of(json_t *doc, const char *kid)
-{
-    char     text[LOYALTY_KID_MAX + 2 + 2 * LOYALTY_SECRET_MAX + 1];
-    size_t   i;
-    json_t  *key;
-
-    json_array_foreach(json_object_get(doc, "keys"), i, key) {
-        if (strcmp(json_string_value(json_object_get(key, "kid")), kid)
-            == 0)
-        {
-            snprintf(text, sizeof(text), "%s %s", kid,
-                     json_string_value(json_object_get(key, "secret_hex")));
-            return ring_of(text, strlen(text));
-        }
-    }
-
-    return NULL;
-}
-
-
 /* HMAC-SHA256 over mac_input, by OpenSSL's one-shot HMAC, is mac_hex */
 static int
 mac_agrees(json_t *doc, json_t *v)
 {
-    long          n;
     char          hex[2 * EVP_MAX_MD_SIZE + 1];
-    size_t        i, k;
-    json_t       *key;
-    uint8_t       secret[LOYALTY_SECRET_MAX], mac[EVP_MAX_MD_SIZE];
+    uint8_t       mac[EVP_MAX_MD_SIZE];
     unsigned int  len;
-    const char   *input, *kid, *h;
 
-    input = json_string_value(json_object_get(v, "mac_input"));
-    kid = json_string_value(json_object_get(v, "kid"));
-    n = -1;
-
-    json_array_foreach(json_object_get(doc, "keys"), i, key) {
-        if (strcmp(json_string_value(json_object_get(key, "kid")), kid)
-            == 0)
-        {
-            h = json_string_value(json_object_get(key, "secret_hex"));
-            n = loyalty_hex_decode(h, strlen(h), secret, sizeof(secret));
-        }
-    }
-
-    if (n < 0
-        || HMAC(EVP_sha256(), secret, (int) n, (const uint8_t *) input,
-                strlen(input), mac, &len)
-           == NULL)
-    {
-        return 0;
-    }
-
-    for (k = 0; k < len; k++) {
-        sprintf(hex + 2 * k, "%02x", mac[k]);
-    }
-
-    return strcmp(hex, json_string_value(json_object_get(v, "mac_hex")))
-           == 0;
+    return input_hmac(doc, v, mac, &len, hex)
+           && strcmp(hex, json_string_value(json_object_get(v, "mac_hex")))
+              == 0;
 }
 
 
@@ -867,12 +586,38 @@ mac_in_cookie(json_t *v)
 }
 
 
+/*
+ * v's cookie verifies for v's referrer, in the old form or the new, as
+ * v's code and click time, and is in v's window at v's now
+ */
+static int
+verifies(json_t *v, loyalty_keyring_t *kr, int legacy)
+{
+    int64_t               at;
+    const char           *cookie, *code, *referrer;
+    loyalty_ref_cookie_t  ref;
+
+    code = STR(v, "code");
+    referrer = STR(v, "referrer");
+    cookie = STR(v, "cookie");
+    at = INT(v, "at");
+
+    return loyalty_ref_cookie_verify(kr, cookie, strlen(cookie), referrer,
+                                     strlen(referrer), &ref)
+           == 0
+           && !ref.legacy == !legacy && ref.code_len == strlen(code)
+           && memcmp(ref.code, code, ref.code_len) == 0 && ref.at == at
+           && loyalty_ref_cookie_window(at, INT(v, "now"), INT(v, "window"))
+              == LOYALTY_COOKIE_VALID;
+}
+
+
 static void
 check_valid(json_t *doc, json_t *v, loyalty_keyring_t *kr)
 {
     char                  out[LOYALTY_REF_COOKIE_MAX + 1];
     long                  n;
-    int64_t               at, now, window;
+    int64_t               at, window;
     const char           *name, *cookie, *code, *referrer;
     loyalty_keyring_t    *signer;
     loyalty_ref_cookie_t  ref;
@@ -882,7 +627,6 @@ check_valid(json_t *doc, json_t *v, loyalty_keyring_t *kr)
     referrer = STR(v, "referrer");
     cookie = STR(v, "cookie");
     at = INT(v, "at");
-    now = INT(v, "now");
     window = INT(v, "window");
 
     signer = signer_of(doc, STR(v, "kid"));
@@ -896,13 +640,7 @@ check_valid(json_t *doc, json_t *v, loyalty_keyring_t *kr)
     ok(mac_agrees(doc, v) && mac_in_cookie(v),
        "mac_input and mac_hex make the cookie's MAC: %s", name);
 
-    ok(loyalty_ref_cookie_verify(kr, cookie, strlen(cookie), referrer,
-                                 strlen(referrer), &ref)
-       == 0
-       && !ref.legacy && ref.code_len == strlen(code)
-       && memcmp(ref.code, code, ref.code_len) == 0 && ref.at == at
-       && loyalty_ref_cookie_window(at, now, window) == LOYALTY_COOKIE_VALID,
-       "verify for the referrer, at now: %s", name);
+    ok(verifies(v, kr, 0), "verify for the referrer, at now: %s", name);
 
     ok(loyalty_ref_cookie_verify(kr, cookie, strlen(cookie),
                                  strcmp(referrer, "mallory") ? "mallory"
@@ -931,13 +669,12 @@ check_legacy(json_t *doc, json_t *v, loyalty_keyring_t *kr)
     char                  out[LOYALTY_REF_COOKIE_MAX + 1];
     long                  n;
     int64_t               at;
-    const char           *name, *cookie, *code, *referrer, *reissued;
+    const char           *name, *code, *referrer, *reissued;
     loyalty_ref_cookie_t  ref;
 
     name = STR(v, "name");
     code = STR(v, "code");
     referrer = STR(v, "referrer");
-    cookie = STR(v, "cookie");
     reissued = STR(v, "reissued");
     at = INT(v, "at");
 
@@ -945,13 +682,7 @@ check_legacy(json_t *doc, json_t *v, loyalty_keyring_t *kr)
        && strncmp(STR(v, "mac_input"), "ref~", 4) == 0,
        "mac_input and mac_hex make the cookie's MAC: %s", name);
 
-    ok(loyalty_ref_cookie_verify(kr, cookie, strlen(cookie), referrer,
-                                 strlen(referrer), &ref)
-       == 0
-       && ref.legacy && ref.code_len == strlen(code)
-       && memcmp(ref.code, code, ref.code_len) == 0 && ref.at == at
-       && loyalty_ref_cookie_window(at, INT(v, "now"), INT(v, "window"))
-          == LOYALTY_COOKIE_VALID,
+    ok(verifies(v, kr, 1),
        "verify the old form for the referrer it names: %s", name);
 
     /* what the module sends instead: the same code and time, first key */
@@ -1017,13 +748,10 @@ check(json_t *generated)
 {
     size_t              i;
     json_t             *doc, *v, *kf;
-    json_error_t        jerr;
     loyalty_keyring_t  *kr;
 
-    doc = json_load_file(VECTORS, JSON_ALLOW_NUL, &jerr);
+    doc = vec_load();
     if (doc == NULL) {
-        plan(1);
-        ok(0, "%s: %s (run from the repository root)", VECTORS, jerr.text);
         return done();
     }
 
@@ -1071,28 +799,5 @@ check(json_t *generated)
 int
 main(int argc, char **argv)
 {
-    int      rc;
-    size_t   i;
-    json_t  *vectors;
-
-    vectors = make_vectors();
-    if (vectors == NULL) {
-        fail("cannot make the vectors");
-    }
-
-    if (argc == 2 && strcmp(argv[1], "--write") == 0) {
-        rc = json_dumpf(vectors, stdout, DUMP_FLAGS) == 0
-             && fputc('\n', stdout) != EOF ? 0 : 1;
-
-    } else {
-        rc = check(vectors);
-    }
-
-    json_decref(vectors);
-
-    for (i = 0; i < nelts(vec_rings); i++) {
-        loyalty_keyring_free(vec_rings[i]);
-    }
-
-    return rc;
+    return vec_main(argc, argv, make_vectors, check);
 }

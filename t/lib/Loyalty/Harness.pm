@@ -72,6 +72,7 @@ use File::Basename qw(dirname);
 use File::Temp ();
 use IO::Select;
 use IO::Socket::INET;
+use JSON::PP ();
 use MIME::Base64 qw(encode_base64url);
 use POSIX ();
 use Test::More ();
@@ -82,7 +83,7 @@ our @EXPORT = qw(
     sign_member member_cookie ref_cookie ref_cookie_legacy %TEST_KEYS
     start_nginx stop_nginx reload_nginx http_request error_log_text
     no_crash stop_checked sanitizer_check nginx_run
-    loyaltyctl test_dir write_file slurp run_out new_store
+    loyaltyctl test_dir write_file slurp run_out new_store schema_check
     $ADMIN_TOKEN $ADMIN_READ_TOKEN admin_request admin_auth
     write_admin_tokens
 );
@@ -367,6 +368,59 @@ sub run_out {
     my $out = <$fh> // '';
     close $fh;
     return ($? >> 8, $out);
+}
+
+
+# Checks a JSON file against its JSON Schema (python3-jsonschema, Draft
+# 2020-12, one python3 run: jsonschema takes a second to load): a test
+# that the file is valid, and one for each entry of %$bad, name => a sub
+# that spoils the decoded file given it, that the schema rejects the copy
+# so spoilt.  A single failed test when python3 has no jsonschema.
+sub schema_check {
+    my ($schema, $file, $bad) = @_;
+    my $python = '/usr/bin/python3';
+
+    if (system($python, '-c', 'import jsonschema') != 0) {
+        Test::More::fail("$python with jsonschema (python3-jsonschema) "
+                         . "needed");
+        return;
+    }
+
+    my $tmp = test_dir();
+    my $json = JSON::PP->new->utf8->canonical;
+
+    # python3 validate.py SCHEMA FILE...: a line for each file, its first
+    # error or "valid"
+    write_file("$tmp/validate.py", <<'PY');
+import json, sys
+from jsonschema import Draft202012Validator
+schema = json.load(open(sys.argv[1], encoding='utf-8'))
+Draft202012Validator.check_schema(schema)
+for path in sys.argv[2:]:
+    errors = list(Draft202012Validator(schema).iter_errors(
+        json.load(open(path, encoding='utf-8'))))
+    print(errors[0].message if errors else 'valid')
+PY
+
+    my @what = sort keys %$bad;
+
+    for my $i (0 .. $#what) {
+        my $copy = $json->decode(slurp($file));
+        $bad->{$what[$i]}->($copy);
+        write_file("$tmp/bad-$i.json", $json->encode($copy));
+    }
+
+    my ($rc, $out) = run_out($python, "$tmp/validate.py", $schema, $file,
+                             map { "$tmp/bad-$_.json" } 0 .. $#what);
+    my @verdicts = split /\n/, $out;
+    Test::More::is("$rc " . (shift(@verdicts) // ''), '0 valid',
+                   "$file is valid");
+
+    for my $i (0 .. $#what) {
+        Test::More::ok(defined $verdicts[$i] && $verdicts[$i] ne 'valid',
+                       "the schema rejects $what[$i]")
+            or Test::More::diag($verdicts[$i]);
+    }
 }
 
 
