@@ -164,12 +164,16 @@ test: deps
 
 test-build: all $(UNIT_BIN) asan
 
+# the slowest scripts first, so that two jobs end together
+SLOW_TESTS  := t/build-clang.t t/deb.t t/fuzz.t t/cli-codes.t t/schema.t
+TESTS       := $(SLOW_TESTS) $(filter-out $(SLOW_TESTS),$(wildcard t/*.t))
+
 test-plain: all $(UNIT_BIN)
-	prove -j2 --timer t/*.t $(UNIT_BIN)
+	prove -j2 --timer $(TESTS) $(UNIT_BIN)
 
 test-asan: asan
-	SAN_PRELOAD="$(SAN_PRELOAD)" sh t/sanitize prove -j2 --timer $(SAN_TESTS) \
-	    $(SAN_UNIT)
+	SAN_PRELOAD="$(SAN_PRELOAD)" sh t/sanitize prove -j2 --timer \
+	    $(filter $(SAN_TESTS),$(TESTS)) $(SAN_UNIT)
 
 demo: deps all
 	sh t/demo/run
