@@ -15,25 +15,11 @@
 
 #include "loyalty_sign.h"
 #include "fuzz.h"
+#include "fuzz_keys.h"
 
 
 /* 2027-01-15T08:00:00Z: cookies signed today with --ttl 30d have expired */
 #define FUZZ_NOW  INT64_C(1800000000)
-
-
-/*
- * t/fuzz/keys.txt has the same keys: the seed cookies were signed
- * with it.  The first secret is longer than a SHA-256 block, so that both
- * ways of turning a secret into an HMAC key are covered.
- */
-static const char  fuzz_keys[] =
-    "# fuzz keys: the first signs, both verify\n"
-    "fz-new  94a2b9c021d7ae0cb51d67aa2dd2adb40ada67bf88d0f041c7ac4fc607721f31"
-    "ff985addafac91a8e930738409d4ba7f915558dde92fc5938720f475625dedb2b8fea9"
-    "8a4ae79ebaab3520c269405d25\n"
-    "\n"
-    "fz_old\tf1bdb4210c293b6d35faa641b7fe87ed27fc2c5aab02637dd90e088b5bc22367"
-    "\r\n";
 
 
 static loyalty_keyring_t  *fuzz_kr;
@@ -42,15 +28,7 @@ static loyalty_keyring_t  *fuzz_kr;
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    char  err[LOYALTY_ERRLEN];
-
-    fuzz_kr = loyalty_keyring_parse(fuzz_keys, sizeof(fuzz_keys) - 1, err,
-                                    sizeof(err));
-    if (fuzz_kr == NULL || fuzz_kr->nkeys != 2) {
-        fprintf(stderr, "fuzz_cookie: bad built-in keys: %s\n",
-                fuzz_kr ? "not two keys" : err);
-        abort();
-    }
+    fuzz_kr = fuzz_keyring("fuzz_cookie");
 
     return 0;
 }
