@@ -80,11 +80,15 @@ endef
 NGX_CC_OPT  := -g -O2 -fPIC -fstack-protector-strong -D_FORTIFY_SOURCE=2
 NGX_LD_OPT  := -Wl,-z,relro -Wl,-z,now -fPIC
 
-$(NGX_BUILD)/objs/Makefile: config ngx_module/bots.txt $(LUA_LIB_SRC)
+# nginx's configure lists the sources (config globs them): the folders'
+# times make a file added or removed configure the build again
+NGX_CONF_DEP := config ngx_module/bots.txt $(LUA_LIB_SRC) ngx_module \
+                ngx_module/core
+
+$(NGX_BUILD)/objs/Makefile: $(NGX_CONF_DEP)
 	$(call ngx_configure,$(NGX_BUILD),$(NGX_CC_OPT),$(NGX_LD_OPT))
 
-build/asan/nginx/objs/Makefile: config ngx_module/bots.txt $(LUA_LIB_SRC) \
-                                t/asan.ignore
+build/asan/nginx/objs/Makefile: $(NGX_CONF_DEP) t/asan.ignore
 	$(call ngx_configure,build/asan/nginx,$(SAN_CFLAGS) -fPIC \
 	    -fsanitize-ignorelist=$(CURDIR)/t/asan.ignore,-fPIC $(SAN),\
 	    --with-cc=$(SAN_CC))
