@@ -8,6 +8,7 @@
 
 #include "ngx_http_loyalty_module.h"
 #include "ngx_http_loyalty_lua.h"
+#include "ngx_http_loyalty_conf_check.h"
 
 
 static ngx_int_t ngx_http_loyalty_preconfiguration(ngx_conf_t *cf);
@@ -31,8 +32,6 @@ static char *ngx_http_loyalty_admin_token(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_loyalty_merge_admin(ngx_conf_t *cf,
     ngx_http_loyalty_loc_conf_t *prev, ngx_http_loyalty_loc_conf_t *conf);
-static void ngx_http_loyalty_admin_log(ngx_conf_t *cf, ngx_uint_t level,
-    ngx_http_loyalty_loc_conf_t *conf, const char *text);
 static char *ngx_http_loyalty_share_hosts(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_loyalty_bots(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -44,7 +43,12 @@ static char *ngx_http_loyalty_merge_ref(ngx_conf_t *cf,
 static ngx_int_t ngx_http_loyalty_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_loyalty_init_worker(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_loyalty_store_writer(ngx_conf_t *cf,
-    ngx_http_loyalty_main_conf_t *lmcf, const char *directive);
+    ngx_http_loyalty_main_conf_t *lmcf, const char *directive,
+    ngx_http_loyalty_where_t *where);
+static char *ngx_http_loyalty_click_zone_set(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_loyalty_cadence_sweep(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static void ngx_http_loyalty_exit_worker(ngx_cycle_t *cycle);
 
 
@@ -55,9 +59,55 @@ static void ngx_http_loyalty_exit_worker(ngx_cycle_t *cycle);
 #include "loyalty_version.h"
 
 
+/*
+ * What each directive accepts, checked as it is read: the message names
+ * the directive, this and the value (see ngx_http_loyalty_conf_check.c).
+ */
+
 /* for loyalty_member_cache and loyalty_code_cache */
-static ngx_conf_num_bounds_t  ngx_http_loyalty_member_cache_bounds = {
-    ngx_conf_check_num_bounds, 0, 1048576
+static ngx_http_loyalty_conf_range_t  ngx_http_loyalty_cache_range = {
+    ngx_http_loyalty_conf_check, NGX_HTTP_LOYALTY_CONF_NUM, 0, 1048576, 0,
+    "value must be between 0 and 1048576 entries"
+};
+
+static ngx_http_loyalty_conf_range_t  ngx_http_loyalty_ref_window_range = {
+    ngx_http_loyalty_conf_check, NGX_HTTP_LOYALTY_CONF_SEC,
+    1, 10 * 365 * 86400, 0,
+    "must be more than 0 and at most 10 years, such as 30d"
+};
+
+static ngx_http_loyalty_conf_range_t  ngx_http_loyalty_click_flush_range = {
+    ngx_http_loyalty_conf_check, NGX_HTTP_LOYALTY_CONF_MSEC,
+    1, NGX_MAX_INT_T_VALUE, 0,
+    "must be more than 0, such as 10s"
+};
+
+static ngx_http_loyalty_conf_range_t  ngx_http_loyalty_admin_batch_range = {
+    ngx_http_loyalty_conf_check, NGX_HTTP_LOYALTY_CONF_SIZE, 1, 100000, 0,
+    "must be 1 to 100000 events"
+};
+
+static ngx_http_loyalty_conf_range_t  ngx_http_loyalty_lua_budget_range = {
+    ngx_http_loyalty_conf_check, NGX_HTTP_LOYALTY_CONF_NUM,
+    1000, 100000000, 0,
+    "must be 1000 to 100000000 instructions"
+};
+
+static ngx_http_loyalty_conf_range_t  ngx_http_loyalty_lua_time_range = {
+    ngx_http_loyalty_conf_check, NGX_HTTP_LOYALTY_CONF_MSEC, 1, 60000, 0,
+    "must be 1ms to 60s"
+};
+
+static ngx_http_loyalty_conf_range_t  ngx_http_loyalty_lua_memory_range = {
+    ngx_http_loyalty_conf_check, NGX_HTTP_LOYALTY_CONF_SIZE,
+    1024 * 1024, NGX_MAX_SIZE_T_VALUE, 0,
+    "must be at least 1m"
+};
+
+static ngx_http_loyalty_conf_range_t  ngx_http_loyalty_sweep_range = {
+    ngx_http_loyalty_conf_check, NGX_HTTP_LOYALTY_CONF_MSEC,
+    1000, NGX_MAX_INT_T_VALUE, 1,
+    "must be at least 1s, such as 1m, or 0 for none"
 };
 
 
@@ -96,28 +146,28 @@ static ngx_command_t  ngx_http_loyalty_commands[] = {
       ngx_conf_set_num_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_loyalty_main_conf_t, member_cache),
-      &ngx_http_loyalty_member_cache_bounds },
+      &ngx_http_loyalty_cache_range },
 
     { ngx_string("loyalty_code_cache"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_num_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_loyalty_main_conf_t, code_cache),
-      &ngx_http_loyalty_member_cache_bounds },
+      &ngx_http_loyalty_cache_range },
 
     { ngx_string("loyalty_member_cookie"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_str_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_loyalty_loc_conf_t, member_cookie),
-      NULL },
+      &ngx_http_loyalty_member_cookie_post },
 
     { ngx_string("loyalty_currency"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_str_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_loyalty_loc_conf_t, currency),
-      NULL },
+      &ngx_http_loyalty_currency_post },
 
     { ngx_string("loyalty_price_api"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
@@ -145,18 +195,18 @@ static ngx_command_t  ngx_http_loyalty_commands[] = {
       ngx_conf_set_str_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_loyalty_loc_conf_t, ref_cookie),
-      NULL },
+      &ngx_http_loyalty_ref_cookie_post },
 
     { ngx_string("loyalty_ref_window"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_sec_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_loyalty_loc_conf_t, ref_window),
-      NULL },
+      &ngx_http_loyalty_ref_window_range },
 
     { ngx_string("loyalty_ref_model"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_enum_slot,
+      ngx_http_loyalty_conf_set_enum_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_loyalty_loc_conf_t, ref_model),
       &ngx_http_loyalty_ref_models },
@@ -173,7 +223,7 @@ static ngx_command_t  ngx_http_loyalty_commands[] = {
       ngx_conf_set_str_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_loyalty_loc_conf_t, share_fallback),
-      NULL },
+      &ngx_http_loyalty_fallback_post },
 
     { ngx_string("loyalty_share_hosts"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
@@ -184,7 +234,7 @@ static ngx_command_t  ngx_http_loyalty_commands[] = {
 
     { ngx_string("loyalty_click_zone"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
-      ngx_http_loyalty_click_zone,
+      ngx_http_loyalty_click_zone_set,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
@@ -194,7 +244,7 @@ static ngx_command_t  ngx_http_loyalty_commands[] = {
       ngx_conf_set_msec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_loyalty_main_conf_t, click_flush),
-      NULL },
+      &ngx_http_loyalty_click_flush_range },
 
     { ngx_string("loyalty_admin"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
@@ -212,7 +262,7 @@ static ngx_command_t  ngx_http_loyalty_commands[] = {
 
     { ngx_string("loyalty_admin_open"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_enum_slot,
+      ngx_http_loyalty_conf_set_enum_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_loyalty_loc_conf_t, admin_open),
       &ngx_http_loyalty_admin_open },
@@ -222,7 +272,7 @@ static ngx_command_t  ngx_http_loyalty_commands[] = {
       ngx_conf_set_size_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_loyalty_loc_conf_t, admin_batch),
-      NULL },
+      &ngx_http_loyalty_admin_batch_range },
 
     { ngx_string("loyalty_webhook"),
       NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -264,28 +314,28 @@ static ngx_command_t  ngx_http_loyalty_commands[] = {
       ngx_conf_set_num_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_loyalty_main_conf_t, lua_budget),
-      NULL },
+      &ngx_http_loyalty_lua_budget_range },
 
     { ngx_string("loyalty_lua_time"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_loyalty_main_conf_t, lua_time),
-      NULL },
+      &ngx_http_loyalty_lua_time_range },
 
     { ngx_string("loyalty_lua_memory"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_size_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_loyalty_main_conf_t, lua_memory),
-      NULL },
+      &ngx_http_loyalty_lua_memory_range },
 
     { ngx_string("loyalty_cadence_sweep"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_msec_slot,
+      ngx_http_loyalty_cadence_sweep,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_loyalty_main_conf_t, cadence_sweep),
-      NULL },
+      &ngx_http_loyalty_sweep_range },
 
     { ngx_string("loyalty_bots"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
@@ -481,31 +531,6 @@ ngx_http_loyalty_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_size_value(lmcf->lua_memory, 16 * 1024 * 1024);
     ngx_conf_init_msec_value(lmcf->cadence_sweep, 0);
 
-    if (lmcf->click_flush == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"loyalty_click_flush\" must be more than 0");
-        return NGX_CONF_ERROR;
-    }
-
-    if (lmcf->lua_budget < 1000 || lmcf->lua_budget > 100000000) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"loyalty_lua_budget\" must be 1000 to "
-                           "100000000 instructions");
-        return NGX_CONF_ERROR;
-    }
-
-    if (lmcf->lua_time < 1 || lmcf->lua_time > 60000) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"loyalty_lua_time\" must be 1ms to 60s");
-        return NGX_CONF_ERROR;
-    }
-
-    if (lmcf->lua_memory < 1024 * 1024) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"loyalty_lua_memory\" must be at least 1m");
-        return NGX_CONF_ERROR;
-    }
-
     if (lmcf->lua_file.len) {
         lcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_loyalty_lua_conf_t));
         if (lcf == NULL) {
@@ -524,21 +549,18 @@ ngx_http_loyalty_init_main_conf(ngx_conf_t *cf, void *conf)
         lmcf->lua = lcf;
     }
 
-    if (lmcf->cadence_sweep && lmcf->cadence_sweep < 1000) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"loyalty_cadence_sweep\" must be at least 1s");
-        return NGX_CONF_ERROR;
-    }
-
     /* the sweep writes touches and rewards, the admin API events */
     if ((lmcf->cadence_sweep
-         && ngx_http_loyalty_store_writer(cf, lmcf, "loyalty_cadence_sweep")
+         && ngx_http_loyalty_store_writer(cf, lmcf, "loyalty_cadence_sweep",
+                                          &lmcf->cadence_sweep_where)
             != NGX_OK)
         || (lmcf->admin
-            && ngx_http_loyalty_store_writer(cf, lmcf, "loyalty_admin")
+            && ngx_http_loyalty_store_writer(cf, lmcf, "loyalty_admin",
+                                             &lmcf->admin_where)
                != NGX_OK)
         || (lmcf->webhook
-            && ngx_http_loyalty_store_writer(cf, lmcf, "loyalty_webhook")
+            && ngx_http_loyalty_store_writer(cf, lmcf, "loyalty_webhook",
+                                             &lmcf->webhook_where)
                != NGX_OK))
     {
         return NGX_CONF_ERROR;
@@ -546,9 +568,10 @@ ngx_http_loyalty_init_main_conf(ngx_conf_t *cf, void *conf)
 
     if (lmcf->click_zone) {
         if (lmcf->store == NULL) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"loyalty_click_zone\" requires "
-                               "\"loyalty_store\"");
+            ngx_http_loyalty_where_error(NGX_LOG_EMERG, cf,
+                                         &lmcf->click_zone_where,
+                                         "\"loyalty_click_zone\" requires "
+                                         "\"loyalty_store\"");
             return NGX_CONF_ERROR;
         }
 
@@ -565,14 +588,19 @@ ngx_http_loyalty_init_main_conf(ngx_conf_t *cf, void *conf)
 }
 
 
-/* a directive whose workers write into the store from the thread pool */
+/*
+ * A directive whose workers write into the store from the thread pool:
+ * checked once the http block is parsed, named where it was written.
+ */
 static ngx_int_t
 ngx_http_loyalty_store_writer(ngx_conf_t *cf,
-    ngx_http_loyalty_main_conf_t *lmcf, const char *directive)
+    ngx_http_loyalty_main_conf_t *lmcf, const char *directive,
+    ngx_http_loyalty_where_t *where)
 {
     if (lmcf->store == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%s\" requires \"loyalty_store\"", directive);
+        ngx_http_loyalty_where_error(NGX_LOG_EMERG, cf, where,
+                                     "\"%s\" requires \"loyalty_store\"",
+                                     directive);
         return NGX_ERROR;
     }
 
@@ -636,26 +664,17 @@ ngx_http_loyalty_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_ptr_value(conf->price_sku, prev->price_sku, NULL);
     ngx_conf_merge_value(conf->price_api, prev->price_api, 0);
 
-    if (conf->member_cookie.len == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"loyalty_member_cookie\" must not be empty");
-        return NGX_CONF_ERROR;
-    }
-
-    if (!loyalty_valid_currency((char *) conf->currency.data,
-                                conf->currency.len))
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"loyalty_currency\" must be an ISO 4217 code "
-                           "such as CNY, not \"%V\"", &conf->currency);
-        return NGX_CONF_ERROR;
-    }
-
     lmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_loyalty_module);
 
+    if (conf->price_api_where.file == NULL) {
+        conf->price_api_where = prev->price_api_where;
+    }
+
     if (conf->price_api && lmcf->store == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"loyalty_price_api\" requires \"loyalty_store\"");
+        ngx_http_loyalty_where_error(NGX_LOG_EMERG, cf,
+                                     &conf->price_api_where,
+                                     "\"loyalty_price_api\" requires "
+                                     "\"loyalty_store\"");
         return NGX_CONF_ERROR;
     }
 
@@ -686,22 +705,16 @@ ngx_http_loyalty_merge_admin(ngx_conf_t *cf,
                               NGX_HTTP_LOYALTY_ADMIN_CLOSED);
     ngx_conf_merge_size_value(conf->admin_batch, prev->admin_batch, 1000);
 
-    if (conf->admin_batch == 0 || conf->admin_batch > 100000) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"loyalty_admin_batch\" must be 1 to 100000");
-        return NGX_CONF_ERROR;
-    }
-
-    if (conf->admin_file.len == 0) {
+    if (conf->admin_where.file == NULL) {
         return NGX_CONF_OK;
     }
 
     if (conf->admin_tokens && conf->admin_open) {
-        ngx_http_loyalty_admin_log(cf, NGX_LOG_EMERG, conf,
-                                   "\"loyalty_admin\" has both "
-                                   "\"loyalty_admin_token\" and "
-                                   "\"loyalty_admin_open loopback\": "
-                                   "remove one");
+        ngx_http_loyalty_where_error(NGX_LOG_EMERG, cf, &conf->admin_where,
+                                     "\"loyalty_admin\" has both "
+                                     "\"loyalty_admin_token\" and "
+                                     "\"loyalty_admin_open loopback\": "
+                                     "remove one");
         return NGX_CONF_ERROR;
     }
 
@@ -710,42 +723,22 @@ ngx_http_loyalty_merge_admin(ngx_conf_t *cf,
     }
 
     if (conf->admin_open == NGX_HTTP_LOYALTY_ADMIN_CLOSED) {
-        ngx_http_loyalty_admin_log(cf, NGX_LOG_EMERG, conf,
-                                   "\"loyalty_admin\" needs "
-                                   "\"loyalty_admin_token FILE;\" (lines "
-                                   "of \"ID read|write TOKEN\"), or, for "
-                                   "local development only, "
-                                   "\"loyalty_admin_open loopback;\"");
+        ngx_http_loyalty_where_error(NGX_LOG_EMERG, cf, &conf->admin_where,
+                                     "\"loyalty_admin\" needs "
+                                     "\"loyalty_admin_token FILE;\" (lines "
+                                     "of \"ID read|write TOKEN\"), or, for "
+                                     "local development only, "
+                                     "\"loyalty_admin_open loopback;\"");
         return NGX_CONF_ERROR;
     }
 
-    ngx_http_loyalty_admin_log(cf, NGX_LOG_WARN, conf,
-                               "\"loyalty_admin\" is OPEN: any loopback "
-                               "client may read and write without a token "
-                               "(\"loyalty_admin_open loopback\"); for "
-                               "local development only");
+    ngx_http_loyalty_where_error(NGX_LOG_WARN, cf, &conf->admin_where,
+                                 "\"loyalty_admin\" is OPEN: any loopback "
+                                 "client may read and write without a token "
+                                 "(\"loyalty_admin_open loopback\"); for "
+                                 "local development only");
 
     return NGX_CONF_OK;
-}
-
-
-/* a message about a "loyalty_admin" directive, with its file and line */
-static void
-ngx_http_loyalty_admin_log(ngx_conf_t *cf, ngx_uint_t level,
-    ngx_http_loyalty_loc_conf_t *conf, const char *text)
-{
-    ngx_conf_file_t   where, *saved;
-
-    ngx_memzero(&where, sizeof(ngx_conf_file_t));
-    where.file.name = conf->admin_file;
-    where.line = conf->admin_line;
-
-    saved = cf->conf_file;
-    cf->conf_file = &where;
-
-    ngx_conf_log_error(level, cf, 0, "%s", text);
-
-    cf->conf_file = saved;
 }
 
 
@@ -753,10 +746,6 @@ static char *
 ngx_http_loyalty_merge_ref(ngx_conf_t *cf, ngx_http_loyalty_loc_conf_t *prev,
     ngx_http_loyalty_loc_conf_t *conf, ngx_http_loyalty_main_conf_t *lmcf)
 {
-    u_char      *p, *end;
-    size_t       host_len;
-    const char  *host;
-
     ngx_conf_merge_str_value(conf->ref_arg, prev->ref_arg, "ref");
     ngx_conf_merge_str_value(conf->ref_cookie, prev->ref_cookie,
                              "loyalty_ref");
@@ -767,10 +756,16 @@ ngx_http_loyalty_merge_ref(ngx_conf_t *cf, ngx_http_loyalty_loc_conf_t *prev,
     ngx_conf_merge_value(conf->share, prev->share, 0);
     ngx_conf_merge_str_value(conf->share_fallback, prev->share_fallback, "/");
     ngx_conf_merge_ptr_value(conf->share_hosts, prev->share_hosts, NULL);
+
+    if (conf->share_where.file == NULL) {
+        conf->share_where = prev->share_where;
+    }
+
     if (conf->share && (lmcf->store == NULL || lmcf->keys == NULL)) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"loyalty_share\" requires \"loyalty_store\" "
-                           "and \"loyalty_keys\"");
+        ngx_http_loyalty_where_error(NGX_LOG_EMERG, cf, &conf->share_where,
+                                     "\"loyalty_share\" requires "
+                                     "\"loyalty_store\" and "
+                                     "\"loyalty_keys\"");
         return NGX_CONF_ERROR;
     }
 
@@ -779,42 +774,6 @@ ngx_http_loyalty_merge_ref(ngx_conf_t *cf, ngx_http_loyalty_loc_conf_t *prev,
         && ngx_strncmp(conf->ref_arg.data, "off", 3) == 0)
     {
         conf->ref_arg.len = 0;
-    }
-
-    end = conf->ref_cookie.data + conf->ref_cookie.len;
-
-    for (p = conf->ref_cookie.data; p < end; p++) {
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
-              || (*p >= '0' && *p <= '9') || *p == '_' || *p == '-'
-              || *p == '.'))
-        {
-            break;
-        }
-    }
-
-    if (conf->ref_cookie.len == 0 || p != end) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"loyalty_ref_cookie\" must be a cookie name of "
-                           "[A-Za-z0-9_.-], not \"%V\"", &conf->ref_cookie);
-        return NGX_CONF_ERROR;
-    }
-
-    if (conf->ref_window <= 0 || conf->ref_window > 10 * 365 * 86400) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"loyalty_ref_window\" must be more than 0 and "
-                           "at most 10 years");
-        return NGX_CONF_ERROR;
-    }
-
-    if (loyalty_target_check((char *) conf->share_fallback.data,
-                             conf->share_fallback.len, &host, &host_len)
-        == LOYALTY_TARGET_INVALID)
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"loyalty_share_fallback\" must be a path such "
-                           "as \"/\" or an http(s) URL, not \"%V\"",
-                           &conf->share_fallback);
-        return NGX_CONF_ERROR;
     }
 
     return NGX_CONF_OK;
@@ -920,6 +879,10 @@ ngx_http_loyalty_price_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     llcf->price_api = 1;
 
+    if (ngx_http_loyalty_where_set(cf, &llcf->price_api_where) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     clcf->handler = ngx_http_loyalty_price_handler;
 
@@ -939,6 +902,10 @@ ngx_http_loyalty_share(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     llcf->share = 1;
+
+    if (ngx_http_loyalty_where_set(cf, &llcf->share_where) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     clcf->handler = ngx_http_loyalty_share_handler;
@@ -1049,7 +1016,6 @@ ngx_http_loyalty_admin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_loyalty_loc_conf_t *llcf = conf;
 
-    ngx_str_t                     *name;
     ngx_http_core_loc_conf_t      *clcf;
     ngx_http_loyalty_main_conf_t  *lmcf;
 
@@ -1064,18 +1030,12 @@ ngx_http_loyalty_admin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     clcf->handler = ngx_http_loyalty_admin_handler;
 
-    /* kept for the merge's checks: an include's name does not last */
-    name = &cf->conf_file->file.name;
-
-    llcf->admin_file.data = ngx_pnalloc(cf->pool, name->len + 1);
-    if (llcf->admin_file.data == NULL) {
+    /* kept for the checks made once the block is parsed */
+    if (ngx_http_loyalty_where_set(cf, &llcf->admin_where) != NGX_OK
+        || ngx_http_loyalty_where_set(cf, &lmcf->admin_where) != NGX_OK)
+    {
         return NGX_CONF_ERROR;
     }
-
-    ngx_memcpy(llcf->admin_file.data, name->data, name->len);
-    llcf->admin_file.data[name->len] = '\0';
-    llcf->admin_file.len = name->len;
-    llcf->admin_line = cf->conf_file->line;
 
     return NGX_CONF_OK;
 }
@@ -1095,4 +1055,36 @@ ngx_http_loyalty_admin_token(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     value = cf->args->elts;
 
     return ngx_http_loyalty_admin_tokens(cf, &value[1], &llcf->admin_tokens);
+}
+
+
+/* "loyalty_click_zone", kept where it is for the check of the store */
+static char *
+ngx_http_loyalty_click_zone_set(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_loyalty_main_conf_t *lmcf = conf;
+
+    if (ngx_http_loyalty_where_set(cf, &lmcf->click_zone_where) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return ngx_http_loyalty_click_zone(cf, cmd, conf);
+}
+
+
+/* "loyalty_cadence_sweep TIME", likewise */
+static char *
+ngx_http_loyalty_cadence_sweep(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_loyalty_main_conf_t *lmcf = conf;
+
+    if (ngx_http_loyalty_where_set(cf, &lmcf->cadence_sweep_where)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    return ngx_conf_set_msec_slot(cf, cmd, conf);
 }

@@ -59,6 +59,16 @@ typedef enum {
 } ngx_http_loyalty_admin_open_e;
 
 
+/*
+ * Where a directive was read: a check made once its block is parsed
+ * (a directive that needs another) names this place, not the block's end.
+ */
+typedef struct {
+    u_char                      *file;      /* NUL-terminated; NULL: unset */
+    ngx_uint_t                   line;
+} ngx_http_loyalty_where_t;
+
+
 typedef struct ngx_http_loyalty_cache_s   ngx_http_loyalty_cache_t;
 typedef struct ngx_http_loyalty_clicks_s  ngx_http_loyalty_clicks_t;
 typedef struct ngx_http_loyalty_code_cache_s  ngx_http_loyalty_code_cache_t;
@@ -197,7 +207,9 @@ typedef struct {
     loyalty_bots_t              *bots;
     uint64_t                    *bot_verdicts;  /* per worker */
     ngx_shm_zone_t              *click_zone;
+    ngx_http_loyalty_where_t     click_zone_where;
     ngx_flag_t                   admin;     /* some location has one */
+    ngx_http_loyalty_where_t     admin_where;       /* the first one */
     ngx_msec_t                   click_flush;
     ngx_str_t                    lua_file;
     ngx_int_t                    lua_budget;
@@ -205,7 +217,9 @@ typedef struct {
     size_t                       lua_memory;
     void                        *lua;       /* ngx_http_loyalty_lua_conf_t */
     ngx_msec_t                   cadence_sweep;     /* 0: none */
+    ngx_http_loyalty_where_t     cadence_sweep_where;
     ngx_flag_t                   webhook;   /* some location has one */
+    ngx_http_loyalty_where_t     webhook_where;     /* the first one */
     ngx_array_t                 *webhooks;  /* ngx_http_loyalty_webhook_t * */
     ngx_shm_zone_t              *webhook_zone;
 } ngx_http_loyalty_main_conf_t;
@@ -216,12 +230,14 @@ typedef struct {
     ngx_str_t                    currency;
     ngx_http_complex_value_t    *price_sku;
     ngx_flag_t                   price_api;
+    ngx_http_loyalty_where_t     price_api_where;
 
     ngx_str_t                    ref_arg;       /* empty: "off" */
     ngx_str_t                    ref_cookie;
     time_t                       ref_window;
     ngx_uint_t                   ref_model;
     ngx_flag_t                   share;
+    ngx_http_loyalty_where_t     share_where;
     ngx_str_t                    share_fallback;
     ngx_array_t                 *share_hosts;   /* of ngx_str_t */
 
@@ -229,9 +245,8 @@ typedef struct {
     ngx_uint_t                   admin_open;    /* loyalty_admin_open */
     size_t                       admin_batch;
 
-    /* where this location's own "loyalty_admin" is; empty if none */
-    ngx_str_t                    admin_file;
-    ngx_uint_t                   admin_line;
+    /* where this location's own "loyalty_admin" is; unset if none */
+    ngx_http_loyalty_where_t     admin_where;
 
     /* this location's own "loyalty_webhook"; NULL if none */
     ngx_http_loyalty_webhook_t  *webhook;
@@ -284,6 +299,14 @@ typedef struct {
 
 extern ngx_module_t  ngx_http_loyalty_module;
 
+
+ngx_int_t ngx_http_loyalty_where_set(ngx_conf_t *cf,
+    ngx_http_loyalty_where_t *where);
+void ngx_cdecl ngx_http_loyalty_where_error(ngx_uint_t level, ngx_conf_t *cf,
+    ngx_http_loyalty_where_t *where, const char *fmt, ...);
+char *ngx_http_loyalty_conf_set_enum_slot(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_loyalty_conf_check(ngx_conf_t *cf, void *post, void *data);
 
 char *ngx_http_loyalty_store_conf(ngx_conf_t *cf,
     ngx_http_loyalty_main_conf_t *lmcf);

@@ -132,6 +132,7 @@ typedef struct {
 
 struct ngx_http_loyalty_webhook_s {
     ngx_uint_t                    platform;     /* NGX_CONF_UNSET_UINT */
+    ngx_http_loyalty_where_t      where;        /* its first directive */
     ngx_str_t                     secret;
     ngx_str_t                     map_file;     /* NUL-terminated */
     ngx_str_t                     map_source;
@@ -261,6 +262,10 @@ ngx_http_loyalty_webhook(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     /* known before the locations merge: the store is written */
     lmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_loyalty_module);
     lmcf->webhook = 1;
+
+    if (ngx_http_loyalty_where_set(cf, &lmcf->webhook_where) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     clcf->handler = ngx_http_loyalty_webhook_handler;
@@ -457,6 +462,10 @@ ngx_http_loyalty_webhook_conf(ngx_conf_t *cf,
     wh->replay = NGX_CONF_UNSET;
     wh->map = LUA_NOREF;
 
+    if (ngx_http_loyalty_where_set(cf, &wh->where) != NGX_OK) {
+        return NULL;
+    }
+
     llcf->webhook = wh;
 
     return wh;
@@ -480,33 +489,35 @@ ngx_http_loyalty_webhook_merge(ngx_conf_t *cf,
     }
 
     if (wh->platform == NGX_CONF_UNSET_UINT) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"loyalty_webhook_secret\", "
-                           "\"loyalty_webhook_map\" and "
-                           "\"loyalty_webhook_replay\" go in a location "
-                           "with \"loyalty_webhook\"");
+        ngx_http_loyalty_where_error(NGX_LOG_EMERG, cf, &wh->where,
+                                     "\"loyalty_webhook_secret\", "
+                                     "\"loyalty_webhook_map\" and "
+                                     "\"loyalty_webhook_replay\" go in a "
+                                     "location with \"loyalty_webhook\"");
         return NGX_CONF_ERROR;
     }
 
-    if (llcf->admin_file.len) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"loyalty_webhook\" and \"loyalty_admin\" in "
-                           "one location: give each its own");
+    if (llcf->admin_where.file) {
+        ngx_http_loyalty_where_error(NGX_LOG_EMERG, cf, &wh->where,
+                                     "\"loyalty_webhook\" and "
+                                     "\"loyalty_admin\" in one location: "
+                                     "give each its own");
         return NGX_CONF_ERROR;
     }
 
     if (wh->secret.data == NULL || wh->map_file.data == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"loyalty_webhook %V\" needs "
-                           "\"loyalty_webhook_secret FILE;\" and "
-                           "\"loyalty_webhook_map FILE;\"",
-                           &ngx_http_loyalty_platforms[wh->platform].name);
+        ngx_http_loyalty_where_error(NGX_LOG_EMERG, cf, &wh->where,
+                     "\"loyalty_webhook %V\" needs "
+                     "\"loyalty_webhook_secret FILE;\" and "
+                     "\"loyalty_webhook_map FILE;\"",
+                     &ngx_http_loyalty_platforms[wh->platform].name);
         return NGX_CONF_ERROR;
     }
 
     if (lmcf->store == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"loyalty_webhook\" requires \"loyalty_store\"");
+        ngx_http_loyalty_where_error(NGX_LOG_EMERG, cf, &wh->where,
+                                     "\"loyalty_webhook\" requires "
+                                     "\"loyalty_store\"");
         return NGX_CONF_ERROR;
     }
 
@@ -594,17 +605,17 @@ ngx_http_loyalty_webhook_check_map(ngx_conf_t *cf,
                                          err, sizeof(err))
         != NGX_OK)
     {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "loyalty_webhook_map \"%V\": %s", &wh->map_file,
-                           err);
+        ngx_http_loyalty_where_error(NGX_LOG_EMERG, cf, &wh->where,
+                                     "loyalty_webhook_map \"%V\": %s",
+                                     &wh->map_file, err);
         return NGX_CONF_ERROR;
     }
 
     vm = ngx_http_loyalty_webhook_vm(wh, cf->log, err, sizeof(err));
     if (vm == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "loyalty_webhook_map \"%V\": %s", &wh->map_file,
-                           err);
+        ngx_http_loyalty_where_error(NGX_LOG_EMERG, cf, &wh->where,
+                                     "loyalty_webhook_map \"%V\": %s",
+                                     &wh->map_file, err);
         return NGX_CONF_ERROR;
     }
 
