@@ -124,9 +124,18 @@ ngx_http_loyalty_identify(ngx_http_request_t *r)
         break;
 
     default:
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "loyalty: invalid member cookie%s",
-                      lmcf->keys ? "" : " (no loyalty_keys)");
+        if (lmcf->keys == NULL) {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "loyalty: invalid member cookie (no loyalty_keys)");
+
+        } else {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "loyalty: invalid member cookie: %s",
+                          loyalty_member_cookie_why(lmcf->keys,
+                                                    (char *) value.data,
+                                                    value.len, ngx_time()));
+        }
+
         ctx->identity = NGX_HTTP_LOYALTY_ID_INVALID;
         break;
     }
