@@ -222,6 +222,8 @@ typedef struct {
     ngx_http_loyalty_where_t     webhook_where;     /* the first one */
     ngx_array_t                 *webhooks;  /* ngx_http_loyalty_webhook_t * */
     ngx_shm_zone_t              *webhook_zone;
+    ngx_int_t                   *personal;  /* variables' indexes, then
+                                               NGX_ERROR */
 } ngx_http_loyalty_main_conf_t;
 
 
