@@ -30,12 +30,26 @@ typedef struct {
     ngx_int_t                      slot;
     ngx_uint_t                     bot;
     uint64_t                       ua_hash;
+
+    /* what is known before the click */
+    ngx_http_loyalty_loc_conf_t   *llcf;
+    loyalty_keyring_t             *keys;
+    ngx_str_t                      member;      /* empty: anonymous */
+    ngx_str_t                      locked;      /* lifetime referrer */
+    loyalty_ref_cookie_t           had;         /* the cookie's */
+    ngx_uint_t                     have;        /* had is genuine */
 } ngx_http_loyalty_click_t;
 
 
 static void ngx_http_loyalty_ref_cleanup(void *data);
 static ngx_int_t ngx_http_loyalty_ref_click(ngx_http_request_t *r,
     ngx_http_loyalty_loc_conf_t *llcf, ngx_str_t *raw);
+static ngx_int_t ngx_http_loyalty_ref_known(ngx_http_request_t *r,
+    ngx_http_loyalty_click_t *c);
+static ngx_int_t ngx_http_loyalty_ref_clicked(ngx_http_request_t *r,
+    ngx_http_loyalty_click_t *c, ngx_str_t *raw);
+static ngx_int_t ngx_http_loyalty_ref_settle(ngx_http_request_t *r,
+    ngx_http_loyalty_click_t *c, ngx_str_t *raw);
 static ngx_int_t ngx_http_loyalty_ref_cookie(ngx_http_request_t *r,
     ngx_http_loyalty_click_t *c, ngx_http_loyalty_loc_conf_t *llcf,
     loyalty_keyring_t *keys, loyalty_ref_cookie_t *rc);
@@ -221,181 +235,221 @@ static ngx_int_t
 ngx_http_loyalty_ref_click(ngx_http_request_t *r,
     ngx_http_loyalty_loc_conf_t *llcf, ngx_str_t *raw)
 {
-    ngx_str_t                      member, locked;
-    ngx_uint_t                     have;
-    loyalty_ref_cookie_t           had;
-    ngx_http_loyalty_ctx_t        *ctx;
-    ngx_http_loyalty_ref_t        *ref;
+    ngx_int_t                      rc;
     ngx_http_loyalty_click_t       c;
     ngx_http_loyalty_main_conf_t  *lmcf;
 
-    ref = ngx_http_loyalty_ref_get(r);
     lmcf = ngx_http_get_module_main_conf(r, ngx_http_loyalty_module);
 
     ngx_memzero(&c, sizeof(ngx_http_loyalty_click_t));
-    c.ref = ref;
+    c.ref = ngx_http_loyalty_ref_get(r);
     c.store = lmcf->store;
     c.clicks = ngx_http_loyalty_clicks_get(lmcf);
+    c.keys = lmcf->keys;
+    c.llcf = llcf;
     c.slot = NGX_DECLINED;
+
+    rc = ngx_http_loyalty_ref_known(r, &c);
+
+    if (c.txn == NULL) {
+        /* no store for now: nobody to attribute to, count nothing */
+        raw = NULL;
+    }
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_loyalty_ref_clicked(r, &c, raw);
+    }
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_loyalty_ref_settle(r, &c, raw);
+    }
+
+    if (c.txn) {
+        ngx_http_loyalty_store_end(c.store);
+    }
+
+    return rc;
+}
+
+
+/*
+ * What is known before the click: the member, the attribution their
+ * cookie names (void if it names themselves), their lifetime referrer.
+ */
+static ngx_int_t
+ngx_http_loyalty_ref_known(ngx_http_request_t *r, ngx_http_loyalty_click_t *c)
+{
+    ngx_http_loyalty_ctx_t  *ctx;
 
     ctx = ngx_http_loyalty_identify(r);
     if (ctx == NULL) {
         return NGX_ERROR;
     }
 
-    c.txn = ngx_http_loyalty_store_begin(c.store, r->connection->log);
+    c->txn = ngx_http_loyalty_store_begin(c->store, r->connection->log);
 
     /* the cookie names a code: its referrer is the code's owner */
-    have = 0;
-
-    if (c.txn) {
-        switch (ngx_http_loyalty_ref_cookie(r, &c, llcf, lmcf->keys, &had)) {
+    if (c->txn) {
+        switch (ngx_http_loyalty_ref_cookie(r, c, c->llcf, c->keys, &c->had))
+        {
 
         case NGX_OK:
-            have = 1;
+            c->have = 1;
             break;
 
         case NGX_ERROR:
-            goto failed;
+            return NGX_ERROR;
 
         default:
             break;
         }
     }
 
-    ngx_str_null(&member);
-    ngx_str_null(&locked);
-
     if (ctx->identity == NGX_HTTP_LOYALTY_ID_VALID) {
-        member = ctx->member;
+        c->member = ctx->member;
 
         /* an attribution to oneself, made before logging in, is void */
-        if (have && had.referrer_len == member.len
-            && ngx_memcmp(had.referrer, member.data, member.len) == 0)
+        if (c->have && c->had.referrer_len == c->member.len
+            && ngx_memcmp(c->had.referrer, c->member.data, c->member.len)
+               == 0)
         {
-            have = 0;
+            c->have = 0;
         }
     }
 
-    if (c.txn == NULL) {
-        /* no store for now: nobody to attribute to, count nothing */
-        raw = NULL;
-
-    } else if (member.len
-               && ngx_http_loyalty_ref_referrer_of(r, c.store, c.txn,
-                                                   member.data, member.len,
-                                                   &locked)
-                  != NGX_OK)
+    if (c->txn && c->member.len
+        && ngx_http_loyalty_ref_referrer_of(r, c->store, c->txn,
+                                            c->member.data, c->member.len,
+                                            &c->locked)
+           != NGX_OK)
     {
-        goto failed;
+        return NGX_ERROR;
     }
 
-    ref->status = NGX_HTTP_LOYALTY_REF_NONE;
+    return NGX_OK;
+}
 
-    if (raw) {
-        if (ngx_http_loyalty_ref_code(r, &c, raw, llcf) != NGX_OK) {
-            goto failed;
-        }
 
-        if (c.slot != NGX_DECLINED && !c.bot
-            && ngx_http_loyalty_clicks_unique(c.clicks,
-                                        ngx_http_loyalty_ref_visitor(r,
-                                                        &member, c.ua_hash),
-                                        c.name, c.len))
-        {
-            ngx_http_loyalty_clicks_count(c.clicks, c.slot,
-                                          LOYALTY_CLICK_UNIQUE);
-        }
+/* the click, if any: the code found, counted, judged */
+static ngx_int_t
+ngx_http_loyalty_ref_clicked(ngx_http_request_t *r,
+    ngx_http_loyalty_click_t *c, ngx_str_t *raw)
+{
+    c->ref->status = NGX_HTTP_LOYALTY_REF_NONE;
 
-        if (c.click == NGX_HTTP_LOYALTY_REF_NONE) {
-            ngx_http_loyalty_ref_judge(r, &c, &member, &locked,
-                                       have ? &had : NULL, llcf);
-        }
-
-        ref->status = c.click;
+    if (raw == NULL) {
+        return NGX_OK;
     }
+
+    if (ngx_http_loyalty_ref_code(r, c, raw, c->llcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (c->slot != NGX_DECLINED && !c->bot
+        && ngx_http_loyalty_clicks_unique(c->clicks,
+                                    ngx_http_loyalty_ref_visitor(r,
+                                                    &c->member, c->ua_hash),
+                                    c->name, c->len))
+    {
+        ngx_http_loyalty_clicks_count(c->clicks, c->slot,
+                                      LOYALTY_CLICK_UNIQUE);
+    }
+
+    if (c->click == NGX_HTTP_LOYALTY_REF_NONE) {
+        ngx_http_loyalty_ref_judge(r, c, &c->member, &c->locked,
+                                   c->have ? &c->had : NULL, c->llcf);
+    }
+
+    c->ref->status = c->click;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The attribution that stands: a new one (and its cookie), the lifetime
+ * referrer, or the cookie's; then the referrer's own referrer.
+ */
+static ngx_int_t
+ngx_http_loyalty_ref_settle(ngx_http_request_t *r,
+    ngx_http_loyalty_click_t *c, ngx_str_t *raw)
+{
+    ngx_http_loyalty_ref_t  *ref;
+
+    ref = c->ref;
 
     if (ref->status == NGX_HTTP_LOYALTY_REF_NEW
         || ref->status == NGX_HTTP_LOYALTY_REF_REPLACED)
     {
         ref->at = ngx_time();
 
-        if (ngx_http_loyalty_ref_copy(r, &ref->code, c.name, c.len)
+        if (ngx_http_loyalty_ref_copy(r, &ref->code, c->name, c->len)
             != NGX_OK
-            || ngx_http_loyalty_ref_copy(r, &ref->referrer, c.code->member,
-                                         c.code->member_len)
+            || ngx_http_loyalty_ref_copy(r, &ref->referrer, c->code->member,
+                                         c->code->member_len)
                != NGX_OK
-            || ngx_http_loyalty_ref_set_cookie(r, llcf, lmcf->keys,
+            || ngx_http_loyalty_ref_set_cookie(r, c->llcf, c->keys,
                                                &ref->code, &ref->referrer,
                                                ref->at)
                != NGX_OK)
         {
-            goto failed;
+            return NGX_ERROR;
         }
 
-    } else if (locked.len) {
+    } else if (c->locked.len) {
         /* the lifetime referrer; the cookie only if it names them too */
-        ref->referrer = locked;
+        ref->referrer = c->locked;
 
-        if (have && had.referrer_len == locked.len
-            && ngx_memcmp(had.referrer, locked.data, locked.len) == 0)
+        if (c->have && c->had.referrer_len == c->locked.len
+            && ngx_memcmp(c->had.referrer, c->locked.data, c->locked.len)
+               == 0)
         {
-            if (ngx_http_loyalty_ref_copy(r, &ref->code, had.code,
-                                          had.code_len)
+            if (ngx_http_loyalty_ref_copy(r, &ref->code, c->had.code,
+                                          c->had.code_len)
                 != NGX_OK)
             {
-                goto failed;
+                return NGX_ERROR;
             }
 
-            ref->at = had.at;
+            ref->at = c->had.at;
         }
 
         if (raw == NULL) {
             ref->status = NGX_HTTP_LOYALTY_REF_KEPT;
         }
 
-    } else if (have) {
-        if (ngx_http_loyalty_ref_copy(r, &ref->code, had.code, had.code_len)
+    } else if (c->have) {
+        if (ngx_http_loyalty_ref_copy(r, &ref->code, c->had.code,
+                                      c->had.code_len)
             != NGX_OK
-            || ngx_http_loyalty_ref_copy(r, &ref->referrer, had.referrer,
-                                         had.referrer_len)
+            || ngx_http_loyalty_ref_copy(r, &ref->referrer, c->had.referrer,
+                                         c->had.referrer_len)
                != NGX_OK)
         {
-            goto failed;
+            return NGX_ERROR;
         }
 
-        ref->at = had.at;
+        ref->at = c->had.at;
 
         if (raw == NULL) {
             ref->status = NGX_HTTP_LOYALTY_REF_KEPT;
         }
     }
 
-    if (have && had.legacy && ref->set_cookie.len == 0
-        && ngx_http_loyalty_ref_reissue(r, llcf, lmcf->keys, &had) != NGX_OK)
+    if (c->have && c->had.legacy && ref->set_cookie.len == 0
+        && ngx_http_loyalty_ref_reissue(r, c->llcf, c->keys, &c->had)
+           != NGX_OK)
     {
-        goto failed;
+        return NGX_ERROR;
     }
 
-    if (c.txn && ref->referrer.len
-        && ngx_http_loyalty_ref_level2(r, &c) != NGX_OK)
+    if (c->txn && ref->referrer.len
+        && ngx_http_loyalty_ref_level2(r, c) != NGX_OK)
     {
-        goto failed;
-    }
-
-    if (c.txn) {
-        ngx_http_loyalty_store_end(c.store);
+        return NGX_ERROR;
     }
 
     return NGX_OK;
-
-failed:
-
-    if (c.txn) {
-        ngx_http_loyalty_store_end(c.store);
-    }
-
-    return NGX_ERROR;
 }
 
 
