@@ -1,5 +1,35 @@
 /*
  * nginx-loyalty: the module definition, its directives and configuration.
+ *
+ * Reading order: one request, from configuration to response.
+ *
+ *   1. Directives: the table below, read as the list of what an operator
+ *      can say; conf create/merge below it; the directives that do more
+ *      than set a value in ngx_http_loyalty_directives.c; the checks,
+ *      each naming its directive's file and line, in
+ *      ngx_http_loyalty_conf_check.c.  The store is opened per worker in
+ *      ngx_http_loyalty_store.c.
+ *   2. Variables: ngx_http_loyalty_variables.c; each is computed when
+ *      first read and they share one identification.
+ *   3. Identity: ngx_http_loyalty_identity.c verifies the member cookie
+ *      and reads the member in place (cached by ngx_http_loyalty_cache.c);
+ *      the funnel (lifecycle, segment) is ngx_http_loyalty_funnel.c.
+ *   4. Attribution: ngx_http_loyalty_ref.c works out a click and the
+ *      attribution (codes through ngx_http_loyalty_code_cache.c, counts
+ *      in ngx_http_loyalty_clicks.c); short links are
+ *      ngx_http_loyalty_share.c.
+ *   5. Prices: ngx_http_loyalty_price.c, the price API and
+ *      $loyalty_price, with the privilege guard.
+ *   6. The header filter: ngx_http_loyalty_ref_cookie.c sends the
+ *      attribution cookie on the click's own response.
+ *   7. Hooks: ngx_http_loyalty_lua.c runs the operator's script in the
+ *      sandbox, ngx_http_loyalty_lua_hooks.c asks its price, click and
+ *      event hooks.
+ *
+ * Writes never happen on the request path: the admin API
+ * (ngx_http_loyalty_admin.c), the webhooks (ngx_http_loyalty_webhook*.c)
+ * and the cadence sweep (ngx_http_loyalty_sweep.c) write from the thread
+ * pool.
  */
 
 #include <ngx_config.h>
@@ -14,29 +44,14 @@
 static ngx_int_t ngx_http_loyalty_preconfiguration(ngx_conf_t *cf);
 static void *ngx_http_loyalty_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_loyalty_init_main_conf(ngx_conf_t *cf, void *conf);
+static void ngx_http_loyalty_bots_cleanup(void *data);
 static void *ngx_http_loyalty_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_loyalty_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
-static char *ngx_http_loyalty_store(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-static char *ngx_http_loyalty_keys(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-static void ngx_http_loyalty_keys_cleanup(void *data);
-static char *ngx_http_loyalty_price_api(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-static char *ngx_http_loyalty_share(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-static char *ngx_http_loyalty_admin(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-static char *ngx_http_loyalty_admin_token(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
 static char *ngx_http_loyalty_merge_admin(ngx_conf_t *cf,
     ngx_http_loyalty_loc_conf_t *prev, ngx_http_loyalty_loc_conf_t *conf);
 static char *ngx_http_loyalty_share_hosts(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static char *ngx_http_loyalty_bots(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-static void ngx_http_loyalty_bots_cleanup(void *data);
 static char *ngx_http_loyalty_merge_ref(ngx_conf_t *cf,
     ngx_http_loyalty_loc_conf_t *prev, ngx_http_loyalty_loc_conf_t *conf,
     ngx_http_loyalty_main_conf_t *lmcf);
@@ -45,10 +60,6 @@ static ngx_int_t ngx_http_loyalty_init_worker(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_loyalty_store_writer(ngx_conf_t *cf,
     ngx_http_loyalty_main_conf_t *lmcf, const char *directive,
     ngx_http_loyalty_where_t *where);
-static char *ngx_http_loyalty_click_zone_set(ngx_conf_t *cf,
-    ngx_command_t *cmd, void *conf);
-static char *ngx_http_loyalty_cadence_sweep(ngx_conf_t *cf,
-    ngx_command_t *cmd, void *conf);
 static void ngx_http_loyalty_exit_worker(ngx_cycle_t *cycle);
 
 
@@ -781,140 +792,6 @@ ngx_http_loyalty_merge_ref(ngx_conf_t *cf, ngx_http_loyalty_loc_conf_t *prev,
 
 
 static char *
-ngx_http_loyalty_store(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_loyalty_main_conf_t *lmcf = conf;
-
-    ngx_str_t  *value;
-
-    if (lmcf->store_path.data) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-    lmcf->store_path = value[1];
-
-    if (ngx_conf_full_name(cf->cycle, &lmcf->store_path, 0) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    return ngx_http_loyalty_store_conf(cf, lmcf);
-}
-
-
-static char *
-ngx_http_loyalty_keys(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_loyalty_main_conf_t *lmcf = conf;
-
-    char                 err[LOYALTY_ERRLEN];
-    u_char              *path;
-    ngx_str_t           *value;
-    ngx_file_info_t      fi;
-    ngx_pool_cleanup_t  *cln;
-
-    if (lmcf->keys_path.data) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-    lmcf->keys_path = value[1];
-
-    if (ngx_conf_full_name(cf->cycle, &lmcf->keys_path, 1) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    path = ngx_pnalloc(cf->pool, lmcf->keys_path.len + 1);
-    if (path == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    (void) ngx_cpystrn(path, lmcf->keys_path.data, lmcf->keys_path.len + 1);
-
-    /* the master reads the keys as root: the file need not be shared */
-    if (ngx_file_info(path, &fi) == 0 && (fi.st_mode & S_IROTH)) {
-        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
-                           "keys file \"%s\" is readable by every user",
-                           path);
-    }
-
-    lmcf->keys = loyalty_keyring_load((char *) path, err, sizeof(err));
-
-    if (lmcf->keys == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "loyalty_keys \"%s\": %s",
-                           path, err);
-        return NGX_CONF_ERROR;
-    }
-
-    cln = ngx_pool_cleanup_add(cf->pool, 0);
-    if (cln == NULL) {
-        loyalty_keyring_free(lmcf->keys);
-        return NGX_CONF_ERROR;
-    }
-
-    cln->handler = ngx_http_loyalty_keys_cleanup;
-    cln->data = lmcf->keys;
-
-    return NGX_CONF_OK;
-}
-
-
-static void
-ngx_http_loyalty_keys_cleanup(void *data)
-{
-    loyalty_keyring_free(data);
-}
-
-
-static char *
-ngx_http_loyalty_price_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_loyalty_loc_conf_t *llcf = conf;
-
-    ngx_http_core_loc_conf_t  *clcf;
-
-    if (llcf->price_api != NGX_CONF_UNSET) {
-        return "is duplicate";
-    }
-
-    llcf->price_api = 1;
-
-    if (ngx_http_loyalty_where_set(cf, &llcf->price_api_where) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-    clcf->handler = ngx_http_loyalty_price_handler;
-
-    return NGX_CONF_OK;
-}
-
-
-static char *
-ngx_http_loyalty_share(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_loyalty_loc_conf_t *llcf = conf;
-
-    ngx_http_core_loc_conf_t  *clcf;
-
-    if (llcf->share != NGX_CONF_UNSET) {
-        return "is duplicate";
-    }
-
-    llcf->share = 1;
-
-    if (ngx_http_loyalty_where_set(cf, &llcf->share_where) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-    clcf->handler = ngx_http_loyalty_share_handler;
-
-    return NGX_CONF_OK;
-}
-
-
-static char *
 ngx_http_loyalty_share_hosts(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_loyalty_loc_conf_t *llcf = conf;
@@ -972,119 +849,8 @@ ngx_http_loyalty_share_hosts(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-static char *
-ngx_http_loyalty_bots(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_loyalty_main_conf_t *lmcf = conf;
-
-    char        err[LOYALTY_ERRLEN];
-    u_char     *path;
-    ngx_str_t  *value;
-
-    value = cf->args->elts;
-
-    if (ngx_conf_full_name(cf->cycle, &value[1], 1) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    path = ngx_pnalloc(cf->temp_pool, value[1].len + 1);
-    if (path == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    (void) ngx_cpystrn(path, value[1].data, value[1].len + 1);
-
-    /* the operator's patterns come on top of the built-in ones */
-    if (loyalty_bots_load(lmcf->bots, (char *) path, err, sizeof(err)) != 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "loyalty_bots: %s", err);
-        return NGX_CONF_ERROR;
-    }
-
-    return NGX_CONF_OK;
-}
-
-
 static void
 ngx_http_loyalty_bots_cleanup(void *data)
 {
     loyalty_bots_free(data);
-}
-
-
-static char *
-ngx_http_loyalty_admin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_loyalty_loc_conf_t *llcf = conf;
-
-    ngx_http_core_loc_conf_t      *clcf;
-    ngx_http_loyalty_main_conf_t  *lmcf;
-
-    lmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_loyalty_module);
-    lmcf->admin = 1;
-
-    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-
-    if (clcf->handler == ngx_http_loyalty_admin_handler) {
-        return "is duplicate";
-    }
-
-    clcf->handler = ngx_http_loyalty_admin_handler;
-
-    /* kept for the checks made once the block is parsed */
-    if (ngx_http_loyalty_where_set(cf, &llcf->admin_where) != NGX_OK
-        || ngx_http_loyalty_where_set(cf, &lmcf->admin_where) != NGX_OK)
-    {
-        return NGX_CONF_ERROR;
-    }
-
-    return NGX_CONF_OK;
-}
-
-
-static char *
-ngx_http_loyalty_admin_token(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_loyalty_loc_conf_t *llcf = conf;
-
-    ngx_str_t  *value;
-
-    if (llcf->admin_tokens != NGX_CONF_UNSET_PTR) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    return ngx_http_loyalty_admin_tokens(cf, &value[1], &llcf->admin_tokens);
-}
-
-
-/* "loyalty_click_zone", kept where it is for the check of the store */
-static char *
-ngx_http_loyalty_click_zone_set(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
-{
-    ngx_http_loyalty_main_conf_t *lmcf = conf;
-
-    if (ngx_http_loyalty_where_set(cf, &lmcf->click_zone_where) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    return ngx_http_loyalty_click_zone(cf, cmd, conf);
-}
-
-
-/* "loyalty_cadence_sweep TIME", likewise */
-static char *
-ngx_http_loyalty_cadence_sweep(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
-{
-    ngx_http_loyalty_main_conf_t *lmcf = conf;
-
-    if (ngx_http_loyalty_where_set(cf, &lmcf->cadence_sweep_where)
-        != NGX_OK)
-    {
-        return NGX_CONF_ERROR;
-    }
-
-    return ngx_conf_set_msec_slot(cf, cmd, conf);
 }

@@ -302,6 +302,22 @@ typedef struct {
 extern ngx_module_t  ngx_http_loyalty_module;
 
 
+/* the directives' handlers: ngx_http_loyalty_directives.c */
+char *ngx_http_loyalty_store(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_loyalty_keys(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_loyalty_price_api(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_loyalty_share(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_loyalty_bots(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_loyalty_admin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_loyalty_admin_token(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_loyalty_click_zone_set(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_loyalty_cadence_sweep(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+/* the checks: ngx_http_loyalty_conf_check.c */
 ngx_int_t ngx_http_loyalty_where_set(ngx_conf_t *cf,
     ngx_http_loyalty_where_t *where);
 void ngx_cdecl ngx_http_loyalty_where_error(ngx_uint_t level, ngx_conf_t *cf,
