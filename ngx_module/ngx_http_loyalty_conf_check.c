@@ -45,6 +45,30 @@ ngx_http_loyalty_where_set(ngx_conf_t *cf, ngx_http_loyalty_where_t *where)
 }
 
 
+/*
+ * From here on, nginx's messages name where the directive was written:
+ * returns what to put back in cf->conf_file afterwards.
+ */
+ngx_conf_file_t *
+ngx_http_loyalty_where_enter(ngx_conf_t *cf, ngx_http_loyalty_where_t *where,
+    ngx_conf_file_t *place)
+{
+    ngx_conf_file_t  *saved;
+
+    saved = cf->conf_file;
+
+    if (where && where->file) {
+        ngx_memzero(place, sizeof(ngx_conf_file_t));
+        place->file.name.data = where->file;
+        place->file.name.len = ngx_strlen(where->file);
+        place->line = where->line;
+        cf->conf_file = place;
+    }
+
+    return saved;
+}
+
+
 /* ngx_conf_log_error(), as if nginx were reading the directive again */
 void ngx_cdecl
 ngx_http_loyalty_where_error(ngx_uint_t level, ngx_conf_t *cf,
@@ -58,15 +82,7 @@ ngx_http_loyalty_where_error(ngx_uint_t level, ngx_conf_t *cf,
     p = ngx_vslprintf(text, text + sizeof(text), fmt, args);
     va_end(args);
 
-    saved = cf->conf_file;
-
-    if (where && where->file) {
-        ngx_memzero(&place, sizeof(ngx_conf_file_t));
-        place.file.name.data = where->file;
-        place.file.name.len = ngx_strlen(where->file);
-        place.line = where->line;
-        cf->conf_file = &place;
-    }
+    saved = ngx_http_loyalty_where_enter(cf, where, &place);
 
     ngx_conf_log_error(level, cf, 0, "%*s", p - text, text);
 

@@ -30,6 +30,11 @@ ngx_http_loyalty_store(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     value = cf->args->elts;
     lmcf->store_path = value[1];
 
+    /* the workers' access to it is checked once the block is parsed */
+    if (ngx_http_loyalty_where_set(cf, &lmcf->store_where) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
     if (ngx_conf_full_name(cf->cycle, &lmcf->store_path, 0) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
@@ -258,4 +263,18 @@ ngx_http_loyalty_cadence_sweep(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     return ngx_conf_set_msec_slot(cf, cmd, conf);
+}
+
+
+/* "loyalty_lua_file FILE": loaded once the http block is parsed */
+char *
+ngx_http_loyalty_lua_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_loyalty_main_conf_t *lmcf = conf;
+
+    if (ngx_http_loyalty_where_set(cf, &lmcf->lua_file_where) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return ngx_conf_set_str_slot(cf, cmd, conf);
 }

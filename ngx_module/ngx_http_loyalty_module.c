@@ -315,7 +315,7 @@ static ngx_command_t  ngx_http_loyalty_commands[] = {
 
     { ngx_string("loyalty_lua_file"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_str_slot,
+      ngx_http_loyalty_lua_file,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_loyalty_main_conf_t, lua_file),
       NULL },
@@ -532,6 +532,8 @@ ngx_http_loyalty_init_main_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_http_loyalty_main_conf_t *lmcf = conf;
 
+    char                         *rv;
+    ngx_conf_file_t               place, *saved;
     ngx_http_loyalty_lua_conf_t  *lcf;
 
     ngx_conf_init_uint_value(lmcf->member_cache, 32768);
@@ -553,7 +555,13 @@ ngx_http_loyalty_init_main_conf(ngx_conf_t *cf, void *conf)
         lcf->time = lmcf->lua_time;
         lcf->memory = lmcf->lua_memory;
 
-        if (ngx_http_loyalty_lua_conf(cf, lcf) != NGX_CONF_OK) {
+        /* the script's errors name the directive's line */
+        saved = ngx_http_loyalty_where_enter(cf, &lmcf->lua_file_where,
+                                             &place);
+        rv = ngx_http_loyalty_lua_conf(cf, lcf);
+        cf->conf_file = saved;
+
+        if (rv != NGX_CONF_OK) {
             return NGX_CONF_ERROR;
         }
 
@@ -592,7 +600,11 @@ ngx_http_loyalty_init_main_conf(ngx_conf_t *cf, void *conf)
 
     /* what the workers read and write is known: can their user? */
     if (lmcf->store) {
-        return ngx_http_loyalty_store_access(cf, lmcf->store);
+        saved = ngx_http_loyalty_where_enter(cf, &lmcf->store_where, &place);
+        rv = ngx_http_loyalty_store_access(cf, lmcf->store);
+        cf->conf_file = saved;
+
+        return rv;
     }
 
     return NGX_CONF_OK;

@@ -199,6 +199,7 @@ typedef struct {
 
 typedef struct {
     ngx_str_t                    store_path;
+    ngx_http_loyalty_where_t     store_where;
     ngx_str_t                    keys_path;
     loyalty_keyring_t           *keys;
     ngx_http_loyalty_store_t    *store;
@@ -212,6 +213,7 @@ typedef struct {
     ngx_http_loyalty_where_t     admin_where;       /* the first one */
     ngx_msec_t                   click_flush;
     ngx_str_t                    lua_file;
+    ngx_http_loyalty_where_t     lua_file_where;
     ngx_int_t                    lua_budget;
     ngx_msec_t                   lua_time;
     size_t                       lua_memory;
@@ -316,10 +318,14 @@ char *ngx_http_loyalty_click_zone_set(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_loyalty_cadence_sweep(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+char *ngx_http_loyalty_lua_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 
 /* the checks: ngx_http_loyalty_conf_check.c */
 ngx_int_t ngx_http_loyalty_where_set(ngx_conf_t *cf,
     ngx_http_loyalty_where_t *where);
+ngx_conf_file_t *ngx_http_loyalty_where_enter(ngx_conf_t *cf,
+    ngx_http_loyalty_where_t *where, ngx_conf_file_t *place);
 void ngx_cdecl ngx_http_loyalty_where_error(ngx_uint_t level, ngx_conf_t *cf,
     ngx_http_loyalty_where_t *where, const char *fmt, ...);
 char *ngx_http_loyalty_conf_set_enum_slot(ngx_conf_t *cf, ngx_command_t *cmd,

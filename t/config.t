@@ -322,3 +322,11 @@ location / {
 }
 --- config_error
 "loyalty_member_cookie" must not be empty: it is the name of the member cookie, such as "loyalty_member" in %%PREFIX%%/conf/nginx.conf:31
+
+
+=== TEST 34: a Lua script that does not load, at its directive's line
+--- http_config
+loyalty_lua_file %%PREFIX%%/conf/no-such-hooks.lua;
+loyalty_ref_arg ref;
+--- config_error
+loyalty_lua_file "%%PREFIX%%/conf/no-such-hooks.lua": cannot open "%%PREFIX%%/conf/no-such-hooks.lua": No such file or directory in %%PREFIX%%/conf/nginx.conf:24
