@@ -14,6 +14,8 @@
 
 
 static void ngx_http_loyalty_keys_cleanup(void *data);
+static char *ngx_http_loyalty_handler_set(ngx_conf_t *cf, ngx_flag_t *flag,
+    ngx_http_loyalty_where_t *where, ngx_http_handler_pt handler);
 
 
 char *
@@ -112,22 +114,9 @@ ngx_http_loyalty_price_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_loyalty_loc_conf_t *llcf = conf;
 
-    ngx_http_core_loc_conf_t  *clcf;
-
-    if (llcf->price_api != NGX_CONF_UNSET) {
-        return "is duplicate";
-    }
-
-    llcf->price_api = 1;
-
-    if (ngx_http_loyalty_where_set(cf, &llcf->price_api_where) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-    clcf->handler = ngx_http_loyalty_price_handler;
-
-    return NGX_CONF_OK;
+    return ngx_http_loyalty_handler_set(cf, &llcf->price_api,
+                                        &llcf->price_api_where,
+                                        ngx_http_loyalty_price_handler);
 }
 
 
@@ -136,20 +125,30 @@ ngx_http_loyalty_share(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_loyalty_loc_conf_t *llcf = conf;
 
+    return ngx_http_loyalty_handler_set(cf, &llcf->share, &llcf->share_where,
+                                        ngx_http_loyalty_share_handler);
+}
+
+
+/* a location's content handler, by a directive without arguments */
+static char *
+ngx_http_loyalty_handler_set(ngx_conf_t *cf, ngx_flag_t *flag,
+    ngx_http_loyalty_where_t *where, ngx_http_handler_pt handler)
+{
     ngx_http_core_loc_conf_t  *clcf;
 
-    if (llcf->share != NGX_CONF_UNSET) {
+    if (*flag != NGX_CONF_UNSET) {
         return "is duplicate";
     }
 
-    llcf->share = 1;
+    *flag = 1;
 
-    if (ngx_http_loyalty_where_set(cf, &llcf->share_where) != NGX_OK) {
+    if (ngx_http_loyalty_where_set(cf, where) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-    clcf->handler = ngx_http_loyalty_share_handler;
+    clcf->handler = handler;
 
     return NGX_CONF_OK;
 }
