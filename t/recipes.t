@@ -33,6 +33,8 @@ for my $kind (qw(tiers members)) {
     $store .= "[$kind]\n" . slurp("schema/examples/$kind.jsonl");
 }
 $store .= '{"id":"he.vip","tier":"vip","stage":"member"}' . "\n";
+$store .= "[codes --hosts mall.example.cn]\n"
+          . slurp('schema/examples/codes.jsonl');
 
 # the upstream: says what it was told, and lets the page be cached
 my $UPSTREAM = <<'END';
@@ -81,15 +83,21 @@ $1} or BAIL_OUT('Quick start: no "location /"');
 }
 
 
+# GET as a member, a stranger (undef), or a stranger another member
+# referred ("ref:CODE:REFERRER", with the attribution cookie of a click
+# a minute ago)
 sub get {
-    my ($h, $uri, $member) = @_;
+    my ($h, $uri, $who) = @_;
     my %hdr = (Host => 'shop.example',
                'User-Agent' => 'Mozilla/5.0 (X11; Linux x86_64) '
                                . 'Chrome/120.0');
-    $hdr{Cookie} = 'loyalty_member=' . sign_member($member, '1h')
-        if $member;
+    if ($who && $who =~ /^ref:([^:]+):(.+)$/) {
+        $hdr{Cookie} = 'loyalty_ref=' . ref_cookie($1, $2, time - 60);
+    } elsif ($who) {
+        $hdr{Cookie} = 'loyalty_member=' . sign_member($who, '1h');
+    }
     my ($status, $hdr, $body) = http_request($h, 'GET', $uri, \%hdr);
-    is($status, 200, "GET $uri as " . ($member // 'a stranger'));
+    is($status, 200, "GET $uri as " . ($who // 'a stranger'));
     return ($hdr->{'x-cache'} // '', $body // '');
 }
 
@@ -120,6 +128,18 @@ sub get {
     ($cache, $body) = get($h, '/account');
     is($cache, 'HIT', 'and served from the cache to the next stranger');
     unlike($body, qr/li\.member|he\.vip/, 'naming no member');
+
+    # a stranger whom a member referred: the page names the referrer
+    ($cache, $body) = get($h, '/welcome', 'ref:li-vip-tea:li.member');
+    like($body, qr/member \[\] .*referrer \[li\.member\]/,
+         'the upstream is told who referred the stranger');
+    isnt($cache, 'HIT', 'made for them');
+    ($cache, $body) = get($h, '/welcome');
+    unlike($body, qr/li\.member/,
+           'another stranger never gets the referred stranger\'s page');
+    is($cache, 'MISS', 'which was not stored');
+    ($cache, $body) = get($h, '/welcome');
+    is($cache, 'HIT', 'strangers share theirs');
 
     # where the upstream is told the tier alone, a tier shares its pages
     ($cache, $body) = get($h, '/p/sofa', 'li.member');
