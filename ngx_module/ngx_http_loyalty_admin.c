@@ -513,6 +513,7 @@ ngx_http_loyalty_admin_access(ngx_http_request_t *r,
                       "clients only");
 
         (void) ngx_http_discard_request_body(r);
+        ngx_http_loyalty_metric(NGX_HTTP_LOYALTY_M_DENIED_LOOPBACK);
 
         return ngx_http_loyalty_admin_error(r, NGX_HTTP_FORBIDDEN,
                                             "this admin API admits "
@@ -534,6 +535,7 @@ ngx_http_loyalty_admin_access(ngx_http_request_t *r,
         }
 
         (void) ngx_http_discard_request_body(r);
+        ngx_http_loyalty_metric(NGX_HTTP_LOYALTY_M_DENIED_TOKEN);
 
         return ngx_http_loyalty_admin_error(r, NGX_HTTP_UNAUTHORIZED,
                                             "a valid bearer token is "
@@ -582,6 +584,7 @@ ngx_http_loyalty_admin_scope(ngx_http_request_t *r,
                   "read", &token->id);
 
     (void) ngx_http_discard_request_body(r);
+    ngx_http_loyalty_metric(NGX_HTTP_LOYALTY_M_DENIED_SCOPE);
 
     return ngx_http_loyalty_admin_error(r, NGX_HTTP_FORBIDDEN,
                                         "this token may only read");
@@ -1707,6 +1710,8 @@ static ngx_int_t
 ngx_http_loyalty_admin_answer(ngx_http_request_t *r,
     ngx_http_loyalty_admin_t *a, ngx_uint_t status, json_t *doc)
 {
+    ngx_http_loyalty_metrics_answer(NGX_HTTP_LOYALTY_M_WRITE, status);
+
     if (a->done) {
         return a->done(r, a->done_data, status, doc);
     }

@@ -208,6 +208,7 @@ typedef struct {
     ngx_flag_t                   webhook;   /* some location has one */
     ngx_array_t                 *webhooks;  /* ngx_http_loyalty_webhook_t * */
     ngx_shm_zone_t              *webhook_zone;
+    ngx_shm_zone_t              *metrics_zone;  /* loyalty_metrics */
 } ngx_http_loyalty_main_conf_t;
 
 
@@ -280,6 +281,10 @@ typedef struct {
     ngx_str_t                      set_cookie;  /* to send, or empty */
     unsigned                       cookie_sent:1;
 } ngx_http_loyalty_ref_t;
+
+
+/* the counters of loyalty_metrics, and ngx_http_loyalty_metric() */
+#include "ngx_http_loyalty_metrics.h"
 
 
 extern ngx_module_t  ngx_http_loyalty_module;

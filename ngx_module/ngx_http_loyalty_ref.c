@@ -313,6 +313,7 @@ ngx_http_loyalty_ref_click(ngx_http_request_t *r,
         }
 
         ref->status = c.click;
+        ngx_http_loyalty_metric(NGX_HTTP_LOYALTY_M_CLICK + c.click);
     }
 
     if (ref->status == NGX_HTTP_LOYALTY_REF_NEW
