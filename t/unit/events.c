@@ -14,8 +14,10 @@
 #include <unistd.h>
 
 #include "loyalty_admin.h"
+#include "loyalty_batch.h"
 #include "loyalty_due.h"
-#include "loyalty_events.h"
+#include "loyalty_ledger.h"
+#include "loyalty_referral.h"
 #include "loyalty_rules.h"
 #include "tap.h"
 
