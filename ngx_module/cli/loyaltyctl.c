@@ -10,8 +10,8 @@
 #include <jansson.h>
 
 #include "loyalty_code.h"
-#include "loyalty_events.h"
 #include "loyalty_json.h"
+#include "loyalty_ledger.h"
 #include "loyalty_price.h"
 #include "loyalty_record.h"
 #include "loyalty_sign.h"
