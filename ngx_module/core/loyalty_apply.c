@@ -11,6 +11,35 @@
 
 #include "loyalty_apply.h"
 #include "loyalty_cadence.h"
+#include "loyalty_stats.h"
+
+
+/*
+ * Counts an applied event in the conversion counters: rec names the
+ * member, paid the referrers its points went to (a refund's order).
+ */
+static int
+loyalty_apply_count(loyalty_apply_t *ap, loyalty_stats_ev_e kind,
+    const loyalty_event_rec_t *rec, const loyalty_event_rec_t *paid,
+    int64_t at, int64_t amount, int first, int64_t l1, int64_t l2)
+{
+    loyalty_stats_event_t  e;
+
+    e.kind = kind;
+    e.member = rec->member;
+    e.member_len = rec->member_len;
+    e.at = at;
+    e.amount = amount;
+    e.first = first;
+    e.r1 = paid->r1;
+    e.r1_len = paid->r1_len;
+    e.l1 = l1;
+    e.r2 = paid->r2;
+    e.r2_len = paid->r2_len;
+    e.l2 = l2;
+
+    return loyalty_stats_event(ap->st, ap->txn, &e);
+}
 
 
 static int
@@ -53,7 +82,14 @@ loyalty_apply_join(loyalty_apply_t *ap, const loyalty_event_t *ev,
     rec->member = ev->member;
     rec->member_len = (uint8_t) ev->member_len;
 
-    return loyalty_apply_member_save(ap, &mc);
+    rc = loyalty_apply_member_save(ap, &mc);
+
+    if (rc == 0 && ev->type == LOYALTY_EVENT_SIGNUP) {
+        rc = loyalty_apply_count(ap, LOYALTY_STATS_EV_SIGNUP, rec, rec,
+                                 ev->at, 0, 0, 0, 0);
+    }
+
+    return rc;
 }
 
 
@@ -219,6 +255,12 @@ loyalty_apply_order(loyalty_apply_t *ap, const loyalty_event_t *ev,
     }
 
     if (rc == 0) {
+        rc = loyalty_apply_count(ap, LOYALTY_STATS_EV_ORDER, rec, rec, ev->at,
+                                 ev->amount, first, rec->l1_points,
+                                 rec->l2_points);
+    }
+
+    if (rc == 0) {
         rc = loyalty_cadence_order(ap->st, ap->txn, ap->cadences, ap->now,
                                    ev, mc.id, mc.id_len, &before.m, &mc.m,
                                    first);
@@ -365,6 +407,20 @@ loyalty_apply_refund(loyalty_apply_t *ap, const loyalty_event_t *ev,
                                      order.l2_points, &order, ev);
     }
 
+    /* on the order's day, from what the order added */
+    if (rc == 0) {
+        rc = loyalty_apply_count(ap, LOYALTY_STATS_EV_REFUND, rec, &order,
+                                 order.at, ev->amount, 0,
+                                 loyalty_reversal(order.l1_points,
+                                                  order.refunded,
+                                                  order.refunded + ev->amount,
+                                                  order.amount),
+                                 loyalty_reversal(order.l2_points,
+                                                  order.refunded,
+                                                  order.refunded + ev->amount,
+                                                  order.amount));
+    }
+
     if (rc != 0) {
         return rc;
     }
@@ -427,6 +483,12 @@ loyalty_apply_action(loyalty_apply_t *ap, const loyalty_event_t *ev,
     /* the referrers' share of an action is the hook's to give */
     if (rc == 0 && mc.m.referrer_len && (rec->l1_points || rec->l2_points)) {
         rc = loyalty_referral_points(ap, &mc, ev, rec, l1, l2);
+    }
+
+    if (rc == 0) {
+        rc = loyalty_apply_count(ap, LOYALTY_STATS_EV_ACTION, rec, rec,
+                                 ev->at, 0, 0, rec->l1_points,
+                                 rec->l2_points);
     }
 
     return rc;
@@ -558,6 +620,7 @@ loyalty_apply_event(loyalty_apply_t *ap, const loyalty_event_t *ev, int *dup)
     memset(&rec, 0, sizeof(loyalty_event_rec_t));
     rec.type = (uint8_t) ev->type;
     rec.at = ev->at;
+    ap->at = ev->at;
 
     switch (ev->type) {
 

@@ -113,6 +113,7 @@ typedef struct {
     const loyalty_event_hook_t  *hook;      /* NULL: none */
     loyalty_cadences_t *cadences;           /* NULL: none */
     int64_t             now;
+    int64_t             at;             /* the event's, being applied */
     char               *err;
     size_t              errlen;
     json_t             *conflict;       /* {"field","stored","given"} */

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "loyalty_apply.h"
+#include "loyalty_stats.h"
 #include "loyalty_referral.h"
 
 
@@ -62,15 +63,36 @@ loyalty_apply_member_load(loyalty_apply_t *ap, const char *id,
 int
 loyalty_apply_member_save(loyalty_apply_t *ap, loyalty_mcopy_t *mc)
 {
-    uint8_t  buf[LOYALTY_MEMBER_MAX];
-    MDB_val  key, val;
+    int       rc, from;
+    uint8_t   buf[LOYALTY_MEMBER_MAX], stage;
+    uint16_t  flags;
+    int64_t   points;
+    size_t    tier_len;
+    MDB_val   key, val;
+    const char  *tier;
 
     key.mv_data = mc->id;
     key.mv_size = mc->id_len;
+
+    /* the stage it had, for the moves between stages per day */
+    rc = mdb_get(ap->txn, ap->st->dbi[LOYALTY_DB_MEMBERS], &key, &val);
+    from = (rc == 0 && loyalty_member_peek(val.mv_data, val.mv_size, &stage,
+                                           &flags, &points, &tier, &tier_len)
+                       == 0)
+           ? stage : -1;
+
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        return rc;
+    }
+
     val.mv_data = buf;
     val.mv_size = loyalty_member_encode(&mc->m, buf);
 
-    return mdb_put(ap->txn, ap->st->dbi[LOYALTY_DB_MEMBERS], &key, &val, 0);
+    rc = mdb_put(ap->txn, ap->st->dbi[LOYALTY_DB_MEMBERS], &key, &val, 0);
+
+    return rc == 0 ? loyalty_stats_move(ap->st, ap->txn, from, mc->m.stage,
+                                        ap->at)
+                   : rc;
 }
 
 
@@ -220,8 +242,19 @@ loyalty_apply_refer(loyalty_apply_t *ap, loyalty_mcopy_t *mc,
     mc->m.referrer = mc->referrer;
     mc->m.referrer_len = (uint8_t) owner_len;
 
-    return loyalty_referral_put(ap->st, ap->txn, owner, owner_len, mc->id,
-                                mc->id_len, ev->at);
+    rc = loyalty_referral_put(ap->st, ap->txn, owner, owner_len, mc->id,
+                              mc->id_len, ev->at);
+
+    /* what brought them, for the conversion counters */
+    if (rc == 0) {
+        rc = loyalty_stats_attribute(ap->st, ap->txn, mc->id, mc->id_len,
+                                     ev->code, ev->referrer ? 0
+                                                            : ev->code_len,
+                                     owner, owner_len, ev->at, ev->ref_at,
+                                     mc->m.orders, mc->m.last_order_at);
+    }
+
+    return rc;
 }
 
 

@@ -31,6 +31,7 @@ static const loyalty_json_field_t  loyalty_signup_fields[] = {
     { "at",             JSON_STRING,  0 },
     { "ref_code",       JSON_STRING,  0 },
     { "referrer",       JSON_STRING,  0 },
+    { "ref_at",         JSON_STRING,  0 },
     { NULL, 0, 0 }
 };
 
@@ -39,6 +40,7 @@ static const loyalty_json_field_t  loyalty_follow_fields[] = {
     { "member",         JSON_STRING,  1 },
     { "at",             JSON_STRING,  0 },
     { "ref_code",       JSON_STRING,  0 },
+    { "ref_at",         JSON_STRING,  0 },
     { NULL, 0, 0 }
 };
 
@@ -50,6 +52,7 @@ static const loyalty_json_field_t  loyalty_order_fields[] = {
     { "at",             JSON_STRING,  1 },
     { "items",          JSON_ARRAY,   0 },
     { "ref_code",       JSON_STRING,  0 },
+    { "ref_at",         JSON_STRING,  0 },
     { NULL, 0, 0 }
 };
 
@@ -297,6 +300,31 @@ loyalty_event_ref_code(json_t *obj, loyalty_event_t *ev, char *err,
 }
 
 
+/* "ref_at": when the person clicked the share link, for the stats */
+static int
+loyalty_event_ref_at(json_t *obj, loyalty_event_t *ev, char *err,
+    size_t errlen)
+{
+    unsigned  flags;
+
+    flags = 0;
+
+    if (loyalty_json_time(obj, "ref_at", 1, &flags, &ev->ref_at, err, errlen)
+        != 0)
+    {
+        return -1;
+    }
+
+    if (flags && ev->code_len == 0 && ev->referrer == NULL) {
+        snprintf(err, errlen, "\"ref_at\" needs \"ref_code\" or "
+                 "\"referrer\"");
+        return -1;
+    }
+
+    return 0;
+}
+
+
 int
 loyalty_event_from_json(json_t *obj, int64_t now, loyalty_event_t *ev,
     char *err, size_t errlen)
@@ -345,7 +373,9 @@ loyalty_event_from_json(json_t *obj, int64_t now, loyalty_event_t *ev,
         break;
     }
 
-    if (rc != 0 || loyalty_event_ref_code(obj, ev, err, errlen) != 0) {
+    if (rc != 0 || loyalty_event_ref_code(obj, ev, err, errlen) != 0
+        || loyalty_event_ref_at(obj, ev, err, errlen) != 0)
+    {
         return -1;
     }
 

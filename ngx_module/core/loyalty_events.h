@@ -55,6 +55,7 @@ typedef struct {
     size_t              referrer_len;
     char                code[LOYALTY_CODE_MAX];
     size_t              code_len;       /* 0: no ref_code */
+    int64_t             ref_at;         /* the click's time; 0: none */
     int64_t             at;
     int64_t             amount;
     json_t             *items;          /* an order's, or NULL */
