@@ -13,6 +13,8 @@
  *   GET    .../webhooks                the webhooks' counts
  *   GET    .../due                     claims touches due, for a lease
  *   POST   .../due/ack                 acknowledges touches
+ *   GET    .../stats                   the conversion counters
+ *                                      (ngx_http_loyalty_stats.c)
  *
  * Writes run in nginx's thread pool, one write transaction per request,
  * so no worker ever waits on LMDB's writer lock; a 200 is sent only once
@@ -30,7 +32,7 @@
 #include "ngx_http_loyalty_lua.h"
 #include "loyalty_admin.h"
 #include "loyalty_due.h"
-#include "loyalty_events.h"
+#include "loyalty_batch.h"
 #include "loyalty_rules.h"
 
 
@@ -51,7 +53,8 @@ typedef enum {
     NGX_HTTP_LOYALTY_OP_LUA,
     NGX_HTTP_LOYALTY_OP_WEBHOOKS,
     NGX_HTTP_LOYALTY_OP_DUE,
-    NGX_HTTP_LOYALTY_OP_DUE_ACK
+    NGX_HTTP_LOYALTY_OP_DUE_ACK,
+    NGX_HTTP_LOYALTY_OP_STATS
 } ngx_http_loyalty_op_e;
 
 
@@ -238,6 +241,10 @@ ngx_http_loyalty_admin_handler(ngx_http_request_t *r)
                        ngx_http_loyalty_webhook_report(lmcf->webhook_zone));
         }
 
+        if (a->op == NGX_HTTP_LOYALTY_OP_STATS) {
+            return ngx_http_loyalty_stats_handler(r, a->store);
+        }
+
         if (a->op != NGX_HTTP_LOYALTY_OP_DUE) {
             return ngx_http_loyalty_admin_read(r, a);
         }
@@ -369,6 +376,10 @@ ngx_http_loyalty_admin_route(ngx_http_request_t *r,
         a->op = NGX_HTTP_LOYALTY_OP_WEBHOOKS;
         allowed = NGX_HTTP_GET;
 
+    } else if (ngx_http_loyalty_seg_is(seg[0], "stats")) {
+        a->op = NGX_HTTP_LOYALTY_OP_STATS;
+        allowed = NGX_HTTP_GET;
+
     } else if (ngx_http_loyalty_seg_is(seg[0], "due")) {
         a->op = NGX_HTTP_LOYALTY_OP_DUE;
         allowed = NGX_HTTP_GET;
@@ -399,6 +410,7 @@ ngx_http_loyalty_admin_route(ngx_http_request_t *r,
         && a->op != NGX_HTTP_LOYALTY_OP_WEBHOOKS
         && a->op != NGX_HTTP_LOYALTY_OP_DUE
         && a->op != NGX_HTTP_LOYALTY_OP_DUE_ACK
+        && a->op != NGX_HTTP_LOYALTY_OP_STATS
         && (a->key.len == 0 || a->key.len > LOYALTY_ID_MAX))
     {
         a->why = "no such record";

@@ -16,6 +16,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_loyalty_module.h"
+#include "loyalty_stats.h"
 
 
 #define NGX_HTTP_LOYALTY_SLOT_FREE     0
@@ -738,6 +739,13 @@ ngx_http_loyalty_clicks_write(void *data, ngx_log_t *log)
         val.mv_size = sizeof(vbuf);
 
         rc = mdb_put(txn, store->st.dbi[LOYALTY_DB_CLICKS], &key, &val, 0);
+
+        /* the same counts per day in the conversion counters */
+        if (rc == 0) {
+            rc = loyalty_stats_clicks(&store->st, txn, (char *) s->code,
+                                      s->len, clicks->day, f->delta);
+        }
+
         if (rc != 0) {
             goto failed;
         }

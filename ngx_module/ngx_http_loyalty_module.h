@@ -366,6 +366,9 @@ ngx_int_t ngx_http_loyalty_admin_token_var(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 ngx_int_t ngx_http_loyalty_admin_json(ngx_http_request_t *r,
     ngx_uint_t status, json_t *doc);
+/* GET .../stats, once the admin handler has checked the token */
+ngx_int_t ngx_http_loyalty_stats_handler(ngx_http_request_t *r,
+    ngx_http_loyalty_store_t *store);
 u_char *ngx_http_loyalty_admin_dump(ngx_pool_t *pool, json_t *doc,
     size_t *len);
 ngx_int_t ngx_http_loyalty_admin_apply(ngx_http_request_t *r, u_char *body,
