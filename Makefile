@@ -54,7 +54,7 @@ SAN_TESTS   := $(filter-out t/build-clang.t t/fuzz.t t/deb.t, \
                  $(wildcard t/*.t))
 
 .PHONY: all asan deps test test-build test-plain test-asan demo demo-stop \
-        bench vectors clean
+        bench vectors clean dashboard
 
 all: build/ngx_http_loyalty_module.so build/loyaltyctl
 
@@ -166,7 +166,7 @@ test: deps
 	$(MAKE) test-asan || rc=1; \
 	exit $$rc
 
-test-build: all $(UNIT_BIN) asan
+test-build: all $(UNIT_BIN) asan dashboard
 
 # the slowest scripts first, so that two jobs end together
 SLOW_TESTS  := t/build-clang.t t/deb.t t/fuzz.t t/cli-codes.t t/schema.t
@@ -179,7 +179,7 @@ test-asan: asan
 	SAN_PRELOAD="$(SAN_PRELOAD)" sh t/sanitize prove -j2 --timer \
 	    $(filter $(SAN_TESTS),$(TESTS)) $(SAN_UNIT)
 
-demo: deps all
+demo: deps all dashboard
 	sh t/demo/run
 
 demo-stop:
@@ -201,6 +201,28 @@ vectors: build/unit/cookie_vectors.t build/unit/ref_vectors.t
 
 clean:
 	rm -rf build
+
+# The dashboard (ADMIN/dashboard): the page, its script and style, and
+# Apache ECharts from npm (dashboard/package-lock.json pins it, `npm ci`
+# in .ci/install-deps installs it), copied into build/dashboard, the
+# folder loyalty_admin_dashboard names; nothing is fetched when it runs.
+DASH_SRC    := dashboard/index.html dashboard/app.js dashboard/app.css
+DASH_ECHARTS := dashboard/node_modules/echarts
+
+dashboard: build/dashboard/index.html
+
+$(DASH_ECHARTS)/dist/echarts.min.js: dashboard/package-lock.json
+	cd dashboard && npm ci --no-audit --no-fund --ignore-scripts
+	touch $@
+
+build/dashboard/index.html: $(DASH_SRC) $(DASH_ECHARTS)/dist/echarts.min.js
+	rm -rf build/dashboard.tmp
+	mkdir -p build/dashboard.tmp
+	cp $(DASH_SRC) $(DASH_ECHARTS)/dist/echarts.min.js build/dashboard.tmp/
+	cp $(DASH_ECHARTS)/LICENSE build/dashboard.tmp/echarts-LICENSE.txt
+	cp $(DASH_ECHARTS)/NOTICE build/dashboard.tmp/echarts-NOTICE.txt
+	rm -rf build/dashboard
+	mv build/dashboard.tmp build/dashboard
 
 # The version is debian/changelog's, one source for loyaltyctl, the
 # module (config makes its own copy of the header), the man pages and the

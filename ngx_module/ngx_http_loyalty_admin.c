@@ -188,6 +188,12 @@ ngx_http_loyalty_admin_handler(ngx_http_request_t *r)
     llcf = ngx_http_get_module_loc_conf(r, ngx_http_loyalty_module);
     lmcf = ngx_http_get_module_main_conf(r, ngx_http_loyalty_module);
 
+    /* its files hold no data, and a browser cannot send a token for them */
+    rc = ngx_http_loyalty_dashboard_handler(r, llcf);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
     req = ngx_http_loyalty_admin_req(r, 1);
     if (req == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;

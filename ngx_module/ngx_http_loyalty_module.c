@@ -105,6 +105,13 @@ static ngx_command_t  ngx_http_loyalty_commands[] = {
       offsetof(ngx_http_loyalty_main_conf_t, code_cache),
       &ngx_http_loyalty_member_cache_bounds },
 
+    { ngx_string("loyalty_admin_dashboard"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_loyalty_admin_dashboard,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("loyalty_metrics"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_loyalty_metrics,
@@ -695,6 +702,8 @@ ngx_http_loyalty_merge_admin(ngx_conf_t *cf,
     ngx_conf_merge_uint_value(conf->admin_open, prev->admin_open,
                               NGX_HTTP_LOYALTY_ADMIN_CLOSED);
     ngx_conf_merge_size_value(conf->admin_batch, prev->admin_batch, 1000);
+    ngx_conf_merge_str_value(conf->admin_dashboard, prev->admin_dashboard,
+                             NGX_HTTP_LOYALTY_DASHBOARD);
 
     if (conf->admin_batch == 0 || conf->admin_batch > 100000) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,

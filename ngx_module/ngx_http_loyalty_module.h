@@ -229,6 +229,7 @@ typedef struct {
     ngx_http_loyalty_tokens_t   *admin_tokens;
     ngx_uint_t                   admin_open;    /* loyalty_admin_open */
     size_t                       admin_batch;
+    ngx_str_t                    admin_dashboard;   /* empty: "off" */
 
     /* where this location's own "loyalty_admin" is; empty if none */
     ngx_str_t                    admin_file;
@@ -285,6 +286,16 @@ typedef struct {
 
 /* the counters of loyalty_metrics, and ngx_http_loyalty_metric() */
 #include "ngx_http_loyalty_metrics.h"
+
+/* the dashboard's files, at ADMIN/dashboard */
+#ifndef NGX_HTTP_LOYALTY_DASHBOARD
+#define NGX_HTTP_LOYALTY_DASHBOARD  "/usr/share/nginx-loyalty/dashboard"
+#endif
+
+char *ngx_http_loyalty_admin_dashboard(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_loyalty_dashboard_handler(ngx_http_request_t *r,
+    ngx_http_loyalty_loc_conf_t *llcf);
 
 
 extern ngx_module_t  ngx_http_loyalty_module;
