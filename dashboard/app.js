@@ -327,11 +327,15 @@ function renderTables() {
     table('codes', [{ label: 'code', field: 'key' },
                     { label: 'owner', field: 'owner' }].concat(CONVERSIONS),
           codeRows);
+    /* what the referrer earned: for the people they brought, and for those
+       people's referrals */
     table('referrers', [{ label: 'referrer', field: 'key' }]
                        .concat(CONVERSIONS)
-                       .concat([{ label: 'points', field: 'points_l1',
+                       .concat([{ label: 'points', field: 'points',
                                   num: true }]),
-          data.referrers.rows);
+          data.referrers.rows.map(function (r) {
+              return Object.assign({ points: r.points_l1 + r.points_l2 }, r);
+          }));
     table('campaigns', [{ label: 'campaign', field: 'key' }]
                        .concat(CONVERSIONS), data.campaigns.rows);
 
@@ -406,7 +410,7 @@ function renderCharts() {
     chart('clicks-chart').setOption({
         animation: false,
         tooltip: { trigger: 'axis' },
-        legend: { data: [t('total'), t('unique'), t('bots')] },
+        legend: { top: 0, data: [t('total'), t('unique'), t('bots')] },
         grid: { left: 40, right: 16, top: 36, bottom: 24 },
         xAxis: { type: 'category', data: s.days },
         yAxis: { type: 'value', minInterval: 1 },
@@ -420,7 +424,7 @@ function renderCharts() {
     chart('campaigns-chart').setOption({
         animation: false,
         tooltip: { trigger: 'axis' },
-        legend: { data: [t('signups'), t('orders')] },
+        legend: { top: 0, data: [t('signups'), t('orders')] },
         grid: { left: 40, right: 16, top: 36, bottom: 24 },
         xAxis: { type: 'category',
                  data: data.campaigns.rows.map(function (r) { return r.key; }) },
