@@ -261,7 +261,7 @@ build/man/loyalty.8: README.md man/mkman debian/changelog
 # just the two).
 DEB_SRC     := build/deb/nginx-loyalty-$(VERSION)
 
-deb:
+deb: dashboard
 	rm -rf build/deb
 	mkdir -p $(DEB_SRC)
 	if git rev-parse --git-dir >/dev/null 2>&1; then \
@@ -271,6 +271,7 @@ deb:
 	           -o -type f -print0; \
 	fi | perl -0 -ne 'chomp; print "$$_\0" if -f' \
 	   | xargs -0 cp --parents -t $(DEB_SRC)
+	cp -r build/dashboard $(DEB_SRC)/debian/dashboard
 	cd $(DEB_SRC) && DEB_BUILD_OPTIONS="noddebs parallel=2" \
 	    dpkg-buildpackage -us -uc -b > ../build.log 2>&1 \
 	    || { tail -40 ../build.log; exit 1; }

@@ -289,7 +289,7 @@ typedef struct {
 
 /* the dashboard's files, at ADMIN/dashboard */
 #ifndef NGX_HTTP_LOYALTY_DASHBOARD
-#define NGX_HTTP_LOYALTY_DASHBOARD  "/usr/share/nginx-loyalty/dashboard"
+#define NGX_HTTP_LOYALTY_DASHBOARD  "/usr/share/loyalty/dashboard"
 #endif
 
 char *ngx_http_loyalty_admin_dashboard(ngx_conf_t *cf, ngx_command_t *cmd,
