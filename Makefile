@@ -54,7 +54,7 @@ SAN_TESTS   := $(filter-out t/build-clang.t t/fuzz.t t/deb.t, \
                  $(wildcard t/*.t))
 
 .PHONY: all asan deps test test-build test-plain test-asan demo demo-stop \
-        bench vectors clean dashboard
+        bench bench-stats vectors clean dashboard
 
 all: build/ngx_http_loyalty_module.so build/loyaltyctl
 
@@ -187,6 +187,15 @@ demo-stop:
 
 bench: deps all
 	bash bench/run
+
+# the conversion counters over a store of 1,000,000 members: minutes to
+# build, so apart from `make bench` (bench/stats.sh, bench/README.md)
+build/bench/stats_bench: bench/stats_bench.c build/libloyaltycore.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(WARN) $(INC) -o $@ $< build/libloyaltycore.a $(LIBS)
+
+bench-stats: all build/bench/stats_bench
+	bash bench/stats.sh
 
 # docs/member-cookie-vectors.json and docs/attribution-cookie-vectors.json,
 # remade by the core's own signing code; build/unit/cookie_vectors.t and

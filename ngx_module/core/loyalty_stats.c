@@ -9,6 +9,7 @@
  * counters of any range of days stay the sum of what happened.
  */
 
+#include <endian.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -117,7 +118,8 @@ loyalty_stats_encode(const int64_t *c, uint8_t *buf)
 int
 loyalty_stats_decode(const uint8_t *buf, size_t len, int64_t *c)
 {
-    int  i;
+    int       i;
+    uint64_t  v;
 
     if (len != LOYALTY_STATS_REC_LEN || buf[0] != LOYALTY_STATS_VERSION) {
         return -1;
@@ -130,7 +132,8 @@ loyalty_stats_decode(const uint8_t *buf, size_t len, int64_t *c)
     }
 
     for (i = 0; i < LOYALTY_STATS_COUNTERS; i++) {
-        c[i] = (int64_t) loyalty_le_get(buf + 8 + 8 * i, 8);
+        memcpy(&v, buf + 8 + 8 * i, 8);
+        c[i] = (int64_t) le64toh(v);
     }
 
     return 0;

@@ -4,12 +4,15 @@
  *
  * The stats database is keyed kind, day, name: the records of one kind
  * and one day are adjacent, so a range of days is one cursor walk over
- * the keys that had something to count, summed per name in a hash
- * table; the top N are then taken with a heap of N, not by sorting
- * every name.  The cost grows with the names active in the range, not
+ * the keys that had something to count.  The walk adds up, per name in
+ * a hash table, only the counter the rows are sorted by (and every
+ * counter into the totals); the top N are taken with a heap of N, not by
+ * sorting every name, and only their rows are then summed in full, one
+ * read per day.  The cost grows with the names active in the range, not
  * with the store's members or codes.
  */
 
+#include <endian.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,10 +24,11 @@
 #include "loyalty_stats.h"
 
 
-/* one name's sums over the range */
+/* one name's sum of the sort counter over the range */
 typedef struct {
-    int64_t         c[LOYALTY_STATS_COUNTERS];
-    uint8_t         len;
+    int64_t         v;
+    uint32_t        hash;
+    uint32_t        len;
     char            name[LOYALTY_ID_MAX];
 } loyalty_stats_row_t;
 
@@ -33,8 +37,9 @@ typedef struct {
     loyalty_stats_row_t  *rows;
     size_t                nrows;
     size_t                nalloc;
-    uint32_t             *slots;        /* row index + 1; 0: free */
+    uint64_t             *slots;        /* hash << 32 | row index + 1 */
     size_t                nslots;       /* a power of two */
+    int64_t               totals[LOYALTY_STATS_COUNTERS];
 } loyalty_stats_table_t;
 
 
@@ -225,6 +230,17 @@ loyalty_stats_query_parse(const loyalty_stats_args_t *args, int64_t now,
 
 /* summing a range */
 
+static int64_t
+loyalty_stats_get64(const uint8_t *p)
+{
+    uint64_t  v;
+
+    memcpy(&v, p, 8);
+
+    return (int64_t) le64toh(v);
+}
+
+
 static uint32_t
 loyalty_stats_hash(const char *s, size_t len)
 {
@@ -244,22 +260,23 @@ static int
 loyalty_stats_grow(loyalty_stats_table_t *t)
 {
     size_t     i, n;
-    uint32_t  *slots, h;
+    uint32_t   h;
+    uint64_t  *slots;
 
-    n = t->nslots ? t->nslots * 2 : 1024;
+    n = t->nslots ? t->nslots * 2 : 4096;
 
-    slots = calloc(n, sizeof(uint32_t));
+    slots = calloc(n, sizeof(uint64_t));
     if (slots == NULL) {
         return ENOMEM;
     }
 
     for (i = 0; i < t->nrows; i++) {
-        h = loyalty_stats_hash(t->rows[i].name, t->rows[i].len) & (n - 1);
+        h = t->rows[i].hash & (n - 1);
         while (slots[h]) {
             h = (h + 1) & (n - 1);
         }
 
-        slots[h] = (uint32_t) (i + 1);
+        slots[h] = ((uint64_t) t->rows[i].hash << 32) | (i + 1);
     }
 
     free(t->slots);
@@ -275,26 +292,30 @@ static loyalty_stats_row_t *
 loyalty_stats_row(loyalty_stats_table_t *t, const char *name, size_t len)
 {
     size_t                h;
+    uint32_t              hash;
     loyalty_stats_row_t  *r, *rows;
 
     if ((t->nrows + 1) * 10 > t->nslots * 7 && loyalty_stats_grow(t) != 0) {
         return NULL;
     }
 
-    h = loyalty_stats_hash(name, len) & (t->nslots - 1);
+    hash = loyalty_stats_hash(name, len);
+    h = hash & (t->nslots - 1);
 
     while (t->slots[h]) {
-        r = &t->rows[t->slots[h] - 1];
+        if ((uint32_t) (t->slots[h] >> 32) == hash) {
+            r = &t->rows[(uint32_t) t->slots[h] - 1];
 
-        if (r->len == len && memcmp(r->name, name, len) == 0) {
-            return r;
+            if (r->len == len && memcmp(r->name, name, len) == 0) {
+                return r;
+            }
         }
 
         h = (h + 1) & (t->nslots - 1);
     }
 
     if (t->nrows == t->nalloc) {
-        t->nalloc = t->nalloc ? t->nalloc * 2 : 1024;
+        t->nalloc = t->nalloc ? t->nalloc * 2 : 4096;
         rows = realloc(t->rows, t->nalloc * sizeof(loyalty_stats_row_t));
         if (rows == NULL) {
             return NULL;
@@ -304,33 +325,42 @@ loyalty_stats_row(loyalty_stats_table_t *t, const char *name, size_t len)
     }
 
     r = &t->rows[t->nrows];
-    memset(r, 0, sizeof(loyalty_stats_row_t));
-    r->len = (uint8_t) len;
-    loyalty_cpymem(r->name, name, len);
+    memcpy(r->name, name, len);
+    r->len = (uint32_t) len;
+    r->hash = hash;
+    r->v = 0;
 
-    t->slots[h] = (uint32_t) ++t->nrows;
+    t->slots[h] = ((uint64_t) hash << 32) | ++t->nrows;
 
     return r;
 }
 
 
+static int64_t
+loyalty_stats_key_day(const uint8_t *k)
+{
+    return ((int64_t) k[0] << 24) | (k[1] << 16) | (k[2] << 8) | k[3];
+}
+
+
 /*
- * Sums the kind's records of the range per name; by=day names a row by
- * its day (4 bytes, big-endian, so that names sort by date).
+ * Sums the sort counter of the kind's records of the range per name, and
+ * every counter into the totals; by=day names a row by its day (4 bytes,
+ * big-endian, so that names sort by date).
  */
 static int
 loyalty_stats_sum(loyalty_store_t *st, MDB_txn *txn,
     const loyalty_stats_query_t *q, loyalty_stats_table_t *t)
 {
-    int                   rc, i, kind;
-    int64_t               day, c[LOYALTY_STATS_COUNTERS];
+    int                   rc, i, kind, sort;
     uint8_t               kbuf[LOYALTY_STATS_KEY_MAX];
     MDB_val               key, val;
     MDB_cursor           *cur;
-    const uint8_t        *k;
+    const uint8_t        *k, *v;
     loyalty_stats_row_t  *r;
 
     kind = loyalty_stats_kinds[q->by];
+    sort = q->sort;
 
     rc = mdb_cursor_open(txn, st->dbi[LOYALTY_DB_STATS], &cur);
     if (rc != 0) {
@@ -345,19 +375,18 @@ loyalty_stats_sum(loyalty_store_t *st, MDB_txn *txn,
          rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT))
     {
         k = key.mv_data;
+        v = val.mv_data;
 
-        if (key.mv_size < 5 || k[0] != kind) {
-            break;
-        }
-
-        day = ((int64_t) k[1] << 24) | (k[2] << 16) | (k[3] << 8) | k[4];
-        if (day > q->to) {
+        if (key.mv_size < 5 || k[0] != kind
+            || loyalty_stats_key_day(k + 1) > q->to)
+        {
             break;
         }
 
         /* damage is verify's to report; it counts nothing here */
         if (key.mv_size > LOYALTY_STATS_KEY_MAX
-            || loyalty_stats_decode(val.mv_data, val.mv_size, c) != 0)
+            || val.mv_size != LOYALTY_STATS_REC_LEN
+            || v[0] != LOYALTY_STATS_VERSION)
         {
             continue;
         }
@@ -372,7 +401,11 @@ loyalty_stats_sum(loyalty_store_t *st, MDB_txn *txn,
         }
 
         for (i = 0; i < LOYALTY_STATS_COUNTERS; i++) {
-            r->c[i] += c[i];
+            t->totals[i] += loyalty_stats_get64(v + 8 + 8 * i);
+        }
+
+        if (sort != LOYALTY_STATS_SORT_KEY) {
+            r->v += loyalty_stats_get64(v + 8 + 8 * sort);
         }
     }
 
@@ -386,17 +419,66 @@ loyalty_stats_sum(loyalty_store_t *st, MDB_txn *txn,
 static int
 loyalty_stats_days(const loyalty_stats_query_t *q, loyalty_stats_table_t *t)
 {
-    char     name[4];
     int64_t  day;
+    uint8_t  p[4];
 
     for (day = q->from; day <= q->to; day++) {
-        name[0] = (char) (day >> 24);
-        name[1] = (char) (day >> 16);
-        name[2] = (char) (day >> 8);
-        name[3] = (char) day;
+        p[0] = (uint8_t) (day >> 24);
+        p[1] = (uint8_t) (day >> 16);
+        p[2] = (uint8_t) (day >> 8);
+        p[3] = (uint8_t) day;
 
-        if (loyalty_stats_row(t, name, 4) == NULL) {
+        if (loyalty_stats_row(t, (const char *) p, 4) == NULL) {
             return ENOMEM;
+        }
+    }
+
+    return 0;
+}
+
+
+/* a row's every counter over the range: a read per day of it */
+static int
+loyalty_stats_fill(loyalty_store_t *st, MDB_txn *txn,
+    const loyalty_stats_query_t *q, const loyalty_stats_row_t *r,
+    int64_t *c)
+{
+    int       rc, i, kind;
+    int64_t   day, from, to, d[LOYALTY_STATS_COUNTERS];
+    uint8_t   kbuf[LOYALTY_STATS_KEY_MAX];
+    MDB_val   key, val;
+
+    memset(c, 0, sizeof(int64_t) * LOYALTY_STATS_COUNTERS);
+
+    kind = loyalty_stats_kinds[q->by];
+    from = q->from;
+    to = q->to;
+
+    if (q->by == LOYALTY_STATS_BY_DAY) {
+        from = to = loyalty_stats_key_day((const uint8_t *) r->name);
+    }
+
+    for (day = from; day <= to; day++) {
+        key.mv_data = kbuf;
+        key.mv_size = (q->by == LOYALTY_STATS_BY_DAY)
+                      ? loyalty_stats_key(kind, day, NULL, 0, kbuf)
+                      : loyalty_stats_key(kind, day, r->name, r->len, kbuf);
+
+        rc = mdb_get(txn, st->dbi[LOYALTY_DB_STATS], &key, &val);
+        if (rc == MDB_NOTFOUND) {
+            continue;
+        }
+
+        if (rc != 0) {
+            return rc;
+        }
+
+        if (loyalty_stats_decode(val.mv_data, val.mv_size, d) != 0) {
+            continue;
+        }
+
+        for (i = 0; i < LOYALTY_STATS_COUNTERS; i++) {
+            c[i] += d[i];
         }
     }
 
@@ -422,8 +504,8 @@ static int
 loyalty_stats_cmp(const loyalty_stats_row_t *a, const loyalty_stats_row_t *b,
     int sort)
 {
-    if (sort != LOYALTY_STATS_SORT_KEY && a->c[sort] != b->c[sort]) {
-        return a->c[sort] > b->c[sort] ? -1 : 1;
+    if (sort != LOYALTY_STATS_SORT_KEY && a->v != b->v) {
+        return a->v > b->v ? -1 : 1;
     }
 
     return loyalty_stats_cmp_key(a, b);
@@ -565,23 +647,30 @@ loyalty_stats_code_info(loyalty_store_t *st, MDB_txn *txn, json_t *o,
 }
 
 
+/* NULL with *rc set */
 static json_t *
 loyalty_stats_row_json(loyalty_store_t *st, MDB_txn *txn,
-    const loyalty_stats_query_t *q, const loyalty_stats_row_t *r)
+    const loyalty_stats_query_t *q, const loyalty_stats_row_t *r, int *rc)
 {
-    char            day[LOYALTY_DAY_LEN + 1];
-    json_t         *o;
-    const uint8_t  *p;
+    char     day[LOYALTY_DAY_LEN + 1];
+    json_t  *o;
+    int64_t  c[LOYALTY_STATS_COUNTERS];
 
-    o = loyalty_stats_counters(r->c);
+    *rc = loyalty_stats_fill(st, txn, q, r, c);
+    if (*rc != 0) {
+        return NULL;
+    }
+
+    *rc = ENOMEM;
+
+    o = loyalty_stats_counters(c);
     if (o == NULL) {
         return NULL;
     }
 
     if (q->by == LOYALTY_STATS_BY_DAY) {
-        p = (const uint8_t *) r->name;
-        loyalty_stats_format_day(((int64_t) p[0] << 24) | (p[1] << 16)
-                                 | (p[2] << 8) | p[3], day);
+        loyalty_stats_format_day(
+            loyalty_stats_key_day((const uint8_t *) r->name), day);
         json_object_set_new(o, "key", json_string(day));
 
     } else {
@@ -591,6 +680,8 @@ loyalty_stats_row_json(loyalty_store_t *st, MDB_txn *txn,
     if (q->by == LOYALTY_STATS_BY_CODE) {
         loyalty_stats_code_info(st, txn, o, r);
     }
+
+    *rc = 0;
 
     return o;
 }
@@ -627,19 +718,10 @@ static int
 loyalty_stats_rows(loyalty_store_t *st, MDB_txn *txn,
     const loyalty_stats_query_t *q, loyalty_stats_table_t *t, json_t *doc)
 {
-    int                    rc, i;
+    int                    rc;
     size_t                 j, n;
-    int64_t                totals[LOYALTY_STATS_COUNTERS];
     json_t                *rows, *o;
     loyalty_stats_row_t  **first;
-
-    memset(totals, 0, sizeof(totals));
-
-    for (j = 0; j < t->nrows; j++) {
-        for (i = 0; i < LOYALTY_STATS_COUNTERS; i++) {
-            totals[i] += t->rows[j].c[i];
-        }
-    }
 
     rc = loyalty_stats_first(t, q->sort, q->offset + q->top, &first, &n);
     if (rc != 0) {
@@ -649,23 +731,23 @@ loyalty_stats_rows(loyalty_store_t *st, MDB_txn *txn,
     rows = json_array();
 
     json_object_set_new(doc, "count", json_integer((json_int_t) t->nrows));
-    json_object_set_new(doc, "totals", loyalty_stats_counters(totals));
+    json_object_set_new(doc, "totals", loyalty_stats_counters(t->totals));
     json_object_set_new(doc, "rows", rows);
 
-    for (j = q->offset; rows != NULL && j < n; j++) {
-        o = loyalty_stats_row_json(st, txn, q, first[j]);
-        if (o == NULL || json_array_append_new(rows, o) != 0) {
-            rows = NULL;
+    rc = (rows == NULL || json_object_get(doc, "totals") == NULL)
+         ? ENOMEM : 0;
+
+    for (j = q->offset; rc == 0 && j < n; j++) {
+        o = loyalty_stats_row_json(st, txn, q, first[j], &rc);
+
+        if (o != NULL && json_array_append_new(rows, o) != 0) {
+            rc = ENOMEM;
         }
     }
 
     free(first);
 
-    if (rows == NULL || json_object_get(doc, "totals") == NULL) {
-        return ENOMEM;
-    }
-
-    return 0;
+    return rc;
 }
 
 
