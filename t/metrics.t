@@ -273,8 +273,8 @@ is($out, '', 'promtool: no lint problem');
 
 # the gauges, against what LMDB's own tools say
 my $store = $h->{store};
-my %env = `mdb_stat -e $store`
-          =~ /^\s*(Map size|Page size|Number of pages used|Max readers): (\d+)/mg;
+my $fields = 'Map size|Page size|Max readers|Number of pages used';
+my %env = `mdb_stat -e $store` =~ /^\s*($fields): (\d+)/mg;
 my ($members) = `mdb_stat -s members $store` =~ /Entries: (\d+)/;
 my ($due) = `mdb_stat -s due $store` =~ /Entries: (\d+)/;
 
