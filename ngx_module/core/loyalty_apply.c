@@ -11,7 +11,6 @@
 
 #include "loyalty_apply.h"
 #include "loyalty_cadence.h"
-#include "loyalty_stats.h"
 
 
 /*
@@ -38,7 +37,7 @@ loyalty_apply_count(loyalty_apply_t *ap, loyalty_stats_ev_e kind,
     e.r2_len = paid->r2_len;
     e.l2 = l2;
 
-    return loyalty_stats_event(ap->st, ap->txn, &e);
+    return loyalty_stats_event(ap->st, ap->txn, &ap->stats, &e);
 }
 
 
@@ -57,6 +56,7 @@ loyalty_apply_join(loyalty_apply_t *ap, const loyalty_event_t *ev,
         mc.id_len = ev->member_len;
         mc.m.tier = mc.tier;
         mc.m.referrer = mc.referrer;
+        mc.stored = -1;
 
         rc = loyalty_apply_new_tier(ap, &mc);
     }

@@ -25,6 +25,7 @@
 #include "loyalty_price.h"
 #include "loyalty_record.h"
 #include "loyalty_rules.h"
+#include "loyalty_stats.h"
 #include "loyalty_store.h"
 
 
@@ -92,6 +93,7 @@ typedef struct {
     size_t              id_len;
     char                tier[LOYALTY_TIER_MAX];
     char                referrer[LOYALTY_ID_MAX];
+    int                 stored;     /* the stage in the store; -1: new */
 } loyalty_mcopy_t;
 
 
@@ -114,6 +116,7 @@ typedef struct {
     loyalty_cadences_t *cadences;           /* NULL: none */
     int64_t             now;
     int64_t             at;             /* the event's, being applied */
+    loyalty_stats_acc_t stats;          /* the batch's counters */
     char               *err;
     size_t              errlen;
     json_t             *conflict;       /* {"field","stored","given"} */

@@ -10,7 +10,6 @@
 #include <string.h>
 
 #include "loyalty_apply.h"
-#include "loyalty_stats.h"
 #include "loyalty_referral.h"
 
 
@@ -55,6 +54,7 @@ loyalty_apply_member_load(loyalty_apply_t *ap, const char *id,
     loyalty_cpymem(mc->referrer, mc->m.referrer, mc->m.referrer_len);
     mc->m.tier = mc->tier;
     mc->m.referrer = mc->referrer;
+    mc->stored = mc->m.stage;
 
     return 0;
 }
@@ -63,36 +63,25 @@ loyalty_apply_member_load(loyalty_apply_t *ap, const char *id,
 int
 loyalty_apply_member_save(loyalty_apply_t *ap, loyalty_mcopy_t *mc)
 {
-    int       rc, from;
-    uint8_t   buf[LOYALTY_MEMBER_MAX], stage;
-    uint16_t  flags;
-    int64_t   points;
-    size_t    tier_len;
-    MDB_val   key, val;
-    const char  *tier;
+    int      rc;
+    uint8_t  buf[LOYALTY_MEMBER_MAX];
+    MDB_val  key, val;
 
     key.mv_data = mc->id;
     key.mv_size = mc->id_len;
-
-    /* the stage it had, for the moves between stages per day */
-    rc = mdb_get(ap->txn, ap->st->dbi[LOYALTY_DB_MEMBERS], &key, &val);
-    from = (rc == 0 && loyalty_member_peek(val.mv_data, val.mv_size, &stage,
-                                           &flags, &points, &tier, &tier_len)
-                       == 0)
-           ? stage : -1;
-
-    if (rc != 0 && rc != MDB_NOTFOUND) {
-        return rc;
-    }
-
     val.mv_data = buf;
     val.mv_size = loyalty_member_encode(&mc->m, buf);
 
     rc = mdb_put(ap->txn, ap->st->dbi[LOYALTY_DB_MEMBERS], &key, &val, 0);
 
-    return rc == 0 ? loyalty_stats_move(ap->st, ap->txn, from, mc->m.stage,
-                                        ap->at)
-                   : rc;
+    /* the moves between stages per day */
+    if (rc == 0) {
+        rc = loyalty_stats_move(ap->st, ap->txn, &ap->stats, mc->stored,
+                                mc->m.stage, ap->at);
+        mc->stored = mc->m.stage;
+    }
+
+    return rc;
 }
 
 

@@ -315,6 +315,8 @@ loyalty_batch_apply(loyalty_store_t *st, MDB_txn *txn, const char *body,
         return ENOMEM;
     }
 
+    loyalty_stats_acc_init(&ap->stats);
+
     /* a nested transaction: a bad batch leaves the caller's untouched */
     rc = mdb_txn_begin(mdb_txn_env(txn), txn, 0, &child);
     if (rc != 0) {
@@ -331,10 +333,16 @@ loyalty_batch_apply(loyalty_store_t *st, MDB_txn *txn, const char *body,
     rc = doc ? loyalty_batch_array(ap, res, doc, now)
              : loyalty_batch_lines(ap, res, body, len, now);
 
+    /* the batch's counters, summed in memory, written once */
+    if (rc == 0 && json_array_size(res->errors) == 0) {
+        rc = loyalty_stats_flush(st, child, &ap->stats);
+    }
+
     rc = loyalty_batch_end(child, rc, res, err, errlen);
 
 done:
 
+    loyalty_stats_acc_free(&ap->stats);
     free(ap);
     json_decref(doc);
 

@@ -12,6 +12,7 @@
 #include <endian.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "loyalty_record.h"
@@ -141,22 +142,20 @@ loyalty_stats_decode(const uint8_t *buf, size_t len, int64_t *c)
 
 
 /*
- * Adds d to a record; a record that does not decode is damage that only
- * loyaltyctl verify may report: counting must not refuse the event.
+ * Adds d to the record of key; a record that does not decode is damage
+ * that only loyaltyctl verify may report: counting must not refuse the
+ * event.
  */
 static int
-loyalty_stats_add(loyalty_store_t *st, MDB_txn *txn, int kind, int64_t day,
-    const char *name, size_t len, const int64_t *d)
+loyalty_stats_write(loyalty_store_t *st, MDB_txn *txn, MDB_val *key,
+    const int64_t *d)
 {
     int       rc, i;
     int64_t   c[LOYALTY_STATS_COUNTERS];
-    uint8_t   kbuf[LOYALTY_STATS_KEY_MAX], vbuf[LOYALTY_STATS_REC_LEN];
-    MDB_val   key, val;
+    uint8_t   vbuf[LOYALTY_STATS_REC_LEN];
+    MDB_val   val;
 
-    key.mv_data = kbuf;
-    key.mv_size = loyalty_stats_key(kind, day, name, len, kbuf);
-
-    rc = mdb_get(txn, st->dbi[LOYALTY_DB_STATS], &key, &val);
+    rc = mdb_get(txn, st->dbi[LOYALTY_DB_STATS], key, &val);
 
     if (rc == MDB_NOTFOUND
         || (rc == 0 && loyalty_stats_decode(val.mv_data, val.mv_size, c)
@@ -176,7 +175,232 @@ loyalty_stats_add(loyalty_store_t *st, MDB_txn *txn, int kind, int64_t day,
     val.mv_data = vbuf;
     val.mv_size = sizeof(vbuf);
 
-    return mdb_put(txn, st->dbi[LOYALTY_DB_STATS], &key, &val, 0);
+    return mdb_put(txn, st->dbi[LOYALTY_DB_STATS], key, &val, 0);
+}
+
+
+/* adds the count d[0] of a move to its record */
+static int
+loyalty_stats_write_move(loyalty_store_t *st, MDB_txn *txn, MDB_val *key,
+    const int64_t *d)
+{
+    int       rc;
+    uint8_t   vbuf[LOYALTY_STATS_MOVE_LEN];
+    uint64_t  n;
+    MDB_val   val;
+
+    rc = mdb_get(txn, st->dbi[LOYALTY_DB_STATS], key, &val);
+
+    n = 0;
+
+    if (rc == 0 && val.mv_size == LOYALTY_STATS_MOVE_LEN
+        && ((uint8_t *) val.mv_data)[0] == LOYALTY_STATS_VERSION)
+    {
+        n = loyalty_le_get((uint8_t *) val.mv_data + 8, 8);
+
+    } else if (rc != 0 && rc != MDB_NOTFOUND) {
+        return rc;
+    }
+
+    memset(vbuf, 0, sizeof(vbuf));
+    vbuf[0] = LOYALTY_STATS_VERSION;
+    loyalty_le_put(vbuf + 8, n + (uint64_t) d[0], 8);
+
+    val.mv_data = vbuf;
+    val.mv_size = sizeof(vbuf);
+
+    return mdb_put(txn, st->dbi[LOYALTY_DB_STATS], key, &val, 0);
+}
+
+
+/* the accumulator */
+
+void
+loyalty_stats_acc_init(loyalty_stats_acc_t *acc)
+{
+    memset(acc, 0, sizeof(loyalty_stats_acc_t));
+}
+
+
+void
+loyalty_stats_acc_free(loyalty_stats_acc_t *acc)
+{
+    free(acc->entries);
+    free(acc->slots);
+    loyalty_stats_acc_init(acc);
+}
+
+
+static uint32_t
+loyalty_stats_acc_hash(const uint8_t *key, size_t len)
+{
+    size_t    i;
+    uint32_t  h;
+
+    h = 2166136261u;
+    for (i = 0; i < len; i++) {
+        h = (h ^ key[i]) * 16777619u;
+    }
+
+    return h;
+}
+
+
+static int
+loyalty_stats_acc_grow(loyalty_stats_acc_t *acc)
+{
+    size_t     i, n;
+    uint32_t   h, *slots;
+
+    n = acc->nslots ? acc->nslots * 2 : 256;
+
+    slots = calloc(n, sizeof(uint32_t));
+    if (slots == NULL) {
+        return ENOMEM;
+    }
+
+    for (i = 0; i < acc->n; i++) {
+        h = loyalty_stats_acc_hash(acc->entries[i].key, acc->entries[i].len)
+            & (n - 1);
+        while (slots[h]) {
+            h = (h + 1) & (n - 1);
+        }
+
+        slots[h] = (uint32_t) (i + 1);
+    }
+
+    free(acc->slots);
+    acc->slots = slots;
+    acc->nslots = n;
+
+    return 0;
+}
+
+
+/* the key's entry, made if new; NULL for memory */
+static loyalty_stats_acc_entry_t *
+loyalty_stats_acc_entry(loyalty_stats_acc_t *acc, const uint8_t *key,
+    size_t len)
+{
+    size_t                      h;
+    loyalty_stats_acc_entry_t  *e, *entries;
+
+    if ((acc->n + 1) * 2 > acc->nslots && loyalty_stats_acc_grow(acc) != 0) {
+        return NULL;
+    }
+
+    h = loyalty_stats_acc_hash(key, len) & (acc->nslots - 1);
+
+    while (acc->slots[h]) {
+        e = &acc->entries[acc->slots[h] - 1];
+
+        if (e->len == len && memcmp(e->key, key, len) == 0) {
+            return e;
+        }
+
+        h = (h + 1) & (acc->nslots - 1);
+    }
+
+    if (acc->n == acc->nalloc) {
+        acc->nalloc = acc->nalloc ? acc->nalloc * 2 : 128;
+        entries = realloc(acc->entries,
+                          acc->nalloc * sizeof(loyalty_stats_acc_entry_t));
+        if (entries == NULL) {
+            return NULL;
+        }
+
+        acc->entries = entries;
+    }
+
+    e = &acc->entries[acc->n];
+    memset(e, 0, sizeof(loyalty_stats_acc_entry_t));
+    memcpy(e->key, key, len);
+    e->len = (uint8_t) len;
+
+    acc->slots[h] = (uint32_t) ++acc->n;
+
+    return e;
+}
+
+
+/* adds d to a record: in acc, or in the store without one */
+static int
+loyalty_stats_add(loyalty_store_t *st, MDB_txn *txn,
+    loyalty_stats_acc_t *acc, int kind, int64_t day, const char *name,
+    size_t len, const int64_t *d)
+{
+    int                         i;
+    uint8_t                     kbuf[LOYALTY_STATS_KEY_MAX];
+    MDB_val                     key;
+    loyalty_stats_acc_entry_t  *e;
+
+    key.mv_data = kbuf;
+    key.mv_size = loyalty_stats_key(kind, day, name, len, kbuf);
+
+    if (acc == NULL) {
+        return kind == LOYALTY_STATS_KIND_MOVE
+               ? loyalty_stats_write_move(st, txn, &key, d)
+               : loyalty_stats_write(st, txn, &key, d);
+    }
+
+    e = loyalty_stats_acc_entry(acc, kbuf, key.mv_size);
+    if (e == NULL) {
+        return ENOMEM;
+    }
+
+    for (i = 0; i < LOYALTY_STATS_COUNTERS; i++) {
+        e->d[i] += d[i];
+    }
+
+    return 0;
+}
+
+
+/* LMDB's order: bytewise, the shorter first on a common prefix */
+static int
+loyalty_stats_acc_cmp(const void *pa, const void *pb)
+{
+    int                               rc;
+    const loyalty_stats_acc_entry_t  *a = pa, *b = pb;
+
+    rc = memcmp(a->key, b->key, a->len < b->len ? a->len : b->len);
+
+    return rc ? rc : (int) a->len - (int) b->len;
+}
+
+
+int
+loyalty_stats_flush(loyalty_store_t *st, MDB_txn *txn,
+    loyalty_stats_acc_t *acc)
+{
+    int                         rc;
+    size_t                      i;
+    MDB_val                     key;
+    loyalty_stats_acc_entry_t  *e;
+
+    /* in key order: the writes walk the tree once */
+    qsort(acc->entries, acc->n, sizeof(loyalty_stats_acc_entry_t),
+          loyalty_stats_acc_cmp);
+
+    rc = 0;
+
+    for (i = 0; rc == 0 && i < acc->n; i++) {
+        e = &acc->entries[i];
+        key.mv_data = e->key;
+        key.mv_size = e->len;
+
+        rc = (e->key[0] == LOYALTY_STATS_KIND_MOVE)
+             ? loyalty_stats_write_move(st, txn, &key, e->d)
+             : loyalty_stats_write(st, txn, &key, e->d);
+    }
+
+    acc->n = 0;
+
+    if (acc->slots) {
+        memset(acc->slots, 0, acc->nslots * sizeof(uint32_t));
+    }
+
+    return rc;
 }
 
 
@@ -444,22 +668,26 @@ loyalty_stats_deltas(const loyalty_stats_event_t *e, int64_t *d,
 /* the member's conversions: against the code, campaign, referrers, day */
 static int
 loyalty_stats_convert(loyalty_store_t *st, MDB_txn *txn,
-    const loyalty_attrib_t *a, int64_t day, int64_t *d)
+    loyalty_stats_acc_t *acc, const loyalty_attrib_t *a, int64_t day,
+    int64_t *d)
 {
     int  rc;
 
-    rc = a->code_len ? loyalty_stats_add(st, txn, LOYALTY_STATS_KIND_CODE,
-                                         day, a->code, a->code_len, d)
-                     : 0;
+    rc = 0;
+
+    if (a->code_len) {
+        rc = loyalty_stats_add(st, txn, acc, LOYALTY_STATS_KIND_CODE, day,
+                               a->code, a->code_len, d);
+    }
 
     if (rc == 0 && a->campaign_len) {
-        rc = loyalty_stats_add(st, txn, LOYALTY_STATS_KIND_CAMPAIGN, day,
+        rc = loyalty_stats_add(st, txn, acc, LOYALTY_STATS_KIND_CAMPAIGN, day,
                                a->campaign, a->campaign_len, d);
     }
 
     if (rc == 0) {
-        rc = loyalty_stats_add(st, txn, LOYALTY_STATS_KIND_DAY, day, NULL, 0,
-                               d);
+        rc = loyalty_stats_add(st, txn, acc, LOYALTY_STATS_KIND_DAY, day,
+                               NULL, 0, d);
     }
 
     /* the referrers' rows count the people, not each other's points */
@@ -467,12 +695,12 @@ loyalty_stats_convert(loyalty_store_t *st, MDB_txn *txn,
     d[LOYALTY_STATS_POINTS_L2] = 0;
 
     if (rc == 0) {
-        rc = loyalty_stats_add(st, txn, LOYALTY_STATS_KIND_REFERRER, day,
+        rc = loyalty_stats_add(st, txn, acc, LOYALTY_STATS_KIND_REFERRER, day,
                                a->r1, a->r1_len, d);
     }
 
     if (rc == 0 && a->r2_len) {
-        rc = loyalty_stats_add(st, txn, LOYALTY_STATS_KIND_REFERRER, day,
+        rc = loyalty_stats_add(st, txn, acc, LOYALTY_STATS_KIND_REFERRER, day,
                                a->r2, a->r2_len, d);
     }
 
@@ -483,7 +711,8 @@ loyalty_stats_convert(loyalty_store_t *st, MDB_txn *txn,
 /* the points paid: to the referrers who got them, whoever the buyer */
 static int
 loyalty_stats_paid(loyalty_store_t *st, MDB_txn *txn,
-    const loyalty_stats_event_t *e, int64_t day, int64_t l1, int64_t l2)
+    loyalty_stats_acc_t *acc, const loyalty_stats_event_t *e, int64_t day,
+    int64_t l1, int64_t l2)
 {
     int      rc;
     int64_t  d[LOYALTY_STATS_COUNTERS];
@@ -493,14 +722,14 @@ loyalty_stats_paid(loyalty_store_t *st, MDB_txn *txn,
 
     if (l1) {
         d[LOYALTY_STATS_POINTS_L1] = l1;
-        rc = loyalty_stats_add(st, txn, LOYALTY_STATS_KIND_REFERRER, day,
+        rc = loyalty_stats_add(st, txn, acc, LOYALTY_STATS_KIND_REFERRER, day,
                                e->r1, e->r1_len, d);
         d[LOYALTY_STATS_POINTS_L1] = 0;
     }
 
     if (rc == 0 && l2) {
         d[LOYALTY_STATS_POINTS_L2] = l2;
-        rc = loyalty_stats_add(st, txn, LOYALTY_STATS_KIND_REFERRER, day,
+        rc = loyalty_stats_add(st, txn, acc, LOYALTY_STATS_KIND_REFERRER, day,
                                e->r2, e->r2_len, d);
     }
 
@@ -510,7 +739,7 @@ loyalty_stats_paid(loyalty_store_t *st, MDB_txn *txn,
 
 int
 loyalty_stats_event(loyalty_store_t *st, MDB_txn *txn,
-    const loyalty_stats_event_t *e)
+    loyalty_stats_acc_t *acc, const loyalty_stats_event_t *e)
 {
     int               rc, counted;
     int64_t           day, l1, l2;
@@ -535,14 +764,14 @@ loyalty_stats_event(loyalty_store_t *st, MDB_txn *txn,
         d[LOYALTY_STATS_POINTS_L1] = l1;
         d[LOYALTY_STATS_POINTS_L2] = l2;
 
-        rc = loyalty_stats_convert(st, txn, &a, day, d);
+        rc = loyalty_stats_convert(st, txn, acc, &a, day, d);
 
     } else if (l1 || l2) {
         d[LOYALTY_STATS_POINTS_L1] = l1;
         d[LOYALTY_STATS_POINTS_L2] = l2;
 
-        rc = loyalty_stats_add(st, txn, LOYALTY_STATS_KIND_DAY, day, NULL, 0,
-                               d);
+        rc = loyalty_stats_add(st, txn, acc, LOYALTY_STATS_KIND_DAY, day,
+                               NULL, 0, d);
     } else {
         rc = 0;
     }
@@ -551,20 +780,17 @@ loyalty_stats_event(loyalty_store_t *st, MDB_txn *txn,
         return rc;
     }
 
-    return loyalty_stats_paid(st, txn, e, day, l1, l2);
+    return loyalty_stats_paid(st, txn, acc, e, day, l1, l2);
 }
 
 
 int
-loyalty_stats_move(loyalty_store_t *st, MDB_txn *txn, int from, int to,
-    int64_t at)
+loyalty_stats_move(loyalty_store_t *st, MDB_txn *txn,
+    loyalty_stats_acc_t *acc, int from, int to, int64_t at)
 {
-    int       rc;
-    char      name[32];
-    size_t    len;
-    uint8_t   kbuf[LOYALTY_STATS_KEY_MAX], vbuf[LOYALTY_STATS_MOVE_LEN];
-    uint64_t  n;
-    MDB_val   key, val;
+    char     name[32];
+    size_t   len;
+    int64_t  d[LOYALTY_STATS_COUNTERS];
 
     if (from == to || to < 0 || to >= LOYALTY_STAGE_COUNT
         || from >= LOYALTY_STAGE_COUNT)
@@ -576,31 +802,11 @@ loyalty_stats_move(loyalty_store_t *st, MDB_txn *txn, int from, int to,
                             from < 0 ? "new" : loyalty_stage_names[from],
                             loyalty_stage_names[to]);
 
-    key.mv_data = kbuf;
-    key.mv_size = loyalty_stats_key(LOYALTY_STATS_KIND_MOVE,
-                                    loyalty_stats_day(at), name, len, kbuf);
+    memset(d, 0, sizeof(d));
+    d[0] = 1;
 
-    rc = mdb_get(txn, st->dbi[LOYALTY_DB_STATS], &key, &val);
-
-    n = 0;
-
-    if (rc == 0 && val.mv_size == LOYALTY_STATS_MOVE_LEN
-        && ((uint8_t *) val.mv_data)[0] == LOYALTY_STATS_VERSION)
-    {
-        n = loyalty_le_get((uint8_t *) val.mv_data + 8, 8);
-
-    } else if (rc != 0 && rc != MDB_NOTFOUND) {
-        return rc;
-    }
-
-    memset(vbuf, 0, sizeof(vbuf));
-    vbuf[0] = LOYALTY_STATS_VERSION;
-    loyalty_le_put(vbuf + 8, n + 1, 8);
-
-    val.mv_data = vbuf;
-    val.mv_size = sizeof(vbuf);
-
-    return mdb_put(txn, st->dbi[LOYALTY_DB_STATS], &key, &val, 0);
+    return loyalty_stats_add(st, txn, acc, LOYALTY_STATS_KIND_MOVE,
+                             loyalty_stats_day(at), name, len, d);
 }
 
 
@@ -624,12 +830,12 @@ loyalty_stats_clicks(loyalty_store_t *st, MDB_txn *txn, const char *code,
         return 0;
     }
 
-    rc = loyalty_stats_add(st, txn, LOYALTY_STATS_KIND_CODE, day, code, len,
-                           d);
+    rc = loyalty_stats_add(st, txn, NULL, LOYALTY_STATS_KIND_CODE, day, code,
+                           len, d);
 
     if (rc == 0) {
-        rc = loyalty_stats_add(st, txn, LOYALTY_STATS_KIND_DAY, day, NULL, 0,
-                               d);
+        rc = loyalty_stats_add(st, txn, NULL, LOYALTY_STATS_KIND_DAY, day,
+                               NULL, 0, d);
     }
 
     if (rc != 0) {
@@ -658,12 +864,12 @@ loyalty_stats_clicks(loyalty_store_t *st, MDB_txn *txn, const char *code,
     loyalty_cpymem(campaign, c.campaign, c.campaign_len);
 
     if (c.campaign_len) {
-        rc = loyalty_stats_add(st, txn, LOYALTY_STATS_KIND_CAMPAIGN, day,
+        rc = loyalty_stats_add(st, txn, NULL, LOYALTY_STATS_KIND_CAMPAIGN, day,
                                campaign, c.campaign_len, d);
     }
 
     if (rc == 0) {
-        rc = loyalty_stats_add(st, txn, LOYALTY_STATS_KIND_REFERRER, day,
+        rc = loyalty_stats_add(st, txn, NULL, LOYALTY_STATS_KIND_REFERRER, day,
                                owner, c.member_len, d);
     }
 

@@ -132,6 +132,27 @@ typedef struct {
 } loyalty_stats_event_t;
 
 
+/*
+ * What a batch of events adds, summed in memory per record and written
+ * once when the batch is done: a batch adds to the same day's records
+ * over and over.
+ */
+typedef struct {
+    uint8_t             key[LOYALTY_STATS_KEY_MAX];
+    uint8_t             len;
+    int64_t             d[LOYALTY_STATS_COUNTERS];
+} loyalty_stats_acc_entry_t;
+
+
+typedef struct {
+    loyalty_stats_acc_entry_t  *entries;
+    size_t                      n;
+    size_t                      nalloc;
+    uint32_t                   *slots;      /* entry index + 1; 0: free */
+    size_t                      nslots;     /* a power of two */
+} loyalty_stats_acc_t;
+
+
 /* a question, checked */
 typedef struct {
     loyalty_stats_by_e  by;
@@ -210,13 +231,23 @@ int loyalty_stats_attribute(loyalty_store_t *st, MDB_txn *txn,
     const char *r1, size_t r1_len, int64_t at, int64_t clicked_at,
     uint32_t orders, int64_t last_order_at);
 
-/* counts an applied event against its member's attribution */
+/*
+ * Counts an applied event against its member's attribution: into acc
+ * when not NULL (then written by loyalty_stats_flush()), else straight
+ * into the store.
+ */
 int loyalty_stats_event(loyalty_store_t *st, MDB_txn *txn,
-    const loyalty_stats_event_t *e);
+    loyalty_stats_acc_t *acc, const loyalty_stats_event_t *e);
 
 /* counts a member's move from stage from (-1: new) to stage to */
-int loyalty_stats_move(loyalty_store_t *st, MDB_txn *txn, int from, int to,
-    int64_t at);
+int loyalty_stats_move(loyalty_store_t *st, MDB_txn *txn,
+    loyalty_stats_acc_t *acc, int from, int to, int64_t at);
+
+void loyalty_stats_acc_init(loyalty_stats_acc_t *acc);
+/* writes what acc holds into txn, in key order, and empties it */
+int loyalty_stats_flush(loyalty_store_t *st, MDB_txn *txn,
+    loyalty_stats_acc_t *acc);
+void loyalty_stats_acc_free(loyalty_stats_acc_t *acc);
 
 /*
  * Counts a flush of a code's clicks on a day (delta as the clicks
