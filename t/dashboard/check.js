@@ -49,8 +49,8 @@ async function open(browser, locale) {
     page.errors = [];
     page.requests = [];
     page.on('console', (m) => {
-        if (m.type() === 'error' || m.type() === 'warning') {
-            page.errors.push(m.type() + ': ' + m.text());
+        if (m.type() === 'error') {
+            page.errors.push('console: ' + m.text());
         }
     });
     page.on('pageerror', (e) => page.errors.push('pageerror: ' + e.message));
