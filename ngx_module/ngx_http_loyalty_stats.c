@@ -111,6 +111,10 @@ ngx_http_loyalty_stats_args(ngx_http_request_t *r,
     ngx_memzero(args, sizeof(loyalty_stats_args_t));
     seen = 0;
 
+    if (r->args.len == 0) {
+        return NULL;
+    }
+
     end = r->args.data + r->args.len;
 
     for (p = r->args.data; p < end; p = amp + 1) {

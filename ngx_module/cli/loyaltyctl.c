@@ -747,6 +747,10 @@ loyaltyctl_verify(const loyaltyctl_opts_t *o, int argc, char **argv)
             rc = loyaltyctl_verify_codes(&st, txn, &problems);
         }
 
+        if (rc == 0) {
+            rc = loyaltyctl_verify_stats(&st, txn, &problems);
+        }
+
         /* what a deleted member leaves would be inherited */
         if (rc == 0) {
             rc = loyaltyctl_verify_orphans(&st, txn, LOYALTY_DB_LEDGER,

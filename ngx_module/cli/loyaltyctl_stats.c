@@ -209,3 +209,107 @@ loyaltyctl_stats(const loyaltyctl_opts_t *o, int argc, char **argv)
 
     return loyaltyctl_print_json(doc);
 }
+
+
+/* a stats key as text: "c/2026-11-01/CODE" */
+static void
+loyaltyctl_stats_label(const MDB_val *key, char *buf, size_t size)
+{
+    char            day[LOYALTY_DAY_LEN + 1];
+    const uint8_t  *k = key->mv_data;
+
+    if (key->mv_size < 5) {
+        snprintf(buf, size, "(a key of %zu bytes)", key->mv_size);
+        return;
+    }
+
+    loyalty_stats_format_day(((int64_t) k[1] << 24) | (k[2] << 16)
+                             | (k[3] << 8) | k[4], day);
+    snprintf(buf, size, "%c/%s/%.*s", k[0], day,
+             (int) (key->mv_size - 5 > 64 ? 64 : key->mv_size - 5),
+             (const char *) k + 5);
+}
+
+
+static const char *
+loyaltyctl_stats_check(const MDB_val *key, const MDB_val *val)
+{
+    int64_t         c[LOYALTY_STATS_COUNTERS];
+    const uint8_t  *k = key->mv_data, *v = val->mv_data;
+
+    if (key->mv_size < 5 || key->mv_size > LOYALTY_STATS_KEY_MAX
+        || strchr("cprdm", k[0]) == NULL || k[0] == '\0')
+    {
+        return "not a stats key";
+    }
+
+    if ((k[0] == LOYALTY_STATS_KIND_DAY) != (key->mv_size == 5)) {
+        return "a name where none belongs, or none where one does";
+    }
+
+    if (k[0] == LOYALTY_STATS_KIND_MOVE) {
+        return (val->mv_size == LOYALTY_STATS_MOVE_LEN
+                && v[0] == LOYALTY_STATS_VERSION
+                && memchr(k + 5, '>', key->mv_size - 5) != NULL)
+               ? NULL : "move record does not decode";
+    }
+
+    return loyalty_stats_decode(v, val->mv_size, c) == 0
+           ? NULL : "record does not decode";
+}
+
+
+int
+loyaltyctl_verify_stats(loyalty_store_t *st, MDB_txn *txn, size_t *problems)
+{
+    int               rc;
+    char              label[128];
+    MDB_val           key, val, lv, mval;
+    MDB_cursor       *cur;
+    const char       *what;
+    loyalty_attrib_t  a;
+
+    rc = mdb_cursor_open(txn, st->dbi[LOYALTY_DB_STATS], &cur);
+    if (rc != 0) {
+        return rc;
+    }
+
+    while ((rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) == 0) {
+        what = loyaltyctl_stats_check(&key, &val);
+
+        if (what) {
+            loyaltyctl_stats_label(&key, label, sizeof(label));
+            lv.mv_data = label;
+            lv.mv_size = strlen(label);
+            loyaltyctl_problem(problems, "stats", &lv, what);
+        }
+    }
+
+    mdb_cursor_close(cur);
+
+    if (rc != MDB_NOTFOUND) {
+        return rc;
+    }
+
+    rc = mdb_cursor_open(txn, st->dbi[LOYALTY_DB_ATTRIB], &cur);
+    if (rc != 0) {
+        return rc;
+    }
+
+    while ((rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) == 0) {
+        if (loyalty_attrib_decode(val.mv_data, val.mv_size, &a) != 0) {
+            loyaltyctl_problem(problems, "attributions", &key,
+                               "record does not decode");
+
+        } else if (mdb_get(txn, st->dbi[LOYALTY_DB_MEMBERS], &key, &mval)
+                   == MDB_NOTFOUND)
+        {
+            loyaltyctl_problem(problems, "attributions", &key,
+                               "attribution of no member");
+        }
+    }
+
+    mdb_cursor_close(cur);
+
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}

@@ -378,6 +378,10 @@ loyalty_stats_flush(loyalty_store_t *st, MDB_txn *txn,
     MDB_val                     key;
     loyalty_stats_acc_entry_t  *e;
 
+    if (acc->n == 0) {
+        return 0;
+    }
+
     /* in key order: the writes walk the tree once */
     qsort(acc->entries, acc->n, sizeof(loyalty_stats_acc_entry_t),
           loyalty_stats_acc_cmp);
