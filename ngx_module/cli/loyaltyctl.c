@@ -10,8 +10,8 @@
 #include <jansson.h>
 
 #include "loyalty_code.h"
-#include "loyalty_events.h"
 #include "loyalty_json.h"
+#include "loyalty_ledger.h"
 #include "loyalty_price.h"
 #include "loyalty_record.h"
 #include "loyalty_sign.h"
@@ -60,6 +60,9 @@ static const char  loyaltyctl_usage_main[] =
     "                            acknowledge a touch\n"
     "  cadence-stats [--since YYYY-MM-DD]\n"
     "                            count touches per cadence and staff\n"
+    "  stats --by code|campaign|referrer|day [--from DAY] [--to DAY]\n"
+    "        [--top N] [--csv]   conversions per code, campaign, referrer\n"
+    "                            or day; --by funnel|cadence\n"
     "\n"
     "options:\n"
     "  -s, --store DIR           the store directory (default: "
@@ -744,6 +747,10 @@ loyaltyctl_verify(const loyaltyctl_opts_t *o, int argc, char **argv)
             rc = loyaltyctl_verify_codes(&st, txn, &problems);
         }
 
+        if (rc == 0) {
+            rc = loyaltyctl_verify_stats(&st, txn, &problems);
+        }
+
         /* what a deleted member leaves would be inherited */
         if (rc == 0) {
             rc = loyaltyctl_verify_orphans(&st, txn, LOYALTY_DB_LEDGER,
@@ -1001,6 +1008,10 @@ main(int argc, char **argv)
 
     if (strcmp(cmd, "cadence-stats") == 0) {
         return loyaltyctl_cadence_stats(&o, argc, argv);
+    }
+
+    if (strcmp(cmd, "stats") == 0) {
+        return loyaltyctl_stats(&o, argc, argv);
     }
 
     fprintf(stderr, "loyaltyctl: unknown command \"%s\"\n", cmd);

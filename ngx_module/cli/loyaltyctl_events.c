@@ -12,7 +12,7 @@
 
 #include "loyalty_admin.h"
 #include "loyalty_cadence.h"
-#include "loyalty_events.h"
+#include "loyalty_batch.h"
 #include "loyalty_rules.h"
 #include "loyaltyctl.h"
 
