@@ -12,6 +12,7 @@
 #include "loyalty_code.h"
 #include "loyalty_json.h"
 #include "loyalty_ledger.h"
+#include "loyalty_member.h"
 #include "loyalty_price.h"
 #include "loyalty_record.h"
 #include "loyalty_sign.h"
@@ -613,7 +614,7 @@ loyaltyctl_verify_db(loyalty_store_t *st, MDB_txn *txn, int db,
             continue;
         }
 
-        rc = mdb_get(txn, st->dbi[LOYALTY_DB_MEMBERS], &ref, &tmp);
+        rc = loyalty_member_find(txn, st, m.referrer, m.referrer_len, &tmp);
         if (rc == MDB_NOTFOUND) {
             snprintf(what, sizeof(what), "unknown referrer \"%.*s\"",
                      (int) m.referrer_len, m.referrer);

@@ -10,6 +10,7 @@
 
 #include "loyalty_code.h"
 #include "loyalty_json.h"
+#include "loyalty_member.h"
 #include "loyaltyctl.h"
 
 
@@ -285,10 +286,7 @@ loyaltyctl_mint_code(const loyaltyctl_opts_t *o, int argc, char **argv)
         return LOYALTYCTL_STORE;
     }
 
-    key.mv_data = (void *) member;
-    key.mv_size = rec.member_len;
-
-    rc = mdb_get(txn, st.dbi[LOYALTY_DB_MEMBERS], &key, &val);
+    rc = loyalty_member_find(txn, &st, member, rec.member_len, &val);
     if (rc == MDB_NOTFOUND) {
         fprintf(stderr, "loyaltyctl: no member \"%s\"\n", member);
         mdb_txn_abort(txn);
@@ -634,7 +632,7 @@ loyaltyctl_verify_code_records(loyalty_store_t *st, MDB_txn *txn,
     int              rc;
     char             norm[LOYALTY_CODE_MAX], what[LOYALTY_ERRLEN];
     long             n;
-    MDB_val          key, val, ref, tmp;
+    MDB_val          key, val, tmp;
     MDB_cursor      *cur;
     loyalty_code_t   c;
 
@@ -658,10 +656,7 @@ loyaltyctl_verify_code_records(loyalty_store_t *st, MDB_txn *txn,
             continue;
         }
 
-        ref.mv_data = (void *) c.member;
-        ref.mv_size = c.member_len;
-
-        rc = mdb_get(txn, st->dbi[LOYALTY_DB_MEMBERS], &ref, &tmp);
+        rc = loyalty_member_find(txn, st, c.member, c.member_len, &tmp);
         if (rc == MDB_NOTFOUND) {
             snprintf(what, sizeof(what), "unknown member \"%.*s\"",
                      (int) c.member_len, c.member);

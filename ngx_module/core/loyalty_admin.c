@@ -11,6 +11,7 @@
 #include "loyalty_due.h"
 #include "loyalty_json.h"
 #include "loyalty_ledger.h"
+#include "loyalty_member.h"
 #include "loyalty_referral.h"
 #include "loyalty_rules.h"
 
@@ -19,19 +20,13 @@ json_t *
 loyalty_admin_get_member(loyalty_store_t *st, MDB_txn *txn, const char *id,
     size_t len)
 {
-    MDB_val           key, val;
     loyalty_member_t  m;
 
     if (!loyalty_valid_id(id, len)) {
         return NULL;
     }
 
-    key.mv_data = (void *) id;
-    key.mv_size = len;
-
-    if (mdb_get(txn, st->dbi[LOYALTY_DB_MEMBERS], &key, &val) != 0
-        || loyalty_member_decode(val.mv_data, val.mv_size, &m) != 0)
-    {
+    if (loyalty_member_get(txn, st, id, len, &m) != 0) {
         return NULL;
     }
 
@@ -468,19 +463,9 @@ loyalty_admin_unrefer(loyalty_store_t *st, MDB_txn *txn, const char *mid,
     key.mv_data = id;
     key.mv_size = mlen;
 
-    rc = mdb_get(txn, st->dbi[LOYALTY_DB_MEMBERS], &key, &val);
+    rc = loyalty_member_get_copy(txn, st, id, mlen, buf, &m);
     if (rc != 0) {
         return rc == MDB_NOTFOUND ? 0 : rc;
-    }
-
-    if (val.mv_size > sizeof(buf)) {
-        return MDB_CORRUPTED;
-    }
-
-    memcpy(buf, val.mv_data, val.mv_size);
-
-    if (loyalty_member_decode(buf, val.mv_size, &m) != 0) {
-        return MDB_CORRUPTED;
     }
 
     m.referrer_len = 0;
@@ -775,7 +760,7 @@ loyalty_admin_delete_member(loyalty_store_t *st, MDB_txn *txn,
     char              ref[LOYALTY_ID_MAX];
     size_t            ref_len;
     uint8_t           prefix[LOYALTY_ID_MAX + 1];
-    MDB_val           key, val;
+    MDB_val           key;
     loyalty_member_t  m;
 
     if (!loyalty_valid_id(id, len)) {
@@ -785,14 +770,15 @@ loyalty_admin_delete_member(loyalty_store_t *st, MDB_txn *txn,
     key.mv_data = (void *) id;
     key.mv_size = len;
 
-    rc = mdb_get(txn, st->dbi[LOYALTY_DB_MEMBERS], &key, &val);
-    if (rc != 0) {
+    /* a record that does not decode is deleted all the same */
+    rc = loyalty_member_get(txn, st, id, len, &m);
+    if (rc != 0 && rc != MDB_CORRUPTED) {
         return rc;
     }
 
     ref_len = 0;
 
-    if (loyalty_member_decode(val.mv_data, val.mv_size, &m) == 0) {
+    if (rc == 0) {
         ref_len = m.referrer_len;
         loyalty_cpymem(ref, m.referrer, ref_len);
     }
@@ -837,7 +823,7 @@ loyalty_admin_downline(loyalty_store_t *st, MDB_txn *txn, const char *id,
     uint8_t           buf[LOYALTY_ID_MAX + 1];
     size_t            mlen;
     json_t           *e;
-    MDB_val           key, val, mkey, mval;
+    MDB_val           key, val;
     MDB_cursor       *cur;
     const char       *mid;
     loyalty_member_t  m;
@@ -868,20 +854,14 @@ loyalty_admin_downline(loyalty_store_t *st, MDB_txn *txn, const char *id,
             continue;
         }
 
-        mkey.mv_data = (void *) mid;
-        mkey.mv_size = mlen;
-
-        rc = mdb_get(txn, st->dbi[LOYALTY_DB_MEMBERS], &mkey, &mval);
-        if (rc == MDB_NOTFOUND) {
+        /* a member gone, or whose record does not decode, is left out */
+        rc = loyalty_member_get(txn, st, mid, mlen, &m);
+        if (rc == MDB_NOTFOUND || rc == MDB_CORRUPTED) {
             continue;
         }
 
         if (rc != 0) {
             break;
-        }
-
-        if (loyalty_member_decode(mval.mv_data, mval.mv_size, &m) != 0) {
-            continue;
         }
 
         e = json_object();
@@ -914,16 +894,13 @@ loyalty_admin_referrals(loyalty_store_t *st, MDB_txn *txn, const char *id,
     int          rc;
     size_t       i;
     json_t      *obj, *l1, *l2, *v, *e;
-    MDB_val      key, val;
+    MDB_val      val;
 
     if (!loyalty_valid_id(id, len)) {
         return NULL;
     }
 
-    key.mv_data = (void *) id;
-    key.mv_size = len;
-
-    if (mdb_get(txn, st->dbi[LOYALTY_DB_MEMBERS], &key, &val) != 0) {
+    if (loyalty_member_find(txn, st, id, len, &val) != 0) {
         return NULL;
     }
 
@@ -1009,12 +986,7 @@ loyalty_admin_ledger(loyalty_store_t *st, MDB_txn *txn, const char *id,
         return NULL;
     }
 
-    key.mv_data = (void *) id;
-    key.mv_size = len;
-
-    if (mdb_get(txn, st->dbi[LOYALTY_DB_MEMBERS], &key, &val) != 0
-        || loyalty_member_decode(val.mv_data, val.mv_size, &m) != 0)
-    {
+    if (loyalty_member_get(txn, st, id, len, &m) != 0) {
         return NULL;
     }
 

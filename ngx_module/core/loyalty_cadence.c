@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "loyalty_cadence.h"
+#include "loyalty_member.h"
 
 
 #define LOYALTY_DAY                 86400
@@ -229,33 +230,6 @@ loyalty_cadence_put(loyalty_store_t *st, MDB_txn *txn,
 }
 
 
-/* a member record, copied out of the map: 0, MDB_NOTFOUND, an error */
-static int
-loyalty_cadence_member(loyalty_store_t *st, MDB_txn *txn, const char *id,
-    size_t len, uint8_t *buf, loyalty_member_t *m)
-{
-    int      rc;
-    MDB_val  key, val;
-
-    key.mv_data = (void *) id;
-    key.mv_size = len;
-
-    rc = mdb_get(txn, st->dbi[LOYALTY_DB_MEMBERS], &key, &val);
-    if (rc != 0) {
-        return rc;
-    }
-
-    if (val.mv_size > LOYALTY_MEMBER_MAX) {
-        return MDB_CORRUPTED;
-    }
-
-    memcpy(buf, val.mv_data, val.mv_size);
-
-    return loyalty_member_decode(buf, val.mv_size, m) == 0 ? 0
-                                                           : MDB_CORRUPTED;
-}
-
-
 int
 loyalty_cadence_order(loyalty_store_t *st, MDB_txn *txn,
     loyalty_cadences_t *cads, int64_t now, const loyalty_event_t *ev,
@@ -316,8 +290,8 @@ loyalty_cadence_order(loyalty_store_t *st, MDB_txn *txn,
                 break;
             }
 
-            rc = loyalty_cadence_member(st, txn, after->referrer,
-                                        after->referrer_len, rbuf, &ref);
+            rc = loyalty_member_get_copy(txn, st, after->referrer,
+                                         after->referrer_len, rbuf, &ref);
 
             /* a referrer deleted or blocked since is not thanked */
             if (rc == MDB_NOTFOUND
@@ -784,8 +758,8 @@ loyalty_sweep_top(loyalty_store_t *st, MDB_txn *txn,
                                            (int) y);
 
         for (i = 0, rank = 0; i < n && rank < c->top; i++) {
-            rc = loyalty_cadence_member(st, txn, sp[i].id, sp[i].len, mbuf,
-                                        &m);
+            rc = loyalty_member_get_copy(txn, st, sp[i].id, sp[i].len,
+                                         mbuf, &m);
 
             /* the year's top are members still here and not blocked */
             if (rc == MDB_NOTFOUND

@@ -8,6 +8,7 @@
 
 #include "loyalty_due.h"
 #include "loyalty_ledger.h"
+#include "loyalty_member.h"
 #include "loyalty_record.h"
 
 
@@ -329,7 +330,7 @@ loyalty_due_credit(loyalty_store_t *st, MDB_txn *txn, const char *id,
     key.mv_data = (void *) member;
     key.mv_size = mlen;
 
-    rc = mdb_get(txn, st->dbi[LOYALTY_DB_MEMBERS], &key, &val);
+    rc = loyalty_member_get_copy(txn, st, member, mlen, buf, &m);
 
     /* a member deleted since gets nothing */
     if (rc == MDB_NOTFOUND) {
@@ -338,16 +339,6 @@ loyalty_due_credit(loyalty_store_t *st, MDB_txn *txn, const char *id,
 
     if (rc != 0) {
         return rc;
-    }
-
-    if (val.mv_size > sizeof(buf)) {
-        return MDB_CORRUPTED;
-    }
-
-    memcpy(buf, val.mv_data, val.mv_size);
-
-    if (loyalty_member_decode(buf, val.mv_size, &m) != 0) {
-        return MDB_CORRUPTED;
     }
 
     /* a balance kept within the bound of every balance */

@@ -1,0 +1,60 @@
+/*
+ * nginx-loyalty: the members database's accessor.
+ */
+
+#include <string.h>
+
+#include "loyalty_member.h"
+
+
+int
+loyalty_member_find(MDB_txn *txn, loyalty_store_t *st, const char *id,
+    size_t len, MDB_val *val)
+{
+    MDB_val  key;
+
+    key.mv_data = (void *) id;
+    key.mv_size = len;
+
+    return mdb_get(txn, st->dbi[LOYALTY_DB_MEMBERS], &key, val);
+}
+
+
+int
+loyalty_member_get(MDB_txn *txn, loyalty_store_t *st, const char *id,
+    size_t len, loyalty_member_t *m)
+{
+    int      rc;
+    MDB_val  val;
+
+    rc = loyalty_member_find(txn, st, id, len, &val);
+    if (rc != 0) {
+        return rc;
+    }
+
+    return loyalty_member_decode(val.mv_data, val.mv_size, m) == 0
+           ? 0 : MDB_CORRUPTED;
+}
+
+
+int
+loyalty_member_get_copy(MDB_txn *txn, loyalty_store_t *st, const char *id,
+    size_t len, uint8_t *buf, loyalty_member_t *m)
+{
+    int      rc;
+    MDB_val  val;
+
+    rc = loyalty_member_find(txn, st, id, len, &val);
+    if (rc != 0) {
+        return rc;
+    }
+
+    if (val.mv_size > LOYALTY_MEMBER_MAX) {
+        return MDB_CORRUPTED;
+    }
+
+    memcpy(buf, val.mv_data, val.mv_size);
+
+    return loyalty_member_decode(buf, val.mv_size, m) == 0 ? 0
+                                                           : MDB_CORRUPTED;
+}
