@@ -476,9 +476,9 @@ ngx_http_loyalty_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_uint_value(lmcf->member_cache, 32768);
     ngx_conf_init_uint_value(lmcf->code_cache, 16384);
     ngx_conf_init_msec_value(lmcf->click_flush, 10000);
-    ngx_conf_init_value(lmcf->lua_budget, 100000);
+    ngx_conf_init_value(lmcf->lua_budget, LOYALTY_LUA_BUDGET_DEFAULT);
     ngx_conf_init_msec_value(lmcf->lua_time, LOYALTY_LUA_MSEC);
-    ngx_conf_init_size_value(lmcf->lua_memory, 16 * 1024 * 1024);
+    ngx_conf_init_size_value(lmcf->lua_memory, LOYALTY_LUA_MEMORY_DEFAULT);
     ngx_conf_init_msec_value(lmcf->cadence_sweep, 0);
 
     if (lmcf->click_flush == 0) {
@@ -487,20 +487,22 @@ ngx_http_loyalty_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    if (lmcf->lua_budget < 1000 || lmcf->lua_budget > 100000000) {
+    if (lmcf->lua_budget < LOYALTY_LUA_BUDGET_MIN
+        || lmcf->lua_budget > LOYALTY_LUA_BUDGET_MAX)
+    {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"loyalty_lua_budget\" must be 1000 to "
                            "100000000 instructions");
         return NGX_CONF_ERROR;
     }
 
-    if (lmcf->lua_time < 1 || lmcf->lua_time > 60000) {
+    if (lmcf->lua_time < 1 || lmcf->lua_time > LOYALTY_LUA_TIME_MAX) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"loyalty_lua_time\" must be 1ms to 60s");
         return NGX_CONF_ERROR;
     }
 
-    if (lmcf->lua_memory < 1024 * 1024) {
+    if (lmcf->lua_memory < LOYALTY_LUA_MEMORY_MIN) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"loyalty_lua_memory\" must be at least 1m");
         return NGX_CONF_ERROR;
@@ -761,7 +763,7 @@ ngx_http_loyalty_merge_ref(ngx_conf_t *cf, ngx_http_loyalty_loc_conf_t *prev,
     ngx_conf_merge_str_value(conf->ref_cookie, prev->ref_cookie,
                              "loyalty_ref");
     ngx_conf_merge_sec_value(conf->ref_window, prev->ref_window,
-                             30 * 86400);
+                             30 * LOYALTY_DAY);
     ngx_conf_merge_uint_value(conf->ref_model, prev->ref_model,
                               NGX_HTTP_LOYALTY_MODEL_FIRST);
     ngx_conf_merge_value(conf->share, prev->share, 0);
@@ -799,7 +801,7 @@ ngx_http_loyalty_merge_ref(ngx_conf_t *cf, ngx_http_loyalty_loc_conf_t *prev,
         return NGX_CONF_ERROR;
     }
 
-    if (conf->ref_window <= 0 || conf->ref_window > 10 * 365 * 86400) {
+    if (conf->ref_window <= 0 || conf->ref_window > 10 * 365 * LOYALTY_DAY) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"loyalty_ref_window\" must be more than 0 and "
                            "at most 10 years");
@@ -952,11 +954,8 @@ ngx_http_loyalty_share_hosts(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_loyalty_loc_conf_t *llcf = conf;
 
-    u_char      *p;
-    size_t       host_len;
     ngx_str_t   *value, *host;
     ngx_uint_t   i;
-    const char  *h;
 
     if (llcf->share_hosts != NGX_CONF_UNSET_PTR) {
         return "is duplicate";
@@ -973,19 +972,7 @@ ngx_http_loyalty_share_hosts(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     for (i = 1; i < cf->args->nelts; i++) {
 
         /* a host name is what a URL with it would be allowed to name */
-        p = ngx_pnalloc(cf->temp_pool, sizeof("http://") - 1 + value[i].len);
-        if (p == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        ngx_memcpy(ngx_cpymem(p, "http://", sizeof("http://") - 1),
-                   value[i].data, value[i].len);
-
-        if (loyalty_target_check((char *) p,
-                                 sizeof("http://") - 1 + value[i].len,
-                                 &h, &host_len)
-            != LOYALTY_TARGET_URL
-            || host_len != value[i].len)
+        if (!loyalty_valid_host((const char *) value[i].data, value[i].len))
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "\"loyalty_share_hosts\": \"%V\" is not a "

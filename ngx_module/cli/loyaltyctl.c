@@ -792,7 +792,7 @@ loyaltyctl_sign_member(int argc, char **argv)
     };
 
     keys = NULL;
-    ttl = 30 * 86400;
+    ttl = 30 * LOYALTY_DAY;
 
     /* 0 restarts glibc's getopt, which then lets options follow the ID */
     optind = 0;

@@ -72,7 +72,7 @@ loyaltyctl_invalid(const char *option, const char *value)
 int
 loyaltyctl_hosts_add(loyaltyctl_hosts_t *h, const char *arg)
 {
-    size_t       len, i;
+    size_t       len;
     const char  *p, *end;
 
     p = arg;
@@ -81,19 +81,8 @@ loyaltyctl_hosts_add(loyaltyctl_hosts_t *h, const char *arg)
         end = strchr(p, ',');
         len = end ? (size_t) (end - p) : strlen(p);
 
-        if (len == 0 || len > LOYALTY_HOST_MAX
-            || h->n == LOYALTYCTL_HOSTS_MAX)
-        {
+        if (!loyalty_valid_host(p, len) || h->n == LOYALTYCTL_HOSTS_MAX) {
             return -1;
-        }
-
-        for (i = 0; i < len; i++) {
-            if (!((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z')
-                  || (p[i] >= '0' && p[i] <= '9') || p[i] == '.'
-                  || p[i] == '-'))
-            {
-                return -1;
-            }
         }
 
         h->name[h->n] = p;
@@ -458,7 +447,7 @@ loyaltyctl_clicks_entry(MDB_val *key, MDB_val *val, loyaltyctl_clicks_t *e)
         return "invalid key";
     }
 
-    loyalty_format_rfc3339(e->day * 86400, day);
+    loyalty_format_rfc3339(e->day * LOYALTY_DAY, day);
     snprintf(e->label, sizeof(e->label), "%.*s/%.*s", (int) e->code_len,
              e->code, LOYALTYCTL_DAY_LEN, day);
 

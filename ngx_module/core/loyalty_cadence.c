@@ -11,7 +11,6 @@
 #include "loyalty_member.h"
 
 
-#define LOYALTY_DAY                 86400
 #define LOYALTY_META_TOP            "cadence_top:"
 
 
@@ -23,13 +22,6 @@ typedef struct {
 } loyalty_spender_t;
 
 
-static int64_t
-loyalty_day_start(int64_t t)
-{
-    return t - ((t % LOYALTY_DAY) + LOYALTY_DAY) % LOYALTY_DAY;
-}
-
-
 /* base shifted by the cadence's days, at its hour if it has one */
 static int64_t
 loyalty_cadence_at(const loyalty_cadence_t *c, int64_t base)
@@ -39,7 +31,7 @@ loyalty_cadence_at(const loyalty_cadence_t *c, int64_t base)
     t = base + (int64_t) c->days * LOYALTY_DAY;
 
     if (c->hour >= 0) {
-        t = loyalty_day_start(t) + (int64_t) c->hour * 3600;
+        t = loyalty_day(t) * LOYALTY_DAY + (int64_t) c->hour * 3600;
     }
 
     return t;
@@ -57,49 +49,20 @@ int
 loyalty_cadence_date_parse(const char *s, size_t len,
     loyalty_cadence_date_t *d)
 {
-    int     v[3], n, i, k;
-    size_t  j;
+    int  y, m, day;
 
-    /* "MM-DD" or "YYYY-MM-DD" */
-    if (len != 5 && len != 10) {
+    /* "MM-DD" or "YYYY-MM-DD" from 1970 */
+    if (loyalty_parse_date(s, len, &y, &m, &day) != 0
+        || (y >= 0 && y < 1970))
+    {
         return -1;
     }
 
-    n = (len == 5) ? 2 : 3;
-    j = 0;
+    d->year = (int16_t) (y < 0 ? 0 : y);
+    d->month = (uint8_t) m;
+    d->day = (uint8_t) day;
 
-    for (i = 0; i < n; i++) {
-        k = (len == 10 && i == 0) ? 4 : 2;
-        v[i] = 0;
-
-        while (k--) {
-            if (s[j] < '0' || s[j] > '9') {
-                return -1;
-            }
-
-            v[i] = v[i] * 10 + (s[j++] - '0');
-        }
-
-        if (i < n - 1 && s[j++] != '-') {
-            return -1;
-        }
-    }
-
-    d->year = (int16_t) ((n == 3) ? v[0] : 0);
-    d->month = (uint8_t) v[n - 2];
-    d->day = (uint8_t) v[n - 1];
-
-    if (n == 3) {
-        if (d->year < 1970 || d->month < 1 || d->month > 12 || d->day < 1
-            || d->day > loyalty_month_days(d->year, d->month))
-        {
-            return -1;
-        }
-
-        return 0;
-    }
-
-    return loyalty_valid_birthday(d->month, d->day) ? 0 : -1;
+    return 0;
 }
 
 

@@ -48,7 +48,7 @@
 #define LOYALTY_DUE_LIMIT_MAX       1000
 #define LOYALTY_LEASE_DEFAULT       900
 #define LOYALTY_LEASE_MIN           10
-#define LOYALTY_LEASE_MAX           86400
+#define LOYALTY_LEASE_MAX           LOYALTY_DAY
 
 /* loyalty_due_ack() results beside LMDB's */
 #define LOYALTY_DUE_ACKED           0

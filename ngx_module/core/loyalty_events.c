@@ -12,9 +12,6 @@
 #include "loyalty_rules.h"
 
 
-#define LOYALTY_QTY_MAX         1000000
-
-
 const char  *loyalty_event_names[LOYALTY_EVENT_COUNT] = {
     "signup", "follow", "order", "refund", "action"
 };

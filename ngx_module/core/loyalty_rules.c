@@ -10,9 +10,7 @@
 #include "loyalty_rules.h"
 
 
-#define LOYALTY_DAY             86400
 #define LOYALTY_DAYS_MAX        36500
-#define LOYALTY_QTY_MAX         1000000
 /* spend thresholds: 10^18 minor units, beyond any shop */
 #define LOYALTY_SPEND_MAX       1000000000000000000LL
 

@@ -128,8 +128,9 @@ loyalty_parse_duration(const char *s, size_t len)
     const char  *u;
 
     static const char     units[] = "yMwdhms";
-    static const int64_t  seconds[] = { 365 * 86400, 30 * 86400, 7 * 86400,
-                                        86400, 3600, 60, 1 };
+    static const int64_t  seconds[] = { 365 * LOYALTY_DAY, 30 * LOYALTY_DAY,
+                                        7 * LOYALTY_DAY, LOYALTY_DAY, 3600,
+                                        60, 1 };
 
     if (len == 0) {
         return -1;
@@ -239,6 +240,59 @@ loyalty_days_from_civil(int64_t y, int m, int d)
 }
 
 
+int64_t
+loyalty_day(int64_t t)
+{
+    int64_t  day;
+
+    day = t / LOYALTY_DAY;
+
+    /* C division truncates: before 1970 a day starts one earlier */
+    if (t % LOYALTY_DAY < 0) {
+        day--;
+    }
+
+    return day;
+}
+
+
+int
+loyalty_parse_date(const char *s, size_t len, int *year, int *month,
+    int *day)
+{
+    int  y, m, d;
+
+    if (len == 5) {
+        y = -1;
+
+        if (loyalty_digits(s, 2, &m) || s[2] != '-'
+            || loyalty_digits(s + 3, 2, &d)
+            || !loyalty_valid_birthday((unsigned) m, (unsigned) d))
+        {
+            return -1;
+        }
+
+    } else if (len == 10) {
+        if (loyalty_digits(s, 4, &y) || s[4] != '-'
+            || loyalty_digits(s + 5, 2, &m) || s[7] != '-'
+            || loyalty_digits(s + 8, 2, &d)
+            || m < 1 || m > 12 || d < 1 || d > loyalty_month_days(y, m))
+        {
+            return -1;
+        }
+
+    } else {
+        return -1;
+    }
+
+    *year = y;
+    *month = m;
+    *day = d;
+
+    return 0;
+}
+
+
 int
 loyalty_parse_rfc3339(const char *s, size_t len, int64_t *out)
 {
@@ -247,9 +301,7 @@ loyalty_parse_rfc3339(const char *s, size_t len, int64_t *out)
 
     /* YYYY-MM-DDTHH:MM:SS then optional fraction, then Z or +hh:mm */
     if (len < 20
-        || loyalty_digits(s, 4, &y) || s[4] != '-'
-        || loyalty_digits(s + 5, 2, &mo) || s[7] != '-'
-        || loyalty_digits(s + 8, 2, &d)
+        || loyalty_parse_date(s, 10, &y, &mo, &d) != 0
         || (s[10] != 'T' && s[10] != 't')
         || loyalty_digits(s + 11, 2, &h) || s[13] != ':'
         || loyalty_digits(s + 14, 2, &mi) || s[16] != ':'
@@ -258,9 +310,7 @@ loyalty_parse_rfc3339(const char *s, size_t len, int64_t *out)
         return -1;
     }
 
-    if (mo < 1 || mo > 12 || d < 1 || d > loyalty_month_days(y, mo)
-        || h > 23 || mi > 59 || sec > 60)
-    {
+    if (h > 23 || mi > 59 || sec > 60) {
         return -1;
     }
 
@@ -298,7 +348,7 @@ loyalty_parse_rfc3339(const char *s, size_t len, int64_t *out)
     }
 
     /* a leap second is folded into the next second, as POSIX time does */
-    *out = loyalty_days_from_civil(y, mo, d) * 86400
+    *out = loyalty_days_from_civil(y, mo, d) * LOYALTY_DAY
            + h * 3600 + mi * 60 + sec
            - sign * (oh * 3600 + om * 60);
 
@@ -318,11 +368,7 @@ loyalty_civil(int64_t t, int64_t *year, int *month, int *day)
 {
     int64_t  days, z, era, doe, yoe, y, doy, mp, d, m;
 
-    days = t / 86400;
-
-    if (t % 86400 < 0) {
-        days--;
-    }
+    days = loyalty_day(t);
 
     z = days + 719468;
     era = (z >= 0 ? z : z - 146096) / 146097;
@@ -346,10 +392,7 @@ loyalty_format_rfc3339(int64_t t, char *buf)
     int      m, d;
     int64_t  y, secs;
 
-    secs = t % 86400;
-    if (secs < 0) {
-        secs += 86400;
-    }
+    secs = t - loyalty_day(t) * LOYALTY_DAY;
 
     loyalty_civil(t, &y, &m, &d);
 
@@ -390,15 +433,9 @@ int
 loyalty_parse_birthday(const char *s, size_t len, uint8_t *month,
     uint8_t *day)
 {
-    int  m, d;
+    int  y, m, d;
 
-    if (len != 5 || loyalty_digits(s, 2, &m) || s[2] != '-'
-        || loyalty_digits(s + 3, 2, &d))
-    {
-        return -1;
-    }
-
-    if (!loyalty_valid_birthday((unsigned) m, (unsigned) d)) {
+    if (len != 5 || loyalty_parse_date(s, len, &y, &m, &d) != 0) {
         return -1;
     }
 

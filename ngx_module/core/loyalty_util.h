@@ -21,6 +21,9 @@
 
 #define LOYALTY_ERRLEN          256
 
+/* seconds in a day: times are UTC, and a day has no leap second */
+#define LOYALTY_DAY             86400
+
 
 /*
  * memcpy() for a source that may be absent, NULL with a length of 0 (an
@@ -81,6 +84,21 @@ void loyalty_format_rfc3339(int64_t t, char *buf);
 #define LOYALTY_TIME_LAST_TEXT  "2100-12-31T23:59:59Z"
 
 int loyalty_time_in_window(int64_t t);
+
+/*
+ * The day of unix seconds t: days since 1970-01-01 (floor, so that a time
+ * before 1970 is in the day it falls in); loyalty_day(t) * LOYALTY_DAY is
+ * that day's midnight.
+ */
+int64_t loyalty_day(int64_t t);
+
+/*
+ * The one date parser: "YYYY-MM-DD", a date that exists, or "MM-DD" (then
+ * *year is -1), a month and day that exist in some year (02-29 does).
+ * 0, or -1 for anything else.
+ */
+int loyalty_parse_date(const char *s, size_t len, int *year, int *month,
+    int *day);
 
 /* days since 1970-01-01 of a proleptic Gregorian date */
 int64_t loyalty_days_from_civil(int64_t y, int m, int d);
