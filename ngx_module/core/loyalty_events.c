@@ -373,6 +373,18 @@ loyalty_event_key(loyalty_event_e type, const char *id, size_t len,
 }
 
 
+/* the record's integers after its bytes (schema/lmdb-layout.md) */
+static const loyalty_le_field_t  loyalty_event_rec_fields[] = {
+    loyalty_le_field(8, 8, loyalty_event_rec_t, at),
+    loyalty_le_field(16, 8, loyalty_event_rec_t, amount),
+    loyalty_le_field(24, 8, loyalty_event_rec_t, points),
+    loyalty_le_field(32, 8, loyalty_event_rec_t, refunded),
+    loyalty_le_field(40, 8, loyalty_event_rec_t, l1_points),
+    loyalty_le_field(48, 8, loyalty_event_rec_t, l2_points),
+    { 0, 0, 0, 0 }
+};
+
+
 size_t
 loyalty_event_rec_encode(const loyalty_event_rec_t *e, uint8_t *buf)
 {
@@ -387,12 +399,7 @@ loyalty_event_rec_encode(const loyalty_event_rec_t *e, uint8_t *buf)
     buf[4] = e->r1_len;
     buf[5] = e->r2_len;
     buf[6] = e->action;
-    loyalty_le_put(buf + 8, (uint64_t) e->at, 8);
-    loyalty_le_put(buf + 16, (uint64_t) e->amount, 8);
-    loyalty_le_put(buf + 24, (uint64_t) e->points, 8);
-    loyalty_le_put(buf + 32, (uint64_t) e->refunded, 8);
-    loyalty_le_put(buf + 40, (uint64_t) e->l1_points, 8);
-    loyalty_le_put(buf + 48, (uint64_t) e->l2_points, 8);
+    loyalty_le_fields_put(buf, loyalty_event_rec_fields, e);
 
     p = buf + LOYALTY_EVENT_FIXED;
     loyalty_cpymem(p, e->member, e->member_len);
@@ -432,12 +439,7 @@ loyalty_event_rec_decode(const uint8_t *buf, size_t len,
     e->r1_len = buf[4];
     e->r2_len = buf[5];
     e->action = buf[6];
-    e->at = (int64_t) loyalty_le_get(buf + 8, 8);
-    e->amount = (int64_t) loyalty_le_get(buf + 16, 8);
-    e->points = (int64_t) loyalty_le_get(buf + 24, 8);
-    e->refunded = (int64_t) loyalty_le_get(buf + 32, 8);
-    e->l1_points = (int64_t) loyalty_le_get(buf + 40, 8);
-    e->l2_points = (int64_t) loyalty_le_get(buf + 48, 8);
+    loyalty_le_fields_get(buf, loyalty_event_rec_fields, e);
 
     p = (const char *) buf + LOYALTY_EVENT_FIXED;
     e->member = p;

@@ -86,6 +86,76 @@ loyalty_le_get(const uint8_t *p, size_t n)
 
 
 void
+loyalty_le_fields_put(uint8_t *buf, const loyalty_le_field_t *f,
+    const void *rec)
+{
+    uint8_t        u8;
+    uint16_t       u16;
+    uint32_t       u32;
+    uint64_t       v;
+    const uint8_t *m;
+
+    for ( /* void */ ; f->width; f++) {
+        m = (const uint8_t *) rec + f->member;
+
+        switch (f->size) {
+        case 1:
+            memcpy(&u8, m, 1);
+            v = u8;
+            break;
+        case 2:
+            memcpy(&u16, m, 2);
+            v = u16;
+            break;
+        case 4:
+            memcpy(&u32, m, 4);
+            v = u32;
+            break;
+        default:
+            memcpy(&v, m, 8);
+            break;
+        }
+
+        loyalty_le_put(buf + f->off, v, f->width);
+    }
+}
+
+
+void
+loyalty_le_fields_get(const uint8_t *buf, const loyalty_le_field_t *f,
+    void *rec)
+{
+    uint8_t   u8, *m;
+    uint16_t  u16;
+    uint32_t  u32;
+    uint64_t  v;
+
+    for ( /* void */ ; f->width; f++) {
+        m = (uint8_t *) rec + f->member;
+        v = loyalty_le_get(buf + f->off, f->width);
+
+        switch (f->size) {
+        case 1:
+            u8 = (uint8_t) v;
+            memcpy(m, &u8, 1);
+            break;
+        case 2:
+            u16 = (uint16_t) v;
+            memcpy(m, &u16, 2);
+            break;
+        case 4:
+            u32 = (uint32_t) v;
+            memcpy(m, &u32, 4);
+            break;
+        default:
+            memcpy(m, &v, 8);
+            break;
+        }
+    }
+}
+
+
+void
 loyalty_be_put(uint8_t *p, uint64_t v)
 {
     int  i;

@@ -119,6 +119,28 @@ int loyalty_parse_birthday(const char *s, size_t len, uint8_t *month,
 void loyalty_le_put(uint8_t *p, uint64_t v, size_t n);
 uint64_t loyalty_le_get(const uint8_t *p, size_t n);
 
+/*
+ * The fixed part of a binary record as a table, for the records' encoders
+ * and decoders: each field a little-endian integer of width bytes at off
+ * in the record, read into or written from the struct member at member,
+ * of size bytes (1, 2, 4 or 8; a signed member keeps its bits).  A table
+ * ends with a width of 0.
+ */
+typedef struct {
+    uint8_t     off;
+    uint8_t     width;
+    uint8_t     size;
+    uint16_t    member;
+} loyalty_le_field_t;
+
+#define loyalty_le_field(off, width, type, member)                            \
+    { off, width, sizeof(((type *) 0)->member), offsetof(type, member) }
+
+void loyalty_le_fields_put(uint8_t *buf, const loyalty_le_field_t *f,
+    const void *rec);
+void loyalty_le_fields_get(const uint8_t *buf, const loyalty_le_field_t *f,
+    void *rec);
+
 /* 8-byte big-endian unsigned integers: keys that sort in number order */
 void loyalty_be_put(uint8_t *p, uint64_t v);
 uint64_t loyalty_be_get(const uint8_t *p);
