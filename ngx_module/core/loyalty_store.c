@@ -90,19 +90,12 @@ loyalty_store_init_meta(loyalty_store_t *st, MDB_txn *txn)
 }
 
 
-int
-loyalty_store_open(loyalty_store_t *st, const char *path, unsigned flags,
-    char *err, size_t errlen)
+/* the store's directory, made when creating; -1 with err when unusable */
+static int
+loyalty_store_dir(const char *path, unsigned flags, char *err,
+    size_t errlen)
 {
-    int          rc, i;
-    int64_t      created;
-    uint32_t     version;
-    unsigned     envflags, dbflags;
-    MDB_txn     *txn;
     struct stat  sb;
-
-    memset(st, 0, sizeof(loyalty_store_t));
-    txn = NULL;
 
     if (flags & LOYALTY_STORE_CREATE) {
         if (mkdir(path, 0755) == -1 && errno != EEXIST) {
@@ -134,9 +127,20 @@ loyalty_store_open(loyalty_store_t *st, const char *path, unsigned flags,
         }
     }
 
+    return 0;
+}
+
+
+/* the LMDB environment, opened: 0 or an LMDB error */
+static int
+loyalty_store_env(loyalty_store_t *st, const char *path, unsigned flags)
+{
+    int       rc;
+    unsigned  envflags;
+
     rc = mdb_env_create(&st->env);
     if (rc != 0) {
-        goto failed;
+        return rc;
     }
 
     rc = mdb_env_set_maxdbs(st->env, LOYALTY_DB_COUNT + 8);
@@ -149,7 +153,7 @@ loyalty_store_open(loyalty_store_t *st, const char *path, unsigned flags,
     }
 
     if (rc != 0) {
-        goto failed;
+        return rc;
     }
 
     /*
@@ -171,7 +175,85 @@ loyalty_store_open(loyalty_store_t *st, const char *path, unsigned flags,
      * that loyaltyctl and the workers can both write the lock file once
      * nginx's master has handed it to the workers' user.
      */
-    rc = mdb_env_open(st->env, path, envflags, 0664);
+    return mdb_env_open(st->env, path, envflags, 0664);
+}
+
+
+/*
+ * The sub-databases, opened (made when creating, with the meta records),
+ * and the schema version checked, in txn: 0, an LMDB error, or -1 with
+ * err saying what is wrong with the store.
+ */
+static int
+loyalty_store_schema(loyalty_store_t *st, MDB_txn *txn, const char *path,
+    unsigned flags, char *err, size_t errlen)
+{
+    int       rc, i;
+    int64_t   created;
+    uint32_t  version;
+    unsigned  dbflags;
+
+    dbflags = (flags & LOYALTY_STORE_CREATE) ? MDB_CREATE : 0;
+
+    for (i = 0; i < LOYALTY_DB_COUNT; i++) {
+        rc = mdb_dbi_open(txn, loyalty_store_dbs[i], dbflags, &st->dbi[i]);
+
+        if (rc == MDB_NOTFOUND) {
+            snprintf(err, errlen, "store \"%s\" has no \"%s\" database: "
+                     "not a loyalty store, or not initialized "
+                     "(loyaltyctl init)", path, loyalty_store_dbs[i]);
+            return -1;
+        }
+
+        if (rc != 0) {
+            return rc;
+        }
+    }
+
+    if (flags & LOYALTY_STORE_CREATE) {
+        rc = loyalty_store_init_meta(st, txn);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+
+    rc = loyalty_store_meta(st, txn, &version, &created);
+
+    if (rc == MDB_NOTFOUND) {
+        snprintf(err, errlen, "store \"%s\" has no schema version", path);
+        return -1;
+    }
+
+    if (rc != 0) {
+        return rc;
+    }
+
+    if (version != LOYALTY_SCHEMA_VERSION) {
+        snprintf(err, errlen, "store \"%s\" has schema version %u, "
+                 "this build reads version %d", path, version,
+                 LOYALTY_SCHEMA_VERSION);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+int
+loyalty_store_open(loyalty_store_t *st, const char *path, unsigned flags,
+    char *err, size_t errlen)
+{
+    int       rc;
+    MDB_txn  *txn;
+
+    memset(st, 0, sizeof(loyalty_store_t));
+    txn = NULL;
+
+    if (loyalty_store_dir(path, flags, err, errlen) != 0) {
+        return -1;
+    }
+
+    rc = loyalty_store_env(st, path, flags);
     if (rc != 0) {
         goto failed;
     }
@@ -187,46 +269,13 @@ loyalty_store_open(loyalty_store_t *st, const char *path, unsigned flags,
         goto failed;
     }
 
-    dbflags = (flags & LOYALTY_STORE_CREATE) ? MDB_CREATE : 0;
-
-    for (i = 0; i < LOYALTY_DB_COUNT; i++) {
-        rc = mdb_dbi_open(txn, loyalty_store_dbs[i], dbflags, &st->dbi[i]);
-
-        if (rc == MDB_NOTFOUND) {
-            snprintf(err, errlen, "store \"%s\" has no \"%s\" database: "
-                     "not a loyalty store, or not initialized "
-                     "(loyaltyctl init)", path, loyalty_store_dbs[i]);
-            goto failed_msg;
-        }
-
-        if (rc != 0) {
-            goto failed;
-        }
-    }
-
-    if (flags & LOYALTY_STORE_CREATE) {
-        rc = loyalty_store_init_meta(st, txn);
-        if (rc != 0) {
-            goto failed;
-        }
-    }
-
-    rc = loyalty_store_meta(st, txn, &version, &created);
-
-    if (rc == MDB_NOTFOUND) {
-        snprintf(err, errlen, "store \"%s\" has no schema version", path);
+    rc = loyalty_store_schema(st, txn, path, flags, err, errlen);
+    if (rc == -1) {
         goto failed_msg;
     }
 
     if (rc != 0) {
         goto failed;
-    }
-
-    if (version != LOYALTY_SCHEMA_VERSION) {
-        snprintf(err, errlen, "store \"%s\" has schema version %u, "
-                 "this build reads version %d", path, version,
-                 LOYALTY_SCHEMA_VERSION);
-        goto failed_msg;
     }
 
     rc = mdb_txn_commit(txn);
