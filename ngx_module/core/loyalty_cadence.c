@@ -474,15 +474,8 @@ loyalty_sweep_members(loyalty_store_t *st, MDB_txn *txn,
         return rc;
     }
 
-    op = MDB_FIRST;
-
-    if (sw->member_after_len) {
-        memcpy(kbuf, sw->member_after, sw->member_after_len);
-        kbuf[sw->member_after_len] = '\0';
-        key.mv_data = kbuf;
-        key.mv_size = sw->member_after_len + 1;
-        op = MDB_SET_RANGE;
-    }
+    op = loyalty_store_after(kbuf, sw->member_after, sw->member_after_len,
+                             &key);
 
     for (n = 0; n < chunk; n++) {
         rc = mdb_cursor_get(cur, &key, &val, op);

@@ -247,26 +247,17 @@ int
 loyalty_touch_get(loyalty_store_t *st, MDB_txn *txn, const char *id,
     size_t len, uint8_t *buf, loyalty_touch_t *t)
 {
-    int      rc;
-    MDB_val  key, val;
+    int     rc;
+    size_t  n;
 
-    key.mv_data = (void *) id;
-    key.mv_size = len;
-
-    rc = mdb_get(txn, st->dbi[LOYALTY_DB_TOUCHES], &key, &val);
+    /* a copy: the writes that follow may move the page it is on */
+    rc = loyalty_store_get_copy(txn, st->dbi[LOYALTY_DB_TOUCHES], id, len,
+                                buf, LOYALTY_TOUCH_REC_MAX, &n);
     if (rc != 0) {
         return rc;
     }
 
-    /* a copy: the writes that follow may move the page it is on */
-    if (val.mv_size > LOYALTY_TOUCH_REC_MAX) {
-        return MDB_CORRUPTED;
-    }
-
-    memcpy(buf, val.mv_data, val.mv_size);
-
-    return loyalty_touch_decode(buf, val.mv_size, t) == 0 ? 0
-                                                          : MDB_CORRUPTED;
+    return loyalty_touch_decode(buf, n, t) == 0 ? 0 : MDB_CORRUPTED;
 }
 
 
@@ -538,15 +529,7 @@ loyalty_due_walk(loyalty_store_t *st, MDB_txn *txn, uint8_t *after,
         return rc;
     }
 
-    op = MDB_FIRST;
-
-    if (after && *after_len) {
-        memcpy(kbuf, after, *after_len);
-        kbuf[*after_len] = '\0';
-        key.mv_data = kbuf;
-        key.mv_size = *after_len + 1;
-        op = MDB_SET_RANGE;
-    }
+    op = loyalty_store_after(kbuf, after, after ? *after_len : 0, &key);
 
     for ( ;; op = MDB_SET_RANGE) {
         rc = mdb_cursor_get(cur, &key, &val, op);
@@ -588,9 +571,7 @@ loyalty_due_walk(loyalty_store_t *st, MDB_txn *txn, uint8_t *after,
             break;
         }
 
-        kbuf[key.mv_size] = '\0';
-        key.mv_data = kbuf;
-        key.mv_size = 8 + idlen + 1;
+        (void) loyalty_store_after(kbuf, kbuf, 8 + idlen, &key);
     }
 
     mdb_cursor_close(cur);

@@ -27,14 +27,6 @@ loyalty_ledger_key(const char *id, size_t len, uint64_t seq, uint8_t *key)
 }
 
 
-/* the entry's integers after its bytes (schema/lmdb-layout.md) */
-static const loyalty_le_field_t  loyalty_ledger_fields[] = {
-    loyalty_le_field(8, 8, loyalty_ledger_entry_t, delta),
-    loyalty_le_field(16, 8, loyalty_ledger_entry_t, at),
-    { 0, 0, 0, 0 }
-};
-
-
 size_t
 loyalty_ledger_encode(const loyalty_ledger_entry_t *e, uint8_t *buf)
 {
@@ -43,7 +35,8 @@ loyalty_ledger_encode(const loyalty_ledger_entry_t *e, uint8_t *buf)
     buf[0] = LOYALTY_LEDGER_VERSION;
     buf[1] = e->reason;
     buf[2] = e->event_len;
-    loyalty_le_fields_put(buf, loyalty_ledger_fields, e);
+    loyalty_le_put(buf + 8, (uint64_t) e->delta, 8);
+    loyalty_le_put(buf + 16, (uint64_t) e->at, 8);
     loyalty_cpymem(buf + LOYALTY_LEDGER_FIXED, e->event, e->event_len);
 
     return LOYALTY_LEDGER_FIXED + e->event_len;
@@ -66,7 +59,8 @@ loyalty_ledger_decode(const uint8_t *buf, size_t len,
 
     e->reason = buf[1];
     e->event_len = buf[2];
-    loyalty_le_fields_get(buf, loyalty_ledger_fields, e);
+    e->delta = (int64_t) loyalty_le_get(buf + 8, 8);
+    e->at = (int64_t) loyalty_le_get(buf + 16, 8);
     e->event = (const char *) buf + LOYALTY_LEDGER_FIXED;
 
     if (e->event_len && !loyalty_valid_id(e->event, e->event_len)) {

@@ -41,20 +41,14 @@ int
 loyalty_member_get_copy(MDB_txn *txn, loyalty_store_t *st, const char *id,
     size_t len, uint8_t *buf, loyalty_member_t *m)
 {
-    int      rc;
-    MDB_val  val;
+    int     rc;
+    size_t  n;
 
-    rc = loyalty_member_find(txn, st, id, len, &val);
+    rc = loyalty_store_get_copy(txn, st->dbi[LOYALTY_DB_MEMBERS], id, len,
+                                buf, LOYALTY_MEMBER_MAX, &n);
     if (rc != 0) {
         return rc;
     }
 
-    if (val.mv_size > LOYALTY_MEMBER_MAX) {
-        return MDB_CORRUPTED;
-    }
-
-    memcpy(buf, val.mv_data, val.mv_size);
-
-    return loyalty_member_decode(buf, val.mv_size, m) == 0 ? 0
-                                                           : MDB_CORRUPTED;
+    return loyalty_member_decode(buf, n, m) == 0 ? 0 : MDB_CORRUPTED;
 }

@@ -19,39 +19,61 @@ const char  *loyalty_store_dbs[LOYALTY_DB_COUNT] = {
 
 
 int
+loyalty_store_meta_get(loyalty_store_t *st, MDB_txn *txn, const char *name,
+    MDB_val *val)
+{
+    MDB_val  key;
+
+    key.mv_data = (void *) name;
+    key.mv_size = strlen(name);
+
+    return mdb_get(txn, st->dbi[LOYALTY_DB_META], &key, val);
+}
+
+
+/* a meta integer of width bytes: 0, MDB_CORRUPTED, an LMDB error */
+static int
+loyalty_store_meta_int(loyalty_store_t *st, MDB_txn *txn, const char *name,
+    size_t width, uint64_t *v)
+{
+    int      rc;
+    MDB_val  val;
+
+    rc = loyalty_store_meta_get(st, txn, name, &val);
+    if (rc != 0) {
+        return rc;
+    }
+
+    if (val.mv_size != width) {
+        return MDB_CORRUPTED;
+    }
+
+    *v = loyalty_le_get(val.mv_data, width);
+
+    return 0;
+}
+
+
+int
 loyalty_store_meta(loyalty_store_t *st, MDB_txn *txn, uint32_t *version,
     int64_t *created)
 {
-    int      rc;
-    MDB_val  key, val;
+    int       rc;
+    uint64_t  v;
 
-    key.mv_data = LOYALTY_META_VERSION_KEY;
-    key.mv_size = sizeof(LOYALTY_META_VERSION_KEY) - 1;
-
-    rc = mdb_get(txn, st->dbi[LOYALTY_DB_META], &key, &val);
+    rc = loyalty_store_meta_int(st, txn, LOYALTY_META_VERSION_KEY, 4, &v);
     if (rc != 0) {
         return rc;
     }
 
-    if (val.mv_size != 4) {
-        return MDB_CORRUPTED;
-    }
+    *version = (uint32_t) v;
 
-    *version = (uint32_t) loyalty_le_get(val.mv_data, 4);
-
-    key.mv_data = LOYALTY_META_CREATED_KEY;
-    key.mv_size = sizeof(LOYALTY_META_CREATED_KEY) - 1;
-
-    rc = mdb_get(txn, st->dbi[LOYALTY_DB_META], &key, &val);
+    rc = loyalty_store_meta_int(st, txn, LOYALTY_META_CREATED_KEY, 8, &v);
     if (rc != 0) {
         return rc;
     }
 
-    if (val.mv_size != 8) {
-        return MDB_CORRUPTED;
-    }
-
-    *created = (int64_t) loyalty_le_get(val.mv_data, 8);
+    *created = (int64_t) v;
 
     return 0;
 }
@@ -64,13 +86,13 @@ loyalty_store_init_meta(loyalty_store_t *st, MDB_txn *txn)
     uint8_t  buf[8];
     MDB_val  key, val;
 
-    key.mv_data = LOYALTY_META_VERSION_KEY;
-    key.mv_size = sizeof(LOYALTY_META_VERSION_KEY) - 1;
-
-    rc = mdb_get(txn, st->dbi[LOYALTY_DB_META], &key, &val);
+    rc = loyalty_store_meta_get(st, txn, LOYALTY_META_VERSION_KEY, &val);
     if (rc != MDB_NOTFOUND) {
         return rc;
     }
+
+    key.mv_data = LOYALTY_META_VERSION_KEY;
+    key.mv_size = sizeof(LOYALTY_META_VERSION_KEY) - 1;
 
     loyalty_le_put(buf, LOYALTY_SCHEMA_VERSION, 4);
     val.mv_data = buf;
@@ -344,4 +366,47 @@ loyalty_store_grow(loyalty_store_t *st, size_t need)
     }
 
     return mdb_env_set_mapsize(st->env, size);
+}
+
+
+int
+loyalty_store_get_copy(MDB_txn *txn, MDB_dbi dbi, const void *key,
+    size_t klen, uint8_t *buf, size_t max, size_t *len)
+{
+    int      rc;
+    MDB_val  k, val;
+
+    k.mv_data = (void *) key;
+    k.mv_size = klen;
+
+    rc = mdb_get(txn, dbi, &k, &val);
+    if (rc != 0) {
+        return rc;
+    }
+
+    if (val.mv_size > max) {
+        return MDB_CORRUPTED;
+    }
+
+    memcpy(buf, val.mv_data, val.mv_size);
+    *len = val.mv_size;
+
+    return 0;
+}
+
+
+int
+loyalty_store_after(void *kbuf, const void *after, size_t len,
+    MDB_val *key)
+{
+    if (len == 0) {
+        return MDB_FIRST;
+    }
+
+    memmove(kbuf, after, len);
+    ((uint8_t *) kbuf)[len] = '\0';
+    key->mv_data = kbuf;
+    key->mv_size = len + 1;
+
+    return MDB_SET_RANGE;
 }
