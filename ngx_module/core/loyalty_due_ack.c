@@ -63,16 +63,115 @@ loyalty_due_ack(loyalty_store_t *st, MDB_txn *txn, const char *id,
 }
 
 
+/* an acknowledgement's fields, checked; -1 with err */
+typedef struct {
+    const char  *id;
+    size_t       len;
+    const char  *by;
+    size_t       by_len;
+    int          outcome;
+} loyalty_due_acking_t;
+
+
+static int
+loyalty_due_ack_parse(json_t *a, json_t *res, loyalty_due_acking_t *ak,
+    char *err, size_t errlen)
+{
+    json_t      *v;
+    const char  *s;
+
+    v = json_is_object(a) ? json_object_get(a, "id") : NULL;
+
+    if (!json_is_object(a)) {
+        snprintf(err, errlen, "an acknowledgement is an object");
+        return -1;
+    }
+
+    if (!json_is_string(v)) {
+        snprintf(err, errlen, "\"id\" must be a string");
+        return -1;
+    }
+
+    ak->id = json_string_value(v);
+    ak->len = json_string_length(v);
+    json_object_set(res, "id", v);
+
+    v = json_object_get(a, "outcome");
+    if (json_is_string(v)) {
+        ak->outcome = loyalty_name_index(loyalty_outcome_names,
+                                         LOYALTY_OUTCOMES,
+                                         json_string_value(v),
+                                         json_string_length(v));
+    }
+
+    if (ak->outcome <= LOYALTY_OUTCOME_PENDING) {
+        snprintf(err, errlen, "\"outcome\" must be \"done\", "
+                 "\"skipped\" or \"failed\"");
+        return -1;
+    }
+
+    v = json_object_get(a, "by");
+    if (v) {
+        if (!json_is_string(v)
+            || !loyalty_valid_id(json_string_value(v), json_string_length(v)))
+        {
+            snprintf(err, errlen, "\"by\" must be 1-64 characters of "
+                     "A-Z, a-z, 0-9, \"_\", \".\" and \"-\"");
+            return -1;
+        }
+
+        ak->by = json_string_value(v);
+        ak->by_len = json_string_length(v);
+    }
+
+    json_object_foreach(a, s, v) {
+        if (strcmp(s, "id") && strcmp(s, "outcome") && strcmp(s, "by")) {
+            snprintf(err, errlen, "unknown field \"%.64s\"", s);
+            return -1;
+        }
+    }
+
+    return 0;
+}
+
+
+/* the status of loyalty_due_ack()'s result rc; *lmdb for an LMDB error */
+static const char *
+loyalty_due_ack_status(int rc, int *lmdb, char *err, size_t errlen)
+{
+    switch (rc) {
+
+    case LOYALTY_DUE_ACKED:
+        return "acked";
+
+    case LOYALTY_DUE_ALREADY:
+        return "already";
+
+    case LOYALTY_DUE_UNKNOWN:
+        snprintf(err, errlen, "no touch has this id");
+        return "unknown";
+
+    case LOYALTY_DUE_CONFLICT:
+        snprintf(err, errlen, "already acknowledged with another outcome");
+        return "conflict";
+
+    default:
+        *lmdb = rc;
+        return "error";
+    }
+}
+
+
 /* one acknowledgement: its result object, or NULL when out of memory */
 static json_t *
 loyalty_due_ack_one(loyalty_store_t *st, MDB_txn *txn, json_t *a,
     int64_t now, int *lmdb)
 {
-    int          rc, outcome;
-    json_t      *res, *v;
-    size_t       len, by_len;
-    const char  *id, *by, *status, *s;
-    char         err[LOYALTY_ERRLEN];
+    int                   rc;
+    char                  err[LOYALTY_ERRLEN];
+    json_t               *res;
+    const char           *status;
+    loyalty_due_acking_t  ak;
 
     res = json_object();
     if (res == NULL) {
@@ -82,99 +181,23 @@ loyalty_due_ack_one(loyalty_store_t *st, MDB_txn *txn, json_t *a,
     *lmdb = 0;
     status = "error";
     err[0] = '\0';
-    id = NULL;
-    len = 0;
-    by = NULL;
-    by_len = 0;
-    outcome = -1;
+    memset(&ak, 0, sizeof(loyalty_due_acking_t));
+    ak.outcome = -1;
 
-    v = json_is_object(a) ? json_object_get(a, "id") : NULL;
+    if (loyalty_due_ack_parse(a, res, &ak, err, sizeof(err)) == 0) {
 
-    if (!json_is_object(a)) {
-        snprintf(err, sizeof(err), "an acknowledgement is an object");
-        goto done;
-    }
+        /* LMDB takes no empty key: MDB_BAD_VALSIZE, a server error */
+        if (ak.len == 0 || ak.len > LOYALTY_TOUCH_ID_MAX) {
+            rc = LOYALTY_DUE_UNKNOWN;
 
-    if (!json_is_string(v)) {
-        snprintf(err, sizeof(err), "\"id\" must be a string");
-        goto done;
-    }
-
-    id = json_string_value(v);
-    len = json_string_length(v);
-    json_object_set(res, "id", v);
-
-    v = json_object_get(a, "outcome");
-    if (json_is_string(v)) {
-        outcome = loyalty_name_index(loyalty_outcome_names,
-                                     LOYALTY_OUTCOMES,
-                                     json_string_value(v),
-                                     json_string_length(v));
-    }
-
-    if (outcome <= LOYALTY_OUTCOME_PENDING) {
-        snprintf(err, sizeof(err), "\"outcome\" must be \"done\", "
-                 "\"skipped\" or \"failed\"");
-        goto done;
-    }
-
-    v = json_object_get(a, "by");
-    if (v) {
-        if (!json_is_string(v)
-            || !loyalty_valid_id(json_string_value(v), json_string_length(v)))
-        {
-            snprintf(err, sizeof(err), "\"by\" must be 1-64 characters of "
-                     "A-Z, a-z, 0-9, \"_\", \".\" and \"-\"");
-            goto done;
+        } else {
+            rc = loyalty_due_ack(st, txn, ak.id, ak.len,
+                                 (loyalty_outcome_e) ak.outcome, ak.by,
+                                 ak.by_len, now);
         }
 
-        by = json_string_value(v);
-        by_len = json_string_length(v);
+        status = loyalty_due_ack_status(rc, lmdb, err, sizeof(err));
     }
-
-    json_object_foreach(a, s, v) {
-        if (strcmp(s, "id") && strcmp(s, "outcome") && strcmp(s, "by")) {
-            snprintf(err, sizeof(err), "unknown field \"%.64s\"", s);
-            goto done;
-        }
-    }
-
-    /* LMDB takes no empty key: MDB_BAD_VALSIZE, a server error */
-    if (len == 0 || len > LOYALTY_TOUCH_ID_MAX) {
-        rc = LOYALTY_DUE_UNKNOWN;
-
-    } else {
-        rc = loyalty_due_ack(st, txn, id, len, (loyalty_outcome_e) outcome,
-                             by, by_len, now);
-    }
-
-    switch (rc) {
-
-    case LOYALTY_DUE_ACKED:
-        status = "acked";
-        break;
-
-    case LOYALTY_DUE_ALREADY:
-        status = "already";
-        break;
-
-    case LOYALTY_DUE_UNKNOWN:
-        status = "unknown";
-        snprintf(err, sizeof(err), "no touch has this id");
-        break;
-
-    case LOYALTY_DUE_CONFLICT:
-        status = "conflict";
-        snprintf(err, sizeof(err), "already acknowledged with another "
-                 "outcome");
-        break;
-
-    default:
-        *lmdb = rc;
-        break;
-    }
-
-done:
 
     json_object_set_new(res, "status", json_string(status));
 
