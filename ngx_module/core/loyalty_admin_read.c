@@ -222,16 +222,10 @@ loyalty_admin_ledger(loyalty_store_t *st, MDB_txn *txn, const char *id,
     json_object_set_new(obj, "entries", entries);
 
     /* from the newest back, so that a limit costs only what it shows */
-    key.mv_data = buf;
-    key.mv_size = loyalty_ledger_key(id, len, UINT64_MAX, buf);
-
-    rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
-    rc = mdb_cursor_get(cur, &key, &val, rc == 0 ? MDB_PREV : MDB_LAST);
+    rc = loyalty_ledger_newest(cur, id, len, buf, &key, &val);
 
     for (n = 0; rc == 0 && (limit == 0 || n < limit); n++) {
-        if (key.mv_size != len + 9 || memcmp(key.mv_data, id, len) != 0
-            || ((uint8_t *) key.mv_data)[len] != '\0')
-        {
+        if (!loyalty_ledger_key_of(&key, id, len)) {
             break;
         }
 
