@@ -50,8 +50,13 @@ loyalty_name_index(const char *const *names, size_t n, const char *s,
 }
 
 
-/* the touch record's integers after its bytes (schema/lmdb-layout.md) */
+/* the touch record's fixed part after its version (schema/lmdb-layout.md) */
 static const loyalty_le_field_t  loyalty_touch_fields[] = {
+    loyalty_le_field(1, 1, loyalty_touch_t, state),
+    loyalty_le_field(2, 1, loyalty_touch_t, touch),
+    loyalty_le_field(3, 1, loyalty_touch_t, trigger),
+    loyalty_le_field(4, 1, loyalty_touch_t, flags),
+    loyalty_le_field(5, 1, loyalty_touch_t, by_len),
     loyalty_le_field(6, 2, loyalty_touch_t, note_len),
     loyalty_le_field(8, 8, loyalty_touch_t, due_at),
     loyalty_le_field(16, 8, loyalty_touch_t, scheduled_at),
@@ -68,11 +73,6 @@ loyalty_touch_encode(const loyalty_touch_t *t, uint8_t *buf)
     memset(buf, 0, LOYALTY_TOUCH_FIXED);
 
     buf[0] = LOYALTY_TOUCH_VERSION;
-    buf[1] = t->state;
-    buf[2] = t->touch;
-    buf[3] = t->trigger;
-    buf[4] = t->flags;
-    buf[5] = t->by_len;
     loyalty_le_fields_put(buf, loyalty_touch_fields, t);
 
     loyalty_cpymem(buf + LOYALTY_TOUCH_FIXED, t->by, t->by_len);
@@ -98,11 +98,6 @@ loyalty_touch_decode(const uint8_t *buf, size_t len, loyalty_touch_t *t)
         return -1;
     }
 
-    t->state = buf[1];
-    t->touch = buf[2];
-    t->trigger = buf[3];
-    t->flags = buf[4];
-    t->by_len = buf[5];
     loyalty_le_fields_get(buf, loyalty_touch_fields, t);
 
     if (t->note_len > LOYALTY_NOTE_MAX

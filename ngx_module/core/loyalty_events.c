@@ -373,8 +373,14 @@ loyalty_event_key(loyalty_event_e type, const char *id, size_t len,
 }
 
 
-/* the record's integers after its bytes (schema/lmdb-layout.md) */
+/* the record's fixed part after its version (schema/lmdb-layout.md) */
 static const loyalty_le_field_t  loyalty_event_rec_fields[] = {
+    loyalty_le_field(1, 1, loyalty_event_rec_t, type),
+    loyalty_le_field(2, 1, loyalty_event_rec_t, member_len),
+    loyalty_le_field(3, 1, loyalty_event_rec_t, order_len),
+    loyalty_le_field(4, 1, loyalty_event_rec_t, r1_len),
+    loyalty_le_field(5, 1, loyalty_event_rec_t, r2_len),
+    loyalty_le_field(6, 1, loyalty_event_rec_t, action),
     loyalty_le_field(8, 8, loyalty_event_rec_t, at),
     loyalty_le_field(16, 8, loyalty_event_rec_t, amount),
     loyalty_le_field(24, 8, loyalty_event_rec_t, points),
@@ -393,12 +399,6 @@ loyalty_event_rec_encode(const loyalty_event_rec_t *e, uint8_t *buf)
     memset(buf, 0, LOYALTY_EVENT_FIXED);
 
     buf[0] = LOYALTY_EVENT_VERSION;
-    buf[1] = e->type;
-    buf[2] = e->member_len;
-    buf[3] = e->order_len;
-    buf[4] = e->r1_len;
-    buf[5] = e->r2_len;
-    buf[6] = e->action;
     loyalty_le_fields_put(buf, loyalty_event_rec_fields, e);
 
     p = buf + LOYALTY_EVENT_FIXED;
@@ -433,12 +433,6 @@ loyalty_event_rec_decode(const uint8_t *buf, size_t len,
         return -1;
     }
 
-    e->type = buf[1];
-    e->member_len = buf[2];
-    e->order_len = buf[3];
-    e->r1_len = buf[4];
-    e->r2_len = buf[5];
-    e->action = buf[6];
     loyalty_le_fields_get(buf, loyalty_event_rec_fields, e);
 
     p = (const char *) buf + LOYALTY_EVENT_FIXED;
