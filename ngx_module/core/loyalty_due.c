@@ -115,15 +115,22 @@ loyalty_touch_decode(const uint8_t *buf, size_t len, loyalty_touch_t *t)
 }
 
 
+/* the due queue's value after its version */
+static const loyalty_le_field_t  loyalty_due_fields[] = {
+    loyalty_le_field(1, 1, loyalty_due_t, touch),
+    loyalty_le_field(2, 1, loyalty_due_t, flags),
+    loyalty_le_field(8, 8, loyalty_due_t, lease_until),
+    { 0, 0, 0, 0 }
+};
+
+
 static size_t
 loyalty_due_encode(const loyalty_due_t *d, uint8_t *buf)
 {
     memset(buf, 0, LOYALTY_DUE_REC_LEN);
 
     buf[0] = LOYALTY_DUE_VERSION;
-    buf[1] = d->touch;
-    buf[2] = d->flags;
-    loyalty_le_put(buf + 8, (uint64_t) d->lease_until, 8);
+    loyalty_le_fields_put(buf, loyalty_due_fields, d);
 
     return LOYALTY_DUE_REC_LEN;
 }
@@ -140,9 +147,7 @@ loyalty_due_decode(const uint8_t *buf, size_t len, loyalty_due_t *d)
         return -1;
     }
 
-    d->touch = buf[1];
-    d->flags = buf[2];
-    d->lease_until = (int64_t) loyalty_le_get(buf + 8, 8);
+    loyalty_le_fields_get(buf, loyalty_due_fields, d);
 
     return 0;
 }

@@ -258,11 +258,11 @@ loyalty_parse_duration(const char *s, size_t len)
 }
 
 
-static int
-loyalty_digits(const char *s, size_t n, int *out)
+int
+loyalty_decimal(const char *s, size_t n, int64_t *out)
 {
-    size_t  i;
-    int     v;
+    size_t   i;
+    int64_t  v;
 
     v = 0;
 
@@ -274,6 +274,21 @@ loyalty_digits(const char *s, size_t n, int *out)
     }
 
     *out = v;
+    return 0;
+}
+
+
+/* the few digits of a date or a time */
+static int
+loyalty_digits(const char *s, size_t n, int *out)
+{
+    int64_t  v;
+
+    if (loyalty_decimal(s, n, &v) != 0) {
+        return -1;
+    }
+
+    *out = (int) v;
     return 0;
 }
 

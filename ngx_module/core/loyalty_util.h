@@ -115,6 +115,9 @@ int loyalty_valid_birthday(unsigned month, unsigned day);
 int loyalty_parse_birthday(const char *s, size_t len, uint8_t *month,
     uint8_t *day);
 
+/* n decimal digits, all of them, n <= 18: 0, or -1 for another byte */
+int loyalty_decimal(const char *s, size_t n, int64_t *out);
+
 /* little-endian unsigned integers of n bytes, n <= 8 */
 void loyalty_le_put(uint8_t *p, uint64_t v, size_t n);
 uint64_t loyalty_le_get(const uint8_t *p, size_t n);
