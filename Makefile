@@ -151,6 +151,14 @@ build/asan/unit/%.t: t/unit/%.c t/unit/tap.h build/asan/libloyaltycore.a
 	$(SAN_CC) $(SAN_CFLAGS) $(WARN) $(INC) -o $@ $< \
 	    build/asan/libloyaltycore.a $(LIBS)
 
+# the tests of a store share t/unit/store_fixture.h, and a rules document
+# t/unit/rules_fixture.h
+build/unit/cadence.t build/unit/events.t build/unit/rules.t \
+build/unit/store.t build/asan/unit/cadence.t build/asan/unit/events.t \
+build/asan/unit/rules.t build/asan/unit/store.t: t/unit/store_fixture.h
+build/unit/events.t build/unit/rules.t build/asan/unit/events.t \
+build/asan/unit/rules.t: t/unit/rules_fixture.h
+
 # the cookies' vector programs share t/unit/vectors.h
 build/unit/cookie_vectors.t build/unit/ref_vectors.t \
 build/asan/unit/cookie_vectors.t build/asan/unit/ref_vectors.t: \

@@ -14,6 +14,7 @@
 
 #include "loyalty_bots.h"
 #include "loyalty_code.h"
+#include "loyalty_member.h"
 #include "loyalty_price.h"
 #include "loyalty_record.h"
 #include "loyalty_rules.h"
@@ -368,9 +369,6 @@ int ngx_http_loyalty_store_commit(ngx_http_loyalty_store_t *store,
 ngx_int_t ngx_http_loyalty_store_recover(ngx_http_loyalty_store_t *store,
     int rc, size_t need, ngx_log_t *log);
 const char *ngx_http_loyalty_store_strerror(int rc);
-ngx_int_t ngx_http_loyalty_store_referrer(ngx_http_loyalty_store_t *store,
-    MDB_txn *txn, ngx_log_t *log, u_char *id, size_t len,
-    const char **referrer, size_t *referrer_len);
 ngx_uint_t ngx_http_loyalty_store_problem(ngx_http_loyalty_store_t *store,
     ngx_http_loyalty_problem_e problem);
 
@@ -389,6 +387,10 @@ void ngx_http_loyalty_code_cache_free(ngx_http_loyalty_store_t *store);
 ngx_int_t ngx_http_loyalty_code_find(ngx_http_request_t *r,
     ngx_http_loyalty_store_t *store, MDB_txn *txn, const u_char *name,
     size_t len, ngx_http_loyalty_code_t **code);
+/* in ngx_http_loyalty_code_cache.c, on the core's member accessor */
+ngx_int_t ngx_http_loyalty_store_referrer(ngx_http_loyalty_store_t *store,
+    MDB_txn *txn, ngx_log_t *log, u_char *id, size_t len,
+    const char **referrer, size_t *referrer_len);
 
 ngx_http_loyalty_ctx_t *ngx_http_loyalty_identify(ngx_http_request_t *r);
 ngx_int_t ngx_http_loyalty_funnel(ngx_http_request_t *r,

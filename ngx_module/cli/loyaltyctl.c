@@ -12,6 +12,7 @@
 #include "loyalty_code.h"
 #include "loyalty_json.h"
 #include "loyalty_ledger.h"
+#include "loyalty_member.h"
 #include "loyalty_price.h"
 #include "loyalty_record.h"
 #include "loyalty_sign.h"
@@ -616,7 +617,7 @@ loyaltyctl_verify_db(loyalty_store_t *st, MDB_txn *txn, int db,
             continue;
         }
 
-        rc = mdb_get(txn, st->dbi[LOYALTY_DB_MEMBERS], &ref, &tmp);
+        rc = loyalty_member_find(txn, st, m.referrer, m.referrer_len, &tmp);
         if (rc == MDB_NOTFOUND) {
             snprintf(what, sizeof(what), "unknown referrer \"%.*s\"",
                      (int) m.referrer_len, m.referrer);
@@ -798,7 +799,7 @@ loyaltyctl_sign_member(int argc, char **argv)
     };
 
     keys = NULL;
-    ttl = 30 * 86400;
+    ttl = 30 * LOYALTY_DAY;
 
     /* 0 restarts glibc's getopt, which then lets options follow the ID */
     optind = 0;

@@ -25,14 +25,15 @@
 
 #define LOYALTYCTL_HOSTS_MAX    64
 
-/* as nginx's loyalty_lua_budget, loyalty_lua_time and loyalty_lua_memory */
-#define LOYALTYCTL_LUA_BUDGET        100000
-#define LOYALTYCTL_LUA_BUDGET_MIN    1000
-#define LOYALTYCTL_LUA_BUDGET_MAX    100000000
+/* as nginx's loyalty_lua_budget, loyalty_lua_time and loyalty_lua_memory:
+ * the core's (loyalty_lua.h) */
+#define LOYALTYCTL_LUA_BUDGET        LOYALTY_LUA_BUDGET_DEFAULT
+#define LOYALTYCTL_LUA_BUDGET_MIN    LOYALTY_LUA_BUDGET_MIN
+#define LOYALTYCTL_LUA_BUDGET_MAX    LOYALTY_LUA_BUDGET_MAX
 #define LOYALTYCTL_LUA_TIME          LOYALTY_LUA_MSEC
-#define LOYALTYCTL_LUA_TIME_MAX      60000
-#define LOYALTYCTL_LUA_MEMORY        (16 * 1024 * 1024)
-#define LOYALTYCTL_LUA_MEMORY_MIN    (1024 * 1024)
+#define LOYALTYCTL_LUA_TIME_MAX      LOYALTY_LUA_TIME_MAX
+#define LOYALTYCTL_LUA_MEMORY        LOYALTY_LUA_MEMORY_DEFAULT
+#define LOYALTYCTL_LUA_MEMORY_MIN    LOYALTY_LUA_MEMORY_MIN
 #define LOYALTYCTL_LUA_ERRLEN        2048
 
 

@@ -437,7 +437,7 @@ loyaltyctl_cadence_stats(const loyaltyctl_opts_t *o, int argc, char **argv)
                 return LOYALTYCTL_USAGE;
             }
 
-            since *= 86400;
+            since *= LOYALTY_DAY;
             break;
 
         case 'h':

@@ -10,6 +10,7 @@
 
 #include "loyalty_code.h"
 #include "loyalty_json.h"
+#include "loyalty_member.h"
 #include "loyaltyctl.h"
 
 
@@ -71,7 +72,7 @@ loyaltyctl_invalid(const char *option, const char *value)
 int
 loyaltyctl_hosts_add(loyaltyctl_hosts_t *h, const char *arg)
 {
-    size_t       len, i;
+    size_t       len;
     const char  *p, *end;
 
     p = arg;
@@ -80,19 +81,8 @@ loyaltyctl_hosts_add(loyaltyctl_hosts_t *h, const char *arg)
         end = strchr(p, ',');
         len = end ? (size_t) (end - p) : strlen(p);
 
-        if (len == 0 || len > LOYALTY_HOST_MAX
-            || h->n == LOYALTYCTL_HOSTS_MAX)
-        {
+        if (!loyalty_valid_host(p, len) || h->n == LOYALTYCTL_HOSTS_MAX) {
             return -1;
-        }
-
-        for (i = 0; i < len; i++) {
-            if (!((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z')
-                  || (p[i] >= '0' && p[i] <= '9') || p[i] == '.'
-                  || p[i] == '-'))
-            {
-                return -1;
-            }
         }
 
         h->name[h->n] = p;
@@ -285,10 +275,7 @@ loyaltyctl_mint_code(const loyaltyctl_opts_t *o, int argc, char **argv)
         return LOYALTYCTL_STORE;
     }
 
-    key.mv_data = (void *) member;
-    key.mv_size = rec.member_len;
-
-    rc = mdb_get(txn, st.dbi[LOYALTY_DB_MEMBERS], &key, &val);
+    rc = loyalty_member_find(txn, &st, member, rec.member_len, &val);
     if (rc == MDB_NOTFOUND) {
         fprintf(stderr, "loyaltyctl: no member \"%s\"\n", member);
         mdb_txn_abort(txn);
@@ -460,7 +447,7 @@ loyaltyctl_clicks_entry(MDB_val *key, MDB_val *val, loyaltyctl_clicks_t *e)
         return "invalid key";
     }
 
-    loyalty_format_rfc3339(e->day * 86400, day);
+    loyalty_format_rfc3339(e->day * LOYALTY_DAY, day);
     snprintf(e->label, sizeof(e->label), "%.*s/%.*s", (int) e->code_len,
              e->code, LOYALTYCTL_DAY_LEN, day);
 
@@ -634,7 +621,7 @@ loyaltyctl_verify_code_records(loyalty_store_t *st, MDB_txn *txn,
     int              rc;
     char             norm[LOYALTY_CODE_MAX], what[LOYALTY_ERRLEN];
     long             n;
-    MDB_val          key, val, ref, tmp;
+    MDB_val          key, val, tmp;
     MDB_cursor      *cur;
     loyalty_code_t   c;
 
@@ -658,10 +645,7 @@ loyaltyctl_verify_code_records(loyalty_store_t *st, MDB_txn *txn,
             continue;
         }
 
-        ref.mv_data = (void *) c.member;
-        ref.mv_size = c.member_len;
-
-        rc = mdb_get(txn, st->dbi[LOYALTY_DB_MEMBERS], &ref, &tmp);
+        rc = loyalty_member_find(txn, st, c.member, c.member_len, &tmp);
         if (rc == MDB_NOTFOUND) {
             snprintf(what, sizeof(what), "unknown member \"%.*s\"",
                      (int) c.member_len, c.member);
