@@ -68,14 +68,16 @@ typedef struct {
  * A write of a command: loyaltyctl_write() runs step in a write
  * transaction and commits it.  step returns 0 (done), LOYALTYCTL_WRITE_MORE
  * (commit, and run it again: a long job in bounded transactions),
- * LOYALTYCTL_WRITE_REFUSED (nothing written; step said why), or an LMDB
- * error.  After MDB_MAP_FULL the map grows and the step runs again, undo
+ * LOYALTYCTL_WRITE_REFUSED (nothing written, exit 1: the step said why),
+ * LOYALTYCTL_WRITE_FAILED (nothing written, exit 3: the step said why),
+ * or an LMDB error.  After MDB_MAP_FULL the map grows and the step runs again, undo
  * (if any) first putting data back as the step found it.  prepare (if
  * any) runs once the store is open, before room is made: it may read the
  * input and set room from its size; an exit code.
  */
 #define LOYALTYCTL_WRITE_MORE      (-1000)
 #define LOYALTYCTL_WRITE_REFUSED   (-1001)
+#define LOYALTYCTL_WRITE_FAILED    (-1002)
 
 typedef struct loyaltyctl_write_s  loyaltyctl_write_t;
 

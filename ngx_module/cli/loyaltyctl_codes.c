@@ -3,7 +3,6 @@
  * keeps for them (clicks), and verify's checks of both databases.
  */
 
-#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
@@ -215,9 +214,8 @@ loyaltyctl_mint_step(loyaltyctl_write_t *w, loyalty_store_t *st,
 
     do {
         if (loyalty_code_mint(m->code) != 0) {
-            snprintf(w->err, sizeof(w->err), "no random bytes to mint a "
-                     "code");
-            return EIO;
+            fprintf(stderr, "loyaltyctl: no random bytes to mint a code\n");
+            return LOYALTYCTL_WRITE_FAILED;
         }
 
         key.mv_data = m->code;
@@ -229,8 +227,9 @@ loyaltyctl_mint_step(loyaltyctl_write_t *w, loyalty_store_t *st,
     } while (rc == MDB_KEYEXIST && ++tries < LOYALTYCTL_MINT_TRIES);
 
     if (rc == MDB_KEYEXIST) {
-        snprintf(w->err, sizeof(w->err), "%d codes minted in a row were "
-                 "in use", LOYALTYCTL_MINT_TRIES);
+        fprintf(stderr, "loyaltyctl: %d codes minted in a row were in use\n",
+                LOYALTYCTL_MINT_TRIES);
+        return LOYALTYCTL_WRITE_FAILED;
     }
 
     return rc;

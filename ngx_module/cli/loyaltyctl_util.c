@@ -288,7 +288,7 @@ loyaltyctl_read_end(loyalty_store_t *st, MDB_txn *txn)
 /*
  * One transaction: the step's writes committed, or none.  Returns 0,
  * LOYALTYCTL_WRITE_MORE (committed, and the step has more to do),
- * LOYALTYCTL_WRITE_REFUSED, or an LMDB error.
+ * LOYALTYCTL_WRITE_REFUSED, LOYALTYCTL_WRITE_FAILED, or an LMDB error.
  */
 static int
 loyaltyctl_write_once(loyaltyctl_write_t *w)
@@ -374,6 +374,10 @@ loyaltyctl_write(const loyaltyctl_opts_t *o, loyaltyctl_write_t *w)
 
     if (rc == LOYALTYCTL_WRITE_REFUSED) {
         return LOYALTYCTL_DATA;
+    }
+
+    if (rc == LOYALTYCTL_WRITE_FAILED) {
+        return LOYALTYCTL_STORE;
     }
 
     w->rc = rc;
