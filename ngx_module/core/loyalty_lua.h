@@ -176,4 +176,16 @@ int loyalty_lua_read_file(const char *path, char **data, size_t *len,
     char *err, size_t errlen);
 
 
+/* between the sandbox's own files, not for callers */
+
+/* the environment, run protected as the VM is made (loyalty_lua_sandbox.c) */
+int loyalty_lua_sandbox(lua_State *L);
+/* a chunk loaded in the sandbox: 0 with it on the stack, or an error */
+int loyalty_lua_chunk(lua_State *L, loyalty_lua_t *vm, const char *source,
+    size_t len, const char *chunkname);
+/* a partial member's __index, loyalty.store (loyalty_lua_member.c) */
+int loyalty_lua_member_index(lua_State *L);
+void loyalty_lua_store_lib(lua_State *L, loyalty_lua_t *vm);
+
+
 #endif /* _LOYALTY_LUA_H_INCLUDED_ */

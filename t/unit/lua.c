@@ -1,5 +1,5 @@
 /*
- * Unit tests of loyalty_lua.c: the script's table and hooks, the budget
+ * Unit tests of the sandbox (loyalty_lua*.c): the script's table and hooks, the budget
  * (instructions and time, in the script, the library and the pattern
  * functions) and the memory cap of a call and what is reported, the
  * sandbox, a member's table, and reading a file; and of
