@@ -1,9 +1,9 @@
 /*
  * Unit tests of the sandbox (loyalty_lua*.c): the script's table and
- * hooks, the budget (instructions and time, in the script, the library and the pattern
- * functions) and the memory cap of a call and what is reported, the
- * sandbox, a member's table, and reading a file; and of
- * loyalty_lua_pattern.c: its answers and errors against LuaJIT's own
+ * hooks, the budget (instructions and time, in the script, the library
+ * and the pattern functions) and the memory cap of a call and what is
+ * reported, the sandbox, a member's table, and reading a file; and of
+ * the pattern matcher: its answers and errors against LuaJIT's own
  * string functions (t/unit/lua_pattern.lua), and its meter.
  */
 
