@@ -360,7 +360,6 @@ ngx_http_loyalty_lua_new(ngx_http_loyalty_lua_conf_t *lcf, ngx_conf_t *cf,
     vm->lua.msec = (unsigned) lcf->time;
     vm->lua.limit = lcf->memory;
     vm->lua.source = ngx_http_loyalty_lua_source;
-    vm->lua.setup = ngx_http_loyalty_lua_keys;
     vm->lua.report = ngx_http_loyalty_lua_fail;
     vm->lua.data = vm;
 

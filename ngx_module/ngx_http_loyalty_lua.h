@@ -123,7 +123,6 @@ void ngx_http_loyalty_lua_store(ngx_http_loyalty_lua_t *vm,
     loyalty_store_t *st, MDB_txn *txn);
 
 /* in ngx_http_loyalty_lua_hooks.c */
-void ngx_http_loyalty_lua_keys(loyalty_lua_t *lua);
 ngx_int_t ngx_http_loyalty_lua_price(ngx_http_loyalty_lua_t *vm,
     ngx_http_request_t *r, ngx_http_loyalty_lua_price_t *p);
 ngx_int_t ngx_http_loyalty_lua_click(ngx_http_loyalty_lua_t *vm,

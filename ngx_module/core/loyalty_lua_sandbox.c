@@ -50,7 +50,9 @@ static void loyalty_lua_require_file(lua_State *L, loyalty_lua_t *vm,
 static const char  *loyalty_lua_key_names[] = {
     "id", "tier", "rank", "stage", "points", "orders", "spend", "blocked",
     "birthday", "joined_at", "first_order_at", "last_order_at", "referrer",
-    "retail", "price", "member", "now"
+    "retail", "price", "member", "now",
+    "sku", "qty", "currency", "code", "referrer2", "status", "user_agent",
+    "host", "uri", "type", "kind", "at", "first", "amount", "items"
 };
 
 
