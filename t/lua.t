@@ -293,7 +293,7 @@ END
     }
     is(price($h, 'badutf'), '1000//-', 'guard: a label with 0xFF: refused');
     like(error_log_text($h),
-         qr/\[error\].*the price hook failed: \Q$ROOT\E\/t\/lua\/guard\.lua:27 \(field label\): the price hook returned a label that is not valid UTF-8 text: a string; it is skipped/,
+         qr/\[error\].*the price hook failed: \Q$ROOT\E\/t\/lua\/guard\.lua:28 \(field label\): the price hook returned a label that is not valid UTF-8 text: a string; it is skipped/,
          'guard: the label with 0xFF logged, with its place');
 
     my %bad = (neg => 'negative', nan => '0/0', frac => '12.5',
@@ -306,10 +306,10 @@ END
            "guard: $bad{$sku}: a member pays the tier price");
     }
     like(error_log_text($h),
-         qr/\[error\].*the price hook failed: \Q$ROOT\E\/t\/lua\/guard\.lua:27 \(field price\): the price hook returned a price that is not a whole amount of at least 0 \(round it with loyalty\.money\): 12\.5; it is skipped/,
+         qr/\[error\].*the price hook failed: \Q$ROOT\E\/t\/lua\/guard\.lua:28 \(field price\): the price hook returned a price that is not a whole amount of at least 0 \(round it with loyalty\.money\): 12\.5; it is skipped/,
          'guard: a bad price logged');
     like(error_log_text($h),
-         qr/\[error\].*the price hook failed: \Q$ROOT\E\/t\/lua\/guard\.lua:27 \(field label\): the price hook returned a label that is not a string: 42; it is skipped/,
+         qr/\[error\].*the price hook failed: \Q$ROOT\E\/t\/lua\/guard\.lua:28 \(field label\): the price hook returned a label that is not a string: 42; it is skipped/,
          'guard: a bad label logged');
     unlike(error_log_text($h), qr/\[(alert|crit|emerg)\]/, 'guard: nothing worse');
     is(price($h, 'table'), '999//Table form', 'guard: the hook still works');
