@@ -52,6 +52,9 @@ static const char  loyaltyctl_usage_main[] =
     "  sign-member ID --keys FILE [--ttl DURATION]\n"
     "                            print a signed member cookie value\n"
     "  lua-check                 load the --lua script, print its hooks\n"
+    "  price SKU[:QTY]... [--member ID | --tier NAME] [--now TIME]\n"
+    "  click CODE [--member ID] [--ua UA] [--now TIME]\n"
+    "  event JSON [--now TIME]   dry runs of the --lua script's hooks\n"
     "  sweep [--now TIME]        run the --lua script's time-triggered\n"
     "                            cadences; credit rewards that fell due\n"
     "  due [--until TIME] [--limit N]\n"
@@ -273,6 +276,13 @@ loyaltyctl_get(const loyaltyctl_opts_t *o, int argc, char **argv)
     }
 
     tier = NULL;
+
+    if (o->lua && argc >= 2 && strcmp(argv[1], "price") == 0) {
+        fprintf(stderr, "loyaltyctl: get price does not run the --lua "
+                "script: its dry run is \"loyaltyctl --lua FILE price SKU "
+                "--tier NAME\"\n");
+        return LOYALTYCTL_USAGE;
+    }
 
     if (argc == 5 && strcmp(argv[1], "price") == 0
         && strcmp(argv[3], "--tier") == 0)
@@ -985,6 +995,18 @@ main(int argc, char **argv)
 
     if (strcmp(cmd, "lua-check") == 0) {
         return loyaltyctl_lua_check(&o, argc, argv);
+    }
+
+    if (strcmp(cmd, "price") == 0) {
+        return loyaltyctl_dry_price(&o, argc, argv);
+    }
+
+    if (strcmp(cmd, "click") == 0) {
+        return loyaltyctl_dry_click(&o, argc, argv);
+    }
+
+    if (strcmp(cmd, "event") == 0) {
+        return loyaltyctl_dry_event(&o, argc, argv);
     }
 
     if (strcmp(cmd, "sweep") == 0) {

@@ -87,6 +87,11 @@ int loyaltyctl_lua_memory(const char *arg, size_t *memory);
 /* the --lua script loaded, its table at the top of the stack; exit code */
 int loyaltyctl_lua_open(const loyaltyctl_opts_t *o, loyalty_lua_t *vm);
 int loyaltyctl_lua_check(const loyaltyctl_opts_t *o, int argc, char **argv);
+
+/* dry runs of the --lua script's hooks (loyaltyctl_dryrun.c) */
+int loyaltyctl_dry_price(const loyaltyctl_opts_t *o, int argc, char **argv);
+int loyaltyctl_dry_click(const loyaltyctl_opts_t *o, int argc, char **argv);
+int loyaltyctl_dry_event(const loyaltyctl_opts_t *o, int argc, char **argv);
 /*
  * The --lua script's cadences, in *cads from malloc(), and its VM in vm;
  * none without --lua.  An exit code; on success the caller ends with
