@@ -45,6 +45,7 @@ static int ngx_http_loyalty_lua_source(loyalty_lua_t *lua, const char *name,
     size_t errlen);
 static ngx_int_t ngx_http_loyalty_lua_keep(ngx_http_loyalty_lua_t *vm,
     const char *name, const char *path, char *source, size_t len);
+static void ngx_http_loyalty_lua_unknown(void *data, const char *msg);
 static void ngx_http_loyalty_lua_fail(loyalty_lua_t *lua, const char *msg,
     size_t len);
 static ngx_int_t ngx_http_loyalty_lua_stats_init(ngx_shm_zone_t *zone,
@@ -390,6 +391,12 @@ ngx_http_loyalty_lua_new(ngx_http_loyalty_lua_conf_t *lcf, ngx_conf_t *cf,
         return NULL;
     }
 
+    /* a misspelt hook is never called: nginx -t says so, once */
+    if (cf) {
+        (void) loyalty_lua_unknown_keys(&vm->lua,
+                                        ngx_http_loyalty_lua_unknown, vm);
+    }
+
     /* the hooks and cadences are taken: the table itself is not needed */
     lua_pop(vm->lua.L, 1);
 
@@ -604,6 +611,17 @@ ngx_http_loyalty_lua_fail(loyalty_lua_t *lua, const char *msg, size_t len)
                   "skipped (logged once per place in the script)",
                   &vm->conf->file, loyalty_lua_hook_names[vm->hook],
                   len, msg);
+}
+
+
+/* an unknown key of the script's table, warned at its directive */
+static void
+ngx_http_loyalty_lua_unknown(void *data, const char *msg)
+{
+    ngx_http_loyalty_lua_t  *vm = data;
+
+    ngx_conf_log_error(NGX_LOG_WARN, vm->cf, 0, "loyalty_lua_file \"%V\": %s",
+                       &vm->conf->file, msg);
 }
 
 

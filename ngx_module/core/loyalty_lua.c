@@ -73,6 +73,8 @@ static void loyalty_lua_charge(lua_State *L, void *data, size_t steps);
 static int loyalty_lua_run(loyalty_lua_t *vm, int nargs, int nresults);
 static int loyalty_lua_hooks(loyalty_lua_t *vm, char *err, size_t errlen);
 static void loyalty_lua_fail(loyalty_lua_t *vm, const char *msg);
+static int loyalty_lua_strcmp(const void *a, const void *b);
+static size_t loyalty_lua_distance(const char *a, const char *b);
 
 
 const char  *loyalty_lua_hook_names[LOYALTY_LUA_HOOKS] = {
@@ -219,6 +221,157 @@ loyalty_lua_hooks(loyalty_lua_t *vm, char *err, size_t errlen)
     }
 
     return 0;
+}
+
+
+/* the keys a script's table may hold: the hooks, and its cadences */
+static const char  *loyalty_lua_script_keys[] = {
+    "price", "click", "event", "cadences", NULL
+};
+
+
+/*
+ * Every key of the script's table (at the top of the stack) that is none
+ * of loyalty_lua_script_keys, in byte order, told to warn() with the
+ * nearest known key if it is a likely typo ("prcie": did you mean
+ * "price"?).  A warning, not an error: a table may carry the script's own
+ * data beside its hooks, and a script that ran yesterday keeps running;
+ * but a misspelt hook is never called, and the operator is told where.
+ * Returns the number of unknown keys.
+ */
+int
+loyalty_lua_unknown_keys(loyalty_lua_t *vm, loyalty_lua_warn_pt warn,
+    void *data)
+{
+    int          i, n, best, d, bestd;
+    char         msg[LOYALTY_LUA_WARN_LEN];
+    size_t       len;
+    lua_State   *L;
+    const char  *key, *keys[LOYALTY_LUA_UNKNOWN_MAX];
+
+    L = vm->L;
+    n = 0;
+
+    if (!lua_istable(L, -1)) {
+        return 0;
+    }
+
+    lua_pushnil(L);
+
+    while (lua_next(L, -2)) {
+        lua_pop(L, 1);
+
+        if (lua_type(L, -1) != LUA_TSTRING) {
+            snprintf(msg, sizeof(msg), "the script's table has a %s key: "
+                     "only hooks (price, click, event) and cadences are "
+                     "read", luaL_typename(L, -1));
+            warn(data, msg);
+            continue;
+        }
+
+        key = lua_tolstring(L, -1, &len);
+
+        for (i = 0; loyalty_lua_script_keys[i]; i++) {
+            if (strcmp(key, loyalty_lua_script_keys[i]) == 0) {
+                break;
+            }
+        }
+
+        if (loyalty_lua_script_keys[i] == NULL
+            && n < LOYALTY_LUA_UNKNOWN_MAX)
+        {
+            /* the table holds its keys: they live as long as it does */
+            keys[n++] = key;
+        }
+    }
+
+    qsort(keys, (size_t) n, sizeof(char *), loyalty_lua_strcmp);
+
+    for (i = 0; i < n; i++) {
+        best = -1;
+        bestd = 3;
+
+        for (d = 0; loyalty_lua_script_keys[d]; d++) {
+            len = loyalty_lua_distance(keys[i], loyalty_lua_script_keys[d]);
+
+            if ((int) len < bestd
+                && len < strlen(loyalty_lua_script_keys[d]))
+            {
+                bestd = (int) len;
+                best = d;
+            }
+        }
+
+        if (best >= 0) {
+            snprintf(msg, sizeof(msg), "unknown key \"%.64s\" in the "
+                     "script's table: did you mean \"%s\"?", keys[i],
+                     loyalty_lua_script_keys[best]);
+
+        } else {
+            snprintf(msg, sizeof(msg), "unknown key \"%.64s\" in the "
+                     "script's table: it is not read (the keys read are "
+                     "price, click, event and cadences)", keys[i]);
+        }
+
+        warn(data, msg);
+    }
+
+    return n;
+}
+
+
+static int
+loyalty_lua_strcmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+
+/*
+ * The edit distance of a and b, a transposition one edit (optimal string
+ * alignment), ASCII case ignored; keys are short, longer ones are far.
+ */
+static size_t
+loyalty_lua_distance(const char *a, const char *b)
+{
+    size_t  i, j, la, lb, cost, v;
+    size_t  d[LOYALTY_LUA_KEY_LEN + 1][LOYALTY_LUA_KEY_LEN + 1];
+
+    la = strlen(a);
+    lb = strlen(b);
+
+    if (la > LOYALTY_LUA_KEY_LEN || lb > LOYALTY_LUA_KEY_LEN) {
+        return (size_t) -1;
+    }
+
+    for (i = 0; i <= la; i++) {
+        d[i][0] = i;
+    }
+
+    for (j = 0; j <= lb; j++) {
+        d[0][j] = j;
+    }
+
+    for (i = 1; i <= la; i++) {
+        for (j = 1; j <= lb; j++) {
+            cost = tolower((unsigned char) a[i - 1])
+                   != tolower((unsigned char) b[j - 1]);
+
+            v = d[i - 1][j] + 1;
+            v = d[i][j - 1] + 1 < v ? d[i][j - 1] + 1 : v;
+            v = d[i - 1][j - 1] + cost < v ? d[i - 1][j - 1] + cost : v;
+
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]
+                && d[i - 2][j - 2] + 1 < v)
+            {
+                v = d[i - 2][j - 2] + 1;
+            }
+
+            d[i][j] = v;
+        }
+    }
+
+    return d[la][lb];
 }
 
 

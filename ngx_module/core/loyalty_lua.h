@@ -19,6 +19,11 @@
 
 #define LOYALTY_LUA_SOURCE_MAX  (1024 * 1024)
 
+/* unknown keys of a script's table told, the longest that is compared */
+#define LOYALTY_LUA_UNKNOWN_MAX  32
+#define LOYALTY_LUA_KEY_LEN      32
+#define LOYALTY_LUA_WARN_LEN     256
+
 /* a call's wall time, ms, if the caller says none */
 #define LOYALTY_LUA_MSEC        50
 
@@ -155,6 +160,9 @@ struct loyalty_lua_s {
 extern const char  *loyalty_lua_hook_names[LOYALTY_LUA_HOOKS];
 
 
+/* a warning about the script, with the caller's data */
+typedef void (*loyalty_lua_warn_pt)(void *data, const char *msg);
+
 /* vm's caller's fields set, the rest zero: 0, or -1 with err */
 int loyalty_lua_open(loyalty_lua_t *vm, char *err, size_t errlen);
 void loyalty_lua_close(loyalty_lua_t *vm);
@@ -166,6 +174,14 @@ void loyalty_lua_close(loyalty_lua_t *vm);
  */
 int loyalty_lua_script(loyalty_lua_t *vm, const char *source, size_t len,
     char *err, size_t errlen);
+
+/*
+ * The keys of the script's table, at the top of the stack, that are
+ * neither hooks nor cadences, each told to warn() with a "did you mean"
+ * if one is near: their number.
+ */
+int loyalty_lua_unknown_keys(loyalty_lua_t *vm, loyalty_lua_warn_pt warn,
+    void *data);
 
 /*
  * Runs f(ud) protected, within the budget and the memory cap: 0, or -1
