@@ -42,6 +42,7 @@ typedef struct {
     unsigned     lua_budget;
     unsigned     lua_time;    /* ms */
     size_t       lua_memory;
+    const char  *tz;          /* --tz NAME, or NULL: UTC */
 } loyaltyctl_opts_t;
 
 
@@ -84,6 +85,9 @@ int loyaltyctl_clicks(const loyaltyctl_opts_t *o, int argc, char **argv);
 int loyaltyctl_lua_budget(const char *arg, unsigned *budget);
 int loyaltyctl_lua_time(const char *arg, unsigned *msec);
 int loyaltyctl_lua_memory(const char *arg, size_t *memory);
+/* the --tz zone in *tz, loaded once (NULL: UTC): an exit code */
+int loyaltyctl_tz(const loyaltyctl_opts_t *o, const loyalty_tz_t **tz);
+
 /* the --lua script loaded, its table at the top of the stack; exit code */
 int loyaltyctl_lua_open(const loyaltyctl_opts_t *o, loyalty_lua_t *vm);
 int loyaltyctl_lua_check(const loyaltyctl_opts_t *o, int argc, char **argv);

@@ -131,6 +131,36 @@ loyaltyctl_lua_memory(const char *arg, size_t *memory)
 }
 
 
+/* --tz NAME: the zone, read once from the system's tzdata */
+int
+loyaltyctl_tz(const loyaltyctl_opts_t *o, const loyalty_tz_t **tz)
+{
+    char                 err[LOYALTYCTL_LUA_ERRLEN];
+    static int           loaded;
+    static loyalty_tz_t  zone;
+
+    *tz = NULL;
+
+    if (o->tz == NULL) {
+        return LOYALTYCTL_OK;
+    }
+
+    if (!loaded) {
+        if (loyalty_tz_load(&zone, NULL, o->tz, err, sizeof(err)) != 0) {
+            fprintf(stderr, "loyaltyctl: invalid --tz \"%s\": %s\n", o->tz,
+                    err);
+            return LOYALTYCTL_USAGE;
+        }
+
+        loaded = 1;
+    }
+
+    *tz = &zone;
+
+    return LOYALTYCTL_OK;
+}
+
+
 /*
  * A VM of the --lua script, with the table it returned at the top of its
  * stack: LOYALTYCTL_OK, or an exit code after saying why on stderr.
@@ -152,6 +182,7 @@ loyaltyctl_lua_open(const loyaltyctl_opts_t *o, loyalty_lua_t *vm)
     vm->msec = o->lua_time;
     vm->limit = o->lua_memory;
     vm->report = loyaltyctl_lua_report;
+    (void) loyaltyctl_tz(o, &vm->tz);
 
     if (loyalty_lua_open(vm, err, sizeof(err)) != 0) {
         fprintf(stderr, "loyaltyctl: --lua \"%s\": %s\n", o->lua, err);

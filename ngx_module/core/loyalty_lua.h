@@ -15,6 +15,7 @@
 #include "loyalty_lua_pattern.h"
 #include "loyalty_record.h"
 #include "loyalty_store.h"
+#include "loyalty_tz.h"
 
 
 #define LOYALTY_LUA_SOURCE_MAX  (1024 * 1024)
@@ -132,6 +133,7 @@ struct loyalty_lua_s {
     loyalty_lua_setup_pt    setup;    /* NULL: none */
     loyalty_lua_report_pt   report;   /* NULL: none */
     void                   *data;     /* the callbacks' */
+    const loyalty_tz_t     *tz;       /* the shop's zone; NULL: UTC */
 
     lua_State              *L;
     size_t                  used;

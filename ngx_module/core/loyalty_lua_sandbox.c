@@ -6,6 +6,7 @@
  */
 
 #include <ctype.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,8 @@ static void loyalty_lua_require_lib(lua_State *L, loyalty_lua_t *vm,
     const char *name);
 static void loyalty_lua_require_file(lua_State *L, loyalty_lua_t *vm,
     const char *name, size_t len);
+static void loyalty_lua_zone_lib(lua_State *L, loyalty_lua_t *vm);
+static int loyalty_lua_zone_offset(lua_State *L);
 
 
 /* in the order of loyalty_lua_key_e */
@@ -431,7 +434,8 @@ loyalty_lua_loadstring(lua_State *L)
 
 
 /*
- * require "loyalty.NAME": the project's library, or loyalty.store; any
+ * require "loyalty.NAME": the project's library, loyalty.store or
+ * loyalty.zone; any
  * other NAME is NAME.lua (dots for slashes) in the script's directory,
  * its source from vm->source.
  */
@@ -473,6 +477,9 @@ loyalty_lua_require(lua_State *L)
 
     if (strcmp(name, "loyalty.store") == 0) {
         loyalty_lua_store_lib(L, vm);
+
+    } else if (strcmp(name, "loyalty.zone") == 0) {
+        loyalty_lua_zone_lib(L, vm);
 
     } else {
         if (strncmp(name, "loyalty.", 8) == 0) {
@@ -571,4 +578,45 @@ loyalty_lua_require_file(lua_State *L, loyalty_lua_t *vm, const char *name,
     /* the chunk in place of its name, above the path */
     lua_remove(L, -2);
     lua_remove(L, -2);
+}
+
+
+/*
+ * loyalty.zone: the shop's time zone (loyalty_timezone, loyaltyctl --tz),
+ * { name = "Asia/Shanghai", offset = function(t) }, offset(t) the seconds
+ * east of UTC at Unix time t; "UTC" and 0 without one.  loyalty.date
+ * counts the shop's days with it.
+ */
+static void
+loyalty_lua_zone_lib(lua_State *L, loyalty_lua_t *vm)
+{
+    lua_createtable(L, 0, 2);
+
+    lua_pushstring(L, vm->tz ? vm->tz->name : "UTC");
+    lua_setfield(L, -2, "name");
+
+    lua_pushlightuserdata(L, vm);
+    lua_pushcclosure(L, loyalty_lua_zone_offset, 1);
+    lua_setfield(L, -2, "offset");
+}
+
+
+static int
+loyalty_lua_zone_offset(lua_State *L)
+{
+    lua_Number      t;
+    loyalty_lua_t  *vm;
+
+    vm = lua_touserdata(L, lua_upvalueindex(1));
+    t = luaL_checknumber(L, 1);
+
+    /* NaN fails both; years 0000-9999 and a margin */
+    if (!(t > -1e12 && t < 1e12)) {
+        return luaL_error(L, "offset: time must be a number of Unix "
+                          "seconds");
+    }
+
+    lua_pushinteger(L, loyalty_tz_offset(vm->tz, (int64_t) floor(t)));
+
+    return 1;
 }
