@@ -360,6 +360,7 @@ ngx_http_loyalty_lua_new(ngx_http_loyalty_lua_conf_t *lcf, ngx_conf_t *cf,
     vm->lua.budget = (unsigned) lcf->budget;
     vm->lua.msec = (unsigned) lcf->time;
     vm->lua.limit = lcf->memory;
+    vm->lua.tz = lcf->tz;
     vm->lua.source = ngx_http_loyalty_lua_source;
     vm->lua.report = ngx_http_loyalty_lua_fail;
     vm->lua.data = vm;
@@ -432,6 +433,7 @@ ngx_http_loyalty_lua_read_cadences(ngx_http_loyalty_lua_t *vm, char *err,
 
     cads->cond = ngx_http_loyalty_lua_cadence_cond;
     cads->data = vm;
+    cads->tz = vm->lua.tz;
     vm->cadences = cads;
 
     return NGX_OK;

@@ -44,6 +44,7 @@ typedef struct {
     ngx_uint_t                    budget;   /* VM instructions per call */
     ngx_msec_t                    time;     /* wall time per call */
     size_t                        memory;   /* bytes per VM */
+    const loyalty_tz_t           *tz;       /* the shop's; NULL: UTC */
     ngx_shm_zone_t               *zone;
     ngx_http_loyalty_lua_stats_t *stats;
 } ngx_http_loyalty_lua_conf_t;

@@ -19,6 +19,7 @@
 #include "loyalty_rules.h"
 #include "loyalty_sign.h"
 #include "loyalty_store.h"
+#include "loyalty_tz.h"
 
 
 typedef enum {
@@ -199,6 +200,7 @@ typedef struct {
     ngx_shm_zone_t              *click_zone;
     ngx_flag_t                   admin;     /* some location has one */
     ngx_msec_t                   click_flush;
+    loyalty_tz_t                *tz;        /* loyalty_timezone; NULL: UTC */
     ngx_str_t                    lua_file;
     ngx_int_t                    lua_budget;
     ngx_msec_t                   lua_time;
@@ -388,6 +390,9 @@ ngx_int_t ngx_http_loyalty_target_allowed(ngx_http_loyalty_loc_conf_t *llcf,
     ngx_str_t *target);
 
 char *ngx_http_loyalty_click_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+/* loyalty_timezone (ngx_http_loyalty_tz.c) */
+char *ngx_http_loyalty_timezone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_http_loyalty_clicks_t *ngx_http_loyalty_clicks_get(
     ngx_http_loyalty_main_conf_t *lmcf);

@@ -85,6 +85,10 @@ loyaltyctl_cadences(const loyaltyctl_opts_t *o, loyalty_lua_t *vm,
 
     if (rc != LOYALTYCTL_OK) {
         free(*cads);
+
+    } else {
+        /* the shop's days, as nginx's loyalty_timezone */
+        (void) loyaltyctl_tz(o, &(*cads)->tz);
     }
 
     return rc;
