@@ -121,6 +121,21 @@ sub line {
     is(line($doc), 'sofa-298/2/47680/Weekend 7',
        'Monday 03:00 UTC in New York: still Sunday');
 
+    # the example, as its comment runs it: Saturday in Beijing
+    ($rc, $doc) = price('--tz', 'Asia/Shanghai', '--lua',
+                        "$ROOT/lua/examples/weekend.lua", 'price', 'sofa-298',
+                        '--tier', 'vip', '--now', '2026-12-12T10:00:00+08:00');
+    is(line($doc), 'sofa-298/1/20640/Weekend',
+       'lua/examples/weekend.lua: 20% off the tier price on Saturday');
+    ($rc, $doc) = price('--tz', 'Asia/Shanghai', '--lua',
+                        "$ROOT/lua/examples/weekend.lua", 'price', 'sofa-298',
+                        '--tier', 'vip', '--now', '2026-12-13T23:59:59+08:00');
+    is(line($doc), 'sofa-298/1/20640/Weekend', '... until Sunday midnight');
+    ($rc, $doc) = price('--tz', 'Asia/Shanghai', '--lua',
+                        "$ROOT/lua/examples/weekend.lua", 'price', 'sofa-298',
+                        '--tier', 'vip', '--now', '2026-12-14T00:00:00+08:00');
+    is(line($doc), 'sofa-298/1/25800/-', '... not on Monday');
+
     # a member: the tier's price, then the hook on it
     ($rc, $doc) = price('--lua', "$DIR/weekend.lua", 'price', 'sofa-298',
                         'tea-gift:3', 'nope', '--member', 'li.member',
