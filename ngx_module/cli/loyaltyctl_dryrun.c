@@ -50,7 +50,7 @@ typedef struct {
 typedef struct {
     loyalty_lua_t          *vm;
     loyalty_tierset_t      *ts;
-    const loyalty_price_t  *p;
+    loyalty_price_t        *p;         /* the item's */
     int64_t                 now;
     int64_t                 total;
     char                    promo[LOYALTY_LUA_LABEL_MAX];
@@ -63,10 +63,21 @@ static int loyaltyctl_dry_options(int argc, char **argv, const char *usage,
     loyaltyctl_dry_t *d);
 static int loyaltyctl_dry_vm(const loyaltyctl_opts_t *o, loyalty_lua_t *vm,
     loyalty_lua_hook_e hook, loyalty_store_t *st, unsigned flags);
+static int loyaltyctl_price_items(loyaltyctl_line_t *line,
+    const loyaltyctl_dry_t *d, loyalty_store_t *st, MDB_txn *txn,
+    loyalty_lua_price_t *q, int tier, json_t *items);
+static int loyaltyctl_price_visitor(const loyaltyctl_dry_t *d,
+    loyalty_store_t *st, MDB_txn *txn, const loyalty_tierset_t *ts,
+    loyalty_member_t *m, loyalty_lua_price_t *q, int *tier);
 static int loyaltyctl_price_item(loyaltyctl_line_t *line,
     loyalty_lua_price_t *q, int tier, json_t *item);
 static void loyaltyctl_price_ask(loyaltyctl_line_t *line,
     loyalty_lua_price_t *q, int tier, int64_t unit);
+static int loyaltyctl_click_question(const loyaltyctl_dry_t *d,
+    loyalty_store_t *st, MDB_txn *txn, const char *code, size_t n,
+    loyalty_code_t *c, loyalty_lua_click_t *q, loyalty_member_t *m);
+static int loyaltyctl_dry_apply(loyalty_store_t *st, MDB_txn *txn,
+    json_t *ev, int64_t now, const loyalty_event_hook_t *hook);
 static int loyaltyctl_item_parse(const char *arg, char *sku, size_t *len,
     int64_t *qty);
 static int loyaltyctl_dry_event_hook(void *data, loyalty_store_t *st,
@@ -220,9 +231,8 @@ loyaltyctl_dry_price(const loyaltyctl_opts_t *o, int argc, char **argv)
     int                  i, rc, tier, failed;
     char                 sku[LOYALTY_ID_MAX + 1];
     size_t               len;
-    json_t              *doc, *items, *item;
+    json_t              *doc, *items;
     MDB_txn             *txn;
-    MDB_val              key, val;
     loyalty_lua_t        vm;
     loyalty_price_t      p;
     loyalty_store_t      st;
@@ -270,42 +280,10 @@ loyaltyctl_dry_price(const loyaltyctl_opts_t *o, int argc, char **argv)
     }
 
     memset(&q, 0, sizeof(loyalty_lua_price_t));
-    tier = -1;
 
-    if (d.member) {
-        key.mv_data = (void *) d.member;
-        key.mv_size = strlen(d.member);
-
-        if (!loyalty_valid_id(d.member, key.mv_size)
-            || mdb_get(txn, st.dbi[LOYALTY_DB_MEMBERS], &key, &val) != 0
-            || loyalty_member_decode(val.mv_data, val.mv_size, &m) != 0)
-        {
-            fprintf(stderr, "loyaltyctl: no member \"%s\"\n", d.member);
-            rc = LOYALTYCTL_DATA;
-            goto abort;
-        }
-
-        tier = loyalty_tierset_find(&ts, m.tier, m.tier_len);
-
-        /* as the module: a member is priced as one with a known tier */
-        if (tier >= 0) {
-            q.member = d.member;
-            q.member_len = key.mv_size;
-            q.member_tier = m.tier;
-            q.member_tier_len = m.tier_len;
-            q.member_rank = ts.tiers[tier].rank;
-            q.member_points = m.points;
-            q.member_stage = m.stage;
-        }
-
-    } else if (d.tier && strcmp(d.tier, "public") != 0) {
-        tier = loyalty_tierset_find(&ts, d.tier, strlen(d.tier));
-
-        if (tier < 0) {
-            fprintf(stderr, "loyaltyctl: no tier \"%s\"\n", d.tier);
-            rc = LOYALTYCTL_DATA;
-            goto abort;
-        }
+    rc = loyaltyctl_price_visitor(&d, &st, txn, &ts, &m, &q, &tier);
+    if (rc != LOYALTYCTL_OK) {
+        goto abort;
     }
 
     loyalty_lua_store(&vm, &st, txn);
@@ -326,33 +304,7 @@ loyaltyctl_dry_price(const loyaltyctl_opts_t *o, int argc, char **argv)
     loyalty_json_set_time(doc, "now", d.now);
     json_object_set(doc, "items", items);
 
-    for (i = 0; i < d.nargs; i++) {
-        (void) loyaltyctl_item_parse(d.args[i], sku, &len, &q.qty);
-
-        key.mv_data = sku;
-        key.mv_size = len;
-
-        item = json_object();
-        json_object_set_new(item, "sku", json_string(sku));
-        json_object_set_new(item, "qty", json_integer(q.qty));
-        json_array_append_new(items, item);
-
-        if (!loyalty_valid_id(sku, len)
-            || mdb_get(txn, st.dbi[LOYALTY_DB_PRICES], &key, &val) != 0
-            || loyalty_price_decode(val.mv_data, val.mv_size, &p) != 0)
-        {
-            json_object_set_new(item, "error", json_string("unknown sku"));
-            continue;
-        }
-
-        q.sku = sku;
-        q.sku_len = len;
-        q.retail = p.retail;
-        q.currency = p.currency[0] ? p.currency : d.currency;
-        q.currency_len = p.currency[0] ? 3 : strlen(d.currency);
-
-        failed |= loyaltyctl_price_item(&line, &q, tier, item);
-    }
+    failed = loyaltyctl_price_items(&line, &d, &st, txn, &q, tier, items);
 
     json_decref(items);
     rc = loyaltyctl_print_json(doc);
@@ -371,6 +323,102 @@ close:
     loyalty_lua_close(&vm);
 
     return rc;
+}
+
+
+/* every item of the command line priced into items: 1 if a call failed */
+static int
+loyaltyctl_price_items(loyaltyctl_line_t *line, const loyaltyctl_dry_t *d,
+    loyalty_store_t *st, MDB_txn *txn, loyalty_lua_price_t *q, int tier,
+    json_t *items)
+{
+    int               i, failed;
+    char              sku[LOYALTY_ID_MAX + 1];
+    size_t            len;
+    json_t           *item;
+    MDB_val           key, val;
+    loyalty_price_t  *p;
+
+    p = line->p;
+    failed = 0;
+
+    for (i = 0; i < d->nargs; i++) {
+        (void) loyaltyctl_item_parse(d->args[i], sku, &len, &q->qty);
+
+        key.mv_data = sku;
+        key.mv_size = len;
+
+        item = json_object();
+        json_object_set_new(item, "sku", json_string(sku));
+        json_object_set_new(item, "qty", json_integer(q->qty));
+        json_array_append_new(items, item);
+
+        if (!loyalty_valid_id(sku, len)
+            || mdb_get(txn, st->dbi[LOYALTY_DB_PRICES], &key, &val) != 0
+            || loyalty_price_decode(val.mv_data, val.mv_size, p) != 0)
+        {
+            json_object_set_new(item, "error", json_string("unknown sku"));
+            continue;
+        }
+
+        q->sku = sku;
+        q->sku_len = len;
+        q->retail = line->p->retail;
+        q->currency = p->currency[0] ? p->currency : d->currency;
+        q->currency_len = p->currency[0] ? 3 : strlen(d->currency);
+
+        failed |= loyaltyctl_price_item(line, q, tier, item);
+    }
+
+    return failed;
+}
+
+
+/* the visitor: a member (priced at their tier), a tier, or the public */
+static int
+loyaltyctl_price_visitor(const loyaltyctl_dry_t *d, loyalty_store_t *st,
+    MDB_txn *txn, const loyalty_tierset_t *ts, loyalty_member_t *m,
+    loyalty_lua_price_t *q, int *tier)
+{
+    MDB_val  key, val;
+
+    *tier = -1;
+
+    if (d->member) {
+        key.mv_data = (void *) d->member;
+        key.mv_size = strlen(d->member);
+
+        if (!loyalty_valid_id(d->member, key.mv_size)
+            || mdb_get(txn, st->dbi[LOYALTY_DB_MEMBERS], &key, &val) != 0
+            || loyalty_member_decode(val.mv_data, val.mv_size, m) != 0)
+        {
+            fprintf(stderr, "loyaltyctl: no member \"%s\"\n", d->member);
+            return LOYALTYCTL_DATA;
+        }
+
+        *tier = loyalty_tierset_find(ts, m->tier, m->tier_len);
+
+        /* as the module: a member is priced as one with a known tier */
+        if (*tier >= 0) {
+            q->member = d->member;
+            q->member_len = key.mv_size;
+            q->member_tier = m->tier;
+            q->member_tier_len = m->tier_len;
+            q->member_rank = ts->tiers[*tier].rank;
+            q->member_points = m->points;
+            q->member_stage = m->stage;
+        }
+
+    } else if (d->tier && strcmp(d->tier, "public") != 0) {
+        *tier = loyalty_tierset_find(ts, d->tier, strlen(d->tier));
+
+        if (*tier < 0) {
+            fprintf(stderr, "loyaltyctl: no tier \"%s\"\n", d->tier);
+            return LOYALTYCTL_DATA;
+        }
+    }
+
+    return LOYALTYCTL_OK;
 }
 
 
@@ -537,11 +585,10 @@ loyaltyctl_dry_click(const loyaltyctl_opts_t *o, int argc, char **argv)
     char                 code[LOYALTY_CODE_MAX];
     json_t              *doc;
     MDB_txn             *txn;
-    MDB_val              key, val, rkey, rval;
     loyalty_code_t       c;
     loyalty_lua_t        vm;
     loyalty_store_t      st;
-    loyalty_member_t     m, r;
+    loyalty_member_t     m;
     loyaltyctl_dry_t     d;
     loyalty_lua_ask_t    ask;
     loyalty_lua_click_t  q;
@@ -574,58 +621,10 @@ loyaltyctl_dry_click(const loyaltyctl_opts_t *o, int argc, char **argv)
         goto close;
     }
 
-    key.mv_data = code;
-    key.mv_size = (size_t) n;
-
-    if (mdb_get(txn, st.dbi[LOYALTY_DB_CODES], &key, &val) != 0
-        || loyalty_code_decode(val.mv_data, val.mv_size, &c) != 0)
-    {
-        fprintf(stderr, "loyaltyctl: no code \"%s\"\n", d.args[0]);
-        rc = LOYALTYCTL_DATA;
+    rc = loyaltyctl_click_question(&d, &st, txn, code, (size_t) n, &c, &q,
+                                   &m);
+    if (rc != LOYALTYCTL_OK) {
         goto abort;
-    }
-
-    memset(&q, 0, sizeof(loyalty_lua_click_t));
-    q.code = code;
-    q.code_len = (size_t) n;
-    q.referrer = c.member;
-    q.referrer_len = c.member_len;
-    q.status = d.replaced ? "replaced" : "new";
-    q.user_agent = d.ua;
-    q.user_agent_len = d.ua ? strlen(d.ua) : 0;
-    q.host = d.host;
-    q.host_len = d.host ? strlen(d.host) : 0;
-    q.uri = d.uri;
-    q.uri_len = strlen(d.uri);
-
-    /* the referrer's own referrer, as the module's code cache has it */
-    rkey.mv_data = (void *) c.member;
-    rkey.mv_size = c.member_len;
-
-    if (mdb_get(txn, st.dbi[LOYALTY_DB_MEMBERS], &rkey, &rval) == 0
-        && loyalty_member_decode(rval.mv_data, rval.mv_size, &r) == 0
-        && r.referrer_len)
-    {
-        q.referrer2 = r.referrer;
-        q.referrer2_len = r.referrer_len;
-    }
-
-    if (d.member) {
-        rkey.mv_data = (void *) d.member;
-        rkey.mv_size = strlen(d.member);
-
-        if (!loyalty_valid_id(d.member, rkey.mv_size)
-            || mdb_get(txn, st.dbi[LOYALTY_DB_MEMBERS], &rkey, &rval) != 0
-            || loyalty_member_decode(rval.mv_data, rval.mv_size, &m) != 0)
-        {
-            fprintf(stderr, "loyaltyctl: no member \"%s\"\n", d.member);
-            rc = LOYALTYCTL_DATA;
-            goto abort;
-        }
-
-        q.member = d.member;
-        q.member_len = rkey.mv_size;
-        q.m = &m;
     }
 
     loyalty_lua_store(&vm, &st, txn);
@@ -665,6 +664,71 @@ close:
 }
 
 
+/* the click hook's question: the code's referrer, theirs, the visitor */
+static int
+loyaltyctl_click_question(const loyaltyctl_dry_t *d, loyalty_store_t *st,
+    MDB_txn *txn, const char *code, size_t n, loyalty_code_t *c,
+    loyalty_lua_click_t *q, loyalty_member_t *m)
+{
+    MDB_val           key, val, rkey, rval;
+    loyalty_member_t  r;
+
+    key.mv_data = (void *) code;
+    key.mv_size = n;
+
+    if (mdb_get(txn, st->dbi[LOYALTY_DB_CODES], &key, &val) != 0
+        || loyalty_code_decode(val.mv_data, val.mv_size, c) != 0)
+    {
+        fprintf(stderr, "loyaltyctl: no code \"%s\"\n", d->args[0]);
+        return LOYALTYCTL_DATA;
+    }
+
+    memset(q, 0, sizeof(loyalty_lua_click_t));
+    q->code = code;
+    q->code_len = n;
+    q->referrer = c->member;
+    q->referrer_len = c->member_len;
+    q->status = d->replaced ? "replaced" : "new";
+    q->user_agent = d->ua;
+    q->user_agent_len = d->ua ? strlen(d->ua) : 0;
+    q->host = d->host;
+    q->host_len = d->host ? strlen(d->host) : 0;
+    q->uri = d->uri;
+    q->uri_len = strlen(d->uri);
+
+    /* the referrer's own referrer, as the module's code cache has it */
+    rkey.mv_data = (void *) c->member;
+    rkey.mv_size = c->member_len;
+
+    if (mdb_get(txn, st->dbi[LOYALTY_DB_MEMBERS], &rkey, &rval) == 0
+        && loyalty_member_decode(rval.mv_data, rval.mv_size, &r) == 0
+        && r.referrer_len)
+    {
+        q->referrer2 = r.referrer;
+        q->referrer2_len = r.referrer_len;
+    }
+
+    if (d->member) {
+        rkey.mv_data = (void *) d->member;
+        rkey.mv_size = strlen(d->member);
+
+        if (!loyalty_valid_id(d->member, rkey.mv_size)
+            || mdb_get(txn, st->dbi[LOYALTY_DB_MEMBERS], &rkey, &rval) != 0
+            || loyalty_member_decode(rval.mv_data, rval.mv_size, m) != 0)
+        {
+            fprintf(stderr, "loyaltyctl: no member \"%s\"\n", d->member);
+            return LOYALTYCTL_DATA;
+        }
+
+        q->member = d->member;
+        q->member_len = rkey.mv_size;
+        q->m = m;
+    }
+
+    return LOYALTYCTL_OK;
+}
+
+
 /* what the event hook was asked and answered, for the dry run */
 typedef struct {
     loyalty_lua_t             *vm;
@@ -678,14 +742,13 @@ int
 loyaltyctl_dry_event(const loyaltyctl_opts_t *o, int argc, char **argv)
 {
     int                      rc;
-    char                     err[LOYALTY_ERRLEN], *body;
+    char                     err[LOYALTY_ERRLEN];
     json_t                  *doc, *ev;
     MDB_txn                 *txn;
     MDB_val                  key, val;
     loyalty_lua_t            vm;
     loyalty_event_t          e;
     loyalty_store_t          st;
-    loyalty_batch_t          res;
     loyalty_member_t         m;
     loyaltyctl_dry_t         d;
     json_error_t             jerr;
@@ -736,26 +799,11 @@ loyaltyctl_dry_event(const loyaltyctl_opts_t *o, int argc, char **argv)
     hook.data = &dry;
     hook.cadences = NULL;
 
-    err[0] = '\0';
-    res.errors = NULL;
-    body = json_dumps(ev, JSON_COMPACT);
-    rc = body ? loyalty_batch_apply(&st, txn, body, strlen(body), 1, d.now,
-                                    &hook, &res, err, sizeof(err))
-              : -1;
-    free(body);
-
-    if (rc != 0) {
-        fprintf(stderr, "loyaltyctl: event: %s\n",
-                res.errors ? json_string_value(json_object_get(
-                                 json_array_get(res.errors, 0), "error"))
-                           : err[0] ? err : "out of memory");
-        loyalty_batch_free(&res);
+    if (loyaltyctl_dry_apply(&st, txn, ev, d.now, &hook) != LOYALTYCTL_OK) {
         json_decref(dry.hook);
         rc = LOYALTYCTL_DATA;
         goto abort;
     }
-
-    loyalty_batch_free(&res);
 
     doc = json_object();
     json_object_set(doc, "event", ev);
@@ -791,6 +839,37 @@ close:
     loyalty_lua_close(&vm);
 
     return rc;
+}
+
+
+/* the event applied in txn, with the hook: an exit code, after saying why */
+static int
+loyaltyctl_dry_apply(loyalty_store_t *st, MDB_txn *txn, json_t *ev,
+    int64_t now, const loyalty_event_hook_t *hook)
+{
+    int               rc;
+    char             *body, err[LOYALTY_ERRLEN];
+    loyalty_batch_t   res;
+
+    err[0] = '\0';
+    res.errors = NULL;
+
+    body = json_dumps(ev, JSON_COMPACT);
+    rc = body ? loyalty_batch_apply(st, txn, body, strlen(body), 1, now, hook,
+                                    &res, err, sizeof(err))
+              : -1;
+    free(body);
+
+    if (rc != 0) {
+        fprintf(stderr, "loyaltyctl: event: %s\n",
+                res.errors ? json_string_value(json_object_get(
+                                 json_array_get(res.errors, 0), "error"))
+                           : err[0] ? err : "out of memory");
+    }
+
+    loyalty_batch_free(&res);
+
+    return rc == 0 ? LOYALTYCTL_OK : LOYALTYCTL_DATA;
 }
 
 

@@ -20,6 +20,7 @@ static void loyaltyctl_lua_report(loyalty_lua_t *vm, const char *msg,
     size_t len);
 static void loyaltyctl_lua_warn(void *data, const char *msg);
 static void loyaltyctl_lua_scan(const char *file, json_t *doc);
+static char *loyaltyctl_lua_code(const char *src, size_t len);
 static char *loyaltyctl_lua_factor(char *p);
 
 
@@ -283,7 +284,6 @@ loyaltyctl_lua_check(const loyaltyctl_opts_t *o, int argc, char **argv)
 static void
 loyaltyctl_lua_scan(const char *file, json_t *doc)
 {
-    int      quote, comment, longb;
     char    *src, *code, *p, *q, err[LOYALTYCTL_LUA_ERRLEN];
     char     msg[LOYALTY_LUA_WARN_LEN];
     size_t   len, i, line, start;
@@ -292,12 +292,57 @@ loyaltyctl_lua_scan(const char *file, json_t *doc)
         return;
     }
 
-    /* the code alone: comments and strings blanked, lines kept */
-    code = strdup(src);
+    code = loyaltyctl_lua_code(src, len);
     if (code == NULL) {
         free(src);
         return;
     }
+
+    line = 1;
+    start = 0;
+
+    for (i = 0; i <= len; i++) {
+        if (i < len && code[i] != '\n') {
+            continue;
+        }
+
+        code[i < len ? i : len] = '\0';
+        p = code + start;
+
+        if (strstr(p, "floor") == NULL && strstr(p, "ceil") == NULL
+            && strstr(p, "money.") == NULL
+            && (q = loyaltyctl_lua_factor(p)) != NULL)
+        {
+            snprintf(msg, sizeof(msg), "%s:%zu: a price multiplied by a "
+                     "fraction (\"%.24s\") is seldom a whole amount: round "
+                     "it with loyalty.money (percent_off, round)", file,
+                     line, q);
+            loyaltyctl_lua_warn(doc, msg);
+        }
+
+        line++;
+        start = i + 1;
+    }
+
+    free(code);
+    free(src);
+}
+
+
+/* the code of a Lua source alone: comments and strings blanked, lines kept */
+static char *
+loyaltyctl_lua_code(const char *src, size_t len)
+{
+    int      quote, comment, longb;
+    char    *code;
+    size_t   i;
+
+    code = malloc(len + 1);
+    if (code == NULL) {
+        return NULL;
+    }
+
+    memcpy(code, src, len + 1);
 
     quote = 0;
     comment = 0;
@@ -356,34 +401,7 @@ loyaltyctl_lua_scan(const char *file, json_t *doc)
         }
     }
 
-    line = 1;
-    start = 0;
-
-    for (i = 0; i <= len; i++) {
-        if (i < len && code[i] != '\n') {
-            continue;
-        }
-
-        code[i < len ? i : len] = '\0';
-        p = code + start;
-
-        if (strstr(p, "floor") == NULL && strstr(p, "ceil") == NULL
-            && strstr(p, "money.") == NULL
-            && (q = loyaltyctl_lua_factor(p)) != NULL)
-        {
-            snprintf(msg, sizeof(msg), "%s:%zu: a price multiplied by a "
-                     "fraction (\"%.24s\") is seldom a whole amount: round "
-                     "it with loyalty.money (percent_off, round)", file,
-                     line, q);
-            loyaltyctl_lua_warn(doc, msg);
-        }
-
-        line++;
-        start = i + 1;
-    }
-
-    free(code);
-    free(src);
+    return code;
 }
 
 

@@ -33,6 +33,9 @@ static int loyalty_tz_name_ok(const char *name);
 static int loyalty_tz_read(const char *path, uint8_t **data, size_t *len);
 static int loyalty_tz_parse(loyalty_tz_t *tz, const uint8_t *p, size_t len,
     const char **why);
+static void loyalty_tz_counts(const uint8_t *p, size_t n[6]);
+static int loyalty_tz_data(loyalty_tz_t *tz, const uint8_t *p,
+    const uint8_t *end, const size_t n[6], const char **why);
 static int loyalty_tz_footer(loyalty_tz_t *tz, const char *s, size_t len);
 static const char *loyalty_tz_offset_parse(const char *s, const char *end,
     int32_t *secs);
@@ -181,8 +184,8 @@ static int
 loyalty_tz_parse(loyalty_tz_t *tz, const uint8_t *p, size_t len,
     const char **why)
 {
-    size_t          i, skip, isut, isstd, leap, timecnt, typecnt, charcnt;
-    const uint8_t  *end, *types, *nl;
+    size_t          n[6];
+    const uint8_t  *end;
 
     end = p + len;
     *why = "is not a TZif file";
@@ -197,44 +200,62 @@ loyalty_tz_parse(loyalty_tz_t *tz, const uint8_t *p, size_t len,
     }
 
     /* the version 1 block, 32-bit times, skipped */
-    isut = loyalty_tz_be32(p + 20);
-    isstd = loyalty_tz_be32(p + 24);
-    leap = loyalty_tz_be32(p + 28);
-    timecnt = loyalty_tz_be32(p + 32);
-    typecnt = loyalty_tz_be32(p + 36);
-    charcnt = loyalty_tz_be32(p + 40);
+    loyalty_tz_counts(p, n);
+    p += LOYALTY_TZ_HEADER;
 
-    skip = timecnt * 5 + typecnt * 6 + charcnt + leap * 8 + isstd + isut;
-
-    if (skip > len - LOYALTY_TZ_HEADER) {
+    if (n[3] * 5 + n[4] * 6 + n[5] + n[2] * 8 + n[1] + n[0]
+        > (size_t) (end - p))
+    {
         return -1;
     }
 
-    p += LOYALTY_TZ_HEADER + skip;
+    p += n[3] * 5 + n[4] * 6 + n[5] + n[2] * 8 + n[1] + n[0];
 
     if ((size_t) (end - p) < LOYALTY_TZ_HEADER || memcmp(p, "TZif", 4) != 0)
     {
         return -1;
     }
 
-    isut = loyalty_tz_be32(p + 20);
-    isstd = loyalty_tz_be32(p + 24);
-    leap = loyalty_tz_be32(p + 28);
-    timecnt = loyalty_tz_be32(p + 32);
-    typecnt = loyalty_tz_be32(p + 36);
-    charcnt = loyalty_tz_be32(p + 40);
+    loyalty_tz_counts(p, n);
     p += LOYALTY_TZ_HEADER;
+
+    return loyalty_tz_data(tz, p, end, n, why);
+}
+
+
+/* isutcnt, isstdcnt, leapcnt, timecnt, typecnt, charcnt of a header */
+static void
+loyalty_tz_counts(const uint8_t *p, size_t n[6])
+{
+    int  i;
+
+    for (i = 0; i < 6; i++) {
+        n[i] = loyalty_tz_be32(p + 20 + i * 4);
+    }
+}
+
+
+/* the 64-bit block: transitions, their types, offsets; then the footer */
+static int
+loyalty_tz_data(loyalty_tz_t *tz, const uint8_t *p, const uint8_t *end,
+    const size_t n[6], const char **why)
+{
+    size_t          i, timecnt, typecnt;
+    const uint8_t  *nl;
+
+    timecnt = n[3];
+    typecnt = n[4];
 
     if (timecnt > LOYALTY_TZ_TRANS_MAX || typecnt == 0
         || typecnt > LOYALTY_TZ_TYPES_MAX
-        || timecnt * 9 + typecnt * 6 + charcnt + leap * 12 + isstd + isut
+        || timecnt * 9 + typecnt * 6 + n[5] + n[2] * 12 + n[1] + n[0]
            > (size_t) (end - p))
     {
         *why = "has too many transitions, or is cut short";
         return -1;
     }
 
-    if (leap) {
+    if (n[2]) {
         *why = "counts leap seconds (a \"right/\" zone): its times are not "
                "Unix times";
         return -1;
@@ -252,24 +273,19 @@ loyalty_tz_parse(loyalty_tz_t *tz, const uint8_t *p, size_t len,
             *why = "has transitions out of order";
             return -1;
         }
-    }
 
-    p += timecnt * 8;
-
-    for (i = 0; i < timecnt; i++) {
-        if (p[i] >= typecnt) {
+        if (p[timecnt * 8 + i] >= typecnt) {
             *why = "has a transition to an unknown type";
             return -1;
         }
 
-        tz->type[i] = p[i];
+        tz->type[i] = p[timecnt * 8 + i];
     }
 
-    p += timecnt;
-    types = p;
+    p += timecnt * 9;
 
     for (i = 0; i < typecnt; i++) {
-        tz->utoff[i] = (int32_t) loyalty_tz_be32(types + i * 6);
+        tz->utoff[i] = (int32_t) loyalty_tz_be32(p + i * 6);
 
         if (tz->utoff[i] <= -89999 || tz->utoff[i] >= 93600) {
             *why = "has an offset out of range";
@@ -277,7 +293,7 @@ loyalty_tz_parse(loyalty_tz_t *tz, const uint8_t *p, size_t len,
         }
     }
 
-    p += typecnt * 6 + charcnt + leap * 12 + isstd + isut;
+    p += typecnt * 6 + n[5] + n[1] + n[0];
 
     /* the footer: "\nTZ-string\n", empty if none */
     if (p < end && *p == '\n') {
