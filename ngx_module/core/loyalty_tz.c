@@ -37,6 +37,7 @@ static void loyalty_tz_counts(const uint8_t *p, size_t n[6]);
 static int loyalty_tz_data(loyalty_tz_t *tz, const uint8_t *p,
     const uint8_t *end, const size_t n[6], const char **why);
 static int loyalty_tz_footer(loyalty_tz_t *tz, const char *s, size_t len);
+static const char *loyalty_tz_abbr(const char *s, const char *end);
 static const char *loyalty_tz_offset_parse(const char *s, const char *end,
     int32_t *secs);
 static const char *loyalty_tz_rule_parse(const char *s, const char *end,
@@ -318,27 +319,12 @@ static int
 loyalty_tz_footer(loyalty_tz_t *tz, const char *s, size_t len)
 {
     int32_t      off;
-    const char  *end, *q;
+    const char  *end;
 
     end = s + len;
 
-    /* a name: <...> or letters */
-    if (s < end && *s == '<') {
-        q = memchr(s, '>', len);
-        if (q == NULL) {
-            return -1;
-        }
-        s = q + 1;
-
-    } else {
-        while (s < end && ((*s >= 'A' && *s <= 'Z') || (*s >= 'a'
-                                                         && *s <= 'z')))
-        {
-            s++;
-        }
-    }
-
-    s = loyalty_tz_offset_parse(s, end, &off);
+    s = loyalty_tz_abbr(s, end);
+    s = s ? loyalty_tz_offset_parse(s, end, &off) : NULL;
     if (s == NULL) {
         return -1;
     }
@@ -351,19 +337,9 @@ loyalty_tz_footer(loyalty_tz_t *tz, const char *s, size_t len)
         return 0;
     }
 
-    if (*s == '<') {
-        q = memchr(s, '>', (size_t) (end - s));
-        if (q == NULL) {
-            return -1;
-        }
-        s = q + 1;
-
-    } else {
-        while (s < end && ((*s >= 'A' && *s <= 'Z') || (*s >= 'a'
-                                                         && *s <= 'z')))
-        {
-            s++;
-        }
+    s = loyalty_tz_abbr(s, end);
+    if (s == NULL) {
+        return -1;
     }
 
     tz->has_dst = 1;
@@ -391,6 +367,24 @@ loyalty_tz_footer(loyalty_tz_t *tz, const char *s, size_t len)
     s = loyalty_tz_rule_parse(s + 1, end, &tz->end);
 
     return s == end ? 0 : -1;
+}
+
+
+/* past a zone's abbreviation, <+08> or letters: NULL if unterminated */
+static const char *
+loyalty_tz_abbr(const char *s, const char *end)
+{
+    if (s < end && *s == '<') {
+        s = memchr(s, '>', (size_t) (end - s));
+        return s ? s + 1 : NULL;
+    }
+
+    while (s < end && ((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z')))
+    {
+        s++;
+    }
+
+    return s;
 }
 
 
