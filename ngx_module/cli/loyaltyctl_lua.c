@@ -1,7 +1,8 @@
 /*
  * loyaltyctl: the operator's Lua script (--lua FILE), loaded in the core's
- * sandbox as nginx loads loyalty_lua_file, for the commands that run it;
- * and lua-check, which only loads it.
+ * sandbox as nginx loads loyalty_lua_file, for the commands that run it
+ * (and its cadences, for apply and sweep); and lua-check, which only
+ * loads it.
  */
 
 #include <ctype.h>
@@ -13,6 +14,7 @@
 #include <lauxlib.h>
 
 #include "loyalty_lua.h"
+#include "loyalty_lua_cadence.h"
 #include "loyaltyctl.h"
 
 
@@ -454,4 +456,55 @@ loyaltyctl_lua_factor(char *p)
     }
 
     return NULL;
+}
+
+
+int
+loyaltyctl_cadences(const loyaltyctl_opts_t *o, loyalty_lua_t *vm,
+    loyalty_cadences_t **cads)
+{
+    int   rc;
+    char  err[LOYALTY_ERRLEN];
+
+    *cads = calloc(1, sizeof(loyalty_cadences_t));
+    if (*cads == NULL) {
+        fprintf(stderr, "loyaltyctl: out of memory\n");
+        return LOYALTYCTL_STORE;
+    }
+
+    if (o->lua == NULL) {
+        return LOYALTYCTL_OK;
+    }
+
+    rc = loyaltyctl_lua_open(o, vm);
+
+    if (rc == LOYALTYCTL_OK
+        && loyalty_lua_cadences(vm, *cads, err, sizeof(err)) != 0)
+    {
+        fprintf(stderr, "loyaltyctl: --lua \"%s\": %s\n", o->lua, err);
+        loyalty_lua_close(vm);
+        rc = LOYALTYCTL_DATA;
+    }
+
+    if (rc != LOYALTYCTL_OK) {
+        free(*cads);
+
+    } else {
+        /* the shop's days, as nginx's loyalty_timezone */
+        (void) loyaltyctl_tz(o, &(*cads)->tz);
+    }
+
+    return rc;
+}
+
+
+void
+loyaltyctl_cadences_free(const loyaltyctl_opts_t *o, loyalty_lua_t *vm,
+    loyalty_cadences_t *cads)
+{
+    if (o->lua) {
+        loyalty_lua_close(vm);
+    }
+
+    free(cads);
 }
