@@ -77,16 +77,16 @@ main(void)
         snprintf(name, sizeof(name), "%s at %lld - 1", cases[i].zone,
                  (long long) cases[i].t);
         is_int(loyalty_tz_offset(&tz, cases[i].t - 1), cases[i].before,
-               name);
+               "%s", name);
         snprintf(name, sizeof(name), "%s at %lld", cases[i].zone,
                  (long long) cases[i].t);
-        is_int(loyalty_tz_offset(&tz, cases[i].t), cases[i].at, name);
+        is_int(loyalty_tz_offset(&tz, cases[i].t), cases[i].at, "%s", name);
     }
 
     for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         snprintf(name, sizeof(name), "refused: \"%s\"", bad[i]);
         ok(loyalty_tz_load(&tz, NULL, bad[i], err, sizeof(err)) == -1,
-           name);
+           "%s", name);
     }
 
     ok(loyalty_tz_load(&tz, NULL, "Mars/Olympus", err, sizeof(err)) == -1
