@@ -322,6 +322,7 @@ loyalty_tz_footer(loyalty_tz_t *tz, const char *s, size_t len)
     const char  *end;
 
     end = s + len;
+    off = 0;
 
     s = loyalty_tz_abbr(s, end);
     s = s ? loyalty_tz_offset_parse(s, end, &off) : NULL;
