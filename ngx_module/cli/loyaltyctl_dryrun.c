@@ -14,6 +14,7 @@
  */
 
 #include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,7 +122,21 @@ static int
 loyaltyctl_dry_options(int argc, char **argv, const char *usage,
     loyaltyctl_dry_t *d)
 {
-    int  c;
+    int     c;
+    size_t  i;
+
+    /* the options that are a string, by where they go */
+    static const struct {
+        int     c;
+        size_t  off;
+    } strings[] = {
+        { 'm', offsetof(loyaltyctl_dry_t, member) },
+        { 't', offsetof(loyaltyctl_dry_t, tier) },
+        { 'c', offsetof(loyaltyctl_dry_t, currency) },
+        { 'u', offsetof(loyaltyctl_dry_t, ua) },
+        { 'H', offsetof(loyaltyctl_dry_t, host) },
+        { 'U', offsetof(loyaltyctl_dry_t, uri) }
+    };
 
     static struct option  opts[] = {
         { "now",      required_argument, NULL, 'n' },
@@ -153,30 +168,6 @@ loyaltyctl_dry_options(int argc, char **argv, const char *usage,
             }
             break;
 
-        case 'm':
-            d->member = optarg;
-            break;
-
-        case 't':
-            d->tier = optarg;
-            break;
-
-        case 'c':
-            d->currency = optarg;
-            break;
-
-        case 'u':
-            d->ua = optarg;
-            break;
-
-        case 'H':
-            d->host = optarg;
-            break;
-
-        case 'U':
-            d->uri = optarg;
-            break;
-
         case 'r':
             d->replaced = 1;
             break;
@@ -186,7 +177,18 @@ loyaltyctl_dry_options(int argc, char **argv, const char *usage,
             return -1;
 
         default:
-            return loyaltyctl_usage(usage);
+            for (i = 0; i < sizeof(strings) / sizeof(strings[0]); i++) {
+                if (strings[i].c == c) {
+                    *(const char **) ((char *) d + strings[i].off) = optarg;
+                    break;
+                }
+            }
+
+            if (i == sizeof(strings) / sizeof(strings[0])) {
+                return loyaltyctl_usage(usage);
+            }
+
+            break;
         }
     }
 
