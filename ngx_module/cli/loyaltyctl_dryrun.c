@@ -63,7 +63,10 @@ typedef struct {
 static int loyaltyctl_dry_options(int argc, char **argv, const char *usage,
     loyaltyctl_dry_t *d);
 static int loyaltyctl_dry_vm(const loyaltyctl_opts_t *o, loyalty_lua_t *vm,
-    loyalty_lua_hook_e hook, loyalty_store_t *st, unsigned flags);
+    loyalty_lua_hook_e hook, loyalty_store_t *st, unsigned flags,
+    MDB_txn **txn);
+static void loyaltyctl_dry_end(loyalty_lua_t *vm, loyalty_store_t *st,
+    MDB_txn *txn);
 static int loyaltyctl_price_items(loyaltyctl_line_t *line,
     const loyaltyctl_dry_t *d, loyalty_store_t *st, MDB_txn *txn,
     loyalty_lua_price_t *q, int tier, json_t *items);
@@ -199,10 +202,15 @@ loyaltyctl_dry_options(int argc, char **argv, const char *usage,
 }
 
 
-/* the --lua script with the hook, and the store, open: an exit code */
+/*
+ * The --lua script with the hook, the store, and a transaction on it (read
+ * only with LOYALTY_STORE_RDONLY): an exit code; loyaltyctl_dry_end()
+ * closes them.
+ */
 static int
 loyaltyctl_dry_vm(const loyaltyctl_opts_t *o, loyalty_lua_t *vm,
-    loyalty_lua_hook_e hook, loyalty_store_t *st, unsigned flags)
+    loyalty_lua_hook_e hook, loyalty_store_t *st, unsigned flags,
+    MDB_txn **txn)
 {
     int  rc;
 
@@ -221,9 +229,29 @@ loyaltyctl_dry_vm(const loyaltyctl_opts_t *o, loyalty_lua_t *vm,
     rc = loyaltyctl_open(o, st, flags);
     if (rc != LOYALTYCTL_OK) {
         loyalty_lua_close(vm);
+        return rc;
     }
 
-    return rc;
+    rc = mdb_txn_begin(st->env, NULL,
+                       (flags & LOYALTY_STORE_RDONLY) ? MDB_RDONLY : 0, txn);
+    if (rc != 0) {
+        fprintf(stderr, "loyaltyctl: %s\n", mdb_strerror(rc));
+        loyalty_store_close(st);
+        loyalty_lua_close(vm);
+        return LOYALTYCTL_STORE;
+    }
+
+    return LOYALTYCTL_OK;
+}
+
+
+/* a dry run's end: nothing it did is kept */
+static void
+loyaltyctl_dry_end(loyalty_lua_t *vm, loyalty_store_t *st, MDB_txn *txn)
+{
+    mdb_txn_abort(txn);
+    loyalty_store_close(st);
+    loyalty_lua_close(vm);
 }
 
 
@@ -262,30 +290,23 @@ loyaltyctl_dry_price(const loyaltyctl_opts_t *o, int argc, char **argv)
     }
 
     rc = loyaltyctl_dry_vm(o, &vm, LOYALTY_LUA_HOOK_PRICE, &st,
-                           LOYALTY_STORE_RDONLY);
+                           LOYALTY_STORE_RDONLY, &txn);
     if (rc != LOYALTYCTL_OK) {
         return rc;
     }
 
-    rc = mdb_txn_begin(st.env, NULL, MDB_RDONLY, &txn);
-    if (rc == 0) {
-        rc = loyalty_tierset_load(txn, st.dbi[LOYALTY_DB_TIERS], &ts);
-        if (rc != 0) {
-            mdb_txn_abort(txn);
-        }
-    }
-
+    rc = loyalty_tierset_load(txn, st.dbi[LOYALTY_DB_TIERS], &ts);
     if (rc != 0) {
-        fprintf(stderr, "loyaltyctl: %s\n", mdb_strerror(rc));
+        fprintf(stderr, "loyaltyctl: tiers: %s\n", mdb_strerror(rc));
         rc = LOYALTYCTL_STORE;
-        goto close;
+        goto done;
     }
 
     memset(&q, 0, sizeof(loyalty_lua_price_t));
 
     rc = loyaltyctl_price_visitor(&d, &st, txn, &ts, &m, &q, &tier);
     if (rc != LOYALTYCTL_OK) {
-        goto abort;
+        goto done;
     }
 
     loyalty_lua_store(&vm, &st, txn);
@@ -315,14 +336,9 @@ loyaltyctl_dry_price(const loyaltyctl_opts_t *o, int argc, char **argv)
         rc = LOYALTYCTL_DATA;
     }
 
-abort:
+done:
 
-    mdb_txn_abort(txn);
-
-close:
-
-    loyalty_store_close(&st);
-    loyalty_lua_close(&vm);
+    loyaltyctl_dry_end(&vm, &st, txn);
 
     return rc;
 }
@@ -611,22 +627,15 @@ loyaltyctl_dry_click(const loyaltyctl_opts_t *o, int argc, char **argv)
     }
 
     rc = loyaltyctl_dry_vm(o, &vm, LOYALTY_LUA_HOOK_CLICK, &st,
-                           LOYALTY_STORE_RDONLY);
+                           LOYALTY_STORE_RDONLY, &txn);
     if (rc != LOYALTYCTL_OK) {
         return rc;
-    }
-
-    rc = mdb_txn_begin(st.env, NULL, MDB_RDONLY, &txn);
-    if (rc != 0) {
-        fprintf(stderr, "loyaltyctl: %s\n", mdb_strerror(rc));
-        rc = LOYALTYCTL_STORE;
-        goto close;
     }
 
     rc = loyaltyctl_click_question(&d, &st, txn, code, (size_t) n, &c, &q,
                                    &m);
     if (rc != LOYALTYCTL_OK) {
-        goto abort;
+        goto done;
     }
 
     loyalty_lua_store(&vm, &st, txn);
@@ -637,7 +646,7 @@ loyaltyctl_dry_click(const loyaltyctl_opts_t *o, int argc, char **argv)
 
     if (loyalty_lua_ask(&vm, LOYALTY_LUA_HOOK_CLICK, &ask) != 0) {
         rc = LOYALTYCTL_DATA;
-        goto abort;
+        goto done;
     }
 
     doc = json_object();
@@ -653,14 +662,9 @@ loyaltyctl_dry_click(const loyaltyctl_opts_t *o, int argc, char **argv)
 
     rc = loyaltyctl_print_json(doc);
 
-abort:
+done:
 
-    mdb_txn_abort(txn);
-
-close:
-
-    loyalty_store_close(&st);
-    loyalty_lua_close(&vm);
+    loyaltyctl_dry_end(&vm, &st, txn);
 
     return rc;
 }
@@ -778,17 +782,10 @@ loyaltyctl_dry_event(const loyaltyctl_opts_t *o, int argc, char **argv)
         return LOYALTYCTL_DATA;
     }
 
-    rc = loyaltyctl_dry_vm(o, &vm, LOYALTY_LUA_HOOK_EVENT, &st, 0);
+    rc = loyaltyctl_dry_vm(o, &vm, LOYALTY_LUA_HOOK_EVENT, &st, 0, &txn);
     if (rc != LOYALTYCTL_OK) {
         json_decref(ev);
         return rc;
-    }
-
-    rc = mdb_txn_begin(st.env, NULL, 0, &txn);
-    if (rc != 0) {
-        fprintf(stderr, "loyaltyctl: %s\n", mdb_strerror(rc));
-        rc = LOYALTYCTL_STORE;
-        goto close;
     }
 
     dry.vm = &vm;
@@ -804,7 +801,7 @@ loyaltyctl_dry_event(const loyaltyctl_opts_t *o, int argc, char **argv)
     if (loyaltyctl_dry_apply(&st, txn, ev, d.now, &hook) != LOYALTYCTL_OK) {
         json_decref(dry.hook);
         rc = LOYALTYCTL_DATA;
-        goto abort;
+        goto done;
     }
 
     doc = json_object();
@@ -829,16 +826,10 @@ loyaltyctl_dry_event(const loyaltyctl_opts_t *o, int argc, char **argv)
         rc = LOYALTYCTL_DATA;
     }
 
-abort:
-
-    /* a dry run: nothing is kept */
-    mdb_txn_abort(txn);
-
-close:
+done:
 
     json_decref(ev);
-    loyalty_store_close(&st);
-    loyalty_lua_close(&vm);
+    loyaltyctl_dry_end(&vm, &st, txn);
 
     return rc;
 }
