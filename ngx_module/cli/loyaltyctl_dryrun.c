@@ -67,6 +67,8 @@ static int loyaltyctl_dry_vm(const loyaltyctl_opts_t *o, loyalty_lua_t *vm,
     MDB_txn **txn);
 static void loyaltyctl_dry_end(loyalty_lua_t *vm, loyalty_store_t *st,
     MDB_txn *txn);
+static int loyaltyctl_dry_member(loyalty_store_t *st, MDB_txn *txn,
+    const char *id, loyalty_member_t *m);
 static int loyaltyctl_price_items(loyaltyctl_line_t *line,
     const loyaltyctl_dry_t *d, loyalty_store_t *st, MDB_txn *txn,
     loyalty_lua_price_t *q, int tier, json_t *items);
@@ -245,6 +247,28 @@ loyaltyctl_dry_vm(const loyaltyctl_opts_t *o, loyalty_lua_t *vm,
 }
 
 
+/* the member id in txn: LOYALTYCTL_OK, or LOYALTYCTL_DATA after saying */
+static int
+loyaltyctl_dry_member(loyalty_store_t *st, MDB_txn *txn, const char *id,
+    loyalty_member_t *m)
+{
+    MDB_val  key, val;
+
+    key.mv_data = (void *) id;
+    key.mv_size = strlen(id);
+
+    if (!loyalty_valid_id(id, key.mv_size)
+        || mdb_get(txn, st->dbi[LOYALTY_DB_MEMBERS], &key, &val) != 0
+        || loyalty_member_decode(val.mv_data, val.mv_size, m) != 0)
+    {
+        fprintf(stderr, "loyaltyctl: no member \"%s\"\n", id);
+        return LOYALTYCTL_DATA;
+    }
+
+    return LOYALTYCTL_OK;
+}
+
+
 /* a dry run's end: nothing it did is kept */
 static void
 loyaltyctl_dry_end(loyalty_lua_t *vm, loyalty_store_t *st, MDB_txn *txn)
@@ -398,19 +422,10 @@ loyaltyctl_price_visitor(const loyaltyctl_dry_t *d, loyalty_store_t *st,
     MDB_txn *txn, const loyalty_tierset_t *ts, loyalty_member_t *m,
     loyalty_lua_price_t *q, int *tier)
 {
-    MDB_val  key, val;
-
     *tier = -1;
 
     if (d->member) {
-        key.mv_data = (void *) d->member;
-        key.mv_size = strlen(d->member);
-
-        if (!loyalty_valid_id(d->member, key.mv_size)
-            || mdb_get(txn, st->dbi[LOYALTY_DB_MEMBERS], &key, &val) != 0
-            || loyalty_member_decode(val.mv_data, val.mv_size, m) != 0)
-        {
-            fprintf(stderr, "loyaltyctl: no member \"%s\"\n", d->member);
+        if (loyaltyctl_dry_member(st, txn, d->member, m) != LOYALTYCTL_OK) {
             return LOYALTYCTL_DATA;
         }
 
@@ -419,7 +434,7 @@ loyaltyctl_price_visitor(const loyaltyctl_dry_t *d, loyalty_store_t *st,
         /* as the module: a member is priced as one with a known tier */
         if (*tier >= 0) {
             q->member = d->member;
-            q->member_len = key.mv_size;
+            q->member_len = strlen(d->member);
             q->member_tier = m->tier;
             q->member_tier_len = m->tier_len;
             q->member_rank = ts->tiers[*tier].rank;
@@ -715,19 +730,12 @@ loyaltyctl_click_question(const loyaltyctl_dry_t *d, loyalty_store_t *st,
     }
 
     if (d->member) {
-        rkey.mv_data = (void *) d->member;
-        rkey.mv_size = strlen(d->member);
-
-        if (!loyalty_valid_id(d->member, rkey.mv_size)
-            || mdb_get(txn, st->dbi[LOYALTY_DB_MEMBERS], &rkey, &rval) != 0
-            || loyalty_member_decode(rval.mv_data, rval.mv_size, m) != 0)
-        {
-            fprintf(stderr, "loyaltyctl: no member \"%s\"\n", d->member);
+        if (loyaltyctl_dry_member(st, txn, d->member, m) != LOYALTYCTL_OK) {
             return LOYALTYCTL_DATA;
         }
 
         q->member = d->member;
-        q->member_len = rkey.mv_size;
+        q->member_len = strlen(d->member);
         q->m = m;
     }
 
