@@ -342,8 +342,9 @@ LUA
 {
     my $h = start_nginx(http_config => "loyalty_lua_file $DIR/typo.lua;\n");
     like(error_log_text($h),
-         qr/\[warn\].*loyalty_lua_file "\Q$DIR\E\/typo\.lua": unknown key "prcie" in the script's table: did you mean "price"\?/,
-         'nginx warns about the misspelt hook, and starts');
+         qr/\[warn\].*loyalty_lua_file "\Q$DIR\E\/typo\.lua": unknown key "prcie" in the script's table: did you mean "price"\? in \S+\/conf\/nginx\.conf:24$/m,
+         'nginx warns about the misspelt hook at its directive\'s line, and '
+         . 'starts');
     stop_checked($h, 'typo');
 }
 
