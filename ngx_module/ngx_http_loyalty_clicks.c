@@ -642,10 +642,15 @@ ngx_http_loyalty_clicks_collect(ngx_http_loyalty_clicks_t *clicks)
     ngx_http_loyalty_slot_t       *s;
     ngx_http_loyalty_flush_t      *f;
     ngx_http_loyalty_clicks_sh_t  *sh;
+    ngx_http_loyalty_main_conf_t  *lmcf;
 
     sh = clicks->sh;
     clicks->nbatch = 0;
-    clicks->day = loyalty_day(ngx_time());
+
+    /* the shop's day (loyalty_timezone) */
+    lmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_loyalty_module);
+    clicks->day = loyalty_tz_day(lmcf->tz, ngx_time());
 
     for (i = 0; i < sh->nslots; i++) {
         s = &sh->slots[i];

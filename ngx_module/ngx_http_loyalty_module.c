@@ -328,6 +328,13 @@ static ngx_command_t  ngx_http_loyalty_commands[] = {
       0,
       NULL },
 
+    { ngx_string("loyalty_timezone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_loyalty_timezone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("loyalty_lua_file"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_http_loyalty_lua_file,
@@ -572,6 +579,7 @@ ngx_http_loyalty_init_main_conf(ngx_conf_t *cf, void *conf)
         lcf->budget = (ngx_uint_t) lmcf->lua_budget;
         lcf->time = lmcf->lua_time;
         lcf->memory = lmcf->lua_memory;
+        lcf->tz = lmcf->tz;
 
         /* the script's errors name the directive's line */
         saved = ngx_http_loyalty_where_enter(cf, &lmcf->lua_file_where,

@@ -20,6 +20,7 @@
 #include "loyalty_rules.h"
 #include "loyalty_sign.h"
 #include "loyalty_store.h"
+#include "loyalty_tz.h"
 
 
 typedef enum {
@@ -213,6 +214,7 @@ typedef struct {
     ngx_flag_t                   admin;     /* some location has one */
     ngx_http_loyalty_where_t     admin_where;       /* the first one */
     ngx_msec_t                   click_flush;
+    loyalty_tz_t                *tz;        /* loyalty_timezone; NULL: UTC */
     ngx_str_t                    lua_file;
     ngx_http_loyalty_where_t     lua_file_where;
     ngx_int_t                    lua_budget;
@@ -456,6 +458,9 @@ ngx_int_t ngx_http_loyalty_target_allowed(ngx_http_loyalty_loc_conf_t *llcf,
     ngx_str_t *target);
 
 char *ngx_http_loyalty_click_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+/* loyalty_timezone (ngx_http_loyalty_tz.c) */
+char *ngx_http_loyalty_timezone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_http_loyalty_clicks_t *ngx_http_loyalty_clicks_get(
     ngx_http_loyalty_main_conf_t *lmcf);
