@@ -31,6 +31,8 @@ LUA_LIB_H   := build/loyalty_lua_lib.h
 LUA_LIB_SRC := ngx_module/core/loyalty_lua_lib.sh $(wildcard lua/loyalty/*.lua)
 
 LIBS        := -llmdb -ljansson -lcrypto $(LUA_LIBS) -lm
+# the NATS C client (Debian: libnats-dev), for a cluster of edges
+NATS_LIBS   := $(shell pkg-config --libs libnats 2>/dev/null || echo -lnats)
 
 # The sanitized build (build/asan/): the same module, loyaltyctl and unit
 # tests with AddressSanitizer and UBSan, for the second pass of `make test`.
@@ -136,11 +138,11 @@ build/libloyaltycore.a build/asan/libloyaltycore.a:
 	$(AR) rcs $@ $^
 
 build/loyaltyctl: $(filter build/cli/%,$(OBJ)) build/libloyaltycore.a
-	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(CFLAGS) -o $@ $^ $(LIBS) $(NATS_LIBS)
 
 build/asan/loyaltyctl: $(filter build/asan/cli/%,$(SAN_OBJ)) \
                        build/asan/libloyaltycore.a
-	$(SAN_CC) $(SAN_CFLAGS) -o $@ $^ $(LIBS)
+	$(SAN_CC) $(SAN_CFLAGS) -o $@ $^ $(LIBS) $(NATS_LIBS)
 
 build/unit/%.t: t/unit/%.c t/unit/tap.h build/libloyaltycore.a
 	@mkdir -p $(@D)

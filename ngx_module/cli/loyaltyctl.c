@@ -60,6 +60,11 @@ static const char  loyaltyctl_usage_main[] =
     "                            acknowledge a touch\n"
     "  cadence-stats [--since YYYY-MM-DD]\n"
     "                            count touches per cadence and staff\n"
+    "  follow --nats URL[,URL...] [--once]\n"
+    "                            apply the cluster's stream to the store\n"
+    "  checksum                  the replicated content's digest and\n"
+    "                            the stream sequence\n"
+    "  bootstrap --from PEER     copy a replica to start a new edge\n"
     "\n"
     "options:\n"
     "  -s, --store DIR           the store directory (default: "
@@ -1001,6 +1006,19 @@ main(int argc, char **argv)
 
     if (strcmp(cmd, "cadence-stats") == 0) {
         return loyaltyctl_cadence_stats(&o, argc, argv);
+    }
+
+    /* a cluster of edges: loyaltyctl_follow.c */
+    if (strcmp(cmd, "follow") == 0) {
+        return loyaltyctl_follow(&o, argc, argv);
+    }
+
+    if (strcmp(cmd, "checksum") == 0) {
+        return loyaltyctl_checksum(&o, argc, argv);
+    }
+
+    if (strcmp(cmd, "bootstrap") == 0) {
+        return loyaltyctl_bootstrap(&o, argc, argv);
     }
 
     fprintf(stderr, "loyaltyctl: unknown command \"%s\"\n", cmd);

@@ -66,6 +66,10 @@ typedef struct {
 } loyaltyctl_import_t;
 
 
+static int loyaltyctl_import_txn(loyaltyctl_import_t *im, const char *buf,
+    size_t len, int progress);
+
+
 char *
 loyaltyctl_read_all(const char *path, size_t *len)
 {
@@ -283,33 +287,43 @@ static int
 loyaltyctl_import_buffer(loyaltyctl_import_t *im, const char *buf,
     size_t len, int progress)
 {
-    int          rc;
-    const char  *p, *end, *eol, *q;
+    int  rc;
 
     rc = mdb_txn_begin(im->st->env, NULL, 0, &im->txn);
     if (rc != 0) {
         return rc;
     }
 
+    rc = loyaltyctl_import_txn(im, buf, len, progress);
+    if (rc != 0) {
+        mdb_txn_abort(im->txn);
+        return rc;
+    }
+
+    return mdb_txn_commit(im->txn);
+}
+
+
+/* the whole input in im->txn, which the caller commits or aborts */
+static int
+loyaltyctl_import_txn(loyaltyctl_import_t *im, const char *buf, size_t len,
+    int progress)
+{
+    int          rc;
+    const char  *p, *end, *eol, *q;
+
     im->lineno = 0;
     im->records = 0;
     im->last_len = 0;
 
     if (im->db == LOYALTY_DB_META) {
-        rc = loyaltyctl_import_rules(im, buf, len);
-        if (rc != 0) {
-            mdb_txn_abort(im->txn);
-            return rc;
-        }
-
-        return mdb_txn_commit(im->txn);
+        return loyaltyctl_import_rules(im, buf, len);
     }
 
     if (im->db == LOYALTY_DB_PRICES) {
         rc = loyalty_tierset_load(im->txn, im->st->dbi[LOYALTY_DB_TIERS],
                                   &im->tiers);
         if (rc != 0) {
-            mdb_txn_abort(im->txn);
             return rc;
         }
     }
@@ -348,7 +362,6 @@ loyaltyctl_import_buffer(loyaltyctl_import_t *im, const char *buf,
         }
 
         if (rc != 0) {
-            mdb_txn_abort(im->txn);
             return rc;
         }
     }
@@ -359,14 +372,93 @@ loyaltyctl_import_buffer(loyaltyctl_import_t *im, const char *buf,
 
     if (im->db == LOYALTY_DB_TIERS) {
         im->lineno = 0;
-        rc = loyaltyctl_check_prices(im);
-        if (rc != 0) {
-            mdb_txn_abort(im->txn);
-            return rc;
+        return loyaltyctl_check_prices(im);
+    }
+
+    return 0;
+}
+
+
+/* the database an import kind writes: rules live in meta; -1 unknown */
+int
+loyaltyctl_import_db(const char *kind)
+{
+    static const struct {
+        const char  *kind;
+        int          db;
+    } kinds[] = {
+        { "members", LOYALTY_DB_MEMBERS },
+        { "tiers",   LOYALTY_DB_TIERS },
+        { "prices",  LOYALTY_DB_PRICES },
+        { "codes",   LOYALTY_DB_CODES },
+        { "rules",   LOYALTY_DB_META },
+        { NULL, 0 }
+    };
+
+    int  i;
+
+    for (i = 0; kinds[i].kind; i++) {
+        if (strcmp(kinds[i].kind, kind) == 0) {
+            return kinds[i].db;
         }
     }
 
-    return mdb_txn_commit(im->txn);
+    return -1;
+}
+
+
+/*
+ * An "import" message of the stream, in the follower's transaction
+ * (loyalty_repl_import_pt): the same checks and writes as a local import,
+ * at the time the import was published.  The checks ran when the file
+ * was published too; here a refusal is logged by the follower.
+ */
+int
+loyaltyctl_import_replicated(void *data, loyalty_store_t *st, MDB_txn *txn,
+    const char *what, const char *buf, size_t len, json_t *hosts,
+    int64_t now, char *err, size_t errlen)
+{
+    int                  rc;
+    size_t               i;
+    json_t              *h;
+    loyaltyctl_import_t  im;
+
+    memset(&im, 0, sizeof(im));
+
+    im.file = "stream";
+    im.st = st;
+    im.txn = txn;
+    im.now = now;
+    im.db = loyaltyctl_import_db(what);
+
+    if (im.db < 0) {
+        snprintf(err, errlen, "import: unknown kind \"%.16s\"", what);
+        return -1;
+    }
+
+    if (json_is_array(hosts)) {
+        json_array_foreach(hosts, i, h) {
+            if (!json_is_string(h) || im.hosts.n == LOYALTYCTL_HOSTS_MAX) {
+                snprintf(err, errlen, "import: bad hosts");
+                return -1;
+            }
+
+            im.hosts.name[im.hosts.n] = json_string_value(h);
+            im.hosts.len[im.hosts.n++] = json_string_length(h);
+        }
+    }
+
+    rc = loyaltyctl_import_txn(&im, buf, len, 0);
+
+    if (rc == -1 && im.lineno) {
+        snprintf(err, errlen, "import %s line %zu: %s", what, im.lineno,
+                 im.err);
+
+    } else if (rc == -1) {
+        snprintf(err, errlen, "import %s: %s", what, im.err);
+    }
+
+    return rc;
 }
 
 
@@ -387,6 +479,11 @@ loyaltyctl_import(const loyaltyctl_opts_t *o, int argc, char **argv)
 
     if (loyaltyctl_wants_help(argc, argv, loyaltyctl_usage_import)) {
         return LOYALTYCTL_OK;
+    }
+
+    /* into the stream, for every edge: loyaltyctl_follow.c */
+    if (loyaltyctl_nats_wanted(argc, argv)) {
+        return loyaltyctl_import_nats(o, argc, argv);
     }
 
     memset(&im, 0, sizeof(im));
@@ -412,24 +509,9 @@ loyaltyctl_import(const loyaltyctl_opts_t *o, int argc, char **argv)
     kind = argv[optind];
     file = argv[optind + 1];
     im.file = file;
+    im.db = loyaltyctl_import_db(kind);
 
-    if (strcmp(kind, "members") == 0) {
-        im.db = LOYALTY_DB_MEMBERS;
-
-    } else if (strcmp(kind, "tiers") == 0) {
-        im.db = LOYALTY_DB_TIERS;
-
-    } else if (strcmp(kind, "prices") == 0) {
-        im.db = LOYALTY_DB_PRICES;
-
-    } else if (strcmp(kind, "codes") == 0) {
-        im.db = LOYALTY_DB_CODES;
-
-    } else if (strcmp(kind, "rules") == 0) {
-        /* the rules live in meta */
-        im.db = LOYALTY_DB_META;
-
-    } else {
+    if (im.db < 0) {
         return loyaltyctl_usage(loyaltyctl_usage_import);
     }
 
@@ -443,6 +525,12 @@ loyaltyctl_import(const loyaltyctl_opts_t *o, int argc, char **argv)
     rc = loyaltyctl_open(o, &st, 0);
     if (rc != LOYALTYCTL_OK) {
         return rc;
+    }
+
+    /* a replica is written by its follower only */
+    if (loyaltyctl_replica_refuse(&st, "import") != 0) {
+        loyalty_store_close(&st);
+        return LOYALTYCTL_DATA;
     }
 
     im.st = &st;
