@@ -158,6 +158,8 @@ static void ngx_http_loyalty_admin_ack(ngx_http_loyalty_admin_t *a,
 static void ngx_http_loyalty_admin_body(ngx_http_request_t *r);
 static void ngx_http_loyalty_admin_write(void *data, ngx_log_t *log);
 static void ngx_http_loyalty_admin_written(ngx_event_t *ev);
+static ngx_uint_t ngx_http_loyalty_admin_publish(ngx_http_loyalty_admin_t *a,
+    json_t *doc, const char *what);
 static ngx_int_t ngx_http_loyalty_admin_done(ngx_http_request_t *r,
     ngx_http_loyalty_admin_t *a);
 static ngx_int_t ngx_http_loyalty_admin_retry(ngx_http_request_t *r,
@@ -1547,7 +1549,19 @@ ngx_http_loyalty_admin_write(void *data, ngx_log_t *log)
         }
     }
 
-    if (rc == 0 && res != NULL) {
+    if (rc == 0 && res != NULL && ngx_http_loyalty_nats_get()) {
+        /* a cluster's write: checked here, applied by the followers */
+        mdb_txn_abort(txn);
+        txn = NULL;
+
+        a->status = ngx_http_loyalty_admin_publish(a, doc, kinds[a->op]);
+
+        if (a->status != NGX_HTTP_OK) {
+            json_decref(res);
+            res = NULL;
+        }
+
+    } else if (rc == 0 && res != NULL) {
         /* only into the store at the configured path */
         rc = ngx_http_loyalty_store_commit(a->store, txn);
         txn = NULL;
@@ -1575,6 +1589,94 @@ ngx_http_loyalty_admin_write(void *data, ngx_log_t *log)
 
     a->res = res;
     json_decref(doc);
+}
+
+
+/*
+ * In the thread pool: the write just checked, as a message of the
+ * cluster's stream (schema/repl-message.schema.json).  200 once JetStream
+ * acknowledged it, 503 with a->err otherwise.
+ */
+static ngx_uint_t
+ngx_http_loyalty_admin_publish(ngx_http_loyalty_admin_t *a, json_t *doc,
+    const char *what)
+{
+    size_t                    i;
+    json_t                   *msg, *hosts;
+    ngx_int_t                 rc;
+    const char               *kind;
+    ngx_http_loyalty_nats_t  *n;
+
+    n = ngx_http_loyalty_nats_get();
+
+    kind = a->op == NGX_HTTP_LOYALTY_OP_EVENTS ? "events"
+           : a->op == NGX_HTTP_LOYALTY_OP_DUE ? "claim"
+           : a->op == NGX_HTTP_LOYALTY_OP_DUE_ACK ? "ack"
+           : a->method == NGX_HTTP_DELETE ? "delete" : "put";
+
+    msg = ngx_http_loyalty_nats_message(n, kind, a->now);
+    if (msg == NULL) {
+        goto nomem;
+    }
+
+    if (a->op == NGX_HTTP_LOYALTY_OP_EVENTS
+        || a->op == NGX_HTTP_LOYALTY_OP_DUE_ACK)
+    {
+        /* the body as taken: JSON, so UTF-8 */
+        rc = a->op == NGX_HTTP_LOYALTY_OP_EVENTS
+             ? json_object_set_new(msg, "body",
+                                   json_stringn((char *) a->body, a->len))
+             : json_object_set_new(msg, "body",
+                                   json_loadb((char *) a->body, a->len, 0,
+                                              NULL));
+
+    } else if (a->op == NGX_HTTP_LOYALTY_OP_DUE) {
+        rc = json_object_set_new(msg, "until",
+                                 json_integer(a->claim.until))
+             | json_object_set_new(msg, "lease",
+                                   json_integer(a->claim.lease))
+             | json_object_set_new(msg, "limit",
+                                   json_integer(a->claim.limit))
+             | json_object_set_new(msg, "touches",
+                                   json_integer(a->claim.touches));
+
+    } else if (a->method == NGX_HTTP_DELETE) {
+        rc = json_object_set_new(msg, "what", json_string("member"))
+             | json_object_set_new(msg, "key",
+                                   json_stringn((char *) a->key.data,
+                                                a->key.len));
+
+    } else {
+        hosts = json_array();
+
+        for (i = 0; hosts && i < a->nhosts; i++) {
+            json_array_append_new(hosts, json_stringn(a->hosts[i],
+                                                      a->host_lens[i]));
+        }
+
+        rc = json_object_set_new(msg, "what", json_string(what))
+             | json_object_set_new(msg, "key",
+                                   json_stringn((char *) a->key.data,
+                                                a->key.len))
+             | json_object_set(msg, "record", doc)
+             | json_object_set_new(msg, "hosts", hosts);
+    }
+
+    if (rc != 0) {
+        json_decref(msg);
+        goto nomem;
+    }
+
+    rc = ngx_http_loyalty_nats_publish(n, msg, NULL, a->err, sizeof(a->err));
+    json_decref(msg);
+
+    return rc == NGX_OK ? NGX_HTTP_OK : NGX_HTTP_SERVICE_UNAVAILABLE;
+
+nomem:
+
+    ngx_cpystrn((u_char *) a->err, (u_char *) "out of memory",
+                sizeof(a->err));
+    return NGX_HTTP_SERVICE_UNAVAILABLE;
 }
 
 

@@ -98,6 +98,8 @@ static ngx_uint_t ngx_http_loyalty_clicks_collect(
     ngx_http_loyalty_clicks_t *clicks);
 static void ngx_http_loyalty_clicks_write(void *data, ngx_log_t *log);
 static void ngx_http_loyalty_clicks_written(ngx_event_t *ev);
+static int ngx_http_loyalty_clicks_publish(ngx_http_loyalty_clicks_t *clicks,
+    ngx_log_t *log);
 static void ngx_http_loyalty_clicks_lost(ngx_http_loyalty_clicks_t *clicks,
     ngx_log_t *log);
 
@@ -676,6 +678,17 @@ ngx_http_loyalty_clicks_write(void *data, ngx_log_t *log)
     store = clicks->store;
     clicks->damaged = 0;
 
+    /* a cluster's edge: the deltas go to the stream, for every replica */
+    if (ngx_http_loyalty_nats_get()) {
+        clicks->rc = ngx_http_loyalty_clicks_publish(clicks, log);
+
+        if (clicks->rc == 0) {
+            goto flushed;
+        }
+
+        return;
+    }
+
     rc = mdb_txn_begin(store->st.env, NULL, 0, &txn);
     if (rc != 0) {
         clicks->rc = rc;
@@ -738,6 +751,8 @@ ngx_http_loyalty_clicks_write(void *data, ngx_log_t *log)
     ngx_memory_barrier();
     fl->txnid[n] = id;
 
+flushed:
+
     for (i = 0; i < clicks->nbatch; i++) {
         f = &clicks->batch[i];
         s = &clicks->sh->slots[f->slot];
@@ -753,6 +768,80 @@ failed:
 
     mdb_txn_abort(txn);
     clicks->rc = rc;
+}
+
+
+/*
+ * In the thread pool (or at exit): the batch as one message of the
+ * cluster's stream, {"kind":"clicks","day","counts":{CODE:[deltas]}},
+ * whose id is the edge, the worker's start and a flush count, so that a
+ * publish made twice is dropped by JetStream.  0 once acknowledged;
+ * ENOTCONN otherwise, and the counts wait in memory for the next flush.
+ */
+static int
+ngx_http_loyalty_clicks_publish(ngx_http_loyalty_clicks_t *clicks,
+    ngx_log_t *log)
+{
+    char                       err[LOYALTY_ERRLEN];
+    json_t                    *msg, *counts, *deltas;
+    ngx_int_t                  rc;
+    ngx_uint_t                 i, c;
+    ngx_http_loyalty_slot_t   *s;
+    ngx_http_loyalty_flush_t  *f;
+    ngx_http_loyalty_nats_t   *n;
+
+    n = ngx_http_loyalty_nats_get();
+
+    msg = ngx_http_loyalty_nats_message(n, "clicks", ngx_time());
+    counts = json_object();
+
+    if (msg == NULL || counts == NULL
+        || json_object_set_new(msg, "day", json_integer(clicks->day)) != 0
+        || json_object_set(msg, "counts", counts) != 0)
+    {
+        goto nomem;
+    }
+
+    for (i = 0; i < clicks->nbatch; i++) {
+        f = &clicks->batch[i];
+        s = &clicks->sh->slots[f->slot];
+
+        deltas = json_array();
+        if (deltas == NULL) {
+            goto nomem;
+        }
+
+        for (c = 0; c < LOYALTY_CLICK_COUNTERS; c++) {
+            json_array_append_new(deltas,
+                                  json_integer((json_int_t) f->delta[c]));
+        }
+
+        if (json_object_setn_new(counts, (char *) s->code, s->len, deltas)
+            != 0)
+        {
+            goto nomem;
+        }
+    }
+
+    rc = ngx_http_loyalty_nats_publish(n, msg, NULL, err, sizeof(err));
+
+    json_decref(counts);
+    json_decref(msg);
+
+    if (rc != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "loyalty_click_zone: %ui codes' clicks wait in "
+                      "memory: %s", clicks->nbatch, err);
+        return ENOTCONN;
+    }
+
+    return 0;
+
+nomem:
+
+    json_decref(counts);
+    json_decref(msg);
+    return ENOMEM;
 }
 
 

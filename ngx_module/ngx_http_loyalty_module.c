@@ -294,6 +294,42 @@ static ngx_command_t  ngx_http_loyalty_commands[] = {
       0,
       NULL },
 
+    /* a cluster of edges: ngx_http_loyalty_nats.c */
+    { ngx_string("loyalty_nats"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_loyalty_nats,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("loyalty_nats_creds"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_loyalty_nats_option,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("loyalty_nats_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_loyalty_nats_option,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("loyalty_stream"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_loyalty_nats_option,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("loyalty_edge"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_loyalty_nats_option,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
@@ -376,6 +412,12 @@ ngx_http_loyalty_init_worker(ngx_cycle_t *cycle)
     }
 
     if (lmcf
+        && ngx_http_loyalty_nats_init_worker(cycle, lmcf) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (lmcf
         && ngx_http_loyalty_sweep_init_worker(cycle, lmcf) != NGX_OK)
     {
         return NGX_ERROR;
@@ -405,6 +447,7 @@ ngx_http_loyalty_exit_worker(ngx_cycle_t *cycle)
 
     /* the last clicks go to the store before it is closed */
     ngx_http_loyalty_clicks_exit_worker(cycle);
+    ngx_http_loyalty_nats_exit_worker();
     ngx_http_loyalty_store_exit_worker(cycle);
 }
 
@@ -522,6 +565,10 @@ ngx_http_loyalty_init_main_conf(ngx_conf_t *cf, void *conf)
         }
 
         lmcf->lua = lcf;
+    }
+
+    if (ngx_http_loyalty_nats_init_conf(cf, lmcf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
     }
 
     if (lmcf->cadence_sweep && lmcf->cadence_sweep < 1000) {

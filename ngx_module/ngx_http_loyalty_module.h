@@ -61,6 +61,8 @@ typedef enum {
 
 typedef struct ngx_http_loyalty_cache_s   ngx_http_loyalty_cache_t;
 typedef struct ngx_http_loyalty_clicks_s  ngx_http_loyalty_clicks_t;
+/* ngx_http_loyalty_nats.c: a cluster of edges */
+typedef struct ngx_http_loyalty_nats_s  ngx_http_loyalty_nats_t;
 typedef struct ngx_http_loyalty_code_cache_s  ngx_http_loyalty_code_cache_t;
 typedef struct ngx_http_loyalty_tokens_s  ngx_http_loyalty_tokens_t;
 typedef struct ngx_http_loyalty_webhook_s  ngx_http_loyalty_webhook_t;
@@ -208,6 +210,7 @@ typedef struct {
     ngx_flag_t                   webhook;   /* some location has one */
     ngx_array_t                 *webhooks;  /* ngx_http_loyalty_webhook_t * */
     ngx_shm_zone_t              *webhook_zone;
+    ngx_http_loyalty_nats_t     *nats;      /* NULL: no loyalty_nats */
 } ngx_http_loyalty_main_conf_t;
 
 
@@ -401,6 +404,26 @@ ngx_int_t ngx_http_loyalty_clicks_claim(ngx_http_loyalty_clicks_t *clicks,
 ngx_uint_t ngx_http_loyalty_clicks_unique(ngx_http_loyalty_clicks_t *clicks,
     uint64_t visitor, const u_char *code, size_t len);
 ngx_int_t ngx_http_loyalty_clicks_init_worker(ngx_cycle_t *cycle);
+/* ngx_http_loyalty_nats.c: writes go to the cluster's stream */
+char *ngx_http_loyalty_nats(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_loyalty_nats_option(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_loyalty_nats_init_conf(ngx_conf_t *cf,
+    ngx_http_loyalty_main_conf_t *lmcf);
+ngx_int_t ngx_http_loyalty_nats_init_worker(ngx_cycle_t *cycle,
+    ngx_http_loyalty_main_conf_t *lmcf);
+void ngx_http_loyalty_nats_exit_worker(void);
+/* the worker's connection; NULL without loyalty_nats */
+ngx_http_loyalty_nats_t *ngx_http_loyalty_nats_get(void);
+json_t *ngx_http_loyalty_nats_message(ngx_http_loyalty_nats_t *n,
+    const char *kind, int64_t at);
+/* in the thread pool only: blocks until JetStream acknowledges */
+ngx_int_t ngx_http_loyalty_nats_publish(ngx_http_loyalty_nats_t *n,
+    json_t *msg, const char *id, char *err, size_t errlen);
+/* once per cluster and tag: NGX_DECLINED when another edge came first */
+ngx_int_t ngx_http_loyalty_nats_publish_once(ngx_http_loyalty_nats_t *n,
+    json_t *msg, ngx_uint_t tag, char *err, size_t errlen);
+
 ngx_int_t ngx_http_loyalty_sweep_init_worker(ngx_cycle_t *cycle,
     ngx_http_loyalty_main_conf_t *lmcf);
 void ngx_http_loyalty_clicks_exit_worker(ngx_cycle_t *cycle);

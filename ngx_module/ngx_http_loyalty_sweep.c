@@ -42,6 +42,7 @@ static void ngx_http_loyalty_sweep_timer(ngx_event_t *ev);
 static void ngx_http_loyalty_sweep_post(ngx_http_loyalty_sweep_t *s);
 static void ngx_http_loyalty_sweep_step(void *data, ngx_log_t *log);
 static void ngx_http_loyalty_sweep_stepped(ngx_event_t *ev);
+static void ngx_http_loyalty_sweep_publish(ngx_http_loyalty_sweep_t *s);
 static void ngx_http_loyalty_sweep_over(ngx_http_loyalty_sweep_t *s);
 
 
@@ -185,6 +186,12 @@ ngx_http_loyalty_sweep_step(void *data, ngx_log_t *log)
     int       rc;
     MDB_txn  *txn;
 
+    /* a cluster's edge: the whole sweep is one message, once a period */
+    if (ngx_http_loyalty_nats_get()) {
+        ngx_http_loyalty_sweep_publish(s);
+        return;
+    }
+
     rc = mdb_txn_begin(s->store->st.env, NULL, 0, &txn);
     if (rc != 0) {
         s->rc = rc;
@@ -204,6 +211,46 @@ ngx_http_loyalty_sweep_step(void *data, ngx_log_t *log)
     }
 
     s->rc = rc;
+}
+
+
+/*
+ * In the thread pool: {"kind":"sweep"} on loyalty.STREAM.sweep.PERIOD,
+ * PERIOD the sweep's time over its interval: the first edge of the
+ * cluster to publish it for the period does, the others find it there.
+ * The followers sweep, each with its own cadences (loyaltyctl --lua).
+ */
+static void
+ngx_http_loyalty_sweep_publish(ngx_http_loyalty_sweep_t *s)
+{
+    json_t                   *msg;
+    ngx_int_t                 rc;
+    ngx_http_loyalty_nats_t  *n;
+
+    n = ngx_http_loyalty_nats_get();
+
+    s->sw.done = 1;
+
+    msg = ngx_http_loyalty_nats_message(n, "sweep", s->now);
+    if (msg == NULL) {
+        s->rc = ENOMEM;
+        return;
+    }
+
+    rc = ngx_http_loyalty_nats_publish_once(n, msg,
+                 (ngx_uint_t) s->now / (s->interval / 1000), s->err,
+                 sizeof(s->err));
+    json_decref(msg);
+
+    if (rc == NGX_ERROR) {
+        s->rc = ENOTCONN;
+        return;
+    }
+
+    ngx_cpystrn((u_char *) s->err,
+                (u_char *) (rc == NGX_OK ? "published by this edge"
+                                         : "published by another edge"),
+                sizeof(s->err));
 }
 
 
@@ -251,7 +298,12 @@ ngx_http_loyalty_sweep_stepped(ngx_event_t *ev)
         return;
     }
 
-    if (s->sw.done) {
+    if (s->sw.done && ngx_http_loyalty_nats_get()) {
+        ngx_log_error(NGX_LOG_INFO, log, 0,
+                      "loyalty_cadence_sweep: the sweep at %T: %s",
+                      (time_t) s->now, s->err);
+
+    } else if (s->sw.done) {
         ngx_log_error(NGX_LOG_INFO, log, 0,
                       "loyalty_cadence_sweep: %uz members, %uz touches "
                       "scheduled, %uz declined, %uz conditions failed, "
