@@ -74,6 +74,7 @@ ngx_http_loyalty_nats(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_loyalty_main_conf_t *lmcf = conf;
 
+    u_char                   *p, *last, *comma;
     ngx_str_t                *value, *url;
     ngx_uint_t                i;
     ngx_http_loyalty_nats_t  *n;
@@ -87,13 +88,6 @@ ngx_http_loyalty_nats(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return "is duplicate";
     }
 
-    if (cf->args->nelts - 1 > NGX_HTTP_LOYALTY_NATS_SERVERS_MAX) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"loyalty_nats\" takes at most %d servers",
-                           NGX_HTTP_LOYALTY_NATS_SERVERS_MAX);
-        return NGX_CONF_ERROR;
-    }
-
     n->urls = ngx_array_create(cf->pool, cf->args->nelts, sizeof(ngx_str_t));
     if (n->urls == NULL) {
         return NGX_CONF_ERROR;
@@ -101,25 +95,47 @@ ngx_http_loyalty_nats(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
+    /* "URL URL" or, as loyaltyctl takes them, "URL,URL" */
     for (i = 1; i < cf->args->nelts; i++) {
-        if (!(value[i].len > 7
-              && ngx_strncmp(value[i].data, "nats://", 7) == 0)
-            && !(value[i].len > 6
-                 && ngx_strncmp(value[i].data, "tls://", 6) == 0))
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"loyalty_nats\": \"%V\" is not a nats:// "
-                               "or tls:// URL", &value[i]);
-            return NGX_CONF_ERROR;
-        }
+        p = value[i].data;
+        last = p + value[i].len;
 
-        url = ngx_array_push(n->urls);
-        if (url == NULL) {
-            return NGX_CONF_ERROR;
-        }
+        while (p < last) {
+            comma = ngx_strlchr(p, last, ',');
+            if (comma == NULL) {
+                comma = last;
+            }
 
-        /* the arguments are NUL-terminated */
-        *url = value[i];
+            url = ngx_array_push(n->urls);
+            if (url == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            url->len = comma - p;
+            url->data = ngx_pnalloc(cf->pool, url->len + 1);
+            if (url->data == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            ngx_memcpy(url->data, p, url->len);
+            url->data[url->len] = '\0';
+
+            if (n->urls->nelts > NGX_HTTP_LOYALTY_NATS_SERVERS_MAX
+                || !((url->len > 7
+                      && ngx_strncmp(url->data, "nats://", 7) == 0)
+                     || (url->len > 6
+                         && ngx_strncmp(url->data, "tls://", 6) == 0)))
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"loyalty_nats\": \"%V\" is not a "
+                                   "nats:// or tls:// URL, or one more than "
+                                   "%d", url,
+                                   NGX_HTTP_LOYALTY_NATS_SERVERS_MAX);
+                return NGX_CONF_ERROR;
+            }
+
+            p = comma + 1;
+        }
     }
 
     return NGX_CONF_OK;
@@ -280,6 +296,13 @@ ngx_http_loyalty_nats_init_conf(ngx_conf_t *cf,
 }
 
 
+/* in libnats's thread: nothing to do, the status says it */
+static void
+ngx_http_loyalty_nats_connected_cb(natsConnection *nc, void *closure)
+{
+}
+
+
 static natsStatus
 ngx_http_loyalty_nats_options(ngx_http_loyalty_nats_t *n, natsOptions *opts)
 {
@@ -312,9 +335,14 @@ ngx_http_loyalty_nats_options(ngx_http_loyalty_nats_t *n, natsOptions *opts)
         s = natsOptions_SetReconnectWait(opts, 250);
     }
 
-    /* the worker starts whether or not NATS is there */
+    /*
+     * The worker starts whether or not NATS is there: with a callback,
+     * the first connection is made in the background
+     */
     if (s == NATS_OK) {
-        s = natsOptions_SetRetryOnFailedConnect(opts, true, NULL, NULL);
+        s = natsOptions_SetRetryOnFailedConnect(opts, true,
+                                        ngx_http_loyalty_nats_connected_cb,
+                                        NULL);
     }
 
     if (s == NATS_OK && n->creds.len) {
