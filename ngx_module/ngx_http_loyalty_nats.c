@@ -455,6 +455,18 @@ ngx_http_loyalty_nats_message(ngx_http_loyalty_nats_t *n, const char *kind,
 }
 
 
+/* a monotonic clock for the threads, where ngx_current_msec is not kept */
+static int64_t
+ngx_http_loyalty_nats_msec(void)
+{
+    struct timespec  ts;
+
+    (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+
 /*
  * While libnats reconnects (a NATS node went away), a publish waits for
  * it, up to the timeout; a connection closed for good fails at once.
@@ -493,6 +505,7 @@ ngx_http_loyalty_nats_send(ngx_http_loyalty_nats_t *n, const char *subject,
     json_t *msg, const char *id, ngx_uint_t once, char *err, size_t errlen)
 {
     char          *text;
+    int64_t        deadline, left;
     natsMsg       *m;
     jsPubAck      *ack;
     jsErrCode      jerr;
@@ -516,17 +529,34 @@ ngx_http_loyalty_nats_send(ngx_http_loyalty_nats_t *n, const char *subject,
     free(text);
 
     jerr = 0;
+    deadline = ngx_http_loyalty_nats_msec() + n->timeout;
 
-    if (s == NATS_OK) {
+    /*
+     * While the stream elects a leader (a node went away) there are no
+     * responders, or no answer: the same message again, under the same
+     * id, which JetStream's duplicate window keeps from being stored twice
+     */
+    while (s == NATS_OK) {
+        left = deadline - ngx_http_loyalty_nats_msec();
+
         jsPubOptions_Init(&po);
         po.MsgId = id;
-        po.MaxWait = (int64_t) n->timeout;
+        po.MaxWait = (int64_t) ngx_min(left, 1000);
         po.ExpectStream = (const char *) n->stream.data;
         po.ExpectNoMessage = once ? true : false;
 
         ack = NULL;
         s = js_PublishMsg(&ack, n->js, m, &po, &jerr);
         jsPubAck_Destroy(ack);
+
+        if ((s != NATS_NO_RESPONDERS && s != NATS_TIMEOUT)
+            || ngx_http_loyalty_nats_msec() + 50 >= deadline)
+        {
+            break;
+        }
+
+        nats_Sleep(50);
+        s = NATS_OK;
     }
 
     natsMsg_Destroy(m);
