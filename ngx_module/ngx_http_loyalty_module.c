@@ -625,13 +625,7 @@ ngx_http_loyalty_store_writer(ngx_conf_t *cf,
 
     lmcf->store->write = 1;
 
-#if (NGX_THREADS)
-    if (ngx_thread_pool_add(cf, NULL) == NULL) {
-        return NGX_ERROR;
-    }
-#endif
-
-    return NGX_OK;
+    return ngx_http_loyalty_write_conf(cf);
 }
 
 

@@ -353,12 +353,14 @@ converged('imports');
             nats_kill($c, 0);
             $killed = time;
         }
+        my $t0 = time;
         my ($s, $b) = post_orders($k % 3,
                                   order('zhao.member', "SO-NODE-$k", 10));
         if ($s == 200) {
             $acked++;
         } else {
-            push @other, "$s $b";
+            push @other, sprintf("%s %s (%.1fs after the kill, took %.1fs)",
+                                 $s, $b, $t0 - $killed, time - $t0);
         }
     }
     ok($killed, 'node n0 killed during the writes');
