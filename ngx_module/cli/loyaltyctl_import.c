@@ -7,7 +7,6 @@
  * as it was.
  */
 
-#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,7 +26,6 @@
 
 #define LOYALTYCTL_LINE_MAX      65536
 #define LOYALTYCTL_PROGRESS      100000
-#define LOYALTYCTL_GROW_TRIES    8
 
 
 static const char  loyaltyctl_usage_import[] =
@@ -62,64 +60,12 @@ typedef struct {
     loyalty_tierset_t tiers;
     loyaltyctl_hosts_t hosts;
     int64_t           now;
+    char             *buf;
+    size_t            len;
+    int               refused;
+    char              what[32];
     char              err[2 * LOYALTY_ERRLEN];
 } loyaltyctl_import_t;
-
-
-static int loyaltyctl_import_txn(loyaltyctl_import_t *im, const char *buf,
-    size_t len, int progress);
-
-
-char *
-loyaltyctl_read_all(const char *path, size_t *len)
-{
-    FILE    *f;
-    char    *buf, *p;
-    size_t   size, n;
-
-    f = (strcmp(path, "-") == 0) ? stdin : fopen(path, "rb");
-    if (f == NULL) {
-        fprintf(stderr, "loyaltyctl: cannot open \"%s\": %s\n", path,
-                strerror(errno));
-        return NULL;
-    }
-
-    size = 1 << 20;
-    *len = 0;
-    buf = malloc(size);
-
-    while (buf) {
-        n = fread(buf + *len, 1, size - *len, f);
-        *len += n;
-
-        if (*len < size) {
-            break;
-        }
-
-        size *= 2;
-        p = realloc(buf, size);
-        if (p == NULL) {
-            free(buf);
-        }
-        buf = p;
-    }
-
-    if (buf == NULL) {
-        fprintf(stderr, "loyaltyctl: out of memory reading \"%s\"\n", path);
-
-    } else if (ferror(f)) {
-        fprintf(stderr, "loyaltyctl: cannot read \"%s\": %s\n", path,
-                strerror(errno));
-        free(buf);
-        buf = NULL;
-    }
-
-    if (f != stdin) {
-        fclose(f);
-    }
-
-    return buf;
-}
 
 
 /* LMDB's default order: bytes, then length */
@@ -283,31 +229,10 @@ loyaltyctl_import_rules(loyaltyctl_import_t *im, const char *buf, size_t len)
 }
 
 
+/* returns 0, -1 with im->err set for bad data, or an LMDB error */
 static int
 loyaltyctl_import_buffer(loyaltyctl_import_t *im, const char *buf,
     size_t len, int progress)
-{
-    int  rc;
-
-    rc = mdb_txn_begin(im->st->env, NULL, 0, &im->txn);
-    if (rc != 0) {
-        return rc;
-    }
-
-    rc = loyaltyctl_import_txn(im, buf, len, progress);
-    if (rc != 0) {
-        mdb_txn_abort(im->txn);
-        return rc;
-    }
-
-    return mdb_txn_commit(im->txn);
-}
-
-
-/* the whole input in im->txn, which the caller commits or aborts */
-static int
-loyaltyctl_import_txn(loyaltyctl_import_t *im, const char *buf, size_t len,
-    int progress)
 {
     int          rc;
     const char  *p, *end, *eol, *q;
@@ -379,6 +304,49 @@ loyaltyctl_import_txn(loyaltyctl_import_t *im, const char *buf, size_t len,
 }
 
 
+/* the whole input read once the store is open, and room made for it */
+static int
+loyaltyctl_import_read(loyaltyctl_write_t *w)
+{
+    loyaltyctl_import_t  *im;
+
+    im = w->data;
+
+    im->buf = loyaltyctl_read_all(im->file, &im->len);
+    if (im->buf == NULL) {
+        return LOYALTYCTL_DATA;
+    }
+
+    /* records take less room than their JSON; B-tree pages about double */
+    w->room = im->len * 2;
+    w->regrow = im->len * 4;
+
+    return LOYALTYCTL_OK;
+}
+
+
+static int
+loyaltyctl_import_step(loyaltyctl_write_t *w, loyalty_store_t *st,
+    MDB_txn *txn)
+{
+    int                   rc;
+    loyaltyctl_import_t  *im;
+
+    im = w->data;
+    im->st = st;
+    im->txn = txn;
+
+    rc = loyaltyctl_import_buffer(im, im->buf, im->len,
+                                  isatty(STDERR_FILENO));
+    if (rc == -1) {
+        im->refused = 1;
+        return LOYALTYCTL_WRITE_REFUSED;
+    }
+
+    return rc;
+}
+
+
 /* the database an import kind writes: rules live in meta; -1 unknown */
 int
 loyaltyctl_import_db(const char *kind)
@@ -408,10 +376,10 @@ loyaltyctl_import_db(const char *kind)
 
 
 /*
- * An "import" message of the stream, in the follower's transaction
- * (loyalty_repl_import_pt): the same checks and writes as a local import,
- * at the time the import was published.  The checks ran when the file
- * was published too; here a refusal is logged by the follower.
+ * An "import" message of the cluster's stream, in the follower's
+ * transaction (loyalty_repl_import_pt): the checks and writes of a local
+ * import, at the time the import was published.  0, -1 with err, or an
+ * LMDB error.
  */
 int
 loyaltyctl_import_replicated(void *data, loyalty_store_t *st, MDB_txn *txn,
@@ -448,14 +416,11 @@ loyaltyctl_import_replicated(void *data, loyalty_store_t *st, MDB_txn *txn,
         }
     }
 
-    rc = loyaltyctl_import_txn(&im, buf, len, 0);
+    rc = loyaltyctl_import_buffer(&im, buf, len, 0);
 
-    if (rc == -1 && im.lineno) {
-        snprintf(err, errlen, "import %s line %zu: %s", what, im.lineno,
-                 im.err);
-
-    } else if (rc == -1) {
-        snprintf(err, errlen, "import %s: %s", what, im.err);
+    if (rc == -1) {
+        snprintf(err, errlen, "import %s%s%.0zu: %s", what,
+                 im.lineno ? " line " : "", im.lineno, im.err);
     }
 
     return rc;
@@ -465,11 +430,9 @@ loyaltyctl_import_replicated(void *data, loyalty_store_t *st, MDB_txn *txn,
 int
 loyaltyctl_import(const loyaltyctl_opts_t *o, int argc, char **argv)
 {
-    int                  rc, tries, c;
-    char                *buf;
-    size_t               len;
+    int                  rc, c;
     const char          *kind, *file;
-    loyalty_store_t      st;
+    loyaltyctl_write_t   w;
     loyaltyctl_import_t  im;
 
     static const struct option  longopts[] = {
@@ -481,7 +444,7 @@ loyaltyctl_import(const loyaltyctl_opts_t *o, int argc, char **argv)
         return LOYALTYCTL_OK;
     }
 
-    /* into the stream, for every edge: loyaltyctl_follow.c */
+    /* into the cluster's stream, for every edge: loyaltyctl_nats.c */
     if (loyaltyctl_nats_wanted(argc, argv)) {
         return loyaltyctl_import_nats(o, argc, argv);
     }
@@ -497,8 +460,7 @@ loyaltyctl_import(const loyaltyctl_opts_t *o, int argc, char **argv)
         }
 
         if (loyaltyctl_hosts_add(&im.hosts, optarg) != 0) {
-            fprintf(stderr, "loyaltyctl: invalid --hosts \"%s\"\n", optarg);
-            return LOYALTYCTL_USAGE;
+            return loyaltyctl_invalid("--hosts", optarg);
         }
     }
 
@@ -521,58 +483,32 @@ loyaltyctl_import(const loyaltyctl_opts_t *o, int argc, char **argv)
     }
 
     im.now = (int64_t) time(NULL);
+    snprintf(im.what, sizeof(im.what), "import %s", kind);
 
-    rc = loyaltyctl_open(o, &st, 0);
-    if (rc != LOYALTYCTL_OK) {
-        return rc;
-    }
+    memset(&w, 0, sizeof(loyaltyctl_write_t));
+    w.what = im.what;
+    w.undone = "; nothing imported";
+    w.prepare = loyaltyctl_import_read;
+    w.step = loyaltyctl_import_step;
+    w.data = &im;
 
-    /* a replica is written by its follower only */
-    if (loyaltyctl_replica_refuse(&st, "import") != 0) {
-        loyalty_store_close(&st);
-        return LOYALTYCTL_DATA;
-    }
+    rc = loyaltyctl_write(o, &w);
+    free(im.buf);
 
-    im.st = &st;
-
-    buf = loyaltyctl_read_all(file, &len);
-    if (buf == NULL) {
-        loyalty_store_close(&st);
-        return LOYALTYCTL_DATA;
-    }
-
-    /* records take less room than their JSON; B-tree pages about double */
-    rc = loyalty_store_grow(&st, len * 2);
-
-    for (tries = 0; rc == 0 && tries < LOYALTYCTL_GROW_TRIES; tries++) {
-        rc = loyaltyctl_import_buffer(&im, buf, len, isatty(STDERR_FILENO));
-
-        if (rc != MDB_MAP_FULL) {
-            break;
-        }
-
-        rc = loyalty_store_grow(&st, len * 4 << tries);
-    }
-
-    free(buf);
-    loyalty_store_close(&st);
-
-    if (rc == -1 && im.lineno == 0) {
+    if (rc == LOYALTYCTL_DATA && im.refused && im.lineno == 0) {
         fprintf(stderr, "loyaltyctl: %s: %s; nothing imported\n", file,
                 im.err);
         return LOYALTYCTL_DATA;
     }
 
-    if (rc == -1) {
+    if (rc == LOYALTYCTL_DATA && im.refused) {
         fprintf(stderr, "loyaltyctl: %s line %zu: %s; nothing imported\n",
                 file, im.lineno, im.err);
         return LOYALTYCTL_DATA;
     }
 
-    if (rc != 0) {
-        fprintf(stderr, "loyaltyctl: import %s: %s; nothing imported\n",
-                kind, mdb_strerror(rc));
-        return LOYALTYCTL_STORE;
+    if (rc != LOYALTYCTL_OK) {
+        return rc;
     }
 
     if (im.db == LOYALTY_DB_META) {
