@@ -30,7 +30,7 @@
 #include "ngx_http_loyalty_lua.h"
 #include "loyalty_admin.h"
 #include "loyalty_due.h"
-#include "loyalty_events.h"
+#include "loyalty_batch.h"
 #include "loyalty_rules.h"
 
 

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "loyalty_events.h"
+#include "loyalty_ledger.h"
 #include "loyalty_price.h"
 #include "loyalty_record.h"
 #include "loyaltyctl.h"

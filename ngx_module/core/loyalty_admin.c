@@ -9,8 +9,9 @@
 
 #include "loyalty_admin.h"
 #include "loyalty_due.h"
-#include "loyalty_events.h"
 #include "loyalty_json.h"
+#include "loyalty_ledger.h"
+#include "loyalty_referral.h"
 #include "loyalty_rules.h"
 
 

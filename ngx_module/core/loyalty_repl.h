@@ -21,7 +21,7 @@
 #include <jansson.h>
 #include <lmdb.h>
 
-#include "loyalty_events.h"
+#include "loyalty_batch.h"
 #include "loyalty_store.h"
 
 
