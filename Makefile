@@ -171,7 +171,8 @@ test: deps
 test-build: all $(UNIT_BIN) asan
 
 # the slowest scripts first, so that two jobs end together
-SLOW_TESTS  := t/build-clang.t t/deb.t t/fuzz.t t/cli-codes.t t/schema.t
+SLOW_TESTS  := t/build-clang.t t/deb.t t/fuzz.t t/nats.t t/cli-codes.t \
+               t/schema.t
 TESTS       := $(SLOW_TESTS) $(filter-out $(SLOW_TESTS),$(wildcard t/*.t))
 
 test-plain: all $(UNIT_BIN)

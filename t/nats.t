@@ -24,6 +24,7 @@ use Cwd qw(abs_path);
 use File::Basename qw(dirname);
 use JSON::PP ();
 use POSIX ();
+use MIME::Base64 ();
 use Time::HiRes qw(sleep time);
 
 my $ROOT = abs_path(dirname(__FILE__) . '/..');
@@ -44,6 +45,7 @@ $ENV{LOYALTY_NATS_PASSWORD} = $NATS_PASSWORD;
 my @NATS = ('--nats', $PLAIN, '--user', $NATS_USER);
 
 my $TMP = test_dir();
+my %BAD;    # the sequences of the malformed and foreign messages
 
 my $CONFIG = <<'END';
 location /admin/ {
@@ -216,6 +218,9 @@ converged('imports');
     ($s, $b) = api(1, 'DELETE', '/admin/members/sun.blocked');
     is($s, 200, 'a member deleted on edge 1');
 
+    ($s, $b) = api(1, 'GET', '/admin/due?limit=5&lease=1m');
+    is("$s $b", qq(200 {"due":[]}\n), 'a claim on edge 1 (through the stream)');
+
     ($s, $b) = api(2, 'PUT', '/admin/members/bad', '{"tier":"nope"}');
     is($s, 422, 'a refused write is refused by the edge, not published');
 
@@ -282,6 +287,7 @@ converged('imports');
     my $r3 = $JSON->decode(nats_request($c, 'loyalty.LOYALTY.put',
         '{"v":1,"kind":"put","edge":"x","at":1700000000,"what":"member",'
         . '"key":"ghost","record":{"tier":"nope","stage":"fan"}}'));
+    $BAD{$_->{seq}} = 1 for $r1, $r2, $r3;
     my ($s) = post_orders(2, order('li.member', 'SO-AFTER-BAD'));
     is($s, 200, 'a write after the bad messages');
     converged('after a malformed and a foreign message');
@@ -417,6 +423,38 @@ converged('imports');
     ok(@counts >= 3, scalar(@counts) . ' sweep periods in the stream');
     is(scalar(grep { $_ != 1 } @counts), 0,
        'each period swept once by the cluster of three edges');
+}
+
+
+# every message the edges and loyaltyctl published, against the schema
+{
+    my $last = nats_last_seq($c, 'LOYALTY');
+    my (@msgs, %kinds);
+    for my $seq (1 .. $last) {
+        next if $BAD{$seq};
+        my $r = $JSON->decode(nats_request($c,
+            '$JS.API.STREAM.MSG.GET.LOYALTY', qq({"seq":$seq})) // '{}');
+        my $data = $r->{message}{data} // next;
+        push @msgs, MIME::Base64::decode_base64($data);
+        $kinds{$JSON->decode($msgs[-1])->{kind}}++;
+    }
+    is(join(' ', sort keys %kinds),
+       'claim clicks delete events import put sweep',
+       'the stream holds each kind of message');
+    write_file("$TMP/messages.jsonl", join("\n", @msgs) . "\n");
+    write_file("$TMP/validate.py", <<'PY');
+import json, sys
+from jsonschema import Draft202012Validator
+v = Draft202012Validator(json.load(open(sys.argv[1])))
+bad = [(i, e.message) for i, line in enumerate(open(sys.argv[2]))
+       for e in list(v.iter_errors(json.loads(line)))[:1]]
+print(len(bad), bad[:3])
+PY
+    my ($rc, $out) = run_out('/usr/bin/python3', "$TMP/validate.py",
+                             "$ROOT/schema/repl-message.schema.json",
+                             "$TMP/messages.jsonl");
+    is($out, "0 []\n", scalar(@msgs) . ' messages valid against '
+                        . 'schema/repl-message.schema.json');
 }
 
 
