@@ -27,6 +27,8 @@
 
 #define NGX_HTTP_LOYALTY_NATS_SERVERS_MAX  16
 #define NGX_HTTP_LOYALTY_NATS_SUBJECT_MAX  128
+/* disconnected longer than this: NATS is down, writes fail at once */
+#define NGX_HTTP_LOYALTY_NATS_DOWN         2000
 
 
 struct ngx_http_loyalty_nats_s {
@@ -41,6 +43,8 @@ struct ngx_http_loyalty_nats_s {
     jsCtx                        *js;
     time_t                        started;
     ngx_atomic_t                  next;     /* message ids */
+    ngx_atomic_t                  down;     /* since when (monotonic ms,
+                                               libnats's threads), 0: up */
 };
 
 
@@ -266,7 +270,7 @@ ngx_http_loyalty_nats_init_conf(ngx_conf_t *cf,
         return NGX_CONF_ERROR;
     }
 
-    ngx_conf_init_msec_value(n->timeout, 5000);
+    ngx_conf_init_msec_value(n->timeout, 10000);
 
     if (n->stream.data == NULL) {
         ngx_str_set(&n->stream, "LOYALTY");
@@ -296,10 +300,25 @@ ngx_http_loyalty_nats_init_conf(ngx_conf_t *cf,
 }
 
 
-/* in libnats's thread: nothing to do, the status says it */
+static int64_t ngx_http_loyalty_nats_msec(void);
+
+
+/* in libnats's threads: when the connection went, and came back */
 static void
 ngx_http_loyalty_nats_connected_cb(natsConnection *nc, void *closure)
 {
+    ngx_http_loyalty_nats_t *n = closure;
+
+    n->down = 0;
+}
+
+
+static void
+ngx_http_loyalty_nats_disconnected_cb(natsConnection *nc, void *closure)
+{
+    ngx_http_loyalty_nats_t *n = closure;
+
+    n->down = (ngx_atomic_uint_t) ngx_http_loyalty_nats_msec();
 }
 
 
@@ -342,7 +361,19 @@ ngx_http_loyalty_nats_options(ngx_http_loyalty_nats_t *n, natsOptions *opts)
     if (s == NATS_OK) {
         s = natsOptions_SetRetryOnFailedConnect(opts, true,
                                         ngx_http_loyalty_nats_connected_cb,
-                                        NULL);
+                                        n);
+    }
+
+    if (s == NATS_OK) {
+        s = natsOptions_SetDisconnectedCB(opts,
+                                      ngx_http_loyalty_nats_disconnected_cb,
+                                      n);
+    }
+
+    if (s == NATS_OK) {
+        s = natsOptions_SetReconnectedCB(opts,
+                                         ngx_http_loyalty_nats_connected_cb,
+                                         n);
     }
 
     if (s == NATS_OK && n->creds.len) {
@@ -469,11 +500,13 @@ ngx_http_loyalty_nats_msec(void)
 
 /*
  * While libnats reconnects (a NATS node went away), a publish waits for
- * it, up to the timeout; a connection closed for good fails at once.
+ * it, up to the timeout; a connection closed for good, or away for more
+ * than NGX_HTTP_LOYALTY_NATS_DOWN (every node is), fails at once.
  */
 static ngx_int_t
 ngx_http_loyalty_nats_connected(ngx_http_loyalty_nats_t *n)
 {
+    int64_t           down;
     ngx_msec_t        waited;
     natsConnStatus    st;
 
@@ -484,7 +517,12 @@ ngx_http_loyalty_nats_connected(ngx_http_loyalty_nats_t *n)
             return NGX_OK;
         }
 
-        if (st == NATS_CONN_STATUS_CLOSED) {
+        down = (int64_t) n->down;
+
+        if (st == NATS_CONN_STATUS_CLOSED
+            || (down && ngx_http_loyalty_nats_msec() - down
+                        > NGX_HTTP_LOYALTY_NATS_DOWN))
+        {
             break;
         }
 
