@@ -4,6 +4,7 @@
 #                   build/loyaltyctl
 #   make test       installs what is missing, builds, runs the whole suite
 #   make demo       installs, builds, starts a demo nginx on 127.0.0.1:8080
+#   make demo-cluster  three edges and a three-node NATS cluster
 #   make bench      installs, builds, runs the benchmarks in bench/
 #   make vectors    remakes docs/member-cookie-vectors.json and
 #                   docs/attribution-cookie-vectors.json from the code
@@ -56,6 +57,7 @@ SAN_TESTS   := $(filter-out t/build-clang.t t/fuzz.t t/deb.t, \
                  $(wildcard t/*.t))
 
 .PHONY: all asan deps test test-build test-plain test-asan demo demo-stop \
+        demo-cluster \
         bench vectors clean
 
 all: build/ngx_http_loyalty_module.so build/loyaltyctl
@@ -187,6 +189,11 @@ demo: deps all
 
 demo-stop:
 	sh t/demo/run stop
+	sh t/demo/cluster stop
+
+# three edges on a three-node NATS JetStream cluster (README, Several edges)
+demo-cluster: deps all
+	sh t/demo/cluster
 
 bench: deps all
 	bash bench/run

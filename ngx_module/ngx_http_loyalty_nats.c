@@ -504,13 +504,12 @@ ngx_http_loyalty_nats_msec(void)
  * than NGX_HTTP_LOYALTY_NATS_DOWN (every node is), fails at once.
  */
 static ngx_int_t
-ngx_http_loyalty_nats_connected(ngx_http_loyalty_nats_t *n)
+ngx_http_loyalty_nats_connected(ngx_http_loyalty_nats_t *n, int64_t deadline)
 {
     int64_t           down;
-    ngx_msec_t        waited;
     natsConnStatus    st;
 
-    for (waited = 0; waited < n->timeout; waited += 20) {
+    while (ngx_http_loyalty_nats_msec() < deadline) {
         st = natsConnection_Status(n->nc);
 
         if (st == NATS_CONN_STATUS_CONNECTED) {
@@ -550,11 +549,7 @@ ngx_http_loyalty_nats_send(ngx_http_loyalty_nats_t *n, const char *subject,
     natsStatus     s;
     jsPubOptions   po;
 
-    if (ngx_http_loyalty_nats_connected(n) != NGX_OK) {
-        ngx_cpystrn((u_char *) err, (u_char *) "NATS is unreachable",
-                    errlen);
-        return NGX_ERROR;
-    }
+    deadline = ngx_http_loyalty_nats_msec() + n->timeout;
 
     text = json_dumps(msg, JSON_COMPACT);
     if (text == NULL) {
@@ -567,14 +562,21 @@ ngx_http_loyalty_nats_send(ngx_http_loyalty_nats_t *n, const char *subject,
     free(text);
 
     jerr = 0;
-    deadline = ngx_http_loyalty_nats_msec() + n->timeout;
 
     /*
      * While the stream elects a leader (a node went away) there are no
-     * responders, or no answer: the same message again, under the same
+     * responders, or no answer, and while libnats reconnects to another
+     * node the connection is away: the same message again, under the same
      * id, which JetStream's duplicate window keeps from being stored twice
      */
     while (s == NATS_OK) {
+        if (ngx_http_loyalty_nats_connected(n, deadline) != NGX_OK) {
+            natsMsg_Destroy(m);
+            ngx_cpystrn((u_char *) err, (u_char *) "NATS is unreachable",
+                        errlen);
+            return NGX_ERROR;
+        }
+
         left = deadline - ngx_http_loyalty_nats_msec();
 
         jsPubOptions_Init(&po);
@@ -587,7 +589,9 @@ ngx_http_loyalty_nats_send(ngx_http_loyalty_nats_t *n, const char *subject,
         s = js_PublishMsg(&ack, n->js, m, &po, &jerr);
         jsPubAck_Destroy(ack);
 
-        if ((s != NATS_NO_RESPONDERS && s != NATS_TIMEOUT)
+        if ((s != NATS_NO_RESPONDERS && s != NATS_TIMEOUT
+             && s != NATS_CONNECTION_DISCONNECTED && s != NATS_IO_ERROR
+             && s != NATS_STALE_CONNECTION)
             || ngx_http_loyalty_nats_msec() + 50 >= deadline)
         {
             break;
