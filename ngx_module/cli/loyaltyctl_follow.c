@@ -521,21 +521,22 @@ loyaltyctl_follow(const loyaltyctl_opts_t *o, int argc, char **argv)
         goto done;
     }
 
-    rc = loyaltyctl_follow_mark(&f);
-    if (rc != 0) {
-        if (rc != -1) {
-            fprintf(stderr, "loyaltyctl: follow: %s\n", mdb_strerror(rc));
-        }
-
-        rc = LOYALTYCTL_STORE;
-        goto close;
-    }
-
     signal(SIGTERM, loyaltyctl_follow_signal);
     signal(SIGINT, loyaltyctl_follow_signal);
     signal(SIGPIPE, SIG_IGN);
 
     rc = loyaltyctl_nats_connect(&f.nats, !f.once);
+
+    /* the store becomes a replica once the stream is there */
+    if (rc == LOYALTYCTL_OK) {
+        rc = loyaltyctl_follow_mark(&f);
+
+        if (rc != 0 && rc != -1) {
+            fprintf(stderr, "loyaltyctl: follow: %s\n", mdb_strerror(rc));
+        }
+
+        rc = (rc == 0) ? LOYALTYCTL_OK : LOYALTYCTL_STORE;
+    }
 
     if (rc == LOYALTYCTL_OK) {
         fprintf(stderr, "loyaltyctl: follow: %s from %llu as %s\n",
@@ -548,8 +549,6 @@ loyaltyctl_follow(const loyaltyctl_opts_t *o, int argc, char **argv)
     }
 
     loyaltyctl_nats_close(&f.nats);
-
-close:
 
     loyalty_store_close(&f.st);
 
