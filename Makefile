@@ -57,7 +57,7 @@ SAN_TESTS   := $(filter-out t/build-clang.t t/fuzz.t t/deb.t, \
                  $(wildcard t/*.t))
 
 .PHONY: all asan deps test test-build test-plain test-asan demo demo-stop \
-        demo-cluster \
+        demo-cluster bench-nats \
         bench vectors clean
 
 all: build/ngx_http_loyalty_module.so build/loyaltyctl
@@ -190,6 +190,10 @@ demo: deps all
 demo-stop:
 	sh t/demo/run stop
 	sh t/demo/cluster stop
+
+# the cluster's figures: follower apply, admin API through NATS, lag, reads
+bench-nats: deps all
+	perl bench/nats.pl
 
 # three edges on a three-node NATS JetStream cluster (README, Several edges)
 demo-cluster: deps all
