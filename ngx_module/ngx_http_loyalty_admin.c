@@ -31,6 +31,7 @@
 #include "loyalty_admin.h"
 #include "loyalty_due.h"
 #include "loyalty_batch.h"
+#include "loyalty_repl.h"
 #include "loyalty_rules.h"
 
 
@@ -100,6 +101,8 @@ typedef struct {
     /* the outcome, made in the thread; the store's in write.rc */
     ngx_uint_t                    status;
     json_t                       *res;
+    json_t                       *decisions;    /* the event hook's, for
+                                                   the cluster's stream */
     char                          err[LOYALTY_ERRLEN];
     unsigned                      warn:1;   /* err is a warning */
 } ngx_http_loyalty_admin_t;
@@ -1445,14 +1448,32 @@ ngx_http_loyalty_admin_write(ngx_http_loyalty_write_t *w, MDB_txn *txn)
 static int
 ngx_http_loyalty_admin_events(ngx_http_loyalty_admin_t *a, MDB_txn *txn)
 {
-    int              rc;
-    loyalty_batch_t  batch;
+    int                          rc;
+    loyalty_batch_t              batch;
+    loyalty_event_hook_t         recording;
+    loyalty_repl_recorder_t      recorder;
+    const loyalty_event_hook_t  *hook;
 
     ngx_memzero(&batch, sizeof(loyalty_batch_t));
 
+    hook = ngx_http_loyalty_lua_event_hook();
+
+    /* a cluster's edge: the hook's decisions go into the stream's message */
+    json_decref(a->decisions);
+    a->decisions = NULL;
+
+    if (ngx_http_loyalty_nats_get() && hook && hook->handler) {
+        recorder.inner = hook;
+        recorder.decisions = json_object();
+        recording = *hook;
+        recording.handler = loyalty_repl_hook_record;
+        recording.data = &recorder;
+        hook = &recording;
+        a->decisions = recorder.decisions;
+    }
+
     rc = loyalty_batch_apply(&a->store->st, txn, (char *) a->body, a->len,
-                             a->max_events, a->now,
-                             ngx_http_loyalty_lua_event_hook(), &batch,
+                             a->max_events, a->now, hook, &batch,
                              a->err, sizeof(a->err));
 
     if (rc == 0) {
@@ -1588,9 +1609,13 @@ ngx_http_loyalty_admin_message(ngx_http_loyalty_write_t *w)
     }
 
     if (a->op == NGX_HTTP_LOYALTY_OP_EVENTS) {
-        /* the body as taken: JSON, so UTF-8 */
+        /* the body as taken: JSON, so UTF-8; the hook's decisions */
         rc = json_object_set_new(msg, "body",
                                  json_stringn((char *) a->body, a->len));
+
+        if (rc == 0 && json_object_size(a->decisions)) {
+            rc = json_object_set(msg, "hook", a->decisions);
+        }
 
     } else if (a->op == NGX_HTTP_LOYALTY_OP_DUE_ACK) {
         body = json_loadb((char *) a->body, a->len, 0, NULL);
@@ -1665,6 +1690,9 @@ ngx_http_loyalty_admin_done(ngx_http_request_t *r,
     u_char                     detail[LOYALTY_ERRLEN + 64];
 
     w = &a->write;
+
+    json_decref(a->decisions);
+    a->decisions = NULL;
 
     if (w->rc != 0) {
         json_decref(a->res);

@@ -61,6 +61,18 @@ location / {
 }
 END
 
+# the operator's event hook, on the edges only: the followers apply its
+# decisions from the stream
+write_file("$TMP/hook.lua", <<'END');
+return {
+  event = function(ctx)
+    if ctx.type == "order" and ctx.amount == 4242 then
+      return { points = 777 }
+    end
+  end
+}
+END
+
 # the edges: nginx and a follower each
 my (@edge, @follower);
 my $OWNER = $$;
@@ -78,7 +90,8 @@ for my $i (0 .. 2) {
                        . "loyalty_edge e$i;\nloyalty_nats_timeout 10s;\n"
                        . "loyalty_click_zone clicks 1m;\n"
                        . "loyalty_click_flush 1s;\n"
-                       . "loyalty_cadence_sweep 1s;\n",
+                       . "loyalty_cadence_sweep 1s;\n"
+                       . "loyalty_lua_file $TMP/hook.lua;\n",
         config => $CONFIG,
         store => '',
     );
@@ -274,6 +287,19 @@ converged('imports');
         is("$m->{orders} $m->{spend}",
            ($before->{orders} + 1) . ' ' . ($before->{spend} + 5000),
            "edge $i: the order counted once");
+    }
+}
+
+
+# the edge's Lua event hook decides; every replica applies its decision
+{
+    my $before = get_member($edge[0]{store}, 'zhao.member');
+    my ($s) = post_orders(1, order('zhao.member', 'SO-HOOK-1', 4242));
+    is($s, 200, 'an order the event hook gives 777 points, on edge 1');
+    converged('the hook\'s decision');
+    for my $i (0 .. 2) {
+        is(get_member($edge[$i]{store}, 'zhao.member')->{points},
+           $before->{points} + 777, "edge $i: the hook's 777 points");
     }
 }
 

@@ -169,26 +169,163 @@ loyalty_repl_string(json_t *msg, const char *name, size_t *len)
 }
 
 
-/* "body": the batch's text, as POST .../events took it */
+/* "TYPE:ID" of the event a hook is asked about */
+static int
+loyalty_repl_hook_key(const loyalty_event_hook_in_t *in, char *key,
+    size_t size)
+{
+    const loyalty_event_t  *ev;
+
+    ev = in->ev;
+
+    if (ev == NULL || ev->type >= LOYALTY_EVENT_COUNT) {
+        return -1;
+    }
+
+    snprintf(key, size, "%s:%.*s", loyalty_event_names[ev->type],
+             (int) ev->id_len, ev->id);
+
+    return 0;
+}
+
+
+int
+loyalty_repl_hook_record(void *data, loyalty_store_t *st, MDB_txn *txn,
+    const loyalty_event_hook_in_t *in, loyalty_event_hook_out_t *out)
+{
+    loyalty_repl_recorder_t *r = data;
+
+    int      rc;
+    char     key[LOYALTY_ID_MAX + 32];
+    json_t  *d;
+
+    if (r->inner == NULL || r->inner->handler == NULL) {
+        return -1;
+    }
+
+    rc = r->inner->handler(r->inner->data, st, txn, in, out);
+
+    if (rc != 0 || loyalty_repl_hook_key(in, key, sizeof(key)) != 0) {
+        return rc;
+    }
+
+    d = json_object();
+    if (d == NULL) {
+        return rc;
+    }
+
+    if (out->has_points) {
+        json_object_set_new(d, "points", json_integer(out->points));
+    }
+
+    if (out->has_l1) {
+        json_object_set_new(d, "l1", json_integer(out->l1_points));
+    }
+
+    if (out->has_l2) {
+        json_object_set_new(d, "l2", json_integer(out->l2_points));
+    }
+
+    if (out->stage >= 0) {
+        json_object_set_new(d, "stage", json_integer(out->stage));
+    }
+
+    if (out->tier_len) {
+        json_object_set_new(d, "tier", json_stringn(out->tier,
+                                                    out->tier_len));
+    }
+
+    json_object_set_new(r->decisions, key, d);
+
+    return 0;
+}
+
+
+/* the follower's side: the edge's decisions, by event */
+static int
+loyalty_repl_hook_replay(void *data, loyalty_store_t *st, MDB_txn *txn,
+    const loyalty_event_hook_in_t *in, loyalty_event_hook_out_t *out)
+{
+    json_t *decisions = data;
+
+    char         key[LOYALTY_ID_MAX + 32];
+    json_t      *d, *v;
+    const char  *tier;
+
+    if (loyalty_repl_hook_key(in, key, sizeof(key)) != 0) {
+        return -1;
+    }
+
+    d = json_object_get(decisions, key);
+    if (!json_is_object(d)) {
+        return -1;
+    }
+
+    if (json_is_integer(v = json_object_get(d, "points"))) {
+        out->points = json_integer_value(v);
+        out->has_points = 1;
+    }
+
+    if (json_is_integer(v = json_object_get(d, "l1"))) {
+        out->l1_points = json_integer_value(v);
+        out->has_l1 = 1;
+    }
+
+    if (json_is_integer(v = json_object_get(d, "l2"))) {
+        out->l2_points = json_integer_value(v);
+        out->has_l2 = 1;
+    }
+
+    if (json_is_integer(v = json_object_get(d, "stage"))) {
+        out->stage = (int) json_integer_value(v);
+    }
+
+    tier = json_string_value(json_object_get(d, "tier"));
+
+    if (tier && strlen(tier) <= sizeof(out->tier)) {
+        out->tier_len = strlen(tier);
+        memcpy(out->tier, tier, out->tier_len);
+    }
+
+    return 0;
+}
+
+
+/*
+ * "body": the batch's text, as POST .../events took it; "hook", when the
+ * edge ran an event hook: its decisions, which stand for the follower's
+ */
 static int
 loyalty_repl_events(loyalty_store_t *st, MDB_txn *txn,
     const loyalty_repl_ctx_t *ctx, json_t *msg, int64_t at, char *err,
     size_t errlen)
 {
-    int               rc;
-    size_t            len;
-    json_t           *first;
-    const char       *body, *why;
-    loyalty_batch_t   res;
+    int                    rc;
+    size_t                 len;
+    json_t                *first, *decisions;
+    const char            *body, *why;
+    loyalty_batch_t        res;
+    loyalty_event_hook_t   replay;
+    const loyalty_event_hook_t  *hook;
 
     body = loyalty_repl_string(msg, "body", &len);
     if (body == NULL) {
         return loyalty_repl_refuse(err, errlen, "events without a body");
     }
 
+    hook = ctx->hook;
+    decisions = json_object_get(msg, "hook");
+
+    if (json_is_object(decisions)) {
+        replay.handler = loyalty_repl_hook_replay;
+        replay.data = decisions;
+        replay.cadences = ctx->hook ? ctx->hook->cadences : NULL;
+        hook = &replay;
+    }
+
     memset(&res, 0, sizeof(res));
 
-    rc = loyalty_batch_apply(st, txn, body, len, (size_t) -1, at, ctx->hook,
+    rc = loyalty_batch_apply(st, txn, body, len, (size_t) -1, at, hook,
                              &res, err, errlen);
 
     if (rc == LOYALTY_BATCH_INVALID || rc == LOYALTY_BATCH_CONFLICT

@@ -57,6 +57,23 @@ typedef struct {
 
 
 /*
+ * The edge's side of the event hook (the operator's Lua event hook): what
+ * it decided for each event of a batch, recorded while the batch is
+ * checked, so that the followers apply those decisions instead of asking
+ * a hook of their own.  The recorder is a loyalty_event_hook_t whose
+ * handler is loyalty_repl_hook_record() and data this: inner is the real
+ * hook, decisions a JSON object {"TYPE:ID": {"points", "l1", "l2",
+ * "stage", "tier"}} that goes into the message as "hook".
+ */
+typedef struct {
+    const loyalty_event_hook_t  *inner;
+    json_t                      *decisions;
+} loyalty_repl_recorder_t;
+
+int loyalty_repl_hook_record(void *data, loyalty_store_t *st, MDB_txn *txn,
+    const loyalty_event_hook_in_t *in, loyalty_event_hook_out_t *out);
+
+/*
  * Applies one message (its JSON text) in txn, in a nested transaction:
  * 0 applied; LOYALTY_REPL_REFUSED with err when the message is malformed,
  * foreign or refused by the store's checks (nothing of it is written);
