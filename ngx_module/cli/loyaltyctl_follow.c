@@ -85,6 +85,10 @@ typedef struct {
 static volatile sig_atomic_t  loyaltyctl_follow_stop;
 
 
+static int loyaltyctl_follow_last(loyaltyctl_follow_t *f, uint64_t *last,
+    uint64_t *first);
+
+
 static void
 loyaltyctl_follow_signal(int signo)
 {
@@ -232,6 +236,31 @@ loyaltyctl_follow_txn(loyaltyctl_follow_t *f, natsMsgList *list,
 }
 
 
+/*
+ * The consumer handed over a message beyond the next one: it was made for
+ * another store (a copy, a restore), and is made again from this store's
+ * sequence; unless the stream no longer holds that sequence, when the
+ * store must be bootstrapped from a replica.
+ */
+static int
+loyaltyctl_follow_gap(loyaltyctl_follow_t *f)
+{
+    uint64_t  last, first;
+
+    if (loyaltyctl_follow_last(f, &last, &first) == 0
+        && first > f->seq + 1)
+    {
+        fprintf(stderr, "loyaltyctl: follow: the stream starts at %llu, "
+                "after this store's %llu: bootstrap it from a replica\n",
+                (unsigned long long) first, (unsigned long long) f->seq);
+        return LOYALTYCTL_STORE;
+    }
+
+    return loyaltyctl_follow_consumer(f) == 0 ? LOYALTYCTL_OK
+                                              : LOYALTYCTL_STORE;
+}
+
+
 /* a fetched batch: applied, grown if need be, then acknowledged */
 static int
 loyaltyctl_follow_batch(loyaltyctl_follow_t *f, natsMsgList *list)
@@ -270,8 +299,8 @@ loyaltyctl_follow_batch(loyaltyctl_follow_t *f, natsMsgList *list)
         (void) natsMsg_Ack(list->Msgs[i], NULL);
     }
 
-    if (gap && loyaltyctl_follow_consumer(f) != 0) {
-        return LOYALTYCTL_STORE;
+    if (gap) {
+        return loyaltyctl_follow_gap(f);
     }
 
     return LOYALTYCTL_OK;
