@@ -46,6 +46,8 @@ typedef struct {
     ngx_atomic_t                  base;
     /* attributions tried against max_clicks; only ever grows */
     ngx_atomic_t                  claims;
+    /* claims up to the last flush the cluster's stream took (loyalty_nats) */
+    ngx_atomic_t                  claims_flushed;
 } ngx_http_loyalty_slot_t;
 
 
@@ -64,6 +66,7 @@ typedef struct {
     ngx_uint_t                    slot;
     uint64_t                      now[LOYALTY_CLICK_COUNTERS];
     uint64_t                      delta[LOYALTY_CLICK_COUNTERS];
+    uint64_t                      claims;
 } ngx_http_loyalty_flush_t;
 
 
@@ -365,6 +368,21 @@ ngx_http_loyalty_clicks_claim(ngx_http_loyalty_clicks_t *clicks,
 
     s = &clicks->sh->slots[slot];
 
+    /*
+     * A cluster's edge: the store holds every edge's attributions as far
+     * as their flushes reached it, and this edge's own since its last
+     * flush are its claims since; read again at each claim.  The limit
+     * is overshot by at most what the edges attribute between a flush
+     * and its reaching the store (README, Several edges).
+     */
+    if (ngx_http_loyalty_nats_get()) {
+        base = ngx_http_loyalty_clicks_stored(store, txn, s->code, s->len);
+        n = ngx_atomic_fetch_add(&s->claims, 1);
+        n = base + (n - s->claims_flushed);
+
+        return n < (uint64_t) max_clicks ? NGX_OK : NGX_DECLINED;
+    }
+
     base = s->base;
 
     if (!(base & NGX_HTTP_LOYALTY_KNOWN)) {
@@ -607,6 +625,8 @@ ngx_http_loyalty_clicks_collect(ngx_http_loyalty_clicks_t *clicks)
         f = &clicks->batch[clicks->nbatch];
         any = 0;
 
+        f->claims = s->claims;
+
         for (c = 0; c < LOYALTY_CLICK_COUNTERS; c++) {
             f->now[c] = s->count[c];
             f->delta[c] = f->now[c] - s->flushed[c];
@@ -719,6 +739,8 @@ ngx_http_loyalty_clicks_committed(ngx_http_loyalty_write_t *w, size_t txnid)
         for (c = 0; c < LOYALTY_CLICK_COUNTERS; c++) {
             s->flushed[c] = f->now[c];
         }
+
+        s->claims_flushed = f->claims;
     }
 }
 

@@ -274,6 +274,45 @@ converged('imports');
 }
 
 
+# a limited code across edges: each click checks the store's count, which
+# holds every edge's flushed attributions, and its own since: a round of
+# one click per edge may overshoot by what the other edges attribute
+# before their flush reaches the store, at most edges - 1 here
+{
+    my ($s, $b) = api(0, 'PUT', '/admin/codes/MAX-FIVE',
+                      '{"member":"new.one","target":"/p/m","max_clicks":5,'
+                      . '"vanity":true}');
+    like("$s $b", qr/^200 \{"stored":"code"/, 'a code of 5 clicks at most');
+    converged('the limited code');
+
+    my @total;
+    for my $round (1 .. 4) {
+        for my $i (0 .. 2) {
+            http_request($edge[$i], 'GET', '/s/MAX-FIVE',
+                         { 'User-Agent' => 'Mozilla/5.0 test' });
+        }
+        # the flushes (every second) in the stream and the stores
+        my $deadline = time + 5;
+        while (time < $deadline) {
+            @total = map {
+                my ($rc, $out) = loyaltyctl('-s', $_->{store}, 'clicks',
+                                            'MAX-FIVE');
+                $rc || !$out ? 0 : $JSON->decode($out)->{total}
+            } @edge;
+            last unless grep { $_ != 3 * $round } @total;
+            sleep 0.2;
+        }
+    }
+    is("@total", '12 12 12', '12 clicks on the limited code, 4 per edge');
+
+    my ($rc, $out) = loyaltyctl('-s', $edge[2]{store}, 'clicks', 'MAX-FIVE');
+    my $c = $JSON->decode($out);
+    ok($c->{attributed} >= 5 && $c->{attributed} <= 7,
+       "at most edges - 1 over the limit of 5: $c->{attributed} attributed, "
+       . "$c->{rejected} rejected");
+}
+
+
 # the same event posted to two edges is applied once
 {
     my $before = get_member($edge[0]{store}, 'li.member');
