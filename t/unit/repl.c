@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "tap.h"
+#include "loyalty_admin.h"
 #include "loyalty_repl.h"
 
 
@@ -229,7 +230,7 @@ main(void)
     MDB_txn     *txn;
     MDB_val      key, val;
 
-    plan(8 + 2 * nelts(writes) + 2 * nelts(refused));
+    plan(10 + 2 * nelts(writes) + 2 * nelts(refused));
 
     if (open_store(tmp_a, &st_a) != 0 || open_store(tmp_b, &st_b) != 0) {
         return 1;
@@ -294,6 +295,30 @@ main(void)
     checksum(&st_a, b, &sa);
     ok(rc == 0 && memcmp(a, b, sizeof(a)) != 0 && sa == 1000,
        "a member deleted: another checksum (%s)", err);
+
+    /* the edge's event hook decided: its decision, not the defaults */
+    rc = apply(&st_a, "{\"v\":1,\"kind\":\"events\",\"edge\":\"e1\","
+                      "\"at\":1764979400,\"body\":\"[{\\\"type\\\":"
+                      "\\\"order\\\",\\\"member\\\":\\\"ann\\\","
+                      "\\\"order_id\\\":\\\"O7\\\",\\\"amount\\\":1,"
+                      "\\\"at\\\":\\\"2025-12-06T00:00:00Z\\\","
+                      "\\\"items\\\":[{\\\"sku\\\":\\\"x\\\"}]}]\","
+                      "\"hook\":{\"order:O7\":{\"points\":555,"
+                      "\"stage\":3}}}", 1001, err);
+    is_int(rc, 0, "events with the hook's decisions (%s)", err);
+
+    rc = mdb_txn_begin(st_a.env, NULL, MDB_RDONLY, &txn);
+    {
+        json_t  *m;
+
+        m = rc ? NULL : loyalty_admin_get_member(&st_a, txn, "ann", 3);
+        ok(m && json_integer_value(json_object_get(m, "points")) == 555
+           && strcmp(json_string_value(json_object_get(m, "stage")),
+                     "member") == 0,
+           "the hook's 555 points and stage, not the defaults");
+        json_decref(m);
+    }
+    mdb_txn_abort(txn);
 
     rc = mdb_txn_begin(st_a.env, NULL, MDB_RDONLY, &txn);
     ok(rc == 0 && loyalty_repl_stream(&st_a, txn, name) == 0
