@@ -11,6 +11,7 @@ use lib 't/lib';
 use Loyalty::Harness;
 
 use JSON::PP ();
+use POSIX ();
 use Time::HiRes qw(sleep time);
 
 my $JSON = JSON::PP->new->canonical;
@@ -54,9 +55,29 @@ run_blocks();
     like("$rc $err", qr/^3 loyaltyctl: NATS: nats:\/\/127\.0\.0\.1:1: .*No server available/,
          'follow --once without NATS: exit 3, saying so');
 
+    # the daemon waits for NATS, and a TERM stops it meanwhile
+    my $ctl = $ENV{LOYALTY_CTL} // 'build/loyaltyctl';
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        open STDERR, '>', "$tmp/follow.log";
+        { exec $ctl, '-s', $store, 'follow', '--nats', 'nats://127.0.0.1:1' };
+        POSIX::_exit(127);
+    }
+    sleep 1;
+    kill 'TERM', $pid;
+    my $t = time;
+    my $gone;
+    while (time - $t < 5) {
+        $gone = waitpid($pid, POSIX::WNOHANG()) == $pid and last;
+        sleep 0.05;
+    }
+    ok($gone && $? == 0, 'follow waiting for NATS stops on TERM, exit 0');
+    kill 'KILL', $pid unless $gone;
+
     ($rc, $out, $err) = loyaltyctl('-s', $store, 'checksum');
     like("$rc $out", qr/^0 \{"stream":null,"seq":0,"checksum":"[0-9a-f]{64}"\}\n\z/,
-         'checksum of a store that follows no stream');
+         'checksum of a store that follows no stream (a follower that '
+         . 'never reached NATS did not mark it)');
     my $sum = $JSON->decode($out)->{checksum};
 
     # the same content in another store: the same checksum

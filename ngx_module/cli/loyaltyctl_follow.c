@@ -554,7 +554,14 @@ loyaltyctl_follow(const loyaltyctl_opts_t *o, int argc, char **argv)
     signal(SIGINT, loyaltyctl_follow_signal);
     signal(SIGPIPE, SIG_IGN);
 
+    f.nats.stop = &loyaltyctl_follow_stop;
     rc = loyaltyctl_nats_connect(&f.nats, !f.once);
+
+    if (loyaltyctl_follow_stop) {
+        /* stopped while it waited for NATS */
+        rc = LOYALTYCTL_OK;
+        goto disconnect;
+    }
 
     /* the store becomes a replica once the stream is there */
     if (rc == LOYALTYCTL_OK) {
@@ -572,6 +579,8 @@ loyaltyctl_follow(const loyaltyctl_opts_t *o, int argc, char **argv)
                 f.nats.stream, (unsigned long long) f.seq + 1, f.durable);
         rc = loyaltyctl_follow_loop(&f);
     }
+
+disconnect:
 
     if (f.sub) {
         natsSubscription_Destroy(f.sub);

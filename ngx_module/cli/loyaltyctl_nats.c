@@ -146,6 +146,13 @@ loyaltyctl_nats_failed(const char *what, natsStatus s)
 }
 
 
+/* libnats's thread: nothing to do, the connection's status says it */
+static void
+loyaltyctl_nats_connected(natsConnection *nc, void *closure)
+{
+}
+
+
 static natsStatus
 loyaltyctl_nats_options(loyaltyctl_nats_t *n, natsOptions *opts,
     int forever)
@@ -186,8 +193,11 @@ loyaltyctl_nats_options(loyaltyctl_nats_t *n, natsOptions *opts,
         s = natsOptions_SetMaxReconnect(opts, -1);
     }
 
+    /* with a callback the first connection is made in the background */
     if (s == NATS_OK && forever) {
-        s = natsOptions_SetRetryOnFailedConnect(opts, true, NULL, NULL);
+        s = natsOptions_SetRetryOnFailedConnect(opts, true,
+                                                loyaltyctl_nats_connected,
+                                                NULL);
     }
 
     if (s == NATS_OK && n->creds) {
@@ -300,6 +310,10 @@ loyaltyctl_nats_connect(loyaltyctl_nats_t *n, int forever)
 
         if (!forever) {
             return loyaltyctl_nats_failed(n->urls, NATS_NO_SERVER);
+        }
+
+        if (n->stop && *n->stop) {
+            return LOYALTYCTL_STORE;
         }
 
         nats_Sleep(250);

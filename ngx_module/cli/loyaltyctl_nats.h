@@ -8,6 +8,7 @@
 
 
 #include <getopt.h>
+#include <signal.h>
 #include <nats/nats.h>
 
 #include "loyaltyctl.h"
@@ -39,6 +40,8 @@ typedef struct {
     const char       *edge;
     int               replicas; /* of a stream this creates */
     char              host[LOYALTY_REPL_EDGE_MAX + 1];
+    /* set by a signal: a daemon waiting for NATS gives up */
+    volatile sig_atomic_t  *stop;
     natsConnection   *nc;
     jsCtx            *js;
 } loyaltyctl_nats_t;
