@@ -114,6 +114,19 @@ static const loyaltyctl_command_t  loyaltyctl_commands[] = {
       "        [--top N] [--csv]   conversions per code, campaign, referrer\n"
       "                            or day; --by funnel|cadence\n" },
 
+    /* a cluster of edges: loyaltyctl_follow.c */
+    { "follow", loyaltyctl_follow,
+      "  follow --nats URL[,URL...] [--once]\n"
+      "                            apply the cluster's stream to the store\n"
+    },
+
+    { "checksum", loyaltyctl_checksum,
+      "  checksum                  the replicated content's digest and the\n"
+      "                            stream sequence\n" },
+
+    { "bootstrap", loyaltyctl_bootstrap,
+      "  bootstrap --from PEER     copy a replica to start a new edge\n" },
+
     { NULL, NULL, NULL }
 };
 
