@@ -20,6 +20,7 @@
 #include "loyalty_code.h"
 #include "loyalty_due.h"
 #include "loyalty_repl.h"
+#include "loyalty_stats.h"
 #include "loyalty_util.h"
 
 
@@ -460,6 +461,7 @@ loyalty_repl_click_add(loyalty_store_t *st, MDB_txn *txn, const char *code,
     uint8_t   kbuf[LOYALTY_CLICKS_KEY_MAX], vbuf[LOYALTY_CLICKS_REC_LEN];
     json_t   *d;
     uint64_t  counts[LOYALTY_CLICK_COUNTERS];
+    uint64_t  delta[LOYALTY_CLICK_COUNTERS];
     MDB_val   key, val;
 
     n = loyalty_code_normalize(code, strlen(code), norm);
@@ -498,14 +500,22 @@ loyalty_repl_click_add(loyalty_store_t *st, MDB_txn *txn, const char *code,
             return -1;
         }
 
-        counts[i] += (uint64_t) json_integer_value(d);
+        delta[i] = (uint64_t) json_integer_value(d);
+        counts[i] += delta[i];
     }
 
     loyalty_clicks_encode(counts, vbuf);
     val.mv_data = vbuf;
     val.mv_size = sizeof(vbuf);
 
-    return mdb_put(txn, st->dbi[LOYALTY_DB_CLICKS], &key, &val, 0);
+    rc = mdb_put(txn, st->dbi[LOYALTY_DB_CLICKS], &key, &val, 0);
+    if (rc != 0) {
+        return rc;
+    }
+
+    /* the same counts per day in the conversion counters, as the local
+     * flush does */
+    return loyalty_stats_clicks(st, txn, norm, (size_t) n, day, delta);
 }
 
 
