@@ -87,9 +87,6 @@ typedef ngx_int_t (*ngx_http_loyalty_batch_done_pt)(ngx_http_request_t *r,
 #define NGX_HTTP_LOYALTY_STORE_GONE      (-31900)
 #define NGX_HTTP_LOYALTY_STORE_REPLACED  (-31901)
 
-/* seconds between attempts to open a store that could not be opened */
-#define NGX_HTTP_LOYALTY_STORE_RETRY     1
-
 /* a write that answered by itself (a refusal): nothing to commit */
 #define NGX_HTTP_LOYALTY_WRITE_NONE      (-31902)
 
@@ -368,6 +365,8 @@ ngx_int_t ngx_http_loyalty_store_open(ngx_http_loyalty_store_t *store,
     ngx_log_t *log);
 ngx_int_t ngx_http_loyalty_store_replaced(ngx_http_loyalty_store_t *store,
     ngx_log_t *log);
+void ngx_http_loyalty_store_lost(ngx_http_loyalty_store_t *store,
+    ngx_log_t *log, const char *what, int rc);
 ngx_int_t ngx_http_loyalty_store_remap(ngx_http_loyalty_store_t *store,
     ngx_log_t *log);
 int ngx_http_loyalty_store_commit(ngx_http_loyalty_store_t *store,

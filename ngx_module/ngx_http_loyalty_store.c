@@ -17,6 +17,9 @@
 #include "ngx_http_loyalty_module.h"
 
 
+#define NGX_HTTP_LOYALTY_STORE_RETRY  1     /* seconds between reopens */
+
+
 static void ngx_http_loyalty_store_close(ngx_http_loyalty_store_t *store);
 static void ngx_http_loyalty_store_epoch(ngx_http_loyalty_store_t *store);
 static ngx_int_t ngx_http_loyalty_store_give(ngx_cycle_t *cycle,
@@ -445,6 +448,18 @@ ngx_http_loyalty_store_close(ngx_http_loyalty_store_t *store)
 }
 
 
+/* the environment cannot go on: closed, and opened again in a while */
+void
+ngx_http_loyalty_store_lost(ngx_http_loyalty_store_t *store, ngx_log_t *log,
+    const char *what, int rc)
+{
+    ngx_log_error(NGX_LOG_ERR, log, 0, "loyalty_store \"%s\": %s, "
+                  "reopening: %s", store->path, what, mdb_strerror(rc));
+    ngx_http_loyalty_store_close(store);
+    store->retry = ngx_time() + NGX_HTTP_LOYALTY_STORE_RETRY;
+}
+
+
 MDB_txn *
 ngx_http_loyalty_store_begin(ngx_http_loyalty_store_t *store, ngx_log_t *log)
 {
@@ -487,11 +502,7 @@ ngx_http_loyalty_store_begin(ngx_http_loyalty_store_t *store, ngx_log_t *log)
 
     if (rc != 0) {
         /* a reader slot lost to an outside check, say: start afresh */
-        ngx_log_error(NGX_LOG_ERR, log, 0,
-                      "loyalty_store \"%s\": mdb_txn_renew() failed, "
-                      "reopening: %s", store->path, mdb_strerror(rc));
-        ngx_http_loyalty_store_close(store);
-        store->retry = ngx_time() + NGX_HTTP_LOYALTY_STORE_RETRY;
+        ngx_http_loyalty_store_lost(store, log, "mdb_txn_renew() failed", rc);
         return NULL;
     }
 
@@ -712,12 +723,8 @@ ngx_http_loyalty_store_remap(ngx_http_loyalty_store_t *store, ngx_log_t *log)
     }
 
     if (rc != 0) {
-        ngx_log_error(NGX_LOG_ERR, log, 0,
-                      "loyalty_store \"%s\": cannot follow a map resize, "
-                      "reopening: %s", store->path, mdb_strerror(rc));
-        loyalty_store_close(&store->st);
-        store->open = 0;
-        store->retry = ngx_time() + NGX_HTTP_LOYALTY_STORE_RETRY;
+        ngx_http_loyalty_store_lost(store, log, "cannot follow a map resize",
+                                    rc);
         return NGX_ERROR;
     }
 

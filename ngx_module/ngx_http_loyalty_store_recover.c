@@ -291,12 +291,7 @@ ngx_http_loyalty_store_grow(ngx_http_loyalty_store_t *store, size_t need,
     }
 
     if (rc != 0) {
-        ngx_log_error(NGX_LOG_ERR, log, 0,
-                      "loyalty_store \"%s\": full, cannot grow it, "
-                      "reopening: %s", store->path, mdb_strerror(rc));
-        loyalty_store_close(&store->st);
-        store->open = 0;
-        store->retry = ngx_time() + NGX_HTTP_LOYALTY_STORE_RETRY;
+        ngx_http_loyalty_store_lost(store, log, "full, cannot grow it", rc);
         return NGX_DECLINED;
     }
 
