@@ -25,7 +25,7 @@
 
 
 /* the rest between two steps, in times the step took */
-#define NGX_HTTP_LOYALTY_SWEEP_REST  3
+#define NGX_HTTP_LOYALTY_SWEEP_REST  9
 
 
 typedef struct {
