@@ -45,16 +45,12 @@ my $UA = 'Mozilla/5.0 (X11; Linux x86_64) PrivacyProbe/9.9 visitor-ua-4f1c';
 # the same three visitors each run: two anonymous, one member
 sub clicks {
     my ($h) = @_;
-    my @st;
-    push @st, (http_request($h, 'GET', '/s/ALICE1',
-                            { 'User-Agent' => $UA }))[0];
-    push @st, (http_request($h, 'GET', '/s/ALICE1',
-                            { 'User-Agent' => "$UA other" }))[0];
-    push @st, (http_request($h, 'GET', '/s/ALICE1',
-                            { 'User-Agent' => $UA,
-                              Cookie => 'loyalty_member='
-                                        . sign_member('carol-7f3e', '1h') }))[0];
-    return join ' ', map { $_ // 'none' } @st;
+    my $member = 'loyalty_member=' . sign_member('carol-7f3e', '1h');
+    my @st = map { (http_request($h, 'GET', '/s/ALICE1', $_))[0] // 'none' }
+             { 'User-Agent' => $UA },
+             { 'User-Agent' => "$UA other" },
+             { 'User-Agent' => $UA, Cookie => $member };
+    return "@st";
 }
 
 # the store's unique clicks of ALICE1, once flushed (up to 5 s)
