@@ -13,6 +13,8 @@
  *   GET    .../webhooks                the webhooks' counts
  *   GET    .../due                     claims touches due, for a lease
  *   POST   .../due/ack                 acknowledges touches
+ *   GET    .../stats                   the conversion counters
+ *                                      (ngx_http_loyalty_stats.c)
  *
  * This file routes a request, reads, and sends answers; who may ask is
  * ngx_http_loyalty_admin_auth.c's, and every write (claims of touches
@@ -31,7 +33,7 @@
 #include "ngx_http_loyalty_lua.h"
 #include "loyalty_admin.h"
 #include "loyalty_due.h"
-#include "loyalty_events.h"
+#include "loyalty_batch.h"
 #include "loyalty_rules.h"
 
 
@@ -65,6 +67,12 @@ ngx_http_loyalty_admin_handler(ngx_http_request_t *r)
 
     llcf = ngx_http_get_module_loc_conf(r, ngx_http_loyalty_module);
     lmcf = ngx_http_get_module_main_conf(r, ngx_http_loyalty_module);
+
+    /* its files hold no data, and a browser cannot send a token for them */
+    rc = ngx_http_loyalty_dashboard_handler(r, llcf);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
 
     req = ngx_http_loyalty_admin_req(r, 1);
     if (req == NULL) {
@@ -157,6 +165,10 @@ ngx_http_loyalty_admin_get(ngx_http_request_t *r,
     if (a->op == NGX_HTTP_LOYALTY_OP_WEBHOOKS) {
         return ngx_http_loyalty_admin_json(r, NGX_HTTP_OK,
                    ngx_http_loyalty_webhook_report(lmcf->webhook_zone));
+    }
+
+    if (a->op == NGX_HTTP_LOYALTY_OP_STATS) {
+        return ngx_http_loyalty_stats_handler(r, a->store);
     }
 
     if (a->op != NGX_HTTP_LOYALTY_OP_DUE) {
@@ -277,6 +289,10 @@ ngx_http_loyalty_admin_route(ngx_http_request_t *r,
         a->op = NGX_HTTP_LOYALTY_OP_WEBHOOKS;
         allowed = NGX_HTTP_GET;
 
+    } else if (ngx_http_loyalty_seg_is(seg[0], "stats")) {
+        a->op = NGX_HTTP_LOYALTY_OP_STATS;
+        allowed = NGX_HTTP_GET;
+
     } else if (ngx_http_loyalty_seg_is(seg[0], "due")) {
         a->op = NGX_HTTP_LOYALTY_OP_DUE;
         allowed = NGX_HTTP_GET;
@@ -307,6 +323,7 @@ ngx_http_loyalty_admin_route(ngx_http_request_t *r,
         && a->op != NGX_HTTP_LOYALTY_OP_WEBHOOKS
         && a->op != NGX_HTTP_LOYALTY_OP_DUE
         && a->op != NGX_HTTP_LOYALTY_OP_DUE_ACK
+        && a->op != NGX_HTTP_LOYALTY_OP_STATS
         && (a->key.len == 0 || a->key.len > LOYALTY_ID_MAX))
     {
         a->why = "no such record";

@@ -88,6 +88,7 @@ ngx_http_loyalty_admin_access(ngx_http_request_t *r,
                       "clients only");
 
         (void) ngx_http_discard_request_body(r);
+        ngx_http_loyalty_metric(NGX_HTTP_LOYALTY_M_DENIED_LOOPBACK);
 
         return ngx_http_loyalty_admin_error(r, NGX_HTTP_FORBIDDEN,
                                             "this admin API admits "
@@ -109,6 +110,7 @@ ngx_http_loyalty_admin_access(ngx_http_request_t *r,
         }
 
         (void) ngx_http_discard_request_body(r);
+        ngx_http_loyalty_metric(NGX_HTTP_LOYALTY_M_DENIED_TOKEN);
 
         return ngx_http_loyalty_admin_error(r, NGX_HTTP_UNAUTHORIZED,
                                             "a valid bearer token is "
@@ -157,6 +159,7 @@ ngx_http_loyalty_admin_scope(ngx_http_request_t *r,
                   "read", &token->id);
 
     (void) ngx_http_discard_request_body(r);
+    ngx_http_loyalty_metric(NGX_HTTP_LOYALTY_M_DENIED_SCOPE);
 
     return ngx_http_loyalty_admin_error(r, NGX_HTTP_FORBIDDEN,
                                         "this token may only read");

@@ -18,7 +18,7 @@
 #include "ngx_http_loyalty_lua.h"
 #include "loyalty_admin.h"
 #include "loyalty_due.h"
-#include "loyalty_events.h"
+#include "loyalty_batch.h"
 
 
 static int ngx_http_loyalty_admin_claim(ngx_http_loyalty_admin_t *a,
@@ -489,6 +489,8 @@ static ngx_int_t
 ngx_http_loyalty_admin_answer(ngx_http_request_t *r,
     ngx_http_loyalty_admin_t *a, ngx_uint_t status, json_t *doc)
 {
+    ngx_http_loyalty_metrics_answer(NGX_HTTP_LOYALTY_M_WRITE, status);
+
     if (a->done) {
         return a->done(r, a->done_data, status, doc);
     }

@@ -21,6 +21,7 @@
 #include <openssl/rand.h>
 
 #include "ngx_http_loyalty_module.h"
+#include "loyalty_stats.h"
 
 
 #define NGX_HTTP_LOYALTY_SLOT_FREE     0
@@ -240,6 +241,28 @@ ngx_http_loyalty_clicks_t *
 ngx_http_loyalty_clicks_get(ngx_http_loyalty_main_conf_t *lmcf)
 {
     return lmcf->click_zone ? lmcf->click_zone->data : NULL;
+}
+
+
+/* for loyalty_metrics: codes with a slot, slots, clicks with none */
+void
+ngx_http_loyalty_clicks_fill(ngx_http_loyalty_clicks_t *clicks,
+    ngx_uint_t *used, ngx_uint_t *size, ngx_uint_t *lost)
+{
+    ngx_uint_t                     i;
+    ngx_http_loyalty_clicks_sh_t  *sh;
+
+    sh = clicks->sh;
+    *used = 0;
+
+    for (i = 0; i < sh->nslots; i++) {
+        if (sh->slots[i].state != NGX_HTTP_LOYALTY_SLOT_FREE) {
+            (*used)++;
+        }
+    }
+
+    *size = sh->nslots;
+    *lost = sh->lost;
 }
 
 
@@ -717,6 +740,13 @@ ngx_http_loyalty_clicks_write(ngx_http_loyalty_write_t *w, MDB_txn *txn)
         val.mv_size = sizeof(vbuf);
 
         rc = mdb_put(txn, dbi, &key, &val, 0);
+
+        /* the same counts per day in the conversion counters */
+        if (rc == 0) {
+            rc = loyalty_stats_clicks(&w->store->st, txn, (char *) s->code,
+                                      s->len, clicks->day, f->delta);
+        }
+
         if (rc != 0) {
             return rc;
         }

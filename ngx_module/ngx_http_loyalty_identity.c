@@ -61,6 +61,7 @@ ngx_http_loyalty_identify(ngx_http_request_t *r)
         != NGX_OK)
     {
         ctx->identity = NGX_HTTP_LOYALTY_ID_NONE;
+        ngx_http_loyalty_metric(NGX_HTTP_LOYALTY_M_IDENTITY);
         return ctx;
     }
 
@@ -130,6 +131,8 @@ ngx_http_loyalty_identify(ngx_http_request_t *r)
         ctx->identity = NGX_HTTP_LOYALTY_ID_INVALID;
         break;
     }
+
+    ngx_http_loyalty_metric(NGX_HTTP_LOYALTY_M_IDENTITY + ctx->identity);
 
     return ctx;
 }
@@ -207,14 +210,11 @@ ngx_http_loyalty_lookup(ngx_http_request_t *r,
     uint8_t                   stage;
     int64_t                   points;
     uint16_t                  flags;
-    MDB_val                   key, val;
+    MDB_val                   val;
     const char               *tier;
     const loyalty_tierset_t  *tiers;
 
-    key.mv_data = (void *) id;
-    key.mv_size = id_len;
-
-    rc = mdb_get(txn, store->st.dbi[LOYALTY_DB_MEMBERS], &key, &val);
+    rc = loyalty_member_find(txn, &store->st, id, id_len, &val);
 
     if (rc == MDB_NOTFOUND) {
         ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,

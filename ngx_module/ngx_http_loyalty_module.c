@@ -83,7 +83,7 @@ static ngx_http_loyalty_conf_range_t  ngx_http_loyalty_cache_range = {
 
 static ngx_http_loyalty_conf_range_t  ngx_http_loyalty_ref_window_range = {
     ngx_http_loyalty_conf_check, NGX_HTTP_LOYALTY_CONF_SEC,
-    1, 10 * 365 * 86400, 0,
+    1, 10 * 365 * LOYALTY_DAY, 0,
     "must be more than 0 and at most 10 years, such as 30d"
 };
 
@@ -100,18 +100,19 @@ static ngx_http_loyalty_conf_range_t  ngx_http_loyalty_admin_batch_range = {
 
 static ngx_http_loyalty_conf_range_t  ngx_http_loyalty_lua_budget_range = {
     ngx_http_loyalty_conf_check, NGX_HTTP_LOYALTY_CONF_NUM,
-    1000, 100000000, 0,
+    LOYALTY_LUA_BUDGET_MIN, LOYALTY_LUA_BUDGET_MAX, 0,
     "must be 1000 to 100000000 instructions"
 };
 
 static ngx_http_loyalty_conf_range_t  ngx_http_loyalty_lua_time_range = {
-    ngx_http_loyalty_conf_check, NGX_HTTP_LOYALTY_CONF_MSEC, 1, 60000, 0,
+    ngx_http_loyalty_conf_check, NGX_HTTP_LOYALTY_CONF_MSEC,
+    1, LOYALTY_LUA_TIME_MAX, 0,
     "must be 1ms to 60s"
 };
 
 static ngx_http_loyalty_conf_range_t  ngx_http_loyalty_lua_memory_range = {
     ngx_http_loyalty_conf_check, NGX_HTTP_LOYALTY_CONF_SIZE,
-    1024 * 1024, NGX_MAX_SIZE_T_VALUE, 0,
+    LOYALTY_LUA_MEMORY_MIN, NGX_MAX_SIZE_T_VALUE, 0,
     "must be at least 1m"
 };
 
@@ -165,6 +166,20 @@ static ngx_command_t  ngx_http_loyalty_commands[] = {
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_loyalty_main_conf_t, code_cache),
       &ngx_http_loyalty_cache_range },
+
+    { ngx_string("loyalty_admin_dashboard"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_loyalty_admin_dashboard,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("loyalty_metrics"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_loyalty_metrics,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
 
     { ngx_string("loyalty_member_cookie"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -414,7 +429,9 @@ ngx_http_loyalty_init_worker(ngx_cycle_t *cycle)
 {
     ngx_http_loyalty_main_conf_t  *lmcf;
 
-    if (ngx_http_loyalty_store_init_worker(cycle) != NGX_OK) {
+    if (ngx_http_loyalty_store_init_worker(cycle) != NGX_OK
+        || ngx_http_loyalty_metrics_init_worker(cycle) != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
@@ -458,6 +475,7 @@ ngx_http_loyalty_exit_worker(ngx_cycle_t *cycle)
     ngx_http_loyalty_main_conf_t  *lmcf;
 
     ngx_http_loyalty_lua_exit_worker();
+    ngx_http_loyalty_metrics_exit_worker();
 
     lmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_loyalty_module);
     if (lmcf) {
@@ -539,9 +557,9 @@ ngx_http_loyalty_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_uint_value(lmcf->member_cache, 32768);
     ngx_conf_init_uint_value(lmcf->code_cache, 16384);
     ngx_conf_init_msec_value(lmcf->click_flush, 10000);
-    ngx_conf_init_value(lmcf->lua_budget, 100000);
+    ngx_conf_init_value(lmcf->lua_budget, LOYALTY_LUA_BUDGET_DEFAULT);
     ngx_conf_init_msec_value(lmcf->lua_time, LOYALTY_LUA_MSEC);
-    ngx_conf_init_size_value(lmcf->lua_memory, 16 * 1024 * 1024);
+    ngx_conf_init_size_value(lmcf->lua_memory, LOYALTY_LUA_MEMORY_DEFAULT);
     ngx_conf_init_msec_value(lmcf->cadence_sweep, 0);
 
     if (lmcf->lua_file.len) {
@@ -721,6 +739,8 @@ ngx_http_loyalty_merge_admin(ngx_conf_t *cf,
     ngx_conf_merge_uint_value(conf->admin_open, prev->admin_open,
                               NGX_HTTP_LOYALTY_ADMIN_CLOSED);
     ngx_conf_merge_size_value(conf->admin_batch, prev->admin_batch, 1000);
+    ngx_conf_merge_str_value(conf->admin_dashboard, prev->admin_dashboard,
+                             NGX_HTTP_LOYALTY_DASHBOARD);
 
     if (conf->admin_where.file == NULL) {
         return NGX_CONF_OK;
@@ -767,7 +787,7 @@ ngx_http_loyalty_merge_ref(ngx_conf_t *cf, ngx_http_loyalty_loc_conf_t *prev,
     ngx_conf_merge_str_value(conf->ref_cookie, prev->ref_cookie,
                              "loyalty_ref");
     ngx_conf_merge_sec_value(conf->ref_window, prev->ref_window,
-                             30 * 86400);
+                             30 * LOYALTY_DAY);
     ngx_conf_merge_uint_value(conf->ref_model, prev->ref_model,
                               NGX_HTTP_LOYALTY_MODEL_FIRST);
     ngx_conf_merge_value(conf->share, prev->share, 0);
@@ -802,11 +822,8 @@ ngx_http_loyalty_share_hosts(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_loyalty_loc_conf_t *llcf = conf;
 
-    u_char      *p;
-    size_t       host_len;
     ngx_str_t   *value, *host;
     ngx_uint_t   i;
-    const char  *h;
 
     if (llcf->share_hosts != NGX_CONF_UNSET_PTR) {
         return "is duplicate";
@@ -823,19 +840,7 @@ ngx_http_loyalty_share_hosts(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     for (i = 1; i < cf->args->nelts; i++) {
 
         /* a host name is what a URL with it would be allowed to name */
-        p = ngx_pnalloc(cf->temp_pool, sizeof("http://") - 1 + value[i].len);
-        if (p == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        ngx_memcpy(ngx_cpymem(p, "http://", sizeof("http://") - 1),
-                   value[i].data, value[i].len);
-
-        if (loyalty_target_check((char *) p,
-                                 sizeof("http://") - 1 + value[i].len,
-                                 &h, &host_len)
-            != LOYALTY_TARGET_URL
-            || host_len != value[i].len)
+        if (!loyalty_valid_host((const char *) value[i].data, value[i].len))
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "\"loyalty_share_hosts\": \"%V\" is not a "

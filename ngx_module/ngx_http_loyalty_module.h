@@ -14,6 +14,7 @@
 
 #include "loyalty_bots.h"
 #include "loyalty_code.h"
+#include "loyalty_member.h"
 #include "loyalty_price.h"
 #include "loyalty_record.h"
 #include "loyalty_rules.h"
@@ -229,6 +230,7 @@ typedef struct {
     ngx_shm_zone_t              *webhook_zone;
     ngx_int_t                   *personal;  /* variables' indexes, then
                                                NGX_ERROR */
+    ngx_shm_zone_t              *metrics_zone;  /* loyalty_metrics */
 } ngx_http_loyalty_main_conf_t;
 
 
@@ -251,6 +253,7 @@ typedef struct {
     ngx_http_loyalty_tokens_t   *admin_tokens;
     ngx_uint_t                   admin_open;    /* loyalty_admin_open */
     size_t                       admin_batch;
+    ngx_str_t                    admin_dashboard;   /* empty: "off" */
 
     /* where this location's own "loyalty_admin" is; unset if none */
     ngx_http_loyalty_where_t     admin_where;
@@ -302,6 +305,20 @@ typedef struct {
     ngx_str_t                      set_cookie;  /* to send, or empty */
     unsigned                       cookie_sent:1;
 } ngx_http_loyalty_ref_t;
+
+
+/* the counters of loyalty_metrics, and ngx_http_loyalty_metric() */
+#include "ngx_http_loyalty_metrics.h"
+
+/* the dashboard's files, at ADMIN/dashboard */
+#ifndef NGX_HTTP_LOYALTY_DASHBOARD
+#define NGX_HTTP_LOYALTY_DASHBOARD  "/usr/share/loyalty/dashboard"
+#endif
+
+char *ngx_http_loyalty_admin_dashboard(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_loyalty_dashboard_handler(ngx_http_request_t *r,
+    ngx_http_loyalty_loc_conf_t *llcf);
 
 
 extern ngx_module_t  ngx_http_loyalty_module;
@@ -430,9 +447,6 @@ void ngx_http_loyalty_write_now(ngx_http_loyalty_write_t *w);
 const char *ngx_http_loyalty_write_strerror(ngx_http_loyalty_write_t *w);
 void ngx_http_loyalty_write_log(ngx_http_loyalty_write_t *w,
     ngx_uint_t level, const char *detail, const char *then);
-ngx_int_t ngx_http_loyalty_store_referrer(ngx_http_loyalty_store_t *store,
-    MDB_txn *txn, ngx_log_t *log, u_char *id, size_t len,
-    const char **referrer, size_t *referrer_len);
 ngx_uint_t ngx_http_loyalty_store_problem(ngx_http_loyalty_store_t *store,
     ngx_http_loyalty_problem_e problem);
 
@@ -451,6 +465,10 @@ void ngx_http_loyalty_code_cache_free(ngx_http_loyalty_store_t *store);
 ngx_int_t ngx_http_loyalty_code_find(ngx_http_request_t *r,
     ngx_http_loyalty_store_t *store, MDB_txn *txn, const u_char *name,
     size_t len, ngx_http_loyalty_code_t **code);
+/* in ngx_http_loyalty_code_cache.c, on the core's member accessor */
+ngx_int_t ngx_http_loyalty_store_referrer(ngx_http_loyalty_store_t *store,
+    MDB_txn *txn, ngx_log_t *log, u_char *id, size_t len,
+    const char **referrer, size_t *referrer_len);
 
 ngx_http_loyalty_ctx_t *ngx_http_loyalty_identify(ngx_http_request_t *r);
 ngx_int_t ngx_http_loyalty_funnel(ngx_http_request_t *r,
@@ -486,6 +504,9 @@ ngx_int_t ngx_http_loyalty_admin_token_var(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 ngx_int_t ngx_http_loyalty_admin_json(ngx_http_request_t *r,
     ngx_uint_t status, json_t *doc);
+/* GET .../stats, once the admin handler has checked the token */
+ngx_int_t ngx_http_loyalty_stats_handler(ngx_http_request_t *r,
+    ngx_http_loyalty_store_t *store);
 u_char *ngx_http_loyalty_admin_dump(ngx_pool_t *pool, json_t *doc,
     size_t *len);
 ngx_int_t ngx_http_loyalty_admin_apply(ngx_http_request_t *r, u_char *body,

@@ -313,6 +313,7 @@ ngx_http_loyalty_ref_clicked(ngx_http_request_t *r,
     }
 
     c->ref->status = c->click;
+    ngx_http_loyalty_metric(NGX_HTTP_LOYALTY_M_CLICK + c->click);
 
     return NGX_OK;
 }
@@ -591,7 +592,6 @@ ngx_http_loyalty_ref_hook(ngx_http_request_t *r, ngx_http_loyalty_click_t *c,
     ngx_str_t *member, ngx_uint_t had)
 {
     int                            i;
-    MDB_val                        key, val;
     loyalty_member_t               m;
     const loyalty_tierset_t       *ts;
     ngx_http_loyalty_lua_t        *vm;
@@ -613,12 +613,9 @@ ngx_http_loyalty_ref_hook(ngx_http_request_t *r, ngx_http_loyalty_click_t *c,
     lc.status = had ? "replaced" : "new";
 
     if (member->len) {
-        key.mv_data = member->data;
-        key.mv_size = member->len;
-
-        if (mdb_get(c->txn, c->store->st.dbi[LOYALTY_DB_MEMBERS], &key, &val)
-            == 0
-            && loyalty_member_decode(val.mv_data, val.mv_size, &m) == 0)
+        if (loyalty_member_get(c->txn, &c->store->st,
+                               (const char *) member->data, member->len, &m)
+            == 0)
         {
             lc.member = *member;
             lc.m = &m;

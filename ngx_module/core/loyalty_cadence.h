@@ -29,7 +29,7 @@
 #define LOYALTY_CADENCE_DATES_MAX   32
 #define LOYALTY_CADENCE_TOP_MAX     1000
 #define LOYALTY_CADENCE_DAYS_MAX    3660
-#define LOYALTY_CADENCE_LEAD        86400
+#define LOYALTY_CADENCE_LEAD        LOYALTY_DAY
 #define LOYALTY_CADENCE_GRACE       7
 #define LOYALTY_SWEEP_CHUNK         1000
 
@@ -93,6 +93,9 @@ typedef struct {
 typedef int (*loyalty_cadence_cond_pt)(void *data, loyalty_store_t *st,
     MDB_txn *txn, const loyalty_cadence_ask_t *ask);
 
+
+/* loyalty_apply.h names it too, for the hook that carries it */
+typedef struct loyalty_cadences_s  loyalty_cadences_t;
 
 struct loyalty_cadences_s {
     loyalty_cadence_t        cadence[LOYALTY_CADENCES_MAX];

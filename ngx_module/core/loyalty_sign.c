@@ -441,24 +441,11 @@ loyalty_cookie_open(loyalty_keyring_t *kr, const char *domain,
 static int
 loyalty_cookie_time(const char *p, size_t len, int64_t *out)
 {
-    size_t   i;
-    int64_t  t;
-
     if (len == 0 || len > 12 || (*p == '0' && len > 1)) {
         return -1;
     }
 
-    t = 0;
-    for (i = 0; i < len; i++) {
-        if (p[i] < '0' || p[i] > '9') {
-            return -1;
-        }
-        t = t * 10 + (p[i] - '0');
-    }
-
-    *out = t;
-
-    return 0;
+    return loyalty_decimal(p, len, out);
 }
 
 
