@@ -39,7 +39,7 @@ system("sh ngx_module/version.sh debian/changelog > $dir/loyalty_version.h") == 
 ($rc, $out) = run_out('clang -O2 -Wall -Wextra -Werror -Wno-unused-parameter '
     . "-Ingx_module/core -Ingx_module/cli -I$dir -I/usr/include/luajit-2.1 "
     . "-o $dir/loyaltyctl ngx_module/core/*.c ngx_module/cli/*.c "
-    . '-llmdb -ljansson -lcrypto -lluajit-5.1 -lm 2>&1');
+    . '-llmdb -ljansson -lcrypto -lluajit-5.1 -lnats -lm 2>&1');
 is($rc, 0, 'loyaltyctl builds with clang -Werror') or diag($out);
 
 done_testing();
