@@ -42,6 +42,7 @@ typedef enum {
     LOYALTY_DB_DUE,
     LOYALTY_DB_STATS,
     LOYALTY_DB_ATTRIB,
+    LOYALTY_DB_CHANGES,         /* optional: 0 in a store made before it */
     LOYALTY_DB_COUNT
 } loyalty_db_e;
 
@@ -72,5 +73,22 @@ int loyalty_store_meta(loyalty_store_t *st, MDB_txn *txn, uint32_t *version,
 /* grows the map so that need more bytes fit; call with no transaction */
 int loyalty_store_grow(loyalty_store_t *st, size_t need);
 
+
+
+/*
+ * The members a transaction changed, for the workers' member caches (see
+ * schema/lmdb-layout.md, "changes").  loyalty_changes_note() records one
+ * member written in txn; loyalty_changes_seal() then says that every
+ * member write of txn was noted, and drops the notes of transactions
+ * older than the last LOYALTY_CHANGES_KEEP.  Only a caller that writes
+ * nothing else the member cache keeps (tiers, a member not noted) in the
+ * same transaction may seal it.  Both do nothing in a store without the
+ * database.
+ */
+#define LOYALTY_CHANGES_KEEP        64
+
+int loyalty_changes_note(loyalty_store_t *st, MDB_txn *txn, const char *id,
+    size_t len);
+int loyalty_changes_seal(loyalty_store_t *st, MDB_txn *txn);
 
 #endif /* _LOYALTY_STORE_H_INCLUDED_ */

@@ -36,6 +36,40 @@ loyalty_valid_chars(const char *s, size_t len, size_t max, int dot)
 
 
 int
+loyalty_ct_equal(const void *a, const void *b, size_t n)
+{
+    size_t          i;
+    uint64_t        x, y, d;
+    const uint8_t  *p, *q;
+
+    p = a;
+    q = b;
+    d = 0;
+
+    for (i = 0; i + 8 <= n; i += 8) {
+        memcpy(&x, p + i, 8);
+        memcpy(&y, q + i, 8);
+        d |= x ^ y;
+    }
+
+    if (i < n && n >= 8) {
+        /* the last, partial word: the last 8 bytes, overlapping */
+        memcpy(&x, p + n - 8, 8);
+        memcpy(&y, q + n - 8, 8);
+        d |= x ^ y;
+
+    } else {
+        for ( /* void */ ; i < n; i++) {
+            d |= (uint64_t) (p[i] ^ q[i]);
+        }
+    }
+
+    /* 1 when d is 0, without a branch on d */
+    return (int) (((d | (0 - d)) >> 63) ^ 1);
+}
+
+
+int
 loyalty_valid_id(const char *s, size_t len)
 {
     return loyalty_valid_chars(s, len, LOYALTY_ID_MAX, 1);
