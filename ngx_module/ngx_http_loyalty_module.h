@@ -398,6 +398,8 @@ ngx_int_t ngx_http_loyalty_code_find(ngx_http_request_t *r,
 ngx_http_loyalty_ctx_t *ngx_http_loyalty_identify(ngx_http_request_t *r);
 ngx_int_t ngx_http_loyalty_funnel(ngx_http_request_t *r,
     ngx_http_loyalty_ctx_t *ctx);
+ngx_int_t ngx_http_loyalty_arg(ngx_http_request_t *r, u_char *name,
+    size_t len, ngx_str_t *value);
 ngx_int_t ngx_http_loyalty_get_cookie(ngx_http_request_t *r, ngx_str_t *name,
     ngx_str_t *value);
 

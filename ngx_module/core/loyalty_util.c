@@ -11,24 +11,26 @@
 static int
 loyalty_valid_chars(const char *s, size_t len, size_t max, int dot)
 {
-    size_t         i;
-    unsigned char  c;
+    size_t  i;
+
+    /* 1: [A-Za-z0-9_-], 2: "." */
+    static const uint8_t  cls[256] = {
+        ['-'] = 1, ['.'] = 2, ['_'] = 1,
+        ['0'] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+        ['A'] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+                1, 1, 1, 1, 1, 1,
+        ['a'] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+                1, 1, 1, 1, 1, 1
+    };
 
     if (len == 0 || len > max) {
         return 0;
     }
 
     for (i = 0; i < len; i++) {
-        c = (unsigned char) s[i];
-
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-            || (c >= '0' && c <= '9') || c == '_' || c == '-'
-            || (dot && c == '.'))
-        {
-            continue;
+        if (!(cls[(unsigned char) s[i]] & (dot ? 3 : 1))) {
+            return 0;
         }
-
-        return 0;
     }
 
     return 1;
@@ -110,6 +112,18 @@ loyalty_le_get(const uint8_t *p, size_t n)
     uint64_t  v;
 
     v = 0;
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+
+    /* the host's order: the bytes as they are */
+    (void) i;
+
+    if (n <= sizeof(v)) {
+        memcpy(&v, p, n);
+        return v;
+    }
+
+#endif
 
     for (i = 0; i < n; i++) {
         v |= (uint64_t) p[i] << (8 * i);
