@@ -180,7 +180,7 @@ static ngx_int_t
 ngx_http_loyalty_cookie_in(ngx_str_t *header, ngx_str_t *name,
     ngx_str_t *value)
 {
-    u_char  *start, *end, *p;
+    u_char  *start, *end, *last, *p;
 
     if (name->len > header->len) {
         return NGX_DECLINED;
@@ -222,15 +222,11 @@ ngx_http_loyalty_cookie_in(ngx_str_t *header, ngx_str_t *name,
 
     skip:
 
+        /* past the first ";" or ",", whichever comes first */
         p = memchr(start, ';', end - start);
-        end = p ? p : end;
-        p = memchr(start, ',', end - start);
-        start = (p ? p : end) + 1;
-        end = header->data + header->len;
-
-        if (start > end) {
-            start = end;
-        }
+        last = memchr(start, ',', (p ? p : end) - start);
+        p = last ? last : p;
+        start = p ? p + 1 : end;
 
         while (start < end && *start == ' ') {
             start++;
@@ -302,6 +298,10 @@ ngx_http_loyalty_arg(ngx_http_request_t *r, u_char *name, size_t len,
     ngx_str_t *value)
 {
     u_char  *p, *last, *amp;
+
+    if (r->args.len == 0) {
+        return NGX_DECLINED;    /* and args.data may be NULL */
+    }
 
     p = r->args.data;
     last = p + r->args.len;
