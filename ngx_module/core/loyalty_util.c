@@ -71,6 +71,26 @@ loyalty_ct_equal(const void *a, const void *b, size_t n)
 }
 
 
+size_t
+loyalty_format_u64(uint64_t v, char *buf)
+{
+    char    tmp[20], *t;
+    size_t  n;
+
+    t = tmp + sizeof(tmp);
+
+    do {
+        *--t = (char) ('0' + v % 10);
+        v /= 10;
+    } while (v);
+
+    n = (size_t) (tmp + sizeof(tmp) - t);
+    memcpy(buf, t, n);
+
+    return n;
+}
+
+
 int
 loyalty_valid_id(const char *s, size_t len)
 {

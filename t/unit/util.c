@@ -662,12 +662,36 @@ test_ct_equal(void)
 }
 
 
+static void
+test_format_u64(void)
+{
+    char  buf[21];
+
+    static const struct {
+        uint64_t     v;
+        const char  *s;
+    } cases[] = {
+        { 0, "0" }, { 7, "7" }, { 10, "10" }, { 1800000000, "1800000000" },
+        { 253402300799ULL, "253402300799" },
+        { 18446744073709551615ULL, "18446744073709551615" },
+    };
+
+    size_t  i, n;
+
+    for (i = 0; i < nelts(cases); i++) {
+        n = loyalty_format_u64(cases[i].v, buf);
+        buf[n] = '\0';
+        is_str(buf, cases[i].s, "format_u64: %s", cases[i].s);
+    }
+}
+
+
 int
 main(void)
 {
     plan(17 + nelts(durations) + 1 + nelts(times) + 1 + 2 * nelts(formats)
          + 1 + nelts(birthdays) + 2 * nelts(b64_known) + B64_MAX + 1
-         + nelts(b64_bad) + 5 + 9 + nelts(utf8s) + 1 + 2 + 2 * (CT_MAX + 1));
+         + nelts(b64_bad) + 5 + 9 + nelts(utf8s) + 1 + 2 + 2 * (CT_MAX + 1) + 6);
 
     test_utf8();
 
@@ -678,6 +702,7 @@ main(void)
     test_base64url();
     test_hex();
     test_ct_equal();
+    test_format_u64();
 
     return done();
 }
