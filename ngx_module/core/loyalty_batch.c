@@ -338,8 +338,11 @@ loyalty_batch_apply(loyalty_store_t *st, MDB_txn *txn, const char *body,
         rc = loyalty_stats_flush(st, child, &ap->stats);
     }
 
-    /* every member it wrote is noted (the callers commit only the batch) */
-    if (rc == 0 && json_array_size(res->errors) == 0) {
+    /*
+     * Every member it wrote is noted (the callers commit only the batch);
+     * a batch of duplicates alone writes nothing, not even a seal.
+     */
+    if (rc == 0 && json_array_size(res->errors) == 0 && res->applied) {
         rc = loyalty_changes_seal(st, child);
     }
 
