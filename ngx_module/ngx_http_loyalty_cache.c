@@ -3,30 +3,43 @@
  *
  * Most requests come from visitors seen moments ago.  Each worker keeps,
  * in a 4-way set-associative table, the member cookies it has verified
- * and what
- * the store said about their members, tagged with the store snapshot it
- * read.  A hit needs the very same cookie bytes (compared in constant
- * time) and a snapshot with the same data: after any write to the store
- * other than a click flush, a reload or a reopen, the member is read
- * again (though the cookie need not be verified again), so the cache is
- * never staler than LMDB itself.  Expiry is checked on every hit.  Only
- * cookies that passed the full HMAC are stored.
+ * and what the store said about their members, tagged with the store
+ * snapshot it read.  A hit needs the very same cookie bytes (compared in
+ * constant time) and no change to the member since that snapshot, so
+ * the cache is never staler than LMDB itself:
+ *
+ *   - a commit that sealed the list of members it wrote (a batch of
+ *     events, through the admin API or loyaltyctl: the "changes"
+ *     database, schema/lmdb-layout.md) retires those members only.  The
+ *     worker reads the list when it first sees the snapshot and keeps,
+ *     per bucket of member ids (a hash, NGX_HTTP_LOYALTY_CACHE_VERSIONS
+ *     of them), the last snapshot that changed one of them: an entry
+ *     older than its bucket's is read again;
+ *   - any other commit but a click flush (a member put or deleted one
+ *     by one, tiers, an import, a writer that does not seal), a reload
+ *     or a reopen retires every entry (member_epoch);
+ *
+ * in both cases the cookie need not be verified again.  A hit needs no
+ * read transaction (ngx_http_loyalty_store_peek()).  Expiry is checked
+ * on every hit.  Only cookies that passed the full HMAC are stored.
  */
 
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
-#include <openssl/crypto.h>
 
 #include "ngx_http_loyalty_module.h"
 
 
-#define NGX_HTTP_LOYALTY_CACHE_WAYS  4
+#define NGX_HTTP_LOYALTY_CACHE_WAYS      4
+/* buckets of member ids, a power of two: 32 KB a worker */
+#define NGX_HTTP_LOYALTY_CACHE_VERSIONS  4096
 
 
 typedef struct {
     size_t                       txnid;     /* 0: empty */
     ngx_uint_t                   gen;
+    uint32_t                     bucket;    /* of the member id */
     int64_t                      expires;
     int64_t                      points;
     int32_t                      rank;
@@ -45,6 +58,10 @@ typedef struct {
 struct ngx_http_loyalty_cache_s {
     ngx_uint_t                       mask;      /* sets - 1 */
     ngx_uint_t                       victim;    /* round-robin replacement */
+    ngx_uint_t                       gen;       /* of the versions */
+    /* the last snapshot that changed a member of each bucket */
+    size_t                           versions[
+                                         NGX_HTTP_LOYALTY_CACHE_VERSIONS];
     ngx_http_loyalty_cache_entry_t   entries[1];
 };
 
@@ -90,12 +107,45 @@ static ngx_http_loyalty_cache_entry_t *ngx_http_loyalty_cache_find(
     ngx_http_loyalty_store_t *store, ngx_str_t *value);
 
 
+/*
+ * The set of a cookie: a hash of its last 8 bytes, which are the MAC's
+ * (random to whoever lacks the key), rather than of all its bytes.  A
+ * cookie too short to be valid goes to the first set: it finds nothing.
+ */
 static ngx_http_loyalty_cache_entry_t *
 ngx_http_loyalty_cache_set(ngx_http_loyalty_store_t *store, ngx_str_t *value)
 {
-    return &store->cache->entries[(ngx_murmur_hash2(value->data, value->len)
-                                   & store->cache->mask)
+    uint64_t  h;
+
+    h = 0;
+
+    if (value->len >= sizeof(uint64_t)) {
+        ngx_memcpy(&h, value->data + value->len - sizeof(uint64_t),
+                   sizeof(uint64_t));
+        h = (h * 0x9e3779b97f4a7c15ULL) >> 32;
+    }
+
+    return &store->cache->entries[(h & store->cache->mask)
                                   * NGX_HTTP_LOYALTY_CACHE_WAYS];
+}
+
+
+/* the bucket of a member id */
+static uint32_t
+ngx_http_loyalty_cache_bucket(u_char *id, size_t len)
+{
+    return ngx_murmur_hash2(id, len) & (NGX_HTTP_LOYALTY_CACHE_VERSIONS - 1);
+}
+
+
+/* versions of another store's snapshots mean nothing: forgotten */
+static void
+ngx_http_loyalty_cache_sync(ngx_http_loyalty_store_t *store)
+{
+    if (store->cache->gen != store->gen) {
+        ngx_memzero(store->cache->versions, sizeof(store->cache->versions));
+        store->cache->gen = store->gen;
+    }
 }
 
 
@@ -103,8 +153,77 @@ static ngx_uint_t
 ngx_http_loyalty_cache_current(ngx_http_loyalty_store_t *store,
     ngx_http_loyalty_cache_entry_t *e)
 {
-    return e->txnid != 0 && e->txnid >= store->epoch
-           && e->gen == store->gen;
+    return e->txnid != 0 && e->txnid >= store->member_epoch
+           && e->gen == store->gen
+           && e->txnid >= store->cache->versions[e->bucket];
+}
+
+
+/*
+ * In the store's read transaction, for a snapshot t not yet seen that is
+ * not a click flush: NGX_OK when its commit sealed the list of members it
+ * wrote, their buckets then retired; else NGX_DECLINED (every entry is).
+ */
+ngx_int_t
+ngx_http_loyalty_cache_changed(ngx_http_loyalty_store_t *store, size_t t)
+{
+    int          rc;
+    u_char       seal[8];
+    MDB_dbi      dbi;
+    MDB_val      key, val;
+    ngx_uint_t   n;
+    MDB_cursor  *cur;
+
+    dbi = store->st.dbi[LOYALTY_DB_CHANGES];
+
+    if (store->cache == NULL || dbi == 0) {
+        return NGX_DECLINED;
+    }
+
+    ngx_http_loyalty_cache_sync(store);
+
+    loyalty_be_put(seal, t);
+
+    key.mv_data = seal;
+    key.mv_size = sizeof(seal);
+
+    if (mdb_get(store->txn, dbi, &key, &val) != 0
+        || mdb_cursor_open(store->txn, dbi, &cur) != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    /* the seal sorts first, its members after it */
+    n = 0;
+
+    for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+         rc == 0;
+         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT))
+    {
+        if (key.mv_size < sizeof(seal)
+            || ngx_memcmp(key.mv_data, seal, sizeof(seal)) != 0)
+        {
+            break;
+        }
+
+        if (key.mv_size > sizeof(seal)) {
+            store->cache->versions[ngx_http_loyalty_cache_bucket(
+                (u_char *) key.mv_data + sizeof(seal),
+                key.mv_size - sizeof(seal))] = t;
+            n++;
+        }
+    }
+
+    mdb_cursor_close(cur);
+
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        return NGX_DECLINED;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "loyalty: snapshot %uz changed %ui members", t, n);
+
+    return NGX_OK;
 }
 
 
@@ -120,7 +239,7 @@ ngx_http_loyalty_cache_find(ngx_http_loyalty_store_t *store, ngx_str_t *value)
 
     for (i = 0; i < NGX_HTTP_LOYALTY_CACHE_WAYS; i++, e++) {
         if (e->txnid != 0 && e->value_len == value->len
-            && CRYPTO_memcmp(e->value, value->data, value->len) == 0)
+            && loyalty_ct_equal(e->value, value->data, value->len))
         {
             return e;
         }
@@ -131,10 +250,10 @@ ngx_http_loyalty_cache_find(ngx_http_loyalty_store_t *store, ngx_str_t *value)
 
 
 /*
- * Between ngx_http_loyalty_store_begin() and _end(): fills ctx and the
- * cookie's expiry on a hit; NGX_AGAIN and the expiry for a cookie that
- * verified before but whose member must be read again (the store has
- * changed since: a verification outlives any write, member data does
+ * After ngx_http_loyalty_store_peek(), with no transaction: fills ctx and
+ * the cookie's expiry on a hit; NGX_AGAIN and the expiry for a cookie
+ * that verified before but whose member must be read again (the store
+ * has changed since: a verification outlives any write, member data does
  * not); else NGX_DECLINED.
  */
 
@@ -149,6 +268,8 @@ ngx_http_loyalty_cache_get(ngx_http_request_t *r,
     if (store->cache == NULL || value->len > LOYALTY_COOKIE_MAX) {
         return NGX_DECLINED;
     }
+
+    ngx_http_loyalty_cache_sync(store);
 
     e = ngx_http_loyalty_cache_find(store, value);
 
@@ -209,6 +330,8 @@ ngx_http_loyalty_cache_put(ngx_http_loyalty_store_t *store, ngx_str_t *value,
         return;
     }
 
+    ngx_http_loyalty_cache_sync(store);
+
     e = ngx_http_loyalty_cache_find(store, value);
 
     if (e == NULL) {
@@ -230,6 +353,10 @@ ngx_http_loyalty_cache_put(ngx_http_loyalty_store_t *store, ngx_str_t *value,
 
     e->txnid = mdb_txn_id(store->txn);
     e->gen = store->gen;
+    /* the member id is the cookie's first field, valid or unknown */
+    e->bucket = ngx_http_loyalty_cache_bucket(value->data,
+                    ngx_strlchr(value->data, value->data + value->len, '~')
+                    - value->data);
     e->expires = expires;
     e->identity = (uint8_t) ctx->identity;
     e->value_len = (uint8_t) value->len;

@@ -34,6 +34,7 @@ ngx_http_loyalty_identify(ngx_http_request_t *r)
     ngx_http_request_t             *mr;
     ngx_http_loyalty_ctx_t         *ctx;
     loyalty_cookie_status_e         status;
+    ngx_http_loyalty_store_t       *store;
     ngx_http_loyalty_loc_conf_t    *llcf;
     ngx_http_loyalty_main_conf_t   *lmcf;
 
@@ -67,24 +68,30 @@ ngx_http_loyalty_identify(ngx_http_request_t *r)
 
     lmcf = ngx_http_get_module_main_conf(r, ngx_http_loyalty_module);
 
-    /* a cookie that cannot verify need not touch the store */
-    txn = (lmcf->keys && value.len <= LOYALTY_COOKIE_MAX)
-          ? ngx_http_loyalty_store_begin(lmcf->store, r->connection->log)
-          : NULL;
+    /*
+     * A cookie that cannot verify need not touch the store; a cached one
+     * needs no read transaction (see ngx_http_loyalty_store_peek()).
+     */
+    store = (lmcf->keys && value.len <= LOYALTY_COOKIE_MAX
+             && ngx_http_loyalty_store_peek(lmcf->store, r->connection->log)
+                == NGX_OK)
+            ? lmcf->store : NULL;
 
     expires = 0;
 
-    rc = txn ? ngx_http_loyalty_cache_get(r, lmcf->store, &value, ctx,
-                                          &expires)
-             : NGX_DECLINED;
+    rc = store ? ngx_http_loyalty_cache_get(r, store, &value, ctx, &expires)
+               : NGX_DECLINED;
 
     if (rc == NGX_OK || rc == NGX_AGAIN) {
         status = (expires < ngx_time()) ? LOYALTY_COOKIE_EXPIRED
                                         : LOYALTY_COOKIE_VALID;
         /* a cached cookie verified: its id runs to the first "~" */
         id = (char *) value.data;
-        id_len = ngx_strlchr(value.data, value.data + value.len, '~')
-                 - value.data;
+        id_len = (rc == NGX_OK && ctx->identity == NGX_HTTP_LOYALTY_ID_VALID)
+                 ? ctx->member.len
+                 : (size_t) (ngx_strlchr(value.data, value.data + value.len,
+                                         '~')
+                             - value.data);
 
         ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                        "loyalty: member cookie for \"%*s\" cached%s",
@@ -100,16 +107,18 @@ ngx_http_loyalty_identify(ngx_http_request_t *r)
     if (rc != NGX_OK && status == LOYALTY_COOKIE_VALID) {
         ctx->identity = NGX_HTTP_LOYALTY_ID_UNKNOWN;
 
-        if (txn
-            && ngx_http_loyalty_lookup(r, lmcf->store, txn, ctx, id, id_len)
-               == NGX_OK)
-        {
-            ngx_http_loyalty_cache_put(lmcf->store, &value, expires, ctx);
-        }
-    }
+        txn = store ? ngx_http_loyalty_store_begin(store, r->connection->log)
+                    : NULL;
 
-    if (txn) {
-        ngx_http_loyalty_store_end(lmcf->store);
+        if (txn) {
+            if (ngx_http_loyalty_lookup(r, store, txn, ctx, id, id_len)
+                == NGX_OK)
+            {
+                ngx_http_loyalty_cache_put(store, &value, expires, ctx);
+            }
+
+            ngx_http_loyalty_store_end(store);
+        }
     }
 
     switch (status) {
@@ -156,6 +165,80 @@ ngx_http_loyalty_identity_refused(ngx_http_request_t *r,
 }
 
 
+/*
+ * The first cookie of that name in the request's Cookie headers, as
+ * nginx's own parser finds it (name matched without regard to case,
+ * spaces around "=", the value up to ";", pairs split at ";" or ",").
+ * Up to 1.29.5 nginx parses the same way, byte by byte: this one
+ * compares the name with memcmp() first and lets memchr() find the ends,
+ * for an eighth of the instructions.
+ */
+
+#if (nginx_version < 1029006)
+
+static ngx_int_t
+ngx_http_loyalty_cookie_in(ngx_str_t *header, ngx_str_t *name,
+    ngx_str_t *value)
+{
+    u_char  *start, *end, *last, *p;
+
+    if (name->len > header->len) {
+        return NGX_DECLINED;
+    }
+
+    start = header->data;
+    end = start + header->len;
+
+    while (start < end) {
+
+        /* what ngx_strncasecmp() finds, its usual answer tried first */
+        if ((size_t) (end - start) < name->len
+            || (name->len && (start[0] | 0x20) != (name->data[0] | 0x20))
+            || (ngx_memcmp(start, name->data, name->len) != 0
+                && ngx_strncasecmp(start, name->data, name->len) != 0))
+        {
+            goto skip;
+        }
+
+        for (start += name->len; start < end && *start == ' '; start++) {
+            /* void */
+        }
+
+        /* as nginx: a character other than "=" is passed over too */
+        if (start == end || *start++ != '=') {
+            goto skip;
+        }
+
+        while (start < end && *start == ' ') {
+            start++;
+        }
+
+        p = memchr(start, ';', end - start);
+
+        value->data = start;
+        value->len = (p ? p : end) - start;
+
+        return NGX_OK;
+
+    skip:
+
+        /* past the first ";" or ",", whichever comes first */
+        p = memchr(start, ';', end - start);
+        last = memchr(start, ',', (p ? p : end) - start);
+        p = last ? last : p;
+        start = p ? p + 1 : end;
+
+        while (start < end && *start == ' ') {
+            start++;
+        }
+    }
+
+    return NGX_DECLINED;
+}
+
+#endif
+
+
 ngx_int_t
 ngx_http_loyalty_get_cookie(ngx_http_request_t *r, ngx_str_t *name,
     ngx_str_t *value)
@@ -170,27 +253,78 @@ ngx_http_loyalty_get_cookie(ngx_http_request_t *r, ngx_str_t *name,
         return NGX_DECLINED;
     }
 
+    return NGX_OK;
+
 #elif (nginx_version >= 1023000)
 
-    if (ngx_http_parse_multi_header_lines(r, r->headers_in.cookie, name,
-                                          value)
-        == NULL)
-    {
-        return NGX_DECLINED;
+    ngx_table_elt_t  *h;
+
+    for (h = r->headers_in.cookie; h; h = h->next) {
+        if (ngx_http_loyalty_cookie_in(&h->value, name, value) == NGX_OK) {
+            return NGX_OK;
+        }
     }
+
+    return NGX_DECLINED;
 
 #else
 
-    if (ngx_http_parse_multi_header_lines(&r->headers_in.cookies, name,
-                                          value)
-        == NGX_DECLINED)
-    {
-        return NGX_DECLINED;
+    ngx_uint_t         i;
+    ngx_table_elt_t  **h;
+
+    h = r->headers_in.cookies.elts;
+
+    for (i = 0; i < r->headers_in.cookies.nelts; i++) {
+        if (ngx_http_loyalty_cookie_in(&h[i]->value, name, value) == NGX_OK)
+        {
+            return NGX_OK;
+        }
     }
 
-#endif
+    return NGX_DECLINED;
 
-    return NGX_OK;
+#endif
+}
+
+
+/*
+ * ngx_http_arg() as nginx has it (the first NAME=VALUE, the name matched
+ * without regard to case at the start of the arguments or after "&"),
+ * looking only where an argument starts: nginx searches the name all
+ * through the arguments, a thousand instructions for a long query.
+ */
+ngx_int_t
+ngx_http_loyalty_arg(ngx_http_request_t *r, u_char *name, size_t len,
+    ngx_str_t *value)
+{
+    u_char  *p, *last, *amp;
+
+    if (r->args.len == 0) {
+        return NGX_DECLINED;    /* and args.data may be NULL */
+    }
+
+    p = r->args.data;
+    last = p + r->args.len;
+
+    while (p < last) {
+        if ((size_t) (last - p) > len && p[len] == '='
+            && ngx_strncasecmp(p, name, len) == 0)
+        {
+            value->data = p + len + 1;
+            amp = memchr(value->data, '&', last - value->data);
+            value->len = (amp ? amp : last) - value->data;
+            return NGX_OK;
+        }
+
+        amp = memchr(p, '&', last - p);
+        if (amp == NULL) {
+            break;
+        }
+
+        p = amp + 1;
+    }
+
+    return NGX_DECLINED;
 }
 
 

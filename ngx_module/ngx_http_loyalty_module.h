@@ -179,6 +179,7 @@ typedef struct {
      * after it only added click counts.  seen: the last snapshot read.
      */
     size_t                       epoch;
+    size_t                       member_epoch;  /* see _store_epoch() */
     size_t                       seen;
     ngx_http_loyalty_flushes_t  *flushes;
 
@@ -441,6 +442,8 @@ char *ngx_http_loyalty_store_access(ngx_conf_t *cf,
 ngx_int_t ngx_http_loyalty_store_init_module(ngx_cycle_t *cycle);
 ngx_int_t ngx_http_loyalty_store_init_worker(ngx_cycle_t *cycle);
 void ngx_http_loyalty_store_exit_worker(ngx_cycle_t *cycle);
+ngx_int_t ngx_http_loyalty_store_peek(ngx_http_loyalty_store_t *store,
+    ngx_log_t *log);
 MDB_txn *ngx_http_loyalty_store_begin(ngx_http_loyalty_store_t *store,
     ngx_log_t *log);
 void ngx_http_loyalty_store_end(ngx_http_loyalty_store_t *store);
@@ -478,6 +481,8 @@ void ngx_http_loyalty_cache_free(ngx_http_loyalty_store_t *store);
 ngx_int_t ngx_http_loyalty_cache_get(ngx_http_request_t *r,
     ngx_http_loyalty_store_t *store, ngx_str_t *value,
     ngx_http_loyalty_ctx_t *ctx, int64_t *expires);
+ngx_int_t ngx_http_loyalty_cache_changed(ngx_http_loyalty_store_t *store,
+    size_t txnid);
 void ngx_http_loyalty_cache_put(ngx_http_loyalty_store_t *store,
     ngx_str_t *value, int64_t expires, ngx_http_loyalty_ctx_t *ctx);
 
@@ -495,6 +500,8 @@ ngx_int_t ngx_http_loyalty_store_referrer(ngx_http_loyalty_store_t *store,
 ngx_http_loyalty_ctx_t *ngx_http_loyalty_identify(ngx_http_request_t *r);
 ngx_int_t ngx_http_loyalty_funnel(ngx_http_request_t *r,
     ngx_http_loyalty_ctx_t *ctx);
+ngx_int_t ngx_http_loyalty_arg(ngx_http_request_t *r, u_char *name,
+    size_t len, ngx_str_t *value);
 ngx_int_t ngx_http_loyalty_get_cookie(ngx_http_request_t *r, ngx_str_t *name,
     ngx_str_t *value);
 

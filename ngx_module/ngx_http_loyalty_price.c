@@ -164,6 +164,11 @@ ngx_http_loyalty_price_handler(ngx_http_request_t *r)
 }
 
 
+/* ngx_strlchr() by memchr(), which looks at many bytes at once */
+#define ngx_http_loyalty_price_chr(p, last, c)                                \
+    ((u_char *) memchr(p, c, (last) - (p)))
+
+
 /*
  * The sku argument, unescaped (clients may percent-encode the commas),
  * and how many lines it has: NGX_OK, NGX_DECLINED with why, NGX_ERROR.
@@ -175,7 +180,7 @@ ngx_http_loyalty_price_parse(ngx_http_request_t *r, ngx_str_t *list,
     u_char     *p, *last;
     ngx_str_t   arg;
 
-    if (ngx_http_arg(r, (u_char *) "sku", 3, &arg) != NGX_OK
+    if (ngx_http_loyalty_arg(r, (u_char *) "sku", 3, &arg) != NGX_OK
         || arg.len == 0)
     {
         *why = "the sku argument is required";
@@ -187,15 +192,21 @@ ngx_http_loyalty_price_parse(ngx_http_request_t *r, ngx_str_t *list,
         return NGX_DECLINED;
     }
 
-    list->data = ngx_pnalloc(r->pool, arg.len);
-    if (list->data == NULL) {
-        return NGX_ERROR;
-    }
+    if (memchr(arg.data, '%', arg.len) == NULL) {
+        /* nothing escaped: the argument as it is */
+        *list = arg;
 
-    p = list->data;
-    last = arg.data;
-    ngx_unescape_uri(&p, &last, arg.len, 0);
-    list->len = p - list->data;
+    } else {
+        list->data = ngx_pnalloc(r->pool, arg.len);
+        if (list->data == NULL) {
+            return NGX_ERROR;
+        }
+
+        p = list->data;
+        last = arg.data;
+        ngx_unescape_uri(&p, &last, arg.len, 0);
+        list->len = p - list->data;
+    }
 
     if (list->len > NGX_HTTP_LOYALTY_SKU_ARG_MAX) {
         *why = "the sku argument is too long";
@@ -203,10 +214,13 @@ ngx_http_loyalty_price_parse(ngx_http_request_t *r, ngx_str_t *list,
     }
 
     *nskus = 1;
-    for (p = list->data; p < list->data + list->len; p++) {
-        if (*p == ',') {
-            (*nskus)++;
-        }
+    last = list->data + list->len;
+
+    for (p = list->data;
+         (p = ngx_http_loyalty_price_chr(p, last, ',')) != NULL;
+         p++)
+    {
+        (*nskus)++;
     }
 
     if (*nskus > NGX_HTTP_LOYALTY_SKUS_MAX) {
@@ -228,12 +242,12 @@ ngx_http_loyalty_price_validate(ngx_str_t *list, ngx_uint_t nskus,
     ngx_uint_t   i;
 
     for (p = list->data, i = 0; i < nskus; i++, p = last + 1) {
-        last = ngx_strlchr(p, list->data + list->len, ',');
+        last = ngx_http_loyalty_price_chr(p, list->data + list->len, ',');
         if (last == NULL) {
             last = list->data + list->len;
         }
 
-        colon = ngx_strlchr(p, last, ':');
+        colon = ngx_http_loyalty_price_chr(p, last, ':');
 
         if (colon) {
             q = ngx_atoi(colon + 1, last - colon - 1);
@@ -262,8 +276,8 @@ ngx_http_loyalty_price_render(ngx_http_request_t *r,
     ngx_http_loyalty_pricing_t *pr, ngx_str_t *list, ngx_uint_t nskus)
 {
     u_char                       *p, *last, *body, *colon;
-    size_t                        len;
-    ngx_str_t                     sku, tier, label;
+    size_t                        len, esc;
+    ngx_str_t                     sku, tier, label, escaped;
     ngx_uint_t                    i;
     int64_t                       qty;
     ngx_http_loyalty_loc_conf_t  *llcf;
@@ -282,24 +296,32 @@ ngx_http_loyalty_price_render(ngx_http_request_t *r,
         ngx_str_set(&label, "");
     }
 
+    esc = label.len + ngx_escape_json(NULL, label.data, label.len);
+
     len = sizeof("{\"tier\":\"\",\"currency\":\"\",\"items\":[]}\n") - 1
           + tier.len + llcf->currency.len
-          + nskus * (NGX_HTTP_LOYALTY_ITEM_LEN + label.len
-                     + ngx_escape_json(NULL, label.data, label.len));
+          + nskus * (NGX_HTTP_LOYALTY_ITEM_LEN + esc);
 
-    body = ngx_pnalloc(r->pool, len);
+    /* the label escaped once, copied into every item */
+    body = ngx_pnalloc(r->pool, len + esc);
     if (body == NULL) {
         ngx_http_loyalty_store_end(pr->store);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    escaped.data = body + len;
+    escaped.len = (u_char *) ngx_escape_json(escaped.data, label.data,
+                                             label.len)
+                  - escaped.data;
+
     p = ngx_sprintf(body, "{\"tier\":\"%V\",\"currency\":\"%V\",\"items\":[",
                     &tier, &llcf->currency);
 
     for (sku.data = list->data, i = 0; i < nskus; i++) {
-        last = ngx_strlchr(sku.data, list->data + list->len, ',');
+        last = ngx_http_loyalty_price_chr(sku.data, list->data + list->len,
+                                         ',');
         last = last ? last : list->data + list->len;
-        colon = ngx_strlchr(sku.data, last, ':');
+        colon = ngx_http_loyalty_price_chr(sku.data, last, ':');
         sku.len = (colon ? colon : last) - sku.data;
         qty = colon ? ngx_atoi(colon + 1, last - colon - 1) : 0;
 
@@ -307,7 +329,7 @@ ngx_http_loyalty_price_render(ngx_http_request_t *r,
             *p++ = ',';
         }
 
-        p = ngx_http_loyalty_price_item(r, pr, llcf, p, &sku, qty, &label);
+        p = ngx_http_loyalty_price_item(r, pr, llcf, p, &sku, qty, &escaped);
 
         sku.data = last + 1;
     }
@@ -320,7 +342,40 @@ ngx_http_loyalty_price_render(ngx_http_request_t *r,
 }
 
 
-/* one item of the answer; qty 0: none given, the amounts are for one */
+/* n in decimal, as ngx_sprintf("%L") writes it, without its format */
+static u_char *
+ngx_http_loyalty_price_int(u_char *p, int64_t n)
+{
+    u_char    tmp[NGX_INT64_LEN], *t;
+    uint64_t  u;
+
+    u = (uint64_t) n;
+
+    if (n < 0) {
+        *p++ = '-';
+        u = (uint64_t) 0 - u;
+    }
+
+    t = tmp + sizeof(tmp);
+
+    do {
+        *--t = (u_char) ('0' + u % 10);
+        u /= 10;
+    } while (u);
+
+    return ngx_cpymem(p, t, tmp + sizeof(tmp) - t);
+}
+
+
+#define ngx_http_loyalty_price_lit(p, s)                                      \
+    ngx_cpymem(p, s, sizeof(s) - 1)
+
+
+/*
+ * One item of the answer; qty 0: none given, the amounts are for one.
+ * label is escaped already.  A sku is of [A-Za-z0-9_.-] (validated):
+ * copied as it is.
+ */
 static u_char *
 ngx_http_loyalty_price_item(ngx_http_request_t *r,
     ngx_http_loyalty_pricing_t *pr, ngx_http_loyalty_loc_conf_t *llcf,
@@ -330,26 +385,34 @@ ngx_http_loyalty_price_item(ngx_http_request_t *r,
     ngx_str_t        promo;
     loyalty_price_t  rec;
 
+    p = ngx_http_loyalty_price_lit(p, "{\"sku\":\"");
+    p = ngx_cpymem(p, sku->data, sku->len);
+
     if (ngx_http_loyalty_price_get(r, pr, sku, &rec, &price) == NGX_DECLINED) {
-        return ngx_sprintf(p, "{\"sku\":\"%V\",\"error\":\"unknown sku\"}",
-                           sku);
+        return ngx_http_loyalty_price_lit(p, "\",\"error\":\"unknown sku\"}");
     }
 
     n = qty ? qty : 1;
 
     ngx_http_loyalty_price_line(r, pr, sku, &rec, n, price, &total, &promo);
 
-    p = ngx_sprintf(p, "{\"sku\":\"%V\",", sku);
-
     /* with a quantity, the amounts are the line's */
     if (qty) {
-        p = ngx_sprintf(p, "\"qty\":%L,", qty);
+        p = ngx_http_loyalty_price_lit(p, "\",\"qty\":");
+        p = ngx_http_loyalty_price_int(p, qty);
+        p = ngx_http_loyalty_price_lit(p, ",\"retail\":");
+
+    } else {
+        p = ngx_http_loyalty_price_lit(p, "\",\"retail\":");
     }
 
-    p = ngx_sprintf(p, "\"retail\":%L,\"price\":%L,\"saved\":%L,"
-                    "\"label\":\"", rec.retail * n, total,
-                    rec.retail * n - total);
-    p = (u_char *) ngx_escape_json(p, label->data, label->len);
+    p = ngx_http_loyalty_price_int(p, rec.retail * n);
+    p = ngx_http_loyalty_price_lit(p, ",\"price\":");
+    p = ngx_http_loyalty_price_int(p, total);
+    p = ngx_http_loyalty_price_lit(p, ",\"saved\":");
+    p = ngx_http_loyalty_price_int(p, rec.retail * n - total);
+    p = ngx_http_loyalty_price_lit(p, ",\"label\":\"");
+    p = ngx_cpymem(p, label->data, label->len);
     *p++ = '"';
 
     if (promo.len) {

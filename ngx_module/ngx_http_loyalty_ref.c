@@ -141,8 +141,8 @@ ngx_http_loyalty_attribute(ngx_http_request_t *r)
         rc = ngx_http_loyalty_ref_click(mr, llcf, &raw);
 
     } else if (llcf->ref_arg.len
-               && ngx_http_arg(mr, llcf->ref_arg.data, llcf->ref_arg.len,
-                               &raw)
+               && ngx_http_loyalty_arg(mr, llcf->ref_arg.data,
+                                       llcf->ref_arg.len, &raw)
                   == NGX_OK)
     {
         /* an escaped code is as good as a plain one */

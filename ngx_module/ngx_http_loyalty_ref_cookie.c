@@ -225,7 +225,8 @@ ngx_http_loyalty_ref_header_filter(ngx_http_request_t *r)
         llcf = ngx_http_get_module_loc_conf(r, ngx_http_loyalty_module);
 
         if (llcf->ref_arg.len == 0 || r->args.len == 0
-            || ngx_http_arg(r, llcf->ref_arg.data, llcf->ref_arg.len, &arg)
+            || ngx_http_loyalty_arg(r, llcf->ref_arg.data, llcf->ref_arg.len,
+                                    &arg)
                != NGX_OK)
         {
             return ngx_http_next_header_filter(r);

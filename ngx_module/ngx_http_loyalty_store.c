@@ -21,7 +21,10 @@
 
 
 static void ngx_http_loyalty_store_close(ngx_http_loyalty_store_t *store);
-static void ngx_http_loyalty_store_epoch(ngx_http_loyalty_store_t *store);
+static ngx_int_t ngx_http_loyalty_store_ready(ngx_http_loyalty_store_t *store,
+    ngx_log_t *log);
+static void ngx_http_loyalty_store_epoch(ngx_http_loyalty_store_t *store,
+    size_t id);
 static ngx_int_t ngx_http_loyalty_store_give(ngx_cycle_t *cycle,
     ngx_http_loyalty_main_conf_t *lmcf, const char *name, ngx_uid_t user,
     ngx_uint_t create);
@@ -460,13 +463,12 @@ ngx_http_loyalty_store_lost(ngx_http_loyalty_store_t *store, ngx_log_t *log,
 }
 
 
-MDB_txn *
-ngx_http_loyalty_store_begin(ngx_http_loyalty_store_t *store, ngx_log_t *log)
+/* the store checked (once a second) and open: what begin and peek share */
+static ngx_int_t
+ngx_http_loyalty_store_ready(ngx_http_loyalty_store_t *store, ngx_log_t *log)
 {
-    int  rc;
-
     if (store == NULL) {
-        return NULL;
+        return NGX_DECLINED;
     }
 
     /* while a write uses the environment in the pool it stays as it is */
@@ -479,6 +481,53 @@ ngx_http_loyalty_store_begin(ngx_http_loyalty_store_t *store, ngx_log_t *log)
         && (ngx_time() < store->retry
             || ngx_http_loyalty_store_open(store, log) != NGX_OK))
     {
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Without a read transaction, unless there is a new snapshot to take
+ * up: brings the epochs up to the last snapshot committed, which
+ * mdb_env_info() reads off the meta pages of the map.
+ * A cached entry current after this holds data that no commit but click
+ * flushes has changed up to that snapshot: what a transaction begun now
+ * would read (it gets that snapshot, or a later one whose commit this
+ * worker sees at its next peek).  So a cache hit needs no transaction.
+ * NGX_DECLINED: no store to read; the caller begins no transaction.
+ */
+ngx_int_t
+ngx_http_loyalty_store_peek(ngx_http_loyalty_store_t *store, ngx_log_t *log)
+{
+    MDB_envinfo  info;
+
+    if (ngx_http_loyalty_store_ready(store, log) != NGX_OK
+        || mdb_env_info(store->st.env, &info) != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    /* a new snapshot: its changes are read in a transaction */
+    if (info.me_last_txnid != store->seen) {
+        if (ngx_http_loyalty_store_begin(store, log) == NULL) {
+            return NGX_DECLINED;
+        }
+
+        ngx_http_loyalty_store_end(store);
+    }
+
+    return NGX_OK;
+}
+
+
+MDB_txn *
+ngx_http_loyalty_store_begin(ngx_http_loyalty_store_t *store, ngx_log_t *log)
+{
+    int  rc;
+
+    if (ngx_http_loyalty_store_ready(store, log) != NGX_OK) {
         return NULL;
     }
 
@@ -506,7 +555,7 @@ ngx_http_loyalty_store_begin(ngx_http_loyalty_store_t *store, ngx_log_t *log)
         return NULL;
     }
 
-    ngx_http_loyalty_store_epoch(store);
+    ngx_http_loyalty_store_epoch(store, mdb_txn_id(store->txn));
 
     return store->txn;
 }
@@ -517,17 +566,19 @@ ngx_http_loyalty_store_begin(ngx_http_loyalty_store_t *store, ngx_log_t *log)
  * that the caches keep.  So the caches' entries hold from the last
  * snapshot that was not a flush (the epoch) on, rather than for one
  * snapshot only.  A flush not yet noted as such counts as a change: the
- * caches are refilled, never wrong.
+ * caches are refilled, never wrong.  The member cache goes further: a
+ * commit that sealed the list of members it changed (a batch of events,
+ * see ngx_http_loyalty_cache_changed()) retires those members only, so
+ * its entries hold from member_epoch on, unless their member changed.
+ * Called with the store's read transaction begun.
  */
 
 static void
-ngx_http_loyalty_store_epoch(ngx_http_loyalty_store_t *store)
+ngx_http_loyalty_store_epoch(ngx_http_loyalty_store_t *store, size_t id)
 {
-    size_t                       id, t;
+    size_t                       t;
     ngx_uint_t                   i;
     ngx_http_loyalty_flushes_t  *f;
-
-    id = mdb_txn_id(store->txn);
 
     if (id == store->seen) {
         return;
@@ -535,28 +586,36 @@ ngx_http_loyalty_store_epoch(ngx_http_loyalty_store_t *store)
 
     f = store->flushes;
 
-    if (f == NULL || store->seen == 0 || id < store->seen
+    if (store->seen == 0 || id < store->seen
         || id - store->seen > NGX_HTTP_LOYALTY_FLUSHES)
     {
         store->epoch = id;
+        store->member_epoch = id;
 
     } else {
         for (t = store->seen + 1; t <= id; t++) {
-            for (i = 0; i < NGX_HTTP_LOYALTY_FLUSHES; i++) {
+            for (i = 0; f && i < NGX_HTTP_LOYALTY_FLUSHES; i++) {
                 if (f->txnid[i] == t && f->ino[i] == store->ino) {
                     break;
                 }
             }
 
-            if (i == NGX_HTTP_LOYALTY_FLUSHES) {
-                store->epoch = t;
+            if (f && i < NGX_HTTP_LOYALTY_FLUSHES) {
+                continue;
+            }
+
+            store->epoch = t;
+
+            if (ngx_http_loyalty_cache_changed(store, t) != NGX_OK) {
+                store->member_epoch = t;
             }
         }
     }
 
-    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
-                   "loyalty: snapshot %uz after %uz, epoch %uz",
-                   id, store->seen, store->epoch);
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "loyalty: snapshot %uz after %uz, epoch %uz, "
+                   "member epoch %uz",
+                   id, store->seen, store->epoch, store->member_epoch);
 
     store->seen = id;
 }

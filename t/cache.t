@@ -4,6 +4,7 @@
 use lib 't/lib';
 use Loyalty::Harness;
 use Time::HiRes qw(sleep);
+use POSIX ();
 
 my $STORE = <<'END';
 [tiers]
@@ -37,6 +38,12 @@ sub rereads {
     my ($h) = @_;
     my @r = error_log_text($h) =~ /member cookie for "[^"]*" cached, member changed/g;
     return scalar @r;
+}
+
+# what the store says of a member now, through a cookie never cached
+sub get_uncached {
+    my ($h, $id) = @_;
+    return get($h, sign_member($id, 3000 + int(rand(500))));
 }
 
 sub import_members {
@@ -98,6 +105,56 @@ like(error_log_text($h), qr/\[info\].*expired member cookie for "alice"/,
 stop_nginx($h);
 unlike(error_log_text($h), qr/\[(alert|crit|emerg)\]|exited on signal/,
        'no crash');
+
+
+# A batch of events retires the members it changed, and them alone; any
+# other write (loyaltyctl's import here) retires every entry.
+
+{
+    my $h = start_nginx(log_level => 'debug', store => <<'END',
+[tiers]
+{"name":"silver","rank":1}
+[members]
+{"id":"alice","tier":"silver","stage":"fan","points":5}
+{"id":"bob","tier":"silver","stage":"fan","points":1}
+END
+        http_config => "loyalty_store %%STORE%%;\n"
+                       . "loyalty_keys %%KEYS%%;\n",
+        config => "location /admin/ { %%ADMIN%% }\n" . $CONFIG);
+
+    my $a = sign_member('alice', 3600);
+    my $b = sign_member('bob', 3600);
+    get($h, $_) for $a, $b, $a, $b;
+    is(hits($h), 2, 'events: alice and bob cached');
+
+    my $at = POSIX::strftime('%Y-%m-%dT%H:%M:%SZ', gmtime(time - 60));
+    my ($status, undef, $body) = admin_request($h, 'POST', '/admin/events',
+        qq([{"type":"order","member":"alice","order_id":"o1",)
+        . qq("amount":1000,"at":"$at"}]));
+    is($status, 200, 'events: an order of alice') or diag($body);
+
+    my $seen = get($h, $a);
+    isnt($seen, "[valid][alice][silver][1][fan][5]\n",
+         'events: alice\'s change is seen at once');
+    is($seen, get_uncached($h, 'alice'), 'events: as the store has it');
+    is(rereads($h), 1, 'events: alice read again');
+    my $before = hits($h);
+    is(get($h, $b), "[valid][bob][silver][1][fan][1]\n", 'events: bob');
+    is(hits($h), $before + 1, 'events: bob still answered from the cache');
+    is(rereads($h), 1, 'events: and not read again');
+    like(error_log_text($h), qr/loyalty: snapshot \d+ changed 1 members/,
+         'events: the snapshot changed one member');
+
+    is(import_members($h, '{"id":"carol","tier":"silver","stage":"fan"}'),
+       0, 'loyaltyctl: carol imported');
+    is(get($h, $b), "[valid][bob][silver][1][fan][1]\n", 'loyaltyctl: bob');
+    is(rereads($h), 2, 'loyaltyctl: a write that lists nothing retires '
+                       . 'every member');
+
+    stop_nginx($h);
+    unlike(error_log_text($h), qr/\[(alert|crit|emerg)\]|exited on signal/,
+           'events: no crash');
+}
 
 
 # loyalty_member_cache 0: every request verifies and looks up

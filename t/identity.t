@@ -474,3 +474,106 @@ Cookie: loyalty_member=%%SIGN(alice,-1h)%%
 --- no_error_log
 invalid member cookie
 [warn]
+
+
+
+=== TEST 27: the member cookie as nginx's parser finds it: in a second Cookie header, the name in another case, spaces at "="
+--- config
+location / {
+    return 200 "[$loyalty_identity][$loyalty_member]\n";
+}
+--- store
+[tiers]
+{"name":"gold","rank":3}
+[members]
+{"id":"alice","tier":"gold","stage":"member"}
+--- raw_request eval
+my $c = Loyalty::Harness::sign_member('alice', 3600);
+"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nCookie: a=1\r\nCookie: x=y;  Loyalty_Member = $c\r\n\r\n"
+--- response_body
+[valid][alice]
+
+
+=== TEST 28: the member cookie as nginx's parser finds it: pairs are split at "," too
+--- config
+location / {
+    return 200 "[$loyalty_identity][$loyalty_member]\n";
+}
+--- store
+[tiers]
+{"name":"gold","rank":3}
+[members]
+{"id":"alice","tier":"gold","stage":"member"}
+--- raw_request eval
+my $c = Loyalty::Harness::sign_member('alice', 3600);
+"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nCookie: a=1, loyalty_member=$c\r\n\r\n"
+--- response_body
+[valid][alice]
+
+
+=== TEST 29: the member cookie as nginx's parser finds it: the first of two wins
+--- config
+location / {
+    return 200 "[$loyalty_identity][$loyalty_member]\n";
+}
+--- store
+[tiers]
+{"name":"gold","rank":3}
+[members]
+{"id":"alice","tier":"gold","stage":"member"}
+--- raw_request eval
+my $c = Loyalty::Harness::sign_member('alice', 3600);
+"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nCookie: loyalty_member=x; loyalty_member=$c\r\n\r\n"
+--- response_body
+[invalid][]
+
+
+=== TEST 30: the member cookie as nginx's parser finds it: a name that only begins or ends like it is another cookie
+--- config
+location / {
+    return 200 "[$loyalty_identity][$loyalty_member]\n";
+}
+--- store
+[tiers]
+{"name":"gold","rank":3}
+[members]
+{"id":"alice","tier":"gold","stage":"member"}
+--- raw_request eval
+my $c = Loyalty::Harness::sign_member('alice', 3600);
+"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nCookie: xloyalty_member=$c; loyalty_memberx=$c\r\n\r\n"
+--- response_body
+[none][]
+
+
+=== TEST 31: the member cookie as nginx's parser finds it: as nginx, the character after a name without "=" is passed over
+--- config
+location / {
+    return 200 "[$loyalty_identity][$loyalty_member]\n";
+}
+--- store
+[tiers]
+{"name":"gold","rank":3}
+[members]
+{"id":"alice","tier":"gold","stage":"member"}
+--- raw_request eval
+my $c = Loyalty::Harness::sign_member('alice', 3600);
+"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nCookie: loyalty_member;loyalty_member=$c\r\n\r\n"
+--- response_body
+[none][]
+
+
+=== TEST 32: the member cookie as nginx's parser finds it: as nginx, the pair after it is found
+--- config
+location / {
+    return 200 "[$loyalty_identity][$loyalty_member]\n";
+}
+--- store
+[tiers]
+{"name":"gold","rank":3}
+[members]
+{"id":"alice","tier":"gold","stage":"member"}
+--- raw_request eval
+my $c = Loyalty::Harness::sign_member('alice', 3600);
+"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nCookie: loyalty_member;x=1;loyalty_member=$c\r\n\r\n"
+--- response_body
+[valid][alice]

@@ -96,6 +96,10 @@ loyaltyctl_stat(const loyaltyctl_opts_t *o, int argc, char **argv)
            info.me_maxreaders);
 
     for (i = 0; i < LOYALTY_DB_COUNT; i++) {
+        if (st.dbi[i] == 0) {
+            continue;       /* optional, absent from an older store */
+        }
+
         rc = mdb_stat(txn, st.dbi[i], &ms);
         if (rc != 0) {
             goto failed;

@@ -71,6 +71,11 @@ loyalty_apply_member_save(loyalty_apply_t *ap, loyalty_mcopy_t *mc)
 
     rc = mdb_put(ap->txn, ap->st->dbi[LOYALTY_DB_MEMBERS], &key, &val, 0);
 
+    /* for the workers' member caches: see loyalty_changes_seal() */
+    if (rc == 0) {
+        rc = loyalty_changes_note(ap->st, ap->txn, mc->id, mc->id_len);
+    }
+
     /* the moves between stages per day */
     if (rc == 0) {
         rc = loyalty_stats_move(ap->st, ap->txn, &ap->stats, mc->stored,

@@ -338,6 +338,14 @@ loyalty_batch_apply(loyalty_store_t *st, MDB_txn *txn, const char *body,
         rc = loyalty_stats_flush(st, child, &ap->stats);
     }
 
+    /*
+     * Every member it wrote is noted (the callers commit only the batch);
+     * a batch of duplicates alone writes nothing, not even a seal.
+     */
+    if (rc == 0 && json_array_size(res->errors) == 0 && res->applied) {
+        rc = loyalty_changes_seal(st, child);
+    }
+
     rc = loyalty_batch_end(child, rc, res, err, errlen);
 
 done:

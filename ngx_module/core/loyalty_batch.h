@@ -52,7 +52,9 @@ typedef struct {
  * max_events; or an LMDB error (> 0), err saying where.  res is filled
  * in every case and released with loyalty_batch_free().  hook, when not
  * NULL, is asked about every order and action, and its cadences are
- * scheduled from orders in the same transaction.
+ * scheduled from orders in the same transaction.  The members written
+ * are noted and the transaction sealed (loyalty_changes_seal()): the
+ * caller writes nothing else in it but commits it or aborts it.
  */
 int loyalty_batch_apply(loyalty_store_t *st, MDB_txn *txn, const char *body,
     size_t len, size_t max_events, int64_t now,

@@ -825,6 +825,11 @@ loyalty_repl_checksum(loyalty_store_t *st, MDB_txn *txn,
     rc = 0;
 
     for (db = 0; db < LOYALTY_DB_COUNT && rc == 0; db++) {
+        /* the members each commit changed: this node's transaction ids */
+        if (db == LOYALTY_DB_CHANGES) {
+            continue;
+        }
+
         rc = mdb_cursor_open(txn, st->dbi[db], &cur);
         if (rc != 0) {
             break;

@@ -453,7 +453,7 @@ long
 loyalty_member_cookie_sign(loyalty_keyring_t *kr, const char *id,
     size_t id_len, int64_t expires, char *out)
 {
-    int  n;
+    size_t  n;
 
     if (!loyalty_valid_id(id, id_len) || expires < 0
         || expires > LOYALTY_EXPIRES_MAX)
@@ -461,14 +461,13 @@ loyalty_member_cookie_sign(loyalty_keyring_t *kr, const char *id,
         return -1;
     }
 
-    n = snprintf(out, LOYALTY_COOKIE_MAX + 1, "%.*s~%lld",
-                 (int) id_len, id, (long long) expires);
+    /* ID "~" EXP: both checked, within LOYALTY_COOKIE_MAX (no snprintf:
+     * a tenth of the instructions) */
+    memcpy(out, id, id_len);
+    out[id_len] = '~';
+    n = id_len + 1 + loyalty_format_u64((uint64_t) expires, out + id_len + 1);
 
-    if (n < 0) {
-        return -1;
-    }
-
-    return loyalty_cookie_seal(kr, LOYALTY_DOMAIN_MEMBER, out, (size_t) n,
+    return loyalty_cookie_seal(kr, LOYALTY_DOMAIN_MEMBER, out, n,
                                LOYALTY_COOKIE_MAX, NULL, 0);
 }
 
@@ -560,7 +559,7 @@ loyalty_ref_cookie_sign(loyalty_keyring_t *kr, const char *code,
     size_t code_len, const char *referrer, size_t referrer_len, int64_t at,
     char *out)
 {
-    int  n;
+    size_t  n;
 
     if (!loyalty_ref_code_valid(code, code_len)
         || !loyalty_valid_id(referrer, referrer_len)
@@ -569,15 +568,13 @@ loyalty_ref_cookie_sign(loyalty_keyring_t *kr, const char *code,
         return -1;
     }
 
-    n = snprintf(out, LOYALTY_REF_COOKIE_MAX + 1, "%.*s~%lld",
-                 (int) code_len, code, (long long) at);
-
-    if (n < 0) {
-        return -1;
-    }
+    /* CODE "~" AT: both checked, within LOYALTY_REF_COOKIE_MAX */
+    memcpy(out, code, code_len);
+    out[code_len] = '~';
+    n = code_len + 1 + loyalty_format_u64((uint64_t) at, out + code_len + 1);
 
     /* the referrer is in the MAC, not in the cookie */
-    return loyalty_cookie_seal(kr, LOYALTY_DOMAIN_REF2, out, (size_t) n,
+    return loyalty_cookie_seal(kr, LOYALTY_DOMAIN_REF2, out, n,
                                LOYALTY_REF_COOKIE_MAX, referrer,
                                referrer_len);
 }

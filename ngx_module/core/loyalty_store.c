@@ -14,7 +14,8 @@
 
 const char  *loyalty_store_dbs[LOYALTY_DB_COUNT] = {
     "meta", "members", "tiers", "prices", "codes", "clicks", "ledger",
-    "events", "referrals", "touches", "due", "stats", "attributions"
+    "events", "referrals", "touches", "due", "stats", "attributions",
+    "changes"
 };
 
 
@@ -220,6 +221,12 @@ loyalty_store_schema(loyalty_store_t *st, MDB_txn *txn, const char *path,
     for (i = 0; i < LOYALTY_DB_COUNT; i++) {
         rc = mdb_dbi_open(txn, loyalty_store_dbs[i], dbflags, &st->dbi[i]);
 
+        if (rc == MDB_NOTFOUND && i == LOYALTY_DB_CHANGES) {
+            /* a store made before it: no notes, every write retires all */
+            st->dbi[i] = 0;
+            continue;
+        }
+
         if (rc == MDB_NOTFOUND) {
             snprintf(err, errlen, "store \"%s\" has no \"%s\" database: "
                      "not a loyalty store, or not initialized "
@@ -409,4 +416,82 @@ loyalty_store_after(void *kbuf, const void *after, size_t len,
     key->mv_size = len + 1;
 
     return MDB_SET_RANGE;
+}
+
+
+int
+loyalty_changes_note(loyalty_store_t *st, MDB_txn *txn, const char *id,
+    size_t len)
+{
+    uint8_t  buf[8 + LOYALTY_ID_MAX];
+    MDB_val  key, val;
+
+    if (st->dbi[LOYALTY_DB_CHANGES] == 0 || len > LOYALTY_ID_MAX) {
+        return 0;
+    }
+
+    loyalty_be_put(buf, (uint64_t) mdb_txn_id(txn));
+    memcpy(buf + 8, id, len);
+
+    key.mv_data = buf;
+    key.mv_size = 8 + len;
+    val.mv_data = buf;
+    val.mv_size = 0;
+
+    return mdb_put(txn, st->dbi[LOYALTY_DB_CHANGES], &key, &val, 0);
+}
+
+
+int
+loyalty_changes_seal(loyalty_store_t *st, MDB_txn *txn)
+{
+    int          rc;
+    uint8_t      buf[8];
+    uint64_t     id;
+    MDB_val      key, val;
+    MDB_cursor  *cur;
+
+    if (st->dbi[LOYALTY_DB_CHANGES] == 0) {
+        return 0;
+    }
+
+    id = (uint64_t) mdb_txn_id(txn);
+
+    /* the notes of the transactions before the last ones kept */
+    rc = mdb_cursor_open(txn, st->dbi[LOYALTY_DB_CHANGES], &cur);
+    if (rc != 0) {
+        return rc;
+    }
+
+    for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST);
+         rc == 0;
+         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT))
+    {
+        if (key.mv_size < 8
+            || loyalty_be_get(key.mv_data) + LOYALTY_CHANGES_KEEP >= id)
+        {
+            break;
+        }
+
+        rc = mdb_cursor_del(cur, 0);
+        if (rc != 0) {
+            break;
+        }
+    }
+
+    mdb_cursor_close(cur);
+
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        return rc;
+    }
+
+    /* the seal: the transaction's id alone */
+    loyalty_be_put(buf, id);
+
+    key.mv_data = buf;
+    key.mv_size = 8;
+    val.mv_data = buf;
+    val.mv_size = 0;
+
+    return mdb_put(txn, st->dbi[LOYALTY_DB_CHANGES], &key, &val, 0);
 }

@@ -42,6 +42,7 @@ typedef enum {
     LOYALTY_DB_DUE,
     LOYALTY_DB_STATS,
     LOYALTY_DB_ATTRIB,
+    LOYALTY_DB_CHANGES,         /* optional: 0 in a store made before it */
     LOYALTY_DB_COUNT
 } loyalty_db_e;
 
@@ -93,5 +94,22 @@ int loyalty_store_get_copy(MDB_txn *txn, MDB_dbi dbi, const void *key,
 int loyalty_store_after(void *kbuf, const void *after, size_t len,
     MDB_val *key);
 
+
+
+/*
+ * The members a transaction changed, for the workers' member caches (see
+ * schema/lmdb-layout.md, "changes").  loyalty_changes_note() records one
+ * member written in txn; loyalty_changes_seal() then says that every
+ * member write of txn was noted, and drops the notes of transactions
+ * older than the last LOYALTY_CHANGES_KEEP.  Only a caller that writes
+ * nothing else the member cache keeps (tiers, a member not noted) in the
+ * same transaction may seal it.  Both do nothing in a store without the
+ * database.
+ */
+#define LOYALTY_CHANGES_KEEP        64
+
+int loyalty_changes_note(loyalty_store_t *st, MDB_txn *txn, const char *id,
+    size_t len);
+int loyalty_changes_seal(loyalty_store_t *st, MDB_txn *txn);
 
 #endif /* _LOYALTY_STORE_H_INCLUDED_ */

@@ -11,27 +11,83 @@
 static int
 loyalty_valid_chars(const char *s, size_t len, size_t max, int dot)
 {
-    size_t         i;
-    unsigned char  c;
+    size_t  i;
+
+    /* 1: [A-Za-z0-9_-], 2: "." */
+    static const uint8_t  cls[256] = {
+        ['-'] = 1, ['.'] = 2, ['_'] = 1,
+        ['0'] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+        ['A'] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+                1, 1, 1, 1, 1, 1,
+        ['a'] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+                1, 1, 1, 1, 1, 1
+    };
 
     if (len == 0 || len > max) {
         return 0;
     }
 
     for (i = 0; i < len; i++) {
-        c = (unsigned char) s[i];
-
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-            || (c >= '0' && c <= '9') || c == '_' || c == '-'
-            || (dot && c == '.'))
-        {
-            continue;
+        if (!(cls[(unsigned char) s[i]] & (dot ? 3 : 1))) {
+            return 0;
         }
-
-        return 0;
     }
 
     return 1;
+}
+
+
+int
+loyalty_ct_equal(const void *a, const void *b, size_t n)
+{
+    size_t          i;
+    uint64_t        x, y, d;
+    const uint8_t  *p, *q;
+
+    p = a;
+    q = b;
+    d = 0;
+
+    for (i = 0; i + 8 <= n; i += 8) {
+        memcpy(&x, p + i, 8);
+        memcpy(&y, q + i, 8);
+        d |= x ^ y;
+    }
+
+    if (i < n && n >= 8) {
+        /* the last, partial word: the last 8 bytes, overlapping */
+        memcpy(&x, p + n - 8, 8);
+        memcpy(&y, q + n - 8, 8);
+        d |= x ^ y;
+
+    } else {
+        for ( /* void */ ; i < n; i++) {
+            d |= (uint64_t) (p[i] ^ q[i]);
+        }
+    }
+
+    /* 1 when d is 0, without a branch on d */
+    return (int) (((d | (0 - d)) >> 63) ^ 1);
+}
+
+
+size_t
+loyalty_format_u64(uint64_t v, char *buf)
+{
+    char    tmp[20], *t;
+    size_t  n;
+
+    t = tmp + sizeof(tmp);
+
+    do {
+        *--t = (char) ('0' + v % 10);
+        v /= 10;
+    } while (v);
+
+    n = (size_t) (tmp + sizeof(tmp) - t);
+    memcpy(buf, t, n);
+
+    return n;
 }
 
 
@@ -76,6 +132,18 @@ loyalty_le_get(const uint8_t *p, size_t n)
     uint64_t  v;
 
     v = 0;
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+
+    /* the host's order: the bytes as they are */
+    (void) i;
+
+    if (n <= sizeof(v)) {
+        memcpy(&v, p, n);
+        return v;
+    }
+
+#endif
 
     for (i = 0; i < n; i++) {
         v |= (uint64_t) p[i] << (8 * i);

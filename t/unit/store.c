@@ -384,10 +384,100 @@ test_grow(void)
 }
 
 
+/* whether the changes database has this key */
+static int
+has_change(loyalty_store_t *st, uint64_t id, const char *member)
+{
+    int       rc;
+    uint8_t   buf[8 + LOYALTY_ID_MAX];
+    MDB_txn  *txn;
+    MDB_val   key, val;
+
+    loyalty_be_put(buf, id);
+    memcpy(buf + 8, member, strlen(member));
+    key.mv_data = buf;
+    key.mv_size = 8 + strlen(member);
+
+    if (mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn) != 0) {
+        return -1;
+    }
+
+    rc = mdb_get(txn, st->dbi[LOYALTY_DB_CHANGES], &key, &val);
+    mdb_txn_abort(txn);
+
+    return rc == 0;
+}
+
+
+static void
+test_changes(void)
+{
+    int              rc, i;
+    size_t           id;
+    MDB_txn         *txn;
+    loyalty_store_t  st;
+
+    if (!open_ok(&st, in_tmp("changes"), LOYALTY_STORE_CREATE)) {
+        ok(0, "changes: store created");
+        ok(0, "changes: notes kept");
+        ok(0, "changes: pruned");
+        ok(0, "changes: newer kept");
+        return;
+    }
+
+    ok(st.dbi[LOYALTY_DB_CHANGES] != 0, "changes: store created with it");
+
+    rc = mdb_txn_begin(st.env, NULL, 0, &txn);
+    id = rc == 0 ? mdb_txn_id(txn) : 0;
+    if (rc == 0) {
+        rc = loyalty_changes_note(&st, txn, "alice", 5);
+    }
+    if (rc == 0) {
+        rc = loyalty_changes_note(&st, txn, "bob", 3);
+    }
+    if (rc == 0) {
+        rc = loyalty_changes_seal(&st, txn);
+    }
+    if (rc == 0) {
+        rc = mdb_txn_commit(txn);
+    }
+
+    ok(rc == 0 && has_change(&st, id, "") == 1
+       && has_change(&st, id, "alice") == 1
+       && has_change(&st, id, "bob") == 1
+       && has_change(&st, id, "carol") == 0,
+       "changes: the seal and both members noted under the id");
+
+    /* LOYALTY_CHANGES_KEEP more sealed transactions */
+    for (i = 0; rc == 0 && i <= LOYALTY_CHANGES_KEEP; i++) {
+        rc = mdb_txn_begin(st.env, NULL, 0, &txn);
+        if (rc == 0) {
+            rc = loyalty_changes_note(&st, txn, "carol", 5);
+        }
+        if (rc == 0) {
+            rc = loyalty_changes_seal(&st, txn);
+        }
+        if (rc == 0) {
+            rc = mdb_txn_commit(txn);
+        }
+    }
+
+    ok(rc == 0 && has_change(&st, id, "") == 0
+       && has_change(&st, id, "alice") == 0,
+       "changes: notes older than the last %d transactions dropped",
+       LOYALTY_CHANGES_KEEP);
+    ok(has_change(&st, id + LOYALTY_CHANGES_KEEP + 1, "carol") == 1
+       && has_change(&st, id + 1, "carol") == 1,
+       "changes: the last ones kept");
+
+    loyalty_store_close(&st);
+}
+
+
 int
 main(void)
 {
-    plan(12 + 6 + 7 + 6);
+    plan(12 + 6 + 7 + 6 + 4);
 
     if (mkdtemp(tmp) == NULL) {
         perror("mkdtemp");
@@ -398,6 +488,7 @@ main(void)
     test_not_a_store();
     test_schema();
     test_grow();
+    test_changes();
 
     fixture_rm_tree(tmp);
 

@@ -630,12 +630,68 @@ test_hex(void)
 }
 
 
+#define CT_MAX  40
+
+static void
+test_ct_equal(void)
+{
+    size_t   n, i, bit, missed;
+    uint8_t  a[CT_MAX], b[CT_MAX];
+
+    for (n = 0; n <= CT_MAX; n++) {
+        for (i = 0; i < n; i++) {
+            a[i] = b[i] = (uint8_t) (i * 37 + 11);
+        }
+
+        ok(loyalty_ct_equal(a, b, n), "ct_equal: %zu equal bytes", n);
+
+        /* every bit of every byte, each word and the tail */
+        missed = 0;
+
+        for (i = 0; i < n; i++) {
+            for (bit = 0; bit < 8; bit++) {
+                b[i] ^= (uint8_t) (1u << bit);
+                missed += (size_t) loyalty_ct_equal(a, b, n);
+                missed += (size_t) loyalty_ct_equal(b, a, n);
+                b[i] ^= (uint8_t) (1u << bit);
+            }
+        }
+
+        ok(missed == 0, "ct_equal: %zu bytes, every flipped bit seen", n);
+    }
+}
+
+
+static void
+test_format_u64(void)
+{
+    char  buf[21];
+
+    static const struct {
+        uint64_t     v;
+        const char  *s;
+    } cases[] = {
+        { 0, "0" }, { 7, "7" }, { 10, "10" }, { 1800000000, "1800000000" },
+        { 253402300799ULL, "253402300799" },
+        { 18446744073709551615ULL, "18446744073709551615" },
+    };
+
+    size_t  i, n;
+
+    for (i = 0; i < nelts(cases); i++) {
+        n = loyalty_format_u64(cases[i].v, buf);
+        buf[n] = '\0';
+        is_str(buf, cases[i].s, "format_u64: %s", cases[i].s);
+    }
+}
+
+
 int
 main(void)
 {
     plan(17 + nelts(durations) + 1 + nelts(times) + 1 + 2 * nelts(formats)
          + 1 + nelts(birthdays) + 2 * nelts(b64_known) + B64_MAX + 1
-         + nelts(b64_bad) + 5 + 9 + nelts(utf8s) + 1 + 2);
+         + nelts(b64_bad) + 5 + 9 + nelts(utf8s) + 1 + 2 + 2 * (CT_MAX + 1) + 6);
 
     test_utf8();
 
@@ -645,6 +701,8 @@ main(void)
     test_birthdays();
     test_base64url();
     test_hex();
+    test_ct_equal();
+    test_format_u64();
 
     return done();
 }
