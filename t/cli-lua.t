@@ -280,7 +280,11 @@ for my $case (@ESCAPES) {
     my $took = Time::HiRes::time() - $t0;
     is($rc, 1, "escape: $what: stopped, exit 1");
     like($err, $want, "escape: $what: the reason and place");
-    cmp_ok($took, '<', 10, "escape: $what: in under 10 s");
+    # the reason says which budget stopped it; the time only shows that
+    # it stopped well before a 60 s time budget would have (loose: a
+    # sanitized build on a busy machine runs 100,000,000 instructions in
+    # over 10 s)
+    cmp_ok($took, '<', 45, "escape: $what: in under 45 s");
 }
 
 {
