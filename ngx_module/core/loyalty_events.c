@@ -152,14 +152,11 @@ loyalty_event_type(json_t *obj, loyalty_event_t *ev, char *err,
     json_t  *v;
 
     v = json_object_get(obj, "type");
-
-    for (i = 0; json_is_string(v) && i < LOYALTY_EVENT_COUNT; i++) {
-        if (strcmp(json_string_value(v), loyalty_event_names[i]) == 0
-            && strlen(loyalty_event_names[i]) == json_string_length(v))
-        {
-            ev->type = (loyalty_event_e) i;
-            return 0;
-        }
+    i = loyalty_name_index(loyalty_event_names, LOYALTY_EVENT_COUNT,
+                           json_string_value(v), json_string_length(v));
+    if (i >= 0) {
+        ev->type = (loyalty_event_e) i;
+        return 0;
     }
 
     snprintf(err, errlen, "\"type\" must be one of signup, follow, "

@@ -105,17 +105,8 @@ static const loyalty_json_field_t  loyalty_rules_segment_fields[] = {
 int
 loyalty_action_parse(const char *s, size_t len)
 {
-    int  i;
-
-    for (i = 0; i < LOYALTY_ACTION_COUNT; i++) {
-        if (strlen(loyalty_action_names[i]) == len
-            && memcmp(loyalty_action_names[i], s, len) == 0)
-        {
-            return i;
-        }
-    }
-
-    return -1;
+    return loyalty_name_index(loyalty_action_names, LOYALTY_ACTION_COUNT, s,
+                              len);
 }
 
 

@@ -189,6 +189,22 @@ loyalty_valid_kid(const char *s, size_t len)
 }
 
 
+int
+loyalty_name_index(const char *const *names, size_t n, const char *s,
+    size_t len)
+{
+    size_t  i;
+
+    for (i = 0; i < n; i++) {
+        if (strlen(names[i]) == len && memcmp(names[i], s, len) == 0) {
+            return (int) i;
+        }
+    }
+
+    return -1;
+}
+
+
 int64_t
 loyalty_parse_duration(const char *s, size_t len)
 {

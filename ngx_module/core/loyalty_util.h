@@ -53,6 +53,10 @@ int loyalty_valid_currency(const char *s, size_t len);
 /* 1-16 chars of [A-Za-z0-9_-]: key ids */
 int loyalty_valid_kid(const char *s, size_t len);
 
+/* the index of s in names[n], or -1: the parse of a name from a list */
+int loyalty_name_index(const char *const *names, size_t n, const char *s,
+    size_t len);
+
 /*
  * Durations in nginx's units: "30d", "12h", "1h30m", "90" (seconds).
  * y = 365d, M = 30d, w, d, h, m, s.  Returns -1 on a malformed value.
