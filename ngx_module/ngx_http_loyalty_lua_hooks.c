@@ -53,7 +53,8 @@ ngx_http_loyalty_lua_price(ngx_http_loyalty_lua_t *vm, ngx_http_request_t *r,
     ngx_memzero(&ask, sizeof(loyalty_lua_ask_t));
     ask.price = &q;
 
-    if (ngx_http_loyalty_lua_ask(vm, LOYALTY_LUA_HOOK_PRICE, &ask, r->connection->log)
+    if (ngx_http_loyalty_lua_ask(vm, LOYALTY_LUA_HOOK_PRICE, &ask,
+                                 r->connection->log)
         != NGX_OK)
     {
         return NGX_ERROR;
@@ -122,7 +123,8 @@ ngx_http_loyalty_lua_click(ngx_http_loyalty_lua_t *vm, ngx_http_request_t *r,
     c->refuse = 0;
     ngx_str_null(&c->campaign);
 
-    if (ngx_http_loyalty_lua_ask(vm, LOYALTY_LUA_HOOK_CLICK, &ask, r->connection->log)
+    if (ngx_http_loyalty_lua_ask(vm, LOYALTY_LUA_HOOK_CLICK, &ask,
+                                 r->connection->log)
         != NGX_OK)
     {
         return NGX_ERROR;
