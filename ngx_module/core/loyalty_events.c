@@ -110,9 +110,10 @@ static int
 loyalty_event_items(json_t *items, char *err, size_t errlen)
 {
     char         why[LOYALTY_ERRLEN];
-    size_t       i;
-    json_t      *v, *sku;
+    size_t       i, len;
+    json_t      *v;
     json_int_t   qty;
+    const char  *sku;
 
     if (json_array_size(items) > LOYALTY_EVENT_ITEMS_MAX) {
         snprintf(err, errlen, "\"items\" has more than %d entries",
@@ -123,18 +124,10 @@ loyalty_event_items(json_t *items, char *err, size_t errlen)
     json_array_foreach(items, i, v) {
         if (loyalty_json_check(v, loyalty_item_fields, why, sizeof(why))
             || loyalty_json_int(v, "qty", 1, LOYALTY_QTY_MAX, &qty, why,
-                                sizeof(why)))
+                                sizeof(why))
+            || loyalty_event_id(v, "sku", &sku, &len, why, sizeof(why)))
         {
             snprintf(err, errlen, "items[%zu]: %s", i, why);
-            return -1;
-        }
-
-        sku = json_object_get(v, "sku");
-
-        if (!loyalty_valid_id(json_string_value(sku), json_string_length(sku)))
-        {
-            snprintf(err, errlen, "items[%zu]: \"sku\" must be 1-%d "
-                     "characters of [A-Za-z0-9_.-]", i, LOYALTY_ID_MAX);
             return -1;
         }
     }
