@@ -96,13 +96,7 @@ loyalty_event_id(json_t *obj, const char *name, const char **s, size_t *len,
     *s = json_string_value(v);
     *len = json_string_length(v);
 
-    if (!loyalty_valid_id(*s, *len)) {
-        snprintf(err, errlen, "\"%s\" must be 1-%d characters of "
-                 "[A-Za-z0-9_.-]", name, LOYALTY_ID_MAX);
-        return -1;
-    }
-
-    return 0;
+    return loyalty_check_id(name, *s, *len, err, errlen);
 }
 
 

@@ -237,9 +237,7 @@ loyalty_member_from_json(json_t *obj, const char **id, size_t *id_len,
     *id = json_string_value(v);
     *id_len = json_string_length(v);
 
-    if (!loyalty_valid_id(*id, *id_len)) {
-        snprintf(err, errlen, "\"id\" must be 1-%d characters of "
-                 "[A-Za-z0-9_.-]", LOYALTY_ID_MAX);
+    if (loyalty_check_id("id", *id, *id_len, err, errlen) != 0) {
         return -1;
     }
 
@@ -492,9 +490,7 @@ loyalty_price_from_json(json_t *obj, const char **sku, size_t *sku_len,
     *sku = json_string_value(v);
     *sku_len = json_string_length(v);
 
-    if (!loyalty_valid_id(*sku, *sku_len)) {
-        snprintf(err, errlen, "\"sku\" must be 1-%d characters of "
-                 "[A-Za-z0-9_.-]", LOYALTY_ID_MAX);
+    if (loyalty_check_id("sku", *sku, *sku_len, err, errlen) != 0) {
         return -1;
     }
 
@@ -625,9 +621,10 @@ loyalty_code_from_json(json_t *obj, const char *const *hosts,
     c->member = json_string_value(v);
     c->member_len = (uint8_t) json_string_length(v);
 
-    if (!loyalty_valid_id(c->member, json_string_length(v))) {
-        snprintf(err, errlen, "\"member\" must be 1-%d characters of "
-                 "[A-Za-z0-9_.-]", LOYALTY_ID_MAX);
+    if (loyalty_check_id("member", c->member, json_string_length(v), err,
+                         errlen)
+        != 0)
+    {
         return -1;
     }
 

@@ -3,6 +3,7 @@
  * CLI.
  */
 
+#include <stdio.h>
 #include <string.h>
 
 #include "loyalty_util.h"
@@ -39,6 +40,21 @@ int
 loyalty_valid_id(const char *s, size_t len)
 {
     return loyalty_valid_chars(s, len, LOYALTY_ID_MAX, 1);
+}
+
+
+int
+loyalty_check_id(const char *name, const char *s, size_t len, char *err,
+    size_t errlen)
+{
+    if (loyalty_valid_id(s, len)) {
+        return 0;
+    }
+
+    snprintf(err, errlen, "\"%s\" must be 1-%d characters of "
+             "[A-Za-z0-9_.-]", name, LOYALTY_ID_MAX);
+
+    return -1;
 }
 
 

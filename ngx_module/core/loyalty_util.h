@@ -43,6 +43,9 @@ loyalty_cpymem(void *dst, const void *src, size_t n)
 
 /* 1-64 chars of [A-Za-z0-9_.-]: member ids */
 int loyalty_valid_id(const char *s, size_t len);
+/* 0 for an id; or -1 with err saying what the field name must be */
+int loyalty_check_id(const char *name, const char *s, size_t len, char *err,
+    size_t errlen);
 /*
  * 1-32 chars of [A-Za-z0-9_.-]: tier names.  "public" is not one: it
  * names the prices of anonymous visitors.
