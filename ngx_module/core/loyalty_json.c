@@ -245,9 +245,10 @@ loyalty_member_from_json(json_t *obj, const char **id, size_t *id_len,
     m->tier = json_string_value(v);
     m->tier_len = (uint8_t) json_string_length(v);
 
-    if (!loyalty_valid_tier_name(m->tier, json_string_length(v))) {
-        snprintf(err, errlen, "\"tier\" must be 1-%d characters of "
-                 "[A-Za-z0-9_.-], and not \"public\"", LOYALTY_TIER_MAX);
+    if (loyalty_check_tier_name("tier", m->tier, json_string_length(v), err,
+                                errlen)
+        != 0)
+    {
         return -1;
     }
 
@@ -410,9 +411,7 @@ loyalty_tier_from_json(json_t *obj, const char **name, size_t *name_len,
     *name = json_string_value(v);
     *name_len = json_string_length(v);
 
-    if (!loyalty_valid_tier_name(*name, *name_len)) {
-        snprintf(err, errlen, "\"name\" must be 1-%d characters of "
-                 "[A-Za-z0-9_.-], and not \"public\"", LOYALTY_TIER_MAX);
+    if (loyalty_check_tier_name("name", *name, *name_len, err, errlen) != 0) {
         return -1;
     }
 

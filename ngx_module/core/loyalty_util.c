@@ -67,6 +67,21 @@ loyalty_valid_tier_name(const char *s, size_t len)
 
 
 int
+loyalty_check_tier_name(const char *name, const char *s, size_t len,
+    char *err, size_t errlen)
+{
+    if (loyalty_valid_tier_name(s, len)) {
+        return 0;
+    }
+
+    snprintf(err, errlen, "\"%s\" must be 1-%d characters of "
+             "[A-Za-z0-9_.-], and not \"public\"", name, LOYALTY_TIER_MAX);
+
+    return -1;
+}
+
+
+int
 loyalty_valid_currency(const char *s, size_t len)
 {
     return len == 3 && s[0] >= 'A' && s[0] <= 'Z' && s[1] >= 'A'

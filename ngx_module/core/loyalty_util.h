@@ -51,6 +51,9 @@ int loyalty_check_id(const char *name, const char *s, size_t len, char *err,
  * names the prices of anonymous visitors.
  */
 int loyalty_valid_tier_name(const char *s, size_t len);
+/* 0 for a tier name; or -1 with err saying what the field name must be */
+int loyalty_check_tier_name(const char *name, const char *s, size_t len,
+    char *err, size_t errlen);
 /* three letters A-Z: an ISO 4217 currency code */
 int loyalty_valid_currency(const char *s, size_t len);
 /* 1-16 chars of [A-Za-z0-9_-]: key ids */
