@@ -43,18 +43,28 @@ loyalty_valid_id(const char *s, size_t len)
 }
 
 
-int
-loyalty_check_id(const char *name, const char *s, size_t len, char *err,
-    size_t errlen)
+/* what a field of [A-Za-z0-9_.-] must be, said in err when not valid */
+static int
+loyalty_check_chars(int valid, const char *name, int max, const char *also,
+    char *err, size_t errlen)
 {
-    if (loyalty_valid_id(s, len)) {
+    if (valid) {
         return 0;
     }
 
     snprintf(err, errlen, "\"%s\" must be 1-%d characters of "
-             "[A-Za-z0-9_.-]", name, LOYALTY_ID_MAX);
+             "[A-Za-z0-9_.-]%s", name, max, also);
 
     return -1;
+}
+
+
+int
+loyalty_check_id(const char *name, const char *s, size_t len, char *err,
+    size_t errlen)
+{
+    return loyalty_check_chars(loyalty_valid_id(s, len), name,
+                               LOYALTY_ID_MAX, "", err, errlen);
 }
 
 
@@ -70,14 +80,9 @@ int
 loyalty_check_tier_name(const char *name, const char *s, size_t len,
     char *err, size_t errlen)
 {
-    if (loyalty_valid_tier_name(s, len)) {
-        return 0;
-    }
-
-    snprintf(err, errlen, "\"%s\" must be 1-%d characters of "
-             "[A-Za-z0-9_.-], and not \"public\"", name, LOYALTY_TIER_MAX);
-
-    return -1;
+    return loyalty_check_chars(loyalty_valid_tier_name(s, len), name,
+                               LOYALTY_TIER_MAX, ", and not \"public\"", err,
+                               errlen);
 }
 
 
