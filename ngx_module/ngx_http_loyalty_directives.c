@@ -13,6 +13,8 @@
 #include "ngx_http_loyalty_module.h"
 
 
+static u_char *ngx_http_loyalty_conf_file(ngx_conf_t *cf, ngx_str_t *name,
+    ngx_pool_t *pool);
 static void ngx_http_loyalty_keys_cleanup(void *data);
 static char *ngx_http_loyalty_handler_set(ngx_conf_t *cf, ngx_flag_t *flag,
     ngx_http_loyalty_where_t *where, ngx_http_handler_pt handler);
@@ -63,16 +65,10 @@ ngx_http_loyalty_keys(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     value = cf->args->elts;
     lmcf->keys_path = value[1];
 
-    if (ngx_conf_full_name(cf->cycle, &lmcf->keys_path, 1) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    path = ngx_pnalloc(cf->pool, lmcf->keys_path.len + 1);
+    path = ngx_http_loyalty_conf_file(cf, &lmcf->keys_path, cf->pool);
     if (path == NULL) {
         return NGX_CONF_ERROR;
     }
-
-    (void) ngx_cpystrn(path, lmcf->keys_path.data, lmcf->keys_path.len + 1);
 
     /* the master reads the keys as root: the file need not be shared */
     if (ngx_file_info(path, &fi) == 0 && (fi.st_mode & S_IROTH)) {
@@ -106,6 +102,31 @@ static void
 ngx_http_loyalty_keys_cleanup(void *data)
 {
     loyalty_keyring_free(data);
+}
+
+
+/*
+ * A file's name given to a directive, made full (relative to the
+ * configuration's prefix) in place, and copied as a C string into pool
+ * for the core: NULL on error.
+ */
+static u_char *
+ngx_http_loyalty_conf_file(ngx_conf_t *cf, ngx_str_t *name, ngx_pool_t *pool)
+{
+    u_char  *path;
+
+    if (ngx_conf_full_name(cf->cycle, name, 1) != NGX_OK) {
+        return NULL;
+    }
+
+    path = ngx_pnalloc(pool, name->len + 1);
+    if (path == NULL) {
+        return NULL;
+    }
+
+    (void) ngx_cpystrn(path, name->data, name->len + 1);
+
+    return path;
 }
 
 
@@ -165,16 +186,10 @@ ngx_http_loyalty_bots(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
-    if (ngx_conf_full_name(cf->cycle, &value[1], 1) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    path = ngx_pnalloc(cf->temp_pool, value[1].len + 1);
+    path = ngx_http_loyalty_conf_file(cf, &value[1], cf->temp_pool);
     if (path == NULL) {
         return NGX_CONF_ERROR;
     }
-
-    (void) ngx_cpystrn(path, value[1].data, value[1].len + 1);
 
     /* the operator's patterns come on top of the built-in ones */
     if (loyalty_bots_load(lmcf->bots, (char *) path, err, sizeof(err)) != 0) {

@@ -16,6 +16,10 @@
 #include "loyalty_lua_hook.h"
 
 
+static ngx_int_t ngx_http_loyalty_lua_ask(ngx_http_loyalty_lua_t *vm,
+    ngx_uint_t hook, loyalty_lua_ask_t *ask, ngx_log_t *log);
+
+
 ngx_int_t
 ngx_http_loyalty_lua_price(ngx_http_loyalty_lua_t *vm, ngx_http_request_t *r,
     ngx_http_loyalty_lua_price_t *p)
@@ -47,13 +51,10 @@ ngx_http_loyalty_lua_price(ngx_http_loyalty_lua_t *vm, ngx_http_request_t *r,
     }
 
     ngx_memzero(&ask, sizeof(loyalty_lua_ask_t));
-    ask.vm = &vm->lua;
-    ask.now = ngx_time();
     ask.price = &q;
 
-    if (ngx_http_loyalty_lua_protect(vm, LOYALTY_LUA_HOOK_PRICE,
-                                     loyalty_lua_asks[LOYALTY_LUA_HOOK_PRICE],
-                                     &ask, r->connection->log)
+    if (ngx_http_loyalty_lua_ask(vm, LOYALTY_LUA_HOOK_PRICE, &ask,
+                                 r->connection->log)
         != NGX_OK)
     {
         return NGX_ERROR;
@@ -117,16 +118,13 @@ ngx_http_loyalty_lua_click(ngx_http_loyalty_lua_t *vm, ngx_http_request_t *r,
     }
 
     ngx_memzero(&ask, sizeof(loyalty_lua_ask_t));
-    ask.vm = &vm->lua;
-    ask.now = ngx_time();
     ask.click = &q;
 
     c->refuse = 0;
     ngx_str_null(&c->campaign);
 
-    if (ngx_http_loyalty_lua_protect(vm, LOYALTY_LUA_HOOK_CLICK,
-                                     loyalty_lua_asks[LOYALTY_LUA_HOOK_CLICK],
-                                     &ask, r->connection->log)
+    if (ngx_http_loyalty_lua_ask(vm, LOYALTY_LUA_HOOK_CLICK, &ask,
+                                 r->connection->log)
         != NGX_OK)
     {
         return NGX_ERROR;
@@ -156,14 +154,10 @@ ngx_http_loyalty_lua_event_call(ngx_http_loyalty_lua_t *vm,
     loyalty_lua_ask_t  ask;
 
     ngx_memzero(&ask, sizeof(loyalty_lua_ask_t));
-    ask.vm = &vm->lua;
-    ask.now = ngx_time();
     ask.in = in;
     ask.out = out;
 
-    if (ngx_http_loyalty_lua_protect(vm, LOYALTY_LUA_HOOK_EVENT,
-                                     loyalty_lua_asks[LOYALTY_LUA_HOOK_EVENT],
-                                     &ask, vm->log)
+    if (ngx_http_loyalty_lua_ask(vm, LOYALTY_LUA_HOOK_EVENT, &ask, vm->log)
         != NGX_OK
         || !ask.answered)
     {
@@ -174,4 +168,17 @@ ngx_http_loyalty_lua_event_call(ngx_http_loyalty_lua_t *vm,
     }
 
     return 0;
+}
+
+
+/* one hook's call: ask holds what the caller set for that hook */
+static ngx_int_t
+ngx_http_loyalty_lua_ask(ngx_http_loyalty_lua_t *vm, ngx_uint_t hook,
+    loyalty_lua_ask_t *ask, ngx_log_t *log)
+{
+    ask->vm = &vm->lua;
+    ask->now = ngx_time();
+
+    return ngx_http_loyalty_lua_protect(vm, hook, loyalty_lua_asks[hook], ask,
+                                        log);
 }

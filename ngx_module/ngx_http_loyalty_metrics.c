@@ -124,26 +124,28 @@ static ngx_str_t  ngx_http_loyalty_metrics_cache[] = {
     ngx_string("miss")
 };
 
+/*
+ * The results of an admin write and of a price API answer: the same
+ * refusals (ngx_http_loyalty_result_e after RESULT_OK), success named
+ * for each.
+ */
+#define ngx_http_loyalty_metrics_refusals                                     \
+    ngx_string("bad_request"),                                                \
+    ngx_string("not_found"),                                                  \
+    ngx_string("conflict"),                                                   \
+    ngx_string("too_large"),                                                  \
+    ngx_string("invalid"),                                                    \
+    ngx_string("unavailable"),                                                \
+    ngx_string("error")
+
 static ngx_str_t  ngx_http_loyalty_metrics_results[] = {
     ngx_string("accepted"),
-    ngx_string("bad_request"),
-    ngx_string("not_found"),
-    ngx_string("conflict"),
-    ngx_string("too_large"),
-    ngx_string("invalid"),
-    ngx_string("unavailable"),
-    ngx_string("error")
+    ngx_http_loyalty_metrics_refusals
 };
 
 static ngx_str_t  ngx_http_loyalty_metrics_price[] = {
     ngx_string("ok"),
-    ngx_string("bad_request"),
-    ngx_string("not_found"),
-    ngx_string("conflict"),
-    ngx_string("too_large"),
-    ngx_string("invalid"),
-    ngx_string("unavailable"),
-    ngx_string("error")
+    ngx_http_loyalty_metrics_refusals
 };
 
 static ngx_str_t  ngx_http_loyalty_metrics_denied[] = {

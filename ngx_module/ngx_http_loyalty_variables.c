@@ -45,6 +45,8 @@ static ngx_int_t ngx_http_loyalty_funnel_var(ngx_http_request_t *r,
 static ngx_int_t ngx_http_loyalty_personal_var(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_loyalty_personal_init(ngx_conf_t *cf);
+static ngx_int_t ngx_http_loyalty_var_set(ngx_http_variable_value_t *v,
+    u_char *data, size_t len);
 
 
 static ngx_http_variable_t  ngx_http_loyalty_vars[] = {
@@ -260,7 +262,8 @@ static ngx_int_t
 ngx_http_loyalty_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
-    u_char                  *p;
+    u_char                  *p, *last;
+    ngx_str_t               *name;
     const char              *s;
     ngx_http_loyalty_ctx_t  *ctx;
 
@@ -269,32 +272,21 @@ ngx_http_loyalty_variable(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    v->valid = 1;
-    v->no_cacheable = 0;
-    v->not_found = 0;
-
     switch (data) {
 
     case NGX_HTTP_LOYALTY_VAR_MEMBER:
-        v->len = ctx->member.len;
-        v->data = ctx->member.data;
-        return NGX_OK;
+        return ngx_http_loyalty_var_set(v, ctx->member.data, ctx->member.len);
 
     case NGX_HTTP_LOYALTY_VAR_TIER:
-        v->len = ctx->tier.len;
-        v->data = ctx->tier.data;
-        return NGX_OK;
+        return ngx_http_loyalty_var_set(v, ctx->tier.data, ctx->tier.len);
 
     case NGX_HTTP_LOYALTY_VAR_STAGE:
         s = loyalty_stage_names[ctx->stage];
-        v->len = ngx_strlen(s);
-        v->data = (u_char *) s;
-        return NGX_OK;
+        return ngx_http_loyalty_var_set(v, (u_char *) s, ngx_strlen(s));
 
     case NGX_HTTP_LOYALTY_VAR_IDENTITY:
-        v->len = ngx_http_loyalty_identity_names[ctx->identity].len;
-        v->data = ngx_http_loyalty_identity_names[ctx->identity].data;
-        return NGX_OK;
+        name = &ngx_http_loyalty_identity_names[ctx->identity];
+        return ngx_http_loyalty_var_set(v, name->data, name->len);
 
     default:
         break;
@@ -304,9 +296,7 @@ ngx_http_loyalty_variable(ngx_http_request_t *r,
     if (ctx->identity != NGX_HTTP_LOYALTY_ID_VALID
         || (data == NGX_HTTP_LOYALTY_VAR_TIER_RANK && !ctx->has_rank))
     {
-        v->len = 0;
-        v->data = (u_char *) "";
-        return NGX_OK;
+        return ngx_http_loyalty_var_set(v, NULL, 0);
     }
 
     p = ngx_pnalloc(r->pool, NGX_INT64_LEN);
@@ -317,22 +307,20 @@ ngx_http_loyalty_variable(ngx_http_request_t *r,
     switch (data) {
 
     case NGX_HTTP_LOYALTY_VAR_TIER_RANK:
-        v->len = ngx_sprintf(p, "%D", ctx->rank) - p;
+        last = ngx_sprintf(p, "%D", ctx->rank);
         break;
 
     case NGX_HTTP_LOYALTY_VAR_POINTS:
-        v->len = ngx_sprintf(p, "%L", ctx->points) - p;
+        last = ngx_sprintf(p, "%L", ctx->points);
         break;
 
     default: /* NGX_HTTP_LOYALTY_VAR_BLOCKED */
         *p = ctx->blocked ? '1' : '0';
-        v->len = 1;
+        last = p + 1;
         break;
     }
 
-    v->data = p;
-
-    return NGX_OK;
+    return ngx_http_loyalty_var_set(v, p, last - p);
 }
 
 
@@ -340,7 +328,7 @@ static ngx_int_t
 ngx_http_loyalty_price_var(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
-    u_char                  *p;
+    u_char                  *p, *last;
     ngx_int_t                rc;
     ngx_str_t               *tier;
     ngx_http_loyalty_ctx_t  *ctx;
@@ -353,13 +341,7 @@ ngx_http_loyalty_price_var(ngx_http_request_t *r,
     if (data == NGX_HTTP_LOYALTY_VAR_PRICE_TIER) {
         tier = ngx_http_loyalty_price_tier(ctx);
 
-        v->len = tier->len;
-        v->data = tier->data;
-        v->valid = 1;
-        v->no_cacheable = 0;
-        v->not_found = 0;
-
-        return NGX_OK;
+        return ngx_http_loyalty_var_set(v, tier->data, tier->len);
     }
 
     rc = ngx_http_loyalty_price_variable(r, ctx);
@@ -378,15 +360,10 @@ ngx_http_loyalty_price_var(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    v->len = ngx_sprintf(p, "%L", data == NGX_HTTP_LOYALTY_VAR_PRICE
-                                  ? ctx->price : ctx->retail)
-             - p;
-    v->data = p;
-    v->valid = 1;
-    v->no_cacheable = 0;
-    v->not_found = 0;
+    last = ngx_sprintf(p, "%L", data == NGX_HTTP_LOYALTY_VAR_PRICE
+                                ? ctx->price : ctx->retail);
 
-    return NGX_OK;
+    return ngx_http_loyalty_var_set(v, p, last - p);
 }
 
 
@@ -394,18 +371,15 @@ static ngx_int_t
 ngx_http_loyalty_ref_var(ngx_http_request_t *r, ngx_http_variable_value_t *v,
     uintptr_t data)
 {
-    u_char                  *p;
+    u_char                  *p, *last;
     ngx_str_t               *s;
+    ngx_uint_t               miss;
     ngx_http_loyalty_ref_t  *ref;
 
     ref = ngx_http_loyalty_attribute(r);
     if (ref == NULL) {
         return NGX_ERROR;
     }
-
-    v->valid = 1;
-    v->no_cacheable = 0;
-    v->not_found = 0;
 
     switch (data) {
 
@@ -431,25 +405,15 @@ ngx_http_loyalty_ref_var(ngx_http_request_t *r, ngx_http_variable_value_t *v,
 
     case NGX_HTTP_LOYALTY_VAR_REF_MISS:
         /* what walking the code space meets: unknown or dead codes */
-        if (ref->status == NGX_HTTP_LOYALTY_REF_INVALID
-            || ref->status == NGX_HTTP_LOYALTY_REF_REVOKED
-            || ref->status == NGX_HTTP_LOYALTY_REF_EXPIRED)
-        {
-            v->len = 1;
-            v->data = (u_char *) "1";
+        miss = ref->status == NGX_HTTP_LOYALTY_REF_INVALID
+               || ref->status == NGX_HTTP_LOYALTY_REF_REVOKED
+               || ref->status == NGX_HTTP_LOYALTY_REF_EXPIRED;
 
-        } else {
-            v->len = 0;
-            v->data = (u_char *) "";
-        }
-
-        return NGX_OK;
+        return ngx_http_loyalty_var_set(v, (u_char *) "1", miss);
 
     default: /* NGX_HTTP_LOYALTY_VAR_REF_AGE: empty when not known */
         if (ref->at == 0) {
-            v->len = 0;
-            v->data = (u_char *) "";
-            return NGX_OK;
+            return ngx_http_loyalty_var_set(v, NULL, 0);
         }
 
         p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
@@ -457,15 +421,12 @@ ngx_http_loyalty_ref_var(ngx_http_request_t *r, ngx_http_variable_value_t *v,
             return NGX_ERROR;
         }
 
-        v->len = ngx_sprintf(p, "%T", ngx_max(ngx_time() - ref->at, 0)) - p;
-        v->data = p;
-        return NGX_OK;
+        last = ngx_sprintf(p, "%T", ngx_max(ngx_time() - ref->at, 0));
+
+        return ngx_http_loyalty_var_set(v, p, last - p);
     }
 
-    v->len = s->len;
-    v->data = s->len ? s->data : (u_char *) "";
-
-    return NGX_OK;
+    return ngx_http_loyalty_var_set(v, s->data, s->len);
 }
 
 
@@ -482,19 +443,25 @@ ngx_http_loyalty_funnel_var(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
+    if (data == NGX_HTTP_LOYALTY_VAR_LIFECYCLE) {
+        s = loyalty_lifecycle_names[ctx->lifecycle];
+        return ngx_http_loyalty_var_set(v, (u_char *) s, ngx_strlen(s));
+    }
+
+    return ngx_http_loyalty_var_set(v, ctx->segment.data, ctx->segment.len);
+}
+
+
+/* v found and cacheable: len bytes at data, "" when empty */
+static ngx_int_t
+ngx_http_loyalty_var_set(ngx_http_variable_value_t *v, u_char *data,
+    size_t len)
+{
+    v->len = len;
+    v->data = len ? data : (u_char *) "";
     v->valid = 1;
     v->no_cacheable = 0;
     v->not_found = 0;
-
-    if (data == NGX_HTTP_LOYALTY_VAR_LIFECYCLE) {
-        s = loyalty_lifecycle_names[ctx->lifecycle];
-        v->len = ngx_strlen(s);
-        v->data = (u_char *) s;
-        return NGX_OK;
-    }
-
-    v->len = ctx->segment.len;
-    v->data = ctx->segment.len ? ctx->segment.data : (u_char *) "";
 
     return NGX_OK;
 }

@@ -26,6 +26,7 @@
 #include "loyalty_batch.h"
 #include "loyalty_json.h"
 #include "loyalty_lua_hook.h"
+#include "loyalty_member.h"
 #include "loyalty_price.h"
 #include "loyalty_record.h"
 #include "loyaltyctl.h"
@@ -253,14 +254,12 @@ static int
 loyaltyctl_dry_member(loyalty_store_t *st, MDB_txn *txn, const char *id,
     loyalty_member_t *m)
 {
-    MDB_val  key, val;
+    size_t  len;
 
-    key.mv_data = (void *) id;
-    key.mv_size = strlen(id);
+    len = strlen(id);
 
-    if (!loyalty_valid_id(id, key.mv_size)
-        || mdb_get(txn, st->dbi[LOYALTY_DB_MEMBERS], &key, &val) != 0
-        || loyalty_member_decode(val.mv_data, val.mv_size, m) != 0)
+    if (!loyalty_valid_id(id, len)
+        || loyalty_member_get(txn, st, id, len, m) != 0)
     {
         fprintf(stderr, "loyaltyctl: no member \"%s\"\n", id);
         return LOYALTYCTL_DATA;
@@ -760,7 +759,6 @@ loyaltyctl_dry_event(const loyaltyctl_opts_t *o, int argc, char **argv)
     char                     err[LOYALTY_ERRLEN];
     json_t                  *doc, *ev;
     MDB_txn                 *txn;
-    MDB_val                  key, val;
     loyalty_lua_t            vm;
     loyalty_event_t          e;
     loyalty_store_t          st;
@@ -818,12 +816,7 @@ loyaltyctl_dry_event(const loyaltyctl_opts_t *o, int argc, char **argv)
     loyalty_json_set_time(doc, "now", d.now);
     json_object_set_new(doc, "hook", dry.hook);
 
-    key.mv_data = (void *) e.member;
-    key.mv_size = e.member_len;
-
-    if (mdb_get(txn, st.dbi[LOYALTY_DB_MEMBERS], &key, &val) == 0
-        && loyalty_member_decode(val.mv_data, val.mv_size, &m) == 0)
-    {
+    if (loyalty_member_get(txn, &st, e.member, e.member_len, &m) == 0) {
         json_object_set_new(doc, "member",
                             loyalty_member_to_json(e.member, e.member_len,
                                                    &m));

@@ -34,22 +34,6 @@ typedef struct {
 } loyalty_due_t;
 
 
-int
-loyalty_name_index(const char *const *names, size_t n, const char *s,
-    size_t len)
-{
-    size_t  i;
-
-    for (i = 0; i < n; i++) {
-        if (strlen(names[i]) == len && memcmp(names[i], s, len) == 0) {
-            return (int) i;
-        }
-    }
-
-    return -1;
-}
-
-
 /* the touch record's fixed part after its version (schema/lmdb-layout.md) */
 static const loyalty_le_field_t  loyalty_touch_fields[] = {
     loyalty_le_field(1, 1, loyalty_touch_t, state),

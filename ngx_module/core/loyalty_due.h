@@ -121,10 +121,6 @@ extern const char  *loyalty_touch_names[LOYALTY_TOUCH_KINDS];
 extern const char  *loyalty_outcome_names[LOYALTY_OUTCOMES];
 extern const char  *loyalty_trigger_names[LOYALTY_TRIGGERS];
 
-/* the index of s in names[n], or -1 */
-int loyalty_name_index(const char *const *names, size_t n, const char *s,
-    size_t len);
-
 size_t loyalty_touch_encode(const loyalty_touch_t *t, uint8_t *buf);
 int loyalty_touch_decode(const uint8_t *buf, size_t len, loyalty_touch_t *t);
 

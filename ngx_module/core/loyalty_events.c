@@ -96,13 +96,7 @@ loyalty_event_id(json_t *obj, const char *name, const char **s, size_t *len,
     *s = json_string_value(v);
     *len = json_string_length(v);
 
-    if (!loyalty_valid_id(*s, *len)) {
-        snprintf(err, errlen, "\"%s\" must be 1-%d characters of "
-                 "[A-Za-z0-9_.-]", name, LOYALTY_ID_MAX);
-        return -1;
-    }
-
-    return 0;
+    return loyalty_check_id(name, *s, *len, err, errlen);
 }
 
 
@@ -110,9 +104,10 @@ static int
 loyalty_event_items(json_t *items, char *err, size_t errlen)
 {
     char         why[LOYALTY_ERRLEN];
-    size_t       i;
-    json_t      *v, *sku;
+    size_t       i, len;
+    json_t      *v;
     json_int_t   qty;
+    const char  *sku;
 
     if (json_array_size(items) > LOYALTY_EVENT_ITEMS_MAX) {
         snprintf(err, errlen, "\"items\" has more than %d entries",
@@ -123,18 +118,10 @@ loyalty_event_items(json_t *items, char *err, size_t errlen)
     json_array_foreach(items, i, v) {
         if (loyalty_json_check(v, loyalty_item_fields, why, sizeof(why))
             || loyalty_json_int(v, "qty", 1, LOYALTY_QTY_MAX, &qty, why,
-                                sizeof(why)))
+                                sizeof(why))
+            || loyalty_event_id(v, "sku", &sku, &len, why, sizeof(why)))
         {
             snprintf(err, errlen, "items[%zu]: %s", i, why);
-            return -1;
-        }
-
-        sku = json_object_get(v, "sku");
-
-        if (!loyalty_valid_id(json_string_value(sku), json_string_length(sku)))
-        {
-            snprintf(err, errlen, "items[%zu]: \"sku\" must be 1-%d "
-                     "characters of [A-Za-z0-9_.-]", i, LOYALTY_ID_MAX);
             return -1;
         }
     }
@@ -152,14 +139,11 @@ loyalty_event_type(json_t *obj, loyalty_event_t *ev, char *err,
     json_t  *v;
 
     v = json_object_get(obj, "type");
-
-    for (i = 0; json_is_string(v) && i < LOYALTY_EVENT_COUNT; i++) {
-        if (strcmp(json_string_value(v), loyalty_event_names[i]) == 0
-            && strlen(loyalty_event_names[i]) == json_string_length(v))
-        {
-            ev->type = (loyalty_event_e) i;
-            return 0;
-        }
+    i = loyalty_name_index(loyalty_event_names, LOYALTY_EVENT_COUNT,
+                           json_string_value(v), json_string_length(v));
+    if (i >= 0) {
+        ev->type = (loyalty_event_e) i;
+        return 0;
     }
 
     snprintf(err, errlen, "\"type\" must be one of signup, follow, "

@@ -237,9 +237,7 @@ loyalty_member_from_json(json_t *obj, const char **id, size_t *id_len,
     *id = json_string_value(v);
     *id_len = json_string_length(v);
 
-    if (!loyalty_valid_id(*id, *id_len)) {
-        snprintf(err, errlen, "\"id\" must be 1-%d characters of "
-                 "[A-Za-z0-9_.-]", LOYALTY_ID_MAX);
+    if (loyalty_check_id("id", *id, *id_len, err, errlen) != 0) {
         return -1;
     }
 
@@ -247,9 +245,10 @@ loyalty_member_from_json(json_t *obj, const char **id, size_t *id_len,
     m->tier = json_string_value(v);
     m->tier_len = (uint8_t) json_string_length(v);
 
-    if (!loyalty_valid_tier_name(m->tier, json_string_length(v))) {
-        snprintf(err, errlen, "\"tier\" must be 1-%d characters of "
-                 "[A-Za-z0-9_.-], and not \"public\"", LOYALTY_TIER_MAX);
+    if (loyalty_check_tier_name("tier", m->tier, json_string_length(v), err,
+                                errlen)
+        != 0)
+    {
         return -1;
     }
 
@@ -412,9 +411,7 @@ loyalty_tier_from_json(json_t *obj, const char **name, size_t *name_len,
     *name = json_string_value(v);
     *name_len = json_string_length(v);
 
-    if (!loyalty_valid_tier_name(*name, *name_len)) {
-        snprintf(err, errlen, "\"name\" must be 1-%d characters of "
-                 "[A-Za-z0-9_.-], and not \"public\"", LOYALTY_TIER_MAX);
+    if (loyalty_check_tier_name("name", *name, *name_len, err, errlen) != 0) {
         return -1;
     }
 
@@ -492,9 +489,7 @@ loyalty_price_from_json(json_t *obj, const char **sku, size_t *sku_len,
     *sku = json_string_value(v);
     *sku_len = json_string_length(v);
 
-    if (!loyalty_valid_id(*sku, *sku_len)) {
-        snprintf(err, errlen, "\"sku\" must be 1-%d characters of "
-                 "[A-Za-z0-9_.-]", LOYALTY_ID_MAX);
+    if (loyalty_check_id("sku", *sku, *sku_len, err, errlen) != 0) {
         return -1;
     }
 
@@ -625,9 +620,10 @@ loyalty_code_from_json(json_t *obj, const char *const *hosts,
     c->member = json_string_value(v);
     c->member_len = (uint8_t) json_string_length(v);
 
-    if (!loyalty_valid_id(c->member, json_string_length(v))) {
-        snprintf(err, errlen, "\"member\" must be 1-%d characters of "
-                 "[A-Za-z0-9_.-]", LOYALTY_ID_MAX);
+    if (loyalty_check_id("member", c->member, json_string_length(v), err,
+                         errlen)
+        != 0)
+    {
         return -1;
     }
 

@@ -110,6 +110,36 @@ loyalty_lua_str_field(lua_State *L, int t, const char *name,
 }
 
 
+/* a field naming one of names[n]: its index, or -1 with err */
+static int
+loyalty_lua_name_field(lua_State *L, int t, const char *name,
+    const char *const *names, size_t n, loyalty_lua_reading_t *rd)
+{
+    int          k;
+    size_t       i, len, at;
+    const char  *s;
+
+    if (loyalty_lua_str_field(L, t, name, &s, &len, rd) != 0) {
+        return -1;
+    }
+
+    k = s ? loyalty_name_index(names, n, s, len) : -1;
+    if (k >= 0) {
+        return k;
+    }
+
+    at = (size_t) snprintf(rd->err, rd->errlen, "\"%s\" must be one of",
+                           name);
+
+    for (i = 0; i < n && at < rd->errlen; i++) {
+        at += (size_t) snprintf(rd->err + at, rd->errlen - at, "%s %s",
+                                i ? "," : "", names[i]);
+    }
+
+    return -1;
+}
+
+
 static int
 loyalty_lua_cadence_dates(lua_State *L, int t, loyalty_cadence_t *c,
     loyalty_lua_reading_t *rd)
@@ -211,32 +241,17 @@ loyalty_lua_cadence_kind(lua_State *L, int t, loyalty_cadence_t *c,
     size_t       len;
     const char  *s;
 
-    if (loyalty_lua_str_field(L, t, "trigger", &s, &len, rd) != 0) {
-        return -1;
-    }
-
-    k = s ? loyalty_name_index(loyalty_trigger_names, LOYALTY_TRIGGERS, s,
-                               len)
-          : -1;
+    k = loyalty_lua_name_field(L, t, "trigger", loyalty_trigger_names,
+                               LOYALTY_TRIGGERS, rd);
     if (k < 0) {
-        snprintf(rd->err, rd->errlen, "\"trigger\" must be one of order, "
-                 "first_order, referral_converted, spend_crossed, birthday, "
-                 "inactive, yearly_top, calendar");
         return -1;
     }
 
     c->trigger = (loyalty_trigger_e) k;
 
-    if (loyalty_lua_str_field(L, t, "touch", &s, &len, rd) != 0) {
-        return -1;
-    }
-
-    k = s ? loyalty_name_index(loyalty_touch_names, LOYALTY_TOUCH_KINDS, s,
-                               len)
-          : -1;
+    k = loyalty_lua_name_field(L, t, "touch", loyalty_touch_names,
+                               LOYALTY_TOUCH_KINDS, rd);
     if (k < 0) {
-        snprintf(rd->err, rd->errlen, "\"touch\" must be one of call, "
-                 "message, letter, visit, gift");
         return -1;
     }
 

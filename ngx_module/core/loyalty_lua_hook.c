@@ -32,6 +32,8 @@ static int loyalty_lua_event_ask(lua_State *L);
 static void loyalty_lua_event_context(lua_State *L, loyalty_lua_ask_t *ask);
 static void loyalty_lua_event_items(lua_State *L, const loyalty_event_t *ev);
 static void loyalty_lua_event_points(lua_State *L, loyalty_lua_ask_t *ask);
+static void loyalty_lua_context(lua_State *L, loyalty_lua_ask_t *ask,
+    int nrec);
 static void loyalty_lua_call_hook(lua_State *L, loyalty_lua_ask_t *ask,
     loyalty_lua_hook_e hook, int nresults);
 static int loyalty_lua_refuse(lua_State *L, loyalty_lua_ask_t *ask,
@@ -138,10 +140,7 @@ loyalty_lua_price_context(lua_State *L, loyalty_lua_ask_t *ask)
     loyalty_lua_price_t  *p;
 
     p = ask->price;
-    lua_settop(L, 0);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, ask->vm->keys);
-
-    lua_createtable(L, 0, 10);
+    loyalty_lua_context(L, ask, 10);
     loyalty_lua_set_str(L, LOYALTY_LUA_KEY_SKU, p->sku, p->sku_len);
     loyalty_lua_set_num(L, LOYALTY_LUA_KEY_QTY, p->qty);
     loyalty_lua_set_num(L, LOYALTY_LUA_KEY_RETAIL, p->retail);
@@ -240,10 +239,7 @@ loyalty_lua_click_context(lua_State *L, loyalty_lua_ask_t *ask)
     loyalty_lua_click_t  *c;
 
     c = ask->click;
-    lua_settop(L, 0);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, ask->vm->keys);
-
-    lua_createtable(L, 0, 9);
+    loyalty_lua_context(L, ask, 9);
     loyalty_lua_set_str(L, LOYALTY_LUA_KEY_CODE, c->code, c->code_len);
     loyalty_lua_set_str(L, LOYALTY_LUA_KEY_REFERRER, c->referrer,
                         c->referrer_len);
@@ -344,10 +340,7 @@ loyalty_lua_event_context(lua_State *L, loyalty_lua_ask_t *ask)
 
     in = ask->in;
     ev = in->ev;
-    lua_settop(L, 0);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, ask->vm->keys);
-
-    lua_createtable(L, 0, 14);
+    loyalty_lua_context(L, ask, 14);
 
     lua_pushstring(L, loyalty_event_names[ev->type]);
     loyalty_lua_set(L, LOYALTY_LUA_KEY_TYPE);
@@ -459,6 +452,19 @@ loyalty_lua_event_points(lua_State *L, loyalty_lua_ask_t *ask)
 
         lua_pop(L, 1);
     }
+}
+
+
+/*
+ * A hook's context begun: the stack is the keys at index 1 and the
+ * context's table, room made for nrec fields, at 2.
+ */
+static void
+loyalty_lua_context(lua_State *L, loyalty_lua_ask_t *ask, int nrec)
+{
+    lua_settop(L, 0);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ask->vm->keys);
+    lua_createtable(L, 0, nrec);
 }
 
 

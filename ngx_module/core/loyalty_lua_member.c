@@ -9,6 +9,7 @@
 #include <lauxlib.h>
 
 #include "loyalty_lua.h"
+#include "loyalty_member.h"
 #include "loyalty_price.h"
 #include "loyalty_util.h"
 
@@ -89,7 +90,6 @@ loyalty_lua_member_index(lua_State *L)
 {
     char              id[LOYALTY_ID_MAX];
     size_t            len;
-    MDB_val           key, val;
     const char       *s;
     loyalty_lua_t    *vm;
     loyalty_member_t  m;
@@ -117,14 +117,9 @@ loyalty_lua_member_index(lua_State *L)
     memcpy(id, s, len);
     lua_pop(L, 1);
 
-    key.mv_data = id;
-    key.mv_size = len;
-
     lua_pushvalue(L, 2);
 
-    if (mdb_get(vm->txn, vm->st->dbi[LOYALTY_DB_MEMBERS], &key, &val) == 0
-        && loyalty_member_decode(val.mv_data, val.mv_size, &m) == 0)
-    {
+    if (loyalty_member_get(vm->txn, vm->st, id, len, &m) == 0) {
         loyalty_lua_fill_member(L, id, len, &m, 0, 0);
     }
 
@@ -184,7 +179,6 @@ loyalty_lua_store_member(lua_State *L)
     int               has_rank;
     size_t            len;
     int32_t           rank;
-    MDB_val           key, val;
     const char       *id;
     loyalty_lua_t    *vm;
     loyalty_member_t  m;
@@ -201,12 +195,7 @@ loyalty_lua_store_member(lua_State *L)
         return 1;
     }
 
-    key.mv_data = (void *) id;
-    key.mv_size = len;
-
-    if (mdb_get(vm->txn, vm->st->dbi[LOYALTY_DB_MEMBERS], &key, &val) != 0
-        || loyalty_member_decode(val.mv_data, val.mv_size, &m) != 0)
-    {
+    if (loyalty_member_get(vm->txn, vm->st, id, len, &m) != 0) {
         lua_pushnil(L);
         return 1;
     }

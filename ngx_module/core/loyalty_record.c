@@ -15,17 +15,8 @@ const char  *loyalty_stage_names[LOYALTY_STAGE_COUNT] = {
 int
 loyalty_stage_parse(const char *s, size_t len)
 {
-    int  i;
-
-    for (i = 0; i < LOYALTY_STAGE_COUNT; i++) {
-        if (strlen(loyalty_stage_names[i]) == len
-            && memcmp(loyalty_stage_names[i], s, len) == 0)
-        {
-            return i;
-        }
-    }
-
-    return -1;
+    return loyalty_name_index(loyalty_stage_names, LOYALTY_STAGE_COUNT, s,
+                              len);
 }
 
 

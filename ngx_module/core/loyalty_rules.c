@@ -105,17 +105,8 @@ static const loyalty_json_field_t  loyalty_rules_segment_fields[] = {
 int
 loyalty_action_parse(const char *s, size_t len)
 {
-    int  i;
-
-    for (i = 0; i < LOYALTY_ACTION_COUNT; i++) {
-        if (strlen(loyalty_action_names[i]) == len
-            && memcmp(loyalty_action_names[i], s, len) == 0)
-        {
-            return i;
-        }
-    }
-
-    return -1;
+    return loyalty_name_index(loyalty_action_names, LOYALTY_ACTION_COUNT, s,
+                              len);
 }
 
 
@@ -179,7 +170,7 @@ static int
 loyalty_rules_stage(json_t *obj, const char *where, loyalty_rules_stage_t *s,
     char *err, size_t errlen)
 {
-    char         at[64];
+    char         at[64], why[LOYALTY_ERRLEN];
     size_t       i, j, n, len;
     json_t      *skus, *v, *name;
     const char  *sku;
@@ -234,9 +225,8 @@ loyalty_rules_stage(json_t *obj, const char *where, loyalty_rules_stage_t *s,
         sku = json_string_value(name);
         len = json_string_length(name);
 
-        if (!loyalty_valid_id(sku, len)) {
-            snprintf(err, errlen, "%s: \"sku\" must be 1-%d characters of "
-                     "[A-Za-z0-9_.-]", at, LOYALTY_ID_MAX);
+        if (loyalty_check_id("sku", sku, len, why, sizeof(why)) != 0) {
+            snprintf(err, errlen, "%s: %s", at, why);
             return -1;
         }
 

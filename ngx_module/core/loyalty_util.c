@@ -3,6 +3,7 @@
  * CLI.
  */
 
+#include <stdio.h>
 #include <string.h>
 
 #include "loyalty_util.h"
@@ -98,11 +99,46 @@ loyalty_valid_id(const char *s, size_t len)
 }
 
 
+/* what a field of [A-Za-z0-9_.-] must be, said in err when not valid */
+static int
+loyalty_check_chars(int valid, const char *name, int max, const char *also,
+    char *err, size_t errlen)
+{
+    if (valid) {
+        return 0;
+    }
+
+    snprintf(err, errlen, "\"%s\" must be 1-%d characters of "
+             "[A-Za-z0-9_.-]%s", name, max, also);
+
+    return -1;
+}
+
+
+int
+loyalty_check_id(const char *name, const char *s, size_t len, char *err,
+    size_t errlen)
+{
+    return loyalty_check_chars(loyalty_valid_id(s, len), name,
+                               LOYALTY_ID_MAX, "", err, errlen);
+}
+
+
 int
 loyalty_valid_tier_name(const char *s, size_t len)
 {
     return loyalty_valid_chars(s, len, LOYALTY_TIER_MAX, 1)
            && !(len == 6 && memcmp(s, "public", 6) == 0);
+}
+
+
+int
+loyalty_check_tier_name(const char *name, const char *s, size_t len,
+    char *err, size_t errlen)
+{
+    return loyalty_check_chars(loyalty_valid_tier_name(s, len), name,
+                               LOYALTY_TIER_MAX, ", and not \"public\"", err,
+                               errlen);
 }
 
 
@@ -254,6 +290,22 @@ int
 loyalty_valid_kid(const char *s, size_t len)
 {
     return loyalty_valid_chars(s, len, LOYALTY_KID_MAX, 0);
+}
+
+
+int
+loyalty_name_index(const char *const *names, size_t n, const char *s,
+    size_t len)
+{
+    size_t  i;
+
+    for (i = 0; i < n; i++) {
+        if (strlen(names[i]) == len && memcmp(names[i], s, len) == 0) {
+            return (int) i;
+        }
+    }
+
+    return -1;
 }
 
 

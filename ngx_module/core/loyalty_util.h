@@ -53,15 +53,25 @@ size_t loyalty_format_u64(uint64_t v, char *buf);
 
 /* 1-64 chars of [A-Za-z0-9_.-]: member ids */
 int loyalty_valid_id(const char *s, size_t len);
+/* 0 for an id; or -1 with err saying what the field name must be */
+int loyalty_check_id(const char *name, const char *s, size_t len, char *err,
+    size_t errlen);
 /*
  * 1-32 chars of [A-Za-z0-9_.-]: tier names.  "public" is not one: it
  * names the prices of anonymous visitors.
  */
 int loyalty_valid_tier_name(const char *s, size_t len);
+/* 0 for a tier name; or -1 with err saying what the field name must be */
+int loyalty_check_tier_name(const char *name, const char *s, size_t len,
+    char *err, size_t errlen);
 /* three letters A-Z: an ISO 4217 currency code */
 int loyalty_valid_currency(const char *s, size_t len);
 /* 1-16 chars of [A-Za-z0-9_-]: key ids */
 int loyalty_valid_kid(const char *s, size_t len);
+
+/* the index of s in names[n], or -1: the parse of a name from a list */
+int loyalty_name_index(const char *const *names, size_t n, const char *s,
+    size_t len);
 
 /*
  * Durations in nginx's units: "30d", "12h", "1h30m", "90" (seconds).
