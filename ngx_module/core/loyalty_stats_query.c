@@ -3,13 +3,14 @@
  * API's GET .../stats and loyaltyctl stats alike.
  *
  * The stats database is keyed kind, day, name: the records of one kind
- * and one day are adjacent, so a range of days is one cursor walk over
- * the keys that had something to count.  The walk adds up, per name in
- * a hash table, only the counter the rows are sorted by (and every
- * counter into the totals); the top N are taken with a heap of N, not by
- * sorting every name, and only their rows are then summed in full, one
- * read per day.  The cost grows with the names active in the range, not
- * with the store's members or codes.
+ * and one day are adjacent and in name order.  A question over a range
+ * of days merges the days' runs, a cursor per day, by name, so that each
+ * name's sum is complete as the merge passes it: no table of every name,
+ * and the memory read in order.  The merge adds up only the counter the
+ * rows are sorted by (and every counter into the totals); the first
+ * offset + top rows are kept in a heap of that size, and only they are
+ * summed in full at the end, a read per day.  The cost grows with the
+ * records of the range, not with the store's members or codes.
  */
 
 #include <endian.h>
@@ -26,21 +27,41 @@
 
 /* one name's sum of the sort counter over the range */
 typedef struct {
-    int64_t         v;
-    uint32_t        hash;
-    uint32_t        len;
-    char            name[LOYALTY_ID_MAX];
+    int64_t                v;
+    uint32_t               len;
+    char                   name[LOYALTY_ID_MAX];
 } loyalty_stats_row_t;
 
 
+/*
+ * The first k rows met so far, in a heap (indices into pool) whose root
+ * is the row that comes last; and what every row adds up to.
+ */
 typedef struct {
-    loyalty_stats_row_t  *rows;
-    size_t                nrows;
-    size_t                nalloc;
-    uint64_t             *slots;        /* hash << 32 | row index + 1 */
-    size_t                nslots;       /* a power of two */
-    int64_t               totals[LOYALTY_STATS_COUNTERS];
-} loyalty_stats_table_t;
+    loyalty_stats_row_t   *pool;
+    uint32_t              *heap;
+    size_t                 n;
+    size_t                 nalloc;
+    size_t                 k;
+    int                    sort;
+    size_t                 count;
+    int64_t                totals[LOYALTY_STATS_COUNTERS];
+} loyalty_stats_top_t;
+
+
+/*
+ * One day's cursor in the merge of the days, at its current record;
+ * prefix is the name's first 8 bytes, big-endian and zero-padded, so
+ * that most comparisons are of two integers.
+ */
+typedef struct {
+    uint64_t               prefix;
+    MDB_cursor            *cur;
+    const uint8_t         *name;
+    size_t                 len;
+    const uint8_t         *val;
+    size_t                 vlen;
+} loyalty_stats_way_t;
 
 
 static const char  loyalty_stats_kinds[] = {
@@ -241,101 +262,6 @@ loyalty_stats_get64(const uint8_t *p)
 }
 
 
-static uint32_t
-loyalty_stats_hash(const char *s, size_t len)
-{
-    size_t    i;
-    uint32_t  h;
-
-    h = 2166136261u;
-    for (i = 0; i < len; i++) {
-        h = (h ^ (uint8_t) s[i]) * 16777619u;
-    }
-
-    return h;
-}
-
-
-static int
-loyalty_stats_grow(loyalty_stats_table_t *t)
-{
-    size_t     i, n;
-    uint32_t   h;
-    uint64_t  *slots;
-
-    n = t->nslots ? t->nslots * 2 : 4096;
-
-    slots = calloc(n, sizeof(uint64_t));
-    if (slots == NULL) {
-        return ENOMEM;
-    }
-
-    for (i = 0; i < t->nrows; i++) {
-        h = t->rows[i].hash & (n - 1);
-        while (slots[h]) {
-            h = (h + 1) & (n - 1);
-        }
-
-        slots[h] = ((uint64_t) t->rows[i].hash << 32) | (i + 1);
-    }
-
-    free(t->slots);
-    t->slots = slots;
-    t->nslots = n;
-
-    return 0;
-}
-
-
-/* the name's row, made if new; NULL for memory */
-static loyalty_stats_row_t *
-loyalty_stats_row(loyalty_stats_table_t *t, const char *name, size_t len)
-{
-    size_t                h;
-    uint32_t              hash;
-    loyalty_stats_row_t  *r, *rows;
-
-    if ((t->nrows + 1) * 10 > t->nslots * 7 && loyalty_stats_grow(t) != 0) {
-        return NULL;
-    }
-
-    hash = loyalty_stats_hash(name, len);
-    h = hash & (t->nslots - 1);
-
-    while (t->slots[h]) {
-        if ((uint32_t) (t->slots[h] >> 32) == hash) {
-            r = &t->rows[(uint32_t) t->slots[h] - 1];
-
-            if (r->len == len && memcmp(r->name, name, len) == 0) {
-                return r;
-            }
-        }
-
-        h = (h + 1) & (t->nslots - 1);
-    }
-
-    if (t->nrows == t->nalloc) {
-        t->nalloc = t->nalloc ? t->nalloc * 2 : 4096;
-        rows = realloc(t->rows, t->nalloc * sizeof(loyalty_stats_row_t));
-        if (rows == NULL) {
-            return NULL;
-        }
-
-        t->rows = rows;
-    }
-
-    r = &t->rows[t->nrows];
-    memcpy(r->name, name, len);
-    r->len = (uint32_t) len;
-    r->hash = hash;
-    r->v = 0;
-
-    t->slots[h] = ((uint64_t) hash << 32) | ++t->nrows;
-
-    return r;
-}
-
-
 static int64_t
 loyalty_stats_key_day(const uint8_t *k)
 {
@@ -343,93 +269,417 @@ loyalty_stats_key_day(const uint8_t *k)
 }
 
 
-/*
- * Sums the sort counter of the kind's records of the range per name, and
- * every counter into the totals; by=day names a row by its day (4 bytes,
- * big-endian, so that names sort by date).
- */
+/* names in LMDB's order: bytewise, the shorter first */
 static int
-loyalty_stats_sum(loyalty_store_t *st, MDB_txn *txn,
-    const loyalty_stats_query_t *q, loyalty_stats_table_t *t)
+loyalty_stats_cmp_name(const void *a, size_t alen, const void *b,
+    size_t blen)
 {
-    int                   rc, i, kind, sort;
-    uint8_t               kbuf[LOYALTY_STATS_KEY_MAX];
-    MDB_val               key, val;
-    MDB_cursor           *cur;
-    const uint8_t        *k, *v;
-    loyalty_stats_row_t  *r;
+    int  rc;
 
-    kind = loyalty_stats_kinds[q->by];
-    sort = q->sort;
+    rc = memcmp(a, b, alen < blen ? alen : blen);
 
-    rc = mdb_cursor_open(txn, st->dbi[LOYALTY_DB_STATS], &cur);
-    if (rc != 0) {
-        return rc;
-    }
-
-    key.mv_data = kbuf;
-    key.mv_size = loyalty_stats_key(kind, q->from, NULL, 0, kbuf);
-
-    for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
-         rc == 0;
-         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT))
-    {
-        k = key.mv_data;
-        v = val.mv_data;
-
-        if (key.mv_size < 5 || k[0] != kind
-            || loyalty_stats_key_day(k + 1) > q->to)
-        {
-            break;
-        }
-
-        /* damage is verify's to report; it counts nothing here */
-        if (key.mv_size > LOYALTY_STATS_KEY_MAX
-            || val.mv_size != LOYALTY_STATS_REC_LEN
-            || v[0] != LOYALTY_STATS_VERSION)
-        {
-            continue;
-        }
-
-        r = (q->by == LOYALTY_STATS_BY_DAY)
-            ? loyalty_stats_row(t, (const char *) k + 1, 4)
-            : loyalty_stats_row(t, (const char *) k + 5, key.mv_size - 5);
-
-        if (r == NULL) {
-            rc = ENOMEM;
-            break;
-        }
-
-        for (i = 0; i < LOYALTY_STATS_COUNTERS; i++) {
-            t->totals[i] += loyalty_stats_get64(v + 8 + 8 * i);
-        }
-
-        if (sort != LOYALTY_STATS_SORT_KEY) {
-            r->v += loyalty_stats_get64(v + 8 + 8 * sort);
-        }
-    }
-
-    mdb_cursor_close(cur);
-
-    return rc == MDB_NOTFOUND ? 0 : rc;
+    return rc ? rc : (alen > blen) - (alen < blen);
 }
 
 
-/* by=day shows every day of the range, those without counts too */
+/* < 0 when a comes first: the larger sort counter, then the name */
 static int
-loyalty_stats_days(const loyalty_stats_query_t *q, loyalty_stats_table_t *t)
+loyalty_stats_cmp(const loyalty_stats_row_t *a, const loyalty_stats_row_t *b,
+    int sort)
 {
-    int64_t  day;
-    uint8_t  p[4];
+    if (sort != LOYALTY_STATS_SORT_KEY && a->v != b->v) {
+        return a->v > b->v ? -1 : 1;
+    }
+
+    return loyalty_stats_cmp_name(a->name, a->len, b->name, b->len);
+}
+
+
+#define loyalty_stats_top_cmp(t, i, j)                                        \
+    loyalty_stats_cmp(&(t)->pool[(t)->heap[i]], &(t)->pool[(t)->heap[j]],     \
+                      (t)->sort)
+
+
+static void
+loyalty_stats_top_swap(loyalty_stats_top_t *t, size_t i, size_t j)
+{
+    uint32_t  tmp;
+
+    tmp = t->heap[i];
+    t->heap[i] = t->heap[j];
+    t->heap[j] = tmp;
+}
+
+
+static void
+loyalty_stats_top_down(loyalty_stats_top_t *t, size_t n, size_t i)
+{
+    size_t  c;
+
+    for ( ;; ) {
+        c = 2 * i + 1;
+        if (c >= n) {
+            return;
+        }
+
+        if (c + 1 < n && loyalty_stats_top_cmp(t, c + 1, c) > 0) {
+            c++;
+        }
+
+        if (loyalty_stats_top_cmp(t, c, i) <= 0) {
+            return;
+        }
+
+        loyalty_stats_top_swap(t, i, c);
+        i = c;
+    }
+}
+
+
+static int
+loyalty_stats_top_grow(loyalty_stats_top_t *t)
+{
+    uint32_t             *heap;
+    loyalty_stats_row_t  *pool;
+
+    t->nalloc = t->nalloc ? t->nalloc * 2 : 64;
+    if (t->nalloc > t->k) {
+        t->nalloc = t->k;
+    }
+
+    pool = realloc(t->pool, t->nalloc * sizeof(loyalty_stats_row_t));
+    if (pool == NULL) {
+        return ENOMEM;
+    }
+
+    t->pool = pool;
+
+    heap = realloc(t->heap, t->nalloc * sizeof(uint32_t));
+    if (heap == NULL) {
+        return ENOMEM;
+    }
+
+    t->heap = heap;
+
+    return 0;
+}
+
+
+/* a row summed: kept if it is among the first k; 0 or ENOMEM */
+static int
+loyalty_stats_top_offer(loyalty_stats_top_t *t, const void *name,
+    size_t len, int64_t v)
+{
+    size_t               i;
+    loyalty_stats_row_t  row;
+
+    t->count++;
+
+    if (t->k == 0) {
+        return 0;
+    }
+
+    row.v = v;
+    row.len = (uint32_t) len;
+    memcpy(row.name, name, len);
+
+    if (t->n == t->k) {
+        if (loyalty_stats_cmp(&row, &t->pool[t->heap[0]], t->sort) >= 0) {
+            return 0;
+        }
+
+        t->pool[t->heap[0]] = row;
+        loyalty_stats_top_down(t, t->n, 0);
+
+        return 0;
+    }
+
+    if (t->n == t->nalloc && loyalty_stats_top_grow(t) != 0) {
+        return ENOMEM;
+    }
+
+    t->pool[t->n] = row;
+    t->heap[t->n] = (uint32_t) t->n;
+
+    for (i = t->n++; i > 0 && loyalty_stats_top_cmp(t, i, (i - 1) / 2) > 0;
+         i = (i - 1) / 2)
+    {
+        loyalty_stats_top_swap(t, i, (i - 1) / 2);
+    }
+
+    return 0;
+}
+
+
+/* the heap in order, first to last: the last row to the end, again */
+static void
+loyalty_stats_top_sort(loyalty_stats_top_t *t)
+{
+    size_t  i;
+
+    for (i = t->n; i-- > 1; ) {
+        loyalty_stats_top_swap(t, 0, i);
+        loyalty_stats_top_down(t, i, 0);
+    }
+}
+
+
+/* a record into the totals; its sort counter, or 0 for damage */
+static int64_t
+loyalty_stats_total(loyalty_stats_top_t *t, const uint8_t *v, size_t len)
+{
+    int  i;
+
+    /* damage is verify's to report; it counts nothing here */
+    if (len != LOYALTY_STATS_REC_LEN || v[0] != LOYALTY_STATS_VERSION) {
+        return 0;
+    }
+
+    for (i = 0; i < LOYALTY_STATS_COUNTERS; i++) {
+        t->totals[i] += loyalty_stats_get64(v + 8 + 8 * i);
+    }
+
+    return t->sort == LOYALTY_STATS_SORT_KEY
+           ? 0 : loyalty_stats_get64(v + 8 + 8 * t->sort);
+}
+
+
+/* the way at a record: 1, or 0 when it is past its day's records */
+static int
+loyalty_stats_way_at(loyalty_stats_way_t *w, const MDB_val *key,
+    const MDB_val *val, int kind, const uint8_t *day)
+{
+    size_t          i;
+    uint64_t        p;
+    const uint8_t  *k = key->mv_data;
+
+    if (key->mv_size < 5 || key->mv_size > LOYALTY_STATS_KEY_MAX
+        || k[0] != kind || memcmp(k + 1, day, 4) != 0)
+    {
+        return 0;
+    }
+
+    w->name = k + 5;
+    w->len = key->mv_size - 5;
+    w->val = val->mv_data;
+    w->vlen = val->mv_size;
+
+    p = 0;
+    for (i = 0; i < 8; i++) {
+        p = (p << 8) | (i < w->len ? w->name[i] : 0);
+    }
+
+    w->prefix = p;
+
+    return 1;
+}
+
+
+static int
+loyalty_stats_way_cmp(const loyalty_stats_way_t *a,
+    const loyalty_stats_way_t *b)
+{
+    if (a->prefix != b->prefix) {
+        return a->prefix < b->prefix ? -1 : 1;
+    }
+
+    return loyalty_stats_cmp_name(a->name, a->len, b->name, b->len);
+}
+
+
+/* a heap of ways whose root has the first name */
+static void
+loyalty_stats_way_down(loyalty_stats_way_t *w, size_t n, size_t i)
+{
+    size_t               c;
+    loyalty_stats_way_t  tmp;
+
+    for ( ;; ) {
+        c = 2 * i + 1;
+        if (c >= n) {
+            return;
+        }
+
+        if (c + 1 < n && loyalty_stats_way_cmp(&w[c + 1], &w[c]) < 0) {
+            c++;
+        }
+
+        if (loyalty_stats_way_cmp(&w[c], &w[i]) >= 0) {
+            return;
+        }
+
+        tmp = w[i];
+        w[i] = w[c];
+        w[c] = tmp;
+        i = c;
+    }
+}
+
+
+/*
+ * A cursor per day of the range at its first record of the kind, in a
+ * heap of *n; days without one have none.  On failure the caller closes
+ * the cursors of w[0..*n).
+ */
+static int
+loyalty_stats_ways(loyalty_store_t *st, MDB_txn *txn,
+    const loyalty_stats_query_t *q, int kind, loyalty_stats_way_t *w,
+    size_t *n)
+{
+    int       rc;
+    size_t    i;
+    int64_t   day;
+    uint8_t   kbuf[LOYALTY_STATS_KEY_MAX];
+    MDB_val   key, val;
+
+    *n = 0;
 
     for (day = q->from; day <= q->to; day++) {
-        p[0] = (uint8_t) (day >> 24);
-        p[1] = (uint8_t) (day >> 16);
-        p[2] = (uint8_t) (day >> 8);
-        p[3] = (uint8_t) day;
+        i = *n;
 
-        if (loyalty_stats_row(t, (const char *) p, 4) == NULL) {
-            return ENOMEM;
+        rc = mdb_cursor_open(txn, st->dbi[LOYALTY_DB_STATS], &w[i].cur);
+        if (rc != 0) {
+            return rc;
+        }
+
+        key.mv_data = kbuf;
+        key.mv_size = loyalty_stats_key(kind, day, NULL, 0, kbuf);
+
+        rc = mdb_cursor_get(w[i].cur, &key, &val, MDB_SET_RANGE);
+
+        if (rc == 0 && loyalty_stats_way_at(&w[i], &key, &val, kind,
+                                            kbuf + 1))
+        {
+            (*n)++;
+            continue;
+        }
+
+        mdb_cursor_close(w[i].cur);
+
+        if (rc != 0 && rc != MDB_NOTFOUND) {
+            return rc;
+        }
+    }
+
+    for (i = *n / 2; i-- > 0; ) {
+        loyalty_stats_way_down(w, *n, i);
+    }
+
+    return 0;
+}
+
+
+/*
+ * Moves the first way to its next record, or drops it from the heap at
+ * the end of its day: 0 or an LMDB error
+ */
+static int
+loyalty_stats_way_next(loyalty_stats_way_t *w, size_t *n, int kind)
+{
+    int      rc;
+    uint8_t  day[4];
+    MDB_val  key, val;
+
+    memcpy(day, w[0].name - 4, 4);
+
+    rc = mdb_cursor_get(w[0].cur, &key, &val, MDB_NEXT);
+
+    if (rc == 0 && loyalty_stats_way_at(&w[0], &key, &val, kind, day)) {
+        loyalty_stats_way_down(w, *n, 0);
+        return 0;
+    }
+
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        return rc;
+    }
+
+    mdb_cursor_close(w[0].cur);
+    w[0] = w[--*n];
+    loyalty_stats_way_down(w, *n, 0);
+
+    return 0;
+}
+
+
+/*
+ * by=code, campaign, referrer: the days' runs merged by name, each
+ * name's sum complete when the merge passes it
+ */
+static int
+loyalty_stats_merge(loyalty_store_t *st, MDB_txn *txn,
+    const loyalty_stats_query_t *q, loyalty_stats_top_t *t)
+{
+    int                   rc, kind;
+    char                  name[LOYALTY_ID_MAX];
+    size_t                i, n, len;
+    int64_t               v;
+    uint64_t              prefix;
+    loyalty_stats_way_t  *w;
+
+    kind = loyalty_stats_kinds[q->by];
+
+    w = malloc((size_t) (q->to - q->from + 1) * sizeof(loyalty_stats_way_t));
+    if (w == NULL) {
+        return ENOMEM;
+    }
+
+    rc = loyalty_stats_ways(st, txn, q, kind, w, &n);
+
+    while (rc == 0 && n > 0) {
+        prefix = w[0].prefix;
+        len = w[0].len;
+        memcpy(name, w[0].name, len);
+        v = 0;
+
+        do {
+            v += loyalty_stats_total(t, w[0].val, w[0].vlen);
+            rc = loyalty_stats_way_next(w, &n, kind);
+
+        } while (rc == 0 && n > 0 && w[0].prefix == prefix
+                 && w[0].len == len && memcmp(w[0].name, name, len) == 0);
+
+        if (rc == 0) {
+            rc = loyalty_stats_top_offer(t, name, len, v);
+        }
+    }
+
+    for (i = 0; i < n; i++) {
+        mdb_cursor_close(w[i].cur);
+    }
+
+    free(w);
+
+    return rc;
+}
+
+
+/* by=day: every day of the range, those without counts too */
+static int
+loyalty_stats_days(loyalty_store_t *st, MDB_txn *txn,
+    const loyalty_stats_query_t *q, loyalty_stats_top_t *t)
+{
+    int       rc;
+    int64_t   day, v;
+    uint8_t   kbuf[LOYALTY_STATS_KEY_MAX];
+    MDB_val   key, val;
+
+    for (day = q->from; day <= q->to; day++) {
+        key.mv_data = kbuf;
+        key.mv_size = loyalty_stats_key(LOYALTY_STATS_KIND_DAY, day, NULL, 0,
+                                        kbuf);
+
+        rc = mdb_get(txn, st->dbi[LOYALTY_DB_STATS], &key, &val);
+
+        if (rc != 0 && rc != MDB_NOTFOUND) {
+            return rc;
+        }
+
+        v = (rc == 0) ? loyalty_stats_total(t, val.mv_data, val.mv_size) : 0;
+
+        /* the row's name: the day, big-endian, in date order */
+        rc = loyalty_stats_top_offer(t, kbuf + 1, 4, v);
+        if (rc != 0) {
+            return rc;
         }
     }
 
@@ -481,114 +731,6 @@ loyalty_stats_fill(loyalty_store_t *st, MDB_txn *txn,
             c[i] += d[i];
         }
     }
-
-    return 0;
-}
-
-
-/* ordering: < 0 when a comes first */
-
-static int
-loyalty_stats_cmp_key(const loyalty_stats_row_t *a,
-    const loyalty_stats_row_t *b)
-{
-    int  rc;
-
-    rc = memcmp(a->name, b->name, a->len < b->len ? a->len : b->len);
-
-    return rc ? rc : (int) a->len - (int) b->len;
-}
-
-
-static int
-loyalty_stats_cmp(const loyalty_stats_row_t *a, const loyalty_stats_row_t *b,
-    int sort)
-{
-    if (sort != LOYALTY_STATS_SORT_KEY && a->v != b->v) {
-        return a->v > b->v ? -1 : 1;
-    }
-
-    return loyalty_stats_cmp_key(a, b);
-}
-
-
-/* a heap of n whose root is the row that comes last */
-static void
-loyalty_stats_sift(loyalty_stats_row_t **heap, size_t n, size_t i, int sort)
-{
-    size_t                c;
-    loyalty_stats_row_t  *tmp;
-
-    for ( ;; ) {
-        c = 2 * i + 1;
-        if (c >= n) {
-            return;
-        }
-
-        if (c + 1 < n && loyalty_stats_cmp(heap[c + 1], heap[c], sort) > 0) {
-            c++;
-        }
-
-        if (loyalty_stats_cmp(heap[c], heap[i], sort) <= 0) {
-            return;
-        }
-
-        tmp = heap[i];
-        heap[i] = heap[c];
-        heap[c] = tmp;
-        i = c;
-    }
-}
-
-
-/*
- * The first k rows in order, in *out (malloc), *n of them: a heap of k
- * over every row, then that heap sorted in place.
- */
-static int
-loyalty_stats_first(loyalty_stats_table_t *t, int sort, size_t k,
-    loyalty_stats_row_t ***out, size_t *n)
-{
-    size_t                 i, m;
-    loyalty_stats_row_t  **heap, *tmp;
-
-    m = k < t->nrows ? k : t->nrows;
-    *n = m;
-    *out = NULL;
-
-    if (m == 0) {
-        return 0;
-    }
-
-    heap = malloc(m * sizeof(loyalty_stats_row_t *));
-    if (heap == NULL) {
-        return ENOMEM;
-    }
-
-    for (i = 0; i < m; i++) {
-        heap[i] = &t->rows[i];
-    }
-
-    for (i = m / 2; i-- > 0; ) {
-        loyalty_stats_sift(heap, m, i, sort);
-    }
-
-    for (i = m; i < t->nrows; i++) {
-        if (loyalty_stats_cmp(&t->rows[i], heap[0], sort) < 0) {
-            heap[0] = &t->rows[i];
-            loyalty_stats_sift(heap, m, 0, sort);
-        }
-    }
-
-    /* the last row to the end, again and again: the heap in order */
-    for (i = m; i-- > 1; ) {
-        tmp = heap[0];
-        heap[0] = heap[i];
-        heap[i] = tmp;
-        loyalty_stats_sift(heap, i, 0, sort);
-    }
-
-    *out = heap;
 
     return 0;
 }
@@ -716,36 +858,30 @@ loyalty_stats_head(const loyalty_stats_query_t *q)
 
 static int
 loyalty_stats_rows(loyalty_store_t *st, MDB_txn *txn,
-    const loyalty_stats_query_t *q, loyalty_stats_table_t *t, json_t *doc)
+    const loyalty_stats_query_t *q, loyalty_stats_top_t *t, json_t *doc)
 {
-    int                    rc;
-    size_t                 j, n;
-    json_t                *rows, *o;
-    loyalty_stats_row_t  **first;
+    int      rc;
+    size_t   j;
+    json_t  *rows, *o;
 
-    rc = loyalty_stats_first(t, q->sort, q->offset + q->top, &first, &n);
-    if (rc != 0) {
-        return rc;
-    }
+    loyalty_stats_top_sort(t);
 
     rows = json_array();
 
-    json_object_set_new(doc, "count", json_integer((json_int_t) t->nrows));
+    json_object_set_new(doc, "count", json_integer((json_int_t) t->count));
     json_object_set_new(doc, "totals", loyalty_stats_counters(t->totals));
     json_object_set_new(doc, "rows", rows);
 
     rc = (rows == NULL || json_object_get(doc, "totals") == NULL)
          ? ENOMEM : 0;
 
-    for (j = q->offset; rc == 0 && j < n; j++) {
-        o = loyalty_stats_row_json(st, txn, q, first[j], &rc);
+    for (j = q->offset; rc == 0 && j < t->n; j++) {
+        o = loyalty_stats_row_json(st, txn, q, &t->pool[t->heap[j]], &rc);
 
         if (o != NULL && json_array_append_new(rows, o) != 0) {
             rc = ENOMEM;
         }
     }
-
-    free(first);
 
     return rc;
 }
@@ -755,23 +891,23 @@ static int
 loyalty_stats_keyed(loyalty_store_t *st, MDB_txn *txn,
     const loyalty_stats_query_t *q, json_t *doc)
 {
-    int                    rc;
-    loyalty_stats_table_t  t;
+    int                  rc;
+    loyalty_stats_top_t  t;
 
-    memset(&t, 0, sizeof(loyalty_stats_table_t));
+    memset(&t, 0, sizeof(loyalty_stats_top_t));
+    t.k = q->offset + q->top;
+    t.sort = q->sort;
 
-    rc = (q->by == LOYALTY_STATS_BY_DAY) ? loyalty_stats_days(q, &t) : 0;
-
-    if (rc == 0) {
-        rc = loyalty_stats_sum(st, txn, q, &t);
-    }
+    rc = (q->by == LOYALTY_STATS_BY_DAY)
+         ? loyalty_stats_days(st, txn, q, &t)
+         : loyalty_stats_merge(st, txn, q, &t);
 
     if (rc == 0) {
         rc = loyalty_stats_rows(st, txn, q, &t, doc);
     }
 
-    free(t.rows);
-    free(t.slots);
+    free(t.pool);
+    free(t.heap);
 
     return rc;
 }
