@@ -424,16 +424,21 @@ loyalty_stats_top_sort(loyalty_stats_top_t *t)
 }
 
 
-/* a record into the totals; its sort counter, or 0 for damage */
+/*
+ * A record into the totals; its sort counter, *sound set; 0 for damage,
+ * which is verify's to report and counts nothing here
+ */
 static int64_t
-loyalty_stats_total(loyalty_stats_top_t *t, const uint8_t *v, size_t len)
+loyalty_stats_total(loyalty_stats_top_t *t, const uint8_t *v, size_t len,
+    int *sound)
 {
     int  i;
 
-    /* damage is verify's to report; it counts nothing here */
     if (len != LOYALTY_STATS_REC_LEN || v[0] != LOYALTY_STATS_VERSION) {
         return 0;
     }
+
+    *sound = 1;
 
     for (i = 0; i < LOYALTY_STATS_COUNTERS; i++) {
         t->totals[i] += loyalty_stats_get64(v + 8 + 8 * i);
@@ -609,7 +614,7 @@ static int
 loyalty_stats_merge(loyalty_store_t *st, MDB_txn *txn,
     const loyalty_stats_query_t *q, loyalty_stats_top_t *t)
 {
-    int                   rc, kind;
+    int                   rc, kind, sound;
     char                  name[LOYALTY_ID_MAX];
     size_t                i, n, len;
     int64_t               v;
@@ -630,15 +635,16 @@ loyalty_stats_merge(loyalty_store_t *st, MDB_txn *txn,
         len = w[0].len;
         memcpy(name, w[0].name, len);
         v = 0;
+        sound = 0;
 
         do {
-            v += loyalty_stats_total(t, w[0].val, w[0].vlen);
+            v += loyalty_stats_total(t, w[0].val, w[0].vlen, &sound);
             rc = loyalty_stats_way_next(w, &n, kind);
 
         } while (rc == 0 && n > 0 && w[0].prefix == prefix
                  && w[0].len == len && memcmp(w[0].name, name, len) == 0);
 
-        if (rc == 0) {
+        if (rc == 0 && sound) {
             rc = loyalty_stats_top_offer(t, name, len, v);
         }
     }
@@ -658,7 +664,7 @@ static int
 loyalty_stats_days(loyalty_store_t *st, MDB_txn *txn,
     const loyalty_stats_query_t *q, loyalty_stats_top_t *t)
 {
-    int       rc;
+    int       rc, sound;
     int64_t   day, v;
     uint8_t   kbuf[LOYALTY_STATS_KEY_MAX];
     MDB_val   key, val;
@@ -674,7 +680,9 @@ loyalty_stats_days(loyalty_store_t *st, MDB_txn *txn,
             return rc;
         }
 
-        v = (rc == 0) ? loyalty_stats_total(t, val.mv_data, val.mv_size) : 0;
+        v = (rc == 0) ? loyalty_stats_total(t, val.mv_data, val.mv_size,
+                                            &sound)
+                      : 0;
 
         /* the row's name: the day, big-endian, in date order */
         rc = loyalty_stats_top_offer(t, kbuf + 1, 4, v);
