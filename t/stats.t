@@ -407,6 +407,31 @@ my $NOV = 'from=2026-11-01&to=2026-11-30';
     is($hdr->{allow}, 'GET', 'POST: Allow: GET');
 }
 
+# questions at once, each in the thread pool: every one answered, alike
+
+{
+    my $dir = test_dir();
+    my @pids;
+    for my $i (0 .. 7) {
+        my $pid = fork // die "fork: $!";
+        if ($pid == 0) {
+            my $out = '';
+            for (1 .. 5) {
+                my ($status, $doc) = get($h, "by=referrer&$NOV");
+                $out .= "$status " . line($doc->{totals}) . "\n";
+            }
+            write_file("$dir/$i", $out);
+            POSIX::_exit(0);
+        }
+        push @pids, $pid;
+    }
+    waitpid $_, 0 for @pids;
+    my %seen;
+    $seen{$_}++ for map { split /\n/, slurp("$dir/$_") } 0 .. 7;
+    is_deeply(\%seen, { '200 0 0 0 0 4 4 6 26000 2 8000 800 320' => 40 },
+              'forty questions at once: forty alike answers');
+}
+
 # authentication
 
 {
