@@ -54,7 +54,7 @@ SAN_TESTS   := $(filter-out t/build-clang.t t/fuzz.t t/deb.t, \
                  $(wildcard t/*.t))
 
 .PHONY: all asan deps test test-build test-plain test-asan demo demo-stop \
-        bench bench-stats vectors clean
+        bench bench-stats vectors clean dashboard
 
 all: build/ngx_http_loyalty_module.so build/loyaltyctl
 
@@ -151,6 +151,14 @@ build/asan/unit/%.t: t/unit/%.c t/unit/tap.h build/asan/libloyaltycore.a
 	$(SAN_CC) $(SAN_CFLAGS) $(WARN) $(INC) -o $@ $< \
 	    build/asan/libloyaltycore.a $(LIBS)
 
+# the tests of a store share t/unit/store_fixture.h, and a rules document
+# t/unit/rules_fixture.h
+build/unit/cadence.t build/unit/events.t build/unit/rules.t \
+build/unit/store.t build/asan/unit/cadence.t build/asan/unit/events.t \
+build/asan/unit/rules.t build/asan/unit/store.t: t/unit/store_fixture.h
+build/unit/events.t build/unit/rules.t build/asan/unit/events.t \
+build/asan/unit/rules.t: t/unit/rules_fixture.h
+
 # the cookies' vector programs share t/unit/vectors.h
 build/unit/cookie_vectors.t build/unit/ref_vectors.t \
 build/asan/unit/cookie_vectors.t build/asan/unit/ref_vectors.t: \
@@ -166,7 +174,7 @@ test: deps
 	$(MAKE) test-asan || rc=1; \
 	exit $$rc
 
-test-build: all $(UNIT_BIN) asan
+test-build: all $(UNIT_BIN) asan dashboard
 
 # the slowest scripts first, so that two jobs end together
 SLOW_TESTS  := t/build-clang.t t/deb.t t/fuzz.t t/cli-codes.t t/schema.t
@@ -179,7 +187,7 @@ test-asan: asan
 	SAN_PRELOAD="$(SAN_PRELOAD)" sh t/sanitize prove -j2 --timer \
 	    $(filter $(SAN_TESTS),$(TESTS)) $(SAN_UNIT)
 
-demo: deps all
+demo: deps all dashboard
 	sh t/demo/run
 
 demo-stop:
@@ -210,6 +218,28 @@ vectors: build/unit/cookie_vectors.t build/unit/ref_vectors.t
 
 clean:
 	rm -rf build
+
+# The dashboard (ADMIN/dashboard): the page, its script and style, and
+# Apache ECharts from npm (dashboard/package-lock.json pins it, `npm ci`
+# in .ci/install-deps installs it), copied into build/dashboard, the
+# folder loyalty_admin_dashboard names; nothing is fetched when it runs.
+DASH_SRC    := dashboard/index.html dashboard/app.js dashboard/app.css
+DASH_ECHARTS := dashboard/node_modules/echarts
+
+dashboard: build/dashboard/index.html
+
+$(DASH_ECHARTS)/dist/echarts.min.js: dashboard/package-lock.json
+	cd dashboard && npm ci --no-audit --no-fund --ignore-scripts
+	touch $@
+
+build/dashboard/index.html: $(DASH_SRC) $(DASH_ECHARTS)/dist/echarts.min.js
+	rm -rf build/dashboard.tmp
+	mkdir -p build/dashboard.tmp
+	cp $(DASH_SRC) $(DASH_ECHARTS)/dist/echarts.min.js build/dashboard.tmp/
+	cp $(DASH_ECHARTS)/LICENSE build/dashboard.tmp/echarts-LICENSE.txt
+	cp $(DASH_ECHARTS)/NOTICE build/dashboard.tmp/echarts-NOTICE.txt
+	rm -rf build/dashboard
+	mv build/dashboard.tmp build/dashboard
 
 # The version is debian/changelog's, one source for loyaltyctl, the
 # module (config makes its own copy of the header), the man pages and the
@@ -248,7 +278,7 @@ build/man/loyalty.8: README.md man/mkman debian/changelog
 # just the two).
 DEB_SRC     := build/deb/nginx-loyalty-$(VERSION)
 
-deb:
+deb: dashboard
 	rm -rf build/deb
 	mkdir -p $(DEB_SRC)
 	if git rev-parse --git-dir >/dev/null 2>&1; then \
@@ -258,6 +288,7 @@ deb:
 	           -o -type f -print0; \
 	fi | perl -0 -ne 'chomp; print "$$_\0" if -f' \
 	   | xargs -0 cp --parents -t $(DEB_SRC)
+	cp -r build/dashboard $(DEB_SRC)/debian/dashboard
 	cd $(DEB_SRC) && DEB_BUILD_OPTIONS="noddebs parallel=2" \
 	    dpkg-buildpackage -us -uc -b > ../build.log 2>&1 \
 	    || { tail -40 ../build.log; exit 1; }

@@ -188,6 +188,12 @@ ngx_http_loyalty_admin_handler(ngx_http_request_t *r)
     llcf = ngx_http_get_module_loc_conf(r, ngx_http_loyalty_module);
     lmcf = ngx_http_get_module_main_conf(r, ngx_http_loyalty_module);
 
+    /* its files hold no data, and a browser cannot send a token for them */
+    rc = ngx_http_loyalty_dashboard_handler(r, llcf);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
     req = ngx_http_loyalty_admin_req(r, 1);
     if (req == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -525,6 +531,7 @@ ngx_http_loyalty_admin_access(ngx_http_request_t *r,
                       "clients only");
 
         (void) ngx_http_discard_request_body(r);
+        ngx_http_loyalty_metric(NGX_HTTP_LOYALTY_M_DENIED_LOOPBACK);
 
         return ngx_http_loyalty_admin_error(r, NGX_HTTP_FORBIDDEN,
                                             "this admin API admits "
@@ -546,6 +553,7 @@ ngx_http_loyalty_admin_access(ngx_http_request_t *r,
         }
 
         (void) ngx_http_discard_request_body(r);
+        ngx_http_loyalty_metric(NGX_HTTP_LOYALTY_M_DENIED_TOKEN);
 
         return ngx_http_loyalty_admin_error(r, NGX_HTTP_UNAUTHORIZED,
                                             "a valid bearer token is "
@@ -594,6 +602,7 @@ ngx_http_loyalty_admin_scope(ngx_http_request_t *r,
                   "read", &token->id);
 
     (void) ngx_http_discard_request_body(r);
+    ngx_http_loyalty_metric(NGX_HTTP_LOYALTY_M_DENIED_SCOPE);
 
     return ngx_http_loyalty_admin_error(r, NGX_HTTP_FORBIDDEN,
                                         "this token may only read");
@@ -1719,6 +1728,8 @@ static ngx_int_t
 ngx_http_loyalty_admin_answer(ngx_http_request_t *r,
     ngx_http_loyalty_admin_t *a, ngx_uint_t status, json_t *doc)
 {
+    ngx_http_loyalty_metrics_answer(NGX_HTTP_LOYALTY_M_WRITE, status);
+
     if (a->done) {
         return a->done(r, a->done_data, status, doc);
     }

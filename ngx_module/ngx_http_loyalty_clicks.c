@@ -234,6 +234,28 @@ ngx_http_loyalty_clicks_get(ngx_http_loyalty_main_conf_t *lmcf)
 }
 
 
+/* for loyalty_metrics: codes with a slot, slots, clicks with none */
+void
+ngx_http_loyalty_clicks_fill(ngx_http_loyalty_clicks_t *clicks,
+    ngx_uint_t *used, ngx_uint_t *size, ngx_uint_t *lost)
+{
+    ngx_uint_t                     i;
+    ngx_http_loyalty_clicks_sh_t  *sh;
+
+    sh = clicks->sh;
+    *used = 0;
+
+    for (i = 0; i < sh->nslots; i++) {
+        if (sh->slots[i].state != NGX_HTTP_LOYALTY_SLOT_FREE) {
+            (*used)++;
+        }
+    }
+
+    *size = sh->nslots;
+    *lost = sh->lost;
+}
+
+
 /*
  * The slot of a code, claimed on its first click; NGX_DECLINED when the
  * table has no room near the code's place (counted, and logged by the

@@ -247,3 +247,39 @@ ngx_http_loyalty_code_read(ngx_http_request_t *r,
 
     return NGX_OK;
 }
+
+
+/*
+ * A member's referrer, pointing into the map (valid until the transaction
+ * ends); empty when the member or their referrer is absent, or the record
+ * is damaged (the identity lookup logs those).
+ */
+ngx_int_t
+ngx_http_loyalty_store_referrer(ngx_http_loyalty_store_t *store,
+    MDB_txn *txn, ngx_log_t *log, u_char *id, size_t len,
+    const char **referrer, size_t *referrer_len)
+{
+    int               rc;
+    loyalty_member_t  m;
+
+    *referrer = NULL;
+    *referrer_len = 0;
+
+    rc = loyalty_member_get(txn, &store->st, (const char *) id, len, &m);
+
+    if (rc == MDB_NOTFOUND || rc == MDB_CORRUPTED) {
+        return NGX_OK;
+    }
+
+    if (rc != 0) {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "loyalty_store \"%s\": mdb_get(\"%*s\") failed: %s",
+                      store->path, len, id, mdb_strerror(rc));
+        return NGX_ERROR;
+    }
+
+    *referrer = m.referrer;
+    *referrer_len = m.referrer_len;
+
+    return NGX_OK;
+}

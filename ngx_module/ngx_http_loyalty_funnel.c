@@ -23,7 +23,6 @@ ngx_http_loyalty_funnel(ngx_http_request_t *r, ngx_http_loyalty_ctx_t *ctx)
 {
     int                        rc;
     size_t                     len;
-    MDB_val                    key, val;
     MDB_txn                   *txn;
     const char                *name;
     loyalty_member_t           m;
@@ -51,15 +50,13 @@ ngx_http_loyalty_funnel(ngx_http_request_t *r, ngx_http_loyalty_ctx_t *ctx)
 
     rules = ngx_http_loyalty_funnel_rules(store, txn, r->connection->log);
 
-    key.mv_data = ctx->member.data;
-    key.mv_size = ctx->member.len;
-
     rc = (rules == NULL)
          ? MDB_NOTFOUND
-         : mdb_get(txn, store->st.dbi[LOYALTY_DB_MEMBERS], &key, &val);
+         : loyalty_member_get(txn, &store->st,
+                              (const char *) ctx->member.data,
+                              ctx->member.len, &m);
 
-    if (rc == 0 && loyalty_member_decode(val.mv_data, val.mv_size, &m) == 0)
-    {
+    if (rc == 0) {
         ctx->lifecycle = loyalty_lifecycle(rules, &m, ngx_time());
 
         if (loyalty_segment(rules, &m, ngx_time(), &name, &len) == 0) {
@@ -73,7 +70,7 @@ ngx_http_loyalty_funnel(ngx_http_request_t *r, ngx_http_loyalty_ctx_t *ctx)
             ctx->segment.len = len;
         }
 
-    } else if (rc != 0 && rc != MDB_NOTFOUND) {
+    } else if (rc != MDB_NOTFOUND && rc != MDB_CORRUPTED) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "loyalty_store \"%s\": mdb_get(\"%V\") failed: %s",
                       store->path, &ctx->member, mdb_strerror(rc));

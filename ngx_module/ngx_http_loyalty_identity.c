@@ -15,6 +15,8 @@
 #include "ngx_http_loyalty_module.h"
 
 
+static void ngx_http_loyalty_identity_refused(ngx_http_request_t *r,
+    loyalty_keyring_t *keys, ngx_str_t *value);
 static ngx_int_t ngx_http_loyalty_lookup(ngx_http_request_t *r,
     ngx_http_loyalty_store_t *store, MDB_txn *txn,
     ngx_http_loyalty_ctx_t *ctx, const char *id, size_t id_len);
@@ -59,6 +61,7 @@ ngx_http_loyalty_identify(ngx_http_request_t *r)
         != NGX_OK)
     {
         ctx->identity = NGX_HTTP_LOYALTY_ID_NONE;
+        ngx_http_loyalty_metric(NGX_HTTP_LOYALTY_M_IDENTITY);
         return ctx;
     }
 
@@ -124,14 +127,32 @@ ngx_http_loyalty_identify(ngx_http_request_t *r)
         break;
 
     default:
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "loyalty: invalid member cookie%s",
-                      lmcf->keys ? "" : " (no loyalty_keys)");
+        ngx_http_loyalty_identity_refused(r, lmcf->keys, &value);
         ctx->identity = NGX_HTTP_LOYALTY_ID_INVALID;
         break;
     }
 
+    ngx_http_loyalty_metric(NGX_HTTP_LOYALTY_M_IDENTITY + ctx->identity);
+
     return ctx;
+}
+
+
+/* a refused cookie, logged with why at info: a flood fills no log */
+static void
+ngx_http_loyalty_identity_refused(ngx_http_request_t *r,
+    loyalty_keyring_t *keys, ngx_str_t *value)
+{
+    if (keys == NULL) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "loyalty: invalid member cookie (no loyalty_keys)");
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "loyalty: invalid member cookie: %s",
+                  loyalty_member_cookie_why(keys, (char *) value->data,
+                                            value->len, ngx_time()));
 }
 
 
@@ -189,14 +210,11 @@ ngx_http_loyalty_lookup(ngx_http_request_t *r,
     uint8_t                   stage;
     int64_t                   points;
     uint16_t                  flags;
-    MDB_val                   key, val;
+    MDB_val                   val;
     const char               *tier;
     const loyalty_tierset_t  *tiers;
 
-    key.mv_data = (void *) id;
-    key.mv_size = id_len;
-
-    rc = mdb_get(txn, store->st.dbi[LOYALTY_DB_MEMBERS], &key, &val);
+    rc = loyalty_member_find(txn, &store->st, id, id_len, &val);
 
     if (rc == MDB_NOTFOUND) {
         ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,

@@ -112,9 +112,8 @@ ngx_http_loyalty_target_allowed(ngx_http_loyalty_loc_conf_t *llcf,
     hosts = llcf->share_hosts->elts;
 
     for (i = 0; i < llcf->share_hosts->nelts; i++) {
-        if (hosts[i].len == host_len
-            && ngx_strncasecmp(hosts[i].data, (u_char *) host, host_len)
-               == 0)
+        if (loyalty_host_equal((const char *) hosts[i].data, hosts[i].len,
+                               host, host_len))
         {
             return NGX_OK;
         }

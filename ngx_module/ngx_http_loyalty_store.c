@@ -957,48 +957,6 @@ ngx_http_loyalty_store_end(ngx_http_loyalty_store_t *store)
 
 
 /*
- * A member's referrer, pointing into the map (valid until the transaction
- * ends); empty when the member or their referrer is absent, or the record
- * is damaged (the identity lookup logs those).
- */
-ngx_int_t
-ngx_http_loyalty_store_referrer(ngx_http_loyalty_store_t *store,
-    MDB_txn *txn, ngx_log_t *log, u_char *id, size_t len,
-    const char **referrer, size_t *referrer_len)
-{
-    int               rc;
-    MDB_val           key, val;
-    loyalty_member_t  m;
-
-    *referrer = NULL;
-    *referrer_len = 0;
-
-    key.mv_data = id;
-    key.mv_size = len;
-
-    rc = mdb_get(txn, store->st.dbi[LOYALTY_DB_MEMBERS], &key, &val);
-
-    if (rc == MDB_NOTFOUND) {
-        return NGX_OK;
-    }
-
-    if (rc != 0) {
-        ngx_log_error(NGX_LOG_ERR, log, 0,
-                      "loyalty_store \"%s\": mdb_get(\"%*s\") failed: %s",
-                      store->path, len, id, mdb_strerror(rc));
-        return NGX_ERROR;
-    }
-
-    if (loyalty_member_decode(val.mv_data, val.mv_size, &m) == 0) {
-        *referrer = m.referrer;
-        *referrer_len = m.referrer_len;
-    }
-
-    return NGX_OK;
-}
-
-
-/*
  * Another process grew the map: adopt its size, with no transaction of
  * this process active (the caller's is reset, no write is in the pool).
  * A store that cannot follow is closed and reopened later.

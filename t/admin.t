@@ -1118,46 +1118,6 @@ END
 # answer at once, a write waits in the thread pool and is answered once
 # the lock is free
 
-my $HOLD_C = <<'END';
-/* lmdb-hold DIR: holds the store's writer lock until stdin closes */
-#include <lmdb.h>
-#include <stdio.h>
-#include <unistd.h>
-
-int
-main(int argc, char **argv)
-{
-    int       rc;
-    char      c;
-    MDB_env  *env;
-    MDB_txn  *txn;
-
-    if (argc != 2) {
-        return 2;
-    }
-
-    if ((rc = mdb_env_create(&env)) || (rc = mdb_env_set_maxdbs(env, 64))
-        || (rc = mdb_env_open(env, argv[1], MDB_NOTLS, 0644))
-        || (rc = mdb_txn_begin(env, NULL, 0, &txn)))
-    {
-        fprintf(stderr, "lmdb-hold: %s\n", mdb_strerror(rc));
-        return 1;
-    }
-
-    printf("locked\n");
-    fflush(stdout);
-
-    while (read(0, &c, 1) > 0) {
-        /* void */
-    }
-
-    mdb_txn_abort(txn);
-    mdb_env_close(env);
-
-    return 0;
-}
-END
-
 # a raw request left waiting for its answer
 sub send_request {
     my ($h, $method, $path, $body) = @_;
@@ -1170,26 +1130,10 @@ sub send_request {
     return $sock;
 }
 
-# "STATUS BODY" of a waiting request, within $timeout seconds
-sub answer_of {
-    my ($sock, $timeout) = @_;
-    my $sel = IO::Select->new($sock);
-    my $deadline = time + $timeout;
-    my $resp = '';
-    while (1) {
-        my $left = $deadline - time;
-        last if $left <= 0 || !$sel->can_read($left);
-        sysread($sock, $resp, 65536, length $resp) or last;
-    }
-    my ($head, $body) = split /\r\n\r\n/, $resp, 2;
-    my ($status) = ($head // '') =~ m{^HTTP/1\.1 (\d+)} or return 'none';
-    return "$status " . ($body // '');
-}
 
 {
     my $dir = test_dir();
-    write_file("$dir/hold.c", $HOLD_C);
-    my ($rc) = run_out('cc', '-o', "$dir/hold", "$dir/hold.c", '-llmdb');
+    my ($rc) = lmdb_tool($dir, 'hold');
     is($rc, 0, 'the lock holder compiles');
 
     my $h = start_nginx(http_config => $HTTP, config => $CONFIG,

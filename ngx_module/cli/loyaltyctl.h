@@ -24,15 +24,18 @@
 
 
 #define LOYALTYCTL_HOSTS_MAX    64
+/* "YYYY-MM-DD" */
+#define LOYALTYCTL_DAY_LEN      10
 
-/* as nginx's loyalty_lua_budget, loyalty_lua_time and loyalty_lua_memory */
-#define LOYALTYCTL_LUA_BUDGET        100000
-#define LOYALTYCTL_LUA_BUDGET_MIN    1000
-#define LOYALTYCTL_LUA_BUDGET_MAX    100000000
+/* as nginx's loyalty_lua_budget, loyalty_lua_time and loyalty_lua_memory:
+ * the core's (loyalty_lua.h) */
+#define LOYALTYCTL_LUA_BUDGET        LOYALTY_LUA_BUDGET_DEFAULT
+#define LOYALTYCTL_LUA_BUDGET_MIN    LOYALTY_LUA_BUDGET_MIN
+#define LOYALTYCTL_LUA_BUDGET_MAX    LOYALTY_LUA_BUDGET_MAX
 #define LOYALTYCTL_LUA_TIME          LOYALTY_LUA_MSEC
-#define LOYALTYCTL_LUA_TIME_MAX      60000
-#define LOYALTYCTL_LUA_MEMORY        (16 * 1024 * 1024)
-#define LOYALTYCTL_LUA_MEMORY_MIN    (1024 * 1024)
+#define LOYALTYCTL_LUA_TIME_MAX      LOYALTY_LUA_TIME_MAX
+#define LOYALTYCTL_LUA_MEMORY        LOYALTY_LUA_MEMORY_DEFAULT
+#define LOYALTYCTL_LUA_MEMORY_MIN    LOYALTY_LUA_MEMORY_MIN
 #define LOYALTYCTL_LUA_ERRLEN        2048
 
 
@@ -53,10 +56,67 @@ typedef struct {
 } loyaltyctl_hosts_t;
 
 
+/* a command: its name, what runs it, its lines in loyaltyctl --help */
+typedef struct {
+    const char  *name;
+    int        (*handler)(const loyaltyctl_opts_t *o, int argc,
+                          char **argv);
+    const char  *help;
+} loyaltyctl_command_t;
+
+
+/*
+ * A write of a command: loyaltyctl_write() runs step in a write
+ * transaction and commits it.  step returns 0 (done), LOYALTYCTL_WRITE_MORE
+ * (commit, and run it again: a long job in bounded transactions),
+ * LOYALTYCTL_WRITE_REFUSED (nothing written, exit 1: the step said why),
+ * LOYALTYCTL_WRITE_FAILED (nothing written, exit 3: the step said why),
+ * or an LMDB error.  After MDB_MAP_FULL the map grows and the step runs again, undo
+ * (if any) first putting data back as the step found it.  prepare (if
+ * any) runs once the store is open, before room is made: it may read the
+ * input and set room from its size; an exit code.
+ */
+#define LOYALTYCTL_WRITE_MORE      (-1000)
+#define LOYALTYCTL_WRITE_REFUSED   (-1001)
+#define LOYALTYCTL_WRITE_FAILED    (-1002)
+
+typedef struct loyaltyctl_write_s  loyaltyctl_write_t;
+
+struct loyaltyctl_write_s {
+    const char       *what;       /* names failures: "mint-code" */
+    const char       *undone;     /* appended to them, or NULL */
+    size_t            room;       /* bytes free before the first step */
+    size_t            regrow;     /* growth after MDB_MAP_FULL, doubled
+                                     each time (default: 2 * room) */
+    int             (*prepare)(loyaltyctl_write_t *w);
+    int             (*step)(loyaltyctl_write_t *w, loyalty_store_t *st,
+                            MDB_txn *txn);
+    void            (*undo)(loyaltyctl_write_t *w);
+    void             *data;
+
+    /* set by loyaltyctl_write() and the step */
+    loyalty_store_t   st;
+    unsigned          tries;
+    int               rc;         /* the LMDB error it failed with */
+    char              err[LOYALTY_ERRLEN];  /* a step's own reason */
+};
+
+
+/* the store opened, its map grown, the steps run: an exit code */
+int loyaltyctl_write(const loyaltyctl_opts_t *o, loyaltyctl_write_t *w);
+/* the store opened read-only, a read transaction begun: an exit code */
+int loyaltyctl_read_begin(const loyaltyctl_opts_t *o, const char *what,
+    loyalty_store_t *st, MDB_txn **txn);
+void loyaltyctl_read_end(loyalty_store_t *st, MDB_txn *txn);
+/* "loyaltyctl: WHAT: LMDB's message"; LOYALTYCTL_STORE */
+int loyaltyctl_store_failed(const char *what, int rc);
 int loyaltyctl_open(const loyaltyctl_opts_t *o, loyalty_store_t *st,
     unsigned flags);
+
 int loyaltyctl_wants_help(int argc, char **argv, const char *usage);
 int loyaltyctl_usage(const char *usage);
+/* "loyaltyctl: invalid OPTION \"VALUE\""; LOYALTYCTL_USAGE */
+int loyaltyctl_invalid(const char *option, const char *value);
 /* prints obj as one line and releases it; NULL is out of memory */
 int loyaltyctl_print_json(json_t *obj);
 /* one line of verify's report: "db/key: what" */
@@ -64,21 +124,15 @@ void loyaltyctl_problem(size_t *n, const char *db, MDB_val *key,
     const char *what);
 /* adds the comma-separated host names of one --hosts; -1 if malformed */
 int loyaltyctl_hosts_add(loyaltyctl_hosts_t *h, const char *arg);
-
+/* "YYYY-MM-DD" to days since 1970-01-01: 0, or -1 if malformed */
+int loyaltyctl_parse_day(const char *s, int64_t *day);
+/* a count of 1 or more in decimal digits: 0, or -1 */
+int loyaltyctl_parse_count(const char *s, int64_t *out);
+/* RFC 3339 (--now, --until): 0, or -1 if malformed */
+int loyaltyctl_time(const char *arg, int64_t *t);
 /* the whole file, "-" for stdin; NULL after saying why on stderr */
 char *loyaltyctl_read_all(const char *path, size_t *len);
 
-int loyaltyctl_import(const loyaltyctl_opts_t *o, int argc, char **argv);
-int loyaltyctl_apply(const loyaltyctl_opts_t *o, int argc, char **argv);
-/* get rules, get ledger MEMBER [--limit N], get referrals MEMBER */
-int loyaltyctl_get_events(const loyaltyctl_opts_t *o, int argc,
-    char **argv);
-/* delete member ID */
-int loyaltyctl_delete(const loyaltyctl_opts_t *o, int argc, char **argv);
-int loyaltyctl_mint_code(const loyaltyctl_opts_t *o, int argc, char **argv);
-int loyaltyctl_revoke_code(const loyaltyctl_opts_t *o, int argc,
-    char **argv);
-int loyaltyctl_clicks(const loyaltyctl_opts_t *o, int argc, char **argv);
 /* --lua-budget, --lua-time and --lua-memory: 0, or -1 if out of range or
  * malformed */
 int loyaltyctl_lua_budget(const char *arg, unsigned *budget);
@@ -86,7 +140,6 @@ int loyaltyctl_lua_time(const char *arg, unsigned *msec);
 int loyaltyctl_lua_memory(const char *arg, size_t *memory);
 /* the --lua script loaded, its table at the top of the stack; exit code */
 int loyaltyctl_lua_open(const loyaltyctl_opts_t *o, loyalty_lua_t *vm);
-int loyaltyctl_lua_check(const loyaltyctl_opts_t *o, int argc, char **argv);
 /*
  * The --lua script's cadences, in *cads from malloc(), and its VM in vm;
  * none without --lua.  An exit code; on success the caller ends with
@@ -96,21 +149,37 @@ int loyaltyctl_cadences(const loyaltyctl_opts_t *o, loyalty_lua_t *vm,
     loyalty_cadences_t **cads);
 void loyaltyctl_cadences_free(const loyaltyctl_opts_t *o, loyalty_lua_t *vm,
     loyalty_cadences_t *cads);
-/* "YYYY-MM-DD" to days since 1970-01-01: 0, or -1 if malformed */
-int loyaltyctl_parse_day(const char *s, int64_t *day);
+/* verify's checks of the codes and clicks databases */
+int loyaltyctl_verify_codes(loyalty_store_t *st, MDB_txn *txn,
+    size_t *problems);
+
+/* the commands, in the files named for them */
+int loyaltyctl_init(const loyaltyctl_opts_t *o, int argc, char **argv);
+int loyaltyctl_stat(const loyaltyctl_opts_t *o, int argc, char **argv);
+int loyaltyctl_verify(const loyaltyctl_opts_t *o, int argc, char **argv);
+/* get member|tier|price|code|rules|ledger|referrals */
+int loyaltyctl_get(const loyaltyctl_opts_t *o, int argc, char **argv);
+int loyaltyctl_import(const loyaltyctl_opts_t *o, int argc, char **argv);
+int loyaltyctl_apply(const loyaltyctl_opts_t *o, int argc, char **argv);
+/* delete member ID */
+int loyaltyctl_delete(const loyaltyctl_opts_t *o, int argc, char **argv);
+int loyaltyctl_mint_code(const loyaltyctl_opts_t *o, int argc, char **argv);
+int loyaltyctl_revoke_code(const loyaltyctl_opts_t *o, int argc,
+    char **argv);
+int loyaltyctl_clicks(const loyaltyctl_opts_t *o, int argc, char **argv);
+int loyaltyctl_sign_member(const loyaltyctl_opts_t *o, int argc,
+    char **argv);
+int loyaltyctl_lua_check(const loyaltyctl_opts_t *o, int argc, char **argv);
 int loyaltyctl_sweep(const loyaltyctl_opts_t *o, int argc, char **argv);
 int loyaltyctl_due(const loyaltyctl_opts_t *o, int argc, char **argv);
 int loyaltyctl_ack(const loyaltyctl_opts_t *o, int argc, char **argv);
-int loyaltyctl_cadence_stats(const loyaltyctl_opts_t *o, int argc,
-    char **argv);
 /* stats --by ...: the conversion counters, JSON or CSV */
 int loyaltyctl_stats(const loyaltyctl_opts_t *o, int argc, char **argv);
 /* verify's checks of the stats and attributions databases */
 int loyaltyctl_verify_stats(loyalty_store_t *st, MDB_txn *txn,
     size_t *problems);
-/* verify's checks of the codes and clicks databases */
-int loyaltyctl_verify_codes(loyalty_store_t *st, MDB_txn *txn,
-    size_t *problems);
+int loyaltyctl_cadence_stats(const loyaltyctl_opts_t *o, int argc,
+    char **argv);
 
 
 #endif /* _LOYALTYCTL_H_INCLUDED_ */

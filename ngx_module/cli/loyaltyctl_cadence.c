@@ -48,58 +48,42 @@ static const char  loyaltyctl_usage_stats[] =
     "member of staff who acknowledged them (done, skipped, failed).\n";
 
 
-/* --now, --until: RFC 3339; -1 when malformed */
+/* a sweep in steps: where it stands, and where the last step began */
+typedef struct {
+    loyalty_cadences_t  *cads;
+    int64_t              now;
+    loyalty_sweep_t      sw;
+    loyalty_sweep_t      before;
+} loyaltyctl_sweep_t;
+
+
 static int
-loyaltyctl_time(const char *arg, int64_t *t)
+loyaltyctl_sweep_step(loyaltyctl_write_t *w, loyalty_store_t *st,
+    MDB_txn *txn)
 {
-    return loyalty_parse_rfc3339(arg, strlen(arg), t);
+    int                  rc;
+    loyaltyctl_sweep_t  *s;
+
+    s = w->data;
+    s->before = s->sw;
+
+    rc = loyalty_sweep_step(st, txn, s->cads, s->now, LOYALTY_SWEEP_CHUNK,
+                            &s->sw, w->err, sizeof(w->err));
+    if (rc != 0) {
+        return rc;
+    }
+
+    return s->sw.done ? 0 : LOYALTYCTL_WRITE_MORE;
 }
 
 
-int
-loyaltyctl_cadences(const loyaltyctl_opts_t *o, loyalty_lua_t *vm,
-    loyalty_cadences_t **cads)
+static void
+loyaltyctl_sweep_undo(loyaltyctl_write_t *w)
 {
-    int   rc;
-    char  err[LOYALTY_ERRLEN];
+    loyaltyctl_sweep_t  *s;
 
-    *cads = calloc(1, sizeof(loyalty_cadences_t));
-    if (*cads == NULL) {
-        fprintf(stderr, "loyaltyctl: out of memory\n");
-        return LOYALTYCTL_STORE;
-    }
-
-    if (o->lua == NULL) {
-        return LOYALTYCTL_OK;
-    }
-
-    rc = loyaltyctl_lua_open(o, vm);
-
-    if (rc == LOYALTYCTL_OK
-        && loyalty_lua_cadences(vm, *cads, err, sizeof(err)) != 0)
-    {
-        fprintf(stderr, "loyaltyctl: --lua \"%s\": %s\n", o->lua, err);
-        loyalty_lua_close(vm);
-        rc = LOYALTYCTL_DATA;
-    }
-
-    if (rc != LOYALTYCTL_OK) {
-        free(*cads);
-    }
-
-    return rc;
-}
-
-
-void
-loyaltyctl_cadences_free(const loyaltyctl_opts_t *o, loyalty_lua_t *vm,
-    loyalty_cadences_t *cads)
-{
-    if (o->lua) {
-        loyalty_lua_close(vm);
-    }
-
-    free(cads);
+    s = w->data;
+    s->sw = s->before;
 }
 
 
@@ -107,15 +91,11 @@ int
 loyaltyctl_sweep(const loyaltyctl_opts_t *o, int argc, char **argv)
 {
     int                  c, rc;
-    char                 err[LOYALTY_ERRLEN];
     json_t              *out;
-    int64_t              now;
-    MDB_txn             *txn;
     loyalty_lua_t        vm;
-    loyalty_sweep_t      sw, before;
-    loyalty_store_t      st;
     struct timespec      t0, t1;
-    loyalty_cadences_t  *cads;
+    loyaltyctl_sweep_t   sw;
+    loyaltyctl_write_t   w;
 
     static struct option  opts[] = {
         { "now",  required_argument, NULL, 'n' },
@@ -123,13 +103,14 @@ loyaltyctl_sweep(const loyaltyctl_opts_t *o, int argc, char **argv)
         { NULL, 0, NULL, 0 }
     };
 
-    now = (int64_t) time(NULL);
+    memset(&sw, 0, sizeof(loyaltyctl_sweep_t));
+    sw.now = (int64_t) time(NULL);
     optind = 0;
 
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'n':
-            if (loyaltyctl_time(optarg, &now) != 0) {
+            if (loyaltyctl_time(optarg, &sw.now) != 0) {
                 fprintf(stderr, "loyaltyctl: invalid --now \"%s\"\n",
                         optarg);
                 return LOYALTYCTL_USAGE;
@@ -150,65 +131,34 @@ loyaltyctl_sweep(const loyaltyctl_opts_t *o, int argc, char **argv)
         return loyaltyctl_usage(loyaltyctl_usage_sweep);
     }
 
-    rc = loyaltyctl_cadences(o, &vm, &cads);
+    rc = loyaltyctl_cadences(o, &vm, &sw.cads);
     if (rc != LOYALTYCTL_OK) {
         return rc;
     }
 
-    rc = loyaltyctl_open(o, &st, 0);
-    if (rc != LOYALTYCTL_OK) {
-        goto done;
-    }
-
-    memset(&sw, 0, sizeof(loyalty_sweep_t));
-    err[0] = '\0';
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-
     /* a step at a time, each committed: nginx's writers go on between */
-    while (!sw.done) {
-        before = sw;
+    memset(&w, 0, sizeof(loyaltyctl_write_t));
+    w.what = "sweep";
+    w.regrow = LOYALTYCTL_SWEEP_GROW;
+    w.step = loyaltyctl_sweep_step;
+    w.undo = loyaltyctl_sweep_undo;
+    w.data = &sw;
 
-        rc = mdb_txn_begin(st.env, NULL, 0, &txn);
-        if (rc != 0) {
-            break;
-        }
-
-        rc = loyalty_sweep_step(&st, txn, cads, now, LOYALTY_SWEEP_CHUNK,
-                                &sw, err, sizeof(err));
-
-        if (rc == 0) {
-            rc = mdb_txn_commit(txn);
-        } else {
-            mdb_txn_abort(txn);
-        }
-
-        if (rc == MDB_MAP_FULL) {
-            sw = before;
-            rc = loyalty_store_grow(&st, LOYALTYCTL_SWEEP_GROW);
-        }
-
-        if (rc != 0) {
-            break;
-        }
-    }
-
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    rc = loyaltyctl_write(o, &w);
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    loyalty_store_close(&st);
 
-    if (rc != 0) {
-        fprintf(stderr, "loyaltyctl: sweep: %s\n",
-                err[0] ? err : mdb_strerror(rc));
-        rc = LOYALTYCTL_STORE;
+    if (rc != LOYALTYCTL_OK) {
         goto done;
     }
 
     out = json_object();
     if (out) {
-        json_object_set_new(out, "members", json_integer(sw.members));
-        json_object_set_new(out, "scheduled", json_integer(sw.scheduled));
-        json_object_set_new(out, "declined", json_integer(sw.declined));
-        json_object_set_new(out, "failed", json_integer(sw.failed));
-        json_object_set_new(out, "rewards", json_integer(sw.rewards));
+        json_object_set_new(out, "members", json_integer(sw.sw.members));
+        json_object_set_new(out, "scheduled", json_integer(sw.sw.scheduled));
+        json_object_set_new(out, "declined", json_integer(sw.sw.declined));
+        json_object_set_new(out, "failed", json_integer(sw.sw.failed));
+        json_object_set_new(out, "rewards", json_integer(sw.sw.rewards));
         json_object_set_new(out, "seconds",
                             json_real((double) (t1.tv_sec - t0.tv_sec)
                                       + (t1.tv_nsec - t0.tv_nsec) / 1e9));
@@ -218,7 +168,7 @@ loyaltyctl_sweep(const loyaltyctl_opts_t *o, int argc, char **argv)
 
 done:
 
-    loyaltyctl_cadences_free(o, &vm, cads);
+    loyaltyctl_cadences_free(o, &vm, sw.cads);
 
     return rc;
 }
@@ -281,26 +231,20 @@ loyaltyctl_due(const loyaltyctl_opts_t *o, int argc, char **argv)
         return loyaltyctl_usage(loyaltyctl_usage_due);
     }
 
-    rc = loyaltyctl_open(o, &st, LOYALTY_STORE_RDONLY);
+    rc = loyaltyctl_read_begin(o, "due", &st, &txn);
     if (rc != LOYALTYCTL_OK) {
         return rc;
     }
 
     list = json_array();
     rc = (list == NULL) ? ENOMEM
-                        : mdb_txn_begin(st.env, NULL, MDB_RDONLY, &txn);
+                        : loyalty_due_list(&st, txn, until, limit, list);
 
-    if (rc == 0) {
-        rc = loyalty_due_list(&st, txn, until, limit, list);
-        mdb_txn_abort(txn);
-    }
-
-    loyalty_store_close(&st);
+    loyaltyctl_read_end(&st, txn);
 
     if (rc != 0) {
         json_decref(list);
-        fprintf(stderr, "loyaltyctl: due: %s\n", mdb_strerror(rc));
-        return LOYALTYCTL_STORE;
+        return loyaltyctl_store_failed("due", rc);
     }
 
     rc = LOYALTYCTL_OK;
@@ -317,15 +261,37 @@ loyaltyctl_due(const loyaltyctl_opts_t *o, int argc, char **argv)
 }
 
 
+/* an acknowledgement: the admin API's body, and its answer */
+typedef struct {
+    json_t  *body;
+    json_t  *res;
+} loyaltyctl_ack_t;
+
+
+static int
+loyaltyctl_ack_step(loyaltyctl_write_t *w, loyalty_store_t *st,
+    MDB_txn *txn)
+{
+    loyaltyctl_ack_t  *a;
+
+    a = w->data;
+
+    json_decref(a->res);
+    a->res = NULL;
+
+    return loyalty_due_ack_json(st, txn, a->body, (int64_t) time(NULL),
+                                &a->res, w->err, sizeof(w->err));
+}
+
+
 int
 loyaltyctl_ack(const loyaltyctl_opts_t *o, int argc, char **argv)
 {
-    int               c, rc;
-    json_t           *body, *res;
-    MDB_txn          *txn;
-    const char       *by, *status;
-    loyalty_store_t   st;
-    char              err[LOYALTY_ERRLEN];
+    int                 c, rc;
+    json_t             *body, *res;
+    const char         *by, *status;
+    loyaltyctl_ack_t    a;
+    loyaltyctl_write_t  w;
 
     static struct option  opts[] = {
         { "by",   required_argument, NULL, 'b' },
@@ -367,34 +333,23 @@ loyaltyctl_ack(const loyaltyctl_opts_t *o, int argc, char **argv)
         return LOYALTYCTL_USAGE;
     }
 
-    rc = loyaltyctl_open(o, &st, 0);
+    a.body = body;
+    a.res = NULL;
+
+    memset(&w, 0, sizeof(loyaltyctl_write_t));
+    w.what = "ack";
+    w.step = loyaltyctl_ack_step;
+    w.data = &a;
+
+    rc = loyaltyctl_write(o, &w);
+    json_decref(body);
+
     if (rc != LOYALTYCTL_OK) {
-        json_decref(body);
+        json_decref(a.res);
         return rc;
     }
 
-    res = NULL;
-    rc = mdb_txn_begin(st.env, NULL, 0, &txn);
-
-    if (rc == 0) {
-        rc = loyalty_due_ack_json(&st, txn, body, (int64_t) time(NULL),
-                                  &res, err, sizeof(err));
-
-        if (rc == 0) {
-            rc = mdb_txn_commit(txn);
-        } else {
-            mdb_txn_abort(txn);
-        }
-    }
-
-    loyalty_store_close(&st);
-    json_decref(body);
-
-    if (rc != 0) {
-        json_decref(res);
-        fprintf(stderr, "loyaltyctl: ack: %s\n", mdb_strerror(rc));
-        return LOYALTYCTL_STORE;
-    }
+    res = a.res;
 
     status = json_string_value(json_object_get(res, "status"));
 
@@ -437,7 +392,7 @@ loyaltyctl_cadence_stats(const loyaltyctl_opts_t *o, int argc, char **argv)
                 return LOYALTYCTL_USAGE;
             }
 
-            since *= 86400;
+            since *= LOYALTY_DAY;
             break;
 
         case 'h':
@@ -453,24 +408,18 @@ loyaltyctl_cadence_stats(const loyaltyctl_opts_t *o, int argc, char **argv)
         return loyaltyctl_usage(loyaltyctl_usage_stats);
     }
 
-    rc = loyaltyctl_open(o, &st, LOYALTY_STORE_RDONLY);
+    rc = loyaltyctl_read_begin(o, "cadence-stats", &st, &txn);
     if (rc != LOYALTYCTL_OK) {
         return rc;
     }
 
     out = NULL;
-    rc = mdb_txn_begin(st.env, NULL, MDB_RDONLY, &txn);
+    rc = loyalty_due_stats(&st, txn, since, &out);
 
-    if (rc == 0) {
-        rc = loyalty_due_stats(&st, txn, since, &out);
-        mdb_txn_abort(txn);
-    }
-
-    loyalty_store_close(&st);
+    loyaltyctl_read_end(&st, txn);
 
     if (rc != 0) {
-        fprintf(stderr, "loyaltyctl: cadence-stats: %s\n", mdb_strerror(rc));
-        return LOYALTYCTL_STORE;
+        return loyaltyctl_store_failed("cadence-stats", rc);
     }
 
     if (since != LOYALTY_TIME_MIN) {

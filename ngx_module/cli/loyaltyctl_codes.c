@@ -10,13 +10,12 @@
 
 #include "loyalty_code.h"
 #include "loyalty_json.h"
+#include "loyalty_member.h"
 #include "loyaltyctl.h"
 
 
 /* a minted code is 49.5 random bits: even one retry is rare */
 #define LOYALTYCTL_MINT_TRIES   8
-/* "YYYY-MM-DD" */
-#define LOYALTYCTL_DAY_LEN      10
 /* "CODE/YYYY-MM-DD", or a key that is none in hex, cut to 40 bytes */
 #define LOYALTYCTL_LABEL_LEN    96
 
@@ -60,112 +59,22 @@ typedef struct {
 } loyaltyctl_clicks_t;
 
 
-static int
-loyaltyctl_invalid(const char *option, const char *value)
-{
-    fprintf(stderr, "loyaltyctl: invalid %s \"%s\"\n", option, value);
-    return LOYALTYCTL_USAGE;
-}
-
-
-int
-loyaltyctl_hosts_add(loyaltyctl_hosts_t *h, const char *arg)
-{
-    size_t       len, i;
-    const char  *p, *end;
-
-    p = arg;
-
-    for ( ;; ) {
-        end = strchr(p, ',');
-        len = end ? (size_t) (end - p) : strlen(p);
-
-        if (len == 0 || len > LOYALTY_HOST_MAX
-            || h->n == LOYALTYCTL_HOSTS_MAX)
-        {
-            return -1;
-        }
-
-        for (i = 0; i < len; i++) {
-            if (!((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z')
-                  || (p[i] >= '0' && p[i] <= '9') || p[i] == '.'
-                  || p[i] == '-'))
-            {
-                return -1;
-            }
-        }
-
-        h->name[h->n] = p;
-        h->len[h->n] = len;
-        h->n++;
-
-        if (end == NULL) {
-            return 0;
-        }
-
-        p = end + 1;
-    }
-}
-
-
-/* a count of 1 or more, in decimal digits only */
-static int
-loyaltyctl_parse_count(const char *s, int64_t *out)
-{
-    int64_t  n;
-
-    if (*s == '\0') {
-        return -1;
-    }
-
-    for (n = 0; *s; s++) {
-        if (*s < '0' || *s > '9' || n > (INT64_MAX - (*s - '0')) / 10) {
-            return -1;
-        }
-        n = n * 10 + (*s - '0');
-    }
-
-    *out = n;
-    return n >= 1 ? 0 : -1;
-}
-
-
-int
-loyaltyctl_parse_day(const char *s, int64_t *day)
-{
-    char     buf[LOYALTY_RFC3339_LEN + 1];
-    int64_t  t;
-
-    if (strlen(s) != LOYALTYCTL_DAY_LEN) {
-        return -1;
-    }
-
-    snprintf(buf, sizeof(buf), "%sT00:00:00Z", s);
-
-    if (loyalty_parse_rfc3339(buf, LOYALTY_RFC3339_LEN, &t) != 0) {
-        return -1;
-    }
-
-    *day = loyalty_day(t);
-    return 0;
-}
-
-
-int
-loyaltyctl_mint_code(const loyaltyctl_opts_t *o, int argc, char **argv)
-{
-    int                 c, rc, tries;
-    char                code[LOYALTY_CODE_MINT_LEN + 1];
-    size_t              len, host_len;
-    int64_t             now, ttl;
-    uint8_t             buf[LOYALTY_CODE_REC_MAX];
-    MDB_txn            *txn;
-    MDB_val             key, val;
-    const char         *member, *host;
+/* a code to mint: its record, and the hosts its target may name */
+typedef struct {
     loyalty_code_t      rec;
-    loyalty_store_t     st;
-    loyalty_target_e    target;
     loyaltyctl_hosts_t  hosts;
+    int64_t             now;
+    char                code[LOYALTY_CODE_MINT_LEN + 1];
+} loyaltyctl_mint_t;
+
+
+/* the options into m->rec and m->hosts: an exit code, or -1 to go on */
+static int
+loyaltyctl_mint_options(loyaltyctl_mint_t *m, int argc, char **argv)
+{
+    int      c;
+    size_t   len;
+    int64_t  ttl;
 
     static const struct option  longopts[] = {
         { "campaign",   required_argument, NULL, 'c' },
@@ -175,14 +84,6 @@ loyaltyctl_mint_code(const loyaltyctl_opts_t *o, int argc, char **argv)
         { "hosts",      required_argument, NULL, 'H' },
         { NULL, 0, NULL, 0 }
     };
-
-    if (loyaltyctl_wants_help(argc, argv, loyaltyctl_usage_mint)) {
-        return LOYALTYCTL_OK;
-    }
-
-    memset(&rec, 0, sizeof(loyalty_code_t));
-    hosts.n = 0;
-    now = (int64_t) time(NULL);
 
     /* 0 restarts glibc's getopt, which then lets options follow MEMBER */
     optind = 0;
@@ -194,33 +95,33 @@ loyaltyctl_mint_code(const loyaltyctl_opts_t *o, int argc, char **argv)
             if (!loyalty_valid_campaign(optarg, len)) {
                 return loyaltyctl_invalid("--campaign", optarg);
             }
-            rec.campaign = optarg;
-            rec.campaign_len = (uint8_t) len;
+            m->rec.campaign = optarg;
+            m->rec.campaign_len = (uint8_t) len;
             break;
 
         case 't':
             /* checked once every --hosts is known */
-            rec.target = optarg;
+            m->rec.target = optarg;
             break;
 
         case 'e':
             ttl = loyalty_parse_duration(optarg, strlen(optarg));
-            if (ttl <= 0 || ttl > LOYALTY_TIME_LAST - now) {
+            if (ttl <= 0 || ttl > LOYALTY_TIME_LAST - m->now) {
                 return loyaltyctl_invalid("--expires", optarg);
             }
-            rec.flags |= LOYALTY_CODE_EXPIRES;
-            rec.expires_at = now + ttl;
+            m->rec.flags |= LOYALTY_CODE_EXPIRES;
+            m->rec.expires_at = m->now + ttl;
             break;
 
         case 'm':
-            if (loyaltyctl_parse_count(optarg, &rec.max_clicks) != 0) {
+            if (loyaltyctl_parse_count(optarg, &m->rec.max_clicks) != 0) {
                 return loyaltyctl_invalid("--max-clicks", optarg);
             }
-            rec.flags |= LOYALTY_CODE_MAX_CLICKS;
+            m->rec.flags |= LOYALTY_CODE_MAX_CLICKS;
             break;
 
         case 'H':
-            if (loyaltyctl_hosts_add(&hosts, optarg) != 0) {
+            if (loyaltyctl_hosts_add(&m->hosts, optarg) != 0) {
                 return loyaltyctl_invalid("--hosts", optarg);
             }
             break;
@@ -230,11 +131,18 @@ loyaltyctl_mint_code(const loyaltyctl_opts_t *o, int argc, char **argv)
         }
     }
 
-    if (optind + 1 != argc) {
-        return loyaltyctl_usage(loyaltyctl_usage_mint);
-    }
+    return -1;
+}
 
-    member = argv[optind];
+
+/* the member and the target checked: an exit code, or -1 to go on */
+static int
+loyaltyctl_mint_check(loyaltyctl_mint_t *m, const char *member)
+{
+    size_t            len, host_len;
+    const char       *host;
+    loyalty_target_e  target;
+
     len = strlen(member);
 
     if (!loyalty_valid_id(member, len)) {
@@ -243,119 +151,193 @@ loyaltyctl_mint_code(const loyaltyctl_opts_t *o, int argc, char **argv)
         return LOYALTYCTL_DATA;
     }
 
-    rec.member = member;
-    rec.member_len = (uint8_t) len;
-    rec.created_at = now;
+    m->rec.member = member;
+    m->rec.member_len = (uint8_t) len;
+    m->rec.created_at = m->now;
 
-    if (rec.target) {
-        len = strlen(rec.target);
-        target = loyalty_target_check(rec.target, len, &host, &host_len);
-
-        if (target == LOYALTY_TARGET_INVALID) {
-            return loyaltyctl_invalid("--target", rec.target);
-        }
-
-        /* a share link must not become an open redirect */
-        if (target == LOYALTY_TARGET_URL
-            && !loyalty_host_allowed(host, host_len, hosts.name, hosts.len,
-                                     hosts.n))
-        {
-            fprintf(stderr, "loyaltyctl: target host \"%.*s\" is not in "
-                    "--hosts\n", (int) host_len, host);
-            return LOYALTYCTL_DATA;
-        }
-
-        rec.target_len = (uint16_t) len;
+    if (m->rec.target == NULL) {
+        return -1;
     }
 
-    rc = loyaltyctl_open(o, &st, 0);
-    if (rc != LOYALTYCTL_OK) {
-        return rc;
+    len = strlen(m->rec.target);
+    target = loyalty_target_check(m->rec.target, len, &host, &host_len);
+
+    if (target == LOYALTY_TARGET_INVALID) {
+        return loyaltyctl_invalid("--target", m->rec.target);
     }
 
-    /* room for the record and the pages its insertion may split */
-    rc = loyalty_store_grow(&st, (size_t) 1 << 20);
-    if (rc == 0) {
-        rc = mdb_txn_begin(st.env, NULL, 0, &txn);
-    }
-
-    if (rc != 0) {
-        fprintf(stderr, "loyaltyctl: %s\n", mdb_strerror(rc));
-        loyalty_store_close(&st);
-        return LOYALTYCTL_STORE;
-    }
-
-    key.mv_data = (void *) member;
-    key.mv_size = rec.member_len;
-
-    rc = mdb_get(txn, st.dbi[LOYALTY_DB_MEMBERS], &key, &val);
-    if (rc == MDB_NOTFOUND) {
-        fprintf(stderr, "loyaltyctl: no member \"%s\"\n", member);
-        mdb_txn_abort(txn);
-        loyalty_store_close(&st);
+    /* a share link must not become an open redirect */
+    if (target == LOYALTY_TARGET_URL
+        && !loyalty_host_allowed(host, host_len, m->hosts.name,
+                                 m->hosts.len, m->hosts.n))
+    {
+        fprintf(stderr, "loyaltyctl: target host \"%.*s\" is not in "
+                "--hosts\n", (int) host_len, host);
         return LOYALTYCTL_DATA;
     }
 
-    if (rc == 0) {
-        val.mv_data = buf;
-        val.mv_size = loyalty_code_encode(&rec, buf);
-        code[LOYALTY_CODE_MINT_LEN] = '\0';
-        tries = 0;
+    m->rec.target_len = (uint16_t) len;
 
-        do {
-            if (loyalty_code_mint(code) != 0) {
-                fprintf(stderr, "loyaltyctl: no random bytes to mint a "
-                        "code\n");
-                mdb_txn_abort(txn);
-                loyalty_store_close(&st);
-                return LOYALTYCTL_STORE;
-            }
+    return -1;
+}
 
-            key.mv_data = code;
-            key.mv_size = LOYALTY_CODE_MINT_LEN;
 
-            rc = mdb_put(txn, st.dbi[LOYALTY_DB_CODES], &key, &val,
-                         MDB_NOOVERWRITE);
+/* the member looked up, a code not in use drawn and written */
+static int
+loyaltyctl_mint_step(loyaltyctl_write_t *w, loyalty_store_t *st,
+    MDB_txn *txn)
+{
+    int                 rc, tries;
+    uint8_t             buf[LOYALTY_CODE_REC_MAX];
+    MDB_val             key, val;
+    loyaltyctl_mint_t  *m;
 
-        } while (rc == MDB_KEYEXIST && ++tries < LOYALTYCTL_MINT_TRIES);
+    m = w->data;
+
+    rc = loyalty_member_find(txn, st, m->rec.member, m->rec.member_len,
+                             &val);
+    if (rc == MDB_NOTFOUND) {
+        fprintf(stderr, "loyaltyctl: no member \"%.*s\"\n",
+                (int) m->rec.member_len, m->rec.member);
+        return LOYALTYCTL_WRITE_REFUSED;
     }
 
-    if (rc == 0) {
-        rc = mdb_txn_commit(txn);
-
-    } else {
-        mdb_txn_abort(txn);
+    if (rc != 0) {
+        return rc;
     }
 
-    loyalty_store_close(&st);
+    val.mv_data = buf;
+    val.mv_size = loyalty_code_encode(&m->rec, buf);
+    m->code[LOYALTY_CODE_MINT_LEN] = '\0';
+    tries = 0;
+
+    do {
+        if (loyalty_code_mint(m->code) != 0) {
+            fprintf(stderr, "loyaltyctl: no random bytes to mint a code\n");
+            return LOYALTYCTL_WRITE_FAILED;
+        }
+
+        key.mv_data = m->code;
+        key.mv_size = LOYALTY_CODE_MINT_LEN;
+
+        rc = mdb_put(txn, st->dbi[LOYALTY_DB_CODES], &key, &val,
+                     MDB_NOOVERWRITE);
+
+    } while (rc == MDB_KEYEXIST && ++tries < LOYALTYCTL_MINT_TRIES);
 
     if (rc == MDB_KEYEXIST) {
         fprintf(stderr, "loyaltyctl: %d codes minted in a row were in use\n",
                 LOYALTYCTL_MINT_TRIES);
-        return LOYALTYCTL_STORE;
+        return LOYALTYCTL_WRITE_FAILED;
+    }
+
+    return rc;
+}
+
+
+int
+loyaltyctl_mint_code(const loyaltyctl_opts_t *o, int argc, char **argv)
+{
+    int                 rc;
+    loyaltyctl_mint_t   m;
+    loyaltyctl_write_t  w;
+
+    if (loyaltyctl_wants_help(argc, argv, loyaltyctl_usage_mint)) {
+        return LOYALTYCTL_OK;
+    }
+
+    memset(&m, 0, sizeof(loyaltyctl_mint_t));
+    m.now = (int64_t) time(NULL);
+
+    rc = loyaltyctl_mint_options(&m, argc, argv);
+    if (rc != -1) {
+        return rc;
+    }
+
+    if (optind + 1 != argc) {
+        return loyaltyctl_usage(loyaltyctl_usage_mint);
+    }
+
+    rc = loyaltyctl_mint_check(&m, argv[optind]);
+    if (rc != -1) {
+        return rc;
+    }
+
+    /* room for the record and the pages its insertion may split */
+    memset(&w, 0, sizeof(loyaltyctl_write_t));
+    w.what = "mint-code";
+    w.room = (size_t) 1 << 20;
+    w.step = loyaltyctl_mint_step;
+    w.data = &m;
+
+    rc = loyaltyctl_write(o, &w);
+    if (rc != LOYALTYCTL_OK) {
+        return rc;
+    }
+
+    printf("%s\n", m.code);
+    return LOYALTYCTL_OK;
+}
+
+
+/* the code to revoke, as the store keys it and as it was given */
+typedef struct {
+    MDB_val      key;
+    const char  *arg;
+} loyaltyctl_revoke_t;
+
+
+static int
+loyaltyctl_revoke_step(loyaltyctl_write_t *w, loyalty_store_t *st,
+    MDB_txn *txn)
+{
+    int                   rc;
+    uint8_t               buf[LOYALTY_CODE_REC_MAX];
+    MDB_val               key, val;
+    const char           *arg;
+    loyalty_code_t        rec;
+    loyaltyctl_revoke_t  *r;
+
+    r = w->data;
+    key = r->key;
+    arg = r->arg;
+
+    rc = mdb_get(txn, st->dbi[LOYALTY_DB_CODES], &key, &val);
+
+    if (rc == MDB_NOTFOUND) {
+        fprintf(stderr, "loyaltyctl: no code \"%s\"\n", arg);
+        return LOYALTYCTL_WRITE_REFUSED;
     }
 
     if (rc != 0) {
-        fprintf(stderr, "loyaltyctl: mint-code: %s\n", mdb_strerror(rc));
-        return LOYALTYCTL_STORE;
+        return rc;
     }
 
-    printf("%s\n", code);
-    return LOYALTYCTL_OK;
+    if (loyalty_code_decode(val.mv_data, val.mv_size, &rec) != 0) {
+        fprintf(stderr, "loyaltyctl: code \"%s\" does not decode\n", arg);
+        return LOYALTYCTL_WRITE_REFUSED;
+    }
+
+    if (rec.flags & LOYALTY_CODE_REVOKED) {
+        return 0;
+    }
+
+    /* rec points into the map: encode it before the page changes */
+    rec.flags |= LOYALTY_CODE_REVOKED;
+    val.mv_size = loyalty_code_encode(&rec, buf);
+    val.mv_data = buf;
+
+    return mdb_put(txn, st->dbi[LOYALTY_DB_CODES], &key, &val, 0);
 }
 
 
 int
 loyaltyctl_revoke_code(const loyaltyctl_opts_t *o, int argc, char **argv)
 {
-    int              rc;
-    char             code[LOYALTY_CODE_MAX];
-    long             n;
-    uint8_t          buf[LOYALTY_CODE_REC_MAX];
-    MDB_txn         *txn;
-    MDB_val          key, val;
-    loyalty_code_t   rec;
-    loyalty_store_t  st;
+    long                 n;
+    char                 code[LOYALTY_CODE_MAX];
+    loyaltyctl_write_t   w;
+    loyaltyctl_revoke_t  r;
 
     if (loyaltyctl_wants_help(argc, argv, loyaltyctl_usage_revoke)) {
         return LOYALTYCTL_OK;
@@ -371,69 +353,17 @@ loyaltyctl_revoke_code(const loyaltyctl_opts_t *o, int argc, char **argv)
         return LOYALTYCTL_DATA;
     }
 
-    rc = loyaltyctl_open(o, &st, 0);
-    if (rc != LOYALTYCTL_OK) {
-        return rc;
-    }
+    r.key.mv_data = code;
+    r.key.mv_size = (size_t) n;
+    r.arg = argv[1];
 
-    rc = loyalty_store_grow(&st, (size_t) 1 << 20);
-    if (rc == 0) {
-        rc = mdb_txn_begin(st.env, NULL, 0, &txn);
-    }
+    memset(&w, 0, sizeof(loyaltyctl_write_t));
+    w.what = "revoke-code";
+    w.room = (size_t) 1 << 20;
+    w.step = loyaltyctl_revoke_step;
+    w.data = &r;
 
-    if (rc != 0) {
-        fprintf(stderr, "loyaltyctl: %s\n", mdb_strerror(rc));
-        loyalty_store_close(&st);
-        return LOYALTYCTL_STORE;
-    }
-
-    key.mv_data = code;
-    key.mv_size = (size_t) n;
-
-    rc = mdb_get(txn, st.dbi[LOYALTY_DB_CODES], &key, &val);
-
-    if (rc == MDB_NOTFOUND) {
-        fprintf(stderr, "loyaltyctl: no code \"%s\"\n", argv[1]);
-        rc = LOYALTYCTL_DATA;
-
-    } else if (rc != 0) {
-        fprintf(stderr, "loyaltyctl: %s\n", mdb_strerror(rc));
-        rc = LOYALTYCTL_STORE;
-
-    } else if (loyalty_code_decode(val.mv_data, val.mv_size, &rec) != 0) {
-        fprintf(stderr, "loyaltyctl: code \"%s\" does not decode\n",
-                argv[1]);
-        rc = LOYALTYCTL_DATA;
-
-    } else if (rec.flags & LOYALTY_CODE_REVOKED) {
-        rc = LOYALTYCTL_OK;
-
-    } else {
-        /* rec points into the map: encode it before the page changes */
-        rec.flags |= LOYALTY_CODE_REVOKED;
-        val.mv_size = loyalty_code_encode(&rec, buf);
-        val.mv_data = buf;
-
-        rc = mdb_put(txn, st.dbi[LOYALTY_DB_CODES], &key, &val, 0);
-        if (rc == 0) {
-            rc = mdb_txn_commit(txn);
-            txn = NULL;
-        }
-
-        if (rc != 0) {
-            fprintf(stderr, "loyaltyctl: revoke-code: %s\n",
-                    mdb_strerror(rc));
-            rc = LOYALTYCTL_STORE;
-        }
-    }
-
-    if (txn) {
-        mdb_txn_abort(txn);
-    }
-
-    loyalty_store_close(&st);
-
-    return rc;
+    return loyaltyctl_write(o, &w);
 }
 
 
@@ -460,7 +390,7 @@ loyaltyctl_clicks_entry(MDB_val *key, MDB_val *val, loyaltyctl_clicks_t *e)
         return "invalid key";
     }
 
-    loyalty_format_rfc3339(e->day * 86400, day);
+    loyalty_format_rfc3339(e->day * LOYALTY_DAY, day);
     snprintf(e->label, sizeof(e->label), "%.*s/%.*s", (int) e->code_len,
              e->code, LOYALTYCTL_DAY_LEN, day);
 
@@ -537,19 +467,14 @@ loyaltyctl_clicks(const loyaltyctl_opts_t *o, int argc, char **argv)
         }
     }
 
-    rc = loyaltyctl_open(o, &st, LOYALTY_STORE_RDONLY);
+    rc = loyaltyctl_read_begin(o, "clicks", &st, &txn);
     if (rc != LOYALTYCTL_OK) {
         return rc;
     }
 
-    txn = NULL;
     cur = NULL;
 
-    rc = mdb_txn_begin(st.env, NULL, MDB_RDONLY, &txn);
-    if (rc == 0) {
-        rc = mdb_cursor_open(txn, st.dbi[LOYALTY_DB_CLICKS], &cur);
-    }
-
+    rc = mdb_cursor_open(txn, st.dbi[LOYALTY_DB_CLICKS], &cur);
     if (rc != 0) {
         goto failed;
     }
@@ -593,8 +518,7 @@ loyaltyctl_clicks(const loyaltyctl_opts_t *o, int argc, char **argv)
             != LOYALTYCTL_OK)
         {
             mdb_cursor_close(cur);
-            mdb_txn_abort(txn);
-            loyalty_store_close(&st);
+            loyaltyctl_read_end(&st, txn);
             return LOYALTYCTL_STORE;
         }
     }
@@ -604,26 +528,19 @@ loyaltyctl_clicks(const loyaltyctl_opts_t *o, int argc, char **argv)
     }
 
     mdb_cursor_close(cur);
-    mdb_txn_abort(txn);
-    loyalty_store_close(&st);
+    loyaltyctl_read_end(&st, txn);
 
     return bad ? LOYALTYCTL_DATA : LOYALTYCTL_OK;
 
 failed:
 
-    fprintf(stderr, "loyaltyctl: %s\n", mdb_strerror(rc));
-
     if (cur) {
         mdb_cursor_close(cur);
     }
 
-    if (txn) {
-        mdb_txn_abort(txn);
-    }
+    loyaltyctl_read_end(&st, txn);
 
-    loyalty_store_close(&st);
-
-    return LOYALTYCTL_STORE;
+    return loyaltyctl_store_failed("clicks", rc);
 }
 
 
@@ -634,7 +551,7 @@ loyaltyctl_verify_code_records(loyalty_store_t *st, MDB_txn *txn,
     int              rc;
     char             norm[LOYALTY_CODE_MAX], what[LOYALTY_ERRLEN];
     long             n;
-    MDB_val          key, val, ref, tmp;
+    MDB_val          key, val, tmp;
     MDB_cursor      *cur;
     loyalty_code_t   c;
 
@@ -658,10 +575,7 @@ loyaltyctl_verify_code_records(loyalty_store_t *st, MDB_txn *txn,
             continue;
         }
 
-        ref.mv_data = (void *) c.member;
-        ref.mv_size = c.member_len;
-
-        rc = mdb_get(txn, st->dbi[LOYALTY_DB_MEMBERS], &ref, &tmp);
+        rc = loyalty_member_find(txn, st, c.member, c.member_len, &tmp);
         if (rc == MDB_NOTFOUND) {
             snprintf(what, sizeof(what), "unknown member \"%.*s\"",
                      (int) c.member_len, c.member);

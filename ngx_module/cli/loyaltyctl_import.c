@@ -7,7 +7,6 @@
  * as it was.
  */
 
-#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,7 +26,6 @@
 
 #define LOYALTYCTL_LINE_MAX      65536
 #define LOYALTYCTL_PROGRESS      100000
-#define LOYALTYCTL_GROW_TRIES    8
 
 
 static const char  loyaltyctl_usage_import[] =
@@ -62,60 +60,12 @@ typedef struct {
     loyalty_tierset_t tiers;
     loyaltyctl_hosts_t hosts;
     int64_t           now;
+    char             *buf;
+    size_t            len;
+    int               refused;
+    char              what[32];
     char              err[2 * LOYALTY_ERRLEN];
 } loyaltyctl_import_t;
-
-
-char *
-loyaltyctl_read_all(const char *path, size_t *len)
-{
-    FILE    *f;
-    char    *buf, *p;
-    size_t   size, n;
-
-    f = (strcmp(path, "-") == 0) ? stdin : fopen(path, "rb");
-    if (f == NULL) {
-        fprintf(stderr, "loyaltyctl: cannot open \"%s\": %s\n", path,
-                strerror(errno));
-        return NULL;
-    }
-
-    size = 1 << 20;
-    *len = 0;
-    buf = malloc(size);
-
-    while (buf) {
-        n = fread(buf + *len, 1, size - *len, f);
-        *len += n;
-
-        if (*len < size) {
-            break;
-        }
-
-        size *= 2;
-        p = realloc(buf, size);
-        if (p == NULL) {
-            free(buf);
-        }
-        buf = p;
-    }
-
-    if (buf == NULL) {
-        fprintf(stderr, "loyaltyctl: out of memory reading \"%s\"\n", path);
-
-    } else if (ferror(f)) {
-        fprintf(stderr, "loyaltyctl: cannot read \"%s\": %s\n", path,
-                strerror(errno));
-        free(buf);
-        buf = NULL;
-    }
-
-    if (f != stdin) {
-        fclose(f);
-    }
-
-    return buf;
-}
 
 
 /* LMDB's default order: bytes, then length */
@@ -279,6 +229,7 @@ loyaltyctl_import_rules(loyaltyctl_import_t *im, const char *buf, size_t len)
 }
 
 
+/* returns 0, -1 with im->err set for bad data, or an LMDB error */
 static int
 loyaltyctl_import_buffer(loyaltyctl_import_t *im, const char *buf,
     size_t len, int progress)
@@ -286,30 +237,18 @@ loyaltyctl_import_buffer(loyaltyctl_import_t *im, const char *buf,
     int          rc;
     const char  *p, *end, *eol, *q;
 
-    rc = mdb_txn_begin(im->st->env, NULL, 0, &im->txn);
-    if (rc != 0) {
-        return rc;
-    }
-
     im->lineno = 0;
     im->records = 0;
     im->last_len = 0;
 
     if (im->db == LOYALTY_DB_META) {
-        rc = loyaltyctl_import_rules(im, buf, len);
-        if (rc != 0) {
-            mdb_txn_abort(im->txn);
-            return rc;
-        }
-
-        return mdb_txn_commit(im->txn);
+        return loyaltyctl_import_rules(im, buf, len);
     }
 
     if (im->db == LOYALTY_DB_PRICES) {
         rc = loyalty_tierset_load(im->txn, im->st->dbi[LOYALTY_DB_TIERS],
                                   &im->tiers);
         if (rc != 0) {
-            mdb_txn_abort(im->txn);
             return rc;
         }
     }
@@ -348,7 +287,6 @@ loyaltyctl_import_buffer(loyaltyctl_import_t *im, const char *buf,
         }
 
         if (rc != 0) {
-            mdb_txn_abort(im->txn);
             return rc;
         }
     }
@@ -359,25 +297,62 @@ loyaltyctl_import_buffer(loyaltyctl_import_t *im, const char *buf,
 
     if (im->db == LOYALTY_DB_TIERS) {
         im->lineno = 0;
-        rc = loyaltyctl_check_prices(im);
-        if (rc != 0) {
-            mdb_txn_abort(im->txn);
-            return rc;
-        }
+        return loyaltyctl_check_prices(im);
     }
 
-    return mdb_txn_commit(im->txn);
+    return 0;
+}
+
+
+/* the whole input read once the store is open, and room made for it */
+static int
+loyaltyctl_import_read(loyaltyctl_write_t *w)
+{
+    loyaltyctl_import_t  *im;
+
+    im = w->data;
+
+    im->buf = loyaltyctl_read_all(im->file, &im->len);
+    if (im->buf == NULL) {
+        return LOYALTYCTL_DATA;
+    }
+
+    /* records take less room than their JSON; B-tree pages about double */
+    w->room = im->len * 2;
+    w->regrow = im->len * 4;
+
+    return LOYALTYCTL_OK;
+}
+
+
+static int
+loyaltyctl_import_step(loyaltyctl_write_t *w, loyalty_store_t *st,
+    MDB_txn *txn)
+{
+    int                   rc;
+    loyaltyctl_import_t  *im;
+
+    im = w->data;
+    im->st = st;
+    im->txn = txn;
+
+    rc = loyaltyctl_import_buffer(im, im->buf, im->len,
+                                  isatty(STDERR_FILENO));
+    if (rc == -1) {
+        im->refused = 1;
+        return LOYALTYCTL_WRITE_REFUSED;
+    }
+
+    return rc;
 }
 
 
 int
 loyaltyctl_import(const loyaltyctl_opts_t *o, int argc, char **argv)
 {
-    int                  rc, tries, c;
-    char                *buf;
-    size_t               len;
+    int                  rc, c;
     const char          *kind, *file;
-    loyalty_store_t      st;
+    loyaltyctl_write_t   w;
     loyaltyctl_import_t  im;
 
     static const struct option  longopts[] = {
@@ -400,8 +375,7 @@ loyaltyctl_import(const loyaltyctl_opts_t *o, int argc, char **argv)
         }
 
         if (loyaltyctl_hosts_add(&im.hosts, optarg) != 0) {
-            fprintf(stderr, "loyaltyctl: invalid --hosts \"%s\"\n", optarg);
-            return LOYALTYCTL_USAGE;
+            return loyaltyctl_invalid("--hosts", optarg);
         }
     }
 
@@ -439,52 +413,32 @@ loyaltyctl_import(const loyaltyctl_opts_t *o, int argc, char **argv)
     }
 
     im.now = (int64_t) time(NULL);
+    snprintf(im.what, sizeof(im.what), "import %s", kind);
 
-    rc = loyaltyctl_open(o, &st, 0);
-    if (rc != LOYALTYCTL_OK) {
-        return rc;
-    }
+    memset(&w, 0, sizeof(loyaltyctl_write_t));
+    w.what = im.what;
+    w.undone = "; nothing imported";
+    w.prepare = loyaltyctl_import_read;
+    w.step = loyaltyctl_import_step;
+    w.data = &im;
 
-    im.st = &st;
+    rc = loyaltyctl_write(o, &w);
+    free(im.buf);
 
-    buf = loyaltyctl_read_all(file, &len);
-    if (buf == NULL) {
-        loyalty_store_close(&st);
-        return LOYALTYCTL_DATA;
-    }
-
-    /* records take less room than their JSON; B-tree pages about double */
-    rc = loyalty_store_grow(&st, len * 2);
-
-    for (tries = 0; rc == 0 && tries < LOYALTYCTL_GROW_TRIES; tries++) {
-        rc = loyaltyctl_import_buffer(&im, buf, len, isatty(STDERR_FILENO));
-
-        if (rc != MDB_MAP_FULL) {
-            break;
-        }
-
-        rc = loyalty_store_grow(&st, len * 4 << tries);
-    }
-
-    free(buf);
-    loyalty_store_close(&st);
-
-    if (rc == -1 && im.lineno == 0) {
+    if (rc == LOYALTYCTL_DATA && im.refused && im.lineno == 0) {
         fprintf(stderr, "loyaltyctl: %s: %s; nothing imported\n", file,
                 im.err);
         return LOYALTYCTL_DATA;
     }
 
-    if (rc == -1) {
+    if (rc == LOYALTYCTL_DATA && im.refused) {
         fprintf(stderr, "loyaltyctl: %s line %zu: %s; nothing imported\n",
                 file, im.lineno, im.err);
         return LOYALTYCTL_DATA;
     }
 
-    if (rc != 0) {
-        fprintf(stderr, "loyaltyctl: import %s: %s; nothing imported\n",
-                kind, mdb_strerror(rc));
-        return LOYALTYCTL_STORE;
+    if (rc != LOYALTYCTL_OK) {
+        return rc;
     }
 
     if (im.db == LOYALTY_DB_META) {

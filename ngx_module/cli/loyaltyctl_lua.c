@@ -1,7 +1,8 @@
 /*
  * loyaltyctl: the operator's Lua script (--lua FILE), loaded in the core's
- * sandbox as nginx loads loyalty_lua_file, for the commands that run it;
- * and lua-check, which only loads it.
+ * sandbox as nginx loads loyalty_lua_file, for the commands that run it
+ * (and its cadences, for apply and sweep); and lua-check, which only
+ * loads it.
  */
 
 #include <errno.h>
@@ -12,6 +13,7 @@
 #include <lauxlib.h>
 
 #include "loyalty_lua.h"
+#include "loyalty_lua_cadence.h"
 #include "loyaltyctl.h"
 
 
@@ -216,4 +218,51 @@ loyaltyctl_lua_check(const loyaltyctl_opts_t *o, int argc, char **argv)
     loyalty_lua_close(&vm);
 
     return loyaltyctl_print_json(doc);
+}
+
+
+int
+loyaltyctl_cadences(const loyaltyctl_opts_t *o, loyalty_lua_t *vm,
+    loyalty_cadences_t **cads)
+{
+    int   rc;
+    char  err[LOYALTY_ERRLEN];
+
+    *cads = calloc(1, sizeof(loyalty_cadences_t));
+    if (*cads == NULL) {
+        fprintf(stderr, "loyaltyctl: out of memory\n");
+        return LOYALTYCTL_STORE;
+    }
+
+    if (o->lua == NULL) {
+        return LOYALTYCTL_OK;
+    }
+
+    rc = loyaltyctl_lua_open(o, vm);
+
+    if (rc == LOYALTYCTL_OK
+        && loyalty_lua_cadences(vm, *cads, err, sizeof(err)) != 0)
+    {
+        fprintf(stderr, "loyaltyctl: --lua \"%s\": %s\n", o->lua, err);
+        loyalty_lua_close(vm);
+        rc = LOYALTYCTL_DATA;
+    }
+
+    if (rc != LOYALTYCTL_OK) {
+        free(*cads);
+    }
+
+    return rc;
+}
+
+
+void
+loyaltyctl_cadences_free(const loyaltyctl_opts_t *o, loyalty_lua_t *vm,
+    loyalty_cadences_t *cads)
+{
+    if (o->lua) {
+        loyalty_lua_close(vm);
+    }
+
+    free(cads);
 }

@@ -154,63 +154,71 @@ loyalty_referral_points(loyalty_apply_t *ap, loyalty_mcopy_t *buyer,
 }
 
 
+/* the event's member, who must be in the store */
 static int
-loyalty_apply_order(loyalty_apply_t *ap, const loyalty_event_t *ev,
-    loyalty_event_rec_t *rec, loyalty_mcopy_t *l1, loyalty_mcopy_t *l2)
+loyalty_apply_member_of(loyalty_apply_t *ap, const loyalty_event_t *ev,
+    loyalty_mcopy_t *mc)
 {
-    int                       rc, first;
-    int64_t                   spend;
-    loyalty_mcopy_t           mc, before;
-    loyalty_event_hook_out_t  out;
+    int  rc;
 
-    rc = loyalty_apply_member_load(ap, ev->member, ev->member_len, &mc);
+    rc = loyalty_apply_member_load(ap, ev->member, ev->member_len, mc);
     if (rc == MDB_NOTFOUND) {
         return loyalty_apply_error(ap, "unknown member \"%.*s\"",
                                    (int) ev->member_len, ev->member);
     }
 
-    if (rc != 0) {
-        return rc;
-    }
+    return rc;
+}
 
-    if (mc.m.orders == UINT32_MAX
-        || __builtin_add_overflow(mc.m.spend, ev->amount, &spend))
+
+static int
+loyalty_apply_order(loyalty_apply_t *ap, const loyalty_event_t *ev,
+    loyalty_mcopy_t *mc, loyalty_event_rec_t *rec, loyalty_mcopy_t *l1,
+    loyalty_mcopy_t *l2)
+{
+    int                       rc, first;
+    int64_t                   spend;
+    loyalty_mcopy_t           before;
+    loyalty_event_hook_out_t  out;
+
+    if (mc->m.orders == UINT32_MAX
+        || __builtin_add_overflow(mc->m.spend, ev->amount, &spend))
     {
         return loyalty_apply_error(ap, "the orders or spend of \"%.*s\" "
                                    "would overflow", (int) ev->member_len,
                                    ev->member);
     }
 
-    rc = loyalty_apply_refer(ap, &mc, ev);
+    rc = loyalty_apply_refer(ap, mc, ev);
     if (rc != 0) {
         return rc;
     }
 
-    loyalty_apply_mcopy_dup(&before, &mc);
+    loyalty_apply_mcopy_dup(&before, mc);
 
-    first = (mc.m.orders == 0);
+    first = (mc->m.orders == 0);
 
-    mc.m.orders++;
-    mc.m.spend = spend;
+    mc->m.orders++;
+    mc->m.spend = spend;
 
     /* events may come out of time order: first is the earliest, last
      * the latest, whatever the order they arrive in */
-    if (!(mc.m.flags & LOYALTY_MEMBER_FIRST_ORDER)
-        || ev->at < mc.m.first_order_at)
+    if (!(mc->m.flags & LOYALTY_MEMBER_FIRST_ORDER)
+        || ev->at < mc->m.first_order_at)
     {
-        mc.m.first_order_at = ev->at;
-        mc.m.flags |= LOYALTY_MEMBER_FIRST_ORDER;
+        mc->m.first_order_at = ev->at;
+        mc->m.flags |= LOYALTY_MEMBER_FIRST_ORDER;
     }
 
-    if (!(mc.m.flags & LOYALTY_MEMBER_LAST_ORDER)
-        || ev->at > mc.m.last_order_at)
+    if (!(mc->m.flags & LOYALTY_MEMBER_LAST_ORDER)
+        || ev->at > mc->m.last_order_at)
     {
-        mc.m.last_order_at = ev->at;
-        mc.m.flags |= LOYALTY_MEMBER_LAST_ORDER;
+        mc->m.last_order_at = ev->at;
+        mc->m.flags |= LOYALTY_MEMBER_LAST_ORDER;
     }
 
-    if (mc.m.stage < LOYALTY_STAGE_CUSTOMER) {
-        mc.m.stage = LOYALTY_STAGE_CUSTOMER;
+    if (mc->m.stage < LOYALTY_STAGE_CUSTOMER) {
+        mc->m.stage = LOYALTY_STAGE_CUSTOMER;
     }
 
     rec->member = ev->member;
@@ -218,7 +226,7 @@ loyalty_apply_order(loyalty_apply_t *ap, const loyalty_event_t *ev,
     rec->amount = ev->amount;
 
     if (ap->has_rules) {
-        loyalty_apply_progress(ap, &mc, ev->items);
+        loyalty_apply_progress(ap, mc, ev->items);
 
         if (ap->rules.spend_per_point) {
             rec->points = ev->amount / ap->rules.spend_per_point;
@@ -238,20 +246,20 @@ loyalty_apply_order(loyalty_apply_t *ap, const loyalty_event_t *ev,
         }
 
         if (rc == 0) {
-            loyalty_apply_hook(ap, &mc, &out, rec, first);
+            loyalty_apply_hook(ap, mc, &out, rec, first);
         }
     }
 
-    rc = loyalty_apply_points(ap, &mc, rec->points, LOYALTY_LEDGER_ORDER, ev);
+    rc = loyalty_apply_points(ap, mc, rec->points, LOYALTY_LEDGER_ORDER, ev);
 
     if (rc == 0) {
-        rc = loyalty_apply_member_save(ap, &mc);
+        rc = loyalty_apply_member_save(ap, mc);
     }
 
-    if (rc == 0 && first && mc.m.referrer_len
+    if (rc == 0 && first && mc->m.referrer_len
         && (ap->has_rules || rec->l1_points || rec->l2_points))
     {
-        rc = loyalty_referral_points(ap, &mc, ev, rec, l1, l2);
+        rc = loyalty_referral_points(ap, mc, ev, rec, l1, l2);
     }
 
     if (rc == 0) {
@@ -262,7 +270,7 @@ loyalty_apply_order(loyalty_apply_t *ap, const loyalty_event_t *ev,
 
     if (rc == 0) {
         rc = loyalty_cadence_order(ap->st, ap->txn, ap->cadences, ap->now,
-                                   ev, mc.id, mc.id_len, &before.m, &mc.m,
+                                   ev, mc->id, mc->id_len, &before.m, &mc->m,
                                    first);
     }
 
@@ -323,6 +331,7 @@ loyalty_apply_refund(loyalty_apply_t *ap, const loyalty_event_t *ev,
     loyalty_event_rec_t *rec, char *member)
 {
     int                  rc;
+    size_t               n;
     uint8_t              kbuf[LOYALTY_EVENT_KEY_MAX];
     uint8_t              vbuf[LOYALTY_EVENT_REC_MAX];
     uint8_t              obuf[LOYALTY_EVENT_REC_MAX];
@@ -334,22 +343,20 @@ loyalty_apply_refund(loyalty_apply_t *ap, const loyalty_event_t *ev,
     key.mv_size = loyalty_event_key(LOYALTY_EVENT_ORDER, ev->order,
                                     ev->order_len, kbuf);
 
-    rc = mdb_get(ap->txn, ap->st->dbi[LOYALTY_DB_EVENTS], &key, &val);
+    /* a copy: the writes below may move the page it is on */
+    rc = loyalty_store_get_copy(ap->txn, ap->st->dbi[LOYALTY_DB_EVENTS],
+                                kbuf, key.mv_size, vbuf, sizeof(vbuf), &n);
     if (rc == MDB_NOTFOUND) {
         return loyalty_apply_error(ap, "unknown order \"%.*s\"",
                                    (int) ev->order_len, ev->order);
     }
 
-    if (rc != 0) {
+    if (rc != 0 && rc != MDB_CORRUPTED) {
         return rc;
     }
 
-    /* a copy: the writes below may move the page it is on */
-    memcpy(vbuf, val.mv_data, val.mv_size < sizeof(vbuf) ? val.mv_size
-                                                         : sizeof(vbuf));
-
-    if (val.mv_size > sizeof(vbuf)
-        || loyalty_event_rec_decode(vbuf, val.mv_size, &order) != 0
+    if (rc == MDB_CORRUPTED
+        || loyalty_event_rec_decode(vbuf, n, &order) != 0
         || order.type != LOYALTY_EVENT_ORDER)
     {
         snprintf(ap->err, ap->errlen, "order \"%.*s\" does not decode",
@@ -436,21 +443,12 @@ loyalty_apply_refund(loyalty_apply_t *ap, const loyalty_event_t *ev,
 
 static int
 loyalty_apply_action(loyalty_apply_t *ap, const loyalty_event_t *ev,
-    loyalty_event_rec_t *rec, loyalty_mcopy_t *l1, loyalty_mcopy_t *l2)
+    loyalty_mcopy_t *mc, loyalty_event_rec_t *rec, loyalty_mcopy_t *l1,
+    loyalty_mcopy_t *l2)
 {
     int                       rc;
-    loyalty_mcopy_t           mc, before;
+    loyalty_mcopy_t           before;
     loyalty_event_hook_out_t  out;
-
-    rc = loyalty_apply_member_load(ap, ev->member, ev->member_len, &mc);
-    if (rc == MDB_NOTFOUND) {
-        return loyalty_apply_error(ap, "unknown member \"%.*s\"",
-                                   (int) ev->member_len, ev->member);
-    }
-
-    if (rc != 0) {
-        return rc;
-    }
 
     rec->member = ev->member;
     rec->member_len = (uint8_t) ev->member_len;
@@ -461,7 +459,7 @@ loyalty_apply_action(loyalty_apply_t *ap, const loyalty_event_t *ev,
     }
 
     if (ap->hook) {
-        loyalty_apply_mcopy_dup(&before, &mc);
+        loyalty_apply_mcopy_dup(&before, mc);
 
         rc = loyalty_apply_ask_hook(ap, &before, ev, 0, rec->points, &out);
 
@@ -470,19 +468,19 @@ loyalty_apply_action(loyalty_apply_t *ap, const loyalty_event_t *ev,
         }
 
         if (rc == 0) {
-            loyalty_apply_hook(ap, &mc, &out, rec, 1);
+            loyalty_apply_hook(ap, mc, &out, rec, 1);
         }
     }
 
-    rc = loyalty_apply_points(ap, &mc, rec->points, LOYALTY_LEDGER_ACTION, ev);
+    rc = loyalty_apply_points(ap, mc, rec->points, LOYALTY_LEDGER_ACTION, ev);
 
     if (rc == 0) {
-        rc = loyalty_apply_member_save(ap, &mc);
+        rc = loyalty_apply_member_save(ap, mc);
     }
 
     /* the referrers' share of an action is the hook's to give */
-    if (rc == 0 && mc.m.referrer_len && (rec->l1_points || rec->l2_points)) {
-        rc = loyalty_referral_points(ap, &mc, ev, rec, l1, l2);
+    if (rc == 0 && mc->m.referrer_len && (rec->l1_points || rec->l2_points)) {
+        rc = loyalty_referral_points(ap, mc, ev, rec, l1, l2);
     }
 
     if (rc == 0) {
@@ -534,6 +532,8 @@ static int
 loyalty_apply_conflict(loyalty_apply_t *ap, const loyalty_event_t *ev,
     const MDB_val *val)
 {
+    size_t               slen, glen;
+    const char          *field, *s, *g;
     loyalty_event_rec_t  rec;
 
     if (loyalty_event_rec_decode(val->mv_data, val->mv_size, &rec) != 0
@@ -544,29 +544,36 @@ loyalty_apply_conflict(loyalty_apply_t *ap, const loyalty_event_t *ev,
         return MDB_CORRUPTED;
     }
 
+    /*
+     * what the id stands with: a refund's order, an order's or an
+     * action's member (a signup's or a follow's id is its member)
+     */
+    field = NULL;
+    s = NULL;
+    g = NULL;
+    slen = 0;
+    glen = 0;
+
     if (ev->type == LOYALTY_EVENT_REFUND) {
-        if (rec.order_len != ev->order_len
-            || memcmp(rec.order, ev->order, ev->order_len) != 0)
-        {
-            return loyalty_apply_clash(ap, ev, "order_id",
-                                       json_stringn(rec.order,
-                                                    rec.order_len),
-                                       json_stringn(ev->order,
-                                                    ev->order_len));
-        }
+        field = "order_id";
+        s = rec.order;
+        slen = rec.order_len;
+        g = ev->order;
+        glen = ev->order_len;
 
     } else if (ev->type == LOYALTY_EVENT_ORDER
                || ev->type == LOYALTY_EVENT_ACTION)
     {
-        if (rec.member_len != ev->member_len
-            || memcmp(rec.member, ev->member, ev->member_len) != 0)
-        {
-            return loyalty_apply_clash(ap, ev, "member",
-                                       json_stringn(rec.member,
-                                                    rec.member_len),
-                                       json_stringn(ev->member,
-                                                    ev->member_len));
-        }
+        field = "member";
+        s = rec.member;
+        slen = rec.member_len;
+        g = ev->member;
+        glen = ev->member_len;
+    }
+
+    if (field && (slen != glen || memcmp(s, g, glen) != 0)) {
+        return loyalty_apply_clash(ap, ev, field, json_stringn(s, slen),
+                                   json_stringn(g, glen));
     }
 
     if ((ev->type == LOYALTY_EVENT_ORDER || ev->type == LOYALTY_EVENT_REFUND)
@@ -599,7 +606,7 @@ loyalty_apply_event(loyalty_apply_t *ap, const loyalty_event_t *ev, int *dup)
     uint8_t              vbuf[LOYALTY_EVENT_REC_MAX];
     MDB_val              key, val;
     char                 member[LOYALTY_ID_MAX];
-    loyalty_mcopy_t      l1, l2;
+    loyalty_mcopy_t      mc, l1, l2;
     loyalty_event_rec_t  rec;
 
     key.mv_data = kbuf;
@@ -625,7 +632,10 @@ loyalty_apply_event(loyalty_apply_t *ap, const loyalty_event_t *ev, int *dup)
     switch (ev->type) {
 
     case LOYALTY_EVENT_ORDER:
-        rc = loyalty_apply_order(ap, ev, &rec, &l1, &l2);
+        rc = loyalty_apply_member_of(ap, ev, &mc);
+        if (rc == 0) {
+            rc = loyalty_apply_order(ap, ev, &mc, &rec, &l1, &l2);
+        }
         break;
 
     case LOYALTY_EVENT_REFUND:
@@ -633,7 +643,10 @@ loyalty_apply_event(loyalty_apply_t *ap, const loyalty_event_t *ev, int *dup)
         break;
 
     case LOYALTY_EVENT_ACTION:
-        rc = loyalty_apply_action(ap, ev, &rec, &l1, &l2);
+        rc = loyalty_apply_member_of(ap, ev, &mc);
+        if (rc == 0) {
+            rc = loyalty_apply_action(ap, ev, &mc, &rec, &l1, &l2);
+        }
         break;
 
     default:

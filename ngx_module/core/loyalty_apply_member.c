@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "loyalty_apply.h"
+#include "loyalty_member.h"
 #include "loyalty_referral.h"
 
 
@@ -31,21 +32,17 @@ int
 loyalty_apply_member_load(loyalty_apply_t *ap, const char *id,
     size_t len, loyalty_mcopy_t *mc)
 {
-    int      rc;
-    MDB_val  key, val;
+    int  rc;
 
-    key.mv_data = (void *) id;
-    key.mv_size = len;
+    rc = loyalty_member_get(ap->txn, ap->st, id, len, &mc->m);
 
-    rc = mdb_get(ap->txn, ap->st->dbi[LOYALTY_DB_MEMBERS], &key, &val);
-    if (rc != 0) {
-        return rc;
-    }
-
-    if (loyalty_member_decode(val.mv_data, val.mv_size, &mc->m) != 0) {
+    if (rc == MDB_CORRUPTED) {
         snprintf(ap->err, ap->errlen, "member \"%.*s\" does not decode",
                  (int) len, id);
-        return MDB_CORRUPTED;
+    }
+
+    if (rc != 0) {
+        return rc;
     }
 
     memcpy(mc->id, id, len);

@@ -8,9 +8,9 @@
 #include <string.h>
 
 #include "loyalty_cadence.h"
+#include "loyalty_member.h"
 
 
-#define LOYALTY_DAY                 86400
 #define LOYALTY_META_TOP            "cadence_top:"
 
 
@@ -22,13 +22,6 @@ typedef struct {
 } loyalty_spender_t;
 
 
-static int64_t
-loyalty_day_start(int64_t t)
-{
-    return t - ((t % LOYALTY_DAY) + LOYALTY_DAY) % LOYALTY_DAY;
-}
-
-
 /* base shifted by the cadence's days, at its hour if it has one */
 static int64_t
 loyalty_cadence_at(const loyalty_cadence_t *c, int64_t base)
@@ -38,7 +31,7 @@ loyalty_cadence_at(const loyalty_cadence_t *c, int64_t base)
     t = base + (int64_t) c->days * LOYALTY_DAY;
 
     if (c->hour >= 0) {
-        t = loyalty_day_start(t) + (int64_t) c->hour * 3600;
+        t = loyalty_day(t) * LOYALTY_DAY + (int64_t) c->hour * 3600;
     }
 
     return t;
@@ -56,49 +49,20 @@ int
 loyalty_cadence_date_parse(const char *s, size_t len,
     loyalty_cadence_date_t *d)
 {
-    int     v[3], n, i, k;
-    size_t  j;
+    int  y, m, day;
 
-    /* "MM-DD" or "YYYY-MM-DD" */
-    if (len != 5 && len != 10) {
+    /* "MM-DD" or "YYYY-MM-DD" from 1970 */
+    if (loyalty_parse_date(s, len, &y, &m, &day) != 0
+        || (y >= 0 && y < 1970))
+    {
         return -1;
     }
 
-    n = (len == 5) ? 2 : 3;
-    j = 0;
+    d->year = (int16_t) (y < 0 ? 0 : y);
+    d->month = (uint8_t) m;
+    d->day = (uint8_t) day;
 
-    for (i = 0; i < n; i++) {
-        k = (len == 10 && i == 0) ? 4 : 2;
-        v[i] = 0;
-
-        while (k--) {
-            if (s[j] < '0' || s[j] > '9') {
-                return -1;
-            }
-
-            v[i] = v[i] * 10 + (s[j++] - '0');
-        }
-
-        if (i < n - 1 && s[j++] != '-') {
-            return -1;
-        }
-    }
-
-    d->year = (int16_t) ((n == 3) ? v[0] : 0);
-    d->month = (uint8_t) v[n - 2];
-    d->day = (uint8_t) v[n - 1];
-
-    if (n == 3) {
-        if (d->year < 1970 || d->month < 1 || d->month > 12 || d->day < 1
-            || d->day > loyalty_month_days(d->year, d->month))
-        {
-            return -1;
-        }
-
-        return 0;
-    }
-
-    return loyalty_valid_birthday(d->month, d->day) ? 0 : -1;
+    return 0;
 }
 
 
@@ -229,33 +193,6 @@ loyalty_cadence_put(loyalty_store_t *st, MDB_txn *txn,
 }
 
 
-/* a member record, copied out of the map: 0, MDB_NOTFOUND, an error */
-static int
-loyalty_cadence_member(loyalty_store_t *st, MDB_txn *txn, const char *id,
-    size_t len, uint8_t *buf, loyalty_member_t *m)
-{
-    int      rc;
-    MDB_val  key, val;
-
-    key.mv_data = (void *) id;
-    key.mv_size = len;
-
-    rc = mdb_get(txn, st->dbi[LOYALTY_DB_MEMBERS], &key, &val);
-    if (rc != 0) {
-        return rc;
-    }
-
-    if (val.mv_size > LOYALTY_MEMBER_MAX) {
-        return MDB_CORRUPTED;
-    }
-
-    memcpy(buf, val.mv_data, val.mv_size);
-
-    return loyalty_member_decode(buf, val.mv_size, m) == 0 ? 0
-                                                           : MDB_CORRUPTED;
-}
-
-
 int
 loyalty_cadence_order(loyalty_store_t *st, MDB_txn *txn,
     loyalty_cadences_t *cads, int64_t now, const loyalty_event_t *ev,
@@ -316,8 +253,8 @@ loyalty_cadence_order(loyalty_store_t *st, MDB_txn *txn,
                 break;
             }
 
-            rc = loyalty_cadence_member(st, txn, after->referrer,
-                                        after->referrer_len, rbuf, &ref);
+            rc = loyalty_member_get_copy(txn, st, after->referrer,
+                                         after->referrer_len, rbuf, &ref);
 
             /* a referrer deleted or blocked since is not thanked */
             if (rc == MDB_NOTFOUND
@@ -537,15 +474,8 @@ loyalty_sweep_members(loyalty_store_t *st, MDB_txn *txn,
         return rc;
     }
 
-    op = MDB_FIRST;
-
-    if (sw->member_after_len) {
-        memcpy(kbuf, sw->member_after, sw->member_after_len);
-        kbuf[sw->member_after_len] = '\0';
-        key.mv_data = kbuf;
-        key.mv_size = sw->member_after_len + 1;
-        op = MDB_SET_RANGE;
-    }
+    op = loyalty_store_after(kbuf, sw->member_after, sw->member_after_len,
+                             &key);
 
     for (n = 0; n < chunk; n++) {
         rc = mdb_cursor_get(cur, &key, &val, op);
@@ -784,8 +714,8 @@ loyalty_sweep_top(loyalty_store_t *st, MDB_txn *txn,
                                            (int) y);
 
         for (i = 0, rank = 0; i < n && rank < c->top; i++) {
-            rc = loyalty_cadence_member(st, txn, sp[i].id, sp[i].len, mbuf,
-                                        &m);
+            rc = loyalty_member_get_copy(txn, st, sp[i].id, sp[i].len,
+                                         mbuf, &m);
 
             /* the year's top are members still here and not blocked */
             if (rc == MDB_NOTFOUND

@@ -170,7 +170,7 @@ loyalty_valid_campaign(const char *s, size_t len)
  * starting or ending with "-", joined by single dots.  Anything a browser
  * would read as user information, an IPv6 literal or a second host is not.
  */
-static int
+int
 loyalty_valid_host(const char *s, size_t len)
 {
     size_t         i, label;
@@ -327,25 +327,34 @@ loyalty_target_check(const char *s, size_t len, const char **host,
 
 
 int
+loyalty_host_equal(const char *a, size_t alen, const char *b, size_t blen)
+{
+    size_t  k;
+
+    if (alen != blen) {
+        return 0;
+    }
+
+    for (k = 0; k < alen; k++) {
+        if (loyalty_lower((unsigned char) a[k])
+            != loyalty_lower((unsigned char) b[k]))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+int
 loyalty_host_allowed(const char *host, size_t host_len,
     const char *const *hosts, const size_t *lens, size_t n)
 {
-    size_t  i, k;
+    size_t  i;
 
     for (i = 0; i < n; i++) {
-        if (lens[i] != host_len) {
-            continue;
-        }
-
-        for (k = 0; k < host_len; k++) {
-            if (loyalty_lower((unsigned char) host[k])
-                != loyalty_lower((unsigned char) hosts[i][k]))
-            {
-                break;
-            }
-        }
-
-        if (k == host_len) {
+        if (loyalty_host_equal(host, host_len, hosts[i], lens[i])) {
             return 1;
         }
     }
@@ -463,22 +472,6 @@ loyalty_code_decode(const uint8_t *buf, size_t len, loyalty_code_t *c)
     }
 
     return 0;
-}
-
-
-int64_t
-loyalty_day(int64_t t)
-{
-    int64_t  day;
-
-    day = t / 86400;
-
-    /* C division truncates: before 1970 a day starts one earlier */
-    if (t % 86400 < 0) {
-        day--;
-    }
-
-    return day;
 }
 
 

@@ -131,6 +131,16 @@ loyalty_target_e loyalty_target_check(const char *s, size_t len,
     const char **host, size_t *host_len);
 
 /*
+ * The one host name check, for targets, loyalty_share_hosts and
+ * loyaltyctl's --hosts: labels of letters, digits and "-", not starting
+ * or ending with "-", joined by single dots, at most LOYALTY_HOST_MAX
+ * characters.
+ */
+int loyalty_valid_host(const char *s, size_t len);
+/* two host names, compared without regard to case */
+int loyalty_host_equal(const char *a, size_t alen, const char *b,
+    size_t blen);
+/*
  * Whether host (as found by loyalty_target_check) is one of the n names
  * in hosts, compared without regard to case.
  */
@@ -141,9 +151,6 @@ int loyalty_host_allowed(const char *host, size_t host_len,
 size_t loyalty_code_encode(const loyalty_code_t *c, uint8_t *buf);
 /* 0, or -1 on a record that is not a valid v1 code record */
 int loyalty_code_decode(const uint8_t *buf, size_t len, loyalty_code_t *c);
-
-/* days since 1970-01-01 of a unix time (floor), and back to its midnight */
-int64_t loyalty_day(int64_t t);
 
 /*
  * Writes the clicks key of a normalized code and a day; returns its

@@ -1,14 +1,15 @@
 /*
- * nginx-loyalty: touches of reward cadences and the queue of those due.
+ * nginx-loyalty: touches of reward cadences and the queue of those due:
+ * the records, scheduling, rewards, claims.  Acknowledgements are
+ * loyalty_due_ack.c's, statistics loyalty_due_stats.c's.
  */
 
 #include <errno.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "loyalty_due.h"
 #include "loyalty_ledger.h"
-#include "loyalty_record.h"
+#include "loyalty_member.h"
 
 
 const char  *loyalty_touch_names[LOYALTY_TOUCH_KINDS] = {
@@ -49,23 +50,30 @@ loyalty_name_index(const char *const *names, size_t n, const char *s,
 }
 
 
+/* the touch record's fixed part after its version (schema/lmdb-layout.md) */
+static const loyalty_le_field_t  loyalty_touch_fields[] = {
+    loyalty_le_field(1, 1, loyalty_touch_t, state),
+    loyalty_le_field(2, 1, loyalty_touch_t, touch),
+    loyalty_le_field(3, 1, loyalty_touch_t, trigger),
+    loyalty_le_field(4, 1, loyalty_touch_t, flags),
+    loyalty_le_field(5, 1, loyalty_touch_t, by_len),
+    loyalty_le_field(6, 2, loyalty_touch_t, note_len),
+    loyalty_le_field(8, 8, loyalty_touch_t, due_at),
+    loyalty_le_field(16, 8, loyalty_touch_t, scheduled_at),
+    loyalty_le_field(24, 8, loyalty_touch_t, acked_at),
+    loyalty_le_field(32, 8, loyalty_touch_t, reward),
+    loyalty_le_field(40, 4, loyalty_touch_t, claims),
+    { 0, 0, 0, 0 }
+};
+
+
 size_t
 loyalty_touch_encode(const loyalty_touch_t *t, uint8_t *buf)
 {
     memset(buf, 0, LOYALTY_TOUCH_FIXED);
 
     buf[0] = LOYALTY_TOUCH_VERSION;
-    buf[1] = t->state;
-    buf[2] = t->touch;
-    buf[3] = t->trigger;
-    buf[4] = t->flags;
-    buf[5] = t->by_len;
-    loyalty_le_put(buf + 6, t->note_len, 2);
-    loyalty_le_put(buf + 8, (uint64_t) t->due_at, 8);
-    loyalty_le_put(buf + 16, (uint64_t) t->scheduled_at, 8);
-    loyalty_le_put(buf + 24, (uint64_t) t->acked_at, 8);
-    loyalty_le_put(buf + 32, (uint64_t) t->reward, 8);
-    loyalty_le_put(buf + 40, t->claims, 4);
+    loyalty_le_fields_put(buf, loyalty_touch_fields, t);
 
     loyalty_cpymem(buf + LOYALTY_TOUCH_FIXED, t->by, t->by_len);
     loyalty_cpymem(buf + LOYALTY_TOUCH_FIXED + t->by_len, t->note,
@@ -90,17 +98,7 @@ loyalty_touch_decode(const uint8_t *buf, size_t len, loyalty_touch_t *t)
         return -1;
     }
 
-    t->state = buf[1];
-    t->touch = buf[2];
-    t->trigger = buf[3];
-    t->flags = buf[4];
-    t->by_len = buf[5];
-    t->note_len = (uint16_t) loyalty_le_get(buf + 6, 2);
-    t->due_at = (int64_t) loyalty_le_get(buf + 8, 8);
-    t->scheduled_at = (int64_t) loyalty_le_get(buf + 16, 8);
-    t->acked_at = (int64_t) loyalty_le_get(buf + 24, 8);
-    t->reward = (int64_t) loyalty_le_get(buf + 32, 8);
-    t->claims = (uint32_t) loyalty_le_get(buf + 40, 4);
+    loyalty_le_fields_get(buf, loyalty_touch_fields, t);
 
     if (t->note_len > LOYALTY_NOTE_MAX
         || len != (size_t) LOYALTY_TOUCH_FIXED + t->by_len + t->note_len
@@ -117,15 +115,22 @@ loyalty_touch_decode(const uint8_t *buf, size_t len, loyalty_touch_t *t)
 }
 
 
+/* the due queue's value after its version */
+static const loyalty_le_field_t  loyalty_due_fields[] = {
+    loyalty_le_field(1, 1, loyalty_due_t, touch),
+    loyalty_le_field(2, 1, loyalty_due_t, flags),
+    loyalty_le_field(8, 8, loyalty_due_t, lease_until),
+    { 0, 0, 0, 0 }
+};
+
+
 static size_t
 loyalty_due_encode(const loyalty_due_t *d, uint8_t *buf)
 {
     memset(buf, 0, LOYALTY_DUE_REC_LEN);
 
     buf[0] = LOYALTY_DUE_VERSION;
-    buf[1] = d->touch;
-    buf[2] = d->flags;
-    loyalty_le_put(buf + 8, (uint64_t) d->lease_until, 8);
+    loyalty_le_fields_put(buf, loyalty_due_fields, d);
 
     return LOYALTY_DUE_REC_LEN;
 }
@@ -142,9 +147,7 @@ loyalty_due_decode(const uint8_t *buf, size_t len, loyalty_due_t *d)
         return -1;
     }
 
-    d->touch = buf[1];
-    d->flags = buf[2];
-    d->lease_until = (int64_t) loyalty_le_get(buf + 8, 8);
+    loyalty_le_fields_get(buf, loyalty_due_fields, d);
 
     return 0;
 }
@@ -240,34 +243,25 @@ loyalty_due_exists(loyalty_store_t *st, MDB_txn *txn, const char *id,
 }
 
 
-static int
+int
 loyalty_touch_get(loyalty_store_t *st, MDB_txn *txn, const char *id,
     size_t len, uint8_t *buf, loyalty_touch_t *t)
 {
-    int      rc;
-    MDB_val  key, val;
+    int     rc;
+    size_t  n;
 
-    key.mv_data = (void *) id;
-    key.mv_size = len;
-
-    rc = mdb_get(txn, st->dbi[LOYALTY_DB_TOUCHES], &key, &val);
+    /* a copy: the writes that follow may move the page it is on */
+    rc = loyalty_store_get_copy(txn, st->dbi[LOYALTY_DB_TOUCHES], id, len,
+                                buf, LOYALTY_TOUCH_REC_MAX, &n);
     if (rc != 0) {
         return rc;
     }
 
-    /* a copy: the writes that follow may move the page it is on */
-    if (val.mv_size > LOYALTY_TOUCH_REC_MAX) {
-        return MDB_CORRUPTED;
-    }
-
-    memcpy(buf, val.mv_data, val.mv_size);
-
-    return loyalty_touch_decode(buf, val.mv_size, t) == 0 ? 0
-                                                          : MDB_CORRUPTED;
+    return loyalty_touch_decode(buf, n, t) == 0 ? 0 : MDB_CORRUPTED;
 }
 
 
-static int
+int
 loyalty_touch_put(loyalty_store_t *st, MDB_txn *txn, const char *id,
     size_t len, const loyalty_touch_t *t)
 {
@@ -304,7 +298,7 @@ loyalty_due_put(loyalty_store_t *st, MDB_txn *txn, int64_t due_at,
  * A touch's reward into the member's points and ledger (reason cadence,
  * the cadence's name for the event), when the member is still there.
  */
-static int
+int
 loyalty_due_credit(loyalty_store_t *st, MDB_txn *txn, const char *id,
     size_t len, loyalty_touch_t *t)
 {
@@ -329,7 +323,7 @@ loyalty_due_credit(loyalty_store_t *st, MDB_txn *txn, const char *id,
     key.mv_data = (void *) member;
     key.mv_size = mlen;
 
-    rc = mdb_get(txn, st->dbi[LOYALTY_DB_MEMBERS], &key, &val);
+    rc = loyalty_member_get_copy(txn, st, member, mlen, buf, &m);
 
     /* a member deleted since gets nothing */
     if (rc == MDB_NOTFOUND) {
@@ -338,16 +332,6 @@ loyalty_due_credit(loyalty_store_t *st, MDB_txn *txn, const char *id,
 
     if (rc != 0) {
         return rc;
-    }
-
-    if (val.mv_size > sizeof(buf)) {
-        return MDB_CORRUPTED;
-    }
-
-    memcpy(buf, val.mv_data, val.mv_size);
-
-    if (loyalty_member_decode(buf, val.mv_size, &m) != 0) {
-        return MDB_CORRUPTED;
     }
 
     /* a balance kept within the bound of every balance */
@@ -545,15 +529,7 @@ loyalty_due_walk(loyalty_store_t *st, MDB_txn *txn, uint8_t *after,
         return rc;
     }
 
-    op = MDB_FIRST;
-
-    if (after && *after_len) {
-        memcpy(kbuf, after, *after_len);
-        kbuf[*after_len] = '\0';
-        key.mv_data = kbuf;
-        key.mv_size = *after_len + 1;
-        op = MDB_SET_RANGE;
-    }
+    op = loyalty_store_after(kbuf, after, after ? *after_len : 0, &key);
 
     for ( ;; op = MDB_SET_RANGE) {
         rc = mdb_cursor_get(cur, &key, &val, op);
@@ -595,9 +571,7 @@ loyalty_due_walk(loyalty_store_t *st, MDB_txn *txn, uint8_t *after,
             break;
         }
 
-        kbuf[key.mv_size] = '\0';
-        key.mv_data = kbuf;
-        key.mv_size = 8 + idlen + 1;
+        (void) loyalty_store_after(kbuf, kbuf, 8 + idlen, &key);
     }
 
     mdb_cursor_close(cur);
@@ -753,361 +727,4 @@ loyalty_due_list(loyalty_store_t *st, MDB_txn *txn, int64_t until,
     size_t limit, json_t *out)
 {
     return loyalty_due_take(st, txn, NULL, until, limit, out);
-}
-
-
-int
-loyalty_due_ack(loyalty_store_t *st, MDB_txn *txn, const char *id,
-    size_t len, loyalty_outcome_e outcome, const char *by, size_t by_len,
-    int64_t now)
-{
-    int              rc;
-    uint8_t          buf[LOYALTY_TOUCH_REC_MAX];
-    uint8_t          kbuf[LOYALTY_DUE_KEY_MAX];
-    MDB_val          key;
-    loyalty_touch_t  t;
-
-    rc = loyalty_touch_get(st, txn, id, len, buf, &t);
-    if (rc == MDB_NOTFOUND) {
-        return LOYALTY_DUE_UNKNOWN;
-    }
-
-    if (rc != 0) {
-        return rc;
-    }
-
-    if (t.state != LOYALTY_OUTCOME_PENDING) {
-        return (t.state == outcome) ? LOYALTY_DUE_ALREADY
-                                    : LOYALTY_DUE_CONFLICT;
-    }
-
-    /* acknowledged before it fell due: its reward is given now */
-    if (!(t.flags & LOYALTY_TOUCH_REWARDED)) {
-        rc = loyalty_due_credit(st, txn, id, len, &t);
-        if (rc != 0) {
-            return rc;
-        }
-    }
-
-    key.mv_data = kbuf;
-    key.mv_size = loyalty_due_key(t.due_at, id, len, kbuf);
-
-    rc = mdb_del(txn, st->dbi[LOYALTY_DB_DUE], &key, NULL);
-    if (rc != 0 && rc != MDB_NOTFOUND) {
-        return rc;
-    }
-
-    t.state = (uint8_t) outcome;
-    t.acked_at = now;
-    t.by = by;
-    t.by_len = (uint8_t) by_len;
-
-    rc = loyalty_touch_put(st, txn, id, len, &t);
-
-    return rc == 0 ? LOYALTY_DUE_ACKED : rc;
-}
-
-
-/* one acknowledgement: its result object, or NULL when out of memory */
-static json_t *
-loyalty_due_ack_one(loyalty_store_t *st, MDB_txn *txn, json_t *a,
-    int64_t now, int *lmdb)
-{
-    int          rc, outcome;
-    json_t      *res, *v;
-    size_t       len, by_len;
-    const char  *id, *by, *status, *s;
-    char         err[LOYALTY_ERRLEN];
-
-    res = json_object();
-    if (res == NULL) {
-        return NULL;
-    }
-
-    *lmdb = 0;
-    status = "error";
-    err[0] = '\0';
-    id = NULL;
-    len = 0;
-    by = NULL;
-    by_len = 0;
-    outcome = -1;
-
-    v = json_is_object(a) ? json_object_get(a, "id") : NULL;
-
-    if (!json_is_object(a)) {
-        snprintf(err, sizeof(err), "an acknowledgement is an object");
-        goto done;
-    }
-
-    if (!json_is_string(v)) {
-        snprintf(err, sizeof(err), "\"id\" must be a string");
-        goto done;
-    }
-
-    id = json_string_value(v);
-    len = json_string_length(v);
-    json_object_set(res, "id", v);
-
-    v = json_object_get(a, "outcome");
-    if (json_is_string(v)) {
-        outcome = loyalty_name_index(loyalty_outcome_names,
-                                     LOYALTY_OUTCOMES,
-                                     json_string_value(v),
-                                     json_string_length(v));
-    }
-
-    if (outcome <= LOYALTY_OUTCOME_PENDING) {
-        snprintf(err, sizeof(err), "\"outcome\" must be \"done\", "
-                 "\"skipped\" or \"failed\"");
-        goto done;
-    }
-
-    v = json_object_get(a, "by");
-    if (v) {
-        if (!json_is_string(v)
-            || !loyalty_valid_id(json_string_value(v), json_string_length(v)))
-        {
-            snprintf(err, sizeof(err), "\"by\" must be 1-64 characters of "
-                     "A-Z, a-z, 0-9, \"_\", \".\" and \"-\"");
-            goto done;
-        }
-
-        by = json_string_value(v);
-        by_len = json_string_length(v);
-    }
-
-    json_object_foreach(a, s, v) {
-        if (strcmp(s, "id") && strcmp(s, "outcome") && strcmp(s, "by")) {
-            snprintf(err, sizeof(err), "unknown field \"%.64s\"", s);
-            goto done;
-        }
-    }
-
-    /* LMDB takes no empty key: MDB_BAD_VALSIZE, a server error */
-    if (len == 0 || len > LOYALTY_TOUCH_ID_MAX) {
-        rc = LOYALTY_DUE_UNKNOWN;
-
-    } else {
-        rc = loyalty_due_ack(st, txn, id, len, (loyalty_outcome_e) outcome,
-                             by, by_len, now);
-    }
-
-    switch (rc) {
-
-    case LOYALTY_DUE_ACKED:
-        status = "acked";
-        break;
-
-    case LOYALTY_DUE_ALREADY:
-        status = "already";
-        break;
-
-    case LOYALTY_DUE_UNKNOWN:
-        status = "unknown";
-        snprintf(err, sizeof(err), "no touch has this id");
-        break;
-
-    case LOYALTY_DUE_CONFLICT:
-        status = "conflict";
-        snprintf(err, sizeof(err), "already acknowledged with another "
-                 "outcome");
-        break;
-
-    default:
-        *lmdb = rc;
-        break;
-    }
-
-done:
-
-    json_object_set_new(res, "status", json_string(status));
-
-    if (err[0]) {
-        json_object_set_new(res, "error", json_string(err));
-    }
-
-    return res;
-}
-
-
-int
-loyalty_due_ack_json(loyalty_store_t *st, MDB_txn *txn, json_t *body,
-    int64_t now, json_t **result, char *err, size_t errlen)
-{
-    int      rc;
-    size_t   i;
-    json_t  *a, *res, *list;
-
-    *result = NULL;
-
-    if (json_is_object(body)) {
-        *result = loyalty_due_ack_one(st, txn, body, now, &rc);
-        return *result ? rc : ENOMEM;
-    }
-
-    if (!json_is_array(body) || json_array_size(body) == 0
-        || json_array_size(body) > LOYALTY_DUE_LIMIT_MAX)
-    {
-        snprintf(err, errlen, "the body must be an acknowledgement or an "
-                 "array of 1-%d of them", LOYALTY_DUE_LIMIT_MAX);
-        return -1;
-    }
-
-    list = json_array();
-    *result = json_object();
-
-    if (list == NULL || *result == NULL) {
-        json_decref(list);
-        return ENOMEM;
-    }
-
-    json_object_set_new(*result, "results", list);
-
-    json_array_foreach(body, i, a) {
-        res = loyalty_due_ack_one(st, txn, a, now, &rc);
-
-        if (res == NULL) {
-            return ENOMEM;
-        }
-
-        json_array_append_new(list, res);
-
-        if (rc != 0) {
-            return rc;
-        }
-    }
-
-    return 0;
-}
-
-
-static json_t *
-loyalty_due_counter(json_t *parent, const char *name, size_t len,
-    const char *const *fields)
-{
-    char     buf[LOYALTY_ID_MAX + 1];
-    json_t  *o;
-    size_t   i;
-
-    memcpy(buf, name, len);
-    buf[len] = '\0';
-
-    o = json_object_get(parent, buf);
-    if (o) {
-        return o;
-    }
-
-    o = json_object();
-    if (o == NULL) {
-        return NULL;
-    }
-
-    for (i = 0; fields[i]; i++) {
-        json_object_set_new(o, fields[i], json_integer(0));
-    }
-
-    if (json_object_set_new(parent, buf, o) != 0) {
-        return NULL;
-    }
-
-    return o;
-}
-
-
-static void
-loyalty_due_count(json_t *o, const char *field, json_int_t n)
-{
-    json_t  *v;
-
-    v = json_object_get(o, field);
-    json_integer_set(v, json_integer_value(v) + n);
-}
-
-
-int
-loyalty_due_stats(loyalty_store_t *st, MDB_txn *txn, int64_t since,
-    json_t **out)
-{
-    static const char  *cfields[] = {
-        "scheduled", "pending", "done", "skipped", "failed", "points", NULL
-    };
-    static const char  *sfields[] = { "done", "skipped", "failed", NULL };
-
-    int               rc;
-    json_t           *doc, *cads, *staff, *c, *s;
-    size_t            clen, mlen, plen;
-    MDB_val           key, val;
-    MDB_cursor       *cur;
-    const char       *member, *period;
-    loyalty_touch_t   t;
-
-    doc = json_object();
-    cads = json_object();
-    staff = json_object();
-
-    if (doc == NULL || cads == NULL || staff == NULL) {
-        json_decref(doc);
-        json_decref(cads);
-        json_decref(staff);
-        return ENOMEM;
-    }
-
-    json_object_set_new(doc, "cadences", cads);
-    json_object_set_new(doc, "staff", staff);
-
-    rc = mdb_cursor_open(txn, st->dbi[LOYALTY_DB_TOUCHES], &cur);
-    if (rc != 0) {
-        json_decref(doc);
-        return rc;
-    }
-
-    while ((rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) == 0) {
-        if (loyalty_touch_decode(val.mv_data, val.mv_size, &t) != 0
-            || loyalty_touch_id_split(key.mv_data, key.mv_size, &clen,
-                                      &member, &mlen, &period, &plen)
-               != 0)
-        {
-            rc = MDB_CORRUPTED;
-            break;
-        }
-
-        if (t.due_at < since) {
-            continue;
-        }
-
-        c = loyalty_due_counter(cads, key.mv_data, clen, cfields);
-        if (c == NULL) {
-            rc = ENOMEM;
-            break;
-        }
-
-        loyalty_due_count(c, "scheduled", 1);
-        loyalty_due_count(c, loyalty_outcome_names[t.state], 1);
-
-        if (t.flags & LOYALTY_TOUCH_REWARDED) {
-            loyalty_due_count(c, "points", t.reward);
-        }
-
-        if (t.by_len) {
-            s = loyalty_due_counter(staff, t.by, t.by_len, sfields);
-            if (s == NULL) {
-                rc = ENOMEM;
-                break;
-            }
-
-            loyalty_due_count(s, loyalty_outcome_names[t.state], 1);
-        }
-    }
-
-    mdb_cursor_close(cur);
-
-    if (rc != MDB_NOTFOUND) {
-        json_decref(doc);
-        return rc;
-    }
-
-    *out = doc;
-
-    return 0;
 }

@@ -48,7 +48,7 @@
 #define LOYALTY_DUE_LIMIT_MAX       1000
 #define LOYALTY_LEASE_DEFAULT       900
 #define LOYALTY_LEASE_MIN           10
-#define LOYALTY_LEASE_MAX           86400
+#define LOYALTY_LEASE_MAX           LOYALTY_DAY
 
 /* loyalty_due_ack() results beside LMDB's */
 #define LOYALTY_DUE_ACKED           0
@@ -197,6 +197,18 @@ int loyalty_due_ack_json(loyalty_store_t *st, MDB_txn *txn, json_t *body,
  */
 int loyalty_due_stats(loyalty_store_t *st, MDB_txn *txn, int64_t since,
     json_t **out);
+
+
+/* within the queue (loyalty_due.c, loyalty_due_ack.c) */
+
+/* the touch id's record, copied into buf (LOYALTY_TOUCH_REC_MAX bytes) */
+int loyalty_touch_get(loyalty_store_t *st, MDB_txn *txn, const char *id,
+    size_t len, uint8_t *buf, loyalty_touch_t *t);
+int loyalty_touch_put(loyalty_store_t *st, MDB_txn *txn, const char *id,
+    size_t len, const loyalty_touch_t *t);
+/* the touch's reward into the member's points and ledger */
+int loyalty_due_credit(loyalty_store_t *st, MDB_txn *txn, const char *id,
+    size_t len, loyalty_touch_t *t);
 
 
 #endif /* _LOYALTY_DUE_H_INCLUDED_ */

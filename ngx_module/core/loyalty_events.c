@@ -12,9 +12,6 @@
 #include "loyalty_rules.h"
 
 
-#define LOYALTY_QTY_MAX         1000000
-
-
 const char  *loyalty_event_names[LOYALTY_EVENT_COUNT] = {
     "signup", "follow", "order", "refund", "action"
 };
@@ -406,6 +403,24 @@ loyalty_event_key(loyalty_event_e type, const char *id, size_t len,
 }
 
 
+/* the record's fixed part after its version (schema/lmdb-layout.md) */
+static const loyalty_le_field_t  loyalty_event_rec_fields[] = {
+    loyalty_le_field(1, 1, loyalty_event_rec_t, type),
+    loyalty_le_field(2, 1, loyalty_event_rec_t, member_len),
+    loyalty_le_field(3, 1, loyalty_event_rec_t, order_len),
+    loyalty_le_field(4, 1, loyalty_event_rec_t, r1_len),
+    loyalty_le_field(5, 1, loyalty_event_rec_t, r2_len),
+    loyalty_le_field(6, 1, loyalty_event_rec_t, action),
+    loyalty_le_field(8, 8, loyalty_event_rec_t, at),
+    loyalty_le_field(16, 8, loyalty_event_rec_t, amount),
+    loyalty_le_field(24, 8, loyalty_event_rec_t, points),
+    loyalty_le_field(32, 8, loyalty_event_rec_t, refunded),
+    loyalty_le_field(40, 8, loyalty_event_rec_t, l1_points),
+    loyalty_le_field(48, 8, loyalty_event_rec_t, l2_points),
+    { 0, 0, 0, 0 }
+};
+
+
 size_t
 loyalty_event_rec_encode(const loyalty_event_rec_t *e, uint8_t *buf)
 {
@@ -414,18 +429,7 @@ loyalty_event_rec_encode(const loyalty_event_rec_t *e, uint8_t *buf)
     memset(buf, 0, LOYALTY_EVENT_FIXED);
 
     buf[0] = LOYALTY_EVENT_VERSION;
-    buf[1] = e->type;
-    buf[2] = e->member_len;
-    buf[3] = e->order_len;
-    buf[4] = e->r1_len;
-    buf[5] = e->r2_len;
-    buf[6] = e->action;
-    loyalty_le_put(buf + 8, (uint64_t) e->at, 8);
-    loyalty_le_put(buf + 16, (uint64_t) e->amount, 8);
-    loyalty_le_put(buf + 24, (uint64_t) e->points, 8);
-    loyalty_le_put(buf + 32, (uint64_t) e->refunded, 8);
-    loyalty_le_put(buf + 40, (uint64_t) e->l1_points, 8);
-    loyalty_le_put(buf + 48, (uint64_t) e->l2_points, 8);
+    loyalty_le_fields_put(buf, loyalty_event_rec_fields, e);
 
     p = buf + LOYALTY_EVENT_FIXED;
     loyalty_cpymem(p, e->member, e->member_len);
@@ -459,18 +463,7 @@ loyalty_event_rec_decode(const uint8_t *buf, size_t len,
         return -1;
     }
 
-    e->type = buf[1];
-    e->member_len = buf[2];
-    e->order_len = buf[3];
-    e->r1_len = buf[4];
-    e->r2_len = buf[5];
-    e->action = buf[6];
-    e->at = (int64_t) loyalty_le_get(buf + 8, 8);
-    e->amount = (int64_t) loyalty_le_get(buf + 16, 8);
-    e->points = (int64_t) loyalty_le_get(buf + 24, 8);
-    e->refunded = (int64_t) loyalty_le_get(buf + 32, 8);
-    e->l1_points = (int64_t) loyalty_le_get(buf + 40, 8);
-    e->l2_points = (int64_t) loyalty_le_get(buf + 48, 8);
+    loyalty_le_fields_get(buf, loyalty_event_rec_fields, e);
 
     p = (const char *) buf + LOYALTY_EVENT_FIXED;
     e->member = p;

@@ -774,7 +774,7 @@ loyalty_clicks_to_json(const char *code, size_t code_len, int64_t day,
         return NULL;
     }
 
-    loyalty_format_rfc3339(day * 86400, buf);
+    loyalty_format_rfc3339(day * LOYALTY_DAY, buf);
 
     json_object_set_new(obj, "code", json_stringn(code, code_len));
     json_object_set_new(obj, "day", json_stringn(buf, 10));

@@ -71,6 +71,33 @@ loyalty_ledger_decode(const uint8_t *buf, size_t len,
 }
 
 
+int
+loyalty_ledger_key_of(const MDB_val *key, const char *id, size_t len)
+{
+    return key->mv_size == len + 9 && memcmp(key->mv_data, id, len) == 0
+           && ((uint8_t *) key->mv_data)[len] == '\0';
+}
+
+
+int
+loyalty_ledger_newest(MDB_cursor *cur, const char *id, size_t len,
+    uint8_t *buf, MDB_val *key, MDB_val *val)
+{
+    int  rc;
+
+    key->mv_data = buf;
+    key->mv_size = loyalty_ledger_key(id, len, UINT64_MAX, buf);
+
+    /* the entry before the member's largest possible key */
+    rc = mdb_cursor_get(cur, key, val, MDB_SET_RANGE);
+    if (rc == 0) {
+        return mdb_cursor_get(cur, key, val, MDB_PREV);
+    }
+
+    return rc == MDB_NOTFOUND ? mdb_cursor_get(cur, key, val, MDB_LAST) : rc;
+}
+
+
 /* the sequence after the member's last entry */
 static int
 loyalty_ledger_next(loyalty_store_t *st, MDB_txn *txn, const char *id,
@@ -86,24 +113,11 @@ loyalty_ledger_next(loyalty_store_t *st, MDB_txn *txn, const char *id,
         return rc;
     }
 
-    key.mv_data = buf;
-    key.mv_size = loyalty_ledger_key(id, len, UINT64_MAX, buf);
-
-    /* the entry before the member's largest possible key */
-    rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
-    if (rc == 0) {
-        rc = mdb_cursor_get(cur, &key, &val, MDB_PREV);
-
-    } else if (rc == MDB_NOTFOUND) {
-        rc = mdb_cursor_get(cur, &key, &val, MDB_LAST);
-    }
+    rc = loyalty_ledger_newest(cur, id, len, buf, &key, &val);
 
     *seq = 0;
 
-    if (rc == 0 && key.mv_size == len + 9
-        && memcmp(key.mv_data, id, len) == 0
-        && ((uint8_t *) key.mv_data)[len] == '\0')
-    {
+    if (rc == 0 && loyalty_ledger_key_of(&key, id, len)) {
         *seq = loyalty_be_get((uint8_t *) key.mv_data + len + 1) + 1;
     }
 
@@ -162,9 +176,7 @@ loyalty_ledger_sum(loyalty_store_t *st, MDB_txn *txn, const char *id,
          rc == 0;
          rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT))
     {
-        if (key.mv_size != len + 9 || memcmp(key.mv_data, id, len) != 0
-            || ((uint8_t *) key.mv_data)[len] != '\0')
-        {
+        if (!loyalty_ledger_key_of(&key, id, len)) {
             break;
         }
 

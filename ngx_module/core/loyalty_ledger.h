@@ -51,6 +51,16 @@ extern const char  *loyalty_ledger_reasons[LOYALTY_LEDGER_REASONS];
 
 size_t loyalty_ledger_key(const char *id, size_t len, uint64_t seq,
     uint8_t *key);
+/* whether key is one of the entries of member id */
+int loyalty_ledger_key_of(const MDB_val *key, const char *id, size_t len);
+/*
+ * Puts cur on the member's newest entry, or where it would be, the entry
+ * before (loyalty_ledger_key_of() tells): 0 with key and val,
+ * MDB_NOTFOUND, or an LMDB error.  buf holds LOYALTY_LEDGER_KEY_MAX
+ * bytes.
+ */
+int loyalty_ledger_newest(MDB_cursor *cur, const char *id, size_t len,
+    uint8_t *buf, MDB_val *key, MDB_val *val);
 size_t loyalty_ledger_encode(const loyalty_ledger_entry_t *e, uint8_t *buf);
 int loyalty_ledger_decode(const uint8_t *buf, size_t len,
     loyalty_ledger_entry_t *e);

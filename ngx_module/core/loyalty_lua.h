@@ -22,6 +22,18 @@
 /* a call's wall time, ms, if the caller says none */
 #define LOYALTY_LUA_MSEC        50
 
+/*
+ * What an operator may set, in nginx (loyalty_lua_budget, loyalty_lua_time,
+ * loyalty_lua_memory) and in loyaltyctl (--lua-budget, --lua-time,
+ * --lua-memory): the defaults and the bounds
+ */
+#define LOYALTY_LUA_BUDGET_DEFAULT  100000
+#define LOYALTY_LUA_BUDGET_MIN      1000
+#define LOYALTY_LUA_BUDGET_MAX      100000000
+#define LOYALTY_LUA_TIME_MAX        60000           /* ms */
+#define LOYALTY_LUA_MEMORY_DEFAULT  (16 * 1024 * 1024)
+#define LOYALTY_LUA_MEMORY_MIN      (1024 * 1024)
+
 /* why a call failed, beyond an error the script raised */
 #define LOYALTY_LUA_BUDGET      1    /* instructions or time */
 #define LOYALTY_LUA_MEMORY      2

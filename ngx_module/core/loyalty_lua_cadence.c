@@ -154,14 +154,13 @@ loyalty_lua_cadence_dates(lua_State *L, int t, loyalty_cadence_t *c,
 }
 
 
-/* one declaration, the table at t */
+/* "name", and no field the declarations do not have */
 static int
-loyalty_lua_cadence_read(lua_State *L, int t, loyalty_cadence_t *c,
+loyalty_lua_cadence_name(lua_State *L, int t, loyalty_cadence_t *c,
     loyalty_lua_reading_t *rd)
 {
     int          k;
-    size_t       len, i;
-    int64_t      v;
+    size_t       len;
     const char  *s, *key;
 
     if (loyalty_lua_str_field(L, t, "name", &s, &len, rd) != 0) {
@@ -198,6 +197,19 @@ loyalty_lua_cadence_read(lua_State *L, int t, loyalty_cadence_t *c,
             return -1;
         }
     }
+
+    return 0;
+}
+
+
+/* "trigger", "touch", "note" and "who": what the cadence does, for whom */
+static int
+loyalty_lua_cadence_kind(lua_State *L, int t, loyalty_cadence_t *c,
+    loyalty_lua_reading_t *rd)
+{
+    int          k;
+    size_t       len;
+    const char  *s;
 
     if (loyalty_lua_str_field(L, t, "trigger", &s, &len, rd) != 0) {
         return -1;
@@ -260,6 +272,17 @@ loyalty_lua_cadence_read(lua_State *L, int t, loyalty_cadence_t *c,
 
     c->for_member = (s && len == 6);
 
+    return 0;
+}
+
+
+/* "hour", "grace", "days", "reward", "over", "threshold" and "top" */
+static int
+loyalty_lua_cadence_numbers(lua_State *L, int t, loyalty_cadence_t *c,
+    loyalty_lua_reading_t *rd)
+{
+    int64_t  v;
+
     c->hour = -1;
     c->grace = LOYALTY_CADENCE_GRACE;
     v = c->hour;
@@ -309,9 +332,18 @@ loyalty_lua_cadence_read(lua_State *L, int t, loyalty_cadence_t *c,
 
     c->top = (uint32_t) v;
 
-    if (loyalty_lua_cadence_dates(L, t, c, rd) != 0) {
-        return -1;
-    }
+    return 0;
+}
+
+
+/*
+ * The declaration as a whole: each field for its trigger, the cadence's
+ * own checks, and a name not declared before.
+ */
+static int
+loyalty_lua_cadence_fits(loyalty_cadence_t *c, loyalty_lua_reading_t *rd)
+{
+    size_t  i;
 
     /* a field of another trigger is a mistake worth hearing about */
     if ((c->over && c->trigger != LOYALTY_TRIGGER_ORDER)
@@ -337,6 +369,24 @@ loyalty_lua_cadence_read(lua_State *L, int t, loyalty_cadence_t *c,
                      "declared before");
             return -1;
         }
+    }
+
+    return 0;
+}
+
+
+/* one declaration, the table at t */
+static int
+loyalty_lua_cadence_read(lua_State *L, int t, loyalty_cadence_t *c,
+    loyalty_lua_reading_t *rd)
+{
+    if (loyalty_lua_cadence_name(L, t, c, rd) != 0
+        || loyalty_lua_cadence_kind(L, t, c, rd) != 0
+        || loyalty_lua_cadence_numbers(L, t, c, rd) != 0
+        || loyalty_lua_cadence_dates(L, t, c, rd) != 0
+        || loyalty_lua_cadence_fits(c, rd) != 0)
+    {
+        return -1;
     }
 
     switch (loyalty_lua_field(L, t, "when")) {

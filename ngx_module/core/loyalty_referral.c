@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "loyalty_record.h"
+#include "loyalty_member.h"
 #include "loyalty_referral.h"
 
 
@@ -67,7 +67,6 @@ loyalty_referrer_loop(loyalty_store_t *st, MDB_txn *txn, const char *member,
     int               rc;
     char              cur[LOYALTY_ID_MAX];
     size_t            hops, len, n;
-    MDB_val           key, val;
     loyalty_member_t  m;
 
     n = (size_t) snprintf(err, errlen, "referrer \"%.*s\" would make a "
@@ -95,22 +94,18 @@ loyalty_referrer_loop(loyalty_store_t *st, MDB_txn *txn, const char *member,
             return -1;
         }
 
-        key.mv_data = cur;
-        key.mv_size = len;
-
-        rc = mdb_get(txn, st->dbi[LOYALTY_DB_MEMBERS], &key, &val);
+        rc = loyalty_member_get(txn, st, cur, len, &m);
         if (rc == MDB_NOTFOUND) {
             break;
         }
 
-        if (rc != 0) {
-            return rc;
-        }
-
-        if (loyalty_member_decode(val.mv_data, val.mv_size, &m) != 0) {
+        if (rc == MDB_CORRUPTED) {
             snprintf(err, errlen, "member \"%.*s\" does not decode",
                      (int) len, cur);
-            return MDB_CORRUPTED;
+        }
+
+        if (rc != 0) {
+            return rc;
         }
 
         if (m.referrer_len == 0) {

@@ -10,9 +10,7 @@
 #include "loyalty_rules.h"
 
 
-#define LOYALTY_DAY             86400
 #define LOYALTY_DAYS_MAX        36500
-#define LOYALTY_QTY_MAX         1000000
 /* spend thresholds: 10^18 minor units, beyond any shop */
 #define LOYALTY_SPEND_MAX       1000000000000000000LL
 
@@ -578,13 +576,10 @@ loyalty_rules_load(loyalty_store_t *st, MDB_txn *txn, loyalty_rules_t *r)
     int           rc;
     char          err[LOYALTY_ERRLEN];
     json_t       *doc;
-    MDB_val       key, val;
+    MDB_val       val;
     json_error_t  jerr;
 
-    key.mv_data = LOYALTY_META_RULES_KEY;
-    key.mv_size = sizeof(LOYALTY_META_RULES_KEY) - 1;
-
-    rc = mdb_get(txn, st->dbi[LOYALTY_DB_META], &key, &val);
+    rc = loyalty_store_meta_get(st, txn, LOYALTY_META_RULES_KEY, &val);
     if (rc != 0) {
         return rc;
     }
@@ -609,13 +604,10 @@ json_t *
 loyalty_rules_get(loyalty_store_t *st, MDB_txn *txn, int *rc)
 {
     json_t        *doc;
-    MDB_val        key, val;
+    MDB_val        val;
     json_error_t   jerr;
 
-    key.mv_data = LOYALTY_META_RULES_KEY;
-    key.mv_size = sizeof(LOYALTY_META_RULES_KEY) - 1;
-
-    *rc = mdb_get(txn, st->dbi[LOYALTY_DB_META], &key, &val);
+    *rc = loyalty_store_meta_get(st, txn, LOYALTY_META_RULES_KEY, &val);
     if (*rc != 0) {
         return NULL;
     }

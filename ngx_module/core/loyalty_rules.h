@@ -31,6 +31,8 @@
 #define LOYALTY_RULES_SEGMENTS      64
 #define LOYALTY_SEGMENT_MAX         16
 #define LOYALTY_RFM_BREAKS          4       /* 4 breakpoints: scores 1-5 */
+/* the most of one item: an event's items, a stage's skus */
+#define LOYALTY_QTY_MAX             1000000
 /* the stored document: far below this, but a bound for the reader */
 #define LOYALTY_RULES_TEXT_MAX      65536
 

@@ -19,39 +19,61 @@ const char  *loyalty_store_dbs[LOYALTY_DB_COUNT] = {
 
 
 int
+loyalty_store_meta_get(loyalty_store_t *st, MDB_txn *txn, const char *name,
+    MDB_val *val)
+{
+    MDB_val  key;
+
+    key.mv_data = (void *) name;
+    key.mv_size = strlen(name);
+
+    return mdb_get(txn, st->dbi[LOYALTY_DB_META], &key, val);
+}
+
+
+/* a meta integer of width bytes: 0, MDB_CORRUPTED, an LMDB error */
+static int
+loyalty_store_meta_int(loyalty_store_t *st, MDB_txn *txn, const char *name,
+    size_t width, uint64_t *v)
+{
+    int      rc;
+    MDB_val  val;
+
+    rc = loyalty_store_meta_get(st, txn, name, &val);
+    if (rc != 0) {
+        return rc;
+    }
+
+    if (val.mv_size != width) {
+        return MDB_CORRUPTED;
+    }
+
+    *v = loyalty_le_get(val.mv_data, width);
+
+    return 0;
+}
+
+
+int
 loyalty_store_meta(loyalty_store_t *st, MDB_txn *txn, uint32_t *version,
     int64_t *created)
 {
-    int      rc;
-    MDB_val  key, val;
+    int       rc;
+    uint64_t  v;
 
-    key.mv_data = LOYALTY_META_VERSION_KEY;
-    key.mv_size = sizeof(LOYALTY_META_VERSION_KEY) - 1;
-
-    rc = mdb_get(txn, st->dbi[LOYALTY_DB_META], &key, &val);
+    rc = loyalty_store_meta_int(st, txn, LOYALTY_META_VERSION_KEY, 4, &v);
     if (rc != 0) {
         return rc;
     }
 
-    if (val.mv_size != 4) {
-        return MDB_CORRUPTED;
-    }
+    *version = (uint32_t) v;
 
-    *version = (uint32_t) loyalty_le_get(val.mv_data, 4);
-
-    key.mv_data = LOYALTY_META_CREATED_KEY;
-    key.mv_size = sizeof(LOYALTY_META_CREATED_KEY) - 1;
-
-    rc = mdb_get(txn, st->dbi[LOYALTY_DB_META], &key, &val);
+    rc = loyalty_store_meta_int(st, txn, LOYALTY_META_CREATED_KEY, 8, &v);
     if (rc != 0) {
         return rc;
     }
 
-    if (val.mv_size != 8) {
-        return MDB_CORRUPTED;
-    }
-
-    *created = (int64_t) loyalty_le_get(val.mv_data, 8);
+    *created = (int64_t) v;
 
     return 0;
 }
@@ -64,13 +86,13 @@ loyalty_store_init_meta(loyalty_store_t *st, MDB_txn *txn)
     uint8_t  buf[8];
     MDB_val  key, val;
 
-    key.mv_data = LOYALTY_META_VERSION_KEY;
-    key.mv_size = sizeof(LOYALTY_META_VERSION_KEY) - 1;
-
-    rc = mdb_get(txn, st->dbi[LOYALTY_DB_META], &key, &val);
+    rc = loyalty_store_meta_get(st, txn, LOYALTY_META_VERSION_KEY, &val);
     if (rc != MDB_NOTFOUND) {
         return rc;
     }
+
+    key.mv_data = LOYALTY_META_VERSION_KEY;
+    key.mv_size = sizeof(LOYALTY_META_VERSION_KEY) - 1;
 
     loyalty_le_put(buf, LOYALTY_SCHEMA_VERSION, 4);
     val.mv_data = buf;
@@ -90,19 +112,12 @@ loyalty_store_init_meta(loyalty_store_t *st, MDB_txn *txn)
 }
 
 
-int
-loyalty_store_open(loyalty_store_t *st, const char *path, unsigned flags,
-    char *err, size_t errlen)
+/* the store's directory, made when creating; -1 with err when unusable */
+static int
+loyalty_store_dir(const char *path, unsigned flags, char *err,
+    size_t errlen)
 {
-    int          rc, i;
-    int64_t      created;
-    uint32_t     version;
-    unsigned     envflags, dbflags;
-    MDB_txn     *txn;
     struct stat  sb;
-
-    memset(st, 0, sizeof(loyalty_store_t));
-    txn = NULL;
 
     if (flags & LOYALTY_STORE_CREATE) {
         if (mkdir(path, 0755) == -1 && errno != EEXIST) {
@@ -134,9 +149,20 @@ loyalty_store_open(loyalty_store_t *st, const char *path, unsigned flags,
         }
     }
 
+    return 0;
+}
+
+
+/* the LMDB environment, opened: 0 or an LMDB error */
+static int
+loyalty_store_env(loyalty_store_t *st, const char *path, unsigned flags)
+{
+    int       rc;
+    unsigned  envflags;
+
     rc = mdb_env_create(&st->env);
     if (rc != 0) {
-        goto failed;
+        return rc;
     }
 
     rc = mdb_env_set_maxdbs(st->env, LOYALTY_DB_COUNT + 8);
@@ -149,7 +175,7 @@ loyalty_store_open(loyalty_store_t *st, const char *path, unsigned flags,
     }
 
     if (rc != 0) {
-        goto failed;
+        return rc;
     }
 
     /*
@@ -171,7 +197,85 @@ loyalty_store_open(loyalty_store_t *st, const char *path, unsigned flags,
      * that loyaltyctl and the workers can both write the lock file once
      * nginx's master has handed it to the workers' user.
      */
-    rc = mdb_env_open(st->env, path, envflags, 0664);
+    return mdb_env_open(st->env, path, envflags, 0664);
+}
+
+
+/*
+ * The sub-databases, opened (made when creating, with the meta records),
+ * and the schema version checked, in txn: 0, an LMDB error, or -1 with
+ * err saying what is wrong with the store.
+ */
+static int
+loyalty_store_schema(loyalty_store_t *st, MDB_txn *txn, const char *path,
+    unsigned flags, char *err, size_t errlen)
+{
+    int       rc, i;
+    int64_t   created;
+    uint32_t  version;
+    unsigned  dbflags;
+
+    dbflags = (flags & LOYALTY_STORE_CREATE) ? MDB_CREATE : 0;
+
+    for (i = 0; i < LOYALTY_DB_COUNT; i++) {
+        rc = mdb_dbi_open(txn, loyalty_store_dbs[i], dbflags, &st->dbi[i]);
+
+        if (rc == MDB_NOTFOUND) {
+            snprintf(err, errlen, "store \"%s\" has no \"%s\" database: "
+                     "not a loyalty store, or not initialized "
+                     "(loyaltyctl init)", path, loyalty_store_dbs[i]);
+            return -1;
+        }
+
+        if (rc != 0) {
+            return rc;
+        }
+    }
+
+    if (flags & LOYALTY_STORE_CREATE) {
+        rc = loyalty_store_init_meta(st, txn);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+
+    rc = loyalty_store_meta(st, txn, &version, &created);
+
+    if (rc == MDB_NOTFOUND) {
+        snprintf(err, errlen, "store \"%s\" has no schema version", path);
+        return -1;
+    }
+
+    if (rc != 0) {
+        return rc;
+    }
+
+    if (version != LOYALTY_SCHEMA_VERSION) {
+        snprintf(err, errlen, "store \"%s\" has schema version %u, "
+                 "this build reads version %d", path, version,
+                 LOYALTY_SCHEMA_VERSION);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+int
+loyalty_store_open(loyalty_store_t *st, const char *path, unsigned flags,
+    char *err, size_t errlen)
+{
+    int       rc;
+    MDB_txn  *txn;
+
+    memset(st, 0, sizeof(loyalty_store_t));
+    txn = NULL;
+
+    if (loyalty_store_dir(path, flags, err, errlen) != 0) {
+        return -1;
+    }
+
+    rc = loyalty_store_env(st, path, flags);
     if (rc != 0) {
         goto failed;
     }
@@ -187,46 +291,13 @@ loyalty_store_open(loyalty_store_t *st, const char *path, unsigned flags,
         goto failed;
     }
 
-    dbflags = (flags & LOYALTY_STORE_CREATE) ? MDB_CREATE : 0;
-
-    for (i = 0; i < LOYALTY_DB_COUNT; i++) {
-        rc = mdb_dbi_open(txn, loyalty_store_dbs[i], dbflags, &st->dbi[i]);
-
-        if (rc == MDB_NOTFOUND) {
-            snprintf(err, errlen, "store \"%s\" has no \"%s\" database: "
-                     "not a loyalty store, or not initialized "
-                     "(loyaltyctl init)", path, loyalty_store_dbs[i]);
-            goto failed_msg;
-        }
-
-        if (rc != 0) {
-            goto failed;
-        }
-    }
-
-    if (flags & LOYALTY_STORE_CREATE) {
-        rc = loyalty_store_init_meta(st, txn);
-        if (rc != 0) {
-            goto failed;
-        }
-    }
-
-    rc = loyalty_store_meta(st, txn, &version, &created);
-
-    if (rc == MDB_NOTFOUND) {
-        snprintf(err, errlen, "store \"%s\" has no schema version", path);
+    rc = loyalty_store_schema(st, txn, path, flags, err, errlen);
+    if (rc == -1) {
         goto failed_msg;
     }
 
     if (rc != 0) {
         goto failed;
-    }
-
-    if (version != LOYALTY_SCHEMA_VERSION) {
-        snprintf(err, errlen, "store \"%s\" has schema version %u, "
-                 "this build reads version %d", path, version,
-                 LOYALTY_SCHEMA_VERSION);
-        goto failed_msg;
     }
 
     rc = mdb_txn_commit(txn);
@@ -295,4 +366,47 @@ loyalty_store_grow(loyalty_store_t *st, size_t need)
     }
 
     return mdb_env_set_mapsize(st->env, size);
+}
+
+
+int
+loyalty_store_get_copy(MDB_txn *txn, MDB_dbi dbi, const void *key,
+    size_t klen, uint8_t *buf, size_t max, size_t *len)
+{
+    int      rc;
+    MDB_val  k, val;
+
+    k.mv_data = (void *) key;
+    k.mv_size = klen;
+
+    rc = mdb_get(txn, dbi, &k, &val);
+    if (rc != 0) {
+        return rc;
+    }
+
+    if (val.mv_size > max) {
+        return MDB_CORRUPTED;
+    }
+
+    memcpy(buf, val.mv_data, val.mv_size);
+    *len = val.mv_size;
+
+    return 0;
+}
+
+
+int
+loyalty_store_after(void *kbuf, const void *after, size_t len,
+    MDB_val *key)
+{
+    if (len == 0) {
+        return MDB_FIRST;
+    }
+
+    memmove(kbuf, after, len);
+    ((uint8_t *) kbuf)[len] = '\0';
+    key->mv_data = kbuf;
+    key->mv_size = len + 1;
+
+    return MDB_SET_RANGE;
 }

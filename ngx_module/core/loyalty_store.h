@@ -65,12 +65,33 @@ int loyalty_store_open(loyalty_store_t *st, const char *path,
     unsigned flags, char *err, size_t errlen);
 void loyalty_store_close(loyalty_store_t *st);
 
+/* the meta record name: 0 with val (in the map), or an LMDB error */
+int loyalty_store_meta_get(loyalty_store_t *st, MDB_txn *txn,
+    const char *name, MDB_val *val);
+
 /* reads the schema version and creation time from meta */
 int loyalty_store_meta(loyalty_store_t *st, MDB_txn *txn, uint32_t *version,
     int64_t *created);
 
 /* grows the map so that need more bytes fit; call with no transaction */
 int loyalty_store_grow(loyalty_store_t *st, size_t need);
+
+/*
+ * The value of key in dbi, copied into buf (max bytes), so that it
+ * outlives the writes that follow in txn: 0 with *len, MDB_NOTFOUND,
+ * MDB_CORRUPTED for a value longer than max, or an LMDB error.
+ */
+int loyalty_store_get_copy(MDB_txn *txn, MDB_dbi dbi, const void *key,
+    size_t klen, uint8_t *buf, size_t max, size_t *len);
+
+/*
+ * Where a walk resumes: key set to the first key past after (len bytes;
+ * 0: none), made in kbuf (len + 1 bytes; after may be in it already).
+ * Returns the cursor op to start with: MDB_SET_RANGE, or MDB_FIRST when
+ * there is no after.
+ */
+int loyalty_store_after(void *kbuf, const void *after, size_t len,
+    MDB_val *key);
 
 
 #endif /* _LOYALTY_STORE_H_INCLUDED_ */

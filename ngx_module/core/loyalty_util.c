@@ -86,6 +86,76 @@ loyalty_le_get(const uint8_t *p, size_t n)
 
 
 void
+loyalty_le_fields_put(uint8_t *buf, const loyalty_le_field_t *f,
+    const void *rec)
+{
+    uint8_t        u8;
+    uint16_t       u16;
+    uint32_t       u32;
+    uint64_t       v;
+    const uint8_t *m;
+
+    for ( /* void */ ; f->width; f++) {
+        m = (const uint8_t *) rec + f->member;
+
+        switch (f->size) {
+        case 1:
+            memcpy(&u8, m, 1);
+            v = u8;
+            break;
+        case 2:
+            memcpy(&u16, m, 2);
+            v = u16;
+            break;
+        case 4:
+            memcpy(&u32, m, 4);
+            v = u32;
+            break;
+        default:
+            memcpy(&v, m, 8);
+            break;
+        }
+
+        loyalty_le_put(buf + f->off, v, f->width);
+    }
+}
+
+
+void
+loyalty_le_fields_get(const uint8_t *buf, const loyalty_le_field_t *f,
+    void *rec)
+{
+    uint8_t   u8, *m;
+    uint16_t  u16;
+    uint32_t  u32;
+    uint64_t  v;
+
+    for ( /* void */ ; f->width; f++) {
+        m = (uint8_t *) rec + f->member;
+        v = loyalty_le_get(buf + f->off, f->width);
+
+        switch (f->size) {
+        case 1:
+            u8 = (uint8_t) v;
+            memcpy(m, &u8, 1);
+            break;
+        case 2:
+            u16 = (uint16_t) v;
+            memcpy(m, &u16, 2);
+            break;
+        case 4:
+            u32 = (uint32_t) v;
+            memcpy(m, &u32, 4);
+            break;
+        default:
+            memcpy(m, &v, 8);
+            break;
+        }
+    }
+}
+
+
+void
 loyalty_be_put(uint8_t *p, uint64_t v)
 {
     int  i;
@@ -128,8 +198,9 @@ loyalty_parse_duration(const char *s, size_t len)
     const char  *u;
 
     static const char     units[] = "yMwdhms";
-    static const int64_t  seconds[] = { 365 * 86400, 30 * 86400, 7 * 86400,
-                                        86400, 3600, 60, 1 };
+    static const int64_t  seconds[] = { 365 * LOYALTY_DAY, 30 * LOYALTY_DAY,
+                                        7 * LOYALTY_DAY, LOYALTY_DAY, 3600,
+                                        60, 1 };
 
     if (len == 0) {
         return -1;
@@ -187,11 +258,11 @@ loyalty_parse_duration(const char *s, size_t len)
 }
 
 
-static int
-loyalty_digits(const char *s, size_t n, int *out)
+int
+loyalty_decimal(const char *s, size_t n, int64_t *out)
 {
-    size_t  i;
-    int     v;
+    size_t   i;
+    int64_t  v;
 
     v = 0;
 
@@ -203,6 +274,21 @@ loyalty_digits(const char *s, size_t n, int *out)
     }
 
     *out = v;
+    return 0;
+}
+
+
+/* the few digits of a date or a time */
+static int
+loyalty_digits(const char *s, size_t n, int *out)
+{
+    int64_t  v;
+
+    if (loyalty_decimal(s, n, &v) != 0) {
+        return -1;
+    }
+
+    *out = (int) v;
     return 0;
 }
 
@@ -239,6 +325,59 @@ loyalty_days_from_civil(int64_t y, int m, int d)
 }
 
 
+int64_t
+loyalty_day(int64_t t)
+{
+    int64_t  day;
+
+    day = t / LOYALTY_DAY;
+
+    /* C division truncates: before 1970 a day starts one earlier */
+    if (t % LOYALTY_DAY < 0) {
+        day--;
+    }
+
+    return day;
+}
+
+
+int
+loyalty_parse_date(const char *s, size_t len, int *year, int *month,
+    int *day)
+{
+    int  y, m, d;
+
+    if (len == 5) {
+        y = -1;
+
+        if (loyalty_digits(s, 2, &m) || s[2] != '-'
+            || loyalty_digits(s + 3, 2, &d)
+            || !loyalty_valid_birthday((unsigned) m, (unsigned) d))
+        {
+            return -1;
+        }
+
+    } else if (len == 10) {
+        if (loyalty_digits(s, 4, &y) || s[4] != '-'
+            || loyalty_digits(s + 5, 2, &m) || s[7] != '-'
+            || loyalty_digits(s + 8, 2, &d)
+            || m < 1 || m > 12 || d < 1 || d > loyalty_month_days(y, m))
+        {
+            return -1;
+        }
+
+    } else {
+        return -1;
+    }
+
+    *year = y;
+    *month = m;
+    *day = d;
+
+    return 0;
+}
+
+
 int
 loyalty_parse_rfc3339(const char *s, size_t len, int64_t *out)
 {
@@ -247,9 +386,7 @@ loyalty_parse_rfc3339(const char *s, size_t len, int64_t *out)
 
     /* YYYY-MM-DDTHH:MM:SS then optional fraction, then Z or +hh:mm */
     if (len < 20
-        || loyalty_digits(s, 4, &y) || s[4] != '-'
-        || loyalty_digits(s + 5, 2, &mo) || s[7] != '-'
-        || loyalty_digits(s + 8, 2, &d)
+        || loyalty_parse_date(s, 10, &y, &mo, &d) != 0
         || (s[10] != 'T' && s[10] != 't')
         || loyalty_digits(s + 11, 2, &h) || s[13] != ':'
         || loyalty_digits(s + 14, 2, &mi) || s[16] != ':'
@@ -258,9 +395,7 @@ loyalty_parse_rfc3339(const char *s, size_t len, int64_t *out)
         return -1;
     }
 
-    if (mo < 1 || mo > 12 || d < 1 || d > loyalty_month_days(y, mo)
-        || h > 23 || mi > 59 || sec > 60)
-    {
+    if (h > 23 || mi > 59 || sec > 60) {
         return -1;
     }
 
@@ -298,7 +433,7 @@ loyalty_parse_rfc3339(const char *s, size_t len, int64_t *out)
     }
 
     /* a leap second is folded into the next second, as POSIX time does */
-    *out = loyalty_days_from_civil(y, mo, d) * 86400
+    *out = loyalty_days_from_civil(y, mo, d) * LOYALTY_DAY
            + h * 3600 + mi * 60 + sec
            - sign * (oh * 3600 + om * 60);
 
@@ -318,11 +453,7 @@ loyalty_civil(int64_t t, int64_t *year, int *month, int *day)
 {
     int64_t  days, z, era, doe, yoe, y, doy, mp, d, m;
 
-    days = t / 86400;
-
-    if (t % 86400 < 0) {
-        days--;
-    }
+    days = loyalty_day(t);
 
     z = days + 719468;
     era = (z >= 0 ? z : z - 146096) / 146097;
@@ -346,10 +477,7 @@ loyalty_format_rfc3339(int64_t t, char *buf)
     int      m, d;
     int64_t  y, secs;
 
-    secs = t % 86400;
-    if (secs < 0) {
-        secs += 86400;
-    }
+    secs = t - loyalty_day(t) * LOYALTY_DAY;
 
     loyalty_civil(t, &y, &m, &d);
 
@@ -390,15 +518,9 @@ int
 loyalty_parse_birthday(const char *s, size_t len, uint8_t *month,
     uint8_t *day)
 {
-    int  m, d;
+    int  y, m, d;
 
-    if (len != 5 || loyalty_digits(s, 2, &m) || s[2] != '-'
-        || loyalty_digits(s + 3, 2, &d))
-    {
-        return -1;
-    }
-
-    if (!loyalty_valid_birthday((unsigned) m, (unsigned) d)) {
+    if (len != 5 || loyalty_parse_date(s, len, &y, &m, &d) != 0) {
         return -1;
     }
 

@@ -21,6 +21,9 @@
 
 #define LOYALTY_ERRLEN          256
 
+/* seconds in a day: times are UTC, and a day has no leap second */
+#define LOYALTY_DAY             86400
+
 
 /*
  * memcpy() for a source that may be absent, NULL with a length of 0 (an
@@ -82,6 +85,21 @@ void loyalty_format_rfc3339(int64_t t, char *buf);
 
 int loyalty_time_in_window(int64_t t);
 
+/*
+ * The day of unix seconds t: days since 1970-01-01 (floor, so that a time
+ * before 1970 is in the day it falls in); loyalty_day(t) * LOYALTY_DAY is
+ * that day's midnight.
+ */
+int64_t loyalty_day(int64_t t);
+
+/*
+ * The one date parser: "YYYY-MM-DD", a date that exists, or "MM-DD" (then
+ * *year is -1), a month and day that exist in some year (02-29 does).
+ * 0, or -1 for anything else.
+ */
+int loyalty_parse_date(const char *s, size_t len, int *year, int *month,
+    int *day);
+
 /* days since 1970-01-01 of a proleptic Gregorian date */
 int64_t loyalty_days_from_civil(int64_t y, int m, int d);
 /* the UTC date of unix seconds t */
@@ -97,9 +115,34 @@ int loyalty_valid_birthday(unsigned month, unsigned day);
 int loyalty_parse_birthday(const char *s, size_t len, uint8_t *month,
     uint8_t *day);
 
+/* n decimal digits, all of them, n <= 18: 0, or -1 for another byte */
+int loyalty_decimal(const char *s, size_t n, int64_t *out);
+
 /* little-endian unsigned integers of n bytes, n <= 8 */
 void loyalty_le_put(uint8_t *p, uint64_t v, size_t n);
 uint64_t loyalty_le_get(const uint8_t *p, size_t n);
+
+/*
+ * The fixed part of a binary record as a table, for the records' encoders
+ * and decoders: each field a little-endian integer of width bytes at off
+ * in the record, read into or written from the struct member at member,
+ * of size bytes (1, 2, 4 or 8; a signed member keeps its bits).  A table
+ * ends with a width of 0.
+ */
+typedef struct {
+    uint8_t     off;
+    uint8_t     width;
+    uint8_t     size;
+    uint16_t    member;
+} loyalty_le_field_t;
+
+#define loyalty_le_field(off, width, type, member)                            \
+    { off, width, sizeof(((type *) 0)->member), offsetof(type, member) }
+
+void loyalty_le_fields_put(uint8_t *buf, const loyalty_le_field_t *f,
+    const void *rec);
+void loyalty_le_fields_get(const uint8_t *buf, const loyalty_le_field_t *f,
+    void *rec);
 
 /* 8-byte big-endian unsigned integers: keys that sort in number order */
 void loyalty_be_put(uint8_t *p, uint64_t v);

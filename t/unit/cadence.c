@@ -16,6 +16,7 @@
 #include "loyalty_cadence.h"
 #include "loyalty_due.h"
 #include "loyalty_ledger.h"
+#include "store_fixture.h"
 #include "tap.h"
 
 
@@ -729,11 +730,7 @@ main(void)
 
     plan(PLANNED);
 
-    if (mkdtemp(tmp) == NULL
-        || loyalty_store_open(&st, tmp, LOYALTY_STORE_CREATE, err,
-                              sizeof(err))
-           != 0)
-    {
+    if (fixture_store_open(tmp, &st, err, sizeof(err)) != 0) {
         fprintf(stderr, "cannot create a store: %s\n", err);
         return 1;
     }
@@ -749,11 +746,7 @@ main(void)
     test_top();
     test_stats();
 
-    loyalty_store_close(&st);
-
-    unlink(strcat(strcpy(err, tmp), "/data.mdb"));
-    unlink(strcat(strcpy(err, tmp), "/lock.mdb"));
-    rmdir(tmp);
+    fixture_store_remove(tmp, &st);
 
     return done();
 }

@@ -20,6 +20,8 @@
 #include "loyalty_ledger.h"
 #include "loyalty_referral.h"
 #include "loyalty_rules.h"
+#include "rules_fixture.h"
+#include "store_fixture.h"
 #include "tap.h"
 
 
@@ -33,23 +35,6 @@ static char             last_err[LOYALTY_ERRLEN];
 static loyalty_member_t  m;
 static char              m_tier[LOYALTY_TIER_MAX + 1];
 static char              m_ref[LOYALTY_ID_MAX + 1];
-
-
-static const char  rules_doc[] =
-    "{\"version\":1,\"signup_tier\":\"basic\","
-    "\"member\":{\"spend\":50000,\"skus\":[{\"sku\":\"nappies-128\"}],"
-    "\"tier\":\"vip\"},"
-    "\"partner\":{\"skus\":[{\"sku\":\"nappies-128\",\"qty\":100}],"
-    "\"tier\":\"partner\"},"
-    "\"upgrades\":[{\"tier\":\"vip\",\"spend\":100000},"
-    "{\"tier\":\"ka\",\"spend\":500000}],"
-    "\"points\":{\"spend_per_point\":100,\"actions\":{\"share\":5,"
-    "\"invite\":20,\"group_buy\":30,\"assist\":50},"
-    "\"referral\":{\"level1\":500,\"level2\":200}},"
-    "\"lifecycle\":{\"at_risk\":60,\"dormant\":120,\"lost\":365},"
-    "\"rfm\":{\"recency\":[30,60,90,180],\"frequency\":[2,4,8,16],"
-    "\"monetary\":[12800,50000,200000,1000000]},"
-    "\"segments\":[{\"name\":\"A1\",\"r\":5,\"f\":5,\"m\":5}]}";
 
 
 /* applies a body in a transaction of its own; commits on success */
@@ -314,7 +299,7 @@ test_journey(void)
            "\"level1\":[{\"id\":\"alice\",\"stage\":\"member\"}],"
            "\"level2\":[]}", "bob's downline: alice");
 
-    rc = put("rules", NULL, rules_doc);
+    rc = put("rules", NULL, fixture_rules_doc);
     if (!is_int(rc, 0, "put rules")) {
         diag("%s", last_err);
     }
@@ -1382,14 +1367,7 @@ main(void)
 
     plan(252);
 
-    if (mkdtemp(tmp) == NULL) {
-        perror("mkdtemp");
-        return 1;
-    }
-
-    if (loyalty_store_open(&st, tmp, LOYALTY_STORE_CREATE, err, sizeof(err))
-        != 0)
-    {
+    if (fixture_store_open(tmp, &st, err, sizeof(err)) != 0) {
         diag("%s", err);
         return 1;
     }
@@ -1411,11 +1389,7 @@ main(void)
     test_hook();
     test_issue18();
 
-    loyalty_store_close(&st);
-
-    unlink(strcat(strcpy(err, tmp), "/data.mdb"));
-    unlink(strcat(strcpy(err, tmp), "/lock.mdb"));
-    rmdir(tmp);
+    fixture_store_remove(tmp, &st);
 
     return done();
 }

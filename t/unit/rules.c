@@ -10,29 +10,12 @@
 #include <unistd.h>
 
 #include "loyalty_rules.h"
+#include "rules_fixture.h"
+#include "store_fixture.h"
 #include "tap.h"
 
 
-#define DAY  86400
-
-
-static const char  base_doc[] =
-    "{\"version\":1,\"signup_tier\":\"basic\","
-    "\"member\":{\"spend\":50000,\"skus\":[{\"sku\":\"nappies-128\"}],"
-    "\"tier\":\"vip\"},"
-    "\"partner\":{\"skus\":[{\"sku\":\"nappies-128\",\"qty\":100}],"
-    "\"tier\":\"partner\"},"
-    "\"upgrades\":[{\"tier\":\"vip\",\"spend\":100000},"
-    "{\"tier\":\"ka\",\"spend\":500000}],"
-    "\"points\":{\"spend_per_point\":100,\"actions\":{\"share\":5,"
-    "\"invite\":20,\"group_buy\":30,\"assist\":50,\"review\":10},"
-    "\"referral\":{\"level1\":500,\"level2\":200}},"
-    "\"lifecycle\":{\"at_risk\":60,\"dormant\":120,\"lost\":365},"
-    "\"rfm\":{\"recency\":[30,60,90,180],\"frequency\":[2,4,8,16],"
-    "\"monetary\":[12800,50000,200000,1000000]},"
-    "\"segments\":[{\"name\":\"A1\",\"r\":5,\"f\":5,\"m\":5},"
-    "{\"name\":\"B1\",\"r\":4,\"f\":3},{\"name\":\"C1\",\"m\":2},"
-    "{\"name\":\"D-3_x\"}]}";
+#define DAY  LOYALTY_DAY
 
 
 static char  tmp[] = "/tmp/loyalty-rules-XXXXXX";
@@ -41,14 +24,24 @@ static char  tmp[] = "/tmp/loyalty-rules-XXXXXX";
 static json_t *
 base(void)
 {
-    json_t        *doc;
+    json_t        *doc, *more;
     json_error_t   jerr;
 
-    doc = json_loads(base_doc, 0, &jerr);
-    if (doc == NULL) {
+    /* the fixture's document, with a review's points and more segments */
+    doc = json_loads(fixture_rules_doc, 0, &jerr);
+    more = json_loads("[{\"name\":\"B1\",\"r\":4,\"f\":3},"
+                      "{\"name\":\"C1\",\"m\":2},{\"name\":\"D-3_x\"}]",
+                      0, &jerr);
+    if (doc == NULL || more == NULL) {
         diag("base document: %s", jerr.text);
         exit(1);
     }
+
+    json_object_set_new(json_object_get(json_object_get(doc, "points"),
+                                        "actions"),
+                        "review", json_integer(10));
+    json_array_extend(json_object_get(doc, "segments"), more);
+    json_decref(more);
 
     return doc;
 }
@@ -393,13 +386,7 @@ test_store(void)
     loyalty_store_t  st;
     loyalty_rules_t  r;
 
-    if (mkdtemp(tmp) == NULL) {
-        perror("mkdtemp");
-        exit(1);
-    }
-
-    rc = loyalty_store_open(&st, tmp, LOYALTY_STORE_CREATE, err,
-                            sizeof(err));
+    rc = fixture_store_open(tmp, &st, err, sizeof(err));
     if (!is_int(rc, 0, "a new store")) {
         diag("%s", err);
         exit(1);
@@ -485,11 +472,7 @@ test_store(void)
            "stored text that is not JSON: MDB_CORRUPTED");
 
     mdb_txn_abort(txn);
-    loyalty_store_close(&st);
-
-    unlink(strcat(strcpy(err, tmp), "/data.mdb"));
-    unlink(strcat(strcpy(err, tmp), "/lock.mdb"));
-    rmdir(tmp);
+    fixture_store_remove(tmp, &st);
 }
 
 

@@ -3,7 +3,6 @@
  * store, in a temporary directory.
  */
 
-#include <dirent.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,39 +13,11 @@
 
 #include "loyalty_store.h"
 #include "loyalty_util.h"
+#include "store_fixture.h"
 #include "tap.h"
 
 
 static char  tmp[] = "/tmp/loyalty-store-XXXXXX";
-
-
-static void
-rm_tree(const char *path)
-{
-    DIR            *dir;
-    char            sub[PATH_MAX];
-    struct stat     sb;
-    struct dirent  *de;
-
-    if (lstat(path, &sb) == -1) {
-        return;
-    }
-
-    if (S_ISDIR(sb.st_mode) && (dir = opendir(path)) != NULL) {
-        while ((de = readdir(dir)) != NULL) {
-            if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
-                snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name);
-                rm_tree(sub);
-            }
-        }
-
-        closedir(dir);
-        rmdir(path);
-        return;
-    }
-
-    unlink(path);
-}
 
 
 static const char *
@@ -428,7 +399,7 @@ main(void)
     test_schema();
     test_grow();
 
-    rm_tree(tmp);
+    fixture_rm_tree(tmp);
 
     return done();
 }

@@ -85,7 +85,7 @@ our @EXPORT = qw(
     no_crash stop_checked sanitizer_check nginx_run
     loyaltyctl test_dir write_file slurp run_out new_store schema_check
     $ADMIN_TOKEN $ADMIN_READ_TOKEN admin_request admin_auth
-    write_admin_tokens
+    write_admin_tokens lmdb_tool answer_of
 );
 
 # fixed test secrets, not used anywhere else
@@ -421,6 +421,39 @@ PY
                        "the schema rejects $what[$i]")
             or Test::More::diag($verdicts[$i]);
     }
+}
+
+
+# Builds one of the harness's C programs on the system's liblmdb,
+# t/lib/Loyalty/lmdb-NAME.c, as DIR/NAME: (exit of cc, the program's path)
+#   hold DIR                 holds the store's writer lock until stdin
+#                            closes; says "locked" once it has it
+#   shrink SRC DST PAGES     a compacted copy of SRC whose map has PAGES
+#                            pages free; prints the map size
+sub lmdb_tool {
+    my ($dir, $name) = @_;
+    my $src = "$ROOT/t/lib/Loyalty/lmdb-$name.c";
+    croak "no $src" unless -f $src;
+    my ($rc) = run_out('cc', '-O2', '-o', "$dir/$name", $src, '-llmdb');
+    return ($rc, "$dir/$name");
+}
+
+
+# "STATUS BODY" of a request sent earlier on $sock and not yet answered,
+# within $timeout seconds; "none" if no answer came
+sub answer_of {
+    my ($sock, $timeout) = @_;
+    my $sel = IO::Select->new($sock);
+    my $deadline = Time::HiRes::time() + $timeout;
+    my $resp = '';
+    while (1) {
+        my $left = $deadline - Time::HiRes::time();
+        last if $left <= 0 || !$sel->can_read($left);
+        sysread($sock, $resp, 65536, length $resp) or last;
+    }
+    my ($head, $body) = split /\r\n\r\n/, $resp, 2;
+    my ($status) = ($head // '') =~ m{^HTTP/1\.1 (\d+)} or return 'none';
+    return "$status " . ($body // '');
 }
 
 

@@ -1,0 +1,301 @@
+/*
+ * loyaltyctl get: a record of the store, or what events left there (the
+ * rules, a member's ledger and downline), as one line of JSON.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "loyalty_admin.h"
+#include "loyalty_code.h"
+#include "loyalty_json.h"
+#include "loyalty_price.h"
+#include "loyalty_record.h"
+#include "loyalty_rules.h"
+#include "loyaltyctl.h"
+
+
+static int loyaltyctl_get_events(const loyaltyctl_opts_t *o, int argc,
+    char **argv);
+
+
+static const char  loyaltyctl_usage_get[] =
+    "usage: loyaltyctl -s DIR get member ID\n"
+    "       loyaltyctl -s DIR get tier NAME\n"
+    "       loyaltyctl -s DIR get price SKU [--tier TIER]\n"
+    "       loyaltyctl -s DIR get code CODE\n"
+    "       loyaltyctl -s DIR get rules\n"
+    "       loyaltyctl -s DIR get ledger ID [--limit N]\n"
+    "       loyaltyctl -s DIR get referrals ID\n"
+    "Prints the record as one line of JSON.  Exit 1 if it is absent.\n"
+    "With --tier, prints the price that tier pays, after the privilege\n"
+    "guard; the tier \"public\" pays retail.  Codes are looked up without\n"
+    "regard to case and printed in upper case.  A ledger is the member's\n"
+    "balance and points entries, oldest first (with --limit, the last N);\n"
+    "referrals are the members the member referred (level1) and those\n"
+    "they referred (level2, with the level-1 member they came via).\n";
+
+
+static int
+loyaltyctl_print_price(loyalty_store_t *st, MDB_txn *txn, const char *sku,
+    const loyalty_price_t *p, const char *tier)
+{
+    int                rc, i, clamped;
+    json_t            *obj;
+    int64_t            price;
+    loyalty_tierset_t  ts;
+
+    if (tier == NULL) {
+        return loyaltyctl_print_json(loyalty_price_to_json(sku, strlen(sku),
+                                                           p));
+    }
+
+    rc = loyalty_tierset_load(txn, st->dbi[LOYALTY_DB_TIERS], &ts);
+    if (rc != 0) {
+        return loyaltyctl_store_failed("tiers", rc);
+    }
+
+    price = p->retail;
+
+    if (strcmp(tier, "public") != 0) {
+        i = loyalty_tierset_find(&ts, tier, strlen(tier));
+        if (i < 0) {
+            fprintf(stderr, "loyaltyctl: no tier \"%s\"\n", tier);
+            return LOYALTYCTL_DATA;
+        }
+
+        price = loyalty_price_guard(p, &ts, (size_t) i,
+                                    loyalty_price_raw(p, &ts.tiers[i]),
+                                    &clamped);
+    }
+
+    obj = json_object();
+    if (obj) {
+        json_object_set_new(obj, "sku", json_string(sku));
+        json_object_set_new(obj, "tier", json_string(tier));
+        json_object_set_new(obj, "retail", json_integer(p->retail));
+        json_object_set_new(obj, "price", json_integer(price));
+        json_object_set_new(obj, "saved", json_integer(p->retail - price));
+    }
+
+    return loyaltyctl_print_json(obj);
+}
+
+
+int
+loyaltyctl_get(const loyaltyctl_opts_t *o, int argc, char **argv)
+{
+    int               rc, db, valid;
+    char              code[LOYALTY_CODE_MAX];
+    long              n;
+    MDB_txn          *txn;
+    MDB_val           key, val;
+    const char       *tier, *what;
+    loyalty_tier_t    t;
+    loyalty_code_t    c;
+    loyalty_price_t   price;
+    loyalty_store_t   st;
+    loyalty_member_t  m;
+
+    if (loyaltyctl_wants_help(argc, argv, loyaltyctl_usage_get)) {
+        return LOYALTYCTL_OK;
+    }
+
+    tier = NULL;
+
+    if (argc == 5 && strcmp(argv[1], "price") == 0
+        && strcmp(argv[3], "--tier") == 0)
+    {
+        tier = argv[4];
+        argc = 3;
+    }
+
+    if (argc >= 2 && (strcmp(argv[1], "rules") == 0
+                      || strcmp(argv[1], "ledger") == 0
+                      || strcmp(argv[1], "referrals") == 0))
+    {
+        rc = loyaltyctl_get_events(o, argc, argv);
+        return rc == -1 ? loyaltyctl_usage(loyaltyctl_usage_get) : rc;
+    }
+
+    if (argc != 3) {
+        return loyaltyctl_usage(loyaltyctl_usage_get);
+    }
+
+    if (strcmp(argv[1], "member") == 0) {
+        db = LOYALTY_DB_MEMBERS;
+        what = "member id";
+
+    } else if (strcmp(argv[1], "tier") == 0) {
+        db = LOYALTY_DB_TIERS;
+        what = "tier name";
+
+    } else if (strcmp(argv[1], "price") == 0) {
+        db = LOYALTY_DB_PRICES;
+        what = "sku";
+
+    } else if (strcmp(argv[1], "code") == 0) {
+        db = LOYALTY_DB_CODES;
+        what = "code";
+
+    } else {
+        return loyaltyctl_usage(loyaltyctl_usage_get);
+    }
+
+    key.mv_data = argv[2];
+    key.mv_size = strlen(argv[2]);
+
+    if (db == LOYALTY_DB_CODES) {
+        /* codes are keyed in upper case */
+        n = loyalty_code_normalize(argv[2], key.mv_size, code);
+        valid = (n >= 0);
+        key.mv_data = code;
+        key.mv_size = valid ? (size_t) n : 0;
+
+    } else if (db == LOYALTY_DB_TIERS) {
+        valid = loyalty_valid_tier_name(argv[2], key.mv_size);
+
+    } else {
+        valid = loyalty_valid_id(argv[2], key.mv_size);
+    }
+
+    if (!valid) {
+        fprintf(stderr, "loyaltyctl: \"%s\" is not a valid %s\n", argv[2],
+                what);
+        return LOYALTYCTL_DATA;
+    }
+
+    rc = loyaltyctl_read_begin(o, "get", &st, &txn);
+    if (rc != LOYALTYCTL_OK) {
+        return rc;
+    }
+
+    rc = mdb_get(txn, st.dbi[db], &key, &val);
+
+    if (rc == MDB_NOTFOUND) {
+        fprintf(stderr, "loyaltyctl: no %s \"%s\"\n", argv[1], argv[2]);
+        rc = LOYALTYCTL_DATA;
+
+    } else if (rc != 0) {
+        rc = loyaltyctl_store_failed("get", rc);
+
+    } else if (db == LOYALTY_DB_PRICES) {
+        rc = (loyalty_price_decode(val.mv_data, val.mv_size, &price) == 0)
+             ? loyaltyctl_print_price(&st, txn, argv[2], &price, tier)
+             : -1;
+
+    } else if (db == LOYALTY_DB_CODES) {
+        rc = (loyalty_code_decode(val.mv_data, val.mv_size, &c) == 0)
+             ? loyaltyctl_print_json(loyalty_code_to_json(code, key.mv_size,
+                                                          &c))
+             : -1;
+
+    } else if (db == LOYALTY_DB_MEMBERS) {
+        rc = (loyalty_member_decode(val.mv_data, val.mv_size, &m) == 0)
+             ? loyaltyctl_print_json(loyalty_member_to_json(argv[2],
+                                                            key.mv_size, &m))
+             : -1;
+
+    } else {
+        rc = (loyalty_tier_decode(val.mv_data, val.mv_size, &t) == 0)
+             ? loyaltyctl_print_json(loyalty_tier_to_json(argv[2],
+                                                          key.mv_size, &t))
+             : -1;
+    }
+
+    if (rc == -1) {
+        fprintf(stderr, "loyaltyctl: %s \"%s\" does not decode\n", argv[1],
+                argv[2]);
+        rc = LOYALTYCTL_DATA;
+    }
+
+    loyaltyctl_read_end(&st, txn);
+
+    return rc;
+}
+
+
+/* argv: "rules" | "ledger" MEMBER [--limit N] | "referrals" MEMBER */
+static int
+loyaltyctl_get_events(const loyaltyctl_opts_t *o, int argc, char **argv)
+{
+    int              rc;
+    char            *end;
+    size_t           len;
+    json_t          *obj;
+    MDB_txn         *txn;
+    const char      *what, *id;
+    unsigned long    limit;
+    loyalty_store_t  st;
+
+    what = argv[1];
+    id = argc > 2 ? argv[2] : "";
+    len = strlen(id);
+    limit = 0;
+
+    if (argc == 5 && strcmp(what, "ledger") == 0
+        && strcmp(argv[3], "--limit") == 0)
+    {
+        limit = strtoul(argv[4], &end, 10);
+        if (*end != '\0' || argv[4][0] == '\0' || argv[4][0] == '-'
+            || limit == 0)
+        {
+            fprintf(stderr, "loyaltyctl: invalid --limit \"%s\"\n",
+                    argv[4]);
+            return LOYALTYCTL_USAGE;
+        }
+
+        argc = 3;
+    }
+
+    if (argc != (strcmp(what, "rules") == 0 ? 2 : 3)) {
+        return -1;
+    }
+
+    if (argc == 3 && !loyalty_valid_id(id, len)) {
+        fprintf(stderr, "loyaltyctl: \"%s\" is not a valid member id\n", id);
+        return LOYALTYCTL_DATA;
+    }
+
+    rc = loyaltyctl_read_begin(o, "get", &st, &txn);
+    if (rc != LOYALTYCTL_OK) {
+        return rc;
+    }
+
+    if (strcmp(what, "rules") == 0) {
+        obj = loyalty_rules_get(&st, txn, &rc);
+
+    } else if (strcmp(what, "ledger") == 0) {
+        obj = loyalty_admin_ledger(&st, txn, id, len, limit);
+
+    } else {
+        obj = loyalty_admin_referrals(&st, txn, id, len);
+    }
+
+    if (obj) {
+        rc = loyaltyctl_print_json(obj);
+
+    } else if (argc == 2 && rc == MDB_NOTFOUND) {
+        fprintf(stderr, "loyaltyctl: the store has no rules\n");
+        rc = LOYALTYCTL_DATA;
+
+    } else if (argc == 2) {
+        rc = loyaltyctl_store_failed("rules", rc);
+
+    } else if ((obj = loyalty_admin_get_member(&st, txn, id, len)) == NULL)
+    {
+        fprintf(stderr, "loyaltyctl: no member \"%s\"\n", id);
+        rc = LOYALTYCTL_DATA;
+
+    } else {
+        json_decref(obj);
+        fprintf(stderr, "loyaltyctl: %s of \"%s\" cannot be read\n", what,
+                id);
+        rc = LOYALTYCTL_STORE;
+    }
+
+    loyaltyctl_read_end(&st, txn);
+
+    return rc;
+}

@@ -1,0 +1,116 @@
+/*
+ * loyaltyctl: the store as a whole: init creates it, stat describes it.
+ */
+
+#include <stdio.h>
+
+#include "loyaltyctl.h"
+
+
+static const char  loyaltyctl_usage_init[] =
+    "usage: loyaltyctl -s DIR init\n"
+    "Creates the store directory and its databases.  On an existing store,\n"
+    "adds any database it lacks and leaves the rest as it is.  Exit 3 if\n"
+    "it cannot be created or has another schema.\n";
+
+
+static const char  loyaltyctl_usage_stat[] =
+    "usage: loyaltyctl -s DIR stat\n"
+    "Prints the schema version, creation time, map size and use, and the\n"
+    "entries in each database (codes: one per share code; clicks: one per\n"
+    "code and day with clicks).\n";
+
+
+int
+loyaltyctl_init(const loyaltyctl_opts_t *o, int argc, char **argv)
+{
+    int              rc;
+    loyalty_store_t  st;
+
+    if (loyaltyctl_wants_help(argc, argv, loyaltyctl_usage_init)) {
+        return LOYALTYCTL_OK;
+    }
+
+    if (argc != 1) {
+        return loyaltyctl_usage(loyaltyctl_usage_init);
+    }
+
+    rc = loyaltyctl_open(o, &st, LOYALTY_STORE_CREATE);
+    if (rc != LOYALTYCTL_OK) {
+        return rc;
+    }
+
+    loyalty_store_close(&st);
+    return LOYALTYCTL_OK;
+}
+
+
+int
+loyaltyctl_stat(const loyaltyctl_opts_t *o, int argc, char **argv)
+{
+    int              rc, i;
+    char             created_at[LOYALTY_RFC3339_LEN + 1];
+    size_t           used;
+    int64_t          created;
+    uint32_t         version;
+    MDB_txn         *txn;
+    MDB_stat         ms;
+    MDB_envinfo      info;
+    loyalty_store_t  st;
+
+    if (loyaltyctl_wants_help(argc, argv, loyaltyctl_usage_stat)) {
+        return LOYALTYCTL_OK;
+    }
+
+    if (argc != 1) {
+        return loyaltyctl_usage(loyaltyctl_usage_stat);
+    }
+
+    rc = loyaltyctl_read_begin(o, "stat", &st, &txn);
+    if (rc != LOYALTYCTL_OK) {
+        return rc;
+    }
+
+    rc = loyalty_store_meta(&st, txn, &version, &created);
+    if (rc == 0) {
+        rc = mdb_env_info(st.env, &info);
+    }
+    if (rc == 0) {
+        rc = mdb_env_stat(st.env, &ms);
+    }
+
+    if (rc != 0) {
+        goto failed;
+    }
+
+    used = (info.me_last_pgno + 1) * (size_t) ms.ms_psize;
+    loyalty_format_rfc3339(created, created_at);
+
+    printf("store           %s\n", o->store);
+    printf("schema_version  %u\n", version);
+    printf("created_at      %s\n", created_at);
+    printf("map_size        %zu\n", info.me_mapsize);
+    printf("map_used        %zu (%.1f%%)\n", used,
+           100.0 * (double) used / (double) info.me_mapsize);
+    printf("readers         %u of %u\n", info.me_numreaders,
+           info.me_maxreaders);
+
+    for (i = 0; i < LOYALTY_DB_COUNT; i++) {
+        rc = mdb_stat(txn, st.dbi[i], &ms);
+        if (rc != 0) {
+            goto failed;
+        }
+
+        printf("db %-12s %zu\n", loyalty_store_dbs[i], ms.ms_entries);
+    }
+
+    loyaltyctl_read_end(&st, txn);
+
+    return LOYALTYCTL_OK;
+
+failed:
+
+    loyaltyctl_read_end(&st, txn);
+
+    return loyaltyctl_store_failed("stat", rc);
+}

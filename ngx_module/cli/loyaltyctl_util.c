@@ -1,0 +1,380 @@
+/*
+ * loyaltyctl: what every command shares.  Arguments (help, usage, host
+ * lists, days, counts, whole files), output (one line of JSON, verify's
+ * problems), and the store: one way to read it and one way to write it.
+ *
+ * Every write of every command goes through loyaltyctl_write(): it opens
+ * the store, makes room, runs the command's step in a write transaction,
+ * commits, grows the map and runs the step again when it is full, and
+ * says what went wrong with LMDB's own message.  A command only says what
+ * one transaction does.  That is the one place where CLI writes could go
+ * elsewhere (a stream instead of the local store) without touching the
+ * commands.
+ */
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "loyalty_code.h"
+#include "loyaltyctl.h"
+
+
+/* a step that fills the map runs again this many times, each with more */
+#define LOYALTYCTL_GROW_TRIES   8
+
+
+int
+loyaltyctl_usage(const char *usage)
+{
+    fputs(usage, stderr);
+    return LOYALTYCTL_USAGE;
+}
+
+
+int
+loyaltyctl_wants_help(int argc, char **argv, const char *usage)
+{
+    int  i;
+
+    for (i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            fputs(usage, stdout);
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+int
+loyaltyctl_invalid(const char *option, const char *value)
+{
+    fprintf(stderr, "loyaltyctl: invalid %s \"%s\"\n", option, value);
+    return LOYALTYCTL_USAGE;
+}
+
+
+int
+loyaltyctl_print_json(json_t *obj)
+{
+    int  rc;
+
+    if (obj == NULL) {
+        fprintf(stderr, "loyaltyctl: out of memory\n");
+        return LOYALTYCTL_STORE;
+    }
+
+    rc = json_dumpf(obj, stdout, JSON_COMPACT);
+    json_decref(obj);
+    fputc('\n', stdout);
+
+    return rc == 0 ? LOYALTYCTL_OK : LOYALTYCTL_STORE;
+}
+
+
+void
+loyaltyctl_problem(size_t *n, const char *db, MDB_val *key, const char *what)
+{
+    (*n)++;
+    printf("%s/%.*s: %s\n", db, (int) (key->mv_size > 80 ? 80 : key->mv_size),
+           (const char *) key->mv_data, what);
+}
+
+
+int
+loyaltyctl_hosts_add(loyaltyctl_hosts_t *h, const char *arg)
+{
+    size_t       len;
+    const char  *p, *end;
+
+    p = arg;
+
+    for ( ;; ) {
+        end = strchr(p, ',');
+        len = end ? (size_t) (end - p) : strlen(p);
+
+        if (!loyalty_valid_host(p, len) || h->n == LOYALTYCTL_HOSTS_MAX) {
+            return -1;
+        }
+
+        h->name[h->n] = p;
+        h->len[h->n] = len;
+        h->n++;
+
+        if (end == NULL) {
+            return 0;
+        }
+
+        p = end + 1;
+    }
+}
+
+
+/* a count of 1 or more, in decimal digits only */
+int
+loyaltyctl_parse_count(const char *s, int64_t *out)
+{
+    int64_t  n;
+
+    if (*s == '\0') {
+        return -1;
+    }
+
+    for (n = 0; *s; s++) {
+        if (*s < '0' || *s > '9' || n > (INT64_MAX - (*s - '0')) / 10) {
+            return -1;
+        }
+        n = n * 10 + (*s - '0');
+    }
+
+    *out = n;
+    return n >= 1 ? 0 : -1;
+}
+
+
+int
+loyaltyctl_parse_day(const char *s, int64_t *day)
+{
+    char     buf[LOYALTY_RFC3339_LEN + 1];
+    int64_t  t;
+
+    if (strlen(s) != LOYALTYCTL_DAY_LEN) {
+        return -1;
+    }
+
+    snprintf(buf, sizeof(buf), "%sT00:00:00Z", s);
+
+    if (loyalty_parse_rfc3339(buf, LOYALTY_RFC3339_LEN, &t) != 0) {
+        return -1;
+    }
+
+    *day = loyalty_day(t);
+    return 0;
+}
+
+
+/* --now, --until: RFC 3339; -1 when malformed */
+int
+loyaltyctl_time(const char *arg, int64_t *t)
+{
+    return loyalty_parse_rfc3339(arg, strlen(arg), t);
+}
+
+
+char *
+loyaltyctl_read_all(const char *path, size_t *len)
+{
+    FILE    *f;
+    char    *buf, *p;
+    size_t   size, n;
+
+    f = (strcmp(path, "-") == 0) ? stdin : fopen(path, "rb");
+    if (f == NULL) {
+        fprintf(stderr, "loyaltyctl: cannot open \"%s\": %s\n", path,
+                strerror(errno));
+        return NULL;
+    }
+
+    size = 1 << 20;
+    *len = 0;
+    buf = malloc(size);
+
+    while (buf) {
+        n = fread(buf + *len, 1, size - *len, f);
+        *len += n;
+
+        if (*len < size) {
+            break;
+        }
+
+        size *= 2;
+        p = realloc(buf, size);
+        if (p == NULL) {
+            free(buf);
+        }
+        buf = p;
+    }
+
+    if (buf == NULL) {
+        fprintf(stderr, "loyaltyctl: out of memory reading \"%s\"\n", path);
+
+    } else if (ferror(f)) {
+        fprintf(stderr, "loyaltyctl: cannot read \"%s\": %s\n", path,
+                strerror(errno));
+        free(buf);
+        buf = NULL;
+    }
+
+    if (f != stdin) {
+        fclose(f);
+    }
+
+    return buf;
+}
+
+
+int
+loyaltyctl_open(const loyaltyctl_opts_t *o, loyalty_store_t *st,
+    unsigned flags)
+{
+    char  err[LOYALTY_ERRLEN];
+
+    if (o->store == NULL) {
+        fprintf(stderr, "loyaltyctl: no store: use -s DIR or set "
+                "LOYALTY_STORE\n");
+        return LOYALTYCTL_USAGE;
+    }
+
+    if (loyalty_store_open(st, o->store, flags, err, sizeof(err)) != 0) {
+        fprintf(stderr, "loyaltyctl: %s\n", err);
+        return LOYALTYCTL_STORE;
+    }
+
+    return LOYALTYCTL_OK;
+}
+
+
+int
+loyaltyctl_store_failed(const char *what, int rc)
+{
+    fprintf(stderr, "loyaltyctl: %s: %s\n", what, mdb_strerror(rc));
+    return LOYALTYCTL_STORE;
+}
+
+
+int
+loyaltyctl_read_begin(const loyaltyctl_opts_t *o, const char *what,
+    loyalty_store_t *st, MDB_txn **txn)
+{
+    int  rc;
+
+    rc = loyaltyctl_open(o, st, LOYALTY_STORE_RDONLY);
+    if (rc != LOYALTYCTL_OK) {
+        return rc;
+    }
+
+    rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, txn);
+    if (rc != 0) {
+        loyalty_store_close(st);
+        return loyaltyctl_store_failed(what, rc);
+    }
+
+    return LOYALTYCTL_OK;
+}
+
+
+void
+loyaltyctl_read_end(loyalty_store_t *st, MDB_txn *txn)
+{
+    mdb_txn_abort(txn);
+    loyalty_store_close(st);
+}
+
+
+/*
+ * One transaction: the step's writes committed, or none.  Returns 0,
+ * LOYALTYCTL_WRITE_MORE (committed, and the step has more to do),
+ * LOYALTYCTL_WRITE_REFUSED, LOYALTYCTL_WRITE_FAILED, or an LMDB error.
+ */
+static int
+loyaltyctl_write_once(loyaltyctl_write_t *w)
+{
+    int       rc, more;
+    MDB_txn  *txn;
+
+    rc = mdb_txn_begin(w->st.env, NULL, 0, &txn);
+    if (rc != 0) {
+        return rc;
+    }
+
+    rc = w->step(w, &w->st, txn);
+    more = (rc == LOYALTYCTL_WRITE_MORE);
+
+    if (rc != 0 && !more) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+
+    rc = mdb_txn_commit(txn);
+    if (rc != 0) {
+        return rc;
+    }
+
+    return more ? LOYALTYCTL_WRITE_MORE : 0;
+}
+
+
+int
+loyaltyctl_write(const loyaltyctl_opts_t *o, loyaltyctl_write_t *w)
+{
+    int     rc;
+    size_t  regrow;
+
+    rc = loyaltyctl_open(o, &w->st, 0);
+    if (rc != LOYALTYCTL_OK) {
+        return rc;
+    }
+
+    w->err[0] = '\0';
+
+    if (w->prepare) {
+        rc = w->prepare(w);
+        if (rc != LOYALTYCTL_OK) {
+            loyalty_store_close(&w->st);
+            return rc;
+        }
+    }
+
+    regrow = w->regrow ? w->regrow : 2 * w->room;
+
+    rc = w->room ? loyalty_store_grow(&w->st, w->room) : 0;
+    w->tries = 0;
+
+    /* a step done, or refused, or failed, ends the loop */
+    while (rc == 0) {
+        rc = loyaltyctl_write_once(w);
+
+        if (rc == LOYALTYCTL_WRITE_MORE) {
+            w->tries = 0;
+            rc = 0;
+            continue;
+        }
+
+        if (rc != MDB_MAP_FULL || ++w->tries == LOYALTYCTL_GROW_TRIES) {
+            break;
+        }
+
+        /* the step runs again from where it started, with more room */
+        if (w->undo) {
+            w->undo(w);
+        }
+
+        rc = loyalty_store_grow(&w->st, regrow << (w->tries - 1));
+    }
+
+    loyalty_store_close(&w->st);
+
+    if (rc == 0) {
+        return LOYALTYCTL_OK;
+    }
+
+    if (rc == LOYALTYCTL_WRITE_REFUSED) {
+        return LOYALTYCTL_DATA;
+    }
+
+    if (rc == LOYALTYCTL_WRITE_FAILED) {
+        return LOYALTYCTL_STORE;
+    }
+
+    w->rc = rc;
+
+    fprintf(stderr, "loyaltyctl: %s: %s%s\n", w->what,
+            rc == MDB_MAP_FULL || w->err[0] == '\0' ? mdb_strerror(rc)
+                                                    : w->err,
+            w->undone ? w->undone : "");
+
+    return LOYALTYCTL_STORE;
+}

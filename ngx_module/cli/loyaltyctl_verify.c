@@ -1,0 +1,300 @@
+/*
+ * loyaltyctl verify: every record decoded, every reference resolved.
+ */
+
+#include <stdio.h>
+#include <string.h>
+
+#include "loyalty_ledger.h"
+#include "loyalty_member.h"
+#include "loyalty_price.h"
+#include "loyalty_record.h"
+#include "loyaltyctl.h"
+
+
+static const char  loyaltyctl_usage_verify[] =
+    "usage: loyaltyctl -s DIR verify\n"
+    "Decodes every record and resolves every reference (a member's tier\n"
+    "and referrer, a price's tiers, a code's member), and checks that\n"
+    "every price keeps the privilege guard and every member's points are\n"
+    "the sum of their ledger.  Lists each problem on stdout; exit 1 if\n"
+    "any.\n";
+
+
+static void
+loyaltyctl_verify_price(const loyalty_tierset_t *ts, MDB_val *key,
+    MDB_val *val, size_t *problems)
+{
+    char                      what[LOYALTY_ERRLEN];
+    size_t                    i;
+    loyalty_price_t           p;
+    loyalty_price_override_t  ov;
+
+    if (!loyalty_valid_id(key->mv_data, key->mv_size)) {
+        loyaltyctl_problem(problems, "prices", key, "invalid sku");
+        return;
+    }
+
+    if (loyalty_price_decode(val->mv_data, val->mv_size, &p) != 0) {
+        loyaltyctl_problem(problems, "prices", key, "record does not decode");
+        return;
+    }
+
+    for (i = 0; i < p.noverrides; i++) {
+        loyalty_price_override_at(&p, i, &ov);
+
+        if (loyalty_tierset_find(ts, ov.tier, ov.tier_len) < 0) {
+            snprintf(what, sizeof(what), "unknown tier \"%.*s\"",
+                     (int) ov.tier_len, ov.tier);
+            loyaltyctl_problem(problems, "prices", key, what);
+        }
+    }
+
+    if (loyalty_price_check(&p, ts, what, sizeof(what)) != 0) {
+        loyaltyctl_problem(problems, "prices", key, what);
+    }
+}
+
+
+static int
+loyaltyctl_verify_db(loyalty_store_t *st, MDB_txn *txn, int db,
+    const loyalty_tierset_t *ts, size_t *problems)
+{
+    int                rc;
+    char               what[LOYALTY_ERRLEN];
+    size_t             entries;
+    int64_t            sum;
+    MDB_val            key, val, ref, tmp;
+    MDB_cursor        *cur;
+    loyalty_tier_t     tier;
+    loyalty_member_t   m;
+    const char        *name;
+
+    name = loyalty_store_dbs[db];
+
+    rc = mdb_cursor_open(txn, st->dbi[db], &cur);
+    if (rc != 0) {
+        return rc;
+    }
+
+    while ((rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) == 0) {
+
+        if (db == LOYALTY_DB_PRICES) {
+            loyaltyctl_verify_price(ts, &key, &val, problems);
+            continue;
+        }
+
+        if (db == LOYALTY_DB_TIERS) {
+            if (!loyalty_valid_tier_name(key.mv_data, key.mv_size)) {
+                loyaltyctl_problem(problems, name, &key, "invalid name");
+
+            } else if (loyalty_tier_decode(val.mv_data, val.mv_size, &tier))
+            {
+                loyaltyctl_problem(problems, name, &key,
+                                   "record does not decode");
+            }
+
+            continue;
+        }
+
+        if (!loyalty_valid_id(key.mv_data, key.mv_size)) {
+            loyaltyctl_problem(problems, name, &key, "invalid id");
+            continue;
+        }
+
+        if (loyalty_member_decode(val.mv_data, val.mv_size, &m) != 0) {
+            loyaltyctl_problem(problems, name, &key,
+                               "record does not decode");
+            continue;
+        }
+
+        /* a member's points are the sum of their ledger */
+        rc = loyalty_ledger_sum(st, txn, key.mv_data, key.mv_size, &sum,
+                                &entries);
+        if (rc != 0) {
+            break;
+        }
+
+        if (sum != m.points) {
+            snprintf(what, sizeof(what), "points %lld, but the ledger's %zu "
+                     "entries sum to %lld", (long long) m.points, entries,
+                     (long long) sum);
+            loyaltyctl_problem(problems, name, &key, what);
+        }
+
+        ref.mv_data = (void *) m.tier;
+        ref.mv_size = m.tier_len;
+
+        rc = mdb_get(txn, st->dbi[LOYALTY_DB_TIERS], &ref, &tmp);
+        if (rc == MDB_NOTFOUND) {
+            snprintf(what, sizeof(what), "unknown tier \"%.*s\"",
+                     (int) m.tier_len, m.tier);
+            loyaltyctl_problem(problems, name, &key, what);
+
+        } else if (rc != 0) {
+            break;
+        }
+
+        if (m.referrer_len == 0) {
+            continue;
+        }
+
+        ref.mv_data = (void *) m.referrer;
+        ref.mv_size = m.referrer_len;
+
+        if (ref.mv_size == key.mv_size
+            && memcmp(ref.mv_data, key.mv_data, key.mv_size) == 0)
+        {
+            loyaltyctl_problem(problems, name, &key, "refers themselves");
+            continue;
+        }
+
+        rc = loyalty_member_find(txn, st, m.referrer, m.referrer_len, &tmp);
+        if (rc == MDB_NOTFOUND) {
+            snprintf(what, sizeof(what), "unknown referrer \"%.*s\"",
+                     (int) m.referrer_len, m.referrer);
+            loyaltyctl_problem(problems, name, &key, what);
+
+        } else if (rc != 0) {
+            break;
+        }
+    }
+
+    mdb_cursor_close(cur);
+
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+
+static int
+loyaltyctl_verify_orphans(loyalty_store_t *st, MDB_txn *txn, int db,
+    int owner, const char *what, size_t *problems)
+{
+    int          rc;
+    size_t       len, last_len;
+    uint8_t      last[LOYALTY_ID_MAX];
+    MDB_val      key, val, id, tmp;
+    MDB_cursor  *cur;
+    const void  *zero;
+
+    rc = mdb_cursor_open(txn, st->dbi[db], &cur);
+    if (rc != 0) {
+        return rc;
+    }
+
+    last_len = 0;
+
+    while ((rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) == 0) {
+        zero = memchr(key.mv_data, '\0', key.mv_size);
+        if (zero == NULL) {
+            continue;
+        }
+
+        len = (size_t) ((const uint8_t *) zero - (uint8_t *) key.mv_data);
+
+        if (len == 0 || len > sizeof(last)
+            || (len == last_len && memcmp(last, key.mv_data, len) == 0))
+        {
+            continue;
+        }
+
+        memcpy(last, key.mv_data, len);
+        last_len = len;
+
+        id.mv_data = last;
+        id.mv_size = len;
+
+        rc = mdb_get(txn, st->dbi[owner], &id, &tmp);
+        if (rc == MDB_NOTFOUND) {
+            loyaltyctl_problem(problems, loyalty_store_dbs[db], &id, what);
+
+        } else if (rc != 0) {
+            break;
+        }
+    }
+
+    mdb_cursor_close(cur);
+
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+
+int
+loyaltyctl_verify(const loyaltyctl_opts_t *o, int argc, char **argv)
+{
+    int                rc;
+    size_t             problems;
+    MDB_txn           *txn;
+    loyalty_store_t    st;
+    loyalty_tierset_t  ts;
+
+    if (loyaltyctl_wants_help(argc, argv, loyaltyctl_usage_verify)) {
+        return LOYALTYCTL_OK;
+    }
+
+    if (argc != 1) {
+        return loyaltyctl_usage(loyaltyctl_usage_verify);
+    }
+
+    rc = loyaltyctl_read_begin(o, "verify", &st, &txn);
+    if (rc != LOYALTYCTL_OK) {
+        return rc;
+    }
+
+    problems = 0;
+
+    rc = loyaltyctl_verify_db(&st, txn, LOYALTY_DB_TIERS, NULL, &problems);
+
+    /*
+     * Prices are checked against the tier set the module would use; a
+     * damaged tier empties it, and was reported above.
+     */
+    if (rc == 0) {
+        rc = loyalty_tierset_load(txn, st.dbi[LOYALTY_DB_TIERS], &ts);
+        if (rc == MDB_CORRUPTED) {
+            ts.n = 0;
+            rc = 0;
+        }
+    }
+
+    if (rc == 0) {
+        rc = loyaltyctl_verify_db(&st, txn, LOYALTY_DB_MEMBERS, NULL,
+                                  &problems);
+    }
+
+    if (rc == 0) {
+        rc = loyaltyctl_verify_db(&st, txn, LOYALTY_DB_PRICES, &ts,
+                                  &problems);
+    }
+
+    if (rc == 0) {
+        rc = loyaltyctl_verify_codes(&st, txn, &problems);
+    }
+
+    if (rc == 0) {
+        rc = loyaltyctl_verify_stats(&st, txn, &problems);
+    }
+
+    /* what a deleted member leaves would be inherited */
+    if (rc == 0) {
+        rc = loyaltyctl_verify_orphans(&st, txn, LOYALTY_DB_LEDGER,
+                                       LOYALTY_DB_MEMBERS,
+                                       "ledger entries of no member",
+                                       &problems);
+    }
+
+    loyaltyctl_read_end(&st, txn);
+
+    if (rc != 0) {
+        return loyaltyctl_store_failed("verify", rc);
+    }
+
+    if (problems) {
+        fprintf(stderr, "loyaltyctl: %zu problem%s found\n", problems,
+                problems == 1 ? "" : "s");
+        return LOYALTYCTL_DATA;
+    }
+
+    fprintf(stderr, "loyaltyctl: store is consistent\n");
+    return LOYALTYCTL_OK;
+}

@@ -1,0 +1,254 @@
+/*
+ * nginx-loyalty: the admin API's reads of one member: the record, who
+ * they referred (two levels), and the ledger, newest first.
+ */
+
+#include <errno.h>
+#include <string.h>
+
+#include "loyalty_admin.h"
+#include "loyalty_json.h"
+#include "loyalty_ledger.h"
+#include "loyalty_member.h"
+
+
+json_t *
+loyalty_admin_get_member(loyalty_store_t *st, MDB_txn *txn, const char *id,
+    size_t len)
+{
+    loyalty_member_t  m;
+
+    if (!loyalty_valid_id(id, len)) {
+        return NULL;
+    }
+
+    if (loyalty_member_get(txn, st, id, len, &m) != 0) {
+        return NULL;
+    }
+
+    return loyalty_member_to_json(id, len, &m);
+}
+
+
+/* appends {"id","stage"[,"via"]} for each member referred by id */
+static int
+loyalty_admin_downline(loyalty_store_t *st, MDB_txn *txn, const char *id,
+    size_t len, json_t *arr, int via, const char *self, size_t self_len)
+{
+    int               rc;
+    uint8_t           buf[LOYALTY_ID_MAX + 1];
+    size_t            mlen;
+    json_t           *e;
+    MDB_val           key, val;
+    MDB_cursor       *cur;
+    const char       *mid;
+    loyalty_member_t  m;
+
+    rc = mdb_cursor_open(txn, st->dbi[LOYALTY_DB_REFERRALS], &cur);
+    if (rc != 0) {
+        return rc;
+    }
+
+    memcpy(buf, id, len);
+    buf[len] = '\0';
+    key.mv_data = buf;
+    key.mv_size = len + 1;
+
+    for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+         rc == 0;
+         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT))
+    {
+        if (key.mv_size <= len + 1 || memcmp(key.mv_data, buf, len + 1)) {
+            break;
+        }
+
+        mid = (const char *) key.mv_data + len + 1;
+        mlen = key.mv_size - len - 1;
+
+        /* a cycle in imported records must not list the member itself */
+        if (mlen == self_len && memcmp(mid, self, self_len) == 0) {
+            continue;
+        }
+
+        /* a member gone, or whose record does not decode, is left out */
+        rc = loyalty_member_get(txn, st, mid, mlen, &m);
+        if (rc == MDB_NOTFOUND || rc == MDB_CORRUPTED) {
+            continue;
+        }
+
+        if (rc != 0) {
+            break;
+        }
+
+        e = json_object();
+        if (e == NULL) {
+            rc = ENOMEM;
+            break;
+        }
+
+        json_object_set_new(e, "id", json_stringn(mid, mlen));
+        json_object_set_new(e, "stage",
+                            json_string(loyalty_stage_names[m.stage]));
+
+        if (via) {
+            json_object_set_new(e, "via", json_stringn(id, len));
+        }
+
+        json_array_append_new(arr, e);
+    }
+
+    mdb_cursor_close(cur);
+
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+
+json_t *
+loyalty_admin_referrals(loyalty_store_t *st, MDB_txn *txn, const char *id,
+    size_t len)
+{
+    int          rc;
+    size_t       i;
+    json_t      *obj, *l1, *l2, *v, *e;
+    MDB_val      val;
+
+    if (!loyalty_valid_id(id, len)) {
+        return NULL;
+    }
+
+    if (loyalty_member_find(txn, st, id, len, &val) != 0) {
+        return NULL;
+    }
+
+    obj = json_object();
+    l1 = json_array();
+    l2 = json_array();
+
+    if (obj == NULL || l1 == NULL || l2 == NULL) {
+        goto failed;
+    }
+
+    rc = loyalty_admin_downline(st, txn, id, len, l1, 0, id, len);
+
+    json_array_foreach(l1, i, e) {
+        if (rc != 0) {
+            break;
+        }
+
+        v = json_object_get(e, "id");
+        rc = loyalty_admin_downline(st, txn, json_string_value(v),
+                                    json_string_length(v), l2, 1, id, len);
+    }
+
+    if (rc != 0) {
+        goto failed;
+    }
+
+    json_object_set_new(obj, "member", json_stringn(id, len));
+    json_object_set_new(obj, "level1", l1);
+    json_object_set_new(obj, "level2", l2);
+
+    return obj;
+
+failed:
+
+    json_decref(obj);
+    json_decref(l1);
+    json_decref(l2);
+
+    return NULL;
+}
+
+
+static json_t *
+loyalty_admin_entry(const loyalty_ledger_entry_t *le)
+{
+    json_t  *e;
+
+    e = json_object();
+    if (e == NULL) {
+        return NULL;
+    }
+
+    json_object_set_new(e, "delta", json_integer(le->delta));
+    json_object_set_new(e, "reason",
+                        json_string(loyalty_ledger_reasons[le->reason]));
+
+    if (le->event_len) {
+        json_object_set_new(e, "event",
+                            json_stringn(le->event, le->event_len));
+    }
+
+    loyalty_json_set_time(e, "at", le->at);
+
+    return e;
+}
+
+
+json_t *
+loyalty_admin_ledger(loyalty_store_t *st, MDB_txn *txn, const char *id,
+    size_t len, size_t limit)
+{
+    int                     rc;
+    size_t                  n;
+    uint8_t                 buf[LOYALTY_LEDGER_KEY_MAX];
+    json_t                 *obj, *entries, *e;
+    MDB_val                 key, val;
+    MDB_cursor             *cur;
+    loyalty_member_t        m;
+    loyalty_ledger_entry_t  le;
+
+    if (!loyalty_valid_id(id, len)) {
+        return NULL;
+    }
+
+    if (loyalty_member_get(txn, st, id, len, &m) != 0) {
+        return NULL;
+    }
+
+    obj = json_object();
+    entries = json_array();
+
+    if (obj == NULL || entries == NULL
+        || mdb_cursor_open(txn, st->dbi[LOYALTY_DB_LEDGER], &cur) != 0)
+    {
+        json_decref(obj);
+        json_decref(entries);
+        return NULL;
+    }
+
+    json_object_set_new(obj, "member", json_stringn(id, len));
+    json_object_set_new(obj, "balance", json_integer(m.points));
+    json_object_set_new(obj, "entries", entries);
+
+    /* from the newest back, so that a limit costs only what it shows */
+    rc = loyalty_ledger_newest(cur, id, len, buf, &key, &val);
+
+    for (n = 0; rc == 0 && (limit == 0 || n < limit); n++) {
+        if (!loyalty_ledger_key_of(&key, id, len)) {
+            break;
+        }
+
+        if (loyalty_ledger_decode(val.mv_data, val.mv_size, &le) != 0) {
+            rc = MDB_CORRUPTED;
+            break;
+        }
+
+        e = loyalty_admin_entry(&le);
+        if (e == NULL || json_array_insert_new(entries, 0, e) != 0) {
+            rc = ENOMEM;
+            break;
+        }
+
+        rc = mdb_cursor_get(cur, &key, &val, MDB_PREV);
+    }
+
+    mdb_cursor_close(cur);
+
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        json_decref(obj);
+        return NULL;
+    }
+
+    return obj;
+}
