@@ -4,6 +4,7 @@
 #                   build/loyaltyctl
 #   make test       installs what is missing, builds, runs the whole suite
 #   make demo       installs, builds, starts a demo nginx on 127.0.0.1:8080
+#   make demo-cluster  three edges and a three-node NATS cluster
 #   make bench      installs, builds, runs the benchmarks in bench/
 #   make vectors    remakes docs/member-cookie-vectors.json and
 #                   docs/attribution-cookie-vectors.json from the code
@@ -31,6 +32,8 @@ LUA_LIB_H   := build/loyalty_lua_lib.h
 LUA_LIB_SRC := ngx_module/core/loyalty_lua_lib.sh $(wildcard lua/loyalty/*.lua)
 
 LIBS        := -llmdb -ljansson -lcrypto $(LUA_LIBS) -lm
+# the NATS C client (Debian: libnats-dev), for a cluster of edges
+NATS_LIBS   := $(shell pkg-config --libs libnats 2>/dev/null || echo -lnats)
 
 # The sanitized build (build/asan/): the same module, loyaltyctl and unit
 # tests with AddressSanitizer and UBSan, for the second pass of `make test`.
@@ -54,6 +57,7 @@ SAN_TESTS   := $(filter-out t/build-clang.t t/fuzz.t t/deb.t, \
                  $(wildcard t/*.t))
 
 .PHONY: all asan deps test test-build test-plain test-asan demo demo-stop \
+        demo-cluster bench-nats \
         bench bench-stats vectors clean dashboard
 
 all: build/ngx_http_loyalty_module.so build/loyaltyctl
@@ -136,11 +140,11 @@ build/libloyaltycore.a build/asan/libloyaltycore.a:
 	$(AR) rcs $@ $^
 
 build/loyaltyctl: $(filter build/cli/%,$(OBJ)) build/libloyaltycore.a
-	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(CFLAGS) -o $@ $^ $(LIBS) $(NATS_LIBS)
 
 build/asan/loyaltyctl: $(filter build/asan/cli/%,$(SAN_OBJ)) \
                        build/asan/libloyaltycore.a
-	$(SAN_CC) $(SAN_CFLAGS) -o $@ $^ $(LIBS)
+	$(SAN_CC) $(SAN_CFLAGS) -o $@ $^ $(LIBS) $(NATS_LIBS)
 
 build/unit/%.t: t/unit/%.c t/unit/tap.h build/libloyaltycore.a
 	@mkdir -p $(@D)
@@ -177,7 +181,8 @@ test: deps
 test-build: all $(UNIT_BIN) asan dashboard
 
 # the slowest scripts first, so that two jobs end together
-SLOW_TESTS  := t/build-clang.t t/deb.t t/fuzz.t t/cli-codes.t t/schema.t
+SLOW_TESTS  := t/build-clang.t t/deb.t t/fuzz.t t/nats.t t/cli-codes.t \
+               t/schema.t
 TESTS       := $(SLOW_TESTS) $(filter-out $(SLOW_TESTS),$(wildcard t/*.t))
 
 test-plain: all $(UNIT_BIN)
@@ -192,6 +197,15 @@ demo: deps all dashboard
 
 demo-stop:
 	sh t/demo/run stop
+	sh t/demo/cluster stop
+
+# the cluster's figures: follower apply, admin API through NATS, lag, reads
+bench-nats: deps all
+	perl bench/nats.pl
+
+# three edges on a three-node NATS JetStream cluster (README, Several edges)
+demo-cluster: deps all
+	sh t/demo/cluster
 
 bench: deps all
 	bash bench/run

@@ -33,6 +33,7 @@
 #include "loyalty_admin.h"
 #include "loyalty_due.h"
 #include "loyalty_batch.h"
+#include "loyalty_repl.h"
 #include "loyalty_rules.h"
 
 
@@ -85,8 +86,7 @@ typedef struct {
     ngx_uint_t                    method;
     ngx_uint_t                    allowed;
     const char                   *why;      /* a refusal's reason */
-    ngx_uint_t                    retried;
-    ngx_event_t                   wait;
+    ngx_http_loyalty_write_t      write;
     ngx_str_t                     key;
     u_char                       *body;
     size_t                        len;
@@ -101,10 +101,11 @@ typedef struct {
     ngx_http_loyalty_batch_done_pt  done;
     void                         *done_data;
 
-    /* the outcome, made in the thread */
+    /* the outcome, made in the thread; the store's in write.rc */
     ngx_uint_t                    status;
-    int                           rc;
     json_t                       *res;
+    json_t                       *decisions;    /* the event hook's, for
+                                                   the cluster's stream */
     char                          err[LOYALTY_ERRLEN];
     unsigned                      warn:1;   /* err is a warning */
 } ngx_http_loyalty_admin_t;
@@ -128,7 +129,6 @@ static ngx_int_t ngx_http_loyalty_admin_allow(ngx_http_request_t *r,
     ngx_uint_t allowed);
 static ngx_int_t ngx_http_loyalty_admin_post(ngx_http_request_t *r,
     ngx_http_loyalty_admin_t *a);
-static void ngx_http_loyalty_admin_wait(ngx_event_t *ev);
 static ngx_http_loyalty_admin_req_t *ngx_http_loyalty_admin_req(
     ngx_http_request_t *r, ngx_uint_t create);
 static void ngx_http_loyalty_admin_req_cleanup(void *data);
@@ -154,13 +154,21 @@ static ngx_int_t ngx_http_loyalty_admin_read(ngx_http_request_t *r,
     ngx_http_loyalty_admin_t *a);
 static ngx_int_t ngx_http_loyalty_admin_claim_args(ngx_http_request_t *r,
     ngx_http_loyalty_admin_t *a);
-static void ngx_http_loyalty_admin_claim(ngx_http_loyalty_admin_t *a,
+static int ngx_http_loyalty_admin_claim(ngx_http_loyalty_admin_t *a,
     MDB_txn *txn);
-static void ngx_http_loyalty_admin_ack(ngx_http_loyalty_admin_t *a,
+static int ngx_http_loyalty_admin_ack(ngx_http_loyalty_admin_t *a,
     MDB_txn *txn);
 static void ngx_http_loyalty_admin_body(ngx_http_request_t *r);
-static void ngx_http_loyalty_admin_write(void *data, ngx_log_t *log);
-static void ngx_http_loyalty_admin_written(ngx_event_t *ev);
+static int ngx_http_loyalty_admin_write(ngx_http_loyalty_write_t *w,
+    MDB_txn *txn);
+static int ngx_http_loyalty_admin_events(ngx_http_loyalty_admin_t *a,
+    MDB_txn *txn);
+static int ngx_http_loyalty_admin_delete(ngx_http_loyalty_admin_t *a,
+    MDB_txn *txn);
+static int ngx_http_loyalty_admin_put(ngx_http_loyalty_admin_t *a,
+    MDB_txn *txn);
+static void ngx_http_loyalty_admin_written(ngx_http_loyalty_write_t *w);
+static json_t *ngx_http_loyalty_admin_message(ngx_http_loyalty_write_t *w);
 static ngx_int_t ngx_http_loyalty_admin_done(ngx_http_request_t *r,
     ngx_http_loyalty_admin_t *a);
 static ngx_int_t ngx_http_loyalty_admin_retry(ngx_http_request_t *r,
@@ -171,9 +179,6 @@ static ngx_int_t ngx_http_loyalty_admin_answer(ngx_http_request_t *r,
     ngx_http_loyalty_admin_t *a, ngx_uint_t status, json_t *doc);
 static ngx_int_t ngx_http_loyalty_admin_fail(ngx_http_request_t *r,
     ngx_http_loyalty_admin_t *a, ngx_uint_t status, const char *message);
-
-
-static ngx_str_t  ngx_http_loyalty_thread_pool = ngx_string("default");
 
 
 ngx_int_t
@@ -1158,36 +1163,36 @@ ngx_http_loyalty_admin_claim_args(ngx_http_request_t *r,
 }
 
 
-/* in the thread pool: claims, leaving the list or the error in a */
-static void
+/* in the thread pool: claims, leaving the list in a->res */
+static int
 ngx_http_loyalty_admin_claim(ngx_http_loyalty_admin_t *a, MDB_txn *txn)
 {
+    int      rc;
     json_t  *list;
 
     list = json_array();
     if (list == NULL) {
-        a->rc = ENOMEM;
-        return;
+        return ENOMEM;
     }
 
-    a->rc = loyalty_due_claim(&a->store->st, txn, &a->claim, list);
+    rc = loyalty_due_claim(&a->store->st, txn, &a->claim, list);
 
-    if (a->rc != 0) {
+    if (rc != 0) {
         json_decref(list);
-        return;
+        return rc;
     }
 
     a->res = json_pack("{s:o}", "due", list);
-    if (a->res == NULL) {
-        a->rc = ENOMEM;
-    }
+
+    return (a->res == NULL) ? ENOMEM : 0;
 }
 
 
 /* in the thread pool: acknowledgements from the body */
-static void
+static int
 ngx_http_loyalty_admin_ack(ngx_http_loyalty_admin_t *a, MDB_txn *txn)
 {
+    int            rc;
     json_t        *doc, *res;
     const char    *status;
     json_error_t   jerr;
@@ -1198,22 +1203,21 @@ ngx_http_loyalty_admin_ack(ngx_http_loyalty_admin_t *a, MDB_txn *txn)
     if (doc == NULL) {
         a->status = NGX_HTTP_BAD_REQUEST;
         (void) snprintf(a->err, sizeof(a->err), "%s", jerr.text);
-        a->rc = -1;
-        return;
+        return -1;
     }
 
-    a->rc = loyalty_due_ack_json(&a->store->st, txn, doc, a->now, &res,
-                                 a->err, sizeof(a->err));
+    rc = loyalty_due_ack_json(&a->store->st, txn, doc, a->now, &res,
+                              a->err, sizeof(a->err));
     json_decref(doc);
 
-    if (a->rc == -1) {
+    if (rc == -1) {
         a->status = NGX_HTTP_LOYALTY_UNPROCESSABLE;
-        return;
+        return rc;
     }
 
-    if (a->rc != 0) {
+    if (rc != 0) {
         json_decref(res);
-        return;
+        return rc;
     }
 
     /* one acknowledgement: its status is the answer's */
@@ -1223,16 +1227,24 @@ ngx_http_loyalty_admin_ack(ngx_http_loyalty_admin_t *a, MDB_txn *txn)
         || ngx_strcmp(status, "already") == 0)
     {
         a->res = res;
-        return;
+        return 0;
     }
 
-    a->status = ngx_strcmp(status, "unknown") == 0 ? NGX_HTTP_NOT_FOUND
-                : ngx_strcmp(status, "conflict") == 0 ? NGX_HTTP_CONFLICT
-                : NGX_HTTP_LOYALTY_UNPROCESSABLE;
+    if (ngx_strcmp(status, "unknown") == 0) {
+        a->status = NGX_HTTP_NOT_FOUND;
+
+    } else if (ngx_strcmp(status, "conflict") == 0) {
+        a->status = NGX_HTTP_CONFLICT;
+
+    } else {
+        a->status = NGX_HTTP_LOYALTY_UNPROCESSABLE;
+    }
+
     (void) snprintf(a->err, sizeof(a->err), "%s",
                     json_string_value(json_object_get(res, "error")));
     json_decref(res);
-    a->rc = -1;
+
+    return -1;
 }
 
 
@@ -1354,294 +1366,334 @@ ngx_http_loyalty_admin_apply(ngx_http_request_t *r, u_char *body, size_t len,
 }
 
 
-/*
- * Hands the write to the thread pool.  Until it is back, a timer that
- * cannot be cancelled keeps a worker that is shutting down from leaving
- * the client without its answer.
- */
+/* hands the write to the store writer */
 static ngx_int_t
 ngx_http_loyalty_admin_post(ngx_http_request_t *r,
     ngx_http_loyalty_admin_t *a)
 {
-#if (NGX_THREADS)
-    ngx_thread_pool_t  *tp;
-    ngx_thread_task_t  *task;
+    ngx_http_loyalty_write_t  *w;
 
-    /*
-     * A replacement noticed while writes were in the pool: none more
-     * until it is taken up, so that the last one done can take it up.
-     */
-    if (a->store->stale
-        && ngx_http_loyalty_store_recover(a->store,
-                                          NGX_HTTP_LOYALTY_STORE_REPLACED,
-                                          0, r->connection->log)
-           != NGX_OK)
-    {
-        return ngx_http_loyalty_admin_retry(r, a, "the store was replaced "
-                                                  "on disk; retry");
+    w = &a->write;
+
+    w->kind = NGX_HTTP_LOYALTY_WRITE_ADMIN;
+    w->store = a->store;
+    w->log = r->connection->log;
+    w->request = r;
+    w->size = a->len;
+    w->retry = 1;
+    w->apply = ngx_http_loyalty_admin_write;
+    w->done = ngx_http_loyalty_admin_written;
+    w->message = ngx_http_loyalty_admin_message;
+    w->data = a;
+
+    if (ngx_http_loyalty_write_post(w) == NGX_DONE) {
+        return NGX_DONE;
     }
-
-    tp = ngx_thread_pool_get((ngx_cycle_t *) ngx_cycle,
-                             &ngx_http_loyalty_thread_pool);
-    task = ngx_thread_task_alloc(r->pool, 0);
-
-    if (tp == NULL || task == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    task->ctx = a;
-    task->handler = ngx_http_loyalty_admin_write;
-    task->event.data = a;
-    task->event.handler = ngx_http_loyalty_admin_written;
-
-    /* the environment is in use: no reopen, no remap until it is done */
-    a->store->busy++;
-    r->main->blocked++;
-    r->aio = 1;
-
-    if (ngx_thread_task_post(tp, task) != NGX_OK) {
-        a->store->busy--;
-        r->main->blocked--;
-        r->aio = 0;
-        return ngx_http_loyalty_admin_fail(r, a, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                           "too busy, try again");
-    }
-
-    a->wait.handler = ngx_http_loyalty_admin_wait;
-    a->wait.data = a;
-    a->wait.log = r->connection->log;
-    ngx_add_timer(&a->wait, 60000);
-
-    return NGX_DONE;
-
-#else
-
-    a->store->busy++;
-    ngx_http_loyalty_admin_write(a, r->connection->log);
-    a->store->busy--;
 
     return ngx_http_loyalty_admin_done(r, a);
-
-#endif
-}
-
-
-/* a write may wait long on LMDB's writer lock: it still gets its answer */
-static void
-ngx_http_loyalty_admin_wait(ngx_event_t *ev)
-{
-    ngx_add_timer(ev, 60000);
 }
 
 
 /*
- * In the thread pool: one write transaction, committed (and synced) or
- * aborted.  Touches nothing of the event loop; the answer is left in a.
+ * In the thread pool: the request's write, in the writer's transaction;
+ * the answer is left in a.  0: commit; else not (answered, or failed).
  */
-static void
-ngx_http_loyalty_admin_write(void *data, ngx_log_t *log)
+static int
+ngx_http_loyalty_admin_write(ngx_http_loyalty_write_t *w, MDB_txn *txn)
 {
-    ngx_http_loyalty_admin_t *a = data;
+    ngx_http_loyalty_admin_t *a = w->data;
 
-    int               rc;
-    json_t           *doc, *res;
-    MDB_txn          *txn;
-    json_error_t      jerr;
-    loyalty_batch_t   batch;
-    loyalty_store_t  *st;
+    int  rc;
+
+    /* from the start each time: a write may be made again */
+    json_decref(a->res);
+    a->res = NULL;
+    a->status = 0;
+    a->err[0] = '\0';
+    a->warn = 0;
+
+    if (!a->store->open || !a->store->writable) {
+        a->status = NGX_HTTP_SERVICE_UNAVAILABLE;
+        ngx_cpystrn((u_char *) a->err, (u_char *) "the store cannot be "
+                    "written now", sizeof(a->err));
+        return NGX_HTTP_LOYALTY_WRITE_NONE;
+    }
+
+    switch (a->op) {
+
+    case NGX_HTTP_LOYALTY_OP_EVENTS:
+        rc = ngx_http_loyalty_admin_events(a, txn);
+        break;
+
+    case NGX_HTTP_LOYALTY_OP_DUE:
+        rc = ngx_http_loyalty_admin_claim(a, txn);
+        break;
+
+    case NGX_HTTP_LOYALTY_OP_DUE_ACK:
+        rc = ngx_http_loyalty_admin_ack(a, txn);
+        break;
+
+    default:
+        rc = (a->method == NGX_HTTP_DELETE)
+             ? ngx_http_loyalty_admin_delete(a, txn)
+             : ngx_http_loyalty_admin_put(a, txn);
+        break;
+    }
+
+    if (rc == 0 && a->res != NULL) {
+        a->status = NGX_HTTP_OK;
+        return 0;
+    }
+
+    if (rc == 0 || rc == LOYALTY_BATCH_INVALID || rc == LOYALTY_BATCH_TOO_MANY)
+    {
+        /* answered (or not: then a 500) */
+        if (a->status == 0) {
+            json_decref(a->res);
+            a->res = NULL;
+        }
+
+        return NGX_HTTP_LOYALTY_WRITE_NONE;
+    }
+
+    /* anything else is LMDB's (negative) or the system's (errno) */
+    json_decref(a->res);
+    a->res = NULL;
+    a->status = 0;
+
+    return rc;
+}
+
+
+/* POST .../events: the batch, all or nothing */
+static int
+ngx_http_loyalty_admin_events(ngx_http_loyalty_admin_t *a, MDB_txn *txn)
+{
+    int                          rc;
+    loyalty_batch_t              batch;
+    loyalty_event_hook_t         recording;
+    loyalty_repl_recorder_t      recorder;
+    const loyalty_event_hook_t  *hook;
+
+    ngx_memzero(&batch, sizeof(loyalty_batch_t));
+
+    hook = ngx_http_loyalty_lua_event_hook();
+
+    /* a cluster's edge: the hook's decisions go into the stream's message */
+    json_decref(a->decisions);
+    a->decisions = NULL;
+
+    if (ngx_http_loyalty_nats_get() && hook && hook->handler) {
+        recorder.inner = hook;
+        recorder.decisions = json_object();
+        recording = *hook;
+        recording.handler = loyalty_repl_hook_record;
+        recording.data = &recorder;
+        hook = &recording;
+        a->decisions = recorder.decisions;
+    }
+
+    rc = loyalty_batch_apply(&a->store->st, txn, (char *) a->body, a->len,
+                             a->max_events, a->now, hook, &batch,
+                             a->err, sizeof(a->err));
+
+    if (rc == 0) {
+        a->res = json_pack("{s:I,s:I,s:I}",
+                           "events", (json_int_t) batch.events,
+                           "applied", (json_int_t) batch.applied,
+                           "duplicates", (json_int_t) batch.duplicates);
+
+    } else if (rc == LOYALTY_BATCH_INVALID || rc == LOYALTY_BATCH_CONFLICT) {
+        /* ids applied before with other data: 409 */
+        a->status = rc == LOYALTY_BATCH_CONFLICT
+                    ? NGX_HTTP_CONFLICT : NGX_HTTP_LOYALTY_UNPROCESSABLE;
+        a->res = json_pack("{s:s,s:O}", "error",
+                           rc == LOYALTY_BATCH_CONFLICT
+                           ? "conflicting events" : "invalid events",
+                           "errors", batch.errors ? batch.errors
+                                                  : json_array());
+        rc = LOYALTY_BATCH_INVALID;
+
+    } else if (rc == LOYALTY_BATCH_TOO_MANY) {
+        a->status = NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
+    }
+
+    loyalty_batch_free(&batch);
+
+    return rc;
+}
+
+
+/* DELETE .../members/ID */
+static int
+ngx_http_loyalty_admin_delete(ngx_http_loyalty_admin_t *a, MDB_txn *txn)
+{
+    int  rc;
+
+    rc = loyalty_admin_delete_member(&a->store->st, txn,
+                                     (char *) a->key.data, a->key.len);
+    if (rc == MDB_NOTFOUND) {
+        a->status = NGX_HTTP_NOT_FOUND;
+        ngx_cpystrn((u_char *) a->err, (u_char *) "no such record",
+                    sizeof(a->err));
+        return -1;    /* answered: nothing to write */
+    }
+
+    if (rc == 0) {
+        a->res = json_pack("{s:s%}", "deleted", a->key.data, a->key.len);
+    }
+
+    return rc;
+}
+
+
+/* PUT .../members/ID, .../codes/CODE, .../prices/SKU, .../rules */
+static int
+ngx_http_loyalty_admin_put(ngx_http_loyalty_admin_t *a, MDB_txn *txn)
+{
+    int           rc;
+    json_t       *doc;
+    json_error_t  jerr;
 
     static const char  *kinds[] = {
         NULL, "member", NULL, NULL, "code", "price", "rules", NULL, NULL,
         NULL, NULL
     };
 
-    st = &a->store->st;
-    res = NULL;
-    doc = NULL;
+    doc = json_loadb((char *) a->body, a->len, JSON_REJECT_DUPLICATES,
+                     &jerr);
 
-    if (!a->store->open || !a->store->writable) {
-        a->status = NGX_HTTP_SERVICE_UNAVAILABLE;
-        ngx_cpystrn((u_char *) a->err, (u_char *) "the store cannot be "
-                    "written now", sizeof(a->err));
-        return;
+    if (doc == NULL || !json_is_object(doc)) {
+        a->status = NGX_HTTP_BAD_REQUEST;
+        (void) snprintf(a->err, sizeof(a->err), "%s",
+                        doc ? "the body must be a JSON object" : jerr.text);
+        json_decref(doc);
+        return -1;
     }
 
-    rc = mdb_txn_begin(st->env, NULL, 0, &txn);
-    if (rc != 0) {
-        a->rc = rc;
-        return;
-    }
-
-    if (a->op == NGX_HTTP_LOYALTY_OP_EVENTS) {
-        ngx_memzero(&batch, sizeof(loyalty_batch_t));
-
-        rc = loyalty_batch_apply(st, txn, (char *) a->body, a->len,
-                                 a->max_events, a->now,
-                                 ngx_http_loyalty_lua_event_hook(), &batch,
-                                 a->err, sizeof(a->err));
-
-        if (rc == 0) {
-            res = json_pack("{s:I,s:I,s:I}",
-                            "events", (json_int_t) batch.events,
-                            "applied", (json_int_t) batch.applied,
-                            "duplicates", (json_int_t) batch.duplicates);
-
-        } else if (rc == LOYALTY_BATCH_INVALID
-                   || rc == LOYALTY_BATCH_CONFLICT)
-        {
-            /* ids applied before with other data: 409 */
-            a->status = rc == LOYALTY_BATCH_CONFLICT
-                        ? NGX_HTTP_CONFLICT : NGX_HTTP_LOYALTY_UNPROCESSABLE;
-            res = json_pack("{s:s,s:O}", "error",
-                            rc == LOYALTY_BATCH_CONFLICT
-                            ? "conflicting events" : "invalid events",
-                            "errors", batch.errors ? batch.errors
-                                                   : json_array());
-            rc = LOYALTY_BATCH_INVALID;
-
-        } else if (rc == LOYALTY_BATCH_TOO_MANY) {
-            a->status = NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
-        }
-
-        loyalty_batch_free(&batch);
-
-    } else if (a->op == NGX_HTTP_LOYALTY_OP_DUE) {
-        ngx_http_loyalty_admin_claim(a, txn);
-        rc = a->rc;
-        res = a->res;
-        a->res = NULL;
-        a->rc = 0;
-
-    } else if (a->op == NGX_HTTP_LOYALTY_OP_DUE_ACK) {
-        ngx_http_loyalty_admin_ack(a, txn);
-        rc = a->rc;
-        res = a->res;
-        a->res = NULL;
-        a->rc = 0;
-
-    } else if (a->method == NGX_HTTP_DELETE) {
-        rc = loyalty_admin_delete_member(st, txn, (char *) a->key.data,
-                                         a->key.len);
-        if (rc == MDB_NOTFOUND) {
-            a->status = NGX_HTTP_NOT_FOUND;
-            ngx_cpystrn((u_char *) a->err, (u_char *) "no such record",
-                        sizeof(a->err));
-            rc = -1;    /* answered: nothing to write */
-
-        } else if (rc == 0) {
-            res = json_pack("{s:s%}", "deleted", a->key.data,
-                            a->key.len);
-        }
-
-    } else {
-        doc = json_loadb((char *) a->body, a->len, JSON_REJECT_DUPLICATES,
-                         &jerr);
-
-        if (doc == NULL || !json_is_object(doc)) {
-            a->status = NGX_HTTP_BAD_REQUEST;
-            (void) snprintf(a->err, sizeof(a->err), "%s",
-                            doc ? "the body must be a JSON object"
-                                : jerr.text);
-            rc = -1;
-
-        } else {
-            rc = loyalty_admin_put(st, txn, kinds[a->op],
-                                   (char *) a->key.data, a->key.len, doc,
-                                   a->hosts, a->host_lens, a->nhosts,
-                                   a->now, a->err, sizeof(a->err));
-
-            if (rc == -1) {
-                a->status = NGX_HTTP_LOYALTY_UNPROCESSABLE;
-
-            } else if (rc == LOYALTY_ADMIN_CONFLICT) {
-                a->status = NGX_HTTP_CONFLICT;
-                rc = -1;
-            } else if (rc == 0 && a->err[0]) {
-                /* stored, but the operator should know: a weak code */
-                res = json_pack("{s:s,s:s}", "stored", kinds[a->op],
-                                "warning", a->err);
-                a->warn = 1;
-
-            } else if (rc == 0) {
-                res = json_pack("{s:s}", "stored", kinds[a->op]);
-            }
-        }
-    }
-
-    if (rc == 0 && res != NULL) {
-        /* only into the store at the configured path */
-        rc = ngx_http_loyalty_store_commit(a->store, txn);
-        txn = NULL;
-
-        if (rc == 0) {
-            a->status = NGX_HTTP_OK;
-        }
-    }
-
-    if (txn) {
-        mdb_txn_abort(txn);
-    }
-
-    /* anything else is LMDB's (negative) or the system's (errno) */
-    if (rc != 0 && rc != LOYALTY_BATCH_INVALID && rc != LOYALTY_BATCH_TOO_MANY)
-    {
-        a->rc = rc;
-        a->status = 0;
-    }
-
-    if (a->status == 0) {
-        json_decref(res);
-        res = NULL;
-    }
-
-    a->res = res;
+    rc = loyalty_admin_put(&a->store->st, txn, kinds[a->op],
+                           (char *) a->key.data, a->key.len, doc,
+                           a->hosts, a->host_lens, a->nhosts,
+                           a->now, a->err, sizeof(a->err));
     json_decref(doc);
+
+    if (rc == -1) {
+        a->status = NGX_HTTP_LOYALTY_UNPROCESSABLE;
+
+    } else if (rc == LOYALTY_ADMIN_CONFLICT) {
+        a->status = NGX_HTTP_CONFLICT;
+        rc = -1;
+
+    } else if (rc == 0 && a->err[0]) {
+        /* stored, but the operator should know: a weak code */
+        a->res = json_pack("{s:s,s:s}", "stored", kinds[a->op],
+                           "warning", a->err);
+        a->warn = 1;
+
+    } else if (rc == 0) {
+        a->res = json_pack("{s:s}", "stored", kinds[a->op]);
+    }
+
+    return rc;
 }
 
 
-static void
-ngx_http_loyalty_admin_written(ngx_event_t *ev)
+/*
+ * In the thread pool, with loyalty_nats: the write just checked, as a
+ * message of the cluster's stream (schema/repl-message.schema.json):
+ * what the followers give the same core function, with the same time.
+ */
+static json_t *
+ngx_http_loyalty_admin_message(ngx_http_loyalty_write_t *w)
 {
-    ngx_http_loyalty_admin_t *a = ev->data;
+    ngx_http_loyalty_admin_t *a = w->data;
 
-    ngx_int_t            rc;
+    int          rc;
+    size_t       i;
+    json_t      *msg, *hosts, *body;
+    const char  *kind;
+
+    static const char  *kinds[] = {
+        NULL, "member", NULL, NULL, "code", "price", "rules", NULL, NULL,
+        NULL, NULL
+    };
+
+    kind = a->op == NGX_HTTP_LOYALTY_OP_EVENTS ? "events"
+           : a->op == NGX_HTTP_LOYALTY_OP_DUE ? "claim"
+           : a->op == NGX_HTTP_LOYALTY_OP_DUE_ACK ? "ack"
+           : a->method == NGX_HTTP_DELETE ? "delete" : "put";
+
+    msg = ngx_http_loyalty_nats_message(ngx_http_loyalty_nats_get(), kind,
+                                        a->now);
+    if (msg == NULL) {
+        return NULL;
+    }
+
+    if (a->op == NGX_HTTP_LOYALTY_OP_EVENTS) {
+        /* the body as taken: JSON, so UTF-8; the hook's decisions */
+        rc = json_object_set_new(msg, "body",
+                                 json_stringn((char *) a->body, a->len));
+
+        if (rc == 0 && json_object_size(a->decisions)) {
+            rc = json_object_set(msg, "hook", a->decisions);
+        }
+
+    } else if (a->op == NGX_HTTP_LOYALTY_OP_DUE_ACK) {
+        body = json_loadb((char *) a->body, a->len, 0, NULL);
+        rc = body ? json_object_set_new(msg, "body", body) : -1;
+
+    } else if (a->op == NGX_HTTP_LOYALTY_OP_DUE) {
+        rc = json_object_set_new(msg, "until", json_integer(a->claim.until))
+             | json_object_set_new(msg, "lease", json_integer(a->claim.lease))
+             | json_object_set_new(msg, "limit", json_integer(a->claim.limit))
+             | json_object_set_new(msg, "touches",
+                                   json_integer(a->claim.touches));
+
+    } else if (a->method == NGX_HTTP_DELETE) {
+        rc = json_object_set_new(msg, "what", json_string("member"))
+             | json_object_set_new(msg, "key",
+                                   json_stringn((char *) a->key.data,
+                                                a->key.len));
+
+    } else {
+        hosts = json_array();
+
+        for (i = 0; hosts && i < a->nhosts; i++) {
+            json_array_append_new(hosts, json_stringn(a->hosts[i],
+                                                      a->host_lens[i]));
+        }
+
+        body = json_loadb((char *) a->body, a->len, 0, NULL);
+
+        rc = (body == NULL || hosts == NULL)
+             | json_object_set_new(msg, "what", json_string(kinds[a->op]))
+             | json_object_set_new(msg, "key",
+                                   json_stringn((char *) a->key.data,
+                                                a->key.len))
+             | json_object_set_new(msg, "record", body)
+             | json_object_set_new(msg, "hosts", hosts);
+    }
+
+    if (rc != 0) {
+        json_decref(msg);
+        return NULL;
+    }
+
+    return msg;
+}
+
+
+/* back in the event loop: the answer, and the request finished */
+static void
+ngx_http_loyalty_admin_written(ngx_http_loyalty_write_t *w)
+{
+    ngx_http_loyalty_admin_t *a = w->data;
+
     ngx_connection_t    *c;
     ngx_http_request_t  *r;
 
     r = a->request;
     c = r->connection;
-
-    a->store->busy--;
-    r->main->blocked--;
-    r->aio = 0;
-
-    if (a->wait.timer_set) {
-        ngx_del_timer(&a->wait);
-    }
-
-    /*
-     * The store was replaced on disk, or its map is full or was grown by
-     * another process: put it right and write again, twice at most.
-     */
-    if (a->rc != 0 && a->retried < 2
-        && ngx_http_loyalty_store_recover(a->store, a->rc,
-                                          a->len * 8 + 1048576, c->log)
-           == NGX_OK)
-    {
-        a->retried++;
-        a->rc = 0;
-        a->status = 0;
-        a->err[0] = '\0';
-
-        rc = ngx_http_loyalty_admin_post(r, a);
-
-        if (rc != NGX_DONE) {
-            ngx_http_finalize_request(r, rc);
-            ngx_http_run_posted_requests(c);
-        }
-
-        return;
-    }
 
     ngx_http_finalize_request(r, ngx_http_loyalty_admin_done(r, a));
     ngx_http_run_posted_requests(c);
@@ -1653,11 +1705,23 @@ static ngx_int_t
 ngx_http_loyalty_admin_done(ngx_http_request_t *r,
     ngx_http_loyalty_admin_t *a)
 {
-    u_char  *p;
-    json_t  *doc;
+    u_char                    *p;
+    json_t                    *doc;
+    ngx_http_loyalty_write_t  *w;
+    u_char                     detail[LOYALTY_ERRLEN + 64];
+
+    w = &a->write;
+
+    json_decref(a->decisions);
+    a->decisions = NULL;
+
+    if (w->rc != 0) {
+        json_decref(a->res);
+        a->res = NULL;
+    }
 
     /* other writes were using the map or the store: the client retries */
-    switch (a->rc) {
+    switch (w->rc) {
 
     case MDB_MAP_FULL:
         return ngx_http_loyalty_admin_retry(r, a, "the store was full; retry");
@@ -1674,13 +1738,25 @@ ngx_http_loyalty_admin_done(ngx_http_request_t *r,
         return ngx_http_loyalty_admin_fail(r, a, NGX_HTTP_SERVICE_UNAVAILABLE,
                                            "the store was removed; writes "
                                            "are refused until it is back");
+
+    case NGX_EAGAIN:
+        return ngx_http_loyalty_admin_fail(r, a, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                           "too busy, try again");
+
+    case NGX_HTTP_LOYALTY_WRITE_UNPUBLISHED:
+        /* never a 2xx for a write the cluster's stream does not hold */
+        ngx_http_loyalty_write_log(w, NGX_LOG_ERR, NULL,
+                                   "; the admin write is refused");
+        return ngx_http_loyalty_admin_fail(r, a, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                           w->why);
     }
 
-    if (a->rc != 0) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "loyalty_store \"%s\": admin write failed: %s%s%s",
-                      a->store->path, ngx_http_loyalty_store_strerror(a->rc),
-                      a->err[0] ? ": " : "", a->err);
+    if (w->rc != 0) {
+        (void) ngx_snprintf(detail, sizeof(detail), "%s%s%s%Z",
+                            ngx_http_loyalty_write_strerror(w),
+                            a->err[0] ? ": " : "", a->err);
+        ngx_http_loyalty_write_log(w, NGX_LOG_ERR, (char *) detail,
+                                   "; the admin write failed");
         return ngx_http_loyalty_admin_fail(r, a,
                                            NGX_HTTP_INTERNAL_SERVER_ERROR,
                                            "the store could not be "

@@ -47,6 +47,8 @@ typedef struct {
     ngx_atomic_t                  base;
     /* attributions tried against max_clicks; only ever grows */
     ngx_atomic_t                  claims;
+    /* claims up to the last flush the cluster's stream took (loyalty_nats) */
+    ngx_atomic_t                  claims_flushed;
 } ngx_http_loyalty_slot_t;
 
 
@@ -65,6 +67,7 @@ typedef struct {
     ngx_uint_t                    slot;
     uint64_t                      now[LOYALTY_CLICK_COUNTERS];
     uint64_t                      delta[LOYALTY_CLICK_COUNTERS];
+    uint64_t                      claims;
 } ngx_http_loyalty_flush_t;
 
 
@@ -80,13 +83,9 @@ struct ngx_http_loyalty_clicks_s {
     ngx_http_loyalty_flush_t     *batch;
     ngx_uint_t                    nbatch;
     int64_t                       day;
-    int                           rc;
     ngx_uint_t                    damaged;
     ngx_uint_t                    failed;   /* flushes failed in a row */
-#if (NGX_THREADS)
-    ngx_thread_pool_t            *pool;
-    ngx_thread_task_t            *task;
-#endif
+    ngx_http_loyalty_write_t      write;
 };
 
 
@@ -97,8 +96,12 @@ static uint64_t ngx_http_loyalty_clicks_stored(ngx_http_loyalty_store_t *store,
 static void ngx_http_loyalty_clicks_timer(ngx_event_t *ev);
 static ngx_uint_t ngx_http_loyalty_clicks_collect(
     ngx_http_loyalty_clicks_t *clicks);
-static void ngx_http_loyalty_clicks_write(void *data, ngx_log_t *log);
-static void ngx_http_loyalty_clicks_written(ngx_event_t *ev);
+static int ngx_http_loyalty_clicks_write(ngx_http_loyalty_write_t *w,
+    MDB_txn *txn);
+static void ngx_http_loyalty_clicks_committed(ngx_http_loyalty_write_t *w,
+    size_t txnid);
+static void ngx_http_loyalty_clicks_written(ngx_http_loyalty_write_t *w);
+static json_t *ngx_http_loyalty_clicks_message(ngx_http_loyalty_write_t *w);
 static void ngx_http_loyalty_clicks_lost(ngx_http_loyalty_clicks_t *clicks,
     ngx_log_t *log);
 
@@ -111,9 +114,6 @@ ngx_http_loyalty_click_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ssize_t                     size;
     ngx_str_t                  *value;
     ngx_http_loyalty_clicks_t  *clicks;
-#if (NGX_THREADS)
-    ngx_thread_pool_t          *tp;
-#endif
 
     if (lmcf->click_zone) {
         return "is duplicate";
@@ -152,13 +152,9 @@ ngx_http_loyalty_click_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     lmcf->click_zone->init = ngx_http_loyalty_clicks_init_zone;
     lmcf->click_zone->data = clicks;
 
-#if (NGX_THREADS)
-    /* the default pool, as "aio threads" uses, unless one is configured */
-    tp = ngx_thread_pool_add(cf, NULL);
-    if (tp == NULL) {
+    if (ngx_http_loyalty_write_conf(cf) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
-#endif
 
     return NGX_CONF_OK;
 }
@@ -395,6 +391,21 @@ ngx_http_loyalty_clicks_claim(ngx_http_loyalty_clicks_t *clicks,
 
     s = &clicks->sh->slots[slot];
 
+    /*
+     * A cluster's edge: the store holds every edge's attributions as far
+     * as their flushes reached it, and this edge's own since its last
+     * flush are its claims since; read again at each claim.  The limit
+     * is overshot by at most what the edges attribute between a flush
+     * and its reaching the store (README, Several edges).
+     */
+    if (ngx_http_loyalty_nats_get()) {
+        base = ngx_http_loyalty_clicks_stored(store, txn, s->code, s->len);
+        n = ngx_atomic_fetch_add(&s->claims, 1);
+        n = base + (n - s->claims_flushed);
+
+        return n < (uint64_t) max_clicks ? NGX_OK : NGX_DECLINED;
+    }
+
     base = s->base;
 
     if (!(base & NGX_HTTP_LOYALTY_KNOWN)) {
@@ -475,9 +486,6 @@ ngx_http_loyalty_clicks_init_worker(ngx_cycle_t *cycle)
 {
     ngx_http_loyalty_clicks_t     *clicks;
     ngx_http_loyalty_main_conf_t  *lmcf;
-#if (NGX_THREADS)
-    ngx_str_t                      name = ngx_string("default");
-#endif
 
     lmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_loyalty_module);
 
@@ -501,24 +509,21 @@ ngx_http_loyalty_clicks_init_worker(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
-#if (NGX_THREADS)
-    clicks->pool = ngx_thread_pool_get(cycle, &name);
-    if (clicks->pool == NULL) {
-        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
-                      "loyalty_click_zone: no thread pool \"default\"");
+    /*
+     * Not written again at once when the store was put right: the counts
+     * stay in the zone and go with the next flush.
+     */
+    clicks->write.kind = NGX_HTTP_LOYALTY_WRITE_CLICKS;
+    clicks->write.store = lmcf->store;
+    clicks->write.apply = ngx_http_loyalty_clicks_write;
+    clicks->write.committed = ngx_http_loyalty_clicks_committed;
+    clicks->write.message = ngx_http_loyalty_clicks_message;
+    clicks->write.done = ngx_http_loyalty_clicks_written;
+    clicks->write.data = clicks;
+
+    if (ngx_http_loyalty_write_init(&clicks->write, cycle) != NGX_OK) {
         return NGX_ERROR;
     }
-
-    clicks->task = ngx_thread_task_alloc(cycle->pool, 0);
-    if (clicks->task == NULL) {
-        return NGX_ERROR;
-    }
-
-    clicks->task->ctx = clicks;
-    clicks->task->handler = ngx_http_loyalty_clicks_write;
-    clicks->task->event.data = clicks;
-    clicks->task->event.handler = ngx_http_loyalty_clicks_written;
-#endif
 
     clicks->timer.handler = ngx_http_loyalty_clicks_timer;
     clicks->timer.data = clicks;
@@ -539,6 +544,7 @@ ngx_http_loyalty_clicks_init_worker(ngx_cycle_t *cycle)
 void
 ngx_http_loyalty_clicks_exit_worker(ngx_cycle_t *cycle)
 {
+    u_char                         then[80];
     ngx_http_loyalty_clicks_t     *clicks;
     ngx_http_loyalty_main_conf_t  *lmcf;
 
@@ -560,14 +566,14 @@ ngx_http_loyalty_clicks_exit_worker(ngx_cycle_t *cycle)
         && ngx_shmtx_trylock(&clicks->shpool->mutex))
     {
         if (ngx_http_loyalty_clicks_collect(clicks)) {
-            ngx_http_loyalty_clicks_write(clicks, cycle->log);
+            ngx_http_loyalty_write_now(&clicks->write);
 
-            if (clicks->rc != 0) {
-                ngx_log_error(NGX_LOG_ERR, cycle->log, 0,
-                              "loyalty_store \"%s\": %ui codes' clicks "
-                              "could not be written at exit: %s",
-                              lmcf->store->path, clicks->nbatch,
-                              ngx_http_loyalty_store_strerror(clicks->rc));
+            if (clicks->write.rc != 0) {
+                (void) ngx_snprintf(then, sizeof(then),
+                                    "; %ui codes' clicks could not be "
+                                    "written at exit%Z", clicks->nbatch);
+                ngx_http_loyalty_write_log(&clicks->write, NGX_LOG_ERR,
+                                           NULL, (char *) then);
             }
         }
 
@@ -609,28 +615,13 @@ ngx_http_loyalty_clicks_timer(ngx_event_t *ev)
         return;
     }
 
-    store->busy++;
+    /* the most the batch adds: a record per code */
+    clicks->write.size = clicks->nbatch
+                         * (LOYALTY_CLICKS_KEY_MAX + LOYALTY_CLICKS_REC_LEN);
 
-#if (NGX_THREADS)
-
-    if (ngx_thread_task_post(clicks->pool, clicks->task) == NGX_OK) {
-        return;
+    if (ngx_http_loyalty_write_post(&clicks->write) != NGX_DONE) {
+        ngx_http_loyalty_clicks_written(&clicks->write);
     }
-
-    clicks->rc = EAGAIN;
-    ngx_http_loyalty_clicks_written(&clicks->task->event);
-
-#else
-
-    {
-        ngx_event_t  done;
-
-        ngx_http_loyalty_clicks_write(clicks, ev->log);
-        done.data = clicks;
-        ngx_http_loyalty_clicks_written(&done);
-    }
-
-#endif
 }
 
 
@@ -642,10 +633,15 @@ ngx_http_loyalty_clicks_collect(ngx_http_loyalty_clicks_t *clicks)
     ngx_http_loyalty_slot_t       *s;
     ngx_http_loyalty_flush_t      *f;
     ngx_http_loyalty_clicks_sh_t  *sh;
+    ngx_http_loyalty_main_conf_t  *lmcf;
 
     sh = clicks->sh;
     clicks->nbatch = 0;
-    clicks->day = loyalty_day(ngx_time());
+
+    /* the shop's day (loyalty_timezone) */
+    lmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_loyalty_module);
+    clicks->day = loyalty_tz_day(lmcf->tz, ngx_time());
 
     for (i = 0; i < sh->nslots; i++) {
         s = &sh->slots[i];
@@ -656,6 +652,8 @@ ngx_http_loyalty_clicks_collect(ngx_http_loyalty_clicks_t *clicks)
 
         f = &clicks->batch[clicks->nbatch];
         any = 0;
+
+        f->claims = s->claims;
 
         for (c = 0; c < LOYALTY_CLICK_COUNTERS; c++) {
             f->now[c] = s->count[c];
@@ -674,36 +672,26 @@ ngx_http_loyalty_clicks_collect(ngx_http_loyalty_clicks_t *clicks)
 
 
 /*
- * In the thread pool (or at exit): adds the batch to the day's records
- * in one write transaction; once it is committed, the counts are noted
- * as flushed.  Nothing here may touch the event loop.
+ * In the thread pool (or at exit): adds the batch to the day's records,
+ * in the writer's transaction.  Nothing here may touch the event loop.
  */
-static void
-ngx_http_loyalty_clicks_write(void *data, ngx_log_t *log)
+static int
+ngx_http_loyalty_clicks_write(ngx_http_loyalty_write_t *w, MDB_txn *txn)
 {
-    ngx_http_loyalty_clicks_t  *clicks = data;
+    ngx_http_loyalty_clicks_t *clicks = w->data;
 
-    int                          rc;
-    size_t                       id;
-    uint8_t                      kbuf[LOYALTY_CLICKS_KEY_MAX];
-    uint8_t                      vbuf[LOYALTY_CLICKS_REC_LEN];
-    uint64_t                     counts[LOYALTY_CLICK_COUNTERS];
-    MDB_txn                     *txn;
-    MDB_val                      key, val;
-    ngx_uint_t                   i, c, n;
-    ngx_http_loyalty_slot_t     *s;
-    ngx_http_loyalty_flush_t    *f;
-    ngx_http_loyalty_store_t    *store;
-    ngx_http_loyalty_flushes_t  *fl;
+    int                        rc;
+    uint8_t                    kbuf[LOYALTY_CLICKS_KEY_MAX];
+    uint8_t                    vbuf[LOYALTY_CLICKS_REC_LEN];
+    uint64_t                   counts[LOYALTY_CLICK_COUNTERS];
+    MDB_val                    key, val;
+    MDB_dbi                    dbi;
+    ngx_uint_t                 i, c;
+    ngx_http_loyalty_slot_t   *s;
+    ngx_http_loyalty_flush_t  *f;
 
-    store = clicks->store;
+    dbi = w->store->st.dbi[LOYALTY_DB_CLICKS];
     clicks->damaged = 0;
-
-    rc = mdb_txn_begin(store->st.env, NULL, 0, &txn);
-    if (rc != 0) {
-        clicks->rc = rc;
-        return;
-    }
 
     for (i = 0; i < clicks->nbatch; i++) {
         f = &clicks->batch[i];
@@ -713,7 +701,7 @@ ngx_http_loyalty_clicks_write(void *data, ngx_log_t *log)
         key.mv_size = loyalty_clicks_key((char *) s->code, s->len,
                                          clicks->day, kbuf);
 
-        rc = mdb_get(txn, store->st.dbi[LOYALTY_DB_CLICKS], &key, &val);
+        rc = mdb_get(txn, dbi, &key, &val);
 
         if (rc == 0
             && loyalty_clicks_decode(val.mv_data, val.mv_size, counts) != 0)
@@ -727,7 +715,7 @@ ngx_http_loyalty_clicks_write(void *data, ngx_log_t *log)
             ngx_memzero(counts, sizeof(counts));
 
         } else if (rc != 0) {
-            goto failed;
+            return rc;
         }
 
         for (c = 0; c < LOYALTY_CLICK_COUNTERS; c++) {
@@ -738,35 +726,46 @@ ngx_http_loyalty_clicks_write(void *data, ngx_log_t *log)
         val.mv_data = vbuf;
         val.mv_size = sizeof(vbuf);
 
-        rc = mdb_put(txn, store->st.dbi[LOYALTY_DB_CLICKS], &key, &val, 0);
+        rc = mdb_put(txn, dbi, &key, &val, 0);
 
         /* the same counts per day in the conversion counters */
         if (rc == 0) {
-            rc = loyalty_stats_clicks(&store->st, txn, (char *) s->code,
+            rc = loyalty_stats_clicks(&w->store->st, txn, (char *) s->code,
                                       s->len, clicks->day, f->delta);
         }
 
         if (rc != 0) {
-            goto failed;
+            return rc;
         }
     }
 
-    id = mdb_txn_id(txn);
+    return 0;
+}
 
-    /* only into the store at the configured path */
-    rc = ngx_http_loyalty_store_commit(store, txn);
-    clicks->rc = rc;
 
-    if (rc != 0) {
-        return;
+/*
+ * In the same thread, once the batch is in the store: the counts are
+ * noted as flushed, and the snapshot as a flush's, across which the
+ * workers' caches hold.
+ */
+static void
+ngx_http_loyalty_clicks_committed(ngx_http_loyalty_write_t *w, size_t txnid)
+{
+    ngx_http_loyalty_clicks_t *clicks = w->data;
+
+    ngx_uint_t                   i, c, n;
+    ngx_http_loyalty_slot_t     *s;
+    ngx_http_loyalty_flush_t    *f;
+    ngx_http_loyalty_flushes_t  *fl;
+
+    /* 0: published to the cluster's stream, no snapshot of this store */
+    if (txnid) {
+        fl = &clicks->sh->flushes;
+        n = ngx_atomic_fetch_add(&fl->next, 1) % NGX_HTTP_LOYALTY_FLUSHES;
+        fl->ino[n] = w->store->ino;
+        ngx_memory_barrier();
+        fl->txnid[n] = txnid;
     }
-
-    /* workers' caches hold across this snapshot: note it as a flush */
-    fl = &clicks->sh->flushes;
-    n = ngx_atomic_fetch_add(&fl->next, 1) % NGX_HTTP_LOYALTY_FLUSHES;
-    fl->ino[n] = store->ino;
-    ngx_memory_barrier();
-    fl->txnid[n] = id;
 
     for (i = 0; i < clicks->nbatch; i++) {
         f = &clicks->batch[i];
@@ -775,22 +774,77 @@ ngx_http_loyalty_clicks_write(void *data, ngx_log_t *log)
         for (c = 0; c < LOYALTY_CLICK_COUNTERS; c++) {
             s->flushed[c] = f->now[c];
         }
+
+        s->claims_flushed = f->claims;
+    }
+}
+
+
+/*
+ * In the thread pool (or at exit), with loyalty_nats: the batch as one
+ * message, {"kind":"clicks","day","counts":{CODE:[deltas]}}, which each
+ * follower adds to the code's day: a code's counts are the sum over the
+ * edges.  Its Nats-Msg-Id (the edge, the worker's start and a count) lets
+ * JetStream drop a flush published twice.
+ */
+static json_t *
+ngx_http_loyalty_clicks_message(ngx_http_loyalty_write_t *w)
+{
+    ngx_http_loyalty_clicks_t *clicks = w->data;
+
+    json_t                    *msg, *counts, *deltas;
+    ngx_uint_t                 i, c;
+    ngx_http_loyalty_slot_t   *s;
+    ngx_http_loyalty_flush_t  *f;
+
+    msg = ngx_http_loyalty_nats_message(ngx_http_loyalty_nats_get(),
+                                        "clicks", ngx_time());
+    counts = json_object();
+
+    if (msg == NULL || counts == NULL
+        || json_object_set_new(msg, "day", json_integer(clicks->day)) != 0
+        || json_object_set(msg, "counts", counts) != 0)
+    {
+        goto failed;
     }
 
-    return;
+    for (i = 0; i < clicks->nbatch; i++) {
+        f = &clicks->batch[i];
+        s = &clicks->sh->slots[f->slot];
+
+        deltas = json_array();
+        if (deltas == NULL) {
+            goto failed;
+        }
+
+        for (c = 0; c < LOYALTY_CLICK_COUNTERS; c++) {
+            json_array_append_new(deltas,
+                                  json_integer((json_int_t) f->delta[c]));
+        }
+
+        if (json_object_setn_new(counts, (char *) s->code, s->len, deltas)
+            != 0)
+        {
+            goto failed;
+        }
+    }
+
+    json_decref(counts);
+    return msg;
 
 failed:
 
-    mdb_txn_abort(txn);
-    clicks->rc = rc;
+    json_decref(counts);
+    json_decref(msg);
+    return NULL;
 }
 
 
 /* back in the event loop */
 static void
-ngx_http_loyalty_clicks_written(ngx_event_t *ev)
+ngx_http_loyalty_clicks_written(ngx_http_loyalty_write_t *w)
 {
-    ngx_http_loyalty_clicks_t  *clicks = ev->data;
+    ngx_http_loyalty_clicks_t *clicks = w->data;
 
     ngx_log_t                 *log;
     ngx_http_loyalty_store_t  *store;
@@ -798,7 +852,6 @@ ngx_http_loyalty_clicks_written(ngx_event_t *ev)
     store = clicks->store;
     log = clicks->timer.log;
 
-    store->busy--;
     ngx_shmtx_unlock(&clicks->shpool->mutex);
 
     if (clicks->damaged) {
@@ -807,7 +860,7 @@ ngx_http_loyalty_clicks_written(ngx_event_t *ev)
                       "were started again", store->path, clicks->damaged);
     }
 
-    if (clicks->rc == 0) {
+    if (w->rc == 0) {
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, log, 0,
                        "loyalty: clicks of %ui codes flushed",
                        clicks->nbatch);
@@ -819,25 +872,17 @@ ngx_http_loyalty_clicks_written(ngx_event_t *ev)
             clicks->failed = 0;
         }
 
-    } else if (ngx_http_loyalty_store_recover(store, clicks->rc, 1024 * 1024,
-                                              log)
-               == NGX_OK)
-    {
+    } else if (w->recovered) {
         /* grown, or the store taken up again: written next time */
-        ngx_log_error(NGX_LOG_NOTICE, log, 0,
-                      "loyalty_store \"%s\": clicks not written (%s), "
-                      "written next time", store->path,
-                      ngx_http_loyalty_store_strerror(clicks->rc));
+        ngx_http_loyalty_write_log(w, NGX_LOG_NOTICE, NULL,
+                                   "; clicks not written, written next "
+                                   "time");
 
     } else if (clicks->failed++ == 0) {
         /* once until it works again: the counts wait in memory */
-        ngx_log_error(NGX_LOG_ERR, log, 0,
-                      "loyalty_store \"%s\": cannot write clicks, they "
-                      "stay counted in memory and are retried: %s",
-                      store->path, clicks->rc == EAGAIN
-                                   ? "thread pool queue full"
-                                   : ngx_http_loyalty_store_strerror(
-                                         clicks->rc));
+        ngx_http_loyalty_write_log(w, NGX_LOG_ERR, NULL,
+                                   "; cannot write clicks, they stay "
+                                   "counted in memory and are retried");
     }
 
     ngx_http_loyalty_clicks_lost(clicks, log);

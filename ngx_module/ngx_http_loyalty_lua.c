@@ -45,6 +45,7 @@ static int ngx_http_loyalty_lua_source(loyalty_lua_t *lua, const char *name,
     size_t errlen);
 static ngx_int_t ngx_http_loyalty_lua_keep(ngx_http_loyalty_lua_t *vm,
     const char *name, const char *path, char *source, size_t len);
+static void ngx_http_loyalty_lua_unknown(void *data, const char *msg);
 static void ngx_http_loyalty_lua_fail(loyalty_lua_t *lua, const char *msg,
     size_t len);
 static ngx_int_t ngx_http_loyalty_lua_stats_init(ngx_shm_zone_t *zone,
@@ -359,8 +360,8 @@ ngx_http_loyalty_lua_new(ngx_http_loyalty_lua_conf_t *lcf, ngx_conf_t *cf,
     vm->lua.budget = (unsigned) lcf->budget;
     vm->lua.msec = (unsigned) lcf->time;
     vm->lua.limit = lcf->memory;
+    vm->lua.tz = lcf->tz;
     vm->lua.source = ngx_http_loyalty_lua_source;
-    vm->lua.setup = ngx_http_loyalty_lua_keys;
     vm->lua.report = ngx_http_loyalty_lua_fail;
     vm->lua.data = vm;
 
@@ -389,6 +390,12 @@ ngx_http_loyalty_lua_new(ngx_http_loyalty_lua_conf_t *lcf, ngx_conf_t *cf,
     if (ngx_http_loyalty_lua_read_cadences(vm, err, errlen) != NGX_OK) {
         ngx_http_loyalty_lua_free(vm);
         return NULL;
+    }
+
+    /* a misspelt hook is never called: nginx -t says so, once */
+    if (cf) {
+        (void) loyalty_lua_unknown_keys(&vm->lua,
+                                        ngx_http_loyalty_lua_unknown, vm);
     }
 
     /* the hooks and cadences are taken: the table itself is not needed */
@@ -426,6 +433,7 @@ ngx_http_loyalty_lua_read_cadences(ngx_http_loyalty_lua_t *vm, char *err,
 
     cads->cond = ngx_http_loyalty_lua_cadence_cond;
     cads->data = vm;
+    cads->tz = vm->lua.tz;
     vm->cadences = cads;
 
     return NGX_OK;
@@ -605,6 +613,17 @@ ngx_http_loyalty_lua_fail(loyalty_lua_t *lua, const char *msg, size_t len)
                   "skipped (logged once per place in the script)",
                   &vm->conf->file, loyalty_lua_hook_names[vm->hook],
                   len, msg);
+}
+
+
+/* an unknown key of the script's table, warned at its directive */
+static void
+ngx_http_loyalty_lua_unknown(void *data, const char *msg)
+{
+    ngx_http_loyalty_lua_t  *vm = data;
+
+    ngx_conf_log_error(NGX_LOG_WARN, vm->cf, 0, "loyalty_lua_file \"%V\": %s",
+                       &vm->conf->file, msg);
 }
 
 

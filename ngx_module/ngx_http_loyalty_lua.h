@@ -44,6 +44,7 @@ typedef struct {
     ngx_uint_t                    budget;   /* VM instructions per call */
     ngx_msec_t                    time;     /* wall time per call */
     size_t                        memory;   /* bytes per VM */
+    const loyalty_tz_t           *tz;       /* the shop's; NULL: UTC */
     ngx_shm_zone_t               *zone;
     ngx_http_loyalty_lua_stats_t *stats;
 } ngx_http_loyalty_lua_conf_t;
@@ -123,7 +124,6 @@ void ngx_http_loyalty_lua_store(ngx_http_loyalty_lua_t *vm,
     loyalty_store_t *st, MDB_txn *txn);
 
 /* in ngx_http_loyalty_lua_hooks.c */
-void ngx_http_loyalty_lua_keys(loyalty_lua_t *lua);
 ngx_int_t ngx_http_loyalty_lua_price(ngx_http_loyalty_lua_t *vm,
     ngx_http_request_t *r, ngx_http_loyalty_lua_price_t *p);
 ngx_int_t ngx_http_loyalty_lua_click(ngx_http_loyalty_lua_t *vm,

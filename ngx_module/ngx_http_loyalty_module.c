@@ -328,6 +328,13 @@ static ngx_command_t  ngx_http_loyalty_commands[] = {
       0,
       NULL },
 
+    { ngx_string("loyalty_timezone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_loyalty_timezone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("loyalty_lua_file"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_http_loyalty_lua_file,
@@ -366,6 +373,42 @@ static ngx_command_t  ngx_http_loyalty_commands[] = {
     { ngx_string("loyalty_bots"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_http_loyalty_bots,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    /* a cluster of edges: ngx_http_loyalty_nats.c */
+    { ngx_string("loyalty_nats"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_loyalty_nats,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("loyalty_nats_creds"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_loyalty_nats_option,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("loyalty_nats_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_loyalty_nats_option,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("loyalty_stream"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_loyalty_nats_option,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("loyalty_edge"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_loyalty_nats_option,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
@@ -454,6 +497,12 @@ ngx_http_loyalty_init_worker(ngx_cycle_t *cycle)
     }
 
     if (lmcf
+        && ngx_http_loyalty_nats_init_worker(cycle, lmcf) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (lmcf
         && ngx_http_loyalty_sweep_init_worker(cycle, lmcf) != NGX_OK)
     {
         return NGX_ERROR;
@@ -484,6 +533,7 @@ ngx_http_loyalty_exit_worker(ngx_cycle_t *cycle)
 
     /* the last clicks go to the store before it is closed */
     ngx_http_loyalty_clicks_exit_worker(cycle);
+    ngx_http_loyalty_nats_exit_worker();
     ngx_http_loyalty_store_exit_worker(cycle);
 }
 
@@ -572,6 +622,7 @@ ngx_http_loyalty_init_main_conf(ngx_conf_t *cf, void *conf)
         lcf->budget = (ngx_uint_t) lmcf->lua_budget;
         lcf->time = lmcf->lua_time;
         lcf->memory = lmcf->lua_memory;
+        lcf->tz = lmcf->tz;
 
         /* the script's errors name the directive's line */
         saved = ngx_http_loyalty_where_enter(cf, &lmcf->lua_file_where,
@@ -584,6 +635,10 @@ ngx_http_loyalty_init_main_conf(ngx_conf_t *cf, void *conf)
         }
 
         lmcf->lua = lcf;
+    }
+
+    if (ngx_http_loyalty_nats_init_conf(cf, lmcf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
     }
 
     /* the sweep writes touches and rewards, the admin API events */
@@ -647,13 +702,7 @@ ngx_http_loyalty_store_writer(ngx_conf_t *cf,
 
     lmcf->store->write = 1;
 
-#if (NGX_THREADS)
-    if (ngx_thread_pool_add(cf, NULL) == NULL) {
-        return NGX_ERROR;
-    }
-#endif
-
-    return NGX_OK;
+    return ngx_http_loyalty_write_conf(cf);
 }
 
 

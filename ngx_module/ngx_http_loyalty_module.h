@@ -20,6 +20,7 @@
 #include "loyalty_rules.h"
 #include "loyalty_sign.h"
 #include "loyalty_store.h"
+#include "loyalty_tz.h"
 
 
 typedef enum {
@@ -72,6 +73,8 @@ typedef struct {
 
 typedef struct ngx_http_loyalty_cache_s   ngx_http_loyalty_cache_t;
 typedef struct ngx_http_loyalty_clicks_s  ngx_http_loyalty_clicks_t;
+/* ngx_http_loyalty_nats.c: a cluster of edges */
+typedef struct ngx_http_loyalty_nats_s  ngx_http_loyalty_nats_t;
 typedef struct ngx_http_loyalty_code_cache_s  ngx_http_loyalty_code_cache_t;
 typedef struct ngx_http_loyalty_tokens_s  ngx_http_loyalty_tokens_t;
 typedef struct ngx_http_loyalty_webhook_s  ngx_http_loyalty_webhook_t;
@@ -97,6 +100,11 @@ typedef ngx_int_t (*ngx_http_loyalty_batch_done_pt)(ngx_http_request_t *r,
  */
 #define NGX_HTTP_LOYALTY_STORE_GONE      (-31900)
 #define NGX_HTTP_LOYALTY_STORE_REPLACED  (-31901)
+
+/* a write that answered by itself (a refusal): nothing to commit */
+#define NGX_HTTP_LOYALTY_WRITE_NONE      (-31902)
+/* a cluster's write that the stream did not take (w->why says why) */
+#define NGX_HTTP_LOYALTY_WRITE_UNPUBLISHED  (-31903)
 
 /* the last flushes' snapshots, to tell them from other writes */
 #define NGX_HTTP_LOYALTY_FLUSHES        16
@@ -213,6 +221,7 @@ typedef struct {
     ngx_flag_t                   admin;     /* some location has one */
     ngx_http_loyalty_where_t     admin_where;       /* the first one */
     ngx_msec_t                   click_flush;
+    loyalty_tz_t                *tz;        /* loyalty_timezone; NULL: UTC */
     ngx_str_t                    lua_file;
     ngx_http_loyalty_where_t     lua_file_where;
     ngx_int_t                    lua_budget;
@@ -228,6 +237,7 @@ typedef struct {
     ngx_int_t                   *personal;  /* variables' indexes, then
                                                NGX_ERROR */
     ngx_shm_zone_t              *metrics_zone;  /* loyalty_metrics */
+    ngx_http_loyalty_nats_t     *nats;      /* NULL: no loyalty_nats */
 } ngx_http_loyalty_main_conf_t;
 
 
@@ -320,6 +330,81 @@ ngx_int_t ngx_http_loyalty_dashboard_handler(ngx_http_request_t *r,
 
 extern ngx_module_t  ngx_http_loyalty_module;
 
+/*
+ * A write into the store, as the writer (ngx_http_loyalty_write.c) takes
+ * it: what it is, the step that makes it inside a write transaction, and
+ * the handler that takes its outcome back in the event loop.  The writer
+ * decides how the write is carried out: today one LMDB write transaction
+ * in nginx's thread pool.
+ */
+
+typedef struct ngx_http_loyalty_write_s  ngx_http_loyalty_write_t;
+
+typedef enum {
+    NGX_HTTP_LOYALTY_WRITE_ADMIN = 0,   /* an admin API (or webhook) write */
+    NGX_HTTP_LOYALTY_WRITE_CLICKS,      /* a click-zone flush */
+    NGX_HTTP_LOYALTY_WRITE_SWEEP        /* a step of a cadence sweep */
+} ngx_http_loyalty_write_kind_e;
+
+/*
+ * In the thread pool: the write, in txn.  0: commit it;
+ * NGX_HTTP_LOYALTY_WRITE_NONE: nothing to commit, the outcome is the
+ * caller's; else why it failed (LMDB's code or an errno).  It may run
+ * again after the store was put right, so it starts from what it was
+ * given each time.  Touches nothing of the event loop.
+ */
+typedef int (*ngx_http_loyalty_write_apply_pt)(ngx_http_loyalty_write_t *w,
+    MDB_txn *txn);
+
+/* in the same thread, once the write is in the live store */
+typedef void (*ngx_http_loyalty_write_committed_pt)(
+    ngx_http_loyalty_write_t *w, size_t txnid);
+
+/* back in the event loop: the outcome is in w->rc */
+typedef void (*ngx_http_loyalty_write_done_pt)(ngx_http_loyalty_write_t *w);
+
+/*
+ * In the thread pool, with loyalty_nats, once apply has checked the write
+ * (its transaction is then aborted): the write as a message of the
+ * cluster's stream (schema/repl-message.schema.json), which the edges'
+ * followers apply; NULL: out of memory.
+ */
+typedef json_t *(*ngx_http_loyalty_write_message_pt)(
+    ngx_http_loyalty_write_t *w);
+
+struct ngx_http_loyalty_write_s {
+    ngx_http_loyalty_write_kind_e        kind;
+    ngx_http_loyalty_store_t            *store;
+    ngx_log_t                           *log;
+    ngx_http_request_t                  *request;  /* held until done */
+    size_t                               size;     /* bytes it may add */
+    unsigned                             retry:1;  /* again, at once, once
+                                                      the store is right */
+
+    ngx_http_loyalty_write_apply_pt      apply;
+    ngx_http_loyalty_write_committed_pt  committed;
+    ngx_http_loyalty_write_done_pt       done;
+    ngx_http_loyalty_write_message_pt    message;
+    /* published once per cluster and tag (a sweep's period); 0: always */
+    ngx_uint_t                           once;
+    void                                *data;
+
+    /* the outcome: 0, LMDB's code, an errno, or the store's own */
+    int                                  rc;
+    unsigned                             recovered:1;  /* store put right */
+    unsigned                             elsewhere:1;  /* "once": another
+                                                          edge published */
+    char                                 why[128];     /* not published */
+
+    /* the writer's */
+    ngx_uint_t                           retried;
+    ngx_event_t                          wait;
+#if (NGX_THREADS)
+    ngx_thread_task_t                   *task;
+#endif
+};
+
+
 
 /* the directives' handlers: ngx_http_loyalty_directives.c */
 char *ngx_http_loyalty_store(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
@@ -369,6 +454,15 @@ int ngx_http_loyalty_store_commit(ngx_http_loyalty_store_t *store,
 ngx_int_t ngx_http_loyalty_store_recover(ngx_http_loyalty_store_t *store,
     int rc, size_t need, ngx_log_t *log);
 const char *ngx_http_loyalty_store_strerror(int rc);
+
+ngx_int_t ngx_http_loyalty_write_conf(ngx_conf_t *cf);
+ngx_int_t ngx_http_loyalty_write_init(ngx_http_loyalty_write_t *w,
+    ngx_cycle_t *cycle);
+ngx_int_t ngx_http_loyalty_write_post(ngx_http_loyalty_write_t *w);
+void ngx_http_loyalty_write_now(ngx_http_loyalty_write_t *w);
+const char *ngx_http_loyalty_write_strerror(ngx_http_loyalty_write_t *w);
+void ngx_http_loyalty_write_log(ngx_http_loyalty_write_t *w,
+    ngx_uint_t level, const char *detail, const char *then);
 ngx_uint_t ngx_http_loyalty_store_problem(ngx_http_loyalty_store_t *store,
     ngx_http_loyalty_problem_e problem);
 
@@ -457,6 +551,9 @@ ngx_int_t ngx_http_loyalty_target_allowed(ngx_http_loyalty_loc_conf_t *llcf,
 
 char *ngx_http_loyalty_click_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+/* loyalty_timezone (ngx_http_loyalty_tz.c) */
+char *ngx_http_loyalty_timezone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 ngx_http_loyalty_clicks_t *ngx_http_loyalty_clicks_get(
     ngx_http_loyalty_main_conf_t *lmcf);
 ngx_int_t ngx_http_loyalty_clicks_slot(ngx_http_loyalty_clicks_t *clicks,
@@ -469,6 +566,26 @@ ngx_int_t ngx_http_loyalty_clicks_claim(ngx_http_loyalty_clicks_t *clicks,
 ngx_uint_t ngx_http_loyalty_clicks_unique(ngx_http_loyalty_clicks_t *clicks,
     uint64_t visitor, const u_char *code, size_t len);
 ngx_int_t ngx_http_loyalty_clicks_init_worker(ngx_cycle_t *cycle);
+/* ngx_http_loyalty_nats.c: writes go to the cluster's stream */
+char *ngx_http_loyalty_nats(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_loyalty_nats_option(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_loyalty_nats_init_conf(ngx_conf_t *cf,
+    ngx_http_loyalty_main_conf_t *lmcf);
+ngx_int_t ngx_http_loyalty_nats_init_worker(ngx_cycle_t *cycle,
+    ngx_http_loyalty_main_conf_t *lmcf);
+void ngx_http_loyalty_nats_exit_worker(void);
+/* the worker's connection; NULL without loyalty_nats */
+ngx_http_loyalty_nats_t *ngx_http_loyalty_nats_get(void);
+json_t *ngx_http_loyalty_nats_message(ngx_http_loyalty_nats_t *n,
+    const char *kind, int64_t at);
+/* in the thread pool only: blocks until JetStream acknowledges */
+ngx_int_t ngx_http_loyalty_nats_publish(ngx_http_loyalty_nats_t *n,
+    json_t *msg, const char *id, char *err, size_t errlen);
+/* once per cluster and tag: NGX_DECLINED when another edge came first */
+ngx_int_t ngx_http_loyalty_nats_publish_once(ngx_http_loyalty_nats_t *n,
+    json_t *msg, ngx_uint_t tag, char *err, size_t errlen);
+
 ngx_int_t ngx_http_loyalty_sweep_init_worker(ngx_cycle_t *cycle,
     ngx_http_loyalty_main_conf_t *lmcf);
 void ngx_http_loyalty_clicks_exit_worker(ngx_cycle_t *cycle);

@@ -25,23 +25,23 @@ typedef struct {
     loyalty_cadences_t           *cadences;
     ngx_msec_t                    interval;
     ngx_event_t                   timer;
-    ngx_thread_pool_t            *pool;
-    ngx_thread_task_t            *task;
+    ngx_http_loyalty_write_t      write;
 
     int64_t                       now;      /* the sweep's time */
     ngx_msec_t                    started;
     loyalty_sweep_t               sw;
-    loyalty_sweep_t               before;   /* to retry a step */
+    loyalty_sweep_t               before;   /* to make a step again */
     ngx_uint_t                    steps;
-    int                           rc;
     char                          err[LOYALTY_ERRLEN];
 } ngx_http_loyalty_sweep_t;
 
 
 static void ngx_http_loyalty_sweep_timer(ngx_event_t *ev);
 static void ngx_http_loyalty_sweep_post(ngx_http_loyalty_sweep_t *s);
-static void ngx_http_loyalty_sweep_step(void *data, ngx_log_t *log);
-static void ngx_http_loyalty_sweep_stepped(ngx_event_t *ev);
+static int ngx_http_loyalty_sweep_step(ngx_http_loyalty_write_t *w,
+    MDB_txn *txn);
+static void ngx_http_loyalty_sweep_stepped(ngx_http_loyalty_write_t *w);
+static json_t *ngx_http_loyalty_sweep_message(ngx_http_loyalty_write_t *w);
 static void ngx_http_loyalty_sweep_over(ngx_http_loyalty_sweep_t *s);
 
 
@@ -54,10 +54,6 @@ ngx_http_loyalty_sweep_init_worker(ngx_cycle_t *cycle,
     ngx_http_loyalty_main_conf_t *lmcf)
 {
     ngx_http_loyalty_sweep_t  *s;
-
-#if (NGX_THREADS)
-    ngx_str_t                  name = ngx_string("default");
-#endif
 
     ngx_http_loyalty_sweep = NULL;
 
@@ -76,24 +72,19 @@ ngx_http_loyalty_sweep_init_worker(ngx_cycle_t *cycle,
     s->interval = lmcf->cadence_sweep;
     s->cadences = ngx_http_loyalty_lua_cadences();
 
-#if (NGX_THREADS)
-    s->pool = ngx_thread_pool_get(cycle, &name);
-    if (s->pool == NULL) {
-        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
-                      "loyalty_cadence_sweep: no thread pool \"default\"");
+    /* a step writes at most a chunk of members' touches */
+    s->write.kind = NGX_HTTP_LOYALTY_WRITE_SWEEP;
+    s->write.store = s->store;
+    s->write.size = LOYALTY_SWEEP_CHUNK * 8192;
+    s->write.retry = 1;
+    s->write.apply = ngx_http_loyalty_sweep_step;
+    s->write.done = ngx_http_loyalty_sweep_stepped;
+    s->write.message = ngx_http_loyalty_sweep_message;
+    s->write.data = s;
+
+    if (ngx_http_loyalty_write_init(&s->write, cycle) != NGX_OK) {
         return NGX_ERROR;
     }
-
-    s->task = ngx_thread_task_alloc(cycle->pool, 0);
-    if (s->task == NULL) {
-        return NGX_ERROR;
-    }
-
-    s->task->ctx = s;
-    s->task->handler = ngx_http_loyalty_sweep_step;
-    s->task->event.data = s;
-    s->task->event.handler = ngx_http_loyalty_sweep_stepped;
-#endif
 
     s->timer.handler = ngx_http_loyalty_sweep_timer;
     s->timer.data = s;
@@ -149,99 +140,64 @@ static void
 ngx_http_loyalty_sweep_post(ngx_http_loyalty_sweep_t *s)
 {
     s->before = s->sw;
-    s->rc = 0;
+
+    if (ngx_http_loyalty_write_post(&s->write) != NGX_DONE) {
+        ngx_http_loyalty_sweep_stepped(&s->write);
+    }
+}
+
+
+/* in the thread pool: one step, from where the last one left off */
+static int
+ngx_http_loyalty_sweep_step(ngx_http_loyalty_write_t *w, MDB_txn *txn)
+{
+    ngx_http_loyalty_sweep_t *s = w->data;
+
+    s->sw = s->before;
     s->err[0] = '\0';
-    s->store->busy++;
 
-#if (NGX_THREADS)
-
-    if (ngx_thread_task_post(s->pool, s->task) == NGX_OK) {
-        return;
+    /* a cluster's edge: the followers sweep (see sweep_message) */
+    if (ngx_http_loyalty_nats_get()) {
+        return 0;
     }
 
-    s->rc = EAGAIN;
-    ngx_http_loyalty_sweep_stepped(&s->task->event);
-
-#else
-
-    {
-        ngx_event_t  done;
-
-        ngx_http_loyalty_sweep_step(s, s->timer.log);
-        done.data = s;
-        ngx_http_loyalty_sweep_stepped(&done);
-    }
-
-#endif
+    return loyalty_sweep_step(&s->store->st, txn, s->cadences, s->now,
+                              LOYALTY_SWEEP_CHUNK, &s->sw, s->err,
+                              sizeof(s->err));
 }
 
 
-/* in the thread pool: one step, one write transaction */
-static void
-ngx_http_loyalty_sweep_step(void *data, ngx_log_t *log)
+/*
+ * In the thread pool, with loyalty_nats: the whole sweep as one message,
+ * {"kind":"sweep","at"}, published once per cluster and period (the
+ * sweep's time over its interval): the first edge to publish it for the
+ * period does, on the subject loyalty.STREAM.sweep.PERIOD, and the
+ * others find it there.  The followers sweep, each with its own cadences.
+ */
+static json_t *
+ngx_http_loyalty_sweep_message(ngx_http_loyalty_write_t *w)
 {
-    ngx_http_loyalty_sweep_t *s = data;
+    ngx_http_loyalty_sweep_t *s = w->data;
 
-    int       rc;
-    MDB_txn  *txn;
+    s->sw.done = 1;
+    w->once = (ngx_uint_t) s->now / ngx_max(s->interval / 1000, 1);
 
-    rc = mdb_txn_begin(s->store->st.env, NULL, 0, &txn);
-    if (rc != 0) {
-        s->rc = rc;
-        return;
-    }
-
-    rc = loyalty_sweep_step(&s->store->st, txn, s->cadences, s->now,
-                            LOYALTY_SWEEP_CHUNK, &s->sw, s->err,
-                            sizeof(s->err));
-
-    if (rc == 0) {
-        /* only into the store at the configured path */
-        rc = ngx_http_loyalty_store_commit(s->store, txn);
-
-    } else {
-        mdb_txn_abort(txn);
-    }
-
-    s->rc = rc;
+    return ngx_http_loyalty_nats_message(ngx_http_loyalty_nats_get(),
+                                         "sweep", s->now);
 }
 
 
 static void
-ngx_http_loyalty_sweep_stepped(ngx_event_t *ev)
+ngx_http_loyalty_sweep_stepped(ngx_http_loyalty_write_t *w)
 {
-    ngx_http_loyalty_sweep_t *s = ev->data;
+    ngx_http_loyalty_sweep_t *s = w->data;
 
-    ngx_log_t  *log;
-
-    log = s->timer.log;
-    s->store->busy--;
     s->steps++;
 
-    /*
-     * The store grew, is full or was replaced: the step is undone; put
-     * the store right and do it again (into the store now in place)
-     */
-    if (s->rc != 0
-        && ngx_http_loyalty_store_recover(s->store, s->rc, 64 * 1024 * 1024,
-                                          log)
-           == NGX_OK
-        && !ngx_exiting && !ngx_quit && !ngx_terminate)
-    {
-        s->sw = s->before;
-        ngx_http_loyalty_sweep_post(s);
-        return;
-    }
-
-    if (s->rc != 0) {
-        ngx_log_error(NGX_LOG_ERR, log, 0,
-                      "loyalty_cadence_sweep: the store \"%s\": %s; the "
-                      "sweep stops here and starts again next time",
-                      s->store->path,
-                      s->err[0] ? s->err
-                                : (s->rc == EAGAIN
-                                   ? "thread pool queue full"
-                                   : ngx_http_loyalty_store_strerror(s->rc)));
+    if (w->rc != 0) {
+        ngx_http_loyalty_write_log(w, NGX_LOG_ERR, s->err,
+                                   "; the sweep stops here and starts "
+                                   "again next time");
         ngx_http_loyalty_sweep_over(s);
         return;
     }
@@ -251,8 +207,14 @@ ngx_http_loyalty_sweep_stepped(ngx_event_t *ev)
         return;
     }
 
-    if (s->sw.done) {
-        ngx_log_error(NGX_LOG_INFO, log, 0,
+    if (s->sw.done && w->message && ngx_http_loyalty_nats_get()) {
+        ngx_log_error(NGX_LOG_INFO, s->timer.log, 0,
+                      "loyalty_cadence_sweep: the sweep at %T published "
+                      "%s", (time_t) s->now,
+                      w->elsewhere ? "by another edge" : "by this edge");
+
+    } else if (s->sw.done) {
+        ngx_log_error(NGX_LOG_INFO, s->timer.log, 0,
                       "loyalty_cadence_sweep: %uz members, %uz touches "
                       "scheduled, %uz declined, %uz conditions failed, "
                       "%uz rewards credited, in %M ms and %ui steps",

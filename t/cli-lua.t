@@ -58,20 +58,25 @@ sub check {
 {
     my ($rc, $doc, $err) = check('--lua', "$DIR/good.lua");
     is($rc, 0, 'good: exit 0');
-    is_deeply($doc, { file => "$DIR/good.lua", hooks => ['price', 'event'] },
-              'good: the file and its hooks, in hook order');
-    is($err, '', 'good: nothing on stderr');
+    my $notes = 'unknown key "notes" in the script\'s table: it is not read '
+                . '(the keys read are price, click, event and cadences)';
+    is_deeply($doc, { file => "$DIR/good.lua", hooks => ['price', 'event'],
+                      warnings => [$notes] },
+              'good: the file and its hooks, in hook order; its other key '
+              . 'warned');
+    is($err, "loyaltyctl: --lua \"$DIR/good.lua\": warning: $notes\n",
+       'good: the warning on stderr');
 
     ($rc, $doc) = check('--lua', "$DIR/none.lua");
     is($rc, 0, 'no hooks: exit 0');
-    is_deeply($doc, { file => "$DIR/none.lua", hooks => [] },
+    is_deeply($doc, { file => "$DIR/none.lua", hooks => [], warnings => [] },
               'no hooks: an empty list');
 
     # a relative file: modules are looked for beside it
     my ($rc2, $out) = run_out("cd $DIR && $CTL --lua "
                               . "good.lua lua-check 2>&1");
     is($rc2, 0, 'relative: exit 0');
-    like($out, qr/\A\{"file":"good\.lua","hooks":\["price","event"\]\}\n\z/,
+    like($out, qr/\A\Qloyaltyctl: --lua "good.lua": warning: $notes\E\n\{"file":"good\.lua","hooks":\["price","event"\],"warnings":\[[^\]]*\]\}\n\z/,
          'relative: the file as given, lib/tag.lua found beside it');
 
     # no store is needed, and LOYALTY_STORE is not looked at

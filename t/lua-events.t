@@ -148,7 +148,9 @@ sub event_counts {
 sub failures {
     my ($h, $msg) = @_;
     my $re = ref $msg ? $msg : qr/\Q$msg\E/;
-    return scalar grep { /\[error\] .*loyalty_lua_file "[^"]*": the event hook failed: $re/ }
+    # an answer refused is told at the hook's line and the field
+    my $at = qr/(?:\S+\.lua:\d+ \((?:field \w+|answer)\): )?/;
+    return scalar grep { /\[error\] .*loyalty_lua_file "[^"]*": the event hook failed: $at$re/ }
                   split /\n/, error_log_text($h);
 }
 
@@ -396,13 +398,13 @@ END
     is(points($h, 'pa'), $pa_points,
        'no referrer points from a failed call (partial answers are not kept)');
     my %once = (
-        'the hook returned an answer that is not a table or nil' => 1,
-        'the hook returned points that is not a whole number within 10^12' => 1,
-        'the hook returned referrer_points that is not a whole number '
+        'the event hook returned an answer that is not a table or nil' => 1,
+        'the event hook returned points that is not a whole number within 10^12' => 1,
+        'the event hook returned referrer_points that is not a whole number '
         . 'within 10^12' => 1,
-        'the hook returned a stage that is not one of prospect, fan, '
+        'the event hook returned a stage that is not one of prospect, fan, '
         . 'customer, member, partner' => 1,
-        'the hook returned a tier that is not a tier name' => 1,
+        'the event hook returned a tier that is not a tier name' => 1,
     );
     for my $msg (sort keys %once) {
         is(failures($h, $msg), 1, "logged once: $msg");

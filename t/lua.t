@@ -13,6 +13,7 @@ use Loyalty::Harness;
 
 use Cwd qw(abs_path);
 use File::Basename qw(dirname);
+use File::Temp ();
 use JSON::PP ();
 use POSIX qw(strftime);
 
@@ -53,6 +54,7 @@ my $STORE = <<'END';
 {"sku":"peek","retail":1000}
 {"sku":"long","retail":1000}
 {"sku":"ctl","retail":1000}
+{"sku":"badutf","retail":1000}
 END
 
 my $PRICE = "location /price { loyalty_price_api; }\n"
@@ -80,6 +82,19 @@ sub price {
     my $i = $doc->{items}[0];
     return $i->{error} if $i->{error};
     return join '/', $i->{price}, $i->{label}, $i->{promo} // '-';
+}
+
+# "ok" if python3 decodes the raw bytes as UTF-8 strictly and parses them
+# as JSON, or python's complaint
+sub strict_json {
+    my ($raw) = @_;
+    my $tmp = File::Temp->new;
+    binmode $tmp;
+    print $tmp $raw;
+    close $tmp;
+    my $out = `python3 -c 'import json, sys; json.loads(open(sys.argv[1], "rb").read().decode("utf-8", "strict")); print("ok")' $tmp 2>&1`;
+    chomp $out;
+    return $out;
 }
 
 sub admin_lua {
@@ -277,11 +292,22 @@ END
            "guard: $bad{$sku}: a member pays the tier price");
     }
     like(error_log_text($h),
-         qr/\[error\].*the price hook failed: the hook returned a price that is not a whole amount of at least 0; it is skipped/,
+         qr/\[error\].*the price hook failed: \Q$ROOT\E\/t\/lua\/guard\.lua:28 \(field price\): the price hook returned a price that is not a whole amount of at least 0 \(round it with loyalty\.money\): 12\.5; it is skipped/,
          'guard: a bad price logged');
     like(error_log_text($h),
-         qr/\[error\].*the price hook failed: the hook returned a label that is not a string; it is skipped/,
+         qr/\[error\].*the price hook failed: \Q$ROOT\E\/t\/lua\/guard\.lua:28 \(field label\): the price hook returned a label that is not a string: 42; it is skipped/,
          'guard: a bad label logged');
+    # a label that is not UTF-8 (0xFF): the answer is refused (the place,
+    # already logged for the label of the wrong type, is not logged again:
+    # t/cli-lua.t's dry run shows the message), the JSON stays valid for a strict parser (the raw bytes decoded strictly)
+    for my $id (undef, 'mem1') {
+        my $raw = get($h, '/price?sku=badutf', $id);
+        my $strict = strict_json($raw);
+        is($strict, 'ok', 'guard: a label with 0xFF: valid JSON, strictly '
+                          . ($id ? '(member)' : '(anonymous)'));
+        unlike($raw, qr/\xff/, 'guard: the 0xFF byte is not sent');
+    }
+    is(price($h, 'badutf'), '1000//-', 'guard: a label with 0xFF: refused');
     unlike(error_log_text($h), qr/\[(alert|crit|emerg)\]/, 'guard: nothing worse');
     is(price($h, 'table'), '999//Table form', 'guard: the hook still works');
     stop_checked($h, 'guard');
@@ -451,7 +477,7 @@ END
     is($click->($h, 'ERR1'), '[new][ERR1][bob][] cookie',
        'click hook: an error, the click is accepted');
     like(error_log_text($h),
-         qr/\[error\].*the click hook failed: the hook returned a campaign that is not 1-64 characters of \[A-Za-z0-9_.-\]/,
+         qr/\[error\].*the click hook failed: \Q$ROOT\E\/t\/lua\/click\.lua:\d+ \(field campaign\): the click hook returned a campaign that is not 1-64 characters of \[A-Za-z0-9_.-\]: a string/,
          'click hook: the bad campaign logged');
     like(error_log_text($h),
          qr/\[error\].*the click hook failed: \Q$ROOT\E\/t\/lua\/click\.lua:10: click failed/,

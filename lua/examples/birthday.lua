@@ -1,9 +1,9 @@
 -- Members get an extra 10% off their tier price on their birthday.
 --
--- The day is the UTC day (pass an offset such as 8 * 3600 to is_birthday to
--- use the shop's clock instead). Someone born on 02-29 is celebrated on
--- 02-28 in common years. The discount applies on top of the tier price the
--- module has already worked out, so it never undercuts another privilege.
+-- The day is the shop's (loyalty_timezone; UTC without one). Someone born
+-- on 02-29 is celebrated on 02-28 in common years. The discount applies on
+-- top of the tier price the module has already worked out, so it never
+-- undercuts another privilege.
 
 local date  = require "loyalty.date"
 local money = require "loyalty.money"

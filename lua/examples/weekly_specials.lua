@@ -1,6 +1,6 @@
 -- Member-only weekly specials: a week's SKUs at a special unit price.
 --
--- The week is the ISO week of the request time (UTC), so "2026-W53" runs
+-- The week is the ISO week of the request time (the shop's), so "2026-W53" runs
 -- Monday 2026-12-28 through Sunday 2027-01-03 across the year end. The
 -- table lives in specials.lua next to this file; require "specials" finds
 -- it in the script's own directory.

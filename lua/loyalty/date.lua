@@ -1,26 +1,38 @@
 -- loyalty.date: calendar arithmetic on Unix seconds, without the C library.
 --
--- Every function takes an optional offset in seconds east of UTC (28800 for
--- China) so a shop can count days and weeks on its own clock; without it the
--- day is the UTC day. The civil-date conversion is Howard Hinnant's
--- days-from-civil algorithm, valid for any year of the proleptic Gregorian
--- calendar, so no answer depends on the server's time zone or on os.date.
+-- Days, weekdays and hours are the shop's: in the time zone nginx's
+-- loyalty_timezone (or loyaltyctl --tz) names, daylight saving time
+-- included, so a weekend promotion starts at the shop's Saturday midnight
+-- (Sunday 16:48 UTC is already Monday in Asia/Shanghai). Without a zone
+-- they are UTC's. Every function also takes an optional offset in seconds
+-- east of UTC that overrides the zone (0 for the UTC day). The civil-date
+-- conversion is Howard Hinnant's days-from-civil algorithm, valid for any
+-- year of the proleptic Gregorian calendar, so no answer depends on the
+-- server's time zone or on os.date.
 
 local floor = math.floor
 local format = string.format
+local zone = require "loyalty.zone"
 
 local M = {}
+
+-- the shop's zone: its name ("UTC" without one) and offset(t)
+M.zone = zone.name
+M.offset = zone.offset
 
 local function check_time(t, offset, fname)
   if type(t) ~= "number" or t ~= t or t == math.huge or t == -math.huge then
     error(fname .. ": time must be a number of Unix seconds, got "
           .. type(t), 3)
   end
-  if offset ~= nil and type(offset) ~= "number" then
+  if offset == nil then
+    return t + zone.offset(t)
+  end
+  if type(offset) ~= "number" then
     error(fname .. ": offset must be a number of seconds, got "
           .. type(offset), 3)
   end
-  return t + (offset or 0)
+  return t + offset
 end
 
 -- Days since 1970-01-01 of a civil date.
@@ -77,6 +89,18 @@ function M.weekday(t, offset)
   return (floor(s / 86400) + 3) % 7 + 1          -- 1970-01-01 was a Thursday
 end
 
+-- is_weekend(t [, offset]) -> true on the shop's Saturday and Sunday
+function M.is_weekend(t, offset)
+  local s = check_time(t, offset, "is_weekend")
+  return (floor(s / 86400) + 3) % 7 >= 5
+end
+
+-- hour(t [, offset]) -> 0 .. 23 on the shop's clock
+function M.hour(t, offset)
+  local s = check_time(t, offset, "hour")
+  return floor((s % 86400) / 3600)
+end
+
 -- iso_week(t [, offset]) -> year, week
 -- The ISO week belongs to the year of its Thursday, so the last days of
 -- December can be week 1 of the next year and the first days of January
@@ -94,7 +118,7 @@ end
 -- week_key(t [, offset]) -> "YYYY-Www", e.g. "2026-W48"
 function M.week_key(t, offset)
   local s = check_time(t, offset, "week_key")
-  local y, w = M.iso_week(s)
+  local y, w = M.iso_week(s, 0)
   return format("%04d-W%02d", y, w)
 end
 

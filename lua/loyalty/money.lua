@@ -81,10 +81,65 @@ function M.format(minor, currency)
   return s
 end
 
--- percent_off(amount, bp) -> amount less bp basis points (1/100 of a
--- percent: 1000 = 10%), the result rounded half up to the minor unit:
--- percent_off(15, 1000) == 14 (13.5 rounds up), percent_off(999, 1000) == 899.
-function M.percent_off(amount, bp)
+-- x rounded to a whole number of minor units: "half_up" (the default:
+-- 2.5 -> 3, -2.5 -> -2) or "half_even" (banker's rounding: 2.5 -> 2,
+-- 3.5 -> 4), for a hook's price must be a whole amount.
+local function round(x, mode, fname)
+  if type(x) ~= "number" or x ~= x or x >= MAX or x <= -MAX then
+    error(format("%s: amount must be a finite number, got %s", fname,
+                 type(x) == "number" and format("%.17g", x) or type(x)), 3)
+  end
+  local f = floor(x)
+  local frac = x - f
+  if mode == nil or mode == "half_up" then
+    return frac >= 0.5 and f + 1 or f
+  elseif mode == "half_even" then
+    if frac > 0.5 or (frac == 0.5 and f % 2 == 1) then
+      return f + 1
+    end
+    return f
+  end
+  error(format("%s: mode must be \"half_up\" or \"half_even\", got %s",
+               fname, tostring(mode)), 3)
+end
+
+-- round(x [, mode]) -> x to a whole number of minor units (fen, cents)
+function M.round(x, mode)
+  return round(x, mode, "round")
+end
+
+-- to_minor(major [, currency [, mode]]) -> minor units of an amount in the
+-- currency's major unit: to_minor(12.345, "CNY") == 1235, to_minor(500,
+-- "JPY") == 500 (yen have no minor unit). currency defaults to "CNY".
+function M.to_minor(major, currency, mode)
+  currency = currency or "CNY"
+  local c = currencies[currency]
+  local digits = c and c.digits or 2
+  if type(major) ~= "number" then
+    error("to_minor: amount must be a number, got " .. type(major), 2)
+  end
+  return round(major * 10 ^ digits, mode, "to_minor")
+end
+
+-- times(amount, factor [, mode]) -> amount times a fractional factor,
+-- rounded to the minor unit: times(900, 0.333) == 300 where
+-- 900 * 0.333 == 299.7 is no price. A factor is a double, so 1.15 is
+-- 1.149999...: for percentages use percent_off, exact in basis points.
+function M.times(amount, factor, mode)
+  check_integer(amount, "amount", "times")
+  if type(factor) ~= "number" or factor ~= factor then
+    error("times: factor must be a number, got " .. type(factor), 2)
+  end
+  return round(amount * factor, mode, "times")
+end
+
+-- percent_off(amount, bp [, mode]) -> amount less bp basis points (1/100
+-- of a percent: 1000 = 10%), the result rounded half up to the minor unit
+-- (or half even with mode "half_even"): percent_off(15, 1000) == 14 (13.5
+-- rounds up), percent_off(15, 1000, "half_even") == 14,
+-- percent_off(25, 1000, "half_even") == 22 (22.5), percent_off(999, 1000)
+-- == 899.
+function M.percent_off(amount, bp, mode)
   check_integer(amount, "amount", "percent_off")
   check_integer(bp, "basis points", "percent_off")
   if bp < 0 or bp > 10000 then
@@ -94,7 +149,18 @@ function M.percent_off(amount, bp)
   if scaled >= MAX or scaled <= -MAX then
     error(format("percent_off: amount %d is too large", amount), 2)
   end
-  return idiv(scaled + 5000, 10000)
+  if mode == nil or mode == "half_up" then
+    return idiv(scaled + 5000, 10000)
+  elseif mode ~= "half_even" then
+    error(format("percent_off: mode must be \"half_up\" or \"half_even\", "
+                 .. "got %s", tostring(mode)), 2)
+  end
+  local q = idiv(scaled, 10000)
+  local r = scaled - q * 10000                       -- [0, 10000)
+  if r > 5000 or (r == 5000 and q % 2 == 1) then
+    q = q + 1
+  end
+  return q
 end
 
 -- share(amount, bp) -> bp basis points of amount, floored (2000 = 20%):

@@ -80,6 +80,19 @@ static const loyaltyctl_command_t  loyaltyctl_commands[] = {
       "  lua-check                 load the --lua script, print its hooks\n"
     },
 
+    { "price", loyaltyctl_dry_price,
+      "  price SKU[:QTY]... [--member ID | --tier NAME] [--now TIME]\n"
+      "                            dry run of the --lua script's price hook\n"
+    },
+
+    { "click", loyaltyctl_dry_click,
+      "  click CODE [--member ID] [--ua UA] [--now TIME]\n"
+      "                            dry run of its click hook\n" },
+
+    { "event", loyaltyctl_dry_event,
+      "  event JSON [--now TIME]   dry run of its event hook (nothing is\n"
+      "                            written)\n" },
+
     { "sweep", loyaltyctl_sweep,
       "  sweep [--now TIME]        run the --lua script's time-triggered\n"
       "                            cadences; credit rewards that fell due\n" },
@@ -100,6 +113,19 @@ static const loyaltyctl_command_t  loyaltyctl_commands[] = {
       "  stats --by code|campaign|referrer|day [--from DAY] [--to DAY]\n"
       "        [--top N] [--csv]   conversions per code, campaign, referrer\n"
       "                            or day; --by funnel|cadence\n" },
+
+    /* a cluster of edges: loyaltyctl_follow.c */
+    { "follow", loyaltyctl_follow,
+      "  follow --nats URL[,URL...] [--once]\n"
+      "                            apply the cluster's stream to the store\n"
+    },
+
+    { "checksum", loyaltyctl_checksum,
+      "  checksum                  the replicated content's digest and the\n"
+      "                            stream sequence\n" },
+
+    { "bootstrap", loyaltyctl_bootstrap,
+      "  bootstrap --from PEER     copy a replica to start a new edge\n" },
 
     { NULL, NULL, NULL }
 };
@@ -122,6 +148,9 @@ static const char  loyaltyctl_usage_options[] =
     "                            (default 50ms)\n"
     "      --lua-memory SIZE     bytes per VM, k or m for units (default "
     "16m)\n"
+    "      --tz NAME             the shop's time zone, an IANA name such as\n"
+    "                            Asia/Shanghai, as nginx's loyalty_timezone\n"
+    "                            (default UTC)\n"
     "  -h, --help                this help; COMMAND --help for a command's\n"
     "      --version             print the name and version\n"
     "\n"
@@ -132,15 +161,17 @@ static const char  loyaltyctl_usage_options[] =
 int
 main(int argc, char **argv)
 {
-    int                c;
-    const char        *cmd;
-    loyaltyctl_opts_t  o;
+    int                  c;
+    const char          *cmd;
+    loyaltyctl_opts_t    o;
+    const loyalty_tz_t  *tz;
 
     enum {
         LOYALTYCTL_OPT_LUA = 256,
         LOYALTYCTL_OPT_LUA_BUDGET,
         LOYALTYCTL_OPT_LUA_TIME,
         LOYALTYCTL_OPT_LUA_MEMORY,
+        LOYALTYCTL_OPT_TZ,
         LOYALTYCTL_OPT_VERSION
     };
 
@@ -150,6 +181,7 @@ main(int argc, char **argv)
         { "lua-budget", required_argument, NULL, LOYALTYCTL_OPT_LUA_BUDGET },
         { "lua-time",   required_argument, NULL, LOYALTYCTL_OPT_LUA_TIME },
         { "lua-memory", required_argument, NULL, LOYALTYCTL_OPT_LUA_MEMORY },
+        { "tz",         required_argument, NULL, LOYALTYCTL_OPT_TZ },
         { "help",       no_argument,       NULL, 'h' },
         { "version",    no_argument,       NULL, LOYALTYCTL_OPT_VERSION },
         { NULL, 0, NULL, 0 }
@@ -160,6 +192,7 @@ main(int argc, char **argv)
     o.lua_budget = LOYALTYCTL_LUA_BUDGET;
     o.lua_time = LOYALTYCTL_LUA_TIME;
     o.lua_memory = LOYALTYCTL_LUA_MEMORY;
+    o.tz = NULL;
 
     /* "+": options after the command belong to the command */
     while ((c = getopt_long(argc, argv, "+s:h", longopts, NULL)) != -1) {
@@ -192,6 +225,13 @@ main(int argc, char **argv)
             if (loyaltyctl_lua_memory(optarg, &o.lua_memory) != 0) {
                 fprintf(stderr, "loyaltyctl: invalid --lua-memory \"%s\": "
                         "at least 1m\n", optarg);
+                return LOYALTYCTL_USAGE;
+            }
+            break;
+
+        case LOYALTYCTL_OPT_TZ:
+            o.tz = optarg;
+            if (loyaltyctl_tz(&o, &tz) != LOYALTYCTL_OK) {
                 return LOYALTYCTL_USAGE;
             }
             break;

@@ -45,6 +45,7 @@ typedef struct {
     unsigned     lua_budget;
     unsigned     lua_time;    /* ms */
     size_t       lua_memory;
+    const char  *tz;          /* --tz NAME, or NULL: UTC */
 } loyaltyctl_opts_t;
 
 
@@ -138,8 +139,17 @@ char *loyaltyctl_read_all(const char *path, size_t *len);
 int loyaltyctl_lua_budget(const char *arg, unsigned *budget);
 int loyaltyctl_lua_time(const char *arg, unsigned *msec);
 int loyaltyctl_lua_memory(const char *arg, size_t *memory);
+/* the --tz zone in *tz, loaded once (NULL: UTC): an exit code */
+int loyaltyctl_tz(const loyaltyctl_opts_t *o, const loyalty_tz_t **tz);
+
 /* the --lua script loaded, its table at the top of the stack; exit code */
 int loyaltyctl_lua_open(const loyaltyctl_opts_t *o, loyalty_lua_t *vm);
+int loyaltyctl_lua_check(const loyaltyctl_opts_t *o, int argc, char **argv);
+
+/* dry runs of the --lua script's hooks (loyaltyctl_dryrun.c) */
+int loyaltyctl_dry_price(const loyaltyctl_opts_t *o, int argc, char **argv);
+int loyaltyctl_dry_click(const loyaltyctl_opts_t *o, int argc, char **argv);
+int loyaltyctl_dry_event(const loyaltyctl_opts_t *o, int argc, char **argv);
 /*
  * The --lua script's cadences, in *cads from malloc(), and its VM in vm;
  * none without --lua.  An exit code; on success the caller ends with
@@ -179,6 +189,24 @@ int loyaltyctl_stats(const loyaltyctl_opts_t *o, int argc, char **argv);
 int loyaltyctl_verify_stats(loyalty_store_t *st, MDB_txn *txn,
     size_t *problems);
 int loyaltyctl_cadence_stats(const loyaltyctl_opts_t *o, int argc,
+    char **argv);
+
+/* loyaltyctl_import.c: an import kind's database (-1 unknown); an
+ * "import" message of the cluster's stream, applied by the follower */
+int loyaltyctl_import_db(const char *kind);
+int loyaltyctl_import_replicated(void *data, loyalty_store_t *st,
+    MDB_txn *txn, const char *what, const char *buf, size_t len,
+    json_t *hosts, int64_t now, char *err, size_t errlen);
+/* loyaltyctl_nats.c: NATS JetStream, the stream of a cluster of edges */
+int loyaltyctl_nats_wanted(int argc, char **argv);
+int loyaltyctl_import_nats(const loyaltyctl_opts_t *o, int argc,
+    char **argv);
+/* says so and returns 1 when the store is a replica that follows a stream */
+int loyaltyctl_replica_refuse(loyalty_store_t *st, const char *what);
+/* loyaltyctl_follow.c: follow, checksum, bootstrap */
+int loyaltyctl_follow(const loyaltyctl_opts_t *o, int argc, char **argv);
+int loyaltyctl_checksum(const loyaltyctl_opts_t *o, int argc, char **argv);
+int loyaltyctl_bootstrap(const loyaltyctl_opts_t *o, int argc,
     char **argv);
 
 

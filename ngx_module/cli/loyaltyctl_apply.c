@@ -11,6 +11,7 @@
 
 #include "loyalty_cadence.h"
 #include "loyalty_batch.h"
+#include "loyalty_events.h"
 #include "loyaltyctl.h"
 
 

@@ -104,6 +104,13 @@ loyaltyctl_get(const loyaltyctl_opts_t *o, int argc, char **argv)
 
     tier = NULL;
 
+    if (o->lua && argc >= 2 && strcmp(argv[1], "price") == 0) {
+        fprintf(stderr, "loyaltyctl: get price does not run the --lua "
+                "script: its dry run is \"loyaltyctl --lua FILE price SKU "
+                "--tier NAME\"\n");
+        return LOYALTYCTL_USAGE;
+    }
+
     if (argc == 5 && strcmp(argv[1], "price") == 0
         && strcmp(argv[3], "--tier") == 0)
     {

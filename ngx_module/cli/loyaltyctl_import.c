@@ -347,6 +347,86 @@ loyaltyctl_import_step(loyaltyctl_write_t *w, loyalty_store_t *st,
 }
 
 
+/* the database an import kind writes: rules live in meta; -1 unknown */
+int
+loyaltyctl_import_db(const char *kind)
+{
+    static const struct {
+        const char  *kind;
+        int          db;
+    } kinds[] = {
+        { "members", LOYALTY_DB_MEMBERS },
+        { "tiers",   LOYALTY_DB_TIERS },
+        { "prices",  LOYALTY_DB_PRICES },
+        { "codes",   LOYALTY_DB_CODES },
+        { "rules",   LOYALTY_DB_META },
+        { NULL, 0 }
+    };
+
+    int  i;
+
+    for (i = 0; kinds[i].kind; i++) {
+        if (strcmp(kinds[i].kind, kind) == 0) {
+            return kinds[i].db;
+        }
+    }
+
+    return -1;
+}
+
+
+/*
+ * An "import" message of the cluster's stream, in the follower's
+ * transaction (loyalty_repl_import_pt): the checks and writes of a local
+ * import, at the time the import was published.  0, -1 with err, or an
+ * LMDB error.
+ */
+int
+loyaltyctl_import_replicated(void *data, loyalty_store_t *st, MDB_txn *txn,
+    const char *what, const char *buf, size_t len, json_t *hosts,
+    int64_t now, char *err, size_t errlen)
+{
+    int                  rc;
+    size_t               i;
+    json_t              *h;
+    loyaltyctl_import_t  im;
+
+    memset(&im, 0, sizeof(im));
+
+    im.file = "stream";
+    im.st = st;
+    im.txn = txn;
+    im.now = now;
+    im.db = loyaltyctl_import_db(what);
+
+    if (im.db < 0) {
+        snprintf(err, errlen, "import: unknown kind \"%.16s\"", what);
+        return -1;
+    }
+
+    if (json_is_array(hosts)) {
+        json_array_foreach(hosts, i, h) {
+            if (!json_is_string(h) || im.hosts.n == LOYALTYCTL_HOSTS_MAX) {
+                snprintf(err, errlen, "import: bad hosts");
+                return -1;
+            }
+
+            im.hosts.name[im.hosts.n] = json_string_value(h);
+            im.hosts.len[im.hosts.n++] = json_string_length(h);
+        }
+    }
+
+    rc = loyaltyctl_import_buffer(&im, buf, len, 0);
+
+    if (rc == -1) {
+        snprintf(err, errlen, "import %s%s%.0zu: %s", what,
+                 im.lineno ? " line " : "", im.lineno, im.err);
+    }
+
+    return rc;
+}
+
+
 int
 loyaltyctl_import(const loyaltyctl_opts_t *o, int argc, char **argv)
 {
@@ -362,6 +442,11 @@ loyaltyctl_import(const loyaltyctl_opts_t *o, int argc, char **argv)
 
     if (loyaltyctl_wants_help(argc, argv, loyaltyctl_usage_import)) {
         return LOYALTYCTL_OK;
+    }
+
+    /* into the cluster's stream, for every edge: loyaltyctl_nats.c */
+    if (loyaltyctl_nats_wanted(argc, argv)) {
+        return loyaltyctl_import_nats(o, argc, argv);
     }
 
     memset(&im, 0, sizeof(im));
@@ -386,24 +471,9 @@ loyaltyctl_import(const loyaltyctl_opts_t *o, int argc, char **argv)
     kind = argv[optind];
     file = argv[optind + 1];
     im.file = file;
+    im.db = loyaltyctl_import_db(kind);
 
-    if (strcmp(kind, "members") == 0) {
-        im.db = LOYALTY_DB_MEMBERS;
-
-    } else if (strcmp(kind, "tiers") == 0) {
-        im.db = LOYALTY_DB_TIERS;
-
-    } else if (strcmp(kind, "prices") == 0) {
-        im.db = LOYALTY_DB_PRICES;
-
-    } else if (strcmp(kind, "codes") == 0) {
-        im.db = LOYALTY_DB_CODES;
-
-    } else if (strcmp(kind, "rules") == 0) {
-        /* the rules live in meta */
-        im.db = LOYALTY_DB_META;
-
-    } else {
+    if (im.db < 0) {
         return loyaltyctl_usage(loyaltyctl_usage_import);
     }
 

@@ -318,6 +318,12 @@ loyaltyctl_write(const loyaltyctl_opts_t *o, loyaltyctl_write_t *w)
         return rc;
     }
 
+    /* a cluster's replica is written by its follower only */
+    if (loyaltyctl_replica_refuse(&w->st, w->what)) {
+        loyalty_store_close(&w->st);
+        return LOYALTYCTL_DATA;
+    }
+
     w->err[0] = '\0';
 
     if (w->prepare) {

@@ -22,19 +22,33 @@ typedef struct {
 } loyalty_spender_t;
 
 
-/* base shifted by the cadence's days, at its hour if it has one */
+/*
+ * base shifted by the cadence's days, at its hour if it has one: the hour
+ * of the shop's clock (cads->tz), on the shop's day, DST included.
+ */
 static int64_t
-loyalty_cadence_at(const loyalty_cadence_t *c, int64_t base)
+loyalty_cadence_at(const loyalty_cadences_t *cads, const loyalty_cadence_t *c,
+    int64_t base)
 {
     int64_t  t;
 
     t = base + (int64_t) c->days * LOYALTY_DAY;
 
     if (c->hour >= 0) {
-        t = loyalty_day(t) * LOYALTY_DAY + (int64_t) c->hour * 3600;
+        t = loyalty_tz_utc(cads->tz, loyalty_tz_day(cads->tz, t) * LOYALTY_DAY
+                                     + (int64_t) c->hour * 3600);
     }
 
     return t;
+}
+
+
+/* the shop's calendar date of t */
+static void
+loyalty_cadence_civil(const loyalty_cadences_t *cads, int64_t t,
+    int64_t *y, int *m, int *d)
+{
+    loyalty_civil(t + loyalty_tz_offset(cads->tz, t), y, m, d);
 }
 
 
@@ -221,7 +235,7 @@ loyalty_cadence_order(loyalty_store_t *st, MDB_txn *txn,
         ask.m = after;
         ask.period = ev->id;
         ask.period_len = ev->id_len;
-        ask.due_at = loyalty_cadence_at(c, ev->at);
+        ask.due_at = loyalty_cadence_at(cads, c, ev->at);
         ask.now = now;
         ask.ev = ev;
 
@@ -312,15 +326,19 @@ loyalty_cadence_window(const loyalty_cadence_t *c, int64_t due, int64_t now)
 }
 
 
-/* a yearly date's day in year y: 02-29 is 02-28 in other years */
+/*
+ * The start of a yearly date's day in year y, on the shop's clock: 02-29
+ * is 02-28 in other years.
+ */
 static int64_t
-loyalty_cadence_day(int64_t y, int m, int d)
+loyalty_cadence_day(const loyalty_cadences_t *cads, int64_t y, int m, int d)
 {
     if (d > loyalty_month_days((int) y, m)) {
         d = loyalty_month_days((int) y, m);
     }
 
-    return loyalty_days_from_civil(y, m, d) * LOYALTY_DAY;
+    return loyalty_tz_utc(cads->tz,
+                          loyalty_days_from_civil(y, m, d) * LOYALTY_DAY);
 }
 
 
@@ -338,7 +356,7 @@ loyalty_cadence_member_due(loyalty_store_t *st, MDB_txn *txn,
     const loyalty_cadence_t  *c;
     loyalty_cadence_date_t    date;
 
-    loyalty_civil(now, &year, &mo, &d);
+    loyalty_cadence_civil(cads, now, &year, &mo, &d);
 
     memset(&date, 0, sizeof(loyalty_cadence_date_t));
     memset(&ask, 0, sizeof(loyalty_cadence_ask_t));
@@ -359,13 +377,13 @@ loyalty_cadence_member_due(loyalty_store_t *st, MDB_txn *txn,
                 continue;
             }
 
-            due = loyalty_cadence_at(c, m->last_order_at);
+            due = loyalty_cadence_at(cads, c, m->last_order_at);
             if (due - LOYALTY_CADENCE_LEAD > now) {
                 continue;
             }
 
             /* one touch per silence: the period is the last order's day */
-            loyalty_civil(m->last_order_at, &y, &mo, &d);
+            loyalty_cadence_civil(cads, m->last_order_at, &y, &mo, &d);
             ask.period_len = loyalty_format_day(y, mo, d, period);
             ask.due_at = due;
 
@@ -406,8 +424,10 @@ loyalty_cadence_member_due(loyalty_store_t *st, MDB_txn *txn,
                     continue;
                 }
 
-                due = loyalty_cadence_at(c, loyalty_cadence_day(y, date.month,
-                                                                date.day));
+                due = loyalty_cadence_at(cads, c,
+                                         loyalty_cadence_day(cads, y,
+                                                             date.month,
+                                                             date.day));
                 if (!loyalty_cadence_window(c, due, now)) {
                     continue;
                 }
@@ -568,8 +588,9 @@ loyalty_spender_by_spend(const void *a, const void *b)
  * place.  *n is how many members had one.
  */
 static int
-loyalty_year_spenders(loyalty_store_t *st, MDB_txn *txn, int64_t y,
-    loyalty_spender_t **out, size_t *n)
+loyalty_year_spenders(loyalty_store_t *st, MDB_txn *txn,
+    const loyalty_cadences_t *cads, int64_t y, loyalty_spender_t **out,
+    size_t *n)
 {
     int                   rc;
     size_t                i, k, cap;
@@ -579,8 +600,9 @@ loyalty_year_spenders(loyalty_store_t *st, MDB_txn *txn, int64_t y,
     loyalty_spender_t    *sp, *p;
     loyalty_event_rec_t   e;
 
-    from = loyalty_days_from_civil(y, 1, 1) * LOYALTY_DAY;
-    to = loyalty_days_from_civil(y + 1, 1, 1) * LOYALTY_DAY;
+    /* the shop's year */
+    from = loyalty_cadence_day(cads, y, 1, 1);
+    to = loyalty_cadence_day(cads, y + 1, 1, 1);
 
     *out = NULL;
     *n = 0;
@@ -676,10 +698,11 @@ loyalty_sweep_top(loyalty_store_t *st, MDB_txn *txn,
     loyalty_spender_t      *sp;
     loyalty_cadence_ask_t   ask;
 
-    loyalty_civil(now, &year, &mo, &d);
+    loyalty_cadence_civil(cads, now, &year, &mo, &d);
 
     for (y = year - 2; y < year; y++) {
-        due = loyalty_cadence_at(c, loyalty_cadence_day(y + 1, 1, 1));
+        due = loyalty_cadence_at(cads, c, loyalty_cadence_day(cads, y + 1, 1,
+                                                              1));
 
         if (!loyalty_cadence_window(c, due, now)) {
             continue;
@@ -700,7 +723,7 @@ loyalty_sweep_top(loyalty_store_t *st, MDB_txn *txn,
             return rc;
         }
 
-        rc = loyalty_year_spenders(st, txn, y, &sp, &n);
+        rc = loyalty_year_spenders(st, txn, cads, y, &sp, &n);
         if (rc != 0) {
             return rc;
         }

@@ -23,6 +23,7 @@
 #include "loyalty_events.h"
 #include "loyalty_record.h"
 #include "loyalty_store.h"
+#include "loyalty_tz.h"
 
 
 #define LOYALTY_CADENCES_MAX        64
@@ -103,6 +104,7 @@ struct loyalty_cadences_s {
     loyalty_cadence_cond_pt  cond;
     void                    *data;
     size_t                   failed;    /* conditions that failed */
+    const loyalty_tz_t      *tz;        /* the shop's days; NULL: UTC */
 };
 
 

@@ -30,6 +30,10 @@
  * What differs between the module and loyaltyctl (where a module's source
  * comes from, more keys, how a failure is told) goes through the VM's
  * callbacks.
+ *
+ * This file holds the VM and its budget; the sandbox's environment and
+ * require are loyalty_lua_sandbox.c's, members and loyalty.store
+ * loyalty_lua_member.c's.
  */
 
 #include <ctype.h>
@@ -52,22 +56,10 @@
 #include "loyalty_util.h"
 
 
-#define LOYALTY_LUA_NAME_MAX  64
-#define LOYALTY_LUA_ERR_MAX   2048
-
 /* the count hook's interval, in VM instructions */
 #define LOYALTY_LUA_SLICE     1000
 /* bytes allocated in a call that count as one instruction */
 #define LOYALTY_LUA_ALLOC_SHIFT  10
-
-
-typedef struct {
-    const char  *name;
-    const char  *source;
-    size_t       len;
-} loyalty_lua_lib_t;
-
-#include "loyalty_lua_lib.h"
 
 
 static void *loyalty_lua_alloc(void *ud, void *ptr, size_t osize,
@@ -78,41 +70,15 @@ static int loyalty_lua_over(loyalty_lua_t *vm);
 static void loyalty_lua_stop(lua_State *L, loyalty_lua_t *vm,
     lua_Debug *ar);
 static void loyalty_lua_charge(lua_State *L, void *data, size_t steps);
-static int loyalty_lua_charged(lua_State *L);
-static size_t loyalty_lua_cost(lua_State *L, int kind);
-static int loyalty_lua_maxn(lua_State *L);
-static void loyalty_lua_meter_libs(lua_State *L, loyalty_lua_t *vm);
 static int loyalty_lua_run(loyalty_lua_t *vm, int nargs, int nresults);
 static int loyalty_lua_hooks(loyalty_lua_t *vm, char *err, size_t errlen);
 static void loyalty_lua_fail(loyalty_lua_t *vm, const char *msg);
-static int loyalty_lua_sandbox(lua_State *L);
-static void loyalty_lua_keys(lua_State *L, loyalty_lua_t *vm);
-static int loyalty_lua_chunk(lua_State *L, loyalty_lua_t *vm,
-    const char *source, size_t len, const char *chunkname);
-static int loyalty_lua_xpcall(lua_State *L);
-static int loyalty_lua_loadstring(lua_State *L);
-static int loyalty_lua_require(lua_State *L);
-static void loyalty_lua_require_lib(lua_State *L, loyalty_lua_t *vm,
-    const char *name);
-static void loyalty_lua_require_file(lua_State *L, loyalty_lua_t *vm,
-    const char *name, size_t len);
-static int loyalty_lua_member_index(lua_State *L);
-static void loyalty_lua_store_lib(lua_State *L, loyalty_lua_t *vm);
-static int loyalty_lua_rank(loyalty_store_t *st, MDB_txn *txn,
-    const char *tier, size_t len, int32_t *rank);
-static int loyalty_lua_store_member(lua_State *L);
-static int loyalty_lua_store_price(lua_State *L);
+static int loyalty_lua_strcmp(const void *a, const void *b);
+static size_t loyalty_lua_distance(const char *a, const char *b);
 
 
 const char  *loyalty_lua_hook_names[LOYALTY_LUA_HOOKS] = {
     "price", "click", "event"
-};
-
-/* in the order of loyalty_lua_key_e */
-static const char  *loyalty_lua_key_names[] = {
-    "id", "tier", "rank", "stage", "points", "orders", "spend", "blocked",
-    "birthday", "joined_at", "first_order_at", "last_order_at", "referrer",
-    "retail", "price", "member", "now"
 };
 
 
@@ -255,6 +221,157 @@ loyalty_lua_hooks(loyalty_lua_t *vm, char *err, size_t errlen)
     }
 
     return 0;
+}
+
+
+/* the keys a script's table may hold: the hooks, and its cadences */
+static const char  *loyalty_lua_script_keys[] = {
+    "price", "click", "event", "cadences", NULL
+};
+
+
+/*
+ * Every key of the script's table (at the top of the stack) that is none
+ * of loyalty_lua_script_keys, in byte order, told to warn() with the
+ * nearest known key if it is a likely typo ("prcie": did you mean
+ * "price"?).  A warning, not an error: a table may carry the script's own
+ * data beside its hooks, and a script that ran yesterday keeps running;
+ * but a misspelt hook is never called, and the operator is told where.
+ * Returns the number of unknown keys.
+ */
+int
+loyalty_lua_unknown_keys(loyalty_lua_t *vm, loyalty_lua_warn_pt warn,
+    void *data)
+{
+    int          i, n, best, d, bestd;
+    char         msg[LOYALTY_LUA_WARN_LEN];
+    size_t       len;
+    lua_State   *L;
+    const char  *key, *keys[LOYALTY_LUA_UNKNOWN_MAX];
+
+    L = vm->L;
+    n = 0;
+
+    if (!lua_istable(L, -1)) {
+        return 0;
+    }
+
+    lua_pushnil(L);
+
+    while (lua_next(L, -2)) {
+        lua_pop(L, 1);
+
+        if (lua_type(L, -1) != LUA_TSTRING) {
+            snprintf(msg, sizeof(msg), "the script's table has a %s key: "
+                     "only hooks (price, click, event) and cadences are "
+                     "read", luaL_typename(L, -1));
+            warn(data, msg);
+            continue;
+        }
+
+        key = lua_tolstring(L, -1, &len);
+
+        for (i = 0; loyalty_lua_script_keys[i]; i++) {
+            if (strcmp(key, loyalty_lua_script_keys[i]) == 0) {
+                break;
+            }
+        }
+
+        if (loyalty_lua_script_keys[i] == NULL
+            && n < LOYALTY_LUA_UNKNOWN_MAX)
+        {
+            /* the table holds its keys: they live as long as it does */
+            keys[n++] = key;
+        }
+    }
+
+    qsort(keys, (size_t) n, sizeof(char *), loyalty_lua_strcmp);
+
+    for (i = 0; i < n; i++) {
+        best = -1;
+        bestd = 3;
+
+        for (d = 0; loyalty_lua_script_keys[d]; d++) {
+            len = loyalty_lua_distance(keys[i], loyalty_lua_script_keys[d]);
+
+            if ((int) len < bestd
+                && len < strlen(loyalty_lua_script_keys[d]))
+            {
+                bestd = (int) len;
+                best = d;
+            }
+        }
+
+        if (best >= 0) {
+            snprintf(msg, sizeof(msg), "unknown key \"%.64s\" in the "
+                     "script's table: did you mean \"%s\"?", keys[i],
+                     loyalty_lua_script_keys[best]);
+
+        } else {
+            snprintf(msg, sizeof(msg), "unknown key \"%.64s\" in the "
+                     "script's table: it is not read (the keys read are "
+                     "price, click, event and cadences)", keys[i]);
+        }
+
+        warn(data, msg);
+    }
+
+    return n;
+}
+
+
+static int
+loyalty_lua_strcmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+
+/*
+ * The edit distance of a and b, a transposition one edit (optimal string
+ * alignment), ASCII case ignored; keys are short, longer ones are far.
+ */
+static size_t
+loyalty_lua_distance(const char *a, const char *b)
+{
+    size_t  i, j, la, lb, cost, v;
+    size_t  d[LOYALTY_LUA_KEY_LEN + 1][LOYALTY_LUA_KEY_LEN + 1];
+
+    la = strlen(a);
+    lb = strlen(b);
+
+    if (la > LOYALTY_LUA_KEY_LEN || lb > LOYALTY_LUA_KEY_LEN) {
+        return (size_t) -1;
+    }
+
+    for (i = 0; i <= la; i++) {
+        d[i][0] = i;
+    }
+
+    for (j = 0; j <= lb; j++) {
+        d[0][j] = j;
+    }
+
+    for (i = 1; i <= la; i++) {
+        for (j = 1; j <= lb; j++) {
+            cost = tolower((unsigned char) a[i - 1])
+                   != tolower((unsigned char) b[j - 1]);
+
+            v = d[i - 1][j] + 1;
+            v = d[i][j - 1] + 1 < v ? d[i][j - 1] + 1 : v;
+            v = d[i - 1][j - 1] + cost < v ? d[i - 1][j - 1] + cost : v;
+
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]
+                && d[i - 2][j - 2] + 1 < v)
+            {
+                v = d[i - 2][j - 2] + 1;
+            }
+
+            d[i][j] = v;
+        }
+    }
+
+    return d[la][lb];
 }
 
 
@@ -602,798 +719,4 @@ loyalty_lua_read_file(const char *path, char **data, size_t *len, char *err,
     *len = size;
 
     return 0;
-}
-
-
-/* the sandbox */
-
-static const char  *loyalty_lua_safe[] = {
-    "assert", "error", "ipairs", "next", "pairs", "pcall", "select",
-    "tonumber", "tostring", "type", "unpack", "rawequal", "rawget",
-    "rawset", "setmetatable", "getmetatable", NULL
-};
-
-static const char  *loyalty_lua_libs[] = {
-    "string", "table", "math", "bit", NULL
-};
-
-
-/*
- * Builds the environment of every chunk the VM loads: safe functions,
- * copies of the safe libraries, os.time, os.date and os.clock, and our
- * require, xpcall and loadstring; then the keys and the caller's setup.
- * Runs protected, as it allocates.
- */
-static int
-loyalty_lua_sandbox(lua_State *L)
-{
-    int             i;
-    loyalty_lua_t  *vm;
-
-    vm = lua_touserdata(L, lua_upvalueindex(1));
-
-    luaL_openlibs(L);
-
-    /*
-     * Every path interpreted, where the count hook fires (the top of the
-     * file); after the libraries, as opening "jit" turns the JIT on.
-     */
-    if (!luaJIT_setmode(L, 0, LUAJIT_MODE_ENGINE|LUAJIT_MODE_OFF)) {
-        return luaL_error(L, "cannot turn the JIT compiler off");
-    }
-
-    /* scripts reach the string library through every string's metatable */
-    lua_getglobal(L, "string");
-    lua_pushnil(L);
-    lua_setfield(L, -2, "dump");
-    lua_pop(L, 1);
-
-    loyalty_lua_meter_libs(L, vm);
-
-    lua_pushliteral(L, "");
-    lua_getmetatable(L, -1);
-    lua_pushboolean(L, 0);
-    lua_setfield(L, -2, "__metatable");
-    lua_pop(L, 2);
-
-    lua_newtable(L);
-
-    for (i = 0; loyalty_lua_safe[i]; i++) {
-        lua_getglobal(L, loyalty_lua_safe[i]);
-        lua_setfield(L, -2, loyalty_lua_safe[i]);
-    }
-
-    for (i = 0; loyalty_lua_libs[i]; i++) {
-        lua_newtable(L);
-        lua_getglobal(L, loyalty_lua_libs[i]);
-        lua_pushnil(L);
-
-        while (lua_next(L, -2)) {
-            lua_pushvalue(L, -2);
-            lua_insert(L, -2);
-            lua_settable(L, -5);
-        }
-
-        lua_pop(L, 1);
-        lua_setfield(L, -2, loyalty_lua_libs[i]);
-    }
-
-    lua_newtable(L);
-    lua_getglobal(L, "os");
-    lua_getfield(L, -1, "time");
-    lua_setfield(L, -3, "time");
-    lua_getfield(L, -1, "date");
-    lua_setfield(L, -3, "date");
-    lua_getfield(L, -1, "clock");
-    lua_setfield(L, -3, "clock");
-    lua_pop(L, 1);
-    lua_setfield(L, -2, "os");
-
-    lua_pushvalue(L, -1);
-    lua_setfield(L, -2, "_G");
-
-    lua_pushlightuserdata(L, vm);
-    lua_pushcclosure(L, loyalty_lua_require, 1);
-    lua_setfield(L, -2, "require");
-
-    lua_pushcfunction(L, loyalty_lua_xpcall);
-    lua_setfield(L, -2, "xpcall");
-
-    lua_pushlightuserdata(L, vm);
-    lua_pushcclosure(L, loyalty_lua_loadstring, 1);
-    lua_pushvalue(L, -1);
-    lua_setfield(L, -3, "loadstring");
-    lua_setfield(L, -2, "load");
-
-    vm->env = luaL_ref(L, LUA_REGISTRYINDEX);
-
-    lua_newtable(L);
-    vm->loaded = luaL_ref(L, LUA_REGISTRYINDEX);
-
-    loyalty_lua_keys(L, vm);
-
-    if (vm->setup) {
-        vm->setup(vm);
-    }
-
-    return 0;
-}
-
-
-/* the C functions that charge their work, in C's names */
-typedef enum {
-    LOYALTY_LUA_COST_SORT = 0,
-    LOYALTY_LUA_COST_INSERT,
-    LOYALTY_LUA_COST_CONCAT,
-    LOYALTY_LUA_COST_TONUMBER
-} loyalty_lua_cost_e;
-
-
-/*
- * The stock functions that can walk much for one call, replaced in the
- * libraries the sandbox copies: the pattern functions by ours, the others
- * by a closure that charges their walk before it calls them.
- */
-static void
-loyalty_lua_meter_libs(lua_State *L, loyalty_lua_t *vm)
-{
-    int  i;
-
-    static const struct {
-        const char  *lib;
-        const char  *name;
-        int          cost;
-    } charged[] = {
-        { "table", "sort", LOYALTY_LUA_COST_SORT },
-        { "table", "insert", LOYALTY_LUA_COST_INSERT },
-        { "table", "concat", LOYALTY_LUA_COST_CONCAT },
-        { "_G", "tonumber", LOYALTY_LUA_COST_TONUMBER }
-    };
-
-    lua_getglobal(L, "string");
-    loyalty_lua_pattern_open(L, -1, &vm->meter);
-    lua_pop(L, 1);
-
-    for (i = 0; i < (int) (sizeof(charged) / sizeof(charged[0])); i++) {
-        lua_getglobal(L, charged[i].lib);
-        lua_getfield(L, -1, charged[i].name);
-        lua_pushlightuserdata(L, vm);
-        lua_pushinteger(L, charged[i].cost);
-        lua_pushcclosure(L, loyalty_lua_charged, 3);
-        lua_setfield(L, -2, charged[i].name);
-        lua_pop(L, 1);
-    }
-
-    lua_getglobal(L, "table");
-    lua_pushlightuserdata(L, vm);
-    lua_pushcclosure(L, loyalty_lua_maxn, 1);
-    lua_setfield(L, -2, "maxn");
-    lua_pop(L, 1);
-}
-
-
-/* upvalues: the stock function, the VM, what it costs */
-static int
-loyalty_lua_charged(lua_State *L)
-{
-    loyalty_lua_t  *vm;
-
-    vm = lua_touserdata(L, lua_upvalueindex(2));
-
-    loyalty_lua_charge(L, vm,
-                       loyalty_lua_cost(L, (int) lua_tointeger(L,
-                                                lua_upvalueindex(3))));
-
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_insert(L, 1);
-    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
-
-    return lua_gettop(L);
-}
-
-
-/* the walk of a call, from its arguments, before it runs; 1 at least */
-static size_t
-loyalty_lua_cost(lua_State *L, int kind)
-{
-    size_t       n, bits;
-    lua_Number   i, j;
-
-    if (kind == LOYALTY_LUA_COST_TONUMBER) {
-        return lua_type(L, 1) == LUA_TSTRING ? 1 + lua_objlen(L, 1) / 16 : 1;
-    }
-
-    /* here, where the error names the function as the script called it */
-    luaL_checktype(L, 1, LUA_TTABLE);
-
-    n = lua_objlen(L, 1);
-
-    switch (kind) {
-
-    case LOYALTY_LUA_COST_SORT:
-        for (bits = 1; (n >> bits) != 0; bits++) { /* void */ }
-        return 1 + n * bits;
-
-    case LOYALTY_LUA_COST_INSERT:
-        return lua_gettop(L) > 2 ? 1 + n : 1;
-
-    default: /* LOYALTY_LUA_COST_CONCAT */
-        /* it stops at the first element that is not a string or number */
-        i = lua_isnumber(L, 3) ? lua_tonumber(L, 3) : 1;
-        j = lua_isnumber(L, 4) ? lua_tonumber(L, 4) : (lua_Number) n;
-
-        if (j > (lua_Number) n) {
-            j = (lua_Number) n;
-        }
-
-        return (j >= i) ? 1 + (size_t) (j - i) : 1;
-    }
-}
-
-
-/* table.maxn(t): the largest positive numeric key, each key charged */
-static int
-loyalty_lua_maxn(lua_State *L)
-{
-    size_t          n;
-    lua_Number      max, k;
-    loyalty_lua_t  *vm;
-
-    vm = lua_touserdata(L, lua_upvalueindex(1));
-
-    luaL_checktype(L, 1, LUA_TTABLE);
-
-    max = 0;
-    n = 0;
-
-    lua_pushnil(L);
-
-    while (lua_next(L, 1)) {
-        lua_pop(L, 1);
-
-        if (lua_type(L, -1) == LUA_TNUMBER) {
-            k = lua_tonumber(L, -1);
-            if (k > max) {
-                max = k;
-            }
-        }
-
-        if (++n == LOYALTY_LUA_PATTERN_TICK) {
-            loyalty_lua_charge(L, vm, n);
-            n = 0;
-        }
-    }
-
-    loyalty_lua_charge(L, vm, n + 1);
-    lua_pushnumber(L, max);
-
-    return 1;
-}
-
-
-/* the keys and stage names, and a partial member's metatable */
-static void
-loyalty_lua_keys(lua_State *L, loyalty_lua_t *vm)
-{
-    int  i, n;
-
-    n = sizeof(loyalty_lua_key_names) / sizeof(char *);
-
-    lua_createtable(L, LOYALTY_LUA_KEY_MORE - 1, 0);
-
-    for (i = 0; i < n; i++) {
-        lua_pushstring(L, loyalty_lua_key_names[i]);
-        lua_rawseti(L, -2, i + 1);
-    }
-
-    for (i = 0; i < LOYALTY_STAGE_COUNT; i++) {
-        lua_pushstring(L, loyalty_stage_names[i]);
-        lua_rawseti(L, -2, LOYALTY_LUA_KEY_STAGES + i);
-    }
-
-    vm->keys = luaL_ref(L, LUA_REGISTRYINDEX);
-
-    lua_createtable(L, 0, 1);
-    lua_pushlightuserdata(L, vm);
-    lua_pushcclosure(L, loyalty_lua_member_index, 1);
-    lua_setfield(L, -2, "__index");
-    vm->lazy = luaL_ref(L, LUA_REGISTRYINDEX);
-}
-
-
-/*
- * Loads a chunk of text into the sandbox, bytecode refused: 0 with the
- * function on the stack, or an error message.
- */
-static int
-loyalty_lua_chunk(lua_State *L, loyalty_lua_t *vm, const char *source,
-    size_t len, const char *chunkname)
-{
-    if (len && source[0] == LUA_SIGNATURE[0]) {
-        lua_pushfstring(L, "%s: bytecode is not loaded",
-                        (chunkname[0] == '@' || chunkname[0] == '=')
-                        ? chunkname + 1 : chunkname);
-        return LUA_ERRSYNTAX;
-    }
-
-    if (luaL_loadbuffer(L, source, len, chunkname) != 0) {
-        return LUA_ERRSYNTAX;
-    }
-
-    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->env);
-    lua_setfenv(L, -2);
-
-    return 0;
-}
-
-
-/*
- * xpcall(f, handler, ...): LuaJIT runs a handler where the error was
- * raised, and an error of the budget is raised inside the count hook,
- * where no hook fires: a looping handler would run unbudgeted.  This one
- * calls the handler once the error has unwound, where the budget holds.
- * Scripts cannot tell: they have no debug library to look at the stack.
- */
-static int
-loyalty_lua_xpcall(lua_State *L)
-{
-    luaL_checktype(L, 2, LUA_TFUNCTION);
-
-    /* handler, f, arguments */
-    lua_pushvalue(L, 2);
-    lua_remove(L, 2);
-    lua_insert(L, 1);
-
-    if (lua_pcall(L, lua_gettop(L) - 2, LUA_MULTRET, 0) == 0) {
-        lua_pushboolean(L, 1);
-        lua_replace(L, 1);
-        return lua_gettop(L);
-    }
-
-    lua_call(L, 1, 1);
-    lua_pushboolean(L, 0);
-    lua_insert(L, 1);
-
-    return 2;
-}
-
-
-/* loadstring(text [, name]) and load(text [, name]): text only */
-static int
-loyalty_lua_loadstring(lua_State *L)
-{
-    size_t          len;
-    const char     *s, *name;
-    loyalty_lua_t  *vm;
-
-    vm = lua_touserdata(L, lua_upvalueindex(1));
-
-    s = luaL_checklstring(L, 1, &len);
-    name = luaL_optstring(L, 2, "=(load)");
-
-    if (loyalty_lua_chunk(L, vm, s, len, name) != 0) {
-        lua_pushnil(L);
-        lua_insert(L, -2);
-        return 2;
-    }
-
-    return 1;
-}
-
-
-/*
- * require "loyalty.NAME": the project's library, or loyalty.store; any
- * other NAME is NAME.lua (dots for slashes) in the script's directory,
- * its source from vm->source.
- */
-static int
-loyalty_lua_require(lua_State *L)
-{
-    size_t          len, i;
-    const char     *name;
-    loyalty_lua_t  *vm;
-
-    vm = lua_touserdata(L, lua_upvalueindex(1));
-    name = luaL_checklstring(L, 1, &len);
-
-    lua_settop(L, 1);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->loaded);
-    lua_getfield(L, 2, name);
-
-    if (!lua_isnil(L, -1)) {
-        return 1;
-    }
-
-    lua_pop(L, 1);
-
-    if (len == 0 || len > LOYALTY_LUA_NAME_MAX
-        || name[0] == '.' || name[len - 1] == '.'
-        || strstr(name, "..") != NULL)
-    {
-        return luaL_error(L, "module name \"%s\" is not allowed", name);
-    }
-
-    for (i = 0; i < len; i++) {
-        if (!(isalnum((unsigned char) name[i]) || name[i] == '_'
-              || name[i] == '.'))
-        {
-            return luaL_error(L, "module name \"%s\" is not allowed: only "
-                              "letters, digits, \"_\" and \".\"", name);
-        }
-    }
-
-    if (strcmp(name, "loyalty.store") == 0) {
-        loyalty_lua_store_lib(L, vm);
-
-    } else {
-        if (strncmp(name, "loyalty.", 8) == 0) {
-            loyalty_lua_require_lib(L, vm, name);
-
-        } else {
-            loyalty_lua_require_file(L, vm, name, len);
-        }
-
-        /* the chunk, called with its name */
-        lua_pushvalue(L, 1);
-        lua_call(L, 1, 1);
-
-        if (lua_isnil(L, -1)) {
-            lua_pop(L, 1);
-            lua_pushboolean(L, 1);
-        }
-    }
-
-    lua_pushvalue(L, -1);
-    lua_setfield(L, 2, name);
-
-    return 1;
-}
-
-
-/* a module of the project's library, compiled in, loaded on the stack */
-static void
-loyalty_lua_require_lib(lua_State *L, loyalty_lua_t *vm, const char *name)
-{
-    size_t  i;
-
-    for (i = 0; loyalty_lua_lib[i].name; i++) {
-        if (strcmp(loyalty_lua_lib[i].name, name) == 0) {
-            break;
-        }
-    }
-
-    if (loyalty_lua_lib[i].name == NULL) {
-        luaL_error(L, "module \"%s\" not found in the loyalty library",
-                   name);
-    }
-
-    lua_pushfstring(L, "=%s", name);
-
-    if (loyalty_lua_chunk(L, vm, loyalty_lua_lib[i].source,
-                          loyalty_lua_lib[i].len, lua_tostring(L, -1))
-        != 0)
-    {
-        lua_error(L);
-    }
-
-    lua_remove(L, -2);
-}
-
-
-/* NAME.lua of the script's directory, dots for slashes, on the stack */
-static void
-loyalty_lua_require_file(lua_State *L, loyalty_lua_t *vm, const char *name,
-    size_t len)
-{
-    int     rc;
-    char    err[LOYALTY_LUA_ERR_MAX];
-    char   *path, *p, *source;
-    size_t  slen, i;
-
-    path = lua_newuserdata(L, vm->dir_len + len + sizeof(".lua"));
-    memcpy(path, vm->file, vm->dir_len);
-    p = path + vm->dir_len;
-
-    for (i = 0; i < len; i++) {
-        *p++ = (name[i] == '.') ? '/' : name[i];
-    }
-
-    memcpy(p, ".lua", sizeof(".lua"));
-
-    /* the chunk name first: nothing may raise while the source is held */
-    lua_pushfstring(L, "@%s", path);
-
-    rc = vm->source ? vm->source(vm, name, path, &source, &slen, err,
-                                 sizeof(err))
-                    : loyalty_lua_read_file(path, &source, &slen, err,
-                                            sizeof(err));
-    if (rc != 0) {
-        luaL_error(L, "module \"%s\": %s", name, err);
-    }
-
-    rc = loyalty_lua_chunk(L, vm, source, slen, lua_tostring(L, -1));
-
-    free(source);
-
-    if (rc != 0) {
-        lua_error(L);
-    }
-
-    /* the chunk in place of its name, above the path */
-    lua_remove(L, -2);
-    lua_remove(L, -2);
-}
-
-
-/* members */
-
-void
-loyalty_lua_push_member(lua_State *L, const char *id, size_t len,
-    const loyalty_member_t *m, int32_t rank, int has_rank)
-{
-    lua_createtable(L, 0, 14);
-
-    loyalty_lua_fill_member(L, id, len, m, rank, has_rank);
-}
-
-
-void
-loyalty_lua_fill_member(lua_State *L, const char *id, size_t len,
-    const loyalty_member_t *m, int32_t rank, int has_rank)
-{
-    char  birthday[16];
-
-    loyalty_lua_set_str(L, LOYALTY_LUA_KEY_ID, id, len);
-    loyalty_lua_set_str(L, LOYALTY_LUA_KEY_TIER, m->tier, m->tier_len);
-
-    if (has_rank) {
-        loyalty_lua_set_num(L, LOYALTY_LUA_KEY_RANK, rank);
-    }
-
-    lua_rawgeti(L, 1, LOYALTY_LUA_KEY_STAGES + m->stage);
-    loyalty_lua_set(L, LOYALTY_LUA_KEY_STAGE);
-
-    loyalty_lua_set_num(L, LOYALTY_LUA_KEY_POINTS, m->points);
-    loyalty_lua_set_num(L, LOYALTY_LUA_KEY_ORDERS, m->orders);
-    loyalty_lua_set_num(L, LOYALTY_LUA_KEY_SPEND, m->spend);
-
-    lua_pushboolean(L, (m->flags & LOYALTY_MEMBER_BLOCKED) != 0);
-    loyalty_lua_set(L, LOYALTY_LUA_KEY_BLOCKED);
-
-    if (m->flags & LOYALTY_MEMBER_BIRTHDAY) {
-        snprintf(birthday, sizeof(birthday), "%02d-%02d",
-                 (int) m->birth_month, (int) m->birth_day);
-        loyalty_lua_set_str(L, LOYALTY_LUA_KEY_BIRTHDAY, birthday, 5);
-    }
-
-    if (m->flags & LOYALTY_MEMBER_JOINED) {
-        loyalty_lua_set_num(L, LOYALTY_LUA_KEY_JOINED_AT, m->joined_at);
-    }
-
-    if (m->flags & LOYALTY_MEMBER_FIRST_ORDER) {
-        loyalty_lua_set_num(L, LOYALTY_LUA_KEY_FIRST_ORDER_AT,
-                            m->first_order_at);
-    }
-
-    if (m->flags & LOYALTY_MEMBER_LAST_ORDER) {
-        loyalty_lua_set_num(L, LOYALTY_LUA_KEY_LAST_ORDER_AT,
-                            m->last_order_at);
-    }
-
-    if (m->referrer_len) {
-        loyalty_lua_set_str(L, LOYALTY_LUA_KEY_REFERRER, m->referrer,
-                            m->referrer_len);
-    }
-}
-
-
-/*
- * member[key] for a field a partial member's table was made without (a
- * price hook's holds what the request knows): the whole record is read,
- * the table filled and made an ordinary one.
- */
-static int
-loyalty_lua_member_index(lua_State *L)
-{
-    char              id[LOYALTY_ID_MAX];
-    size_t            len;
-    MDB_val           key, val;
-    const char       *s;
-    loyalty_lua_t    *vm;
-    loyalty_member_t  m;
-
-    vm = lua_touserdata(L, lua_upvalueindex(1));
-
-    lua_settop(L, 2);
-
-    if (vm->txn == NULL) {
-        return luaL_error(L, "the member is only read during a hook");
-    }
-
-    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->keys);
-    lua_insert(L, 1);
-
-    /* keys, the member's table, the key asked for */
-    lua_rawgeti(L, 1, LOYALTY_LUA_KEY_ID);
-    lua_rawget(L, 2);
-    s = lua_tolstring(L, -1, &len);
-
-    if (s == NULL || !loyalty_valid_id(s, len)) {
-        return 0;
-    }
-
-    memcpy(id, s, len);
-    lua_pop(L, 1);
-
-    key.mv_data = id;
-    key.mv_size = len;
-
-    lua_pushvalue(L, 2);
-
-    if (mdb_get(vm->txn, vm->st->dbi[LOYALTY_DB_MEMBERS], &key, &val) == 0
-        && loyalty_member_decode(val.mv_data, val.mv_size, &m) == 0)
-    {
-        loyalty_lua_fill_member(L, id, len, &m, 0, 0);
-    }
-
-    lua_pushnil(L);
-    lua_setmetatable(L, 2);
-
-    lua_pushvalue(L, 3);
-    lua_rawget(L, 2);
-
-    return 1;
-}
-
-
-/* loyalty.store */
-
-static void
-loyalty_lua_store_lib(lua_State *L, loyalty_lua_t *vm)
-{
-    lua_createtable(L, 0, 2);
-
-    lua_pushlightuserdata(L, vm);
-    lua_pushcclosure(L, loyalty_lua_store_member, 1);
-    lua_setfield(L, -2, "member");
-
-    lua_pushlightuserdata(L, vm);
-    lua_pushcclosure(L, loyalty_lua_store_price, 1);
-    lua_setfield(L, -2, "price");
-}
-
-
-static int
-loyalty_lua_rank(loyalty_store_t *st, MDB_txn *txn, const char *tier,
-    size_t len, int32_t *rank)
-{
-    MDB_val         key, val;
-    loyalty_tier_t  t;
-
-    key.mv_data = (void *) tier;
-    key.mv_size = len;
-
-    if (mdb_get(txn, st->dbi[LOYALTY_DB_TIERS], &key, &val) != 0
-        || loyalty_tier_decode(val.mv_data, val.mv_size, &t) != 0)
-    {
-        return 0;
-    }
-
-    *rank = t.rank;
-
-    return 1;
-}
-
-
-/* member(id): the member as hooks see one, or nil */
-static int
-loyalty_lua_store_member(lua_State *L)
-{
-    int               has_rank;
-    size_t            len;
-    int32_t           rank;
-    MDB_val           key, val;
-    const char       *id;
-    loyalty_lua_t    *vm;
-    loyalty_member_t  m;
-
-    vm = lua_touserdata(L, lua_upvalueindex(1));
-    id = luaL_checklstring(L, 1, &len);
-
-    if (vm->txn == NULL) {
-        return luaL_error(L, "the store is only read during a hook");
-    }
-
-    if (!loyalty_valid_id(id, len)) {
-        lua_pushnil(L);
-        return 1;
-    }
-
-    key.mv_data = (void *) id;
-    key.mv_size = len;
-
-    if (mdb_get(vm->txn, vm->st->dbi[LOYALTY_DB_MEMBERS], &key, &val) != 0
-        || loyalty_member_decode(val.mv_data, val.mv_size, &m) != 0)
-    {
-        lua_pushnil(L);
-        return 1;
-    }
-
-    rank = 0;
-    has_rank = loyalty_lua_rank(vm->st, vm->txn, m.tier, m.tier_len, &rank);
-
-    /* the keys below the id, which stays referenced */
-    lua_settop(L, 1);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->keys);
-    lua_insert(L, 1);
-
-    loyalty_lua_push_member(L, id, len, &m, rank, has_rank);
-
-    return 1;
-}
-
-
-/* price(sku [, tier]): { retail = N, price = N } for the tier, or nil */
-static int
-loyalty_lua_store_price(lua_State *L)
-{
-    int                 i, clamped;
-    size_t              len, tlen;
-    int64_t             price;
-    MDB_val             key, val;
-    const char         *sku, *tier;
-    loyalty_lua_t      *vm;
-    loyalty_price_t     p;
-    loyalty_tierset_t  *ts;
-
-    vm = lua_touserdata(L, lua_upvalueindex(1));
-    sku = luaL_checklstring(L, 1, &len);
-    tier = luaL_optlstring(L, 2, "public", &tlen);
-
-    if (vm->txn == NULL) {
-        return luaL_error(L, "the store is only read during a hook");
-    }
-
-    key.mv_data = (void *) sku;
-    key.mv_size = len;
-
-    if (!loyalty_valid_id(sku, len)
-        || mdb_get(vm->txn, vm->st->dbi[LOYALTY_DB_PRICES], &key, &val) != 0
-        || loyalty_price_decode(val.mv_data, val.mv_size, &p) != 0)
-    {
-        lua_pushnil(L);
-        return 1;
-    }
-
-    price = p.retail;
-
-    if (!(tlen == 6 && strncmp(tier, "public", 6) == 0)) {
-        ts = lua_newuserdata(L, sizeof(loyalty_tierset_t));
-
-        if (loyalty_tierset_load(vm->txn, vm->st->dbi[LOYALTY_DB_TIERS], ts)
-            != 0)
-        {
-            return luaL_error(L, "the tiers cannot be read");
-        }
-
-        i = loyalty_tierset_find(ts, tier, tlen);
-        if (i < 0) {
-            lua_pushnil(L);
-            return 1;
-        }
-
-        price = loyalty_price_guard(&p, ts, (size_t) i,
-                                    loyalty_price_raw(&p, &ts->tiers[i]),
-                                    &clamped);
-    }
-
-    lua_settop(L, 2);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->keys);
-    lua_insert(L, 1);
-
-    lua_createtable(L, 0, 2);
-    loyalty_lua_set_num(L, LOYALTY_LUA_KEY_RETAIL, p.retail);
-    loyalty_lua_set_num(L, LOYALTY_LUA_KEY_PRICE, price);
-
-    return 1;
 }

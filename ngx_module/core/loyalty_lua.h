@@ -15,9 +15,15 @@
 #include "loyalty_lua_pattern.h"
 #include "loyalty_record.h"
 #include "loyalty_store.h"
+#include "loyalty_tz.h"
 
 
 #define LOYALTY_LUA_SOURCE_MAX  (1024 * 1024)
+
+/* unknown keys of a script's table told, the longest that is compared */
+#define LOYALTY_LUA_UNKNOWN_MAX  32
+#define LOYALTY_LUA_KEY_LEN      32
+#define LOYALTY_LUA_WARN_LEN     256
 
 /* a call's wall time, ms, if the caller says none */
 #define LOYALTY_LUA_MSEC        50
@@ -73,6 +79,22 @@ typedef enum {
     LOYALTY_LUA_KEY_PRICE,
     LOYALTY_LUA_KEY_MEMBER,
     LOYALTY_LUA_KEY_NOW,
+    /* the hooks' contexts' (loyalty_lua_hook.c) */
+    LOYALTY_LUA_KEY_SKU,
+    LOYALTY_LUA_KEY_QTY,
+    LOYALTY_LUA_KEY_CURRENCY,
+    LOYALTY_LUA_KEY_CODE,
+    LOYALTY_LUA_KEY_REFERRER2,
+    LOYALTY_LUA_KEY_STATUS,
+    LOYALTY_LUA_KEY_USER_AGENT,
+    LOYALTY_LUA_KEY_HOST,
+    LOYALTY_LUA_KEY_URI,
+    LOYALTY_LUA_KEY_TYPE,
+    LOYALTY_LUA_KEY_KIND,
+    LOYALTY_LUA_KEY_AT,
+    LOYALTY_LUA_KEY_FIRST,
+    LOYALTY_LUA_KEY_AMOUNT,
+    LOYALTY_LUA_KEY_ITEMS,
     LOYALTY_LUA_KEY_STAGES,
     LOYALTY_LUA_KEY_MORE = LOYALTY_LUA_KEY_STAGES + LOYALTY_STAGE_COUNT
 } loyalty_lua_key_e;
@@ -123,6 +145,7 @@ struct loyalty_lua_s {
     loyalty_lua_setup_pt    setup;    /* NULL: none */
     loyalty_lua_report_pt   report;   /* NULL: none */
     void                   *data;     /* the callbacks' */
+    const loyalty_tz_t     *tz;       /* the shop's zone; NULL: UTC */
 
     lua_State              *L;
     size_t                  used;
@@ -151,6 +174,9 @@ struct loyalty_lua_s {
 extern const char  *loyalty_lua_hook_names[LOYALTY_LUA_HOOKS];
 
 
+/* a warning about the script, with the caller's data */
+typedef void (*loyalty_lua_warn_pt)(void *data, const char *msg);
+
 /* vm's caller's fields set, the rest zero: 0, or -1 with err */
 int loyalty_lua_open(loyalty_lua_t *vm, char *err, size_t errlen);
 void loyalty_lua_close(loyalty_lua_t *vm);
@@ -162,6 +188,14 @@ void loyalty_lua_close(loyalty_lua_t *vm);
  */
 int loyalty_lua_script(loyalty_lua_t *vm, const char *source, size_t len,
     char *err, size_t errlen);
+
+/*
+ * The keys of the script's table, at the top of the stack, that are
+ * neither hooks nor cadences, each told to warn() with a "did you mean"
+ * if one is near: their number.
+ */
+int loyalty_lua_unknown_keys(loyalty_lua_t *vm, loyalty_lua_warn_pt warn,
+    void *data);
 
 /*
  * Runs f(ud) protected, within the budget and the memory cap: 0, or -1
@@ -186,6 +220,18 @@ uint64_t loyalty_lua_now(void);
 /* a whole file, up to LOYALTY_LUA_SOURCE_MAX, from malloc(): 0, or -1 */
 int loyalty_lua_read_file(const char *path, char **data, size_t *len,
     char *err, size_t errlen);
+
+
+/* between the sandbox's own files, not for callers */
+
+/* the environment, run protected as the VM is made (loyalty_lua_sandbox.c) */
+int loyalty_lua_sandbox(lua_State *L);
+/* a chunk loaded in the sandbox: 0 with it on the stack, or an error */
+int loyalty_lua_chunk(lua_State *L, loyalty_lua_t *vm, const char *source,
+    size_t len, const char *chunkname);
+/* a partial member's __index, loyalty.store (loyalty_lua_member.c) */
+int loyalty_lua_member_index(lua_State *L);
+void loyalty_lua_store_lib(lua_State *L, loyalty_lua_t *vm);
 
 
 #endif /* _LOYALTY_LUA_H_INCLUDED_ */

@@ -21,6 +21,7 @@ local answers = {
   boom  = function() error("boom") end,
   long  = function(ctx) return ctx.price - 1, "a" .. string.rep("\195\169", 40) end,
   ctl   = function(ctx) return ctx.price - 1, "a\"b\n\\c" end,
+  badutf = function(ctx) return ctx.price - 1, "caf\255 sale" end,
 }
 
 return {

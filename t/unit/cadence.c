@@ -20,7 +20,7 @@
 #include "tap.h"
 
 
-#define PLANNED  112
+#define PLANNED  117
 
 
 /* the store's directory, made by mkdtemp() from this template */
@@ -723,6 +723,63 @@ put_tier(const char *name)
 }
 
 
+/*
+ * The shop's days (loyalty_timezone): a birthday in Beijing starts at
+ * 16:00 UTC the day before, and an hour is the shop's hour on both sides
+ * of a DST change in New York.
+ */
+static void
+test_sweep_tz(void)
+{
+    char                err[LOYALTY_ERRLEN];
+    size_t              keep;
+    loyalty_sweep_t     sw;
+    loyalty_cadence_t  *c;
+    static loyalty_tz_t  shanghai, new_york;
+
+    keep = cads.n;
+
+    ok(loyalty_tz_load(&shanghai, NULL, "Asia/Shanghai", err, sizeof(err))
+       == 0 && loyalty_tz_load(&new_york, NULL, "America/New_York", err,
+                               sizeof(err)) == 0,
+       "zones loaded");
+
+    c = declare("bday_sh", LOYALTY_TRIGGER_BIRTHDAY, LOYALTY_TOUCH_MESSAGE);
+    c->hour = 9;
+    c->grace = 0;
+    is_int(member("bj", "{\"birthday\":\"12-07\"}"), 0, "born 7 Dec");
+
+    /* Sunday 16:48 UTC: Monday 7 Dec 00:48 in Beijing */
+    cads.tz = &shanghai;
+    sw = sweep(at("2026-12-06T16:48:00Z"));
+    is_int(due_at("bday_sh:bj:2026"), at("2026-12-07T09:00:00+08:00"),
+           "the birthday at 09:00 in Beijing, 01:00 UTC");
+    cads.tz = NULL;
+
+    c = declare("fall", LOYALTY_TRIGGER_CALENDAR, LOYALTY_TOUCH_MESSAGE);
+    c->hour = 12;
+    c->dates[0].year = 2026;
+    c->dates[0].month = 11;
+    c->dates[0].day = 1;
+    c->dates[1].year = 2026;
+    c->dates[1].month = 3;
+    c->dates[1].day = 8;
+    c->ndates = 2;
+
+    cads.tz = &new_york;
+    sw = sweep(at("2026-03-07T20:00:00Z"));
+    is_int(due_at("fall:bj:2026-03-08"), at("2026-03-08T12:00:00-04:00"),
+           "noon in New York the day summer time starts: EDT");
+    sw = sweep(at("2026-10-31T20:00:00Z"));
+    is_int(due_at("fall:bj:2026-11-01"), at("2026-11-01T12:00:00-05:00"),
+           "noon in New York the day it ends: EST");
+    cads.tz = NULL;
+
+    (void) sw;
+    cads.n = keep;
+}
+
+
 int
 main(void)
 {
@@ -743,6 +800,7 @@ main(void)
     test_orders();
     test_rewards();
     test_sweep();
+    test_sweep_tz();
     test_top();
     test_stats();
 

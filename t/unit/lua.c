@@ -1,9 +1,9 @@
 /*
- * Unit tests of loyalty_lua.c: the script's table and hooks, the budget
- * (instructions and time, in the script, the library and the pattern
- * functions) and the memory cap of a call and what is reported, the
- * sandbox, a member's table, and reading a file; and of
- * loyalty_lua_pattern.c: its answers and errors against LuaJIT's own
+ * Unit tests of the sandbox (loyalty_lua*.c): the script's table and
+ * hooks, the budget (instructions and time, in the script, the library
+ * and the pattern functions) and the memory cap of a call and what is
+ * reported, the sandbox, a member's table, and reading a file; and of
+ * the pattern matcher: its answers and errors against LuaJIT's own
  * string functions (t/unit/lua_pattern.lua), and its meter.
  */
 
@@ -15,6 +15,7 @@
 #include <lualib.h>
 
 #include "loyalty_lua.h"
+#include "loyalty_lua_hook.h"
 #include "loyalty_lua_pattern.h"
 #include "tap.h"
 
@@ -273,6 +274,113 @@ escape(void)
 }
 
 
+/* an unknown key's warning, kept */
+static char    warned[8][256];
+static size_t  nwarned;
+
+
+static void
+warn(void *data, const char *msg)
+{
+    if (nwarned < 8) {
+        snprintf(warned[nwarned], sizeof(warned[0]), "%s", msg);
+    }
+
+    nwarned++;
+}
+
+
+/*
+ * The core's hook asks (loyalty_lua_hook.c) and what the sandbox tells a
+ * script: the unknown keys of its table, a refused answer's place and
+ * field, a label that is not UTF-8, and the shop's zone.
+ */
+static void
+hooks(void)
+{
+    char                 err[512], label[80];
+    loyalty_tz_t         tz;
+    loyalty_lua_t        vm;
+    loyalty_lua_ask_t    ask;
+    loyalty_lua_price_t  q;
+
+    static const char  source[] =
+        "local date = require 'loyalty.date'\n"
+        "return {\n"
+        "  prcie = 1, clik = 2, notes = 3,\n"
+        "  price = function(ctx)\n"
+        "    if ctx.sku == 'third' then return ctx.price * 0.333 end\n"
+        "    if ctx.sku == 'ff' then return 1, 'caf\\255' end\n"
+        "    return ctx.price - 1, date.zone .. ' ' .. date.weekday(ctx.now)\n"
+        "  end,\n"
+        "}\n";
+
+    memset(&vm, 0, sizeof(loyalty_lua_t));
+    vm.file = "/nonexistent/hooks.lua";
+    vm.budget = 100000;
+    vm.limit = 4 * 1024 * 1024;
+    vm.report = report;
+
+    ok(loyalty_tz_load(&tz, NULL, "Asia/Shanghai", err, sizeof(err)) == 0,
+       "hooks: a zone");
+    vm.tz = &tz;
+
+    ok(loyalty_lua_open(&vm, err, sizeof(err)) == 0
+       && loyalty_lua_script(&vm, source, sizeof(source) - 1, err,
+                             sizeof(err)) == 0, "hooks: the script loads");
+
+    nwarned = 0;
+    is_int(loyalty_lua_unknown_keys(&vm, warn, NULL), 3,
+           "hooks: three unknown keys");
+    is_str(warned[0], "unknown key \"clik\" in the script's table: did you "
+           "mean \"click\"?", "hooks: clik, did you mean click");
+    is_str(warned[1], "unknown key \"notes\" in the script's table: it is "
+           "not read (the keys read are price, click, event and cadences)",
+           "hooks: notes, no near name");
+    is_str(warned[2], "unknown key \"prcie\" in the script's table: did you "
+           "mean \"price\"?", "hooks: prcie, a transposition");
+    lua_settop(vm.L, 0);
+
+    memset(&q, 0, sizeof(loyalty_lua_price_t));
+    q.sku = "tea";
+    q.sku_len = 3;
+    q.qty = 1;
+    q.retail = 1000;
+    q.price = 900;
+    q.tier = "public";
+    q.tier_len = 6;
+
+    /* Sunday 2026-12-06 16:48 UTC: Monday in Beijing */
+    memset(&ask, 0, sizeof(loyalty_lua_ask_t));
+    ask.now = 1796575680;
+    ask.price = &q;
+    ok(loyalty_lua_ask(&vm, LOYALTY_LUA_HOOK_PRICE, &ask) == 0
+       && ask.answered && q.total == 899, "hooks: a price answered");
+    snprintf(label, sizeof(label), "%.*s", (int) q.label_len, q.label);
+    is_str(label, "Asia/Shanghai 1",
+           "hooks: the shop's zone and weekday (Monday) in Lua");
+
+    q.sku = "third";
+    q.sku_len = 5;
+    ok(loyalty_lua_ask(&vm, LOYALTY_LUA_HOOK_PRICE, &ask) == -1,
+       "hooks: a fractional price fails the call");
+    is_str(reported, "/nonexistent/hooks.lua:4 (field price): the price "
+           "hook returned a price that is not a whole amount of at least 0 "
+           "(round it with loyalty.money): 299.7",
+           "hooks: the hook's line and the field");
+
+    q.sku = "ff";
+    q.sku_len = 2;
+    ok(loyalty_lua_ask(&vm, LOYALTY_LUA_HOOK_PRICE, &ask) == -1,
+       "hooks: a label with 0xFF fails the call");
+    is_str(reported, "/nonexistent/hooks.lua:4 (field label): the price "
+           "hook returned a label that is not valid UTF-8 text: a string",
+           "hooks: refused, not echoed");
+
+    loyalty_lua_close(&vm);
+}
+
+
 int
 main(void)
 {
@@ -283,7 +391,7 @@ main(void)
     loyalty_lua_t     vm;
     loyalty_member_t  m;
 
-    plan(24 + 7 + 14);
+    plan(24 + 7 + 14 + 12);
 
     memset(&vm, 0, sizeof(loyalty_lua_t));
     vm.file = "/nonexistent/hooks.lua";
@@ -359,6 +467,7 @@ main(void)
 
     patterns();
     escape();
+    hooks();
 
     return done();
 }

@@ -1,0 +1,940 @@
+/*
+ * loyaltyctl: dry runs of the --lua script's hooks against the store, so
+ * that an operator tries a promotion for next Saturday before it goes
+ * live: price, click and event, each at --now.
+ *
+ * The hooks run in the core's sandbox (core/loyalty_lua.c) with the
+ * module's contexts and checks of their answers (core/loyalty_lua_hook.c),
+ * within --lua-budget, --lua-time and --lua-memory.  The price dry run
+ * prices as the price API does: the tier's price after the privilege
+ * guard, the hook asked for the visitor's tier, then for the public and
+ * every lower tier, the lowest line kept.  The event dry run applies the
+ * event with the store's rules in a write transaction that it aborts:
+ * nothing is written.
+ */
+
+#include <getopt.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <lauxlib.h>
+
+#include "loyalty_code.h"
+#include "loyalty_apply.h"
+#include "loyalty_batch.h"
+#include "loyalty_json.h"
+#include "loyalty_lua_hook.h"
+#include "loyalty_price.h"
+#include "loyalty_record.h"
+#include "loyaltyctl.h"
+
+
+#define LOYALTYCTL_QTY_MAX  1000
+
+
+typedef struct {
+    int64_t                 now;
+    const char             *member;    /* --member */
+    const char             *tier;      /* --tier */
+    const char             *currency;  /* --currency */
+    const char             *ua;        /* --ua */
+    const char             *host;      /* --host */
+    const char             *uri;       /* --uri */
+    int                     replaced;  /* --replaced */
+    char                  **args;      /* the operands, after the command */
+    int                     nargs;
+} loyaltyctl_dry_t;
+
+
+/* a price line being worked out */
+typedef struct {
+    loyalty_lua_t          *vm;
+    loyalty_tierset_t      *ts;
+    loyalty_price_t        *p;         /* the item's */
+    int64_t                 now;
+    int64_t                 total;
+    char                    promo[LOYALTY_LUA_LABEL_MAX];
+    size_t                  promo_len;
+    int                     failed;    /* a call of the hook */
+} loyaltyctl_line_t;
+
+
+static int loyaltyctl_dry_options(int argc, char **argv, const char *usage,
+    loyaltyctl_dry_t *d);
+static int loyaltyctl_dry_vm(const loyaltyctl_opts_t *o, loyalty_lua_t *vm,
+    loyalty_lua_hook_e hook, loyalty_store_t *st, unsigned flags,
+    MDB_txn **txn);
+static void loyaltyctl_dry_end(loyalty_lua_t *vm, loyalty_store_t *st,
+    MDB_txn *txn);
+static int loyaltyctl_dry_member(loyalty_store_t *st, MDB_txn *txn,
+    const char *id, loyalty_member_t *m);
+static int loyaltyctl_price_items(loyaltyctl_line_t *line,
+    const loyaltyctl_dry_t *d, loyalty_store_t *st, MDB_txn *txn,
+    loyalty_lua_price_t *q, int tier, json_t *items);
+static int loyaltyctl_price_visitor(const loyaltyctl_dry_t *d,
+    loyalty_store_t *st, MDB_txn *txn, const loyalty_tierset_t *ts,
+    loyalty_member_t *m, loyalty_lua_price_t *q, int *tier);
+static int loyaltyctl_price_item(loyaltyctl_line_t *line,
+    loyalty_lua_price_t *q, int tier, json_t *item);
+static void loyaltyctl_price_ask(loyaltyctl_line_t *line,
+    loyalty_lua_price_t *q, int tier, int64_t unit);
+static int loyaltyctl_click_question(const loyaltyctl_dry_t *d,
+    loyalty_store_t *st, MDB_txn *txn, const char *code, size_t n,
+    loyalty_code_t *c, loyalty_lua_click_t *q, loyalty_member_t *m);
+static int loyaltyctl_dry_apply(loyalty_store_t *st, MDB_txn *txn,
+    json_t *ev, int64_t now, const loyalty_event_hook_t *hook);
+static int loyaltyctl_item_parse(const char *arg, char *sku, size_t *len,
+    int64_t *qty);
+static int loyaltyctl_dry_event_hook(void *data, loyalty_store_t *st,
+    MDB_txn *txn, const loyalty_event_hook_in_t *in,
+    loyalty_event_hook_out_t *out);
+
+
+static const char  loyaltyctl_usage_price[] =
+    "usage: loyaltyctl -s DIR --lua FILE price SKU[:QTY]... "
+    "[--member ID | --tier NAME]\n"
+    "                  [--currency CODE] [--now TIME]\n"
+    "Runs the script's price hook as the price API would at TIME (RFC\n"
+    "3339, default now) for a member, or for a visitor of a tier (default:\n"
+    "public), with the store's tiers and prices and the privilege guard.\n"
+    "Prints {\"tier\",\"now\",\"items\":[{\"sku\",\"qty\",\"retail\",\"price\",\n"
+    "\"saved\",\"promo\"}]} as one line of JSON.  A hook that fails is told\n"
+    "on stderr (FILE:LINE) and the item priced without it; exit 1 then.\n";
+
+static const char  loyaltyctl_usage_click[] =
+    "usage: loyaltyctl -s DIR --lua FILE click CODE [--member ID] "
+    "[--ua UA]\n"
+    "                  [--host HOST] [--uri URI] [--replaced] "
+    "[--now TIME]\n"
+    "Runs the script's click hook as nginx would for a visitor following\n"
+    "the share code CODE at TIME (RFC 3339, default now); --replaced: the\n"
+    "visitor had another referrer's attribution.  Prints {\"code\",\n"
+    "\"referrer\",\"refuse\",\"campaign\"} as one line of JSON.  Exit 1 for\n"
+    "an unknown code or a hook that fails (told on stderr).\n";
+
+static const char  loyaltyctl_usage_event[] =
+    "usage: loyaltyctl -s DIR --lua FILE event JSON [--now TIME]\n"
+    "Applies one event (schema/event.schema.json) with the store's rules\n"
+    "as nginx would at TIME (RFC 3339, default now), its hook asked, in a\n"
+    "transaction that is aborted: nothing is written.  Prints {\"hook\":\n"
+    "{\"called\",\"defaults\",\"answer\"},\"member\":{...after}} as one line\n"
+    "of JSON.  Exit 1 for a bad event or a hook that fails.\n";
+
+
+/* options shared by the dry runs; the rest left in d->args */
+static int
+loyaltyctl_dry_options(int argc, char **argv, const char *usage,
+    loyaltyctl_dry_t *d)
+{
+    int     c;
+    size_t  i;
+
+    /* the options that are a string, by where they go */
+    static const struct {
+        int     c;
+        size_t  off;
+    } strings[] = {
+        { 'm', offsetof(loyaltyctl_dry_t, member) },
+        { 't', offsetof(loyaltyctl_dry_t, tier) },
+        { 'c', offsetof(loyaltyctl_dry_t, currency) },
+        { 'u', offsetof(loyaltyctl_dry_t, ua) },
+        { 'H', offsetof(loyaltyctl_dry_t, host) },
+        { 'U', offsetof(loyaltyctl_dry_t, uri) }
+    };
+
+    static struct option  opts[] = {
+        { "now",      required_argument, NULL, 'n' },
+        { "member",   required_argument, NULL, 'm' },
+        { "tier",     required_argument, NULL, 't' },
+        { "currency", required_argument, NULL, 'c' },
+        { "ua",       required_argument, NULL, 'u' },
+        { "host",     required_argument, NULL, 'H' },
+        { "uri",      required_argument, NULL, 'U' },
+        { "replaced", no_argument,       NULL, 'r' },
+        { "help",     no_argument,       NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+
+    memset(d, 0, sizeof(loyaltyctl_dry_t));
+    d->now = (int64_t) time(NULL);
+    d->currency = "CNY";
+    d->uri = "/";
+    optind = 0;
+
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'n':
+            if (loyalty_parse_rfc3339(optarg, strlen(optarg), &d->now) != 0)
+            {
+                fprintf(stderr, "loyaltyctl: invalid --now \"%s\": RFC "
+                        "3339, as 2026-12-05T10:00:00+08:00\n", optarg);
+                return LOYALTYCTL_USAGE;
+            }
+            break;
+
+        case 'r':
+            d->replaced = 1;
+            break;
+
+        case 'h':
+            fputs(usage, stdout);
+            return -1;
+
+        default:
+            for (i = 0; i < sizeof(strings) / sizeof(strings[0]); i++) {
+                if (strings[i].c == c) {
+                    *(const char **) ((char *) d + strings[i].off) = optarg;
+                    break;
+                }
+            }
+
+            if (i == sizeof(strings) / sizeof(strings[0])) {
+                return loyaltyctl_usage(usage);
+            }
+
+            break;
+        }
+    }
+
+    d->args = argv + optind;
+    d->nargs = argc - optind;
+
+    return LOYALTYCTL_OK;
+}
+
+
+/*
+ * The --lua script with the hook, the store, and a transaction on it (read
+ * only with LOYALTY_STORE_RDONLY): an exit code; loyaltyctl_dry_end()
+ * closes them.
+ */
+static int
+loyaltyctl_dry_vm(const loyaltyctl_opts_t *o, loyalty_lua_t *vm,
+    loyalty_lua_hook_e hook, loyalty_store_t *st, unsigned flags,
+    MDB_txn **txn)
+{
+    int  rc;
+
+    rc = loyaltyctl_lua_open(o, vm);
+    if (rc != LOYALTYCTL_OK) {
+        return rc;
+    }
+
+    if (vm->hooks[hook] == LUA_NOREF) {
+        fprintf(stderr, "loyaltyctl: --lua \"%s\": the script has no %s "
+                "hook\n", o->lua, loyalty_lua_hook_names[hook]);
+        loyalty_lua_close(vm);
+        return LOYALTYCTL_DATA;
+    }
+
+    rc = loyaltyctl_open(o, st, flags);
+    if (rc != LOYALTYCTL_OK) {
+        loyalty_lua_close(vm);
+        return rc;
+    }
+
+    rc = mdb_txn_begin(st->env, NULL,
+                       (flags & LOYALTY_STORE_RDONLY) ? MDB_RDONLY : 0, txn);
+    if (rc != 0) {
+        fprintf(stderr, "loyaltyctl: %s\n", mdb_strerror(rc));
+        loyalty_store_close(st);
+        loyalty_lua_close(vm);
+        return LOYALTYCTL_STORE;
+    }
+
+    return LOYALTYCTL_OK;
+}
+
+
+/* the member id in txn: LOYALTYCTL_OK, or LOYALTYCTL_DATA after saying */
+static int
+loyaltyctl_dry_member(loyalty_store_t *st, MDB_txn *txn, const char *id,
+    loyalty_member_t *m)
+{
+    MDB_val  key, val;
+
+    key.mv_data = (void *) id;
+    key.mv_size = strlen(id);
+
+    if (!loyalty_valid_id(id, key.mv_size)
+        || mdb_get(txn, st->dbi[LOYALTY_DB_MEMBERS], &key, &val) != 0
+        || loyalty_member_decode(val.mv_data, val.mv_size, m) != 0)
+    {
+        fprintf(stderr, "loyaltyctl: no member \"%s\"\n", id);
+        return LOYALTYCTL_DATA;
+    }
+
+    return LOYALTYCTL_OK;
+}
+
+
+/* a dry run's end: nothing it did is kept */
+static void
+loyaltyctl_dry_end(loyalty_lua_t *vm, loyalty_store_t *st, MDB_txn *txn)
+{
+    mdb_txn_abort(txn);
+    loyalty_store_close(st);
+    loyalty_lua_close(vm);
+}
+
+
+int
+loyaltyctl_dry_price(const loyaltyctl_opts_t *o, int argc, char **argv)
+{
+    int                  i, rc, tier, failed;
+    char                 sku[LOYALTY_ID_MAX + 1];
+    size_t               len;
+    json_t              *doc, *items;
+    MDB_txn             *txn;
+    loyalty_lua_t        vm;
+    loyalty_price_t      p;
+    loyalty_store_t      st;
+    loyalty_member_t     m;
+    loyalty_tierset_t    ts;
+    loyaltyctl_dry_t     d;
+    loyaltyctl_line_t    line;
+    loyalty_lua_price_t  q;
+
+    rc = loyaltyctl_dry_options(argc, argv, loyaltyctl_usage_price, &d);
+    if (rc != LOYALTYCTL_OK) {
+        return rc == -1 ? LOYALTYCTL_OK : rc;
+    }
+
+    if (d.nargs < 1 || (d.member && d.tier)) {
+        return loyaltyctl_usage(loyaltyctl_usage_price);
+    }
+
+    for (i = 0; i < d.nargs; i++) {
+        if (loyaltyctl_item_parse(d.args[i], sku, &len, &q.qty) != 0) {
+            fprintf(stderr, "loyaltyctl: invalid item \"%s\": SKU or "
+                    "SKU:QTY, QTY 1 to %d\n", d.args[i], LOYALTYCTL_QTY_MAX);
+            return LOYALTYCTL_USAGE;
+        }
+    }
+
+    rc = loyaltyctl_dry_vm(o, &vm, LOYALTY_LUA_HOOK_PRICE, &st,
+                           LOYALTY_STORE_RDONLY, &txn);
+    if (rc != LOYALTYCTL_OK) {
+        return rc;
+    }
+
+    rc = loyalty_tierset_load(txn, st.dbi[LOYALTY_DB_TIERS], &ts);
+    if (rc != 0) {
+        fprintf(stderr, "loyaltyctl: tiers: %s\n", mdb_strerror(rc));
+        rc = LOYALTYCTL_STORE;
+        goto done;
+    }
+
+    memset(&q, 0, sizeof(loyalty_lua_price_t));
+
+    rc = loyaltyctl_price_visitor(&d, &st, txn, &ts, &m, &q, &tier);
+    if (rc != LOYALTYCTL_OK) {
+        goto done;
+    }
+
+    loyalty_lua_store(&vm, &st, txn);
+
+    line.vm = &vm;
+    line.ts = &ts;
+    line.p = &p;
+    line.now = d.now;
+
+    doc = json_object();
+    items = json_array();
+    failed = 0;
+
+    json_object_set_new(doc, "tier",
+                        tier >= 0 ? json_stringn(ts.tiers[tier].name,
+                                                 ts.tiers[tier].name_len)
+                                  : json_string("public"));
+    loyalty_json_set_time(doc, "now", d.now);
+    json_object_set(doc, "items", items);
+
+    failed = loyaltyctl_price_items(&line, &d, &st, txn, &q, tier, items);
+
+    json_decref(items);
+    rc = loyaltyctl_print_json(doc);
+
+    if (rc == LOYALTYCTL_OK && failed) {
+        rc = LOYALTYCTL_DATA;
+    }
+
+done:
+
+    loyaltyctl_dry_end(&vm, &st, txn);
+
+    return rc;
+}
+
+
+/* every item of the command line priced into items: 1 if a call failed */
+static int
+loyaltyctl_price_items(loyaltyctl_line_t *line, const loyaltyctl_dry_t *d,
+    loyalty_store_t *st, MDB_txn *txn, loyalty_lua_price_t *q, int tier,
+    json_t *items)
+{
+    int               i, failed;
+    char              sku[LOYALTY_ID_MAX + 1];
+    size_t            len;
+    json_t           *item;
+    MDB_val           key, val;
+    loyalty_price_t  *p;
+
+    p = line->p;
+    failed = 0;
+
+    for (i = 0; i < d->nargs; i++) {
+        (void) loyaltyctl_item_parse(d->args[i], sku, &len, &q->qty);
+
+        key.mv_data = sku;
+        key.mv_size = len;
+
+        item = json_object();
+        json_object_set_new(item, "sku", json_string(sku));
+        json_object_set_new(item, "qty", json_integer(q->qty));
+        json_array_append_new(items, item);
+
+        if (!loyalty_valid_id(sku, len)
+            || mdb_get(txn, st->dbi[LOYALTY_DB_PRICES], &key, &val) != 0
+            || loyalty_price_decode(val.mv_data, val.mv_size, p) != 0)
+        {
+            json_object_set_new(item, "error", json_string("unknown sku"));
+            continue;
+        }
+
+        q->sku = sku;
+        q->sku_len = len;
+        q->retail = line->p->retail;
+        q->currency = p->currency[0] ? p->currency : d->currency;
+        q->currency_len = p->currency[0] ? 3 : strlen(d->currency);
+
+        failed |= loyaltyctl_price_item(line, q, tier, item);
+    }
+
+    return failed;
+}
+
+
+/* the visitor: a member (priced at their tier), a tier, or the public */
+static int
+loyaltyctl_price_visitor(const loyaltyctl_dry_t *d, loyalty_store_t *st,
+    MDB_txn *txn, const loyalty_tierset_t *ts, loyalty_member_t *m,
+    loyalty_lua_price_t *q, int *tier)
+{
+    *tier = -1;
+
+    if (d->member) {
+        if (loyaltyctl_dry_member(st, txn, d->member, m) != LOYALTYCTL_OK) {
+            return LOYALTYCTL_DATA;
+        }
+
+        *tier = loyalty_tierset_find(ts, m->tier, m->tier_len);
+
+        /* as the module: a member is priced as one with a known tier */
+        if (*tier >= 0) {
+            q->member = d->member;
+            q->member_len = strlen(d->member);
+            q->member_tier = m->tier;
+            q->member_tier_len = m->tier_len;
+            q->member_rank = ts->tiers[*tier].rank;
+            q->member_points = m->points;
+            q->member_stage = m->stage;
+        }
+
+    } else if (d->tier && strcmp(d->tier, "public") != 0) {
+        *tier = loyalty_tierset_find(ts, d->tier, strlen(d->tier));
+
+        if (*tier < 0) {
+            fprintf(stderr, "loyaltyctl: no tier \"%s\"\n", d->tier);
+            return LOYALTYCTL_DATA;
+        }
+    }
+
+    return LOYALTYCTL_OK;
+}
+
+
+/*
+ * One item as the price API prices it: the tier's unit price after the
+ * guard, the hook asked at the visitor's tier, then (for a tier) at the
+ * public's and every lower tier's price, the lowest line kept.  1 if a
+ * call of the hook failed.
+ */
+static int
+loyaltyctl_price_item(loyaltyctl_line_t *line, loyalty_lua_price_t *q,
+    int tier, json_t *item)
+{
+    int                 i, clamped;
+    int64_t             unit, guard;
+    loyalty_tierset_t  *ts;
+
+    ts = line->ts;
+    unit = line->p->retail;
+
+    if (tier >= 0) {
+        unit = loyalty_price_guard(line->p, ts, (size_t) tier,
+                                   loyalty_price_raw(line->p,
+                                                     &ts->tiers[tier]),
+                                   &clamped);
+    }
+
+    line->total = unit * q->qty;
+    line->promo_len = 0;
+    line->failed = 0;
+
+    loyaltyctl_price_ask(line, q, tier, unit);
+
+    if (tier >= 0) {
+        /* what the public, and every lower tier, would pay */
+        q->member = NULL;
+
+        for (i = -1; i < (int) ts->n; i++) {
+            if (i >= 0 && ts->tiers[i].rank >= ts->tiers[tier].rank) {
+                continue;
+            }
+
+            guard = (i >= 0)
+                    ? loyalty_price_guard(line->p, ts, (size_t) i,
+                                          loyalty_price_raw(line->p,
+                                                            &ts->tiers[i]),
+                                          &clamped)
+                    : line->p->retail;
+
+            loyaltyctl_price_ask(line, q, i, guard);
+        }
+    }
+
+    json_object_set_new(item, "retail", json_integer(line->p->retail
+                                                     * q->qty));
+    json_object_set_new(item, "price", json_integer(line->total));
+    json_object_set_new(item, "saved", json_integer(line->p->retail * q->qty
+                                                    - line->total));
+
+    if (tier >= 0 && ts->tiers[tier].label_len) {
+        json_object_set_new(item, "label",
+                            json_stringn(ts->tiers[tier].label,
+                                         ts->tiers[tier].label_len));
+    }
+
+    if (line->promo_len) {
+        json_object_set_new(item, "promo", json_stringn(line->promo,
+                                                        line->promo_len));
+    }
+
+    return line->failed;
+}
+
+
+/* the hook asked what tier (-1: public) pays a unit; the line lowered */
+static void
+loyaltyctl_price_ask(loyaltyctl_line_t *line, loyalty_lua_price_t *q,
+    int tier, int64_t unit)
+{
+    int64_t             cap;
+    loyalty_lua_ask_t   ask;
+    loyalty_tierset_t  *ts;
+
+    ts = line->ts;
+    q->price = unit;
+
+    if (tier >= 0) {
+        q->tier = ts->tiers[tier].name;
+        q->tier_len = ts->tiers[tier].name_len;
+        q->rank = ts->tiers[tier].rank;
+        q->has_rank = 1;
+
+    } else {
+        q->tier = "public";
+        q->tier_len = sizeof("public") - 1;
+        q->has_rank = 0;
+    }
+
+    memset(&ask, 0, sizeof(loyalty_lua_ask_t));
+    ask.now = line->now;
+    ask.price = q;
+
+    if (loyalty_lua_ask(line->vm, LOYALTY_LUA_HOOK_PRICE, &ask) != 0) {
+        line->failed = 1;
+        return;
+    }
+
+    if (!ask.answered) {
+        return;
+    }
+
+    /* the privilege guard: never above what the tier pays without it */
+    cap = unit * q->qty;
+
+    if (q->total < cap && q->total < line->total) {
+        line->total = q->total;
+        memcpy(line->promo, q->label, q->label_len);
+        line->promo_len = q->label_len;
+    }
+}
+
+
+/* "SKU" or "SKU:QTY": 0, or -1 if malformed */
+static int
+loyaltyctl_item_parse(const char *arg, char *sku, size_t *len, int64_t *qty)
+{
+    char        *end;
+    long         n;
+    const char  *colon;
+
+    colon = strchr(arg, ':');
+    *len = colon ? (size_t) (colon - arg) : strlen(arg);
+    *qty = 1;
+
+    if (*len == 0 || *len > LOYALTY_ID_MAX) {
+        return -1;
+    }
+
+    memcpy(sku, arg, *len);
+    sku[*len] = '\0';
+
+    if (colon == NULL) {
+        return 0;
+    }
+
+    n = strtol(colon + 1, &end, 10);
+
+    if (end == colon + 1 || *end != '\0' || n < 1 || n > LOYALTYCTL_QTY_MAX)
+    {
+        return -1;
+    }
+
+    *qty = n;
+
+    return 0;
+}
+
+
+int
+loyaltyctl_dry_click(const loyaltyctl_opts_t *o, int argc, char **argv)
+{
+    int                  rc;
+    long                 n;
+    char                 code[LOYALTY_CODE_MAX];
+    json_t              *doc;
+    MDB_txn             *txn;
+    loyalty_code_t       c;
+    loyalty_lua_t        vm;
+    loyalty_store_t      st;
+    loyalty_member_t     m;
+    loyaltyctl_dry_t     d;
+    loyalty_lua_ask_t    ask;
+    loyalty_lua_click_t  q;
+
+    rc = loyaltyctl_dry_options(argc, argv, loyaltyctl_usage_click, &d);
+    if (rc != LOYALTYCTL_OK) {
+        return rc == -1 ? LOYALTYCTL_OK : rc;
+    }
+
+    if (d.nargs != 1 || d.tier) {
+        return loyaltyctl_usage(loyaltyctl_usage_click);
+    }
+
+    n = loyalty_code_normalize(d.args[0], strlen(d.args[0]), code);
+    if (n < 0) {
+        fprintf(stderr, "loyaltyctl: invalid code \"%s\"\n", d.args[0]);
+        return LOYALTYCTL_USAGE;
+    }
+
+    rc = loyaltyctl_dry_vm(o, &vm, LOYALTY_LUA_HOOK_CLICK, &st,
+                           LOYALTY_STORE_RDONLY, &txn);
+    if (rc != LOYALTYCTL_OK) {
+        return rc;
+    }
+
+    rc = loyaltyctl_click_question(&d, &st, txn, code, (size_t) n, &c, &q,
+                                   &m);
+    if (rc != LOYALTYCTL_OK) {
+        goto done;
+    }
+
+    loyalty_lua_store(&vm, &st, txn);
+
+    memset(&ask, 0, sizeof(loyalty_lua_ask_t));
+    ask.now = d.now;
+    ask.click = &q;
+
+    if (loyalty_lua_ask(&vm, LOYALTY_LUA_HOOK_CLICK, &ask) != 0) {
+        rc = LOYALTYCTL_DATA;
+        goto done;
+    }
+
+    doc = json_object();
+    json_object_set_new(doc, "code", json_stringn(code, (size_t) n));
+    json_object_set_new(doc, "referrer", json_stringn(c.member,
+                                                      c.member_len));
+    loyalty_json_set_time(doc, "now", d.now);
+    json_object_set_new(doc, "refuse", json_boolean(q.refuse));
+    json_object_set_new(doc, "campaign",
+                        q.campaign_len ? json_stringn(q.campaign,
+                                                      q.campaign_len)
+                                       : json_null());
+
+    rc = loyaltyctl_print_json(doc);
+
+done:
+
+    loyaltyctl_dry_end(&vm, &st, txn);
+
+    return rc;
+}
+
+
+/* the click hook's question: the code's referrer, theirs, the visitor */
+static int
+loyaltyctl_click_question(const loyaltyctl_dry_t *d, loyalty_store_t *st,
+    MDB_txn *txn, const char *code, size_t n, loyalty_code_t *c,
+    loyalty_lua_click_t *q, loyalty_member_t *m)
+{
+    MDB_val           key, val, rkey, rval;
+    loyalty_member_t  r;
+
+    key.mv_data = (void *) code;
+    key.mv_size = n;
+
+    if (mdb_get(txn, st->dbi[LOYALTY_DB_CODES], &key, &val) != 0
+        || loyalty_code_decode(val.mv_data, val.mv_size, c) != 0)
+    {
+        fprintf(stderr, "loyaltyctl: no code \"%s\"\n", d->args[0]);
+        return LOYALTYCTL_DATA;
+    }
+
+    memset(q, 0, sizeof(loyalty_lua_click_t));
+    q->code = code;
+    q->code_len = n;
+    q->referrer = c->member;
+    q->referrer_len = c->member_len;
+    q->status = d->replaced ? "replaced" : "new";
+    q->user_agent = d->ua;
+    q->user_agent_len = d->ua ? strlen(d->ua) : 0;
+    q->host = d->host;
+    q->host_len = d->host ? strlen(d->host) : 0;
+    q->uri = d->uri;
+    q->uri_len = strlen(d->uri);
+
+    /* the referrer's own referrer, as the module's code cache has it */
+    rkey.mv_data = (void *) c->member;
+    rkey.mv_size = c->member_len;
+
+    if (mdb_get(txn, st->dbi[LOYALTY_DB_MEMBERS], &rkey, &rval) == 0
+        && loyalty_member_decode(rval.mv_data, rval.mv_size, &r) == 0
+        && r.referrer_len)
+    {
+        q->referrer2 = r.referrer;
+        q->referrer2_len = r.referrer_len;
+    }
+
+    if (d->member) {
+        if (loyaltyctl_dry_member(st, txn, d->member, m) != LOYALTYCTL_OK) {
+            return LOYALTYCTL_DATA;
+        }
+
+        q->member = d->member;
+        q->member_len = strlen(d->member);
+        q->m = m;
+    }
+
+    return LOYALTYCTL_OK;
+}
+
+
+/* what the event hook was asked and answered, for the dry run */
+typedef struct {
+    loyalty_lua_t             *vm;
+    int64_t                    now;
+    json_t                    *hook;
+    int                        failed;
+} loyaltyctl_dry_event_t;
+
+
+int
+loyaltyctl_dry_event(const loyaltyctl_opts_t *o, int argc, char **argv)
+{
+    int                      rc;
+    char                     err[LOYALTY_ERRLEN];
+    json_t                  *doc, *ev;
+    MDB_txn                 *txn;
+    MDB_val                  key, val;
+    loyalty_lua_t            vm;
+    loyalty_event_t          e;
+    loyalty_store_t          st;
+    loyalty_member_t         m;
+    loyaltyctl_dry_t         d;
+    json_error_t             jerr;
+    loyalty_event_hook_t     hook;
+    loyaltyctl_dry_event_t   dry;
+
+    rc = loyaltyctl_dry_options(argc, argv, loyaltyctl_usage_event, &d);
+    if (rc != LOYALTYCTL_OK) {
+        return rc == -1 ? LOYALTYCTL_OK : rc;
+    }
+
+    if (d.nargs != 1 || d.member || d.tier) {
+        return loyaltyctl_usage(loyaltyctl_usage_event);
+    }
+
+    ev = json_loads(d.args[0], JSON_REJECT_DUPLICATES, &jerr);
+
+    if (ev == NULL || !json_is_object(ev)
+        || loyalty_event_from_json(ev, d.now, &e, err, sizeof(err)) != 0)
+    {
+        fprintf(stderr, "loyaltyctl: invalid event: %s\n",
+                ev == NULL ? jerr.text
+                           : json_is_object(ev) ? err : "not an object");
+        json_decref(ev);
+        return LOYALTYCTL_DATA;
+    }
+
+    rc = loyaltyctl_dry_vm(o, &vm, LOYALTY_LUA_HOOK_EVENT, &st, 0, &txn);
+    if (rc != LOYALTYCTL_OK) {
+        json_decref(ev);
+        return rc;
+    }
+
+    dry.vm = &vm;
+    dry.now = d.now;
+    dry.hook = json_object();
+    dry.failed = 0;
+    json_object_set_new(dry.hook, "called", json_false());
+
+    hook.handler = loyaltyctl_dry_event_hook;
+    hook.data = &dry;
+    hook.cadences = NULL;
+
+    if (loyaltyctl_dry_apply(&st, txn, ev, d.now, &hook) != LOYALTYCTL_OK) {
+        json_decref(dry.hook);
+        rc = LOYALTYCTL_DATA;
+        goto done;
+    }
+
+    doc = json_object();
+    json_object_set(doc, "event", ev);
+    loyalty_json_set_time(doc, "now", d.now);
+    json_object_set_new(doc, "hook", dry.hook);
+
+    key.mv_data = (void *) e.member;
+    key.mv_size = e.member_len;
+
+    if (mdb_get(txn, st.dbi[LOYALTY_DB_MEMBERS], &key, &val) == 0
+        && loyalty_member_decode(val.mv_data, val.mv_size, &m) == 0)
+    {
+        json_object_set_new(doc, "member",
+                            loyalty_member_to_json(e.member, e.member_len,
+                                                   &m));
+    }
+
+    rc = loyaltyctl_print_json(doc);
+
+    if (rc == LOYALTYCTL_OK && dry.failed) {
+        rc = LOYALTYCTL_DATA;
+    }
+
+done:
+
+    json_decref(ev);
+    loyaltyctl_dry_end(&vm, &st, txn);
+
+    return rc;
+}
+
+
+/* the event applied in txn, with the hook: an exit code, after saying why */
+static int
+loyaltyctl_dry_apply(loyalty_store_t *st, MDB_txn *txn, json_t *ev,
+    int64_t now, const loyalty_event_hook_t *hook)
+{
+    int               rc;
+    char             *body, err[LOYALTY_ERRLEN];
+    loyalty_batch_t   res;
+
+    err[0] = '\0';
+    res.errors = NULL;
+
+    body = json_dumps(ev, JSON_COMPACT);
+    rc = body ? loyalty_batch_apply(st, txn, body, strlen(body), 1, now, hook,
+                                    &res, err, sizeof(err))
+              : -1;
+    free(body);
+
+    if (rc != 0) {
+        fprintf(stderr, "loyaltyctl: event: %s\n",
+                res.errors ? json_string_value(json_object_get(
+                                 json_array_get(res.errors, 0), "error"))
+                           : err[0] ? err : "out of memory");
+    }
+
+    loyalty_batch_free(&res);
+
+    return rc == 0 ? LOYALTYCTL_OK : LOYALTYCTL_DATA;
+}
+
+
+/* the apply engine's hook: the core's ask, with what it said noted */
+static int
+loyaltyctl_dry_event_hook(void *data, loyalty_store_t *st, MDB_txn *txn,
+    const loyalty_event_hook_in_t *in, loyalty_event_hook_out_t *out)
+{
+    json_t                  *answer;
+    loyalty_lua_ask_t        ask;
+    loyaltyctl_dry_event_t  *dry = data;
+
+    json_object_set_new(dry->hook, "called", json_true());
+    json_object_set_new(dry->hook, "defaults",
+                        json_pack("{sI}", "points", (json_int_t) in->points));
+
+    loyalty_lua_store(dry->vm, st, txn);
+
+    memset(&ask, 0, sizeof(loyalty_lua_ask_t));
+    ask.now = dry->now;
+    ask.in = in;
+    ask.out = out;
+
+    if (loyalty_lua_ask(dry->vm, LOYALTY_LUA_HOOK_EVENT, &ask) != 0) {
+        dry->failed = 1;
+        ask.answered = 0;
+    }
+
+    if (!ask.answered) {
+        /* as the module: what a failed call may have set is not kept */
+        memset(out, 0, sizeof(loyalty_event_hook_out_t));
+        out->stage = -1;
+        json_object_set_new(dry->hook, "answer", json_null());
+        return -1;
+    }
+
+    answer = json_object();
+
+    if (out->has_points) {
+        json_object_set_new(answer, "points", json_integer(out->points));
+    }
+
+    if (out->has_l1) {
+        json_object_set_new(answer, "referrer_points",
+                            json_integer(out->l1_points));
+    }
+
+    if (out->has_l2) {
+        json_object_set_new(answer, "referrer2_points",
+                            json_integer(out->l2_points));
+    }
+
+    if (out->stage >= 0) {
+        json_object_set_new(answer, "stage",
+                            json_string(loyalty_stage_names[out->stage]));
+    }
+
+    if (out->tier_len) {
+        json_object_set_new(answer, "tier",
+                            json_stringn(out->tier, out->tier_len));
+    }
+
+    json_object_set_new(dry->hook, "answer", answer);
+
+    return 0;
+}

@@ -1,0 +1,585 @@
+/*
+ * nginx-loyalty core: the hooks' contexts and answers (lua/README.md),
+ * run in the sandbox by the module and by loyaltyctl's dry runs alike; a
+ * member's table and loyalty.store are loyalty_lua_member.c's.
+ *
+ * Every answer is checked here: a hook that returns something it may not
+ * fails its call, and the request or event goes on as if there were no
+ * hook.  The error names the place, the hook's FILE:LINE, and the field,
+ * so that the operator finds it: "weekend.lua:12 (field price): the price
+ * hook returned a price that is not a whole amount of at least 0 (round
+ * it with loyalty.money): 1332.666".  A label must be valid UTF-8 (it goes out in the price API's
+ * JSON): one that is not is refused, not mended.
+ */
+
+#include <string.h>
+
+#include <lauxlib.h>
+
+#include "loyalty_lua_hook.h"
+#include "loyalty_util.h"
+
+
+/* integers a double holds exactly */
+#define LOYALTY_LUA_INT_MAX   9007199254740992.0
+
+
+static int loyalty_lua_price_ask(lua_State *L);
+static void loyalty_lua_price_context(lua_State *L, loyalty_lua_ask_t *ask);
+static int loyalty_lua_click_ask(lua_State *L);
+static void loyalty_lua_click_context(lua_State *L, loyalty_lua_ask_t *ask);
+static int loyalty_lua_event_ask(lua_State *L);
+static void loyalty_lua_event_context(lua_State *L, loyalty_lua_ask_t *ask);
+static void loyalty_lua_event_items(lua_State *L, const loyalty_event_t *ev);
+static void loyalty_lua_event_points(lua_State *L, loyalty_lua_ask_t *ask);
+static void loyalty_lua_call_hook(lua_State *L, loyalty_lua_ask_t *ask,
+    loyalty_lua_hook_e hook, int nresults);
+static int loyalty_lua_refuse(lua_State *L, loyalty_lua_ask_t *ask,
+    loyalty_lua_hook_e hook, int idx, const char *field, const char *what);
+static int loyalty_lua_integer(lua_State *L, int idx, int64_t min,
+    int64_t max, int64_t *v);
+static int loyalty_lua_word(lua_State *L, int idx, size_t max,
+    const char **s, size_t *len);
+
+
+const lua_CFunction  loyalty_lua_asks[LOYALTY_LUA_HOOKS] = {
+    loyalty_lua_price_ask,
+    loyalty_lua_click_ask,
+    loyalty_lua_event_ask
+};
+
+
+int
+loyalty_lua_ask(loyalty_lua_t *vm, loyalty_lua_hook_e hook,
+    loyalty_lua_ask_t *ask)
+{
+    ask->vm = vm;
+    ask->answered = 0;
+
+    return loyalty_lua_call(vm, loyalty_lua_asks[hook], ask);
+}
+
+
+static int
+loyalty_lua_price_ask(lua_State *L)
+{
+    int                   top;
+    size_t                len, cut;
+    const char           *label;
+    loyalty_lua_ask_t    *ask;
+    loyalty_lua_price_t  *p;
+
+    ask = lua_touserdata(L, 1);
+    p = ask->price;
+
+    loyalty_lua_price_context(L, ask);
+    loyalty_lua_call_hook(L, ask, LOYALTY_LUA_HOOK_PRICE, 2);
+
+    /* price, label; or { price = N, label = "..." } */
+    if (lua_istable(L, 1)) {
+        lua_getfield(L, 1, "price");
+        lua_getfield(L, 1, "label");
+    }
+
+    top = lua_gettop(L);
+
+    if (lua_isnil(L, top - 1)) {
+        return 0;
+    }
+
+    if (loyalty_lua_integer(L, top - 1, 0, LOYALTY_PRICE_MAX * 1000,
+                            &p->total)
+        != 0)
+    {
+        return loyalty_lua_refuse(L, ask, LOYALTY_LUA_HOOK_PRICE, top - 1,
+                                  "price", "a price that is not a whole "
+                                  "amount of at least 0 (round it with "
+                                  "loyalty.money)");
+    }
+
+    p->label_len = 0;
+
+    if (!lua_isnil(L, top)) {
+        if (lua_type(L, top) != LUA_TSTRING) {
+            return loyalty_lua_refuse(L, ask, LOYALTY_LUA_HOOK_PRICE, top,
+                                      "label", "a label that is not a "
+                                      "string");
+        }
+
+        label = lua_tolstring(L, top, &len);
+
+        if (loyalty_utf8_chars(label, len) < 0) {
+            return loyalty_lua_refuse(L, ask, LOYALTY_LUA_HOOK_PRICE, top,
+                                      "label", "a label that is not valid "
+                                      "UTF-8 text");
+        }
+
+        /* whole characters only */
+        cut = len < LOYALTY_LUA_LABEL_MAX ? len : LOYALTY_LUA_LABEL_MAX;
+
+        while (cut < len && cut && (label[cut] & 0xc0) == 0x80) {
+            cut--;
+        }
+
+        memcpy(p->label, label, cut);
+        p->label_len = cut;
+    }
+
+    ask->answered = 1;
+
+    return 0;
+}
+
+
+/* the price hook's context, at index 2 above the keys at 1 */
+static void
+loyalty_lua_price_context(lua_State *L, loyalty_lua_ask_t *ask)
+{
+    loyalty_lua_price_t  *p;
+
+    p = ask->price;
+    lua_settop(L, 0);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ask->vm->keys);
+
+    lua_createtable(L, 0, 10);
+    loyalty_lua_set_str(L, LOYALTY_LUA_KEY_SKU, p->sku, p->sku_len);
+    loyalty_lua_set_num(L, LOYALTY_LUA_KEY_QTY, p->qty);
+    loyalty_lua_set_num(L, LOYALTY_LUA_KEY_RETAIL, p->retail);
+    loyalty_lua_set_num(L, LOYALTY_LUA_KEY_PRICE, p->price);
+    loyalty_lua_set_str(L, LOYALTY_LUA_KEY_CURRENCY, p->currency,
+                        p->currency_len);
+    loyalty_lua_set_str(L, LOYALTY_LUA_KEY_TIER, p->tier, p->tier_len);
+    loyalty_lua_set_num(L, LOYALTY_LUA_KEY_NOW, ask->now);
+
+    if (p->has_rank) {
+        loyalty_lua_set_num(L, LOYALTY_LUA_KEY_RANK, p->rank);
+    }
+
+    if (p->member == NULL) {
+        return;
+    }
+
+    /*
+     * What the request knows of the member already; the rest of the
+     * record is read only if the hook looks for it (see
+     * loyalty_lua_member_index).
+     */
+    lua_createtable(L, 0, 14);
+    loyalty_lua_set_str(L, LOYALTY_LUA_KEY_ID, p->member, p->member_len);
+    loyalty_lua_set_str(L, LOYALTY_LUA_KEY_TIER, p->member_tier,
+                        p->member_tier_len);
+    loyalty_lua_set_num(L, LOYALTY_LUA_KEY_RANK, p->member_rank);
+    lua_rawgeti(L, 1, LOYALTY_LUA_KEY_STAGES + p->member_stage);
+    loyalty_lua_set(L, LOYALTY_LUA_KEY_STAGE);
+    loyalty_lua_set_num(L, LOYALTY_LUA_KEY_POINTS, p->member_points);
+    lua_pushboolean(L, 0);
+    loyalty_lua_set(L, LOYALTY_LUA_KEY_BLOCKED);
+
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ask->vm->lazy);
+    lua_setmetatable(L, -2);
+
+    loyalty_lua_set(L, LOYALTY_LUA_KEY_MEMBER);
+}
+
+
+static int
+loyalty_lua_click_ask(lua_State *L)
+{
+    int                   top;
+    size_t                len;
+    const char           *campaign;
+    loyalty_lua_ask_t    *ask;
+    loyalty_lua_click_t  *c;
+
+    ask = lua_touserdata(L, 1);
+    c = ask->click;
+
+    loyalty_lua_click_context(L, ask);
+    loyalty_lua_call_hook(L, ask, LOYALTY_LUA_HOOK_CLICK, 1);
+
+    top = 1;
+
+    /* true or nil: accept; false: refuse; "campaign"; or a table */
+    if (lua_istable(L, 1)) {
+        lua_getfield(L, 1, "refuse");
+        c->refuse = lua_toboolean(L, -1);
+        lua_getfield(L, 1, "campaign");
+        top = lua_gettop(L);
+
+    } else if (lua_isboolean(L, 1)) {
+        c->refuse = !lua_toboolean(L, 1);
+        ask->answered = 1;
+        return 0;
+    }
+
+    ask->answered = 1;
+
+    if (lua_isnil(L, top)) {
+        return 0;
+    }
+
+    if (loyalty_lua_word(L, top, LOYALTY_LUA_CAMPAIGN_MAX, &campaign, &len)
+        != 0)
+    {
+        c->refuse = 0;
+        return loyalty_lua_refuse(L, ask, LOYALTY_LUA_HOOK_CLICK, top,
+                                  "campaign", "a campaign that is not 1-64 "
+                                  "characters of [A-Za-z0-9_.-]");
+    }
+
+    memcpy(c->campaign, campaign, len);
+    c->campaign_len = len;
+
+    return 0;
+}
+
+
+static void
+loyalty_lua_click_context(lua_State *L, loyalty_lua_ask_t *ask)
+{
+    loyalty_lua_click_t  *c;
+
+    c = ask->click;
+    lua_settop(L, 0);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ask->vm->keys);
+
+    lua_createtable(L, 0, 9);
+    loyalty_lua_set_str(L, LOYALTY_LUA_KEY_CODE, c->code, c->code_len);
+    loyalty_lua_set_str(L, LOYALTY_LUA_KEY_REFERRER, c->referrer,
+                        c->referrer_len);
+
+    if (c->referrer2) {
+        loyalty_lua_set_str(L, LOYALTY_LUA_KEY_REFERRER2, c->referrer2,
+                            c->referrer2_len);
+    }
+
+    lua_pushstring(L, c->status);
+    loyalty_lua_set(L, LOYALTY_LUA_KEY_STATUS);
+
+    if (c->user_agent) {
+        loyalty_lua_set_str(L, LOYALTY_LUA_KEY_USER_AGENT, c->user_agent,
+                            c->user_agent_len);
+    }
+
+    if (c->host) {
+        loyalty_lua_set_str(L, LOYALTY_LUA_KEY_HOST, c->host, c->host_len);
+    }
+
+    loyalty_lua_set_str(L, LOYALTY_LUA_KEY_URI, c->uri, c->uri_len);
+    loyalty_lua_set_num(L, LOYALTY_LUA_KEY_NOW, ask->now);
+
+    if (c->member) {
+        loyalty_lua_push_member(L, c->member, c->member_len, c->m,
+                                c->member_rank, c->has_member_rank);
+        loyalty_lua_set(L, LOYALTY_LUA_KEY_MEMBER);
+    }
+}
+
+
+static int
+loyalty_lua_event_ask(lua_State *L)
+{
+    size_t                     len;
+    const char                *s;
+    loyalty_lua_ask_t         *ask;
+    loyalty_event_hook_out_t  *out;
+
+    ask = lua_touserdata(L, 1);
+    out = ask->out;
+
+    loyalty_lua_event_context(L, ask);
+    loyalty_lua_call_hook(L, ask, LOYALTY_LUA_HOOK_EVENT, 1);
+
+    if (lua_isnil(L, 1)) {
+        return 0;
+    }
+
+    if (!lua_istable(L, 1)) {
+        return loyalty_lua_refuse(L, ask, LOYALTY_LUA_HOOK_EVENT, 1,
+                                  NULL, "an answer that is not a table or "
+                                  "nil");
+    }
+
+    loyalty_lua_event_points(L, ask);
+
+    lua_getfield(L, 1, "stage");
+
+    if (!lua_isnil(L, -1)) {
+        s = lua_tolstring(L, -1, &len);
+
+        if (lua_type(L, -1) != LUA_TSTRING
+            || (out->stage = loyalty_stage_parse(s, len)) < 0)
+        {
+            return loyalty_lua_refuse(L, ask, LOYALTY_LUA_HOOK_EVENT, -1,
+                                      "stage", "a stage that is not one of "
+                                      "prospect, fan, customer, member, "
+                                      "partner");
+        }
+    }
+
+    lua_getfield(L, 1, "tier");
+
+    if (!lua_isnil(L, -1)) {
+        if (loyalty_lua_word(L, -1, LOYALTY_TIER_MAX, &s, &len) != 0) {
+            return loyalty_lua_refuse(L, ask, LOYALTY_LUA_HOOK_EVENT, -1,
+                                      "tier", "a tier that is not a tier "
+                                      "name");
+        }
+
+        memcpy(out->tier, s, len);
+        out->tier_len = len;
+    }
+
+    ask->answered = 1;
+
+    return 0;
+}
+
+
+static void
+loyalty_lua_event_context(lua_State *L, loyalty_lua_ask_t *ask)
+{
+    const loyalty_event_t          *ev;
+    const loyalty_event_hook_in_t  *in;
+
+    in = ask->in;
+    ev = in->ev;
+    lua_settop(L, 0);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ask->vm->keys);
+
+    lua_createtable(L, 0, 14);
+
+    lua_pushstring(L, loyalty_event_names[ev->type]);
+    loyalty_lua_set(L, LOYALTY_LUA_KEY_TYPE);
+
+    if (ev->type == LOYALTY_EVENT_ACTION) {
+        lua_pushstring(L, loyalty_action_names[ev->action]);
+        loyalty_lua_set(L, LOYALTY_LUA_KEY_KIND);
+    }
+
+    loyalty_lua_set_str(L, LOYALTY_LUA_KEY_ID, ev->id, ev->id_len);
+    loyalty_lua_set_num(L, LOYALTY_LUA_KEY_AT, ev->at);
+    loyalty_lua_set_num(L, LOYALTY_LUA_KEY_NOW, ask->now);
+    loyalty_lua_set_num(L, LOYALTY_LUA_KEY_POINTS, in->points);
+    lua_pushboolean(L, in->first);
+    loyalty_lua_set(L, LOYALTY_LUA_KEY_FIRST);
+
+    if (ev->type == LOYALTY_EVENT_ORDER) {
+        loyalty_lua_set_num(L, LOYALTY_LUA_KEY_AMOUNT, ev->amount);
+        loyalty_lua_event_items(L, ev);
+        loyalty_lua_set(L, LOYALTY_LUA_KEY_ITEMS);
+    }
+
+    if (in->referrer) {
+        loyalty_lua_set_str(L, LOYALTY_LUA_KEY_REFERRER, in->referrer,
+                            in->referrer_len);
+    }
+
+    if (in->referrer2) {
+        loyalty_lua_set_str(L, LOYALTY_LUA_KEY_REFERRER2, in->referrer2,
+                            in->referrer2_len);
+    }
+
+    loyalty_lua_push_member(L, in->member_id, in->member_len, in->member,
+                            in->rank, in->has_rank);
+    loyalty_lua_set(L, LOYALTY_LUA_KEY_MEMBER);
+}
+
+
+/* an order's items, { { sku = "...", qty = N }, ... }, pushed */
+static void
+loyalty_lua_event_items(lua_State *L, const loyalty_event_t *ev)
+{
+    size_t   n;
+    json_t  *item, *v;
+
+    lua_createtable(L, (int) json_array_size(ev->items), 0);
+
+    json_array_foreach(ev->items, n, item) {
+        lua_createtable(L, 0, 2);
+
+        v = json_object_get(item, "sku");
+        loyalty_lua_set_str(L, LOYALTY_LUA_KEY_SKU, json_string_value(v),
+                            json_string_length(v));
+
+        /* checked whole, but it may be written 3.0 */
+        v = json_object_get(item, "qty");
+        loyalty_lua_set_num(L, LOYALTY_LUA_KEY_QTY,
+                            v ? json_number_value(v) : 1);
+
+        lua_rawseti(L, -2, (int) n + 1);
+    }
+}
+
+
+/* the points of the event hook's answer, the table at index 1 */
+static void
+loyalty_lua_event_points(lua_State *L, loyalty_lua_ask_t *ask)
+{
+    int                        i;
+    int64_t                   *points[3];
+    loyalty_event_hook_out_t  *out;
+
+    static const char  *fields[3] = {
+        "points", "referrer_points", "referrer2_points"
+    };
+
+    out = ask->out;
+    points[0] = &out->points;
+    points[1] = &out->l1_points;
+    points[2] = &out->l2_points;
+
+    for (i = 0; i < 3; i++) {
+        lua_getfield(L, 1, fields[i]);
+
+        if (lua_isnil(L, -1)) {
+            lua_pop(L, 1);
+            continue;
+        }
+
+        if (loyalty_lua_integer(L, -1, -LOYALTY_POINTS_MAX,
+                                LOYALTY_POINTS_MAX, points[i])
+            != 0)
+        {
+            lua_pushfstring(L, "%s that is not a whole number within "
+                            "10^12", fields[i]);
+            loyalty_lua_refuse(L, ask, LOYALTY_LUA_HOOK_EVENT, -2, fields[i],
+                               lua_tostring(L, -1));
+        }
+
+        if (i == 0) {
+            out->has_points = 1;
+
+        } else if (i == 1) {
+            out->has_l1 = 1;
+
+        } else {
+            out->has_l2 = 1;
+        }
+
+        lua_pop(L, 1);
+    }
+}
+
+
+/*
+ * The hook, below its context at the top of the stack, called; the keys
+ * are taken off, so that its answers start at index 1.
+ */
+static void
+loyalty_lua_call_hook(lua_State *L, loyalty_lua_ask_t *ask,
+    loyalty_lua_hook_e hook, int nresults)
+{
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ask->vm->hooks[hook]);
+    lua_insert(L, -2);
+    lua_call(L, 1, nresults);
+    lua_remove(L, 1);
+}
+
+
+/*
+ * Fails the call for an answer at idx: "FILE:LINE (field FIELD): the HOOK
+ * hook returned WHAT: VALUE", FILE:LINE where the hook is defined.
+ */
+static int
+loyalty_lua_refuse(lua_State *L, loyalty_lua_ask_t *ask,
+    loyalty_lua_hook_e hook, int idx, const char *field, const char *what)
+{
+    lua_Debug  ar;
+
+    if (idx < 0) {
+        idx = lua_gettop(L) + idx + 1;
+    }
+
+    memset(&ar, 0, sizeof(lua_Debug));
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ask->vm->hooks[hook]);
+
+    if (lua_getinfo(L, ">S", &ar) == 0) {
+        ar.short_src[0] = '?';
+        ar.short_src[1] = '\0';
+    }
+
+    /* "FILE:LINE (field F):", the place that the module logs once */
+    if (field) {
+        lua_pushfstring(L, "%s:%d (field %s): the %s hook returned %s",
+                        ar.short_src, ar.linedefined, field,
+                        loyalty_lua_hook_names[hook], what);
+
+    } else {
+        lua_pushfstring(L, "%s:%d (answer): the %s hook returned %s",
+                        ar.short_src, ar.linedefined,
+                        loyalty_lua_hook_names[hook], what);
+    }
+
+    /* a number as it is; other values by their type, bytes not echoed */
+    if (lua_type(L, idx) == LUA_TNUMBER) {
+        lua_pushfstring(L, ": %f", lua_tonumber(L, idx));
+
+    } else {
+        lua_pushfstring(L, ": a %s", luaL_typename(L, idx));
+    }
+
+    lua_concat(L, 2);
+
+    return lua_error(L);
+}
+
+
+static int
+loyalty_lua_integer(lua_State *L, int idx, int64_t min, int64_t max,
+    int64_t *v)
+{
+    lua_Number  n;
+
+    if (lua_type(L, idx) != LUA_TNUMBER) {
+        return -1;
+    }
+
+    n = lua_tonumber(L, idx);
+
+    /* NaN fails every comparison */
+    if (!(n >= (lua_Number) min && n <= (lua_Number) max)
+        || n > LOYALTY_LUA_INT_MAX
+        || n < -LOYALTY_LUA_INT_MAX
+        || n != (lua_Number) (int64_t) n)
+    {
+        return -1;
+    }
+
+    *v = (int64_t) n;
+
+    return 0;
+}
+
+
+/* a string of [A-Za-z0-9_.-], 1 to max bytes */
+static int
+loyalty_lua_word(lua_State *L, int idx, size_t max, const char **s,
+    size_t *len)
+{
+    size_t       i;
+    const char  *p;
+
+    if (lua_type(L, idx) != LUA_TSTRING) {
+        return -1;
+    }
+
+    p = lua_tolstring(L, idx, len);
+
+    if (*len == 0 || *len > max) {
+        return -1;
+    }
+
+    for (i = 0; i < *len; i++) {
+        if (!((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z')
+              || (p[i] >= '0' && p[i] <= '9')
+              || p[i] == '_' || p[i] == '.' || p[i] == '-'))
+        {
+            return -1;
+        }
+    }
+
+    *s = p;
+
+    return 0;
+}
