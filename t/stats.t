@@ -461,7 +461,19 @@ stop_checked($h, 'stats');
         return $? >> 8;
     };
     my $day = 20769;    # 2026-11-12
-    my $rec = pack('C x7 q<12', 1, 7, 5, 1, 2, 1, 1, 1, 990, 0, 0, 10, 4);
+    # version, the counters present, each a zigzag LEB128 varint
+    my $rec = sub {
+        my @c = @_;
+        my ($mask, $v) = (0, '');
+        for my $i (0 .. $#c) {
+            next unless $c[$i];
+            $mask |= 1 << $i;
+            my $z = $c[$i] < 0 ? -2 * $c[$i] - 1 : 2 * $c[$i];
+            while ($z >= 0x80) { $v .= chr(($z & 0x7f) | 0x80); $z >>= 7 }
+            $v .= chr($z);
+        }
+        return pack('C v', 1, $mask) . $v;
+    }->(7, 5, 1, 2, 1, 1, 1, 990, 0, 0, 10, 4);
 
     is($put->('stats', 'c' . pack('N', $day) . 'RAW-1', $rec), 0,
        'a raw stats record loaded');

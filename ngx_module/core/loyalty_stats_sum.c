@@ -12,7 +12,6 @@
  * records of the range, not with the store's members or codes.
  */
 
-#include <endian.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,17 +24,6 @@ static const char  loyalty_stats_kinds[] = {
     LOYALTY_STATS_KIND_REFERRER, LOYALTY_STATS_KIND_DAY
 };
 
-
-
-static int64_t
-loyalty_stats_get64(const uint8_t *p)
-{
-    uint64_t  v;
-
-    memcpy(&v, p, 8);
-
-    return (int64_t) le64toh(v);
-}
 
 
 int64_t
@@ -208,20 +196,20 @@ static int64_t
 loyalty_stats_total(loyalty_stats_top_t *t, const uint8_t *v, size_t len,
     int *sound)
 {
-    int  i;
+    int      i;
+    int64_t  c[LOYALTY_STATS_COUNTERS];
 
-    if (len != LOYALTY_STATS_REC_LEN || v[0] != LOYALTY_STATS_VERSION) {
+    if (loyalty_stats_decode(v, len, c) != 0) {
         return 0;
     }
 
     *sound = 1;
 
     for (i = 0; i < LOYALTY_STATS_COUNTERS; i++) {
-        t->totals[i] += loyalty_stats_get64(v + 8 + 8 * i);
+        t->totals[i] += c[i];
     }
 
-    return t->sort == LOYALTY_STATS_SORT_KEY
-           ? 0 : loyalty_stats_get64(v + 8 + 8 * t->sort);
+    return t->sort == LOYALTY_STATS_SORT_KEY ? 0 : c[t->sort];
 }
 
 
