@@ -16,169 +16,44 @@
  *   GET    .../stats                   the conversion counters
  *                                      (ngx_http_loyalty_stats.c)
  *
- * Writes run in nginx's thread pool, one write transaction per request,
- * so no worker ever waits on LMDB's writer lock; a 200 is sent only once
- * the transaction is committed and synced.  Reads use the worker's read
- * transaction like every other lookup.
+ * This file routes a request, reads, and sends answers; who may ask is
+ * ngx_http_loyalty_admin_auth.c's, and every write (claims of touches
+ * due included) is ngx_http_loyalty_admin_write.c's, made by the store
+ * writer in nginx's thread pool: a 200 is sent only once the transaction
+ * is committed and synced.  Reads use the worker's read transaction like
+ * every other lookup.
  */
 
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
 
 #include "ngx_http_loyalty_module.h"
+#include "ngx_http_loyalty_admin.h"
 #include "ngx_http_loyalty_lua.h"
 #include "loyalty_admin.h"
 #include "loyalty_due.h"
 #include "loyalty_batch.h"
-#include "loyalty_repl.h"
 #include "loyalty_rules.h"
 
 
-#define NGX_HTTP_LOYALTY_TOKEN_MIN     16
-#define NGX_HTTP_LOYALTY_TOKEN_MAX     256
-#define NGX_HTTP_LOYALTY_TOKENS_MAX    64
 #define NGX_HTTP_LOYALTY_LEDGER_LIMIT  1000
-
-
-typedef enum {
-    NGX_HTTP_LOYALTY_OP_EVENTS = 0,
-    NGX_HTTP_LOYALTY_OP_MEMBER,
-    NGX_HTTP_LOYALTY_OP_REFERRALS,
-    NGX_HTTP_LOYALTY_OP_LEDGER,
-    NGX_HTTP_LOYALTY_OP_CODE,
-    NGX_HTTP_LOYALTY_OP_PRICE,
-    NGX_HTTP_LOYALTY_OP_RULES,
-    NGX_HTTP_LOYALTY_OP_LUA,
-    NGX_HTTP_LOYALTY_OP_WEBHOOKS,
-    NGX_HTTP_LOYALTY_OP_DUE,
-    NGX_HTTP_LOYALTY_OP_DUE_ACK,
-    NGX_HTTP_LOYALTY_OP_STATS
-} ngx_http_loyalty_op_e;
-
-
-/* a token's scope: write implies read */
-#define NGX_HTTP_LOYALTY_SCOPE_READ    0x01
-#define NGX_HTTP_LOYALTY_SCOPE_WRITE   0x02
-
-
-/* an admin token, as its SHA-256 digest: compared in constant time */
-typedef struct {
-    u_char                        digest[32];
-    ngx_str_t                     id;       /* logged, never the token */
-    ngx_uint_t                    scope;
-    ngx_uint_t                    line;
-} ngx_http_loyalty_token_t;
-
-
-struct ngx_http_loyalty_tokens_s {
-    ngx_uint_t                    n;
-    ngx_http_loyalty_token_t      token[NGX_HTTP_LOYALTY_TOKENS_MAX];
-};
-
-
-typedef struct {
-    ngx_http_request_t           *request;
-    ngx_http_loyalty_store_t     *store;
-    ngx_http_loyalty_op_e         op;
-    ngx_uint_t                    method;
-    ngx_uint_t                    allowed;
-    const char                   *why;      /* a refusal's reason */
-    ngx_http_loyalty_write_t      write;
-    ngx_str_t                     key;
-    u_char                       *body;
-    size_t                        len;
-    size_t                        max_events;
-    const char                  **hosts;
-    size_t                       *host_lens;
-    size_t                        nhosts;
-    int64_t                       now;
-    loyalty_claim_t               claim;
-
-    /* another handler's, which makes the answer (the webhooks) */
-    ngx_http_loyalty_batch_done_pt  done;
-    void                         *done_data;
-
-    /* the outcome, made in the thread; the store's in write.rc */
-    ngx_uint_t                    status;
-    json_t                       *res;
-    json_t                       *decisions;    /* the event hook's, for
-                                                   the cluster's stream */
-    char                          err[LOYALTY_ERRLEN];
-    unsigned                      warn:1;   /* err is a warning */
-} ngx_http_loyalty_admin_t;
-
-
-/*
- * An admin request's own state, in a cleanup entry of its pool: the
- * module's context is the visitor's, which variables such as
- * $loyalty_member may build in any location, this one included.
- */
-typedef struct {
-    ngx_http_request_t           *request;
-    ngx_http_loyalty_token_t     *token;    /* NULL: a loopback client */
-    ngx_http_loyalty_admin_t     *admin;
-} ngx_http_loyalty_admin_req_t;
 
 
 static ngx_int_t ngx_http_loyalty_admin_route(ngx_http_request_t *r,
     ngx_http_loyalty_admin_t *a);
+static ngx_int_t ngx_http_loyalty_admin_get(ngx_http_request_t *r,
+    ngx_http_loyalty_admin_t *a, ngx_http_loyalty_admin_req_t *req);
+static ngx_int_t ngx_http_loyalty_admin_hosts(ngx_http_request_t *r,
+    ngx_http_loyalty_admin_t *a, ngx_http_loyalty_loc_conf_t *llcf);
 static ngx_int_t ngx_http_loyalty_admin_allow(ngx_http_request_t *r,
     ngx_uint_t allowed);
-static ngx_int_t ngx_http_loyalty_admin_post(ngx_http_request_t *r,
-    ngx_http_loyalty_admin_t *a);
-static ngx_http_loyalty_admin_req_t *ngx_http_loyalty_admin_req(
-    ngx_http_request_t *r, ngx_uint_t create);
 static void ngx_http_loyalty_admin_req_cleanup(void *data);
-static ngx_int_t ngx_http_loyalty_admin_access(ngx_http_request_t *r,
-    ngx_http_loyalty_loc_conf_t *llcf, ngx_http_loyalty_admin_req_t *req);
-static ngx_int_t ngx_http_loyalty_admin_scope(ngx_http_request_t *r,
-    ngx_http_loyalty_admin_t *a, ngx_http_loyalty_token_t *token);
-static ngx_uint_t ngx_http_loyalty_admin_loopback(struct sockaddr *sa);
-static ngx_http_loyalty_token_t *ngx_http_loyalty_admin_authorized(
-    ngx_http_request_t *r, ngx_http_loyalty_tokens_t *tokens);
-static ngx_int_t ngx_http_loyalty_admin_token_line(ngx_conf_t *cf,
-    ngx_str_t *path, ngx_http_loyalty_tokens_t *tokens, ngx_uint_t lineno,
-    u_char *p, u_char *end);
-static ngx_uint_t ngx_http_loyalty_admin_token_fields(u_char *p, u_char *end,
-    ngx_str_t *field);
-static ngx_int_t ngx_http_loyalty_admin_token_unique(ngx_conf_t *cf,
-    ngx_str_t *path, ngx_http_loyalty_tokens_t *tokens,
-    ngx_http_loyalty_token_t *t);
-static ngx_int_t ngx_http_loyalty_admin_token_scope(ngx_conf_t *cf,
-    ngx_str_t *path, ngx_uint_t lineno, ngx_str_t *field,
-    ngx_http_loyalty_token_t *t);
 static ngx_int_t ngx_http_loyalty_admin_read(ngx_http_request_t *r,
     ngx_http_loyalty_admin_t *a);
 static ngx_int_t ngx_http_loyalty_admin_claim_args(ngx_http_request_t *r,
     ngx_http_loyalty_admin_t *a);
-static int ngx_http_loyalty_admin_claim(ngx_http_loyalty_admin_t *a,
-    MDB_txn *txn);
-static int ngx_http_loyalty_admin_ack(ngx_http_loyalty_admin_t *a,
-    MDB_txn *txn);
 static void ngx_http_loyalty_admin_body(ngx_http_request_t *r);
-static int ngx_http_loyalty_admin_write(ngx_http_loyalty_write_t *w,
-    MDB_txn *txn);
-static int ngx_http_loyalty_admin_events(ngx_http_loyalty_admin_t *a,
-    MDB_txn *txn);
-static int ngx_http_loyalty_admin_delete(ngx_http_loyalty_admin_t *a,
-    MDB_txn *txn);
-static int ngx_http_loyalty_admin_put(ngx_http_loyalty_admin_t *a,
-    MDB_txn *txn);
-static void ngx_http_loyalty_admin_written(ngx_http_loyalty_write_t *w);
-static json_t *ngx_http_loyalty_admin_message(ngx_http_loyalty_write_t *w);
-static ngx_int_t ngx_http_loyalty_admin_done(ngx_http_request_t *r,
-    ngx_http_loyalty_admin_t *a);
-static ngx_int_t ngx_http_loyalty_admin_retry(ngx_http_request_t *r,
-    ngx_http_loyalty_admin_t *a, const char *message);
-static ngx_int_t ngx_http_loyalty_admin_error(ngx_http_request_t *r,
-    ngx_uint_t status, const char *message);
-static ngx_int_t ngx_http_loyalty_admin_answer(ngx_http_request_t *r,
-    ngx_http_loyalty_admin_t *a, ngx_uint_t status, json_t *doc);
-static ngx_int_t ngx_http_loyalty_admin_fail(ngx_http_request_t *r,
-    ngx_http_loyalty_admin_t *a, ngx_uint_t status, const char *message);
 
 
 ngx_int_t
@@ -241,59 +116,11 @@ ngx_http_loyalty_admin_handler(ngx_http_request_t *r)
 
     if (r->method == NGX_HTTP_GET) {
         (void) ngx_http_discard_request_body(r);
-
-        if (a->op == NGX_HTTP_LOYALTY_OP_LUA) {
-            return ngx_http_loyalty_admin_json(r, NGX_HTTP_OK,
-                       ngx_http_loyalty_lua_report(lmcf->lua));
-        }
-
-        if (a->op == NGX_HTTP_LOYALTY_OP_WEBHOOKS) {
-            return ngx_http_loyalty_admin_json(r, NGX_HTTP_OK,
-                       ngx_http_loyalty_webhook_report(lmcf->webhook_zone));
-        }
-
-        if (a->op == NGX_HTTP_LOYALTY_OP_STATS) {
-            return ngx_http_loyalty_stats_handler(r, a->store);
-        }
-
-        if (a->op != NGX_HTTP_LOYALTY_OP_DUE) {
-            return ngx_http_loyalty_admin_read(r, a);
-        }
-
-        /* a claim writes its lease: in the thread pool, as a write */
-        rc = ngx_http_loyalty_admin_claim_args(r, a);
-        if (rc != NGX_OK) {
-            return ngx_http_loyalty_admin_error(r, NGX_HTTP_BAD_REQUEST,
-                                                a->why);
-        }
-
-        req->admin = a;
-
-        rc = ngx_http_loyalty_admin_post(r, a);
-        if (rc == NGX_DONE) {
-            r->main->count++;
-        }
-
-        return rc;
+        return ngx_http_loyalty_admin_get(r, a, req);
     }
 
-    if (llcf->share_hosts) {
-        ngx_str_t   *h;
-        ngx_uint_t   i;
-
-        h = llcf->share_hosts->elts;
-        a->nhosts = llcf->share_hosts->nelts;
-        a->hosts = ngx_palloc(r->pool, a->nhosts * sizeof(char *));
-        a->host_lens = ngx_palloc(r->pool, a->nhosts * sizeof(size_t));
-
-        if (a->hosts == NULL || a->host_lens == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        for (i = 0; i < a->nhosts; i++) {
-            a->hosts[i] = (char *) h[i].data;
-            a->host_lens[i] = h[i].len;
-        }
+    if (ngx_http_loyalty_admin_hosts(r, a, llcf) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     req->admin = a;
@@ -317,6 +144,81 @@ ngx_http_loyalty_admin_handler(ngx_http_request_t *r)
     }
 
     return NGX_DONE;
+}
+
+
+/* GET: a read, a report, or a claim of touches due (a write) */
+static ngx_int_t
+ngx_http_loyalty_admin_get(ngx_http_request_t *r,
+    ngx_http_loyalty_admin_t *a, ngx_http_loyalty_admin_req_t *req)
+{
+    ngx_int_t                      rc;
+    ngx_http_loyalty_main_conf_t  *lmcf;
+
+    lmcf = ngx_http_get_module_main_conf(r, ngx_http_loyalty_module);
+
+    if (a->op == NGX_HTTP_LOYALTY_OP_LUA) {
+        return ngx_http_loyalty_admin_json(r, NGX_HTTP_OK,
+                   ngx_http_loyalty_lua_report(lmcf->lua));
+    }
+
+    if (a->op == NGX_HTTP_LOYALTY_OP_WEBHOOKS) {
+        return ngx_http_loyalty_admin_json(r, NGX_HTTP_OK,
+                   ngx_http_loyalty_webhook_report(lmcf->webhook_zone));
+    }
+
+    if (a->op == NGX_HTTP_LOYALTY_OP_STATS) {
+        return ngx_http_loyalty_stats_handler(r, a->store);
+    }
+
+    if (a->op != NGX_HTTP_LOYALTY_OP_DUE) {
+        return ngx_http_loyalty_admin_read(r, a);
+    }
+
+    /* a claim writes its lease: in the thread pool, as a write */
+    rc = ngx_http_loyalty_admin_claim_args(r, a);
+    if (rc != NGX_OK) {
+        return ngx_http_loyalty_admin_error(r, NGX_HTTP_BAD_REQUEST, a->why);
+    }
+
+    req->admin = a;
+
+    rc = ngx_http_loyalty_admin_post(r, a);
+    if (rc == NGX_DONE) {
+        r->main->count++;
+    }
+
+    return rc;
+}
+
+
+/* the hosts a code's target may name, for the core */
+static ngx_int_t
+ngx_http_loyalty_admin_hosts(ngx_http_request_t *r,
+    ngx_http_loyalty_admin_t *a, ngx_http_loyalty_loc_conf_t *llcf)
+{
+    ngx_str_t   *h;
+    ngx_uint_t   i;
+
+    if (llcf->share_hosts == NULL) {
+        return NGX_OK;
+    }
+
+    h = llcf->share_hosts->elts;
+    a->nhosts = llcf->share_hosts->nelts;
+    a->hosts = ngx_palloc(r->pool, a->nhosts * sizeof(char *));
+    a->host_lens = ngx_palloc(r->pool, a->nhosts * sizeof(size_t));
+
+    if (a->hosts == NULL || a->host_lens == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < a->nhosts; i++) {
+        a->hosts[i] = (char *) h[i].data;
+        a->host_lens[i] = h[i].len;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -468,7 +370,7 @@ ngx_http_loyalty_admin_allow(ngx_http_request_t *r, ngx_uint_t allowed)
 
 
 /* the request's admin state; created on first use if asked */
-static ngx_http_loyalty_admin_req_t *
+ngx_http_loyalty_admin_req_t *
 ngx_http_loyalty_admin_req(ngx_http_request_t *r, ngx_uint_t create)
 {
     ngx_pool_cleanup_t            *cln;
@@ -505,518 +407,6 @@ static void
 ngx_http_loyalty_admin_req_cleanup(void *data)
 {
     /* nothing to free: the handler only marks the request's entry */
-}
-
-
-/*
- * Who asks: the holder of one of the file's tokens, or, with
- * "loyalty_admin_open loopback" and no file, a loopback client.
- * NGX_DECLINED to go on, else the refusal, sent.
- */
-static ngx_int_t
-ngx_http_loyalty_admin_access(ngx_http_request_t *r,
-    ngx_http_loyalty_loc_conf_t *llcf, ngx_http_loyalty_admin_req_t *req)
-{
-    ngx_http_loyalty_token_t  *token;
-
-    req->token = NULL;
-
-    if (llcf->admin_tokens == NULL) {
-
-        /* the configuration allows no other case: closed if it did */
-        if (llcf->admin_open == NGX_HTTP_LOYALTY_ADMIN_LOOPBACK
-            && ngx_http_loyalty_admin_loopback(r->connection->sockaddr))
-        {
-            return NGX_DECLINED;
-        }
-
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "loyalty: admin request refused: "
-                      "\"loyalty_admin_open loopback\" admits loopback "
-                      "clients only");
-
-        (void) ngx_http_discard_request_body(r);
-        ngx_http_loyalty_metric(NGX_HTTP_LOYALTY_M_DENIED_LOOPBACK);
-
-        return ngx_http_loyalty_admin_error(r, NGX_HTTP_FORBIDDEN,
-                                            "this admin API admits "
-                                            "loopback clients only");
-    }
-
-    token = ngx_http_loyalty_admin_authorized(r, llcf->admin_tokens);
-
-    if (token == NULL) {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "loyalty: admin request without a valid token");
-
-        if (ngx_http_loyalty_add_header(r, "WWW-Authenticate",
-                                        (u_char *) "Bearer",
-                                        sizeof("Bearer") - 1)
-            != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        (void) ngx_http_discard_request_body(r);
-        ngx_http_loyalty_metric(NGX_HTTP_LOYALTY_M_DENIED_TOKEN);
-
-        return ngx_http_loyalty_admin_error(r, NGX_HTTP_UNAUTHORIZED,
-                                            "a valid bearer token is "
-                                            "required");
-    }
-
-    req->token = token;
-
-    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                  "loyalty: admin request with token \"%V\" (%s)",
-                  &token->id,
-                  (token->scope & NGX_HTTP_LOYALTY_SCOPE_WRITE) ? "write"
-                                                                : "read");
-
-    return NGX_DECLINED;
-}
-
-
-/*
- * Reads need the read scope, anything that changes the store the write
- * scope.  GET .../due is one of those: a claim writes its lease and
- * hides the touches from every other caller until the lease ends, so a
- * read token could keep them from the staff who must make them.
- * NGX_DECLINED to go on, else the refusal, sent.
- */
-static ngx_int_t
-ngx_http_loyalty_admin_scope(ngx_http_request_t *r,
-    ngx_http_loyalty_admin_t *a, ngx_http_loyalty_token_t *token)
-{
-    ngx_uint_t  need;
-
-    if (token == NULL) {
-        return NGX_DECLINED;    /* a loopback client of an open admin API */
-    }
-
-    need = (r->method == NGX_HTTP_GET && a->op != NGX_HTTP_LOYALTY_OP_DUE)
-           ? NGX_HTTP_LOYALTY_SCOPE_READ
-           : NGX_HTTP_LOYALTY_SCOPE_READ|NGX_HTTP_LOYALTY_SCOPE_WRITE;
-
-    if ((token->scope & need) == need) {
-        return NGX_DECLINED;
-    }
-
-    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                  "loyalty: admin request refused: token \"%V\" may only "
-                  "read", &token->id);
-
-    (void) ngx_http_discard_request_body(r);
-    ngx_http_loyalty_metric(NGX_HTTP_LOYALTY_M_DENIED_SCOPE);
-
-    return ngx_http_loyalty_admin_error(r, NGX_HTTP_FORBIDDEN,
-                                        "this token may only read");
-}
-
-
-/* 127.0.0.0/8, ::1 and ::ffff:127.0.0.0/104; not even a unix socket */
-static ngx_uint_t
-ngx_http_loyalty_admin_loopback(struct sockaddr *sa)
-{
-    struct sockaddr_in   *sin;
-#if (NGX_HAVE_INET6)
-    struct sockaddr_in6  *sin6;
-#endif
-
-    switch (sa->sa_family) {
-
-    case AF_INET:
-        sin = (struct sockaddr_in *) sa;
-        return (ntohl(sin->sin_addr.s_addr) >> 24) == 127;
-
-#if (NGX_HAVE_INET6)
-    case AF_INET6:
-        sin6 = (struct sockaddr_in6 *) sa;
-
-        if (IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr)) {
-            return 1;
-        }
-
-        return IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)
-               && sin6->sin6_addr.s6_addr[12] == 127;
-#endif
-
-    default:
-        return 0;
-    }
-}
-
-
-/* $loyalty_admin_token_id: the id of the token the request carried */
-ngx_int_t
-ngx_http_loyalty_admin_token_var(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data)
-{
-    ngx_http_loyalty_admin_req_t  *req;
-
-    req = ngx_http_loyalty_admin_req(r->main, 0);
-
-    if (req == NULL || req->token == NULL) {
-        v->not_found = 1;
-        return NGX_OK;
-    }
-
-    v->len = req->token->id.len;
-    v->data = req->token->id.data;
-    v->valid = 1;
-    v->no_cacheable = 0;
-    v->not_found = 0;
-
-    return NGX_OK;
-}
-
-
-/* "Authorization: Bearer TOKEN": which of the file's tokens, or NULL */
-static ngx_http_loyalty_token_t *
-ngx_http_loyalty_admin_authorized(ngx_http_request_t *r,
-    ngx_http_loyalty_tokens_t *tokens)
-{
-    u_char            digest[32];
-    ngx_str_t         v;
-    ngx_uint_t        i, eq, found;
-    unsigned int      n;
-    ngx_table_elt_t  *h;
-
-    h = r->headers_in.authorization;
-
-    if (h == NULL) {
-        return NULL;
-    }
-
-    v = h->value;
-
-    if (v.len <= sizeof("Bearer ") - 1
-        || ngx_strncasecmp(v.data, (u_char *) "Bearer ",
-                           sizeof("Bearer ") - 1)
-           != 0)
-    {
-        return NULL;
-    }
-
-    v.data += sizeof("Bearer ") - 1;
-    v.len -= sizeof("Bearer ") - 1;
-
-    if (v.len > NGX_HTTP_LOYALTY_TOKEN_MAX
-        || EVP_Digest(v.data, v.len, digest, &n, EVP_sha256(), NULL) != 1)
-    {
-        return NULL;
-    }
-
-    /*
-     * Every token compared and the match picked without a branch, so
-     * that timing tells nothing of which; tokens are unique.
-     */
-    found = 0;
-    for (i = 0; i < tokens->n; i++) {
-        eq = (CRYPTO_memcmp(digest, tokens->token[i].digest, 32) == 0);
-        found |= (0 - eq) & (i + 1);
-    }
-
-    return found ? &tokens->token[found - 1] : NULL;
-}
-
-
-/*
- * loyalty_admin_token FILE: lines of "ID SCOPE TOKEN", "#" comments and
- * blank lines.  A line of a bare token, the format of old, is read as a
- * write token named "line-N", with a warning.
- */
-char *
-ngx_http_loyalty_admin_tokens(ngx_conf_t *cf, ngx_str_t *path,
-    ngx_http_loyalty_tokens_t **out)
-{
-    u_char                     *p, *end, *line, *eol;
-    size_t                      size;
-    ssize_t                     n;
-    ngx_fd_t                    fd;
-    ngx_uint_t                  lineno;
-    ngx_file_t                  file;
-    ngx_file_info_t             fi;
-    ngx_http_loyalty_tokens_t  *tokens;
-
-    if (ngx_conf_full_name(cf->cycle, path, 1) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    fd = ngx_open_file(path->data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
-    if (fd == NGX_INVALID_FILE) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           "loyalty_admin_token: cannot open \"%V\"", path);
-        return NGX_CONF_ERROR;
-    }
-
-    ngx_memzero(&file, sizeof(ngx_file_t));
-    file.fd = fd;
-    file.name = *path;
-    file.log = cf->log;
-
-    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR
-        || ngx_file_size(&fi) > 65536)
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "loyalty_admin_token: \"%V\" is not a file of at "
-                           "most 64k", path);
-        (void) ngx_close_file(fd);
-        return NGX_CONF_ERROR;
-    }
-
-    if (fi.st_mode & S_IROTH) {
-        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
-                           "loyalty_admin_token: tokens file \"%V\" is "
-                           "readable by every user: chmod 600 it", path);
-    }
-
-    size = ngx_file_size(&fi);
-
-    p = ngx_pnalloc(cf->temp_pool, size + 1);
-    tokens = ngx_pcalloc(cf->pool, sizeof(ngx_http_loyalty_tokens_t));
-
-    if (p == NULL || tokens == NULL) {
-        (void) ngx_close_file(fd);
-        return NGX_CONF_ERROR;
-    }
-
-    n = ngx_read_file(&file, p, size, 0);
-    (void) ngx_close_file(fd);
-
-    if (n != (ssize_t) size) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "loyalty_admin_token: cannot read \"%V\"", path);
-        return NGX_CONF_ERROR;
-    }
-
-    end = p + size;
-    lineno = 0;
-
-    for (line = p; line < end; line = eol + 1) {
-        lineno++;
-
-        eol = ngx_strlchr(line, end, '\n');
-        if (eol == NULL) {
-            eol = end;
-        }
-
-        if (ngx_http_loyalty_admin_token_line(cf, path, tokens, lineno, line,
-                                              eol)
-            != NGX_OK)
-        {
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    if (tokens->n == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "loyalty_admin_token: \"%V\" has no token", path);
-        return NGX_CONF_ERROR;
-    }
-
-    *out = tokens;
-
-    return NGX_CONF_OK;
-}
-
-
-/* one line of a tokens file, from p to end */
-static ngx_int_t
-ngx_http_loyalty_admin_token_line(ngx_conf_t *cf, ngx_str_t *path,
-    ngx_http_loyalty_tokens_t *tokens, ngx_uint_t lineno, u_char *p,
-    u_char *end)
-{
-    u_char                    *q;
-    ngx_str_t                  field[3];
-    ngx_uint_t                 n;
-    unsigned int               dlen;
-    ngx_http_loyalty_token_t  *t;
-
-    n = ngx_http_loyalty_admin_token_fields(p, end, field);
-
-    if (n == 0) {
-        return NGX_OK;
-    }
-
-    if (n != 1 && n != 3) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "loyalty_admin_token: \"%V\" line %ui: "
-                           "\"ID SCOPE TOKEN\" expected", path, lineno);
-        return NGX_ERROR;
-    }
-
-    if (tokens->n == NGX_HTTP_LOYALTY_TOKENS_MAX) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "loyalty_admin_token: \"%V\" line %ui: more than "
-                           "%d tokens", path, lineno,
-                           NGX_HTTP_LOYALTY_TOKENS_MAX);
-        return NGX_ERROR;
-    }
-
-    /* the token, never written in any message */
-    q = field[n - 1].data;
-    p = q + field[n - 1].len;
-
-    for ( /* void */ ; q < p; q++) {
-        if (*q <= ' ' || *q >= 0x7f) {
-            break;
-        }
-    }
-
-    if (q != p || field[n - 1].len < NGX_HTTP_LOYALTY_TOKEN_MIN
-        || field[n - 1].len > NGX_HTTP_LOYALTY_TOKEN_MAX)
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "loyalty_admin_token: \"%V\" line %ui: a token "
-                           "is %d to %d printable characters", path, lineno,
-                           NGX_HTTP_LOYALTY_TOKEN_MIN,
-                           NGX_HTTP_LOYALTY_TOKEN_MAX);
-        return NGX_ERROR;
-    }
-
-    t = &tokens->token[tokens->n];
-    t->line = lineno;
-
-    if (ngx_http_loyalty_admin_token_scope(cf, path, lineno,
-                                           n == 3 ? field : NULL, t)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    if (EVP_Digest(field[n - 1].data, field[n - 1].len, t->digest, &dlen,
-                   EVP_sha256(), NULL)
-        != 1)
-    {
-        return NGX_ERROR;
-    }
-
-    if (ngx_http_loyalty_admin_token_unique(cf, path, tokens, t) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    tokens->n++;
-
-    return NGX_OK;
-}
-
-
-/* the blank-separated fields of a line: 0 for a comment, 4 for more */
-static ngx_uint_t
-ngx_http_loyalty_admin_token_fields(u_char *p, u_char *end, ngx_str_t *field)
-{
-    ngx_uint_t  n;
-
-    for (n = 0; /* void */; n++) {
-        while (p < end && (*p == ' ' || *p == '\t' || *p == '\r')) {
-            p++;
-        }
-
-        if (p == end || (n == 0 && *p == '#')) {
-            return n;
-        }
-
-        if (n == 3) {
-            return 4;
-        }
-
-        field[n].data = p;
-
-        while (p < end && *p != ' ' && *p != '\t' && *p != '\r') {
-            p++;
-        }
-
-        field[n].len = p - field[n].data;
-    }
-}
-
-
-/* neither the id nor the token of t is one of the earlier lines' */
-static ngx_int_t
-ngx_http_loyalty_admin_token_unique(ngx_conf_t *cf, ngx_str_t *path,
-    ngx_http_loyalty_tokens_t *tokens, ngx_http_loyalty_token_t *t)
-{
-    ngx_uint_t  i;
-
-    for (i = 0; i < tokens->n; i++) {
-        if (tokens->token[i].id.len == t->id.len
-            && ngx_strncmp(tokens->token[i].id.data, t->id.data, t->id.len)
-               == 0)
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "loyalty_admin_token: \"%V\" line %ui: the id "
-                               "\"%V\" is on line %ui too", path, t->line,
-                               &t->id, tokens->token[i].line);
-            return NGX_ERROR;
-        }
-
-        if (ngx_memcmp(tokens->token[i].digest, t->digest, 32) == 0) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "loyalty_admin_token: \"%V\" line %ui: the "
-                               "same token as line %ui", path, t->line,
-                               tokens->token[i].line);
-            return NGX_ERROR;
-        }
-    }
-
-    return NGX_OK;
-}
-
-
-/* a token's id and scope: from "ID SCOPE", or for a bare token, its line */
-static ngx_int_t
-ngx_http_loyalty_admin_token_scope(ngx_conf_t *cf, ngx_str_t *path,
-    ngx_uint_t lineno, ngx_str_t *field, ngx_http_loyalty_token_t *t)
-{
-    if (field == NULL) {
-        t->scope = NGX_HTTP_LOYALTY_SCOPE_READ|NGX_HTTP_LOYALTY_SCOPE_WRITE;
-
-        t->id.data = ngx_pnalloc(cf->pool, sizeof("line-") + NGX_INT_T_LEN);
-        if (t->id.data == NULL) {
-            return NGX_ERROR;
-        }
-
-        t->id.len = ngx_sprintf(t->id.data, "line-%ui", lineno) - t->id.data;
-
-        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
-                           "loyalty_admin_token: \"%V\" line %ui: a bare "
-                           "token, taken as \"%V write TOKEN\": give it an "
-                           "id and a scope", path, lineno, &t->id);
-        return NGX_OK;
-    }
-
-    if (!loyalty_valid_id((char *) field[0].data, field[0].len)) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "loyalty_admin_token: \"%V\" line %ui: an id is "
-                           "1 to %d of A-Z a-z 0-9 _ . -", path, lineno,
-                           LOYALTY_ID_MAX);
-        return NGX_ERROR;
-    }
-
-    if (field[1].len == 4 && ngx_strncmp(field[1].data, "read", 4) == 0) {
-        t->scope = NGX_HTTP_LOYALTY_SCOPE_READ;
-
-    } else if (field[1].len == 5
-               && ngx_strncmp(field[1].data, "write", 5) == 0)
-    {
-        t->scope = NGX_HTTP_LOYALTY_SCOPE_READ|NGX_HTTP_LOYALTY_SCOPE_WRITE;
-
-    } else {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "loyalty_admin_token: \"%V\" line %ui: the scope "
-                           "is \"read\" or \"write\"", path, lineno);
-        return NGX_ERROR;
-    }
-
-    t->id.data = ngx_pstrdup(cf->pool, &field[0]);
-    if (t->id.data == NULL) {
-        return NGX_ERROR;
-    }
-
-    t->id.len = field[0].len;
-
-    return NGX_OK;
 }
 
 
@@ -1163,91 +553,6 @@ ngx_http_loyalty_admin_claim_args(ngx_http_request_t *r,
 }
 
 
-/* in the thread pool: claims, leaving the list in a->res */
-static int
-ngx_http_loyalty_admin_claim(ngx_http_loyalty_admin_t *a, MDB_txn *txn)
-{
-    int      rc;
-    json_t  *list;
-
-    list = json_array();
-    if (list == NULL) {
-        return ENOMEM;
-    }
-
-    rc = loyalty_due_claim(&a->store->st, txn, &a->claim, list);
-
-    if (rc != 0) {
-        json_decref(list);
-        return rc;
-    }
-
-    a->res = json_pack("{s:o}", "due", list);
-
-    return (a->res == NULL) ? ENOMEM : 0;
-}
-
-
-/* in the thread pool: acknowledgements from the body */
-static int
-ngx_http_loyalty_admin_ack(ngx_http_loyalty_admin_t *a, MDB_txn *txn)
-{
-    int            rc;
-    json_t        *doc, *res;
-    const char    *status;
-    json_error_t   jerr;
-
-    doc = json_loadb((char *) a->body, a->len, JSON_REJECT_DUPLICATES,
-                     &jerr);
-
-    if (doc == NULL) {
-        a->status = NGX_HTTP_BAD_REQUEST;
-        (void) snprintf(a->err, sizeof(a->err), "%s", jerr.text);
-        return -1;
-    }
-
-    rc = loyalty_due_ack_json(&a->store->st, txn, doc, a->now, &res,
-                              a->err, sizeof(a->err));
-    json_decref(doc);
-
-    if (rc == -1) {
-        a->status = NGX_HTTP_LOYALTY_UNPROCESSABLE;
-        return rc;
-    }
-
-    if (rc != 0) {
-        json_decref(res);
-        return rc;
-    }
-
-    /* one acknowledgement: its status is the answer's */
-    status = json_string_value(json_object_get(res, "status"));
-
-    if (status == NULL || ngx_strcmp(status, "acked") == 0
-        || ngx_strcmp(status, "already") == 0)
-    {
-        a->res = res;
-        return 0;
-    }
-
-    if (ngx_strcmp(status, "unknown") == 0) {
-        a->status = NGX_HTTP_NOT_FOUND;
-
-    } else if (ngx_strcmp(status, "conflict") == 0) {
-        a->status = NGX_HTTP_CONFLICT;
-
-    } else {
-        a->status = NGX_HTTP_LOYALTY_UNPROCESSABLE;
-    }
-
-    (void) snprintf(a->err, sizeof(a->err), "%s",
-                    json_string_value(json_object_get(res, "error")));
-    json_decref(res);
-
-    return -1;
-}
-
-
 /* the body is in: gather it and hand the write to the thread pool */
 static void
 ngx_http_loyalty_admin_body(ngx_http_request_t *r)
@@ -1330,522 +635,7 @@ ngx_http_loyalty_read_body(ngx_http_request_t *r, u_char **body, size_t *len)
 }
 
 
-/*
- * A batch of events from another handler (the webhooks), applied as a
- * POST .../events in the thread pool: NGX_DONE, and done() makes the
- * answer of its status and document; or the status of a refusal, sent.
- */
 ngx_int_t
-ngx_http_loyalty_admin_apply(ngx_http_request_t *r, u_char *body, size_t len,
-    ngx_http_loyalty_batch_done_pt done, void *data)
-{
-    ngx_http_loyalty_admin_t      *a;
-    ngx_http_loyalty_loc_conf_t   *llcf;
-    ngx_http_loyalty_main_conf_t  *lmcf;
-
-    llcf = ngx_http_get_module_loc_conf(r, ngx_http_loyalty_module);
-    lmcf = ngx_http_get_module_main_conf(r, ngx_http_loyalty_module);
-
-    a = ngx_pcalloc(r->pool, sizeof(ngx_http_loyalty_admin_t));
-    if (a == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    a->request = r;
-    a->store = lmcf->store;
-    a->op = NGX_HTTP_LOYALTY_OP_EVENTS;
-    a->method = NGX_HTTP_POST;
-    a->max_events = llcf->admin_batch;
-    a->now = ngx_time();
-    a->body = body;
-    a->len = len;
-    a->done = done;
-    a->done_data = data;
-
-    return ngx_http_loyalty_admin_post(r, a);
-}
-
-
-/* hands the write to the store writer */
-static ngx_int_t
-ngx_http_loyalty_admin_post(ngx_http_request_t *r,
-    ngx_http_loyalty_admin_t *a)
-{
-    ngx_http_loyalty_write_t  *w;
-
-    w = &a->write;
-
-    w->kind = NGX_HTTP_LOYALTY_WRITE_ADMIN;
-    w->store = a->store;
-    w->log = r->connection->log;
-    w->request = r;
-    w->size = a->len;
-    w->retry = 1;
-    w->apply = ngx_http_loyalty_admin_write;
-    w->done = ngx_http_loyalty_admin_written;
-    w->message = ngx_http_loyalty_admin_message;
-    w->data = a;
-
-    if (ngx_http_loyalty_write_post(w) == NGX_DONE) {
-        return NGX_DONE;
-    }
-
-    return ngx_http_loyalty_admin_done(r, a);
-}
-
-
-/*
- * In the thread pool: the request's write, in the writer's transaction;
- * the answer is left in a.  0: commit; else not (answered, or failed).
- */
-static int
-ngx_http_loyalty_admin_write(ngx_http_loyalty_write_t *w, MDB_txn *txn)
-{
-    ngx_http_loyalty_admin_t *a = w->data;
-
-    int  rc;
-
-    /* from the start each time: a write may be made again */
-    json_decref(a->res);
-    a->res = NULL;
-    a->status = 0;
-    a->err[0] = '\0';
-    a->warn = 0;
-
-    if (!a->store->open || !a->store->writable) {
-        a->status = NGX_HTTP_SERVICE_UNAVAILABLE;
-        ngx_cpystrn((u_char *) a->err, (u_char *) "the store cannot be "
-                    "written now", sizeof(a->err));
-        return NGX_HTTP_LOYALTY_WRITE_NONE;
-    }
-
-    switch (a->op) {
-
-    case NGX_HTTP_LOYALTY_OP_EVENTS:
-        rc = ngx_http_loyalty_admin_events(a, txn);
-        break;
-
-    case NGX_HTTP_LOYALTY_OP_DUE:
-        rc = ngx_http_loyalty_admin_claim(a, txn);
-        break;
-
-    case NGX_HTTP_LOYALTY_OP_DUE_ACK:
-        rc = ngx_http_loyalty_admin_ack(a, txn);
-        break;
-
-    default:
-        rc = (a->method == NGX_HTTP_DELETE)
-             ? ngx_http_loyalty_admin_delete(a, txn)
-             : ngx_http_loyalty_admin_put(a, txn);
-        break;
-    }
-
-    if (rc == 0 && a->res != NULL) {
-        a->status = NGX_HTTP_OK;
-        return 0;
-    }
-
-    if (rc == 0 || rc == LOYALTY_BATCH_INVALID || rc == LOYALTY_BATCH_TOO_MANY)
-    {
-        /* answered (or not: then a 500) */
-        if (a->status == 0) {
-            json_decref(a->res);
-            a->res = NULL;
-        }
-
-        return NGX_HTTP_LOYALTY_WRITE_NONE;
-    }
-
-    /* anything else is LMDB's (negative) or the system's (errno) */
-    json_decref(a->res);
-    a->res = NULL;
-    a->status = 0;
-
-    return rc;
-}
-
-
-/* POST .../events: the batch, all or nothing */
-static int
-ngx_http_loyalty_admin_events(ngx_http_loyalty_admin_t *a, MDB_txn *txn)
-{
-    int                          rc;
-    loyalty_batch_t              batch;
-    loyalty_event_hook_t         recording;
-    loyalty_repl_recorder_t      recorder;
-    const loyalty_event_hook_t  *hook;
-
-    ngx_memzero(&batch, sizeof(loyalty_batch_t));
-
-    hook = ngx_http_loyalty_lua_event_hook();
-
-    /* a cluster's edge: the hook's decisions go into the stream's message */
-    json_decref(a->decisions);
-    a->decisions = NULL;
-
-    if (ngx_http_loyalty_nats_get() && hook && hook->handler) {
-        recorder.inner = hook;
-        recorder.decisions = json_object();
-        recording = *hook;
-        recording.handler = loyalty_repl_hook_record;
-        recording.data = &recorder;
-        hook = &recording;
-        a->decisions = recorder.decisions;
-    }
-
-    rc = loyalty_batch_apply(&a->store->st, txn, (char *) a->body, a->len,
-                             a->max_events, a->now, hook, &batch,
-                             a->err, sizeof(a->err));
-
-    if (rc == 0) {
-        a->res = json_pack("{s:I,s:I,s:I}",
-                           "events", (json_int_t) batch.events,
-                           "applied", (json_int_t) batch.applied,
-                           "duplicates", (json_int_t) batch.duplicates);
-
-    } else if (rc == LOYALTY_BATCH_INVALID || rc == LOYALTY_BATCH_CONFLICT) {
-        /* ids applied before with other data: 409 */
-        a->status = rc == LOYALTY_BATCH_CONFLICT
-                    ? NGX_HTTP_CONFLICT : NGX_HTTP_LOYALTY_UNPROCESSABLE;
-        a->res = json_pack("{s:s,s:O}", "error",
-                           rc == LOYALTY_BATCH_CONFLICT
-                           ? "conflicting events" : "invalid events",
-                           "errors", batch.errors ? batch.errors
-                                                  : json_array());
-        rc = LOYALTY_BATCH_INVALID;
-
-    } else if (rc == LOYALTY_BATCH_TOO_MANY) {
-        a->status = NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
-    }
-
-    loyalty_batch_free(&batch);
-
-    return rc;
-}
-
-
-/* DELETE .../members/ID */
-static int
-ngx_http_loyalty_admin_delete(ngx_http_loyalty_admin_t *a, MDB_txn *txn)
-{
-    int  rc;
-
-    rc = loyalty_admin_delete_member(&a->store->st, txn,
-                                     (char *) a->key.data, a->key.len);
-    if (rc == MDB_NOTFOUND) {
-        a->status = NGX_HTTP_NOT_FOUND;
-        ngx_cpystrn((u_char *) a->err, (u_char *) "no such record",
-                    sizeof(a->err));
-        return -1;    /* answered: nothing to write */
-    }
-
-    if (rc == 0) {
-        a->res = json_pack("{s:s%}", "deleted", a->key.data, a->key.len);
-    }
-
-    return rc;
-}
-
-
-/* PUT .../members/ID, .../codes/CODE, .../prices/SKU, .../rules */
-static int
-ngx_http_loyalty_admin_put(ngx_http_loyalty_admin_t *a, MDB_txn *txn)
-{
-    int           rc;
-    json_t       *doc;
-    json_error_t  jerr;
-
-    static const char  *kinds[] = {
-        NULL, "member", NULL, NULL, "code", "price", "rules", NULL, NULL,
-        NULL, NULL
-    };
-
-    doc = json_loadb((char *) a->body, a->len, JSON_REJECT_DUPLICATES,
-                     &jerr);
-
-    if (doc == NULL || !json_is_object(doc)) {
-        a->status = NGX_HTTP_BAD_REQUEST;
-        (void) snprintf(a->err, sizeof(a->err), "%s",
-                        doc ? "the body must be a JSON object" : jerr.text);
-        json_decref(doc);
-        return -1;
-    }
-
-    rc = loyalty_admin_put(&a->store->st, txn, kinds[a->op],
-                           (char *) a->key.data, a->key.len, doc,
-                           a->hosts, a->host_lens, a->nhosts,
-                           a->now, a->err, sizeof(a->err));
-    json_decref(doc);
-
-    if (rc == -1) {
-        a->status = NGX_HTTP_LOYALTY_UNPROCESSABLE;
-
-    } else if (rc == LOYALTY_ADMIN_CONFLICT) {
-        a->status = NGX_HTTP_CONFLICT;
-        rc = -1;
-
-    } else if (rc == 0 && a->err[0]) {
-        /* stored, but the operator should know: a weak code */
-        a->res = json_pack("{s:s,s:s}", "stored", kinds[a->op],
-                           "warning", a->err);
-        a->warn = 1;
-
-    } else if (rc == 0) {
-        a->res = json_pack("{s:s}", "stored", kinds[a->op]);
-    }
-
-    return rc;
-}
-
-
-/*
- * In the thread pool, with loyalty_nats: the write just checked, as a
- * message of the cluster's stream (schema/repl-message.schema.json):
- * what the followers give the same core function, with the same time.
- */
-static json_t *
-ngx_http_loyalty_admin_message(ngx_http_loyalty_write_t *w)
-{
-    ngx_http_loyalty_admin_t *a = w->data;
-
-    int          rc;
-    size_t       i;
-    json_t      *msg, *hosts, *body;
-    const char  *kind;
-
-    static const char  *kinds[] = {
-        NULL, "member", NULL, NULL, "code", "price", "rules", NULL, NULL,
-        NULL, NULL
-    };
-
-    kind = a->op == NGX_HTTP_LOYALTY_OP_EVENTS ? "events"
-           : a->op == NGX_HTTP_LOYALTY_OP_DUE ? "claim"
-           : a->op == NGX_HTTP_LOYALTY_OP_DUE_ACK ? "ack"
-           : a->method == NGX_HTTP_DELETE ? "delete" : "put";
-
-    msg = ngx_http_loyalty_nats_message(ngx_http_loyalty_nats_get(), kind,
-                                        a->now);
-    if (msg == NULL) {
-        return NULL;
-    }
-
-    if (a->op == NGX_HTTP_LOYALTY_OP_EVENTS) {
-        /* the body as taken: JSON, so UTF-8; the hook's decisions */
-        rc = json_object_set_new(msg, "body",
-                                 json_stringn((char *) a->body, a->len));
-
-        if (rc == 0 && json_object_size(a->decisions)) {
-            rc = json_object_set(msg, "hook", a->decisions);
-        }
-
-    } else if (a->op == NGX_HTTP_LOYALTY_OP_DUE_ACK) {
-        body = json_loadb((char *) a->body, a->len, 0, NULL);
-        rc = body ? json_object_set_new(msg, "body", body) : -1;
-
-    } else if (a->op == NGX_HTTP_LOYALTY_OP_DUE) {
-        rc = json_object_set_new(msg, "until", json_integer(a->claim.until))
-             | json_object_set_new(msg, "lease", json_integer(a->claim.lease))
-             | json_object_set_new(msg, "limit", json_integer(a->claim.limit))
-             | json_object_set_new(msg, "touches",
-                                   json_integer(a->claim.touches));
-
-    } else if (a->method == NGX_HTTP_DELETE) {
-        rc = json_object_set_new(msg, "what", json_string("member"))
-             | json_object_set_new(msg, "key",
-                                   json_stringn((char *) a->key.data,
-                                                a->key.len));
-
-    } else {
-        hosts = json_array();
-
-        for (i = 0; hosts && i < a->nhosts; i++) {
-            json_array_append_new(hosts, json_stringn(a->hosts[i],
-                                                      a->host_lens[i]));
-        }
-
-        body = json_loadb((char *) a->body, a->len, 0, NULL);
-
-        rc = (body == NULL || hosts == NULL)
-             | json_object_set_new(msg, "what", json_string(kinds[a->op]))
-             | json_object_set_new(msg, "key",
-                                   json_stringn((char *) a->key.data,
-                                                a->key.len))
-             | json_object_set_new(msg, "record", body)
-             | json_object_set_new(msg, "hosts", hosts);
-    }
-
-    if (rc != 0) {
-        json_decref(msg);
-        return NULL;
-    }
-
-    return msg;
-}
-
-
-/* back in the event loop: the answer, and the request finished */
-static void
-ngx_http_loyalty_admin_written(ngx_http_loyalty_write_t *w)
-{
-    ngx_http_loyalty_admin_t *a = w->data;
-
-    ngx_connection_t    *c;
-    ngx_http_request_t  *r;
-
-    r = a->request;
-    c = r->connection;
-
-    ngx_http_finalize_request(r, ngx_http_loyalty_admin_done(r, a));
-    ngx_http_run_posted_requests(c);
-}
-
-
-/* back in the event loop: the answer */
-static ngx_int_t
-ngx_http_loyalty_admin_done(ngx_http_request_t *r,
-    ngx_http_loyalty_admin_t *a)
-{
-    u_char                    *p;
-    json_t                    *doc;
-    ngx_http_loyalty_write_t  *w;
-    u_char                     detail[LOYALTY_ERRLEN + 64];
-
-    w = &a->write;
-
-    json_decref(a->decisions);
-    a->decisions = NULL;
-
-    if (w->rc != 0) {
-        json_decref(a->res);
-        a->res = NULL;
-    }
-
-    /* other writes were using the map or the store: the client retries */
-    switch (w->rc) {
-
-    case MDB_MAP_FULL:
-        return ngx_http_loyalty_admin_retry(r, a, "the store was full; retry");
-
-    case MDB_MAP_RESIZED:
-        return ngx_http_loyalty_admin_retry(r, a, "the store grew; retry");
-
-    case NGX_HTTP_LOYALTY_STORE_REPLACED:
-        return ngx_http_loyalty_admin_retry(r, a, "the store was replaced "
-                                                  "on disk; retry");
-
-    case NGX_HTTP_LOYALTY_STORE_GONE:
-        /* logged at crit when first noticed */
-        return ngx_http_loyalty_admin_fail(r, a, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                           "the store was removed; writes "
-                                           "are refused until it is back");
-
-    case NGX_EAGAIN:
-        return ngx_http_loyalty_admin_fail(r, a, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                           "too busy, try again");
-
-    case NGX_HTTP_LOYALTY_WRITE_UNPUBLISHED:
-        /* never a 2xx for a write the cluster's stream does not hold */
-        ngx_http_loyalty_write_log(w, NGX_LOG_ERR, NULL,
-                                   "; the admin write is refused");
-        return ngx_http_loyalty_admin_fail(r, a, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                           w->why);
-    }
-
-    if (w->rc != 0) {
-        (void) ngx_snprintf(detail, sizeof(detail), "%s%s%s%Z",
-                            ngx_http_loyalty_write_strerror(w),
-                            a->err[0] ? ": " : "", a->err);
-        ngx_http_loyalty_write_log(w, NGX_LOG_ERR, (char *) detail,
-                                   "; the admin write failed");
-        return ngx_http_loyalty_admin_fail(r, a,
-                                           NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                           "the store could not be "
-                                           "written");
-    }
-
-    if (a->res == NULL) {
-        if (a->status == NGX_HTTP_REQUEST_ENTITY_TOO_LARGE) {
-            p = ngx_pnalloc(r->pool, 64);
-            if (p == NULL) {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
-            }
-
-            (void) ngx_sprintf(p, "more than %uz events in one request%Z",
-                               a->max_events);
-            return ngx_http_loyalty_admin_fail(r, a, a->status, (char *) p);
-        }
-
-        return ngx_http_loyalty_admin_fail(r, a,
-                   a->status ? a->status : NGX_HTTP_INTERNAL_SERVER_ERROR,
-                   a->err[0] ? a->err : "failed");
-    }
-
-    if (a->warn && a->status == NGX_HTTP_OK) {
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "loyalty: admin write: %s", a->err);
-    }
-
-    if (a->status == NGX_HTTP_LOYALTY_UNPROCESSABLE) {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "loyalty: admin request refused (%s)",
-                      a->op == NGX_HTTP_LOYALTY_OP_EVENTS ? "invalid events"
-                                                          : a->err);
-    }
-
-    doc = a->res;
-    a->res = NULL;
-
-    return ngx_http_loyalty_admin_answer(r, a, a->status, doc);
-}
-
-
-/* the answer, sent, or made by the handler that posted the write */
-static ngx_int_t
-ngx_http_loyalty_admin_answer(ngx_http_request_t *r,
-    ngx_http_loyalty_admin_t *a, ngx_uint_t status, json_t *doc)
-{
-    ngx_http_loyalty_metrics_answer(NGX_HTTP_LOYALTY_M_WRITE, status);
-
-    if (a->done) {
-        return a->done(r, a->done_data, status, doc);
-    }
-
-    return ngx_http_loyalty_admin_json(r, status, doc);
-}
-
-
-static ngx_int_t
-ngx_http_loyalty_admin_fail(ngx_http_request_t *r,
-    ngx_http_loyalty_admin_t *a, ngx_uint_t status, const char *message)
-{
-    json_t  *doc;
-
-    doc = json_pack("{s:s}", "error", message);
-    if (doc == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_http_loyalty_admin_answer(r, a, status, doc);
-}
-
-
-/* a 503 that the client may retry in a second */
-static ngx_int_t
-ngx_http_loyalty_admin_retry(ngx_http_request_t *r,
-    ngx_http_loyalty_admin_t *a, const char *message)
-{
-    if (ngx_http_loyalty_add_header(r, "Retry-After", (u_char *) "1", 1)
-        != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_http_loyalty_admin_fail(r, a, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                       message);
-}
-
-
-static ngx_int_t
 ngx_http_loyalty_admin_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *message)
 {

@@ -5,7 +5,10 @@
  * The zone holds an open-addressed table of codes and a table of recent
  * (visitor, code) pairs for unique clicks.  Requests never lock: a code's
  * slot is claimed with a compare-and-swap, counters are atomic additions,
- * and a recent pair is one 64-bit word.  Counters only grow; the flusher
+ * and a recent pair is one 64-bit word: a tag of the visitor and the code
+ * under a key made when the zone is, so that the zone holds neither an
+ * address nor a User-Agent, nor anything that can be matched against
+ * them without the key.  Counters only grow; the flusher
  * notes how much of each the store already holds, so a flush that fails
  * is simply retried.  One process flushes at a time, under the zone's
  * slab mutex, which the master frees if its holder dies.
@@ -14,6 +17,8 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
+
+#include <openssl/rand.h>
 
 #include "ngx_http_loyalty_module.h"
 #include "loyalty_stats.h"
@@ -27,7 +32,10 @@
 #define NGX_HTTP_LOYALTY_KNOWN         (1ULL << 63)
 #define NGX_HTTP_LOYALTY_WAYS          4
 
-/* a recent pair: 40 bits of hash, 24 bits of minutes (wraps in 31 years) */
+/* the key of the visitor tags, made with the zone */
+#define NGX_HTTP_LOYALTY_VISITOR_KEY   32
+
+/* a recent pair: 40 bits of tag, 24 bits of minutes (wraps in 31 years) */
 #define NGX_HTTP_LOYALTY_MINUTES       0xffffffULL
 #define NGX_HTTP_LOYALTY_UNIQUE_WINDOW (24 * 60)
 
@@ -57,6 +65,7 @@ typedef struct {
     ngx_uint_t                    nrecent;
     ngx_atomic_t                  lost;     /* clicks with no free slot */
     ngx_http_loyalty_flushes_t    flushes;
+    u_char                        key[NGX_HTTP_LOYALTY_VISITOR_KEY];
     ngx_http_loyalty_slot_t      *slots;
     ngx_atomic_t                 *recent;
 } ngx_http_loyalty_clicks_sh_t;
@@ -86,6 +95,7 @@ struct ngx_http_loyalty_clicks_s {
     ngx_uint_t                    damaged;
     ngx_uint_t                    failed;   /* flushes failed in a row */
     ngx_http_loyalty_write_t      write;
+    loyalty_keyring_t            *visitors; /* the zone's key, as a ring */
 };
 
 
@@ -190,6 +200,14 @@ ngx_http_loyalty_clicks_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     sh = ngx_slab_calloc(shpool, sizeof(ngx_http_loyalty_clicks_sh_t));
     if (sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* a new key with every new zone: tags of another run match nothing */
+    if (RAND_bytes(sh->key, sizeof(sh->key)) != 1) {
+        ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                      "loyalty_click_zone \"%V\": RAND_bytes() failed",
+                      &shm_zone->shm.name);
         return NGX_ERROR;
     }
 
@@ -434,17 +452,28 @@ ngx_uint_t
 ngx_http_loyalty_clicks_unique(ngx_http_loyalty_clicks_t *clicks,
     uint64_t visitor, const u_char *code, size_t len)
 {
+    u_char                         msg[8 + LOYALTY_CODE_MAX];
+    uint8_t                        mac[LOYALTY_MAC_LEN];
     uint64_t                       h, tag, now, e, age, oldest;
     ngx_uint_t                     i, w, pick;
     ngx_http_loyalty_clicks_sh_t  *sh;
 
     sh = clicks->sh;
 
-    h = visitor ^ ((uint64_t) ngx_murmur_hash2((u_char *) code, len)
-                   * 0x9e3779b97f4a7c15ULL);
-    h ^= h >> 29;
-    h *= 0xbf58476d1ce4e5b9ULL;
-    h ^= h >> 32;
+    /* the tag: HMAC-SHA256 of the visitor and the code, the zone's key */
+    len = ngx_min(len, LOYALTY_CODE_MAX);
+    ngx_memcpy(msg, &visitor, 8);
+    ngx_memcpy(msg + 8, code, len);
+
+    if (clicks->visitors == NULL
+        || loyalty_keyring_mac(clicks->visitors, &clicks->visitors->keys[0],
+                               "visitor", (char *) msg, 8 + len, mac)
+           != 0)
+    {
+        return 0;
+    }
+
+    ngx_memcpy(&h, mac, sizeof(h));
 
     tag = (h & ~NGX_HTTP_LOYALTY_MINUTES) | (1ULL << 63);
     now = ((uint64_t) ngx_time() / 60) & NGX_HTTP_LOYALTY_MINUTES;
@@ -506,6 +535,14 @@ ngx_http_loyalty_clicks_init_worker(ngx_cycle_t *cycle)
                               * sizeof(ngx_http_loyalty_flush_t),
                               cycle->log);
     if (clicks->batch == NULL) {
+        return NGX_ERROR;
+    }
+
+    clicks->visitors = loyalty_keyring_secret(clicks->sh->key,
+                                              sizeof(clicks->sh->key));
+    if (clicks->visitors == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "loyalty_click_zone: cannot set up its key");
         return NGX_ERROR;
     }
 
@@ -584,6 +621,9 @@ ngx_http_loyalty_clicks_exit_worker(ngx_cycle_t *cycle)
 
     ngx_free(clicks->batch);
     clicks->batch = NULL;
+
+    loyalty_keyring_free(clicks->visitors);
+    clicks->visitors = NULL;
 }
 
 

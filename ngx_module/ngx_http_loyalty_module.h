@@ -447,6 +447,12 @@ void ngx_http_loyalty_store_end(ngx_http_loyalty_store_t *store);
 ngx_http_loyalty_store_t *ngx_http_loyalty_store_get(ngx_http_request_t *r);
 const loyalty_tierset_t *ngx_http_loyalty_store_tiers(
     ngx_http_loyalty_store_t *store, ngx_log_t *log);
+ngx_int_t ngx_http_loyalty_store_open(ngx_http_loyalty_store_t *store,
+    ngx_log_t *log);
+ngx_int_t ngx_http_loyalty_store_replaced(ngx_http_loyalty_store_t *store,
+    ngx_log_t *log);
+void ngx_http_loyalty_store_lost(ngx_http_loyalty_store_t *store,
+    ngx_log_t *log, const char *what, int rc);
 ngx_int_t ngx_http_loyalty_store_remap(ngx_http_loyalty_store_t *store,
     ngx_log_t *log);
 int ngx_http_loyalty_store_commit(ngx_http_loyalty_store_t *store,

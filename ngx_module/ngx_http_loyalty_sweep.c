@@ -5,7 +5,12 @@
  * A sweep goes through the store a step at a time (rewards that fell due,
  * LOYALTY_SWEEP_CHUNK members, one yearly_top cadence), each step one
  * write transaction in the thread pool, so that requests never wait on it
- * and event writes go on between its steps.  The conditions run in the
+ * and event writes go on between its steps.  Once a sweep has worked
+ * NGX_HTTP_LOYALTY_SWEEP_FREE ms, it rests NGX_HTTP_LOYALTY_SWEEP_REST
+ * times as long as each step took before the next, so that a large
+ * store's sweep takes at most a tenth of a core from the workers that
+ * serve requests (a thread of the shared pool cannot be given a lower
+ * priority and take it back unprivileged); a small one runs through.  The conditions run in the
  * worker's write-path VM, which only ever runs inside a write transaction:
  * LMDB's writer lock keeps it to one thread.
  */
@@ -20,15 +25,25 @@
 #include "loyalty_cadence.h"
 
 
+/* the rest between two steps, in times the step took */
+#define NGX_HTTP_LOYALTY_SWEEP_REST  9
+
+/* the work, in ms, a sweep does before it rests between steps */
+#define NGX_HTTP_LOYALTY_SWEEP_FREE  1000
+
+
 typedef struct {
     ngx_http_loyalty_store_t     *store;
     loyalty_cadences_t           *cadences;
     ngx_msec_t                    interval;
     ngx_event_t                   timer;
+    ngx_event_t                   rest;     /* between two steps */
     ngx_http_loyalty_write_t      write;
 
     int64_t                       now;      /* the sweep's time */
     ngx_msec_t                    started;
+    ngx_msec_t                    step;     /* when the step was posted */
+    ngx_msec_t                    worked;   /* the steps' time so far */
     loyalty_sweep_t               sw;
     loyalty_sweep_t               before;   /* to make a step again */
     ngx_uint_t                    steps;
@@ -38,6 +53,8 @@ typedef struct {
 
 static void ngx_http_loyalty_sweep_timer(ngx_event_t *ev);
 static void ngx_http_loyalty_sweep_post(ngx_http_loyalty_sweep_t *s);
+static void ngx_http_loyalty_sweep_next(ngx_http_loyalty_sweep_t *s);
+static void ngx_http_loyalty_sweep_rested(ngx_event_t *ev);
 static int ngx_http_loyalty_sweep_step(ngx_http_loyalty_write_t *w,
     MDB_txn *txn);
 static void ngx_http_loyalty_sweep_stepped(ngx_http_loyalty_write_t *w);
@@ -92,6 +109,11 @@ ngx_http_loyalty_sweep_init_worker(ngx_cycle_t *cycle,
     /* a sweep to come must not hold up a graceful shutdown */
     s->timer.cancelable = 1;
 
+    s->rest.handler = ngx_http_loyalty_sweep_rested;
+    s->rest.data = s;
+    s->rest.log = cycle->log;
+    s->rest.cancelable = 1;
+
     /* the first soon after start, so that a restart does not skip one */
     ngx_add_timer(&s->timer, ngx_min(s->interval, 1000));
 
@@ -130,6 +152,7 @@ ngx_http_loyalty_sweep_timer(ngx_event_t *ev)
     ngx_memzero(&s->sw, sizeof(loyalty_sweep_t));
     s->now = ngx_time();
     s->started = ngx_current_msec;
+    s->worked = 0;
     s->steps = 0;
 
     ngx_http_loyalty_sweep_post(s);
@@ -140,6 +163,7 @@ static void
 ngx_http_loyalty_sweep_post(ngx_http_loyalty_sweep_t *s)
 {
     s->before = s->sw;
+    s->step = ngx_current_msec;
 
     if (ngx_http_loyalty_write_post(&s->write) != NGX_DONE) {
         ngx_http_loyalty_sweep_stepped(&s->write);
@@ -203,7 +227,7 @@ ngx_http_loyalty_sweep_stepped(ngx_http_loyalty_write_t *w)
     }
 
     if (!s->sw.done && !ngx_exiting && !ngx_quit && !ngx_terminate) {
-        ngx_http_loyalty_sweep_post(s);
+        ngx_http_loyalty_sweep_next(s);
         return;
     }
 
@@ -224,6 +248,38 @@ ngx_http_loyalty_sweep_stepped(ngx_http_loyalty_write_t *w)
     }
 
     ngx_http_loyalty_sweep_over(s);
+}
+
+
+/* the next step: at once, or after a rest once the sweep has worked long */
+static void
+ngx_http_loyalty_sweep_next(ngx_http_loyalty_sweep_t *s)
+{
+    ngx_msec_t  took;
+
+    took = ngx_current_msec - s->step;
+    s->worked += took;
+
+    if (s->worked < NGX_HTTP_LOYALTY_SWEEP_FREE) {
+        ngx_http_loyalty_sweep_post(s);
+        return;
+    }
+
+    /* at least a millisecond: the event loop runs in between */
+    ngx_add_timer(&s->rest, took * NGX_HTTP_LOYALTY_SWEEP_REST + 1);
+}
+
+
+static void
+ngx_http_loyalty_sweep_rested(ngx_event_t *ev)
+{
+    ngx_http_loyalty_sweep_t *s = ev->data;
+
+    if (ngx_exiting || ngx_quit || ngx_terminate) {
+        return;
+    }
+
+    ngx_http_loyalty_sweep_post(s);
 }
 
 

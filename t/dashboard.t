@@ -31,7 +31,7 @@ my $UA = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 '
          . '(KHTML, like Gecko) Chrome/120.0 Safari/537.36';
 
 ok(-f "$DASH/index.html" && -f "$DASH/echarts.min.js",
-   'the dashboard is built (make dashboard)') or BAIL_OUT('make dashboard');
+   'the dashboard is built (make dashboard)') or Test::More::BAIL_OUT('make dashboard');
 
 my $HTTP = <<"END";
 loyalty_store %%STORE%%;

@@ -91,6 +91,13 @@ loyalty_bots_pattern(const loyalty_bots_t *b, size_t i, size_t *len)
 }
 
 
+int
+loyalty_bots_anchored(const loyalty_bots_t *b, size_t i)
+{
+    return b->anchored[i];
+}
+
+
 static size_t
 loyalty_bots_slot(const loyalty_bots_t *b, unsigned pair)
 {

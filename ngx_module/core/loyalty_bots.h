@@ -54,6 +54,8 @@ int loyalty_bots_bare(const char *ua, size_t len);
 /* the pattern of an index returned by loyalty_bots_match() */
 const char *loyalty_bots_pattern(const loyalty_bots_t *b, size_t i,
     size_t *len);
+/* whether that pattern was written "^...": it matches at the start only */
+int loyalty_bots_anchored(const loyalty_bots_t *b, size_t i);
 
 
 #endif /* _LOYALTY_BOTS_H_INCLUDED_ */

@@ -88,6 +88,34 @@ loyalty_keyring_free(loyalty_keyring_t *kr)
 }
 
 
+/*
+ * A ring of one key, of raw secret bytes and no kid: for MACs a process
+ * makes and checks itself, such as the click zone's visitor tags.
+ */
+loyalty_keyring_t *
+loyalty_keyring_secret(const uint8_t *secret, size_t len)
+{
+    loyalty_keyring_t  *kr;
+
+    kr = calloc(1, sizeof(loyalty_keyring_t));
+    if (kr == NULL) {
+        return NULL;
+    }
+
+    kr->nkeys = 1;
+
+    kr->work = EVP_MD_CTX_new();
+
+    if (kr->work == NULL || loyalty_key_init(&kr->keys[0], secret, len) != 0)
+    {
+        loyalty_keyring_free(kr);
+        return NULL;
+    }
+
+    return kr;
+}
+
+
 loyalty_keyring_t *
 loyalty_keyring_parse(const char *buf, size_t len, char *err, size_t errlen)
 {

@@ -102,6 +102,8 @@ loyalty_keyring_t *loyalty_keyring_parse(const char *buf, size_t len,
     char *err, size_t errlen);
 loyalty_keyring_t *loyalty_keyring_load(const char *path, char *err,
     size_t errlen);
+/* a ring of one key of raw secret bytes, no kid; NULL on failure */
+loyalty_keyring_t *loyalty_keyring_secret(const uint8_t *secret, size_t len);
 void loyalty_keyring_free(loyalty_keyring_t *kr);
 
 /* HMAC-SHA256 over domain "~" msg */

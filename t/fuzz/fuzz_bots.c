@@ -29,12 +29,14 @@ fuzz_lower(int c)
 }
 
 
+/* pat in ua, case-insensitively; at its start only if anchored */
 static int
-fuzz_occurs(const char *pat, size_t plen, const char *ua, size_t len)
+fuzz_occurs(const char *pat, size_t plen, int anchored, const char *ua,
+    size_t len)
 {
     size_t  i, k;
 
-    for (i = 0; i + plen <= len; i++) {
+    for (i = 0; i + plen <= len && (i == 0 || !anchored); i++) {
         for (k = 0; k < plen; k++) {
             if (fuzz_lower((unsigned char) ua[i + k])
                 != fuzz_lower((unsigned char) pat[k]))
@@ -98,6 +100,18 @@ fuzz_list_oracle(const loyalty_bots_t *b, size_t first, const char *text,
         }
 
         pat = loyalty_bots_pattern(b, first + (size_t) n, &plen);
+
+        /* "^..." is anchored, and kept without its "^" */
+        if (*line == '^') {
+            if (!loyalty_bots_anchored(b, first + (size_t) n)) {
+                return -1;
+            }
+
+            line++;
+
+        } else if (loyalty_bots_anchored(b, first + (size_t) n)) {
+            return -1;
+        }
 
         if (plen != (size_t) (end - line) || pat[plen] != '\0') {
             return -1;
@@ -186,14 +200,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     for (i = 0; i < loyalty_bots_count(b) && !any; i++) {
         pat = loyalty_bots_pattern(b, i, &plen);
-        any = fuzz_occurs(pat, plen, ua, ua_len);
+        any = fuzz_occurs(pat, plen, loyalty_bots_anchored(b, i), ua,
+                          ua_len);
     }
 
     FUZZ_CHECK((m >= 0) == any);
 
     if (m >= 0) {
         pat = loyalty_bots_pattern(b, (size_t) m, &plen);
-        FUZZ_CHECK(fuzz_occurs(pat, plen, ua, ua_len));
+        FUZZ_CHECK(fuzz_occurs(pat, plen, loyalty_bots_anchored(b, (size_t) m),
+                               ua, ua_len));
     }
 
     loyalty_bots_free(b);

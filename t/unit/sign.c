@@ -329,6 +329,15 @@ test_hmac(void)
         loyalty_keyring_free(kr);
     }
 
+    /* a ring of raw secret bytes: the same HMAC */
+    kr = loyalty_keyring_secret(secret, 32);
+    ok(kr != NULL && kr->nkeys == 1 && kr->keys[0].kid_len == 0
+       && hmac_agrees(kr, secret, 32, "visitor", msg, 40)
+       && hmac_agrees(kr, secret, 32, "visitor", "", 0),
+       "a ring of raw secret bytes: HMAC-SHA256 agrees with OpenSSL's "
+       "HMAC()");
+    loyalty_keyring_free(kr);
+
     kr = ring("k1 " K1HEX);
     n = 0;
     if (kr && loyalty_keyring_mac(kr, &kr->keys[0], "member",
@@ -771,7 +780,7 @@ test_ref_cookie(void)
 int
 main(void)
 {
-    plan(4 + nelts(keys_errors) + 3 + 3 + 8 + 11 + 7
+    plan(4 + nelts(keys_errors) + 3 + 3 + 8 + 1 + 11 + 7
          + 9 + nelts(bad_prefixes) + 10 + 11 + 5 + 12 + 6);
 
     test_keyring_parse();

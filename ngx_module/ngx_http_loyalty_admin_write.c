@@ -1,0 +1,646 @@
+/*
+ * nginx-loyalty: the admin API's writes (records, batches of events,
+ * claims and acknowledgements of touches due) and their answers.
+ *
+ * Each write is handed to the store writer (ngx_http_loyalty_write.c):
+ * one write transaction per request, made in nginx's thread pool so that
+ * no worker waits on LMDB's writer lock; a 200 is sent only once the
+ * transaction is committed and synced.  The webhooks' batches come here
+ * too (ngx_http_loyalty_admin_apply()).
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_loyalty_module.h"
+#include "ngx_http_loyalty_admin.h"
+#include "ngx_http_loyalty_lua.h"
+#include "loyalty_admin.h"
+#include "loyalty_due.h"
+#include "loyalty_batch.h"
+#include "loyalty_repl.h"
+
+
+static int ngx_http_loyalty_admin_claim(ngx_http_loyalty_admin_t *a,
+    MDB_txn *txn);
+static int ngx_http_loyalty_admin_ack(ngx_http_loyalty_admin_t *a,
+    MDB_txn *txn);
+static int ngx_http_loyalty_admin_write(ngx_http_loyalty_write_t *w,
+    MDB_txn *txn);
+static int ngx_http_loyalty_admin_events(ngx_http_loyalty_admin_t *a,
+    MDB_txn *txn);
+static int ngx_http_loyalty_admin_delete(ngx_http_loyalty_admin_t *a,
+    MDB_txn *txn);
+static int ngx_http_loyalty_admin_put(ngx_http_loyalty_admin_t *a,
+    MDB_txn *txn);
+static void ngx_http_loyalty_admin_written(ngx_http_loyalty_write_t *w);
+static json_t *ngx_http_loyalty_admin_message(ngx_http_loyalty_write_t *w);
+static ngx_int_t ngx_http_loyalty_admin_done(ngx_http_request_t *r,
+    ngx_http_loyalty_admin_t *a);
+static ngx_int_t ngx_http_loyalty_admin_retry(ngx_http_request_t *r,
+    ngx_http_loyalty_admin_t *a, const char *message);
+static ngx_int_t ngx_http_loyalty_admin_answer(ngx_http_request_t *r,
+    ngx_http_loyalty_admin_t *a, ngx_uint_t status, json_t *doc);
+static ngx_int_t ngx_http_loyalty_admin_fail(ngx_http_request_t *r,
+    ngx_http_loyalty_admin_t *a, ngx_uint_t status, const char *message);
+
+
+/* in the thread pool: claims, leaving the list in a->res */
+static int
+ngx_http_loyalty_admin_claim(ngx_http_loyalty_admin_t *a, MDB_txn *txn)
+{
+    int      rc;
+    json_t  *list;
+
+    list = json_array();
+    if (list == NULL) {
+        return ENOMEM;
+    }
+
+    rc = loyalty_due_claim(&a->store->st, txn, &a->claim, list);
+
+    if (rc != 0) {
+        json_decref(list);
+        return rc;
+    }
+
+    a->res = json_pack("{s:o}", "due", list);
+
+    return (a->res == NULL) ? ENOMEM : 0;
+}
+
+
+/* in the thread pool: acknowledgements from the body */
+static int
+ngx_http_loyalty_admin_ack(ngx_http_loyalty_admin_t *a, MDB_txn *txn)
+{
+    int            rc;
+    json_t        *doc, *res;
+    const char    *status;
+    json_error_t   jerr;
+
+    doc = json_loadb((char *) a->body, a->len, JSON_REJECT_DUPLICATES,
+                     &jerr);
+
+    if (doc == NULL) {
+        a->status = NGX_HTTP_BAD_REQUEST;
+        (void) snprintf(a->err, sizeof(a->err), "%s", jerr.text);
+        return -1;
+    }
+
+    rc = loyalty_due_ack_json(&a->store->st, txn, doc, a->now, &res,
+                              a->err, sizeof(a->err));
+    json_decref(doc);
+
+    if (rc == -1) {
+        a->status = NGX_HTTP_LOYALTY_UNPROCESSABLE;
+        return rc;
+    }
+
+    if (rc != 0) {
+        json_decref(res);
+        return rc;
+    }
+
+    /* one acknowledgement: its status is the answer's */
+    status = json_string_value(json_object_get(res, "status"));
+
+    if (status == NULL || ngx_strcmp(status, "acked") == 0
+        || ngx_strcmp(status, "already") == 0)
+    {
+        a->res = res;
+        return 0;
+    }
+
+    if (ngx_strcmp(status, "unknown") == 0) {
+        a->status = NGX_HTTP_NOT_FOUND;
+
+    } else if (ngx_strcmp(status, "conflict") == 0) {
+        a->status = NGX_HTTP_CONFLICT;
+
+    } else {
+        a->status = NGX_HTTP_LOYALTY_UNPROCESSABLE;
+    }
+
+    (void) snprintf(a->err, sizeof(a->err), "%s",
+                    json_string_value(json_object_get(res, "error")));
+    json_decref(res);
+
+    return -1;
+}
+
+
+/*
+ * A batch of events from another handler (the webhooks), applied as a
+ * POST .../events in the thread pool: NGX_DONE, and done() makes the
+ * answer of its status and document; or the status of a refusal, sent.
+ */
+ngx_int_t
+ngx_http_loyalty_admin_apply(ngx_http_request_t *r, u_char *body, size_t len,
+    ngx_http_loyalty_batch_done_pt done, void *data)
+{
+    ngx_http_loyalty_admin_t      *a;
+    ngx_http_loyalty_loc_conf_t   *llcf;
+    ngx_http_loyalty_main_conf_t  *lmcf;
+
+    llcf = ngx_http_get_module_loc_conf(r, ngx_http_loyalty_module);
+    lmcf = ngx_http_get_module_main_conf(r, ngx_http_loyalty_module);
+
+    a = ngx_pcalloc(r->pool, sizeof(ngx_http_loyalty_admin_t));
+    if (a == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    a->request = r;
+    a->store = lmcf->store;
+    a->op = NGX_HTTP_LOYALTY_OP_EVENTS;
+    a->method = NGX_HTTP_POST;
+    a->max_events = llcf->admin_batch;
+    a->now = ngx_time();
+    a->body = body;
+    a->len = len;
+    a->done = done;
+    a->done_data = data;
+
+    return ngx_http_loyalty_admin_post(r, a);
+}
+
+
+/* hands the write to the store writer */
+ngx_int_t
+ngx_http_loyalty_admin_post(ngx_http_request_t *r,
+    ngx_http_loyalty_admin_t *a)
+{
+    ngx_http_loyalty_write_t  *w;
+
+    w = &a->write;
+
+    w->kind = NGX_HTTP_LOYALTY_WRITE_ADMIN;
+    w->store = a->store;
+    w->log = r->connection->log;
+    w->request = r;
+    w->size = a->len;
+    w->retry = 1;
+    w->apply = ngx_http_loyalty_admin_write;
+    w->done = ngx_http_loyalty_admin_written;
+    w->message = ngx_http_loyalty_admin_message;
+    w->data = a;
+
+    if (ngx_http_loyalty_write_post(w) == NGX_DONE) {
+        return NGX_DONE;
+    }
+
+    return ngx_http_loyalty_admin_done(r, a);
+}
+
+
+/*
+ * In the thread pool: the request's write, in the writer's transaction;
+ * the answer is left in a.  0: commit; else not (answered, or failed).
+ */
+static int
+ngx_http_loyalty_admin_write(ngx_http_loyalty_write_t *w, MDB_txn *txn)
+{
+    ngx_http_loyalty_admin_t *a = w->data;
+
+    int  rc;
+
+    /* from the start each time: a write may be made again */
+    json_decref(a->res);
+    a->res = NULL;
+    a->status = 0;
+    a->err[0] = '\0';
+    a->warn = 0;
+
+    if (!a->store->open || !a->store->writable) {
+        a->status = NGX_HTTP_SERVICE_UNAVAILABLE;
+        ngx_cpystrn((u_char *) a->err, (u_char *) "the store cannot be "
+                    "written now", sizeof(a->err));
+        return NGX_HTTP_LOYALTY_WRITE_NONE;
+    }
+
+    switch (a->op) {
+
+    case NGX_HTTP_LOYALTY_OP_EVENTS:
+        rc = ngx_http_loyalty_admin_events(a, txn);
+        break;
+
+    case NGX_HTTP_LOYALTY_OP_DUE:
+        rc = ngx_http_loyalty_admin_claim(a, txn);
+        break;
+
+    case NGX_HTTP_LOYALTY_OP_DUE_ACK:
+        rc = ngx_http_loyalty_admin_ack(a, txn);
+        break;
+
+    default:
+        rc = (a->method == NGX_HTTP_DELETE)
+             ? ngx_http_loyalty_admin_delete(a, txn)
+             : ngx_http_loyalty_admin_put(a, txn);
+        break;
+    }
+
+    if (rc == 0 && a->res != NULL) {
+        a->status = NGX_HTTP_OK;
+        return 0;
+    }
+
+    if (rc == 0 || rc == LOYALTY_BATCH_INVALID || rc == LOYALTY_BATCH_TOO_MANY)
+    {
+        /* answered (or not: then a 500) */
+        if (a->status == 0) {
+            json_decref(a->res);
+            a->res = NULL;
+        }
+
+        return NGX_HTTP_LOYALTY_WRITE_NONE;
+    }
+
+    /* anything else is LMDB's (negative) or the system's (errno) */
+    json_decref(a->res);
+    a->res = NULL;
+    a->status = 0;
+
+    return rc;
+}
+
+
+/* POST .../events: the batch, all or nothing */
+static int
+ngx_http_loyalty_admin_events(ngx_http_loyalty_admin_t *a, MDB_txn *txn)
+{
+    int                          rc;
+    loyalty_batch_t              batch;
+    loyalty_event_hook_t         recording;
+    loyalty_repl_recorder_t      recorder;
+    const loyalty_event_hook_t  *hook;
+
+    ngx_memzero(&batch, sizeof(loyalty_batch_t));
+
+    hook = ngx_http_loyalty_lua_event_hook();
+
+    /* a cluster's edge: the hook's decisions go into the stream's message */
+    json_decref(a->decisions);
+    a->decisions = NULL;
+
+    if (ngx_http_loyalty_nats_get() && hook && hook->handler) {
+        recorder.inner = hook;
+        recorder.decisions = json_object();
+        recording = *hook;
+        recording.handler = loyalty_repl_hook_record;
+        recording.data = &recorder;
+        hook = &recording;
+        a->decisions = recorder.decisions;
+    }
+
+    rc = loyalty_batch_apply(&a->store->st, txn, (char *) a->body, a->len,
+                             a->max_events, a->now, hook, &batch,
+                             a->err, sizeof(a->err));
+
+    if (rc == 0) {
+        a->res = json_pack("{s:I,s:I,s:I}",
+                           "events", (json_int_t) batch.events,
+                           "applied", (json_int_t) batch.applied,
+                           "duplicates", (json_int_t) batch.duplicates);
+
+    } else if (rc == LOYALTY_BATCH_INVALID || rc == LOYALTY_BATCH_CONFLICT) {
+        /* ids applied before with other data: 409 */
+        a->status = rc == LOYALTY_BATCH_CONFLICT
+                    ? NGX_HTTP_CONFLICT : NGX_HTTP_LOYALTY_UNPROCESSABLE;
+        a->res = json_pack("{s:s,s:O}", "error",
+                           rc == LOYALTY_BATCH_CONFLICT
+                           ? "conflicting events" : "invalid events",
+                           "errors", batch.errors ? batch.errors
+                                                  : json_array());
+        rc = LOYALTY_BATCH_INVALID;
+
+    } else if (rc == LOYALTY_BATCH_TOO_MANY) {
+        a->status = NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
+    }
+
+    loyalty_batch_free(&batch);
+
+    return rc;
+}
+
+
+/* DELETE .../members/ID */
+static int
+ngx_http_loyalty_admin_delete(ngx_http_loyalty_admin_t *a, MDB_txn *txn)
+{
+    int  rc;
+
+    rc = loyalty_admin_delete_member(&a->store->st, txn,
+                                     (char *) a->key.data, a->key.len);
+    if (rc == MDB_NOTFOUND) {
+        a->status = NGX_HTTP_NOT_FOUND;
+        ngx_cpystrn((u_char *) a->err, (u_char *) "no such record",
+                    sizeof(a->err));
+        return -1;    /* answered: nothing to write */
+    }
+
+    if (rc == 0) {
+        a->res = json_pack("{s:s%}", "deleted", a->key.data, a->key.len);
+    }
+
+    return rc;
+}
+
+
+/* PUT .../members/ID, .../codes/CODE, .../prices/SKU, .../rules */
+static int
+ngx_http_loyalty_admin_put(ngx_http_loyalty_admin_t *a, MDB_txn *txn)
+{
+    int           rc;
+    json_t       *doc;
+    json_error_t  jerr;
+
+    static const char  *kinds[] = {
+        NULL, "member", NULL, NULL, "code", "price", "rules", NULL, NULL,
+        NULL, NULL
+    };
+
+    doc = json_loadb((char *) a->body, a->len, JSON_REJECT_DUPLICATES,
+                     &jerr);
+
+    if (doc == NULL || !json_is_object(doc)) {
+        a->status = NGX_HTTP_BAD_REQUEST;
+        (void) snprintf(a->err, sizeof(a->err), "%s",
+                        doc ? "the body must be a JSON object" : jerr.text);
+        json_decref(doc);
+        return -1;
+    }
+
+    rc = loyalty_admin_put(&a->store->st, txn, kinds[a->op],
+                           (char *) a->key.data, a->key.len, doc,
+                           a->hosts, a->host_lens, a->nhosts,
+                           a->now, a->err, sizeof(a->err));
+    json_decref(doc);
+
+    if (rc == -1) {
+        a->status = NGX_HTTP_LOYALTY_UNPROCESSABLE;
+
+    } else if (rc == LOYALTY_ADMIN_CONFLICT) {
+        a->status = NGX_HTTP_CONFLICT;
+        rc = -1;
+
+    } else if (rc == 0 && a->err[0]) {
+        /* stored, but the operator should know: a weak code */
+        a->res = json_pack("{s:s,s:s}", "stored", kinds[a->op],
+                           "warning", a->err);
+        a->warn = 1;
+
+    } else if (rc == 0) {
+        a->res = json_pack("{s:s}", "stored", kinds[a->op]);
+    }
+
+    return rc;
+}
+
+
+/*
+ * In the thread pool, with loyalty_nats: the write just checked, as a
+ * message of the cluster's stream (schema/repl-message.schema.json):
+ * what the followers give the same core function, with the same time.
+ */
+static json_t *
+ngx_http_loyalty_admin_message(ngx_http_loyalty_write_t *w)
+{
+    ngx_http_loyalty_admin_t *a = w->data;
+
+    int          rc;
+    size_t       i;
+    json_t      *msg, *hosts, *body;
+    const char  *kind;
+
+    static const char  *kinds[] = {
+        NULL, "member", NULL, NULL, "code", "price", "rules", NULL, NULL,
+        NULL, NULL
+    };
+
+    kind = a->op == NGX_HTTP_LOYALTY_OP_EVENTS ? "events"
+           : a->op == NGX_HTTP_LOYALTY_OP_DUE ? "claim"
+           : a->op == NGX_HTTP_LOYALTY_OP_DUE_ACK ? "ack"
+           : a->method == NGX_HTTP_DELETE ? "delete" : "put";
+
+    msg = ngx_http_loyalty_nats_message(ngx_http_loyalty_nats_get(), kind,
+                                        a->now);
+    if (msg == NULL) {
+        return NULL;
+    }
+
+    if (a->op == NGX_HTTP_LOYALTY_OP_EVENTS) {
+        /* the body as taken: JSON, so UTF-8; the hook's decisions */
+        rc = json_object_set_new(msg, "body",
+                                 json_stringn((char *) a->body, a->len));
+
+        if (rc == 0 && json_object_size(a->decisions)) {
+            rc = json_object_set(msg, "hook", a->decisions);
+        }
+
+    } else if (a->op == NGX_HTTP_LOYALTY_OP_DUE_ACK) {
+        body = json_loadb((char *) a->body, a->len, 0, NULL);
+        rc = body ? json_object_set_new(msg, "body", body) : -1;
+
+    } else if (a->op == NGX_HTTP_LOYALTY_OP_DUE) {
+        rc = json_object_set_new(msg, "until", json_integer(a->claim.until))
+             | json_object_set_new(msg, "lease", json_integer(a->claim.lease))
+             | json_object_set_new(msg, "limit", json_integer(a->claim.limit))
+             | json_object_set_new(msg, "touches",
+                                   json_integer(a->claim.touches));
+
+    } else if (a->method == NGX_HTTP_DELETE) {
+        rc = json_object_set_new(msg, "what", json_string("member"))
+             | json_object_set_new(msg, "key",
+                                   json_stringn((char *) a->key.data,
+                                                a->key.len));
+
+    } else {
+        hosts = json_array();
+
+        for (i = 0; hosts && i < a->nhosts; i++) {
+            json_array_append_new(hosts, json_stringn(a->hosts[i],
+                                                      a->host_lens[i]));
+        }
+
+        body = json_loadb((char *) a->body, a->len, 0, NULL);
+
+        rc = (body == NULL || hosts == NULL)
+             | json_object_set_new(msg, "what", json_string(kinds[a->op]))
+             | json_object_set_new(msg, "key",
+                                   json_stringn((char *) a->key.data,
+                                                a->key.len))
+             | json_object_set_new(msg, "record", body)
+             | json_object_set_new(msg, "hosts", hosts);
+    }
+
+    if (rc != 0) {
+        json_decref(msg);
+        return NULL;
+    }
+
+    return msg;
+}
+
+
+/* back in the event loop: the answer, and the request finished */
+static void
+ngx_http_loyalty_admin_written(ngx_http_loyalty_write_t *w)
+{
+    ngx_http_loyalty_admin_t *a = w->data;
+
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    r = a->request;
+    c = r->connection;
+
+    ngx_http_finalize_request(r, ngx_http_loyalty_admin_done(r, a));
+    ngx_http_run_posted_requests(c);
+}
+
+
+/* back in the event loop: the answer */
+static ngx_int_t
+ngx_http_loyalty_admin_done(ngx_http_request_t *r,
+    ngx_http_loyalty_admin_t *a)
+{
+    u_char                    *p;
+    json_t                    *doc;
+    ngx_http_loyalty_write_t  *w;
+    u_char                     detail[LOYALTY_ERRLEN + 64];
+
+    w = &a->write;
+
+    json_decref(a->decisions);
+    a->decisions = NULL;
+
+    if (w->rc != 0) {
+        json_decref(a->res);
+        a->res = NULL;
+    }
+
+    /* other writes were using the map or the store: the client retries */
+    switch (w->rc) {
+
+    case MDB_MAP_FULL:
+        return ngx_http_loyalty_admin_retry(r, a, "the store was full; retry");
+
+    case MDB_MAP_RESIZED:
+        return ngx_http_loyalty_admin_retry(r, a, "the store grew; retry");
+
+    case NGX_HTTP_LOYALTY_STORE_REPLACED:
+        return ngx_http_loyalty_admin_retry(r, a, "the store was replaced "
+                                                  "on disk; retry");
+
+    case NGX_HTTP_LOYALTY_STORE_GONE:
+        /* logged at crit when first noticed */
+        return ngx_http_loyalty_admin_fail(r, a, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                           "the store was removed; writes "
+                                           "are refused until it is back");
+
+    case NGX_EAGAIN:
+        return ngx_http_loyalty_admin_fail(r, a, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                           "too busy, try again");
+
+    case NGX_HTTP_LOYALTY_WRITE_UNPUBLISHED:
+        /* never a 2xx for a write the cluster's stream does not hold */
+        ngx_http_loyalty_write_log(w, NGX_LOG_ERR, NULL,
+                                   "; the admin write is refused");
+        return ngx_http_loyalty_admin_fail(r, a, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                           w->why);
+    }
+
+    if (w->rc != 0) {
+        (void) ngx_snprintf(detail, sizeof(detail), "%s%s%s%Z",
+                            ngx_http_loyalty_write_strerror(w),
+                            a->err[0] ? ": " : "", a->err);
+        ngx_http_loyalty_write_log(w, NGX_LOG_ERR, (char *) detail,
+                                   "; the admin write failed");
+        return ngx_http_loyalty_admin_fail(r, a,
+                                           NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                           "the store could not be "
+                                           "written");
+    }
+
+    if (a->res == NULL) {
+        if (a->status == NGX_HTTP_REQUEST_ENTITY_TOO_LARGE) {
+            p = ngx_pnalloc(r->pool, 64);
+            if (p == NULL) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            (void) ngx_sprintf(p, "more than %uz events in one request%Z",
+                               a->max_events);
+            return ngx_http_loyalty_admin_fail(r, a, a->status, (char *) p);
+        }
+
+        return ngx_http_loyalty_admin_fail(r, a,
+                   a->status ? a->status : NGX_HTTP_INTERNAL_SERVER_ERROR,
+                   a->err[0] ? a->err : "failed");
+    }
+
+    if (a->warn && a->status == NGX_HTTP_OK) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "loyalty: admin write: %s", a->err);
+    }
+
+    if (a->status == NGX_HTTP_LOYALTY_UNPROCESSABLE) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "loyalty: admin request refused (%s)",
+                      a->op == NGX_HTTP_LOYALTY_OP_EVENTS ? "invalid events"
+                                                          : a->err);
+    }
+
+    doc = a->res;
+    a->res = NULL;
+
+    return ngx_http_loyalty_admin_answer(r, a, a->status, doc);
+}
+
+
+/* the answer, sent, or made by the handler that posted the write */
+static ngx_int_t
+ngx_http_loyalty_admin_answer(ngx_http_request_t *r,
+    ngx_http_loyalty_admin_t *a, ngx_uint_t status, json_t *doc)
+{
+    ngx_http_loyalty_metrics_answer(NGX_HTTP_LOYALTY_M_WRITE, status);
+
+    if (a->done) {
+        return a->done(r, a->done_data, status, doc);
+    }
+
+    return ngx_http_loyalty_admin_json(r, status, doc);
+}
+
+
+static ngx_int_t
+ngx_http_loyalty_admin_fail(ngx_http_request_t *r,
+    ngx_http_loyalty_admin_t *a, ngx_uint_t status, const char *message)
+{
+    json_t  *doc;
+
+    doc = json_pack("{s:s}", "error", message);
+    if (doc == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_loyalty_admin_answer(r, a, status, doc);
+}
+
+
+/* a 503 that the client may retry in a second */
+static ngx_int_t
+ngx_http_loyalty_admin_retry(ngx_http_request_t *r,
+    ngx_http_loyalty_admin_t *a, const char *message)
+{
+    if (ngx_http_loyalty_add_header(r, "Retry-After", (u_char *) "1", 1)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_loyalty_admin_fail(r, a, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                       message);
+}
