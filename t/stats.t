@@ -349,6 +349,10 @@ my $NOV = 'from=2026-11-01&to=2026-11-30';
        'the days\' counts stay');
     my ($rc, $out) = loyaltyctl('-s', $h->{store}, 'stat');
     like($out, qr/^db attributions 1$/m, 'dave\'s attribution alone is left');
+    my $err;
+    ($rc, $out, $err) = loyaltyctl('-s', $h->{store}, 'verify');
+    is("$rc $out", '0 ', 'verify: the counters and attributions are sound')
+        or diag($err);
 }
 
 # bad arguments: 400 and a JSON error, the same refusals in loyaltyctl
@@ -403,6 +407,31 @@ my $NOV = 'from=2026-11-01&to=2026-11-30';
     is($hdr->{allow}, 'GET', 'POST: Allow: GET');
 }
 
+# questions at once, each in the thread pool: every one answered, alike
+
+{
+    my $dir = test_dir();
+    my @pids;
+    for my $i (0 .. 7) {
+        my $pid = fork // die "fork: $!";
+        if ($pid == 0) {
+            my $out = '';
+            for (1 .. 5) {
+                my ($status, $doc) = get($h, "by=referrer&$NOV");
+                $out .= "$status " . line($doc->{totals}) . "\n";
+            }
+            write_file("$dir/$i", $out);
+            POSIX::_exit(0);
+        }
+        push @pids, $pid;
+    }
+    waitpid $_, 0 for @pids;
+    my %seen;
+    $seen{$_}++ for map { split /\n/, slurp("$dir/$_") } 0 .. 7;
+    is_deeply(\%seen, { '200 0 0 0 0 4 4 6 26000 2 8000 800 320' => 40 },
+              'forty questions at once: forty alike answers');
+}
+
 # authentication
 
 {
@@ -414,5 +443,66 @@ my $NOV = 'from=2026-11-01&to=2026-11-30';
 }
 
 stop_checked($h, 'stats');
+
+# records laid out from schema/lmdb-layout.md; damage verify reports and
+# questions skip
+
+{
+    my $hex = sub { unpack('H*', $_[0]) =~ s/(..)/\\$1/gr };
+    my $put = sub {
+        my ($db, @pairs) = @_;
+        open my $fh, '|-', 'mdb_load', '-T', '-s', $db, $h->{store}
+            or die "mdb_load: $!";
+        binmode $fh;
+        while (my ($k, $v) = splice @pairs, 0, 2) {
+            print $fh $hex->($k), "\n", $hex->($v), "\n";
+        }
+        close $fh;
+        return $? >> 8;
+    };
+    my $day = 20769;    # 2026-11-12
+    # version, the counters present, each a zigzag LEB128 varint
+    my $rec = sub {
+        my @c = @_;
+        my ($mask, $v) = (0, '');
+        for my $i (0 .. $#c) {
+            next unless $c[$i];
+            $mask |= 1 << $i;
+            my $z = $c[$i] < 0 ? -2 * $c[$i] - 1 : 2 * $c[$i];
+            while ($z >= 0x80) { $v .= chr(($z & 0x7f) | 0x80); $z >>= 7 }
+            $v .= chr($z);
+        }
+        return pack('C v', 1, $mask) . $v;
+    }->(7, 5, 1, 2, 1, 1, 1, 990, 0, 0, 10, 4);
+
+    is($put->('stats', 'c' . pack('N', $day) . 'RAW-1', $rec), 0,
+       'a raw stats record loaded');
+    my ($rc, $out) = ctl_stats($h, '--by', 'code', '--from', '2026-11-12',
+                               '--to', '2026-11-12', '--csv');
+    like($out, qr/^RAW-1,,,7,5,1,2,1,1,1,990,0,0,10,4$/m,
+         'the layout document\'s record reads back');
+    ($rc, $out) = loyaltyctl('-s', $h->{store}, 'verify');
+    is($rc, 0, 'verify: a sound raw record');
+
+    is($put->('stats', 'c' . pack('N', $day) . 'BAD-1', "\x01" x 20,
+              'x' . pack('N', $day), $rec,
+              'm' . pack('N', $day) . 'fan-customer', pack('C x15', 1)), 0,
+       'damaged stats records loaded');
+    is($put->('attributions', 'ghost', pack('C5 x3 q< V x4', 1, 0, 0, 3, 0,
+                                            0, $day) . 'bob'), 0,
+       'an attribution of no member loaded');
+    my $err;
+    ($rc, $out, $err) = loyaltyctl('-s', $h->{store}, 'verify');
+    is($rc, 1, 'verify: exit 1');
+    is($out, "stats/c/2026-11-12/BAD-1: record does not decode\n"
+             . "stats/m/2026-11-12/fan-customer: move record does not "
+             . "decode\n"
+             . "stats/x/2026-11-12/: not a stats key\n"
+             . "attributions/ghost: attribution of no member\n",
+       'verify: each problem');
+    ($rc, $out) = ctl_stats($h, '--by', 'code', '--from', '2026-11-12',
+                            '--to', '2026-11-12', '--csv');
+    is($out =~ tr/\n//, 2, 'a question skips the damaged record');
+}
 
 done_testing();

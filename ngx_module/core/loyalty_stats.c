@@ -9,7 +9,6 @@
  * counters of any range of days stay the sum of what happened.
  */
 
-#include <endian.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,42 +101,96 @@ loyalty_stats_key(int kind, int64_t day, const char *name, size_t len,
 }
 
 
-void
+/*
+ * A stats record: the version, a u16 of the counters present (bit i:
+ * counter i), then each of them, in order, as a zigzag LEB128 varint.
+ * Most rows count a few things: a few bytes each, more rows to a page.
+ */
+size_t
 loyalty_stats_encode(const int64_t *c, uint8_t *buf)
 {
-    int  i;
+    int        i;
+    uint8_t   *p;
+    uint64_t   z;
+    unsigned   mask;
 
-    memset(buf, 0, 8);
-    buf[0] = LOYALTY_STATS_VERSION;
+    p = buf + 3;
+    mask = 0;
 
     for (i = 0; i < LOYALTY_STATS_COUNTERS; i++) {
-        loyalty_le_put(buf + 8 + 8 * i, (uint64_t) c[i], 8);
+        if (c[i] == 0) {
+            continue;
+        }
+
+        mask |= 1u << i;
+        z = ((uint64_t) c[i] << 1) ^ (uint64_t) (c[i] >> 63);
+
+        while (z >= 0x80) {
+            *p++ = (uint8_t) (z | 0x80);
+            z >>= 7;
+        }
+
+        *p++ = (uint8_t) z;
     }
+
+    buf[0] = LOYALTY_STATS_VERSION;
+    buf[1] = (uint8_t) mask;
+    buf[2] = (uint8_t) (mask >> 8);
+
+    return (size_t) (p - buf);
 }
 
 
 int
 loyalty_stats_decode(const uint8_t *buf, size_t len, int64_t *c)
 {
-    int       i;
-    uint64_t  v;
+    int             i, shift;
+    uint64_t        z;
+    unsigned        mask;
+    const uint8_t  *p, *end;
 
-    if (len != LOYALTY_STATS_REC_LEN || buf[0] != LOYALTY_STATS_VERSION) {
+    if (len < 3 || buf[0] != LOYALTY_STATS_VERSION) {
         return -1;
     }
 
-    for (i = 1; i < 8; i++) {
-        if (buf[i] != 0) {
+    mask = buf[1] | (buf[2] << 8);
+    if (mask >> LOYALTY_STATS_COUNTERS) {
+        return -1;
+    }
+
+    p = buf + 3;
+    end = buf + len;
+
+    for (i = 0; i < LOYALTY_STATS_COUNTERS; i++) {
+        c[i] = 0;
+
+        if (!(mask & (1u << i))) {
+            continue;
+        }
+
+        z = 0;
+
+        for (shift = 0; ; shift += 7) {
+            if (p == end || shift > 63) {
+                return -1;
+            }
+
+            z |= (uint64_t) (*p & 0x7f) << shift;
+
+            if (!(*p++ & 0x80)) {
+                break;
+            }
+        }
+
+        c[i] = (int64_t) (z >> 1) ^ -(int64_t) (z & 1);
+
+        /* one encoding for a value: a present counter is not zero */
+        if (c[i] == 0) {
             return -1;
         }
     }
 
-    for (i = 0; i < LOYALTY_STATS_COUNTERS; i++) {
-        memcpy(&v, buf + 8 + 8 * i, 8);
-        c[i] = (int64_t) le64toh(v);
-    }
-
-    return 0;
+    return p == end ? 0 : -1;
 }
 
 
@@ -152,7 +205,7 @@ loyalty_stats_write(loyalty_store_t *st, MDB_txn *txn, MDB_val *key,
 {
     int       rc, i;
     int64_t   c[LOYALTY_STATS_COUNTERS];
-    uint8_t   vbuf[LOYALTY_STATS_REC_LEN];
+    uint8_t   vbuf[LOYALTY_STATS_REC_MAX];
     MDB_val   val;
 
     rc = mdb_get(txn, st->dbi[LOYALTY_DB_STATS], key, &val);
@@ -171,9 +224,8 @@ loyalty_stats_write(loyalty_store_t *st, MDB_txn *txn, MDB_val *key,
         c[i] = (int64_t) ((uint64_t) c[i] + (uint64_t) d[i]);
     }
 
-    loyalty_stats_encode(c, vbuf);
     val.mv_data = vbuf;
-    val.mv_size = sizeof(vbuf);
+    val.mv_size = loyalty_stats_encode(c, vbuf);
 
     return mdb_put(txn, st->dbi[LOYALTY_DB_STATS], key, &val, 0);
 }
@@ -250,23 +302,27 @@ static int
 loyalty_stats_acc_grow(loyalty_stats_acc_t *acc)
 {
     size_t     i, n;
-    uint32_t   h, *slots;
+    uint32_t   h;
+    uint64_t  *slots;
 
     n = acc->nslots ? acc->nslots * 2 : 256;
 
-    slots = calloc(n, sizeof(uint32_t));
+    slots = calloc(n, sizeof(uint64_t));
     if (slots == NULL) {
         return ENOMEM;
     }
 
-    for (i = 0; i < acc->n; i++) {
-        h = loyalty_stats_acc_hash(acc->entries[i].key, acc->entries[i].len)
-            & (n - 1);
+    for (i = 0; i < acc->nslots; i++) {
+        if (acc->slots[i] == 0) {
+            continue;
+        }
+
+        h = (uint32_t) (acc->slots[i] >> 32) & (n - 1);
         while (slots[h]) {
             h = (h + 1) & (n - 1);
         }
 
-        slots[h] = (uint32_t) (i + 1);
+        slots[h] = acc->slots[i];
     }
 
     free(acc->slots);
@@ -283,19 +339,23 @@ loyalty_stats_acc_entry(loyalty_stats_acc_t *acc, const uint8_t *key,
     size_t len)
 {
     size_t                      h;
+    uint32_t                    hash;
     loyalty_stats_acc_entry_t  *e, *entries;
 
     if ((acc->n + 1) * 2 > acc->nslots && loyalty_stats_acc_grow(acc) != 0) {
         return NULL;
     }
 
-    h = loyalty_stats_acc_hash(key, len) & (acc->nslots - 1);
+    hash = loyalty_stats_acc_hash(key, len);
+    h = hash & (acc->nslots - 1);
 
     while (acc->slots[h]) {
-        e = &acc->entries[acc->slots[h] - 1];
+        if ((uint32_t) (acc->slots[h] >> 32) == hash) {
+            e = &acc->entries[(uint32_t) acc->slots[h] - 1];
 
-        if (e->len == len && memcmp(e->key, key, len) == 0) {
-            return e;
+            if (e->len == len && memcmp(e->key, key, len) == 0) {
+                return e;
+            }
         }
 
         h = (h + 1) & (acc->nslots - 1);
@@ -317,7 +377,7 @@ loyalty_stats_acc_entry(loyalty_stats_acc_t *acc, const uint8_t *key,
     memcpy(e->key, key, len);
     e->len = (uint8_t) len;
 
-    acc->slots[h] = (uint32_t) ++acc->n;
+    acc->slots[h] = ((uint64_t) hash << 32) | ++acc->n;
 
     return e;
 }
@@ -401,7 +461,7 @@ loyalty_stats_flush(loyalty_store_t *st, MDB_txn *txn,
     acc->n = 0;
 
     if (acc->slots) {
-        memset(acc->slots, 0, acc->nslots * sizeof(uint32_t));
+        memset(acc->slots, 0, acc->nslots * sizeof(uint64_t));
     }
 
     return rc;

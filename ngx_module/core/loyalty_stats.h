@@ -27,7 +27,8 @@
 
 
 #define LOYALTY_STATS_VERSION       1
-#define LOYALTY_STATS_REC_LEN       (8 + 8 * LOYALTY_STATS_COUNTERS)
+/* the version, the counters present, a varint of at most 10 bytes each */
+#define LOYALTY_STATS_REC_MAX       (3 + 10 * LOYALTY_STATS_COUNTERS)
 #define LOYALTY_STATS_MOVE_LEN      16
 /* a kind byte, a 4-byte big-endian day, a name of 0-64 bytes */
 #define LOYALTY_STATS_KEY_MAX       (5 + LOYALTY_ID_MAX)
@@ -148,7 +149,8 @@ typedef struct {
     loyalty_stats_acc_entry_t  *entries;
     size_t                      n;
     size_t                      nalloc;
-    uint32_t                   *slots;      /* entry index + 1; 0: free */
+    uint64_t                   *slots;      /* hash << 32 | entry index
+                                               + 1; 0: free */
     size_t                      nslots;     /* a power of two */
 } loyalty_stats_acc_t;
 
@@ -260,7 +262,8 @@ int loyalty_stats_clicks(loyalty_store_t *st, MDB_txn *txn,
 /* the stats database's records */
 size_t loyalty_stats_key(int kind, int64_t day, const char *name, size_t len,
     uint8_t *key);
-void loyalty_stats_encode(const int64_t *c, uint8_t *buf);
+/* the record's length; buf holds LOYALTY_STATS_REC_MAX bytes */
+size_t loyalty_stats_encode(const int64_t *c, uint8_t *buf);
 int loyalty_stats_decode(const uint8_t *buf, size_t len, int64_t *c);
 
 

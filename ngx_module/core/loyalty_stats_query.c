@@ -2,17 +2,9 @@
  * nginx-loyalty: questions to the conversion counters, for the admin
  * API's GET .../stats and loyaltyctl stats alike.
  *
- * The stats database is keyed kind, day, name: the records of one kind
- * and one day are adjacent, so a range of days is one cursor walk over
- * the keys that had something to count.  The walk adds up, per name in
- * a hash table, only the counter the rows are sorted by (and every
- * counter into the totals); the top N are taken with a heap of N, not by
- * sorting every name, and only their rows are then summed in full, one
- * read per day.  The cost grows with the names active in the range, not
- * with the store's members or codes.
+ * The arguments are checked here; the sums are loyalty_stats_sum.c's.
  */
 
-#include <endian.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,31 +14,7 @@
 #include "loyalty_record.h"
 #include "loyalty_rules.h"
 #include "loyalty_stats.h"
-
-
-/* one name's sum of the sort counter over the range */
-typedef struct {
-    int64_t         v;
-    uint32_t        hash;
-    uint32_t        len;
-    char            name[LOYALTY_ID_MAX];
-} loyalty_stats_row_t;
-
-
-typedef struct {
-    loyalty_stats_row_t  *rows;
-    size_t                nrows;
-    size_t                nalloc;
-    uint64_t             *slots;        /* hash << 32 | row index + 1 */
-    size_t                nslots;       /* a power of two */
-    int64_t               totals[LOYALTY_STATS_COUNTERS];
-} loyalty_stats_table_t;
-
-
-static const char  loyalty_stats_kinds[] = {
-    LOYALTY_STATS_KIND_CODE, LOYALTY_STATS_KIND_CAMPAIGN,
-    LOYALTY_STATS_KIND_REFERRER, LOYALTY_STATS_KIND_DAY
-};
+#include "loyalty_stats_sum.h"
 
 
 /* checking a question */
@@ -228,372 +196,6 @@ loyalty_stats_query_parse(const loyalty_stats_args_t *args, int64_t now,
 }
 
 
-/* summing a range */
-
-static int64_t
-loyalty_stats_get64(const uint8_t *p)
-{
-    uint64_t  v;
-
-    memcpy(&v, p, 8);
-
-    return (int64_t) le64toh(v);
-}
-
-
-static uint32_t
-loyalty_stats_hash(const char *s, size_t len)
-{
-    size_t    i;
-    uint32_t  h;
-
-    h = 2166136261u;
-    for (i = 0; i < len; i++) {
-        h = (h ^ (uint8_t) s[i]) * 16777619u;
-    }
-
-    return h;
-}
-
-
-static int
-loyalty_stats_grow(loyalty_stats_table_t *t)
-{
-    size_t     i, n;
-    uint32_t   h;
-    uint64_t  *slots;
-
-    n = t->nslots ? t->nslots * 2 : 4096;
-
-    slots = calloc(n, sizeof(uint64_t));
-    if (slots == NULL) {
-        return ENOMEM;
-    }
-
-    for (i = 0; i < t->nrows; i++) {
-        h = t->rows[i].hash & (n - 1);
-        while (slots[h]) {
-            h = (h + 1) & (n - 1);
-        }
-
-        slots[h] = ((uint64_t) t->rows[i].hash << 32) | (i + 1);
-    }
-
-    free(t->slots);
-    t->slots = slots;
-    t->nslots = n;
-
-    return 0;
-}
-
-
-/* the name's row, made if new; NULL for memory */
-static loyalty_stats_row_t *
-loyalty_stats_row(loyalty_stats_table_t *t, const char *name, size_t len)
-{
-    size_t                h;
-    uint32_t              hash;
-    loyalty_stats_row_t  *r, *rows;
-
-    if ((t->nrows + 1) * 10 > t->nslots * 7 && loyalty_stats_grow(t) != 0) {
-        return NULL;
-    }
-
-    hash = loyalty_stats_hash(name, len);
-    h = hash & (t->nslots - 1);
-
-    while (t->slots[h]) {
-        if ((uint32_t) (t->slots[h] >> 32) == hash) {
-            r = &t->rows[(uint32_t) t->slots[h] - 1];
-
-            if (r->len == len && memcmp(r->name, name, len) == 0) {
-                return r;
-            }
-        }
-
-        h = (h + 1) & (t->nslots - 1);
-    }
-
-    if (t->nrows == t->nalloc) {
-        t->nalloc = t->nalloc ? t->nalloc * 2 : 4096;
-        rows = realloc(t->rows, t->nalloc * sizeof(loyalty_stats_row_t));
-        if (rows == NULL) {
-            return NULL;
-        }
-
-        t->rows = rows;
-    }
-
-    r = &t->rows[t->nrows];
-    memcpy(r->name, name, len);
-    r->len = (uint32_t) len;
-    r->hash = hash;
-    r->v = 0;
-
-    t->slots[h] = ((uint64_t) hash << 32) | ++t->nrows;
-
-    return r;
-}
-
-
-static int64_t
-loyalty_stats_key_day(const uint8_t *k)
-{
-    return ((int64_t) k[0] << 24) | (k[1] << 16) | (k[2] << 8) | k[3];
-}
-
-
-/*
- * Sums the sort counter of the kind's records of the range per name, and
- * every counter into the totals; by=day names a row by its day (4 bytes,
- * big-endian, so that names sort by date).
- */
-static int
-loyalty_stats_sum(loyalty_store_t *st, MDB_txn *txn,
-    const loyalty_stats_query_t *q, loyalty_stats_table_t *t)
-{
-    int                   rc, i, kind, sort;
-    uint8_t               kbuf[LOYALTY_STATS_KEY_MAX];
-    MDB_val               key, val;
-    MDB_cursor           *cur;
-    const uint8_t        *k, *v;
-    loyalty_stats_row_t  *r;
-
-    kind = loyalty_stats_kinds[q->by];
-    sort = q->sort;
-
-    rc = mdb_cursor_open(txn, st->dbi[LOYALTY_DB_STATS], &cur);
-    if (rc != 0) {
-        return rc;
-    }
-
-    key.mv_data = kbuf;
-    key.mv_size = loyalty_stats_key(kind, q->from, NULL, 0, kbuf);
-
-    for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
-         rc == 0;
-         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT))
-    {
-        k = key.mv_data;
-        v = val.mv_data;
-
-        if (key.mv_size < 5 || k[0] != kind
-            || loyalty_stats_key_day(k + 1) > q->to)
-        {
-            break;
-        }
-
-        /* damage is verify's to report; it counts nothing here */
-        if (key.mv_size > LOYALTY_STATS_KEY_MAX
-            || val.mv_size != LOYALTY_STATS_REC_LEN
-            || v[0] != LOYALTY_STATS_VERSION)
-        {
-            continue;
-        }
-
-        r = (q->by == LOYALTY_STATS_BY_DAY)
-            ? loyalty_stats_row(t, (const char *) k + 1, 4)
-            : loyalty_stats_row(t, (const char *) k + 5, key.mv_size - 5);
-
-        if (r == NULL) {
-            rc = ENOMEM;
-            break;
-        }
-
-        for (i = 0; i < LOYALTY_STATS_COUNTERS; i++) {
-            t->totals[i] += loyalty_stats_get64(v + 8 + 8 * i);
-        }
-
-        if (sort != LOYALTY_STATS_SORT_KEY) {
-            r->v += loyalty_stats_get64(v + 8 + 8 * sort);
-        }
-    }
-
-    mdb_cursor_close(cur);
-
-    return rc == MDB_NOTFOUND ? 0 : rc;
-}
-
-
-/* by=day shows every day of the range, those without counts too */
-static int
-loyalty_stats_days(const loyalty_stats_query_t *q, loyalty_stats_table_t *t)
-{
-    int64_t  day;
-    uint8_t  p[4];
-
-    for (day = q->from; day <= q->to; day++) {
-        p[0] = (uint8_t) (day >> 24);
-        p[1] = (uint8_t) (day >> 16);
-        p[2] = (uint8_t) (day >> 8);
-        p[3] = (uint8_t) day;
-
-        if (loyalty_stats_row(t, (const char *) p, 4) == NULL) {
-            return ENOMEM;
-        }
-    }
-
-    return 0;
-}
-
-
-/* a row's every counter over the range: a read per day of it */
-static int
-loyalty_stats_fill(loyalty_store_t *st, MDB_txn *txn,
-    const loyalty_stats_query_t *q, const loyalty_stats_row_t *r,
-    int64_t *c)
-{
-    int       rc, i, kind;
-    int64_t   day, from, to, d[LOYALTY_STATS_COUNTERS];
-    uint8_t   kbuf[LOYALTY_STATS_KEY_MAX];
-    MDB_val   key, val;
-
-    memset(c, 0, sizeof(int64_t) * LOYALTY_STATS_COUNTERS);
-
-    kind = loyalty_stats_kinds[q->by];
-    from = q->from;
-    to = q->to;
-
-    if (q->by == LOYALTY_STATS_BY_DAY) {
-        from = to = loyalty_stats_key_day((const uint8_t *) r->name);
-    }
-
-    for (day = from; day <= to; day++) {
-        key.mv_data = kbuf;
-        key.mv_size = (q->by == LOYALTY_STATS_BY_DAY)
-                      ? loyalty_stats_key(kind, day, NULL, 0, kbuf)
-                      : loyalty_stats_key(kind, day, r->name, r->len, kbuf);
-
-        rc = mdb_get(txn, st->dbi[LOYALTY_DB_STATS], &key, &val);
-        if (rc == MDB_NOTFOUND) {
-            continue;
-        }
-
-        if (rc != 0) {
-            return rc;
-        }
-
-        if (loyalty_stats_decode(val.mv_data, val.mv_size, d) != 0) {
-            continue;
-        }
-
-        for (i = 0; i < LOYALTY_STATS_COUNTERS; i++) {
-            c[i] += d[i];
-        }
-    }
-
-    return 0;
-}
-
-
-/* ordering: < 0 when a comes first */
-
-static int
-loyalty_stats_cmp_key(const loyalty_stats_row_t *a,
-    const loyalty_stats_row_t *b)
-{
-    int  rc;
-
-    rc = memcmp(a->name, b->name, a->len < b->len ? a->len : b->len);
-
-    return rc ? rc : (int) a->len - (int) b->len;
-}
-
-
-static int
-loyalty_stats_cmp(const loyalty_stats_row_t *a, const loyalty_stats_row_t *b,
-    int sort)
-{
-    if (sort != LOYALTY_STATS_SORT_KEY && a->v != b->v) {
-        return a->v > b->v ? -1 : 1;
-    }
-
-    return loyalty_stats_cmp_key(a, b);
-}
-
-
-/* a heap of n whose root is the row that comes last */
-static void
-loyalty_stats_sift(loyalty_stats_row_t **heap, size_t n, size_t i, int sort)
-{
-    size_t                c;
-    loyalty_stats_row_t  *tmp;
-
-    for ( ;; ) {
-        c = 2 * i + 1;
-        if (c >= n) {
-            return;
-        }
-
-        if (c + 1 < n && loyalty_stats_cmp(heap[c + 1], heap[c], sort) > 0) {
-            c++;
-        }
-
-        if (loyalty_stats_cmp(heap[c], heap[i], sort) <= 0) {
-            return;
-        }
-
-        tmp = heap[i];
-        heap[i] = heap[c];
-        heap[c] = tmp;
-        i = c;
-    }
-}
-
-
-/*
- * The first k rows in order, in *out (malloc), *n of them: a heap of k
- * over every row, then that heap sorted in place.
- */
-static int
-loyalty_stats_first(loyalty_stats_table_t *t, int sort, size_t k,
-    loyalty_stats_row_t ***out, size_t *n)
-{
-    size_t                 i, m;
-    loyalty_stats_row_t  **heap, *tmp;
-
-    m = k < t->nrows ? k : t->nrows;
-    *n = m;
-    *out = NULL;
-
-    if (m == 0) {
-        return 0;
-    }
-
-    heap = malloc(m * sizeof(loyalty_stats_row_t *));
-    if (heap == NULL) {
-        return ENOMEM;
-    }
-
-    for (i = 0; i < m; i++) {
-        heap[i] = &t->rows[i];
-    }
-
-    for (i = m / 2; i-- > 0; ) {
-        loyalty_stats_sift(heap, m, i, sort);
-    }
-
-    for (i = m; i < t->nrows; i++) {
-        if (loyalty_stats_cmp(&t->rows[i], heap[0], sort) < 0) {
-            heap[0] = &t->rows[i];
-            loyalty_stats_sift(heap, m, 0, sort);
-        }
-    }
-
-    /* the last row to the end, again and again: the heap in order */
-    for (i = m; i-- > 1; ) {
-        tmp = heap[0];
-        heap[0] = heap[i];
-        heap[i] = tmp;
-        loyalty_stats_sift(heap, i, 0, sort);
-    }
-
-    *out = heap;
-
-    return 0;
-}
-
-
 /* answering */
 
 static json_t *
@@ -716,36 +318,30 @@ loyalty_stats_head(const loyalty_stats_query_t *q)
 
 static int
 loyalty_stats_rows(loyalty_store_t *st, MDB_txn *txn,
-    const loyalty_stats_query_t *q, loyalty_stats_table_t *t, json_t *doc)
+    const loyalty_stats_query_t *q, loyalty_stats_top_t *t, json_t *doc)
 {
-    int                    rc;
-    size_t                 j, n;
-    json_t                *rows, *o;
-    loyalty_stats_row_t  **first;
+    int      rc;
+    size_t   j;
+    json_t  *rows, *o;
 
-    rc = loyalty_stats_first(t, q->sort, q->offset + q->top, &first, &n);
-    if (rc != 0) {
-        return rc;
-    }
+    loyalty_stats_top_sort(t);
 
     rows = json_array();
 
-    json_object_set_new(doc, "count", json_integer((json_int_t) t->nrows));
+    json_object_set_new(doc, "count", json_integer((json_int_t) t->count));
     json_object_set_new(doc, "totals", loyalty_stats_counters(t->totals));
     json_object_set_new(doc, "rows", rows);
 
     rc = (rows == NULL || json_object_get(doc, "totals") == NULL)
          ? ENOMEM : 0;
 
-    for (j = q->offset; rc == 0 && j < n; j++) {
-        o = loyalty_stats_row_json(st, txn, q, first[j], &rc);
+    for (j = q->offset; rc == 0 && j < t->n; j++) {
+        o = loyalty_stats_row_json(st, txn, q, &t->pool[t->heap[j]], &rc);
 
         if (o != NULL && json_array_append_new(rows, o) != 0) {
             rc = ENOMEM;
         }
     }
-
-    free(first);
 
     return rc;
 }
@@ -755,23 +351,23 @@ static int
 loyalty_stats_keyed(loyalty_store_t *st, MDB_txn *txn,
     const loyalty_stats_query_t *q, json_t *doc)
 {
-    int                    rc;
-    loyalty_stats_table_t  t;
+    int                  rc;
+    loyalty_stats_top_t  t;
 
-    memset(&t, 0, sizeof(loyalty_stats_table_t));
+    memset(&t, 0, sizeof(loyalty_stats_top_t));
+    t.k = q->offset + q->top;
+    t.sort = q->sort;
 
-    rc = (q->by == LOYALTY_STATS_BY_DAY) ? loyalty_stats_days(q, &t) : 0;
-
-    if (rc == 0) {
-        rc = loyalty_stats_sum(st, txn, q, &t);
-    }
+    rc = (q->by == LOYALTY_STATS_BY_DAY)
+         ? loyalty_stats_days(st, txn, q, &t)
+         : loyalty_stats_merge(st, txn, q, &t);
 
     if (rc == 0) {
         rc = loyalty_stats_rows(st, txn, q, &t, doc);
     }
 
-    free(t.rows);
-    free(t.slots);
+    free(t.pool);
+    free(t.heap);
 
     return rc;
 }

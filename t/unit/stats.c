@@ -211,7 +211,7 @@ test_records(void)
     int64_t           c[LOYALTY_STATS_COUNTERS], back[LOYALTY_STATS_COUNTERS];
     uint8_t           k1[LOYALTY_STATS_KEY_MAX], k2[LOYALTY_STATS_KEY_MAX];
     uint8_t           buf[LOYALTY_ATTRIB_REC_MAX];
-    uint8_t           rec[LOYALTY_STATS_REC_LEN];
+    uint8_t           rec[LOYALTY_STATS_REC_MAX];
     loyalty_attrib_t  a, b;
 
     /* days sort in date order whatever the name, kinds apart */
@@ -225,15 +225,31 @@ test_records(void)
         c[i] = (i % 2 ? -1 : 1) * ((int64_t) 1 << (i * 5));
     }
 
-    loyalty_stats_encode(c, rec);
-    ok(loyalty_stats_decode(rec, sizeof(rec), back) == 0
+n1 = loyalty_stats_encode(c, rec);
+    ok(loyalty_stats_decode(rec, n1, back) == 0
        && memcmp(c, back, sizeof(c)) == 0, "counters round trip");
-    ok(loyalty_stats_decode(rec, sizeof(rec) - 1, back) != 0, "short");
-    rec[3] = 1;
-    ok(loyalty_stats_decode(rec, sizeof(rec), back) != 0, "reserved set");
-    rec[3] = 0;
+    ok(loyalty_stats_decode(rec, n1 - 1, back) != 0, "short");
+    ok(loyalty_stats_decode(rec, n1 + 1, back) != 0, "a byte too many");
+    rec[2] |= 0x10;
+    ok(loyalty_stats_decode(rec, n1, back) != 0, "a 13th counter");
+    rec[2] &= ~0x10;
     rec[0] = 2;
-    ok(loyalty_stats_decode(rec, sizeof(rec), back) != 0, "version 2");
+    ok(loyalty_stats_decode(rec, n1, back) != 0, "version 2");
+    rec[0] = 1;
+
+    memset(c, 0, sizeof(c));
+    c[LOYALTY_STATS_SIGNUPS] = 1;
+    c[LOYALTY_STATS_REVENUE] = -300;
+    n1 = loyalty_stats_encode(c, rec);
+    ok(n1 == 6 && memcmp(rec, "\x01\x90\x00\x02\xd7\x04", 6) == 0,
+       "a signup and -300: 6 bytes, zigzag varints");
+    ok(loyalty_stats_decode((const uint8_t *) "\x01\x10\x00\x00", 4, back)
+       != 0, "a present counter of 0");
+    c[0] = INT64_MIN;
+    c[1] = INT64_MAX;
+    n1 = loyalty_stats_encode(c, rec);
+    ok(n1 <= LOYALTY_STATS_REC_MAX && loyalty_stats_decode(rec, n1, back) == 0
+       && back[0] == INT64_MIN && back[1] == INT64_MAX, "the extremes");
 
     memset(&a, 0, sizeof(a));
     memcpy(a.code, "BOB-SHARE", 9);
@@ -364,7 +380,7 @@ test_top(void)
     int       i, rc;
     char      name[16];
     int64_t   c[LOYALTY_STATS_COUNTERS];
-    uint8_t   kbuf[LOYALTY_STATS_KEY_MAX], vbuf[LOYALTY_STATS_REC_LEN];
+    uint8_t   kbuf[LOYALTY_STATS_KEY_MAX], vbuf[LOYALTY_STATS_REC_MAX];
     MDB_txn  *txn;
     MDB_val   k, v;
     json_t   *doc, *rows;
@@ -378,9 +394,8 @@ test_top(void)
         snprintf(name, sizeof(name), "T%05d", i);
         k.mv_data = kbuf;
         k.mv_size = loyalty_stats_key('c', 20000 + i % 3, name, 6, kbuf);
-        loyalty_stats_encode(c, vbuf);
         v.mv_data = vbuf;
-        v.mv_size = sizeof(vbuf);
+        v.mv_size = loyalty_stats_encode(c, vbuf);
         mdb_put(txn, st.dbi[LOYALTY_DB_STATS], &k, &v, 0);
     }
 
@@ -415,7 +430,7 @@ main(void)
 {
     char  err[LOYALTY_ERRLEN];
 
-    plan(58);
+    plan(62);
 
     if (mkdtemp(tmp) == NULL) {
         perror("mkdtemp");

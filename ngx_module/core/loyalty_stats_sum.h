@@ -1,0 +1,69 @@
+/*
+ * nginx-loyalty: summing the conversion counters over a range of days,
+ * for loyalty_stats_query.c: the days' runs merged by name, the first
+ * rows kept in a heap.  Not for other callers.
+ */
+
+#ifndef _LOYALTY_STATS_SUM_H_INCLUDED_
+#define _LOYALTY_STATS_SUM_H_INCLUDED_
+
+
+#include "loyalty_stats.h"
+
+
+/* one name's sum of the sort counter over the range */
+typedef struct {
+    int64_t                v;
+    uint32_t               len;
+    char                   name[LOYALTY_ID_MAX];
+} loyalty_stats_row_t;
+
+
+/*
+ * The first k rows met so far, in a heap (indices into pool) whose root
+ * is the row that comes last; and what every row adds up to.
+ */
+typedef struct {
+    loyalty_stats_row_t   *pool;
+    uint32_t              *heap;
+    size_t                 n;
+    size_t                 nalloc;
+    size_t                 k;
+    int                    sort;
+    size_t                 count;
+    int64_t                totals[LOYALTY_STATS_COUNTERS];
+} loyalty_stats_top_t;
+
+
+/*
+ * One day's cursor in the merge of the days, at its current record;
+ * prefix is the name's first 8 bytes, big-endian and zero-padded, so
+ * that most comparisons are of two integers.
+ */
+typedef struct {
+    uint64_t               prefix;
+    MDB_cursor            *cur;
+    const uint8_t         *name;
+    size_t                 len;
+    const uint8_t         *val;
+    size_t                 vlen;
+} loyalty_stats_way_t;
+
+
+/* by=code, campaign, referrer: the days' runs merged by name */
+int loyalty_stats_merge(loyalty_store_t *st, MDB_txn *txn,
+    const loyalty_stats_query_t *q, loyalty_stats_top_t *t);
+/* by=day: every day of the range, those without counts too */
+int loyalty_stats_days(loyalty_store_t *st, MDB_txn *txn,
+    const loyalty_stats_query_t *q, loyalty_stats_top_t *t);
+/* the kept rows in order, first to last: t->pool[t->heap[0..n)] */
+void loyalty_stats_top_sort(loyalty_stats_top_t *t);
+/* a kept row's every counter over the range: a read per day of it */
+int loyalty_stats_fill(loyalty_store_t *st, MDB_txn *txn,
+    const loyalty_stats_query_t *q, const loyalty_stats_row_t *r,
+    int64_t *c);
+/* the day of a big-endian 4-byte key part */
+int64_t loyalty_stats_key_day(const uint8_t *k);
+
+
+#endif /* _LOYALTY_STATS_SUM_H_INCLUDED_ */
