@@ -11,6 +11,6 @@ case_http_conf() {
     echo "loyalty_store $CASE_DIR/store;"
     echo "loyalty_keys $DATA_DIR/keys.txt;"
     echo "loyalty_click_zone clicks 16m;"
-    echo "loyalty_click_flush 10s;"
+    echo "loyalty_click_flush ${BENCH_CLICK_FLUSH:-10s};"
     echo "loyalty_code_cache 0;"
 }
