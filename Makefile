@@ -6,6 +6,7 @@
 #   make demo       installs, builds, starts a demo nginx on 127.0.0.1:8080
 #   make demo-cluster  three edges and a three-node NATS cluster
 #   make bench      installs, builds, runs the benchmarks in bench/
+#   make bench-scale  how cost grows with the store (bench/scale)
 #   make vectors    remakes docs/member-cookie-vectors.json and
 #                   docs/attribution-cookie-vectors.json from the code
 
@@ -58,7 +59,7 @@ SAN_TESTS   := $(filter-out t/build-clang.t t/fuzz.t t/deb.t, \
 
 .PHONY: all asan deps test test-build test-plain test-asan demo demo-stop \
         demo-cluster bench-nats \
-        bench bench-stats vectors clean dashboard
+        bench bench-stats bench-scale vectors clean dashboard
 
 all: build/ngx_http_loyalty_module.so build/loyaltyctl
 
@@ -218,6 +219,11 @@ build/bench/stats_bench: bench/stats_bench.c build/libloyaltycore.a
 
 bench-stats: all build/bench/stats_bench
 	bash bench/stats.sh
+
+# stores of 100,000 to 10,000,000 members and 10,000 to 1,000,000 codes:
+# GBs under bench/work/scale and half an hour (bench/scale, bench/README.md)
+bench-scale: deps all
+	bash bench/scale
 
 # docs/member-cookie-vectors.json and docs/attribution-cookie-vectors.json,
 # remade by the core's own signing code; build/unit/cookie_vectors.t and

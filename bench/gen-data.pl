@@ -5,6 +5,7 @@
 #   members.tsv      id \t tier \t stage, loaded by the OpenResty case
 #   members.mdbdump  N records in mdb_dump format with the same keys and
 #                    values of BENCH_VALUE_BYTES, the raw-LMDB import baseline
+#                    (not written with BENCH_MDBDUMP=0: bench/scale)
 #   keys.txt         signing key for loyalty_keys
 #   cookies.tsv      cookie \t id \t tier \t stage for random unblocked members
 #   codes.jsonl      BENCH_CODES share codes for `loyaltyctl import codes`
@@ -36,8 +37,10 @@ my $vbytes   = $ENV{BENCH_VALUE_BYTES} // 64;
 my $ttl      = $ENV{BENCH_COOKIE_TTL}  // 7 * 86400;
 my $ncodes   = $ENV{BENCH_CODES}        // 10_000;
 my $nrefs    = $ENV{BENCH_REF_REQUESTS} // 20_000;
+my $mdbdump  = $ENV{BENCH_MDBDUMP}      // 1;
 
-die "BENCH_MEMBERS must be 1..9999999\n" unless $n >= 1 && $n <= 9_999_999;
+# ids are "m" and 7 digits, 8 from the 10,000,000th member on (bench/scale)
+die "BENCH_MEMBERS must be 1..99999999\n" unless $n >= 1 && $n <= 99_999_999;
 die "BENCH_CODES must be 1..1000000\n" unless $ncodes >= 1 && $ncodes <= 1e6;
 die "BENCH_REF_REQUESTS must be 2 or more\n" unless $nrefs >= 2;
 srand($seed);
@@ -77,11 +80,14 @@ close $tf or die;
 
 my $jf = wopen('members.jsonl');
 my $sf = wopen('members.tsv');
-my $df = wopen('members.mdbdump');
-# mapsize: mdb_load's default 10 MiB map cannot hold a million records.
-print $df "VERSION=3\nformat=bytevalue\ntype=btree\n",
-          "mapsize=", 4 << 30, "\nmaxreaders=126\n",
-          "HEADER=END\n";
+my $df;
+if ($mdbdump) {
+    $df = wopen('members.mdbdump');
+    # mapsize: mdb_load's default 10 MiB map cannot hold a million records.
+    print $df "VERSION=3\nformat=bytevalue\ntype=btree\n",
+              "mapsize=", 4 << 30, "\nmaxreaders=126\n",
+              "HEADER=END\n";
+}
 
 # tier, stage and blocked per member, packed one byte each, for cookie picks;
 # the referrer's number (0: none), packed in 32 bits, for the share codes
@@ -132,19 +138,24 @@ for my $i (1 .. $n) {
     print $sf "$id\t$tiers[$tier][0]\t$stages[$stage]\n";
 
     # A plausible packed record: fixed-width numbers, short strings, padded.
-    my $val = pack 'C C C N N N N N N A5 A8', $tier, $stage, $blocked,
-        $day0 + $jd * 86400,
-        map({ $orders ? $day0 + $_ * 86400 : 0 } $fd, $ld),
-        $orders, $spend, $points, $bday, $ref;
-    $val = substr($val . ("\0" x $vbytes), 0, $vbytes);
-    print $df ' ', unpack('H*', $id), "\n ", unpack('H*', $val), "\n";
+    if ($mdbdump) {
+        my $val = pack 'C C C N N N N N N A5 A8', $tier, $stage, $blocked,
+            $day0 + $jd * 86400,
+            map({ $orders ? $day0 + $_ * 86400 : 0 } $fd, $ld),
+            $orders, $spend, $points, $bday, $ref;
+        $val = substr($val . ("\0" x $vbytes), 0, $vbytes);
+        print $df ' ', unpack('H*', $id), "\n ", unpack('H*', $val), "\n";
+    }
 
     vec($tier_of, $i, 8) = $tier;
     vec($stage_of, $i, 8) = $stage;
     vec($blocked_of, $i, 8) = $blocked;
 }
-print $df "DATA=END\n";
-close $_ or die "$out: $!\n" for $jf, $sf, $df;
+if ($mdbdump) {
+    print $df "DATA=END\n";
+    close $df or die "$out: $!\n";
+}
+close $_ or die "$out: $!\n" for $jf, $sf;
 
 # Bench key: derived from the seed so configs and cookies stay reproducible.
 my $kid    = 'bench1';
@@ -181,9 +192,15 @@ close $cf or die;
 # member owns codes.  Codes are 8 characters of an alphabet without 0/O and
 # 1/I, drawn after everything above so that adding them changed neither
 # members nor cookies.
-my @owners = grep { !vec($blocked_of, $_, 8) && vec($referrer_of, $_, 32) }
-                  1 .. $n;
-@owners = grep { !vec($blocked_of, $_, 8) } 1 .. $n unless @owners;
+# (loops, not a grep over 1 .. $n, which would build a list of every
+# member first: tens of millions of scalars at bench/scale's sizes)
+my @owners;
+for my $i (1 .. $n) {
+    push @owners, $i if !vec($blocked_of, $i, 8) && vec($referrer_of, $i, 32);
+}
+unless (@owners) {
+    for my $i (1 .. $n) { push @owners, $i unless vec($blocked_of, $i, 8) }
+}
 die "no unblocked member to own share codes\n" unless @owners;
 
 my @alphabet = split //, 'ABCDEFGHJKLMNPQRSTUVWXYZ23456789';
