@@ -63,7 +63,9 @@ typedef struct {
 typedef struct {
     ngx_uint_t                    nslots;
     ngx_uint_t                    nrecent;
-    ngx_atomic_t                  lost;     /* clicks with no free slot */
+    ngx_atomic_t                  lost;     /* clicks with no free slot,
+                                               since the zone was made */
+    ngx_atomic_t                  lost_logged;  /* of them, those logged */
     ngx_http_loyalty_flushes_t    flushes;
     u_char                        key[NGX_HTTP_LOYALTY_VISITOR_KEY];
     ngx_http_loyalty_slot_t      *slots;
@@ -266,6 +268,7 @@ ngx_http_loyalty_clicks_fill(ngx_http_loyalty_clicks_t *clicks,
     }
 
     *size = sh->nslots;
+
     *lost = sh->lost;
 }
 
@@ -934,24 +937,28 @@ ngx_http_loyalty_clicks_written(ngx_http_loyalty_write_t *w)
 
 
 /*
- * Says how many clicks found no slot since it last said so.  The count is
- * taken and zeroed in one step, as every worker adds to it meanwhile; it
- * is said whether or not anything else was flushed, and at exit.
+ * Says how many clicks found no slot since it last said so (the count
+ * itself only grows); it is said whether or not anything else was
+ * flushed, and at exit.
  */
 static void
 ngx_http_loyalty_clicks_lost(ngx_http_loyalty_clicks_t *clicks,
     ngx_log_t *log)
 {
-    ngx_atomic_uint_t  n;
+    ngx_atomic_uint_t  n, logged;
 
+    /* lost only grows (loyalty_metrics counts it); what no flush has
+     * logged yet is taken in one step, as every worker logs */
     do {
-        n = clicks->sh->lost;
+        logged = clicks->sh->lost_logged;
+        n = clicks->sh->lost - logged;
 
         if (n == 0) {
             return;
         }
 
-    } while (!ngx_atomic_cmp_set(&clicks->sh->lost, n, 0));
+    } while (!ngx_atomic_cmp_set(&clicks->sh->lost_logged, logged,
+                                 logged + n));
 
     ngx_log_error(NGX_LOG_WARN, log, 0,
                   "loyalty_click_zone \"%V\" is full: %uA clicks on "

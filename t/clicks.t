@@ -547,7 +547,8 @@ END
         sprintf qq({"code":"Z%04d","vanity":true,"member":"bob","target":"/p/z"}\n), $_
     } 1 .. 400;
 
-    my $h = start_nginx(config => $CONFIG,
+    my $h = start_nginx(config => $CONFIG
+                                  . "location = /metrics { loyalty_metrics; }\n",
                         http_config => $HTTP =~ s/clicks 1m/clicks 64k/r,
                         store => $STORE . $codes);
 
@@ -581,6 +582,13 @@ END
         sleep 0.1;
     }
     is($lost, $then + 20, 'full zone: lost clicks told with nothing to flush');
+
+    # loyalty_metrics counts them all: a counter, never reset by the
+    # flushes that told them
+    my (undef, undef, $body) = http_request($h, 'GET', '/metrics');
+    my ($metric) = $body =~ /^loyalty_click_zone_lost_total (\d+)$/m;
+    is($metric, $lost, 'full zone: loyalty_click_zone_lost_total counts '
+                       . 'every lost click, told or not');
 
     is(stop_nginx($h), 'QUIT', 'full zone: graceful stop');
 
