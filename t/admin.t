@@ -1118,19 +1118,6 @@ END
 # answer at once, a write waits in the thread pool and is answered once
 # the lock is free
 
-# a raw request left waiting for its answer
-sub send_request {
-    my ($h, $method, $path, $body) = @_;
-    my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
-                                     PeerPort => $h->{port}, Timeout => 5)
-        or die "connect: $!";
-    print $sock "$method $path HTTP/1.1\r\nHost: localhost\r\n"
-                . "Authorization: Bearer $TOKEN\r\nConnection: close\r\n"
-                . 'Content-Length: ' . length($body) . "\r\n\r\n$body";
-    return $sock;
-}
-
-
 {
     my $dir = test_dir();
     my ($rc) = lmdb_tool($dir, 'hold');
@@ -1146,7 +1133,7 @@ sub send_request {
     is($line, "locked\n", 'the writer lock is held from outside');
     my $t0 = time;
 
-    my $post = send_request($h, 'POST', '/admin/events',
+    my $post = admin_send($h, $TOKEN, 'POST', '/admin/events',
         $JSON->encode([{ type => 'action', member => 'li.member', kind => 'assist',
                          id => 'LOCKED-1', at => utc(0) }]));
     sleep 0.2;
@@ -1167,7 +1154,7 @@ sub send_request {
        'the API reads too');
     cmp_ok(time - $t, '<', 0.5, 'at once');
     is(answer_of($post, 1), 'none', 'the POST is not answered while the lock is held');
-    my $also = send_request($h, 'POST', '/admin/events',
+    my $also = admin_send($h, $TOKEN, 'POST', '/admin/events',
         $JSON->encode([{ type => 'action', member => 'wang.partner', kind => 'review',
                          id => 'LOCKED-2', at => utc(0) }]));
     is(as_member($h, 'li.member'), "200 [li.member][member][vip][2622][wang.partner][][none][D3]\n",
