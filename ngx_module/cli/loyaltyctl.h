@@ -66,14 +66,18 @@ typedef struct {
 
 /*
  * A write of a command: loyaltyctl_write() runs step in a write
- * transaction and commits it.  step returns 0 (done), LOYALTYCTL_WRITE_MORE
- * (commit, and run it again: a long job in bounded transactions),
- * LOYALTYCTL_WRITE_REFUSED (nothing written, exit 1: the step said why),
- * LOYALTYCTL_WRITE_FAILED (nothing written, exit 3: the step said why),
- * or an LMDB error.  After MDB_MAP_FULL the map grows and the step runs again, undo
- * (if any) first putting data back as the step found it.  prepare (if
- * any) runs once the store is open, before room is made: it may read the
- * input and set room from its size; an exit code.
+ * transaction and commits it.  step returns 0 (done),
+ * LOYALTYCTL_WRITE_MORE (commit, and run it again: a long job in bounded
+ * transactions), LOYALTYCTL_WRITE_REFUSED (nothing written, exit 1: the
+ * step said why), LOYALTYCTL_WRITE_FAILED (nothing written, exit 3: the
+ * step said why), or an LMDB error.  After MDB_MAP_FULL the map grows
+ * and the step runs again, undo (if any) first putting data back as the
+ * step found it.  With input, the file ("-" for stdin) is read into buf
+ * once the store is open (a store that cannot be opened is said before a
+ * missing file), and room is per_byte bytes for each of its bytes.
+ *
+ * This is the one place where loyaltyctl writes: to make its writes go
+ * elsewhere (published to a stream, say), change loyaltyctl_write().
  */
 #define LOYALTYCTL_WRITE_MORE      (-1000)
 #define LOYALTYCTL_WRITE_REFUSED   (-1001)
@@ -87,7 +91,8 @@ struct loyaltyctl_write_s {
     size_t            room;       /* bytes free before the first step */
     size_t            regrow;     /* growth after MDB_MAP_FULL, doubled
                                      each time (default: 2 * room) */
-    int             (*prepare)(loyaltyctl_write_t *w);
+    const char       *input;      /* a file the steps write from */
+    unsigned          per_byte;
     int             (*step)(loyaltyctl_write_t *w, loyalty_store_t *st,
                             MDB_txn *txn);
     void            (*undo)(loyaltyctl_write_t *w);
@@ -95,6 +100,8 @@ struct loyaltyctl_write_s {
 
     /* set by loyaltyctl_write() and the step */
     loyalty_store_t   st;
+    char             *buf;        /* the input, for the steps */
+    size_t            len;
     unsigned          tries;
     int               rc;         /* the LMDB error it failed with */
     char              err[LOYALTY_ERRLEN];  /* a step's own reason */

@@ -331,12 +331,14 @@ loyaltyctl_write(const loyaltyctl_opts_t *o, loyaltyctl_write_t *w)
 
     w->err[0] = '\0';
 
-    if (w->prepare) {
-        rc = w->prepare(w);
-        if (rc != LOYALTYCTL_OK) {
+    if (w->input) {
+        w->buf = loyaltyctl_read_all(w->input, &w->len);
+        if (w->buf == NULL) {
             loyalty_store_close(&w->st);
-            return rc;
+            return LOYALTYCTL_DATA;
         }
+
+        w->room = w->len * w->per_byte;
     }
 
     regrow = w->regrow ? w->regrow : 2 * w->room;
@@ -367,6 +369,8 @@ loyaltyctl_write(const loyaltyctl_opts_t *o, loyaltyctl_write_t *w)
     }
 
     loyalty_store_close(&w->st);
+    free(w->buf);
+    w->buf = NULL;
 
     if (rc == 0) {
         return LOYALTYCTL_OK;
