@@ -323,10 +323,24 @@ loyaltyctl_import_step(loyaltyctl_write_t *w, loyalty_store_t *st,
 }
 
 
+/* what import takes, and the database it goes to (the rules: meta) */
+static const struct {
+    const char  *name;
+    int          db;
+} loyaltyctl_import_kinds[] = {
+    { "members", LOYALTY_DB_MEMBERS },
+    { "tiers",   LOYALTY_DB_TIERS },
+    { "prices",  LOYALTY_DB_PRICES },
+    { "codes",   LOYALTY_DB_CODES },
+    { "rules",   LOYALTY_DB_META },
+    { NULL, 0 }
+};
+
+
 int
 loyaltyctl_import(const loyaltyctl_opts_t *o, int argc, char **argv)
 {
-    int                  rc, c;
+    int                  rc, c, i;
     const char          *kind, *file;
     loyaltyctl_write_t   w;
     loyaltyctl_import_t  im;
@@ -363,25 +377,17 @@ loyaltyctl_import(const loyaltyctl_opts_t *o, int argc, char **argv)
     file = argv[optind + 1];
     im.file = file;
 
-    if (strcmp(kind, "members") == 0) {
-        im.db = LOYALTY_DB_MEMBERS;
+    for (i = 0; loyaltyctl_import_kinds[i].name; i++) {
+        if (strcmp(kind, loyaltyctl_import_kinds[i].name) == 0) {
+            break;
+        }
+    }
 
-    } else if (strcmp(kind, "tiers") == 0) {
-        im.db = LOYALTY_DB_TIERS;
-
-    } else if (strcmp(kind, "prices") == 0) {
-        im.db = LOYALTY_DB_PRICES;
-
-    } else if (strcmp(kind, "codes") == 0) {
-        im.db = LOYALTY_DB_CODES;
-
-    } else if (strcmp(kind, "rules") == 0) {
-        /* the rules live in meta */
-        im.db = LOYALTY_DB_META;
-
-    } else {
+    if (loyaltyctl_import_kinds[i].name == NULL) {
         return loyaltyctl_usage(loyaltyctl_usage_import);
     }
+
+    im.db = loyaltyctl_import_kinds[i].db;
 
     /* only codes have targets */
     if (im.hosts.n && im.db != LOYALTY_DB_CODES) {
