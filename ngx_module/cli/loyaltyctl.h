@@ -167,8 +167,12 @@ int loyaltyctl_verify(const loyaltyctl_opts_t *o, int argc, char **argv);
 int loyaltyctl_get(const loyaltyctl_opts_t *o, int argc, char **argv);
 int loyaltyctl_import(const loyaltyctl_opts_t *o, int argc, char **argv);
 int loyaltyctl_apply(const loyaltyctl_opts_t *o, int argc, char **argv);
-/* delete member ID */
+/* set member ID FIELD=VALUE..., delete member ID, erase ID, export ID */
+int loyaltyctl_set(const loyaltyctl_opts_t *o, int argc, char **argv);
 int loyaltyctl_delete(const loyaltyctl_opts_t *o, int argc, char **argv);
+int loyaltyctl_erase(const loyaltyctl_opts_t *o, int argc, char **argv);
+int loyaltyctl_export(const loyaltyctl_opts_t *o, int argc, char **argv);
+int loyaltyctl_prune(const loyaltyctl_opts_t *o, int argc, char **argv);
 int loyaltyctl_mint_code(const loyaltyctl_opts_t *o, int argc, char **argv);
 int loyaltyctl_revoke_code(const loyaltyctl_opts_t *o, int argc,
     char **argv);

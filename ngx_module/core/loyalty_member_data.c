@@ -1,0 +1,816 @@
+/*
+ * nginx-loyalty: a member's data under their control (PIPL, GDPR): the
+ * partial update, the erasure and the export.
+ *
+ * A partial update reads the member as a PUT would write it, changes the
+ * fields named and writes it back through the PUT's own checks, so that
+ * the rules of a member live in one place (loyalty_admin.c).
+ *
+ * An erasure is one write transaction.  The pseudonym is a keyed hash of
+ * the id (HMAC-SHA256 under a random key kept in meta), so that nobody
+ * without the store can tell whose it was, and the same id always gives
+ * the same pseudonym in one store.  Every record that names the member
+ * names the pseudonym instead, or goes if it holds no accounting; events
+ * and share codes are found by one pass over their databases, which an
+ * erasure, a rare request, can afford.
+ */
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+
+#include "loyalty_admin.h"
+#include "loyalty_code.h"
+#include "loyalty_due.h"
+#include "loyalty_events.h"
+#include "loyalty_json.h"
+#include "loyalty_member_data.h"
+#include "loyalty_record.h"
+
+
+#define LOYALTY_ERASE_KEY_LEN   32
+
+
+static int loyalty_member_erase_events(loyalty_store_t *st, MDB_txn *txn,
+    const char *id, size_t len, const char *p);
+
+
+int
+loyalty_member_field(const char *name, int *clearable)
+{
+    const loyalty_json_field_t  *f;
+
+    if (strcmp(name, "id") == 0) {
+        return -1;
+    }
+
+    for (f = loyalty_member_fields; f->name; f++) {
+        if (strcmp(f->name, name) == 0) {
+            *clearable = !f->required && f->type == JSON_STRING;
+            return f->type;
+        }
+    }
+
+    return -1;
+}
+
+
+/* the names patch may use, each of the right type or a removal */
+static int
+loyalty_member_patch_check(json_t *patch, char *err, size_t errlen)
+{
+    int          type, clearable;
+    json_t      *v;
+    json_int_t   n;
+    const char  *name;
+
+    if (!json_is_object(patch)) {
+        snprintf(err, errlen, "the changes must be a JSON object");
+        return -1;
+    }
+
+    if (json_object_size(patch) == 0) {
+        snprintf(err, errlen, "no field to change");
+        return -1;
+    }
+
+    json_object_foreach(patch, name, v) {
+        if (strcmp(name, "id") == 0) {
+            snprintf(err, errlen, "\"id\" cannot change");
+            return -1;
+        }
+
+        type = loyalty_member_field(name, &clearable);
+
+        if (type == -1) {
+            snprintf(err, errlen, "unknown field \"%.64s\"; a member has "
+                     "tier, stage, referrer, joined_at, first_order_at, "
+                     "last_order_at, orders, spend, points, birthday, "
+                     "blocked", name);
+            return -1;
+        }
+
+        if (json_is_null(v) && !clearable) {
+            snprintf(err, errlen, "\"%s\" cannot be removed", name);
+            return -1;
+        }
+
+        if (json_is_null(v)
+            || (type == JSON_STRING && json_is_string(v))
+            || (type == JSON_INTEGER && loyalty_json_is_integer(v, &n))
+            || (type == JSON_TRUE && json_is_boolean(v)))
+        {
+            continue;
+        }
+
+        snprintf(err, errlen, "\"%s\" must be %s", name,
+                 type == JSON_STRING ? "a string"
+                 : type == JSON_INTEGER ? "an integer" : "true or false");
+        return -1;
+    }
+
+    return 0;
+}
+
+
+int
+loyalty_member_patch(loyalty_store_t *st, MDB_txn *txn, const char *id,
+    size_t len, json_t *patch, int64_t now, char *err, size_t errlen)
+{
+    int          rc;
+    json_t      *m, *v;
+    const char  *name;
+
+    err[0] = '\0';
+
+    if (loyalty_member_patch_check(patch, err, errlen) != 0) {
+        return -1;
+    }
+
+    m = loyalty_admin_get_member(st, txn, id, len);
+    if (m == NULL) {
+        return MDB_NOTFOUND;
+    }
+
+    json_object_foreach(patch, name, v) {
+        if (json_is_null(v)) {
+            json_object_del(m, name);
+
+        } else {
+            json_object_set(m, name, v);
+        }
+    }
+
+    rc = loyalty_admin_put(st, txn, "member", id, len, m, NULL, NULL, 0,
+                           now, err, errlen);
+    json_decref(m);
+
+    return rc;
+}
+
+
+/* the store's pseudonym key, made the first time */
+static int
+loyalty_member_erase_key(loyalty_store_t *st, MDB_txn *txn, uint8_t *k)
+{
+    int      rc;
+    MDB_val  key, val;
+
+    key.mv_data = LOYALTY_META_ERASE_KEY;
+    key.mv_size = sizeof(LOYALTY_META_ERASE_KEY) - 1;
+
+    rc = mdb_get(txn, st->dbi[LOYALTY_DB_META], &key, &val);
+
+    if (rc == 0 && val.mv_size == LOYALTY_ERASE_KEY_LEN) {
+        memcpy(k, val.mv_data, LOYALTY_ERASE_KEY_LEN);
+        return 0;
+    }
+
+    if (rc == 0) {
+        return MDB_CORRUPTED;
+    }
+
+    if (rc != MDB_NOTFOUND) {
+        return rc;
+    }
+
+    if (RAND_bytes(k, LOYALTY_ERASE_KEY_LEN) != 1) {
+        return EIO;
+    }
+
+    val.mv_data = k;
+    val.mv_size = LOYALTY_ERASE_KEY_LEN;
+
+    return mdb_put(txn, st->dbi[LOYALTY_DB_META], &key, &val, 0);
+}
+
+
+/* "erased-" and the first 12 bytes of HMAC-SHA256(key, id) in hex */
+static int
+loyalty_member_pseudonym(loyalty_store_t *st, MDB_txn *txn, const char *id,
+    size_t len, char *p)
+{
+    int           rc;
+    size_t        i;
+    uint8_t       k[LOYALTY_ERASE_KEY_LEN], mac[EVP_MAX_MD_SIZE];
+    unsigned int  n;
+
+    static const char  hex[] = "0123456789abcdef";
+
+    rc = loyalty_member_erase_key(st, txn, k);
+    if (rc != 0) {
+        return rc;
+    }
+
+    if (HMAC(EVP_sha256(), k, sizeof(k), (const uint8_t *) id, len, mac, &n)
+        == NULL)
+    {
+        return EIO;
+    }
+
+    memcpy(p, LOYALTY_PSEUDONYM_PREFIX, sizeof(LOYALTY_PSEUDONYM_PREFIX) - 1);
+    p += sizeof(LOYALTY_PSEUDONYM_PREFIX) - 1;
+
+    for (i = 0; i < (LOYALTY_PSEUDONYM_LEN
+                     - (sizeof(LOYALTY_PSEUDONYM_PREFIX) - 1)) / 2; i++)
+    {
+        *p++ = hex[mac[i] >> 4];
+        *p++ = hex[mac[i] & 0x0f];
+    }
+
+    *p = '\0';
+
+    return 0;
+}
+
+
+/*
+ * The member record under the pseudonym, with what stays: tier, stage,
+ * orders, spend, points and the order times; blocked, so that nothing
+ * treats it as a person.  The old record goes.
+ */
+static int
+loyalty_member_erase_record(loyalty_store_t *st, MDB_txn *txn,
+    const char *id, size_t len, const char *p, char *ref, size_t *ref_len)
+{
+    int               rc;
+    uint8_t           buf[LOYALTY_MEMBER_MAX], out[LOYALTY_MEMBER_MAX];
+    MDB_val           key, val;
+    loyalty_member_t  m;
+
+    key.mv_data = (void *) id;
+    key.mv_size = len;
+
+    rc = mdb_get(txn, st->dbi[LOYALTY_DB_MEMBERS], &key, &val);
+    if (rc != 0) {
+        return rc;
+    }
+
+    /* copied: the page changes under the writes below */
+    if (val.mv_size > sizeof(buf)) {
+        return MDB_CORRUPTED;
+    }
+
+    memcpy(buf, val.mv_data, val.mv_size);
+
+    if (loyalty_member_decode(buf, val.mv_size, &m) != 0) {
+        return MDB_CORRUPTED;
+    }
+
+    *ref_len = m.referrer_len;
+    loyalty_cpymem(ref, m.referrer, m.referrer_len);
+
+    m.flags &= ~(LOYALTY_MEMBER_BIRTHDAY|LOYALTY_MEMBER_JOINED);
+    m.flags |= LOYALTY_MEMBER_BLOCKED;
+    m.birth_month = 0;
+    m.birth_day = 0;
+    m.joined_at = 0;
+    m.referrer_len = 0;
+    m.referrer = NULL;
+
+    rc = mdb_del(txn, st->dbi[LOYALTY_DB_MEMBERS], &key, NULL);
+    if (rc != 0) {
+        return rc;
+    }
+
+    key.mv_data = (void *) p;
+    key.mv_size = LOYALTY_PSEUDONYM_LEN;
+    val.mv_data = out;
+    val.mv_size = loyalty_member_encode(&m, out);
+
+    return mdb_put(txn, st->dbi[LOYALTY_DB_MEMBERS], &key, &val,
+                   MDB_NOOVERWRITE);
+}
+
+
+/* the ledger entries "ID\0SEQ" become "P\0SEQ", in order */
+static int
+loyalty_member_erase_ledger(loyalty_store_t *st, MDB_txn *txn,
+    const char *id, size_t len, const char *p)
+{
+    int          rc;
+    uint8_t      from[LOYALTY_LEDGER_KEY_MAX], to[LOYALTY_LEDGER_KEY_MAX];
+    uint8_t      rec[LOYALTY_LEDGER_REC_MAX];
+    size_t       tail;
+    MDB_val      key, val, nkey;
+    MDB_cursor  *cur;
+
+    rc = mdb_cursor_open(txn, st->dbi[LOYALTY_DB_LEDGER], &cur);
+    if (rc != 0) {
+        return rc;
+    }
+
+    memcpy(from, id, len);
+    from[len] = '\0';
+    memcpy(to, p, LOYALTY_PSEUDONYM_LEN);
+    to[LOYALTY_PSEUDONYM_LEN] = '\0';
+
+    for ( ;; ) {
+        key.mv_data = from;
+        key.mv_size = len + 1;
+
+        rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+        if (rc != 0 || key.mv_size <= len + 1
+            || key.mv_size > sizeof(from)
+            || memcmp(key.mv_data, from, len + 1) != 0
+            || val.mv_size > sizeof(rec))
+        {
+            break;
+        }
+
+        tail = key.mv_size - len - 1;
+        memcpy(to + LOYALTY_PSEUDONYM_LEN + 1,
+               (uint8_t *) key.mv_data + len + 1, tail);
+        memcpy(rec, val.mv_data, val.mv_size);
+
+        nkey.mv_data = to;
+        nkey.mv_size = LOYALTY_PSEUDONYM_LEN + 1 + tail;
+        val.mv_data = rec;
+
+        rc = mdb_cursor_del(cur, 0);
+        if (rc == 0) {
+            rc = mdb_put(txn, st->dbi[LOYALTY_DB_LEDGER], &nkey, &val, 0);
+        }
+
+        if (rc != 0) {
+            break;
+        }
+    }
+
+    mdb_cursor_close(cur);
+
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+
+/* the member's share codes: revoked, and naming the pseudonym */
+static int
+loyalty_member_erase_codes(loyalty_store_t *st, MDB_txn *txn,
+    const char *id, size_t len, const char *p)
+{
+    int              rc;
+    uint8_t          code[LOYALTY_CODE_MAX], buf[LOYALTY_CODE_REC_MAX];
+    MDB_val          key, val;
+    MDB_cursor      *cur;
+    loyalty_code_t   c;
+
+    rc = mdb_cursor_open(txn, st->dbi[LOYALTY_DB_CODES], &cur);
+    if (rc != 0) {
+        return rc;
+    }
+
+    while ((rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) == 0) {
+        if (key.mv_size > sizeof(code)
+            || loyalty_code_decode(val.mv_data, val.mv_size, &c) != 0
+            || c.member_len != len || memcmp(c.member, id, len) != 0)
+        {
+            continue;
+        }
+
+        /* encoded before the page changes: c points into it */
+        memcpy(code, key.mv_data, key.mv_size);
+        key.mv_data = code;
+
+        c.flags |= LOYALTY_CODE_REVOKED;
+        c.member = p;
+        c.member_len = LOYALTY_PSEUDONYM_LEN;
+        val.mv_data = buf;
+        val.mv_size = loyalty_code_encode(&c, buf);
+
+        rc = mdb_put(txn, st->dbi[LOYALTY_DB_CODES], &key, &val, 0);
+
+        /* the cursor is put back on the code, to go on after it */
+        if (rc == 0) {
+            rc = mdb_cursor_get(cur, &key, &val, MDB_SET);
+        }
+
+        if (rc != 0) {
+            break;
+        }
+    }
+
+    mdb_cursor_close(cur);
+
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+
+int
+loyalty_member_erase(loyalty_store_t *st, MDB_txn *txn, const char *id,
+    size_t len, char *pseudonym)
+{
+    int     rc;
+    char    ref[LOYALTY_ID_MAX];
+    size_t  ref_len;
+
+    if (!loyalty_valid_id(id, len)) {
+        return MDB_NOTFOUND;
+    }
+
+    rc = loyalty_member_pseudonym(st, txn, id, len, pseudonym);
+
+    if (rc == 0) {
+        rc = loyalty_member_erase_record(st, txn, id, len, pseudonym, ref,
+                                         &ref_len);
+    }
+
+    /* the link to whoever referred them, and to those they referred */
+    if (rc == 0 && ref_len) {
+        rc = loyalty_referral_delete(st, txn, ref, ref_len, id, len);
+    }
+
+    if (rc == 0) {
+        rc = loyalty_admin_forget_downline(st, txn, id, len);
+    }
+
+    if (rc == 0) {
+        rc = loyalty_member_erase_ledger(st, txn, id, len, pseudonym);
+    }
+
+    if (rc == 0) {
+        rc = loyalty_member_erase_codes(st, txn, id, len, pseudonym);
+    }
+
+    if (rc == 0) {
+        rc = loyalty_admin_forget_touches(st, txn, id, len);
+    }
+
+    if (rc == 0) {
+        rc = loyalty_member_erase_events(st, txn, id, len, pseudonym);
+    }
+
+    return rc;
+}
+
+
+static int
+loyalty_member_names(const char *s, size_t n, const char *id, size_t len)
+{
+    return n == len && memcmp(s, id, len) == 0;
+}
+
+
+/*
+ * An event naming the member (as the buyer, or a referrer credited)
+ * names the pseudonym; a signup's or follow's key, which is the member's
+ * id, becomes the pseudonym's.  1 when it was changed.
+ */
+static int
+loyalty_member_erase_event(loyalty_store_t *st, MDB_txn *txn, MDB_val *key,
+    MDB_val *val, const char *id, size_t len, const char *p, int *rc)
+{
+    uint8_t              buf[LOYALTY_EVENT_REC_MAX];
+    uint8_t              k[LOYALTY_EVENT_KEY_MAX], nk[LOYALTY_EVENT_KEY_MAX];
+    MDB_val              nkey;
+    loyalty_event_rec_t  e;
+
+    *rc = 0;
+
+    if (key->mv_size > sizeof(k)
+        || loyalty_event_rec_decode(val->mv_data, val->mv_size, &e) != 0)
+    {
+        return 0;
+    }
+
+    if (!loyalty_member_names(e.member, e.member_len, id, len)
+        && !loyalty_member_names(e.r1, e.r1_len, id, len)
+        && !loyalty_member_names(e.r2, e.r2_len, id, len))
+    {
+        return 0;
+    }
+
+    memcpy(k, key->mv_data, key->mv_size);
+    nkey.mv_data = k;
+    nkey.mv_size = key->mv_size;
+    key->mv_data = k;
+
+    if (loyalty_member_names(e.member, e.member_len, id, len)) {
+        e.member = p;
+        e.member_len = LOYALTY_PSEUDONYM_LEN;
+    }
+
+    if (loyalty_member_names(e.r1, e.r1_len, id, len)) {
+        e.r1 = p;
+        e.r1_len = LOYALTY_PSEUDONYM_LEN;
+    }
+
+    if (loyalty_member_names(e.r2, e.r2_len, id, len)) {
+        e.r2 = p;
+        e.r2_len = LOYALTY_PSEUDONYM_LEN;
+    }
+
+    /* encoded before the page changes: e points into it */
+    val->mv_data = buf;
+    val->mv_size = loyalty_event_rec_encode(&e, buf);
+
+    if ((e.type == LOYALTY_EVENT_SIGNUP || e.type == LOYALTY_EVENT_FOLLOW)
+        && loyalty_member_names((char *) k + 1, nkey.mv_size - 1, id, len))
+    {
+        *rc = mdb_del(txn, st->dbi[LOYALTY_DB_EVENTS], key, NULL);
+        nk[0] = k[0];
+        memcpy(nk + 1, p, LOYALTY_PSEUDONYM_LEN);
+        nkey.mv_data = nk;
+        nkey.mv_size = LOYALTY_PSEUDONYM_LEN + 1;
+    }
+
+    if (*rc == 0) {
+        *rc = mdb_put(txn, st->dbi[LOYALTY_DB_EVENTS], &nkey, val, 0);
+    }
+
+    return 1;
+}
+
+
+/* one pass over the events: they are keyed by their own ids */
+static int
+loyalty_member_erase_events(loyalty_store_t *st, MDB_txn *txn,
+    const char *id, size_t len, const char *p)
+{
+    int             rc, changed;
+    uint8_t         at[LOYALTY_EVENT_KEY_MAX];
+    size_t          at_len;
+    MDB_val         key, val;
+    MDB_cursor     *cur;
+    MDB_cursor_op   op;
+
+    rc = mdb_cursor_open(txn, st->dbi[LOYALTY_DB_EVENTS], &cur);
+    if (rc != 0) {
+        return rc;
+    }
+
+    op = MDB_FIRST;
+
+    while ((rc = mdb_cursor_get(cur, &key, &val, op)) == 0) {
+        op = MDB_NEXT;
+
+        if (key.mv_size > sizeof(at)) {
+            continue;
+        }
+
+        at_len = key.mv_size;
+        memcpy(at, key.mv_data, at_len);
+
+        changed = loyalty_member_erase_event(st, txn, &key, &val, id, len, p,
+                                             &rc);
+        if (rc != 0) {
+            break;
+        }
+
+        if (!changed) {
+            continue;
+        }
+
+        /* writes move the cursor: on from the first key after this one */
+        key.mv_data = at;
+        key.mv_size = at_len;
+
+        rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+        if (rc != 0) {
+            break;
+        }
+
+        op = (key.mv_size == at_len && memcmp(key.mv_data, at, at_len) == 0)
+             ? MDB_NEXT : MDB_GET_CURRENT;
+    }
+
+    mdb_cursor_close(cur);
+
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+
+/* an event that names the member, as the export shows it */
+static json_t *
+loyalty_member_event_json(MDB_val *key, loyalty_event_rec_t *e,
+    const char *id, size_t len)
+{
+    char     when[LOYALTY_RFC3339_LEN + 1];
+    json_t  *o;
+
+    o = json_object();
+    if (o == NULL || e->type >= LOYALTY_EVENT_COUNT) {
+        json_decref(o);
+        return NULL;
+    }
+
+    json_object_set_new(o, "type", json_string(loyalty_event_names[e->type]));
+    json_object_set_new(o, "id", json_stringn((char *) key->mv_data + 1,
+                                              key->mv_size - 1));
+    loyalty_format_rfc3339(e->at, when);
+    json_object_set_new(o, "at", json_string(when));
+
+    if (!loyalty_member_names(e->member, e->member_len, id, len)) {
+        /* the member as a referrer credited for another's order */
+        json_object_set_new(o, "referral_level",
+                            json_integer(loyalty_member_names(e->r1,
+                                                              e->r1_len, id,
+                                                              len) ? 1 : 2));
+        json_object_set_new(o, "points",
+                            json_integer(loyalty_member_names(e->r1,
+                                                              e->r1_len, id,
+                                                              len)
+                                         ? e->l1_points : e->l2_points));
+        return o;
+    }
+
+    json_object_set_new(o, "points", json_integer(e->points));
+
+    if (e->type == LOYALTY_EVENT_ORDER || e->type == LOYALTY_EVENT_REFUND) {
+        json_object_set_new(o, "amount", json_integer(e->amount));
+    }
+
+    if (e->type == LOYALTY_EVENT_ORDER) {
+        json_object_set_new(o, "refunded", json_integer(e->refunded));
+    }
+
+    if (e->order_len) {
+        json_object_set_new(o, "order_id", json_stringn(e->order,
+                                                        e->order_len));
+    }
+
+    return o;
+}
+
+
+/* the events that name the member, and the touches scheduled for them */
+static int
+loyalty_member_export_events(loyalty_store_t *st, MDB_txn *txn,
+    const char *id, size_t len, json_t *events, json_t *touches)
+{
+    int                  rc;
+    size_t               clen, mlen, plen;
+    MDB_val              key, val;
+    MDB_cursor          *cur;
+    const char          *m, *period;
+    loyalty_touch_t      t;
+    loyalty_event_rec_t  e;
+
+    rc = mdb_cursor_open(txn, st->dbi[LOYALTY_DB_EVENTS], &cur);
+    if (rc != 0) {
+        return rc;
+    }
+
+    while ((rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) == 0) {
+        if (key.mv_size > 1
+            && loyalty_event_rec_decode(val.mv_data, val.mv_size, &e) == 0
+            && (loyalty_member_names(e.member, e.member_len, id, len)
+                || loyalty_member_names(e.r1, e.r1_len, id, len)
+                || loyalty_member_names(e.r2, e.r2_len, id, len)))
+        {
+            json_array_append_new(events,
+                                  loyalty_member_event_json(&key, &e, id,
+                                                            len));
+        }
+    }
+
+    mdb_cursor_close(cur);
+
+    if (rc != MDB_NOTFOUND) {
+        return rc;
+    }
+
+    rc = mdb_cursor_open(txn, st->dbi[LOYALTY_DB_TOUCHES], &cur);
+    if (rc != 0) {
+        return rc;
+    }
+
+    while ((rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) == 0) {
+        if (loyalty_touch_id_split(key.mv_data, key.mv_size, &clen, &m,
+                                   &mlen, &period, &plen)
+            == 0
+            && loyalty_member_names(m, mlen, id, len)
+            && loyalty_touch_decode(val.mv_data, val.mv_size, &t) == 0)
+        {
+            json_array_append_new(touches,
+                                  loyalty_touch_json(key.mv_data,
+                                                     key.mv_size, &t, 0));
+        }
+    }
+
+    mdb_cursor_close(cur);
+
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+
+/* the member's share codes, each with its click counts per day */
+static int
+loyalty_member_export_codes(loyalty_store_t *st, MDB_txn *txn,
+    const char *id, size_t len, json_t *codes)
+{
+    int              rc;
+    size_t           code_len;
+    int64_t          day;
+    uint8_t          start[LOYALTY_CLICKS_KEY_MAX];
+    uint64_t         counts[LOYALTY_CLICK_COUNTERS];
+    json_t          *o, *days;
+    MDB_val          key, val, ck, cv;
+    MDB_cursor      *cur, *clicks;
+    const char      *code;
+    loyalty_code_t   c;
+
+    rc = mdb_cursor_open(txn, st->dbi[LOYALTY_DB_CODES], &cur);
+    if (rc == 0) {
+        rc = mdb_cursor_open(txn, st->dbi[LOYALTY_DB_CLICKS], &clicks);
+        if (rc != 0) {
+            mdb_cursor_close(cur);
+        }
+    }
+
+    if (rc != 0) {
+        return rc;
+    }
+
+    while ((rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) == 0) {
+        if (loyalty_code_decode(val.mv_data, val.mv_size, &c) != 0
+            || !loyalty_member_names(c.member, c.member_len, id, len))
+        {
+            continue;
+        }
+
+        o = loyalty_code_to_json(key.mv_data, key.mv_size, &c);
+        days = json_array();
+        json_object_set_new(o, "clicks", days);
+        json_array_append_new(codes, o);
+
+        ck.mv_data = start;
+        ck.mv_size = loyalty_clicks_key(key.mv_data, key.mv_size, 0, start);
+
+        if (ck.mv_size == 0) {
+            continue;
+        }
+
+        for (rc = mdb_cursor_get(clicks, &ck, &cv, MDB_SET_RANGE);
+             rc == 0;
+             rc = mdb_cursor_get(clicks, &ck, &cv, MDB_NEXT))
+        {
+            if (loyalty_clicks_key_parse(ck.mv_data, ck.mv_size, &code,
+                                         &code_len, &day) != 0
+                || code_len != key.mv_size
+                || memcmp(code, key.mv_data, code_len) != 0)
+            {
+                break;
+            }
+
+            if (loyalty_clicks_decode(cv.mv_data, cv.mv_size, counts) == 0) {
+                json_array_append_new(days,
+                                      loyalty_clicks_to_json(code, code_len,
+                                                             day, counts));
+            }
+        }
+
+        if (rc != 0 && rc != MDB_NOTFOUND) {
+            break;
+        }
+    }
+
+    mdb_cursor_close(clicks);
+    mdb_cursor_close(cur);
+
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+
+json_t *
+loyalty_member_export(loyalty_store_t *st, MDB_txn *txn, const char *id,
+    size_t len, int *rc)
+{
+    json_t  *doc, *member, *codes, *events, *touches;
+
+    member = loyalty_admin_get_member(st, txn, id, len);
+    if (member == NULL) {
+        *rc = MDB_NOTFOUND;
+        return NULL;
+    }
+
+    codes = json_array();
+    events = json_array();
+    touches = json_array();
+
+    doc = json_pack("{s:o,s:o,s:o,s:o,s:o,s:o}",
+                    "member", member,
+                    "ledger", loyalty_admin_ledger(st, txn, id, len, 0),
+                    "referrals", loyalty_admin_referrals(st, txn, id, len),
+                    "codes", codes, "events", events, "touches", touches);
+    if (doc == NULL) {
+        *rc = ENOMEM;
+        return NULL;
+    }
+
+    *rc = loyalty_member_export_codes(st, txn, id, len, codes);
+
+    if (*rc == 0) {
+        *rc = loyalty_member_export_events(st, txn, id, len, events,
+                                           touches);
+    }
+
+    if (*rc != 0) {
+        json_decref(doc);
+        return NULL;
+    }
+
+    return doc;
+}
