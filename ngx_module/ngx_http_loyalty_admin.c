@@ -4,7 +4,11 @@
  *   POST   .../events                  a batch of events
  *   GET    .../members/ID              the member
  *   PUT    .../members/ID              create or replace the member
+ *   PATCH  .../members/ID              change the fields named
  *   DELETE .../members/ID
+ *   POST   .../members/ID/erase        erase, the accounting kept under a
+ *                                      pseudonym
+ *   GET    .../members/ID/export       everything held about the member
  *   GET    .../members/ID/referrals    level-1 and level-2 downline
  *   GET    .../members/ID/ledger       points entries and balance
  *   PUT    .../codes/CODE, .../prices/SKU
@@ -31,6 +35,7 @@
 #include "loyalty_admin.h"
 #include "loyalty_due.h"
 #include "loyalty_events.h"
+#include "loyalty_member_data.h"
 #include "loyalty_rules.h"
 
 
@@ -51,7 +56,9 @@ typedef enum {
     NGX_HTTP_LOYALTY_OP_LUA,
     NGX_HTTP_LOYALTY_OP_WEBHOOKS,
     NGX_HTTP_LOYALTY_OP_DUE,
-    NGX_HTTP_LOYALTY_OP_DUE_ACK
+    NGX_HTTP_LOYALTY_OP_DUE_ACK,
+    NGX_HTTP_LOYALTY_OP_ERASE,
+    NGX_HTTP_LOYALTY_OP_EXPORT
 } ngx_http_loyalty_op_e;
 
 
@@ -157,6 +164,8 @@ static void ngx_http_loyalty_admin_ack(ngx_http_loyalty_admin_t *a,
     MDB_txn *txn);
 static void ngx_http_loyalty_admin_body(ngx_http_request_t *r);
 static void ngx_http_loyalty_admin_write(void *data, ngx_log_t *log);
+static int ngx_http_loyalty_admin_member_data(ngx_http_loyalty_admin_t *a,
+    MDB_txn *txn, json_t **res);
 static void ngx_http_loyalty_admin_written(ngx_event_t *ev);
 static ngx_int_t ngx_http_loyalty_admin_done(ngx_http_request_t *r,
     ngx_http_loyalty_admin_t *a);
@@ -338,10 +347,20 @@ ngx_http_loyalty_admin_route(ngx_http_request_t *r,
         a->key = seg[1];
         allowed = NGX_HTTP_GET;
 
+    } else if (ngx_http_loyalty_seg_is(seg[2], "members")
+               && (ngx_http_loyalty_seg_is(seg[0], "erase")
+                   || ngx_http_loyalty_seg_is(seg[0], "export")))
+    {
+        a->op = ngx_http_loyalty_seg_is(seg[0], "erase")
+                ? NGX_HTTP_LOYALTY_OP_ERASE : NGX_HTTP_LOYALTY_OP_EXPORT;
+        a->key = seg[1];
+        allowed = a->op == NGX_HTTP_LOYALTY_OP_ERASE ? NGX_HTTP_POST
+                                                     : NGX_HTTP_GET;
+
     } else if (ngx_http_loyalty_seg_is(seg[1], "members")) {
         a->op = NGX_HTTP_LOYALTY_OP_MEMBER;
         a->key = seg[0];
-        allowed = NGX_HTTP_GET|NGX_HTTP_PUT|NGX_HTTP_DELETE;
+        allowed = NGX_HTTP_GET|NGX_HTTP_PUT|NGX_HTTP_PATCH|NGX_HTTP_DELETE;
 
     } else if (ngx_http_loyalty_seg_is(seg[1], "codes")) {
         a->op = NGX_HTTP_LOYALTY_OP_CODE;
@@ -421,10 +440,11 @@ ngx_http_loyalty_admin_allow(ngx_http_request_t *r, ngx_uint_t allowed)
         const char  *name;
     }  methods[] = {
         { NGX_HTTP_GET, "GET" }, { NGX_HTTP_PUT, "PUT" },
-        { NGX_HTTP_POST, "POST" }, { NGX_HTTP_DELETE, "DELETE" }
+        { NGX_HTTP_PATCH, "PATCH" }, { NGX_HTTP_POST, "POST" },
+        { NGX_HTTP_DELETE, "DELETE" }
     };
 
-    start = ngx_pnalloc(r->pool, sizeof("GET, PUT, POST, DELETE"));
+    start = ngx_pnalloc(r->pool, sizeof("GET, PUT, PATCH, POST, DELETE"));
     if (start == NULL) {
         return NGX_ERROR;
     }
@@ -1029,6 +1049,12 @@ ngx_http_loyalty_admin_read(ngx_http_request_t *r,
                                    NGX_HTTP_LOYALTY_LEDGER_LIMIT);
         break;
 
+    case NGX_HTTP_LOYALTY_OP_EXPORT:
+        doc = loyalty_member_export(&a->store->st, txn, (char *) a->key.data,
+                                    a->key.len, &rc);
+        rc = (rc == MDB_NOTFOUND) ? 0 : rc;
+        break;
+
     default: /* NGX_HTTP_LOYALTY_OP_RULES */
         doc = loyalty_rules_get(&a->store->st, txn, &rc);
         break;
@@ -1039,11 +1065,16 @@ ngx_http_loyalty_admin_read(ngx_http_request_t *r,
     if (doc == NULL) {
         if (rc != 0 && rc != MDB_NOTFOUND) {
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "loyalty_store \"%s\": cannot read the rules: %s",
-                          a->store->path, mdb_strerror(rc));
+                          "loyalty_store \"%s\": cannot read %s: %s",
+                          a->store->path,
+                          a->op == NGX_HTTP_LOYALTY_OP_EXPORT
+                          ? "a member's data" : "the rules",
+                          mdb_strerror(rc));
             return ngx_http_loyalty_admin_error(r,
                                           NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                          "the rules cannot be read");
+                                          a->op == NGX_HTTP_LOYALTY_OP_EXPORT
+                                          ? "the member cannot be read"
+                                          : "the rules cannot be read");
         }
 
         return ngx_http_loyalty_admin_error(r, NGX_HTTP_NOT_FOUND,
@@ -1229,7 +1260,9 @@ ngx_http_loyalty_admin_body(ngx_http_request_t *r)
         return;
     }
 
-    if (a->len == 0 && a->method != NGX_HTTP_DELETE) {
+    if (a->len == 0 && a->method != NGX_HTTP_DELETE
+        && a->op != NGX_HTTP_LOYALTY_OP_ERASE)
+    {
         ngx_http_finalize_request(r,
             ngx_http_loyalty_admin_error(r, NGX_HTTP_BAD_REQUEST,
                                          "the request has no body"));
@@ -1431,7 +1464,7 @@ ngx_http_loyalty_admin_write(void *data, ngx_log_t *log)
 
     static const char  *kinds[] = {
         NULL, "member", NULL, NULL, "code", "price", "rules", NULL, NULL,
-        NULL, NULL
+        NULL, NULL, NULL, NULL
     };
 
     st = &a->store->st;
@@ -1497,6 +1530,11 @@ ngx_http_loyalty_admin_write(void *data, ngx_log_t *log)
         res = a->res;
         a->res = NULL;
         a->rc = 0;
+
+    } else if (a->op == NGX_HTTP_LOYALTY_OP_ERASE
+               || a->method == NGX_HTTP_PATCH)
+    {
+        rc = ngx_http_loyalty_admin_member_data(a, txn, &res);
 
     } else if (a->method == NGX_HTTP_DELETE) {
         rc = loyalty_admin_delete_member(st, txn, (char *) a->key.data,
@@ -1575,6 +1613,62 @@ ngx_http_loyalty_admin_write(void *data, ngx_log_t *log)
 
     a->res = res;
     json_decref(doc);
+}
+
+
+/*
+ * PATCH .../members/ID and POST .../members/ID/erase, in the write
+ * transaction: 0 with *res, -1 answered with a->status, or an LMDB error
+ */
+static int
+ngx_http_loyalty_admin_member_data(ngx_http_loyalty_admin_t *a,
+    MDB_txn *txn, json_t **res)
+{
+    int            rc;
+    char           p[LOYALTY_PSEUDONYM_LEN + 1];
+    json_t        *doc;
+    json_error_t   jerr;
+
+    if (a->op == NGX_HTTP_LOYALTY_OP_ERASE) {
+        rc = loyalty_member_erase(&a->store->st, txn, (char *) a->key.data,
+                                  a->key.len, p);
+        doc = NULL;
+
+    } else {
+        doc = json_loadb((char *) a->body, a->len, JSON_REJECT_DUPLICATES,
+                         &jerr);
+        if (doc == NULL) {
+            a->status = NGX_HTTP_BAD_REQUEST;
+            (void) snprintf(a->err, sizeof(a->err), "%s", jerr.text);
+            return -1;
+        }
+
+        rc = loyalty_member_patch(&a->store->st, txn, (char *) a->key.data,
+                                  a->key.len, doc, a->now, a->err,
+                                  sizeof(a->err));
+    }
+
+    if (rc == MDB_NOTFOUND) {
+        a->status = NGX_HTTP_NOT_FOUND;
+        (void) snprintf(a->err, sizeof(a->err), "no such record");
+        rc = -1;
+
+    } else if (rc == -1 || rc == LOYALTY_ADMIN_CONFLICT) {
+        a->status = (rc == -1) ? NGX_HTTP_BAD_REQUEST : NGX_HTTP_CONFLICT;
+        rc = -1;
+
+    } else if (rc == 0 && doc == NULL) {
+        *res = json_pack("{s:s%,s:s}", "erased", a->key.data, a->key.len,
+                         "pseudonym", p);
+
+    } else if (rc == 0) {
+        *res = loyalty_admin_get_member(&a->store->st, txn,
+                                        (char *) a->key.data, a->key.len);
+    }
+
+    json_decref(doc);
+
+    return rc;
 }
 
 
