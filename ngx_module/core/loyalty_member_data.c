@@ -410,6 +410,8 @@ loyalty_member_erase(loyalty_store_t *st, MDB_txn *txn, const char *id,
         return MDB_NOTFOUND;
     }
 
+    ref_len = 0;
+
     rc = loyalty_member_pseudonym(st, txn, id, len, pseudonym);
 
     if (rc == 0) {
@@ -711,6 +713,8 @@ loyalty_member_export_codes(loyalty_store_t *st, MDB_txn *txn,
     MDB_cursor      *cur, *clicks;
     const char      *code;
     loyalty_code_t   c;
+
+    clicks = NULL;
 
     rc = mdb_cursor_open(txn, st->dbi[LOYALTY_DB_CODES], &cur);
     if (rc == 0) {
