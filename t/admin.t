@@ -433,7 +433,8 @@ END
         [ 'GET', '/admin/events', undef, 405, 'method not allowed here' ],
         [ 'PUT', '/admin/events', $signup, 405, 'method not allowed here' ],
         [ 'POST', '/admin/members/GHOST', $member, 405, 'method not allowed here' ],
-        [ 'PATCH', '/admin/members/GHOST', $member, 405, 'method not allowed here' ],
+        # PATCH changes a member's fields (t/admin-members.t): none here
+        [ 'PATCH', '/admin/members/GHOST', $member, 404, 'no such record' ],
         [ 'PUT', '/admin/members/li.member/ledger', '{}', 405, 'method not allowed here' ],
         [ 'DELETE', '/admin/members/li.member/referrals', undef, 405, 'method not allowed here' ],
         [ 'DELETE', '/admin/rules', undef, 405, 'method not allowed here' ],
@@ -459,7 +460,7 @@ END
                          '/admin/prices/tea' => 'PUT');
             $allow{$p} //= 'PUT' if $p =~ m{/codes/};
             my $want = $p =~ m{/(ledger|referrals)$} ? 'GET'
-                     : $p =~ m{/members/} ? 'GET, PUT, DELETE'
+                     : $p =~ m{/members/} ? 'GET, PUT, PATCH, DELETE'
                      : $allow{$p};
             is($hdr->{allow} // '-', $want, "$name: Allow: $want");
         }
