@@ -71,8 +71,8 @@ typedef struct {
  * transactions), LOYALTYCTL_WRITE_REFUSED (nothing written, exit 1: the
  * step said why), LOYALTYCTL_WRITE_FAILED (nothing written, exit 3: the
  * step said why), or an LMDB error.  After MDB_MAP_FULL the map grows
- * and the step runs again, undo (if any) first putting data back as the
- * step found it.  With input, the file ("-" for stdin) is read into buf
+ * and the step runs again, the state (if any: the part of data the
+ * steps advance) first put back as that step found it.  With input, the file ("-" for stdin) is read into buf
  * once the store is open (a store that cannot be opened is said before a
  * missing file), and room is per_byte bytes for each of its bytes.
  *
@@ -95,8 +95,9 @@ struct loyaltyctl_write_s {
     unsigned          per_byte;
     int             (*step)(loyaltyctl_write_t *w, loyalty_store_t *st,
                             MDB_txn *txn);
-    void            (*undo)(loyaltyctl_write_t *w);
     void             *data;
+    void             *state;      /* saved before each step, or NULL */
+    size_t            state_size;
 
     /* set by loyaltyctl_write() and the step */
     loyalty_store_t   st;

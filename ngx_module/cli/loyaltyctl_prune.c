@@ -31,7 +31,6 @@ static const char  loyaltyctl_usage_prune[] =
 typedef struct {
     int64_t          cutoff;
     loyalty_prune_t  pr;
-    loyalty_prune_t  before;
 } loyaltyctl_prune_t;
 
 
@@ -43,7 +42,6 @@ loyaltyctl_prune_step(loyaltyctl_write_t *w, loyalty_store_t *st,
     loyaltyctl_prune_t  *p;
 
     p = w->data;
-    p->before = p->pr;
 
     rc = loyalty_prune_step(st, txn, p->cutoff, LOYALTY_PRUNE_CHUNK, &p->pr);
     if (rc != 0) {
@@ -51,16 +49,6 @@ loyaltyctl_prune_step(loyaltyctl_write_t *w, loyalty_store_t *st,
     }
 
     return p->pr.done ? 0 : LOYALTYCTL_WRITE_MORE;
-}
-
-
-static void
-loyaltyctl_prune_undo(loyaltyctl_write_t *w)
-{
-    loyaltyctl_prune_t  *p;
-
-    p = w->data;
-    p->pr = p->before;
 }
 
 
@@ -122,8 +110,9 @@ loyaltyctl_prune(const loyaltyctl_opts_t *o, int argc, char **argv)
     w.what = "prune";
     w.regrow = (size_t) 16 << 20;
     w.step = loyaltyctl_prune_step;
-    w.undo = loyaltyctl_prune_undo;
     w.data = &p;
+    w.state = &p.pr;
+    w.state_size = sizeof(loyalty_prune_t);
 
     rc = loyaltyctl_write(o, &w);
     if (rc != LOYALTYCTL_OK) {

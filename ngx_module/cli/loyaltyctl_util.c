@@ -291,7 +291,7 @@ loyaltyctl_read_end(loyalty_store_t *st, MDB_txn *txn)
  * LOYALTYCTL_WRITE_REFUSED, LOYALTYCTL_WRITE_FAILED, or an LMDB error.
  */
 static int
-loyaltyctl_write_once(loyaltyctl_write_t *w)
+loyaltyctl_write_once(loyaltyctl_write_t *w, void *saved)
 {
     int       rc, more;
     MDB_txn  *txn;
@@ -299,6 +299,10 @@ loyaltyctl_write_once(loyaltyctl_write_t *w)
     rc = mdb_txn_begin(w->st.env, NULL, 0, &txn);
     if (rc != 0) {
         return rc;
+    }
+
+    if (w->state) {
+        memcpy(saved, w->state, w->state_size);
     }
 
     rc = w->step(w, &w->st, txn);
@@ -322,10 +326,19 @@ int
 loyaltyctl_write(const loyaltyctl_opts_t *o, loyaltyctl_write_t *w)
 {
     int     rc;
+    void   *saved;
     size_t  regrow;
+
+    saved = w->state ? malloc(w->state_size) : NULL;
+
+    if (w->state && saved == NULL) {
+        fprintf(stderr, "loyaltyctl: out of memory\n");
+        return LOYALTYCTL_STORE;
+    }
 
     rc = loyaltyctl_open(o, &w->st, 0);
     if (rc != LOYALTYCTL_OK) {
+        free(saved);
         return rc;
     }
 
@@ -335,6 +348,7 @@ loyaltyctl_write(const loyaltyctl_opts_t *o, loyaltyctl_write_t *w)
         w->buf = loyaltyctl_read_all(w->input, &w->len);
         if (w->buf == NULL) {
             loyalty_store_close(&w->st);
+            free(saved);
             return LOYALTYCTL_DATA;
         }
 
@@ -348,7 +362,7 @@ loyaltyctl_write(const loyaltyctl_opts_t *o, loyaltyctl_write_t *w)
 
     /* a step done, or refused, or failed, ends the loop */
     while (rc == 0) {
-        rc = loyaltyctl_write_once(w);
+        rc = loyaltyctl_write_once(w, saved);
 
         if (rc == LOYALTYCTL_WRITE_MORE) {
             w->tries = 0;
@@ -361,8 +375,8 @@ loyaltyctl_write(const loyaltyctl_opts_t *o, loyaltyctl_write_t *w)
         }
 
         /* the step runs again from where it started, with more room */
-        if (w->undo) {
-            w->undo(w);
+        if (w->state) {
+            memcpy(w->state, saved, w->state_size);
         }
 
         rc = loyalty_store_grow(&w->st, regrow << (w->tries - 1));
@@ -371,6 +385,7 @@ loyaltyctl_write(const loyaltyctl_opts_t *o, loyaltyctl_write_t *w)
     loyalty_store_close(&w->st);
     free(w->buf);
     w->buf = NULL;
+    free(saved);
 
     if (rc == 0) {
         return LOYALTYCTL_OK;

@@ -237,7 +237,7 @@ loyalty_member_erase_record(loyalty_store_t *st, MDB_txn *txn,
     const char *id, size_t len, const char *p, char *ref, size_t *ref_len)
 {
     int               rc;
-    uint8_t           buf[LOYALTY_MEMBER_MAX], out[LOYALTY_MEMBER_MAX];
+    uint8_t           out[LOYALTY_MEMBER_MAX];
     MDB_val           key, val;
     loyalty_member_t  m;
 
@@ -249,14 +249,7 @@ loyalty_member_erase_record(loyalty_store_t *st, MDB_txn *txn,
         return rc;
     }
 
-    /* copied: the page changes under the writes below */
-    if (val.mv_size > sizeof(buf)) {
-        return MDB_CORRUPTED;
-    }
-
-    memcpy(buf, val.mv_data, val.mv_size);
-
-    if (loyalty_member_decode(buf, val.mv_size, &m) != 0) {
+    if (loyalty_member_decode(val.mv_data, val.mv_size, &m) != 0) {
         return MDB_CORRUPTED;
     }
 
@@ -271,6 +264,10 @@ loyalty_member_erase_record(loyalty_store_t *st, MDB_txn *txn,
     m.referrer_len = 0;
     m.referrer = NULL;
 
+    /* encoded before the page changes: m points into it */
+    val.mv_data = out;
+    val.mv_size = loyalty_member_encode(&m, out);
+
     rc = mdb_del(txn, st->dbi[LOYALTY_DB_MEMBERS], &key, NULL);
     if (rc != 0) {
         return rc;
@@ -278,8 +275,6 @@ loyalty_member_erase_record(loyalty_store_t *st, MDB_txn *txn,
 
     key.mv_data = (void *) p;
     key.mv_size = LOYALTY_PSEUDONYM_LEN;
-    val.mv_data = out;
-    val.mv_size = loyalty_member_encode(&m, out);
 
     return mdb_put(txn, st->dbi[LOYALTY_DB_MEMBERS], &key, &val,
                    MDB_NOOVERWRITE);
