@@ -376,6 +376,29 @@ sub entries_of {
     is($out, qq({"events":1,"applied":1,"duplicates":0}\n),
        'a replay of a pruned event is applied again, as documented');
 
+    # a map with no room left: the steps fill it, it grows, and a step
+    # that ran out is run again from where it began
+    my ($trc, $shrink) = lmdb_tool("$tmp", 'shrink');
+    is($trc, 0, 'the shrink helper compiles');
+    my ($tmp2, $full) = new_store(qw(tiers members));
+    ($rc) = loyaltyctl('-s', $full, 'apply', "$tmp/events.jsonl");
+    mkdir "$tmp2/small" or die "$tmp2/small: $!";
+    my ($src, $size) = run_out($shrink, $full, "$tmp2/small", 2);
+    chomp $size;
+    is($src, 0, "a copy whose map has 2 pages free ($size bytes)");
+    ($rc, $out, $err) = loyaltyctl('-s', "$tmp2/small", 'prune',
+                                   '--older-than', '50',
+                                   '--now', '2026-04-11T00:00:00Z');
+    is_deeply([$rc, eval { $json->decode($out) }, $err],
+              [0, { events => 1200, touches => 0,
+                    before => '2026-02-20T00:00:00Z' }, ''],
+              'prune in a full map: the same result');
+    is(entries("$tmp2/small", 'events'), 1200, 'the same events left');
+    my ($src2, $stat) = loyaltyctl('-s', "$tmp2/small", 'stat');
+    my ($map) = $stat =~ /^map_size\s+(\d+)/m;
+    cmp_ok($map // 0, '>', $size, 'the map grew');
+    verify_clean("$tmp2/small", 'prune in a full map');
+
     my $before = snapshot($dir);
     for my $bad (['--older-than', '0'], ['--older-than', 'ten'],
                  ['--older-than', '36501'], ['--older-than', '-5'],
