@@ -247,12 +247,19 @@ ngx_http_loyalty_admin_handler(ngx_http_request_t *r)
                        ngx_http_loyalty_webhook_report(lmcf->webhook_zone));
         }
 
-        if (a->op != NGX_HTTP_LOYALTY_OP_DUE) {
+        if (a->op != NGX_HTTP_LOYALTY_OP_DUE
+            && a->op != NGX_HTTP_LOYALTY_OP_EXPORT)
+        {
             return ngx_http_loyalty_admin_read(r, a);
         }
 
-        /* a claim writes its lease: in the thread pool, as a write */
-        rc = ngx_http_loyalty_admin_claim_args(r, a);
+        /*
+         * A claim writes its lease: in the thread pool, as a write.  An
+         * export reads whole databases: there too, off the event loop.
+         */
+        rc = (a->op == NGX_HTTP_LOYALTY_OP_DUE)
+             ? ngx_http_loyalty_admin_claim_args(r, a) : NGX_OK;
+
         if (rc != NGX_OK) {
             return ngx_http_loyalty_admin_error(r, NGX_HTTP_BAD_REQUEST,
                                                 a->why);
@@ -1049,12 +1056,6 @@ ngx_http_loyalty_admin_read(ngx_http_request_t *r,
                                    NGX_HTTP_LOYALTY_LEDGER_LIMIT);
         break;
 
-    case NGX_HTTP_LOYALTY_OP_EXPORT:
-        doc = loyalty_member_export(&a->store->st, txn, (char *) a->key.data,
-                                    a->key.len, &rc);
-        rc = (rc == MDB_NOTFOUND) ? 0 : rc;
-        break;
-
     default: /* NGX_HTTP_LOYALTY_OP_RULES */
         doc = loyalty_rules_get(&a->store->st, txn, &rc);
         break;
@@ -1065,16 +1066,11 @@ ngx_http_loyalty_admin_read(ngx_http_request_t *r,
     if (doc == NULL) {
         if (rc != 0 && rc != MDB_NOTFOUND) {
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "loyalty_store \"%s\": cannot read %s: %s",
-                          a->store->path,
-                          a->op == NGX_HTTP_LOYALTY_OP_EXPORT
-                          ? "a member's data" : "the rules",
-                          mdb_strerror(rc));
+                          "loyalty_store \"%s\": cannot read the rules: %s",
+                          a->store->path, mdb_strerror(rc));
             return ngx_http_loyalty_admin_error(r,
                                           NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                          a->op == NGX_HTTP_LOYALTY_OP_EXPORT
-                                          ? "the member cannot be read"
-                                          : "the rules cannot be read");
+                                          "the rules cannot be read");
         }
 
         return ngx_http_loyalty_admin_error(r, NGX_HTTP_NOT_FOUND,
@@ -1532,6 +1528,7 @@ ngx_http_loyalty_admin_write(void *data, ngx_log_t *log)
         a->rc = 0;
 
     } else if (a->op == NGX_HTTP_LOYALTY_OP_ERASE
+               || a->op == NGX_HTTP_LOYALTY_OP_EXPORT
                || a->method == NGX_HTTP_PATCH)
     {
         rc = ngx_http_loyalty_admin_member_data(a, txn, &res);
@@ -1617,8 +1614,9 @@ ngx_http_loyalty_admin_write(void *data, ngx_log_t *log)
 
 
 /*
- * PATCH .../members/ID and POST .../members/ID/erase, in the write
- * transaction: 0 with *res, -1 answered with a->status, or an LMDB error
+ * PATCH .../members/ID, POST .../members/ID/erase and GET
+ * .../members/ID/export, in the write transaction: 0 with *res, -1
+ * answered with a->status, or an LMDB error
  */
 static int
 ngx_http_loyalty_admin_member_data(ngx_http_loyalty_admin_t *a,
@@ -1629,10 +1627,16 @@ ngx_http_loyalty_admin_member_data(ngx_http_loyalty_admin_t *a,
     json_t        *doc;
     json_error_t   jerr;
 
-    if (a->op == NGX_HTTP_LOYALTY_OP_ERASE) {
+    doc = NULL;
+
+    if (a->op == NGX_HTTP_LOYALTY_OP_EXPORT) {
+        /* nothing written: the commit that follows is free */
+        *res = loyalty_member_export(&a->store->st, txn,
+                                     (char *) a->key.data, a->key.len, &rc);
+
+    } else if (a->op == NGX_HTTP_LOYALTY_OP_ERASE) {
         rc = loyalty_member_erase(&a->store->st, txn, (char *) a->key.data,
                                   a->key.len, p);
-        doc = NULL;
 
     } else {
         doc = json_loadb((char *) a->body, a->len, JSON_REJECT_DUPLICATES,
@@ -1657,7 +1661,10 @@ ngx_http_loyalty_admin_member_data(ngx_http_loyalty_admin_t *a,
         a->status = (rc == -1) ? NGX_HTTP_BAD_REQUEST : NGX_HTTP_CONFLICT;
         rc = -1;
 
-    } else if (rc == 0 && doc == NULL) {
+    } else if (rc == 0 && a->op == NGX_HTTP_LOYALTY_OP_EXPORT) {
+        /* *res is the export */
+
+    } else if (rc == 0 && a->op == NGX_HTTP_LOYALTY_OP_ERASE) {
         *res = json_pack("{s:s%,s:s}", "erased", a->key.data, a->key.len,
                          "pseudonym", p);
 
