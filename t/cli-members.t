@@ -316,6 +316,37 @@ sub entries_of {
 }
 
 
+# erased, made again by the shop, erased again: one pseudonym, the
+# accounting of both added up
+
+{
+    my ($tmp, $dir) = shop();
+    my ($rc) = loyaltyctl('-s', $dir, 'set', 'member', 'lin.fan',
+                          'points=70', 'orders=2', 'spend=5000',
+                          'first_order_at=2026-01-05T00:00:00Z',
+                          'last_order_at=2026-02-05T00:00:00Z');
+    my ($rc1, $out1) = loyaltyctl('-s', $dir, 'erase', 'lin.fan');
+    my $p = eval { $json->decode($out1)->{pseudonym} } // 'none';
+    write_file("$tmp/again.jsonl",
+               '{"id":"lin.fan","tier":"basic","stage":"customer",'
+               . '"orders":1,"spend":900,"points":5,'
+               . '"first_order_at":"2026-03-01T00:00:00Z",'
+               . '"last_order_at":"2026-03-01T00:00:00Z"}' . "\n");
+    my ($rc2) = loyaltyctl('-s', $dir, 'import', 'members', "$tmp/again.jsonl");
+    my ($rc3, $out3, $err3) = loyaltyctl('-s', $dir, 'erase', 'lin.fan');
+    is("$rc $rc1 $rc2 $rc3", '0 0 0 0', 'erase, import, erase again')
+        or diag($err3);
+    is(eval { $json->decode($out3)->{pseudonym} }, $p, 'the same pseudonym');
+    my $pm = ctl_json($dir, 'get', 'member', $p);
+    is_deeply([@$pm{qw(orders spend points first_order_at last_order_at)}],
+              [3, 5900, 75, '2026-01-05T00:00:00Z', '2026-03-01T00:00:00Z'],
+              'orders, spend and points added up; the first and last order');
+    is(scalar @{ctl_json($dir, 'get', 'ledger', $p)->{entries}}, 2,
+       'both ledgers, one after the other');
+    verify_clean($dir, 'erased twice');
+}
+
+
 # the pseudonym is a keyed hash: the same id gives the same one in a store,
 # another in another store
 

@@ -228,6 +228,55 @@ loyalty_member_pseudonym(loyalty_store_t *st, MDB_txn *txn, const char *id,
 
 
 /*
+ * What an earlier erasure of the same id left under the pseudonym (the
+ * shop made the member again, and they asked again) is added in: orders,
+ * spend and points, the first and the last order.
+ */
+static int
+loyalty_member_erase_merge(loyalty_store_t *st, MDB_txn *txn,
+    const char *p, loyalty_member_t *m)
+{
+    int               rc;
+    MDB_val           key, val;
+    loyalty_member_t  was;
+
+    key.mv_data = (void *) p;
+    key.mv_size = LOYALTY_PSEUDONYM_LEN;
+
+    rc = mdb_get(txn, st->dbi[LOYALTY_DB_MEMBERS], &key, &val);
+    if (rc != 0) {
+        return rc == MDB_NOTFOUND ? 0 : rc;
+    }
+
+    if (loyalty_member_decode(val.mv_data, val.mv_size, &was) != 0
+        || __builtin_add_overflow(m->orders, was.orders, &m->orders)
+        || __builtin_add_overflow(m->spend, was.spend, &m->spend)
+        || __builtin_add_overflow(m->points, was.points, &m->points))
+    {
+        return MDB_CORRUPTED;
+    }
+
+    if ((was.flags & LOYALTY_MEMBER_FIRST_ORDER)
+        && (!(m->flags & LOYALTY_MEMBER_FIRST_ORDER)
+            || was.first_order_at < m->first_order_at))
+    {
+        m->first_order_at = was.first_order_at;
+        m->flags |= LOYALTY_MEMBER_FIRST_ORDER;
+    }
+
+    if ((was.flags & LOYALTY_MEMBER_LAST_ORDER)
+        && (!(m->flags & LOYALTY_MEMBER_LAST_ORDER)
+            || was.last_order_at > m->last_order_at))
+    {
+        m->last_order_at = was.last_order_at;
+        m->flags |= LOYALTY_MEMBER_LAST_ORDER;
+    }
+
+    return 0;
+}
+
+
+/*
  * The member record under the pseudonym, with what stays: tier, stage,
  * orders, spend, points and the order times; blocked, so that nothing
  * treats it as a person.  The old record goes.
@@ -264,6 +313,11 @@ loyalty_member_erase_record(loyalty_store_t *st, MDB_txn *txn,
     m.referrer_len = 0;
     m.referrer = NULL;
 
+    rc = loyalty_member_erase_merge(st, txn, p, &m);
+    if (rc != 0) {
+        return rc;
+    }
+
     /* encoded before the page changes: m points into it */
     val.mv_data = out;
     val.mv_size = loyalty_member_encode(&m, out);
@@ -276,22 +330,24 @@ loyalty_member_erase_record(loyalty_store_t *st, MDB_txn *txn,
     key.mv_data = (void *) p;
     key.mv_size = LOYALTY_PSEUDONYM_LEN;
 
-    return mdb_put(txn, st->dbi[LOYALTY_DB_MEMBERS], &key, &val,
-                   MDB_NOOVERWRITE);
+    return mdb_put(txn, st->dbi[LOYALTY_DB_MEMBERS], &key, &val, 0);
 }
 
 
-/* the ledger entries "ID\0SEQ" become "P\0SEQ", in order */
+/*
+ * The ledger entries "ID\0SEQ" move to the pseudonym, in order, after
+ * any it has (from an earlier erasure of the same id).
+ */
 static int
 loyalty_member_erase_ledger(loyalty_store_t *st, MDB_txn *txn,
     const char *id, size_t len, const char *p)
 {
-    int          rc;
-    uint8_t      from[LOYALTY_LEDGER_KEY_MAX], to[LOYALTY_LEDGER_KEY_MAX];
-    uint8_t      rec[LOYALTY_LEDGER_REC_MAX];
-    size_t       tail;
-    MDB_val      key, val, nkey;
-    MDB_cursor  *cur;
+    int                     rc;
+    uint8_t                 from[LOYALTY_ID_MAX + 1];
+    uint8_t                 rec[LOYALTY_LEDGER_REC_MAX];
+    MDB_val                 key, val;
+    MDB_cursor             *cur;
+    loyalty_ledger_entry_t  e;
 
     rc = mdb_cursor_open(txn, st->dbi[LOYALTY_DB_LEDGER], &cur);
     if (rc != 0) {
@@ -300,8 +356,6 @@ loyalty_member_erase_ledger(loyalty_store_t *st, MDB_txn *txn,
 
     memcpy(from, id, len);
     from[len] = '\0';
-    memcpy(to, p, LOYALTY_PSEUDONYM_LEN);
-    to[LOYALTY_PSEUDONYM_LEN] = '\0';
 
     for ( ;; ) {
         key.mv_data = from;
@@ -309,25 +363,27 @@ loyalty_member_erase_ledger(loyalty_store_t *st, MDB_txn *txn,
 
         rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
         if (rc != 0 || key.mv_size <= len + 1
-            || key.mv_size > sizeof(from)
-            || memcmp(key.mv_data, from, len + 1) != 0
-            || val.mv_size > sizeof(rec))
+            || memcmp(key.mv_data, from, len + 1) != 0)
         {
             break;
         }
 
-        tail = key.mv_size - len - 1;
-        memcpy(to + LOYALTY_PSEUDONYM_LEN + 1,
-               (uint8_t *) key.mv_data + len + 1, tail);
+        /* copied: e points into the page the delete changes */
+        if (val.mv_size > sizeof(rec)) {
+            rc = MDB_CORRUPTED;
+            break;
+        }
+
         memcpy(rec, val.mv_data, val.mv_size);
 
-        nkey.mv_data = to;
-        nkey.mv_size = LOYALTY_PSEUDONYM_LEN + 1 + tail;
-        val.mv_data = rec;
+        if (loyalty_ledger_decode(rec, val.mv_size, &e) != 0) {
+            rc = MDB_CORRUPTED;
+            break;
+        }
 
         rc = mdb_cursor_del(cur, 0);
         if (rc == 0) {
-            rc = mdb_put(txn, st->dbi[LOYALTY_DB_LEDGER], &nkey, &val, 0);
+            rc = loyalty_ledger_append(st, txn, p, LOYALTY_PSEUDONYM_LEN, &e);
         }
 
         if (rc != 0) {
