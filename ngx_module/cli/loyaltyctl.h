@@ -90,7 +90,8 @@ struct loyaltyctl_write_s {
     const char       *undone;     /* appended to them, or NULL */
     size_t            room;       /* bytes free before the first step */
     size_t            regrow;     /* growth after MDB_MAP_FULL, doubled
-                                     each time (default: 2 * room) */
+                                     each time (default: 2 * room, or
+                                     1 MiB) */
     const char       *input;      /* a file the steps write from */
     unsigned          per_byte;
     int             (*step)(loyaltyctl_write_t *w, loyalty_store_t *st,

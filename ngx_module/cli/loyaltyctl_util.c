@@ -23,6 +23,8 @@
 
 /* a step that fills the map runs again this many times, each with more */
 #define LOYALTYCTL_GROW_TRIES   8
+/* the first growth of a write that asked for none */
+#define LOYALTYCTL_REGROW       ((size_t) 1 << 20)
 
 
 int
@@ -355,7 +357,8 @@ loyaltyctl_write(const loyaltyctl_opts_t *o, loyaltyctl_write_t *w)
         w->room = w->len * w->per_byte;
     }
 
-    regrow = w->regrow ? w->regrow : 2 * w->room;
+    regrow = w->regrow ? w->regrow
+             : w->room ? 2 * w->room : LOYALTYCTL_REGROW;
 
     rc = w->room ? loyalty_store_grow(&w->st, w->room) : 0;
     w->tries = 0;
