@@ -15,6 +15,8 @@
 #include "ngx_http_loyalty_module.h"
 
 
+static void ngx_http_loyalty_identity_refused(ngx_http_request_t *r,
+    loyalty_keyring_t *keys, ngx_str_t *value);
 static ngx_int_t ngx_http_loyalty_lookup(ngx_http_request_t *r,
     ngx_http_loyalty_store_t *store, MDB_txn *txn,
     ngx_http_loyalty_ctx_t *ctx, const char *id, size_t id_len);
@@ -124,14 +126,30 @@ ngx_http_loyalty_identify(ngx_http_request_t *r)
         break;
 
     default:
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "loyalty: invalid member cookie%s",
-                      lmcf->keys ? "" : " (no loyalty_keys)");
+        ngx_http_loyalty_identity_refused(r, lmcf->keys, &value);
         ctx->identity = NGX_HTTP_LOYALTY_ID_INVALID;
         break;
     }
 
     return ctx;
+}
+
+
+/* a refused cookie, logged with why at info: a flood fills no log */
+static void
+ngx_http_loyalty_identity_refused(ngx_http_request_t *r,
+    loyalty_keyring_t *keys, ngx_str_t *value)
+{
+    if (keys == NULL) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "loyalty: invalid member cookie (no loyalty_keys)");
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "loyalty: invalid member cookie: %s",
+                  loyalty_member_cookie_why(keys, (char *) value->data,
+                                            value->len, ngx_time()));
 }
 
 

@@ -28,6 +28,10 @@
 static int ngx_http_loyalty_lua_price_ask(lua_State *L);
 static int ngx_http_loyalty_lua_click_ask(lua_State *L);
 static int ngx_http_loyalty_lua_event_ask(lua_State *L);
+static void ngx_http_loyalty_lua_event_push(lua_State *L,
+    const loyalty_event_hook_in_t *in);
+static int ngx_http_loyalty_lua_event_answer(lua_State *L,
+    loyalty_event_hook_out_t *out);
 static ngx_int_t ngx_http_loyalty_lua_integer(lua_State *L, int idx,
     int64_t min, int64_t max, int64_t *v);
 static ngx_int_t ngx_http_loyalty_lua_word(lua_State *L, int idx,
@@ -362,26 +366,46 @@ ngx_http_loyalty_lua_event_call(ngx_http_loyalty_lua_t *vm,
 static int
 ngx_http_loyalty_lua_event_ask(lua_State *L)
 {
-    int                              i;
-    size_t                           n;
-    json_t                          *item, *v;
-    int64_t                         *points[3];
-    ngx_str_t                        s;
-    const loyalty_event_t           *ev;
-    ngx_http_loyalty_lua_ask_t      *ask;
-    loyalty_event_hook_out_t        *out;
-    const loyalty_event_hook_in_t   *in;
-
-    static const char  *fields[3] = {
-        "points", "referrer_points", "referrer2_points"
-    };
+    ngx_http_loyalty_lua_ask_t  *ask;
 
     ask = lua_touserdata(L, 1);
-    in = ask->in;
-    out = ask->out;
-    ev = in->ev;
     lua_settop(L, 0);
     lua_rawgeti(L, LUA_REGISTRYINDEX, ask->vm->lua.keys);
+
+    ngx_http_loyalty_lua_event_push(L, ask->in);
+
+    ngx_http_loyalty_lua_ask_hook(L, ask->vm, LOYALTY_LUA_HOOK_EVENT, 1);
+
+    ask->rc = NGX_DECLINED;
+
+    if (lua_isnil(L, 1)) {
+        return 0;
+    }
+
+    if (!lua_istable(L, 1)) {
+        return luaL_error(L, "the hook returned an answer that is not a "
+                          "table or nil");
+    }
+
+    /* raises the hook's error on an answer that cannot be taken */
+    ngx_http_loyalty_lua_event_answer(L, ask->out);
+
+    ask->rc = NGX_OK;
+
+    return 0;
+}
+
+
+/* the event, as the hook sees it, on top of the stack */
+static void
+ngx_http_loyalty_lua_event_push(lua_State *L,
+    const loyalty_event_hook_in_t *in)
+{
+    size_t                  n;
+    json_t                 *item, *v;
+    const loyalty_event_t  *ev;
+
+    ev = in->ev;
 
     lua_createtable(L, 0, 14);
 
@@ -436,19 +460,20 @@ ngx_http_loyalty_lua_event_ask(lua_State *L)
     loyalty_lua_push_member(L, in->member_id, in->member_len, in->member,
                             in->rank, in->has_rank);
     loyalty_lua_set(L, LOYALTY_LUA_KEY_MEMBER);
+}
 
-    ngx_http_loyalty_lua_ask_hook(L, ask->vm, LOYALTY_LUA_HOOK_EVENT, 1);
 
-    ask->rc = NGX_DECLINED;
+/* the hook's answer, the table at 1: raises an error on a bad one */
+static int
+ngx_http_loyalty_lua_event_answer(lua_State *L, loyalty_event_hook_out_t *out)
+{
+    int         i;
+    int64_t    *points[3];
+    ngx_str_t   s;
 
-    if (lua_isnil(L, 1)) {
-        return 0;
-    }
-
-    if (!lua_istable(L, 1)) {
-        return luaL_error(L, "the hook returned an answer that is not a "
-                          "table or nil");
-    }
+    static const char  *fields[3] = {
+        "points", "referrer_points", "referrer2_points"
+    };
 
     points[0] = &out->points;
     points[1] = &out->l1_points;
@@ -509,8 +534,6 @@ ngx_http_loyalty_lua_event_ask(lua_State *L)
         ngx_memcpy(out->tier, s.data, s.len);
         out->tier_len = s.len;
     }
-
-    ask->rc = NGX_OK;
 
     return 0;
 }

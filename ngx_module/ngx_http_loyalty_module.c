@@ -1,5 +1,35 @@
 /*
  * nginx-loyalty: the module definition, its directives and configuration.
+ *
+ * Reading order: one request, from configuration to response.
+ *
+ *   1. Directives: the table below, read as the list of what an operator
+ *      can say; conf create/merge below it; the directives that do more
+ *      than set a value in ngx_http_loyalty_directives.c; the checks,
+ *      each naming its directive's file and line, in
+ *      ngx_http_loyalty_conf_check.c.  The store is opened per worker in
+ *      ngx_http_loyalty_store.c.
+ *   2. Variables: ngx_http_loyalty_variables.c; each is computed when
+ *      first read and they share one identification.
+ *   3. Identity: ngx_http_loyalty_identity.c verifies the member cookie
+ *      and reads the member in place (cached by ngx_http_loyalty_cache.c);
+ *      the funnel (lifecycle, segment) is ngx_http_loyalty_funnel.c.
+ *   4. Attribution: ngx_http_loyalty_ref.c works out a click and the
+ *      attribution (codes through ngx_http_loyalty_code_cache.c, counts
+ *      in ngx_http_loyalty_clicks.c); short links are
+ *      ngx_http_loyalty_share.c.
+ *   5. Prices: ngx_http_loyalty_price.c, the price API and
+ *      $loyalty_price, with the privilege guard.
+ *   6. The header filter: ngx_http_loyalty_ref_cookie.c sends the
+ *      attribution cookie on the click's own response.
+ *   7. Hooks: ngx_http_loyalty_lua.c runs the operator's script in the
+ *      sandbox, ngx_http_loyalty_lua_hooks.c asks its price, click and
+ *      event hooks.
+ *
+ * Writes never happen on the request path: the admin API
+ * (ngx_http_loyalty_admin.c), the webhooks (ngx_http_loyalty_webhook*.c)
+ * and the cadence sweep (ngx_http_loyalty_sweep.c) write from the thread
+ * pool.
  */
 
 #include <ngx_config.h>
@@ -8,43 +38,28 @@
 
 #include "ngx_http_loyalty_module.h"
 #include "ngx_http_loyalty_lua.h"
+#include "ngx_http_loyalty_conf_check.h"
 
 
 static ngx_int_t ngx_http_loyalty_preconfiguration(ngx_conf_t *cf);
 static void *ngx_http_loyalty_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_loyalty_init_main_conf(ngx_conf_t *cf, void *conf);
+static void ngx_http_loyalty_bots_cleanup(void *data);
 static void *ngx_http_loyalty_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_loyalty_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
-static char *ngx_http_loyalty_store(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-static char *ngx_http_loyalty_keys(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-static void ngx_http_loyalty_keys_cleanup(void *data);
-static char *ngx_http_loyalty_price_api(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-static char *ngx_http_loyalty_share(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-static char *ngx_http_loyalty_admin(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-static char *ngx_http_loyalty_admin_token(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
 static char *ngx_http_loyalty_merge_admin(ngx_conf_t *cf,
     ngx_http_loyalty_loc_conf_t *prev, ngx_http_loyalty_loc_conf_t *conf);
-static void ngx_http_loyalty_admin_log(ngx_conf_t *cf, ngx_uint_t level,
-    ngx_http_loyalty_loc_conf_t *conf, const char *text);
 static char *ngx_http_loyalty_share_hosts(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static char *ngx_http_loyalty_bots(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-static void ngx_http_loyalty_bots_cleanup(void *data);
 static char *ngx_http_loyalty_merge_ref(ngx_conf_t *cf,
     ngx_http_loyalty_loc_conf_t *prev, ngx_http_loyalty_loc_conf_t *conf,
     ngx_http_loyalty_main_conf_t *lmcf);
 static ngx_int_t ngx_http_loyalty_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_loyalty_init_worker(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_loyalty_store_writer(ngx_conf_t *cf,
-    ngx_http_loyalty_main_conf_t *lmcf, const char *directive);
+    ngx_http_loyalty_main_conf_t *lmcf, const char *directive,
+    ngx_http_loyalty_where_t *where);
 static void ngx_http_loyalty_exit_worker(ngx_cycle_t *cycle);
 
 
@@ -55,9 +70,55 @@ static void ngx_http_loyalty_exit_worker(ngx_cycle_t *cycle);
 #include "loyalty_version.h"
 
 
+/*
+ * What each directive accepts, checked as it is read: the message names
+ * the directive, this and the value (see ngx_http_loyalty_conf_check.c).
+ */
+
 /* for loyalty_member_cache and loyalty_code_cache */
-static ngx_conf_num_bounds_t  ngx_http_loyalty_member_cache_bounds = {
-    ngx_conf_check_num_bounds, 0, 1048576
+static ngx_http_loyalty_conf_range_t  ngx_http_loyalty_cache_range = {
+    ngx_http_loyalty_conf_check, NGX_HTTP_LOYALTY_CONF_NUM, 0, 1048576, 0,
+    "value must be between 0 and 1048576 entries"
+};
+
+static ngx_http_loyalty_conf_range_t  ngx_http_loyalty_ref_window_range = {
+    ngx_http_loyalty_conf_check, NGX_HTTP_LOYALTY_CONF_SEC,
+    1, 10 * 365 * 86400, 0,
+    "must be more than 0 and at most 10 years, such as 30d"
+};
+
+static ngx_http_loyalty_conf_range_t  ngx_http_loyalty_click_flush_range = {
+    ngx_http_loyalty_conf_check, NGX_HTTP_LOYALTY_CONF_MSEC,
+    1, NGX_MAX_INT_T_VALUE, 0,
+    "must be more than 0, such as 10s"
+};
+
+static ngx_http_loyalty_conf_range_t  ngx_http_loyalty_admin_batch_range = {
+    ngx_http_loyalty_conf_check, NGX_HTTP_LOYALTY_CONF_SIZE, 1, 100000, 0,
+    "must be 1 to 100000 events"
+};
+
+static ngx_http_loyalty_conf_range_t  ngx_http_loyalty_lua_budget_range = {
+    ngx_http_loyalty_conf_check, NGX_HTTP_LOYALTY_CONF_NUM,
+    1000, 100000000, 0,
+    "must be 1000 to 100000000 instructions"
+};
+
+static ngx_http_loyalty_conf_range_t  ngx_http_loyalty_lua_time_range = {
+    ngx_http_loyalty_conf_check, NGX_HTTP_LOYALTY_CONF_MSEC, 1, 60000, 0,
+    "must be 1ms to 60s"
+};
+
+static ngx_http_loyalty_conf_range_t  ngx_http_loyalty_lua_memory_range = {
+    ngx_http_loyalty_conf_check, NGX_HTTP_LOYALTY_CONF_SIZE,
+    1024 * 1024, NGX_MAX_SIZE_T_VALUE, 0,
+    "must be at least 1m"
+};
+
+static ngx_http_loyalty_conf_range_t  ngx_http_loyalty_sweep_range = {
+    ngx_http_loyalty_conf_check, NGX_HTTP_LOYALTY_CONF_MSEC,
+    1000, NGX_MAX_INT_T_VALUE, 1,
+    "must be at least 1s, such as 1m, or 0 for none"
 };
 
 
@@ -96,28 +157,28 @@ static ngx_command_t  ngx_http_loyalty_commands[] = {
       ngx_conf_set_num_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_loyalty_main_conf_t, member_cache),
-      &ngx_http_loyalty_member_cache_bounds },
+      &ngx_http_loyalty_cache_range },
 
     { ngx_string("loyalty_code_cache"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_num_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_loyalty_main_conf_t, code_cache),
-      &ngx_http_loyalty_member_cache_bounds },
+      &ngx_http_loyalty_cache_range },
 
     { ngx_string("loyalty_member_cookie"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_str_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_loyalty_loc_conf_t, member_cookie),
-      NULL },
+      &ngx_http_loyalty_member_cookie_post },
 
     { ngx_string("loyalty_currency"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_str_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_loyalty_loc_conf_t, currency),
-      NULL },
+      &ngx_http_loyalty_currency_post },
 
     { ngx_string("loyalty_price_api"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
@@ -145,18 +206,18 @@ static ngx_command_t  ngx_http_loyalty_commands[] = {
       ngx_conf_set_str_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_loyalty_loc_conf_t, ref_cookie),
-      NULL },
+      &ngx_http_loyalty_ref_cookie_post },
 
     { ngx_string("loyalty_ref_window"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_sec_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_loyalty_loc_conf_t, ref_window),
-      NULL },
+      &ngx_http_loyalty_ref_window_range },
 
     { ngx_string("loyalty_ref_model"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_enum_slot,
+      ngx_http_loyalty_conf_set_enum_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_loyalty_loc_conf_t, ref_model),
       &ngx_http_loyalty_ref_models },
@@ -173,7 +234,7 @@ static ngx_command_t  ngx_http_loyalty_commands[] = {
       ngx_conf_set_str_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_loyalty_loc_conf_t, share_fallback),
-      NULL },
+      &ngx_http_loyalty_fallback_post },
 
     { ngx_string("loyalty_share_hosts"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
@@ -184,7 +245,7 @@ static ngx_command_t  ngx_http_loyalty_commands[] = {
 
     { ngx_string("loyalty_click_zone"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
-      ngx_http_loyalty_click_zone,
+      ngx_http_loyalty_click_zone_set,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
@@ -194,7 +255,7 @@ static ngx_command_t  ngx_http_loyalty_commands[] = {
       ngx_conf_set_msec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_loyalty_main_conf_t, click_flush),
-      NULL },
+      &ngx_http_loyalty_click_flush_range },
 
     { ngx_string("loyalty_admin"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
@@ -212,7 +273,7 @@ static ngx_command_t  ngx_http_loyalty_commands[] = {
 
     { ngx_string("loyalty_admin_open"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_enum_slot,
+      ngx_http_loyalty_conf_set_enum_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_loyalty_loc_conf_t, admin_open),
       &ngx_http_loyalty_admin_open },
@@ -222,7 +283,7 @@ static ngx_command_t  ngx_http_loyalty_commands[] = {
       ngx_conf_set_size_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_loyalty_loc_conf_t, admin_batch),
-      NULL },
+      &ngx_http_loyalty_admin_batch_range },
 
     { ngx_string("loyalty_webhook"),
       NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -254,7 +315,7 @@ static ngx_command_t  ngx_http_loyalty_commands[] = {
 
     { ngx_string("loyalty_lua_file"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_str_slot,
+      ngx_http_loyalty_lua_file,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_loyalty_main_conf_t, lua_file),
       NULL },
@@ -264,28 +325,28 @@ static ngx_command_t  ngx_http_loyalty_commands[] = {
       ngx_conf_set_num_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_loyalty_main_conf_t, lua_budget),
-      NULL },
+      &ngx_http_loyalty_lua_budget_range },
 
     { ngx_string("loyalty_lua_time"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_loyalty_main_conf_t, lua_time),
-      NULL },
+      &ngx_http_loyalty_lua_time_range },
 
     { ngx_string("loyalty_lua_memory"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_size_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_loyalty_main_conf_t, lua_memory),
-      NULL },
+      &ngx_http_loyalty_lua_memory_range },
 
     { ngx_string("loyalty_cadence_sweep"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_msec_slot,
+      ngx_http_loyalty_cadence_sweep,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_loyalty_main_conf_t, cadence_sweep),
-      NULL },
+      &ngx_http_loyalty_sweep_range },
 
     { ngx_string("loyalty_bots"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
@@ -471,6 +532,8 @@ ngx_http_loyalty_init_main_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_http_loyalty_main_conf_t *lmcf = conf;
 
+    char                         *rv;
+    ngx_conf_file_t               place, *saved;
     ngx_http_loyalty_lua_conf_t  *lcf;
 
     ngx_conf_init_uint_value(lmcf->member_cache, 32768);
@@ -480,31 +543,6 @@ ngx_http_loyalty_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(lmcf->lua_time, LOYALTY_LUA_MSEC);
     ngx_conf_init_size_value(lmcf->lua_memory, 16 * 1024 * 1024);
     ngx_conf_init_msec_value(lmcf->cadence_sweep, 0);
-
-    if (lmcf->click_flush == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"loyalty_click_flush\" must be more than 0");
-        return NGX_CONF_ERROR;
-    }
-
-    if (lmcf->lua_budget < 1000 || lmcf->lua_budget > 100000000) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"loyalty_lua_budget\" must be 1000 to "
-                           "100000000 instructions");
-        return NGX_CONF_ERROR;
-    }
-
-    if (lmcf->lua_time < 1 || lmcf->lua_time > 60000) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"loyalty_lua_time\" must be 1ms to 60s");
-        return NGX_CONF_ERROR;
-    }
-
-    if (lmcf->lua_memory < 1024 * 1024) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"loyalty_lua_memory\" must be at least 1m");
-        return NGX_CONF_ERROR;
-    }
 
     if (lmcf->lua_file.len) {
         lcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_loyalty_lua_conf_t));
@@ -517,28 +555,31 @@ ngx_http_loyalty_init_main_conf(ngx_conf_t *cf, void *conf)
         lcf->time = lmcf->lua_time;
         lcf->memory = lmcf->lua_memory;
 
-        if (ngx_http_loyalty_lua_conf(cf, lcf) != NGX_CONF_OK) {
+        /* the script's errors name the directive's line */
+        saved = ngx_http_loyalty_where_enter(cf, &lmcf->lua_file_where,
+                                             &place);
+        rv = ngx_http_loyalty_lua_conf(cf, lcf);
+        cf->conf_file = saved;
+
+        if (rv != NGX_CONF_OK) {
             return NGX_CONF_ERROR;
         }
 
         lmcf->lua = lcf;
     }
 
-    if (lmcf->cadence_sweep && lmcf->cadence_sweep < 1000) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"loyalty_cadence_sweep\" must be at least 1s");
-        return NGX_CONF_ERROR;
-    }
-
     /* the sweep writes touches and rewards, the admin API events */
     if ((lmcf->cadence_sweep
-         && ngx_http_loyalty_store_writer(cf, lmcf, "loyalty_cadence_sweep")
+         && ngx_http_loyalty_store_writer(cf, lmcf, "loyalty_cadence_sweep",
+                                          &lmcf->cadence_sweep_where)
             != NGX_OK)
         || (lmcf->admin
-            && ngx_http_loyalty_store_writer(cf, lmcf, "loyalty_admin")
+            && ngx_http_loyalty_store_writer(cf, lmcf, "loyalty_admin",
+                                             &lmcf->admin_where)
                != NGX_OK)
         || (lmcf->webhook
-            && ngx_http_loyalty_store_writer(cf, lmcf, "loyalty_webhook")
+            && ngx_http_loyalty_store_writer(cf, lmcf, "loyalty_webhook",
+                                             &lmcf->webhook_where)
                != NGX_OK))
     {
         return NGX_CONF_ERROR;
@@ -546,9 +587,10 @@ ngx_http_loyalty_init_main_conf(ngx_conf_t *cf, void *conf)
 
     if (lmcf->click_zone) {
         if (lmcf->store == NULL) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"loyalty_click_zone\" requires "
-                               "\"loyalty_store\"");
+            ngx_http_loyalty_where_error(NGX_LOG_EMERG, cf,
+                                         &lmcf->click_zone_where,
+                                         "\"loyalty_click_zone\" requires "
+                                         "\"loyalty_store\"");
             return NGX_CONF_ERROR;
         }
 
@@ -558,21 +600,30 @@ ngx_http_loyalty_init_main_conf(ngx_conf_t *cf, void *conf)
 
     /* what the workers read and write is known: can their user? */
     if (lmcf->store) {
-        return ngx_http_loyalty_store_access(cf, lmcf->store);
+        saved = ngx_http_loyalty_where_enter(cf, &lmcf->store_where, &place);
+        rv = ngx_http_loyalty_store_access(cf, lmcf->store);
+        cf->conf_file = saved;
+
+        return rv;
     }
 
     return NGX_CONF_OK;
 }
 
 
-/* a directive whose workers write into the store from the thread pool */
+/*
+ * A directive whose workers write into the store from the thread pool:
+ * checked once the http block is parsed, named where it was written.
+ */
 static ngx_int_t
 ngx_http_loyalty_store_writer(ngx_conf_t *cf,
-    ngx_http_loyalty_main_conf_t *lmcf, const char *directive)
+    ngx_http_loyalty_main_conf_t *lmcf, const char *directive,
+    ngx_http_loyalty_where_t *where)
 {
     if (lmcf->store == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%s\" requires \"loyalty_store\"", directive);
+        ngx_http_loyalty_where_error(NGX_LOG_EMERG, cf, where,
+                                     "\"%s\" requires \"loyalty_store\"",
+                                     directive);
         return NGX_ERROR;
     }
 
@@ -636,26 +687,17 @@ ngx_http_loyalty_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_ptr_value(conf->price_sku, prev->price_sku, NULL);
     ngx_conf_merge_value(conf->price_api, prev->price_api, 0);
 
-    if (conf->member_cookie.len == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"loyalty_member_cookie\" must not be empty");
-        return NGX_CONF_ERROR;
-    }
-
-    if (!loyalty_valid_currency((char *) conf->currency.data,
-                                conf->currency.len))
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"loyalty_currency\" must be an ISO 4217 code "
-                           "such as CNY, not \"%V\"", &conf->currency);
-        return NGX_CONF_ERROR;
-    }
-
     lmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_loyalty_module);
 
+    if (conf->price_api_where.file == NULL) {
+        conf->price_api_where = prev->price_api_where;
+    }
+
     if (conf->price_api && lmcf->store == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"loyalty_price_api\" requires \"loyalty_store\"");
+        ngx_http_loyalty_where_error(NGX_LOG_EMERG, cf,
+                                     &conf->price_api_where,
+                                     "\"loyalty_price_api\" requires "
+                                     "\"loyalty_store\"");
         return NGX_CONF_ERROR;
     }
 
@@ -686,22 +728,16 @@ ngx_http_loyalty_merge_admin(ngx_conf_t *cf,
                               NGX_HTTP_LOYALTY_ADMIN_CLOSED);
     ngx_conf_merge_size_value(conf->admin_batch, prev->admin_batch, 1000);
 
-    if (conf->admin_batch == 0 || conf->admin_batch > 100000) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"loyalty_admin_batch\" must be 1 to 100000");
-        return NGX_CONF_ERROR;
-    }
-
-    if (conf->admin_file.len == 0) {
+    if (conf->admin_where.file == NULL) {
         return NGX_CONF_OK;
     }
 
     if (conf->admin_tokens && conf->admin_open) {
-        ngx_http_loyalty_admin_log(cf, NGX_LOG_EMERG, conf,
-                                   "\"loyalty_admin\" has both "
-                                   "\"loyalty_admin_token\" and "
-                                   "\"loyalty_admin_open loopback\": "
-                                   "remove one");
+        ngx_http_loyalty_where_error(NGX_LOG_EMERG, cf, &conf->admin_where,
+                                     "\"loyalty_admin\" has both "
+                                     "\"loyalty_admin_token\" and "
+                                     "\"loyalty_admin_open loopback\": "
+                                     "remove one");
         return NGX_CONF_ERROR;
     }
 
@@ -710,42 +746,22 @@ ngx_http_loyalty_merge_admin(ngx_conf_t *cf,
     }
 
     if (conf->admin_open == NGX_HTTP_LOYALTY_ADMIN_CLOSED) {
-        ngx_http_loyalty_admin_log(cf, NGX_LOG_EMERG, conf,
-                                   "\"loyalty_admin\" needs "
-                                   "\"loyalty_admin_token FILE;\" (lines "
-                                   "of \"ID read|write TOKEN\"), or, for "
-                                   "local development only, "
-                                   "\"loyalty_admin_open loopback;\"");
+        ngx_http_loyalty_where_error(NGX_LOG_EMERG, cf, &conf->admin_where,
+                                     "\"loyalty_admin\" needs "
+                                     "\"loyalty_admin_token FILE;\" (lines "
+                                     "of \"ID read|write TOKEN\"), or, for "
+                                     "local development only, "
+                                     "\"loyalty_admin_open loopback;\"");
         return NGX_CONF_ERROR;
     }
 
-    ngx_http_loyalty_admin_log(cf, NGX_LOG_WARN, conf,
-                               "\"loyalty_admin\" is OPEN: any loopback "
-                               "client may read and write without a token "
-                               "(\"loyalty_admin_open loopback\"); for "
-                               "local development only");
+    ngx_http_loyalty_where_error(NGX_LOG_WARN, cf, &conf->admin_where,
+                                 "\"loyalty_admin\" is OPEN: any loopback "
+                                 "client may read and write without a token "
+                                 "(\"loyalty_admin_open loopback\"); for "
+                                 "local development only");
 
     return NGX_CONF_OK;
-}
-
-
-/* a message about a "loyalty_admin" directive, with its file and line */
-static void
-ngx_http_loyalty_admin_log(ngx_conf_t *cf, ngx_uint_t level,
-    ngx_http_loyalty_loc_conf_t *conf, const char *text)
-{
-    ngx_conf_file_t   where, *saved;
-
-    ngx_memzero(&where, sizeof(ngx_conf_file_t));
-    where.file.name = conf->admin_file;
-    where.line = conf->admin_line;
-
-    saved = cf->conf_file;
-    cf->conf_file = &where;
-
-    ngx_conf_log_error(level, cf, 0, "%s", text);
-
-    cf->conf_file = saved;
 }
 
 
@@ -753,10 +769,6 @@ static char *
 ngx_http_loyalty_merge_ref(ngx_conf_t *cf, ngx_http_loyalty_loc_conf_t *prev,
     ngx_http_loyalty_loc_conf_t *conf, ngx_http_loyalty_main_conf_t *lmcf)
 {
-    u_char      *p, *end;
-    size_t       host_len;
-    const char  *host;
-
     ngx_conf_merge_str_value(conf->ref_arg, prev->ref_arg, "ref");
     ngx_conf_merge_str_value(conf->ref_cookie, prev->ref_cookie,
                              "loyalty_ref");
@@ -767,10 +779,16 @@ ngx_http_loyalty_merge_ref(ngx_conf_t *cf, ngx_http_loyalty_loc_conf_t *prev,
     ngx_conf_merge_value(conf->share, prev->share, 0);
     ngx_conf_merge_str_value(conf->share_fallback, prev->share_fallback, "/");
     ngx_conf_merge_ptr_value(conf->share_hosts, prev->share_hosts, NULL);
+
+    if (conf->share_where.file == NULL) {
+        conf->share_where = prev->share_where;
+    }
+
     if (conf->share && (lmcf->store == NULL || lmcf->keys == NULL)) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"loyalty_share\" requires \"loyalty_store\" "
-                           "and \"loyalty_keys\"");
+        ngx_http_loyalty_where_error(NGX_LOG_EMERG, cf, &conf->share_where,
+                                     "\"loyalty_share\" requires "
+                                     "\"loyalty_store\" and "
+                                     "\"loyalty_keys\"");
         return NGX_CONF_ERROR;
     }
 
@@ -780,168 +798,6 @@ ngx_http_loyalty_merge_ref(ngx_conf_t *cf, ngx_http_loyalty_loc_conf_t *prev,
     {
         conf->ref_arg.len = 0;
     }
-
-    end = conf->ref_cookie.data + conf->ref_cookie.len;
-
-    for (p = conf->ref_cookie.data; p < end; p++) {
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
-              || (*p >= '0' && *p <= '9') || *p == '_' || *p == '-'
-              || *p == '.'))
-        {
-            break;
-        }
-    }
-
-    if (conf->ref_cookie.len == 0 || p != end) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"loyalty_ref_cookie\" must be a cookie name of "
-                           "[A-Za-z0-9_.-], not \"%V\"", &conf->ref_cookie);
-        return NGX_CONF_ERROR;
-    }
-
-    if (conf->ref_window <= 0 || conf->ref_window > 10 * 365 * 86400) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"loyalty_ref_window\" must be more than 0 and "
-                           "at most 10 years");
-        return NGX_CONF_ERROR;
-    }
-
-    if (loyalty_target_check((char *) conf->share_fallback.data,
-                             conf->share_fallback.len, &host, &host_len)
-        == LOYALTY_TARGET_INVALID)
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"loyalty_share_fallback\" must be a path such "
-                           "as \"/\" or an http(s) URL, not \"%V\"",
-                           &conf->share_fallback);
-        return NGX_CONF_ERROR;
-    }
-
-    return NGX_CONF_OK;
-}
-
-
-static char *
-ngx_http_loyalty_store(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_loyalty_main_conf_t *lmcf = conf;
-
-    ngx_str_t  *value;
-
-    if (lmcf->store_path.data) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-    lmcf->store_path = value[1];
-
-    if (ngx_conf_full_name(cf->cycle, &lmcf->store_path, 0) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    return ngx_http_loyalty_store_conf(cf, lmcf);
-}
-
-
-static char *
-ngx_http_loyalty_keys(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_loyalty_main_conf_t *lmcf = conf;
-
-    char                 err[LOYALTY_ERRLEN];
-    u_char              *path;
-    ngx_str_t           *value;
-    ngx_file_info_t      fi;
-    ngx_pool_cleanup_t  *cln;
-
-    if (lmcf->keys_path.data) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-    lmcf->keys_path = value[1];
-
-    if (ngx_conf_full_name(cf->cycle, &lmcf->keys_path, 1) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    path = ngx_pnalloc(cf->pool, lmcf->keys_path.len + 1);
-    if (path == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    (void) ngx_cpystrn(path, lmcf->keys_path.data, lmcf->keys_path.len + 1);
-
-    /* the master reads the keys as root: the file need not be shared */
-    if (ngx_file_info(path, &fi) == 0 && (fi.st_mode & S_IROTH)) {
-        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
-                           "keys file \"%s\" is readable by every user",
-                           path);
-    }
-
-    lmcf->keys = loyalty_keyring_load((char *) path, err, sizeof(err));
-
-    if (lmcf->keys == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "loyalty_keys \"%s\": %s",
-                           path, err);
-        return NGX_CONF_ERROR;
-    }
-
-    cln = ngx_pool_cleanup_add(cf->pool, 0);
-    if (cln == NULL) {
-        loyalty_keyring_free(lmcf->keys);
-        return NGX_CONF_ERROR;
-    }
-
-    cln->handler = ngx_http_loyalty_keys_cleanup;
-    cln->data = lmcf->keys;
-
-    return NGX_CONF_OK;
-}
-
-
-static void
-ngx_http_loyalty_keys_cleanup(void *data)
-{
-    loyalty_keyring_free(data);
-}
-
-
-static char *
-ngx_http_loyalty_price_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_loyalty_loc_conf_t *llcf = conf;
-
-    ngx_http_core_loc_conf_t  *clcf;
-
-    if (llcf->price_api != NGX_CONF_UNSET) {
-        return "is duplicate";
-    }
-
-    llcf->price_api = 1;
-
-    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-    clcf->handler = ngx_http_loyalty_price_handler;
-
-    return NGX_CONF_OK;
-}
-
-
-static char *
-ngx_http_loyalty_share(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_loyalty_loc_conf_t *llcf = conf;
-
-    ngx_http_core_loc_conf_t  *clcf;
-
-    if (llcf->share != NGX_CONF_UNSET) {
-        return "is duplicate";
-    }
-
-    llcf->share = 1;
-
-    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-    clcf->handler = ngx_http_loyalty_share_handler;
 
     return NGX_CONF_OK;
 }
@@ -1005,94 +861,8 @@ ngx_http_loyalty_share_hosts(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-static char *
-ngx_http_loyalty_bots(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_loyalty_main_conf_t *lmcf = conf;
-
-    char        err[LOYALTY_ERRLEN];
-    u_char     *path;
-    ngx_str_t  *value;
-
-    value = cf->args->elts;
-
-    if (ngx_conf_full_name(cf->cycle, &value[1], 1) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    path = ngx_pnalloc(cf->temp_pool, value[1].len + 1);
-    if (path == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    (void) ngx_cpystrn(path, value[1].data, value[1].len + 1);
-
-    /* the operator's patterns come on top of the built-in ones */
-    if (loyalty_bots_load(lmcf->bots, (char *) path, err, sizeof(err)) != 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "loyalty_bots: %s", err);
-        return NGX_CONF_ERROR;
-    }
-
-    return NGX_CONF_OK;
-}
-
-
 static void
 ngx_http_loyalty_bots_cleanup(void *data)
 {
     loyalty_bots_free(data);
-}
-
-
-static char *
-ngx_http_loyalty_admin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_loyalty_loc_conf_t *llcf = conf;
-
-    ngx_str_t                     *name;
-    ngx_http_core_loc_conf_t      *clcf;
-    ngx_http_loyalty_main_conf_t  *lmcf;
-
-    lmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_loyalty_module);
-    lmcf->admin = 1;
-
-    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-
-    if (clcf->handler == ngx_http_loyalty_admin_handler) {
-        return "is duplicate";
-    }
-
-    clcf->handler = ngx_http_loyalty_admin_handler;
-
-    /* kept for the merge's checks: an include's name does not last */
-    name = &cf->conf_file->file.name;
-
-    llcf->admin_file.data = ngx_pnalloc(cf->pool, name->len + 1);
-    if (llcf->admin_file.data == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    ngx_memcpy(llcf->admin_file.data, name->data, name->len);
-    llcf->admin_file.data[name->len] = '\0';
-    llcf->admin_file.len = name->len;
-    llcf->admin_line = cf->conf_file->line;
-
-    return NGX_CONF_OK;
-}
-
-
-static char *
-ngx_http_loyalty_admin_token(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_loyalty_loc_conf_t *llcf = conf;
-
-    ngx_str_t  *value;
-
-    if (llcf->admin_tokens != NGX_CONF_UNSET_PTR) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    return ngx_http_loyalty_admin_tokens(cf, &value[1], &llcf->admin_tokens);
 }

@@ -59,6 +59,16 @@ typedef enum {
 } ngx_http_loyalty_admin_open_e;
 
 
+/*
+ * Where a directive was read: a check made once its block is parsed
+ * (a directive that needs another) names this place, not the block's end.
+ */
+typedef struct {
+    u_char                      *file;      /* NUL-terminated; NULL: unset */
+    ngx_uint_t                   line;
+} ngx_http_loyalty_where_t;
+
+
 typedef struct ngx_http_loyalty_cache_s   ngx_http_loyalty_cache_t;
 typedef struct ngx_http_loyalty_clicks_s  ngx_http_loyalty_clicks_t;
 typedef struct ngx_http_loyalty_code_cache_s  ngx_http_loyalty_code_cache_t;
@@ -189,6 +199,7 @@ typedef struct {
 
 typedef struct {
     ngx_str_t                    store_path;
+    ngx_http_loyalty_where_t     store_where;
     ngx_str_t                    keys_path;
     loyalty_keyring_t           *keys;
     ngx_http_loyalty_store_t    *store;
@@ -197,17 +208,24 @@ typedef struct {
     loyalty_bots_t              *bots;
     uint64_t                    *bot_verdicts;  /* per worker */
     ngx_shm_zone_t              *click_zone;
+    ngx_http_loyalty_where_t     click_zone_where;
     ngx_flag_t                   admin;     /* some location has one */
+    ngx_http_loyalty_where_t     admin_where;       /* the first one */
     ngx_msec_t                   click_flush;
     ngx_str_t                    lua_file;
+    ngx_http_loyalty_where_t     lua_file_where;
     ngx_int_t                    lua_budget;
     ngx_msec_t                   lua_time;
     size_t                       lua_memory;
     void                        *lua;       /* ngx_http_loyalty_lua_conf_t */
     ngx_msec_t                   cadence_sweep;     /* 0: none */
+    ngx_http_loyalty_where_t     cadence_sweep_where;
     ngx_flag_t                   webhook;   /* some location has one */
+    ngx_http_loyalty_where_t     webhook_where;     /* the first one */
     ngx_array_t                 *webhooks;  /* ngx_http_loyalty_webhook_t * */
     ngx_shm_zone_t              *webhook_zone;
+    ngx_int_t                   *personal;  /* variables' indexes, then
+                                               NGX_ERROR */
 } ngx_http_loyalty_main_conf_t;
 
 
@@ -216,12 +234,14 @@ typedef struct {
     ngx_str_t                    currency;
     ngx_http_complex_value_t    *price_sku;
     ngx_flag_t                   price_api;
+    ngx_http_loyalty_where_t     price_api_where;
 
     ngx_str_t                    ref_arg;       /* empty: "off" */
     ngx_str_t                    ref_cookie;
     time_t                       ref_window;
     ngx_uint_t                   ref_model;
     ngx_flag_t                   share;
+    ngx_http_loyalty_where_t     share_where;
     ngx_str_t                    share_fallback;
     ngx_array_t                 *share_hosts;   /* of ngx_str_t */
 
@@ -229,9 +249,8 @@ typedef struct {
     ngx_uint_t                   admin_open;    /* loyalty_admin_open */
     size_t                       admin_batch;
 
-    /* where this location's own "loyalty_admin" is; empty if none */
-    ngx_str_t                    admin_file;
-    ngx_uint_t                   admin_line;
+    /* where this location's own "loyalty_admin" is; unset if none */
+    ngx_http_loyalty_where_t     admin_where;
 
     /* this location's own "loyalty_webhook"; NULL if none */
     ngx_http_loyalty_webhook_t  *webhook;
@@ -284,6 +303,34 @@ typedef struct {
 
 extern ngx_module_t  ngx_http_loyalty_module;
 
+
+/* the directives' handlers: ngx_http_loyalty_directives.c */
+char *ngx_http_loyalty_store(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_loyalty_keys(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_loyalty_price_api(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_loyalty_share(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_loyalty_bots(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_loyalty_admin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_loyalty_admin_token(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_loyalty_click_zone_set(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_loyalty_cadence_sweep(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_loyalty_lua_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+/* the checks: ngx_http_loyalty_conf_check.c */
+ngx_int_t ngx_http_loyalty_where_set(ngx_conf_t *cf,
+    ngx_http_loyalty_where_t *where);
+ngx_conf_file_t *ngx_http_loyalty_where_enter(ngx_conf_t *cf,
+    ngx_http_loyalty_where_t *where, ngx_conf_file_t *place);
+void ngx_cdecl ngx_http_loyalty_where_error(ngx_uint_t level, ngx_conf_t *cf,
+    ngx_http_loyalty_where_t *where, const char *fmt, ...);
+char *ngx_http_loyalty_conf_set_enum_slot(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_loyalty_conf_check(ngx_conf_t *cf, void *post, void *data);
 
 char *ngx_http_loyalty_store_conf(ngx_conf_t *cf,
     ngx_http_loyalty_main_conf_t *lmcf);

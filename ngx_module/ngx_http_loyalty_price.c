@@ -40,6 +40,15 @@ typedef struct {
 } ngx_http_loyalty_pricing_t;
 
 
+static ngx_int_t ngx_http_loyalty_price_parse(ngx_http_request_t *r,
+    ngx_str_t *list, ngx_uint_t *nskus, const char **why);
+static ngx_int_t ngx_http_loyalty_price_validate(ngx_str_t *list,
+    ngx_uint_t nskus, const char **why);
+static ngx_int_t ngx_http_loyalty_price_render(ngx_http_request_t *r,
+    ngx_http_loyalty_pricing_t *pr, ngx_str_t *list, ngx_uint_t nskus);
+static u_char *ngx_http_loyalty_price_item(ngx_http_request_t *r,
+    ngx_http_loyalty_pricing_t *pr, ngx_http_loyalty_loc_conf_t *llcf,
+    u_char *p, ngx_str_t *sku, int64_t qty, ngx_str_t *label);
 static ngx_int_t ngx_http_loyalty_price_begin(ngx_http_request_t *r,
     ngx_http_loyalty_pricing_t *pr);
 static ngx_int_t ngx_http_loyalty_price_get(ngx_http_request_t *r,
@@ -108,20 +117,15 @@ ngx_http_loyalty_price_tier(ngx_http_loyalty_ctx_t *ctx)
 }
 
 
+/* the price API: GET ?sku=A,B:QTY,... parsed, validated, rendered */
 ngx_int_t
 ngx_http_loyalty_price_handler(ngx_http_request_t *r)
 {
-    u_char                       *p, *last, *body, *label, *colon;
-    size_t                        len, n, label_len, label_esc;
-    ngx_int_t                     rc, q;
-    ngx_str_t                     arg, list, sku, *tier, promo;
-    ngx_uint_t                    nskus, i;
-    ngx_str_t                     tier_name;
-    int64_t                       price, qty, total;
-    loyalty_price_t               rec;
-    ngx_http_loyalty_ctx_t       *ctx;
-    ngx_http_loyalty_loc_conf_t  *llcf;
-    ngx_http_loyalty_pricing_t    pr;
+    ngx_int_t                    rc;
+    ngx_str_t                    list;
+    ngx_uint_t                   nskus;
+    const char                  *why;
+    ngx_http_loyalty_pricing_t   pr;
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
         return NGX_HTTP_NOT_ALLOWED;
@@ -132,74 +136,21 @@ ngx_http_loyalty_price_handler(ngx_http_request_t *r)
         return rc;
     }
 
-    if (ngx_http_arg(r, (u_char *) "sku", 3, &arg) != NGX_OK
-        || arg.len == 0)
-    {
-        return ngx_http_loyalty_price_error(r, NGX_HTTP_BAD_REQUEST,
-                                            "the sku argument is required");
+    rc = ngx_http_loyalty_price_parse(r, &list, &nskus, &why);
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_loyalty_price_validate(&list, nskus, &why);
     }
 
-    if (arg.len > NGX_HTTP_LOYALTY_SKU_ARG_MAX * 3) {
-        return ngx_http_loyalty_price_error(r, NGX_HTTP_BAD_REQUEST,
-                                            "the sku argument is too long");
-    }
-
-    /* clients may percent-encode the commas */
-    list.data = ngx_pnalloc(r->pool, arg.len);
-    if (list.data == NULL) {
+    if (rc == NGX_ERROR) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    p = list.data;
-    last = arg.data;
-    ngx_unescape_uri(&p, &last, arg.len, 0);
-    list.len = p - list.data;
-
-    if (list.len > NGX_HTTP_LOYALTY_SKU_ARG_MAX) {
-        return ngx_http_loyalty_price_error(r, NGX_HTTP_BAD_REQUEST,
-                                            "the sku argument is too long");
+    if (rc == NGX_DECLINED) {
+        return ngx_http_loyalty_price_error(r, NGX_HTTP_BAD_REQUEST, why);
     }
 
-    nskus = 1;
-    for (p = list.data; p < list.data + list.len; p++) {
-        if (*p == ',') {
-            nskus++;
-        }
-    }
-
-    if (nskus > NGX_HTTP_LOYALTY_SKUS_MAX) {
-        return ngx_http_loyalty_price_error(r, NGX_HTTP_BAD_REQUEST,
-                                            "more than 100 skus");
-    }
-
-    for (p = list.data, i = 0; i < nskus; i++, p = last + 1) {
-        last = ngx_strlchr(p, list.data + list.len, ',');
-        if (last == NULL) {
-            last = list.data + list.len;
-        }
-
-        colon = ngx_strlchr(p, last, ':');
-
-        if (colon) {
-            q = ngx_atoi(colon + 1, last - colon - 1);
-
-            if (q < 1 || q > NGX_HTTP_LOYALTY_QTY_MAX) {
-                return ngx_http_loyalty_price_error(r, NGX_HTTP_BAD_REQUEST,
-                           "a quantity is not a whole number from 1 to "
-                           "1000");
-            }
-        }
-
-        if (!loyalty_valid_id((char *) p, (colon ? colon : last) - p)) {
-            return ngx_http_loyalty_price_error(r, NGX_HTTP_BAD_REQUEST,
-                       last == p ? "an empty sku"
-                                 : "a sku is not 1-64 characters of "
-                                   "[A-Za-z0-9_.-]");
-        }
-    }
-
-    ctx = ngx_http_loyalty_identify(r);
-    if (ctx == NULL) {
+    if (ngx_http_loyalty_identify(r) == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -209,101 +160,217 @@ ngx_http_loyalty_price_handler(ngx_http_request_t *r)
                                             "the store is unavailable");
     }
 
+    return ngx_http_loyalty_price_render(r, &pr, &list, nskus);
+}
+
+
+/*
+ * The sku argument, unescaped (clients may percent-encode the commas),
+ * and how many lines it has: NGX_OK, NGX_DECLINED with why, NGX_ERROR.
+ */
+static ngx_int_t
+ngx_http_loyalty_price_parse(ngx_http_request_t *r, ngx_str_t *list,
+    ngx_uint_t *nskus, const char **why)
+{
+    u_char     *p, *last;
+    ngx_str_t   arg;
+
+    if (ngx_http_arg(r, (u_char *) "sku", 3, &arg) != NGX_OK
+        || arg.len == 0)
+    {
+        *why = "the sku argument is required";
+        return NGX_DECLINED;
+    }
+
+    if (arg.len > NGX_HTTP_LOYALTY_SKU_ARG_MAX * 3) {
+        *why = "the sku argument is too long";
+        return NGX_DECLINED;
+    }
+
+    list->data = ngx_pnalloc(r->pool, arg.len);
+    if (list->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = list->data;
+    last = arg.data;
+    ngx_unescape_uri(&p, &last, arg.len, 0);
+    list->len = p - list->data;
+
+    if (list->len > NGX_HTTP_LOYALTY_SKU_ARG_MAX) {
+        *why = "the sku argument is too long";
+        return NGX_DECLINED;
+    }
+
+    *nskus = 1;
+    for (p = list->data; p < list->data + list->len; p++) {
+        if (*p == ',') {
+            (*nskus)++;
+        }
+    }
+
+    if (*nskus > NGX_HTTP_LOYALTY_SKUS_MAX) {
+        *why = "more than 100 skus";
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+/* every line is SKU or SKU:QTY: NGX_OK, or NGX_DECLINED with why */
+static ngx_int_t
+ngx_http_loyalty_price_validate(ngx_str_t *list, ngx_uint_t nskus,
+    const char **why)
+{
+    u_char      *p, *last, *colon;
+    ngx_int_t    q;
+    ngx_uint_t   i;
+
+    for (p = list->data, i = 0; i < nskus; i++, p = last + 1) {
+        last = ngx_strlchr(p, list->data + list->len, ',');
+        if (last == NULL) {
+            last = list->data + list->len;
+        }
+
+        colon = ngx_strlchr(p, last, ':');
+
+        if (colon) {
+            q = ngx_atoi(colon + 1, last - colon - 1);
+
+            if (q < 1 || q > NGX_HTTP_LOYALTY_QTY_MAX) {
+                *why = "a quantity is not a whole number from 1 to 1000";
+                return NGX_DECLINED;
+            }
+        }
+
+        if (!loyalty_valid_id((char *) p, (colon ? colon : last) - p)) {
+            *why = last == p ? "an empty sku"
+                             : "a sku is not 1-64 characters of "
+                               "[A-Za-z0-9_.-]";
+            return NGX_DECLINED;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* the answer, from the store's snapshot that pr began: ends it */
+static ngx_int_t
+ngx_http_loyalty_price_render(ngx_http_request_t *r,
+    ngx_http_loyalty_pricing_t *pr, ngx_str_t *list, ngx_uint_t nskus)
+{
+    u_char                       *p, *last, *body, *colon;
+    size_t                        len;
+    ngx_str_t                     sku, tier, label;
+    ngx_uint_t                    i;
+    int64_t                       qty;
+    ngx_http_loyalty_loc_conf_t  *llcf;
+
     llcf = ngx_http_get_module_loc_conf(r, ngx_http_loyalty_module);
 
     /* the tier of this snapshot: it may have gone since identification */
-    if (pr.tier >= 0) {
-        tier_name.data = (u_char *) pr.tiers->tiers[pr.tier].name;
-        tier_name.len = pr.tiers->tiers[pr.tier].name_len;
-        label = (u_char *) pr.tiers->tiers[pr.tier].label;
-        label_len = pr.tiers->tiers[pr.tier].label_len;
+    if (pr->tier >= 0) {
+        tier.data = (u_char *) pr->tiers->tiers[pr->tier].name;
+        tier.len = pr->tiers->tiers[pr->tier].name_len;
+        label.data = (u_char *) pr->tiers->tiers[pr->tier].label;
+        label.len = pr->tiers->tiers[pr->tier].label_len;
 
     } else {
-        ngx_str_set(&tier_name, "public");
-        label = (u_char *) "";
-        label_len = 0;
+        ngx_str_set(&tier, "public");
+        ngx_str_set(&label, "");
     }
 
-    tier = &tier_name;
-
-    label_esc = label_len + ngx_escape_json(NULL, label, label_len);
-
     len = sizeof("{\"tier\":\"\",\"currency\":\"\",\"items\":[]}\n") - 1
-          + tier->len + llcf->currency.len
-          + nskus * (NGX_HTTP_LOYALTY_ITEM_LEN + label_esc);
+          + tier.len + llcf->currency.len
+          + nskus * (NGX_HTTP_LOYALTY_ITEM_LEN + label.len
+                     + ngx_escape_json(NULL, label.data, label.len));
 
     body = ngx_pnalloc(r->pool, len);
     if (body == NULL) {
-        ngx_http_loyalty_store_end(pr.store);
+        ngx_http_loyalty_store_end(pr->store);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     p = ngx_sprintf(body, "{\"tier\":\"%V\",\"currency\":\"%V\",\"items\":[",
-                    tier, &llcf->currency);
+                    &tier, &llcf->currency);
 
-    for (sku.data = list.data, i = 0; i < nskus; i++) {
-        last = ngx_strlchr(sku.data, list.data + list.len, ',');
-        last = last ? last : list.data + list.len;
+    for (sku.data = list->data, i = 0; i < nskus; i++) {
+        last = ngx_strlchr(sku.data, list->data + list->len, ',');
+        last = last ? last : list->data + list->len;
         colon = ngx_strlchr(sku.data, last, ':');
         sku.len = (colon ? colon : last) - sku.data;
-        qty = colon ? ngx_atoi(colon + 1, last - colon - 1) : 1;
+        qty = colon ? ngx_atoi(colon + 1, last - colon - 1) : 0;
 
         if (i) {
             *p++ = ',';
         }
 
-        rc = ngx_http_loyalty_price_get(r, &pr, &sku, &rec, &price);
-
-        if (rc == NGX_DECLINED) {
-            p = ngx_sprintf(p, "{\"sku\":\"%V\",\"error\":\"unknown sku\"}",
-                            &sku);
-
-        } else {
-            ngx_http_loyalty_price_line(r, &pr, &sku, &rec, qty, price,
-                                        &total, &promo);
-
-            p = ngx_sprintf(p, "{\"sku\":\"%V\",", &sku);
-
-            /* with a quantity, the amounts are the line's */
-            if (colon) {
-                p = ngx_sprintf(p, "\"qty\":%L,", qty);
-            }
-
-            p = ngx_sprintf(p, "\"retail\":%L,\"price\":%L,\"saved\":%L,"
-                            "\"label\":\"", rec.retail * qty, total,
-                            rec.retail * qty - total);
-            p = (u_char *) ngx_escape_json(p, label, label_len);
-            *p++ = '"';
-
-            if (promo.len) {
-                p = ngx_cpymem(p, ",\"promo\":\"", sizeof(",\"promo\":\"") - 1);
-                p = (u_char *) ngx_escape_json(p, promo.data, promo.len);
-                *p++ = '"';
-            }
-
-            if (rec.currency[0]
-                && ngx_memcmp(rec.currency, llcf->currency.data, 3) != 0)
-            {
-                p = ngx_sprintf(p, ",\"currency\":\"%*s\"", (size_t) 3,
-                                rec.currency);
-            }
-
-            *p++ = '}';
-        }
+        p = ngx_http_loyalty_price_item(r, pr, llcf, p, &sku, qty, &label);
 
         sku.data = last + 1;
     }
 
-    ngx_http_loyalty_store_end(pr.store);
+    ngx_http_loyalty_store_end(pr->store);
 
     p = ngx_cpymem(p, "]}\n", 3);
-    n = p - body;
 
-    return ngx_http_loyalty_price_send(r, NGX_HTTP_OK, body, n);
+    return ngx_http_loyalty_price_send(r, NGX_HTTP_OK, body, p - body);
 }
 
 
-/* the price of the location's loyalty_price_sku, once per request */
+/* one item of the answer; qty 0: none given, the amounts are for one */
+static u_char *
+ngx_http_loyalty_price_item(ngx_http_request_t *r,
+    ngx_http_loyalty_pricing_t *pr, ngx_http_loyalty_loc_conf_t *llcf,
+    u_char *p, ngx_str_t *sku, int64_t qty, ngx_str_t *label)
+{
+    int64_t          price, total, n;
+    ngx_str_t        promo;
+    loyalty_price_t  rec;
+
+    if (ngx_http_loyalty_price_get(r, pr, sku, &rec, &price) == NGX_DECLINED) {
+        return ngx_sprintf(p, "{\"sku\":\"%V\",\"error\":\"unknown sku\"}",
+                           sku);
+    }
+
+    n = qty ? qty : 1;
+
+    ngx_http_loyalty_price_line(r, pr, sku, &rec, n, price, &total, &promo);
+
+    p = ngx_sprintf(p, "{\"sku\":\"%V\",", sku);
+
+    /* with a quantity, the amounts are the line's */
+    if (qty) {
+        p = ngx_sprintf(p, "\"qty\":%L,", qty);
+    }
+
+    p = ngx_sprintf(p, "\"retail\":%L,\"price\":%L,\"saved\":%L,"
+                    "\"label\":\"", rec.retail * n, total,
+                    rec.retail * n - total);
+    p = (u_char *) ngx_escape_json(p, label->data, label->len);
+    *p++ = '"';
+
+    if (promo.len) {
+        p = ngx_cpymem(p, ",\"promo\":\"", sizeof(",\"promo\":\"") - 1);
+        p = (u_char *) ngx_escape_json(p, promo.data, promo.len);
+        *p++ = '"';
+    }
+
+    if (rec.currency[0]
+        && ngx_memcmp(rec.currency, llcf->currency.data, 3) != 0)
+    {
+        p = ngx_sprintf(p, ",\"currency\":\"%*s\"", (size_t) 3,
+                        rec.currency);
+    }
+
+    *p++ = '}';
+
+    return p;
+}
+
+
 ngx_int_t
 ngx_http_loyalty_price_variable(ngx_http_request_t *r,
     ngx_http_loyalty_ctx_t *ctx)

@@ -7,41 +7,26 @@
  * who is read from the store again when the cookie comes back.  The
  * attribution of a request is worked out once, when a variable, the
  * short-link handler or the header filter first asks, and the header
- * filter sends the cookie.
+ * filter sends the cookie (ngx_http_loyalty_ref_cookie.c).
  */
 
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_http_loyalty_module.h"
+#include "ngx_http_loyalty_ref.h"
 #include "ngx_http_loyalty_lua.h"
-
-
-typedef struct {
-    ngx_http_loyalty_ref_t        *ref;
-    ngx_http_loyalty_store_t      *store;
-    ngx_http_loyalty_clicks_t     *clicks;
-    MDB_txn                       *txn;
-    ngx_http_loyalty_ref_status_e  click;
-    ngx_http_loyalty_code_t       *code;
-    u_char                         name[LOYALTY_CODE_MAX];
-    size_t                         len;
-    ngx_int_t                      slot;
-    ngx_uint_t                     bot;
-    uint64_t                       ua_hash;
-} ngx_http_loyalty_click_t;
 
 
 static void ngx_http_loyalty_ref_cleanup(void *data);
 static ngx_int_t ngx_http_loyalty_ref_click(ngx_http_request_t *r,
     ngx_http_loyalty_loc_conf_t *llcf, ngx_str_t *raw);
-static ngx_int_t ngx_http_loyalty_ref_cookie(ngx_http_request_t *r,
-    ngx_http_loyalty_click_t *c, ngx_http_loyalty_loc_conf_t *llcf,
-    loyalty_keyring_t *keys, loyalty_ref_cookie_t *rc);
-static ngx_int_t ngx_http_loyalty_ref_reissue(ngx_http_request_t *r,
-    ngx_http_loyalty_loc_conf_t *llcf, loyalty_keyring_t *keys,
-    loyalty_ref_cookie_t *had);
+static ngx_int_t ngx_http_loyalty_ref_known(ngx_http_request_t *r,
+    ngx_http_loyalty_click_t *c);
+static ngx_int_t ngx_http_loyalty_ref_clicked(ngx_http_request_t *r,
+    ngx_http_loyalty_click_t *c, ngx_str_t *raw);
+static ngx_int_t ngx_http_loyalty_ref_settle(ngx_http_request_t *r,
+    ngx_http_loyalty_click_t *c, ngx_str_t *raw);
 static ngx_int_t ngx_http_loyalty_ref_code(ngx_http_request_t *r,
     ngx_http_loyalty_click_t *c, ngx_str_t *raw,
     ngx_http_loyalty_loc_conf_t *llcf);
@@ -61,15 +46,6 @@ static ngx_int_t ngx_http_loyalty_ref_level2(ngx_http_request_t *r,
 static ngx_int_t ngx_http_loyalty_ref_referrer_of(ngx_http_request_t *r,
     ngx_http_loyalty_store_t *store, MDB_txn *txn, u_char *id, size_t len,
     ngx_str_t *referrer);
-static ngx_int_t ngx_http_loyalty_ref_set_cookie(ngx_http_request_t *r,
-    ngx_http_loyalty_loc_conf_t *llcf, loyalty_keyring_t *keys,
-    ngx_str_t *code, ngx_str_t *referrer, time_t at);
-static ngx_int_t ngx_http_loyalty_ref_copy(ngx_http_request_t *r,
-    ngx_str_t *dst, const void *src, size_t len);
-static ngx_int_t ngx_http_loyalty_ref_header_filter(ngx_http_request_t *r);
-
-
-static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
 
 
 ngx_str_t  ngx_http_loyalty_ref_status_names[] = {
@@ -87,21 +63,11 @@ ngx_str_t  ngx_http_loyalty_ref_status_names[] = {
 };
 
 
-ngx_int_t
-ngx_http_loyalty_ref_init(ngx_conf_t *cf)
-{
-    ngx_http_next_header_filter = ngx_http_top_header_filter;
-    ngx_http_top_header_filter = ngx_http_loyalty_ref_header_filter;
-
-    return NGX_OK;
-}
-
-
 /*
  * The attribution is found again through the main request's pool: an
  * internal redirect clears module contexts, and a click is counted once.
  */
-static ngx_http_loyalty_ref_t *
+ngx_http_loyalty_ref_t *
 ngx_http_loyalty_ref_get(ngx_http_request_t *r)
 {
     ngx_pool_cleanup_t  *cln;
@@ -221,290 +187,221 @@ static ngx_int_t
 ngx_http_loyalty_ref_click(ngx_http_request_t *r,
     ngx_http_loyalty_loc_conf_t *llcf, ngx_str_t *raw)
 {
-    ngx_str_t                      member, locked;
-    ngx_uint_t                     have;
-    loyalty_ref_cookie_t           had;
-    ngx_http_loyalty_ctx_t        *ctx;
-    ngx_http_loyalty_ref_t        *ref;
+    ngx_int_t                      rc;
     ngx_http_loyalty_click_t       c;
     ngx_http_loyalty_main_conf_t  *lmcf;
 
-    ref = ngx_http_loyalty_ref_get(r);
     lmcf = ngx_http_get_module_main_conf(r, ngx_http_loyalty_module);
 
     ngx_memzero(&c, sizeof(ngx_http_loyalty_click_t));
-    c.ref = ref;
+    c.ref = ngx_http_loyalty_ref_get(r);
     c.store = lmcf->store;
     c.clicks = ngx_http_loyalty_clicks_get(lmcf);
+    c.keys = lmcf->keys;
+    c.llcf = llcf;
     c.slot = NGX_DECLINED;
+
+    rc = ngx_http_loyalty_ref_known(r, &c);
+
+    if (c.txn == NULL) {
+        /* no store for now: nobody to attribute to, count nothing */
+        raw = NULL;
+    }
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_loyalty_ref_clicked(r, &c, raw);
+    }
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_loyalty_ref_settle(r, &c, raw);
+    }
+
+    if (c.txn) {
+        ngx_http_loyalty_store_end(c.store);
+    }
+
+    return rc;
+}
+
+
+/*
+ * What is known before the click: the member, the attribution their
+ * cookie names (void if it names themselves), their lifetime referrer.
+ */
+static ngx_int_t
+ngx_http_loyalty_ref_known(ngx_http_request_t *r, ngx_http_loyalty_click_t *c)
+{
+    ngx_http_loyalty_ctx_t  *ctx;
 
     ctx = ngx_http_loyalty_identify(r);
     if (ctx == NULL) {
         return NGX_ERROR;
     }
 
-    c.txn = ngx_http_loyalty_store_begin(c.store, r->connection->log);
+    c->txn = ngx_http_loyalty_store_begin(c->store, r->connection->log);
 
     /* the cookie names a code: its referrer is the code's owner */
-    have = 0;
-
-    if (c.txn) {
-        switch (ngx_http_loyalty_ref_cookie(r, &c, llcf, lmcf->keys, &had)) {
+    if (c->txn) {
+        switch (ngx_http_loyalty_ref_cookie(r, c, c->llcf, c->keys, &c->had))
+        {
 
         case NGX_OK:
-            have = 1;
+            c->have = 1;
             break;
 
         case NGX_ERROR:
-            goto failed;
+            return NGX_ERROR;
 
         default:
             break;
         }
     }
 
-    ngx_str_null(&member);
-    ngx_str_null(&locked);
-
     if (ctx->identity == NGX_HTTP_LOYALTY_ID_VALID) {
-        member = ctx->member;
+        c->member = ctx->member;
 
         /* an attribution to oneself, made before logging in, is void */
-        if (have && had.referrer_len == member.len
-            && ngx_memcmp(had.referrer, member.data, member.len) == 0)
+        if (c->have && c->had.referrer_len == c->member.len
+            && ngx_memcmp(c->had.referrer, c->member.data, c->member.len)
+               == 0)
         {
-            have = 0;
+            c->have = 0;
         }
     }
 
-    if (c.txn == NULL) {
-        /* no store for now: nobody to attribute to, count nothing */
-        raw = NULL;
-
-    } else if (member.len
-               && ngx_http_loyalty_ref_referrer_of(r, c.store, c.txn,
-                                                   member.data, member.len,
-                                                   &locked)
-                  != NGX_OK)
+    if (c->txn && c->member.len
+        && ngx_http_loyalty_ref_referrer_of(r, c->store, c->txn,
+                                            c->member.data, c->member.len,
+                                            &c->locked)
+           != NGX_OK)
     {
-        goto failed;
+        return NGX_ERROR;
     }
 
-    ref->status = NGX_HTTP_LOYALTY_REF_NONE;
+    return NGX_OK;
+}
 
-    if (raw) {
-        if (ngx_http_loyalty_ref_code(r, &c, raw, llcf) != NGX_OK) {
-            goto failed;
-        }
 
-        if (c.slot != NGX_DECLINED && !c.bot
-            && ngx_http_loyalty_clicks_unique(c.clicks,
-                                        ngx_http_loyalty_ref_visitor(r,
-                                                        &member, c.ua_hash),
-                                        c.name, c.len))
-        {
-            ngx_http_loyalty_clicks_count(c.clicks, c.slot,
-                                          LOYALTY_CLICK_UNIQUE);
-        }
+/* the click, if any: the code found, counted, judged */
+static ngx_int_t
+ngx_http_loyalty_ref_clicked(ngx_http_request_t *r,
+    ngx_http_loyalty_click_t *c, ngx_str_t *raw)
+{
+    c->ref->status = NGX_HTTP_LOYALTY_REF_NONE;
 
-        if (c.click == NGX_HTTP_LOYALTY_REF_NONE) {
-            ngx_http_loyalty_ref_judge(r, &c, &member, &locked,
-                                       have ? &had : NULL, llcf);
-        }
-
-        ref->status = c.click;
+    if (raw == NULL) {
+        return NGX_OK;
     }
+
+    if (ngx_http_loyalty_ref_code(r, c, raw, c->llcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (c->slot != NGX_DECLINED && !c->bot
+        && ngx_http_loyalty_clicks_unique(c->clicks,
+                                    ngx_http_loyalty_ref_visitor(r,
+                                                    &c->member, c->ua_hash),
+                                    c->name, c->len))
+    {
+        ngx_http_loyalty_clicks_count(c->clicks, c->slot,
+                                      LOYALTY_CLICK_UNIQUE);
+    }
+
+    if (c->click == NGX_HTTP_LOYALTY_REF_NONE) {
+        ngx_http_loyalty_ref_judge(r, c, &c->member, &c->locked,
+                                   c->have ? &c->had : NULL, c->llcf);
+    }
+
+    c->ref->status = c->click;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The attribution that stands: a new one (and its cookie), the lifetime
+ * referrer, or the cookie's; then the referrer's own referrer.
+ */
+static ngx_int_t
+ngx_http_loyalty_ref_settle(ngx_http_request_t *r,
+    ngx_http_loyalty_click_t *c, ngx_str_t *raw)
+{
+    ngx_http_loyalty_ref_t  *ref;
+
+    ref = c->ref;
 
     if (ref->status == NGX_HTTP_LOYALTY_REF_NEW
         || ref->status == NGX_HTTP_LOYALTY_REF_REPLACED)
     {
         ref->at = ngx_time();
 
-        if (ngx_http_loyalty_ref_copy(r, &ref->code, c.name, c.len)
+        if (ngx_http_loyalty_ref_copy(r, &ref->code, c->name, c->len)
             != NGX_OK
-            || ngx_http_loyalty_ref_copy(r, &ref->referrer, c.code->member,
-                                         c.code->member_len)
+            || ngx_http_loyalty_ref_copy(r, &ref->referrer, c->code->member,
+                                         c->code->member_len)
                != NGX_OK
-            || ngx_http_loyalty_ref_set_cookie(r, llcf, lmcf->keys,
+            || ngx_http_loyalty_ref_set_cookie(r, c->llcf, c->keys,
                                                &ref->code, &ref->referrer,
                                                ref->at)
                != NGX_OK)
         {
-            goto failed;
+            return NGX_ERROR;
         }
 
-    } else if (locked.len) {
+    } else if (c->locked.len) {
         /* the lifetime referrer; the cookie only if it names them too */
-        ref->referrer = locked;
+        ref->referrer = c->locked;
 
-        if (have && had.referrer_len == locked.len
-            && ngx_memcmp(had.referrer, locked.data, locked.len) == 0)
+        if (c->have && c->had.referrer_len == c->locked.len
+            && ngx_memcmp(c->had.referrer, c->locked.data, c->locked.len)
+               == 0)
         {
-            if (ngx_http_loyalty_ref_copy(r, &ref->code, had.code,
-                                          had.code_len)
+            if (ngx_http_loyalty_ref_copy(r, &ref->code, c->had.code,
+                                          c->had.code_len)
                 != NGX_OK)
             {
-                goto failed;
+                return NGX_ERROR;
             }
 
-            ref->at = had.at;
+            ref->at = c->had.at;
         }
 
         if (raw == NULL) {
             ref->status = NGX_HTTP_LOYALTY_REF_KEPT;
         }
 
-    } else if (have) {
-        if (ngx_http_loyalty_ref_copy(r, &ref->code, had.code, had.code_len)
+    } else if (c->have) {
+        if (ngx_http_loyalty_ref_copy(r, &ref->code, c->had.code,
+                                      c->had.code_len)
             != NGX_OK
-            || ngx_http_loyalty_ref_copy(r, &ref->referrer, had.referrer,
-                                         had.referrer_len)
+            || ngx_http_loyalty_ref_copy(r, &ref->referrer, c->had.referrer,
+                                         c->had.referrer_len)
                != NGX_OK)
         {
-            goto failed;
+            return NGX_ERROR;
         }
 
-        ref->at = had.at;
+        ref->at = c->had.at;
 
         if (raw == NULL) {
             ref->status = NGX_HTTP_LOYALTY_REF_KEPT;
         }
     }
 
-    if (have && had.legacy && ref->set_cookie.len == 0
-        && ngx_http_loyalty_ref_reissue(r, llcf, lmcf->keys, &had) != NGX_OK)
+    if (c->have && c->had.legacy && ref->set_cookie.len == 0
+        && ngx_http_loyalty_ref_reissue(r, c->llcf, c->keys, &c->had)
+           != NGX_OK)
     {
-        goto failed;
+        return NGX_ERROR;
     }
 
-    if (c.txn && ref->referrer.len
-        && ngx_http_loyalty_ref_level2(r, &c) != NGX_OK)
+    if (c->txn && ref->referrer.len
+        && ngx_http_loyalty_ref_level2(r, c) != NGX_OK)
     {
-        goto failed;
-    }
-
-    if (c.txn) {
-        ngx_http_loyalty_store_end(c.store);
+        return NGX_ERROR;
     }
 
     return NGX_OK;
-
-failed:
-
-    if (c.txn) {
-        ngx_http_loyalty_store_end(c.store);
-    }
-
-    return NGX_ERROR;
-}
-
-
-/*
- * The attribution cookie, if genuine, signed for the owner its code has
- * now, and within the window: NGX_OK, NGX_DECLINED, or NGX_ERROR.  A code
- * deleted since, or given to another member, takes the attribution with
- * it; a revoked or expired one still names who shared it.
- */
-static ngx_int_t
-ngx_http_loyalty_ref_cookie(ngx_http_request_t *r, ngx_http_loyalty_click_t *c,
-    ngx_http_loyalty_loc_conf_t *llcf, loyalty_keyring_t *keys,
-    loyalty_ref_cookie_t *rc)
-{
-    long                      n;
-    u_char                    name[LOYALTY_CODE_MAX];
-    ngx_int_t                 found;
-    ngx_str_t                 value, referrer;
-    ngx_http_loyalty_code_t  *code;
-
-    if (ngx_http_loyalty_get_cookie(r, &llcf->ref_cookie, &value) != NGX_OK) {
-        return NGX_DECLINED;
-    }
-
-    n = -1;
-
-    if (loyalty_ref_cookie_parse((char *) value.data, value.len, rc) == 0
-        && rc->code_len <= LOYALTY_CODE_MAX)
-    {
-        n = loyalty_code_normalize(rc->code, rc->code_len, (char *) name);
-    }
-
-    if (n < 0) {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "loyalty: invalid attribution cookie ignored");
-        return NGX_DECLINED;
-    }
-
-    found = ngx_http_loyalty_code_find(r, c->store, c->txn, name, n, &code);
-
-    if (found == NGX_ERROR) {
-        return NGX_ERROR;
-    }
-
-    if (found == NGX_DECLINED) {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "loyalty: attribution cookie of unknown share code "
-                      "\"%*s\" ignored", n, name);
-        return NGX_DECLINED;
-    }
-
-    /* the code's owner outlives a cache entry that another code takes */
-    if (ngx_http_loyalty_ref_copy(r, &referrer, code->member,
-                                  code->member_len)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    if (loyalty_ref_cookie_verify(keys, (char *) value.data, value.len,
-                                  (char *) referrer.data, referrer.len, rc)
-        != 0)
-    {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "loyalty: invalid attribution cookie ignored");
-        return NGX_DECLINED;
-    }
-
-    switch (loyalty_ref_cookie_window(rc->at, ngx_time(), llcf->ref_window)) {
-
-    case LOYALTY_COOKIE_VALID:
-        return NGX_OK;
-
-    case LOYALTY_COOKIE_EXPIRED:
-        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                       "loyalty: attribution of %T past the window",
-                       rc->at);
-        return NGX_DECLINED;
-
-    default:
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "loyalty: attribution cookie from the future ignored");
-        return NGX_DECLINED;
-    }
-}
-
-
-/*
- * An old-form cookie, which names the referrer, is replaced by one that
- * does not, for what is left of its window.
- */
-static ngx_int_t
-ngx_http_loyalty_ref_reissue(ngx_http_request_t *r,
-    ngx_http_loyalty_loc_conf_t *llcf, loyalty_keyring_t *keys,
-    loyalty_ref_cookie_t *had)
-{
-    ngx_str_t  code, referrer;
-
-    code.data = (u_char *) had->code;
-    code.len = had->code_len;
-    referrer.data = (u_char *) had->referrer;
-    referrer.len = had->referrer_len;
-
-    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "loyalty: old-form attribution cookie of \"%V\" "
-                   "replaced", &code);
-
-    return ngx_http_loyalty_ref_set_cookie(r, llcf, keys, &code, &referrer,
-                                           had->at);
 }
 
 
@@ -921,64 +818,7 @@ ngx_http_loyalty_ref_referrer_of(ngx_http_request_t *r,
 }
 
 
-/* the cookie of an attribution made at "at": for what is left of the window */
-static ngx_int_t
-ngx_http_loyalty_ref_set_cookie(ngx_http_request_t *r,
-    ngx_http_loyalty_loc_conf_t *llcf, loyalty_keyring_t *keys,
-    ngx_str_t *code, ngx_str_t *referrer, time_t at)
-{
-    long                     n;
-    u_char                  *p;
-    time_t                   age;
-    char                     value[LOYALTY_REF_COOKIE_MAX + 1];
-    ngx_http_loyalty_ref_t  *ref;
-
-    ref = ngx_http_loyalty_ref_get(r);
-
-    n = loyalty_ref_cookie_sign(keys, (char *) code->data, code->len,
-                                (char *) referrer->data, referrer->len, at,
-                                value);
-    if (n < 0) {
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                      "loyalty: cannot sign an attribution cookie");
-        return NGX_ERROR;
-    }
-
-    age = llcf->ref_window - (ngx_time() - at);
-
-    if (age < 1) {
-        age = 1;
-
-    } else if (age > llcf->ref_window) {
-        age = llcf->ref_window;
-    }
-
-    p = ngx_pnalloc(r->pool, llcf->ref_cookie.len + 1 + n
-                             + sizeof("; Max-Age=") - 1 + NGX_TIME_T_LEN
-                             + sizeof("; Path=/; HttpOnly; SameSite=Lax")
-                             - 1 + sizeof("; Secure") - 1);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    ref->set_cookie.data = p;
-
-    p = ngx_sprintf(p, "%V=%*s; Max-Age=%T; Path=/; HttpOnly; SameSite=Lax",
-                    &llcf->ref_cookie, (size_t) n, value, age);
-
-#if (NGX_HTTP_SSL)
-    if (r->connection->ssl) {
-        p = ngx_cpymem(p, "; Secure", sizeof("; Secure") - 1);
-    }
-#endif
-
-    ref->set_cookie.len = p - ref->set_cookie.data;
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
+ngx_int_t
 ngx_http_loyalty_ref_copy(ngx_http_request_t *r, ngx_str_t *dst,
     const void *src, size_t len)
 {
@@ -997,59 +837,4 @@ ngx_http_loyalty_ref_copy(ngx_http_request_t *r, ngx_str_t *dst,
     ngx_memcpy(dst->data, src, len);
 
     return NGX_OK;
-}
-
-
-/*
- * A click counts and sets its cookie even when no variable asks about
- * it; other requests pay only for a look at their arguments.
- */
-static ngx_int_t
-ngx_http_loyalty_ref_header_filter(ngx_http_request_t *r)
-{
-    ngx_str_t                      arg;
-    ngx_http_loyalty_ref_t        *ref;
-    ngx_http_loyalty_loc_conf_t   *llcf;
-    ngx_http_loyalty_main_conf_t  *lmcf;
-
-    if (r != r->main) {
-        return ngx_http_next_header_filter(r);
-    }
-
-    lmcf = ngx_http_get_module_main_conf(r, ngx_http_loyalty_module);
-
-    if (lmcf->keys == NULL || lmcf->store == NULL) {
-        return ngx_http_next_header_filter(r);
-    }
-
-    ref = ngx_http_loyalty_ref_get(r);
-
-    if (ref == NULL) {
-        llcf = ngx_http_get_module_loc_conf(r, ngx_http_loyalty_module);
-
-        if (llcf->ref_arg.len == 0 || r->args.len == 0
-            || ngx_http_arg(r, llcf->ref_arg.data, llcf->ref_arg.len, &arg)
-               != NGX_OK)
-        {
-            return ngx_http_next_header_filter(r);
-        }
-
-        ref = ngx_http_loyalty_attribute(r);
-        if (ref == NULL) {
-            return NGX_ERROR;
-        }
-    }
-
-    if (ref->set_cookie.len && !ref->cookie_sent) {
-        if (ngx_http_loyalty_add_header(r, "Set-Cookie", ref->set_cookie.data,
-                                        ref->set_cookie.len)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-        ref->cookie_sent = 1;
-    }
-
-    return ngx_http_next_header_filter(r);
 }

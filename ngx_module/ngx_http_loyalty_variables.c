@@ -42,6 +42,9 @@ static ngx_int_t ngx_http_loyalty_ref_var(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_loyalty_funnel_var(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_loyalty_personal_var(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_loyalty_personal_init(ngx_conf_t *cf);
 
 
 static ngx_http_variable_t  ngx_http_loyalty_vars[] = {
@@ -111,7 +114,44 @@ static ngx_http_variable_t  ngx_http_loyalty_vars[] = {
     { ngx_string("loyalty_segment"), NULL, ngx_http_loyalty_funnel_var,
       NGX_HTTP_LOYALTY_VAR_SEGMENT, 0, 0 },
 
+    /* read again each time: it tells what the request has read so far */
+    { ngx_string("loyalty_personal"), NULL, ngx_http_loyalty_personal_var,
+      0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
       ngx_http_null_variable
+};
+
+
+/*
+ * The variables that tell one visitor from another, with what they are
+ * for an anonymous visitor without a referrer.  $loyalty_personal is "1"
+ * once the request has read one of them with another value: whatever was
+ * made with it (a header to the upstream, the page the upstream made from
+ * it) is for this visitor alone, and must not be cached for others.  The
+ * tier counts (a blocked member's is not their price tier); the price
+ * tier, made to key a cache, and the identity's kind do not.
+ */
+typedef struct {
+    ngx_str_t                    name;
+    ngx_str_t                    anonymous;
+} ngx_http_loyalty_personal_t;
+
+
+static ngx_http_loyalty_personal_t  ngx_http_loyalty_personal[] = {
+    { ngx_string("loyalty_member"), ngx_null_string },
+    { ngx_string("loyalty_tier"), ngx_null_string },
+    { ngx_string("loyalty_tier_rank"), ngx_null_string },
+    { ngx_string("loyalty_points"), ngx_null_string },
+    { ngx_string("loyalty_stage"), ngx_string("prospect") },
+    { ngx_string("loyalty_blocked"), ngx_null_string },
+    { ngx_string("loyalty_lifecycle"), ngx_string("none") },
+    { ngx_string("loyalty_segment"), ngx_null_string },
+    { ngx_string("loyalty_ref_code"), ngx_null_string },
+    { ngx_string("loyalty_referrer"), ngx_null_string },
+    { ngx_string("loyalty_referrer2"), ngx_null_string },
+    { ngx_string("loyalty_ref_age"), ngx_null_string },
+    { ngx_string("loyalty_ref_campaign"), ngx_null_string },
+    { ngx_null_string, ngx_null_string }
 };
 
 
@@ -137,6 +177,79 @@ ngx_http_loyalty_add_variables(ngx_conf_t *cf)
 
         var->get_handler = v->get_handler;
         var->data = v->data;
+    }
+
+    return ngx_http_loyalty_personal_init(cf);
+}
+
+
+/* $loyalty_personal looks at the request's variables by their indexes */
+static ngx_int_t
+ngx_http_loyalty_personal_init(ngx_conf_t *cf)
+{
+    ngx_uint_t                     i, n;
+    ngx_http_loyalty_main_conf_t  *lmcf;
+
+    lmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_loyalty_module);
+
+    n = sizeof(ngx_http_loyalty_personal)
+        / sizeof(ngx_http_loyalty_personal_t) - 1;
+
+    lmcf->personal = ngx_pcalloc(cf->pool, (n + 1) * sizeof(ngx_int_t));
+    if (lmcf->personal == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < n; i++) {
+        lmcf->personal[i] =
+            ngx_http_get_variable_index(cf, &ngx_http_loyalty_personal[i].name);
+
+        if (lmcf->personal[i] == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+    }
+
+    lmcf->personal[n] = NGX_ERROR;
+
+    return NGX_OK;
+}
+
+
+/*
+ * "1" when a variable read so far tells this visitor from others: read
+ * by proxy_no_cache, after the request to the upstream was made.
+ */
+static ngx_int_t
+ngx_http_loyalty_personal_var(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_uint_t                     i;
+    ngx_str_t                     *anon;
+    ngx_http_variable_value_t     *vv;
+    ngx_http_loyalty_main_conf_t  *lmcf;
+
+    lmcf = ngx_http_get_module_main_conf(r, ngx_http_loyalty_module);
+
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+    v->len = 0;
+    v->data = (u_char *) "";
+
+    for (i = 0; lmcf->personal[i] != NGX_ERROR; i++) {
+        vv = &r->variables[lmcf->personal[i]];
+        anon = &ngx_http_loyalty_personal[i].anonymous;
+
+        if (!vv->valid || vv->not_found || vv->len == 0
+            || (vv->len == anon->len
+                && ngx_strncmp(vv->data, anon->data, anon->len) == 0))
+        {
+            continue;
+        }
+
+        v->len = 1;
+        v->data = (u_char *) "1";
+        break;
     }
 
     return NGX_OK;

@@ -153,7 +153,7 @@ sub free_port {
 
     $err = refused(config => "location /a/ { loyalty_admin; "
                              . "loyalty_admin_open anyone; }\n");
-    like($err, qr/\[emerg\] invalid value "anyone" in \S+nginx\.conf:\d+/,
+    like($err, qr/\[emerg\] invalid value "anyone" in "loyalty_admin_open", it must be "off" or "loopback" in \S+nginx\.conf:\d+/,
          'loyalty_admin_open takes off or loopback');
 
     # inherited from the server level, the token counts

@@ -401,3 +401,76 @@ GET /
 Cookie: loyalty_member=%%SIGN(alice,1h)%%
 --- response_body_like
 ^main \[alice\] sub \[alice\]\[member\]
+
+
+=== TEST 22: a refused cookie's reason is logged at info: unknown key id
+--- keys
+k1 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff
+--- config
+location / {
+    return 200 "[$loyalty_identity]\n";
+}
+--- request
+GET /
+--- more_headers
+Cookie: loyalty_member=%%SIGN(alice,1h,k0)%%
+--- response_body
+[invalid]
+--- error_log_like
+\[info\] .*loyalty: invalid member cookie: unknown key id
+--- no_error_log
+bad MAC
+[warn]
+
+
+=== TEST 23: a refused cookie's reason is logged at info: bad MAC
+--- config
+location / {
+    return 200 "[$loyalty_identity]\n";
+}
+--- request
+GET /
+--- more_headers
+Cookie: loyalty_member=alice~9999999999~k1~AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA
+--- response_body
+[invalid]
+--- error_log_like
+\[info\] .*loyalty: invalid member cookie: bad MAC
+--- no_error_log
+unknown key id
+[warn]
+
+
+=== TEST 24: a refused cookie's reason is logged at info: malformed
+--- config
+location / {
+    return 200 "[$loyalty_identity]\n";
+}
+--- request
+GET /
+--- more_headers
+Cookie: loyalty_member=alice~tomorrow
+--- response_body
+[invalid]
+--- error_log_like
+\[info\] .*loyalty: invalid member cookie: malformed
+--- no_error_log
+[warn]
+
+
+=== TEST 25: a refused cookie's reason is logged at info: expired
+--- config
+location / {
+    return 200 "[$loyalty_identity]\n";
+}
+--- request
+GET /
+--- more_headers
+Cookie: loyalty_member=%%SIGN(alice,-1h)%%
+--- response_body
+[expired]
+--- error_log_like
+\[info\] .*loyalty: expired member cookie for "alice"
+--- no_error_log
+invalid member cookie
+[warn]

@@ -329,7 +329,8 @@ loyalty_cookie_seal(loyalty_keyring_t *kr, const char *domain, char *out,
 /*
  * Splits a sealed value into exactly nfields fields, then its KID and
  * MAC, and checks the MAC with the key the KID names (in constant time),
- * bound as loyalty_cookie_seal() was given it.
+ * bound as loyalty_cookie_seal() was given it.  0, or why not:
+ * LOYALTY_COOKIE_MALFORMED, _UNKNOWN_KEY or _BAD_MAC (negative).
  */
 static int
 loyalty_cookie_open(loyalty_keyring_t *kr, const char *domain,
@@ -343,7 +344,7 @@ loyalty_cookie_open(loyalty_keyring_t *kr, const char *domain,
     const loyalty_key_t  *key;
 
     if (len > max || kr == NULL || nfields > LOYALTY_FIELDS_MAX) {
-        return -1;
+        return -LOYALTY_COOKIE_MALFORMED;
     }
 
     end = value + len;
@@ -352,14 +353,14 @@ loyalty_cookie_open(loyalty_keyring_t *kr, const char *domain,
     for (p = value; p < end; p++) {
         if (*p == '~') {
             if (n == nfields + 1) {
-                return -1;
+                return -LOYALTY_COOKIE_MALFORMED;
             }
             sep[n++] = p;
         }
     }
 
     if (n != nfields + 1) {
-        return -1;
+        return -LOYALTY_COOKIE_MALFORMED;
     }
 
     kid = sep[nfields - 1] + 1;
@@ -371,7 +372,7 @@ loyalty_cookie_open(loyalty_keyring_t *kr, const char *domain,
                                     mac, sizeof(mac))
            != LOYALTY_MAC_LEN)
     {
-        return -1;
+        return -LOYALTY_COOKIE_MALFORMED;
     }
 
     key = NULL;
@@ -384,14 +385,17 @@ loyalty_cookie_open(loyalty_keyring_t *kr, const char *domain,
         }
     }
 
-    if (key == NULL
-        || loyalty_keyring_mac_bound(kr, key, domain, value,
-                                     (size_t) (sep[nfields] - value), bound,
-                                     bound_len, want)
-           != 0
+    if (key == NULL) {
+        return -LOYALTY_COOKIE_UNKNOWN_KEY;
+    }
+
+    if (loyalty_keyring_mac_bound(kr, key, domain, value,
+                                  (size_t) (sep[nfields] - value), bound,
+                                  bound_len, want)
+        != 0
         || CRYPTO_memcmp(mac, want, LOYALTY_MAC_LEN) != 0)
     {
-        return -1;
+        return -LOYALTY_COOKIE_BAD_MAC;
     }
 
     p = value;
@@ -477,6 +481,51 @@ loyalty_member_cookie_verify(loyalty_keyring_t *kr, const char *value,
     *expires = exp;
 
     return exp < now ? LOYALTY_COOKIE_EXPIRED : LOYALTY_COOKIE_VALID;
+}
+
+
+/*
+ * Why a member cookie was refused, for the log: only on the refusal's
+ * path, so it checks again rather than slow down the verification.
+ */
+const char *
+loyalty_member_cookie_why(loyalty_keyring_t *kr, const char *value,
+    size_t len, int64_t now)
+{
+    int          rc;
+    size_t       flen[2];
+    int64_t      exp;
+    const char  *f[2];
+
+    if (kr == NULL) {
+        return "no keys";
+    }
+
+    rc = loyalty_cookie_open(kr, LOYALTY_DOMAIN_MEMBER, value, len,
+                             LOYALTY_COOKIE_MAX, 2, NULL, 0, f, flen);
+
+    switch (rc) {
+
+    case 0:
+        break;
+
+    case -LOYALTY_COOKIE_UNKNOWN_KEY:
+        return "unknown key id";
+
+    case -LOYALTY_COOKIE_BAD_MAC:
+        return "bad MAC";
+
+    default:
+        return "malformed";
+    }
+
+    if (!loyalty_valid_id(f[0], flen[0])
+        || loyalty_cookie_time(f[1], flen[1], &exp) != 0)
+    {
+        return "malformed";
+    }
+
+    return exp < now ? "expired" : "valid";
 }
 
 

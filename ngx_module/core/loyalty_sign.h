@@ -62,7 +62,12 @@
 typedef enum {
     LOYALTY_COOKIE_VALID = 0,
     LOYALTY_COOKIE_INVALID,
-    LOYALTY_COOKIE_EXPIRED
+    LOYALTY_COOKIE_EXPIRED,
+
+    /* why a cookie is invalid: see loyalty_member_cookie_why() */
+    LOYALTY_COOKIE_MALFORMED,
+    LOYALTY_COOKIE_UNKNOWN_KEY,
+    LOYALTY_COOKIE_BAD_MAC
 } loyalty_cookie_status_e;
 
 
@@ -120,6 +125,10 @@ long loyalty_member_cookie_sign(loyalty_keyring_t *kr, const char *id,
 loyalty_cookie_status_e loyalty_member_cookie_verify(loyalty_keyring_t *kr,
     const char *value, size_t len, int64_t now, const char **id,
     size_t *id_len, int64_t *expires);
+
+/* why a cookie verify refused: "bad MAC", "unknown key id", "malformed"... */
+const char *loyalty_member_cookie_why(loyalty_keyring_t *kr,
+    const char *value, size_t len, int64_t now);
 
 
 /*

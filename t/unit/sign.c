@@ -462,6 +462,40 @@ test_rotation(void)
 }
 
 
+/* why a cookie was refused, for the log */
+static void
+test_why(void)
+{
+    loyalty_keyring_t  *k1, *k0;
+    static const char   forged[] =
+        "alice~1700000000~k1~AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+
+    k1 = ring("k1 " K1HEX);
+    k0 = ring("k0 " K0HEX);
+
+    is_str(loyalty_member_cookie_why(k1, ALICE, sizeof(ALICE) - 1,
+                                     ALICE_EXP),
+           "valid", "why: a good cookie is valid");
+    is_str(loyalty_member_cookie_why(k1, ALICE, sizeof(ALICE) - 1,
+                                     ALICE_EXP + 1),
+           "expired", "why: expired");
+    is_str(loyalty_member_cookie_why(k0, ALICE, sizeof(ALICE) - 1,
+                                     ALICE_EXP),
+           "unknown key id", "why: a key id the ring lacks");
+    is_str(loyalty_member_cookie_why(k1, forged, sizeof(forged) - 1,
+                                     ALICE_EXP),
+           "bad MAC", "why: a forged MAC");
+    is_str(loyalty_member_cookie_why(k1, "alice~tomorrow", 14, ALICE_EXP),
+           "malformed", "why: two fields");
+    is_str(loyalty_member_cookie_why(NULL, ALICE, sizeof(ALICE) - 1,
+                                     ALICE_EXP),
+           "no keys", "why: no keys");
+
+    loyalty_keyring_free(k1);
+    loyalty_keyring_free(k0);
+}
+
+
 static void
 test_verify_rejects(void)
 {
@@ -738,7 +772,7 @@ int
 main(void)
 {
     plan(4 + nelts(keys_errors) + 3 + 3 + 8 + 11 + 7
-         + 9 + nelts(bad_prefixes) + 10 + 11 + 5 + 12);
+         + 9 + nelts(bad_prefixes) + 10 + 11 + 5 + 12 + 6);
 
     test_keyring_parse();
     test_keyring_load();
@@ -747,6 +781,7 @@ main(void)
     test_rotation();
     test_verify_rejects();
     test_ref_cookie();
+    test_why();
 
     return done();
 }

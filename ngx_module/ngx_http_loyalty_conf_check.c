@@ -1,0 +1,279 @@
+/*
+ * nginx-loyalty: configuration checks, each naming its directive, the
+ * values it accepts and the file and line where it was written.
+ *
+ * A value is checked as its directive is read (a post handler of the
+ * stock slot, ngx_conf_post_t), so that nginx names the directive's own
+ * line.  A check that needs another directive ("requires loyalty_store")
+ * can only be made once the block is parsed, when nginx's current line is
+ * the end of the file: such directives keep where they were read
+ * (ngx_http_loyalty_where_set()) and the check reports there
+ * (ngx_http_loyalty_where_error()), as nginx does for its own checks made
+ * after parsing ("host not found in upstream ... in FILE:LINE").
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_loyalty_module.h"
+#include "ngx_http_loyalty_conf_check.h"
+
+
+/* keeps where the directive being read is, for a check made later */
+ngx_int_t
+ngx_http_loyalty_where_set(ngx_conf_t *cf, ngx_http_loyalty_where_t *where)
+{
+    ngx_str_t  *name;
+
+    if (where->file) {
+        return NGX_OK;      /* the first one is named */
+    }
+
+    /* a copy: an include's name does not last as long as the conf */
+    name = &cf->conf_file->file.name;
+
+    where->file = ngx_pnalloc(cf->pool, name->len + 1);
+    if (where->file == NULL) {
+        return NGX_ERROR;
+    }
+
+    (void) ngx_cpystrn(where->file, name->data, name->len + 1);
+    where->line = cf->conf_file->line;
+
+    return NGX_OK;
+}
+
+
+/*
+ * From here on, nginx's messages name where the directive was written:
+ * returns what to put back in cf->conf_file afterwards.
+ */
+ngx_conf_file_t *
+ngx_http_loyalty_where_enter(ngx_conf_t *cf, ngx_http_loyalty_where_t *where,
+    ngx_conf_file_t *place)
+{
+    ngx_conf_file_t  *saved;
+
+    saved = cf->conf_file;
+
+    if (where && where->file) {
+        ngx_memzero(place, sizeof(ngx_conf_file_t));
+        place->file.name.data = where->file;
+        place->file.name.len = ngx_strlen(where->file);
+        place->line = where->line;
+        cf->conf_file = place;
+    }
+
+    return saved;
+}
+
+
+/* ngx_conf_log_error(), as if nginx were reading the directive again */
+void ngx_cdecl
+ngx_http_loyalty_where_error(ngx_uint_t level, ngx_conf_t *cf,
+    ngx_http_loyalty_where_t *where, const char *fmt, ...)
+{
+    u_char            text[NGX_MAX_CONF_ERRSTR], *p;
+    va_list           args;
+    ngx_conf_file_t   place, *saved;
+
+    va_start(args, fmt);
+    p = ngx_vslprintf(text, text + sizeof(text), fmt, args);
+    va_end(args);
+
+    saved = ngx_http_loyalty_where_enter(cf, where, &place);
+
+    ngx_conf_log_error(level, cf, 0, "%*s", p - text, text);
+
+    cf->conf_file = saved;
+}
+
+
+/*
+ * ngx_conf_set_enum_slot(), whose refusal names neither the directive
+ * nor what it accepts: "invalid value "x" in "d", it must be "a" or "b""
+ */
+char *
+ngx_http_loyalty_conf_set_enum_slot(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    u_char           accepts[NGX_MAX_CONF_ERRSTR], *p, *last;
+    ngx_str_t       *value;
+    ngx_uint_t       i;
+    ngx_conf_enum_t  *e;
+
+    value = cf->args->elts;
+    e = cmd->post;
+
+    for (i = 0; e[i].name.len != 0; i++) {
+        if (e[i].name.len == value[1].len
+            && ngx_strncasecmp(e[i].name.data, value[1].data,
+                               value[1].len) == 0)
+        {
+            return ngx_conf_set_enum_slot(cf, cmd, conf);
+        }
+    }
+
+    p = accepts;
+    last = accepts + sizeof(accepts);
+
+    for (i = 0; e[i].name.len != 0; i++) {
+        p = ngx_slprintf(p, last, "%s\"%V\"",
+                         i == 0 ? "" : (e[i + 1].name.len ? ", " : " or "),
+                         &e[i].name);
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid value \"%V\" in \"%V\", it must be %*s",
+                       &value[1], &cmd->name, p - accepts, accepts);
+
+    return NGX_CONF_ERROR;
+}
+
+
+/* a range, as the post handler of a number, size or time slot */
+char *
+ngx_http_loyalty_conf_check(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_http_loyalty_conf_range_t  *range = post;
+
+    uint64_t    n;
+    ngx_str_t  *value;
+
+    switch (range->kind) {
+
+    case NGX_HTTP_LOYALTY_CONF_NUM:
+        n = (uint64_t) *(ngx_int_t *) data;
+        break;
+
+    case NGX_HTTP_LOYALTY_CONF_MSEC:
+        n = (uint64_t) *(ngx_msec_t *) data;
+        break;
+
+    case NGX_HTTP_LOYALTY_CONF_SEC:
+        n = (uint64_t) *(time_t *) data;
+        break;
+
+    default: /* NGX_HTTP_LOYALTY_CONF_SIZE */
+        n = (uint64_t) *(size_t *) data;
+        break;
+    }
+
+    if ((n >= range->low && n <= range->high) || (n == 0 && range->off)) {
+        return NGX_CONF_OK;
+    }
+
+    value = cf->args->elts;
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "\"%V\" %s, not \"%V\"",
+                       &value[0], range->accepts, &value[1]);
+
+    return NGX_CONF_ERROR;
+}
+
+
+/* loyalty_currency: an ISO 4217 code */
+static char *
+ngx_http_loyalty_check_currency(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_str_t  *currency = data;
+
+    if (loyalty_valid_currency((char *) currency->data, currency->len)) {
+        return NGX_CONF_OK;
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "\"loyalty_currency\" must be an ISO 4217 code "
+                       "such as CNY, not \"%V\"", currency);
+
+    return NGX_CONF_ERROR;
+}
+
+
+/* loyalty_member_cookie: a name */
+static char *
+ngx_http_loyalty_check_member_cookie(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_str_t  *name = data;
+
+    if (name->len) {
+        return NGX_CONF_OK;
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "\"loyalty_member_cookie\" must not be empty: it is "
+                       "the name of the member cookie, such as "
+                       "\"loyalty_member\"");
+
+    return NGX_CONF_ERROR;
+}
+
+
+/* loyalty_ref_cookie: a cookie name the module may set */
+static char *
+ngx_http_loyalty_check_ref_cookie(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_str_t  *name = data;
+
+    u_char  *p, *end;
+
+    end = name->data + name->len;
+
+    for (p = name->data; p < end; p++) {
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
+              || (*p >= '0' && *p <= '9') || *p == '_' || *p == '-'
+              || *p == '.'))
+        {
+            break;
+        }
+    }
+
+    if (name->len && p == end) {
+        return NGX_CONF_OK;
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "\"loyalty_ref_cookie\" must be a cookie name of "
+                       "[A-Za-z0-9_.-], not \"%V\"", name);
+
+    return NGX_CONF_ERROR;
+}
+
+
+/* loyalty_share_fallback: where a share link goes when it cannot go on */
+static char *
+ngx_http_loyalty_check_fallback(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_str_t  *target = data;
+
+    size_t       host_len;
+    const char  *host;
+
+    if (loyalty_target_check((char *) target->data, target->len, &host,
+                             &host_len)
+        != LOYALTY_TARGET_INVALID)
+    {
+        return NGX_CONF_OK;
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "\"loyalty_share_fallback\" must be a path such "
+                       "as \"/\" or an http(s) URL, not \"%V\"", target);
+
+    return NGX_CONF_ERROR;
+}
+
+
+ngx_conf_post_t  ngx_http_loyalty_currency_post =
+    { ngx_http_loyalty_check_currency };
+
+ngx_conf_post_t  ngx_http_loyalty_member_cookie_post =
+    { ngx_http_loyalty_check_member_cookie };
+
+ngx_conf_post_t  ngx_http_loyalty_ref_cookie_post =
+    { ngx_http_loyalty_check_ref_cookie };
+
+ngx_conf_post_t  ngx_http_loyalty_fallback_post =
+    { ngx_http_loyalty_check_fallback };
+

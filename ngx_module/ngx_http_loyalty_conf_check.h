@@ -1,0 +1,43 @@
+/*
+ * nginx-loyalty: the checks of directives' values, for the directive
+ * table (see ngx_http_loyalty_conf_check.c).
+ */
+
+#ifndef _NGX_HTTP_LOYALTY_CONF_CHECK_H_INCLUDED_
+#define _NGX_HTTP_LOYALTY_CONF_CHECK_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+
+/* the type of the value a stock slot set */
+typedef enum {
+    NGX_HTTP_LOYALTY_CONF_NUM = 0,      /* ngx_conf_set_num_slot */
+    NGX_HTTP_LOYALTY_CONF_MSEC,         /* ngx_conf_set_msec_slot */
+    NGX_HTTP_LOYALTY_CONF_SEC,          /* ngx_conf_set_sec_slot */
+    NGX_HTTP_LOYALTY_CONF_SIZE          /* ngx_conf_set_size_slot */
+} ngx_http_loyalty_conf_kind_e;
+
+
+/*
+ * A range for a slot's post handler: refused, the message is the
+ * directive's name, accepts and the value as written.
+ */
+typedef struct {
+    ngx_conf_post_handler_pt       post_handler;
+    ngx_http_loyalty_conf_kind_e   kind;
+    uint64_t                       low;
+    uint64_t                       high;
+    ngx_uint_t                     off;         /* 0 also: none */
+    const char                    *accepts;     /* "must be 1 to 10" */
+} ngx_http_loyalty_conf_range_t;
+
+
+extern ngx_conf_post_t  ngx_http_loyalty_currency_post;
+extern ngx_conf_post_t  ngx_http_loyalty_member_cookie_post;
+extern ngx_conf_post_t  ngx_http_loyalty_ref_cookie_post;
+extern ngx_conf_post_t  ngx_http_loyalty_fallback_post;
+
+
+#endif /* _NGX_HTTP_LOYALTY_CONF_CHECK_H_INCLUDED_ */

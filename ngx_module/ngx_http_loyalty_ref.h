@@ -1,0 +1,55 @@
+/*
+ * nginx-loyalty: referral attribution's shared parts: a click as it is
+ * worked out (ngx_http_loyalty_ref.c) and the attribution cookie
+ * (ngx_http_loyalty_ref_cookie.c).
+ */
+
+#ifndef _NGX_HTTP_LOYALTY_REF_H_INCLUDED_
+#define _NGX_HTTP_LOYALTY_REF_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_loyalty_module.h"
+
+
+typedef struct {
+    ngx_http_loyalty_ref_t        *ref;
+    ngx_http_loyalty_store_t      *store;
+    ngx_http_loyalty_clicks_t     *clicks;
+    MDB_txn                       *txn;
+    ngx_http_loyalty_ref_status_e  click;
+    ngx_http_loyalty_code_t       *code;
+    u_char                         name[LOYALTY_CODE_MAX];
+    size_t                         len;
+    ngx_int_t                      slot;
+    ngx_uint_t                     bot;
+    uint64_t                       ua_hash;
+
+    /* what is known before the click */
+    ngx_http_loyalty_loc_conf_t   *llcf;
+    loyalty_keyring_t             *keys;
+    ngx_str_t                      member;      /* empty: anonymous */
+    ngx_str_t                      locked;      /* lifetime referrer */
+    loyalty_ref_cookie_t           had;         /* the cookie's */
+    ngx_uint_t                     have;        /* had is genuine */
+} ngx_http_loyalty_click_t;
+
+
+ngx_http_loyalty_ref_t *ngx_http_loyalty_ref_get(ngx_http_request_t *r);
+ngx_int_t ngx_http_loyalty_ref_cookie(ngx_http_request_t *r,
+    ngx_http_loyalty_click_t *c, ngx_http_loyalty_loc_conf_t *llcf,
+    loyalty_keyring_t *keys, loyalty_ref_cookie_t *rc);
+ngx_int_t ngx_http_loyalty_ref_reissue(ngx_http_request_t *r,
+    ngx_http_loyalty_loc_conf_t *llcf, loyalty_keyring_t *keys,
+    loyalty_ref_cookie_t *had);
+ngx_int_t ngx_http_loyalty_ref_set_cookie(ngx_http_request_t *r,
+    ngx_http_loyalty_loc_conf_t *llcf, loyalty_keyring_t *keys,
+    ngx_str_t *code, ngx_str_t *referrer, time_t at);
+ngx_int_t ngx_http_loyalty_ref_copy(ngx_http_request_t *r,
+    ngx_str_t *dst, const void *src, size_t len);
+
+
+#endif /* _NGX_HTTP_LOYALTY_REF_H_INCLUDED_ */

@@ -1,0 +1,252 @@
+/*
+ * nginx-loyalty: the attribution cookie.
+ *
+ * It holds the code and the click's time, its MAC bound to the code's
+ * owner, who is read from the store again when it comes back: a code
+ * deleted since, or given to another member, takes the attribution with
+ * it.  The header filter sends it, for what is left of the window, on
+ * the click's own response, even when no variable asked about the click.
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_loyalty_ref.h"
+
+
+static ngx_int_t ngx_http_loyalty_ref_header_filter(ngx_http_request_t *r);
+
+
+static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
+
+
+ngx_int_t
+ngx_http_loyalty_ref_init(ngx_conf_t *cf)
+{
+    ngx_http_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_http_loyalty_ref_header_filter;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The attribution cookie, if genuine, signed for the owner its code has
+ * now, and within the window: NGX_OK, NGX_DECLINED, or NGX_ERROR.  A code
+ * deleted since, or given to another member, takes the attribution with
+ * it; a revoked or expired one still names who shared it.
+ */
+ngx_int_t
+ngx_http_loyalty_ref_cookie(ngx_http_request_t *r, ngx_http_loyalty_click_t *c,
+    ngx_http_loyalty_loc_conf_t *llcf, loyalty_keyring_t *keys,
+    loyalty_ref_cookie_t *rc)
+{
+    long                      n;
+    u_char                    name[LOYALTY_CODE_MAX];
+    ngx_int_t                 found;
+    ngx_str_t                 value, referrer;
+    ngx_http_loyalty_code_t  *code;
+
+    if (ngx_http_loyalty_get_cookie(r, &llcf->ref_cookie, &value) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    n = -1;
+
+    if (loyalty_ref_cookie_parse((char *) value.data, value.len, rc) == 0
+        && rc->code_len <= LOYALTY_CODE_MAX)
+    {
+        n = loyalty_code_normalize(rc->code, rc->code_len, (char *) name);
+    }
+
+    if (n < 0) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "loyalty: invalid attribution cookie ignored");
+        return NGX_DECLINED;
+    }
+
+    found = ngx_http_loyalty_code_find(r, c->store, c->txn, name, n, &code);
+
+    if (found == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (found == NGX_DECLINED) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "loyalty: attribution cookie of unknown share code "
+                      "\"%*s\" ignored", n, name);
+        return NGX_DECLINED;
+    }
+
+    /* the code's owner outlives a cache entry that another code takes */
+    if (ngx_http_loyalty_ref_copy(r, &referrer, code->member,
+                                  code->member_len)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (loyalty_ref_cookie_verify(keys, (char *) value.data, value.len,
+                                  (char *) referrer.data, referrer.len, rc)
+        != 0)
+    {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "loyalty: invalid attribution cookie ignored");
+        return NGX_DECLINED;
+    }
+
+    switch (loyalty_ref_cookie_window(rc->at, ngx_time(), llcf->ref_window)) {
+
+    case LOYALTY_COOKIE_VALID:
+        return NGX_OK;
+
+    case LOYALTY_COOKIE_EXPIRED:
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "loyalty: attribution of %T past the window",
+                       rc->at);
+        return NGX_DECLINED;
+
+    default:
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "loyalty: attribution cookie from the future ignored");
+        return NGX_DECLINED;
+    }
+}
+
+
+/*
+ * An old-form cookie, which names the referrer, is replaced by one that
+ * does not, for what is left of its window.
+ */
+ngx_int_t
+ngx_http_loyalty_ref_reissue(ngx_http_request_t *r,
+    ngx_http_loyalty_loc_conf_t *llcf, loyalty_keyring_t *keys,
+    loyalty_ref_cookie_t *had)
+{
+    ngx_str_t  code, referrer;
+
+    code.data = (u_char *) had->code;
+    code.len = had->code_len;
+    referrer.data = (u_char *) had->referrer;
+    referrer.len = had->referrer_len;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "loyalty: old-form attribution cookie of \"%V\" "
+                   "replaced", &code);
+
+    return ngx_http_loyalty_ref_set_cookie(r, llcf, keys, &code, &referrer,
+                                           had->at);
+}
+
+
+/* the cookie of an attribution made at "at": for what is left of the window */
+ngx_int_t
+ngx_http_loyalty_ref_set_cookie(ngx_http_request_t *r,
+    ngx_http_loyalty_loc_conf_t *llcf, loyalty_keyring_t *keys,
+    ngx_str_t *code, ngx_str_t *referrer, time_t at)
+{
+    long                     n;
+    u_char                  *p;
+    time_t                   age;
+    char                     value[LOYALTY_REF_COOKIE_MAX + 1];
+    ngx_http_loyalty_ref_t  *ref;
+
+    ref = ngx_http_loyalty_ref_get(r);
+
+    n = loyalty_ref_cookie_sign(keys, (char *) code->data, code->len,
+                                (char *) referrer->data, referrer->len, at,
+                                value);
+    if (n < 0) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "loyalty: cannot sign an attribution cookie");
+        return NGX_ERROR;
+    }
+
+    age = llcf->ref_window - (ngx_time() - at);
+
+    if (age < 1) {
+        age = 1;
+
+    } else if (age > llcf->ref_window) {
+        age = llcf->ref_window;
+    }
+
+    p = ngx_pnalloc(r->pool, llcf->ref_cookie.len + 1 + n
+                             + sizeof("; Max-Age=") - 1 + NGX_TIME_T_LEN
+                             + sizeof("; Path=/; HttpOnly; SameSite=Lax")
+                             - 1 + sizeof("; Secure") - 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ref->set_cookie.data = p;
+
+    p = ngx_sprintf(p, "%V=%*s; Max-Age=%T; Path=/; HttpOnly; SameSite=Lax",
+                    &llcf->ref_cookie, (size_t) n, value, age);
+
+#if (NGX_HTTP_SSL)
+    if (r->connection->ssl) {
+        p = ngx_cpymem(p, "; Secure", sizeof("; Secure") - 1);
+    }
+#endif
+
+    ref->set_cookie.len = p - ref->set_cookie.data;
+
+    return NGX_OK;
+}
+
+
+/*
+ * A click counts and sets its cookie even when no variable asks about
+ * it; other requests pay only for a look at their arguments.
+ */
+static ngx_int_t
+ngx_http_loyalty_ref_header_filter(ngx_http_request_t *r)
+{
+    ngx_str_t                      arg;
+    ngx_http_loyalty_ref_t        *ref;
+    ngx_http_loyalty_loc_conf_t   *llcf;
+    ngx_http_loyalty_main_conf_t  *lmcf;
+
+    if (r != r->main) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    lmcf = ngx_http_get_module_main_conf(r, ngx_http_loyalty_module);
+
+    if (lmcf->keys == NULL || lmcf->store == NULL) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    ref = ngx_http_loyalty_ref_get(r);
+
+    if (ref == NULL) {
+        llcf = ngx_http_get_module_loc_conf(r, ngx_http_loyalty_module);
+
+        if (llcf->ref_arg.len == 0 || r->args.len == 0
+            || ngx_http_arg(r, llcf->ref_arg.data, llcf->ref_arg.len, &arg)
+               != NGX_OK)
+        {
+            return ngx_http_next_header_filter(r);
+        }
+
+        ref = ngx_http_loyalty_attribute(r);
+        if (ref == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (ref->set_cookie.len && !ref->cookie_sent) {
+        if (ngx_http_loyalty_add_header(r, "Set-Cookie", ref->set_cookie.data,
+                                        ref->set_cookie.len)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        ref->cookie_sent = 1;
+    }
+
+    return ngx_http_next_header_filter(r);
+}
