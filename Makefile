@@ -54,7 +54,7 @@ SAN_TESTS   := $(filter-out t/build-clang.t t/fuzz.t t/deb.t, \
                  $(wildcard t/*.t))
 
 .PHONY: all asan deps test test-build test-plain test-asan demo demo-stop \
-        bench vectors clean
+        bench bench-stats vectors clean dashboard
 
 all: build/ngx_http_loyalty_module.so build/loyaltyctl
 
@@ -166,7 +166,7 @@ test: deps
 	$(MAKE) test-asan || rc=1; \
 	exit $$rc
 
-test-build: all $(UNIT_BIN) asan
+test-build: all $(UNIT_BIN) asan dashboard
 
 # the slowest scripts first, so that two jobs end together
 SLOW_TESTS  := t/build-clang.t t/deb.t t/fuzz.t t/cli-codes.t t/schema.t
@@ -179,7 +179,7 @@ test-asan: asan
 	SAN_PRELOAD="$(SAN_PRELOAD)" sh t/sanitize prove -j2 --timer \
 	    $(filter $(SAN_TESTS),$(TESTS)) $(SAN_UNIT)
 
-demo: deps all
+demo: deps all dashboard
 	sh t/demo/run
 
 demo-stop:
@@ -187,6 +187,15 @@ demo-stop:
 
 bench: deps all
 	bash bench/run
+
+# the conversion counters over a store of 1,000,000 members: minutes to
+# build, so apart from `make bench` (bench/stats.sh, bench/README.md)
+build/bench/stats_bench: bench/stats_bench.c build/libloyaltycore.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(WARN) $(INC) -o $@ $< build/libloyaltycore.a $(LIBS)
+
+bench-stats: all build/bench/stats_bench
+	bash bench/stats.sh
 
 # docs/member-cookie-vectors.json and docs/attribution-cookie-vectors.json,
 # remade by the core's own signing code; build/unit/cookie_vectors.t and
@@ -201,6 +210,28 @@ vectors: build/unit/cookie_vectors.t build/unit/ref_vectors.t
 
 clean:
 	rm -rf build
+
+# The dashboard (ADMIN/dashboard): the page, its script and style, and
+# Apache ECharts from npm (dashboard/package-lock.json pins it, `npm ci`
+# in .ci/install-deps installs it), copied into build/dashboard, the
+# folder loyalty_admin_dashboard names; nothing is fetched when it runs.
+DASH_SRC    := dashboard/index.html dashboard/app.js dashboard/app.css
+DASH_ECHARTS := dashboard/node_modules/echarts
+
+dashboard: build/dashboard/index.html
+
+$(DASH_ECHARTS)/dist/echarts.min.js: dashboard/package-lock.json
+	cd dashboard && npm ci --no-audit --no-fund --ignore-scripts
+	touch $@
+
+build/dashboard/index.html: $(DASH_SRC) $(DASH_ECHARTS)/dist/echarts.min.js
+	rm -rf build/dashboard.tmp
+	mkdir -p build/dashboard.tmp
+	cp $(DASH_SRC) $(DASH_ECHARTS)/dist/echarts.min.js build/dashboard.tmp/
+	cp $(DASH_ECHARTS)/LICENSE build/dashboard.tmp/echarts-LICENSE.txt
+	cp $(DASH_ECHARTS)/NOTICE build/dashboard.tmp/echarts-NOTICE.txt
+	rm -rf build/dashboard
+	mv build/dashboard.tmp build/dashboard
 
 # The version is debian/changelog's, one source for loyaltyctl, the
 # module (config makes its own copy of the header), the man pages and the
@@ -239,7 +270,7 @@ build/man/loyalty.8: README.md man/mkman debian/changelog
 # just the two).
 DEB_SRC     := build/deb/nginx-loyalty-$(VERSION)
 
-deb:
+deb: dashboard
 	rm -rf build/deb
 	mkdir -p $(DEB_SRC)
 	if git rev-parse --git-dir >/dev/null 2>&1; then \
@@ -249,6 +280,7 @@ deb:
 	           -o -type f -print0; \
 	fi | perl -0 -ne 'chomp; print "$$_\0" if -f' \
 	   | xargs -0 cp --parents -t $(DEB_SRC)
+	cp -r build/dashboard $(DEB_SRC)/debian/dashboard
 	cd $(DEB_SRC) && DEB_BUILD_OPTIONS="noddebs parallel=2" \
 	    dpkg-buildpackage -us -uc -b > ../build.log 2>&1 \
 	    || { tail -40 ../build.log; exit 1; }

@@ -192,7 +192,9 @@ my (@codes, %taken);
 while (@codes < $ncodes) {
     my $code = join '', map { $alphabet[int rand @alphabet] } 1 .. 8;
     my %seen = map { $_ => 1 } split //, $code;
-    next if keys %seen < 4;       # the import's rule for a code's strength
+    # the import's rules for a code's strength: 4 distinct characters,
+    # and digits alone are too few codes to walk (10^8 < 2^28)
+    next if keys %seen < 4 || $code =~ /^[0-9]+$/;
     next if $taken{$code}++;
     my $owner = $owners[int rand @owners];
     push @codes, [ $code, $owner ];

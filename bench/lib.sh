@@ -241,8 +241,37 @@ wrk_run() {
                    n / t * 1e6 / rps }'
 }
 
+# pool_cpu_ns PID: nanoseconds the threads of PID other than its main
+# thread (an nginx worker's thread pool) have run so far
+pool_cpu_ns() {
+    local t s=0
+    for t in /proc/"$1"/task/*; do
+        [ "${t##*/}" = "$1" ] && continue
+        s=$((s + $(cut -d' ' -f1 "$t/schedstat" 2>/dev/null || echo 0)))
+    done
+    echo "$s"
+}
+
 # median: the middle of the numbers on stdin (lower middle for even counts,
 # so a figure is always one that was measured).
 median() {
     sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'
+}
+
+# round_ratios DEN_ROUNDS NUM_ROUNDS: from two cases' comma-separated
+# per-round figures (worker us/request, in round order), each round's ratio
+# DEN/NUM; prints "MEDIAN MIN MAX", nothing when either is missing.
+round_ratios() {
+    [ -n "$1" ] && [ -n "$2" ] || return 0
+    awk -v d="$1" -v n="$2" 'BEGIN {
+        k = split(d, dv, ","); m = split(n, nv, ",")
+        if (m < k) k = m
+        for (i = 1; i <= k; i++)
+            if (nv[i] > 0) r[++c] = dv[i] / nv[i]
+        if (!c) exit
+        for (i = 1; i <= c; i++)            # insertion sort: a few rounds
+            for (j = i; j > 1 && r[j - 1] > r[j]; j--) {
+                t = r[j]; r[j] = r[j - 1]; r[j - 1] = t
+            }
+        printf "%.3f %.3f %.3f\n", r[int((c + 1) / 2)], r[1], r[c] }'
 }

@@ -17,6 +17,8 @@
  *   GET    .../webhooks                the webhooks' counts
  *   GET    .../due                     claims touches due, for a lease
  *   POST   .../due/ack                 acknowledges touches
+ *   GET    .../stats                   the conversion counters
+ *                                      (ngx_http_loyalty_stats.c)
  *
  * Writes run in nginx's thread pool, one write transaction per request,
  * so no worker ever waits on LMDB's writer lock; a 200 is sent only once
@@ -34,7 +36,7 @@
 #include "ngx_http_loyalty_lua.h"
 #include "loyalty_admin.h"
 #include "loyalty_due.h"
-#include "loyalty_events.h"
+#include "loyalty_batch.h"
 #include "loyalty_member_data.h"
 #include "loyalty_rules.h"
 
@@ -57,6 +59,7 @@ typedef enum {
     NGX_HTTP_LOYALTY_OP_WEBHOOKS,
     NGX_HTTP_LOYALTY_OP_DUE,
     NGX_HTTP_LOYALTY_OP_DUE_ACK,
+    NGX_HTTP_LOYALTY_OP_STATS,
     NGX_HTTP_LOYALTY_OP_ERASE,
     NGX_HTTP_LOYALTY_OP_EXPORT
 } ngx_http_loyalty_op_e;
@@ -194,6 +197,12 @@ ngx_http_loyalty_admin_handler(ngx_http_request_t *r)
     llcf = ngx_http_get_module_loc_conf(r, ngx_http_loyalty_module);
     lmcf = ngx_http_get_module_main_conf(r, ngx_http_loyalty_module);
 
+    /* its files hold no data, and a browser cannot send a token for them */
+    rc = ngx_http_loyalty_dashboard_handler(r, llcf);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
     req = ngx_http_loyalty_admin_req(r, 1);
     if (req == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -245,6 +254,10 @@ ngx_http_loyalty_admin_handler(ngx_http_request_t *r)
         if (a->op == NGX_HTTP_LOYALTY_OP_WEBHOOKS) {
             return ngx_http_loyalty_admin_json(r, NGX_HTTP_OK,
                        ngx_http_loyalty_webhook_report(lmcf->webhook_zone));
+        }
+
+        if (a->op == NGX_HTTP_LOYALTY_OP_STATS) {
+            return ngx_http_loyalty_stats_handler(r, a->store);
         }
 
         if (a->op != NGX_HTTP_LOYALTY_OP_DUE
@@ -395,6 +408,10 @@ ngx_http_loyalty_admin_route(ngx_http_request_t *r,
         a->op = NGX_HTTP_LOYALTY_OP_WEBHOOKS;
         allowed = NGX_HTTP_GET;
 
+    } else if (ngx_http_loyalty_seg_is(seg[0], "stats")) {
+        a->op = NGX_HTTP_LOYALTY_OP_STATS;
+        allowed = NGX_HTTP_GET;
+
     } else if (ngx_http_loyalty_seg_is(seg[0], "due")) {
         a->op = NGX_HTTP_LOYALTY_OP_DUE;
         allowed = NGX_HTTP_GET;
@@ -425,6 +442,7 @@ ngx_http_loyalty_admin_route(ngx_http_request_t *r,
         && a->op != NGX_HTTP_LOYALTY_OP_WEBHOOKS
         && a->op != NGX_HTTP_LOYALTY_OP_DUE
         && a->op != NGX_HTTP_LOYALTY_OP_DUE_ACK
+        && a->op != NGX_HTTP_LOYALTY_OP_STATS
         && (a->key.len == 0 || a->key.len > LOYALTY_ID_MAX))
     {
         a->why = "no such record";
@@ -540,6 +558,7 @@ ngx_http_loyalty_admin_access(ngx_http_request_t *r,
                       "clients only");
 
         (void) ngx_http_discard_request_body(r);
+        ngx_http_loyalty_metric(NGX_HTTP_LOYALTY_M_DENIED_LOOPBACK);
 
         return ngx_http_loyalty_admin_error(r, NGX_HTTP_FORBIDDEN,
                                             "this admin API admits "
@@ -561,6 +580,7 @@ ngx_http_loyalty_admin_access(ngx_http_request_t *r,
         }
 
         (void) ngx_http_discard_request_body(r);
+        ngx_http_loyalty_metric(NGX_HTTP_LOYALTY_M_DENIED_TOKEN);
 
         return ngx_http_loyalty_admin_error(r, NGX_HTTP_UNAUTHORIZED,
                                             "a valid bearer token is "
@@ -609,6 +629,7 @@ ngx_http_loyalty_admin_scope(ngx_http_request_t *r,
                   "read", &token->id);
 
     (void) ngx_http_discard_request_body(r);
+    ngx_http_loyalty_metric(NGX_HTTP_LOYALTY_M_DENIED_SCOPE);
 
     return ngx_http_loyalty_admin_error(r, NGX_HTTP_FORBIDDEN,
                                         "this token may only read");
@@ -1460,7 +1481,7 @@ ngx_http_loyalty_admin_write(void *data, ngx_log_t *log)
 
     static const char  *kinds[] = {
         NULL, "member", NULL, NULL, "code", "price", "rules", NULL, NULL,
-        NULL, NULL, NULL, NULL
+        NULL, NULL, NULL, NULL, NULL
     };
 
     st = &a->store->st;
@@ -1808,6 +1829,8 @@ static ngx_int_t
 ngx_http_loyalty_admin_answer(ngx_http_request_t *r,
     ngx_http_loyalty_admin_t *a, ngx_uint_t status, json_t *doc)
 {
+    ngx_http_loyalty_metrics_answer(NGX_HTTP_LOYALTY_M_WRITE, status);
+
     if (a->done) {
         return a->done(r, a->done_data, status, doc);
     }

@@ -153,6 +153,7 @@ ngx_http_loyalty_cache_get(ngx_http_request_t *r,
     e = ngx_http_loyalty_cache_find(store, value);
 
     if (e == NULL) {
+        ngx_http_loyalty_metric(NGX_HTTP_LOYALTY_M_CACHE_MISS);
         return NGX_DECLINED;
     }
 
@@ -160,8 +161,11 @@ ngx_http_loyalty_cache_get(ngx_http_request_t *r,
 
     /* verified once, but the member may have changed since */
     if (!ngx_http_loyalty_cache_current(store, e)) {
+        ngx_http_loyalty_metric(NGX_HTTP_LOYALTY_M_CACHE_MISS);
         return NGX_AGAIN;
     }
+
+    ngx_http_loyalty_metric(NGX_HTTP_LOYALTY_M_CACHE_HIT);
 
     ctx->identity = e->identity;
 

@@ -16,6 +16,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_loyalty_module.h"
+#include "loyalty_stats.h"
 
 
 #define NGX_HTTP_LOYALTY_SLOT_FREE     0
@@ -230,6 +231,28 @@ ngx_http_loyalty_clicks_t *
 ngx_http_loyalty_clicks_get(ngx_http_loyalty_main_conf_t *lmcf)
 {
     return lmcf->click_zone ? lmcf->click_zone->data : NULL;
+}
+
+
+/* for loyalty_metrics: codes with a slot, slots, clicks with none */
+void
+ngx_http_loyalty_clicks_fill(ngx_http_loyalty_clicks_t *clicks,
+    ngx_uint_t *used, ngx_uint_t *size, ngx_uint_t *lost)
+{
+    ngx_uint_t                     i;
+    ngx_http_loyalty_clicks_sh_t  *sh;
+
+    sh = clicks->sh;
+    *used = 0;
+
+    for (i = 0; i < sh->nslots; i++) {
+        if (sh->slots[i].state != NGX_HTTP_LOYALTY_SLOT_FREE) {
+            (*used)++;
+        }
+    }
+
+    *size = sh->nslots;
+    *lost = sh->lost;
 }
 
 
@@ -716,6 +739,13 @@ ngx_http_loyalty_clicks_write(void *data, ngx_log_t *log)
         val.mv_size = sizeof(vbuf);
 
         rc = mdb_put(txn, store->st.dbi[LOYALTY_DB_CLICKS], &key, &val, 0);
+
+        /* the same counts per day in the conversion counters */
+        if (rc == 0) {
+            rc = loyalty_stats_clicks(&store->st, txn, (char *) s->code,
+                                      s->len, clicks->day, f->delta);
+        }
+
         if (rc != 0) {
             goto failed;
         }

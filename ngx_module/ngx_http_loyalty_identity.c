@@ -61,6 +61,7 @@ ngx_http_loyalty_identify(ngx_http_request_t *r)
         != NGX_OK)
     {
         ctx->identity = NGX_HTTP_LOYALTY_ID_NONE;
+        ngx_http_loyalty_metric(NGX_HTTP_LOYALTY_M_IDENTITY);
         return ctx;
     }
 
@@ -130,6 +131,8 @@ ngx_http_loyalty_identify(ngx_http_request_t *r)
         ctx->identity = NGX_HTTP_LOYALTY_ID_INVALID;
         break;
     }
+
+    ngx_http_loyalty_metric(NGX_HTTP_LOYALTY_M_IDENTITY + ctx->identity);
 
     return ctx;
 }

@@ -13,7 +13,7 @@
 
 #include <lua.h>
 
-#include "loyalty_events.h"
+#include "loyalty_apply.h"
 #include "loyalty_lua.h"
 #include "loyalty_lua_cadence.h"
 #include "loyalty_price.h"

@@ -166,6 +166,20 @@ static ngx_command_t  ngx_http_loyalty_commands[] = {
       offsetof(ngx_http_loyalty_main_conf_t, code_cache),
       &ngx_http_loyalty_cache_range },
 
+    { ngx_string("loyalty_admin_dashboard"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_loyalty_admin_dashboard,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("loyalty_metrics"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_loyalty_metrics,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("loyalty_member_cookie"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_str_slot,
@@ -414,7 +428,9 @@ ngx_http_loyalty_init_worker(ngx_cycle_t *cycle)
 {
     ngx_http_loyalty_main_conf_t  *lmcf;
 
-    if (ngx_http_loyalty_store_init_worker(cycle) != NGX_OK) {
+    if (ngx_http_loyalty_store_init_worker(cycle) != NGX_OK
+        || ngx_http_loyalty_metrics_init_worker(cycle) != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
@@ -458,6 +474,7 @@ ngx_http_loyalty_exit_worker(ngx_cycle_t *cycle)
     ngx_http_loyalty_main_conf_t  *lmcf;
 
     ngx_http_loyalty_lua_exit_worker();
+    ngx_http_loyalty_metrics_exit_worker();
 
     lmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_loyalty_module);
     if (lmcf) {
@@ -727,6 +744,8 @@ ngx_http_loyalty_merge_admin(ngx_conf_t *cf,
     ngx_conf_merge_uint_value(conf->admin_open, prev->admin_open,
                               NGX_HTTP_LOYALTY_ADMIN_CLOSED);
     ngx_conf_merge_size_value(conf->admin_batch, prev->admin_batch, 1000);
+    ngx_conf_merge_str_value(conf->admin_dashboard, prev->admin_dashboard,
+                             NGX_HTTP_LOYALTY_DASHBOARD);
 
     if (conf->admin_where.file == NULL) {
         return NGX_CONF_OK;

@@ -226,6 +226,7 @@ typedef struct {
     ngx_shm_zone_t              *webhook_zone;
     ngx_int_t                   *personal;  /* variables' indexes, then
                                                NGX_ERROR */
+    ngx_shm_zone_t              *metrics_zone;  /* loyalty_metrics */
 } ngx_http_loyalty_main_conf_t;
 
 
@@ -248,6 +249,7 @@ typedef struct {
     ngx_http_loyalty_tokens_t   *admin_tokens;
     ngx_uint_t                   admin_open;    /* loyalty_admin_open */
     size_t                       admin_batch;
+    ngx_str_t                    admin_dashboard;   /* empty: "off" */
 
     /* where this location's own "loyalty_admin" is; unset if none */
     ngx_http_loyalty_where_t     admin_where;
@@ -299,6 +301,20 @@ typedef struct {
     ngx_str_t                      set_cookie;  /* to send, or empty */
     unsigned                       cookie_sent:1;
 } ngx_http_loyalty_ref_t;
+
+
+/* the counters of loyalty_metrics, and ngx_http_loyalty_metric() */
+#include "ngx_http_loyalty_metrics.h"
+
+/* the dashboard's files, at ADMIN/dashboard */
+#ifndef NGX_HTTP_LOYALTY_DASHBOARD
+#define NGX_HTTP_LOYALTY_DASHBOARD  "/usr/share/loyalty/dashboard"
+#endif
+
+char *ngx_http_loyalty_admin_dashboard(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_loyalty_dashboard_handler(ngx_http_request_t *r,
+    ngx_http_loyalty_loc_conf_t *llcf);
 
 
 extern ngx_module_t  ngx_http_loyalty_module;
@@ -408,6 +424,9 @@ ngx_int_t ngx_http_loyalty_admin_token_var(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 ngx_int_t ngx_http_loyalty_admin_json(ngx_http_request_t *r,
     ngx_uint_t status, json_t *doc);
+/* GET .../stats, once the admin handler has checked the token */
+ngx_int_t ngx_http_loyalty_stats_handler(ngx_http_request_t *r,
+    ngx_http_loyalty_store_t *store);
 u_char *ngx_http_loyalty_admin_dump(ngx_pool_t *pool, json_t *doc,
     size_t *len);
 ngx_int_t ngx_http_loyalty_admin_apply(ngx_http_request_t *r, u_char *body,

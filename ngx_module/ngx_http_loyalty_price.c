@@ -516,6 +516,7 @@ ngx_http_loyalty_price_get(ngx_http_request_t *r,
 
     if (clamped) {
         ngx_http_loyalty_price_clamps++;
+        ngx_http_loyalty_metric(NGX_HTTP_LOYALTY_M_PRICE_CLAMP);
 
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "loyalty: privilege guard lowered sku \"%V\" for tier "
@@ -609,6 +610,7 @@ ngx_http_loyalty_price_line(ngx_http_request_t *r,
         {
             /* the guard at work, not a fault: counted, not logged */
             ngx_http_loyalty_price_clamps++;
+            ngx_http_loyalty_metric(NGX_HTTP_LOYALTY_M_PRICE_CLAMP);
 
             ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                            "loyalty: sku \"%V\" lowered to %L, what tier %d "
@@ -703,6 +705,7 @@ ngx_http_loyalty_price_hook(ngx_http_request_t *r,
 
     if (lp->total > *total) {
         ngx_http_loyalty_price_clamps++;
+        ngx_http_loyalty_metric(NGX_HTTP_LOYALTY_M_PRICE_CLAMP);
 
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "loyalty: privilege guard lowered the price hook's %L "
@@ -752,6 +755,8 @@ static ngx_int_t
 ngx_http_loyalty_price_send(ngx_http_request_t *r, ngx_uint_t status,
     u_char *body, size_t len)
 {
+    ngx_http_loyalty_metrics_answer(NGX_HTTP_LOYALTY_M_PRICE, status);
+
     /* a price depends on who asks: shared caches must not keep it */
     if (ngx_http_loyalty_add_header(r, "Cache-Control", (u_char *) "private",
                                     sizeof("private") - 1)

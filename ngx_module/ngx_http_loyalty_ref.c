@@ -313,6 +313,7 @@ ngx_http_loyalty_ref_clicked(ngx_http_request_t *r,
     }
 
     c->ref->status = c->click;
+    ngx_http_loyalty_metric(NGX_HTTP_LOYALTY_M_CLICK + c->click);
 
     return NGX_OK;
 }

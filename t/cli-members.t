@@ -250,6 +250,14 @@ sub entries_of {
     ok(ctl_json($dir, 'get', 'member', 'zhang.wei')->{referrer},
        'whom xiao.ming referred has a referrer');
 
+    my @stats = ('stats', '--by', 'referrer', '--from', '2026-11-01',
+                 '--to', '2026-11-30');
+    my $stats = ctl_json($dir, @stats);
+    ok((grep { $_->{key} eq 'xiao.ming' } @{$stats->{rows} // []}),
+       'the conversion counters name xiao.ming as a referrer');
+    is(ctl_json($dir, 'export', 'zhang.wei')->{attribution}{referrer},
+       'xiao.ming', "and zhang.wei's attribution names them");
+
     my ($rc, $out, $err) = loyaltyctl('-s', $dir, 'erase', 'xiao.ming');
     is("$rc|$err", '0|', 'erase: exit 0, silent');
     my $res = eval { $json->decode($out) } // {};
@@ -281,6 +289,16 @@ sub entries_of {
          @{ctl_json($dir, 'get', 'referrals', 'li.member')->{level1}}),
        "the referrer's downline no longer has them");
     verify_clean($dir, 'erase');
+
+    my $after = ctl_json($dir, @stats);
+    is_deeply($after->{totals}, $stats->{totals},
+              'the conversion totals are the same');
+    my ($row) = grep { $_->{key} eq 'xiao.ming' } @{$stats->{rows}};
+    my ($prow) = grep { $_->{key} eq $p } @{$after->{rows} // []};
+    is_deeply({ %{$prow // {}}, key => 'xiao.ming' }, $row,
+              "the referrer's counters, under the pseudonym");
+    is(ctl_json($dir, 'export', 'zhang.wei')->{attribution}{referrer}, $p,
+       "zhang.wei's attribution names the pseudonym");
 
     # what the export of the pseudonym still shows is accounting only
     my $px = ctl_json($dir, 'export', $p);

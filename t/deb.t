@@ -150,6 +150,13 @@ for (qw(/usr/share/man/man1/loyaltyctl.1.gz /usr/share/man/man8/loyalty.8.gz
     ok(index($files, "$_\n") >= 0, "loyalty-tools ships $_");
 }
 
+# the dashboard, in the folder loyalty_admin_dashboard defaults to
+$files = `dpkg -L libnginx-mod-http-loyalty`;
+for (qw(index.html app.js app.css echarts.min.js echarts-LICENSE.txt)) {
+    ok(index($files, "/usr/share/loyalty/dashboard/$_\n") >= 0,
+       "libnginx-mod-http-loyalty ships the dashboard's $_");
+}
+
 my $TIMER = '/etc/systemd/system/timers.target.wants/loyalty-sweep.timer';
 ok(-l $TIMER, 'the sweep timer is enabled');
 

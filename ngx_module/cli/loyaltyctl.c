@@ -114,6 +114,11 @@ static const loyaltyctl_command_t  loyaltyctl_commands[] = {
       "  cadence-stats [--since YYYY-MM-DD]\n"
       "                            count touches per cadence and staff\n" },
 
+    { "stats", loyaltyctl_stats,
+      "  stats --by code|campaign|referrer|day [--from DAY] [--to DAY]\n"
+      "        [--top N] [--csv]   conversions per code, campaign, referrer\n"
+      "                            or day; --by funnel|cadence\n" },
+
     { NULL, NULL, NULL }
 };
 

@@ -187,6 +187,11 @@ int loyaltyctl_due(const loyaltyctl_opts_t *o, int argc, char **argv);
 int loyaltyctl_ack(const loyaltyctl_opts_t *o, int argc, char **argv);
 int loyaltyctl_cadence_stats(const loyaltyctl_opts_t *o, int argc,
     char **argv);
+/* stats --by ...: the conversion counters, JSON or CSV */
+int loyaltyctl_stats(const loyaltyctl_opts_t *o, int argc, char **argv);
+/* verify's checks of the stats and attributions databases */
+int loyaltyctl_verify_stats(loyalty_store_t *st, MDB_txn *txn,
+    size_t *problems);
 
 
 #endif /* _LOYALTYCTL_H_INCLUDED_ */

@@ -10,7 +10,7 @@
 #include <time.h>
 
 #include "loyalty_cadence.h"
-#include "loyalty_events.h"
+#include "loyalty_batch.h"
 #include "loyaltyctl.h"
 
 

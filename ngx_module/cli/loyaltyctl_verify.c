@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "loyalty_events.h"
+#include "loyalty_ledger.h"
 #include "loyalty_price.h"
 #include "loyalty_record.h"
 #include "loyaltyctl.h"
@@ -268,6 +268,10 @@ loyaltyctl_verify(const loyaltyctl_opts_t *o, int argc, char **argv)
 
     if (rc == 0) {
         rc = loyaltyctl_verify_codes(&st, txn, &problems);
+    }
+
+    if (rc == 0) {
+        rc = loyaltyctl_verify_stats(&st, txn, &problems);
     }
 
     /* what a deleted member leaves would be inherited */

@@ -9,9 +9,11 @@
 
 #include "loyalty_admin.h"
 #include "loyalty_due.h"
-#include "loyalty_events.h"
 #include "loyalty_json.h"
+#include "loyalty_ledger.h"
+#include "loyalty_referral.h"
 #include "loyalty_rules.h"
+#include "loyalty_stats.h"
 
 
 json_t *
@@ -821,6 +823,11 @@ loyalty_admin_delete_member(loyalty_store_t *st, MDB_txn *txn,
 
     if (rc == 0) {
         rc = loyalty_admin_forget_touches(st, txn, id, len);
+    }
+
+    /* what brought them; the counters are the days', and stay */
+    if (rc == 0) {
+        rc = loyalty_attrib_delete(st, txn, id, len);
     }
 
     return rc;

@@ -94,6 +94,9 @@ typedef int (*loyalty_cadence_cond_pt)(void *data, loyalty_store_t *st,
     MDB_txn *txn, const loyalty_cadence_ask_t *ask);
 
 
+/* loyalty_apply.h names it too, for the hook that carries it */
+typedef struct loyalty_cadences_s  loyalty_cadences_t;
+
 struct loyalty_cadences_s {
     loyalty_cadence_t        cadence[LOYALTY_CADENCES_MAX];
     size_t                   n;

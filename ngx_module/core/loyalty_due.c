@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "loyalty_due.h"
-#include "loyalty_events.h"
+#include "loyalty_ledger.h"
 #include "loyalty_record.h"
 
 

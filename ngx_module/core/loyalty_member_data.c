@@ -1,6 +1,6 @@
 /*
  * nginx-loyalty: a member's data under their control (PIPL, GDPR): the
- * partial update, the erasure and the export.
+ * partial update and the erasure.
  *
  * A partial update reads the member as a PUT would write it, changes the
  * fields named and writes it back through the PUT's own checks, so that
@@ -10,9 +10,10 @@
  * the id (HMAC-SHA256 under a random key kept in meta), so that nobody
  * without the store can tell whose it was, and the same id always gives
  * the same pseudonym in one store.  Every record that names the member
- * names the pseudonym instead, or goes if it holds no accounting; events
- * and share codes are found by one pass over their databases, which an
- * erasure, a rare request, can afford.
+ * names the pseudonym instead, or goes if it holds no accounting; events,
+ * share codes, attributions and referrer counters are found by one pass
+ * over their databases, which an erasure, a rare request, can afford.
+ * The export is in loyalty_member_export.c.
  */
 
 #include <errno.h>
@@ -26,15 +27,20 @@
 #include "loyalty_code.h"
 #include "loyalty_due.h"
 #include "loyalty_events.h"
+#include "loyalty_ledger.h"
+#include "loyalty_referral.h"
 #include "loyalty_json.h"
 #include "loyalty_member_data.h"
 #include "loyalty_record.h"
+#include "loyalty_stats.h"
 
 
 #define LOYALTY_ERASE_KEY_LEN   32
 
 
 static int loyalty_member_erase_events(loyalty_store_t *st, MDB_txn *txn,
+    const char *id, size_t len, const char *p);
+static int loyalty_member_erase_stats(loyalty_store_t *st, MDB_txn *txn,
     const char *id, size_t len, const char *p);
 
 
@@ -495,14 +501,11 @@ loyalty_member_erase(loyalty_store_t *st, MDB_txn *txn, const char *id,
         rc = loyalty_member_erase_events(st, txn, id, len, pseudonym);
     }
 
+    if (rc == 0) {
+        rc = loyalty_member_erase_stats(st, txn, id, len, pseudonym);
+    }
+
     return rc;
-}
-
-
-static int
-loyalty_member_names(const char *s, size_t n, const char *id, size_t len)
-{
-    return n == len && memcmp(s, id, len) == 0;
 }
 
 
@@ -528,9 +531,9 @@ loyalty_member_erase_event(loyalty_store_t *st, MDB_txn *txn, MDB_val *key,
         return 0;
     }
 
-    if (!loyalty_member_names(e.member, e.member_len, id, len)
-        && !loyalty_member_names(e.r1, e.r1_len, id, len)
-        && !loyalty_member_names(e.r2, e.r2_len, id, len))
+    if (!loyalty_member_named(e.member, e.member_len, id, len)
+        && !loyalty_member_named(e.r1, e.r1_len, id, len)
+        && !loyalty_member_named(e.r2, e.r2_len, id, len))
     {
         return 0;
     }
@@ -540,17 +543,17 @@ loyalty_member_erase_event(loyalty_store_t *st, MDB_txn *txn, MDB_val *key,
     nkey.mv_size = key->mv_size;
     key->mv_data = k;
 
-    if (loyalty_member_names(e.member, e.member_len, id, len)) {
+    if (loyalty_member_named(e.member, e.member_len, id, len)) {
         e.member = p;
         e.member_len = LOYALTY_PSEUDONYM_LEN;
     }
 
-    if (loyalty_member_names(e.r1, e.r1_len, id, len)) {
+    if (loyalty_member_named(e.r1, e.r1_len, id, len)) {
         e.r1 = p;
         e.r1_len = LOYALTY_PSEUDONYM_LEN;
     }
 
-    if (loyalty_member_names(e.r2, e.r2_len, id, len)) {
+    if (loyalty_member_named(e.r2, e.r2_len, id, len)) {
         e.r2 = p;
         e.r2_len = LOYALTY_PSEUDONYM_LEN;
     }
@@ -560,7 +563,7 @@ loyalty_member_erase_event(loyalty_store_t *st, MDB_txn *txn, MDB_val *key,
     val->mv_size = loyalty_event_rec_encode(&e, buf);
 
     if ((e.type == LOYALTY_EVENT_SIGNUP || e.type == LOYALTY_EVENT_FOLLOW)
-        && loyalty_member_names((char *) k + 1, nkey.mv_size - 1, id, len))
+        && loyalty_member_named((char *) k + 1, nkey.mv_size - 1, id, len))
     {
         *rc = mdb_del(txn, st->dbi[LOYALTY_DB_EVENTS], key, NULL);
         nk[0] = k[0];
@@ -635,237 +638,157 @@ loyalty_member_erase_events(loyalty_store_t *st, MDB_txn *txn,
 }
 
 
-/* an event that names the member, as the export shows it */
-static json_t *
-loyalty_member_event_json(MDB_val *key, loyalty_event_rec_t *e,
-    const char *id, size_t len)
-{
-    char     when[LOYALTY_RFC3339_LEN + 1];
-    json_t  *o;
-
-    o = json_object();
-    if (o == NULL || e->type >= LOYALTY_EVENT_COUNT) {
-        json_decref(o);
-        return NULL;
-    }
-
-    json_object_set_new(o, "type", json_string(loyalty_event_names[e->type]));
-    json_object_set_new(o, "id", json_stringn((char *) key->mv_data + 1,
-                                              key->mv_size - 1));
-    loyalty_format_rfc3339(e->at, when);
-    json_object_set_new(o, "at", json_string(when));
-
-    if (!loyalty_member_names(e->member, e->member_len, id, len)) {
-        /* the member as a referrer credited for another's order */
-        json_object_set_new(o, "referral_level",
-                            json_integer(loyalty_member_names(e->r1,
-                                                              e->r1_len, id,
-                                                              len) ? 1 : 2));
-        json_object_set_new(o, "points",
-                            json_integer(loyalty_member_names(e->r1,
-                                                              e->r1_len, id,
-                                                              len)
-                                         ? e->l1_points : e->l2_points));
-        return o;
-    }
-
-    json_object_set_new(o, "points", json_integer(e->points));
-
-    if (e->type == LOYALTY_EVENT_ORDER || e->type == LOYALTY_EVENT_REFUND) {
-        json_object_set_new(o, "amount", json_integer(e->amount));
-    }
-
-    if (e->type == LOYALTY_EVENT_ORDER) {
-        json_object_set_new(o, "refunded", json_integer(e->refunded));
-    }
-
-    if (e->order_len) {
-        json_object_set_new(o, "order_id", json_stringn(e->order,
-                                                        e->order_len));
-    }
-
-    return o;
-}
-
-
-/* the events that name the member, and the touches scheduled for them */
+/*
+ * What brought other members names the pseudonym where it named the
+ * member as their referrer; the member's own attribution goes, as for a
+ * deletion.
+ */
 static int
-loyalty_member_export_events(loyalty_store_t *st, MDB_txn *txn,
-    const char *id, size_t len, json_t *events, json_t *touches)
+loyalty_member_erase_attributions(loyalty_store_t *st, MDB_txn *txn,
+    const char *id, size_t len, const char *p)
 {
-    int                  rc;
-    size_t               clen, mlen, plen;
-    MDB_val              key, val;
-    MDB_cursor          *cur;
-    const char          *m, *period;
-    loyalty_touch_t      t;
-    loyalty_event_rec_t  e;
+    int               rc;
+    uint8_t           key[LOYALTY_ID_MAX], buf[LOYALTY_ATTRIB_REC_MAX];
+    MDB_val           k, v;
+    MDB_cursor       *cur;
+    loyalty_attrib_t  a;
 
-    rc = mdb_cursor_open(txn, st->dbi[LOYALTY_DB_EVENTS], &cur);
+    rc = loyalty_attrib_delete(st, txn, id, len);
     if (rc != 0) {
         return rc;
     }
 
-    while ((rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) == 0) {
-        if (key.mv_size > 1
-            && loyalty_event_rec_decode(val.mv_data, val.mv_size, &e) == 0
-            && (loyalty_member_names(e.member, e.member_len, id, len)
-                || loyalty_member_names(e.r1, e.r1_len, id, len)
-                || loyalty_member_names(e.r2, e.r2_len, id, len)))
-        {
-            json_array_append_new(events,
-                                  loyalty_member_event_json(&key, &e, id,
-                                                            len));
-        }
-    }
-
-    mdb_cursor_close(cur);
-
-    if (rc != MDB_NOTFOUND) {
-        return rc;
-    }
-
-    rc = mdb_cursor_open(txn, st->dbi[LOYALTY_DB_TOUCHES], &cur);
+    rc = mdb_cursor_open(txn, st->dbi[LOYALTY_DB_ATTRIB], &cur);
     if (rc != 0) {
         return rc;
     }
 
-    while ((rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) == 0) {
-        if (loyalty_touch_id_split(key.mv_data, key.mv_size, &clen, &m,
-                                   &mlen, &period, &plen)
-            == 0
-            && loyalty_member_names(m, mlen, id, len)
-            && loyalty_touch_decode(val.mv_data, val.mv_size, &t) == 0)
+    while ((rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) == 0) {
+        if (k.mv_size > sizeof(key)
+            || loyalty_attrib_decode(v.mv_data, v.mv_size, &a) != 0
+            || !(loyalty_member_named(a.r1, a.r1_len, id, len)
+                 || loyalty_member_named(a.r2, a.r2_len, id, len)))
         {
-            json_array_append_new(touches,
-                                  loyalty_touch_json(key.mv_data,
-                                                     key.mv_size, &t, 0));
+            continue;
         }
-    }
 
-    mdb_cursor_close(cur);
+        if (loyalty_member_named(a.r1, a.r1_len, id, len)) {
+            memcpy(a.r1, p, LOYALTY_PSEUDONYM_LEN);
+            a.r1_len = LOYALTY_PSEUDONYM_LEN;
+        }
 
-    return rc == MDB_NOTFOUND ? 0 : rc;
-}
+        if (loyalty_member_named(a.r2, a.r2_len, id, len)) {
+            memcpy(a.r2, p, LOYALTY_PSEUDONYM_LEN);
+            a.r2_len = LOYALTY_PSEUDONYM_LEN;
+        }
 
+        memcpy(key, k.mv_data, k.mv_size);
+        k.mv_data = key;
+        v.mv_data = buf;
+        v.mv_size = loyalty_attrib_encode(&a, buf);
 
-/* the member's share codes, each with its click counts per day */
-static int
-loyalty_member_export_codes(loyalty_store_t *st, MDB_txn *txn,
-    const char *id, size_t len, json_t *codes)
-{
-    int              rc;
-    size_t           code_len;
-    int64_t          day;
-    uint8_t          start[LOYALTY_CLICKS_KEY_MAX];
-    uint64_t         counts[LOYALTY_CLICK_COUNTERS];
-    json_t          *o, *days;
-    MDB_val          key, val, ck, cv;
-    MDB_cursor      *cur, *clicks;
-    const char      *code;
-    loyalty_code_t   c;
+        rc = mdb_put(txn, st->dbi[LOYALTY_DB_ATTRIB], &k, &v, 0);
+        if (rc == 0) {
+            rc = mdb_cursor_get(cur, &k, &v, MDB_SET);
+        }
 
-    clicks = NULL;
-
-    rc = mdb_cursor_open(txn, st->dbi[LOYALTY_DB_CODES], &cur);
-    if (rc == 0) {
-        rc = mdb_cursor_open(txn, st->dbi[LOYALTY_DB_CLICKS], &clicks);
         if (rc != 0) {
-            mdb_cursor_close(cur);
-        }
-    }
-
-    if (rc != 0) {
-        return rc;
-    }
-
-    while ((rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) == 0) {
-        if (loyalty_code_decode(val.mv_data, val.mv_size, &c) != 0
-            || !loyalty_member_names(c.member, c.member_len, id, len))
-        {
-            continue;
-        }
-
-        o = loyalty_code_to_json(key.mv_data, key.mv_size, &c);
-        days = json_array();
-        json_object_set_new(o, "clicks", days);
-        json_array_append_new(codes, o);
-
-        ck.mv_data = start;
-        ck.mv_size = loyalty_clicks_key(key.mv_data, key.mv_size, 0, start);
-
-        if (ck.mv_size == 0) {
-            continue;
-        }
-
-        for (rc = mdb_cursor_get(clicks, &ck, &cv, MDB_SET_RANGE);
-             rc == 0;
-             rc = mdb_cursor_get(clicks, &ck, &cv, MDB_NEXT))
-        {
-            if (loyalty_clicks_key_parse(ck.mv_data, ck.mv_size, &code,
-                                         &code_len, &day) != 0
-                || code_len != key.mv_size
-                || memcmp(code, key.mv_data, code_len) != 0)
-            {
-                break;
-            }
-
-            if (loyalty_clicks_decode(cv.mv_data, cv.mv_size, counts) == 0) {
-                json_array_append_new(days,
-                                      loyalty_clicks_to_json(code, code_len,
-                                                             day, counts));
-            }
-        }
-
-        if (rc != 0 && rc != MDB_NOTFOUND) {
             break;
         }
     }
 
-    mdb_cursor_close(clicks);
     mdb_cursor_close(cur);
 
     return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
 
-json_t *
-loyalty_member_export(loyalty_store_t *st, MDB_txn *txn, const char *id,
-    size_t len, int *rc)
+/*
+ * The per-day counters of the member as a referrer ("r", a day, the id)
+ * move to the pseudonym's, added to any it has: counts stay counts.
+ */
+static int
+loyalty_member_erase_stats(loyalty_store_t *st, MDB_txn *txn,
+    const char *id, size_t len, const char *p)
 {
-    json_t  *doc, *member, *codes, *events, *touches;
+    int             rc, i;
+    int64_t         c[LOYALTY_STATS_COUNTERS], was[LOYALTY_STATS_COUNTERS];
+    uint8_t         kind, nkey[LOYALTY_STATS_KEY_MAX];
+    uint8_t         seek[LOYALTY_STATS_KEY_MAX], rec[LOYALTY_STATS_REC_LEN];
+    MDB_val         k, v, nk;
+    MDB_cursor     *cur;
+    MDB_cursor_op   op;
 
-    member = loyalty_admin_get_member(st, txn, id, len);
-    if (member == NULL) {
-        *rc = MDB_NOTFOUND;
-        return NULL;
+    rc = loyalty_member_erase_attributions(st, txn, id, len, p);
+    if (rc != 0) {
+        return rc;
     }
 
-    codes = json_array();
-    events = json_array();
-    touches = json_array();
-
-    doc = json_pack("{s:o,s:o,s:o,s:o,s:o,s:o}",
-                    "member", member,
-                    "ledger", loyalty_admin_ledger(st, txn, id, len, 0),
-                    "referrals", loyalty_admin_referrals(st, txn, id, len),
-                    "codes", codes, "events", events, "touches", touches);
-    if (doc == NULL) {
-        *rc = ENOMEM;
-        return NULL;
+    rc = mdb_cursor_open(txn, st->dbi[LOYALTY_DB_STATS], &cur);
+    if (rc != 0) {
+        return rc;
     }
 
-    *rc = loyalty_member_export_codes(st, txn, id, len, codes);
+    kind = LOYALTY_STATS_KIND_REFERRER;
+    k.mv_data = &kind;
+    k.mv_size = 1;
+    op = MDB_SET_RANGE;
 
-    if (*rc == 0) {
-        *rc = loyalty_member_export_events(st, txn, id, len, events,
-                                           touches);
+    for ( ;; ) {
+        rc = mdb_cursor_get(cur, &k, &v, op);
+        if (rc != 0 || ((uint8_t *) k.mv_data)[0] != kind) {
+            break;
+        }
+
+        op = MDB_NEXT;
+
+        if (k.mv_size != 5 + len
+            || memcmp((uint8_t *) k.mv_data + 5, id, len) != 0
+            || loyalty_stats_decode(v.mv_data, v.mv_size, c) != 0)
+        {
+            continue;
+        }
+
+        memcpy(nkey, k.mv_data, 5);
+        memcpy(nkey + 5, p, LOYALTY_PSEUDONYM_LEN);
+        nk.mv_data = nkey;
+        nk.mv_size = 5 + LOYALTY_PSEUDONYM_LEN;
+
+        rc = mdb_cursor_del(cur, 0);
+        if (rc != 0) {
+            break;
+        }
+
+        rc = mdb_get(txn, st->dbi[LOYALTY_DB_STATS], &nk, &v);
+
+        if (rc == 0 && loyalty_stats_decode(v.mv_data, v.mv_size, was) == 0)
+        {
+            for (i = 0; i < LOYALTY_STATS_COUNTERS; i++) {
+                c[i] += was[i];
+            }
+
+        } else if (rc != 0 && rc != MDB_NOTFOUND) {
+            break;
+        }
+
+        loyalty_stats_encode(c, rec);
+        v.mv_data = rec;
+        v.mv_size = sizeof(rec);
+
+        rc = mdb_put(txn, st->dbi[LOYALTY_DB_STATS], &nk, &v, 0);
+        if (rc != 0) {
+            break;
+        }
+
+        /* on from the first key after the one deleted */
+        memcpy(seek, nkey, 5);
+        memcpy(seek + 5, id, len);
+        k.mv_data = seek;
+        k.mv_size = 5 + len;
+        op = MDB_SET_RANGE;
     }
 
-    if (*rc != 0) {
-        json_decref(doc);
-        return NULL;
-    }
+    mdb_cursor_close(cur);
 
-    return doc;
+    return rc == MDB_NOTFOUND ? 0 : rc;
 }

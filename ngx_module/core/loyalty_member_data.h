@@ -15,6 +15,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <jansson.h>
 #include <lmdb.h>
 
@@ -27,6 +28,14 @@
 #define LOYALTY_PSEUDONYM_LEN       31
 /* meta: the key of the pseudonyms, 32 random bytes made at the first */
 #define LOYALTY_META_ERASE_KEY      "erase_key"
+
+
+/* whether the string s of n bytes is the id */
+static inline int
+loyalty_member_named(const char *s, size_t n, const char *id, size_t len)
+{
+    return n == len && memcmp(s, id, len) == 0;
+}
 
 
 /*

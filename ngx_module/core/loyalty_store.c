@@ -14,7 +14,7 @@
 
 const char  *loyalty_store_dbs[LOYALTY_DB_COUNT] = {
     "meta", "members", "tiers", "prices", "codes", "clicks", "ledger",
-    "events", "referrals", "touches", "due"
+    "events", "referrals", "touches", "due", "stats", "attributions"
 };
 
 

@@ -40,6 +40,8 @@ typedef enum {
     LOYALTY_DB_REFERRALS,
     LOYALTY_DB_TOUCHES,
     LOYALTY_DB_DUE,
+    LOYALTY_DB_STATS,
+    LOYALTY_DB_ATTRIB,
     LOYALTY_DB_COUNT
 } loyalty_db_e;
 

@@ -16,7 +16,7 @@
  *   - too many: more events than allowed, and the store is as it was.
  */
 
-#include "loyalty_events.h"
+#include "loyalty_batch.h"
 #include "fuzz_store.h"
 
 

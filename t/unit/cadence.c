@@ -12,9 +12,10 @@
 #include <unistd.h>
 
 #include "loyalty_admin.h"
+#include "loyalty_batch.h"
 #include "loyalty_cadence.h"
 #include "loyalty_due.h"
-#include "loyalty_events.h"
+#include "loyalty_ledger.h"
 #include "tap.h"
 
 

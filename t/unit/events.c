@@ -1,5 +1,6 @@
 /*
- * Unit tests of loyalty_events.c and loyalty_admin.c: every effect of
+ * Unit tests of the events (loyalty_events, _apply, _batch, _ledger,
+ * _referral) and loyalty_admin.c: every effect of
  * every event, batches all or nothing, idempotency, refunds, the ledger
  * and the referrals index, the admin operations, and the speed of
  * 100-event batches.
@@ -14,8 +15,10 @@
 #include <unistd.h>
 
 #include "loyalty_admin.h"
+#include "loyalty_batch.h"
 #include "loyalty_due.h"
-#include "loyalty_events.h"
+#include "loyalty_ledger.h"
+#include "loyalty_referral.h"
 #include "loyalty_rules.h"
 #include "tap.h"
 

@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# The conversion counters' benchmark (`make bench-stats`), apart from
+# `make bench` because building its store takes minutes.  See
+# bench/README.md, "Conversion statistics".
+#
+#   1. a store of BENCH_MEMBERS members (1,000,000) and BENCH_CODES codes
+#      (100,000), with BENCH_DAYS days (60) of counters written through
+#      the real paths (build/bench/stats_bench build)
+#   2. each question over the last 30 days, BENCH_RUNS times (200):
+#      p50, p99, max
+#   3. events/s of `loyaltyctl apply` (the admin API's batch code) with
+#      the counters, against the same loyaltyctl built from the commit
+#      before them (BENCH_STATS_BASE), on copies of that store: batches
+#      of 100 events (signups by a code, orders), one commit each, and
+#      one transaction of all of them
+#
+# It reports; it does not gate.
+
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BENCH_DIR=${BENCH_DIR:-$ROOT/bench/work}
+WORK=$BENCH_DIR/stats
+BENCH=$ROOT/build/bench/stats_bench
+CTL=$ROOT/build/loyaltyctl
+EVENTS=${BENCH_EVENTS:-20000}
+ROUNDS=${BENCH_ROUNDS:-3}
+
+export BENCH_MEMBERS=${BENCH_MEMBERS:-1000000}
+export BENCH_CODES=${BENCH_CODES:-100000}
+export BENCH_DAYS=${BENCH_DAYS:-60}
+export BENCH_ACTIVE=${BENCH_ACTIVE:-20000}
+export BENCH_SIGNUPS=${BENCH_SIGNUPS:-2000}
+export BENCH_RUNS=${BENCH_RUNS:-200}
+
+die() { echo "bench/stats.sh: $*" >&2; exit 1; }
+
+[ -x "$BENCH" ] && [ -x "$CTL" ] || die "make build/bench/stats_bench all"
+command -v mdb_copy >/dev/null || die "mdb_copy not found (lmdb-utils)"
+
+mkdir -p "$WORK"
+RESULTS=$WORK/results.txt
+: > "$RESULTS"
+say() { echo "$*" | tee -a "$RESULTS"; }
+
+# 1. the store
+
+rm -rf "$WORK/store"
+say "== store: $BENCH_MEMBERS members, $BENCH_CODES codes, $BENCH_DAYS days" \
+    "of $BENCH_ACTIVE codes clicked and $BENCH_SIGNUPS signups a day"
+"$BENCH" build "$WORK/store" | tee -a "$RESULTS"
+say "$(du -sh "$WORK/store/data.mdb" | cut -f1) data.mdb"
+
+# 2. the questions
+
+say "== questions over the last 30 days"
+"$BENCH" query "$WORK/store" | tee -a "$RESULTS"
+
+# 3. events/s with and without the counters
+
+base=${BENCH_STATS_BASE:-$(git -C "$ROOT" log --diff-filter=A --format=%H -1 \
+                           -- ngx_module/core/loyalty_stats.c)^}
+base=$(git -C "$ROOT" rev-parse --short "$base")
+
+if [ ! -x "$WORK/base-$base/build/loyaltyctl" ]; then
+    rm -rf "$WORK/base-$base"
+    mkdir -p "$WORK/base-$base"
+    git -C "$ROOT" archive "$base" | tar -x -C "$WORK/base-$base"
+    make -C "$WORK/base-$base" build/loyaltyctl > "$WORK/base-build.log" 2>&1 \
+        || die "cannot build loyaltyctl at $base: $WORK/base-build.log"
+fi
+
+rm -rf "$WORK/events"
+mkdir -p "$WORK/events"
+"$BENCH" events "$EVENTS" > "$WORK/events/all.jsonl"
+split -l 100 -d -a 4 "$WORK/events/all.jsonl" "$WORK/events/b"
+
+# $1 loyaltyctl, $2 batches|one: events/s of one round on a fresh copy
+rate() {
+    local ctl=$1 how=$2 t0 t1 f
+    rm -rf "$WORK/run"
+    mkdir -p "$WORK/run"
+    mdb_copy "$WORK/store" "$WORK/run"
+    sync
+    t0=$(date +%s.%N)
+    if [ "$how" = one ]; then
+        "$ctl" -s "$WORK/run" apply "$WORK/events/all.jsonl" > /dev/null
+    else
+        for f in "$WORK"/events/b*; do
+            "$ctl" -s "$WORK/run" apply "$f" > /dev/null
+        done
+    fi
+    t1=$(date +%s.%N)
+    echo "$EVENTS $t0 $t1" | awk '{ printf "%.0f\n", $1 / ($3 - $2) }'
+}
+
+median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+say "== events/s of loyaltyctl apply, $EVENTS events, median of $ROUNDS" \
+    "rounds (without: loyaltyctl at $base)"
+for how in batches one; do
+    with=() without=()
+    for r in $(seq "$ROUNDS"); do
+        without+=("$(rate "$WORK/base-$base/build/loyaltyctl" "$how")")
+        with+=("$(rate "$CTL" "$how")")
+    done
+    w=$(printf '%s\n' "${with[@]}" | median)
+    wo=$(printf '%s\n' "${without[@]}" | median)
+    say "$how: with counters $w/s (${with[*]}), without $wo/s" \
+        "(${without[*]}): cost $(echo "$w $wo" \
+                                 | awk '{ printf "%.1f", 100 * (1 - $1 / $2) }')%"
+done
+
+rm -rf "$WORK/run"
+say "figures in $RESULTS"

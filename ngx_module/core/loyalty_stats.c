@@ -1,0 +1,881 @@
+/*
+ * nginx-loyalty: the conversion counters: the attributions database,
+ * and what each event and click flush adds to the stats database.
+ *
+ * Every count is a read-modify-write of one small record in the
+ * caller's write transaction: an order adds to its code's, campaign's,
+ * referrers' and day's records of the order's day, and a refund
+ * subtracts from the very same records what it takes back, so that the
+ * counters of any range of days stay the sum of what happened.
+ */
+
+#include <endian.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "loyalty_record.h"
+#include "loyalty_stats.h"
+
+
+const char  *loyalty_stats_counter_names[LOYALTY_STATS_COUNTERS] = {
+    "clicks", "unique_clicks", "bot_clicks", "attributed", "signups",
+    "first_orders", "orders", "revenue", "refunds", "refunded",
+    "points_l1", "points_l2"
+};
+
+
+const char  *loyalty_stats_by_names[LOYALTY_STATS_BY_COUNT] = {
+    "code", "campaign", "referrer", "day", "funnel", "cadence"
+};
+
+
+int64_t
+loyalty_stats_day(int64_t t)
+{
+    return loyalty_day(t);
+}
+
+
+int
+loyalty_stats_parse_day(const char *s, size_t len, int64_t *day)
+{
+    int      m, d;
+    size_t   i;
+    int64_t  y;
+
+    if (len != LOYALTY_DAY_LEN || s[4] != '-' || s[7] != '-') {
+        return -1;
+    }
+
+    for (i = 0; i < len; i++) {
+        if (i != 4 && i != 7 && (s[i] < '0' || s[i] > '9')) {
+            return -1;
+        }
+    }
+
+    y = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10
+        + (s[3] - '0');
+    m = (s[5] - '0') * 10 + (s[6] - '0');
+    d = (s[8] - '0') * 10 + (s[9] - '0');
+
+    if (y < 2000 || y > 2100 || m < 1 || m > 12 || d < 1
+        || d > loyalty_month_days((int) y, m))
+    {
+        return -1;
+    }
+
+    *day = loyalty_days_from_civil(y, m, d);
+
+    return 0;
+}
+
+
+void
+loyalty_stats_format_day(int64_t day, char *buf)
+{
+    int      m, d;
+    int64_t  y;
+
+    loyalty_civil(day * 86400, &y, &m, &d);
+
+    snprintf(buf, LOYALTY_DAY_LEN + 1, "%04d-%02d-%02d", (int) y, m, d);
+}
+
+
+/* the stats database's records */
+
+size_t
+loyalty_stats_key(int kind, int64_t day, const char *name, size_t len,
+    uint8_t *key)
+{
+    key[0] = (uint8_t) kind;
+    key[1] = (uint8_t) (day >> 24);
+    key[2] = (uint8_t) (day >> 16);
+    key[3] = (uint8_t) (day >> 8);
+    key[4] = (uint8_t) day;
+
+    loyalty_cpymem(key + 5, name, len);
+
+    return 5 + len;
+}
+
+
+void
+loyalty_stats_encode(const int64_t *c, uint8_t *buf)
+{
+    int  i;
+
+    memset(buf, 0, 8);
+    buf[0] = LOYALTY_STATS_VERSION;
+
+    for (i = 0; i < LOYALTY_STATS_COUNTERS; i++) {
+        loyalty_le_put(buf + 8 + 8 * i, (uint64_t) c[i], 8);
+    }
+}
+
+
+int
+loyalty_stats_decode(const uint8_t *buf, size_t len, int64_t *c)
+{
+    int       i;
+    uint64_t  v;
+
+    if (len != LOYALTY_STATS_REC_LEN || buf[0] != LOYALTY_STATS_VERSION) {
+        return -1;
+    }
+
+    for (i = 1; i < 8; i++) {
+        if (buf[i] != 0) {
+            return -1;
+        }
+    }
+
+    for (i = 0; i < LOYALTY_STATS_COUNTERS; i++) {
+        memcpy(&v, buf + 8 + 8 * i, 8);
+        c[i] = (int64_t) le64toh(v);
+    }
+
+    return 0;
+}
+
+
+/*
+ * Adds d to the record of key; a record that does not decode is damage
+ * that only loyaltyctl verify may report: counting must not refuse the
+ * event.
+ */
+static int
+loyalty_stats_write(loyalty_store_t *st, MDB_txn *txn, MDB_val *key,
+    const int64_t *d)
+{
+    int       rc, i;
+    int64_t   c[LOYALTY_STATS_COUNTERS];
+    uint8_t   vbuf[LOYALTY_STATS_REC_LEN];
+    MDB_val   val;
+
+    rc = mdb_get(txn, st->dbi[LOYALTY_DB_STATS], key, &val);
+
+    if (rc == MDB_NOTFOUND
+        || (rc == 0 && loyalty_stats_decode(val.mv_data, val.mv_size, c)
+                       != 0))
+    {
+        memset(c, 0, sizeof(c));
+
+    } else if (rc != 0) {
+        return rc;
+    }
+
+    for (i = 0; i < LOYALTY_STATS_COUNTERS; i++) {
+        c[i] = (int64_t) ((uint64_t) c[i] + (uint64_t) d[i]);
+    }
+
+    loyalty_stats_encode(c, vbuf);
+    val.mv_data = vbuf;
+    val.mv_size = sizeof(vbuf);
+
+    return mdb_put(txn, st->dbi[LOYALTY_DB_STATS], key, &val, 0);
+}
+
+
+/* adds the count d[0] of a move to its record */
+static int
+loyalty_stats_write_move(loyalty_store_t *st, MDB_txn *txn, MDB_val *key,
+    const int64_t *d)
+{
+    int       rc;
+    uint8_t   vbuf[LOYALTY_STATS_MOVE_LEN];
+    uint64_t  n;
+    MDB_val   val;
+
+    rc = mdb_get(txn, st->dbi[LOYALTY_DB_STATS], key, &val);
+
+    n = 0;
+
+    if (rc == 0 && val.mv_size == LOYALTY_STATS_MOVE_LEN
+        && ((uint8_t *) val.mv_data)[0] == LOYALTY_STATS_VERSION)
+    {
+        n = loyalty_le_get((uint8_t *) val.mv_data + 8, 8);
+
+    } else if (rc != 0 && rc != MDB_NOTFOUND) {
+        return rc;
+    }
+
+    memset(vbuf, 0, sizeof(vbuf));
+    vbuf[0] = LOYALTY_STATS_VERSION;
+    loyalty_le_put(vbuf + 8, n + (uint64_t) d[0], 8);
+
+    val.mv_data = vbuf;
+    val.mv_size = sizeof(vbuf);
+
+    return mdb_put(txn, st->dbi[LOYALTY_DB_STATS], key, &val, 0);
+}
+
+
+/* the accumulator */
+
+void
+loyalty_stats_acc_init(loyalty_stats_acc_t *acc)
+{
+    memset(acc, 0, sizeof(loyalty_stats_acc_t));
+}
+
+
+void
+loyalty_stats_acc_free(loyalty_stats_acc_t *acc)
+{
+    free(acc->entries);
+    free(acc->slots);
+    loyalty_stats_acc_init(acc);
+}
+
+
+static uint32_t
+loyalty_stats_acc_hash(const uint8_t *key, size_t len)
+{
+    size_t    i;
+    uint32_t  h;
+
+    h = 2166136261u;
+    for (i = 0; i < len; i++) {
+        h = (h ^ key[i]) * 16777619u;
+    }
+
+    return h;
+}
+
+
+static int
+loyalty_stats_acc_grow(loyalty_stats_acc_t *acc)
+{
+    size_t     i, n;
+    uint32_t   h, *slots;
+
+    n = acc->nslots ? acc->nslots * 2 : 256;
+
+    slots = calloc(n, sizeof(uint32_t));
+    if (slots == NULL) {
+        return ENOMEM;
+    }
+
+    for (i = 0; i < acc->n; i++) {
+        h = loyalty_stats_acc_hash(acc->entries[i].key, acc->entries[i].len)
+            & (n - 1);
+        while (slots[h]) {
+            h = (h + 1) & (n - 1);
+        }
+
+        slots[h] = (uint32_t) (i + 1);
+    }
+
+    free(acc->slots);
+    acc->slots = slots;
+    acc->nslots = n;
+
+    return 0;
+}
+
+
+/* the key's entry, made if new; NULL for memory */
+static loyalty_stats_acc_entry_t *
+loyalty_stats_acc_entry(loyalty_stats_acc_t *acc, const uint8_t *key,
+    size_t len)
+{
+    size_t                      h;
+    loyalty_stats_acc_entry_t  *e, *entries;
+
+    if ((acc->n + 1) * 2 > acc->nslots && loyalty_stats_acc_grow(acc) != 0) {
+        return NULL;
+    }
+
+    h = loyalty_stats_acc_hash(key, len) & (acc->nslots - 1);
+
+    while (acc->slots[h]) {
+        e = &acc->entries[acc->slots[h] - 1];
+
+        if (e->len == len && memcmp(e->key, key, len) == 0) {
+            return e;
+        }
+
+        h = (h + 1) & (acc->nslots - 1);
+    }
+
+    if (acc->n == acc->nalloc) {
+        acc->nalloc = acc->nalloc ? acc->nalloc * 2 : 128;
+        entries = realloc(acc->entries,
+                          acc->nalloc * sizeof(loyalty_stats_acc_entry_t));
+        if (entries == NULL) {
+            return NULL;
+        }
+
+        acc->entries = entries;
+    }
+
+    e = &acc->entries[acc->n];
+    memset(e, 0, sizeof(loyalty_stats_acc_entry_t));
+    memcpy(e->key, key, len);
+    e->len = (uint8_t) len;
+
+    acc->slots[h] = (uint32_t) ++acc->n;
+
+    return e;
+}
+
+
+/* adds d to a record: in acc, or in the store without one */
+static int
+loyalty_stats_add(loyalty_store_t *st, MDB_txn *txn,
+    loyalty_stats_acc_t *acc, int kind, int64_t day, const char *name,
+    size_t len, const int64_t *d)
+{
+    int                         i;
+    uint8_t                     kbuf[LOYALTY_STATS_KEY_MAX];
+    MDB_val                     key;
+    loyalty_stats_acc_entry_t  *e;
+
+    key.mv_data = kbuf;
+    key.mv_size = loyalty_stats_key(kind, day, name, len, kbuf);
+
+    if (acc == NULL) {
+        return kind == LOYALTY_STATS_KIND_MOVE
+               ? loyalty_stats_write_move(st, txn, &key, d)
+               : loyalty_stats_write(st, txn, &key, d);
+    }
+
+    e = loyalty_stats_acc_entry(acc, kbuf, key.mv_size);
+    if (e == NULL) {
+        return ENOMEM;
+    }
+
+    for (i = 0; i < LOYALTY_STATS_COUNTERS; i++) {
+        e->d[i] += d[i];
+    }
+
+    return 0;
+}
+
+
+/* LMDB's order: bytewise, the shorter first on a common prefix */
+static int
+loyalty_stats_acc_cmp(const void *pa, const void *pb)
+{
+    int                               rc;
+    const loyalty_stats_acc_entry_t  *a = pa, *b = pb;
+
+    rc = memcmp(a->key, b->key, a->len < b->len ? a->len : b->len);
+
+    return rc ? rc : (int) a->len - (int) b->len;
+}
+
+
+int
+loyalty_stats_flush(loyalty_store_t *st, MDB_txn *txn,
+    loyalty_stats_acc_t *acc)
+{
+    int                         rc;
+    size_t                      i;
+    MDB_val                     key;
+    loyalty_stats_acc_entry_t  *e;
+
+    if (acc->n == 0) {
+        return 0;
+    }
+
+    /* in key order: the writes walk the tree once */
+    qsort(acc->entries, acc->n, sizeof(loyalty_stats_acc_entry_t),
+          loyalty_stats_acc_cmp);
+
+    rc = 0;
+
+    for (i = 0; rc == 0 && i < acc->n; i++) {
+        e = &acc->entries[i];
+        key.mv_data = e->key;
+        key.mv_size = e->len;
+
+        rc = (e->key[0] == LOYALTY_STATS_KIND_MOVE)
+             ? loyalty_stats_write_move(st, txn, &key, e->d)
+             : loyalty_stats_write(st, txn, &key, e->d);
+    }
+
+    acc->n = 0;
+
+    if (acc->slots) {
+        memset(acc->slots, 0, acc->nslots * sizeof(uint32_t));
+    }
+
+    return rc;
+}
+
+
+/* the attributions database */
+
+size_t
+loyalty_attrib_encode(const loyalty_attrib_t *a, uint8_t *buf)
+{
+    uint8_t  *p;
+
+    memset(buf, 0, LOYALTY_ATTRIB_FIXED);
+    buf[0] = LOYALTY_ATTRIB_VERSION;
+    buf[1] = (uint8_t) a->code_len;
+    buf[2] = (uint8_t) a->campaign_len;
+    buf[3] = (uint8_t) a->r1_len;
+    buf[4] = (uint8_t) a->r2_len;
+    loyalty_le_put(buf + 8, (uint64_t) a->since, 8);
+    loyalty_le_put(buf + 16, (uint64_t) a->click_day, 4);
+
+    p = buf + LOYALTY_ATTRIB_FIXED;
+    p = loyalty_cpymem(p, a->code, a->code_len);
+    p = loyalty_cpymem(p, a->campaign, a->campaign_len);
+    p = loyalty_cpymem(p, a->r1, a->r1_len);
+    p = loyalty_cpymem(p, a->r2, a->r2_len);
+
+    return (size_t) (p - buf);
+}
+
+
+int
+loyalty_attrib_decode(const uint8_t *buf, size_t len, loyalty_attrib_t *a)
+{
+    size_t          i;
+    const uint8_t  *p;
+
+    if (len < LOYALTY_ATTRIB_FIXED || buf[0] != LOYALTY_ATTRIB_VERSION
+        || buf[1] > LOYALTY_CODE_MAX || buf[2] > LOYALTY_CAMPAIGN_MAX
+        || buf[3] == 0 || buf[3] > LOYALTY_ID_MAX || buf[4] > LOYALTY_ID_MAX
+        || len != (size_t) LOYALTY_ATTRIB_FIXED + buf[1] + buf[2] + buf[3]
+                  + buf[4])
+    {
+        return -1;
+    }
+
+    for (i = 5; i < 8; i++) {
+        if (buf[i] != 0) {
+            return -1;
+        }
+    }
+
+    for (i = 20; i < 24; i++) {
+        if (buf[i] != 0) {
+            return -1;
+        }
+    }
+
+    a->code_len = buf[1];
+    a->campaign_len = buf[2];
+    a->r1_len = buf[3];
+    a->r2_len = buf[4];
+    a->since = (int64_t) loyalty_le_get(buf + 8, 8);
+    a->click_day = (int64_t) loyalty_le_get(buf + 16, 4);
+
+    p = buf + LOYALTY_ATTRIB_FIXED;
+    loyalty_cpymem(a->code, p, a->code_len);
+    p += a->code_len;
+    loyalty_cpymem(a->campaign, p, a->campaign_len);
+    p += a->campaign_len;
+    loyalty_cpymem(a->r1, p, a->r1_len);
+    p += a->r1_len;
+    loyalty_cpymem(a->r2, p, a->r2_len);
+
+    return 0;
+}
+
+
+/* 0, MDB_NOTFOUND, MDB_CORRUPTED, or an LMDB error */
+int
+loyalty_attrib_get(loyalty_store_t *st, MDB_txn *txn, const char *member,
+    size_t len, loyalty_attrib_t *a)
+{
+    int      rc;
+    MDB_val  key, val;
+
+    key.mv_data = (void *) member;
+    key.mv_size = len;
+
+    rc = mdb_get(txn, st->dbi[LOYALTY_DB_ATTRIB], &key, &val);
+    if (rc != 0) {
+        return rc;
+    }
+
+    if (loyalty_attrib_decode(val.mv_data, val.mv_size, a) != 0) {
+        return MDB_CORRUPTED;
+    }
+
+    return 0;
+}
+
+
+int
+loyalty_attrib_delete(loyalty_store_t *st, MDB_txn *txn, const char *member,
+    size_t len)
+{
+    int      rc;
+    MDB_val  key;
+
+    key.mv_data = (void *) member;
+    key.mv_size = len;
+
+    rc = mdb_del(txn, st->dbi[LOYALTY_DB_ATTRIB], &key, NULL);
+
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+
+/* the code's campaign, if the code and its record are there */
+static int
+loyalty_stats_campaign(loyalty_store_t *st, MDB_txn *txn,
+    loyalty_attrib_t *a)
+{
+    int             rc;
+    MDB_val         key, val;
+    loyalty_code_t  c;
+
+    key.mv_data = a->code;
+    key.mv_size = a->code_len;
+
+    rc = mdb_get(txn, st->dbi[LOYALTY_DB_CODES], &key, &val);
+    if (rc == MDB_NOTFOUND) {
+        return 0;
+    }
+
+    if (rc != 0) {
+        return rc;
+    }
+
+    if (loyalty_code_decode(val.mv_data, val.mv_size, &c) == 0) {
+        a->campaign_len = c.campaign_len;
+        loyalty_cpymem(a->campaign, c.campaign, c.campaign_len);
+    }
+
+    return 0;
+}
+
+
+/* r1's own referrer, level 2, as it is now */
+static int
+loyalty_stats_level2(loyalty_store_t *st, MDB_txn *txn, loyalty_attrib_t *a)
+{
+    int               rc;
+    MDB_val           key, val;
+    loyalty_member_t  m;
+
+    key.mv_data = a->r1;
+    key.mv_size = a->r1_len;
+
+    rc = mdb_get(txn, st->dbi[LOYALTY_DB_MEMBERS], &key, &val);
+    if (rc == MDB_NOTFOUND) {
+        return 0;
+    }
+
+    if (rc != 0) {
+        return rc;
+    }
+
+    if (loyalty_member_decode(val.mv_data, val.mv_size, &m) == 0) {
+        a->r2_len = m.referrer_len;
+        loyalty_cpymem(a->r2, m.referrer, m.referrer_len);
+    }
+
+    return 0;
+}
+
+
+int
+loyalty_stats_attribute(loyalty_store_t *st, MDB_txn *txn,
+    const char *member, size_t len, const char *code, size_t code_len,
+    const char *r1, size_t r1_len, int64_t at, int64_t clicked_at,
+    uint32_t orders, int64_t last_order_at)
+{
+    int               rc;
+    uint8_t           buf[LOYALTY_ATTRIB_REC_MAX];
+    MDB_val           key, val;
+    loyalty_attrib_t  a;
+
+    rc = loyalty_attrib_get(st, txn, member, len, &a);
+    if (rc != MDB_NOTFOUND) {
+        /* kept for life: the first attribution stays */
+        return rc == MDB_CORRUPTED ? 0 : rc;
+    }
+
+    memset(&a, 0, sizeof(loyalty_attrib_t));
+
+    a.code_len = code_len;
+    loyalty_cpymem(a.code, code, code_len);
+    a.r1_len = r1_len;
+    loyalty_cpymem(a.r1, r1, r1_len);
+
+    /* the orders before the attribution were no one's */
+    a.since = at;
+    if (orders && last_order_at >= a.since) {
+        a.since = last_order_at + 1;
+    }
+
+    a.click_day = loyalty_stats_day(clicked_at ? clicked_at : at);
+
+    rc = code_len ? loyalty_stats_campaign(st, txn, &a) : 0;
+
+    if (rc == 0) {
+        rc = loyalty_stats_level2(st, txn, &a);
+    }
+
+    if (rc != 0) {
+        return rc;
+    }
+
+    key.mv_data = (void *) member;
+    key.mv_size = len;
+    val.mv_data = buf;
+    val.mv_size = loyalty_attrib_encode(&a, buf);
+
+    return mdb_put(txn, st->dbi[LOYALTY_DB_ATTRIB], &key, &val, 0);
+}
+
+
+/* what the event adds to the counters of its member's conversions */
+static void
+loyalty_stats_deltas(const loyalty_stats_event_t *e, int64_t *d,
+    int64_t *l1, int64_t *l2)
+{
+    int64_t  sign;
+
+    memset(d, 0, sizeof(int64_t) * LOYALTY_STATS_COUNTERS);
+
+    sign = (e->kind == LOYALTY_STATS_EV_REFUND) ? -1 : 1;
+
+    switch (e->kind) {
+
+    case LOYALTY_STATS_EV_SIGNUP:
+        d[LOYALTY_STATS_SIGNUPS] = 1;
+        break;
+
+    case LOYALTY_STATS_EV_ORDER:
+        d[LOYALTY_STATS_ORDERS] = 1;
+        d[LOYALTY_STATS_FIRST_ORDERS] = e->first ? 1 : 0;
+        d[LOYALTY_STATS_REVENUE] = e->amount;
+        break;
+
+    case LOYALTY_STATS_EV_REFUND:
+        d[LOYALTY_STATS_REFUNDS] = 1;
+        d[LOYALTY_STATS_REFUNDED] = e->amount;
+        d[LOYALTY_STATS_REVENUE] = -e->amount;
+        break;
+
+    default: /* LOYALTY_STATS_EV_ACTION: only its points count */
+        break;
+    }
+
+    *l1 = e->r1_len ? sign * e->l1 : 0;
+    *l2 = e->r2_len ? sign * e->l2 : 0;
+}
+
+
+/* the member's conversions: against the code, campaign, referrers, day */
+static int
+loyalty_stats_convert(loyalty_store_t *st, MDB_txn *txn,
+    loyalty_stats_acc_t *acc, const loyalty_attrib_t *a, int64_t day,
+    int64_t *d)
+{
+    int  rc;
+
+    rc = 0;
+
+    if (a->code_len) {
+        rc = loyalty_stats_add(st, txn, acc, LOYALTY_STATS_KIND_CODE, day,
+                               a->code, a->code_len, d);
+    }
+
+    if (rc == 0 && a->campaign_len) {
+        rc = loyalty_stats_add(st, txn, acc, LOYALTY_STATS_KIND_CAMPAIGN, day,
+                               a->campaign, a->campaign_len, d);
+    }
+
+    if (rc == 0) {
+        rc = loyalty_stats_add(st, txn, acc, LOYALTY_STATS_KIND_DAY, day,
+                               NULL, 0, d);
+    }
+
+    /* the referrers' rows count the people, not each other's points */
+    d[LOYALTY_STATS_POINTS_L1] = 0;
+    d[LOYALTY_STATS_POINTS_L2] = 0;
+
+    if (rc == 0) {
+        rc = loyalty_stats_add(st, txn, acc, LOYALTY_STATS_KIND_REFERRER, day,
+                               a->r1, a->r1_len, d);
+    }
+
+    if (rc == 0 && a->r2_len) {
+        rc = loyalty_stats_add(st, txn, acc, LOYALTY_STATS_KIND_REFERRER, day,
+                               a->r2, a->r2_len, d);
+    }
+
+    return rc;
+}
+
+
+/* the points paid: to the referrers who got them, whoever the buyer */
+static int
+loyalty_stats_paid(loyalty_store_t *st, MDB_txn *txn,
+    loyalty_stats_acc_t *acc, const loyalty_stats_event_t *e, int64_t day,
+    int64_t l1, int64_t l2)
+{
+    int      rc;
+    int64_t  d[LOYALTY_STATS_COUNTERS];
+
+    rc = 0;
+    memset(d, 0, sizeof(d));
+
+    if (l1) {
+        d[LOYALTY_STATS_POINTS_L1] = l1;
+        rc = loyalty_stats_add(st, txn, acc, LOYALTY_STATS_KIND_REFERRER, day,
+                               e->r1, e->r1_len, d);
+        d[LOYALTY_STATS_POINTS_L1] = 0;
+    }
+
+    if (rc == 0 && l2) {
+        d[LOYALTY_STATS_POINTS_L2] = l2;
+        rc = loyalty_stats_add(st, txn, acc, LOYALTY_STATS_KIND_REFERRER, day,
+                               e->r2, e->r2_len, d);
+    }
+
+    return rc;
+}
+
+
+int
+loyalty_stats_event(loyalty_store_t *st, MDB_txn *txn,
+    loyalty_stats_acc_t *acc, const loyalty_stats_event_t *e)
+{
+    int               rc, counted;
+    int64_t           day, l1, l2;
+    int64_t           d[LOYALTY_STATS_COUNTERS];
+    loyalty_attrib_t  a;
+
+    loyalty_stats_deltas(e, d, &l1, &l2);
+
+    rc = loyalty_attrib_get(st, txn, e->member, e->member_len, &a);
+
+    if (rc != 0 && rc != MDB_NOTFOUND && rc != MDB_CORRUPTED) {
+        return rc;
+    }
+
+    /* an order, and so its refunds, counts if made once attributed */
+    counted = (rc == 0)
+              && (e->kind == LOYALTY_STATS_EV_SIGNUP || e->at >= a.since);
+
+    day = loyalty_stats_day(e->at);
+
+    if (counted) {
+        d[LOYALTY_STATS_POINTS_L1] = l1;
+        d[LOYALTY_STATS_POINTS_L2] = l2;
+
+        rc = loyalty_stats_convert(st, txn, acc, &a, day, d);
+
+    } else if (l1 || l2) {
+        d[LOYALTY_STATS_POINTS_L1] = l1;
+        d[LOYALTY_STATS_POINTS_L2] = l2;
+
+        rc = loyalty_stats_add(st, txn, acc, LOYALTY_STATS_KIND_DAY, day,
+                               NULL, 0, d);
+    } else {
+        rc = 0;
+    }
+
+    if (rc != 0) {
+        return rc;
+    }
+
+    return loyalty_stats_paid(st, txn, acc, e, day, l1, l2);
+}
+
+
+int
+loyalty_stats_move(loyalty_store_t *st, MDB_txn *txn,
+    loyalty_stats_acc_t *acc, int from, int to, int64_t at)
+{
+    char     name[32];
+    size_t   len;
+    int64_t  d[LOYALTY_STATS_COUNTERS];
+
+    if (from == to || to < 0 || to >= LOYALTY_STAGE_COUNT
+        || from >= LOYALTY_STAGE_COUNT)
+    {
+        return 0;
+    }
+
+    len = (size_t) snprintf(name, sizeof(name), "%s>%s",
+                            from < 0 ? "new" : loyalty_stage_names[from],
+                            loyalty_stage_names[to]);
+
+    memset(d, 0, sizeof(d));
+    d[0] = 1;
+
+    return loyalty_stats_add(st, txn, acc, LOYALTY_STATS_KIND_MOVE,
+                             loyalty_stats_day(at), name, len, d);
+}
+
+
+int
+loyalty_stats_clicks(loyalty_store_t *st, MDB_txn *txn, const char *code,
+    size_t len, int64_t day, const uint64_t *delta)
+{
+    int             rc;
+    char            owner[LOYALTY_ID_MAX], campaign[LOYALTY_CAMPAIGN_MAX];
+    int64_t         d[LOYALTY_STATS_COUNTERS];
+    MDB_val         key, val;
+    loyalty_code_t  c;
+
+    memset(d, 0, sizeof(d));
+    d[LOYALTY_STATS_CLICKS] = (int64_t) delta[LOYALTY_CLICK_TOTAL];
+    d[LOYALTY_STATS_UNIQUE] = (int64_t) delta[LOYALTY_CLICK_UNIQUE];
+    d[LOYALTY_STATS_BOT] = (int64_t) delta[LOYALTY_CLICK_BOT];
+    d[LOYALTY_STATS_ATTRIBUTED] = (int64_t) delta[LOYALTY_CLICK_ATTRIBUTED];
+
+    if ((d[0] | d[1] | d[2] | d[3]) == 0) {
+        return 0;
+    }
+
+    rc = loyalty_stats_add(st, txn, NULL, LOYALTY_STATS_KIND_CODE, day, code,
+                           len, d);
+
+    if (rc == 0) {
+        rc = loyalty_stats_add(st, txn, NULL, LOYALTY_STATS_KIND_DAY, day,
+                               NULL, 0, d);
+    }
+
+    if (rc != 0) {
+        return rc;
+    }
+
+    key.mv_data = (void *) code;
+    key.mv_size = len;
+
+    rc = mdb_get(txn, st->dbi[LOYALTY_DB_CODES], &key, &val);
+
+    /* a code deleted since its clicks: only its own row and the day's */
+    if (rc == MDB_NOTFOUND
+        || (rc == 0 && loyalty_code_decode(val.mv_data, val.mv_size, &c)
+                       != 0))
+    {
+        return 0;
+    }
+
+    if (rc != 0) {
+        return rc;
+    }
+
+    /* copies: the writes below may move the page they are on */
+    loyalty_cpymem(owner, c.member, c.member_len);
+    loyalty_cpymem(campaign, c.campaign, c.campaign_len);
+
+    if (c.campaign_len) {
+        rc = loyalty_stats_add(st, txn, NULL, LOYALTY_STATS_KIND_CAMPAIGN, day,
+                               campaign, c.campaign_len, d);
+    }
+
+    if (rc == 0) {
+        rc = loyalty_stats_add(st, txn, NULL, LOYALTY_STATS_KIND_REFERRER, day,
+                               owner, c.member_len, d);
+    }
+
+    return rc;
+}

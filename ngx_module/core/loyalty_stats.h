@@ -1,0 +1,267 @@
+/*
+ * nginx-loyalty: what sharing brings, counted per day in the store.
+ *
+ * A member whom a share code (or a named referrer) brought keeps, in
+ * the attributions database, the code, its campaign, the click day and
+ * both levels of referrer.  Their signup, orders, revenue and refunds,
+ * the points paid to their referrers, and the clicks of every code are
+ * added to per-day counters in the stats database, in the write
+ * transaction of the event or of the click flush, so that a question
+ * over a range of days is one cursor range per day and never a scan of
+ * members or events.  schema/lmdb-layout.md documents both databases;
+ * schema/stats*.schema.json the answers.
+ */
+
+#ifndef _LOYALTY_STATS_H_INCLUDED_
+#define _LOYALTY_STATS_H_INCLUDED_
+
+
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+#include <lmdb.h>
+
+#include "loyalty_code.h"
+#include "loyalty_store.h"
+#include "loyalty_util.h"
+
+
+#define LOYALTY_STATS_VERSION       1
+#define LOYALTY_STATS_REC_LEN       (8 + 8 * LOYALTY_STATS_COUNTERS)
+#define LOYALTY_STATS_MOVE_LEN      16
+/* a kind byte, a 4-byte big-endian day, a name of 0-64 bytes */
+#define LOYALTY_STATS_KEY_MAX       (5 + LOYALTY_ID_MAX)
+
+#define LOYALTY_ATTRIB_VERSION      1
+#define LOYALTY_ATTRIB_FIXED        24
+#define LOYALTY_ATTRIB_REC_MAX      (LOYALTY_ATTRIB_FIXED + LOYALTY_CODE_MAX \
+                                     + LOYALTY_CAMPAIGN_MAX \
+                                     + 2 * LOYALTY_ID_MAX)
+
+/* the longest range of days one question may cover */
+#define LOYALTY_STATS_DAYS_MAX      366
+#define LOYALTY_STATS_TOP_MAX       1000
+#define LOYALTY_STATS_TOP_DEFAULT   20
+#define LOYALTY_STATS_OFFSET_MAX    1000000
+
+/* "YYYY-MM-DD" */
+#define LOYALTY_DAY_LEN             10
+
+
+typedef enum {
+    LOYALTY_STATS_CLICKS = 0,
+    LOYALTY_STATS_UNIQUE,
+    LOYALTY_STATS_BOT,
+    LOYALTY_STATS_ATTRIBUTED,
+    LOYALTY_STATS_SIGNUPS,
+    LOYALTY_STATS_FIRST_ORDERS,
+    LOYALTY_STATS_ORDERS,
+    LOYALTY_STATS_REVENUE,
+    LOYALTY_STATS_REFUNDS,
+    LOYALTY_STATS_REFUNDED,
+    LOYALTY_STATS_POINTS_L1,
+    LOYALTY_STATS_POINTS_L2,
+    LOYALTY_STATS_COUNTERS
+} loyalty_stats_counter_e;
+
+
+/* what a question groups by; the first four are kinds of counters */
+typedef enum {
+    LOYALTY_STATS_BY_CODE = 0,
+    LOYALTY_STATS_BY_CAMPAIGN,
+    LOYALTY_STATS_BY_REFERRER,
+    LOYALTY_STATS_BY_DAY,
+    LOYALTY_STATS_BY_FUNNEL,
+    LOYALTY_STATS_BY_CADENCE,
+    LOYALTY_STATS_BY_COUNT
+} loyalty_stats_by_e;
+
+
+/* the stats database's kind bytes */
+#define LOYALTY_STATS_KIND_CODE      'c'
+#define LOYALTY_STATS_KIND_CAMPAIGN  'p'
+#define LOYALTY_STATS_KIND_REFERRER  'r'
+#define LOYALTY_STATS_KIND_DAY       'd'
+#define LOYALTY_STATS_KIND_MOVE      'm'
+
+/* the sort key of a question that sorts by its rows' names (days) */
+#define LOYALTY_STATS_SORT_KEY       (-1)
+
+
+/* what the attributions database keeps of a member */
+typedef struct {
+    char            code[LOYALTY_CODE_MAX];
+    size_t          code_len;       /* 0: referred by name */
+    char            campaign[LOYALTY_CAMPAIGN_MAX];
+    size_t          campaign_len;
+    char            r1[LOYALTY_ID_MAX];
+    size_t          r1_len;
+    char            r2[LOYALTY_ID_MAX];
+    size_t          r2_len;         /* 0: r1 had no referrer */
+    int64_t         since;          /* orders at or after this count */
+    int64_t         click_day;      /* days since 1970-01-01 */
+} loyalty_attrib_t;
+
+
+typedef enum {
+    LOYALTY_STATS_EV_SIGNUP = 0,
+    LOYALTY_STATS_EV_ORDER,
+    LOYALTY_STATS_EV_REFUND,
+    LOYALTY_STATS_EV_ACTION
+} loyalty_stats_ev_e;
+
+
+/*
+ * One applied event, as the counters see it.  For a refund, at is its
+ * order's time and amount, l1 and l2 what it takes back; r1 and r2 are
+ * the referrers its order paid (the action's, the order's), or none.
+ */
+typedef struct {
+    loyalty_stats_ev_e  kind;
+    const char         *member;
+    size_t              member_len;
+    int64_t             at;
+    int64_t             amount;
+    int                 first;          /* the member's first order */
+    const char         *r1;
+    size_t              r1_len;
+    int64_t             l1;
+    const char         *r2;
+    size_t              r2_len;
+    int64_t             l2;
+} loyalty_stats_event_t;
+
+
+/*
+ * What a batch of events adds, summed in memory per record and written
+ * once when the batch is done: a batch adds to the same day's records
+ * over and over.
+ */
+typedef struct {
+    uint8_t             key[LOYALTY_STATS_KEY_MAX];
+    uint8_t             len;
+    int64_t             d[LOYALTY_STATS_COUNTERS];
+} loyalty_stats_acc_entry_t;
+
+
+typedef struct {
+    loyalty_stats_acc_entry_t  *entries;
+    size_t                      n;
+    size_t                      nalloc;
+    uint32_t                   *slots;      /* entry index + 1; 0: free */
+    size_t                      nslots;     /* a power of two */
+} loyalty_stats_acc_t;
+
+
+/* a question, checked */
+typedef struct {
+    loyalty_stats_by_e  by;
+    int64_t             from;           /* days since 1970-01-01 */
+    int64_t             to;
+    int                 sort;           /* a counter, or _SORT_KEY */
+    size_t              top;
+    size_t              offset;
+} loyalty_stats_query_t;
+
+
+/* a question's arguments as text; NULL or empty: the default */
+typedef struct {
+    const char         *by;
+    size_t              by_len;
+    const char         *from;
+    size_t              from_len;
+    const char         *to;
+    size_t              to_len;
+    const char         *sort;
+    size_t              sort_len;
+    const char         *top;
+    size_t              top_len;
+    const char         *offset;
+    size_t              offset_len;
+} loyalty_stats_args_t;
+
+
+extern const char  *loyalty_stats_counter_names[LOYALTY_STATS_COUNTERS];
+extern const char  *loyalty_stats_by_names[LOYALTY_STATS_BY_COUNT];
+
+
+/*
+ * The day that counters count a time in: the UTC day for now.  This is
+ * the one place to change for the shop's own day.
+ */
+int64_t loyalty_stats_day(int64_t t);
+
+/* "YYYY-MM-DD", 2000-01-01 to 2100-12-31, to days: 0, or -1 */
+int loyalty_stats_parse_day(const char *s, size_t len, int64_t *day);
+/* writes LOYALTY_DAY_LEN characters and a NUL */
+void loyalty_stats_format_day(int64_t day, char *buf);
+
+/*
+ * Checks a question: 0, or -1 with err saying which argument is bad.
+ * Without from and to, the 30 days to now's day.
+ */
+int loyalty_stats_query_parse(const loyalty_stats_args_t *args, int64_t now,
+    loyalty_stats_query_t *q, char *err, size_t errlen);
+
+/*
+ * Answers a question in txn: 0 with *out, or an LMDB error (ENOMEM for
+ * memory).  now is for the lifecycles of by=funnel.
+ */
+int loyalty_stats_query(loyalty_store_t *st, MDB_txn *txn,
+    const loyalty_stats_query_t *q, int64_t now, json_t **out);
+
+
+/* the attributions database */
+int loyalty_attrib_get(loyalty_store_t *st, MDB_txn *txn, const char *member,
+    size_t len, loyalty_attrib_t *a);
+int loyalty_attrib_delete(loyalty_store_t *st, MDB_txn *txn,
+    const char *member, size_t len);
+size_t loyalty_attrib_encode(const loyalty_attrib_t *a, uint8_t *buf);
+int loyalty_attrib_decode(const uint8_t *buf, size_t len,
+    loyalty_attrib_t *a);
+
+/*
+ * Called when an event gives the member their referrer r1: keeps the
+ * attribution (code of code_len bytes, 0 for a named referrer; the
+ * click time, 0 for the event's) for life, and counts nothing.  A
+ * member with orders before counts only orders after the last of them.
+ */
+int loyalty_stats_attribute(loyalty_store_t *st, MDB_txn *txn,
+    const char *member, size_t len, const char *code, size_t code_len,
+    const char *r1, size_t r1_len, int64_t at, int64_t clicked_at,
+    uint32_t orders, int64_t last_order_at);
+
+/*
+ * Counts an applied event against its member's attribution: into acc
+ * when not NULL (then written by loyalty_stats_flush()), else straight
+ * into the store.
+ */
+int loyalty_stats_event(loyalty_store_t *st, MDB_txn *txn,
+    loyalty_stats_acc_t *acc, const loyalty_stats_event_t *e);
+
+/* counts a member's move from stage from (-1: new) to stage to */
+int loyalty_stats_move(loyalty_store_t *st, MDB_txn *txn,
+    loyalty_stats_acc_t *acc, int from, int to, int64_t at);
+
+void loyalty_stats_acc_init(loyalty_stats_acc_t *acc);
+/* writes what acc holds into txn, in key order, and empties it */
+int loyalty_stats_flush(loyalty_store_t *st, MDB_txn *txn,
+    loyalty_stats_acc_t *acc);
+void loyalty_stats_acc_free(loyalty_stats_acc_t *acc);
+
+/*
+ * Counts a flush of a code's clicks on a day (delta as the clicks
+ * record's counters) against the code, its campaign, its member and
+ * the day.
+ */
+int loyalty_stats_clicks(loyalty_store_t *st, MDB_txn *txn,
+    const char *code, size_t len, int64_t day, const uint64_t *delta);
+
+/* the stats database's records */
+size_t loyalty_stats_key(int kind, int64_t day, const char *name, size_t len,
+    uint8_t *key);
+void loyalty_stats_encode(const int64_t *c, uint8_t *buf);
+int loyalty_stats_decode(const uint8_t *buf, size_t len, int64_t *c);
+
+
+#endif /* _LOYALTY_STATS_H_INCLUDED_ */

@@ -1,0 +1,968 @@
+/*
+ * nginx-loyalty: questions to the conversion counters, for the admin
+ * API's GET .../stats and loyaltyctl stats alike.
+ *
+ * The stats database is keyed kind, day, name: the records of one kind
+ * and one day are adjacent, so a range of days is one cursor walk over
+ * the keys that had something to count.  The walk adds up, per name in
+ * a hash table, only the counter the rows are sorted by (and every
+ * counter into the totals); the top N are taken with a heap of N, not by
+ * sorting every name, and only their rows are then summed in full, one
+ * read per day.  The cost grows with the names active in the range, not
+ * with the store's members or codes.
+ */
+
+#include <endian.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "loyalty_due.h"
+#include "loyalty_record.h"
+#include "loyalty_rules.h"
+#include "loyalty_stats.h"
+
+
+/* one name's sum of the sort counter over the range */
+typedef struct {
+    int64_t         v;
+    uint32_t        hash;
+    uint32_t        len;
+    char            name[LOYALTY_ID_MAX];
+} loyalty_stats_row_t;
+
+
+typedef struct {
+    loyalty_stats_row_t  *rows;
+    size_t                nrows;
+    size_t                nalloc;
+    uint64_t             *slots;        /* hash << 32 | row index + 1 */
+    size_t                nslots;       /* a power of two */
+    int64_t               totals[LOYALTY_STATS_COUNTERS];
+} loyalty_stats_table_t;
+
+
+static const char  loyalty_stats_kinds[] = {
+    LOYALTY_STATS_KIND_CODE, LOYALTY_STATS_KIND_CAMPAIGN,
+    LOYALTY_STATS_KIND_REFERRER, LOYALTY_STATS_KIND_DAY
+};
+
+
+/* checking a question */
+
+/* digits only, at most max: 0, or -1 */
+static int
+loyalty_stats_number(const char *s, size_t len, size_t max, size_t *out)
+{
+    size_t  i, n;
+
+    if (len == 0 || len > 7) {
+        return -1;
+    }
+
+    n = 0;
+    for (i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9') {
+            return -1;
+        }
+
+        n = n * 10 + (size_t) (s[i] - '0');
+    }
+
+    if (n > max) {
+        return -1;
+    }
+
+    *out = n;
+
+    return 0;
+}
+
+
+static int
+loyalty_stats_range(const loyalty_stats_args_t *args, int64_t now,
+    loyalty_stats_query_t *q, char *err, size_t errlen)
+{
+    int64_t  today;
+
+    today = loyalty_stats_day(now);
+
+    if (args->to_len
+        && loyalty_stats_parse_day(args->to, args->to_len, &q->to) != 0)
+    {
+        snprintf(err, errlen, "\"to\" must be a day YYYY-MM-DD from "
+                 "2000-01-01 to 2100-12-31");
+        return -1;
+    }
+
+    if (args->from_len
+        && loyalty_stats_parse_day(args->from, args->from_len, &q->from)
+           != 0)
+    {
+        snprintf(err, errlen, "\"from\" must be a day YYYY-MM-DD from "
+                 "2000-01-01 to 2100-12-31");
+        return -1;
+    }
+
+    if (args->to_len == 0) {
+        q->to = today;
+    }
+
+    if (args->from_len == 0) {
+        q->from = q->to - 29;
+    }
+
+    if (q->from > q->to) {
+        snprintf(err, errlen, "\"from\" is after \"to\"");
+        return -1;
+    }
+
+    if (q->to - q->from + 1 > LOYALTY_STATS_DAYS_MAX) {
+        snprintf(err, errlen, "the range covers more than %d days",
+                 LOYALTY_STATS_DAYS_MAX);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/* sort, top and offset: for the counters' questions only */
+static int
+loyalty_stats_order(const loyalty_stats_args_t *args,
+    loyalty_stats_query_t *q, char *err, size_t errlen)
+{
+    int  keyed;
+
+    keyed = (q->by <= LOYALTY_STATS_BY_DAY);
+
+    if (!keyed && (args->sort_len || args->top_len || args->offset_len)) {
+        snprintf(err, errlen, "\"sort\", \"top\" and \"offset\" apply to "
+                 "by=code|campaign|referrer|day only");
+        return -1;
+    }
+
+    q->sort = (q->by == LOYALTY_STATS_BY_DAY) ? LOYALTY_STATS_SORT_KEY
+                                               : LOYALTY_STATS_REVENUE;
+
+    if (args->sort_len) {
+        if ((args->sort_len == 3 && memcmp(args->sort, "key", 3) == 0)
+            || (args->sort_len == 3 && memcmp(args->sort, "day", 3) == 0
+                && q->by == LOYALTY_STATS_BY_DAY))
+        {
+            q->sort = LOYALTY_STATS_SORT_KEY;
+
+        } else {
+            q->sort = loyalty_name_index(loyalty_stats_counter_names,
+                                         LOYALTY_STATS_COUNTERS, args->sort,
+                                         args->sort_len);
+            if (q->sort < 0) {
+                snprintf(err, errlen, "\"sort\" must be \"key\" or a "
+                         "counter: clicks, unique_clicks, bot_clicks, "
+                         "attributed, signups, first_orders, orders, "
+                         "revenue, refunds, refunded, points_l1, "
+                         "points_l2");
+                return -1;
+            }
+        }
+    }
+
+    q->top = (q->by == LOYALTY_STATS_BY_DAY)
+             ? (size_t) (q->to - q->from + 1) : LOYALTY_STATS_TOP_DEFAULT;
+
+    if (args->top_len
+        && (loyalty_stats_number(args->top, args->top_len,
+                                 LOYALTY_STATS_TOP_MAX, &q->top) != 0
+            || q->top == 0))
+    {
+        snprintf(err, errlen, "\"top\" must be a number from 1 to %d",
+                 LOYALTY_STATS_TOP_MAX);
+        return -1;
+    }
+
+    q->offset = 0;
+
+    if (args->offset_len
+        && loyalty_stats_number(args->offset, args->offset_len,
+                                LOYALTY_STATS_OFFSET_MAX, &q->offset) != 0)
+    {
+        snprintf(err, errlen, "\"offset\" must be a number from 0 to %d",
+                 LOYALTY_STATS_OFFSET_MAX);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+int
+loyalty_stats_query_parse(const loyalty_stats_args_t *args, int64_t now,
+    loyalty_stats_query_t *q, char *err, size_t errlen)
+{
+    int  by;
+
+    memset(q, 0, sizeof(loyalty_stats_query_t));
+
+    if (args->by_len == 0) {
+        snprintf(err, errlen, "\"by\" is required: code, campaign, "
+                 "referrer, day, funnel or cadence");
+        return -1;
+    }
+
+    by = loyalty_name_index(loyalty_stats_by_names, LOYALTY_STATS_BY_COUNT,
+                            args->by, args->by_len);
+    if (by < 0) {
+        snprintf(err, errlen, "\"by\" must be code, campaign, referrer, "
+                 "day, funnel or cadence");
+        return -1;
+    }
+
+    q->by = (loyalty_stats_by_e) by;
+
+    if (loyalty_stats_range(args, now, q, err, errlen) != 0) {
+        return -1;
+    }
+
+    return loyalty_stats_order(args, q, err, errlen);
+}
+
+
+/* summing a range */
+
+static int64_t
+loyalty_stats_get64(const uint8_t *p)
+{
+    uint64_t  v;
+
+    memcpy(&v, p, 8);
+
+    return (int64_t) le64toh(v);
+}
+
+
+static uint32_t
+loyalty_stats_hash(const char *s, size_t len)
+{
+    size_t    i;
+    uint32_t  h;
+
+    h = 2166136261u;
+    for (i = 0; i < len; i++) {
+        h = (h ^ (uint8_t) s[i]) * 16777619u;
+    }
+
+    return h;
+}
+
+
+static int
+loyalty_stats_grow(loyalty_stats_table_t *t)
+{
+    size_t     i, n;
+    uint32_t   h;
+    uint64_t  *slots;
+
+    n = t->nslots ? t->nslots * 2 : 4096;
+
+    slots = calloc(n, sizeof(uint64_t));
+    if (slots == NULL) {
+        return ENOMEM;
+    }
+
+    for (i = 0; i < t->nrows; i++) {
+        h = t->rows[i].hash & (n - 1);
+        while (slots[h]) {
+            h = (h + 1) & (n - 1);
+        }
+
+        slots[h] = ((uint64_t) t->rows[i].hash << 32) | (i + 1);
+    }
+
+    free(t->slots);
+    t->slots = slots;
+    t->nslots = n;
+
+    return 0;
+}
+
+
+/* the name's row, made if new; NULL for memory */
+static loyalty_stats_row_t *
+loyalty_stats_row(loyalty_stats_table_t *t, const char *name, size_t len)
+{
+    size_t                h;
+    uint32_t              hash;
+    loyalty_stats_row_t  *r, *rows;
+
+    if ((t->nrows + 1) * 10 > t->nslots * 7 && loyalty_stats_grow(t) != 0) {
+        return NULL;
+    }
+
+    hash = loyalty_stats_hash(name, len);
+    h = hash & (t->nslots - 1);
+
+    while (t->slots[h]) {
+        if ((uint32_t) (t->slots[h] >> 32) == hash) {
+            r = &t->rows[(uint32_t) t->slots[h] - 1];
+
+            if (r->len == len && memcmp(r->name, name, len) == 0) {
+                return r;
+            }
+        }
+
+        h = (h + 1) & (t->nslots - 1);
+    }
+
+    if (t->nrows == t->nalloc) {
+        t->nalloc = t->nalloc ? t->nalloc * 2 : 4096;
+        rows = realloc(t->rows, t->nalloc * sizeof(loyalty_stats_row_t));
+        if (rows == NULL) {
+            return NULL;
+        }
+
+        t->rows = rows;
+    }
+
+    r = &t->rows[t->nrows];
+    memcpy(r->name, name, len);
+    r->len = (uint32_t) len;
+    r->hash = hash;
+    r->v = 0;
+
+    t->slots[h] = ((uint64_t) hash << 32) | ++t->nrows;
+
+    return r;
+}
+
+
+static int64_t
+loyalty_stats_key_day(const uint8_t *k)
+{
+    return ((int64_t) k[0] << 24) | (k[1] << 16) | (k[2] << 8) | k[3];
+}
+
+
+/*
+ * Sums the sort counter of the kind's records of the range per name, and
+ * every counter into the totals; by=day names a row by its day (4 bytes,
+ * big-endian, so that names sort by date).
+ */
+static int
+loyalty_stats_sum(loyalty_store_t *st, MDB_txn *txn,
+    const loyalty_stats_query_t *q, loyalty_stats_table_t *t)
+{
+    int                   rc, i, kind, sort;
+    uint8_t               kbuf[LOYALTY_STATS_KEY_MAX];
+    MDB_val               key, val;
+    MDB_cursor           *cur;
+    const uint8_t        *k, *v;
+    loyalty_stats_row_t  *r;
+
+    kind = loyalty_stats_kinds[q->by];
+    sort = q->sort;
+
+    rc = mdb_cursor_open(txn, st->dbi[LOYALTY_DB_STATS], &cur);
+    if (rc != 0) {
+        return rc;
+    }
+
+    key.mv_data = kbuf;
+    key.mv_size = loyalty_stats_key(kind, q->from, NULL, 0, kbuf);
+
+    for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+         rc == 0;
+         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT))
+    {
+        k = key.mv_data;
+        v = val.mv_data;
+
+        if (key.mv_size < 5 || k[0] != kind
+            || loyalty_stats_key_day(k + 1) > q->to)
+        {
+            break;
+        }
+
+        /* damage is verify's to report; it counts nothing here */
+        if (key.mv_size > LOYALTY_STATS_KEY_MAX
+            || val.mv_size != LOYALTY_STATS_REC_LEN
+            || v[0] != LOYALTY_STATS_VERSION)
+        {
+            continue;
+        }
+
+        r = (q->by == LOYALTY_STATS_BY_DAY)
+            ? loyalty_stats_row(t, (const char *) k + 1, 4)
+            : loyalty_stats_row(t, (const char *) k + 5, key.mv_size - 5);
+
+        if (r == NULL) {
+            rc = ENOMEM;
+            break;
+        }
+
+        for (i = 0; i < LOYALTY_STATS_COUNTERS; i++) {
+            t->totals[i] += loyalty_stats_get64(v + 8 + 8 * i);
+        }
+
+        if (sort != LOYALTY_STATS_SORT_KEY) {
+            r->v += loyalty_stats_get64(v + 8 + 8 * sort);
+        }
+    }
+
+    mdb_cursor_close(cur);
+
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+
+/* by=day shows every day of the range, those without counts too */
+static int
+loyalty_stats_days(const loyalty_stats_query_t *q, loyalty_stats_table_t *t)
+{
+    int64_t  day;
+    uint8_t  p[4];
+
+    for (day = q->from; day <= q->to; day++) {
+        p[0] = (uint8_t) (day >> 24);
+        p[1] = (uint8_t) (day >> 16);
+        p[2] = (uint8_t) (day >> 8);
+        p[3] = (uint8_t) day;
+
+        if (loyalty_stats_row(t, (const char *) p, 4) == NULL) {
+            return ENOMEM;
+        }
+    }
+
+    return 0;
+}
+
+
+/* a row's every counter over the range: a read per day of it */
+static int
+loyalty_stats_fill(loyalty_store_t *st, MDB_txn *txn,
+    const loyalty_stats_query_t *q, const loyalty_stats_row_t *r,
+    int64_t *c)
+{
+    int       rc, i, kind;
+    int64_t   day, from, to, d[LOYALTY_STATS_COUNTERS];
+    uint8_t   kbuf[LOYALTY_STATS_KEY_MAX];
+    MDB_val   key, val;
+
+    memset(c, 0, sizeof(int64_t) * LOYALTY_STATS_COUNTERS);
+
+    kind = loyalty_stats_kinds[q->by];
+    from = q->from;
+    to = q->to;
+
+    if (q->by == LOYALTY_STATS_BY_DAY) {
+        from = to = loyalty_stats_key_day((const uint8_t *) r->name);
+    }
+
+    for (day = from; day <= to; day++) {
+        key.mv_data = kbuf;
+        key.mv_size = (q->by == LOYALTY_STATS_BY_DAY)
+                      ? loyalty_stats_key(kind, day, NULL, 0, kbuf)
+                      : loyalty_stats_key(kind, day, r->name, r->len, kbuf);
+
+        rc = mdb_get(txn, st->dbi[LOYALTY_DB_STATS], &key, &val);
+        if (rc == MDB_NOTFOUND) {
+            continue;
+        }
+
+        if (rc != 0) {
+            return rc;
+        }
+
+        if (loyalty_stats_decode(val.mv_data, val.mv_size, d) != 0) {
+            continue;
+        }
+
+        for (i = 0; i < LOYALTY_STATS_COUNTERS; i++) {
+            c[i] += d[i];
+        }
+    }
+
+    return 0;
+}
+
+
+/* ordering: < 0 when a comes first */
+
+static int
+loyalty_stats_cmp_key(const loyalty_stats_row_t *a,
+    const loyalty_stats_row_t *b)
+{
+    int  rc;
+
+    rc = memcmp(a->name, b->name, a->len < b->len ? a->len : b->len);
+
+    return rc ? rc : (int) a->len - (int) b->len;
+}
+
+
+static int
+loyalty_stats_cmp(const loyalty_stats_row_t *a, const loyalty_stats_row_t *b,
+    int sort)
+{
+    if (sort != LOYALTY_STATS_SORT_KEY && a->v != b->v) {
+        return a->v > b->v ? -1 : 1;
+    }
+
+    return loyalty_stats_cmp_key(a, b);
+}
+
+
+/* a heap of n whose root is the row that comes last */
+static void
+loyalty_stats_sift(loyalty_stats_row_t **heap, size_t n, size_t i, int sort)
+{
+    size_t                c;
+    loyalty_stats_row_t  *tmp;
+
+    for ( ;; ) {
+        c = 2 * i + 1;
+        if (c >= n) {
+            return;
+        }
+
+        if (c + 1 < n && loyalty_stats_cmp(heap[c + 1], heap[c], sort) > 0) {
+            c++;
+        }
+
+        if (loyalty_stats_cmp(heap[c], heap[i], sort) <= 0) {
+            return;
+        }
+
+        tmp = heap[i];
+        heap[i] = heap[c];
+        heap[c] = tmp;
+        i = c;
+    }
+}
+
+
+/*
+ * The first k rows in order, in *out (malloc), *n of them: a heap of k
+ * over every row, then that heap sorted in place.
+ */
+static int
+loyalty_stats_first(loyalty_stats_table_t *t, int sort, size_t k,
+    loyalty_stats_row_t ***out, size_t *n)
+{
+    size_t                 i, m;
+    loyalty_stats_row_t  **heap, *tmp;
+
+    m = k < t->nrows ? k : t->nrows;
+    *n = m;
+    *out = NULL;
+
+    if (m == 0) {
+        return 0;
+    }
+
+    heap = malloc(m * sizeof(loyalty_stats_row_t *));
+    if (heap == NULL) {
+        return ENOMEM;
+    }
+
+    for (i = 0; i < m; i++) {
+        heap[i] = &t->rows[i];
+    }
+
+    for (i = m / 2; i-- > 0; ) {
+        loyalty_stats_sift(heap, m, i, sort);
+    }
+
+    for (i = m; i < t->nrows; i++) {
+        if (loyalty_stats_cmp(&t->rows[i], heap[0], sort) < 0) {
+            heap[0] = &t->rows[i];
+            loyalty_stats_sift(heap, m, 0, sort);
+        }
+    }
+
+    /* the last row to the end, again and again: the heap in order */
+    for (i = m; i-- > 1; ) {
+        tmp = heap[0];
+        heap[0] = heap[i];
+        heap[i] = tmp;
+        loyalty_stats_sift(heap, i, 0, sort);
+    }
+
+    *out = heap;
+
+    return 0;
+}
+
+
+/* answering */
+
+static json_t *
+loyalty_stats_counters(const int64_t *c)
+{
+    int      i;
+    json_t  *o;
+
+    o = json_object();
+    if (o == NULL) {
+        return NULL;
+    }
+
+    for (i = 0; i < LOYALTY_STATS_COUNTERS; i++) {
+        if (json_object_set_new(o, loyalty_stats_counter_names[i],
+                                json_integer(c[i]))
+            != 0)
+        {
+            json_decref(o);
+            return NULL;
+        }
+    }
+
+    return o;
+}
+
+
+/* a code's member and campaign, as the code is now */
+static void
+loyalty_stats_code_info(loyalty_store_t *st, MDB_txn *txn, json_t *o,
+    const loyalty_stats_row_t *r)
+{
+    MDB_val         key, val;
+    loyalty_code_t  c;
+
+    key.mv_data = (void *) r->name;
+    key.mv_size = r->len;
+
+    if (mdb_get(txn, st->dbi[LOYALTY_DB_CODES], &key, &val) != 0
+        || loyalty_code_decode(val.mv_data, val.mv_size, &c) != 0)
+    {
+        return;
+    }
+
+    json_object_set_new(o, "member", json_stringn(c.member, c.member_len));
+
+    if (c.campaign_len) {
+        json_object_set_new(o, "campaign",
+                            json_stringn(c.campaign, c.campaign_len));
+    }
+}
+
+
+/* NULL with *rc set */
+static json_t *
+loyalty_stats_row_json(loyalty_store_t *st, MDB_txn *txn,
+    const loyalty_stats_query_t *q, const loyalty_stats_row_t *r, int *rc)
+{
+    char     day[LOYALTY_DAY_LEN + 1];
+    json_t  *o;
+    int64_t  c[LOYALTY_STATS_COUNTERS];
+
+    *rc = loyalty_stats_fill(st, txn, q, r, c);
+    if (*rc != 0) {
+        return NULL;
+    }
+
+    *rc = ENOMEM;
+
+    o = loyalty_stats_counters(c);
+    if (o == NULL) {
+        return NULL;
+    }
+
+    if (q->by == LOYALTY_STATS_BY_DAY) {
+        loyalty_stats_format_day(
+            loyalty_stats_key_day((const uint8_t *) r->name), day);
+        json_object_set_new(o, "key", json_string(day));
+
+    } else {
+        json_object_set_new(o, "key", json_stringn(r->name, r->len));
+    }
+
+    if (q->by == LOYALTY_STATS_BY_CODE) {
+        loyalty_stats_code_info(st, txn, o, r);
+    }
+
+    *rc = 0;
+
+    return o;
+}
+
+
+/* the question's own fields, which every answer repeats */
+static json_t *
+loyalty_stats_head(const loyalty_stats_query_t *q)
+{
+    char     from[LOYALTY_DAY_LEN + 1], to[LOYALTY_DAY_LEN + 1];
+    json_t  *doc;
+
+    loyalty_stats_format_day(q->from, from);
+    loyalty_stats_format_day(q->to, to);
+
+    doc = json_pack("{s:s,s:s,s:s}", "by", loyalty_stats_by_names[q->by],
+                    "from", from, "to", to);
+
+    if (doc != NULL && q->by <= LOYALTY_STATS_BY_DAY) {
+        json_object_set_new(doc, "sort", json_string(
+                                q->sort == LOYALTY_STATS_SORT_KEY
+                                ? "key"
+                                : loyalty_stats_counter_names[q->sort]));
+        json_object_set_new(doc, "top", json_integer((json_int_t) q->top));
+        json_object_set_new(doc, "offset",
+                            json_integer((json_int_t) q->offset));
+    }
+
+    return doc;
+}
+
+
+static int
+loyalty_stats_rows(loyalty_store_t *st, MDB_txn *txn,
+    const loyalty_stats_query_t *q, loyalty_stats_table_t *t, json_t *doc)
+{
+    int                    rc;
+    size_t                 j, n;
+    json_t                *rows, *o;
+    loyalty_stats_row_t  **first;
+
+    rc = loyalty_stats_first(t, q->sort, q->offset + q->top, &first, &n);
+    if (rc != 0) {
+        return rc;
+    }
+
+    rows = json_array();
+
+    json_object_set_new(doc, "count", json_integer((json_int_t) t->nrows));
+    json_object_set_new(doc, "totals", loyalty_stats_counters(t->totals));
+    json_object_set_new(doc, "rows", rows);
+
+    rc = (rows == NULL || json_object_get(doc, "totals") == NULL)
+         ? ENOMEM : 0;
+
+    for (j = q->offset; rc == 0 && j < n; j++) {
+        o = loyalty_stats_row_json(st, txn, q, first[j], &rc);
+
+        if (o != NULL && json_array_append_new(rows, o) != 0) {
+            rc = ENOMEM;
+        }
+    }
+
+    free(first);
+
+    return rc;
+}
+
+
+static int
+loyalty_stats_keyed(loyalty_store_t *st, MDB_txn *txn,
+    const loyalty_stats_query_t *q, json_t *doc)
+{
+    int                    rc;
+    loyalty_stats_table_t  t;
+
+    memset(&t, 0, sizeof(loyalty_stats_table_t));
+
+    rc = (q->by == LOYALTY_STATS_BY_DAY) ? loyalty_stats_days(q, &t) : 0;
+
+    if (rc == 0) {
+        rc = loyalty_stats_sum(st, txn, q, &t);
+    }
+
+    if (rc == 0) {
+        rc = loyalty_stats_rows(st, txn, q, &t, doc);
+    }
+
+    free(t.rows);
+    free(t.slots);
+
+    return rc;
+}
+
+
+/* by=funnel: members by stage and lifecycle now; moves per day */
+
+static int
+loyalty_stats_census(loyalty_store_t *st, MDB_txn *txn, int64_t now,
+    json_t *doc)
+{
+    int               rc, has_rules, i;
+    size_t            n;
+    MDB_val           key, val;
+    MDB_cursor       *cur;
+    loyalty_rules_t   rules;
+    loyalty_member_t  m;
+    json_int_t        stages[LOYALTY_STAGE_COUNT];
+    json_int_t        life[LOYALTY_LIFECYCLE_COUNT];
+    json_t           *s, *l;
+
+    rc = loyalty_rules_load(st, txn, &rules);
+    if (rc != 0 && rc != MDB_NOTFOUND && rc != MDB_CORRUPTED) {
+        return rc;
+    }
+
+    has_rules = (rc == 0);
+
+    memset(stages, 0, sizeof(stages));
+    memset(life, 0, sizeof(life));
+    n = 0;
+
+    rc = mdb_cursor_open(txn, st->dbi[LOYALTY_DB_MEMBERS], &cur);
+    if (rc != 0) {
+        return rc;
+    }
+
+    while ((rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) == 0) {
+        if (loyalty_member_decode(val.mv_data, val.mv_size, &m) != 0
+            || m.stage >= LOYALTY_STAGE_COUNT)
+        {
+            continue;
+        }
+
+        n++;
+        stages[m.stage]++;
+
+        if (has_rules) {
+            life[loyalty_lifecycle(&rules, &m, now)]++;
+        }
+    }
+
+    mdb_cursor_close(cur);
+
+    if (rc != MDB_NOTFOUND) {
+        return rc;
+    }
+
+    s = json_object();
+    l = has_rules ? json_object() : json_null();
+
+    for (i = 0; s != NULL && i < LOYALTY_STAGE_COUNT; i++) {
+        json_object_set_new(s, loyalty_stage_names[i],
+                            json_integer(stages[i]));
+    }
+
+    for (i = 0; has_rules && l != NULL && i < LOYALTY_LIFECYCLE_COUNT; i++) {
+        json_object_set_new(l, loyalty_lifecycle_names[i],
+                            json_integer(life[i]));
+    }
+
+    json_object_set_new(doc, "members", json_integer((json_int_t) n));
+    json_object_set_new(doc, "stages", s);
+    json_object_set_new(doc, "lifecycles", l);
+
+    return (s == NULL || l == NULL) ? ENOMEM : 0;
+}
+
+
+static int
+loyalty_stats_moves(loyalty_store_t *st, MDB_txn *txn,
+    const loyalty_stats_query_t *q, json_t *doc)
+{
+    int             rc;
+    char            day[LOYALTY_DAY_LEN + 1];
+    size_t          sep;
+    uint8_t         kbuf[LOYALTY_STATS_KEY_MAX];
+    json_t         *moves, *o;
+    MDB_val         key, val;
+    MDB_cursor     *cur;
+    const uint8_t  *k, *gt;
+
+    moves = json_array();
+    if (moves == NULL || json_object_set_new(doc, "movements", moves) != 0) {
+        return ENOMEM;
+    }
+
+    rc = mdb_cursor_open(txn, st->dbi[LOYALTY_DB_STATS], &cur);
+    if (rc != 0) {
+        return rc;
+    }
+
+    key.mv_data = kbuf;
+    key.mv_size = loyalty_stats_key(LOYALTY_STATS_KIND_MOVE, q->from, NULL, 0,
+                                    kbuf);
+
+    for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+         rc == 0;
+         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT))
+    {
+        k = key.mv_data;
+
+        if (key.mv_size < 5 || k[0] != LOYALTY_STATS_KIND_MOVE
+            || (((int64_t) k[1] << 24) | (k[2] << 16) | (k[3] << 8) | k[4])
+               > q->to)
+        {
+            break;
+        }
+
+        gt = memchr(k + 5, '>', key.mv_size - 5);
+
+        if (gt == NULL || val.mv_size != LOYALTY_STATS_MOVE_LEN) {
+            continue;
+        }
+
+        sep = (size_t) (gt - (k + 5));
+        loyalty_stats_format_day(((int64_t) k[1] << 24) | (k[2] << 16)
+                                 | (k[3] << 8) | k[4], day);
+
+        o = json_pack("{s:s,s:s%,s:s%,s:I}", "day", day,
+                      "from", (const char *) k + 5, sep,
+                      "to", (const char *) gt + 1,
+                      key.mv_size - 5 - sep - 1,
+                      "count", (json_int_t)
+                      loyalty_le_get((uint8_t *) val.mv_data + 8, 8));
+
+        if (o == NULL || json_array_append_new(moves, o) != 0) {
+            rc = ENOMEM;
+            break;
+        }
+    }
+
+    mdb_cursor_close(cur);
+
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+
+int
+loyalty_stats_query(loyalty_store_t *st, MDB_txn *txn,
+    const loyalty_stats_query_t *q, int64_t now, json_t **out)
+{
+    int      rc;
+    json_t  *doc, *cad;
+
+    doc = loyalty_stats_head(q);
+    if (doc == NULL) {
+        return ENOMEM;
+    }
+
+    switch (q->by) {
+
+    case LOYALTY_STATS_BY_FUNNEL:
+        rc = loyalty_stats_census(st, txn, now, doc);
+        if (rc == 0) {
+            rc = loyalty_stats_moves(st, txn, q, doc);
+        }
+        break;
+
+    case LOYALTY_STATS_BY_CADENCE:
+        /* touches due from the first day on, as cadence-stats --since */
+        json_object_del(doc, "to");
+        cad = NULL;
+        rc = loyalty_due_stats(st, txn, q->from * 86400, &cad);
+        if (rc == 0) {
+            json_object_update(doc, cad);
+            json_decref(cad);
+        }
+        break;
+
+    default:
+        rc = loyalty_stats_keyed(st, txn, q, doc);
+        break;
+    }
+
+    if (rc != 0) {
+        json_decref(doc);
+        return rc;
+    }
+
+    *out = doc;
+
+    return 0;
+}
