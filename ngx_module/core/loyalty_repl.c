@@ -20,6 +20,7 @@
 #include "loyalty_code.h"
 #include "loyalty_due.h"
 #include "loyalty_member_data.h"
+#include "loyalty_prune.h"
 #include "loyalty_repl.h"
 #include "loyalty_stats.h"
 #include "loyalty_util.h"
@@ -70,6 +71,9 @@ static int loyalty_repl_patch(loyalty_store_t *st, MDB_txn *txn,
 static int loyalty_repl_erase(loyalty_store_t *st, MDB_txn *txn,
     const loyalty_repl_ctx_t *ctx, json_t *msg, int64_t at, char *err,
     size_t errlen);
+static int loyalty_repl_prune(loyalty_store_t *st, MDB_txn *txn,
+    const loyalty_repl_ctx_t *ctx, json_t *msg, int64_t at, char *err,
+    size_t errlen);
 static int loyalty_repl_refuse(char *err, size_t errlen, const char *what);
 static const char *loyalty_repl_string(json_t *msg, const char *name,
     size_t *len);
@@ -86,6 +90,7 @@ static const loyalty_repl_kind_t  loyalty_repl_kinds[] = {
     { "import", loyalty_repl_import },
     { "patch",  loyalty_repl_patch },
     { "erase",  loyalty_repl_erase },
+    { "prune",  loyalty_repl_prune },
     { NULL, NULL }
 };
 
@@ -763,6 +768,44 @@ loyalty_repl_erase(loyalty_store_t *st, MDB_txn *txn,
     }
 
     return rc;
+}
+
+
+/*
+ * "before": loyaltyctl prune --nats, the events and acknowledged touches
+ * of before that time deleted, the whole prune in the follower's
+ * transaction (as a sweep is): every replica deletes the same records
+ */
+static int
+loyalty_repl_prune(loyalty_store_t *st, MDB_txn *txn,
+    const loyalty_repl_ctx_t *ctx, json_t *msg, int64_t at, char *err,
+    size_t errlen)
+{
+    int               rc;
+    json_t           *before;
+    loyalty_prune_t   pr;
+
+    before = json_object_get(msg, "before");
+
+    if (!json_is_integer(before)
+        || !loyalty_time_in_window(json_integer_value(before)))
+    {
+        return loyalty_repl_refuse(err, errlen, "prune: needs an integer "
+                                   "\"before\", a time");
+    }
+
+    memset(&pr, 0, sizeof(pr));
+
+    do {
+        rc = loyalty_prune_step(st, txn, json_integer_value(before),
+                                LOYALTY_PRUNE_CHUNK, &pr);
+        if (rc != 0) {
+            return rc;
+        }
+
+    } while (!pr.done);
+
+    return 0;
 }
 
 

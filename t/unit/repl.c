@@ -4,7 +4,8 @@
  * writes; malformed, foreign and refused messages leave nothing behind;
  * clicks from several edges add up; node-local meta is not in the
  * checksum; a PATCH and an erasure made on edges reach every replica
- * alike, under the edge's pseudonym and the first erase key.
+ * alike, under the edge's pseudonym and the first erase key; so does a
+ * prune published by loyaltyctl prune --nats.
  */
 
 #include <stdio.h>
@@ -138,6 +139,9 @@ static const char  *writes[] = {
     "\"key\":\"cy\",\"pseudonym\":\"erased-0123456789abcdef01234567\","
     "\"erase_key\":"
     "\"ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100\"}",
+    /* loyaltyctl prune --nats: the events of before that time, on all */
+    "{\"v\":1,\"kind\":\"prune\",\"edge\":\"ops\",\"at\":1764979215,"
+    "\"before\":1764979201}",
 };
 
 
@@ -180,6 +184,8 @@ static const char  *refused[] = {
     "{\"v\":1,\"kind\":\"erase\",\"edge\":\"x\",\"at\":1764979200,"
     "\"key\":\"ann\",\"pseudonym\":\"erased-0123456789abcdef01234567\","
     "\"erase_key\":\"abc\"}",
+    "{\"v\":1,\"kind\":\"prune\",\"edge\":\"x\",\"at\":1764979200,"
+    "\"before\":\"last year\"}",
 };
 
 
@@ -270,7 +276,7 @@ main(void)
     MDB_txn     *txn;
     MDB_val      key, val;
 
-    plan(12 + 2 * nelts(writes) + 2 * nelts(refused));
+    plan(13 + 2 * nelts(writes) + 2 * nelts(refused));
 
     if (open_store(tmp_a, &st_a) != 0 || open_store(tmp_b, &st_b) != 0) {
         return 1;
@@ -345,6 +351,16 @@ main(void)
         }
 
         json_decref(m);
+        mdb_txn_abort(txn);
+    }
+
+    {
+        MDB_stat  ms;
+
+        rc = mdb_txn_begin(st_b.env, NULL, MDB_RDONLY, &txn);
+        rc = rc ? rc : mdb_stat(txn, st_b.dbi[LOYALTY_DB_EVENTS], &ms);
+        ok(rc == 0 && ms.ms_entries == 0,
+           "pruned through the stream: no event of before the cutoff");
         mdb_txn_abort(txn);
     }
 
