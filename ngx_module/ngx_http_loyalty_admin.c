@@ -38,7 +38,6 @@
 #include "loyalty_admin.h"
 #include "loyalty_due.h"
 #include "loyalty_batch.h"
-#include "loyalty_member_data.h"
 #include "loyalty_rules.h"
 
 

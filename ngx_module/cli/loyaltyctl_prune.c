@@ -100,7 +100,7 @@ loyaltyctl_prune_step(loyaltyctl_write_t *w, loyalty_store_t *st,
 int
 loyaltyctl_prune(const loyaltyctl_opts_t *o, int argc, char **argv)
 {
-    int                  c, rc;
+    int                  c, rc, nats;
     char                 before[LOYALTY_RFC3339_LEN + 1];
     int64_t              now, days;
     loyaltyctl_prune_t   p;
@@ -117,6 +117,7 @@ loyaltyctl_prune(const loyaltyctl_opts_t *o, int argc, char **argv)
     };
 
     loyaltyctl_nats_init(&n);
+    nats = 0;
     now = (int64_t) time(NULL);
     days = LOYALTYCTL_PRUNE_DAYS;
     optind = 0;
@@ -147,12 +148,13 @@ loyaltyctl_prune(const loyaltyctl_opts_t *o, int argc, char **argv)
             if (loyaltyctl_nats_option(&n, c, optarg) != 0) {
                 return loyaltyctl_usage(loyaltyctl_usage_prune);
             }
+
+            nats = 1;
         }
     }
 
-    if (optind != argc || (n.urls == NULL && loyaltyctl_nats_wanted(argc,
-                                                                    argv)))
-    {
+    /* the NATS options go with --nats only */
+    if (optind != argc || (nats && n.urls == NULL)) {
         return loyaltyctl_usage(loyaltyctl_usage_prune);
     }
 
