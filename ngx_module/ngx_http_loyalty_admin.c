@@ -4,7 +4,11 @@
  *   POST   .../events                  a batch of events
  *   GET    .../members/ID              the member
  *   PUT    .../members/ID              create or replace the member
+ *   PATCH  .../members/ID              change the fields named
  *   DELETE .../members/ID
+ *   POST   .../members/ID/erase        erase, the accounting kept under a
+ *                                      pseudonym
+ *   GET    .../members/ID/export       everything held about the member
  *   GET    .../members/ID/referrals    level-1 and level-2 downline
  *   GET    .../members/ID/ledger       points entries and balance
  *   PUT    .../codes/CODE, .../prices/SKU
@@ -147,7 +151,7 @@ ngx_http_loyalty_admin_handler(ngx_http_request_t *r)
 }
 
 
-/* GET: a read, a report, or a claim of touches due (a write) */
+/* GET: a read, a report, an export, or a claim of touches due (a write) */
 static ngx_int_t
 ngx_http_loyalty_admin_get(ngx_http_request_t *r,
     ngx_http_loyalty_admin_t *a, ngx_http_loyalty_admin_req_t *req)
@@ -171,12 +175,20 @@ ngx_http_loyalty_admin_get(ngx_http_request_t *r,
         return ngx_http_loyalty_stats_handler(r, a->store);
     }
 
-    if (a->op != NGX_HTTP_LOYALTY_OP_DUE) {
+    if (a->op != NGX_HTTP_LOYALTY_OP_DUE
+        && a->op != NGX_HTTP_LOYALTY_OP_EXPORT)
+    {
         return ngx_http_loyalty_admin_read(r, a);
     }
 
-    /* a claim writes its lease: in the thread pool, as a write */
-    rc = ngx_http_loyalty_admin_claim_args(r, a);
+    /*
+     * A claim writes its lease: in the thread pool, as a write.  An
+     * export reads whole databases: there too, off the event loop (and
+     * never published: it writes nothing).
+     */
+    rc = (a->op == NGX_HTTP_LOYALTY_OP_DUE)
+         ? ngx_http_loyalty_admin_claim_args(r, a) : NGX_OK;
+
     if (rc != NGX_OK) {
         return ngx_http_loyalty_admin_error(r, NGX_HTTP_BAD_REQUEST, a->why);
     }
@@ -258,10 +270,20 @@ ngx_http_loyalty_admin_route(ngx_http_request_t *r,
         a->key = seg[1];
         allowed = NGX_HTTP_GET;
 
+    } else if (ngx_http_loyalty_seg_is(seg[2], "members")
+               && (ngx_http_loyalty_seg_is(seg[0], "erase")
+                   || ngx_http_loyalty_seg_is(seg[0], "export")))
+    {
+        a->op = ngx_http_loyalty_seg_is(seg[0], "erase")
+                ? NGX_HTTP_LOYALTY_OP_ERASE : NGX_HTTP_LOYALTY_OP_EXPORT;
+        a->key = seg[1];
+        allowed = a->op == NGX_HTTP_LOYALTY_OP_ERASE ? NGX_HTTP_POST
+                                                     : NGX_HTTP_GET;
+
     } else if (ngx_http_loyalty_seg_is(seg[1], "members")) {
         a->op = NGX_HTTP_LOYALTY_OP_MEMBER;
         a->key = seg[0];
-        allowed = NGX_HTTP_GET|NGX_HTTP_PUT|NGX_HTTP_DELETE;
+        allowed = NGX_HTTP_GET|NGX_HTTP_PUT|NGX_HTTP_PATCH|NGX_HTTP_DELETE;
 
     } else if (ngx_http_loyalty_seg_is(seg[1], "codes")) {
         a->op = NGX_HTTP_LOYALTY_OP_CODE;
@@ -346,10 +368,11 @@ ngx_http_loyalty_admin_allow(ngx_http_request_t *r, ngx_uint_t allowed)
         const char  *name;
     }  methods[] = {
         { NGX_HTTP_GET, "GET" }, { NGX_HTTP_PUT, "PUT" },
-        { NGX_HTTP_POST, "POST" }, { NGX_HTTP_DELETE, "DELETE" }
+        { NGX_HTTP_PATCH, "PATCH" }, { NGX_HTTP_POST, "POST" },
+        { NGX_HTTP_DELETE, "DELETE" }
     };
 
-    start = ngx_pnalloc(r->pool, sizeof("GET, PUT, POST, DELETE"));
+    start = ngx_pnalloc(r->pool, sizeof("GET, PUT, PATCH, POST, DELETE"));
     if (start == NULL) {
         return NGX_ERROR;
     }
@@ -567,7 +590,9 @@ ngx_http_loyalty_admin_body(ngx_http_request_t *r)
         return;
     }
 
-    if (a->len == 0 && a->method != NGX_HTTP_DELETE) {
+    if (a->len == 0 && a->method != NGX_HTTP_DELETE
+        && a->op != NGX_HTTP_LOYALTY_OP_ERASE)
+    {
         ngx_http_finalize_request(r,
             ngx_http_loyalty_admin_error(r, NGX_HTTP_BAD_REQUEST,
                                          "the request has no body"));

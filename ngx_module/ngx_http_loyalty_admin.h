@@ -2,7 +2,8 @@
  * nginx-loyalty: the admin API's request state, shared by its files:
  * ngx_http_loyalty_admin.c (routing, reads, answers),
  * ngx_http_loyalty_admin_auth.c (tokens and who may ask) and
- * ngx_http_loyalty_admin_write.c (the writes: records, events, due).
+ * ngx_http_loyalty_admin_write.c (the writes: records, events, due,
+ * members' data).
  */
 
 #ifndef _NGX_HTTP_LOYALTY_ADMIN_H_INCLUDED_
@@ -11,6 +12,7 @@
 
 #include "ngx_http_loyalty_module.h"
 #include "loyalty_due.h"
+#include "loyalty_member_data.h"
 
 
 typedef enum {
@@ -25,7 +27,9 @@ typedef enum {
     NGX_HTTP_LOYALTY_OP_WEBHOOKS,
     NGX_HTTP_LOYALTY_OP_DUE,
     NGX_HTTP_LOYALTY_OP_DUE_ACK,
-    NGX_HTTP_LOYALTY_OP_STATS
+    NGX_HTTP_LOYALTY_OP_STATS,
+    NGX_HTTP_LOYALTY_OP_ERASE,
+    NGX_HTTP_LOYALTY_OP_EXPORT
 } ngx_http_loyalty_op_e;
 
 
@@ -60,6 +64,10 @@ typedef struct {
     json_t                       *res;
     json_t                       *decisions;    /* the event hook's, for
                                                    the cluster's stream */
+    /* an erasure's, for the cluster's stream */
+    char                          pseudonym[LOYALTY_PSEUDONYM_LEN + 1];
+    uint8_t                       erase_key[LOYALTY_ERASE_KEY_LEN];
+    unsigned                      erase_key_made:1;
     char                          err[LOYALTY_ERRLEN];
     unsigned                      warn:1;   /* err is a warning */
 } ngx_http_loyalty_admin_t;

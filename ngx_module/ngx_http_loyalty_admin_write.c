@@ -1,6 +1,9 @@
 /*
  * nginx-loyalty: the admin API's writes (records, batches of events,
- * claims and acknowledgements of touches due) and their answers.
+ * claims and acknowledgements of touches due, a member's partial update
+ * and erasure) and their answers; the export of a member too, which
+ * writes nothing but reads whole databases, so it is made in the thread
+ * pool as well, and never published.
  *
  * Each write is handed to the store writer (ngx_http_loyalty_write.c):
  * one write transaction per request, made in nginx's thread pool so that
@@ -19,6 +22,7 @@
 #include "loyalty_admin.h"
 #include "loyalty_due.h"
 #include "loyalty_batch.h"
+#include "loyalty_member_data.h"
 #include "loyalty_repl.h"
 
 
@@ -34,6 +38,12 @@ static int ngx_http_loyalty_admin_delete(ngx_http_loyalty_admin_t *a,
     MDB_txn *txn);
 static int ngx_http_loyalty_admin_put(ngx_http_loyalty_admin_t *a,
     MDB_txn *txn);
+static int ngx_http_loyalty_admin_member_data(ngx_http_loyalty_admin_t *a,
+    MDB_txn *txn);
+static int ngx_http_loyalty_admin_erase(ngx_http_loyalty_admin_t *a,
+    MDB_txn *txn);
+static int ngx_http_loyalty_admin_member_message(ngx_http_loyalty_admin_t *a,
+    json_t *msg);
 static void ngx_http_loyalty_admin_written(ngx_http_loyalty_write_t *w);
 static json_t *ngx_http_loyalty_admin_message(ngx_http_loyalty_write_t *w);
 static ngx_int_t ngx_http_loyalty_admin_done(ngx_http_request_t *r,
@@ -234,16 +244,26 @@ ngx_http_loyalty_admin_write(ngx_http_loyalty_write_t *w, MDB_txn *txn)
         rc = ngx_http_loyalty_admin_ack(a, txn);
         break;
 
+    case NGX_HTTP_LOYALTY_OP_ERASE:
+    case NGX_HTTP_LOYALTY_OP_EXPORT:
+        rc = ngx_http_loyalty_admin_member_data(a, txn);
+        break;
+
     default:
         rc = (a->method == NGX_HTTP_DELETE)
              ? ngx_http_loyalty_admin_delete(a, txn)
+             : (a->method == NGX_HTTP_PATCH)
+             ? ngx_http_loyalty_admin_member_data(a, txn)
              : ngx_http_loyalty_admin_put(a, txn);
         break;
     }
 
     if (rc == 0 && a->res != NULL) {
         a->status = NGX_HTTP_OK;
-        return 0;
+
+        /* an export wrote nothing: no commit, and nothing to publish */
+        return (a->op == NGX_HTTP_LOYALTY_OP_EXPORT)
+               ? NGX_HTTP_LOYALTY_WRITE_NONE : 0;
     }
 
     if (rc == 0 || rc == LOYALTY_BATCH_INVALID || rc == LOYALTY_BATCH_TOO_MANY)
@@ -358,7 +378,7 @@ ngx_http_loyalty_admin_put(ngx_http_loyalty_admin_t *a, MDB_txn *txn)
 
     static const char  *kinds[] = {
         NULL, "member", NULL, NULL, "code", "price", "rules", NULL, NULL,
-        NULL, NULL
+        NULL, NULL, NULL, NULL, NULL
     };
 
     doc = json_loadb((char *) a->body, a->len, JSON_REJECT_DUPLICATES,
@@ -400,6 +420,104 @@ ngx_http_loyalty_admin_put(ngx_http_loyalty_admin_t *a, MDB_txn *txn)
 
 
 /*
+ * PATCH .../members/ID, POST .../members/ID/erase and GET
+ * .../members/ID/export: 0 with a->res, -1 answered with a->status, or
+ * an LMDB error
+ */
+static int
+ngx_http_loyalty_admin_member_data(ngx_http_loyalty_admin_t *a,
+    MDB_txn *txn)
+{
+    int            rc;
+    json_t        *doc;
+    json_error_t   jerr;
+
+    doc = NULL;
+
+    if (a->op == NGX_HTTP_LOYALTY_OP_EXPORT) {
+        a->res = loyalty_member_export(&a->store->st, txn,
+                                       (char *) a->key.data, a->key.len,
+                                       &rc);
+
+    } else if (a->op == NGX_HTTP_LOYALTY_OP_ERASE) {
+        rc = ngx_http_loyalty_admin_erase(a, txn);
+
+    } else {
+        doc = json_loadb((char *) a->body, a->len, JSON_REJECT_DUPLICATES,
+                         &jerr);
+        if (doc == NULL) {
+            a->status = NGX_HTTP_BAD_REQUEST;
+            (void) snprintf(a->err, sizeof(a->err), "%s", jerr.text);
+            return -1;
+        }
+
+        rc = loyalty_member_patch(&a->store->st, txn, (char *) a->key.data,
+                                  a->key.len, doc, a->now, a->err,
+                                  sizeof(a->err));
+    }
+
+    json_decref(doc);
+
+    if (rc == MDB_NOTFOUND) {
+        a->status = NGX_HTTP_NOT_FOUND;
+        (void) snprintf(a->err, sizeof(a->err), "no such record");
+        return -1;
+    }
+
+    if (rc == -1 || rc == LOYALTY_ADMIN_CONFLICT) {
+        a->status = (rc == -1) ? NGX_HTTP_BAD_REQUEST : NGX_HTTP_CONFLICT;
+        return -1;
+    }
+
+    if (rc != 0 || a->op == NGX_HTTP_LOYALTY_OP_EXPORT) {
+        /* the export is in a->res */
+        return rc;
+    }
+
+    a->res = (a->op == NGX_HTTP_LOYALTY_OP_ERASE)
+             ? json_pack("{s:s%,s:s}", "erased", a->key.data, a->key.len,
+                         "pseudonym", a->pseudonym)
+             : loyalty_admin_get_member(&a->store->st, txn,
+                                        (char *) a->key.data, a->key.len);
+
+    return (a->res == NULL) ? ENOMEM : 0;
+}
+
+
+/*
+ * The erasure, and what its message needs: the pseudonym, and the key
+ * when this erasure made the store's first one (a cluster's edge aborts
+ * the transaction, so its followers must keep the key for it)
+ */
+static int
+ngx_http_loyalty_admin_erase(ngx_http_loyalty_admin_t *a, MDB_txn *txn)
+{
+    int               rc, had;
+    loyalty_store_t  *st;
+
+    st = &a->store->st;
+    a->erase_key_made = 0;
+
+    rc = loyalty_member_erase_key(st, txn, a->erase_key, 0);
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        return rc;
+    }
+
+    had = (rc == 0);
+
+    rc = loyalty_member_erase(st, txn, (char *) a->key.data, a->key.len,
+                              a->pseudonym);
+
+    if (rc == 0 && !had) {
+        rc = loyalty_member_erase_key(st, txn, a->erase_key, 0);
+        a->erase_key_made = (rc == 0);
+    }
+
+    return rc;
+}
+
+
+/*
  * In the thread pool, with loyalty_nats: the write just checked, as a
  * message of the cluster's stream (schema/repl-message.schema.json):
  * what the followers give the same core function, with the same time.
@@ -416,12 +534,14 @@ ngx_http_loyalty_admin_message(ngx_http_loyalty_write_t *w)
 
     static const char  *kinds[] = {
         NULL, "member", NULL, NULL, "code", "price", "rules", NULL, NULL,
-        NULL, NULL
+        NULL, NULL, NULL, NULL, NULL
     };
 
     kind = a->op == NGX_HTTP_LOYALTY_OP_EVENTS ? "events"
            : a->op == NGX_HTTP_LOYALTY_OP_DUE ? "claim"
            : a->op == NGX_HTTP_LOYALTY_OP_DUE_ACK ? "ack"
+           : a->op == NGX_HTTP_LOYALTY_OP_ERASE ? "erase"
+           : a->method == NGX_HTTP_PATCH ? "patch"
            : a->method == NGX_HTTP_DELETE ? "delete" : "put";
 
     msg = ngx_http_loyalty_nats_message(ngx_http_loyalty_nats_get(), kind,
@@ -449,6 +569,11 @@ ngx_http_loyalty_admin_message(ngx_http_loyalty_write_t *w)
              | json_object_set_new(msg, "limit", json_integer(a->claim.limit))
              | json_object_set_new(msg, "touches",
                                    json_integer(a->claim.touches));
+
+    } else if (a->op == NGX_HTTP_LOYALTY_OP_ERASE
+               || a->method == NGX_HTTP_PATCH)
+    {
+        rc = ngx_http_loyalty_admin_member_message(a, msg);
 
     } else if (a->method == NGX_HTTP_DELETE) {
         rc = json_object_set_new(msg, "what", json_string("member"))
@@ -481,6 +606,38 @@ ngx_http_loyalty_admin_message(ngx_http_loyalty_write_t *w)
     }
 
     return msg;
+}
+
+
+/*
+ * "patch": the member and the fields changed; "erase": the member, the
+ * pseudonym the edge computed and, if this erasure made it, the key
+ */
+static int
+ngx_http_loyalty_admin_member_message(ngx_http_loyalty_admin_t *a,
+    json_t *msg)
+{
+    int      rc;
+    u_char   hex[2 * LOYALTY_ERASE_KEY_LEN];
+    json_t  *fields;
+
+    rc = json_object_set_new(msg, "key", json_stringn((char *) a->key.data,
+                                                      a->key.len));
+
+    if (a->op != NGX_HTTP_LOYALTY_OP_ERASE) {
+        fields = json_loadb((char *) a->body, a->len, 0, NULL);
+        return fields ? rc | json_object_set_new(msg, "fields", fields) : -1;
+    }
+
+    rc |= json_object_set_new(msg, "pseudonym", json_string(a->pseudonym));
+
+    if (a->erase_key_made) {
+        ngx_hex_dump(hex, a->erase_key, LOYALTY_ERASE_KEY_LEN);
+        rc |= json_object_set_new(msg, "erase_key",
+                                  json_stringn((char *) hex, sizeof(hex)));
+    }
+
+    return rc;
 }
 
 

@@ -333,8 +333,10 @@ END
          'a refused write is logged with the token id');
 
     # routes answer before scopes; a bad token before anything
-    is(as_reader($h, 'PATCH', '/admin/members/li.member', $MEMBER)
+    is(as_reader($h, 'POST', '/admin/members/li.member', $MEMBER)
        =~ s/ .*//sr, 405, 'a read token and a method not allowed: 405');
+    is(as_reader($h, 'PATCH', '/admin/members/li.member', $MEMBER)
+       =~ s/ .*//sr, 403, 'a read token and a PATCH: 403');
     is(as_reader($h, 'POST', '/admin/nothing', '{}') =~ s/ .*//sr, 404,
        'a read token and no such resource: 404');
     my ($status, undef, $hdr) = api($h, 'POST', '/admin/events', $SIGNUP,

@@ -125,17 +125,6 @@ sub restart {
     return $h;
 }
 
-# a request sent, its answer read later
-sub send_post {
-    my ($h, $body) = @_;
-    my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
-                                     PeerPort => $h->{port}, Timeout => 5)
-        or die "connect: $!";
-    print $sock "POST /admin/events HTTP/1.1\r\nHost: localhost\r\n"
-                . "Authorization: Bearer $TOKEN\r\nConnection: close\r\n"
-                . 'Content-Length: ' . length($body) . "\r\n\r\n$body";
-    return $sock;
-}
 
 
 # C helpers of the harness, built with the system's liblmdb
@@ -266,7 +255,8 @@ for my $how (qw(reload stop)) {
     my $holder = open2(my $from, my $to, "$DIR/hold", $h->{store});
     is(scalar(<$from> // ''), "locked\n", "$how: the writer lock is held from outside");
 
-    my $sock = send_post($h, qq({"type":"signup","member":"$how-1"}\n));
+    my $sock = admin_send($h, $TOKEN, 'POST', '/admin/events',
+                          qq({"type":"signup","member":"$how-1"}\n));
     is(answer_of($sock, 0.5), 'none', "$how: the write waits");
 
     kill $how eq 'reload' ? 'HUP' : 'QUIT', $master;

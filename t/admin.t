@@ -433,7 +433,8 @@ END
         [ 'GET', '/admin/events', undef, 405, 'method not allowed here' ],
         [ 'PUT', '/admin/events', $signup, 405, 'method not allowed here' ],
         [ 'POST', '/admin/members/GHOST', $member, 405, 'method not allowed here' ],
-        [ 'PATCH', '/admin/members/GHOST', $member, 405, 'method not allowed here' ],
+        # PATCH changes a member's fields (t/admin-members.t): none here
+        [ 'PATCH', '/admin/members/GHOST', $member, 404, 'no such record' ],
         [ 'PUT', '/admin/members/li.member/ledger', '{}', 405, 'method not allowed here' ],
         [ 'DELETE', '/admin/members/li.member/referrals', undef, 405, 'method not allowed here' ],
         [ 'DELETE', '/admin/rules', undef, 405, 'method not allowed here' ],
@@ -459,7 +460,7 @@ END
                          '/admin/prices/tea' => 'PUT');
             $allow{$p} //= 'PUT' if $p =~ m{/codes/};
             my $want = $p =~ m{/(ledger|referrals)$} ? 'GET'
-                     : $p =~ m{/members/} ? 'GET, PUT, DELETE'
+                     : $p =~ m{/members/} ? 'GET, PUT, PATCH, DELETE'
                      : $allow{$p};
             is($hdr->{allow} // '-', $want, "$name: Allow: $want");
         }
@@ -1118,19 +1119,6 @@ END
 # answer at once, a write waits in the thread pool and is answered once
 # the lock is free
 
-# a raw request left waiting for its answer
-sub send_request {
-    my ($h, $method, $path, $body) = @_;
-    my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
-                                     PeerPort => $h->{port}, Timeout => 5)
-        or die "connect: $!";
-    print $sock "$method $path HTTP/1.1\r\nHost: localhost\r\n"
-                . "Authorization: Bearer $TOKEN\r\nConnection: close\r\n"
-                . 'Content-Length: ' . length($body) . "\r\n\r\n$body";
-    return $sock;
-}
-
-
 {
     my $dir = test_dir();
     my ($rc) = lmdb_tool($dir, 'hold');
@@ -1146,7 +1134,7 @@ sub send_request {
     is($line, "locked\n", 'the writer lock is held from outside');
     my $t0 = time;
 
-    my $post = send_request($h, 'POST', '/admin/events',
+    my $post = admin_send($h, $TOKEN, 'POST', '/admin/events',
         $JSON->encode([{ type => 'action', member => 'li.member', kind => 'assist',
                          id => 'LOCKED-1', at => utc(0) }]));
     sleep 0.2;
@@ -1167,7 +1155,7 @@ sub send_request {
        'the API reads too');
     cmp_ok(time - $t, '<', 0.5, 'at once');
     is(answer_of($post, 1), 'none', 'the POST is not answered while the lock is held');
-    my $also = send_request($h, 'POST', '/admin/events',
+    my $also = admin_send($h, $TOKEN, 'POST', '/admin/events',
         $JSON->encode([{ type => 'action', member => 'wang.partner', kind => 'review',
                          id => 'LOCKED-2', at => utc(0) }]));
     is(as_member($h, 'li.member'), "200 [li.member][member][vip][2622][wang.partner][][none][D3]\n",

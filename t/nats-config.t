@@ -43,6 +43,13 @@ run_blocks();
          'import --nats of an unknown kind'],
         [['import', 'members', '/dev/null', '--nats', 'nats://127.0.0.1:1',
           '--hosts', 'a.com'], 2, 'import --nats members with --hosts'],
+        [['prune', '--nats'], 2, 'prune --nats without a URL'],
+        [['prune', '--nats', 'nats://127.0.0.1:1', '--stream', 'a.b'], 2,
+         'prune --nats with a stream name NATS does not allow'],
+        [['prune', '--nats', 'nats://127.0.0.1:1', '--older-than', '0'], 2,
+         'prune --nats with --older-than 0'],
+        [['prune', '--stream', 'LOYALTY'], 2,
+         'prune with a NATS option but no --nats'],
     );
     for my $case (@cases) {
         my ($args, $want, $what) = @$case;
@@ -54,6 +61,10 @@ run_blocks();
                                       'nats://127.0.0.1:1', '--once');
     like("$rc $err", qr/^3 loyaltyctl: NATS: nats:\/\/127\.0\.0\.1:1: .*No server available/,
          'follow --once without NATS: exit 3, saying so');
+
+    ($rc, $out, $err) = loyaltyctl('prune', '--nats', 'nats://127.0.0.1:1');
+    like("$rc $out $err", qr/^3  loyaltyctl: NATS: nats:\/\/127\.0\.0\.1:1: .*No server available/,
+         'prune --nats without NATS: exit 3, saying so, nothing published');
 
     # the daemon waits for NATS, and a TERM stops it meanwhile
     my $ctl = $ENV{LOYALTY_CTL} // 'build/loyaltyctl';

@@ -10,7 +10,9 @@
 # NATS node killed under write load loses no acknowledged write; with NATS
 # wholly down the admin API answers 503 and reads go on, and the
 # followers catch up by themselves when it is back; sweeps run once per
-# cluster; a fresh edge bootstraps from a replica while writes go on.
+# cluster; a fresh edge bootstraps from a replica while writes go on; a
+# PATCH and an erasure reach every edge alike, an export is not published,
+# a prune goes through the stream.
 # Slow (about a minute): in the Makefile's SLOW_TESTS.
 
 use strict;
@@ -497,6 +499,58 @@ converged('imports');
 }
 
 
+# members' data on a cluster: a PATCH and an erasure on one edge reach
+# every replica alike (the edge's pseudonym, carried in the message); an
+# export is a read, never published; a prune goes through the stream
+{
+    converged("before the members' data");
+    my $chen = get_member($edge[1]{store}, 'chen.customer');
+    my ($s, $b) = api(1, 'PATCH', '/admin/members/zhou.fan',
+                      '{"birthday":"05-20","tier":"vip"}');
+    like("$s $b", qr/^200 \{.*"birthday":"05-20"/, 'a PATCH on edge 1');
+
+    ($s, $b) = api(1, 'POST', '/admin/members/chen.customer/erase');
+    like("$s $b", qr/^200 \{"erased":"chen.customer","pseudonym":"erased-[0-9a-f]{24}"\}/,
+         'an erasure on edge 1');
+    my $p = ($b =~ /"pseudonym":"([^"]+)"/)[0] // 'none';
+
+    ($s, $b) = api(2, 'PATCH', '/admin/members/zhou.fan', '{"colour":"red"}');
+    is($s, 400, 'a PATCH the member refuses is refused, not published');
+
+    converged('a PATCH and an erasure on edge 1');
+
+    for my $i (0 .. 2) {
+        my $z = get_member($edge[$i]{store}, 'zhou.fan');
+        my $e = get_member($edge[$i]{store}, $p);
+        is(join(' ', $z->{tier} // '-', $z->{birthday} // '-',
+                $z->{referrer} // '-',
+                defined get_member($edge[$i]{store}, 'chen.customer')
+                    ? 'kept' : 'gone',
+                $e ? "$e->{orders} $e->{spend} $e->{points}" : 'none',
+                $e && $e->{blocked} ? 'blocked' : '-'),
+           "vip 05-20 wang.partner gone $chen->{orders} $chen->{spend} "
+           . "$chen->{points} blocked",
+           "edge $i: the patched fields, the erased member under the edge's "
+           . "pseudonym");
+    }
+
+    my $last = nats_last_seq($c, 'LOYALTY');
+    ($s, $b) = api(0, 'GET', '/admin/members/li.member/export');
+    like("$s $b", qr/^200 \{.*"li.member"/, 'an export on edge 0');
+    is(nats_last_seq($c, 'LOYALTY'), $last, 'an export publishes nothing');
+
+    my ($rc, $out, $err) = loyaltyctl('-s', $edge[2]{store}, 'prune');
+    like("$rc $err", qr/^1 loyaltyctl: this store is a replica of the stream LOYALTY, written by its follower only: prune/,
+         'a local prune of a replica is refused');
+    ($rc, $out, $err) = loyaltyctl('prune', '--older-than', '1', '--now',
+                                   '2000-01-02T00:00:00Z', @NATS,
+                                   '--edge', 'ops');
+    like("$rc $out", qr/^0 published prune to LOYALTY, sequence \d+$/,
+         'prune --nats') or diag($err);
+    converged('a prune through the stream');
+}
+
+
 # every message the edges and loyaltyctl published, against the schema
 {
     my $last = nats_last_seq($c, 'LOYALTY');
@@ -510,7 +564,7 @@ converged('imports');
         $kinds{$JSON->decode($msgs[-1])->{kind}}++;
     }
     is(join(' ', sort keys %kinds),
-       'claim clicks delete events import put sweep',
+       'claim clicks delete erase events import patch prune put sweep',
        'the stream holds each kind of message');
     write_file("$TMP/messages.jsonl", join("\n", @msgs) . "\n");
     write_file("$TMP/validate.py", <<'PY');

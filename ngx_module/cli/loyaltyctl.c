@@ -57,9 +57,27 @@ static const loyaltyctl_command_t  loyaltyctl_commands[] = {
     { "revoke-code", loyaltyctl_revoke_code,
       "  revoke-code CODE          revoke a share code\n" },
 
+    { "set", loyaltyctl_set,
+      "  set member ID FIELD=VALUE...\n"
+      "                            change only the fields named of a "
+      "member\n" },
+
     { "delete", loyaltyctl_delete,
       "  delete member ID          delete a member, their ledger, codes,\n"
       "                            clicks and touches\n" },
+
+    { "erase", loyaltyctl_erase,
+      "  erase MEMBER              erase what identifies a member, keep the\n"
+      "                            accounting under a pseudonym\n" },
+
+    { "export", loyaltyctl_export,
+      "  export MEMBER             print everything the store holds about a\n"
+      "                            member as JSON\n" },
+
+    { "prune", loyaltyctl_prune,
+      "  prune [--older-than DAYS] [--now TIME]\n"
+      "                            delete events and acknowledged touches\n"
+      "                            past retention\n" },
 
     { "clicks", loyaltyctl_clicks,
       "  clicks [CODE] [--since YYYY-MM-DD]\n"

@@ -68,14 +68,19 @@ typedef struct {
 
 /*
  * A write of a command: loyaltyctl_write() runs step in a write
- * transaction and commits it.  step returns 0 (done), LOYALTYCTL_WRITE_MORE
- * (commit, and run it again: a long job in bounded transactions),
- * LOYALTYCTL_WRITE_REFUSED (nothing written, exit 1: the step said why),
- * LOYALTYCTL_WRITE_FAILED (nothing written, exit 3: the step said why),
- * or an LMDB error.  After MDB_MAP_FULL the map grows and the step runs again, undo
- * (if any) first putting data back as the step found it.  prepare (if
- * any) runs once the store is open, before room is made: it may read the
- * input and set room from its size; an exit code.
+ * transaction and commits it.  step returns 0 (done),
+ * LOYALTYCTL_WRITE_MORE (commit, and run it again: a long job in bounded
+ * transactions), LOYALTYCTL_WRITE_REFUSED (nothing written, exit 1: the
+ * step said why), LOYALTYCTL_WRITE_FAILED (nothing written, exit 3: the
+ * step said why), or an LMDB error.  After MDB_MAP_FULL the map grows
+ * and the step runs again, the state (if any: the part of data the
+ * steps advance) first put back as that step found it.  With input,
+ * the file ("-" for stdin) is read into buf once the store is open (a
+ * store that cannot be opened is said before a missing file), and room
+ * is per_byte bytes for each of its bytes.
+ *
+ * This is the one place where loyaltyctl writes: to make its writes go
+ * elsewhere (published to a stream, say), change loyaltyctl_write().
  */
 #define LOYALTYCTL_WRITE_MORE      (-1000)
 #define LOYALTYCTL_WRITE_REFUSED   (-1001)
@@ -88,15 +93,20 @@ struct loyaltyctl_write_s {
     const char       *undone;     /* appended to them, or NULL */
     size_t            room;       /* bytes free before the first step */
     size_t            regrow;     /* growth after MDB_MAP_FULL, doubled
-                                     each time (default: 2 * room) */
-    int             (*prepare)(loyaltyctl_write_t *w);
+                                     each time (default: 2 * room, or
+                                     1 MiB) */
+    const char       *input;      /* a file the steps write from */
+    unsigned          per_byte;
     int             (*step)(loyaltyctl_write_t *w, loyalty_store_t *st,
                             MDB_txn *txn);
-    void            (*undo)(loyaltyctl_write_t *w);
     void             *data;
+    void             *state;      /* saved before each step, or NULL */
+    size_t            state_size;
 
     /* set by loyaltyctl_write() and the step */
     loyalty_store_t   st;
+    char             *buf;        /* the input, for the steps */
+    size_t            len;
     unsigned          tries;
     int               rc;         /* the LMDB error it failed with */
     char              err[LOYALTY_ERRLEN];  /* a step's own reason */
@@ -171,8 +181,12 @@ int loyaltyctl_verify(const loyaltyctl_opts_t *o, int argc, char **argv);
 int loyaltyctl_get(const loyaltyctl_opts_t *o, int argc, char **argv);
 int loyaltyctl_import(const loyaltyctl_opts_t *o, int argc, char **argv);
 int loyaltyctl_apply(const loyaltyctl_opts_t *o, int argc, char **argv);
-/* delete member ID */
+/* set member ID FIELD=VALUE..., delete member ID, erase ID, export ID */
+int loyaltyctl_set(const loyaltyctl_opts_t *o, int argc, char **argv);
 int loyaltyctl_delete(const loyaltyctl_opts_t *o, int argc, char **argv);
+int loyaltyctl_erase(const loyaltyctl_opts_t *o, int argc, char **argv);
+int loyaltyctl_export(const loyaltyctl_opts_t *o, int argc, char **argv);
+int loyaltyctl_prune(const loyaltyctl_opts_t *o, int argc, char **argv);
 int loyaltyctl_mint_code(const loyaltyctl_opts_t *o, int argc, char **argv);
 int loyaltyctl_revoke_code(const loyaltyctl_opts_t *o, int argc,
     char **argv);

@@ -17,8 +17,6 @@
 
 typedef struct {
     const char            *file;
-    char                  *buf;
-    size_t                 len;
     loyalty_event_hook_t   hook;
     loyalty_batch_t        res;
     int                    refused;   /* LOYALTY_BATCH_INVALID or _CONFLICT */
@@ -48,27 +46,6 @@ static const char  loyaltyctl_usage_apply[] =
     "not run.\n";
 
 
-/* the whole file read once the store is open, and room made for it */
-static int
-loyaltyctl_apply_read(loyaltyctl_write_t *w)
-{
-    loyaltyctl_apply_t  *a;
-
-    a = w->data;
-
-    a->buf = loyaltyctl_read_all(a->file, &a->len);
-    if (a->buf == NULL) {
-        return LOYALTYCTL_DATA;
-    }
-
-    /* an event writes its record, the member's and a ledger entry or two */
-    w->room = a->len * 4;
-    w->regrow = a->len * 8;
-
-    return LOYALTYCTL_OK;
-}
-
-
 static int
 loyaltyctl_apply_step(loyaltyctl_write_t *w, loyalty_store_t *st,
     MDB_txn *txn)
@@ -80,7 +57,7 @@ loyaltyctl_apply_step(loyaltyctl_write_t *w, loyalty_store_t *st,
 
     loyalty_batch_free(&a->res);
 
-    rc = loyalty_batch_apply(st, txn, a->buf, a->len, SIZE_MAX,
+    rc = loyalty_batch_apply(st, txn, w->buf, w->len, SIZE_MAX,
                              (int64_t) time(NULL), &a->hook, &a->res, w->err,
                              sizeof(w->err));
 
@@ -122,12 +99,14 @@ loyaltyctl_apply(const loyaltyctl_opts_t *o, int argc, char **argv)
     memset(&w, 0, sizeof(loyaltyctl_write_t));
     w.what = "apply";
     w.undone = "; nothing applied";
-    w.prepare = loyaltyctl_apply_read;
     w.step = loyaltyctl_apply_step;
     w.data = &a;
 
+    /* an event writes its record, the member's and a ledger entry or two */
+    w.input = argv[1];
+    w.per_byte = 4;
+
     rc = loyaltyctl_write(o, &w);
-    free(a.buf);
 
     rc = loyaltyctl_applied(&w, rc);
     loyaltyctl_cadences_free(o, &vm, cads);

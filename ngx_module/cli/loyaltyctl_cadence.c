@@ -48,12 +48,11 @@ static const char  loyaltyctl_usage_stats[] =
     "member of staff who acknowledged them (done, skipped, failed).\n";
 
 
-/* a sweep in steps: where it stands, and where the last step began */
+/* a sweep in steps: its cadences and time, and where it stands */
 typedef struct {
     loyalty_cadences_t  *cads;
     int64_t              now;
     loyalty_sweep_t      sw;
-    loyalty_sweep_t      before;
 } loyaltyctl_sweep_t;
 
 
@@ -65,7 +64,6 @@ loyaltyctl_sweep_step(loyaltyctl_write_t *w, loyalty_store_t *st,
     loyaltyctl_sweep_t  *s;
 
     s = w->data;
-    s->before = s->sw;
 
     rc = loyalty_sweep_step(st, txn, s->cads, s->now, LOYALTY_SWEEP_CHUNK,
                             &s->sw, w->err, sizeof(w->err));
@@ -74,16 +72,6 @@ loyaltyctl_sweep_step(loyaltyctl_write_t *w, loyalty_store_t *st,
     }
 
     return s->sw.done ? 0 : LOYALTYCTL_WRITE_MORE;
-}
-
-
-static void
-loyaltyctl_sweep_undo(loyaltyctl_write_t *w)
-{
-    loyaltyctl_sweep_t  *s;
-
-    s = w->data;
-    s->sw = s->before;
 }
 
 
@@ -141,8 +129,9 @@ loyaltyctl_sweep(const loyaltyctl_opts_t *o, int argc, char **argv)
     w.what = "sweep";
     w.regrow = LOYALTYCTL_SWEEP_GROW;
     w.step = loyaltyctl_sweep_step;
-    w.undo = loyaltyctl_sweep_undo;
     w.data = &sw;
+    w.state = &sw.sw;
+    w.state_size = sizeof(loyalty_sweep_t);
 
     clock_gettime(CLOCK_MONOTONIC, &t0);
     rc = loyaltyctl_write(o, &w);

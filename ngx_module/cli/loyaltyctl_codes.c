@@ -409,21 +409,89 @@ loyaltyctl_clicks_entry(MDB_val *key, MDB_val *val, loyaltyctl_clicks_t *e)
 }
 
 
-int
-loyaltyctl_clicks(const loyaltyctl_opts_t *o, int argc, char **argv)
+/*
+ * The entries of one code (or every code, code NULL) since the day, a
+ * line each: LOYALTYCTL_OK, LOYALTYCTL_DATA if one did not decode (it is
+ * said, the others printed), -1 if output failed, or an LMDB error.
+ */
+static int
+loyaltyctl_clicks_print(MDB_txn *txn, MDB_dbi dbi, const char *code,
+    size_t n, int64_t since)
 {
-    int                   c, rc, bad;
-    char                  code[LOYALTY_CODE_MAX];
-    long                  n;
+    int                   rc, bad;
     uint8_t               start[LOYALTY_CLICKS_KEY_MAX];
-    int64_t               since;
-    MDB_txn              *txn;
     MDB_val               key, val;
     MDB_cursor           *cur;
     MDB_cursor_op         op;
     const char           *what;
-    loyalty_store_t       st;
     loyaltyctl_clicks_t   e;
+
+    rc = mdb_cursor_open(txn, dbi, &cur);
+    if (rc != 0) {
+        return rc;
+    }
+
+    /* a code's days are together and in order: start at the first wanted */
+    op = MDB_FIRST;
+
+    if (code) {
+        key.mv_data = start;
+        key.mv_size = loyalty_clicks_key(code, n, since, start);
+        op = MDB_SET_RANGE;
+    }
+
+    bad = 0;
+
+    while ((rc = mdb_cursor_get(cur, &key, &val, op)) == 0) {
+        op = MDB_NEXT;
+
+        if (code
+            && (key.mv_size <= n || memcmp(key.mv_data, code, n) != 0
+                || ((uint8_t *) key.mv_data)[n] != 0))
+        {
+            break;
+        }
+
+        what = loyaltyctl_clicks_entry(&key, &val, &e);
+
+        if (what) {
+            fprintf(stderr, "loyaltyctl: clicks/%s: %s\n", e.label, what);
+            bad = 1;
+            continue;
+        }
+
+        if (e.day < since) {
+            continue;
+        }
+
+        if (loyaltyctl_print_json(loyalty_clicks_to_json(e.code, e.code_len,
+                                                         e.day, e.counts))
+            != LOYALTYCTL_OK)
+        {
+            rc = -1;
+            break;
+        }
+    }
+
+    mdb_cursor_close(cur);
+
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        return rc;
+    }
+
+    return bad ? LOYALTYCTL_DATA : LOYALTYCTL_OK;
+}
+
+
+int
+loyaltyctl_clicks(const loyaltyctl_opts_t *o, int argc, char **argv)
+{
+    int               c, rc;
+    char              code[LOYALTY_CODE_MAX];
+    long              n;
+    int64_t           since;
+    MDB_txn          *txn;
+    loyalty_store_t   st;
 
     static const struct option  longopts[] = {
         { "since", required_argument, NULL, 's' },
@@ -472,73 +540,13 @@ loyaltyctl_clicks(const loyaltyctl_opts_t *o, int argc, char **argv)
         return rc;
     }
 
-    cur = NULL;
-
-    rc = mdb_cursor_open(txn, st.dbi[LOYALTY_DB_CLICKS], &cur);
-    if (rc != 0) {
-        goto failed;
-    }
-
-    /* a code's days are together and in order: start at the first wanted */
-    op = MDB_FIRST;
-
-    if (n >= 0) {
-        key.mv_data = start;
-        key.mv_size = loyalty_clicks_key(code, (size_t) n, since, start);
-        op = MDB_SET_RANGE;
-    }
-
-    bad = 0;
-
-    while ((rc = mdb_cursor_get(cur, &key, &val, op)) == 0) {
-        op = MDB_NEXT;
-
-        if (n >= 0
-            && (key.mv_size <= (size_t) n
-                || memcmp(key.mv_data, code, (size_t) n) != 0
-                || ((uint8_t *) key.mv_data)[n] != 0))
-        {
-            break;
-        }
-
-        what = loyaltyctl_clicks_entry(&key, &val, &e);
-
-        if (what) {
-            fprintf(stderr, "loyaltyctl: clicks/%s: %s\n", e.label, what);
-            bad = 1;
-            continue;
-        }
-
-        if (e.day < since) {
-            continue;
-        }
-
-        if (loyaltyctl_print_json(loyalty_clicks_to_json(e.code, e.code_len,
-                                                         e.day, e.counts))
-            != LOYALTYCTL_OK)
-        {
-            mdb_cursor_close(cur);
-            loyaltyctl_read_end(&st, txn);
-            return LOYALTYCTL_STORE;
-        }
-    }
-
-    if (rc != MDB_NOTFOUND && rc != 0) {
-        goto failed;
-    }
-
-    mdb_cursor_close(cur);
+    rc = loyaltyctl_clicks_print(txn, st.dbi[LOYALTY_DB_CLICKS],
+                                 n >= 0 ? code : NULL, (size_t) n, since);
     loyaltyctl_read_end(&st, txn);
 
-    return bad ? LOYALTYCTL_DATA : LOYALTYCTL_OK;
-
-failed:
-
-    if (cur) {
-        mdb_cursor_close(cur);
+    if (rc == LOYALTYCTL_OK || rc == LOYALTYCTL_DATA || rc == -1) {
+        return rc == -1 ? LOYALTYCTL_STORE : rc;
     }
-
-    loyaltyctl_read_end(&st, txn);
 
     return loyaltyctl_store_failed("clicks", rc);
 }

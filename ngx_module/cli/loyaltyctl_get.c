@@ -83,20 +83,93 @@ loyaltyctl_print_price(loyalty_store_t *st, MDB_txn *txn, const char *sku,
 }
 
 
-int
-loyaltyctl_get(const loyaltyctl_opts_t *o, int argc, char **argv)
+/* what get looks up: the word, its database, what its key is called */
+static const struct {
+    const char  *name;
+    int          db;
+    const char  *what;
+} loyaltyctl_get_kinds[] = {
+    { "member", LOYALTY_DB_MEMBERS, "member id" },
+    { "tier",   LOYALTY_DB_TIERS,   "tier name" },
+    { "price",  LOYALTY_DB_PRICES,  "sku" },
+    { "code",   LOYALTY_DB_CODES,   "code" },
+    { NULL, 0, NULL }
+};
+
+
+/* the key of arg in db (a code in code[]): 1, or 0 if it is not valid */
+static int
+loyaltyctl_get_key(int db, const char *arg, MDB_val *key, char *code)
 {
-    int               rc, db, valid;
-    char              code[LOYALTY_CODE_MAX];
-    long              n;
-    MDB_txn          *txn;
-    MDB_val           key, val;
-    const char       *tier, *what;
+    long  n;
+
+    key->mv_data = (void *) arg;
+    key->mv_size = strlen(arg);
+
+    if (db == LOYALTY_DB_CODES) {
+        /* codes are keyed in upper case */
+        n = loyalty_code_normalize(arg, key->mv_size, code);
+        key->mv_data = code;
+        key->mv_size = n >= 0 ? (size_t) n : 0;
+        return n >= 0;
+    }
+
+    if (db == LOYALTY_DB_TIERS) {
+        return loyalty_valid_tier_name(arg, key->mv_size);
+    }
+
+    return loyalty_valid_id(arg, key->mv_size);
+}
+
+
+/* the record found: an exit code, or -1 if it does not decode */
+static int
+loyaltyctl_get_print(loyalty_store_t *st, MDB_txn *txn, int db,
+    const char *arg, MDB_val *key, MDB_val *val, const char *tier)
+{
     loyalty_tier_t    t;
     loyalty_code_t    c;
     loyalty_price_t   price;
-    loyalty_store_t   st;
     loyalty_member_t  m;
+
+    if (db == LOYALTY_DB_PRICES) {
+        return (loyalty_price_decode(val->mv_data, val->mv_size, &price)
+                == 0)
+               ? loyaltyctl_print_price(st, txn, arg, &price, tier) : -1;
+    }
+
+    if (db == LOYALTY_DB_CODES) {
+        return (loyalty_code_decode(val->mv_data, val->mv_size, &c) == 0)
+               ? loyaltyctl_print_json(loyalty_code_to_json(key->mv_data,
+                                                            key->mv_size,
+                                                            &c))
+               : -1;
+    }
+
+    if (db == LOYALTY_DB_MEMBERS) {
+        return (loyalty_member_decode(val->mv_data, val->mv_size, &m) == 0)
+               ? loyaltyctl_print_json(loyalty_member_to_json(arg,
+                                                              key->mv_size,
+                                                              &m))
+               : -1;
+    }
+
+    return (loyalty_tier_decode(val->mv_data, val->mv_size, &t) == 0)
+           ? loyaltyctl_print_json(loyalty_tier_to_json(arg, key->mv_size,
+                                                        &t))
+           : -1;
+}
+
+
+int
+loyaltyctl_get(const loyaltyctl_opts_t *o, int argc, char **argv)
+{
+    int               rc, i;
+    char              code[LOYALTY_CODE_MAX];
+    MDB_txn          *txn;
+    MDB_val           key, val;
+    const char       *tier;
+    loyalty_store_t   st;
 
     if (loyaltyctl_wants_help(argc, argv, loyaltyctl_usage_get)) {
         return LOYALTYCTL_OK;
@@ -130,46 +203,20 @@ loyaltyctl_get(const loyaltyctl_opts_t *o, int argc, char **argv)
         return loyaltyctl_usage(loyaltyctl_usage_get);
     }
 
-    if (strcmp(argv[1], "member") == 0) {
-        db = LOYALTY_DB_MEMBERS;
-        what = "member id";
+    for (i = 0; loyaltyctl_get_kinds[i].name; i++) {
+        if (strcmp(argv[1], loyaltyctl_get_kinds[i].name) == 0) {
+            break;
+        }
+    }
 
-    } else if (strcmp(argv[1], "tier") == 0) {
-        db = LOYALTY_DB_TIERS;
-        what = "tier name";
-
-    } else if (strcmp(argv[1], "price") == 0) {
-        db = LOYALTY_DB_PRICES;
-        what = "sku";
-
-    } else if (strcmp(argv[1], "code") == 0) {
-        db = LOYALTY_DB_CODES;
-        what = "code";
-
-    } else {
+    if (loyaltyctl_get_kinds[i].name == NULL) {
         return loyaltyctl_usage(loyaltyctl_usage_get);
     }
 
-    key.mv_data = argv[2];
-    key.mv_size = strlen(argv[2]);
-
-    if (db == LOYALTY_DB_CODES) {
-        /* codes are keyed in upper case */
-        n = loyalty_code_normalize(argv[2], key.mv_size, code);
-        valid = (n >= 0);
-        key.mv_data = code;
-        key.mv_size = valid ? (size_t) n : 0;
-
-    } else if (db == LOYALTY_DB_TIERS) {
-        valid = loyalty_valid_tier_name(argv[2], key.mv_size);
-
-    } else {
-        valid = loyalty_valid_id(argv[2], key.mv_size);
-    }
-
-    if (!valid) {
+    if (!loyaltyctl_get_key(loyaltyctl_get_kinds[i].db, argv[2], &key, code))
+    {
         fprintf(stderr, "loyaltyctl: \"%s\" is not a valid %s\n", argv[2],
-                what);
+                loyaltyctl_get_kinds[i].what);
         return LOYALTYCTL_DATA;
     }
 
@@ -178,7 +225,7 @@ loyaltyctl_get(const loyaltyctl_opts_t *o, int argc, char **argv)
         return rc;
     }
 
-    rc = mdb_get(txn, st.dbi[db], &key, &val);
+    rc = mdb_get(txn, st.dbi[loyaltyctl_get_kinds[i].db], &key, &val);
 
     if (rc == MDB_NOTFOUND) {
         fprintf(stderr, "loyaltyctl: no %s \"%s\"\n", argv[1], argv[2]);
@@ -187,28 +234,9 @@ loyaltyctl_get(const loyaltyctl_opts_t *o, int argc, char **argv)
     } else if (rc != 0) {
         rc = loyaltyctl_store_failed("get", rc);
 
-    } else if (db == LOYALTY_DB_PRICES) {
-        rc = (loyalty_price_decode(val.mv_data, val.mv_size, &price) == 0)
-             ? loyaltyctl_print_price(&st, txn, argv[2], &price, tier)
-             : -1;
-
-    } else if (db == LOYALTY_DB_CODES) {
-        rc = (loyalty_code_decode(val.mv_data, val.mv_size, &c) == 0)
-             ? loyaltyctl_print_json(loyalty_code_to_json(code, key.mv_size,
-                                                          &c))
-             : -1;
-
-    } else if (db == LOYALTY_DB_MEMBERS) {
-        rc = (loyalty_member_decode(val.mv_data, val.mv_size, &m) == 0)
-             ? loyaltyctl_print_json(loyalty_member_to_json(argv[2],
-                                                            key.mv_size, &m))
-             : -1;
-
     } else {
-        rc = (loyalty_tier_decode(val.mv_data, val.mv_size, &t) == 0)
-             ? loyaltyctl_print_json(loyalty_tier_to_json(argv[2],
-                                                          key.mv_size, &t))
-             : -1;
+        rc = loyaltyctl_get_print(&st, txn, loyaltyctl_get_kinds[i].db,
+                                  argv[2], &key, &val, tier);
     }
 
     if (rc == -1) {

@@ -60,8 +60,6 @@ typedef struct {
     loyalty_tierset_t tiers;
     loyaltyctl_hosts_t hosts;
     int64_t           now;
-    char             *buf;
-    size_t            len;
     int               refused;
     char              what[32];
     char              err[2 * LOYALTY_ERRLEN];
@@ -304,27 +302,6 @@ loyaltyctl_import_buffer(loyaltyctl_import_t *im, const char *buf,
 }
 
 
-/* the whole input read once the store is open, and room made for it */
-static int
-loyaltyctl_import_read(loyaltyctl_write_t *w)
-{
-    loyaltyctl_import_t  *im;
-
-    im = w->data;
-
-    im->buf = loyaltyctl_read_all(im->file, &im->len);
-    if (im->buf == NULL) {
-        return LOYALTYCTL_DATA;
-    }
-
-    /* records take less room than their JSON; B-tree pages about double */
-    w->room = im->len * 2;
-    w->regrow = im->len * 4;
-
-    return LOYALTYCTL_OK;
-}
-
-
 static int
 loyaltyctl_import_step(loyaltyctl_write_t *w, loyalty_store_t *st,
     MDB_txn *txn)
@@ -336,8 +313,7 @@ loyaltyctl_import_step(loyaltyctl_write_t *w, loyalty_store_t *st,
     im->st = st;
     im->txn = txn;
 
-    rc = loyaltyctl_import_buffer(im, im->buf, im->len,
-                                  isatty(STDERR_FILENO));
+    rc = loyaltyctl_import_buffer(im, w->buf, w->len, isatty(STDERR_FILENO));
     if (rc == -1) {
         im->refused = 1;
         return LOYALTYCTL_WRITE_REFUSED;
@@ -488,12 +464,14 @@ loyaltyctl_import(const loyaltyctl_opts_t *o, int argc, char **argv)
     memset(&w, 0, sizeof(loyaltyctl_write_t));
     w.what = im.what;
     w.undone = "; nothing imported";
-    w.prepare = loyaltyctl_import_read;
     w.step = loyaltyctl_import_step;
     w.data = &im;
 
+    /* records take less room than their JSON; B-tree pages about double */
+    w.input = file;
+    w.per_byte = 2;
+
     rc = loyaltyctl_write(o, &w);
-    free(im.buf);
 
     if (rc == LOYALTYCTL_DATA && im.refused && im.lineno == 0) {
         fprintf(stderr, "loyaltyctl: %s: %s; nothing imported\n", file,

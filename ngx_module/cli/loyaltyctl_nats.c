@@ -414,8 +414,9 @@ loyaltyctl_replica_refuse(loyalty_store_t *st, const char *what)
     }
 
     fprintf(stderr, "loyaltyctl: this store is a replica of the stream %s, "
-            "written by its follower only: %s through the stream with "
-            "--nats\n", stream, what);
+            "written by its follower only: %s through the stream (import "
+            "and prune with --nats; the other writes through an edge's "
+            "admin API)\n", stream, what);
 
     return 1;
 }
@@ -462,7 +463,7 @@ loyaltyctl_import_check(const loyaltyctl_opts_t *o, const char *kind,
 
 
 /* an id for JetStream's duplicate window: edge, then 16 random bytes */
-static int
+int
 loyaltyctl_nats_msgid(loyaltyctl_nats_t *n, char *id, size_t size)
 {
     size_t         i, len;

@@ -183,24 +183,18 @@ loyaltyctl_stats(const loyaltyctl_opts_t *o, int argc, char **argv)
         return LOYALTYCTL_USAGE;
     }
 
-    rc = loyaltyctl_open(o, &st, LOYALTY_STORE_RDONLY);
+    rc = loyaltyctl_read_begin(o, "stats", &st, &txn);
     if (rc != LOYALTYCTL_OK) {
         return rc;
     }
 
     doc = NULL;
-    rc = mdb_txn_begin(st.env, NULL, MDB_RDONLY, &txn);
+    rc = loyalty_stats_query(&st, txn, &q, time(NULL), &doc);
 
-    if (rc == 0) {
-        rc = loyalty_stats_query(&st, txn, &q, time(NULL), &doc);
-        mdb_txn_abort(txn);
-    }
-
-    loyalty_store_close(&st);
+    loyaltyctl_read_end(&st, txn);
 
     if (rc != 0) {
-        fprintf(stderr, "loyaltyctl: stats: %s\n", mdb_strerror(rc));
-        return LOYALTYCTL_STORE;
+        return loyaltyctl_store_failed("stats", rc);
     }
 
     if (csv) {

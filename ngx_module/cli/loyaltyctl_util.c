@@ -23,6 +23,8 @@
 
 /* a step that fills the map runs again this many times, each with more */
 #define LOYALTYCTL_GROW_TRIES   8
+/* the first growth of a write that asked for none */
+#define LOYALTYCTL_REGROW       ((size_t) 1 << 20)
 
 
 int
@@ -280,7 +282,7 @@ loyaltyctl_read_end(loyalty_store_t *st, MDB_txn *txn)
  * LOYALTYCTL_WRITE_REFUSED, LOYALTYCTL_WRITE_FAILED, or an LMDB error.
  */
 static int
-loyaltyctl_write_once(loyaltyctl_write_t *w)
+loyaltyctl_write_once(loyaltyctl_write_t *w, void *saved)
 {
     int       rc, more;
     MDB_txn  *txn;
@@ -288,6 +290,10 @@ loyaltyctl_write_once(loyaltyctl_write_t *w)
     rc = mdb_txn_begin(w->st.env, NULL, 0, &txn);
     if (rc != 0) {
         return rc;
+    }
+
+    if (w->state) {
+        memcpy(saved, w->state, w->state_size);
     }
 
     rc = w->step(w, &w->st, txn);
@@ -311,37 +317,51 @@ int
 loyaltyctl_write(const loyaltyctl_opts_t *o, loyaltyctl_write_t *w)
 {
     int     rc;
+    void   *saved;
     size_t  regrow;
+
+    saved = w->state ? malloc(w->state_size) : NULL;
+
+    if (w->state && saved == NULL) {
+        fprintf(stderr, "loyaltyctl: out of memory\n");
+        return LOYALTYCTL_STORE;
+    }
 
     rc = loyaltyctl_open(o, &w->st, 0);
     if (rc != LOYALTYCTL_OK) {
+        free(saved);
         return rc;
     }
 
     /* a cluster's replica is written by its follower only */
     if (loyaltyctl_replica_refuse(&w->st, w->what)) {
         loyalty_store_close(&w->st);
+        free(saved);
         return LOYALTYCTL_DATA;
     }
 
     w->err[0] = '\0';
 
-    if (w->prepare) {
-        rc = w->prepare(w);
-        if (rc != LOYALTYCTL_OK) {
+    if (w->input) {
+        w->buf = loyaltyctl_read_all(w->input, &w->len);
+        if (w->buf == NULL) {
             loyalty_store_close(&w->st);
-            return rc;
+            free(saved);
+            return LOYALTYCTL_DATA;
         }
+
+        w->room = w->len * w->per_byte;
     }
 
-    regrow = w->regrow ? w->regrow : 2 * w->room;
+    regrow = w->regrow ? w->regrow
+             : w->room ? 2 * w->room : LOYALTYCTL_REGROW;
 
     rc = w->room ? loyalty_store_grow(&w->st, w->room) : 0;
     w->tries = 0;
 
     /* a step done, or refused, or failed, ends the loop */
     while (rc == 0) {
-        rc = loyaltyctl_write_once(w);
+        rc = loyaltyctl_write_once(w, saved);
 
         if (rc == LOYALTYCTL_WRITE_MORE) {
             w->tries = 0;
@@ -354,14 +374,17 @@ loyaltyctl_write(const loyaltyctl_opts_t *o, loyaltyctl_write_t *w)
         }
 
         /* the step runs again from where it started, with more room */
-        if (w->undo) {
-            w->undo(w);
+        if (w->state) {
+            memcpy(w->state, saved, w->state_size);
         }
 
         rc = loyalty_store_grow(&w->st, regrow << (w->tries - 1));
     }
 
     loyalty_store_close(&w->st);
+    free(w->buf);
+    w->buf = NULL;
+    free(saved);
 
     if (rc == 0) {
         return LOYALTYCTL_OK;

@@ -75,6 +75,16 @@ int loyalty_admin_delete_member(loyalty_store_t *st, MDB_txn *txn,
     const char *id, size_t len);
 
 /*
+ * Parts of a deletion, for an erasure too: the referrals index of the
+ * members id referred, and their referrer; the touches of id and their
+ * due entries.  0 or an LMDB error.
+ */
+int loyalty_admin_forget_downline(loyalty_store_t *st, MDB_txn *txn,
+    const char *id, size_t len);
+int loyalty_admin_forget_touches(loyalty_store_t *st, MDB_txn *txn,
+    const char *id, size_t len);
+
+/*
  * {"member":ID,"level1":[{"id","stage"}],"level2":[{"id","stage","via"}]}
  * (schema/referrals.schema.json); NULL when the member is absent.
  */

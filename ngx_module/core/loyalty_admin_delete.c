@@ -51,7 +51,7 @@ loyalty_admin_unrefer(loyalty_store_t *st, MDB_txn *txn, const char *mid,
  * deletes every referrals key that starts with prefix and a zero byte,
  * and the referrer of each member it names
  */
-static int
+int
 loyalty_admin_forget_downline(loyalty_store_t *st, MDB_txn *txn,
     const char *id, size_t len)
 {
@@ -242,7 +242,7 @@ loyalty_admin_forget_touch(loyalty_store_t *st, MDB_txn *txn,
  * The member's touches, "CADENCE:ID:PERIOD", and their due entries: a
  * range per cadence, the next cadence found by seeking past "CADENCE:".
  */
-static int
+int
 loyalty_admin_forget_touches(loyalty_store_t *st, MDB_txn *txn,
     const char *id, size_t len)
 {

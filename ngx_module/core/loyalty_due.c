@@ -421,7 +421,7 @@ loyalty_due_reward(loyalty_store_t *st, MDB_txn *txn, const char *id,
 
 
 /* one touch as JSON, for GET .../due and loyaltyctl due */
-static json_t *
+json_t *
 loyalty_touch_json(const char *id, size_t len, const loyalty_touch_t *t,
     int64_t lease_until)
 {

@@ -131,6 +131,10 @@ size_t loyalty_touch_id(const char *cadence, size_t clen, const char *member,
 int loyalty_touch_id_split(const char *id, size_t len, size_t *clen,
     const char **member, size_t *mlen, const char **period, size_t *plen);
 
+/* the touch id as JSON (schema/due.schema.json), lease_until 0: none */
+json_t *loyalty_touch_json(const char *id, size_t len,
+    const loyalty_touch_t *t, int64_t lease_until);
+
 size_t loyalty_due_key(int64_t due_at, const char *id, size_t len,
     uint8_t *key);
 

@@ -9,7 +9,7 @@
 #include "loyalty_json.h"
 
 
-static const loyalty_json_field_t  loyalty_member_fields[] = {
+const loyalty_json_field_t  loyalty_member_fields[] = {
     { "id",             JSON_STRING,  1 },
     { "tier",           JSON_STRING,  1 },
     { "stage",          JSON_STRING,  1 },

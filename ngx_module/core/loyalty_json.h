@@ -22,6 +22,10 @@ typedef struct {
 } loyalty_json_field_t;
 
 
+/* the fields of a member (schema/member.schema.json) */
+extern const loyalty_json_field_t  loyalty_member_fields[];
+
+
 /*
  * Rejects unknown fields, missing required ones and wrong types; fields
  * ends with a NULL name.  An integral real (1.0) counts as an integer.

@@ -63,9 +63,6 @@ static int loyalty_repl_sweep(loyalty_store_t *st, MDB_txn *txn,
 static int loyalty_repl_import(loyalty_store_t *st, MDB_txn *txn,
     const loyalty_repl_ctx_t *ctx, json_t *msg, int64_t at, char *err,
     size_t errlen);
-static int loyalty_repl_refuse(char *err, size_t errlen, const char *what);
-static const char *loyalty_repl_string(json_t *msg, const char *name,
-    size_t *len);
 
 
 static const loyalty_repl_kind_t  loyalty_repl_kinds[] = {
@@ -77,6 +74,9 @@ static const loyalty_repl_kind_t  loyalty_repl_kinds[] = {
     { "ack",    loyalty_repl_ack },
     { "sweep",  loyalty_repl_sweep },
     { "import", loyalty_repl_import },
+    { "patch",  loyalty_repl_patch },
+    { "erase",  loyalty_repl_erase },
+    { "prune",  loyalty_repl_prune },
     { NULL, NULL }
 };
 
@@ -144,7 +144,7 @@ loyalty_repl_apply(loyalty_store_t *st, MDB_txn *txn,
 }
 
 
-static int
+int
 loyalty_repl_refuse(char *err, size_t errlen, const char *what)
 {
     snprintf(err, errlen, "%s", what);
@@ -152,7 +152,7 @@ loyalty_repl_refuse(char *err, size_t errlen, const char *what)
 }
 
 
-static const char *
+const char *
 loyalty_repl_string(json_t *msg, const char *name, size_t *len)
 {
     json_t  *s;

@@ -105,6 +105,29 @@ int loyalty_repl_checksum(loyalty_store_t *st, MDB_txn *txn,
     uint8_t digest[LOYALTY_REPL_DIGEST_LEN]);
 
 /*
+ * For the kinds' own files: a refusal (LOYALTY_REPL_REFUSED, with what in
+ * err), and a message's string field (NULL if absent or not a string).
+ */
+int loyalty_repl_refuse(char *err, size_t errlen, const char *what);
+const char *loyalty_repl_string(json_t *msg, const char *name, size_t *len);
+
+/*
+ * The kinds of loyalty_repl_member.c: "patch" (a member's PATCH), "erase"
+ * (an erasure under the edge's pseudonym) and "prune" (retention, from
+ * loyaltyctl prune --nats).  0, LOYALTY_REPL_REFUSED with err, or an
+ * LMDB error.
+ */
+int loyalty_repl_patch(loyalty_store_t *st, MDB_txn *txn,
+    const loyalty_repl_ctx_t *ctx, json_t *msg, int64_t at, char *err,
+    size_t errlen);
+int loyalty_repl_erase(loyalty_store_t *st, MDB_txn *txn,
+    const loyalty_repl_ctx_t *ctx, json_t *msg, int64_t at, char *err,
+    size_t errlen);
+int loyalty_repl_prune(loyalty_store_t *st, MDB_txn *txn,
+    const loyalty_repl_ctx_t *ctx, json_t *msg, int64_t at, char *err,
+    size_t errlen);
+
+/*
  * The message of one write, as JSON (the caller adds the kind's fields
  * and dumps it compact).
  */

@@ -3,7 +3,9 @@
  * in the same order give the same checksum; the sequence is kept with the
  * writes; malformed, foreign and refused messages leave nothing behind;
  * clicks from several edges add up; node-local meta is not in the
- * checksum.
+ * checksum; a PATCH and an erasure made on edges reach every replica
+ * alike, under the edge's pseudonym and the first erase key; so does a
+ * prune published by loyaltyctl prune --nats.
  */
 
 #include <stdio.h>
@@ -13,6 +15,7 @@
 
 #include "tap.h"
 #include "loyalty_admin.h"
+#include "loyalty_member_data.h"
 #include "loyalty_repl.h"
 
 
@@ -111,6 +114,34 @@ static const char  *writes[] = {
     "{\"v\":1,\"kind\":\"claim\",\"edge\":\"e3\",\"at\":1764979207,"
     "\"until\":1764979207,\"lease\":60,\"limit\":10,\"touches\":31}",
     "{\"v\":1,\"kind\":\"sweep\",\"edge\":\"e3\",\"at\":1764979208}",
+    /* a PATCH on one edge, an erasure on another (the key it made) */
+    "{\"v\":1,\"kind\":\"put\",\"edge\":\"e1\",\"at\":1764979209,"
+    "\"what\":\"member\",\"key\":\"cy\",\"record\":{\"tier\":\"basic\","
+    "\"stage\":\"fan\",\"referrer\":\"ann\",\"birthday\":\"04-01\"}}",
+    "{\"v\":1,\"kind\":\"patch\",\"edge\":\"e2\",\"at\":1764979210,"
+    "\"key\":\"cy\",\"fields\":{\"tier\":\"gold\",\"points\":70,"
+    "\"birthday\":null}}",
+    "{\"v\":1,\"kind\":\"events\",\"edge\":\"e1\",\"at\":1764979211,"
+    "\"body\":\"[{\\\"type\\\":\\\"order\\\",\\\"member\\\":\\\"cy\\\","
+    "\\\"order_id\\\":\\\"O3\\\",\\\"amount\\\":900,"
+    "\\\"at\\\":\\\"2025-12-06T00:00:00Z\\\","
+    "\\\"items\\\":[{\\\"sku\\\":\\\"x\\\"}]}]\"}",
+    "{\"v\":1,\"kind\":\"erase\",\"edge\":\"e3\",\"at\":1764979212,"
+    "\"key\":\"cy\",\"pseudonym\":\"erased-0123456789abcdef01234567\","
+    "\"erase_key\":"
+    "\"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\"}",
+    /* made again and erased again on an edge with a key of its own: the
+     * first key stays on every replica */
+    "{\"v\":1,\"kind\":\"put\",\"edge\":\"e1\",\"at\":1764979213,"
+    "\"what\":\"member\",\"key\":\"cy\",\"record\":{\"tier\":\"basic\","
+    "\"stage\":\"fan\"}}",
+    "{\"v\":1,\"kind\":\"erase\",\"edge\":\"e2\",\"at\":1764979214,"
+    "\"key\":\"cy\",\"pseudonym\":\"erased-0123456789abcdef01234567\","
+    "\"erase_key\":"
+    "\"ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100\"}",
+    /* loyaltyctl prune --nats: the events of before that time, on all */
+    "{\"v\":1,\"kind\":\"prune\",\"edge\":\"ops\",\"at\":1764979215,"
+    "\"before\":1764979201}",
 };
 
 
@@ -140,6 +171,21 @@ static const char  *refused[] = {
     "\"until\":1,\"lease\":0,\"limit\":10,\"touches\":1}",
     "{\"v\":1,\"kind\":\"import\",\"edge\":\"x\",\"at\":1764979200,"
     "\"what\":\"members\",\"body\":\"\"}",
+    "{\"v\":1,\"kind\":\"patch\",\"edge\":\"x\",\"at\":1764979200,"
+    "\"key\":\"ann\",\"fields\":{\"colour\":\"red\"}}",
+    "{\"v\":1,\"kind\":\"patch\",\"edge\":\"x\",\"at\":1764979200,"
+    "\"key\":\"nobody\",\"fields\":{\"points\":1}}",
+    "{\"v\":1,\"kind\":\"patch\",\"edge\":\"x\",\"at\":1764979200,"
+    "\"key\":\"ann\",\"fields\":[]}",
+    "{\"v\":1,\"kind\":\"erase\",\"edge\":\"x\",\"at\":1764979200,"
+    "\"key\":\"nobody\",\"pseudonym\":\"erased-0123456789abcdef01234567\"}",
+    "{\"v\":1,\"kind\":\"erase\",\"edge\":\"x\",\"at\":1764979200,"
+    "\"key\":\"ann\",\"pseudonym\":\"ann-in-disguise\"}",
+    "{\"v\":1,\"kind\":\"erase\",\"edge\":\"x\",\"at\":1764979200,"
+    "\"key\":\"ann\",\"pseudonym\":\"erased-0123456789abcdef01234567\","
+    "\"erase_key\":\"abc\"}",
+    "{\"v\":1,\"kind\":\"prune\",\"edge\":\"x\",\"at\":1764979200,"
+    "\"before\":\"last year\"}",
 };
 
 
@@ -230,7 +276,7 @@ main(void)
     MDB_txn     *txn;
     MDB_val      key, val;
 
-    plan(10 + 2 * nelts(writes) + 2 * nelts(refused));
+    plan(13 + 2 * nelts(writes) + 2 * nelts(refused));
 
     if (open_store(tmp_a, &st_a) != 0 || open_store(tmp_b, &st_b) != 0) {
         return 1;
@@ -276,6 +322,47 @@ main(void)
     is_int(loyalty_repl_stream(&st_b, txn, name), MDB_NOTFOUND,
            "a store that follows no stream");
     mdb_txn_abort(txn);
+
+    /* the erasure: the edge's pseudonym, the first key, on both */
+    for (i = 0; i < 2; i++) {
+        loyalty_store_t  *st = i ? &st_b : &st_a;
+        json_t           *m;
+        uint8_t           k[LOYALTY_ERASE_KEY_LEN];
+
+        rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn);
+        m = rc ? NULL : loyalty_admin_get_member(st, txn,
+                                    "erased-0123456789abcdef01234567", 31);
+
+        if (i == 0) {
+            /* two erasures of cy: 70 points and the order's, once each */
+            ok(m && loyalty_admin_get_member(st, txn, "cy", 2) == NULL
+               && json_integer_value(json_object_get(m, "orders")) == 1
+               && json_is_true(json_object_get(m, "blocked"))
+               && json_object_get(m, "birthday") == NULL
+               && json_integer_value(json_object_get(m, "spend")) == 900
+               && json_integer_value(json_object_get(m, "points")) == 70,
+               "patched, then erased twice: the record under the edge's "
+               "pseudonym, blocked, the order and the patched points");
+
+        } else {
+            ok(rc == 0 && loyalty_member_erase_key(st, txn, k, 0) == 0
+               && k[0] == 0x00 && k[1] == 0x11 && k[31] == 0xff,
+               "the replica keeps the first erase key it was given");
+        }
+
+        json_decref(m);
+        mdb_txn_abort(txn);
+    }
+
+    {
+        MDB_stat  ms;
+
+        rc = mdb_txn_begin(st_b.env, NULL, MDB_RDONLY, &txn);
+        rc = rc ? rc : mdb_stat(txn, st_b.dbi[LOYALTY_DB_EVENTS], &ms);
+        ok(rc == 0 && ms.ms_entries == 0,
+           "pruned through the stream: no event of before the cutoff");
+        mdb_txn_abort(txn);
+    }
 
     /* node-local meta is not in the checksum; content is */
     checksum(&st_a, a, &sa);

@@ -85,7 +85,7 @@ our @EXPORT = qw(
     no_crash stop_checked sanitizer_check nginx_run
     loyaltyctl test_dir write_file slurp run_out new_store schema_check
     $ADMIN_TOKEN $ADMIN_READ_TOKEN admin_request admin_auth
-    write_admin_tokens lmdb_tool answer_of
+    write_admin_tokens lmdb_tool admin_send answer_of
 );
 
 # fixed test secrets, not used anywhere else
@@ -436,6 +436,20 @@ sub lmdb_tool {
     croak "no $src" unless -f $src;
     my ($rc) = run_out('cc', '-O2', '-o', "$dir/$name", $src, '-llmdb');
     return ($rc, "$dir/$name");
+}
+
+
+# an admin API request with the bearer $token sent to nginx $h, its
+# answer left to answer_of(): the socket
+sub admin_send {
+    my ($h, $token, $method, $path, $body) = @_;
+    my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                     PeerPort => $h->{port}, Timeout => 5)
+        or croak "connect: $!";
+    print $sock "$method $path HTTP/1.1\r\nHost: localhost\r\n"
+                . "Authorization: Bearer $token\r\nConnection: close\r\n"
+                . 'Content-Length: ' . length($body) . "\r\n\r\n$body";
+    return $sock;
 }
 
 

@@ -1,0 +1,849 @@
+/*
+ * nginx-loyalty: a member's data under their control (PIPL, GDPR): the
+ * partial update and the erasure.
+ *
+ * A partial update reads the member as a PUT would write it, changes the
+ * fields named and writes it back through the PUT's own checks, so that
+ * the rules of a member live in one place (loyalty_admin.c).
+ *
+ * An erasure is one write transaction.  The pseudonym is a keyed hash of
+ * the id (HMAC-SHA256 under a random key kept in meta), so that nobody
+ * without the store can tell whose it was, and the same id always gives
+ * the same pseudonym in one store.  Every record that names the member
+ * names the pseudonym instead, or goes if it holds no accounting; events,
+ * share codes, attributions and referrer counters are found by one pass
+ * over their databases, which an erasure, a rare request, can afford.
+ * The export is in loyalty_member_export.c.
+ */
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+
+#include "loyalty_admin.h"
+#include "loyalty_code.h"
+#include "loyalty_due.h"
+#include "loyalty_events.h"
+#include "loyalty_ledger.h"
+#include "loyalty_referral.h"
+#include "loyalty_json.h"
+#include "loyalty_member.h"
+#include "loyalty_member_data.h"
+#include "loyalty_record.h"
+#include "loyalty_stats.h"
+
+
+static int loyalty_member_erase_events(loyalty_store_t *st, MDB_txn *txn,
+    const char *id, size_t len, const char *p);
+static int loyalty_member_erase_stats(loyalty_store_t *st, MDB_txn *txn,
+    const char *id, size_t len, const char *p);
+
+
+int
+loyalty_member_field(const char *name, int *clearable)
+{
+    const loyalty_json_field_t  *f;
+
+    if (strcmp(name, "id") == 0) {
+        return -1;
+    }
+
+    for (f = loyalty_member_fields; f->name; f++) {
+        if (strcmp(f->name, name) == 0) {
+            *clearable = !f->required && f->type == JSON_STRING;
+            return f->type;
+        }
+    }
+
+    return -1;
+}
+
+
+/* the names patch may use, each of the right type or a removal */
+static int
+loyalty_member_patch_check(json_t *patch, char *err, size_t errlen)
+{
+    int          type, clearable;
+    json_t      *v;
+    json_int_t   n;
+    const char  *name;
+
+    if (!json_is_object(patch)) {
+        snprintf(err, errlen, "the changes must be a JSON object");
+        return -1;
+    }
+
+    if (json_object_size(patch) == 0) {
+        snprintf(err, errlen, "no field to change");
+        return -1;
+    }
+
+    json_object_foreach(patch, name, v) {
+        if (strcmp(name, "id") == 0) {
+            snprintf(err, errlen, "\"id\" cannot change");
+            return -1;
+        }
+
+        type = loyalty_member_field(name, &clearable);
+
+        if (type == -1) {
+            snprintf(err, errlen, "unknown field \"%.64s\"; a member has "
+                     "tier, stage, referrer, joined_at, first_order_at, "
+                     "last_order_at, orders, spend, points, birthday, "
+                     "blocked", name);
+            return -1;
+        }
+
+        if (json_is_null(v) && !clearable) {
+            snprintf(err, errlen, "\"%s\" cannot be removed", name);
+            return -1;
+        }
+
+        if (json_is_null(v)
+            || (type == JSON_STRING && json_is_string(v))
+            || (type == JSON_INTEGER && loyalty_json_is_integer(v, &n))
+            || (type == JSON_TRUE && json_is_boolean(v)))
+        {
+            continue;
+        }
+
+        snprintf(err, errlen, "\"%s\" must be %s", name,
+                 type == JSON_STRING ? "a string"
+                 : type == JSON_INTEGER ? "an integer" : "true or false");
+        return -1;
+    }
+
+    return 0;
+}
+
+
+int
+loyalty_member_patch(loyalty_store_t *st, MDB_txn *txn, const char *id,
+    size_t len, json_t *patch, int64_t now, char *err, size_t errlen)
+{
+    int          rc;
+    json_t      *m, *v;
+    const char  *name;
+
+    err[0] = '\0';
+
+    if (loyalty_member_patch_check(patch, err, errlen) != 0) {
+        return -1;
+    }
+
+    m = loyalty_admin_get_member(st, txn, id, len);
+    if (m == NULL) {
+        return MDB_NOTFOUND;
+    }
+
+    json_object_foreach(patch, name, v) {
+        if (json_is_null(v)) {
+            json_object_del(m, name);
+
+        } else {
+            json_object_set(m, name, v);
+        }
+    }
+
+    rc = loyalty_admin_put(st, txn, "member", id, len, m, NULL, NULL, 0,
+                           now, err, errlen);
+    json_decref(m);
+
+    return rc;
+}
+
+
+/* the store's pseudonym key; made the first time if make, else
+ * MDB_NOTFOUND */
+int
+loyalty_member_erase_key(loyalty_store_t *st, MDB_txn *txn, uint8_t *k,
+    int make)
+{
+    int      rc;
+    MDB_val  key, val;
+
+    key.mv_data = LOYALTY_META_ERASE_KEY;
+    key.mv_size = sizeof(LOYALTY_META_ERASE_KEY) - 1;
+
+    rc = mdb_get(txn, st->dbi[LOYALTY_DB_META], &key, &val);
+
+    if (rc == 0 && val.mv_size == LOYALTY_ERASE_KEY_LEN) {
+        memcpy(k, val.mv_data, LOYALTY_ERASE_KEY_LEN);
+        return 0;
+    }
+
+    if (rc == 0) {
+        return MDB_CORRUPTED;
+    }
+
+    if (rc != MDB_NOTFOUND || !make) {
+        return rc;
+    }
+
+    if (RAND_bytes(k, LOYALTY_ERASE_KEY_LEN) != 1) {
+        return EIO;
+    }
+
+    val.mv_data = k;
+    val.mv_size = LOYALTY_ERASE_KEY_LEN;
+
+    return mdb_put(txn, st->dbi[LOYALTY_DB_META], &key, &val, 0);
+}
+
+
+/* "erased-" and the first 12 bytes of HMAC-SHA256(key, id) in hex */
+static int
+loyalty_member_pseudonym(loyalty_store_t *st, MDB_txn *txn, const char *id,
+    size_t len, char *p)
+{
+    int           rc;
+    size_t        i;
+    uint8_t       k[LOYALTY_ERASE_KEY_LEN], mac[EVP_MAX_MD_SIZE];
+    unsigned int  n;
+
+    static const char  hex[] = "0123456789abcdef";
+
+    rc = loyalty_member_erase_key(st, txn, k, 1);
+    if (rc != 0) {
+        return rc;
+    }
+
+    if (HMAC(EVP_sha256(), k, sizeof(k), (const uint8_t *) id, len, mac, &n)
+        == NULL)
+    {
+        return EIO;
+    }
+
+    memcpy(p, LOYALTY_PSEUDONYM_PREFIX, sizeof(LOYALTY_PSEUDONYM_PREFIX) - 1);
+    p += sizeof(LOYALTY_PSEUDONYM_PREFIX) - 1;
+
+    for (i = 0; i < (LOYALTY_PSEUDONYM_LEN
+                     - (sizeof(LOYALTY_PSEUDONYM_PREFIX) - 1)) / 2; i++)
+    {
+        *p++ = hex[mac[i] >> 4];
+        *p++ = hex[mac[i] & 0x0f];
+    }
+
+    *p = '\0';
+
+    return 0;
+}
+
+
+/*
+ * What an earlier erasure of the same id left under the pseudonym (the
+ * shop made the member again, and they asked again) is added in: orders,
+ * spend and points, the first and the last order.
+ */
+static int
+loyalty_member_erase_merge(loyalty_store_t *st, MDB_txn *txn,
+    const char *p, loyalty_member_t *m)
+{
+    int               rc;
+    loyalty_member_t  was;
+
+    rc = loyalty_member_get(txn, st, p, LOYALTY_PSEUDONYM_LEN, &was);
+    if (rc != 0) {
+        return rc == MDB_NOTFOUND ? 0 : rc;
+    }
+
+    if (__builtin_add_overflow(m->orders, was.orders, &m->orders)
+        || __builtin_add_overflow(m->spend, was.spend, &m->spend)
+        || __builtin_add_overflow(m->points, was.points, &m->points))
+    {
+        return MDB_CORRUPTED;
+    }
+
+    if ((was.flags & LOYALTY_MEMBER_FIRST_ORDER)
+        && (!(m->flags & LOYALTY_MEMBER_FIRST_ORDER)
+            || was.first_order_at < m->first_order_at))
+    {
+        m->first_order_at = was.first_order_at;
+        m->flags |= LOYALTY_MEMBER_FIRST_ORDER;
+    }
+
+    if ((was.flags & LOYALTY_MEMBER_LAST_ORDER)
+        && (!(m->flags & LOYALTY_MEMBER_LAST_ORDER)
+            || was.last_order_at > m->last_order_at))
+    {
+        m->last_order_at = was.last_order_at;
+        m->flags |= LOYALTY_MEMBER_LAST_ORDER;
+    }
+
+    return 0;
+}
+
+
+/*
+ * The member record under the pseudonym, with what stays: tier, stage,
+ * orders, spend, points and the order times; blocked, so that nothing
+ * treats it as a person.  The old record goes.
+ */
+static int
+loyalty_member_erase_record(loyalty_store_t *st, MDB_txn *txn,
+    const char *id, size_t len, const char *p, char *ref, size_t *ref_len)
+{
+    int               rc;
+    uint8_t           out[LOYALTY_MEMBER_MAX];
+    MDB_val           key, val;
+    loyalty_member_t  m;
+
+    rc = loyalty_member_get(txn, st, id, len, &m);
+    if (rc != 0) {
+        return rc;
+    }
+
+    *ref_len = m.referrer_len;
+    loyalty_cpymem(ref, m.referrer, m.referrer_len);
+
+    m.flags &= ~(LOYALTY_MEMBER_BIRTHDAY|LOYALTY_MEMBER_JOINED);
+    m.flags |= LOYALTY_MEMBER_BLOCKED;
+    m.birth_month = 0;
+    m.birth_day = 0;
+    m.joined_at = 0;
+    m.referrer_len = 0;
+    m.referrer = NULL;
+
+    rc = loyalty_member_erase_merge(st, txn, p, &m);
+    if (rc != 0) {
+        return rc;
+    }
+
+    /* encoded before the page changes: m points into it */
+    val.mv_data = out;
+    val.mv_size = loyalty_member_encode(&m, out);
+
+    key.mv_data = (void *) id;
+    key.mv_size = len;
+
+    rc = mdb_del(txn, st->dbi[LOYALTY_DB_MEMBERS], &key, NULL);
+    if (rc != 0) {
+        return rc;
+    }
+
+    key.mv_data = (void *) p;
+    key.mv_size = LOYALTY_PSEUDONYM_LEN;
+
+    return mdb_put(txn, st->dbi[LOYALTY_DB_MEMBERS], &key, &val, 0);
+}
+
+
+/*
+ * The ledger entries "ID\0SEQ" move to the pseudonym, in order, after
+ * any it has (from an earlier erasure of the same id).
+ */
+static int
+loyalty_member_erase_ledger(loyalty_store_t *st, MDB_txn *txn,
+    const char *id, size_t len, const char *p)
+{
+    int                     rc;
+    uint8_t                 from[LOYALTY_ID_MAX + 1];
+    uint8_t                 rec[LOYALTY_LEDGER_REC_MAX];
+    MDB_val                 key, val;
+    MDB_cursor             *cur;
+    loyalty_ledger_entry_t  e;
+
+    rc = mdb_cursor_open(txn, st->dbi[LOYALTY_DB_LEDGER], &cur);
+    if (rc != 0) {
+        return rc;
+    }
+
+    memcpy(from, id, len);
+    from[len] = '\0';
+
+    for ( ;; ) {
+        key.mv_data = from;
+        key.mv_size = len + 1;
+
+        rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+        if (rc != 0 || key.mv_size <= len + 1
+            || memcmp(key.mv_data, from, len + 1) != 0)
+        {
+            break;
+        }
+
+        /* copied: e points into the page the delete changes */
+        if (val.mv_size > sizeof(rec)) {
+            rc = MDB_CORRUPTED;
+            break;
+        }
+
+        memcpy(rec, val.mv_data, val.mv_size);
+
+        if (loyalty_ledger_decode(rec, val.mv_size, &e) != 0) {
+            rc = MDB_CORRUPTED;
+            break;
+        }
+
+        rc = mdb_cursor_del(cur, 0);
+        if (rc == 0) {
+            rc = loyalty_ledger_append(st, txn, p, LOYALTY_PSEUDONYM_LEN, &e);
+        }
+
+        if (rc != 0) {
+            break;
+        }
+    }
+
+    mdb_cursor_close(cur);
+
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+
+/* the member's share codes: revoked, and naming the pseudonym */
+static int
+loyalty_member_erase_codes(loyalty_store_t *st, MDB_txn *txn,
+    const char *id, size_t len, const char *p)
+{
+    int              rc;
+    uint8_t          code[LOYALTY_CODE_MAX], buf[LOYALTY_CODE_REC_MAX];
+    MDB_val          key, val;
+    MDB_cursor      *cur;
+    loyalty_code_t   c;
+
+    rc = mdb_cursor_open(txn, st->dbi[LOYALTY_DB_CODES], &cur);
+    if (rc != 0) {
+        return rc;
+    }
+
+    while ((rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) == 0) {
+        if (key.mv_size > sizeof(code)
+            || loyalty_code_decode(val.mv_data, val.mv_size, &c) != 0
+            || c.member_len != len || memcmp(c.member, id, len) != 0)
+        {
+            continue;
+        }
+
+        /* encoded before the page changes: c points into it */
+        memcpy(code, key.mv_data, key.mv_size);
+        key.mv_data = code;
+
+        c.flags |= LOYALTY_CODE_REVOKED;
+        c.member = p;
+        c.member_len = LOYALTY_PSEUDONYM_LEN;
+        val.mv_data = buf;
+        val.mv_size = loyalty_code_encode(&c, buf);
+
+        rc = mdb_put(txn, st->dbi[LOYALTY_DB_CODES], &key, &val, 0);
+
+        /* the cursor is put back on the code, to go on after it */
+        if (rc == 0) {
+            rc = mdb_cursor_get(cur, &key, &val, MDB_SET);
+        }
+
+        if (rc != 0) {
+            break;
+        }
+    }
+
+    mdb_cursor_close(cur);
+
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+
+int
+loyalty_member_erase(loyalty_store_t *st, MDB_txn *txn, const char *id,
+    size_t len, char *pseudonym)
+{
+    int  rc;
+
+    if (!loyalty_valid_id(id, len)) {
+        return MDB_NOTFOUND;
+    }
+
+    rc = loyalty_member_pseudonym(st, txn, id, len, pseudonym);
+    if (rc != 0) {
+        return rc;
+    }
+
+    return loyalty_member_erase_as(st, txn, id, len, pseudonym, NULL);
+}
+
+
+/* "erased-" and 24 lowercase hex digits */
+static int
+loyalty_member_is_pseudonym(const char *p)
+{
+    size_t  i, n;
+
+    n = sizeof(LOYALTY_PSEUDONYM_PREFIX) - 1;
+
+    if (strlen(p) != LOYALTY_PSEUDONYM_LEN
+        || memcmp(p, LOYALTY_PSEUDONYM_PREFIX, n) != 0)
+    {
+        return 0;
+    }
+
+    for (i = n; i < LOYALTY_PSEUDONYM_LEN; i++) {
+        if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f')))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+int
+loyalty_member_erase_as(loyalty_store_t *st, MDB_txn *txn, const char *id,
+    size_t len, const char *pseudonym, const uint8_t *key)
+{
+    int      rc;
+    char     ref[LOYALTY_ID_MAX];
+    size_t   ref_len;
+    uint8_t  k[LOYALTY_ERASE_KEY_LEN];
+    MDB_val  mkey, val;
+
+    if (!loyalty_valid_id(id, len)) {
+        return MDB_NOTFOUND;
+    }
+
+    if (!loyalty_member_is_pseudonym(pseudonym)) {
+        return -1;
+    }
+
+    /* the key the edge made: every replica keeps the first one it gets */
+    if (key) {
+        rc = loyalty_member_erase_key(st, txn, k, 0);
+
+        if (rc == MDB_NOTFOUND) {
+            mkey.mv_data = LOYALTY_META_ERASE_KEY;
+            mkey.mv_size = sizeof(LOYALTY_META_ERASE_KEY) - 1;
+            val.mv_data = (void *) key;
+            val.mv_size = LOYALTY_ERASE_KEY_LEN;
+
+            rc = mdb_put(txn, st->dbi[LOYALTY_DB_META], &mkey, &val, 0);
+        }
+
+        if (rc != 0) {
+            return rc;
+        }
+    }
+
+    ref_len = 0;
+
+    rc = loyalty_member_erase_record(st, txn, id, len, pseudonym, ref,
+                                     &ref_len);
+
+    /* the link to whoever referred them, and to those they referred */
+    if (rc == 0 && ref_len) {
+        rc = loyalty_referral_delete(st, txn, ref, ref_len, id, len);
+    }
+
+    if (rc == 0) {
+        rc = loyalty_admin_forget_downline(st, txn, id, len);
+    }
+
+    if (rc == 0) {
+        rc = loyalty_member_erase_ledger(st, txn, id, len, pseudonym);
+    }
+
+    if (rc == 0) {
+        rc = loyalty_member_erase_codes(st, txn, id, len, pseudonym);
+    }
+
+    if (rc == 0) {
+        rc = loyalty_admin_forget_touches(st, txn, id, len);
+    }
+
+    if (rc == 0) {
+        rc = loyalty_member_erase_events(st, txn, id, len, pseudonym);
+    }
+
+    if (rc == 0) {
+        rc = loyalty_member_erase_stats(st, txn, id, len, pseudonym);
+    }
+
+    return rc;
+}
+
+
+/*
+ * An event naming the member (as the buyer, or a referrer credited)
+ * names the pseudonym; a signup's or follow's key, which is the member's
+ * id, becomes the pseudonym's.  1 when it was changed.
+ */
+static int
+loyalty_member_erase_event(loyalty_store_t *st, MDB_txn *txn, MDB_val *key,
+    MDB_val *val, const char *id, size_t len, const char *p, int *rc)
+{
+    uint8_t              buf[LOYALTY_EVENT_REC_MAX];
+    uint8_t              k[LOYALTY_EVENT_KEY_MAX], nk[LOYALTY_EVENT_KEY_MAX];
+    MDB_val              nkey;
+    loyalty_event_rec_t  e;
+
+    *rc = 0;
+
+    if (key->mv_size > sizeof(k)
+        || loyalty_event_rec_decode(val->mv_data, val->mv_size, &e) != 0)
+    {
+        return 0;
+    }
+
+    if (!loyalty_member_named(e.member, e.member_len, id, len)
+        && !loyalty_member_named(e.r1, e.r1_len, id, len)
+        && !loyalty_member_named(e.r2, e.r2_len, id, len))
+    {
+        return 0;
+    }
+
+    memcpy(k, key->mv_data, key->mv_size);
+    nkey.mv_data = k;
+    nkey.mv_size = key->mv_size;
+    key->mv_data = k;
+
+    if (loyalty_member_named(e.member, e.member_len, id, len)) {
+        e.member = p;
+        e.member_len = LOYALTY_PSEUDONYM_LEN;
+    }
+
+    if (loyalty_member_named(e.r1, e.r1_len, id, len)) {
+        e.r1 = p;
+        e.r1_len = LOYALTY_PSEUDONYM_LEN;
+    }
+
+    if (loyalty_member_named(e.r2, e.r2_len, id, len)) {
+        e.r2 = p;
+        e.r2_len = LOYALTY_PSEUDONYM_LEN;
+    }
+
+    /* encoded before the page changes: e points into it */
+    val->mv_data = buf;
+    val->mv_size = loyalty_event_rec_encode(&e, buf);
+
+    if ((e.type == LOYALTY_EVENT_SIGNUP || e.type == LOYALTY_EVENT_FOLLOW)
+        && loyalty_member_named((char *) k + 1, nkey.mv_size - 1, id, len))
+    {
+        *rc = mdb_del(txn, st->dbi[LOYALTY_DB_EVENTS], key, NULL);
+        nk[0] = k[0];
+        memcpy(nk + 1, p, LOYALTY_PSEUDONYM_LEN);
+        nkey.mv_data = nk;
+        nkey.mv_size = LOYALTY_PSEUDONYM_LEN + 1;
+    }
+
+    if (*rc == 0) {
+        *rc = mdb_put(txn, st->dbi[LOYALTY_DB_EVENTS], &nkey, val, 0);
+    }
+
+    return 1;
+}
+
+
+/* one pass over the events: they are keyed by their own ids */
+static int
+loyalty_member_erase_events(loyalty_store_t *st, MDB_txn *txn,
+    const char *id, size_t len, const char *p)
+{
+    int             rc, changed;
+    uint8_t         at[LOYALTY_EVENT_KEY_MAX];
+    size_t          at_len;
+    MDB_val         key, val;
+    MDB_cursor     *cur;
+    MDB_cursor_op   op;
+
+    rc = mdb_cursor_open(txn, st->dbi[LOYALTY_DB_EVENTS], &cur);
+    if (rc != 0) {
+        return rc;
+    }
+
+    op = MDB_FIRST;
+
+    while ((rc = mdb_cursor_get(cur, &key, &val, op)) == 0) {
+        op = MDB_NEXT;
+
+        if (key.mv_size > sizeof(at)) {
+            continue;
+        }
+
+        at_len = key.mv_size;
+        memcpy(at, key.mv_data, at_len);
+
+        changed = loyalty_member_erase_event(st, txn, &key, &val, id, len, p,
+                                             &rc);
+        if (rc != 0) {
+            break;
+        }
+
+        if (!changed) {
+            continue;
+        }
+
+        /* writes move the cursor: on from the first key after this one */
+        key.mv_data = at;
+        key.mv_size = at_len;
+
+        rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+        if (rc != 0) {
+            break;
+        }
+
+        op = (key.mv_size == at_len && memcmp(key.mv_data, at, at_len) == 0)
+             ? MDB_NEXT : MDB_GET_CURRENT;
+    }
+
+    mdb_cursor_close(cur);
+
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+
+/*
+ * What brought other members names the pseudonym where it named the
+ * member as their referrer; the member's own attribution goes, as for a
+ * deletion.
+ */
+static int
+loyalty_member_erase_attributions(loyalty_store_t *st, MDB_txn *txn,
+    const char *id, size_t len, const char *p)
+{
+    int               rc;
+    uint8_t           key[LOYALTY_ID_MAX], buf[LOYALTY_ATTRIB_REC_MAX];
+    MDB_val           k, v;
+    MDB_cursor       *cur;
+    loyalty_attrib_t  a;
+
+    rc = loyalty_attrib_delete(st, txn, id, len);
+    if (rc != 0) {
+        return rc;
+    }
+
+    rc = mdb_cursor_open(txn, st->dbi[LOYALTY_DB_ATTRIB], &cur);
+    if (rc != 0) {
+        return rc;
+    }
+
+    while ((rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) == 0) {
+        if (k.mv_size > sizeof(key)
+            || loyalty_attrib_decode(v.mv_data, v.mv_size, &a) != 0
+            || !(loyalty_member_named(a.r1, a.r1_len, id, len)
+                 || loyalty_member_named(a.r2, a.r2_len, id, len)))
+        {
+            continue;
+        }
+
+        if (loyalty_member_named(a.r1, a.r1_len, id, len)) {
+            memcpy(a.r1, p, LOYALTY_PSEUDONYM_LEN);
+            a.r1_len = LOYALTY_PSEUDONYM_LEN;
+        }
+
+        if (loyalty_member_named(a.r2, a.r2_len, id, len)) {
+            memcpy(a.r2, p, LOYALTY_PSEUDONYM_LEN);
+            a.r2_len = LOYALTY_PSEUDONYM_LEN;
+        }
+
+        memcpy(key, k.mv_data, k.mv_size);
+        k.mv_data = key;
+        v.mv_data = buf;
+        v.mv_size = loyalty_attrib_encode(&a, buf);
+
+        rc = mdb_put(txn, st->dbi[LOYALTY_DB_ATTRIB], &k, &v, 0);
+        if (rc == 0) {
+            rc = mdb_cursor_get(cur, &k, &v, MDB_SET);
+        }
+
+        if (rc != 0) {
+            break;
+        }
+    }
+
+    mdb_cursor_close(cur);
+
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+
+/*
+ * The per-day counters of the member as a referrer ("r", a day, the id)
+ * move to the pseudonym's, added to any it has: counts stay counts.
+ */
+static int
+loyalty_member_erase_stats(loyalty_store_t *st, MDB_txn *txn,
+    const char *id, size_t len, const char *p)
+{
+    int             rc, i;
+    int64_t         c[LOYALTY_STATS_COUNTERS], was[LOYALTY_STATS_COUNTERS];
+    uint8_t         kind, nkey[LOYALTY_STATS_KEY_MAX];
+    uint8_t         seek[LOYALTY_STATS_KEY_MAX], rec[LOYALTY_STATS_REC_LEN];
+    MDB_val         k, v, nk;
+    MDB_cursor     *cur;
+    MDB_cursor_op   op;
+
+    rc = loyalty_member_erase_attributions(st, txn, id, len, p);
+    if (rc != 0) {
+        return rc;
+    }
+
+    rc = mdb_cursor_open(txn, st->dbi[LOYALTY_DB_STATS], &cur);
+    if (rc != 0) {
+        return rc;
+    }
+
+    kind = LOYALTY_STATS_KIND_REFERRER;
+    k.mv_data = &kind;
+    k.mv_size = 1;
+    op = MDB_SET_RANGE;
+
+    for ( ;; ) {
+        rc = mdb_cursor_get(cur, &k, &v, op);
+        if (rc != 0 || ((uint8_t *) k.mv_data)[0] != kind) {
+            break;
+        }
+
+        op = MDB_NEXT;
+
+        if (k.mv_size != 5 + len
+            || memcmp((uint8_t *) k.mv_data + 5, id, len) != 0
+            || loyalty_stats_decode(v.mv_data, v.mv_size, c) != 0)
+        {
+            continue;
+        }
+
+        memcpy(nkey, k.mv_data, 5);
+        memcpy(nkey + 5, p, LOYALTY_PSEUDONYM_LEN);
+        nk.mv_data = nkey;
+        nk.mv_size = 5 + LOYALTY_PSEUDONYM_LEN;
+
+        rc = mdb_cursor_del(cur, 0);
+        if (rc != 0) {
+            break;
+        }
+
+        rc = mdb_get(txn, st->dbi[LOYALTY_DB_STATS], &nk, &v);
+
+        if (rc == 0 && loyalty_stats_decode(v.mv_data, v.mv_size, was) == 0)
+        {
+            for (i = 0; i < LOYALTY_STATS_COUNTERS; i++) {
+                c[i] += was[i];
+            }
+
+        } else if (rc != 0 && rc != MDB_NOTFOUND) {
+            break;
+        }
+
+        loyalty_stats_encode(c, rec);
+        v.mv_data = rec;
+        v.mv_size = sizeof(rec);
+
+        rc = mdb_put(txn, st->dbi[LOYALTY_DB_STATS], &nk, &v, 0);
+        if (rc != 0) {
+            break;
+        }
+
+        /* on from the first key after the one deleted */
+        memcpy(seek, nkey, 5);
+        memcpy(seek + 5, id, len);
+        k.mv_data = seek;
+        k.mv_size = 5 + len;
+        op = MDB_SET_RANGE;
+    }
+
+    mdb_cursor_close(cur);
+
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
