@@ -769,7 +769,7 @@ loyalty_member_erase_stats(loyalty_store_t *st, MDB_txn *txn,
     int             rc, i;
     int64_t         c[LOYALTY_STATS_COUNTERS], was[LOYALTY_STATS_COUNTERS];
     uint8_t         kind, nkey[LOYALTY_STATS_KEY_MAX];
-    uint8_t         seek[LOYALTY_STATS_KEY_MAX], rec[LOYALTY_STATS_REC_LEN];
+    uint8_t         seek[LOYALTY_STATS_KEY_MAX], rec[LOYALTY_STATS_REC_MAX];
     MDB_val         k, v, nk;
     MDB_cursor     *cur;
     MDB_cursor_op   op;
@@ -826,9 +826,8 @@ loyalty_member_erase_stats(loyalty_store_t *st, MDB_txn *txn,
             break;
         }
 
-        loyalty_stats_encode(c, rec);
+        v.mv_size = loyalty_stats_encode(c, rec);
         v.mv_data = rec;
-        v.mv_size = sizeof(rec);
 
         rc = mdb_put(txn, st->dbi[LOYALTY_DB_STATS], &nk, &v, 0);
         if (rc != 0) {
