@@ -1129,7 +1129,7 @@ sub clicks_lines {
     my @dbs = $out =~ /^db (\S+)\s+(\d+)$/mg;
     is("@dbs", 'meta 2 members 7 tiers 4 prices 0 codes 6 clicks 1 '
                . 'ledger 4 events 0 referrals 3 touches 0 due 0 stats 0 '
-               . 'attributions 0',
+               . 'attributions 0 changes 0',
        'stat: every database in order, codes and clicks after prices');
 
     ($rc, $out, $err) = loyaltyctl('-s', $dir, 'clicks', 'wang-mall');

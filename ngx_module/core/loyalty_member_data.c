@@ -560,6 +560,10 @@ loyalty_member_erase_as(loyalty_store_t *st, MDB_txn *txn, const char *id,
         rc = loyalty_member_erase_stats(st, txn, id, len, pseudonym);
     }
 
+    if (rc == 0) {
+        rc = loyalty_changes_forget(st, txn, id, len);
+    }
+
     return rc;
 }
 

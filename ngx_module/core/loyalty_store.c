@@ -495,3 +495,41 @@ loyalty_changes_seal(loyalty_store_t *st, MDB_txn *txn)
 
     return mdb_put(txn, st->dbi[LOYALTY_DB_CHANGES], &key, &val, 0);
 }
+
+
+int
+loyalty_changes_forget(loyalty_store_t *st, MDB_txn *txn, const char *id,
+    size_t len)
+{
+    int          rc;
+    MDB_val      key, val;
+    MDB_cursor  *cur;
+
+    if (st->dbi[LOYALTY_DB_CHANGES] == 0) {
+        return 0;
+    }
+
+    rc = mdb_cursor_open(txn, st->dbi[LOYALTY_DB_CHANGES], &cur);
+    if (rc != 0) {
+        return rc;
+    }
+
+    /* a few transactions' notes at most (LOYALTY_CHANGES_KEEP) */
+    for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST);
+         rc == 0;
+         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT))
+    {
+        if (key.mv_size == 8 + len
+            && memcmp((uint8_t *) key.mv_data + 8, id, len) == 0)
+        {
+            rc = mdb_cursor_del(cur, 0);
+            if (rc != 0) {
+                break;
+            }
+        }
+    }
+
+    mdb_cursor_close(cur);
+
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}

@@ -111,5 +111,11 @@ int loyalty_store_after(void *kbuf, const void *after, size_t len,
 int loyalty_changes_note(loyalty_store_t *st, MDB_txn *txn, const char *id,
     size_t len);
 int loyalty_changes_seal(loyalty_store_t *st, MDB_txn *txn);
+/*
+ * Removes the notes that name a member (an erasure keeps no id); the
+ * transaction that does so, unsealed, retires every cached member.
+ */
+int loyalty_changes_forget(loyalty_store_t *st, MDB_txn *txn,
+    const char *id, size_t len);
 
 #endif /* _LOYALTY_STORE_H_INCLUDED_ */
