@@ -30,6 +30,9 @@
 #define LOYALTYCTL_FOLLOW_WAIT      1000    /* ms, a fetch's wait */
 #define LOYALTYCTL_FOLLOW_LOG       10      /* s between lag lines */
 #define LOYALTYCTL_FOLLOW_ONCE_WAIT 30      /* s, --once waits no longer */
+/* empty fetches in a row after which the stream is asked whether it is
+ * ahead: a pull consumer that outlived every server may wait for ever */
+#define LOYALTYCTL_FOLLOW_IDLE      3
 #define LOYALTYCTL_FOLLOW_GROW      8
 
 
@@ -366,12 +369,14 @@ loyaltyctl_follow_loop(loyaltyctl_follow_t *f)
 {
     int          rc;
     time_t       until;
-    uint64_t     last, first;
+    uint64_t     last, first, ahead, from;
     jsErrCode    jerr;
     natsStatus   s;
     natsMsgList  list;
+    unsigned     idle;
 
     last = 0;
+    idle = 0;
     until = time(NULL) + LOYALTYCTL_FOLLOW_ONCE_WAIT;
 
     if (f->once && loyaltyctl_follow_last(f, &last, &first) != 0) {
@@ -400,6 +405,7 @@ loyaltyctl_follow_loop(loyaltyctl_follow_t *f)
                                    LOYALTYCTL_FOLLOW_WAIT, &jerr);
 
         if (s == NATS_OK) {
+            idle = 0;
             rc = loyaltyctl_follow_batch(f, &list);
             natsMsgList_Destroy(&list);
 
@@ -414,6 +420,23 @@ loyaltyctl_follow_loop(loyaltyctl_follow_t *f)
             natsSubscription_Destroy(f->sub);
             f->sub = NULL;
             nats_Sleep(LOYALTYCTL_FOLLOW_WAIT);
+
+        } else if (++idle >= LOYALTYCTL_FOLLOW_IDLE) {
+            /* nothing for a while: the consumer is made again from the
+             * store's sequence if the stream holds more than it gave */
+            idle = 0;
+            f->pending = 0;
+
+            if (loyaltyctl_follow_last(f, &ahead, &from) == 0
+                && ahead > f->seq)
+            {
+                fprintf(stderr, "loyaltyctl: follow: the stream is at "
+                        "%llu, this store at %llu, and nothing came: "
+                        "subscribing again\n", (unsigned long long) ahead,
+                        (unsigned long long) f->seq);
+                natsSubscription_Destroy(f->sub);
+                f->sub = NULL;
+            }
 
         } else {
             f->pending = 0;
