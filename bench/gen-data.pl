@@ -233,10 +233,12 @@ for my $k (1 .. $nrefs) {
         my $had = $codes[int rand @codes];
         my $at  = $now - 3600 - int(rand(71 * 3600));
         my $id  = sprintf 'm%07d', $had->[1];
+        # CODE~AT~KID~MAC, the code's owner bound into the MAC
+        # (docs/attribution-cookie.md)
         my $mac = encode_base64url(
-            hmac_sha256("ref~$had->[0]~$id~$at~$kid", $key));
+            hmac_sha256("ref2~$had->[0]~$at~$kid~$id", $key));
         ($cookie, $status, $owner) =
-            ("$had->[0]~$id~$at~$kid~$mac", 'kept', $had->[1]);
+            ("$had->[0]~$at~$kid~$mac", 'kept', $had->[1]);
     }
     my $r2 = vec($referrer_of, $owner, 32);
     printf $rf "%s\t%s\t%s\tm%07d\t%s\n", $click->[0], $cookie, $status,

@@ -41,8 +41,9 @@ case_location_conf() {
 }
 
 # ref_check_cookie SET_COOKIE CODE REFERRER: die unless SET_COOKIE is
-# "loyalty_ref=CODE~REFERRER~NOW~KID~MAC" with the usual attributes, a click
-# time of now and the MAC that keys.txt's key gives.
+# "loyalty_ref=CODE~NOW~KID~MAC" with the usual attributes, a click time of
+# now and the MAC that keys.txt's key gives, REFERRER bound into it
+# (docs/attribution-cookie.md).
 ref_check_cookie() {
     local err
     err=$(perl -MDigest::SHA=hmac_sha256 -MMIME::Base64=encode_base64url \
@@ -55,16 +56,15 @@ ref_check_cookie() {
             or die "not a cookie\n";
         $name eq "loyalty_ref" or die "cookie named $name\n";
         $rest eq $attrs or die "attributes \"$rest\"\n";
-        my ($c, $m, $at, $kid, $mac) = split /~/, $value, -1;
-        defined $mac && $value =~ tr/~// == 4 or die "not 5 fields\n";
+        my ($c, $at, $kid, $mac) = split /~/, $value, -1;
+        defined $mac && $value =~ tr/~// == 3 or die "not 4 fields\n";
         $c eq $code or die "code $c, want $code\n";
-        $m eq $referrer or die "referrer $m, want $referrer\n";
         $at =~ /^\d+$/ && abs($at - time) <= 60
             or die "click time $at is not now\n";
         $key{$kid} or die "unknown key id $kid\n";
-        $mac eq encode_base64url(hmac_sha256("ref~$c~$m~$at~$kid",
+        $mac eq encode_base64url(hmac_sha256("ref2~$c~$at~$kid~$referrer",
                                              $key{$kid}))
-            or die "MAC does not verify\n";
+            or die "MAC does not verify (the referrer bound: $referrer)\n";
     ' "$1" "$2" "$3" "$REF_SET_COOKIE_ATTRS" "$DATA_DIR/keys.txt" 2>&1) \
         || die "$CASE: Set-Cookie for a click on $2: $err: $1"
 }
