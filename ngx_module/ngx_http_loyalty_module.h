@@ -465,6 +465,10 @@ ngx_int_t ngx_http_loyalty_store_recover(ngx_http_loyalty_store_t *store,
 const char *ngx_http_loyalty_store_strerror(int rc);
 
 ngx_int_t ngx_http_loyalty_write_conf(ngx_conf_t *cf);
+#if (NGX_THREADS)
+/* the thread pool the module's writes and long reads run in */
+ngx_thread_pool_t *ngx_http_loyalty_pool(void);
+#endif
 ngx_int_t ngx_http_loyalty_write_init(ngx_http_loyalty_write_t *w,
     ngx_cycle_t *cycle);
 ngx_int_t ngx_http_loyalty_write_post(ngx_http_loyalty_write_t *w);

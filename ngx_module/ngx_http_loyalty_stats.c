@@ -50,9 +50,6 @@ static ngx_int_t ngx_http_loyalty_stats_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *message);
 
 
-static ngx_str_t  ngx_http_loyalty_stats_pool = ngx_string("default");
-
-
 ngx_int_t
 ngx_http_loyalty_stats_handler(ngx_http_request_t *r,
     ngx_http_loyalty_store_t *store)
@@ -118,8 +115,7 @@ ngx_http_loyalty_stats_post(ngx_http_request_t *r,
     ngx_thread_pool_t  *tp;
     ngx_thread_task_t  *task;
 
-    tp = ngx_thread_pool_get((ngx_cycle_t *) ngx_cycle,
-                             &ngx_http_loyalty_stats_pool);
+    tp = ngx_http_loyalty_pool();
     task = ngx_thread_task_alloc(r->pool, 0);
 
     if (tp == NULL || task == NULL) {

@@ -78,6 +78,18 @@ ngx_http_loyalty_write_conf(ngx_conf_t *cf)
 }
 
 
+#if (NGX_THREADS)
+
+ngx_thread_pool_t *
+ngx_http_loyalty_pool(void)
+{
+    return ngx_thread_pool_get((ngx_cycle_t *) ngx_cycle,
+                               &ngx_http_loyalty_write_pool);
+}
+
+#endif
+
+
 /* a worker's own write, made again and again (flushes, sweep steps) */
 ngx_int_t
 ngx_http_loyalty_write_init(ngx_http_loyalty_write_t *w, ngx_cycle_t *cycle)
@@ -163,8 +175,7 @@ ngx_http_loyalty_write_start(ngx_http_loyalty_write_t *w)
 
 #if (NGX_THREADS)
 
-    tp = ngx_thread_pool_get((ngx_cycle_t *) ngx_cycle,
-                             &ngx_http_loyalty_write_pool);
+    tp = ngx_http_loyalty_pool();
 
     if (w->task == NULL && w->request) {
         w->task = ngx_thread_task_alloc(w->request->pool, 0);
