@@ -44,6 +44,48 @@
 #define NGX_HTTP_LOYALTY_LEDGER_LIMIT  1000
 
 
+/*
+ * A resource: the last three segments of its path, last first (NULL:
+ * any), the one that names its record (1 + its index; 0: none), and the
+ * methods it allows.  The first that matches is the request's.
+ */
+typedef struct {
+    const char                  *seg[3];
+    ngx_uint_t                   key;
+    ngx_http_loyalty_op_e        op;
+    ngx_uint_t                   allowed;
+} ngx_http_loyalty_admin_route_t;
+
+
+static const ngx_http_loyalty_admin_route_t  ngx_http_loyalty_admin_routes[] =
+{
+    { { "referrals", NULL, "members" }, 2, NGX_HTTP_LOYALTY_OP_REFERRALS,
+      NGX_HTTP_GET },
+    { { "ledger", NULL, "members" }, 2, NGX_HTTP_LOYALTY_OP_LEDGER,
+      NGX_HTTP_GET },
+    { { "erase", NULL, "members" }, 2, NGX_HTTP_LOYALTY_OP_ERASE,
+      NGX_HTTP_POST },
+    { { "export", NULL, "members" }, 2, NGX_HTTP_LOYALTY_OP_EXPORT,
+      NGX_HTTP_GET },
+    { { NULL, "members", NULL }, 1, NGX_HTTP_LOYALTY_OP_MEMBER,
+      NGX_HTTP_GET|NGX_HTTP_PUT|NGX_HTTP_PATCH|NGX_HTTP_DELETE },
+    { { NULL, "codes", NULL }, 1, NGX_HTTP_LOYALTY_OP_CODE, NGX_HTTP_PUT },
+    { { NULL, "prices", NULL }, 1, NGX_HTTP_LOYALTY_OP_PRICE, NGX_HTTP_PUT },
+    { { "events", NULL, NULL }, 0, NGX_HTTP_LOYALTY_OP_EVENTS,
+      NGX_HTTP_POST },
+    { { "rules", NULL, NULL }, 0, NGX_HTTP_LOYALTY_OP_RULES,
+      NGX_HTTP_GET|NGX_HTTP_PUT },
+    { { "lua", NULL, NULL }, 0, NGX_HTTP_LOYALTY_OP_LUA, NGX_HTTP_GET },
+    { { "webhooks", NULL, NULL }, 0, NGX_HTTP_LOYALTY_OP_WEBHOOKS,
+      NGX_HTTP_GET },
+    { { "stats", NULL, NULL }, 0, NGX_HTTP_LOYALTY_OP_STATS, NGX_HTTP_GET },
+    { { "due", NULL, NULL }, 0, NGX_HTTP_LOYALTY_OP_DUE, NGX_HTTP_GET },
+    { { "ack", "due", NULL }, 0, NGX_HTTP_LOYALTY_OP_DUE_ACK,
+      NGX_HTTP_POST },
+    { { NULL, NULL, NULL }, 0, 0, 0 }
+};
+
+
 static ngx_int_t ngx_http_loyalty_admin_route(ngx_http_request_t *r,
     ngx_http_loyalty_admin_t *a);
 static ngx_int_t ngx_http_loyalty_admin_get(ngx_http_request_t *r,
@@ -239,9 +281,10 @@ static ngx_int_t
 ngx_http_loyalty_admin_route(ngx_http_request_t *r,
     ngx_http_loyalty_admin_t *a)
 {
-    u_char     *p, *end;
-    ngx_str_t   seg[3];
-    ngx_uint_t  n, allowed;
+    u_char                                *p, *end;
+    ngx_str_t                              seg[3];
+    ngx_uint_t                             n, i;
+    const ngx_http_loyalty_admin_route_t  *rt;
 
     ngx_memzero(seg, sizeof(seg));
 
@@ -258,96 +301,40 @@ ngx_http_loyalty_admin_route(ngx_http_request_t *r,
         end = p - 1;
     }
 
-#define ngx_http_loyalty_seg_is(s, lit)                                       \
-    ((s).len == sizeof(lit) - 1 && ngx_strncmp((s).data, lit, (s).len) == 0)
+    /* the first resource whose named segments are the path's */
+    for (rt = ngx_http_loyalty_admin_routes; rt->allowed; rt++) {
+        for (i = 0; i < 3; i++) {
+            if (rt->seg[i] != NULL
+                && (seg[i].len != ngx_strlen(rt->seg[i])
+                    || ngx_strncmp(seg[i].data, rt->seg[i], seg[i].len) != 0))
+            {
+                break;
+            }
+        }
 
-    if (ngx_http_loyalty_seg_is(seg[2], "members")
-        && (ngx_http_loyalty_seg_is(seg[0], "referrals")
-            || ngx_http_loyalty_seg_is(seg[0], "ledger")))
-    {
-        a->op = ngx_http_loyalty_seg_is(seg[0], "ledger")
-                ? NGX_HTTP_LOYALTY_OP_LEDGER : NGX_HTTP_LOYALTY_OP_REFERRALS;
-        a->key = seg[1];
-        allowed = NGX_HTTP_GET;
+        if (i == 3) {
+            break;
+        }
+    }
 
-    } else if (ngx_http_loyalty_seg_is(seg[2], "members")
-               && (ngx_http_loyalty_seg_is(seg[0], "erase")
-                   || ngx_http_loyalty_seg_is(seg[0], "export")))
-    {
-        a->op = ngx_http_loyalty_seg_is(seg[0], "erase")
-                ? NGX_HTTP_LOYALTY_OP_ERASE : NGX_HTTP_LOYALTY_OP_EXPORT;
-        a->key = seg[1];
-        allowed = a->op == NGX_HTTP_LOYALTY_OP_ERASE ? NGX_HTTP_POST
-                                                     : NGX_HTTP_GET;
-
-    } else if (ngx_http_loyalty_seg_is(seg[1], "members")) {
-        a->op = NGX_HTTP_LOYALTY_OP_MEMBER;
-        a->key = seg[0];
-        allowed = NGX_HTTP_GET|NGX_HTTP_PUT|NGX_HTTP_PATCH|NGX_HTTP_DELETE;
-
-    } else if (ngx_http_loyalty_seg_is(seg[1], "codes")) {
-        a->op = NGX_HTTP_LOYALTY_OP_CODE;
-        a->key = seg[0];
-        allowed = NGX_HTTP_PUT;
-
-    } else if (ngx_http_loyalty_seg_is(seg[1], "prices")) {
-        a->op = NGX_HTTP_LOYALTY_OP_PRICE;
-        a->key = seg[0];
-        allowed = NGX_HTTP_PUT;
-
-    } else if (ngx_http_loyalty_seg_is(seg[0], "events")) {
-        a->op = NGX_HTTP_LOYALTY_OP_EVENTS;
-        allowed = NGX_HTTP_POST;
-
-    } else if (ngx_http_loyalty_seg_is(seg[0], "rules")) {
-        a->op = NGX_HTTP_LOYALTY_OP_RULES;
-        allowed = NGX_HTTP_GET|NGX_HTTP_PUT;
-
-    } else if (ngx_http_loyalty_seg_is(seg[0], "lua")) {
-        a->op = NGX_HTTP_LOYALTY_OP_LUA;
-        allowed = NGX_HTTP_GET;
-
-    } else if (ngx_http_loyalty_seg_is(seg[0], "webhooks")) {
-        a->op = NGX_HTTP_LOYALTY_OP_WEBHOOKS;
-        allowed = NGX_HTTP_GET;
-
-    } else if (ngx_http_loyalty_seg_is(seg[0], "stats")) {
-        a->op = NGX_HTTP_LOYALTY_OP_STATS;
-        allowed = NGX_HTTP_GET;
-
-    } else if (ngx_http_loyalty_seg_is(seg[0], "due")) {
-        a->op = NGX_HTTP_LOYALTY_OP_DUE;
-        allowed = NGX_HTTP_GET;
-
-    } else if (ngx_http_loyalty_seg_is(seg[1], "due")
-               && ngx_http_loyalty_seg_is(seg[0], "ack"))
-    {
-        a->op = NGX_HTTP_LOYALTY_OP_DUE_ACK;
-        allowed = NGX_HTTP_POST;
-
-    } else {
+    if (rt->allowed == 0) {
         a->why = "no such resource";
         return NGX_HTTP_NOT_FOUND;
     }
 
-#undef ngx_http_loyalty_seg_is
+    a->op = rt->op;
+    a->allowed = rt->allowed;
 
-    a->allowed = allowed;
+    if (rt->key) {
+        a->key = seg[rt->key - 1];
+    }
 
-    if (!(r->method & allowed)) {
+    if (!(r->method & rt->allowed)) {
         a->why = "method not allowed here";
         return NGX_HTTP_NOT_ALLOWED;
     }
 
-    if (a->op != NGX_HTTP_LOYALTY_OP_EVENTS
-        && a->op != NGX_HTTP_LOYALTY_OP_RULES
-        && a->op != NGX_HTTP_LOYALTY_OP_LUA
-        && a->op != NGX_HTTP_LOYALTY_OP_WEBHOOKS
-        && a->op != NGX_HTTP_LOYALTY_OP_DUE
-        && a->op != NGX_HTTP_LOYALTY_OP_DUE_ACK
-        && a->op != NGX_HTTP_LOYALTY_OP_STATS
-        && (a->key.len == 0 || a->key.len > LOYALTY_ID_MAX))
-    {
+    if (rt->key && (a->key.len == 0 || a->key.len > LOYALTY_ID_MAX)) {
         a->why = "no such record";
         return NGX_HTTP_NOT_FOUND;
     }
@@ -412,15 +399,12 @@ ngx_http_loyalty_admin_req(ngx_http_request_t *r, ngx_uint_t create)
         return NULL;
     }
 
-    cln = ngx_pool_cleanup_add(r->pool, sizeof(ngx_http_loyalty_admin_req_t));
-    if (cln == NULL) {
-        return NULL;
+    req = ngx_http_loyalty_pool_state(r->pool,
+                                      ngx_http_loyalty_admin_req_cleanup,
+                                      sizeof(ngx_http_loyalty_admin_req_t));
+    if (req) {
+        req->request = r;
     }
-
-    req = cln->data;
-    ngx_memzero(req, sizeof(ngx_http_loyalty_admin_req_t));
-    req->request = r;
-    cln->handler = ngx_http_loyalty_admin_req_cleanup;
 
     return req;
 }

@@ -647,14 +647,8 @@ ngx_http_loyalty_admin_written(ngx_http_loyalty_write_t *w)
 {
     ngx_http_loyalty_admin_t *a = w->data;
 
-    ngx_connection_t    *c;
-    ngx_http_request_t  *r;
-
-    r = a->request;
-    c = r->connection;
-
-    ngx_http_finalize_request(r, ngx_http_loyalty_admin_done(r, a));
-    ngx_http_run_posted_requests(c);
+    ngx_http_loyalty_finish(a->request,
+                            ngx_http_loyalty_admin_done(a->request, a));
 }
 
 

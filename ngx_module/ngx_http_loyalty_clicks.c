@@ -182,6 +182,7 @@ ngx_http_loyalty_clicks_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     ngx_http_loyalty_clicks_t *oclicks = data;
 
     size_t                         avail;
+    ngx_uint_t                     fresh;
     ngx_slab_pool_t               *shpool;
     ngx_http_loyalty_clicks_t     *clicks;
     ngx_http_loyalty_clicks_sh_t  *sh;
@@ -190,19 +191,17 @@ ngx_http_loyalty_clicks_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
     clicks->shpool = shpool;
 
-    if (oclicks) {
-        clicks->sh = oclicks->sh;
-        return NGX_OK;
-    }
+    sh = ngx_http_loyalty_zone_data(shm_zone, oclicks ? oclicks->sh : NULL,
+                                    sizeof(ngx_http_loyalty_clicks_sh_t),
+                                    &fresh);
+    clicks->sh = sh;
 
-    if (shm_zone->shm.exists) {
-        clicks->sh = shpool->data;
-        return NGX_OK;
-    }
-
-    sh = ngx_slab_calloc(shpool, sizeof(ngx_http_loyalty_clicks_sh_t));
     if (sh == NULL) {
         return NGX_ERROR;
+    }
+
+    if (!fresh) {
+        return NGX_OK;
     }
 
     /* a new key with every new zone: tags of another run match nothing */
@@ -230,9 +229,6 @@ ngx_http_loyalty_clicks_init_zone(ngx_shm_zone_t *shm_zone, void *data)
                       &shm_zone->shm.name);
         return NGX_ERROR;
     }
-
-    shpool->data = sh;
-    clicks->sh = sh;
 
     ngx_log_error(NGX_LOG_INFO, shm_zone->shm.log, 0,
                   "loyalty_click_zone \"%V\": room for %ui codes and %ui "

@@ -323,39 +323,37 @@ ngx_http_loyalty_dashboard_send(ngx_http_request_t *r, ngx_str_t *path,
 static ngx_int_t
 ngx_http_loyalty_dashboard_headers(ngx_http_request_t *r, ngx_uint_t page)
 {
-    static u_char  csp[] = "default-src 'none'; script-src 'self'; "
-                           "style-src 'self' 'unsafe-inline'; "
-                           "img-src 'self' data:; connect-src 'self'; "
-                           "base-uri 'none'; form-action 'none'; "
-                           "frame-ancestors 'none'";
+    ngx_uint_t  i;
 
-    if (ngx_http_loyalty_add_header(r, "Cache-Control", (u_char *) "no-cache",
-                                    sizeof("no-cache") - 1)
-           != NGX_OK
-        || ngx_http_loyalty_add_header(r, "X-Content-Type-Options",
-                                       (u_char *) "nosniff",
-                                       sizeof("nosniff") - 1)
-           != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
+    static struct {
+        const char  *name;
+        ngx_str_t    value;
+        ngx_uint_t   page;      /* the page's only, not its files' */
+    }  headers[] = {
+        { "Cache-Control", ngx_string("no-cache"), 0 },
+        { "X-Content-Type-Options", ngx_string("nosniff"), 0 },
+        { "Content-Security-Policy",
+          ngx_string("default-src 'none'; script-src 'self'; "
+                     "style-src 'self' 'unsafe-inline'; "
+                     "img-src 'self' data:; connect-src 'self'; "
+                     "base-uri 'none'; form-action 'none'; "
+                     "frame-ancestors 'none'"), 1 },
+        { "X-Frame-Options", ngx_string("DENY"), 1 },
+        { "Referrer-Policy", ngx_string("no-referrer"), 1 }
+    };
 
-    if (!page) {
-        return NGX_OK;
-    }
+    for (i = 0; i < sizeof(headers) / sizeof(headers[0]); i++) {
+        if (headers[i].page && !page) {
+            continue;
+        }
 
-    if (ngx_http_loyalty_add_header(r, "Content-Security-Policy", csp,
-                                    sizeof(csp) - 1)
-           != NGX_OK
-        || ngx_http_loyalty_add_header(r, "X-Frame-Options",
-                                       (u_char *) "DENY", sizeof("DENY") - 1)
-           != NGX_OK
-        || ngx_http_loyalty_add_header(r, "Referrer-Policy",
-                                       (u_char *) "no-referrer",
-                                       sizeof("no-referrer") - 1)
-           != NGX_OK)
-    {
-        return NGX_ERROR;
+        if (ngx_http_loyalty_add_header(r, headers[i].name,
+                                        headers[i].value.data,
+                                        headers[i].value.len)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
     }
 
     return NGX_OK;

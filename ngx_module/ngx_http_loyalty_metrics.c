@@ -270,32 +270,18 @@ ngx_http_loyalty_metrics_init_zone(ngx_shm_zone_t *zone, void *data)
 {
     ngx_http_loyalty_metrics_sh_t *osh = data;
 
-    ngx_slab_pool_t                *shpool;
+    ngx_uint_t                      fresh;
     ngx_http_loyalty_metrics_sh_t  *sh;
 
     sh = zone->data;
-    shpool = (ngx_slab_pool_t *) zone->shm.addr;
 
     /* the counts go on across reloads */
-    if (osh) {
-        sh->slots = osh->slots;
-        return NGX_OK;
-    }
+    sh->slots = ngx_http_loyalty_zone_data(zone, osh ? osh->slots : NULL,
+                                           sh->stride
+                                           * NGX_HTTP_LOYALTY_METRICS_SLOTS,
+                                           &fresh);
 
-    if (zone->shm.exists) {
-        sh->slots = shpool->data;
-        return NGX_OK;
-    }
-
-    sh->slots = ngx_slab_calloc(shpool,
-                                sh->stride * NGX_HTTP_LOYALTY_METRICS_SLOTS);
-    if (sh->slots == NULL) {
-        return NGX_ERROR;
-    }
-
-    shpool->data = sh->slots;
-
-    return NGX_OK;
+    return sh->slots ? NGX_OK : NGX_ERROR;
 }
 
 

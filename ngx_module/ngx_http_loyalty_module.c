@@ -920,3 +920,57 @@ ngx_http_loyalty_bots_cleanup(void *data)
 {
     loyalty_bots_free(data);
 }
+
+
+/*
+ * A request's state kept in a pool's cleanup list, where it outlives an
+ * internal redirect (which clears the modules' contexts) and is found
+ * again by its handler: a new one, zeroed and marked; NULL: no memory.
+ */
+void *
+ngx_http_loyalty_pool_state(ngx_pool_t *pool, ngx_pool_cleanup_pt handler,
+    size_t size)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    cln = ngx_pool_cleanup_add(pool, size);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    ngx_memzero(cln->data, size);
+    cln->handler = handler;
+
+    return cln->data;
+}
+
+
+/*
+ * A shared zone's data, which goes on across reloads: the previous
+ * cycle's (old, from the zone's old data), or what the slab pool keeps
+ * (a zone that outlived its cycle, a binary upgrade); else size bytes
+ * zeroed, kept by the slab pool, and *fresh is set.  NULL: no room.
+ */
+void *
+ngx_http_loyalty_zone_data(ngx_shm_zone_t *zone, void *old, size_t size,
+    ngx_uint_t *fresh)
+{
+    ngx_slab_pool_t  *shpool;
+
+    *fresh = 0;
+
+    if (old) {
+        return old;
+    }
+
+    shpool = (ngx_slab_pool_t *) zone->shm.addr;
+
+    if (zone->shm.exists) {
+        return shpool->data;
+    }
+
+    shpool->data = ngx_slab_calloc(shpool, size);
+    *fresh = (shpool->data != NULL);
+
+    return shpool->data;
+}

@@ -473,6 +473,8 @@ ngx_int_t ngx_http_loyalty_write_init(ngx_http_loyalty_write_t *w,
     ngx_cycle_t *cycle);
 ngx_int_t ngx_http_loyalty_write_post(ngx_http_loyalty_write_t *w);
 void ngx_http_loyalty_write_now(ngx_http_loyalty_write_t *w);
+/* back in the event loop: a request's answer, and what it posted */
+void ngx_http_loyalty_finish(ngx_http_request_t *r, ngx_int_t rc);
 const char *ngx_http_loyalty_write_strerror(ngx_http_loyalty_write_t *w);
 void ngx_http_loyalty_write_log(ngx_http_loyalty_write_t *w,
     ngx_uint_t level, const char *detail, const char *then);
@@ -518,6 +520,12 @@ ngx_int_t ngx_http_loyalty_add_variables(ngx_conf_t *cf);
 
 ngx_int_t ngx_http_loyalty_lua_read_source(ngx_conf_t *cf, ngx_str_t *file,
     ngx_str_t *source, char *err, size_t errlen);
+
+/* ngx_http_loyalty_module.c: a request's kept state, a zone's data */
+void *ngx_http_loyalty_pool_state(ngx_pool_t *pool,
+    ngx_pool_cleanup_pt handler, size_t size);
+void *ngx_http_loyalty_zone_data(ngx_shm_zone_t *zone, void *old,
+    size_t size, ngx_uint_t *fresh);
 
 ngx_int_t ngx_http_loyalty_add_header(ngx_http_request_t *r, const char *key,
     u_char *value, size_t len);

@@ -412,30 +412,13 @@ ngx_http_loyalty_webhook_merge(ngx_conf_t *cf,
 static ngx_int_t
 ngx_http_loyalty_webhook_zone_init(ngx_shm_zone_t *zone, void *data)
 {
-    ngx_slab_pool_t  *shpool;
+    ngx_uint_t  fresh;
 
     /* the counts and the seen ids go on across reloads */
-    if (data) {
-        zone->data = data;
-        return NGX_OK;
-    }
+    zone->data = ngx_http_loyalty_zone_data(zone, data,
+                     sizeof(ngx_http_loyalty_webhook_shm_t), &fresh);
 
-    shpool = (ngx_slab_pool_t *) zone->shm.addr;
-
-    if (zone->shm.exists) {
-        zone->data = shpool->data;
-        return NGX_OK;
-    }
-
-    zone->data = ngx_slab_calloc(shpool,
-                                 sizeof(ngx_http_loyalty_webhook_shm_t));
-    if (zone->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    shpool->data = zone->data;
-
-    return NGX_OK;
+    return zone->data ? NGX_OK : NGX_ERROR;
 }
 
 

@@ -414,6 +414,23 @@ ngx_http_loyalty_write_wait(ngx_event_t *ev)
 #endif
 
 
+/*
+ * Back in the event loop, after a request's work in the thread pool: its
+ * answer, then the requests that were posted meanwhile (the connection
+ * is taken first: finalizing may free the request).
+ */
+void
+ngx_http_loyalty_finish(ngx_http_request_t *r, ngx_int_t rc)
+{
+    ngx_connection_t  *c;
+
+    c = r->connection;
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
 /* why a write failed, for the log or an answer */
 const char *
 ngx_http_loyalty_write_strerror(ngx_http_loyalty_write_t *w)
