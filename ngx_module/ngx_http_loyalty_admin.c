@@ -237,12 +237,7 @@ ngx_http_loyalty_admin_get(ngx_http_request_t *r,
 
     req->admin = a;
 
-    rc = ngx_http_loyalty_admin_post(r, a);
-    if (rc == NGX_DONE) {
-        r->main->count++;
-    }
-
-    return rc;
+    return ngx_http_loyalty_posted(r, ngx_http_loyalty_admin_post(r, a));
 }
 
 

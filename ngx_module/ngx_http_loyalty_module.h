@@ -473,7 +473,8 @@ ngx_int_t ngx_http_loyalty_write_init(ngx_http_loyalty_write_t *w,
     ngx_cycle_t *cycle);
 ngx_int_t ngx_http_loyalty_write_post(ngx_http_loyalty_write_t *w);
 void ngx_http_loyalty_write_now(ngx_http_loyalty_write_t *w);
-/* back in the event loop: a request's answer, and what it posted */
+/* a handler's work in the thread pool: the request kept, then finished */
+ngx_int_t ngx_http_loyalty_posted(ngx_http_request_t *r, ngx_int_t rc);
 void ngx_http_loyalty_finish(ngx_http_request_t *r, ngx_int_t rc);
 const char *ngx_http_loyalty_write_strerror(ngx_http_loyalty_write_t *w);
 void ngx_http_loyalty_write_log(ngx_http_loyalty_write_t *w,
@@ -555,13 +556,15 @@ ngx_int_t ngx_http_loyalty_admin_apply(ngx_http_request_t *r, u_char *body,
 ngx_int_t ngx_http_loyalty_read_body(ngx_http_request_t *r, u_char **body,
     size_t *len);
 
-char *ngx_http_loyalty_webhook(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-char *ngx_http_loyalty_webhook_secret(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-char *ngx_http_loyalty_webhook_map_file(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-char *ngx_http_loyalty_webhook_replay(ngx_conf_t *cf, ngx_command_t *cmd,
+/* the webhook directives, one handler; its command's offset says which */
+typedef enum {
+    NGX_HTTP_LOYALTY_WEBHOOK_PLATFORM = 0,  /* loyalty_webhook */
+    NGX_HTTP_LOYALTY_WEBHOOK_SECRET,
+    NGX_HTTP_LOYALTY_WEBHOOK_MAP,
+    NGX_HTTP_LOYALTY_WEBHOOK_REPLAY
+} ngx_http_loyalty_webhook_directive_e;
+
+char *ngx_http_loyalty_webhook_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_loyalty_webhook_merge(ngx_conf_t *cf,
     ngx_http_loyalty_loc_conf_t *llcf, ngx_http_loyalty_main_conf_t *lmcf);

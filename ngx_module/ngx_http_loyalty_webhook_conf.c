@@ -66,33 +66,20 @@ static ngx_str_t  ngx_http_loyalty_webhook_zone_name =
 
 
 /* "loyalty_webhook PLATFORM": the location's content handler */
-char *
-ngx_http_loyalty_webhook(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+static char *
+ngx_http_loyalty_webhook_platform(ngx_conf_t *cf,
+    ngx_http_loyalty_webhook_t *wh, ngx_str_t *value)
 {
-    ngx_http_loyalty_loc_conf_t *llcf = conf;
-
-    ngx_str_t                     *value, *name;
+    ngx_str_t                     *name;
     ngx_uint_t                     i;
     ngx_http_core_loc_conf_t      *clcf;
-    ngx_http_loyalty_webhook_t    *wh;
     ngx_http_loyalty_main_conf_t  *lmcf;
-
-    wh = ngx_http_loyalty_webhook_conf(cf, llcf);
-    if (wh == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    if (wh->platform != NGX_CONF_UNSET_UINT) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
 
     for (i = 0; i < NGX_HTTP_LOYALTY_PLATFORMS; i++) {
         name = &ngx_http_loyalty_platforms[i].name;
 
-        if (value[1].len == name->len
-            && ngx_strncmp(value[1].data, name->data, name->len) == 0)
+        if (value->len == name->len
+            && ngx_strncmp(value->data, name->data, name->len) == 0)
         {
             break;
         }
@@ -102,7 +89,7 @@ ngx_http_loyalty_webhook(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "loyalty_webhook: unknown platform \"%V\": "
                            "\"woocommerce\", \"shopify\" or \"generic\"",
-                           &value[1]);
+                           value);
         return NGX_CONF_ERROR;
     }
 
@@ -127,31 +114,18 @@ ngx_http_loyalty_webhook(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
  * "loyalty_webhook_secret FILE": the shop's secret, the file's first
  * line, read by the master like the admin tokens.
  */
-char *
-ngx_http_loyalty_webhook_secret(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
+static char *
+ngx_http_loyalty_webhook_secret(ngx_conf_t *cf,
+    ngx_http_loyalty_webhook_t *wh, ngx_str_t *value)
 {
-    ngx_http_loyalty_loc_conf_t *llcf = conf;
+    u_char           *p, *end;
+    ssize_t           n;
+    ngx_fd_t          fd;
+    ngx_str_t         path;
+    ngx_file_t        file;
+    ngx_file_info_t   fi;
 
-    u_char                      *p, *end;
-    ssize_t                      n;
-    ngx_fd_t                     fd;
-    ngx_str_t                   *value, path;
-    ngx_file_t                   file;
-    ngx_file_info_t              fi;
-    ngx_http_loyalty_webhook_t  *wh;
-
-    wh = ngx_http_loyalty_webhook_conf(cf, llcf);
-    if (wh == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    if (wh->secret.data) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-    path = value[1];
+    path = *value;
 
     if (ngx_conf_full_name(cf->cycle, &path, 1) != NGX_OK) {
         return NGX_CONF_ERROR;
@@ -232,26 +206,11 @@ ngx_http_loyalty_webhook_secret(ngx_conf_t *cf, ngx_command_t *cmd,
 
 
 /* "loyalty_webhook_map FILE": the mapping script, loaded to check it */
-char *
-ngx_http_loyalty_webhook_map_file(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
+static char *
+ngx_http_loyalty_webhook_map_file(ngx_conf_t *cf,
+    ngx_http_loyalty_webhook_t *wh, ngx_str_t *value)
 {
-    ngx_http_loyalty_loc_conf_t *llcf = conf;
-
-    ngx_str_t                   *value;
-    ngx_http_loyalty_webhook_t  *wh;
-
-    wh = ngx_http_loyalty_webhook_conf(cf, llcf);
-    if (wh == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    if (wh->map_file.data) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-    wh->map_file = value[1];
+    wh->map_file = *value;
 
     if (ngx_conf_full_name(cf->cycle, &wh->map_file, 1) != NGX_OK) {
         return NGX_CONF_ERROR;
@@ -262,13 +221,43 @@ ngx_http_loyalty_webhook_map_file(ngx_conf_t *cf, ngx_command_t *cmd,
 
 
 /* "loyalty_webhook_replay TIME": how long delivery ids are remembered */
+static char *
+ngx_http_loyalty_webhook_replay(ngx_conf_t *cf,
+    ngx_http_loyalty_webhook_t *wh, ngx_str_t *value)
+{
+    wh->replay = ngx_parse_time(value, 1);
+
+    if (wh->replay == (time_t) NGX_ERROR || wh->replay == 0) {
+        return "must be a time of at least 1s, such as 48h";
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* a directive's own step, by ngx_http_loyalty_webhook_directive_e */
+static char *(*ngx_http_loyalty_webhook_sets[])(ngx_conf_t *cf,
+    ngx_http_loyalty_webhook_t *wh, ngx_str_t *value) =
+{
+    ngx_http_loyalty_webhook_platform,
+    ngx_http_loyalty_webhook_secret,
+    ngx_http_loyalty_webhook_map_file,
+    ngx_http_loyalty_webhook_replay
+};
+
+
+/*
+ * The webhook directives: the location's webhook configuration, made by
+ * the first of them; each directive once; then its own step.
+ */
 char *
-ngx_http_loyalty_webhook_replay(ngx_conf_t *cf, ngx_command_t *cmd,
+ngx_http_loyalty_webhook_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
 {
     ngx_http_loyalty_loc_conf_t *llcf = conf;
 
     ngx_str_t                   *value;
+    ngx_uint_t                   bit;
     ngx_http_loyalty_webhook_t  *wh;
 
     wh = ngx_http_loyalty_webhook_conf(cf, llcf);
@@ -276,18 +265,16 @@ ngx_http_loyalty_webhook_replay(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
-    if (wh->replay != NGX_CONF_UNSET) {
+    bit = (ngx_uint_t) 1 << cmd->offset;
+
+    if (wh->given & bit) {
         return "is duplicate";
     }
 
+    wh->given |= bit;
     value = cf->args->elts;
-    wh->replay = ngx_parse_time(&value[1], 1);
 
-    if (wh->replay == (time_t) NGX_ERROR || wh->replay == 0) {
-        return "must be a time of at least 1s, such as 48h";
-    }
-
-    return NGX_CONF_OK;
+    return ngx_http_loyalty_webhook_sets[cmd->offset](cf, wh, &value[1]);
 }
 
 

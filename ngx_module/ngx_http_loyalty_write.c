@@ -415,6 +415,21 @@ ngx_http_loyalty_write_wait(ngx_event_t *ev)
 
 
 /*
+ * A content handler's work posted to the thread pool (rc NGX_DONE) keeps
+ * its request until it is back: ngx_http_loyalty_finish() lets it go.
+ */
+ngx_int_t
+ngx_http_loyalty_posted(ngx_http_request_t *r, ngx_int_t rc)
+{
+    if (rc == NGX_DONE) {
+        r->main->count++;
+    }
+
+    return rc;
+}
+
+
+/*
  * Back in the event loop, after a request's work in the thread pool: its
  * answer, then the requests that were posted meanwhile (the connection
  * is taken first: finalizing may free the request).

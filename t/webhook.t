@@ -312,6 +312,31 @@ location = /hooks/wc {
 END
      'an unknown platform');
 
+# each webhook directive once a location; a replay window of 1s or more
+for my $d ('loyalty_webhook woocommerce', "loyalty_webhook_secret $DIR/wc.secret",
+           "loyalty_webhook_map $ADAPTERS/woocommerce.lua",
+           'loyalty_webhook_replay 1h')
+{
+    my ($name) = $d =~ /^(\S+)/;
+    like(refused(<<"END"), qr/"\Q$name\E" directive is duplicate/,
+location = /hooks/wc {
+    $d;
+    $d;
+}
+END
+         "$name twice in a location: refused");
+}
+
+my $at_least = re(qr/"loyalty_webhook_replay" directive /,
+                  qr/must be a time of at least 1s, such as 48h/);
+like(refused(<<"END"), $at_least,
+location = /hooks/wc {
+    loyalty_webhook woocommerce;
+    loyalty_webhook_replay 0;
+}
+END
+     'a replay window of 0: refused');
+
 like(refused(<<"END"), qr/go in a location with "loyalty_webhook"/,
 location = /hooks/wc {
     loyalty_webhook_secret $DIR/wc.secret;
