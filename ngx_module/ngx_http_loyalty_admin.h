@@ -87,8 +87,6 @@ typedef struct {
 
 ngx_http_loyalty_admin_req_t *ngx_http_loyalty_admin_req(
     ngx_http_request_t *r, ngx_uint_t create);
-ngx_int_t ngx_http_loyalty_admin_error(ngx_http_request_t *r,
-    ngx_uint_t status, const char *message);
 ngx_int_t ngx_http_loyalty_admin_access(ngx_http_request_t *r,
     ngx_http_loyalty_loc_conf_t *llcf, ngx_http_loyalty_admin_req_t *req);
 ngx_int_t ngx_http_loyalty_admin_scope(ngx_http_request_t *r,

@@ -216,20 +216,9 @@ ngx_http_loyalty_check_ref_cookie(ngx_conf_t *cf, void *post, void *data)
 {
     ngx_str_t  *name = data;
 
-    u_char  *p, *end;
-
-    end = name->data + name->len;
-
-    for (p = name->data; p < end; p++) {
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
-              || (*p >= '0' && *p <= '9') || *p == '_' || *p == '-'
-              || *p == '.'))
-        {
-            break;
-        }
-    }
-
-    if (name->len && p == end) {
+    if (loyalty_valid_chars((char *) name->data, name->len,
+                            NGX_MAX_SIZE_T_VALUE, 1))
+    {
         return NGX_CONF_OK;
     }
 

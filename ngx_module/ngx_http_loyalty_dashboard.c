@@ -203,17 +203,11 @@ ngx_http_loyalty_dashboard_name(ngx_http_request_t *r, ngx_str_t *name)
     name->data = p;
     name->len = end - p;
 
-    if (name->len > NGX_HTTP_LOYALTY_DASHBOARD_NAME || *p == '.') {
+    if (*p == '.'
+        || !loyalty_valid_chars((char *) p, name->len,
+                                NGX_HTTP_LOYALTY_DASHBOARD_NAME, 1))
+    {
         return NGX_HTTP_NOT_FOUND;
-    }
-
-    for ( /* void */ ; p < end; p++) {
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
-              || (*p >= '0' && *p <= '9')
-              || *p == '.' || *p == '-' || *p == '_'))
-        {
-            return NGX_HTTP_NOT_FOUND;
-        }
     }
 
     return NGX_OK;

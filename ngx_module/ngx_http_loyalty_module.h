@@ -546,6 +546,9 @@ ngx_int_t ngx_http_loyalty_admin_token_var(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 ngx_int_t ngx_http_loyalty_admin_json(ngx_http_request_t *r,
     ngx_uint_t status, json_t *doc);
+/* {"error": message}, as the admin API's handlers answer a refusal */
+ngx_int_t ngx_http_loyalty_admin_error(ngx_http_request_t *r,
+    ngx_uint_t status, const char *message);
 /* GET .../stats, once the admin handler has checked the token */
 ngx_int_t ngx_http_loyalty_stats_handler(ngx_http_request_t *r,
     ngx_http_loyalty_store_t *store);

@@ -9,7 +9,7 @@
 #include "loyalty_util.h"
 
 
-static int
+int
 loyalty_valid_chars(const char *s, size_t len, size_t max, int dot)
 {
     size_t  i;
