@@ -173,96 +173,76 @@ ngx_http_loyalty_conf_check(ngx_conf_t *cf, void *post, void *data)
 }
 
 
-/* loyalty_currency: an ISO 4217 code */
+/* a string, as the post handler of a string slot */
 static char *
-ngx_http_loyalty_check_currency(ngx_conf_t *cf, void *post, void *data)
+ngx_http_loyalty_conf_check_str(ngx_conf_t *cf, void *post, void *data)
 {
-    ngx_str_t  *currency = data;
+    ngx_http_loyalty_conf_str_t  *check = post;
 
-    if (loyalty_valid_currency((char *) currency->data, currency->len)) {
+    ngx_str_t  *value = data;
+
+    if (check->valid((char *) value->data, value->len)) {
         return NGX_CONF_OK;
     }
 
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "\"loyalty_currency\" must be an ISO 4217 code "
-                       "such as CNY, not \"%V\"", currency);
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, check->refusal, value);
 
     return NGX_CONF_ERROR;
 }
 
 
 /* loyalty_member_cookie: a name */
-static char *
-ngx_http_loyalty_check_member_cookie(ngx_conf_t *cf, void *post, void *data)
+static int
+ngx_http_loyalty_valid_member_cookie(const char *s, size_t len)
 {
-    ngx_str_t  *name = data;
-
-    if (name->len) {
-        return NGX_CONF_OK;
-    }
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "\"loyalty_member_cookie\" must not be empty: it is "
-                       "the name of the member cookie, such as "
-                       "\"loyalty_member\"");
-
-    return NGX_CONF_ERROR;
+    return len != 0;
 }
 
 
 /* loyalty_ref_cookie: a cookie name the module may set */
-static char *
-ngx_http_loyalty_check_ref_cookie(ngx_conf_t *cf, void *post, void *data)
+static int
+ngx_http_loyalty_valid_ref_cookie(const char *s, size_t len)
 {
-    ngx_str_t  *name = data;
-
-    if (loyalty_valid_chars((char *) name->data, name->len,
-                            NGX_MAX_SIZE_T_VALUE, 1))
-    {
-        return NGX_CONF_OK;
-    }
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "\"loyalty_ref_cookie\" must be a cookie name of "
-                       "[A-Za-z0-9_.-], not \"%V\"", name);
-
-    return NGX_CONF_ERROR;
+    return loyalty_valid_chars(s, len, NGX_MAX_SIZE_T_VALUE, 1);
 }
 
 
 /* loyalty_share_fallback: where a share link goes when it cannot go on */
-static char *
-ngx_http_loyalty_check_fallback(ngx_conf_t *cf, void *post, void *data)
+static int
+ngx_http_loyalty_valid_fallback(const char *s, size_t len)
 {
-    ngx_str_t  *target = data;
-
     size_t       host_len;
     const char  *host;
 
-    if (loyalty_target_check((char *) target->data, target->len, &host,
-                             &host_len)
-        != LOYALTY_TARGET_INVALID)
-    {
-        return NGX_CONF_OK;
-    }
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "\"loyalty_share_fallback\" must be a path such "
-                       "as \"/\" or an http(s) URL, not \"%V\"", target);
-
-    return NGX_CONF_ERROR;
+    return loyalty_target_check(s, len, &host, &host_len)
+           != LOYALTY_TARGET_INVALID;
 }
 
 
-ngx_conf_post_t  ngx_http_loyalty_currency_post =
-    { ngx_http_loyalty_check_currency };
+ngx_http_loyalty_conf_str_t  ngx_http_loyalty_currency_post = {
+    ngx_http_loyalty_conf_check_str,
+    loyalty_valid_currency,
+    "\"loyalty_currency\" must be an ISO 4217 code such as CNY, "
+    "not \"%V\""
+};
 
-ngx_conf_post_t  ngx_http_loyalty_member_cookie_post =
-    { ngx_http_loyalty_check_member_cookie };
+ngx_http_loyalty_conf_str_t  ngx_http_loyalty_member_cookie_post = {
+    ngx_http_loyalty_conf_check_str,
+    ngx_http_loyalty_valid_member_cookie,
+    "\"loyalty_member_cookie\" must not be empty: it is the name of the "
+    "member cookie, such as \"loyalty_member\""
+};
 
-ngx_conf_post_t  ngx_http_loyalty_ref_cookie_post =
-    { ngx_http_loyalty_check_ref_cookie };
+ngx_http_loyalty_conf_str_t  ngx_http_loyalty_ref_cookie_post = {
+    ngx_http_loyalty_conf_check_str,
+    ngx_http_loyalty_valid_ref_cookie,
+    "\"loyalty_ref_cookie\" must be a cookie name of [A-Za-z0-9_.-], "
+    "not \"%V\""
+};
 
-ngx_conf_post_t  ngx_http_loyalty_fallback_post =
-    { ngx_http_loyalty_check_fallback };
-
+ngx_http_loyalty_conf_str_t  ngx_http_loyalty_fallback_post = {
+    ngx_http_loyalty_conf_check_str,
+    ngx_http_loyalty_valid_fallback,
+    "\"loyalty_share_fallback\" must be a path such as \"/\" or an "
+    "http(s) URL, not \"%V\""
+};

@@ -34,10 +34,21 @@ typedef struct {
 } ngx_http_loyalty_conf_range_t;
 
 
-extern ngx_conf_post_t  ngx_http_loyalty_currency_post;
-extern ngx_conf_post_t  ngx_http_loyalty_member_cookie_post;
-extern ngx_conf_post_t  ngx_http_loyalty_ref_cookie_post;
-extern ngx_conf_post_t  ngx_http_loyalty_fallback_post;
+/*
+ * A check for a string slot's post handler: refused, the message is
+ * refusal, with the value as written for its "%V".
+ */
+typedef struct {
+    ngx_conf_post_handler_pt       post_handler;
+    int                          (*valid)(const char *s, size_t len);
+    const char                    *refusal;
+} ngx_http_loyalty_conf_str_t;
+
+
+extern ngx_http_loyalty_conf_str_t  ngx_http_loyalty_currency_post;
+extern ngx_http_loyalty_conf_str_t  ngx_http_loyalty_member_cookie_post;
+extern ngx_http_loyalty_conf_str_t  ngx_http_loyalty_ref_cookie_post;
+extern ngx_http_loyalty_conf_str_t  ngx_http_loyalty_fallback_post;
 
 
 #endif /* _NGX_HTTP_LOYALTY_CONF_CHECK_H_INCLUDED_ */
