@@ -28,6 +28,8 @@
 
 static int ngx_http_loyalty_admin_claim(ngx_http_loyalty_admin_t *a,
     MDB_txn *txn);
+static json_t *ngx_http_loyalty_admin_doc(ngx_http_loyalty_admin_t *a,
+    ngx_uint_t object);
 static int ngx_http_loyalty_admin_ack(ngx_http_loyalty_admin_t *a,
     MDB_txn *txn);
 static int ngx_http_loyalty_admin_write(ngx_http_loyalty_write_t *w,
@@ -81,21 +83,41 @@ ngx_http_loyalty_admin_claim(ngx_http_loyalty_admin_t *a, MDB_txn *txn)
 }
 
 
-/* in the thread pool: acknowledgements from the body */
-static int
-ngx_http_loyalty_admin_ack(ngx_http_loyalty_admin_t *a, MDB_txn *txn)
+/*
+ * The request's body as JSON, an object if asked; NULL: a 400, its
+ * reason (jansson's) in a->err.
+ */
+static json_t *
+ngx_http_loyalty_admin_doc(ngx_http_loyalty_admin_t *a, ngx_uint_t object)
 {
-    int            rc;
-    json_t        *doc, *res;
-    const char    *status;
+    json_t        *doc;
     json_error_t   jerr;
 
     doc = json_loadb((char *) a->body, a->len, JSON_REJECT_DUPLICATES,
                      &jerr);
 
-    if (doc == NULL) {
+    if (doc == NULL || (object && !json_is_object(doc))) {
         a->status = NGX_HTTP_BAD_REQUEST;
-        (void) snprintf(a->err, sizeof(a->err), "%s", jerr.text);
+        (void) snprintf(a->err, sizeof(a->err), "%s",
+                        doc ? "the body must be a JSON object" : jerr.text);
+        json_decref(doc);
+        return NULL;
+    }
+
+    return doc;
+}
+
+
+/* in the thread pool: acknowledgements from the body */
+static int
+ngx_http_loyalty_admin_ack(ngx_http_loyalty_admin_t *a, MDB_txn *txn)
+{
+    int          rc;
+    json_t      *doc, *res;
+    const char  *status;
+
+    doc = ngx_http_loyalty_admin_doc(a, 0);
+    if (doc == NULL) {
         return -1;
     }
 
@@ -372,23 +394,16 @@ ngx_http_loyalty_admin_delete(ngx_http_loyalty_admin_t *a, MDB_txn *txn)
 static int
 ngx_http_loyalty_admin_put(ngx_http_loyalty_admin_t *a, MDB_txn *txn)
 {
-    int           rc;
-    json_t       *doc;
-    json_error_t  jerr;
+    int      rc;
+    json_t  *doc;
 
     static const char  *kinds[] = {
         NULL, "member", NULL, NULL, "code", "price", "rules", NULL, NULL,
         NULL, NULL, NULL, NULL, NULL
     };
 
-    doc = json_loadb((char *) a->body, a->len, JSON_REJECT_DUPLICATES,
-                     &jerr);
-
-    if (doc == NULL || !json_is_object(doc)) {
-        a->status = NGX_HTTP_BAD_REQUEST;
-        (void) snprintf(a->err, sizeof(a->err), "%s",
-                        doc ? "the body must be a JSON object" : jerr.text);
-        json_decref(doc);
+    doc = ngx_http_loyalty_admin_doc(a, 1);
+    if (doc == NULL) {
         return -1;
     }
 
@@ -428,9 +443,8 @@ static int
 ngx_http_loyalty_admin_member_data(ngx_http_loyalty_admin_t *a,
     MDB_txn *txn)
 {
-    int            rc;
-    json_t        *doc;
-    json_error_t   jerr;
+    int      rc;
+    json_t  *doc;
 
     doc = NULL;
 
@@ -443,11 +457,8 @@ ngx_http_loyalty_admin_member_data(ngx_http_loyalty_admin_t *a,
         rc = ngx_http_loyalty_admin_erase(a, txn);
 
     } else {
-        doc = json_loadb((char *) a->body, a->len, JSON_REJECT_DUPLICATES,
-                         &jerr);
+        doc = ngx_http_loyalty_admin_doc(a, 0);
         if (doc == NULL) {
-            a->status = NGX_HTTP_BAD_REQUEST;
-            (void) snprintf(a->err, sizeof(a->err), "%s", jerr.text);
             return -1;
         }
 
