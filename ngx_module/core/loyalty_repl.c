@@ -677,58 +677,16 @@ loyalty_repl_import(loyalty_store_t *st, MDB_txn *txn,
 }
 
 
-static int
-loyalty_repl_meta_get(loyalty_store_t *st, MDB_txn *txn, const char *name,
-    MDB_val *val)
-{
-    MDB_val  key;
-
-    key.mv_data = (void *) name;
-    key.mv_size = strlen(name);
-
-    return mdb_get(txn, st->dbi[LOYALTY_DB_META], &key, val);
-}
-
-
-static int
-loyalty_repl_meta_put(loyalty_store_t *st, MDB_txn *txn, const char *name,
-    const void *data, size_t len)
-{
-    MDB_val  key, val;
-
-    key.mv_data = (void *) name;
-    key.mv_size = strlen(name);
-    val.mv_data = (void *) data;
-    val.mv_size = len;
-
-    return mdb_put(txn, st->dbi[LOYALTY_DB_META], &key, &val, 0);
-}
-
-
 int
 loyalty_repl_seq(loyalty_store_t *st, MDB_txn *txn, uint64_t *seq)
 {
-    int      rc;
-    MDB_val  val;
+    int  rc;
 
     *seq = 0;
 
-    rc = loyalty_repl_meta_get(st, txn, LOYALTY_META_REPL_SEQ, &val);
+    rc = loyalty_store_meta_int(st, txn, LOYALTY_META_REPL_SEQ, 8, seq);
 
-    if (rc == MDB_NOTFOUND) {
-        return 0;
-    }
-
-    if (rc != 0) {
-        return rc;
-    }
-
-    if (val.mv_size != 8) {
-        return MDB_CORRUPTED;
-    }
-
-    *seq = loyalty_le_get(val.mv_data, 8);
-    return 0;
+    return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
 
@@ -739,7 +697,7 @@ loyalty_repl_set_seq(loyalty_store_t *st, MDB_txn *txn, uint64_t seq)
 
     loyalty_le_put(buf, seq, 8);
 
-    return loyalty_repl_meta_put(st, txn, LOYALTY_META_REPL_SEQ, buf, 8);
+    return loyalty_store_meta_put(st, txn, LOYALTY_META_REPL_SEQ, buf, 8);
 }
 
 
@@ -749,7 +707,7 @@ loyalty_repl_stream(loyalty_store_t *st, MDB_txn *txn, char *name)
     int      rc;
     MDB_val  val;
 
-    rc = loyalty_repl_meta_get(st, txn, LOYALTY_META_REPL_STREAM, &val);
+    rc = loyalty_store_meta_get(st, txn, LOYALTY_META_REPL_STREAM, &val);
     if (rc != 0) {
         return rc;
     }
@@ -768,8 +726,8 @@ loyalty_repl_stream(loyalty_store_t *st, MDB_txn *txn, char *name)
 int
 loyalty_repl_set_stream(loyalty_store_t *st, MDB_txn *txn, const char *name)
 {
-    return loyalty_repl_meta_put(st, txn, LOYALTY_META_REPL_STREAM, name,
-                                 strlen(name));
+    return loyalty_store_meta_put(st, txn, LOYALTY_META_REPL_STREAM, name,
+                                  strlen(name));
 }
 
 

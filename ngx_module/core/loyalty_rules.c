@@ -641,7 +641,6 @@ loyalty_rules_put(loyalty_store_t *st, MDB_txn *txn, json_t *doc,
     char              at[32];
     size_t            i;
     MDB_dbi           tiers;
-    MDB_val           key, val;
     loyalty_rules_t  *r, rules;
 
     r = &rules;
@@ -692,12 +691,8 @@ loyalty_rules_put(loyalty_store_t *st, MDB_txn *txn, json_t *doc,
         return -1;
     }
 
-    key.mv_data = LOYALTY_META_RULES_KEY;
-    key.mv_size = sizeof(LOYALTY_META_RULES_KEY) - 1;
-    val.mv_data = text;
-    val.mv_size = strlen(text);
-
-    rc = mdb_put(txn, st->dbi[LOYALTY_DB_META], &key, &val, 0);
+    rc = loyalty_store_meta_put(st, txn, LOYALTY_META_RULES_KEY, text,
+                                strlen(text));
     free(text);
 
     return rc;

@@ -32,8 +32,22 @@ loyalty_store_meta_get(loyalty_store_t *st, MDB_txn *txn, const char *name,
 }
 
 
-/* a meta integer of width bytes: 0, MDB_CORRUPTED, an LMDB error */
-static int
+int
+loyalty_store_meta_put(loyalty_store_t *st, MDB_txn *txn, const char *name,
+    const void *data, size_t len)
+{
+    MDB_val  key, val;
+
+    key.mv_data = (void *) name;
+    key.mv_size = strlen(name);
+    val.mv_data = (void *) data;
+    val.mv_size = len;
+
+    return mdb_put(txn, st->dbi[LOYALTY_DB_META], &key, &val, 0);
+}
+
+
+int
 loyalty_store_meta_int(loyalty_store_t *st, MDB_txn *txn, const char *name,
     size_t width, uint64_t *v)
 {
@@ -85,31 +99,23 @@ loyalty_store_init_meta(loyalty_store_t *st, MDB_txn *txn)
 {
     int      rc;
     uint8_t  buf[8];
-    MDB_val  key, val;
+    MDB_val  val;
 
     rc = loyalty_store_meta_get(st, txn, LOYALTY_META_VERSION_KEY, &val);
     if (rc != MDB_NOTFOUND) {
         return rc;
     }
 
-    key.mv_data = LOYALTY_META_VERSION_KEY;
-    key.mv_size = sizeof(LOYALTY_META_VERSION_KEY) - 1;
-
     loyalty_le_put(buf, LOYALTY_SCHEMA_VERSION, 4);
-    val.mv_data = buf;
-    val.mv_size = 4;
 
-    rc = mdb_put(txn, st->dbi[LOYALTY_DB_META], &key, &val, 0);
+    rc = loyalty_store_meta_put(st, txn, LOYALTY_META_VERSION_KEY, buf, 4);
     if (rc != 0) {
         return rc;
     }
 
     loyalty_le_put(buf, (uint64_t) time(NULL), 8);
-    key.mv_data = LOYALTY_META_CREATED_KEY;
-    key.mv_size = sizeof(LOYALTY_META_CREATED_KEY) - 1;
-    val.mv_size = 8;
 
-    return mdb_put(txn, st->dbi[LOYALTY_DB_META], &key, &val, 0);
+    return loyalty_store_meta_put(st, txn, LOYALTY_META_CREATED_KEY, buf, 8);
 }
 
 
@@ -442,22 +448,18 @@ loyalty_changes_note(loyalty_store_t *st, MDB_txn *txn, const char *id,
 }
 
 
-int
-loyalty_changes_seal(loyalty_store_t *st, MDB_txn *txn)
+/*
+ * Deletes the notes match() picks, from the first on: match returns 1 to
+ * delete the note, 0 to keep it, -1 to stop the walk there.
+ */
+static int
+loyalty_changes_drop(loyalty_store_t *st, MDB_txn *txn,
+    int (*match)(const MDB_val *key, const void *data), const void *data)
 {
-    int          rc;
-    uint8_t      buf[8];
-    uint64_t     id;
+    int          rc, m;
     MDB_val      key, val;
     MDB_cursor  *cur;
 
-    if (st->dbi[LOYALTY_DB_CHANGES] == 0) {
-        return 0;
-    }
-
-    id = (uint64_t) mdb_txn_id(txn);
-
-    /* the notes of the transactions before the last ones kept */
     rc = mdb_cursor_open(txn, st->dbi[LOYALTY_DB_CHANGES], &cur);
     if (rc != 0) {
         return rc;
@@ -467,21 +469,59 @@ loyalty_changes_seal(loyalty_store_t *st, MDB_txn *txn)
          rc == 0;
          rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT))
     {
-        if (key.mv_size < 8
-            || loyalty_be_get(key.mv_data) + LOYALTY_CHANGES_KEEP >= id)
-        {
+        m = match(&key, data);
+
+        if (m < 0) {
             break;
         }
 
-        rc = mdb_cursor_del(cur, 0);
-        if (rc != 0) {
-            break;
+        if (m > 0) {
+            rc = mdb_cursor_del(cur, 0);
+            if (rc != 0) {
+                break;
+            }
         }
     }
 
     mdb_cursor_close(cur);
 
-    if (rc != 0 && rc != MDB_NOTFOUND) {
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+
+/* a note of a transaction before the last ones kept; stops at the first
+ * one kept (the keys sort by transaction) */
+static int
+loyalty_changes_old(const MDB_val *key, const void *data)
+{
+    const uint64_t  *id = data;
+
+    if (key->mv_size < 8
+        || loyalty_be_get(key->mv_data) + LOYALTY_CHANGES_KEEP >= *id)
+    {
+        return -1;
+    }
+
+    return 1;
+}
+
+
+int
+loyalty_changes_seal(loyalty_store_t *st, MDB_txn *txn)
+{
+    int       rc;
+    uint8_t   buf[8];
+    uint64_t  id;
+    MDB_val   key, val;
+
+    if (st->dbi[LOYALTY_DB_CHANGES] == 0) {
+        return 0;
+    }
+
+    id = (uint64_t) mdb_txn_id(txn);
+
+    rc = loyalty_changes_drop(st, txn, loyalty_changes_old, &id);
+    if (rc != 0) {
         return rc;
     }
 
@@ -497,39 +537,31 @@ loyalty_changes_seal(loyalty_store_t *st, MDB_txn *txn)
 }
 
 
+/* a note naming the member in data (an MDB_val of its id) */
+static int
+loyalty_changes_naming(const MDB_val *key, const void *data)
+{
+    const MDB_val  *id = data;
+
+    return key->mv_size == 8 + id->mv_size
+           && memcmp((uint8_t *) key->mv_data + 8, id->mv_data, id->mv_size)
+              == 0;
+}
+
+
 int
 loyalty_changes_forget(loyalty_store_t *st, MDB_txn *txn, const char *id,
     size_t len)
 {
-    int          rc;
-    MDB_val      key, val;
-    MDB_cursor  *cur;
+    MDB_val  name;
 
     if (st->dbi[LOYALTY_DB_CHANGES] == 0) {
         return 0;
     }
 
-    rc = mdb_cursor_open(txn, st->dbi[LOYALTY_DB_CHANGES], &cur);
-    if (rc != 0) {
-        return rc;
-    }
+    name.mv_data = (void *) id;
+    name.mv_size = len;
 
     /* a few transactions' notes at most (LOYALTY_CHANGES_KEEP) */
-    for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST);
-         rc == 0;
-         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT))
-    {
-        if (key.mv_size == 8 + len
-            && memcmp((uint8_t *) key.mv_data + 8, id, len) == 0)
-        {
-            rc = mdb_cursor_del(cur, 0);
-            if (rc != 0) {
-                break;
-            }
-        }
-    }
-
-    mdb_cursor_close(cur);
-
-    return rc == MDB_NOTFOUND ? 0 : rc;
+    return loyalty_changes_drop(st, txn, loyalty_changes_naming, &name);
 }

@@ -69,6 +69,15 @@ void loyalty_store_close(loyalty_store_t *st);
 /* the meta record name: 0 with val (in the map), or an LMDB error */
 int loyalty_store_meta_get(loyalty_store_t *st, MDB_txn *txn,
     const char *name, MDB_val *val);
+/* writes the meta record name: 0 or an LMDB error */
+int loyalty_store_meta_put(loyalty_store_t *st, MDB_txn *txn,
+    const char *name, const void *data, size_t len);
+/*
+ * The meta record name as a little-endian integer of width bytes: 0,
+ * MDB_NOTFOUND, MDB_CORRUPTED for another length, or an LMDB error.
+ */
+int loyalty_store_meta_int(loyalty_store_t *st, MDB_txn *txn,
+    const char *name, size_t width, uint64_t *v);
 
 /* reads the schema version and creation time from meta */
 int loyalty_store_meta(loyalty_store_t *st, MDB_txn *txn, uint32_t *version,
