@@ -409,6 +409,23 @@ loyalty_store_get_copy(MDB_txn *txn, MDB_dbi dbi, const void *key,
 
 
 int
+loyalty_store_get_rec(MDB_txn *txn, MDB_dbi dbi, const void *key,
+    size_t klen, uint8_t *buf, size_t max, loyalty_store_decode_pt decode,
+    void *rec)
+{
+    int     rc;
+    size_t  len;
+
+    rc = loyalty_store_get_copy(txn, dbi, key, klen, buf, max, &len);
+    if (rc != 0) {
+        return rc;
+    }
+
+    return decode(buf, len, rec) == 0 ? 0 : MDB_CORRUPTED;
+}
+
+
+int
 loyalty_store_after(void *kbuf, const void *after, size_t len,
     MDB_val *key)
 {

@@ -95,6 +95,18 @@ int loyalty_store_get_copy(MDB_txn *txn, MDB_dbi dbi, const void *key,
     size_t klen, uint8_t *buf, size_t max, size_t *len);
 
 /*
+ * As loyalty_store_get_copy(), decoded into rec by decode() (0: the
+ * record decodes): 0, MDB_NOTFOUND, MDB_CORRUPTED for a value that does
+ * not decode or is too long, or an LMDB error.
+ */
+typedef int (*loyalty_store_decode_pt)(const uint8_t *buf, size_t len,
+    void *rec);
+
+int loyalty_store_get_rec(MDB_txn *txn, MDB_dbi dbi, const void *key,
+    size_t klen, uint8_t *buf, size_t max, loyalty_store_decode_pt decode,
+    void *rec);
+
+/*
  * Where a walk resumes: key set to the first key past after (len bytes;
  * 0: none), made in kbuf (len + 1 bytes; after may be in it already).
  * Returns the cursor op to start with: MDB_SET_RANGE, or MDB_FIRST when
