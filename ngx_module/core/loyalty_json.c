@@ -163,6 +163,54 @@ loyalty_json_check(json_t *obj, const loyalty_json_field_t *fields,
 
 
 int
+loyalty_json_read(json_t *obj, const loyalty_json_member_t *members,
+    void *out)
+{
+    int                           rc;
+    json_t                       *v;
+    uint8_t                      *p;
+    const loyalty_json_member_t  *m;
+
+    if (!json_is_object(obj)) {
+        return -1;
+    }
+
+    rc = 0;
+    p = out;
+
+    for (m = members; m->name; m++) {
+        v = json_object_get(obj, m->name);
+
+        if (v && m->type && (int) json_typeof(v) != m->type) {
+            v = NULL;
+        }
+
+        if (v == NULL && m->required) {
+            rc = -1;
+        }
+
+        switch (m->type) {
+
+        case JSON_STRING:
+            *(const char **) (p + m->off) = json_string_value(v);
+            *(size_t *) (p + m->len) = v ? json_string_length(v) : 0;
+            break;
+
+        case JSON_INTEGER:
+            *(json_int_t *) (p + m->off) = v ? json_integer_value(v) : 0;
+            break;
+
+        default:
+            *(json_t **) (p + m->off) = v;
+            break;
+        }
+    }
+
+    return rc;
+}
+
+
+int
 loyalty_json_time(json_t *obj, const char *name, unsigned flag,
     unsigned *flags, int64_t *out, char *err, size_t errlen)
 {

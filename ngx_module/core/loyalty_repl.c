@@ -28,120 +28,12 @@
 #define LOYALTY_REPL_HOSTS_MAX      64
 
 
-typedef int (*loyalty_repl_kind_pt)(loyalty_store_t *st, MDB_txn *txn,
-    const loyalty_repl_ctx_t *ctx, json_t *msg, int64_t at, char *err,
-    size_t errlen);
-
-
 typedef struct {
-    const char             *name;
-    loyalty_repl_kind_pt    apply;
+    const char                   *name;
+    loyalty_repl_kind_fn         *apply;
+    const loyalty_json_member_t  *fields;    /* NULL: none */
+    const char                   *needs;     /* why a malformed one is not */
 } loyalty_repl_kind_t;
-
-
-static int loyalty_repl_events(loyalty_store_t *st, MDB_txn *txn,
-    const loyalty_repl_ctx_t *ctx, json_t *msg, int64_t at, char *err,
-    size_t errlen);
-static int loyalty_repl_put(loyalty_store_t *st, MDB_txn *txn,
-    const loyalty_repl_ctx_t *ctx, json_t *msg, int64_t at, char *err,
-    size_t errlen);
-static int loyalty_repl_delete(loyalty_store_t *st, MDB_txn *txn,
-    const loyalty_repl_ctx_t *ctx, json_t *msg, int64_t at, char *err,
-    size_t errlen);
-static int loyalty_repl_clicks(loyalty_store_t *st, MDB_txn *txn,
-    const loyalty_repl_ctx_t *ctx, json_t *msg, int64_t at, char *err,
-    size_t errlen);
-static int loyalty_repl_claim(loyalty_store_t *st, MDB_txn *txn,
-    const loyalty_repl_ctx_t *ctx, json_t *msg, int64_t at, char *err,
-    size_t errlen);
-static int loyalty_repl_ack(loyalty_store_t *st, MDB_txn *txn,
-    const loyalty_repl_ctx_t *ctx, json_t *msg, int64_t at, char *err,
-    size_t errlen);
-static int loyalty_repl_sweep(loyalty_store_t *st, MDB_txn *txn,
-    const loyalty_repl_ctx_t *ctx, json_t *msg, int64_t at, char *err,
-    size_t errlen);
-static int loyalty_repl_import(loyalty_store_t *st, MDB_txn *txn,
-    const loyalty_repl_ctx_t *ctx, json_t *msg, int64_t at, char *err,
-    size_t errlen);
-
-
-static const loyalty_repl_kind_t  loyalty_repl_kinds[] = {
-    { "events", loyalty_repl_events },
-    { "put",    loyalty_repl_put },
-    { "delete", loyalty_repl_delete },
-    { "clicks", loyalty_repl_clicks },
-    { "claim",  loyalty_repl_claim },
-    { "ack",    loyalty_repl_ack },
-    { "sweep",  loyalty_repl_sweep },
-    { "import", loyalty_repl_import },
-    { "patch",  loyalty_repl_patch },
-    { "erase",  loyalty_repl_erase },
-    { "prune",  loyalty_repl_prune },
-    { NULL, NULL }
-};
-
-
-int
-loyalty_repl_apply(loyalty_store_t *st, MDB_txn *txn,
-    const loyalty_repl_ctx_t *ctx, const char *data, size_t len, char *err,
-    size_t errlen)
-{
-    int                         rc;
-    json_t                     *msg, *v, *at;
-    MDB_txn                    *child;
-    const char                 *kind;
-    json_error_t                jerr;
-    const loyalty_repl_kind_t  *k;
-
-    msg = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (msg == NULL) {
-        snprintf(err, errlen, "not JSON: %s", jerr.text);
-        return LOYALTY_REPL_REFUSED;
-    }
-
-    v = json_object_get(msg, "v");
-    at = json_object_get(msg, "at");
-    kind = loyalty_repl_string(msg, "kind", NULL);
-
-    if (!json_is_object(msg) || !json_is_integer(v)
-        || json_integer_value(v) != LOYALTY_REPL_VERSION
-        || kind == NULL || !json_is_integer(at)
-        || !loyalty_time_in_window(json_integer_value(at)))
-    {
-        json_decref(msg);
-        return loyalty_repl_refuse(err, errlen, "not a loyalty message of "
-                                   "version 1 with a kind and a time");
-    }
-
-    for (k = loyalty_repl_kinds; k->name; k++) {
-        if (strcmp(k->name, kind) == 0) {
-            break;
-        }
-    }
-
-    if (k->name == NULL) {
-        snprintf(err, errlen, "unknown kind \"%.32s\"", kind);
-        json_decref(msg);
-        return LOYALTY_REPL_REFUSED;
-    }
-
-    rc = mdb_txn_begin(st->env, txn, 0, &child);
-    if (rc != 0) {
-        json_decref(msg);
-        return rc;
-    }
-
-    err[0] = '\0';
-    rc = k->apply(st, child, ctx, msg, json_integer_value(at), err, errlen);
-    json_decref(msg);
-
-    if (rc != 0) {
-        mdb_txn_abort(child);
-        return rc;
-    }
-
-    return mdb_txn_commit(child);
-}
 
 
 int
@@ -149,24 +41,6 @@ loyalty_repl_refuse(char *err, size_t errlen, const char *what)
 {
     snprintf(err, errlen, "%s", what);
     return LOYALTY_REPL_REFUSED;
-}
-
-
-const char *
-loyalty_repl_string(json_t *msg, const char *name, size_t *len)
-{
-    json_t  *s;
-
-    s = json_object_get(msg, name);
-    if (!json_is_string(s)) {
-        return NULL;
-    }
-
-    if (len) {
-        *len = json_string_length(s);
-    }
-
-    return json_string_value(s);
 }
 
 
@@ -296,38 +170,38 @@ loyalty_repl_hook_replay(void *data, loyalty_store_t *st, MDB_txn *txn,
  * "body": the batch's text, as POST .../events took it; "hook", when the
  * edge ran an event hook: its decisions, which stand for the follower's
  */
+static const loyalty_json_member_t  loyalty_repl_events_fields[] = {
+    loyalty_json_str("body", 1, loyalty_repl_msg_t, body),
+    loyalty_json_val("hook", JSON_OBJECT, 0, loyalty_repl_msg_t, hook),
+    { NULL, 0, 0, 0, 0 }
+};
+
+
 static int
 loyalty_repl_events(loyalty_store_t *st, MDB_txn *txn,
-    const loyalty_repl_ctx_t *ctx, json_t *msg, int64_t at, char *err,
+    const loyalty_repl_ctx_t *ctx, const loyalty_repl_msg_t *m, char *err,
     size_t errlen)
 {
     int                    rc;
-    size_t                 len;
-    json_t                *first, *decisions;
-    const char            *body, *why;
+    json_t                *first;
+    const char            *why;
     loyalty_batch_t        res;
     loyalty_event_hook_t   replay;
     const loyalty_event_hook_t  *hook;
 
-    body = loyalty_repl_string(msg, "body", &len);
-    if (body == NULL) {
-        return loyalty_repl_refuse(err, errlen, "events without a body");
-    }
-
     hook = ctx->hook;
-    decisions = json_object_get(msg, "hook");
 
-    if (json_is_object(decisions)) {
+    if (m->hook) {
         replay.handler = loyalty_repl_hook_replay;
-        replay.data = decisions;
+        replay.data = m->hook;
         replay.cadences = ctx->hook ? ctx->hook->cadences : NULL;
         hook = &replay;
     }
 
     memset(&res, 0, sizeof(res));
 
-    rc = loyalty_batch_apply(st, txn, body, len, (size_t) -1, at, hook,
-                             &res, err, errlen);
+    rc = loyalty_batch_apply(st, txn, m->body, m->body_len, (size_t) -1,
+                             m->at, hook, &res, err, errlen);
 
     if (rc == LOYALTY_BATCH_INVALID || rc == LOYALTY_BATCH_CONFLICT
         || rc == LOYALTY_BATCH_TOO_MANY)
@@ -347,14 +221,13 @@ loyalty_repl_events(loyalty_store_t *st, MDB_txn *txn,
 
 /* the names of "hosts", for a code's target; -1 when malformed */
 static int
-loyalty_repl_hosts(json_t *msg, const char **hosts, size_t *lens,
+loyalty_repl_hosts(json_t *list, const char **hosts, size_t *lens,
     size_t *n)
 {
     size_t   i;
-    json_t  *list, *h;
+    json_t  *h;
 
     *n = 0;
-    list = json_object_get(msg, "hosts");
 
     if (list == NULL) {
         return 0;
@@ -380,33 +253,36 @@ loyalty_repl_hosts(json_t *msg, const char **hosts, size_t *lens,
 
 
 /* "what": member, code, price or rules; "key"; "record"; "hosts" */
+static const loyalty_json_member_t  loyalty_repl_put_fields[] = {
+    loyalty_json_str("what", 1, loyalty_repl_msg_t, what),
+    loyalty_json_str("key", 0, loyalty_repl_msg_t, key),
+    loyalty_json_val("record", JSON_OBJECT, 1, loyalty_repl_msg_t, record),
+    loyalty_json_val("hosts", 0, 0, loyalty_repl_msg_t, hosts),
+    { NULL, 0, 0, 0, 0 }
+};
+
+
 static int
 loyalty_repl_put(loyalty_store_t *st, MDB_txn *txn,
-    const loyalty_repl_ctx_t *ctx, json_t *msg, int64_t at, char *err,
+    const loyalty_repl_ctx_t *ctx, const loyalty_repl_msg_t *m, char *err,
     size_t errlen)
 {
     int          rc;
-    size_t       klen, n, lens[LOYALTY_REPL_HOSTS_MAX];
-    json_t      *rec;
-    const char  *what, *key, *hosts[LOYALTY_REPL_HOSTS_MAX];
+    size_t       n, lens[LOYALTY_REPL_HOSTS_MAX];
+    const char  *what, *hosts[LOYALTY_REPL_HOSTS_MAX];
 
-    what = loyalty_repl_string(msg, "what", NULL);
-    key = loyalty_repl_string(msg, "key", &klen);
-    rec = json_object_get(msg, "record");
+    what = m->what;
 
-    if (what == NULL || !json_is_object(rec)
-        || (key == NULL && strcmp(what, "rules") != 0)
+    if ((m->key == NULL && strcmp(what, "rules") != 0)
         || (strcmp(what, "member") != 0 && strcmp(what, "code") != 0
             && strcmp(what, "price") != 0 && strcmp(what, "rules") != 0)
-        || loyalty_repl_hosts(msg, hosts, lens, &n) != 0)
+        || loyalty_repl_hosts(m->hosts, hosts, lens, &n) != 0)
     {
-        return loyalty_repl_refuse(err, errlen, "put: needs \"what\" (member, "
-                                   "code, price, rules), \"key\", an object "
-                                   "\"record\" and string \"hosts\"");
+        return LOYALTY_REPL_MALFORMED;
     }
 
-    rc = loyalty_admin_put(st, txn, what, key ? key : "", key ? klen : 0,
-                           rec, hosts, lens, n, at, err, errlen);
+    rc = loyalty_admin_put(st, txn, what, m->key ? m->key : "", m->key_len,
+                           m->record, hosts, lens, n, m->at, err, errlen);
 
     if (rc == -1 || rc == LOYALTY_ADMIN_CONFLICT) {
         return LOYALTY_REPL_REFUSED;
@@ -422,24 +298,25 @@ loyalty_repl_put(loyalty_store_t *st, MDB_txn *txn,
 
 
 /* "what": member; "key" */
+static const loyalty_json_member_t  loyalty_repl_delete_fields[] = {
+    loyalty_json_str("what", 1, loyalty_repl_msg_t, what),
+    loyalty_json_str("key", 1, loyalty_repl_msg_t, key),
+    { NULL, 0, 0, 0, 0 }
+};
+
+
 static int
 loyalty_repl_delete(loyalty_store_t *st, MDB_txn *txn,
-    const loyalty_repl_ctx_t *ctx, json_t *msg, int64_t at, char *err,
+    const loyalty_repl_ctx_t *ctx, const loyalty_repl_msg_t *m, char *err,
     size_t errlen)
 {
-    int          rc;
-    size_t       klen;
-    const char  *what, *key;
+    int  rc;
 
-    what = loyalty_repl_string(msg, "what", NULL);
-    key = loyalty_repl_string(msg, "key", &klen);
-
-    if (what == NULL || key == NULL || strcmp(what, "member") != 0) {
-        return loyalty_repl_refuse(err, errlen, "delete: needs \"what\": "
-                                   "\"member\" and a \"key\"");
+    if (strcmp(m->what, "member") != 0) {
+        return LOYALTY_REPL_MALFORMED;
     }
 
-    rc = loyalty_admin_delete_member(st, txn, key, klen);
+    rc = loyalty_admin_delete_member(st, txn, m->key, m->key_len);
 
     if (rc == MDB_NOTFOUND) {
         return loyalty_repl_refuse(err, errlen, "delete: no such member");
@@ -524,26 +401,24 @@ loyalty_repl_click_add(loyalty_store_t *st, MDB_txn *txn, const char *code,
  * attributed]}, one edge's clicks since its last flush: added to the
  * code's day, so a code's counts are the sum over edges.
  */
+static const loyalty_json_member_t  loyalty_repl_clicks_fields[] = {
+    loyalty_json_val("day", JSON_INTEGER, 1, loyalty_repl_msg_t, day),
+    loyalty_json_val("counts", JSON_OBJECT, 1, loyalty_repl_msg_t, counts),
+    { NULL, 0, 0, 0, 0 }
+};
+
+
 static int
 loyalty_repl_clicks(loyalty_store_t *st, MDB_txn *txn,
-    const loyalty_repl_ctx_t *ctx, json_t *msg, int64_t at, char *err,
+    const loyalty_repl_ctx_t *ctx, const loyalty_repl_msg_t *m, char *err,
     size_t errlen)
 {
     int          rc;
-    json_t      *day, *counts, *deltas;
+    json_t      *deltas;
     const char  *code;
 
-    day = json_object_get(msg, "day");
-    counts = json_object_get(msg, "counts");
-
-    if (!json_is_integer(day) || !json_is_object(counts)) {
-        return loyalty_repl_refuse(err, errlen, "clicks: needs an integer "
-                                   "\"day\" and an object \"counts\"");
-    }
-
-    json_object_foreach(counts, code, deltas) {
-        rc = loyalty_repl_click_add(st, txn, code, deltas,
-                                    json_integer_value(day));
+    json_object_foreach(m->counts, code, deltas) {
+        rc = loyalty_repl_click_add(st, txn, code, deltas, m->day);
         if (rc == -1) {
             snprintf(err, errlen, "clicks: bad entry for code \"%.32s\"",
                      code);
@@ -560,35 +435,34 @@ loyalty_repl_clicks(loyalty_store_t *st, MDB_txn *txn,
 
 
 /* "until", "lease", "limit", "touches": the claim of GET .../due */
+static const loyalty_json_member_t  loyalty_repl_claim_fields[] = {
+    loyalty_json_val("until", JSON_INTEGER, 1, loyalty_repl_msg_t, until),
+    loyalty_json_val("lease", JSON_INTEGER, 1, loyalty_repl_msg_t, lease),
+    loyalty_json_val("limit", JSON_INTEGER, 1, loyalty_repl_msg_t, limit),
+    loyalty_json_val("touches", JSON_INTEGER, 1, loyalty_repl_msg_t,
+                     touches),
+    { NULL, 0, 0, 0, 0 }
+};
+
+
 static int
 loyalty_repl_claim(loyalty_store_t *st, MDB_txn *txn,
-    const loyalty_repl_ctx_t *ctx, json_t *msg, int64_t at, char *err,
+    const loyalty_repl_ctx_t *ctx, const loyalty_repl_msg_t *m, char *err,
     size_t errlen)
 {
     int               rc;
-    json_t           *until, *lease, *limit, *touches, *out;
+    json_t           *out;
     loyalty_claim_t   c;
 
-    until = json_object_get(msg, "until");
-    lease = json_object_get(msg, "lease");
-    limit = json_object_get(msg, "limit");
-    touches = json_object_get(msg, "touches");
-
-    if (!json_is_integer(until) || !json_is_integer(lease)
-        || !json_is_integer(limit) || !json_is_integer(touches)
-        || json_integer_value(lease) <= 0 || json_integer_value(limit) <= 0
-        || json_integer_value(limit) > 1000)
-    {
-        return loyalty_repl_refuse(err, errlen, "claim: needs integers "
-                                   "\"until\", \"lease\", \"limit\" "
-                                   "(1-1000) and \"touches\"");
+    if (m->lease <= 0 || m->limit <= 0 || m->limit > 1000) {
+        return LOYALTY_REPL_MALFORMED;
     }
 
-    c.now = at;
-    c.until = json_integer_value(until);
-    c.lease = json_integer_value(lease);
-    c.limit = (size_t) json_integer_value(limit);
-    c.touches = (unsigned) json_integer_value(touches);
+    c.now = m->at;
+    c.until = m->until;
+    c.lease = m->lease;
+    c.limit = (size_t) m->limit;
+    c.touches = (unsigned) m->touches;
 
     out = json_array();
     if (out == NULL) {
@@ -603,21 +477,22 @@ loyalty_repl_claim(loyalty_store_t *st, MDB_txn *txn,
 
 
 /* "body": POST .../due/ack's document */
+static const loyalty_json_member_t  loyalty_repl_ack_fields[] = {
+    loyalty_json_val("body", 0, 1, loyalty_repl_msg_t, doc),
+    { NULL, 0, 0, 0, 0 }
+};
+
+
 static int
 loyalty_repl_ack(loyalty_store_t *st, MDB_txn *txn,
-    const loyalty_repl_ctx_t *ctx, json_t *msg, int64_t at, char *err,
+    const loyalty_repl_ctx_t *ctx, const loyalty_repl_msg_t *m, char *err,
     size_t errlen)
 {
     int      rc;
-    json_t  *body, *res;
-
-    body = json_object_get(msg, "body");
-    if (body == NULL) {
-        return loyalty_repl_refuse(err, errlen, "ack without a body");
-    }
+    json_t  *res;
 
     res = NULL;
-    rc = loyalty_due_ack_json(st, txn, body, at, &res, err, errlen);
+    rc = loyalty_due_ack_json(st, txn, m->doc, m->at, &res, err, errlen);
     json_decref(res);
 
     return rc == -1 ? LOYALTY_REPL_REFUSED : rc;
@@ -627,7 +502,7 @@ loyalty_repl_ack(loyalty_store_t *st, MDB_txn *txn,
 /* a whole cadence sweep at "at", with the replica's cadences */
 static int
 loyalty_repl_sweep(loyalty_store_t *st, MDB_txn *txn,
-    const loyalty_repl_ctx_t *ctx, json_t *msg, int64_t at, char *err,
+    const loyalty_repl_ctx_t *ctx, const loyalty_repl_msg_t *m, char *err,
     size_t errlen)
 {
     int              rc;
@@ -636,7 +511,7 @@ loyalty_repl_sweep(loyalty_store_t *st, MDB_txn *txn,
     memset(&sw, 0, sizeof(sw));
 
     do {
-        rc = loyalty_sweep_step(st, txn, ctx->cadences, at,
+        rc = loyalty_sweep_step(st, txn, ctx->cadences, m->at,
                                 LOYALTY_REPL_SWEEP_CHUNK, &sw, err, errlen);
         if (rc != 0) {
             return rc;
@@ -649,31 +524,151 @@ loyalty_repl_sweep(loyalty_store_t *st, MDB_txn *txn,
 
 
 /* "what": members, tiers, prices, codes or rules; "body"; "hosts" */
+static const loyalty_json_member_t  loyalty_repl_import_fields[] = {
+    loyalty_json_str("what", 1, loyalty_repl_msg_t, what),
+    loyalty_json_str("body", 1, loyalty_repl_msg_t, body),
+    loyalty_json_val("hosts", 0, 0, loyalty_repl_msg_t, hosts),
+    { NULL, 0, 0, 0, 0 }
+};
+
+
 static int
 loyalty_repl_import(loyalty_store_t *st, MDB_txn *txn,
-    const loyalty_repl_ctx_t *ctx, json_t *msg, int64_t at, char *err,
+    const loyalty_repl_ctx_t *ctx, const loyalty_repl_msg_t *m, char *err,
     size_t errlen)
 {
-    int          rc;
-    size_t       len;
-    const char  *what, *body;
-
-    what = loyalty_repl_string(msg, "what", NULL);
-    body = loyalty_repl_string(msg, "body", &len);
-
-    if (what == NULL || body == NULL) {
-        return loyalty_repl_refuse(err, errlen, "import: needs \"what\" and "
-                                   "\"body\"");
-    }
+    int  rc;
 
     if (ctx->import == NULL) {
         return loyalty_repl_refuse(err, errlen, "import: not applied here");
     }
 
-    rc = ctx->import(ctx->import_data, st, txn, what, body, len,
-                     json_object_get(msg, "hosts"), at, err, errlen);
+    rc = ctx->import(ctx->import_data, st, txn, m->what, m->body,
+                     m->body_len, m->hosts, m->at, err, errlen);
 
     return rc == -1 ? LOYALTY_REPL_REFUSED : rc;
+}
+
+
+static const loyalty_repl_kind_t  loyalty_repl_kinds[] = {
+    { "events", loyalty_repl_events, loyalty_repl_events_fields,
+      "events without a body" },
+    { "put", loyalty_repl_put, loyalty_repl_put_fields,
+      "put: needs \"what\" (member, code, price, rules), \"key\", an "
+      "object \"record\" and string \"hosts\"" },
+    { "delete", loyalty_repl_delete, loyalty_repl_delete_fields,
+      "delete: needs \"what\": \"member\" and a \"key\"" },
+    { "clicks", loyalty_repl_clicks, loyalty_repl_clicks_fields,
+      "clicks: needs an integer \"day\" and an object \"counts\"" },
+    { "claim", loyalty_repl_claim, loyalty_repl_claim_fields,
+      "claim: needs integers \"until\", \"lease\", \"limit\" (1-1000) "
+      "and \"touches\"" },
+    { "ack", loyalty_repl_ack, loyalty_repl_ack_fields,
+      "ack without a body" },
+    { "sweep", loyalty_repl_sweep, NULL, NULL },
+    { "import", loyalty_repl_import, loyalty_repl_import_fields,
+      "import: needs \"what\" and \"body\"" },
+    { "patch", loyalty_repl_patch, loyalty_repl_patch_fields,
+      "patch: needs a \"key\" and an object \"fields\"" },
+    { "erase", loyalty_repl_erase, loyalty_repl_erase_fields,
+      "erase: needs a \"key\", a \"pseudonym\" and, if any, an "
+      "\"erase_key\" of 64 hex digits" },
+    { "prune", loyalty_repl_prune, loyalty_repl_prune_fields,
+      "prune: needs an integer \"before\", a time" },
+    { NULL, NULL, NULL, NULL }
+};
+
+
+/* what every message has */
+static const loyalty_json_member_t  loyalty_repl_head[] = {
+    loyalty_json_val("v", JSON_INTEGER, 1, loyalty_repl_msg_t, v),
+    loyalty_json_str("kind", 1, loyalty_repl_msg_t, kind),
+    loyalty_json_val("at", JSON_INTEGER, 1, loyalty_repl_msg_t, at),
+    { NULL, 0, 0, 0, 0 }
+};
+
+
+/* the message's kind, its fields read: NULL with err when refused */
+static const loyalty_repl_kind_t *
+loyalty_repl_read(json_t *msg, loyalty_repl_msg_t *m, char *err,
+    size_t errlen)
+{
+    const loyalty_repl_kind_t  *k;
+
+    memset(m, 0, sizeof(loyalty_repl_msg_t));
+
+    if (loyalty_json_read(msg, loyalty_repl_head, m) != 0
+        || m->v != LOYALTY_REPL_VERSION || !loyalty_time_in_window(m->at))
+    {
+        (void) loyalty_repl_refuse(err, errlen, "not a loyalty message of "
+                                   "version 1 with a kind and a time");
+        return NULL;
+    }
+
+    for (k = loyalty_repl_kinds; k->name; k++) {
+        if (strcmp(k->name, m->kind) == 0) {
+            break;
+        }
+    }
+
+    if (k->name == NULL) {
+        snprintf(err, errlen, "unknown kind \"%.32s\"", m->kind);
+        return NULL;
+    }
+
+    if (k->fields && loyalty_json_read(msg, k->fields, m) != 0) {
+        (void) loyalty_repl_refuse(err, errlen, k->needs);
+        return NULL;
+    }
+
+    return k;
+}
+
+
+int
+loyalty_repl_apply(loyalty_store_t *st, MDB_txn *txn,
+    const loyalty_repl_ctx_t *ctx, const char *data, size_t len, char *err,
+    size_t errlen)
+{
+    int                         rc;
+    json_t                     *msg;
+    MDB_txn                    *child;
+    json_error_t                jerr;
+    loyalty_repl_msg_t          m;
+    const loyalty_repl_kind_t  *k;
+
+    msg = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (msg == NULL) {
+        snprintf(err, errlen, "not JSON: %s", jerr.text);
+        return LOYALTY_REPL_REFUSED;
+    }
+
+    k = loyalty_repl_read(msg, &m, err, errlen);
+    if (k == NULL) {
+        json_decref(msg);
+        return LOYALTY_REPL_REFUSED;
+    }
+
+    rc = mdb_txn_begin(st->env, txn, 0, &child);
+    if (rc != 0) {
+        json_decref(msg);
+        return rc;
+    }
+
+    err[0] = '\0';
+    rc = k->apply(st, child, ctx, &m, err, errlen);
+    json_decref(msg);
+
+    if (rc == LOYALTY_REPL_MALFORMED) {
+        rc = loyalty_repl_refuse(err, errlen, k->needs);
+    }
+
+    if (rc != 0) {
+        mdb_txn_abort(child);
+        return rc;
+    }
+
+    return mdb_txn_commit(child);
 }
 
 

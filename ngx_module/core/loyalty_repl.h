@@ -22,6 +22,7 @@
 #include <lmdb.h>
 
 #include "loyalty_batch.h"
+#include "loyalty_json.h"
 #include "loyalty_store.h"
 
 
@@ -105,27 +106,63 @@ int loyalty_repl_checksum(loyalty_store_t *st, MDB_txn *txn,
     uint8_t digest[LOYALTY_REPL_DIGEST_LEN]);
 
 /*
- * For the kinds' own files: a refusal (LOYALTY_REPL_REFUSED, with what in
- * err), and a message's string field (NULL if absent or not a string).
+ * A message's fields, as the table of its kind reads them
+ * (loyalty_json_read(): a field of another type counts as absent).
  */
+typedef struct {
+    json_int_t     v;
+    const char    *kind;
+    size_t         kind_len;
+    json_int_t     at;
+
+    const char    *what;
+    size_t         what_len;
+    const char    *key;
+    size_t         key_len;
+    const char    *body;
+    size_t         body_len;
+    const char    *pseudonym;
+    size_t         pseudonym_len;
+    json_t        *doc;             /* ack's "body", any JSON */
+    json_t        *record;
+    json_t        *hosts;
+    json_t        *hook;
+    json_t        *fields;
+    json_t        *counts;
+    json_t        *erase_key;
+    json_int_t     day;
+    json_int_t     until;
+    json_int_t     lease;
+    json_int_t     limit;
+    json_int_t     touches;
+    json_int_t     before;
+} loyalty_repl_msg_t;
+
+/*
+ * A kind applies its message in txn: 0, LOYALTY_REPL_REFUSED with err,
+ * LOYALTY_REPL_MALFORMED for fields its table could not check (refused
+ * with the kind's "needs" text), or an LMDB error.
+ */
+#define LOYALTY_REPL_MALFORMED      (-2)
+
+typedef int loyalty_repl_kind_fn(loyalty_store_t *st, MDB_txn *txn,
+    const loyalty_repl_ctx_t *ctx, const loyalty_repl_msg_t *m, char *err,
+    size_t errlen);
+
+/* a refusal: LOYALTY_REPL_REFUSED, with what in err */
 int loyalty_repl_refuse(char *err, size_t errlen, const char *what);
-const char *loyalty_repl_string(json_t *msg, const char *name, size_t *len);
 
 /*
  * The kinds of loyalty_repl_member.c: "patch" (a member's PATCH), "erase"
  * (an erasure under the edge's pseudonym) and "prune" (retention, from
- * loyaltyctl prune --nats).  0, LOYALTY_REPL_REFUSED with err, or an
- * LMDB error.
+ * loyaltyctl prune --nats), with the fields each reads.
  */
-int loyalty_repl_patch(loyalty_store_t *st, MDB_txn *txn,
-    const loyalty_repl_ctx_t *ctx, json_t *msg, int64_t at, char *err,
-    size_t errlen);
-int loyalty_repl_erase(loyalty_store_t *st, MDB_txn *txn,
-    const loyalty_repl_ctx_t *ctx, json_t *msg, int64_t at, char *err,
-    size_t errlen);
-int loyalty_repl_prune(loyalty_store_t *st, MDB_txn *txn,
-    const loyalty_repl_ctx_t *ctx, json_t *msg, int64_t at, char *err,
-    size_t errlen);
+loyalty_repl_kind_fn  loyalty_repl_patch, loyalty_repl_erase,
+    loyalty_repl_prune;
+
+extern const loyalty_json_member_t  loyalty_repl_patch_fields[];
+extern const loyalty_json_member_t  loyalty_repl_erase_fields[];
+extern const loyalty_json_member_t  loyalty_repl_prune_fields[];
 
 /*
  * The message of one write, as JSON (the caller adds the kind's fields

@@ -15,26 +15,22 @@
 
 
 /* "key" and "fields": PATCH .../members/ID's changes */
+const loyalty_json_member_t  loyalty_repl_patch_fields[] = {
+    loyalty_json_str("key", 1, loyalty_repl_msg_t, key),
+    loyalty_json_val("fields", JSON_OBJECT, 1, loyalty_repl_msg_t, fields),
+    { NULL, 0, 0, 0, 0 }
+};
+
+
 int
 loyalty_repl_patch(loyalty_store_t *st, MDB_txn *txn,
-    const loyalty_repl_ctx_t *ctx, json_t *msg, int64_t at, char *err,
+    const loyalty_repl_ctx_t *ctx, const loyalty_repl_msg_t *m, char *err,
     size_t errlen)
 {
-    int          rc;
-    size_t       klen;
-    json_t      *fields;
-    const char  *key;
+    int  rc;
 
-    klen = 0;
-    key = loyalty_repl_string(msg, "key", &klen);
-    fields = json_object_get(msg, "fields");
-
-    if (key == NULL || !json_is_object(fields)) {
-        return loyalty_repl_refuse(err, errlen, "patch: needs a \"key\" and "
-                                   "an object \"fields\"");
-    }
-
-    rc = loyalty_member_patch(st, txn, key, klen, fields, at, err, errlen);
+    rc = loyalty_member_patch(st, txn, m->key, m->key_len, m->fields, m->at,
+                              err, errlen);
 
     if (rc == MDB_NOTFOUND) {
         return loyalty_repl_refuse(err, errlen, "patch: no such member");
@@ -52,35 +48,37 @@ loyalty_repl_patch(loyalty_store_t *st, MDB_txn *txn,
  * then keeps (the first one it gets), so that later erasures on any edge
  * compute the same pseudonyms.
  */
+const loyalty_json_member_t  loyalty_repl_erase_fields[] = {
+    loyalty_json_str("key", 1, loyalty_repl_msg_t, key),
+    loyalty_json_str("pseudonym", 1, loyalty_repl_msg_t, pseudonym),
+    loyalty_json_val("erase_key", 0, 0, loyalty_repl_msg_t, erase_key),
+    { NULL, 0, 0, 0, 0 }
+};
+
+
 int
 loyalty_repl_erase(loyalty_store_t *st, MDB_txn *txn,
-    const loyalty_repl_ctx_t *ctx, json_t *msg, int64_t at, char *err,
+    const loyalty_repl_ctx_t *ctx, const loyalty_repl_msg_t *m, char *err,
     size_t errlen)
 {
     int          rc;
-    size_t       klen, hlen;
+    size_t       hlen;
     uint8_t      k[LOYALTY_ERASE_KEY_LEN];
-    const char  *key, *p, *hex;
+    const char  *hex;
 
-    klen = 0;
-    hlen = 0;
+    hex = json_string_value(m->erase_key);
+    hlen = json_string_length(m->erase_key);
 
-    key = loyalty_repl_string(msg, "key", &klen);
-    p = loyalty_repl_string(msg, "pseudonym", NULL);
-    hex = loyalty_repl_string(msg, "erase_key", &hlen);
-
-    if (key == NULL || p == NULL
-        || (json_object_get(msg, "erase_key") != NULL
-            && (hex == NULL || hlen != 2 * LOYALTY_ERASE_KEY_LEN
-                || loyalty_hex_decode(hex, hlen, k, sizeof(k))
-                   != LOYALTY_ERASE_KEY_LEN)))
+    if (m->erase_key != NULL
+        && (hex == NULL || hlen != 2 * LOYALTY_ERASE_KEY_LEN
+            || loyalty_hex_decode(hex, hlen, k, sizeof(k))
+               != LOYALTY_ERASE_KEY_LEN))
     {
-        return loyalty_repl_refuse(err, errlen, "erase: needs a \"key\", a "
-                                   "\"pseudonym\" and, if any, an "
-                                   "\"erase_key\" of 64 hex digits");
+        return LOYALTY_REPL_MALFORMED;
     }
 
-    rc = loyalty_member_erase_as(st, txn, key, klen, p, hex ? k : NULL);
+    rc = loyalty_member_erase_as(st, txn, m->key, m->key_len, m->pseudonym,
+                                 hex ? k : NULL);
 
     if (rc == MDB_NOTFOUND) {
         return loyalty_repl_refuse(err, errlen, "erase: no such member");
@@ -99,29 +97,28 @@ loyalty_repl_erase(loyalty_store_t *st, MDB_txn *txn,
  * of before that time deleted, the whole prune in the follower's
  * transaction (as a sweep is): every replica deletes the same records
  */
+const loyalty_json_member_t  loyalty_repl_prune_fields[] = {
+    loyalty_json_val("before", JSON_INTEGER, 1, loyalty_repl_msg_t, before),
+    { NULL, 0, 0, 0, 0 }
+};
+
+
 int
 loyalty_repl_prune(loyalty_store_t *st, MDB_txn *txn,
-    const loyalty_repl_ctx_t *ctx, json_t *msg, int64_t at, char *err,
+    const loyalty_repl_ctx_t *ctx, const loyalty_repl_msg_t *m, char *err,
     size_t errlen)
 {
-    int               rc;
-    json_t           *before;
-    loyalty_prune_t   pr;
+    int              rc;
+    loyalty_prune_t  pr;
 
-    before = json_object_get(msg, "before");
-
-    if (!json_is_integer(before)
-        || !loyalty_time_in_window(json_integer_value(before)))
-    {
-        return loyalty_repl_refuse(err, errlen, "prune: needs an integer "
-                                   "\"before\", a time");
+    if (!loyalty_time_in_window(m->before)) {
+        return LOYALTY_REPL_MALFORMED;
     }
 
     memset(&pr, 0, sizeof(pr));
 
     do {
-        rc = loyalty_prune_step(st, txn, json_integer_value(before),
-                                LOYALTY_PRUNE_CHUNK, &pr);
+        rc = loyalty_prune_step(st, txn, m->before, LOYALTY_PRUNE_CHUNK, &pr);
         if (rc != 0) {
             return rc;
         }
