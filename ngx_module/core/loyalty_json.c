@@ -162,51 +162,56 @@ loyalty_json_check(json_t *obj, const loyalty_json_field_t *fields,
 }
 
 
-int
+uint32_t
 loyalty_json_read(json_t *obj, const loyalty_json_member_t *members,
     void *out)
 {
-    int                           rc;
     json_t                       *v;
     uint8_t                      *p;
+    uint32_t                      bit, found;
+    loyalty_json_text_t          *text;
     const loyalty_json_member_t  *m;
 
     if (!json_is_object(obj)) {
-        return -1;
+        return 0;
     }
 
-    rc = 0;
-    p = out;
+    found = 0;
 
-    for (m = members; m->name; m++) {
+    for (m = members, bit = 1; m->name; m++, bit <<= 1) {
         v = json_object_get(obj, m->name);
 
-        if (v && m->type && (int) json_typeof(v) != m->type) {
+        if (v && m->type != LOYALTY_JSON_ANY
+            && (int) json_typeof(v) != m->type)
+        {
             v = NULL;
         }
 
-        if (v == NULL && m->required) {
-            rc = -1;
+        if (v) {
+            found |= bit;
         }
+
+        p = (uint8_t *) out + m->off;
 
         switch (m->type) {
 
         case JSON_STRING:
-            *(const char **) (p + m->off) = json_string_value(v);
-            *(size_t *) (p + m->len) = v ? json_string_length(v) : 0;
+            text = (loyalty_json_text_t *) p;
+            text->data = json_string_value(v);
+            text->len = json_string_length(v);
             break;
 
         case JSON_INTEGER:
-            *(json_int_t *) (p + m->off) = v ? json_integer_value(v) : 0;
+            *(json_int_t *) p = json_integer_value(v);
             break;
 
         default:
-            *(json_t **) (p + m->off) = v;
+            *(json_t **) p = v;
             break;
         }
     }
 
-    return rc;
+    return found;
 }
 
 

@@ -9,6 +9,7 @@
 
 
 #include <stddef.h>
+#include <stdint.h>
 #include <jansson.h>
 
 #include "loyalty_code.h"
@@ -23,26 +24,28 @@ typedef struct {
 } loyalty_json_field_t;
 
 
+/* a string member of an object: its text, pointing into the object */
+typedef struct {
+    const char  *data;
+    size_t       len;
+} loyalty_json_text_t;
+
 /*
- * One member of an object read into a struct by loyalty_json_read(): its
- * name, JSON type (JSON_STRING, JSON_INTEGER, JSON_OBJECT, JSON_ARRAY;
- * 0: any), whether it is required, and where it goes in the struct: a
- * string as a const char * at off and its size_t length at len, an
- * integer as a json_int_t at off, anything else as a json_t * at off.
+ * One member of an object that loyalty_json_read() copies into a struct:
+ * its name, its JSON type and where it goes: JSON_STRING into a
+ * loyalty_json_text_t, JSON_INTEGER into a json_int_t, JSON_OBJECT,
+ * JSON_ARRAY or LOYALTY_JSON_ANY into a json_t *.
  */
+#define LOYALTY_JSON_ANY  (-1)
+
 typedef struct {
     const char  *name;
     int          type;
-    int          required;
     size_t       off;
-    size_t       len;
 } loyalty_json_member_t;
 
-#define loyalty_json_str(name, required, type, member)                       \
-    { name, JSON_STRING, required, offsetof(type, member),                  \
-      offsetof(type, member##_len) }
-#define loyalty_json_val(name, jtype, required, type, member)               \
-    { name, jtype, required, offsetof(type, member), 0 }
+#define loyalty_json_member(name, jtype, type, member)                       \
+    { name, jtype, offsetof(type, member) }
 
 
 /* the fields of a member (schema/member.schema.json) */
@@ -56,11 +59,11 @@ extern const loyalty_json_field_t  loyalty_member_fields[];
 int loyalty_json_check(json_t *obj, const loyalty_json_field_t *fields,
     char *err, size_t errlen);
 /*
- * Reads the members of obj into out (members ends with a NULL name): a
- * member of another type counts as absent (NULL, 0); -1 when a required
- * one is absent, or obj is not an object.  Strings point into obj.
+ * Copies the members of obj into out (members ends with a NULL name, 32
+ * at most); one absent or of another type is NULL or 0.  Returns the
+ * members found, bit i for members[i]: 0 when obj is not an object.
  */
-int loyalty_json_read(json_t *obj, const loyalty_json_member_t *members,
+uint32_t loyalty_json_read(json_t *obj, const loyalty_json_member_t *members,
     void *out);
 /* JSON Schema's integers: integral reals too, if a double holds them */
 int loyalty_json_is_integer(json_t *v, json_int_t *out);

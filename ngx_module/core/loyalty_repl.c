@@ -28,18 +28,10 @@
 #define LOYALTY_REPL_HOSTS_MAX      64
 
 
-typedef struct {
-    const char                   *name;
-    loyalty_repl_kind_fn         *apply;
-    const loyalty_json_member_t  *fields;    /* NULL: none */
-    const char                   *needs;     /* why a malformed one is not */
-} loyalty_repl_kind_t;
-
-
 int
-loyalty_repl_refuse(char *err, size_t errlen, const char *what)
+loyalty_repl_refuse(loyalty_repl_run_t *r, const char *what)
 {
-    snprintf(err, errlen, "%s", what);
+    snprintf(r->err, r->errlen, "%s", what);
     return LOYALTY_REPL_REFUSED;
 }
 
@@ -170,45 +162,37 @@ loyalty_repl_hook_replay(void *data, loyalty_store_t *st, MDB_txn *txn,
  * "body": the batch's text, as POST .../events took it; "hook", when the
  * edge ran an event hook: its decisions, which stand for the follower's
  */
-static const loyalty_json_member_t  loyalty_repl_events_fields[] = {
-    loyalty_json_str("body", 1, loyalty_repl_msg_t, body),
-    loyalty_json_val("hook", JSON_OBJECT, 0, loyalty_repl_msg_t, hook),
-    { NULL, 0, 0, 0, 0 }
-};
-
-
 static int
-loyalty_repl_events(loyalty_store_t *st, MDB_txn *txn,
-    const loyalty_repl_ctx_t *ctx, const loyalty_repl_msg_t *m, char *err,
-    size_t errlen)
+loyalty_repl_events(loyalty_repl_run_t *r)
 {
-    int                    rc;
-    json_t                *first;
-    const char            *why;
-    loyalty_batch_t        res;
-    loyalty_event_hook_t   replay;
+    int                          rc;
+    json_t                      *first;
+    const char                  *why;
+    loyalty_batch_t              res;
+    loyalty_event_hook_t         replay;
     const loyalty_event_hook_t  *hook;
 
-    hook = ctx->hook;
+    hook = r->ctx->hook;
 
-    if (m->hook) {
+    if (r->m.hook) {
         replay.handler = loyalty_repl_hook_replay;
-        replay.data = m->hook;
-        replay.cadences = ctx->hook ? ctx->hook->cadences : NULL;
+        replay.data = r->m.hook;
+        replay.cadences = hook ? hook->cadences : NULL;
         hook = &replay;
     }
 
     memset(&res, 0, sizeof(res));
 
-    rc = loyalty_batch_apply(st, txn, m->body, m->body_len, (size_t) -1,
-                             m->at, hook, &res, err, errlen);
+    rc = loyalty_batch_apply(r->st, r->txn, r->m.body.data, r->m.body.len,
+                             (size_t) -1, r->m.at, hook, &res, r->err,
+                             r->errlen);
 
     if (rc == LOYALTY_BATCH_INVALID || rc == LOYALTY_BATCH_CONFLICT
         || rc == LOYALTY_BATCH_TOO_MANY)
     {
         first = json_array_get(res.errors, 0);
         why = json_string_value(json_object_get(first, "error"));
-        snprintf(err, errlen, "events refused: event %d: %s",
+        snprintf(r->err, r->errlen, "events refused: event %d: %s",
                  (int) json_integer_value(json_object_get(first, "index")),
                  why ? why : "invalid");
         rc = LOYALTY_REPL_REFUSED;
@@ -253,36 +237,28 @@ loyalty_repl_hosts(json_t *list, const char **hosts, size_t *lens,
 
 
 /* "what": member, code, price or rules; "key"; "record"; "hosts" */
-static const loyalty_json_member_t  loyalty_repl_put_fields[] = {
-    loyalty_json_str("what", 1, loyalty_repl_msg_t, what),
-    loyalty_json_str("key", 0, loyalty_repl_msg_t, key),
-    loyalty_json_val("record", JSON_OBJECT, 1, loyalty_repl_msg_t, record),
-    loyalty_json_val("hosts", 0, 0, loyalty_repl_msg_t, hosts),
-    { NULL, 0, 0, 0, 0 }
-};
-
-
 static int
-loyalty_repl_put(loyalty_store_t *st, MDB_txn *txn,
-    const loyalty_repl_ctx_t *ctx, const loyalty_repl_msg_t *m, char *err,
-    size_t errlen)
+loyalty_repl_put(loyalty_repl_run_t *r)
 {
-    int          rc;
-    size_t       n, lens[LOYALTY_REPL_HOSTS_MAX];
-    const char  *what, *hosts[LOYALTY_REPL_HOSTS_MAX];
+    int                        rc;
+    size_t                     n, lens[LOYALTY_REPL_HOSTS_MAX];
+    const char                *what, *hosts[LOYALTY_REPL_HOSTS_MAX];
+    const loyalty_json_text_t *key;
 
-    what = m->what;
+    what = r->m.what.data;
+    key = &r->m.key;
 
-    if ((m->key == NULL && strcmp(what, "rules") != 0)
+    if ((key->data == NULL && strcmp(what, "rules") != 0)
         || (strcmp(what, "member") != 0 && strcmp(what, "code") != 0
             && strcmp(what, "price") != 0 && strcmp(what, "rules") != 0)
-        || loyalty_repl_hosts(m->hosts, hosts, lens, &n) != 0)
+        || loyalty_repl_hosts(r->m.hosts, hosts, lens, &n) != 0)
     {
         return LOYALTY_REPL_MALFORMED;
     }
 
-    rc = loyalty_admin_put(st, txn, what, m->key ? m->key : "", m->key_len,
-                           m->record, hosts, lens, n, m->at, err, errlen);
+    rc = loyalty_admin_put(r->st, r->txn, what, key->data ? key->data : "",
+                           key->len, r->m.record, hosts, lens, n, r->m.at,
+                           r->err, r->errlen);
 
     if (rc == -1 || rc == LOYALTY_ADMIN_CONFLICT) {
         return LOYALTY_REPL_REFUSED;
@@ -290,7 +266,7 @@ loyalty_repl_put(loyalty_store_t *st, MDB_txn *txn,
 
     /* a warning (a weak code) is no refusal */
     if (rc == 0) {
-        err[0] = '\0';
+        r->err[0] = '\0';
     }
 
     return rc;
@@ -298,28 +274,20 @@ loyalty_repl_put(loyalty_store_t *st, MDB_txn *txn,
 
 
 /* "what": member; "key" */
-static const loyalty_json_member_t  loyalty_repl_delete_fields[] = {
-    loyalty_json_str("what", 1, loyalty_repl_msg_t, what),
-    loyalty_json_str("key", 1, loyalty_repl_msg_t, key),
-    { NULL, 0, 0, 0, 0 }
-};
-
-
 static int
-loyalty_repl_delete(loyalty_store_t *st, MDB_txn *txn,
-    const loyalty_repl_ctx_t *ctx, const loyalty_repl_msg_t *m, char *err,
-    size_t errlen)
+loyalty_repl_delete(loyalty_repl_run_t *r)
 {
     int  rc;
 
-    if (strcmp(m->what, "member") != 0) {
+    if (strcmp(r->m.what.data, "member") != 0) {
         return LOYALTY_REPL_MALFORMED;
     }
 
-    rc = loyalty_admin_delete_member(st, txn, m->key, m->key_len);
+    rc = loyalty_admin_delete_member(r->st, r->txn, r->m.key.data,
+                                     r->m.key.len);
 
     if (rc == MDB_NOTFOUND) {
-        return loyalty_repl_refuse(err, errlen, "delete: no such member");
+        return loyalty_repl_refuse(r, "delete: no such member");
     }
 
     return rc;
@@ -401,27 +369,18 @@ loyalty_repl_click_add(loyalty_store_t *st, MDB_txn *txn, const char *code,
  * attributed]}, one edge's clicks since its last flush: added to the
  * code's day, so a code's counts are the sum over edges.
  */
-static const loyalty_json_member_t  loyalty_repl_clicks_fields[] = {
-    loyalty_json_val("day", JSON_INTEGER, 1, loyalty_repl_msg_t, day),
-    loyalty_json_val("counts", JSON_OBJECT, 1, loyalty_repl_msg_t, counts),
-    { NULL, 0, 0, 0, 0 }
-};
-
-
 static int
-loyalty_repl_clicks(loyalty_store_t *st, MDB_txn *txn,
-    const loyalty_repl_ctx_t *ctx, const loyalty_repl_msg_t *m, char *err,
-    size_t errlen)
+loyalty_repl_clicks(loyalty_repl_run_t *r)
 {
     int          rc;
     json_t      *deltas;
     const char  *code;
 
-    json_object_foreach(m->counts, code, deltas) {
-        rc = loyalty_repl_click_add(st, txn, code, deltas, m->day);
+    json_object_foreach(r->m.counts, code, deltas) {
+        rc = loyalty_repl_click_add(r->st, r->txn, code, deltas, r->m.day);
         if (rc == -1) {
-            snprintf(err, errlen, "clicks: bad entry for code \"%.32s\"",
-                     code);
+            snprintf(r->err, r->errlen,
+                     "clicks: bad entry for code \"%.32s\"", code);
             return LOYALTY_REPL_REFUSED;
         }
 
@@ -435,41 +394,29 @@ loyalty_repl_clicks(loyalty_store_t *st, MDB_txn *txn,
 
 
 /* "until", "lease", "limit", "touches": the claim of GET .../due */
-static const loyalty_json_member_t  loyalty_repl_claim_fields[] = {
-    loyalty_json_val("until", JSON_INTEGER, 1, loyalty_repl_msg_t, until),
-    loyalty_json_val("lease", JSON_INTEGER, 1, loyalty_repl_msg_t, lease),
-    loyalty_json_val("limit", JSON_INTEGER, 1, loyalty_repl_msg_t, limit),
-    loyalty_json_val("touches", JSON_INTEGER, 1, loyalty_repl_msg_t,
-                     touches),
-    { NULL, 0, 0, 0, 0 }
-};
-
-
 static int
-loyalty_repl_claim(loyalty_store_t *st, MDB_txn *txn,
-    const loyalty_repl_ctx_t *ctx, const loyalty_repl_msg_t *m, char *err,
-    size_t errlen)
+loyalty_repl_claim(loyalty_repl_run_t *r)
 {
     int               rc;
     json_t           *out;
     loyalty_claim_t   c;
 
-    if (m->lease <= 0 || m->limit <= 0 || m->limit > 1000) {
+    if (r->m.lease <= 0 || r->m.limit <= 0 || r->m.limit > 1000) {
         return LOYALTY_REPL_MALFORMED;
     }
 
-    c.now = m->at;
-    c.until = m->until;
-    c.lease = m->lease;
-    c.limit = (size_t) m->limit;
-    c.touches = (unsigned) m->touches;
+    c.now = r->m.at;
+    c.until = r->m.until;
+    c.lease = r->m.lease;
+    c.limit = (size_t) r->m.limit;
+    c.touches = (unsigned) r->m.touches;
 
     out = json_array();
     if (out == NULL) {
         return ENOMEM;
     }
 
-    rc = loyalty_due_claim(st, txn, &c, out);
+    rc = loyalty_due_claim(r->st, r->txn, &c, out);
     json_decref(out);
 
     return rc;
@@ -477,22 +424,15 @@ loyalty_repl_claim(loyalty_store_t *st, MDB_txn *txn,
 
 
 /* "body": POST .../due/ack's document */
-static const loyalty_json_member_t  loyalty_repl_ack_fields[] = {
-    loyalty_json_val("body", 0, 1, loyalty_repl_msg_t, doc),
-    { NULL, 0, 0, 0, 0 }
-};
-
-
 static int
-loyalty_repl_ack(loyalty_store_t *st, MDB_txn *txn,
-    const loyalty_repl_ctx_t *ctx, const loyalty_repl_msg_t *m, char *err,
-    size_t errlen)
+loyalty_repl_ack(loyalty_repl_run_t *r)
 {
     int      rc;
     json_t  *res;
 
     res = NULL;
-    rc = loyalty_due_ack_json(st, txn, m->doc, m->at, &res, err, errlen);
+    rc = loyalty_due_ack_json(r->st, r->txn, r->m.doc, r->m.at, &res, r->err,
+                              r->errlen);
     json_decref(res);
 
     return rc == -1 ? LOYALTY_REPL_REFUSED : rc;
@@ -501,9 +441,7 @@ loyalty_repl_ack(loyalty_store_t *st, MDB_txn *txn,
 
 /* a whole cadence sweep at "at", with the replica's cadences */
 static int
-loyalty_repl_sweep(loyalty_store_t *st, MDB_txn *txn,
-    const loyalty_repl_ctx_t *ctx, const loyalty_repl_msg_t *m, char *err,
-    size_t errlen)
+loyalty_repl_sweep(loyalty_repl_run_t *r)
 {
     int              rc;
     loyalty_sweep_t  sw;
@@ -511,8 +449,9 @@ loyalty_repl_sweep(loyalty_store_t *st, MDB_txn *txn,
     memset(&sw, 0, sizeof(sw));
 
     do {
-        rc = loyalty_sweep_step(st, txn, ctx->cadences, m->at,
-                                LOYALTY_REPL_SWEEP_CHUNK, &sw, err, errlen);
+        rc = loyalty_sweep_step(r->st, r->txn, r->ctx->cadences, r->m.at,
+                                LOYALTY_REPL_SWEEP_CHUNK, &sw, r->err,
+                                r->errlen);
         if (rc != 0) {
             return rc;
         }
@@ -524,100 +463,177 @@ loyalty_repl_sweep(loyalty_store_t *st, MDB_txn *txn,
 
 
 /* "what": members, tiers, prices, codes or rules; "body"; "hosts" */
-static const loyalty_json_member_t  loyalty_repl_import_fields[] = {
-    loyalty_json_str("what", 1, loyalty_repl_msg_t, what),
-    loyalty_json_str("body", 1, loyalty_repl_msg_t, body),
-    loyalty_json_val("hosts", 0, 0, loyalty_repl_msg_t, hosts),
-    { NULL, 0, 0, 0, 0 }
-};
-
-
 static int
-loyalty_repl_import(loyalty_store_t *st, MDB_txn *txn,
-    const loyalty_repl_ctx_t *ctx, const loyalty_repl_msg_t *m, char *err,
-    size_t errlen)
+loyalty_repl_import(loyalty_repl_run_t *r)
 {
-    int  rc;
+    int                        rc;
+    const loyalty_repl_ctx_t  *ctx;
+
+    ctx = r->ctx;
 
     if (ctx->import == NULL) {
-        return loyalty_repl_refuse(err, errlen, "import: not applied here");
+        return loyalty_repl_refuse(r, "import: not applied here");
     }
 
-    rc = ctx->import(ctx->import_data, st, txn, m->what, m->body,
-                     m->body_len, m->hosts, m->at, err, errlen);
+    rc = ctx->import(ctx->import_data, r->st, r->txn, r->m.what.data,
+                     r->m.body.data, r->m.body.len, r->m.hosts, r->m.at,
+                     r->err, r->errlen);
 
     return rc == -1 ? LOYALTY_REPL_REFUSED : rc;
 }
 
 
+/* the fields of every kind's messages */
+typedef enum {
+    LOYALTY_REPL_V = 0,
+    LOYALTY_REPL_KIND,
+    LOYALTY_REPL_AT,
+    LOYALTY_REPL_WHAT,
+    LOYALTY_REPL_KEY,
+    LOYALTY_REPL_BODY,
+    LOYALTY_REPL_DOC,
+    LOYALTY_REPL_PSEUDONYM,
+    LOYALTY_REPL_RECORD,
+    LOYALTY_REPL_HOSTS,
+    LOYALTY_REPL_HOOK,
+    LOYALTY_REPL_FIELDS,
+    LOYALTY_REPL_COUNTS,
+    LOYALTY_REPL_ERASE_KEY,
+    LOYALTY_REPL_DAY,
+    LOYALTY_REPL_UNTIL,
+    LOYALTY_REPL_LEASE,
+    LOYALTY_REPL_LIMIT,
+    LOYALTY_REPL_TOUCHES,
+    LOYALTY_REPL_BEFORE
+} loyalty_repl_field_e;
+
+#define LOYALTY_REPL_NEED(f)        (1u << LOYALTY_REPL_##f)
+#define LOYALTY_REPL_HEAD                                                    \
+    (LOYALTY_REPL_NEED(V) | LOYALTY_REPL_NEED(KIND) | LOYALTY_REPL_NEED(AT))
+
+#define loyalty_repl_field(f, name, jtype, member)                           \
+    [LOYALTY_REPL_##f] = loyalty_json_member(name, jtype,                    \
+                                             loyalty_repl_msg_t, member)
+
+static const loyalty_json_member_t  loyalty_repl_fields[] = {
+    loyalty_repl_field(V, "v", JSON_INTEGER, v),
+    loyalty_repl_field(KIND, "kind", JSON_STRING, kind),
+    loyalty_repl_field(AT, "at", JSON_INTEGER, at),
+    loyalty_repl_field(WHAT, "what", JSON_STRING, what),
+    loyalty_repl_field(KEY, "key", JSON_STRING, key),
+    loyalty_repl_field(BODY, "body", JSON_STRING, body),
+    loyalty_repl_field(DOC, "body", LOYALTY_JSON_ANY, doc),
+    loyalty_repl_field(PSEUDONYM, "pseudonym", JSON_STRING, pseudonym),
+    loyalty_repl_field(RECORD, "record", JSON_OBJECT, record),
+    loyalty_repl_field(HOSTS, "hosts", LOYALTY_JSON_ANY, hosts),
+    loyalty_repl_field(HOOK, "hook", JSON_OBJECT, hook),
+    loyalty_repl_field(FIELDS, "fields", JSON_OBJECT, fields),
+    loyalty_repl_field(COUNTS, "counts", JSON_OBJECT, counts),
+    loyalty_repl_field(ERASE_KEY, "erase_key", LOYALTY_JSON_ANY,
+                       erase_key),
+    loyalty_repl_field(DAY, "day", JSON_INTEGER, day),
+    loyalty_repl_field(UNTIL, "until", JSON_INTEGER, until),
+    loyalty_repl_field(LEASE, "lease", JSON_INTEGER, lease),
+    loyalty_repl_field(LIMIT, "limit", JSON_INTEGER, limit),
+    loyalty_repl_field(TOUCHES, "touches", JSON_INTEGER, touches),
+    loyalty_repl_field(BEFORE, "before", JSON_INTEGER, before),
+    { NULL, 0, 0 }
+};
+
+
+/*
+ * The kinds: the fields each needs, and what a message that lacks one
+ * (or has one the kind finds wrong) is refused with.
+ */
+typedef struct {
+    const char    *name;
+    int          (*apply)(loyalty_repl_run_t *r);
+    uint32_t       need;
+    const char    *needs;
+} loyalty_repl_kind_t;
+
+
 static const loyalty_repl_kind_t  loyalty_repl_kinds[] = {
-    { "events", loyalty_repl_events, loyalty_repl_events_fields,
+
+    { "events", loyalty_repl_events, LOYALTY_REPL_NEED(BODY),
       "events without a body" },
-    { "put", loyalty_repl_put, loyalty_repl_put_fields,
+
+    { "put", loyalty_repl_put,
+      LOYALTY_REPL_NEED(WHAT) | LOYALTY_REPL_NEED(RECORD),
       "put: needs \"what\" (member, code, price, rules), \"key\", an "
       "object \"record\" and string \"hosts\"" },
-    { "delete", loyalty_repl_delete, loyalty_repl_delete_fields,
+
+    { "delete", loyalty_repl_delete,
+      LOYALTY_REPL_NEED(WHAT) | LOYALTY_REPL_NEED(KEY),
       "delete: needs \"what\": \"member\" and a \"key\"" },
-    { "clicks", loyalty_repl_clicks, loyalty_repl_clicks_fields,
+
+    { "clicks", loyalty_repl_clicks,
+      LOYALTY_REPL_NEED(DAY) | LOYALTY_REPL_NEED(COUNTS),
       "clicks: needs an integer \"day\" and an object \"counts\"" },
-    { "claim", loyalty_repl_claim, loyalty_repl_claim_fields,
+
+    { "claim", loyalty_repl_claim,
+      LOYALTY_REPL_NEED(UNTIL) | LOYALTY_REPL_NEED(LEASE)
+      | LOYALTY_REPL_NEED(LIMIT) | LOYALTY_REPL_NEED(TOUCHES),
       "claim: needs integers \"until\", \"lease\", \"limit\" (1-1000) "
       "and \"touches\"" },
-    { "ack", loyalty_repl_ack, loyalty_repl_ack_fields,
+
+    { "ack", loyalty_repl_ack, LOYALTY_REPL_NEED(DOC),
       "ack without a body" },
-    { "sweep", loyalty_repl_sweep, NULL, NULL },
-    { "import", loyalty_repl_import, loyalty_repl_import_fields,
+
+    { "sweep", loyalty_repl_sweep, 0, NULL },
+
+    { "import", loyalty_repl_import,
+      LOYALTY_REPL_NEED(WHAT) | LOYALTY_REPL_NEED(BODY),
       "import: needs \"what\" and \"body\"" },
-    { "patch", loyalty_repl_patch, loyalty_repl_patch_fields,
+
+    { "patch", loyalty_repl_patch,
+      LOYALTY_REPL_NEED(KEY) | LOYALTY_REPL_NEED(FIELDS),
       "patch: needs a \"key\" and an object \"fields\"" },
-    { "erase", loyalty_repl_erase, loyalty_repl_erase_fields,
+
+    { "erase", loyalty_repl_erase,
+      LOYALTY_REPL_NEED(KEY) | LOYALTY_REPL_NEED(PSEUDONYM),
       "erase: needs a \"key\", a \"pseudonym\" and, if any, an "
       "\"erase_key\" of 64 hex digits" },
-    { "prune", loyalty_repl_prune, loyalty_repl_prune_fields,
+
+    { "prune", loyalty_repl_prune, LOYALTY_REPL_NEED(BEFORE),
       "prune: needs an integer \"before\", a time" },
-    { NULL, NULL, NULL, NULL }
+
+    { NULL, NULL, 0, NULL }
 };
 
 
-/* what every message has */
-static const loyalty_json_member_t  loyalty_repl_head[] = {
-    loyalty_json_val("v", JSON_INTEGER, 1, loyalty_repl_msg_t, v),
-    loyalty_json_str("kind", 1, loyalty_repl_msg_t, kind),
-    loyalty_json_val("at", JSON_INTEGER, 1, loyalty_repl_msg_t, at),
-    { NULL, 0, 0, 0, 0 }
-};
-
-
-/* the message's kind, its fields read: NULL with err when refused */
+/* the message's kind, its fields read: NULL, refused, with err */
 static const loyalty_repl_kind_t *
-loyalty_repl_read(json_t *msg, loyalty_repl_msg_t *m, char *err,
-    size_t errlen)
+loyalty_repl_read(json_t *msg, loyalty_repl_run_t *r)
 {
+    uint32_t                    found;
+    loyalty_repl_msg_t         *m;
     const loyalty_repl_kind_t  *k;
 
-    memset(m, 0, sizeof(loyalty_repl_msg_t));
+    m = &r->m;
+    found = loyalty_json_read(msg, loyalty_repl_fields, m);
 
-    if (loyalty_json_read(msg, loyalty_repl_head, m) != 0
+    if ((found & LOYALTY_REPL_HEAD) != LOYALTY_REPL_HEAD
         || m->v != LOYALTY_REPL_VERSION || !loyalty_time_in_window(m->at))
     {
-        (void) loyalty_repl_refuse(err, errlen, "not a loyalty message of "
-                                   "version 1 with a kind and a time");
+        (void) loyalty_repl_refuse(r, "not a loyalty message of version 1 "
+                                   "with a kind and a time");
         return NULL;
     }
 
     for (k = loyalty_repl_kinds; k->name; k++) {
-        if (strcmp(k->name, m->kind) == 0) {
+        if (strcmp(k->name, m->kind.data) == 0) {
             break;
         }
     }
 
     if (k->name == NULL) {
-        snprintf(err, errlen, "unknown kind \"%.32s\"", m->kind);
+        snprintf(r->err, r->errlen, "unknown kind \"%.32s\"", m->kind.data);
         return NULL;
     }
 
-    if (k->fields && loyalty_json_read(msg, k->fields, m) != 0) {
-        (void) loyalty_repl_refuse(err, errlen, k->needs);
+    if ((found & k->need) != k->need) {
+        (void) loyalty_repl_refuse(r, k->needs);
         return NULL;
     }
 
@@ -632,9 +648,8 @@ loyalty_repl_apply(loyalty_store_t *st, MDB_txn *txn,
 {
     int                         rc;
     json_t                     *msg;
-    MDB_txn                    *child;
     json_error_t                jerr;
-    loyalty_repl_msg_t          m;
+    loyalty_repl_run_t          r;
     const loyalty_repl_kind_t  *k;
 
     msg = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
@@ -643,32 +658,37 @@ loyalty_repl_apply(loyalty_store_t *st, MDB_txn *txn,
         return LOYALTY_REPL_REFUSED;
     }
 
-    k = loyalty_repl_read(msg, &m, err, errlen);
+    r.st = st;
+    r.ctx = ctx;
+    r.err = err;
+    r.errlen = errlen;
+
+    k = loyalty_repl_read(msg, &r);
     if (k == NULL) {
         json_decref(msg);
         return LOYALTY_REPL_REFUSED;
     }
 
-    rc = mdb_txn_begin(st->env, txn, 0, &child);
+    rc = mdb_txn_begin(st->env, txn, 0, &r.txn);
     if (rc != 0) {
         json_decref(msg);
         return rc;
     }
 
     err[0] = '\0';
-    rc = k->apply(st, child, ctx, &m, err, errlen);
+    rc = k->apply(&r);
     json_decref(msg);
 
     if (rc == LOYALTY_REPL_MALFORMED) {
-        rc = loyalty_repl_refuse(err, errlen, k->needs);
+        rc = loyalty_repl_refuse(&r, k->needs);
     }
 
     if (rc != 0) {
-        mdb_txn_abort(child);
+        mdb_txn_abort(r.txn);
         return rc;
     }
 
-    return mdb_txn_commit(child);
+    return mdb_txn_commit(r.txn);
 }
 
 

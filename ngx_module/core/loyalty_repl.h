@@ -106,63 +106,62 @@ int loyalty_repl_checksum(loyalty_store_t *st, MDB_txn *txn,
     uint8_t digest[LOYALTY_REPL_DIGEST_LEN]);
 
 /*
- * A message's fields, as the table of its kind reads them
- * (loyalty_json_read(): a field of another type counts as absent).
+ * A message's fields (schema/repl-message.schema.json), as
+ * loyalty_json_read() copies them: a field of another type counts as
+ * absent.  Strings point into the message.
  */
 typedef struct {
-    json_int_t     v;
-    const char    *kind;
-    size_t         kind_len;
-    json_int_t     at;
+    json_int_t            v;
+    loyalty_json_text_t   kind;
+    json_int_t            at;
 
-    const char    *what;
-    size_t         what_len;
-    const char    *key;
-    size_t         key_len;
-    const char    *body;
-    size_t         body_len;
-    const char    *pseudonym;
-    size_t         pseudonym_len;
-    json_t        *doc;             /* ack's "body", any JSON */
-    json_t        *record;
-    json_t        *hosts;
-    json_t        *hook;
-    json_t        *fields;
-    json_t        *counts;
-    json_t        *erase_key;
-    json_int_t     day;
-    json_int_t     until;
-    json_int_t     lease;
-    json_int_t     limit;
-    json_int_t     touches;
-    json_int_t     before;
+    loyalty_json_text_t   what;
+    loyalty_json_text_t   key;
+    loyalty_json_text_t   body;         /* events', import's: text */
+    json_t               *doc;          /* ack's "body": any JSON */
+    loyalty_json_text_t   pseudonym;
+    json_t               *record;
+    json_t               *hosts;
+    json_t               *hook;
+    json_t               *fields;
+    json_t               *counts;
+    json_t               *erase_key;
+    json_int_t            day;
+    json_int_t            until;
+    json_int_t            lease;
+    json_int_t            limit;
+    json_int_t            touches;
+    json_int_t            before;
 } loyalty_repl_msg_t;
 
+/* one message being applied, in txn (a nested transaction) */
+typedef struct {
+    loyalty_store_t           *st;
+    MDB_txn                   *txn;
+    const loyalty_repl_ctx_t  *ctx;
+    loyalty_repl_msg_t         m;
+    char                      *err;
+    size_t                     errlen;
+} loyalty_repl_run_t;
+
 /*
- * A kind applies its message in txn: 0, LOYALTY_REPL_REFUSED with err,
- * LOYALTY_REPL_MALFORMED for fields its table could not check (refused
- * with the kind's "needs" text), or an LMDB error.
+ * A kind's result: 0, LOYALTY_REPL_REFUSED with err, an LMDB error, or
+ * LOYALTY_REPL_MALFORMED for fields the kind finds wrong after they were
+ * read: refused with the kind's "needs" text.
  */
 #define LOYALTY_REPL_MALFORMED      (-2)
 
-typedef int loyalty_repl_kind_fn(loyalty_store_t *st, MDB_txn *txn,
-    const loyalty_repl_ctx_t *ctx, const loyalty_repl_msg_t *m, char *err,
-    size_t errlen);
-
 /* a refusal: LOYALTY_REPL_REFUSED, with what in err */
-int loyalty_repl_refuse(char *err, size_t errlen, const char *what);
+int loyalty_repl_refuse(loyalty_repl_run_t *r, const char *what);
 
 /*
  * The kinds of loyalty_repl_member.c: "patch" (a member's PATCH), "erase"
  * (an erasure under the edge's pseudonym) and "prune" (retention, from
- * loyaltyctl prune --nats), with the fields each reads.
+ * loyaltyctl prune --nats).
  */
-loyalty_repl_kind_fn  loyalty_repl_patch, loyalty_repl_erase,
-    loyalty_repl_prune;
-
-extern const loyalty_json_member_t  loyalty_repl_patch_fields[];
-extern const loyalty_json_member_t  loyalty_repl_erase_fields[];
-extern const loyalty_json_member_t  loyalty_repl_prune_fields[];
+int loyalty_repl_patch(loyalty_repl_run_t *r);
+int loyalty_repl_erase(loyalty_repl_run_t *r);
+int loyalty_repl_prune(loyalty_repl_run_t *r);
 
 /*
  * The message of one write, as JSON (the caller adds the kind's fields

@@ -15,25 +15,16 @@
 
 
 /* "key" and "fields": PATCH .../members/ID's changes */
-const loyalty_json_member_t  loyalty_repl_patch_fields[] = {
-    loyalty_json_str("key", 1, loyalty_repl_msg_t, key),
-    loyalty_json_val("fields", JSON_OBJECT, 1, loyalty_repl_msg_t, fields),
-    { NULL, 0, 0, 0, 0 }
-};
-
-
 int
-loyalty_repl_patch(loyalty_store_t *st, MDB_txn *txn,
-    const loyalty_repl_ctx_t *ctx, const loyalty_repl_msg_t *m, char *err,
-    size_t errlen)
+loyalty_repl_patch(loyalty_repl_run_t *r)
 {
     int  rc;
 
-    rc = loyalty_member_patch(st, txn, m->key, m->key_len, m->fields, m->at,
-                              err, errlen);
+    rc = loyalty_member_patch(r->st, r->txn, r->m.key.data, r->m.key.len,
+                              r->m.fields, r->m.at, r->err, r->errlen);
 
     if (rc == MDB_NOTFOUND) {
-        return loyalty_repl_refuse(err, errlen, "patch: no such member");
+        return loyalty_repl_refuse(r, "patch: no such member");
     }
 
     return (rc == -1 || rc == LOYALTY_ADMIN_CONFLICT) ? LOYALTY_REPL_REFUSED
@@ -48,28 +39,18 @@ loyalty_repl_patch(loyalty_store_t *st, MDB_txn *txn,
  * then keeps (the first one it gets), so that later erasures on any edge
  * compute the same pseudonyms.
  */
-const loyalty_json_member_t  loyalty_repl_erase_fields[] = {
-    loyalty_json_str("key", 1, loyalty_repl_msg_t, key),
-    loyalty_json_str("pseudonym", 1, loyalty_repl_msg_t, pseudonym),
-    loyalty_json_val("erase_key", 0, 0, loyalty_repl_msg_t, erase_key),
-    { NULL, 0, 0, 0, 0 }
-};
-
-
 int
-loyalty_repl_erase(loyalty_store_t *st, MDB_txn *txn,
-    const loyalty_repl_ctx_t *ctx, const loyalty_repl_msg_t *m, char *err,
-    size_t errlen)
+loyalty_repl_erase(loyalty_repl_run_t *r)
 {
     int          rc;
     size_t       hlen;
     uint8_t      k[LOYALTY_ERASE_KEY_LEN];
     const char  *hex;
 
-    hex = json_string_value(m->erase_key);
-    hlen = json_string_length(m->erase_key);
+    hex = json_string_value(r->m.erase_key);
+    hlen = json_string_length(r->m.erase_key);
 
-    if (m->erase_key != NULL
+    if (r->m.erase_key != NULL
         && (hex == NULL || hlen != 2 * LOYALTY_ERASE_KEY_LEN
             || loyalty_hex_decode(hex, hlen, k, sizeof(k))
                != LOYALTY_ERASE_KEY_LEN))
@@ -77,15 +58,15 @@ loyalty_repl_erase(loyalty_store_t *st, MDB_txn *txn,
         return LOYALTY_REPL_MALFORMED;
     }
 
-    rc = loyalty_member_erase_as(st, txn, m->key, m->key_len, m->pseudonym,
-                                 hex ? k : NULL);
+    rc = loyalty_member_erase_as(r->st, r->txn, r->m.key.data, r->m.key.len,
+                                 r->m.pseudonym.data, hex ? k : NULL);
 
     if (rc == MDB_NOTFOUND) {
-        return loyalty_repl_refuse(err, errlen, "erase: no such member");
+        return loyalty_repl_refuse(r, "erase: no such member");
     }
 
     if (rc == -1) {
-        return loyalty_repl_refuse(err, errlen, "erase: not a pseudonym");
+        return loyalty_repl_refuse(r, "erase: not a pseudonym");
     }
 
     return rc;
@@ -97,28 +78,21 @@ loyalty_repl_erase(loyalty_store_t *st, MDB_txn *txn,
  * of before that time deleted, the whole prune in the follower's
  * transaction (as a sweep is): every replica deletes the same records
  */
-const loyalty_json_member_t  loyalty_repl_prune_fields[] = {
-    loyalty_json_val("before", JSON_INTEGER, 1, loyalty_repl_msg_t, before),
-    { NULL, 0, 0, 0, 0 }
-};
-
-
 int
-loyalty_repl_prune(loyalty_store_t *st, MDB_txn *txn,
-    const loyalty_repl_ctx_t *ctx, const loyalty_repl_msg_t *m, char *err,
-    size_t errlen)
+loyalty_repl_prune(loyalty_repl_run_t *r)
 {
     int              rc;
     loyalty_prune_t  pr;
 
-    if (!loyalty_time_in_window(m->before)) {
+    if (!loyalty_time_in_window(r->m.before)) {
         return LOYALTY_REPL_MALFORMED;
     }
 
     memset(&pr, 0, sizeof(pr));
 
     do {
-        rc = loyalty_prune_step(st, txn, m->before, LOYALTY_PRUNE_CHUNK, &pr);
+        rc = loyalty_prune_step(r->st, r->txn, r->m.before,
+                                LOYALTY_PRUNE_CHUNK, &pr);
         if (rc != 0) {
             return rc;
         }
