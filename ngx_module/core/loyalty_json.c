@@ -26,6 +26,14 @@ const loyalty_json_field_t  loyalty_member_fields[] = {
 };
 
 
+/* an order's item, a rules stage's sku: {"sku", "qty"} */
+const loyalty_json_field_t  loyalty_sku_fields[] = {
+    { "sku",            JSON_STRING,  1 },
+    { "qty",            JSON_INTEGER, 0 },
+    { NULL, 0, 0 }
+};
+
+
 static const loyalty_json_field_t  loyalty_tier_fields[] = {
     { "name",           JSON_STRING,  1 },
     { "rank",           JSON_INTEGER, 1 },

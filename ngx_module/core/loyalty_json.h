@@ -50,6 +50,8 @@ typedef struct {
 
 /* the fields of a member (schema/member.schema.json) */
 extern const loyalty_json_field_t  loyalty_member_fields[];
+/* a sku and its quantity: an order's item, a rules stage's sku */
+extern const loyalty_json_field_t  loyalty_sku_fields[];
 
 
 /*

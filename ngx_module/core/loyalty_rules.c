@@ -45,12 +45,6 @@ static const loyalty_json_field_t  loyalty_rules_stage_fields[] = {
     { NULL, 0, 0 }
 };
 
-static const loyalty_json_field_t  loyalty_rules_sku_fields[] = {
-    { "sku",            JSON_STRING,  1 },
-    { "qty",            JSON_INTEGER, 0 },
-    { NULL, 0, 0 }
-};
-
 static const loyalty_json_field_t  loyalty_rules_upgrade_fields[] = {
     { "tier",           JSON_STRING,  1 },
     { "spend",          JSON_INTEGER, 1 },
@@ -210,7 +204,7 @@ loyalty_rules_stage(json_t *obj, const char *where, loyalty_rules_stage_t *s,
         v = json_array_get(skus, i);
         snprintf(at, sizeof(at), "%s.skus[%zu]", where, i);
 
-        if (loyalty_rules_check(v, at, loyalty_rules_sku_fields, err, errlen)
+        if (loyalty_rules_check(v, at, loyalty_sku_fields, err, errlen)
             || loyalty_rules_int(v, at, "qty", 1, LOYALTY_QTY_MAX,
                                  &s->skus[i].qty, err, errlen))
         {
