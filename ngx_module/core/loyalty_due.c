@@ -615,16 +615,12 @@ loyalty_due_rewards(loyalty_store_t *st, MDB_txn *txn, int64_t now,
     size_t *credited)
 {
     int                 rc;
-    loyalty_due_walk_t  w;
+    loyalty_due_walk_t  w = {
+        .after = after, .after_len = after_len, .until = now, .limit = max,
+        .visit = loyalty_due_reward_one, .data = credited
+    };
 
     *credited = 0;
-
-    w.after = after;
-    w.after_len = after_len;
-    w.until = now;
-    w.limit = max;
-    w.visit = loyalty_due_reward_one;
-    w.data = credited;
 
     rc = loyalty_due_walk(st, txn, &w);
 
@@ -700,18 +696,11 @@ static int
 loyalty_due_take(loyalty_store_t *st, MDB_txn *txn, const loyalty_claim_t *c,
     int64_t until, size_t limit, json_t *out)
 {
-    loyalty_due_walk_t    w;
-    loyalty_due_taking_t  tk;
-
-    tk.claim = c;
-    tk.out = out;
-
-    w.after = NULL;
-    w.after_len = NULL;
-    w.until = until;
-    w.limit = limit;
-    w.visit = loyalty_due_take_one;
-    w.data = &tk;
+    loyalty_due_taking_t  tk = { .claim = c, .out = out };
+    loyalty_due_walk_t    w = {
+        .until = until, .limit = limit, .visit = loyalty_due_take_one,
+        .data = &tk
+    };
 
     return loyalty_due_walk(st, txn, &w);
 }

@@ -331,10 +331,7 @@ failed_msg:
         mdb_txn_abort(txn);
     }
 
-    if (st->env) {
-        mdb_env_close(st->env);
-        st->env = NULL;
-    }
+    loyalty_store_close(st);
 
     return -1;
 }
