@@ -462,24 +462,25 @@ loyalty_changes_note(loyalty_store_t *st, MDB_txn *txn, const char *id,
 }
 
 
-/*
- * Deletes the notes match() picks, from the first on: match returns 1 to
- * delete the note, 0 to keep it, -1 to stop the walk there.
- */
-static int
-loyalty_changes_drop(loyalty_store_t *st, MDB_txn *txn,
-    int (*match)(const MDB_val *key, const void *data), const void *data)
+int
+loyalty_store_drop(MDB_txn *txn, MDB_dbi dbi, const MDB_val *from,
+    loyalty_store_match_pt match, const void *data)
 {
     int          rc, m;
     MDB_val      key, val;
     MDB_cursor  *cur;
 
-    rc = mdb_cursor_open(txn, st->dbi[LOYALTY_DB_CHANGES], &cur);
+    rc = mdb_cursor_open(txn, dbi, &cur);
     if (rc != 0) {
         return rc;
     }
 
-    for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST);
+    if (from) {
+        key = *from;
+    }
+
+    for (rc = mdb_cursor_get(cur, &key, &val, from ? MDB_SET_RANGE
+                                                   : MDB_FIRST);
          rc == 0;
          rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT))
     {
@@ -534,7 +535,8 @@ loyalty_changes_seal(loyalty_store_t *st, MDB_txn *txn)
 
     id = (uint64_t) mdb_txn_id(txn);
 
-    rc = loyalty_changes_drop(st, txn, loyalty_changes_old, &id);
+    rc = loyalty_store_drop(txn, st->dbi[LOYALTY_DB_CHANGES], NULL,
+                            loyalty_changes_old, &id);
     if (rc != 0) {
         return rc;
     }
@@ -577,5 +579,6 @@ loyalty_changes_forget(loyalty_store_t *st, MDB_txn *txn, const char *id,
     name.mv_size = len;
 
     /* a few transactions' notes at most (LOYALTY_CHANGES_KEEP) */
-    return loyalty_changes_drop(st, txn, loyalty_changes_naming, &name);
+    return loyalty_store_drop(txn, st->dbi[LOYALTY_DB_CHANGES], NULL,
+                              loyalty_changes_naming, &name);
 }
