@@ -99,6 +99,14 @@ loyalty_touch_decode(const uint8_t *buf, size_t len, loyalty_touch_t *t)
 }
 
 
+/* loyalty_touch_decode() for loyalty_store_get_rec() */
+static int
+loyalty_touch_decode_rec(const uint8_t *buf, size_t len, void *t)
+{
+    return loyalty_touch_decode(buf, len, t);
+}
+
+
 /* the due queue's value after its version */
 static const loyalty_le_field_t  loyalty_due_fields[] = {
     loyalty_le_field(1, 1, loyalty_due_t, touch),
@@ -231,17 +239,10 @@ int
 loyalty_touch_get(loyalty_store_t *st, MDB_txn *txn, const char *id,
     size_t len, uint8_t *buf, loyalty_touch_t *t)
 {
-    int     rc;
-    size_t  n;
-
     /* a copy: the writes that follow may move the page it is on */
-    rc = loyalty_store_get_copy(txn, st->dbi[LOYALTY_DB_TOUCHES], id, len,
-                                buf, LOYALTY_TOUCH_REC_MAX, &n);
-    if (rc != 0) {
-        return rc;
-    }
-
-    return loyalty_touch_decode(buf, n, t) == 0 ? 0 : MDB_CORRUPTED;
+    return loyalty_store_get_rec(txn, st->dbi[LOYALTY_DB_TOUCHES], id, len,
+                                 buf, LOYALTY_TOUCH_REC_MAX,
+                                 loyalty_touch_decode_rec, t);
 }
 
 
@@ -487,18 +488,31 @@ loyalty_touch_json(const char *id, size_t len, const loyalty_touch_t *t,
 
 
 /*
- * Walks the queue from its start to until: visit() is called with each
- * entry's id and due record and may write; it returns 0 to go on, 1 to
- * stop, or an LMDB error.
+ * Walks the queue from after (NULL: its start) to until, taking at most
+ * limit entries: visit() is called with each entry's id and due record
+ * and may write; it returns 0 when it took the entry, LOYALTY_DUE_PASS
+ * when it passed it over, or an LMDB error.  n counts the entries taken;
+ * after, when given, is left at the last entry visited.
  */
+#define LOYALTY_DUE_PASS  1
+
 typedef int (*loyalty_due_visit_pt)(void *data, loyalty_store_t *st,
     MDB_txn *txn, const char *id, size_t len, int64_t due_at,
     loyalty_due_t *d);
 
+typedef struct {
+    uint8_t                *after;
+    size_t                 *after_len;
+    int64_t                 until;
+    size_t                  limit;
+    size_t                  n;
+    loyalty_due_visit_pt    visit;
+    void                   *data;
+} loyalty_due_walk_t;
+
+
 static int
-loyalty_due_walk(loyalty_store_t *st, MDB_txn *txn, uint8_t *after,
-    size_t *after_len, int64_t until, loyalty_due_visit_pt visit,
-    void *data)
+loyalty_due_walk(loyalty_store_t *st, MDB_txn *txn, loyalty_due_walk_t *w)
 {
     int             rc, op;
     size_t          idlen;
@@ -508,12 +522,19 @@ loyalty_due_walk(loyalty_store_t *st, MDB_txn *txn, uint8_t *after,
     MDB_cursor     *cur;
     loyalty_due_t   d;
 
+    w->n = 0;
+
+    if (w->limit == 0) {
+        return 0;
+    }
+
     rc = mdb_cursor_open(txn, st->dbi[LOYALTY_DB_DUE], &cur);
     if (rc != 0) {
         return rc;
     }
 
-    op = loyalty_store_after(kbuf, after, after ? *after_len : 0, &key);
+    op = loyalty_store_after(kbuf, w->after, w->after ? *w->after_len : 0,
+                             &key);
 
     for ( ;; op = MDB_SET_RANGE) {
         rc = mdb_cursor_get(cur, &key, &val, op);
@@ -535,7 +556,7 @@ loyalty_due_walk(loyalty_store_t *st, MDB_txn *txn, uint8_t *after,
         }
 
         due_at = loyalty_due_key_time(key.mv_data);
-        if (due_at > until) {
+        if (due_at > w->until) {
             rc = 0;
             break;
         }
@@ -543,15 +564,18 @@ loyalty_due_walk(loyalty_store_t *st, MDB_txn *txn, uint8_t *after,
         memcpy(kbuf, key.mv_data, key.mv_size);
         idlen = key.mv_size - 8;
 
-        rc = visit(data, st, txn, (char *) kbuf + 8, idlen, due_at, &d);
+        rc = w->visit(w->data, st, txn, (char *) kbuf + 8, idlen, due_at,
+                      &d);
 
-        if (after) {
-            memcpy(after, kbuf, key.mv_size);
-            *after_len = key.mv_size;
+        if (w->after) {
+            memcpy(w->after, kbuf, key.mv_size);
+            *w->after_len = key.mv_size;
         }
 
-        if (rc != 0) {
-            rc = (rc == 1) ? 0 : rc;
+        if (rc == LOYALTY_DUE_PASS) {
+            rc = 0;
+
+        } else if (rc != 0 || ++w->n >= w->limit) {
             break;
         }
 
@@ -564,19 +588,13 @@ loyalty_due_walk(loyalty_store_t *st, MDB_txn *txn, uint8_t *after,
 }
 
 
-typedef struct {
-    size_t                  max;
-    size_t                  n;
-    size_t                  credited;
-} loyalty_due_rewarding_t;
-
-
+/* data: the count of touches credited */
 static int
 loyalty_due_reward_one(void *data, loyalty_store_t *st, MDB_txn *txn,
     const char *id, size_t len, int64_t due_at, loyalty_due_t *d)
 {
-    int                       rc;
-    loyalty_due_rewarding_t  *rw = data;
+    int      rc;
+    size_t  *credited = data;
 
     if (d->flags & LOYALTY_DUE_REWARD) {
         rc = loyalty_due_reward(st, txn, id, len, d, due_at);
@@ -584,10 +602,10 @@ loyalty_due_reward_one(void *data, loyalty_store_t *st, MDB_txn *txn,
             return rc;
         }
 
-        rw->credited++;
+        (*credited)++;
     }
 
-    return ++rw->n >= rw->max;
+    return 0;
 }
 
 
@@ -596,19 +614,17 @@ loyalty_due_rewards(loyalty_store_t *st, MDB_txn *txn, int64_t now,
     uint8_t *after, size_t *after_len, size_t max, size_t *n,
     size_t *credited)
 {
-    int                      rc;
-    loyalty_due_rewarding_t  rw;
+    int                 rc;
+    loyalty_due_walk_t  w = {
+        .after = after, .after_len = after_len, .until = now, .limit = max,
+        .visit = loyalty_due_reward_one, .data = credited
+    };
 
-    rw.max = max;
-    rw.n = 0;
-    rw.credited = 0;
+    *credited = 0;
 
-    rc = max ? loyalty_due_walk(st, txn, after, after_len, now,
-                                    loyalty_due_reward_one, &rw)
-             : 0;
+    rc = loyalty_due_walk(st, txn, &w);
 
-    *n = rw.n;
-    *credited = rw.credited;
+    *n = w.n;
 
     return rc;
 }
@@ -618,8 +634,6 @@ loyalty_due_rewards(loyalty_store_t *st, MDB_txn *txn, int64_t now,
 typedef struct {
     const loyalty_claim_t  *claim;      /* NULL: list, claiming nothing */
     json_t                 *out;
-    size_t                  n;
-    size_t                  limit;
 } loyalty_due_taking_t;
 
 
@@ -638,7 +652,7 @@ loyalty_due_take_one(void *data, loyalty_store_t *st, MDB_txn *txn,
 
     if (c && (d->lease_until > c->now || !(c->touches & (1u << d->touch))))
     {
-        return 0;
+        return LOYALTY_DUE_PASS;
     }
 
     rc = loyalty_touch_get(st, txn, id, len, buf, &t);
@@ -674,7 +688,7 @@ loyalty_due_take_one(void *data, loyalty_store_t *st, MDB_txn *txn,
         return ENOMEM;
     }
 
-    return ++tk->n >= tk->limit;
+    return 0;
 }
 
 
@@ -682,19 +696,13 @@ static int
 loyalty_due_take(loyalty_store_t *st, MDB_txn *txn, const loyalty_claim_t *c,
     int64_t until, size_t limit, json_t *out)
 {
-    loyalty_due_taking_t  tk;
+    loyalty_due_taking_t  tk = { .claim = c, .out = out };
+    loyalty_due_walk_t    w = {
+        .until = until, .limit = limit, .visit = loyalty_due_take_one,
+        .data = &tk
+    };
 
-    if (limit == 0) {
-        return 0;
-    }
-
-    tk.claim = c;
-    tk.out = out;
-    tk.n = 0;
-    tk.limit = limit;
-
-    return loyalty_due_walk(st, txn, NULL, NULL, until, loyalty_due_take_one,
-                            &tk);
+    return loyalty_due_walk(st, txn, &w);
 }
 
 

@@ -22,67 +22,66 @@ static const char  loyalty_event_kinds[LOYALTY_EVENT_COUNT] = {
 };
 
 
-static const loyalty_json_field_t  loyalty_signup_fields[] = {
-    { "type",           JSON_STRING,  1 },
-    { "member",         JSON_STRING,  1 },
-    { "at",             JSON_STRING,  0 },
-    { "ref_code",       JSON_STRING,  0 },
-    { "referrer",       JSON_STRING,  0 },
-    { "ref_at",         JSON_STRING,  0 },
-    { NULL, 0, 0 }
+/*
+ * The fields of the events (schema/event.schema.json): the kinds that
+ * may have each, and those that must; in the order the required ones are
+ * checked.
+ */
+typedef struct {
+    const char  *name;
+    int          type;
+    unsigned     in;
+    unsigned     required;
+} loyalty_event_field_t;
+
+#define LOYALTY_EV(type)        (1u << LOYALTY_EVENT_##type)
+#define LOYALTY_EV_ALL          ((1u << LOYALTY_EVENT_COUNT) - 1)
+#define LOYALTY_EV_JOIN         (LOYALTY_EV(SIGNUP) | LOYALTY_EV(FOLLOW))
+#define LOYALTY_EV_MEMBER       (LOYALTY_EV_ALL & ~LOYALTY_EV(REFUND))
+#define LOYALTY_EV_SALE         (LOYALTY_EV(ORDER) | LOYALTY_EV(REFUND))
+#define LOYALTY_EV_REF          (LOYALTY_EV_JOIN | LOYALTY_EV(ORDER))
+#define LOYALTY_EV_DATED        (LOYALTY_EV(ORDER) | LOYALTY_EV(ACTION))
+
+static const loyalty_event_field_t  loyalty_event_fields[] = {
+    { "type",      JSON_STRING,  LOYALTY_EV_ALL,     LOYALTY_EV_ALL },
+    { "member",    JSON_STRING,  LOYALTY_EV_MEMBER,  LOYALTY_EV_MEMBER },
+    { "refund_id", JSON_STRING,  LOYALTY_EV(REFUND), LOYALTY_EV(REFUND) },
+    { "order_id",  JSON_STRING,  LOYALTY_EV_SALE,    LOYALTY_EV_SALE },
+    { "amount",    JSON_INTEGER, LOYALTY_EV_SALE,    LOYALTY_EV_SALE },
+    { "kind",      JSON_STRING,  LOYALTY_EV(ACTION), LOYALTY_EV(ACTION) },
+    { "id",        JSON_STRING,  LOYALTY_EV(ACTION), LOYALTY_EV(ACTION) },
+    { "at",        JSON_STRING,  LOYALTY_EV_ALL,     LOYALTY_EV_DATED },
+    { "items",     JSON_ARRAY,   LOYALTY_EV(ORDER),  0 },
+    { "ref_code",  JSON_STRING,  LOYALTY_EV_REF,     0 },
+    { "referrer",  JSON_STRING,  LOYALTY_EV(SIGNUP), 0 },
+    { "ref_at",    JSON_STRING,  LOYALTY_EV_REF,     0 },
+    { NULL, 0, 0, 0 }
 };
 
-static const loyalty_json_field_t  loyalty_follow_fields[] = {
-    { "type",           JSON_STRING,  1 },
-    { "member",         JSON_STRING,  1 },
-    { "at",             JSON_STRING,  0 },
-    { "ref_code",       JSON_STRING,  0 },
-    { "ref_at",         JSON_STRING,  0 },
-    { NULL, 0, 0 }
-};
+#define LOYALTY_EVENT_FIELDS                                                 \
+    (sizeof(loyalty_event_fields) / sizeof(loyalty_event_fields[0]))
 
-static const loyalty_json_field_t  loyalty_order_fields[] = {
-    { "type",           JSON_STRING,  1 },
-    { "member",         JSON_STRING,  1 },
-    { "order_id",       JSON_STRING,  1 },
-    { "amount",         JSON_INTEGER, 1 },
-    { "at",             JSON_STRING,  1 },
-    { "items",          JSON_ARRAY,   0 },
-    { "ref_code",       JSON_STRING,  0 },
-    { "ref_at",         JSON_STRING,  0 },
-    { NULL, 0, 0 }
-};
 
-static const loyalty_json_field_t  loyalty_refund_fields[] = {
-    { "type",           JSON_STRING,  1 },
-    { "refund_id",      JSON_STRING,  1 },
-    { "order_id",       JSON_STRING,  1 },
-    { "amount",         JSON_INTEGER, 1 },
-    { "at",             JSON_STRING,  0 },
-    { NULL, 0, 0 }
-};
+/* the fields of one kind of event, for loyalty_json_check() */
+static void
+loyalty_event_kind_fields(loyalty_event_e type, loyalty_json_field_t *out)
+{
+    unsigned                      bit;
+    const loyalty_event_field_t  *f;
 
-static const loyalty_json_field_t  loyalty_action_fields[] = {
-    { "type",           JSON_STRING,  1 },
-    { "member",         JSON_STRING,  1 },
-    { "kind",           JSON_STRING,  1 },
-    { "id",             JSON_STRING,  1 },
-    { "at",             JSON_STRING,  1 },
-    { NULL, 0, 0 }
-};
+    bit = 1u << type;
 
-static const loyalty_json_field_t  loyalty_item_fields[] = {
-    { "sku",            JSON_STRING,  1 },
-    { "qty",            JSON_INTEGER, 0 },
-    { NULL, 0, 0 }
-};
+    for (f = loyalty_event_fields; f->name; f++) {
+        if (f->in & bit) {
+            out->name = f->name;
+            out->type = f->type;
+            out->required = (f->required & bit) != 0;
+            out++;
+        }
+    }
 
-static const loyalty_json_field_t  *loyalty_event_fields[LOYALTY_EVENT_COUNT]
-    = {
-    loyalty_signup_fields, loyalty_follow_fields, loyalty_order_fields,
-    loyalty_refund_fields, loyalty_action_fields
-};
-
+    out->name = NULL;
+}
 
 
 /* an id of the given kind, for the error messages */
@@ -116,7 +115,7 @@ loyalty_event_items(json_t *items, char *err, size_t errlen)
     }
 
     json_array_foreach(items, i, v) {
-        if (loyalty_json_check(v, loyalty_item_fields, why, sizeof(why))
+        if (loyalty_json_check(v, loyalty_sku_fields, why, sizeof(why))
             || loyalty_json_int(v, "qty", 1, LOYALTY_QTY_MAX, &qty, why,
                                 sizeof(why))
             || loyalty_event_id(v, "sku", &sku, &len, why, sizeof(why)))
@@ -310,8 +309,9 @@ int
 loyalty_event_from_json(json_t *obj, int64_t now, loyalty_event_t *ev,
     char *err, size_t errlen)
 {
-    int       rc;
-    unsigned  flags;
+    int                   rc;
+    unsigned              flags;
+    loyalty_json_field_t  fields[LOYALTY_EVENT_FIELDS];
 
     memset(ev, 0, sizeof(loyalty_event_t));
 
@@ -320,11 +320,13 @@ loyalty_event_from_json(json_t *obj, int64_t now, loyalty_event_t *ev,
         return -1;
     }
 
-    if (loyalty_event_type(obj, ev, err, errlen) != 0
-        || loyalty_json_check(obj, loyalty_event_fields[ev->type], err,
-                              errlen)
-           != 0)
-    {
+    if (loyalty_event_type(obj, ev, err, errlen) != 0) {
+        return -1;
+    }
+
+    loyalty_event_kind_fields(ev->type, fields);
+
+    if (loyalty_json_check(obj, fields, err, errlen) != 0) {
         return -1;
     }
 

@@ -26,6 +26,14 @@ const loyalty_json_field_t  loyalty_member_fields[] = {
 };
 
 
+/* an order's item, a rules stage's sku: {"sku", "qty"} */
+const loyalty_json_field_t  loyalty_sku_fields[] = {
+    { "sku",            JSON_STRING,  1 },
+    { "qty",            JSON_INTEGER, 0 },
+    { NULL, 0, 0 }
+};
+
+
 static const loyalty_json_field_t  loyalty_tier_fields[] = {
     { "name",           JSON_STRING,  1 },
     { "rank",           JSON_INTEGER, 1 },
@@ -159,6 +167,59 @@ loyalty_json_check(json_t *obj, const loyalty_json_field_t *fields,
     }
 
     return 0;
+}
+
+
+uint32_t
+loyalty_json_read(json_t *obj, const loyalty_json_member_t *members,
+    void *out)
+{
+    json_t                       *v;
+    uint8_t                      *p;
+    uint32_t                      bit, found;
+    loyalty_json_text_t          *text;
+    const loyalty_json_member_t  *m;
+
+    if (!json_is_object(obj)) {
+        return 0;
+    }
+
+    found = 0;
+
+    for (m = members, bit = 1; m->name; m++, bit <<= 1) {
+        v = json_object_get(obj, m->name);
+
+        if (v && m->type != LOYALTY_JSON_ANY
+            && (int) json_typeof(v) != m->type)
+        {
+            v = NULL;
+        }
+
+        if (v) {
+            found |= bit;
+        }
+
+        p = (uint8_t *) out + m->off;
+
+        switch (m->type) {
+
+        case JSON_STRING:
+            text = (loyalty_json_text_t *) p;
+            text->data = json_string_value(v);
+            text->len = json_string_length(v);
+            break;
+
+        case JSON_INTEGER:
+            *(json_int_t *) p = json_integer_value(v);
+            break;
+
+        default:
+            *(json_t **) p = v;
+            break;
+        }
+    }
+
+    return found;
 }
 
 

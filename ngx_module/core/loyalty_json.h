@@ -8,6 +8,8 @@
 #define _LOYALTY_JSON_H_INCLUDED_
 
 
+#include <stddef.h>
+#include <stdint.h>
 #include <jansson.h>
 
 #include "loyalty_code.h"
@@ -22,8 +24,34 @@ typedef struct {
 } loyalty_json_field_t;
 
 
+/* a string member of an object: its text, pointing into the object */
+typedef struct {
+    const char  *data;
+    size_t       len;
+} loyalty_json_text_t;
+
+/*
+ * One member of an object that loyalty_json_read() copies into a struct:
+ * its name, its JSON type and where it goes: JSON_STRING into a
+ * loyalty_json_text_t, JSON_INTEGER into a json_int_t, JSON_OBJECT,
+ * JSON_ARRAY or LOYALTY_JSON_ANY into a json_t *.
+ */
+#define LOYALTY_JSON_ANY  (-1)
+
+typedef struct {
+    const char  *name;
+    int          type;
+    size_t       off;
+} loyalty_json_member_t;
+
+#define loyalty_json_member(name, jtype, type, member)                       \
+    { name, jtype, offsetof(type, member) }
+
+
 /* the fields of a member (schema/member.schema.json) */
 extern const loyalty_json_field_t  loyalty_member_fields[];
+/* a sku and its quantity: an order's item, a rules stage's sku */
+extern const loyalty_json_field_t  loyalty_sku_fields[];
 
 
 /*
@@ -32,6 +60,13 @@ extern const loyalty_json_field_t  loyalty_member_fields[];
  */
 int loyalty_json_check(json_t *obj, const loyalty_json_field_t *fields,
     char *err, size_t errlen);
+/*
+ * Copies the members of obj into out (members ends with a NULL name, 32
+ * at most); one absent or of another type is NULL or 0.  Returns the
+ * members found, bit i for members[i]: 0 when obj is not an object.
+ */
+uint32_t loyalty_json_read(json_t *obj, const loyalty_json_member_t *members,
+    void *out);
 /* JSON Schema's integers: integral reals too, if a double holds them */
 int loyalty_json_is_integer(json_t *v, json_int_t *out);
 /*

@@ -7,6 +7,14 @@
 #include "loyalty_member.h"
 
 
+/* loyalty_member_decode() for loyalty_store_get_rec() */
+static int
+loyalty_member_decode_rec(const uint8_t *buf, size_t len, void *m)
+{
+    return loyalty_member_decode(buf, len, m);
+}
+
+
 int
 loyalty_member_find(MDB_txn *txn, loyalty_store_t *st, const char *id,
     size_t len, MDB_val *val)
@@ -41,14 +49,7 @@ int
 loyalty_member_get_copy(MDB_txn *txn, loyalty_store_t *st, const char *id,
     size_t len, uint8_t *buf, loyalty_member_t *m)
 {
-    int     rc;
-    size_t  n;
-
-    rc = loyalty_store_get_copy(txn, st->dbi[LOYALTY_DB_MEMBERS], id, len,
-                                buf, LOYALTY_MEMBER_MAX, &n);
-    if (rc != 0) {
-        return rc;
-    }
-
-    return loyalty_member_decode(buf, n, m) == 0 ? 0 : MDB_CORRUPTED;
+    return loyalty_store_get_rec(txn, st->dbi[LOYALTY_DB_MEMBERS], id, len,
+                                 buf, LOYALTY_MEMBER_MAX,
+                                 loyalty_member_decode_rec, m);
 }

@@ -28,145 +28,11 @@
 #define LOYALTY_REPL_HOSTS_MAX      64
 
 
-typedef int (*loyalty_repl_kind_pt)(loyalty_store_t *st, MDB_txn *txn,
-    const loyalty_repl_ctx_t *ctx, json_t *msg, int64_t at, char *err,
-    size_t errlen);
-
-
-typedef struct {
-    const char             *name;
-    loyalty_repl_kind_pt    apply;
-} loyalty_repl_kind_t;
-
-
-static int loyalty_repl_events(loyalty_store_t *st, MDB_txn *txn,
-    const loyalty_repl_ctx_t *ctx, json_t *msg, int64_t at, char *err,
-    size_t errlen);
-static int loyalty_repl_put(loyalty_store_t *st, MDB_txn *txn,
-    const loyalty_repl_ctx_t *ctx, json_t *msg, int64_t at, char *err,
-    size_t errlen);
-static int loyalty_repl_delete(loyalty_store_t *st, MDB_txn *txn,
-    const loyalty_repl_ctx_t *ctx, json_t *msg, int64_t at, char *err,
-    size_t errlen);
-static int loyalty_repl_clicks(loyalty_store_t *st, MDB_txn *txn,
-    const loyalty_repl_ctx_t *ctx, json_t *msg, int64_t at, char *err,
-    size_t errlen);
-static int loyalty_repl_claim(loyalty_store_t *st, MDB_txn *txn,
-    const loyalty_repl_ctx_t *ctx, json_t *msg, int64_t at, char *err,
-    size_t errlen);
-static int loyalty_repl_ack(loyalty_store_t *st, MDB_txn *txn,
-    const loyalty_repl_ctx_t *ctx, json_t *msg, int64_t at, char *err,
-    size_t errlen);
-static int loyalty_repl_sweep(loyalty_store_t *st, MDB_txn *txn,
-    const loyalty_repl_ctx_t *ctx, json_t *msg, int64_t at, char *err,
-    size_t errlen);
-static int loyalty_repl_import(loyalty_store_t *st, MDB_txn *txn,
-    const loyalty_repl_ctx_t *ctx, json_t *msg, int64_t at, char *err,
-    size_t errlen);
-
-
-static const loyalty_repl_kind_t  loyalty_repl_kinds[] = {
-    { "events", loyalty_repl_events },
-    { "put",    loyalty_repl_put },
-    { "delete", loyalty_repl_delete },
-    { "clicks", loyalty_repl_clicks },
-    { "claim",  loyalty_repl_claim },
-    { "ack",    loyalty_repl_ack },
-    { "sweep",  loyalty_repl_sweep },
-    { "import", loyalty_repl_import },
-    { "patch",  loyalty_repl_patch },
-    { "erase",  loyalty_repl_erase },
-    { "prune",  loyalty_repl_prune },
-    { NULL, NULL }
-};
-
-
 int
-loyalty_repl_apply(loyalty_store_t *st, MDB_txn *txn,
-    const loyalty_repl_ctx_t *ctx, const char *data, size_t len, char *err,
-    size_t errlen)
+loyalty_repl_refuse(loyalty_repl_run_t *r, const char *what)
 {
-    int                         rc;
-    json_t                     *msg, *v, *at;
-    MDB_txn                    *child;
-    const char                 *kind;
-    json_error_t                jerr;
-    const loyalty_repl_kind_t  *k;
-
-    msg = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (msg == NULL) {
-        snprintf(err, errlen, "not JSON: %s", jerr.text);
-        return LOYALTY_REPL_REFUSED;
-    }
-
-    v = json_object_get(msg, "v");
-    at = json_object_get(msg, "at");
-    kind = loyalty_repl_string(msg, "kind", NULL);
-
-    if (!json_is_object(msg) || !json_is_integer(v)
-        || json_integer_value(v) != LOYALTY_REPL_VERSION
-        || kind == NULL || !json_is_integer(at)
-        || !loyalty_time_in_window(json_integer_value(at)))
-    {
-        json_decref(msg);
-        return loyalty_repl_refuse(err, errlen, "not a loyalty message of "
-                                   "version 1 with a kind and a time");
-    }
-
-    for (k = loyalty_repl_kinds; k->name; k++) {
-        if (strcmp(k->name, kind) == 0) {
-            break;
-        }
-    }
-
-    if (k->name == NULL) {
-        snprintf(err, errlen, "unknown kind \"%.32s\"", kind);
-        json_decref(msg);
-        return LOYALTY_REPL_REFUSED;
-    }
-
-    rc = mdb_txn_begin(st->env, txn, 0, &child);
-    if (rc != 0) {
-        json_decref(msg);
-        return rc;
-    }
-
-    err[0] = '\0';
-    rc = k->apply(st, child, ctx, msg, json_integer_value(at), err, errlen);
-    json_decref(msg);
-
-    if (rc != 0) {
-        mdb_txn_abort(child);
-        return rc;
-    }
-
-    return mdb_txn_commit(child);
-}
-
-
-int
-loyalty_repl_refuse(char *err, size_t errlen, const char *what)
-{
-    snprintf(err, errlen, "%s", what);
+    snprintf(r->err, r->errlen, "%s", what);
     return LOYALTY_REPL_REFUSED;
-}
-
-
-const char *
-loyalty_repl_string(json_t *msg, const char *name, size_t *len)
-{
-    json_t  *s;
-
-    s = json_object_get(msg, name);
-    if (!json_is_string(s)) {
-        return NULL;
-    }
-
-    if (len) {
-        *len = json_string_length(s);
-    }
-
-    return json_string_value(s);
 }
 
 
@@ -297,44 +163,36 @@ loyalty_repl_hook_replay(void *data, loyalty_store_t *st, MDB_txn *txn,
  * edge ran an event hook: its decisions, which stand for the follower's
  */
 static int
-loyalty_repl_events(loyalty_store_t *st, MDB_txn *txn,
-    const loyalty_repl_ctx_t *ctx, json_t *msg, int64_t at, char *err,
-    size_t errlen)
+loyalty_repl_events(loyalty_repl_run_t *r)
 {
-    int                    rc;
-    size_t                 len;
-    json_t                *first, *decisions;
-    const char            *body, *why;
-    loyalty_batch_t        res;
-    loyalty_event_hook_t   replay;
+    int                          rc;
+    json_t                      *first;
+    const char                  *why;
+    loyalty_batch_t              res;
+    loyalty_event_hook_t         replay;
     const loyalty_event_hook_t  *hook;
 
-    body = loyalty_repl_string(msg, "body", &len);
-    if (body == NULL) {
-        return loyalty_repl_refuse(err, errlen, "events without a body");
-    }
+    hook = r->ctx->hook;
 
-    hook = ctx->hook;
-    decisions = json_object_get(msg, "hook");
-
-    if (json_is_object(decisions)) {
+    if (r->m.hook) {
         replay.handler = loyalty_repl_hook_replay;
-        replay.data = decisions;
-        replay.cadences = ctx->hook ? ctx->hook->cadences : NULL;
+        replay.data = r->m.hook;
+        replay.cadences = hook ? hook->cadences : NULL;
         hook = &replay;
     }
 
     memset(&res, 0, sizeof(res));
 
-    rc = loyalty_batch_apply(st, txn, body, len, (size_t) -1, at, hook,
-                             &res, err, errlen);
+    rc = loyalty_batch_apply(r->st, r->txn, r->m.body.data, r->m.body.len,
+                             (size_t) -1, r->m.at, hook, &res, r->err,
+                             r->errlen);
 
     if (rc == LOYALTY_BATCH_INVALID || rc == LOYALTY_BATCH_CONFLICT
         || rc == LOYALTY_BATCH_TOO_MANY)
     {
         first = json_array_get(res.errors, 0);
         why = json_string_value(json_object_get(first, "error"));
-        snprintf(err, errlen, "events refused: event %d: %s",
+        snprintf(r->err, r->errlen, "events refused: event %d: %s",
                  (int) json_integer_value(json_object_get(first, "index")),
                  why ? why : "invalid");
         rc = LOYALTY_REPL_REFUSED;
@@ -347,14 +205,13 @@ loyalty_repl_events(loyalty_store_t *st, MDB_txn *txn,
 
 /* the names of "hosts", for a code's target; -1 when malformed */
 static int
-loyalty_repl_hosts(json_t *msg, const char **hosts, size_t *lens,
+loyalty_repl_hosts(json_t *list, const char **hosts, size_t *lens,
     size_t *n)
 {
     size_t   i;
-    json_t  *list, *h;
+    json_t  *h;
 
     *n = 0;
-    list = json_object_get(msg, "hosts");
 
     if (list == NULL) {
         return 0;
@@ -381,32 +238,27 @@ loyalty_repl_hosts(json_t *msg, const char **hosts, size_t *lens,
 
 /* "what": member, code, price or rules; "key"; "record"; "hosts" */
 static int
-loyalty_repl_put(loyalty_store_t *st, MDB_txn *txn,
-    const loyalty_repl_ctx_t *ctx, json_t *msg, int64_t at, char *err,
-    size_t errlen)
+loyalty_repl_put(loyalty_repl_run_t *r)
 {
-    int          rc;
-    size_t       klen, n, lens[LOYALTY_REPL_HOSTS_MAX];
-    json_t      *rec;
-    const char  *what, *key, *hosts[LOYALTY_REPL_HOSTS_MAX];
+    int                        rc;
+    size_t                     n, lens[LOYALTY_REPL_HOSTS_MAX];
+    const char                *what, *hosts[LOYALTY_REPL_HOSTS_MAX];
+    const loyalty_json_text_t *key;
 
-    what = loyalty_repl_string(msg, "what", NULL);
-    key = loyalty_repl_string(msg, "key", &klen);
-    rec = json_object_get(msg, "record");
+    what = r->m.what.data;
+    key = &r->m.key;
 
-    if (what == NULL || !json_is_object(rec)
-        || (key == NULL && strcmp(what, "rules") != 0)
+    if ((key->data == NULL && strcmp(what, "rules") != 0)
         || (strcmp(what, "member") != 0 && strcmp(what, "code") != 0
             && strcmp(what, "price") != 0 && strcmp(what, "rules") != 0)
-        || loyalty_repl_hosts(msg, hosts, lens, &n) != 0)
+        || loyalty_repl_hosts(r->m.hosts, hosts, lens, &n) != 0)
     {
-        return loyalty_repl_refuse(err, errlen, "put: needs \"what\" (member, "
-                                   "code, price, rules), \"key\", an object "
-                                   "\"record\" and string \"hosts\"");
+        return LOYALTY_REPL_MALFORMED;
     }
 
-    rc = loyalty_admin_put(st, txn, what, key ? key : "", key ? klen : 0,
-                           rec, hosts, lens, n, at, err, errlen);
+    rc = loyalty_admin_put(r->st, r->txn, what, key->data ? key->data : "",
+                           key->len, r->m.record, hosts, lens, n, r->m.at,
+                           r->err, r->errlen);
 
     if (rc == -1 || rc == LOYALTY_ADMIN_CONFLICT) {
         return LOYALTY_REPL_REFUSED;
@@ -414,7 +266,7 @@ loyalty_repl_put(loyalty_store_t *st, MDB_txn *txn,
 
     /* a warning (a weak code) is no refusal */
     if (rc == 0) {
-        err[0] = '\0';
+        r->err[0] = '\0';
     }
 
     return rc;
@@ -423,26 +275,19 @@ loyalty_repl_put(loyalty_store_t *st, MDB_txn *txn,
 
 /* "what": member; "key" */
 static int
-loyalty_repl_delete(loyalty_store_t *st, MDB_txn *txn,
-    const loyalty_repl_ctx_t *ctx, json_t *msg, int64_t at, char *err,
-    size_t errlen)
+loyalty_repl_delete(loyalty_repl_run_t *r)
 {
-    int          rc;
-    size_t       klen;
-    const char  *what, *key;
+    int  rc;
 
-    what = loyalty_repl_string(msg, "what", NULL);
-    key = loyalty_repl_string(msg, "key", &klen);
-
-    if (what == NULL || key == NULL || strcmp(what, "member") != 0) {
-        return loyalty_repl_refuse(err, errlen, "delete: needs \"what\": "
-                                   "\"member\" and a \"key\"");
+    if (strcmp(r->m.what.data, "member") != 0) {
+        return LOYALTY_REPL_MALFORMED;
     }
 
-    rc = loyalty_admin_delete_member(st, txn, key, klen);
+    rc = loyalty_admin_delete_member(r->st, r->txn, r->m.key.data,
+                                     r->m.key.len);
 
     if (rc == MDB_NOTFOUND) {
-        return loyalty_repl_refuse(err, errlen, "delete: no such member");
+        return loyalty_repl_refuse(r, "delete: no such member");
     }
 
     return rc;
@@ -525,28 +370,17 @@ loyalty_repl_click_add(loyalty_store_t *st, MDB_txn *txn, const char *code,
  * code's day, so a code's counts are the sum over edges.
  */
 static int
-loyalty_repl_clicks(loyalty_store_t *st, MDB_txn *txn,
-    const loyalty_repl_ctx_t *ctx, json_t *msg, int64_t at, char *err,
-    size_t errlen)
+loyalty_repl_clicks(loyalty_repl_run_t *r)
 {
     int          rc;
-    json_t      *day, *counts, *deltas;
+    json_t      *deltas;
     const char  *code;
 
-    day = json_object_get(msg, "day");
-    counts = json_object_get(msg, "counts");
-
-    if (!json_is_integer(day) || !json_is_object(counts)) {
-        return loyalty_repl_refuse(err, errlen, "clicks: needs an integer "
-                                   "\"day\" and an object \"counts\"");
-    }
-
-    json_object_foreach(counts, code, deltas) {
-        rc = loyalty_repl_click_add(st, txn, code, deltas,
-                                    json_integer_value(day));
+    json_object_foreach(r->m.counts, code, deltas) {
+        rc = loyalty_repl_click_add(r->st, r->txn, code, deltas, r->m.day);
         if (rc == -1) {
-            snprintf(err, errlen, "clicks: bad entry for code \"%.32s\"",
-                     code);
+            snprintf(r->err, r->errlen,
+                     "clicks: bad entry for code \"%.32s\"", code);
             return LOYALTY_REPL_REFUSED;
         }
 
@@ -561,41 +395,28 @@ loyalty_repl_clicks(loyalty_store_t *st, MDB_txn *txn,
 
 /* "until", "lease", "limit", "touches": the claim of GET .../due */
 static int
-loyalty_repl_claim(loyalty_store_t *st, MDB_txn *txn,
-    const loyalty_repl_ctx_t *ctx, json_t *msg, int64_t at, char *err,
-    size_t errlen)
+loyalty_repl_claim(loyalty_repl_run_t *r)
 {
     int               rc;
-    json_t           *until, *lease, *limit, *touches, *out;
+    json_t           *out;
     loyalty_claim_t   c;
 
-    until = json_object_get(msg, "until");
-    lease = json_object_get(msg, "lease");
-    limit = json_object_get(msg, "limit");
-    touches = json_object_get(msg, "touches");
-
-    if (!json_is_integer(until) || !json_is_integer(lease)
-        || !json_is_integer(limit) || !json_is_integer(touches)
-        || json_integer_value(lease) <= 0 || json_integer_value(limit) <= 0
-        || json_integer_value(limit) > 1000)
-    {
-        return loyalty_repl_refuse(err, errlen, "claim: needs integers "
-                                   "\"until\", \"lease\", \"limit\" "
-                                   "(1-1000) and \"touches\"");
+    if (r->m.lease <= 0 || r->m.limit <= 0 || r->m.limit > 1000) {
+        return LOYALTY_REPL_MALFORMED;
     }
 
-    c.now = at;
-    c.until = json_integer_value(until);
-    c.lease = json_integer_value(lease);
-    c.limit = (size_t) json_integer_value(limit);
-    c.touches = (unsigned) json_integer_value(touches);
+    c.now = r->m.at;
+    c.until = r->m.until;
+    c.lease = r->m.lease;
+    c.limit = (size_t) r->m.limit;
+    c.touches = (unsigned) r->m.touches;
 
     out = json_array();
     if (out == NULL) {
         return ENOMEM;
     }
 
-    rc = loyalty_due_claim(st, txn, &c, out);
+    rc = loyalty_due_claim(r->st, r->txn, &c, out);
     json_decref(out);
 
     return rc;
@@ -604,20 +425,14 @@ loyalty_repl_claim(loyalty_store_t *st, MDB_txn *txn,
 
 /* "body": POST .../due/ack's document */
 static int
-loyalty_repl_ack(loyalty_store_t *st, MDB_txn *txn,
-    const loyalty_repl_ctx_t *ctx, json_t *msg, int64_t at, char *err,
-    size_t errlen)
+loyalty_repl_ack(loyalty_repl_run_t *r)
 {
     int      rc;
-    json_t  *body, *res;
-
-    body = json_object_get(msg, "body");
-    if (body == NULL) {
-        return loyalty_repl_refuse(err, errlen, "ack without a body");
-    }
+    json_t  *res;
 
     res = NULL;
-    rc = loyalty_due_ack_json(st, txn, body, at, &res, err, errlen);
+    rc = loyalty_due_ack_json(r->st, r->txn, r->m.doc, r->m.at, &res, r->err,
+                              r->errlen);
     json_decref(res);
 
     return rc == -1 ? LOYALTY_REPL_REFUSED : rc;
@@ -626,9 +441,7 @@ loyalty_repl_ack(loyalty_store_t *st, MDB_txn *txn,
 
 /* a whole cadence sweep at "at", with the replica's cadences */
 static int
-loyalty_repl_sweep(loyalty_store_t *st, MDB_txn *txn,
-    const loyalty_repl_ctx_t *ctx, json_t *msg, int64_t at, char *err,
-    size_t errlen)
+loyalty_repl_sweep(loyalty_repl_run_t *r)
 {
     int              rc;
     loyalty_sweep_t  sw;
@@ -636,8 +449,9 @@ loyalty_repl_sweep(loyalty_store_t *st, MDB_txn *txn,
     memset(&sw, 0, sizeof(sw));
 
     do {
-        rc = loyalty_sweep_step(st, txn, ctx->cadences, at,
-                                LOYALTY_REPL_SWEEP_CHUNK, &sw, err, errlen);
+        rc = loyalty_sweep_step(r->st, r->txn, r->ctx->cadences, r->m.at,
+                                LOYALTY_REPL_SWEEP_CHUNK, &sw, r->err,
+                                r->errlen);
         if (rc != 0) {
             return rc;
         }
@@ -650,85 +464,244 @@ loyalty_repl_sweep(loyalty_store_t *st, MDB_txn *txn,
 
 /* "what": members, tiers, prices, codes or rules; "body"; "hosts" */
 static int
-loyalty_repl_import(loyalty_store_t *st, MDB_txn *txn,
-    const loyalty_repl_ctx_t *ctx, json_t *msg, int64_t at, char *err,
-    size_t errlen)
+loyalty_repl_import(loyalty_repl_run_t *r)
 {
-    int          rc;
-    size_t       len;
-    const char  *what, *body;
+    int                        rc;
+    const loyalty_repl_ctx_t  *ctx;
 
-    what = loyalty_repl_string(msg, "what", NULL);
-    body = loyalty_repl_string(msg, "body", &len);
-
-    if (what == NULL || body == NULL) {
-        return loyalty_repl_refuse(err, errlen, "import: needs \"what\" and "
-                                   "\"body\"");
-    }
+    ctx = r->ctx;
 
     if (ctx->import == NULL) {
-        return loyalty_repl_refuse(err, errlen, "import: not applied here");
+        return loyalty_repl_refuse(r, "import: not applied here");
     }
 
-    rc = ctx->import(ctx->import_data, st, txn, what, body, len,
-                     json_object_get(msg, "hosts"), at, err, errlen);
+    rc = ctx->import(ctx->import_data, r->st, r->txn, r->m.what.data,
+                     r->m.body.data, r->m.body.len, r->m.hosts, r->m.at,
+                     r->err, r->errlen);
 
     return rc == -1 ? LOYALTY_REPL_REFUSED : rc;
 }
 
 
-static int
-loyalty_repl_meta_get(loyalty_store_t *st, MDB_txn *txn, const char *name,
-    MDB_val *val)
+/* the fields of every kind's messages */
+typedef enum {
+    LOYALTY_REPL_V = 0,
+    LOYALTY_REPL_KIND,
+    LOYALTY_REPL_AT,
+    LOYALTY_REPL_WHAT,
+    LOYALTY_REPL_KEY,
+    LOYALTY_REPL_BODY,
+    LOYALTY_REPL_DOC,
+    LOYALTY_REPL_PSEUDONYM,
+    LOYALTY_REPL_RECORD,
+    LOYALTY_REPL_HOSTS,
+    LOYALTY_REPL_HOOK,
+    LOYALTY_REPL_FIELDS,
+    LOYALTY_REPL_COUNTS,
+    LOYALTY_REPL_ERASE_KEY,
+    LOYALTY_REPL_DAY,
+    LOYALTY_REPL_UNTIL,
+    LOYALTY_REPL_LEASE,
+    LOYALTY_REPL_LIMIT,
+    LOYALTY_REPL_TOUCHES,
+    LOYALTY_REPL_BEFORE
+} loyalty_repl_field_e;
+
+#define LOYALTY_REPL_NEED(f)        (1u << LOYALTY_REPL_##f)
+#define LOYALTY_REPL_HEAD                                                    \
+    (LOYALTY_REPL_NEED(V) | LOYALTY_REPL_NEED(KIND) | LOYALTY_REPL_NEED(AT))
+
+#define loyalty_repl_field(f, name, jtype, member)                           \
+    [LOYALTY_REPL_##f] = loyalty_json_member(name, jtype,                    \
+                                             loyalty_repl_msg_t, member)
+
+static const loyalty_json_member_t  loyalty_repl_fields[] = {
+    loyalty_repl_field(V, "v", JSON_INTEGER, v),
+    loyalty_repl_field(KIND, "kind", JSON_STRING, kind),
+    loyalty_repl_field(AT, "at", JSON_INTEGER, at),
+    loyalty_repl_field(WHAT, "what", JSON_STRING, what),
+    loyalty_repl_field(KEY, "key", JSON_STRING, key),
+    loyalty_repl_field(BODY, "body", JSON_STRING, body),
+    loyalty_repl_field(DOC, "body", LOYALTY_JSON_ANY, doc),
+    loyalty_repl_field(PSEUDONYM, "pseudonym", JSON_STRING, pseudonym),
+    loyalty_repl_field(RECORD, "record", JSON_OBJECT, record),
+    loyalty_repl_field(HOSTS, "hosts", LOYALTY_JSON_ANY, hosts),
+    loyalty_repl_field(HOOK, "hook", JSON_OBJECT, hook),
+    loyalty_repl_field(FIELDS, "fields", JSON_OBJECT, fields),
+    loyalty_repl_field(COUNTS, "counts", JSON_OBJECT, counts),
+    loyalty_repl_field(ERASE_KEY, "erase_key", LOYALTY_JSON_ANY,
+                       erase_key),
+    loyalty_repl_field(DAY, "day", JSON_INTEGER, day),
+    loyalty_repl_field(UNTIL, "until", JSON_INTEGER, until),
+    loyalty_repl_field(LEASE, "lease", JSON_INTEGER, lease),
+    loyalty_repl_field(LIMIT, "limit", JSON_INTEGER, limit),
+    loyalty_repl_field(TOUCHES, "touches", JSON_INTEGER, touches),
+    loyalty_repl_field(BEFORE, "before", JSON_INTEGER, before),
+    { NULL, 0, 0 }
+};
+
+
+/*
+ * The kinds: the fields each needs, and what a message that lacks one
+ * (or has one the kind finds wrong) is refused with.
+ */
+typedef struct {
+    const char    *name;
+    int          (*apply)(loyalty_repl_run_t *r);
+    uint32_t       need;
+    const char    *needs;
+} loyalty_repl_kind_t;
+
+
+static const loyalty_repl_kind_t  loyalty_repl_kinds[] = {
+
+    { "events", loyalty_repl_events, LOYALTY_REPL_NEED(BODY),
+      "events without a body" },
+
+    { "put", loyalty_repl_put,
+      LOYALTY_REPL_NEED(WHAT) | LOYALTY_REPL_NEED(RECORD),
+      "put: needs \"what\" (member, code, price, rules), \"key\", an "
+      "object \"record\" and string \"hosts\"" },
+
+    { "delete", loyalty_repl_delete,
+      LOYALTY_REPL_NEED(WHAT) | LOYALTY_REPL_NEED(KEY),
+      "delete: needs \"what\": \"member\" and a \"key\"" },
+
+    { "clicks", loyalty_repl_clicks,
+      LOYALTY_REPL_NEED(DAY) | LOYALTY_REPL_NEED(COUNTS),
+      "clicks: needs an integer \"day\" and an object \"counts\"" },
+
+    { "claim", loyalty_repl_claim,
+      LOYALTY_REPL_NEED(UNTIL) | LOYALTY_REPL_NEED(LEASE)
+      | LOYALTY_REPL_NEED(LIMIT) | LOYALTY_REPL_NEED(TOUCHES),
+      "claim: needs integers \"until\", \"lease\", \"limit\" (1-1000) "
+      "and \"touches\"" },
+
+    { "ack", loyalty_repl_ack, LOYALTY_REPL_NEED(DOC),
+      "ack without a body" },
+
+    { "sweep", loyalty_repl_sweep, 0, NULL },
+
+    { "import", loyalty_repl_import,
+      LOYALTY_REPL_NEED(WHAT) | LOYALTY_REPL_NEED(BODY),
+      "import: needs \"what\" and \"body\"" },
+
+    { "patch", loyalty_repl_patch,
+      LOYALTY_REPL_NEED(KEY) | LOYALTY_REPL_NEED(FIELDS),
+      "patch: needs a \"key\" and an object \"fields\"" },
+
+    { "erase", loyalty_repl_erase,
+      LOYALTY_REPL_NEED(KEY) | LOYALTY_REPL_NEED(PSEUDONYM),
+      "erase: needs a \"key\", a \"pseudonym\" and, if any, an "
+      "\"erase_key\" of 64 hex digits" },
+
+    { "prune", loyalty_repl_prune, LOYALTY_REPL_NEED(BEFORE),
+      "prune: needs an integer \"before\", a time" },
+
+    { NULL, NULL, 0, NULL }
+};
+
+
+/* the message's kind, its fields read: NULL, refused, with err */
+static const loyalty_repl_kind_t *
+loyalty_repl_read(json_t *msg, loyalty_repl_run_t *r)
 {
-    MDB_val  key;
+    uint32_t                    found;
+    loyalty_repl_msg_t         *m;
+    const loyalty_repl_kind_t  *k;
 
-    key.mv_data = (void *) name;
-    key.mv_size = strlen(name);
+    m = &r->m;
+    found = loyalty_json_read(msg, loyalty_repl_fields, m);
 
-    return mdb_get(txn, st->dbi[LOYALTY_DB_META], &key, val);
+    if ((found & LOYALTY_REPL_HEAD) != LOYALTY_REPL_HEAD
+        || m->v != LOYALTY_REPL_VERSION || !loyalty_time_in_window(m->at))
+    {
+        (void) loyalty_repl_refuse(r, "not a loyalty message of version 1 "
+                                   "with a kind and a time");
+        return NULL;
+    }
+
+    for (k = loyalty_repl_kinds; k->name; k++) {
+        if (strcmp(k->name, m->kind.data) == 0) {
+            break;
+        }
+    }
+
+    if (k->name == NULL) {
+        snprintf(r->err, r->errlen, "unknown kind \"%.32s\"", m->kind.data);
+        return NULL;
+    }
+
+    if ((found & k->need) != k->need) {
+        (void) loyalty_repl_refuse(r, k->needs);
+        return NULL;
+    }
+
+    return k;
 }
 
 
-static int
-loyalty_repl_meta_put(loyalty_store_t *st, MDB_txn *txn, const char *name,
-    const void *data, size_t len)
+int
+loyalty_repl_apply(loyalty_store_t *st, MDB_txn *txn,
+    const loyalty_repl_ctx_t *ctx, const char *data, size_t len, char *err,
+    size_t errlen)
 {
-    MDB_val  key, val;
+    int                         rc;
+    json_t                     *msg;
+    json_error_t                jerr;
+    loyalty_repl_run_t          r;
+    const loyalty_repl_kind_t  *k;
 
-    key.mv_data = (void *) name;
-    key.mv_size = strlen(name);
-    val.mv_data = (void *) data;
-    val.mv_size = len;
+    msg = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (msg == NULL) {
+        snprintf(err, errlen, "not JSON: %s", jerr.text);
+        return LOYALTY_REPL_REFUSED;
+    }
 
-    return mdb_put(txn, st->dbi[LOYALTY_DB_META], &key, &val, 0);
+    r.st = st;
+    r.ctx = ctx;
+    r.err = err;
+    r.errlen = errlen;
+
+    k = loyalty_repl_read(msg, &r);
+    if (k == NULL) {
+        json_decref(msg);
+        return LOYALTY_REPL_REFUSED;
+    }
+
+    rc = mdb_txn_begin(st->env, txn, 0, &r.txn);
+    if (rc != 0) {
+        json_decref(msg);
+        return rc;
+    }
+
+    err[0] = '\0';
+    rc = k->apply(&r);
+    json_decref(msg);
+
+    if (rc == LOYALTY_REPL_MALFORMED) {
+        rc = loyalty_repl_refuse(&r, k->needs);
+    }
+
+    if (rc != 0) {
+        mdb_txn_abort(r.txn);
+        return rc;
+    }
+
+    return mdb_txn_commit(r.txn);
 }
 
 
 int
 loyalty_repl_seq(loyalty_store_t *st, MDB_txn *txn, uint64_t *seq)
 {
-    int      rc;
-    MDB_val  val;
+    int  rc;
 
     *seq = 0;
 
-    rc = loyalty_repl_meta_get(st, txn, LOYALTY_META_REPL_SEQ, &val);
+    rc = loyalty_store_meta_int(st, txn, LOYALTY_META_REPL_SEQ, 8, seq);
 
-    if (rc == MDB_NOTFOUND) {
-        return 0;
-    }
-
-    if (rc != 0) {
-        return rc;
-    }
-
-    if (val.mv_size != 8) {
-        return MDB_CORRUPTED;
-    }
-
-    *seq = loyalty_le_get(val.mv_data, 8);
-    return 0;
+    return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
 
@@ -739,7 +712,7 @@ loyalty_repl_set_seq(loyalty_store_t *st, MDB_txn *txn, uint64_t seq)
 
     loyalty_le_put(buf, seq, 8);
 
-    return loyalty_repl_meta_put(st, txn, LOYALTY_META_REPL_SEQ, buf, 8);
+    return loyalty_store_meta_put(st, txn, LOYALTY_META_REPL_SEQ, buf, 8);
 }
 
 
@@ -749,7 +722,7 @@ loyalty_repl_stream(loyalty_store_t *st, MDB_txn *txn, char *name)
     int      rc;
     MDB_val  val;
 
-    rc = loyalty_repl_meta_get(st, txn, LOYALTY_META_REPL_STREAM, &val);
+    rc = loyalty_store_meta_get(st, txn, LOYALTY_META_REPL_STREAM, &val);
     if (rc != 0) {
         return rc;
     }
@@ -768,8 +741,8 @@ loyalty_repl_stream(loyalty_store_t *st, MDB_txn *txn, char *name)
 int
 loyalty_repl_set_stream(loyalty_store_t *st, MDB_txn *txn, const char *name)
 {
-    return loyalty_repl_meta_put(st, txn, LOYALTY_META_REPL_STREAM, name,
-                                 strlen(name));
+    return loyalty_store_meta_put(st, txn, LOYALTY_META_REPL_STREAM, name,
+                                  strlen(name));
 }
 
 

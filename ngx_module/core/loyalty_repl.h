@@ -22,6 +22,7 @@
 #include <lmdb.h>
 
 #include "loyalty_batch.h"
+#include "loyalty_json.h"
 #include "loyalty_store.h"
 
 
@@ -105,27 +106,62 @@ int loyalty_repl_checksum(loyalty_store_t *st, MDB_txn *txn,
     uint8_t digest[LOYALTY_REPL_DIGEST_LEN]);
 
 /*
- * For the kinds' own files: a refusal (LOYALTY_REPL_REFUSED, with what in
- * err), and a message's string field (NULL if absent or not a string).
+ * A message's fields (schema/repl-message.schema.json), as
+ * loyalty_json_read() copies them: a field of another type counts as
+ * absent.  Strings point into the message.
  */
-int loyalty_repl_refuse(char *err, size_t errlen, const char *what);
-const char *loyalty_repl_string(json_t *msg, const char *name, size_t *len);
+typedef struct {
+    json_int_t            v;
+    loyalty_json_text_t   kind;
+    json_int_t            at;
+
+    loyalty_json_text_t   what;
+    loyalty_json_text_t   key;
+    loyalty_json_text_t   body;         /* events', import's: text */
+    json_t               *doc;          /* ack's "body": any JSON */
+    loyalty_json_text_t   pseudonym;
+    json_t               *record;
+    json_t               *hosts;
+    json_t               *hook;
+    json_t               *fields;
+    json_t               *counts;
+    json_t               *erase_key;
+    json_int_t            day;
+    json_int_t            until;
+    json_int_t            lease;
+    json_int_t            limit;
+    json_int_t            touches;
+    json_int_t            before;
+} loyalty_repl_msg_t;
+
+/* one message being applied, in txn (a nested transaction) */
+typedef struct {
+    loyalty_store_t           *st;
+    MDB_txn                   *txn;
+    const loyalty_repl_ctx_t  *ctx;
+    loyalty_repl_msg_t         m;
+    char                      *err;
+    size_t                     errlen;
+} loyalty_repl_run_t;
+
+/*
+ * A kind's result: 0, LOYALTY_REPL_REFUSED with err, an LMDB error, or
+ * LOYALTY_REPL_MALFORMED for fields the kind finds wrong after they were
+ * read: refused with the kind's "needs" text.
+ */
+#define LOYALTY_REPL_MALFORMED      (-2)
+
+/* a refusal: LOYALTY_REPL_REFUSED, with what in err */
+int loyalty_repl_refuse(loyalty_repl_run_t *r, const char *what);
 
 /*
  * The kinds of loyalty_repl_member.c: "patch" (a member's PATCH), "erase"
  * (an erasure under the edge's pseudonym) and "prune" (retention, from
- * loyaltyctl prune --nats).  0, LOYALTY_REPL_REFUSED with err, or an
- * LMDB error.
+ * loyaltyctl prune --nats).
  */
-int loyalty_repl_patch(loyalty_store_t *st, MDB_txn *txn,
-    const loyalty_repl_ctx_t *ctx, json_t *msg, int64_t at, char *err,
-    size_t errlen);
-int loyalty_repl_erase(loyalty_store_t *st, MDB_txn *txn,
-    const loyalty_repl_ctx_t *ctx, json_t *msg, int64_t at, char *err,
-    size_t errlen);
-int loyalty_repl_prune(loyalty_store_t *st, MDB_txn *txn,
-    const loyalty_repl_ctx_t *ctx, json_t *msg, int64_t at, char *err,
-    size_t errlen);
+int loyalty_repl_patch(loyalty_repl_run_t *r);
+int loyalty_repl_erase(loyalty_repl_run_t *r);
+int loyalty_repl_prune(loyalty_repl_run_t *r);
 
 /*
  * The message of one write, as JSON (the caller adds the kind's fields

@@ -16,28 +16,15 @@
 
 /* "key" and "fields": PATCH .../members/ID's changes */
 int
-loyalty_repl_patch(loyalty_store_t *st, MDB_txn *txn,
-    const loyalty_repl_ctx_t *ctx, json_t *msg, int64_t at, char *err,
-    size_t errlen)
+loyalty_repl_patch(loyalty_repl_run_t *r)
 {
-    int          rc;
-    size_t       klen;
-    json_t      *fields;
-    const char  *key;
+    int  rc;
 
-    klen = 0;
-    key = loyalty_repl_string(msg, "key", &klen);
-    fields = json_object_get(msg, "fields");
-
-    if (key == NULL || !json_is_object(fields)) {
-        return loyalty_repl_refuse(err, errlen, "patch: needs a \"key\" and "
-                                   "an object \"fields\"");
-    }
-
-    rc = loyalty_member_patch(st, txn, key, klen, fields, at, err, errlen);
+    rc = loyalty_member_patch(r->st, r->txn, r->m.key.data, r->m.key.len,
+                              r->m.fields, r->m.at, r->err, r->errlen);
 
     if (rc == MDB_NOTFOUND) {
-        return loyalty_repl_refuse(err, errlen, "patch: no such member");
+        return loyalty_repl_refuse(r, "patch: no such member");
     }
 
     return (rc == -1 || rc == LOYALTY_ADMIN_CONFLICT) ? LOYALTY_REPL_REFUSED
@@ -53,41 +40,33 @@ loyalty_repl_patch(loyalty_store_t *st, MDB_txn *txn,
  * compute the same pseudonyms.
  */
 int
-loyalty_repl_erase(loyalty_store_t *st, MDB_txn *txn,
-    const loyalty_repl_ctx_t *ctx, json_t *msg, int64_t at, char *err,
-    size_t errlen)
+loyalty_repl_erase(loyalty_repl_run_t *r)
 {
     int          rc;
-    size_t       klen, hlen;
+    size_t       hlen;
     uint8_t      k[LOYALTY_ERASE_KEY_LEN];
-    const char  *key, *p, *hex;
+    const char  *hex;
 
-    klen = 0;
-    hlen = 0;
+    hex = json_string_value(r->m.erase_key);
+    hlen = json_string_length(r->m.erase_key);
 
-    key = loyalty_repl_string(msg, "key", &klen);
-    p = loyalty_repl_string(msg, "pseudonym", NULL);
-    hex = loyalty_repl_string(msg, "erase_key", &hlen);
-
-    if (key == NULL || p == NULL
-        || (json_object_get(msg, "erase_key") != NULL
-            && (hex == NULL || hlen != 2 * LOYALTY_ERASE_KEY_LEN
-                || loyalty_hex_decode(hex, hlen, k, sizeof(k))
-                   != LOYALTY_ERASE_KEY_LEN)))
+    if (r->m.erase_key != NULL
+        && (hex == NULL || hlen != 2 * LOYALTY_ERASE_KEY_LEN
+            || loyalty_hex_decode(hex, hlen, k, sizeof(k))
+               != LOYALTY_ERASE_KEY_LEN))
     {
-        return loyalty_repl_refuse(err, errlen, "erase: needs a \"key\", a "
-                                   "\"pseudonym\" and, if any, an "
-                                   "\"erase_key\" of 64 hex digits");
+        return LOYALTY_REPL_MALFORMED;
     }
 
-    rc = loyalty_member_erase_as(st, txn, key, klen, p, hex ? k : NULL);
+    rc = loyalty_member_erase_as(r->st, r->txn, r->m.key.data, r->m.key.len,
+                                 r->m.pseudonym.data, hex ? k : NULL);
 
     if (rc == MDB_NOTFOUND) {
-        return loyalty_repl_refuse(err, errlen, "erase: no such member");
+        return loyalty_repl_refuse(r, "erase: no such member");
     }
 
     if (rc == -1) {
-        return loyalty_repl_refuse(err, errlen, "erase: not a pseudonym");
+        return loyalty_repl_refuse(r, "erase: not a pseudonym");
     }
 
     return rc;
@@ -100,27 +79,19 @@ loyalty_repl_erase(loyalty_store_t *st, MDB_txn *txn,
  * transaction (as a sweep is): every replica deletes the same records
  */
 int
-loyalty_repl_prune(loyalty_store_t *st, MDB_txn *txn,
-    const loyalty_repl_ctx_t *ctx, json_t *msg, int64_t at, char *err,
-    size_t errlen)
+loyalty_repl_prune(loyalty_repl_run_t *r)
 {
-    int               rc;
-    json_t           *before;
-    loyalty_prune_t   pr;
+    int              rc;
+    loyalty_prune_t  pr;
 
-    before = json_object_get(msg, "before");
-
-    if (!json_is_integer(before)
-        || !loyalty_time_in_window(json_integer_value(before)))
-    {
-        return loyalty_repl_refuse(err, errlen, "prune: needs an integer "
-                                   "\"before\", a time");
+    if (!loyalty_time_in_window(r->m.before)) {
+        return LOYALTY_REPL_MALFORMED;
     }
 
     memset(&pr, 0, sizeof(pr));
 
     do {
-        rc = loyalty_prune_step(st, txn, json_integer_value(before),
+        rc = loyalty_prune_step(r->st, r->txn, r->m.before,
                                 LOYALTY_PRUNE_CHUNK, &pr);
         if (rc != 0) {
             return rc;

@@ -45,12 +45,6 @@ static const loyalty_json_field_t  loyalty_rules_stage_fields[] = {
     { NULL, 0, 0 }
 };
 
-static const loyalty_json_field_t  loyalty_rules_sku_fields[] = {
-    { "sku",            JSON_STRING,  1 },
-    { "qty",            JSON_INTEGER, 0 },
-    { NULL, 0, 0 }
-};
-
 static const loyalty_json_field_t  loyalty_rules_upgrade_fields[] = {
     { "tier",           JSON_STRING,  1 },
     { "spend",          JSON_INTEGER, 1 },
@@ -210,7 +204,7 @@ loyalty_rules_stage(json_t *obj, const char *where, loyalty_rules_stage_t *s,
         v = json_array_get(skus, i);
         snprintf(at, sizeof(at), "%s.skus[%zu]", where, i);
 
-        if (loyalty_rules_check(v, at, loyalty_rules_sku_fields, err, errlen)
+        if (loyalty_rules_check(v, at, loyalty_sku_fields, err, errlen)
             || loyalty_rules_int(v, at, "qty", 1, LOYALTY_QTY_MAX,
                                  &s->skus[i].qty, err, errlen))
         {
@@ -641,7 +635,6 @@ loyalty_rules_put(loyalty_store_t *st, MDB_txn *txn, json_t *doc,
     char              at[32];
     size_t            i;
     MDB_dbi           tiers;
-    MDB_val           key, val;
     loyalty_rules_t  *r, rules;
 
     r = &rules;
@@ -692,12 +685,8 @@ loyalty_rules_put(loyalty_store_t *st, MDB_txn *txn, json_t *doc,
         return -1;
     }
 
-    key.mv_data = LOYALTY_META_RULES_KEY;
-    key.mv_size = sizeof(LOYALTY_META_RULES_KEY) - 1;
-    val.mv_data = text;
-    val.mv_size = strlen(text);
-
-    rc = mdb_put(txn, st->dbi[LOYALTY_DB_META], &key, &val, 0);
+    rc = loyalty_store_meta_put(st, txn, LOYALTY_META_RULES_KEY, text,
+                                strlen(text));
     free(text);
 
     return rc;

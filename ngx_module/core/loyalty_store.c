@@ -32,8 +32,22 @@ loyalty_store_meta_get(loyalty_store_t *st, MDB_txn *txn, const char *name,
 }
 
 
-/* a meta integer of width bytes: 0, MDB_CORRUPTED, an LMDB error */
-static int
+int
+loyalty_store_meta_put(loyalty_store_t *st, MDB_txn *txn, const char *name,
+    const void *data, size_t len)
+{
+    MDB_val  key, val;
+
+    key.mv_data = (void *) name;
+    key.mv_size = strlen(name);
+    val.mv_data = (void *) data;
+    val.mv_size = len;
+
+    return mdb_put(txn, st->dbi[LOYALTY_DB_META], &key, &val, 0);
+}
+
+
+int
 loyalty_store_meta_int(loyalty_store_t *st, MDB_txn *txn, const char *name,
     size_t width, uint64_t *v)
 {
@@ -85,31 +99,23 @@ loyalty_store_init_meta(loyalty_store_t *st, MDB_txn *txn)
 {
     int      rc;
     uint8_t  buf[8];
-    MDB_val  key, val;
+    MDB_val  val;
 
     rc = loyalty_store_meta_get(st, txn, LOYALTY_META_VERSION_KEY, &val);
     if (rc != MDB_NOTFOUND) {
         return rc;
     }
 
-    key.mv_data = LOYALTY_META_VERSION_KEY;
-    key.mv_size = sizeof(LOYALTY_META_VERSION_KEY) - 1;
-
     loyalty_le_put(buf, LOYALTY_SCHEMA_VERSION, 4);
-    val.mv_data = buf;
-    val.mv_size = 4;
 
-    rc = mdb_put(txn, st->dbi[LOYALTY_DB_META], &key, &val, 0);
+    rc = loyalty_store_meta_put(st, txn, LOYALTY_META_VERSION_KEY, buf, 4);
     if (rc != 0) {
         return rc;
     }
 
     loyalty_le_put(buf, (uint64_t) time(NULL), 8);
-    key.mv_data = LOYALTY_META_CREATED_KEY;
-    key.mv_size = sizeof(LOYALTY_META_CREATED_KEY) - 1;
-    val.mv_size = 8;
 
-    return mdb_put(txn, st->dbi[LOYALTY_DB_META], &key, &val, 0);
+    return loyalty_store_meta_put(st, txn, LOYALTY_META_CREATED_KEY, buf, 8);
 }
 
 
@@ -325,10 +331,7 @@ failed_msg:
         mdb_txn_abort(txn);
     }
 
-    if (st->env) {
-        mdb_env_close(st->env);
-        st->env = NULL;
-    }
+    loyalty_store_close(st);
 
     return -1;
 }
@@ -403,6 +406,23 @@ loyalty_store_get_copy(MDB_txn *txn, MDB_dbi dbi, const void *key,
 
 
 int
+loyalty_store_get_rec(MDB_txn *txn, MDB_dbi dbi, const void *key,
+    size_t klen, uint8_t *buf, size_t max, loyalty_store_decode_pt decode,
+    void *rec)
+{
+    int     rc;
+    size_t  len;
+
+    rc = loyalty_store_get_copy(txn, dbi, key, klen, buf, max, &len);
+    if (rc != 0) {
+        return rc;
+    }
+
+    return decode(buf, len, rec) == 0 ? 0 : MDB_CORRUPTED;
+}
+
+
+int
 loyalty_store_after(void *kbuf, const void *after, size_t len,
     MDB_val *key)
 {
@@ -443,13 +463,71 @@ loyalty_changes_note(loyalty_store_t *st, MDB_txn *txn, const char *id,
 
 
 int
-loyalty_changes_seal(loyalty_store_t *st, MDB_txn *txn)
+loyalty_store_drop(MDB_txn *txn, MDB_dbi dbi, const MDB_val *from,
+    loyalty_store_match_pt match, const void *data)
 {
-    int          rc;
-    uint8_t      buf[8];
-    uint64_t     id;
+    int          rc, m;
     MDB_val      key, val;
     MDB_cursor  *cur;
+
+    rc = mdb_cursor_open(txn, dbi, &cur);
+    if (rc != 0) {
+        return rc;
+    }
+
+    if (from) {
+        key = *from;
+    }
+
+    for (rc = mdb_cursor_get(cur, &key, &val, from ? MDB_SET_RANGE
+                                                   : MDB_FIRST);
+         rc == 0;
+         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT))
+    {
+        m = match(&key, data);
+
+        if (m < 0) {
+            break;
+        }
+
+        if (m > 0) {
+            rc = mdb_cursor_del(cur, 0);
+            if (rc != 0) {
+                break;
+            }
+        }
+    }
+
+    mdb_cursor_close(cur);
+
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+
+/* a note of a transaction before the last ones kept; stops at the first
+ * one kept (the keys sort by transaction) */
+static int
+loyalty_changes_old(const MDB_val *key, const void *data)
+{
+    const uint64_t  *id = data;
+
+    if (key->mv_size < 8
+        || loyalty_be_get(key->mv_data) + LOYALTY_CHANGES_KEEP >= *id)
+    {
+        return -1;
+    }
+
+    return 1;
+}
+
+
+int
+loyalty_changes_seal(loyalty_store_t *st, MDB_txn *txn)
+{
+    int       rc;
+    uint8_t   buf[8];
+    uint64_t  id;
+    MDB_val   key, val;
 
     if (st->dbi[LOYALTY_DB_CHANGES] == 0) {
         return 0;
@@ -457,31 +535,9 @@ loyalty_changes_seal(loyalty_store_t *st, MDB_txn *txn)
 
     id = (uint64_t) mdb_txn_id(txn);
 
-    /* the notes of the transactions before the last ones kept */
-    rc = mdb_cursor_open(txn, st->dbi[LOYALTY_DB_CHANGES], &cur);
+    rc = loyalty_store_drop(txn, st->dbi[LOYALTY_DB_CHANGES], NULL,
+                            loyalty_changes_old, &id);
     if (rc != 0) {
-        return rc;
-    }
-
-    for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST);
-         rc == 0;
-         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT))
-    {
-        if (key.mv_size < 8
-            || loyalty_be_get(key.mv_data) + LOYALTY_CHANGES_KEEP >= id)
-        {
-            break;
-        }
-
-        rc = mdb_cursor_del(cur, 0);
-        if (rc != 0) {
-            break;
-        }
-    }
-
-    mdb_cursor_close(cur);
-
-    if (rc != 0 && rc != MDB_NOTFOUND) {
         return rc;
     }
 
@@ -497,39 +553,32 @@ loyalty_changes_seal(loyalty_store_t *st, MDB_txn *txn)
 }
 
 
+/* a note naming the member in data (an MDB_val of its id) */
+static int
+loyalty_changes_naming(const MDB_val *key, const void *data)
+{
+    const MDB_val  *id = data;
+
+    return key->mv_size == 8 + id->mv_size
+           && memcmp((uint8_t *) key->mv_data + 8, id->mv_data, id->mv_size)
+              == 0;
+}
+
+
 int
 loyalty_changes_forget(loyalty_store_t *st, MDB_txn *txn, const char *id,
     size_t len)
 {
-    int          rc;
-    MDB_val      key, val;
-    MDB_cursor  *cur;
+    MDB_val  name;
 
     if (st->dbi[LOYALTY_DB_CHANGES] == 0) {
         return 0;
     }
 
-    rc = mdb_cursor_open(txn, st->dbi[LOYALTY_DB_CHANGES], &cur);
-    if (rc != 0) {
-        return rc;
-    }
+    name.mv_data = (void *) id;
+    name.mv_size = len;
 
     /* a few transactions' notes at most (LOYALTY_CHANGES_KEEP) */
-    for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST);
-         rc == 0;
-         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT))
-    {
-        if (key.mv_size == 8 + len
-            && memcmp((uint8_t *) key.mv_data + 8, id, len) == 0)
-        {
-            rc = mdb_cursor_del(cur, 0);
-            if (rc != 0) {
-                break;
-            }
-        }
-    }
-
-    mdb_cursor_close(cur);
-
-    return rc == MDB_NOTFOUND ? 0 : rc;
+    return loyalty_store_drop(txn, st->dbi[LOYALTY_DB_CHANGES], NULL,
+                              loyalty_changes_naming, &name);
 }

@@ -69,6 +69,15 @@ void loyalty_store_close(loyalty_store_t *st);
 /* the meta record name: 0 with val (in the map), or an LMDB error */
 int loyalty_store_meta_get(loyalty_store_t *st, MDB_txn *txn,
     const char *name, MDB_val *val);
+/* writes the meta record name: 0 or an LMDB error */
+int loyalty_store_meta_put(loyalty_store_t *st, MDB_txn *txn,
+    const char *name, const void *data, size_t len);
+/*
+ * The meta record name as a little-endian integer of width bytes: 0,
+ * MDB_NOTFOUND, MDB_CORRUPTED for another length, or an LMDB error.
+ */
+int loyalty_store_meta_int(loyalty_store_t *st, MDB_txn *txn,
+    const char *name, size_t width, uint64_t *v);
 
 /* reads the schema version and creation time from meta */
 int loyalty_store_meta(loyalty_store_t *st, MDB_txn *txn, uint32_t *version,
@@ -84,6 +93,28 @@ int loyalty_store_grow(loyalty_store_t *st, size_t need);
  */
 int loyalty_store_get_copy(MDB_txn *txn, MDB_dbi dbi, const void *key,
     size_t klen, uint8_t *buf, size_t max, size_t *len);
+
+/*
+ * As loyalty_store_get_copy(), decoded into rec by decode() (0: the
+ * record decodes): 0, MDB_NOTFOUND, MDB_CORRUPTED for a value that does
+ * not decode or is too long, or an LMDB error.
+ */
+typedef int (*loyalty_store_decode_pt)(const uint8_t *buf, size_t len,
+    void *rec);
+
+int loyalty_store_get_rec(MDB_txn *txn, MDB_dbi dbi, const void *key,
+    size_t klen, uint8_t *buf, size_t max, loyalty_store_decode_pt decode,
+    void *rec);
+
+/*
+ * Deletes entries of dbi from the first key at or past from (NULL: the
+ * first) on, as match() says of each key: 1 delete it, 0 keep it, -1
+ * stop there.  0 or an LMDB error.
+ */
+typedef int (*loyalty_store_match_pt)(const MDB_val *key, const void *data);
+
+int loyalty_store_drop(MDB_txn *txn, MDB_dbi dbi, const MDB_val *from,
+    loyalty_store_match_pt match, const void *data);
 
 /*
  * Where a walk resumes: key set to the first key past after (len bytes;

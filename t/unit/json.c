@@ -1,6 +1,7 @@
 /*
  * Unit tests of loyalty_json.c: member and tier records to and from the
- * JSON of schema/member.schema.json and schema/tier.schema.json.
+ * JSON of schema/member.schema.json and schema/tier.schema.json, and the
+ * field-table reader loyalty_json_read().
  */
 
 #include <string.h>
@@ -384,6 +385,55 @@ test_tiers(void)
 }
 
 
+typedef struct {
+    loyalty_json_text_t   name;
+    json_int_t            n;
+    json_t               *obj;
+    json_t               *any;
+} read_t;
+
+static const loyalty_json_member_t  read_members[] = {
+    loyalty_json_member("name", JSON_STRING, read_t, name),
+    loyalty_json_member("n", JSON_INTEGER, read_t, n),
+    loyalty_json_member("obj", JSON_OBJECT, read_t, obj),
+    loyalty_json_member("any", LOYALTY_JSON_ANY, read_t, any),
+    { NULL, 0, 0 }
+};
+
+
+/* which members loyalty_json_read() finds, and what it copies */
+static void
+test_read(void)
+{
+    json_t    *in;
+    read_t     r;
+    uint32_t   found;
+
+    in = json_loads("{\"name\":\"ann\",\"n\":7,\"obj\":{},\"any\":[1],"
+                    "\"other\":1}", 0, NULL);
+    found = loyalty_json_read(in, read_members, &r);
+    is_int(found, 0xf, "read: every member found");
+    ok(r.name.len == 3 && memcmp(r.name.data, "ann", 3) == 0 && r.n == 7
+       && json_is_object(r.obj) && json_is_array(r.any),
+       "read: the values copied");
+    json_decref(in);
+
+    /* another type counts as absent; an integral real is no integer */
+    in = json_loads("{\"name\":5,\"n\":7.0,\"obj\":[],\"any\":\"x\"}", 0,
+                    NULL);
+    found = loyalty_json_read(in, read_members, &r);
+    is_int(found, 0x8, "read: members of another type not found");
+    ok(r.name.data == NULL && r.name.len == 0 && r.n == 0 && r.obj == NULL
+       && json_is_string(r.any), "read: and left NULL or 0");
+    json_decref(in);
+
+    in = json_loads("[1]", 0, NULL);
+    is_int(loyalty_json_read(in, read_members, &r), 0,
+           "read: not an object, nothing found");
+    json_decref(in);
+}
+
+
 int
 main(void)
 {
@@ -399,11 +449,12 @@ main(void)
         refused += tier_cases[i].err != NULL;
     }
 
-    plan(6 + nelts(member_cases) + 2 + nelts(tier_cases) + refused);
+    plan(6 + nelts(member_cases) + 2 + nelts(tier_cases) + refused + 5);
 
     test_member_round_trip();
     test_member_cases();
     test_tiers();
+    test_read();
 
     return done();
 }
