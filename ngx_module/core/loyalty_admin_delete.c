@@ -48,13 +48,11 @@ loyalty_admin_unrefer(loyalty_store_t *st, MDB_txn *txn, const char *mid,
 }
 
 
-/* what the walks of a deletion need: the store, and the member */
+/* what the walks of a deletion need: the database, and the member */
 typedef struct {
-    loyalty_store_t  *st;
-    MDB_txn          *txn;
-    loyalty_db_e      db;
-    const char       *id;
-    size_t            len;
+    loyalty_db_e   db;
+    const char    *id;
+    size_t         len;
 } loyalty_admin_forgetting_t;
 
 
@@ -69,8 +67,6 @@ loyalty_admin_forget(loyalty_store_t *st, MDB_txn *txn, loyalty_db_e db,
 {
     loyalty_admin_forgetting_t  fg;
 
-    fg.st = st;
-    fg.txn = txn;
     fg.db = db;
     fg.id = id;
     fg.len = len;
@@ -82,7 +78,8 @@ loyalty_admin_forget(loyalty_store_t *st, MDB_txn *txn, loyalty_db_e db,
 
 /* a referrals key "ID\0MID" goes, and with it MID's referrer */
 static int
-loyalty_admin_forget_referral(void *data, MDB_val *key, MDB_val *val)
+loyalty_admin_forget_referral(void *data, loyalty_store_t *st, MDB_txn *txn,
+    MDB_val *key, MDB_val *val)
 {
     int                          rc;
     size_t                       mlen;
@@ -99,10 +96,10 @@ loyalty_admin_forget_referral(void *data, MDB_val *key, MDB_val *val)
         mlen = LOYALTY_ID_MAX;
     }
 
-    rc = mdb_del(fg->txn, fg->st->dbi[LOYALTY_DB_REFERRALS], key, NULL);
+    rc = mdb_del(txn, st->dbi[LOYALTY_DB_REFERRALS], key, NULL);
 
     if (rc == 0) {
-        rc = loyalty_admin_unrefer(fg->st, fg->txn, mid, mlen);
+        rc = loyalty_admin_unrefer(st, txn, mid, mlen);
     }
 
     return rc != 0 ? rc : LOYALTY_WALK_WROTE;
@@ -129,12 +126,13 @@ loyalty_admin_forget_downline(loyalty_store_t *st, MDB_txn *txn,
 
 /* a key of fg->db goes */
 static int
-loyalty_admin_forget_key(void *data, MDB_val *key, MDB_val *val)
+loyalty_admin_forget_key(void *data, loyalty_store_t *st, MDB_txn *txn,
+    MDB_val *key, MDB_val *val)
 {
     int                          rc;
     loyalty_admin_forgetting_t  *fg = data;
 
-    rc = mdb_del(fg->txn, fg->st->dbi[fg->db], key, NULL);
+    rc = mdb_del(txn, st->dbi[fg->db], key, NULL);
 
     return rc != 0 ? rc : LOYALTY_WALK_WROTE;
 }
@@ -142,7 +140,8 @@ loyalty_admin_forget_key(void *data, MDB_val *key, MDB_val *val)
 
 /* a share code of the member goes, and its click counts */
 static int
-loyalty_admin_forget_code(void *data, MDB_val *key, MDB_val *val)
+loyalty_admin_forget_code(void *data, loyalty_store_t *st, MDB_txn *txn,
+    MDB_val *key, MDB_val *val)
 {
     int                          rc;
     uint8_t                      code[LOYALTY_CODE_MAX + 1];
@@ -161,11 +160,11 @@ loyalty_admin_forget_code(void *data, MDB_val *key, MDB_val *val)
     memcpy(code, key->mv_data, clen);
     code[clen] = '\0';
 
-    rc = mdb_del(fg->txn, fg->st->dbi[LOYALTY_DB_CODES], key, NULL);
+    rc = mdb_del(txn, st->dbi[LOYALTY_DB_CODES], key, NULL);
 
     /* the clicks key: the code, a zero byte, the day */
     if (rc == 0) {
-        rc = loyalty_admin_forget(fg->st, fg->txn, LOYALTY_DB_CLICKS, NULL, 0,
+        rc = loyalty_admin_forget(st, txn, LOYALTY_DB_CLICKS, NULL, 0,
                                   code, clen + 1, loyalty_admin_forget_key);
     }
 
@@ -175,13 +174,13 @@ loyalty_admin_forget_code(void *data, MDB_val *key, MDB_val *val)
 
 /* a touch of the member and its due entry, if pending */
 static int
-loyalty_admin_forget_touch(void *data, MDB_val *key, MDB_val *val)
+loyalty_admin_forget_touch(void *data, loyalty_store_t *st, MDB_txn *txn,
+    MDB_val *key, MDB_val *val)
 {
-    int                          rc;
-    uint8_t                      dkey[LOYALTY_DUE_KEY_MAX];
-    MDB_val                      due;
-    loyalty_touch_t              t;
-    loyalty_admin_forgetting_t  *fg = data;
+    int              rc;
+    uint8_t          dkey[LOYALTY_DUE_KEY_MAX];
+    MDB_val          due;
+    loyalty_touch_t  t;
 
     if (key->mv_size <= LOYALTY_TOUCH_ID_MAX
         && loyalty_touch_decode(val->mv_data, val->mv_size, &t) == 0)
@@ -190,13 +189,13 @@ loyalty_admin_forget_touch(void *data, MDB_val *key, MDB_val *val)
         due.mv_size = loyalty_due_key(t.due_at, key->mv_data, key->mv_size,
                                       dkey);
 
-        rc = mdb_del(fg->txn, fg->st->dbi[LOYALTY_DB_DUE], &due, NULL);
+        rc = mdb_del(txn, st->dbi[LOYALTY_DB_DUE], &due, NULL);
         if (rc != 0 && rc != MDB_NOTFOUND) {
             return rc;
         }
     }
 
-    rc = mdb_del(fg->txn, fg->st->dbi[LOYALTY_DB_TOUCHES], key, NULL);
+    rc = mdb_del(txn, st->dbi[LOYALTY_DB_TOUCHES], key, NULL);
 
     return rc != 0 ? rc : LOYALTY_WALK_WROTE;
 }

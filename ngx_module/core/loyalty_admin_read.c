@@ -33,20 +33,19 @@ loyalty_admin_get_member(loyalty_store_t *st, MDB_txn *txn, const char *id,
 
 /* a downline walk: whose referrals, where they go, and who asked */
 typedef struct {
-    loyalty_store_t  *st;
-    MDB_txn          *txn;
-    const char       *id;
-    size_t            len;
-    json_t           *arr;
-    int               via;
-    const char       *self;
-    size_t            self_len;
+    const char  *id;
+    size_t       len;
+    json_t      *arr;
+    int          via;
+    const char  *self;
+    size_t       self_len;
 } loyalty_admin_downline_t;
 
 
 /* a referrals key "ID\0MID": {"id","stage"[,"via"]} for MID */
 static int
-loyalty_admin_referred(void *data, MDB_val *key, MDB_val *val)
+loyalty_admin_referred(void *data, loyalty_store_t *st, MDB_txn *txn,
+    MDB_val *key, MDB_val *val)
 {
     int                        rc;
     size_t                     mlen;
@@ -68,7 +67,7 @@ loyalty_admin_referred(void *data, MDB_val *key, MDB_val *val)
     }
 
     /* a member gone, or whose record does not decode, is left out */
-    rc = loyalty_member_get(d->txn, d->st, mid, mlen, &m);
+    rc = loyalty_member_get(txn, st, mid, mlen, &m);
     if (rc == MDB_NOTFOUND || rc == MDB_CORRUPTED) {
         return LOYALTY_WALK_NEXT;
     }
@@ -103,8 +102,6 @@ loyalty_admin_downline(loyalty_store_t *st, MDB_txn *txn, const char *id,
     uint8_t                   buf[LOYALTY_ID_MAX + 1];
     loyalty_admin_downline_t  d;
 
-    d.st = st;
-    d.txn = txn;
     d.id = id;
     d.len = len;
     d.arr = arr;

@@ -478,8 +478,6 @@ loyalty_cadence_has_time(const loyalty_cadences_t *cads)
 
 /* what a sweep of the members walks with */
 typedef struct {
-    loyalty_store_t     *st;
-    MDB_txn             *txn;
     loyalty_cadences_t  *cads;
     int64_t              now;
     size_t               chunk;
@@ -492,7 +490,8 @@ typedef struct {
 
 
 static int
-loyalty_sweep_member(void *data, MDB_val *key, MDB_val *val)
+loyalty_sweep_member(void *data, loyalty_store_t *st, MDB_txn *txn,
+    MDB_val *key, MDB_val *val)
 {
     int                  rc, wrote;
     size_t               before;
@@ -527,7 +526,7 @@ loyalty_sweep_member(void *data, MDB_val *key, MDB_val *val)
     if (!(m.flags & LOYALTY_MEMBER_BLOCKED)) {
         before = sw->scheduled;
 
-        rc = loyalty_cadence_member_due(s->st, s->txn, s->cads, s->now,
+        rc = loyalty_cadence_member_due(st, txn, s->cads, s->now,
                                         key->mv_data, key->mv_size, &m, sw);
         if (rc != 0) {
             s->rc = rc;
@@ -560,8 +559,6 @@ loyalty_sweep_members(loyalty_store_t *st, MDB_txn *txn,
         return 0;
     }
 
-    s.st = st;
-    s.txn = txn;
     s.cads = cads;
     s.now = now;
     s.chunk = chunk;

@@ -161,7 +161,8 @@ typedef struct {
 
 
 static int
-loyalty_ledger_sum_one(void *data, MDB_val *key, MDB_val *val)
+loyalty_ledger_sum_one(void *data, loyalty_store_t *st, MDB_txn *txn,
+    MDB_val *key, MDB_val *val)
 {
     loyalty_ledger_entry_t     e;
     loyalty_ledger_summing_t  *s = data;

@@ -39,17 +39,16 @@
 
 /* what each step of an erasure walks with: the member and the pseudonym */
 typedef struct {
-    loyalty_store_t  *st;
-    MDB_txn          *txn;
-    const char       *id;
-    size_t            len;
-    const char       *p;
+    const char  *id;
+    size_t       len;
+    const char  *p;
 } loyalty_erasing_t;
 
 
-static int loyalty_member_erase_event(void *data, MDB_val *key,
-    MDB_val *val);
-static int loyalty_member_erase_stats(loyalty_erasing_t *er);
+static int loyalty_member_erase_event(void *data, loyalty_store_t *st,
+    MDB_txn *txn, MDB_val *key, MDB_val *val);
+static int loyalty_member_erase_stats(loyalty_store_t *st, MDB_txn *txn,
+    loyalty_erasing_t *er);
 
 
 int
@@ -346,7 +345,8 @@ loyalty_member_erase_record(loyalty_store_t *st, MDB_txn *txn,
  * any it has (from an earlier erasure of the same id).
  */
 static int
-loyalty_member_erase_entry(void *data, MDB_val *key, MDB_val *val)
+loyalty_member_erase_entry(void *data, loyalty_store_t *st, MDB_txn *txn,
+    MDB_val *key, MDB_val *val)
 {
     int                     rc;
     uint8_t                 rec[LOYALTY_LEDGER_REC_MAX];
@@ -368,9 +368,9 @@ loyalty_member_erase_entry(void *data, MDB_val *key, MDB_val *val)
         return MDB_CORRUPTED;
     }
 
-    rc = mdb_del(er->txn, er->st->dbi[LOYALTY_DB_LEDGER], key, NULL);
+    rc = mdb_del(txn, st->dbi[LOYALTY_DB_LEDGER], key, NULL);
     if (rc == 0) {
-        rc = loyalty_ledger_append(er->st, er->txn, er->p,
+        rc = loyalty_ledger_append(st, txn, er->p,
                                    LOYALTY_PSEUDONYM_LEN, &e);
     }
 
@@ -379,22 +379,23 @@ loyalty_member_erase_entry(void *data, MDB_val *key, MDB_val *val)
 
 
 static int
-loyalty_member_erase_ledger(loyalty_erasing_t *er)
+loyalty_member_erase_ledger(loyalty_store_t *st, MDB_txn *txn,
+    loyalty_erasing_t *er)
 {
     uint8_t  from[LOYALTY_ID_MAX + 1];
 
     memcpy(from, er->id, er->len);
     from[er->len] = '\0';
 
-    return loyalty_walk(er->st, er->txn, LOYALTY_DB_LEDGER, from,
-                        er->len + 1, er->len + 1, loyalty_member_erase_entry,
-                        er);
+    return loyalty_walk(st, txn, LOYALTY_DB_LEDGER, from, er->len + 1,
+                        er->len + 1, loyalty_member_erase_entry, er);
 }
 
 
 /* the member's share codes: revoked, and naming the pseudonym */
 static int
-loyalty_member_erase_code(void *data, MDB_val *key, MDB_val *val)
+loyalty_member_erase_code(void *data, loyalty_store_t *st, MDB_txn *txn,
+    MDB_val *key, MDB_val *val)
 {
     int                 rc;
     uint8_t             buf[LOYALTY_CODE_REC_MAX];
@@ -415,7 +416,7 @@ loyalty_member_erase_code(void *data, MDB_val *key, MDB_val *val)
     val->mv_data = buf;
     val->mv_size = loyalty_code_encode(&c, buf);
 
-    rc = mdb_put(er->txn, er->st->dbi[LOYALTY_DB_CODES], key, val, 0);
+    rc = mdb_put(txn, st->dbi[LOYALTY_DB_CODES], key, val, 0);
 
     return rc != 0 ? rc : LOYALTY_WALK_WROTE;
 }
@@ -484,8 +485,6 @@ loyalty_member_erase_as(loyalty_store_t *st, MDB_txn *txn, const char *id,
         return -1;
     }
 
-    er.st = st;
-    er.txn = txn;
     er.id = id;
     er.len = len;
     er.p = pseudonym;
@@ -523,7 +522,7 @@ loyalty_member_erase_as(loyalty_store_t *st, MDB_txn *txn, const char *id,
     }
 
     if (rc == 0) {
-        rc = loyalty_member_erase_ledger(&er);
+        rc = loyalty_member_erase_ledger(st, txn, &er);
     }
 
     if (rc == 0) {
@@ -541,7 +540,7 @@ loyalty_member_erase_as(loyalty_store_t *st, MDB_txn *txn, const char *id,
     }
 
     if (rc == 0) {
-        rc = loyalty_member_erase_stats(&er);
+        rc = loyalty_member_erase_stats(st, txn, &er);
     }
 
     if (rc == 0) {
@@ -559,7 +558,8 @@ loyalty_member_erase_as(loyalty_store_t *st, MDB_txn *txn, const char *id,
  * one pass over them all.
  */
 static int
-loyalty_member_erase_event(void *data, MDB_val *key, MDB_val *val)
+loyalty_member_erase_event(void *data, loyalty_store_t *st, MDB_txn *txn,
+    MDB_val *key, MDB_val *val)
 {
     int                  rc;
     uint8_t              buf[LOYALTY_EVENT_REC_MAX];
@@ -612,7 +612,7 @@ loyalty_member_erase_event(void *data, MDB_val *key, MDB_val *val)
         && loyalty_member_named((char *) key->mv_data + 1, key->mv_size - 1,
                                 id, er->len))
     {
-        rc = mdb_del(er->txn, er->st->dbi[LOYALTY_DB_EVENTS], key, NULL);
+        rc = mdb_del(txn, st->dbi[LOYALTY_DB_EVENTS], key, NULL);
         nk[0] = ((uint8_t *) key->mv_data)[0];
         memcpy(nk + 1, p, LOYALTY_PSEUDONYM_LEN);
         nkey.mv_data = nk;
@@ -620,7 +620,7 @@ loyalty_member_erase_event(void *data, MDB_val *key, MDB_val *val)
     }
 
     if (rc == 0) {
-        rc = mdb_put(er->txn, er->st->dbi[LOYALTY_DB_EVENTS], &nkey, val, 0);
+        rc = mdb_put(txn, st->dbi[LOYALTY_DB_EVENTS], &nkey, val, 0);
     }
 
     return rc != 0 ? rc : LOYALTY_WALK_WROTE;
@@ -633,7 +633,8 @@ loyalty_member_erase_event(void *data, MDB_val *key, MDB_val *val)
  * deletion.
  */
 static int
-loyalty_member_erase_attribution(void *data, MDB_val *key, MDB_val *val)
+loyalty_member_erase_attribution(void *data, loyalty_store_t *st, MDB_txn *txn,
+    MDB_val *key, MDB_val *val)
 {
     int                 rc;
     uint8_t             buf[LOYALTY_ATTRIB_REC_MAX];
@@ -661,7 +662,7 @@ loyalty_member_erase_attribution(void *data, MDB_val *key, MDB_val *val)
     val->mv_data = buf;
     val->mv_size = loyalty_attrib_encode(&a, buf);
 
-    rc = mdb_put(er->txn, er->st->dbi[LOYALTY_DB_ATTRIB], key, val, 0);
+    rc = mdb_put(txn, st->dbi[LOYALTY_DB_ATTRIB], key, val, 0);
 
     return rc != 0 ? rc : LOYALTY_WALK_WROTE;
 }
@@ -672,7 +673,8 @@ loyalty_member_erase_attribution(void *data, MDB_val *key, MDB_val *val)
  * move to the pseudonym's, added to any it has: counts stay counts.
  */
 static int
-loyalty_member_erase_counters(void *data, MDB_val *key, MDB_val *val)
+loyalty_member_erase_counters(void *data, loyalty_store_t *st, MDB_txn *txn,
+    MDB_val *key, MDB_val *val)
 {
     int                 rc, i;
     int64_t             c[LOYALTY_STATS_COUNTERS], was[LOYALTY_STATS_COUNTERS];
@@ -693,12 +695,12 @@ loyalty_member_erase_counters(void *data, MDB_val *key, MDB_val *val)
     nk.mv_data = nkey;
     nk.mv_size = 5 + LOYALTY_PSEUDONYM_LEN;
 
-    rc = mdb_del(er->txn, er->st->dbi[LOYALTY_DB_STATS], key, NULL);
+    rc = mdb_del(txn, st->dbi[LOYALTY_DB_STATS], key, NULL);
     if (rc != 0) {
         return rc;
     }
 
-    rc = mdb_get(er->txn, er->st->dbi[LOYALTY_DB_STATS], &nk, &v);
+    rc = mdb_get(txn, st->dbi[LOYALTY_DB_STATS], &nk, &v);
 
     if (rc == 0 && loyalty_stats_decode(v.mv_data, v.mv_size, was) == 0) {
         for (i = 0; i < LOYALTY_STATS_COUNTERS; i++) {
@@ -712,29 +714,30 @@ loyalty_member_erase_counters(void *data, MDB_val *key, MDB_val *val)
     v.mv_size = loyalty_stats_encode(c, rec);
     v.mv_data = rec;
 
-    rc = mdb_put(er->txn, er->st->dbi[LOYALTY_DB_STATS], &nk, &v, 0);
+    rc = mdb_put(txn, st->dbi[LOYALTY_DB_STATS], &nk, &v, 0);
 
     return rc != 0 ? rc : LOYALTY_WALK_WROTE;
 }
 
 
 static int
-loyalty_member_erase_stats(loyalty_erasing_t *er)
+loyalty_member_erase_stats(loyalty_store_t *st, MDB_txn *txn,
+    loyalty_erasing_t *er)
 {
     int      rc;
     uint8_t  kind;
 
-    rc = loyalty_attrib_delete(er->st, er->txn, er->id, er->len);
+    rc = loyalty_attrib_delete(st, txn, er->id, er->len);
 
     if (rc == 0) {
-        rc = loyalty_walk(er->st, er->txn, LOYALTY_DB_ATTRIB, NULL, 0, 0,
+        rc = loyalty_walk(st, txn, LOYALTY_DB_ATTRIB, NULL, 0, 0,
                           loyalty_member_erase_attribution, er);
     }
 
     kind = LOYALTY_STATS_KIND_REFERRER;
 
     if (rc == 0) {
-        rc = loyalty_walk(er->st, er->txn, LOYALTY_DB_STATS, &kind, 1, 1,
+        rc = loyalty_walk(st, txn, LOYALTY_DB_STATS, &kind, 1, 1,
                           loyalty_member_erase_counters, er);
     }
 

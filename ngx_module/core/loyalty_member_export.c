@@ -74,18 +74,17 @@ loyalty_member_event_json(MDB_val *key, loyalty_event_rec_t *e,
 
 /* what the walks of an export need: the member, and where it goes */
 typedef struct {
-    loyalty_store_t  *st;
-    MDB_txn          *txn;
-    const char       *id;
-    size_t            len;
-    json_t           *arr;
-    const MDB_val    *code;     /* the share code whose clicks are read */
+    const char     *id;
+    size_t          len;
+    json_t         *arr;
+    const MDB_val  *code;       /* the share code whose clicks are read */
 } loyalty_exporting_t;
 
 
 /* an event that names the member */
 static int
-loyalty_member_export_event(void *data, MDB_val *key, MDB_val *val)
+loyalty_member_export_event(void *data, loyalty_store_t *st, MDB_txn *txn,
+    MDB_val *key, MDB_val *val)
 {
     loyalty_event_rec_t   e;
     loyalty_exporting_t  *x = data;
@@ -107,7 +106,8 @@ loyalty_member_export_event(void *data, MDB_val *key, MDB_val *val)
 
 /* a touch scheduled for the member */
 static int
-loyalty_member_export_touch(void *data, MDB_val *key, MDB_val *val)
+loyalty_member_export_touch(void *data, loyalty_store_t *st, MDB_txn *txn,
+    MDB_val *key, MDB_val *val)
 {
     size_t                clen, mlen, plen;
     const char           *m, *period;
@@ -131,7 +131,8 @@ loyalty_member_export_touch(void *data, MDB_val *key, MDB_val *val)
 
 /* a day's click counts of x->code, while the keys are its */
 static int
-loyalty_member_export_clicks(void *data, MDB_val *key, MDB_val *val)
+loyalty_member_export_clicks(void *data, loyalty_store_t *st, MDB_txn *txn,
+    MDB_val *key, MDB_val *val)
 {
     size_t                code_len;
     int64_t               day;
@@ -159,7 +160,8 @@ loyalty_member_export_clicks(void *data, MDB_val *key, MDB_val *val)
 
 /* a share code of the member, with its click counts per day */
 static int
-loyalty_member_export_code(void *data, MDB_val *key, MDB_val *val)
+loyalty_member_export_code(void *data, loyalty_store_t *st, MDB_txn *txn,
+    MDB_val *key, MDB_val *val)
 {
     uint8_t               start[LOYALTY_CLICKS_KEY_MAX];
     size_t                start_len;
@@ -187,7 +189,7 @@ loyalty_member_export_code(void *data, MDB_val *key, MDB_val *val)
         return LOYALTY_WALK_NEXT;
     }
 
-    return loyalty_walk(x->st, x->txn, LOYALTY_DB_CLICKS, start, start_len, 0,
+    return loyalty_walk(st, txn, LOYALTY_DB_CLICKS, start, start_len, 0,
                         loyalty_member_export_clicks, &clicks);
 }
 
@@ -205,8 +207,6 @@ loyalty_member_export_walk(loyalty_store_t *st, MDB_txn *txn,
         [LOYALTY_DB_TOUCHES] = loyalty_member_export_touch
     };
 
-    x.st = st;
-    x.txn = txn;
     x.id = id;
     x.len = len;
     x.arr = arr;

@@ -65,7 +65,7 @@ loyalty_walk(loyalty_store_t *st, MDB_txn *txn, loyalty_db_e db,
         memcpy(at, key.mv_data, len);
         key.mv_data = at;
 
-        rc = visit(data, &key, &val);
+        rc = visit(data, st, txn, &key, &val);
 
         if (rc == LOYALTY_WALK_NEXT) {
             op = MDB_NEXT;

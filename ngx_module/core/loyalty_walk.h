@@ -29,7 +29,8 @@
  * key is a copy that stays valid across the visitor's writes; val
  * points into the map and does not: copy what is needed before writing
  */
-typedef int (*loyalty_walk_pt)(void *data, MDB_val *key, MDB_val *val);
+typedef int (*loyalty_walk_pt)(void *data, loyalty_store_t *st, MDB_txn *txn,
+    MDB_val *key, MDB_val *val);
 
 
 /*
