@@ -117,6 +117,32 @@ loyalty_admin_downline(loyalty_store_t *st, MDB_txn *txn, const char *id,
 }
 
 
+/* {"member": id} to answer with, or NULL when id names no member */
+static json_t *
+loyalty_admin_answer(loyalty_store_t *st, MDB_txn *txn, const char *id,
+    size_t len, MDB_val *val)
+{
+    json_t  *obj;
+
+    if (!loyalty_valid_id(id, len)
+        || loyalty_member_find(txn, st, id, len, val) != 0)
+    {
+        return NULL;
+    }
+
+    obj = json_object();
+
+    if (obj == NULL
+        || json_object_set_new(obj, "member", json_stringn(id, len)) != 0)
+    {
+        json_decref(obj);
+        return NULL;
+    }
+
+    return obj;
+}
+
+
 json_t *
 loyalty_admin_referrals(loyalty_store_t *st, MDB_txn *txn, const char *id,
     size_t len)
@@ -126,19 +152,15 @@ loyalty_admin_referrals(loyalty_store_t *st, MDB_txn *txn, const char *id,
     json_t      *obj, *l1, *l2, *v, *e;
     MDB_val      val;
 
-    if (!loyalty_valid_id(id, len)) {
+    obj = loyalty_admin_answer(st, txn, id, len, &val);
+    if (obj == NULL) {
         return NULL;
     }
 
-    if (loyalty_member_find(txn, st, id, len, &val) != 0) {
-        return NULL;
-    }
-
-    obj = json_object();
     l1 = json_array();
     l2 = json_array();
 
-    if (obj == NULL || l1 == NULL || l2 == NULL) {
+    if (l1 == NULL || l2 == NULL) {
         goto failed;
     }
 
@@ -158,7 +180,6 @@ loyalty_admin_referrals(loyalty_store_t *st, MDB_txn *txn, const char *id,
         goto failed;
     }
 
-    json_object_set_new(obj, "member", json_stringn(id, len));
     json_object_set_new(obj, "level1", l1);
     json_object_set_new(obj, "level2", l2);
 
@@ -212,18 +233,15 @@ loyalty_admin_ledger(loyalty_store_t *st, MDB_txn *txn, const char *id,
     loyalty_member_t        m;
     loyalty_ledger_entry_t  le;
 
-    if (!loyalty_valid_id(id, len)) {
+    obj = loyalty_admin_answer(st, txn, id, len, &val);
+    if (obj == NULL) {
         return NULL;
     }
 
-    if (loyalty_member_get(txn, st, id, len, &m) != 0) {
-        return NULL;
-    }
-
-    obj = json_object();
     entries = json_array();
 
-    if (obj == NULL || entries == NULL
+    if (loyalty_member_decode(val.mv_data, val.mv_size, &m) != 0
+        || entries == NULL
         || mdb_cursor_open(txn, st->dbi[LOYALTY_DB_LEDGER], &cur) != 0)
     {
         json_decref(obj);
@@ -231,7 +249,6 @@ loyalty_admin_ledger(loyalty_store_t *st, MDB_txn *txn, const char *id,
         return NULL;
     }
 
-    json_object_set_new(obj, "member", json_stringn(id, len));
     json_object_set_new(obj, "balance", json_integer(m.points));
     json_object_set_new(obj, "entries", entries);
 
