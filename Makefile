@@ -160,7 +160,8 @@ build/asan/unit/%.t: t/unit/%.c t/unit/tap.h build/asan/libloyaltycore.a
 # t/unit/rules_fixture.h
 build/unit/cadence.t build/unit/events.t build/unit/rules.t \
 build/unit/store.t build/asan/unit/cadence.t build/asan/unit/events.t \
-build/asan/unit/rules.t build/asan/unit/store.t: t/unit/store_fixture.h
+build/asan/unit/rules.t build/asan/unit/store.t build/unit/walk.t \
+build/asan/unit/walk.t: t/unit/store_fixture.h
 build/unit/events.t build/unit/rules.t build/asan/unit/events.t \
 build/asan/unit/rules.t: t/unit/rules_fixture.h
 

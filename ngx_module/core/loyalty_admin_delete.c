@@ -11,6 +11,7 @@
 #include "loyalty_member.h"
 #include "loyalty_referral.h"
 #include "loyalty_stats.h"
+#include "loyalty_walk.h"
 
 
 /* the member mid no longer has a referrer: their referrer is deleted */
@@ -47,6 +48,64 @@ loyalty_admin_unrefer(loyalty_store_t *st, MDB_txn *txn, const char *mid,
 }
 
 
+/* what the walks of a deletion need: the database, and the member */
+typedef struct {
+    loyalty_db_e   db;
+    const char    *id;
+    size_t         len;
+} loyalty_admin_forgetting_t;
+
+
+/*
+ * visit() sees the keys of db that start with prefix: it deletes them,
+ * or what they name of the member id
+ */
+static int
+loyalty_admin_forget(loyalty_store_t *st, MDB_txn *txn, loyalty_db_e db,
+    const char *id, size_t len, const void *prefix, size_t prefix_len,
+    loyalty_walk_pt visit)
+{
+    loyalty_admin_forgetting_t  fg;
+
+    fg.db = db;
+    fg.id = id;
+    fg.len = len;
+
+    return loyalty_walk(st, txn, db, prefix, prefix_len, prefix_len, visit,
+                        &fg);
+}
+
+
+/* a referrals key "ID\0MID" goes, and with it MID's referrer */
+static int
+loyalty_admin_forget_referral(void *data, loyalty_store_t *st, MDB_txn *txn,
+    MDB_val *key, MDB_val *val)
+{
+    int                          rc;
+    size_t                       mlen;
+    const char                  *mid;
+    loyalty_admin_forgetting_t  *fg = data;
+
+    if (key->mv_size <= fg->len + 1) {
+        return LOYALTY_WALK_STOP;
+    }
+
+    mid = (const char *) key->mv_data + fg->len + 1;
+    mlen = key->mv_size - fg->len - 1;
+    if (mlen > LOYALTY_ID_MAX) {
+        mlen = LOYALTY_ID_MAX;
+    }
+
+    rc = mdb_del(txn, st->dbi[LOYALTY_DB_REFERRALS], key, NULL);
+
+    if (rc == 0) {
+        rc = loyalty_admin_unrefer(st, txn, mid, mlen);
+    }
+
+    return rc != 0 ? rc : LOYALTY_WALK_WROTE;
+}
+
+
 /*
  * deletes every referrals key that starts with prefix and a zero byte,
  * and the referrer of each member it names
@@ -55,178 +114,80 @@ int
 loyalty_admin_forget_downline(loyalty_store_t *st, MDB_txn *txn,
     const char *id, size_t len)
 {
-    int          rc;
-    char         mid[LOYALTY_ID_MAX];
-    size_t       mlen;
-    uint8_t      buf[LOYALTY_ID_MAX + 1];
-    MDB_val      key, val;
-    MDB_cursor  *cur;
-
-    rc = mdb_cursor_open(txn, st->dbi[LOYALTY_DB_REFERRALS], &cur);
-    if (rc != 0) {
-        return rc;
-    }
+    uint8_t  buf[LOYALTY_ID_MAX + 1];
 
     memcpy(buf, id, len);
     buf[len] = '\0';
 
-    /* each search starts afresh: a delete leaves the cursor in between */
-    for ( ;; ) {
-        key.mv_data = buf;
-        key.mv_size = len + 1;
-
-        rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
-
-        if (rc != 0 || key.mv_size <= len + 1
-            || memcmp(key.mv_data, buf, len + 1) != 0)
-        {
-            break;
-        }
-
-        mlen = key.mv_size - len - 1;
-        if (mlen > sizeof(mid)) {
-            mlen = sizeof(mid);
-        }
-
-        memcpy(mid, (uint8_t *) key.mv_data + len + 1, mlen);
-
-        rc = mdb_cursor_del(cur, 0);
-
-        if (rc == 0) {
-            rc = loyalty_admin_unrefer(st, txn, mid, mlen);
-        }
-
-        if (rc != 0) {
-            break;
-        }
-    }
-
-    mdb_cursor_close(cur);
-
-    return rc == MDB_NOTFOUND ? 0 : rc;
+    return loyalty_admin_forget(st, txn, LOYALTY_DB_REFERRALS, id, len, buf,
+                                len + 1, loyalty_admin_forget_referral);
 }
 
 
-/* deletes every key of db that starts with prefix */
+/* a key of fg->db goes */
 static int
-loyalty_admin_forget_prefix(loyalty_store_t *st, MDB_txn *txn, int db,
-    const uint8_t *prefix, size_t len)
+loyalty_admin_forget_key(void *data, loyalty_store_t *st, MDB_txn *txn,
+    MDB_val *key, MDB_val *val)
 {
-    int          rc;
-    MDB_val      key, val;
-    MDB_cursor  *cur;
+    int                          rc;
+    loyalty_admin_forgetting_t  *fg = data;
 
-    rc = mdb_cursor_open(txn, st->dbi[db], &cur);
-    if (rc != 0) {
-        return rc;
-    }
+    rc = mdb_del(txn, st->dbi[fg->db], key, NULL);
 
-    for ( ;; ) {
-        key.mv_data = (void *) prefix;
-        key.mv_size = len;
-
-        rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
-
-        if (rc != 0 || key.mv_size < len
-            || memcmp(key.mv_data, prefix, len) != 0)
-        {
-            break;
-        }
-
-        rc = mdb_cursor_del(cur, 0);
-        if (rc != 0) {
-            break;
-        }
-    }
-
-    mdb_cursor_close(cur);
-
-    return rc == MDB_NOTFOUND ? 0 : rc;
+    return rc != 0 ? rc : LOYALTY_WALK_WROTE;
 }
 
 
-/* the member's share codes and their click counts: one pass over codes */
+/* a share code of the member goes, and its click counts */
 static int
-loyalty_admin_forget_codes(loyalty_store_t *st, MDB_txn *txn,
-    const char *id, size_t len)
+loyalty_admin_forget_code(void *data, loyalty_store_t *st, MDB_txn *txn,
+    MDB_val *key, MDB_val *val)
 {
-    int              rc;
-    uint8_t          code[LOYALTY_CODE_MAX + 1];
-    size_t           clen;
-    MDB_val          key, val;
-    MDB_cursor      *cur;
-    MDB_cursor_op    op;
-    loyalty_code_t   c;
+    int                          rc;
+    uint8_t                      code[LOYALTY_CODE_MAX + 1];
+    size_t                       clen;
+    loyalty_code_t               c;
+    loyalty_admin_forgetting_t  *fg = data;
 
-    rc = mdb_cursor_open(txn, st->dbi[LOYALTY_DB_CODES], &cur);
-    if (rc != 0) {
-        return rc;
+    if (key->mv_size > LOYALTY_CODE_MAX
+        || loyalty_code_decode(val->mv_data, val->mv_size, &c) != 0
+        || c.member_len != fg->len || memcmp(c.member, fg->id, fg->len) != 0)
+    {
+        return LOYALTY_WALK_NEXT;
     }
 
-    op = MDB_FIRST;
+    clen = key->mv_size;
+    memcpy(code, key->mv_data, clen);
+    code[clen] = '\0';
 
-    for ( ;; ) {
-        rc = mdb_cursor_get(cur, &key, &val, op);
-        if (rc != 0) {
-            break;
-        }
+    rc = mdb_del(txn, st->dbi[LOYALTY_DB_CODES], key, NULL);
 
-        op = MDB_NEXT;
-
-        if (key.mv_size > LOYALTY_CODE_MAX
-            || loyalty_code_decode(val.mv_data, val.mv_size, &c) != 0
-            || c.member_len != len || memcmp(c.member, id, len) != 0)
-        {
-            continue;
-        }
-
-        clen = key.mv_size;
-        memcpy(code, key.mv_data, clen);
-        code[clen] = '\0';
-
-        rc = mdb_cursor_del(cur, 0);
-
-        /* the clicks key: the code, a zero byte, the day */
-        if (rc == 0) {
-            rc = loyalty_admin_forget_prefix(st, txn, LOYALTY_DB_CLICKS,
-                                             code, clen + 1);
-        }
-
-        if (rc != 0) {
-            break;
-        }
-
-        /* on from the first code after the deleted one */
-        key.mv_data = code;
-        key.mv_size = clen;
-        op = MDB_SET_RANGE;
+    /* the clicks key: the code, a zero byte, the day */
+    if (rc == 0) {
+        rc = loyalty_admin_forget(st, txn, LOYALTY_DB_CLICKS, NULL, 0,
+                                  code, clen + 1, loyalty_admin_forget_key);
     }
 
-    mdb_cursor_close(cur);
-
-    return rc == MDB_NOTFOUND ? 0 : rc;
+    return rc != 0 ? rc : LOYALTY_WALK_WROTE;
 }
+
+
 /* a touch of the member and its due entry, if pending */
 static int
-loyalty_admin_forget_touch(loyalty_store_t *st, MDB_txn *txn,
-    MDB_cursor *cur, MDB_val *key, MDB_val *val)
+loyalty_admin_forget_touch(void *data, loyalty_store_t *st, MDB_txn *txn,
+    MDB_val *key, MDB_val *val)
 {
     int              rc;
-    char             id[LOYALTY_TOUCH_ID_MAX];
-    size_t           len;
     uint8_t          dkey[LOYALTY_DUE_KEY_MAX];
     MDB_val          due;
     loyalty_touch_t  t;
 
-    len = key->mv_size;
-
-    if (len <= sizeof(id)
+    if (key->mv_size <= LOYALTY_TOUCH_ID_MAX
         && loyalty_touch_decode(val->mv_data, val->mv_size, &t) == 0)
     {
-        memcpy(id, key->mv_data, len);
-
         due.mv_data = dkey;
-        due.mv_size = loyalty_due_key(t.due_at, id, len, dkey);
+        due.mv_size = loyalty_due_key(t.due_at, key->mv_data, key->mv_size,
+                                      dkey);
 
         rc = mdb_del(txn, st->dbi[LOYALTY_DB_DUE], &due, NULL);
         if (rc != 0 && rc != MDB_NOTFOUND) {
@@ -234,7 +195,9 @@ loyalty_admin_forget_touch(loyalty_store_t *st, MDB_txn *txn,
         }
     }
 
-    return mdb_cursor_del(cur, 0);
+    rc = mdb_del(txn, st->dbi[LOYALTY_DB_TOUCHES], key, NULL);
+
+    return rc != 0 ? rc : LOYALTY_WALK_WROTE;
 }
 
 
@@ -289,24 +252,9 @@ loyalty_admin_forget_touches(loyalty_store_t *st, MDB_txn *txn,
         seek[clen + 1 + len] = ':';
         plen = clen + len + 2;
 
-        for ( ;; ) {
-            key.mv_data = seek;
-            key.mv_size = plen;
-
-            rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
-            if (rc != 0 || key.mv_size < plen
-                || memcmp(key.mv_data, seek, plen) != 0)
-            {
-                break;
-            }
-
-            rc = loyalty_admin_forget_touch(st, txn, cur, &key, &val);
-            if (rc != 0) {
-                break;
-            }
-        }
-
-        if (rc != 0 && rc != MDB_NOTFOUND) {
+        rc = loyalty_admin_forget(st, txn, LOYALTY_DB_TOUCHES, NULL, 0, seek,
+                                  plen, loyalty_admin_forget_touch);
+        if (rc != 0) {
             break;
         }
 
@@ -368,12 +316,13 @@ loyalty_admin_delete_member(loyalty_store_t *st, MDB_txn *txn,
         memcpy(prefix, id, len);
         prefix[len] = '\0';
 
-        rc = loyalty_admin_forget_prefix(st, txn, LOYALTY_DB_LEDGER, prefix,
-                                         len + 1);
+        rc = loyalty_admin_forget(st, txn, LOYALTY_DB_LEDGER, NULL, 0, prefix,
+                                  len + 1, loyalty_admin_forget_key);
     }
 
     if (rc == 0) {
-        rc = loyalty_admin_forget_codes(st, txn, id, len);
+        rc = loyalty_admin_forget(st, txn, LOYALTY_DB_CODES, id, len, NULL, 0,
+                                  loyalty_admin_forget_code);
     }
 
     if (rc == 0) {

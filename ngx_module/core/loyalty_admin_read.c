@@ -10,6 +10,7 @@
 #include "loyalty_json.h"
 #include "loyalty_ledger.h"
 #include "loyalty_member.h"
+#include "loyalty_walk.h"
 
 
 json_t *
@@ -30,76 +31,115 @@ loyalty_admin_get_member(loyalty_store_t *st, MDB_txn *txn, const char *id,
 }
 
 
+/* a downline walk: whose referrals, where they go, and who asked */
+typedef struct {
+    const char  *id;
+    size_t       len;
+    json_t      *arr;
+    int          via;
+    const char  *self;
+    size_t       self_len;
+} loyalty_admin_downline_t;
+
+
+/* a referrals key "ID\0MID": {"id","stage"[,"via"]} for MID */
+static int
+loyalty_admin_referred(void *data, loyalty_store_t *st, MDB_txn *txn,
+    MDB_val *key, MDB_val *val)
+{
+    int                        rc;
+    size_t                     mlen;
+    json_t                    *e;
+    const char                *mid;
+    loyalty_member_t           m;
+    loyalty_admin_downline_t  *d = data;
+
+    if (key->mv_size <= d->len + 1) {
+        return LOYALTY_WALK_STOP;
+    }
+
+    mid = (const char *) key->mv_data + d->len + 1;
+    mlen = key->mv_size - d->len - 1;
+
+    /* a cycle in imported records must not list the member itself */
+    if (mlen == d->self_len && memcmp(mid, d->self, d->self_len) == 0) {
+        return LOYALTY_WALK_NEXT;
+    }
+
+    /* a member gone, or whose record does not decode, is left out */
+    rc = loyalty_member_get(txn, st, mid, mlen, &m);
+    if (rc == MDB_NOTFOUND || rc == MDB_CORRUPTED) {
+        return LOYALTY_WALK_NEXT;
+    }
+
+    if (rc != 0) {
+        return rc;
+    }
+
+    e = json_object();
+    if (e == NULL) {
+        return ENOMEM;
+    }
+
+    json_object_set_new(e, "id", json_stringn(mid, mlen));
+    json_object_set_new(e, "stage", json_string(loyalty_stage_names[m.stage]));
+
+    if (d->via) {
+        json_object_set_new(e, "via", json_stringn(d->id, d->len));
+    }
+
+    json_array_append_new(d->arr, e);
+
+    return LOYALTY_WALK_NEXT;
+}
+
+
 /* appends {"id","stage"[,"via"]} for each member referred by id */
 static int
 loyalty_admin_downline(loyalty_store_t *st, MDB_txn *txn, const char *id,
     size_t len, json_t *arr, int via, const char *self, size_t self_len)
 {
-    int               rc;
-    uint8_t           buf[LOYALTY_ID_MAX + 1];
-    size_t            mlen;
-    json_t           *e;
-    MDB_val           key, val;
-    MDB_cursor       *cur;
-    const char       *mid;
-    loyalty_member_t  m;
+    uint8_t                   buf[LOYALTY_ID_MAX + 1];
+    loyalty_admin_downline_t  d;
 
-    rc = mdb_cursor_open(txn, st->dbi[LOYALTY_DB_REFERRALS], &cur);
-    if (rc != 0) {
-        return rc;
-    }
+    d.id = id;
+    d.len = len;
+    d.arr = arr;
+    d.via = via;
+    d.self = self;
+    d.self_len = self_len;
 
     memcpy(buf, id, len);
     buf[len] = '\0';
-    key.mv_data = buf;
-    key.mv_size = len + 1;
 
-    for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
-         rc == 0;
-         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT))
+    return loyalty_walk(st, txn, LOYALTY_DB_REFERRALS, buf, len + 1, len + 1,
+                        loyalty_admin_referred, &d);
+}
+
+
+/* {"member": id} to answer with, or NULL when id names no member */
+static json_t *
+loyalty_admin_answer(loyalty_store_t *st, MDB_txn *txn, const char *id,
+    size_t len, MDB_val *val)
+{
+    json_t  *obj;
+
+    if (!loyalty_valid_id(id, len)
+        || loyalty_member_find(txn, st, id, len, val) != 0)
     {
-        if (key.mv_size <= len + 1 || memcmp(key.mv_data, buf, len + 1)) {
-            break;
-        }
-
-        mid = (const char *) key.mv_data + len + 1;
-        mlen = key.mv_size - len - 1;
-
-        /* a cycle in imported records must not list the member itself */
-        if (mlen == self_len && memcmp(mid, self, self_len) == 0) {
-            continue;
-        }
-
-        /* a member gone, or whose record does not decode, is left out */
-        rc = loyalty_member_get(txn, st, mid, mlen, &m);
-        if (rc == MDB_NOTFOUND || rc == MDB_CORRUPTED) {
-            continue;
-        }
-
-        if (rc != 0) {
-            break;
-        }
-
-        e = json_object();
-        if (e == NULL) {
-            rc = ENOMEM;
-            break;
-        }
-
-        json_object_set_new(e, "id", json_stringn(mid, mlen));
-        json_object_set_new(e, "stage",
-                            json_string(loyalty_stage_names[m.stage]));
-
-        if (via) {
-            json_object_set_new(e, "via", json_stringn(id, len));
-        }
-
-        json_array_append_new(arr, e);
+        return NULL;
     }
 
-    mdb_cursor_close(cur);
+    obj = json_object();
 
-    return rc == MDB_NOTFOUND ? 0 : rc;
+    if (obj == NULL
+        || json_object_set_new(obj, "member", json_stringn(id, len)) != 0)
+    {
+        json_decref(obj);
+        return NULL;
+    }
+
+    return obj;
 }
 
 
@@ -112,19 +152,15 @@ loyalty_admin_referrals(loyalty_store_t *st, MDB_txn *txn, const char *id,
     json_t      *obj, *l1, *l2, *v, *e;
     MDB_val      val;
 
-    if (!loyalty_valid_id(id, len)) {
+    obj = loyalty_admin_answer(st, txn, id, len, &val);
+    if (obj == NULL) {
         return NULL;
     }
 
-    if (loyalty_member_find(txn, st, id, len, &val) != 0) {
-        return NULL;
-    }
-
-    obj = json_object();
     l1 = json_array();
     l2 = json_array();
 
-    if (obj == NULL || l1 == NULL || l2 == NULL) {
+    if (l1 == NULL || l2 == NULL) {
         goto failed;
     }
 
@@ -144,7 +180,6 @@ loyalty_admin_referrals(loyalty_store_t *st, MDB_txn *txn, const char *id,
         goto failed;
     }
 
-    json_object_set_new(obj, "member", json_stringn(id, len));
     json_object_set_new(obj, "level1", l1);
     json_object_set_new(obj, "level2", l2);
 
@@ -198,18 +233,15 @@ loyalty_admin_ledger(loyalty_store_t *st, MDB_txn *txn, const char *id,
     loyalty_member_t        m;
     loyalty_ledger_entry_t  le;
 
-    if (!loyalty_valid_id(id, len)) {
+    obj = loyalty_admin_answer(st, txn, id, len, &val);
+    if (obj == NULL) {
         return NULL;
     }
 
-    if (loyalty_member_get(txn, st, id, len, &m) != 0) {
-        return NULL;
-    }
-
-    obj = json_object();
     entries = json_array();
 
-    if (obj == NULL || entries == NULL
+    if (loyalty_member_decode(val.mv_data, val.mv_size, &m) != 0
+        || entries == NULL
         || mdb_cursor_open(txn, st->dbi[LOYALTY_DB_LEDGER], &cur) != 0)
     {
         json_decref(obj);
@@ -217,7 +249,6 @@ loyalty_admin_ledger(loyalty_store_t *st, MDB_txn *txn, const char *id,
         return NULL;
     }
 
-    json_object_set_new(obj, "member", json_stringn(id, len));
     json_object_set_new(obj, "balance", json_integer(m.points));
     json_object_set_new(obj, "entries", entries);
 

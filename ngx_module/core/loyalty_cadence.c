@@ -9,6 +9,7 @@
 
 #include "loyalty_cadence.h"
 #include "loyalty_member.h"
+#include "loyalty_walk.h"
 
 
 #define LOYALTY_META_TOP            "cadence_top:"
@@ -475,84 +476,111 @@ loyalty_cadence_has_time(const loyalty_cadences_t *cads)
 }
 
 
-/* up to chunk members after sw->member_after */
+/* what a sweep of the members walks with */
+typedef struct {
+    loyalty_cadences_t  *cads;
+    int64_t              now;
+    size_t               chunk;
+    size_t               n;
+    loyalty_sweep_t     *sw;
+    char                *err;
+    size_t               errlen;
+    int                  rc;        /* what stopped the walk, if it failed */
+} loyalty_sweeping_t;
+
+
+static int
+loyalty_sweep_member(void *data, loyalty_store_t *st, MDB_txn *txn,
+    MDB_val *key, MDB_val *val)
+{
+    int                  rc, wrote;
+    size_t               before;
+    uint8_t              vbuf[LOYALTY_MEMBER_MAX];
+    loyalty_sweep_t     *sw;
+    loyalty_member_t     m;
+    loyalty_sweeping_t  *s = data;
+
+    sw = s->sw;
+
+    if (key->mv_size > LOYALTY_ID_MAX || val->mv_size > sizeof(vbuf)) {
+        s->rc = MDB_CORRUPTED;
+        return LOYALTY_WALK_STOP;
+    }
+
+    memcpy(vbuf, val->mv_data, val->mv_size);
+
+    if (loyalty_member_decode(vbuf, val->mv_size, &m) != 0) {
+        snprintf(s->err, s->errlen, "member \"%.*s\" does not decode",
+                 (int) key->mv_size, (char *) key->mv_data);
+        s->rc = MDB_CORRUPTED;
+        return LOYALTY_WALK_STOP;
+    }
+
+    memcpy(sw->member_after, key->mv_data, key->mv_size);
+    sw->member_after_len = key->mv_size;
+    sw->members++;
+    s->n++;
+
+    wrote = 0;
+
+    if (!(m.flags & LOYALTY_MEMBER_BLOCKED)) {
+        before = sw->scheduled;
+
+        rc = loyalty_cadence_member_due(st, txn, s->cads, s->now,
+                                        key->mv_data, key->mv_size, &m, sw);
+        if (rc != 0) {
+            s->rc = rc;
+            return LOYALTY_WALK_STOP;
+        }
+
+        wrote = (sw->scheduled != before);
+    }
+
+    if (s->n == s->chunk) {
+        return LOYALTY_WALK_STOP;
+    }
+
+    return wrote ? LOYALTY_WALK_WROTE : LOYALTY_WALK_NEXT;
+}
+
+
+/* up to chunk members after sw->member_after; the next phase at the end */
 static int
 loyalty_sweep_members(loyalty_store_t *st, MDB_txn *txn,
     loyalty_cadences_t *cads, int64_t now, size_t chunk,
     loyalty_sweep_t *sw, char *err, size_t errlen)
 {
-    int                rc, op;
-    char               kbuf[LOYALTY_ID_MAX + 1];
-    size_t             n, klen, before;
-    uint8_t            vbuf[LOYALTY_MEMBER_MAX];
-    MDB_val            key, val;
-    MDB_cursor        *cur;
-    loyalty_member_t   m;
+    int                 rc;
+    char                kbuf[LOYALTY_ID_MAX + 1];
+    MDB_val             from;
+    loyalty_sweeping_t  s;
 
-    rc = mdb_cursor_open(txn, st->dbi[LOYALTY_DB_MEMBERS], &cur);
-    if (rc != 0) {
-        return rc;
+    if (chunk == 0) {
+        return 0;
     }
 
-    op = loyalty_store_after(kbuf, sw->member_after, sw->member_after_len,
-                             &key);
+    s.cads = cads;
+    s.now = now;
+    s.chunk = chunk;
+    s.n = 0;
+    s.sw = sw;
+    s.err = err;
+    s.errlen = errlen;
+    s.rc = 0;
 
-    for (n = 0; n < chunk; n++) {
-        rc = mdb_cursor_get(cur, &key, &val, op);
-        op = MDB_NEXT;
+    from.mv_size = 0;
+    (void) loyalty_store_after(kbuf, sw->member_after, sw->member_after_len,
+                               &from);
 
-        if (rc == MDB_NOTFOUND) {
-            sw->phase++;
-            rc = 0;
-            break;
-        }
-
-        if (rc != 0) {
-            break;
-        }
-
-        if (key.mv_size > LOYALTY_ID_MAX || val.mv_size > sizeof(vbuf)) {
-            rc = MDB_CORRUPTED;
-            break;
-        }
-
-        klen = key.mv_size;
-        memcpy(kbuf, key.mv_data, klen);
-        memcpy(vbuf, val.mv_data, val.mv_size);
-
-        if (loyalty_member_decode(vbuf, val.mv_size, &m) != 0) {
-            snprintf(err, errlen, "member \"%.*s\" does not decode",
-                     (int) klen, kbuf);
-            rc = MDB_CORRUPTED;
-            break;
-        }
-
-        memcpy(sw->member_after, kbuf, klen);
-        sw->member_after_len = klen;
-        sw->members++;
-
-        if (m.flags & LOYALTY_MEMBER_BLOCKED) {
-            continue;
-        }
-
-        before = sw->scheduled;
-
-        rc = loyalty_cadence_member_due(st, txn, cads, now, kbuf, klen, &m,
-                                        sw);
-        if (rc != 0) {
-            break;
-        }
-
-        /* what was written may have moved the cursor: find it again */
-        if (sw->scheduled != before) {
-            kbuf[klen] = '\0';
-            key.mv_data = kbuf;
-            key.mv_size = klen + 1;
-            op = MDB_SET_RANGE;
-        }
+    rc = loyalty_walk(st, txn, LOYALTY_DB_MEMBERS, kbuf, from.mv_size, 0,
+                      loyalty_sweep_member, &s);
+    if (rc == 0) {
+        rc = s.rc;
     }
 
-    mdb_cursor_close(cur);
+    if (rc == 0 && s.n < chunk) {
+        sw->phase++;
+    }
 
     return rc;
 }

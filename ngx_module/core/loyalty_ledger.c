@@ -7,6 +7,7 @@
 
 #include "loyalty_ledger.h"
 #include "loyalty_record.h"
+#include "loyalty_walk.h"
 
 
 const char  *loyalty_ledger_reasons[LOYALTY_LEDGER_REASONS] = {
@@ -151,49 +152,53 @@ loyalty_ledger_append(loyalty_store_t *st, MDB_txn *txn, const char *id,
 }
 
 
+typedef struct {
+    const char  *id;
+    size_t       len;
+    int64_t     *sum;
+    size_t      *n;
+} loyalty_ledger_summing_t;
+
+
+static int
+loyalty_ledger_sum_one(void *data, loyalty_store_t *st, MDB_txn *txn,
+    MDB_val *key, MDB_val *val)
+{
+    loyalty_ledger_entry_t     e;
+    loyalty_ledger_summing_t  *s = data;
+
+    if (!loyalty_ledger_key_of(key, s->id, s->len)) {
+        return LOYALTY_WALK_STOP;
+    }
+
+    if (loyalty_ledger_decode(val->mv_data, val->mv_size, &e) != 0
+        || __builtin_add_overflow(*s->sum, e.delta, s->sum))
+    {
+        return MDB_CORRUPTED;
+    }
+
+    (*s->n)++;
+
+    return LOYALTY_WALK_NEXT;
+}
+
+
 int
 loyalty_ledger_sum(loyalty_store_t *st, MDB_txn *txn, const char *id,
     size_t len, int64_t *sum, size_t *n)
 {
-    int                     rc;
-    uint8_t                 buf[LOYALTY_LEDGER_KEY_MAX];
-    MDB_val                 key, val;
-    MDB_cursor             *cur;
-    loyalty_ledger_entry_t  e;
+    uint8_t                   buf[LOYALTY_LEDGER_KEY_MAX];
+    loyalty_ledger_summing_t  s;
 
     *sum = 0;
     *n = 0;
 
-    rc = mdb_cursor_open(txn, st->dbi[LOYALTY_DB_LEDGER], &cur);
-    if (rc != 0) {
-        return rc;
-    }
+    s.id = id;
+    s.len = len;
+    s.sum = sum;
+    s.n = n;
 
-    key.mv_data = buf;
-    key.mv_size = loyalty_ledger_key(id, len, 0, buf);
-
-    for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
-         rc == 0;
-         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT))
-    {
-        if (!loyalty_ledger_key_of(&key, id, len)) {
-            break;
-        }
-
-        if (loyalty_ledger_decode(val.mv_data, val.mv_size, &e) != 0) {
-            rc = MDB_CORRUPTED;
-            break;
-        }
-
-        if (__builtin_add_overflow(*sum, e.delta, sum)) {
-            rc = MDB_CORRUPTED;
-            break;
-        }
-
-        (*n)++;
-    }
-
-    mdb_cursor_close(cur);
-
-    return rc == MDB_NOTFOUND ? 0 : rc;
+    return loyalty_walk(st, txn, LOYALTY_DB_LEDGER, buf,
+                        loyalty_ledger_key(id, len, 0, buf), 0,
+                        loyalty_ledger_sum_one, &s);
 }

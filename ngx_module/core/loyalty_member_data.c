@@ -34,12 +34,21 @@
 #include "loyalty_member_data.h"
 #include "loyalty_record.h"
 #include "loyalty_stats.h"
+#include "loyalty_walk.h"
 
 
-static int loyalty_member_erase_events(loyalty_store_t *st, MDB_txn *txn,
-    const char *id, size_t len, const char *p);
+/* what each step of an erasure walks with: the member and the pseudonym */
+typedef struct {
+    const char  *id;
+    size_t       len;
+    const char  *p;
+} loyalty_erasing_t;
+
+
+static int loyalty_member_erase_event(void *data, loyalty_store_t *st,
+    MDB_txn *txn, MDB_val *key, MDB_val *val);
 static int loyalty_member_erase_stats(loyalty_store_t *st, MDB_txn *txn,
-    const char *id, size_t len, const char *p);
+    loyalty_erasing_t *er);
 
 
 int
@@ -336,113 +345,80 @@ loyalty_member_erase_record(loyalty_store_t *st, MDB_txn *txn,
  * any it has (from an earlier erasure of the same id).
  */
 static int
-loyalty_member_erase_ledger(loyalty_store_t *st, MDB_txn *txn,
-    const char *id, size_t len, const char *p)
+loyalty_member_erase_entry(void *data, loyalty_store_t *st, MDB_txn *txn,
+    MDB_val *key, MDB_val *val)
 {
     int                     rc;
-    uint8_t                 from[LOYALTY_ID_MAX + 1];
     uint8_t                 rec[LOYALTY_LEDGER_REC_MAX];
-    MDB_val                 key, val;
-    MDB_cursor             *cur;
+    loyalty_erasing_t      *er = data;
     loyalty_ledger_entry_t  e;
 
-    rc = mdb_cursor_open(txn, st->dbi[LOYALTY_DB_LEDGER], &cur);
-    if (rc != 0) {
-        return rc;
+    if (key->mv_size <= er->len + 1) {
+        return LOYALTY_WALK_STOP;
     }
 
-    memcpy(from, id, len);
-    from[len] = '\0';
-
-    for ( ;; ) {
-        key.mv_data = from;
-        key.mv_size = len + 1;
-
-        rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
-        if (rc != 0 || key.mv_size <= len + 1
-            || memcmp(key.mv_data, from, len + 1) != 0)
-        {
-            break;
-        }
-
-        /* copied: e points into the page the delete changes */
-        if (val.mv_size > sizeof(rec)) {
-            rc = MDB_CORRUPTED;
-            break;
-        }
-
-        memcpy(rec, val.mv_data, val.mv_size);
-
-        if (loyalty_ledger_decode(rec, val.mv_size, &e) != 0) {
-            rc = MDB_CORRUPTED;
-            break;
-        }
-
-        rc = mdb_cursor_del(cur, 0);
-        if (rc == 0) {
-            rc = loyalty_ledger_append(st, txn, p, LOYALTY_PSEUDONYM_LEN, &e);
-        }
-
-        if (rc != 0) {
-            break;
-        }
+    /* copied: e points into the page the delete changes */
+    if (val->mv_size > sizeof(rec)) {
+        return MDB_CORRUPTED;
     }
 
-    mdb_cursor_close(cur);
+    memcpy(rec, val->mv_data, val->mv_size);
 
-    return rc == MDB_NOTFOUND ? 0 : rc;
+    if (loyalty_ledger_decode(rec, val->mv_size, &e) != 0) {
+        return MDB_CORRUPTED;
+    }
+
+    rc = mdb_del(txn, st->dbi[LOYALTY_DB_LEDGER], key, NULL);
+    if (rc == 0) {
+        rc = loyalty_ledger_append(st, txn, er->p,
+                                   LOYALTY_PSEUDONYM_LEN, &e);
+    }
+
+    return rc != 0 ? rc : LOYALTY_WALK_WROTE;
+}
+
+
+static int
+loyalty_member_erase_ledger(loyalty_store_t *st, MDB_txn *txn,
+    loyalty_erasing_t *er)
+{
+    uint8_t  from[LOYALTY_ID_MAX + 1];
+
+    memcpy(from, er->id, er->len);
+    from[er->len] = '\0';
+
+    return loyalty_walk(st, txn, LOYALTY_DB_LEDGER, from, er->len + 1,
+                        er->len + 1, loyalty_member_erase_entry, er);
 }
 
 
 /* the member's share codes: revoked, and naming the pseudonym */
 static int
-loyalty_member_erase_codes(loyalty_store_t *st, MDB_txn *txn,
-    const char *id, size_t len, const char *p)
+loyalty_member_erase_code(void *data, loyalty_store_t *st, MDB_txn *txn,
+    MDB_val *key, MDB_val *val)
 {
-    int              rc;
-    uint8_t          code[LOYALTY_CODE_MAX], buf[LOYALTY_CODE_REC_MAX];
-    MDB_val          key, val;
-    MDB_cursor      *cur;
-    loyalty_code_t   c;
+    int                 rc;
+    uint8_t             buf[LOYALTY_CODE_REC_MAX];
+    loyalty_code_t      c;
+    loyalty_erasing_t  *er = data;
 
-    rc = mdb_cursor_open(txn, st->dbi[LOYALTY_DB_CODES], &cur);
-    if (rc != 0) {
-        return rc;
+    if (key->mv_size > LOYALTY_CODE_MAX
+        || loyalty_code_decode(val->mv_data, val->mv_size, &c) != 0
+        || c.member_len != er->len || memcmp(c.member, er->id, er->len) != 0)
+    {
+        return LOYALTY_WALK_NEXT;
     }
 
-    while ((rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) == 0) {
-        if (key.mv_size > sizeof(code)
-            || loyalty_code_decode(val.mv_data, val.mv_size, &c) != 0
-            || c.member_len != len || memcmp(c.member, id, len) != 0)
-        {
-            continue;
-        }
+    /* encoded before the page changes: c points into it */
+    c.flags |= LOYALTY_CODE_REVOKED;
+    c.member = er->p;
+    c.member_len = LOYALTY_PSEUDONYM_LEN;
+    val->mv_data = buf;
+    val->mv_size = loyalty_code_encode(&c, buf);
 
-        /* encoded before the page changes: c points into it */
-        memcpy(code, key.mv_data, key.mv_size);
-        key.mv_data = code;
+    rc = mdb_put(txn, st->dbi[LOYALTY_DB_CODES], key, val, 0);
 
-        c.flags |= LOYALTY_CODE_REVOKED;
-        c.member = p;
-        c.member_len = LOYALTY_PSEUDONYM_LEN;
-        val.mv_data = buf;
-        val.mv_size = loyalty_code_encode(&c, buf);
-
-        rc = mdb_put(txn, st->dbi[LOYALTY_DB_CODES], &key, &val, 0);
-
-        /* the cursor is put back on the code, to go on after it */
-        if (rc == 0) {
-            rc = mdb_cursor_get(cur, &key, &val, MDB_SET);
-        }
-
-        if (rc != 0) {
-            break;
-        }
-    }
-
-    mdb_cursor_close(cur);
-
-    return rc == MDB_NOTFOUND ? 0 : rc;
+    return rc != 0 ? rc : LOYALTY_WALK_WROTE;
 }
 
 
@@ -494,11 +470,12 @@ int
 loyalty_member_erase_as(loyalty_store_t *st, MDB_txn *txn, const char *id,
     size_t len, const char *pseudonym, const uint8_t *key)
 {
-    int      rc;
-    char     ref[LOYALTY_ID_MAX];
-    size_t   ref_len;
-    uint8_t  k[LOYALTY_ERASE_KEY_LEN];
-    MDB_val  mkey, val;
+    int                rc;
+    char               ref[LOYALTY_ID_MAX];
+    size_t             ref_len;
+    uint8_t            k[LOYALTY_ERASE_KEY_LEN];
+    MDB_val            mkey, val;
+    loyalty_erasing_t  er;
 
     if (!loyalty_valid_id(id, len)) {
         return MDB_NOTFOUND;
@@ -507,6 +484,10 @@ loyalty_member_erase_as(loyalty_store_t *st, MDB_txn *txn, const char *id,
     if (!loyalty_member_is_pseudonym(pseudonym)) {
         return -1;
     }
+
+    er.id = id;
+    er.len = len;
+    er.p = pseudonym;
 
     /* the key the edge made: every replica keeps the first one it gets */
     if (key) {
@@ -541,11 +522,12 @@ loyalty_member_erase_as(loyalty_store_t *st, MDB_txn *txn, const char *id,
     }
 
     if (rc == 0) {
-        rc = loyalty_member_erase_ledger(st, txn, id, len, pseudonym);
+        rc = loyalty_member_erase_ledger(st, txn, &er);
     }
 
     if (rc == 0) {
-        rc = loyalty_member_erase_codes(st, txn, id, len, pseudonym);
+        rc = loyalty_walk(st, txn, LOYALTY_DB_CODES, NULL, 0, 0,
+                          loyalty_member_erase_code, &er);
     }
 
     if (rc == 0) {
@@ -553,11 +535,12 @@ loyalty_member_erase_as(loyalty_store_t *st, MDB_txn *txn, const char *id,
     }
 
     if (rc == 0) {
-        rc = loyalty_member_erase_events(st, txn, id, len, pseudonym);
+        rc = loyalty_walk(st, txn, LOYALTY_DB_EVENTS, NULL, 0, 0,
+                          loyalty_member_erase_event, &er);
     }
 
     if (rc == 0) {
-        rc = loyalty_member_erase_stats(st, txn, id, len, pseudonym);
+        rc = loyalty_member_erase_stats(st, txn, &er);
     }
 
     if (rc == 0) {
@@ -571,48 +554,50 @@ loyalty_member_erase_as(loyalty_store_t *st, MDB_txn *txn, const char *id,
 /*
  * An event naming the member (as the buyer, or a referrer credited)
  * names the pseudonym; a signup's or follow's key, which is the member's
- * id, becomes the pseudonym's.  1 when it was changed.
+ * id, becomes the pseudonym's.  The events are keyed by their own ids:
+ * one pass over them all.
  */
 static int
-loyalty_member_erase_event(loyalty_store_t *st, MDB_txn *txn, MDB_val *key,
-    MDB_val *val, const char *id, size_t len, const char *p, int *rc)
+loyalty_member_erase_event(void *data, loyalty_store_t *st, MDB_txn *txn,
+    MDB_val *key, MDB_val *val)
 {
+    int                  rc;
     uint8_t              buf[LOYALTY_EVENT_REC_MAX];
-    uint8_t              k[LOYALTY_EVENT_KEY_MAX], nk[LOYALTY_EVENT_KEY_MAX];
+    uint8_t              nk[LOYALTY_EVENT_KEY_MAX];
     MDB_val              nkey;
+    const char          *id, *p;
+    loyalty_erasing_t   *er = data;
     loyalty_event_rec_t  e;
 
-    *rc = 0;
+    id = er->id;
+    p = er->p;
 
-    if (key->mv_size > sizeof(k)
+    if (key->mv_size > LOYALTY_EVENT_KEY_MAX
         || loyalty_event_rec_decode(val->mv_data, val->mv_size, &e) != 0)
     {
-        return 0;
+        return LOYALTY_WALK_NEXT;
     }
 
-    if (!loyalty_member_named(e.member, e.member_len, id, len)
-        && !loyalty_member_named(e.r1, e.r1_len, id, len)
-        && !loyalty_member_named(e.r2, e.r2_len, id, len))
+    if (!loyalty_member_named(e.member, e.member_len, id, er->len)
+        && !loyalty_member_named(e.r1, e.r1_len, id, er->len)
+        && !loyalty_member_named(e.r2, e.r2_len, id, er->len))
     {
-        return 0;
+        return LOYALTY_WALK_NEXT;
     }
 
-    memcpy(k, key->mv_data, key->mv_size);
-    nkey.mv_data = k;
-    nkey.mv_size = key->mv_size;
-    key->mv_data = k;
+    nkey = *key;
 
-    if (loyalty_member_named(e.member, e.member_len, id, len)) {
+    if (loyalty_member_named(e.member, e.member_len, id, er->len)) {
         e.member = p;
         e.member_len = LOYALTY_PSEUDONYM_LEN;
     }
 
-    if (loyalty_member_named(e.r1, e.r1_len, id, len)) {
+    if (loyalty_member_named(e.r1, e.r1_len, id, er->len)) {
         e.r1 = p;
         e.r1_len = LOYALTY_PSEUDONYM_LEN;
     }
 
-    if (loyalty_member_named(e.r2, e.r2_len, id, len)) {
+    if (loyalty_member_named(e.r2, e.r2_len, id, er->len)) {
         e.r2 = p;
         e.r2_len = LOYALTY_PSEUDONYM_LEN;
     }
@@ -621,79 +606,24 @@ loyalty_member_erase_event(loyalty_store_t *st, MDB_txn *txn, MDB_val *key,
     val->mv_data = buf;
     val->mv_size = loyalty_event_rec_encode(&e, buf);
 
+    rc = 0;
+
     if ((e.type == LOYALTY_EVENT_SIGNUP || e.type == LOYALTY_EVENT_FOLLOW)
-        && loyalty_member_named((char *) k + 1, nkey.mv_size - 1, id, len))
+        && loyalty_member_named((char *) key->mv_data + 1, key->mv_size - 1,
+                                id, er->len))
     {
-        *rc = mdb_del(txn, st->dbi[LOYALTY_DB_EVENTS], key, NULL);
-        nk[0] = k[0];
+        rc = mdb_del(txn, st->dbi[LOYALTY_DB_EVENTS], key, NULL);
+        nk[0] = ((uint8_t *) key->mv_data)[0];
         memcpy(nk + 1, p, LOYALTY_PSEUDONYM_LEN);
         nkey.mv_data = nk;
         nkey.mv_size = LOYALTY_PSEUDONYM_LEN + 1;
     }
 
-    if (*rc == 0) {
-        *rc = mdb_put(txn, st->dbi[LOYALTY_DB_EVENTS], &nkey, val, 0);
+    if (rc == 0) {
+        rc = mdb_put(txn, st->dbi[LOYALTY_DB_EVENTS], &nkey, val, 0);
     }
 
-    return 1;
-}
-
-
-/* one pass over the events: they are keyed by their own ids */
-static int
-loyalty_member_erase_events(loyalty_store_t *st, MDB_txn *txn,
-    const char *id, size_t len, const char *p)
-{
-    int             rc, changed;
-    uint8_t         at[LOYALTY_EVENT_KEY_MAX];
-    size_t          at_len;
-    MDB_val         key, val;
-    MDB_cursor     *cur;
-    MDB_cursor_op   op;
-
-    rc = mdb_cursor_open(txn, st->dbi[LOYALTY_DB_EVENTS], &cur);
-    if (rc != 0) {
-        return rc;
-    }
-
-    op = MDB_FIRST;
-
-    while ((rc = mdb_cursor_get(cur, &key, &val, op)) == 0) {
-        op = MDB_NEXT;
-
-        if (key.mv_size > sizeof(at)) {
-            continue;
-        }
-
-        at_len = key.mv_size;
-        memcpy(at, key.mv_data, at_len);
-
-        changed = loyalty_member_erase_event(st, txn, &key, &val, id, len, p,
-                                             &rc);
-        if (rc != 0) {
-            break;
-        }
-
-        if (!changed) {
-            continue;
-        }
-
-        /* writes move the cursor: on from the first key after this one */
-        key.mv_data = at;
-        key.mv_size = at_len;
-
-        rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
-        if (rc != 0) {
-            break;
-        }
-
-        op = (key.mv_size == at_len && memcmp(key.mv_data, at, at_len) == 0)
-             ? MDB_NEXT : MDB_GET_CURRENT;
-    }
-
-    mdb_cursor_close(cur);
-
-    return rc == MDB_NOTFOUND ? 0 : rc;
+    return rc != 0 ? rc : LOYALTY_WALK_WROTE;
 }
 
 
@@ -703,62 +633,38 @@ loyalty_member_erase_events(loyalty_store_t *st, MDB_txn *txn,
  * deletion.
  */
 static int
-loyalty_member_erase_attributions(loyalty_store_t *st, MDB_txn *txn,
-    const char *id, size_t len, const char *p)
+loyalty_member_erase_attribution(void *data, loyalty_store_t *st, MDB_txn *txn,
+    MDB_val *key, MDB_val *val)
 {
-    int               rc;
-    uint8_t           key[LOYALTY_ID_MAX], buf[LOYALTY_ATTRIB_REC_MAX];
-    MDB_val           k, v;
-    MDB_cursor       *cur;
-    loyalty_attrib_t  a;
+    int                 rc;
+    uint8_t             buf[LOYALTY_ATTRIB_REC_MAX];
+    loyalty_attrib_t    a;
+    loyalty_erasing_t  *er = data;
 
-    rc = loyalty_attrib_delete(st, txn, id, len);
-    if (rc != 0) {
-        return rc;
+    if (key->mv_size > LOYALTY_ID_MAX
+        || loyalty_attrib_decode(val->mv_data, val->mv_size, &a) != 0
+        || !(loyalty_member_named(a.r1, a.r1_len, er->id, er->len)
+             || loyalty_member_named(a.r2, a.r2_len, er->id, er->len)))
+    {
+        return LOYALTY_WALK_NEXT;
     }
 
-    rc = mdb_cursor_open(txn, st->dbi[LOYALTY_DB_ATTRIB], &cur);
-    if (rc != 0) {
-        return rc;
+    if (loyalty_member_named(a.r1, a.r1_len, er->id, er->len)) {
+        memcpy(a.r1, er->p, LOYALTY_PSEUDONYM_LEN);
+        a.r1_len = LOYALTY_PSEUDONYM_LEN;
     }
 
-    while ((rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) == 0) {
-        if (k.mv_size > sizeof(key)
-            || loyalty_attrib_decode(v.mv_data, v.mv_size, &a) != 0
-            || !(loyalty_member_named(a.r1, a.r1_len, id, len)
-                 || loyalty_member_named(a.r2, a.r2_len, id, len)))
-        {
-            continue;
-        }
-
-        if (loyalty_member_named(a.r1, a.r1_len, id, len)) {
-            memcpy(a.r1, p, LOYALTY_PSEUDONYM_LEN);
-            a.r1_len = LOYALTY_PSEUDONYM_LEN;
-        }
-
-        if (loyalty_member_named(a.r2, a.r2_len, id, len)) {
-            memcpy(a.r2, p, LOYALTY_PSEUDONYM_LEN);
-            a.r2_len = LOYALTY_PSEUDONYM_LEN;
-        }
-
-        memcpy(key, k.mv_data, k.mv_size);
-        k.mv_data = key;
-        v.mv_data = buf;
-        v.mv_size = loyalty_attrib_encode(&a, buf);
-
-        rc = mdb_put(txn, st->dbi[LOYALTY_DB_ATTRIB], &k, &v, 0);
-        if (rc == 0) {
-            rc = mdb_cursor_get(cur, &k, &v, MDB_SET);
-        }
-
-        if (rc != 0) {
-            break;
-        }
+    if (loyalty_member_named(a.r2, a.r2_len, er->id, er->len)) {
+        memcpy(a.r2, er->p, LOYALTY_PSEUDONYM_LEN);
+        a.r2_len = LOYALTY_PSEUDONYM_LEN;
     }
 
-    mdb_cursor_close(cur);
+    val->mv_data = buf;
+    val->mv_size = loyalty_attrib_encode(&a, buf);
 
-    return rc == MDB_NOTFOUND ? 0 : rc;
+    rc = mdb_put(txn, st->dbi[LOYALTY_DB_ATTRIB], key, val, 0);
+
+    return rc != 0 ? rc : LOYALTY_WALK_WROTE;
 }
 
 
@@ -767,86 +673,73 @@ loyalty_member_erase_attributions(loyalty_store_t *st, MDB_txn *txn,
  * move to the pseudonym's, added to any it has: counts stay counts.
  */
 static int
-loyalty_member_erase_stats(loyalty_store_t *st, MDB_txn *txn,
-    const char *id, size_t len, const char *p)
+loyalty_member_erase_counters(void *data, loyalty_store_t *st, MDB_txn *txn,
+    MDB_val *key, MDB_val *val)
 {
-    int             rc, i;
-    int64_t         c[LOYALTY_STATS_COUNTERS], was[LOYALTY_STATS_COUNTERS];
-    uint8_t         kind, nkey[LOYALTY_STATS_KEY_MAX];
-    uint8_t         seek[LOYALTY_STATS_KEY_MAX], rec[LOYALTY_STATS_REC_MAX];
-    MDB_val         k, v, nk;
-    MDB_cursor     *cur;
-    MDB_cursor_op   op;
+    int                 rc, i;
+    int64_t             c[LOYALTY_STATS_COUNTERS], was[LOYALTY_STATS_COUNTERS];
+    uint8_t             nkey[LOYALTY_STATS_KEY_MAX];
+    uint8_t             rec[LOYALTY_STATS_REC_MAX];
+    MDB_val             nk, v;
+    loyalty_erasing_t  *er = data;
 
-    rc = loyalty_member_erase_attributions(st, txn, id, len, p);
+    if (key->mv_size != 5 + er->len
+        || memcmp((uint8_t *) key->mv_data + 5, er->id, er->len) != 0
+        || loyalty_stats_decode(val->mv_data, val->mv_size, c) != 0)
+    {
+        return LOYALTY_WALK_NEXT;
+    }
+
+    memcpy(nkey, key->mv_data, 5);
+    memcpy(nkey + 5, er->p, LOYALTY_PSEUDONYM_LEN);
+    nk.mv_data = nkey;
+    nk.mv_size = 5 + LOYALTY_PSEUDONYM_LEN;
+
+    rc = mdb_del(txn, st->dbi[LOYALTY_DB_STATS], key, NULL);
     if (rc != 0) {
         return rc;
     }
 
-    rc = mdb_cursor_open(txn, st->dbi[LOYALTY_DB_STATS], &cur);
-    if (rc != 0) {
+    rc = mdb_get(txn, st->dbi[LOYALTY_DB_STATS], &nk, &v);
+
+    if (rc == 0 && loyalty_stats_decode(v.mv_data, v.mv_size, was) == 0) {
+        for (i = 0; i < LOYALTY_STATS_COUNTERS; i++) {
+            c[i] += was[i];
+        }
+
+    } else if (rc != 0 && rc != MDB_NOTFOUND) {
         return rc;
+    }
+
+    v.mv_size = loyalty_stats_encode(c, rec);
+    v.mv_data = rec;
+
+    rc = mdb_put(txn, st->dbi[LOYALTY_DB_STATS], &nk, &v, 0);
+
+    return rc != 0 ? rc : LOYALTY_WALK_WROTE;
+}
+
+
+static int
+loyalty_member_erase_stats(loyalty_store_t *st, MDB_txn *txn,
+    loyalty_erasing_t *er)
+{
+    int      rc;
+    uint8_t  kind;
+
+    rc = loyalty_attrib_delete(st, txn, er->id, er->len);
+
+    if (rc == 0) {
+        rc = loyalty_walk(st, txn, LOYALTY_DB_ATTRIB, NULL, 0, 0,
+                          loyalty_member_erase_attribution, er);
     }
 
     kind = LOYALTY_STATS_KIND_REFERRER;
-    k.mv_data = &kind;
-    k.mv_size = 1;
-    op = MDB_SET_RANGE;
 
-    for ( ;; ) {
-        rc = mdb_cursor_get(cur, &k, &v, op);
-        if (rc != 0 || ((uint8_t *) k.mv_data)[0] != kind) {
-            break;
-        }
-
-        op = MDB_NEXT;
-
-        if (k.mv_size != 5 + len
-            || memcmp((uint8_t *) k.mv_data + 5, id, len) != 0
-            || loyalty_stats_decode(v.mv_data, v.mv_size, c) != 0)
-        {
-            continue;
-        }
-
-        memcpy(nkey, k.mv_data, 5);
-        memcpy(nkey + 5, p, LOYALTY_PSEUDONYM_LEN);
-        nk.mv_data = nkey;
-        nk.mv_size = 5 + LOYALTY_PSEUDONYM_LEN;
-
-        rc = mdb_cursor_del(cur, 0);
-        if (rc != 0) {
-            break;
-        }
-
-        rc = mdb_get(txn, st->dbi[LOYALTY_DB_STATS], &nk, &v);
-
-        if (rc == 0 && loyalty_stats_decode(v.mv_data, v.mv_size, was) == 0)
-        {
-            for (i = 0; i < LOYALTY_STATS_COUNTERS; i++) {
-                c[i] += was[i];
-            }
-
-        } else if (rc != 0 && rc != MDB_NOTFOUND) {
-            break;
-        }
-
-        v.mv_size = loyalty_stats_encode(c, rec);
-        v.mv_data = rec;
-
-        rc = mdb_put(txn, st->dbi[LOYALTY_DB_STATS], &nk, &v, 0);
-        if (rc != 0) {
-            break;
-        }
-
-        /* on from the first key after the one deleted */
-        memcpy(seek, nkey, 5);
-        memcpy(seek + 5, id, len);
-        k.mv_data = seek;
-        k.mv_size = 5 + len;
-        op = MDB_SET_RANGE;
+    if (rc == 0) {
+        rc = loyalty_walk(st, txn, LOYALTY_DB_STATS, &kind, 1, 1,
+                          loyalty_member_erase_counters, er);
     }
 
-    mdb_cursor_close(cur);
-
-    return rc == MDB_NOTFOUND ? 0 : rc;
+    return rc;
 }

@@ -16,6 +16,7 @@
 #include "loyalty_json.h"
 #include "loyalty_member_data.h"
 #include "loyalty_stats.h"
+#include "loyalty_walk.h"
 
 
 /* an event that names the member, as the export shows it */
@@ -71,144 +72,147 @@ loyalty_member_event_json(MDB_val *key, loyalty_event_rec_t *e,
 }
 
 
-/* the events that name the member, and the touches scheduled for them */
+/* what the walks of an export need: the member, and where it goes */
+typedef struct {
+    const char     *id;
+    size_t          len;
+    json_t         *arr;
+    const MDB_val  *code;       /* the share code whose clicks are read */
+} loyalty_exporting_t;
+
+
+/* an event that names the member */
 static int
-loyalty_member_export_events(loyalty_store_t *st, MDB_txn *txn,
-    const char *id, size_t len, json_t *events, json_t *touches)
+loyalty_member_export_event(void *data, loyalty_store_t *st, MDB_txn *txn,
+    MDB_val *key, MDB_val *val)
 {
-    int                  rc;
-    size_t               clen, mlen, plen;
-    MDB_val              key, val;
-    MDB_cursor          *cur;
-    const char          *m, *period;
-    loyalty_touch_t      t;
-    loyalty_event_rec_t  e;
+    loyalty_event_rec_t   e;
+    loyalty_exporting_t  *x = data;
 
-    rc = mdb_cursor_open(txn, st->dbi[LOYALTY_DB_EVENTS], &cur);
-    if (rc != 0) {
-        return rc;
+    if (key->mv_size > 1
+        && loyalty_event_rec_decode(val->mv_data, val->mv_size, &e) == 0
+        && (loyalty_member_named(e.member, e.member_len, x->id, x->len)
+            || loyalty_member_named(e.r1, e.r1_len, x->id, x->len)
+            || loyalty_member_named(e.r2, e.r2_len, x->id, x->len)))
+    {
+        json_array_append_new(x->arr,
+                              loyalty_member_event_json(key, &e, x->id,
+                                                        x->len));
     }
 
-    while ((rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) == 0) {
-        if (key.mv_size > 1
-            && loyalty_event_rec_decode(val.mv_data, val.mv_size, &e) == 0
-            && (loyalty_member_named(e.member, e.member_len, id, len)
-                || loyalty_member_named(e.r1, e.r1_len, id, len)
-                || loyalty_member_named(e.r2, e.r2_len, id, len)))
-        {
-            json_array_append_new(events,
-                                  loyalty_member_event_json(&key, &e, id,
-                                                            len));
-        }
-    }
-
-    mdb_cursor_close(cur);
-
-    if (rc != MDB_NOTFOUND) {
-        return rc;
-    }
-
-    rc = mdb_cursor_open(txn, st->dbi[LOYALTY_DB_TOUCHES], &cur);
-    if (rc != 0) {
-        return rc;
-    }
-
-    while ((rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) == 0) {
-        if (loyalty_touch_id_split(key.mv_data, key.mv_size, &clen, &m,
-                                   &mlen, &period, &plen)
-            == 0
-            && loyalty_member_named(m, mlen, id, len)
-            && loyalty_touch_decode(val.mv_data, val.mv_size, &t) == 0)
-        {
-            json_array_append_new(touches,
-                                  loyalty_touch_json(key.mv_data,
-                                                     key.mv_size, &t, 0));
-        }
-    }
-
-    mdb_cursor_close(cur);
-
-    return rc == MDB_NOTFOUND ? 0 : rc;
+    return LOYALTY_WALK_NEXT;
 }
 
 
-/* the member's share codes, each with its click counts per day */
+/* a touch scheduled for the member */
 static int
-loyalty_member_export_codes(loyalty_store_t *st, MDB_txn *txn,
-    const char *id, size_t len, json_t *codes)
+loyalty_member_export_touch(void *data, loyalty_store_t *st, MDB_txn *txn,
+    MDB_val *key, MDB_val *val)
 {
-    int              rc;
-    size_t           code_len;
-    int64_t          day;
-    uint8_t          start[LOYALTY_CLICKS_KEY_MAX];
-    uint64_t         counts[LOYALTY_CLICK_COUNTERS];
-    json_t          *o, *days;
-    MDB_val          key, val, ck, cv;
-    MDB_cursor      *cur, *clicks;
-    const char      *code;
-    loyalty_code_t   c;
+    size_t                clen, mlen, plen;
+    const char           *m, *period;
+    loyalty_touch_t       t;
+    loyalty_exporting_t  *x = data;
 
-    clicks = NULL;
-
-    rc = mdb_cursor_open(txn, st->dbi[LOYALTY_DB_CODES], &cur);
-    if (rc == 0) {
-        rc = mdb_cursor_open(txn, st->dbi[LOYALTY_DB_CLICKS], &clicks);
-        if (rc != 0) {
-            mdb_cursor_close(cur);
-        }
+    if (loyalty_touch_id_split(key->mv_data, key->mv_size, &clen, &m,
+                               &mlen, &period, &plen)
+        == 0
+        && loyalty_member_named(m, mlen, x->id, x->len)
+        && loyalty_touch_decode(val->mv_data, val->mv_size, &t) == 0)
+    {
+        json_array_append_new(x->arr,
+                              loyalty_touch_json(key->mv_data, key->mv_size,
+                                                 &t, 0));
     }
 
-    if (rc != 0) {
-        return rc;
+    return LOYALTY_WALK_NEXT;
+}
+
+
+/* a day's click counts of x->code, while the keys are its */
+static int
+loyalty_member_export_clicks(void *data, loyalty_store_t *st, MDB_txn *txn,
+    MDB_val *key, MDB_val *val)
+{
+    size_t                code_len;
+    int64_t               day;
+    uint64_t              counts[LOYALTY_CLICK_COUNTERS];
+    const char           *code;
+    loyalty_exporting_t  *x = data;
+
+    if (loyalty_clicks_key_parse(key->mv_data, key->mv_size, &code,
+                                 &code_len, &day) != 0
+        || code_len != x->code->mv_size
+        || memcmp(code, x->code->mv_data, code_len) != 0)
+    {
+        return LOYALTY_WALK_STOP;
     }
 
-    while ((rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) == 0) {
-        if (loyalty_code_decode(val.mv_data, val.mv_size, &c) != 0
-            || !loyalty_member_named(c.member, c.member_len, id, len))
-        {
-            continue;
-        }
-
-        o = loyalty_code_to_json(key.mv_data, key.mv_size, &c);
-        days = json_array();
-        json_object_set_new(o, "clicks", days);
-        json_array_append_new(codes, o);
-
-        ck.mv_data = start;
-        ck.mv_size = loyalty_clicks_key(key.mv_data, key.mv_size, 0, start);
-
-        if (ck.mv_size == 0) {
-            continue;
-        }
-
-        for (rc = mdb_cursor_get(clicks, &ck, &cv, MDB_SET_RANGE);
-             rc == 0;
-             rc = mdb_cursor_get(clicks, &ck, &cv, MDB_NEXT))
-        {
-            if (loyalty_clicks_key_parse(ck.mv_data, ck.mv_size, &code,
-                                         &code_len, &day) != 0
-                || code_len != key.mv_size
-                || memcmp(code, key.mv_data, code_len) != 0)
-            {
-                break;
-            }
-
-            if (loyalty_clicks_decode(cv.mv_data, cv.mv_size, counts) == 0) {
-                json_array_append_new(days,
-                                      loyalty_clicks_to_json(code, code_len,
-                                                             day, counts));
-            }
-        }
-
-        if (rc != 0 && rc != MDB_NOTFOUND) {
-            break;
-        }
+    if (loyalty_clicks_decode(val->mv_data, val->mv_size, counts) == 0) {
+        json_array_append_new(x->arr,
+                              loyalty_clicks_to_json(code, code_len, day,
+                                                     counts));
     }
 
-    mdb_cursor_close(clicks);
-    mdb_cursor_close(cur);
+    return LOYALTY_WALK_NEXT;
+}
 
-    return rc == MDB_NOTFOUND ? 0 : rc;
+
+/* a share code of the member, with its click counts per day */
+static int
+loyalty_member_export_code(void *data, loyalty_store_t *st, MDB_txn *txn,
+    MDB_val *key, MDB_val *val)
+{
+    uint8_t               start[LOYALTY_CLICKS_KEY_MAX];
+    size_t                start_len;
+    json_t               *o;
+    loyalty_code_t        c;
+    loyalty_exporting_t   clicks;
+    loyalty_exporting_t  *x = data;
+
+    if (loyalty_code_decode(val->mv_data, val->mv_size, &c) != 0
+        || !loyalty_member_named(c.member, c.member_len, x->id, x->len))
+    {
+        return LOYALTY_WALK_NEXT;
+    }
+
+    o = loyalty_code_to_json(key->mv_data, key->mv_size, &c);
+    clicks = *x;
+    clicks.arr = json_array();
+    clicks.code = key;
+    json_object_set_new(o, "clicks", clicks.arr);
+    json_array_append_new(x->arr, o);
+
+    start_len = loyalty_clicks_key(key->mv_data, key->mv_size, 0, start);
+
+    if (start_len == 0) {
+        return LOYALTY_WALK_NEXT;
+    }
+
+    return loyalty_walk(st, txn, LOYALTY_DB_CLICKS, start, start_len, 0,
+                        loyalty_member_export_clicks, &clicks);
+}
+
+
+/* the member's share codes, the events that name them, their touches */
+static int
+loyalty_member_export_walk(loyalty_store_t *st, MDB_txn *txn,
+    const char *id, size_t len, loyalty_db_e db, json_t *arr)
+{
+    loyalty_exporting_t  x;
+
+    static const loyalty_walk_pt  visit[LOYALTY_DB_COUNT] = {
+        [LOYALTY_DB_CODES] = loyalty_member_export_code,
+        [LOYALTY_DB_EVENTS] = loyalty_member_export_event,
+        [LOYALTY_DB_TOUCHES] = loyalty_member_export_touch
+    };
+
+    x.id = id;
+    x.len = len;
+    x.arr = arr;
+    x.code = NULL;
+
+    return loyalty_walk(st, txn, db, NULL, 0, 0, visit[db], &x);
 }
 
 
@@ -280,15 +284,21 @@ loyalty_member_export(loyalty_store_t *st, MDB_txn *txn, const char *id,
         return NULL;
     }
 
-    *rc = loyalty_member_export_codes(st, txn, id, len, codes);
+    *rc = loyalty_member_export_walk(st, txn, id, len, LOYALTY_DB_CODES,
+                                     codes);
 
     if (*rc == 0) {
         *rc = loyalty_member_export_attribution(st, txn, id, len, doc);
     }
 
     if (*rc == 0) {
-        *rc = loyalty_member_export_events(st, txn, id, len, events,
-                                           touches);
+        *rc = loyalty_member_export_walk(st, txn, id, len, LOYALTY_DB_EVENTS,
+                                         events);
+    }
+
+    if (*rc == 0) {
+        *rc = loyalty_member_export_walk(st, txn, id, len,
+                                         LOYALTY_DB_TOUCHES, touches);
     }
 
     if (*rc != 0) {

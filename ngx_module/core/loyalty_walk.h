@@ -1,0 +1,47 @@
+/*
+ * nginx-loyalty: one walk over a range of a store database's records,
+ * for everything that reads or rewrites records in key order.  The walk
+ * holds the cursor; a visitor sees one record at a time and may write
+ * to the database: the walk then finds its place again, on from the
+ * first key after the one visited.
+ */
+
+#ifndef _LOYALTY_WALK_H_INCLUDED_
+#define _LOYALTY_WALK_H_INCLUDED_
+
+
+#include <stddef.h>
+#include <lmdb.h>
+
+#include "loyalty_store.h"
+
+
+/* LMDB's own limit on a key (mdb_env_get_maxkeysize() as built) */
+#define LOYALTY_WALK_KEY_MAX        511
+
+/* what a visitor returns, besides an LMDB error that ends the walk */
+#define LOYALTY_WALK_NEXT           0
+#define LOYALTY_WALK_STOP           1
+#define LOYALTY_WALK_WROTE          2
+
+
+/*
+ * key is a copy that stays valid across the visitor's writes; val
+ * points into the map and does not: copy what is needed before writing
+ */
+typedef int (*loyalty_walk_pt)(void *data, loyalty_store_t *st, MDB_txn *txn,
+    MDB_val *key, MDB_val *val);
+
+
+/*
+ * Visits the records of db from the first key at or past from (from the
+ * first of all when from_len is 0), while their keys start with the
+ * first prefix_len bytes of from.  Returns 0 when the range ended or the
+ * visitor stopped the walk, or the LMDB error.
+ */
+int loyalty_walk(loyalty_store_t *st, MDB_txn *txn, loyalty_db_e db,
+    const void *from, size_t from_len, size_t prefix_len,
+    loyalty_walk_pt visit, void *data);
+
+
+#endif /* _LOYALTY_WALK_H_INCLUDED_ */
