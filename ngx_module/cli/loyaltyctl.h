@@ -46,6 +46,7 @@ typedef struct {
     unsigned     lua_time;    /* ms */
     size_t       lua_memory;
     const char  *tz;          /* --tz NAME, or NULL: UTC */
+    const char  *usage;       /* the command's, for its usage errors */
 } loyaltyctl_opts_t;
 
 
@@ -57,13 +58,41 @@ typedef struct {
 } loyaltyctl_hosts_t;
 
 
-/* a command: its name, what runs it, its lines in loyaltyctl --help */
+/*
+ * A command: its name, what runs it, its lines in loyaltyctl --help, and
+ * its usage, which COMMAND --help (or -h) anywhere after it prints and
+ * its usage errors print on stderr (NULL: the command does both itself).
+ * It takes from min to max arguments after its name (max -1: no more
+ * is checked; a command with options counts them after its options).
+ */
 typedef struct {
     const char  *name;
     int        (*handler)(const loyaltyctl_opts_t *o, int argc,
                           char **argv);
     const char  *help;
+    const char  *usage;
+    int          min;
+    int          max;
 } loyaltyctl_command_t;
+
+
+/*
+ * An option of a command: --name, and -letter when letter is not 0.
+ * With a value, set parses it into dest (0, or -1: "loyaltyctl: invalid
+ * --name \"VALUE\"" then hint, exit 2); without, set is called with NULL.
+ */
+typedef struct {
+    const char  *name;
+    int          letter;
+    int          value;
+    int        (*set)(const char *arg, void *dest);
+    void        *dest;
+    const char  *hint;
+} loyaltyctl_option_t;
+
+#define LOYALTYCTL_OPTIONS_MAX  16
+/* loyaltyctl_options(): the arguments are good, the command goes on */
+#define LOYALTYCTL_GO           (-1)
 
 
 /*
@@ -126,6 +155,24 @@ int loyaltyctl_open(const loyaltyctl_opts_t *o, loyalty_store_t *st,
 
 int loyaltyctl_wants_help(int argc, char **argv, const char *usage);
 int loyaltyctl_usage(const char *usage);
+/*
+ * A command's options, in the table ending with a NULL name, each set as
+ * it comes; then from min to max other arguments (max -1: any), from
+ * argv[optind].  LOYALTYCTL_GO, or an exit code after saying why (an
+ * unknown option or a wrong count: o->usage on stderr).
+ */
+int loyaltyctl_options(const loyaltyctl_opts_t *o, int argc, char **argv,
+    const loyaltyctl_option_t *opts, int min, int max);
+/* opt->set(arg): LOYALTYCTL_OK, or LOYALTYCTL_USAGE after saying so */
+int loyaltyctl_option_set(const loyaltyctl_option_t *opt, const char *arg);
+/* setters of options: the value (const char *), a flag (int 1), a time
+ * (--now), a day (--since), a count, host names (loyaltyctl_hosts_t) */
+int loyaltyctl_set_string(const char *arg, void *dest);
+int loyaltyctl_set_flag(const char *arg, void *dest);
+int loyaltyctl_set_time(const char *arg, void *dest);
+int loyaltyctl_set_day(const char *arg, void *dest);
+int loyaltyctl_set_count(const char *arg, void *dest);
+int loyaltyctl_set_hosts(const char *arg, void *dest);
 /* "loyaltyctl: invalid OPTION \"VALUE\""; LOYALTYCTL_USAGE */
 int loyaltyctl_invalid(const char *option, const char *value);
 /* prints obj as one line and releases it; NULL is out of memory */

@@ -24,49 +24,6 @@ typedef struct {
 } loyaltyctl_member_t;
 
 
-static const char  loyaltyctl_usage_set[] =
-    "usage: loyaltyctl -s DIR set member ID FIELD=VALUE...\n"
-    "Changes the fields named, and only those, of a member in the store,\n"
-    "as PATCH .../members/ID does, and prints the member as JSON.  FIELD is\n"
-    "one of tier, stage, referrer, joined_at, first_order_at,\n"
-    "last_order_at, orders, spend, points, birthday, blocked\n"
-    "(schema/member.schema.json); orders, spend and points take integers,\n"
-    "blocked true or false, the others strings; an empty VALUE removes\n"
-    "referrer, a time or birthday.  The member must then pass every check\n"
-    "of an import (its tier in the store, no referrer loop); a change of\n"
-    "points is written to the ledger as an \"adjust\" entry.  Exit 1 for\n"
-    "an unknown member, field or a bad value, with nothing changed.\n";
-
-static const char  loyaltyctl_usage_erase[] =
-    "usage: loyaltyctl -s DIR erase MEMBER\n"
-    "Erases a member, as POST .../members/ID/erase does, for a request\n"
-    "under PIPL or GDPR: what identifies them goes, the shop's accounting\n"
-    "stays under a pseudonym (\"erased-\" and 24 hex digits, a keyed hash\n"
-    "of the id).  The record moves to the pseudonym, blocked, without\n"
-    "birthday, joined_at or referrer, with its tier, stage, orders, spend\n"
-    "and points; the ledger moves with it; events name the pseudonym;\n"
-    "share codes are revoked and name it, their click counts kept; touches\n"
-    "go; the members they referred no longer have a referrer.  A member\n"
-    "cookie of the id finds no member from then on.  Prints\n"
-    "{\"erased\":ID,\"pseudonym\":P}.  Exit 1 if there is no such member.\n";
-
-static const char  loyaltyctl_usage_export[] =
-    "usage: loyaltyctl -s DIR export MEMBER\n"
-    "Prints everything the store holds about a member, for a subject\n"
-    "access request, as one line of JSON (schema/member-export.schema.json):\n"
-    "the record, the ledger, the downline, the share codes with their click\n"
-    "counts per day, the events that name the member (as buyer, or as a\n"
-    "referrer credited) and the touches scheduled for them.  Exit 1 if\n"
-    "there is no such member.\n";
-
-
-static const char  loyaltyctl_usage_delete[] =
-    "usage: loyaltyctl -s DIR delete member ID\n"
-    "Deletes a member as DELETE .../members/ID does: with them go their\n"
-    "ledger, share codes and their click counts, touches and due entries,\n"
-    "and the referrals index on both sides; the members they referred no\n"
-    "longer have a referrer.  A member made again under the id inherits\n"
-    "nothing.  Exit 1 if there is no such member.\n";
 
 
 static int
@@ -94,12 +51,8 @@ loyaltyctl_delete(const loyaltyctl_opts_t *o, int argc, char **argv)
     int                 rc;
     loyaltyctl_write_t  w;
 
-    if (loyaltyctl_wants_help(argc, argv, loyaltyctl_usage_delete)) {
-        return LOYALTYCTL_OK;
-    }
-
-    if (argc != 3 || strcmp(argv[1], "member") != 0) {
-        return loyaltyctl_usage(loyaltyctl_usage_delete);
+    if (strcmp(argv[1], "member") != 0) {
+        return loyaltyctl_usage(o->usage);
     }
 
     memset(&w, 0, sizeof(loyaltyctl_write_t));
@@ -220,12 +173,8 @@ loyaltyctl_set(const loyaltyctl_opts_t *o, int argc, char **argv)
     loyaltyctl_write_t   w;
     loyaltyctl_member_t  m;
 
-    if (loyaltyctl_wants_help(argc, argv, loyaltyctl_usage_set)) {
-        return LOYALTYCTL_OK;
-    }
-
-    if (argc < 4 || strcmp(argv[1], "member") != 0) {
-        return loyaltyctl_usage(loyaltyctl_usage_set);
+    if (strcmp(argv[1], "member") != 0) {
+        return loyaltyctl_usage(o->usage);
     }
 
     memset(&m, 0, sizeof(loyaltyctl_member_t));
@@ -291,14 +240,6 @@ loyaltyctl_erase(const loyaltyctl_opts_t *o, int argc, char **argv)
     loyaltyctl_write_t   w;
     loyaltyctl_member_t  m;
 
-    if (loyaltyctl_wants_help(argc, argv, loyaltyctl_usage_erase)) {
-        return LOYALTYCTL_OK;
-    }
-
-    if (argc != 2) {
-        return loyaltyctl_usage(loyaltyctl_usage_erase);
-    }
-
     memset(&m, 0, sizeof(loyaltyctl_member_t));
     m.id = argv[1];
 
@@ -326,14 +267,6 @@ loyaltyctl_export(const loyaltyctl_opts_t *o, int argc, char **argv)
     json_t           *doc;
     MDB_txn          *txn;
     loyalty_store_t   st;
-
-    if (loyaltyctl_wants_help(argc, argv, loyaltyctl_usage_export)) {
-        return LOYALTYCTL_OK;
-    }
-
-    if (argc != 2) {
-        return loyaltyctl_usage(loyaltyctl_usage_export);
-    }
 
     rc = loyaltyctl_read_begin(o, "export", &st, &txn);
     if (rc != LOYALTYCTL_OK) {

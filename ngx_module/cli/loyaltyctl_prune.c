@@ -18,22 +18,6 @@
 #define LOYALTYCTL_PRUNE_DAYS_MAX   36500
 
 
-static const char  loyaltyctl_usage_prune[] =
-    "usage: loyaltyctl -s DIR prune [--older-than DAYS] [--now TIME]\n"
-    "       loyaltyctl prune [--older-than DAYS] [--now TIME] --nats URL\n"
-    "           [--creds FILE | --user U [--password P]] [--stream NAME]\n"
-    "           [--edge ID] [--replicas N]\n"
-    "Deletes the events that happened, and the acknowledged touches that\n"
-    "were due, more than DAYS days (default 400, 1 to 36500) before TIME\n"
-    "(RFC 3339, default: now), looking at 1000 records in each write\n"
-    "transaction so that nginx's writers go on between.  Pending touches\n"
-    "stay.  An event deleted no longer makes its replay a duplicate, and a\n"
-    "refund of its order is refused; choose DAYS beyond your refund window.\n"
-    "Prints {\"events\":N,\"touches\":N,\"before\":TIME}.  With --nats,\n"
-    "publishes the prune to the cluster's stream instead, as one message\n"
-    "that every edge's follower applies (a replica's store refuses a\n"
-    "local prune).\n";
-
 
 typedef struct {
     int64_t          cutoff;
@@ -111,7 +95,6 @@ loyaltyctl_prune(const loyaltyctl_opts_t *o, int argc, char **argv)
     static struct option  opts[] = {
         { "older-than", required_argument, NULL, 'o' },
         { "now",        required_argument, NULL, 'n' },
-        { "help",       no_argument,       NULL, 'h' },
         LOYALTYCTL_NATS_OPTIONS,
         { NULL, 0, NULL, 0 }
     };
@@ -122,7 +105,7 @@ loyaltyctl_prune(const loyaltyctl_opts_t *o, int argc, char **argv)
     days = LOYALTYCTL_PRUNE_DAYS;
     optind = 0;
 
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
         case 'o':
             if (loyaltyctl_parse_count(optarg, &days) != 0
@@ -140,13 +123,9 @@ loyaltyctl_prune(const loyaltyctl_opts_t *o, int argc, char **argv)
 
             break;
 
-        case 'h':
-            fputs(loyaltyctl_usage_prune, stdout);
-            return LOYALTYCTL_OK;
-
         default:
             if (loyaltyctl_nats_option(&n, c, optarg) != 0) {
-                return loyaltyctl_usage(loyaltyctl_usage_prune);
+                return loyaltyctl_usage(o->usage);
             }
 
             nats = 1;
@@ -155,7 +134,7 @@ loyaltyctl_prune(const loyaltyctl_opts_t *o, int argc, char **argv)
 
     /* the NATS options go with --nats only */
     if (optind != argc || (nats && n.urls == NULL)) {
-        return loyaltyctl_usage(loyaltyctl_usage_prune);
+        return loyaltyctl_usage(o->usage);
     }
 
     memset(&p, 0, sizeof(loyaltyctl_prune_t));

@@ -13,6 +13,7 @@
  */
 
 #include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,8 @@
 
 /* a step that fills the map runs again this many times, each with more */
 #define LOYALTYCTL_GROW_TRIES   8
+/* getopt_long()'s value for the option i of a table: past any letter */
+#define LOYALTYCTL_OPTION_ID    256
 /* the first growth of a write that asked for none */
 #define LOYALTYCTL_REGROW       ((size_t) 1 << 20)
 
@@ -56,6 +59,134 @@ loyaltyctl_invalid(const char *option, const char *value)
 {
     fprintf(stderr, "loyaltyctl: invalid %s \"%s\"\n", option, value);
     return LOYALTYCTL_USAGE;
+}
+
+
+/* the option of the table that getopt_long() returned c for, or NULL */
+static const loyaltyctl_option_t *
+loyaltyctl_option_find(const loyaltyctl_option_t *opts, int c)
+{
+    int  i;
+
+    for (i = 0; opts[i].name; i++) {
+        if (c == LOYALTYCTL_OPTION_ID + i
+            || (opts[i].letter != 0 && c == opts[i].letter))
+        {
+            return &opts[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+int
+loyaltyctl_options(const loyaltyctl_opts_t *o, int argc, char **argv,
+    const loyaltyctl_option_t *opts, int min, int max)
+{
+    int                         c, i, n;
+    char                        letters[2 * LOYALTYCTL_OPTIONS_MAX + 1];
+    struct option               longopts[LOYALTYCTL_OPTIONS_MAX + 1];
+    const loyaltyctl_option_t  *opt;
+
+    n = 0;
+
+    for (i = 0; opts[i].name && i < LOYALTYCTL_OPTIONS_MAX; i++) {
+        longopts[i].name = opts[i].name;
+        longopts[i].has_arg = opts[i].value ? required_argument : no_argument;
+        longopts[i].flag = NULL;
+        longopts[i].val = LOYALTYCTL_OPTION_ID + i;
+
+        if (opts[i].letter != 0) {
+            letters[n++] = (char) opts[i].letter;
+            if (opts[i].value) {
+                letters[n++] = ':';
+            }
+        }
+    }
+
+    memset(&longopts[i], 0, sizeof(struct option));
+    letters[n] = '\0';
+
+    /* 0 restarts glibc's getopt, which then lets options follow the
+     * arguments */
+    optind = 0;
+
+    while ((c = getopt_long(argc, argv, letters, longopts, NULL)) != -1) {
+        opt = loyaltyctl_option_find(opts, c);
+        if (opt == NULL) {
+            return loyaltyctl_usage(o->usage);
+        }
+
+        if (loyaltyctl_option_set(opt, optarg) != LOYALTYCTL_OK) {
+            return LOYALTYCTL_USAGE;
+        }
+    }
+
+    n = argc - optind;
+
+    if (n < min || (max >= 0 && n > max)) {
+        return loyaltyctl_usage(o->usage);
+    }
+
+    return LOYALTYCTL_GO;
+}
+
+
+int
+loyaltyctl_option_set(const loyaltyctl_option_t *opt, const char *arg)
+{
+    if (opt->set(arg, opt->dest) != 0) {
+        fprintf(stderr, "loyaltyctl: invalid --%s \"%s\"%s\n", opt->name, arg,
+                opt->hint ? opt->hint : "");
+        return LOYALTYCTL_USAGE;
+    }
+
+    return LOYALTYCTL_OK;
+}
+
+
+int
+loyaltyctl_set_string(const char *arg, void *dest)
+{
+    *(const char **) dest = arg;
+    return 0;
+}
+
+
+int
+loyaltyctl_set_flag(const char *arg, void *dest)
+{
+    *(int *) dest = 1;
+    return 0;
+}
+
+
+int
+loyaltyctl_set_time(const char *arg, void *dest)
+{
+    return loyaltyctl_time(arg, dest);
+}
+
+
+int
+loyaltyctl_set_day(const char *arg, void *dest)
+{
+    return loyaltyctl_parse_day(arg, dest);
+}
+
+
+int
+loyaltyctl_set_count(const char *arg, void *dest)
+{
+    return loyaltyctl_parse_count(arg, dest);
+}
+
+
+int
+loyaltyctl_set_hosts(const char *arg, void *dest)
+{
+    return loyaltyctl_hosts_add(dest, arg);
 }
 
 

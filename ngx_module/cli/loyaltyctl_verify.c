@@ -12,14 +12,6 @@
 #include "loyaltyctl.h"
 
 
-static const char  loyaltyctl_usage_verify[] =
-    "usage: loyaltyctl -s DIR verify\n"
-    "Decodes every record and resolves every reference (a member's tier\n"
-    "and referrer, a price's tiers, a code's member), and checks that\n"
-    "every price keeps the privilege guard and every member's points are\n"
-    "the sum of their ledger.  Lists each problem on stdout; exit 1 if\n"
-    "any.\n";
-
 
 static void
 loyaltyctl_verify_price(const loyalty_tierset_t *ts, MDB_val *key,
@@ -227,14 +219,6 @@ loyaltyctl_verify(const loyaltyctl_opts_t *o, int argc, char **argv)
     MDB_txn           *txn;
     loyalty_store_t    st;
     loyalty_tierset_t  ts;
-
-    if (loyaltyctl_wants_help(argc, argv, loyaltyctl_usage_verify)) {
-        return LOYALTYCTL_OK;
-    }
-
-    if (argc != 1) {
-        return loyaltyctl_usage(loyaltyctl_usage_verify);
-    }
 
     rc = loyaltyctl_read_begin(o, "verify", &st, &txn);
     if (rc != LOYALTYCTL_OK) {
