@@ -165,13 +165,10 @@ int loyaltyctl_options(const loyaltyctl_opts_t *o, int argc, char **argv,
     const loyaltyctl_option_t *opts, int min, int max);
 /* opt->set(arg): LOYALTYCTL_OK, or LOYALTYCTL_USAGE after saying so */
 int loyaltyctl_option_set(const loyaltyctl_option_t *opt, const char *arg);
-/* setters of options: the value (const char *), a flag (int 1), a time
- * (--now), a day (--since), a count, host names (loyaltyctl_hosts_t) */
+/* setters of options: the value (const char *), a flag (int 1), host
+ * names (loyaltyctl_hosts_t); and loyaltyctl_time(), loyaltyctl_parse_day() */
 int loyaltyctl_set_string(const char *arg, void *dest);
 int loyaltyctl_set_flag(const char *arg, void *dest);
-int loyaltyctl_set_time(const char *arg, void *dest);
-int loyaltyctl_set_day(const char *arg, void *dest);
-int loyaltyctl_set_count(const char *arg, void *dest);
 int loyaltyctl_set_hosts(const char *arg, void *dest);
 /* "loyaltyctl: invalid OPTION \"VALUE\""; LOYALTYCTL_USAGE */
 int loyaltyctl_invalid(const char *option, const char *value);
@@ -182,12 +179,14 @@ void loyaltyctl_problem(size_t *n, const char *db, MDB_val *key,
     const char *what);
 /* adds the comma-separated host names of one --hosts; -1 if malformed */
 int loyaltyctl_hosts_add(loyaltyctl_hosts_t *h, const char *arg);
-/* "YYYY-MM-DD" to days since 1970-01-01: 0, or -1 if malformed */
-int loyaltyctl_parse_day(const char *s, int64_t *day);
+/* "YYYY-MM-DD" to days since 1970-01-01 (int64_t): 0, or -1 if
+ * malformed; the setter of --since options */
+int loyaltyctl_parse_day(const char *s, void *day);
 /* a count of 1 or more in decimal digits: 0, or -1 */
 int loyaltyctl_parse_count(const char *s, int64_t *out);
-/* RFC 3339 (--now, --until): 0, or -1 if malformed */
-int loyaltyctl_time(const char *arg, int64_t *t);
+/* RFC 3339 (int64_t): 0, or -1 if malformed; the setter of --now and
+ * --until */
+int loyaltyctl_time(const char *arg, void *t);
 /* the whole file, "-" for stdin; NULL after saying why on stderr */
 char *loyaltyctl_read_all(const char *path, size_t *len);
 

@@ -26,7 +26,6 @@ typedef struct {
 static int loyaltyctl_applied(loyaltyctl_write_t *w, int rc);
 
 
-
 static int
 loyaltyctl_apply_step(loyaltyctl_write_t *w, loyalty_store_t *st,
     MDB_txn *txn)

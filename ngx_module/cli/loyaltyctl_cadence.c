@@ -18,7 +18,6 @@
 #define LOYALTYCTL_SWEEP_GROW    (64 * 1024 * 1024)
 
 
-
 /* a sweep in steps: its cadences and time, and where it stands */
 typedef struct {
     loyalty_cadences_t  *cads;
@@ -57,7 +56,7 @@ loyaltyctl_sweep(const loyaltyctl_opts_t *o, int argc, char **argv)
     loyaltyctl_write_t   w;
 
     loyaltyctl_option_t  opts[] = {
-        { "now", 0, 1, loyaltyctl_set_time, &sw.now, NULL },
+        { "now", 0, 1, loyaltyctl_time, &sw.now, NULL },
         { NULL, 0, 0, NULL, NULL, NULL }
     };
 
@@ -137,7 +136,7 @@ loyaltyctl_due(const loyaltyctl_opts_t *o, int argc, char **argv)
     loyalty_store_t      st;
 
     loyaltyctl_option_t  opts[] = {
-        { "until", 0, 1, loyaltyctl_set_time, &until, NULL },
+        { "until", 0, 1, loyaltyctl_time, &until, NULL },
         { "limit", 0, 1, loyaltyctl_due_limit, &limit, NULL },
         { NULL, 0, 0, NULL, NULL, NULL }
     };

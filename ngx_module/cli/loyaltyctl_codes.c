@@ -20,7 +20,6 @@
 #define LOYALTYCTL_LABEL_LEN    96
 
 
-
 /* one clicks entry, decoded */
 typedef struct {
     const char  *code;
@@ -452,7 +451,7 @@ loyaltyctl_clicks(const loyaltyctl_opts_t *o, int argc, char **argv)
     loyalty_store_t      st;
 
     loyaltyctl_option_t  opts[] = {
-        { "since", 0, 1, loyaltyctl_set_day, &since, NULL },
+        { "since", 0, 1, loyaltyctl_parse_day, &since, NULL },
         { NULL, 0, 0, NULL, NULL, NULL }
     };
 

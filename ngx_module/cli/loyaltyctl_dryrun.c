@@ -93,7 +93,6 @@ static int loyaltyctl_dry_event_hook(void *data, loyalty_store_t *st,
     loyalty_event_hook_out_t *out);
 
 
-
 /* options shared by the dry runs; the rest, 1 to max, left in d->args */
 static int
 loyaltyctl_dry_options(const loyaltyctl_opts_t *o, int argc, char **argv,
@@ -102,7 +101,7 @@ loyaltyctl_dry_options(const loyaltyctl_opts_t *o, int argc, char **argv,
     int                  rc;
 
     loyaltyctl_option_t  opts[] = {
-        { "now", 0, 1, loyaltyctl_set_time, &d->now,
+        { "now", 0, 1, loyaltyctl_time, &d->now,
           ": RFC 3339, as 2026-12-05T10:00:00+08:00" },
         { "member", 0, 1, loyaltyctl_set_string, &d->member, NULL },
         { "tier", 0, 1, loyaltyctl_set_string, &d->tier, NULL },

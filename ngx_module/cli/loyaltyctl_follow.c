@@ -36,7 +36,6 @@
 #define LOYALTYCTL_FOLLOW_GROW      8
 
 
-
 typedef struct {
     loyaltyctl_nats_t     nats;
     loyalty_store_t       st;

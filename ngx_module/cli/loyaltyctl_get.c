@@ -20,7 +20,6 @@ static int loyaltyctl_get_events(const loyaltyctl_opts_t *o, int argc,
     char **argv);
 
 
-
 static int
 loyaltyctl_print_price(loyalty_store_t *st, MDB_txn *txn, const char *sku,
     const loyalty_price_t *p, const char *tier)

@@ -28,7 +28,6 @@
 #define LOYALTYCTL_PROGRESS      100000
 
 
-
 typedef struct {
     const char       *file;
     loyalty_store_t  *st;

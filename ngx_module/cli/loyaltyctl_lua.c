@@ -26,7 +26,6 @@ static char *loyaltyctl_lua_code(const char *src, size_t len);
 static char *loyaltyctl_lua_factor(char *p);
 
 
-
 /* --lua-budget N: VM instructions per call, as loyalty_lua_budget */
 int
 loyaltyctl_lua_budget(const char *arg, unsigned *budget)

@@ -24,8 +24,6 @@ typedef struct {
 } loyaltyctl_member_t;
 
 
-
-
 static int
 loyaltyctl_delete_step(loyaltyctl_write_t *w, loyalty_store_t *st,
     MDB_txn *txn)

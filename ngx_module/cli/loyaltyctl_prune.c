@@ -18,7 +18,6 @@
 #define LOYALTYCTL_PRUNE_DAYS_MAX   36500
 
 
-
 typedef struct {
     int64_t          cutoff;
     loyalty_prune_t  pr;

@@ -11,7 +11,6 @@
 #include "loyaltyctl.h"
 
 
-
 /* --ttl: a duration, up to a cookie's longest life */
 static int
 loyaltyctl_sign_ttl(const char *arg, void *dest)

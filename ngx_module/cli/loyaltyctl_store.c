@@ -7,8 +7,6 @@
 #include "loyaltyctl.h"
 
 
-
-
 int
 loyaltyctl_init(const loyaltyctl_opts_t *o, int argc, char **argv)
 {

@@ -163,27 +163,6 @@ loyaltyctl_set_flag(const char *arg, void *dest)
 
 
 int
-loyaltyctl_set_time(const char *arg, void *dest)
-{
-    return loyaltyctl_time(arg, dest);
-}
-
-
-int
-loyaltyctl_set_day(const char *arg, void *dest)
-{
-    return loyaltyctl_parse_day(arg, dest);
-}
-
-
-int
-loyaltyctl_set_count(const char *arg, void *dest)
-{
-    return loyaltyctl_parse_count(arg, dest);
-}
-
-
-int
 loyaltyctl_set_hosts(const char *arg, void *dest)
 {
     return loyaltyctl_hosts_add(dest, arg);
@@ -269,7 +248,7 @@ loyaltyctl_parse_count(const char *s, int64_t *out)
 
 
 int
-loyaltyctl_parse_day(const char *s, int64_t *day)
+loyaltyctl_parse_day(const char *s, void *day)
 {
     char     buf[LOYALTY_RFC3339_LEN + 1];
     int64_t  t;
@@ -284,14 +263,14 @@ loyaltyctl_parse_day(const char *s, int64_t *day)
         return -1;
     }
 
-    *day = loyalty_day(t);
+    *(int64_t *) day = loyalty_day(t);
     return 0;
 }
 
 
 /* --now, --until: RFC 3339; -1 when malformed */
 int
-loyaltyctl_time(const char *arg, int64_t *t)
+loyaltyctl_time(const char *arg, void *t)
 {
     return loyalty_parse_rfc3339(arg, strlen(arg), t);
 }

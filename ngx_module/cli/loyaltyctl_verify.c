@@ -12,7 +12,6 @@
 #include "loyaltyctl.h"
 
 
-
 static void
 loyaltyctl_verify_price(const loyalty_tierset_t *ts, MDB_val *key,
     MDB_val *val, size_t *problems)
