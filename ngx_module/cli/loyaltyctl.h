@@ -103,7 +103,9 @@ typedef struct {
  * step said why), LOYALTYCTL_WRITE_FAILED (nothing written, exit 3: the
  * step said why), or an LMDB error.  After MDB_MAP_FULL the map grows
  * and the step runs again, the state (if any: the part of data the
- * steps advance) first put back as that step found it.  With input,
+ * steps advance) first put back as that step found it.  MDB_NOTFOUND
+ * from a step is the record it needs absent: with absent set, "no
+ * ABSENT \"KEY\"" and exit 1.  With input,
  * the file ("-" for stdin) is read into buf once the store is open (a
  * store that cannot be opened is said before a missing file), and room
  * is per_byte bytes for each of its bytes.
@@ -120,6 +122,9 @@ typedef struct loyaltyctl_write_s  loyaltyctl_write_t;
 struct loyaltyctl_write_s {
     const char       *what;       /* names failures: "mint-code" */
     const char       *undone;     /* appended to them, or NULL */
+    const char       *absent;     /* the step's record: "member" */
+    const char       *key;        /* its key, of key_len */
+    size_t            key_len;
     size_t            room;       /* bytes free before the first step */
     size_t            regrow;     /* growth after MDB_MAP_FULL, doubled
                                      each time (default: 2 * room, or
@@ -148,6 +153,8 @@ int loyaltyctl_write(const loyaltyctl_opts_t *o, loyaltyctl_write_t *w);
 int loyaltyctl_read_begin(const loyaltyctl_opts_t *o, const char *what,
     loyalty_store_t *st, MDB_txn **txn);
 void loyaltyctl_read_end(loyalty_store_t *st, MDB_txn *txn);
+/* "loyaltyctl: no WHAT \"KEY\""; LOYALTYCTL_DATA */
+int loyaltyctl_absent(const char *what, const char *key, size_t len);
 /* "loyaltyctl: WHAT: LMDB's message"; LOYALTYCTL_STORE */
 int loyaltyctl_store_failed(const char *what, int rc);
 int loyaltyctl_open(const loyaltyctl_opts_t *o, loyalty_store_t *st,

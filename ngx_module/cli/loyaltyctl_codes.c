@@ -159,12 +159,6 @@ loyaltyctl_mint_step(loyaltyctl_write_t *w, loyalty_store_t *st,
 
     rc = loyalty_member_find(txn, st, m->rec.member, m->rec.member_len,
                              &val);
-    if (rc == MDB_NOTFOUND) {
-        fprintf(stderr, "loyaltyctl: no member \"%.*s\"\n",
-                (int) m->rec.member_len, m->rec.member);
-        return LOYALTYCTL_WRITE_REFUSED;
-    }
-
     if (rc != 0) {
         return rc;
     }
@@ -231,6 +225,9 @@ loyaltyctl_mint_code(const loyaltyctl_opts_t *o, int argc, char **argv)
     /* room for the record and the pages its insertion may split */
     memset(&w, 0, sizeof(loyaltyctl_write_t));
     w.what = "mint-code";
+    w.absent = "member";
+    w.key = m.rec.member;
+    w.key_len = m.rec.member_len;
     w.room = (size_t) 1 << 20;
     w.step = loyaltyctl_mint_step;
     w.data = &m;
@@ -268,12 +265,6 @@ loyaltyctl_revoke_step(loyaltyctl_write_t *w, loyalty_store_t *st,
     arg = r->arg;
 
     rc = mdb_get(txn, st->dbi[LOYALTY_DB_CODES], &key, &val);
-
-    if (rc == MDB_NOTFOUND) {
-        fprintf(stderr, "loyaltyctl: no code \"%s\"\n", arg);
-        return LOYALTYCTL_WRITE_REFUSED;
-    }
-
     if (rc != 0) {
         return rc;
     }
@@ -316,6 +307,9 @@ loyaltyctl_revoke_code(const loyaltyctl_opts_t *o, int argc, char **argv)
 
     memset(&w, 0, sizeof(loyaltyctl_write_t));
     w.what = "revoke-code";
+    w.absent = "code";
+    w.key = argv[1];
+    w.key_len = strlen(argv[1]);
     w.room = (size_t) 1 << 20;
     w.step = loyaltyctl_revoke_step;
     w.data = &r;

@@ -182,8 +182,7 @@ loyaltyctl_dry_member(loyalty_store_t *st, MDB_txn *txn, const char *id,
     if (!loyalty_valid_id(id, len)
         || loyalty_member_get(txn, st, id, len, m) != 0)
     {
-        fprintf(stderr, "loyaltyctl: no member \"%s\"\n", id);
-        return LOYALTYCTL_DATA;
+        return loyaltyctl_absent("member", id, len);
     }
 
     return LOYALTYCTL_OK;
@@ -621,8 +620,7 @@ loyaltyctl_click_question(const loyaltyctl_dry_t *d, loyalty_store_t *st,
     if (mdb_get(txn, st->dbi[LOYALTY_DB_CODES], &key, &val) != 0
         || loyalty_code_decode(val.mv_data, val.mv_size, c) != 0)
     {
-        fprintf(stderr, "loyaltyctl: no code \"%s\"\n", d->args[0]);
-        return LOYALTYCTL_DATA;
+        return loyaltyctl_absent("code", d->args[0], strlen(d->args[0]));
     }
 
     memset(q, 0, sizeof(loyalty_lua_click_t));

@@ -299,8 +299,7 @@ loyaltyctl_get_events(const loyaltyctl_opts_t *o, int argc, char **argv)
 
     } else if ((obj = loyalty_admin_get_member(&st, txn, id, len)) == NULL)
     {
-        fprintf(stderr, "loyaltyctl: no member \"%s\"\n", id);
-        rc = LOYALTYCTL_DATA;
+        rc = loyaltyctl_absent("member", id, len);
 
     } else {
         json_decref(obj);

@@ -15,6 +15,18 @@
 #include "loyaltyctl.h"
 
 
+/* an id as erase and export name it: LOYALTY_ID_MAX characters at most */
+static size_t
+loyaltyctl_id_len(const char *id)
+{
+    size_t  len;
+
+    len = strlen(id);
+
+    return len > LOYALTY_ID_MAX ? LOYALTY_ID_MAX : len;
+}
+
+
 /* a change of a member: its id, the fields, and the member after it */
 typedef struct {
     const char  *id;
@@ -28,18 +40,11 @@ static int
 loyaltyctl_delete_step(loyaltyctl_write_t *w, loyalty_store_t *st,
     MDB_txn *txn)
 {
-    int          rc;
     const char  *id;
 
     id = w->data;
 
-    rc = loyalty_admin_delete_member(st, txn, id, strlen(id));
-    if (rc == MDB_NOTFOUND) {
-        fprintf(stderr, "loyaltyctl: no member \"%s\"\n", id);
-        return LOYALTYCTL_WRITE_REFUSED;
-    }
-
-    return rc;
+    return loyalty_admin_delete_member(st, txn, id, strlen(id));
 }
 
 
@@ -55,6 +60,9 @@ loyaltyctl_delete(const loyaltyctl_opts_t *o, int argc, char **argv)
 
     memset(&w, 0, sizeof(loyaltyctl_write_t));
     w.what = "delete";
+    w.absent = "member";
+    w.key = argv[2];
+    w.key_len = strlen(argv[2]);
     w.room = (size_t) 1 << 20;
     w.step = loyaltyctl_delete_step;
     w.data = argv[2];
@@ -142,11 +150,6 @@ loyaltyctl_set_step(loyaltyctl_write_t *w, loyalty_store_t *st,
     rc = loyalty_member_patch(st, txn, m->id, len, m->patch,
                               (int64_t) time(NULL), w->err, sizeof(w->err));
 
-    if (rc == MDB_NOTFOUND) {
-        fprintf(stderr, "loyaltyctl: no member \"%s\"\n", m->id);
-        return LOYALTYCTL_WRITE_REFUSED;
-    }
-
     if (rc == -1 || rc == LOYALTY_ADMIN_CONFLICT) {
         fprintf(stderr, "loyaltyctl: set member %s: %s; nothing changed\n",
                 m->id, w->err);
@@ -194,6 +197,9 @@ loyaltyctl_set(const loyaltyctl_opts_t *o, int argc, char **argv)
     if (rc == LOYALTYCTL_OK) {
         memset(&w, 0, sizeof(loyaltyctl_write_t));
         w.what = "set member";
+        w.absent = "member";
+        w.key = m.id;
+        w.key_len = strlen(m.id);
         w.room = (size_t) 1 << 20;
         w.step = loyaltyctl_set_step;
         w.data = &m;
@@ -216,18 +222,11 @@ static int
 loyaltyctl_erase_step(loyaltyctl_write_t *w, loyalty_store_t *st,
     MDB_txn *txn)
 {
-    int                   rc;
     loyaltyctl_member_t  *m;
 
     m = w->data;
 
-    rc = loyalty_member_erase(st, txn, m->id, strlen(m->id), m->pseudonym);
-    if (rc == MDB_NOTFOUND) {
-        fprintf(stderr, "loyaltyctl: no member \"%.64s\"\n", m->id);
-        return LOYALTYCTL_WRITE_REFUSED;
-    }
-
-    return rc;
+    return loyalty_member_erase(st, txn, m->id, strlen(m->id), m->pseudonym);
 }
 
 
@@ -244,6 +243,9 @@ loyaltyctl_erase(const loyaltyctl_opts_t *o, int argc, char **argv)
     /* events and codes are rewritten: room for a good part of them */
     memset(&w, 0, sizeof(loyaltyctl_write_t));
     w.what = "erase";
+    w.absent = "member";
+    w.key = m.id;
+    w.key_len = loyaltyctl_id_len(m.id);
     w.room = (size_t) 4 << 20;
     w.step = loyaltyctl_erase_step;
     w.data = &m;
@@ -275,8 +277,8 @@ loyaltyctl_export(const loyaltyctl_opts_t *o, int argc, char **argv)
     loyaltyctl_read_end(&st, txn);
 
     if (doc == NULL && rc == MDB_NOTFOUND) {
-        fprintf(stderr, "loyaltyctl: no member \"%.64s\"\n", argv[1]);
-        return LOYALTYCTL_DATA;
+        return loyaltyctl_absent("member", argv[1],
+                                 loyaltyctl_id_len(argv[1]));
     }
 
     if (doc == NULL) {

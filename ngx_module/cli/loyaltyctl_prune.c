@@ -28,10 +28,9 @@ typedef struct {
 static int
 loyaltyctl_prune_publish(loyaltyctl_nats_t *n, int64_t now, int64_t cutoff)
 {
-    int        rc;
-    char       id[LOYALTY_REPL_EDGE_MAX + 40];
-    json_t    *msg;
-    uint64_t   seq;
+    int      rc;
+    char     id[LOYALTY_REPL_EDGE_MAX + 40];
+    json_t  *msg;
 
     msg = loyalty_repl_message("prune", n->edge, now);
 
@@ -44,19 +43,8 @@ loyaltyctl_prune_publish(loyaltyctl_nats_t *n, int64_t now, int64_t cutoff)
         return LOYALTYCTL_STORE;
     }
 
-    rc = loyaltyctl_nats_connect(n, 0);
-
-    if (rc == LOYALTYCTL_OK) {
-        rc = loyaltyctl_nats_publish(n, msg, id, &seq);
-    }
-
-    json_decref(msg);
+    rc = loyaltyctl_nats_send(n, msg, id, "prune");
     loyaltyctl_nats_close(n);
-
-    if (rc == LOYALTYCTL_OK) {
-        printf("published prune to %s, sequence %llu\n", n->stream,
-               (unsigned long long) seq);
-    }
 
     return rc;
 }

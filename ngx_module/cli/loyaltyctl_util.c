@@ -350,6 +350,14 @@ loyaltyctl_open(const loyaltyctl_opts_t *o, loyalty_store_t *st,
 
 
 int
+loyaltyctl_absent(const char *what, const char *key, size_t len)
+{
+    fprintf(stderr, "loyaltyctl: no %s \"%.*s\"\n", what, (int) len, key);
+    return LOYALTYCTL_DATA;
+}
+
+
+int
 loyaltyctl_store_failed(const char *what, int rc)
 {
     fprintf(stderr, "loyaltyctl: %s: %s\n", what, mdb_strerror(rc));
@@ -506,6 +514,10 @@ loyaltyctl_write(const loyaltyctl_opts_t *o, loyaltyctl_write_t *w)
 
     if (rc == LOYALTYCTL_WRITE_FAILED) {
         return LOYALTYCTL_STORE;
+    }
+
+    if (rc == MDB_NOTFOUND && w->absent) {
+        return loyaltyctl_absent(w->absent, w->key, w->key_len);
     }
 
     w->rc = rc;
