@@ -91,8 +91,6 @@ typedef struct {
 } loyaltyctl_option_t;
 
 #define LOYALTYCTL_OPTIONS_MAX  16
-/* loyaltyctl_options(): the arguments are good, the command goes on */
-#define LOYALTYCTL_GO           (-1)
 
 
 /*
@@ -165,8 +163,9 @@ int loyaltyctl_usage(const char *usage);
 /*
  * A command's options, in the table ending with a NULL name, each set as
  * it comes; then from min to max other arguments (max -1: any), from
- * argv[optind].  LOYALTYCTL_GO, or an exit code after saying why (an
- * unknown option or a wrong count: o->usage on stderr).
+ * argv[optind].  LOYALTYCTL_OK, the command goes on; or LOYALTYCTL_USAGE
+ * after saying why (an unknown option or a wrong count: o->usage on
+ * stderr).  COMMAND --help is main's.
  */
 int loyaltyctl_options(const loyaltyctl_opts_t *o, int argc, char **argv,
     const loyaltyctl_option_t *opts, int min, int max);

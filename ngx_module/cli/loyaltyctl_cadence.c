@@ -64,7 +64,7 @@ loyaltyctl_sweep(const loyaltyctl_opts_t *o, int argc, char **argv)
     sw.now = (int64_t) time(NULL);
 
     rc = loyaltyctl_options(o, argc, argv, opts, 0, 0);
-    if (rc != LOYALTYCTL_GO) {
+    if (rc != LOYALTYCTL_OK) {
         return rc;
     }
 
@@ -145,7 +145,7 @@ loyaltyctl_due(const loyaltyctl_opts_t *o, int argc, char **argv)
     limit = LOYALTY_DUE_LIMIT_MAX;
 
     rc = loyaltyctl_options(o, argc, argv, opts, 0, 0);
-    if (rc != LOYALTYCTL_GO) {
+    if (rc != LOYALTYCTL_OK) {
         return rc;
     }
 
@@ -219,7 +219,7 @@ loyaltyctl_ack(const loyaltyctl_opts_t *o, int argc, char **argv)
     by = NULL;
 
     rc = loyaltyctl_options(o, argc, argv, opts, 2, 2);
-    if (rc != LOYALTYCTL_GO) {
+    if (rc != LOYALTYCTL_OK) {
         return rc;
     }
 
@@ -297,7 +297,7 @@ loyaltyctl_cadence_stats(const loyaltyctl_opts_t *o, int argc, char **argv)
     since = LOYALTY_TIME_MIN;
 
     rc = loyaltyctl_options(o, argc, argv, opts, 0, 0);
-    if (rc != LOYALTYCTL_GO) {
+    if (rc != LOYALTYCTL_OK) {
         return rc;
     }
 

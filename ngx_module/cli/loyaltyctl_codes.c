@@ -213,7 +213,7 @@ loyaltyctl_mint_code(const loyaltyctl_opts_t *o, int argc, char **argv)
     m.now = (int64_t) time(NULL);
 
     rc = loyaltyctl_options(o, argc, argv, opts, 1, 1);
-    if (rc != LOYALTYCTL_GO) {
+    if (rc != LOYALTYCTL_OK) {
         return rc;
     }
 
@@ -453,7 +453,7 @@ loyaltyctl_clicks(const loyaltyctl_opts_t *o, int argc, char **argv)
     since = 0;
 
     rc = loyaltyctl_options(o, argc, argv, opts, 0, 1);
-    if (rc != LOYALTYCTL_GO) {
+    if (rc != LOYALTYCTL_OK) {
         return rc;
     }
 

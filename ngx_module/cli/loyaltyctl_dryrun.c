@@ -217,7 +217,7 @@ loyaltyctl_dry_price(const loyaltyctl_opts_t *o, int argc, char **argv)
     loyalty_lua_price_t  q;
 
     rc = loyaltyctl_dry_options(o, argc, argv, &d, -1);
-    if (rc != LOYALTYCTL_GO) {
+    if (rc != LOYALTYCTL_OK) {
         return rc;
     }
 
@@ -547,7 +547,7 @@ loyaltyctl_dry_click(const loyaltyctl_opts_t *o, int argc, char **argv)
     loyalty_lua_click_t  q;
 
     rc = loyaltyctl_dry_options(o, argc, argv, &d, 1);
-    if (rc != LOYALTYCTL_GO) {
+    if (rc != LOYALTYCTL_OK) {
         return rc;
     }
 
@@ -688,7 +688,7 @@ loyaltyctl_dry_event(const loyaltyctl_opts_t *o, int argc, char **argv)
     loyaltyctl_dry_event_t   dry;
 
     rc = loyaltyctl_dry_options(o, argc, argv, &d, 1);
-    if (rc != LOYALTYCTL_GO) {
+    if (rc != LOYALTYCTL_OK) {
         return rc;
     }
 

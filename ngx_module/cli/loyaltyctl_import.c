@@ -404,7 +404,7 @@ loyaltyctl_import(const loyaltyctl_opts_t *o, int argc, char **argv)
     memset(&im, 0, sizeof(im));
 
     rc = loyaltyctl_options(o, argc, argv, opts, 2, 2);
-    if (rc != LOYALTYCTL_GO) {
+    if (rc != LOYALTYCTL_OK) {
         return rc;
     }
 

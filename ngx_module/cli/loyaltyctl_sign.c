@@ -48,7 +48,7 @@ loyaltyctl_sign_member(const loyaltyctl_opts_t *o, int argc, char **argv)
     ttl = 30 * LOYALTY_DAY;
 
     rc = loyaltyctl_options(o, argc, argv, opts, 1, 1);
-    if (rc != LOYALTYCTL_GO) {
+    if (rc != LOYALTYCTL_OK) {
         return rc;
     }
 

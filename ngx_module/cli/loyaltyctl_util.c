@@ -129,7 +129,7 @@ loyaltyctl_options(const loyaltyctl_opts_t *o, int argc, char **argv,
         return loyaltyctl_usage(o->usage);
     }
 
-    return LOYALTYCTL_GO;
+    return LOYALTYCTL_OK;
 }
 
 
