@@ -3,9 +3,11 @@
  *
  * main() reads the options every command shares and runs the command
  * named next from the table below, which also gives each command's lines
- * of --help (man/mkman makes loyaltyctl(1) from them).  Each command
- * lives in the file named for it; what they share is in loyaltyctl_util.c
- * and is declared in loyaltyctl.h.
+ * of --help, its usage (COMMAND --help, and what a usage error prints)
+ * and how many arguments it takes: main answers --help and a wrong count
+ * for every command (man/mkman makes loyaltyctl(1) from these texts).
+ * Each command lives in the file named for it; what they share is in
+ * loyaltyctl_util.c and is declared in loyaltyctl.h.
  */
 
 #include <getopt.h>

@@ -103,10 +103,10 @@ typedef struct {
  * and the step runs again, the state (if any: the part of data the
  * steps advance) first put back as that step found it.  MDB_NOTFOUND
  * from a step is the record it needs absent: with absent set, "no
- * ABSENT \"KEY\"" and exit 1.  With input,
- * the file ("-" for stdin) is read into buf once the store is open (a
- * store that cannot be opened is said before a missing file), and room
- * is per_byte bytes for each of its bytes.
+ * ABSENT \"KEY\"" and exit 1.  With input, the file ("-" for stdin) is
+ * read into buf once the store is open (a store that cannot be opened is
+ * said before a missing file), and room is per_byte bytes for each of
+ * its bytes.
  *
  * This is the one place where loyaltyctl writes: to make its writes go
  * elsewhere (published to a stream, say), change loyaltyctl_write().

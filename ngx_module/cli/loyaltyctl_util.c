@@ -1,7 +1,9 @@
 /*
- * loyaltyctl: what every command shares.  Arguments (help, usage, host
- * lists, days, counts, whole files), output (one line of JSON, verify's
- * problems), and the store: one way to read it and one way to write it.
+ * loyaltyctl: what every command shares.  Arguments (the one option
+ * parser, loyaltyctl_options(), over a table of each command's options;
+ * usage, host lists, days, counts, whole files), output (one line of
+ * JSON, verify's problems, an absent record), and the store: one way to
+ * read it and one way to write it.
  *
  * Every write of every command goes through loyaltyctl_write(): it opens
  * the store, makes room, runs the command's step in a write transaction,
