@@ -183,6 +183,10 @@ int loyaltyctl_print_json(json_t *obj);
 /* one line of verify's report: "db/key: what" */
 void loyaltyctl_problem(size_t *n, const char *db, MDB_val *key,
     const char *what);
+/* a reference that its lookup (rc) did not find: the problem "db/key:
+ * unknown FIELD \"REF\"" and 0; rc, another error or 0, as it is */
+int loyaltyctl_problem_absent(int rc, const char *field, const char *ref,
+    size_t len, size_t *n, const char *db, MDB_val *key);
 /* adds the comma-separated host names of one --hosts; -1 if malformed */
 int loyaltyctl_hosts_add(loyaltyctl_hosts_t *h, const char *arg);
 /* "YYYY-MM-DD" to days since 1970-01-01 (int64_t): 0, or -1 if

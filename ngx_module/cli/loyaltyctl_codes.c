@@ -494,7 +494,7 @@ loyaltyctl_verify_code_records(loyalty_store_t *st, MDB_txn *txn,
     size_t *problems)
 {
     int              rc;
-    char             norm[LOYALTY_CODE_MAX], what[LOYALTY_ERRLEN];
+    char             norm[LOYALTY_CODE_MAX];
     long             n;
     MDB_val          key, val, tmp;
     MDB_cursor      *cur;
@@ -521,12 +521,9 @@ loyaltyctl_verify_code_records(loyalty_store_t *st, MDB_txn *txn,
         }
 
         rc = loyalty_member_find(txn, st, c.member, c.member_len, &tmp);
-        if (rc == MDB_NOTFOUND) {
-            snprintf(what, sizeof(what), "unknown member \"%.*s\"",
-                     (int) c.member_len, c.member);
-            loyaltyctl_problem(problems, "codes", &key, what);
-
-        } else if (rc != 0) {
+        rc = loyaltyctl_problem_absent(rc, "member", c.member, c.member_len,
+                                       problems, "codes", &key);
+        if (rc != 0) {
             break;
         }
     }

@@ -199,6 +199,24 @@ loyaltyctl_problem(size_t *n, const char *db, MDB_val *key, const char *what)
 
 
 int
+loyaltyctl_problem_absent(int rc, const char *field, const char *ref,
+    size_t len, size_t *n, const char *db, MDB_val *key)
+{
+    char  what[LOYALTY_ERRLEN];
+
+    if (rc != MDB_NOTFOUND) {
+        return rc;
+    }
+
+    snprintf(what, sizeof(what), "unknown %s \"%.*s\"", field, (int) len,
+             ref);
+    loyaltyctl_problem(n, db, key, what);
+
+    return 0;
+}
+
+
+int
 loyaltyctl_hosts_add(loyaltyctl_hosts_t *h, const char *arg)
 {
     size_t       len;

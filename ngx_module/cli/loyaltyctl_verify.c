@@ -47,26 +47,6 @@ loyaltyctl_verify_price(const loyalty_tierset_t *ts, MDB_val *key,
 }
 
 
-/* a member's reference that its lookup (rc) did not find: a problem; 0,
- * or rc if another error */
-static int
-loyaltyctl_verify_found(int rc, const char *field, MDB_val *ref,
-    size_t *problems, const char *name, MDB_val *key)
-{
-    char  what[LOYALTY_ERRLEN];
-
-    if (rc != MDB_NOTFOUND) {
-        return rc;
-    }
-
-    snprintf(what, sizeof(what), "unknown %s \"%.*s\"", field,
-             (int) ref->mv_size, (const char *) ref->mv_data);
-    loyaltyctl_problem(problems, name, key, what);
-
-    return 0;
-}
-
-
 static int
 loyaltyctl_verify_db(loyalty_store_t *st, MDB_txn *txn, int db,
     const loyalty_tierset_t *ts, size_t *problems)
@@ -137,7 +117,8 @@ loyaltyctl_verify_db(loyalty_store_t *st, MDB_txn *txn, int db,
         ref.mv_size = m.tier_len;
 
         rc = mdb_get(txn, st->dbi[LOYALTY_DB_TIERS], &ref, &tmp);
-        rc = loyaltyctl_verify_found(rc, "tier", &ref, problems, name, &key);
+        rc = loyaltyctl_problem_absent(rc, "tier", m.tier, m.tier_len,
+                                       problems, name, &key);
         if (rc != 0) {
             break;
         }
@@ -157,8 +138,8 @@ loyaltyctl_verify_db(loyalty_store_t *st, MDB_txn *txn, int db,
         }
 
         rc = loyalty_member_find(txn, st, m.referrer, m.referrer_len, &tmp);
-        rc = loyaltyctl_verify_found(rc, "referrer", &ref, problems, name,
-                                     &key);
+        rc = loyaltyctl_problem_absent(rc, "referrer", m.referrer,
+                                       m.referrer_len, problems, name, &key);
         if (rc != 0) {
             break;
         }
