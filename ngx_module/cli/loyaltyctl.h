@@ -46,6 +46,7 @@ typedef struct {
     unsigned     lua_time;    /* ms */
     size_t       lua_memory;
     const char  *tz;          /* --tz NAME, or NULL: UTC */
+    const char  *usage;       /* the command's, for its usage errors */
 } loyaltyctl_opts_t;
 
 
@@ -57,13 +58,39 @@ typedef struct {
 } loyaltyctl_hosts_t;
 
 
-/* a command: its name, what runs it, its lines in loyaltyctl --help */
+/*
+ * A command: its name, what runs it, its lines in loyaltyctl --help, and
+ * its usage, which COMMAND --help (or -h) anywhere after it prints and
+ * its usage errors print on stderr (NULL: the command does both itself).
+ * It takes from min to max arguments after its name (max -1: no more
+ * is checked; a command with options counts them after its options).
+ */
 typedef struct {
     const char  *name;
     int        (*handler)(const loyaltyctl_opts_t *o, int argc,
                           char **argv);
     const char  *help;
+    const char  *usage;
+    int          min;
+    int          max;
 } loyaltyctl_command_t;
+
+
+/*
+ * An option of a command: --name, and -letter when letter is not 0.
+ * With a value, set parses it into dest (0, or -1: "loyaltyctl: invalid
+ * --name \"VALUE\"" then hint, exit 2); without, set is called with NULL.
+ */
+typedef struct {
+    const char  *name;
+    int          letter;
+    int          value;
+    int        (*set)(const char *arg, void *dest);
+    void        *dest;
+    const char  *hint;
+} loyaltyctl_option_t;
+
+#define LOYALTYCTL_OPTIONS_MAX  16
 
 
 /*
@@ -74,10 +101,12 @@ typedef struct {
  * step said why), LOYALTYCTL_WRITE_FAILED (nothing written, exit 3: the
  * step said why), or an LMDB error.  After MDB_MAP_FULL the map grows
  * and the step runs again, the state (if any: the part of data the
- * steps advance) first put back as that step found it.  With input,
- * the file ("-" for stdin) is read into buf once the store is open (a
- * store that cannot be opened is said before a missing file), and room
- * is per_byte bytes for each of its bytes.
+ * steps advance) first put back as that step found it.  MDB_NOTFOUND
+ * from a step is the record it needs absent: with absent set, "no
+ * ABSENT \"KEY\"" and exit 1.  With input, the file ("-" for stdin) is
+ * read into buf once the store is open (a store that cannot be opened is
+ * said before a missing file), and room is per_byte bytes for each of
+ * its bytes.
  *
  * This is the one place where loyaltyctl writes: to make its writes go
  * elsewhere (published to a stream, say), change loyaltyctl_write().
@@ -91,6 +120,9 @@ typedef struct loyaltyctl_write_s  loyaltyctl_write_t;
 struct loyaltyctl_write_s {
     const char       *what;       /* names failures: "mint-code" */
     const char       *undone;     /* appended to them, or NULL */
+    const char       *absent;     /* the step's record: "member" */
+    const char       *key;        /* its key, of key_len */
+    size_t            key_len;
     size_t            room;       /* bytes free before the first step */
     size_t            regrow;     /* growth after MDB_MAP_FULL, doubled
                                      each time (default: 2 * room, or
@@ -119,6 +151,8 @@ int loyaltyctl_write(const loyaltyctl_opts_t *o, loyaltyctl_write_t *w);
 int loyaltyctl_read_begin(const loyaltyctl_opts_t *o, const char *what,
     loyalty_store_t *st, MDB_txn **txn);
 void loyaltyctl_read_end(loyalty_store_t *st, MDB_txn *txn);
+/* "loyaltyctl: no WHAT \"KEY\""; LOYALTYCTL_DATA */
+int loyaltyctl_absent(const char *what, const char *key, size_t len);
 /* "loyaltyctl: WHAT: LMDB's message"; LOYALTYCTL_STORE */
 int loyaltyctl_store_failed(const char *what, int rc);
 int loyaltyctl_open(const loyaltyctl_opts_t *o, loyalty_store_t *st,
@@ -126,6 +160,22 @@ int loyaltyctl_open(const loyaltyctl_opts_t *o, loyalty_store_t *st,
 
 int loyaltyctl_wants_help(int argc, char **argv, const char *usage);
 int loyaltyctl_usage(const char *usage);
+/*
+ * A command's options, in the table ending with a NULL name, each set as
+ * it comes; then from min to max other arguments (max -1: any), from
+ * argv[optind].  LOYALTYCTL_OK, the command goes on; or LOYALTYCTL_USAGE
+ * after saying why (an unknown option or a wrong count: o->usage on
+ * stderr).  COMMAND --help is main's.
+ */
+int loyaltyctl_options(const loyaltyctl_opts_t *o, int argc, char **argv,
+    const loyaltyctl_option_t *opts, int min, int max);
+/* opt->set(arg): LOYALTYCTL_OK, or LOYALTYCTL_USAGE after saying so */
+int loyaltyctl_option_set(const loyaltyctl_option_t *opt, const char *arg);
+/* setters of options: the value (const char *), a flag (int 1), host
+ * names (loyaltyctl_hosts_t); and loyaltyctl_time(), loyaltyctl_parse_day() */
+int loyaltyctl_set_string(const char *arg, void *dest);
+int loyaltyctl_set_flag(const char *arg, void *dest);
+int loyaltyctl_set_hosts(const char *arg, void *dest);
 /* "loyaltyctl: invalid OPTION \"VALUE\""; LOYALTYCTL_USAGE */
 int loyaltyctl_invalid(const char *option, const char *value);
 /* prints obj as one line and releases it; NULL is out of memory */
@@ -133,14 +183,20 @@ int loyaltyctl_print_json(json_t *obj);
 /* one line of verify's report: "db/key: what" */
 void loyaltyctl_problem(size_t *n, const char *db, MDB_val *key,
     const char *what);
+/* a reference that its lookup (rc) did not find: the problem "db/key:
+ * unknown FIELD \"REF\"" and 0; rc, another error or 0, as it is */
+int loyaltyctl_problem_absent(int rc, const char *field, const char *ref,
+    size_t len, size_t *n, const char *db, MDB_val *key);
 /* adds the comma-separated host names of one --hosts; -1 if malformed */
 int loyaltyctl_hosts_add(loyaltyctl_hosts_t *h, const char *arg);
-/* "YYYY-MM-DD" to days since 1970-01-01: 0, or -1 if malformed */
-int loyaltyctl_parse_day(const char *s, int64_t *day);
+/* "YYYY-MM-DD" to days since 1970-01-01 (int64_t): 0, or -1 if
+ * malformed; the setter of --since options */
+int loyaltyctl_parse_day(const char *s, void *day);
 /* a count of 1 or more in decimal digits: 0, or -1 */
 int loyaltyctl_parse_count(const char *s, int64_t *out);
-/* RFC 3339 (--now, --until): 0, or -1 if malformed */
-int loyaltyctl_time(const char *arg, int64_t *t);
+/* RFC 3339 (int64_t): 0, or -1 if malformed; the setter of --now and
+ * --until */
+int loyaltyctl_time(const char *arg, void *t);
 /* the whole file, "-" for stdin; NULL after saying why on stderr */
 char *loyaltyctl_read_all(const char *path, size_t *len);
 

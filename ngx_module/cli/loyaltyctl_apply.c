@@ -26,26 +26,6 @@ typedef struct {
 static int loyaltyctl_applied(loyaltyctl_write_t *w, int rc);
 
 
-static const char  loyaltyctl_usage_apply[] =
-    "usage: loyaltyctl -s DIR apply FILE\n"
-    "Applies events (schema/event.schema.json) from FILE (\"-\" reads\n"
-    "stdin): a JSON array, or JSON Lines, as the admin API takes them, in\n"
-    "one transaction.  Prints {\"events\":N,\"applied\":N,\"duplicates\":N};\n"
-    "an event whose id was applied before is a duplicate and changes\n"
-    "nothing.  If any event is invalid (bad JSON, a wrong field, an\n"
-    "unknown member or order, a refund of more than is left to refund),\n"
-    "nothing is applied: prints {\"events\":N,\"errors\":[{\"index\":I,\n"
-    "\"error\":\"...\"}]}, I counting events from 0, and exits 1.  An\n"
-    "order_id, refund_id or action id applied before with another member,\n"
-    "amount, order or kind is such an error, with \"conflict\":{\"field\",\n"
-    "\"stored\",\"given\"}; an exact replay is a duplicate.\n"
-    "Without rules in the store, orders count orders and spend and make\n"
-    "customers, but give no points, stages beyond customer or tiers.\n"
-    "With --lua FILE, the script's cadences that orders trigger are\n"
-    "scheduled in the same transaction, as nginx does; its event hook is\n"
-    "not run.\n";
-
-
 static int
 loyaltyctl_apply_step(loyaltyctl_write_t *w, loyalty_store_t *st,
     MDB_txn *txn)
@@ -78,14 +58,6 @@ loyaltyctl_apply(const loyaltyctl_opts_t *o, int argc, char **argv)
     loyalty_cadences_t  *cads;
     loyaltyctl_apply_t   a;
     loyaltyctl_write_t   w;
-
-    if (loyaltyctl_wants_help(argc, argv, loyaltyctl_usage_apply)) {
-        return LOYALTYCTL_OK;
-    }
-
-    if (argc != 2) {
-        return loyaltyctl_usage(loyaltyctl_usage_apply);
-    }
 
     rc = loyaltyctl_cadences(o, &vm, &cads);
     if (rc != LOYALTYCTL_OK) {

@@ -18,36 +18,6 @@
 #define LOYALTYCTL_SWEEP_GROW    (64 * 1024 * 1024)
 
 
-static const char  loyaltyctl_usage_sweep[] =
-    "usage: loyaltyctl -s DIR --lua FILE sweep [--now TIME]\n"
-    "Runs the cadences that time triggers (birthday, inactive, calendar,\n"
-    "yearly_top) of the script over every member, as loyalty_cadence_sweep\n"
-    "does in nginx, and credits the rewards of touches that fell due.\n"
-    "TIME is RFC 3339 (default: now).  Never schedules a touch twice.\n"
-    "Prints {\"members\":N,\"scheduled\":N,\"declined\":N,\"failed\":N,\n"
-    "\"rewards\":N,\"seconds\":S}; a condition that fails is reported on\n"
-    "stderr and skipped.  Without --lua, only credits the rewards.\n";
-
-static const char  loyaltyctl_usage_due[] =
-    "usage: loyaltyctl -s DIR due [--until TIME] [--limit N]\n"
-    "Lists the touches not yet acknowledged that are due by TIME (default:\n"
-    "now), oldest first, as JSON Lines, leased or not, without claiming\n"
-    "them.  --limit defaults to 1000.\n";
-
-static const char  loyaltyctl_usage_ack[] =
-    "usage: loyaltyctl -s DIR ack ID done|skipped|failed [--by STAFF]\n"
-    "Acknowledges a touch as the admin API's POST .../due/ack does.\n"
-    "Prints {\"id\":ID,\"status\":\"acked\"} (\"already\" when it was\n"
-    "acknowledged so before).  Exit 1 for an unknown touch or one\n"
-    "acknowledged with another outcome.\n";
-
-static const char  loyaltyctl_usage_stats[] =
-    "usage: loyaltyctl -s DIR cadence-stats [--since YYYY-MM-DD]\n"
-    "Counts the touches due since the day (default: all) per cadence\n"
-    "(scheduled, pending, done, skipped, failed, points rewarded) and per\n"
-    "member of staff who acknowledged them (done, skipped, failed).\n";
-
-
 /* a sweep in steps: its cadences and time, and where it stands */
 typedef struct {
     loyalty_cadences_t  *cads;
@@ -78,45 +48,24 @@ loyaltyctl_sweep_step(loyaltyctl_write_t *w, loyalty_store_t *st,
 int
 loyaltyctl_sweep(const loyaltyctl_opts_t *o, int argc, char **argv)
 {
-    int                  c, rc;
+    int                  rc;
     json_t              *out;
     loyalty_lua_t        vm;
     struct timespec      t0, t1;
     loyaltyctl_sweep_t   sw;
     loyaltyctl_write_t   w;
 
-    static struct option  opts[] = {
-        { "now",  required_argument, NULL, 'n' },
-        { "help", no_argument,       NULL, 'h' },
-        { NULL, 0, NULL, 0 }
+    loyaltyctl_option_t  opts[] = {
+        { "now", 0, 1, loyaltyctl_time, &sw.now, NULL },
+        { NULL, 0, 0, NULL, NULL, NULL }
     };
 
     memset(&sw, 0, sizeof(loyaltyctl_sweep_t));
     sw.now = (int64_t) time(NULL);
-    optind = 0;
 
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'n':
-            if (loyaltyctl_time(optarg, &sw.now) != 0) {
-                fprintf(stderr, "loyaltyctl: invalid --now \"%s\"\n",
-                        optarg);
-                return LOYALTYCTL_USAGE;
-            }
-
-            break;
-
-        case 'h':
-            fputs(loyaltyctl_usage_sweep, stdout);
-            return LOYALTYCTL_OK;
-
-        default:
-            return loyaltyctl_usage(loyaltyctl_usage_sweep);
-        }
-    }
-
-    if (optind != argc) {
-        return loyaltyctl_usage(loyaltyctl_usage_sweep);
+    rc = loyaltyctl_options(o, argc, argv, opts, 0, 0);
+    if (rc != LOYALTYCTL_OK) {
+        return rc;
     }
 
     rc = loyaltyctl_cadences(o, &vm, &sw.cads);
@@ -163,61 +112,41 @@ done:
 }
 
 
+/* due --limit: digits, the first not 0 */
+static int
+loyaltyctl_due_limit(const char *arg, void *dest)
+{
+    char  *end;
+
+    *(unsigned long *) dest = strtoul(arg, &end, 10);
+
+    return (*end != '\0' || arg[0] < '1' || arg[0] > '9') ? -1 : 0;
+}
+
+
 int
 loyaltyctl_due(const loyaltyctl_opts_t *o, int argc, char **argv)
 {
-    int               c, rc;
-    char             *end;
-    size_t            i;
-    json_t           *list, *e;
-    int64_t           until;
-    MDB_txn          *txn;
-    unsigned long     limit;
-    loyalty_store_t   st;
+    int                  rc;
+    size_t               i;
+    json_t              *list, *e;
+    int64_t              until;
+    MDB_txn             *txn;
+    unsigned long        limit;
+    loyalty_store_t      st;
 
-    static struct option  opts[] = {
-        { "until", required_argument, NULL, 'u' },
-        { "limit", required_argument, NULL, 'l' },
-        { "help",  no_argument,       NULL, 'h' },
-        { NULL, 0, NULL, 0 }
+    loyaltyctl_option_t  opts[] = {
+        { "until", 0, 1, loyaltyctl_time, &until, NULL },
+        { "limit", 0, 1, loyaltyctl_due_limit, &limit, NULL },
+        { NULL, 0, 0, NULL, NULL, NULL }
     };
 
     until = (int64_t) time(NULL);
     limit = LOYALTY_DUE_LIMIT_MAX;
-    optind = 0;
 
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'u':
-            if (loyaltyctl_time(optarg, &until) != 0) {
-                fprintf(stderr, "loyaltyctl: invalid --until \"%s\"\n",
-                        optarg);
-                return LOYALTYCTL_USAGE;
-            }
-
-            break;
-
-        case 'l':
-            limit = strtoul(optarg, &end, 10);
-            if (*end != '\0' || optarg[0] < '1' || optarg[0] > '9') {
-                fprintf(stderr, "loyaltyctl: invalid --limit \"%s\"\n",
-                        optarg);
-                return LOYALTYCTL_USAGE;
-            }
-
-            break;
-
-        case 'h':
-            fputs(loyaltyctl_usage_due, stdout);
-            return LOYALTYCTL_OK;
-
-        default:
-            return loyaltyctl_usage(loyaltyctl_usage_due);
-        }
-    }
-
-    if (optind != argc) {
-        return loyaltyctl_usage(loyaltyctl_usage_due);
+    rc = loyaltyctl_options(o, argc, argv, opts, 0, 0);
+    if (rc != LOYALTYCTL_OK) {
+        return rc;
     }
 
     rc = loyaltyctl_read_begin(o, "due", &st, &txn);
@@ -276,38 +205,22 @@ loyaltyctl_ack_step(loyaltyctl_write_t *w, loyalty_store_t *st,
 int
 loyaltyctl_ack(const loyaltyctl_opts_t *o, int argc, char **argv)
 {
-    int                 c, rc;
-    json_t             *body, *res;
-    const char         *by, *status;
-    loyaltyctl_ack_t    a;
-    loyaltyctl_write_t  w;
+    int                  rc;
+    json_t              *body, *res;
+    const char          *by, *status;
+    loyaltyctl_ack_t     a;
+    loyaltyctl_write_t   w;
 
-    static struct option  opts[] = {
-        { "by",   required_argument, NULL, 'b' },
-        { "help", no_argument,       NULL, 'h' },
-        { NULL, 0, NULL, 0 }
+    loyaltyctl_option_t  opts[] = {
+        { "by", 0, 1, loyaltyctl_set_string, &by, NULL },
+        { NULL, 0, 0, NULL, NULL, NULL }
     };
 
     by = NULL;
-    optind = 0;
 
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'b':
-            by = optarg;
-            break;
-
-        case 'h':
-            fputs(loyaltyctl_usage_ack, stdout);
-            return LOYALTYCTL_OK;
-
-        default:
-            return loyaltyctl_usage(loyaltyctl_usage_ack);
-        }
-    }
-
-    if (argc - optind != 2) {
-        return loyaltyctl_usage(loyaltyctl_usage_ack);
+    rc = loyaltyctl_options(o, argc, argv, opts, 2, 2);
+    if (rc != LOYALTYCTL_OK) {
+        return rc;
     }
 
     /* the same checks as the admin API's, from the same JSON */
@@ -353,48 +266,39 @@ loyaltyctl_ack(const loyaltyctl_opts_t *o, int argc, char **argv)
 }
 
 
+/* cadence-stats --since: the day's first second */
+static int
+loyaltyctl_since_time(const char *arg, void *dest)
+{
+    if (loyaltyctl_parse_day(arg, dest) != 0) {
+        return -1;
+    }
+
+    *(int64_t *) dest *= LOYALTY_DAY;
+    return 0;
+}
+
+
 int
 loyaltyctl_cadence_stats(const loyaltyctl_opts_t *o, int argc, char **argv)
 {
-    int               c, rc;
-    char              buf[LOYALTY_RFC3339_LEN + 1];
-    json_t           *out;
-    int64_t           since;
-    MDB_txn          *txn;
-    loyalty_store_t   st;
+    int                  rc;
+    char                 buf[LOYALTY_RFC3339_LEN + 1];
+    json_t              *out;
+    int64_t              since;
+    MDB_txn             *txn;
+    loyalty_store_t      st;
 
-    static struct option  opts[] = {
-        { "since", required_argument, NULL, 's' },
-        { "help",  no_argument,       NULL, 'h' },
-        { NULL, 0, NULL, 0 }
+    loyaltyctl_option_t  opts[] = {
+        { "since", 0, 1, loyaltyctl_since_time, &since, ": YYYY-MM-DD" },
+        { NULL, 0, 0, NULL, NULL, NULL }
     };
 
     since = LOYALTY_TIME_MIN;
-    optind = 0;
 
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 's':
-            if (loyaltyctl_parse_day(optarg, &since) != 0) {
-                fprintf(stderr, "loyaltyctl: invalid --since \"%s\": "
-                        "YYYY-MM-DD\n", optarg);
-                return LOYALTYCTL_USAGE;
-            }
-
-            since *= LOYALTY_DAY;
-            break;
-
-        case 'h':
-            fputs(loyaltyctl_usage_stats, stdout);
-            return LOYALTYCTL_OK;
-
-        default:
-            return loyaltyctl_usage(loyaltyctl_usage_stats);
-        }
-    }
-
-    if (optind != argc) {
-        return loyaltyctl_usage(loyaltyctl_usage_stats);
+    rc = loyaltyctl_options(o, argc, argv, opts, 0, 0);
+    if (rc != LOYALTYCTL_OK) {
+        return rc;
     }
 
     rc = loyaltyctl_read_begin(o, "cadence-stats", &st, &txn);

@@ -20,35 +20,6 @@
 #define LOYALTYCTL_LABEL_LEN    96
 
 
-static const char  loyaltyctl_usage_mint[] =
-    "usage: loyaltyctl -s DIR mint-code MEMBER [--campaign C] [--target T]\n"
-    "           [--expires DURATION] [--max-clicks N]\n"
-    "           [--hosts HOST[,HOST...]]\n"
-    "Mints a share code for a member already in the store and prints it:\n"
-    "10 characters of " LOYALTY_CODE_ALPHABET ", never a code\n"
-    "in use.  --campaign names a campaign (1-64 characters of\n"
-    "[A-Za-z0-9_.-]).  --target is where the code's short link goes: a path\n"
-    "on this site (\"/...\"), or an http or https URL whose host is one of\n"
-    "--hosts; without it, the configured fallback.  --expires ends the code\n"
-    "after DURATION (nginx's units: 12h, 30d), --max-clicks after N clicks.\n"
-    "Exit 1 if the member is absent or the target's host is not in --hosts.\n";
-
-static const char  loyaltyctl_usage_revoke[] =
-    "usage: loyaltyctl -s DIR revoke-code CODE\n"
-    "Marks a share code, given in any case, revoked: the module counts its\n"
-    "clicks as rejected from then on.  Revoking a revoked code changes\n"
-    "nothing.  Exit 1 if there is no such code.\n";
-
-static const char  loyaltyctl_usage_clicks[] =
-    "usage: loyaltyctl -s DIR clicks [CODE] [--since YYYY-MM-DD]\n"
-    "Prints the click counts nginx keeps per code and day (UTC), one line\n"
-    "of JSON each, ordered by code, then day: total, unique, bot, self,\n"
-    "rejected and attributed.  With CODE (any case), that code's only;\n"
-    "with --since, that day's and later ones only.  Prints nothing when\n"
-    "there are none.  Exit 1 if an entry does not decode (verify names\n"
-    "it); the others are printed.\n";
-
-
 /* one clicks entry, decoded */
 typedef struct {
     const char  *code;
@@ -68,70 +39,62 @@ typedef struct {
 } loyaltyctl_mint_t;
 
 
-/* the options into m->rec and m->hosts: an exit code, or -1 to go on */
+/* mint-code's options, into m->rec */
+
 static int
-loyaltyctl_mint_options(loyaltyctl_mint_t *m, int argc, char **argv)
+loyaltyctl_mint_campaign(const char *arg, void *dest)
 {
-    int      c;
-    size_t   len;
-    int64_t  ttl;
+    size_t              len;
+    loyaltyctl_mint_t  *m;
 
-    static const struct option  longopts[] = {
-        { "campaign",   required_argument, NULL, 'c' },
-        { "target",     required_argument, NULL, 't' },
-        { "expires",    required_argument, NULL, 'e' },
-        { "max-clicks", required_argument, NULL, 'm' },
-        { "hosts",      required_argument, NULL, 'H' },
-        { NULL, 0, NULL, 0 }
-    };
+    m = dest;
+    len = strlen(arg);
 
-    /* 0 restarts glibc's getopt, which then lets options follow MEMBER */
-    optind = 0;
-
-    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'c':
-            len = strlen(optarg);
-            if (!loyalty_valid_campaign(optarg, len)) {
-                return loyaltyctl_invalid("--campaign", optarg);
-            }
-            m->rec.campaign = optarg;
-            m->rec.campaign_len = (uint8_t) len;
-            break;
-
-        case 't':
-            /* checked once every --hosts is known */
-            m->rec.target = optarg;
-            break;
-
-        case 'e':
-            ttl = loyalty_parse_duration(optarg, strlen(optarg));
-            if (ttl <= 0 || ttl > LOYALTY_TIME_LAST - m->now) {
-                return loyaltyctl_invalid("--expires", optarg);
-            }
-            m->rec.flags |= LOYALTY_CODE_EXPIRES;
-            m->rec.expires_at = m->now + ttl;
-            break;
-
-        case 'm':
-            if (loyaltyctl_parse_count(optarg, &m->rec.max_clicks) != 0) {
-                return loyaltyctl_invalid("--max-clicks", optarg);
-            }
-            m->rec.flags |= LOYALTY_CODE_MAX_CLICKS;
-            break;
-
-        case 'H':
-            if (loyaltyctl_hosts_add(&m->hosts, optarg) != 0) {
-                return loyaltyctl_invalid("--hosts", optarg);
-            }
-            break;
-
-        default:
-            return loyaltyctl_usage(loyaltyctl_usage_mint);
-        }
+    if (!loyalty_valid_campaign(arg, len)) {
+        return -1;
     }
 
-    return -1;
+    m->rec.campaign = arg;
+    m->rec.campaign_len = (uint8_t) len;
+
+    return 0;
+}
+
+
+static int
+loyaltyctl_mint_expires(const char *arg, void *dest)
+{
+    int64_t             ttl;
+    loyaltyctl_mint_t  *m;
+
+    m = dest;
+    ttl = loyalty_parse_duration(arg, strlen(arg));
+
+    if (ttl <= 0 || ttl > LOYALTY_TIME_LAST - m->now) {
+        return -1;
+    }
+
+    m->rec.flags |= LOYALTY_CODE_EXPIRES;
+    m->rec.expires_at = m->now + ttl;
+
+    return 0;
+}
+
+
+static int
+loyaltyctl_mint_max_clicks(const char *arg, void *dest)
+{
+    loyaltyctl_mint_t  *m;
+
+    m = dest;
+
+    if (loyaltyctl_parse_count(arg, &m->rec.max_clicks) != 0) {
+        return -1;
+    }
+
+    m->rec.flags |= LOYALTY_CODE_MAX_CLICKS;
+
+    return 0;
 }
 
 
@@ -196,12 +159,6 @@ loyaltyctl_mint_step(loyaltyctl_write_t *w, loyalty_store_t *st,
 
     rc = loyalty_member_find(txn, st, m->rec.member, m->rec.member_len,
                              &val);
-    if (rc == MDB_NOTFOUND) {
-        fprintf(stderr, "loyaltyctl: no member \"%.*s\"\n",
-                (int) m->rec.member_len, m->rec.member);
-        return LOYALTYCTL_WRITE_REFUSED;
-    }
-
     if (rc != 0) {
         return rc;
     }
@@ -238,24 +195,26 @@ loyaltyctl_mint_step(loyaltyctl_write_t *w, loyalty_store_t *st,
 int
 loyaltyctl_mint_code(const loyaltyctl_opts_t *o, int argc, char **argv)
 {
-    int                 rc;
-    loyaltyctl_mint_t   m;
-    loyaltyctl_write_t  w;
+    int                  rc;
+    loyaltyctl_mint_t    m;
+    loyaltyctl_write_t   w;
 
-    if (loyaltyctl_wants_help(argc, argv, loyaltyctl_usage_mint)) {
-        return LOYALTYCTL_OK;
-    }
+    /* the --target is checked once every --hosts is known */
+    loyaltyctl_option_t  opts[] = {
+        { "campaign", 0, 1, loyaltyctl_mint_campaign, &m, NULL },
+        { "target", 0, 1, loyaltyctl_set_string, &m.rec.target, NULL },
+        { "expires", 0, 1, loyaltyctl_mint_expires, &m, NULL },
+        { "max-clicks", 0, 1, loyaltyctl_mint_max_clicks, &m, NULL },
+        { "hosts", 0, 1, loyaltyctl_set_hosts, &m.hosts, NULL },
+        { NULL, 0, 0, NULL, NULL, NULL }
+    };
 
     memset(&m, 0, sizeof(loyaltyctl_mint_t));
     m.now = (int64_t) time(NULL);
 
-    rc = loyaltyctl_mint_options(&m, argc, argv);
-    if (rc != -1) {
+    rc = loyaltyctl_options(o, argc, argv, opts, 1, 1);
+    if (rc != LOYALTYCTL_OK) {
         return rc;
-    }
-
-    if (optind + 1 != argc) {
-        return loyaltyctl_usage(loyaltyctl_usage_mint);
     }
 
     rc = loyaltyctl_mint_check(&m, argv[optind]);
@@ -266,6 +225,9 @@ loyaltyctl_mint_code(const loyaltyctl_opts_t *o, int argc, char **argv)
     /* room for the record and the pages its insertion may split */
     memset(&w, 0, sizeof(loyaltyctl_write_t));
     w.what = "mint-code";
+    w.absent = "member";
+    w.key = m.rec.member;
+    w.key_len = m.rec.member_len;
     w.room = (size_t) 1 << 20;
     w.step = loyaltyctl_mint_step;
     w.data = &m;
@@ -303,12 +265,6 @@ loyaltyctl_revoke_step(loyaltyctl_write_t *w, loyalty_store_t *st,
     arg = r->arg;
 
     rc = mdb_get(txn, st->dbi[LOYALTY_DB_CODES], &key, &val);
-
-    if (rc == MDB_NOTFOUND) {
-        fprintf(stderr, "loyaltyctl: no code \"%s\"\n", arg);
-        return LOYALTYCTL_WRITE_REFUSED;
-    }
-
     if (rc != 0) {
         return rc;
     }
@@ -339,14 +295,6 @@ loyaltyctl_revoke_code(const loyaltyctl_opts_t *o, int argc, char **argv)
     loyaltyctl_write_t   w;
     loyaltyctl_revoke_t  r;
 
-    if (loyaltyctl_wants_help(argc, argv, loyaltyctl_usage_revoke)) {
-        return LOYALTYCTL_OK;
-    }
-
-    if (argc != 2) {
-        return loyaltyctl_usage(loyaltyctl_usage_revoke);
-    }
-
     n = loyalty_code_normalize(argv[1], strlen(argv[1]), code);
     if (n < 0) {
         fprintf(stderr, "loyaltyctl: \"%s\" is not a valid code\n", argv[1]);
@@ -359,6 +307,9 @@ loyaltyctl_revoke_code(const loyaltyctl_opts_t *o, int argc, char **argv)
 
     memset(&w, 0, sizeof(loyaltyctl_write_t));
     w.what = "revoke-code";
+    w.absent = "code";
+    w.key = argv[1];
+    w.key_len = strlen(argv[1]);
     w.room = (size_t) 1 << 20;
     w.step = loyaltyctl_revoke_step;
     w.data = &r;
@@ -486,42 +437,28 @@ loyaltyctl_clicks_print(MDB_txn *txn, MDB_dbi dbi, const char *code,
 int
 loyaltyctl_clicks(const loyaltyctl_opts_t *o, int argc, char **argv)
 {
-    int               c, rc;
-    char              code[LOYALTY_CODE_MAX];
-    long              n;
-    int64_t           since;
-    MDB_txn          *txn;
-    loyalty_store_t   st;
+    int                  rc;
+    char                 code[LOYALTY_CODE_MAX];
+    long                 n;
+    int64_t              since;
+    MDB_txn             *txn;
+    loyalty_store_t      st;
 
-    static const struct option  longopts[] = {
-        { "since", required_argument, NULL, 's' },
-        { NULL, 0, NULL, 0 }
+    loyaltyctl_option_t  opts[] = {
+        { "since", 0, 1, loyaltyctl_parse_day, &since, NULL },
+        { NULL, 0, 0, NULL, NULL, NULL }
     };
-
-    if (loyaltyctl_wants_help(argc, argv, loyaltyctl_usage_clicks)) {
-        return LOYALTYCTL_OK;
-    }
 
     /* days in keys count from 1970-01-01 */
     since = 0;
-    optind = 0;
 
-    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-        if (c != 's') {
-            return loyaltyctl_usage(loyaltyctl_usage_clicks);
-        }
-
-        if (loyaltyctl_parse_day(optarg, &since) != 0) {
-            return loyaltyctl_invalid("--since", optarg);
-        }
-
-        if (since < 0) {
-            since = 0;
-        }
+    rc = loyaltyctl_options(o, argc, argv, opts, 0, 1);
+    if (rc != LOYALTYCTL_OK) {
+        return rc;
     }
 
-    if (optind + 1 < argc) {
-        return loyaltyctl_usage(loyaltyctl_usage_clicks);
+    if (since < 0) {
+        since = 0;
     }
 
     n = -1;
@@ -557,7 +494,7 @@ loyaltyctl_verify_code_records(loyalty_store_t *st, MDB_txn *txn,
     size_t *problems)
 {
     int              rc;
-    char             norm[LOYALTY_CODE_MAX], what[LOYALTY_ERRLEN];
+    char             norm[LOYALTY_CODE_MAX];
     long             n;
     MDB_val          key, val, tmp;
     MDB_cursor      *cur;
@@ -584,12 +521,9 @@ loyaltyctl_verify_code_records(loyalty_store_t *st, MDB_txn *txn,
         }
 
         rc = loyalty_member_find(txn, st, c.member, c.member_len, &tmp);
-        if (rc == MDB_NOTFOUND) {
-            snprintf(what, sizeof(what), "unknown member \"%.*s\"",
-                     (int) c.member_len, c.member);
-            loyaltyctl_problem(problems, "codes", &key, what);
-
-        } else if (rc != 0) {
+        rc = loyaltyctl_problem_absent(rc, "member", c.member, c.member_len,
+                                       problems, "codes", &key);
+        if (rc != 0) {
             break;
         }
     }

@@ -62,8 +62,8 @@ typedef struct {
 } loyaltyctl_line_t;
 
 
-static int loyaltyctl_dry_options(int argc, char **argv, const char *usage,
-    loyaltyctl_dry_t *d);
+static int loyaltyctl_dry_options(const loyaltyctl_opts_t *o, int argc,
+    char **argv, loyaltyctl_dry_t *d, int max);
 static int loyaltyctl_dry_vm(const loyaltyctl_opts_t *o, loyalty_lua_t *vm,
     loyalty_lua_hook_e hook, loyalty_store_t *st, unsigned flags,
     MDB_txn **txn);
@@ -93,116 +93,37 @@ static int loyaltyctl_dry_event_hook(void *data, loyalty_store_t *st,
     loyalty_event_hook_out_t *out);
 
 
-static const char  loyaltyctl_usage_price[] =
-    "usage: loyaltyctl -s DIR --lua FILE price SKU[:QTY]... "
-    "[--member ID | --tier NAME]\n"
-    "                  [--currency CODE] [--now TIME]\n"
-    "Runs the script's price hook as the price API would at TIME (RFC\n"
-    "3339, default now) for a member, or for a visitor of a tier (default:\n"
-    "public), with the store's tiers and prices and the privilege guard.\n"
-    "Prints {\"tier\",\"now\",\"items\":[{\"sku\",\"qty\",\"retail\",\"price\",\n"
-    "\"saved\",\"promo\"}]} as one line of JSON.  A hook that fails is told\n"
-    "on stderr (FILE:LINE) and the item priced without it; exit 1 then.\n";
-
-static const char  loyaltyctl_usage_click[] =
-    "usage: loyaltyctl -s DIR --lua FILE click CODE [--member ID] "
-    "[--ua UA]\n"
-    "                  [--host HOST] [--uri URI] [--replaced] "
-    "[--now TIME]\n"
-    "Runs the script's click hook as nginx would for a visitor following\n"
-    "the share code CODE at TIME (RFC 3339, default now); --replaced: the\n"
-    "visitor had another referrer's attribution.  Prints {\"code\",\n"
-    "\"referrer\",\"refuse\",\"campaign\"} as one line of JSON.  Exit 1 for\n"
-    "an unknown code or a hook that fails (told on stderr).\n";
-
-static const char  loyaltyctl_usage_event[] =
-    "usage: loyaltyctl -s DIR --lua FILE event JSON [--now TIME]\n"
-    "Applies one event (schema/event.schema.json) with the store's rules\n"
-    "as nginx would at TIME (RFC 3339, default now), its hook asked, in a\n"
-    "transaction that is aborted: nothing is written.  Prints {\"hook\":\n"
-    "{\"called\",\"defaults\",\"answer\"},\"member\":{...after}} as one line\n"
-    "of JSON.  Exit 1 for a bad event or a hook that fails.\n";
-
-
-/* options shared by the dry runs; the rest left in d->args */
+/* options shared by the dry runs; the rest, 1 to max, left in d->args */
 static int
-loyaltyctl_dry_options(int argc, char **argv, const char *usage,
-    loyaltyctl_dry_t *d)
+loyaltyctl_dry_options(const loyaltyctl_opts_t *o, int argc, char **argv,
+    loyaltyctl_dry_t *d, int max)
 {
-    int     c;
-    size_t  i;
+    int                  rc;
 
-    /* the options that are a string, by where they go */
-    static const struct {
-        int     c;
-        size_t  off;
-    } strings[] = {
-        { 'm', offsetof(loyaltyctl_dry_t, member) },
-        { 't', offsetof(loyaltyctl_dry_t, tier) },
-        { 'c', offsetof(loyaltyctl_dry_t, currency) },
-        { 'u', offsetof(loyaltyctl_dry_t, ua) },
-        { 'H', offsetof(loyaltyctl_dry_t, host) },
-        { 'U', offsetof(loyaltyctl_dry_t, uri) }
-    };
-
-    static struct option  opts[] = {
-        { "now",      required_argument, NULL, 'n' },
-        { "member",   required_argument, NULL, 'm' },
-        { "tier",     required_argument, NULL, 't' },
-        { "currency", required_argument, NULL, 'c' },
-        { "ua",       required_argument, NULL, 'u' },
-        { "host",     required_argument, NULL, 'H' },
-        { "uri",      required_argument, NULL, 'U' },
-        { "replaced", no_argument,       NULL, 'r' },
-        { "help",     no_argument,       NULL, 'h' },
-        { NULL, 0, NULL, 0 }
+    loyaltyctl_option_t  opts[] = {
+        { "now", 0, 1, loyaltyctl_time, &d->now,
+          ": RFC 3339, as 2026-12-05T10:00:00+08:00" },
+        { "member", 0, 1, loyaltyctl_set_string, &d->member, NULL },
+        { "tier", 0, 1, loyaltyctl_set_string, &d->tier, NULL },
+        { "currency", 0, 1, loyaltyctl_set_string, &d->currency, NULL },
+        { "ua", 0, 1, loyaltyctl_set_string, &d->ua, NULL },
+        { "host", 0, 1, loyaltyctl_set_string, &d->host, NULL },
+        { "uri", 0, 1, loyaltyctl_set_string, &d->uri, NULL },
+        { "replaced", 0, 0, loyaltyctl_set_flag, &d->replaced, NULL },
+        { NULL, 0, 0, NULL, NULL, NULL }
     };
 
     memset(d, 0, sizeof(loyaltyctl_dry_t));
     d->now = (int64_t) time(NULL);
     d->currency = "CNY";
     d->uri = "/";
-    optind = 0;
 
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'n':
-            if (loyalty_parse_rfc3339(optarg, strlen(optarg), &d->now) != 0)
-            {
-                fprintf(stderr, "loyaltyctl: invalid --now \"%s\": RFC "
-                        "3339, as 2026-12-05T10:00:00+08:00\n", optarg);
-                return LOYALTYCTL_USAGE;
-            }
-            break;
-
-        case 'r':
-            d->replaced = 1;
-            break;
-
-        case 'h':
-            fputs(usage, stdout);
-            return -1;
-
-        default:
-            for (i = 0; i < sizeof(strings) / sizeof(strings[0]); i++) {
-                if (strings[i].c == c) {
-                    *(const char **) ((char *) d + strings[i].off) = optarg;
-                    break;
-                }
-            }
-
-            if (i == sizeof(strings) / sizeof(strings[0])) {
-                return loyaltyctl_usage(usage);
-            }
-
-            break;
-        }
-    }
+    rc = loyaltyctl_options(o, argc, argv, opts, 1, max);
 
     d->args = argv + optind;
     d->nargs = argc - optind;
 
-    return LOYALTYCTL_OK;
+    return rc;
 }
 
 
@@ -261,8 +182,7 @@ loyaltyctl_dry_member(loyalty_store_t *st, MDB_txn *txn, const char *id,
     if (!loyalty_valid_id(id, len)
         || loyalty_member_get(txn, st, id, len, m) != 0)
     {
-        fprintf(stderr, "loyaltyctl: no member \"%s\"\n", id);
-        return LOYALTYCTL_DATA;
+        return loyaltyctl_absent("member", id, len);
     }
 
     return LOYALTYCTL_OK;
@@ -296,13 +216,13 @@ loyaltyctl_dry_price(const loyaltyctl_opts_t *o, int argc, char **argv)
     loyaltyctl_line_t    line;
     loyalty_lua_price_t  q;
 
-    rc = loyaltyctl_dry_options(argc, argv, loyaltyctl_usage_price, &d);
+    rc = loyaltyctl_dry_options(o, argc, argv, &d, -1);
     if (rc != LOYALTYCTL_OK) {
-        return rc == -1 ? LOYALTYCTL_OK : rc;
+        return rc;
     }
 
-    if (d.nargs < 1 || (d.member && d.tier)) {
-        return loyaltyctl_usage(loyaltyctl_usage_price);
+    if (d.member && d.tier) {
+        return loyaltyctl_usage(o->usage);
     }
 
     for (i = 0; i < d.nargs; i++) {
@@ -626,13 +546,13 @@ loyaltyctl_dry_click(const loyaltyctl_opts_t *o, int argc, char **argv)
     loyalty_lua_ask_t    ask;
     loyalty_lua_click_t  q;
 
-    rc = loyaltyctl_dry_options(argc, argv, loyaltyctl_usage_click, &d);
+    rc = loyaltyctl_dry_options(o, argc, argv, &d, 1);
     if (rc != LOYALTYCTL_OK) {
-        return rc == -1 ? LOYALTYCTL_OK : rc;
+        return rc;
     }
 
-    if (d.nargs != 1 || d.tier) {
-        return loyaltyctl_usage(loyaltyctl_usage_click);
+    if (d.tier) {
+        return loyaltyctl_usage(o->usage);
     }
 
     n = loyalty_code_normalize(d.args[0], strlen(d.args[0]), code);
@@ -700,8 +620,7 @@ loyaltyctl_click_question(const loyaltyctl_dry_t *d, loyalty_store_t *st,
     if (mdb_get(txn, st->dbi[LOYALTY_DB_CODES], &key, &val) != 0
         || loyalty_code_decode(val.mv_data, val.mv_size, c) != 0)
     {
-        fprintf(stderr, "loyaltyctl: no code \"%s\"\n", d->args[0]);
-        return LOYALTYCTL_DATA;
+        return loyaltyctl_absent("code", d->args[0], strlen(d->args[0]));
     }
 
     memset(q, 0, sizeof(loyalty_lua_click_t));
@@ -768,13 +687,13 @@ loyaltyctl_dry_event(const loyaltyctl_opts_t *o, int argc, char **argv)
     loyalty_event_hook_t     hook;
     loyaltyctl_dry_event_t   dry;
 
-    rc = loyaltyctl_dry_options(argc, argv, loyaltyctl_usage_event, &d);
+    rc = loyaltyctl_dry_options(o, argc, argv, &d, 1);
     if (rc != LOYALTYCTL_OK) {
-        return rc == -1 ? LOYALTYCTL_OK : rc;
+        return rc;
     }
 
-    if (d.nargs != 1 || d.member || d.tier) {
-        return loyaltyctl_usage(loyaltyctl_usage_event);
+    if (d.member || d.tier) {
+        return loyaltyctl_usage(o->usage);
     }
 
     ev = json_loads(d.args[0], JSON_REJECT_DUPLICATES, &jerr);

@@ -36,35 +36,6 @@
 #define LOYALTYCTL_FOLLOW_GROW      8
 
 
-static const char  loyaltyctl_usage_follow[] =
-    "usage: loyaltyctl -s DIR [--lua FILE] follow --nats URL[,URL...]\n"
-    "           [--creds FILE | --user U [--password P]] [--stream NAME]\n"
-    "           [--edge ID] [--replicas N] [--batch N] [--once]\n"
-    "Applies the cluster's stream (default LOYALTY) to the store, in\n"
-    "stream order, up to --batch messages (default 512) per transaction\n"
-    "with the last sequence applied, acknowledged once committed: killed\n"
-    "at any moment, it starts again where the store stands.  The store\n"
-    "becomes a replica of the stream: local imports and applies are\n"
-    "refused from then on.  A message the store refuses is logged with its\n"
-    "sequence and skipped.  Logs its lag every 10 s on stderr, and\n"
-    "reconnects by itself.  --lua FILE: the script's cadences, for orders\n"
-    "and sweeps.  --once applies what the stream holds and exits.  The\n"
-    "stream is made (--replicas, default 1) if it does not exist.\n";
-
-static const char  loyaltyctl_usage_checksum[] =
-    "usage: loyaltyctl -s DIR checksum\n"
-    "Prints {\"stream\",\"seq\",\"checksum\"}: the stream the store follows\n"
-    "(null for none), the last sequence applied, and the SHA-256 of the\n"
-    "replicated content (every database but the store's own bookkeeping).\n"
-    "Two replicas at the same sequence have the same checksum.\n";
-
-static const char  loyaltyctl_usage_bootstrap[] =
-    "usage: loyaltyctl -s DIR bootstrap --from PEER\n"
-    "Makes DIR (absent or empty) a copy of the replica PEER, consistent\n"
-    "at PEER's sequence, which may be serving and following meanwhile;\n"
-    "then `follow` takes the stream up from that sequence.\n";
-
-
 typedef struct {
     loyaltyctl_nats_t     nats;
     loyalty_store_t       st;
@@ -541,16 +512,12 @@ loyaltyctl_follow(const loyaltyctl_opts_t *o, int argc, char **argv)
     loyalty_event_hook_t  hook;
     loyaltyctl_follow_t   f;
 
-    if (loyaltyctl_wants_help(argc, argv, loyaltyctl_usage_follow)) {
-        return LOYALTYCTL_OK;
-    }
-
     memset(&f, 0, sizeof(f));
     loyaltyctl_nats_init(&f.nats);
     f.batch = LOYALTYCTL_FOLLOW_BATCH;
 
     if (loyaltyctl_follow_args(&f, argc, argv) != 0) {
-        return loyaltyctl_usage(loyaltyctl_usage_follow);
+        return loyaltyctl_usage(o->usage);
     }
 
     snprintf(f.durable, sizeof(f.durable), "follow-%s", f.nats.edge);
@@ -632,14 +599,6 @@ loyaltyctl_checksum(const loyaltyctl_opts_t *o, int argc, char **argv)
     uint64_t         seq;
     loyalty_store_t  st;
 
-    if (loyaltyctl_wants_help(argc, argv, loyaltyctl_usage_checksum)) {
-        return LOYALTYCTL_OK;
-    }
-
-    if (argc != 1) {
-        return loyaltyctl_usage(loyaltyctl_usage_checksum);
-    }
-
     rc = loyaltyctl_open(o, &st, LOYALTY_STORE_RDONLY);
     if (rc != LOYALTYCTL_OK) {
         return rc;
@@ -695,12 +654,8 @@ loyaltyctl_bootstrap(const loyaltyctl_opts_t *o, int argc, char **argv)
     loyalty_store_t    peer;
     loyaltyctl_opts_t  po;
 
-    if (loyaltyctl_wants_help(argc, argv, loyaltyctl_usage_bootstrap)) {
-        return LOYALTYCTL_OK;
-    }
-
-    if (argc != 3 || strcmp(argv[1], "--from") != 0 || o->store == NULL) {
-        return loyaltyctl_usage(loyaltyctl_usage_bootstrap);
+    if (strcmp(argv[1], "--from") != 0 || o->store == NULL) {
+        return loyaltyctl_usage(o->usage);
     }
 
     po = *o;

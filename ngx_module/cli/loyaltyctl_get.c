@@ -20,23 +20,6 @@ static int loyaltyctl_get_events(const loyaltyctl_opts_t *o, int argc,
     char **argv);
 
 
-static const char  loyaltyctl_usage_get[] =
-    "usage: loyaltyctl -s DIR get member ID\n"
-    "       loyaltyctl -s DIR get tier NAME\n"
-    "       loyaltyctl -s DIR get price SKU [--tier TIER]\n"
-    "       loyaltyctl -s DIR get code CODE\n"
-    "       loyaltyctl -s DIR get rules\n"
-    "       loyaltyctl -s DIR get ledger ID [--limit N]\n"
-    "       loyaltyctl -s DIR get referrals ID\n"
-    "Prints the record as one line of JSON.  Exit 1 if it is absent.\n"
-    "With --tier, prints the price that tier pays, after the privilege\n"
-    "guard; the tier \"public\" pays retail.  Codes are looked up without\n"
-    "regard to case and printed in upper case.  A ledger is the member's\n"
-    "balance and points entries, oldest first (with --limit, the last N);\n"
-    "referrals are the members the member referred (level1) and those\n"
-    "they referred (level2, with the level-1 member they came via).\n";
-
-
 static int
 loyaltyctl_print_price(loyalty_store_t *st, MDB_txn *txn, const char *sku,
     const loyalty_price_t *p, const char *tier)
@@ -171,10 +154,6 @@ loyaltyctl_get(const loyaltyctl_opts_t *o, int argc, char **argv)
     const char       *tier;
     loyalty_store_t   st;
 
-    if (loyaltyctl_wants_help(argc, argv, loyaltyctl_usage_get)) {
-        return LOYALTYCTL_OK;
-    }
-
     tier = NULL;
 
     if (o->lua && argc >= 2 && strcmp(argv[1], "price") == 0) {
@@ -196,11 +175,11 @@ loyaltyctl_get(const loyaltyctl_opts_t *o, int argc, char **argv)
                       || strcmp(argv[1], "referrals") == 0))
     {
         rc = loyaltyctl_get_events(o, argc, argv);
-        return rc == -1 ? loyaltyctl_usage(loyaltyctl_usage_get) : rc;
+        return rc == -1 ? loyaltyctl_usage(o->usage) : rc;
     }
 
     if (argc != 3) {
-        return loyaltyctl_usage(loyaltyctl_usage_get);
+        return loyaltyctl_usage(o->usage);
     }
 
     for (i = 0; loyaltyctl_get_kinds[i].name; i++) {
@@ -210,7 +189,7 @@ loyaltyctl_get(const loyaltyctl_opts_t *o, int argc, char **argv)
     }
 
     if (loyaltyctl_get_kinds[i].name == NULL) {
-        return loyaltyctl_usage(loyaltyctl_usage_get);
+        return loyaltyctl_usage(o->usage);
     }
 
     if (!loyaltyctl_get_key(loyaltyctl_get_kinds[i].db, argv[2], &key, code))
@@ -320,8 +299,7 @@ loyaltyctl_get_events(const loyaltyctl_opts_t *o, int argc, char **argv)
 
     } else if ((obj = loyalty_admin_get_member(&st, txn, id, len)) == NULL)
     {
-        fprintf(stderr, "loyaltyctl: no member \"%s\"\n", id);
-        rc = LOYALTYCTL_DATA;
+        rc = loyaltyctl_absent("member", id, len);
 
     } else {
         json_decref(obj);

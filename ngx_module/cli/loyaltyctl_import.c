@@ -28,26 +28,6 @@
 #define LOYALTYCTL_PROGRESS      100000
 
 
-static const char  loyaltyctl_usage_import[] =
-    "usage: loyaltyctl -s DIR import members|tiers|prices|codes|rules FILE\n"
-    "       loyaltyctl -s DIR import codes FILE [--hosts HOST[,HOST...]]\n"
-    "Imports JSON Lines (\"-\" reads stdin) in one transaction.  A repeated\n"
-    "id replaces the earlier record.  Any bad line rejects the whole file,\n"
-    "naming the line and the reason, and leaves the store unchanged\n"
-    "(exit 1).  Members and price overrides must name tiers already in\n"
-    "the store.  Prices, and tiers that change prices, must keep the\n"
-    "privilege guard: no tier above retail or above a lower-ranked tier.\n"
-    "Codes must name members already in the store, and a target URL must\n"
-    "name one of the --hosts; codes are kept in upper case (\"ab1\" then\n"
-    "\"AB1\" is a repeated code), and created_at defaults to now.  A new\n"
-    "code needs 6 characters, 4 different, and 2^28 possible codes of its\n"
-    "kind, unless it says \"vanity\": true (kept with a warning).  A\n"
-    "member's points are its balance: the difference from its ledger is\n"
-    "written there as an \"adjust\" entry.\n"
-    "Rules are one JSON document (schema/rules.schema.json) that replaces\n"
-    "the store's rules; every tier it names must be in the store.\n";
-
-
 typedef struct {
     const char       *file;
     loyalty_store_t  *st;
@@ -406,19 +386,15 @@ loyaltyctl_import_replicated(void *data, loyalty_store_t *st, MDB_txn *txn,
 int
 loyaltyctl_import(const loyaltyctl_opts_t *o, int argc, char **argv)
 {
-    int                  rc, c;
+    int                  rc;
     const char          *kind, *file;
     loyaltyctl_write_t   w;
     loyaltyctl_import_t  im;
 
-    static const struct option  longopts[] = {
-        { "hosts", required_argument, NULL, 'H' },
-        { NULL, 0, NULL, 0 }
+    loyaltyctl_option_t  opts[] = {
+        { "hosts", 0, 1, loyaltyctl_set_hosts, &im.hosts, NULL },
+        { NULL, 0, 0, NULL, NULL, NULL }
     };
-
-    if (loyaltyctl_wants_help(argc, argv, loyaltyctl_usage_import)) {
-        return LOYALTYCTL_OK;
-    }
 
     /* into the cluster's stream, for every edge: loyaltyctl_nats.c */
     if (loyaltyctl_nats_wanted(argc, argv)) {
@@ -427,21 +403,9 @@ loyaltyctl_import(const loyaltyctl_opts_t *o, int argc, char **argv)
 
     memset(&im, 0, sizeof(im));
 
-    /* 0 restarts glibc's getopt, which then lets --hosts go anywhere */
-    optind = 0;
-
-    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-        if (c != 'H') {
-            return loyaltyctl_usage(loyaltyctl_usage_import);
-        }
-
-        if (loyaltyctl_hosts_add(&im.hosts, optarg) != 0) {
-            return loyaltyctl_invalid("--hosts", optarg);
-        }
-    }
-
-    if (argc - optind != 2) {
-        return loyaltyctl_usage(loyaltyctl_usage_import);
+    rc = loyaltyctl_options(o, argc, argv, opts, 2, 2);
+    if (rc != LOYALTYCTL_OK) {
+        return rc;
     }
 
     kind = argv[optind];
@@ -450,12 +414,12 @@ loyaltyctl_import(const loyaltyctl_opts_t *o, int argc, char **argv)
     im.db = loyaltyctl_import_db(kind);
 
     if (im.db < 0) {
-        return loyaltyctl_usage(loyaltyctl_usage_import);
+        return loyaltyctl_usage(o->usage);
     }
 
     /* only codes have targets */
     if (im.hosts.n && im.db != LOYALTY_DB_CODES) {
-        return loyaltyctl_usage(loyaltyctl_usage_import);
+        return loyaltyctl_usage(o->usage);
     }
 
     im.now = (int64_t) time(NULL);

@@ -26,15 +26,6 @@ static char *loyaltyctl_lua_code(const char *src, size_t len);
 static char *loyaltyctl_lua_factor(char *p);
 
 
-static const char  loyaltyctl_usage_lua_check[] =
-    "usage: loyaltyctl --lua FILE lua-check\n"
-    "Loads the script as nginx loads loyalty_lua_file: in the same\n"
-    "sandbox, within --lua-budget, --lua-time and --lua-memory.  Prints\n"
-    "the file and the hooks it returns as one line of JSON.  Exit 1, with\n"
-    "the reason (FILE:LINE: for an error in the script), if it does not\n"
-    "load.\n";
-
-
 /* --lua-budget N: VM instructions per call, as loyalty_lua_budget */
 int
 loyaltyctl_lua_budget(const char *arg, unsigned *budget)
@@ -230,14 +221,6 @@ loyaltyctl_lua_check(const loyaltyctl_opts_t *o, int argc, char **argv)
     int             i, rc;
     json_t         *doc, *hooks;
     loyalty_lua_t   vm;
-
-    if (loyaltyctl_wants_help(argc, argv, loyaltyctl_usage_lua_check)) {
-        return LOYALTYCTL_OK;
-    }
-
-    if (argc != 1) {
-        return loyaltyctl_usage(loyaltyctl_usage_lua_check);
-    }
 
     rc = loyaltyctl_lua_open(o, &vm);
     if (rc != LOYALTYCTL_OK) {

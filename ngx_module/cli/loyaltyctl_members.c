@@ -15,6 +15,18 @@
 #include "loyaltyctl.h"
 
 
+/* an id as erase and export name it: LOYALTY_ID_MAX characters at most */
+static size_t
+loyaltyctl_id_len(const char *id)
+{
+    size_t  len;
+
+    len = strlen(id);
+
+    return len > LOYALTY_ID_MAX ? LOYALTY_ID_MAX : len;
+}
+
+
 /* a change of a member: its id, the fields, and the member after it */
 typedef struct {
     const char  *id;
@@ -24,67 +36,15 @@ typedef struct {
 } loyaltyctl_member_t;
 
 
-static const char  loyaltyctl_usage_set[] =
-    "usage: loyaltyctl -s DIR set member ID FIELD=VALUE...\n"
-    "Changes the fields named, and only those, of a member in the store,\n"
-    "as PATCH .../members/ID does, and prints the member as JSON.  FIELD is\n"
-    "one of tier, stage, referrer, joined_at, first_order_at,\n"
-    "last_order_at, orders, spend, points, birthday, blocked\n"
-    "(schema/member.schema.json); orders, spend and points take integers,\n"
-    "blocked true or false, the others strings; an empty VALUE removes\n"
-    "referrer, a time or birthday.  The member must then pass every check\n"
-    "of an import (its tier in the store, no referrer loop); a change of\n"
-    "points is written to the ledger as an \"adjust\" entry.  Exit 1 for\n"
-    "an unknown member, field or a bad value, with nothing changed.\n";
-
-static const char  loyaltyctl_usage_erase[] =
-    "usage: loyaltyctl -s DIR erase MEMBER\n"
-    "Erases a member, as POST .../members/ID/erase does, for a request\n"
-    "under PIPL or GDPR: what identifies them goes, the shop's accounting\n"
-    "stays under a pseudonym (\"erased-\" and 24 hex digits, a keyed hash\n"
-    "of the id).  The record moves to the pseudonym, blocked, without\n"
-    "birthday, joined_at or referrer, with its tier, stage, orders, spend\n"
-    "and points; the ledger moves with it; events name the pseudonym;\n"
-    "share codes are revoked and name it, their click counts kept; touches\n"
-    "go; the members they referred no longer have a referrer.  A member\n"
-    "cookie of the id finds no member from then on.  Prints\n"
-    "{\"erased\":ID,\"pseudonym\":P}.  Exit 1 if there is no such member.\n";
-
-static const char  loyaltyctl_usage_export[] =
-    "usage: loyaltyctl -s DIR export MEMBER\n"
-    "Prints everything the store holds about a member, for a subject\n"
-    "access request, as one line of JSON (schema/member-export.schema.json):\n"
-    "the record, the ledger, the downline, the share codes with their click\n"
-    "counts per day, the events that name the member (as buyer, or as a\n"
-    "referrer credited) and the touches scheduled for them.  Exit 1 if\n"
-    "there is no such member.\n";
-
-
-static const char  loyaltyctl_usage_delete[] =
-    "usage: loyaltyctl -s DIR delete member ID\n"
-    "Deletes a member as DELETE .../members/ID does: with them go their\n"
-    "ledger, share codes and their click counts, touches and due entries,\n"
-    "and the referrals index on both sides; the members they referred no\n"
-    "longer have a referrer.  A member made again under the id inherits\n"
-    "nothing.  Exit 1 if there is no such member.\n";
-
-
 static int
 loyaltyctl_delete_step(loyaltyctl_write_t *w, loyalty_store_t *st,
     MDB_txn *txn)
 {
-    int          rc;
     const char  *id;
 
     id = w->data;
 
-    rc = loyalty_admin_delete_member(st, txn, id, strlen(id));
-    if (rc == MDB_NOTFOUND) {
-        fprintf(stderr, "loyaltyctl: no member \"%s\"\n", id);
-        return LOYALTYCTL_WRITE_REFUSED;
-    }
-
-    return rc;
+    return loyalty_admin_delete_member(st, txn, id, strlen(id));
 }
 
 
@@ -94,16 +54,15 @@ loyaltyctl_delete(const loyaltyctl_opts_t *o, int argc, char **argv)
     int                 rc;
     loyaltyctl_write_t  w;
 
-    if (loyaltyctl_wants_help(argc, argv, loyaltyctl_usage_delete)) {
-        return LOYALTYCTL_OK;
-    }
-
-    if (argc != 3 || strcmp(argv[1], "member") != 0) {
-        return loyaltyctl_usage(loyaltyctl_usage_delete);
+    if (strcmp(argv[1], "member") != 0) {
+        return loyaltyctl_usage(o->usage);
     }
 
     memset(&w, 0, sizeof(loyaltyctl_write_t));
     w.what = "delete";
+    w.absent = "member";
+    w.key = argv[2];
+    w.key_len = strlen(argv[2]);
     w.room = (size_t) 1 << 20;
     w.step = loyaltyctl_delete_step;
     w.data = argv[2];
@@ -191,11 +150,6 @@ loyaltyctl_set_step(loyaltyctl_write_t *w, loyalty_store_t *st,
     rc = loyalty_member_patch(st, txn, m->id, len, m->patch,
                               (int64_t) time(NULL), w->err, sizeof(w->err));
 
-    if (rc == MDB_NOTFOUND) {
-        fprintf(stderr, "loyaltyctl: no member \"%s\"\n", m->id);
-        return LOYALTYCTL_WRITE_REFUSED;
-    }
-
     if (rc == -1 || rc == LOYALTY_ADMIN_CONFLICT) {
         fprintf(stderr, "loyaltyctl: set member %s: %s; nothing changed\n",
                 m->id, w->err);
@@ -220,12 +174,8 @@ loyaltyctl_set(const loyaltyctl_opts_t *o, int argc, char **argv)
     loyaltyctl_write_t   w;
     loyaltyctl_member_t  m;
 
-    if (loyaltyctl_wants_help(argc, argv, loyaltyctl_usage_set)) {
-        return LOYALTYCTL_OK;
-    }
-
-    if (argc < 4 || strcmp(argv[1], "member") != 0) {
-        return loyaltyctl_usage(loyaltyctl_usage_set);
+    if (strcmp(argv[1], "member") != 0) {
+        return loyaltyctl_usage(o->usage);
     }
 
     memset(&m, 0, sizeof(loyaltyctl_member_t));
@@ -247,6 +197,9 @@ loyaltyctl_set(const loyaltyctl_opts_t *o, int argc, char **argv)
     if (rc == LOYALTYCTL_OK) {
         memset(&w, 0, sizeof(loyaltyctl_write_t));
         w.what = "set member";
+        w.absent = "member";
+        w.key = m.id;
+        w.key_len = strlen(m.id);
         w.room = (size_t) 1 << 20;
         w.step = loyaltyctl_set_step;
         w.data = &m;
@@ -269,18 +222,11 @@ static int
 loyaltyctl_erase_step(loyaltyctl_write_t *w, loyalty_store_t *st,
     MDB_txn *txn)
 {
-    int                   rc;
     loyaltyctl_member_t  *m;
 
     m = w->data;
 
-    rc = loyalty_member_erase(st, txn, m->id, strlen(m->id), m->pseudonym);
-    if (rc == MDB_NOTFOUND) {
-        fprintf(stderr, "loyaltyctl: no member \"%.64s\"\n", m->id);
-        return LOYALTYCTL_WRITE_REFUSED;
-    }
-
-    return rc;
+    return loyalty_member_erase(st, txn, m->id, strlen(m->id), m->pseudonym);
 }
 
 
@@ -291,20 +237,15 @@ loyaltyctl_erase(const loyaltyctl_opts_t *o, int argc, char **argv)
     loyaltyctl_write_t   w;
     loyaltyctl_member_t  m;
 
-    if (loyaltyctl_wants_help(argc, argv, loyaltyctl_usage_erase)) {
-        return LOYALTYCTL_OK;
-    }
-
-    if (argc != 2) {
-        return loyaltyctl_usage(loyaltyctl_usage_erase);
-    }
-
     memset(&m, 0, sizeof(loyaltyctl_member_t));
     m.id = argv[1];
 
     /* events and codes are rewritten: room for a good part of them */
     memset(&w, 0, sizeof(loyaltyctl_write_t));
     w.what = "erase";
+    w.absent = "member";
+    w.key = m.id;
+    w.key_len = loyaltyctl_id_len(m.id);
     w.room = (size_t) 4 << 20;
     w.step = loyaltyctl_erase_step;
     w.data = &m;
@@ -327,14 +268,6 @@ loyaltyctl_export(const loyaltyctl_opts_t *o, int argc, char **argv)
     MDB_txn          *txn;
     loyalty_store_t   st;
 
-    if (loyaltyctl_wants_help(argc, argv, loyaltyctl_usage_export)) {
-        return LOYALTYCTL_OK;
-    }
-
-    if (argc != 2) {
-        return loyaltyctl_usage(loyaltyctl_usage_export);
-    }
-
     rc = loyaltyctl_read_begin(o, "export", &st, &txn);
     if (rc != LOYALTYCTL_OK) {
         return rc;
@@ -344,8 +277,8 @@ loyaltyctl_export(const loyaltyctl_opts_t *o, int argc, char **argv)
     loyaltyctl_read_end(&st, txn);
 
     if (doc == NULL && rc == MDB_NOTFOUND) {
-        fprintf(stderr, "loyaltyctl: no member \"%.64s\"\n", argv[1]);
-        return LOYALTYCTL_DATA;
+        return loyaltyctl_absent("member", argv[1],
+                                 loyaltyctl_id_len(argv[1]));
     }
 
     if (doc == NULL) {

@@ -483,14 +483,36 @@ loyaltyctl_nats_msgid(loyaltyctl_nats_t *n, char *id, size_t size)
 }
 
 
+int
+loyaltyctl_nats_send(loyaltyctl_nats_t *n, json_t *msg, const char *id,
+    const char *what)
+{
+    int       rc;
+    uint64_t  seq;
+
+    rc = loyaltyctl_nats_connect(n, 0);
+
+    if (rc == LOYALTYCTL_OK) {
+        rc = loyaltyctl_nats_publish(n, msg, id, &seq);
+    }
+
+    json_decref(msg);
+
+    if (rc == LOYALTYCTL_OK) {
+        printf("published %s to %s, sequence %llu\n", what, n->stream,
+               (unsigned long long) seq);
+    }
+
+    return rc;
+}
+
+
 static int
 loyaltyctl_import_publish(loyaltyctl_nats_t *n, const char *kind,
     char *buf, size_t len, json_t *hosts, int64_t now)
 {
-    int        rc;
-    char       id[LOYALTY_REPL_EDGE_MAX + 40];
-    json_t    *msg;
-    uint64_t   seq;
+    char     id[LOYALTY_REPL_EDGE_MAX + 40];
+    json_t  *msg;
 
     msg = loyalty_repl_message("import", n->edge, now);
 
@@ -508,20 +530,7 @@ loyaltyctl_import_publish(loyaltyctl_nats_t *n, const char *kind,
         return LOYALTYCTL_DATA;
     }
 
-    rc = loyaltyctl_nats_connect(n, 0);
-
-    if (rc == LOYALTYCTL_OK) {
-        rc = loyaltyctl_nats_publish(n, msg, id, &seq);
-    }
-
-    json_decref(msg);
-
-    if (rc == LOYALTYCTL_OK) {
-        printf("published %s to %s, sequence %llu\n", kind, n->stream,
-               (unsigned long long) seq);
-    }
-
-    return rc;
+    return loyaltyctl_nats_send(n, msg, id, kind);
 }
 
 

@@ -18,23 +18,6 @@
 #define LOYALTYCTL_PRUNE_DAYS_MAX   36500
 
 
-static const char  loyaltyctl_usage_prune[] =
-    "usage: loyaltyctl -s DIR prune [--older-than DAYS] [--now TIME]\n"
-    "       loyaltyctl prune [--older-than DAYS] [--now TIME] --nats URL\n"
-    "           [--creds FILE | --user U [--password P]] [--stream NAME]\n"
-    "           [--edge ID] [--replicas N]\n"
-    "Deletes the events that happened, and the acknowledged touches that\n"
-    "were due, more than DAYS days (default 400, 1 to 36500) before TIME\n"
-    "(RFC 3339, default: now), looking at 1000 records in each write\n"
-    "transaction so that nginx's writers go on between.  Pending touches\n"
-    "stay.  An event deleted no longer makes its replay a duplicate, and a\n"
-    "refund of its order is refused; choose DAYS beyond your refund window.\n"
-    "Prints {\"events\":N,\"touches\":N,\"before\":TIME}.  With --nats,\n"
-    "publishes the prune to the cluster's stream instead, as one message\n"
-    "that every edge's follower applies (a replica's store refuses a\n"
-    "local prune).\n";
-
-
 typedef struct {
     int64_t          cutoff;
     loyalty_prune_t  pr;
@@ -45,10 +28,9 @@ typedef struct {
 static int
 loyaltyctl_prune_publish(loyaltyctl_nats_t *n, int64_t now, int64_t cutoff)
 {
-    int        rc;
-    char       id[LOYALTY_REPL_EDGE_MAX + 40];
-    json_t    *msg;
-    uint64_t   seq;
+    int      rc;
+    char     id[LOYALTY_REPL_EDGE_MAX + 40];
+    json_t  *msg;
 
     msg = loyalty_repl_message("prune", n->edge, now);
 
@@ -61,19 +43,8 @@ loyaltyctl_prune_publish(loyaltyctl_nats_t *n, int64_t now, int64_t cutoff)
         return LOYALTYCTL_STORE;
     }
 
-    rc = loyaltyctl_nats_connect(n, 0);
-
-    if (rc == LOYALTYCTL_OK) {
-        rc = loyaltyctl_nats_publish(n, msg, id, &seq);
-    }
-
-    json_decref(msg);
+    rc = loyaltyctl_nats_send(n, msg, id, "prune");
     loyaltyctl_nats_close(n);
-
-    if (rc == LOYALTYCTL_OK) {
-        printf("published prune to %s, sequence %llu\n", n->stream,
-               (unsigned long long) seq);
-    }
 
     return rc;
 }
@@ -111,7 +82,6 @@ loyaltyctl_prune(const loyaltyctl_opts_t *o, int argc, char **argv)
     static struct option  opts[] = {
         { "older-than", required_argument, NULL, 'o' },
         { "now",        required_argument, NULL, 'n' },
-        { "help",       no_argument,       NULL, 'h' },
         LOYALTYCTL_NATS_OPTIONS,
         { NULL, 0, NULL, 0 }
     };
@@ -122,7 +92,7 @@ loyaltyctl_prune(const loyaltyctl_opts_t *o, int argc, char **argv)
     days = LOYALTYCTL_PRUNE_DAYS;
     optind = 0;
 
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
         case 'o':
             if (loyaltyctl_parse_count(optarg, &days) != 0
@@ -140,13 +110,9 @@ loyaltyctl_prune(const loyaltyctl_opts_t *o, int argc, char **argv)
 
             break;
 
-        case 'h':
-            fputs(loyaltyctl_usage_prune, stdout);
-            return LOYALTYCTL_OK;
-
         default:
             if (loyaltyctl_nats_option(&n, c, optarg) != 0) {
-                return loyaltyctl_usage(loyaltyctl_usage_prune);
+                return loyaltyctl_usage(o->usage);
             }
 
             nats = 1;
@@ -155,7 +121,7 @@ loyaltyctl_prune(const loyaltyctl_opts_t *o, int argc, char **argv)
 
     /* the NATS options go with --nats only */
     if (optind != argc || (nats && n.urls == NULL)) {
-        return loyaltyctl_usage(loyaltyctl_usage_prune);
+        return loyaltyctl_usage(o->usage);
     }
 
     memset(&p, 0, sizeof(loyaltyctl_prune_t));

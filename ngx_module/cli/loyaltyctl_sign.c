@@ -11,61 +11,49 @@
 #include "loyaltyctl.h"
 
 
-static const char  loyaltyctl_usage_sign[] =
-    "usage: loyaltyctl sign-member ID --keys FILE [--ttl DURATION]\n"
-    "Prints a member cookie value signed with the first key in FILE.\n"
-    "DURATION uses nginx's units (30m, 12h, 30d); the default is 30d.\n";
+/* --ttl: a duration, up to a cookie's longest life */
+static int
+loyaltyctl_sign_ttl(const char *arg, void *dest)
+{
+    int64_t  ttl;
+
+    ttl = loyalty_parse_duration(arg, strlen(arg));
+
+    if (ttl <= 0 || ttl > LOYALTY_EXPIRES_MAX - time(NULL)) {
+        return -1;
+    }
+
+    *(int64_t *) dest = ttl;
+    return 0;
+}
 
 
 int
 loyaltyctl_sign_member(const loyaltyctl_opts_t *o, int argc, char **argv)
 {
-    int                 c;
-    char                err[LOYALTY_ERRLEN], out[LOYALTY_COOKIE_MAX + 1];
-    long                n;
-    int64_t             ttl;
-    const char         *keys, *id;
-    loyalty_keyring_t  *kr;
+    int                  rc;
+    char                 err[LOYALTY_ERRLEN], out[LOYALTY_COOKIE_MAX + 1];
+    long                 n;
+    int64_t              ttl;
+    const char          *keys, *id;
+    loyalty_keyring_t   *kr;
 
-    static const struct option  longopts[] = {
-        { "keys", required_argument, NULL, 'k' },
-        { "ttl",  required_argument, NULL, 't' },
-        { "help", no_argument,       NULL, 'h' },
-        { NULL, 0, NULL, 0 }
+    loyaltyctl_option_t  opts[] = {
+        { "keys", 'k', 1, loyaltyctl_set_string, &keys, NULL },
+        { "ttl", 't', 1, loyaltyctl_sign_ttl, &ttl, NULL },
+        { NULL, 0, 0, NULL, NULL, NULL }
     };
 
     keys = NULL;
     ttl = 30 * LOYALTY_DAY;
 
-    /* 0 restarts glibc's getopt, which then lets options follow the ID */
-    optind = 0;
-
-    while ((c = getopt_long(argc, argv, "k:t:h", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'k':
-            keys = optarg;
-            break;
-
-        case 't':
-            ttl = loyalty_parse_duration(optarg, strlen(optarg));
-            if (ttl <= 0 || ttl > LOYALTY_EXPIRES_MAX - time(NULL)) {
-                fprintf(stderr, "loyaltyctl: invalid --ttl \"%s\"\n",
-                        optarg);
-                return LOYALTYCTL_USAGE;
-            }
-            break;
-
-        case 'h':
-            fputs(loyaltyctl_usage_sign, stdout);
-            return LOYALTYCTL_OK;
-
-        default:
-            return loyaltyctl_usage(loyaltyctl_usage_sign);
-        }
+    rc = loyaltyctl_options(o, argc, argv, opts, 1, 1);
+    if (rc != LOYALTYCTL_OK) {
+        return rc;
     }
 
-    if (optind + 1 != argc || keys == NULL) {
-        return loyaltyctl_usage(loyaltyctl_usage_sign);
+    if (keys == NULL) {
+        return loyaltyctl_usage(o->usage);
     }
 
     id = argv[optind];

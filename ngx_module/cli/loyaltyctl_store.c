@@ -7,33 +7,11 @@
 #include "loyaltyctl.h"
 
 
-static const char  loyaltyctl_usage_init[] =
-    "usage: loyaltyctl -s DIR init\n"
-    "Creates the store directory and its databases.  On an existing store,\n"
-    "adds any database it lacks and leaves the rest as it is.  Exit 3 if\n"
-    "it cannot be created or has another schema.\n";
-
-
-static const char  loyaltyctl_usage_stat[] =
-    "usage: loyaltyctl -s DIR stat\n"
-    "Prints the schema version, creation time, map size and use, and the\n"
-    "entries in each database (codes: one per share code; clicks: one per\n"
-    "code and day with clicks).\n";
-
-
 int
 loyaltyctl_init(const loyaltyctl_opts_t *o, int argc, char **argv)
 {
     int              rc;
     loyalty_store_t  st;
-
-    if (loyaltyctl_wants_help(argc, argv, loyaltyctl_usage_init)) {
-        return LOYALTYCTL_OK;
-    }
-
-    if (argc != 1) {
-        return loyaltyctl_usage(loyaltyctl_usage_init);
-    }
 
     rc = loyaltyctl_open(o, &st, LOYALTY_STORE_CREATE);
     if (rc != LOYALTYCTL_OK) {
@@ -57,14 +35,6 @@ loyaltyctl_stat(const loyaltyctl_opts_t *o, int argc, char **argv)
     MDB_stat         ms;
     MDB_envinfo      info;
     loyalty_store_t  st;
-
-    if (loyaltyctl_wants_help(argc, argv, loyaltyctl_usage_stat)) {
-        return LOYALTYCTL_OK;
-    }
-
-    if (argc != 1) {
-        return loyaltyctl_usage(loyaltyctl_usage_stat);
-    }
 
     rc = loyaltyctl_read_begin(o, "stat", &st, &txn);
     if (rc != LOYALTYCTL_OK) {

@@ -1,7 +1,9 @@
 /*
- * loyaltyctl: what every command shares.  Arguments (help, usage, host
- * lists, days, counts, whole files), output (one line of JSON, verify's
- * problems), and the store: one way to read it and one way to write it.
+ * loyaltyctl: what every command shares.  Arguments (the one option
+ * parser, loyaltyctl_options(), over a table of each command's options;
+ * usage, host lists, days, counts, whole files), output (one line of
+ * JSON, verify's problems, an absent record), and the store: one way to
+ * read it and one way to write it.
  *
  * Every write of every command goes through loyaltyctl_write(): it opens
  * the store, makes room, runs the command's step in a write transaction,
@@ -13,6 +15,7 @@
  */
 
 #include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +26,8 @@
 
 /* a step that fills the map runs again this many times, each with more */
 #define LOYALTYCTL_GROW_TRIES   8
+/* getopt_long()'s value for the option i of a table: past any letter */
+#define LOYALTYCTL_OPTION_ID    256
 /* the first growth of a write that asked for none */
 #define LOYALTYCTL_REGROW       ((size_t) 1 << 20)
 
@@ -59,6 +64,113 @@ loyaltyctl_invalid(const char *option, const char *value)
 }
 
 
+/* the option of the table that getopt_long() returned c for, or NULL */
+static const loyaltyctl_option_t *
+loyaltyctl_option_find(const loyaltyctl_option_t *opts, int c)
+{
+    int  i;
+
+    for (i = 0; opts[i].name; i++) {
+        if (c == LOYALTYCTL_OPTION_ID + i
+            || (opts[i].letter != 0 && c == opts[i].letter))
+        {
+            return &opts[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+int
+loyaltyctl_options(const loyaltyctl_opts_t *o, int argc, char **argv,
+    const loyaltyctl_option_t *opts, int min, int max)
+{
+    int                         c, i, n;
+    char                        letters[2 * LOYALTYCTL_OPTIONS_MAX + 1];
+    struct option               longopts[LOYALTYCTL_OPTIONS_MAX + 1];
+    const loyaltyctl_option_t  *opt;
+
+    n = 0;
+
+    for (i = 0; opts[i].name && i < LOYALTYCTL_OPTIONS_MAX; i++) {
+        longopts[i].name = opts[i].name;
+        longopts[i].has_arg = opts[i].value ? required_argument : no_argument;
+        longopts[i].flag = NULL;
+        longopts[i].val = LOYALTYCTL_OPTION_ID + i;
+
+        if (opts[i].letter != 0) {
+            letters[n++] = (char) opts[i].letter;
+            if (opts[i].value) {
+                letters[n++] = ':';
+            }
+        }
+    }
+
+    memset(&longopts[i], 0, sizeof(struct option));
+    letters[n] = '\0';
+
+    /* 0 restarts glibc's getopt, which then lets options follow the
+     * arguments */
+    optind = 0;
+
+    while ((c = getopt_long(argc, argv, letters, longopts, NULL)) != -1) {
+        opt = loyaltyctl_option_find(opts, c);
+        if (opt == NULL) {
+            return loyaltyctl_usage(o->usage);
+        }
+
+        if (loyaltyctl_option_set(opt, optarg) != LOYALTYCTL_OK) {
+            return LOYALTYCTL_USAGE;
+        }
+    }
+
+    n = argc - optind;
+
+    if (n < min || (max >= 0 && n > max)) {
+        return loyaltyctl_usage(o->usage);
+    }
+
+    return LOYALTYCTL_OK;
+}
+
+
+int
+loyaltyctl_option_set(const loyaltyctl_option_t *opt, const char *arg)
+{
+    if (opt->set(arg, opt->dest) != 0) {
+        fprintf(stderr, "loyaltyctl: invalid --%s \"%s\"%s\n", opt->name, arg,
+                opt->hint ? opt->hint : "");
+        return LOYALTYCTL_USAGE;
+    }
+
+    return LOYALTYCTL_OK;
+}
+
+
+int
+loyaltyctl_set_string(const char *arg, void *dest)
+{
+    *(const char **) dest = arg;
+    return 0;
+}
+
+
+int
+loyaltyctl_set_flag(const char *arg, void *dest)
+{
+    *(int *) dest = 1;
+    return 0;
+}
+
+
+int
+loyaltyctl_set_hosts(const char *arg, void *dest)
+{
+    return loyaltyctl_hosts_add(dest, arg);
+}
+
+
 int
 loyaltyctl_print_json(json_t *obj)
 {
@@ -83,6 +195,24 @@ loyaltyctl_problem(size_t *n, const char *db, MDB_val *key, const char *what)
     (*n)++;
     printf("%s/%.*s: %s\n", db, (int) (key->mv_size > 80 ? 80 : key->mv_size),
            (const char *) key->mv_data, what);
+}
+
+
+int
+loyaltyctl_problem_absent(int rc, const char *field, const char *ref,
+    size_t len, size_t *n, const char *db, MDB_val *key)
+{
+    char  what[LOYALTY_ERRLEN];
+
+    if (rc != MDB_NOTFOUND) {
+        return rc;
+    }
+
+    snprintf(what, sizeof(what), "unknown %s \"%.*s\"", field, (int) len,
+             ref);
+    loyaltyctl_problem(n, db, key, what);
+
+    return 0;
 }
 
 
@@ -138,7 +268,7 @@ loyaltyctl_parse_count(const char *s, int64_t *out)
 
 
 int
-loyaltyctl_parse_day(const char *s, int64_t *day)
+loyaltyctl_parse_day(const char *s, void *day)
 {
     char     buf[LOYALTY_RFC3339_LEN + 1];
     int64_t  t;
@@ -153,14 +283,14 @@ loyaltyctl_parse_day(const char *s, int64_t *day)
         return -1;
     }
 
-    *day = loyalty_day(t);
+    *(int64_t *) day = loyalty_day(t);
     return 0;
 }
 
 
 /* --now, --until: RFC 3339; -1 when malformed */
 int
-loyaltyctl_time(const char *arg, int64_t *t)
+loyaltyctl_time(const char *arg, void *t)
 {
     return loyalty_parse_rfc3339(arg, strlen(arg), t);
 }
@@ -236,6 +366,14 @@ loyaltyctl_open(const loyaltyctl_opts_t *o, loyalty_store_t *st,
     }
 
     return LOYALTYCTL_OK;
+}
+
+
+int
+loyaltyctl_absent(const char *what, const char *key, size_t len)
+{
+    fprintf(stderr, "loyaltyctl: no %s \"%.*s\"\n", what, (int) len, key);
+    return LOYALTYCTL_DATA;
 }
 
 
@@ -396,6 +534,10 @@ loyaltyctl_write(const loyaltyctl_opts_t *o, loyaltyctl_write_t *w)
 
     if (rc == LOYALTYCTL_WRITE_FAILED) {
         return LOYALTYCTL_STORE;
+    }
+
+    if (rc == MDB_NOTFOUND && w->absent) {
+        return loyaltyctl_absent(w->absent, w->key, w->key_len);
     }
 
     w->rc = rc;

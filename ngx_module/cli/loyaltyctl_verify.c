@@ -12,15 +12,6 @@
 #include "loyaltyctl.h"
 
 
-static const char  loyaltyctl_usage_verify[] =
-    "usage: loyaltyctl -s DIR verify\n"
-    "Decodes every record and resolves every reference (a member's tier\n"
-    "and referrer, a price's tiers, a code's member), and checks that\n"
-    "every price keeps the privilege guard and every member's points are\n"
-    "the sum of their ledger.  Lists each problem on stdout; exit 1 if\n"
-    "any.\n";
-
-
 static void
 loyaltyctl_verify_price(const loyalty_tierset_t *ts, MDB_val *key,
     MDB_val *val, size_t *problems)
@@ -126,12 +117,9 @@ loyaltyctl_verify_db(loyalty_store_t *st, MDB_txn *txn, int db,
         ref.mv_size = m.tier_len;
 
         rc = mdb_get(txn, st->dbi[LOYALTY_DB_TIERS], &ref, &tmp);
-        if (rc == MDB_NOTFOUND) {
-            snprintf(what, sizeof(what), "unknown tier \"%.*s\"",
-                     (int) m.tier_len, m.tier);
-            loyaltyctl_problem(problems, name, &key, what);
-
-        } else if (rc != 0) {
+        rc = loyaltyctl_problem_absent(rc, "tier", m.tier, m.tier_len,
+                                       problems, name, &key);
+        if (rc != 0) {
             break;
         }
 
@@ -150,12 +138,9 @@ loyaltyctl_verify_db(loyalty_store_t *st, MDB_txn *txn, int db,
         }
 
         rc = loyalty_member_find(txn, st, m.referrer, m.referrer_len, &tmp);
-        if (rc == MDB_NOTFOUND) {
-            snprintf(what, sizeof(what), "unknown referrer \"%.*s\"",
-                     (int) m.referrer_len, m.referrer);
-            loyaltyctl_problem(problems, name, &key, what);
-
-        } else if (rc != 0) {
+        rc = loyaltyctl_problem_absent(rc, "referrer", m.referrer,
+                                       m.referrer_len, problems, name, &key);
+        if (rc != 0) {
             break;
         }
     }
@@ -227,14 +212,6 @@ loyaltyctl_verify(const loyaltyctl_opts_t *o, int argc, char **argv)
     MDB_txn           *txn;
     loyalty_store_t    st;
     loyalty_tierset_t  ts;
-
-    if (loyaltyctl_wants_help(argc, argv, loyaltyctl_usage_verify)) {
-        return LOYALTYCTL_OK;
-    }
-
-    if (argc != 1) {
-        return loyaltyctl_usage(loyaltyctl_usage_verify);
-    }
 
     rc = loyaltyctl_read_begin(o, "verify", &st, &txn);
     if (rc != LOYALTYCTL_OK) {
