@@ -597,4 +597,115 @@ stop_checked($h, 'webhooks');
     stop_checked($h2, 'two workers');
 }
 
+
+# the adapters' events, exactly: a probe mapping runs one adapter (copied
+# beside it) on the payload it is given and refuses with the events it got
+# as text (or the adapter's own refusal), so that nothing is applied and
+# fields the store does not keep (items, the signup's time) are seen too
+{
+    mkdir "$DIR/adapters" or die "mkdir $DIR/adapters: $!";
+    write_file("$DIR/adapters/$_.lua", slurp("$ADAPTERS/$_.lua"), 0644)
+        for qw(shopify woocommerce youzan);
+    write_file("$DIR/probe.lua", <<'LUA', 0644);
+local function text(e)
+  local out = {}
+  for _, k in ipairs({ "type", "member", "order_id", "refund_id", "amount",
+                       "at" }) do
+    if e[k] ~= nil then out[#out + 1] = k .. "=" .. tostring(e[k]) end
+  end
+  for _, i in ipairs(e.items or {}) do
+    out[#out + 1] = i.sku .. "x" .. i.qty
+  end
+  return table.concat(out, " ")
+end
+return { map = function(probe, headers)
+  local adapter = require("adapters." .. probe.adapter)
+  local events, why = adapter.map(probe.payload, { topic = probe.topic })
+  if not events then return nil, "refused: " .. why end
+  if probe.event == 0 then return nil, #events .. " events" end
+  return nil, text(events[probe.event])
+end }
+LUA
+    my $hp = start_nginx(http_config => $HTTP, store => $STORE,
+                         config => hook('probe', 'generic', 'youzan',
+                                        "$DIR/probe.lua"));
+    my $n = 0;
+    my $probe = sub {
+        my ($adapter, $topic, $payload, $event) = @_;
+        my ($status, $doc) = generic($hp, '/hooks/probe', 'probe',
+                                     'probe-' . $n++,
+                                     { adapter => $adapter, topic => $topic,
+                                       payload => $payload,
+                                       event => $event // 0 });
+        return "$status " . (ref $doc ? $doc->{error} // '' : $doc);
+    };
+    my $sh = shopify_order(total => '300.00', wipes => '44.00');
+    my $sh_member = "member=shopify-$BIG_CUSTOMER";
+
+    is($probe->('shopify', 'orders/paid', $sh, 1),
+       "422 type=signup $sh_member at=2026-10-01T09:00:00+08:00",
+       'shopify: the signup, at the customer\'s created_at');
+    is($probe->('shopify', 'orders/paid', $sh, 2),
+       "422 type=order $sh_member order_id=shopify-order-$BIG_ORDER "
+       . 'amount=30000 at=2026-11-21T18:05:03+08:00 nappies-128x2 '
+       . 'shopify-variant-457924702x1',
+       'shopify: the order, its SKUs else variant ids');
+    delete $sh->{customer}{created_at};
+    like($probe->('shopify', 'orders/paid', $sh, 1),
+         qr/ at=2026-11-21T18:05:03\+08:00\z/,
+         'shopify: a customer without created_at signs up at the order');
+    delete @$sh{qw(processed_at created_at)};
+    is($probe->('shopify', 'orders/paid', $sh),
+       '422 refused: the order has no processed_at or created_at',
+       'shopify: an order without a time is refused');
+    $sh->{customer}{id} = undef;
+    is($probe->('shopify', 'orders/paid', $sh),
+       '422 refused: the customer has no id',
+       'shopify: a customer without an id is refused');
+
+    my $wc = wc_order(id => 4801, refunds => [{ id => 4810,
+                                                 total => '-5.00' }]);
+    push @{$wc->{line_items}}, { product_id => 94, quantity => 3, sku => '' };
+    is($probe->('woocommerce', 'order.updated', $wc, 0), '422 3 events',
+       'woocommerce: signup, order and refund');
+    is($probe->('woocommerce', 'order.updated', $wc, 2),
+       '422 type=order member=wc-1001 order_id=wc-order-4801 amount=12800 '
+       . 'at=2026-11-21T10:01:00Z nappies-128x1 wc-product-94x3',
+       'woocommerce: the order, its SKUs else product ids');
+    is($probe->('woocommerce', 'order.updated', $wc, 3),
+       '422 type=refund order_id=wc-order-4801 refund_id=wc-refund-4810 '
+       . 'amount=500', 'woocommerce: the refund');
+    is($probe->('woocommerce', 'order.created',
+                { %$wc, customer_id => 'li na' }),
+       '422 refused: the customer id is not a number',
+       'woocommerce: a customer id that is no id is refused');
+    is($probe->('woocommerce', 'order.created',
+                { %$wc, date_paid_gmt => undef, date_created_gmt => 'x' }),
+       '422 refused: the order has no date_paid_gmt or date_created_gmt',
+       'woocommerce: an order without a time is refused');
+
+    my $yz = { tid => 'E20261121100000000000009', fans_id => 88002,
+               payment => '99.50', pay_time => '2026-11-21 18:00:00',
+               orders => [{ outer_sku_id => 'wipes-80', num => 2 },
+                          { num => 1 }] };
+    is($probe->('youzan', 'trade_TradePaid', { msg => $yz }, 1),
+       '422 type=signup member=yz-88002', 'youzan: the signup, no time');
+    is($probe->('youzan', 'trade_TradePaid', { msg => $yz }, 2),
+       '422 type=order member=yz-88002 order_id=yz-order-'
+       . 'E20261121100000000000009 amount=9950 at=2026-11-21T18:00:00+08:00 '
+       . 'wipes-80x2', 'youzan: the order, lines without a SKU left out');
+    is($probe->('youzan', 'trade_TradePaid',
+                { msg => { %$yz, fans_id => undef } }),
+       '422 0 events', 'youzan: a buyer who is no fan is ignored');
+    is($probe->('youzan', 'trade_TradePaid',
+                { msg => { %$yz, pay_time => undef } }),
+       '422 refused: the trade has no pay_time',
+       'youzan: a trade without pay_time is refused');
+    is($probe->('youzan', 'trade_TradePaid',
+                { msg => { %$yz, payment => '1.234' } }),
+       '422 refused: more decimals than the currency has: "1.234"',
+       'youzan: an amount the currency cannot have is refused');
+    stop_checked($hp, 'probe');
+}
+
 done_testing();

@@ -23,15 +23,8 @@ local MEMBER = "shopify-"
 local ORDER = "shopify-order-"
 local REFUND = "shopify-refund-"
 local DIGITS = 2
-
-local function sku_of(line)
-  return adapter.key("", line.sku)
-         or adapter.key("shopify-variant-", line.variant_id)
-end
-
-local function qty_of(line)
-  return line.quantity
-end
+local LINE = { sku = "sku", product = "variant_id",
+               prefix = "shopify-variant-", qty = "quantity" }
 
 local function paid(order)
   if order.id == nil then
@@ -47,27 +40,16 @@ local function paid(order)
     return {}
   end
 
-  local member = adapter.key(MEMBER, order.customer.id)
-  if not member then
-    return nil, "the customer has no id"
-  end
-
-  local amount, why = adapter.minor(order.total_price, DIGITS)
-  if not amount then
-    return nil, why
-  end
-
   local at = adapter.time(order.processed_at) or adapter.time(order.created_at)
-  if not at then
-    return nil, "the order has no processed_at or created_at"
-  end
 
-  return {
-    { type = "signup", member = member,
-      at = adapter.time(order.customer.created_at) or at },
-    { type = "order", member = member, order_id = order_id,
-      amount = amount, at = at,
-      items = adapter.items(order.line_items, sku_of, qty_of) },
+  return adapter.order {
+    member = adapter.key(MEMBER, order.customer.id),
+    no_member = "the customer has no id",
+    order_id = order_id,
+    amount = order.total_price, digits = DIGITS,
+    at = at, no_at = "the order has no processed_at or created_at",
+    signup_at = adapter.time(order.customer.created_at) or at,
+    lines = order.line_items, line = LINE,
   }
 end
 

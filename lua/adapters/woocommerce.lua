@@ -23,15 +23,8 @@ local ORDER = "wc-order-"       -- order ids: "wc-order-4567"
 local REFUND = "wc-refund-"
 local DIGITS = 2                -- the store currency's decimals
 local PAID = { processing = true, completed = true }
-
-local function sku_of(line)
-  return adapter.key("", line.sku)
-         or adapter.key("wc-product-", line.product_id)
-end
-
-local function qty_of(line)
-  return line.quantity
-end
+local LINE = { sku = "sku", product = "product_id", prefix = "wc-product-",
+               qty = "quantity" }
 
 local function map(order, headers)
   local topic = headers.topic
@@ -54,29 +47,21 @@ local function map(order, headers)
     return {}
   end
 
-  local member = adapter.key(MEMBER, order.customer_id)
-  if not member then
-    return nil, "the customer id is not a number"
-  end
-
-  local amount, why = adapter.minor(order.total, DIGITS)
-  if not amount then
-    return nil, why
-  end
-
   local at = adapter.time(order.date_paid_gmt)
              or adapter.time(order.date_created_gmt)
-  if not at then
-    return nil, "the order has no date_paid_gmt or date_created_gmt"
-  end
 
-  local events = {
-    { type = "signup", member = member,
-      at = adapter.time(order.date_created_gmt) or at },
-    { type = "order", member = member, order_id = order_id,
-      amount = amount, at = at,
-      items = adapter.items(order.line_items, sku_of, qty_of) },
+  local events, why = adapter.order {
+    member = adapter.key(MEMBER, order.customer_id),
+    no_member = "the customer id is not a number",
+    order_id = order_id,
+    amount = order.total, digits = DIGITS,
+    at = at, no_at = "the order has no date_paid_gmt or date_created_gmt",
+    signup_at = adapter.time(order.date_created_gmt) or at,
+    lines = order.line_items, line = LINE,
   }
+  if not events then
+    return nil, why
+  end
 
   for _, refund in ipairs(order.refunds or {}) do
     local minor = adapter.minor(refund.total, DIGITS)

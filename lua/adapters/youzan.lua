@@ -32,14 +32,7 @@ local MEMBER = "yz-"
 local ORDER = "yz-order-"
 local REFUND = "yz-refund-"
 local OFFSET = "+08:00"
-
-local function sku_of(line)
-  return adapter.key("", line.outer_sku_id)
-end
-
-local function qty_of(line)
-  return line.num
-end
+local LINE = { sku = "outer_sku_id", qty = "num" }
 
 local function map(payload, headers)
   local msg = payload.msg
@@ -55,23 +48,14 @@ local function map(payload, headers)
   end
 
   if topic == "trade_TradePaid" then
-    local member = adapter.key(MEMBER, msg.fans_id)
-    if not member then
-      return {}         -- a buyer who is not the shop's fan
-    end
-    local amount, why = adapter.minor(msg.payment)
-    if not amount then
-      return nil, why
-    end
-    local at = adapter.time(msg.pay_time, OFFSET)
-    if not at then
-      return nil, "the trade has no pay_time"
-    end
-    return {
-      { type = "signup", member = member },
-      { type = "order", member = member, order_id = order_id,
-        amount = amount, at = at,
-        items = adapter.items(msg.orders, sku_of, qty_of) },
+    -- a buyer who is not the shop's fan has no member: ignored
+    return adapter.order {
+      member = adapter.key(MEMBER, msg.fans_id),
+      order_id = order_id,
+      amount = msg.payment,
+      at = adapter.time(msg.pay_time, OFFSET),
+      no_at = "the trade has no pay_time",
+      lines = msg.orders, line = LINE,
     }
   end
 

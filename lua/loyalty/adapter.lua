@@ -85,10 +85,29 @@ function M.time(s, offset)
   return d .. "T" .. t .. rest
 end
 
+-- the readers of a line described as { sku = FIELD, product = FIELD,
+-- prefix = PREFIX, qty = FIELD }: the sku is the line's SKU field, else
+-- prefix .. its product id field (if there is one); the quantity its
+-- qty field
+local function line_readers(d)
+  local function sku_of(line)
+    return M.key("", line[d.sku])
+           or (d.product and M.key(d.prefix or "", line[d.product]))
+  end
+  local function qty_of(line)
+    return line[d.qty]
+  end
+  return sku_of, qty_of
+end
+
 -- line items as the order's items: {sku =, qty =}, the sku from
--- sku_of(line) (nil skips the line), at most 256
+-- sku_of(line) (nil skips the line), at most 256; sku_of may instead be
+-- a line's description (line_readers), and then qty_of is not given
 function M.items(lines, sku_of, qty_of)
   local items = {}
+  if type(sku_of) == "table" then
+    sku_of, qty_of = line_readers(sku_of)
+  end
   if type(lines) ~= "table" then
     return items
   end
@@ -102,6 +121,37 @@ function M.items(lines, sku_of, qty_of)
     end
   end
   return items
+end
+
+-- a paid order's events: its member's signup (at o.signup_at, if given),
+-- then the order; nil and a reason for what cannot be read.  o.member and
+-- o.order_id are project ids (key()); a member nil refuses the order with
+-- o.no_member, or without it ignores the order ({}); o.amount is the
+-- platform's amount (minor(), at o.digits); o.at the order's time (time()),
+-- nil refused with o.no_at; o.lines the line items, read as o.line
+-- describes them (items()).
+function M.order(o)
+  if not o.member then
+    if o.no_member then
+      return nil, o.no_member
+    end
+    return {}
+  end
+
+  local amount, why = M.minor(o.amount, o.digits)
+  if not amount then
+    return nil, why
+  end
+
+  if not o.at then
+    return nil, o.no_at
+  end
+
+  return {
+    { type = "signup", member = o.member, at = o.signup_at },
+    { type = "order", member = o.member, order_id = o.order_id,
+      amount = amount, at = o.at, items = M.items(o.lines, o.line) },
+  }
 end
 
 return M
