@@ -8,11 +8,13 @@
  * and event writes go on between its steps.  Once a sweep has worked
  * NGX_HTTP_LOYALTY_SWEEP_FREE ms, it rests NGX_HTTP_LOYALTY_SWEEP_REST
  * times as long as each step took before the next, so that a large
- * store's sweep takes at most a tenth of a core from the workers that
+ * store's sweep takes at most a 25th of a core from the workers that
  * serve requests (a thread of the shared pool cannot be given a lower
- * priority and take it back unprivileged); a small one runs through.  The conditions run in the
- * worker's write-path VM, which only ever runs inside a write transaction:
- * LMDB's writer lock keeps it to one thread.
+ * priority and take it back unprivileged); a small one runs through.
+ * Each step seals the members it rewarded (loyalty_changes_seal()), so
+ * that the workers' member caches retire those members only.  The
+ * conditions run in the worker's write-path VM, which only ever runs
+ * inside a write transaction: LMDB's writer lock keeps it to one thread.
  */
 
 #include <ngx_config.h>
@@ -26,7 +28,7 @@
 
 
 /* the rest between two steps, in times the step took */
-#define NGX_HTTP_LOYALTY_SWEEP_REST  9
+#define NGX_HTTP_LOYALTY_SWEEP_REST  24
 
 /* the work, in ms, a sweep does before it rests between steps */
 #define NGX_HTTP_LOYALTY_SWEEP_FREE  1000
@@ -175,7 +177,8 @@ ngx_http_loyalty_sweep_post(ngx_http_loyalty_sweep_t *s)
 static int
 ngx_http_loyalty_sweep_step(ngx_http_loyalty_write_t *w, MDB_txn *txn)
 {
-    ngx_http_loyalty_sweep_t *s = w->data;
+    int                        rc;
+    ngx_http_loyalty_sweep_t  *s = w->data;
 
     s->sw = s->before;
     s->err[0] = '\0';
@@ -185,9 +188,25 @@ ngx_http_loyalty_sweep_step(ngx_http_loyalty_write_t *w, MDB_txn *txn)
         return 0;
     }
 
-    return loyalty_sweep_step(&s->store->st, txn, s->cadences, s->now,
-                              LOYALTY_SWEEP_CHUNK, &s->sw, s->err,
-                              sizeof(s->err));
+    rc = loyalty_sweep_step(&s->store->st, txn, s->cadences, s->now,
+                            LOYALTY_SWEEP_CHUNK, &s->sw, s->err,
+                            sizeof(s->err));
+    if (rc != 0) {
+        return rc;
+    }
+
+    /*
+     * A step writes touches, dues and the ledger, which no worker caches,
+     * and the points of the members it rewards, noted: sealed, it retires
+     * those members' cache entries only, not every worker's whole cache.
+     */
+    rc = loyalty_changes_seal(&s->store->st, txn);
+    if (rc != 0) {
+        snprintf(s->err, sizeof(s->err), "sealing the step's changes: %s",
+                 mdb_strerror(rc));
+    }
+
+    return rc;
 }
 
 
