@@ -5,6 +5,7 @@ use lib 't/lib';
 use Loyalty::Harness;
 use Time::HiRes qw(sleep);
 use POSIX ();
+use Cwd ();
 
 my $STORE = <<'END';
 [tiers]
@@ -154,6 +155,67 @@ END
     stop_nginx($h);
     unlike(error_log_text($h), qr/\[(alert|crit|emerg)\]|exited on signal/,
            'events: no crash');
+}
+
+
+# The cadence sweep in nginx retires the members it rewarded, and them
+# alone: a birthday touch scheduled by loyaltyctl as of 27 Feb 2026 is
+# long due, and nginx's first sweep (a second after start) credits it.
+
+{
+    my $lua = Cwd::abs_path('t/cadence/cadences.lua');
+    my $h = start_nginx(log_level => 'debug', store => <<'END',
+[tiers]
+{"name":"basic","rank":0}
+[members]
+{"id":"ann","tier":"basic","stage":"member","birthday":"02-29"}
+{"id":"bob","tier":"basic","stage":"fan"}
+END
+        http_config => "loyalty_store %%STORE%%;\n"
+                       . "loyalty_keys %%KEYS%%;\n"
+                       . "loyalty_lua_file $lua;\n"
+                       . "loyalty_cadence_sweep 1h;\n",
+        config => $CONFIG);
+
+    my ($rc, undef, $err) = loyaltyctl('-s', $h->{store}, '--lua', $lua,
+                                       'sweep', '--now',
+                                       '2026-02-27T12:00:00Z');
+    is($rc, 0, 'sweep: the birthday scheduled by loyaltyctl') or diag($err);
+
+    my $a = sign_member('ann', 3600);
+    my $b = sign_member('bob', 3600);
+    get($h, $_) for $a, $b, $a;
+    my $first = get($h, $b);
+    my $swept = qr/loyalty_cadence_sweep: \d+ members, .* 1 rewards credited/;
+    my $early = error_log_text($h) =~ $swept;
+
+    ok(_poll_log($h, $swept), 'sweep: nginx credited the reward');
+
+    SKIP: {
+        skip 'sweep: nginx swept before the members were cached', 5
+            if $early;
+        is($first, "[valid][bob][basic][0][fan][0]\n", 'sweep: bob cached');
+        my ($hits, $rereads) = (hits($h), rereads($h));
+        is(get($h, $a), "[valid][ann][basic][0][member][10]\n",
+           'sweep: ann\'s reward seen at once');
+        is(rereads($h), $rereads + 1, 'sweep: ann read again');
+        is(get($h, $b), "[valid][bob][basic][0][fan][0]\n", 'sweep: bob');
+        is(hits($h), $hits + 1, 'sweep: bob still answered from the cache');
+    }
+
+    stop_nginx($h);
+    unlike(error_log_text($h), qr/\[(alert|crit|emerg)\]|exited on signal/,
+           'sweep: no crash');
+}
+
+# the error log matches re within 10 s
+sub _poll_log {
+    my ($h, $re) = @_;
+    for (1 .. 100) {
+        return 1 if error_log_text($h) =~ $re;
+        sleep 0.1;
+    }
+    return 0;
 }
 
 
