@@ -32,8 +32,14 @@
 
 
 #define NGX_HTTP_LOYALTY_CACHE_WAYS      4
-/* buckets of member ids, a power of two: 32 KB a worker */
-#define NGX_HTTP_LOYALTY_CACHE_VERSIONS  4096
+/*
+ * Buckets of member ids, a power of two: 256 KB a worker.  A batch of a
+ * hundred orders retires a bucket for each member it wrote (a few
+ * hundred with the referrers): with 4,096 buckets that was one cached
+ * member in twenty a batch, read again for no change of theirs; with
+ * 32,768, one in two hundred.
+ */
+#define NGX_HTTP_LOYALTY_CACHE_VERSIONS  32768
 
 
 typedef struct {
