@@ -121,10 +121,12 @@ def split(path):
     the module's variable handlers it calls, in a callgrind.out file.
 
     SCRIPT is the inclusive cost of every call of ngx_http_complex_value()
-    (add_header's values, among others), less the module's variable
-    handlers called within it; HANDLERS is the inclusive cost of every
-    call from nginx's variable getters into the module.  With constant
-    add_header values (bare) the first is what copying them costs.
+    (add_header's values, among others), less HANDLERS, the inclusive
+    cost of every call from nginx's variable getters into the module
+    (in "ours" all of them come from add_header's values; a case that
+    reads the module's variables elsewhere too, a log or a map, would
+    have them subtracted all the same).  With constant add_header values
+    (bare) SCRIPT is what copying them costs.
     """
     names = {}
     obj = fn = call_fn = call_ob = None
