@@ -208,6 +208,48 @@ END
            'sweep: no crash');
 }
 
+# A cadence reward credited inside a batch of events (the referrer thanked
+# with 200 points when the member they referred first orders) is noted
+# with the batch's members: the referrer's cached entry is retired too.
+
+{
+    my $lua = Cwd::abs_path('t/cadence/cadences.lua');
+    my $h = start_nginx(log_level => 'debug', store => <<'END',
+[tiers]
+{"name":"basic","rank":0}
+[members]
+{"id":"ann","tier":"basic","stage":"member"}
+{"id":"bob","tier":"basic","stage":"fan","referrer":"ann"}
+{"id":"cy","tier":"basic","stage":"fan"}
+END
+        http_config => "loyalty_store %%STORE%%;\n"
+                       . "loyalty_keys %%KEYS%%;\n"
+                       . "loyalty_lua_file $lua;\n",
+        config => "location /admin/ { %%ADMIN%% }\n" . $CONFIG);
+
+    my $a = sign_member('ann', 3600);
+    my $c = sign_member('cy', 3600);
+    get($h, $_) for $a, $c, $a, $c;
+    is(hits($h), 2, 'reward: ann and cy cached');
+
+    my $at = POSIX::strftime('%Y-%m-%dT%H:%M:%SZ', gmtime(time - 60));
+    my ($status, undef, $body) = admin_request($h, 'POST', '/admin/events',
+        qq([{"type":"order","member":"bob","order_id":"b1",)
+        . qq("amount":70000,"at":"$at"}]));
+    is($status, 200, 'reward: bob\'s first order') or diag($body);
+
+    is(get($h, $a), get_uncached($h, 'ann'),
+       'reward: ann as the store has her');
+    like(get($h, $a), qr/\]\[200\]\n\z/, 'reward: with the 200 points');
+    my $before = hits($h);
+    is(get($h, $c), "[valid][cy][basic][0][fan][0]\n", 'reward: cy');
+    is(hits($h), $before + 1, 'reward: cy still answered from the cache');
+
+    stop_nginx($h);
+    unlike(error_log_text($h), qr/\[(alert|crit|emerg)\]|exited on signal/,
+           'reward: no crash');
+}
+
 # the error log matches re within 10 s
 sub _poll_log {
     my ($h, $re) = @_;
