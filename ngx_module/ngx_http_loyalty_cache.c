@@ -9,8 +9,9 @@
  * the cache is never staler than LMDB itself:
  *
  *   - a commit that sealed the list of members it wrote (a batch of
- *     events, through the admin API or loyaltyctl: the "changes"
- *     database, schema/lmdb-layout.md) retires those members only.  The
+ *     events, through the admin API or loyaltyctl, a step of nginx's
+ *     cadence sweep: the "changes" database, schema/lmdb-layout.md)
+ *     retires those members only.  The
  *     worker reads the list when it first sees the snapshot and keeps,
  *     per bucket of member ids (a hash, NGX_HTTP_LOYALTY_CACHE_VERSIONS
  *     of them), the last snapshot that changed one of them: an entry
