@@ -10,6 +10,10 @@
       prints "TOTAL MODULE": the instructions in a callgrind.out file, all
       of them and those of the module's own objects (the module, LMDB,
       LuaJIT, libcrypto: the libraries nginx itself does not use here).
+  callgrind.py split FILE
+      prints "SCRIPT HANDLERS": the instructions of nginx's script engine
+      (ngx_http_complex_value(), add_header's values among others) less
+      the module's variable handlers it calls, and those handlers'.
 
 Only the standard library: the VM reaches Debian's archive and npm only.
 """
@@ -107,6 +111,64 @@ def cost(path):
     return total, module
 
 
+SCRIPT_ENTRY = "ngx_http_complex_value"
+VARIABLE_GETTERS = ("ngx_http_get_indexed_variable",
+                    "ngx_http_get_flushed_variable", "ngx_http_get_variable")
+
+
+def split(path):
+    """(SCRIPT, HANDLERS): instructions of nginx's script engine and of
+    the module's variable handlers it calls, in a callgrind.out file.
+
+    SCRIPT is the inclusive cost of every call of ngx_http_complex_value()
+    (add_header's values, among others), less HANDLERS, the inclusive
+    cost of every call from nginx's variable getters into the module
+    (in "ours" all of them come from add_header's values; a case that
+    reads the module's variables elsewhere too, a log or a map, would
+    have them subtracted all the same).  With constant add_header values
+    (bare) SCRIPT is what copying them costs.
+    """
+    names = {}
+    obj = fn = call_fn = call_ob = None
+    script = handlers = 0
+    pending = None
+    with open(path, errors="replace") as f:
+        for line in f:
+            if pending is not None:
+                fields = line.split()
+                ir = int(fields[1]) if len(fields) >= 2 else 0
+                if pending == "script":
+                    script += ir
+                elif pending == "handler":
+                    handlers += ir
+                pending = None
+                continue
+            if line.startswith("ob="):
+                obj = resolve(names, "ob", line[3:].strip())
+            elif line.startswith("fn="):
+                fn = resolve(names, "fn", line[3:].strip())
+                call_ob = None
+            elif line.startswith("cob="):
+                call_ob = resolve(names, "ob", line[4:].strip())
+            elif line.startswith("cfn="):
+                call_fn = resolve(names, "fn", line[4:].strip())
+            elif line.startswith(("cfi=", "cfl=")):
+                resolve(names, "fl", line[4:].strip())
+            elif line.startswith(("fl=", "fi=", "fe=")):
+                resolve(names, "fl", line[3:].strip())
+            elif line.startswith("calls="):
+                callee_ob = call_ob or obj
+                if call_fn == SCRIPT_ENTRY and fn != SCRIPT_ENTRY:
+                    pending = "script"
+                elif (fn in VARIABLE_GETTERS and callee_ob
+                      and "ngx_http_loyalty_module" in callee_ob):
+                    pending = "handler"
+                else:
+                    pending = "skip"
+                call_ob = None
+    return script - handlers, handlers
+
+
 def resolve(names, kind, val):
     m = re.match(r"\((\d+)\)\s*(.*)", val)
     if not m:
@@ -124,6 +186,8 @@ def main():
         send(port, case_requests(path, script, n, sys.argv[7:]), passes)
     elif len(sys.argv) == 3 and sys.argv[1] == "cost":
         print("%d %d" % cost(sys.argv[2]))
+    elif len(sys.argv) == 3 and sys.argv[1] == "split":
+        print("%d %d" % split(sys.argv[2]))
     else:
         sys.exit(__doc__)
 

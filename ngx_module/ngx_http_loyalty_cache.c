@@ -9,8 +9,9 @@
  * the cache is never staler than LMDB itself:
  *
  *   - a commit that sealed the list of members it wrote (a batch of
- *     events, through the admin API or loyaltyctl: the "changes"
- *     database, schema/lmdb-layout.md) retires those members only.  The
+ *     events, through the admin API or loyaltyctl, a step of nginx's
+ *     cadence sweep: the "changes" database, schema/lmdb-layout.md)
+ *     retires those members only.  The
  *     worker reads the list when it first sees the snapshot and keeps,
  *     per bucket of member ids (a hash, NGX_HTTP_LOYALTY_CACHE_VERSIONS
  *     of them), the last snapshot that changed one of them: an entry
@@ -32,8 +33,14 @@
 
 
 #define NGX_HTTP_LOYALTY_CACHE_WAYS      4
-/* buckets of member ids, a power of two: 32 KB a worker */
-#define NGX_HTTP_LOYALTY_CACHE_VERSIONS  4096
+/*
+ * Buckets of member ids, a power of two: 256 KB a worker.  A batch of a
+ * hundred orders retires a bucket for each member it wrote (a few
+ * hundred with the referrers): with 4,096 buckets that was one cached
+ * member in twenty a batch, read again for no change of theirs; with
+ * 32,768, one in two hundred.
+ */
+#define NGX_HTTP_LOYALTY_CACHE_VERSIONS  32768
 
 
 typedef struct {

@@ -15,6 +15,9 @@
 #include "ngx_http_loyalty_module.h"
 
 
+/* not inlined: its frame is what the other calls are spared */
+static ngx_http_loyalty_ctx_t *ngx_http_loyalty_identify_first(
+    ngx_http_request_t *r) __attribute__((noinline));
 static void ngx_http_loyalty_identity_refused(ngx_http_request_t *r,
     loyalty_keyring_t *keys, ngx_str_t *value);
 static ngx_int_t ngx_http_loyalty_lookup(ngx_http_request_t *r,
@@ -22,8 +25,24 @@ static ngx_int_t ngx_http_loyalty_lookup(ngx_http_request_t *r,
     ngx_http_loyalty_ctx_t *ctx, const char *id, size_t id_len);
 
 
+/*
+ * Every variable asks: after the first, the request's context answers,
+ * without the first's frame (its cookie buffer, the stack protector).
+ */
 ngx_http_loyalty_ctx_t *
 ngx_http_loyalty_identify(ngx_http_request_t *r)
+{
+    ngx_http_loyalty_ctx_t  *ctx;
+
+    /* subrequests share the main request's visitor */
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_loyalty_module);
+
+    return ctx ? ctx : ngx_http_loyalty_identify_first(r);
+}
+
+
+static ngx_http_loyalty_ctx_t *
+ngx_http_loyalty_identify_first(ngx_http_request_t *r)
 {
     size_t                          id_len;
     int64_t                         expires;
@@ -38,13 +57,7 @@ ngx_http_loyalty_identify(ngx_http_request_t *r)
     ngx_http_loyalty_loc_conf_t    *llcf;
     ngx_http_loyalty_main_conf_t   *lmcf;
 
-    /* subrequests share the main request's visitor */
     mr = r->main;
-
-    ctx = ngx_http_get_module_ctx(mr, ngx_http_loyalty_module);
-    if (ctx) {
-        return ctx;
-    }
 
     ctx = ngx_pcalloc(mr->pool, sizeof(ngx_http_loyalty_ctx_t));
     if (ctx == NULL) {

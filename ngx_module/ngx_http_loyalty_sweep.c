@@ -8,11 +8,16 @@
  * and event writes go on between its steps.  Once a sweep has worked
  * NGX_HTTP_LOYALTY_SWEEP_FREE ms, it rests NGX_HTTP_LOYALTY_SWEEP_REST
  * times as long as each step took before the next, so that a large
- * store's sweep takes at most a tenth of a core from the workers that
+ * store's sweep takes at most a 25th of a core from the workers that
  * serve requests (a thread of the shared pool cannot be given a lower
- * priority and take it back unprivileged); a small one runs through.  The conditions run in the
- * worker's write-path VM, which only ever runs inside a write transaction:
- * LMDB's writer lock keeps it to one thread.
+ * priority and take it back unprivileged); a small one runs through.
+ * A step's length is the longer of its time from post to done, which
+ * counts in milliseconds, and the CPU time its thread spent applying it
+ * (a step of less than a millisecond would otherwise rest not at all).
+ * Each step seals the members it rewarded (loyalty_changes_seal()), so
+ * that the workers' member caches retire those members only.  The
+ * conditions run in the worker's write-path VM, which only ever runs
+ * inside a write transaction: LMDB's writer lock keeps it to one thread.
  */
 
 #include <ngx_config.h>
@@ -26,10 +31,10 @@
 
 
 /* the rest between two steps, in times the step took */
-#define NGX_HTTP_LOYALTY_SWEEP_REST  9
+#define NGX_HTTP_LOYALTY_SWEEP_REST  24
 
 /* the work, in ms, a sweep does before it rests between steps */
-#define NGX_HTTP_LOYALTY_SWEEP_FREE  1000
+#define NGX_HTTP_LOYALTY_SWEEP_FREE  50
 
 
 typedef struct {
@@ -44,6 +49,8 @@ typedef struct {
     ngx_msec_t                    started;
     ngx_msec_t                    step;     /* when the step was posted */
     ngx_msec_t                    worked;   /* the steps' time so far */
+    uint64_t                      cpu_ns;   /* the last step's, in the
+                                               thread */
     loyalty_sweep_t               sw;
     loyalty_sweep_t               before;   /* to make a step again */
     ngx_uint_t                    steps;
@@ -60,6 +67,7 @@ static int ngx_http_loyalty_sweep_step(ngx_http_loyalty_write_t *w,
 static void ngx_http_loyalty_sweep_stepped(ngx_http_loyalty_write_t *w);
 static json_t *ngx_http_loyalty_sweep_message(ngx_http_loyalty_write_t *w);
 static void ngx_http_loyalty_sweep_over(ngx_http_loyalty_sweep_t *s);
+static uint64_t ngx_http_loyalty_sweep_cpu_ns(void);
 
 
 static ngx_http_loyalty_sweep_t  *ngx_http_loyalty_sweep;
@@ -175,19 +183,52 @@ ngx_http_loyalty_sweep_post(ngx_http_loyalty_sweep_t *s)
 static int
 ngx_http_loyalty_sweep_step(ngx_http_loyalty_write_t *w, MDB_txn *txn)
 {
-    ngx_http_loyalty_sweep_t *s = w->data;
+    int                        rc;
+    uint64_t                   start;
+    ngx_http_loyalty_sweep_t  *s = w->data;
 
     s->sw = s->before;
     s->err[0] = '\0';
+    s->cpu_ns = 0;
 
     /* a cluster's edge: the followers sweep (see sweep_message) */
     if (ngx_http_loyalty_nats_get()) {
         return 0;
     }
 
-    return loyalty_sweep_step(&s->store->st, txn, s->cadences, s->now,
-                              LOYALTY_SWEEP_CHUNK, &s->sw, s->err,
-                              sizeof(s->err));
+    start = ngx_http_loyalty_sweep_cpu_ns();
+
+    rc = loyalty_sweep_step(&s->store->st, txn, s->cadences, s->now,
+                            LOYALTY_SWEEP_CHUNK, &s->sw, s->err,
+                            sizeof(s->err));
+
+    s->cpu_ns = ngx_http_loyalty_sweep_cpu_ns() - start;
+
+    if (rc != 0) {
+        return rc;
+    }
+
+    /*
+     * A step writes touches, dues and the ledger, which no worker caches,
+     * and the points of the members it rewards, noted: sealed, it retires
+     * those members' cache entries only, not every worker's whole cache.
+     * A step that scheduled and credited nothing is left as it is: the
+     * seal would make a commit of one that may have written nothing (an
+     * unsealed write retires every entry, which is never wrong).
+     */
+    if (s->sw.scheduled == s->before.scheduled
+        && s->sw.rewards == s->before.rewards)
+    {
+        return 0;
+    }
+
+    rc = loyalty_changes_seal(&s->store->st, txn);
+    if (rc != 0) {
+        snprintf(s->err, sizeof(s->err), "sealing the step's changes: %s",
+                 mdb_strerror(rc));
+    }
+
+    return rc;
 }
 
 
@@ -255,9 +296,11 @@ ngx_http_loyalty_sweep_stepped(ngx_http_loyalty_write_t *w)
 static void
 ngx_http_loyalty_sweep_next(ngx_http_loyalty_sweep_t *s)
 {
-    ngx_msec_t  took;
+    ngx_msec_t  took, cpu;
 
     took = ngx_current_msec - s->step;
+    cpu = (ngx_msec_t) ((s->cpu_ns + 999999) / 1000000);
+    took = ngx_max(took, cpu);
     s->worked += took;
 
     if (s->worked < NGX_HTTP_LOYALTY_SWEEP_FREE) {
@@ -280,6 +323,20 @@ ngx_http_loyalty_sweep_rested(ngx_event_t *ev)
     }
 
     ngx_http_loyalty_sweep_post(s);
+}
+
+
+/* the CPU time of the calling thread, in ns; 0 where it is not known */
+static uint64_t
+ngx_http_loyalty_sweep_cpu_ns(void)
+{
+    struct timespec  ts;
+
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0) {
+        return 0;
+    }
+
+    return (uint64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 

@@ -157,6 +157,10 @@ static ngx_http_loyalty_personal_t  ngx_http_loyalty_personal[] = {
 };
 
 
+/* loyalty_stage_names with their lengths, made once (no strlen a read) */
+static ngx_str_t  ngx_http_loyalty_stage_names[LOYALTY_STAGE_COUNT];
+
+
 static ngx_str_t  ngx_http_loyalty_identity_names[] = {
     ngx_string("none"),
     ngx_string("valid"),
@@ -169,7 +173,15 @@ static ngx_str_t  ngx_http_loyalty_identity_names[] = {
 ngx_int_t
 ngx_http_loyalty_add_variables(ngx_conf_t *cf)
 {
+    ngx_uint_t            i;
     ngx_http_variable_t  *var, *v;
+
+    for (i = 0; i < LOYALTY_STAGE_COUNT; i++) {
+        ngx_http_loyalty_stage_names[i].data =
+            (u_char *) loyalty_stage_names[i];
+        ngx_http_loyalty_stage_names[i].len =
+            ngx_strlen(loyalty_stage_names[i]);
+    }
 
     for (v = ngx_http_loyalty_vars; v->name.len; v++) {
         var = ngx_http_add_variable(cf, &v->name, v->flags);
@@ -264,7 +276,6 @@ ngx_http_loyalty_variable(ngx_http_request_t *r,
 {
     u_char                  *p, *last;
     ngx_str_t               *name;
-    const char              *s;
     ngx_http_loyalty_ctx_t  *ctx;
 
     ctx = ngx_http_loyalty_identify(r);
@@ -281,8 +292,8 @@ ngx_http_loyalty_variable(ngx_http_request_t *r,
         return ngx_http_loyalty_var_set(v, ctx->tier.data, ctx->tier.len);
 
     case NGX_HTTP_LOYALTY_VAR_STAGE:
-        s = loyalty_stage_names[ctx->stage];
-        return ngx_http_loyalty_var_set(v, (u_char *) s, ngx_strlen(s));
+        name = &ngx_http_loyalty_stage_names[ctx->stage];
+        return ngx_http_loyalty_var_set(v, name->data, name->len);
 
     case NGX_HTTP_LOYALTY_VAR_IDENTITY:
         name = &ngx_http_loyalty_identity_names[ctx->identity];

@@ -5,6 +5,7 @@ use lib 't/lib';
 use Loyalty::Harness;
 use Time::HiRes qw(sleep);
 use POSIX ();
+use Cwd ();
 
 my $STORE = <<'END';
 [tiers]
@@ -154,6 +155,109 @@ END
     stop_nginx($h);
     unlike(error_log_text($h), qr/\[(alert|crit|emerg)\]|exited on signal/,
            'events: no crash');
+}
+
+
+# The cadence sweep in nginx retires the members it rewarded, and them
+# alone: a birthday touch scheduled by loyaltyctl as of 27 Feb 2026 is
+# long due, and nginx's first sweep (a second after start) credits it.
+
+{
+    my $lua = Cwd::abs_path('t/cadence/cadences.lua');
+    my $h = start_nginx(log_level => 'debug', store => <<'END',
+[tiers]
+{"name":"basic","rank":0}
+[members]
+{"id":"ann","tier":"basic","stage":"member","birthday":"02-29"}
+{"id":"bob","tier":"basic","stage":"fan"}
+END
+        http_config => "loyalty_store %%STORE%%;\n"
+                       . "loyalty_keys %%KEYS%%;\n"
+                       . "loyalty_lua_file $lua;\n"
+                       . "loyalty_cadence_sweep 1h;\n",
+        config => $CONFIG);
+
+    my ($rc, undef, $err) = loyaltyctl('-s', $h->{store}, '--lua', $lua,
+                                       'sweep', '--now',
+                                       '2026-02-27T12:00:00Z');
+    is($rc, 0, 'sweep: the birthday scheduled by loyaltyctl') or diag($err);
+
+    my $a = sign_member('ann', 3600);
+    my $b = sign_member('bob', 3600);
+    get($h, $_) for $a, $b, $a;
+    my $first = get($h, $b);
+    my $swept = qr/loyalty_cadence_sweep: \d+ members, .* 1 rewards credited/;
+    my $early = error_log_text($h) =~ $swept;
+
+    ok(_poll_log($h, $swept), 'sweep: nginx credited the reward');
+
+    SKIP: {
+        skip 'sweep: nginx swept before the members were cached', 5
+            if $early;
+        is($first, "[valid][bob][basic][0][fan][0]\n", 'sweep: bob cached');
+        my ($hits, $rereads) = (hits($h), rereads($h));
+        is(get($h, $a), "[valid][ann][basic][0][member][10]\n",
+           'sweep: ann\'s reward seen at once');
+        is(rereads($h), $rereads + 1, 'sweep: ann read again');
+        is(get($h, $b), "[valid][bob][basic][0][fan][0]\n", 'sweep: bob');
+        is(hits($h), $hits + 1, 'sweep: bob still answered from the cache');
+    }
+
+    stop_nginx($h);
+    unlike(error_log_text($h), qr/\[(alert|crit|emerg)\]|exited on signal/,
+           'sweep: no crash');
+}
+
+# A cadence reward credited inside a batch of events (the referrer thanked
+# with 200 points when the member they referred first orders) is noted
+# with the batch's members: the referrer's cached entry is retired too.
+
+{
+    my $lua = Cwd::abs_path('t/cadence/cadences.lua');
+    my $h = start_nginx(log_level => 'debug', store => <<'END',
+[tiers]
+{"name":"basic","rank":0}
+[members]
+{"id":"ann","tier":"basic","stage":"member"}
+{"id":"bob","tier":"basic","stage":"fan","referrer":"ann"}
+{"id":"cy","tier":"basic","stage":"fan"}
+END
+        http_config => "loyalty_store %%STORE%%;\n"
+                       . "loyalty_keys %%KEYS%%;\n"
+                       . "loyalty_lua_file $lua;\n",
+        config => "location /admin/ { %%ADMIN%% }\n" . $CONFIG);
+
+    my $a = sign_member('ann', 3600);
+    my $c = sign_member('cy', 3600);
+    get($h, $_) for $a, $c, $a, $c;
+    is(hits($h), 2, 'reward: ann and cy cached');
+
+    my $at = POSIX::strftime('%Y-%m-%dT%H:%M:%SZ', gmtime(time - 60));
+    my ($status, undef, $body) = admin_request($h, 'POST', '/admin/events',
+        qq([{"type":"order","member":"bob","order_id":"b1",)
+        . qq("amount":70000,"at":"$at"}]));
+    is($status, 200, 'reward: bob\'s first order') or diag($body);
+
+    is(get($h, $a), get_uncached($h, 'ann'),
+       'reward: ann as the store has her');
+    like(get($h, $a), qr/\]\[200\]\n\z/, 'reward: with the 200 points');
+    my $before = hits($h);
+    is(get($h, $c), "[valid][cy][basic][0][fan][0]\n", 'reward: cy');
+    is(hits($h), $before + 1, 'reward: cy still answered from the cache');
+
+    stop_nginx($h);
+    unlike(error_log_text($h), qr/\[(alert|crit|emerg)\]|exited on signal/,
+           'reward: no crash');
+}
+
+# the error log matches re within 10 s
+sub _poll_log {
+    my ($h, $re) = @_;
+    for (1 .. 100) {
+        return 1 if error_log_text($h) =~ $re;
+        sleep 0.1;
+    }
+    return 0;
 }
 
 

@@ -334,6 +334,12 @@ loyalty_due_credit(loyalty_store_t *st, MDB_txn *txn, const char *id,
         return rc;
     }
 
+    /* for the workers' member caches: see loyalty_changes_seal() */
+    rc = loyalty_changes_note(st, txn, member, mlen);
+    if (rc != 0) {
+        return rc;
+    }
+
     e.reason = LOYALTY_LEDGER_CADENCE;
     e.delta = t->reward;
     e.at = t->due_at;
