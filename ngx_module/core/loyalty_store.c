@@ -10,6 +10,7 @@
 
 #include "loyalty_store.h"
 #include "loyalty_util.h"
+#include "loyalty_walk.h"
 
 
 const char  *loyalty_store_dbs[LOYALTY_DB_COUNT] = {
@@ -462,62 +463,24 @@ loyalty_changes_note(loyalty_store_t *st, MDB_txn *txn, const char *id,
 }
 
 
-int
-loyalty_store_drop(MDB_txn *txn, MDB_dbi dbi, const MDB_val *from,
-    loyalty_store_match_pt match, const void *data)
-{
-    int          rc, m;
-    MDB_val      key, val;
-    MDB_cursor  *cur;
-
-    rc = mdb_cursor_open(txn, dbi, &cur);
-    if (rc != 0) {
-        return rc;
-    }
-
-    if (from) {
-        key = *from;
-    }
-
-    for (rc = mdb_cursor_get(cur, &key, &val, from ? MDB_SET_RANGE
-                                                   : MDB_FIRST);
-         rc == 0;
-         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT))
-    {
-        m = match(&key, data);
-
-        if (m < 0) {
-            break;
-        }
-
-        if (m > 0) {
-            rc = mdb_cursor_del(cur, 0);
-            if (rc != 0) {
-                break;
-            }
-        }
-    }
-
-    mdb_cursor_close(cur);
-
-    return rc == MDB_NOTFOUND ? 0 : rc;
-}
-
-
-/* a note of a transaction before the last ones kept; stops at the first
- * one kept (the keys sort by transaction) */
+/* drops the notes of transactions before the last ones kept; stops at
+ * the first one kept (the keys sort by transaction) */
 static int
-loyalty_changes_old(const MDB_val *key, const void *data)
+loyalty_changes_old(void *data, loyalty_store_t *st, MDB_txn *txn,
+    MDB_val *key, MDB_val *val)
 {
+    int              rc;
     const uint64_t  *id = data;
 
     if (key->mv_size < 8
         || loyalty_be_get(key->mv_data) + LOYALTY_CHANGES_KEEP >= *id)
     {
-        return -1;
+        return LOYALTY_WALK_STOP;
     }
 
-    return 1;
+    rc = mdb_del(txn, st->dbi[LOYALTY_DB_CHANGES], key, NULL);
+
+    return rc != 0 ? rc : LOYALTY_WALK_WROTE;
 }
 
 
@@ -535,8 +498,8 @@ loyalty_changes_seal(loyalty_store_t *st, MDB_txn *txn)
 
     id = (uint64_t) mdb_txn_id(txn);
 
-    rc = loyalty_store_drop(txn, st->dbi[LOYALTY_DB_CHANGES], NULL,
-                            loyalty_changes_old, &id);
+    rc = loyalty_walk(st, txn, LOYALTY_DB_CHANGES, NULL, 0, 0,
+                      loyalty_changes_old, &id);
     if (rc != 0) {
         return rc;
     }
@@ -553,15 +516,24 @@ loyalty_changes_seal(loyalty_store_t *st, MDB_txn *txn)
 }
 
 
-/* a note naming the member in data (an MDB_val of its id) */
+/* drops the notes naming the member in data (an MDB_val of its id) */
 static int
-loyalty_changes_naming(const MDB_val *key, const void *data)
+loyalty_changes_naming(void *data, loyalty_store_t *st, MDB_txn *txn,
+    MDB_val *key, MDB_val *val)
 {
+    int             rc;
     const MDB_val  *id = data;
 
-    return key->mv_size == 8 + id->mv_size
-           && memcmp((uint8_t *) key->mv_data + 8, id->mv_data, id->mv_size)
-              == 0;
+    if (key->mv_size != 8 + id->mv_size
+        || memcmp((uint8_t *) key->mv_data + 8, id->mv_data, id->mv_size)
+           != 0)
+    {
+        return LOYALTY_WALK_NEXT;
+    }
+
+    rc = mdb_del(txn, st->dbi[LOYALTY_DB_CHANGES], key, NULL);
+
+    return rc != 0 ? rc : LOYALTY_WALK_WROTE;
 }
 
 
@@ -579,6 +551,6 @@ loyalty_changes_forget(loyalty_store_t *st, MDB_txn *txn, const char *id,
     name.mv_size = len;
 
     /* a few transactions' notes at most (LOYALTY_CHANGES_KEEP) */
-    return loyalty_store_drop(txn, st->dbi[LOYALTY_DB_CHANGES], NULL,
-                              loyalty_changes_naming, &name);
+    return loyalty_walk(st, txn, LOYALTY_DB_CHANGES, NULL, 0, 0,
+                        loyalty_changes_naming, &name);
 }

@@ -107,16 +107,6 @@ int loyalty_store_get_rec(MDB_txn *txn, MDB_dbi dbi, const void *key,
     void *rec);
 
 /*
- * Deletes entries of dbi from the first key at or past from (NULL: the
- * first) on, as match() says of each key: 1 delete it, 0 keep it, -1
- * stop there.  0 or an LMDB error.
- */
-typedef int (*loyalty_store_match_pt)(const MDB_val *key, const void *data);
-
-int loyalty_store_drop(MDB_txn *txn, MDB_dbi dbi, const MDB_val *from,
-    loyalty_store_match_pt match, const void *data);
-
-/*
  * Where a walk resumes: key set to the first key past after (len bytes;
  * 0: none), made in kbuf (len + 1 bytes; after may be in it already).
  * Returns the cursor op to start with: MDB_SET_RANGE, or MDB_FIRST when
