@@ -212,23 +212,9 @@ ngx_http_loyalty_sweep_step(ngx_http_loyalty_write_t *w, MDB_txn *txn)
      * A step writes touches, dues and the ledger, which no worker caches,
      * and the points of the members it rewards, noted: sealed, it retires
      * those members' cache entries only, not every worker's whole cache.
-     * A step that scheduled and credited nothing is left as it is: the
-     * seal would make a commit of one that may have written nothing (an
-     * unsealed write retires every entry, which is never wrong).
      */
-    if (s->sw.scheduled == s->before.scheduled
-        && s->sw.rewards == s->before.rewards)
-    {
-        return 0;
-    }
-
-    rc = loyalty_changes_seal(&s->store->st, txn);
-    if (rc != 0) {
-        snprintf(s->err, sizeof(s->err), "sealing the step's changes: %s",
-                 mdb_strerror(rc));
-    }
-
-    return rc;
+    return loyalty_sweep_seal(&s->store->st, txn, &s->before, &s->sw,
+                              s->err, sizeof(s->err));
 }
 
 

@@ -208,6 +208,49 @@ END
            'sweep: no crash');
 }
 
+# loyaltyctl's sweep seals its steps the same way: the member it rewarded
+# is read again, and the others stay answered from the cache.
+
+{
+    my $lua = Cwd::abs_path('t/cadence/cadences.lua');
+    my $h = start_nginx(log_level => 'debug', store => <<'END',
+[tiers]
+{"name":"basic","rank":0}
+[members]
+{"id":"ann","tier":"basic","stage":"member","birthday":"02-29"}
+{"id":"bob","tier":"basic","stage":"fan"}
+END
+        http_config => "loyalty_store %%STORE%%;\n"
+                       . "loyalty_keys %%KEYS%%;\n",
+        config => $CONFIG);
+
+    my ($rc, undef, $err) = loyaltyctl('-s', $h->{store}, '--lua', $lua,
+                                       'sweep', '--now',
+                                       '2026-02-27T12:00:00Z');
+    is($rc, 0, 'cli sweep: the birthday scheduled') or diag($err);
+
+    my $a = sign_member('ann', 3600);
+    my $b = sign_member('bob', 3600);
+    get($h, $_) for $a, $b, $a, $b;
+    my ($hits, $rereads) = (hits($h), rereads($h));
+
+    ($rc, my $out, $err) = loyaltyctl('-s', $h->{store}, '--lua', $lua,
+                                      'sweep');
+    is($rc, 0, 'cli sweep: the reward credited') or diag($err);
+    like($out, qr/"rewards":1,/, 'cli sweep: says so') or diag($err);
+
+    is(get($h, $a), "[valid][ann][basic][0][member][10]\n",
+       'cli sweep: ann\'s reward seen at once');
+    is(rereads($h), $rereads + 1, 'cli sweep: ann read again');
+    is(get($h, $b), "[valid][bob][basic][0][fan][0]\n", 'cli sweep: bob');
+    is(hits($h), $hits + 1,
+       'cli sweep: bob still answered from the cache');
+
+    stop_nginx($h);
+    unlike(error_log_text($h), qr/\[(alert|crit|emerg)\]|exited on signal/,
+           'cli sweep: no crash');
+}
+
 # A cadence reward credited inside a batch of events (the referrer thanked
 # with 200 points when the member they referred first orders) is noted
 # with the batch's members: the referrer's cached entry is retired too.

@@ -31,12 +31,21 @@ loyaltyctl_sweep_step(loyaltyctl_write_t *w, loyalty_store_t *st,
     MDB_txn *txn)
 {
     int                  rc;
+    loyalty_sweep_t      before;
     loyaltyctl_sweep_t  *s;
 
     s = w->data;
+    before = s->sw;
 
     rc = loyalty_sweep_step(st, txn, s->cads, s->now, LOYALTY_SWEEP_CHUNK,
                             &s->sw, w->err, sizeof(w->err));
+    if (rc != 0) {
+        return rc;
+    }
+
+    /* the members it rewarded retire from the workers' caches, no more */
+    rc = loyalty_sweep_seal(st, txn, &before, &s->sw, w->err,
+                            sizeof(w->err));
     if (rc != 0) {
         return rc;
     }

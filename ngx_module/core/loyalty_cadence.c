@@ -874,3 +874,26 @@ loyalty_sweep_step(loyalty_store_t *st, MDB_txn *txn,
 
     return 0;
 }
+
+
+int
+loyalty_sweep_seal(loyalty_store_t *st, MDB_txn *txn,
+    const loyalty_sweep_t *before, const loyalty_sweep_t *sw, char *err,
+    size_t errlen)
+{
+    int  rc;
+
+    if (sw->scheduled == before->scheduled
+        && sw->rewards == before->rewards)
+    {
+        return 0;
+    }
+
+    rc = loyalty_changes_seal(st, txn);
+    if (rc != 0) {
+        snprintf(err, errlen, "sealing the step's changes: %s",
+                 mdb_strerror(rc));
+    }
+
+    return rc;
+}

@@ -155,5 +155,17 @@ int loyalty_sweep_step(loyalty_store_t *st, MDB_txn *txn,
     loyalty_cadences_t *cads, int64_t now, size_t chunk,
     loyalty_sweep_t *sw, char *err, size_t errlen);
 
+/*
+ * After a step made from before to sw: a step that scheduled or credited
+ * something has noted the members it rewarded, and is sealed
+ * (loyalty_changes_seal()), so the workers' member caches retire those
+ * members only.  One that did neither is left as it is: the seal would
+ * make a commit of a step that may have written nothing (an unsealed
+ * write retires every entry, which is never wrong).  0 or an LMDB error.
+ */
+int loyalty_sweep_seal(loyalty_store_t *st, MDB_txn *txn,
+    const loyalty_sweep_t *before, const loyalty_sweep_t *sw, char *err,
+    size_t errlen);
+
 
 #endif /* _LOYALTY_CADENCE_H_INCLUDED_ */
