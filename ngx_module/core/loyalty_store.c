@@ -463,19 +463,39 @@ loyalty_changes_note(loyalty_store_t *st, MDB_txn *txn, const char *id,
 }
 
 
-/* drops the notes of transactions before the last ones kept; stops at
- * the first one kept (the keys sort by transaction) */
+/* which notes of the changes database a walk drops */
+typedef struct {
+    uint64_t        before;   /* those of transactions before (seal) */
+    const MDB_val  *id;       /* or those naming this member (forget) */
+} loyalty_changes_drop_t;
+
+
+/*
+ * Drops a note as d says: a seal drops the notes of transactions before
+ * the last ones kept and stops at the first one kept (the keys sort by
+ * transaction); forgetting a member drops the notes naming it.
+ */
 static int
-loyalty_changes_old(void *data, loyalty_store_t *st, MDB_txn *txn,
+loyalty_changes_drop(void *data, loyalty_store_t *st, MDB_txn *txn,
     MDB_val *key, MDB_val *val)
 {
-    int              rc;
-    const uint64_t  *id = data;
+    int                      rc;
+    loyalty_changes_drop_t  *d = data;
 
-    if (key->mv_size < 8
-        || loyalty_be_get(key->mv_data) + LOYALTY_CHANGES_KEEP >= *id)
+    if (d->id == NULL) {
+        if (key->mv_size < 8
+            || loyalty_be_get(key->mv_data) + LOYALTY_CHANGES_KEEP
+               >= d->before)
+        {
+            return LOYALTY_WALK_STOP;
+        }
+
+    } else if (key->mv_size != 8 + d->id->mv_size
+               || memcmp((uint8_t *) key->mv_data + 8, d->id->mv_data,
+                         d->id->mv_size)
+                  != 0)
     {
-        return LOYALTY_WALK_STOP;
+        return LOYALTY_WALK_NEXT;
     }
 
     rc = mdb_del(txn, st->dbi[LOYALTY_DB_CHANGES], key, NULL);
@@ -487,10 +507,11 @@ loyalty_changes_old(void *data, loyalty_store_t *st, MDB_txn *txn,
 int
 loyalty_changes_seal(loyalty_store_t *st, MDB_txn *txn)
 {
-    int       rc;
-    uint8_t   buf[8];
-    uint64_t  id;
-    MDB_val   key, val;
+    int                     rc;
+    uint8_t                 buf[8];
+    uint64_t                id;
+    MDB_val                 key, val;
+    loyalty_changes_drop_t  d;
 
     if (st->dbi[LOYALTY_DB_CHANGES] == 0) {
         return 0;
@@ -498,8 +519,11 @@ loyalty_changes_seal(loyalty_store_t *st, MDB_txn *txn)
 
     id = (uint64_t) mdb_txn_id(txn);
 
+    d.before = id;
+    d.id = NULL;
+
     rc = loyalty_walk(st, txn, LOYALTY_DB_CHANGES, NULL, 0, 0,
-                      loyalty_changes_old, &id);
+                      loyalty_changes_drop, &d);
     if (rc != 0) {
         return rc;
     }
@@ -516,32 +540,12 @@ loyalty_changes_seal(loyalty_store_t *st, MDB_txn *txn)
 }
 
 
-/* drops the notes naming the member in data (an MDB_val of its id) */
-static int
-loyalty_changes_naming(void *data, loyalty_store_t *st, MDB_txn *txn,
-    MDB_val *key, MDB_val *val)
-{
-    int             rc;
-    const MDB_val  *id = data;
-
-    if (key->mv_size != 8 + id->mv_size
-        || memcmp((uint8_t *) key->mv_data + 8, id->mv_data, id->mv_size)
-           != 0)
-    {
-        return LOYALTY_WALK_NEXT;
-    }
-
-    rc = mdb_del(txn, st->dbi[LOYALTY_DB_CHANGES], key, NULL);
-
-    return rc != 0 ? rc : LOYALTY_WALK_WROTE;
-}
-
-
 int
 loyalty_changes_forget(loyalty_store_t *st, MDB_txn *txn, const char *id,
     size_t len)
 {
-    MDB_val  name;
+    MDB_val                 name;
+    loyalty_changes_drop_t  d;
 
     if (st->dbi[LOYALTY_DB_CHANGES] == 0) {
         return 0;
@@ -550,7 +554,10 @@ loyalty_changes_forget(loyalty_store_t *st, MDB_txn *txn, const char *id,
     name.mv_data = (void *) id;
     name.mv_size = len;
 
+    d.before = 0;
+    d.id = &name;
+
     /* a few transactions' notes at most (LOYALTY_CHANGES_KEEP) */
     return loyalty_walk(st, txn, LOYALTY_DB_CHANGES, NULL, 0, 0,
-                        loyalty_changes_naming, &name);
+                        loyalty_changes_drop, &d);
 }
