@@ -40,6 +40,16 @@ typedef struct {
 } ngx_http_loyalty_pricing_t;
 
 
+/* what a SKU costs one tier (-1: the public), and what it is sold in */
+typedef struct {
+    int64_t                    retail;
+    int64_t                    price;   /* the tier's, guarded */
+    int64_t                    raw;     /* before the guard */
+    char                       currency[3];
+    unsigned                   clamped:1;
+} ngx_http_loyalty_price_info_t;
+
+
 static ngx_int_t ngx_http_loyalty_price_parse(ngx_http_request_t *r,
     ngx_str_t *list, ngx_uint_t *nskus, const char **why);
 static ngx_int_t ngx_http_loyalty_price_validate(ngx_str_t *list,
@@ -52,11 +62,15 @@ static u_char *ngx_http_loyalty_price_item(ngx_http_request_t *r,
 static ngx_int_t ngx_http_loyalty_price_begin(ngx_http_request_t *r,
     ngx_http_loyalty_pricing_t *pr);
 static ngx_int_t ngx_http_loyalty_price_get(ngx_http_request_t *r,
-    ngx_http_loyalty_pricing_t *pr, ngx_str_t *sku, loyalty_price_t *p,
-    int64_t *price);
+    ngx_http_loyalty_pricing_t *pr, ngx_str_t *sku, int tier,
+    ngx_http_loyalty_price_info_t *pi);
+static ngx_int_t ngx_http_loyalty_price_read(ngx_http_request_t *r,
+    ngx_http_loyalty_pricing_t *pr, ngx_str_t *sku, int tier,
+    ngx_http_loyalty_price_info_t *pi);
 static void ngx_http_loyalty_price_line(ngx_http_request_t *r,
-    ngx_http_loyalty_pricing_t *pr, ngx_str_t *sku, loyalty_price_t *p,
-    int64_t qty, int64_t unit, int64_t *total, ngx_str_t *promo);
+    ngx_http_loyalty_pricing_t *pr, ngx_str_t *sku,
+    ngx_http_loyalty_price_info_t *pi, int64_t qty, int64_t *total,
+    ngx_str_t *promo);
 static ngx_int_t ngx_http_loyalty_price_other(ngx_http_request_t *r,
     ngx_http_loyalty_pricing_t *pr, ngx_http_loyalty_lua_price_t *lp,
     int tier, int64_t unit, int64_t *total, ngx_str_t *promo);
@@ -94,6 +108,34 @@ static ngx_uint_t  ngx_http_loyalty_price_clamps;
 
 static ngx_http_loyalty_price_memo_t
     ngx_http_loyalty_price_memo[NGX_HTTP_LOYALTY_PRICE_MEMO];
+
+
+/*
+ * The price cache: what a SKU costs a tier, as the store said in a
+ * snapshot of the current epoch (see ngx_http_loyalty_store_epoch(): only
+ * click flushes came after it), so never staler than LMDB.  A product
+ * page asks the same few SKUs again and again; a hit spares the B-tree
+ * walk, the record's decoding and the guard over every lower tier.
+ * Direct-mapped, by the SKU and the tier; 112 KB a worker.
+ */
+typedef struct {
+    size_t                         txnid;   /* 0: empty */
+    ngx_uint_t                     gen;
+    ngx_http_loyalty_price_info_t  info;
+    int                            tier;
+    u_char                         found;   /* 0: no such SKU */
+    u_char                         sku_len;
+    u_char                         sku[LOYALTY_ID_MAX];
+} ngx_http_loyalty_price_entry_t;
+
+#define NGX_HTTP_LOYALTY_PRICE_CACHE  1024
+
+static ngx_http_loyalty_price_entry_t
+    ngx_http_loyalty_price_cache[NGX_HTTP_LOYALTY_PRICE_CACHE];
+
+/* the store the entries are of: a reload in one process makes another */
+static ngx_http_loyalty_store_t  *ngx_http_loyalty_price_cache_store;
+static volatile ngx_cycle_t      *ngx_http_loyalty_price_cache_cycle;
 
 
 static ngx_str_t  ngx_http_loyalty_public = ngx_string("public");
@@ -381,20 +423,21 @@ ngx_http_loyalty_price_item(ngx_http_request_t *r,
     ngx_http_loyalty_pricing_t *pr, ngx_http_loyalty_loc_conf_t *llcf,
     u_char *p, ngx_str_t *sku, int64_t qty, ngx_str_t *label)
 {
-    int64_t          price, total, n;
-    ngx_str_t        promo;
-    loyalty_price_t  rec;
+    int64_t                        total, n;
+    ngx_str_t                      promo;
+    ngx_http_loyalty_price_info_t  pi;
 
     p = ngx_http_loyalty_price_lit(p, "{\"sku\":\"");
     p = ngx_cpymem(p, sku->data, sku->len);
 
-    if (ngx_http_loyalty_price_get(r, pr, sku, &rec, &price) == NGX_DECLINED) {
+    if (ngx_http_loyalty_price_get(r, pr, sku, pr->tier, &pi) == NGX_DECLINED)
+    {
         return ngx_http_loyalty_price_lit(p, "\",\"error\":\"unknown sku\"}");
     }
 
     n = qty ? qty : 1;
 
-    ngx_http_loyalty_price_line(r, pr, sku, &rec, n, price, &total, &promo);
+    ngx_http_loyalty_price_line(r, pr, sku, &pi, n, &total, &promo);
 
     /* with a quantity, the amounts are the line's */
     if (qty) {
@@ -406,11 +449,11 @@ ngx_http_loyalty_price_item(ngx_http_request_t *r,
         p = ngx_http_loyalty_price_lit(p, "\",\"retail\":");
     }
 
-    p = ngx_http_loyalty_price_int(p, rec.retail * n);
+    p = ngx_http_loyalty_price_int(p, pi.retail * n);
     p = ngx_http_loyalty_price_lit(p, ",\"price\":");
     p = ngx_http_loyalty_price_int(p, total);
     p = ngx_http_loyalty_price_lit(p, ",\"saved\":");
-    p = ngx_http_loyalty_price_int(p, rec.retail * n - total);
+    p = ngx_http_loyalty_price_int(p, pi.retail * n - total);
     p = ngx_http_loyalty_price_lit(p, ",\"label\":\"");
     p = ngx_cpymem(p, label->data, label->len);
     *p++ = '"';
@@ -421,11 +464,11 @@ ngx_http_loyalty_price_item(ngx_http_request_t *r,
         *p++ = '"';
     }
 
-    if (rec.currency[0]
-        && ngx_memcmp(rec.currency, llcf->currency.data, 3) != 0)
+    if (pi.currency[0]
+        && ngx_memcmp(pi.currency, llcf->currency.data, 3) != 0)
     {
         p = ngx_sprintf(p, ",\"currency\":\"%*s\"", (size_t) 3,
-                        rec.currency);
+                        pi.currency);
     }
 
     *p++ = '}';
@@ -438,11 +481,11 @@ ngx_int_t
 ngx_http_loyalty_price_variable(ngx_http_request_t *r,
     ngx_http_loyalty_ctx_t *ctx)
 {
-    ngx_int_t                     rc;
-    ngx_str_t                     sku, promo;
-    loyalty_price_t               rec;
-    ngx_http_loyalty_loc_conf_t  *llcf;
-    ngx_http_loyalty_pricing_t    pr;
+    ngx_int_t                       rc;
+    ngx_str_t                       sku, promo;
+    ngx_http_loyalty_pricing_t      pr;
+    ngx_http_loyalty_loc_conf_t    *llcf;
+    ngx_http_loyalty_price_info_t   pi;
 
     if (ctx->price_r == r) {
         return ctx->price_found ? NGX_OK : NGX_DECLINED;
@@ -471,11 +514,11 @@ ngx_http_loyalty_price_variable(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    rc = ngx_http_loyalty_price_get(r, &pr, &sku, &rec, &ctx->price);
+    rc = ngx_http_loyalty_price_get(r, &pr, &sku, pr.tier, &pi);
 
     if (rc == NGX_OK) {
-        ngx_http_loyalty_price_line(r, &pr, &sku, &rec, 1, ctx->price,
-                                    &ctx->price, &promo);
+        ngx_http_loyalty_price_line(r, &pr, &sku, &pi, 1, &ctx->price,
+                                    &promo);
     }
 
     ngx_http_loyalty_store_end(pr.store);
@@ -484,7 +527,7 @@ ngx_http_loyalty_price_variable(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    ctx->retail = rec.retail;
+    ctx->retail = pi.retail;
     ctx->price_found = 1;
 
     return NGX_OK;
@@ -530,14 +573,90 @@ ngx_http_loyalty_price_begin(ngx_http_request_t *r,
 }
 
 
+/*
+ * What sku costs tier (-1: the public), from the cache or the store;
+ * NGX_DECLINED: no such SKU, or a record that does not decode.  A guard
+ * that lowered the tier's price is counted and logged for every answer
+ * of the member's own tier, as when every answer read the store.
+ */
 static ngx_int_t
 ngx_http_loyalty_price_get(ngx_http_request_t *r,
-    ngx_http_loyalty_pricing_t *pr, ngx_str_t *sku, loyalty_price_t *p,
-    int64_t *price)
+    ngx_http_loyalty_pricing_t *pr, ngx_str_t *sku, int tier,
+    ngx_http_loyalty_price_info_t *pi)
+{
+    ngx_int_t                        rc;
+    ngx_uint_t                       key;
+    ngx_http_loyalty_store_t        *store;
+    ngx_http_loyalty_price_entry_t  *e;
+
+    store = pr->store;
+
+    if (ngx_http_loyalty_price_cache_store != store
+        || ngx_http_loyalty_price_cache_cycle != ngx_cycle)
+    {
+        ngx_memzero(ngx_http_loyalty_price_cache,
+                    sizeof(ngx_http_loyalty_price_cache));
+        ngx_http_loyalty_price_cache_store = store;
+        ngx_http_loyalty_price_cache_cycle = ngx_cycle;
+    }
+
+    key = (ngx_crc32_short(sku->data, sku->len) ^ (ngx_uint_t) (tier + 1))
+          & (NGX_HTTP_LOYALTY_PRICE_CACHE - 1);
+
+    e = &ngx_http_loyalty_price_cache[key];
+
+    if (e->txnid >= store->epoch && e->txnid != 0 && e->gen == store->gen
+        && e->tier == tier && e->sku_len == sku->len
+        && ngx_memcmp(e->sku, sku->data, sku->len) == 0)
+    {
+        rc = e->found ? NGX_OK : NGX_DECLINED;
+        *pi = e->info;
+
+    } else {
+        rc = ngx_http_loyalty_price_read(r, pr, sku, tier, pi);
+
+        if (rc == NGX_ERROR) {
+            return NGX_DECLINED;
+        }
+
+        e->txnid = mdb_txn_id(pr->txn);
+        e->gen = store->gen;
+        e->info = *pi;
+        e->tier = tier;
+        e->found = (rc == NGX_OK);
+        e->sku_len = (u_char) sku->len;
+        ngx_memcpy(e->sku, sku->data, sku->len);
+    }
+
+    if (rc == NGX_OK && pi->clamped && tier == pr->tier) {
+        ngx_http_loyalty_price_clamps++;
+        ngx_http_loyalty_metric(NGX_HTTP_LOYALTY_M_PRICE_CLAMP);
+
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "loyalty: privilege guard lowered sku \"%V\" for tier "
+                      "\"%*s\" from %L to %L (%ui in this worker)", sku,
+                      pr->tiers->tiers[tier].name_len,
+                      pr->tiers->tiers[tier].name, pi->raw, pi->price,
+                      ngx_http_loyalty_price_clamps);
+    }
+
+    return rc;
+}
+
+
+/*
+ * sku's record read and priced for tier: NGX_OK, NGX_DECLINED (no such
+ * SKU: cached as such), NGX_ERROR (not cached: a failed read, or a record
+ * that does not decode, logged as each time it is met).
+ */
+static ngx_int_t
+ngx_http_loyalty_price_read(ngx_http_request_t *r,
+    ngx_http_loyalty_pricing_t *pr, ngx_str_t *sku, int tier,
+    ngx_http_loyalty_price_info_t *pi)
 {
     int                        rc, clamped;
-    int64_t                    raw;
     MDB_val                    key, val;
+    loyalty_price_t            p;
     ngx_http_loyalty_store_t  *store;
 
     store = pr->store;
@@ -552,12 +671,14 @@ ngx_http_loyalty_price_get(ngx_http_request_t *r,
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                           "loyalty_store \"%s\": mdb_get(\"%V\") failed: %s",
                           store->path, sku, mdb_strerror(rc));
+            return NGX_ERROR;
         }
 
+        ngx_memzero(pi, sizeof(ngx_http_loyalty_price_info_t));
         return NGX_DECLINED;
     }
 
-    if (loyalty_price_decode(val.mv_data, val.mv_size, p) != 0) {
+    if (loyalty_price_decode(val.mv_data, val.mv_size, &p) != 0) {
         if (ngx_http_loyalty_store_problem(store, NGX_HTTP_LOYALTY_DAMAGED))
         {
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -566,28 +687,23 @@ ngx_http_loyalty_price_get(ngx_http_request_t *r,
                           store->path, sku,
                           store->problems[NGX_HTTP_LOYALTY_DAMAGED]);
         }
-        return NGX_DECLINED;
+        return NGX_ERROR;
     }
 
-    if (pr->tier < 0) {
-        *price = p->retail;
+    ngx_memzero(pi, sizeof(ngx_http_loyalty_price_info_t));
+    pi->retail = p.retail;
+    ngx_memcpy(pi->currency, p.currency, 3);
+
+    if (tier < 0) {
+        pi->raw = p.retail;
+        pi->price = p.retail;
         return NGX_OK;
     }
 
-    raw = loyalty_price_raw(p, &pr->tiers->tiers[pr->tier]);
-    *price = loyalty_price_guard(p, pr->tiers, pr->tier, raw, &clamped);
-
-    if (clamped) {
-        ngx_http_loyalty_price_clamps++;
-        ngx_http_loyalty_metric(NGX_HTTP_LOYALTY_M_PRICE_CLAMP);
-
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "loyalty: privilege guard lowered sku \"%V\" for tier "
-                      "\"%*s\" from %L to %L (%ui in this worker)", sku,
-                      pr->tiers->tiers[pr->tier].name_len,
-                      pr->tiers->tiers[pr->tier].name, raw, *price,
-                      ngx_http_loyalty_price_clamps);
-    }
+    pi->raw = loyalty_price_raw(&p, &pr->tiers->tiers[tier]);
+    pi->price = loyalty_price_guard(&p, pr->tiers, (size_t) tier, pi->raw,
+                                    &clamped);
+    pi->clamped = clamped ? 1 : 0;
 
     return NGX_OK;
 }
@@ -601,15 +717,18 @@ ngx_http_loyalty_price_get(ngx_http_request_t *r,
  */
 static void
 ngx_http_loyalty_price_line(ngx_http_request_t *r,
-    ngx_http_loyalty_pricing_t *pr, ngx_str_t *sku, loyalty_price_t *p,
-    int64_t qty, int64_t unit, int64_t *total, ngx_str_t *promo)
+    ngx_http_loyalty_pricing_t *pr, ngx_str_t *sku,
+    ngx_http_loyalty_price_info_t *pi, int64_t qty, int64_t *total,
+    ngx_str_t *promo)
 {
-    int                            i, clamped;
-    int64_t                        raw, other, guard;
+    int                            i;
+    int64_t                        other, guard, unit;
     ngx_str_t                      other_promo;
     ngx_http_loyalty_lua_price_t   lp;
     ngx_http_loyalty_loc_conf_t   *llcf;
+    ngx_http_loyalty_price_info_t  lower;
 
+    unit = pi->price;
     *total = unit * qty;
     ngx_str_null(promo);
 
@@ -622,11 +741,11 @@ ngx_http_loyalty_price_line(ngx_http_request_t *r,
     ngx_memzero(&lp, sizeof(ngx_http_loyalty_lua_price_t));
     lp.sku = *sku;
     lp.qty = qty;
-    lp.retail = p->retail;
+    lp.retail = pi->retail;
     lp.currency = llcf->currency;
 
-    if (p->currency[0]) {
-        lp.currency.data = (u_char *) p->currency;
+    if (pi->currency[0]) {
+        lp.currency.data = (u_char *) pi->currency;
         lp.currency.len = 3;
     }
 
@@ -656,12 +775,16 @@ ngx_http_loyalty_price_line(ngx_http_request_t *r,
                 continue;
             }
 
-            raw = loyalty_price_raw(p, &pr->tiers->tiers[i]);
-            guard = loyalty_price_guard(p, pr->tiers, (size_t) i, raw,
-                                        &clamped);
+            /* the same snapshot read it for the member's tier */
+            if (ngx_http_loyalty_price_get(r, pr, sku, i, &lower) != NGX_OK)
+            {
+                continue;
+            }
+
+            guard = lower.price;
 
         } else {
-            guard = p->retail;
+            guard = pi->retail;
         }
 
         other = guard * qty;
