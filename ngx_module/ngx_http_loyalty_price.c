@@ -388,7 +388,6 @@ ngx_http_loyalty_price_render(ngx_http_request_t *r,
 static u_char *
 ngx_http_loyalty_price_int(u_char *p, int64_t n)
 {
-    u_char    tmp[NGX_INT64_LEN], *t;
     uint64_t  u;
 
     u = (uint64_t) n;
@@ -398,14 +397,7 @@ ngx_http_loyalty_price_int(u_char *p, int64_t n)
         u = (uint64_t) 0 - u;
     }
 
-    t = tmp + sizeof(tmp);
-
-    do {
-        *--t = (u_char) ('0' + u % 10);
-        u /= 10;
-    } while (u);
-
-    return ngx_cpymem(p, t, tmp + sizeof(tmp) - t);
+    return p + loyalty_format_u64(u, (char *) p);
 }
 
 
@@ -600,7 +592,7 @@ ngx_http_loyalty_price_get(ngx_http_request_t *r,
         ngx_http_loyalty_price_cache_cycle = ngx_cycle;
     }
 
-    key = (ngx_crc32_short(sku->data, sku->len) ^ (ngx_uint_t) (tier + 1))
+    key = (ngx_hash_key(sku->data, sku->len) ^ (ngx_uint_t) (tier + 1) * 7)
           & (NGX_HTTP_LOYALTY_PRICE_CACHE - 1);
 
     e = &ngx_http_loyalty_price_cache[key];
