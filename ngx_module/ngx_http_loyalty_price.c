@@ -12,6 +12,7 @@
 
 #include "ngx_http_loyalty_module.h"
 #include "ngx_http_loyalty_lua.h"
+#include "loyalty_lua_hook.h"
 
 
 #define NGX_HTTP_LOYALTY_SKUS_MAX     100
@@ -23,10 +24,18 @@
 
 /*
  * {"sku":"","qty":,"retail":,"price":,"saved":,"label":"","promo":"",
- * "currency":"CNY"},  and the promo label escaped, 6 bytes a byte at most
+ * "currency":"CNY"},  without the sku, the tier's label and the promo
+ * label (a price hook's only: escaped, 6 bytes a byte at most)
  */
-#define NGX_HTTP_LOYALTY_ITEM_LEN     (90 + LOYALTY_ID_MAX + 4 * NGX_INT64_LEN \
-                                       + 6 * 64)
+#define NGX_HTTP_LOYALTY_ITEM_LEN     (90 + 4 * NGX_INT64_LEN)
+#define NGX_HTTP_LOYALTY_PROMO_LEN    (6 * LOYALTY_LUA_LABEL_MAX)
+
+
+/* a line of the sku argument: SKU, or SKU:QTY (qty 0: none given) */
+typedef struct {
+    ngx_str_t                  sku;
+    int64_t                    qty;
+} ngx_http_loyalty_price_ask_t;
 
 
 typedef struct {
@@ -53,9 +62,10 @@ typedef struct {
 static ngx_int_t ngx_http_loyalty_price_parse(ngx_http_request_t *r,
     ngx_str_t *list, ngx_uint_t *nskus, const char **why);
 static ngx_int_t ngx_http_loyalty_price_validate(ngx_str_t *list,
-    ngx_uint_t nskus, const char **why);
+    ngx_http_loyalty_price_ask_t *asks, ngx_uint_t nskus, const char **why);
 static ngx_int_t ngx_http_loyalty_price_render(ngx_http_request_t *r,
-    ngx_http_loyalty_pricing_t *pr, ngx_str_t *list, ngx_uint_t nskus);
+    ngx_http_loyalty_pricing_t *pr, ngx_http_loyalty_price_ask_t *asks,
+    ngx_uint_t nskus);
 static u_char *ngx_http_loyalty_price_item(ngx_http_request_t *r,
     ngx_http_loyalty_pricing_t *pr, ngx_http_loyalty_loc_conf_t *llcf,
     u_char *p, ngx_str_t *sku, int64_t qty, ngx_str_t *label);
@@ -163,11 +173,12 @@ ngx_http_loyalty_price_tier(ngx_http_loyalty_ctx_t *ctx)
 ngx_int_t
 ngx_http_loyalty_price_handler(ngx_http_request_t *r)
 {
-    ngx_int_t                    rc;
-    ngx_str_t                    list;
-    ngx_uint_t                   nskus;
-    const char                  *why;
-    ngx_http_loyalty_pricing_t   pr;
+    ngx_int_t                      rc;
+    ngx_str_t                      list;
+    ngx_uint_t                     nskus;
+    const char                    *why;
+    ngx_http_loyalty_pricing_t     pr;
+    ngx_http_loyalty_price_ask_t  *asks;
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
         return NGX_HTTP_NOT_ALLOWED;
@@ -179,9 +190,13 @@ ngx_http_loyalty_price_handler(ngx_http_request_t *r)
     }
 
     rc = ngx_http_loyalty_price_parse(r, &list, &nskus, &why);
+    asks = NULL;
 
     if (rc == NGX_OK) {
-        rc = ngx_http_loyalty_price_validate(&list, nskus, &why);
+        asks = ngx_palloc(r->pool,
+                          nskus * sizeof(ngx_http_loyalty_price_ask_t));
+        rc = asks ? ngx_http_loyalty_price_validate(&list, asks, nskus, &why)
+                  : NGX_ERROR;
     }
 
     if (rc == NGX_ERROR) {
@@ -202,7 +217,7 @@ ngx_http_loyalty_price_handler(ngx_http_request_t *r)
                                             "the store is unavailable");
     }
 
-    return ngx_http_loyalty_price_render(r, &pr, &list, nskus);
+    return ngx_http_loyalty_price_render(r, &pr, asks, nskus);
 }
 
 
@@ -274,10 +289,13 @@ ngx_http_loyalty_price_parse(ngx_http_request_t *r, ngx_str_t *list,
 }
 
 
-/* every line is SKU or SKU:QTY: NGX_OK, or NGX_DECLINED with why */
+/*
+ * every line is SKU or SKU:QTY, split into asks: NGX_OK, or NGX_DECLINED
+ * with why
+ */
 static ngx_int_t
-ngx_http_loyalty_price_validate(ngx_str_t *list, ngx_uint_t nskus,
-    const char **why)
+ngx_http_loyalty_price_validate(ngx_str_t *list,
+    ngx_http_loyalty_price_ask_t *asks, ngx_uint_t nskus, const char **why)
 {
     u_char      *p, *last, *colon;
     ngx_int_t    q;
@@ -290,6 +308,7 @@ ngx_http_loyalty_price_validate(ngx_str_t *list, ngx_uint_t nskus,
         }
 
         colon = ngx_http_loyalty_price_chr(p, last, ':');
+        q = 0;
 
         if (colon) {
             q = ngx_atoi(colon + 1, last - colon - 1);
@@ -299,6 +318,10 @@ ngx_http_loyalty_price_validate(ngx_str_t *list, ngx_uint_t nskus,
                 return NGX_DECLINED;
             }
         }
+
+        asks[i].sku.data = p;
+        asks[i].sku.len = (colon ? colon : last) - p;
+        asks[i].qty = q;
 
         if (!loyalty_valid_id((char *) p, (colon ? colon : last) - p)) {
             *why = last == p ? "an empty sku"
@@ -315,13 +338,13 @@ ngx_http_loyalty_price_validate(ngx_str_t *list, ngx_uint_t nskus,
 /* the answer, from the store's snapshot that pr began: ends it */
 static ngx_int_t
 ngx_http_loyalty_price_render(ngx_http_request_t *r,
-    ngx_http_loyalty_pricing_t *pr, ngx_str_t *list, ngx_uint_t nskus)
+    ngx_http_loyalty_pricing_t *pr, ngx_http_loyalty_price_ask_t *asks,
+    ngx_uint_t nskus)
 {
-    u_char                       *p, *last, *body, *colon;
-    size_t                        len, esc;
-    ngx_str_t                     sku, tier, label, escaped;
+    u_char                       *p, *body;
+    size_t                        len, esc, skus;
+    ngx_str_t                     tier, label, escaped;
     ngx_uint_t                    i;
-    int64_t                       qty;
     ngx_http_loyalty_loc_conf_t  *llcf;
 
     llcf = ngx_http_get_module_loc_conf(r, ngx_http_loyalty_module);
@@ -340,9 +363,15 @@ ngx_http_loyalty_price_render(ngx_http_request_t *r,
 
     esc = label.len + ngx_escape_json(NULL, label.data, label.len);
 
+    for (skus = 0, i = 0; i < nskus; i++) {
+        skus += asks[i].sku.len;
+    }
+
+    /* a body that fits the request's pool is no malloc() */
     len = sizeof("{\"tier\":\"\",\"currency\":\"\",\"items\":[]}\n") - 1
-          + tier.len + llcf->currency.len
-          + nskus * (NGX_HTTP_LOYALTY_ITEM_LEN + esc);
+          + tier.len + llcf->currency.len + skus
+          + nskus * (NGX_HTTP_LOYALTY_ITEM_LEN + esc
+                     + (pr->lua ? NGX_HTTP_LOYALTY_PROMO_LEN : 0));
 
     /* the label escaped once, copied into every item */
     body = ngx_pnalloc(r->pool, len + esc);
@@ -359,21 +388,13 @@ ngx_http_loyalty_price_render(ngx_http_request_t *r,
     p = ngx_sprintf(body, "{\"tier\":\"%V\",\"currency\":\"%V\",\"items\":[",
                     &tier, &llcf->currency);
 
-    for (sku.data = list->data, i = 0; i < nskus; i++) {
-        last = ngx_http_loyalty_price_chr(sku.data, list->data + list->len,
-                                         ',');
-        last = last ? last : list->data + list->len;
-        colon = ngx_http_loyalty_price_chr(sku.data, last, ':');
-        sku.len = (colon ? colon : last) - sku.data;
-        qty = colon ? ngx_atoi(colon + 1, last - colon - 1) : 0;
-
+    for (i = 0; i < nskus; i++) {
         if (i) {
             *p++ = ',';
         }
 
-        p = ngx_http_loyalty_price_item(r, pr, llcf, p, &sku, qty, &escaped);
-
-        sku.data = last + 1;
+        p = ngx_http_loyalty_price_item(r, pr, llcf, p, &asks[i].sku,
+                                        asks[i].qty, &escaped);
     }
 
     ngx_http_loyalty_store_end(pr->store);

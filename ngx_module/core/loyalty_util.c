@@ -72,7 +72,10 @@ loyalty_ct_equal(const void *a, const void *b, size_t n)
 }
 
 
-/* two digits a division: a number on every price and cookie written */
+/*
+ * Two digits a division, written in place from the end: a number on
+ * every price and cookie written.
+ */
 size_t
 loyalty_format_u64(uint64_t v, char *buf)
 {
@@ -83,11 +86,16 @@ loyalty_format_u64(uint64_t v, char *buf)
         "6061626364656667686970717273747576777879"
         "8081828384858687888990919293949596979899";
 
-    char      tmp[20], *t;
-    size_t    n;
-    uint64_t  i;
+    char      *t;
+    size_t     n;
+    uint64_t   i, p;
 
-    t = tmp + sizeof(tmp);
+    /* 20 digits at most: 10^19 is the last power of 10 below 2^64 */
+    for (n = 1, p = 10; n < 20 && v >= p; n++, p *= 10) {
+        /* void */
+    }
+
+    t = buf + n;
 
     while (v >= 100) {
         i = (v % 100) * 2;
@@ -98,16 +106,12 @@ loyalty_format_u64(uint64_t v, char *buf)
     }
 
     if (v >= 10) {
-        t -= 2;
-        t[0] = digits[v * 2];
-        t[1] = digits[v * 2 + 1];
+        t[-2] = digits[v * 2];
+        t[-1] = digits[v * 2 + 1];
 
     } else {
-        *--t = (char) ('0' + v);
+        t[-1] = (char) ('0' + v);
     }
-
-    n = (size_t) (tmp + sizeof(tmp) - t);
-    memcpy(buf, t, n);
 
     return n;
 }
