@@ -126,7 +126,7 @@ static ngx_http_loyalty_price_memo_t
  * click flushes came after it), so never staler than LMDB.  A product
  * page asks the same few SKUs again and again; a hit spares the B-tree
  * walk, the record's decoding and the guard over every lower tier.
- * Direct-mapped, by the SKU and the tier; 112 KB a worker.
+ * Direct-mapped, by the SKU and the tier; 120 KiB a worker.
  */
 typedef struct {
     size_t                         txnid;   /* 0: empty */
