@@ -695,7 +695,8 @@ main(void)
 {
     plan(17 + nelts(durations) + 1 + nelts(times) + 1 + 2 * nelts(formats)
          + 1 + nelts(birthdays) + 2 * nelts(b64_known) + B64_MAX + 1
-         + nelts(b64_bad) + 5 + 9 + nelts(utf8s) + 1 + 2 + 2 * (CT_MAX + 1) + 15);
+         + nelts(b64_bad) + 5 + 9 + nelts(utf8s) + 1 + 2 + 2 * (CT_MAX + 1)
+         + 15);
 
     test_utf8();
 
