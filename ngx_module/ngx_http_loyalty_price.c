@@ -49,13 +49,23 @@ typedef struct {
 } ngx_http_loyalty_pricing_t;
 
 
-/* what a SKU costs one tier (-1: the public), and what it is sold in */
+/* "retail":R,"price":P,"saved":S */
+#define NGX_HTTP_LOYALTY_AMOUNTS_LEN                                          \
+    (sizeof("\"retail\":,\"price\":,\"saved\":") - 1 + 3 * NGX_INT64_LEN)
+
+
+/*
+ * What a SKU costs one tier (-1: the public), what it is sold in, and the
+ * amounts of one unit as the price API writes them (without a hook).
+ */
 typedef struct {
     int64_t                    retail;
     int64_t                    price;   /* the tier's, guarded */
     int64_t                    raw;     /* before the guard */
     char                       currency[3];
     unsigned                   clamped:1;
+    u_char                     amounts_len;
+    u_char                     amounts[NGX_HTTP_LOYALTY_AMOUNTS_LEN];
 } ngx_http_loyalty_price_info_t;
 
 
@@ -66,6 +76,8 @@ static ngx_int_t ngx_http_loyalty_price_validate(ngx_str_t *list,
 static ngx_int_t ngx_http_loyalty_price_render(ngx_http_request_t *r,
     ngx_http_loyalty_pricing_t *pr, ngx_http_loyalty_price_ask_t *asks,
     ngx_uint_t nskus);
+static u_char *ngx_http_loyalty_price_amounts(u_char *p, int64_t retail,
+    int64_t total);
 static u_char *ngx_http_loyalty_price_item(ngx_http_request_t *r,
     ngx_http_loyalty_pricing_t *pr, ngx_http_loyalty_loc_conf_t *llcf,
     u_char *p, ngx_str_t *sku, int64_t qty, ngx_str_t *label);
@@ -126,7 +138,7 @@ static ngx_http_loyalty_price_memo_t
  * click flushes came after it), so never staler than LMDB.  A product
  * page asks the same few SKUs again and again; a hit spares the B-tree
  * walk, the record's decoding and the guard over every lower tier.
- * Direct-mapped, by the SKU and the tier; 120 KiB a worker.
+ * Direct-mapped, by the SKU and the tier; 208 KiB a worker.
  */
 typedef struct {
     size_t                         txnid;   /* 0: empty */
@@ -426,6 +438,20 @@ ngx_http_loyalty_price_int(u_char *p, int64_t n)
     ngx_cpymem(p, s, sizeof(s) - 1)
 
 
+/* "retail":R,"price":TOTAL,"saved":R-TOTAL */
+static u_char *
+ngx_http_loyalty_price_amounts(u_char *p, int64_t retail, int64_t total)
+{
+    p = ngx_http_loyalty_price_lit(p, "\"retail\":");
+    p = ngx_http_loyalty_price_int(p, retail);
+    p = ngx_http_loyalty_price_lit(p, ",\"price\":");
+    p = ngx_http_loyalty_price_int(p, total);
+    p = ngx_http_loyalty_price_lit(p, ",\"saved\":");
+
+    return ngx_http_loyalty_price_int(p, retail - total);
+}
+
+
 /*
  * One item of the answer; qty 0: none given, the amounts are for one.
  * label is escaped already.  A sku is of [A-Za-z0-9_.-] (validated):
@@ -452,21 +478,23 @@ ngx_http_loyalty_price_item(ngx_http_request_t *r,
 
     ngx_http_loyalty_price_line(r, pr, sku, &pi, n, &total, &promo);
 
+    p = ngx_http_loyalty_price_lit(p, "\",");
+
     /* with a quantity, the amounts are the line's */
     if (qty) {
-        p = ngx_http_loyalty_price_lit(p, "\",\"qty\":");
+        p = ngx_http_loyalty_price_lit(p, "\"qty\":");
         p = ngx_http_loyalty_price_int(p, qty);
-        p = ngx_http_loyalty_price_lit(p, ",\"retail\":");
-
-    } else {
-        p = ngx_http_loyalty_price_lit(p, "\",\"retail\":");
+        *p++ = ',';
     }
 
-    p = ngx_http_loyalty_price_int(p, pi.retail * n);
-    p = ngx_http_loyalty_price_lit(p, ",\"price\":");
-    p = ngx_http_loyalty_price_int(p, total);
-    p = ngx_http_loyalty_price_lit(p, ",\"saved\":");
-    p = ngx_http_loyalty_price_int(p, pi.retail * n - total);
+    if (qty == 0 && pr->lua == NULL) {
+        /* one unit, no hook: the amounts as the cache wrote them */
+        p = ngx_cpymem(p, pi.amounts, pi.amounts_len);
+
+    } else {
+        p = ngx_http_loyalty_price_amounts(p, pi.retail * n, total);
+    }
+
     p = ngx_http_loyalty_price_lit(p, ",\"label\":\"");
     p = ngx_cpymem(p, label->data, label->len);
     *p++ = '"';
@@ -710,13 +738,18 @@ ngx_http_loyalty_price_read(ngx_http_request_t *r,
     if (tier < 0) {
         pi->raw = p.retail;
         pi->price = p.retail;
-        return NGX_OK;
+
+    } else {
+        pi->raw = loyalty_price_raw(&p, &pr->tiers->tiers[tier]);
+        pi->price = loyalty_price_guard(&p, pr->tiers, (size_t) tier,
+                                        pi->raw, &clamped);
+        pi->clamped = clamped ? 1 : 0;
     }
 
-    pi->raw = loyalty_price_raw(&p, &pr->tiers->tiers[tier]);
-    pi->price = loyalty_price_guard(&p, pr->tiers, (size_t) tier, pi->raw,
-                                    &clamped);
-    pi->clamped = clamped ? 1 : 0;
+    pi->amounts_len = (u_char) (ngx_http_loyalty_price_amounts(pi->amounts,
+                                                               pi->retail,
+                                                               pi->price)
+                                - pi->amounts);
 
     return NGX_OK;
 }
