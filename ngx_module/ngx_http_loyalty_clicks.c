@@ -97,7 +97,7 @@ struct ngx_http_loyalty_clicks_s {
     ngx_uint_t                    damaged;
     ngx_uint_t                    failed;   /* flushes failed in a row */
     ngx_http_loyalty_write_t      write;
-    loyalty_keyring_t            *visitors; /* the zone's key, as a ring */
+    EVP_MAC_CTX                  *visitors; /* SipHash, the zone's key */
 };
 
 
@@ -452,27 +452,27 @@ ngx_http_loyalty_clicks_unique(ngx_http_loyalty_clicks_t *clicks,
     uint64_t visitor, const u_char *code, size_t len)
 {
     u_char                         msg[8 + LOYALTY_CODE_MAX];
-    uint8_t                        mac[LOYALTY_MAC_LEN];
     uint64_t                       h, tag, now, e, age, oldest;
     ngx_uint_t                     i, w, pick;
     ngx_http_loyalty_clicks_sh_t  *sh;
 
     sh = clicks->sh;
 
-    /* the tag: HMAC-SHA256 of the visitor and the code, the zone's key */
+    /*
+     * The tag: SipHash-2-4 of the visitor and the code under the zone's
+     * key, a keyed 64-bit hash made for short inputs (a tenth of an
+     * HMAC-SHA256's instructions): the table holds nothing that names a
+     * visitor without the key.
+     */
     len = ngx_min(len, LOYALTY_CODE_MAX);
     ngx_memcpy(msg, &visitor, 8);
     ngx_memcpy(msg + 8, code, len);
 
     if (clicks->visitors == NULL
-        || loyalty_keyring_mac(clicks->visitors, &clicks->visitors->keys[0],
-                               "visitor", (char *) msg, 8 + len, mac)
-           != 0)
+        || loyalty_siphash(clicks->visitors, msg, 8 + len, &h) != 0)
     {
         return 0;
     }
-
-    ngx_memcpy(&h, mac, sizeof(h));
 
     tag = (h & ~NGX_HTTP_LOYALTY_MINUTES) | (1ULL << 63);
     now = ((uint64_t) ngx_time() / 60) & NGX_HTTP_LOYALTY_MINUTES;
@@ -537,8 +537,8 @@ ngx_http_loyalty_clicks_init_worker(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
-    clicks->visitors = loyalty_keyring_secret(clicks->sh->key,
-                                              sizeof(clicks->sh->key));
+    /* the first 16 bytes of the zone's key */
+    clicks->visitors = loyalty_siphash_new(clicks->sh->key);
     if (clicks->visitors == NULL) {
         ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
                       "loyalty_click_zone: cannot set up its key");
@@ -621,7 +621,7 @@ ngx_http_loyalty_clicks_exit_worker(ngx_cycle_t *cycle)
     ngx_free(clicks->batch);
     clicks->batch = NULL;
 
-    loyalty_keyring_free(clicks->visitors);
+    EVP_MAC_CTX_free(clicks->visitors);
     clicks->visitors = NULL;
 }
 

@@ -12,6 +12,7 @@
 
 #include "ngx_http_loyalty_module.h"
 #include "ngx_http_loyalty_lua.h"
+#include "loyalty_lua_hook.h"
 
 
 #define NGX_HTTP_LOYALTY_SKUS_MAX     100
@@ -23,10 +24,18 @@
 
 /*
  * {"sku":"","qty":,"retail":,"price":,"saved":,"label":"","promo":"",
- * "currency":"CNY"},  and the promo label escaped, 6 bytes a byte at most
+ * "currency":"CNY"},  without the sku, the tier's label and the promo
+ * label (a price hook's only: escaped, 6 bytes a byte at most)
  */
-#define NGX_HTTP_LOYALTY_ITEM_LEN     (90 + LOYALTY_ID_MAX + 4 * NGX_INT64_LEN \
-                                       + 6 * 64)
+#define NGX_HTTP_LOYALTY_ITEM_LEN     (90 + 4 * NGX_INT64_LEN)
+#define NGX_HTTP_LOYALTY_PROMO_LEN    (6 * LOYALTY_LUA_LABEL_MAX)
+
+
+/* a line of the sku argument: SKU, or SKU:QTY (qty 0: none given) */
+typedef struct {
+    ngx_str_t                  sku;
+    int64_t                    qty;
+} ngx_http_loyalty_price_ask_t;
 
 
 typedef struct {
@@ -40,23 +49,50 @@ typedef struct {
 } ngx_http_loyalty_pricing_t;
 
 
+/* "retail":R,"price":P,"saved":S */
+#define NGX_HTTP_LOYALTY_AMOUNTS_LEN                                          \
+    (sizeof("\"retail\":,\"price\":,\"saved\":") - 1 + 3 * NGX_INT64_LEN)
+
+
+/*
+ * What a SKU costs one tier (-1: the public), what it is sold in, and the
+ * amounts of one unit as the price API writes them (without a hook).
+ */
+typedef struct {
+    int64_t                    retail;
+    int64_t                    price;   /* the tier's, guarded */
+    int64_t                    raw;     /* before the guard */
+    char                       currency[3];
+    unsigned                   clamped:1;
+    u_char                     amounts_len;
+    u_char                     amounts[NGX_HTTP_LOYALTY_AMOUNTS_LEN];
+} ngx_http_loyalty_price_info_t;
+
+
 static ngx_int_t ngx_http_loyalty_price_parse(ngx_http_request_t *r,
     ngx_str_t *list, ngx_uint_t *nskus, const char **why);
 static ngx_int_t ngx_http_loyalty_price_validate(ngx_str_t *list,
-    ngx_uint_t nskus, const char **why);
+    ngx_http_loyalty_price_ask_t *asks, ngx_uint_t nskus, const char **why);
 static ngx_int_t ngx_http_loyalty_price_render(ngx_http_request_t *r,
-    ngx_http_loyalty_pricing_t *pr, ngx_str_t *list, ngx_uint_t nskus);
+    ngx_http_loyalty_pricing_t *pr, ngx_http_loyalty_price_ask_t *asks,
+    ngx_uint_t nskus);
+static u_char *ngx_http_loyalty_price_amounts(u_char *p, int64_t retail,
+    int64_t total);
 static u_char *ngx_http_loyalty_price_item(ngx_http_request_t *r,
     ngx_http_loyalty_pricing_t *pr, ngx_http_loyalty_loc_conf_t *llcf,
     u_char *p, ngx_str_t *sku, int64_t qty, ngx_str_t *label);
 static ngx_int_t ngx_http_loyalty_price_begin(ngx_http_request_t *r,
     ngx_http_loyalty_pricing_t *pr);
 static ngx_int_t ngx_http_loyalty_price_get(ngx_http_request_t *r,
-    ngx_http_loyalty_pricing_t *pr, ngx_str_t *sku, loyalty_price_t *p,
-    int64_t *price);
+    ngx_http_loyalty_pricing_t *pr, ngx_str_t *sku, int tier,
+    ngx_http_loyalty_price_info_t *pi);
+static ngx_int_t ngx_http_loyalty_price_read(ngx_http_request_t *r,
+    ngx_http_loyalty_pricing_t *pr, ngx_str_t *sku, int tier,
+    ngx_http_loyalty_price_info_t *pi);
 static void ngx_http_loyalty_price_line(ngx_http_request_t *r,
-    ngx_http_loyalty_pricing_t *pr, ngx_str_t *sku, loyalty_price_t *p,
-    int64_t qty, int64_t unit, int64_t *total, ngx_str_t *promo);
+    ngx_http_loyalty_pricing_t *pr, ngx_str_t *sku,
+    ngx_http_loyalty_price_info_t *pi, int64_t qty, int64_t *total,
+    ngx_str_t *promo);
 static ngx_int_t ngx_http_loyalty_price_other(ngx_http_request_t *r,
     ngx_http_loyalty_pricing_t *pr, ngx_http_loyalty_lua_price_t *lp,
     int tier, int64_t unit, int64_t *total, ngx_str_t *promo);
@@ -96,6 +132,34 @@ static ngx_http_loyalty_price_memo_t
     ngx_http_loyalty_price_memo[NGX_HTTP_LOYALTY_PRICE_MEMO];
 
 
+/*
+ * The price cache: what a SKU costs a tier, as the store said in a
+ * snapshot of the current epoch (see ngx_http_loyalty_store_epoch(): only
+ * click flushes came after it), so never staler than LMDB.  A product
+ * page asks the same few SKUs again and again; a hit spares the B-tree
+ * walk, the record's decoding and the guard over every lower tier.
+ * Direct-mapped, by the SKU and the tier; 208 KiB a worker.
+ */
+typedef struct {
+    size_t                         txnid;   /* 0: empty */
+    ngx_uint_t                     gen;
+    ngx_http_loyalty_price_info_t  info;
+    int                            tier;
+    u_char                         found;   /* 0: no such SKU */
+    u_char                         sku_len;
+    u_char                         sku[LOYALTY_ID_MAX];
+} ngx_http_loyalty_price_entry_t;
+
+#define NGX_HTTP_LOYALTY_PRICE_CACHE  1024
+
+static ngx_http_loyalty_price_entry_t
+    ngx_http_loyalty_price_cache[NGX_HTTP_LOYALTY_PRICE_CACHE];
+
+/* the store the entries are of: a reload in one process makes another */
+static ngx_http_loyalty_store_t  *ngx_http_loyalty_price_cache_store;
+static volatile ngx_cycle_t      *ngx_http_loyalty_price_cache_cycle;
+
+
 static ngx_str_t  ngx_http_loyalty_public = ngx_string("public");
 
 
@@ -121,11 +185,12 @@ ngx_http_loyalty_price_tier(ngx_http_loyalty_ctx_t *ctx)
 ngx_int_t
 ngx_http_loyalty_price_handler(ngx_http_request_t *r)
 {
-    ngx_int_t                    rc;
-    ngx_str_t                    list;
-    ngx_uint_t                   nskus;
-    const char                  *why;
-    ngx_http_loyalty_pricing_t   pr;
+    ngx_int_t                      rc;
+    ngx_str_t                      list;
+    ngx_uint_t                     nskus;
+    const char                    *why;
+    ngx_http_loyalty_pricing_t     pr;
+    ngx_http_loyalty_price_ask_t  *asks;
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
         return NGX_HTTP_NOT_ALLOWED;
@@ -137,9 +202,13 @@ ngx_http_loyalty_price_handler(ngx_http_request_t *r)
     }
 
     rc = ngx_http_loyalty_price_parse(r, &list, &nskus, &why);
+    asks = NULL;
 
     if (rc == NGX_OK) {
-        rc = ngx_http_loyalty_price_validate(&list, nskus, &why);
+        asks = ngx_palloc(r->pool,
+                          nskus * sizeof(ngx_http_loyalty_price_ask_t));
+        rc = asks ? ngx_http_loyalty_price_validate(&list, asks, nskus, &why)
+                  : NGX_ERROR;
     }
 
     if (rc == NGX_ERROR) {
@@ -160,7 +229,7 @@ ngx_http_loyalty_price_handler(ngx_http_request_t *r)
                                             "the store is unavailable");
     }
 
-    return ngx_http_loyalty_price_render(r, &pr, &list, nskus);
+    return ngx_http_loyalty_price_render(r, &pr, asks, nskus);
 }
 
 
@@ -232,10 +301,13 @@ ngx_http_loyalty_price_parse(ngx_http_request_t *r, ngx_str_t *list,
 }
 
 
-/* every line is SKU or SKU:QTY: NGX_OK, or NGX_DECLINED with why */
+/*
+ * every line is SKU or SKU:QTY, split into asks: NGX_OK, or NGX_DECLINED
+ * with why
+ */
 static ngx_int_t
-ngx_http_loyalty_price_validate(ngx_str_t *list, ngx_uint_t nskus,
-    const char **why)
+ngx_http_loyalty_price_validate(ngx_str_t *list,
+    ngx_http_loyalty_price_ask_t *asks, ngx_uint_t nskus, const char **why)
 {
     u_char      *p, *last, *colon;
     ngx_int_t    q;
@@ -248,6 +320,7 @@ ngx_http_loyalty_price_validate(ngx_str_t *list, ngx_uint_t nskus,
         }
 
         colon = ngx_http_loyalty_price_chr(p, last, ':');
+        q = 0;
 
         if (colon) {
             q = ngx_atoi(colon + 1, last - colon - 1);
@@ -257,6 +330,10 @@ ngx_http_loyalty_price_validate(ngx_str_t *list, ngx_uint_t nskus,
                 return NGX_DECLINED;
             }
         }
+
+        asks[i].sku.data = p;
+        asks[i].sku.len = (colon ? colon : last) - p;
+        asks[i].qty = q;
 
         if (!loyalty_valid_id((char *) p, (colon ? colon : last) - p)) {
             *why = last == p ? "an empty sku"
@@ -273,13 +350,13 @@ ngx_http_loyalty_price_validate(ngx_str_t *list, ngx_uint_t nskus,
 /* the answer, from the store's snapshot that pr began: ends it */
 static ngx_int_t
 ngx_http_loyalty_price_render(ngx_http_request_t *r,
-    ngx_http_loyalty_pricing_t *pr, ngx_str_t *list, ngx_uint_t nskus)
+    ngx_http_loyalty_pricing_t *pr, ngx_http_loyalty_price_ask_t *asks,
+    ngx_uint_t nskus)
 {
-    u_char                       *p, *last, *body, *colon;
-    size_t                        len, esc;
-    ngx_str_t                     sku, tier, label, escaped;
+    u_char                       *p, *body;
+    size_t                        len, esc, skus;
+    ngx_str_t                     tier, label, escaped;
     ngx_uint_t                    i;
-    int64_t                       qty;
     ngx_http_loyalty_loc_conf_t  *llcf;
 
     llcf = ngx_http_get_module_loc_conf(r, ngx_http_loyalty_module);
@@ -298,9 +375,15 @@ ngx_http_loyalty_price_render(ngx_http_request_t *r,
 
     esc = label.len + ngx_escape_json(NULL, label.data, label.len);
 
+    for (skus = 0, i = 0; i < nskus; i++) {
+        skus += asks[i].sku.len;
+    }
+
+    /* a body that fits the request's pool is no malloc() */
     len = sizeof("{\"tier\":\"\",\"currency\":\"\",\"items\":[]}\n") - 1
-          + tier.len + llcf->currency.len
-          + nskus * (NGX_HTTP_LOYALTY_ITEM_LEN + esc);
+          + tier.len + llcf->currency.len + skus
+          + nskus * (NGX_HTTP_LOYALTY_ITEM_LEN + esc
+                     + (pr->lua ? NGX_HTTP_LOYALTY_PROMO_LEN : 0));
 
     /* the label escaped once, copied into every item */
     body = ngx_pnalloc(r->pool, len + esc);
@@ -317,21 +400,13 @@ ngx_http_loyalty_price_render(ngx_http_request_t *r,
     p = ngx_sprintf(body, "{\"tier\":\"%V\",\"currency\":\"%V\",\"items\":[",
                     &tier, &llcf->currency);
 
-    for (sku.data = list->data, i = 0; i < nskus; i++) {
-        last = ngx_http_loyalty_price_chr(sku.data, list->data + list->len,
-                                         ',');
-        last = last ? last : list->data + list->len;
-        colon = ngx_http_loyalty_price_chr(sku.data, last, ':');
-        sku.len = (colon ? colon : last) - sku.data;
-        qty = colon ? ngx_atoi(colon + 1, last - colon - 1) : 0;
-
+    for (i = 0; i < nskus; i++) {
         if (i) {
             *p++ = ',';
         }
 
-        p = ngx_http_loyalty_price_item(r, pr, llcf, p, &sku, qty, &escaped);
-
-        sku.data = last + 1;
+        p = ngx_http_loyalty_price_item(r, pr, llcf, p, &asks[i].sku,
+                                        asks[i].qty, &escaped);
     }
 
     ngx_http_loyalty_store_end(pr->store);
@@ -346,7 +421,6 @@ ngx_http_loyalty_price_render(ngx_http_request_t *r,
 static u_char *
 ngx_http_loyalty_price_int(u_char *p, int64_t n)
 {
-    u_char    tmp[NGX_INT64_LEN], *t;
     uint64_t  u;
 
     u = (uint64_t) n;
@@ -356,19 +430,26 @@ ngx_http_loyalty_price_int(u_char *p, int64_t n)
         u = (uint64_t) 0 - u;
     }
 
-    t = tmp + sizeof(tmp);
-
-    do {
-        *--t = (u_char) ('0' + u % 10);
-        u /= 10;
-    } while (u);
-
-    return ngx_cpymem(p, t, tmp + sizeof(tmp) - t);
+    return p + loyalty_format_u64(u, (char *) p);
 }
 
 
 #define ngx_http_loyalty_price_lit(p, s)                                      \
     ngx_cpymem(p, s, sizeof(s) - 1)
+
+
+/* "retail":R,"price":TOTAL,"saved":R-TOTAL */
+static u_char *
+ngx_http_loyalty_price_amounts(u_char *p, int64_t retail, int64_t total)
+{
+    p = ngx_http_loyalty_price_lit(p, "\"retail\":");
+    p = ngx_http_loyalty_price_int(p, retail);
+    p = ngx_http_loyalty_price_lit(p, ",\"price\":");
+    p = ngx_http_loyalty_price_int(p, total);
+    p = ngx_http_loyalty_price_lit(p, ",\"saved\":");
+
+    return ngx_http_loyalty_price_int(p, retail - total);
+}
 
 
 /*
@@ -381,36 +462,39 @@ ngx_http_loyalty_price_item(ngx_http_request_t *r,
     ngx_http_loyalty_pricing_t *pr, ngx_http_loyalty_loc_conf_t *llcf,
     u_char *p, ngx_str_t *sku, int64_t qty, ngx_str_t *label)
 {
-    int64_t          price, total, n;
-    ngx_str_t        promo;
-    loyalty_price_t  rec;
+    int64_t                        total, n;
+    ngx_str_t                      promo;
+    ngx_http_loyalty_price_info_t  pi;
 
     p = ngx_http_loyalty_price_lit(p, "{\"sku\":\"");
     p = ngx_cpymem(p, sku->data, sku->len);
 
-    if (ngx_http_loyalty_price_get(r, pr, sku, &rec, &price) == NGX_DECLINED) {
+    if (ngx_http_loyalty_price_get(r, pr, sku, pr->tier, &pi) == NGX_DECLINED)
+    {
         return ngx_http_loyalty_price_lit(p, "\",\"error\":\"unknown sku\"}");
     }
 
     n = qty ? qty : 1;
 
-    ngx_http_loyalty_price_line(r, pr, sku, &rec, n, price, &total, &promo);
+    ngx_http_loyalty_price_line(r, pr, sku, &pi, n, &total, &promo);
+
+    p = ngx_http_loyalty_price_lit(p, "\",");
 
     /* with a quantity, the amounts are the line's */
     if (qty) {
-        p = ngx_http_loyalty_price_lit(p, "\",\"qty\":");
+        p = ngx_http_loyalty_price_lit(p, "\"qty\":");
         p = ngx_http_loyalty_price_int(p, qty);
-        p = ngx_http_loyalty_price_lit(p, ",\"retail\":");
-
-    } else {
-        p = ngx_http_loyalty_price_lit(p, "\",\"retail\":");
+        *p++ = ',';
     }
 
-    p = ngx_http_loyalty_price_int(p, rec.retail * n);
-    p = ngx_http_loyalty_price_lit(p, ",\"price\":");
-    p = ngx_http_loyalty_price_int(p, total);
-    p = ngx_http_loyalty_price_lit(p, ",\"saved\":");
-    p = ngx_http_loyalty_price_int(p, rec.retail * n - total);
+    if (qty == 0 && pr->lua == NULL) {
+        /* one unit, no hook: the amounts as the cache wrote them */
+        p = ngx_cpymem(p, pi.amounts, pi.amounts_len);
+
+    } else {
+        p = ngx_http_loyalty_price_amounts(p, pi.retail * n, total);
+    }
+
     p = ngx_http_loyalty_price_lit(p, ",\"label\":\"");
     p = ngx_cpymem(p, label->data, label->len);
     *p++ = '"';
@@ -421,11 +505,11 @@ ngx_http_loyalty_price_item(ngx_http_request_t *r,
         *p++ = '"';
     }
 
-    if (rec.currency[0]
-        && ngx_memcmp(rec.currency, llcf->currency.data, 3) != 0)
+    if (pi.currency[0]
+        && ngx_memcmp(pi.currency, llcf->currency.data, 3) != 0)
     {
         p = ngx_sprintf(p, ",\"currency\":\"%*s\"", (size_t) 3,
-                        rec.currency);
+                        pi.currency);
     }
 
     *p++ = '}';
@@ -438,11 +522,11 @@ ngx_int_t
 ngx_http_loyalty_price_variable(ngx_http_request_t *r,
     ngx_http_loyalty_ctx_t *ctx)
 {
-    ngx_int_t                     rc;
-    ngx_str_t                     sku, promo;
-    loyalty_price_t               rec;
-    ngx_http_loyalty_loc_conf_t  *llcf;
-    ngx_http_loyalty_pricing_t    pr;
+    ngx_int_t                       rc;
+    ngx_str_t                       sku, promo;
+    ngx_http_loyalty_pricing_t      pr;
+    ngx_http_loyalty_loc_conf_t    *llcf;
+    ngx_http_loyalty_price_info_t   pi;
 
     if (ctx->price_r == r) {
         return ctx->price_found ? NGX_OK : NGX_DECLINED;
@@ -471,11 +555,11 @@ ngx_http_loyalty_price_variable(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    rc = ngx_http_loyalty_price_get(r, &pr, &sku, &rec, &ctx->price);
+    rc = ngx_http_loyalty_price_get(r, &pr, &sku, pr.tier, &pi);
 
     if (rc == NGX_OK) {
-        ngx_http_loyalty_price_line(r, &pr, &sku, &rec, 1, ctx->price,
-                                    &ctx->price, &promo);
+        ngx_http_loyalty_price_line(r, &pr, &sku, &pi, 1, &ctx->price,
+                                    &promo);
     }
 
     ngx_http_loyalty_store_end(pr.store);
@@ -484,7 +568,7 @@ ngx_http_loyalty_price_variable(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    ctx->retail = rec.retail;
+    ctx->retail = pi.retail;
     ctx->price_found = 1;
 
     return NGX_OK;
@@ -530,14 +614,90 @@ ngx_http_loyalty_price_begin(ngx_http_request_t *r,
 }
 
 
+/*
+ * What sku costs tier (-1: the public), from the cache or the store;
+ * NGX_DECLINED: no such SKU, or a record that does not decode.  A guard
+ * that lowered the tier's price is counted and logged for every answer
+ * of the member's own tier, as when every answer read the store.
+ */
 static ngx_int_t
 ngx_http_loyalty_price_get(ngx_http_request_t *r,
-    ngx_http_loyalty_pricing_t *pr, ngx_str_t *sku, loyalty_price_t *p,
-    int64_t *price)
+    ngx_http_loyalty_pricing_t *pr, ngx_str_t *sku, int tier,
+    ngx_http_loyalty_price_info_t *pi)
+{
+    ngx_int_t                        rc;
+    ngx_uint_t                       key;
+    ngx_http_loyalty_store_t        *store;
+    ngx_http_loyalty_price_entry_t  *e;
+
+    store = pr->store;
+
+    if (ngx_http_loyalty_price_cache_store != store
+        || ngx_http_loyalty_price_cache_cycle != ngx_cycle)
+    {
+        ngx_memzero(ngx_http_loyalty_price_cache,
+                    sizeof(ngx_http_loyalty_price_cache));
+        ngx_http_loyalty_price_cache_store = store;
+        ngx_http_loyalty_price_cache_cycle = ngx_cycle;
+    }
+
+    key = (ngx_hash_key(sku->data, sku->len) ^ (ngx_uint_t) (tier + 1) * 7)
+          & (NGX_HTTP_LOYALTY_PRICE_CACHE - 1);
+
+    e = &ngx_http_loyalty_price_cache[key];
+
+    if (e->txnid >= store->epoch && e->txnid != 0 && e->gen == store->gen
+        && e->tier == tier && e->sku_len == sku->len
+        && ngx_memcmp(e->sku, sku->data, sku->len) == 0)
+    {
+        rc = e->found ? NGX_OK : NGX_DECLINED;
+        *pi = e->info;
+
+    } else {
+        rc = ngx_http_loyalty_price_read(r, pr, sku, tier, pi);
+
+        if (rc == NGX_ERROR) {
+            return NGX_DECLINED;
+        }
+
+        e->txnid = mdb_txn_id(pr->txn);
+        e->gen = store->gen;
+        e->info = *pi;
+        e->tier = tier;
+        e->found = (rc == NGX_OK);
+        e->sku_len = (u_char) sku->len;
+        ngx_memcpy(e->sku, sku->data, sku->len);
+    }
+
+    if (rc == NGX_OK && pi->clamped && tier == pr->tier) {
+        ngx_http_loyalty_price_clamps++;
+        ngx_http_loyalty_metric(NGX_HTTP_LOYALTY_M_PRICE_CLAMP);
+
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "loyalty: privilege guard lowered sku \"%V\" for tier "
+                      "\"%*s\" from %L to %L (%ui in this worker)", sku,
+                      pr->tiers->tiers[tier].name_len,
+                      pr->tiers->tiers[tier].name, pi->raw, pi->price,
+                      ngx_http_loyalty_price_clamps);
+    }
+
+    return rc;
+}
+
+
+/*
+ * sku's record read and priced for tier: NGX_OK, NGX_DECLINED (no such
+ * SKU: cached as such), NGX_ERROR (not cached: a failed read, or a record
+ * that does not decode, logged as each time it is met).
+ */
+static ngx_int_t
+ngx_http_loyalty_price_read(ngx_http_request_t *r,
+    ngx_http_loyalty_pricing_t *pr, ngx_str_t *sku, int tier,
+    ngx_http_loyalty_price_info_t *pi)
 {
     int                        rc, clamped;
-    int64_t                    raw;
     MDB_val                    key, val;
+    loyalty_price_t            p;
     ngx_http_loyalty_store_t  *store;
 
     store = pr->store;
@@ -552,12 +712,14 @@ ngx_http_loyalty_price_get(ngx_http_request_t *r,
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                           "loyalty_store \"%s\": mdb_get(\"%V\") failed: %s",
                           store->path, sku, mdb_strerror(rc));
+            return NGX_ERROR;
         }
 
+        ngx_memzero(pi, sizeof(ngx_http_loyalty_price_info_t));
         return NGX_DECLINED;
     }
 
-    if (loyalty_price_decode(val.mv_data, val.mv_size, p) != 0) {
+    if (loyalty_price_decode(val.mv_data, val.mv_size, &p) != 0) {
         if (ngx_http_loyalty_store_problem(store, NGX_HTTP_LOYALTY_DAMAGED))
         {
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -566,28 +728,28 @@ ngx_http_loyalty_price_get(ngx_http_request_t *r,
                           store->path, sku,
                           store->problems[NGX_HTTP_LOYALTY_DAMAGED]);
         }
-        return NGX_DECLINED;
+        return NGX_ERROR;
     }
 
-    if (pr->tier < 0) {
-        *price = p->retail;
-        return NGX_OK;
+    ngx_memzero(pi, sizeof(ngx_http_loyalty_price_info_t));
+    pi->retail = p.retail;
+    ngx_memcpy(pi->currency, p.currency, 3);
+
+    if (tier < 0) {
+        pi->raw = p.retail;
+        pi->price = p.retail;
+
+    } else {
+        pi->raw = loyalty_price_raw(&p, &pr->tiers->tiers[tier]);
+        pi->price = loyalty_price_guard(&p, pr->tiers, (size_t) tier,
+                                        pi->raw, &clamped);
+        pi->clamped = clamped ? 1 : 0;
     }
 
-    raw = loyalty_price_raw(p, &pr->tiers->tiers[pr->tier]);
-    *price = loyalty_price_guard(p, pr->tiers, pr->tier, raw, &clamped);
-
-    if (clamped) {
-        ngx_http_loyalty_price_clamps++;
-        ngx_http_loyalty_metric(NGX_HTTP_LOYALTY_M_PRICE_CLAMP);
-
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "loyalty: privilege guard lowered sku \"%V\" for tier "
-                      "\"%*s\" from %L to %L (%ui in this worker)", sku,
-                      pr->tiers->tiers[pr->tier].name_len,
-                      pr->tiers->tiers[pr->tier].name, raw, *price,
-                      ngx_http_loyalty_price_clamps);
-    }
+    pi->amounts_len = (u_char) (ngx_http_loyalty_price_amounts(pi->amounts,
+                                                               pi->retail,
+                                                               pi->price)
+                                - pi->amounts);
 
     return NGX_OK;
 }
@@ -601,15 +763,18 @@ ngx_http_loyalty_price_get(ngx_http_request_t *r,
  */
 static void
 ngx_http_loyalty_price_line(ngx_http_request_t *r,
-    ngx_http_loyalty_pricing_t *pr, ngx_str_t *sku, loyalty_price_t *p,
-    int64_t qty, int64_t unit, int64_t *total, ngx_str_t *promo)
+    ngx_http_loyalty_pricing_t *pr, ngx_str_t *sku,
+    ngx_http_loyalty_price_info_t *pi, int64_t qty, int64_t *total,
+    ngx_str_t *promo)
 {
-    int                            i, clamped;
-    int64_t                        raw, other, guard;
+    int                            i;
+    int64_t                        other, guard, unit;
     ngx_str_t                      other_promo;
     ngx_http_loyalty_lua_price_t   lp;
     ngx_http_loyalty_loc_conf_t   *llcf;
+    ngx_http_loyalty_price_info_t  lower;
 
+    unit = pi->price;
     *total = unit * qty;
     ngx_str_null(promo);
 
@@ -622,11 +787,11 @@ ngx_http_loyalty_price_line(ngx_http_request_t *r,
     ngx_memzero(&lp, sizeof(ngx_http_loyalty_lua_price_t));
     lp.sku = *sku;
     lp.qty = qty;
-    lp.retail = p->retail;
+    lp.retail = pi->retail;
     lp.currency = llcf->currency;
 
-    if (p->currency[0]) {
-        lp.currency.data = (u_char *) p->currency;
+    if (pi->currency[0]) {
+        lp.currency.data = (u_char *) pi->currency;
         lp.currency.len = 3;
     }
 
@@ -656,12 +821,16 @@ ngx_http_loyalty_price_line(ngx_http_request_t *r,
                 continue;
             }
 
-            raw = loyalty_price_raw(p, &pr->tiers->tiers[i]);
-            guard = loyalty_price_guard(p, pr->tiers, (size_t) i, raw,
-                                        &clamped);
+            /* the same snapshot read it for the member's tier */
+            if (ngx_http_loyalty_price_get(r, pr, sku, i, &lower) != NGX_OK)
+            {
+                continue;
+            }
+
+            guard = lower.price;
 
         } else {
-            guard = p->retail;
+            guard = pi->retail;
         }
 
         other = guard * qty;

@@ -22,7 +22,7 @@ sub import_ok {
     my ($kind, $text, $name) = @_;
     my ($rc, $out, $err) = loyaltyctl('-s', $store, 'import', $kind,
                                       put_file("in.jsonl", $text));
-    is($rc, 0, $name) or diag($err);
+    is($rc, 0, $name) or diag("$out$err");
 }
 
 sub import_fails {
@@ -266,5 +266,59 @@ my @entries = glob "$h->{prefix}/cache/*";
 is(scalar @entries, 4, 'four cache entries: vip, ka, public, partner');
 
 stop_nginx($h);
+
+
+# the per-worker price cache: never staler than the store, and a clamp
+# answered from it is counted and logged as one read from the store
+
+$h = start_nginx(http_config => <<"END", config => <<'END');
+loyalty_store $store;
+loyalty_keys %%KEYS%%;
+END
+location /prices { loyalty_price_api; }
+END
+
+my $sofa_ka = sub {
+    qq({"tier":"ka","currency":"CNY","items":[{"sku":"sofa-298","retail":$_[0],)
+    . qq("price":$_[1],"saved":) . ($_[0] - $_[1])
+    . qq(,"label":"Key account"},{"sku":"new-1",$_[2]}]}\n);
+};
+my $unknown = '"error":"unknown sku"';
+
+for my $n (1, 2) {
+    is(get_as('ka1', '/prices?sku=sofa-298,new-1'),
+       $sofa_ka->(29800, 25800, $unknown), "a key account's sofa, ask $n");
+}
+for my $n (1, 2) {
+    is(get_as('ka1', '/prices?sku=broken'),
+       qq({"tier":"ka","currency":"CNY","items":[{"sku":"broken","retail":1000,)
+       . qq("price":900,"saved":100,"label":"Key account"}]}\n),
+       "the clamped price, ask $n");
+}
+
+import_ok(prices => <<'END', 'the sofa repriced, a new sku, nginx running');
+{"sku":"sofa-298","retail":31000,"tiers":{"vip":26000,"ka":24000,"partner":12500}}
+{"sku":"new-1","retail":500}
+END
+
+for my $n (1, 2) {
+    is(get_as('ka1', '/prices?sku=sofa-298,new-1'),
+       $sofa_ka->(31000, 24000,
+                  '"retail":500,"price":450,"saved":50,"label":"Key account"}'
+                  =~ s/\}$//r),
+       "the new prices at once, ask $n");
+}
+is(get_as('vip1', '/prices?sku=sofa-298'),
+   qq({"tier":"vip","currency":"CNY","items":[{"sku":"sofa-298","retail":31000,)
+   . qq("price":26000,"saved":5000,"label":"VIP"}]}\n),
+   'another tier of the same sku');
+
+stop_nginx($h);
+$log = error_log_text($h);
+like($log, qr/for tier "ka" from 950 to 900 \(1 in this worker\)/,
+     'the first clamp is logged');
+like($log, qr/for tier "ka" from 950 to 900 \(2 in this worker\)/,
+     'the clamp answered again is logged again, counted');
+no_crash($h, "the price cache");
 
 done_testing();

@@ -93,6 +93,10 @@ loyalty_lua_open(loyalty_lua_t *vm, char *err, size_t errlen)
         vm->hooks[i] = LUA_NOREF;
     }
 
+    for (i = 0; i < LOYALTY_LUA_NAMES; i++) {
+        vm->names[i].len = 0;
+    }
+
     slash = strrchr(vm->file, '/');
     vm->dir_len = slash ? (size_t) (slash + 1 - vm->file) : 0;
 

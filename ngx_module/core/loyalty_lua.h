@@ -109,16 +109,33 @@ typedef enum {
     lua_insert(L, -2);                                                        \
     lua_rawset(L, -3)
 
+/* the key first, then the value: no lua_insert() */
 #define loyalty_lua_set_str(L, key, s, n)                                     \
+    lua_rawgeti(L, 1, key);                                                   \
     lua_pushlstring(L, (const char *) (s), n);                                \
-    loyalty_lua_set(L, key)
+    lua_rawset(L, -3)
 
 #define loyalty_lua_set_num(L, key, v)                                        \
+    lua_rawgeti(L, 1, key);                                                   \
     lua_pushnumber(L, (lua_Number) (v));                                      \
-    loyalty_lua_set(L, key)
+    lua_rawset(L, -3)
 
 
 typedef struct loyalty_lua_s  loyalty_lua_t;
+
+
+/*
+ * A short string the hooks' contexts carry again and again (a tier's
+ * name, a currency), kept in the registry: pushed without interning.
+ */
+#define LOYALTY_LUA_NAMES     16
+#define LOYALTY_LUA_NAME_LEN  32
+
+typedef struct {
+    int                     ref;
+    size_t                  len;      /* 0: none */
+    char                    s[LOYALTY_LUA_NAME_LEN];
+} loyalty_lua_name_t;
 
 /*
  * The source of the module at path, which require asked for by name:
@@ -164,6 +181,7 @@ struct loyalty_lua_s {
     int                     loaded;
     int                     keys;
     int                     lazy;     /* a partial member's metatable */
+    loyalty_lua_name_t      names[LOYALTY_LUA_NAMES];
 
     /* what loyalty.store reads during a call */
     loyalty_store_t        *st;

@@ -34,6 +34,8 @@ static void loyalty_lua_event_items(lua_State *L, const loyalty_event_t *ev);
 static void loyalty_lua_event_points(lua_State *L, loyalty_lua_ask_t *ask);
 static void loyalty_lua_context(lua_State *L, loyalty_lua_ask_t *ask,
     int nrec);
+static void loyalty_lua_push_name(lua_State *L, loyalty_lua_t *vm,
+    const char *s, size_t len);
 static void loyalty_lua_call_hook(lua_State *L, loyalty_lua_ask_t *ask,
     loyalty_lua_hook_e hook, int nresults);
 static int loyalty_lua_refuse(lua_State *L, loyalty_lua_ask_t *ask,
@@ -145,9 +147,12 @@ loyalty_lua_price_context(lua_State *L, loyalty_lua_ask_t *ask)
     loyalty_lua_set_num(L, LOYALTY_LUA_KEY_QTY, p->qty);
     loyalty_lua_set_num(L, LOYALTY_LUA_KEY_RETAIL, p->retail);
     loyalty_lua_set_num(L, LOYALTY_LUA_KEY_PRICE, p->price);
-    loyalty_lua_set_str(L, LOYALTY_LUA_KEY_CURRENCY, p->currency,
-                        p->currency_len);
-    loyalty_lua_set_str(L, LOYALTY_LUA_KEY_TIER, p->tier, p->tier_len);
+    lua_rawgeti(L, 1, LOYALTY_LUA_KEY_CURRENCY);
+    loyalty_lua_push_name(L, ask->vm, p->currency, p->currency_len);
+    lua_rawset(L, -3);
+    lua_rawgeti(L, 1, LOYALTY_LUA_KEY_TIER);
+    loyalty_lua_push_name(L, ask->vm, p->tier, p->tier_len);
+    lua_rawset(L, -3);
     loyalty_lua_set_num(L, LOYALTY_LUA_KEY_NOW, ask->now);
 
     if (p->has_rank) {
@@ -165,8 +170,9 @@ loyalty_lua_price_context(lua_State *L, loyalty_lua_ask_t *ask)
      */
     lua_createtable(L, 0, 14);
     loyalty_lua_set_str(L, LOYALTY_LUA_KEY_ID, p->member, p->member_len);
-    loyalty_lua_set_str(L, LOYALTY_LUA_KEY_TIER, p->member_tier,
-                        p->member_tier_len);
+    lua_rawgeti(L, 1, LOYALTY_LUA_KEY_TIER);
+    loyalty_lua_push_name(L, ask->vm, p->member_tier, p->member_tier_len);
+    lua_rawset(L, -3);
     loyalty_lua_set_num(L, LOYALTY_LUA_KEY_RANK, p->member_rank);
     lua_rawgeti(L, 1, LOYALTY_LUA_KEY_STAGES + p->member_stage);
     loyalty_lua_set(L, LOYALTY_LUA_KEY_STAGE);
@@ -465,6 +471,46 @@ loyalty_lua_context(lua_State *L, loyalty_lua_ask_t *ask, int nrec)
     lua_settop(L, 0);
     lua_rawgeti(L, LUA_REGISTRYINDEX, ask->vm->keys);
     lua_createtable(L, 0, nrec);
+}
+
+
+/*
+ * s pushed: from the registry if one of the last names pushed (a lookup
+ * by two bytes and the length, then a compare), else interned and kept
+ * there in place of the name its slot held.  Run protected, as every
+ * ask: a failed luaL_ref() fails the call.
+ */
+static void
+loyalty_lua_push_name(lua_State *L, loyalty_lua_t *vm, const char *s,
+    size_t len)
+{
+    loyalty_lua_name_t  *n;
+
+    if (len == 0 || len > LOYALTY_LUA_NAME_LEN) {
+        lua_pushlstring(L, s, len);
+        return;
+    }
+
+    n = &vm->names[(len + (unsigned char) s[0]
+                    + (unsigned char) s[len - 1] * 7u)
+                   % LOYALTY_LUA_NAMES];
+
+    if (n->len == len && memcmp(n->s, s, len) == 0) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, n->ref);
+        return;
+    }
+
+    lua_pushlstring(L, s, len);
+
+    if (n->len) {
+        n->len = 0;
+        luaL_unref(L, LUA_REGISTRYINDEX, n->ref);
+    }
+
+    lua_pushvalue(L, -1);
+    n->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    memcpy(n->s, s, len);
+    n->len = len;
 }
 
 

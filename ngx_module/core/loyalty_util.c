@@ -72,21 +72,46 @@ loyalty_ct_equal(const void *a, const void *b, size_t n)
 }
 
 
+/*
+ * Two digits a division, written in place from the end: a number on
+ * every price and cookie written.
+ */
 size_t
 loyalty_format_u64(uint64_t v, char *buf)
 {
-    char    tmp[20], *t;
-    size_t  n;
+    static const char  digits[] =
+        "0001020304050607080910111213141516171819"
+        "2021222324252627282930313233343536373839"
+        "4041424344454647484950515253545556575859"
+        "6061626364656667686970717273747576777879"
+        "8081828384858687888990919293949596979899";
 
-    t = tmp + sizeof(tmp);
+    char      *t;
+    size_t     n;
+    uint64_t   i, p;
 
-    do {
-        *--t = (char) ('0' + v % 10);
-        v /= 10;
-    } while (v);
+    /* 20 digits at most: 10^19 is the last power of 10 below 2^64 */
+    for (n = 1, p = 10; n < 20 && v >= p; n++, p *= 10) {
+        /* void */
+    }
 
-    n = (size_t) (tmp + sizeof(tmp) - t);
-    memcpy(buf, t, n);
+    t = buf + n;
+
+    while (v >= 100) {
+        i = (v % 100) * 2;
+        v /= 100;
+        t -= 2;
+        t[0] = digits[i];
+        t[1] = digits[i + 1];
+    }
+
+    if (v >= 10) {
+        t[-2] = digits[v * 2];
+        t[-1] = digits[v * 2 + 1];
+
+    } else {
+        t[-1] = (char) ('0' + v);
+    }
 
     return n;
 }

@@ -777,11 +777,57 @@ test_ref_cookie(void)
 }
 
 
+/*
+ * SipHash-2-4 against the reference implementation's vectors (key 00..0f,
+ * message 00..len-1), and the same tag again: the context starts afresh.
+ */
+static void
+test_siphash(void)
+{
+    int           rc;
+    size_t        i, len;
+    uint8_t       key[16], msg[64];
+    uint64_t      tag;
+    EVP_MAC_CTX  *ctx;
+
+    static const struct {
+        size_t    len;
+        uint64_t  tag;
+    } vectors[] = {
+        { 0, 0x726fdb47dd0e0e31ULL },
+        { 15, 0xa129ca6149be45e5ULL },
+        { 0, 0x726fdb47dd0e0e31ULL },
+    };
+
+    for (i = 0; i < 16; i++) {
+        key[i] = (uint8_t) i;
+    }
+
+    for (i = 0; i < sizeof(msg); i++) {
+        msg[i] = (uint8_t) i;
+    }
+
+    ctx = loyalty_siphash_new(key);
+    ok(ctx != NULL, "siphash: a context");
+
+    for (i = 0; i < nelts(vectors); i++) {
+        len = vectors[i].len;
+        tag = 0;
+        rc = ctx ? loyalty_siphash(ctx, msg, len, &tag) : -1;
+        ok(rc == 0 && tag == vectors[i].tag,
+           "siphash: %zu bytes, the reference tag (got %016llx)", len,
+           (unsigned long long) tag);
+    }
+
+    EVP_MAC_CTX_free(ctx);
+}
+
+
 int
 main(void)
 {
     plan(4 + nelts(keys_errors) + 3 + 3 + 8 + 1 + 11 + 7
-         + 9 + nelts(bad_prefixes) + 10 + 11 + 5 + 12 + 6);
+         + 9 + nelts(bad_prefixes) + 10 + 11 + 5 + 12 + 6 + 4);
 
     test_keyring_parse();
     test_keyring_load();
@@ -791,6 +837,7 @@ main(void)
     test_verify_rejects();
     test_ref_cookie();
     test_why();
+    test_siphash();
 
     return done();
 }
