@@ -159,6 +159,7 @@ loyaltyctl_stats(const loyaltyctl_opts_t *o, int argc, char **argv)
     loyalty_store_t        st;
     loyalty_stats_args_t   args;
     loyalty_stats_query_t  q;
+    const loyalty_tz_t    *tz;
 
     rc = loyaltyctl_stats_args(argc, argv, &args, &csv);
     if (rc == 1) {
@@ -170,7 +171,13 @@ loyaltyctl_stats(const loyaltyctl_opts_t *o, int argc, char **argv)
         return loyaltyctl_usage(loyaltyctl_usage_stats_by);
     }
 
-    if (loyalty_stats_query_parse(&args, time(NULL), &q, err, sizeof(err))
+    rc = loyaltyctl_tz(o, &tz);
+    if (rc != LOYALTYCTL_OK) {
+        return rc;
+    }
+
+    if (loyalty_stats_query_parse(&args, tz, time(NULL), &q, err,
+                                  sizeof(err))
         != 0)
     {
         fprintf(stderr, "loyaltyctl: stats: %s\n", err);

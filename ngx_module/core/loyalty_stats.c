@@ -31,9 +31,9 @@ const char  *loyalty_stats_by_names[LOYALTY_STATS_BY_COUNT] = {
 
 
 int64_t
-loyalty_stats_day(int64_t t)
+loyalty_stats_day(const loyalty_tz_t *tz, int64_t t)
 {
-    return loyalty_day(t);
+    return loyalty_tz_day(tz, t);
 }
 
 
@@ -144,6 +144,18 @@ loyalty_stats_encode(const int64_t *c, uint8_t *buf)
 int
 loyalty_stats_decode(const uint8_t *buf, size_t len, int64_t *c)
 {
+    unsigned  mask;
+
+    memset(c, 0, sizeof(int64_t) * LOYALTY_STATS_COUNTERS);
+
+    return loyalty_stats_decode_present(buf, len, c, &mask);
+}
+
+
+int
+loyalty_stats_decode_present(const uint8_t *buf, size_t len, int64_t *c,
+    unsigned *present)
+{
     int             i, shift;
     uint64_t        z;
     unsigned        mask;
@@ -158,36 +170,40 @@ loyalty_stats_decode(const uint8_t *buf, size_t len, int64_t *c)
         return -1;
     }
 
+    *present = mask;
+
     p = buf + 3;
     end = buf + len;
 
-    for (i = 0; i < LOYALTY_STATS_COUNTERS; i++) {
-        c[i] = 0;
+    /* the counters present only, in order: a question reads many */
+    for ( /* void */ ; mask; mask &= mask - 1) {
+        i = __builtin_ctz(mask);
 
-        if (!(mask & (1u << i))) {
-            continue;
+        if (p < end && *p < 0x80) {
+            z = *p++;
+
+        } else {
+            z = 0;
+
+            for (shift = 0; ; shift += 7) {
+                if (p == end || shift > 63) {
+                    return -1;
+                }
+
+                z |= (uint64_t) (*p & 0x7f) << shift;
+
+                if (!(*p++ & 0x80)) {
+                    break;
+                }
+            }
         }
 
-        z = 0;
-
-        for (shift = 0; ; shift += 7) {
-            if (p == end || shift > 63) {
-                return -1;
-            }
-
-            z |= (uint64_t) (*p & 0x7f) << shift;
-
-            if (!(*p++ & 0x80)) {
-                break;
-            }
+        /* one encoding for a value: a present counter is not zero */
+        if (z == 0) {
+            return -1;
         }
 
         c[i] = (int64_t) (z >> 1) ^ -(int64_t) (z & 1);
-
-        /* one encoding for a value: a present counter is not zero */
-        if (c[i] == 0) {
-            return -1;
-        }
     }
 
     return p == end ? 0 : -1;
@@ -670,7 +686,7 @@ loyalty_stats_attribute(loyalty_store_t *st, MDB_txn *txn,
         a.since = last_order_at + 1;
     }
 
-    a.click_day = loyalty_stats_day(clicked_at ? clicked_at : at);
+    a.click_day = loyalty_stats_day(st->tz, clicked_at ? clicked_at : at);
 
     rc = code_len ? loyalty_stats_campaign(st, txn, &a) : 0;
 
@@ -822,7 +838,7 @@ loyalty_stats_event(loyalty_store_t *st, MDB_txn *txn,
     counted = (rc == 0)
               && (e->kind == LOYALTY_STATS_EV_SIGNUP || e->at >= a.since);
 
-    day = loyalty_stats_day(e->at);
+    day = loyalty_stats_day(st->tz, e->at);
 
     if (counted) {
         d[LOYALTY_STATS_POINTS_L1] = l1;
@@ -870,7 +886,7 @@ loyalty_stats_move(loyalty_store_t *st, MDB_txn *txn,
     d[0] = 1;
 
     return loyalty_stats_add(st, txn, acc, LOYALTY_STATS_KIND_MOVE,
-                             loyalty_stats_day(at), name, len, d);
+                             loyalty_stats_day(st->tz, at), name, len, d);
 }
 
 

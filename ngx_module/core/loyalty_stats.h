@@ -23,6 +23,7 @@
 
 #include "loyalty_code.h"
 #include "loyalty_store.h"
+#include "loyalty_tz.h"
 #include "loyalty_util.h"
 
 
@@ -188,10 +189,12 @@ extern const char  *loyalty_stats_by_names[LOYALTY_STATS_BY_COUNT];
 
 
 /*
- * The day that counters count a time in: the UTC day for now.  This is
- * the one place to change for the shop's own day.
+ * The day that counters count a time in: the shop's day in its zone tz
+ * (loyalty_timezone, loyaltyctl --tz; NULL: UTC), as st->tz is for the
+ * writes, so that an order placed at 07:30 on the shop's clock counts on
+ * the shop's day whatever UTC says.
  */
-int64_t loyalty_stats_day(int64_t t);
+int64_t loyalty_stats_day(const loyalty_tz_t *tz, int64_t t);
 
 /* "YYYY-MM-DD", 2000-01-01 to 2100-12-31, to days: 0, or -1 */
 int loyalty_stats_parse_day(const char *s, size_t len, int64_t *day);
@@ -200,10 +203,11 @@ void loyalty_stats_format_day(int64_t day, char *buf);
 
 /*
  * Checks a question: 0, or -1 with err saying which argument is bad.
- * Without from and to, the 30 days to now's day.
+ * Without from and to, the 30 days to now's day in the shop's zone tz.
  */
-int loyalty_stats_query_parse(const loyalty_stats_args_t *args, int64_t now,
-    loyalty_stats_query_t *q, char *err, size_t errlen);
+int loyalty_stats_query_parse(const loyalty_stats_args_t *args,
+    const loyalty_tz_t *tz, int64_t now, loyalty_stats_query_t *q,
+    char *err, size_t errlen);
 
 /*
  * Answers a question in txn: 0 with *out, or an LMDB error (ENOMEM for
@@ -265,6 +269,9 @@ size_t loyalty_stats_key(int kind, int64_t day, const char *name, size_t len,
 /* the record's length; buf holds LOYALTY_STATS_REC_MAX bytes */
 size_t loyalty_stats_encode(const int64_t *c, uint8_t *buf);
 int loyalty_stats_decode(const uint8_t *buf, size_t len, int64_t *c);
+/* sets only the counters present, bit i of *present for counter i */
+int loyalty_stats_decode_present(const uint8_t *buf, size_t len, int64_t *c,
+    unsigned *present);
 
 
 #endif /* _LOYALTY_STATS_H_INCLUDED_ */
