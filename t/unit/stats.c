@@ -4,7 +4,8 @@
  * checks, the attribution kept for life with its click day, orders made
  * before the attribution (neither they nor their refunds count), the
  * refund on its order's day, top N over many names against a full sort,
- * and the cost of the counters to a batch of events.
+ * the shop's days in its time zone, and the cost of the counters to a
+ * batch of events.
  */
 
 #include <stdio.h>
@@ -374,6 +375,66 @@ test_attribution(void)
 }
 
 
+/*
+ * The shop's days: in Asia/Shanghai (UTC+8) an order at 23:30 UTC is
+ * placed at 07:30 the next morning, and counts on that day; today and
+ * the default range are the shop's too
+ */
+static void
+test_timezone(void)
+{
+    char                    err[LOYALTY_ERRLEN];
+    MDB_txn                *txn;
+    loyalty_attrib_t        a;
+    loyalty_stats_args_t    args;
+    loyalty_stats_query_t   q;
+    static loyalty_tz_t     zone;
+
+    if (loyalty_tz_load(&zone, NULL, "Asia/Shanghai", err, sizeof(err))
+        != 0)
+    {
+        diag("Asia/Shanghai: %s (tzdata)", err);
+    }
+
+    /* 2024-10-09T23:30:00Z is 2024-10-10 07:30 in Shanghai */
+    is_int(loyalty_stats_day(&zone, 1728516600), 20006,
+           "23:30 UTC: the next day in Shanghai");
+    is_int(loyalty_stats_day(NULL, 1728516600), 20005, "the UTC day");
+
+    st.tz = &zone;
+
+    ok(put("code", "TZ-1", "{\"member\":\"bob\",\"campaign\":\"tz\","
+                           "\"vanity\":true}") == 0, "TZ-1");
+    ok(apply("{\"type\":\"signup\",\"member\":\"tzz\","
+             "\"ref_code\":\"TZ-1\",\"at\":\"2024-10-09T23:30:00Z\"}\n"
+             "{\"type\":\"order\",\"member\":\"tzz\",\"order_id\":"
+             "\"tz1\",\"amount\":500,\"at\":\"2024-10-09T23:30:00Z\"}\n")
+       == 0, "an order at 23:30 UTC: %s", last_err);
+
+    mdb_txn_begin(st.env, NULL, MDB_RDONLY, &txn);
+    ok(loyalty_attrib_get(&st, txn, "tzz", 3, &a) == 0
+       && a.click_day == 20006, "the click day is the shop's");
+    mdb_txn_abort(txn);
+
+    is_str(row("code", "2024-10-10", "2024-10-10", "TZ-1"),
+           "0 0 0 0 1 1 1 500 0 0 0 0", "counted on the shop's 10 Oct");
+    is_str(row("code", "2024-10-09", "2024-10-09", "TZ-1"), "none",
+           "not on the UTC day, 9 Oct");
+    is_str(row("day", "2024-10-09", "2024-10-10", "2024-10-10"),
+           "0 0 0 0 1 1 1 500 0 0 0 0", "by=day: the shop's day");
+
+    memset(&args, 0, sizeof(args));
+    args.by = "day";
+    args.by_len = 3;
+    ok(loyalty_stats_query_parse(&args, &zone, 1728516600, &q, err,
+                                 sizeof(err)) == 0
+       && q.to == 20006 && q.from == 20006 - 29,
+       "the default range ends on the shop's today");
+
+    st.tz = NULL;
+}
+
+
 /* many names: the heap's top N is the full sort's first N */
 static void
 test_top(void)
@@ -431,7 +492,7 @@ main(void)
 {
     char  err[LOYALTY_ERRLEN];
 
-    plan(62);
+    plan(71);
 
     if (mkdtemp(tmp) == NULL) {
         perror("mkdtemp");
@@ -452,6 +513,7 @@ main(void)
     test_questions();
     test_attribution();
     test_top();
+    test_timezone();
 
     loyalty_store_close(&st);
 
