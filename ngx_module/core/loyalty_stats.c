@@ -18,6 +18,18 @@
 #include "loyalty_stats.h"
 
 
+/*
+ * bench/stats.sh's other side: a loyaltyctl built with this defined
+ * (make build/bench/loyaltyctl-nocounters) writes no counters and no
+ * attributions, so that their cost is measured against the same code.
+ */
+#ifdef LOYALTY_STATS_BENCH_OFF
+#define LOYALTY_STATS_OFF  1
+#else
+#define LOYALTY_STATS_OFF  0
+#endif
+
+
 const char  *loyalty_stats_counter_names[LOYALTY_STATS_COUNTERS] = {
     "clicks", "unique_clicks", "bot_clicks", "attributed", "signups",
     "first_orders", "orders", "revenue", "refunds", "refunded",
@@ -454,6 +466,10 @@ loyalty_stats_flush(loyalty_store_t *st, MDB_txn *txn,
     MDB_val                     key;
     loyalty_stats_acc_entry_t  *e;
 
+    if (LOYALTY_STATS_OFF) {
+        return 0;
+    }
+
     if (acc->n == 0) {
         return 0;
     }
@@ -667,6 +683,10 @@ loyalty_stats_attribute(loyalty_store_t *st, MDB_txn *txn,
     MDB_val           key, val;
     loyalty_attrib_t  a;
 
+    if (LOYALTY_STATS_OFF) {
+        return 0;
+    }
+
     rc = loyalty_attrib_get(st, txn, member, len, &a);
     if (rc != MDB_NOTFOUND) {
         /* kept for life: the first attribution stays */
@@ -826,6 +846,10 @@ loyalty_stats_event(loyalty_store_t *st, MDB_txn *txn,
     int64_t           d[LOYALTY_STATS_COUNTERS];
     loyalty_attrib_t  a;
 
+    if (LOYALTY_STATS_OFF) {
+        return 0;
+    }
+
     loyalty_stats_deltas(e, d, &l1, &l2);
 
     rc = loyalty_attrib_get(st, txn, e->member, e->member_len, &a);
@@ -871,6 +895,10 @@ loyalty_stats_move(loyalty_store_t *st, MDB_txn *txn,
     char     name[32];
     size_t   len;
     int64_t  d[LOYALTY_STATS_COUNTERS];
+
+    if (LOYALTY_STATS_OFF) {
+        return 0;
+    }
 
     if (from == to || to < 0 || to >= LOYALTY_STAGE_COUNT
         || from >= LOYALTY_STAGE_COUNT)

@@ -348,6 +348,10 @@ loyalty_stats_sums_add(loyalty_stats_sums_t *s, const uint8_t *name,
 }
 
 
+/* the names a round sums: a table that stays in the cache */
+#define LOYALTY_STATS_ROUND  2048
+
+
 /* one day's cursor, at its current record of the kind */
 typedef struct {
     MDB_cursor            *cur;
@@ -475,16 +479,14 @@ loyalty_stats_way_drain(loyalty_stats_way_t *w, int kind, const char *bound,
 
 
 /*
- * One round: the first way's next LOYALTY_STATS_ROUND records and every
- * way's records before the name it stops at, summed by name; a way at
- * the end of its day is closed and dropped.  Every name of the round is
- * complete when it ends: the days' runs are in name order.
+ * One round: the first way's next step records and every way's records
+ * before the name it stops at, summed by name; a way at the end of its
+ * day is closed and dropped.  Every name of the round is complete when
+ * it ends: the days' runs are in name order.
  */
-#define LOYALTY_STATS_ROUND  2048
-
 static int
 loyalty_stats_round(loyalty_stats_way_t *w, size_t *n, int kind,
-    loyalty_stats_top_t *t, loyalty_stats_sums_t *s)
+    size_t step, loyalty_stats_top_t *t, loyalty_stats_sums_t *s)
 {
     int      rc;
     char     bound[LOYALTY_ID_MAX], *b;
@@ -495,7 +497,7 @@ loyalty_stats_round(loyalty_stats_way_t *w, size_t *n, int kind,
     rc = 1;
 
     for (j = 0; rc == 1; j++) {
-        if (j == LOYALTY_STATS_ROUND) {
+        if (j == step) {
             blen = w[0].key.mv_size - 5;
             b = memcpy(bound, (uint8_t *) w[0].key.mv_data + 5, blen);
             break;
@@ -576,7 +578,7 @@ loyalty_stats_merge(loyalty_store_t *st, MDB_txn *txn,
     const loyalty_stats_query_t *q, loyalty_stats_top_t *t)
 {
     int                    rc, kind;
-    size_t                 i, n;
+    size_t                 i, n, step, names;
     loyalty_stats_way_t   *w;
     loyalty_stats_sums_t   s;
 
@@ -591,12 +593,22 @@ loyalty_stats_merge(loyalty_store_t *st, MDB_txn *txn,
 
     rc = loyalty_stats_ways(st, txn, q, kind, w, &n);
 
+    /*
+     * The first way's step sized so that a round holds about
+     * LOYALTY_STATS_ROUND names, whatever the days' densities
+     */
+    step = n ? LOYALTY_STATS_ROUND / n + 1 : 1;
+
     while (rc == 0 && n > 0) {
-        rc = loyalty_stats_round(w, &n, kind, t, &s);
+        rc = loyalty_stats_round(w, &n, kind, step, t, &s);
+        names = s.n;
 
         if (rc == 0) {
             rc = loyalty_stats_sums_offer(&s, t);
         }
+
+        step = step * LOYALTY_STATS_ROUND / (names ? names : 1);
+        step = step < 1 ? 1 : (step > (1 << 20) ? (1 << 20) : step);
     }
 
     for (i = 0; i < n; i++) {
