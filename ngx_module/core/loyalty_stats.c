@@ -223,73 +223,82 @@ loyalty_stats_decode_present(const uint8_t *buf, size_t len, int64_t *c,
 
 
 /*
- * Adds d to the record of key; a record that does not decode is damage
- * that only loyaltyctl verify may report: counting must not refuse the
- * event.
+ * Adds d to the record of key at the cursor (counters, or d[0] to a
+ * move's count); a record that does not decode is damage that only
+ * loyaltyctl verify may report: counting must not refuse the event.
+ * One cursor for a flush in key order: LMDB looks for the next key in
+ * the page it is on before it walks down from the root.
  */
 static int
-loyalty_stats_write(loyalty_store_t *st, MDB_txn *txn, MDB_val *key,
-    const int64_t *d)
+loyalty_stats_write(MDB_cursor *cur, MDB_val *key, const int64_t *d)
 {
-    int       rc, i;
-    int64_t   c[LOYALTY_STATS_COUNTERS];
-    uint8_t   vbuf[LOYALTY_STATS_REC_MAX];
-    MDB_val   val;
+    int        rc, i, found;
+    int64_t    c[LOYALTY_STATS_COUNTERS];
+    uint8_t    vbuf[LOYALTY_STATS_REC_MAX];
+    uint64_t   n;
+    MDB_val    val;
 
-    rc = mdb_get(txn, st->dbi[LOYALTY_DB_STATS], key, &val);
-
-    if (rc == MDB_NOTFOUND
-        || (rc == 0 && loyalty_stats_decode(val.mv_data, val.mv_size, c)
-                       != 0))
-    {
-        memset(c, 0, sizeof(c));
-
-    } else if (rc != 0) {
+    /* MDB_SET leaves key as it is: the put below may move the page */
+    rc = mdb_cursor_get(cur, key, &val, MDB_SET);
+    if (rc != 0 && rc != MDB_NOTFOUND) {
         return rc;
     }
 
-    for (i = 0; i < LOYALTY_STATS_COUNTERS; i++) {
-        c[i] = (int64_t) ((uint64_t) c[i] + (uint64_t) d[i]);
+    found = (rc == 0);
+
+    if (((uint8_t *) key->mv_data)[0] == LOYALTY_STATS_KIND_MOVE) {
+        n = 0;
+
+        if (found && val.mv_size == LOYALTY_STATS_MOVE_LEN
+            && ((uint8_t *) val.mv_data)[0] == LOYALTY_STATS_VERSION)
+        {
+            n = loyalty_le_get((uint8_t *) val.mv_data + 8, 8);
+        }
+
+        memset(vbuf, 0, LOYALTY_STATS_MOVE_LEN);
+        vbuf[0] = LOYALTY_STATS_VERSION;
+        loyalty_le_put(vbuf + 8, n + (uint64_t) d[0], 8);
+
+        val.mv_size = LOYALTY_STATS_MOVE_LEN;
+
+    } else {
+        if (!found || loyalty_stats_decode(val.mv_data, val.mv_size, c)
+                      != 0)
+        {
+            memset(c, 0, sizeof(c));
+        }
+
+        for (i = 0; i < LOYALTY_STATS_COUNTERS; i++) {
+            c[i] = (int64_t) ((uint64_t) c[i] + (uint64_t) d[i]);
+        }
+
+        val.mv_size = loyalty_stats_encode(c, vbuf);
     }
 
     val.mv_data = vbuf;
-    val.mv_size = loyalty_stats_encode(c, vbuf);
 
-    return mdb_put(txn, st->dbi[LOYALTY_DB_STATS], key, &val, 0);
+    return mdb_cursor_put(cur, key, &val, found ? MDB_CURRENT : 0);
 }
 
 
-/* adds the count d[0] of a move to its record */
+/* loyalty_stats_write() with a cursor of its own */
 static int
-loyalty_stats_write_move(loyalty_store_t *st, MDB_txn *txn, MDB_val *key,
+loyalty_stats_write_one(loyalty_store_t *st, MDB_txn *txn, MDB_val *key,
     const int64_t *d)
 {
-    int       rc;
-    uint8_t   vbuf[LOYALTY_STATS_MOVE_LEN];
-    uint64_t  n;
-    MDB_val   val;
+    int          rc;
+    MDB_cursor  *cur;
 
-    rc = mdb_get(txn, st->dbi[LOYALTY_DB_STATS], key, &val);
-
-    n = 0;
-
-    if (rc == 0 && val.mv_size == LOYALTY_STATS_MOVE_LEN
-        && ((uint8_t *) val.mv_data)[0] == LOYALTY_STATS_VERSION)
-    {
-        n = loyalty_le_get((uint8_t *) val.mv_data + 8, 8);
-
-    } else if (rc != 0 && rc != MDB_NOTFOUND) {
+    rc = mdb_cursor_open(txn, st->dbi[LOYALTY_DB_STATS], &cur);
+    if (rc != 0) {
         return rc;
     }
 
-    memset(vbuf, 0, sizeof(vbuf));
-    vbuf[0] = LOYALTY_STATS_VERSION;
-    loyalty_le_put(vbuf + 8, n + (uint64_t) d[0], 8);
+    rc = loyalty_stats_write(cur, key, d);
 
-    val.mv_data = vbuf;
-    val.mv_size = sizeof(vbuf);
+    mdb_cursor_close(cur);
 
-    return mdb_put(txn, st->dbi[LOYALTY_DB_STATS], key, &val, 0);
+    return rc;
 }
 
 
@@ -426,9 +435,7 @@ loyalty_stats_add(loyalty_store_t *st, MDB_txn *txn,
     key.mv_size = loyalty_stats_key(kind, day, name, len, kbuf);
 
     if (acc == NULL) {
-        return kind == LOYALTY_STATS_KIND_MOVE
-               ? loyalty_stats_write_move(st, txn, &key, d)
-               : loyalty_stats_write(st, txn, &key, d);
+        return loyalty_stats_write_one(st, txn, &key, d);
     }
 
     e = loyalty_stats_acc_entry(acc, kbuf, key.mv_size);
@@ -464,6 +471,7 @@ loyalty_stats_flush(loyalty_store_t *st, MDB_txn *txn,
     int                         rc;
     size_t                      i;
     MDB_val                     key;
+    MDB_cursor                 *cur;
     loyalty_stats_acc_entry_t  *e;
 
     if (LOYALTY_STATS_OFF) {
@@ -474,20 +482,23 @@ loyalty_stats_flush(loyalty_store_t *st, MDB_txn *txn,
         return 0;
     }
 
-    /* in key order: the writes walk the tree once */
+    /* in key order, through one cursor: the writes walk the tree once */
     qsort(acc->entries, acc->n, sizeof(loyalty_stats_acc_entry_t),
           loyalty_stats_acc_cmp);
 
-    rc = 0;
+    cur = NULL;
+    rc = mdb_cursor_open(txn, st->dbi[LOYALTY_DB_STATS], &cur);
 
     for (i = 0; rc == 0 && i < acc->n; i++) {
         e = &acc->entries[i];
         key.mv_data = e->key;
         key.mv_size = e->len;
 
-        rc = (e->key[0] == LOYALTY_STATS_KIND_MOVE)
-             ? loyalty_stats_write_move(st, txn, &key, e->d)
-             : loyalty_stats_write(st, txn, &key, e->d);
+        rc = loyalty_stats_write(cur, &key, e->d);
+    }
+
+    if (cur != NULL) {
+        mdb_cursor_close(cur);
     }
 
     acc->n = 0;
