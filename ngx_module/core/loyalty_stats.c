@@ -624,70 +624,10 @@ loyalty_attrib_delete(loyalty_store_t *st, MDB_txn *txn, const char *member,
 }
 
 
-/* the code's campaign, if the code and its record are there */
-static int
-loyalty_stats_campaign(loyalty_store_t *st, MDB_txn *txn,
-    loyalty_attrib_t *a)
-{
-    int             rc;
-    MDB_val         key, val;
-    loyalty_code_t  c;
-
-    key.mv_data = a->code;
-    key.mv_size = a->code_len;
-
-    rc = mdb_get(txn, st->dbi[LOYALTY_DB_CODES], &key, &val);
-    if (rc == MDB_NOTFOUND) {
-        return 0;
-    }
-
-    if (rc != 0) {
-        return rc;
-    }
-
-    if (loyalty_code_decode(val.mv_data, val.mv_size, &c) == 0) {
-        a->campaign_len = c.campaign_len;
-        loyalty_cpymem(a->campaign, c.campaign, c.campaign_len);
-    }
-
-    return 0;
-}
-
-
-/* r1's own referrer, level 2, as it is now */
-static int
-loyalty_stats_level2(loyalty_store_t *st, MDB_txn *txn, loyalty_attrib_t *a)
-{
-    int               rc;
-    MDB_val           key, val;
-    loyalty_member_t  m;
-
-    key.mv_data = a->r1;
-    key.mv_size = a->r1_len;
-
-    rc = mdb_get(txn, st->dbi[LOYALTY_DB_MEMBERS], &key, &val);
-    if (rc == MDB_NOTFOUND) {
-        return 0;
-    }
-
-    if (rc != 0) {
-        return rc;
-    }
-
-    if (loyalty_member_decode(val.mv_data, val.mv_size, &m) == 0) {
-        a->r2_len = m.referrer_len;
-        loyalty_cpymem(a->r2, m.referrer, m.referrer_len);
-    }
-
-    return 0;
-}
-
-
 int
 loyalty_stats_attribute(loyalty_store_t *st, MDB_txn *txn,
-    const char *member, size_t len, const char *code, size_t code_len,
-    const char *r1, size_t r1_len, int64_t at, int64_t clicked_at,
-    uint32_t orders, int64_t last_order_at)
+    const char *member, size_t len, const loyalty_stats_source_t *src,
+    int64_t at, int64_t clicked_at, uint32_t orders, int64_t last_order_at)
 {
     int               rc;
     uint8_t           buf[LOYALTY_ATTRIB_REC_MAX];
@@ -706,10 +646,14 @@ loyalty_stats_attribute(loyalty_store_t *st, MDB_txn *txn,
 
     memset(&a, 0, sizeof(loyalty_attrib_t));
 
-    a.code_len = code_len;
-    loyalty_cpymem(a.code, code, code_len);
-    a.r1_len = r1_len;
-    loyalty_cpymem(a.r1, r1, r1_len);
+    a.code_len = src->code_len;
+    loyalty_cpymem(a.code, src->code, src->code_len);
+    a.campaign_len = src->code_len ? src->campaign_len : 0;
+    loyalty_cpymem(a.campaign, src->campaign, a.campaign_len);
+    a.r1_len = src->r1_len;
+    loyalty_cpymem(a.r1, src->r1, src->r1_len);
+    a.r2_len = src->r2_len;
+    loyalty_cpymem(a.r2, src->r2, src->r2_len);
 
     /* the orders before the attribution were no one's */
     a.since = at;
@@ -718,16 +662,6 @@ loyalty_stats_attribute(loyalty_store_t *st, MDB_txn *txn,
     }
 
     a.click_day = loyalty_stats_day(st->tz, clicked_at ? clicked_at : at);
-
-    rc = code_len ? loyalty_stats_campaign(st, txn, &a) : 0;
-
-    if (rc == 0) {
-        rc = loyalty_stats_level2(st, txn, &a);
-    }
-
-    if (rc != 0) {
-        return rc;
-    }
 
     key.mv_data = (void *) member;
     key.mv_size = len;

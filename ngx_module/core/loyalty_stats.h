@@ -226,16 +226,28 @@ size_t loyalty_attrib_encode(const loyalty_attrib_t *a, uint8_t *buf);
 int loyalty_attrib_decode(const uint8_t *buf, size_t len,
     loyalty_attrib_t *a);
 
+/* what brought a member, as the event that referred them found it */
+typedef struct {
+    const char         *code;
+    size_t              code_len;       /* 0: a named referrer */
+    const char         *campaign;       /* the code's */
+    size_t              campaign_len;
+    const char         *r1;
+    size_t              r1_len;
+    const char         *r2;             /* r1's referrer; 0: none */
+    size_t              r2_len;
+} loyalty_stats_source_t;
+
+
 /*
- * Called when an event gives the member their referrer r1: keeps the
- * attribution (code of code_len bytes, 0 for a named referrer; the
- * click time, 0 for the event's) for life, and counts nothing.  A
- * member with orders before counts only orders after the last of them.
+ * Called when an event gives the member their referrer src->r1: keeps
+ * the attribution (the click time clicked_at, 0 for the event's) for
+ * life, and counts nothing.  A member with orders before counts only
+ * orders after the last of them.
  */
 int loyalty_stats_attribute(loyalty_store_t *st, MDB_txn *txn,
-    const char *member, size_t len, const char *code, size_t code_len,
-    const char *r1, size_t r1_len, int64_t at, int64_t clicked_at,
-    uint32_t orders, int64_t last_order_at);
+    const char *member, size_t len, const loyalty_stats_source_t *src,
+    int64_t at, int64_t clicked_at, uint32_t orders, int64_t last_order_at);
 
 /*
  * Counts an applied event against its member's attribution: into acc
