@@ -509,11 +509,17 @@ loyalty_stats_round(loyalty_stats_way_t *w, size_t *n, int kind,
         }
     }
 
-    i = 1;
+    /* the first way at the end of its day: the last one in its place */
+    if (rc == 1) {
+        i = 1;
 
-    if (rc != 1) {
+    } else if (rc == 0) {
+        mdb_cursor_close(w[0].cur);
+        w[0] = w[--*n];
         i = 0;
-        goto done;
+
+    } else {
+        return rc;
     }
 
     while (i < *n) {
@@ -523,8 +529,6 @@ loyalty_stats_round(loyalty_stats_way_t *w, size_t *n, int kind,
             i++;
             continue;
         }
-
-    done:
 
         if (rc != 0) {
             return rc;

@@ -4,7 +4,8 @@
  * checks, the attribution kept for life with its click day, orders made
  * before the attribution (neither they nor their refunds count), the
  * refund on its order's day, top N over many names against a full sort,
- * the shop's days in its time zone, and the cost of the counters to a
+ * names summed in rounds over days of different densities, the shop's
+ * days in its time zone, and the cost of the counters to a
  * batch of events.
  */
 
@@ -376,6 +377,70 @@ test_attribution(void)
 
 
 /*
+ * Names on several days of different densities, the sparsest first:
+ * every name's sum is whole whichever round of the walk it falls in
+ */
+static void
+test_rounds(void)
+{
+    int       i, day, rc;
+    char      name[16];
+    int64_t   c[LOYALTY_STATS_COUNTERS];
+    uint8_t   kbuf[LOYALTY_STATS_KEY_MAX], vbuf[LOYALTY_STATS_REC_MAX];
+    MDB_txn  *txn;
+    MDB_val   k, v;
+    json_t   *doc, *rows, *r;
+    char     *s;
+
+    static const int  every[] = { 13, 7, 1 };
+
+    mdb_txn_begin(st.env, NULL, 0, &txn);
+
+    for (day = 0; day < 3; day++) {
+        for (i = 0; i < 30000; i += every[day]) {
+            memset(c, 0, sizeof(c));
+            c[LOYALTY_STATS_SIGNUPS] = 1;
+            c[LOYALTY_STATS_ORDERS] = i;
+            snprintf(name, sizeof(name), "R%05d", i);
+            k.mv_data = kbuf;
+            k.mv_size = loyalty_stats_key('p', 21000 + day, name, 6, kbuf);
+            v.mv_data = vbuf;
+            v.mv_size = loyalty_stats_encode(c, vbuf);
+            mdb_put(txn, st.dbi[LOYALTY_DB_STATS], &k, &v, 0);
+        }
+    }
+
+    rc = mdb_txn_commit(txn);
+    is_int(rc, 0, "30000 names over 3 days");
+
+    /* 2027-07-01..03: 30000 + 4286 + 2308 records, in rounds */
+    s = ask("campaign", "2027-07-01", "2027-07-03", "signups", "5", NULL);
+    doc = json_loads(s, 0, NULL);
+    rows = json_object_get(doc, "rows");
+    is_int(json_integer_value(json_object_get(doc, "count")), 30000,
+           "rounds: every name once");
+    is_int(json_integer_value(json_object_get(json_object_get(doc, "totals"),
+                                              "signups")), 36594,
+           "rounds: every record in the totals");
+    r = json_array_get(rows, 4);
+    ok(json_array_size(rows) == 5
+       && json_integer_value(json_object_get(r, "signups")) == 3
+       && strcmp(json_string_value(json_object_get(r, "key")), "R00364")
+          == 0, "rounds: the names on all three days first, whole");
+    json_decref(doc);
+
+    s = ask("campaign", "2027-07-01", "2027-07-03", "key", "3", "4550");
+    doc = json_loads(s, 0, NULL);
+    r = json_array_get(json_object_get(doc, "rows"), 0);
+    ok(strcmp(json_string_value(json_object_get(r, "key")), "R04550") == 0
+       && json_integer_value(json_object_get(r, "signups")) == 3
+       && json_integer_value(json_object_get(r, "orders")) == 3 * 4550,
+       "rounds: R04550 (13 x 7 x 50) counted on its three days");
+    json_decref(doc);
+}
+
+
+/*
  * The shop's days: in Asia/Shanghai (UTC+8) an order at 23:30 UTC is
  * placed at 07:30 the next morning, and counts on that day; today and
  * the default range are the shop's too
@@ -492,7 +557,7 @@ main(void)
 {
     char  err[LOYALTY_ERRLEN];
 
-    plan(71);
+    plan(76);
 
     if (mkdtemp(tmp) == NULL) {
         perror("mkdtemp");
@@ -513,6 +578,7 @@ main(void)
     test_questions();
     test_attribution();
     test_top();
+    test_rounds();
     test_timezone();
 
     loyalty_store_close(&st);
