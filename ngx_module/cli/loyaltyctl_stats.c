@@ -31,8 +31,9 @@ static const char  loyaltyctl_usage_stats_by[] =
     "by day: every day), as one line of JSON, or with --csv a header and\n"
     "one line per row.  --by funnel gives members by stage and lifecycle\n"
     "and the moves between stages per day; --by cadence the touches due\n"
-    "from --from on, as cadence-stats.  Days are UTC.  Exit 2 on a bad\n"
-    "argument.\n";
+    "from --from on, as cadence-stats.  Days are the shop's, in --tz\n"
+    "(UTC without it; give the zone nginx's loyalty_timezone has).\n"
+    "Exit 2 on a bad argument.\n";
 
 
 /* one CSV field: the values are ids, codes and numbers, never quoted */
