@@ -323,15 +323,24 @@ loyalty_stats_acc_free(loyalty_stats_acc_t *acc)
 static uint32_t
 loyalty_stats_acc_hash(const uint8_t *key, size_t len)
 {
-    size_t    i;
-    uint32_t  h;
+    size_t    i, k;
+    uint64_t  h, w;
 
-    h = 2166136261u;
-    for (i = 0; i < len; i++) {
-        h = (h ^ key[i]) * 16777619u;
+    /* eight bytes a step: keys and names are short */
+    h = len * 0x9e3779b97f4a7c15ULL;
+
+    for (i = 0; i < len; i += 8) {
+        k = len - i < 8 ? len - i : 8;
+        w = 0;
+        memcpy(&w, key + i, k);
+        h = (h ^ w) * 0xff51afd7ed558ccdULL;
+        h ^= h >> 33;
     }
 
-    return h;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 33;
+
+    return (uint32_t) h;
 }
 
 
@@ -420,25 +429,14 @@ loyalty_stats_acc_entry(loyalty_stats_acc_t *acc, const uint8_t *key,
 }
 
 
-/* adds d to a record: in acc, or in the store without one */
-static int
-loyalty_stats_add(loyalty_store_t *st, MDB_txn *txn,
-    loyalty_stats_acc_t *acc, int kind, int64_t day, const char *name,
+int
+loyalty_stats_acc_add(loyalty_stats_acc_t *acc, const uint8_t *key,
     size_t len, const int64_t *d)
 {
     int                         i;
-    uint8_t                     kbuf[LOYALTY_STATS_KEY_MAX];
-    MDB_val                     key;
     loyalty_stats_acc_entry_t  *e;
 
-    key.mv_data = kbuf;
-    key.mv_size = loyalty_stats_key(kind, day, name, len, kbuf);
-
-    if (acc == NULL) {
-        return loyalty_stats_write_one(st, txn, &key, d);
-    }
-
-    e = loyalty_stats_acc_entry(acc, kbuf, key.mv_size);
+    e = loyalty_stats_acc_entry(acc, key, len);
     if (e == NULL) {
         return ENOMEM;
     }
@@ -448,6 +446,37 @@ loyalty_stats_add(loyalty_store_t *st, MDB_txn *txn,
     }
 
     return 0;
+}
+
+
+void
+loyalty_stats_acc_empty(loyalty_stats_acc_t *acc)
+{
+    acc->n = 0;
+
+    if (acc->slots) {
+        memset(acc->slots, 0, acc->nslots * sizeof(uint64_t));
+    }
+}
+
+
+/* adds d to a record: in acc, or in the store without one */
+static int
+loyalty_stats_add(loyalty_store_t *st, MDB_txn *txn,
+    loyalty_stats_acc_t *acc, int kind, int64_t day, const char *name,
+    size_t len, const int64_t *d)
+{
+    uint8_t   kbuf[LOYALTY_STATS_KEY_MAX];
+    MDB_val   key;
+
+    key.mv_data = kbuf;
+    key.mv_size = loyalty_stats_key(kind, day, name, len, kbuf);
+
+    if (acc == NULL) {
+        return loyalty_stats_write_one(st, txn, &key, d);
+    }
+
+    return loyalty_stats_acc_add(acc, kbuf, key.mv_size, d);
 }
 
 
@@ -501,11 +530,7 @@ loyalty_stats_flush(loyalty_store_t *st, MDB_txn *txn,
         mdb_cursor_close(cur);
     }
 
-    acc->n = 0;
-
-    if (acc->slots) {
-        memset(acc->slots, 0, acc->nslots * sizeof(uint64_t));
-    }
+    loyalty_stats_acc_empty(acc);
 
     return rc;
 }

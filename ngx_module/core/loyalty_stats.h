@@ -262,6 +262,11 @@ int loyalty_stats_move(loyalty_store_t *st, MDB_txn *txn,
     loyalty_stats_acc_t *acc, int from, int to, int64_t at);
 
 void loyalty_stats_acc_init(loyalty_stats_acc_t *acc);
+/* adds d to the entry of key (of at most LOYALTY_STATS_KEY_MAX bytes) */
+int loyalty_stats_acc_add(loyalty_stats_acc_t *acc, const uint8_t *key,
+    size_t len, const int64_t *d);
+/* forgets every entry, keeping the memory */
+void loyalty_stats_acc_empty(loyalty_stats_acc_t *acc);
 /* writes what acc holds into txn, in key order, and empties it */
 int loyalty_stats_flush(loyalty_store_t *st, MDB_txn *txn,
     loyalty_stats_acc_t *acc);
