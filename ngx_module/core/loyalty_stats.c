@@ -320,8 +320,8 @@ loyalty_stats_acc_free(loyalty_stats_acc_t *acc)
 }
 
 
-static uint32_t
-loyalty_stats_acc_hash(const uint8_t *key, size_t len)
+uint32_t
+loyalty_stats_hash(const uint8_t *key, size_t len)
 {
     size_t    i, k;
     uint64_t  h, w;
@@ -392,7 +392,7 @@ loyalty_stats_acc_entry(loyalty_stats_acc_t *acc, const uint8_t *key,
         return NULL;
     }
 
-    hash = loyalty_stats_acc_hash(key, len);
+    hash = loyalty_stats_hash(key, len);
     h = hash & (acc->nslots - 1);
 
     while (acc->slots[h]) {

@@ -262,6 +262,8 @@ int loyalty_stats_move(loyalty_store_t *st, MDB_txn *txn,
     loyalty_stats_acc_t *acc, int from, int to, int64_t at);
 
 void loyalty_stats_acc_init(loyalty_stats_acc_t *acc);
+/* the hash of a key or name, for the accumulator and a question's sums */
+uint32_t loyalty_stats_hash(const uint8_t *key, size_t len);
 /* adds d to the entry of key (of at most LOYALTY_STATS_KEY_MAX bytes) */
 int loyalty_stats_acc_add(loyalty_stats_acc_t *acc, const uint8_t *key,
     size_t len, const int64_t *d);

@@ -213,6 +213,117 @@ loyalty_stats_total(loyalty_stats_top_t *t, const uint8_t *v, size_t len,
 }
 
 
+/* a name's sum in the table of the range's names */
+typedef struct {
+    uint32_t               hash;
+    uint32_t               len;
+    uint32_t               off;         /* of the name in the arena */
+    uint32_t               used;
+    int64_t                v;
+} loyalty_stats_sum_t;
+
+
+/* every name of the range met so far, open addressing */
+typedef struct {
+    loyalty_stats_sum_t   *slots;
+    size_t                 nslots;      /* a power of two */
+    size_t                 n;
+    char                  *arena;
+    size_t                 arena_len;
+    size_t                 arena_size;
+} loyalty_stats_sums_t;
+
+
+static int
+loyalty_stats_sums_grow(loyalty_stats_sums_t *s)
+{
+    size_t                i, j, n;
+    loyalty_stats_sum_t  *slots;
+
+    n = s->nslots ? s->nslots * 2 : 4096;
+
+    slots = calloc(n, sizeof(loyalty_stats_sum_t));
+    if (slots == NULL) {
+        return ENOMEM;
+    }
+
+    for (i = 0; i < s->nslots; i++) {
+        if (!s->slots[i].used) {
+            continue;
+        }
+
+        for (j = s->slots[i].hash & (n - 1); slots[j].used;
+             j = (j + 1) & (n - 1))
+        {
+            /* void */
+        }
+
+        slots[j] = s->slots[i];
+    }
+
+    free(s->slots);
+    s->slots = slots;
+    s->nslots = n;
+
+    return 0;
+}
+
+
+/* adds v to the name's sum, made if new: 0 or ENOMEM */
+static int
+loyalty_stats_sums_add(loyalty_stats_sums_t *s, const uint8_t *name,
+    size_t len, int64_t v)
+{
+    char                 *arena;
+    size_t                j, size;
+    uint32_t              hash;
+    loyalty_stats_sum_t  *e;
+
+    if ((s->n + 1) * 2 > s->nslots && loyalty_stats_sums_grow(s) != 0) {
+        return ENOMEM;
+    }
+
+    hash = loyalty_stats_hash(name, len);
+
+    for (j = hash & (s->nslots - 1); s->slots[j].used;
+         j = (j + 1) & (s->nslots - 1))
+    {
+        e = &s->slots[j];
+
+        if (e->hash == hash && e->len == len
+            && memcmp(s->arena + e->off, name, len) == 0)
+        {
+            e->v += v;
+            return 0;
+        }
+    }
+
+    if (s->arena_len + len > s->arena_size) {
+        size = s->arena_size ? s->arena_size * 2 : 65536;
+        arena = realloc(s->arena, size);
+        if (arena == NULL) {
+            return ENOMEM;
+        }
+
+        s->arena = arena;
+        s->arena_size = size;
+    }
+
+    e = &s->slots[j];
+    e->hash = hash;
+    e->len = (uint32_t) len;
+    e->off = (uint32_t) s->arena_len;
+    e->used = 1;
+    e->v = v;
+
+    memcpy(s->arena + s->arena_len, name, len);
+    s->arena_len += len;
+    s->n++;
+
+    return 0;
+}
+
+
 /* the names a round sums: a table that stays in the cache */
 #define LOYALTY_STATS_ROUND  2048
 
@@ -250,25 +361,23 @@ loyalty_stats_way_next(loyalty_stats_way_t *w, int kind, MDB_cursor_op op)
 }
 
 
-/* the way's record into the totals and the round's sums: 0 or ENOMEM */
+/* the way's record into the sums: 0 or ENOMEM */
 static int
 loyalty_stats_way_add(loyalty_stats_way_t *w, loyalty_stats_top_t *t,
-    loyalty_stats_acc_t *s)
+    loyalty_stats_sums_t *s)
 {
-    int      i;
-    int64_t  c[LOYALTY_STATS_COUNTERS];
+    int      sound;
+    int64_t  v;
 
-    /* damage is verify's to report, and counts nothing here */
-    if (loyalty_stats_decode(w->val.mv_data, w->val.mv_size, c) != 0) {
+    sound = 0;
+    v = loyalty_stats_total(t, w->val.mv_data, w->val.mv_size, &sound);
+
+    if (!sound) {
         return 0;
     }
 
-    for (i = 0; i < LOYALTY_STATS_COUNTERS; i++) {
-        t->totals[i] += c[i];
-    }
-
-    return loyalty_stats_acc_add(s, (uint8_t *) w->key.mv_data + 5,
-                                 w->key.mv_size - 5, c);
+    return loyalty_stats_sums_add(s, (uint8_t *) w->key.mv_data + 5,
+                                  w->key.mv_size - 5, v);
 }
 
 
@@ -322,7 +431,7 @@ loyalty_stats_ways(loyalty_store_t *st, MDB_txn *txn,
  */
 static int
 loyalty_stats_way_drain(loyalty_stats_way_t *w, int kind, const char *bound,
-    size_t blen, loyalty_stats_top_t *t, loyalty_stats_acc_t *s)
+    size_t blen, loyalty_stats_top_t *t, loyalty_stats_sums_t *s)
 {
     int  rc;
 
@@ -353,7 +462,7 @@ loyalty_stats_way_drain(loyalty_stats_way_t *w, int kind, const char *bound,
  */
 static int
 loyalty_stats_round(loyalty_stats_way_t *w, size_t *n, int kind,
-    size_t step, loyalty_stats_top_t *t, loyalty_stats_acc_t *s)
+    size_t step, loyalty_stats_top_t *t, loyalty_stats_sums_t *s)
 {
     int      rc;
     char     bound[LOYALTY_ID_MAX], *b;
@@ -411,22 +520,29 @@ loyalty_stats_round(loyalty_stats_way_t *w, size_t *n, int kind,
 
 /* the round's names offered to the heap; the table emptied */
 static int
-loyalty_stats_round_offer(loyalty_stats_acc_t *s, loyalty_stats_top_t *t)
+loyalty_stats_sums_offer(loyalty_stats_sums_t *s, loyalty_stats_top_t *t)
 {
-    int                         rc;
-    size_t                      i;
-    loyalty_stats_acc_entry_t  *e;
+    int                   rc;
+    size_t                i;
+    loyalty_stats_sum_t  *e;
 
     rc = 0;
 
-    for (i = 0; rc == 0 && i < s->n; i++) {
-        e = &s->entries[i];
-        rc = loyalty_stats_top_offer(t, e->key, e->len,
-                                     t->sort == LOYALTY_STATS_SORT_KEY
-                                     ? 0 : e->d[t->sort]);
+    for (i = 0; i < s->nslots; i++) {
+        e = &s->slots[i];
+
+        if (e->used) {
+            if (rc == 0) {
+                rc = loyalty_stats_top_offer(t, s->arena + e->off, e->len,
+                                             e->v);
+            }
+
+            e->used = 0;
+        }
     }
 
-    loyalty_stats_acc_empty(s);
+    s->n = 0;
+    s->arena_len = 0;
 
     return rc;
 }
@@ -444,7 +560,7 @@ loyalty_stats_merge(loyalty_store_t *st, MDB_txn *txn,
     int                    rc, kind;
     size_t                 i, n, step, names;
     loyalty_stats_way_t   *w;
-    loyalty_stats_acc_t    s;
+    loyalty_stats_sums_t   s;
 
     kind = loyalty_stats_kinds[q->by];
 
@@ -453,7 +569,7 @@ loyalty_stats_merge(loyalty_store_t *st, MDB_txn *txn,
         return ENOMEM;
     }
 
-    loyalty_stats_acc_init(&s);
+    memset(&s, 0, sizeof(loyalty_stats_sums_t));
 
     rc = loyalty_stats_ways(st, txn, q, kind, w, &n);
 
@@ -468,7 +584,7 @@ loyalty_stats_merge(loyalty_store_t *st, MDB_txn *txn,
         names = s.n;
 
         if (rc == 0) {
-            rc = loyalty_stats_round_offer(&s, t);
+            rc = loyalty_stats_sums_offer(&s, t);
         }
 
         step = step * LOYALTY_STATS_ROUND / (names ? names : 1);
@@ -480,7 +596,8 @@ loyalty_stats_merge(loyalty_store_t *st, MDB_txn *txn,
     }
 
     free(w);
-    loyalty_stats_acc_free(&s);
+    free(s.slots);
+    free(s.arena);
 
     return rc;
 }
