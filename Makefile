@@ -218,7 +218,18 @@ build/bench/stats_bench: bench/stats_bench.c build/libloyaltycore.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(WARN) $(INC) -o $@ $< build/libloyaltycore.a $(LIBS)
 
-bench-stats: all build/bench/stats_bench
+# the same loyaltyctl without the counters: the other side of the ratio
+build/bench/nocounters/loyalty_stats.o: ngx_module/core/loyalty_stats.c \
+                                        $(wildcard ngx_module/core/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(WARN) $(INC) -DLOYALTY_STATS_BENCH_OFF -c -o $@ $<
+
+build/bench/loyaltyctl-nocounters: $(filter build/cli/%,$(OBJ)) \
+                                   build/bench/nocounters/loyalty_stats.o \
+                                   build/libloyaltycore.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LIBS) $(NATS_LIBS)
+
+bench-stats: all build/bench/stats_bench build/bench/loyaltyctl-nocounters
 	bash bench/stats.sh
 
 # stores of 100,000 to 10,000,000 members and 10,000 to 1,000,000 codes:

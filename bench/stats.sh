@@ -9,10 +9,11 @@
 #   2. each question over the last 30 days, BENCH_RUNS times (200):
 #      p50, p99, max
 #   3. events/s of `loyaltyctl apply` (the admin API's batch code) with
-#      the counters, against the same loyaltyctl built from the commit
-#      before them (BENCH_STATS_BASE), on copies of that store: batches
-#      of 100 events (signups by a code, orders), one commit each, and
-#      one transaction of all of them
+#      the counters, against the same loyaltyctl built without them
+#      (build/bench/loyaltyctl-nocounters: LOYALTY_STATS_BENCH_OFF), in
+#      turn in the same run, on copies of that store: batches of 100
+#      events (signups by a code, orders), one commit each, and one
+#      transaction of all of them
 #
 # It reports; it does not gate.
 
@@ -23,6 +24,7 @@ BENCH_DIR=${BENCH_DIR:-$ROOT/bench/work}
 WORK=$BENCH_DIR/stats
 BENCH=$ROOT/build/bench/stats_bench
 CTL=$ROOT/build/loyaltyctl
+OFF=$ROOT/build/bench/loyaltyctl-nocounters
 EVENTS=${BENCH_EVENTS:-20000}
 ROUNDS=${BENCH_ROUNDS:-3}
 
@@ -35,7 +37,8 @@ export BENCH_RUNS=${BENCH_RUNS:-200}
 
 die() { echo "bench/stats.sh: $*" >&2; exit 1; }
 
-[ -x "$BENCH" ] && [ -x "$CTL" ] || die "make build/bench/stats_bench all"
+[ -x "$BENCH" ] && [ -x "$CTL" ] && [ -x "$OFF" ] \
+    || die "make all build/bench/stats_bench build/bench/loyaltyctl-nocounters"
 command -v mdb_copy >/dev/null || die "mdb_copy not found (lmdb-utils)"
 
 mkdir -p "$WORK"
@@ -57,18 +60,6 @@ say "== questions over the last 30 days"
 "$BENCH" query "$WORK/store" | tee -a "$RESULTS"
 
 # 3. events/s with and without the counters
-
-base=${BENCH_STATS_BASE:-$(git -C "$ROOT" log --diff-filter=A --format=%H -1 \
-                           -- ngx_module/core/loyalty_stats.c)^}
-base=$(git -C "$ROOT" rev-parse --short "$base")
-
-if [ ! -x "$WORK/base-$base/build/loyaltyctl" ]; then
-    rm -rf "$WORK/base-$base"
-    mkdir -p "$WORK/base-$base"
-    git -C "$ROOT" archive "$base" | tar -x -C "$WORK/base-$base"
-    make -C "$WORK/base-$base" build/loyaltyctl > "$WORK/base-build.log" 2>&1 \
-        || die "cannot build loyaltyctl at $base: $WORK/base-build.log"
-fi
 
 rm -rf "$WORK/events"
 mkdir -p "$WORK/events"
@@ -97,11 +88,11 @@ rate() {
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 say "== events/s of loyaltyctl apply, $EVENTS events, median of $ROUNDS" \
-    "rounds (without: loyaltyctl at $base)"
+    "rounds, each side in turn (without: loyaltyctl-nocounters)"
 for how in batches one; do
     with=() without=()
     for r in $(seq "$ROUNDS"); do
-        without+=("$(rate "$WORK/base-$base/build/loyaltyctl" "$how")")
+        without+=("$(rate "$OFF" "$how")")
         with+=("$(rate "$CTL" "$how")")
     done
     w=$(printf '%s\n' "${with[@]}" | median)

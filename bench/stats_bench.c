@@ -356,7 +356,9 @@ bench_query(const char *dir)
         a.to = to;
         a.to_len = 10;
 
-        if (loyalty_stats_query_parse(&a, 0, &q, err, sizeof(err)) != 0) {
+        if (loyalty_stats_query_parse(&a, NULL, 0, &q, err, sizeof(err))
+            != 0)
+        {
             fprintf(stderr, "stats_bench: %s\n", err);
             return 1;
         }

@@ -54,13 +54,14 @@ ngx_int_t
 ngx_http_loyalty_stats_handler(ngx_http_request_t *r,
     ngx_http_loyalty_store_t *store)
 {
-    char                       err[LOYALTY_ERRLEN];
-    MDB_txn                   *txn;
-    ngx_int_t                  rc;
-    const char                *why;
-    ngx_pool_cleanup_t        *cln;
-    loyalty_stats_args_t       args;
-    ngx_http_loyalty_stats_t  *s;
+    char                           err[LOYALTY_ERRLEN];
+    MDB_txn                       *txn;
+    ngx_int_t                      rc;
+    const char                    *why;
+    ngx_pool_cleanup_t            *cln;
+    loyalty_stats_args_t           args;
+    ngx_http_loyalty_stats_t      *s;
+    ngx_http_loyalty_main_conf_t  *lmcf;
 
     s = ngx_pcalloc(r->pool, sizeof(ngx_http_loyalty_stats_t));
     cln = ngx_pool_cleanup_add(r->pool, 0);
@@ -82,7 +83,11 @@ ngx_http_loyalty_stats_handler(ngx_http_request_t *r,
         return ngx_http_loyalty_stats_error(r, NGX_HTTP_BAD_REQUEST, why);
     }
 
-    if (loyalty_stats_query_parse(&args, s->now, &s->q, err, sizeof(err))
+    lmcf = ngx_http_get_module_main_conf(r, ngx_http_loyalty_module);
+
+    /* the shop's today (loyalty_timezone) */
+    if (loyalty_stats_query_parse(&args, lmcf->tz, s->now, &s->q, err,
+                                  sizeof(err))
         != 0)
     {
         return ngx_http_loyalty_stats_error(r, NGX_HTTP_BAD_REQUEST, err);

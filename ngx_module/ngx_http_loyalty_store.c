@@ -363,10 +363,11 @@ ngx_http_loyalty_store_exit_worker(ngx_cycle_t *cycle)
 ngx_int_t
 ngx_http_loyalty_store_open(ngx_http_loyalty_store_t *store, ngx_log_t *log)
 {
-    int              rc, dead;
-    char             err[LOYALTY_ERRLEN];
-    ngx_fd_t         fd;
-    ngx_file_info_t  fi;
+    int                            rc, dead;
+    char                           err[LOYALTY_ERRLEN];
+    ngx_fd_t                       fd;
+    ngx_file_info_t                fi;
+    ngx_http_loyalty_main_conf_t  *lmcf;
 
     store->retry = ngx_time() + NGX_HTTP_LOYALTY_STORE_RETRY;
     store->writable = 0;
@@ -394,6 +395,11 @@ ngx_http_loyalty_store_open(ngx_http_loyalty_store_t *store, ngx_log_t *log)
                       "loyalty_store: %s; members cannot be looked up", err);
         return NGX_ERROR;
     }
+
+    /* the shop's days for the counters (loyalty_timezone) */
+    lmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_loyalty_module);
+    store->st.tz = lmcf ? lmcf->tz : NULL;
 
     if (mdb_env_get_fd(store->st.env, &fd) == 0
         && ngx_fd_info(fd, &fi) != NGX_FILE_ERROR)

@@ -7,7 +7,8 @@
 # funnel's stages and moves, cadence touches per cadence and staff;
 # loyaltyctl stats giving the same answers, in JSON and CSV; every answer
 # against its JSON Schema; bad arguments (400 and exit 2) and the admin
-# authentication (401 without a token).
+# authentication (401 without a token); the shop's days in its time zone
+# (an order at 23:30 UTC counts on the next day in Asia/Shanghai).
 
 use strict;
 use warnings;
@@ -503,6 +504,117 @@ stop_checked($h, 'stats');
     ($rc, $out) = ctl_stats($h, '--by', 'code', '--from', '2026-11-12',
                             '--to', '2026-11-12', '--csv');
     is($out =~ tr/\n//, 2, 'a question skips the damaged record');
+}
+
+# The shop's days (loyalty_timezone, loyaltyctl --tz): an order placed
+# at 23:30 UTC is placed at 07:30 the next morning in Asia/Shanghai and
+# counts on that day in GET .../stats (by code and by day), in loyaltyctl
+# --tz stats and in events applied by loyaltyctl --tz; the default range
+# ends on the shop's today; loyaltyctl without --tz counts UTC days; a
+# bad --tz is refused (exit 2).
+
+my $TZ = 'Asia/Shanghai';
+my $TZ_STORE = "[tiers]\n" . slurp("$EXAMPLES/tiers.jsonl") . <<'END';
+[members]
+{"id":"bob","tier":"basic","stage":"fan"}
+[codes]
+{"code":"BOB-TZ","vanity":true,"member":"bob","campaign":"night","target":"/p/b"}
+END
+
+# the day in Shanghai (UTC+8 all year) and in UTC
+sub shop_day { POSIX::strftime('%Y-%m-%d', gmtime(time + 8 * 3600)) }
+sub utc_day { POSIX::strftime('%Y-%m-%d', gmtime(time)) }
+
+my $z = start_nginx(http_config => "loyalty_store %%STORE%%;\n"
+                                   . "loyalty_keys %%KEYS%%;\n"
+                                   . "loyalty_timezone $TZ;\n",
+                    config => "location /admin/ { %%ADMIN%% }\n",
+                    store => $TZ_STORE);
+
+{
+    my ($status, $hdr, $body) = admin_request($z, 'POST', '/admin/events',
+        $JSON->encode([
+            { type => 'signup', member => 'ann', ref_code => 'BOB-TZ',
+              at => '2026-03-09T23:30:00Z' },
+            { type => 'order', member => 'ann', order_id => 'tz1',
+              amount => 1200, at => '2026-03-09T23:30:00Z' },
+            { type => 'order', member => 'ann', order_id => 'tz2',
+              amount => 300, at => '2026-03-10T15:59:59Z' },
+        ]));
+    is($status, 200, 'events at 23:30 UTC applied') or diag($body);
+}
+
+my $ONE = '0 0 0 0 1 1 2 1500 0 0 0 0';
+
+{
+    my ($status, $doc) = get($z, 'by=code&from=2026-03-10&to=2026-03-10');
+    is($status, 200, 'by=code 200');
+    is_deeply(rows($doc), { 'BOB-TZ' => $ONE },
+              'by=code: 23:30 UTC on the 9th and 15:59:59 UTC on the 10th '
+              . 'are the shop\'s 10 March');
+    schema_ok('stats.schema.json', $doc, 'tz by=code');
+
+    ($status, $doc) = get($z, 'by=code&from=2026-03-09&to=2026-03-09');
+    is($doc->{count}, 0, 'by=code: nothing on the UTC day, 9 March');
+
+    ($status, $doc) = get($z, 'by=day&from=2026-03-09&to=2026-03-11');
+    is_deeply(rows($doc), { '2026-03-09' => '0 0 0 0 0 0 0 0 0 0 0 0',
+                            '2026-03-10' => $ONE,
+                            '2026-03-11' => '0 0 0 0 0 0 0 0 0 0 0 0' },
+              'by=day: the shop\'s 10 March');
+    schema_ok('stats.schema.json', $doc, 'tz by=day');
+
+    ($status, $doc) = get($z, 'by=campaign');
+    is($doc->{to}, shop_day(), 'the default range ends on the shop\'s today');
+}
+
+# loyaltyctl --tz: the same days; without it, UTC's
+
+{
+    my ($rc, $out, $err) = loyaltyctl('--tz', $TZ, '-s', $z->{store},
+                                      'stats', '--by', 'code', '--from',
+                                      '2026-03-10', '--to', '2026-03-10');
+    is($rc, 0, 'loyaltyctl --tz stats') or diag($err);
+    is_deeply(rows(eval { $JSON->decode($out) } // {}),
+              { 'BOB-TZ' => $ONE }, 'loyaltyctl --tz stats: the same day');
+
+    ($rc, $out) = loyaltyctl('--tz', $TZ, '-s', $z->{store}, 'stats',
+                             '--by', 'day');
+    is((eval { $JSON->decode($out) } // {})->{to}, shop_day(),
+       'loyaltyctl --tz stats: the shop\'s today');
+    ($rc, $out) = loyaltyctl('-s', $z->{store}, 'stats', '--by', 'day');
+    is((eval { $JSON->decode($out) } // {})->{to}, utc_day(),
+       'loyaltyctl stats without --tz: UTC\'s today');
+
+    ($rc, $out, $err) = loyaltyctl('--tz', 'Mars/Olympus', '-s',
+                                   $z->{store}, 'stats', '--by', 'day');
+    is($rc, 2, 'a bad --tz: 2');
+    like($err, qr/invalid --tz "Mars\/Olympus"/, 'a bad --tz: why');
+}
+
+stop_checked($z, 'stats-tz');
+
+# events applied by loyaltyctl --tz count the shop's day too
+
+{
+    my $dir = test_dir();
+    write_file("$dir/ev.jsonl",
+               $JSON->encode({ type => 'signup', member => 'cy',
+                               ref_code => 'BOB-TZ',
+                               at => '2026-04-01T23:30:00Z' }) . "\n"
+               . $JSON->encode({ type => 'order', member => 'cy',
+                                 order_id => 'tz3', amount => 700,
+                                 at => '2026-04-01T23:30:00Z' }) . "\n");
+    my ($rc, $out, $err) = loyaltyctl('--tz', $TZ, '-s', $z->{store},
+                                      'apply', "$dir/ev.jsonl");
+    is($rc, 0, 'loyaltyctl --tz apply') or diag($err);
+
+    ($rc, $out) = loyaltyctl('-s', $z->{store}, 'stats', '--by', 'day',
+                             '--from', '2026-04-01', '--to', '2026-04-02',
+                             '--csv');
+    like($out, qr/^2026-04-02,0,0,0,0,1,1,1,700,/m,
+         'applied with --tz: counted on the shop\'s 2 April');
+    like($out, qr/^2026-04-01,0,0,0,0,0,0,0,0,/m, 'and not on 1 April');
 }
 
 done_testing();

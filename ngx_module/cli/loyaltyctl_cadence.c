@@ -311,6 +311,12 @@ loyaltyctl_cadence_stats(const loyaltyctl_opts_t *o, int argc, char **argv)
     }
 
     rc = loyaltyctl_read_begin(o, "cadence-stats", &st, &txn);
+
+    /* the shop's day (--tz), as stats --by cadence --from */
+    if (rc == LOYALTYCTL_OK && since != LOYALTY_TIME_MIN) {
+        since = loyalty_tz_utc(st.tz, since);
+    }
+
     if (rc != LOYALTYCTL_OK) {
         return rc;
     }

@@ -31,8 +31,9 @@ static const char  loyaltyctl_usage_stats_by[] =
     "by day: every day), as one line of JSON, or with --csv a header and\n"
     "one line per row.  --by funnel gives members by stage and lifecycle\n"
     "and the moves between stages per day; --by cadence the touches due\n"
-    "from --from on, as cadence-stats.  Days are UTC.  Exit 2 on a bad\n"
-    "argument.\n";
+    "from --from on, as cadence-stats.  Days are the shop's, in --tz\n"
+    "(UTC without it; give the zone nginx's loyalty_timezone has).\n"
+    "Exit 2 on a bad argument.\n";
 
 
 /* one CSV field: the values are ids, codes and numbers, never quoted */
@@ -159,6 +160,7 @@ loyaltyctl_stats(const loyaltyctl_opts_t *o, int argc, char **argv)
     loyalty_store_t        st;
     loyalty_stats_args_t   args;
     loyalty_stats_query_t  q;
+    const loyalty_tz_t    *tz;
 
     rc = loyaltyctl_stats_args(argc, argv, &args, &csv);
     if (rc == 1) {
@@ -170,7 +172,13 @@ loyaltyctl_stats(const loyaltyctl_opts_t *o, int argc, char **argv)
         return loyaltyctl_usage(loyaltyctl_usage_stats_by);
     }
 
-    if (loyalty_stats_query_parse(&args, time(NULL), &q, err, sizeof(err))
+    rc = loyaltyctl_tz(o, &tz);
+    if (rc != LOYALTYCTL_OK) {
+        return rc;
+    }
+
+    if (loyalty_stats_query_parse(&args, tz, time(NULL), &q, err,
+                                  sizeof(err))
         != 0)
     {
         fprintf(stderr, "loyaltyctl: stats: %s\n", err);

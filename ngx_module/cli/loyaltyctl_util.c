@@ -352,6 +352,7 @@ int
 loyaltyctl_open(const loyaltyctl_opts_t *o, loyalty_store_t *st,
     unsigned flags)
 {
+    int   rc;
     char  err[LOYALTY_ERRLEN];
 
     if (o->store == NULL) {
@@ -365,7 +366,13 @@ loyaltyctl_open(const loyaltyctl_opts_t *o, loyalty_store_t *st,
         return LOYALTYCTL_STORE;
     }
 
-    return LOYALTYCTL_OK;
+    /* the shop's days (--tz) for the counters */
+    rc = loyaltyctl_tz(o, &st->tz);
+    if (rc != LOYALTYCTL_OK) {
+        loyalty_store_close(st);
+    }
+
+    return rc;
 }
 
 

@@ -157,12 +157,16 @@ int
 loyalty_apply_refer(loyalty_apply_t *ap, loyalty_mcopy_t *mc,
     const loyalty_event_t *ev)
 {
-    int              rc;
-    char             owner[LOYALTY_ID_MAX], why[LOYALTY_ERRLEN];
-    size_t           owner_len;
-    MDB_val          key, val;
-    loyalty_code_t   c;
-    loyalty_mcopy_t  ref;
+    int                     rc;
+    char                    owner[LOYALTY_ID_MAX], why[LOYALTY_ERRLEN];
+    char                    campaign[LOYALTY_CAMPAIGN_MAX];
+    size_t                  owner_len;
+    MDB_val                 key, val;
+    loyalty_code_t          c;
+    loyalty_mcopy_t         ref;
+    loyalty_stats_source_t  src;
+
+    memset(&src, 0, sizeof(loyalty_stats_source_t));
 
     if (mc->m.referrer_len || (ev->code_len == 0 && ev->referrer == NULL)) {
         return 0;
@@ -194,6 +198,12 @@ loyalty_apply_refer(loyalty_apply_t *ap, loyalty_mcopy_t *mc,
 
         owner_len = c.member_len;
         memcpy(owner, c.member, owner_len);
+
+        src.code = ev->code;
+        src.code_len = ev->code_len;
+        src.campaign = campaign;
+        src.campaign_len = c.campaign_len;
+        memcpy(campaign, c.campaign, c.campaign_len);
     }
 
     if (owner_len == mc->id_len && memcmp(owner, mc->id, owner_len) == 0) {
@@ -238,11 +248,14 @@ loyalty_apply_refer(loyalty_apply_t *ap, loyalty_mcopy_t *mc,
 
     /* what brought them, for the conversion counters */
     if (rc == 0) {
+        src.r1 = owner;
+        src.r1_len = owner_len;
+        src.r2 = ref.m.referrer;
+        src.r2_len = ref.m.referrer_len;
+
         rc = loyalty_stats_attribute(ap->st, ap->txn, mc->id, mc->id_len,
-                                     ev->code, ev->referrer ? 0
-                                                            : ev->code_len,
-                                     owner, owner_len, ev->at, ev->ref_at,
-                                     mc->m.orders, mc->m.last_order_at);
+                                     &src, ev->at, ev->ref_at, mc->m.orders,
+                                     mc->m.last_order_at);
     }
 
     return rc;

@@ -18,6 +18,18 @@
 #include "loyalty_stats.h"
 
 
+/*
+ * bench/stats.sh's other side: a loyaltyctl built with this defined
+ * (make build/bench/loyaltyctl-nocounters) writes no counters and no
+ * attributions, so that their cost is measured against the same code.
+ */
+#ifdef LOYALTY_STATS_BENCH_OFF
+#define LOYALTY_STATS_OFF  1
+#else
+#define LOYALTY_STATS_OFF  0
+#endif
+
+
 const char  *loyalty_stats_counter_names[LOYALTY_STATS_COUNTERS] = {
     "clicks", "unique_clicks", "bot_clicks", "attributed", "signups",
     "first_orders", "orders", "revenue", "refunds", "refunded",
@@ -31,9 +43,9 @@ const char  *loyalty_stats_by_names[LOYALTY_STATS_BY_COUNT] = {
 
 
 int64_t
-loyalty_stats_day(int64_t t)
+loyalty_stats_day(const loyalty_tz_t *tz, int64_t t)
 {
-    return loyalty_day(t);
+    return loyalty_tz_day(tz, t);
 }
 
 
@@ -144,6 +156,18 @@ loyalty_stats_encode(const int64_t *c, uint8_t *buf)
 int
 loyalty_stats_decode(const uint8_t *buf, size_t len, int64_t *c)
 {
+    unsigned  mask;
+
+    memset(c, 0, sizeof(int64_t) * LOYALTY_STATS_COUNTERS);
+
+    return loyalty_stats_decode_present(buf, len, c, &mask);
+}
+
+
+int
+loyalty_stats_decode_present(const uint8_t *buf, size_t len, int64_t *c,
+    unsigned *present)
+{
     int             i, shift;
     uint64_t        z;
     unsigned        mask;
@@ -158,36 +182,40 @@ loyalty_stats_decode(const uint8_t *buf, size_t len, int64_t *c)
         return -1;
     }
 
+    *present = mask;
+
     p = buf + 3;
     end = buf + len;
 
-    for (i = 0; i < LOYALTY_STATS_COUNTERS; i++) {
-        c[i] = 0;
+    /* the counters present only, in order: a question reads many */
+    for ( /* void */ ; mask; mask &= mask - 1) {
+        i = __builtin_ctz(mask);
 
-        if (!(mask & (1u << i))) {
-            continue;
+        if (p < end && *p < 0x80) {
+            z = *p++;
+
+        } else {
+            z = 0;
+
+            for (shift = 0; ; shift += 7) {
+                if (p == end || shift > 63) {
+                    return -1;
+                }
+
+                z |= (uint64_t) (*p & 0x7f) << shift;
+
+                if (!(*p++ & 0x80)) {
+                    break;
+                }
+            }
         }
 
-        z = 0;
-
-        for (shift = 0; ; shift += 7) {
-            if (p == end || shift > 63) {
-                return -1;
-            }
-
-            z |= (uint64_t) (*p & 0x7f) << shift;
-
-            if (!(*p++ & 0x80)) {
-                break;
-            }
+        /* one encoding for a value: a present counter is not zero */
+        if (z == 0) {
+            return -1;
         }
 
         c[i] = (int64_t) (z >> 1) ^ -(int64_t) (z & 1);
-
-        /* one encoding for a value: a present counter is not zero */
-        if (c[i] == 0) {
-            return -1;
-        }
     }
 
     return p == end ? 0 : -1;
@@ -195,73 +223,82 @@ loyalty_stats_decode(const uint8_t *buf, size_t len, int64_t *c)
 
 
 /*
- * Adds d to the record of key; a record that does not decode is damage
- * that only loyaltyctl verify may report: counting must not refuse the
- * event.
+ * Adds d to the record of key at the cursor (counters, or d[0] to a
+ * move's count); a record that does not decode is damage that only
+ * loyaltyctl verify may report: counting must not refuse the event.
+ * One cursor for a flush in key order: LMDB looks for the next key in
+ * the page it is on before it walks down from the root.
  */
 static int
-loyalty_stats_write(loyalty_store_t *st, MDB_txn *txn, MDB_val *key,
-    const int64_t *d)
+loyalty_stats_write(MDB_cursor *cur, MDB_val *key, const int64_t *d)
 {
-    int       rc, i;
-    int64_t   c[LOYALTY_STATS_COUNTERS];
-    uint8_t   vbuf[LOYALTY_STATS_REC_MAX];
-    MDB_val   val;
+    int        rc, i, found;
+    int64_t    c[LOYALTY_STATS_COUNTERS];
+    uint8_t    vbuf[LOYALTY_STATS_REC_MAX];
+    uint64_t   n;
+    MDB_val    val;
 
-    rc = mdb_get(txn, st->dbi[LOYALTY_DB_STATS], key, &val);
-
-    if (rc == MDB_NOTFOUND
-        || (rc == 0 && loyalty_stats_decode(val.mv_data, val.mv_size, c)
-                       != 0))
-    {
-        memset(c, 0, sizeof(c));
-
-    } else if (rc != 0) {
+    /* MDB_SET leaves key as it is: the put below may move the page */
+    rc = mdb_cursor_get(cur, key, &val, MDB_SET);
+    if (rc != 0 && rc != MDB_NOTFOUND) {
         return rc;
     }
 
-    for (i = 0; i < LOYALTY_STATS_COUNTERS; i++) {
-        c[i] = (int64_t) ((uint64_t) c[i] + (uint64_t) d[i]);
+    found = (rc == 0);
+
+    if (((uint8_t *) key->mv_data)[0] == LOYALTY_STATS_KIND_MOVE) {
+        n = 0;
+
+        if (found && val.mv_size == LOYALTY_STATS_MOVE_LEN
+            && ((uint8_t *) val.mv_data)[0] == LOYALTY_STATS_VERSION)
+        {
+            n = loyalty_le_get((uint8_t *) val.mv_data + 8, 8);
+        }
+
+        memset(vbuf, 0, LOYALTY_STATS_MOVE_LEN);
+        vbuf[0] = LOYALTY_STATS_VERSION;
+        loyalty_le_put(vbuf + 8, n + (uint64_t) d[0], 8);
+
+        val.mv_size = LOYALTY_STATS_MOVE_LEN;
+
+    } else {
+        if (!found || loyalty_stats_decode(val.mv_data, val.mv_size, c)
+                      != 0)
+        {
+            memset(c, 0, sizeof(c));
+        }
+
+        for (i = 0; i < LOYALTY_STATS_COUNTERS; i++) {
+            c[i] = (int64_t) ((uint64_t) c[i] + (uint64_t) d[i]);
+        }
+
+        val.mv_size = loyalty_stats_encode(c, vbuf);
     }
 
     val.mv_data = vbuf;
-    val.mv_size = loyalty_stats_encode(c, vbuf);
 
-    return mdb_put(txn, st->dbi[LOYALTY_DB_STATS], key, &val, 0);
+    return mdb_cursor_put(cur, key, &val, found ? MDB_CURRENT : 0);
 }
 
 
-/* adds the count d[0] of a move to its record */
+/* loyalty_stats_write() with a cursor of its own */
 static int
-loyalty_stats_write_move(loyalty_store_t *st, MDB_txn *txn, MDB_val *key,
+loyalty_stats_write_one(loyalty_store_t *st, MDB_txn *txn, MDB_val *key,
     const int64_t *d)
 {
-    int       rc;
-    uint8_t   vbuf[LOYALTY_STATS_MOVE_LEN];
-    uint64_t  n;
-    MDB_val   val;
+    int          rc;
+    MDB_cursor  *cur;
 
-    rc = mdb_get(txn, st->dbi[LOYALTY_DB_STATS], key, &val);
-
-    n = 0;
-
-    if (rc == 0 && val.mv_size == LOYALTY_STATS_MOVE_LEN
-        && ((uint8_t *) val.mv_data)[0] == LOYALTY_STATS_VERSION)
-    {
-        n = loyalty_le_get((uint8_t *) val.mv_data + 8, 8);
-
-    } else if (rc != 0 && rc != MDB_NOTFOUND) {
+    rc = mdb_cursor_open(txn, st->dbi[LOYALTY_DB_STATS], &cur);
+    if (rc != 0) {
         return rc;
     }
 
-    memset(vbuf, 0, sizeof(vbuf));
-    vbuf[0] = LOYALTY_STATS_VERSION;
-    loyalty_le_put(vbuf + 8, n + (uint64_t) d[0], 8);
+    rc = loyalty_stats_write(cur, key, d);
 
-    val.mv_data = vbuf;
-    val.mv_size = sizeof(vbuf);
+    mdb_cursor_close(cur);
 
-    return mdb_put(txn, st->dbi[LOYALTY_DB_STATS], key, &val, 0);
+    return rc;
 }
 
 
@@ -283,18 +320,27 @@ loyalty_stats_acc_free(loyalty_stats_acc_t *acc)
 }
 
 
-static uint32_t
-loyalty_stats_acc_hash(const uint8_t *key, size_t len)
+uint32_t
+loyalty_stats_hash(const uint8_t *key, size_t len)
 {
-    size_t    i;
-    uint32_t  h;
+    size_t    i, k;
+    uint64_t  h, w;
 
-    h = 2166136261u;
-    for (i = 0; i < len; i++) {
-        h = (h ^ key[i]) * 16777619u;
+    /* eight bytes a step: keys and names are short */
+    h = len * 0x9e3779b97f4a7c15ULL;
+
+    for (i = 0; i < len; i += 8) {
+        k = len - i < 8 ? len - i : 8;
+        w = 0;
+        memcpy(&w, key + i, k);
+        h = (h ^ w) * 0xff51afd7ed558ccdULL;
+        h ^= h >> 33;
     }
 
-    return h;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 33;
+
+    return (uint32_t) h;
 }
 
 
@@ -346,7 +392,7 @@ loyalty_stats_acc_entry(loyalty_stats_acc_t *acc, const uint8_t *key,
         return NULL;
     }
 
-    hash = loyalty_stats_acc_hash(key, len);
+    hash = loyalty_stats_hash(key, len);
     h = hash & (acc->nslots - 1);
 
     while (acc->slots[h]) {
@@ -383,27 +429,14 @@ loyalty_stats_acc_entry(loyalty_stats_acc_t *acc, const uint8_t *key,
 }
 
 
-/* adds d to a record: in acc, or in the store without one */
-static int
-loyalty_stats_add(loyalty_store_t *st, MDB_txn *txn,
-    loyalty_stats_acc_t *acc, int kind, int64_t day, const char *name,
+int
+loyalty_stats_acc_add(loyalty_stats_acc_t *acc, const uint8_t *key,
     size_t len, const int64_t *d)
 {
     int                         i;
-    uint8_t                     kbuf[LOYALTY_STATS_KEY_MAX];
-    MDB_val                     key;
     loyalty_stats_acc_entry_t  *e;
 
-    key.mv_data = kbuf;
-    key.mv_size = loyalty_stats_key(kind, day, name, len, kbuf);
-
-    if (acc == NULL) {
-        return kind == LOYALTY_STATS_KIND_MOVE
-               ? loyalty_stats_write_move(st, txn, &key, d)
-               : loyalty_stats_write(st, txn, &key, d);
-    }
-
-    e = loyalty_stats_acc_entry(acc, kbuf, key.mv_size);
+    e = loyalty_stats_acc_entry(acc, key, len);
     if (e == NULL) {
         return ENOMEM;
     }
@@ -413,6 +446,37 @@ loyalty_stats_add(loyalty_store_t *st, MDB_txn *txn,
     }
 
     return 0;
+}
+
+
+void
+loyalty_stats_acc_empty(loyalty_stats_acc_t *acc)
+{
+    acc->n = 0;
+
+    if (acc->slots) {
+        memset(acc->slots, 0, acc->nslots * sizeof(uint64_t));
+    }
+}
+
+
+/* adds d to a record: in acc, or in the store without one */
+static int
+loyalty_stats_add(loyalty_store_t *st, MDB_txn *txn,
+    loyalty_stats_acc_t *acc, int kind, int64_t day, const char *name,
+    size_t len, const int64_t *d)
+{
+    uint8_t   kbuf[LOYALTY_STATS_KEY_MAX];
+    MDB_val   key;
+
+    key.mv_data = kbuf;
+    key.mv_size = loyalty_stats_key(kind, day, name, len, kbuf);
+
+    if (acc == NULL) {
+        return loyalty_stats_write_one(st, txn, &key, d);
+    }
+
+    return loyalty_stats_acc_add(acc, kbuf, key.mv_size, d);
 }
 
 
@@ -436,33 +500,37 @@ loyalty_stats_flush(loyalty_store_t *st, MDB_txn *txn,
     int                         rc;
     size_t                      i;
     MDB_val                     key;
+    MDB_cursor                 *cur;
     loyalty_stats_acc_entry_t  *e;
+
+    if (LOYALTY_STATS_OFF) {
+        return 0;
+    }
 
     if (acc->n == 0) {
         return 0;
     }
 
-    /* in key order: the writes walk the tree once */
+    /* in key order, through one cursor: the writes walk the tree once */
     qsort(acc->entries, acc->n, sizeof(loyalty_stats_acc_entry_t),
           loyalty_stats_acc_cmp);
 
-    rc = 0;
+    cur = NULL;
+    rc = mdb_cursor_open(txn, st->dbi[LOYALTY_DB_STATS], &cur);
 
     for (i = 0; rc == 0 && i < acc->n; i++) {
         e = &acc->entries[i];
         key.mv_data = e->key;
         key.mv_size = e->len;
 
-        rc = (e->key[0] == LOYALTY_STATS_KIND_MOVE)
-             ? loyalty_stats_write_move(st, txn, &key, e->d)
-             : loyalty_stats_write(st, txn, &key, e->d);
+        rc = loyalty_stats_write(cur, &key, e->d);
     }
 
-    acc->n = 0;
-
-    if (acc->slots) {
-        memset(acc->slots, 0, acc->nslots * sizeof(uint64_t));
+    if (cur != NULL) {
+        mdb_cursor_close(cur);
     }
+
+    loyalty_stats_acc_empty(acc);
 
     return rc;
 }
@@ -581,75 +649,19 @@ loyalty_attrib_delete(loyalty_store_t *st, MDB_txn *txn, const char *member,
 }
 
 
-/* the code's campaign, if the code and its record are there */
-static int
-loyalty_stats_campaign(loyalty_store_t *st, MDB_txn *txn,
-    loyalty_attrib_t *a)
-{
-    int             rc;
-    MDB_val         key, val;
-    loyalty_code_t  c;
-
-    key.mv_data = a->code;
-    key.mv_size = a->code_len;
-
-    rc = mdb_get(txn, st->dbi[LOYALTY_DB_CODES], &key, &val);
-    if (rc == MDB_NOTFOUND) {
-        return 0;
-    }
-
-    if (rc != 0) {
-        return rc;
-    }
-
-    if (loyalty_code_decode(val.mv_data, val.mv_size, &c) == 0) {
-        a->campaign_len = c.campaign_len;
-        loyalty_cpymem(a->campaign, c.campaign, c.campaign_len);
-    }
-
-    return 0;
-}
-
-
-/* r1's own referrer, level 2, as it is now */
-static int
-loyalty_stats_level2(loyalty_store_t *st, MDB_txn *txn, loyalty_attrib_t *a)
-{
-    int               rc;
-    MDB_val           key, val;
-    loyalty_member_t  m;
-
-    key.mv_data = a->r1;
-    key.mv_size = a->r1_len;
-
-    rc = mdb_get(txn, st->dbi[LOYALTY_DB_MEMBERS], &key, &val);
-    if (rc == MDB_NOTFOUND) {
-        return 0;
-    }
-
-    if (rc != 0) {
-        return rc;
-    }
-
-    if (loyalty_member_decode(val.mv_data, val.mv_size, &m) == 0) {
-        a->r2_len = m.referrer_len;
-        loyalty_cpymem(a->r2, m.referrer, m.referrer_len);
-    }
-
-    return 0;
-}
-
-
 int
 loyalty_stats_attribute(loyalty_store_t *st, MDB_txn *txn,
-    const char *member, size_t len, const char *code, size_t code_len,
-    const char *r1, size_t r1_len, int64_t at, int64_t clicked_at,
-    uint32_t orders, int64_t last_order_at)
+    const char *member, size_t len, const loyalty_stats_source_t *src,
+    int64_t at, int64_t clicked_at, uint32_t orders, int64_t last_order_at)
 {
     int               rc;
     uint8_t           buf[LOYALTY_ATTRIB_REC_MAX];
     MDB_val           key, val;
     loyalty_attrib_t  a;
+
+    if (LOYALTY_STATS_OFF) {
+        return 0;
+    }
 
     rc = loyalty_attrib_get(st, txn, member, len, &a);
     if (rc != MDB_NOTFOUND) {
@@ -659,10 +671,14 @@ loyalty_stats_attribute(loyalty_store_t *st, MDB_txn *txn,
 
     memset(&a, 0, sizeof(loyalty_attrib_t));
 
-    a.code_len = code_len;
-    loyalty_cpymem(a.code, code, code_len);
-    a.r1_len = r1_len;
-    loyalty_cpymem(a.r1, r1, r1_len);
+    a.code_len = src->code_len;
+    loyalty_cpymem(a.code, src->code, src->code_len);
+    a.campaign_len = src->code_len ? src->campaign_len : 0;
+    loyalty_cpymem(a.campaign, src->campaign, a.campaign_len);
+    a.r1_len = src->r1_len;
+    loyalty_cpymem(a.r1, src->r1, src->r1_len);
+    a.r2_len = src->r2_len;
+    loyalty_cpymem(a.r2, src->r2, src->r2_len);
 
     /* the orders before the attribution were no one's */
     a.since = at;
@@ -670,17 +686,7 @@ loyalty_stats_attribute(loyalty_store_t *st, MDB_txn *txn,
         a.since = last_order_at + 1;
     }
 
-    a.click_day = loyalty_stats_day(clicked_at ? clicked_at : at);
-
-    rc = code_len ? loyalty_stats_campaign(st, txn, &a) : 0;
-
-    if (rc == 0) {
-        rc = loyalty_stats_level2(st, txn, &a);
-    }
-
-    if (rc != 0) {
-        return rc;
-    }
+    a.click_day = loyalty_stats_day(st->tz, clicked_at ? clicked_at : at);
 
     key.mv_data = (void *) member;
     key.mv_size = len;
@@ -810,6 +816,10 @@ loyalty_stats_event(loyalty_store_t *st, MDB_txn *txn,
     int64_t           d[LOYALTY_STATS_COUNTERS];
     loyalty_attrib_t  a;
 
+    if (LOYALTY_STATS_OFF) {
+        return 0;
+    }
+
     loyalty_stats_deltas(e, d, &l1, &l2);
 
     rc = loyalty_attrib_get(st, txn, e->member, e->member_len, &a);
@@ -822,7 +832,7 @@ loyalty_stats_event(loyalty_store_t *st, MDB_txn *txn,
     counted = (rc == 0)
               && (e->kind == LOYALTY_STATS_EV_SIGNUP || e->at >= a.since);
 
-    day = loyalty_stats_day(e->at);
+    day = loyalty_stats_day(st->tz, e->at);
 
     if (counted) {
         d[LOYALTY_STATS_POINTS_L1] = l1;
@@ -856,6 +866,10 @@ loyalty_stats_move(loyalty_store_t *st, MDB_txn *txn,
     size_t   len;
     int64_t  d[LOYALTY_STATS_COUNTERS];
 
+    if (LOYALTY_STATS_OFF) {
+        return 0;
+    }
+
     if (from == to || to < 0 || to >= LOYALTY_STAGE_COUNT
         || from >= LOYALTY_STAGE_COUNT)
     {
@@ -870,7 +884,7 @@ loyalty_stats_move(loyalty_store_t *st, MDB_txn *txn,
     d[0] = 1;
 
     return loyalty_stats_add(st, txn, acc, LOYALTY_STATS_KIND_MOVE,
-                             loyalty_stats_day(at), name, len, d);
+                             loyalty_stats_day(st->tz, at), name, len, d);
 }
 
 

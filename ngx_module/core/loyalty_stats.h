@@ -23,6 +23,7 @@
 
 #include "loyalty_code.h"
 #include "loyalty_store.h"
+#include "loyalty_tz.h"
 #include "loyalty_util.h"
 
 
@@ -188,10 +189,12 @@ extern const char  *loyalty_stats_by_names[LOYALTY_STATS_BY_COUNT];
 
 
 /*
- * The day that counters count a time in: the UTC day for now.  This is
- * the one place to change for the shop's own day.
+ * The day that counters count a time in: the shop's day in its zone tz
+ * (loyalty_timezone, loyaltyctl --tz; NULL: UTC), as st->tz is for the
+ * writes, so that an order placed at 07:30 on the shop's clock counts on
+ * the shop's day whatever UTC says.
  */
-int64_t loyalty_stats_day(int64_t t);
+int64_t loyalty_stats_day(const loyalty_tz_t *tz, int64_t t);
 
 /* "YYYY-MM-DD", 2000-01-01 to 2100-12-31, to days: 0, or -1 */
 int loyalty_stats_parse_day(const char *s, size_t len, int64_t *day);
@@ -200,10 +203,11 @@ void loyalty_stats_format_day(int64_t day, char *buf);
 
 /*
  * Checks a question: 0, or -1 with err saying which argument is bad.
- * Without from and to, the 30 days to now's day.
+ * Without from and to, the 30 days to now's day in the shop's zone tz.
  */
-int loyalty_stats_query_parse(const loyalty_stats_args_t *args, int64_t now,
-    loyalty_stats_query_t *q, char *err, size_t errlen);
+int loyalty_stats_query_parse(const loyalty_stats_args_t *args,
+    const loyalty_tz_t *tz, int64_t now, loyalty_stats_query_t *q,
+    char *err, size_t errlen);
 
 /*
  * Answers a question in txn: 0 with *out, or an LMDB error (ENOMEM for
@@ -222,16 +226,28 @@ size_t loyalty_attrib_encode(const loyalty_attrib_t *a, uint8_t *buf);
 int loyalty_attrib_decode(const uint8_t *buf, size_t len,
     loyalty_attrib_t *a);
 
+/* what brought a member, as the event that referred them found it */
+typedef struct {
+    const char         *code;
+    size_t              code_len;       /* 0: a named referrer */
+    const char         *campaign;       /* the code's */
+    size_t              campaign_len;
+    const char         *r1;
+    size_t              r1_len;
+    const char         *r2;             /* r1's referrer; 0: none */
+    size_t              r2_len;
+} loyalty_stats_source_t;
+
+
 /*
- * Called when an event gives the member their referrer r1: keeps the
- * attribution (code of code_len bytes, 0 for a named referrer; the
- * click time, 0 for the event's) for life, and counts nothing.  A
- * member with orders before counts only orders after the last of them.
+ * Called when an event gives the member their referrer src->r1: keeps
+ * the attribution (the click time clicked_at, 0 for the event's) for
+ * life, and counts nothing.  A member with orders before counts only
+ * orders after the last of them.
  */
 int loyalty_stats_attribute(loyalty_store_t *st, MDB_txn *txn,
-    const char *member, size_t len, const char *code, size_t code_len,
-    const char *r1, size_t r1_len, int64_t at, int64_t clicked_at,
-    uint32_t orders, int64_t last_order_at);
+    const char *member, size_t len, const loyalty_stats_source_t *src,
+    int64_t at, int64_t clicked_at, uint32_t orders, int64_t last_order_at);
 
 /*
  * Counts an applied event against its member's attribution: into acc
@@ -246,6 +262,13 @@ int loyalty_stats_move(loyalty_store_t *st, MDB_txn *txn,
     loyalty_stats_acc_t *acc, int from, int to, int64_t at);
 
 void loyalty_stats_acc_init(loyalty_stats_acc_t *acc);
+/* the hash of a key or name, for the accumulator and a question's sums */
+uint32_t loyalty_stats_hash(const uint8_t *key, size_t len);
+/* adds d to the entry of key (of at most LOYALTY_STATS_KEY_MAX bytes) */
+int loyalty_stats_acc_add(loyalty_stats_acc_t *acc, const uint8_t *key,
+    size_t len, const int64_t *d);
+/* forgets every entry, keeping the memory */
+void loyalty_stats_acc_empty(loyalty_stats_acc_t *acc);
 /* writes what acc holds into txn, in key order, and empties it */
 int loyalty_stats_flush(loyalty_store_t *st, MDB_txn *txn,
     loyalty_stats_acc_t *acc);
@@ -265,6 +288,9 @@ size_t loyalty_stats_key(int kind, int64_t day, const char *name, size_t len,
 /* the record's length; buf holds LOYALTY_STATS_REC_MAX bytes */
 size_t loyalty_stats_encode(const int64_t *c, uint8_t *buf);
 int loyalty_stats_decode(const uint8_t *buf, size_t len, int64_t *c);
+/* sets only the counters present, bit i of *present for counter i */
+int loyalty_stats_decode_present(const uint8_t *buf, size_t len, int64_t *c,
+    unsigned *present);
 
 
 #endif /* _LOYALTY_STATS_H_INCLUDED_ */

@@ -49,12 +49,13 @@ loyalty_stats_number(const char *s, size_t len, size_t max, size_t *out)
 
 
 static int
-loyalty_stats_range(const loyalty_stats_args_t *args, int64_t now,
-    loyalty_stats_query_t *q, char *err, size_t errlen)
+loyalty_stats_range(const loyalty_stats_args_t *args,
+    const loyalty_tz_t *tz, int64_t now, loyalty_stats_query_t *q, char *err,
+    size_t errlen)
 {
     int64_t  today;
 
-    today = loyalty_stats_day(now);
+    today = loyalty_stats_day(tz, now);
 
     if (args->to_len
         && loyalty_stats_parse_day(args->to, args->to_len, &q->to) != 0)
@@ -165,8 +166,9 @@ loyalty_stats_order(const loyalty_stats_args_t *args,
 
 
 int
-loyalty_stats_query_parse(const loyalty_stats_args_t *args, int64_t now,
-    loyalty_stats_query_t *q, char *err, size_t errlen)
+loyalty_stats_query_parse(const loyalty_stats_args_t *args,
+    const loyalty_tz_t *tz, int64_t now, loyalty_stats_query_t *q,
+    char *err, size_t errlen)
 {
     int  by;
 
@@ -188,7 +190,7 @@ loyalty_stats_query_parse(const loyalty_stats_args_t *args, int64_t now,
 
     q->by = (loyalty_stats_by_e) by;
 
-    if (loyalty_stats_range(args, now, q, err, errlen) != 0) {
+    if (loyalty_stats_range(args, tz, now, q, err, errlen) != 0) {
         return -1;
     }
 
@@ -541,7 +543,8 @@ loyalty_stats_query(loyalty_store_t *st, MDB_txn *txn,
         /* touches due from the first day on, as cadence-stats --since */
         json_object_del(doc, "to");
         cad = NULL;
-        rc = loyalty_due_stats(st, txn, q->from * 86400, &cad);
+        rc = loyalty_due_stats(st, txn,
+                               loyalty_tz_utc(st->tz, q->from * 86400), &cad);
         if (rc == 0) {
             json_object_update(doc, cad);
             json_decref(cad);

@@ -2,14 +2,13 @@
  * nginx-loyalty: summing the conversion counters over a range of days.
  *
  * The stats database is keyed kind, day, name: the records of one kind
- * and one day are adjacent and in name order.  A question over a range
- * of days merges the days' runs, a cursor per day, by name, so that each
- * name's sum is complete as the merge passes it: no table of every name,
- * and the memory read in order.  The merge adds up only the counter the
- * rows are sorted by (and every counter into the totals); the first
- * offset + top rows are kept in a heap of that size, and only they are
- * summed in full at the end, a read per day.  The cost grows with the
- * records of the range, not with the store's members or codes.
+ * over a range of days are adjacent, one walk of a cursor, read in the
+ * map's order.  Each name's sum of the counter the rows are sorted by
+ * is kept in a hash table (and every counter goes into the totals);
+ * the names are then offered to a heap of the first offset + top rows,
+ * and only those are summed in full at the end, a read per day.  The
+ * cost grows with the records of the range, not with the store's
+ * members or codes; the memory with the names of the range.
  */
 
 #include <errno.h>
@@ -196,99 +195,195 @@ static int64_t
 loyalty_stats_total(loyalty_stats_top_t *t, const uint8_t *v, size_t len,
     int *sound)
 {
-    int      i;
-    int64_t  c[LOYALTY_STATS_COUNTERS];
+    unsigned  m, present;
+    int64_t   c[LOYALTY_STATS_COUNTERS];
 
-    if (loyalty_stats_decode(v, len, c) != 0) {
+    if (loyalty_stats_decode_present(v, len, c, &present) != 0) {
         return 0;
     }
 
     *sound = 1;
 
-    for (i = 0; i < LOYALTY_STATS_COUNTERS; i++) {
-        t->totals[i] += c[i];
+    for (m = present; m; m &= m - 1) {
+        t->totals[__builtin_ctz(m)] += c[__builtin_ctz(m)];
     }
 
-    return t->sort == LOYALTY_STATS_SORT_KEY ? 0 : c[t->sort];
+    return (t->sort != LOYALTY_STATS_SORT_KEY && (present & (1u << t->sort)))
+           ? c[t->sort] : 0;
 }
 
 
-/* the way at a record: 1, or 0 when it is past its day's records */
-static int
-loyalty_stats_way_at(loyalty_stats_way_t *w, const MDB_val *key,
-    const MDB_val *val, int kind, const uint8_t *day)
-{
-    size_t          i;
-    uint64_t        p;
-    const uint8_t  *k = key->mv_data;
+/* a name's sum in the table of the range's names */
+typedef struct {
+    uint32_t               hash;
+    uint32_t               len;
+    uint32_t               off;         /* of the name in the arena */
+    uint32_t               used;
+    int64_t                v;
+} loyalty_stats_sum_t;
 
-    if (key->mv_size < 5 || key->mv_size > LOYALTY_STATS_KEY_MAX
-        || k[0] != kind || memcmp(k + 1, day, 4) != 0)
+
+/* every name of the range met so far, open addressing */
+typedef struct {
+    loyalty_stats_sum_t   *slots;
+    size_t                 nslots;      /* a power of two */
+    size_t                 n;
+    char                  *arena;
+    size_t                 arena_len;
+    size_t                 arena_size;
+} loyalty_stats_sums_t;
+
+
+static int
+loyalty_stats_sums_grow(loyalty_stats_sums_t *s)
+{
+    size_t                i, j, n;
+    loyalty_stats_sum_t  *slots;
+
+    n = s->nslots ? s->nslots * 2 : 4096;
+
+    slots = calloc(n, sizeof(loyalty_stats_sum_t));
+    if (slots == NULL) {
+        return ENOMEM;
+    }
+
+    for (i = 0; i < s->nslots; i++) {
+        if (!s->slots[i].used) {
+            continue;
+        }
+
+        for (j = s->slots[i].hash & (n - 1); slots[j].used;
+             j = (j + 1) & (n - 1))
+        {
+            /* void */
+        }
+
+        slots[j] = s->slots[i];
+    }
+
+    free(s->slots);
+    s->slots = slots;
+    s->nslots = n;
+
+    return 0;
+}
+
+
+/* adds v to the name's sum, made if new: 0 or ENOMEM */
+static int
+loyalty_stats_sums_add(loyalty_stats_sums_t *s, const uint8_t *name,
+    size_t len, int64_t v)
+{
+    char                 *arena;
+    size_t                j, size;
+    uint32_t              hash;
+    loyalty_stats_sum_t  *e;
+
+    if ((s->n + 1) * 2 > s->nslots && loyalty_stats_sums_grow(s) != 0) {
+        return ENOMEM;
+    }
+
+    hash = loyalty_stats_hash(name, len);
+
+    for (j = hash & (s->nslots - 1); s->slots[j].used;
+         j = (j + 1) & (s->nslots - 1))
     {
+        e = &s->slots[j];
+
+        if (e->hash == hash && e->len == len
+            && memcmp(s->arena + e->off, name, len) == 0)
+        {
+            e->v += v;
+            return 0;
+        }
+    }
+
+    if (s->arena_len + len > s->arena_size) {
+        size = s->arena_size ? s->arena_size * 2 : 65536;
+        arena = realloc(s->arena, size);
+        if (arena == NULL) {
+            return ENOMEM;
+        }
+
+        s->arena = arena;
+        s->arena_size = size;
+    }
+
+    e = &s->slots[j];
+    e->hash = hash;
+    e->len = (uint32_t) len;
+    e->off = (uint32_t) s->arena_len;
+    e->used = 1;
+    e->v = v;
+
+    memcpy(s->arena + s->arena_len, name, len);
+    s->arena_len += len;
+    s->n++;
+
+    return 0;
+}
+
+
+/* the names a round sums: a table that stays in the cache */
+#define LOYALTY_STATS_ROUND  2048
+
+
+/* one day's cursor, at its current record of the kind */
+typedef struct {
+    MDB_cursor            *cur;
+    MDB_val                key;
+    MDB_val                val;
+    uint8_t                day[4];
+} loyalty_stats_way_t;
+
+
+/* the way at its next record: 1, 0 past its day's, or an LMDB error */
+static int
+loyalty_stats_way_next(loyalty_stats_way_t *w, int kind, MDB_cursor_op op)
+{
+    int             rc;
+    const uint8_t  *k;
+
+    rc = mdb_cursor_get(w->cur, &w->key, &w->val, op);
+
+    if (rc == MDB_NOTFOUND) {
         return 0;
     }
 
-    w->name = k + 5;
-    w->len = key->mv_size - 5;
-    w->val = val->mv_data;
-    w->vlen = val->mv_size;
-
-    p = 0;
-    for (i = 0; i < 8; i++) {
-        p = (p << 8) | (i < w->len ? w->name[i] : 0);
+    if (rc != 0) {
+        return rc;
     }
 
-    w->prefix = p;
+    k = w->key.mv_data;
 
-    return 1;
+    return w->key.mv_size >= 5 && w->key.mv_size <= LOYALTY_STATS_KEY_MAX
+           && k[0] == kind && memcmp(k + 1, w->day, 4) == 0;
 }
 
 
+/* the way's record into the sums: 0 or ENOMEM */
 static int
-loyalty_stats_way_cmp(const loyalty_stats_way_t *a,
-    const loyalty_stats_way_t *b)
+loyalty_stats_way_add(loyalty_stats_way_t *w, loyalty_stats_top_t *t,
+    loyalty_stats_sums_t *s)
 {
-    if (a->prefix != b->prefix) {
-        return a->prefix < b->prefix ? -1 : 1;
+    int      sound;
+    int64_t  v;
+
+    sound = 0;
+    v = loyalty_stats_total(t, w->val.mv_data, w->val.mv_size, &sound);
+
+    if (!sound) {
+        return 0;
     }
 
-    return loyalty_stats_cmp_name(a->name, a->len, b->name, b->len);
-}
-
-
-/* a heap of ways whose root has the first name */
-static void
-loyalty_stats_way_down(loyalty_stats_way_t *w, size_t n, size_t i)
-{
-    size_t               c;
-    loyalty_stats_way_t  tmp;
-
-    for ( ;; ) {
-        c = 2 * i + 1;
-        if (c >= n) {
-            return;
-        }
-
-        if (c + 1 < n && loyalty_stats_way_cmp(&w[c + 1], &w[c]) < 0) {
-            c++;
-        }
-
-        if (loyalty_stats_way_cmp(&w[c], &w[i]) >= 0) {
-            return;
-        }
-
-        tmp = w[i];
-        w[i] = w[c];
-        w[c] = tmp;
-        i = c;
-    }
+    return loyalty_stats_sums_add(s, (uint8_t *) w->key.mv_data + 5,
+                                  w->key.mv_size - 5, v);
 }
 
 
 /*
- * A cursor per day of the range at its first record of the kind, in a
- * heap of *n; days without one have none.  On failure the caller closes
- * the cursors of w[0..*n).
+ * A cursor per day of the range at its first record of the kind; days
+ * without one have none.  On failure the caller closes w[0..*n).
  */
 static int
 loyalty_stats_ways(loyalty_store_t *st, MDB_txn *txn,
@@ -296,94 +391,176 @@ loyalty_stats_ways(loyalty_store_t *st, MDB_txn *txn,
     size_t *n)
 {
     int       rc;
-    size_t    i;
     int64_t   day;
     uint8_t   kbuf[LOYALTY_STATS_KEY_MAX];
-    MDB_val   key, val;
 
     *n = 0;
 
     for (day = q->from; day <= q->to; day++) {
-        i = *n;
-
-        rc = mdb_cursor_open(txn, st->dbi[LOYALTY_DB_STATS], &w[i].cur);
+        rc = mdb_cursor_open(txn, st->dbi[LOYALTY_DB_STATS], &w[*n].cur);
         if (rc != 0) {
             return rc;
         }
 
-        key.mv_data = kbuf;
-        key.mv_size = loyalty_stats_key(kind, day, NULL, 0, kbuf);
+        w[*n].key.mv_data = kbuf;
+        w[*n].key.mv_size = loyalty_stats_key(kind, day, NULL, 0, kbuf);
+        memcpy(w[*n].day, kbuf + 1, 4);
 
-        rc = mdb_cursor_get(w[i].cur, &key, &val, MDB_SET_RANGE);
+        rc = loyalty_stats_way_next(&w[*n], kind, MDB_SET_RANGE);
 
-        if (rc == 0 && loyalty_stats_way_at(&w[i], &key, &val, kind,
-                                            kbuf + 1))
-        {
+        if (rc == 1) {
             (*n)++;
             continue;
         }
 
-        mdb_cursor_close(w[i].cur);
+        mdb_cursor_close(w[*n].cur);
 
-        if (rc != 0 && rc != MDB_NOTFOUND) {
+        if (rc != 0) {
             return rc;
         }
     }
 
-    for (i = *n / 2; i-- > 0; ) {
-        loyalty_stats_way_down(w, *n, i);
-    }
-
     return 0;
 }
 
 
 /*
- * Moves the first way to its next record, or drops it from the heap at
- * the end of its day: 0 or an LMDB error
+ * The way's records before the name bound (NULL: all of them) into the
+ * sums: 1 at a record at or after it, 0 at the end of its day, or an
+ * error
  */
 static int
-loyalty_stats_way_next(loyalty_stats_way_t *w, size_t *n, int kind)
+loyalty_stats_way_drain(loyalty_stats_way_t *w, int kind, const char *bound,
+    size_t blen, loyalty_stats_top_t *t, loyalty_stats_sums_t *s)
 {
-    int      rc;
-    uint8_t  day[4];
-    MDB_val  key, val;
+    int  rc;
 
-    memcpy(day, w[0].name - 4, 4);
+    while (bound == NULL
+           || loyalty_stats_cmp_name((uint8_t *) w->key.mv_data + 5,
+                                     w->key.mv_size - 5, bound, blen) < 0)
+    {
+        rc = loyalty_stats_way_add(w, t, s);
+        if (rc != 0) {
+            return rc;
+        }
 
-    rc = mdb_cursor_get(w[0].cur, &key, &val, MDB_NEXT);
-
-    if (rc == 0 && loyalty_stats_way_at(&w[0], &key, &val, kind, day)) {
-        loyalty_stats_way_down(w, *n, 0);
-        return 0;
+        rc = loyalty_stats_way_next(w, kind, MDB_NEXT);
+        if (rc != 1) {
+            return rc;
+        }
     }
 
-    if (rc != 0 && rc != MDB_NOTFOUND) {
+    return 1;
+}
+
+
+/*
+ * One round: the first way's next step records and every way's records
+ * before the name it stops at, summed by name; a way at the end of its
+ * day is closed and dropped.  Every name of the round is complete when
+ * it ends: the days' runs are in name order.
+ */
+static int
+loyalty_stats_round(loyalty_stats_way_t *w, size_t *n, int kind,
+    size_t step, loyalty_stats_top_t *t, loyalty_stats_sums_t *s)
+{
+    int      rc;
+    char     bound[LOYALTY_ID_MAX], *b;
+    size_t   i, j, blen;
+
+    b = NULL;
+    blen = 0;
+    rc = 1;
+
+    for (j = 0; rc == 1; j++) {
+        if (j == step) {
+            blen = w[0].key.mv_size - 5;
+            b = memcpy(bound, (uint8_t *) w[0].key.mv_data + 5, blen);
+            break;
+        }
+
+        rc = loyalty_stats_way_add(&w[0], t, s);
+        if (rc == 0) {
+            rc = loyalty_stats_way_next(&w[0], kind, MDB_NEXT);
+        }
+    }
+
+    /* the first way at the end of its day: the last one in its place */
+    if (rc == 1) {
+        i = 1;
+
+    } else if (rc == 0) {
+        mdb_cursor_close(w[0].cur);
+        w[0] = w[--*n];
+        i = 0;
+
+    } else {
         return rc;
     }
 
-    mdb_cursor_close(w[0].cur);
-    w[0] = w[--*n];
-    loyalty_stats_way_down(w, *n, 0);
+    while (i < *n) {
+        rc = loyalty_stats_way_drain(&w[i], kind, b, blen, t, s);
+
+        if (rc == 1) {
+            i++;
+            continue;
+        }
+
+        if (rc != 0) {
+            return rc;
+        }
+
+        mdb_cursor_close(w[i].cur);
+        w[i] = w[--*n];
+    }
 
     return 0;
 }
 
 
+/* the round's names offered to the heap; the table emptied */
+static int
+loyalty_stats_sums_offer(loyalty_stats_sums_t *s, loyalty_stats_top_t *t)
+{
+    int                   rc;
+    size_t                i;
+    loyalty_stats_sum_t  *e;
+
+    rc = 0;
+
+    for (i = 0; i < s->nslots; i++) {
+        e = &s->slots[i];
+
+        if (e->used) {
+            if (rc == 0) {
+                rc = loyalty_stats_top_offer(t, s->arena + e->off, e->len,
+                                             e->v);
+            }
+
+            e->used = 0;
+        }
+    }
+
+    s->n = 0;
+    s->arena_len = 0;
+
+    return rc;
+}
+
+
 /*
- * by=code, campaign, referrer: the days' runs merged by name, each
- * name's sum complete when the merge passes it
+ * by=code, campaign, referrer: the days' runs read in rounds of names,
+ * each round's names summed in a table that stays in the cache, then
+ * offered to the heap of the first rows
  */
 int
 loyalty_stats_merge(loyalty_store_t *st, MDB_txn *txn,
     const loyalty_stats_query_t *q, loyalty_stats_top_t *t)
 {
-    int                   rc, kind, sound;
-    char                  name[LOYALTY_ID_MAX];
-    size_t                i, n, len;
-    int64_t               v;
-    uint64_t              prefix;
-    loyalty_stats_way_t  *w;
+    int                    rc, kind;
+    size_t                 i, n, step, names;
+    loyalty_stats_way_t   *w;
+    loyalty_stats_sums_t   s;
 
     kind = loyalty_stats_kinds[q->by];
 
@@ -392,25 +569,26 @@ loyalty_stats_merge(loyalty_store_t *st, MDB_txn *txn,
         return ENOMEM;
     }
 
+    memset(&s, 0, sizeof(loyalty_stats_sums_t));
+
     rc = loyalty_stats_ways(st, txn, q, kind, w, &n);
 
+    /*
+     * The first way's step sized so that a round holds about
+     * LOYALTY_STATS_ROUND names, whatever the days' densities
+     */
+    step = n ? LOYALTY_STATS_ROUND / n + 1 : 1;
+
     while (rc == 0 && n > 0) {
-        prefix = w[0].prefix;
-        len = w[0].len;
-        memcpy(name, w[0].name, len);
-        v = 0;
-        sound = 0;
+        rc = loyalty_stats_round(w, &n, kind, step, t, &s);
+        names = s.n;
 
-        do {
-            v += loyalty_stats_total(t, w[0].val, w[0].vlen, &sound);
-            rc = loyalty_stats_way_next(w, &n, kind);
-
-        } while (rc == 0 && n > 0 && w[0].prefix == prefix
-                 && w[0].len == len && memcmp(w[0].name, name, len) == 0);
-
-        if (rc == 0 && sound) {
-            rc = loyalty_stats_top_offer(t, name, len, v);
+        if (rc == 0) {
+            rc = loyalty_stats_sums_offer(&s, t);
         }
+
+        step = step * LOYALTY_STATS_ROUND / (names ? names : 1);
+        step = step < 1 ? 1 : (step > (1 << 20) ? (1 << 20) : step);
     }
 
     for (i = 0; i < n; i++) {
@@ -418,6 +596,8 @@ loyalty_stats_merge(loyalty_store_t *st, MDB_txn *txn,
     }
 
     free(w);
+    free(s.slots);
+    free(s.arena);
 
     return rc;
 }

@@ -1,7 +1,7 @@
 /*
  * nginx-loyalty: summing the conversion counters over a range of days,
- * for loyalty_stats_query.c: the days' runs merged by name, the first
- * rows kept in a heap.  Not for other callers.
+ * for loyalty_stats_query.c: the range's records summed by name in one
+ * walk, the first rows kept in a heap.  Not for other callers.
  */
 
 #ifndef _LOYALTY_STATS_SUM_H_INCLUDED_
@@ -35,22 +35,7 @@ typedef struct {
 } loyalty_stats_top_t;
 
 
-/*
- * One day's cursor in the merge of the days, at its current record;
- * prefix is the name's first 8 bytes, big-endian and zero-padded, so
- * that most comparisons are of two integers.
- */
-typedef struct {
-    uint64_t               prefix;
-    MDB_cursor            *cur;
-    const uint8_t         *name;
-    size_t                 len;
-    const uint8_t         *val;
-    size_t                 vlen;
-} loyalty_stats_way_t;
-
-
-/* by=code, campaign, referrer: the days' runs merged by name */
+/* by=code, campaign, referrer: the range's records summed by name */
 int loyalty_stats_merge(loyalty_store_t *st, MDB_txn *txn,
     const loyalty_stats_query_t *q, loyalty_stats_top_t *t);
 /* by=day: every day of the range, those without counts too */

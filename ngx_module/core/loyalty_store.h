@@ -14,6 +14,8 @@
 #include <stdint.h>
 #include <lmdb.h>
 
+#include "loyalty_tz.h"
+
 
 #define LOYALTY_SCHEMA_VERSION      1
 #define LOYALTY_MAXREADERS          510
@@ -50,6 +52,8 @@ typedef enum {
 typedef struct {
     MDB_env        *env;
     MDB_dbi         dbi[LOYALTY_DB_COUNT];
+    /* the shop's zone, whose days the counters count; NULL: UTC */
+    const loyalty_tz_t  *tz;
 } loyalty_store_t;
 
 

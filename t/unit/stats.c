@@ -4,7 +4,9 @@
  * checks, the attribution kept for life with its click day, orders made
  * before the attribution (neither they nor their refunds count), the
  * refund on its order's day, top N over many names against a full sort,
- * and the cost of the counters to a batch of events.
+ * names summed in rounds over days of different densities, the shop's
+ * days in its time zone, and the cost of the counters to a
+ * batch of events.
  */
 
 #include <stdio.h>
@@ -124,7 +126,8 @@ ask(const char *by, const char *from, const char *to, const char *sort,
     a.top = top; a.top_len = top ? strlen(top) : 0;
     a.offset = offset; a.offset_len = offset ? strlen(offset) : 0;
 
-    if (loyalty_stats_query_parse(&a, 1800000000, &q, err, sizeof(err))
+    if (loyalty_stats_query_parse(&a, st.tz, 1800000000, &q, err,
+                                  sizeof(err))
         != 0)
     {
         snprintf(buf, sizeof(buf), "ERR: %s", err);
@@ -199,7 +202,7 @@ test_days(void)
     ok(loyalty_stats_parse_day("2026-1-01x", 10, &d) != 0, "not digits");
     ok(loyalty_stats_parse_day("2026-11-01", 9, &d) != 0, "too short");
     ok(loyalty_stats_parse_day("2026/11/01", 10, &d) != 0, "slashes");
-    is_int(loyalty_stats_day(1800000000), 20833, "a time's UTC day");
+    is_int(loyalty_stats_day(NULL, 1800000000), 20833, "a time's UTC day");
 }
 
 
@@ -373,6 +376,130 @@ test_attribution(void)
 }
 
 
+/*
+ * Names on several days of different densities, the sparsest first:
+ * every name's sum is whole whichever round of the walk it falls in
+ */
+static void
+test_rounds(void)
+{
+    int       i, day, rc;
+    char      name[16];
+    int64_t   c[LOYALTY_STATS_COUNTERS];
+    uint8_t   kbuf[LOYALTY_STATS_KEY_MAX], vbuf[LOYALTY_STATS_REC_MAX];
+    MDB_txn  *txn;
+    MDB_val   k, v;
+    json_t   *doc, *rows, *r;
+    char     *s;
+
+    static const int  every[] = { 13, 7, 1 };
+
+    mdb_txn_begin(st.env, NULL, 0, &txn);
+
+    for (day = 0; day < 3; day++) {
+        for (i = 0; i < 30000; i += every[day]) {
+            memset(c, 0, sizeof(c));
+            c[LOYALTY_STATS_SIGNUPS] = 1;
+            c[LOYALTY_STATS_ORDERS] = i;
+            snprintf(name, sizeof(name), "R%05d", i);
+            k.mv_data = kbuf;
+            k.mv_size = loyalty_stats_key('p', 21000 + day, name, 6, kbuf);
+            v.mv_data = vbuf;
+            v.mv_size = loyalty_stats_encode(c, vbuf);
+            mdb_put(txn, st.dbi[LOYALTY_DB_STATS], &k, &v, 0);
+        }
+    }
+
+    rc = mdb_txn_commit(txn);
+    is_int(rc, 0, "30000 names over 3 days");
+
+    /* 2027-07-01..03: 30000 + 4286 + 2308 records, in rounds */
+    s = ask("campaign", "2027-07-01", "2027-07-03", "signups", "5", NULL);
+    doc = json_loads(s, 0, NULL);
+    rows = json_object_get(doc, "rows");
+    is_int(json_integer_value(json_object_get(doc, "count")), 30000,
+           "rounds: every name once");
+    is_int(json_integer_value(json_object_get(json_object_get(doc, "totals"),
+                                              "signups")), 36594,
+           "rounds: every record in the totals");
+    r = json_array_get(rows, 4);
+    ok(json_array_size(rows) == 5
+       && json_integer_value(json_object_get(r, "signups")) == 3
+       && strcmp(json_string_value(json_object_get(r, "key")), "R00364")
+          == 0, "rounds: the names on all three days first, whole");
+    json_decref(doc);
+
+    s = ask("campaign", "2027-07-01", "2027-07-03", "key", "3", "4550");
+    doc = json_loads(s, 0, NULL);
+    r = json_array_get(json_object_get(doc, "rows"), 0);
+    ok(strcmp(json_string_value(json_object_get(r, "key")), "R04550") == 0
+       && json_integer_value(json_object_get(r, "signups")) == 3
+       && json_integer_value(json_object_get(r, "orders")) == 3 * 4550,
+       "rounds: R04550 (13 x 7 x 50) counted on its three days");
+    json_decref(doc);
+}
+
+
+/*
+ * The shop's days: in Asia/Shanghai (UTC+8) an order at 23:30 UTC is
+ * placed at 07:30 the next morning, and counts on that day; today and
+ * the default range are the shop's too
+ */
+static void
+test_timezone(void)
+{
+    char                    err[LOYALTY_ERRLEN];
+    MDB_txn                *txn;
+    loyalty_attrib_t        a;
+    loyalty_stats_args_t    args;
+    loyalty_stats_query_t   q;
+    static loyalty_tz_t     zone;
+
+    if (loyalty_tz_load(&zone, NULL, "Asia/Shanghai", err, sizeof(err))
+        != 0)
+    {
+        diag("Asia/Shanghai: %s (tzdata)", err);
+    }
+
+    /* 2024-10-09T23:30:00Z is 2024-10-10 07:30 in Shanghai */
+    is_int(loyalty_stats_day(&zone, 1728516600), 20006,
+           "23:30 UTC: the next day in Shanghai");
+    is_int(loyalty_stats_day(NULL, 1728516600), 20005, "the UTC day");
+
+    st.tz = &zone;
+
+    ok(put("code", "TZ-1", "{\"member\":\"bob\",\"campaign\":\"tz\","
+                           "\"vanity\":true}") == 0, "TZ-1");
+    ok(apply("{\"type\":\"signup\",\"member\":\"tzz\","
+             "\"ref_code\":\"TZ-1\",\"at\":\"2024-10-09T23:30:00Z\"}\n"
+             "{\"type\":\"order\",\"member\":\"tzz\",\"order_id\":"
+             "\"tz1\",\"amount\":500,\"at\":\"2024-10-09T23:30:00Z\"}\n")
+       == 0, "an order at 23:30 UTC: %s", last_err);
+
+    mdb_txn_begin(st.env, NULL, MDB_RDONLY, &txn);
+    ok(loyalty_attrib_get(&st, txn, "tzz", 3, &a) == 0
+       && a.click_day == 20006, "the click day is the shop's");
+    mdb_txn_abort(txn);
+
+    is_str(row("code", "2024-10-10", "2024-10-10", "TZ-1"),
+           "0 0 0 0 1 1 1 500 0 0 0 0", "counted on the shop's 10 Oct");
+    is_str(row("code", "2024-10-09", "2024-10-09", "TZ-1"), "none",
+           "not on the UTC day, 9 Oct");
+    is_str(row("day", "2024-10-09", "2024-10-10", "2024-10-10"),
+           "0 0 0 0 1 1 1 500 0 0 0 0", "by=day: the shop's day");
+
+    memset(&args, 0, sizeof(args));
+    args.by = "day";
+    args.by_len = 3;
+    ok(loyalty_stats_query_parse(&args, &zone, 1728516600, &q, err,
+                                 sizeof(err)) == 0
+       && q.to == 20006 && q.from == 20006 - 29,
+       "the default range ends on the shop's today");
+
+    st.tz = NULL;
+}
+
+
 /* many names: the heap's top N is the full sort's first N */
 static void
 test_top(void)
@@ -430,7 +557,7 @@ main(void)
 {
     char  err[LOYALTY_ERRLEN];
 
-    plan(62);
+    plan(76);
 
     if (mkdtemp(tmp) == NULL) {
         perror("mkdtemp");
@@ -451,6 +578,8 @@ main(void)
     test_questions();
     test_attribution();
     test_top();
+    test_rounds();
+    test_timezone();
 
     loyalty_store_close(&st);
 
