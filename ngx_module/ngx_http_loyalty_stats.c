@@ -46,8 +46,6 @@ static void ngx_http_loyalty_stats_wait(ngx_event_t *ev);
 static ngx_int_t ngx_http_loyalty_stats_answer(ngx_http_request_t *r,
     ngx_http_loyalty_stats_t *s);
 static void ngx_http_loyalty_stats_cleanup(void *data);
-static ngx_int_t ngx_http_loyalty_stats_error(ngx_http_request_t *r,
-    ngx_uint_t status, const char *message);
 
 
 ngx_int_t
@@ -56,7 +54,6 @@ ngx_http_loyalty_stats_handler(ngx_http_request_t *r,
 {
     char                           err[LOYALTY_ERRLEN];
     MDB_txn                       *txn;
-    ngx_int_t                      rc;
     const char                    *why;
     ngx_pool_cleanup_t            *cln;
     loyalty_stats_args_t           args;
@@ -80,7 +77,7 @@ ngx_http_loyalty_stats_handler(ngx_http_request_t *r,
 
     why = ngx_http_loyalty_stats_args(r, &args);
     if (why != NULL) {
-        return ngx_http_loyalty_stats_error(r, NGX_HTTP_BAD_REQUEST, why);
+        return ngx_http_loyalty_admin_error(r, NGX_HTTP_BAD_REQUEST, why);
     }
 
     lmcf = ngx_http_get_module_main_conf(r, ngx_http_loyalty_module);
@@ -90,25 +87,19 @@ ngx_http_loyalty_stats_handler(ngx_http_request_t *r,
                                   sizeof(err))
         != 0)
     {
-        return ngx_http_loyalty_stats_error(r, NGX_HTTP_BAD_REQUEST, err);
+        return ngx_http_loyalty_admin_error(r, NGX_HTTP_BAD_REQUEST, err);
     }
 
     /* takes up a replaced or grown store before the thread uses it */
     txn = ngx_http_loyalty_store_begin(store, r->connection->log);
     if (txn == NULL) {
-        return ngx_http_loyalty_stats_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+        return ngx_http_loyalty_admin_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
                                             "the store cannot be read now");
     }
 
     ngx_http_loyalty_store_end(store);
 
-    rc = ngx_http_loyalty_stats_post(r, s);
-
-    if (rc == NGX_DONE) {
-        r->main->count++;
-    }
-
-    return rc;
+    return ngx_http_loyalty_posted(r, ngx_http_loyalty_stats_post(r, s));
 }
 
 
@@ -141,7 +132,7 @@ ngx_http_loyalty_stats_post(ngx_http_request_t *r,
         s->store->busy--;
         r->main->blocked--;
         r->aio = 0;
-        return ngx_http_loyalty_stats_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+        return ngx_http_loyalty_admin_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
                                             "too busy, try again");
     }
 
@@ -190,11 +181,9 @@ ngx_http_loyalty_stats_counted(ngx_event_t *ev)
 {
     ngx_http_loyalty_stats_t *s = ev->data;
 
-    ngx_connection_t    *c;
     ngx_http_request_t  *r;
 
     r = s->request;
-    c = r->connection;
 
     s->store->busy--;
     r->main->blocked--;
@@ -204,8 +193,7 @@ ngx_http_loyalty_stats_counted(ngx_event_t *ev)
         ngx_del_timer(&s->wait);
     }
 
-    ngx_http_finalize_request(r, ngx_http_loyalty_stats_answer(r, s));
-    ngx_http_run_posted_requests(c);
+    ngx_http_loyalty_finish(r, ngx_http_loyalty_stats_answer(r, s));
 }
 
 
@@ -229,7 +217,7 @@ ngx_http_loyalty_stats_answer(ngx_http_request_t *r,
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        return ngx_http_loyalty_stats_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+        return ngx_http_loyalty_admin_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
                                             "the store cannot be read now");
     }
 
@@ -237,7 +225,7 @@ ngx_http_loyalty_stats_answer(ngx_http_request_t *r,
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "loyalty_store \"%s\": cannot count the stats: %s",
                       s->store->path, mdb_strerror(s->rc));
-        return ngx_http_loyalty_stats_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
+        return ngx_http_loyalty_admin_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
                                             "the stats cannot be read");
     }
 
@@ -336,17 +324,3 @@ ngx_http_loyalty_stats_args(ngx_http_request_t *r,
     return NULL;
 }
 
-
-static ngx_int_t
-ngx_http_loyalty_stats_error(ngx_http_request_t *r, ngx_uint_t status,
-    const char *message)
-{
-    json_t  *doc;
-
-    doc = json_pack("{s:s}", "error", message);
-    if (doc == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_http_loyalty_admin_json(r, status, doc);
-}
