@@ -203,7 +203,10 @@ loyalty_apply_refer(loyalty_apply_t *ap, loyalty_mcopy_t *mc,
         src.code_len = ev->code_len;
         src.campaign = campaign;
         src.campaign_len = c.campaign_len;
-        memcpy(campaign, c.campaign, c.campaign_len);
+
+        if (c.campaign_len) {
+            memcpy(campaign, c.campaign, c.campaign_len);
+        }
     }
 
     if (owner_len == mc->id_len && memcmp(owner, mc->id, owner_len) == 0) {
