@@ -11,6 +11,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_loyalty_module.h"
+#include "ngx_http_loyalty_price.h"
 #include "ngx_http_loyalty_lua.h"
 #include "loyalty_lua_hook.h"
 
@@ -38,37 +39,6 @@ typedef struct {
 } ngx_http_loyalty_price_ask_t;
 
 
-typedef struct {
-    ngx_http_loyalty_store_t  *store;
-    MDB_txn                   *txn;
-    const loyalty_tierset_t   *tiers;
-    int                        tier;    /* index in tiers, -1: public */
-    ngx_http_loyalty_ctx_t    *ctx;
-
-    ngx_http_loyalty_lua_t    *lua;
-} ngx_http_loyalty_pricing_t;
-
-
-/* "retail":R,"price":P,"saved":S */
-#define NGX_HTTP_LOYALTY_AMOUNTS_LEN                                          \
-    (sizeof("\"retail\":,\"price\":,\"saved\":") - 1 + 3 * NGX_INT64_LEN)
-
-
-/*
- * What a SKU costs one tier (-1: the public), what it is sold in, and the
- * amounts of one unit as the price API writes them (without a hook).
- */
-typedef struct {
-    int64_t                    retail;
-    int64_t                    price;   /* the tier's, guarded */
-    int64_t                    raw;     /* before the guard */
-    char                       currency[3];
-    unsigned                   clamped:1;
-    u_char                     amounts_len;
-    u_char                     amounts[NGX_HTTP_LOYALTY_AMOUNTS_LEN];
-} ngx_http_loyalty_price_info_t;
-
-
 static ngx_int_t ngx_http_loyalty_price_parse(ngx_http_request_t *r,
     ngx_str_t *list, ngx_uint_t *nskus, const char **why);
 static ngx_int_t ngx_http_loyalty_price_validate(ngx_str_t *list,
@@ -76,19 +46,9 @@ static ngx_int_t ngx_http_loyalty_price_validate(ngx_str_t *list,
 static ngx_int_t ngx_http_loyalty_price_render(ngx_http_request_t *r,
     ngx_http_loyalty_pricing_t *pr, ngx_http_loyalty_price_ask_t *asks,
     ngx_uint_t nskus);
-static u_char *ngx_http_loyalty_price_amounts(u_char *p, int64_t retail,
-    int64_t total);
 static u_char *ngx_http_loyalty_price_item(ngx_http_request_t *r,
     ngx_http_loyalty_pricing_t *pr, ngx_http_loyalty_loc_conf_t *llcf,
     u_char *p, ngx_str_t *sku, int64_t qty, ngx_str_t *label);
-static ngx_int_t ngx_http_loyalty_price_begin(ngx_http_request_t *r,
-    ngx_http_loyalty_pricing_t *pr);
-static ngx_int_t ngx_http_loyalty_price_get(ngx_http_request_t *r,
-    ngx_http_loyalty_pricing_t *pr, ngx_str_t *sku, int tier,
-    ngx_http_loyalty_price_info_t *pi);
-static ngx_int_t ngx_http_loyalty_price_read(ngx_http_request_t *r,
-    ngx_http_loyalty_pricing_t *pr, ngx_str_t *sku, int tier,
-    ngx_http_loyalty_price_info_t *pi);
 static void ngx_http_loyalty_price_line(ngx_http_request_t *r,
     ngx_http_loyalty_pricing_t *pr, ngx_str_t *sku,
     ngx_http_loyalty_price_info_t *pi, int64_t qty, int64_t *total,
@@ -125,60 +85,8 @@ typedef struct {
 #define NGX_HTTP_LOYALTY_PRICE_MEMO  512
 
 
-/* clamps by this worker, for the log */
-static ngx_uint_t  ngx_http_loyalty_price_clamps;
-
 static ngx_http_loyalty_price_memo_t
     ngx_http_loyalty_price_memo[NGX_HTTP_LOYALTY_PRICE_MEMO];
-
-
-/*
- * The price cache: what a SKU costs a tier, as the store said in a
- * snapshot of the current epoch (see ngx_http_loyalty_store_epoch(): only
- * click flushes came after it), so never staler than LMDB.  A product
- * page asks the same few SKUs again and again; a hit spares the B-tree
- * walk, the record's decoding and the guard over every lower tier.
- * Direct-mapped, by the SKU and the tier; 208 KiB a worker.
- */
-typedef struct {
-    size_t                         txnid;   /* 0: empty */
-    ngx_uint_t                     gen;
-    ngx_http_loyalty_price_info_t  info;
-    int                            tier;
-    u_char                         found;   /* 0: no such SKU */
-    u_char                         sku_len;
-    u_char                         sku[LOYALTY_ID_MAX];
-} ngx_http_loyalty_price_entry_t;
-
-#define NGX_HTTP_LOYALTY_PRICE_CACHE  1024
-
-static ngx_http_loyalty_price_entry_t
-    ngx_http_loyalty_price_cache[NGX_HTTP_LOYALTY_PRICE_CACHE];
-
-/* the store the entries are of: a reload in one process makes another */
-static ngx_http_loyalty_store_t  *ngx_http_loyalty_price_cache_store;
-static volatile ngx_cycle_t      *ngx_http_loyalty_price_cache_cycle;
-
-
-static ngx_str_t  ngx_http_loyalty_public = ngx_string("public");
-
-
-/*
- * The tier whose prices apply: the member's, unless the visitor is
- * anonymous, blocked, or their tier is missing from the store.
- */
-
-ngx_str_t *
-ngx_http_loyalty_price_tier(ngx_http_loyalty_ctx_t *ctx)
-{
-    if (ctx->identity == NGX_HTTP_LOYALTY_ID_VALID && ctx->has_rank
-        && !ctx->blocked)
-    {
-        return &ctx->tier;
-    }
-
-    return &ngx_http_loyalty_public;
-}
 
 
 /* the price API: GET ?sku=A,B:QTY,... parsed, validated, rendered */
@@ -439,7 +347,7 @@ ngx_http_loyalty_price_int(u_char *p, int64_t n)
 
 
 /* "retail":R,"price":TOTAL,"saved":R-TOTAL */
-static u_char *
+u_char *
 ngx_http_loyalty_price_amounts(u_char *p, int64_t retail, int64_t total)
 {
     p = ngx_http_loyalty_price_lit(p, "\"retail\":");
@@ -570,186 +478,6 @@ ngx_http_loyalty_price_variable(ngx_http_request_t *r,
 
     ctx->retail = pi.retail;
     ctx->price_found = 1;
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_loyalty_price_begin(ngx_http_request_t *r,
-    ngx_http_loyalty_pricing_t *pr)
-{
-    ngx_str_t               *tier;
-    ngx_http_loyalty_ctx_t  *ctx;
-
-    ctx = ngx_http_loyalty_identify(r);
-    if (ctx == NULL) {
-        return NGX_ERROR;
-    }
-
-    pr->store = ngx_http_loyalty_store_get(r);
-
-    pr->txn = ngx_http_loyalty_store_begin(pr->store, r->connection->log);
-    if (pr->txn == NULL) {
-        return NGX_ERROR;
-    }
-
-    pr->tiers = ngx_http_loyalty_store_tiers(pr->store, r->connection->log);
-    if (pr->tiers == NULL) {
-        ngx_http_loyalty_store_end(pr->store);
-        return NGX_ERROR;
-    }
-
-    pr->ctx = ctx;
-    pr->lua = ngx_http_loyalty_lua_get(LOYALTY_LUA_HOOK_PRICE);
-
-    tier = ngx_http_loyalty_price_tier(ctx);
-
-    pr->tier = (tier == &ngx_http_loyalty_public)
-               ? -1
-               : loyalty_tierset_find(pr->tiers, (char *) tier->data,
-                                      tier->len);
-
-    return NGX_OK;
-}
-
-
-/*
- * What sku costs tier (-1: the public), from the cache or the store;
- * NGX_DECLINED: no such SKU, or a record that does not decode.  A guard
- * that lowered the tier's price is counted and logged for every answer
- * of the member's own tier, as when every answer read the store.
- */
-static ngx_int_t
-ngx_http_loyalty_price_get(ngx_http_request_t *r,
-    ngx_http_loyalty_pricing_t *pr, ngx_str_t *sku, int tier,
-    ngx_http_loyalty_price_info_t *pi)
-{
-    ngx_int_t                        rc;
-    ngx_uint_t                       key;
-    ngx_http_loyalty_store_t        *store;
-    ngx_http_loyalty_price_entry_t  *e;
-
-    store = pr->store;
-
-    if (ngx_http_loyalty_price_cache_store != store
-        || ngx_http_loyalty_price_cache_cycle != ngx_cycle)
-    {
-        ngx_memzero(ngx_http_loyalty_price_cache,
-                    sizeof(ngx_http_loyalty_price_cache));
-        ngx_http_loyalty_price_cache_store = store;
-        ngx_http_loyalty_price_cache_cycle = ngx_cycle;
-    }
-
-    key = (ngx_hash_key(sku->data, sku->len) ^ (ngx_uint_t) (tier + 1) * 7)
-          & (NGX_HTTP_LOYALTY_PRICE_CACHE - 1);
-
-    e = &ngx_http_loyalty_price_cache[key];
-
-    if (e->txnid >= store->epoch && e->txnid != 0 && e->gen == store->gen
-        && e->tier == tier && e->sku_len == sku->len
-        && ngx_memcmp(e->sku, sku->data, sku->len) == 0)
-    {
-        rc = e->found ? NGX_OK : NGX_DECLINED;
-        *pi = e->info;
-
-    } else {
-        rc = ngx_http_loyalty_price_read(r, pr, sku, tier, pi);
-
-        if (rc == NGX_ERROR) {
-            return NGX_DECLINED;
-        }
-
-        e->txnid = mdb_txn_id(pr->txn);
-        e->gen = store->gen;
-        e->info = *pi;
-        e->tier = tier;
-        e->found = (rc == NGX_OK);
-        e->sku_len = (u_char) sku->len;
-        ngx_memcpy(e->sku, sku->data, sku->len);
-    }
-
-    if (rc == NGX_OK && pi->clamped && tier == pr->tier) {
-        ngx_http_loyalty_price_clamps++;
-        ngx_http_loyalty_metric(NGX_HTTP_LOYALTY_M_PRICE_CLAMP);
-
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "loyalty: privilege guard lowered sku \"%V\" for tier "
-                      "\"%*s\" from %L to %L (%ui in this worker)", sku,
-                      pr->tiers->tiers[tier].name_len,
-                      pr->tiers->tiers[tier].name, pi->raw, pi->price,
-                      ngx_http_loyalty_price_clamps);
-    }
-
-    return rc;
-}
-
-
-/*
- * sku's record read and priced for tier: NGX_OK, NGX_DECLINED (no such
- * SKU: cached as such), NGX_ERROR (not cached: a failed read, or a record
- * that does not decode, logged as each time it is met).
- */
-static ngx_int_t
-ngx_http_loyalty_price_read(ngx_http_request_t *r,
-    ngx_http_loyalty_pricing_t *pr, ngx_str_t *sku, int tier,
-    ngx_http_loyalty_price_info_t *pi)
-{
-    int                        rc, clamped;
-    MDB_val                    key, val;
-    loyalty_price_t            p;
-    ngx_http_loyalty_store_t  *store;
-
-    store = pr->store;
-
-    key.mv_data = sku->data;
-    key.mv_size = sku->len;
-
-    rc = mdb_get(pr->txn, store->st.dbi[LOYALTY_DB_PRICES], &key, &val);
-
-    if (rc != 0) {
-        if (rc != MDB_NOTFOUND) {
-            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "loyalty_store \"%s\": mdb_get(\"%V\") failed: %s",
-                          store->path, sku, mdb_strerror(rc));
-            return NGX_ERROR;
-        }
-
-        ngx_memzero(pi, sizeof(ngx_http_loyalty_price_info_t));
-        return NGX_DECLINED;
-    }
-
-    if (loyalty_price_decode(val.mv_data, val.mv_size, &p) != 0) {
-        if (ngx_http_loyalty_store_problem(store, NGX_HTTP_LOYALTY_DAMAGED))
-        {
-            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "loyalty_store \"%s\": price \"%V\" does not "
-                          "decode (%ui damaged records seen by this worker)",
-                          store->path, sku,
-                          store->problems[NGX_HTTP_LOYALTY_DAMAGED]);
-        }
-        return NGX_ERROR;
-    }
-
-    ngx_memzero(pi, sizeof(ngx_http_loyalty_price_info_t));
-    pi->retail = p.retail;
-    ngx_memcpy(pi->currency, p.currency, 3);
-
-    if (tier < 0) {
-        pi->raw = p.retail;
-        pi->price = p.retail;
-
-    } else {
-        pi->raw = loyalty_price_raw(&p, &pr->tiers->tiers[tier]);
-        pi->price = loyalty_price_guard(&p, pr->tiers, (size_t) tier,
-                                        pi->raw, &clamped);
-        pi->clamped = clamped ? 1 : 0;
-    }
-
-    pi->amounts_len = (u_char) (ngx_http_loyalty_price_amounts(pi->amounts,
-                                                               pi->retail,
-                                                               pi->price)
-                                - pi->amounts);
 
     return NGX_OK;
 }
