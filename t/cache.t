@@ -158,13 +158,10 @@ END
 }
 
 
-# The cadence sweep in nginx retires the members it rewarded, and them
-# alone: a birthday touch scheduled by loyaltyctl as of 27 Feb 2026 is
-# long due, and nginx's first sweep (a second after start) credits it.
-
-{
-    my $lua = Cwd::abs_path('t/cadence/cadences.lua');
-    my $h = start_nginx(log_level => 'debug', store => <<'END',
+# nginx on a store of ann, whose birthday is 29 Feb, and bob
+sub birthday_nginx {
+    my ($http) = @_;
+    return start_nginx(log_level => 'debug', store => <<'END',
 [tiers]
 {"name":"basic","rank":0}
 [members]
@@ -172,14 +169,30 @@ END
 {"id":"bob","tier":"basic","stage":"fan"}
 END
         http_config => "loyalty_store %%STORE%%;\n"
-                       . "loyalty_keys %%KEYS%%;\n"
-                       . "loyalty_lua_file $lua;\n"
-                       . "loyalty_cadence_sweep 1h;\n",
+                       . "loyalty_keys %%KEYS%%;\n" . $http,
         config => $CONFIG);
+}
 
+# ann's birthday touch scheduled by loyaltyctl as of 27 Feb 2026, long
+# due now: (exit status, stderr)
+sub schedule_birthday {
+    my ($h, $lua) = @_;
     my ($rc, undef, $err) = loyaltyctl('-s', $h->{store}, '--lua', $lua,
                                        'sweep', '--now',
                                        '2026-02-27T12:00:00Z');
+    return ($rc, $err);
+}
+
+# The cadence sweep in nginx retires the members it rewarded, and them
+# alone: a birthday touch scheduled by loyaltyctl as of 27 Feb 2026 is
+# long due, and nginx's first sweep (a second after start) credits it.
+
+{
+    my $lua = Cwd::abs_path('t/cadence/cadences.lua');
+    my $h = birthday_nginx("loyalty_lua_file $lua;\n"
+                           . "loyalty_cadence_sweep 1h;\n");
+
+    my ($rc, $err) = schedule_birthday($h, $lua);
     is($rc, 0, 'sweep: the birthday scheduled by loyaltyctl') or diag($err);
 
     my $a = sign_member('ann', 3600);
@@ -213,20 +226,9 @@ END
 
 {
     my $lua = Cwd::abs_path('t/cadence/cadences.lua');
-    my $h = start_nginx(log_level => 'debug', store => <<'END',
-[tiers]
-{"name":"basic","rank":0}
-[members]
-{"id":"ann","tier":"basic","stage":"member","birthday":"02-29"}
-{"id":"bob","tier":"basic","stage":"fan"}
-END
-        http_config => "loyalty_store %%STORE%%;\n"
-                       . "loyalty_keys %%KEYS%%;\n",
-        config => $CONFIG);
+    my $h = birthday_nginx('');
 
-    my ($rc, undef, $err) = loyaltyctl('-s', $h->{store}, '--lua', $lua,
-                                       'sweep', '--now',
-                                       '2026-02-27T12:00:00Z');
+    my ($rc, $err) = schedule_birthday($h, $lua);
     is($rc, 0, 'cli sweep: the birthday scheduled') or diag($err);
 
     my $a = sign_member('ann', 3600);
