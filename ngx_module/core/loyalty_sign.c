@@ -649,12 +649,24 @@ loyalty_ref_cookie_verify(loyalty_keyring_t *kr, const char *value,
     size_t len, const char *referrer, size_t referrer_len,
     loyalty_ref_cookie_t *ref)
 {
+    if (loyalty_ref_cookie_parse(value, len, ref) != 0) {
+        return -1;
+    }
+
+    return loyalty_ref_cookie_check(kr, value, len, referrer, referrer_len,
+                                    ref);
+}
+
+
+int
+loyalty_ref_cookie_check(loyalty_keyring_t *kr, const char *value,
+    size_t len, const char *referrer, size_t referrer_len,
+    loyalty_ref_cookie_t *ref)
+{
     size_t       flen[3];
     const char  *f[3];
 
-    if (loyalty_ref_cookie_parse(value, len, ref) != 0
-        || !loyalty_valid_id(referrer, referrer_len))
-    {
+    if (!loyalty_valid_id(referrer, referrer_len)) {
         return -1;
     }
 

@@ -168,6 +168,13 @@ int loyalty_ref_cookie_verify(loyalty_keyring_t *kr, const char *value,
     size_t len, const char *referrer, size_t referrer_len,
     loyalty_ref_cookie_t *ref);
 /*
+ * loyalty_ref_cookie_verify() of a value that loyalty_ref_cookie_parse()
+ * has split into ref already: the MAC and the referrer only.
+ */
+int loyalty_ref_cookie_check(loyalty_keyring_t *kr, const char *value,
+    size_t len, const char *referrer, size_t referrer_len,
+    loyalty_ref_cookie_t *ref);
+/*
  * A click at "at" seen at "now" under a window of "window" seconds:
  * LOYALTY_COOKIE_VALID while now - at < window, _EXPIRED from then on,
  * _INVALID when the click lies more than LOYALTY_REF_CLOCK_SKEW ahead.
