@@ -65,13 +65,20 @@ ngx_http_loyalty_lua_price(ngx_http_loyalty_lua_t *vm, ngx_http_request_t *r,
     }
 
     p->total = q.total;
-    p->label.len = q.label_len;
-    p->label.data = ngx_pnalloc(r->pool, q.label_len + 1);
+    ngx_str_null(&p->label);
+
+    /* most answers have no label: nothing to keep from q */
+    if (q.label_len == 0) {
+        return NGX_OK;
+    }
+
+    p->label.data = ngx_pnalloc(r->pool, q.label_len);
     if (p->label.data == NULL) {
         return NGX_ERROR;
     }
 
     ngx_memcpy(p->label.data, q.label, q.label_len);
+    p->label.len = q.label_len;
 
     return NGX_OK;
 }

@@ -79,7 +79,7 @@ typedef struct {
     u_char                     sku_len;
     u_char                     label_len;
     u_char                     sku[LOYALTY_ID_MAX];
-    u_char                     label[64];
+    u_char                     label[LOYALTY_LUA_LABEL_MAX];
 } ngx_http_loyalty_price_memo_t;
 
 #define NGX_HTTP_LOYALTY_PRICE_MEMO  512
@@ -610,10 +610,16 @@ ngx_http_loyalty_price_other(ngx_http_request_t *r,
             return NGX_DECLINED;
         }
 
+        *total = m->total;
+        ngx_str_null(promo);
+
+        if (m->label_len == 0) {
+            return NGX_OK;
+        }
+
         label.len = m->label_len;
         label.data = m->label;
 
-        *total = m->total;
         promo->len = label.len;
         promo->data = ngx_pstrdup(r->pool, &label);
 
@@ -629,8 +635,9 @@ ngx_http_loyalty_price_other(ngx_http_request_t *r,
     m->sku_len = (u_char) lp->sku.len;
     ngx_memcpy(m->sku, lp->sku.data, lp->sku.len);
     m->total = (rc == NGX_OK) ? *total : -1;
-    m->label_len = (u_char) ngx_min(promo->len, sizeof(m->label));
-    loyalty_cpymem(m->label, promo->data, m->label_len);
+    /* a hook's label is LOYALTY_LUA_LABEL_MAX bytes at most */
+    m->label_len = (u_char) promo->len;
+    loyalty_cpymem(m->label, promo->data, promo->len);
 
     return rc;
 }
