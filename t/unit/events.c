@@ -228,29 +228,6 @@ query(const char *what, const char *id, size_t limit)
 
 
 static void
-put_tier(const char *name, int32_t rank)
-{
-    uint8_t         buf[LOYALTY_TIER_REC_MAX];
-    MDB_txn        *txn;
-    MDB_val         key, val;
-    loyalty_tier_t  t;
-
-    memset(&t, 0, sizeof(t));
-    t.rank = rank;
-    t.label = "";
-
-    key.mv_data = (void *) name;
-    key.mv_size = strlen(name);
-    val.mv_data = buf;
-    val.mv_size = loyalty_tier_encode(&t, buf);
-
-    mdb_txn_begin(st.env, NULL, 0, &txn);
-    mdb_put(txn, st.dbi[LOYALTY_DB_TIERS], &key, &val, 0);
-    mdb_txn_commit(txn);
-}
-
-
-static void
 test_without_rules(void)
 {
     is_int(apply("{\"type\":\"signup\",\"member\":\"nr\"}"), 0,
@@ -1372,10 +1349,10 @@ main(void)
         return 1;
     }
 
-    put_tier("basic", 0);
-    put_tier("vip", 1);
-    put_tier("ka", 2);
-    put_tier("partner", 3);
+    fixture_put_tier(&st, "basic", 0);
+    fixture_put_tier(&st, "vip", 1);
+    fixture_put_tier(&st, "ka", 2);
+    fixture_put_tier(&st, "partner", 3);
 
     test_without_rules();
     test_journey();

@@ -18,6 +18,7 @@
 #include "loyalty_admin.h"
 #include "loyalty_batch.h"
 #include "loyalty_stats.h"
+#include "store_fixture.h"
 #include "tap.h"
 
 
@@ -80,28 +81,6 @@ put(const char *kind, const char *key, const char *body)
     json_decref(obj);
 
     return rc;
-}
-
-
-static void
-put_tier(const char *name)
-{
-    uint8_t         buf[LOYALTY_TIER_REC_MAX];
-    MDB_txn        *txn;
-    MDB_val         key, val;
-    loyalty_tier_t  t;
-
-    memset(&t, 0, sizeof(t));
-    t.label = "";
-
-    key.mv_data = (void *) name;
-    key.mv_size = strlen(name);
-    val.mv_data = buf;
-    val.mv_size = loyalty_tier_encode(&t, buf);
-
-    mdb_txn_begin(st.env, NULL, 0, &txn);
-    mdb_put(txn, st.dbi[LOYALTY_DB_TIERS], &key, &val, 0);
-    ok(mdb_txn_commit(txn) == 0, "a tier");
 }
 
 
@@ -559,19 +538,12 @@ main(void)
 
     plan(76);
 
-    if (mkdtemp(tmp) == NULL) {
-        perror("mkdtemp");
-        return 1;
-    }
-
-    if (loyalty_store_open(&st, tmp, LOYALTY_STORE_CREATE, err, sizeof(err))
-        != 0)
-    {
+    if (fixture_store_open(tmp, &st, err, sizeof(err)) != 0) {
         diag("%s", err);
         return 1;
     }
 
-    put_tier("basic");
+    ok(fixture_put_tier(&st, "basic", 0) == 0, "a tier");
 
     test_days();
     test_records();
@@ -581,11 +553,7 @@ main(void)
     test_rounds();
     test_timezone();
 
-    loyalty_store_close(&st);
-
-    unlink(strcat(strcpy(err, tmp), "/data.mdb"));
-    unlink(strcat(strcpy(err, tmp), "/lock.mdb"));
-    rmdir(tmp);
+    fixture_store_remove(tmp, &st);
 
     return done();
 }

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "loyalty_record.h"
 #include "loyalty_store.h"
 
 
@@ -33,6 +34,40 @@ fixture_store_open(char *tmp, loyalty_store_t *st, char *err, size_t errlen)
     }
 
     return loyalty_store_open(st, tmp, LOYALTY_STORE_CREATE, err, errlen);
+}
+
+
+/* writes a tier of the rank, without a label: 0 or LMDB's error code */
+static inline int
+fixture_put_tier(loyalty_store_t *st, const char *name, int32_t rank)
+{
+    int             rc;
+    uint8_t         buf[LOYALTY_TIER_REC_MAX];
+    MDB_txn        *txn;
+    MDB_val         key, val;
+    loyalty_tier_t  t;
+
+    memset(&t, 0, sizeof(t));
+    t.rank = rank;
+    t.label = "";
+
+    key.mv_data = (void *) name;
+    key.mv_size = strlen(name);
+    val.mv_data = buf;
+    val.mv_size = loyalty_tier_encode(&t, buf);
+
+    rc = mdb_txn_begin(st->env, NULL, 0, &txn);
+    if (rc != 0) {
+        return rc;
+    }
+
+    rc = mdb_put(txn, st->dbi[LOYALTY_DB_TIERS], &key, &val, 0);
+    if (rc != 0) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+
+    return mdb_txn_commit(txn);
 }
 
 
