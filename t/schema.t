@@ -8,7 +8,6 @@ use Loyalty::Harness;
 
 use Cwd qw(abs_path);
 use File::Basename qw(dirname);
-use File::Temp ();
 use JSON::PP ();
 
 
@@ -20,8 +19,7 @@ if (system($PYTHON, '-c', 'import jsonschema') != 0) {
     plan(skip_all => "$PYTHON with jsonschema (python3-jsonschema) needed");
 }
 
-my $TMP = File::Temp->newdir('loyalty-schema-XXXXXX', DIR => '/tmp',
-                             CLEANUP => 1);
+my $TMP = test_dir(name => 'schema');
 
 # python3 validate.py SCHEMA [FILE.jsonl]: checks the schema itself
 # (prints "schema ok"), then every line of the file; prints "N: reason"
