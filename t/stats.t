@@ -23,7 +23,6 @@ use POSIX ();
 use Time::HiRes qw(sleep time);
 
 my $ROOT = abs_path(dirname(__FILE__) . '/..');
-my $EXAMPLES = "$ROOT/schema/examples";
 my $SCRIPT = "$ROOT/t/cadence/cadences.lua";
 my $JSON = JSON::PP->new->canonical;
 
@@ -44,8 +43,7 @@ location / { return 200 "ok\n"; }
 END
 
 # alice referred bob; bob's code brings carol, then dave (by name)
-my $STORE = "[tiers]\n" . slurp("$EXAMPLES/tiers.jsonl")
-    . "[rules]\n" . slurp("$EXAMPLES/rules.json") . <<'END';
+my $STORE = example_store(qw(tiers rules)) . <<'END';
 [members]
 {"id":"alice","tier":"basic","stage":"member"}
 {"id":"bob","tier":"basic","stage":"fan","referrer":"alice"}
@@ -514,7 +512,7 @@ stop_checked($h, 'stats');
 # bad --tz is refused (exit 2).
 
 my $TZ = 'Asia/Shanghai';
-my $TZ_STORE = "[tiers]\n" . slurp("$EXAMPLES/tiers.jsonl") . <<'END';
+my $TZ_STORE = example_store('tiers') . <<'END';
 [members]
 {"id":"bob","tier":"basic","stage":"fan"}
 [codes]
