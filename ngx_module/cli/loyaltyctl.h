@@ -139,8 +139,6 @@ struct loyaltyctl_write_s {
     loyalty_store_t   st;
     char             *buf;        /* the input, for the steps */
     size_t            len;
-    unsigned          tries;
-    int               rc;         /* the LMDB error it failed with */
     char              err[LOYALTY_ERRLEN];  /* a step's own reason */
 };
 
