@@ -163,35 +163,11 @@ entries(const char *id)
 static int
 put(const char *kind, const char *key, const char *body)
 {
-    int           rc;
-    json_t       *obj;
-    MDB_txn      *txn;
-    json_error_t  jerr;
-
     static const char *const  hosts[] = { "mall.example.cn" };
     static const size_t       lens[] = { 15 };
 
-    obj = json_loads(body, 0, &jerr);
-    if (obj == NULL) {
-        diag("%s: %s", body, jerr.text);
-        return -100;
-    }
-
-    mdb_txn_begin(st.env, NULL, 0, &txn);
-
-    rc = loyalty_admin_put(&st, txn, kind, key, key ? strlen(key) : 0, obj,
-                           hosts, lens, 1, 1800000000, last_err,
-                           sizeof(last_err));
-    if (rc == 0) {
-        mdb_txn_commit(txn);
-
-    } else {
-        mdb_txn_abort(txn);
-    }
-
-    json_decref(obj);
-
-    return rc;
+    return fixture_admin_put(&st, kind, key, body, hosts, lens, 1, last_err,
+                             sizeof(last_err));
 }
 
 

@@ -57,30 +57,8 @@ apply(const char *body)
 static int
 put(const char *kind, const char *key, const char *body)
 {
-    int           rc;
-    json_t       *obj;
-    MDB_txn      *txn;
-    json_error_t  jerr;
-
-    obj = json_loads(body, 0, &jerr);
-    if (obj == NULL) {
-        return -100;
-    }
-
-    mdb_txn_begin(st.env, NULL, 0, &txn);
-
-    rc = loyalty_admin_put(&st, txn, kind, key, strlen(key), obj, NULL, NULL,
-                           0, 1800000000, last_err, sizeof(last_err));
-    if (rc == 0) {
-        mdb_txn_commit(txn);
-
-    } else {
-        mdb_txn_abort(txn);
-    }
-
-    json_decref(obj);
-
-    return rc;
+    return fixture_admin_put(&st, kind, key, body, NULL, NULL, 0, last_err,
+                             sizeof(last_err));
 }
 
 

@@ -17,6 +17,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
+#include "loyalty_admin.h"
 #include "loyalty_record.h"
 #include "loyalty_store.h"
 
@@ -68,6 +71,48 @@ fixture_put_tier(loyalty_store_t *st, const char *name, int32_t rank)
     }
 
     return mdb_txn_commit(txn);
+}
+
+
+/*
+ * An admin put of one record, the JSON text body, in a transaction of its
+ * own at 1800000000 (2027-01-15), codes' targets allowed on the hosts:
+ * loyalty_admin_put()'s code with err, or -100 when body does not parse.
+ */
+static inline int
+fixture_admin_put(loyalty_store_t *st, const char *kind, const char *key,
+    const char *body, const char *const *hosts, const size_t *lens,
+    size_t nhosts, char *err, size_t errlen)
+{
+    int           rc;
+    json_t       *obj;
+    MDB_txn      *txn;
+    json_error_t  jerr;
+
+    obj = json_loads(body, 0, &jerr);
+    if (obj == NULL) {
+        snprintf(err, errlen, "%s: %s", body, jerr.text);
+        return -100;
+    }
+
+    rc = mdb_txn_begin(st->env, NULL, 0, &txn);
+    if (rc != 0) {
+        json_decref(obj);
+        return rc;
+    }
+
+    rc = loyalty_admin_put(st, txn, kind, key, key ? strlen(key) : 0, obj,
+                           hosts, lens, nhosts, 1800000000, err, errlen);
+    if (rc == 0) {
+        mdb_txn_commit(txn);
+
+    } else {
+        mdb_txn_abort(txn);
+    }
+
+    json_decref(obj);
+
+    return rc;
 }
 
 
