@@ -25,9 +25,6 @@
 static int loyaltyctl_run(loyaltyctl_opts_t *o,
     const loyaltyctl_command_t *cmd, int argc, char **argv);
 static void loyaltyctl_main_help(FILE *out);
-static int loyaltyctl_set_lua_budget(const char *arg, void *dest);
-static int loyaltyctl_set_lua_time(const char *arg, void *dest);
-static int loyaltyctl_set_lua_memory(const char *arg, void *dest);
 
 
 /* COMMAND --help, in the order of the table */
@@ -481,11 +478,11 @@ main(int argc, char **argv)
 
     /* in the order of LOYALTYCTL_OPT_LUA_BUDGET, _TIME, _MEMORY */
     loyaltyctl_option_t   lua[] = {
-        { "lua-budget", 0, 1, loyaltyctl_set_lua_budget, &o.lua_budget,
+        { "lua-budget", 0, 1, loyaltyctl_lua_budget, &o.lua_budget,
           ": 1000 to 100000000 instructions" },
-        { "lua-time", 0, 1, loyaltyctl_set_lua_time, &o.lua_time,
+        { "lua-time", 0, 1, loyaltyctl_lua_time, &o.lua_time,
           ": 1ms to 60s" },
-        { "lua-memory", 0, 1, loyaltyctl_set_lua_memory, &o.lua_memory,
+        { "lua-memory", 0, 1, loyaltyctl_lua_memory, &o.lua_memory,
           ": at least 1m" }
     };
 
@@ -603,27 +600,6 @@ loyaltyctl_run(loyaltyctl_opts_t *o, const loyaltyctl_command_t *cmd,
     }
 
     return cmd->handler(o, argc, argv);
-}
-
-
-static int
-loyaltyctl_set_lua_budget(const char *arg, void *dest)
-{
-    return loyaltyctl_lua_budget(arg, dest);
-}
-
-
-static int
-loyaltyctl_set_lua_time(const char *arg, void *dest)
-{
-    return loyaltyctl_lua_time(arg, dest);
-}
-
-
-static int
-loyaltyctl_set_lua_memory(const char *arg, void *dest)
-{
-    return loyaltyctl_lua_memory(arg, dest);
 }
 
 
