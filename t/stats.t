@@ -447,18 +447,7 @@ stop_checked($h, 'stats');
 # questions skip
 
 {
-    my $hex = sub { unpack('H*', $_[0]) =~ s/(..)/\\$1/gr };
-    my $put = sub {
-        my ($db, @pairs) = @_;
-        open my $fh, '|-', 'mdb_load', '-T', '-s', $db, $h->{store}
-            or die "mdb_load: $!";
-        binmode $fh;
-        while (my ($k, $v) = splice @pairs, 0, 2) {
-            print $fh $hex->($k), "\n", $hex->($v), "\n";
-        }
-        close $fh;
-        return $? >> 8;
-    };
+    my $put = sub { mdb_put_raw($h->{store}, @_) };
     my $day = 20769;    # 2026-11-12
     # version, the counters present, each a zigzag LEB128 varint
     my $rec = sub {

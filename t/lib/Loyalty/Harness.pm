@@ -84,6 +84,7 @@ our @EXPORT = qw(
     start_nginx stop_nginx reload_nginx http_request error_log_text
     no_crash stop_checked sanitizer_check nginx_run
     loyaltyctl test_dir write_file slurp run_out new_store example_store
+    mdb_put_raw
     schema_check
     $ADMIN_TOKEN $ADMIN_READ_TOKEN admin_request admin_auth
     write_admin_tokens lmdb_tool admin_send answer_of
@@ -492,6 +493,22 @@ sub new_store {
         croak "import $kind: $rc $err" if $rc;
     }
     return ($tmp, $dir);
+}
+
+
+# puts raw pairs (key, value, ...) into the sub-database $db of the store
+# in $dir with mdb_load -T (every byte "\xx"): its wait status ($?), 0
+# when every pair went in
+sub mdb_put_raw {
+    my ($dir, $db, @pairs) = @_;
+    open my $fh, '|-', 'mdb_load', '-T', '-s', $db, $dir
+        or croak "mdb_load: $!";
+    binmode $fh;
+    while (my ($k, $v) = splice @pairs, 0, 2) {
+        print $fh map { unpack('H*', $_) =~ s/(..)/\\$1/gr . "\n" } $k, $v;
+    }
+    close $fh;
+    return $?;
 }
 
 
