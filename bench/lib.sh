@@ -230,15 +230,34 @@ wrk_run() {
     fi
     rps=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
     [ -n "$rps" ] || die "$CASE: no Requests/sec in $out"
-    # wrk prints e.g. "99%  1.20ms"; normalise to milliseconds.
-    p99=$(awk '$1 == "99%" {
-            v = $2; u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v)
-            if (u == "us") v /= 1000; else if (u == "s") v *= 1000
-            printf "%.3f", v }' "$out")
+    p99=$(wrk_p99 "$out")
     awk -v rps="$rps" -v p99="$p99" -v n="$((n1 - n0))" -v w="$((w1 - w0))" \
         -v t="$((t1 - t0))" 'BEGIN {
             printf "%s %s %d %d %.2f\n", rps, p99, 100 * n / t, 100 * w / t,
                    n / t * 1e6 / rps }'
+}
+
+# wrk_p99 LOG: the 99th percentile of a wrk --latency run in milliseconds
+# (wrk prints e.g. "99%  1.20ms").
+wrk_p99() {
+    awk '$1 == "99%" {
+        v = $2; u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v)
+        if (u == "us") v /= 1000; else if (u == "s") v *= 1000
+        printf "%.3f", v }' "$1"
+}
+
+# wrk_run_pool LOG URL SCRIPT ARGS...: wrk_run, and what the worker's
+# thread pool ran meanwhile: POOL_NS nanoseconds, POOL_PCT the share (%) of
+# a core.
+wrk_run_pool() {
+    local worker p0 p1 t0 t1
+    worker=$(pgrep -P "$(cat "$CASE_DIR/logs/nginx.pid")" | head -n 1)
+    p0=$(pool_cpu_ns "$worker"); t0=$(date +%s%N)
+    wrk_run "$@" || exit 1
+    p1=$(pool_cpu_ns "$worker"); t1=$(date +%s%N)
+    POOL_NS=$((p1 - p0))
+    POOL_PCT=$(awk -v p="$POOL_NS" -v t=$((t1 - t0)) \
+                   'BEGIN { printf "%.1f", 100 * p / t }')
 }
 
 # pool_cpu_ns PID: nanoseconds the threads of PID other than its main

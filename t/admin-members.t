@@ -21,7 +21,6 @@ use Test::More;
 use Time::HiRes qw(sleep time);
 
 my $ROOT = abs_path(dirname(__FILE__) . '/..');
-my $EXAMPLES = "$ROOT/schema/examples";
 my $JSON = JSON::PP->new->canonical;
 
 my $HTTP = <<'END';
@@ -45,11 +44,10 @@ location / {
 }
 END
 
-my $STORE = "[tiers]\n" . slurp("$EXAMPLES/tiers.jsonl")
-          . "[members]\n" . slurp("$EXAMPLES/members.jsonl")
+my $STORE = example_store(qw(tiers members))
           . "[codes]\n"
           . qq({"code":"LI-TEA","member":"li.member","target":"/tea"}\n)
-          . "[rules]\n" . slurp("$EXAMPLES/rules.json");
+          . example_store('rules');
 
 
 # (status, decoded body or raw text) of an admin request, with the write

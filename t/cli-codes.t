@@ -81,20 +81,6 @@ sub snapshot {
     return $dump;
 }
 
-# puts raw pairs into a sub-database: mdb_load -T reads "\xx" escapes
-sub put_raw {
-    my ($dir, $db, @pairs) = @_;
-    my $hex = sub { unpack('H*', $_[0]) =~ s/(..)/\\$1/gr };
-    open my $fh, '|-', 'mdb_load', '-T', '-s', $db, $dir
-        or die "mdb_load: $!";
-    binmode $fh;
-    while (my ($k, $v) = splice @pairs, 0, 2) {
-        print $fh $hex->($k), "\n", $hex->($v), "\n";
-    }
-    close $fh;
-    return $? >> 8;
-}
-
 # a code record v1 as schema/lmdb-layout.md lays it out
 sub code_rec {
     my (%f) = @_;
@@ -464,7 +450,7 @@ END
          'a vanity code says so');
 
     # a weak code already in the store (from before the rule) goes on
-    put_raw($dir, 'codes', 'OLD' => code_rec(created => utc(2026, 1, 1)));
+    mdb_put_raw($dir, 'codes', 'OLD' => code_rec(created => utc(2026, 1, 1)));
     ($rc, $out, $err, $file) = import_codes($tmp, $dir,
         qq({"code":"old","member":"lin.fan","revoked":true}\n));
     is("$rc|$out|$err", "0|imported 1 codes\n|loyaltyctl: $file line 1: "
@@ -935,8 +921,8 @@ C
     is($rc, 1, 'a code is not a member id');
 
     # records that do not decode
-    is(put_raw($dir, 'codes', 'BROKEN' => "\1\0",
-                              'VER2' => code_rec(version => 2)), 0,
+    is(mdb_put_raw($dir, 'codes', 'BROKEN' => "\1\0",
+                                  'VER2' => code_rec(version => 2)), 0,
        'raw code records loaded');
     for my $code (qw(broken Ver2)) {
         ($rc, $out, $err) = loyaltyctl('-s', $dir, 'get', 'code', $code);
@@ -997,8 +983,8 @@ sub clicks_lines {
            . 'no output');
     }
 
-    is(put_raw($dir, 'clicks', map { ($_->[0], clicks_rec(@{$_->[1]})) }
-                                   @CLICKS),
+    is(mdb_put_raw($dir, 'clicks', map { ($_->[0], clicks_rec(@{$_->[1]})) }
+                                       @CLICKS),
        0, 'clicks records loaded with mdb_load');
     is(entries($dir, 'clicks'), scalar @CLICKS, 'mdb_stat: every entry');
 
@@ -1079,7 +1065,7 @@ sub clicks_lines {
         ["AB\0\0\0\0\1", $ok, 'invalid key'],
         [clicks_key('C' x 33, $D20), $ok, 'invalid key'],
     );
-    is(put_raw($dir, 'clicks', map { @$_[0, 1] } @broken), 0,
+    is(mdb_put_raw($dir, 'clicks', map { @$_[0, 1] } @broken), 0,
        'broken clicks entries loaded');
 
     # "CODE/YYYY-MM-DD", or the key in hex when it is none
@@ -1122,8 +1108,8 @@ sub clicks_lines {
     my ($tmp, $dir) = shop();
     loyaltyctl('-s', $dir, 'import', 'codes', "$EXAMPLES/codes.jsonl",
                '--hosts', $MALL);
-    put_raw($dir, 'clicks', clicks_key('WANG-MALL', $D20),
-            clicks_rec(9, 8, 1, 0, 0, 2));
+    mdb_put_raw($dir, 'clicks', clicks_key('WANG-MALL', $D20),
+                clicks_rec(9, 8, 1, 0, 0, 2));
 
     my ($rc, $out, $err) = loyaltyctl('-s', $dir, 'stat');
     my @dbs = $out =~ /^db (\S+)\s+(\d+)$/mg;
@@ -1138,28 +1124,28 @@ sub clicks_lines {
        'clicks of an example code');
 
     my $created = utc(2026, 1, 1);
-    is(put_raw($dir, 'codes',
-               'GHOST-CODE' => code_rec(member => 'ghost',
-                                        created => $created),
-               'lower' => code_rec(created => $created),
-               'AB' => code_rec(created => $created),
-               'BAD.DOT' => code_rec(created => $created),
-               'VER2' => code_rec(version => 2),
-               'FLAG16' => code_rec(flags => 0x10),
-               'RESVD' => code_rec(reserved => 1),
-               'LONG' => code_rec() . 'x',
-               'SHORT' => substr(code_rec(), 0, 31),
-               'MLEN' => code_rec(member_len => 8),
-               'NOMEMBER' => code_rec(member => ''),
-               'EXP0' => code_rec(expires => 5),
-               'MAX0' => code_rec(flags => 0x04, max => 0),
-               'MAXNOFLAG' => code_rec(max => 3),
-               'FAR' => code_rec(created => 253402300800),
-               'CAMP' => code_rec(campaign => 'a b'),
-               'SLASHES' => code_rec(target => '//evil.com'),
-               'USERINFO' => code_rec(target => 'http://a@evil.com/'),
-               'OFFSITE' => code_rec(member => 'ghost2',
-                                     target => 'https://evil.com/')),
+    is(mdb_put_raw($dir, 'codes',
+                   'GHOST-CODE' => code_rec(member => 'ghost',
+                                            created => $created),
+                   'lower' => code_rec(created => $created),
+                   'AB' => code_rec(created => $created),
+                   'BAD.DOT' => code_rec(created => $created),
+                   'VER2' => code_rec(version => 2),
+                   'FLAG16' => code_rec(flags => 0x10),
+                   'RESVD' => code_rec(reserved => 1),
+                   'LONG' => code_rec() . 'x',
+                   'SHORT' => substr(code_rec(), 0, 31),
+                   'MLEN' => code_rec(member_len => 8),
+                   'NOMEMBER' => code_rec(member => ''),
+                   'EXP0' => code_rec(expires => 5),
+                   'MAX0' => code_rec(flags => 0x04, max => 0),
+                   'MAXNOFLAG' => code_rec(max => 3),
+                   'FAR' => code_rec(created => 253402300800),
+                   'CAMP' => code_rec(campaign => 'a b'),
+                   'SLASHES' => code_rec(target => '//evil.com'),
+                   'USERINFO' => code_rec(target => 'http://a@evil.com/'),
+                   'OFFSITE' => code_rec(member => 'ghost2',
+                                         target => 'https://evil.com/')),
        0, 'raw code records loaded');
 
     ($rc, $out, $err) = loyaltyctl('-s', $dir, 'verify');

@@ -50,21 +50,6 @@ sub dump_db {
     return \%kv;
 }
 
-# puts raw keys and values into a sub-database with mdb_load -T
-sub load_raw {
-    my ($dir, $db, @pairs) = @_;
-    my $esc = sub { join '', map { sprintf '\\%02x', ord } split //, $_[0] };
-    open my $fh, '|-', 'mdb_load', '-T', '-s', $db, $dir
-        or die "mdb_load: $!";
-    binmode $fh;
-    while (@pairs) {
-        my ($k, $v) = splice @pairs, 0, 2;
-        print $fh $esc->($k), "\n", $esc->($v), "\n";
-    }
-    close $fh;
-    return $? >> 8;
-}
-
 # copies a sub-database from one store into another with mdb_dump/mdb_load
 sub copy_db {
     my ($from, $to, $db) = @_;
@@ -341,7 +326,7 @@ for my $args (['stat'], ['verify'], ['get', 'member', 'a'],
 # a store of another schema version
 {
     my ($tmp, $dir) = new_store(qw(tiers members));
-    is(load_raw($dir, 'meta', schema_version => pack 'V', 2), 0,
+    is(mdb_put_raw($dir, 'meta', schema_version => pack 'V', 2), 0,
        'meta schema_version patched to 2');
     is(unpack('H*', dump_db($dir, 'meta')->{schema_version}), '02000000',
        'mdb_dump sees version 2');
@@ -617,29 +602,29 @@ for my $case (['9999-12-31T23:59:59-01:00', '10000-01-01T00:59:59Z'],
 {
     my ($tmp, $dir) = new_store(qw(tiers));
     my $ok = member_rec(tier => 'basic');
-    is(load_raw($dir, 'members',
-                'bad' => 'xyz',
-                'a b' => $ok,
-                'short' => substr($ok, 0, -1),
-                'long' => "$ok\0",
-                'ver2' => member_rec(version => 2),
-                'stage5' => member_rec(stage => 5),
-                'flag20' => member_rec(flags => 0x20),
-                'resvd' => member_rec(reserved => 1),
-                'notier' => member_rec(tier => ''),
-                'neg' => member_rec(spend => -1),
-                'bday' => member_rec(bm => 2, bd => 3),
-                'selfie' => member_rec(referrer => 'selfie'),
-                'ghostly' => member_rec(referrer => 'ghost'),
-                'nt' => member_rec(tier => 'gold'),
-                'fine' => member_rec(tier => 'vip', referrer => 'nt')),
+    is(mdb_put_raw($dir, 'members',
+                   'bad' => 'xyz',
+                   'a b' => $ok,
+                   'short' => substr($ok, 0, -1),
+                   'long' => "$ok\0",
+                   'ver2' => member_rec(version => 2),
+                   'stage5' => member_rec(stage => 5),
+                   'flag20' => member_rec(flags => 0x20),
+                   'resvd' => member_rec(reserved => 1),
+                   'notier' => member_rec(tier => ''),
+                   'neg' => member_rec(spend => -1),
+                   'bday' => member_rec(bm => 2, bd => 3),
+                   'selfie' => member_rec(referrer => 'selfie'),
+                   'ghostly' => member_rec(referrer => 'ghost'),
+                   'nt' => member_rec(tier => 'gold'),
+                   'fine' => member_rec(tier => 'vip', referrer => 'nt')),
        0, 'raw member records loaded');
-    is(load_raw($dir, 'tiers',
-                'broken' => "\1\0",
-                'bp' => tier_rec(discount => 10001),
-                'resv' => tier_rec(reserved => 1),
-                'lablen' => tier_rec(label => 'abc', label_len => 4),
-                'a b' => tier_rec()),
+    is(mdb_put_raw($dir, 'tiers',
+                   'broken' => "\1\0",
+                   'bp' => tier_rec(discount => 10001),
+                   'resv' => tier_rec(reserved => 1),
+                   'lablen' => tier_rec(label => 'abc', label_len => 4),
+                   'a b' => tier_rec()),
        0, 'raw tier records loaded');
 
     my ($rc, $out, $err) = loyaltyctl('-s', $dir, 'verify');
@@ -687,9 +672,9 @@ END
 # "decodes every record", so a label that breaks this is a problem.
 {
     my ($tmp, $dir) = new_store();
-    load_raw($dir, 'tiers',
-             'badutf8' => tier_rec(rank => 1, label => "\xff\xfe"),
-             'toolong' => tier_rec(label => 'x' x 65));
+    mdb_put_raw($dir, 'tiers',
+                'badutf8' => tier_rec(rank => 1, label => "\xff\xfe"),
+                'toolong' => tier_rec(label => 'x' x 65));
     my ($rc, $out, $err) = loyaltyctl('-s', $dir, 'verify');
     is($rc, 1, 'verify: tiers with bad labels: exit 1')
         or diag("verify said: $out$err");

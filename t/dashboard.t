@@ -47,8 +47,7 @@ location /s/ { loyalty_share; }
 location / { return 200 "ok\n"; }
 END
 
-my $STORE = "[tiers]\n" . slurp("$ROOT/schema/examples/tiers.jsonl")
-    . "[rules]\n" . slurp("$ROOT/schema/examples/rules.json") . <<'END';
+my $STORE = example_store(qw(tiers rules)) . <<'END';
 [members]
 {"id":"alice","tier":"basic","stage":"member"}
 {"id":"bob","tier":"basic","stage":"fan","referrer":"alice"}

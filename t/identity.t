@@ -5,7 +5,11 @@ use Loyalty::Harness;
 
 # what most blocks share; a block's own section replaces it
 run_blocks(http_config => "loyalty_store %%STORE%%;\nloyalty_keys %%KEYS%%;\n",
-           store => <<'END');
+           config => <<'CONFIG', store => <<'END');
+location / {
+    return 200 "[$loyalty_identity][$loyalty_member]\n";
+}
+CONFIG
 [tiers]
 {"name":"gold","rank":3}
 [members]
@@ -83,10 +87,6 @@ Cookie: theme=dark; loyalty_member=%%SIGN(bob.b-1_x,1h)%%; lang=zh
 
 
 === TEST 4: a cookie signed with the second key verifies (rotation)
---- config
-location / {
-    return 200 "[$loyalty_identity][$loyalty_member]\n";
-}
 --- request
 GET /
 --- more_headers
@@ -150,10 +150,6 @@ loyalty: invalid member cookie
 
 
 === TEST 8: a signature moved onto another member is invalid
---- config
-location / {
-    return 200 "[$loyalty_identity][$loyalty_member]\n";
-}
 --- store
 [tiers]
 {"name":"gold","rank":3}
@@ -183,10 +179,6 @@ my $c = Loyalty::Harness::sign_member('alice', 3600);
 
 
 === TEST 10: an oversized cookie is invalid
---- config
-location / {
-    return 200 "[$loyalty_identity][$loyalty_member]\n";
-}
 --- raw_request eval
 my $c = Loyalty::Harness::sign_member('alice', 3600);
 "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nCookie: loyalty_member=" . ("a" x 3000) . $c . "\r\n\r\n"
@@ -294,10 +286,6 @@ Cookie: shop_id=%%SIGN(ghost,1h)%%; sid=%%SIGN(alice,1h)%%
 === TEST 17: without loyalty_keys every cookie is invalid, and says why
 --- http_config
 loyalty_store %%STORE%%;
---- config
-location / {
-    return 200 "[$loyalty_identity][$loyalty_member]\n";
-}
 --- request
 GET /
 --- more_headers
@@ -478,15 +466,6 @@ invalid member cookie
 
 
 === TEST 27: the member cookie as nginx's parser finds it: in a second Cookie header, the name in another case, spaces at "="
---- config
-location / {
-    return 200 "[$loyalty_identity][$loyalty_member]\n";
-}
---- store
-[tiers]
-{"name":"gold","rank":3}
-[members]
-{"id":"alice","tier":"gold","stage":"member"}
 --- raw_request eval
 my $c = Loyalty::Harness::sign_member('alice', 3600);
 "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nCookie: a=1\r\nCookie: x=y;  Loyalty_Member = $c\r\n\r\n"
@@ -495,15 +474,6 @@ my $c = Loyalty::Harness::sign_member('alice', 3600);
 
 
 === TEST 28: the member cookie as nginx's parser finds it: pairs are split at "," too
---- config
-location / {
-    return 200 "[$loyalty_identity][$loyalty_member]\n";
-}
---- store
-[tiers]
-{"name":"gold","rank":3}
-[members]
-{"id":"alice","tier":"gold","stage":"member"}
 --- raw_request eval
 my $c = Loyalty::Harness::sign_member('alice', 3600);
 "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nCookie: a=1, loyalty_member=$c\r\n\r\n"
@@ -512,15 +482,6 @@ my $c = Loyalty::Harness::sign_member('alice', 3600);
 
 
 === TEST 29: the member cookie as nginx's parser finds it: the first of two wins
---- config
-location / {
-    return 200 "[$loyalty_identity][$loyalty_member]\n";
-}
---- store
-[tiers]
-{"name":"gold","rank":3}
-[members]
-{"id":"alice","tier":"gold","stage":"member"}
 --- raw_request eval
 my $c = Loyalty::Harness::sign_member('alice', 3600);
 "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nCookie: loyalty_member=x; loyalty_member=$c\r\n\r\n"
@@ -529,15 +490,6 @@ my $c = Loyalty::Harness::sign_member('alice', 3600);
 
 
 === TEST 30: the member cookie as nginx's parser finds it: a name that only begins or ends like it is another cookie
---- config
-location / {
-    return 200 "[$loyalty_identity][$loyalty_member]\n";
-}
---- store
-[tiers]
-{"name":"gold","rank":3}
-[members]
-{"id":"alice","tier":"gold","stage":"member"}
 --- raw_request eval
 my $c = Loyalty::Harness::sign_member('alice', 3600);
 "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nCookie: xloyalty_member=$c; loyalty_memberx=$c\r\n\r\n"
@@ -546,15 +498,6 @@ my $c = Loyalty::Harness::sign_member('alice', 3600);
 
 
 === TEST 31: the member cookie as nginx's parser finds it: as nginx, the character after a name without "=" is passed over
---- config
-location / {
-    return 200 "[$loyalty_identity][$loyalty_member]\n";
-}
---- store
-[tiers]
-{"name":"gold","rank":3}
-[members]
-{"id":"alice","tier":"gold","stage":"member"}
 --- raw_request eval
 my $c = Loyalty::Harness::sign_member('alice', 3600);
 "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nCookie: loyalty_member;loyalty_member=$c\r\n\r\n"
@@ -563,15 +506,6 @@ my $c = Loyalty::Harness::sign_member('alice', 3600);
 
 
 === TEST 32: the member cookie as nginx's parser finds it: as nginx, the pair after it is found
---- config
-location / {
-    return 200 "[$loyalty_identity][$loyalty_member]\n";
-}
---- store
-[tiers]
-{"name":"gold","rank":3}
-[members]
-{"id":"alice","tier":"gold","stage":"member"}
 --- raw_request eval
 my $c = Loyalty::Harness::sign_member('alice', 3600);
 "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nCookie: loyalty_member;x=1;loyalty_member=$c\r\n\r\n"

@@ -8,7 +8,6 @@ use Loyalty::Harness;
 
 use Cwd qw(abs_path);
 use File::Basename qw(dirname);
-use File::Temp ();
 use JSON::PP ();
 
 
@@ -20,8 +19,7 @@ if (system($PYTHON, '-c', 'import jsonschema') != 0) {
     plan(skip_all => "$PYTHON with jsonschema (python3-jsonschema) needed");
 }
 
-my $TMP = File::Temp->newdir('loyalty-schema-XXXXXX', DIR => '/tmp',
-                             CLEANUP => 1);
+my $TMP = test_dir(name => 'schema');
 
 # python3 validate.py SCHEMA [FILE.jsonl]: checks the schema itself
 # (prints "schema ok"), then every line of the file; prints "N: reason"
@@ -501,19 +499,6 @@ sub import_codes {
     return loyaltyctl('-s', $dir, 'import', 'codes', $file, @HOSTS);
 }
 
-# raw pairs into a sub-database, escaped for mdb_load -T
-sub put_raw {
-    my ($dir, $db, @pairs) = @_;
-    open my $fh, '|-', 'mdb_load', '-T', '-s', $db, $dir
-        or die "mdb_load: $!";
-    binmode $fh;
-    while (my ($k, $v) = splice @pairs, 0, 2) {
-        print $fh map { unpack('H*', $_) =~ s/(..)/\\$1/gr . "\n" } $k, $v;
-    }
-    close $fh;
-    return $? >> 8;
-}
-
 # a store with the example tiers, members and codes
 my ($codes_tmp, $CS) = new_store();
 {
@@ -556,15 +541,15 @@ my ($codes_tmp, $CS) = new_store();
 
 {
     my $day = 20777;    # 2026-11-20
-    is(put_raw($CS, 'clicks',
-               'WANG-MALL' . "\0" . pack('N', $day),
-               pack('C x7 Q<6', 1, 120, 98, 17, 2, 0, 41),
-               'WANG-MALL' . "\0" . pack('N', $day + 1),
-               pack('C x7 Q<6', 1, 0, 0, 0, 0, 0, 0),
-               'SUN2026' . "\0" . pack('N', 0),
-               pack('C x7 Q<6', 1, 5, 5, 0, 0, 5, 0),
-               'LI-VIP-TEA' . "\0" . pack('N', 2932896),
-               pack('C x7 Q<6', 1, ('9223372036854775807') x 6)),
+    is(mdb_put_raw($CS, 'clicks',
+                   'WANG-MALL' . "\0" . pack('N', $day),
+                   pack('C x7 Q<6', 1, 120, 98, 17, 2, 0, 41),
+                   'WANG-MALL' . "\0" . pack('N', $day + 1),
+                   pack('C x7 Q<6', 1, 0, 0, 0, 0, 0, 0),
+                   'SUN2026' . "\0" . pack('N', 0),
+                   pack('C x7 Q<6', 1, 5, 5, 0, 0, 5, 0),
+                   'LI-VIP-TEA' . "\0" . pack('N', 2932896),
+                   pack('C x7 Q<6', 1, ('9223372036854775807') x 6)),
        0, 'clicks records loaded with mdb_load');
 
     my ($rc, $out, $err) = loyaltyctl('-s', $CS, 'clicks');

@@ -23,7 +23,6 @@ use POSIX ();
 use Time::HiRes qw(sleep time);
 
 my $ROOT = abs_path(dirname(__FILE__) . '/..');
-my $EXAMPLES = "$ROOT/schema/examples";
 my $SCRIPT = "$ROOT/t/cadence/cadences.lua";
 my $JSON = JSON::PP->new->canonical;
 
@@ -44,8 +43,7 @@ location / { return 200 "ok\n"; }
 END
 
 # alice referred bob; bob's code brings carol, then dave (by name)
-my $STORE = "[tiers]\n" . slurp("$EXAMPLES/tiers.jsonl")
-    . "[rules]\n" . slurp("$EXAMPLES/rules.json") . <<'END';
+my $STORE = example_store(qw(tiers rules)) . <<'END';
 [members]
 {"id":"alice","tier":"basic","stage":"member"}
 {"id":"bob","tier":"basic","stage":"fan","referrer":"alice"}
@@ -449,18 +447,7 @@ stop_checked($h, 'stats');
 # questions skip
 
 {
-    my $hex = sub { unpack('H*', $_[0]) =~ s/(..)/\\$1/gr };
-    my $put = sub {
-        my ($db, @pairs) = @_;
-        open my $fh, '|-', 'mdb_load', '-T', '-s', $db, $h->{store}
-            or die "mdb_load: $!";
-        binmode $fh;
-        while (my ($k, $v) = splice @pairs, 0, 2) {
-            print $fh $hex->($k), "\n", $hex->($v), "\n";
-        }
-        close $fh;
-        return $? >> 8;
-    };
+    my $put = sub { mdb_put_raw($h->{store}, @_) };
     my $day = 20769;    # 2026-11-12
     # version, the counters present, each a zigzag LEB128 varint
     my $rec = sub {
@@ -514,7 +501,7 @@ stop_checked($h, 'stats');
 # bad --tz is refused (exit 2).
 
 my $TZ = 'Asia/Shanghai';
-my $TZ_STORE = "[tiers]\n" . slurp("$EXAMPLES/tiers.jsonl") . <<'END';
+my $TZ_STORE = example_store('tiers') . <<'END';
 [members]
 {"id":"bob","tier":"basic","stage":"fan"}
 [codes]

@@ -33,7 +33,7 @@ case_check() {
 # writer if the reads fail.
 case_load() {
     local log=$1 url=$2 wlog="${1%.txt}-writer.txt" wpid n secs eps p99
-    local worker p0 p1 t0 t1 pool
+    local pool
     taskset -c 1 wrk -t1 -c"$WRITER_CONNECTIONS" \
         -d"$((BENCH_WARMUP + BENCH_SECONDS + 120))s" --latency \
         -s "$ROOT/bench/wrk/events.lua" "${url%"$CASE_PATH"}/admin/events" \
@@ -46,13 +46,9 @@ case_load() {
     kill -0 "$wpid" 2>/dev/null || die "$CASE: the writer failed: $(cat "$wlog")"
 
     # the thread pool's share of core 0 while the reads run
-    worker=$(pgrep -P "$(cat "$CASE_DIR/logs/nginx.pid")" | head -n 1)
-    p0=$(pool_cpu_ns "$worker"); t0=$(date +%s%N)
-    wrk_run "$log" "$url" "$ROOT/bench/wrk/cookies.lua" \
-        "$DATA_DIR/cookies.tsv" "$COOKIE_NAME" || exit 1
-    p1=$(pool_cpu_ns "$worker"); t1=$(date +%s%N)
-    pool=$(awk -v p=$((p1 - p0)) -v t=$((t1 - t0)) \
-               'BEGIN { printf "%.1f", 100 * p / t }')
+    wrk_run_pool "$log" "$url" "$ROOT/bench/wrk/cookies.lua" \
+        "$DATA_DIR/cookies.tsv" "$COOKIE_NAME"
+    pool=$POOL_PCT
 
     kill -INT "$wpid"
     wait "$wpid" || die "$CASE: the writer failed: $(cat "$wlog")"
@@ -62,10 +58,7 @@ case_load() {
     [ -n "$secs" ] || die "$CASE: no request count in $wlog"
     eps=$(awk -v n="$n" -v s="$secs" -v b="$EVENTS_BATCH" \
               'BEGIN { printf "%.0f", n * b / s }')
-    p99=$(awk '$1 == "99%" {
-            v = $2; u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v)
-            if (u == "us") v /= 1000; else if (u == "s") v *= 1000
-            printf "%.3f", v }' "$wlog")
+    p99=$(wrk_p99 "$wlog")
     echo "$eps $p99 $pool" >> "$BENCH_DIR/logs/writes-$CASE.txt"
     log "$CASE: the writer posted $eps events/s (batch p99 $p99 ms);" \
         "the worker's thread pool used $pool% of a core"

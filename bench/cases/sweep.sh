@@ -42,19 +42,13 @@ case_http_conf() {
 # the reads as in "ours", and the share of the core the sweep's thread
 # took meanwhile
 case_load() {
-    local worker p0 p1 t0 t1 pool
-    worker=$(pgrep -P "$(cat "$CASE_DIR/logs/nginx.pid")" | head -n 1)
-    p0=$(pool_cpu_ns "$worker"); t0=$(date +%s%N)
-    wrk_run "$1" "$2" "$ROOT/bench/wrk/cookies.lua" \
-        "$DATA_DIR/cookies.tsv" "$COOKIE_NAME" || exit 1
-    p1=$(pool_cpu_ns "$worker"); t1=$(date +%s%N)
-    pool=$(awk -v p=$((p1 - p0)) -v t=$((t1 - t0)) \
-               'BEGIN { printf "%.1f", 100 * p / t }')
-    echo "$pool" >> "$BENCH_DIR/logs/sweeps-$CASE.txt"
-    log "$CASE: the sweep's thread used $pool% of the worker's core"
+    wrk_run_pool "$1" "$2" "$ROOT/bench/wrk/cookies.lua" \
+        "$DATA_DIR/cookies.tsv" "$COOKIE_NAME"
+    echo "$POOL_PCT" >> "$BENCH_DIR/logs/sweeps-$CASE.txt"
+    log "$CASE: the sweep's thread used $POOL_PCT% of the worker's core"
     # paced, a sweep may take well under 1% of the core: any time at all
     # says it ran
-    [ $((p1 - p0)) -gt 0 ] \
+    [ "$POOL_NS" -gt 0 ] \
         || die "$CASE: the sweep did not run (see $CASE_DIR/logs/error.log)"
 }
 

@@ -25,9 +25,6 @@
 static int loyaltyctl_run(loyaltyctl_opts_t *o,
     const loyaltyctl_command_t *cmd, int argc, char **argv);
 static void loyaltyctl_main_help(FILE *out);
-static int loyaltyctl_set_lua_budget(const char *arg, void *dest);
-static int loyaltyctl_set_lua_time(const char *arg, void *dest);
-static int loyaltyctl_set_lua_memory(const char *arg, void *dest);
 
 
 /* COMMAND --help, in the order of the table */
@@ -471,21 +468,23 @@ static const char  loyaltyctl_usage_options[] =
     "found, 2 usage error, 3 the store cannot be opened or written.\n";
 
 
-int
-main(int argc, char **argv)
+/*
+ * The options before the command into o: -1 to run the command, or the
+ * exit code (--help, --version, a usage error).
+ */
+static int
+loyaltyctl_main_options(int argc, char **argv, loyaltyctl_opts_t *o)
 {
     int                   c;
-    const char           *cmd;
-    loyaltyctl_opts_t     o;
     const loyalty_tz_t   *tz;
 
     /* in the order of LOYALTYCTL_OPT_LUA_BUDGET, _TIME, _MEMORY */
     loyaltyctl_option_t   lua[] = {
-        { "lua-budget", 0, 1, loyaltyctl_set_lua_budget, &o.lua_budget,
+        { "lua-budget", 0, 1, loyaltyctl_lua_budget, &o->lua_budget,
           ": 1000 to 100000000 instructions" },
-        { "lua-time", 0, 1, loyaltyctl_set_lua_time, &o.lua_time,
+        { "lua-time", 0, 1, loyaltyctl_lua_time, &o->lua_time,
           ": 1ms to 60s" },
-        { "lua-memory", 0, 1, loyaltyctl_set_lua_memory, &o.lua_memory,
+        { "lua-memory", 0, 1, loyaltyctl_lua_memory, &o->lua_memory,
           ": at least 1m" }
     };
 
@@ -510,23 +509,23 @@ main(int argc, char **argv)
         { NULL, 0, NULL, 0 }
     };
 
-    o.store = getenv("LOYALTY_STORE");
-    o.lua = NULL;
-    o.lua_budget = LOYALTYCTL_LUA_BUDGET;
-    o.lua_time = LOYALTYCTL_LUA_TIME;
-    o.lua_memory = LOYALTYCTL_LUA_MEMORY;
-    o.tz = NULL;
-    o.usage = NULL;
+    o->store = getenv("LOYALTY_STORE");
+    o->lua = NULL;
+    o->lua_budget = LOYALTYCTL_LUA_BUDGET;
+    o->lua_time = LOYALTYCTL_LUA_TIME;
+    o->lua_memory = LOYALTYCTL_LUA_MEMORY;
+    o->tz = NULL;
+    o->usage = NULL;
 
     /* "+": options after the command belong to the command */
     while ((c = getopt_long(argc, argv, "+s:h", longopts, NULL)) != -1) {
         switch (c) {
         case 's':
-            o.store = optarg;
+            o->store = optarg;
             break;
 
         case LOYALTYCTL_OPT_LUA:
-            o.lua = optarg;
+            o->lua = optarg;
             break;
 
         case LOYALTYCTL_OPT_LUA_BUDGET:
@@ -541,8 +540,8 @@ main(int argc, char **argv)
             break;
 
         case LOYALTYCTL_OPT_TZ:
-            o.tz = optarg;
-            if (loyaltyctl_tz(&o, &tz) != LOYALTYCTL_OK) {
+            o->tz = optarg;
+            if (loyaltyctl_tz(o, &tz) != LOYALTYCTL_OK) {
                 return LOYALTYCTL_USAGE;
             }
             break;
@@ -559,6 +558,22 @@ main(int argc, char **argv)
             loyaltyctl_main_help(stderr);
             return LOYALTYCTL_USAGE;
         }
+    }
+
+    return -1;
+}
+
+
+int
+main(int argc, char **argv)
+{
+    int                 c;
+    const char         *cmd;
+    loyaltyctl_opts_t   o;
+
+    c = loyaltyctl_main_options(argc, argv, &o);
+    if (c != -1) {
+        return c;
     }
 
     if (optind == argc) {
@@ -603,27 +618,6 @@ loyaltyctl_run(loyaltyctl_opts_t *o, const loyaltyctl_command_t *cmd,
     }
 
     return cmd->handler(o, argc, argv);
-}
-
-
-static int
-loyaltyctl_set_lua_budget(const char *arg, void *dest)
-{
-    return loyaltyctl_lua_budget(arg, dest);
-}
-
-
-static int
-loyaltyctl_set_lua_time(const char *arg, void *dest)
-{
-    return loyaltyctl_lua_time(arg, dest);
-}
-
-
-static int
-loyaltyctl_set_lua_memory(const char *arg, void *dest)
-{
-    return loyaltyctl_lua_memory(arg, dest);
 }
 
 

@@ -139,8 +139,6 @@ struct loyaltyctl_write_s {
     loyalty_store_t   st;
     char             *buf;        /* the input, for the steps */
     size_t            len;
-    unsigned          tries;
-    int               rc;         /* the LMDB error it failed with */
     char              err[LOYALTY_ERRLEN];  /* a step's own reason */
 };
 
@@ -200,11 +198,12 @@ int loyaltyctl_time(const char *arg, void *t);
 /* the whole file, "-" for stdin; NULL after saying why on stderr */
 char *loyaltyctl_read_all(const char *path, size_t *len);
 
-/* --lua-budget, --lua-time and --lua-memory: 0, or -1 if out of range or
+/* --lua-budget (unsigned), --lua-time (unsigned ms) and --lua-memory
+ * (size_t), setters of loyaltyctl_option_t: 0, or -1 if out of range or
  * malformed */
-int loyaltyctl_lua_budget(const char *arg, unsigned *budget);
-int loyaltyctl_lua_time(const char *arg, unsigned *msec);
-int loyaltyctl_lua_memory(const char *arg, size_t *memory);
+int loyaltyctl_lua_budget(const char *arg, void *budget);
+int loyaltyctl_lua_time(const char *arg, void *msec);
+int loyaltyctl_lua_memory(const char *arg, void *memory);
 /* the --tz zone in *tz, loaded once (NULL: UTC): an exit code */
 int loyaltyctl_tz(const loyaltyctl_opts_t *o, const loyalty_tz_t **tz);
 

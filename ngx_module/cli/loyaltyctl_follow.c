@@ -599,17 +599,12 @@ loyaltyctl_checksum(const loyaltyctl_opts_t *o, int argc, char **argv)
     uint64_t         seq;
     loyalty_store_t  st;
 
-    rc = loyaltyctl_open(o, &st, LOYALTY_STORE_RDONLY);
+    rc = loyaltyctl_read_begin(o, "checksum", &st, &txn);
     if (rc != LOYALTYCTL_OK) {
         return rc;
     }
 
-    txn = NULL;
-    rc = mdb_txn_begin(st.env, NULL, MDB_RDONLY, &txn);
-
-    if (rc == 0) {
-        rc = loyalty_repl_seq(&st, txn, &seq);
-    }
+    rc = loyalty_repl_seq(&st, txn, &seq);
 
     if (rc == 0) {
         rc = loyalty_repl_checksum(&st, txn, digest);
@@ -624,15 +619,10 @@ loyaltyctl_checksum(const loyaltyctl_opts_t *o, int argc, char **argv)
         }
     }
 
-    if (txn) {
-        mdb_txn_abort(txn);
-    }
-
-    loyalty_store_close(&st);
+    loyaltyctl_read_end(&st, txn);
 
     if (rc != 0) {
-        fprintf(stderr, "loyaltyctl: checksum: %s\n", mdb_strerror(rc));
-        return LOYALTYCTL_STORE;
+        return loyaltyctl_store_failed("checksum", rc);
     }
 
     for (i = 0; i < LOYALTY_REPL_DIGEST_LEN; i++) {

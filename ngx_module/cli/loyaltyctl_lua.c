@@ -28,7 +28,7 @@ static char *loyaltyctl_lua_factor(char *p);
 
 /* --lua-budget N: VM instructions per call, as loyalty_lua_budget */
 int
-loyaltyctl_lua_budget(const char *arg, unsigned *budget)
+loyaltyctl_lua_budget(const char *arg, void *budget)
 {
     char  *end;
     long   n;
@@ -42,7 +42,7 @@ loyaltyctl_lua_budget(const char *arg, unsigned *budget)
         return -1;
     }
 
-    *budget = (unsigned) n;
+    *(unsigned *) budget = (unsigned) n;
 
     return 0;
 }
@@ -50,7 +50,7 @@ loyaltyctl_lua_budget(const char *arg, unsigned *budget)
 
 /* --lua-time TIME: ms, or with "ms" or "s", as loyalty_lua_time */
 int
-loyaltyctl_lua_time(const char *arg, unsigned *msec)
+loyaltyctl_lua_time(const char *arg, void *msec)
 {
     char           *end;
     unsigned long   n, unit;
@@ -76,7 +76,7 @@ loyaltyctl_lua_time(const char *arg, unsigned *msec)
         return -1;
     }
 
-    *msec = (unsigned) (n * unit);
+    *(unsigned *) msec = (unsigned) (n * unit);
 
     return 0;
 }
@@ -84,7 +84,7 @@ loyaltyctl_lua_time(const char *arg, unsigned *msec)
 
 /* --lua-memory SIZE: bytes, or k or m as nginx writes sizes */
 int
-loyaltyctl_lua_memory(const char *arg, size_t *memory)
+loyaltyctl_lua_memory(const char *arg, void *memory)
 {
     char                *end;
     unsigned long long   n, unit;
@@ -119,7 +119,7 @@ loyaltyctl_lua_memory(const char *arg, size_t *memory)
         return -1;
     }
 
-    *memory = (size_t) (n * unit);
+    *(size_t *) memory = (size_t) (n * unit);
 
     return 0;
 }

@@ -461,9 +461,10 @@ loyaltyctl_write_once(loyaltyctl_write_t *w, void *saved)
 int
 loyaltyctl_write(const loyaltyctl_opts_t *o, loyaltyctl_write_t *w)
 {
-    int     rc;
-    void   *saved;
-    size_t  regrow;
+    int       rc;
+    void     *saved;
+    size_t    regrow;
+    unsigned  tries;
 
     saved = w->state ? malloc(w->state_size) : NULL;
 
@@ -502,19 +503,19 @@ loyaltyctl_write(const loyaltyctl_opts_t *o, loyaltyctl_write_t *w)
              : w->room ? 2 * w->room : LOYALTYCTL_REGROW;
 
     rc = w->room ? loyalty_store_grow(&w->st, w->room) : 0;
-    w->tries = 0;
+    tries = 0;
 
     /* a step done, or refused, or failed, ends the loop */
     while (rc == 0) {
         rc = loyaltyctl_write_once(w, saved);
 
         if (rc == LOYALTYCTL_WRITE_MORE) {
-            w->tries = 0;
+            tries = 0;
             rc = 0;
             continue;
         }
 
-        if (rc != MDB_MAP_FULL || ++w->tries == LOYALTYCTL_GROW_TRIES) {
+        if (rc != MDB_MAP_FULL || ++tries == LOYALTYCTL_GROW_TRIES) {
             break;
         }
 
@@ -523,7 +524,7 @@ loyaltyctl_write(const loyaltyctl_opts_t *o, loyaltyctl_write_t *w)
             memcpy(w->state, saved, w->state_size);
         }
 
-        rc = loyalty_store_grow(&w->st, regrow << (w->tries - 1));
+        rc = loyalty_store_grow(&w->st, regrow << (tries - 1));
     }
 
     loyalty_store_close(&w->st);
@@ -546,8 +547,6 @@ loyaltyctl_write(const loyaltyctl_opts_t *o, loyaltyctl_write_t *w)
     if (rc == MDB_NOTFOUND && w->absent) {
         return loyaltyctl_absent(w->absent, w->key, w->key_len);
     }
-
-    w->rc = rc;
 
     fprintf(stderr, "loyaltyctl: %s: %s%s\n", w->what,
             rc == MDB_MAP_FULL || w->err[0] == '\0' ? mdb_strerror(rc)

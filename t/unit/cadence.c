@@ -701,28 +701,6 @@ test_stats(void)
 }
 
 
-static void
-put_tier(const char *name)
-{
-    uint8_t         buf[LOYALTY_TIER_REC_MAX];
-    MDB_txn        *txn;
-    MDB_val         key, val;
-    loyalty_tier_t  t;
-
-    memset(&t, 0, sizeof(t));
-    t.label = "";
-
-    key.mv_data = (void *) name;
-    key.mv_size = strlen(name);
-    val.mv_data = buf;
-    val.mv_size = loyalty_tier_encode(&t, buf);
-
-    mdb_txn_begin(st.env, NULL, 0, &txn);
-    mdb_put(txn, st.dbi[LOYALTY_DB_TIERS], &key, &val, 0);
-    mdb_txn_commit(txn);
-}
-
-
 /*
  * The shop's days (loyalty_timezone): a birthday in Beijing starts at
  * 16:00 UTC the day before, and an hour is the shop's hour on both sides
@@ -792,7 +770,7 @@ main(void)
         return 1;
     }
 
-    put_tier("basic");
+    fixture_put_tier(&st, "basic", 0);
     cads.cond = cond;
 
     test_dates();

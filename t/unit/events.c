@@ -163,35 +163,11 @@ entries(const char *id)
 static int
 put(const char *kind, const char *key, const char *body)
 {
-    int           rc;
-    json_t       *obj;
-    MDB_txn      *txn;
-    json_error_t  jerr;
-
     static const char *const  hosts[] = { "mall.example.cn" };
     static const size_t       lens[] = { 15 };
 
-    obj = json_loads(body, 0, &jerr);
-    if (obj == NULL) {
-        diag("%s: %s", body, jerr.text);
-        return -100;
-    }
-
-    mdb_txn_begin(st.env, NULL, 0, &txn);
-
-    rc = loyalty_admin_put(&st, txn, kind, key, key ? strlen(key) : 0, obj,
-                           hosts, lens, 1, 1800000000, last_err,
-                           sizeof(last_err));
-    if (rc == 0) {
-        mdb_txn_commit(txn);
-
-    } else {
-        mdb_txn_abort(txn);
-    }
-
-    json_decref(obj);
-
-    return rc;
+    return fixture_admin_put(&st, kind, key, body, hosts, lens, 1, last_err,
+                             sizeof(last_err));
 }
 
 
@@ -224,29 +200,6 @@ query(const char *what, const char *id, size_t limit)
     json_decref(obj);
 
     return buf;
-}
-
-
-static void
-put_tier(const char *name, int32_t rank)
-{
-    uint8_t         buf[LOYALTY_TIER_REC_MAX];
-    MDB_txn        *txn;
-    MDB_val         key, val;
-    loyalty_tier_t  t;
-
-    memset(&t, 0, sizeof(t));
-    t.rank = rank;
-    t.label = "";
-
-    key.mv_data = (void *) name;
-    key.mv_size = strlen(name);
-    val.mv_data = buf;
-    val.mv_size = loyalty_tier_encode(&t, buf);
-
-    mdb_txn_begin(st.env, NULL, 0, &txn);
-    mdb_put(txn, st.dbi[LOYALTY_DB_TIERS], &key, &val, 0);
-    mdb_txn_commit(txn);
 }
 
 
@@ -1372,10 +1325,10 @@ main(void)
         return 1;
     }
 
-    put_tier("basic", 0);
-    put_tier("vip", 1);
-    put_tier("ka", 2);
-    put_tier("partner", 3);
+    fixture_put_tier(&st, "basic", 0);
+    fixture_put_tier(&st, "vip", 1);
+    fixture_put_tier(&st, "ka", 2);
+    fixture_put_tier(&st, "partner", 3);
 
     test_without_rules();
     test_journey();

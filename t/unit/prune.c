@@ -8,11 +8,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "loyalty_due.h"
 #include "loyalty_events.h"
 #include "loyalty_prune.h"
+#include "store_fixture.h"
 #include "tap.h"
 
 
@@ -115,18 +115,14 @@ static void
 prune_in_steps(size_t max)
 {
     int              rc;
-    char             dir[] = "/tmp/loyalty-prune-XXXXXX", path[64];
+    char             dir[] = "/tmp/loyalty-prune-XXXXXX";
     char             err[LOYALTY_ERRLEN];
     size_t           steps;
     MDB_txn         *txn;
     loyalty_store_t  st;
     loyalty_prune_t  pr;
 
-    if (mkdtemp(dir) == NULL
-        || loyalty_store_open(&st, dir, LOYALTY_STORE_CREATE, err,
-                              sizeof(err))
-           != 0)
-    {
+    if (fixture_store_open(dir, &st, err, sizeof(err)) != 0) {
         ok(0, "a store in %s: %s", dir, err);
         return;
     }
@@ -182,13 +178,7 @@ prune_in_steps(size_t max)
     ok(rc == 0 && pr.events == 0 && pr.touches == 0,
        "max %zu: a second prune deletes nothing", max);
 
-    loyalty_store_close(&st);
-
-    snprintf(path, sizeof(path), "%s/data.mdb", dir);
-    unlink(path);
-    snprintf(path, sizeof(path), "%s/lock.mdb", dir);
-    unlink(path);
-    rmdir(dir);
+    fixture_store_remove(dir, &st);
 }
 
 

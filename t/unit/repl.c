@@ -17,6 +17,7 @@
 #include "loyalty_admin.h"
 #include "loyalty_member_data.h"
 #include "loyalty_repl.h"
+#include "store_fixture.h"
 
 
 static char  tmp_a[] = "/tmp/loyalty-repl-a-XXXXXX";
@@ -189,38 +190,18 @@ static const char  *refused[] = {
 };
 
 
+/* a store of its own in tmp, made by mkdtemp() from the template */
 static int
 open_store(char *tmp, loyalty_store_t *st)
 {
     char  err[LOYALTY_ERRLEN];
 
-    if (mkdtemp(tmp) == NULL) {
-        perror("mkdtemp");
-        return -1;
-    }
-
-    if (loyalty_store_open(st, tmp, LOYALTY_STORE_CREATE, err, sizeof(err))
-        != 0)
-    {
+    if (fixture_store_open(tmp, st, err, sizeof(err)) != 0) {
         diag("%s", err);
         return -1;
     }
 
     return 0;
-}
-
-
-static void
-close_store(char *tmp, loyalty_store_t *st)
-{
-    char  path[256];
-
-    loyalty_store_close(st);
-    snprintf(path, sizeof(path), "%s/data.mdb", tmp);
-    unlink(path);
-    snprintf(path, sizeof(path), "%s/lock.mdb", tmp);
-    unlink(path);
-    rmdir(tmp);
 }
 
 
@@ -412,8 +393,8 @@ main(void)
        && strcmp(name, "LOYALTY") == 0, "a replica knows its stream");
     mdb_txn_abort(txn);
 
-    close_store(tmp_a, &st_a);
-    close_store(tmp_b, &st_b);
+    fixture_store_remove(tmp_a, &st_a);
+    fixture_store_remove(tmp_b, &st_b);
 
     return done();
 }

@@ -18,6 +18,7 @@
 #include "loyalty_admin.h"
 #include "loyalty_batch.h"
 #include "loyalty_stats.h"
+#include "store_fixture.h"
 #include "tap.h"
 
 
@@ -56,52 +57,8 @@ apply(const char *body)
 static int
 put(const char *kind, const char *key, const char *body)
 {
-    int           rc;
-    json_t       *obj;
-    MDB_txn      *txn;
-    json_error_t  jerr;
-
-    obj = json_loads(body, 0, &jerr);
-    if (obj == NULL) {
-        return -100;
-    }
-
-    mdb_txn_begin(st.env, NULL, 0, &txn);
-
-    rc = loyalty_admin_put(&st, txn, kind, key, strlen(key), obj, NULL, NULL,
-                           0, 1800000000, last_err, sizeof(last_err));
-    if (rc == 0) {
-        mdb_txn_commit(txn);
-
-    } else {
-        mdb_txn_abort(txn);
-    }
-
-    json_decref(obj);
-
-    return rc;
-}
-
-
-static void
-put_tier(const char *name)
-{
-    uint8_t         buf[LOYALTY_TIER_REC_MAX];
-    MDB_txn        *txn;
-    MDB_val         key, val;
-    loyalty_tier_t  t;
-
-    memset(&t, 0, sizeof(t));
-    t.label = "";
-
-    key.mv_data = (void *) name;
-    key.mv_size = strlen(name);
-    val.mv_data = buf;
-    val.mv_size = loyalty_tier_encode(&t, buf);
-
-    mdb_txn_begin(st.env, NULL, 0, &txn);
-    mdb_put(txn, st.dbi[LOYALTY_DB_TIERS], &key, &val, 0);
-    ok(mdb_txn_commit(txn) == 0, "a tier");
+    return fixture_admin_put(&st, kind, key, body, NULL, NULL, 0, last_err,
+                             sizeof(last_err));
 }
 
 
@@ -559,19 +516,12 @@ main(void)
 
     plan(76);
 
-    if (mkdtemp(tmp) == NULL) {
-        perror("mkdtemp");
-        return 1;
-    }
-
-    if (loyalty_store_open(&st, tmp, LOYALTY_STORE_CREATE, err, sizeof(err))
-        != 0)
-    {
+    if (fixture_store_open(tmp, &st, err, sizeof(err)) != 0) {
         diag("%s", err);
         return 1;
     }
 
-    put_tier("basic");
+    ok(fixture_put_tier(&st, "basic", 0) == 0, "a tier");
 
     test_days();
     test_records();
@@ -581,11 +531,7 @@ main(void)
     test_rounds();
     test_timezone();
 
-    loyalty_store_close(&st);
-
-    unlink(strcat(strcpy(err, tmp), "/data.mdb"));
-    unlink(strcat(strcpy(err, tmp), "/lock.mdb"));
-    rmdir(tmp);
+    fixture_store_remove(tmp, &st);
 
     return done();
 }

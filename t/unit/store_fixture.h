@@ -17,6 +17,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
+#include "loyalty_admin.h"
+#include "loyalty_record.h"
 #include "loyalty_store.h"
 
 
@@ -33,6 +37,82 @@ fixture_store_open(char *tmp, loyalty_store_t *st, char *err, size_t errlen)
     }
 
     return loyalty_store_open(st, tmp, LOYALTY_STORE_CREATE, err, errlen);
+}
+
+
+/* writes a tier of the rank, without a label: 0 or LMDB's error code */
+static inline int
+fixture_put_tier(loyalty_store_t *st, const char *name, int32_t rank)
+{
+    int             rc;
+    uint8_t         buf[LOYALTY_TIER_REC_MAX];
+    MDB_txn        *txn;
+    MDB_val         key, val;
+    loyalty_tier_t  t;
+
+    memset(&t, 0, sizeof(t));
+    t.rank = rank;
+    t.label = "";
+
+    key.mv_data = (void *) name;
+    key.mv_size = strlen(name);
+    val.mv_data = buf;
+    val.mv_size = loyalty_tier_encode(&t, buf);
+
+    rc = mdb_txn_begin(st->env, NULL, 0, &txn);
+    if (rc != 0) {
+        return rc;
+    }
+
+    rc = mdb_put(txn, st->dbi[LOYALTY_DB_TIERS], &key, &val, 0);
+    if (rc != 0) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+
+    return mdb_txn_commit(txn);
+}
+
+
+/*
+ * An admin put of one record, the JSON text body, in a transaction of its
+ * own at 1800000000 (2027-01-15), codes' targets allowed on the hosts:
+ * loyalty_admin_put()'s code with err, or -100 when body does not parse.
+ */
+static inline int
+fixture_admin_put(loyalty_store_t *st, const char *kind, const char *key,
+    const char *body, const char *const *hosts, const size_t *lens,
+    size_t nhosts, char *err, size_t errlen)
+{
+    int           rc;
+    json_t       *obj;
+    MDB_txn      *txn;
+    json_error_t  jerr;
+
+    obj = json_loads(body, 0, &jerr);
+    if (obj == NULL) {
+        snprintf(err, errlen, "%s: %s", body, jerr.text);
+        return -100;
+    }
+
+    rc = mdb_txn_begin(st->env, NULL, 0, &txn);
+    if (rc != 0) {
+        json_decref(obj);
+        return rc;
+    }
+
+    rc = loyalty_admin_put(st, txn, kind, key, key ? strlen(key) : 0, obj,
+                           hosts, lens, nhosts, 1800000000, err, errlen);
+    if (rc == 0) {
+        mdb_txn_commit(txn);
+
+    } else {
+        mdb_txn_abort(txn);
+    }
+
+    json_decref(obj);
+
+    return rc;
 }
 
 

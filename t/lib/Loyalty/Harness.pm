@@ -83,7 +83,9 @@ our @EXPORT = qw(
     sign_member member_cookie ref_cookie ref_cookie_legacy %TEST_KEYS
     start_nginx stop_nginx reload_nginx http_request error_log_text
     no_crash stop_checked sanitizer_check nginx_run
-    loyaltyctl test_dir write_file slurp run_out new_store schema_check
+    loyaltyctl test_dir write_file slurp run_out new_store example_store
+    mdb_put_raw
+    schema_check
     $ADMIN_TOKEN $ADMIN_READ_TOKEN admin_request admin_auth
     write_admin_tokens lmdb_tool admin_send answer_of
 );
@@ -336,9 +338,15 @@ sub loyaltyctl {
 
 # Helpers for tests that drive loyaltyctl without nginx.
 
+# A temporary directory, removed at the end (kept under LOYALTY_KEEP if
+# keep is asked for); under /tmp whatever TMPDIR says: the workers run
+# unprivileged ($WORKER) and must traverse the path to what is in it.
 sub test_dir {
-    return File::Temp->newdir('loyalty-test-XXXXXX', DIR => '/tmp',
-                              CLEANUP => 1);
+    my (%o) = @_;
+    my $name = $o{name} // 'test';
+
+    return File::Temp->newdir("loyalty-$name-XXXXXX", DIR => '/tmp',
+                              CLEANUP => !($o{keep} && $ENV{LOYALTY_KEEP}));
 }
 
 
@@ -485,6 +493,32 @@ sub new_store {
         croak "import $kind: $rc $err" if $rc;
     }
     return ($tmp, $dir);
+}
+
+
+# puts raw pairs (key, value, ...) into the sub-database $db of the store
+# in $dir with mdb_load -T (every byte "\xx"): its wait status ($?), 0
+# when every pair went in
+sub mdb_put_raw {
+    my ($dir, $db, @pairs) = @_;
+    open my $fh, '|-', 'mdb_load', '-T', '-s', $db, $dir
+        or croak "mdb_load: $!";
+    binmode $fh;
+    while (my ($k, $v) = splice @pairs, 0, 2) {
+        print $fh map { unpack('H*', $_) =~ s/(..)/\\$1/gr . "\n" } $k, $v;
+    }
+    close $fh;
+    return $?;
+}
+
+
+# store text (start_nginx's store) of the example files of the given
+# kinds, schema/examples/KIND.jsonl (the rules: rules.json)
+sub example_store {
+    return join '', map {
+        "[$_]\n" . slurp("$ROOT/schema/examples/$_."
+                         . ($_ eq 'rules' ? 'json' : 'jsonl'))
+    } @_;
 }
 
 
@@ -663,8 +697,7 @@ sub _check_log {
 sub _prepare {
     my (%o) = @_;
 
-    my $dir = File::Temp->newdir('loyalty-XXXXXX', DIR => '/tmp',
-                                 CLEANUP => !$ENV{LOYALTY_KEEP});
+    my $dir = test_dir(name => 'nginx', keep => 1);
     my $p = $dir->dirname;
 
     # workers must reach the store through the prefix

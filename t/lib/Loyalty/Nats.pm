@@ -16,7 +16,7 @@ use strict;
 use warnings;
 
 use Carp qw(croak);
-use File::Temp ();
+use Loyalty::Harness ();
 use IO::Select;
 use IO::Socket::INET;
 use JSON::PP ();
@@ -56,8 +56,7 @@ sub _free_port {
 
 sub nats_cluster {
     my ($n) = @_;
-    my $dir = File::Temp->newdir('loyalty-nats-XXXXXX', DIR => '/tmp',
-                                 CLEANUP => !$ENV{LOYALTY_KEEP});
+    my $dir = Loyalty::Harness::test_dir(name => 'nats', keep => 1);
     my $c = { dir => $dir, nodes => [] };
 
     for my $i (0 .. $n - 1) {
