@@ -214,6 +214,8 @@ ngx_http_loyalty_admin_post(ngx_http_request_t *r,
     w->request = r;
     w->size = a->len;
     w->retry = 1;
+    /* an export reads whole databases, and writes nothing */
+    w->read = (a->op == NGX_HTTP_LOYALTY_OP_EXPORT);
     w->apply = ngx_http_loyalty_admin_write;
     w->done = ngx_http_loyalty_admin_written;
     w->message = ngx_http_loyalty_admin_message;
@@ -282,10 +284,7 @@ ngx_http_loyalty_admin_write(ngx_http_loyalty_write_t *w, MDB_txn *txn)
 
     if (rc == 0 && a->res != NULL) {
         a->status = NGX_HTTP_OK;
-
-        /* an export wrote nothing: no commit, and nothing to publish */
-        return (a->op == NGX_HTTP_LOYALTY_OP_EXPORT)
-               ? NGX_HTTP_LOYALTY_WRITE_NONE : 0;
+        return 0;
     }
 
     if (rc == 0 || rc == LOYALTY_BATCH_INVALID || rc == LOYALTY_BATCH_TOO_MANY)
