@@ -142,12 +142,9 @@ ngx_http_loyalty_stats_answer(ngx_http_request_t *r,
 
     rc = s->read.rc;
 
-    if (rc == NGX_EAGAIN) {
-        return ngx_http_loyalty_admin_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                            "too busy, try again");
-    }
-
-    if (rc == MDB_MAP_RESIZED || rc == MDB_READERS_FULL) {
+    /* the pool full, the store grown meanwhile: the client retries */
+    if (rc == NGX_EAGAIN || rc == MDB_MAP_RESIZED || rc == MDB_READERS_FULL)
+    {
         if (ngx_http_loyalty_add_header(r, "Retry-After", (u_char *) "1", 1)
             != NGX_OK)
         {
@@ -155,7 +152,9 @@ ngx_http_loyalty_stats_answer(ngx_http_request_t *r,
         }
 
         return ngx_http_loyalty_admin_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                            "the store cannot be read now");
+                                            rc == NGX_EAGAIN
+                                            ? "too busy, try again"
+                                            : "the store cannot be read now");
     }
 
     if (rc != 0) {
