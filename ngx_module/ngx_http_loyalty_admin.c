@@ -218,15 +218,16 @@ ngx_http_loyalty_admin_get(ngx_http_request_t *r,
     }
 
     if (a->op != NGX_HTTP_LOYALTY_OP_DUE
-        && a->op != NGX_HTTP_LOYALTY_OP_EXPORT)
+        && a->op != NGX_HTTP_LOYALTY_OP_EXPORT
+        && a->op != NGX_HTTP_LOYALTY_OP_REFERRALS)
     {
         return ngx_http_loyalty_admin_read(r, a);
     }
 
     /*
      * A claim writes its lease: in the thread pool, as a write.  An
-     * export reads whole databases: there too, off the event loop (and
-     * never published: it writes nothing).
+     * export reads whole databases, and a downline has no bound: there
+     * too, off the event loop, as the writer's reads.
      */
     rc = (a->op == NGX_HTTP_LOYALTY_OP_DUE)
          ? ngx_http_loyalty_admin_claim_args(r, a) : NGX_OK;
@@ -434,11 +435,6 @@ ngx_http_loyalty_admin_read(ngx_http_request_t *r,
     case NGX_HTTP_LOYALTY_OP_MEMBER:
         doc = loyalty_admin_get_member(&a->store->st, txn,
                                        (char *) a->key.data, a->key.len);
-        break;
-
-    case NGX_HTTP_LOYALTY_OP_REFERRALS:
-        doc = loyalty_admin_referrals(&a->store->st, txn,
-                                      (char *) a->key.data, a->key.len);
         break;
 
     case NGX_HTTP_LOYALTY_OP_LEDGER:

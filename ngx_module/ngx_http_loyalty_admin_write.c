@@ -214,6 +214,9 @@ ngx_http_loyalty_admin_post(ngx_http_request_t *r,
     w->request = r;
     w->size = a->len;
     w->retry = 1;
+    /* an export reads whole databases, a downline has no bound */
+    w->read = (a->op == NGX_HTTP_LOYALTY_OP_EXPORT
+               || a->op == NGX_HTTP_LOYALTY_OP_REFERRALS);
     w->apply = ngx_http_loyalty_admin_write;
     w->done = ngx_http_loyalty_admin_written;
     w->message = ngx_http_loyalty_admin_message;
@@ -245,10 +248,12 @@ ngx_http_loyalty_admin_write(ngx_http_loyalty_write_t *w, MDB_txn *txn)
     a->err[0] = '\0';
     a->warn = 0;
 
-    if (!a->store->open || !a->store->writable) {
+    if (!a->store->open || (!a->store->writable && !w->read)) {
         a->status = NGX_HTTP_SERVICE_UNAVAILABLE;
-        ngx_cpystrn((u_char *) a->err, (u_char *) "the store cannot be "
-                    "written now", sizeof(a->err));
+        ngx_cpystrn((u_char *) a->err,
+                    (u_char *) (w->read ? "the store cannot be read now"
+                                        : "the store cannot be written now"),
+                    sizeof(a->err));
         return NGX_HTTP_LOYALTY_WRITE_NONE;
     }
 
@@ -264,6 +269,18 @@ ngx_http_loyalty_admin_write(ngx_http_loyalty_write_t *w, MDB_txn *txn)
 
     case NGX_HTTP_LOYALTY_OP_DUE_ACK:
         rc = ngx_http_loyalty_admin_ack(a, txn);
+        break;
+
+    case NGX_HTTP_LOYALTY_OP_REFERRALS:
+        a->res = loyalty_admin_referrals(&a->store->st, txn,
+                                         (char *) a->key.data, a->key.len);
+        rc = (a->res != NULL) ? 0 : LOYALTY_BATCH_INVALID;
+
+        if (a->res == NULL) {
+            a->status = NGX_HTTP_NOT_FOUND;
+            (void) snprintf(a->err, sizeof(a->err), "no such record");
+        }
+
         break;
 
     case NGX_HTTP_LOYALTY_OP_ERASE:
@@ -282,10 +299,7 @@ ngx_http_loyalty_admin_write(ngx_http_loyalty_write_t *w, MDB_txn *txn)
 
     if (rc == 0 && a->res != NULL) {
         a->status = NGX_HTTP_OK;
-
-        /* an export wrote nothing: no commit, and nothing to publish */
-        return (a->op == NGX_HTTP_LOYALTY_OP_EXPORT)
-               ? NGX_HTTP_LOYALTY_WRITE_NONE : 0;
+        return 0;
     }
 
     if (rc == 0 || rc == LOYALTY_BATCH_INVALID || rc == LOYALTY_BATCH_TOO_MANY)
@@ -767,7 +781,10 @@ static ngx_int_t
 ngx_http_loyalty_admin_answer(ngx_http_request_t *r,
     ngx_http_loyalty_admin_t *a, ngx_uint_t status, json_t *doc)
 {
-    ngx_http_loyalty_metrics_answer(NGX_HTTP_LOYALTY_M_WRITE, status);
+    /* the writes, not the reads in the pool (an export, a downline) */
+    if (!a->write.read) {
+        ngx_http_loyalty_metrics_answer(NGX_HTTP_LOYALTY_M_WRITE, status);
+    }
 
     if (a->done) {
         return a->done(r, a->done_data, status, doc);

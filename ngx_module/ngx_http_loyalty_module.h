@@ -381,6 +381,9 @@ struct ngx_http_loyalty_write_s {
     size_t                               size;     /* bytes it may add */
     unsigned                             retry:1;  /* again, at once, once
                                                       the store is right */
+    unsigned                             read:1;   /* only reads: a read
+                                                      transaction, never
+                                                      committed, published */
 
     ngx_http_loyalty_write_apply_pt      apply;
     ngx_http_loyalty_write_committed_pt  committed;

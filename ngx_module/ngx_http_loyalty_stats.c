@@ -11,8 +11,9 @@
  * The admin handler has checked the token (read scope) and routed the
  * request here.  The arguments are checked in the event loop; the
  * question, which reads a record per name and day of its range (tens of
- * milliseconds over a busy month), runs in nginx's thread pool in a read
- * transaction of its own, so that no visitor's request waits for it.
+ * milliseconds over a busy month), is the store writer's read: in nginx's
+ * thread pool, in a read transaction of its own, so that no visitor's
+ * request waits for it.
  */
 
 #include <ngx_config.h>
@@ -24,25 +25,20 @@
 
 
 typedef struct {
-    ngx_http_request_t           *request;
-    ngx_http_loyalty_store_t     *store;
+    ngx_http_loyalty_write_t      read;
     loyalty_stats_query_t         q;
     int64_t                       now;
-    ngx_event_t                   wait;
 
     /* the outcome, made in the thread */
-    int                           rc;
     json_t                       *doc;
 } ngx_http_loyalty_stats_t;
 
 
 static const char *ngx_http_loyalty_stats_args(ngx_http_request_t *r,
     loyalty_stats_args_t *args);
-static ngx_int_t ngx_http_loyalty_stats_post(ngx_http_request_t *r,
-    ngx_http_loyalty_stats_t *s);
-static void ngx_http_loyalty_stats_count(void *data, ngx_log_t *log);
-static void ngx_http_loyalty_stats_counted(ngx_event_t *ev);
-static void ngx_http_loyalty_stats_wait(ngx_event_t *ev);
+static int ngx_http_loyalty_stats_count(ngx_http_loyalty_write_t *w,
+    MDB_txn *txn);
+static void ngx_http_loyalty_stats_counted(ngx_http_loyalty_write_t *w);
 static ngx_int_t ngx_http_loyalty_stats_answer(ngx_http_request_t *r,
     ngx_http_loyalty_stats_t *s);
 static void ngx_http_loyalty_stats_cleanup(void *data);
@@ -71,8 +67,6 @@ ngx_http_loyalty_stats_handler(ngx_http_request_t *r,
     cln->handler = ngx_http_loyalty_stats_cleanup;
     cln->data = s;
 
-    s->request = r;
-    s->store = store;
     s->now = ngx_time();
 
     why = ngx_http_loyalty_stats_args(r, &args);
@@ -99,108 +93,43 @@ ngx_http_loyalty_stats_handler(ngx_http_request_t *r,
 
     ngx_http_loyalty_store_end(store);
 
-    return ngx_http_loyalty_posted(r, ngx_http_loyalty_stats_post(r, s));
-}
+    s->read.kind = NGX_HTTP_LOYALTY_WRITE_ADMIN;
+    s->read.store = store;
+    s->read.log = r->connection->log;
+    s->read.request = r;
+    s->read.read = 1;
+    s->read.apply = ngx_http_loyalty_stats_count;
+    s->read.done = ngx_http_loyalty_stats_counted;
+    s->read.data = s;
 
-
-static ngx_int_t
-ngx_http_loyalty_stats_post(ngx_http_request_t *r,
-    ngx_http_loyalty_stats_t *s)
-{
-#if (NGX_THREADS)
-    ngx_thread_pool_t  *tp;
-    ngx_thread_task_t  *task;
-
-    tp = ngx_http_loyalty_pool();
-    task = ngx_thread_task_alloc(r->pool, 0);
-
-    if (tp == NULL || task == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    if (ngx_http_loyalty_write_post(&s->read) == NGX_DONE) {
+        return ngx_http_loyalty_posted(r, NGX_DONE);
     }
-
-    task->ctx = s;
-    task->handler = ngx_http_loyalty_stats_count;
-    task->event.data = s;
-    task->event.handler = ngx_http_loyalty_stats_counted;
-
-    /* the environment is in use: no reopen, no remap until it is done */
-    s->store->busy++;
-    r->main->blocked++;
-    r->aio = 1;
-
-    if (ngx_thread_task_post(tp, task) != NGX_OK) {
-        s->store->busy--;
-        r->main->blocked--;
-        r->aio = 0;
-        return ngx_http_loyalty_admin_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                            "too busy, try again");
-    }
-
-    /* a timer keeps a worker that is shutting down until it is done */
-    s->wait.handler = ngx_http_loyalty_stats_wait;
-    s->wait.data = s;
-    s->wait.log = r->connection->log;
-    ngx_add_timer(&s->wait, 60000);
-
-    return NGX_DONE;
-
-#else
-
-    s->store->busy++;
-    ngx_http_loyalty_stats_count(s, r->connection->log);
-    s->store->busy--;
 
     return ngx_http_loyalty_stats_answer(r, s);
-
-#endif
 }
 
 
-/* in the thread pool: the question, in a read transaction of its own */
-static void
-ngx_http_loyalty_stats_count(void *data, ngx_log_t *log)
+/* in the thread pool: the question, in the writer's read transaction */
+static int
+ngx_http_loyalty_stats_count(ngx_http_loyalty_write_t *w, MDB_txn *txn)
 {
-    ngx_http_loyalty_stats_t  *s = data;
+    ngx_http_loyalty_stats_t *s = w->data;
 
-    MDB_txn  *txn;
+    json_decref(s->doc);
+    s->doc = NULL;
 
-    s->rc = mdb_txn_begin(s->store->st.env, NULL, MDB_RDONLY, &txn);
-    if (s->rc != 0) {
-        return;
-    }
-
-    s->rc = loyalty_stats_query(&s->store->st, txn, &s->q, s->now, &s->doc);
-
-    mdb_txn_abort(txn);
+    return loyalty_stats_query(&w->store->st, txn, &s->q, s->now, &s->doc);
 }
 
 
 /* back in the event loop */
 static void
-ngx_http_loyalty_stats_counted(ngx_event_t *ev)
+ngx_http_loyalty_stats_counted(ngx_http_loyalty_write_t *w)
 {
-    ngx_http_loyalty_stats_t *s = ev->data;
-
-    ngx_http_request_t  *r;
-
-    r = s->request;
-
-    s->store->busy--;
-    r->main->blocked--;
-    r->aio = 0;
-
-    if (s->wait.timer_set) {
-        ngx_del_timer(&s->wait);
-    }
-
-    ngx_http_loyalty_finish(r, ngx_http_loyalty_stats_answer(r, s));
-}
-
-
-static void
-ngx_http_loyalty_stats_wait(ngx_event_t *ev)
-{
-    ngx_add_timer(ev, 60000);
+    ngx_http_loyalty_finish(w->request,
+                            ngx_http_loyalty_stats_answer(w->request,
+                                                          w->data));
 }
 
 
@@ -208,9 +137,14 @@ static ngx_int_t
 ngx_http_loyalty_stats_answer(ngx_http_request_t *r,
     ngx_http_loyalty_stats_t *s)
 {
+    int      rc;
     json_t  *doc;
 
-    if (s->rc == MDB_MAP_RESIZED || s->rc == MDB_READERS_FULL) {
+    rc = s->read.rc;
+
+    /* the pool full, the store grown meanwhile: the client retries */
+    if (rc == NGX_EAGAIN || rc == MDB_MAP_RESIZED || rc == MDB_READERS_FULL)
+    {
         if (ngx_http_loyalty_add_header(r, "Retry-After", (u_char *) "1", 1)
             != NGX_OK)
         {
@@ -218,13 +152,16 @@ ngx_http_loyalty_stats_answer(ngx_http_request_t *r,
         }
 
         return ngx_http_loyalty_admin_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                            "the store cannot be read now");
+                                            rc == NGX_EAGAIN
+                                            ? "too busy, try again"
+                                            : "the store cannot be read now");
     }
 
-    if (s->rc != 0) {
+    if (rc != 0) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "loyalty_store \"%s\": cannot count the stats: %s",
-                      s->store->path, mdb_strerror(s->rc));
+                      s->read.store->path,
+                      ngx_http_loyalty_write_strerror(&s->read));
         return ngx_http_loyalty_admin_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
                                             "the stats cannot be read");
     }

@@ -11,7 +11,9 @@
  * configured path (ngx_http_loyalty_store_commit()); and when a write
  * finds the store full, grown by another process or replaced on disk,
  * puts the store right (ngx_http_loyalty_store_recover(), one size rule)
- * and writes again, twice at most, if the write asks for it.
+ * and writes again, twice at most, if the write asks for it.  A write
+ * marked read (w->read) is a long read taken off the event loop the same
+ * way: in a read transaction, never committed nor published.
  *
  * Where a write is carried out is this file's business alone.  With
  * loyalty_nats (ngx_http_loyalty_nats.c), a write that has a message is
@@ -247,8 +249,9 @@ ngx_http_loyalty_write_again(ngx_http_loyalty_write_t *w)
 
 /*
  * The write made here, in one write transaction, committed (and synced)
- * into the live store or aborted; in the thread pool, or at exit when
- * the pool has stopped.  Touches nothing of the event loop.
+ * into the live store or aborted (a read: in a read transaction, always
+ * aborted); in the thread pool, or at exit when the pool has stopped.
+ * Touches nothing of the event loop.
  */
 void
 ngx_http_loyalty_write_now(ngx_http_loyalty_write_t *w)
@@ -257,7 +260,9 @@ ngx_http_loyalty_write_now(ngx_http_loyalty_write_t *w)
     size_t    id;
     MDB_txn  *txn;
 
-    rc = mdb_txn_begin(w->store->st.env, NULL, 0, &txn);
+    /* a read waits on no writer lock, and holds none */
+    rc = mdb_txn_begin(w->store->st.env, NULL, w->read ? MDB_RDONLY : 0,
+                       &txn);
     if (rc != 0) {
         w->rc = rc;
         return;
@@ -265,7 +270,7 @@ ngx_http_loyalty_write_now(ngx_http_loyalty_write_t *w)
 
     rc = w->apply(w, txn);
 
-    if (rc != 0) {
+    if (rc != 0 || w->read) {
         mdb_txn_abort(txn);
         w->rc = (rc == NGX_HTTP_LOYALTY_WRITE_NONE) ? 0 : rc;
         return;

@@ -1154,6 +1154,10 @@ END
     is(call($h, 'GET', '/admin/members/li.member/ledger') =~ s/ .*//sr, '200',
        'the API reads too');
     cmp_ok(time - $t, '<', 0.5, 'at once');
+    $t = time;
+    is(call($h, 'GET', '/admin/members/li.member/export') =~ s/ .*//sr, '200',
+       'an export reads too: in a read transaction, without the writer lock');
+    cmp_ok(time - $t, '<', 0.5, 'at once');
     is(answer_of($post, 1), 'none', 'the POST is not answered while the lock is held');
     my $also = admin_send($h, $TOKEN, 'POST', '/admin/events',
         $JSON->encode([{ type => 'action', member => 'wang.partner', kind => 'review',

@@ -245,6 +245,12 @@ for (@writes) {
     count("loyalty_admin_writes_total{result=\"$result\"}");
 }
 
+# reads in the thread pool are no writes: counted nowhere
+for my $uri ('/admin/members/erin/export', '/admin/members/erin/referrals') {
+    my ($got) = admin_request($PORT2, 'GET', $uri);
+    is($got, 200, "admin GET $uri: 200, and no write counted");
+}
+
 ($st) = http_request($PORT2, 'POST', '/admin/events', {}, '[]');
 is($st, 401, 'admin without a token');
 count('loyalty_admin_denied_total{reason="token"}');

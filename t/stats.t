@@ -15,6 +15,7 @@ use warnings;
 
 use lib 't/lib';
 use Loyalty::Harness;
+use IPC::Open2 qw(open2);
 
 use Cwd qw(abs_path);
 use File::Basename qw(dirname);
@@ -602,6 +603,46 @@ stop_checked($z, 'stats-tz');
     like($out, qr/^2026-04-02,0,0,0,0,1,1,1,700,/m,
          'applied with --tz: counted on the shop\'s 2 April');
     like($out, qr/^2026-04-01,0,0,0,0,0,0,0,0,/m, 'and not on 1 April');
+}
+
+
+# the thread pool full (one thread, held on LMDB's writer lock by a write,
+# a second write queued): a question is 503 with Retry-After: 1
+
+{
+    my $dir = test_dir();
+    my ($rc) = lmdb_tool($dir, 'hold');
+    is($rc, 0, 'the lock holder compiles');
+
+    my $p = start_nginx(main_config => "thread_pool default threads=1 "
+                                       . "max_queue=1;\n",
+                        http_config => $HTTP, config => $CONFIG,
+                        store => $STORE);
+    my $pid = open2(my $from, my $to, "$dir/hold", $p->{store});
+    is(scalar(<$from> // ''), "locked\n", 'the writer lock is held');
+
+    my $token = admin_auth('write')->{Authorization} =~ s/^Bearer //r;
+    my @w;
+    for my $n (1, 2) {
+        push @w, admin_send($p, $token, 'POST', '/admin/events',
+            $JSON->encode([{ type => 'signup', member => "queued$n" }]));
+        Time::HiRes::sleep(0.3);
+    }
+
+    my ($status, $hdr, $body) = http_request($p, 'GET', '/admin/stats?by=day',
+                                             admin_auth('read'));
+    is("$status " . ($hdr->{'retry-after'} // '-'), '503 1',
+       'the pool full: 503, Retry-After: 1') or diag($body);
+    like($body, qr/too busy/, 'saying so');
+
+    close $to;
+    waitpid $pid, 0;
+
+    like(answer_of($_, 5), qr/^200 /, 'a write answered once the lock is free')
+        for @w;
+    ($status) = get($p, 'by=day');
+    is($status, 200, 'then the question is answered');
+    stop_nginx($p);
 }
 
 done_testing();
