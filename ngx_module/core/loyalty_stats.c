@@ -52,27 +52,10 @@ loyalty_stats_day(const loyalty_tz_t *tz, int64_t t)
 int
 loyalty_stats_parse_day(const char *s, size_t len, int64_t *day)
 {
-    int      m, d;
-    size_t   i;
-    int64_t  y;
+    int  y, m, d;
 
-    if (len != LOYALTY_DAY_LEN || s[4] != '-' || s[7] != '-') {
-        return -1;
-    }
-
-    for (i = 0; i < len; i++) {
-        if (i != 4 && i != 7 && (s[i] < '0' || s[i] > '9')) {
-            return -1;
-        }
-    }
-
-    y = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10
-        + (s[3] - '0');
-    m = (s[5] - '0') * 10 + (s[6] - '0');
-    d = (s[8] - '0') * 10 + (s[9] - '0');
-
-    if (y < 2000 || y > 2100 || m < 1 || m > 12 || d < 1
-        || d > loyalty_month_days((int) y, m))
+    if (len != LOYALTY_DAY_LEN || loyalty_parse_date(s, len, &y, &m, &d) != 0
+        || y < 2000 || y > 2100)
     {
         return -1;
     }
@@ -89,7 +72,7 @@ loyalty_stats_format_day(int64_t day, char *buf)
     int      m, d;
     int64_t  y;
 
-    loyalty_civil(day * 86400, &y, &m, &d);
+    loyalty_civil(day * LOYALTY_DAY, &y, &m, &d);
 
     snprintf(buf, LOYALTY_DAY_LEN + 1, "%04d-%02d-%02d", (int) y, m, d);
 }

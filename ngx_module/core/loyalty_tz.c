@@ -541,9 +541,9 @@ loyalty_tz_rule_offset(const loyalty_tz_t *tz, int64_t t)
     loyalty_civil(t + tz->std_off, &y, &m, &d);
 
     /* the rule's times are local: standard time to start, summer to end */
-    start = loyalty_tz_rule_day(&tz->start, y) * 86400 + tz->start.time
+    start = loyalty_tz_rule_day(&tz->start, y) * LOYALTY_DAY + tz->start.time
             - tz->std_off;
-    end = loyalty_tz_rule_day(&tz->end, y) * 86400 + tz->end.time
+    end = loyalty_tz_rule_day(&tz->end, y) * LOYALTY_DAY + tz->end.time
           - tz->dst_off;
 
     if (start < end) {
@@ -594,11 +594,7 @@ loyalty_tz_rule_day(const loyalty_tz_rule_t *r, int64_t y)
 int64_t
 loyalty_tz_day(const loyalty_tz_t *tz, int64_t t)
 {
-    int64_t  s;
-
-    s = t + loyalty_tz_offset(tz, t);
-
-    return (s >= 0) ? s / 86400 : -((-s + 86399) / 86400);
+    return loyalty_day(t + loyalty_tz_offset(tz, t));
 }
 
 
