@@ -721,7 +721,7 @@ loyalty_sweep_top(loyalty_store_t *st, MDB_txn *txn,
     size_t                  i, n, rank;
     int64_t                 year, y, due;
     uint8_t                 mbuf[LOYALTY_MEMBER_MAX], stamp[8];
-    MDB_val                 key, val;
+    MDB_val                 val;
     loyalty_member_t        m;
     loyalty_spender_t      *sp;
     loyalty_cadence_ask_t   ask;
@@ -737,12 +737,10 @@ loyalty_sweep_top(loyalty_store_t *st, MDB_txn *txn,
         }
 
         /* once a year is done it is marked, not counted again */
-        key.mv_data = mkey;
-        key.mv_size = (size_t) snprintf(mkey, sizeof(mkey), "%s%.*s:%04d",
-                                        LOYALTY_META_TOP, (int) c->name_len,
-                                        c->name, (int) y);
+        snprintf(mkey, sizeof(mkey), "%s%.*s:%04d", LOYALTY_META_TOP,
+                 (int) c->name_len, c->name, (int) y);
 
-        rc = mdb_get(txn, st->dbi[LOYALTY_DB_META], &key, &val);
+        rc = loyalty_store_meta_get(st, txn, mkey, &val);
         if (rc == 0) {
             continue;
         }
@@ -798,10 +796,8 @@ loyalty_sweep_top(loyalty_store_t *st, MDB_txn *txn,
         }
 
         loyalty_le_put(stamp, (uint64_t) now, 8);
-        val.mv_data = stamp;
-        val.mv_size = 8;
 
-        rc = mdb_put(txn, st->dbi[LOYALTY_DB_META], &key, &val, 0);
+        rc = loyalty_store_meta_put(st, txn, mkey, stamp, 8);
         if (rc != 0) {
             return rc;
         }

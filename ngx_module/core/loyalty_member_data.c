@@ -172,12 +172,9 @@ loyalty_member_erase_key(loyalty_store_t *st, MDB_txn *txn, uint8_t *k,
     int make)
 {
     int      rc;
-    MDB_val  key, val;
+    MDB_val  val;
 
-    key.mv_data = LOYALTY_META_ERASE_KEY;
-    key.mv_size = sizeof(LOYALTY_META_ERASE_KEY) - 1;
-
-    rc = mdb_get(txn, st->dbi[LOYALTY_DB_META], &key, &val);
+    rc = loyalty_store_meta_get(st, txn, LOYALTY_META_ERASE_KEY, &val);
 
     if (rc == 0 && val.mv_size == LOYALTY_ERASE_KEY_LEN) {
         memcpy(k, val.mv_data, LOYALTY_ERASE_KEY_LEN);
@@ -196,10 +193,8 @@ loyalty_member_erase_key(loyalty_store_t *st, MDB_txn *txn, uint8_t *k,
         return EIO;
     }
 
-    val.mv_data = k;
-    val.mv_size = LOYALTY_ERASE_KEY_LEN;
-
-    return mdb_put(txn, st->dbi[LOYALTY_DB_META], &key, &val, 0);
+    return loyalty_store_meta_put(st, txn, LOYALTY_META_ERASE_KEY, k,
+                                  LOYALTY_ERASE_KEY_LEN);
 }
 
 
@@ -474,7 +469,6 @@ loyalty_member_erase_as(loyalty_store_t *st, MDB_txn *txn, const char *id,
     char               ref[LOYALTY_ID_MAX];
     size_t             ref_len;
     uint8_t            k[LOYALTY_ERASE_KEY_LEN];
-    MDB_val            mkey, val;
     loyalty_erasing_t  er;
 
     if (!loyalty_valid_id(id, len)) {
@@ -494,12 +488,8 @@ loyalty_member_erase_as(loyalty_store_t *st, MDB_txn *txn, const char *id,
         rc = loyalty_member_erase_key(st, txn, k, 0);
 
         if (rc == MDB_NOTFOUND) {
-            mkey.mv_data = LOYALTY_META_ERASE_KEY;
-            mkey.mv_size = sizeof(LOYALTY_META_ERASE_KEY) - 1;
-            val.mv_data = (void *) key;
-            val.mv_size = LOYALTY_ERASE_KEY_LEN;
-
-            rc = mdb_put(txn, st->dbi[LOYALTY_DB_META], &mkey, &val, 0);
+            rc = loyalty_store_meta_put(st, txn, LOYALTY_META_ERASE_KEY, key,
+                                        LOYALTY_ERASE_KEY_LEN);
         }
 
         if (rc != 0) {
