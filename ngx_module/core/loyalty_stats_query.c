@@ -483,8 +483,7 @@ loyalty_stats_moves(loyalty_store_t *st, MDB_txn *txn,
         k = key.mv_data;
 
         if (key.mv_size < 5 || k[0] != LOYALTY_STATS_KIND_MOVE
-            || (((int64_t) k[1] << 24) | (k[2] << 16) | (k[3] << 8) | k[4])
-               > q->to)
+            || loyalty_stats_key_day(k + 1) > q->to)
         {
             break;
         }
@@ -496,8 +495,7 @@ loyalty_stats_moves(loyalty_store_t *st, MDB_txn *txn,
         }
 
         sep = (size_t) (gt - (k + 5));
-        loyalty_stats_format_day(((int64_t) k[1] << 24) | (k[2] << 16)
-                                 | (k[3] << 8) | k[4], day);
+        loyalty_stats_format_day(loyalty_stats_key_day(k + 1), day);
 
         o = json_pack("{s:s,s:s%,s:s%,s:I}", "day", day,
                       "from", (const char *) k + 5, sep,
