@@ -475,6 +475,26 @@ loyalty_code_decode(const uint8_t *buf, size_t len, loyalty_code_t *c)
 }
 
 
+int
+loyalty_code_get(loyalty_store_t *st, MDB_txn *txn, const char *code,
+    size_t len, loyalty_code_t *c)
+{
+    int      rc;
+    MDB_val  key, val;
+
+    key.mv_data = (void *) code;
+    key.mv_size = len;
+
+    rc = mdb_get(txn, st->dbi[LOYALTY_DB_CODES], &key, &val);
+    if (rc != 0) {
+        return rc;
+    }
+
+    return loyalty_code_decode(val.mv_data, val.mv_size, c) == 0
+           ? 0 : MDB_CORRUPTED;
+}
+
+
 static int
 loyalty_normalized(const char *code, size_t len)
 {

@@ -878,7 +878,6 @@ loyalty_stats_clicks(loyalty_store_t *st, MDB_txn *txn, const char *code,
     int             rc;
     char            owner[LOYALTY_ID_MAX], campaign[LOYALTY_CAMPAIGN_MAX];
     int64_t         d[LOYALTY_STATS_COUNTERS];
-    MDB_val         key, val;
     loyalty_code_t  c;
 
     memset(d, 0, sizeof(d));
@@ -903,16 +902,10 @@ loyalty_stats_clicks(loyalty_store_t *st, MDB_txn *txn, const char *code,
         return rc;
     }
 
-    key.mv_data = (void *) code;
-    key.mv_size = len;
-
-    rc = mdb_get(txn, st->dbi[LOYALTY_DB_CODES], &key, &val);
+    rc = loyalty_code_get(st, txn, code, len, &c);
 
     /* a code deleted since its clicks: only its own row and the day's */
-    if (rc == MDB_NOTFOUND
-        || (rc == 0 && loyalty_code_decode(val.mv_data, val.mv_size, &c)
-                       != 0))
-    {
+    if (rc == MDB_NOTFOUND || rc == MDB_CORRUPTED) {
         return 0;
     }
 

@@ -230,15 +230,9 @@ static void
 loyalty_stats_code_info(loyalty_store_t *st, MDB_txn *txn, json_t *o,
     const loyalty_stats_row_t *r)
 {
-    MDB_val         key, val;
     loyalty_code_t  c;
 
-    key.mv_data = (void *) r->name;
-    key.mv_size = r->len;
-
-    if (mdb_get(txn, st->dbi[LOYALTY_DB_CODES], &key, &val) != 0
-        || loyalty_code_decode(val.mv_data, val.mv_size, &c) != 0)
-    {
+    if (loyalty_code_get(st, txn, r->name, r->len, &c) != 0) {
         return;
     }
 
