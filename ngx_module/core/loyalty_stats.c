@@ -412,7 +412,8 @@ loyalty_stats_acc_entry(loyalty_stats_acc_t *acc, const uint8_t *key,
 }
 
 
-int
+/* adds d to the entry of key (of at most LOYALTY_STATS_KEY_MAX bytes) */
+static int
 loyalty_stats_acc_add(loyalty_stats_acc_t *acc, const uint8_t *key,
     size_t len, const int64_t *d)
 {
@@ -432,7 +433,8 @@ loyalty_stats_acc_add(loyalty_stats_acc_t *acc, const uint8_t *key,
 }
 
 
-void
+/* forgets every entry, keeping the memory */
+static void
 loyalty_stats_acc_empty(loyalty_stats_acc_t *acc)
 {
     acc->n = 0;

@@ -264,11 +264,6 @@ int loyalty_stats_move(loyalty_store_t *st, MDB_txn *txn,
 void loyalty_stats_acc_init(loyalty_stats_acc_t *acc);
 /* the hash of a key or name, for the accumulator and a question's sums */
 uint32_t loyalty_stats_hash(const uint8_t *key, size_t len);
-/* adds d to the entry of key (of at most LOYALTY_STATS_KEY_MAX bytes) */
-int loyalty_stats_acc_add(loyalty_stats_acc_t *acc, const uint8_t *key,
-    size_t len, const int64_t *d);
-/* forgets every entry, keeping the memory */
-void loyalty_stats_acc_empty(loyalty_stats_acc_t *acc);
 /* writes what acc holds into txn, in key order, and empties it */
 int loyalty_stats_flush(loyalty_store_t *st, MDB_txn *txn,
     loyalty_stats_acc_t *acc);
