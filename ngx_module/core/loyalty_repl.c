@@ -475,9 +475,8 @@ loyalty_repl_import(loyalty_repl_run_t *r)
         return loyalty_repl_refuse(r, "import: not applied here");
     }
 
-    rc = ctx->import(ctx->import_data, r->st, r->txn, r->m.what.data,
-                     r->m.body.data, r->m.body.len, r->m.hosts, r->m.at,
-                     r->err, r->errlen);
+    rc = ctx->import(r->st, r->txn, r->m.what.data, r->m.body.data,
+                     r->m.body.len, r->m.hosts, r->m.at, r->err, r->errlen);
 
     return rc == -1 ? LOYALTY_REPL_REFUSED : rc;
 }

@@ -263,7 +263,6 @@ loyalty_tz_data(loyalty_tz_t *tz, const uint8_t *p, const uint8_t *end,
     }
 
     tz->ntrans = timecnt;
-    tz->ntypes = typecnt;
 
     for (i = 0; i < timecnt; i++) {
         tz->trans[i] = (int64_t) (((uint64_t) loyalty_tz_be32(p + i * 8)
