@@ -611,6 +611,53 @@ loyalty_spender_by_spend(const void *a, const void *b)
 }
 
 
+/* the orders of a year, gathered by loyalty_year_order() */
+typedef struct {
+    int64_t              from;
+    int64_t              to;
+    loyalty_spender_t   *sp;
+    size_t               cap;
+    size_t               k;
+} loyalty_year_orders_t;
+
+
+/* loyalty_walk()'s visitor: one order event */
+static int
+loyalty_year_order(void *data, loyalty_store_t *st, MDB_txn *txn,
+    MDB_val *key, MDB_val *val)
+{
+    loyalty_spender_t      *p;
+    loyalty_event_rec_t     e;
+    loyalty_year_orders_t  *yo = data;
+
+    if (loyalty_event_rec_decode(val->mv_data, val->mv_size, &e) != 0) {
+        return MDB_CORRUPTED;
+    }
+
+    if (e.at < yo->from || e.at >= yo->to || e.amount == e.refunded) {
+        return LOYALTY_WALK_NEXT;
+    }
+
+    if (yo->k == yo->cap) {
+        yo->cap = yo->cap ? yo->cap * 2 : 1024;
+        p = realloc(yo->sp, yo->cap * sizeof(loyalty_spender_t));
+
+        if (p == NULL) {
+            return ENOMEM;
+        }
+
+        yo->sp = p;
+    }
+
+    p = &yo->sp[yo->k++];
+    memcpy(p->id, e.member, e.member_len);
+    p->len = e.member_len;
+    p->spend = e.amount - e.refunded;
+
+    return LOYALTY_WALK_NEXT;
+}
+
+
 /*
  * Every member's spend in year y, less refunds, largest first; merged in
  * place.  *n is how many members had one.
@@ -620,70 +667,28 @@ loyalty_year_spenders(loyalty_store_t *st, MDB_txn *txn,
     const loyalty_cadences_t *cads, int64_t y, loyalty_spender_t **out,
     size_t *n)
 {
-    int                   rc;
-    size_t                i, k, cap;
-    int64_t               from, to;
-    MDB_val               key, val;
-    MDB_cursor           *cur;
-    loyalty_spender_t    *sp, *p;
-    loyalty_event_rec_t   e;
+    int                     rc;
+    size_t                  i, k;
+    loyalty_spender_t      *sp, *p;
+    loyalty_year_orders_t   yo;
 
     /* the shop's year */
-    from = loyalty_cadence_day(cads, y, 1, 1);
-    to = loyalty_cadence_day(cads, y + 1, 1, 1);
+    yo.from = loyalty_cadence_day(cads, y, 1, 1);
+    yo.to = loyalty_cadence_day(cads, y + 1, 1, 1);
+    yo.sp = NULL;
+    yo.cap = 0;
+    yo.k = 0;
 
     *out = NULL;
     *n = 0;
-    sp = NULL;
-    cap = 0;
-    k = 0;
 
-    rc = mdb_cursor_open(txn, st->dbi[LOYALTY_DB_EVENTS], &cur);
+    rc = loyalty_walk(st, txn, LOYALTY_DB_EVENTS, "o", 1, 1,
+                      loyalty_year_order, &yo);
+
+    sp = yo.sp;
+    k = yo.k;
+
     if (rc != 0) {
-        return rc;
-    }
-
-    key.mv_data = "o";
-    key.mv_size = 1;
-
-    for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
-         rc == 0;
-         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT))
-    {
-        if (((char *) key.mv_data)[0] != 'o') {
-            break;
-        }
-
-        if (loyalty_event_rec_decode(val.mv_data, val.mv_size, &e) != 0) {
-            rc = MDB_CORRUPTED;
-            break;
-        }
-
-        if (e.at < from || e.at >= to || e.amount == e.refunded) {
-            continue;
-        }
-
-        if (k == cap) {
-            cap = cap ? cap * 2 : 1024;
-            p = realloc(sp, cap * sizeof(loyalty_spender_t));
-
-            if (p == NULL) {
-                rc = ENOMEM;
-                break;
-            }
-
-            sp = p;
-        }
-
-        memcpy(sp[k].id, e.member, e.member_len);
-        sp[k].len = e.member_len;
-        sp[k].spend = e.amount - e.refunded;
-        k++;
-    }
-
-    mdb_cursor_close(cur);
-
-    if (rc != 0 && rc != MDB_NOTFOUND) {
         free(sp);
         return rc;
     }
