@@ -204,11 +204,8 @@ loyalty_member_pseudonym(loyalty_store_t *st, MDB_txn *txn, const char *id,
     size_t len, char *p)
 {
     int           rc;
-    size_t        i;
     uint8_t       k[LOYALTY_ERASE_KEY_LEN], mac[EVP_MAX_MD_SIZE];
     unsigned int  n;
-
-    static const char  hex[] = "0123456789abcdef";
 
     rc = loyalty_member_erase_key(st, txn, k, 1);
     if (rc != 0) {
@@ -224,14 +221,8 @@ loyalty_member_pseudonym(loyalty_store_t *st, MDB_txn *txn, const char *id,
     memcpy(p, LOYALTY_PSEUDONYM_PREFIX, sizeof(LOYALTY_PSEUDONYM_PREFIX) - 1);
     p += sizeof(LOYALTY_PSEUDONYM_PREFIX) - 1;
 
-    for (i = 0; i < (LOYALTY_PSEUDONYM_LEN
-                     - (sizeof(LOYALTY_PSEUDONYM_PREFIX) - 1)) / 2; i++)
-    {
-        *p++ = hex[mac[i] >> 4];
-        *p++ = hex[mac[i] & 0x0f];
-    }
-
-    *p = '\0';
+    loyalty_hex_encode(mac, (LOYALTY_PSEUDONYM_LEN
+                             - (sizeof(LOYALTY_PSEUDONYM_PREFIX) - 1)) / 2, p);
 
     return 0;
 }

@@ -788,6 +788,22 @@ loyalty_hex_value(unsigned char c)
 }
 
 
+void
+loyalty_hex_encode(const uint8_t *src, size_t len, char *dst)
+{
+    size_t  i;
+
+    static const char  hex[] = "0123456789abcdef";
+
+    for (i = 0; i < len; i++) {
+        *dst++ = hex[src[i] >> 4];
+        *dst++ = hex[src[i] & 0x0f];
+    }
+
+    *dst = '\0';
+}
+
+
 long
 loyalty_hex_decode(const char *src, size_t len, uint8_t *dst, size_t dstlen)
 {

@@ -175,6 +175,8 @@ size_t loyalty_base64url_encode(const uint8_t *src, size_t len, char *dst);
 long loyalty_base64url_decode(const char *src, size_t len, uint8_t *dst,
     size_t dstlen);
 
+/* 2 * len lowercase hex digits of src and a NUL into dst */
+void loyalty_hex_encode(const uint8_t *src, size_t len, char *dst);
 /* returns decoded length, or -1 on odd length or a non-hex character */
 long loyalty_hex_decode(const char *src, size_t len, uint8_t *dst,
     size_t dstlen);
