@@ -343,6 +343,53 @@ loyalty_cadence_day(const loyalty_cadences_t *cads, int64_t y, int m, int d)
 }
 
 
+/*
+ * A birthday's or a calendar date's touches in the years around year:
+ * those whose due time falls in the cadence's window.
+ */
+static int
+loyalty_cadence_date_due(loyalty_store_t *st, MDB_txn *txn,
+    loyalty_cadences_t *cads, const loyalty_cadence_date_t *date,
+    int64_t year, char *period, loyalty_cadence_ask_t *ask,
+    loyalty_sweep_t *sw)
+{
+    int                       rc;
+    int64_t                   y;
+    const loyalty_cadence_t  *c;
+
+    c = ask->cadence;
+
+    for (y = year - 1; y <= year + 1; y++) {
+        if (date->year && date->year != y) {
+            continue;
+        }
+
+        ask->due_at = loyalty_cadence_at(cads, c,
+                                         loyalty_cadence_day(cads, y,
+                                                             date->month,
+                                                             date->day));
+        if (!loyalty_cadence_window(c, ask->due_at, ask->now)) {
+            continue;
+        }
+
+        if (c->trigger == LOYALTY_TRIGGER_BIRTHDAY) {
+            ask->period_len = (size_t) snprintf(period, 16, "%04d", (int) y);
+
+        } else {
+            ask->period_len = loyalty_format_day(y, date->month, date->day,
+                                                 period);
+        }
+
+        rc = loyalty_cadence_put(st, txn, cads, ask, sw);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+
+    return 0;
+}
+
+
 /* the time triggers of one member */
 static int
 loyalty_cadence_member_due(loyalty_store_t *st, MDB_txn *txn,
@@ -389,67 +436,36 @@ loyalty_cadence_member_due(loyalty_store_t *st, MDB_txn *txn,
             ask.due_at = due;
 
             rc = loyalty_cadence_put(st, txn, cads, &ask, sw);
-            if (rc != 0) {
-                return rc;
-            }
-
-            continue;
+            break;
 
         case LOYALTY_TRIGGER_BIRTHDAY:
             if (!(m->flags & LOYALTY_MEMBER_BIRTHDAY)) {
                 continue;
             }
 
-            date.year = 0;
             date.month = m->birth_month;
             date.day = m->birth_day;
-            k = 0;
+
+            rc = loyalty_cadence_date_due(st, txn, cads, &date, year, period,
+                                          &ask, sw);
             break;
 
         case LOYALTY_TRIGGER_CALENDAR:
-            k = 0;
+            /* each of the cadence's dates (a calendar cadence has one) */
+            for (k = 0, rc = 0; rc == 0 && k < c->ndates; k++) {
+                rc = loyalty_cadence_date_due(st, txn, cads, &c->dates[k],
+                                              year, period, &ask, sw);
+            }
+
             break;
 
         default:
             continue;
         }
 
-        /* a birthday, or each of the cadence's dates, in the years near */
-        do {
-            if (c->trigger == LOYALTY_TRIGGER_CALENDAR) {
-                date = c->dates[k];
-            }
-
-            for (y = year - 1; y <= year + 1; y++) {
-                if (date.year && date.year != y) {
-                    continue;
-                }
-
-                due = loyalty_cadence_at(cads, c,
-                                         loyalty_cadence_day(cads, y,
-                                                             date.month,
-                                                             date.day));
-                if (!loyalty_cadence_window(c, due, now)) {
-                    continue;
-                }
-
-                if (c->trigger == LOYALTY_TRIGGER_BIRTHDAY) {
-                    ask.period_len = (size_t) snprintf(period, sizeof(period),
-                                                       "%04d", (int) y);
-                } else {
-                    ask.period_len = loyalty_format_day(y, date.month,
-                                                        date.day, period);
-                }
-
-                ask.due_at = due;
-
-                rc = loyalty_cadence_put(st, txn, cads, &ask, sw);
-                if (rc != 0) {
-                    return rc;
-                }
-            }
-
-        } while (c->trigger == LOYALTY_TRIGGER_CALENDAR && ++k < c->ndates);
+        if (rc != 0) {
+            return rc;
+        }
     }
 
     return 0;
