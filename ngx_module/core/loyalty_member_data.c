@@ -34,6 +34,7 @@
 #include "loyalty_member_data.h"
 #include "loyalty_record.h"
 #include "loyalty_stats.h"
+#include "loyalty_stats_sum.h"
 #include "loyalty_walk.h"
 
 
@@ -657,45 +658,26 @@ static int
 loyalty_member_erase_counters(void *data, loyalty_store_t *st, MDB_txn *txn,
     MDB_val *key, MDB_val *val)
 {
-    int                 rc, i;
-    int64_t             c[LOYALTY_STATS_COUNTERS], was[LOYALTY_STATS_COUNTERS];
-    uint8_t             nkey[LOYALTY_STATS_KEY_MAX];
-    uint8_t             rec[LOYALTY_STATS_REC_MAX];
-    MDB_val             nk, v;
+    int                 rc;
+    int64_t             c[LOYALTY_STATS_COUNTERS];
+    const uint8_t      *k;
     loyalty_erasing_t  *er = data;
 
-    if (key->mv_size != 5 + er->len
-        || memcmp((uint8_t *) key->mv_data + 5, er->id, er->len) != 0
+    k = key->mv_data;
+
+    if (key->mv_size != 5 + er->len || memcmp(k + 5, er->id, er->len) != 0
         || loyalty_stats_decode(val->mv_data, val->mv_size, c) != 0)
     {
         return LOYALTY_WALK_NEXT;
     }
 
-    memcpy(nkey, key->mv_data, 5);
-    memcpy(nkey + 5, er->p, LOYALTY_PSEUDONYM_LEN);
-    nk.mv_data = nkey;
-    nk.mv_size = 5 + LOYALTY_PSEUDONYM_LEN;
-
     rc = mdb_del(txn, st->dbi[LOYALTY_DB_STATS], key, NULL);
-    if (rc != 0) {
-        return rc;
+
+    if (rc == 0) {
+        rc = loyalty_stats_add(st, txn, NULL, k[0],
+                               loyalty_stats_key_day(k + 1), er->p,
+                               LOYALTY_PSEUDONYM_LEN, c);
     }
-
-    rc = mdb_get(txn, st->dbi[LOYALTY_DB_STATS], &nk, &v);
-
-    if (rc == 0 && loyalty_stats_decode(v.mv_data, v.mv_size, was) == 0) {
-        for (i = 0; i < LOYALTY_STATS_COUNTERS; i++) {
-            c[i] += was[i];
-        }
-
-    } else if (rc != 0 && rc != MDB_NOTFOUND) {
-        return rc;
-    }
-
-    v.mv_size = loyalty_stats_encode(c, rec);
-    v.mv_data = rec;
-
-    rc = mdb_put(txn, st->dbi[LOYALTY_DB_STATS], &nk, &v, 0);
 
     return rc != 0 ? rc : LOYALTY_WALK_WROTE;
 }

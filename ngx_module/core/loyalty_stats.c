@@ -445,8 +445,7 @@ loyalty_stats_acc_empty(loyalty_stats_acc_t *acc)
 }
 
 
-/* adds d to a record: in acc, or in the store without one */
-static int
+int
 loyalty_stats_add(loyalty_store_t *st, MDB_txn *txn,
     loyalty_stats_acc_t *acc, int kind, int64_t day, const char *name,
     size_t len, const int64_t *d)

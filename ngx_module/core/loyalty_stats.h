@@ -277,6 +277,14 @@ void loyalty_stats_acc_free(loyalty_stats_acc_t *acc);
 int loyalty_stats_clicks(loyalty_store_t *st, MDB_txn *txn,
     const char *code, size_t len, int64_t day, const uint64_t *delta);
 
+/*
+ * Adds d to the counters of (kind, day, name): in acc, or in the store
+ * when acc is NULL (to a record that does not decode as to none).
+ */
+int loyalty_stats_add(loyalty_store_t *st, MDB_txn *txn,
+    loyalty_stats_acc_t *acc, int kind, int64_t day, const char *name,
+    size_t len, const int64_t *d);
+
 /* the stats database's records */
 size_t loyalty_stats_key(int kind, int64_t day, const char *name, size_t len,
     uint8_t *key);
