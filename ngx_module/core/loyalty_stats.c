@@ -85,10 +85,7 @@ loyalty_stats_key(int kind, int64_t day, const char *name, size_t len,
     uint8_t *key)
 {
     key[0] = (uint8_t) kind;
-    key[1] = (uint8_t) (day >> 24);
-    key[2] = (uint8_t) (day >> 16);
-    key[3] = (uint8_t) (day >> 8);
-    key[4] = (uint8_t) day;
+    loyalty_be32_put(key + 1, (uint32_t) day);
 
     loyalty_cpymem(key + 5, name, len);
 

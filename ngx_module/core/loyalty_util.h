@@ -169,6 +169,9 @@ void loyalty_le_fields_get(const uint8_t *buf, const loyalty_le_field_t *f,
 /* 8-byte big-endian unsigned integers: keys that sort in number order */
 void loyalty_be_put(uint8_t *p, uint64_t v);
 uint64_t loyalty_be_get(const uint8_t *p);
+/* 4 bytes of it: the days in keys, TZif's fields */
+void loyalty_be32_put(uint8_t *p, uint32_t v);
+uint32_t loyalty_be32_get(const uint8_t *p);
 
 size_t loyalty_base64url_encode(const uint8_t *src, size_t len, char *dst);
 /* returns decoded length, or -1 on a character outside the alphabet */
