@@ -263,9 +263,9 @@ int loyaltyctl_cadence_stats(const loyaltyctl_opts_t *o, int argc,
 /* loyaltyctl_import.c: an import kind's database (-1 unknown); an
  * "import" message of the cluster's stream, applied by the follower */
 int loyaltyctl_import_db(const char *kind);
-int loyaltyctl_import_replicated(void *data, loyalty_store_t *st,
-    MDB_txn *txn, const char *what, const char *buf, size_t len,
-    json_t *hosts, int64_t now, char *err, size_t errlen);
+int loyaltyctl_import_replicated(loyalty_store_t *st, MDB_txn *txn,
+    const char *what, const char *buf, size_t len, json_t *hosts,
+    int64_t now, char *err, size_t errlen);
 /* loyaltyctl_nats.c: NATS JetStream, the stream of a cluster of edges */
 int loyaltyctl_nats_wanted(int argc, char **argv);
 int loyaltyctl_import_nats(const loyaltyctl_opts_t *o, int argc,

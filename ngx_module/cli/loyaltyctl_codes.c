@@ -332,11 +332,7 @@ loyaltyctl_clicks_entry(MDB_val *key, MDB_val *val, loyaltyctl_clicks_t *e)
     {
         n = key->mv_size < 40 ? key->mv_size : 40;
 
-        for (i = 0; i < (int) n; i++) {
-            snprintf(e->label + 2 * i, 3, "%02x",
-                     ((const uint8_t *) key->mv_data)[i]);
-        }
-        e->label[2 * n] = '\0';
+        loyalty_hex_encode(key->mv_data, n, e->label);
 
         return "invalid key";
     }

@@ -611,15 +611,10 @@ loyaltyctl_click_question(const loyaltyctl_dry_t *d, loyalty_store_t *st,
     MDB_txn *txn, const char *code, size_t n, loyalty_code_t *c,
     loyalty_lua_click_t *q, loyalty_member_t *m)
 {
-    MDB_val           key, val, rkey, rval;
+    MDB_val           rkey, rval;
     loyalty_member_t  r;
 
-    key.mv_data = (void *) code;
-    key.mv_size = n;
-
-    if (mdb_get(txn, st->dbi[LOYALTY_DB_CODES], &key, &val) != 0
-        || loyalty_code_decode(val.mv_data, val.mv_size, c) != 0)
-    {
+    if (loyalty_code_get(st, txn, code, n, c) != 0) {
         return loyaltyctl_absent("code", d->args[0], strlen(d->args[0]));
     }
 

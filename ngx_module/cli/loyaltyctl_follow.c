@@ -591,7 +591,7 @@ done:
 int
 loyaltyctl_checksum(const loyaltyctl_opts_t *o, int argc, char **argv)
 {
-    int              rc, i;
+    int              rc;
     char             hex[2 * LOYALTY_REPL_DIGEST_LEN + 1];
     char             stream[LOYALTY_REPL_STREAM_MAX + 1];
     uint8_t          digest[LOYALTY_REPL_DIGEST_LEN];
@@ -625,9 +625,7 @@ loyaltyctl_checksum(const loyaltyctl_opts_t *o, int argc, char **argv)
         return loyaltyctl_store_failed("checksum", rc);
     }
 
-    for (i = 0; i < LOYALTY_REPL_DIGEST_LEN; i++) {
-        snprintf(hex + 2 * i, 3, "%02x", digest[i]);
-    }
+    loyalty_hex_encode(digest, LOYALTY_REPL_DIGEST_LEN, hex);
 
     return loyaltyctl_print_json(json_pack("{s:s?,s:I,s:s}", "stream",
                                            stream[0] ? stream : NULL, "seq",

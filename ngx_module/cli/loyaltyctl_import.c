@@ -338,7 +338,7 @@ loyaltyctl_import_db(const char *kind)
  * LMDB error.
  */
 int
-loyaltyctl_import_replicated(void *data, loyalty_store_t *st, MDB_txn *txn,
+loyaltyctl_import_replicated(loyalty_store_t *st, MDB_txn *txn,
     const char *what, const char *buf, size_t len, json_t *hosts,
     int64_t now, char *err, size_t errlen)
 {

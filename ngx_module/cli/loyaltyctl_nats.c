@@ -440,7 +440,7 @@ loyaltyctl_import_check(const loyaltyctl_opts_t *o, const char *kind,
     rc = mdb_txn_begin(st.env, NULL, 0, &txn);
 
     if (rc == 0) {
-        rc = loyaltyctl_import_replicated(NULL, &st, txn, kind, buf, len,
+        rc = loyaltyctl_import_replicated(&st, txn, kind, buf, len,
                                           hosts, now, err, sizeof(err));
         mdb_txn_abort(txn);
     }

@@ -225,8 +225,7 @@ loyaltyctl_stats_label(const MDB_val *key, char *buf, size_t size)
         return;
     }
 
-    loyalty_stats_format_day(((int64_t) k[1] << 24) | (k[2] << 16)
-                             | (k[3] << 8) | k[4], day);
+    loyalty_stats_format_day(loyalty_be32_get(k + 1), day);
     snprintf(buf, size, "%c/%s/%.*s", k[0], day,
              (int) (key->mv_size - 5 > 64 ? 64 : key->mv_size - 5),
              (const char *) k + 5);

@@ -161,7 +161,6 @@ loyalty_apply_refer(loyalty_apply_t *ap, loyalty_mcopy_t *mc,
     char                    owner[LOYALTY_ID_MAX], why[LOYALTY_ERRLEN];
     char                    campaign[LOYALTY_CAMPAIGN_MAX];
     size_t                  owner_len;
-    MDB_val                 key, val;
     loyalty_code_t          c;
     loyalty_mcopy_t         ref;
     loyalty_stats_source_t  src;
@@ -177,11 +176,8 @@ loyalty_apply_refer(loyalty_apply_t *ap, loyalty_mcopy_t *mc,
         memcpy(owner, ev->referrer, owner_len);
 
     } else {
-        key.mv_data = (void *) ev->code;
-        key.mv_size = ev->code_len;
-
-        rc = mdb_get(ap->txn, ap->st->dbi[LOYALTY_DB_CODES], &key, &val);
-        if (rc == MDB_NOTFOUND) {
+        rc = loyalty_code_get(ap->st, ap->txn, ev->code, ev->code_len, &c);
+        if (rc == MDB_NOTFOUND || rc == MDB_CORRUPTED) {
             return 0;
         }
 
@@ -189,8 +185,7 @@ loyalty_apply_refer(loyalty_apply_t *ap, loyalty_mcopy_t *mc,
             return rc;
         }
 
-        if (loyalty_code_decode(val.mv_data, val.mv_size, &c) != 0
-            || (c.flags & LOYALTY_CODE_REVOKED)
+        if ((c.flags & LOYALTY_CODE_REVOKED)
             || ((c.flags & LOYALTY_CODE_EXPIRES) && c.expires_at < ev->at))
         {
             return 0;

@@ -343,6 +343,53 @@ loyalty_cadence_day(const loyalty_cadences_t *cads, int64_t y, int m, int d)
 }
 
 
+/*
+ * A birthday's or a calendar date's touches in the years around year:
+ * those whose due time falls in the cadence's window.
+ */
+static int
+loyalty_cadence_date_due(loyalty_store_t *st, MDB_txn *txn,
+    loyalty_cadences_t *cads, const loyalty_cadence_date_t *date,
+    int64_t year, char *period, loyalty_cadence_ask_t *ask,
+    loyalty_sweep_t *sw)
+{
+    int                       rc;
+    int64_t                   y;
+    const loyalty_cadence_t  *c;
+
+    c = ask->cadence;
+
+    for (y = year - 1; y <= year + 1; y++) {
+        if (date->year && date->year != y) {
+            continue;
+        }
+
+        ask->due_at = loyalty_cadence_at(cads, c,
+                                         loyalty_cadence_day(cads, y,
+                                                             date->month,
+                                                             date->day));
+        if (!loyalty_cadence_window(c, ask->due_at, ask->now)) {
+            continue;
+        }
+
+        if (c->trigger == LOYALTY_TRIGGER_BIRTHDAY) {
+            ask->period_len = (size_t) snprintf(period, 16, "%04d", (int) y);
+
+        } else {
+            ask->period_len = loyalty_format_day(y, date->month, date->day,
+                                                 period);
+        }
+
+        rc = loyalty_cadence_put(st, txn, cads, ask, sw);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+
+    return 0;
+}
+
+
 /* the time triggers of one member */
 static int
 loyalty_cadence_member_due(loyalty_store_t *st, MDB_txn *txn,
@@ -389,67 +436,36 @@ loyalty_cadence_member_due(loyalty_store_t *st, MDB_txn *txn,
             ask.due_at = due;
 
             rc = loyalty_cadence_put(st, txn, cads, &ask, sw);
-            if (rc != 0) {
-                return rc;
-            }
-
-            continue;
+            break;
 
         case LOYALTY_TRIGGER_BIRTHDAY:
             if (!(m->flags & LOYALTY_MEMBER_BIRTHDAY)) {
                 continue;
             }
 
-            date.year = 0;
             date.month = m->birth_month;
             date.day = m->birth_day;
-            k = 0;
+
+            rc = loyalty_cadence_date_due(st, txn, cads, &date, year, period,
+                                          &ask, sw);
             break;
 
         case LOYALTY_TRIGGER_CALENDAR:
-            k = 0;
+            /* each of the cadence's dates (a calendar cadence has one) */
+            for (k = 0, rc = 0; rc == 0 && k < c->ndates; k++) {
+                rc = loyalty_cadence_date_due(st, txn, cads, &c->dates[k],
+                                              year, period, &ask, sw);
+            }
+
             break;
 
         default:
             continue;
         }
 
-        /* a birthday, or each of the cadence's dates, in the years near */
-        do {
-            if (c->trigger == LOYALTY_TRIGGER_CALENDAR) {
-                date = c->dates[k];
-            }
-
-            for (y = year - 1; y <= year + 1; y++) {
-                if (date.year && date.year != y) {
-                    continue;
-                }
-
-                due = loyalty_cadence_at(cads, c,
-                                         loyalty_cadence_day(cads, y,
-                                                             date.month,
-                                                             date.day));
-                if (!loyalty_cadence_window(c, due, now)) {
-                    continue;
-                }
-
-                if (c->trigger == LOYALTY_TRIGGER_BIRTHDAY) {
-                    ask.period_len = (size_t) snprintf(period, sizeof(period),
-                                                       "%04d", (int) y);
-                } else {
-                    ask.period_len = loyalty_format_day(y, date.month,
-                                                        date.day, period);
-                }
-
-                ask.due_at = due;
-
-                rc = loyalty_cadence_put(st, txn, cads, &ask, sw);
-                if (rc != 0) {
-                    return rc;
-                }
-            }
-
-        } while (c->trigger == LOYALTY_TRIGGER_CALENDAR && ++k < c->ndates);
+        if (rc != 0) {
+            return rc;
+        }
     }
 
     return 0;
@@ -611,6 +627,53 @@ loyalty_spender_by_spend(const void *a, const void *b)
 }
 
 
+/* the orders of a year, gathered by loyalty_year_order() */
+typedef struct {
+    int64_t              from;
+    int64_t              to;
+    loyalty_spender_t   *sp;
+    size_t               cap;
+    size_t               k;
+} loyalty_year_orders_t;
+
+
+/* loyalty_walk()'s visitor: one order event */
+static int
+loyalty_year_order(void *data, loyalty_store_t *st, MDB_txn *txn,
+    MDB_val *key, MDB_val *val)
+{
+    loyalty_spender_t      *p;
+    loyalty_event_rec_t     e;
+    loyalty_year_orders_t  *yo = data;
+
+    if (loyalty_event_rec_decode(val->mv_data, val->mv_size, &e) != 0) {
+        return MDB_CORRUPTED;
+    }
+
+    if (e.at < yo->from || e.at >= yo->to || e.amount == e.refunded) {
+        return LOYALTY_WALK_NEXT;
+    }
+
+    if (yo->k == yo->cap) {
+        yo->cap = yo->cap ? yo->cap * 2 : 1024;
+        p = realloc(yo->sp, yo->cap * sizeof(loyalty_spender_t));
+
+        if (p == NULL) {
+            return ENOMEM;
+        }
+
+        yo->sp = p;
+    }
+
+    p = &yo->sp[yo->k++];
+    memcpy(p->id, e.member, e.member_len);
+    p->len = e.member_len;
+    p->spend = e.amount - e.refunded;
+
+    return LOYALTY_WALK_NEXT;
+}
+
+
 /*
  * Every member's spend in year y, less refunds, largest first; merged in
  * place.  *n is how many members had one.
@@ -620,70 +683,28 @@ loyalty_year_spenders(loyalty_store_t *st, MDB_txn *txn,
     const loyalty_cadences_t *cads, int64_t y, loyalty_spender_t **out,
     size_t *n)
 {
-    int                   rc;
-    size_t                i, k, cap;
-    int64_t               from, to;
-    MDB_val               key, val;
-    MDB_cursor           *cur;
-    loyalty_spender_t    *sp, *p;
-    loyalty_event_rec_t   e;
+    int                     rc;
+    size_t                  i, k;
+    loyalty_spender_t      *sp, *p;
+    loyalty_year_orders_t   yo;
 
     /* the shop's year */
-    from = loyalty_cadence_day(cads, y, 1, 1);
-    to = loyalty_cadence_day(cads, y + 1, 1, 1);
+    yo.from = loyalty_cadence_day(cads, y, 1, 1);
+    yo.to = loyalty_cadence_day(cads, y + 1, 1, 1);
+    yo.sp = NULL;
+    yo.cap = 0;
+    yo.k = 0;
 
     *out = NULL;
     *n = 0;
-    sp = NULL;
-    cap = 0;
-    k = 0;
 
-    rc = mdb_cursor_open(txn, st->dbi[LOYALTY_DB_EVENTS], &cur);
+    rc = loyalty_walk(st, txn, LOYALTY_DB_EVENTS, "o", 1, 1,
+                      loyalty_year_order, &yo);
+
+    sp = yo.sp;
+    k = yo.k;
+
     if (rc != 0) {
-        return rc;
-    }
-
-    key.mv_data = "o";
-    key.mv_size = 1;
-
-    for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
-         rc == 0;
-         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT))
-    {
-        if (((char *) key.mv_data)[0] != 'o') {
-            break;
-        }
-
-        if (loyalty_event_rec_decode(val.mv_data, val.mv_size, &e) != 0) {
-            rc = MDB_CORRUPTED;
-            break;
-        }
-
-        if (e.at < from || e.at >= to || e.amount == e.refunded) {
-            continue;
-        }
-
-        if (k == cap) {
-            cap = cap ? cap * 2 : 1024;
-            p = realloc(sp, cap * sizeof(loyalty_spender_t));
-
-            if (p == NULL) {
-                rc = ENOMEM;
-                break;
-            }
-
-            sp = p;
-        }
-
-        memcpy(sp[k].id, e.member, e.member_len);
-        sp[k].len = e.member_len;
-        sp[k].spend = e.amount - e.refunded;
-        k++;
-    }
-
-    mdb_cursor_close(cur);
-
-    if (rc != 0 && rc != MDB_NOTFOUND) {
         free(sp);
         return rc;
     }
@@ -721,7 +742,7 @@ loyalty_sweep_top(loyalty_store_t *st, MDB_txn *txn,
     size_t                  i, n, rank;
     int64_t                 year, y, due;
     uint8_t                 mbuf[LOYALTY_MEMBER_MAX], stamp[8];
-    MDB_val                 key, val;
+    MDB_val                 val;
     loyalty_member_t        m;
     loyalty_spender_t      *sp;
     loyalty_cadence_ask_t   ask;
@@ -737,12 +758,10 @@ loyalty_sweep_top(loyalty_store_t *st, MDB_txn *txn,
         }
 
         /* once a year is done it is marked, not counted again */
-        key.mv_data = mkey;
-        key.mv_size = (size_t) snprintf(mkey, sizeof(mkey), "%s%.*s:%04d",
-                                        LOYALTY_META_TOP, (int) c->name_len,
-                                        c->name, (int) y);
+        snprintf(mkey, sizeof(mkey), "%s%.*s:%04d", LOYALTY_META_TOP,
+                 (int) c->name_len, c->name, (int) y);
 
-        rc = mdb_get(txn, st->dbi[LOYALTY_DB_META], &key, &val);
+        rc = loyalty_store_meta_get(st, txn, mkey, &val);
         if (rc == 0) {
             continue;
         }
@@ -798,10 +817,8 @@ loyalty_sweep_top(loyalty_store_t *st, MDB_txn *txn,
         }
 
         loyalty_le_put(stamp, (uint64_t) now, 8);
-        val.mv_data = stamp;
-        val.mv_size = 8;
 
-        rc = mdb_put(txn, st->dbi[LOYALTY_DB_META], &key, &val, 0);
+        rc = loyalty_store_meta_put(st, txn, mkey, stamp, 8);
         if (rc != 0) {
             return rc;
         }

@@ -475,6 +475,26 @@ loyalty_code_decode(const uint8_t *buf, size_t len, loyalty_code_t *c)
 }
 
 
+int
+loyalty_code_get(loyalty_store_t *st, MDB_txn *txn, const char *code,
+    size_t len, loyalty_code_t *c)
+{
+    int      rc;
+    MDB_val  key, val;
+
+    key.mv_data = (void *) code;
+    key.mv_size = len;
+
+    rc = mdb_get(txn, st->dbi[LOYALTY_DB_CODES], &key, &val);
+    if (rc != 0) {
+        return rc;
+    }
+
+    return loyalty_code_decode(val.mv_data, val.mv_size, c) == 0
+           ? 0 : MDB_CORRUPTED;
+}
+
+
 static int
 loyalty_normalized(const char *code, size_t len)
 {
@@ -508,10 +528,7 @@ loyalty_clicks_key(const char *code, size_t len, int64_t day, uint8_t *key)
 
     /* a NUL sorts before any code character: "ABC"'s days before "ABCD" */
     key[len] = 0;
-    key[len + 1] = (uint8_t) (day >> 24);
-    key[len + 2] = (uint8_t) (day >> 16);
-    key[len + 3] = (uint8_t) (day >> 8);
-    key[len + 4] = (uint8_t) day;
+    loyalty_be32_put(key + len + 1, (uint32_t) day);
 
     return len + 5;
 }
@@ -521,8 +538,7 @@ int
 loyalty_clicks_key_parse(const uint8_t *key, size_t len, const char **code,
     size_t *code_len, int64_t *day)
 {
-    int64_t         d;
-    const uint8_t  *p;
+    int64_t  d;
 
     if (len < LOYALTY_CODE_MIN + 5 || len > LOYALTY_CLICKS_KEY_MAX
         || key[len - 5] != 0
@@ -531,9 +547,7 @@ loyalty_clicks_key_parse(const uint8_t *key, size_t len, const char **code,
         return -1;
     }
 
-    p = key + len - 4;
-    d = (int64_t) p[0] << 24 | (int64_t) p[1] << 16 | (int64_t) p[2] << 8
-        | p[3];
+    d = loyalty_be32_get(key + len - 4);
 
     if (d > LOYALTY_DAY_MAX) {
         return -1;

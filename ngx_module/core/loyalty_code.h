@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "loyalty_store.h"
 #include "loyalty_util.h"
 
 
@@ -151,6 +152,12 @@ int loyalty_host_allowed(const char *host, size_t host_len,
 size_t loyalty_code_encode(const loyalty_code_t *c, uint8_t *buf);
 /* 0, or -1 on a record that is not a valid v1 code record */
 int loyalty_code_decode(const uint8_t *buf, size_t len, loyalty_code_t *c);
+/*
+ * The code record of code, decoded in place (valid until txn writes):
+ * 0, MDB_NOTFOUND, MDB_CORRUPTED, or an LMDB error.
+ */
+int loyalty_code_get(loyalty_store_t *st, MDB_txn *txn, const char *code,
+    size_t len, loyalty_code_t *c);
 
 /*
  * Writes the clicks key of a normalized code and a day; returns its

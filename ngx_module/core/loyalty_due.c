@@ -10,6 +10,7 @@
 #include "loyalty_due.h"
 #include "loyalty_ledger.h"
 #include "loyalty_member.h"
+#include "loyalty_walk.h"
 
 
 const char  *loyalty_touch_names[LOYALTY_TOUCH_KINDS] = {
@@ -514,83 +515,75 @@ typedef struct {
     size_t                  n;
     loyalty_due_visit_pt    visit;
     void                   *data;
+    int                     rc;
 } loyalty_due_walk_t;
+
+
+/* loyalty_walk()'s visitor: one entry of the queue */
+static int
+loyalty_due_step(void *data, loyalty_store_t *st, MDB_txn *txn,
+    MDB_val *key, MDB_val *val)
+{
+    int                  rc;
+    int64_t              due_at;
+    loyalty_due_t        d;
+    loyalty_due_walk_t  *w = data;
+
+    if (key->mv_size <= 8 || key->mv_size > LOYALTY_DUE_KEY_MAX
+        || loyalty_due_decode(val->mv_data, val->mv_size, &d) != 0)
+    {
+        w->rc = MDB_CORRUPTED;
+        return LOYALTY_WALK_STOP;
+    }
+
+    due_at = loyalty_due_key_time(key->mv_data);
+    if (due_at > w->until) {
+        return LOYALTY_WALK_STOP;
+    }
+
+    rc = w->visit(w->data, st, txn, (char *) key->mv_data + 8,
+                  key->mv_size - 8, due_at, &d);
+
+    if (w->after) {
+        memcpy(w->after, key->mv_data, key->mv_size);
+        *w->after_len = key->mv_size;
+    }
+
+    if (rc == LOYALTY_DUE_PASS) {
+        return LOYALTY_WALK_WROTE;
+    }
+
+    if (rc != 0) {
+        w->rc = rc;
+        return LOYALTY_WALK_STOP;
+    }
+
+    return (++w->n >= w->limit) ? LOYALTY_WALK_STOP : LOYALTY_WALK_WROTE;
+}
 
 
 static int
 loyalty_due_walk(loyalty_store_t *st, MDB_txn *txn, loyalty_due_walk_t *w)
 {
-    int             rc, op;
-    size_t          idlen;
-    uint8_t         kbuf[LOYALTY_DUE_KEY_MAX + 1];
-    int64_t         due_at;
-    MDB_val         key, val;
-    MDB_cursor     *cur;
-    loyalty_due_t   d;
+    int      rc;
+    uint8_t  kbuf[LOYALTY_DUE_KEY_MAX + 1];
+    MDB_val  from;
 
     w->n = 0;
+    w->rc = 0;
 
     if (w->limit == 0) {
         return 0;
     }
 
-    rc = mdb_cursor_open(txn, st->dbi[LOYALTY_DB_DUE], &cur);
-    if (rc != 0) {
-        return rc;
-    }
+    from.mv_size = 0;
+    (void) loyalty_store_after(kbuf, w->after, w->after ? *w->after_len : 0,
+                               &from);
 
-    op = loyalty_store_after(kbuf, w->after, w->after ? *w->after_len : 0,
-                             &key);
+    rc = loyalty_walk(st, txn, LOYALTY_DB_DUE, kbuf, from.mv_size, 0,
+                      loyalty_due_step, w);
 
-    for ( ;; op = MDB_SET_RANGE) {
-        rc = mdb_cursor_get(cur, &key, &val, op);
-
-        if (rc == MDB_NOTFOUND) {
-            rc = 0;
-            break;
-        }
-
-        if (rc != 0) {
-            break;
-        }
-
-        if (key.mv_size <= 8 || key.mv_size > LOYALTY_DUE_KEY_MAX
-            || loyalty_due_decode(val.mv_data, val.mv_size, &d) != 0)
-        {
-            rc = MDB_CORRUPTED;
-            break;
-        }
-
-        due_at = loyalty_due_key_time(key.mv_data);
-        if (due_at > w->until) {
-            rc = 0;
-            break;
-        }
-
-        memcpy(kbuf, key.mv_data, key.mv_size);
-        idlen = key.mv_size - 8;
-
-        rc = w->visit(w->data, st, txn, (char *) kbuf + 8, idlen, due_at,
-                      &d);
-
-        if (w->after) {
-            memcpy(w->after, kbuf, key.mv_size);
-            *w->after_len = key.mv_size;
-        }
-
-        if (rc == LOYALTY_DUE_PASS) {
-            rc = 0;
-
-        } else if (rc != 0 || ++w->n >= w->limit) {
-            break;
-        }
-
-        (void) loyalty_store_after(kbuf, kbuf, 8 + idlen, &key);
-    }
-
-    mdb_cursor_close(cur);
-
-    return rc;
+    return rc != 0 ? rc : w->rc;
 }
 
 

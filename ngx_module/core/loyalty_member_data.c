@@ -34,6 +34,7 @@
 #include "loyalty_member_data.h"
 #include "loyalty_record.h"
 #include "loyalty_stats.h"
+#include "loyalty_stats_sum.h"
 #include "loyalty_walk.h"
 
 
@@ -172,12 +173,9 @@ loyalty_member_erase_key(loyalty_store_t *st, MDB_txn *txn, uint8_t *k,
     int make)
 {
     int      rc;
-    MDB_val  key, val;
+    MDB_val  val;
 
-    key.mv_data = LOYALTY_META_ERASE_KEY;
-    key.mv_size = sizeof(LOYALTY_META_ERASE_KEY) - 1;
-
-    rc = mdb_get(txn, st->dbi[LOYALTY_DB_META], &key, &val);
+    rc = loyalty_store_meta_get(st, txn, LOYALTY_META_ERASE_KEY, &val);
 
     if (rc == 0 && val.mv_size == LOYALTY_ERASE_KEY_LEN) {
         memcpy(k, val.mv_data, LOYALTY_ERASE_KEY_LEN);
@@ -196,10 +194,8 @@ loyalty_member_erase_key(loyalty_store_t *st, MDB_txn *txn, uint8_t *k,
         return EIO;
     }
 
-    val.mv_data = k;
-    val.mv_size = LOYALTY_ERASE_KEY_LEN;
-
-    return mdb_put(txn, st->dbi[LOYALTY_DB_META], &key, &val, 0);
+    return loyalty_store_meta_put(st, txn, LOYALTY_META_ERASE_KEY, k,
+                                  LOYALTY_ERASE_KEY_LEN);
 }
 
 
@@ -209,11 +205,8 @@ loyalty_member_pseudonym(loyalty_store_t *st, MDB_txn *txn, const char *id,
     size_t len, char *p)
 {
     int           rc;
-    size_t        i;
     uint8_t       k[LOYALTY_ERASE_KEY_LEN], mac[EVP_MAX_MD_SIZE];
     unsigned int  n;
-
-    static const char  hex[] = "0123456789abcdef";
 
     rc = loyalty_member_erase_key(st, txn, k, 1);
     if (rc != 0) {
@@ -229,14 +222,8 @@ loyalty_member_pseudonym(loyalty_store_t *st, MDB_txn *txn, const char *id,
     memcpy(p, LOYALTY_PSEUDONYM_PREFIX, sizeof(LOYALTY_PSEUDONYM_PREFIX) - 1);
     p += sizeof(LOYALTY_PSEUDONYM_PREFIX) - 1;
 
-    for (i = 0; i < (LOYALTY_PSEUDONYM_LEN
-                     - (sizeof(LOYALTY_PSEUDONYM_PREFIX) - 1)) / 2; i++)
-    {
-        *p++ = hex[mac[i] >> 4];
-        *p++ = hex[mac[i] & 0x0f];
-    }
-
-    *p = '\0';
+    loyalty_hex_encode(mac, (LOYALTY_PSEUDONYM_LEN
+                             - (sizeof(LOYALTY_PSEUDONYM_PREFIX) - 1)) / 2, p);
 
     return 0;
 }
@@ -474,7 +461,6 @@ loyalty_member_erase_as(loyalty_store_t *st, MDB_txn *txn, const char *id,
     char               ref[LOYALTY_ID_MAX];
     size_t             ref_len;
     uint8_t            k[LOYALTY_ERASE_KEY_LEN];
-    MDB_val            mkey, val;
     loyalty_erasing_t  er;
 
     if (!loyalty_valid_id(id, len)) {
@@ -494,12 +480,8 @@ loyalty_member_erase_as(loyalty_store_t *st, MDB_txn *txn, const char *id,
         rc = loyalty_member_erase_key(st, txn, k, 0);
 
         if (rc == MDB_NOTFOUND) {
-            mkey.mv_data = LOYALTY_META_ERASE_KEY;
-            mkey.mv_size = sizeof(LOYALTY_META_ERASE_KEY) - 1;
-            val.mv_data = (void *) key;
-            val.mv_size = LOYALTY_ERASE_KEY_LEN;
-
-            rc = mdb_put(txn, st->dbi[LOYALTY_DB_META], &mkey, &val, 0);
+            rc = loyalty_store_meta_put(st, txn, LOYALTY_META_ERASE_KEY, key,
+                                        LOYALTY_ERASE_KEY_LEN);
         }
 
         if (rc != 0) {
@@ -676,45 +658,26 @@ static int
 loyalty_member_erase_counters(void *data, loyalty_store_t *st, MDB_txn *txn,
     MDB_val *key, MDB_val *val)
 {
-    int                 rc, i;
-    int64_t             c[LOYALTY_STATS_COUNTERS], was[LOYALTY_STATS_COUNTERS];
-    uint8_t             nkey[LOYALTY_STATS_KEY_MAX];
-    uint8_t             rec[LOYALTY_STATS_REC_MAX];
-    MDB_val             nk, v;
+    int                 rc;
+    int64_t             c[LOYALTY_STATS_COUNTERS];
+    const uint8_t      *k;
     loyalty_erasing_t  *er = data;
 
-    if (key->mv_size != 5 + er->len
-        || memcmp((uint8_t *) key->mv_data + 5, er->id, er->len) != 0
+    k = key->mv_data;
+
+    if (key->mv_size != 5 + er->len || memcmp(k + 5, er->id, er->len) != 0
         || loyalty_stats_decode(val->mv_data, val->mv_size, c) != 0)
     {
         return LOYALTY_WALK_NEXT;
     }
 
-    memcpy(nkey, key->mv_data, 5);
-    memcpy(nkey + 5, er->p, LOYALTY_PSEUDONYM_LEN);
-    nk.mv_data = nkey;
-    nk.mv_size = 5 + LOYALTY_PSEUDONYM_LEN;
-
     rc = mdb_del(txn, st->dbi[LOYALTY_DB_STATS], key, NULL);
-    if (rc != 0) {
-        return rc;
+
+    if (rc == 0) {
+        rc = loyalty_stats_add(st, txn, NULL, k[0],
+                               loyalty_stats_key_day(k + 1), er->p,
+                               LOYALTY_PSEUDONYM_LEN, c);
     }
-
-    rc = mdb_get(txn, st->dbi[LOYALTY_DB_STATS], &nk, &v);
-
-    if (rc == 0 && loyalty_stats_decode(v.mv_data, v.mv_size, was) == 0) {
-        for (i = 0; i < LOYALTY_STATS_COUNTERS; i++) {
-            c[i] += was[i];
-        }
-
-    } else if (rc != 0 && rc != MDB_NOTFOUND) {
-        return rc;
-    }
-
-    v.mv_size = loyalty_stats_encode(c, rec);
-    v.mv_data = rec;
-
-    rc = mdb_put(txn, st->dbi[LOYALTY_DB_STATS], &nk, &v, 0);
 
     return rc != 0 ? rc : LOYALTY_WALK_WROTE;
 }

@@ -12,6 +12,7 @@
 
 #include "loyalty_events.h"
 #include "loyalty_prune.h"
+#include "loyalty_walk.h"
 
 
 static const int  loyalty_prune_dbs[] = {
@@ -36,85 +37,92 @@ loyalty_prune_old(int db, MDB_val *val, int64_t cutoff)
 }
 
 
+typedef struct {
+    loyalty_prune_t  *pr;
+    int               db;
+    int64_t           cutoff;
+    size_t            max;
+    size_t            n;
+} loyalty_pruning_t;
+
+
+/* loyalty_walk()'s visitor: one record, deleted if old */
+static int
+loyalty_prune_one(void *data, loyalty_store_t *st, MDB_txn *txn,
+    MDB_val *key, MDB_val *val)
+{
+    int                 rc;
+    loyalty_pruning_t  *p = data;
+
+    if (p->n == p->max) {
+        return LOYALTY_WALK_STOP;
+    }
+
+    p->n++;
+
+    if (key->mv_size > sizeof(p->pr->after)) {
+        return LOYALTY_WALK_NEXT;
+    }
+
+    memcpy(p->pr->after, key->mv_data, key->mv_size);
+    p->pr->after_len = key->mv_size;
+
+    if (!loyalty_prune_old(p->db, val, p->cutoff)) {
+        return LOYALTY_WALK_NEXT;
+    }
+
+    rc = mdb_del(txn, st->dbi[p->db], key, NULL);
+    if (rc != 0) {
+        return rc;
+    }
+
+    if (p->db == LOYALTY_DB_EVENTS) {
+        p->pr->events++;
+
+    } else {
+        p->pr->touches++;
+    }
+
+    return LOYALTY_WALK_WROTE;
+}
+
+
 int
 loyalty_prune_step(loyalty_store_t *st, MDB_txn *txn, int64_t cutoff,
     size_t max, loyalty_prune_t *pr)
 {
-    int             rc, db;
-    size_t          n;
-    MDB_val         key, val;
-    MDB_cursor     *cur;
-    MDB_cursor_op   op;
+    int                rc;
+    uint8_t            kbuf[sizeof(pr->after) + 1];
+    MDB_val            from;
+    loyalty_pruning_t  p;
 
     if (pr->stage >= 2) {
         pr->done = 1;
         return 0;
     }
 
-    db = loyalty_prune_dbs[pr->stage];
+    p.pr = pr;
+    p.db = loyalty_prune_dbs[pr->stage];
+    p.cutoff = cutoff;
+    p.max = max;
+    p.n = 0;
 
-    rc = mdb_cursor_open(txn, st->dbi[db], &cur);
+    /* on from after the key the last step looked at last */
+    from.mv_size = 0;
+    (void) loyalty_store_after(kbuf, pr->after, pr->after_len, &from);
+
+    rc = loyalty_walk(st, txn, p.db, kbuf, from.mv_size, 0, loyalty_prune_one,
+                      &p);
     if (rc != 0) {
         return rc;
     }
 
-    op = MDB_FIRST;
-    rc = 0;
-
-    /* on from where the last step stopped, the key it looked at last */
-    if (pr->after_len) {
-        key.mv_data = pr->after;
-        key.mv_size = pr->after_len;
-
-        rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
-
-        op = (rc == 0 && key.mv_size == pr->after_len
-              && memcmp(key.mv_data, pr->after, pr->after_len) == 0)
-             ? MDB_NEXT : MDB_GET_CURRENT;
-    }
-
-    for (n = 0; rc == 0 && n < max; n++) {
-        rc = mdb_cursor_get(cur, &key, &val, op);
-        if (rc != 0) {
-            break;
-        }
-
-        op = MDB_NEXT;
-
-        if (key.mv_size > sizeof(pr->after)) {
-            continue;
-        }
-
-        memcpy(pr->after, key.mv_data, key.mv_size);
-        pr->after_len = key.mv_size;
-
-        if (!loyalty_prune_old(db, &val, cutoff)) {
-            continue;
-        }
-
-        /* the cursor is left on the next record: NEXT returns it */
-        rc = mdb_cursor_del(cur, 0);
-        if (rc != 0) {
-            break;
-        }
-
-        if (db == LOYALTY_DB_EVENTS) {
-            pr->events++;
-
-        } else {
-            pr->touches++;
-        }
-    }
-
-    mdb_cursor_close(cur);
-
-    if (rc == MDB_NOTFOUND) {
+    if (p.n < max) {
         /* on to the next database, from its start */
         pr->stage++;
         pr->after_len = 0;
         pr->done = (pr->stage >= 2);
-        return 0;
     }
 
-    return rc;
+    return 0;
 }

@@ -22,6 +22,7 @@
 #include "loyalty_repl.h"
 #include "loyalty_stats.h"
 #include "loyalty_util.h"
+#include "loyalty_walk.h"
 
 
 #define LOYALTY_REPL_SWEEP_CHUNK    1000
@@ -475,9 +476,8 @@ loyalty_repl_import(loyalty_repl_run_t *r)
         return loyalty_repl_refuse(r, "import: not applied here");
     }
 
-    rc = ctx->import(ctx->import_data, r->st, r->txn, r->m.what.data,
-                     r->m.body.data, r->m.body.len, r->m.hosts, r->m.at,
-                     r->err, r->errlen);
+    rc = ctx->import(r->st, r->txn, r->m.what.data, r->m.body.data,
+                     r->m.body.len, r->m.hosts, r->m.at, r->err, r->errlen);
 
     return rc == -1 ? LOYALTY_REPL_REFUSED : rc;
 }
@@ -779,64 +779,66 @@ loyalty_repl_digest_len(EVP_MD_CTX *md, size_t len)
 }
 
 
+typedef struct {
+    EVP_MD_CTX  *md;
+    int          db;
+} loyalty_repl_digesting_t;
+
+
+/* loyalty_walk()'s visitor: one entry into the checksum */
+static int
+loyalty_repl_digest_one(void *data, loyalty_store_t *st, MDB_txn *txn,
+    MDB_val *key, MDB_val *val)
+{
+    uint8_t                    idx;
+    loyalty_repl_digesting_t  *d = data;
+
+    if (d->db == LOYALTY_DB_META && loyalty_repl_local(key)) {
+        return LOYALTY_WALK_NEXT;
+    }
+
+    idx = (uint8_t) d->db;
+
+    EVP_DigestUpdate(d->md, &idx, 1);
+    loyalty_repl_digest_len(d->md, key->mv_size);
+    EVP_DigestUpdate(d->md, key->mv_data, key->mv_size);
+    loyalty_repl_digest_len(d->md, val->mv_size);
+    EVP_DigestUpdate(d->md, val->mv_data, val->mv_size);
+
+    return LOYALTY_WALK_NEXT;
+}
+
+
 int
 loyalty_repl_checksum(loyalty_store_t *st, MDB_txn *txn,
     uint8_t digest[LOYALTY_REPL_DIGEST_LEN])
 {
-    int          rc, db;
-    uint8_t      idx;
-    MDB_val      key, val;
-    EVP_MD_CTX  *md;
-    MDB_cursor  *cur;
+    int                       rc;
+    loyalty_repl_digesting_t  d;
 
-    md = EVP_MD_CTX_new();
-    if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
-        EVP_MD_CTX_free(md);
+    d.md = EVP_MD_CTX_new();
+    if (d.md == NULL || EVP_DigestInit_ex(d.md, EVP_sha256(), NULL) != 1) {
+        EVP_MD_CTX_free(d.md);
         return ENOMEM;
     }
 
     rc = 0;
 
-    for (db = 0; db < LOYALTY_DB_COUNT && rc == 0; db++) {
+    for (d.db = 0; d.db < LOYALTY_DB_COUNT && rc == 0; d.db++) {
         /* the members each commit changed: this node's transaction ids */
-        if (db == LOYALTY_DB_CHANGES) {
+        if (d.db == LOYALTY_DB_CHANGES) {
             continue;
         }
 
-        rc = mdb_cursor_open(txn, st->dbi[db], &cur);
-        if (rc != 0) {
-            break;
-        }
-
-        idx = (uint8_t) db;
-
-        for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST);
-             rc == 0;
-             rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT))
-        {
-            if (db == LOYALTY_DB_META && loyalty_repl_local(&key)) {
-                continue;
-            }
-
-            EVP_DigestUpdate(md, &idx, 1);
-            loyalty_repl_digest_len(md, key.mv_size);
-            EVP_DigestUpdate(md, key.mv_data, key.mv_size);
-            loyalty_repl_digest_len(md, val.mv_size);
-            EVP_DigestUpdate(md, val.mv_data, val.mv_size);
-        }
-
-        mdb_cursor_close(cur);
-
-        if (rc == MDB_NOTFOUND) {
-            rc = 0;
-        }
+        rc = loyalty_walk(st, txn, d.db, NULL, 0, 0, loyalty_repl_digest_one,
+                          &d);
     }
 
-    if (rc == 0 && EVP_DigestFinal_ex(md, digest, NULL) != 1) {
+    if (rc == 0 && EVP_DigestFinal_ex(d.md, digest, NULL) != 1) {
         rc = ENOMEM;
     }
 
-    EVP_MD_CTX_free(md);
+    EVP_MD_CTX_free(d.md);
     return rc;
 }
 

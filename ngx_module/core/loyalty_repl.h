@@ -44,16 +44,15 @@
  * Applies "import" messages (loyaltyctl's import, which lives in the
  * CLI): 0, -1 with err for refused input, or an LMDB error.
  */
-typedef int (*loyalty_repl_import_pt)(void *data, loyalty_store_t *st,
-    MDB_txn *txn, const char *what, const char *buf, size_t len,
-    json_t *hosts, int64_t now, char *err, size_t errlen);
+typedef int (*loyalty_repl_import_pt)(loyalty_store_t *st, MDB_txn *txn,
+    const char *what, const char *buf, size_t len, json_t *hosts,
+    int64_t now, char *err, size_t errlen);
 
 
 typedef struct {
     const loyalty_event_hook_t  *hook;      /* events; NULL: none */
     loyalty_cadences_t          *cadences;  /* sweeps; NULL: none */
     loyalty_repl_import_pt       import;    /* NULL: refused */
-    void                        *import_data;
 } loyalty_repl_ctx_t;
 
 

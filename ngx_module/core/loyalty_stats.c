@@ -52,27 +52,10 @@ loyalty_stats_day(const loyalty_tz_t *tz, int64_t t)
 int
 loyalty_stats_parse_day(const char *s, size_t len, int64_t *day)
 {
-    int      m, d;
-    size_t   i;
-    int64_t  y;
+    int  y, m, d;
 
-    if (len != LOYALTY_DAY_LEN || s[4] != '-' || s[7] != '-') {
-        return -1;
-    }
-
-    for (i = 0; i < len; i++) {
-        if (i != 4 && i != 7 && (s[i] < '0' || s[i] > '9')) {
-            return -1;
-        }
-    }
-
-    y = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10
-        + (s[3] - '0');
-    m = (s[5] - '0') * 10 + (s[6] - '0');
-    d = (s[8] - '0') * 10 + (s[9] - '0');
-
-    if (y < 2000 || y > 2100 || m < 1 || m > 12 || d < 1
-        || d > loyalty_month_days((int) y, m))
+    if (len != LOYALTY_DAY_LEN || loyalty_parse_date(s, len, &y, &m, &d) != 0
+        || y < 2000 || y > 2100)
     {
         return -1;
     }
@@ -89,7 +72,7 @@ loyalty_stats_format_day(int64_t day, char *buf)
     int      m, d;
     int64_t  y;
 
-    loyalty_civil(day * 86400, &y, &m, &d);
+    loyalty_civil(day * LOYALTY_DAY, &y, &m, &d);
 
     snprintf(buf, LOYALTY_DAY_LEN + 1, "%04d-%02d-%02d", (int) y, m, d);
 }
@@ -102,10 +85,7 @@ loyalty_stats_key(int kind, int64_t day, const char *name, size_t len,
     uint8_t *key)
 {
     key[0] = (uint8_t) kind;
-    key[1] = (uint8_t) (day >> 24);
-    key[2] = (uint8_t) (day >> 16);
-    key[3] = (uint8_t) (day >> 8);
-    key[4] = (uint8_t) day;
+    loyalty_be32_put(key + 1, (uint32_t) day);
 
     loyalty_cpymem(key + 5, name, len);
 
@@ -429,7 +409,8 @@ loyalty_stats_acc_entry(loyalty_stats_acc_t *acc, const uint8_t *key,
 }
 
 
-int
+/* adds d to the entry of key (of at most LOYALTY_STATS_KEY_MAX bytes) */
+static int
 loyalty_stats_acc_add(loyalty_stats_acc_t *acc, const uint8_t *key,
     size_t len, const int64_t *d)
 {
@@ -449,7 +430,8 @@ loyalty_stats_acc_add(loyalty_stats_acc_t *acc, const uint8_t *key,
 }
 
 
-void
+/* forgets every entry, keeping the memory */
+static void
 loyalty_stats_acc_empty(loyalty_stats_acc_t *acc)
 {
     acc->n = 0;
@@ -460,8 +442,7 @@ loyalty_stats_acc_empty(loyalty_stats_acc_t *acc)
 }
 
 
-/* adds d to a record: in acc, or in the store without one */
-static int
+int
 loyalty_stats_add(loyalty_store_t *st, MDB_txn *txn,
     loyalty_stats_acc_t *acc, int kind, int64_t day, const char *name,
     size_t len, const int64_t *d)
@@ -895,7 +876,6 @@ loyalty_stats_clicks(loyalty_store_t *st, MDB_txn *txn, const char *code,
     int             rc;
     char            owner[LOYALTY_ID_MAX], campaign[LOYALTY_CAMPAIGN_MAX];
     int64_t         d[LOYALTY_STATS_COUNTERS];
-    MDB_val         key, val;
     loyalty_code_t  c;
 
     memset(d, 0, sizeof(d));
@@ -920,16 +900,10 @@ loyalty_stats_clicks(loyalty_store_t *st, MDB_txn *txn, const char *code,
         return rc;
     }
 
-    key.mv_data = (void *) code;
-    key.mv_size = len;
-
-    rc = mdb_get(txn, st->dbi[LOYALTY_DB_CODES], &key, &val);
+    rc = loyalty_code_get(st, txn, code, len, &c);
 
     /* a code deleted since its clicks: only its own row and the day's */
-    if (rc == MDB_NOTFOUND
-        || (rc == 0 && loyalty_code_decode(val.mv_data, val.mv_size, &c)
-                       != 0))
-    {
+    if (rc == MDB_NOTFOUND || rc == MDB_CORRUPTED) {
         return 0;
     }
 

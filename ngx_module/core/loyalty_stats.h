@@ -264,11 +264,6 @@ int loyalty_stats_move(loyalty_store_t *st, MDB_txn *txn,
 void loyalty_stats_acc_init(loyalty_stats_acc_t *acc);
 /* the hash of a key or name, for the accumulator and a question's sums */
 uint32_t loyalty_stats_hash(const uint8_t *key, size_t len);
-/* adds d to the entry of key (of at most LOYALTY_STATS_KEY_MAX bytes) */
-int loyalty_stats_acc_add(loyalty_stats_acc_t *acc, const uint8_t *key,
-    size_t len, const int64_t *d);
-/* forgets every entry, keeping the memory */
-void loyalty_stats_acc_empty(loyalty_stats_acc_t *acc);
 /* writes what acc holds into txn, in key order, and empties it */
 int loyalty_stats_flush(loyalty_store_t *st, MDB_txn *txn,
     loyalty_stats_acc_t *acc);
@@ -281,6 +276,14 @@ void loyalty_stats_acc_free(loyalty_stats_acc_t *acc);
  */
 int loyalty_stats_clicks(loyalty_store_t *st, MDB_txn *txn,
     const char *code, size_t len, int64_t day, const uint64_t *delta);
+
+/*
+ * Adds d to the counters of (kind, day, name): in acc, or in the store
+ * when acc is NULL (to a record that does not decode as to none).
+ */
+int loyalty_stats_add(loyalty_store_t *st, MDB_txn *txn,
+    loyalty_stats_acc_t *acc, int kind, int64_t day, const char *name,
+    size_t len, const int64_t *d);
 
 /* the stats database's records */
 size_t loyalty_stats_key(int kind, int64_t day, const char *name, size_t len,

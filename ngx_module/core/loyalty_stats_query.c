@@ -230,15 +230,9 @@ static void
 loyalty_stats_code_info(loyalty_store_t *st, MDB_txn *txn, json_t *o,
     const loyalty_stats_row_t *r)
 {
-    MDB_val         key, val;
     loyalty_code_t  c;
 
-    key.mv_data = (void *) r->name;
-    key.mv_size = r->len;
-
-    if (mdb_get(txn, st->dbi[LOYALTY_DB_CODES], &key, &val) != 0
-        || loyalty_code_decode(val.mv_data, val.mv_size, &c) != 0)
-    {
+    if (loyalty_code_get(st, txn, r->name, r->len, &c) != 0) {
         return;
     }
 
@@ -483,8 +477,7 @@ loyalty_stats_moves(loyalty_store_t *st, MDB_txn *txn,
         k = key.mv_data;
 
         if (key.mv_size < 5 || k[0] != LOYALTY_STATS_KIND_MOVE
-            || (((int64_t) k[1] << 24) | (k[2] << 16) | (k[3] << 8) | k[4])
-               > q->to)
+            || loyalty_stats_key_day(k + 1) > q->to)
         {
             break;
         }
@@ -496,8 +489,7 @@ loyalty_stats_moves(loyalty_store_t *st, MDB_txn *txn,
         }
 
         sep = (size_t) (gt - (k + 5));
-        loyalty_stats_format_day(((int64_t) k[1] << 24) | (k[2] << 16)
-                                 | (k[3] << 8) | k[4], day);
+        loyalty_stats_format_day(loyalty_stats_key_day(k + 1), day);
 
         o = json_pack("{s:s,s:s%,s:s%,s:I}", "day", day,
                       "from", (const char *) k + 5, sep,
@@ -544,7 +536,7 @@ loyalty_stats_query(loyalty_store_t *st, MDB_txn *txn,
         json_object_del(doc, "to");
         cad = NULL;
         rc = loyalty_due_stats(st, txn,
-                               loyalty_tz_utc(st->tz, q->from * 86400), &cad);
+                               loyalty_tz_utc(st->tz, q->from * LOYALTY_DAY), &cad);
         if (rc == 0) {
             json_object_update(doc, cad);
             json_decref(cad);

@@ -28,7 +28,7 @@ static const char  loyalty_stats_kinds[] = {
 int64_t
 loyalty_stats_key_day(const uint8_t *k)
 {
-    return ((int64_t) k[0] << 24) | (k[1] << 16) | (k[2] << 8) | k[3];
+    return loyalty_be32_get(k);
 }
 
 

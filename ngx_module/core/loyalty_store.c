@@ -452,7 +452,7 @@ loyalty_changes_note(loyalty_store_t *st, MDB_txn *txn, const char *id,
     }
 
     loyalty_be_put(buf, (uint64_t) mdb_txn_id(txn));
-    memcpy(buf + 8, id, len);
+    loyalty_cpymem(buf + 8, id, len);
 
     key.mv_data = buf;
     key.mv_size = 8 + len;
@@ -508,18 +508,13 @@ int
 loyalty_changes_seal(loyalty_store_t *st, MDB_txn *txn)
 {
     int                     rc;
-    uint8_t                 buf[8];
-    uint64_t                id;
-    MDB_val                 key, val;
     loyalty_changes_drop_t  d;
 
     if (st->dbi[LOYALTY_DB_CHANGES] == 0) {
         return 0;
     }
 
-    id = (uint64_t) mdb_txn_id(txn);
-
-    d.before = id;
+    d.before = (uint64_t) mdb_txn_id(txn);
     d.id = NULL;
 
     rc = loyalty_walk(st, txn, LOYALTY_DB_CHANGES, NULL, 0, 0,
@@ -528,15 +523,8 @@ loyalty_changes_seal(loyalty_store_t *st, MDB_txn *txn)
         return rc;
     }
 
-    /* the seal: the transaction's id alone */
-    loyalty_be_put(buf, id);
-
-    key.mv_data = buf;
-    key.mv_size = 8;
-    val.mv_data = buf;
-    val.mv_size = 0;
-
-    return mdb_put(txn, st->dbi[LOYALTY_DB_CHANGES], &key, &val, 0);
+    /* the seal: the transaction's id alone, a note naming no one */
+    return loyalty_changes_note(st, txn, NULL, 0);
 }
 
 

@@ -44,7 +44,6 @@ static const char *loyalty_tz_rule_parse(const char *s, const char *end,
     loyalty_tz_rule_t *r);
 static int64_t loyalty_tz_rule_day(const loyalty_tz_rule_t *r, int64_t y);
 static int32_t loyalty_tz_rule_offset(const loyalty_tz_t *tz, int64_t t);
-static uint32_t loyalty_tz_be32(const uint8_t *p);
 
 
 int
@@ -231,7 +230,7 @@ loyalty_tz_counts(const uint8_t *p, size_t n[6])
     int  i;
 
     for (i = 0; i < 6; i++) {
-        n[i] = loyalty_tz_be32(p + 20 + i * 4);
+        n[i] = loyalty_be32_get(p + 20 + i * 4);
     }
 }
 
@@ -263,12 +262,9 @@ loyalty_tz_data(loyalty_tz_t *tz, const uint8_t *p, const uint8_t *end,
     }
 
     tz->ntrans = timecnt;
-    tz->ntypes = typecnt;
 
     for (i = 0; i < timecnt; i++) {
-        tz->trans[i] = (int64_t) (((uint64_t) loyalty_tz_be32(p + i * 8)
-                                   << 32)
-                                  | loyalty_tz_be32(p + i * 8 + 4));
+        tz->trans[i] = (int64_t) loyalty_be_get(p + i * 8);
 
         if (i && tz->trans[i] <= tz->trans[i - 1]) {
             *why = "has transitions out of order";
@@ -286,7 +282,7 @@ loyalty_tz_data(loyalty_tz_t *tz, const uint8_t *p, const uint8_t *end,
     p += timecnt * 9;
 
     for (i = 0; i < typecnt; i++) {
-        tz->utoff[i] = (int32_t) loyalty_tz_be32(p + i * 6);
+        tz->utoff[i] = (int32_t) loyalty_be32_get(p + i * 6);
 
         if (tz->utoff[i] <= -89999 || tz->utoff[i] >= 93600) {
             *why = "has an offset out of range";
@@ -541,9 +537,9 @@ loyalty_tz_rule_offset(const loyalty_tz_t *tz, int64_t t)
     loyalty_civil(t + tz->std_off, &y, &m, &d);
 
     /* the rule's times are local: standard time to start, summer to end */
-    start = loyalty_tz_rule_day(&tz->start, y) * 86400 + tz->start.time
+    start = loyalty_tz_rule_day(&tz->start, y) * LOYALTY_DAY + tz->start.time
             - tz->std_off;
-    end = loyalty_tz_rule_day(&tz->end, y) * 86400 + tz->end.time
+    end = loyalty_tz_rule_day(&tz->end, y) * LOYALTY_DAY + tz->end.time
           - tz->dst_off;
 
     if (start < end) {
@@ -594,11 +590,7 @@ loyalty_tz_rule_day(const loyalty_tz_rule_t *r, int64_t y)
 int64_t
 loyalty_tz_day(const loyalty_tz_t *tz, int64_t t)
 {
-    int64_t  s;
-
-    s = t + loyalty_tz_offset(tz, t);
-
-    return (s >= 0) ? s / 86400 : -((-s + 86399) / 86400);
+    return loyalty_day(t + loyalty_tz_offset(tz, t));
 }
 
 
@@ -612,12 +604,4 @@ loyalty_tz_utc(const loyalty_tz_t *tz, int64_t local)
     o2 = loyalty_tz_offset(tz, local - o1);
 
     return local - (o1 > o2 ? o1 : o2);
-}
-
-
-static uint32_t
-loyalty_tz_be32(const uint8_t *p)
-{
-    return ((uint32_t) p[0] << 24) | ((uint32_t) p[1] << 16)
-           | ((uint32_t) p[2] << 8) | p[3];
 }

@@ -40,7 +40,6 @@ typedef struct {
     size_t              ntrans;
     int64_t             trans[LOYALTY_TZ_TRANS_MAX];
     uint8_t             type[LOYALTY_TZ_TRANS_MAX];
-    size_t              ntypes;
     int32_t             utoff[LOYALTY_TZ_TYPES_MAX];
 
     unsigned            has_rule:1;

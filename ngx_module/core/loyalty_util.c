@@ -311,6 +311,24 @@ loyalty_be_get(const uint8_t *p)
 }
 
 
+void
+loyalty_be32_put(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t) (v >> 24);
+    p[1] = (uint8_t) (v >> 16);
+    p[2] = (uint8_t) (v >> 8);
+    p[3] = (uint8_t) v;
+}
+
+
+uint32_t
+loyalty_be32_get(const uint8_t *p)
+{
+    return ((uint32_t) p[0] << 24) | ((uint32_t) p[1] << 16)
+           | ((uint32_t) p[2] << 8) | p[3];
+}
+
+
 int
 loyalty_valid_kid(const char *s, size_t len)
 {
@@ -785,6 +803,22 @@ loyalty_hex_value(unsigned char c)
     }
 
     return -1;
+}
+
+
+void
+loyalty_hex_encode(const uint8_t *src, size_t len, char *dst)
+{
+    size_t  i;
+
+    static const char  hex[] = "0123456789abcdef";
+
+    for (i = 0; i < len; i++) {
+        *dst++ = hex[src[i] >> 4];
+        *dst++ = hex[src[i] & 0x0f];
+    }
+
+    *dst = '\0';
 }
 
 

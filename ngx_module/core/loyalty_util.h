@@ -169,12 +169,17 @@ void loyalty_le_fields_get(const uint8_t *buf, const loyalty_le_field_t *f,
 /* 8-byte big-endian unsigned integers: keys that sort in number order */
 void loyalty_be_put(uint8_t *p, uint64_t v);
 uint64_t loyalty_be_get(const uint8_t *p);
+/* 4 bytes of it: the days in keys, TZif's fields */
+void loyalty_be32_put(uint8_t *p, uint32_t v);
+uint32_t loyalty_be32_get(const uint8_t *p);
 
 size_t loyalty_base64url_encode(const uint8_t *src, size_t len, char *dst);
 /* returns decoded length, or -1 on a character outside the alphabet */
 long loyalty_base64url_decode(const char *src, size_t len, uint8_t *dst,
     size_t dstlen);
 
+/* 2 * len lowercase hex digits of src and a NUL into dst */
+void loyalty_hex_encode(const uint8_t *src, size_t len, char *dst);
 /* returns decoded length, or -1 on odd length or a non-hex character */
 long loyalty_hex_decode(const char *src, size_t len, uint8_t *dst,
     size_t dstlen);

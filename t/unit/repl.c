@@ -210,7 +210,7 @@ open_store(char *tmp, loyalty_store_t *st)
  * only, "NAME RANK" lines, encoded as import encodes them
  */
 static int
-import_tiers(void *data, loyalty_store_t *st, MDB_txn *txn, const char *what,
+import_tiers(loyalty_store_t *st, MDB_txn *txn, const char *what,
     const char *buf, size_t len, json_t *hosts, int64_t now, char *err,
     size_t errlen)
 {

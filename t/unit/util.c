@@ -564,7 +564,7 @@ test_hex(void)
 {
     int      c, bad;
     long     n;
-    char     hex[513], in[3];
+    char     hex[513], enc[513], in[3];
     size_t   i;
     uint8_t  all[256], dec[256];
 
@@ -581,6 +581,9 @@ test_hex(void)
     n = loyalty_hex_decode(hex, 512, dec, sizeof(dec));
     ok(n == 256 && memcmp(dec, all, 256) == 0,
        "hex decode of every byte, lower case");
+
+    loyalty_hex_encode(all, 256, enc);
+    ok(strcmp(enc, hex) == 0, "hex encode of every byte, lower case");
 
     for (i = 0; i < 256; i++) {
         snprintf(hex + 2 * i, 3, "%02X", (unsigned) i);
@@ -690,13 +693,32 @@ test_format_u64(void)
 }
 
 
+static void
+test_big_endian(void)
+{
+    uint8_t  b[8];
+
+    loyalty_be32_put(b, 0x01020304);
+    ok(memcmp(b, "\x01\x02\x03\x04", 4) == 0
+       && loyalty_be32_get(b) == 0x01020304, "be32 put and get");
+
+    loyalty_be32_put(b, (uint32_t) -1);
+    ok(loyalty_be32_get(b) == 0xffffffff, "be32 of -1: its 32 bits");
+
+    loyalty_be_put(b, 0x0102030405060708ULL);
+    ok(loyalty_be32_get(b) == 0x01020304
+       && loyalty_be32_get(b + 4) == 0x05060708,
+       "be32 halves of a be64, high first");
+}
+
+
 int
 main(void)
 {
     plan(17 + nelts(durations) + 1 + nelts(times) + 1 + 2 * nelts(formats)
          + 1 + nelts(birthdays) + 2 * nelts(b64_known) + B64_MAX + 1
-         + nelts(b64_bad) + 5 + 9 + nelts(utf8s) + 1 + 2 + 2 * (CT_MAX + 1)
-         + 15);
+         + nelts(b64_bad) + 5 + 10 + nelts(utf8s) + 1 + 2 + 2 * (CT_MAX + 1)
+         + 15 + 3);
 
     test_utf8();
 
@@ -708,6 +730,7 @@ main(void)
     test_hex();
     test_ct_equal();
     test_format_u64();
+    test_big_endian();
 
     return done();
 }
