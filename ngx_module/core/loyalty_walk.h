@@ -19,10 +19,14 @@
 /* LMDB's own limit on a key (mdb_env_get_maxkeysize() as built) */
 #define LOYALTY_WALK_KEY_MAX        511
 
-/* what a visitor returns, besides an LMDB error that ends the walk */
+/*
+ * What a visitor returns, besides an error that ends the walk: stop and
+ * wrote lie outside errno's values (positive) and LMDB's (MDB_KEYEXIST
+ * -30799 to MDB_LAST_ERRCODE), so no error is ever taken for either.
+ */
 #define LOYALTY_WALK_NEXT           0
-#define LOYALTY_WALK_STOP           1
-#define LOYALTY_WALK_WROTE          2
+#define LOYALTY_WALK_STOP           (-30600)
+#define LOYALTY_WALK_WROTE          (-30601)
 
 
 /*
