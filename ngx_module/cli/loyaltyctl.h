@@ -79,7 +79,8 @@ typedef struct {
 /*
  * An option of a command: --name, and -letter when letter is not 0.
  * With a value, set parses it into dest (0, or -1: "loyaltyctl: invalid
- * --name \"VALUE\"" then hint, exit 2); without, set is called with NULL.
+ * --name \"VALUE\"" then hint, exit 2, or LOYALTYCTL_OPTION_USAGE: the
+ * command's usage on stderr, exit 2); without, set is called with NULL.
  */
 typedef struct {
     const char  *name;
@@ -91,6 +92,7 @@ typedef struct {
 } loyaltyctl_option_t;
 
 #define LOYALTYCTL_OPTIONS_MAX  16
+#define LOYALTYCTL_OPTION_USAGE (-2)
 
 
 /*
@@ -111,6 +113,9 @@ typedef struct {
  * This is the one place where loyaltyctl writes: to make its writes go
  * elsewhere (published to a stream, say), change loyaltyctl_write().
  */
+/* room made before a write of one record: it and the pages it may split */
+#define LOYALTYCTL_ROOM            ((size_t) 1 << 20)
+
 #define LOYALTYCTL_WRITE_MORE      (-1000)
 #define LOYALTYCTL_WRITE_REFUSED   (-1001)
 #define LOYALTYCTL_WRITE_FAILED    (-1002)
@@ -145,6 +150,15 @@ struct loyaltyctl_write_s {
 
 /* the store opened, its map grown, the steps run: an exit code */
 int loyaltyctl_write(const loyaltyctl_opts_t *o, loyaltyctl_write_t *w);
+/*
+ * loyaltyctl_write() of one record: the step (with data) writes the
+ * record key of len bytes (an absent one: "no ABSENT \"KEY\"", exit 1),
+ * after making room bytes free; what names failures.  An exit code.
+ */
+int loyaltyctl_write_record(const loyaltyctl_opts_t *o, const char *what,
+    const char *absent, const char *key, size_t len, size_t room,
+    int (*step)(loyaltyctl_write_t *w, loyalty_store_t *st, MDB_txn *txn),
+    void *data);
 /* the store opened read-only, a read transaction begun: an exit code */
 int loyaltyctl_read_begin(const loyaltyctl_opts_t *o, const char *what,
     loyalty_store_t *st, MDB_txn **txn);
@@ -167,7 +181,8 @@ int loyaltyctl_usage(const char *usage);
  */
 int loyaltyctl_options(const loyaltyctl_opts_t *o, int argc, char **argv,
     const loyaltyctl_option_t *opts, int min, int max);
-/* opt->set(arg): LOYALTYCTL_OK, or LOYALTYCTL_USAGE after saying so */
+/* opt->set(arg): LOYALTYCTL_OK, LOYALTYCTL_USAGE after saying so, or
+ * LOYALTYCTL_OPTION_USAGE (the caller prints the usage) */
 int loyaltyctl_option_set(const loyaltyctl_option_t *opt, const char *arg);
 /* setters of options: the value (const char *), a flag (int 1), host
  * names (loyaltyctl_hosts_t); and loyaltyctl_time(), loyaltyctl_parse_day() */

@@ -197,7 +197,6 @@ loyaltyctl_mint_code(const loyaltyctl_opts_t *o, int argc, char **argv)
 {
     int                  rc;
     loyaltyctl_mint_t    m;
-    loyaltyctl_write_t   w;
 
     /* the --target is checked once every --hosts is known */
     loyaltyctl_option_t  opts[] = {
@@ -223,16 +222,9 @@ loyaltyctl_mint_code(const loyaltyctl_opts_t *o, int argc, char **argv)
     }
 
     /* room for the record and the pages its insertion may split */
-    memset(&w, 0, sizeof(loyaltyctl_write_t));
-    w.what = "mint-code";
-    w.absent = "member";
-    w.key = m.rec.member;
-    w.key_len = m.rec.member_len;
-    w.room = (size_t) 1 << 20;
-    w.step = loyaltyctl_mint_step;
-    w.data = &m;
-
-    rc = loyaltyctl_write(o, &w);
+    rc = loyaltyctl_write_record(o, "mint-code", "member", m.rec.member,
+                                 m.rec.member_len, LOYALTYCTL_ROOM,
+                                 loyaltyctl_mint_step, &m);
     if (rc != LOYALTYCTL_OK) {
         return rc;
     }
@@ -292,7 +284,6 @@ loyaltyctl_revoke_code(const loyaltyctl_opts_t *o, int argc, char **argv)
 {
     long                 n;
     char                 code[LOYALTY_CODE_MAX];
-    loyaltyctl_write_t   w;
     loyaltyctl_revoke_t  r;
 
     n = loyalty_code_normalize(argv[1], strlen(argv[1]), code);
@@ -305,16 +296,9 @@ loyaltyctl_revoke_code(const loyaltyctl_opts_t *o, int argc, char **argv)
     r.key.mv_size = (size_t) n;
     r.arg = argv[1];
 
-    memset(&w, 0, sizeof(loyaltyctl_write_t));
-    w.what = "revoke-code";
-    w.absent = "code";
-    w.key = argv[1];
-    w.key_len = strlen(argv[1]);
-    w.room = (size_t) 1 << 20;
-    w.step = loyaltyctl_revoke_step;
-    w.data = &r;
-
-    return loyaltyctl_write(o, &w);
+    return loyaltyctl_write_record(o, "revoke-code", "code", argv[1],
+                                   strlen(argv[1]), LOYALTYCTL_ROOM,
+                                   loyaltyctl_revoke_step, &r);
 }
 
 

@@ -461,45 +461,47 @@ loyaltyctl_follow_mark(loyaltyctl_follow_t *f)
 }
 
 
+/* --batch N: 1 to 10000 messages; a bad one is a usage error */
 static int
-loyaltyctl_follow_args(loyaltyctl_follow_t *f, int argc, char **argv)
+loyaltyctl_follow_batch_size(const char *arg, void *batch)
 {
-    int    c;
     char  *end;
     long   v;
 
-    static const struct option  longopts[] = {
-        LOYALTYCTL_NATS_OPTIONS,
-        { "batch", required_argument, NULL, 'b' },
-        { "once",  no_argument,       NULL, 'o' },
-        { NULL, 0, NULL, 0 }
-    };
+    errno = 0;
+    v = strtol(arg, &end, 10);
 
-    optind = 0;
-
-    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-        if (c == 'o') {
-            f->once = 1;
-            continue;
-        }
-
-        if (c == 'b') {
-            errno = 0;
-            v = strtol(optarg, &end, 10);
-            if (errno || *end || v < 1 || v > 10000) {
-                return -1;
-            }
-
-            f->batch = (int) v;
-            continue;
-        }
-
-        if (loyaltyctl_nats_option(&f->nats, c, optarg) != 0) {
-            return -1;
-        }
+    if (errno || *end || v < 1 || v > 10000) {
+        return LOYALTYCTL_OPTION_USAGE;
     }
 
-    return (optind == argc && f->nats.urls) ? 0 : -1;
+    *(int *) batch = (int) v;
+    return 0;
+}
+
+
+static int
+loyaltyctl_follow_args(const loyaltyctl_opts_t *o, loyaltyctl_follow_t *f,
+    int argc, char **argv)
+{
+    int                  rc, once;
+
+    loyaltyctl_option_t  opts[] = {
+        { "batch", 0, 1, loyaltyctl_follow_batch_size, &f->batch, NULL },
+        { "once", 0, 0, loyaltyctl_set_flag, &once, NULL },
+        { NULL, 0, 0, NULL, NULL, NULL }
+    };
+
+    once = 0;
+
+    rc = loyaltyctl_nats_args(o, argc, argv, opts, &f->nats, 0, 0, NULL);
+    if (rc != LOYALTYCTL_OK) {
+        return rc;
+    }
+
+    f->once = once;
+
+    return f->nats.urls ? LOYALTYCTL_OK : loyaltyctl_usage(o->usage);
 }
 
 
@@ -513,11 +515,11 @@ loyaltyctl_follow(const loyaltyctl_opts_t *o, int argc, char **argv)
     loyaltyctl_follow_t   f;
 
     memset(&f, 0, sizeof(f));
-    loyaltyctl_nats_init(&f.nats);
     f.batch = LOYALTYCTL_FOLLOW_BATCH;
 
-    if (loyaltyctl_follow_args(&f, argc, argv) != 0) {
-        return loyaltyctl_usage(o->usage);
+    rc = loyaltyctl_follow_args(o, &f, argc, argv);
+    if (rc != LOYALTYCTL_OK) {
+        return rc;
     }
 
     snprintf(f.durable, sizeof(f.durable), "follow-%s", f.nats.edge);

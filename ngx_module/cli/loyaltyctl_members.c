@@ -51,23 +51,15 @@ loyaltyctl_delete_step(loyaltyctl_write_t *w, loyalty_store_t *st,
 int
 loyaltyctl_delete(const loyaltyctl_opts_t *o, int argc, char **argv)
 {
-    int                 rc;
-    loyaltyctl_write_t  w;
+    int  rc;
 
     if (strcmp(argv[1], "member") != 0) {
         return loyaltyctl_usage(o->usage);
     }
 
-    memset(&w, 0, sizeof(loyaltyctl_write_t));
-    w.what = "delete";
-    w.absent = "member";
-    w.key = argv[2];
-    w.key_len = strlen(argv[2]);
-    w.room = (size_t) 1 << 20;
-    w.step = loyaltyctl_delete_step;
-    w.data = argv[2];
-
-    rc = loyaltyctl_write(o, &w);
+    rc = loyaltyctl_write_record(o, "delete", "member", argv[2],
+                                 strlen(argv[2]), LOYALTYCTL_ROOM,
+                                 loyaltyctl_delete_step, argv[2]);
     if (rc != LOYALTYCTL_OK) {
         return rc;
     }
@@ -171,7 +163,6 @@ int
 loyaltyctl_set(const loyaltyctl_opts_t *o, int argc, char **argv)
 {
     int                  rc, i;
-    loyaltyctl_write_t   w;
     loyaltyctl_member_t  m;
 
     if (strcmp(argv[1], "member") != 0) {
@@ -195,16 +186,9 @@ loyaltyctl_set(const loyaltyctl_opts_t *o, int argc, char **argv)
     }
 
     if (rc == LOYALTYCTL_OK) {
-        memset(&w, 0, sizeof(loyaltyctl_write_t));
-        w.what = "set member";
-        w.absent = "member";
-        w.key = m.id;
-        w.key_len = strlen(m.id);
-        w.room = (size_t) 1 << 20;
-        w.step = loyaltyctl_set_step;
-        w.data = &m;
-
-        rc = loyaltyctl_write(o, &w);
+        rc = loyaltyctl_write_record(o, "set member", "member", m.id,
+                                     strlen(m.id), LOYALTYCTL_ROOM,
+                                     loyaltyctl_set_step, &m);
     }
 
     json_decref(m.patch);
@@ -234,23 +218,15 @@ int
 loyaltyctl_erase(const loyaltyctl_opts_t *o, int argc, char **argv)
 {
     int                  rc;
-    loyaltyctl_write_t   w;
     loyaltyctl_member_t  m;
 
     memset(&m, 0, sizeof(loyaltyctl_member_t));
     m.id = argv[1];
 
     /* events and codes are rewritten: room for a good part of them */
-    memset(&w, 0, sizeof(loyaltyctl_write_t));
-    w.what = "erase";
-    w.absent = "member";
-    w.key = m.id;
-    w.key_len = loyaltyctl_id_len(m.id);
-    w.room = (size_t) 4 << 20;
-    w.step = loyaltyctl_erase_step;
-    w.data = &m;
-
-    rc = loyaltyctl_write(o, &w);
+    rc = loyaltyctl_write_record(o, "erase", "member", m.id,
+                                 loyaltyctl_id_len(m.id), 4 * LOYALTYCTL_ROOM,
+                                 loyaltyctl_erase_step, &m);
     if (rc != LOYALTYCTL_OK) {
         return rc;
     }

@@ -32,24 +32,6 @@ static const char  loyaltyctl_usage_import_nats[] =
     "The password may come from $LOYALTY_NATS_PASSWORD instead.\n";
 
 
-void
-loyaltyctl_nats_init(loyaltyctl_nats_t *n)
-{
-    memset(n, 0, sizeof(loyaltyctl_nats_t));
-
-    n->stream = LOYALTYCTL_NATS_STREAM;
-    n->replicas = 1;
-    n->password = getenv("LOYALTY_NATS_PASSWORD");
-
-    if (gethostname(n->host, sizeof(n->host) - 1) != 0 || n->host[0] == '\0')
-    {
-        strcpy(n->host, "localhost");
-    }
-
-    n->edge = n->host;
-}
-
-
 /* a stream name or an edge id: [A-Za-z0-9_-], as NATS names allow */
 static int
 loyaltyctl_nats_name(const char *s, size_t max)
@@ -60,58 +42,112 @@ loyaltyctl_nats_name(const char *s, size_t max)
         if (!(s[i] >= 'a' && s[i] <= 'z') && !(s[i] >= 'A' && s[i] <= 'Z')
             && !(s[i] >= '0' && s[i] <= '9') && s[i] != '_' && s[i] != '-')
         {
-            return -1;
+            return LOYALTYCTL_OPTION_USAGE;
         }
     }
 
-    return (i == 0 || i > max) ? -1 : 0;
+    if (i == 0 || i > max) {
+        return LOYALTYCTL_OPTION_USAGE;
+    }
+
+    return 0;
 }
 
 
-int
-loyaltyctl_nats_option(loyaltyctl_nats_t *n, int c, const char *arg)
+/* --stream, --edge and --replicas; a bad value is a usage error */
+
+static int
+loyaltyctl_nats_set_stream(const char *arg, void *dest)
+{
+    *(const char **) dest = arg;
+    return loyaltyctl_nats_name(arg, LOYALTY_REPL_STREAM_MAX);
+}
+
+
+static int
+loyaltyctl_nats_set_edge(const char *arg, void *dest)
+{
+    *(const char **) dest = arg;
+    return loyaltyctl_nats_name(arg, LOYALTY_REPL_EDGE_MAX);
+}
+
+
+static int
+loyaltyctl_nats_set_replicas(const char *arg, void *dest)
 {
     char  *end;
     long   v;
 
-    switch (c) {
+    errno = 0;
+    v = strtol(arg, &end, 10);
 
-    case 'N':
-        n->urls = arg;
-        return 0;
-
-    case 'C':
-        n->creds = arg;
-        return 0;
-
-    case 'U':
-        n->user = arg;
-        return 0;
-
-    case 'P':
-        n->password = arg;
-        return 0;
-
-    case 'S':
-        n->stream = arg;
-        return loyaltyctl_nats_name(arg, LOYALTY_REPL_STREAM_MAX);
-
-    case 'E':
-        n->edge = arg;
-        return loyaltyctl_nats_name(arg, LOYALTY_REPL_EDGE_MAX);
-
-    case 'R':
-        errno = 0;
-        v = strtol(arg, &end, 10);
-        if (errno || *end || v < 1 || v > 5) {
-            return -1;
-        }
-
-        n->replicas = (int) v;
-        return 0;
+    if (errno || *end || v < 1 || v > 5) {
+        return LOYALTYCTL_OPTION_USAGE;
     }
 
-    return 1;
+    *(int *) dest = (int) v;
+    return 0;
+}
+
+
+int
+loyaltyctl_nats_args(const loyaltyctl_opts_t *o, int argc, char **argv,
+    const loyaltyctl_option_t *opts, loyaltyctl_nats_t *n, int min,
+    int max, int *given)
+{
+    int                  i, k, rc;
+    loyaltyctl_option_t  all[LOYALTYCTL_OPTIONS_MAX + 1];
+
+    loyaltyctl_option_t  nats[] = {
+        { "nats", 0, 1, loyaltyctl_set_string, &n->urls, NULL },
+        { "creds", 0, 1, loyaltyctl_set_string, &n->creds, NULL },
+        { "user", 0, 1, loyaltyctl_set_string, &n->user, NULL },
+        { "password", 0, 1, loyaltyctl_set_string, &n->password, NULL },
+        { "stream", 0, 1, loyaltyctl_nats_set_stream, &n->stream, NULL },
+        { "edge", 0, 1, loyaltyctl_nats_set_edge, &n->edge, NULL },
+        { "replicas", 0, 1, loyaltyctl_nats_set_replicas, &n->replicas, NULL },
+        { NULL, 0, 0, NULL, NULL, NULL }
+    };
+
+    memset(n, 0, sizeof(loyaltyctl_nats_t));
+    k = 0;
+
+    /* the NATS options first, as getopt_long() found them before */
+    for (i = 0; nats[i].name; i++) {
+        all[k++] = nats[i];
+    }
+
+    for (i = 0; opts && opts[i].name && k < LOYALTYCTL_OPTIONS_MAX; i++) {
+        all[k++] = opts[i];
+    }
+
+    memset(&all[k], 0, sizeof(loyaltyctl_option_t));
+
+    rc = loyaltyctl_options(o, argc, argv, all, min, max);
+    if (rc != LOYALTYCTL_OK) {
+        return rc;
+    }
+
+    if (given) {
+        *given = n->urls || n->creds || n->user || n->password || n->stream
+                 || n->edge || n->replicas;
+    }
+
+    n->stream = n->stream ? n->stream : LOYALTYCTL_NATS_STREAM;
+    n->replicas = n->replicas ? n->replicas : 1;
+
+    if (n->password == NULL) {
+        n->password = getenv("LOYALTY_NATS_PASSWORD");
+    }
+
+    if (gethostname(n->host, sizeof(n->host) - 1) != 0 || n->host[0] == '\0')
+    {
+        strcpy(n->host, "localhost");
+    }
+
+    n->edge = n->edge ? n->edge : n->host;
+
+    return LOYALTYCTL_OK;
 }
 
 
@@ -534,44 +570,50 @@ loyaltyctl_import_publish(loyaltyctl_nats_t *n, const char *kind,
 }
 
 
+/* --hosts of import --nats, as given: the follower checks them */
+static int
+loyaltyctl_nats_set_hosts(const char *arg, void *hosts)
+{
+    json_array_append_new(hosts, json_string(arg));
+    return 0;
+}
+
+
 int
 loyaltyctl_import_nats(const loyaltyctl_opts_t *o, int argc, char **argv)
 {
-    int                c, rc;
-    char              *buf;
-    size_t             len;
-    json_t            *hosts;
-    int64_t            now;
-    const char        *kind, *file;
-    loyaltyctl_nats_t  n;
+    int                  rc;
+    char                *buf;
+    size_t               len;
+    json_t              *hosts;
+    int64_t              now;
+    const char          *kind, *file;
+    loyaltyctl_opts_t    io;
+    loyaltyctl_nats_t    n;
 
-    static const struct option  longopts[] = {
-        LOYALTYCTL_NATS_OPTIONS,
-        { "hosts", required_argument, NULL, 'H' },
-        { NULL, 0, NULL, 0 }
+    loyaltyctl_option_t  opts[] = {
+        { "hosts", 0, 1, loyaltyctl_nats_set_hosts, NULL, NULL },
+        { NULL, 0, 0, NULL, NULL, NULL }
     };
 
-    loyaltyctl_nats_init(&n);
     hosts = json_array();
-    optind = 0;
+    opts[0].dest = hosts;
+    io = *o;
+    io.usage = loyaltyctl_usage_import_nats;
 
-    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-        if (c == 'H') {
-            json_array_append_new(hosts, json_string(optarg));
-            continue;
-        }
+    rc = loyaltyctl_nats_args(&io, argc, argv, opts, &n, 2, 2, NULL);
 
-        if (loyaltyctl_nats_option(&n, c, optarg) != 0) {
-            json_decref(hosts);
-            return loyaltyctl_usage(loyaltyctl_usage_import_nats);
-        }
+    if (rc == LOYALTYCTL_OK
+        && (loyaltyctl_import_db(argv[optind]) < 0
+            || (json_array_size(hosts)
+                && strcmp(argv[optind], "codes") != 0)))
+    {
+        rc = loyaltyctl_usage(io.usage);
     }
 
-    if (argc - optind != 2 || loyaltyctl_import_db(argv[optind]) < 0
-        || (json_array_size(hosts) && strcmp(argv[optind], "codes") != 0))
-    {
+    if (rc != LOYALTYCTL_OK) {
         json_decref(hosts);
-        return loyaltyctl_usage(loyaltyctl_usage_import_nats);
+        return rc;
     }
 
     kind = argv[optind];

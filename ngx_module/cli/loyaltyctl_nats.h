@@ -7,7 +7,6 @@
 #define _LOYALTYCTL_NATS_H_INCLUDED_
 
 
-#include <getopt.h>
 #include <signal.h>
 #include <nats/nats.h>
 
@@ -19,17 +18,6 @@
 #define LOYALTYCTL_NATS_SERVERS_MAX 16
 #define LOYALTYCTL_NATS_SUBJECT_MAX 128
 #define LOYALTYCTL_NATS_WAIT        5000    /* ms, a publish's ack */
-
-/* the options every NATS command takes, for its getopt_long table */
-#define LOYALTYCTL_NATS_OPTIONS                                             \
-    { "nats",     required_argument, NULL, 'N' },                           \
-    { "creds",    required_argument, NULL, 'C' },                           \
-    { "user",     required_argument, NULL, 'U' },                           \
-    { "password", required_argument, NULL, 'P' },                           \
-    { "stream",   required_argument, NULL, 'S' },                           \
-    { "edge",     required_argument, NULL, 'E' },                           \
-    { "replicas", required_argument, NULL, 'R' }
-
 
 typedef struct {
     const char       *urls;     /* comma-separated */
@@ -47,10 +35,18 @@ typedef struct {
 } loyaltyctl_nats_t;
 
 
-/* defaults: stream LOYALTY, edge the host name, 1 replica, env password */
-void loyaltyctl_nats_init(loyaltyctl_nats_t *n);
-/* one of LOYALTYCTL_NATS_OPTIONS: 0, 1 when c is not one, -1 if bad */
-int loyaltyctl_nats_option(loyaltyctl_nats_t *n, int c, const char *arg);
+/*
+ * A NATS command's options: its own (opts, ending with a NULL name, or
+ * NULL), and those every NATS command takes (--nats, --creds, --user,
+ * --password, --stream, --edge, --replicas) into n, through
+ * loyaltyctl_options(); a bad value of these is a usage error.  What was
+ * not given gets its default (stream LOYALTY, edge the host name, 1
+ * replica, the password $LOYALTY_NATS_PASSWORD); *given (unless NULL) is
+ * 1 if any of them was.  An exit code.
+ */
+int loyaltyctl_nats_args(const loyaltyctl_opts_t *o, int argc, char **argv,
+    const loyaltyctl_option_t *opts, loyaltyctl_nats_t *n, int min,
+    int max, int *given);
 /* connects and makes the stream if it is not there: an exit code */
 int loyaltyctl_nats_connect(loyaltyctl_nats_t *n, int forever);
 void loyaltyctl_nats_close(loyaltyctl_nats_t *n);

@@ -3,7 +3,6 @@
  * transactions (loyalty_prune.c says what a deleted record costs).
  */
 
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,59 +67,46 @@ loyaltyctl_prune_step(loyaltyctl_write_t *w, loyalty_store_t *st,
 }
 
 
+/* --older-than DAYS: 1 to LOYALTYCTL_PRUNE_DAYS_MAX */
+static int
+loyaltyctl_prune_days(const char *arg, void *days)
+{
+    if (loyaltyctl_parse_count(arg, days) != 0
+        || *(int64_t *) days > LOYALTYCTL_PRUNE_DAYS_MAX)
+    {
+        return -1;
+    }
+
+    return 0;
+}
+
+
 int
 loyaltyctl_prune(const loyaltyctl_opts_t *o, int argc, char **argv)
 {
-    int                  c, rc, nats;
+    int                  rc, nats;
     char                 before[LOYALTY_RFC3339_LEN + 1];
     int64_t              now, days;
+    loyaltyctl_nats_t    n;
     loyaltyctl_prune_t   p;
     loyaltyctl_write_t   w;
 
-    loyaltyctl_nats_t    n;
-
-    static struct option  opts[] = {
-        { "older-than", required_argument, NULL, 'o' },
-        { "now",        required_argument, NULL, 'n' },
-        LOYALTYCTL_NATS_OPTIONS,
-        { NULL, 0, NULL, 0 }
+    loyaltyctl_option_t  opts[] = {
+        { "older-than", 0, 1, loyaltyctl_prune_days, &days, NULL },
+        { "now", 0, 1, loyaltyctl_time, &now, NULL },
+        { NULL, 0, 0, NULL, NULL, NULL }
     };
 
-    loyaltyctl_nats_init(&n);
-    nats = 0;
     now = (int64_t) time(NULL);
     days = LOYALTYCTL_PRUNE_DAYS;
-    optind = 0;
 
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 'o':
-            if (loyaltyctl_parse_count(optarg, &days) != 0
-                || days > LOYALTYCTL_PRUNE_DAYS_MAX)
-            {
-                return loyaltyctl_invalid("--older-than", optarg);
-            }
-
-            break;
-
-        case 'n':
-            if (loyaltyctl_time(optarg, &now) != 0) {
-                return loyaltyctl_invalid("--now", optarg);
-            }
-
-            break;
-
-        default:
-            if (loyaltyctl_nats_option(&n, c, optarg) != 0) {
-                return loyaltyctl_usage(o->usage);
-            }
-
-            nats = 1;
-        }
+    rc = loyaltyctl_nats_args(o, argc, argv, opts, &n, 0, 0, &nats);
+    if (rc != LOYALTYCTL_OK) {
+        return rc;
     }
 
     /* the NATS options go with --nats only */
-    if (optind != argc || (nats && n.urls == NULL)) {
+    if (nats && n.urls == NULL) {
         return loyaltyctl_usage(o->usage);
     }
 

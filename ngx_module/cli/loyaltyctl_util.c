@@ -86,7 +86,7 @@ int
 loyaltyctl_options(const loyaltyctl_opts_t *o, int argc, char **argv,
     const loyaltyctl_option_t *opts, int min, int max)
 {
-    int                         c, i, n;
+    int                         c, i, n, rc;
     char                        letters[2 * LOYALTYCTL_OPTIONS_MAX + 1];
     struct option               longopts[LOYALTYCTL_OPTIONS_MAX + 1];
     const loyaltyctl_option_t  *opt;
@@ -120,8 +120,14 @@ loyaltyctl_options(const loyaltyctl_opts_t *o, int argc, char **argv,
             return loyaltyctl_usage(o->usage);
         }
 
-        if (loyaltyctl_option_set(opt, optarg) != LOYALTYCTL_OK) {
-            return LOYALTYCTL_USAGE;
+        rc = loyaltyctl_option_set(opt, optarg);
+
+        if (rc == LOYALTYCTL_OPTION_USAGE) {
+            return loyaltyctl_usage(o->usage);
+        }
+
+        if (rc != LOYALTYCTL_OK) {
+            return rc;
         }
     }
 
@@ -138,7 +144,15 @@ loyaltyctl_options(const loyaltyctl_opts_t *o, int argc, char **argv,
 int
 loyaltyctl_option_set(const loyaltyctl_option_t *opt, const char *arg)
 {
-    if (opt->set(arg, opt->dest) != 0) {
+    int  rc;
+
+    rc = opt->set(arg, opt->dest);
+
+    if (rc == LOYALTYCTL_OPTION_USAGE) {
+        return rc;
+    }
+
+    if (rc != 0) {
         fprintf(stderr, "loyaltyctl: invalid --%s \"%s\"%s\n", opt->name, arg,
                 opt->hint ? opt->hint : "");
         return LOYALTYCTL_USAGE;
@@ -554,4 +568,25 @@ loyaltyctl_write(const loyaltyctl_opts_t *o, loyaltyctl_write_t *w)
             w->undone ? w->undone : "");
 
     return LOYALTYCTL_STORE;
+}
+
+
+int
+loyaltyctl_write_record(const loyaltyctl_opts_t *o, const char *what,
+    const char *absent, const char *key, size_t len, size_t room,
+    int (*step)(loyaltyctl_write_t *w, loyalty_store_t *st, MDB_txn *txn),
+    void *data)
+{
+    loyaltyctl_write_t  w;
+
+    memset(&w, 0, sizeof(loyaltyctl_write_t));
+    w.what = what;
+    w.absent = absent;
+    w.key = key;
+    w.key_len = len;
+    w.room = room;
+    w.step = step;
+    w.data = data;
+
+    return loyaltyctl_write(o, &w);
 }
