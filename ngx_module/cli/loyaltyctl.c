@@ -381,17 +381,17 @@ static const loyaltyctl_command_t  loyaltyctl_commands[] = {
       "  lua-check                 load the --lua script, print its hooks\n",
       loyaltyctl_usage_lua_check, 0, 0 },
 
-    { "price", loyaltyctl_dry_price,
+    { "price", loyaltyctl_dry,
       "  price SKU[:QTY]... [--member ID | --tier NAME] [--now TIME]\n"
       "                            dry run of the --lua script's price hook\n",
       loyaltyctl_usage_price, 0, -1 },
 
-    { "click", loyaltyctl_dry_click,
+    { "click", loyaltyctl_dry,
       "  click CODE [--member ID] [--ua UA] [--now TIME]\n"
       "                            dry run of its click hook\n",
       loyaltyctl_usage_click, 0, -1 },
 
-    { "event", loyaltyctl_dry_event,
+    { "event", loyaltyctl_dry,
       "  event JSON [--now TIME]   dry run of its event hook (nothing is\n"
       "                            written)\n",
       loyaltyctl_usage_event, 0, -1 },

@@ -207,6 +207,8 @@ int loyaltyctl_hosts_add(loyaltyctl_hosts_t *h, const char *arg);
 int loyaltyctl_parse_day(const char *s, void *day);
 /* a count of 1 or more in decimal digits: 0, or -1 */
 int loyaltyctl_parse_count(const char *s, int64_t *out);
+/* a number from 1 to max (<= INT_MAX), as strtol() reads it: 0, or -1 */
+int loyaltyctl_parse_int(const char *s, long max, int *out);
 /* RFC 3339 (int64_t): 0, or -1 if malformed; the setter of --now and
  * --until */
 int loyaltyctl_time(const char *arg, void *t);
@@ -226,10 +228,9 @@ int loyaltyctl_tz(const loyaltyctl_opts_t *o, const loyalty_tz_t **tz);
 int loyaltyctl_lua_open(const loyaltyctl_opts_t *o, loyalty_lua_t *vm);
 int loyaltyctl_lua_check(const loyaltyctl_opts_t *o, int argc, char **argv);
 
-/* dry runs of the --lua script's hooks (loyaltyctl_dryrun.c) */
-int loyaltyctl_dry_price(const loyaltyctl_opts_t *o, int argc, char **argv);
-int loyaltyctl_dry_click(const loyaltyctl_opts_t *o, int argc, char **argv);
-int loyaltyctl_dry_event(const loyaltyctl_opts_t *o, int argc, char **argv);
+/* price, click and event (argv[0]): dry runs of the --lua script's hooks
+ * (loyaltyctl_dryrun.c) */
+int loyaltyctl_dry(const loyaltyctl_opts_t *o, int argc, char **argv);
 /*
  * The --lua script's cadences, in *cads from malloc(), and its VM in vm;
  * none without --lua.  An exit code; on success the caller ends with

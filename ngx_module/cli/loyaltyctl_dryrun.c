@@ -35,6 +35,8 @@
 #define LOYALTYCTL_QTY_MAX  1000
 
 
+/* a dry run: its options and operands, and the script, store and
+ * transaction it runs with */
 typedef struct {
     int64_t                 now;
     const char             *member;    /* --member */
@@ -46,7 +48,41 @@ typedef struct {
     int                     replaced;  /* --replaced */
     char                  **args;      /* the operands, after the command */
     int                     nargs;
+
+    loyalty_lua_t           vm;
+    loyalty_store_t         st;
+    MDB_txn                *txn;
+
+    /* the operand, checked: click's code, event's event (released by
+     * loyaltyctl_dry()) */
+    char                    code[LOYALTY_CODE_MAX];
+    size_t                  code_len;
+    json_t                 *ev;
+    loyalty_event_t         e;
 } loyaltyctl_dry_t;
+
+
+/* the options that not every dry run takes: it takes those it names */
+#define LOYALTYCTL_DRY_MEMBER  1
+#define LOYALTYCTL_DRY_TIER    2
+
+
+/*
+ * A dry run, as loyaltyctl_dry() runs it: its options (--member and
+ * --tier if it takes them, never both), check of its operands (1 to max)
+ * before anything opens, the script with the hook and the store (a read
+ * transaction, or with flags 0 a write transaction that is aborted),
+ * then run.  check and run return an exit code.
+ */
+typedef struct {
+    const char             *name;
+    loyalty_lua_hook_e      hook;
+    unsigned                flags;
+    int                     max;
+    unsigned                takes;
+    int                   (*check)(loyaltyctl_dry_t *d);
+    int                   (*run)(loyaltyctl_dry_t *d);
+} loyaltyctl_dry_run_t;
 
 
 /* a price line being worked out */
@@ -63,14 +99,17 @@ typedef struct {
 
 
 static int loyaltyctl_dry_options(const loyaltyctl_opts_t *o, int argc,
-    char **argv, loyaltyctl_dry_t *d, int max);
-static int loyaltyctl_dry_vm(const loyaltyctl_opts_t *o, loyalty_lua_t *vm,
-    loyalty_lua_hook_e hook, loyalty_store_t *st, unsigned flags,
-    MDB_txn **txn);
-static void loyaltyctl_dry_end(loyalty_lua_t *vm, loyalty_store_t *st,
-    MDB_txn *txn);
+    char **argv, loyaltyctl_dry_t *d, const loyaltyctl_dry_run_t *run);
+static int loyaltyctl_dry_vm(const loyaltyctl_opts_t *o, loyaltyctl_dry_t *d,
+    const loyaltyctl_dry_run_t *run);
 static int loyaltyctl_dry_member(loyalty_store_t *st, MDB_txn *txn,
     const char *id, loyalty_member_t *m);
+static int loyaltyctl_price_check(loyaltyctl_dry_t *d);
+static int loyaltyctl_price_run(loyaltyctl_dry_t *d);
+static int loyaltyctl_click_check(loyaltyctl_dry_t *d);
+static int loyaltyctl_click_run(loyaltyctl_dry_t *d);
+static int loyaltyctl_event_check(loyaltyctl_dry_t *d);
+static int loyaltyctl_event_run(loyaltyctl_dry_t *d);
 static int loyaltyctl_price_items(loyaltyctl_line_t *line,
     const loyaltyctl_dry_t *d, loyalty_store_t *st, MDB_txn *txn,
     loyalty_lua_price_t *q, int tier, json_t *items);
@@ -93,10 +132,66 @@ static int loyaltyctl_dry_event_hook(void *data, loyalty_store_t *st,
     loyalty_event_hook_out_t *out);
 
 
+static const loyaltyctl_dry_run_t  loyaltyctl_dry_runs[] = {
+    { "price", LOYALTY_LUA_HOOK_PRICE, LOYALTY_STORE_RDONLY, -1,
+      LOYALTYCTL_DRY_MEMBER | LOYALTYCTL_DRY_TIER,
+      loyaltyctl_price_check, loyaltyctl_price_run },
+    { "click", LOYALTY_LUA_HOOK_CLICK, LOYALTY_STORE_RDONLY, 1,
+      LOYALTYCTL_DRY_MEMBER, loyaltyctl_click_check, loyaltyctl_click_run },
+    { "event", LOYALTY_LUA_HOOK_EVENT, 0, 1, 0,
+      loyaltyctl_event_check, loyaltyctl_event_run },
+    { NULL, 0, 0, 0, 0, NULL, NULL }
+};
+
+
+/* price, click or event: the dry run argv[0] names, from the table */
+int
+loyaltyctl_dry(const loyaltyctl_opts_t *o, int argc, char **argv)
+{
+    int                          rc;
+    loyaltyctl_dry_t             d;
+    const loyaltyctl_dry_run_t  *run;
+
+    for (run = loyaltyctl_dry_runs; run->name; run++) {
+        if (strcmp(run->name, argv[0]) == 0) {
+            break;
+        }
+    }
+
+    if (run->name == NULL) {
+        return loyaltyctl_usage(o->usage);
+    }
+
+    rc = loyaltyctl_dry_options(o, argc, argv, &d, run);
+    if (rc != LOYALTYCTL_OK) {
+        return rc;
+    }
+
+    rc = run->check(&d);
+
+    if (rc == LOYALTYCTL_OK) {
+        rc = loyaltyctl_dry_vm(o, &d, run);
+    }
+
+    /* nothing the dry run did is kept */
+    if (rc == LOYALTYCTL_OK) {
+        rc = run->run(&d);
+
+        mdb_txn_abort(d.txn);
+        loyalty_store_close(&d.st);
+        loyalty_lua_close(&d.vm);
+    }
+
+    json_decref(d.ev);
+
+    return rc;
+}
+
+
 /* options shared by the dry runs; the rest, 1 to max, left in d->args */
 static int
 loyaltyctl_dry_options(const loyaltyctl_opts_t *o, int argc, char **argv,
-    loyaltyctl_dry_t *d, int max)
+    loyaltyctl_dry_t *d, const loyaltyctl_dry_run_t *run)
 {
     int                  rc;
 
@@ -118,51 +213,60 @@ loyaltyctl_dry_options(const loyaltyctl_opts_t *o, int argc, char **argv,
     d->currency = "CNY";
     d->uri = "/";
 
-    rc = loyaltyctl_options(o, argc, argv, opts, 1, max);
+    rc = loyaltyctl_options(o, argc, argv, opts, 1, run->max);
+    if (rc != LOYALTYCTL_OK) {
+        return rc;
+    }
 
     d->args = argv + optind;
     d->nargs = argc - optind;
 
-    return rc;
+    if ((d->member && !(run->takes & LOYALTYCTL_DRY_MEMBER))
+        || (d->tier && !(run->takes & LOYALTYCTL_DRY_TIER))
+        || (d->member && d->tier))
+    {
+        return loyaltyctl_usage(o->usage);
+    }
+
+    return LOYALTYCTL_OK;
 }
 
 
 /*
- * The --lua script with the hook, the store, and a transaction on it (read
- * only with LOYALTY_STORE_RDONLY): an exit code; loyaltyctl_dry_end()
- * closes them.
+ * The --lua script with the run's hook, the store, and a transaction on
+ * it: an exit code; loyaltyctl_dry() closes them.
  */
 static int
-loyaltyctl_dry_vm(const loyaltyctl_opts_t *o, loyalty_lua_t *vm,
-    loyalty_lua_hook_e hook, loyalty_store_t *st, unsigned flags,
-    MDB_txn **txn)
+loyaltyctl_dry_vm(const loyaltyctl_opts_t *o, loyaltyctl_dry_t *d,
+    const loyaltyctl_dry_run_t *run)
 {
     int  rc;
 
-    rc = loyaltyctl_lua_open(o, vm);
+    rc = loyaltyctl_lua_open(o, &d->vm);
     if (rc != LOYALTYCTL_OK) {
         return rc;
     }
 
-    if (vm->hooks[hook] == LUA_NOREF) {
+    if (d->vm.hooks[run->hook] == LUA_NOREF) {
         fprintf(stderr, "loyaltyctl: --lua \"%s\": the script has no %s "
-                "hook\n", o->lua, loyalty_lua_hook_names[hook]);
-        loyalty_lua_close(vm);
+                "hook\n", o->lua, loyalty_lua_hook_names[run->hook]);
+        loyalty_lua_close(&d->vm);
         return LOYALTYCTL_DATA;
     }
 
-    rc = loyaltyctl_open(o, st, flags);
+    rc = loyaltyctl_open(o, &d->st, run->flags);
     if (rc != LOYALTYCTL_OK) {
-        loyalty_lua_close(vm);
+        loyalty_lua_close(&d->vm);
         return rc;
     }
 
-    rc = mdb_txn_begin(st->env, NULL,
-                       (flags & LOYALTY_STORE_RDONLY) ? MDB_RDONLY : 0, txn);
+    rc = mdb_txn_begin(d->st.env, NULL,
+                       (run->flags & LOYALTY_STORE_RDONLY) ? MDB_RDONLY : 0,
+                       &d->txn);
     if (rc != 0) {
         fprintf(stderr, "loyaltyctl: %s\n", mdb_strerror(rc));
-        loyalty_store_close(st);
-        loyalty_lua_close(vm);
+        loyalty_store_close(&d->st);
+        loyalty_lua_close(&d->vm);
         return LOYALTYCTL_STORE;
     }
 
@@ -189,89 +293,70 @@ loyaltyctl_dry_member(loyalty_store_t *st, MDB_txn *txn, const char *id,
 }
 
 
-/* a dry run's end: nothing it did is kept */
-static void
-loyaltyctl_dry_end(loyalty_lua_t *vm, loyalty_store_t *st, MDB_txn *txn)
+/* price's operands: SKU or SKU:QTY each */
+static int
+loyaltyctl_price_check(loyaltyctl_dry_t *d)
 {
-    mdb_txn_abort(txn);
-    loyalty_store_close(st);
-    loyalty_lua_close(vm);
-}
+    int      i;
+    char     sku[LOYALTY_ID_MAX + 1];
+    size_t   len;
+    int64_t  qty;
 
-
-int
-loyaltyctl_dry_price(const loyaltyctl_opts_t *o, int argc, char **argv)
-{
-    int                  i, rc, tier, failed;
-    char                 sku[LOYALTY_ID_MAX + 1];
-    size_t               len;
-    json_t              *doc, *items;
-    MDB_txn             *txn;
-    loyalty_lua_t        vm;
-    loyalty_price_t      p;
-    loyalty_store_t      st;
-    loyalty_member_t     m;
-    loyalty_tierset_t    ts;
-    loyaltyctl_dry_t     d;
-    loyaltyctl_line_t    line;
-    loyalty_lua_price_t  q;
-
-    rc = loyaltyctl_dry_options(o, argc, argv, &d, -1);
-    if (rc != LOYALTYCTL_OK) {
-        return rc;
-    }
-
-    if (d.member && d.tier) {
-        return loyaltyctl_usage(o->usage);
-    }
-
-    for (i = 0; i < d.nargs; i++) {
-        if (loyaltyctl_item_parse(d.args[i], sku, &len, &q.qty) != 0) {
+    for (i = 0; i < d->nargs; i++) {
+        if (loyaltyctl_item_parse(d->args[i], sku, &len, &qty) != 0) {
             fprintf(stderr, "loyaltyctl: invalid item \"%s\": SKU or "
-                    "SKU:QTY, QTY 1 to %d\n", d.args[i], LOYALTYCTL_QTY_MAX);
+                    "SKU:QTY, QTY 1 to %d\n", d->args[i], LOYALTYCTL_QTY_MAX);
             return LOYALTYCTL_USAGE;
         }
     }
 
-    rc = loyaltyctl_dry_vm(o, &vm, LOYALTY_LUA_HOOK_PRICE, &st,
-                           LOYALTY_STORE_RDONLY, &txn);
-    if (rc != LOYALTYCTL_OK) {
-        return rc;
-    }
+    return LOYALTYCTL_OK;
+}
 
-    rc = loyalty_tierset_load(txn, st.dbi[LOYALTY_DB_TIERS], &ts);
+
+static int
+loyaltyctl_price_run(loyaltyctl_dry_t *d)
+{
+    int                  rc, tier, failed;
+    json_t              *doc, *items;
+    loyalty_price_t      p;
+    loyalty_member_t     m;
+    loyalty_tierset_t    ts;
+    loyaltyctl_line_t    line;
+    loyalty_lua_price_t  q;
+
+    rc = loyalty_tierset_load(d->txn, d->st.dbi[LOYALTY_DB_TIERS], &ts);
     if (rc != 0) {
         fprintf(stderr, "loyaltyctl: tiers: %s\n", mdb_strerror(rc));
-        rc = LOYALTYCTL_STORE;
-        goto done;
+        return LOYALTYCTL_STORE;
     }
 
     memset(&q, 0, sizeof(loyalty_lua_price_t));
 
-    rc = loyaltyctl_price_visitor(&d, &st, txn, &ts, &m, &q, &tier);
+    rc = loyaltyctl_price_visitor(d, &d->st, d->txn, &ts, &m, &q, &tier);
     if (rc != LOYALTYCTL_OK) {
-        goto done;
+        return rc;
     }
 
-    loyalty_lua_store(&vm, &st, txn);
+    loyalty_lua_store(&d->vm, &d->st, d->txn);
 
-    line.vm = &vm;
+    line.vm = &d->vm;
     line.ts = &ts;
     line.p = &p;
-    line.now = d.now;
+    line.now = d->now;
 
     doc = json_object();
     items = json_array();
-    failed = 0;
 
     json_object_set_new(doc, "tier",
                         tier >= 0 ? json_stringn(ts.tiers[tier].name,
                                                  ts.tiers[tier].name_len)
                                   : json_string("public"));
-    loyalty_json_set_time(doc, "now", d.now);
+    loyalty_json_set_time(doc, "now", d->now);
     json_object_set(doc, "items", items);
 
-    failed = loyaltyctl_price_items(&line, &d, &st, txn, &q, tier, items);
+    failed = loyaltyctl_price_items(&line, d, &d->st, d->txn, &q, tier,
+                                    items);
 
     json_decref(items);
     rc = loyaltyctl_print_json(doc);
@@ -279,10 +364,6 @@ loyaltyctl_dry_price(const loyaltyctl_opts_t *o, int argc, char **argv)
     if (rc == LOYALTYCTL_OK && failed) {
         rc = LOYALTYCTL_DATA;
     }
-
-done:
-
-    loyaltyctl_dry_end(&vm, &st, txn);
 
     return rc;
 }
@@ -530,78 +611,62 @@ loyaltyctl_item_parse(const char *arg, char *sku, size_t *len, int64_t *qty)
 }
 
 
-int
-loyaltyctl_dry_click(const loyaltyctl_opts_t *o, int argc, char **argv)
+/* click's operand: a share code, in any case */
+static int
+loyaltyctl_click_check(loyaltyctl_dry_t *d)
 {
-    int                  rc;
-    long                 n;
-    char                 code[LOYALTY_CODE_MAX];
-    json_t              *doc;
-    MDB_txn             *txn;
-    loyalty_code_t       c;
-    loyalty_lua_t        vm;
-    loyalty_store_t      st;
-    loyalty_member_t     m;
-    loyaltyctl_dry_t     d;
-    loyalty_lua_ask_t    ask;
-    loyalty_lua_click_t  q;
+    long  n;
 
-    rc = loyaltyctl_dry_options(o, argc, argv, &d, 1);
-    if (rc != LOYALTYCTL_OK) {
-        return rc;
-    }
-
-    if (d.tier) {
-        return loyaltyctl_usage(o->usage);
-    }
-
-    n = loyalty_code_normalize(d.args[0], strlen(d.args[0]), code);
+    n = loyalty_code_normalize(d->args[0], strlen(d->args[0]), d->code);
     if (n < 0) {
-        fprintf(stderr, "loyaltyctl: invalid code \"%s\"\n", d.args[0]);
+        fprintf(stderr, "loyaltyctl: invalid code \"%s\"\n", d->args[0]);
         return LOYALTYCTL_USAGE;
     }
 
-    rc = loyaltyctl_dry_vm(o, &vm, LOYALTY_LUA_HOOK_CLICK, &st,
-                           LOYALTY_STORE_RDONLY, &txn);
+    d->code_len = (size_t) n;
+
+    return LOYALTYCTL_OK;
+}
+
+
+static int
+loyaltyctl_click_run(loyaltyctl_dry_t *d)
+{
+    int                  rc;
+    json_t              *doc;
+    loyalty_code_t       c;
+    loyalty_member_t     m;
+    loyalty_lua_ask_t    ask;
+    loyalty_lua_click_t  q;
+
+    rc = loyaltyctl_click_question(d, &d->st, d->txn, d->code, d->code_len,
+                                   &c, &q, &m);
     if (rc != LOYALTYCTL_OK) {
         return rc;
     }
 
-    rc = loyaltyctl_click_question(&d, &st, txn, code, (size_t) n, &c, &q,
-                                   &m);
-    if (rc != LOYALTYCTL_OK) {
-        goto done;
-    }
-
-    loyalty_lua_store(&vm, &st, txn);
+    loyalty_lua_store(&d->vm, &d->st, d->txn);
 
     memset(&ask, 0, sizeof(loyalty_lua_ask_t));
-    ask.now = d.now;
+    ask.now = d->now;
     ask.click = &q;
 
-    if (loyalty_lua_ask(&vm, LOYALTY_LUA_HOOK_CLICK, &ask) != 0) {
-        rc = LOYALTYCTL_DATA;
-        goto done;
+    if (loyalty_lua_ask(&d->vm, LOYALTY_LUA_HOOK_CLICK, &ask) != 0) {
+        return LOYALTYCTL_DATA;
     }
 
     doc = json_object();
-    json_object_set_new(doc, "code", json_stringn(code, (size_t) n));
+    json_object_set_new(doc, "code", json_stringn(d->code, d->code_len));
     json_object_set_new(doc, "referrer", json_stringn(c.member,
                                                       c.member_len));
-    loyalty_json_set_time(doc, "now", d.now);
+    loyalty_json_set_time(doc, "now", d->now);
     json_object_set_new(doc, "refuse", json_boolean(q.refuse));
     json_object_set_new(doc, "campaign",
                         q.campaign_len ? json_stringn(q.campaign,
                                                       q.campaign_len)
                                        : json_null());
 
-    rc = loyaltyctl_print_json(doc);
-
-done:
-
-    loyaltyctl_dry_end(&vm, &st, txn);
-
-    return rc;
+    return loyaltyctl_print_json(doc);
 }
 
 
@@ -666,51 +731,41 @@ typedef struct {
 } loyaltyctl_dry_event_t;
 
 
-int
-loyaltyctl_dry_event(const loyaltyctl_opts_t *o, int argc, char **argv)
+/* event's operand: one event, as JSON */
+static int
+loyaltyctl_event_check(loyaltyctl_dry_t *d)
 {
-    int                      rc;
-    char                     err[LOYALTY_ERRLEN];
-    json_t                  *doc, *ev;
-    MDB_txn                 *txn;
-    loyalty_lua_t            vm;
-    loyalty_event_t          e;
-    loyalty_store_t          st;
-    loyalty_member_t         m;
-    loyaltyctl_dry_t         d;
-    json_error_t             jerr;
-    loyalty_event_hook_t     hook;
-    loyaltyctl_dry_event_t   dry;
+    char          err[LOYALTY_ERRLEN];
+    json_error_t  jerr;
 
-    rc = loyaltyctl_dry_options(o, argc, argv, &d, 1);
-    if (rc != LOYALTYCTL_OK) {
-        return rc;
-    }
+    d->ev = json_loads(d->args[0], JSON_REJECT_DUPLICATES, &jerr);
 
-    if (d.member || d.tier) {
-        return loyaltyctl_usage(o->usage);
-    }
-
-    ev = json_loads(d.args[0], JSON_REJECT_DUPLICATES, &jerr);
-
-    if (ev == NULL || !json_is_object(ev)
-        || loyalty_event_from_json(ev, d.now, &e, err, sizeof(err)) != 0)
+    if (d->ev == NULL || !json_is_object(d->ev)
+        || loyalty_event_from_json(d->ev, d->now, &d->e, err, sizeof(err))
+           != 0)
     {
         fprintf(stderr, "loyaltyctl: invalid event: %s\n",
-                ev == NULL ? jerr.text
-                           : json_is_object(ev) ? err : "not an object");
-        json_decref(ev);
+                d->ev == NULL ? jerr.text
+                              : json_is_object(d->ev) ? err
+                                                      : "not an object");
         return LOYALTYCTL_DATA;
     }
 
-    rc = loyaltyctl_dry_vm(o, &vm, LOYALTY_LUA_HOOK_EVENT, &st, 0, &txn);
-    if (rc != LOYALTYCTL_OK) {
-        json_decref(ev);
-        return rc;
-    }
+    return LOYALTYCTL_OK;
+}
 
-    dry.vm = &vm;
-    dry.now = d.now;
+
+static int
+loyaltyctl_event_run(loyaltyctl_dry_t *d)
+{
+    int                      rc;
+    json_t                  *doc;
+    loyalty_member_t         m;
+    loyalty_event_hook_t     hook;
+    loyaltyctl_dry_event_t   dry;
+
+    dry.vm = &d->vm;
+    dry.now = d->now;
     dry.hook = json_object();
     dry.failed = 0;
     json_object_set_new(dry.hook, "called", json_false());
@@ -719,21 +774,24 @@ loyaltyctl_dry_event(const loyaltyctl_opts_t *o, int argc, char **argv)
     hook.data = &dry;
     hook.cadences = NULL;
 
-    if (loyaltyctl_dry_apply(&st, txn, ev, d.now, &hook) != LOYALTYCTL_OK) {
+    if (loyaltyctl_dry_apply(&d->st, d->txn, d->ev, d->now, &hook)
+        != LOYALTYCTL_OK)
+    {
         json_decref(dry.hook);
-        rc = LOYALTYCTL_DATA;
-        goto done;
+        return LOYALTYCTL_DATA;
     }
 
     doc = json_object();
-    json_object_set(doc, "event", ev);
-    loyalty_json_set_time(doc, "now", d.now);
+    json_object_set(doc, "event", d->ev);
+    loyalty_json_set_time(doc, "now", d->now);
     json_object_set_new(doc, "hook", dry.hook);
 
-    if (loyalty_member_get(txn, &st, e.member, e.member_len, &m) == 0) {
+    if (loyalty_member_get(d->txn, &d->st, d->e.member, d->e.member_len, &m)
+        == 0)
+    {
         json_object_set_new(doc, "member",
-                            loyalty_member_to_json(e.member, e.member_len,
-                                                   &m));
+                            loyalty_member_to_json(d->e.member,
+                                                   d->e.member_len, &m));
     }
 
     rc = loyaltyctl_print_json(doc);
@@ -741,11 +799,6 @@ loyaltyctl_dry_event(const loyaltyctl_opts_t *o, int argc, char **argv)
     if (rc == LOYALTYCTL_OK && dry.failed) {
         rc = LOYALTYCTL_DATA;
     }
-
-done:
-
-    json_decref(ev);
-    loyaltyctl_dry_end(&vm, &st, txn);
 
     return rc;
 }

@@ -465,18 +465,8 @@ loyaltyctl_follow_mark(loyaltyctl_follow_t *f)
 static int
 loyaltyctl_follow_batch_size(const char *arg, void *batch)
 {
-    char  *end;
-    long   v;
-
-    errno = 0;
-    v = strtol(arg, &end, 10);
-
-    if (errno || *end || v < 1 || v > 10000) {
-        return LOYALTYCTL_OPTION_USAGE;
-    }
-
-    *(int *) batch = (int) v;
-    return 0;
+    return loyaltyctl_parse_int(arg, 10000, batch) == 0
+           ? 0 : LOYALTYCTL_OPTION_USAGE;
 }
 
 

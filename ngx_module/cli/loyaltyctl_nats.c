@@ -75,18 +75,8 @@ loyaltyctl_nats_set_edge(const char *arg, void *dest)
 static int
 loyaltyctl_nats_set_replicas(const char *arg, void *dest)
 {
-    char  *end;
-    long   v;
-
-    errno = 0;
-    v = strtol(arg, &end, 10);
-
-    if (errno || *end || v < 1 || v > 5) {
-        return LOYALTYCTL_OPTION_USAGE;
-    }
-
-    *(int *) dest = (int) v;
-    return 0;
+    return loyaltyctl_parse_int(arg, 5, dest) == 0
+           ? 0 : LOYALTYCTL_OPTION_USAGE;
 }
 
 

@@ -302,6 +302,24 @@ loyaltyctl_parse_day(const char *s, void *day)
 }
 
 
+int
+loyaltyctl_parse_int(const char *s, long max, int *out)
+{
+    char  *end;
+    long   n;
+
+    errno = 0;
+    n = strtol(s, &end, 10);
+
+    if (errno || end == s || *end || n < 1 || n > max) {
+        return -1;
+    }
+
+    *out = (int) n;
+    return 0;
+}
+
+
 /* --now, --until: RFC 3339; -1 when malformed */
 int
 loyaltyctl_time(const char *arg, void *t)
@@ -577,16 +595,10 @@ loyaltyctl_write_record(const loyaltyctl_opts_t *o, const char *what,
     int (*step)(loyaltyctl_write_t *w, loyalty_store_t *st, MDB_txn *txn),
     void *data)
 {
-    loyaltyctl_write_t  w;
-
-    memset(&w, 0, sizeof(loyaltyctl_write_t));
-    w.what = what;
-    w.absent = absent;
-    w.key = key;
-    w.key_len = len;
-    w.room = room;
-    w.step = step;
-    w.data = data;
+    loyaltyctl_write_t  w = {
+        .what = what, .absent = absent, .key = key, .key_len = len,
+        .room = room, .step = step, .data = data
+    };
 
     return loyaltyctl_write(o, &w);
 }
