@@ -509,13 +509,13 @@ loyaltyctl_main_options(int argc, char **argv, loyaltyctl_opts_t *o)
         { NULL, 0, NULL, 0 }
     };
 
+    /* no --lua, --tz (UTC) or usage yet */
+    memset(o, 0, sizeof(loyaltyctl_opts_t));
+
     o->store = getenv("LOYALTY_STORE");
-    o->lua = NULL;
     o->lua_budget = LOYALTYCTL_LUA_BUDGET;
     o->lua_time = LOYALTYCTL_LUA_TIME;
     o->lua_memory = LOYALTYCTL_LUA_MEMORY;
-    o->tz = NULL;
-    o->usage = NULL;
 
     /* "+": options after the command belong to the command */
     while ((c = getopt_long(argc, argv, "+s:h", longopts, NULL)) != -1) {

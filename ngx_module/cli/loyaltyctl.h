@@ -59,20 +59,23 @@ typedef struct {
 
 
 /*
- * A command: its name, what runs it, its lines in loyaltyctl --help, and
+ * A command: its name, what runs it (argv[0] is the name; it returns an
+ * exit code), its lines in loyaltyctl --help, and
  * its usage, which COMMAND --help (or -h) anywhere after it prints and
  * its usage errors print on stderr (NULL: the command does both itself).
  * It takes from min to max arguments after its name (max -1: no more
  * is checked; a command with options counts them after its options).
  */
+typedef int loyaltyctl_handler_pt(const loyaltyctl_opts_t *o, int argc,
+    char **argv);
+
 typedef struct {
-    const char  *name;
-    int        (*handler)(const loyaltyctl_opts_t *o, int argc,
-                          char **argv);
-    const char  *help;
-    const char  *usage;
-    int          min;
-    int          max;
+    const char             *name;
+    loyaltyctl_handler_pt  *handler;
+    const char             *help;
+    const char             *usage;
+    int                     min;
+    int                     max;
 } loyaltyctl_command_t;
 
 
@@ -97,7 +100,7 @@ typedef struct {
 
 /*
  * A write of a command: loyaltyctl_write() runs step in a write
- * transaction and commits it.  step returns 0 (done),
+ * transaction of its store (w->st) and commits it.  step returns 0 (done),
  * LOYALTYCTL_WRITE_MORE (commit, and run it again: a long job in bounded
  * transactions), LOYALTYCTL_WRITE_REFUSED (nothing written, exit 1: the
  * step said why), LOYALTYCTL_WRITE_FAILED (nothing written, exit 3: the
@@ -134,8 +137,7 @@ struct loyaltyctl_write_s {
                                      1 MiB) */
     const char       *input;      /* a file the steps write from */
     unsigned          per_byte;
-    int             (*step)(loyaltyctl_write_t *w, loyalty_store_t *st,
-                            MDB_txn *txn);
+    int             (*step)(loyaltyctl_write_t *w, MDB_txn *txn);
     void             *data;
     void             *state;      /* saved before each step, or NULL */
     size_t            state_size;
@@ -157,7 +159,7 @@ int loyaltyctl_write(const loyaltyctl_opts_t *o, loyaltyctl_write_t *w);
  */
 int loyaltyctl_write_record(const loyaltyctl_opts_t *o, const char *what,
     const char *absent, const char *key, size_t len, size_t room,
-    int (*step)(loyaltyctl_write_t *w, loyalty_store_t *st, MDB_txn *txn),
+    int (*step)(loyaltyctl_write_t *w, MDB_txn *txn),
     void *data);
 /* the store opened read-only, a read transaction begun: an exit code */
 int loyaltyctl_read_begin(const loyaltyctl_opts_t *o, const char *what,
@@ -226,11 +228,7 @@ int loyaltyctl_tz(const loyaltyctl_opts_t *o, const loyalty_tz_t **tz);
 
 /* the --lua script loaded, its table at the top of the stack; exit code */
 int loyaltyctl_lua_open(const loyaltyctl_opts_t *o, loyalty_lua_t *vm);
-int loyaltyctl_lua_check(const loyaltyctl_opts_t *o, int argc, char **argv);
 
-/* price, click and event (argv[0]): dry runs of the --lua script's hooks
- * (loyaltyctl_dryrun.c) */
-int loyaltyctl_dry(const loyaltyctl_opts_t *o, int argc, char **argv);
 /*
  * The --lua script's cadences, in *cads from malloc(), and its VM in vm;
  * none without --lua.  An exit code; on success the caller ends with
@@ -244,37 +242,37 @@ void loyaltyctl_cadences_free(const loyaltyctl_opts_t *o, loyalty_lua_t *vm,
 int loyaltyctl_verify_codes(loyalty_store_t *st, MDB_txn *txn,
     size_t *problems);
 
-/* the commands, in the files named for them */
-int loyaltyctl_init(const loyaltyctl_opts_t *o, int argc, char **argv);
-int loyaltyctl_stat(const loyaltyctl_opts_t *o, int argc, char **argv);
-int loyaltyctl_verify(const loyaltyctl_opts_t *o, int argc, char **argv);
-/* get member|tier|price|code|rules|ledger|referrals */
-int loyaltyctl_get(const loyaltyctl_opts_t *o, int argc, char **argv);
-int loyaltyctl_import(const loyaltyctl_opts_t *o, int argc, char **argv);
-int loyaltyctl_apply(const loyaltyctl_opts_t *o, int argc, char **argv);
-/* set member ID FIELD=VALUE..., delete member ID, erase ID, export ID */
-int loyaltyctl_set(const loyaltyctl_opts_t *o, int argc, char **argv);
-int loyaltyctl_delete(const loyaltyctl_opts_t *o, int argc, char **argv);
-int loyaltyctl_erase(const loyaltyctl_opts_t *o, int argc, char **argv);
-int loyaltyctl_export(const loyaltyctl_opts_t *o, int argc, char **argv);
-int loyaltyctl_prune(const loyaltyctl_opts_t *o, int argc, char **argv);
-int loyaltyctl_mint_code(const loyaltyctl_opts_t *o, int argc, char **argv);
-int loyaltyctl_revoke_code(const loyaltyctl_opts_t *o, int argc,
-    char **argv);
-int loyaltyctl_clicks(const loyaltyctl_opts_t *o, int argc, char **argv);
-int loyaltyctl_sign_member(const loyaltyctl_opts_t *o, int argc,
-    char **argv);
-int loyaltyctl_lua_check(const loyaltyctl_opts_t *o, int argc, char **argv);
-int loyaltyctl_sweep(const loyaltyctl_opts_t *o, int argc, char **argv);
-int loyaltyctl_due(const loyaltyctl_opts_t *o, int argc, char **argv);
-int loyaltyctl_ack(const loyaltyctl_opts_t *o, int argc, char **argv);
-/* stats --by ...: the conversion counters, JSON or CSV */
-int loyaltyctl_stats(const loyaltyctl_opts_t *o, int argc, char **argv);
+/*
+ * The commands of the table in loyaltyctl.c, each in the file named for
+ * it: loyaltyctl_store.c (init, stat), _get.c (get
+ * member|tier|price|code|rules|ledger|referrals), _members.c (set member
+ * ID FIELD=VALUE..., delete member ID, erase ID, export ID), _codes.c
+ * (mint-code, revoke-code, clicks), _sign.c (sign-member), _lua.c
+ * (lua-check), _dryrun.c (price, click and event, by argv[0]: dry runs of
+ * the --lua script's hooks), _cadence.c (sweep, due, ack, cadence-stats),
+ * _stats.c (stats --by ...: the conversion counters, JSON or CSV),
+ * _nats.c (import --nats), _follow.c (follow, checksum, bootstrap).
+ */
+loyaltyctl_handler_pt  loyaltyctl_init, loyaltyctl_stat;
+loyaltyctl_handler_pt  loyaltyctl_verify, loyaltyctl_get;
+loyaltyctl_handler_pt  loyaltyctl_import, loyaltyctl_apply;
+loyaltyctl_handler_pt  loyaltyctl_set, loyaltyctl_delete, loyaltyctl_erase,
+    loyaltyctl_export;
+loyaltyctl_handler_pt  loyaltyctl_prune;
+loyaltyctl_handler_pt  loyaltyctl_mint_code, loyaltyctl_revoke_code,
+    loyaltyctl_clicks;
+loyaltyctl_handler_pt  loyaltyctl_sign_member, loyaltyctl_lua_check;
+loyaltyctl_handler_pt  loyaltyctl_dry;
+loyaltyctl_handler_pt  loyaltyctl_sweep, loyaltyctl_due, loyaltyctl_ack,
+    loyaltyctl_cadence_stats;
+loyaltyctl_handler_pt  loyaltyctl_stats;
+loyaltyctl_handler_pt  loyaltyctl_import_nats;
+loyaltyctl_handler_pt  loyaltyctl_follow, loyaltyctl_checksum,
+    loyaltyctl_bootstrap;
+
 /* verify's checks of the stats and attributions databases */
 int loyaltyctl_verify_stats(loyalty_store_t *st, MDB_txn *txn,
     size_t *problems);
-int loyaltyctl_cadence_stats(const loyaltyctl_opts_t *o, int argc,
-    char **argv);
 
 /* loyaltyctl_import.c: an import kind's database (-1 unknown); an
  * "import" message of the cluster's stream, applied by the follower */
@@ -284,15 +282,8 @@ int loyaltyctl_import_replicated(loyalty_store_t *st, MDB_txn *txn,
     int64_t now, char *err, size_t errlen);
 /* loyaltyctl_nats.c: NATS JetStream, the stream of a cluster of edges */
 int loyaltyctl_nats_wanted(int argc, char **argv);
-int loyaltyctl_import_nats(const loyaltyctl_opts_t *o, int argc,
-    char **argv);
 /* says so and returns 1 when the store is a replica that follows a stream */
 int loyaltyctl_replica_refuse(loyalty_store_t *st, const char *what);
-/* loyaltyctl_follow.c: follow, checksum, bootstrap */
-int loyaltyctl_follow(const loyaltyctl_opts_t *o, int argc, char **argv);
-int loyaltyctl_checksum(const loyaltyctl_opts_t *o, int argc, char **argv);
-int loyaltyctl_bootstrap(const loyaltyctl_opts_t *o, int argc,
-    char **argv);
 
 
 #endif /* _LOYALTYCTL_H_INCLUDED_ */

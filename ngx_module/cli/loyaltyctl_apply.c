@@ -27,8 +27,7 @@ static int loyaltyctl_applied(loyaltyctl_write_t *w, int rc);
 
 
 static int
-loyaltyctl_apply_step(loyaltyctl_write_t *w, loyalty_store_t *st,
-    MDB_txn *txn)
+loyaltyctl_apply_step(loyaltyctl_write_t *w, MDB_txn *txn)
 {
     int                  rc;
     loyaltyctl_apply_t  *a;
@@ -37,7 +36,7 @@ loyaltyctl_apply_step(loyaltyctl_write_t *w, loyalty_store_t *st,
 
     loyalty_batch_free(&a->res);
 
-    rc = loyalty_batch_apply(st, txn, w->buf, w->len, SIZE_MAX,
+    rc = loyalty_batch_apply(&w->st, txn, w->buf, w->len, SIZE_MAX,
                              (int64_t) time(NULL), &a->hook, &a->res, w->err,
                              sizeof(w->err));
 

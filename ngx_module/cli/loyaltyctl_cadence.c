@@ -27,8 +27,7 @@ typedef struct {
 
 
 static int
-loyaltyctl_sweep_step(loyaltyctl_write_t *w, loyalty_store_t *st,
-    MDB_txn *txn)
+loyaltyctl_sweep_step(loyaltyctl_write_t *w, MDB_txn *txn)
 {
     int                  rc;
     loyalty_sweep_t      before;
@@ -37,14 +36,14 @@ loyaltyctl_sweep_step(loyaltyctl_write_t *w, loyalty_store_t *st,
     s = w->data;
     before = s->sw;
 
-    rc = loyalty_sweep_step(st, txn, s->cads, s->now, LOYALTY_SWEEP_CHUNK,
+    rc = loyalty_sweep_step(&w->st, txn, s->cads, s->now, LOYALTY_SWEEP_CHUNK,
                             &s->sw, w->err, sizeof(w->err));
     if (rc != 0) {
         return rc;
     }
 
     /* the members it rewarded retire from the workers' caches, no more */
-    rc = loyalty_sweep_seal(st, txn, &before, &s->sw, w->err,
+    rc = loyalty_sweep_seal(&w->st, txn, &before, &s->sw, w->err,
                             sizeof(w->err));
     if (rc != 0) {
         return rc;
@@ -196,8 +195,7 @@ typedef struct {
 
 
 static int
-loyaltyctl_ack_step(loyaltyctl_write_t *w, loyalty_store_t *st,
-    MDB_txn *txn)
+loyaltyctl_ack_step(loyaltyctl_write_t *w, MDB_txn *txn)
 {
     loyaltyctl_ack_t  *a;
 
@@ -206,7 +204,7 @@ loyaltyctl_ack_step(loyaltyctl_write_t *w, loyalty_store_t *st,
     json_decref(a->res);
     a->res = NULL;
 
-    return loyalty_due_ack_json(st, txn, a->body, (int64_t) time(NULL),
+    return loyalty_due_ack_json(&w->st, txn, a->body, (int64_t) time(NULL),
                                 &a->res, w->err, sizeof(w->err));
 }
 

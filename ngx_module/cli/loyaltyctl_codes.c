@@ -147,8 +147,7 @@ loyaltyctl_mint_check(loyaltyctl_mint_t *m, const char *member)
 
 /* the member looked up, a code not in use drawn and written */
 static int
-loyaltyctl_mint_step(loyaltyctl_write_t *w, loyalty_store_t *st,
-    MDB_txn *txn)
+loyaltyctl_mint_step(loyaltyctl_write_t *w, MDB_txn *txn)
 {
     int                 rc, tries;
     uint8_t             buf[LOYALTY_CODE_REC_MAX];
@@ -157,7 +156,7 @@ loyaltyctl_mint_step(loyaltyctl_write_t *w, loyalty_store_t *st,
 
     m = w->data;
 
-    rc = loyalty_member_find(txn, st, m->rec.member, m->rec.member_len,
+    rc = loyalty_member_find(txn, &w->st, m->rec.member, m->rec.member_len,
                              &val);
     if (rc != 0) {
         return rc;
@@ -177,7 +176,7 @@ loyaltyctl_mint_step(loyaltyctl_write_t *w, loyalty_store_t *st,
         key.mv_data = m->code;
         key.mv_size = LOYALTY_CODE_MINT_LEN;
 
-        rc = mdb_put(txn, st->dbi[LOYALTY_DB_CODES], &key, &val,
+        rc = mdb_put(txn, w->st.dbi[LOYALTY_DB_CODES], &key, &val,
                      MDB_NOOVERWRITE);
 
     } while (rc == MDB_KEYEXIST && ++tries < LOYALTYCTL_MINT_TRIES);
@@ -242,8 +241,7 @@ typedef struct {
 
 
 static int
-loyaltyctl_revoke_step(loyaltyctl_write_t *w, loyalty_store_t *st,
-    MDB_txn *txn)
+loyaltyctl_revoke_step(loyaltyctl_write_t *w, MDB_txn *txn)
 {
     int                   rc;
     uint8_t               buf[LOYALTY_CODE_REC_MAX];
@@ -256,7 +254,7 @@ loyaltyctl_revoke_step(loyaltyctl_write_t *w, loyalty_store_t *st,
     key = r->key;
     arg = r->arg;
 
-    rc = mdb_get(txn, st->dbi[LOYALTY_DB_CODES], &key, &val);
+    rc = mdb_get(txn, w->st.dbi[LOYALTY_DB_CODES], &key, &val);
     if (rc != 0) {
         return rc;
     }
@@ -275,7 +273,7 @@ loyaltyctl_revoke_step(loyaltyctl_write_t *w, loyalty_store_t *st,
     val.mv_size = loyalty_code_encode(&rec, buf);
     val.mv_data = buf;
 
-    return mdb_put(txn, st->dbi[LOYALTY_DB_CODES], &key, &val, 0);
+    return mdb_put(txn, w->st.dbi[LOYALTY_DB_CODES], &key, &val, 0);
 }
 
 

@@ -283,14 +283,13 @@ loyaltyctl_import_buffer(loyaltyctl_import_t *im, const char *buf,
 
 
 static int
-loyaltyctl_import_step(loyaltyctl_write_t *w, loyalty_store_t *st,
-    MDB_txn *txn)
+loyaltyctl_import_step(loyaltyctl_write_t *w, MDB_txn *txn)
 {
     int                   rc;
     loyaltyctl_import_t  *im;
 
     im = w->data;
-    im->st = st;
+    im->st = &w->st;
     im->txn = txn;
 
     rc = loyaltyctl_import_buffer(im, w->buf, w->len, isatty(STDERR_FILENO));
@@ -303,27 +302,21 @@ loyaltyctl_import_step(loyaltyctl_write_t *w, loyalty_store_t *st,
 }
 
 
-/* the database an import kind writes: rules live in meta; -1 unknown */
+/* the database an import kind writes: -1 unknown */
 int
 loyaltyctl_import_db(const char *kind)
 {
-    static const struct {
-        const char  *kind;
-        int          db;
-    } kinds[] = {
-        { "members", LOYALTY_DB_MEMBERS },
-        { "tiers",   LOYALTY_DB_TIERS },
-        { "prices",  LOYALTY_DB_PRICES },
-        { "codes",   LOYALTY_DB_CODES },
-        { "rules",   LOYALTY_DB_META },
-        { NULL, 0 }
-    };
+    int  db;
 
-    int  i;
+    /* the rules document lives in meta */
+    if (strcmp(kind, "rules") == 0) {
+        return LOYALTY_DB_META;
+    }
 
-    for (i = 0; kinds[i].kind; i++) {
-        if (strcmp(kinds[i].kind, kind) == 0) {
-            return kinds[i].db;
+    /* the records fill the database of their name */
+    for (db = LOYALTY_DB_MEMBERS; db <= LOYALTY_DB_CODES; db++) {
+        if (strcmp(loyalty_store_dbs[db], kind) == 0) {
+            return db;
         }
     }
 

@@ -37,14 +37,13 @@ typedef struct {
 
 
 static int
-loyaltyctl_delete_step(loyaltyctl_write_t *w, loyalty_store_t *st,
-    MDB_txn *txn)
+loyaltyctl_delete_step(loyaltyctl_write_t *w, MDB_txn *txn)
 {
     const char  *id;
 
     id = w->data;
 
-    return loyalty_admin_delete_member(st, txn, id, strlen(id));
+    return loyalty_admin_delete_member(&w->st, txn, id, strlen(id));
 }
 
 
@@ -129,8 +128,7 @@ loyaltyctl_set_field(json_t *patch, const char *arg)
 
 
 static int
-loyaltyctl_set_step(loyaltyctl_write_t *w, loyalty_store_t *st,
-    MDB_txn *txn)
+loyaltyctl_set_step(loyaltyctl_write_t *w, MDB_txn *txn)
 {
     int                   rc;
     size_t                len;
@@ -139,7 +137,7 @@ loyaltyctl_set_step(loyaltyctl_write_t *w, loyalty_store_t *st,
     m = w->data;
     len = strlen(m->id);
 
-    rc = loyalty_member_patch(st, txn, m->id, len, m->patch,
+    rc = loyalty_member_patch(&w->st, txn, m->id, len, m->patch,
                               (int64_t) time(NULL), w->err, sizeof(w->err));
 
     if (rc == -1 || rc == LOYALTY_ADMIN_CONFLICT) {
@@ -153,7 +151,7 @@ loyaltyctl_set_step(loyaltyctl_write_t *w, loyalty_store_t *st,
     }
 
     json_decref(m->member);
-    m->member = loyalty_admin_get_member(st, txn, m->id, len);
+    m->member = loyalty_admin_get_member(&w->st, txn, m->id, len);
 
     return 0;
 }
@@ -203,14 +201,14 @@ loyaltyctl_set(const loyaltyctl_opts_t *o, int argc, char **argv)
 
 
 static int
-loyaltyctl_erase_step(loyaltyctl_write_t *w, loyalty_store_t *st,
-    MDB_txn *txn)
+loyaltyctl_erase_step(loyaltyctl_write_t *w, MDB_txn *txn)
 {
     loyaltyctl_member_t  *m;
 
     m = w->data;
 
-    return loyalty_member_erase(st, txn, m->id, strlen(m->id), m->pseudonym);
+    return loyalty_member_erase(&w->st, txn, m->id, strlen(m->id),
+                                m->pseudonym);
 }
 
 

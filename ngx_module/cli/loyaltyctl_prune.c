@@ -50,15 +50,15 @@ loyaltyctl_prune_publish(loyaltyctl_nats_t *n, int64_t now, int64_t cutoff)
 
 
 static int
-loyaltyctl_prune_step(loyaltyctl_write_t *w, loyalty_store_t *st,
-    MDB_txn *txn)
+loyaltyctl_prune_step(loyaltyctl_write_t *w, MDB_txn *txn)
 {
     int                  rc;
     loyaltyctl_prune_t  *p;
 
     p = w->data;
 
-    rc = loyalty_prune_step(st, txn, p->cutoff, LOYALTY_PRUNE_CHUNK, &p->pr);
+    rc = loyalty_prune_step(&w->st, txn, p->cutoff, LOYALTY_PRUNE_CHUNK,
+                            &p->pr);
     if (rc != 0) {
         return rc;
     }

@@ -473,7 +473,7 @@ loyaltyctl_write_once(loyaltyctl_write_t *w, void *saved)
         memcpy(saved, w->state, w->state_size);
     }
 
-    rc = w->step(w, &w->st, txn);
+    rc = w->step(w, txn);
     more = (rc == LOYALTYCTL_WRITE_MORE);
 
     if (rc != 0 && !more) {
@@ -592,7 +592,7 @@ loyaltyctl_write(const loyaltyctl_opts_t *o, loyaltyctl_write_t *w)
 int
 loyaltyctl_write_record(const loyaltyctl_opts_t *o, const char *what,
     const char *absent, const char *key, size_t len, size_t room,
-    int (*step)(loyaltyctl_write_t *w, loyalty_store_t *st, MDB_txn *txn),
+    int (*step)(loyaltyctl_write_t *w, MDB_txn *txn),
     void *data)
 {
     loyaltyctl_write_t  w = {
