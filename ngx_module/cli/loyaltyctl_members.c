@@ -30,6 +30,7 @@ loyaltyctl_id_len(const char *id)
 /* a change of a member: its id, the fields, and the member after it */
 typedef struct {
     const char  *id;
+    size_t       len;
     json_t      *patch;
     json_t      *member;
     char         pseudonym[LOYALTY_PSEUDONYM_LEN + 1];
@@ -131,13 +132,11 @@ static int
 loyaltyctl_set_step(loyaltyctl_write_t *w, MDB_txn *txn)
 {
     int                   rc;
-    size_t                len;
     loyaltyctl_member_t  *m;
 
     m = w->data;
-    len = strlen(m->id);
 
-    rc = loyalty_member_patch(&w->st, txn, m->id, len, m->patch,
+    rc = loyalty_member_patch(&w->st, txn, m->id, m->len, m->patch,
                               (int64_t) time(NULL), w->err, sizeof(w->err));
 
     if (rc == -1 || rc == LOYALTY_ADMIN_CONFLICT) {
@@ -151,7 +150,7 @@ loyaltyctl_set_step(loyaltyctl_write_t *w, MDB_txn *txn)
     }
 
     json_decref(m->member);
-    m->member = loyalty_admin_get_member(&w->st, txn, m->id, len);
+    m->member = loyalty_admin_get_member(&w->st, txn, m->id, m->len);
 
     return 0;
 }
@@ -169,8 +168,9 @@ loyaltyctl_set(const loyaltyctl_opts_t *o, int argc, char **argv)
 
     memset(&m, 0, sizeof(loyaltyctl_member_t));
     m.id = argv[2];
+    m.len = strlen(m.id);
 
-    if (!loyalty_valid_id(m.id, strlen(m.id))) {
+    if (!loyalty_valid_id(m.id, m.len)) {
         fprintf(stderr, "loyaltyctl: \"%.64s\" is not a valid member id\n",
                 m.id);
         return LOYALTYCTL_DATA;
@@ -184,8 +184,8 @@ loyaltyctl_set(const loyaltyctl_opts_t *o, int argc, char **argv)
     }
 
     if (rc == LOYALTYCTL_OK) {
-        rc = loyaltyctl_write_record(o, "set member", "member", m.id,
-                                     strlen(m.id), LOYALTYCTL_ROOM,
+        rc = loyaltyctl_write_record(o, "set member", "member", m.id, m.len,
+                                     LOYALTYCTL_ROOM,
                                      loyaltyctl_set_step, &m);
     }
 
@@ -207,8 +207,7 @@ loyaltyctl_erase_step(loyaltyctl_write_t *w, MDB_txn *txn)
 
     m = w->data;
 
-    return loyalty_member_erase(&w->st, txn, m->id, strlen(m->id),
-                                m->pseudonym);
+    return loyalty_member_erase(&w->st, txn, m->id, m->len, m->pseudonym);
 }
 
 
@@ -220,6 +219,7 @@ loyaltyctl_erase(const loyaltyctl_opts_t *o, int argc, char **argv)
 
     memset(&m, 0, sizeof(loyaltyctl_member_t));
     m.id = argv[1];
+    m.len = strlen(m.id);
 
     /* events and codes are rewritten: room for a good part of them */
     rc = loyaltyctl_write_record(o, "erase", "member", m.id,
