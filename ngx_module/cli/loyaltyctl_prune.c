@@ -111,7 +111,7 @@ loyaltyctl_prune(const loyaltyctl_opts_t *o, int argc, char **argv)
     }
 
     memset(&p, 0, sizeof(loyaltyctl_prune_t));
-    p.cutoff = now - days * 86400;
+    p.cutoff = now - days * LOYALTY_DAY;
 
     /* into the cluster's stream, for every edge */
     if (n.urls) {
