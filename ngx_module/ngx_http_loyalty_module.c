@@ -945,6 +945,18 @@ ngx_http_loyalty_pool_state(ngx_pool_t *pool, ngx_pool_cleanup_pt handler,
 }
 
 
+/* a worker's timer, which must not hold up a graceful shutdown */
+void
+ngx_http_loyalty_timer_init(ngx_event_t *ev, ngx_event_handler_pt handler,
+    void *data, ngx_log_t *log)
+{
+    ev->handler = handler;
+    ev->data = data;
+    ev->log = log;
+    ev->cancelable = 1;
+}
+
+
 /*
  * A shared zone's data, which goes on across reloads: the previous
  * cycle's (old, from the zone's old data), or what the slab pool keeps

@@ -373,8 +373,17 @@ typedef void (*ngx_http_loyalty_write_done_pt)(ngx_http_loyalty_write_t *w);
 typedef json_t *(*ngx_http_loyalty_write_message_pt)(
     ngx_http_loyalty_write_t *w);
 
-struct ngx_http_loyalty_write_s {
+/* a writer: what its writes are and their steps, the same for each */
+typedef struct {
     ngx_http_loyalty_write_kind_e        kind;
+    ngx_http_loyalty_write_apply_pt      apply;
+    ngx_http_loyalty_write_committed_pt  committed;
+    ngx_http_loyalty_write_done_pt       done;
+    ngx_http_loyalty_write_message_pt    message;
+} ngx_http_loyalty_writer_t;
+
+struct ngx_http_loyalty_write_s {
+    const ngx_http_loyalty_writer_t     *writer;
     ngx_http_loyalty_store_t            *store;
     ngx_log_t                           *log;
     ngx_http_request_t                  *request;  /* held until done */
@@ -385,10 +394,6 @@ struct ngx_http_loyalty_write_s {
                                                       transaction, never
                                                       committed, published */
 
-    ngx_http_loyalty_write_apply_pt      apply;
-    ngx_http_loyalty_write_committed_pt  committed;
-    ngx_http_loyalty_write_done_pt       done;
-    ngx_http_loyalty_write_message_pt    message;
     /* published once per cluster and tag (a sweep's period); 0: always */
     ngx_uint_t                           once;
     void                                *data;
@@ -473,7 +478,11 @@ ngx_int_t ngx_http_loyalty_write_conf(ngx_conf_t *cf);
 ngx_thread_pool_t *ngx_http_loyalty_pool(void);
 #endif
 ngx_int_t ngx_http_loyalty_write_init(ngx_http_loyalty_write_t *w,
-    ngx_cycle_t *cycle);
+    const ngx_http_loyalty_writer_t *writer, ngx_http_loyalty_store_t *store,
+    void *data, ngx_cycle_t *cycle);
+void ngx_http_loyalty_write_request(ngx_http_loyalty_write_t *w,
+    const ngx_http_loyalty_writer_t *writer, ngx_http_loyalty_store_t *store,
+    void *data, ngx_http_request_t *r);
 ngx_int_t ngx_http_loyalty_write_post(ngx_http_loyalty_write_t *w);
 void ngx_http_loyalty_write_now(ngx_http_loyalty_write_t *w);
 /* a handler's work in the thread pool: the request kept, then finished */
@@ -525,9 +534,14 @@ ngx_int_t ngx_http_loyalty_add_variables(ngx_conf_t *cf);
 ngx_int_t ngx_http_loyalty_lua_read_source(ngx_conf_t *cf, ngx_str_t *file,
     ngx_str_t *source, char *err, size_t errlen);
 
-/* ngx_http_loyalty_module.c: a request's kept state, a zone's data */
+/*
+ * ngx_http_loyalty_module.c: a request's kept state, a worker's timer, a
+ * zone's data
+ */
 void *ngx_http_loyalty_pool_state(ngx_pool_t *pool,
     ngx_pool_cleanup_pt handler, size_t size);
+void ngx_http_loyalty_timer_init(ngx_event_t *ev,
+    ngx_event_handler_pt handler, void *data, ngx_log_t *log);
 void *ngx_http_loyalty_zone_data(ngx_shm_zone_t *zone, void *old,
     size_t size, ngx_uint_t *fresh);
 
