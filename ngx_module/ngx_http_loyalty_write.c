@@ -10,12 +10,12 @@
  * worker waits on LMDB's writer lock; marks the store busy while the
  * environment is in use (no reopen, no remap meanwhile); commits only
  * into the store at the configured path (ngx_http_loyalty_store_commit());
- * and when a write
- * finds the store full, grown by another process or replaced on disk,
- * puts the store right (ngx_http_loyalty_store_recover(), one size rule)
- * and writes again, twice at most, if the write asks for it.  A write
- * marked read (w->read) is a long read taken off the event loop the same
- * way: in a read transaction, never committed nor published.
+ * and when a write finds the store full, grown by another process or
+ * replaced on disk, puts the store right (ngx_http_loyalty_store_recover(),
+ * one size rule) and writes again, twice at most, if the write asks for
+ * it.  A write marked read (w->read) is a long read taken off the event
+ * loop the same way: in a read transaction, never committed nor
+ * published.
  *
  * Where a write is carried out is this file's business alone.  With
  * loyalty_nats (ngx_http_loyalty_nats.c), a write that has a message is
