@@ -46,6 +46,7 @@ static void *ngx_http_loyalty_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_loyalty_init_main_conf(ngx_conf_t *cf, void *conf);
 static void ngx_http_loyalty_bots_cleanup(void *data);
 static void *ngx_http_loyalty_create_loc_conf(ngx_conf_t *cf);
+static void ngx_http_loyalty_conf_unset(void *conf, ngx_uint_t level);
 static char *ngx_http_loyalty_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static char *ngx_http_loyalty_merge_admin(ngx_conf_t *cf,
@@ -583,13 +584,7 @@ ngx_http_loyalty_create_main_conf(ngx_conf_t *cf)
      *     lmcf->click_zone = NULL;
      */
 
-    lmcf->member_cache = NGX_CONF_UNSET_UINT;
-    lmcf->code_cache = NGX_CONF_UNSET_UINT;
-    lmcf->click_flush = NGX_CONF_UNSET_MSEC;
-    lmcf->lua_budget = NGX_CONF_UNSET;
-    lmcf->lua_time = NGX_CONF_UNSET_MSEC;
-    lmcf->lua_memory = NGX_CONF_UNSET_SIZE;
-    lmcf->cadence_sweep = NGX_CONF_UNSET_MSEC;
+    ngx_http_loyalty_conf_unset(lmcf, NGX_HTTP_MAIN_CONF_OFFSET);
 
     return lmcf;
 }
@@ -726,17 +721,58 @@ ngx_http_loyalty_create_loc_conf(ngx_conf_t *cf)
      *     conf->share_fallback = { 0, NULL };
      */
 
-    conf->price_sku = NGX_CONF_UNSET_PTR;
+    /* set by their own handlers, which refuse a duplicate */
     conf->price_api = NGX_CONF_UNSET;
-    conf->ref_window = NGX_CONF_UNSET;
-    conf->ref_model = NGX_CONF_UNSET_UINT;
     conf->share = NGX_CONF_UNSET;
     conf->share_hosts = NGX_CONF_UNSET_PTR;
     conf->admin_tokens = NGX_CONF_UNSET_PTR;
-    conf->admin_open = NGX_CONF_UNSET_UINT;
-    conf->admin_batch = NGX_CONF_UNSET_SIZE;
+
+    ngx_http_loyalty_conf_unset(conf, NGX_HTTP_LOC_CONF_OFFSET);
 
     return conf;
+}
+
+
+/*
+ * The values of a new configuration that stock slots set are unset, as
+ * the slots (which refuse a duplicate) and the merge want them: the
+ * directive table says which values they are and of what type.
+ */
+static void
+ngx_http_loyalty_conf_unset(void *conf, ngx_uint_t level)
+{
+    u_char         *p;
+    ngx_command_t  *cmd;
+
+    for (cmd = ngx_http_loyalty_commands; cmd->name.len; cmd++) {
+
+        if (cmd->conf != level) {
+            continue;
+        }
+
+        p = (u_char *) conf + cmd->offset;
+
+        if (cmd->set == ngx_conf_set_num_slot) {
+            *(ngx_int_t *) p = NGX_CONF_UNSET;
+
+        } else if (cmd->set == ngx_conf_set_sec_slot) {
+            *(time_t *) p = NGX_CONF_UNSET;
+
+        } else if (cmd->set == ngx_conf_set_msec_slot
+                   || cmd->set == ngx_http_loyalty_cadence_sweep)
+        {
+            *(ngx_msec_t *) p = NGX_CONF_UNSET_MSEC;
+
+        } else if (cmd->set == ngx_conf_set_size_slot) {
+            *(size_t *) p = NGX_CONF_UNSET_SIZE;
+
+        } else if (cmd->set == ngx_http_loyalty_conf_set_enum_slot) {
+            *(ngx_uint_t *) p = NGX_CONF_UNSET_UINT;
+
+        } else if (cmd->set == ngx_http_set_complex_value_slot) {
+            *(void **) p = NGX_CONF_UNSET_PTR;
+        }
+    }
 }
 
 
