@@ -1,9 +1,11 @@
 /*
  * nginx-loyalty: the directives that do more than set a value: they read
- * a file (the keys, the bots list), open the store, install a location's
- * content handler, or keep where they were written for the checks made
- * once the http block is parsed (see ngx_http_loyalty_conf_check.c).
- * The directive table is in ngx_http_loyalty_module.c.
+ * a file (the keys, the admin tokens, the bots list), open the store,
+ * install a location's content handler, or keep where they were written
+ * for the checks made once the http block is parsed (see
+ * ngx_http_loyalty_conf_check.c).  Where a stock slot can set the value
+ * (ngx_conf_set_str_slot() refuses a duplicate), the rest is its post
+ * handler.  The directive table is in ngx_http_loyalty_module.c.
  */
 
 #include <ngx_config.h>
@@ -20,26 +22,22 @@ static char *ngx_http_loyalty_handler_set(ngx_conf_t *cf, ngx_flag_t *flag,
     ngx_http_loyalty_where_t *where, ngx_http_handler_pt handler);
 
 
-char *
-ngx_http_loyalty_store(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+/* "loyalty_store PATH", once set by ngx_conf_set_str_slot() */
+static char *
+ngx_http_loyalty_store_set(ngx_conf_t *cf, void *post, void *data)
 {
-    ngx_http_loyalty_main_conf_t *lmcf = conf;
+    ngx_str_t  *path = data;
 
-    ngx_str_t  *value;
+    ngx_http_loyalty_main_conf_t  *lmcf;
 
-    if (lmcf->store_path.data) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-    lmcf->store_path = value[1];
+    lmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_loyalty_module);
 
     /* the workers' access to it is checked once the block is parsed */
     if (ngx_http_loyalty_where_set(cf, &lmcf->store_where) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
-    if (ngx_conf_full_name(cf->cycle, &lmcf->store_path, 0) != NGX_OK) {
+    if (ngx_conf_full_name(cf->cycle, path, 0) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
@@ -47,25 +45,19 @@ ngx_http_loyalty_store(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-char *
-ngx_http_loyalty_keys(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+/* "loyalty_keys FILE", likewise */
+static char *
+ngx_http_loyalty_keys_set(ngx_conf_t *cf, void *post, void *data)
 {
-    ngx_http_loyalty_main_conf_t *lmcf = conf;
+    char                           err[LOYALTY_ERRLEN];
+    u_char                        *path;
+    ngx_file_info_t                fi;
+    ngx_pool_cleanup_t            *cln;
+    ngx_http_loyalty_main_conf_t  *lmcf;
 
-    char                 err[LOYALTY_ERRLEN];
-    u_char              *path;
-    ngx_str_t           *value;
-    ngx_file_info_t      fi;
-    ngx_pool_cleanup_t  *cln;
+    lmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_loyalty_module);
 
-    if (lmcf->keys_path.data) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-    lmcf->keys_path = value[1];
-
-    path = ngx_http_loyalty_conf_file(cf, &lmcf->keys_path, cf->pool);
+    path = ngx_http_loyalty_conf_file(cf, data, cf->pool);
     if (path == NULL) {
         return NGX_CONF_ERROR;
     }
@@ -96,6 +88,10 @@ ngx_http_loyalty_keys(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     return NGX_CONF_OK;
 }
+
+
+ngx_conf_post_t  ngx_http_loyalty_store_post = { ngx_http_loyalty_store_set };
+ngx_conf_post_t  ngx_http_loyalty_keys_post = { ngx_http_loyalty_keys_set };
 
 
 static void
@@ -231,21 +227,21 @@ ngx_http_loyalty_admin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-char *
-ngx_http_loyalty_admin_token(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+/* "loyalty_admin_token FILE", once set by ngx_conf_set_str_slot() */
+static char *
+ngx_http_loyalty_admin_token_set(ngx_conf_t *cf, void *post, void *data)
 {
-    ngx_http_loyalty_loc_conf_t *llcf = conf;
+    ngx_http_loyalty_loc_conf_t  *llcf;
 
-    ngx_str_t  *value;
+    llcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_loyalty_module);
 
-    if (llcf->admin_tokens != NGX_CONF_UNSET_PTR) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    return ngx_http_loyalty_admin_tokens(cf, &value[1], &llcf->admin_tokens);
+    return ngx_http_loyalty_admin_tokens(cf, data, &llcf->admin_tokens);
 }
+
+
+ngx_conf_post_t  ngx_http_loyalty_admin_token_post = {
+    ngx_http_loyalty_admin_token_set
+};
 
 
 /* "loyalty_click_zone", kept where it is for the check of the store */

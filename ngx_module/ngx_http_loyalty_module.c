@@ -142,17 +142,17 @@ static ngx_command_t  ngx_http_loyalty_commands[] = {
 
     { ngx_string("loyalty_store"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_http_loyalty_store,
+      ngx_conf_set_str_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
-      0,
-      NULL },
+      offsetof(ngx_http_loyalty_main_conf_t, store_path),
+      &ngx_http_loyalty_store_post },
 
     { ngx_string("loyalty_keys"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_http_loyalty_keys,
+      ngx_conf_set_str_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
-      0,
-      NULL },
+      offsetof(ngx_http_loyalty_main_conf_t, keys_path),
+      &ngx_http_loyalty_keys_post },
 
     { ngx_string("loyalty_member_cache"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
@@ -282,10 +282,10 @@ static ngx_command_t  ngx_http_loyalty_commands[] = {
 
     { ngx_string("loyalty_admin_token"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_loyalty_admin_token,
+      ngx_conf_set_str_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
-      0,
-      NULL },
+      offsetof(ngx_http_loyalty_loc_conf_t, admin_token),
+      &ngx_http_loyalty_admin_token_post },
 
     { ngx_string("loyalty_admin_open"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -331,10 +331,10 @@ static ngx_command_t  ngx_http_loyalty_commands[] = {
 
     { ngx_string("loyalty_timezone"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_http_loyalty_timezone,
+      ngx_conf_set_str_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
-      0,
-      NULL },
+      offsetof(ngx_http_loyalty_main_conf_t, timezone),
+      &ngx_http_loyalty_timezone_post },
 
     { ngx_string("loyalty_lua_file"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
@@ -579,6 +579,7 @@ ngx_http_loyalty_create_main_conf(ngx_conf_t *cf)
      *
      *     lmcf->store_path = { 0, NULL };
      *     lmcf->keys_path = { 0, NULL };
+     *     lmcf->timezone = { 0, NULL };
      *     lmcf->keys = NULL;
      *     lmcf->store = NULL;
      *     lmcf->click_zone = NULL;
@@ -719,9 +720,10 @@ ngx_http_loyalty_create_loc_conf(ngx_conf_t *cf)
      *     conf->ref_arg = { 0, NULL };
      *     conf->ref_cookie = { 0, NULL };
      *     conf->share_fallback = { 0, NULL };
+     *     conf->admin_token = { 0, NULL };
      */
 
-    /* set by their own handlers, which refuse a duplicate */
+    /* set by their own handlers, which refuse a duplicate; inherited */
     conf->price_api = NGX_CONF_UNSET;
     conf->share = NGX_CONF_UNSET;
     conf->share_hosts = NGX_CONF_UNSET_PTR;

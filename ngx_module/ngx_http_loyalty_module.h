@@ -222,6 +222,7 @@ typedef struct {
     ngx_flag_t                   admin;     /* some location has one */
     ngx_http_loyalty_where_t     admin_where;       /* the first one */
     ngx_msec_t                   click_flush;
+    ngx_str_t                    timezone;
     loyalty_tz_t                *tz;        /* loyalty_timezone; NULL: UTC */
     ngx_str_t                    lua_file;
     ngx_http_loyalty_where_t     lua_file_where;
@@ -258,6 +259,7 @@ typedef struct {
     ngx_str_t                    share_fallback;
     ngx_array_t                 *share_hosts;   /* of ngx_str_t */
 
+    ngx_str_t                    admin_token;   /* its file */
     ngx_http_loyalty_tokens_t   *admin_tokens;
     ngx_uint_t                   admin_open;    /* loyalty_admin_open */
     size_t                       admin_batch;
@@ -416,15 +418,14 @@ struct ngx_http_loyalty_write_s {
 
 
 /* the directives' handlers: ngx_http_loyalty_directives.c */
-char *ngx_http_loyalty_store(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
-char *ngx_http_loyalty_keys(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+extern ngx_conf_post_t  ngx_http_loyalty_store_post;
+extern ngx_conf_post_t  ngx_http_loyalty_keys_post;
 char *ngx_http_loyalty_price_api(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_loyalty_share(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 char *ngx_http_loyalty_bots(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 char *ngx_http_loyalty_admin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
-char *ngx_http_loyalty_admin_token(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
+extern ngx_conf_post_t  ngx_http_loyalty_admin_token_post;
 char *ngx_http_loyalty_click_zone_set(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_loyalty_cadence_sweep(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -600,8 +601,7 @@ ngx_int_t ngx_http_loyalty_target_allowed(ngx_http_loyalty_loc_conf_t *llcf,
 char *ngx_http_loyalty_click_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 /* loyalty_timezone (ngx_http_loyalty_tz.c) */
-char *ngx_http_loyalty_timezone(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
+extern ngx_conf_post_t  ngx_http_loyalty_timezone_post;
 ngx_http_loyalty_clicks_t *ngx_http_loyalty_clicks_get(
     ngx_http_loyalty_main_conf_t *lmcf);
 ngx_int_t ngx_http_loyalty_clicks_slot(ngx_http_loyalty_clicks_t *clicks,
