@@ -13,6 +13,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_loyalty_module.h"
+#include "ngx_http_loyalty_conf_check.h"
 
 
 static u_char *ngx_http_loyalty_conf_file(ngx_conf_t *cf, ngx_str_t *name,
@@ -22,26 +23,23 @@ static char *ngx_http_loyalty_handler_set(ngx_conf_t *cf, ngx_flag_t *flag,
     ngx_http_loyalty_where_t *where, ngx_http_handler_pt handler);
 
 
-/* "loyalty_store PATH", once set by ngx_conf_set_str_slot() */
+/*
+ * "loyalty_store PATH", once set by ngx_conf_set_str_slot(), and kept
+ * where it was written: the workers' access to it is checked once the
+ * block is parsed
+ */
 static char *
 ngx_http_loyalty_store_set(ngx_conf_t *cf, void *post, void *data)
 {
     ngx_str_t  *path = data;
 
-    ngx_http_loyalty_main_conf_t  *lmcf;
-
-    lmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_loyalty_module);
-
-    /* the workers' access to it is checked once the block is parsed */
-    if (ngx_http_loyalty_where_set(cf, &lmcf->store_where) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
     if (ngx_conf_full_name(cf->cycle, path, 0) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
-    return ngx_http_loyalty_store_conf(cf, lmcf);
+    return ngx_http_loyalty_store_conf(cf,
+               ngx_http_conf_get_module_main_conf(cf,
+                                                  ngx_http_loyalty_module));
 }
 
 
@@ -244,47 +242,103 @@ ngx_conf_post_t  ngx_http_loyalty_admin_token_post = {
 };
 
 
-/* "loyalty_click_zone", kept where it is for the check of the store */
+/* cmd->post is its ngx_http_loyalty_conf_where_t */
 char *
-ngx_http_loyalty_click_zone_set(ngx_conf_t *cf, ngx_command_t *cmd,
+ngx_http_loyalty_conf_set_where(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
 {
-    ngx_http_loyalty_main_conf_t *lmcf = conf;
+    ngx_http_loyalty_conf_where_t  *w = cmd->post;
 
-    if (ngx_http_loyalty_where_set(cf, &lmcf->click_zone_where) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
+    ngx_command_t  set;
 
-    return ngx_http_loyalty_click_zone(cf, cmd, conf);
-}
-
-
-/* "loyalty_cadence_sweep TIME", likewise */
-char *
-ngx_http_loyalty_cadence_sweep(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
-{
-    ngx_http_loyalty_main_conf_t *lmcf = conf;
-
-    if (ngx_http_loyalty_where_set(cf, &lmcf->cadence_sweep_where)
+    if (ngx_http_loyalty_where_set(cf, (ngx_http_loyalty_where_t *)
+                                       ((u_char *) conf + w->where))
         != NGX_OK)
     {
         return NGX_CONF_ERROR;
     }
 
-    return ngx_conf_set_msec_slot(cf, cmd, conf);
+    set = *cmd;
+    set.post = w->post;
+
+    return w->set(cf, &set, conf);
 }
 
 
-/* "loyalty_lua_file FILE": loaded once the http block is parsed */
+/* a directive of a part: cmd->post is the part's ngx_http_loyalty_part_t */
 char *
-ngx_http_loyalty_lua_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+ngx_http_loyalty_conf_set_part(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
 {
-    ngx_http_loyalty_main_conf_t *lmcf = conf;
+    ngx_http_loyalty_part_t  *part = cmd->post;
 
-    if (ngx_http_loyalty_where_set(cf, &lmcf->lua_file_where) != NGX_OK) {
+    void        **p;
+    ngx_str_t    *value;
+    ngx_uint_t    bit, *given;
+
+    p = (void **) ((u_char *) conf + part->offset);
+
+    if (*p == NULL) {
+        *p = ngx_pcalloc(cf->pool, part->size);
+
+        if (*p == NULL || part->init(cf, *p) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    given = *p;
+    bit = (ngx_uint_t) 1 << cmd->offset;
+
+    if (*given & bit) {
+        return "is duplicate";
+    }
+
+    *given |= bit;
+    value = cf->args->elts;
+
+    return part->sets[cmd->offset](cf, cmd, *p, &value[1]);
+}
+
+
+/* "loyalty_share_hosts HOST ...": the hosts a share link may go to */
+char *
+ngx_http_loyalty_share_hosts(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_loyalty_loc_conf_t *llcf = conf;
+
+    ngx_str_t   *value, *host;
+    ngx_uint_t   i;
+
+    if (llcf->share_hosts != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    llcf->share_hosts = ngx_array_create(cf->pool, cf->args->nelts - 1,
+                                         sizeof(ngx_str_t));
+    if (llcf->share_hosts == NULL) {
         return NGX_CONF_ERROR;
     }
 
-    return ngx_conf_set_str_slot(cf, cmd, conf);
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        /* a host name is what a URL with it would be allowed to name */
+        if (!loyalty_valid_host((const char *) value[i].data, value[i].len))
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"loyalty_share_hosts\": \"%V\" is not a "
+                               "host name", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        host = ngx_array_push(llcf->share_hosts);
+        if (host == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *host = value[i];
+    }
+
+    return NGX_CONF_OK;
 }

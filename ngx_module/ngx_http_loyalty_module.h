@@ -425,12 +425,32 @@ char *ngx_http_loyalty_price_api(ngx_conf_t *cf, ngx_command_t *cmd,
 char *ngx_http_loyalty_share(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 char *ngx_http_loyalty_bots(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 char *ngx_http_loyalty_admin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_loyalty_share_hosts(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 extern ngx_conf_post_t  ngx_http_loyalty_admin_token_post;
-char *ngx_http_loyalty_click_zone_set(ngx_conf_t *cf, ngx_command_t *cmd,
+/* a directive kept where it was written: see ngx_http_loyalty_conf_check.h */
+char *ngx_http_loyalty_conf_set_where(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-char *ngx_http_loyalty_cadence_sweep(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-char *ngx_http_loyalty_lua_file(ngx_conf_t *cf, ngx_command_t *cmd,
+
+/*
+ * A part of the configuration, made by the first of its directives (a
+ * location's webhook, the cluster's NATS), at offset in their conf: the
+ * part's type starts with an ngx_uint_t of the directives given, bits of
+ * their commands' offsets.  Each directive once, then its own step,
+ * sets[cmd->offset], given the directive's first argument.
+ */
+typedef char *(*ngx_http_loyalty_part_set_pt)(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *part, ngx_str_t *value);
+
+typedef struct {
+    size_t                         offset;
+    size_t                         size;
+    /* a new part's values: unset, where it was written */
+    ngx_int_t                    (*init)(ngx_conf_t *cf, void *part);
+    ngx_http_loyalty_part_set_pt  *sets;
+} ngx_http_loyalty_part_t;
+
+char *ngx_http_loyalty_conf_set_part(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
 /* the checks: ngx_http_loyalty_conf_check.c */
@@ -577,7 +597,7 @@ ngx_int_t ngx_http_loyalty_admin_apply(ngx_http_request_t *r, u_char *body,
 ngx_int_t ngx_http_loyalty_read_body(ngx_http_request_t *r, u_char **body,
     size_t *len);
 
-/* the webhook directives, one handler; its command's offset says which */
+/* the webhook directives, a part: their commands' offsets say which */
 typedef enum {
     NGX_HTTP_LOYALTY_WEBHOOK_PLATFORM = 0,  /* loyalty_webhook */
     NGX_HTTP_LOYALTY_WEBHOOK_SECRET,
@@ -585,8 +605,7 @@ typedef enum {
     NGX_HTTP_LOYALTY_WEBHOOK_REPLAY
 } ngx_http_loyalty_webhook_directive_e;
 
-char *ngx_http_loyalty_webhook_directive(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
+extern ngx_http_loyalty_part_t  ngx_http_loyalty_webhook_part;
 char *ngx_http_loyalty_webhook_merge(ngx_conf_t *cf,
     ngx_http_loyalty_loc_conf_t *llcf, ngx_http_loyalty_main_conf_t *lmcf);
 ngx_int_t ngx_http_loyalty_webhook_handler(ngx_http_request_t *r);
@@ -615,9 +634,15 @@ ngx_uint_t ngx_http_loyalty_clicks_unique(ngx_http_loyalty_clicks_t *clicks,
     uint64_t visitor, const u_char *code, size_t len);
 ngx_int_t ngx_http_loyalty_clicks_init_worker(ngx_cycle_t *cycle);
 /* ngx_http_loyalty_nats.c: writes go to the cluster's stream */
-char *ngx_http_loyalty_nats(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
-char *ngx_http_loyalty_nats_option(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
+typedef enum {
+    NGX_HTTP_LOYALTY_NATS_URLS = 0,         /* loyalty_nats */
+    NGX_HTTP_LOYALTY_NATS_CREDS,
+    NGX_HTTP_LOYALTY_NATS_TIMEOUT,
+    NGX_HTTP_LOYALTY_NATS_STREAM,           /* loyalty_stream */
+    NGX_HTTP_LOYALTY_NATS_EDGE              /* loyalty_edge */
+} ngx_http_loyalty_nats_directive_e;
+
+extern ngx_http_loyalty_part_t  ngx_http_loyalty_nats_part;
 char *ngx_http_loyalty_nats_init_conf(ngx_conf_t *cf,
     ngx_http_loyalty_main_conf_t *lmcf);
 ngx_int_t ngx_http_loyalty_nats_init_worker(ngx_cycle_t *cycle,
