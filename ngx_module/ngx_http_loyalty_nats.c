@@ -32,7 +32,8 @@
 
 
 struct ngx_http_loyalty_nats_s {
-    ngx_uint_t                    given;    /* the directives, bits */
+    /* first: the directives given, ngx_http_loyalty_conf_set_part() */
+    ngx_uint_t                    given;
     ngx_array_t                  *urls;     /* ngx_str_t, NUL-terminated */
     ngx_str_t                     creds;
     ngx_str_t                     stream;
