@@ -26,20 +26,22 @@ static char *ngx_http_loyalty_handler_set(ngx_conf_t *cf, ngx_flag_t *flag,
 /*
  * "loyalty_store PATH", once set by ngx_conf_set_str_slot(), and kept
  * where it was written: the workers' access to it is checked once the
- * block is parsed
+ * block is parsed.
  */
 static char *
 ngx_http_loyalty_store_set(ngx_conf_t *cf, void *post, void *data)
 {
     ngx_str_t  *path = data;
 
+    ngx_http_loyalty_main_conf_t  *lmcf;
+
     if (ngx_conf_full_name(cf->cycle, path, 0) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
-    return ngx_http_loyalty_store_conf(cf,
-               ngx_http_conf_get_module_main_conf(cf,
-                                                  ngx_http_loyalty_module));
+    lmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_loyalty_module);
+
+    return ngx_http_loyalty_store_conf(cf, lmcf);
 }
 
 
