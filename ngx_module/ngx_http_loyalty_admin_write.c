@@ -58,6 +58,12 @@ static ngx_int_t ngx_http_loyalty_admin_fail(ngx_http_request_t *r,
     ngx_http_loyalty_admin_t *a, ngx_uint_t status, const char *message);
 
 
+static const ngx_http_loyalty_writer_t  ngx_http_loyalty_admin_writer = {
+    NGX_HTTP_LOYALTY_WRITE_ADMIN, ngx_http_loyalty_admin_write, NULL,
+    ngx_http_loyalty_admin_written, ngx_http_loyalty_admin_message
+};
+
+
 /* in the thread pool: claims, leaving the list in a->res */
 static int
 ngx_http_loyalty_admin_claim(ngx_http_loyalty_admin_t *a, MDB_txn *txn)
@@ -208,19 +214,13 @@ ngx_http_loyalty_admin_post(ngx_http_request_t *r,
 
     w = &a->write;
 
-    w->kind = NGX_HTTP_LOYALTY_WRITE_ADMIN;
-    w->store = a->store;
-    w->log = r->connection->log;
-    w->request = r;
+    ngx_http_loyalty_write_request(w, &ngx_http_loyalty_admin_writer,
+                                   a->store, a, r);
     w->size = a->len;
     w->retry = 1;
     /* an export reads whole databases, a downline has no bound */
     w->read = (a->op == NGX_HTTP_LOYALTY_OP_EXPORT
                || a->op == NGX_HTTP_LOYALTY_OP_REFERRALS);
-    w->apply = ngx_http_loyalty_admin_write;
-    w->done = ngx_http_loyalty_admin_written;
-    w->message = ngx_http_loyalty_admin_message;
-    w->data = a;
 
     if (ngx_http_loyalty_write_post(w) == NGX_DONE) {
         return NGX_DONE;

@@ -118,6 +118,13 @@ static void ngx_http_loyalty_clicks_lost(ngx_http_loyalty_clicks_t *clicks,
     ngx_log_t *log);
 
 
+static const ngx_http_loyalty_writer_t  ngx_http_loyalty_clicks_writer = {
+    NGX_HTTP_LOYALTY_WRITE_CLICKS, ngx_http_loyalty_clicks_write,
+    ngx_http_loyalty_clicks_committed, ngx_http_loyalty_clicks_written,
+    ngx_http_loyalty_clicks_message
+};
+
+
 char *
 ngx_http_loyalty_click_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
@@ -549,23 +556,17 @@ ngx_http_loyalty_clicks_init_worker(ngx_cycle_t *cycle)
      * Not written again at once when the store was put right: the counts
      * stay in the zone and go with the next flush.
      */
-    clicks->write.kind = NGX_HTTP_LOYALTY_WRITE_CLICKS;
-    clicks->write.store = lmcf->store;
-    clicks->write.apply = ngx_http_loyalty_clicks_write;
-    clicks->write.committed = ngx_http_loyalty_clicks_committed;
-    clicks->write.message = ngx_http_loyalty_clicks_message;
-    clicks->write.done = ngx_http_loyalty_clicks_written;
-    clicks->write.data = clicks;
-
-    if (ngx_http_loyalty_write_init(&clicks->write, cycle) != NGX_OK) {
+    if (ngx_http_loyalty_write_init(&clicks->write,
+                                    &ngx_http_loyalty_clicks_writer,
+                                    lmcf->store, clicks, cycle)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
-    clicks->timer.handler = ngx_http_loyalty_clicks_timer;
-    clicks->timer.data = clicks;
-    clicks->timer.log = cycle->log;
     /* a pending flush must not hold up a graceful shutdown */
-    clicks->timer.cancelable = 1;
+    ngx_http_loyalty_timer_init(&clicks->timer, ngx_http_loyalty_clicks_timer,
+                                clicks, cycle->log);
 
     ngx_add_timer(&clicks->timer, clicks->interval);
 

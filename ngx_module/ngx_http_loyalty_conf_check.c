@@ -18,6 +18,7 @@
 
 #include "ngx_http_loyalty_module.h"
 #include "ngx_http_loyalty_conf_check.h"
+#include "ngx_http_loyalty_lua.h"
 
 
 /* keeps where the directive being read is, for a check made later */
@@ -245,4 +246,85 @@ ngx_http_loyalty_conf_str_t  ngx_http_loyalty_fallback_post = {
     ngx_http_loyalty_valid_fallback,
     "\"loyalty_share_fallback\" must be a path such as \"/\" or an "
     "http(s) URL, not \"%V\""
+};
+
+
+/*
+ * What each directive accepts, checked as it is read: the message names
+ * the directive, this and the value (ngx_http_loyalty_conf_check()).
+ */
+
+/* for loyalty_member_cache and loyalty_code_cache */
+ngx_http_loyalty_conf_range_t  ngx_http_loyalty_cache_range = {
+    ngx_http_loyalty_conf_check, NGX_HTTP_LOYALTY_CONF_NUM, 0, 1048576, 0,
+    "value must be between 0 and 1048576 entries"
+};
+
+ngx_http_loyalty_conf_range_t  ngx_http_loyalty_ref_window_range = {
+    ngx_http_loyalty_conf_check, NGX_HTTP_LOYALTY_CONF_SEC,
+    1, 10 * 365 * LOYALTY_DAY, 0,
+    "must be more than 0 and at most 10 years, such as 30d"
+};
+
+ngx_http_loyalty_conf_range_t  ngx_http_loyalty_click_flush_range = {
+    ngx_http_loyalty_conf_check, NGX_HTTP_LOYALTY_CONF_MSEC,
+    1, NGX_MAX_INT_T_VALUE, 0,
+    "must be more than 0, such as 10s"
+};
+
+ngx_http_loyalty_conf_range_t  ngx_http_loyalty_admin_batch_range = {
+    ngx_http_loyalty_conf_check, NGX_HTTP_LOYALTY_CONF_SIZE, 1, 100000, 0,
+    "must be 1 to 100000 events"
+};
+
+ngx_http_loyalty_conf_range_t  ngx_http_loyalty_lua_budget_range = {
+    ngx_http_loyalty_conf_check, NGX_HTTP_LOYALTY_CONF_NUM,
+    LOYALTY_LUA_BUDGET_MIN, LOYALTY_LUA_BUDGET_MAX, 0,
+    "must be 1000 to 100000000 instructions"
+};
+
+ngx_http_loyalty_conf_range_t  ngx_http_loyalty_lua_time_range = {
+    ngx_http_loyalty_conf_check, NGX_HTTP_LOYALTY_CONF_MSEC,
+    1, LOYALTY_LUA_TIME_MAX, 0,
+    "must be 1ms to 60s"
+};
+
+ngx_http_loyalty_conf_range_t  ngx_http_loyalty_lua_memory_range = {
+    ngx_http_loyalty_conf_check, NGX_HTTP_LOYALTY_CONF_SIZE,
+    LOYALTY_LUA_MEMORY_MIN, NGX_MAX_SIZE_T_VALUE, 0,
+    "must be at least 1m"
+};
+
+ngx_http_loyalty_conf_range_t  ngx_http_loyalty_sweep_range = {
+    ngx_http_loyalty_conf_check, NGX_HTTP_LOYALTY_CONF_MSEC,
+    1000, NGX_MAX_INT_T_VALUE, 1,
+    "must be at least 1s, such as 1m, or 0 for none"
+};
+
+
+/*
+ * Kept where they were written, for the checks made once the http block
+ * is parsed (ngx_http_loyalty_init_main_conf()).
+ */
+
+ngx_http_loyalty_conf_where_t  ngx_http_loyalty_store_where = {
+    ngx_conf_set_str_slot,
+    offsetof(ngx_http_loyalty_main_conf_t, store_where),
+    &ngx_http_loyalty_store_post
+};
+
+ngx_http_loyalty_conf_where_t  ngx_http_loyalty_click_zone_where = {
+    ngx_http_loyalty_click_zone,
+    offsetof(ngx_http_loyalty_main_conf_t, click_zone_where), NULL
+};
+
+ngx_http_loyalty_conf_where_t  ngx_http_loyalty_lua_file_where = {
+    ngx_conf_set_str_slot,
+    offsetof(ngx_http_loyalty_main_conf_t, lua_file_where), NULL
+};
+
+ngx_http_loyalty_conf_where_t  ngx_http_loyalty_sweep_where = {
+    ngx_conf_set_msec_slot,
+    offsetof(ngx_http_loyalty_main_conf_t, cadence_sweep_where),
+    &ngx_http_loyalty_sweep_range
 };

@@ -45,10 +45,38 @@ typedef struct {
 } ngx_http_loyalty_conf_str_t;
 
 
+/*
+ * A directive kept where it was written, at offset where in its conf, for
+ * the checks made once the http block is parsed; then set by set, given
+ * post as its command's (ngx_http_loyalty_conf_set_where()).
+ */
+typedef struct {
+    char                        *(*set)(ngx_conf_t *cf, ngx_command_t *cmd,
+                                        void *conf);
+    size_t                         where;
+    void                          *post;
+} ngx_http_loyalty_conf_where_t;
+
+
+extern ngx_http_loyalty_conf_range_t  ngx_http_loyalty_cache_range;
+extern ngx_http_loyalty_conf_range_t  ngx_http_loyalty_ref_window_range;
+extern ngx_http_loyalty_conf_range_t  ngx_http_loyalty_click_flush_range;
+extern ngx_http_loyalty_conf_range_t  ngx_http_loyalty_admin_batch_range;
+extern ngx_http_loyalty_conf_range_t  ngx_http_loyalty_lua_budget_range;
+extern ngx_http_loyalty_conf_range_t  ngx_http_loyalty_lua_time_range;
+extern ngx_http_loyalty_conf_range_t  ngx_http_loyalty_lua_memory_range;
+extern ngx_http_loyalty_conf_range_t  ngx_http_loyalty_sweep_range;
+
 extern ngx_http_loyalty_conf_str_t  ngx_http_loyalty_currency_post;
 extern ngx_http_loyalty_conf_str_t  ngx_http_loyalty_member_cookie_post;
 extern ngx_http_loyalty_conf_str_t  ngx_http_loyalty_ref_cookie_post;
 extern ngx_http_loyalty_conf_str_t  ngx_http_loyalty_fallback_post;
+
+/* kept where they were written (ngx_http_loyalty_conf_set_where()) */
+extern ngx_http_loyalty_conf_where_t  ngx_http_loyalty_store_where;
+extern ngx_http_loyalty_conf_where_t  ngx_http_loyalty_click_zone_where;
+extern ngx_http_loyalty_conf_where_t  ngx_http_loyalty_lua_file_where;
+extern ngx_http_loyalty_conf_where_t  ngx_http_loyalty_sweep_where;
 
 
 #endif /* _NGX_HTTP_LOYALTY_CONF_CHECK_H_INCLUDED_ */

@@ -1,9 +1,11 @@
 /*
  * nginx-loyalty: the directives that do more than set a value: they read
- * a file (the keys, the bots list), open the store, install a location's
- * content handler, or keep where they were written for the checks made
- * once the http block is parsed (see ngx_http_loyalty_conf_check.c).
- * The directive table is in ngx_http_loyalty_module.c.
+ * a file (the keys, the admin tokens, the bots list), open the store,
+ * install a location's content handler, or keep where they were written
+ * for the checks made once the http block is parsed (see
+ * ngx_http_loyalty_conf_check.c).  Where a stock slot can set the value
+ * (ngx_conf_set_str_slot() refuses a duplicate), the rest is its post
+ * handler.  The directive table is in ngx_http_loyalty_module.c.
  */
 
 #include <ngx_config.h>
@@ -11,6 +13,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_loyalty_module.h"
+#include "ngx_http_loyalty_conf_check.h"
 
 
 static u_char *ngx_http_loyalty_conf_file(ngx_conf_t *cf, ngx_str_t *name,
@@ -20,52 +23,41 @@ static char *ngx_http_loyalty_handler_set(ngx_conf_t *cf, ngx_flag_t *flag,
     ngx_http_loyalty_where_t *where, ngx_http_handler_pt handler);
 
 
-char *
-ngx_http_loyalty_store(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+/*
+ * "loyalty_store PATH", once set by ngx_conf_set_str_slot(), and kept
+ * where it was written: the workers' access to it is checked once the
+ * block is parsed.
+ */
+static char *
+ngx_http_loyalty_store_set(ngx_conf_t *cf, void *post, void *data)
 {
-    ngx_http_loyalty_main_conf_t *lmcf = conf;
+    ngx_str_t  *path = data;
 
-    ngx_str_t  *value;
+    ngx_http_loyalty_main_conf_t  *lmcf;
 
-    if (lmcf->store_path.data) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-    lmcf->store_path = value[1];
-
-    /* the workers' access to it is checked once the block is parsed */
-    if (ngx_http_loyalty_where_set(cf, &lmcf->store_where) != NGX_OK) {
+    if (ngx_conf_full_name(cf->cycle, path, 0) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
-    if (ngx_conf_full_name(cf->cycle, &lmcf->store_path, 0) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
+    lmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_loyalty_module);
 
     return ngx_http_loyalty_store_conf(cf, lmcf);
 }
 
 
-char *
-ngx_http_loyalty_keys(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+/* "loyalty_keys FILE", likewise */
+static char *
+ngx_http_loyalty_keys_set(ngx_conf_t *cf, void *post, void *data)
 {
-    ngx_http_loyalty_main_conf_t *lmcf = conf;
+    char                           err[LOYALTY_ERRLEN];
+    u_char                        *path;
+    ngx_file_info_t                fi;
+    ngx_pool_cleanup_t            *cln;
+    ngx_http_loyalty_main_conf_t  *lmcf;
 
-    char                 err[LOYALTY_ERRLEN];
-    u_char              *path;
-    ngx_str_t           *value;
-    ngx_file_info_t      fi;
-    ngx_pool_cleanup_t  *cln;
+    lmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_loyalty_module);
 
-    if (lmcf->keys_path.data) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-    lmcf->keys_path = value[1];
-
-    path = ngx_http_loyalty_conf_file(cf, &lmcf->keys_path, cf->pool);
+    path = ngx_http_loyalty_conf_file(cf, data, cf->pool);
     if (path == NULL) {
         return NGX_CONF_ERROR;
     }
@@ -96,6 +88,10 @@ ngx_http_loyalty_keys(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     return NGX_CONF_OK;
 }
+
+
+ngx_conf_post_t  ngx_http_loyalty_store_post = { ngx_http_loyalty_store_set };
+ngx_conf_post_t  ngx_http_loyalty_keys_post = { ngx_http_loyalty_keys_set };
 
 
 static void
@@ -231,64 +227,120 @@ ngx_http_loyalty_admin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-char *
-ngx_http_loyalty_admin_token(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+/* "loyalty_admin_token FILE", once set by ngx_conf_set_str_slot() */
+static char *
+ngx_http_loyalty_admin_token_set(ngx_conf_t *cf, void *post, void *data)
 {
-    ngx_http_loyalty_loc_conf_t *llcf = conf;
+    ngx_http_loyalty_loc_conf_t  *llcf;
 
-    ngx_str_t  *value;
+    llcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_loyalty_module);
 
-    if (llcf->admin_tokens != NGX_CONF_UNSET_PTR) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    return ngx_http_loyalty_admin_tokens(cf, &value[1], &llcf->admin_tokens);
+    return ngx_http_loyalty_admin_tokens(cf, data, &llcf->admin_tokens);
 }
 
 
-/* "loyalty_click_zone", kept where it is for the check of the store */
+ngx_conf_post_t  ngx_http_loyalty_admin_token_post = {
+    ngx_http_loyalty_admin_token_set
+};
+
+
+/* cmd->post is its ngx_http_loyalty_conf_where_t */
 char *
-ngx_http_loyalty_click_zone_set(ngx_conf_t *cf, ngx_command_t *cmd,
+ngx_http_loyalty_conf_set_where(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
 {
-    ngx_http_loyalty_main_conf_t *lmcf = conf;
+    ngx_http_loyalty_conf_where_t  *w = cmd->post;
 
-    if (ngx_http_loyalty_where_set(cf, &lmcf->click_zone_where) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
+    ngx_command_t  set;
 
-    return ngx_http_loyalty_click_zone(cf, cmd, conf);
-}
-
-
-/* "loyalty_cadence_sweep TIME", likewise */
-char *
-ngx_http_loyalty_cadence_sweep(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
-{
-    ngx_http_loyalty_main_conf_t *lmcf = conf;
-
-    if (ngx_http_loyalty_where_set(cf, &lmcf->cadence_sweep_where)
+    if (ngx_http_loyalty_where_set(cf, (ngx_http_loyalty_where_t *)
+                                       ((u_char *) conf + w->where))
         != NGX_OK)
     {
         return NGX_CONF_ERROR;
     }
 
-    return ngx_conf_set_msec_slot(cf, cmd, conf);
+    set = *cmd;
+    set.post = w->post;
+
+    return w->set(cf, &set, conf);
 }
 
 
-/* "loyalty_lua_file FILE": loaded once the http block is parsed */
+/* a directive of a part: cmd->post is the part's ngx_http_loyalty_part_t */
 char *
-ngx_http_loyalty_lua_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+ngx_http_loyalty_conf_set_part(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
 {
-    ngx_http_loyalty_main_conf_t *lmcf = conf;
+    ngx_http_loyalty_part_t  *part = cmd->post;
 
-    if (ngx_http_loyalty_where_set(cf, &lmcf->lua_file_where) != NGX_OK) {
+    void        **p;
+    ngx_str_t    *value;
+    ngx_uint_t    bit, *given;
+
+    p = (void **) ((u_char *) conf + part->offset);
+
+    if (*p == NULL) {
+        *p = ngx_pcalloc(cf->pool, part->size);
+
+        if (*p == NULL || part->init(cf, *p) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    given = *p;
+    bit = (ngx_uint_t) 1 << cmd->offset;
+
+    if (*given & bit) {
+        return "is duplicate";
+    }
+
+    *given |= bit;
+    value = cf->args->elts;
+
+    return part->sets[cmd->offset](cf, cmd, *p, &value[1]);
+}
+
+
+/* "loyalty_share_hosts HOST ...": the hosts a share link may go to */
+char *
+ngx_http_loyalty_share_hosts(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_loyalty_loc_conf_t *llcf = conf;
+
+    ngx_str_t   *value, *host;
+    ngx_uint_t   i;
+
+    if (llcf->share_hosts != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    llcf->share_hosts = ngx_array_create(cf->pool, cf->args->nelts - 1,
+                                         sizeof(ngx_str_t));
+    if (llcf->share_hosts == NULL) {
         return NGX_CONF_ERROR;
     }
 
-    return ngx_conf_set_str_slot(cf, cmd, conf);
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        /* a host name is what a URL with it would be allowed to name */
+        if (!loyalty_valid_host((const char *) value[i].data, value[i].len))
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"loyalty_share_hosts\": \"%V\" is not a "
+                               "host name", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        host = ngx_array_push(llcf->share_hosts);
+        if (host == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *host = value[i];
+    }
+
+    return NGX_CONF_OK;
 }

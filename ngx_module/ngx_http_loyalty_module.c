@@ -46,12 +46,11 @@ static void *ngx_http_loyalty_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_loyalty_init_main_conf(ngx_conf_t *cf, void *conf);
 static void ngx_http_loyalty_bots_cleanup(void *data);
 static void *ngx_http_loyalty_create_loc_conf(ngx_conf_t *cf);
+static void ngx_http_loyalty_conf_unset(void *conf, ngx_uint_t level);
 static char *ngx_http_loyalty_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static char *ngx_http_loyalty_merge_admin(ngx_conf_t *cf,
     ngx_http_loyalty_loc_conf_t *prev, ngx_http_loyalty_loc_conf_t *conf);
-static char *ngx_http_loyalty_share_hosts(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
 static char *ngx_http_loyalty_merge_ref(ngx_conf_t *cf,
     ngx_http_loyalty_loc_conf_t *prev, ngx_http_loyalty_loc_conf_t *conf,
     ngx_http_loyalty_main_conf_t *lmcf);
@@ -68,59 +67,6 @@ static void ngx_http_loyalty_exit_worker(ngx_cycle_t *cycle);
 
 /* LOYALTY_VERSION, from debian/changelog, made by config */
 #include "loyalty_version.h"
-
-
-/*
- * What each directive accepts, checked as it is read: the message names
- * the directive, this and the value (see ngx_http_loyalty_conf_check.c).
- */
-
-/* for loyalty_member_cache and loyalty_code_cache */
-static ngx_http_loyalty_conf_range_t  ngx_http_loyalty_cache_range = {
-    ngx_http_loyalty_conf_check, NGX_HTTP_LOYALTY_CONF_NUM, 0, 1048576, 0,
-    "value must be between 0 and 1048576 entries"
-};
-
-static ngx_http_loyalty_conf_range_t  ngx_http_loyalty_ref_window_range = {
-    ngx_http_loyalty_conf_check, NGX_HTTP_LOYALTY_CONF_SEC,
-    1, 10 * 365 * LOYALTY_DAY, 0,
-    "must be more than 0 and at most 10 years, such as 30d"
-};
-
-static ngx_http_loyalty_conf_range_t  ngx_http_loyalty_click_flush_range = {
-    ngx_http_loyalty_conf_check, NGX_HTTP_LOYALTY_CONF_MSEC,
-    1, NGX_MAX_INT_T_VALUE, 0,
-    "must be more than 0, such as 10s"
-};
-
-static ngx_http_loyalty_conf_range_t  ngx_http_loyalty_admin_batch_range = {
-    ngx_http_loyalty_conf_check, NGX_HTTP_LOYALTY_CONF_SIZE, 1, 100000, 0,
-    "must be 1 to 100000 events"
-};
-
-static ngx_http_loyalty_conf_range_t  ngx_http_loyalty_lua_budget_range = {
-    ngx_http_loyalty_conf_check, NGX_HTTP_LOYALTY_CONF_NUM,
-    LOYALTY_LUA_BUDGET_MIN, LOYALTY_LUA_BUDGET_MAX, 0,
-    "must be 1000 to 100000000 instructions"
-};
-
-static ngx_http_loyalty_conf_range_t  ngx_http_loyalty_lua_time_range = {
-    ngx_http_loyalty_conf_check, NGX_HTTP_LOYALTY_CONF_MSEC,
-    1, LOYALTY_LUA_TIME_MAX, 0,
-    "must be 1ms to 60s"
-};
-
-static ngx_http_loyalty_conf_range_t  ngx_http_loyalty_lua_memory_range = {
-    ngx_http_loyalty_conf_check, NGX_HTTP_LOYALTY_CONF_SIZE,
-    LOYALTY_LUA_MEMORY_MIN, NGX_MAX_SIZE_T_VALUE, 0,
-    "must be at least 1m"
-};
-
-static ngx_http_loyalty_conf_range_t  ngx_http_loyalty_sweep_range = {
-    ngx_http_loyalty_conf_check, NGX_HTTP_LOYALTY_CONF_MSEC,
-    1000, NGX_MAX_INT_T_VALUE, 1,
-    "must be at least 1s, such as 1m, or 0 for none"
-};
 
 
 static ngx_conf_enum_t  ngx_http_loyalty_admin_open[] = {
@@ -141,17 +87,17 @@ static ngx_command_t  ngx_http_loyalty_commands[] = {
 
     { ngx_string("loyalty_store"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_http_loyalty_store,
+      ngx_http_loyalty_conf_set_where,
       NGX_HTTP_MAIN_CONF_OFFSET,
-      0,
-      NULL },
+      offsetof(ngx_http_loyalty_main_conf_t, store_path),
+      &ngx_http_loyalty_store_where },
 
     { ngx_string("loyalty_keys"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_http_loyalty_keys,
+      ngx_conf_set_str_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
-      0,
-      NULL },
+      offsetof(ngx_http_loyalty_main_conf_t, keys_path),
+      &ngx_http_loyalty_keys_post },
 
     { ngx_string("loyalty_member_cache"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
@@ -260,10 +206,10 @@ static ngx_command_t  ngx_http_loyalty_commands[] = {
 
     { ngx_string("loyalty_click_zone"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
-      ngx_http_loyalty_click_zone_set,
+      ngx_http_loyalty_conf_set_where,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
-      NULL },
+      &ngx_http_loyalty_click_zone_where },
 
     { ngx_string("loyalty_click_flush"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
@@ -281,10 +227,10 @@ static ngx_command_t  ngx_http_loyalty_commands[] = {
 
     { ngx_string("loyalty_admin_token"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_loyalty_admin_token,
+      ngx_conf_set_str_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
-      0,
-      NULL },
+      offsetof(ngx_http_loyalty_loc_conf_t, admin_token),
+      &ngx_http_loyalty_admin_token_post },
 
     { ngx_string("loyalty_admin_open"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -302,45 +248,45 @@ static ngx_command_t  ngx_http_loyalty_commands[] = {
 
     { ngx_string("loyalty_webhook"),
       NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_loyalty_webhook_directive,
+      ngx_http_loyalty_conf_set_part,
       NGX_HTTP_LOC_CONF_OFFSET,
       NGX_HTTP_LOYALTY_WEBHOOK_PLATFORM,
-      NULL },
+      &ngx_http_loyalty_webhook_part },
 
     { ngx_string("loyalty_webhook_secret"),
       NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_loyalty_webhook_directive,
+      ngx_http_loyalty_conf_set_part,
       NGX_HTTP_LOC_CONF_OFFSET,
       NGX_HTTP_LOYALTY_WEBHOOK_SECRET,
-      NULL },
+      &ngx_http_loyalty_webhook_part },
 
     { ngx_string("loyalty_webhook_map"),
       NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_loyalty_webhook_directive,
+      ngx_http_loyalty_conf_set_part,
       NGX_HTTP_LOC_CONF_OFFSET,
       NGX_HTTP_LOYALTY_WEBHOOK_MAP,
-      NULL },
+      &ngx_http_loyalty_webhook_part },
 
     { ngx_string("loyalty_webhook_replay"),
       NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_loyalty_webhook_directive,
+      ngx_http_loyalty_conf_set_part,
       NGX_HTTP_LOC_CONF_OFFSET,
       NGX_HTTP_LOYALTY_WEBHOOK_REPLAY,
-      NULL },
+      &ngx_http_loyalty_webhook_part },
 
     { ngx_string("loyalty_timezone"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_http_loyalty_timezone,
+      ngx_conf_set_str_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
-      0,
-      NULL },
+      offsetof(ngx_http_loyalty_main_conf_t, timezone),
+      &ngx_http_loyalty_timezone_post },
 
     { ngx_string("loyalty_lua_file"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_http_loyalty_lua_file,
+      ngx_http_loyalty_conf_set_where,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_loyalty_main_conf_t, lua_file),
-      NULL },
+      &ngx_http_loyalty_lua_file_where },
 
     { ngx_string("loyalty_lua_budget"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
@@ -365,10 +311,10 @@ static ngx_command_t  ngx_http_loyalty_commands[] = {
 
     { ngx_string("loyalty_cadence_sweep"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_http_loyalty_cadence_sweep,
+      ngx_http_loyalty_conf_set_where,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_loyalty_main_conf_t, cadence_sweep),
-      &ngx_http_loyalty_sweep_range },
+      &ngx_http_loyalty_sweep_where },
 
     { ngx_string("loyalty_bots"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
@@ -380,38 +326,38 @@ static ngx_command_t  ngx_http_loyalty_commands[] = {
     /* a cluster of edges: ngx_http_loyalty_nats.c */
     { ngx_string("loyalty_nats"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
-      ngx_http_loyalty_nats,
+      ngx_http_loyalty_conf_set_part,
       NGX_HTTP_MAIN_CONF_OFFSET,
-      0,
-      NULL },
+      NGX_HTTP_LOYALTY_NATS_URLS,
+      &ngx_http_loyalty_nats_part },
 
     { ngx_string("loyalty_nats_creds"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_http_loyalty_nats_option,
+      ngx_http_loyalty_conf_set_part,
       NGX_HTTP_MAIN_CONF_OFFSET,
-      0,
-      NULL },
+      NGX_HTTP_LOYALTY_NATS_CREDS,
+      &ngx_http_loyalty_nats_part },
 
     { ngx_string("loyalty_nats_timeout"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_http_loyalty_nats_option,
+      ngx_http_loyalty_conf_set_part,
       NGX_HTTP_MAIN_CONF_OFFSET,
-      0,
-      NULL },
+      NGX_HTTP_LOYALTY_NATS_TIMEOUT,
+      &ngx_http_loyalty_nats_part },
 
     { ngx_string("loyalty_stream"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_http_loyalty_nats_option,
+      ngx_http_loyalty_conf_set_part,
       NGX_HTTP_MAIN_CONF_OFFSET,
-      0,
-      NULL },
+      NGX_HTTP_LOYALTY_NATS_STREAM,
+      &ngx_http_loyalty_nats_part },
 
     { ngx_string("loyalty_edge"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_http_loyalty_nats_option,
+      ngx_http_loyalty_conf_set_part,
       NGX_HTTP_MAIN_CONF_OFFSET,
-      0,
-      NULL },
+      NGX_HTTP_LOYALTY_NATS_EDGE,
+      &ngx_http_loyalty_nats_part },
 
       ngx_null_command
 };
@@ -578,18 +524,13 @@ ngx_http_loyalty_create_main_conf(ngx_conf_t *cf)
      *
      *     lmcf->store_path = { 0, NULL };
      *     lmcf->keys_path = { 0, NULL };
+     *     lmcf->timezone = { 0, NULL };
      *     lmcf->keys = NULL;
      *     lmcf->store = NULL;
      *     lmcf->click_zone = NULL;
      */
 
-    lmcf->member_cache = NGX_CONF_UNSET_UINT;
-    lmcf->code_cache = NGX_CONF_UNSET_UINT;
-    lmcf->click_flush = NGX_CONF_UNSET_MSEC;
-    lmcf->lua_budget = NGX_CONF_UNSET;
-    lmcf->lua_time = NGX_CONF_UNSET_MSEC;
-    lmcf->lua_memory = NGX_CONF_UNSET_SIZE;
-    lmcf->cadence_sweep = NGX_CONF_UNSET_MSEC;
+    ngx_http_loyalty_conf_unset(lmcf, NGX_HTTP_MAIN_CONF_OFFSET);
 
     return lmcf;
 }
@@ -724,19 +665,65 @@ ngx_http_loyalty_create_loc_conf(ngx_conf_t *cf)
      *     conf->ref_arg = { 0, NULL };
      *     conf->ref_cookie = { 0, NULL };
      *     conf->share_fallback = { 0, NULL };
+     *     conf->admin_token = { 0, NULL };
      */
 
-    conf->price_sku = NGX_CONF_UNSET_PTR;
+    /* set by their own handlers, which refuse a duplicate; inherited */
     conf->price_api = NGX_CONF_UNSET;
-    conf->ref_window = NGX_CONF_UNSET;
-    conf->ref_model = NGX_CONF_UNSET_UINT;
     conf->share = NGX_CONF_UNSET;
     conf->share_hosts = NGX_CONF_UNSET_PTR;
     conf->admin_tokens = NGX_CONF_UNSET_PTR;
-    conf->admin_open = NGX_CONF_UNSET_UINT;
-    conf->admin_batch = NGX_CONF_UNSET_SIZE;
+
+    ngx_http_loyalty_conf_unset(conf, NGX_HTTP_LOC_CONF_OFFSET);
 
     return conf;
+}
+
+
+/*
+ * The values of a new configuration that stock slots set are unset, as
+ * the slots (which refuse a duplicate) and the merge want them: the
+ * directive table says which values they are and of what type.
+ */
+static void
+ngx_http_loyalty_conf_unset(void *conf, ngx_uint_t level)
+{
+    u_char         *p;
+    ngx_command_t  *cmd;
+    char         *(*set)(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+
+    for (cmd = ngx_http_loyalty_commands; cmd->name.len; cmd++) {
+
+        if (cmd->conf != level) {
+            continue;
+        }
+
+        p = (u_char *) conf + cmd->offset;
+        set = cmd->set;
+
+        if (set == ngx_http_loyalty_conf_set_where) {
+            set = ((ngx_http_loyalty_conf_where_t *) cmd->post)->set;
+        }
+
+        if (set == ngx_conf_set_num_slot) {
+            *(ngx_int_t *) p = NGX_CONF_UNSET;
+
+        } else if (set == ngx_conf_set_sec_slot) {
+            *(time_t *) p = NGX_CONF_UNSET;
+
+        } else if (set == ngx_conf_set_msec_slot) {
+            *(ngx_msec_t *) p = NGX_CONF_UNSET_MSEC;
+
+        } else if (set == ngx_conf_set_size_slot) {
+            *(size_t *) p = NGX_CONF_UNSET_SIZE;
+
+        } else if (set == ngx_http_loyalty_conf_set_enum_slot) {
+            *(ngx_uint_t *) p = NGX_CONF_UNSET_UINT;
+
+        } else if (set == ngx_http_set_complex_value_slot) {
+            *(void **) p = NGX_CONF_UNSET_PTR;
+        }
+    }
 }
 
 
@@ -872,49 +859,6 @@ ngx_http_loyalty_merge_ref(ngx_conf_t *cf, ngx_http_loyalty_loc_conf_t *prev,
 }
 
 
-static char *
-ngx_http_loyalty_share_hosts(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_loyalty_loc_conf_t *llcf = conf;
-
-    ngx_str_t   *value, *host;
-    ngx_uint_t   i;
-
-    if (llcf->share_hosts != NGX_CONF_UNSET_PTR) {
-        return "is duplicate";
-    }
-
-    llcf->share_hosts = ngx_array_create(cf->pool, cf->args->nelts - 1,
-                                         sizeof(ngx_str_t));
-    if (llcf->share_hosts == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    value = cf->args->elts;
-
-    for (i = 1; i < cf->args->nelts; i++) {
-
-        /* a host name is what a URL with it would be allowed to name */
-        if (!loyalty_valid_host((const char *) value[i].data, value[i].len))
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"loyalty_share_hosts\": \"%V\" is not a "
-                               "host name", &value[i]);
-            return NGX_CONF_ERROR;
-        }
-
-        host = ngx_array_push(llcf->share_hosts);
-        if (host == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        *host = value[i];
-    }
-
-    return NGX_CONF_OK;
-}
-
-
 static void
 ngx_http_loyalty_bots_cleanup(void *data)
 {
@@ -942,6 +886,18 @@ ngx_http_loyalty_pool_state(ngx_pool_t *pool, ngx_pool_cleanup_pt handler,
     cln->handler = handler;
 
     return cln->data;
+}
+
+
+/* a worker's timer, which must not hold up a graceful shutdown */
+void
+ngx_http_loyalty_timer_init(ngx_event_t *ev, ngx_event_handler_pt handler,
+    void *data, ngx_log_t *log)
+{
+    ev->handler = handler;
+    ev->data = data;
+    ev->log = log;
+    ev->cancelable = 1;
 }
 
 

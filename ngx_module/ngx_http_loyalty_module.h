@@ -222,6 +222,7 @@ typedef struct {
     ngx_flag_t                   admin;     /* some location has one */
     ngx_http_loyalty_where_t     admin_where;       /* the first one */
     ngx_msec_t                   click_flush;
+    ngx_str_t                    timezone;
     loyalty_tz_t                *tz;        /* loyalty_timezone; NULL: UTC */
     ngx_str_t                    lua_file;
     ngx_http_loyalty_where_t     lua_file_where;
@@ -258,6 +259,7 @@ typedef struct {
     ngx_str_t                    share_fallback;
     ngx_array_t                 *share_hosts;   /* of ngx_str_t */
 
+    ngx_str_t                    admin_token;   /* its file */
     ngx_http_loyalty_tokens_t   *admin_tokens;
     ngx_uint_t                   admin_open;    /* loyalty_admin_open */
     size_t                       admin_batch;
@@ -373,8 +375,17 @@ typedef void (*ngx_http_loyalty_write_done_pt)(ngx_http_loyalty_write_t *w);
 typedef json_t *(*ngx_http_loyalty_write_message_pt)(
     ngx_http_loyalty_write_t *w);
 
-struct ngx_http_loyalty_write_s {
+/* a writer: what its writes are and their steps, the same for each */
+typedef struct {
     ngx_http_loyalty_write_kind_e        kind;
+    ngx_http_loyalty_write_apply_pt      apply;
+    ngx_http_loyalty_write_committed_pt  committed;
+    ngx_http_loyalty_write_done_pt       done;
+    ngx_http_loyalty_write_message_pt    message;
+} ngx_http_loyalty_writer_t;
+
+struct ngx_http_loyalty_write_s {
+    const ngx_http_loyalty_writer_t     *writer;
     ngx_http_loyalty_store_t            *store;
     ngx_log_t                           *log;
     ngx_http_request_t                  *request;  /* held until done */
@@ -385,10 +396,6 @@ struct ngx_http_loyalty_write_s {
                                                       transaction, never
                                                       committed, published */
 
-    ngx_http_loyalty_write_apply_pt      apply;
-    ngx_http_loyalty_write_committed_pt  committed;
-    ngx_http_loyalty_write_done_pt       done;
-    ngx_http_loyalty_write_message_pt    message;
     /* published once per cluster and tag (a sweep's period); 0: always */
     ngx_uint_t                           once;
     void                                *data;
@@ -411,20 +418,39 @@ struct ngx_http_loyalty_write_s {
 
 
 /* the directives' handlers: ngx_http_loyalty_directives.c */
-char *ngx_http_loyalty_store(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
-char *ngx_http_loyalty_keys(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+extern ngx_conf_post_t  ngx_http_loyalty_store_post;
+extern ngx_conf_post_t  ngx_http_loyalty_keys_post;
 char *ngx_http_loyalty_price_api(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_loyalty_share(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 char *ngx_http_loyalty_bots(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 char *ngx_http_loyalty_admin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
-char *ngx_http_loyalty_admin_token(ngx_conf_t *cf, ngx_command_t *cmd,
+char *ngx_http_loyalty_share_hosts(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-char *ngx_http_loyalty_click_zone_set(ngx_conf_t *cf, ngx_command_t *cmd,
+extern ngx_conf_post_t  ngx_http_loyalty_admin_token_post;
+/* a directive kept where it was written: see ngx_http_loyalty_conf_check.h */
+char *ngx_http_loyalty_conf_set_where(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-char *ngx_http_loyalty_cadence_sweep(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-char *ngx_http_loyalty_lua_file(ngx_conf_t *cf, ngx_command_t *cmd,
+
+/*
+ * A part of the configuration, made by the first of its directives (a
+ * location's webhook, the cluster's NATS), at offset in their conf: the
+ * part's type starts with an ngx_uint_t of the directives given, bits of
+ * their commands' offsets.  Each directive once, then its own step,
+ * sets[cmd->offset], given the directive's first argument.
+ */
+typedef char *(*ngx_http_loyalty_part_set_pt)(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *part, ngx_str_t *value);
+
+typedef struct {
+    size_t                         offset;
+    size_t                         size;
+    /* a new part's values: unset, where it was written */
+    ngx_int_t                    (*init)(ngx_conf_t *cf, void *part);
+    ngx_http_loyalty_part_set_pt  *sets;
+} ngx_http_loyalty_part_t;
+
+char *ngx_http_loyalty_conf_set_part(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
 /* the checks: ngx_http_loyalty_conf_check.c */
@@ -473,7 +499,11 @@ ngx_int_t ngx_http_loyalty_write_conf(ngx_conf_t *cf);
 ngx_thread_pool_t *ngx_http_loyalty_pool(void);
 #endif
 ngx_int_t ngx_http_loyalty_write_init(ngx_http_loyalty_write_t *w,
-    ngx_cycle_t *cycle);
+    const ngx_http_loyalty_writer_t *writer, ngx_http_loyalty_store_t *store,
+    void *data, ngx_cycle_t *cycle);
+void ngx_http_loyalty_write_request(ngx_http_loyalty_write_t *w,
+    const ngx_http_loyalty_writer_t *writer, ngx_http_loyalty_store_t *store,
+    void *data, ngx_http_request_t *r);
 ngx_int_t ngx_http_loyalty_write_post(ngx_http_loyalty_write_t *w);
 void ngx_http_loyalty_write_now(ngx_http_loyalty_write_t *w);
 /* a handler's work in the thread pool: the request kept, then finished */
@@ -525,9 +555,14 @@ ngx_int_t ngx_http_loyalty_add_variables(ngx_conf_t *cf);
 ngx_int_t ngx_http_loyalty_lua_read_source(ngx_conf_t *cf, ngx_str_t *file,
     ngx_str_t *source, char *err, size_t errlen);
 
-/* ngx_http_loyalty_module.c: a request's kept state, a zone's data */
+/*
+ * ngx_http_loyalty_module.c: a request's kept state, a worker's timer, a
+ * zone's data
+ */
 void *ngx_http_loyalty_pool_state(ngx_pool_t *pool,
     ngx_pool_cleanup_pt handler, size_t size);
+void ngx_http_loyalty_timer_init(ngx_event_t *ev,
+    ngx_event_handler_pt handler, void *data, ngx_log_t *log);
 void *ngx_http_loyalty_zone_data(ngx_shm_zone_t *zone, void *old,
     size_t size, ngx_uint_t *fresh);
 
@@ -562,7 +597,7 @@ ngx_int_t ngx_http_loyalty_admin_apply(ngx_http_request_t *r, u_char *body,
 ngx_int_t ngx_http_loyalty_read_body(ngx_http_request_t *r, u_char **body,
     size_t *len);
 
-/* the webhook directives, one handler; its command's offset says which */
+/* the webhook directives, a part: their commands' offsets say which */
 typedef enum {
     NGX_HTTP_LOYALTY_WEBHOOK_PLATFORM = 0,  /* loyalty_webhook */
     NGX_HTTP_LOYALTY_WEBHOOK_SECRET,
@@ -570,8 +605,7 @@ typedef enum {
     NGX_HTTP_LOYALTY_WEBHOOK_REPLAY
 } ngx_http_loyalty_webhook_directive_e;
 
-char *ngx_http_loyalty_webhook_directive(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
+extern ngx_http_loyalty_part_t  ngx_http_loyalty_webhook_part;
 char *ngx_http_loyalty_webhook_merge(ngx_conf_t *cf,
     ngx_http_loyalty_loc_conf_t *llcf, ngx_http_loyalty_main_conf_t *lmcf);
 ngx_int_t ngx_http_loyalty_webhook_handler(ngx_http_request_t *r);
@@ -586,8 +620,7 @@ ngx_int_t ngx_http_loyalty_target_allowed(ngx_http_loyalty_loc_conf_t *llcf,
 char *ngx_http_loyalty_click_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 /* loyalty_timezone (ngx_http_loyalty_tz.c) */
-char *ngx_http_loyalty_timezone(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
+extern ngx_conf_post_t  ngx_http_loyalty_timezone_post;
 ngx_http_loyalty_clicks_t *ngx_http_loyalty_clicks_get(
     ngx_http_loyalty_main_conf_t *lmcf);
 ngx_int_t ngx_http_loyalty_clicks_slot(ngx_http_loyalty_clicks_t *clicks,
@@ -601,9 +634,15 @@ ngx_uint_t ngx_http_loyalty_clicks_unique(ngx_http_loyalty_clicks_t *clicks,
     uint64_t visitor, const u_char *code, size_t len);
 ngx_int_t ngx_http_loyalty_clicks_init_worker(ngx_cycle_t *cycle);
 /* ngx_http_loyalty_nats.c: writes go to the cluster's stream */
-char *ngx_http_loyalty_nats(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
-char *ngx_http_loyalty_nats_option(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
+typedef enum {
+    NGX_HTTP_LOYALTY_NATS_URLS = 0,         /* loyalty_nats */
+    NGX_HTTP_LOYALTY_NATS_CREDS,
+    NGX_HTTP_LOYALTY_NATS_TIMEOUT,
+    NGX_HTTP_LOYALTY_NATS_STREAM,           /* loyalty_stream */
+    NGX_HTTP_LOYALTY_NATS_EDGE              /* loyalty_edge */
+} ngx_http_loyalty_nats_directive_e;
+
+extern ngx_http_loyalty_part_t  ngx_http_loyalty_nats_part;
 char *ngx_http_loyalty_nats_init_conf(ngx_conf_t *cf,
     ngx_http_loyalty_main_conf_t *lmcf);
 ngx_int_t ngx_http_loyalty_nats_init_worker(ngx_cycle_t *cycle,

@@ -32,6 +32,8 @@
 
 
 struct ngx_http_loyalty_nats_s {
+    /* first: the directives given, ngx_http_loyalty_conf_set_part() */
+    ngx_uint_t                    given;
     ngx_array_t                  *urls;     /* ngx_str_t, NUL-terminated */
     ngx_str_t                     creds;
     ngx_str_t                     stream;
@@ -51,53 +53,23 @@ struct ngx_http_loyalty_nats_s {
 static ngx_http_loyalty_nats_t  *ngx_http_loyalty_nats_worker;
 
 
-static ngx_http_loyalty_nats_t *
-ngx_http_loyalty_nats_conf(ngx_conf_t *cf, ngx_http_loyalty_main_conf_t *lmcf)
-{
-    ngx_http_loyalty_nats_t  *n;
-
-    if (lmcf->nats) {
-        return lmcf->nats;
-    }
-
-    n = ngx_pcalloc(cf->pool, sizeof(ngx_http_loyalty_nats_t));
-    if (n == NULL) {
-        return NULL;
-    }
-
-    n->timeout = NGX_CONF_UNSET_MSEC;
-    lmcf->nats = n;
-
-    return n;
-}
-
-
 /* loyalty_nats URL ...; nats://[user:password@]host:port or tls:// */
-char *
-ngx_http_loyalty_nats(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+static char *
+ngx_http_loyalty_nats_urls(ngx_conf_t *cf, ngx_command_t *cmd, void *part,
+    ngx_str_t *first)
 {
-    ngx_http_loyalty_main_conf_t *lmcf = conf;
+    ngx_http_loyalty_nats_t  *n = part;
 
-    u_char                   *p, *last, *comma;
-    ngx_str_t                *value, *url;
-    ngx_uint_t                i;
-    ngx_http_loyalty_nats_t  *n;
+    u_char      *p, *last, *comma;
+    ngx_str_t   *value, *url;
+    ngx_uint_t   i;
 
-    n = ngx_http_loyalty_nats_conf(cf, lmcf);
-    if (n == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    if (n->urls) {
-        return "is duplicate";
-    }
+    value = cf->args->elts;
 
     n->urls = ngx_array_create(cf->pool, cf->args->nelts, sizeof(ngx_str_t));
     if (n->urls == NULL) {
         return NGX_CONF_ERROR;
     }
-
-    value = cf->args->elts;
 
     /* "URL URL" or, as loyaltyctl takes them, "URL,URL" */
     for (i = 1; i < cf->args->nelts; i++) {
@@ -146,53 +118,19 @@ ngx_http_loyalty_nats(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-/* a stream name or an edge id: [A-Za-z0-9_-], as NATS names allow */
-static ngx_int_t
-ngx_http_loyalty_nats_name(ngx_str_t *s, size_t max)
-{
-    size_t  i;
-    u_char  c;
-
-    if (s->len == 0 || s->len > max) {
-        return NGX_ERROR;
-    }
-
-    for (i = 0; i < s->len; i++) {
-        c = s->data[i];
-
-        if (!(c >= 'a' && c <= 'z') && !(c >= 'A' && c <= 'Z')
-            && !(c >= '0' && c <= '9') && c != '_' && c != '-')
-        {
-            return NGX_ERROR;
-        }
-    }
-
-    return NGX_OK;
-}
-
-
 /* loyalty_nats_creds, loyalty_stream, loyalty_edge, loyalty_nats_timeout */
-char *
-ngx_http_loyalty_nats_option(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+static char *
+ngx_http_loyalty_nats_option(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *part, ngx_str_t *value)
 {
-    ngx_http_loyalty_main_conf_t *lmcf = conf;
+    ngx_http_loyalty_nats_t  *n = part;
 
-    ngx_str_t                *value, *field;
-    ngx_http_loyalty_nats_t  *n;
+    ngx_str_t  *field;
 
-    n = ngx_http_loyalty_nats_conf(cf, lmcf);
-    if (n == NULL) {
-        return NGX_CONF_ERROR;
-    }
+    switch (cmd->offset) {
 
-    value = cf->args->elts;
-
-    if (ngx_strcmp(cmd->name.data, "loyalty_nats_timeout") == 0) {
-        if (n->timeout != NGX_CONF_UNSET_MSEC) {
-            return "is duplicate";
-        }
-
-        n->timeout = ngx_parse_time(&value[1], 0);
+    case NGX_HTTP_LOYALTY_NATS_TIMEOUT:
+        n->timeout = ngx_parse_time(value, 0);
 
         if (n->timeout == (ngx_msec_t) NGX_ERROR || n->timeout < 100
             || n->timeout > 60000)
@@ -204,41 +142,67 @@ ngx_http_loyalty_nats_option(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
 
         return NGX_CONF_OK;
-    }
 
-    field = ngx_strcmp(cmd->name.data, "loyalty_nats_creds") == 0
-            ? &n->creds
-            : ngx_strcmp(cmd->name.data, "loyalty_stream") == 0
-              ? &n->stream : &n->edge;
+    case NGX_HTTP_LOYALTY_NATS_CREDS:
+        n->creds = *value;
 
-    if (field->data) {
-        return "is duplicate";
-    }
-
-    *field = value[1];
-
-    if (field == &n->creds) {
-        if (ngx_conf_full_name(cf->cycle, field, 1) != NGX_OK) {
+        if (ngx_conf_full_name(cf->cycle, &n->creds, 1) != NGX_OK) {
             return NGX_CONF_ERROR;
         }
 
         return NGX_CONF_OK;
+
+    default:
+        field = (cmd->offset == NGX_HTTP_LOYALTY_NATS_STREAM) ? &n->stream
+                                                              : &n->edge;
     }
 
-    if (ngx_http_loyalty_nats_name(field, field == &n->stream
-                                          ? LOYALTY_REPL_STREAM_MAX
-                                          : LOYALTY_REPL_EDGE_MAX)
-        != NGX_OK)
+    *field = *value;
+
+    /* a stream name or an edge id: [A-Za-z0-9_-], as NATS names allow */
+    if (!loyalty_valid_chars((char *) field->data, field->len,
+                             field == &n->stream ? LOYALTY_REPL_STREAM_MAX
+                                                 : LOYALTY_REPL_EDGE_MAX, 0))
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"%V\" must be 1-64 characters of "
                            "[A-Za-z0-9_-], not \"%V\"", &cmd->name,
-                           &value[1]);
+                           value);
         return NGX_CONF_ERROR;
     }
 
     return NGX_CONF_OK;
 }
+
+
+/* a new cluster configuration, made by the first of its directives */
+static ngx_int_t
+ngx_http_loyalty_nats_init(ngx_conf_t *cf, void *part)
+{
+    ngx_http_loyalty_nats_t  *n = part;
+
+    n->timeout = NGX_CONF_UNSET_MSEC;
+
+    return NGX_OK;
+}
+
+
+/* a directive's own step, by ngx_http_loyalty_nats_directive_e */
+static ngx_http_loyalty_part_set_pt  ngx_http_loyalty_nats_sets[] = {
+    ngx_http_loyalty_nats_urls,
+    ngx_http_loyalty_nats_option,
+    ngx_http_loyalty_nats_option,
+    ngx_http_loyalty_nats_option,
+    ngx_http_loyalty_nats_option
+};
+
+
+ngx_http_loyalty_part_t  ngx_http_loyalty_nats_part = {
+    offsetof(ngx_http_loyalty_main_conf_t, nats),
+    sizeof(ngx_http_loyalty_nats_t),
+    ngx_http_loyalty_nats_init,
+    ngx_http_loyalty_nats_sets
+};
 
 
 /* at init_main_conf: the defaults, and what needs loyalty_nats */
@@ -288,9 +252,7 @@ ngx_http_loyalty_nats_init_conf(ngx_conf_t *cf,
         *p = '\0';
 
         for (p = n->edge.data; p < n->edge.data + n->edge.len; p++) {
-            if (ngx_http_loyalty_nats_name(&(ngx_str_t) { 1, p }, 1)
-                != NGX_OK)
-            {
+            if (!loyalty_valid_chars((char *) p, 1, 1, 0)) {
                 *p = '-';
             }
         }

@@ -44,6 +44,13 @@ static ngx_int_t ngx_http_loyalty_stats_answer(ngx_http_request_t *r,
 static void ngx_http_loyalty_stats_cleanup(void *data);
 
 
+/* a long read: in the thread pool, never committed nor published */
+static const ngx_http_loyalty_writer_t  ngx_http_loyalty_stats_reader = {
+    NGX_HTTP_LOYALTY_WRITE_ADMIN, ngx_http_loyalty_stats_count, NULL,
+    ngx_http_loyalty_stats_counted, NULL
+};
+
+
 ngx_int_t
 ngx_http_loyalty_stats_handler(ngx_http_request_t *r,
     ngx_http_loyalty_store_t *store)
@@ -93,14 +100,9 @@ ngx_http_loyalty_stats_handler(ngx_http_request_t *r,
 
     ngx_http_loyalty_store_end(store);
 
-    s->read.kind = NGX_HTTP_LOYALTY_WRITE_ADMIN;
-    s->read.store = store;
-    s->read.log = r->connection->log;
-    s->read.request = r;
+    ngx_http_loyalty_write_request(&s->read, &ngx_http_loyalty_stats_reader,
+                                   store, s, r);
     s->read.read = 1;
-    s->read.apply = ngx_http_loyalty_stats_count;
-    s->read.done = ngx_http_loyalty_stats_counted;
-    s->read.data = s;
 
     if (ngx_http_loyalty_write_post(&s->read) == NGX_DONE) {
         return ngx_http_loyalty_posted(r, NGX_DONE);

@@ -73,6 +73,12 @@ static uint64_t ngx_http_loyalty_sweep_cpu_ns(void);
 static ngx_http_loyalty_sweep_t  *ngx_http_loyalty_sweep;
 
 
+static const ngx_http_loyalty_writer_t  ngx_http_loyalty_sweep_writer = {
+    NGX_HTTP_LOYALTY_WRITE_SWEEP, ngx_http_loyalty_sweep_step, NULL,
+    ngx_http_loyalty_sweep_stepped, ngx_http_loyalty_sweep_message
+};
+
+
 /* the first worker sweeps: one sweep at a time however many workers */
 ngx_int_t
 ngx_http_loyalty_sweep_init_worker(ngx_cycle_t *cycle,
@@ -98,29 +104,21 @@ ngx_http_loyalty_sweep_init_worker(ngx_cycle_t *cycle,
     s->cadences = ngx_http_loyalty_lua_cadences();
 
     /* a step writes at most a chunk of members' touches */
-    s->write.kind = NGX_HTTP_LOYALTY_WRITE_SWEEP;
-    s->write.store = s->store;
     s->write.size = LOYALTY_SWEEP_CHUNK * 8192;
     s->write.retry = 1;
-    s->write.apply = ngx_http_loyalty_sweep_step;
-    s->write.done = ngx_http_loyalty_sweep_stepped;
-    s->write.message = ngx_http_loyalty_sweep_message;
-    s->write.data = s;
 
-    if (ngx_http_loyalty_write_init(&s->write, cycle) != NGX_OK) {
+    if (ngx_http_loyalty_write_init(&s->write, &ngx_http_loyalty_sweep_writer,
+                                    s->store, s, cycle)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
-    s->timer.handler = ngx_http_loyalty_sweep_timer;
-    s->timer.data = s;
-    s->timer.log = cycle->log;
     /* a sweep to come must not hold up a graceful shutdown */
-    s->timer.cancelable = 1;
-
-    s->rest.handler = ngx_http_loyalty_sweep_rested;
-    s->rest.data = s;
-    s->rest.log = cycle->log;
-    s->rest.cancelable = 1;
+    ngx_http_loyalty_timer_init(&s->timer, ngx_http_loyalty_sweep_timer, s,
+                                cycle->log);
+    ngx_http_loyalty_timer_init(&s->rest, ngx_http_loyalty_sweep_rested, s,
+                                cycle->log);
 
     /* the first soon after start, so that a restart does not skip one */
     ngx_add_timer(&s->timer, ngx_min(s->interval, 1000));
@@ -258,7 +256,7 @@ ngx_http_loyalty_sweep_stepped(ngx_http_loyalty_write_t *w)
         return;
     }
 
-    if (s->sw.done && w->message && ngx_http_loyalty_nats_get()) {
+    if (s->sw.done && w->writer->message && ngx_http_loyalty_nats_get()) {
         ngx_log_error(NGX_LOG_INFO, s->timer.log, 0,
                       "loyalty_cadence_sweep: the sweep at %T published "
                       "%s", (time_t) s->now,

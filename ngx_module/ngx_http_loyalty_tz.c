@@ -15,20 +15,17 @@
 #include "loyalty_tz.h"
 
 
-char *
-ngx_http_loyalty_timezone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+/* "loyalty_timezone NAME", once set by ngx_conf_set_str_slot() */
+static char *
+ngx_http_loyalty_timezone_set(ngx_conf_t *cf, void *post, void *data)
 {
-    ngx_http_loyalty_main_conf_t *lmcf = conf;
+    ngx_str_t  *name = data;
 
-    char          err[NGX_MAX_ERROR_STR];
-    ngx_str_t    *value;
-    loyalty_tz_t *tz;
+    char                           err[NGX_MAX_ERROR_STR];
+    loyalty_tz_t                  *tz;
+    ngx_http_loyalty_main_conf_t  *lmcf;
 
-    if (lmcf->tz) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
+    lmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_loyalty_module);
 
     tz = ngx_palloc(cf->pool, sizeof(loyalty_tz_t));
     if (tz == NULL) {
@@ -36,13 +33,12 @@ ngx_http_loyalty_timezone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     /* the arguments are NUL-terminated */
-    if (ngx_strlen(value[1].data) != value[1].len
-        || loyalty_tz_load(tz, NULL, (char *) value[1].data, err,
-                           sizeof(err))
+    if (ngx_strlen(name->data) != name->len
+        || loyalty_tz_load(tz, NULL, (char *) name->data, err, sizeof(err))
            != 0)
     {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "\"%V\" %s", &cmd->name,
-                           value[1].len == ngx_strlen(value[1].data)
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "\"loyalty_timezone\" %s",
+                           name->len == ngx_strlen(name->data)
                            ? err : "has a NUL byte in its name");
         return NGX_CONF_ERROR;
     }
@@ -51,3 +47,8 @@ ngx_http_loyalty_timezone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     return NGX_CONF_OK;
 }
+
+
+ngx_conf_post_t  ngx_http_loyalty_timezone_post = {
+    ngx_http_loyalty_timezone_set
+};

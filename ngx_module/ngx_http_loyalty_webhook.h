@@ -76,7 +76,8 @@ typedef struct {
 
 
 struct ngx_http_loyalty_webhook_s {
-    ngx_uint_t                    given;        /* the directives, bits */
+    /* first: the directives given, ngx_http_loyalty_conf_set_part() */
+    ngx_uint_t                    given;
     ngx_uint_t                    platform;     /* NGX_CONF_UNSET_UINT */
     ngx_http_loyalty_where_t      where;        /* its first directive */
     ngx_str_t                     secret;

@@ -53,8 +53,6 @@ ngx_http_loyalty_platform_t
 };
 
 
-static ngx_http_loyalty_webhook_t *ngx_http_loyalty_webhook_conf(
-    ngx_conf_t *cf, ngx_http_loyalty_loc_conf_t *llcf);
 static ngx_int_t ngx_http_loyalty_webhook_zone_init(ngx_shm_zone_t *zone,
     void *data);
 static char *ngx_http_loyalty_webhook_check_map(ngx_conf_t *cf,
@@ -67,9 +65,11 @@ static ngx_str_t  ngx_http_loyalty_webhook_zone_name =
 
 /* "loyalty_webhook PLATFORM": the location's content handler */
 static char *
-ngx_http_loyalty_webhook_platform(ngx_conf_t *cf,
-    ngx_http_loyalty_webhook_t *wh, ngx_str_t *value)
+ngx_http_loyalty_webhook_platform(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *part, ngx_str_t *value)
 {
+    ngx_http_loyalty_webhook_t  *wh = part;
+
     ngx_str_t                     *name;
     ngx_uint_t                     i;
     ngx_http_core_loc_conf_t      *clcf;
@@ -115,9 +115,11 @@ ngx_http_loyalty_webhook_platform(ngx_conf_t *cf,
  * line, read by the master like the admin tokens.
  */
 static char *
-ngx_http_loyalty_webhook_secret(ngx_conf_t *cf,
-    ngx_http_loyalty_webhook_t *wh, ngx_str_t *value)
+ngx_http_loyalty_webhook_secret(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *part, ngx_str_t *value)
 {
+    ngx_http_loyalty_webhook_t  *wh = part;
+
     u_char           *p, *end;
     ssize_t           n;
     ngx_fd_t          fd;
@@ -207,9 +209,11 @@ ngx_http_loyalty_webhook_secret(ngx_conf_t *cf,
 
 /* "loyalty_webhook_map FILE": the mapping script, loaded to check it */
 static char *
-ngx_http_loyalty_webhook_map_file(ngx_conf_t *cf,
-    ngx_http_loyalty_webhook_t *wh, ngx_str_t *value)
+ngx_http_loyalty_webhook_map_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *part, ngx_str_t *value)
 {
+    ngx_http_loyalty_webhook_t  *wh = part;
+
     wh->map_file = *value;
 
     if (ngx_conf_full_name(cf->cycle, &wh->map_file, 1) != NGX_OK) {
@@ -222,9 +226,11 @@ ngx_http_loyalty_webhook_map_file(ngx_conf_t *cf,
 
 /* "loyalty_webhook_replay TIME": how long delivery ids are remembered */
 static char *
-ngx_http_loyalty_webhook_replay(ngx_conf_t *cf,
-    ngx_http_loyalty_webhook_t *wh, ngx_str_t *value)
+ngx_http_loyalty_webhook_replay(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *part, ngx_str_t *value)
 {
+    ngx_http_loyalty_webhook_t  *wh = part;
+
     wh->replay = ngx_parse_time(value, 1);
 
     if (wh->replay == (time_t) NGX_ERROR || wh->replay == 0) {
@@ -235,10 +241,22 @@ ngx_http_loyalty_webhook_replay(ngx_conf_t *cf,
 }
 
 
-/* a directive's own step, by ngx_http_loyalty_webhook_directive_e */
-static char *(*ngx_http_loyalty_webhook_sets[])(ngx_conf_t *cf,
-    ngx_http_loyalty_webhook_t *wh, ngx_str_t *value) =
+/* a new webhook configuration: unset, and where it was written */
+static ngx_int_t
+ngx_http_loyalty_webhook_init(ngx_conf_t *cf, void *part)
 {
+    ngx_http_loyalty_webhook_t  *wh = part;
+
+    wh->platform = NGX_CONF_UNSET_UINT;
+    wh->replay = NGX_CONF_UNSET;
+    wh->map = LUA_NOREF;
+
+    return ngx_http_loyalty_where_set(cf, &wh->where);
+}
+
+
+/* a directive's own step, by ngx_http_loyalty_webhook_directive_e */
+static ngx_http_loyalty_part_set_pt  ngx_http_loyalty_webhook_sets[] = {
     ngx_http_loyalty_webhook_platform,
     ngx_http_loyalty_webhook_secret,
     ngx_http_loyalty_webhook_map_file,
@@ -246,66 +264,13 @@ static char *(*ngx_http_loyalty_webhook_sets[])(ngx_conf_t *cf,
 };
 
 
-/*
- * The webhook directives: the location's webhook configuration, made by
- * the first of them; each directive once; then its own step.
- */
-char *
-ngx_http_loyalty_webhook_directive(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
-{
-    ngx_http_loyalty_loc_conf_t *llcf = conf;
-
-    ngx_str_t                   *value;
-    ngx_uint_t                   bit;
-    ngx_http_loyalty_webhook_t  *wh;
-
-    wh = ngx_http_loyalty_webhook_conf(cf, llcf);
-    if (wh == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    bit = (ngx_uint_t) 1 << cmd->offset;
-
-    if (wh->given & bit) {
-        return "is duplicate";
-    }
-
-    wh->given |= bit;
-    value = cf->args->elts;
-
-    return ngx_http_loyalty_webhook_sets[cmd->offset](cf, wh, &value[1]);
-}
-
-
 /* the location's webhook configuration, made by its first directive */
-static ngx_http_loyalty_webhook_t *
-ngx_http_loyalty_webhook_conf(ngx_conf_t *cf,
-    ngx_http_loyalty_loc_conf_t *llcf)
-{
-    ngx_http_loyalty_webhook_t  *wh;
-
-    if (llcf->webhook) {
-        return llcf->webhook;
-    }
-
-    wh = ngx_pcalloc(cf->pool, sizeof(ngx_http_loyalty_webhook_t));
-    if (wh == NULL) {
-        return NULL;
-    }
-
-    wh->platform = NGX_CONF_UNSET_UINT;
-    wh->replay = NGX_CONF_UNSET;
-    wh->map = LUA_NOREF;
-
-    if (ngx_http_loyalty_where_set(cf, &wh->where) != NGX_OK) {
-        return NULL;
-    }
-
-    llcf->webhook = wh;
-
-    return wh;
-}
+ngx_http_loyalty_part_t  ngx_http_loyalty_webhook_part = {
+    offsetof(ngx_http_loyalty_loc_conf_t, webhook),
+    sizeof(ngx_http_loyalty_webhook_t),
+    ngx_http_loyalty_webhook_init,
+    ngx_http_loyalty_webhook_sets
+};
 
 
 /*

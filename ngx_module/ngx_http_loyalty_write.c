@@ -2,18 +2,20 @@
  * nginx-loyalty: the store writer, the one way the glue writes into the
  * store (admin API and webhooks, click-zone flushes, cadence sweeps).
  *
- * A write is an ngx_http_loyalty_write_t: its kind, a step that makes it
- * inside a write transaction (apply), and a handler for its outcome back
- * in the event loop (done).  The writer carries it out: it posts the
- * write to nginx's thread pool "default", so that no worker waits on
- * LMDB's writer lock; marks the store busy while the environment is in
- * use (no reopen, no remap meanwhile); commits only into the store at the
- * configured path (ngx_http_loyalty_store_commit()); and when a write
- * finds the store full, grown by another process or replaced on disk,
- * puts the store right (ngx_http_loyalty_store_recover(), one size rule)
- * and writes again, twice at most, if the write asks for it.  A write
- * marked read (w->read) is a long read taken off the event loop the same
- * way: in a read transaction, never committed nor published.
+ * A write is an ngx_http_loyalty_write_t of a writer, a static
+ * ngx_http_loyalty_writer_t of each file that writes: its kind, a step
+ * that makes it inside a write transaction (apply), and a handler for its
+ * outcome back in the event loop (done).  The store writer carries it
+ * out: it posts the write to nginx's thread pool "default", so that no
+ * worker waits on LMDB's writer lock; marks the store busy while the
+ * environment is in use (no reopen, no remap meanwhile); commits only
+ * into the store at the configured path (ngx_http_loyalty_store_commit());
+ * and when a write finds the store full, grown by another process or
+ * replaced on disk, puts the store right (ngx_http_loyalty_store_recover(),
+ * one size rule) and writes again, twice at most, if the write asks for
+ * it.  A write marked read (w->read) is a long read taken off the event
+ * loop the same way: in a read transaction, never committed nor
+ * published.
  *
  * Where a write is carried out is this file's business alone.  With
  * loyalty_nats (ngx_http_loyalty_nats.c), a write that has a message is
@@ -39,6 +41,9 @@
 #define NGX_HTTP_LOYALTY_WRITE_WAIT     60000
 
 
+static void ngx_http_loyalty_write_set(ngx_http_loyalty_write_t *w,
+    const ngx_http_loyalty_writer_t *writer, ngx_http_loyalty_store_t *store,
+    void *data, ngx_log_t *log);
 static ngx_int_t ngx_http_loyalty_write_go(ngx_http_loyalty_write_t *w);
 static ngx_int_t ngx_http_loyalty_write_start(ngx_http_loyalty_write_t *w);
 static ngx_uint_t ngx_http_loyalty_write_again(ngx_http_loyalty_write_t *w);
@@ -94,15 +99,17 @@ ngx_http_loyalty_pool(void)
 
 /* a worker's own write, made again and again (flushes, sweep steps) */
 ngx_int_t
-ngx_http_loyalty_write_init(ngx_http_loyalty_write_t *w, ngx_cycle_t *cycle)
+ngx_http_loyalty_write_init(ngx_http_loyalty_write_t *w,
+    const ngx_http_loyalty_writer_t *writer, ngx_http_loyalty_store_t *store,
+    void *data, ngx_cycle_t *cycle)
 {
-    w->log = cycle->log;
+    ngx_http_loyalty_write_set(w, writer, store, data, cycle->log);
 
 #if (NGX_THREADS)
     if (ngx_thread_pool_get(cycle, &ngx_http_loyalty_write_pool) == NULL) {
         ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
                       "%s: no thread pool \"%V\"",
-                      ngx_http_loyalty_write_names[w->kind],
+                      ngx_http_loyalty_write_names[w->writer->kind],
                       &ngx_http_loyalty_write_pool);
         return NGX_ERROR;
     }
@@ -117,10 +124,33 @@ ngx_http_loyalty_write_init(ngx_http_loyalty_write_t *w, ngx_cycle_t *cycle)
 }
 
 
+/* a request's write, which holds the request until it is done */
+void
+ngx_http_loyalty_write_request(ngx_http_loyalty_write_t *w,
+    const ngx_http_loyalty_writer_t *writer, ngx_http_loyalty_store_t *store,
+    void *data, ngx_http_request_t *r)
+{
+    ngx_http_loyalty_write_set(w, writer, store, data, r->connection->log);
+    w->request = r;
+}
+
+
+static void
+ngx_http_loyalty_write_set(ngx_http_loyalty_write_t *w,
+    const ngx_http_loyalty_writer_t *writer, ngx_http_loyalty_store_t *store,
+    void *data, ngx_log_t *log)
+{
+    w->writer = writer;
+    w->store = store;
+    w->data = data;
+    w->log = log;
+}
+
+
 /*
- * NGX_DONE: the write is under way, and w->done() takes its outcome; or
- * NGX_OK: it is over already (refused, or made in this thread where nginx
- * has no threads), and the caller takes the outcome in w->rc.
+ * NGX_DONE: the write is under way, and its writer's done() takes its
+ * outcome; or NGX_OK: it is over already (refused, or made in this thread
+ * where nginx has no threads), and the caller takes the outcome in w->rc.
  */
 ngx_int_t
 ngx_http_loyalty_write_post(ngx_http_loyalty_write_t *w)
@@ -268,7 +298,7 @@ ngx_http_loyalty_write_now(ngx_http_loyalty_write_t *w)
         return;
     }
 
-    rc = w->apply(w, txn);
+    rc = w->writer->apply(w, txn);
 
     if (rc != 0 || w->read) {
         mdb_txn_abort(txn);
@@ -276,13 +306,13 @@ ngx_http_loyalty_write_now(ngx_http_loyalty_write_t *w)
         return;
     }
 
-    if (w->message && ngx_http_loyalty_nats_get()) {
+    if (w->writer->message && ngx_http_loyalty_nats_get()) {
         /* checked: the followers write it, into every edge's store */
         mdb_txn_abort(txn);
         w->rc = ngx_http_loyalty_write_publish(w);
 
-        if (w->rc == 0 && w->committed) {
-            w->committed(w, 0);
+        if (w->rc == 0 && w->writer->committed) {
+            w->writer->committed(w, 0);
         }
 
         return;
@@ -293,8 +323,8 @@ ngx_http_loyalty_write_now(ngx_http_loyalty_write_t *w)
     /* only into the store at the configured path */
     w->rc = ngx_http_loyalty_store_commit(w->store, txn);
 
-    if (w->rc == 0 && w->committed) {
-        w->committed(w, id);
+    if (w->rc == 0 && w->writer->committed) {
+        w->writer->committed(w, id);
     }
 }
 
@@ -310,7 +340,7 @@ ngx_http_loyalty_write_publish(ngx_http_loyalty_write_t *w)
     n = ngx_http_loyalty_nats_get();
     w->elsewhere = 0;
 
-    msg = w->message(w);
+    msg = w->writer->message(w);
     if (msg == NULL) {
         ngx_cpystrn((u_char *) w->why, (u_char *) "out of memory",
                     sizeof(w->why));
@@ -405,7 +435,7 @@ ngx_http_loyalty_write_back(ngx_event_t *ev)
         return;
     }
 
-    w->done(w);
+    w->writer->done(w);
 }
 
 
@@ -482,7 +512,8 @@ ngx_http_loyalty_write_log(ngx_http_loyalty_write_t *w, ngx_uint_t level,
     const char *detail, const char *then)
 {
     ngx_log_error(level, w->log, 0, "%s: the store \"%s\": %s%s",
-                  ngx_http_loyalty_write_names[w->kind], w->store->path,
+                  ngx_http_loyalty_write_names[w->writer->kind],
+                  w->store->path,
                   (detail && detail[0]) ? detail
                                         : ngx_http_loyalty_write_strerror(w),
                   then ? then : "");
