@@ -10,6 +10,7 @@
 #include "loyalty_json.h"
 #include "loyalty_ledger.h"
 #include "loyalty_member.h"
+#include "loyalty_referral.h"
 #include "loyalty_walk.h"
 
 
@@ -44,22 +45,18 @@ typedef struct {
 
 /* a referrals key "ID\0MID": {"id","stage"[,"via"]} for MID */
 static int
-loyalty_admin_referred(void *data, loyalty_store_t *st, MDB_txn *txn,
-    MDB_val *key, MDB_val *val)
+loyalty_admin_referred(loyalty_walk_t *w)
 {
     int                        rc;
     size_t                     mlen;
     json_t                    *e;
     const char                *mid;
     loyalty_member_t           m;
-    loyalty_admin_downline_t  *d = data;
+    loyalty_admin_downline_t  *d = w->data;
 
-    if (key->mv_size <= d->len + 1) {
+    if (loyalty_referral_member(&w->key, d->len, &mid, &mlen) != 0) {
         return LOYALTY_WALK_STOP;
     }
-
-    mid = (const char *) key->mv_data + d->len + 1;
-    mlen = key->mv_size - d->len - 1;
 
     /* a cycle in imported records must not list the member itself */
     if (mlen == d->self_len && memcmp(mid, d->self, d->self_len) == 0) {
@@ -67,7 +64,7 @@ loyalty_admin_referred(void *data, loyalty_store_t *st, MDB_txn *txn,
     }
 
     /* a member gone, or whose record does not decode, is left out */
-    rc = loyalty_member_get(txn, st, mid, mlen, &m);
+    rc = loyalty_member_get(w->txn, w->st, mid, mlen, &m);
     if (rc == MDB_NOTFOUND || rc == MDB_CORRUPTED) {
         return LOYALTY_WALK_NEXT;
     }
@@ -99,7 +96,6 @@ static int
 loyalty_admin_downline(loyalty_store_t *st, MDB_txn *txn, const char *id,
     size_t len, json_t *arr, int via, const char *self, size_t self_len)
 {
-    uint8_t                   buf[LOYALTY_ID_MAX + 1];
     loyalty_admin_downline_t  d;
 
     d.id = id;
@@ -109,11 +105,8 @@ loyalty_admin_downline(loyalty_store_t *st, MDB_txn *txn, const char *id,
     d.self = self;
     d.self_len = self_len;
 
-    memcpy(buf, id, len);
-    buf[len] = '\0';
-
-    return loyalty_walk(st, txn, LOYALTY_DB_REFERRALS, buf, len + 1, len + 1,
-                        loyalty_admin_referred, &d);
+    return loyalty_referral_walk(st, txn, id, len, loyalty_admin_referred,
+                                 &d);
 }
 
 

@@ -521,16 +521,16 @@ typedef struct {
 
 /* loyalty_walk()'s visitor: one entry of the queue */
 static int
-loyalty_due_step(void *data, loyalty_store_t *st, MDB_txn *txn,
-    MDB_val *key, MDB_val *val)
+loyalty_due_step(loyalty_walk_t *wk)
 {
     int                  rc;
     int64_t              due_at;
+    MDB_val             *key = &wk->key;
     loyalty_due_t        d;
-    loyalty_due_walk_t  *w = data;
+    loyalty_due_walk_t  *w = wk->data;
 
     if (key->mv_size <= 8 || key->mv_size > LOYALTY_DUE_KEY_MAX
-        || loyalty_due_decode(val->mv_data, val->mv_size, &d) != 0)
+        || loyalty_due_decode(wk->val.mv_data, wk->val.mv_size, &d) != 0)
     {
         w->rc = MDB_CORRUPTED;
         return LOYALTY_WALK_STOP;
@@ -541,7 +541,7 @@ loyalty_due_step(void *data, loyalty_store_t *st, MDB_txn *txn,
         return LOYALTY_WALK_STOP;
     }
 
-    rc = w->visit(w->data, st, txn, (char *) key->mv_data + 8,
+    rc = w->visit(w->data, wk->st, wk->txn, (char *) key->mv_data + 8,
                   key->mv_size - 8, due_at, &d);
 
     if (w->after) {
@@ -565,9 +565,7 @@ loyalty_due_step(void *data, loyalty_store_t *st, MDB_txn *txn,
 static int
 loyalty_due_walk(loyalty_store_t *st, MDB_txn *txn, loyalty_due_walk_t *w)
 {
-    int      rc;
-    uint8_t  kbuf[LOYALTY_DUE_KEY_MAX + 1];
-    MDB_val  from;
+    int  rc;
 
     w->n = 0;
     w->rc = 0;
@@ -576,12 +574,8 @@ loyalty_due_walk(loyalty_store_t *st, MDB_txn *txn, loyalty_due_walk_t *w)
         return 0;
     }
 
-    from.mv_size = 0;
-    (void) loyalty_store_after(kbuf, w->after, w->after ? *w->after_len : 0,
-                               &from);
-
-    rc = loyalty_walk(st, txn, LOYALTY_DB_DUE, kbuf, from.mv_size, 0,
-                      loyalty_due_step, w);
+    rc = loyalty_walk_after(st, txn, LOYALTY_DB_DUE, w->after,
+                            w->after ? *w->after_len : 0, loyalty_due_step, w);
 
     return rc != 0 ? rc : w->rc;
 }

@@ -462,3 +462,66 @@ loyalty_event_rec_decode(const uint8_t *buf, size_t len,
 
     return 0;
 }
+
+
+/* bit i set: the i-th name of the event (member, r1, r2) is id */
+static unsigned
+loyalty_event_rec_naming(const loyalty_event_rec_t *e, const char *id,
+    size_t len)
+{
+    unsigned     i, bits;
+    const char  *name[3];
+    size_t       n[3];
+
+    name[0] = e->member;
+    n[0] = e->member_len;
+    name[1] = e->r1;
+    n[1] = e->r1_len;
+    name[2] = e->r2;
+    n[2] = e->r2_len;
+
+    bits = 0;
+
+    for (i = 0; i < 3; i++) {
+        if (n[i] == len && memcmp(name[i], id, len) == 0) {
+            bits |= 1u << i;
+        }
+    }
+
+    return bits;
+}
+
+
+int
+loyalty_event_rec_names(const loyalty_event_rec_t *e, const char *id,
+    size_t len)
+{
+    return loyalty_event_rec_naming(e, id, len) != 0;
+}
+
+
+int
+loyalty_event_rec_rename(loyalty_event_rec_t *e, const char *id,
+    size_t len, const char *to, uint8_t to_len)
+{
+    unsigned  bits;
+
+    bits = loyalty_event_rec_naming(e, id, len);
+
+    if (bits & 1) {
+        e->member = to;
+        e->member_len = to_len;
+    }
+
+    if (bits & 2) {
+        e->r1 = to;
+        e->r1_len = to_len;
+    }
+
+    if (bits & 4) {
+        e->r2 = to;
+        e->r2_len = to_len;
+    }
+
+    return bits != 0;
+}

@@ -424,23 +424,6 @@ loyalty_store_get_rec(MDB_txn *txn, MDB_dbi dbi, const void *key,
 
 
 int
-loyalty_store_after(void *kbuf, const void *after, size_t len,
-    MDB_val *key)
-{
-    if (len == 0) {
-        return MDB_FIRST;
-    }
-
-    memmove(kbuf, after, len);
-    ((uint8_t *) kbuf)[len] = '\0';
-    key->mv_data = kbuf;
-    key->mv_size = len + 1;
-
-    return MDB_SET_RANGE;
-}
-
-
-int
 loyalty_changes_note(loyalty_store_t *st, MDB_txn *txn, const char *id,
     size_t len)
 {
@@ -476,11 +459,10 @@ typedef struct {
  * transaction); forgetting a member drops the notes naming it.
  */
 static int
-loyalty_changes_drop(void *data, loyalty_store_t *st, MDB_txn *txn,
-    MDB_val *key, MDB_val *val)
+loyalty_changes_drop(loyalty_walk_t *w)
 {
-    int                      rc;
-    loyalty_changes_drop_t  *d = data;
+    const MDB_val           *key = &w->key;
+    loyalty_changes_drop_t  *d = w->data;
 
     if (d->id == NULL) {
         if (key->mv_size < 8
@@ -498,9 +480,7 @@ loyalty_changes_drop(void *data, loyalty_store_t *st, MDB_txn *txn,
         return LOYALTY_WALK_NEXT;
     }
 
-    rc = mdb_del(txn, st->dbi[LOYALTY_DB_CHANGES], key, NULL);
-
-    return rc != 0 ? rc : LOYALTY_WALK_WROTE;
+    return loyalty_walk_del(w);
 }
 
 

@@ -111,17 +111,6 @@ int loyalty_store_get_rec(MDB_txn *txn, MDB_dbi dbi, const void *key,
     void *rec);
 
 /*
- * Where a walk resumes: key set to the first key past after (len bytes;
- * 0: none), made in kbuf (len + 1 bytes; after may be in it already).
- * Returns the cursor op to start with: MDB_SET_RANGE, or MDB_FIRST when
- * there is no after.
- */
-int loyalty_store_after(void *kbuf, const void *after, size_t len,
-    MDB_val *key);
-
-
-
-/*
  * The members a transaction changed, for the workers' member caches (see
  * schema/lmdb-layout.md, "changes").  loyalty_changes_note() records one
  * member written in txn; loyalty_changes_seal() then says that every
