@@ -102,20 +102,11 @@ loyalty_admin_forget_downline(loyalty_store_t *st, MDB_txn *txn,
 
 /* a share code of the member goes, and its click counts */
 static int
-loyalty_admin_forget_code(loyalty_walk_t *w)
+loyalty_admin_forget_code(loyalty_walk_t *w, loyalty_code_t *c)
 {
-    int                          rc;
-    uint8_t                      code[LOYALTY_CODE_MAX + 1];
-    size_t                       clen;
-    loyalty_code_t               c;
-    loyalty_admin_forgetting_t  *fg = w->data;
-
-    if (w->key.mv_size > LOYALTY_CODE_MAX
-        || loyalty_code_decode(w->val.mv_data, w->val.mv_size, &c) != 0
-        || c.member_len != fg->len || memcmp(c.member, fg->id, fg->len) != 0)
-    {
-        return LOYALTY_WALK_NEXT;
-    }
+    int      rc;
+    uint8_t  code[LOYALTY_CODE_MAX + 1];
+    size_t   clen;
 
     clen = w->key.mv_size;
     memcpy(code, w->key.mv_data, clen);
@@ -235,10 +226,9 @@ loyalty_admin_delete_member(loyalty_store_t *st, MDB_txn *txn,
     int               rc;
     char              ref[LOYALTY_ID_MAX];
     size_t            ref_len;
-    uint8_t                     prefix[LOYALTY_ID_MAX + 1];
-    MDB_val                     key;
-    loyalty_member_t            m;
-    loyalty_admin_forgetting_t  fg;
+    uint8_t           prefix[LOYALTY_ID_MAX + 1];
+    MDB_val           key;
+    loyalty_member_t  m;
 
     if (!loyalty_valid_id(id, len)) {
         return MDB_NOTFOUND;
@@ -280,11 +270,8 @@ loyalty_admin_delete_member(loyalty_store_t *st, MDB_txn *txn,
     }
 
     if (rc == 0) {
-        fg.id = id;
-        fg.len = len;
-
-        rc = loyalty_walk(st, txn, LOYALTY_DB_CODES, NULL, 0, 0,
-                          loyalty_admin_forget_code, &fg);
+        rc = loyalty_code_walk_member(st, txn, id, len,
+                                      loyalty_admin_forget_code, NULL);
     }
 
     if (rc == 0) {

@@ -495,6 +495,54 @@ loyalty_code_get(loyalty_store_t *st, MDB_txn *txn, const char *code,
 }
 
 
+typedef struct {
+    const char             *member;
+    size_t                  len;
+    loyalty_code_visit_pt   visit;
+    void                   *data;
+} loyalty_code_walking_t;
+
+
+/* a code of the member goes to the visitor, with the caller's data */
+static int
+loyalty_code_of_member(loyalty_walk_t *w)
+{
+    int                      rc;
+    loyalty_code_t           c;
+    loyalty_code_walking_t  *cw = w->data;
+
+    if (w->key.mv_size > LOYALTY_CODE_MAX
+        || loyalty_code_decode(w->val.mv_data, w->val.mv_size, &c) != 0
+        || c.member_len != cw->len
+        || memcmp(c.member, cw->member, cw->len) != 0)
+    {
+        return LOYALTY_WALK_NEXT;
+    }
+
+    w->data = cw->data;
+    rc = cw->visit(w, &c);
+    w->data = cw;
+
+    return rc;
+}
+
+
+int
+loyalty_code_walk_member(loyalty_store_t *st, MDB_txn *txn,
+    const char *member, size_t len, loyalty_code_visit_pt visit, void *data)
+{
+    loyalty_code_walking_t  cw;
+
+    cw.member = member;
+    cw.len = len;
+    cw.visit = visit;
+    cw.data = data;
+
+    return loyalty_walk(st, txn, LOYALTY_DB_CODES, NULL, 0, 0,
+                        loyalty_code_of_member, &cw);
+}
+
+
 static int
 loyalty_normalized(const char *code, size_t len)
 {

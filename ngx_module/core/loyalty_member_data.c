@@ -379,26 +379,18 @@ loyalty_member_erase_ledger(loyalty_store_t *st, MDB_txn *txn,
 
 /* the member's share codes: revoked, and naming the pseudonym */
 static int
-loyalty_member_erase_code(loyalty_walk_t *w)
+loyalty_member_erase_code(loyalty_walk_t *w, loyalty_code_t *c)
 {
     uint8_t             buf[LOYALTY_CODE_REC_MAX];
     MDB_val             val;
-    loyalty_code_t      c;
     loyalty_erasing_t  *er = w->data;
 
-    if (w->key.mv_size > LOYALTY_CODE_MAX
-        || loyalty_code_decode(w->val.mv_data, w->val.mv_size, &c) != 0
-        || c.member_len != er->len || memcmp(c.member, er->id, er->len) != 0)
-    {
-        return LOYALTY_WALK_NEXT;
-    }
-
     /* encoded before the page changes: c points into it */
-    c.flags |= LOYALTY_CODE_REVOKED;
-    c.member = er->p;
-    c.member_len = LOYALTY_PSEUDONYM_LEN;
+    c->flags |= LOYALTY_CODE_REVOKED;
+    c->member = er->p;
+    c->member_len = LOYALTY_PSEUDONYM_LEN;
     val.mv_data = buf;
-    val.mv_size = loyalty_code_encode(&c, buf);
+    val.mv_size = loyalty_code_encode(c, buf);
 
     return loyalty_walk_put(w, &val);
 }
@@ -503,8 +495,8 @@ loyalty_member_erase_as(loyalty_store_t *st, MDB_txn *txn, const char *id,
     }
 
     if (rc == 0) {
-        rc = loyalty_walk(st, txn, LOYALTY_DB_CODES, NULL, 0, 0,
-                          loyalty_member_erase_code, &er);
+        rc = loyalty_code_walk_member(st, txn, id, len,
+                                      loyalty_member_erase_code, &er);
     }
 
     if (rc == 0) {
