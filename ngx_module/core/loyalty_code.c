@@ -475,23 +475,25 @@ loyalty_code_decode(const uint8_t *buf, size_t len, loyalty_code_t *c)
 }
 
 
+/* loyalty_code_decode() for loyalty_store_get_rec() */
+static int
+loyalty_code_decode_rec(const uint8_t *buf, size_t len, void *c)
+{
+    return loyalty_code_decode(buf, len, c);
+}
+
+
+static const loyalty_store_rec_t  loyalty_code_rec = {
+    LOYALTY_DB_CODES, LOYALTY_CODE_REC_MAX, loyalty_code_decode_rec
+};
+
+
 int
 loyalty_code_get(loyalty_store_t *st, MDB_txn *txn, const char *code,
     size_t len, loyalty_code_t *c)
 {
-    int      rc;
-    MDB_val  key, val;
-
-    key.mv_data = (void *) code;
-    key.mv_size = len;
-
-    rc = mdb_get(txn, st->dbi[LOYALTY_DB_CODES], &key, &val);
-    if (rc != 0) {
-        return rc;
-    }
-
-    return loyalty_code_decode(val.mv_data, val.mv_size, c) == 0
-           ? 0 : MDB_CORRUPTED;
+    return loyalty_store_get_rec(txn, st, &loyalty_code_rec, code, len, NULL,
+                                 c);
 }
 
 

@@ -108,6 +108,11 @@ loyalty_touch_decode_rec(const uint8_t *buf, size_t len, void *t)
 }
 
 
+static const loyalty_store_rec_t  loyalty_touch_rec = {
+    LOYALTY_DB_TOUCHES, LOYALTY_TOUCH_REC_MAX, loyalty_touch_decode_rec
+};
+
+
 /* the due queue's value after its version */
 static const loyalty_le_field_t  loyalty_due_fields[] = {
     loyalty_le_field(1, 1, loyalty_due_t, touch),
@@ -225,12 +230,9 @@ loyalty_due_exists(loyalty_store_t *st, MDB_txn *txn, const char *id,
     size_t len)
 {
     int      rc;
-    MDB_val  key, val;
+    MDB_val  val;
 
-    key.mv_data = (void *) id;
-    key.mv_size = len;
-
-    rc = mdb_get(txn, st->dbi[LOYALTY_DB_TOUCHES], &key, &val);
+    rc = loyalty_store_get(txn, st->dbi[LOYALTY_DB_TOUCHES], id, len, &val);
 
     return rc == 0 ? 1 : (rc == MDB_NOTFOUND ? 0 : rc);
 }
@@ -241,9 +243,8 @@ loyalty_touch_get(loyalty_store_t *st, MDB_txn *txn, const char *id,
     size_t len, uint8_t *buf, loyalty_touch_t *t)
 {
     /* a copy: the writes that follow may move the page it is on */
-    return loyalty_store_get_rec(txn, st->dbi[LOYALTY_DB_TOUCHES], id, len,
-                                 buf, LOYALTY_TOUCH_REC_MAX,
-                                 loyalty_touch_decode_rec, t);
+    return loyalty_store_get_rec(txn, st, &loyalty_touch_rec, id, len, buf,
+                                 t);
 }
 
 

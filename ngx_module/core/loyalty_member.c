@@ -15,16 +15,16 @@ loyalty_member_decode_rec(const uint8_t *buf, size_t len, void *m)
 }
 
 
+static const loyalty_store_rec_t  loyalty_member_rec = {
+    LOYALTY_DB_MEMBERS, LOYALTY_MEMBER_MAX, loyalty_member_decode_rec
+};
+
+
 int
 loyalty_member_find(MDB_txn *txn, loyalty_store_t *st, const char *id,
     size_t len, MDB_val *val)
 {
-    MDB_val  key;
-
-    key.mv_data = (void *) id;
-    key.mv_size = len;
-
-    return mdb_get(txn, st->dbi[LOYALTY_DB_MEMBERS], &key, val);
+    return loyalty_store_get(txn, st->dbi[LOYALTY_DB_MEMBERS], id, len, val);
 }
 
 
@@ -32,16 +32,8 @@ int
 loyalty_member_get(MDB_txn *txn, loyalty_store_t *st, const char *id,
     size_t len, loyalty_member_t *m)
 {
-    int      rc;
-    MDB_val  val;
-
-    rc = loyalty_member_find(txn, st, id, len, &val);
-    if (rc != 0) {
-        return rc;
-    }
-
-    return loyalty_member_decode(val.mv_data, val.mv_size, m) == 0
-           ? 0 : MDB_CORRUPTED;
+    return loyalty_store_get_rec(txn, st, &loyalty_member_rec, id, len, NULL,
+                                 m);
 }
 
 
@@ -49,7 +41,6 @@ int
 loyalty_member_get_copy(MDB_txn *txn, loyalty_store_t *st, const char *id,
     size_t len, uint8_t *buf, loyalty_member_t *m)
 {
-    return loyalty_store_get_rec(txn, st->dbi[LOYALTY_DB_MEMBERS], id, len,
-                                 buf, LOYALTY_MEMBER_MAX,
-                                 loyalty_member_decode_rec, m);
+    return loyalty_store_get_rec(txn, st, &loyalty_member_rec, id, len, buf,
+                                 m);
 }
