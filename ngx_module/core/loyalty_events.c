@@ -129,29 +129,6 @@ loyalty_event_items(json_t *items, char *err, size_t errlen)
 }
 
 
-/* "type": one of loyalty_event_names */
-static int
-loyalty_event_type(json_t *obj, loyalty_event_t *ev, char *err,
-    size_t errlen)
-{
-    int      i;
-    json_t  *v;
-
-    v = json_object_get(obj, "type");
-    i = loyalty_name_index(loyalty_event_names, LOYALTY_EVENT_COUNT,
-                           json_string_value(v), json_string_length(v));
-    if (i >= 0) {
-        ev->type = (loyalty_event_e) i;
-        return 0;
-    }
-
-    snprintf(err, errlen, "\"type\" must be one of signup, follow, "
-             "order, refund, action");
-
-    return -1;
-}
-
-
 static int
 loyalty_event_order(json_t *obj, loyalty_event_t *ev, char *err,
     size_t errlen)
@@ -199,22 +176,14 @@ static int
 loyalty_event_action(json_t *obj, loyalty_event_t *ev, char *err,
     size_t errlen)
 {
-    json_t  *v;
-
     if (loyalty_event_id(obj, "id", &ev->id, &ev->id_len, err, errlen)) {
         return -1;
     }
 
-    v = json_object_get(obj, "kind");
-    ev->action = loyalty_action_parse(json_string_value(v),
-                                      json_string_length(v));
-    if (ev->action < 0) {
-        snprintf(err, errlen, "\"kind\" must be one of share, invite, "
-                 "group_buy, assist, review");
-        return -1;
-    }
+    ev->action = loyalty_json_name(obj, "kind", loyalty_action_names,
+                                   LOYALTY_ACTION_COUNT, err, errlen);
 
-    return 0;
+    return ev->action < 0 ? -1 : 0;
 }
 
 
@@ -320,9 +289,14 @@ loyalty_event_from_json(json_t *obj, int64_t now, loyalty_event_t *ev,
         return -1;
     }
 
-    if (loyalty_event_type(obj, ev, err, errlen) != 0) {
+    /* "type" first: it says which fields the event may have */
+    rc = loyalty_json_name(obj, "type", loyalty_event_names,
+                           LOYALTY_EVENT_COUNT, err, errlen);
+    if (rc < 0) {
         return -1;
     }
+
+    ev->type = (loyalty_event_e) rc;
 
     loyalty_event_kind_fields(ev->type, fields);
 

@@ -224,6 +224,19 @@ loyalty_json_read(json_t *obj, const loyalty_json_member_t *members,
 
 
 int
+loyalty_json_name(json_t *obj, const char *name, const char *const *names,
+    size_t n, char *err, size_t errlen)
+{
+    json_t  *v;
+
+    v = json_object_get(obj, name);
+
+    return loyalty_name_pick(names, n, json_string_value(v),
+                             json_string_length(v), name, err, errlen);
+}
+
+
+int
 loyalty_json_time(json_t *obj, const char *name, unsigned flag,
     unsigned *flags, int64_t *out, char *err, size_t errlen)
 {
@@ -313,11 +326,9 @@ loyalty_member_from_json(json_t *obj, const char **id, size_t *id_len,
         return -1;
     }
 
-    v = json_object_get(obj, "stage");
-    stage = loyalty_stage_parse(json_string_value(v), json_string_length(v));
+    stage = loyalty_json_name(obj, "stage", loyalty_stage_names,
+                              LOYALTY_STAGE_COUNT, err, errlen);
     if (stage < 0) {
-        snprintf(err, errlen, "\"stage\" must be one of prospect, fan, "
-                 "customer, member, partner");
         return -1;
     }
     m->stage = (uint8_t) stage;
