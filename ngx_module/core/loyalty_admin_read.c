@@ -91,22 +91,16 @@ loyalty_admin_referred(loyalty_walk_t *w)
 }
 
 
-/* appends {"id","stage"[,"via"]} for each member referred by id */
+/* appends to d->arr {"id","stage"[,"via"]} for each member id referred */
 static int
-loyalty_admin_downline(loyalty_store_t *st, MDB_txn *txn, const char *id,
-    size_t len, json_t *arr, int via, const char *self, size_t self_len)
+loyalty_admin_downline(loyalty_store_t *st, MDB_txn *txn,
+    loyalty_admin_downline_t *d, const char *id, size_t len)
 {
-    loyalty_admin_downline_t  d;
-
-    d.id = id;
-    d.len = len;
-    d.arr = arr;
-    d.via = via;
-    d.self = self;
-    d.self_len = self_len;
+    d->id = id;
+    d->len = len;
 
     return loyalty_referral_walk(st, txn, id, len, loyalty_admin_referred,
-                                 &d);
+                                 d);
 }
 
 
@@ -140,10 +134,11 @@ json_t *
 loyalty_admin_referrals(loyalty_store_t *st, MDB_txn *txn, const char *id,
     size_t len)
 {
-    int          rc;
-    size_t       i;
-    json_t      *obj, *l1, *l2, *v, *e;
-    MDB_val      val;
+    int                       rc;
+    size_t                    i;
+    json_t                   *obj, *l1, *l2, *v, *e;
+    MDB_val                   val;
+    loyalty_admin_downline_t  d;
 
     obj = loyalty_admin_answer(st, txn, id, len, &val);
     if (obj == NULL) {
@@ -157,7 +152,16 @@ loyalty_admin_referrals(loyalty_store_t *st, MDB_txn *txn, const char *id,
         goto failed;
     }
 
-    rc = loyalty_admin_downline(st, txn, id, len, l1, 0, id, len);
+    /* the member asked about is left out of both levels */
+    d.self = id;
+    d.self_len = len;
+    d.arr = l1;
+    d.via = 0;
+
+    rc = loyalty_admin_downline(st, txn, &d, id, len);
+
+    d.arr = l2;
+    d.via = 1;
 
     json_array_foreach(l1, i, e) {
         if (rc != 0) {
@@ -165,8 +169,8 @@ loyalty_admin_referrals(loyalty_store_t *st, MDB_txn *txn, const char *id,
         }
 
         v = json_object_get(e, "id");
-        rc = loyalty_admin_downline(st, txn, json_string_value(v),
-                                    json_string_length(v), l2, 1, id, len);
+        rc = loyalty_admin_downline(st, txn, &d, json_string_value(v),
+                                    json_string_length(v));
     }
 
     if (rc != 0) {

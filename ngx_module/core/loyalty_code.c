@@ -475,17 +475,8 @@ loyalty_code_decode(const uint8_t *buf, size_t len, loyalty_code_t *c)
 }
 
 
-/* loyalty_code_decode() for loyalty_store_get_rec() */
-static int
-loyalty_code_decode_rec(const uint8_t *buf, size_t len, void *c)
-{
-    return loyalty_code_decode(buf, len, c);
-}
-
-
-static const loyalty_store_rec_t  loyalty_code_rec = {
-    LOYALTY_DB_CODES, LOYALTY_CODE_REC_MAX, loyalty_code_decode_rec
-};
+LOYALTY_STORE_REC(loyalty_code_rec, LOYALTY_DB_CODES, LOYALTY_CODE_REC_MAX,
+                  loyalty_code_t, loyalty_code_decode);
 
 
 int

@@ -100,17 +100,8 @@ loyalty_touch_decode(const uint8_t *buf, size_t len, loyalty_touch_t *t)
 }
 
 
-/* loyalty_touch_decode() for loyalty_store_get_rec() */
-static int
-loyalty_touch_decode_rec(const uint8_t *buf, size_t len, void *t)
-{
-    return loyalty_touch_decode(buf, len, t);
-}
-
-
-static const loyalty_store_rec_t  loyalty_touch_rec = {
-    LOYALTY_DB_TOUCHES, LOYALTY_TOUCH_REC_MAX, loyalty_touch_decode_rec
-};
+LOYALTY_STORE_REC(loyalty_touch_rec, LOYALTY_DB_TOUCHES, LOYALTY_TOUCH_REC_MAX,
+                  loyalty_touch_t, loyalty_touch_decode);
 
 
 /* the due queue's value after its version */

@@ -176,14 +176,14 @@ static int
 loyalty_event_action(json_t *obj, loyalty_event_t *ev, char *err,
     size_t errlen)
 {
-    if (loyalty_event_id(obj, "id", &ev->id, &ev->id_len, err, errlen)) {
+    if (loyalty_event_id(obj, "id", &ev->id, &ev->id_len, err, errlen)
+        || loyalty_json_name(obj, "kind", loyalty_action_names,
+                             LOYALTY_ACTION_COUNT, &ev->action, err, errlen))
+    {
         return -1;
     }
 
-    ev->action = loyalty_json_name(obj, "kind", loyalty_action_names,
-                                   LOYALTY_ACTION_COUNT, err, errlen);
-
-    return ev->action < 0 ? -1 : 0;
+    return 0;
 }
 
 
@@ -290,9 +290,10 @@ loyalty_event_from_json(json_t *obj, int64_t now, loyalty_event_t *ev,
     }
 
     /* "type" first: it says which fields the event may have */
-    rc = loyalty_json_name(obj, "type", loyalty_event_names,
-                           LOYALTY_EVENT_COUNT, err, errlen);
-    if (rc < 0) {
+    if (loyalty_json_name(obj, "type", loyalty_event_names,
+                          LOYALTY_EVENT_COUNT, &rc, err, errlen)
+        != 0)
+    {
         return -1;
     }
 

@@ -225,14 +225,15 @@ loyalty_json_read(json_t *obj, const loyalty_json_member_t *members,
 
 int
 loyalty_json_name(json_t *obj, const char *name, const char *const *names,
-    size_t n, char *err, size_t errlen)
+    size_t n, int *out, char *err, size_t errlen)
 {
     json_t  *v;
 
     v = json_object_get(obj, name);
-
-    return loyalty_name_pick(names, n, json_string_value(v),
+    *out = loyalty_name_pick(names, n, json_string_value(v),
                              json_string_length(v), name, err, errlen);
+
+    return *out < 0 ? -1 : 0;
 }
 
 
@@ -326,11 +327,13 @@ loyalty_member_from_json(json_t *obj, const char **id, size_t *id_len,
         return -1;
     }
 
-    stage = loyalty_json_name(obj, "stage", loyalty_stage_names,
-                              LOYALTY_STAGE_COUNT, err, errlen);
-    if (stage < 0) {
+    if (loyalty_json_name(obj, "stage", loyalty_stage_names,
+                          LOYALTY_STAGE_COUNT, &stage, err, errlen)
+        != 0)
+    {
         return -1;
     }
+
     m->stage = (uint8_t) stage;
 
     v = json_object_get(obj, "referrer");

@@ -7,17 +7,8 @@
 #include "loyalty_member.h"
 
 
-/* loyalty_member_decode() for loyalty_store_get_rec() */
-static int
-loyalty_member_decode_rec(const uint8_t *buf, size_t len, void *m)
-{
-    return loyalty_member_decode(buf, len, m);
-}
-
-
-static const loyalty_store_rec_t  loyalty_member_rec = {
-    LOYALTY_DB_MEMBERS, LOYALTY_MEMBER_MAX, loyalty_member_decode_rec
-};
+LOYALTY_STORE_REC(loyalty_member_rec, LOYALTY_DB_MEMBERS, LOYALTY_MEMBER_MAX,
+                  loyalty_member_t, loyalty_member_decode);
 
 
 int

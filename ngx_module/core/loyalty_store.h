@@ -114,6 +114,19 @@ typedef struct {
 } loyalty_store_rec_t;
 
 /*
+ * Defines the loyalty_store_rec_t name, of records of type in db (max
+ * bytes at most) that decode(const uint8_t *, size_t, type *) decodes
+ */
+#define LOYALTY_STORE_REC(name, db, max, type, decode)                       \
+    static int                                                               \
+    name##_decode(const uint8_t *buf, size_t len, void *rec)                 \
+    {                                                                        \
+        return decode(buf, len, (type *) rec);                               \
+    }                                                                        \
+                                                                             \
+    static const loyalty_store_rec_t  name = { db, max, name##_decode }
+
+/*
  * The record of kind rec under key, decoded into out: from a copy in buf
  * (rec->max bytes), as loyalty_store_get_copy() makes, or in the map
  * (valid until txn writes) when buf is NULL.  0, MDB_NOTFOUND,
