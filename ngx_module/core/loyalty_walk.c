@@ -111,7 +111,7 @@ loyalty_walk_after(loyalty_store_t *st, MDB_txn *txn, loyalty_db_e db,
     }
 
     /* the first key after it: the key and a zero byte, or past them */
-    memmove(from, after, after_len);
+    memcpy(from, after, after_len);
     from[after_len] = '\0';
 
     return loyalty_walk(st, txn, db, from, after_len + 1, 0, visit, data);
