@@ -19,12 +19,9 @@ loyalty_admin_exists(loyalty_store_t *st, MDB_txn *txn, int db,
     const char *id, size_t len, const char *what, char *err, size_t errlen)
 {
     int      rc;
-    MDB_val  key, val;
+    MDB_val  val;
 
-    key.mv_data = (void *) id;
-    key.mv_size = len;
-
-    rc = mdb_get(txn, st->dbi[db], &key, &val);
+    rc = loyalty_store_get(txn, st->dbi[db], id, len, &val);
     if (rc == MDB_NOTFOUND) {
         snprintf(err, errlen, "unknown %s \"%.*s\"", what, (int) len, id);
         return -1;
@@ -44,7 +41,7 @@ loyalty_admin_code_strength(loyalty_store_t *st, MDB_txn *txn,
     size_t errlen)
 {
     int      rc;
-    MDB_val  key, val;
+    MDB_val  val;
 
     if (loyalty_code_strong(rec->key, len)) {
         return 0;
@@ -57,10 +54,8 @@ loyalty_admin_code_strength(loyalty_store_t *st, MDB_txn *txn,
         return 0;
     }
 
-    key.mv_data = rec->key;
-    key.mv_size = len;
-
-    rc = mdb_get(txn, st->dbi[LOYALTY_DB_CODES], &key, &val);
+    rc = loyalty_store_get(txn, st->dbi[LOYALTY_DB_CODES], rec->key, len,
+                           &val);
 
     if (rc == 0) {
         snprintf(rec->warning, sizeof(rec->warning), "code \"%.*s\" is easy "

@@ -48,61 +48,37 @@ loyalty_admin_unrefer(loyalty_store_t *st, MDB_txn *txn, const char *mid,
 }
 
 
-/* what the walks of a deletion need: the database, and the member */
+/* what the walks of a deletion need: the member */
 typedef struct {
-    loyalty_db_e   db;
-    const char    *id;
-    size_t         len;
+    const char  *id;
+    size_t       len;
 } loyalty_admin_forgetting_t;
-
-
-/*
- * visit() sees the keys of db that start with prefix: it deletes them,
- * or what they name of the member id
- */
-static int
-loyalty_admin_forget(loyalty_store_t *st, MDB_txn *txn, loyalty_db_e db,
-    const char *id, size_t len, const void *prefix, size_t prefix_len,
-    loyalty_walk_pt visit)
-{
-    loyalty_admin_forgetting_t  fg;
-
-    fg.db = db;
-    fg.id = id;
-    fg.len = len;
-
-    return loyalty_walk(st, txn, db, prefix, prefix_len, prefix_len, visit,
-                        &fg);
-}
 
 
 /* a referrals key "ID\0MID" goes, and with it MID's referrer */
 static int
-loyalty_admin_forget_referral(void *data, loyalty_store_t *st, MDB_txn *txn,
-    MDB_val *key, MDB_val *val)
+loyalty_admin_forget_referral(loyalty_walk_t *w)
 {
     int                          rc;
     size_t                       mlen;
     const char                  *mid;
-    loyalty_admin_forgetting_t  *fg = data;
+    loyalty_admin_forgetting_t  *fg = w->data;
 
-    if (key->mv_size <= fg->len + 1) {
+    if (loyalty_referral_member(&w->key, fg->len, &mid, &mlen) != 0) {
         return LOYALTY_WALK_STOP;
     }
 
-    mid = (const char *) key->mv_data + fg->len + 1;
-    mlen = key->mv_size - fg->len - 1;
     if (mlen > LOYALTY_ID_MAX) {
         mlen = LOYALTY_ID_MAX;
     }
 
-    rc = mdb_del(txn, st->dbi[LOYALTY_DB_REFERRALS], key, NULL);
+    rc = mdb_del(w->txn, w->st->dbi[LOYALTY_DB_REFERRALS], &w->key, NULL);
 
     if (rc == 0) {
-        rc = loyalty_admin_unrefer(st, txn, mid, mlen);
+        rc = loyalty_admin_unrefer(w->st, w->txn, mid, mlen);
     }
 
-    return rc != 0 ? rc : LOYALTY_WALK_WROTE;
+    return loyalty_walk_wrote(rc);
 }
 
 
@@ -114,90 +90,63 @@ int
 loyalty_admin_forget_downline(loyalty_store_t *st, MDB_txn *txn,
     const char *id, size_t len)
 {
-    uint8_t  buf[LOYALTY_ID_MAX + 1];
+    loyalty_admin_forgetting_t  fg;
 
-    memcpy(buf, id, len);
-    buf[len] = '\0';
+    fg.id = id;
+    fg.len = len;
 
-    return loyalty_admin_forget(st, txn, LOYALTY_DB_REFERRALS, id, len, buf,
-                                len + 1, loyalty_admin_forget_referral);
-}
-
-
-/* a key of fg->db goes */
-static int
-loyalty_admin_forget_key(void *data, loyalty_store_t *st, MDB_txn *txn,
-    MDB_val *key, MDB_val *val)
-{
-    int                          rc;
-    loyalty_admin_forgetting_t  *fg = data;
-
-    rc = mdb_del(txn, st->dbi[fg->db], key, NULL);
-
-    return rc != 0 ? rc : LOYALTY_WALK_WROTE;
+    return loyalty_referral_walk(st, txn, id, len,
+                                 loyalty_admin_forget_referral, &fg);
 }
 
 
 /* a share code of the member goes, and its click counts */
 static int
-loyalty_admin_forget_code(void *data, loyalty_store_t *st, MDB_txn *txn,
-    MDB_val *key, MDB_val *val)
+loyalty_admin_forget_code(loyalty_walk_t *w, loyalty_code_t *c)
 {
-    int                          rc;
-    uint8_t                      code[LOYALTY_CODE_MAX + 1];
-    size_t                       clen;
-    loyalty_code_t               c;
-    loyalty_admin_forgetting_t  *fg = data;
+    int      rc;
+    uint8_t  code[LOYALTY_CODE_MAX + 1];
+    size_t   clen;
 
-    if (key->mv_size > LOYALTY_CODE_MAX
-        || loyalty_code_decode(val->mv_data, val->mv_size, &c) != 0
-        || c.member_len != fg->len || memcmp(c.member, fg->id, fg->len) != 0)
-    {
-        return LOYALTY_WALK_NEXT;
-    }
-
-    clen = key->mv_size;
-    memcpy(code, key->mv_data, clen);
+    clen = w->key.mv_size;
+    memcpy(code, w->key.mv_data, clen);
     code[clen] = '\0';
 
-    rc = mdb_del(txn, st->dbi[LOYALTY_DB_CODES], key, NULL);
+    rc = mdb_del(w->txn, w->st->dbi[LOYALTY_DB_CODES], &w->key, NULL);
 
     /* the clicks key: the code, a zero byte, the day */
     if (rc == 0) {
-        rc = loyalty_admin_forget(st, txn, LOYALTY_DB_CLICKS, NULL, 0,
-                                  code, clen + 1, loyalty_admin_forget_key);
+        rc = loyalty_walk(w->st, w->txn, LOYALTY_DB_CLICKS, code, clen + 1,
+                          clen + 1, loyalty_walk_del, NULL);
     }
 
-    return rc != 0 ? rc : LOYALTY_WALK_WROTE;
+    return loyalty_walk_wrote(rc);
 }
 
 
 /* a touch of the member and its due entry, if pending */
 static int
-loyalty_admin_forget_touch(void *data, loyalty_store_t *st, MDB_txn *txn,
-    MDB_val *key, MDB_val *val)
+loyalty_admin_forget_touch(loyalty_walk_t *w)
 {
     int              rc;
     uint8_t          dkey[LOYALTY_DUE_KEY_MAX];
     MDB_val          due;
     loyalty_touch_t  t;
 
-    if (key->mv_size <= LOYALTY_TOUCH_ID_MAX
-        && loyalty_touch_decode(val->mv_data, val->mv_size, &t) == 0)
+    if (w->key.mv_size <= LOYALTY_TOUCH_ID_MAX
+        && loyalty_touch_decode(w->val.mv_data, w->val.mv_size, &t) == 0)
     {
         due.mv_data = dkey;
-        due.mv_size = loyalty_due_key(t.due_at, key->mv_data, key->mv_size,
-                                      dkey);
+        due.mv_size = loyalty_due_key(t.due_at, w->key.mv_data,
+                                      w->key.mv_size, dkey);
 
-        rc = mdb_del(txn, st->dbi[LOYALTY_DB_DUE], &due, NULL);
+        rc = mdb_del(w->txn, w->st->dbi[LOYALTY_DB_DUE], &due, NULL);
         if (rc != 0 && rc != MDB_NOTFOUND) {
             return rc;
         }
     }
 
-    rc = mdb_del(txn, st->dbi[LOYALTY_DB_TOUCHES], key, NULL);
-
-    return rc != 0 ? rc : LOYALTY_WALK_WROTE;
+    return loyalty_walk_del(w);
 }
 
 
@@ -252,8 +201,8 @@ loyalty_admin_forget_touches(loyalty_store_t *st, MDB_txn *txn,
         seek[clen + 1 + len] = ':';
         plen = clen + len + 2;
 
-        rc = loyalty_admin_forget(st, txn, LOYALTY_DB_TOUCHES, NULL, 0, seek,
-                                  plen, loyalty_admin_forget_touch);
+        rc = loyalty_walk(st, txn, LOYALTY_DB_TOUCHES, seek, plen, plen,
+                          loyalty_admin_forget_touch, NULL);
         if (rc != 0) {
             break;
         }
@@ -316,13 +265,13 @@ loyalty_admin_delete_member(loyalty_store_t *st, MDB_txn *txn,
         memcpy(prefix, id, len);
         prefix[len] = '\0';
 
-        rc = loyalty_admin_forget(st, txn, LOYALTY_DB_LEDGER, NULL, 0, prefix,
-                                  len + 1, loyalty_admin_forget_key);
+        rc = loyalty_walk(st, txn, LOYALTY_DB_LEDGER, prefix, len + 1,
+                          len + 1, loyalty_walk_del, NULL);
     }
 
     if (rc == 0) {
-        rc = loyalty_admin_forget(st, txn, LOYALTY_DB_CODES, id, len, NULL, 0,
-                                  loyalty_admin_forget_code);
+        rc = loyalty_code_walk_member(st, txn, id, len,
+                                      loyalty_admin_forget_code, NULL);
     }
 
     if (rc == 0) {

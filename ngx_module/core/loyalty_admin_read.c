@@ -10,6 +10,7 @@
 #include "loyalty_json.h"
 #include "loyalty_ledger.h"
 #include "loyalty_member.h"
+#include "loyalty_referral.h"
 #include "loyalty_walk.h"
 
 
@@ -44,22 +45,18 @@ typedef struct {
 
 /* a referrals key "ID\0MID": {"id","stage"[,"via"]} for MID */
 static int
-loyalty_admin_referred(void *data, loyalty_store_t *st, MDB_txn *txn,
-    MDB_val *key, MDB_val *val)
+loyalty_admin_referred(loyalty_walk_t *w)
 {
     int                        rc;
     size_t                     mlen;
     json_t                    *e;
     const char                *mid;
     loyalty_member_t           m;
-    loyalty_admin_downline_t  *d = data;
+    loyalty_admin_downline_t  *d = w->data;
 
-    if (key->mv_size <= d->len + 1) {
+    if (loyalty_referral_member(&w->key, d->len, &mid, &mlen) != 0) {
         return LOYALTY_WALK_STOP;
     }
-
-    mid = (const char *) key->mv_data + d->len + 1;
-    mlen = key->mv_size - d->len - 1;
 
     /* a cycle in imported records must not list the member itself */
     if (mlen == d->self_len && memcmp(mid, d->self, d->self_len) == 0) {
@@ -67,7 +64,7 @@ loyalty_admin_referred(void *data, loyalty_store_t *st, MDB_txn *txn,
     }
 
     /* a member gone, or whose record does not decode, is left out */
-    rc = loyalty_member_get(txn, st, mid, mlen, &m);
+    rc = loyalty_member_get(w->txn, w->st, mid, mlen, &m);
     if (rc == MDB_NOTFOUND || rc == MDB_CORRUPTED) {
         return LOYALTY_WALK_NEXT;
     }
@@ -94,26 +91,16 @@ loyalty_admin_referred(void *data, loyalty_store_t *st, MDB_txn *txn,
 }
 
 
-/* appends {"id","stage"[,"via"]} for each member referred by id */
+/* appends to d->arr {"id","stage"[,"via"]} for each member id referred */
 static int
-loyalty_admin_downline(loyalty_store_t *st, MDB_txn *txn, const char *id,
-    size_t len, json_t *arr, int via, const char *self, size_t self_len)
+loyalty_admin_downline(loyalty_store_t *st, MDB_txn *txn,
+    loyalty_admin_downline_t *d, const char *id, size_t len)
 {
-    uint8_t                   buf[LOYALTY_ID_MAX + 1];
-    loyalty_admin_downline_t  d;
+    d->id = id;
+    d->len = len;
 
-    d.id = id;
-    d.len = len;
-    d.arr = arr;
-    d.via = via;
-    d.self = self;
-    d.self_len = self_len;
-
-    memcpy(buf, id, len);
-    buf[len] = '\0';
-
-    return loyalty_walk(st, txn, LOYALTY_DB_REFERRALS, buf, len + 1, len + 1,
-                        loyalty_admin_referred, &d);
+    return loyalty_referral_walk(st, txn, id, len, loyalty_admin_referred,
+                                 d);
 }
 
 
@@ -147,10 +134,11 @@ json_t *
 loyalty_admin_referrals(loyalty_store_t *st, MDB_txn *txn, const char *id,
     size_t len)
 {
-    int          rc;
-    size_t       i;
-    json_t      *obj, *l1, *l2, *v, *e;
-    MDB_val      val;
+    int                       rc;
+    size_t                    i;
+    json_t                   *obj, *l1, *l2, *v, *e;
+    MDB_val                   val;
+    loyalty_admin_downline_t  d;
 
     obj = loyalty_admin_answer(st, txn, id, len, &val);
     if (obj == NULL) {
@@ -164,7 +152,16 @@ loyalty_admin_referrals(loyalty_store_t *st, MDB_txn *txn, const char *id,
         goto failed;
     }
 
-    rc = loyalty_admin_downline(st, txn, id, len, l1, 0, id, len);
+    /* the member asked about is left out of both levels */
+    d.self = id;
+    d.self_len = len;
+    d.arr = l1;
+    d.via = 0;
+
+    rc = loyalty_admin_downline(st, txn, &d, id, len);
+
+    d.arr = l2;
+    d.via = 1;
 
     json_array_foreach(l1, i, e) {
         if (rc != 0) {
@@ -172,8 +169,8 @@ loyalty_admin_referrals(loyalty_store_t *st, MDB_txn *txn, const char *id,
         }
 
         v = json_object_get(e, "id");
-        rc = loyalty_admin_downline(st, txn, json_string_value(v),
-                                    json_string_length(v), l2, 1, id, len);
+        rc = loyalty_admin_downline(st, txn, &d, json_string_value(v),
+                                    json_string_length(v));
     }
 
     if (rc != 0) {

@@ -506,15 +506,15 @@ typedef struct {
 
 
 static int
-loyalty_sweep_member(void *data, loyalty_store_t *st, MDB_txn *txn,
-    MDB_val *key, MDB_val *val)
+loyalty_sweep_member(loyalty_walk_t *w)
 {
     int                  rc, wrote;
     size_t               before;
     uint8_t              vbuf[LOYALTY_MEMBER_MAX];
+    MDB_val             *key = &w->key, *val = &w->val;
     loyalty_sweep_t     *sw;
     loyalty_member_t     m;
-    loyalty_sweeping_t  *s = data;
+    loyalty_sweeping_t  *s = w->data;
 
     sw = s->sw;
 
@@ -542,7 +542,7 @@ loyalty_sweep_member(void *data, loyalty_store_t *st, MDB_txn *txn,
     if (!(m.flags & LOYALTY_MEMBER_BLOCKED)) {
         before = sw->scheduled;
 
-        rc = loyalty_cadence_member_due(st, txn, s->cads, s->now,
+        rc = loyalty_cadence_member_due(w->st, w->txn, s->cads, s->now,
                                         key->mv_data, key->mv_size, &m, sw);
         if (rc != 0) {
             s->rc = rc;
@@ -567,8 +567,6 @@ loyalty_sweep_members(loyalty_store_t *st, MDB_txn *txn,
     loyalty_sweep_t *sw, char *err, size_t errlen)
 {
     int                 rc;
-    char                kbuf[LOYALTY_ID_MAX + 1];
-    MDB_val             from;
     loyalty_sweeping_t  s;
 
     if (chunk == 0) {
@@ -584,12 +582,8 @@ loyalty_sweep_members(loyalty_store_t *st, MDB_txn *txn,
     s.errlen = errlen;
     s.rc = 0;
 
-    from.mv_size = 0;
-    (void) loyalty_store_after(kbuf, sw->member_after, sw->member_after_len,
-                               &from);
-
-    rc = loyalty_walk(st, txn, LOYALTY_DB_MEMBERS, kbuf, from.mv_size, 0,
-                      loyalty_sweep_member, &s);
+    rc = loyalty_walk_after(st, txn, LOYALTY_DB_MEMBERS, sw->member_after,
+                            sw->member_after_len, loyalty_sweep_member, &s);
     if (rc == 0) {
         rc = s.rc;
     }
@@ -639,14 +633,13 @@ typedef struct {
 
 /* loyalty_walk()'s visitor: one order event */
 static int
-loyalty_year_order(void *data, loyalty_store_t *st, MDB_txn *txn,
-    MDB_val *key, MDB_val *val)
+loyalty_year_order(loyalty_walk_t *w)
 {
     loyalty_spender_t      *p;
     loyalty_event_rec_t     e;
-    loyalty_year_orders_t  *yo = data;
+    loyalty_year_orders_t  *yo = w->data;
 
-    if (loyalty_event_rec_decode(val->mv_data, val->mv_size, &e) != 0) {
+    if (loyalty_event_rec_decode(w->val.mv_data, w->val.mv_size, &e) != 0) {
         return MDB_CORRUPTED;
     }
 

@@ -475,23 +475,64 @@ loyalty_code_decode(const uint8_t *buf, size_t len, loyalty_code_t *c)
 }
 
 
+LOYALTY_STORE_REC(loyalty_code_rec, LOYALTY_DB_CODES, LOYALTY_CODE_REC_MAX,
+                  loyalty_code_t, loyalty_code_decode);
+
+
 int
 loyalty_code_get(loyalty_store_t *st, MDB_txn *txn, const char *code,
     size_t len, loyalty_code_t *c)
 {
-    int      rc;
-    MDB_val  key, val;
+    return loyalty_store_get_rec(txn, st, &loyalty_code_rec, code, len, NULL,
+                                 c);
+}
 
-    key.mv_data = (void *) code;
-    key.mv_size = len;
 
-    rc = mdb_get(txn, st->dbi[LOYALTY_DB_CODES], &key, &val);
-    if (rc != 0) {
-        return rc;
+typedef struct {
+    const char             *member;
+    size_t                  len;
+    loyalty_code_visit_pt   visit;
+    void                   *data;
+} loyalty_code_walking_t;
+
+
+/* a code of the member goes to the visitor, with the caller's data */
+static int
+loyalty_code_of_member(loyalty_walk_t *w)
+{
+    int                      rc;
+    loyalty_code_t           c;
+    loyalty_code_walking_t  *cw = w->data;
+
+    if (w->key.mv_size > LOYALTY_CODE_MAX
+        || loyalty_code_decode(w->val.mv_data, w->val.mv_size, &c) != 0
+        || c.member_len != cw->len
+        || memcmp(c.member, cw->member, cw->len) != 0)
+    {
+        return LOYALTY_WALK_NEXT;
     }
 
-    return loyalty_code_decode(val.mv_data, val.mv_size, c) == 0
-           ? 0 : MDB_CORRUPTED;
+    w->data = cw->data;
+    rc = cw->visit(w, &c);
+    w->data = cw;
+
+    return rc;
+}
+
+
+int
+loyalty_code_walk_member(loyalty_store_t *st, MDB_txn *txn,
+    const char *member, size_t len, loyalty_code_visit_pt visit, void *data)
+{
+    loyalty_code_walking_t  cw;
+
+    cw.member = member;
+    cw.len = len;
+    cw.visit = visit;
+    cw.data = data;
+
+    return loyalty_walk(st, txn, LOYALTY_DB_CODES, NULL, 0, 0,
+                        loyalty_code_of_member, &cw);
 }
 
 

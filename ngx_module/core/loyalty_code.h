@@ -16,6 +16,7 @@
 
 #include "loyalty_store.h"
 #include "loyalty_util.h"
+#include "loyalty_walk.h"
 
 
 #define LOYALTY_CODE_MIN            3
@@ -158,6 +159,16 @@ int loyalty_code_decode(const uint8_t *buf, size_t len, loyalty_code_t *c);
  */
 int loyalty_code_get(loyalty_store_t *st, MDB_txn *txn, const char *code,
     size_t len, loyalty_code_t *c);
+
+/*
+ * Walks the share codes of member (one pass over them all): visit() is
+ * handed the walk, its w->data the data given here, and each code of the
+ * member, decoded from the map (copy or encode it before writing).
+ */
+typedef int (*loyalty_code_visit_pt)(loyalty_walk_t *w, loyalty_code_t *c);
+
+int loyalty_code_walk_member(loyalty_store_t *st, MDB_txn *txn,
+    const char *member, size_t len, loyalty_code_visit_pt visit, void *data);
 
 /*
  * Writes the clicks key of a normalized code and a day; returns its

@@ -100,12 +100,8 @@ loyalty_touch_decode(const uint8_t *buf, size_t len, loyalty_touch_t *t)
 }
 
 
-/* loyalty_touch_decode() for loyalty_store_get_rec() */
-static int
-loyalty_touch_decode_rec(const uint8_t *buf, size_t len, void *t)
-{
-    return loyalty_touch_decode(buf, len, t);
-}
+LOYALTY_STORE_REC(loyalty_touch_rec, LOYALTY_DB_TOUCHES, LOYALTY_TOUCH_REC_MAX,
+                  loyalty_touch_t, loyalty_touch_decode);
 
 
 /* the due queue's value after its version */
@@ -225,12 +221,9 @@ loyalty_due_exists(loyalty_store_t *st, MDB_txn *txn, const char *id,
     size_t len)
 {
     int      rc;
-    MDB_val  key, val;
+    MDB_val  val;
 
-    key.mv_data = (void *) id;
-    key.mv_size = len;
-
-    rc = mdb_get(txn, st->dbi[LOYALTY_DB_TOUCHES], &key, &val);
+    rc = loyalty_store_get(txn, st->dbi[LOYALTY_DB_TOUCHES], id, len, &val);
 
     return rc == 0 ? 1 : (rc == MDB_NOTFOUND ? 0 : rc);
 }
@@ -241,9 +234,8 @@ loyalty_touch_get(loyalty_store_t *st, MDB_txn *txn, const char *id,
     size_t len, uint8_t *buf, loyalty_touch_t *t)
 {
     /* a copy: the writes that follow may move the page it is on */
-    return loyalty_store_get_rec(txn, st->dbi[LOYALTY_DB_TOUCHES], id, len,
-                                 buf, LOYALTY_TOUCH_REC_MAX,
-                                 loyalty_touch_decode_rec, t);
+    return loyalty_store_get_rec(txn, st, &loyalty_touch_rec, id, len, buf,
+                                 t);
 }
 
 
@@ -521,16 +513,16 @@ typedef struct {
 
 /* loyalty_walk()'s visitor: one entry of the queue */
 static int
-loyalty_due_step(void *data, loyalty_store_t *st, MDB_txn *txn,
-    MDB_val *key, MDB_val *val)
+loyalty_due_step(loyalty_walk_t *wk)
 {
     int                  rc;
     int64_t              due_at;
+    MDB_val             *key = &wk->key;
     loyalty_due_t        d;
-    loyalty_due_walk_t  *w = data;
+    loyalty_due_walk_t  *w = wk->data;
 
     if (key->mv_size <= 8 || key->mv_size > LOYALTY_DUE_KEY_MAX
-        || loyalty_due_decode(val->mv_data, val->mv_size, &d) != 0)
+        || loyalty_due_decode(wk->val.mv_data, wk->val.mv_size, &d) != 0)
     {
         w->rc = MDB_CORRUPTED;
         return LOYALTY_WALK_STOP;
@@ -541,7 +533,7 @@ loyalty_due_step(void *data, loyalty_store_t *st, MDB_txn *txn,
         return LOYALTY_WALK_STOP;
     }
 
-    rc = w->visit(w->data, st, txn, (char *) key->mv_data + 8,
+    rc = w->visit(w->data, wk->st, wk->txn, (char *) key->mv_data + 8,
                   key->mv_size - 8, due_at, &d);
 
     if (w->after) {
@@ -565,9 +557,7 @@ loyalty_due_step(void *data, loyalty_store_t *st, MDB_txn *txn,
 static int
 loyalty_due_walk(loyalty_store_t *st, MDB_txn *txn, loyalty_due_walk_t *w)
 {
-    int      rc;
-    uint8_t  kbuf[LOYALTY_DUE_KEY_MAX + 1];
-    MDB_val  from;
+    int  rc;
 
     w->n = 0;
     w->rc = 0;
@@ -576,12 +566,8 @@ loyalty_due_walk(loyalty_store_t *st, MDB_txn *txn, loyalty_due_walk_t *w)
         return 0;
     }
 
-    from.mv_size = 0;
-    (void) loyalty_store_after(kbuf, w->after, w->after ? *w->after_len : 0,
-                               &from);
-
-    rc = loyalty_walk(st, txn, LOYALTY_DB_DUE, kbuf, from.mv_size, 0,
-                      loyalty_due_step, w);
+    rc = loyalty_walk_after(st, txn, LOYALTY_DB_DUE, w->after,
+                            w->after ? *w->after_len : 0, loyalty_due_step, w);
 
     return rc != 0 ? rc : w->rc;
 }

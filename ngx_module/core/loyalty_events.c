@@ -129,29 +129,6 @@ loyalty_event_items(json_t *items, char *err, size_t errlen)
 }
 
 
-/* "type": one of loyalty_event_names */
-static int
-loyalty_event_type(json_t *obj, loyalty_event_t *ev, char *err,
-    size_t errlen)
-{
-    int      i;
-    json_t  *v;
-
-    v = json_object_get(obj, "type");
-    i = loyalty_name_index(loyalty_event_names, LOYALTY_EVENT_COUNT,
-                           json_string_value(v), json_string_length(v));
-    if (i >= 0) {
-        ev->type = (loyalty_event_e) i;
-        return 0;
-    }
-
-    snprintf(err, errlen, "\"type\" must be one of signup, follow, "
-             "order, refund, action");
-
-    return -1;
-}
-
-
 static int
 loyalty_event_order(json_t *obj, loyalty_event_t *ev, char *err,
     size_t errlen)
@@ -199,18 +176,10 @@ static int
 loyalty_event_action(json_t *obj, loyalty_event_t *ev, char *err,
     size_t errlen)
 {
-    json_t  *v;
-
-    if (loyalty_event_id(obj, "id", &ev->id, &ev->id_len, err, errlen)) {
-        return -1;
-    }
-
-    v = json_object_get(obj, "kind");
-    ev->action = loyalty_action_parse(json_string_value(v),
-                                      json_string_length(v));
-    if (ev->action < 0) {
-        snprintf(err, errlen, "\"kind\" must be one of share, invite, "
-                 "group_buy, assist, review");
+    if (loyalty_event_id(obj, "id", &ev->id, &ev->id_len, err, errlen)
+        || loyalty_json_name(obj, "kind", loyalty_action_names,
+                             LOYALTY_ACTION_COUNT, &ev->action, err, errlen))
+    {
         return -1;
     }
 
@@ -320,9 +289,15 @@ loyalty_event_from_json(json_t *obj, int64_t now, loyalty_event_t *ev,
         return -1;
     }
 
-    if (loyalty_event_type(obj, ev, err, errlen) != 0) {
+    /* "type" first: it says which fields the event may have */
+    if (loyalty_json_name(obj, "type", loyalty_event_names,
+                          LOYALTY_EVENT_COUNT, &rc, err, errlen)
+        != 0)
+    {
         return -1;
     }
+
+    ev->type = (loyalty_event_e) rc;
 
     loyalty_event_kind_fields(ev->type, fields);
 
@@ -461,4 +436,67 @@ loyalty_event_rec_decode(const uint8_t *buf, size_t len,
     e->r2 = p;
 
     return 0;
+}
+
+
+/* bit i set: the i-th name of the event (member, r1, r2) is id */
+static unsigned
+loyalty_event_rec_naming(const loyalty_event_rec_t *e, const char *id,
+    size_t len)
+{
+    unsigned     i, bits;
+    const char  *name[3];
+    size_t       n[3];
+
+    name[0] = e->member;
+    n[0] = e->member_len;
+    name[1] = e->r1;
+    n[1] = e->r1_len;
+    name[2] = e->r2;
+    n[2] = e->r2_len;
+
+    bits = 0;
+
+    for (i = 0; i < 3; i++) {
+        if (n[i] == len && memcmp(name[i], id, len) == 0) {
+            bits |= 1u << i;
+        }
+    }
+
+    return bits;
+}
+
+
+int
+loyalty_event_rec_names(const loyalty_event_rec_t *e, const char *id,
+    size_t len)
+{
+    return loyalty_event_rec_naming(e, id, len) != 0;
+}
+
+
+int
+loyalty_event_rec_rename(loyalty_event_rec_t *e, const char *id,
+    size_t len, const char *to, uint8_t to_len)
+{
+    unsigned  bits;
+
+    bits = loyalty_event_rec_naming(e, id, len);
+
+    if (bits & 1) {
+        e->member = to;
+        e->member_len = to_len;
+    }
+
+    if (bits & 2) {
+        e->r1 = to;
+        e->r1_len = to_len;
+    }
+
+    if (bits & 4) {
+        e->r2 = to;
+        e->r2_len = to_len;
+    }
+
+    return bits != 0;
 }

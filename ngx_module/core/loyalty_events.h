@@ -103,6 +103,15 @@ size_t loyalty_event_key(loyalty_event_e type, const char *id, size_t len,
 size_t loyalty_event_rec_encode(const loyalty_event_rec_t *e, uint8_t *buf);
 int loyalty_event_rec_decode(const uint8_t *buf, size_t len,
     loyalty_event_rec_t *e);
+/* whether the event names member id: as its member or a referrer */
+int loyalty_event_rec_names(const loyalty_event_rec_t *e, const char *id,
+    size_t len);
+/*
+ * Where the event names member id, it names to instead (to_len bytes,
+ * which must stay valid while e is used); whether it named id.
+ */
+int loyalty_event_rec_rename(loyalty_event_rec_t *e, const char *id,
+    size_t len, const char *to, uint8_t to_len);
 
 
 #endif /* _LOYALTY_EVENTS_H_INCLUDED_ */

@@ -224,6 +224,20 @@ loyalty_json_read(json_t *obj, const loyalty_json_member_t *members,
 
 
 int
+loyalty_json_name(json_t *obj, const char *name, const char *const *names,
+    size_t n, int *out, char *err, size_t errlen)
+{
+    json_t  *v;
+
+    v = json_object_get(obj, name);
+    *out = loyalty_name_pick(names, n, json_string_value(v),
+                             json_string_length(v), name, err, errlen);
+
+    return *out < 0 ? -1 : 0;
+}
+
+
+int
 loyalty_json_time(json_t *obj, const char *name, unsigned flag,
     unsigned *flags, int64_t *out, char *err, size_t errlen)
 {
@@ -279,6 +293,35 @@ loyalty_json_int(json_t *obj, const char *name, json_int_t min,
 }
 
 
+/* "referrer", if any: a member id, not the member's own */
+static int
+loyalty_member_referrer_from_json(json_t *obj, const char *id, size_t len,
+    loyalty_member_t *m, char *err, size_t errlen)
+{
+    json_t  *v;
+
+    v = json_object_get(obj, "referrer");
+    if (v == NULL) {
+        return 0;
+    }
+
+    m->referrer = json_string_value(v);
+    m->referrer_len = (uint8_t) json_string_length(v);
+
+    if (!loyalty_valid_id(m->referrer, json_string_length(v))) {
+        snprintf(err, errlen, "\"referrer\" must be a member id");
+        return -1;
+    }
+
+    if (m->referrer_len == len && memcmp(m->referrer, id, len) == 0) {
+        snprintf(err, errlen, "a member cannot be their own referrer");
+        return -1;
+    }
+
+    return 0;
+}
+
+
 int
 loyalty_member_from_json(json_t *obj, const char **id, size_t *id_len,
     loyalty_member_t *m, char *err, size_t errlen)
@@ -313,31 +356,19 @@ loyalty_member_from_json(json_t *obj, const char **id, size_t *id_len,
         return -1;
     }
 
-    v = json_object_get(obj, "stage");
-    stage = loyalty_stage_parse(json_string_value(v), json_string_length(v));
-    if (stage < 0) {
-        snprintf(err, errlen, "\"stage\" must be one of prospect, fan, "
-                 "customer, member, partner");
+    if (loyalty_json_name(obj, "stage", loyalty_stage_names,
+                          LOYALTY_STAGE_COUNT, &stage, err, errlen)
+        != 0)
+    {
         return -1;
     }
+
     m->stage = (uint8_t) stage;
 
-    v = json_object_get(obj, "referrer");
-    if (v) {
-        m->referrer = json_string_value(v);
-        m->referrer_len = (uint8_t) json_string_length(v);
-
-        if (!loyalty_valid_id(m->referrer, json_string_length(v))) {
-            snprintf(err, errlen, "\"referrer\" must be a member id");
-            return -1;
-        }
-
-        if (m->referrer_len == *id_len
-            && memcmp(m->referrer, *id, *id_len) == 0)
-        {
-            snprintf(err, errlen, "a member cannot be their own referrer");
-            return -1;
-        }
+    if (loyalty_member_referrer_from_json(obj, *id, *id_len, m, err, errlen)
+        != 0)
+    {
+        return -1;
     }
 
     flags = 0;
@@ -649,17 +680,62 @@ loyalty_price_to_json(const char *sku, size_t sku_len,
 }
 
 
+/* "target", if any: a path, or a URL to one of the nhosts hosts */
+static int
+loyalty_code_target_from_json(json_t *obj, const char *const *hosts,
+    const size_t *host_lens, size_t nhosts, loyalty_code_t *c, char *err,
+    size_t errlen)
+{
+    size_t       len, host_len;
+    json_t      *v;
+    const char  *s, *host;
+
+    v = json_object_get(obj, "target");
+    if (v == NULL) {
+        return 0;
+    }
+
+    s = json_string_value(v);
+    len = json_string_length(v);
+
+    switch (loyalty_target_check(s, len, &host, &host_len)) {
+
+    case LOYALTY_TARGET_INVALID:
+        snprintf(err, errlen, "\"target\" must be a path on this site "
+                 "(\"/...\") or an http or https URL with a host name "
+                 "and no user information, at most %d printable ASCII "
+                 "characters", LOYALTY_TARGET_MAX);
+        return -1;
+
+    case LOYALTY_TARGET_URL:
+        /* a share link must not become an open redirect */
+        if (!loyalty_host_allowed(host, host_len, hosts, host_lens, nhosts)) {
+            snprintf(err, errlen, "target host \"%.*s\" is not in "
+                     "--hosts", (int) host_len, host);
+            return -1;
+        }
+        break;
+
+    default:
+        break;
+    }
+
+    c->target = s;
+    c->target_len = (uint16_t) len;
+
+    return 0;
+}
+
+
 int
 loyalty_code_from_json(json_t *obj, const char *const *hosts,
     const size_t *host_lens, size_t nhosts, int64_t now, char *code,
     size_t *code_len, loyalty_code_t *c, char *err, size_t errlen)
 {
     long         n;
-    size_t       len, host_len;
     json_t      *v;
     unsigned     flags;
     json_int_t   max;
-    const char  *s, *host;
 
     if (loyalty_json_check(obj, loyalty_code_fields, err, errlen) != 0) {
         return -1;
@@ -700,37 +776,11 @@ loyalty_code_from_json(json_t *obj, const char *const *hosts,
         }
     }
 
-    v = json_object_get(obj, "target");
-    if (v) {
-        s = json_string_value(v);
-        len = json_string_length(v);
-
-        switch (loyalty_target_check(s, len, &host, &host_len)) {
-
-        case LOYALTY_TARGET_INVALID:
-            snprintf(err, errlen, "\"target\" must be a path on this site "
-                     "(\"/...\") or an http or https URL with a host name "
-                     "and no user information, at most %d printable ASCII "
-                     "characters", LOYALTY_TARGET_MAX);
-            return -1;
-
-        case LOYALTY_TARGET_URL:
-            /* a share link must not become an open redirect */
-            if (!loyalty_host_allowed(host, host_len, hosts, host_lens,
-                                      nhosts))
-            {
-                snprintf(err, errlen, "target host \"%.*s\" is not in "
-                         "--hosts", (int) host_len, host);
-                return -1;
-            }
-            break;
-
-        default:
-            break;
-        }
-
-        c->target = s;
-        c->target_len = (uint16_t) len;
+    if (loyalty_code_target_from_json(obj, hosts, host_lens, nhosts, c, err,
+                                      errlen)
+        != 0)
+    {
+        return -1;
     }
 
     flags = 0;

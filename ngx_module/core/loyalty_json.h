@@ -81,6 +81,12 @@ int loyalty_json_int(json_t *obj, const char *name, json_int_t min,
  */
 int loyalty_json_time(json_t *obj, const char *name, unsigned flag,
     unsigned *flags, int64_t *out, char *err, size_t errlen);
+/*
+ * The string field name of a checked object as an index into names[n]:
+ * 0 with *out, or -1 with err listing the names
+ */
+int loyalty_json_name(json_t *obj, const char *name,
+    const char *const *names, size_t n, int *out, char *err, size_t errlen);
 /* sets name to the UTC RFC 3339 form of t */
 void loyalty_json_set_time(json_t *obj, const char *name, int64_t t);
 

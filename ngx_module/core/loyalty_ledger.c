@@ -161,17 +161,16 @@ typedef struct {
 
 
 static int
-loyalty_ledger_sum_one(void *data, loyalty_store_t *st, MDB_txn *txn,
-    MDB_val *key, MDB_val *val)
+loyalty_ledger_sum_one(loyalty_walk_t *w)
 {
     loyalty_ledger_entry_t     e;
-    loyalty_ledger_summing_t  *s = data;
+    loyalty_ledger_summing_t  *s = w->data;
 
-    if (!loyalty_ledger_key_of(key, s->id, s->len)) {
+    if (!loyalty_ledger_key_of(&w->key, s->id, s->len)) {
         return LOYALTY_WALK_STOP;
     }
 
-    if (loyalty_ledger_decode(val->mv_data, val->mv_size, &e) != 0
+    if (loyalty_ledger_decode(w->val.mv_data, w->val.mv_size, &e) != 0
         || __builtin_add_overflow(*s->sum, e.delta, s->sum))
     {
         return MDB_CORRUPTED;

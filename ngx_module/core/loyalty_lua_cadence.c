@@ -115,28 +115,14 @@ static int
 loyalty_lua_name_field(lua_State *L, int t, const char *name,
     const char *const *names, size_t n, loyalty_lua_reading_t *rd)
 {
-    int          k;
-    size_t       i, len, at;
+    size_t       len;
     const char  *s;
 
     if (loyalty_lua_str_field(L, t, name, &s, &len, rd) != 0) {
         return -1;
     }
 
-    k = s ? loyalty_name_index(names, n, s, len) : -1;
-    if (k >= 0) {
-        return k;
-    }
-
-    at = (size_t) snprintf(rd->err, rd->errlen, "\"%s\" must be one of",
-                           name);
-
-    for (i = 0; i < n && at < rd->errlen; i++) {
-        at += (size_t) snprintf(rd->err + at, rd->errlen - at, "%s %s",
-                                i ? "," : "", names[i]);
-    }
-
-    return -1;
+    return loyalty_name_pick(names, n, s, len, name, rd->err, rd->errlen);
 }
 
 

@@ -7,24 +7,15 @@
 #include "loyalty_member.h"
 
 
-/* loyalty_member_decode() for loyalty_store_get_rec() */
-static int
-loyalty_member_decode_rec(const uint8_t *buf, size_t len, void *m)
-{
-    return loyalty_member_decode(buf, len, m);
-}
+LOYALTY_STORE_REC(loyalty_member_rec, LOYALTY_DB_MEMBERS, LOYALTY_MEMBER_MAX,
+                  loyalty_member_t, loyalty_member_decode);
 
 
 int
 loyalty_member_find(MDB_txn *txn, loyalty_store_t *st, const char *id,
     size_t len, MDB_val *val)
 {
-    MDB_val  key;
-
-    key.mv_data = (void *) id;
-    key.mv_size = len;
-
-    return mdb_get(txn, st->dbi[LOYALTY_DB_MEMBERS], &key, val);
+    return loyalty_store_get(txn, st->dbi[LOYALTY_DB_MEMBERS], id, len, val);
 }
 
 
@@ -32,16 +23,8 @@ int
 loyalty_member_get(MDB_txn *txn, loyalty_store_t *st, const char *id,
     size_t len, loyalty_member_t *m)
 {
-    int      rc;
-    MDB_val  val;
-
-    rc = loyalty_member_find(txn, st, id, len, &val);
-    if (rc != 0) {
-        return rc;
-    }
-
-    return loyalty_member_decode(val.mv_data, val.mv_size, m) == 0
-           ? 0 : MDB_CORRUPTED;
+    return loyalty_store_get_rec(txn, st, &loyalty_member_rec, id, len, NULL,
+                                 m);
 }
 
 
@@ -49,7 +32,6 @@ int
 loyalty_member_get_copy(MDB_txn *txn, loyalty_store_t *st, const char *id,
     size_t len, uint8_t *buf, loyalty_member_t *m)
 {
-    return loyalty_store_get_rec(txn, st->dbi[LOYALTY_DB_MEMBERS], id, len,
-                                 buf, LOYALTY_MEMBER_MAX,
-                                 loyalty_member_decode_rec, m);
+    return loyalty_store_get_rec(txn, st, &loyalty_member_rec, id, len, buf,
+                                 m);
 }

@@ -46,8 +46,7 @@ typedef struct {
 } loyalty_erasing_t;
 
 
-static int loyalty_member_erase_event(void *data, loyalty_store_t *st,
-    MDB_txn *txn, MDB_val *key, MDB_val *val);
+static int loyalty_member_erase_event(loyalty_walk_t *w);
 static int loyalty_member_erase_stats(loyalty_store_t *st, MDB_txn *txn,
     loyalty_erasing_t *er);
 
@@ -332,36 +331,35 @@ loyalty_member_erase_record(loyalty_store_t *st, MDB_txn *txn,
  * any it has (from an earlier erasure of the same id).
  */
 static int
-loyalty_member_erase_entry(void *data, loyalty_store_t *st, MDB_txn *txn,
-    MDB_val *key, MDB_val *val)
+loyalty_member_erase_entry(loyalty_walk_t *w)
 {
     int                     rc;
     uint8_t                 rec[LOYALTY_LEDGER_REC_MAX];
-    loyalty_erasing_t      *er = data;
+    loyalty_erasing_t      *er = w->data;
     loyalty_ledger_entry_t  e;
 
-    if (key->mv_size <= er->len + 1) {
+    if (w->key.mv_size <= er->len + 1) {
         return LOYALTY_WALK_STOP;
     }
 
     /* copied: e points into the page the delete changes */
-    if (val->mv_size > sizeof(rec)) {
+    if (w->val.mv_size > sizeof(rec)) {
         return MDB_CORRUPTED;
     }
 
-    memcpy(rec, val->mv_data, val->mv_size);
+    memcpy(rec, w->val.mv_data, w->val.mv_size);
 
-    if (loyalty_ledger_decode(rec, val->mv_size, &e) != 0) {
+    if (loyalty_ledger_decode(rec, w->val.mv_size, &e) != 0) {
         return MDB_CORRUPTED;
     }
 
-    rc = mdb_del(txn, st->dbi[LOYALTY_DB_LEDGER], key, NULL);
+    rc = mdb_del(w->txn, w->st->dbi[LOYALTY_DB_LEDGER], &w->key, NULL);
     if (rc == 0) {
-        rc = loyalty_ledger_append(st, txn, er->p,
+        rc = loyalty_ledger_append(w->st, w->txn, er->p,
                                    LOYALTY_PSEUDONYM_LEN, &e);
     }
 
-    return rc != 0 ? rc : LOYALTY_WALK_WROTE;
+    return loyalty_walk_wrote(rc);
 }
 
 
@@ -381,31 +379,20 @@ loyalty_member_erase_ledger(loyalty_store_t *st, MDB_txn *txn,
 
 /* the member's share codes: revoked, and naming the pseudonym */
 static int
-loyalty_member_erase_code(void *data, loyalty_store_t *st, MDB_txn *txn,
-    MDB_val *key, MDB_val *val)
+loyalty_member_erase_code(loyalty_walk_t *w, loyalty_code_t *c)
 {
-    int                 rc;
     uint8_t             buf[LOYALTY_CODE_REC_MAX];
-    loyalty_code_t      c;
-    loyalty_erasing_t  *er = data;
-
-    if (key->mv_size > LOYALTY_CODE_MAX
-        || loyalty_code_decode(val->mv_data, val->mv_size, &c) != 0
-        || c.member_len != er->len || memcmp(c.member, er->id, er->len) != 0)
-    {
-        return LOYALTY_WALK_NEXT;
-    }
+    MDB_val             val;
+    loyalty_erasing_t  *er = w->data;
 
     /* encoded before the page changes: c points into it */
-    c.flags |= LOYALTY_CODE_REVOKED;
-    c.member = er->p;
-    c.member_len = LOYALTY_PSEUDONYM_LEN;
-    val->mv_data = buf;
-    val->mv_size = loyalty_code_encode(&c, buf);
+    c->flags |= LOYALTY_CODE_REVOKED;
+    c->member = er->p;
+    c->member_len = LOYALTY_PSEUDONYM_LEN;
+    val.mv_data = buf;
+    val.mv_size = loyalty_code_encode(c, buf);
 
-    rc = mdb_put(txn, st->dbi[LOYALTY_DB_CODES], key, val, 0);
-
-    return rc != 0 ? rc : LOYALTY_WALK_WROTE;
+    return loyalty_walk_put(w, &val);
 }
 
 
@@ -508,8 +495,8 @@ loyalty_member_erase_as(loyalty_store_t *st, MDB_txn *txn, const char *id,
     }
 
     if (rc == 0) {
-        rc = loyalty_walk(st, txn, LOYALTY_DB_CODES, NULL, 0, 0,
-                          loyalty_member_erase_code, &er);
+        rc = loyalty_code_walk_member(st, txn, id, len,
+                                      loyalty_member_erase_code, &er);
     }
 
     if (rc == 0) {
@@ -540,72 +527,48 @@ loyalty_member_erase_as(loyalty_store_t *st, MDB_txn *txn, const char *id,
  * one pass over them all.
  */
 static int
-loyalty_member_erase_event(void *data, loyalty_store_t *st, MDB_txn *txn,
-    MDB_val *key, MDB_val *val)
+loyalty_member_erase_event(loyalty_walk_t *w)
 {
     int                  rc;
     uint8_t              buf[LOYALTY_EVENT_REC_MAX];
     uint8_t              nk[LOYALTY_EVENT_KEY_MAX];
-    MDB_val              nkey;
-    const char          *id, *p;
-    loyalty_erasing_t   *er = data;
+    MDB_val              nkey, val;
+    MDB_val             *key = &w->key;
+    loyalty_erasing_t   *er = w->data;
     loyalty_event_rec_t  e;
 
-    id = er->id;
-    p = er->p;
-
     if (key->mv_size > LOYALTY_EVENT_KEY_MAX
-        || loyalty_event_rec_decode(val->mv_data, val->mv_size, &e) != 0)
-    {
-        return LOYALTY_WALK_NEXT;
-    }
-
-    if (!loyalty_member_named(e.member, e.member_len, id, er->len)
-        && !loyalty_member_named(e.r1, e.r1_len, id, er->len)
-        && !loyalty_member_named(e.r2, e.r2_len, id, er->len))
+        || loyalty_event_rec_decode(w->val.mv_data, w->val.mv_size, &e) != 0
+        || !loyalty_event_rec_rename(&e, er->id, er->len, er->p,
+                                     LOYALTY_PSEUDONYM_LEN))
     {
         return LOYALTY_WALK_NEXT;
     }
 
     nkey = *key;
 
-    if (loyalty_member_named(e.member, e.member_len, id, er->len)) {
-        e.member = p;
-        e.member_len = LOYALTY_PSEUDONYM_LEN;
-    }
-
-    if (loyalty_member_named(e.r1, e.r1_len, id, er->len)) {
-        e.r1 = p;
-        e.r1_len = LOYALTY_PSEUDONYM_LEN;
-    }
-
-    if (loyalty_member_named(e.r2, e.r2_len, id, er->len)) {
-        e.r2 = p;
-        e.r2_len = LOYALTY_PSEUDONYM_LEN;
-    }
-
     /* encoded before the page changes: e points into it */
-    val->mv_data = buf;
-    val->mv_size = loyalty_event_rec_encode(&e, buf);
+    val.mv_data = buf;
+    val.mv_size = loyalty_event_rec_encode(&e, buf);
 
     rc = 0;
 
     if ((e.type == LOYALTY_EVENT_SIGNUP || e.type == LOYALTY_EVENT_FOLLOW)
         && loyalty_member_named((char *) key->mv_data + 1, key->mv_size - 1,
-                                id, er->len))
+                                er->id, er->len))
     {
-        rc = mdb_del(txn, st->dbi[LOYALTY_DB_EVENTS], key, NULL);
+        rc = mdb_del(w->txn, w->st->dbi[LOYALTY_DB_EVENTS], key, NULL);
         nk[0] = ((uint8_t *) key->mv_data)[0];
-        memcpy(nk + 1, p, LOYALTY_PSEUDONYM_LEN);
+        memcpy(nk + 1, er->p, LOYALTY_PSEUDONYM_LEN);
         nkey.mv_data = nk;
         nkey.mv_size = LOYALTY_PSEUDONYM_LEN + 1;
     }
 
     if (rc == 0) {
-        rc = mdb_put(txn, st->dbi[LOYALTY_DB_EVENTS], &nkey, val, 0);
+        rc = mdb_put(w->txn, w->st->dbi[LOYALTY_DB_EVENTS], &nkey, &val, 0);
     }
 
-    return rc != 0 ? rc : LOYALTY_WALK_WROTE;
+    return loyalty_walk_wrote(rc);
 }
 
 
@@ -615,16 +578,15 @@ loyalty_member_erase_event(void *data, loyalty_store_t *st, MDB_txn *txn,
  * deletion.
  */
 static int
-loyalty_member_erase_attribution(void *data, loyalty_store_t *st, MDB_txn *txn,
-    MDB_val *key, MDB_val *val)
+loyalty_member_erase_attribution(loyalty_walk_t *w)
 {
-    int                 rc;
     uint8_t             buf[LOYALTY_ATTRIB_REC_MAX];
+    MDB_val             val;
     loyalty_attrib_t    a;
-    loyalty_erasing_t  *er = data;
+    loyalty_erasing_t  *er = w->data;
 
-    if (key->mv_size > LOYALTY_ID_MAX
-        || loyalty_attrib_decode(val->mv_data, val->mv_size, &a) != 0
+    if (w->key.mv_size > LOYALTY_ID_MAX
+        || loyalty_attrib_decode(w->val.mv_data, w->val.mv_size, &a) != 0
         || !(loyalty_member_named(a.r1, a.r1_len, er->id, er->len)
              || loyalty_member_named(a.r2, a.r2_len, er->id, er->len)))
     {
@@ -641,12 +603,10 @@ loyalty_member_erase_attribution(void *data, loyalty_store_t *st, MDB_txn *txn,
         a.r2_len = LOYALTY_PSEUDONYM_LEN;
     }
 
-    val->mv_data = buf;
-    val->mv_size = loyalty_attrib_encode(&a, buf);
+    val.mv_data = buf;
+    val.mv_size = loyalty_attrib_encode(&a, buf);
 
-    rc = mdb_put(txn, st->dbi[LOYALTY_DB_ATTRIB], key, val, 0);
-
-    return rc != 0 ? rc : LOYALTY_WALK_WROTE;
+    return loyalty_walk_put(w, &val);
 }
 
 
@@ -655,31 +615,30 @@ loyalty_member_erase_attribution(void *data, loyalty_store_t *st, MDB_txn *txn,
  * move to the pseudonym's, added to any it has: counts stay counts.
  */
 static int
-loyalty_member_erase_counters(void *data, loyalty_store_t *st, MDB_txn *txn,
-    MDB_val *key, MDB_val *val)
+loyalty_member_erase_counters(loyalty_walk_t *w)
 {
     int                 rc;
     int64_t             c[LOYALTY_STATS_COUNTERS];
     const uint8_t      *k;
-    loyalty_erasing_t  *er = data;
+    loyalty_erasing_t  *er = w->data;
 
-    k = key->mv_data;
+    k = w->key.mv_data;
 
-    if (key->mv_size != 5 + er->len || memcmp(k + 5, er->id, er->len) != 0
-        || loyalty_stats_decode(val->mv_data, val->mv_size, c) != 0)
+    if (w->key.mv_size != 5 + er->len || memcmp(k + 5, er->id, er->len) != 0
+        || loyalty_stats_decode(w->val.mv_data, w->val.mv_size, c) != 0)
     {
         return LOYALTY_WALK_NEXT;
     }
 
-    rc = mdb_del(txn, st->dbi[LOYALTY_DB_STATS], key, NULL);
+    rc = mdb_del(w->txn, w->st->dbi[LOYALTY_DB_STATS], &w->key, NULL);
 
     if (rc == 0) {
-        rc = loyalty_stats_add(st, txn, NULL, k[0],
+        rc = loyalty_stats_add(w->st, w->txn, NULL, k[0],
                                loyalty_stats_key_day(k + 1), er->p,
                                LOYALTY_PSEUDONYM_LEN, c);
     }
 
-    return rc != 0 ? rc : LOYALTY_WALK_WROTE;
+    return loyalty_walk_wrote(rc);
 }
 
 

@@ -83,20 +83,17 @@ typedef struct {
 
 /* an event that names the member */
 static int
-loyalty_member_export_event(void *data, loyalty_store_t *st, MDB_txn *txn,
-    MDB_val *key, MDB_val *val)
+loyalty_member_export_event(loyalty_walk_t *w)
 {
     loyalty_event_rec_t   e;
-    loyalty_exporting_t  *x = data;
+    loyalty_exporting_t  *x = w->data;
 
-    if (key->mv_size > 1
-        && loyalty_event_rec_decode(val->mv_data, val->mv_size, &e) == 0
-        && (loyalty_member_named(e.member, e.member_len, x->id, x->len)
-            || loyalty_member_named(e.r1, e.r1_len, x->id, x->len)
-            || loyalty_member_named(e.r2, e.r2_len, x->id, x->len)))
+    if (w->key.mv_size > 1
+        && loyalty_event_rec_decode(w->val.mv_data, w->val.mv_size, &e) == 0
+        && loyalty_event_rec_names(&e, x->id, x->len))
     {
         json_array_append_new(x->arr,
-                              loyalty_member_event_json(key, &e, x->id,
+                              loyalty_member_event_json(&w->key, &e, x->id,
                                                         x->len));
     }
 
@@ -106,23 +103,22 @@ loyalty_member_export_event(void *data, loyalty_store_t *st, MDB_txn *txn,
 
 /* a touch scheduled for the member */
 static int
-loyalty_member_export_touch(void *data, loyalty_store_t *st, MDB_txn *txn,
-    MDB_val *key, MDB_val *val)
+loyalty_member_export_touch(loyalty_walk_t *w)
 {
     size_t                clen, mlen, plen;
     const char           *m, *period;
     loyalty_touch_t       t;
-    loyalty_exporting_t  *x = data;
+    loyalty_exporting_t  *x = w->data;
 
-    if (loyalty_touch_id_split(key->mv_data, key->mv_size, &clen, &m,
+    if (loyalty_touch_id_split(w->key.mv_data, w->key.mv_size, &clen, &m,
                                &mlen, &period, &plen)
         == 0
         && loyalty_member_named(m, mlen, x->id, x->len)
-        && loyalty_touch_decode(val->mv_data, val->mv_size, &t) == 0)
+        && loyalty_touch_decode(w->val.mv_data, w->val.mv_size, &t) == 0)
     {
         json_array_append_new(x->arr,
-                              loyalty_touch_json(key->mv_data, key->mv_size,
-                                                 &t, 0));
+                              loyalty_touch_json(w->key.mv_data,
+                                                 w->key.mv_size, &t, 0));
     }
 
     return LOYALTY_WALK_NEXT;
@@ -131,16 +127,15 @@ loyalty_member_export_touch(void *data, loyalty_store_t *st, MDB_txn *txn,
 
 /* a day's click counts of x->code, while the keys are its */
 static int
-loyalty_member_export_clicks(void *data, loyalty_store_t *st, MDB_txn *txn,
-    MDB_val *key, MDB_val *val)
+loyalty_member_export_clicks(loyalty_walk_t *w)
 {
     size_t                code_len;
     int64_t               day;
     uint64_t              counts[LOYALTY_CLICK_COUNTERS];
     const char           *code;
-    loyalty_exporting_t  *x = data;
+    loyalty_exporting_t  *x = w->data;
 
-    if (loyalty_clicks_key_parse(key->mv_data, key->mv_size, &code,
+    if (loyalty_clicks_key_parse(w->key.mv_data, w->key.mv_size, &code,
                                  &code_len, &day) != 0
         || code_len != x->code->mv_size
         || memcmp(code, x->code->mv_data, code_len) != 0)
@@ -148,7 +143,7 @@ loyalty_member_export_clicks(void *data, loyalty_store_t *st, MDB_txn *txn,
         return LOYALTY_WALK_STOP;
     }
 
-    if (loyalty_clicks_decode(val->mv_data, val->mv_size, counts) == 0) {
+    if (loyalty_clicks_decode(w->val.mv_data, w->val.mv_size, counts) == 0) {
         json_array_append_new(x->arr,
                               loyalty_clicks_to_json(code, code_len, day,
                                                      counts));
@@ -160,17 +155,17 @@ loyalty_member_export_clicks(void *data, loyalty_store_t *st, MDB_txn *txn,
 
 /* a share code of the member, with its click counts per day */
 static int
-loyalty_member_export_code(void *data, loyalty_store_t *st, MDB_txn *txn,
-    MDB_val *key, MDB_val *val)
+loyalty_member_export_code(loyalty_walk_t *w)
 {
     uint8_t               start[LOYALTY_CLICKS_KEY_MAX];
     size_t                start_len;
     json_t               *o;
+    MDB_val              *key = &w->key;
     loyalty_code_t        c;
     loyalty_exporting_t   clicks;
-    loyalty_exporting_t  *x = data;
+    loyalty_exporting_t  *x = w->data;
 
-    if (loyalty_code_decode(val->mv_data, val->mv_size, &c) != 0
+    if (loyalty_code_decode(w->val.mv_data, w->val.mv_size, &c) != 0
         || !loyalty_member_named(c.member, c.member_len, x->id, x->len))
     {
         return LOYALTY_WALK_NEXT;
@@ -189,7 +184,7 @@ loyalty_member_export_code(void *data, loyalty_store_t *st, MDB_txn *txn,
         return LOYALTY_WALK_NEXT;
     }
 
-    return loyalty_walk(st, txn, LOYALTY_DB_CLICKS, start, start_len, 0,
+    return loyalty_walk(w->st, w->txn, LOYALTY_DB_CLICKS, start, start_len, 0,
                         loyalty_member_export_clicks, &clicks);
 }
 

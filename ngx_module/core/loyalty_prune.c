@@ -39,7 +39,6 @@ loyalty_prune_old(int db, MDB_val *val, int64_t cutoff)
 
 typedef struct {
     loyalty_prune_t  *pr;
-    int               db;
     int64_t           cutoff;
     size_t            max;
     size_t            n;
@@ -48,11 +47,10 @@ typedef struct {
 
 /* loyalty_walk()'s visitor: one record, deleted if old */
 static int
-loyalty_prune_one(void *data, loyalty_store_t *st, MDB_txn *txn,
-    MDB_val *key, MDB_val *val)
+loyalty_prune_one(loyalty_walk_t *w)
 {
     int                 rc;
-    loyalty_pruning_t  *p = data;
+    loyalty_pruning_t  *p = w->data;
 
     if (p->n == p->max) {
         return LOYALTY_WALK_STOP;
@@ -60,30 +58,30 @@ loyalty_prune_one(void *data, loyalty_store_t *st, MDB_txn *txn,
 
     p->n++;
 
-    if (key->mv_size > sizeof(p->pr->after)) {
+    if (w->key.mv_size > sizeof(p->pr->after)) {
         return LOYALTY_WALK_NEXT;
     }
 
-    memcpy(p->pr->after, key->mv_data, key->mv_size);
-    p->pr->after_len = key->mv_size;
+    memcpy(p->pr->after, w->key.mv_data, w->key.mv_size);
+    p->pr->after_len = w->key.mv_size;
 
-    if (!loyalty_prune_old(p->db, val, p->cutoff)) {
+    if (!loyalty_prune_old(w->db, &w->val, p->cutoff)) {
         return LOYALTY_WALK_NEXT;
     }
 
-    rc = mdb_del(txn, st->dbi[p->db], key, NULL);
-    if (rc != 0) {
+    rc = loyalty_walk_del(w);
+    if (rc != LOYALTY_WALK_WROTE) {
         return rc;
     }
 
-    if (p->db == LOYALTY_DB_EVENTS) {
+    if (w->db == LOYALTY_DB_EVENTS) {
         p->pr->events++;
 
     } else {
         p->pr->touches++;
     }
 
-    return LOYALTY_WALK_WROTE;
+    return rc;
 }
 
 
@@ -92,8 +90,7 @@ loyalty_prune_step(loyalty_store_t *st, MDB_txn *txn, int64_t cutoff,
     size_t max, loyalty_prune_t *pr)
 {
     int                rc;
-    uint8_t            kbuf[sizeof(pr->after) + 1];
-    MDB_val            from;
+    int                db;
     loyalty_pruning_t  p;
 
     if (pr->stage >= 2) {
@@ -102,17 +99,15 @@ loyalty_prune_step(loyalty_store_t *st, MDB_txn *txn, int64_t cutoff,
     }
 
     p.pr = pr;
-    p.db = loyalty_prune_dbs[pr->stage];
     p.cutoff = cutoff;
     p.max = max;
     p.n = 0;
 
     /* on from after the key the last step looked at last */
-    from.mv_size = 0;
-    (void) loyalty_store_after(kbuf, pr->after, pr->after_len, &from);
+    db = loyalty_prune_dbs[pr->stage];
 
-    rc = loyalty_walk(st, txn, p.db, kbuf, from.mv_size, 0, loyalty_prune_one,
-                      &p);
+    rc = loyalty_walk_after(st, txn, db, pr->after, pr->after_len,
+                            loyalty_prune_one, &p);
     if (rc != 0) {
         return rc;
     }

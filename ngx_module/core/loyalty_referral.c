@@ -3,6 +3,7 @@
  * chain of referrers that must never loop.
  */
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -56,6 +57,39 @@ loyalty_referral_delete(loyalty_store_t *st, MDB_txn *txn,
     rc = mdb_del(txn, st->dbi[LOYALTY_DB_REFERRALS], &key, NULL);
 
     return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+
+int
+loyalty_referral_walk(loyalty_store_t *st, MDB_txn *txn,
+    const char *referrer, size_t rlen, loyalty_walk_pt visit, void *data)
+{
+    uint8_t  prefix[LOYALTY_ID_MAX + 1];
+
+    if (rlen > LOYALTY_ID_MAX) {
+        return EINVAL;
+    }
+
+    memcpy(prefix, referrer, rlen);
+    prefix[rlen] = '\0';
+
+    return loyalty_walk(st, txn, LOYALTY_DB_REFERRALS, prefix, rlen + 1,
+                        rlen + 1, visit, data);
+}
+
+
+int
+loyalty_referral_member(const MDB_val *key, size_t rlen,
+    const char **member, size_t *mlen)
+{
+    if (key->mv_size <= rlen + 1) {
+        return -1;
+    }
+
+    *member = (const char *) key->mv_data + rlen + 1;
+    *mlen = key->mv_size - rlen - 1;
+
+    return 0;
 }
 
 

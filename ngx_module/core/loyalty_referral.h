@@ -14,6 +14,7 @@
 
 #include "loyalty_store.h"
 #include "loyalty_util.h"
+#include "loyalty_walk.h"
 
 
 #define LOYALTY_REFERRAL_VERSION    1
@@ -32,6 +33,18 @@ int loyalty_referral_put(loyalty_store_t *st, MDB_txn *txn,
     int64_t at);
 int loyalty_referral_delete(loyalty_store_t *st, MDB_txn *txn,
     const char *referrer, size_t rlen, const char *member, size_t mlen);
+/*
+ * Walks the referrals of referrer, its keys "REFERRER\0MEMBER" in order;
+ * loyalty_referral_member() tells the visitor whom each names.
+ */
+int loyalty_referral_walk(loyalty_store_t *st, MDB_txn *txn,
+    const char *referrer, size_t rlen, loyalty_walk_pt visit, void *data);
+/*
+ * The member a referrals key of a referrer of rlen bytes names, pointing
+ * into the key: 0, or -1 when the key holds no member after the referrer.
+ */
+int loyalty_referral_member(const MDB_val *key, size_t rlen,
+    const char **member, size_t *mlen);
 
 /*
  * Whether referrer, as member's referrer, would close a loop: the chain

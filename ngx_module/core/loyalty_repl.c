@@ -779,31 +779,24 @@ loyalty_repl_digest_len(EVP_MD_CTX *md, size_t len)
 }
 
 
-typedef struct {
-    EVP_MD_CTX  *md;
-    int          db;
-} loyalty_repl_digesting_t;
-
-
 /* loyalty_walk()'s visitor: one entry into the checksum */
 static int
-loyalty_repl_digest_one(void *data, loyalty_store_t *st, MDB_txn *txn,
-    MDB_val *key, MDB_val *val)
+loyalty_repl_digest_one(loyalty_walk_t *w)
 {
-    uint8_t                    idx;
-    loyalty_repl_digesting_t  *d = data;
+    uint8_t      idx;
+    EVP_MD_CTX  *md = w->data;
 
-    if (d->db == LOYALTY_DB_META && loyalty_repl_local(key)) {
+    if (w->db == LOYALTY_DB_META && loyalty_repl_local(&w->key)) {
         return LOYALTY_WALK_NEXT;
     }
 
-    idx = (uint8_t) d->db;
+    idx = (uint8_t) w->db;
 
-    EVP_DigestUpdate(d->md, &idx, 1);
-    loyalty_repl_digest_len(d->md, key->mv_size);
-    EVP_DigestUpdate(d->md, key->mv_data, key->mv_size);
-    loyalty_repl_digest_len(d->md, val->mv_size);
-    EVP_DigestUpdate(d->md, val->mv_data, val->mv_size);
+    EVP_DigestUpdate(md, &idx, 1);
+    loyalty_repl_digest_len(md, w->key.mv_size);
+    EVP_DigestUpdate(md, w->key.mv_data, w->key.mv_size);
+    loyalty_repl_digest_len(md, w->val.mv_size);
+    EVP_DigestUpdate(md, w->val.mv_data, w->val.mv_size);
 
     return LOYALTY_WALK_NEXT;
 }
@@ -813,32 +806,32 @@ int
 loyalty_repl_checksum(loyalty_store_t *st, MDB_txn *txn,
     uint8_t digest[LOYALTY_REPL_DIGEST_LEN])
 {
-    int                       rc;
-    loyalty_repl_digesting_t  d;
+    int          rc, db;
+    EVP_MD_CTX  *md;
 
-    d.md = EVP_MD_CTX_new();
-    if (d.md == NULL || EVP_DigestInit_ex(d.md, EVP_sha256(), NULL) != 1) {
-        EVP_MD_CTX_free(d.md);
+    md = EVP_MD_CTX_new();
+    if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+        EVP_MD_CTX_free(md);
         return ENOMEM;
     }
 
     rc = 0;
 
-    for (d.db = 0; d.db < LOYALTY_DB_COUNT && rc == 0; d.db++) {
+    for (db = 0; db < LOYALTY_DB_COUNT && rc == 0; db++) {
         /* the members each commit changed: this node's transaction ids */
-        if (d.db == LOYALTY_DB_CHANGES) {
+        if (db == LOYALTY_DB_CHANGES) {
             continue;
         }
 
-        rc = loyalty_walk(st, txn, d.db, NULL, 0, 0, loyalty_repl_digest_one,
-                          &d);
+        rc = loyalty_walk(st, txn, db, NULL, 0, 0, loyalty_repl_digest_one,
+                          md);
     }
 
-    if (rc == 0 && EVP_DigestFinal_ex(d.md, digest, NULL) != 1) {
+    if (rc == 0 && EVP_DigestFinal_ex(md, digest, NULL) != 1) {
         rc = ENOMEM;
     }
 
-    EVP_MD_CTX_free(d.md);
+    EVP_MD_CTX_free(md);
     return rc;
 }
 

@@ -610,12 +610,9 @@ loyalty_rules_tier_exists(MDB_txn *txn, MDB_dbi dbi, const char *tier,
     size_t len, const char *where, char *err, size_t errlen)
 {
     int      rc;
-    MDB_val  key, val;
+    MDB_val  val;
 
-    key.mv_data = (void *) tier;
-    key.mv_size = len;
-
-    rc = mdb_get(txn, dbi, &key, &val);
+    rc = loyalty_store_get(txn, dbi, tier, len, &val);
     if (rc == MDB_NOTFOUND) {
         snprintf(err, errlen, "%s: unknown tier \"%.*s\"", where, (int) len,
                  tier);

@@ -24,12 +24,8 @@ int
 loyalty_store_meta_get(loyalty_store_t *st, MDB_txn *txn, const char *name,
     MDB_val *val)
 {
-    MDB_val  key;
-
-    key.mv_data = (void *) name;
-    key.mv_size = strlen(name);
-
-    return mdb_get(txn, st->dbi[LOYALTY_DB_META], &key, val);
+    return loyalty_store_get(txn, st->dbi[LOYALTY_DB_META], name,
+                             strlen(name), val);
 }
 
 
@@ -381,16 +377,26 @@ loyalty_store_grow(loyalty_store_t *st, size_t need)
 
 
 int
-loyalty_store_get_copy(MDB_txn *txn, MDB_dbi dbi, const void *key,
-    size_t klen, uint8_t *buf, size_t max, size_t *len)
+loyalty_store_get(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen,
+    MDB_val *val)
 {
-    int      rc;
-    MDB_val  k, val;
+    MDB_val  k;
 
     k.mv_data = (void *) key;
     k.mv_size = klen;
 
-    rc = mdb_get(txn, dbi, &k, &val);
+    return mdb_get(txn, dbi, &k, val);
+}
+
+
+int
+loyalty_store_get_copy(MDB_txn *txn, MDB_dbi dbi, const void *key,
+    size_t klen, uint8_t *buf, size_t max, size_t *len)
+{
+    int      rc;
+    MDB_val  val;
+
+    rc = loyalty_store_get(txn, dbi, key, klen, &val);
     if (rc != 0) {
         return rc;
     }
@@ -407,36 +413,28 @@ loyalty_store_get_copy(MDB_txn *txn, MDB_dbi dbi, const void *key,
 
 
 int
-loyalty_store_get_rec(MDB_txn *txn, MDB_dbi dbi, const void *key,
-    size_t klen, uint8_t *buf, size_t max, loyalty_store_decode_pt decode,
-    void *rec)
+loyalty_store_get_rec(MDB_txn *txn, loyalty_store_t *st,
+    const loyalty_store_rec_t *rec, const void *key, size_t klen,
+    uint8_t *buf, void *out)
 {
-    int     rc;
-    size_t  len;
+    int      rc;
+    MDB_val  val;
 
-    rc = loyalty_store_get_copy(txn, dbi, key, klen, buf, max, &len);
+    if (buf) {
+        val.mv_data = buf;
+        rc = loyalty_store_get_copy(txn, st->dbi[rec->db], key, klen, buf,
+                                    rec->max, &val.mv_size);
+
+    } else {
+        rc = loyalty_store_get(txn, st->dbi[rec->db], key, klen, &val);
+    }
+
     if (rc != 0) {
         return rc;
     }
 
-    return decode(buf, len, rec) == 0 ? 0 : MDB_CORRUPTED;
-}
-
-
-int
-loyalty_store_after(void *kbuf, const void *after, size_t len,
-    MDB_val *key)
-{
-    if (len == 0) {
-        return MDB_FIRST;
-    }
-
-    memmove(kbuf, after, len);
-    ((uint8_t *) kbuf)[len] = '\0';
-    key->mv_data = kbuf;
-    key->mv_size = len + 1;
-
-    return MDB_SET_RANGE;
+    return rec->decode(val.mv_data, val.mv_size, out) == 0
+           ? 0 : MDB_CORRUPTED;
 }
 
 
@@ -476,11 +474,10 @@ typedef struct {
  * transaction); forgetting a member drops the notes naming it.
  */
 static int
-loyalty_changes_drop(void *data, loyalty_store_t *st, MDB_txn *txn,
-    MDB_val *key, MDB_val *val)
+loyalty_changes_drop(loyalty_walk_t *w)
 {
-    int                      rc;
-    loyalty_changes_drop_t  *d = data;
+    const MDB_val           *key = &w->key;
+    loyalty_changes_drop_t  *d = w->data;
 
     if (d->id == NULL) {
         if (key->mv_size < 8
@@ -498,9 +495,7 @@ loyalty_changes_drop(void *data, loyalty_store_t *st, MDB_txn *txn,
         return LOYALTY_WALK_NEXT;
     }
 
-    rc = mdb_del(txn, st->dbi[LOYALTY_DB_CHANGES], key, NULL);
-
-    return rc != 0 ? rc : LOYALTY_WALK_WROTE;
+    return loyalty_walk_del(w);
 }
 
 

@@ -90,6 +90,10 @@ int loyalty_store_meta(loyalty_store_t *st, MDB_txn *txn, uint32_t *version,
 /* grows the map so that need more bytes fit; call with no transaction */
 int loyalty_store_grow(loyalty_store_t *st, size_t need);
 
+/* the value of key, klen bytes, in dbi, in the map: mdb_get()'s answer */
+int loyalty_store_get(MDB_txn *txn, MDB_dbi dbi, const void *key,
+    size_t klen, MDB_val *val);
+
 /*
  * The value of key in dbi, copied into buf (max bytes), so that it
  * outlives the writes that follow in txn: 0 with *len, MDB_NOTFOUND,
@@ -98,28 +102,40 @@ int loyalty_store_grow(loyalty_store_t *st, size_t need);
 int loyalty_store_get_copy(MDB_txn *txn, MDB_dbi dbi, const void *key,
     size_t klen, uint8_t *buf, size_t max, size_t *len);
 
-/*
- * As loyalty_store_get_copy(), decoded into rec by decode() (0: the
- * record decodes): 0, MDB_NOTFOUND, MDB_CORRUPTED for a value that does
- * not decode or is too long, or an LMDB error.
- */
+/* a decoder of a kind of record: 0 when the record decodes into rec */
 typedef int (*loyalty_store_decode_pt)(const uint8_t *buf, size_t len,
     void *rec);
 
-int loyalty_store_get_rec(MDB_txn *txn, MDB_dbi dbi, const void *key,
-    size_t klen, uint8_t *buf, size_t max, loyalty_store_decode_pt decode,
-    void *rec);
+/* a kind of record: its database, its largest size, its decoder */
+typedef struct {
+    loyalty_db_e             db;
+    size_t                   max;
+    loyalty_store_decode_pt  decode;
+} loyalty_store_rec_t;
 
 /*
- * Where a walk resumes: key set to the first key past after (len bytes;
- * 0: none), made in kbuf (len + 1 bytes; after may be in it already).
- * Returns the cursor op to start with: MDB_SET_RANGE, or MDB_FIRST when
- * there is no after.
+ * Defines the loyalty_store_rec_t name, of records of type in db (max
+ * bytes at most) that decode(const uint8_t *, size_t, type *) decodes
  */
-int loyalty_store_after(void *kbuf, const void *after, size_t len,
-    MDB_val *key);
+#define LOYALTY_STORE_REC(name, db, max, type, decode)                       \
+    static int                                                               \
+    name##_decode(const uint8_t *buf, size_t len, void *rec)                 \
+    {                                                                        \
+        return decode(buf, len, (type *) rec);                               \
+    }                                                                        \
+                                                                             \
+    static const loyalty_store_rec_t  name = { db, max, name##_decode }
 
-
+/*
+ * The record of kind rec under key, decoded into out: from a copy in buf
+ * (rec->max bytes), as loyalty_store_get_copy() makes, or in the map
+ * (valid until txn writes) when buf is NULL.  0, MDB_NOTFOUND,
+ * MDB_CORRUPTED for a value that does not decode or is too long, or an
+ * LMDB error.
+ */
+int loyalty_store_get_rec(MDB_txn *txn, loyalty_store_t *st,
+    const loyalty_store_rec_t *rec, const void *key, size_t klen,
+    uint8_t *buf, void *out);
 
 /*
  * The members a transaction changed, for the workers' member caches (see

@@ -352,6 +352,29 @@ loyalty_name_index(const char *const *names, size_t n, const char *s,
 }
 
 
+int
+loyalty_name_pick(const char *const *names, size_t n, const char *s,
+    size_t len, const char *what, char *err, size_t errlen)
+{
+    int     k;
+    size_t  i, at;
+
+    k = s ? loyalty_name_index(names, n, s, len) : -1;
+    if (k >= 0) {
+        return k;
+    }
+
+    at = (size_t) snprintf(err, errlen, "\"%s\" must be one of", what);
+
+    for (i = 0; i < n && at < errlen; i++) {
+        at += (size_t) snprintf(err + at, errlen - at, "%s %s",
+                                i ? "," : "", names[i]);
+    }
+
+    return -1;
+}
+
+
 int64_t
 loyalty_parse_duration(const char *s, size_t len)
 {

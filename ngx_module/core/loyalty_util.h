@@ -74,6 +74,12 @@ int loyalty_valid_kid(const char *s, size_t len);
 /* the index of s in names[n], or -1: the parse of a name from a list */
 int loyalty_name_index(const char *const *names, size_t n, const char *s,
     size_t len);
+/*
+ * The same for the field what (s NULL: absent), or -1 with err saying
+ * "\"what\" must be one of" the names
+ */
+int loyalty_name_pick(const char *const *names, size_t n, const char *s,
+    size_t len, const char *what, char *err, size_t errlen);
 
 /*
  * Durations in nginx's units: "30d", "12h", "1h30m", "90" (seconds).

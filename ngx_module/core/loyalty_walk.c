@@ -18,12 +18,13 @@ loyalty_walk(loyalty_store_t *st, MDB_txn *txn, loyalty_db_e db,
     const void *from, size_t from_len, size_t prefix_len,
     loyalty_walk_pt visit, void *data)
 {
-    int            rc;
-    size_t         len;
-    uint8_t        at[LOYALTY_WALK_KEY_MAX + 1];
-    MDB_val        key, val;
-    MDB_cursor    *cur;
-    MDB_cursor_op  op;
+    int             rc;
+    size_t          len;
+    uint8_t         at[LOYALTY_WALK_KEY_MAX + 1];
+    MDB_val         key;
+    MDB_cursor     *cur;
+    MDB_cursor_op   op;
+    loyalty_walk_t  w;
 
     if (from_len > LOYALTY_WALK_KEY_MAX || prefix_len > from_len) {
         return EINVAL;
@@ -38,12 +39,17 @@ loyalty_walk(loyalty_store_t *st, MDB_txn *txn, loyalty_db_e db,
         memcpy(at, from, from_len);
     }
 
+    w.st = st;
+    w.txn = txn;
+    w.db = db;
+    w.data = data;
+
     key.mv_data = at;
     key.mv_size = from_len;
     op = from_len ? MDB_SET_RANGE : MDB_FIRST;
 
     for ( ;; ) {
-        rc = mdb_cursor_get(cur, &key, &val, op);
+        rc = mdb_cursor_get(cur, &key, &w.val, op);
         if (rc != 0) {
             break;
         }
@@ -63,9 +69,10 @@ loyalty_walk(loyalty_store_t *st, MDB_txn *txn, loyalty_db_e db,
 
         len = key.mv_size;
         memcpy(at, key.mv_data, len);
-        key.mv_data = at;
+        w.key.mv_data = at;
+        w.key.mv_size = len;
 
-        rc = visit(data, st, txn, &key, &val);
+        rc = visit(&w);
 
         if (rc == LOYALTY_WALK_NEXT) {
             op = MDB_NEXT;
@@ -86,4 +93,48 @@ loyalty_walk(loyalty_store_t *st, MDB_txn *txn, loyalty_db_e db,
     mdb_cursor_close(cur);
 
     return (rc == MDB_NOTFOUND || rc == LOYALTY_WALK_STOP) ? 0 : rc;
+}
+
+
+int
+loyalty_walk_after(loyalty_store_t *st, MDB_txn *txn, loyalty_db_e db,
+    const void *after, size_t after_len, loyalty_walk_pt visit, void *data)
+{
+    uint8_t  from[LOYALTY_WALK_KEY_MAX + 1];
+
+    if (after_len == 0) {
+        return loyalty_walk(st, txn, db, NULL, 0, 0, visit, data);
+    }
+
+    if (after_len > LOYALTY_WALK_KEY_MAX) {
+        return EINVAL;
+    }
+
+    /* the first key after it: the key and a zero byte, or past them */
+    memcpy(from, after, after_len);
+    from[after_len] = '\0';
+
+    return loyalty_walk(st, txn, db, from, after_len + 1, 0, visit, data);
+}
+
+
+int
+loyalty_walk_del(loyalty_walk_t *w)
+{
+    int  rc;
+
+    rc = mdb_del(w->txn, w->st->dbi[w->db], &w->key, NULL);
+
+    return loyalty_walk_wrote(rc);
+}
+
+
+int
+loyalty_walk_put(loyalty_walk_t *w, MDB_val *val)
+{
+    int  rc;
+
+    rc = mdb_put(w->txn, w->st->dbi[w->db], &w->key, val, 0);
+
+    return loyalty_walk_wrote(rc);
 }

@@ -30,11 +30,21 @@
 
 
 /*
- * key is a copy that stays valid across the visitor's writes; val
- * points into the map and does not: copy what is needed before writing
+ * What a visitor is handed: the walk's store, transaction and database,
+ * the record visited, and the data given to loyalty_walk().  key is a
+ * copy that stays valid across the visitor's writes; val points into
+ * the map and does not: copy what is needed before writing.
  */
-typedef int (*loyalty_walk_pt)(void *data, loyalty_store_t *st, MDB_txn *txn,
-    MDB_val *key, MDB_val *val);
+typedef struct {
+    loyalty_store_t  *st;
+    MDB_txn          *txn;
+    loyalty_db_e      db;
+    MDB_val           key;
+    MDB_val           val;
+    void             *data;
+} loyalty_walk_t;
+
+typedef int (*loyalty_walk_pt)(loyalty_walk_t *w);
 
 
 /*
@@ -46,6 +56,24 @@ typedef int (*loyalty_walk_pt)(void *data, loyalty_store_t *st, MDB_txn *txn,
 int loyalty_walk(loyalty_store_t *st, MDB_txn *txn, loyalty_db_e db,
     const void *from, size_t from_len, size_t prefix_len,
     loyalty_walk_pt visit, void *data);
+/*
+ * The same from the first key after the after_len bytes of after (from
+ * the first of all when after_len is 0): a walk done in steps resumes
+ * past the last key its step before visited.
+ */
+int loyalty_walk_after(loyalty_store_t *st, MDB_txn *txn, loyalty_db_e db,
+    const void *after, size_t after_len, loyalty_walk_pt visit, void *data);
+
+/*
+ * What a visitor that wrote returns: LOYALTY_WALK_WROTE when rc, its
+ * writes' result, is 0, else rc
+ */
+#define loyalty_walk_wrote(rc)  ((rc) != 0 ? (rc) : LOYALTY_WALK_WROTE)
+
+/* deletes the record visited: LOYALTY_WALK_WROTE or the LMDB error */
+int loyalty_walk_del(loyalty_walk_t *w);
+/* writes val under the key visited: LOYALTY_WALK_WROTE or the error */
+int loyalty_walk_put(loyalty_walk_t *w, MDB_val *val);
 
 
 #endif /* _LOYALTY_WALK_H_INCLUDED_ */

@@ -29,7 +29,8 @@ typedef struct {
     int    n;
     int    stop_at;         /* return STOP at this visit (from 1), or 0 */
     int    fail_at;         /* return MDB_CORRUPTED at this visit, or 0 */
-    int    write;           /* 'd' delete, 'r' rewrite, 'b' add before */
+    int    write;           /* 'd' delete, 'r' rewrite, 'b' add before;
+                               'D', 'R' the walk's delete and put */
 } visits_t;
 
 
@@ -89,14 +90,15 @@ keys(MDB_txn *txn, char *out, size_t size)
 
 
 static int
-visit(void *data, loyalty_store_t *s, MDB_txn *txn, MDB_val *key,
-    MDB_val *val)
+visit(loyalty_walk_t *w)
 {
     int        rc;
     char       k[64], orig[64];
     size_t     len;
     MDB_val    nk, nv;
-    visits_t  *v = data;
+    MDB_val   *key = &w->key;
+    MDB_txn   *txn = w->txn;
+    visits_t  *v = w->data;
 
     v->n++;
     len = key->mv_size;
@@ -117,13 +119,34 @@ visit(void *data, loyalty_store_t *s, MDB_txn *txn, MDB_val *key,
     switch (v->write) {
 
     case 'd':
-        rc = mdb_del(txn, s->dbi[LOYALTY_DB_REFERRALS], key, NULL);
+        rc = mdb_del(txn, w->st->dbi[LOYALTY_DB_REFERRALS], key, NULL);
         break;
 
     case 'r':
         nv.mv_data = "new";
         nv.mv_size = 3;
-        rc = mdb_put(txn, s->dbi[LOYALTY_DB_REFERRALS], key, &nv, 0);
+        rc = mdb_put(txn, w->st->dbi[LOYALTY_DB_REFERRALS], key, &nv, 0);
+        break;
+
+    case 'D':
+        /* the walk's own: LOYALTY_WALK_WROTE, checked below */
+        rc = loyalty_walk_del(w);
+        if (rc != LOYALTY_WALK_WROTE) {
+            return rc;
+        }
+
+        rc = 0;
+        break;
+
+    case 'R':
+        nv.mv_data = "put";
+        nv.mv_size = 3;
+        rc = loyalty_walk_put(w, &nv);
+        if (rc != LOYALTY_WALK_WROTE) {
+            return rc;
+        }
+
+        rc = 0;
         break;
 
     case 'b':
@@ -133,7 +156,7 @@ visit(void *data, loyalty_store_t *s, MDB_txn *txn, MDB_val *key,
         nk.mv_size = len;
         nv.mv_data = "b";
         nv.mv_size = 1;
-        rc = mdb_put(txn, s->dbi[LOYALTY_DB_REFERRALS], &nk, &nv, 0);
+        rc = mdb_put(txn, w->st->dbi[LOYALTY_DB_REFERRALS], &nk, &nv, 0);
         break;
 
     default:
@@ -277,12 +300,59 @@ test_writes(void)
 }
 
 
+/* the walk's own writes, and a walk that resumes past a key */
+static void
+test_helpers(void)
+{
+    char       all[256];
+    MDB_txn   *txn;
+    visits_t   v;
+
+    txn = filled();
+
+    memset(&v, 0, sizeof(v));
+    v.write = 'D';
+    is_int(walk(txn, "a\0", 2, 2, &v), 0, "loyalty_walk_del() each: 0");
+    keys(txn, all, sizeof(all));
+    is_same(all, "ab\0z=4|b=5|", "the prefix's records gone, no other");
+    mdb_txn_abort(txn);
+
+    txn = filled();
+
+    memset(&v, 0, sizeof(v));
+    v.write = 'R';
+    is_int(walk(txn, "ab", 2, 0, &v), 0, "loyalty_walk_put() each: 0");
+    is_int(v.n, 2, "each visited once");
+    keys(txn, all, sizeof(all));
+    is_same(all, "a\0x=1|a\0y=2|a\0yz=3|ab\0z=put|b=put|",
+            "the records visited rewritten, no other");
+
+    memset(&v, 0, sizeof(v));
+    is_int(loyalty_walk_after(&st, txn, LOYALTY_DB_REFERRALS, "a\0y", 3,
+                              visit, &v),
+           0, "a walk after a key: 0");
+    is_same(v.seen, "a\0yz|ab\0z|b|", "from the first key past it");
+
+    memset(&v, 0, sizeof(v));
+    loyalty_walk_after(&st, txn, LOYALTY_DB_REFERRALS, "", 0, visit, &v);
+    is_int(v.n, 5, "after no key: every record");
+
+    memset(&v, 0, sizeof(v));
+    is_int(loyalty_walk_after(&st, txn, LOYALTY_DB_REFERRALS, "b", 1, visit,
+                              &v),
+           0, "after the last key: 0");
+    is_int(v.n, 0, "and no visit");
+
+    mdb_txn_abort(txn);
+}
+
+
 int
 main(void)
 {
     char  err[LOYALTY_ERRLEN];
 
-    plan(25);
+    plan(35);
 
     if (fixture_store_open(tmp, &st, err, sizeof(err)) != 0) {
         diag("%s", err);
@@ -291,6 +361,7 @@ main(void)
 
     test_reads();
     test_writes();
+    test_helpers();
 
     fixture_store_remove(tmp, &st);
 
