@@ -453,6 +453,26 @@ loyaltyctl_read_end(loyalty_store_t *st, MDB_txn *txn)
 }
 
 
+int
+loyaltyctl_read(const loyaltyctl_opts_t *o, const char *what,
+    int (*read)(loyalty_store_t *st, MDB_txn *txn, void *data), void *data)
+{
+    int               rc;
+    MDB_txn          *txn;
+    loyalty_store_t   st;
+
+    rc = loyaltyctl_read_begin(o, what, &st, &txn);
+    if (rc != LOYALTYCTL_OK) {
+        return rc;
+    }
+
+    rc = read(&st, txn, data);
+    loyaltyctl_read_end(&st, txn);
+
+    return (rc == 0) ? LOYALTYCTL_OK : loyaltyctl_store_failed(what, rc);
+}
+
+
 /*
  * One transaction: the step's writes committed, or none.  Returns 0,
  * LOYALTYCTL_WRITE_MORE (committed, and the step has more to do),
