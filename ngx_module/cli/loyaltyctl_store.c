@@ -29,7 +29,7 @@ loyaltyctl_stat_read(loyalty_store_t *st, MDB_txn *txn, void *data)
 {
     int              rc, i;
     char             created_at[LOYALTY_RFC3339_LEN + 1];
-    size_t           used;
+    size_t           size, used;
     int64_t          created;
     uint32_t         version;
     MDB_stat         ms;
@@ -37,25 +37,24 @@ loyaltyctl_stat_read(loyalty_store_t *st, MDB_txn *txn, void *data)
 
     rc = loyalty_store_meta(st, txn, &version, &created);
     if (rc == 0) {
-        rc = mdb_env_info(st->env, &info);
+        rc = loyalty_store_usage(st, &size, &used);
     }
     if (rc == 0) {
-        rc = mdb_env_stat(st->env, &ms);
+        rc = mdb_env_info(st->env, &info);
     }
 
     if (rc != 0) {
         return rc;
     }
 
-    used = (info.me_last_pgno + 1) * (size_t) ms.ms_psize;
     loyalty_format_rfc3339(created, created_at);
 
     printf("store           %s\n", (const char *) data);
     printf("schema_version  %u\n", version);
     printf("created_at      %s\n", created_at);
-    printf("map_size        %zu\n", info.me_mapsize);
+    printf("map_size        %zu\n", size);
     printf("map_used        %zu (%.1f%%)\n", used,
-           100.0 * (double) used / (double) info.me_mapsize);
+           100.0 * (double) used / (double) size);
     printf("readers         %u of %u\n", info.me_numreaders,
            info.me_maxreaders);
 
