@@ -185,7 +185,8 @@ int loyaltyctl_usage(const char *usage);
 /*
  * A command's options, in the table ending with a NULL name, each set as
  * it comes; then from min to max other arguments (max -1: any), from
- * argv[optind].  LOYALTYCTL_OK, the command goes on; or LOYALTYCTL_USAGE
+ * argv[optind]; a time option (loyaltyctl_time(): --now, --until) is now
+ * unless given.  LOYALTYCTL_OK, the command goes on; or LOYALTYCTL_USAGE
  * after saying why (an unknown option or a wrong count: o->usage on
  * stderr).  COMMAND --help is main's.
  */

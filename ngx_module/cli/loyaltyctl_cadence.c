@@ -69,7 +69,6 @@ loyaltyctl_sweep(const loyaltyctl_opts_t *o, int argc, char **argv)
     };
 
     memset(&sw, 0, sizeof(loyaltyctl_sweep_t));
-    sw.now = (int64_t) time(NULL);
 
     rc = loyaltyctl_options(o, argc, argv, opts, 0, 0);
     if (rc != LOYALTYCTL_OK) {
@@ -168,7 +167,6 @@ loyaltyctl_due(const loyaltyctl_opts_t *o, int argc, char **argv)
         { NULL, 0, 0, NULL, NULL, NULL }
     };
 
-    d.until = (int64_t) time(NULL);
     d.limit = LOYALTY_DUE_LIMIT_MAX;
     d.list = NULL;
 

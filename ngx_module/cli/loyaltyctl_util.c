@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "loyalty_code.h"
 #include "loyaltyctl.h"
@@ -98,6 +99,11 @@ loyaltyctl_options(const loyaltyctl_opts_t *o, int argc, char **argv,
         longopts[i].has_arg = opts[i].value ? required_argument : no_argument;
         longopts[i].flag = NULL;
         longopts[i].val = LOYALTYCTL_OPTION_ID + i;
+
+        /* a time (--now, --until) is now unless given */
+        if (opts[i].set == loyaltyctl_time) {
+            *(int64_t *) opts[i].dest = (int64_t) time(NULL);
+        }
 
         if (opts[i].letter != 0) {
             letters[n++] = (char) opts[i].letter;
