@@ -306,6 +306,8 @@ loyaltyctl_cadence_stats_read(loyalty_store_t *st, MDB_txn *txn,
         c->since = loyalty_tz_utc(st->tz, c->since);
     }
 
+    c->out = NULL;
+
     return loyalty_due_stats(st, txn, c->since, &c->out);
 }
 
@@ -323,7 +325,6 @@ loyaltyctl_cadence_stats(const loyaltyctl_opts_t *o, int argc, char **argv)
     };
 
     c.since = LOYALTY_TIME_MIN;
-    c.out = NULL;
 
     rc = loyaltyctl_options(o, argc, argv, opts, 0, 0);
     if (rc != LOYALTYCTL_OK) {
