@@ -250,6 +250,7 @@ ngx_http_loyalty_store_grow(ngx_http_loyalty_store_t *store, size_t need,
     before = 0;
     shared = 0;
     size = 0;
+    used = 0;
 
     rc = mdb_env_info(store->st.env, &info);
 
