@@ -26,23 +26,24 @@
 #include "loyalty_repl.h"
 
 
-static int ngx_http_loyalty_admin_claim(ngx_http_loyalty_admin_t *a,
+/*
+ * An operation of the admin API in the writer's transaction, from its
+ * route's op (ngx_http_loyalty_admin_ops): 0 with the answer in a->res,
+ * -1 or LOYALTY_BATCH_INVALID answered with a->status, or an error (LMDB's,
+ * negative, or errno).
+ */
+typedef int ngx_http_loyalty_admin_op_pt(ngx_http_loyalty_admin_t *a,
     MDB_txn *txn);
+
+static ngx_http_loyalty_admin_op_pt  ngx_http_loyalty_admin_events,
+    ngx_http_loyalty_admin_claim, ngx_http_loyalty_admin_ack,
+    ngx_http_loyalty_admin_referrals, ngx_http_loyalty_admin_record,
+    ngx_http_loyalty_admin_delete, ngx_http_loyalty_admin_put,
+    ngx_http_loyalty_admin_member_data, ngx_http_loyalty_admin_erase;
+
 static json_t *ngx_http_loyalty_admin_doc(ngx_http_loyalty_admin_t *a,
     ngx_uint_t object);
-static int ngx_http_loyalty_admin_ack(ngx_http_loyalty_admin_t *a,
-    MDB_txn *txn);
 static int ngx_http_loyalty_admin_write(ngx_http_loyalty_write_t *w,
-    MDB_txn *txn);
-static int ngx_http_loyalty_admin_events(ngx_http_loyalty_admin_t *a,
-    MDB_txn *txn);
-static int ngx_http_loyalty_admin_delete(ngx_http_loyalty_admin_t *a,
-    MDB_txn *txn);
-static int ngx_http_loyalty_admin_put(ngx_http_loyalty_admin_t *a,
-    MDB_txn *txn);
-static int ngx_http_loyalty_admin_member_data(ngx_http_loyalty_admin_t *a,
-    MDB_txn *txn);
-static int ngx_http_loyalty_admin_erase(ngx_http_loyalty_admin_t *a,
     MDB_txn *txn);
 static int ngx_http_loyalty_admin_member_message(ngx_http_loyalty_admin_t *a,
     json_t *msg);
@@ -61,6 +62,16 @@ static ngx_int_t ngx_http_loyalty_admin_fail(ngx_http_request_t *r,
 static const ngx_http_loyalty_writer_t  ngx_http_loyalty_admin_writer = {
     NGX_HTTP_LOYALTY_WRITE_ADMIN, ngx_http_loyalty_admin_write, NULL,
     ngx_http_loyalty_admin_written, ngx_http_loyalty_admin_message
+};
+
+/* by op; the others are a record's (ngx_http_loyalty_admin_record()) */
+static ngx_http_loyalty_admin_op_pt  *ngx_http_loyalty_admin_ops[] = {
+    [NGX_HTTP_LOYALTY_OP_EVENTS] = ngx_http_loyalty_admin_events,
+    [NGX_HTTP_LOYALTY_OP_DUE] = ngx_http_loyalty_admin_claim,
+    [NGX_HTTP_LOYALTY_OP_DUE_ACK] = ngx_http_loyalty_admin_ack,
+    [NGX_HTTP_LOYALTY_OP_REFERRALS] = ngx_http_loyalty_admin_referrals,
+    [NGX_HTTP_LOYALTY_OP_ERASE] = ngx_http_loyalty_admin_member_data,
+    [NGX_HTTP_LOYALTY_OP_EXPORT] = ngx_http_loyalty_admin_member_data
 };
 
 
@@ -239,7 +250,8 @@ ngx_http_loyalty_admin_write(ngx_http_loyalty_write_t *w, MDB_txn *txn)
 {
     ngx_http_loyalty_admin_t *a = w->data;
 
-    int  rc;
+    int                            rc;
+    ngx_http_loyalty_admin_op_pt  *op;
 
     /* from the start each time: a write may be made again */
     json_decref(a->res);
@@ -257,45 +269,11 @@ ngx_http_loyalty_admin_write(ngx_http_loyalty_write_t *w, MDB_txn *txn)
         return NGX_HTTP_LOYALTY_WRITE_NONE;
     }
 
-    switch (a->op) {
+    op = (a->op < sizeof(ngx_http_loyalty_admin_ops)
+                  / sizeof(ngx_http_loyalty_admin_ops[0]))
+         ? ngx_http_loyalty_admin_ops[a->op] : NULL;
 
-    case NGX_HTTP_LOYALTY_OP_EVENTS:
-        rc = ngx_http_loyalty_admin_events(a, txn);
-        break;
-
-    case NGX_HTTP_LOYALTY_OP_DUE:
-        rc = ngx_http_loyalty_admin_claim(a, txn);
-        break;
-
-    case NGX_HTTP_LOYALTY_OP_DUE_ACK:
-        rc = ngx_http_loyalty_admin_ack(a, txn);
-        break;
-
-    case NGX_HTTP_LOYALTY_OP_REFERRALS:
-        a->res = loyalty_admin_referrals(&a->store->st, txn,
-                                         (char *) a->key.data, a->key.len);
-        rc = (a->res != NULL) ? 0 : LOYALTY_BATCH_INVALID;
-
-        if (a->res == NULL) {
-            a->status = NGX_HTTP_NOT_FOUND;
-            (void) snprintf(a->err, sizeof(a->err), "no such record");
-        }
-
-        break;
-
-    case NGX_HTTP_LOYALTY_OP_ERASE:
-    case NGX_HTTP_LOYALTY_OP_EXPORT:
-        rc = ngx_http_loyalty_admin_member_data(a, txn);
-        break;
-
-    default:
-        rc = (a->method == NGX_HTTP_DELETE)
-             ? ngx_http_loyalty_admin_delete(a, txn)
-             : (a->method == NGX_HTTP_PATCH)
-             ? ngx_http_loyalty_admin_member_data(a, txn)
-             : ngx_http_loyalty_admin_put(a, txn);
-        break;
-    }
+    rc = (op ? op : ngx_http_loyalty_admin_record)(a, txn);
 
     if (rc == 0 && a->res != NULL) {
         a->status = NGX_HTTP_OK;
@@ -319,6 +297,39 @@ ngx_http_loyalty_admin_write(ngx_http_loyalty_write_t *w, MDB_txn *txn)
     a->status = 0;
 
     return rc;
+}
+
+
+/* GET .../members/ID/referrals: the downline */
+static int
+ngx_http_loyalty_admin_referrals(ngx_http_loyalty_admin_t *a, MDB_txn *txn)
+{
+    a->res = loyalty_admin_referrals(&a->store->st, txn,
+                                     (char *) a->key.data, a->key.len);
+
+    if (a->res == NULL) {
+        a->status = NGX_HTTP_NOT_FOUND;
+        (void) snprintf(a->err, sizeof(a->err), "no such record");
+        return LOYALTY_BATCH_INVALID;
+    }
+
+    return 0;
+}
+
+
+/* PUT, DELETE or PATCH of a record */
+static int
+ngx_http_loyalty_admin_record(ngx_http_loyalty_admin_t *a, MDB_txn *txn)
+{
+    if (a->method == NGX_HTTP_DELETE) {
+        return ngx_http_loyalty_admin_delete(a, txn);
+    }
+
+    if (a->method == NGX_HTTP_PATCH) {
+        return ngx_http_loyalty_admin_member_data(a, txn);
+    }
+
+    return ngx_http_loyalty_admin_put(a, txn);
 }
 
 

@@ -133,16 +133,25 @@ ngx_http_loyalty_conf_set_enum_slot(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
-/* a range, as the post handler of a number, size or time slot */
+/* what a directive accepts, as the post handler of its stock slot */
 char *
 ngx_http_loyalty_conf_check(ngx_conf_t *cf, void *post, void *data)
 {
-    ngx_http_loyalty_conf_range_t  *range = post;
+    ngx_http_loyalty_conf_check_t  *check = post;
 
     uint64_t    n;
-    ngx_str_t  *value;
+    ngx_str_t  *value, *str;
 
-    switch (range->kind) {
+    str = data;
+
+    switch (check->kind) {
+
+    case NGX_HTTP_LOYALTY_CONF_STR:
+        if (check->valid((char *) str->data, str->len)) {
+            return NGX_CONF_OK;
+        }
+
+        goto refused;
 
     case NGX_HTTP_LOYALTY_CONF_NUM:
         n = (uint64_t) *(ngx_int_t *) data;
@@ -161,32 +170,22 @@ ngx_http_loyalty_conf_check(ngx_conf_t *cf, void *post, void *data)
         break;
     }
 
-    if ((n >= range->low && n <= range->high) || (n == 0 && range->off)) {
+    if ((n >= check->low && n <= check->high) || (n == 0 && check->off)) {
         return NGX_CONF_OK;
     }
+
+refused:
 
     value = cf->args->elts;
 
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "\"%V\" %s, not \"%V\"",
-                       &value[0], range->accepts, &value[1]);
+    if (check->bare) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "\"%V\" %s", &value[0],
+                           check->accepts);
 
-    return NGX_CONF_ERROR;
-}
-
-
-/* a string, as the post handler of a string slot */
-static char *
-ngx_http_loyalty_conf_check_str(ngx_conf_t *cf, void *post, void *data)
-{
-    ngx_http_loyalty_conf_str_t  *check = post;
-
-    ngx_str_t  *value = data;
-
-    if (check->valid((char *) value->data, value->len)) {
-        return NGX_CONF_OK;
+    } else {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "\"%V\" %s, not \"%V\"",
+                           &value[0], check->accepts, &value[1]);
     }
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, check->refusal, value);
 
     return NGX_CONF_ERROR;
 }
@@ -220,85 +219,81 @@ ngx_http_loyalty_valid_fallback(const char *s, size_t len)
 }
 
 
-ngx_http_loyalty_conf_str_t  ngx_http_loyalty_currency_post = {
-    ngx_http_loyalty_conf_check_str,
-    loyalty_valid_currency,
-    "\"loyalty_currency\" must be an ISO 4217 code such as CNY, "
-    "not \"%V\""
-};
-
-ngx_http_loyalty_conf_str_t  ngx_http_loyalty_member_cookie_post = {
-    ngx_http_loyalty_conf_check_str,
-    ngx_http_loyalty_valid_member_cookie,
-    "\"loyalty_member_cookie\" must not be empty: it is the name of the "
-    "member cookie, such as \"loyalty_member\""
-};
-
-ngx_http_loyalty_conf_str_t  ngx_http_loyalty_ref_cookie_post = {
-    ngx_http_loyalty_conf_check_str,
-    ngx_http_loyalty_valid_ref_cookie,
-    "\"loyalty_ref_cookie\" must be a cookie name of [A-Za-z0-9_.-], "
-    "not \"%V\""
-};
-
-ngx_http_loyalty_conf_str_t  ngx_http_loyalty_fallback_post = {
-    ngx_http_loyalty_conf_check_str,
-    ngx_http_loyalty_valid_fallback,
-    "\"loyalty_share_fallback\" must be a path such as \"/\" or an "
-    "http(s) URL, not \"%V\""
-};
-
-
 /*
  * What each directive accepts, checked as it is read: the message names
  * the directive, this and the value (ngx_http_loyalty_conf_check()).
  */
 
-/* for loyalty_member_cache and loyalty_code_cache */
-ngx_http_loyalty_conf_range_t  ngx_http_loyalty_cache_range = {
-    ngx_http_loyalty_conf_check, NGX_HTTP_LOYALTY_CONF_NUM, 0, 1048576, 0,
-    "value must be between 0 and 1048576 entries"
+ngx_http_loyalty_conf_check_t  ngx_http_loyalty_currency_post = {
+    ngx_http_loyalty_conf_check, NGX_HTTP_LOYALTY_CONF_STR, 0, 0, 0,
+    loyalty_valid_currency, 0,
+    "must be an ISO 4217 code such as CNY"
 };
 
-ngx_http_loyalty_conf_range_t  ngx_http_loyalty_ref_window_range = {
+ngx_http_loyalty_conf_check_t  ngx_http_loyalty_member_cookie_post = {
+    ngx_http_loyalty_conf_check, NGX_HTTP_LOYALTY_CONF_STR, 0, 0, 0,
+    ngx_http_loyalty_valid_member_cookie, 1,
+    "must not be empty: it is the name of the member cookie, such as "
+    "\"loyalty_member\""
+};
+
+ngx_http_loyalty_conf_check_t  ngx_http_loyalty_ref_cookie_post = {
+    ngx_http_loyalty_conf_check, NGX_HTTP_LOYALTY_CONF_STR, 0, 0, 0,
+    ngx_http_loyalty_valid_ref_cookie, 0,
+    "must be a cookie name of [A-Za-z0-9_.-]"
+};
+
+ngx_http_loyalty_conf_check_t  ngx_http_loyalty_fallback_post = {
+    ngx_http_loyalty_conf_check, NGX_HTTP_LOYALTY_CONF_STR, 0, 0, 0,
+    ngx_http_loyalty_valid_fallback, 0,
+    "must be a path such as \"/\" or an http(s) URL"
+};
+
+/* for loyalty_member_cache and loyalty_code_cache */
+ngx_http_loyalty_conf_check_t  ngx_http_loyalty_cache_range = {
+    ngx_http_loyalty_conf_check, NGX_HTTP_LOYALTY_CONF_NUM, 0, 1048576, 0,
+    NULL, 0, "value must be between 0 and 1048576 entries"
+};
+
+ngx_http_loyalty_conf_check_t  ngx_http_loyalty_ref_window_range = {
     ngx_http_loyalty_conf_check, NGX_HTTP_LOYALTY_CONF_SEC,
     1, 10 * 365 * LOYALTY_DAY, 0,
-    "must be more than 0 and at most 10 years, such as 30d"
+    NULL, 0, "must be more than 0 and at most 10 years, such as 30d"
 };
 
-ngx_http_loyalty_conf_range_t  ngx_http_loyalty_click_flush_range = {
+ngx_http_loyalty_conf_check_t  ngx_http_loyalty_click_flush_range = {
     ngx_http_loyalty_conf_check, NGX_HTTP_LOYALTY_CONF_MSEC,
     1, NGX_MAX_INT_T_VALUE, 0,
-    "must be more than 0, such as 10s"
+    NULL, 0, "must be more than 0, such as 10s"
 };
 
-ngx_http_loyalty_conf_range_t  ngx_http_loyalty_admin_batch_range = {
+ngx_http_loyalty_conf_check_t  ngx_http_loyalty_admin_batch_range = {
     ngx_http_loyalty_conf_check, NGX_HTTP_LOYALTY_CONF_SIZE, 1, 100000, 0,
-    "must be 1 to 100000 events"
+    NULL, 0, "must be 1 to 100000 events"
 };
 
-ngx_http_loyalty_conf_range_t  ngx_http_loyalty_lua_budget_range = {
+ngx_http_loyalty_conf_check_t  ngx_http_loyalty_lua_budget_range = {
     ngx_http_loyalty_conf_check, NGX_HTTP_LOYALTY_CONF_NUM,
     LOYALTY_LUA_BUDGET_MIN, LOYALTY_LUA_BUDGET_MAX, 0,
-    "must be 1000 to 100000000 instructions"
+    NULL, 0, "must be 1000 to 100000000 instructions"
 };
 
-ngx_http_loyalty_conf_range_t  ngx_http_loyalty_lua_time_range = {
+ngx_http_loyalty_conf_check_t  ngx_http_loyalty_lua_time_range = {
     ngx_http_loyalty_conf_check, NGX_HTTP_LOYALTY_CONF_MSEC,
     1, LOYALTY_LUA_TIME_MAX, 0,
-    "must be 1ms to 60s"
+    NULL, 0, "must be 1ms to 60s"
 };
 
-ngx_http_loyalty_conf_range_t  ngx_http_loyalty_lua_memory_range = {
+ngx_http_loyalty_conf_check_t  ngx_http_loyalty_lua_memory_range = {
     ngx_http_loyalty_conf_check, NGX_HTTP_LOYALTY_CONF_SIZE,
     LOYALTY_LUA_MEMORY_MIN, NGX_MAX_SIZE_T_VALUE, 0,
-    "must be at least 1m"
+    NULL, 0, "must be at least 1m"
 };
 
-ngx_http_loyalty_conf_range_t  ngx_http_loyalty_sweep_range = {
+ngx_http_loyalty_conf_check_t  ngx_http_loyalty_sweep_range = {
     ngx_http_loyalty_conf_check, NGX_HTTP_LOYALTY_CONF_MSEC,
     1000, NGX_MAX_INT_T_VALUE, 1,
-    "must be at least 1s, such as 1m, or 0 for none"
+    NULL, 0, "must be at least 1s, such as 1m, or 0 for none"
 };
 
 

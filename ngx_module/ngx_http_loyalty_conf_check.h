@@ -16,13 +16,18 @@ typedef enum {
     NGX_HTTP_LOYALTY_CONF_NUM = 0,      /* ngx_conf_set_num_slot */
     NGX_HTTP_LOYALTY_CONF_MSEC,         /* ngx_conf_set_msec_slot */
     NGX_HTTP_LOYALTY_CONF_SEC,          /* ngx_conf_set_sec_slot */
-    NGX_HTTP_LOYALTY_CONF_SIZE          /* ngx_conf_set_size_slot */
+    NGX_HTTP_LOYALTY_CONF_SIZE,         /* ngx_conf_set_size_slot */
+    NGX_HTTP_LOYALTY_CONF_STR           /* ngx_conf_set_str_slot */
 } ngx_http_loyalty_conf_kind_e;
 
 
 /*
- * A range for a slot's post handler: refused, the message is the
- * directive's name, accepts and the value as written.
+ * What a directive accepts, for the post handler of its stock slot
+ * (ngx_http_loyalty_conf_check()): a number, size or time from low to
+ * high (0 also, with off), or a string that valid() takes.  Refused, the
+ * message is the directive's name, accepts and the value as written
+ * ("\"d\" must be 1 to 10, not \"11\""); a string refused only when
+ * empty (bare) is not repeated.
  */
 typedef struct {
     ngx_conf_post_handler_pt       post_handler;
@@ -30,19 +35,10 @@ typedef struct {
     uint64_t                       low;
     uint64_t                       high;
     ngx_uint_t                     off;         /* 0 also: none */
-    const char                    *accepts;     /* "must be 1 to 10" */
-} ngx_http_loyalty_conf_range_t;
-
-
-/*
- * A check for a string slot's post handler: refused, the message is
- * refusal, with the value as written for its "%V".
- */
-typedef struct {
-    ngx_conf_post_handler_pt       post_handler;
     int                          (*valid)(const char *s, size_t len);
-    const char                    *refusal;
-} ngx_http_loyalty_conf_str_t;
+    ngx_uint_t                     bare;
+    const char                    *accepts;     /* "must be 1 to 10" */
+} ngx_http_loyalty_conf_check_t;
 
 
 /*
@@ -58,19 +54,19 @@ typedef struct {
 } ngx_http_loyalty_conf_where_t;
 
 
-extern ngx_http_loyalty_conf_range_t  ngx_http_loyalty_cache_range;
-extern ngx_http_loyalty_conf_range_t  ngx_http_loyalty_ref_window_range;
-extern ngx_http_loyalty_conf_range_t  ngx_http_loyalty_click_flush_range;
-extern ngx_http_loyalty_conf_range_t  ngx_http_loyalty_admin_batch_range;
-extern ngx_http_loyalty_conf_range_t  ngx_http_loyalty_lua_budget_range;
-extern ngx_http_loyalty_conf_range_t  ngx_http_loyalty_lua_time_range;
-extern ngx_http_loyalty_conf_range_t  ngx_http_loyalty_lua_memory_range;
-extern ngx_http_loyalty_conf_range_t  ngx_http_loyalty_sweep_range;
+extern ngx_http_loyalty_conf_check_t  ngx_http_loyalty_cache_range;
+extern ngx_http_loyalty_conf_check_t  ngx_http_loyalty_ref_window_range;
+extern ngx_http_loyalty_conf_check_t  ngx_http_loyalty_click_flush_range;
+extern ngx_http_loyalty_conf_check_t  ngx_http_loyalty_admin_batch_range;
+extern ngx_http_loyalty_conf_check_t  ngx_http_loyalty_lua_budget_range;
+extern ngx_http_loyalty_conf_check_t  ngx_http_loyalty_lua_time_range;
+extern ngx_http_loyalty_conf_check_t  ngx_http_loyalty_lua_memory_range;
+extern ngx_http_loyalty_conf_check_t  ngx_http_loyalty_sweep_range;
 
-extern ngx_http_loyalty_conf_str_t  ngx_http_loyalty_currency_post;
-extern ngx_http_loyalty_conf_str_t  ngx_http_loyalty_member_cookie_post;
-extern ngx_http_loyalty_conf_str_t  ngx_http_loyalty_ref_cookie_post;
-extern ngx_http_loyalty_conf_str_t  ngx_http_loyalty_fallback_post;
+extern ngx_http_loyalty_conf_check_t  ngx_http_loyalty_currency_post;
+extern ngx_http_loyalty_conf_check_t  ngx_http_loyalty_member_cookie_post;
+extern ngx_http_loyalty_conf_check_t  ngx_http_loyalty_ref_cookie_post;
+extern ngx_http_loyalty_conf_check_t  ngx_http_loyalty_fallback_post;
 
 /* kept where they were written (ngx_http_loyalty_conf_set_where()) */
 extern ngx_http_loyalty_conf_where_t  ngx_http_loyalty_store_where;

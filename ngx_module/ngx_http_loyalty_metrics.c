@@ -683,9 +683,9 @@ static void
 ngx_http_loyalty_metrics_store_read(ngx_http_loyalty_store_t *store,
     ngx_log_t *log, ngx_http_loyalty_store_gauges_t *g)
 {
+    size_t            size, used;
     MDB_txn          *txn;
     MDB_stat          st;
-    MDB_envinfo       info;
     unsigned int      maxreaders;
     ngx_file_info_t   fi;
 
@@ -709,11 +709,9 @@ ngx_http_loyalty_metrics_store_read(ngx_http_loyalty_store_t *store,
 
     /* after the read transaction is reset: the scrape's own is not shown */
     if (store->open) {
-        if (mdb_env_info(store->st.env, &info) == 0
-            && mdb_env_stat(store->st.env, &st) == 0)
-        {
-            g->map_size = info.me_mapsize;
-            g->map_used = (info.me_last_pgno + 1) * (size_t) st.ms_psize;
+        if (loyalty_store_usage(&store->st, &size, &used) == 0) {
+            g->map_size = size;
+            g->map_used = used;
         }
 
         if (mdb_env_get_maxreaders(store->st.env, &maxreaders) == 0) {

@@ -245,12 +245,12 @@ ngx_http_loyalty_store_grow(ngx_http_loyalty_store_t *store, size_t need,
 {
     int          rc;
     size_t       before, shared, size, used;
-    MDB_stat     ms;
     MDB_envinfo  info;
 
     before = 0;
     shared = 0;
     size = 0;
+    used = 0;
 
     rc = mdb_env_info(store->st.env, &info);
 
@@ -263,17 +263,10 @@ ngx_http_loyalty_store_grow(ngx_http_loyalty_store_t *store, size_t need,
     }
 
     if (rc == 0) {
-        rc = mdb_env_info(store->st.env, &info);
+        rc = loyalty_store_usage(&store->st, &shared, &used);
     }
 
     if (rc == 0) {
-        rc = mdb_env_stat(store->st.env, &ms);
-    }
-
-    if (rc == 0) {
-        shared = info.me_mapsize;
-        used = (info.me_last_pgno + 1) * (size_t) ms.ms_psize;
-
         /* nobody grew it before: this worker does */
         size = (shared > before) ? shared : before * 2;
 

@@ -165,6 +165,14 @@ int loyaltyctl_write_record(const loyaltyctl_opts_t *o, const char *what,
 int loyaltyctl_read_begin(const loyaltyctl_opts_t *o, const char *what,
     loyalty_store_t *st, MDB_txn **txn);
 void loyaltyctl_read_end(loyalty_store_t *st, MDB_txn *txn);
+/*
+ * The store opened read-only, read (with data) run in a read transaction,
+ * both closed: LOYALTYCTL_OK, or an exit code after saying why (an LMDB
+ * error from read: "loyaltyctl: WHAT: LMDB's message", exit 3).  The one
+ * way of the commands whose reads fail only as the store does.
+ */
+int loyaltyctl_read(const loyaltyctl_opts_t *o, const char *what,
+    int (*read)(loyalty_store_t *st, MDB_txn *txn, void *data), void *data);
 /* "loyaltyctl: no WHAT \"KEY\""; LOYALTYCTL_DATA */
 int loyaltyctl_absent(const char *what, const char *key, size_t len);
 /* "loyaltyctl: WHAT: LMDB's message"; LOYALTYCTL_STORE */
@@ -177,7 +185,8 @@ int loyaltyctl_usage(const char *usage);
 /*
  * A command's options, in the table ending with a NULL name, each set as
  * it comes; then from min to max other arguments (max -1: any), from
- * argv[optind].  LOYALTYCTL_OK, the command goes on; or LOYALTYCTL_USAGE
+ * argv[optind]; a time option (loyaltyctl_time(): --now, --until) is now
+ * unless given.  LOYALTYCTL_OK, the command goes on; or LOYALTYCTL_USAGE
  * after saying why (an unknown option or a wrong count: o->usage on
  * stderr).  COMMAND --help is main's.
  */

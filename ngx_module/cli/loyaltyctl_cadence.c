@@ -69,7 +69,6 @@ loyaltyctl_sweep(const loyaltyctl_opts_t *o, int argc, char **argv)
     };
 
     memset(&sw, 0, sizeof(loyaltyctl_sweep_t));
-    sw.now = (int64_t) time(NULL);
 
     rc = loyaltyctl_options(o, argc, argv, opts, 0, 0);
     if (rc != LOYALTYCTL_OK) {
@@ -132,56 +131,59 @@ loyaltyctl_due_limit(const char *arg, void *dest)
 }
 
 
+/* due's list of touches, and what it takes */
+typedef struct {
+    int64_t         until;
+    unsigned long   limit;
+    json_t         *list;
+} loyaltyctl_due_t;
+
+
+static int
+loyaltyctl_due_read(loyalty_store_t *st, MDB_txn *txn, void *data)
+{
+    loyaltyctl_due_t  *d = data;
+
+    d->list = json_array();
+    if (d->list == NULL) {
+        return ENOMEM;
+    }
+
+    return loyalty_due_list(st, txn, d->until, d->limit, d->list);
+}
+
+
 int
 loyaltyctl_due(const loyaltyctl_opts_t *o, int argc, char **argv)
 {
     int                  rc;
     size_t               i;
-    json_t              *list, *e;
-    int64_t              until;
-    MDB_txn             *txn;
-    unsigned long        limit;
-    loyalty_store_t      st;
+    json_t              *e;
+    loyaltyctl_due_t     d;
 
     loyaltyctl_option_t  opts[] = {
-        { "until", 0, 1, loyaltyctl_time, &until, NULL },
-        { "limit", 0, 1, loyaltyctl_due_limit, &limit, NULL },
+        { "until", 0, 1, loyaltyctl_time, &d.until, NULL },
+        { "limit", 0, 1, loyaltyctl_due_limit, &d.limit, NULL },
         { NULL, 0, 0, NULL, NULL, NULL }
     };
 
-    until = (int64_t) time(NULL);
-    limit = LOYALTY_DUE_LIMIT_MAX;
+    d.limit = LOYALTY_DUE_LIMIT_MAX;
+    d.list = NULL;
 
     rc = loyaltyctl_options(o, argc, argv, opts, 0, 0);
     if (rc != LOYALTYCTL_OK) {
         return rc;
     }
 
-    rc = loyaltyctl_read_begin(o, "due", &st, &txn);
-    if (rc != LOYALTYCTL_OK) {
-        return rc;
-    }
+    rc = loyaltyctl_read(o, "due", loyaltyctl_due_read, &d);
 
-    list = json_array();
-    rc = (list == NULL) ? ENOMEM
-                        : loyalty_due_list(&st, txn, until, limit, list);
-
-    loyaltyctl_read_end(&st, txn);
-
-    if (rc != 0) {
-        json_decref(list);
-        return loyaltyctl_store_failed("due", rc);
-    }
-
-    rc = LOYALTYCTL_OK;
-
-    json_array_foreach(list, i, e) {
+    json_array_foreach(d.list, i, e) {
         if (rc == LOYALTYCTL_OK) {
             rc = loyaltyctl_print_json(json_incref(e));
         }
     }
 
-    json_decref(list);
+    json_decref(d.list);
 
     return rc;
 }
@@ -286,52 +288,59 @@ loyaltyctl_since_time(const char *arg, void *dest)
 }
 
 
+/* cadence-stats: the counts since a day of the shop's (--tz) */
+typedef struct {
+    int64_t   since;
+    json_t   *out;
+} loyaltyctl_cadence_stats_t;
+
+
+static int
+loyaltyctl_cadence_stats_read(loyalty_store_t *st, MDB_txn *txn,
+    void *data)
+{
+    loyaltyctl_cadence_stats_t  *c = data;
+
+    /* the shop's day (--tz), as stats --by cadence --from */
+    if (c->since != LOYALTY_TIME_MIN) {
+        c->since = loyalty_tz_utc(st->tz, c->since);
+    }
+
+    c->out = NULL;
+
+    return loyalty_due_stats(st, txn, c->since, &c->out);
+}
+
+
 int
 loyaltyctl_cadence_stats(const loyaltyctl_opts_t *o, int argc, char **argv)
 {
-    int                  rc;
-    char                 buf[LOYALTY_RFC3339_LEN + 1];
-    json_t              *out;
-    int64_t              since;
-    MDB_txn             *txn;
-    loyalty_store_t      st;
+    int                         rc;
+    char                        buf[LOYALTY_RFC3339_LEN + 1];
+    loyaltyctl_cadence_stats_t  c;
 
     loyaltyctl_option_t  opts[] = {
-        { "since", 0, 1, loyaltyctl_since_time, &since, ": YYYY-MM-DD" },
+        { "since", 0, 1, loyaltyctl_since_time, &c.since, ": YYYY-MM-DD" },
         { NULL, 0, 0, NULL, NULL, NULL }
     };
 
-    since = LOYALTY_TIME_MIN;
+    c.since = LOYALTY_TIME_MIN;
 
     rc = loyaltyctl_options(o, argc, argv, opts, 0, 0);
     if (rc != LOYALTYCTL_OK) {
         return rc;
     }
 
-    rc = loyaltyctl_read_begin(o, "cadence-stats", &st, &txn);
-
-    /* the shop's day (--tz), as stats --by cadence --from */
-    if (rc == LOYALTYCTL_OK && since != LOYALTY_TIME_MIN) {
-        since = loyalty_tz_utc(st.tz, since);
-    }
-
+    rc = loyaltyctl_read(o, "cadence-stats", loyaltyctl_cadence_stats_read,
+                         &c);
     if (rc != LOYALTYCTL_OK) {
         return rc;
     }
 
-    out = NULL;
-    rc = loyalty_due_stats(&st, txn, since, &out);
-
-    loyaltyctl_read_end(&st, txn);
-
-    if (rc != 0) {
-        return loyaltyctl_store_failed("cadence-stats", rc);
+    if (c.since != LOYALTY_TIME_MIN) {
+        loyalty_format_rfc3339(c.since, buf);
+        json_object_set_new(c.out, "since", json_string(buf));
     }
 
-    if (since != LOYALTY_TIME_MIN) {
-        loyalty_format_rfc3339(since, buf);
-        json_object_set_new(out, "since", json_string(buf));
-    }
-
-    return loyaltyctl_print_json(out);
+    return loyaltyctl_print_json(c.out);
 }

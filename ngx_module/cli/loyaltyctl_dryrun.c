@@ -209,7 +209,6 @@ loyaltyctl_dry_options(const loyaltyctl_opts_t *o, int argc, char **argv,
     };
 
     memset(d, 0, sizeof(loyaltyctl_dry_t));
-    d->now = (int64_t) time(NULL);
     d->currency = "CNY";
     d->uri = "/";
 

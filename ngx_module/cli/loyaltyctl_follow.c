@@ -580,49 +580,57 @@ done:
 }
 
 
-int
-loyaltyctl_checksum(const loyaltyctl_opts_t *o, int argc, char **argv)
+/* what checksum prints: the replicated content where the store stands */
+typedef struct {
+    uint64_t  seq;
+    uint8_t   digest[LOYALTY_REPL_DIGEST_LEN];
+    char      stream[LOYALTY_REPL_STREAM_MAX + 1];
+} loyaltyctl_checksum_t;
+
+
+static int
+loyaltyctl_checksum_read(loyalty_store_t *st, MDB_txn *txn, void *data)
 {
-    int              rc;
-    char             hex[2 * LOYALTY_REPL_DIGEST_LEN + 1];
-    char             stream[LOYALTY_REPL_STREAM_MAX + 1];
-    uint8_t          digest[LOYALTY_REPL_DIGEST_LEN];
-    MDB_txn         *txn;
-    uint64_t         seq;
-    loyalty_store_t  st;
+    int                     rc;
+    loyaltyctl_checksum_t  *c = data;
 
-    rc = loyaltyctl_read_begin(o, "checksum", &st, &txn);
-    if (rc != LOYALTYCTL_OK) {
-        return rc;
-    }
-
-    rc = loyalty_repl_seq(&st, txn, &seq);
+    rc = loyalty_repl_seq(st, txn, &c->seq);
 
     if (rc == 0) {
-        rc = loyalty_repl_checksum(&st, txn, digest);
+        rc = loyalty_repl_checksum(st, txn, c->digest);
     }
 
     if (rc == 0) {
-        rc = loyalty_repl_stream(&st, txn, stream);
+        rc = loyalty_repl_stream(st, txn, c->stream);
 
         if (rc == MDB_NOTFOUND) {
-            stream[0] = '\0';
+            c->stream[0] = '\0';
             rc = 0;
         }
     }
 
-    loyaltyctl_read_end(&st, txn);
+    return rc;
+}
 
-    if (rc != 0) {
-        return loyaltyctl_store_failed("checksum", rc);
+
+int
+loyaltyctl_checksum(const loyaltyctl_opts_t *o, int argc, char **argv)
+{
+    int                    rc;
+    char                   hex[2 * LOYALTY_REPL_DIGEST_LEN + 1];
+    loyaltyctl_checksum_t  c;
+
+    rc = loyaltyctl_read(o, "checksum", loyaltyctl_checksum_read, &c);
+    if (rc != LOYALTYCTL_OK) {
+        return rc;
     }
 
-    loyalty_hex_encode(digest, LOYALTY_REPL_DIGEST_LEN, hex);
+    loyalty_hex_encode(c.digest, LOYALTY_REPL_DIGEST_LEN, hex);
 
     return loyaltyctl_print_json(json_pack("{s:s?,s:I,s:s}", "stream",
-                                           stream[0] ? stream : NULL, "seq",
-                                           (json_int_t) seq, "checksum",
-                                           hex));
+                                           c.stream[0] ? c.stream : NULL,
+                                           "seq", (json_int_t) c.seq,
+                                           "checksum", hex));
 }
 
 

@@ -97,7 +97,6 @@ loyaltyctl_prune(const loyaltyctl_opts_t *o, int argc, char **argv)
         { NULL, 0, 0, NULL, NULL, NULL }
     };
 
-    now = (int64_t) time(NULL);
     days = LOYALTYCTL_PRUNE_DAYS;
 
     rc = loyaltyctl_nats_args(o, argc, argv, opts, &n, 0, 0, &nats);

@@ -150,16 +150,29 @@ loyaltyctl_stats_args(int argc, char **argv, loyalty_stats_args_t *a,
 }
 
 
+/* a query of the counters, and its answer */
+typedef struct {
+    loyalty_stats_query_t  q;
+    json_t                *doc;
+} loyaltyctl_stats_t;
+
+
+static int
+loyaltyctl_stats_read(loyalty_store_t *st, MDB_txn *txn, void *data)
+{
+    loyaltyctl_stats_t  *s = data;
+
+    return loyalty_stats_query(st, txn, &s->q, time(NULL), &s->doc);
+}
+
+
 int
 loyaltyctl_stats(const loyaltyctl_opts_t *o, int argc, char **argv)
 {
     int                    rc, csv;
     char                   err[LOYALTY_ERRLEN];
-    json_t                *doc;
-    MDB_txn               *txn;
-    loyalty_store_t        st;
+    loyaltyctl_stats_t     s;
     loyalty_stats_args_t   args;
-    loyalty_stats_query_t  q;
     const loyalty_tz_t    *tz;
 
     rc = loyaltyctl_stats_args(argc, argv, &args, &csv);
@@ -177,7 +190,7 @@ loyaltyctl_stats(const loyaltyctl_opts_t *o, int argc, char **argv)
         return rc;
     }
 
-    if (loyalty_stats_query_parse(&args, tz, time(NULL), &q, err,
+    if (loyalty_stats_query_parse(&args, tz, time(NULL), &s.q, err,
                                   sizeof(err))
         != 0)
     {
@@ -185,31 +198,24 @@ loyaltyctl_stats(const loyaltyctl_opts_t *o, int argc, char **argv)
         return LOYALTYCTL_USAGE;
     }
 
-    if (csv && q.by > LOYALTY_STATS_BY_DAY) {
+    if (csv && s.q.by > LOYALTY_STATS_BY_DAY) {
         fprintf(stderr, "loyaltyctl: stats: --csv is for --by code, "
                 "campaign, referrer or day\n");
         return LOYALTYCTL_USAGE;
     }
 
-    rc = loyaltyctl_read_begin(o, "stats", &st, &txn);
+    s.doc = NULL;
+
+    rc = loyaltyctl_read(o, "stats", loyaltyctl_stats_read, &s);
     if (rc != LOYALTYCTL_OK) {
         return rc;
     }
 
-    doc = NULL;
-    rc = loyalty_stats_query(&st, txn, &q, time(NULL), &doc);
-
-    loyaltyctl_read_end(&st, txn);
-
-    if (rc != 0) {
-        return loyaltyctl_store_failed("stats", rc);
-    }
-
     if (csv) {
-        return loyaltyctl_stats_csv(&q, doc);
+        return loyaltyctl_stats_csv(&s.q, s.doc);
     }
 
-    return loyaltyctl_print_json(doc);
+    return loyaltyctl_print_json(s.doc);
 }
 
 

@@ -23,68 +23,61 @@ loyaltyctl_init(const loyaltyctl_opts_t *o, int argc, char **argv)
 }
 
 
-int
-loyaltyctl_stat(const loyaltyctl_opts_t *o, int argc, char **argv)
+/* stat's lines, in a read transaction; data is the store's directory */
+static int
+loyaltyctl_stat_read(loyalty_store_t *st, MDB_txn *txn, void *data)
 {
     int              rc, i;
     char             created_at[LOYALTY_RFC3339_LEN + 1];
-    size_t           used;
+    size_t           size, used;
     int64_t          created;
     uint32_t         version;
-    MDB_txn         *txn;
     MDB_stat         ms;
     MDB_envinfo      info;
-    loyalty_store_t  st;
 
-    rc = loyaltyctl_read_begin(o, "stat", &st, &txn);
-    if (rc != LOYALTYCTL_OK) {
-        return rc;
-    }
-
-    rc = loyalty_store_meta(&st, txn, &version, &created);
+    rc = loyalty_store_meta(st, txn, &version, &created);
     if (rc == 0) {
-        rc = mdb_env_info(st.env, &info);
+        rc = loyalty_store_usage(st, &size, &used);
     }
     if (rc == 0) {
-        rc = mdb_env_stat(st.env, &ms);
+        rc = mdb_env_info(st->env, &info);
     }
 
     if (rc != 0) {
-        goto failed;
+        return rc;
     }
 
-    used = (info.me_last_pgno + 1) * (size_t) ms.ms_psize;
     loyalty_format_rfc3339(created, created_at);
 
-    printf("store           %s\n", o->store);
+    printf("store           %s\n", (const char *) data);
     printf("schema_version  %u\n", version);
     printf("created_at      %s\n", created_at);
-    printf("map_size        %zu\n", info.me_mapsize);
+    printf("map_size        %zu\n", size);
     printf("map_used        %zu (%.1f%%)\n", used,
-           100.0 * (double) used / (double) info.me_mapsize);
+           100.0 * (double) used / (double) size);
     printf("readers         %u of %u\n", info.me_numreaders,
            info.me_maxreaders);
 
     for (i = 0; i < LOYALTY_DB_COUNT; i++) {
-        if (st.dbi[i] == 0) {
+        if (st->dbi[i] == 0) {
             continue;       /* optional, absent from an older store */
         }
 
-        rc = mdb_stat(txn, st.dbi[i], &ms);
+        rc = mdb_stat(txn, st->dbi[i], &ms);
         if (rc != 0) {
-            goto failed;
+            return rc;
         }
 
         printf("db %-12s %zu\n", loyalty_store_dbs[i], ms.ms_entries);
     }
 
-    loyaltyctl_read_end(&st, txn);
+    return 0;
+}
 
-    return LOYALTYCTL_OK;
 
-failed:
-
-    loyaltyctl_read_end(&st, txn);
-
-    return loyaltyctl_store_failed("stat", rc);
+int
+loyaltyctl_stat(const loyaltyctl_opts_t *o, int argc, char **argv)
+{
+    return loyaltyctl_read(o, "stat", loyaltyctl_stat_read,
+                           (void *) o->store);
 }

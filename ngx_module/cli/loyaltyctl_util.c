@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "loyalty_code.h"
 #include "loyaltyctl.h"
@@ -98,6 +99,11 @@ loyaltyctl_options(const loyaltyctl_opts_t *o, int argc, char **argv,
         longopts[i].has_arg = opts[i].value ? required_argument : no_argument;
         longopts[i].flag = NULL;
         longopts[i].val = LOYALTYCTL_OPTION_ID + i;
+
+        /* a time (--now, --until) is now unless given */
+        if (opts[i].set == loyaltyctl_time) {
+            *(int64_t *) opts[i].dest = (int64_t) time(NULL);
+        }
 
         if (opts[i].letter != 0) {
             letters[n++] = (char) opts[i].letter;
@@ -450,6 +456,26 @@ loyaltyctl_read_end(loyalty_store_t *st, MDB_txn *txn)
 {
     mdb_txn_abort(txn);
     loyalty_store_close(st);
+}
+
+
+int
+loyaltyctl_read(const loyaltyctl_opts_t *o, const char *what,
+    int (*read)(loyalty_store_t *st, MDB_txn *txn, void *data), void *data)
+{
+    int               rc;
+    MDB_txn          *txn;
+    loyalty_store_t   st;
+
+    rc = loyaltyctl_read_begin(o, what, &st, &txn);
+    if (rc != LOYALTYCTL_OK) {
+        return rc;
+    }
+
+    rc = read(&st, txn, data);
+    loyaltyctl_read_end(&st, txn);
+
+    return (rc == 0) ? LOYALTYCTL_OK : loyaltyctl_store_failed(what, rc);
 }
 
 

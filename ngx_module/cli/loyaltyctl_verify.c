@@ -204,30 +204,21 @@ loyaltyctl_verify_orphans(loyalty_store_t *st, MDB_txn *txn, int db,
 }
 
 
-int
-loyaltyctl_verify(const loyaltyctl_opts_t *o, int argc, char **argv)
+/* every check, in a read transaction; problems (size_t) counted */
+static int
+loyaltyctl_verify_all(loyalty_store_t *st, MDB_txn *txn, void *problems)
 {
     int                rc;
-    size_t             problems;
-    MDB_txn           *txn;
-    loyalty_store_t    st;
     loyalty_tierset_t  ts;
 
-    rc = loyaltyctl_read_begin(o, "verify", &st, &txn);
-    if (rc != LOYALTYCTL_OK) {
-        return rc;
-    }
-
-    problems = 0;
-
-    rc = loyaltyctl_verify_db(&st, txn, LOYALTY_DB_TIERS, NULL, &problems);
+    rc = loyaltyctl_verify_db(st, txn, LOYALTY_DB_TIERS, NULL, problems);
 
     /*
      * Prices are checked against the tier set the module would use; a
      * damaged tier empties it, and was reported above.
      */
     if (rc == 0) {
-        rc = loyalty_tierset_load(txn, st.dbi[LOYALTY_DB_TIERS], &ts);
+        rc = loyalty_tierset_load(txn, st->dbi[LOYALTY_DB_TIERS], &ts);
         if (rc == MDB_CORRUPTED) {
             ts.n = 0;
             rc = 0;
@@ -235,35 +226,45 @@ loyaltyctl_verify(const loyaltyctl_opts_t *o, int argc, char **argv)
     }
 
     if (rc == 0) {
-        rc = loyaltyctl_verify_db(&st, txn, LOYALTY_DB_MEMBERS, NULL,
-                                  &problems);
+        rc = loyaltyctl_verify_db(st, txn, LOYALTY_DB_MEMBERS, NULL,
+                                  problems);
     }
 
     if (rc == 0) {
-        rc = loyaltyctl_verify_db(&st, txn, LOYALTY_DB_PRICES, &ts,
-                                  &problems);
+        rc = loyaltyctl_verify_db(st, txn, LOYALTY_DB_PRICES, &ts, problems);
     }
 
     if (rc == 0) {
-        rc = loyaltyctl_verify_codes(&st, txn, &problems);
+        rc = loyaltyctl_verify_codes(st, txn, problems);
     }
 
     if (rc == 0) {
-        rc = loyaltyctl_verify_stats(&st, txn, &problems);
+        rc = loyaltyctl_verify_stats(st, txn, problems);
     }
 
     /* what a deleted member leaves would be inherited */
     if (rc == 0) {
-        rc = loyaltyctl_verify_orphans(&st, txn, LOYALTY_DB_LEDGER,
+        rc = loyaltyctl_verify_orphans(st, txn, LOYALTY_DB_LEDGER,
                                        LOYALTY_DB_MEMBERS,
                                        "ledger entries of no member",
-                                       &problems);
+                                       problems);
     }
 
-    loyaltyctl_read_end(&st, txn);
+    return rc;
+}
 
-    if (rc != 0) {
-        return loyaltyctl_store_failed("verify", rc);
+
+int
+loyaltyctl_verify(const loyaltyctl_opts_t *o, int argc, char **argv)
+{
+    int     rc;
+    size_t  problems;
+
+    problems = 0;
+
+    rc = loyaltyctl_read(o, "verify", loyaltyctl_verify_all, &problems);
+    if (rc != LOYALTYCTL_OK) {
+        return rc;
     }
 
     if (problems) {

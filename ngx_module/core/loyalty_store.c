@@ -345,12 +345,11 @@ loyalty_store_close(loyalty_store_t *st)
 
 
 int
-loyalty_store_grow(loyalty_store_t *st, size_t need)
+loyalty_store_usage(loyalty_store_t *st, size_t *size, size_t *used)
 {
-    MDB_envinfo  info;
-    MDB_stat     stat;
-    size_t       used, size;
     int          rc;
+    MDB_stat     stat;
+    MDB_envinfo  info;
 
     rc = mdb_env_info(st->env, &info);
     if (rc == 0) {
@@ -361,8 +360,23 @@ loyalty_store_grow(loyalty_store_t *st, size_t need)
         return rc;
     }
 
-    used = (info.me_last_pgno + 1) * (size_t) stat.ms_psize;
-    size = info.me_mapsize;
+    *size = info.me_mapsize;
+    *used = (info.me_last_pgno + 1) * (size_t) stat.ms_psize;
+
+    return 0;
+}
+
+
+int
+loyalty_store_grow(loyalty_store_t *st, size_t need)
+{
+    size_t  used, size;
+    int     rc;
+
+    rc = loyalty_store_usage(st, &size, &used);
+    if (rc != 0) {
+        return rc;
+    }
 
     if (used + need <= size) {
         return 0;

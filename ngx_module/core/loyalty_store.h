@@ -87,6 +87,9 @@ int loyalty_store_meta_int(loyalty_store_t *st, MDB_txn *txn,
 int loyalty_store_meta(loyalty_store_t *st, MDB_txn *txn, uint32_t *version,
     int64_t *created);
 
+/* the map's size and the bytes its pages use: 0, or an LMDB error */
+int loyalty_store_usage(loyalty_store_t *st, size_t *size, size_t *used);
+
 /* grows the map so that need more bytes fit; call with no transaction */
 int loyalty_store_grow(loyalty_store_t *st, size_t need);
 
