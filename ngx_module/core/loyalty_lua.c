@@ -436,6 +436,17 @@ loyalty_lua_start(loyalty_lua_t *vm)
 }
 
 
+/*
+ * The count of the call begun again: what the VM's own Lua code ran
+ * before (a price hook's context filled) is not the script's to pay
+ */
+void
+loyalty_lua_recount(loyalty_lua_t *vm)
+{
+    lua_sethook(vm->L, loyalty_lua_budget, LUA_MASKCOUNT, vm->slice);
+}
+
+
 uint64_t
 loyalty_lua_now(void)
 {
@@ -580,6 +591,31 @@ loyalty_lua_run(loyalty_lua_t *vm, int nargs, int nresults)
 }
 
 
+/* what loyalty_lua_call() runs */
+typedef struct {
+    lua_CFunction   f;
+    void           *ud;
+} loyalty_lua_cp_t;
+
+
+/*
+ * f(ud), the VM's one C function for it (vm->call): lua_cpcall() would
+ * make a closure every call, garbage for the collector
+ */
+int
+loyalty_lua_protected(lua_State *L)
+{
+    loyalty_lua_cp_t  *cp;
+
+    cp = lua_touserdata(L, 1);
+
+    lua_pushlightuserdata(L, cp->ud);
+    lua_replace(L, 1);
+
+    return cp->f(L);
+}
+
+
 /*
  * f builds what it hands the script, calls it and reads its answer, all
  * protected, so that running out of memory anywhere in it is an error
@@ -588,8 +624,9 @@ loyalty_lua_run(loyalty_lua_t *vm, int nargs, int nresults)
 int
 loyalty_lua_call(loyalty_lua_t *vm, lua_CFunction f, void *ud)
 {
-    int     rc;
-    size_t  room;
+    int                rc;
+    size_t             room;
+    loyalty_lua_cp_t   cp;
 
     /* the error paths must not be the ones to find memory short */
     room = vm->limit / 8 > 65536 ? vm->limit / 8 : 65536;
@@ -606,9 +643,15 @@ loyalty_lua_call(loyalty_lua_t *vm, lua_CFunction f, void *ud)
         }
     }
 
+    cp.f = f;
+    cp.ud = ud;
+
     loyalty_lua_start(vm);
 
-    rc = lua_cpcall(vm->L, f, ud);
+    lua_rawgeti(vm->L, LUA_REGISTRYINDEX, vm->call);
+    lua_pushlightuserdata(vm->L, &cp);
+
+    rc = lua_pcall(vm->L, 1, 0, 0);
 
     vm->running = 0;
 

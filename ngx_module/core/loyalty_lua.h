@@ -181,6 +181,18 @@ struct loyalty_lua_s {
     int                     loaded;
     int                     keys;
     int                     lazy;     /* a partial member's metatable */
+    int                     call;     /* loyalty_lua_call()'s function */
+    /*
+     * A price hook's context and member, made once and refilled every
+     * call (loyalty_lua_hook.c), with the context's metatable; made
+     * anew when renew says a script may have put keys of its own in
+     * them, which the next call must not see.
+     */
+    int                     ctx;
+    int                     member;
+    int                     ctx_mt;
+    int                     fill;     /* the function that fills them */
+    int                     renew;
     loyalty_lua_name_t      names[LOYALTY_LUA_NAMES];
 
     /* what loyalty.store reads during a call */
@@ -222,6 +234,9 @@ int loyalty_lua_unknown_keys(loyalty_lua_t *vm, loyalty_lua_warn_pt warn,
  */
 int loyalty_lua_call(loyalty_lua_t *vm, lua_CFunction f, void *ud);
 
+/* in a call: the budget's count begun again (loyalty_lua_call's f) */
+void loyalty_lua_recount(loyalty_lua_t *vm);
+
 /* the store that loyalty.store and a partial member read during a call */
 void loyalty_lua_store(loyalty_lua_t *vm, loyalty_store_t *st,
     MDB_txn *txn);
@@ -247,8 +262,24 @@ int loyalty_lua_sandbox(lua_State *L);
 /* a chunk loaded in the sandbox: 0 with it on the stack, or an error */
 int loyalty_lua_chunk(lua_State *L, loyalty_lua_t *vm, const char *source,
     size_t len, const char *chunkname);
+/* loyalty_lua_call()'s f(ud), called as vm->call (loyalty_lua.c) */
+int loyalty_lua_protected(lua_State *L);
 /* a partial member's __index, loyalty.store (loyalty_lua_member.c) */
 int loyalty_lua_member_index(lua_State *L);
+/*
+ * The tables the VM refills from call to call, a price hook's context and
+ * member (loyalty_lua_hook.c): their filler made and they, as the VM is;
+ * they made anew (the stack as it was)
+ */
+void loyalty_lua_price_setup(lua_State *L, loyalty_lua_t *vm);
+void loyalty_lua_reused_tables(lua_State *L, loyalty_lua_t *vm);
+/*
+ * Their __newindex (upvalue: the VM), and for a function that writes into
+ * the table at idx past __newindex or hands out its metatable: renew set
+ * if it is one of them (loyalty_lua_sandbox.c)
+ */
+int loyalty_lua_reused_newindex(lua_State *L);
+void loyalty_lua_reused_touch(lua_State *L, loyalty_lua_t *vm, int idx);
 void loyalty_lua_store_lib(lua_State *L, loyalty_lua_t *vm);
 
 

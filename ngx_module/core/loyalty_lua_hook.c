@@ -25,6 +25,8 @@
 
 
 static int loyalty_lua_price_ask(lua_State *L);
+static void loyalty_lua_reused_table(lua_State *L, int k, int n,
+    const int *keys);
 static void loyalty_lua_price_context(lua_State *L, loyalty_lua_ask_t *ask);
 static int loyalty_lua_click_ask(lua_State *L);
 static void loyalty_lua_click_context(lua_State *L, loyalty_lua_ask_t *ask);
@@ -135,55 +137,198 @@ loyalty_lua_price_ask(lua_State *L)
 }
 
 
-/* the price hook's context, at index 2 above the keys at 1 */
+/*
+ * The function that fills a price hook's context and member
+ * (loyalty_lua_price_context): Lua sets a table's fields faster than the
+ * C API, which takes each key from the keys' table.  Every key is in
+ * place (loyalty_lua_reused_tables), so that only a field that may be nil
+ * is set past __newindex, by rawset.
+ */
+static const char  loyalty_lua_price_fill[] =
+    "local rawset = rawset\n"
+    "return function(ctx, member, sku, qty, retail, price, currency, tier,\n"
+    "                now, rank, id, mtier, mrank, stage, points)\n"
+    "  ctx.sku = sku\n"
+    "  ctx.qty = qty\n"
+    "  ctx.retail = retail\n"
+    "  ctx.price = price\n"
+    "  ctx.currency = currency\n"
+    "  ctx.tier = tier\n"
+    "  ctx.now = now\n"
+    "  rawset(ctx, 'rank', rank)\n"
+    "  if id == nil then\n"
+    "    rawset(ctx, 'member', nil)\n"
+    "    return\n"
+    "  end\n"
+    "  member.id = id\n"
+    "  member.tier = mtier\n"
+    "  member.rank = mrank\n"
+    "  member.stage = stage\n"
+    "  member.points = points\n"
+    "  member.blocked = false\n"
+    "  rawset(ctx, 'member', member)\n"
+    "end\n";
+
+/* the keys of each, all set every call */
+static const int  loyalty_lua_ctx_keys[] = {
+    LOYALTY_LUA_KEY_SKU, LOYALTY_LUA_KEY_QTY, LOYALTY_LUA_KEY_RETAIL,
+    LOYALTY_LUA_KEY_PRICE, LOYALTY_LUA_KEY_CURRENCY, LOYALTY_LUA_KEY_TIER,
+    LOYALTY_LUA_KEY_NOW, LOYALTY_LUA_KEY_RANK, LOYALTY_LUA_KEY_MEMBER, 0
+};
+
+static const int  loyalty_lua_member_keys[] = {
+    LOYALTY_LUA_KEY_ID, LOYALTY_LUA_KEY_TIER, LOYALTY_LUA_KEY_RANK,
+    LOYALTY_LUA_KEY_STAGE, LOYALTY_LUA_KEY_POINTS, LOYALTY_LUA_KEY_BLOCKED, 0
+};
+
+
+/* run protected, as the VM is made, the keys' table at the top */
+void
+loyalty_lua_price_setup(lua_State *L, loyalty_lua_t *vm)
+{
+    if (luaL_loadbuffer(L, loyalty_lua_price_fill,
+                        sizeof(loyalty_lua_price_fill) - 1, "=loyalty")
+        != 0)
+    {
+        lua_error(L);
+    }
+
+    lua_call(L, 0, 1);
+    vm->fill = luaL_ref(L, LUA_REGISTRYINDEX);
+
+    loyalty_lua_reused_tables(L, vm);
+}
+
+
+/*
+ * A price hook's context and member are the VM's own tables, refilled
+ * every call, with metatables: the context's holds only __newindex, the
+ * member's __index reads the rest of a partial member's record as well.
+ * Their keys are set to false, for the filler to overwrite; their slots
+ * in the registry take the new ones, and renew is cleared once all four
+ * are in place.
+ */
+void
+loyalty_lua_reused_tables(lua_State *L, loyalty_lua_t *vm)
+{
+    int  k;
+
+    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->keys);
+    k = lua_gettop(L);
+
+    lua_createtable(L, 0, 1);
+    lua_pushlightuserdata(L, vm);
+    lua_pushcclosure(L, loyalty_lua_reused_newindex, 1);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -3, "__newindex");
+
+    /* the context's metatable, the __newindex; the member's */
+    lua_createtable(L, 0, 2);
+    lua_insert(L, -2);
+    lua_setfield(L, -2, "__newindex");
+    lua_pushlightuserdata(L, vm);
+    lua_pushcclosure(L, loyalty_lua_member_index, 1);
+    lua_setfield(L, -2, "__index");
+
+    loyalty_lua_reused_table(L, k, 14, loyalty_lua_member_keys);
+    lua_rawseti(L, LUA_REGISTRYINDEX, vm->member);
+    lua_rawseti(L, LUA_REGISTRYINDEX, vm->lazy);
+
+    loyalty_lua_reused_table(L, k, 10, loyalty_lua_ctx_keys);
+    lua_rawseti(L, LUA_REGISTRYINDEX, vm->ctx);
+    lua_rawseti(L, LUA_REGISTRYINDEX, vm->ctx_mt);
+
+    lua_pop(L, 1);
+
+    vm->renew = 0;
+}
+
+
+/*
+ * A table pushed, room made for n keys, keys (from the keys' table at k)
+ * set to false, and the metatable below it set
+ */
+static void
+loyalty_lua_reused_table(lua_State *L, int k, int n, const int *keys)
+{
+    int  i;
+
+    lua_createtable(L, 0, n);
+
+    for (i = 0; keys[i]; i++) {
+        lua_rawgeti(L, k, keys[i]);
+        lua_pushboolean(L, 0);
+        lua_rawset(L, -3);
+    }
+
+    lua_pushvalue(L, -2);
+    lua_setmetatable(L, -2);
+}
+
+
+/*
+ * The price hook's context, at index 2 above the keys at 1: the VM's own
+ * table and member (vm->ctx, vm->member) filled, every key set, to nil if
+ * the question has none, so that nothing of the call before is left.  A
+ * script that adds a key of its own has them made anew for the next call;
+ * fresh tables every call would be garbage, and hashing their keys in,
+ * more work than the hook's.  The count of the budget begins after.
+ */
 static void
 loyalty_lua_price_context(lua_State *L, loyalty_lua_ask_t *ask)
 {
+    int                   n;
+    loyalty_lua_t        *vm;
     loyalty_lua_price_t  *p;
 
     p = ask->price;
-    loyalty_lua_context(L, ask, 10);
-    loyalty_lua_set_str(L, LOYALTY_LUA_KEY_SKU, p->sku, p->sku_len);
-    loyalty_lua_set_num(L, LOYALTY_LUA_KEY_QTY, p->qty);
-    loyalty_lua_set_num(L, LOYALTY_LUA_KEY_RETAIL, p->retail);
-    loyalty_lua_set_num(L, LOYALTY_LUA_KEY_PRICE, p->price);
-    lua_rawgeti(L, 1, LOYALTY_LUA_KEY_CURRENCY);
-    loyalty_lua_push_name(L, ask->vm, p->currency, p->currency_len);
-    lua_rawset(L, -3);
-    lua_rawgeti(L, 1, LOYALTY_LUA_KEY_TIER);
-    loyalty_lua_push_name(L, ask->vm, p->tier, p->tier_len);
-    lua_rawset(L, -3);
-    loyalty_lua_set_num(L, LOYALTY_LUA_KEY_NOW, ask->now);
+    vm = ask->vm;
+
+    lua_settop(L, 0);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->keys);
+
+    if (vm->renew) {
+        loyalty_lua_reused_tables(L, vm);
+    }
+
+    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->ctx);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->fill);
+    lua_pushvalue(L, 2);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->member);
+    lua_pushlstring(L, p->sku, p->sku_len);
+    lua_pushnumber(L, (lua_Number) p->qty);
+    lua_pushnumber(L, (lua_Number) p->retail);
+    lua_pushnumber(L, (lua_Number) p->price);
+    loyalty_lua_push_name(L, vm, p->currency, p->currency_len);
+    loyalty_lua_push_name(L, vm, p->tier, p->tier_len);
+    lua_pushnumber(L, (lua_Number) ask->now);
 
     if (p->has_rank) {
-        loyalty_lua_set_num(L, LOYALTY_LUA_KEY_RANK, p->rank);
+        lua_pushnumber(L, p->rank);
+
+    } else {
+        lua_pushnil(L);
     }
 
-    if (p->member == NULL) {
-        return;
-    }
+    n = 10;
 
     /*
      * What the request knows of the member already; the rest of the
      * record is read only if the hook looks for it (see
-     * loyalty_lua_member_index).
+     * loyalty_lua_member_index), which has the member made anew.
      */
-    lua_createtable(L, 0, 14);
-    loyalty_lua_set_str(L, LOYALTY_LUA_KEY_ID, p->member, p->member_len);
-    lua_rawgeti(L, 1, LOYALTY_LUA_KEY_TIER);
-    loyalty_lua_push_name(L, ask->vm, p->member_tier, p->member_tier_len);
-    lua_rawset(L, -3);
-    loyalty_lua_set_num(L, LOYALTY_LUA_KEY_RANK, p->member_rank);
-    lua_rawgeti(L, 1, LOYALTY_LUA_KEY_STAGES + p->member_stage);
-    loyalty_lua_set(L, LOYALTY_LUA_KEY_STAGE);
-    loyalty_lua_set_num(L, LOYALTY_LUA_KEY_POINTS, p->member_points);
-    lua_pushboolean(L, 0);
-    loyalty_lua_set(L, LOYALTY_LUA_KEY_BLOCKED);
+    if (p->member) {
+        lua_pushlstring(L, p->member, p->member_len);
+        loyalty_lua_push_name(L, vm, p->member_tier, p->member_tier_len);
+        lua_pushnumber(L, p->member_rank);
+        lua_rawgeti(L, 1, LOYALTY_LUA_KEY_STAGES + p->member_stage);
+        lua_pushnumber(L, (lua_Number) p->member_points);
+        n = 15;
+    }
 
-    lua_rawgeti(L, LUA_REGISTRYINDEX, ask->vm->lazy);
-    lua_setmetatable(L, -2);
+    lua_call(L, n, 0);
 
-    loyalty_lua_set(L, LOYALTY_LUA_KEY_MEMBER);
+    loyalty_lua_recount(vm);
 }
 
 
