@@ -94,6 +94,7 @@ loyalty_lua_open(loyalty_lua_t *vm, char *err, size_t errlen)
     }
 
     for (i = 0; i < LOYALTY_LUA_NAMES; i++) {
+        vm->names[i].ref = LUA_NOREF;
         vm->names[i].len = 0;
     }
 
@@ -591,28 +592,22 @@ loyalty_lua_run(loyalty_lua_t *vm, int nargs, int nresults)
 }
 
 
-/* what loyalty_lua_call() runs */
-typedef struct {
-    lua_CFunction   f;
-    void           *ud;
-} loyalty_lua_cp_t;
-
-
 /*
- * f(ud), the VM's one C function for it (vm->call): lua_cpcall() would
- * make a closure every call, garbage for the collector
+ * f(ud) of loyalty_lua_call(), the VM's one C function for it (vm->call):
+ * lua_cpcall() would make a closure every call, garbage for the collector
  */
 int
 loyalty_lua_protected(lua_State *L)
 {
-    loyalty_lua_cp_t  *cp;
+    void           *ud;
+    loyalty_lua_t  *vm;
 
-    cp = lua_touserdata(L, 1);
+    (void) lua_getallocf(L, &ud);
+    vm = ud;
 
-    lua_pushlightuserdata(L, cp->ud);
-    lua_replace(L, 1);
+    lua_pushlightuserdata(L, vm->call_ud);
 
-    return cp->f(L);
+    return vm->call_f(L);
 }
 
 
@@ -624,9 +619,8 @@ loyalty_lua_protected(lua_State *L)
 int
 loyalty_lua_call(loyalty_lua_t *vm, lua_CFunction f, void *ud)
 {
-    int                rc;
-    size_t             room;
-    loyalty_lua_cp_t   cp;
+    int     rc;
+    size_t  room;
 
     /* the error paths must not be the ones to find memory short */
     room = vm->limit / 8 > 65536 ? vm->limit / 8 : 65536;
@@ -643,15 +637,15 @@ loyalty_lua_call(loyalty_lua_t *vm, lua_CFunction f, void *ud)
         }
     }
 
-    cp.f = f;
-    cp.ud = ud;
+    /* a call runs no other: the script cannot make one */
+    vm->call_f = f;
+    vm->call_ud = ud;
 
     loyalty_lua_start(vm);
 
     lua_rawgeti(vm->L, LUA_REGISTRYINDEX, vm->call);
-    lua_pushlightuserdata(vm->L, &cp);
 
-    rc = lua_pcall(vm->L, 1, 0, 0);
+    rc = lua_pcall(vm->L, 0, 0, 0);
 
     vm->running = 0;
 

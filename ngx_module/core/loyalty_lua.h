@@ -128,11 +128,11 @@ typedef struct loyalty_lua_s  loyalty_lua_t;
  * A short string the hooks' contexts carry again and again (a tier's
  * name, a currency), kept in the registry: pushed without interning.
  */
-#define LOYALTY_LUA_NAMES     16
+#define LOYALTY_LUA_NAMES     64
 #define LOYALTY_LUA_NAME_LEN  32
 
 typedef struct {
-    int                     ref;
+    int                     ref;      /* LUA_NOREF: none yet */
     size_t                  len;      /* 0: none */
     char                    s[LOYALTY_LUA_NAME_LEN];
 } loyalty_lua_name_t;
@@ -182,6 +182,8 @@ struct loyalty_lua_s {
     int                     keys;
     int                     lazy;     /* a partial member's metatable */
     int                     call;     /* loyalty_lua_call()'s function */
+    lua_CFunction           call_f;   /* and what it calls, with */
+    void                   *call_ud;
     /*
      * A price hook's context and member, made once and refilled every
      * call (loyalty_lua_hook.c), with the context's metatable; made

@@ -141,8 +141,8 @@ loyalty_lua_price_ask(lua_State *L)
  * The function that fills a price hook's context and member
  * (loyalty_lua_price_context): Lua sets a table's fields faster than the
  * C API, which takes each key from the keys' table.  Every key is in
- * place (loyalty_lua_reused_tables), so that only a field that may be nil
- * is set past __newindex, by rawset.
+ * place (loyalty_lua_reused_tables), so that an assignment meets
+ * __newindex only where the field is nil (rank, member): rawset there.
  */
 static const char  loyalty_lua_price_fill[] =
     "local rawset = rawset\n"
@@ -155,9 +155,10 @@ static const char  loyalty_lua_price_fill[] =
     "  ctx.currency = currency\n"
     "  ctx.tier = tier\n"
     "  ctx.now = now\n"
-    "  rawset(ctx, 'rank', rank)\n"
+    "  if ctx.rank ~= nil then ctx.rank = rank\n"
+    "  elseif rank ~= nil then rawset(ctx, 'rank', rank) end\n"
     "  if id == nil then\n"
-    "    rawset(ctx, 'member', nil)\n"
+    "    if ctx.member ~= nil then ctx.member = nil end\n"
     "    return\n"
     "  end\n"
     "  member.id = id\n"
@@ -166,7 +167,8 @@ static const char  loyalty_lua_price_fill[] =
     "  member.stage = stage\n"
     "  member.points = points\n"
     "  member.blocked = false\n"
-    "  rawset(ctx, 'member', member)\n"
+    "  if ctx.member ~= nil then ctx.member = member\n"
+    "  else rawset(ctx, 'member', member) end\n"
     "end\n";
 
 /* the keys of each, all set every call */
@@ -621,14 +623,16 @@ loyalty_lua_context(lua_State *L, loyalty_lua_ask_t *ask, int nrec)
 
 /*
  * s pushed: from the registry if one of the last names pushed (a lookup
- * by two bytes and the length, then a compare), else interned and kept
- * there in place of the name its slot held.  Run protected, as every
+ * by its hash, then a compare), else interned and kept there in place of
+ * the name its slot held.  Run protected, as every
  * ask: a failed luaL_ref() fails the call.
  */
 static void
 loyalty_lua_push_name(lua_State *L, loyalty_lua_t *vm, const char *s,
     size_t len)
 {
+    size_t               i;
+    uint32_t             h;
     loyalty_lua_name_t  *n;
 
     if (len == 0 || len > LOYALTY_LUA_NAME_LEN) {
@@ -636,9 +640,14 @@ loyalty_lua_push_name(lua_State *L, loyalty_lua_t *vm, const char *s,
         return;
     }
 
-    n = &vm->names[(len + (unsigned char) s[0]
-                    + (unsigned char) s[len - 1] * 7u)
-                   % LOYALTY_LUA_NAMES];
+    /* FNV-1a: the names a shop has (tiers, currencies) rarely collide */
+    h = 2166136261u;
+
+    for (i = 0; i < len; i++) {
+        h = (h ^ (unsigned char) s[i]) * 16777619u;
+    }
+
+    n = &vm->names[h % LOYALTY_LUA_NAMES];
 
     if (n->len == len && memcmp(n->s, s, len) == 0) {
         lua_rawgeti(L, LUA_REGISTRYINDEX, n->ref);
@@ -646,14 +655,16 @@ loyalty_lua_push_name(lua_State *L, loyalty_lua_t *vm, const char *s,
     }
 
     lua_pushlstring(L, s, len);
+    lua_pushvalue(L, -1);
+    n->len = 0;
 
-    if (n->len) {
-        n->len = 0;
-        luaL_unref(L, LUA_REGISTRYINDEX, n->ref);
+    if (n->ref == LUA_NOREF) {
+        n->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+
+    } else {
+        lua_rawseti(L, LUA_REGISTRYINDEX, n->ref);
     }
 
-    lua_pushvalue(L, -1);
-    n->ref = luaL_ref(L, LUA_REGISTRYINDEX);
     memcpy(n->s, s, len);
     n->len = len;
 }

@@ -381,6 +381,163 @@ hooks(void)
 }
 
 
+/*
+ * A price hook's context and member are the VM's own tables, refilled
+ * every call: whatever a script writes into them past the fields the
+ * call sets (a key of its own, by assignment, rawset, table.insert, a
+ * metatable changed or taken) has them made anew, so that the next call
+ * sees only its own question; a script that leaves them alone gets the
+ * same tables again.
+ */
+static const char  reuse_script[] =
+    "local known = { sku = 1, qty = 1, retail = 1, price = 1, currency = 1,\n"
+    "  tier = 1, now = 1, rank = 1, member = 1 }\n"
+    "local mknown = { id = 1, tier = 1, rank = 1, stage = 1, points = 1,\n"
+    "  blocked = 1 }\n"
+    "local function strangers(t, k)\n"
+    "  local n = 0\n"
+    "  for key in pairs(t) do if not k[key] then n = n + 1 end end\n"
+    "  return n\n"
+    "end\n"
+    "local writes = {\n"
+    "  function(ctx) ctx.extra = 1 end,\n"
+    "  function(ctx) rawset(ctx, 'extra', 1) end,\n"
+    "  function(ctx) table.insert(ctx, 1) end,\n"
+    "  function(ctx) ctx.member.extra = 1 end,\n"
+    "  function(ctx) rawset(ctx.member, 'extra', 1) end,\n"
+    "  function(ctx) table.insert(ctx.member, 1) end,\n"
+    "  function(ctx) getmetatable(ctx.member).__newindex = nil\n"
+    "    ctx.member.extra = 1 end,\n"
+    "  function(ctx) setmetatable(ctx, nil) ctx.extra = 1 end,\n"
+    "  function(ctx) setmetatable(ctx.member, {}) ctx.member[1] = 1 end,\n"
+    "  function(ctx) setmetatable({}, { __newindex = ctx }).extra = 1 end,\n"
+    "  function(ctx) ctx.rank = nil ctx.member = nil ctx.price = 0 end,\n"
+    "  function(ctx) ctx.member = { extra = 1 } ctx.sku = 'x' end,\n"
+    "  function(ctx) ctx[nil] = 1 end,\n"
+    "}\n"
+    "local saved\n"
+    "return {\n"
+    "  price = function(ctx)\n"
+    "    local w = writes[ctx.qty]\n"
+    "    if w then w(ctx) return nil end\n"
+    "    local n = strangers(ctx, known)\n"
+    "    local m = ctx.member\n"
+    "    if m ~= nil then n = n + strangers(m, mknown) end\n"
+    "    if getmetatable(ctx) ~= nil then n = n + 100 end\n"
+    "    local same = saved == ctx and 1 or 0\n"
+    "    saved = ctx\n"
+    "    return n * 10 + same, ctx.sku .. ' ' .. tostring(ctx.rank) .. ' '\n"
+    "      .. (m and m.id .. ' ' .. m.stage .. ' ' .. m.tier or '-')\n"
+    "  end,\n"
+    "}\n";
+
+
+static void
+reuse_look(loyalty_lua_t *vm, loyalty_lua_ask_t *ask, char *label,
+    size_t size)
+{
+    ask->price->qty = 0;
+    ask->price->total = -1;
+
+    if (loyalty_lua_ask(vm, LOYALTY_LUA_HOOK_PRICE, ask) != 0
+        || !ask->answered)
+    {
+        snprintf(label, size, "failed: %.100s", reported);
+        return;
+    }
+
+    snprintf(label, size, "%d %.*s", (int) ask->price->total,
+             (int) ask->price->label_len, ask->price->label);
+}
+
+
+static void
+reuse(void)
+{
+    int                  w;
+    char                 err[512], label[128], want[128];
+    loyalty_lua_t        vm;
+    loyalty_lua_ask_t    ask;
+    loyalty_lua_price_t  q;
+
+    memset(&vm, 0, sizeof(loyalty_lua_t));
+    vm.file = "/nonexistent/reuse.lua";
+    vm.budget = 100000;
+    vm.limit = 4 * 1024 * 1024;
+    vm.report = report;
+
+    ok(loyalty_lua_open(&vm, err, sizeof(err)) == 0
+       && loyalty_lua_script(&vm, reuse_script, sizeof(reuse_script) - 1,
+                             err, sizeof(err)) == 0, "reuse: the script loads");
+    lua_settop(vm.L, 0);
+
+    memset(&q, 0, sizeof(loyalty_lua_price_t));
+    q.sku = "tea";
+    q.sku_len = 3;
+    q.retail = 1000;
+    q.price = 900;
+    q.tier = "gold";
+    q.tier_len = 4;
+    q.rank = 2;
+    q.has_rank = 1;
+    q.member = "m1";
+    q.member_len = 2;
+    q.member_tier = "gold";
+    q.member_tier_len = 4;
+    q.member_stage = 3;
+
+    memset(&ask, 0, sizeof(loyalty_lua_ask_t));
+    ask.price = &q;
+
+    reuse_look(&vm, &ask, label, sizeof(label));
+    is_str(label, "0 tea 2 m1 member gold", "reuse: the first call's fields");
+    reuse_look(&vm, &ask, label, sizeof(label));
+    is_str(label, "1 tea 2 m1 member gold",
+           "reuse: a script that adds nothing gets the same context");
+
+    /* no member, no rank: nothing of the member before */
+    q.member = NULL;
+    q.tier = "public";
+    q.tier_len = 6;
+    q.has_rank = 0;
+    reuse_look(&vm, &ask, label, sizeof(label));
+    is_str(label, "1 tea nil -", "reuse: no member, no rank");
+
+    q.member = "m22";
+    q.member_len = 3;
+    q.member_tier = "silver";
+    q.member_tier_len = 6;
+    q.member_stage = 1;
+    q.tier = "silver";
+    q.tier_len = 6;
+    q.rank = 1;
+    q.has_rank = 1;
+    reuse_look(&vm, &ask, label, sizeof(label));
+    is_str(label, "1 tea 1 m22 fan silver", "reuse: another member");
+
+    for (w = 1; w <= 12; w++) {
+        q.qty = w;
+        ok(loyalty_lua_ask(&vm, LOYALTY_LUA_HOOK_PRICE, &ask) == 0
+           && !ask.answered, "reuse: write %d", w);
+
+        /* made anew (0) if the script added something, else the same */
+        snprintf(want, sizeof(want), "%d tea 1 m22 fan silver",
+                 w == 11 || w == 12);
+        reuse_look(&vm, &ask, label, sizeof(label));
+        is_str(label, want, "reuse: after write %d, the call's own fields",
+               w);
+    }
+
+    q.qty = 13;
+    ok(loyalty_lua_ask(&vm, LOYALTY_LUA_HOOK_PRICE, &ask) == -1,
+       "reuse: ctx[nil] = 1 fails");
+    is_str(reported, "/nonexistent/reuse.lua:24: table index is nil",
+           "reuse: with the script's place");
+
+    loyalty_lua_close(&vm);
+}
+
+
 int
 main(void)
 {
@@ -391,7 +548,7 @@ main(void)
     loyalty_lua_t     vm;
     loyalty_member_t  m;
 
-    plan(24 + 7 + 14 + 12);
+    plan(24 + 7 + 14 + 12 + 31);
 
     memset(&vm, 0, sizeof(loyalty_lua_t));
     vm.file = "/nonexistent/hooks.lua";
@@ -468,6 +625,7 @@ main(void)
     patterns();
     escape();
     hooks();
+    reuse();
 
     return done();
 }
