@@ -410,7 +410,7 @@ loyalty_lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
     if (vm->running && nsize > osize) {
         vm->spent += (nsize - osize) >> LOYALTY_LUA_ALLOC_SHIFT;
 
-        if (vm->spent >= vm->budget && vm->slice != 1) {
+        if (vm->spent >= vm->budget + vm->credit && vm->slice != 1) {
             /* the hook, not the allocator, raises the error */
             vm->slice = 1;
             lua_sethook(vm->L, loyalty_lua_budget, LUA_MASKCOUNT, 1);
@@ -427,23 +427,13 @@ loyalty_lua_start(loyalty_lua_t *vm)
 {
     vm->failed = 0;
     vm->spent = 0;
+    vm->credit = 0;
     vm->timed_out = 0;
     vm->deadline = loyalty_lua_now() + (uint64_t) vm->msec * 1000000;
     vm->slice = vm->budget < LOYALTY_LUA_SLICE ? (int) vm->budget
                                                : LOYALTY_LUA_SLICE;
     vm->running = 1;
 
-    lua_sethook(vm->L, loyalty_lua_budget, LUA_MASKCOUNT, vm->slice);
-}
-
-
-/*
- * The count of the call begun again: what the VM's own Lua code ran
- * before (a price hook's context filled) is not the script's to pay
- */
-void
-loyalty_lua_recount(loyalty_lua_t *vm)
-{
     lua_sethook(vm->L, loyalty_lua_budget, LUA_MASKCOUNT, vm->slice);
 }
 
@@ -480,7 +470,7 @@ loyalty_lua_budget(lua_State *L, lua_Debug *ar)
     }
 
     /* the last slice may be shorter, so that the count is exact */
-    left = vm->budget - vm->spent;
+    left = vm->budget + vm->credit - vm->spent;
 
     if (left < (size_t) vm->slice) {
         vm->slice = (int) left;
@@ -493,7 +483,7 @@ loyalty_lua_budget(lua_State *L, lua_Debug *ar)
 static int
 loyalty_lua_over(loyalty_lua_t *vm)
 {
-    if (vm->spent >= vm->budget) {
+    if (vm->spent >= vm->budget + vm->credit) {
         return 1;
     }
 

@@ -174,6 +174,7 @@ struct loyalty_lua_s {
     int                     timed_out;
     int                     slice;    /* the count hook's interval now */
     size_t                  spent;    /* this call's count */
+    size_t                  credit;   /* of it, the VM's own, not charged */
     uint64_t                deadline; /* loyalty_lua_now()'s */
     loyalty_lua_meter_t     meter;    /* of the pattern functions */
     int                     hooks[LOYALTY_LUA_HOOKS];
@@ -195,6 +196,8 @@ struct loyalty_lua_s {
     int                     ctx_mt;
     int                     fill;     /* the function that fills them */
     int                     renew;
+    unsigned                nil_rank:1;   /* as the last call left them */
+    unsigned                nil_member:1;
     loyalty_lua_name_t      names[LOYALTY_LUA_NAMES];
 
     /* what loyalty.store reads during a call */
@@ -235,9 +238,6 @@ int loyalty_lua_unknown_keys(loyalty_lua_t *vm, loyalty_lua_warn_pt warn,
  * snapshot is the caller's.
  */
 int loyalty_lua_call(loyalty_lua_t *vm, lua_CFunction f, void *ud);
-
-/* in a call: the budget's count begun again (loyalty_lua_call's f) */
-void loyalty_lua_recount(loyalty_lua_t *vm);
 
 /* the store that loyalty.store and a partial member read during a call */
 void loyalty_lua_store(loyalty_lua_t *vm, loyalty_store_t *st,

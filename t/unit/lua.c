@@ -432,9 +432,10 @@ static const char  reuse_script[] =
     "}\n";
 
 
+/* "STRANGERS FIELDS" seen by a call; *same if the context of the last */
 static void
 reuse_look(loyalty_lua_t *vm, loyalty_lua_ask_t *ask, char *label,
-    size_t size)
+    size_t size, int *same)
 {
     ask->price->qty = 0;
     ask->price->total = -1;
@@ -446,7 +447,8 @@ reuse_look(loyalty_lua_t *vm, loyalty_lua_ask_t *ask, char *label,
         return;
     }
 
-    snprintf(label, size, "%d %.*s", (int) ask->price->total,
+    *same = (int) ask->price->total % 10;
+    snprintf(label, size, "%d %.*s", (int) ask->price->total / 10,
              (int) ask->price->label_len, ask->price->label);
 }
 
@@ -454,8 +456,8 @@ reuse_look(loyalty_lua_t *vm, loyalty_lua_ask_t *ask, char *label,
 static void
 reuse(void)
 {
-    int                  w;
-    char                 err[512], label[128], want[128];
+    int                  w, same;
+    char                 err[512], label[128];
     loyalty_lua_t        vm;
     loyalty_lua_ask_t    ask;
     loyalty_lua_price_t  q;
@@ -489,19 +491,18 @@ reuse(void)
     memset(&ask, 0, sizeof(loyalty_lua_ask_t));
     ask.price = &q;
 
-    reuse_look(&vm, &ask, label, sizeof(label));
+    reuse_look(&vm, &ask, label, sizeof(label), &same);
     is_str(label, "0 tea 2 m1 member gold", "reuse: the first call's fields");
-    reuse_look(&vm, &ask, label, sizeof(label));
-    is_str(label, "1 tea 2 m1 member gold",
-           "reuse: a script that adds nothing gets the same context");
+    reuse_look(&vm, &ask, label, sizeof(label), &same);
+    ok(same, "reuse: a script that adds nothing gets the same context");
 
     /* no member, no rank: nothing of the member before */
     q.member = NULL;
     q.tier = "public";
     q.tier_len = 6;
     q.has_rank = 0;
-    reuse_look(&vm, &ask, label, sizeof(label));
-    is_str(label, "1 tea nil -", "reuse: no member, no rank");
+    reuse_look(&vm, &ask, label, sizeof(label), &same);
+    is_str(label, "0 tea nil -", "reuse: no member, no rank");
 
     q.member = "m22";
     q.member_len = 3;
@@ -512,20 +513,23 @@ reuse(void)
     q.tier_len = 6;
     q.rank = 1;
     q.has_rank = 1;
-    reuse_look(&vm, &ask, label, sizeof(label));
-    is_str(label, "1 tea 1 m22 fan silver", "reuse: another member");
+    reuse_look(&vm, &ask, label, sizeof(label), &same);
+    is_str(label, "0 tea 1 m22 fan silver", "reuse: another member");
 
     for (w = 1; w <= 12; w++) {
         q.qty = w;
         ok(loyalty_lua_ask(&vm, LOYALTY_LUA_HOOK_PRICE, &ask) == 0
            && !ask.answered, "reuse: write %d", w);
 
-        /* made anew (0) if the script added something, else the same */
-        snprintf(want, sizeof(want), "%d tea 1 m22 fan silver",
-                 w == 11 || w == 12);
-        reuse_look(&vm, &ask, label, sizeof(label));
-        is_str(label, want, "reuse: after write %d, the call's own fields",
-               w);
+        /* no key of the script's, and the call's own values */
+        reuse_look(&vm, &ask, label, sizeof(label), &same);
+        is_str(label, "0 tea 1 m22 fan silver",
+               "reuse: after write %d, the call's own fields", w);
+
+        /* a key added: the tables were made anew */
+        if (w <= 10) {
+            ok(!same, "reuse: after write %d, a new context", w);
+        }
     }
 
     q.qty = 13;
@@ -533,6 +537,101 @@ reuse(void)
        "reuse: ctx[nil] = 1 fails");
     is_str(reported, "/nonexistent/reuse.lua:24: table index is nil",
            "reuse: with the script's place");
+
+    loyalty_lua_close(&vm);
+}
+
+
+/*
+ * A price hook call's budget is the script's: the filler's instructions
+ * are credited, whichever way it runs (a member or none, the rank and
+ * member set past __newindex or not).  The most a hook may loop is the
+ * same on every way.
+ */
+static int
+reuse_spends(loyalty_lua_t *vm, loyalty_lua_ask_t *ask, int n, int raw,
+    int member)
+{
+    loyalty_lua_price_t  *q;
+
+    q = ask->price;
+
+    /* the call before leaves the member nil, for raw, or not */
+    q->qty = 0;
+    q->member = raw ? NULL : "m1";
+    q->has_rank = 1;
+    (void) loyalty_lua_ask(vm, LOYALTY_LUA_HOOK_PRICE, ask);
+
+    q->qty = n;
+    q->member = member ? "m1" : NULL;
+
+    return loyalty_lua_ask(vm, LOYALTY_LUA_HOOK_PRICE, ask) == 0;
+}
+
+
+static void
+reuse_budget(void)
+{
+    int                  raw, member, lo, hi, mid, most[4];
+    char                 err[512];
+    loyalty_lua_t        vm;
+    loyalty_lua_ask_t    ask;
+    loyalty_lua_price_t  q;
+
+    static const char  source[] =
+        "return { price = function(ctx)\n"
+        "  local n = ctx.qty\n"
+        "  for i = 1, n do end\n"
+        "end }\n";
+
+    memset(&vm, 0, sizeof(loyalty_lua_t));
+    vm.file = "/nonexistent/spend.lua";
+    vm.budget = 1000;
+    vm.limit = 4 * 1024 * 1024;
+    vm.report = report;
+
+    ok(loyalty_lua_open(&vm, err, sizeof(err)) == 0
+       && loyalty_lua_script(&vm, source, sizeof(source) - 1, err,
+                             sizeof(err)) == 0, "budget: the script loads");
+    lua_settop(vm.L, 0);
+
+    memset(&q, 0, sizeof(loyalty_lua_price_t));
+    q.sku = "tea";
+    q.sku_len = 3;
+    q.tier = "gold";
+    q.tier_len = 4;
+    q.member_len = 2;
+    q.member_tier = "gold";
+    q.member_tier_len = 4;
+
+    memset(&ask, 0, sizeof(loyalty_lua_ask_t));
+    ask.price = &q;
+
+    for (raw = 0; raw < 2; raw++) {
+        for (member = 0; member < 2; member++) {
+            lo = 0;
+            hi = 2000;
+
+            while (hi - lo > 1) {
+                mid = (lo + hi) / 2;
+
+                if (reuse_spends(&vm, &ask, mid, raw, member)) {
+                    lo = mid;
+
+                } else {
+                    hi = mid;
+                }
+            }
+
+            most[raw * 2 + member] = lo;
+        }
+    }
+
+    ok(most[0] > 900 && most[0] < 1000, "budget: a hook loops %d times "
+       "within 1000 instructions", most[0]);
+    ok(most[1] == most[0] && most[2] == most[0] && most[3] == most[0],
+       "budget: the same with a member, past __newindex, both "
+       "(%d %d %d)", most[1], most[2], most[3]);
 
     loyalty_lua_close(&vm);
 }
@@ -548,7 +647,7 @@ main(void)
     loyalty_lua_t     vm;
     loyalty_member_t  m;
 
-    plan(24 + 7 + 14 + 12 + 31);
+    plan(24 + 7 + 14 + 12 + 41 + 3);
 
     memset(&vm, 0, sizeof(loyalty_lua_t));
     vm.file = "/nonexistent/hooks.lua";
@@ -626,6 +725,7 @@ main(void)
     escape();
     hooks();
     reuse();
+    reuse_budget();
 
     return done();
 }
