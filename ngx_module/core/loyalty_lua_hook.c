@@ -38,8 +38,8 @@ static void loyalty_lua_context(lua_State *L, loyalty_lua_ask_t *ask,
     int nrec);
 static void loyalty_lua_push_name(lua_State *L, loyalty_lua_t *vm,
     const char *s, size_t len);
-static void loyalty_lua_call_hook(lua_State *L, loyalty_lua_ask_t *ask,
-    loyalty_lua_hook_e hook, int nresults);
+static loyalty_lua_ask_t *loyalty_lua_called(lua_State *L,
+    loyalty_lua_hook_e hook);
 static int loyalty_lua_refuse(lua_State *L, loyalty_lua_ask_t *ask,
     loyalty_lua_hook_e hook, int idx, const char *field, const char *what);
 static int loyalty_lua_integer(lua_State *L, int idx, int64_t min,
@@ -373,11 +373,8 @@ loyalty_lua_click_ask(lua_State *L)
     loyalty_lua_ask_t    *ask;
     loyalty_lua_click_t  *c;
 
-    ask = lua_touserdata(L, 1);
+    ask = loyalty_lua_called(L, LOYALTY_LUA_HOOK_CLICK);
     c = ask->click;
-
-    loyalty_lua_click_context(L, ask);
-    loyalty_lua_call_hook(L, ask, LOYALTY_LUA_HOOK_CLICK, 1);
 
     top = 1;
 
@@ -463,11 +460,8 @@ loyalty_lua_event_ask(lua_State *L)
     loyalty_lua_ask_t         *ask;
     loyalty_event_hook_out_t  *out;
 
-    ask = lua_touserdata(L, 1);
+    ask = loyalty_lua_called(L, LOYALTY_LUA_HOOK_EVENT);
     out = ask->out;
-
-    loyalty_lua_event_context(L, ask);
-    loyalty_lua_call_hook(L, ask, LOYALTY_LUA_HOOK_EVENT, 1);
 
     if (lua_isnil(L, 1)) {
         return 0;
@@ -701,17 +695,30 @@ loyalty_lua_push_name(lua_State *L, loyalty_lua_t *vm, const char *s,
 
 
 /*
- * The hook, below its context at the top of the stack, called; the keys
- * are taken off, so that its answers start at index 1.
+ * A click or event hook's ask: its context built, below it the keys, and
+ * the hook called with it; the keys are taken off, so that its one
+ * answer is at index 1.
  */
-static void
-loyalty_lua_call_hook(lua_State *L, loyalty_lua_ask_t *ask,
-    loyalty_lua_hook_e hook, int nresults)
+static loyalty_lua_ask_t *
+loyalty_lua_called(lua_State *L, loyalty_lua_hook_e hook)
 {
+    loyalty_lua_ask_t  *ask;
+
+    ask = lua_touserdata(L, 1);
+
+    if (hook == LOYALTY_LUA_HOOK_CLICK) {
+        loyalty_lua_click_context(L, ask);
+
+    } else {
+        loyalty_lua_event_context(L, ask);
+    }
+
     lua_rawgeti(L, LUA_REGISTRYINDEX, ask->vm->hooks[hook]);
     lua_insert(L, -2);
-    lua_call(L, 1, nresults);
+    lua_call(L, 1, 1);
     lua_remove(L, 1);
+
+    return ask;
 }
 
 

@@ -78,6 +78,58 @@ report(loyalty_lua_t *vm, const char *msg, size_t len)
 }
 
 
+/*
+ * vm opened with the tests' budget and cap, tz its zone, and source
+ * loaded: 0 with the script's table at the top of the stack, or -1
+ */
+static int
+vm_load(loyalty_lua_t *vm, const char *file, const loyalty_tz_t *tz,
+    const char *source, size_t len)
+{
+    char  err[512];
+
+    memset(vm, 0, sizeof(loyalty_lua_t));
+    vm->file = file;
+    vm->budget = 100000;
+    vm->limit = 4 * 1024 * 1024;
+    vm->report = report;
+    vm->tz = tz;
+
+    if (loyalty_lua_open(vm, err, sizeof(err)) != 0
+        || loyalty_lua_script(vm, source, len, err, sizeof(err)) != 0)
+    {
+        diag("%s", err);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/* a price question of a gold member, m1, for ask */
+static void
+price_question(loyalty_lua_price_t *q, loyalty_lua_ask_t *ask)
+{
+    memset(q, 0, sizeof(loyalty_lua_price_t));
+    q->sku = "tea";
+    q->sku_len = 3;
+    q->retail = 1000;
+    q->price = 900;
+    q->tier = "gold";
+    q->tier_len = 4;
+    q->rank = 2;
+    q->has_rank = 1;
+    q->member = "m1";
+    q->member_len = 2;
+    q->member_tier = "gold";
+    q->member_tier_len = 4;
+    q->member_stage = 3;
+
+    memset(ask, 0, sizeof(loyalty_lua_ask_t));
+    ask->price = q;
+}
+
+
 /* calls a hook with a number; the stack holds the call_t at index 1 */
 static int
 call_hook(lua_State *L)
@@ -315,19 +367,11 @@ hooks(void)
         "  end,\n"
         "}\n";
 
-    memset(&vm, 0, sizeof(loyalty_lua_t));
-    vm.file = "/nonexistent/hooks.lua";
-    vm.budget = 100000;
-    vm.limit = 4 * 1024 * 1024;
-    vm.report = report;
-
     ok(loyalty_tz_load(&tz, NULL, "Asia/Shanghai", err, sizeof(err)) == 0,
        "hooks: a zone");
-    vm.tz = &tz;
 
-    ok(loyalty_lua_open(&vm, err, sizeof(err)) == 0
-       && loyalty_lua_script(&vm, source, sizeof(source) - 1, err,
-                             sizeof(err)) == 0, "hooks: the script loads");
+    ok(vm_load(&vm, "/nonexistent/hooks.lua", &tz, source,
+               sizeof(source) - 1) == 0, "hooks: the script loads");
 
     nwarned = 0;
     is_int(loyalty_lua_unknown_keys(&vm, warn, NULL), 3,
@@ -457,39 +501,16 @@ static void
 reuse(void)
 {
     int                  w, same;
-    char                 err[512], label[128];
+    char                 label[128];
     loyalty_lua_t        vm;
     loyalty_lua_ask_t    ask;
     loyalty_lua_price_t  q;
 
-    memset(&vm, 0, sizeof(loyalty_lua_t));
-    vm.file = "/nonexistent/reuse.lua";
-    vm.budget = 100000;
-    vm.limit = 4 * 1024 * 1024;
-    vm.report = report;
-
-    ok(loyalty_lua_open(&vm, err, sizeof(err)) == 0
-       && loyalty_lua_script(&vm, reuse_script, sizeof(reuse_script) - 1,
-                             err, sizeof(err)) == 0, "reuse: the script loads");
+    ok(vm_load(&vm, "/nonexistent/reuse.lua", NULL, reuse_script,
+               sizeof(reuse_script) - 1) == 0, "reuse: the script loads");
     lua_settop(vm.L, 0);
 
-    memset(&q, 0, sizeof(loyalty_lua_price_t));
-    q.sku = "tea";
-    q.sku_len = 3;
-    q.retail = 1000;
-    q.price = 900;
-    q.tier = "gold";
-    q.tier_len = 4;
-    q.rank = 2;
-    q.has_rank = 1;
-    q.member = "m1";
-    q.member_len = 2;
-    q.member_tier = "gold";
-    q.member_tier_len = 4;
-    q.member_stage = 3;
-
-    memset(&ask, 0, sizeof(loyalty_lua_ask_t));
-    ask.price = &q;
+    price_question(&q, &ask);
 
     reuse_look(&vm, &ask, label, sizeof(label), &same);
     is_str(label, "0 tea 2 m1 member gold", "reuse: the first call's fields");
@@ -573,7 +594,6 @@ static void
 reuse_budget(void)
 {
     int                  raw, member, lo, hi, mid, most[4];
-    char                 err[512];
     loyalty_lua_t        vm;
     loyalty_lua_ask_t    ask;
     loyalty_lua_price_t  q;
@@ -584,28 +604,12 @@ reuse_budget(void)
         "  for i = 1, n do end\n"
         "end }\n";
 
-    memset(&vm, 0, sizeof(loyalty_lua_t));
-    vm.file = "/nonexistent/spend.lua";
-    vm.budget = 1000;
-    vm.limit = 4 * 1024 * 1024;
-    vm.report = report;
-
-    ok(loyalty_lua_open(&vm, err, sizeof(err)) == 0
-       && loyalty_lua_script(&vm, source, sizeof(source) - 1, err,
-                             sizeof(err)) == 0, "budget: the script loads");
+    ok(vm_load(&vm, "/nonexistent/spend.lua", NULL, source,
+               sizeof(source) - 1) == 0, "budget: the script loads");
     lua_settop(vm.L, 0);
+    vm.budget = 1000;
 
-    memset(&q, 0, sizeof(loyalty_lua_price_t));
-    q.sku = "tea";
-    q.sku_len = 3;
-    q.tier = "gold";
-    q.tier_len = 4;
-    q.member_len = 2;
-    q.member_tier = "gold";
-    q.member_tier_len = 4;
-
-    memset(&ask, 0, sizeof(loyalty_lua_ask_t));
-    ask.price = &q;
+    price_question(&q, &ask);
 
     for (raw = 0; raw < 2; raw++) {
         for (member = 0; member < 2; member++) {
