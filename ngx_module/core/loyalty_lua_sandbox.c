@@ -68,10 +68,7 @@ static int loyalty_lua_rawset(lua_State *L);
 static int loyalty_lua_setmetatable(lua_State *L);
 static int loyalty_lua_getmetatable(lua_State *L);
 
-static const struct {
-    const char     *name;
-    lua_CFunction   f;
-} loyalty_lua_raw[] = {
+static const luaL_Reg  loyalty_lua_raw[] = {
     { "rawset", loyalty_lua_rawset },
     { "setmetatable", loyalty_lua_setmetatable },
     { "getmetatable", loyalty_lua_getmetatable },
@@ -131,7 +128,7 @@ loyalty_lua_sandbox(lua_State *L)
     /* the same, and they see the tables the VM reuses */
     for (i = 0; loyalty_lua_raw[i].name; i++) {
         lua_pushlightuserdata(L, vm);
-        lua_pushcclosure(L, loyalty_lua_raw[i].f, 1);
+        lua_pushcclosure(L, loyalty_lua_raw[i].func, 1);
         lua_setfield(L, -2, loyalty_lua_raw[i].name);
     }
 
