@@ -21,6 +21,10 @@
  *     allocates in a call is one instruction, and an allocation that
  *     spends the budget makes the hook fire at the next instruction.
  *
+ * The module's own Lua code that fills a price hook's context runs in
+ * the call too; its instructions are the call's credit (vm->credit), so
+ * that the budget is the script's.
+ *
  * What is left uncharged is bounded by the memory cap (a string compared,
  * a table's length) and caught by the clock at the next slice.  A call
  * over its budget is stopped with the error "FILE:LINE: the budget of N

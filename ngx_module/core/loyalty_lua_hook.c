@@ -180,7 +180,9 @@ static const char  loyalty_lua_price_fill[] =
  * raw and a member: credited to the call's budget, which is the script's
  * (a unit test holds them to the filler's code)
  */
-static const unsigned  loyalty_lua_fill_cost[2][2] = { { 15, 24 }, { 24, 33 } };
+static const unsigned  loyalty_lua_fill_cost[2][2] = {
+    { 15, 24 }, { 24, 33 }
+};
 
 /* the keys of each, all set every call */
 static const int  loyalty_lua_ctx_keys[] = {
@@ -195,7 +197,7 @@ static const int  loyalty_lua_member_keys[] = {
 };
 
 
-/* run protected, as the VM is made, the keys' table at the top */
+/* the filler and the tables made, run protected as the VM is made */
 void
 loyalty_lua_price_setup(lua_State *L, loyalty_lua_t *vm)
 {
@@ -648,8 +650,8 @@ loyalty_lua_context(lua_State *L, loyalty_lua_ask_t *ask, int nrec)
 /*
  * s pushed: from the registry if one of the last names pushed (a lookup
  * by its hash, then a compare), else interned and kept there in place of
- * the name its slot held.  Run protected, as every
- * ask: a failed luaL_ref() fails the call.
+ * the name its slot held.  Run protected, as every ask: a failed
+ * luaL_ref() fails the call.
  */
 static void
 loyalty_lua_push_name(lua_State *L, loyalty_lua_t *vm, const char *s,

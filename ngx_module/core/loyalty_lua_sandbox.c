@@ -479,6 +479,7 @@ loyalty_lua_keys(lua_State *L, loyalty_lua_t *vm)
 int
 loyalty_lua_reused_newindex(lua_State *L)
 {
+    lua_Number      n;
     loyalty_lua_t  *vm;
 
     vm = lua_touserdata(L, lua_upvalueindex(1));
@@ -489,8 +490,9 @@ loyalty_lua_reused_newindex(lua_State *L)
         return luaL_error(L, "table index is nil");
     }
 
-    if (lua_type(L, 2) == LUA_TNUMBER && lua_tonumber(L, 2) != lua_tonumber(L, 2))
-    {
+    n = lua_tonumber(L, 2);
+
+    if (lua_type(L, 2) == LUA_TNUMBER && n != n) {
         return luaL_error(L, "table index is NaN");
     }
 
