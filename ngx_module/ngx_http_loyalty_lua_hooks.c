@@ -16,6 +16,8 @@
 #include "loyalty_lua_hook.h"
 
 
+static ngx_int_t ngx_http_loyalty_lua_copy(ngx_http_request_t *r,
+    ngx_str_t *to, const char *s, size_t len);
 static ngx_int_t ngx_http_loyalty_lua_ask(ngx_http_loyalty_lua_t *vm,
     ngx_uint_t hook, loyalty_lua_ask_t *ask, ngx_log_t *log);
 
@@ -65,22 +67,8 @@ ngx_http_loyalty_lua_price(ngx_http_loyalty_lua_t *vm, ngx_http_request_t *r,
     }
 
     p->total = q.total;
-    ngx_str_null(&p->label);
 
-    /* most answers have no label: nothing to keep from q */
-    if (q.label_len == 0) {
-        return NGX_OK;
-    }
-
-    p->label.data = ngx_pnalloc(r->pool, q.label_len);
-    if (p->label.data == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_memcpy(p->label.data, q.label, q.label_len);
-    p->label.len = q.label_len;
-
-    return NGX_OK;
+    return ngx_http_loyalty_lua_copy(r, &p->label, q.label, q.label_len);
 }
 
 
@@ -139,17 +127,8 @@ ngx_http_loyalty_lua_click(ngx_http_loyalty_lua_t *vm, ngx_http_request_t *r,
 
     c->refuse = q.refuse;
 
-    if (q.campaign_len) {
-        c->campaign.data = ngx_pnalloc(r->pool, q.campaign_len);
-        if (c->campaign.data == NULL) {
-            return NGX_ERROR;
-        }
-
-        ngx_memcpy(c->campaign.data, q.campaign, q.campaign_len);
-        c->campaign.len = q.campaign_len;
-    }
-
-    return NGX_OK;
+    return ngx_http_loyalty_lua_copy(r, &c->campaign, q.campaign,
+                                     q.campaign_len);
 }
 
 
@@ -175,6 +154,32 @@ ngx_http_loyalty_lua_event_call(ngx_http_loyalty_lua_t *vm,
     }
 
     return 0;
+}
+
+
+/*
+ * A string of the hook's answer (a label, a campaign) kept in the
+ * request's pool; most answers have none, which needs no copy
+ */
+static ngx_int_t
+ngx_http_loyalty_lua_copy(ngx_http_request_t *r, ngx_str_t *to,
+    const char *s, size_t len)
+{
+    ngx_str_null(to);
+
+    if (len == 0) {
+        return NGX_OK;
+    }
+
+    to->data = ngx_pnalloc(r->pool, len);
+    if (to->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(to->data, s, len);
+    to->len = len;
+
+    return NGX_OK;
 }
 
 

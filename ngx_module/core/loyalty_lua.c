@@ -21,6 +21,10 @@
  *     allocates in a call is one instruction, and an allocation that
  *     spends the budget makes the hook fire at the next instruction.
  *
+ * The module's own Lua code that fills a price hook's context runs in
+ * the call too; its instructions are the call's credit (vm->credit), so
+ * that the budget is the script's.
+ *
  * What is left uncharged is bounded by the memory cap (a string compared,
  * a table's length) and caught by the clock at the next slice.  A call
  * over its budget is stopped with the error "FILE:LINE: the budget of N
@@ -94,6 +98,7 @@ loyalty_lua_open(loyalty_lua_t *vm, char *err, size_t errlen)
     }
 
     for (i = 0; i < LOYALTY_LUA_NAMES; i++) {
+        vm->names[i].ref = LUA_NOREF;
         vm->names[i].len = 0;
     }
 
@@ -409,7 +414,7 @@ loyalty_lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
     if (vm->running && nsize > osize) {
         vm->spent += (nsize - osize) >> LOYALTY_LUA_ALLOC_SHIFT;
 
-        if (vm->spent >= vm->budget && vm->slice != 1) {
+        if (vm->spent >= vm->budget + vm->credit && vm->slice != 1) {
             /* the hook, not the allocator, raises the error */
             vm->slice = 1;
             lua_sethook(vm->L, loyalty_lua_budget, LUA_MASKCOUNT, 1);
@@ -426,6 +431,7 @@ loyalty_lua_start(loyalty_lua_t *vm)
 {
     vm->failed = 0;
     vm->spent = 0;
+    vm->credit = 0;
     vm->timed_out = 0;
     vm->deadline = loyalty_lua_now() + (uint64_t) vm->msec * 1000000;
     vm->slice = vm->budget < LOYALTY_LUA_SLICE ? (int) vm->budget
@@ -468,7 +474,7 @@ loyalty_lua_budget(lua_State *L, lua_Debug *ar)
     }
 
     /* the last slice may be shorter, so that the count is exact */
-    left = vm->budget - vm->spent;
+    left = vm->budget + vm->credit - vm->spent;
 
     if (left < (size_t) vm->slice) {
         vm->slice = (int) left;
@@ -481,7 +487,7 @@ loyalty_lua_budget(lua_State *L, lua_Debug *ar)
 static int
 loyalty_lua_over(loyalty_lua_t *vm)
 {
-    if (vm->spent >= vm->budget) {
+    if (vm->spent >= vm->budget + vm->credit) {
         return 1;
     }
 
@@ -581,6 +587,25 @@ loyalty_lua_run(loyalty_lua_t *vm, int nargs, int nresults)
 
 
 /*
+ * f(ud) of loyalty_lua_call(), the VM's one C function for it (vm->call):
+ * lua_cpcall() would make a closure every call, garbage for the collector
+ */
+int
+loyalty_lua_protected(lua_State *L)
+{
+    void           *ud;
+    loyalty_lua_t  *vm;
+
+    (void) lua_getallocf(L, &ud);
+    vm = ud;
+
+    lua_pushlightuserdata(L, vm->call_ud);
+
+    return vm->call_f(L);
+}
+
+
+/*
  * f builds what it hands the script, calls it and reads its answer, all
  * protected, so that running out of memory anywhere in it is an error
  * like any other.
@@ -606,9 +631,15 @@ loyalty_lua_call(loyalty_lua_t *vm, lua_CFunction f, void *ud)
         }
     }
 
+    /* a call runs no other: the script cannot make one */
+    vm->call_f = f;
+    vm->call_ud = ud;
+
     loyalty_lua_start(vm);
 
-    rc = lua_cpcall(vm->L, f, ud);
+    lua_rawgeti(vm->L, LUA_REGISTRYINDEX, vm->call);
+
+    rc = lua_pcall(vm->L, 0, 0, 0);
 
     vm->running = 0;
 

@@ -128,11 +128,11 @@ typedef struct loyalty_lua_s  loyalty_lua_t;
  * A short string the hooks' contexts carry again and again (a tier's
  * name, a currency), kept in the registry: pushed without interning.
  */
-#define LOYALTY_LUA_NAMES     16
+#define LOYALTY_LUA_NAMES     64
 #define LOYALTY_LUA_NAME_LEN  32
 
 typedef struct {
-    int                     ref;
+    int                     ref;      /* LUA_NOREF: none yet */
     size_t                  len;      /* 0: none */
     char                    s[LOYALTY_LUA_NAME_LEN];
 } loyalty_lua_name_t;
@@ -174,6 +174,7 @@ struct loyalty_lua_s {
     int                     timed_out;
     int                     slice;    /* the count hook's interval now */
     size_t                  spent;    /* this call's count */
+    size_t                  credit;   /* of it, the VM's own, not charged */
     uint64_t                deadline; /* loyalty_lua_now()'s */
     loyalty_lua_meter_t     meter;    /* of the pattern functions */
     int                     hooks[LOYALTY_LUA_HOOKS];
@@ -181,6 +182,22 @@ struct loyalty_lua_s {
     int                     loaded;
     int                     keys;
     int                     lazy;     /* a partial member's metatable */
+    int                     call;     /* loyalty_lua_call()'s function */
+    lua_CFunction           call_f;   /* and what it calls, with */
+    void                   *call_ud;
+    /*
+     * A price hook's context and member, made once and refilled every
+     * call (loyalty_lua_hook.c), with the context's metatable; made
+     * anew when renew says a script may have put keys of its own in
+     * them, which the next call must not see.
+     */
+    int                     ctx;
+    int                     member;
+    int                     ctx_mt;
+    int                     fill;     /* the function that fills them */
+    int                     renew;
+    unsigned                nil_rank:1;   /* as the last call left them */
+    unsigned                nil_member:1;
     loyalty_lua_name_t      names[LOYALTY_LUA_NAMES];
 
     /* what loyalty.store reads during a call */
@@ -247,8 +264,24 @@ int loyalty_lua_sandbox(lua_State *L);
 /* a chunk loaded in the sandbox: 0 with it on the stack, or an error */
 int loyalty_lua_chunk(lua_State *L, loyalty_lua_t *vm, const char *source,
     size_t len, const char *chunkname);
+/* loyalty_lua_call()'s f(ud), called as vm->call (loyalty_lua.c) */
+int loyalty_lua_protected(lua_State *L);
 /* a partial member's __index, loyalty.store (loyalty_lua_member.c) */
 int loyalty_lua_member_index(lua_State *L);
+/*
+ * The tables the VM refills from call to call, a price hook's context and
+ * member (loyalty_lua_hook.c): their filler made and they, as the VM is;
+ * they made anew (the stack as it was)
+ */
+void loyalty_lua_price_setup(lua_State *L, loyalty_lua_t *vm);
+void loyalty_lua_reused_tables(lua_State *L, loyalty_lua_t *vm);
+/*
+ * Their __newindex (upvalue: the VM), and for a function that writes into
+ * the table at idx past __newindex or hands out its metatable: renew set
+ * if it is one of them (loyalty_lua_sandbox.c)
+ */
+int loyalty_lua_reused_newindex(lua_State *L);
+void loyalty_lua_reused_touch(lua_State *L, loyalty_lua_t *vm, int idx);
 void loyalty_lua_store_lib(lua_State *L, loyalty_lua_t *vm);
 
 

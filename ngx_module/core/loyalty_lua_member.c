@@ -123,8 +123,10 @@ loyalty_lua_member_index(lua_State *L)
         loyalty_lua_fill_member(L, id, len, &m, 0, 0);
     }
 
+    /* a table of the VM's, with more keys than the next call sets */
     lua_pushnil(L);
     lua_setmetatable(L, 2);
+    vm->renew = 1;
 
     lua_pushvalue(L, 3);
     lua_rawget(L, 2);

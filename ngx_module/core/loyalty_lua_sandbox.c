@@ -61,8 +61,18 @@ static const char  *loyalty_lua_key_names[] = {
 
 static const char  *loyalty_lua_safe[] = {
     "assert", "error", "ipairs", "next", "pairs", "pcall", "select",
-    "tonumber", "tostring", "type", "unpack", "rawequal", "rawget",
-    "rawset", "setmetatable", "getmetatable", NULL
+    "tonumber", "tostring", "type", "unpack", "rawequal", "rawget", NULL
+};
+
+static int loyalty_lua_rawset(lua_State *L);
+static int loyalty_lua_setmetatable(lua_State *L);
+static int loyalty_lua_getmetatable(lua_State *L);
+
+static const luaL_Reg  loyalty_lua_raw[] = {
+    { "rawset", loyalty_lua_rawset },
+    { "setmetatable", loyalty_lua_setmetatable },
+    { "getmetatable", loyalty_lua_getmetatable },
+    { NULL, NULL }
 };
 
 static const char  *loyalty_lua_libs[] = {
@@ -113,6 +123,13 @@ loyalty_lua_sandbox(lua_State *L)
     for (i = 0; loyalty_lua_safe[i]; i++) {
         lua_getglobal(L, loyalty_lua_safe[i]);
         lua_setfield(L, -2, loyalty_lua_safe[i]);
+    }
+
+    /* the same, and they see the tables the VM reuses */
+    for (i = 0; loyalty_lua_raw[i].name; i++) {
+        lua_pushlightuserdata(L, vm);
+        lua_pushcclosure(L, loyalty_lua_raw[i].func, 1);
+        lua_setfield(L, -2, loyalty_lua_raw[i].name);
     }
 
     for (i = 0; loyalty_lua_libs[i]; i++) {
@@ -172,6 +189,87 @@ loyalty_lua_sandbox(lua_State *L)
 }
 
 
+/*
+ * rawset, setmetatable and getmetatable as the stock ones, with their
+ * errors, but a table the VM reuses (a price hook's context or member)
+ * that they write into past its __newindex, or whose metatable they
+ * hand out, is made anew before the next call (loyalty_lua_reused_touch)
+ */
+static int
+loyalty_lua_rawset(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    luaL_checkany(L, 2);
+    luaL_checkany(L, 3);
+
+    loyalty_lua_reused_touch(L, lua_touserdata(L, lua_upvalueindex(1)), 1);
+
+    lua_settop(L, 3);
+    lua_rawset(L, 1);
+
+    return 1;
+}
+
+
+static int
+loyalty_lua_setmetatable(lua_State *L)
+{
+    int  t;
+
+    luaL_checktype(L, 1, LUA_TTABLE);
+
+    t = lua_type(L, 2);
+
+    if (t != LUA_TNIL && t != LUA_TTABLE) {
+        return luaL_typerror(L, 2, "table");
+    }
+
+    if (luaL_getmetafield(L, 1, "__metatable")) {
+        return luaL_error(L, "cannot change a protected metatable");
+    }
+
+    loyalty_lua_reused_touch(L, lua_touserdata(L, lua_upvalueindex(1)), 1);
+
+    lua_settop(L, 2);
+    lua_setmetatable(L, 1);
+
+    return 1;
+}
+
+
+/* the context's metatable is not the script's: it had none */
+static int
+loyalty_lua_getmetatable(lua_State *L)
+{
+    loyalty_lua_t  *vm;
+
+    vm = lua_touserdata(L, lua_upvalueindex(1));
+
+    luaL_checkany(L, 1);
+    lua_settop(L, 1);
+
+    if (!lua_getmetatable(L, 1)) {
+        lua_pushnil(L);
+        return 1;
+    }
+
+    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->ctx_mt);
+
+    if (lua_rawequal(L, -1, -2)) {
+        lua_pushnil(L);
+        return 1;
+    }
+
+    lua_pop(L, 1);
+
+    loyalty_lua_reused_touch(L, vm, 1);
+
+    luaL_getmetafield(L, 1, "__metatable");
+
+    return 1;
+}
+
+
 /* the C functions that charge their work, in C's names */
 typedef enum {
     LOYALTY_LUA_COST_SORT = 0,
@@ -228,13 +326,19 @@ loyalty_lua_meter_libs(lua_State *L, loyalty_lua_t *vm)
 static int
 loyalty_lua_charged(lua_State *L)
 {
+    int             kind;
     loyalty_lua_t  *vm;
 
     vm = lua_touserdata(L, lua_upvalueindex(2));
 
-    vm->meter.charge(L, vm,
-                       loyalty_lua_cost(L, (int) lua_tointeger(L,
-                                                lua_upvalueindex(3))));
+    kind = (int) lua_tointeger(L, lua_upvalueindex(3));
+
+    vm->meter.charge(L, vm, loyalty_lua_cost(L, kind));
+
+    /* it writes past __newindex */
+    if (kind == LOYALTY_LUA_COST_INSERT) {
+        loyalty_lua_reused_touch(L, vm, 1);
+    }
 
     lua_pushvalue(L, lua_upvalueindex(1));
     lua_insert(L, 1);
@@ -323,11 +427,15 @@ loyalty_lua_maxn(lua_State *L)
 }
 
 
-/* the keys and stage names, and a partial member's metatable */
+/*
+ * The keys and stage names, loyalty_lua_call()'s function, and the
+ * tables a price hook's calls reuse
+ */
 static void
 loyalty_lua_keys(lua_State *L, loyalty_lua_t *vm)
 {
-    int  i, n;
+    int   i, n;
+    int  *refs[4];
 
     n = sizeof(loyalty_lua_key_names) / sizeof(char *);
 
@@ -345,11 +453,77 @@ loyalty_lua_keys(lua_State *L, loyalty_lua_t *vm)
 
     vm->keys = luaL_ref(L, LUA_REGISTRYINDEX);
 
-    lua_createtable(L, 0, 1);
-    lua_pushlightuserdata(L, vm);
-    lua_pushcclosure(L, loyalty_lua_member_index, 1);
-    lua_setfield(L, -2, "__index");
-    vm->lazy = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_pushcfunction(L, loyalty_lua_protected);
+    vm->call = luaL_ref(L, LUA_REGISTRYINDEX);
+
+    /* the slots of the reused tables, which are filled at once */
+    refs[0] = &vm->ctx;
+    refs[1] = &vm->member;
+    refs[2] = &vm->ctx_mt;
+    refs[3] = &vm->lazy;
+
+    for (i = 0; i < 4; i++) {
+        lua_pushboolean(L, 0);
+        *refs[i] = luaL_ref(L, LUA_REGISTRYINDEX);
+    }
+
+    loyalty_lua_price_setup(L, vm);
+}
+
+
+/*
+ * The reused tables' __newindex: a key the script adds is set, and the
+ * tables are made anew for the next call, which must not see it.  (A
+ * key of the context's own is overwritten by the next call.)
+ */
+int
+loyalty_lua_reused_newindex(lua_State *L)
+{
+    lua_Number      n;
+    loyalty_lua_t  *vm;
+
+    vm = lua_touserdata(L, lua_upvalueindex(1));
+    vm->renew = 1;
+
+    /* the errors of an assignment, with the script's place */
+    if (lua_isnil(L, 2)) {
+        return luaL_error(L, "table index is nil");
+    }
+
+    n = lua_tonumber(L, 2);
+
+    if (lua_type(L, 2) == LUA_TNUMBER && n != n) {
+        return luaL_error(L, "table index is NaN");
+    }
+
+    lua_settop(L, 3);
+    lua_rawset(L, 1);
+
+    return 0;
+}
+
+
+/*
+ * For the functions that write into a table past its __newindex
+ * (rawset, setmetatable, table.insert) or hand out its metatable
+ * (getmetatable): the table at idx, if it is one the VM reuses, is made
+ * anew before the next call.
+ */
+void
+loyalty_lua_reused_touch(lua_State *L, loyalty_lua_t *vm, int idx)
+{
+    if (vm->renew || lua_type(L, idx) != LUA_TTABLE
+        || !lua_getmetatable(L, idx))
+    {
+        return;
+    }
+
+    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->ctx_mt);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->lazy);
+
+    vm->renew = lua_rawequal(L, -3, -2) || lua_rawequal(L, -3, -1);
+
+    lua_pop(L, 3);
 }
 
 

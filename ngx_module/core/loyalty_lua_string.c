@@ -28,10 +28,7 @@ loyalty_lua_pattern_open(lua_State *L, int idx, loyalty_lua_meter_t *meter)
 {
     int  i;
 
-    static const struct {
-        const char     *name;
-        lua_CFunction   f;
-    } funcs[] = {
+    static const luaL_Reg  funcs[] = {
         { "find", loyalty_pat_find },
         { "match", loyalty_pat_match_f },
         { "gmatch", loyalty_pat_gmatch },
@@ -44,7 +41,7 @@ loyalty_lua_pattern_open(lua_State *L, int idx, loyalty_lua_meter_t *meter)
 
     for (i = 0; i < (int) (sizeof(funcs) / sizeof(funcs[0])); i++) {
         lua_pushlightuserdata(L, meter);
-        lua_pushcclosure(L, funcs[i].f, 1);
+        lua_pushcclosure(L, funcs[i].func, 1);
         lua_setfield(L, idx, funcs[i].name);
     }
 }

@@ -78,6 +78,58 @@ report(loyalty_lua_t *vm, const char *msg, size_t len)
 }
 
 
+/*
+ * vm opened with the tests' budget and cap, tz its zone, and source
+ * loaded: 0 with the script's table at the top of the stack, or -1
+ */
+static int
+vm_load(loyalty_lua_t *vm, const char *file, const loyalty_tz_t *tz,
+    const char *source, size_t len)
+{
+    char  err[512];
+
+    memset(vm, 0, sizeof(loyalty_lua_t));
+    vm->file = file;
+    vm->budget = 100000;
+    vm->limit = 4 * 1024 * 1024;
+    vm->report = report;
+    vm->tz = tz;
+
+    if (loyalty_lua_open(vm, err, sizeof(err)) != 0
+        || loyalty_lua_script(vm, source, len, err, sizeof(err)) != 0)
+    {
+        diag("%s", err);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/* a price question of a gold member, m1, for ask */
+static void
+price_question(loyalty_lua_price_t *q, loyalty_lua_ask_t *ask)
+{
+    memset(q, 0, sizeof(loyalty_lua_price_t));
+    q->sku = "tea";
+    q->sku_len = 3;
+    q->retail = 1000;
+    q->price = 900;
+    q->tier = "gold";
+    q->tier_len = 4;
+    q->rank = 2;
+    q->has_rank = 1;
+    q->member = "m1";
+    q->member_len = 2;
+    q->member_tier = "gold";
+    q->member_tier_len = 4;
+    q->member_stage = 3;
+
+    memset(ask, 0, sizeof(loyalty_lua_ask_t));
+    ask->price = q;
+}
+
+
 /* calls a hook with a number; the stack holds the call_t at index 1 */
 static int
 call_hook(lua_State *L)
@@ -315,19 +367,11 @@ hooks(void)
         "  end,\n"
         "}\n";
 
-    memset(&vm, 0, sizeof(loyalty_lua_t));
-    vm.file = "/nonexistent/hooks.lua";
-    vm.budget = 100000;
-    vm.limit = 4 * 1024 * 1024;
-    vm.report = report;
-
     ok(loyalty_tz_load(&tz, NULL, "Asia/Shanghai", err, sizeof(err)) == 0,
        "hooks: a zone");
-    vm.tz = &tz;
 
-    ok(loyalty_lua_open(&vm, err, sizeof(err)) == 0
-       && loyalty_lua_script(&vm, source, sizeof(source) - 1, err,
-                             sizeof(err)) == 0, "hooks: the script loads");
+    ok(vm_load(&vm, "/nonexistent/hooks.lua", &tz, source,
+               sizeof(source) - 1) == 0, "hooks: the script loads");
 
     nwarned = 0;
     is_int(loyalty_lua_unknown_keys(&vm, warn, NULL), 3,
@@ -381,6 +425,222 @@ hooks(void)
 }
 
 
+/*
+ * A price hook's context and member are the VM's own tables, refilled
+ * every call: whatever a script writes into them past the fields the
+ * call sets (a key of its own, by assignment, rawset, table.insert, a
+ * metatable changed or taken) has them made anew, so that the next call
+ * sees only its own question; a script that leaves them alone gets the
+ * same tables again.
+ */
+static const char  reuse_script[] =
+    "local known = { sku = 1, qty = 1, retail = 1, price = 1, currency = 1,\n"
+    "  tier = 1, now = 1, rank = 1, member = 1 }\n"
+    "local mknown = { id = 1, tier = 1, rank = 1, stage = 1, points = 1,\n"
+    "  blocked = 1 }\n"
+    "local function strangers(t, k)\n"
+    "  local n = 0\n"
+    "  for key in pairs(t) do if not k[key] then n = n + 1 end end\n"
+    "  return n\n"
+    "end\n"
+    "local writes = {\n"
+    "  function(ctx) ctx.extra = 1 end,\n"
+    "  function(ctx) rawset(ctx, 'extra', 1) end,\n"
+    "  function(ctx) table.insert(ctx, 1) end,\n"
+    "  function(ctx) ctx.member.extra = 1 end,\n"
+    "  function(ctx) rawset(ctx.member, 'extra', 1) end,\n"
+    "  function(ctx) table.insert(ctx.member, 1) end,\n"
+    "  function(ctx) getmetatable(ctx.member).__newindex = nil\n"
+    "    ctx.member.extra = 1 end,\n"
+    "  function(ctx) setmetatable(ctx, nil) ctx.extra = 1 end,\n"
+    "  function(ctx) setmetatable(ctx.member, {}) ctx.member[1] = 1 end,\n"
+    "  function(ctx) setmetatable({}, { __newindex = ctx }).extra = 1 end,\n"
+    "  function(ctx) ctx.rank = nil ctx.member = nil ctx.price = 0 end,\n"
+    "  function(ctx) ctx.member = { extra = 1 } ctx.sku = 'x' end,\n"
+    "  function(ctx) ctx[nil] = 1 end,\n"
+    "}\n"
+    "local saved\n"
+    "return {\n"
+    "  price = function(ctx)\n"
+    "    local w = writes[ctx.qty]\n"
+    "    if w then w(ctx) return nil end\n"
+    "    local n = strangers(ctx, known)\n"
+    "    local m = ctx.member\n"
+    "    if m ~= nil then n = n + strangers(m, mknown) end\n"
+    "    if getmetatable(ctx) ~= nil then n = n + 100 end\n"
+    "    local same = saved == ctx and 1 or 0\n"
+    "    saved = ctx\n"
+    "    return n * 10 + same, ctx.sku .. ' ' .. tostring(ctx.rank) .. ' '\n"
+    "      .. (m and m.id .. ' ' .. m.stage .. ' ' .. m.tier or '-')\n"
+    "  end,\n"
+    "}\n";
+
+
+/* "STRANGERS FIELDS" seen by a call; *same if the context of the last */
+static void
+reuse_look(loyalty_lua_t *vm, loyalty_lua_ask_t *ask, char *label,
+    size_t size, int *same)
+{
+    ask->price->qty = 0;
+    ask->price->total = -1;
+
+    if (loyalty_lua_ask(vm, LOYALTY_LUA_HOOK_PRICE, ask) != 0
+        || !ask->answered)
+    {
+        snprintf(label, size, "failed: %.100s", reported);
+        return;
+    }
+
+    *same = (int) ask->price->total % 10;
+    snprintf(label, size, "%d %.*s", (int) ask->price->total / 10,
+             (int) ask->price->label_len, ask->price->label);
+}
+
+
+static void
+reuse(void)
+{
+    int                  w, same;
+    char                 label[128];
+    loyalty_lua_t        vm;
+    loyalty_lua_ask_t    ask;
+    loyalty_lua_price_t  q;
+
+    ok(vm_load(&vm, "/nonexistent/reuse.lua", NULL, reuse_script,
+               sizeof(reuse_script) - 1) == 0, "reuse: the script loads");
+    lua_settop(vm.L, 0);
+
+    price_question(&q, &ask);
+
+    reuse_look(&vm, &ask, label, sizeof(label), &same);
+    is_str(label, "0 tea 2 m1 member gold", "reuse: the first call's fields");
+    reuse_look(&vm, &ask, label, sizeof(label), &same);
+    ok(same, "reuse: a script that adds nothing gets the same context");
+
+    /* no member, no rank: nothing of the member before */
+    q.member = NULL;
+    q.tier = "public";
+    q.tier_len = 6;
+    q.has_rank = 0;
+    reuse_look(&vm, &ask, label, sizeof(label), &same);
+    is_str(label, "0 tea nil -", "reuse: no member, no rank");
+
+    q.member = "m22";
+    q.member_len = 3;
+    q.member_tier = "silver";
+    q.member_tier_len = 6;
+    q.member_stage = 1;
+    q.tier = "silver";
+    q.tier_len = 6;
+    q.rank = 1;
+    q.has_rank = 1;
+    reuse_look(&vm, &ask, label, sizeof(label), &same);
+    is_str(label, "0 tea 1 m22 fan silver", "reuse: another member");
+
+    for (w = 1; w <= 12; w++) {
+        q.qty = w;
+        ok(loyalty_lua_ask(&vm, LOYALTY_LUA_HOOK_PRICE, &ask) == 0
+           && !ask.answered, "reuse: write %d", w);
+
+        /* no key of the script's, and the call's own values */
+        reuse_look(&vm, &ask, label, sizeof(label), &same);
+        is_str(label, "0 tea 1 m22 fan silver",
+               "reuse: after write %d, the call's own fields", w);
+
+        /* a key added: the tables were made anew */
+        if (w <= 10) {
+            ok(!same, "reuse: after write %d, a new context", w);
+        }
+    }
+
+    q.qty = 13;
+    ok(loyalty_lua_ask(&vm, LOYALTY_LUA_HOOK_PRICE, &ask) == -1,
+       "reuse: ctx[nil] = 1 fails");
+    is_str(reported, "/nonexistent/reuse.lua:24: table index is nil",
+           "reuse: with the script's place");
+
+    loyalty_lua_close(&vm);
+}
+
+
+/*
+ * A price hook call's budget is the script's: the filler's instructions
+ * are credited, whichever way it runs (a member or none, the rank and
+ * member set past __newindex or not).  The most a hook may loop is the
+ * same on every way.
+ */
+static int
+reuse_spends(loyalty_lua_t *vm, loyalty_lua_ask_t *ask, int n, int raw,
+    int member)
+{
+    loyalty_lua_price_t  *q;
+
+    q = ask->price;
+
+    /* the call before leaves the member nil, for raw, or not */
+    q->qty = 0;
+    q->member = raw ? NULL : "m1";
+    q->has_rank = 1;
+    (void) loyalty_lua_ask(vm, LOYALTY_LUA_HOOK_PRICE, ask);
+
+    q->qty = n;
+    q->member = member ? "m1" : NULL;
+
+    return loyalty_lua_ask(vm, LOYALTY_LUA_HOOK_PRICE, ask) == 0;
+}
+
+
+static void
+reuse_budget(void)
+{
+    int                  raw, member, lo, hi, mid, most[4];
+    loyalty_lua_t        vm;
+    loyalty_lua_ask_t    ask;
+    loyalty_lua_price_t  q;
+
+    static const char  source[] =
+        "return { price = function(ctx)\n"
+        "  local n = ctx.qty\n"
+        "  for i = 1, n do end\n"
+        "end }\n";
+
+    ok(vm_load(&vm, "/nonexistent/spend.lua", NULL, source,
+               sizeof(source) - 1) == 0, "budget: the script loads");
+    lua_settop(vm.L, 0);
+    vm.budget = 1000;
+
+    price_question(&q, &ask);
+
+    for (raw = 0; raw < 2; raw++) {
+        for (member = 0; member < 2; member++) {
+            lo = 0;
+            hi = 2000;
+
+            while (hi - lo > 1) {
+                mid = (lo + hi) / 2;
+
+                if (reuse_spends(&vm, &ask, mid, raw, member)) {
+                    lo = mid;
+
+                } else {
+                    hi = mid;
+                }
+            }
+
+            most[raw * 2 + member] = lo;
+        }
+    }
+
+    ok(most[0] > 900 && most[0] < 1000, "budget: a hook loops %d times "
+       "within 1000 instructions", most[0]);
+    ok(most[1] == most[0] && most[2] == most[0] && most[3] == most[0],
+       "budget: the same with a member, past __newindex, both "
+       "(%d %d %d)", most[1], most[2], most[3]);
+
+    loyalty_lua_close(&vm);
+}
+
+
 int
 main(void)
 {
@@ -391,7 +651,7 @@ main(void)
     loyalty_lua_t     vm;
     loyalty_member_t  m;
 
-    plan(24 + 7 + 14 + 12);
+    plan(24 + 7 + 14 + 12 + 41 + 3);
 
     memset(&vm, 0, sizeof(loyalty_lua_t));
     vm.file = "/nonexistent/hooks.lua";
@@ -468,6 +728,8 @@ main(void)
     patterns();
     escape();
     hooks();
+    reuse();
+    reuse_budget();
 
     return done();
 }
