@@ -328,13 +328,28 @@ loyalty_stats_sums_add(loyalty_stats_sums_t *s, const uint8_t *name,
 #define LOYALTY_STATS_ROUND  2048
 
 
-/* one day's cursor, at its current record of the kind */
+/*
+ * One day's cursor, at its current record of the kind; or, without a
+ * cursor, the range's pending rows, at row i of n
+ */
 typedef struct {
     MDB_cursor            *cur;
     MDB_val                key;
     MDB_val                val;
     uint8_t                day[4];
+    const loyalty_stats_pend_t  *pend;
+    size_t                 i;
+    size_t                 n;
 } loyalty_stats_way_t;
+
+
+static void
+loyalty_stats_way_close(loyalty_stats_way_t *w)
+{
+    if (w->cur != NULL) {
+        mdb_cursor_close(w->cur);
+    }
+}
 
 
 /* the way at its next record: 1, 0 past its day's, or an LMDB error */
@@ -343,6 +358,17 @@ loyalty_stats_way_next(loyalty_stats_way_t *w, int kind, MDB_cursor_op op)
 {
     int             rc;
     const uint8_t  *k;
+
+    if (w->cur == NULL) {
+        if (w->i == w->n) {
+            return 0;
+        }
+
+        w->key = w->pend[w->i].key;
+        w->val = w->pend[w->i++].val;
+
+        return 1;
+    }
 
     rc = mdb_cursor_get(w->cur, &w->key, &w->val, op);
 
@@ -397,6 +423,8 @@ loyalty_stats_ways(loyalty_store_t *st, MDB_txn *txn,
     *n = 0;
 
     for (day = q->from; day <= q->to; day++) {
+        memset(&w[*n], 0, sizeof(loyalty_stats_way_t));
+
         rc = mdb_cursor_open(txn, st->dbi[LOYALTY_DB_STATS], &w[*n].cur);
         if (rc != 0) {
             return rc;
@@ -419,6 +447,31 @@ loyalty_stats_ways(loyalty_store_t *st, MDB_txn *txn,
             return rc;
         }
     }
+
+    return 0;
+}
+
+
+/* the range's pending rows, a way of their own after the days' */
+static int
+loyalty_stats_ways_pend(loyalty_store_t *st, MDB_txn *txn,
+    const loyalty_stats_query_t *q, int kind, loyalty_stats_top_t *t,
+    loyalty_stats_way_t *w, size_t *n)
+{
+    int  rc;
+
+    rc = loyalty_stats_pend_load(st, txn, kind, q->from, q->to, &t->pend,
+                                 &t->npend);
+
+    if (rc != 0 || t->npend == 0) {
+        return rc;
+    }
+
+    memset(&w[*n], 0, sizeof(loyalty_stats_way_t));
+    w[*n].pend = t->pend;
+    w[*n].n = t->npend;
+
+    *n += loyalty_stats_way_next(&w[*n], kind, MDB_NEXT);
 
     return 0;
 }
@@ -490,7 +543,7 @@ loyalty_stats_round(loyalty_stats_way_t *w, size_t *n, int kind,
         i = 1;
 
     } else if (rc == 0) {
-        mdb_cursor_close(w[0].cur);
+        loyalty_stats_way_close(&w[0]);
         w[0] = w[--*n];
         i = 0;
 
@@ -510,7 +563,7 @@ loyalty_stats_round(loyalty_stats_way_t *w, size_t *n, int kind,
             return rc;
         }
 
-        mdb_cursor_close(w[i].cur);
+        loyalty_stats_way_close(&w[i]);
         w[i] = w[--*n];
     }
 
@@ -564,7 +617,7 @@ loyalty_stats_merge(loyalty_store_t *st, MDB_txn *txn,
 
     kind = loyalty_stats_kinds[q->by];
 
-    w = malloc((size_t) (q->to - q->from + 1) * sizeof(loyalty_stats_way_t));
+    w = malloc((size_t) (q->to - q->from + 2) * sizeof(loyalty_stats_way_t));
     if (w == NULL) {
         return ENOMEM;
     }
@@ -572,6 +625,10 @@ loyalty_stats_merge(loyalty_store_t *st, MDB_txn *txn,
     memset(&s, 0, sizeof(loyalty_stats_sums_t));
 
     rc = loyalty_stats_ways(st, txn, q, kind, w, &n);
+
+    if (rc == 0) {
+        rc = loyalty_stats_ways_pend(st, txn, q, kind, t, w, &n);
+    }
 
     /*
      * The first way's step sized so that a round holds about
@@ -592,7 +649,7 @@ loyalty_stats_merge(loyalty_store_t *st, MDB_txn *txn,
     }
 
     for (i = 0; i < n; i++) {
-        mdb_cursor_close(w[i].cur);
+        loyalty_stats_way_close(&w[i]);
     }
 
     free(w);
@@ -639,11 +696,56 @@ loyalty_stats_days(loyalty_store_t *st, MDB_txn *txn,
 }
 
 
+/* a row's pending rows, by name: the first at or after it, then on */
+static void
+loyalty_stats_fill_pend(const loyalty_stats_top_t *t,
+    const loyalty_stats_row_t *r, int64_t *c)
+{
+    int                          i;
+    size_t                       lo, hi, mid;
+    int64_t                      d[LOYALTY_STATS_COUNTERS];
+    const loyalty_stats_pend_t  *p;
+
+    lo = 0;
+    hi = t->npend;
+
+    while (lo < hi) {
+        mid = lo + (hi - lo) / 2;
+        p = &t->pend[mid];
+
+        if (loyalty_stats_cmp_name((uint8_t *) p->key.mv_data + 5,
+                                   p->key.mv_size - 5, r->name, r->len) < 0)
+        {
+            lo = mid + 1;
+
+        } else {
+            hi = mid;
+        }
+    }
+
+    for (p = &t->pend[lo]; p < t->pend + t->npend; p++) {
+        if (loyalty_stats_cmp_name((uint8_t *) p->key.mv_data + 5,
+                                   p->key.mv_size - 5, r->name, r->len) != 0)
+        {
+            break;
+        }
+
+        if (loyalty_stats_decode(p->val.mv_data, p->val.mv_size, d) != 0) {
+            continue;
+        }
+
+        for (i = 0; i < LOYALTY_STATS_COUNTERS; i++) {
+            c[i] += d[i];
+        }
+    }
+}
+
+
 /* a row's every counter over the range: a read per day of it */
 int
 loyalty_stats_fill(loyalty_store_t *st, MDB_txn *txn,
-    const loyalty_stats_query_t *q, const loyalty_stats_row_t *r,
-    int64_t *c)
+    const loyalty_stats_query_t *q, const loyalty_stats_top_t *t,
+    const loyalty_stats_row_t *r, int64_t *c)
 {
     int       rc, i, kind;
     int64_t   day, from, to, d[LOYALTY_STATS_COUNTERS];
@@ -683,6 +785,8 @@ loyalty_stats_fill(loyalty_store_t *st, MDB_txn *txn,
             c[i] += d[i];
         }
     }
+
+    loyalty_stats_fill_pend(t, r, c);
 
     return 0;
 }
