@@ -14,6 +14,9 @@
 #      turn in the same run, on copies of that store: batches of 100
 #      events (signups by a code, orders), one commit each, and one
 #      transaction of all of them
+#   BENCH_BASE=DIR (optional): another build's stats_bench and loyaltyctl
+#      (copied from its build/ and build/bench/), measured in the same run:
+#      its questions on the same store, its events/s in turn with the others
 #
 # It reports; it does not gate.
 
@@ -27,6 +30,7 @@ CTL=$ROOT/build/loyaltyctl
 OFF=$ROOT/build/bench/loyaltyctl-nocounters
 EVENTS=${BENCH_EVENTS:-20000}
 ROUNDS=${BENCH_ROUNDS:-3}
+BASE=${BENCH_BASE:-}
 
 export BENCH_MEMBERS=${BENCH_MEMBERS:-1000000}
 export BENCH_CODES=${BENCH_CODES:-100000}
@@ -40,6 +44,8 @@ die() { echo "bench/stats.sh: $*" >&2; exit 1; }
 [ -x "$BENCH" ] && [ -x "$CTL" ] && [ -x "$OFF" ] \
     || die "make all build/bench/stats_bench build/bench/loyaltyctl-nocounters"
 command -v mdb_copy >/dev/null || die "mdb_copy not found (lmdb-utils)"
+[ -z "$BASE" ] || { [ -x "$BASE/stats_bench" ] && [ -x "$BASE/loyaltyctl" ]; } \
+    || die "BENCH_BASE=$BASE has no stats_bench and loyaltyctl"
 
 mkdir -p "$WORK"
 RESULTS=$WORK/results.txt
@@ -58,6 +64,11 @@ say "$(du -sh "$WORK/store/data.mdb" | cut -f1) data.mdb"
 
 say "== questions over the last 30 days"
 "$BENCH" query "$WORK/store" | tee -a "$RESULTS"
+if [ -n "$BASE" ]; then
+    say "== the same, by BENCH_BASE's build"
+    "$BASE/stats_bench" query "$WORK/store" | sed 's/^/base: /' \
+        | tee -a "$RESULTS"
+fi
 
 # 3. events/s with and without the counters
 
@@ -89,17 +100,24 @@ median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 say "== events/s of loyaltyctl apply, $EVENTS events, median of $ROUNDS" \
     "rounds, each side in turn (without: loyaltyctl-nocounters)"
+cost() { echo "$1 $2" | awk '{ printf "%.1f", 100 * (1 - $1 / $2) }'; }
+
 for how in batches one; do
-    with=() without=()
+    with=() without=() base=()
     for r in $(seq "$ROUNDS"); do
         without+=("$(rate "$OFF" "$how")")
         with+=("$(rate "$CTL" "$how")")
+        [ -z "$BASE" ] || base+=("$(rate "$BASE/loyaltyctl" "$how")")
     done
     w=$(printf '%s\n' "${with[@]}" | median)
     wo=$(printf '%s\n' "${without[@]}" | median)
     say "$how: with counters $w/s (${with[*]}), without $wo/s" \
-        "(${without[*]}): cost $(echo "$w $wo" \
-                                 | awk '{ printf "%.1f", 100 * (1 - $1 / $2) }')%"
+        "(${without[*]}): cost $(cost "$w" "$wo")%"
+    if [ -n "$BASE" ]; then
+        b=$(printf '%s\n' "${base[@]}" | median)
+        say "$how: BENCH_BASE's build with counters $b/s (${base[*]}):" \
+            "cost $(cost "$b" "$wo")%"
+    fi
 done
 
 rm -rf "$WORK/run"
