@@ -454,7 +454,9 @@ loyalty_stats_pend_load(loyalty_store_t *st, MDB_txn *txn, int kind,
         return rc;
     }
 
-    qsort(*out, *n, sizeof(loyalty_stats_pend_t), loyalty_stats_pend_cmp);
+    if (*n > 1) {
+        qsort(*out, *n, sizeof(loyalty_stats_pend_t), loyalty_stats_pend_cmp);
+    }
 
     return 0;
 }
