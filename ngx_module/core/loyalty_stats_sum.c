@@ -706,6 +706,10 @@ loyalty_stats_fill_pend(const loyalty_stats_top_t *t,
     int64_t                      d[LOYALTY_STATS_COUNTERS];
     const loyalty_stats_pend_t  *p;
 
+    if (t->npend == 0) {
+        return;
+    }
+
     lo = 0;
     hi = t->npend;
 
