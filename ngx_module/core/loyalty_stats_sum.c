@@ -32,16 +32,68 @@ loyalty_stats_key_day(const uint8_t *k)
 }
 
 
+/*
+ * A name's first 8 bytes as a big-endian number, zeros past its end,
+ * reading none of the bytes after it: most names are 4 to 8 bytes long,
+ * and a question compares and hashes a name per record it reads
+ */
+static inline uint64_t
+loyalty_stats_name_word(const uint8_t *p, size_t len)
+{
+    size_t    i;
+    uint64_t  w, lo;
+    uint32_t  x;
+
+    if (len >= 8) {
+        memcpy(&w, p, 8);
+        return __builtin_bswap64(w);
+    }
+
+    if (len >= 4) {
+        /* the first and last 4, overlapping */
+        memcpy(&x, p, 4);
+        w = (uint64_t) __builtin_bswap32(x) << 32;
+        memcpy(&x, p + len - 4, 4);
+        lo = (uint64_t) __builtin_bswap32(x) << (8 * (8 - len));
+
+        return w | lo;
+    }
+
+    w = 0;
+
+    for (i = 0; i < len; i++) {
+        w |= (uint64_t) p[i] << (56 - 8 * i);
+    }
+
+    return w;
+}
+
+
 /* names in LMDB's order: bytewise, the shorter first */
-static int
+static inline int
 loyalty_stats_cmp_name(const void *a, size_t alen, const void *b,
     size_t blen)
 {
-    int  rc;
+    int       rc;
+    uint64_t  x, y;
 
-    rc = memcmp(a, b, alen < blen ? alen : blen);
+    x = loyalty_stats_name_word(a, alen);
+    y = loyalty_stats_name_word(b, blen);
 
-    return rc ? rc : (alen > blen) - (alen < blen);
+    if (x != y) {
+        return x < y ? -1 : 1;
+    }
+
+    /* the same first 8 bytes, zeros counted as the end */
+    if (alen > 8 && blen > 8) {
+        rc = memcmp((const uint8_t *) a + 8, (const uint8_t *) b + 8,
+                    (alen < blen ? alen : blen) - 8);
+        if (rc) {
+            return rc;
+        }
+    }
+
+    return (alen > blen) - (alen < blen);
 }
 
 
@@ -195,18 +247,49 @@ static int64_t
 loyalty_stats_total(loyalty_stats_top_t *t, const uint8_t *v, size_t len,
     int *sound)
 {
-    unsigned  m, present;
-    int64_t   c[LOYALTY_STATS_COUNTERS];
+    int             i;
+    unsigned        m, u, present;
+    int64_t         c[LOYALTY_STATS_COUNTERS];
+    const uint8_t  *p, *end;
 
-    if (loyalty_stats_decode_present(v, len, c, &present) != 0) {
-        return 0;
+    present = (len >= 3) ? (unsigned) (v[1] | (v[2] << 8)) : 0;
+    p = v + 3;
+    end = v + len;
+    m = 0;
+
+    /*
+     * Most records (clicks) count under 64 of everything: a byte per
+     * counter, neither 0 nor continued, added to the totals as it is
+     * decoded (and taken back if a longer one follows)
+     */
+    if (len >= 3 && v[0] == LOYALTY_STATS_VERSION
+        && !(present >> LOYALTY_STATS_COUNTERS))
+    {
+        for (m = present; m && p < end && *p - 1u < 0x7f; m &= m - 1) {
+            i = __builtin_ctz(m);
+            c[i] = (int64_t) (*p >> 1) ^ -(int64_t) (*p & 1);
+            t->totals[i] += c[i];
+            p++;
+        }
+
+        if (m != 0 || p != end) {
+            for (u = present; u != m; u &= u - 1) {
+                t->totals[__builtin_ctz(u)] -= c[__builtin_ctz(u)];
+            }
+        }
+    }
+
+    if (len < 3 || m != 0 || p != end) {
+        if (loyalty_stats_decode_present(v, len, c, &present) != 0) {
+            return 0;
+        }
+
+        for (m = present; m; m &= m - 1) {
+            t->totals[__builtin_ctz(m)] += c[__builtin_ctz(m)];
+        }
     }
 
     *sound = 1;
-
-    for (m = present; m; m &= m - 1) {
-        t->totals[__builtin_ctz(m)] += c[__builtin_ctz(m)];
-    }
 
     return (t->sort != LOYALTY_STATS_SORT_KEY && (present & (1u << t->sort)))
            ? c[t->sort] : 0;
@@ -215,9 +298,10 @@ loyalty_stats_total(loyalty_stats_top_t *t, const uint8_t *v, size_t len,
 
 /* a name's sum in the table of the range's names */
 typedef struct {
-    uint32_t               hash;
+    uint64_t               word;        /* loyalty_stats_name_word() */
     uint32_t               len;
     uint32_t               off;         /* of the name in the arena */
+    uint32_t               hash;
     uint32_t               used;
     int64_t                v;
 } loyalty_stats_sum_t;
@@ -277,21 +361,29 @@ loyalty_stats_sums_add(loyalty_stats_sums_t *s, const uint8_t *name,
     char                 *arena;
     size_t                j, size;
     uint32_t              hash;
+    uint64_t              word;
     loyalty_stats_sum_t  *e;
 
     if ((s->n + 1) * 2 > s->nslots && loyalty_stats_sums_grow(s) != 0) {
         return ENOMEM;
     }
 
-    hash = loyalty_stats_hash(name, len);
+    /* a name of 8 bytes or less is its word and length */
+    word = loyalty_stats_name_word(name, len);
+    hash = (uint32_t) (((word ^ len) * 0x9e3779b97f4a7c15ULL) >> 32);
+
+    if (len > 8) {
+        hash ^= loyalty_stats_hash(name + 8, len - 8);
+    }
 
     for (j = hash & (s->nslots - 1); s->slots[j].used;
          j = (j + 1) & (s->nslots - 1))
     {
         e = &s->slots[j];
 
-        if (e->hash == hash && e->len == len
-            && memcmp(s->arena + e->off, name, len) == 0)
+        if (e->word == word && e->len == len
+            && (len <= 8
+                || memcmp(s->arena + e->off + 8, name + 8, len - 8) == 0))
         {
             e->v += v;
             return 0;
@@ -310,6 +402,7 @@ loyalty_stats_sums_add(loyalty_stats_sums_t *s, const uint8_t *name,
     }
 
     e = &s->slots[j];
+    e->word = word;
     e->hash = hash;
     e->len = (uint32_t) len;
     e->off = (uint32_t) s->arena_len;
@@ -352,6 +445,18 @@ loyalty_stats_way_close(loyalty_stats_way_t *w)
 }
 
 
+static inline int
+loyalty_stats_same_day(const uint8_t *a, const uint8_t *b)
+{
+    uint32_t  x, y;
+
+    memcpy(&x, a, 4);
+    memcpy(&y, b, 4);
+
+    return x == y;
+}
+
+
 /* the way at its next record: 1, 0 past its day's, or an LMDB error */
 static int
 loyalty_stats_way_next(loyalty_stats_way_t *w, int kind, MDB_cursor_op op)
@@ -383,7 +488,7 @@ loyalty_stats_way_next(loyalty_stats_way_t *w, int kind, MDB_cursor_op op)
     k = w->key.mv_data;
 
     return w->key.mv_size >= 5 && w->key.mv_size <= LOYALTY_STATS_KEY_MAX
-           && k[0] == kind && memcmp(k + 1, w->day, 4) == 0;
+           && k[0] == kind && loyalty_stats_same_day(k + 1, w->day);
 }
 
 
