@@ -77,30 +77,38 @@ mkdir -p "$WORK/events"
 "$BENCH" events "$EVENTS" > "$WORK/events/all.jsonl"
 split -l 100 -d -a 4 "$WORK/events/all.jsonl" "$WORK/events/b"
 
-# $1 loyaltyctl, $2 batches|one: events/s of one round on a fresh copy
+# $1 loyaltyctl, $2 batches|one: events/s of one round on a fresh copy,
+# then the 512-byte blocks it wrote (/usr/bin/time %O: the pages its
+# commits dirtied, which they sync) per 100 events
 rate() {
-    local ctl=$1 how=$2 t0 t1 f
+    local ctl=$1 how=$2 t0 t1
     rm -rf "$WORK/run"
     mkdir -p "$WORK/run"
     mdb_copy "$WORK/store" "$WORK/run"
     sync
     t0=$(date +%s.%N)
-    if [ "$how" = one ]; then
-        "$ctl" -s "$WORK/run" apply "$WORK/events/all.jsonl" > /dev/null
-    else
-        for f in "$WORK"/events/b*; do
-            "$ctl" -s "$WORK/run" apply "$f" > /dev/null
-        done
-    fi
+    /usr/bin/time -f %O -o "$WORK/blocks" bash -c '
+        if [ "$3" = one ]; then
+            "$2" -s "$1/run" apply "$1/events/all.jsonl" > /dev/null
+        else
+            for f in "$1"/events/b*; do
+                "$2" -s "$1/run" apply "$f" > /dev/null || exit 1
+            done
+        fi' rate "$WORK" "$ctl" "$how" || die "$ctl apply failed"
     t1=$(date +%s.%N)
-    echo "$EVENTS $t0 $t1" | awk '{ printf "%.0f\n", $1 / ($3 - $2) }'
+    echo "$EVENTS $t0 $t1 $(tail -1 "$WORK/blocks")" \
+        | awk '{ printf "%.0f %.0f\n", $1 / ($3 - $2), $4 * 100 / $1 }'
 }
 
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+# $1: field of "events/s blocks" lines on stdin: their median
+med() { awk -v f="$1" '{ print $f }' | median; }
 
 say "== events/s of loyaltyctl apply, $EVENTS events, median of $ROUNDS" \
     "rounds, each side in turn (without: loyaltyctl-nocounters)"
 cost() { echo "$1 $2" | awk '{ printf "%.1f", 100 * (1 - $1 / $2) }'; }
+
+rates() { printf '%s\n' "$@" | awk '{ printf "%s%s", s, $1; s = " " }'; }
 
 for how in batches one; do
     with=() without=() base=()
@@ -109,14 +117,17 @@ for how in batches one; do
         with+=("$(rate "$CTL" "$how")")
         [ -z "$BASE" ] || base+=("$(rate "$BASE/loyaltyctl" "$how")")
     done
-    w=$(printf '%s\n' "${with[@]}" | median)
-    wo=$(printf '%s\n' "${without[@]}" | median)
-    say "$how: with counters $w/s (${with[*]}), without $wo/s" \
-        "(${without[*]}): cost $(cost "$w" "$wo")%"
+    w=$(printf '%s\n' "${with[@]}" | med 1)
+    wo=$(printf '%s\n' "${without[@]}" | med 1)
+    say "$how: with counters $w/s ($(rates "${with[@]}")), without $wo/s" \
+        "($(rates "${without[@]}")): cost $(cost "$w" "$wo")%;" \
+        "blocks written per 100 events $(printf '%s\n' "${with[@]}" | med 2)" \
+        "against $(printf '%s\n' "${without[@]}" | med 2)"
     if [ -n "$BASE" ]; then
-        b=$(printf '%s\n' "${base[@]}" | median)
-        say "$how: BENCH_BASE's build with counters $b/s (${base[*]}):" \
-            "cost $(cost "$b" "$wo")%"
+        b=$(printf '%s\n' "${base[@]}" | med 1)
+        say "$how: BENCH_BASE's build with counters $b/s" \
+            "($(rates "${base[@]}")): cost $(cost "$b" "$wo")%; blocks" \
+            "$(printf '%s\n' "${base[@]}" | med 2)"
     fi
 done
 
