@@ -484,6 +484,10 @@ loyalty_stats_write_acc(loyalty_store_t *st, MDB_txn *txn,
     MDB_cursor                 *cur;
     loyalty_stats_acc_entry_t  *e;
 
+    if (acc->n == 0) {
+        return 0;
+    }
+
     /* in key order, through one cursor: the writes walk the tree once */
     qsort(acc->entries, acc->n, sizeof(loyalty_stats_acc_entry_t),
           loyalty_stats_acc_cmp);
