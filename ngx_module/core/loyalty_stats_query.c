@@ -539,7 +539,8 @@ loyalty_stats_query(loyalty_store_t *st, MDB_txn *txn,
         json_object_del(doc, "to");
         cad = NULL;
         rc = loyalty_due_stats(st, txn,
-                               loyalty_tz_utc(st->tz, q->from * LOYALTY_DAY), &cad);
+                               loyalty_tz_utc(st->tz, q->from * LOYALTY_DAY),
+                               &cad);
         if (rc == 0) {
             json_object_update(doc, cad);
             json_decref(cad);
