@@ -96,7 +96,7 @@ typedef enum {
  * them folds them all into the day counters.
  */
 #define LOYALTY_STATS_PENDING_ROWS   1024
-#define LOYALTY_STATS_PENDING_MAX    16
+#define LOYALTY_STATS_PENDING_MAX    32
 
 /* the sort key of a question that sorts by its rows' names (days) */
 #define LOYALTY_STATS_SORT_KEY       (-1)

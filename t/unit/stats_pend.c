@@ -2,8 +2,8 @@
  * Unit tests of the conversion counters' pending deltas
  * (loyalty_stats_pend.c): a batch's rows of codes, campaigns and
  * referrers go into one pending delta that questions add to what they
- * read; the batch that leaves LOYALTY_STATS_PENDING_MAX folds them, each
- * counted once; a crash between a batch and the fold loses nothing; a
+ * read; the batch that leaves LOYALTY_STATS_PENDING_MAX (MAX) folds them,
+ * each counted once; a crash between a batch and the fold loses nothing; a
  * batch of more rows than a delta takes writes them straight; verify's
  * check of a delta.
  */
@@ -173,6 +173,19 @@ answer(const char *by, const char *key)
 }
 
 
+/* the answer of n batches: n signups and orders of 10.00 */
+static char *
+made(int n, int clicks, int total)
+{
+    static char  buf[64];
+
+    snprintf(buf, sizeof(buf), "%d %d %d %d/%d", n, n, n * 1000, clicks,
+             total);
+
+    return buf;
+}
+
+
 static void
 test_pending(void)
 {
@@ -184,28 +197,33 @@ test_pending(void)
        "the code's row is not written yet");
     ok(stored(LOYALTY_STATS_KIND_DAY, "", LOYALTY_STATS_SIGNUPS) == 1,
        "the day's row is, at once");
-    is_str(answer("code", "ANN-1"), "1 1 1000 0/1",
+    is_str(answer("code", "ANN-1"), made(1, 0, 1),
            "by=code sees the pending delta");
-    is_str(answer("campaign", "tea"), "1 1 1000 0/1", "by=campaign too");
-    is_str(answer("referrer", "ann"), "1 1 1000 0/1", "by=referrer too");
+    is_str(answer("campaign", "tea"), made(1, 0, 1), "by=campaign too");
+    is_str(answer("referrer", "ann"), made(1, 0, 1), "by=referrer too");
 
     for (i = 2; i < LOYALTY_STATS_PENDING_MAX; i++) {
         batch();
     }
 
-    is_int(pending(), LOYALTY_STATS_PENDING_MAX - 1, "15 pending");
-    is_str(answer("code", "ANN-1"), "15 15 15000 0/15",
-           "a row summed over 15 deltas");
+    is_int(pending(), LOYALTY_STATS_PENDING_MAX - 1, "MAX - 1 pending");
+    is_str(answer("code", "ANN-1"), made(LOYALTY_STATS_PENDING_MAX - 1, 0,
+                                         LOYALTY_STATS_PENDING_MAX - 1),
+           "a row summed over MAX - 1 deltas");
 
-    ok(batch() == 0, "the 16th batch");
+    ok(batch() == 0, "the MAX-th batch");
     is_int(pending(), 0, "folds them all");
     is_int(stored(LOYALTY_STATS_KIND_CODE, "ANN-1", LOYALTY_STATS_SIGNUPS),
-           16, "into the code's row: each counted once");
+           LOYALTY_STATS_PENDING_MAX,
+           "into the code's row: each counted once");
     is_int(stored(LOYALTY_STATS_KIND_REFERRER, "ann", LOYALTY_STATS_REVENUE),
-           16000, "and the referrer's");
-    is_str(answer("code", "ANN-1"), "16 16 16000 0/16",
+           LOYALTY_STATS_PENDING_MAX * 1000, "and the referrer's");
+    is_str(answer("code", "ANN-1"), made(LOYALTY_STATS_PENDING_MAX, 0,
+                                         LOYALTY_STATS_PENDING_MAX),
            "the answer is the same");
-    is_str(answer("day", DAY), "16 16 16000 0/16", "as by=day's");
+    is_str(answer("day", DAY), made(LOYALTY_STATS_PENDING_MAX, 0,
+                                    LOYALTY_STATS_PENDING_MAX),
+           "as by=day's");
 }
 
 
@@ -216,7 +234,7 @@ test_crash(void)
     MDB_txn  *txn;
     char      err[LOYALTY_ERRLEN];
 
-    ok(batch() == 0, "a 17th batch");
+    ok(batch() == 0, "one batch more");
     is_int(pending(), 1, "pending");
 
     mdb_txn_begin(st.env, NULL, 0, &txn);
@@ -228,7 +246,7 @@ test_crash(void)
        "the store reopened after a crash before the fold's commit");
 
     is_int(pending(), 1, "the delta is still pending");
-    is_str(answer("code", "ANN-1"), "17 17 17000 0/17", "and counted");
+    is_str(answer("code", "ANN-1"), made(people, 0, people), "and counted");
 
     mdb_txn_begin(st.env, NULL, 0, &txn);
     is_int(loyalty_stats_fold(&st, txn), 0, "the fold again");
@@ -236,8 +254,9 @@ test_crash(void)
 
     is_int(pending(), 0, "nothing pending");
     is_int(stored(LOYALTY_STATS_KIND_CODE, "ANN-1", LOYALTY_STATS_SIGNUPS),
-           17, "17 in the row");
-    is_str(answer("code", "ANN-1"), "17 17 17000 0/17", "17 in the answer");
+           people, "all of them in the row");
+    is_str(answer("code", "ANN-1"), made(people, 0, people),
+           "and in the answer");
 }
 
 
@@ -285,7 +304,7 @@ test_large(void)
     is_int(pending(), 1, "takes one");
     is_int(stored(LOYALTY_STATS_KIND_CODE, "R01023", LOYALTY_STATS_CLICKS), 1,
            "its rows wait in it");
-    is_str(answer("code", "R00000"), "0 0 0 2/17",
+    is_str(answer("code", "R00000"), made(0, 2, people),
            "a question adds them to the stored rows");
 }
 
