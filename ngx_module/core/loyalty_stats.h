@@ -289,7 +289,7 @@ int loyalty_stats_write_acc(loyalty_store_t *st, MDB_txn *txn,
 
 /*
  * Pending deltas (loyalty_stats_pend.c).  _pend_put() takes the rows of
- * names of the sorted acc into one pending delta (their len set to 0)
+ * names of acc into one pending delta (their len set to 0)
  * unless there are more than LOYALTY_STATS_PENDING_ROWS, and says how
  * many deltas are pending; _fold() adds every pending delta to the day
  * counters and deletes it, in txn: counted once, lost never.

@@ -56,6 +56,36 @@ loyalty_stats_pend_is(const MDB_val *key)
 
 
 /*
+ * The cursor moved by op, then on by next past keys of the kind that
+ * are not a delta's (damage, verify's to report): 0 at a delta,
+ * MDB_NOTFOUND past the kind, or an LMDB error
+ */
+static int
+loyalty_stats_pend_seek(MDB_cursor *cur, MDB_val *key, MDB_val *val,
+    MDB_cursor_op op, MDB_cursor_op next)
+{
+    int  rc;
+
+    for (rc = mdb_cursor_get(cur, key, val, op);
+         rc == 0;
+         rc = mdb_cursor_get(cur, key, val, next))
+    {
+        if (key->mv_size == 0
+            || ((uint8_t *) key->mv_data)[0] != LOYALTY_STATS_KIND_PENDING)
+        {
+            return MDB_NOTFOUND;
+        }
+
+        if (loyalty_stats_pend_is(key)) {
+            return 0;
+        }
+    }
+
+    return rc;
+}
+
+
+/*
  * The next row of a delta from *p: 1 with key and val, 0 at its end,
  * -1 for damage
  */
@@ -131,13 +161,9 @@ loyalty_stats_pend_bounds(MDB_cursor *cur, uint64_t *first, uint64_t *last)
     key.mv_data = kbuf;
     key.mv_size = loyalty_stats_pend_key(0, kbuf);
 
-    rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+    rc = loyalty_stats_pend_seek(cur, &key, &val, MDB_SET_RANGE, MDB_NEXT);
     if (rc != 0) {
         return rc;
-    }
-
-    if (!loyalty_stats_pend_is(&key)) {
-        return MDB_NOTFOUND;
     }
 
     *first = loyalty_be_get((uint8_t *) key.mv_data + 1);
@@ -147,7 +173,8 @@ loyalty_stats_pend_bounds(MDB_cursor *cur, uint64_t *first, uint64_t *last)
     key.mv_size = loyalty_stats_pend_key(UINT64_MAX, kbuf);
 
     rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
-    rc = mdb_cursor_get(cur, &key, &val, rc == 0 ? MDB_PREV : MDB_LAST);
+    rc = loyalty_stats_pend_seek(cur, &key, &val,
+                                 rc == 0 ? MDB_PREV : MDB_LAST, MDB_PREV);
     if (rc != 0) {
         return rc;
     }
@@ -187,11 +214,23 @@ loyalty_stats_pend_encode(loyalty_stats_acc_t *acc, uint8_t *buf)
         } else {
             p += 1 + p[0];
         }
-
-        e->len = 0;
     }
 
     return p == buf + 1 ? 0 : (size_t) (p - buf);
+}
+
+
+/* the rows of names in acc, now in a delta: len 0, not written again */
+static void
+loyalty_stats_pend_taken(loyalty_stats_acc_t *acc)
+{
+    size_t  i;
+
+    for (i = 0; i < acc->n; i++) {
+        if (loyalty_stats_pend_kind(acc->entries[i].key[0])) {
+            acc->entries[i].len = 0;
+        }
+    }
 }
 
 
@@ -251,13 +290,22 @@ loyalty_stats_pend_put(loyalty_store_t *st, MDB_txn *txn,
         key.mv_data = kbuf;
         key.mv_size = loyalty_stats_pend_key(last + 1, kbuf);
 
-        /* the last key of the database, unless damage follows it */
+        /*
+         * The last key of the database, unless damage follows it or
+         * hides a delta from the bounds: then no delta, the rows are
+         * written in place
+         */
         rc = mdb_cursor_put(cur, &key, &val, MDB_APPEND);
         if (rc == MDB_KEYEXIST) {
-            rc = mdb_cursor_put(cur, &key, &val, 0);
+            rc = mdb_cursor_put(cur, &key, &val, MDB_NOOVERWRITE);
         }
 
-        *pending += (rc == 0);
+        if (rc == 0) {
+            loyalty_stats_pend_taken(acc);
+            (*pending)++;
+        }
+
+        rc = (rc == MDB_KEYEXIST) ? 0 : rc;
     }
 
     mdb_cursor_close(cur);
@@ -323,8 +371,9 @@ loyalty_stats_fold(loyalty_store_t *st, MDB_txn *txn)
         key.mv_data = kbuf;
         key.mv_size = loyalty_stats_pend_key(0, kbuf);
 
-        rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
-        if (rc != 0 || !loyalty_stats_pend_is(&key)) {
+        rc = loyalty_stats_pend_seek(cur, &key, &val, MDB_SET_RANGE,
+                                     MDB_NEXT);
+        if (rc != 0) {
             break;
         }
 
@@ -418,9 +467,10 @@ loyalty_stats_pend_load(loyalty_store_t *st, MDB_txn *txn, int kind,
     key.mv_data = kbuf;
     key.mv_size = loyalty_stats_pend_key(0, kbuf);
 
-    for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
-         rc == 0 && loyalty_stats_pend_is(&key);
-         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT))
+    for (rc = loyalty_stats_pend_seek(cur, &key, &val, MDB_SET_RANGE,
+                                      MDB_NEXT);
+         rc == 0;
+         rc = loyalty_stats_pend_seek(cur, &key, &val, MDB_NEXT, MDB_NEXT))
     {
         p = val.mv_data;
         end = p + val.mv_size;

@@ -4,8 +4,8 @@
  * referrers go into one pending delta that questions add to what they
  * read; the batch that leaves LOYALTY_STATS_PENDING_MAX (MAX) folds them,
  * each counted once; a crash between a batch and the fold loses nothing; a
- * batch of more rows than a delta takes writes them straight; verify's
- * check of a delta.
+ * batch of more rows than a delta takes writes them straight; a damaged
+ * key of the kind is passed over; verify's check of a delta.
  */
 
 #include <stdio.h>
@@ -74,7 +74,8 @@ pending(void)
     mdb_cursor_open(txn, st.dbi[LOYALTY_DB_STATS], &cur);
 
     while (mdb_cursor_get(cur, &key, &val, MDB_NEXT) == 0) {
-        n += ((uint8_t *) key.mv_data)[0] == LOYALTY_STATS_KIND_PENDING;
+        n += ((uint8_t *) key.mv_data)[0] == LOYALTY_STATS_KIND_PENDING
+             && key.mv_size == LOYALTY_STATS_PENDING_KEY;
     }
 
     mdb_cursor_close(cur);
@@ -260,6 +261,41 @@ test_crash(void)
 }
 
 
+/* a key of the kind that is no delta's, before the deltas: passed over */
+static void
+test_damage(void)
+{
+    MDB_txn  *txn;
+    MDB_val   key, val;
+
+    /* after the first delta's key could be, before any delta's */
+    key.mv_data = "z\0\0\0\0\0\0\0\0\0";
+    key.mv_size = 10;
+    val.mv_data = "x";
+    val.mv_size = 1;
+
+    mdb_txn_begin(st.env, NULL, 0, &txn);
+    mdb_put(txn, st.dbi[LOYALTY_DB_STATS], &key, &val, 0);
+    is_int(mdb_txn_commit(txn), 0, "a damaged key of kind z");
+
+    ok(batch() == 0 && batch() == 0, "two batches after it");
+    is_int(pending(), 2, "two deltas");
+    is_str(answer("code", "ANN-1"), made(people, 0, people),
+           "a question sees both");
+
+    mdb_txn_begin(st.env, NULL, 0, &txn);
+    is_int(loyalty_stats_fold(&st, txn), 0, "a fold");
+    mdb_txn_commit(txn);
+    ok(pending() == 0
+       && stored(LOYALTY_STATS_KIND_CODE, "ANN-1", LOYALTY_STATS_SIGNUPS)
+          == people, "folds both");
+
+    mdb_txn_begin(st.env, NULL, 0, &txn);
+    mdb_del(txn, st.dbi[LOYALTY_DB_STATS], &key, NULL);
+    mdb_txn_commit(txn);
+}
+
+
 /* loyalty_stats_flush of an accumulator of n code rows of one click */
 static int
 flush_rows(int n)
@@ -346,7 +382,7 @@ main(void)
 {
     char  err[LOYALTY_ERRLEN];
 
-    plan(41);
+    plan(47);
 
     if (fixture_store_open(tmp, &st, err, sizeof(err)) != 0) {
         diag("%s", err);
@@ -365,6 +401,7 @@ main(void)
 
     test_pending();
     test_crash();
+    test_damage();
     test_large();
     test_check();
 
