@@ -6,7 +6,9 @@
  * caller's write transaction: an order adds to its code's, campaign's,
  * referrers' and day's records of the order's day, and a refund
  * subtracts from the very same records what it takes back, so that the
- * counters of any range of days stay the sum of what happened.
+ * counters of any range of days stay the sum of what happened.  A
+ * batch's adds to its codes', campaigns' and referrers' records wait in
+ * one pending delta until a fold (loyalty_stats_pend.c).
  */
 
 #include <errno.h>

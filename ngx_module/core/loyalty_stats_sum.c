@@ -7,6 +7,8 @@
  * is kept in a hash table (and every counter goes into the totals);
  * the names are then offered to a heap of the first offset + top rows,
  * and only those are summed in full at the end, a read per day.  The
+ * pending deltas' rows of the kind and range (loyalty_stats_pend.c) are
+ * one more run, in name order, and are added to the rows kept.  The
  * cost grows with the records of the range, not with the store's
  * members or codes; the memory with the names of the range.
  */
