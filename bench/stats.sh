@@ -14,6 +14,9 @@
 #      turn in the same run, on copies of that store: batches of 100
 #      events (signups by a code, orders), one commit each, and one
 #      transaction of all of them
+#   BENCH_BASE=DIR (optional): another build's stats_bench and loyaltyctl
+#      (copied from its build/ and build/bench/), measured in the same run:
+#      its questions on the same store, its events/s in turn with the others
 #
 # It reports; it does not gate.
 
@@ -27,6 +30,7 @@ CTL=$ROOT/build/loyaltyctl
 OFF=$ROOT/build/bench/loyaltyctl-nocounters
 EVENTS=${BENCH_EVENTS:-20000}
 ROUNDS=${BENCH_ROUNDS:-3}
+BASE=${BENCH_BASE:-}
 
 export BENCH_MEMBERS=${BENCH_MEMBERS:-1000000}
 export BENCH_CODES=${BENCH_CODES:-100000}
@@ -40,6 +44,8 @@ die() { echo "bench/stats.sh: $*" >&2; exit 1; }
 [ -x "$BENCH" ] && [ -x "$CTL" ] && [ -x "$OFF" ] \
     || die "make all build/bench/stats_bench build/bench/loyaltyctl-nocounters"
 command -v mdb_copy >/dev/null || die "mdb_copy not found (lmdb-utils)"
+[ -z "$BASE" ] || { [ -x "$BASE/stats_bench" ] && [ -x "$BASE/loyaltyctl" ]; } \
+    || die "BENCH_BASE=$BASE has no stats_bench and loyaltyctl"
 
 mkdir -p "$WORK"
 RESULTS=$WORK/results.txt
@@ -58,6 +64,11 @@ say "$(du -sh "$WORK/store/data.mdb" | cut -f1) data.mdb"
 
 say "== questions over the last 30 days"
 "$BENCH" query "$WORK/store" | tee -a "$RESULTS"
+if [ -n "$BASE" ]; then
+    say "== the same, by BENCH_BASE's build"
+    "$BASE/stats_bench" query "$WORK/store" | sed 's/^/base: /' \
+        | tee -a "$RESULTS"
+fi
 
 # 3. events/s with and without the counters
 
@@ -66,40 +77,58 @@ mkdir -p "$WORK/events"
 "$BENCH" events "$EVENTS" > "$WORK/events/all.jsonl"
 split -l 100 -d -a 4 "$WORK/events/all.jsonl" "$WORK/events/b"
 
-# $1 loyaltyctl, $2 batches|one: events/s of one round on a fresh copy
+# $1 loyaltyctl, $2 batches|one: events/s of one round on a fresh copy,
+# then the 512-byte blocks it wrote (/usr/bin/time %O: the pages its
+# commits dirtied, which they sync) per 100 events
 rate() {
-    local ctl=$1 how=$2 t0 t1 f
+    local ctl=$1 how=$2 t0 t1
     rm -rf "$WORK/run"
     mkdir -p "$WORK/run"
     mdb_copy "$WORK/store" "$WORK/run"
     sync
     t0=$(date +%s.%N)
-    if [ "$how" = one ]; then
-        "$ctl" -s "$WORK/run" apply "$WORK/events/all.jsonl" > /dev/null
-    else
-        for f in "$WORK"/events/b*; do
-            "$ctl" -s "$WORK/run" apply "$f" > /dev/null
-        done
-    fi
+    /usr/bin/time -f %O -o "$WORK/blocks" bash -c '
+        if [ "$3" = one ]; then
+            "$2" -s "$1/run" apply "$1/events/all.jsonl" > /dev/null
+        else
+            for f in "$1"/events/b*; do
+                "$2" -s "$1/run" apply "$f" > /dev/null || exit 1
+            done
+        fi' rate "$WORK" "$ctl" "$how" || die "$ctl apply failed"
     t1=$(date +%s.%N)
-    echo "$EVENTS $t0 $t1" | awk '{ printf "%.0f\n", $1 / ($3 - $2) }'
+    echo "$EVENTS $t0 $t1 $(tail -1 "$WORK/blocks")" \
+        | awk '{ printf "%.0f %.0f\n", $1 / ($3 - $2), $4 * 100 / $1 }'
 }
 
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+# $1: field of "events/s blocks" lines on stdin: their median
+med() { awk -v f="$1" '{ print $f }' | median; }
 
 say "== events/s of loyaltyctl apply, $EVENTS events, median of $ROUNDS" \
     "rounds, each side in turn (without: loyaltyctl-nocounters)"
+cost() { echo "$1 $2" | awk '{ printf "%.1f", 100 * (1 - $1 / $2) }'; }
+
+rates() { printf '%s\n' "$@" | awk '{ printf "%s%s", s, $1; s = " " }'; }
+
 for how in batches one; do
-    with=() without=()
+    with=() without=() base=()
     for r in $(seq "$ROUNDS"); do
         without+=("$(rate "$OFF" "$how")")
         with+=("$(rate "$CTL" "$how")")
+        [ -z "$BASE" ] || base+=("$(rate "$BASE/loyaltyctl" "$how")")
     done
-    w=$(printf '%s\n' "${with[@]}" | median)
-    wo=$(printf '%s\n' "${without[@]}" | median)
-    say "$how: with counters $w/s (${with[*]}), without $wo/s" \
-        "(${without[*]}): cost $(echo "$w $wo" \
-                                 | awk '{ printf "%.1f", 100 * (1 - $1 / $2) }')%"
+    w=$(printf '%s\n' "${with[@]}" | med 1)
+    wo=$(printf '%s\n' "${without[@]}" | med 1)
+    say "$how: with counters $w/s ($(rates "${with[@]}")), without $wo/s" \
+        "($(rates "${without[@]}")): cost $(cost "$w" "$wo")%;" \
+        "blocks written per 100 events $(printf '%s\n' "${with[@]}" | med 2)" \
+        "against $(printf '%s\n' "${without[@]}" | med 2)"
+    if [ -n "$BASE" ]; then
+        b=$(printf '%s\n' "${base[@]}" | med 1)
+        say "$how: BENCH_BASE's build with counters $b/s" \
+            "($(rates "${base[@]}")): cost $(cost "$b" "$wo")%; blocks" \
+            "$(printf '%s\n' "${base[@]}" | med 2)"
+    fi
 done
 
 rm -rf "$WORK/run"

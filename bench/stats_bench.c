@@ -10,7 +10,8 @@
  *                              people (2,000) sign up by a random code,
  *                              half of them ordering (loyalty_batch_apply)
  *   stats_bench query DIR      each question over the last 30 days,
- *                              BENCH_RUNS times (200): p50, p99, max ms
+ *                              BENCH_RUNS times (200): p50, p99, max ms;
+ *                              BENCH_BY=code (...): only that one
  *   stats_bench events N       N events, JSON Lines on stdout, 100 per
  *                              line group: signups by a code and orders
  *
@@ -323,6 +324,7 @@ bench_query(const char *dir)
     long                   runs, days;
     char                   err[LOYALTY_ERRLEN], from[16], to[16];
     char                  *s;
+    const char            *only;
     double                *t, t0;
     json_t                *doc;
     MDB_txn               *txn;
@@ -334,6 +336,7 @@ bench_query(const char *dir)
 
     runs = bench_env("BENCH_RUNS", 200);
     days = bench_env("BENCH_DAYS", 60);
+    only = getenv("BENCH_BY");
 
     if (loyalty_store_open(&st, dir, LOYALTY_STORE_RDONLY, err, sizeof(err))
         != 0)
@@ -348,6 +351,10 @@ bench_query(const char *dir)
     t = malloc(runs * sizeof(double));
 
     for (b = 0; b < 4; b++) {
+        if (only != NULL && strcmp(only, bys[b]) != 0) {
+            continue;
+        }
+
         memset(&a, 0, sizeof(a));
         a.by = bys[b];
         a.by_len = strlen(bys[b]);

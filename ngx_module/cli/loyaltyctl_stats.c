@@ -244,6 +244,12 @@ loyaltyctl_stats_check(const MDB_val *key, const MDB_val *val)
     int64_t         c[LOYALTY_STATS_COUNTERS];
     const uint8_t  *k = key->mv_data, *v = val->mv_data;
 
+    if (key->mv_size > 0 && k[0] == LOYALTY_STATS_KIND_PENDING) {
+        return (key->mv_size == LOYALTY_STATS_PENDING_KEY
+                && loyalty_stats_pend_check(v, val->mv_size) == 0)
+               ? NULL : "pending delta does not decode";
+    }
+
     if (key->mv_size < 5 || key->mv_size > LOYALTY_STATS_KEY_MAX
         || strchr("cprdm", k[0]) == NULL || k[0] == '\0')
     {

@@ -651,6 +651,11 @@ loyalty_member_erase_stats(loyalty_store_t *st, MDB_txn *txn,
 
     rc = loyalty_attrib_delete(st, txn, er->id, er->len);
 
+    /* the pending deltas' rows too: folded into the rows walked below */
+    if (rc == 0) {
+        rc = loyalty_stats_fold(st, txn);
+    }
+
     if (rc == 0) {
         rc = loyalty_walk(st, txn, LOYALTY_DB_ATTRIB, NULL, 0, 0,
                           loyalty_member_erase_attribution, er);

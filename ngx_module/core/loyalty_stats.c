@@ -6,7 +6,9 @@
  * caller's write transaction: an order adds to its code's, campaign's,
  * referrers' and day's records of the order's day, and a refund
  * subtracts from the very same records what it takes back, so that the
- * counters of any range of days stay the sum of what happened.
+ * counters of any range of days stay the sum of what happened.  A
+ * batch's adds to its codes', campaigns' and referrers' records wait in
+ * one pending delta until a fold (loyalty_stats_pend.c).
  */
 
 #include <errno.h>
@@ -475,7 +477,7 @@ loyalty_stats_acc_cmp(const void *pa, const void *pb)
 
 
 int
-loyalty_stats_flush(loyalty_store_t *st, MDB_txn *txn,
+loyalty_stats_write_acc(loyalty_store_t *st, MDB_txn *txn,
     loyalty_stats_acc_t *acc)
 {
     int                         rc;
@@ -483,10 +485,6 @@ loyalty_stats_flush(loyalty_store_t *st, MDB_txn *txn,
     MDB_val                     key;
     MDB_cursor                 *cur;
     loyalty_stats_acc_entry_t  *e;
-
-    if (LOYALTY_STATS_OFF) {
-        return 0;
-    }
 
     if (acc->n == 0) {
         return 0;
@@ -501,6 +499,12 @@ loyalty_stats_flush(loyalty_store_t *st, MDB_txn *txn,
 
     for (i = 0; rc == 0 && i < acc->n; i++) {
         e = &acc->entries[i];
+
+        /* a row taken into a pending delta */
+        if (e->len == 0) {
+            continue;
+        }
+
         key.mv_data = e->key;
         key.mv_size = e->len;
 
@@ -509,6 +513,43 @@ loyalty_stats_flush(loyalty_store_t *st, MDB_txn *txn,
 
     if (cur != NULL) {
         mdb_cursor_close(cur);
+    }
+
+    loyalty_stats_acc_empty(acc);
+
+    return rc;
+}
+
+
+int
+loyalty_stats_flush(loyalty_store_t *st, MDB_txn *txn,
+    loyalty_stats_acc_t *acc)
+{
+    int       rc;
+    uint64_t  pending;
+
+    if (LOYALTY_STATS_OFF) {
+        return 0;
+    }
+
+    if (acc->n == 0) {
+        return 0;
+    }
+
+    /*
+     * The rows of codes, campaigns and referrers lie all over the
+     * database, a page each to write and sync: one pending delta instead,
+     * folded into them once for many batches.  The day's and moves' rows
+     * lie together, written now.
+     */
+    rc = loyalty_stats_pend_put(st, txn, acc, &pending);
+
+    if (rc == 0) {
+        rc = loyalty_stats_write_acc(st, txn, acc);
+    }
+
+    if (rc == 0 && pending >= LOYALTY_STATS_PENDING_MAX) {
+        rc = loyalty_stats_fold(st, txn);
     }
 
     loyalty_stats_acc_empty(acc);

@@ -85,6 +85,18 @@ typedef enum {
 #define LOYALTY_STATS_KIND_REFERRER  'r'
 #define LOYALTY_STATS_KIND_DAY       'd'
 #define LOYALTY_STATS_KIND_MOVE      'm'
+/* a batch's pending delta: the kind, a 8-byte big-endian sequence */
+#define LOYALTY_STATS_KIND_PENDING   'z'
+#define LOYALTY_STATS_PENDING_KEY    9
+
+/*
+ * A batch's rows of codes, campaigns and referrers (at most
+ * LOYALTY_STATS_PENDING_ROWS, else they are written straight) go into
+ * one pending delta; the batch that leaves LOYALTY_STATS_PENDING_MAX of
+ * them folds them all into the day counters.
+ */
+#define LOYALTY_STATS_PENDING_ROWS   1024
+#define LOYALTY_STATS_PENDING_MAX    32
 
 /* the sort key of a question that sorts by its rows' names (days) */
 #define LOYALTY_STATS_SORT_KEY       (-1)
@@ -264,9 +276,29 @@ int loyalty_stats_move(loyalty_store_t *st, MDB_txn *txn,
 void loyalty_stats_acc_init(loyalty_stats_acc_t *acc);
 /* the hash of a key or name, for the accumulator and a question's sums */
 uint32_t loyalty_stats_hash(const uint8_t *key, size_t len);
-/* writes what acc holds into txn, in key order, and empties it */
+/*
+ * Writes what acc holds into txn and empties it: the rows of names as
+ * a pending delta (loyalty_stats_pend.c), the rest in key order; folds
+ * the pending deltas when there are LOYALTY_STATS_PENDING_MAX.
+ */
 int loyalty_stats_flush(loyalty_store_t *st, MDB_txn *txn,
     loyalty_stats_acc_t *acc);
+/* the rows of acc with a key into the day counters, in key order */
+int loyalty_stats_write_acc(loyalty_store_t *st, MDB_txn *txn,
+    loyalty_stats_acc_t *acc);
+
+/*
+ * Pending deltas (loyalty_stats_pend.c).  _pend_put() takes the rows of
+ * names of acc into one pending delta (their len set to 0)
+ * unless there are more than LOYALTY_STATS_PENDING_ROWS, and says how
+ * many deltas are pending; _fold() adds every pending delta to the day
+ * counters and deletes it, in txn: counted once, lost never.
+ */
+int loyalty_stats_pend_put(loyalty_store_t *st, MDB_txn *txn,
+    loyalty_stats_acc_t *acc, uint64_t *pending);
+int loyalty_stats_fold(loyalty_store_t *st, MDB_txn *txn);
+/* a pending delta's value: 0 when it decodes, or -1 */
+int loyalty_stats_pend_check(const uint8_t *buf, size_t len);
 void loyalty_stats_acc_free(loyalty_stats_acc_t *acc);
 
 /*

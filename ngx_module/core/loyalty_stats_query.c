@@ -248,13 +248,14 @@ loyalty_stats_code_info(loyalty_store_t *st, MDB_txn *txn, json_t *o,
 /* NULL with *rc set */
 static json_t *
 loyalty_stats_row_json(loyalty_store_t *st, MDB_txn *txn,
-    const loyalty_stats_query_t *q, const loyalty_stats_row_t *r, int *rc)
+    const loyalty_stats_query_t *q, const loyalty_stats_top_t *t,
+    const loyalty_stats_row_t *r, int *rc)
 {
     char     day[LOYALTY_DAY_LEN + 1];
     json_t  *o;
     int64_t  c[LOYALTY_STATS_COUNTERS];
 
-    *rc = loyalty_stats_fill(st, txn, q, r, c);
+    *rc = loyalty_stats_fill(st, txn, q, t, r, c);
     if (*rc != 0) {
         return NULL;
     }
@@ -332,7 +333,8 @@ loyalty_stats_rows(loyalty_store_t *st, MDB_txn *txn,
          ? ENOMEM : 0;
 
     for (j = q->offset; rc == 0 && j < t->n; j++) {
-        o = loyalty_stats_row_json(st, txn, q, &t->pool[t->heap[j]], &rc);
+        o = loyalty_stats_row_json(st, txn, q, t, &t->pool[t->heap[j]],
+                                   &rc);
 
         if (o != NULL && json_array_append_new(rows, o) != 0) {
             rc = ENOMEM;
@@ -364,6 +366,7 @@ loyalty_stats_keyed(loyalty_store_t *st, MDB_txn *txn,
 
     free(t.pool);
     free(t.heap);
+    free(t.pend);
 
     return rc;
 }
@@ -536,7 +539,8 @@ loyalty_stats_query(loyalty_store_t *st, MDB_txn *txn,
         json_object_del(doc, "to");
         cad = NULL;
         rc = loyalty_due_stats(st, txn,
-                               loyalty_tz_utc(st->tz, q->from * LOYALTY_DAY), &cad);
+                               loyalty_tz_utc(st->tz, q->from * LOYALTY_DAY),
+                               &cad);
         if (rc == 0) {
             json_object_update(doc, cad);
             json_decref(cad);

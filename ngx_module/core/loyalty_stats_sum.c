@@ -7,6 +7,8 @@
  * is kept in a hash table (and every counter goes into the totals);
  * the names are then offered to a heap of the first offset + top rows,
  * and only those are summed in full at the end, a read per day.  The
+ * pending deltas' rows of the kind and range (loyalty_stats_pend.c) are
+ * one more run, in name order, and are added to the rows kept.  The
  * cost grows with the records of the range, not with the store's
  * members or codes; the memory with the names of the range.
  */
@@ -32,16 +34,68 @@ loyalty_stats_key_day(const uint8_t *k)
 }
 
 
+/*
+ * A name's first 8 bytes as a big-endian number, zeros past its end,
+ * reading none of the bytes after it: most names are 4 to 8 bytes long,
+ * and a question compares and hashes a name per record it reads
+ */
+static inline uint64_t
+loyalty_stats_name_word(const uint8_t *p, size_t len)
+{
+    size_t    i;
+    uint64_t  w, lo;
+    uint32_t  x;
+
+    if (len >= 8) {
+        memcpy(&w, p, 8);
+        return __builtin_bswap64(w);
+    }
+
+    if (len >= 4) {
+        /* the first and last 4, overlapping */
+        memcpy(&x, p, 4);
+        w = (uint64_t) __builtin_bswap32(x) << 32;
+        memcpy(&x, p + len - 4, 4);
+        lo = (uint64_t) __builtin_bswap32(x) << (8 * (8 - len));
+
+        return w | lo;
+    }
+
+    w = 0;
+
+    for (i = 0; i < len; i++) {
+        w |= (uint64_t) p[i] << (56 - 8 * i);
+    }
+
+    return w;
+}
+
+
 /* names in LMDB's order: bytewise, the shorter first */
-static int
+static inline int
 loyalty_stats_cmp_name(const void *a, size_t alen, const void *b,
     size_t blen)
 {
-    int  rc;
+    int       rc;
+    uint64_t  x, y;
 
-    rc = memcmp(a, b, alen < blen ? alen : blen);
+    x = loyalty_stats_name_word(a, alen);
+    y = loyalty_stats_name_word(b, blen);
 
-    return rc ? rc : (alen > blen) - (alen < blen);
+    if (x != y) {
+        return x < y ? -1 : 1;
+    }
+
+    /* the same first 8 bytes, zeros counted as the end */
+    if (alen > 8 && blen > 8) {
+        rc = memcmp((const uint8_t *) a + 8, (const uint8_t *) b + 8,
+                    (alen < blen ? alen : blen) - 8);
+        if (rc) {
+            return rc;
+        }
+    }
+
+    return (alen > blen) - (alen < blen);
 }
 
 
@@ -195,18 +249,49 @@ static int64_t
 loyalty_stats_total(loyalty_stats_top_t *t, const uint8_t *v, size_t len,
     int *sound)
 {
-    unsigned  m, present;
-    int64_t   c[LOYALTY_STATS_COUNTERS];
+    int             i;
+    unsigned        m, u, present;
+    int64_t         c[LOYALTY_STATS_COUNTERS];
+    const uint8_t  *p, *end;
 
-    if (loyalty_stats_decode_present(v, len, c, &present) != 0) {
-        return 0;
+    present = (len >= 3) ? (unsigned) (v[1] | (v[2] << 8)) : 0;
+    p = v + 3;
+    end = v + len;
+    m = 0;
+
+    /*
+     * Most records (clicks) count under 64 of everything: a byte per
+     * counter, neither 0 nor continued, added to the totals as it is
+     * decoded (and taken back if a longer one follows)
+     */
+    if (len >= 3 && v[0] == LOYALTY_STATS_VERSION
+        && !(present >> LOYALTY_STATS_COUNTERS))
+    {
+        for (m = present; m && p < end && *p - 1u < 0x7f; m &= m - 1) {
+            i = __builtin_ctz(m);
+            c[i] = (int64_t) (*p >> 1) ^ -(int64_t) (*p & 1);
+            t->totals[i] += c[i];
+            p++;
+        }
+
+        if (m != 0 || p != end) {
+            for (u = present; u != m; u &= u - 1) {
+                t->totals[__builtin_ctz(u)] -= c[__builtin_ctz(u)];
+            }
+        }
+    }
+
+    if (len < 3 || m != 0 || p != end) {
+        if (loyalty_stats_decode_present(v, len, c, &present) != 0) {
+            return 0;
+        }
+
+        for (m = present; m; m &= m - 1) {
+            t->totals[__builtin_ctz(m)] += c[__builtin_ctz(m)];
+        }
     }
 
     *sound = 1;
-
-    for (m = present; m; m &= m - 1) {
-        t->totals[__builtin_ctz(m)] += c[__builtin_ctz(m)];
-    }
 
     return (t->sort != LOYALTY_STATS_SORT_KEY && (present & (1u << t->sort)))
            ? c[t->sort] : 0;
@@ -215,9 +300,10 @@ loyalty_stats_total(loyalty_stats_top_t *t, const uint8_t *v, size_t len,
 
 /* a name's sum in the table of the range's names */
 typedef struct {
-    uint32_t               hash;
+    uint64_t               word;        /* loyalty_stats_name_word() */
     uint32_t               len;
     uint32_t               off;         /* of the name in the arena */
+    uint32_t               hash;
     uint32_t               used;
     int64_t                v;
 } loyalty_stats_sum_t;
@@ -277,21 +363,29 @@ loyalty_stats_sums_add(loyalty_stats_sums_t *s, const uint8_t *name,
     char                 *arena;
     size_t                j, size;
     uint32_t              hash;
+    uint64_t              word;
     loyalty_stats_sum_t  *e;
 
     if ((s->n + 1) * 2 > s->nslots && loyalty_stats_sums_grow(s) != 0) {
         return ENOMEM;
     }
 
-    hash = loyalty_stats_hash(name, len);
+    /* a name of 8 bytes or less is its word and length */
+    word = loyalty_stats_name_word(name, len);
+    hash = (uint32_t) (((word ^ len) * 0x9e3779b97f4a7c15ULL) >> 32);
+
+    if (len > 8) {
+        hash ^= loyalty_stats_hash(name + 8, len - 8);
+    }
 
     for (j = hash & (s->nslots - 1); s->slots[j].used;
          j = (j + 1) & (s->nslots - 1))
     {
         e = &s->slots[j];
 
-        if (e->hash == hash && e->len == len
-            && memcmp(s->arena + e->off, name, len) == 0)
+        if (e->word == word && e->len == len
+            && (len <= 8
+                || memcmp(s->arena + e->off + 8, name + 8, len - 8) == 0))
         {
             e->v += v;
             return 0;
@@ -310,6 +404,7 @@ loyalty_stats_sums_add(loyalty_stats_sums_t *s, const uint8_t *name,
     }
 
     e = &s->slots[j];
+    e->word = word;
     e->hash = hash;
     e->len = (uint32_t) len;
     e->off = (uint32_t) s->arena_len;
@@ -328,13 +423,40 @@ loyalty_stats_sums_add(loyalty_stats_sums_t *s, const uint8_t *name,
 #define LOYALTY_STATS_ROUND  2048
 
 
-/* one day's cursor, at its current record of the kind */
+/*
+ * One day's cursor, at its current record of the kind; or, without a
+ * cursor, the range's pending rows, at row i of n
+ */
 typedef struct {
     MDB_cursor            *cur;
     MDB_val                key;
     MDB_val                val;
     uint8_t                day[4];
+    const loyalty_stats_pend_t  *pend;
+    size_t                 i;
+    size_t                 n;
 } loyalty_stats_way_t;
+
+
+static void
+loyalty_stats_way_close(loyalty_stats_way_t *w)
+{
+    if (w->cur != NULL) {
+        mdb_cursor_close(w->cur);
+    }
+}
+
+
+static inline int
+loyalty_stats_same_day(const uint8_t *a, const uint8_t *b)
+{
+    uint32_t  x, y;
+
+    memcpy(&x, a, 4);
+    memcpy(&y, b, 4);
+
+    return x == y;
+}
 
 
 /* the way at its next record: 1, 0 past its day's, or an LMDB error */
@@ -343,6 +465,17 @@ loyalty_stats_way_next(loyalty_stats_way_t *w, int kind, MDB_cursor_op op)
 {
     int             rc;
     const uint8_t  *k;
+
+    if (w->cur == NULL) {
+        if (w->i == w->n) {
+            return 0;
+        }
+
+        w->key = w->pend[w->i].key;
+        w->val = w->pend[w->i++].val;
+
+        return 1;
+    }
 
     rc = mdb_cursor_get(w->cur, &w->key, &w->val, op);
 
@@ -357,7 +490,7 @@ loyalty_stats_way_next(loyalty_stats_way_t *w, int kind, MDB_cursor_op op)
     k = w->key.mv_data;
 
     return w->key.mv_size >= 5 && w->key.mv_size <= LOYALTY_STATS_KEY_MAX
-           && k[0] == kind && memcmp(k + 1, w->day, 4) == 0;
+           && k[0] == kind && loyalty_stats_same_day(k + 1, w->day);
 }
 
 
@@ -397,6 +530,8 @@ loyalty_stats_ways(loyalty_store_t *st, MDB_txn *txn,
     *n = 0;
 
     for (day = q->from; day <= q->to; day++) {
+        memset(&w[*n], 0, sizeof(loyalty_stats_way_t));
+
         rc = mdb_cursor_open(txn, st->dbi[LOYALTY_DB_STATS], &w[*n].cur);
         if (rc != 0) {
             return rc;
@@ -419,6 +554,31 @@ loyalty_stats_ways(loyalty_store_t *st, MDB_txn *txn,
             return rc;
         }
     }
+
+    return 0;
+}
+
+
+/* the range's pending rows, a way of their own after the days' */
+static int
+loyalty_stats_ways_pend(loyalty_store_t *st, MDB_txn *txn,
+    const loyalty_stats_query_t *q, int kind, loyalty_stats_top_t *t,
+    loyalty_stats_way_t *w, size_t *n)
+{
+    int  rc;
+
+    rc = loyalty_stats_pend_load(st, txn, kind, q->from, q->to, &t->pend,
+                                 &t->npend);
+
+    if (rc != 0 || t->npend == 0) {
+        return rc;
+    }
+
+    memset(&w[*n], 0, sizeof(loyalty_stats_way_t));
+    w[*n].pend = t->pend;
+    w[*n].n = t->npend;
+
+    *n += loyalty_stats_way_next(&w[*n], kind, MDB_NEXT);
 
     return 0;
 }
@@ -490,7 +650,7 @@ loyalty_stats_round(loyalty_stats_way_t *w, size_t *n, int kind,
         i = 1;
 
     } else if (rc == 0) {
-        mdb_cursor_close(w[0].cur);
+        loyalty_stats_way_close(&w[0]);
         w[0] = w[--*n];
         i = 0;
 
@@ -510,7 +670,7 @@ loyalty_stats_round(loyalty_stats_way_t *w, size_t *n, int kind,
             return rc;
         }
 
-        mdb_cursor_close(w[i].cur);
+        loyalty_stats_way_close(&w[i]);
         w[i] = w[--*n];
     }
 
@@ -564,7 +724,7 @@ loyalty_stats_merge(loyalty_store_t *st, MDB_txn *txn,
 
     kind = loyalty_stats_kinds[q->by];
 
-    w = malloc((size_t) (q->to - q->from + 1) * sizeof(loyalty_stats_way_t));
+    w = malloc((size_t) (q->to - q->from + 2) * sizeof(loyalty_stats_way_t));
     if (w == NULL) {
         return ENOMEM;
     }
@@ -572,6 +732,10 @@ loyalty_stats_merge(loyalty_store_t *st, MDB_txn *txn,
     memset(&s, 0, sizeof(loyalty_stats_sums_t));
 
     rc = loyalty_stats_ways(st, txn, q, kind, w, &n);
+
+    if (rc == 0) {
+        rc = loyalty_stats_ways_pend(st, txn, q, kind, t, w, &n);
+    }
 
     /*
      * The first way's step sized so that a round holds about
@@ -592,7 +756,7 @@ loyalty_stats_merge(loyalty_store_t *st, MDB_txn *txn,
     }
 
     for (i = 0; i < n; i++) {
-        mdb_cursor_close(w[i].cur);
+        loyalty_stats_way_close(&w[i]);
     }
 
     free(w);
@@ -639,11 +803,60 @@ loyalty_stats_days(loyalty_store_t *st, MDB_txn *txn,
 }
 
 
+/* a row's pending rows, by name: the first at or after it, then on */
+static void
+loyalty_stats_fill_pend(const loyalty_stats_top_t *t,
+    const loyalty_stats_row_t *r, int64_t *c)
+{
+    int                          i;
+    size_t                       lo, hi, mid;
+    int64_t                      d[LOYALTY_STATS_COUNTERS];
+    const loyalty_stats_pend_t  *p;
+
+    if (t->npend == 0) {
+        return;
+    }
+
+    lo = 0;
+    hi = t->npend;
+
+    while (lo < hi) {
+        mid = lo + (hi - lo) / 2;
+        p = &t->pend[mid];
+
+        if (loyalty_stats_cmp_name((uint8_t *) p->key.mv_data + 5,
+                                   p->key.mv_size - 5, r->name, r->len) < 0)
+        {
+            lo = mid + 1;
+
+        } else {
+            hi = mid;
+        }
+    }
+
+    for (p = &t->pend[lo]; p < t->pend + t->npend; p++) {
+        if (loyalty_stats_cmp_name((uint8_t *) p->key.mv_data + 5,
+                                   p->key.mv_size - 5, r->name, r->len) != 0)
+        {
+            break;
+        }
+
+        if (loyalty_stats_decode(p->val.mv_data, p->val.mv_size, d) != 0) {
+            continue;
+        }
+
+        for (i = 0; i < LOYALTY_STATS_COUNTERS; i++) {
+            c[i] += d[i];
+        }
+    }
+}
+
+
 /* a row's every counter over the range: a read per day of it */
 int
 loyalty_stats_fill(loyalty_store_t *st, MDB_txn *txn,
-    const loyalty_stats_query_t *q, const loyalty_stats_row_t *r,
-    int64_t *c)
+    const loyalty_stats_query_t *q, const loyalty_stats_top_t *t,
+    const loyalty_stats_row_t *r, int64_t *c)
 {
     int       rc, i, kind;
     int64_t   day, from, to, d[LOYALTY_STATS_COUNTERS];
@@ -683,6 +896,8 @@ loyalty_stats_fill(loyalty_store_t *st, MDB_txn *txn,
             c[i] += d[i];
         }
     }
+
+    loyalty_stats_fill_pend(t, r, c);
 
     return 0;
 }

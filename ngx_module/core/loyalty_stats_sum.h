@@ -19,6 +19,13 @@ typedef struct {
 } loyalty_stats_row_t;
 
 
+/* a pending delta's row: its key and value, in the map */
+typedef struct {
+    MDB_val                key;
+    MDB_val                val;
+} loyalty_stats_pend_t;
+
+
 /*
  * The first k rows met so far, in a heap (indices into pool) whose root
  * is the row that comes last; and what every row adds up to.
@@ -32,6 +39,8 @@ typedef struct {
     int                    sort;
     size_t                 count;
     int64_t                totals[LOYALTY_STATS_COUNTERS];
+    loyalty_stats_pend_t  *pend;        /* the range's pending rows, */
+    size_t                 npend;       /* by name; the caller frees */
 } loyalty_stats_top_t;
 
 
@@ -43,10 +52,19 @@ int loyalty_stats_days(loyalty_store_t *st, MDB_txn *txn,
     const loyalty_stats_query_t *q, loyalty_stats_top_t *t);
 /* the kept rows in order, first to last: t->pool[t->heap[0..n)] */
 void loyalty_stats_top_sort(loyalty_stats_top_t *t);
-/* a kept row's every counter over the range: a read per day of it */
+/*
+ * a kept row's every counter over the range: a read per day, and t's
+ * pending rows of it
+ */
 int loyalty_stats_fill(loyalty_store_t *st, MDB_txn *txn,
-    const loyalty_stats_query_t *q, const loyalty_stats_row_t *r,
-    int64_t *c);
+    const loyalty_stats_query_t *q, const loyalty_stats_top_t *t,
+    const loyalty_stats_row_t *r, int64_t *c);
+/*
+ * The pending deltas' rows of kind over days from..to, sorted by name,
+ * in *out (the caller frees it): 0, ENOMEM or an LMDB error
+ */
+int loyalty_stats_pend_load(loyalty_store_t *st, MDB_txn *txn, int kind,
+    int64_t from, int64_t to, loyalty_stats_pend_t **out, size_t *n);
 /* the day of a big-endian 4-byte key part */
 int64_t loyalty_stats_key_day(const uint8_t *k);
 
