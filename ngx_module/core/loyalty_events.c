@@ -16,9 +16,25 @@ const char  *loyalty_event_names[LOYALTY_EVENT_COUNT] = {
     "signup", "follow", "order", "refund", "action"
 };
 
-/* the first byte of an events key: one id space per kind */
-static const char  loyalty_event_kinds[LOYALTY_EVENT_COUNT] = {
-    's', 'f', 'o', 'r', 'a'
+/*
+ * What an event of each kind names, in the order it is checked: the
+ * first byte of its events key (one id space per kind), the field of its
+ * id (NULL: the member's), of the order it refers to, and the least
+ * "amount" (-1: none).
+ */
+typedef struct {
+    char          key;
+    const char   *id;
+    const char   *order;
+    json_int_t    amount;
+} loyalty_event_kind_t;
+
+static const loyalty_event_kind_t  loyalty_event_kinds[] = {
+    [LOYALTY_EVENT_SIGNUP] = { 's', NULL,        NULL,       -1 },
+    [LOYALTY_EVENT_FOLLOW] = { 'f', NULL,        NULL,       -1 },
+    [LOYALTY_EVENT_ORDER]  = { 'o', "order_id",  NULL,        0 },
+    [LOYALTY_EVENT_REFUND] = { 'r', "refund_id", "order_id",  1 },
+    [LOYALTY_EVENT_ACTION] = { 'a', "id",        NULL,       -1 }
 };
 
 
@@ -129,58 +145,41 @@ loyalty_event_items(json_t *items, char *err, size_t errlen)
 }
 
 
+/* the ids and the amount the event's kind names (loyalty_event_kinds) */
 static int
-loyalty_event_order(json_t *obj, loyalty_event_t *ev, char *err,
+loyalty_event_ids(json_t *obj, loyalty_event_t *ev, char *err,
     size_t errlen)
 {
-    json_int_t  amount;
+    json_int_t                   amount;
+    const loyalty_event_kind_t  *k;
 
-    if (loyalty_event_id(obj, "order_id", &ev->id, &ev->id_len, err, errlen)
-        || loyalty_json_int(obj, "amount", 0, LOYALTY_AMOUNT_MAX, &amount,
-                            err, errlen)
-        || loyalty_event_items(json_object_get(obj, "items"), err, errlen))
+    k = &loyalty_event_kinds[ev->type];
+
+    if (k->id == NULL) {
+        ev->id = ev->member;
+        ev->id_len = ev->member_len;
+
+    } else if (loyalty_event_id(obj, k->id, &ev->id, &ev->id_len, err,
+                                errlen))
     {
         return -1;
     }
 
-    ev->amount = amount;
-    ev->items = json_object_get(obj, "items");
-
-    return 0;
-}
-
-
-static int
-loyalty_event_refund(json_t *obj, loyalty_event_t *ev, char *err,
-    size_t errlen)
-{
-    json_int_t  amount;
-
-    if (loyalty_event_id(obj, "refund_id", &ev->id, &ev->id_len, err,
-                         errlen)
-        || loyalty_event_id(obj, "order_id", &ev->order, &ev->order_len,
-                            err, errlen)
-        || loyalty_json_int(obj, "amount", 1, LOYALTY_AMOUNT_MAX, &amount,
-                            err, errlen))
+    if (k->order
+        && loyalty_event_id(obj, k->order, &ev->order, &ev->order_len, err,
+                            errlen))
     {
         return -1;
     }
 
-    ev->amount = amount;
+    if (k->amount >= 0) {
+        if (loyalty_json_int(obj, "amount", k->amount, LOYALTY_AMOUNT_MAX,
+                             &amount, err, errlen))
+        {
+            return -1;
+        }
 
-    return 0;
-}
-
-
-static int
-loyalty_event_action(json_t *obj, loyalty_event_t *ev, char *err,
-    size_t errlen)
-{
-    if (loyalty_event_id(obj, "id", &ev->id, &ev->id_len, err, errlen)
-        || loyalty_json_name(obj, "kind", loyalty_action_names,
-                             LOYALTY_ACTION_COUNT, &ev->action, err, errlen))
-    {
-        return -1;
+        ev->amount = amount;
     }
 
     return 0;
@@ -192,9 +191,6 @@ static int
 loyalty_event_join(json_t *obj, loyalty_event_t *ev, char *err,
     size_t errlen)
 {
-    ev->id = ev->member;
-    ev->id_len = ev->member_len;
-
     if (json_object_get(obj, "referrer") == NULL) {
         return 0;
     }
@@ -312,22 +308,30 @@ loyalty_event_from_json(json_t *obj, int64_t now, loyalty_event_t *ev,
         return -1;
     }
 
+    if (loyalty_event_ids(obj, ev, err, errlen) != 0) {
+        return -1;
+    }
+
     switch (ev->type) {
 
-    case LOYALTY_EVENT_ORDER:
-        rc = loyalty_event_order(obj, ev, err, errlen);
+    case LOYALTY_EVENT_SIGNUP:
+    case LOYALTY_EVENT_FOLLOW:
+        rc = loyalty_event_join(obj, ev, err, errlen);
         break;
 
-    case LOYALTY_EVENT_REFUND:
-        rc = loyalty_event_refund(obj, ev, err, errlen);
+    case LOYALTY_EVENT_ORDER:
+        ev->items = json_object_get(obj, "items");
+        rc = loyalty_event_items(ev->items, err, errlen);
         break;
 
     case LOYALTY_EVENT_ACTION:
-        rc = loyalty_event_action(obj, ev, err, errlen);
+        rc = loyalty_json_name(obj, "kind", loyalty_action_names,
+                               LOYALTY_ACTION_COUNT, &ev->action, err,
+                               errlen);
         break;
 
     default:
-        rc = loyalty_event_join(obj, ev, err, errlen);
+        rc = 0;
         break;
     }
 
@@ -357,7 +361,7 @@ size_t
 loyalty_event_key(loyalty_event_e type, const char *id, size_t len,
     uint8_t *key)
 {
-    key[0] = (uint8_t) loyalty_event_kinds[type];
+    key[0] = (uint8_t) loyalty_event_kinds[type].key;
     memcpy(key + 1, id, len);
 
     return len + 1;
