@@ -89,14 +89,13 @@ loyalty_event_kind_fields(loyalty_event_e type, loyalty_json_field_t *out)
 
     for (f = loyalty_event_fields; f->name; f++) {
         if (f->in & bit) {
-            out->name = f->name;
-            out->type = f->type;
-            out->required = (f->required & bit) != 0;
-            out++;
+            *out++ = (loyalty_json_field_t)
+                         loyalty_json_field(f->name, f->type,
+                                            (f->required & bit) != 0);
         }
     }
 
-    out->name = NULL;
+    *out = (loyalty_json_field_t) LOYALTY_JSON_END;
 }
 
 
@@ -118,11 +117,11 @@ loyalty_event_id(json_t *obj, const char *name, const char **s, size_t *len,
 static int
 loyalty_event_items(json_t *items, char *err, size_t errlen)
 {
-    char         why[LOYALTY_ERRLEN];
-    size_t       i, len;
-    json_t      *v;
-    json_int_t   qty;
-    const char  *sku;
+    char                 why[LOYALTY_ERRLEN];
+    size_t               i, len;
+    json_t              *v;
+    const char          *sku;
+    loyalty_rules_sku_t  item;
 
     if (json_array_size(items) > LOYALTY_EVENT_ITEMS_MAX) {
         snprintf(err, errlen, "\"items\" has more than %d entries",
@@ -131,9 +130,8 @@ loyalty_event_items(json_t *items, char *err, size_t errlen)
     }
 
     json_array_foreach(items, i, v) {
-        if (loyalty_json_check(v, loyalty_sku_fields, why, sizeof(why))
-            || loyalty_json_int(v, "qty", 1, LOYALTY_QTY_MAX, &qty, why,
-                                sizeof(why))
+        if (loyalty_json_check_read(v, loyalty_sku_fields, &item, why,
+                                    sizeof(why))
             || loyalty_event_id(v, "sku", &sku, &len, why, sizeof(why)))
         {
             snprintf(err, errlen, "items[%zu]: %s", i, why);

@@ -10,59 +10,51 @@
 
 
 const loyalty_json_field_t  loyalty_member_fields[] = {
-    { "id",             JSON_STRING,  1 },
-    { "tier",           JSON_STRING,  1 },
-    { "stage",          JSON_STRING,  1 },
-    { "referrer",       JSON_STRING,  0 },
-    { "joined_at",      JSON_STRING,  0 },
-    { "first_order_at", JSON_STRING,  0 },
-    { "last_order_at",  JSON_STRING,  0 },
-    { "orders",         JSON_INTEGER, 0 },
-    { "spend",          JSON_INTEGER, 0 },
-    { "points",         JSON_INTEGER, 0 },
-    { "birthday",       JSON_STRING,  0 },
-    { "blocked",        JSON_TRUE,    0 },
-    { NULL, 0, 0 }
-};
-
-
-/* an order's item, a rules stage's sku: {"sku", "qty"} */
-const loyalty_json_field_t  loyalty_sku_fields[] = {
-    { "sku",            JSON_STRING,  1 },
-    { "qty",            JSON_INTEGER, 0 },
-    { NULL, 0, 0 }
+    loyalty_json_field("id",             JSON_STRING,  1),
+    loyalty_json_field("tier",           JSON_STRING,  1),
+    loyalty_json_field("stage",          JSON_STRING,  1),
+    loyalty_json_field("referrer",       JSON_STRING,  0),
+    loyalty_json_field("joined_at",      JSON_STRING,  0),
+    loyalty_json_field("first_order_at", JSON_STRING,  0),
+    loyalty_json_field("last_order_at",  JSON_STRING,  0),
+    loyalty_json_field("orders",         JSON_INTEGER, 0),
+    loyalty_json_field("spend",          JSON_INTEGER, 0),
+    loyalty_json_field("points",         JSON_INTEGER, 0),
+    loyalty_json_field("birthday",       JSON_STRING,  0),
+    loyalty_json_field("blocked",        JSON_TRUE,    0),
+    LOYALTY_JSON_END
 };
 
 
 static const loyalty_json_field_t  loyalty_tier_fields[] = {
-    { "name",           JSON_STRING,  1 },
-    { "rank",           JSON_INTEGER, 1 },
-    { "discount_bp",    JSON_INTEGER, 0 },
-    { "label",          JSON_STRING,  0 },
-    { NULL, 0, 0 }
+    loyalty_json_field("name",           JSON_STRING,  1),
+    loyalty_json_field("rank",           JSON_INTEGER, 1),
+    loyalty_json_field("discount_bp",    JSON_INTEGER, 0),
+    loyalty_json_field("label",          JSON_STRING,  0),
+    LOYALTY_JSON_END
 };
 
 
 static const loyalty_json_field_t  loyalty_price_fields[] = {
-    { "sku",            JSON_STRING,  1 },
-    { "retail",         JSON_INTEGER, 1 },
-    { "tiers",          JSON_OBJECT,  0 },
-    { "currency",       JSON_STRING,  0 },
-    { NULL, 0, 0 }
+    loyalty_json_field("sku",            JSON_STRING,  1),
+    loyalty_json_field("retail",         JSON_INTEGER, 1),
+    loyalty_json_field("tiers",          JSON_OBJECT,  0),
+    loyalty_json_field("currency",       JSON_STRING,  0),
+    LOYALTY_JSON_END
 };
 
 
 static const loyalty_json_field_t  loyalty_code_fields[] = {
-    { "code",           JSON_STRING,  1 },
-    { "member",         JSON_STRING,  1 },
-    { "campaign",       JSON_STRING,  0 },
-    { "target",         JSON_STRING,  0 },
-    { "created_at",     JSON_STRING,  0 },
-    { "expires_at",     JSON_STRING,  0 },
-    { "max_clicks",     JSON_INTEGER, 0 },
-    { "revoked",        JSON_TRUE,    0 },
-    { "vanity",         JSON_TRUE,    0 },
-    { NULL, 0, 0 }
+    loyalty_json_field("code",           JSON_STRING,  1),
+    loyalty_json_field("member",         JSON_STRING,  1),
+    loyalty_json_field("campaign",       JSON_STRING,  0),
+    loyalty_json_field("target",         JSON_STRING,  0),
+    loyalty_json_field("created_at",     JSON_STRING,  0),
+    loyalty_json_field("expires_at",     JSON_STRING,  0),
+    loyalty_json_field("max_clicks",     JSON_INTEGER, 0),
+    loyalty_json_field("revoked",        JSON_TRUE,    0),
+    loyalty_json_field("vanity",         JSON_TRUE,    0),
+    LOYALTY_JSON_END
 };
 
 
@@ -170,15 +162,44 @@ loyalty_json_check(json_t *obj, const loyalty_json_field_t *fields,
 }
 
 
+int
+loyalty_json_check_read(json_t *obj, const loyalty_json_field_t *fields,
+    void *out, char *err, size_t errlen)
+{
+    json_int_t                   n;
+    const loyalty_json_field_t  *f;
+
+    if (loyalty_json_check(obj, fields, err, errlen) != 0) {
+        return -1;
+    }
+
+    for (f = fields; f->name; f++) {
+        if (f->type != JSON_INTEGER || f->max <= f->min) {
+            continue;
+        }
+
+        if (loyalty_json_int(obj, f->name, f->min, f->max, &n, err, errlen)
+            != 0)
+        {
+            return -1;
+        }
+
+        *(int64_t *) ((uint8_t *) out + f->off) = n;
+    }
+
+    return 0;
+}
+
+
 uint32_t
-loyalty_json_read(json_t *obj, const loyalty_json_member_t *members,
+loyalty_json_read(json_t *obj, const loyalty_json_field_t *members,
     void *out)
 {
-    json_t                       *v;
-    uint8_t                      *p;
-    uint32_t                      bit, found;
-    loyalty_json_text_t          *text;
-    const loyalty_json_member_t  *m;
+    json_t                      *v;
+    uint8_t                     *p;
+    uint32_t                     bit, found;
+    loyalty_json_text_t         *text;
+    const loyalty_json_field_t  *m;
 
     if (!json_is_object(obj)) {
         return 0;
