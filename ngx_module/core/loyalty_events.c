@@ -184,71 +184,54 @@ loyalty_event_ids(json_t *obj, loyalty_event_t *ev, char *err,
 }
 
 
-/* a signup or a follow: a person signs up, or follows, once */
+/*
+ * Who referred the person: "referrer" (a signup's: a member id, not the
+ * member's own) or "ref_code", normalized, which excludes it; and
+ * "ref_at", when the person clicked the share link (for the stats), which
+ * needs one of them.
+ */
 static int
-loyalty_event_join(json_t *obj, loyalty_event_t *ev, char *err,
+loyalty_event_referral(json_t *obj, loyalty_event_t *ev, char *err,
     size_t errlen)
 {
-    if (json_object_get(obj, "referrer") == NULL) {
-        return 0;
-    }
-
-    if (loyalty_event_id(obj, "referrer", &ev->referrer, &ev->referrer_len,
-                         err, errlen))
-    {
-        return -1;
-    }
-
-    if (ev->referrer_len == ev->member_len
-        && memcmp(ev->referrer, ev->member, ev->member_len) == 0)
-    {
-        snprintf(err, errlen, "a member cannot be their own referrer");
-        return -1;
-    }
-
-    return 0;
-}
-
-
-/* "ref_code", normalized; it excludes "referrer" */
-static int
-loyalty_event_ref_code(json_t *obj, loyalty_event_t *ev, char *err,
-    size_t errlen)
-{
-    long     n;
-    json_t  *v;
-
-    v = json_object_get(obj, "ref_code");
-    if (v == NULL) {
-        return 0;
-    }
+    long      n;
+    json_t   *v;
+    unsigned  flags;
 
     if (json_object_get(obj, "referrer")) {
-        snprintf(err, errlen, "\"ref_code\" and \"referrer\" exclude "
-                 "each other");
-        return -1;
+        if (loyalty_event_id(obj, "referrer", &ev->referrer,
+                             &ev->referrer_len, err, errlen))
+        {
+            return -1;
+        }
+
+        if (ev->referrer_len == ev->member_len
+            && memcmp(ev->referrer, ev->member, ev->member_len) == 0)
+        {
+            snprintf(err, errlen, "a member cannot be their own referrer");
+            return -1;
+        }
     }
 
-    n = loyalty_code_normalize(json_string_value(v), json_string_length(v),
-                               ev->code);
-    if (n < 0) {
-        snprintf(err, errlen, "\"ref_code\" must be %d-%d characters of "
-                 "[A-Za-z0-9_-]", LOYALTY_CODE_MIN, LOYALTY_CODE_MAX);
-        return -1;
+    v = json_object_get(obj, "ref_code");
+
+    if (v) {
+        if (ev->referrer) {
+            snprintf(err, errlen, "\"ref_code\" and \"referrer\" exclude "
+                     "each other");
+            return -1;
+        }
+
+        n = loyalty_code_normalize(json_string_value(v),
+                                   json_string_length(v), ev->code);
+        if (n < 0) {
+            snprintf(err, errlen, "\"ref_code\" must be %d-%d characters "
+                     "of [A-Za-z0-9_-]", LOYALTY_CODE_MIN, LOYALTY_CODE_MAX);
+            return -1;
+        }
+
+        ev->code_len = (size_t) n;
     }
-
-    ev->code_len = (size_t) n;
-
-    return 0;
-}
-
-
-/* "ref_at": when the person clicked the share link, for the stats */
-static int
-loyalty_event_ref_at(json_t *obj, loyalty_event_t *ev, char *err,
-    size_t errlen)
-{
-    unsigned  flags;
 
     flags = 0;
 
@@ -312,11 +295,6 @@ loyalty_event_from_json(json_t *obj, int64_t now, loyalty_event_t *ev,
 
     switch (ev->type) {
 
-    case LOYALTY_EVENT_SIGNUP:
-    case LOYALTY_EVENT_FOLLOW:
-        rc = loyalty_event_join(obj, ev, err, errlen);
-        break;
-
     case LOYALTY_EVENT_ORDER:
         ev->items = json_object_get(obj, "items");
         rc = loyalty_event_items(ev->items, err, errlen);
@@ -333,9 +311,7 @@ loyalty_event_from_json(json_t *obj, int64_t now, loyalty_event_t *ev,
         break;
     }
 
-    if (rc != 0 || loyalty_event_ref_code(obj, ev, err, errlen) != 0
-        || loyalty_event_ref_at(obj, ev, err, errlen) != 0)
-    {
+    if (rc != 0 || loyalty_event_referral(obj, ev, err, errlen) != 0) {
         return -1;
     }
 
