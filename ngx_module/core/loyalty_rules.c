@@ -176,12 +176,35 @@ loyalty_rules_tier(json_t *v, const char *where, char *tier, uint8_t *len,
 }
 
 
+/*
+ * Whether the name s (len bytes) is that of one of the n entries of an
+ * array: name0 and len0 point to the first entry's name and length, and
+ * stride bytes separate the entries.
+ */
+static int
+loyalty_rules_named_before(const char *name0, const uint8_t *len0,
+    size_t stride, size_t n, const char *s, size_t len)
+{
+    size_t  j;
+
+    for (j = 0; j < n; j++) {
+        if (len0[j * stride] == len
+            && memcmp(name0 + j * stride, s, len) == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
 static int
 loyalty_rules_stage(json_t *obj, const char *where, loyalty_rules_stage_t *s,
     char *err, size_t errlen)
 {
     char         at[64], why[LOYALTY_ERRLEN];
-    size_t       i, j, n, len;
+    size_t       i, n, len;
     json_t      *skus, *v, *name;
     const char  *sku;
 
@@ -240,14 +263,11 @@ loyalty_rules_stage(json_t *obj, const char *where, loyalty_rules_stage_t *s,
         memcpy(s->skus[i].sku, sku, len);
         s->skus[i].len = (uint8_t) len;
 
-        for (j = 0; j < i; j++) {
-            if (s->skus[j].len == s->skus[i].len
-                && memcmp(s->skus[j].sku, sku, s->skus[i].len) == 0)
-            {
-                snprintf(err, errlen, "%s: sku \"%s\" is listed twice", at,
-                         sku);
-                return -1;
-            }
+        if (loyalty_rules_named_before(s->skus[0].sku, &s->skus[0].len,
+                                       sizeof(s->skus[0]), i, sku, len))
+        {
+            snprintf(err, errlen, "%s: sku \"%s\" is listed twice", at, sku);
+            return -1;
         }
     }
 
@@ -262,7 +282,7 @@ loyalty_rules_upgrades(json_t *arr, loyalty_rules_t *r, char *err,
     size_t errlen)
 {
     char     at[32];
-    size_t   i, j, n;
+    size_t   i, n;
     json_t  *v;
 
     n = json_array_size(arr);
@@ -299,17 +319,16 @@ loyalty_rules_upgrades(json_t *arr, loyalty_rules_t *r, char *err,
             return -1;
         }
 
-        for (j = 0; j < i; j++) {
-            if (r->upgrades[j].len == r->upgrades[i].len
-                && memcmp(r->upgrades[j].tier, r->upgrades[i].tier,
-                          r->upgrades[i].len)
-                   == 0)
-            {
-                snprintf(err, errlen, "upgrades[%zu]: tier \"%.*s\" is "
-                         "listed twice", i, (int) r->upgrades[i].len,
-                         r->upgrades[i].tier);
-                return -1;
-            }
+        if (loyalty_rules_named_before(r->upgrades[0].tier,
+                                       &r->upgrades[0].len,
+                                       sizeof(r->upgrades[0]), i,
+                                       r->upgrades[i].tier,
+                                       r->upgrades[i].len))
+        {
+            snprintf(err, errlen, "upgrades[%zu]: tier \"%.*s\" is listed "
+                     "twice", i, (int) r->upgrades[i].len,
+                     r->upgrades[i].tier);
+            return -1;
         }
     }
 
@@ -414,7 +433,7 @@ loyalty_rules_segments(json_t *arr, loyalty_rules_t *r, char *err,
     size_t errlen)
 {
     char                      at[32];
-    size_t                    i, j, n, len;
+    size_t                    i, n, len;
     json_t                   *v, *name;
     loyalty_rules_scores_t    score;
     const char               *s;
@@ -457,14 +476,13 @@ loyalty_rules_segments(json_t *arr, loyalty_rules_t *r, char *err,
         memcpy(seg->name, s, len);
         seg->len = (uint8_t) len;
 
-        for (j = 0; j < i; j++) {
-            if (r->segments[j].len == len
-                && memcmp(r->segments[j].name, s, len) == 0)
-            {
-                snprintf(err, errlen, "%s: segment \"%s\" is defined twice",
-                         at, s);
-                return -1;
-            }
+        if (loyalty_rules_named_before(r->segments[0].name,
+                                       &r->segments[0].len,
+                                       sizeof(r->segments[0]), i, s, len))
+        {
+            snprintf(err, errlen, "%s: segment \"%s\" is defined twice", at,
+                     s);
+            return -1;
         }
     }
 
