@@ -192,14 +192,14 @@ loyalty_json_check_read(json_t *obj, const loyalty_json_field_t *fields,
 
 
 uint32_t
-loyalty_json_read(json_t *obj, const loyalty_json_field_t *members,
+loyalty_json_read(json_t *obj, const loyalty_json_field_t *fields,
     void *out)
 {
     json_t                      *v;
     uint8_t                     *p;
     uint32_t                     bit, found;
     loyalty_json_text_t         *text;
-    const loyalty_json_field_t  *m;
+    const loyalty_json_field_t  *f;
 
     if (!json_is_object(obj)) {
         return 0;
@@ -207,11 +207,11 @@ loyalty_json_read(json_t *obj, const loyalty_json_field_t *members,
 
     found = 0;
 
-    for (m = members, bit = 1; m->name; m++, bit <<= 1) {
-        v = json_object_get(obj, m->name);
+    for (f = fields, bit = 1; f->name; f++, bit <<= 1) {
+        v = json_object_get(obj, f->name);
 
-        if (v && m->type != LOYALTY_JSON_ANY
-            && (int) json_typeof(v) != m->type)
+        if (v && f->type != LOYALTY_JSON_ANY
+            && (int) json_typeof(v) != f->type)
         {
             v = NULL;
         }
@@ -220,9 +220,9 @@ loyalty_json_read(json_t *obj, const loyalty_json_field_t *members,
             found |= bit;
         }
 
-        p = (uint8_t *) out + m->off;
+        p = (uint8_t *) out + f->off;
 
-        switch (m->type) {
+        switch (f->type) {
 
         case JSON_STRING:
             text = (loyalty_json_text_t *) p;
