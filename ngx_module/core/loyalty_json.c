@@ -17,9 +17,12 @@ const loyalty_json_field_t  loyalty_member_fields[] = {
     loyalty_json_field("joined_at",      JSON_STRING,  0),
     loyalty_json_field("first_order_at", JSON_STRING,  0),
     loyalty_json_field("last_order_at",  JSON_STRING,  0),
-    loyalty_json_field("orders",         JSON_INTEGER, 0),
-    loyalty_json_field("spend",          JSON_INTEGER, 0),
-    loyalty_json_field("points",         JSON_INTEGER, 0),
+    loyalty_json_int_field("orders", 0, 0, UINT32_MAX, loyalty_member_t,
+                           orders),
+    loyalty_json_int_field("spend", 0, 0, INT64_MAX, loyalty_member_t,
+                           spend),
+    loyalty_json_int_field("points", 0, -LOYALTY_POINTS_MAX,
+                           LOYALTY_POINTS_MAX, loyalty_member_t, points),
     loyalty_json_field("birthday",       JSON_STRING,  0),
     loyalty_json_field("blocked",        JSON_TRUE,    0),
     LOYALTY_JSON_END
@@ -28,8 +31,10 @@ const loyalty_json_field_t  loyalty_member_fields[] = {
 
 static const loyalty_json_field_t  loyalty_tier_fields[] = {
     loyalty_json_field("name",           JSON_STRING,  1),
-    loyalty_json_field("rank",           JSON_INTEGER, 1),
-    loyalty_json_field("discount_bp",    JSON_INTEGER, 0),
+    loyalty_json_int_field("rank", 1, INT32_MIN, INT32_MAX, loyalty_tier_t,
+                           rank),
+    loyalty_json_int_field("discount_bp", 0, 0, 10000, loyalty_tier_t,
+                           discount_bp),
     loyalty_json_field("label",          JSON_STRING,  0),
     LOYALTY_JSON_END
 };
@@ -37,7 +42,8 @@ static const loyalty_json_field_t  loyalty_tier_fields[] = {
 
 static const loyalty_json_field_t  loyalty_price_fields[] = {
     loyalty_json_field("sku",            JSON_STRING,  1),
-    loyalty_json_field("retail",         JSON_INTEGER, 1),
+    loyalty_json_int_field("retail", 1, 0, LOYALTY_PRICE_MAX,
+                           loyalty_price_t, retail),
     loyalty_json_field("tiers",          JSON_OBJECT,  0),
     loyalty_json_field("currency",       JSON_STRING,  0),
     LOYALTY_JSON_END
@@ -51,7 +57,8 @@ static const loyalty_json_field_t  loyalty_code_fields[] = {
     loyalty_json_field("target",         JSON_STRING,  0),
     loyalty_json_field("created_at",     JSON_STRING,  0),
     loyalty_json_field("expires_at",     JSON_STRING,  0),
-    loyalty_json_field("max_clicks",     JSON_INTEGER, 0),
+    loyalty_json_int_field("max_clicks", 0, 1, INT64_MAX, loyalty_code_t,
+                           max_clicks),
     loyalty_json_field("revoked",        JSON_TRUE,    0),
     loyalty_json_field("vanity",         JSON_TRUE,    0),
     LOYALTY_JSON_END
@@ -163,15 +170,12 @@ loyalty_json_check(json_t *obj, const loyalty_json_field_t *fields,
 
 
 int
-loyalty_json_check_read(json_t *obj, const loyalty_json_field_t *fields,
+loyalty_json_read_ints(json_t *obj, const loyalty_json_field_t *fields,
     void *out, char *err, size_t errlen)
 {
+    uint8_t                     *p;
     json_int_t                   n;
     const loyalty_json_field_t  *f;
-
-    if (loyalty_json_check(obj, fields, err, errlen) != 0) {
-        return -1;
-    }
 
     for (f = fields; f->name; f++) {
         if (f->type != JSON_INTEGER || f->max <= f->min) {
@@ -184,10 +188,41 @@ loyalty_json_check_read(json_t *obj, const loyalty_json_field_t *fields,
             return -1;
         }
 
-        *(int64_t *) ((uint8_t *) out + f->off) = n;
+        p = (uint8_t *) out + f->off;
+
+        switch (f->size) {
+
+        case 1:
+            *p = (uint8_t) n;
+            break;
+
+        case 2:
+            *(uint16_t *) p = (uint16_t) n;
+            break;
+
+        case 4:
+            *(uint32_t *) p = (uint32_t) n;
+            break;
+
+        default:
+            *(int64_t *) p = n;
+            break;
+        }
     }
 
     return 0;
+}
+
+
+int
+loyalty_json_check_read(json_t *obj, const loyalty_json_field_t *fields,
+    void *out, char *err, size_t errlen)
+{
+    if (loyalty_json_check(obj, fields, err, errlen) != 0) {
+        return -1;
+    }
+
+    return loyalty_json_read_ints(obj, fields, out, err, errlen);
 }
 
 
@@ -347,10 +382,9 @@ int
 loyalty_member_from_json(json_t *obj, const char **id, size_t *id_len,
     loyalty_member_t *m, char *err, size_t errlen)
 {
-    int          stage;
-    json_t      *v;
-    unsigned     flags;
-    json_int_t   n;
+    int        stage;
+    json_t    *v;
+    unsigned   flags;
 
     if (loyalty_json_check(obj, loyalty_member_fields, err, errlen) != 0) {
         return -1;
@@ -407,22 +441,9 @@ loyalty_member_from_json(json_t *obj, const char **id, size_t *id_len,
 
     m->flags = (uint16_t) flags;
 
-    if (loyalty_json_int(obj, "orders", 0, UINT32_MAX, &n, err, errlen)) {
+    if (loyalty_json_read_ints(obj, loyalty_member_fields, m, err, errlen)) {
         return -1;
     }
-    m->orders = (uint32_t) n;
-
-    if (loyalty_json_int(obj, "spend", 0, INT64_MAX, &n, err, errlen)) {
-        return -1;
-    }
-    m->spend = n;
-
-    if (loyalty_json_int(obj, "points", -LOYALTY_POINTS_MAX,
-                         LOYALTY_POINTS_MAX, &n, err, errlen))
-    {
-        return -1;
-    }
-    m->points = n;
 
     v = json_object_get(obj, "birthday");
     if (v) {
@@ -528,16 +549,9 @@ loyalty_tier_from_json(json_t *obj, const char **name, size_t *name_len,
         return -1;
     }
 
-    if (loyalty_json_int(obj, "rank", INT32_MIN, INT32_MAX, &n, err, errlen))
-    {
+    if (loyalty_json_read_ints(obj, loyalty_tier_fields, t, err, errlen)) {
         return -1;
     }
-    t->rank = (int32_t) n;
-
-    if (loyalty_json_int(obj, "discount_bp", 0, 10000, &n, err, errlen)) {
-        return -1;
-    }
-    t->discount_bp = (uint16_t) n;
 
     v = json_object_get(obj, "label");
     if (v) {
@@ -606,12 +620,9 @@ loyalty_price_from_json(json_t *obj, const char **sku, size_t *sku_len,
         return -1;
     }
 
-    if (loyalty_json_int(obj, "retail", 0, LOYALTY_PRICE_MAX, &n, err,
-                         errlen))
-    {
+    if (loyalty_json_read_ints(obj, loyalty_price_fields, p, err, errlen)) {
         return -1;
     }
-    p->retail = n;
 
     v = json_object_get(obj, "currency");
     if (v) {
@@ -753,10 +764,9 @@ loyalty_code_from_json(json_t *obj, const char *const *hosts,
     const size_t *host_lens, size_t nhosts, int64_t now, char *code,
     size_t *code_len, loyalty_code_t *c, char *err, size_t errlen)
 {
-    long         n;
-    json_t      *v;
-    unsigned     flags;
-    json_int_t   max;
+    long       n;
+    json_t    *v;
+    unsigned   flags;
 
     if (loyalty_json_check(obj, loyalty_code_fields, err, errlen) != 0) {
         return -1;
@@ -819,14 +829,12 @@ loyalty_code_from_json(json_t *obj, const char *const *hosts,
         c->created_at = now;
     }
 
-    if (loyalty_json_int(obj, "max_clicks", 1, INT64_MAX, &max, err, errlen))
-    {
+    if (loyalty_json_read_ints(obj, loyalty_code_fields, c, err, errlen)) {
         return -1;
     }
 
     if (json_object_get(obj, "max_clicks")) {
         flags |= LOYALTY_CODE_MAX_CLICKS;
-        c->max_clicks = max;
     }
 
     if (json_is_true(json_object_get(obj, "revoked"))) {

@@ -21,8 +21,8 @@
  * whether it must be there, and where in a struct it is read to.
  *
  * loyalty_json_check() checks an object against the fields (name, type,
- * required); loyalty_json_check_read() also reads each integer field with
- * a range (max above min), checked, into the int64_t at off.
+ * required); loyalty_json_read_ints() reads each integer field with a
+ * range (max above min), checked, into the integer of size bytes at off.
  * loyalty_json_read() copies what is there without a check (name, type,
  * off): JSON_STRING into a loyalty_json_text_t, JSON_INTEGER into a
  * json_int_t, JSON_OBJECT, JSON_ARRAY or LOYALTY_JSON_ANY into a json_t *.
@@ -36,21 +36,23 @@ typedef struct {
     size_t       off;
     json_int_t   min;
     json_int_t   max;
+    size_t       size;
 } loyalty_json_field_t;
 
 /* a field that is only checked */
 #define loyalty_json_field(name, jtype, required)                           \
-    { name, jtype, required, 0, 0, 0 }
+    { name, jtype, required, 0, 0, 0, 0 }
 
 #define LOYALTY_JSON_END  loyalty_json_field(NULL, 0, 0)
 
 /* a field loyalty_json_read() copies into member of type */
 #define loyalty_json_member(name, jtype, type, member)                       \
-    { name, jtype, 0, offsetof(type, member), 0, 0 }
+    { name, jtype, 0, offsetof(type, member), 0, 0, 0 }
 
-/* an integer field loyalty_json_check_read() reads into member of type */
+/* an integer field loyalty_json_read_ints() reads into member of type */
 #define loyalty_json_int_field(name, required, min, max, type, member)       \
-    { name, JSON_INTEGER, required, offsetof(type, member), min, max }
+    { name, JSON_INTEGER, required, offsetof(type, member), min, max,        \
+      sizeof(((type *) 0)->member) }
 
 
 /* a string member of an object: its text, pointing into the object */
@@ -71,10 +73,13 @@ extern const loyalty_json_field_t  loyalty_member_fields[];
 int loyalty_json_check(json_t *obj, const loyalty_json_field_t *fields,
     char *err, size_t errlen);
 /*
- * loyalty_json_check(), then each integer field with a range (max above
- * min) into the int64_t at out + off: 0 when absent, -1 with err when it
- * is outside the range; in the order of fields.
+ * Each integer field with a range (max above min) of a checked object
+ * into the integer at out + off: 0 when absent, -1 with err when it is
+ * outside the range; in the order of fields.
  */
+int loyalty_json_read_ints(json_t *obj, const loyalty_json_field_t *fields,
+    void *out, char *err, size_t errlen);
+/* loyalty_json_check(), then loyalty_json_read_ints() */
 int loyalty_json_check_read(json_t *obj, const loyalty_json_field_t *fields,
     void *out, char *err, size_t errlen);
 /*
