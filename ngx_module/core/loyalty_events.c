@@ -99,21 +99,6 @@ loyalty_event_kind_fields(loyalty_event_e type, loyalty_json_field_t *out)
 }
 
 
-/* an id of the given kind, for the error messages */
-static int
-loyalty_event_id(json_t *obj, const char *name, const char **s, size_t *len,
-    char *err, size_t errlen)
-{
-    json_t  *v;
-
-    v = json_object_get(obj, name);
-    *s = json_string_value(v);
-    *len = json_string_length(v);
-
-    return loyalty_check_id(name, *s, *len, err, errlen);
-}
-
-
 static int
 loyalty_event_items(json_t *items, char *err, size_t errlen)
 {
@@ -132,7 +117,7 @@ loyalty_event_items(json_t *items, char *err, size_t errlen)
     json_array_foreach(items, i, v) {
         if (loyalty_json_check_read(v, loyalty_sku_fields, &item, why,
                                     sizeof(why))
-            || loyalty_event_id(v, "sku", &sku, &len, why, sizeof(why)))
+            || loyalty_json_id(v, "sku", &sku, &len, why, sizeof(why)))
         {
             snprintf(err, errlen, "items[%zu]: %s", i, why);
             return -1;
@@ -157,14 +142,14 @@ loyalty_event_ids(json_t *obj, loyalty_event_t *ev, char *err,
         ev->id = ev->member;
         ev->id_len = ev->member_len;
 
-    } else if (loyalty_event_id(obj, k->id, &ev->id, &ev->id_len, err,
+    } else if (loyalty_json_id(obj, k->id, &ev->id, &ev->id_len, err,
                                 errlen))
     {
         return -1;
     }
 
     if (k->order
-        && loyalty_event_id(obj, k->order, &ev->order, &ev->order_len, err,
+        && loyalty_json_id(obj, k->order, &ev->order, &ev->order_len, err,
                             errlen))
     {
         return -1;
@@ -199,7 +184,7 @@ loyalty_event_referral(json_t *obj, loyalty_event_t *ev, char *err,
     unsigned  flags;
 
     if (json_object_get(obj, "referrer")) {
-        if (loyalty_event_id(obj, "referrer", &ev->referrer,
+        if (loyalty_json_id(obj, "referrer", &ev->referrer,
                              &ev->referrer_len, err, errlen))
         {
             return -1;
@@ -283,7 +268,7 @@ loyalty_event_from_json(json_t *obj, int64_t now, loyalty_event_t *ev,
     }
 
     if (ev->type != LOYALTY_EVENT_REFUND
-        && loyalty_event_id(obj, "member", &ev->member, &ev->member_len, err,
+        && loyalty_json_id(obj, "member", &ev->member, &ev->member_len, err,
                             errlen))
     {
         return -1;

@@ -294,6 +294,20 @@ loyalty_json_name(json_t *obj, const char *name, const char *const *names,
 
 
 int
+loyalty_json_id(json_t *obj, const char *name, const char **s, size_t *len,
+    char *err, size_t errlen)
+{
+    json_t  *v;
+
+    v = json_object_get(obj, name);
+    *s = json_string_value(v);
+    *len = json_string_length(v);
+
+    return loyalty_check_id(name, *s, *len, err, errlen);
+}
+
+
+int
 loyalty_json_time(json_t *obj, const char *name, unsigned flag,
     unsigned *flags, int64_t *out, char *err, size_t errlen)
 {
@@ -392,11 +406,7 @@ loyalty_member_from_json(json_t *obj, const char **id, size_t *id_len,
 
     memset(m, 0, sizeof(loyalty_member_t));
 
-    v = json_object_get(obj, "id");
-    *id = json_string_value(v);
-    *id_len = json_string_length(v);
-
-    if (loyalty_check_id("id", *id, *id_len, err, errlen) != 0) {
+    if (loyalty_json_id(obj, "id", id, id_len, err, errlen) != 0) {
         return -1;
     }
 
@@ -612,11 +622,7 @@ loyalty_price_from_json(json_t *obj, const char **sku, size_t *sku_len,
 
     memset(p, 0, sizeof(loyalty_price_t));
 
-    v = json_object_get(obj, "sku");
-    *sku = json_string_value(v);
-    *sku_len = json_string_length(v);
-
-    if (loyalty_check_id("sku", *sku, *sku_len, err, errlen) != 0) {
+    if (loyalty_json_id(obj, "sku", sku, sku_len, err, errlen) != 0) {
         return -1;
     }
 
@@ -765,6 +771,7 @@ loyalty_code_from_json(json_t *obj, const char *const *hosts,
     size_t *code_len, loyalty_code_t *c, char *err, size_t errlen)
 {
     long       n;
+    size_t     len;
     json_t    *v;
     unsigned   flags;
 
@@ -784,16 +791,11 @@ loyalty_code_from_json(json_t *obj, const char *const *hosts,
     }
     *code_len = (size_t) n;
 
-    v = json_object_get(obj, "member");
-    c->member = json_string_value(v);
-    c->member_len = (uint8_t) json_string_length(v);
-
-    if (loyalty_check_id("member", c->member, json_string_length(v), err,
-                         errlen)
-        != 0)
-    {
+    if (loyalty_json_id(obj, "member", &c->member, &len, err, errlen) != 0) {
         return -1;
     }
+
+    c->member_len = (uint8_t) len;
 
     v = json_object_get(obj, "campaign");
     if (v) {

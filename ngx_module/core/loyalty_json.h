@@ -97,6 +97,9 @@ int loyalty_json_is_integer(json_t *v, json_int_t *out);
  */
 int loyalty_json_int(json_t *obj, const char *name, json_int_t min,
     json_int_t max, json_int_t *out, char *err, size_t errlen);
+/* the string field name of a checked object, which must be an id */
+int loyalty_json_id(json_t *obj, const char *name, const char **s,
+    size_t *len, char *err, size_t errlen);
 /*
  * The optional RFC 3339 field name, 0 when absent; when present, flag is
  * added to *flags (a record's flags, widened).

@@ -205,7 +205,7 @@ loyalty_rules_stage(json_t *obj, const char *where, loyalty_rules_stage_t *s,
 {
     char         at[64], why[LOYALTY_ERRLEN];
     size_t       i, n, len;
-    json_t      *skus, *v, *name;
+    json_t      *skus, *v;
     const char  *sku;
 
     if (loyalty_rules_read(obj, where, loyalty_rules_stage_fields, s, err,
@@ -251,11 +251,7 @@ loyalty_rules_stage(json_t *obj, const char *where, loyalty_rules_stage_t *s,
             s->skus[i].qty = 1;
         }
 
-        name = json_object_get(v, "sku");
-        sku = json_string_value(name);
-        len = json_string_length(name);
-
-        if (loyalty_check_id("sku", sku, len, why, sizeof(why)) != 0) {
+        if (loyalty_json_id(v, "sku", &sku, &len, why, sizeof(why)) != 0) {
             snprintf(err, errlen, "%s: %s", at, why);
             return -1;
         }
