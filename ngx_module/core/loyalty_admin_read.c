@@ -104,15 +104,24 @@ loyalty_admin_downline(loyalty_store_t *st, MDB_txn *txn,
 }
 
 
-/* {"member": id} to answer with, or NULL when id names no member */
+/*
+ * What an answer about a member holds besides {"member": id}: added to
+ * obj, which the answer frees on an error; val is the member's record.
+ */
+typedef int (*loyalty_admin_fill_pt)(loyalty_store_t *st, MDB_txn *txn,
+    const char *id, size_t len, MDB_val *val, json_t *obj, size_t limit);
+
+
+/* {"member": id, ...fill}, or NULL when id names no member, or on errors */
 static json_t *
 loyalty_admin_answer(loyalty_store_t *st, MDB_txn *txn, const char *id,
-    size_t len, MDB_val *val)
+    size_t len, loyalty_admin_fill_pt fill, size_t limit)
 {
-    json_t  *obj;
+    json_t   *obj;
+    MDB_val   val;
 
     if (!loyalty_valid_id(id, len)
-        || loyalty_member_find(txn, st, id, len, val) != 0)
+        || loyalty_member_find(txn, st, id, len, &val) != 0)
     {
         return NULL;
     }
@@ -120,7 +129,8 @@ loyalty_admin_answer(loyalty_store_t *st, MDB_txn *txn, const char *id,
     obj = json_object();
 
     if (obj == NULL
-        || json_object_set_new(obj, "member", json_stringn(id, len)) != 0)
+        || json_object_set_new(obj, "member", json_stringn(id, len)) != 0
+        || fill(st, txn, id, len, &val, obj, limit) != 0)
     {
         json_decref(obj);
         return NULL;
@@ -130,26 +140,24 @@ loyalty_admin_answer(loyalty_store_t *st, MDB_txn *txn, const char *id,
 }
 
 
-json_t *
-loyalty_admin_referrals(loyalty_store_t *st, MDB_txn *txn, const char *id,
-    size_t len)
+/* "level1" and "level2": whom the member referred, and whom they did */
+static int
+loyalty_admin_levels(loyalty_store_t *st, MDB_txn *txn, const char *id,
+    size_t len, MDB_val *val, json_t *obj, size_t limit)
 {
     int                       rc;
     size_t                    i;
-    json_t                   *obj, *l1, *l2, *v, *e;
-    MDB_val                   val;
+    json_t                   *l1, *l2, *v, *e;
     loyalty_admin_downline_t  d;
 
-    obj = loyalty_admin_answer(st, txn, id, len, &val);
-    if (obj == NULL) {
-        return NULL;
+    l1 = json_array();
+    if (json_object_set_new(obj, "level1", l1) != 0) {
+        return ENOMEM;
     }
 
-    l1 = json_array();
     l2 = json_array();
-
-    if (l1 == NULL || l2 == NULL) {
-        goto failed;
+    if (json_object_set_new(obj, "level2", l2) != 0) {
+        return ENOMEM;
     }
 
     /* the member asked about is left out of both levels */
@@ -173,22 +181,15 @@ loyalty_admin_referrals(loyalty_store_t *st, MDB_txn *txn, const char *id,
                                     json_string_length(v));
     }
 
-    if (rc != 0) {
-        goto failed;
-    }
+    return rc;
+}
 
-    json_object_set_new(obj, "level1", l1);
-    json_object_set_new(obj, "level2", l2);
 
-    return obj;
-
-failed:
-
-    json_decref(obj);
-    json_decref(l1);
-    json_decref(l2);
-
-    return NULL;
+json_t *
+loyalty_admin_referrals(loyalty_store_t *st, MDB_txn *txn, const char *id,
+    size_t len)
+{
+    return loyalty_admin_answer(st, txn, id, len, loyalty_admin_levels, 0);
 }
 
 
@@ -217,47 +218,47 @@ loyalty_admin_entry(const loyalty_ledger_entry_t *le)
 }
 
 
-json_t *
-loyalty_admin_ledger(loyalty_store_t *st, MDB_txn *txn, const char *id,
-    size_t len, size_t limit)
+/* "balance" and "entries": the last limit entries (0: all), oldest first */
+static int
+loyalty_admin_entries(loyalty_store_t *st, MDB_txn *txn, const char *id,
+    size_t len, MDB_val *val, json_t *obj, size_t limit)
 {
     int                     rc;
     size_t                  n;
     uint8_t                 buf[LOYALTY_LEDGER_KEY_MAX];
-    json_t                 *obj, *entries, *e;
-    MDB_val                 key, val;
+    json_t                 *entries, *e;
+    MDB_val                 key;
     MDB_cursor             *cur;
     loyalty_member_t        m;
     loyalty_ledger_entry_t  le;
 
-    obj = loyalty_admin_answer(st, txn, id, len, &val);
-    if (obj == NULL) {
-        return NULL;
+    if (loyalty_member_decode(val->mv_data, val->mv_size, &m) != 0) {
+        return MDB_CORRUPTED;
+    }
+
+    if (json_object_set_new(obj, "balance", json_integer(m.points)) != 0) {
+        return ENOMEM;
     }
 
     entries = json_array();
-
-    if (loyalty_member_decode(val.mv_data, val.mv_size, &m) != 0
-        || entries == NULL
-        || mdb_cursor_open(txn, st->dbi[LOYALTY_DB_LEDGER], &cur) != 0)
-    {
-        json_decref(obj);
-        json_decref(entries);
-        return NULL;
+    if (json_object_set_new(obj, "entries", entries) != 0) {
+        return ENOMEM;
     }
 
-    json_object_set_new(obj, "balance", json_integer(m.points));
-    json_object_set_new(obj, "entries", entries);
+    rc = mdb_cursor_open(txn, st->dbi[LOYALTY_DB_LEDGER], &cur);
+    if (rc != 0) {
+        return rc;
+    }
 
     /* from the newest back, so that a limit costs only what it shows */
-    rc = loyalty_ledger_newest(cur, id, len, buf, &key, &val);
+    rc = loyalty_ledger_newest(cur, id, len, buf, &key, val);
 
     for (n = 0; rc == 0 && (limit == 0 || n < limit); n++) {
         if (!loyalty_ledger_key_of(&key, id, len)) {
             break;
         }
 
-        if (loyalty_ledger_decode(val.mv_data, val.mv_size, &le) != 0) {
+        if (loyalty_ledger_decode(val->mv_data, val->mv_size, &le) != 0) {
             rc = MDB_CORRUPTED;
             break;
         }
@@ -268,15 +269,19 @@ loyalty_admin_ledger(loyalty_store_t *st, MDB_txn *txn, const char *id,
             break;
         }
 
-        rc = mdb_cursor_get(cur, &key, &val, MDB_PREV);
+        rc = mdb_cursor_get(cur, &key, val, MDB_PREV);
     }
 
     mdb_cursor_close(cur);
 
-    if (rc != 0 && rc != MDB_NOTFOUND) {
-        json_decref(obj);
-        return NULL;
-    }
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
 
-    return obj;
+
+json_t *
+loyalty_admin_ledger(loyalty_store_t *st, MDB_txn *txn, const char *id,
+    size_t len, size_t limit)
+{
+    return loyalty_admin_answer(st, txn, id, len, loyalty_admin_entries,
+                                limit);
 }

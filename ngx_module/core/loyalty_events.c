@@ -16,9 +16,25 @@ const char  *loyalty_event_names[LOYALTY_EVENT_COUNT] = {
     "signup", "follow", "order", "refund", "action"
 };
 
-/* the first byte of an events key: one id space per kind */
-static const char  loyalty_event_kinds[LOYALTY_EVENT_COUNT] = {
-    's', 'f', 'o', 'r', 'a'
+/*
+ * What an event of each kind names, in the order it is checked: the
+ * first byte of its events key (one id space per kind), the field of its
+ * id (NULL: the member's), of the order it refers to, and the least
+ * "amount" (-1: none).
+ */
+typedef struct {
+    char          key;
+    const char   *id;
+    const char   *order;
+    json_int_t    amount;
+} loyalty_event_kind_t;
+
+static const loyalty_event_kind_t  loyalty_event_kinds[] = {
+    [LOYALTY_EVENT_SIGNUP] = { 's', NULL,        NULL,       -1 },
+    [LOYALTY_EVENT_FOLLOW] = { 'f', NULL,        NULL,       -1 },
+    [LOYALTY_EVENT_ORDER]  = { 'o', "order_id",  NULL,        0 },
+    [LOYALTY_EVENT_REFUND] = { 'r', "refund_id", "order_id",  1 },
+    [LOYALTY_EVENT_ACTION] = { 'a', "id",        NULL,       -1 }
 };
 
 
@@ -73,40 +89,24 @@ loyalty_event_kind_fields(loyalty_event_e type, loyalty_json_field_t *out)
 
     for (f = loyalty_event_fields; f->name; f++) {
         if (f->in & bit) {
-            out->name = f->name;
-            out->type = f->type;
-            out->required = (f->required & bit) != 0;
-            out++;
+            *out++ = (loyalty_json_field_t)
+                         loyalty_json_field(f->name, f->type,
+                                            (f->required & bit) != 0);
         }
     }
 
-    out->name = NULL;
-}
-
-
-/* an id of the given kind, for the error messages */
-static int
-loyalty_event_id(json_t *obj, const char *name, const char **s, size_t *len,
-    char *err, size_t errlen)
-{
-    json_t  *v;
-
-    v = json_object_get(obj, name);
-    *s = json_string_value(v);
-    *len = json_string_length(v);
-
-    return loyalty_check_id(name, *s, *len, err, errlen);
+    *out = (loyalty_json_field_t) LOYALTY_JSON_END;
 }
 
 
 static int
 loyalty_event_items(json_t *items, char *err, size_t errlen)
 {
-    char         why[LOYALTY_ERRLEN];
-    size_t       i, len;
-    json_t      *v;
-    json_int_t   qty;
-    const char  *sku;
+    char                 why[LOYALTY_ERRLEN];
+    size_t               i, len;
+    json_t              *v;
+    const char          *sku;
+    loyalty_rules_sku_t  item;
 
     if (json_array_size(items) > LOYALTY_EVENT_ITEMS_MAX) {
         snprintf(err, errlen, "\"items\" has more than %d entries",
@@ -115,10 +115,9 @@ loyalty_event_items(json_t *items, char *err, size_t errlen)
     }
 
     json_array_foreach(items, i, v) {
-        if (loyalty_json_check(v, loyalty_sku_fields, why, sizeof(why))
-            || loyalty_json_int(v, "qty", 1, LOYALTY_QTY_MAX, &qty, why,
-                                sizeof(why))
-            || loyalty_event_id(v, "sku", &sku, &len, why, sizeof(why)))
+        if (loyalty_json_check_read(v, loyalty_sku_fields, &item, why,
+                                    sizeof(why))
+            || loyalty_json_id(v, "sku", &sku, &len, why, sizeof(why)))
         {
             snprintf(err, errlen, "items[%zu]: %s", i, why);
             return -1;
@@ -129,132 +128,95 @@ loyalty_event_items(json_t *items, char *err, size_t errlen)
 }
 
 
+/* the ids and the amount the event's kind names (loyalty_event_kinds) */
 static int
-loyalty_event_order(json_t *obj, loyalty_event_t *ev, char *err,
+loyalty_event_ids(json_t *obj, loyalty_event_t *ev, char *err,
     size_t errlen)
 {
-    json_int_t  amount;
+    json_int_t                   amount;
+    const loyalty_event_kind_t  *k;
 
-    if (loyalty_event_id(obj, "order_id", &ev->id, &ev->id_len, err, errlen)
-        || loyalty_json_int(obj, "amount", 0, LOYALTY_AMOUNT_MAX, &amount,
-                            err, errlen)
-        || loyalty_event_items(json_object_get(obj, "items"), err, errlen))
+    k = &loyalty_event_kinds[ev->type];
+
+    if (k->id == NULL) {
+        ev->id = ev->member;
+        ev->id_len = ev->member_len;
+
+    } else if (loyalty_json_id(obj, k->id, &ev->id, &ev->id_len, err,
+                                errlen))
     {
         return -1;
     }
 
-    ev->amount = amount;
-    ev->items = json_object_get(obj, "items");
-
-    return 0;
-}
-
-
-static int
-loyalty_event_refund(json_t *obj, loyalty_event_t *ev, char *err,
-    size_t errlen)
-{
-    json_int_t  amount;
-
-    if (loyalty_event_id(obj, "refund_id", &ev->id, &ev->id_len, err,
-                         errlen)
-        || loyalty_event_id(obj, "order_id", &ev->order, &ev->order_len,
-                            err, errlen)
-        || loyalty_json_int(obj, "amount", 1, LOYALTY_AMOUNT_MAX, &amount,
-                            err, errlen))
+    if (k->order
+        && loyalty_json_id(obj, k->order, &ev->order, &ev->order_len, err,
+                            errlen))
     {
         return -1;
     }
 
-    ev->amount = amount;
+    if (k->amount >= 0) {
+        if (loyalty_json_int(obj, "amount", k->amount, LOYALTY_AMOUNT_MAX,
+                             &amount, err, errlen))
+        {
+            return -1;
+        }
 
-    return 0;
-}
-
-
-static int
-loyalty_event_action(json_t *obj, loyalty_event_t *ev, char *err,
-    size_t errlen)
-{
-    if (loyalty_event_id(obj, "id", &ev->id, &ev->id_len, err, errlen)
-        || loyalty_json_name(obj, "kind", loyalty_action_names,
-                             LOYALTY_ACTION_COUNT, &ev->action, err, errlen))
-    {
-        return -1;
+        ev->amount = amount;
     }
 
     return 0;
 }
 
 
-/* a signup or a follow: a person signs up, or follows, once */
+/*
+ * Who referred the person: "referrer" (a signup's: a member id, not the
+ * member's own) or "ref_code", normalized, which excludes it; and
+ * "ref_at", when the person clicked the share link (for the stats), which
+ * needs one of them.
+ */
 static int
-loyalty_event_join(json_t *obj, loyalty_event_t *ev, char *err,
+loyalty_event_referral(json_t *obj, loyalty_event_t *ev, char *err,
     size_t errlen)
 {
-    ev->id = ev->member;
-    ev->id_len = ev->member_len;
-
-    if (json_object_get(obj, "referrer") == NULL) {
-        return 0;
-    }
-
-    if (loyalty_event_id(obj, "referrer", &ev->referrer, &ev->referrer_len,
-                         err, errlen))
-    {
-        return -1;
-    }
-
-    if (ev->referrer_len == ev->member_len
-        && memcmp(ev->referrer, ev->member, ev->member_len) == 0)
-    {
-        snprintf(err, errlen, "a member cannot be their own referrer");
-        return -1;
-    }
-
-    return 0;
-}
-
-
-/* "ref_code", normalized; it excludes "referrer" */
-static int
-loyalty_event_ref_code(json_t *obj, loyalty_event_t *ev, char *err,
-    size_t errlen)
-{
-    long     n;
-    json_t  *v;
-
-    v = json_object_get(obj, "ref_code");
-    if (v == NULL) {
-        return 0;
-    }
+    long      n;
+    json_t   *v;
+    unsigned  flags;
 
     if (json_object_get(obj, "referrer")) {
-        snprintf(err, errlen, "\"ref_code\" and \"referrer\" exclude "
-                 "each other");
-        return -1;
+        if (loyalty_json_id(obj, "referrer", &ev->referrer,
+                             &ev->referrer_len, err, errlen))
+        {
+            return -1;
+        }
+
+        if (ev->referrer_len == ev->member_len
+            && memcmp(ev->referrer, ev->member, ev->member_len) == 0)
+        {
+            snprintf(err, errlen, "a member cannot be their own referrer");
+            return -1;
+        }
     }
 
-    n = loyalty_code_normalize(json_string_value(v), json_string_length(v),
-                               ev->code);
-    if (n < 0) {
-        snprintf(err, errlen, "\"ref_code\" must be %d-%d characters of "
-                 "[A-Za-z0-9_-]", LOYALTY_CODE_MIN, LOYALTY_CODE_MAX);
-        return -1;
+    v = json_object_get(obj, "ref_code");
+
+    if (v) {
+        if (ev->referrer) {
+            snprintf(err, errlen, "\"ref_code\" and \"referrer\" exclude "
+                     "each other");
+            return -1;
+        }
+
+        n = loyalty_code_normalize(json_string_value(v),
+                                   json_string_length(v), ev->code);
+        if (n < 0) {
+            snprintf(err, errlen, "\"ref_code\" must be %d-%d characters "
+                     "of [A-Za-z0-9_-]", LOYALTY_CODE_MIN, LOYALTY_CODE_MAX);
+            return -1;
+        }
+
+        ev->code_len = (size_t) n;
     }
-
-    ev->code_len = (size_t) n;
-
-    return 0;
-}
-
-
-/* "ref_at": when the person clicked the share link, for the stats */
-static int
-loyalty_event_ref_at(json_t *obj, loyalty_event_t *ev, char *err,
-    size_t errlen)
-{
-    unsigned  flags;
 
     flags = 0;
 
@@ -306,34 +268,35 @@ loyalty_event_from_json(json_t *obj, int64_t now, loyalty_event_t *ev,
     }
 
     if (ev->type != LOYALTY_EVENT_REFUND
-        && loyalty_event_id(obj, "member", &ev->member, &ev->member_len, err,
+        && loyalty_json_id(obj, "member", &ev->member, &ev->member_len, err,
                             errlen))
     {
+        return -1;
+    }
+
+    if (loyalty_event_ids(obj, ev, err, errlen) != 0) {
         return -1;
     }
 
     switch (ev->type) {
 
     case LOYALTY_EVENT_ORDER:
-        rc = loyalty_event_order(obj, ev, err, errlen);
-        break;
-
-    case LOYALTY_EVENT_REFUND:
-        rc = loyalty_event_refund(obj, ev, err, errlen);
+        ev->items = json_object_get(obj, "items");
+        rc = loyalty_event_items(ev->items, err, errlen);
         break;
 
     case LOYALTY_EVENT_ACTION:
-        rc = loyalty_event_action(obj, ev, err, errlen);
+        rc = loyalty_json_name(obj, "kind", loyalty_action_names,
+                               LOYALTY_ACTION_COUNT, &ev->action, err,
+                               errlen);
         break;
 
     default:
-        rc = loyalty_event_join(obj, ev, err, errlen);
+        rc = 0;
         break;
     }
 
-    if (rc != 0 || loyalty_event_ref_code(obj, ev, err, errlen) != 0
-        || loyalty_event_ref_at(obj, ev, err, errlen) != 0)
-    {
+    if (rc != 0 || loyalty_event_referral(obj, ev, err, errlen) != 0) {
         return -1;
     }
 
@@ -357,7 +320,7 @@ size_t
 loyalty_event_key(loyalty_event_e type, const char *id, size_t len,
     uint8_t *key)
 {
-    key[0] = (uint8_t) loyalty_event_kinds[type];
+    key[0] = (uint8_t) loyalty_event_kinds[type].key;
     memcpy(key + 1, id, len);
 
     return len + 1;

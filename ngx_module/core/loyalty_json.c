@@ -10,59 +10,58 @@
 
 
 const loyalty_json_field_t  loyalty_member_fields[] = {
-    { "id",             JSON_STRING,  1 },
-    { "tier",           JSON_STRING,  1 },
-    { "stage",          JSON_STRING,  1 },
-    { "referrer",       JSON_STRING,  0 },
-    { "joined_at",      JSON_STRING,  0 },
-    { "first_order_at", JSON_STRING,  0 },
-    { "last_order_at",  JSON_STRING,  0 },
-    { "orders",         JSON_INTEGER, 0 },
-    { "spend",          JSON_INTEGER, 0 },
-    { "points",         JSON_INTEGER, 0 },
-    { "birthday",       JSON_STRING,  0 },
-    { "blocked",        JSON_TRUE,    0 },
-    { NULL, 0, 0 }
-};
-
-
-/* an order's item, a rules stage's sku: {"sku", "qty"} */
-const loyalty_json_field_t  loyalty_sku_fields[] = {
-    { "sku",            JSON_STRING,  1 },
-    { "qty",            JSON_INTEGER, 0 },
-    { NULL, 0, 0 }
+    loyalty_json_field("id",             JSON_STRING,  1),
+    loyalty_json_field("tier",           JSON_STRING,  1),
+    loyalty_json_field("stage",          JSON_STRING,  1),
+    loyalty_json_field("referrer",       JSON_STRING,  0),
+    loyalty_json_field("joined_at",      JSON_STRING,  0),
+    loyalty_json_field("first_order_at", JSON_STRING,  0),
+    loyalty_json_field("last_order_at",  JSON_STRING,  0),
+    loyalty_json_int_field("orders", 0, 0, UINT32_MAX, loyalty_member_t,
+                           orders),
+    loyalty_json_int_field("spend", 0, 0, INT64_MAX, loyalty_member_t,
+                           spend),
+    loyalty_json_int_field("points", 0, -LOYALTY_POINTS_MAX,
+                           LOYALTY_POINTS_MAX, loyalty_member_t, points),
+    loyalty_json_field("birthday",       JSON_STRING,  0),
+    loyalty_json_field("blocked",        JSON_TRUE,    0),
+    LOYALTY_JSON_END
 };
 
 
 static const loyalty_json_field_t  loyalty_tier_fields[] = {
-    { "name",           JSON_STRING,  1 },
-    { "rank",           JSON_INTEGER, 1 },
-    { "discount_bp",    JSON_INTEGER, 0 },
-    { "label",          JSON_STRING,  0 },
-    { NULL, 0, 0 }
+    loyalty_json_field("name",           JSON_STRING,  1),
+    loyalty_json_int_field("rank", 1, INT32_MIN, INT32_MAX, loyalty_tier_t,
+                           rank),
+    loyalty_json_int_field("discount_bp", 0, 0, 10000, loyalty_tier_t,
+                           discount_bp),
+    loyalty_json_field("label",          JSON_STRING,  0),
+    LOYALTY_JSON_END
 };
 
 
 static const loyalty_json_field_t  loyalty_price_fields[] = {
-    { "sku",            JSON_STRING,  1 },
-    { "retail",         JSON_INTEGER, 1 },
-    { "tiers",          JSON_OBJECT,  0 },
-    { "currency",       JSON_STRING,  0 },
-    { NULL, 0, 0 }
+    loyalty_json_field("sku",            JSON_STRING,  1),
+    loyalty_json_int_field("retail", 1, 0, LOYALTY_PRICE_MAX,
+                           loyalty_price_t, retail),
+    loyalty_json_field("tiers",          JSON_OBJECT,  0),
+    loyalty_json_field("currency",       JSON_STRING,  0),
+    LOYALTY_JSON_END
 };
 
 
 static const loyalty_json_field_t  loyalty_code_fields[] = {
-    { "code",           JSON_STRING,  1 },
-    { "member",         JSON_STRING,  1 },
-    { "campaign",       JSON_STRING,  0 },
-    { "target",         JSON_STRING,  0 },
-    { "created_at",     JSON_STRING,  0 },
-    { "expires_at",     JSON_STRING,  0 },
-    { "max_clicks",     JSON_INTEGER, 0 },
-    { "revoked",        JSON_TRUE,    0 },
-    { "vanity",         JSON_TRUE,    0 },
-    { NULL, 0, 0 }
+    loyalty_json_field("code",           JSON_STRING,  1),
+    loyalty_json_field("member",         JSON_STRING,  1),
+    loyalty_json_field("campaign",       JSON_STRING,  0),
+    loyalty_json_field("target",         JSON_STRING,  0),
+    loyalty_json_field("created_at",     JSON_STRING,  0),
+    loyalty_json_field("expires_at",     JSON_STRING,  0),
+    loyalty_json_int_field("max_clicks", 0, 1, INT64_MAX, loyalty_code_t,
+                           max_clicks),
+    loyalty_json_field("revoked",        JSON_TRUE,    0),
+    loyalty_json_field("vanity",         JSON_TRUE,    0),
+    LOYALTY_JSON_END
 };
 
 
@@ -170,15 +169,72 @@ loyalty_json_check(json_t *obj, const loyalty_json_field_t *fields,
 }
 
 
+int
+loyalty_json_read_ints(json_t *obj, const loyalty_json_field_t *fields,
+    void *out, char *err, size_t errlen)
+{
+    uint8_t                     *p;
+    json_int_t                   n;
+    const loyalty_json_field_t  *f;
+
+    for (f = fields; f->name; f++) {
+        if (f->type != JSON_INTEGER || f->max <= f->min) {
+            continue;
+        }
+
+        if (loyalty_json_int(obj, f->name, f->min, f->max, &n, err, errlen)
+            != 0)
+        {
+            return -1;
+        }
+
+        p = (uint8_t *) out + f->off;
+
+        switch (f->size) {
+
+        case 1:
+            *p = (uint8_t) n;
+            break;
+
+        case 2:
+            *(uint16_t *) p = (uint16_t) n;
+            break;
+
+        case 4:
+            *(uint32_t *) p = (uint32_t) n;
+            break;
+
+        default:
+            *(int64_t *) p = n;
+            break;
+        }
+    }
+
+    return 0;
+}
+
+
+int
+loyalty_json_check_read(json_t *obj, const loyalty_json_field_t *fields,
+    void *out, char *err, size_t errlen)
+{
+    if (loyalty_json_check(obj, fields, err, errlen) != 0) {
+        return -1;
+    }
+
+    return loyalty_json_read_ints(obj, fields, out, err, errlen);
+}
+
+
 uint32_t
-loyalty_json_read(json_t *obj, const loyalty_json_member_t *members,
+loyalty_json_read(json_t *obj, const loyalty_json_field_t *fields,
     void *out)
 {
-    json_t                       *v;
-    uint8_t                      *p;
-    uint32_t                      bit, found;
-    loyalty_json_text_t          *text;
-    const loyalty_json_member_t  *m;
+    json_t                      *v;
+    uint8_t                     *p;
+    uint32_t                     bit, found;
+    loyalty_json_text_t         *text;
+    const loyalty_json_field_t  *f;
 
     if (!json_is_object(obj)) {
         return 0;
@@ -186,11 +242,11 @@ loyalty_json_read(json_t *obj, const loyalty_json_member_t *members,
 
     found = 0;
 
-    for (m = members, bit = 1; m->name; m++, bit <<= 1) {
-        v = json_object_get(obj, m->name);
+    for (f = fields, bit = 1; f->name; f++, bit <<= 1) {
+        v = json_object_get(obj, f->name);
 
-        if (v && m->type != LOYALTY_JSON_ANY
-            && (int) json_typeof(v) != m->type)
+        if (v && f->type != LOYALTY_JSON_ANY
+            && (int) json_typeof(v) != f->type)
         {
             v = NULL;
         }
@@ -199,9 +255,9 @@ loyalty_json_read(json_t *obj, const loyalty_json_member_t *members,
             found |= bit;
         }
 
-        p = (uint8_t *) out + m->off;
+        p = (uint8_t *) out + f->off;
 
-        switch (m->type) {
+        switch (f->type) {
 
         case JSON_STRING:
             text = (loyalty_json_text_t *) p;
@@ -234,6 +290,20 @@ loyalty_json_name(json_t *obj, const char *name, const char *const *names,
                              json_string_length(v), name, err, errlen);
 
     return *out < 0 ? -1 : 0;
+}
+
+
+int
+loyalty_json_id(json_t *obj, const char *name, const char **s, size_t *len,
+    char *err, size_t errlen)
+{
+    json_t  *v;
+
+    v = json_object_get(obj, name);
+    *s = json_string_value(v);
+    *len = json_string_length(v);
+
+    return loyalty_check_id(name, *s, *len, err, errlen);
 }
 
 
@@ -326,10 +396,9 @@ int
 loyalty_member_from_json(json_t *obj, const char **id, size_t *id_len,
     loyalty_member_t *m, char *err, size_t errlen)
 {
-    int          stage;
-    json_t      *v;
-    unsigned     flags;
-    json_int_t   n;
+    int        stage;
+    json_t    *v;
+    unsigned   flags;
 
     if (loyalty_json_check(obj, loyalty_member_fields, err, errlen) != 0) {
         return -1;
@@ -337,11 +406,7 @@ loyalty_member_from_json(json_t *obj, const char **id, size_t *id_len,
 
     memset(m, 0, sizeof(loyalty_member_t));
 
-    v = json_object_get(obj, "id");
-    *id = json_string_value(v);
-    *id_len = json_string_length(v);
-
-    if (loyalty_check_id("id", *id, *id_len, err, errlen) != 0) {
+    if (loyalty_json_id(obj, "id", id, id_len, err, errlen) != 0) {
         return -1;
     }
 
@@ -386,22 +451,9 @@ loyalty_member_from_json(json_t *obj, const char **id, size_t *id_len,
 
     m->flags = (uint16_t) flags;
 
-    if (loyalty_json_int(obj, "orders", 0, UINT32_MAX, &n, err, errlen)) {
+    if (loyalty_json_read_ints(obj, loyalty_member_fields, m, err, errlen)) {
         return -1;
     }
-    m->orders = (uint32_t) n;
-
-    if (loyalty_json_int(obj, "spend", 0, INT64_MAX, &n, err, errlen)) {
-        return -1;
-    }
-    m->spend = n;
-
-    if (loyalty_json_int(obj, "points", -LOYALTY_POINTS_MAX,
-                         LOYALTY_POINTS_MAX, &n, err, errlen))
-    {
-        return -1;
-    }
-    m->points = n;
 
     v = json_object_get(obj, "birthday");
     if (v) {
@@ -507,16 +559,9 @@ loyalty_tier_from_json(json_t *obj, const char **name, size_t *name_len,
         return -1;
     }
 
-    if (loyalty_json_int(obj, "rank", INT32_MIN, INT32_MAX, &n, err, errlen))
-    {
+    if (loyalty_json_read_ints(obj, loyalty_tier_fields, t, err, errlen)) {
         return -1;
     }
-    t->rank = (int32_t) n;
-
-    if (loyalty_json_int(obj, "discount_bp", 0, 10000, &n, err, errlen)) {
-        return -1;
-    }
-    t->discount_bp = (uint16_t) n;
 
     v = json_object_get(obj, "label");
     if (v) {
@@ -577,20 +622,13 @@ loyalty_price_from_json(json_t *obj, const char **sku, size_t *sku_len,
 
     memset(p, 0, sizeof(loyalty_price_t));
 
-    v = json_object_get(obj, "sku");
-    *sku = json_string_value(v);
-    *sku_len = json_string_length(v);
-
-    if (loyalty_check_id("sku", *sku, *sku_len, err, errlen) != 0) {
+    if (loyalty_json_id(obj, "sku", sku, sku_len, err, errlen) != 0) {
         return -1;
     }
 
-    if (loyalty_json_int(obj, "retail", 0, LOYALTY_PRICE_MAX, &n, err,
-                         errlen))
-    {
+    if (loyalty_json_read_ints(obj, loyalty_price_fields, p, err, errlen)) {
         return -1;
     }
-    p->retail = n;
 
     v = json_object_get(obj, "currency");
     if (v) {
@@ -732,10 +770,10 @@ loyalty_code_from_json(json_t *obj, const char *const *hosts,
     const size_t *host_lens, size_t nhosts, int64_t now, char *code,
     size_t *code_len, loyalty_code_t *c, char *err, size_t errlen)
 {
-    long         n;
-    json_t      *v;
-    unsigned     flags;
-    json_int_t   max;
+    long       n;
+    size_t     len;
+    json_t    *v;
+    unsigned   flags;
 
     if (loyalty_json_check(obj, loyalty_code_fields, err, errlen) != 0) {
         return -1;
@@ -753,16 +791,11 @@ loyalty_code_from_json(json_t *obj, const char *const *hosts,
     }
     *code_len = (size_t) n;
 
-    v = json_object_get(obj, "member");
-    c->member = json_string_value(v);
-    c->member_len = (uint8_t) json_string_length(v);
-
-    if (loyalty_check_id("member", c->member, json_string_length(v), err,
-                         errlen)
-        != 0)
-    {
+    if (loyalty_json_id(obj, "member", &c->member, &len, err, errlen) != 0) {
         return -1;
     }
+
+    c->member_len = (uint8_t) len;
 
     v = json_object_get(obj, "campaign");
     if (v) {
@@ -798,14 +831,12 @@ loyalty_code_from_json(json_t *obj, const char *const *hosts,
         c->created_at = now;
     }
 
-    if (loyalty_json_int(obj, "max_clicks", 1, INT64_MAX, &max, err, errlen))
-    {
+    if (loyalty_json_read_ints(obj, loyalty_code_fields, c, err, errlen)) {
         return -1;
     }
 
     if (json_object_get(obj, "max_clicks")) {
         flags |= LOYALTY_CODE_MAX_CLICKS;
-        c->max_clicks = max;
     }
 
     if (json_is_true(json_object_get(obj, "revoked"))) {

@@ -16,12 +16,43 @@
 #include "loyalty_record.h"
 
 
-/* one field of an object: its name, JSON type (JSON_TRUE: a boolean) */
+/*
+ * One field of an object: its name, its JSON type (JSON_TRUE: a boolean),
+ * whether it must be there, and where in a struct it is read to.
+ *
+ * loyalty_json_check() checks an object against the fields (name, type,
+ * required); loyalty_json_read_ints() reads each integer field with a
+ * range (max above min), checked, into the integer of size bytes at off.
+ * loyalty_json_read() copies what is there without a check (name, type,
+ * off): JSON_STRING into a loyalty_json_text_t, JSON_INTEGER into a
+ * json_int_t, JSON_OBJECT, JSON_ARRAY or LOYALTY_JSON_ANY into a json_t *.
+ */
+#define LOYALTY_JSON_ANY  (-1)
+
 typedef struct {
     const char  *name;
     int          type;
     int          required;
+    size_t       off;
+    json_int_t   min;
+    json_int_t   max;
+    size_t       size;
 } loyalty_json_field_t;
+
+/* a field that is only checked */
+#define loyalty_json_field(name, jtype, required)                           \
+    { name, jtype, required, 0, 0, 0, 0 }
+
+#define LOYALTY_JSON_END  loyalty_json_field(NULL, 0, 0)
+
+/* a field loyalty_json_read() copies into member of type */
+#define loyalty_json_member(name, jtype, type, member)                       \
+    { name, jtype, 0, offsetof(type, member), 0, 0, 0 }
+
+/* an integer field loyalty_json_read_ints() reads into member of type */
+#define loyalty_json_int_field(name, required, min, max, type, member)       \
+    { name, JSON_INTEGER, required, offsetof(type, member), min, max,        \
+      sizeof(((type *) 0)->member) }
 
 
 /* a string member of an object: its text, pointing into the object */
@@ -30,28 +61,9 @@ typedef struct {
     size_t       len;
 } loyalty_json_text_t;
 
-/*
- * One member of an object that loyalty_json_read() copies into a struct:
- * its name, its JSON type and where it goes: JSON_STRING into a
- * loyalty_json_text_t, JSON_INTEGER into a json_int_t, JSON_OBJECT,
- * JSON_ARRAY or LOYALTY_JSON_ANY into a json_t *.
- */
-#define LOYALTY_JSON_ANY  (-1)
-
-typedef struct {
-    const char  *name;
-    int          type;
-    size_t       off;
-} loyalty_json_member_t;
-
-#define loyalty_json_member(name, jtype, type, member)                       \
-    { name, jtype, offsetof(type, member) }
-
 
 /* the fields of a member (schema/member.schema.json) */
 extern const loyalty_json_field_t  loyalty_member_fields[];
-/* a sku and its quantity: an order's item, a rules stage's sku */
-extern const loyalty_json_field_t  loyalty_sku_fields[];
 
 
 /*
@@ -61,11 +73,21 @@ extern const loyalty_json_field_t  loyalty_sku_fields[];
 int loyalty_json_check(json_t *obj, const loyalty_json_field_t *fields,
     char *err, size_t errlen);
 /*
- * Copies the members of obj into out (members ends with a NULL name, 32
- * at most); one absent or of another type is NULL or 0.  Returns the
- * members found, bit i for members[i]: 0 when obj is not an object.
+ * Each integer field with a range (max above min) of a checked object
+ * into the integer at out + off: 0 when absent, -1 with err when it is
+ * outside the range; in the order of fields.
  */
-uint32_t loyalty_json_read(json_t *obj, const loyalty_json_member_t *members,
+int loyalty_json_read_ints(json_t *obj, const loyalty_json_field_t *fields,
+    void *out, char *err, size_t errlen);
+/* loyalty_json_check(), then loyalty_json_read_ints() */
+int loyalty_json_check_read(json_t *obj, const loyalty_json_field_t *fields,
+    void *out, char *err, size_t errlen);
+/*
+ * Copies the fields of obj into out (fields ends with a NULL name, 32
+ * at most); one absent or of another type is NULL or 0.  Returns the
+ * fields found, bit i for fields[i]: 0 when obj is not an object.
+ */
+uint32_t loyalty_json_read(json_t *obj, const loyalty_json_field_t *fields,
     void *out);
 /* JSON Schema's integers: integral reals too, if a double holds them */
 int loyalty_json_is_integer(json_t *v, json_int_t *out);
@@ -75,6 +97,9 @@ int loyalty_json_is_integer(json_t *v, json_int_t *out);
  */
 int loyalty_json_int(json_t *obj, const char *name, json_int_t min,
     json_int_t max, json_int_t *out, char *err, size_t errlen);
+/* the string field name of a checked object, which must be an id */
+int loyalty_json_id(json_t *obj, const char *name, const char **s,
+    size_t *len, char *err, size_t errlen);
 /*
  * The optional RFC 3339 field name, 0 when absent; when present, flag is
  * added to *flags (a record's flags, widened).

@@ -515,7 +515,7 @@ typedef enum {
     [LOYALTY_REPL_##f] = loyalty_json_member(name, jtype,                    \
                                              loyalty_repl_msg_t, member)
 
-static const loyalty_json_member_t  loyalty_repl_fields[] = {
+static const loyalty_json_field_t  loyalty_repl_fields[] = {
     loyalty_repl_field(V, "v", JSON_INTEGER, v),
     loyalty_repl_field(KIND, "kind", JSON_STRING, kind),
     loyalty_repl_field(AT, "at", JSON_INTEGER, at),
@@ -537,7 +537,7 @@ static const loyalty_json_member_t  loyalty_repl_fields[] = {
     loyalty_repl_field(LIMIT, "limit", JSON_INTEGER, limit),
     loyalty_repl_field(TOUCHES, "touches", JSON_INTEGER, touches),
     loyalty_repl_field(BEFORE, "before", JSON_INTEGER, before),
-    { NULL, 0, 0 }
+    LOYALTY_JSON_END
 };
 
 

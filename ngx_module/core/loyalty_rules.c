@@ -25,74 +25,104 @@ const char  *loyalty_action_names[LOYALTY_ACTION_COUNT] = {
 
 
 static const loyalty_json_field_t  loyalty_rules_fields[] = {
-    { "version",        JSON_INTEGER, 1 },
-    { "signup_tier",    JSON_STRING,  1 },
-    { "member",         JSON_OBJECT,  1 },
-    { "partner",        JSON_OBJECT,  1 },
-    { "upgrades",       JSON_ARRAY,   0 },
-    { "points",         JSON_OBJECT,  1 },
-    { "lifecycle",      JSON_OBJECT,  1 },
-    { "rfm",            JSON_OBJECT,  1 },
-    { "segments",       JSON_ARRAY,   1 },
-    { "description",    JSON_STRING,  0 },
-    { NULL, 0, 0 }
+    loyalty_json_field("version",        JSON_INTEGER, 1),
+    loyalty_json_field("signup_tier",    JSON_STRING,  1),
+    loyalty_json_field("member",         JSON_OBJECT,  1),
+    loyalty_json_field("partner",        JSON_OBJECT,  1),
+    loyalty_json_field("upgrades",       JSON_ARRAY,   0),
+    loyalty_json_field("points",         JSON_OBJECT,  1),
+    loyalty_json_field("lifecycle",      JSON_OBJECT,  1),
+    loyalty_json_field("rfm",            JSON_OBJECT,  1),
+    loyalty_json_field("segments",       JSON_ARRAY,   1),
+    loyalty_json_field("description",    JSON_STRING,  0),
+    LOYALTY_JSON_END
 };
 
+/* an order's item, a rules stage's sku: {"sku", "qty"} */
+const loyalty_json_field_t  loyalty_sku_fields[] = {
+    loyalty_json_field("sku",            JSON_STRING,  1),
+    loyalty_json_int_field("qty", 0, 1, LOYALTY_QTY_MAX, loyalty_rules_sku_t,
+                           qty),
+    LOYALTY_JSON_END
+};
+
+/* an integer field of loyalty_rules_t, read with its range */
+#define loyalty_rules_int_field(name, required, min, max, member)            \
+    loyalty_json_int_field(name, required, min, max, loyalty_rules_t, member)
+
 static const loyalty_json_field_t  loyalty_rules_stage_fields[] = {
-    { "spend",          JSON_INTEGER, 0 },
-    { "skus",           JSON_ARRAY,   0 },
-    { "tier",           JSON_STRING,  0 },
-    { NULL, 0, 0 }
+    loyalty_json_int_field("spend", 0, 0, LOYALTY_SPEND_MAX,
+                           loyalty_rules_stage_t, spend),
+    loyalty_json_field("skus",           JSON_ARRAY,   0),
+    loyalty_json_field("tier",           JSON_STRING,  0),
+    LOYALTY_JSON_END
 };
 
 static const loyalty_json_field_t  loyalty_rules_upgrade_fields[] = {
-    { "tier",           JSON_STRING,  1 },
-    { "spend",          JSON_INTEGER, 1 },
-    { NULL, 0, 0 }
+    loyalty_json_field("tier",           JSON_STRING,  1),
+    loyalty_json_int_field("spend", 1, 1, LOYALTY_SPEND_MAX,
+                           loyalty_rules_upgrade_t, spend),
+    LOYALTY_JSON_END
 };
 
 static const loyalty_json_field_t  loyalty_rules_points_fields[] = {
-    { "spend_per_point", JSON_INTEGER, 0 },
-    { "actions",        JSON_OBJECT,  0 },
-    { "referral",       JSON_OBJECT,  0 },
-    { NULL, 0, 0 }
+    loyalty_rules_int_field("spend_per_point", 0, 1, LOYALTY_PRICE_MAX,
+                            spend_per_point),
+    loyalty_json_field("actions",        JSON_OBJECT,  0),
+    loyalty_json_field("referral",       JSON_OBJECT,  0),
+    LOYALTY_JSON_END
 };
 
+/* in the order of loyalty_action_names */
 static const loyalty_json_field_t  loyalty_rules_actions_fields[] = {
-    { "share",          JSON_INTEGER, 0 },
-    { "invite",         JSON_INTEGER, 0 },
-    { "group_buy",      JSON_INTEGER, 0 },
-    { "assist",         JSON_INTEGER, 0 },
-    { "review",         JSON_INTEGER, 0 },
-    { NULL, 0, 0 }
+    loyalty_rules_int_field("share", 0, 0, LOYALTY_POINTS_MAX,
+                            action_points[LOYALTY_ACTION_SHARE]),
+    loyalty_rules_int_field("invite", 0, 0, LOYALTY_POINTS_MAX,
+                            action_points[LOYALTY_ACTION_INVITE]),
+    loyalty_rules_int_field("group_buy", 0, 0, LOYALTY_POINTS_MAX,
+                            action_points[LOYALTY_ACTION_GROUP_BUY]),
+    loyalty_rules_int_field("assist", 0, 0, LOYALTY_POINTS_MAX,
+                            action_points[LOYALTY_ACTION_ASSIST]),
+    loyalty_rules_int_field("review", 0, 0, LOYALTY_POINTS_MAX,
+                            action_points[LOYALTY_ACTION_REVIEW]),
+    LOYALTY_JSON_END
 };
 
 static const loyalty_json_field_t  loyalty_rules_referral_fields[] = {
-    { "level1",         JSON_INTEGER, 0 },
-    { "level2",         JSON_INTEGER, 0 },
-    { NULL, 0, 0 }
+    loyalty_rules_int_field("level1", 0, 0, LOYALTY_POINTS_MAX,
+                            referral_points[0]),
+    loyalty_rules_int_field("level2", 0, 0, LOYALTY_POINTS_MAX,
+                            referral_points[1]),
+    LOYALTY_JSON_END
 };
 
 static const loyalty_json_field_t  loyalty_rules_lifecycle_fields[] = {
-    { "at_risk",        JSON_INTEGER, 1 },
-    { "dormant",        JSON_INTEGER, 1 },
-    { "lost",           JSON_INTEGER, 1 },
-    { NULL, 0, 0 }
+    loyalty_rules_int_field("at_risk", 1, 1, LOYALTY_DAYS_MAX, at_risk),
+    loyalty_rules_int_field("dormant", 1, 1, LOYALTY_DAYS_MAX, dormant),
+    loyalty_rules_int_field("lost", 1, 1, LOYALTY_DAYS_MAX, lost),
+    LOYALTY_JSON_END
 };
 
 static const loyalty_json_field_t  loyalty_rules_rfm_fields[] = {
-    { "recency",        JSON_ARRAY,   1 },
-    { "frequency",      JSON_ARRAY,   1 },
-    { "monetary",       JSON_ARRAY,   1 },
-    { NULL, 0, 0 }
+    loyalty_json_field("recency",        JSON_ARRAY,   1),
+    loyalty_json_field("frequency",      JSON_ARRAY,   1),
+    loyalty_json_field("monetary",       JSON_ARRAY,   1),
+    LOYALTY_JSON_END
 };
 
+/* a segment's least scores as read; an absent one is 0 */
+typedef struct {
+    int64_t  r;
+    int64_t  f;
+    int64_t  m;
+} loyalty_rules_scores_t;
+
 static const loyalty_json_field_t  loyalty_rules_segment_fields[] = {
-    { "name",           JSON_STRING,  1 },
-    { "r",              JSON_INTEGER, 0 },
-    { "f",              JSON_INTEGER, 0 },
-    { "m",              JSON_INTEGER, 0 },
-    { NULL, 0, 0 }
+    loyalty_json_field("name",           JSON_STRING,  1),
+    loyalty_json_int_field("r", 0, 1, 5, loyalty_rules_scores_t, r),
+    loyalty_json_int_field("f", 0, 1, 5, loyalty_rules_scores_t, f),
+    loyalty_json_int_field("m", 0, 1, 5, loyalty_rules_scores_t, m),
+    LOYALTY_JSON_END
 };
 
 
@@ -104,35 +134,21 @@ loyalty_action_parse(const char *s, size_t len)
 }
 
 
-/* checks a nested object, naming where it is in the error */
+/*
+ * Checks a nested object and reads its integers into out
+ * (loyalty_json_check_read), naming where it is in the error.
+ */
 static int
-loyalty_rules_check(json_t *obj, const char *where,
-    const loyalty_json_field_t *fields, char *err, size_t errlen)
+loyalty_rules_read(json_t *obj, const char *where,
+    const loyalty_json_field_t *fields, void *out, char *err, size_t errlen)
 {
     char  why[LOYALTY_ERRLEN];
 
-    if (loyalty_json_check(obj, fields, why, sizeof(why)) != 0) {
+    if (loyalty_json_check_read(obj, fields, out, why, sizeof(why)) != 0) {
         snprintf(err, errlen, "%s: %s", where, why);
         return -1;
     }
 
-    return 0;
-}
-
-
-static int
-loyalty_rules_int(json_t *obj, const char *where, const char *name,
-    json_int_t min, json_int_t max, int64_t *out, char *err, size_t errlen)
-{
-    char        why[LOYALTY_ERRLEN];
-    json_int_t  n;
-
-    if (loyalty_json_int(obj, name, min, max, &n, why, sizeof(why)) != 0) {
-        snprintf(err, errlen, "%s: %s", where, why);
-        return -1;
-    }
-
-    *out = n;
     return 0;
 }
 
@@ -160,19 +176,40 @@ loyalty_rules_tier(json_t *v, const char *where, char *tier, uint8_t *len,
 }
 
 
+/*
+ * Whether the name s (len bytes) is that of one of the n entries of an
+ * array: name0 and len0 point to the first entry's name and length, and
+ * stride bytes separate the entries.
+ */
+static int
+loyalty_rules_named_before(const char *name0, const uint8_t *len0,
+    size_t stride, size_t n, const char *s, size_t len)
+{
+    size_t  j;
+
+    for (j = 0; j < n; j++) {
+        if (len0[j * stride] == len
+            && memcmp(name0 + j * stride, s, len) == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
 static int
 loyalty_rules_stage(json_t *obj, const char *where, loyalty_rules_stage_t *s,
     char *err, size_t errlen)
 {
     char         at[64], why[LOYALTY_ERRLEN];
-    size_t       i, j, n, len;
-    json_t      *skus, *v, *name;
+    size_t       i, n, len;
+    json_t      *skus, *v;
     const char  *sku;
 
-    if (loyalty_rules_check(obj, where, loyalty_rules_stage_fields, err,
-                            errlen)
-        || loyalty_rules_int(obj, where, "spend", 0, LOYALTY_SPEND_MAX,
-                             &s->spend, err, errlen))
+    if (loyalty_rules_read(obj, where, loyalty_rules_stage_fields, s, err,
+                           errlen))
     {
         return -1;
     }
@@ -204,9 +241,8 @@ loyalty_rules_stage(json_t *obj, const char *where, loyalty_rules_stage_t *s,
         v = json_array_get(skus, i);
         snprintf(at, sizeof(at), "%s.skus[%zu]", where, i);
 
-        if (loyalty_rules_check(v, at, loyalty_sku_fields, err, errlen)
-            || loyalty_rules_int(v, at, "qty", 1, LOYALTY_QTY_MAX,
-                                 &s->skus[i].qty, err, errlen))
+        if (loyalty_rules_read(v, at, loyalty_sku_fields, &s->skus[i], err,
+                               errlen))
         {
             return -1;
         }
@@ -215,11 +251,7 @@ loyalty_rules_stage(json_t *obj, const char *where, loyalty_rules_stage_t *s,
             s->skus[i].qty = 1;
         }
 
-        name = json_object_get(v, "sku");
-        sku = json_string_value(name);
-        len = json_string_length(name);
-
-        if (loyalty_check_id("sku", sku, len, why, sizeof(why)) != 0) {
+        if (loyalty_json_id(v, "sku", &sku, &len, why, sizeof(why)) != 0) {
             snprintf(err, errlen, "%s: %s", at, why);
             return -1;
         }
@@ -227,14 +259,11 @@ loyalty_rules_stage(json_t *obj, const char *where, loyalty_rules_stage_t *s,
         memcpy(s->skus[i].sku, sku, len);
         s->skus[i].len = (uint8_t) len;
 
-        for (j = 0; j < i; j++) {
-            if (s->skus[j].len == s->skus[i].len
-                && memcmp(s->skus[j].sku, sku, s->skus[i].len) == 0)
-            {
-                snprintf(err, errlen, "%s: sku \"%s\" is listed twice", at,
-                         sku);
-                return -1;
-            }
+        if (loyalty_rules_named_before(s->skus[0].sku, &s->skus[0].len,
+                                       sizeof(s->skus[0]), i, sku, len))
+        {
+            snprintf(err, errlen, "%s: sku \"%s\" is listed twice", at, sku);
+            return -1;
         }
     }
 
@@ -249,7 +278,7 @@ loyalty_rules_upgrades(json_t *arr, loyalty_rules_t *r, char *err,
     size_t errlen)
 {
     char     at[32];
-    size_t   i, j, n;
+    size_t   i, n;
     json_t  *v;
 
     n = json_array_size(arr);
@@ -264,10 +293,8 @@ loyalty_rules_upgrades(json_t *arr, loyalty_rules_t *r, char *err,
         v = json_array_get(arr, i);
         snprintf(at, sizeof(at), "upgrades[%zu]", i);
 
-        if (loyalty_rules_check(v, at, loyalty_rules_upgrade_fields, err,
-                                errlen)
-            || loyalty_rules_int(v, at, "spend", 1, LOYALTY_SPEND_MAX,
-                                 &r->upgrades[i].spend, err, errlen))
+        if (loyalty_rules_read(v, at, loyalty_rules_upgrade_fields,
+                               &r->upgrades[i], err, errlen))
         {
             return -1;
         }
@@ -288,17 +315,16 @@ loyalty_rules_upgrades(json_t *arr, loyalty_rules_t *r, char *err,
             return -1;
         }
 
-        for (j = 0; j < i; j++) {
-            if (r->upgrades[j].len == r->upgrades[i].len
-                && memcmp(r->upgrades[j].tier, r->upgrades[i].tier,
-                          r->upgrades[i].len)
-                   == 0)
-            {
-                snprintf(err, errlen, "upgrades[%zu]: tier \"%.*s\" is "
-                         "listed twice", i, (int) r->upgrades[i].len,
-                         r->upgrades[i].tier);
-                return -1;
-            }
+        if (loyalty_rules_named_before(r->upgrades[0].tier,
+                                       &r->upgrades[0].len,
+                                       sizeof(r->upgrades[0]), i,
+                                       r->upgrades[i].tier,
+                                       r->upgrades[i].len))
+        {
+            snprintf(err, errlen, "upgrades[%zu]: tier \"%.*s\" is listed "
+                     "twice", i, (int) r->upgrades[i].len,
+                     r->upgrades[i].tier);
+            return -1;
         }
     }
 
@@ -312,50 +338,26 @@ static int
 loyalty_rules_points(json_t *obj, loyalty_rules_t *r, char *err,
     size_t errlen)
 {
-    int      i;
     json_t  *v;
 
-    if (loyalty_rules_check(obj, "points", loyalty_rules_points_fields, err,
-                            errlen)
-        || loyalty_rules_int(obj, "points", "spend_per_point", 1,
-                             LOYALTY_PRICE_MAX, &r->spend_per_point, err,
-                             errlen))
+    if (loyalty_rules_read(obj, "points", loyalty_rules_points_fields, r, err,
+                           errlen))
     {
         return -1;
     }
 
     v = json_object_get(obj, "actions");
-    if (v) {
-        if (loyalty_rules_check(v, "points.actions",
-                                loyalty_rules_actions_fields, err, errlen))
-        {
-            return -1;
-        }
-
-        for (i = 0; i < LOYALTY_ACTION_COUNT; i++) {
-            if (loyalty_rules_int(v, "points.actions",
-                                  loyalty_action_names[i], 0,
-                                  LOYALTY_POINTS_MAX, &r->action_points[i],
-                                  err, errlen))
-            {
-                return -1;
-            }
-        }
+    if (v && loyalty_rules_read(v, "points.actions",
+                                loyalty_rules_actions_fields, r, err, errlen))
+    {
+        return -1;
     }
 
     v = json_object_get(obj, "referral");
-    if (v) {
-        if (loyalty_rules_check(v, "points.referral",
-                                loyalty_rules_referral_fields, err, errlen)
-            || loyalty_rules_int(v, "points.referral", "level1", 0,
-                                 LOYALTY_POINTS_MAX, &r->referral_points[0],
-                                 err, errlen)
-            || loyalty_rules_int(v, "points.referral", "level2", 0,
-                                 LOYALTY_POINTS_MAX, &r->referral_points[1],
-                                 err, errlen))
-        {
-            return -1;
-        }
+    if (v && loyalty_rules_read(v, "points.referral",
+                                loyalty_rules_referral_fields, r, err, errlen))
+    {
+        return -1;
     }
 
     return 0;
@@ -366,14 +368,8 @@ static int
 loyalty_rules_lifecycle(json_t *obj, loyalty_rules_t *r, char *err,
     size_t errlen)
 {
-    if (loyalty_rules_check(obj, "lifecycle", loyalty_rules_lifecycle_fields,
-                            err, errlen)
-        || loyalty_rules_int(obj, "lifecycle", "at_risk", 1,
-                             LOYALTY_DAYS_MAX, &r->at_risk, err, errlen)
-        || loyalty_rules_int(obj, "lifecycle", "dormant", 1,
-                             LOYALTY_DAYS_MAX, &r->dormant, err, errlen)
-        || loyalty_rules_int(obj, "lifecycle", "lost", 1,
-                             LOYALTY_DAYS_MAX, &r->lost, err, errlen))
+    if (loyalty_rules_read(obj, "lifecycle", loyalty_rules_lifecycle_fields,
+                           r, err, errlen))
     {
         return -1;
     }
@@ -433,9 +429,9 @@ loyalty_rules_segments(json_t *arr, loyalty_rules_t *r, char *err,
     size_t errlen)
 {
     char                      at[32];
-    size_t                    i, j, n, len;
+    size_t                    i, n, len;
     json_t                   *v, *name;
-    int64_t                   score[3];
+    loyalty_rules_scores_t    score;
     const char               *s;
     loyalty_rules_segment_t  *seg;
 
@@ -452,19 +448,16 @@ loyalty_rules_segments(json_t *arr, loyalty_rules_t *r, char *err,
         seg = &r->segments[i];
         snprintf(at, sizeof(at), "segments[%zu]", i);
 
-        if (loyalty_rules_check(v, at, loyalty_rules_segment_fields, err,
-                                errlen)
-            || loyalty_rules_int(v, at, "r", 1, 5, &score[0], err, errlen)
-            || loyalty_rules_int(v, at, "f", 1, 5, &score[1], err, errlen)
-            || loyalty_rules_int(v, at, "m", 1, 5, &score[2], err, errlen))
+        if (loyalty_rules_read(v, at, loyalty_rules_segment_fields, &score,
+                               err, errlen))
         {
             return -1;
         }
 
         /* an absent minimum is 1: every member reaches it */
-        seg->r = (uint8_t) (score[0] ? score[0] : 1);
-        seg->f = (uint8_t) (score[1] ? score[1] : 1);
-        seg->m = (uint8_t) (score[2] ? score[2] : 1);
+        seg->r = (uint8_t) (score.r ? score.r : 1);
+        seg->f = (uint8_t) (score.f ? score.f : 1);
+        seg->m = (uint8_t) (score.m ? score.m : 1);
 
         name = json_object_get(v, "name");
         s = json_string_value(name);
@@ -479,14 +472,13 @@ loyalty_rules_segments(json_t *arr, loyalty_rules_t *r, char *err,
         memcpy(seg->name, s, len);
         seg->len = (uint8_t) len;
 
-        for (j = 0; j < i; j++) {
-            if (r->segments[j].len == len
-                && memcmp(r->segments[j].name, s, len) == 0)
-            {
-                snprintf(err, errlen, "%s: segment \"%s\" is defined twice",
-                         at, s);
-                return -1;
-            }
+        if (loyalty_rules_named_before(r->segments[0].name,
+                                       &r->segments[0].len,
+                                       sizeof(r->segments[0]), i, s, len))
+        {
+            snprintf(err, errlen, "%s: segment \"%s\" is defined twice", at,
+                     s);
+            return -1;
         }
     }
 
@@ -537,7 +529,8 @@ loyalty_rules_from_json(json_t *doc, loyalty_rules_t *r, char *err,
 
     v = json_object_get(doc, "rfm");
 
-    if (loyalty_rules_check(v, "rfm", loyalty_rules_rfm_fields, err, errlen)
+    if (loyalty_rules_read(v, "rfm", loyalty_rules_rfm_fields, NULL, err,
+                           errlen)
         || loyalty_rules_breaks(json_object_get(v, "recency"), "recency", 0,
                                 LOYALTY_DAYS_MAX, r->recency, err, errlen)
         || loyalty_rules_breaks(json_object_get(v, "frequency"), "frequency",

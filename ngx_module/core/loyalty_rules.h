@@ -18,6 +18,7 @@
 #include <jansson.h>
 #include <lmdb.h>
 
+#include "loyalty_json.h"
 #include "loyalty_record.h"
 #include "loyalty_store.h"
 #include "loyalty_util.h"
@@ -124,6 +125,11 @@ typedef struct {
 
 extern const char  *loyalty_lifecycle_names[LOYALTY_LIFECYCLE_COUNT];
 extern const char  *loyalty_action_names[LOYALTY_ACTION_COUNT];
+/*
+ * A sku and its quantity: an order's item, a rules stage's sku; "qty" is
+ * read into a loyalty_rules_sku_t (loyalty_json_check_read).
+ */
+extern const loyalty_json_field_t  loyalty_sku_fields[];
 
 /* the action kind by name, or -1 */
 int loyalty_action_parse(const char *s, size_t len);

@@ -392,12 +392,12 @@ typedef struct {
     json_t               *any;
 } read_t;
 
-static const loyalty_json_member_t  read_members[] = {
+static const loyalty_json_field_t  read_members[] = {
     loyalty_json_member("name", JSON_STRING, read_t, name),
     loyalty_json_member("n", JSON_INTEGER, read_t, n),
     loyalty_json_member("obj", JSON_OBJECT, read_t, obj),
     loyalty_json_member("any", LOYALTY_JSON_ANY, read_t, any),
-    { NULL, 0, 0 }
+    LOYALTY_JSON_END
 };
 
 
