@@ -25,11 +25,27 @@ const char  *loyalty_click_counter_names[LOYALTY_CLICK_COUNTERS] = {
 };
 
 
+/* the characters of a code, [A-Za-z0-9_-], one bit each */
+static const uint32_t  loyalty_code_chars[] = {
+    0x00000000, /* 0000 0000 0000 0000  0000 0000 0000 0000 */
+
+                /* ?>=< ;:98 7654 3210  /.-, +*)( '&%$ #"!  */
+    0x03ff2000, /* 0000 0011 1111 1111  0010 0000 0000 0000 */
+
+                /* _^]\ [ZYX WVUT SRQP  ONML KJIH GFED CBA@ */
+    0x87fffffe, /* 1000 0111 1111 1111  1111 1111 1111 1110 */
+
+                /*  ~}| {zyx wvut srqp  onml kjih gfed cba` */
+    0x07fffffe, /* 0000 0111 1111 1111  1111 1111 1111 1110 */
+
+    0x00000000, 0x00000000, 0x00000000, 0x00000000
+};
+
+
 static int
 loyalty_code_char(unsigned char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-           || (c >= '0' && c <= '9') || c == '_' || c == '-';
+    return (loyalty_code_chars[c >> 5] >> (c & 0x1f)) & 1;
 }
 
 
@@ -57,7 +73,7 @@ loyalty_code_normalize(const char *s, size_t len, char *out)
             return -1;
         }
 
-        out[i] = (char) ((c >= 'a' && c <= 'z') ? c & ~0x20 : c);
+        out[i] = (char) ((unsigned) (c - 'a') < 26 ? c & ~0x20 : c);
     }
 
     return (long) len;
