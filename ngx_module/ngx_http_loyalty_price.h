@@ -60,6 +60,11 @@ ngx_int_t ngx_http_loyalty_price_get(ngx_http_request_t *r,
     ngx_http_loyalty_pricing_t *pr, ngx_str_t *sku, int tier,
     ngx_http_loyalty_price_info_t *pi);
 
+/* the same, of a SKU whose ngx_hash_key() is hash: *pi is the cache's */
+ngx_int_t ngx_http_loyalty_price_lookup(ngx_http_request_t *r,
+    ngx_http_loyalty_pricing_t *pr, ngx_str_t *sku, ngx_uint_t hash,
+    int tier, const ngx_http_loyalty_price_info_t **pi);
+
 /* "retail":R,"price":TOTAL,"saved":R-TOTAL */
 u_char *ngx_http_loyalty_price_amounts(u_char *p, int64_t retail,
     int64_t total);

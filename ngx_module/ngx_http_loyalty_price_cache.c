@@ -120,6 +120,29 @@ ngx_http_loyalty_price_get(ngx_http_request_t *r,
     ngx_http_loyalty_pricing_t *pr, ngx_str_t *sku, int tier,
     ngx_http_loyalty_price_info_t *pi)
 {
+    ngx_int_t                             rc;
+    const ngx_http_loyalty_price_info_t  *info;
+
+    rc = ngx_http_loyalty_price_lookup(r, pr, sku,
+                                       ngx_hash_key(sku->data, sku->len),
+                                       tier, &info);
+    if (rc == NGX_OK) {
+        *pi = *info;
+    }
+
+    return rc;
+}
+
+
+/*
+ * ngx_http_loyalty_price_get() of a SKU whose ngx_hash_key() the caller
+ * has: *pi points into the cache, valid until the next lookup.
+ */
+ngx_int_t
+ngx_http_loyalty_price_lookup(ngx_http_request_t *r,
+    ngx_http_loyalty_pricing_t *pr, ngx_str_t *sku, ngx_uint_t hash,
+    int tier, const ngx_http_loyalty_price_info_t **pi)
+{
     ngx_int_t                        rc;
     ngx_uint_t                       key;
     ngx_http_loyalty_store_t        *store;
@@ -136,7 +159,7 @@ ngx_http_loyalty_price_get(ngx_http_request_t *r,
         ngx_http_loyalty_price_cache_cycle = ngx_cycle;
     }
 
-    key = (ngx_hash_key(sku->data, sku->len) ^ (ngx_uint_t) (tier + 1) * 7)
+    key = (hash ^ (ngx_uint_t) (tier + 1) * 7)
           & (NGX_HTTP_LOYALTY_PRICE_CACHE - 1);
 
     e = &ngx_http_loyalty_price_cache[key];
@@ -146,10 +169,12 @@ ngx_http_loyalty_price_get(ngx_http_request_t *r,
         && ngx_memcmp(e->sku, sku->data, sku->len) == 0)
     {
         rc = e->found ? NGX_OK : NGX_DECLINED;
-        *pi = e->info;
 
     } else {
-        rc = ngx_http_loyalty_price_read(r, pr, sku, tier, pi);
+        /* emptied first: a failed read leaves no entry */
+        e->txnid = 0;
+
+        rc = ngx_http_loyalty_price_read(r, pr, sku, tier, &e->info);
 
         if (rc == NGX_ERROR) {
             return NGX_DECLINED;
@@ -157,14 +182,15 @@ ngx_http_loyalty_price_get(ngx_http_request_t *r,
 
         e->txnid = mdb_txn_id(pr->txn);
         e->gen = store->gen;
-        e->info = *pi;
         e->tier = tier;
         e->found = (rc == NGX_OK);
         e->sku_len = (u_char) sku->len;
         ngx_memcpy(e->sku, sku->data, sku->len);
     }
 
-    if (rc == NGX_OK && pi->clamped && tier == pr->tier) {
+    *pi = &e->info;
+
+    if (rc == NGX_OK && e->info.clamped && tier == pr->tier) {
         ngx_http_loyalty_price_clamps++;
         ngx_http_loyalty_metric(NGX_HTTP_LOYALTY_M_PRICE_CLAMP);
 
@@ -172,8 +198,8 @@ ngx_http_loyalty_price_get(ngx_http_request_t *r,
                       "loyalty: privilege guard lowered sku \"%V\" for tier "
                       "\"%*s\" from %L to %L (%ui in this worker)", sku,
                       pr->tiers->tiers[tier].name_len,
-                      pr->tiers->tiers[tier].name, pi->raw, pi->price,
-                      ngx_http_loyalty_price_clamps);
+                      pr->tiers->tiers[tier].name, e->info.raw,
+                      e->info.price, ngx_http_loyalty_price_clamps);
     }
 
     return rc;
