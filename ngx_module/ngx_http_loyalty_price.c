@@ -142,14 +142,31 @@ ngx_http_loyalty_price_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ngx_http_loyalty_price_begin(r, &pr) != NGX_OK) {
+    if (ngx_http_loyalty_price_begin(r, &pr, 1) != NGX_OK) {
         return ngx_http_loyalty_price_error(r,
                                             NGX_HTTP_SERVICE_UNAVAILABLE,
                                             "the store is unavailable");
     }
 
-    return ngx_http_loyalty_price_render(r, &pr, asks, nskus);
+    rc = ngx_http_loyalty_price_render(r, &pr, asks, nskus);
+
+    if (rc == NGX_AGAIN) {
+        /* the store changed before the first read: all from one snapshot */
+        if (ngx_http_loyalty_price_begin(r, &pr, 0) != NGX_OK) {
+            return ngx_http_loyalty_price_error(r,
+                                                NGX_HTTP_SERVICE_UNAVAILABLE,
+                                                "the store is unavailable");
+        }
+
+        rc = ngx_http_loyalty_price_render(r, &pr, asks, nskus);
+    }
+
+    return rc;
 }
+
+
+#define ngx_http_loyalty_price_lit(p, s)                                      \
+    ngx_cpymem(p, s, sizeof(s) - 1)
 
 
 /* ngx_strlchr() by memchr(), which looks at many bytes at once */
@@ -338,7 +355,11 @@ ngx_http_loyalty_price_validate(ngx_str_t *list,
 }
 
 
-/* the answer, from the store's snapshot that pr began: ends it */
+/*
+ * The answer, from the store's snapshot that pr began: ends it.
+ * NGX_AGAIN: the store changed before the first price not cached was
+ * read; nothing was sent.
+ */
 static ngx_int_t
 ngx_http_loyalty_price_render(ngx_http_request_t *r,
     ngx_http_loyalty_pricing_t *pr, ngx_http_loyalty_price_ask_t *asks,
@@ -379,7 +400,7 @@ ngx_http_loyalty_price_render(ngx_http_request_t *r,
     /* the label escaped once, copied into every item */
     body = ngx_pnalloc(r->pool, len + esc);
     if (body == NULL) {
-        ngx_http_loyalty_store_end(pr->store);
+        ngx_http_loyalty_price_end(pr);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -388,8 +409,11 @@ ngx_http_loyalty_price_render(ngx_http_request_t *r,
                                              label.len)
                   - escaped.data;
 
-    p = ngx_sprintf(body, "{\"tier\":\"%V\",\"currency\":\"%V\",\"items\":[",
-                    &tier, &llcf->currency);
+    p = ngx_http_loyalty_price_lit(body, "{\"tier\":\"");
+    p = ngx_cpymem(p, tier.data, tier.len);
+    p = ngx_http_loyalty_price_lit(p, "\",\"currency\":\"");
+    p = ngx_cpymem(p, llcf->currency.data, llcf->currency.len);
+    p = ngx_http_loyalty_price_lit(p, "\",\"items\":[");
 
     for (i = 0; i < nskus; i++) {
         if (i) {
@@ -397,9 +421,14 @@ ngx_http_loyalty_price_render(ngx_http_request_t *r,
         }
 
         p = ngx_http_loyalty_price_item(r, pr, llcf, p, &asks[i], &escaped);
+
+        if (p == NULL) {
+            ngx_http_loyalty_price_end(pr);
+            return NGX_AGAIN;
+        }
     }
 
-    ngx_http_loyalty_store_end(pr->store);
+    ngx_http_loyalty_price_end(pr);
 
     p = ngx_cpymem(p, "]}\n", 3);
 
@@ -422,10 +451,6 @@ ngx_http_loyalty_price_int(u_char *p, int64_t n)
 
     return p + loyalty_format_u64(u, (char *) p);
 }
-
-
-#define ngx_http_loyalty_price_lit(p, s)                                      \
-    ngx_cpymem(p, s, sizeof(s) - 1)
 
 
 /* "retail":R,"price":TOTAL,"saved":R-TOTAL */
@@ -463,11 +488,17 @@ ngx_http_loyalty_price_item(ngx_http_request_t *r,
     p = ngx_http_loyalty_price_lit(p, "{\"sku\":\"");
     p = ngx_cpymem(p, ask->sku.data, ask->sku.len);
 
-    if (ngx_http_loyalty_price_lookup(r, pr, &ask->sku, ask->hash, pr->tier,
-                                      &pi)
-        == NGX_DECLINED)
+    switch (ngx_http_loyalty_price_lookup(r, pr, &ask->sku, ask->hash,
+                                          pr->tier, &pi))
     {
+    case NGX_AGAIN:
+        return NULL;
+
+    case NGX_DECLINED:
         return ngx_http_loyalty_price_lit(p, "\",\"error\":\"unknown sku\"}");
+
+    default:
+        break;
     }
 
     n = qty ? qty : 1;
@@ -557,7 +588,7 @@ ngx_http_loyalty_price_variable(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    if (ngx_http_loyalty_price_begin(r, &pr) != NGX_OK) {
+    if (ngx_http_loyalty_price_begin(r, &pr, 0) != NGX_OK) {
         return NGX_DECLINED;
     }
 
@@ -568,7 +599,7 @@ ngx_http_loyalty_price_variable(ngx_http_request_t *r,
                                     &promo);
     }
 
-    ngx_http_loyalty_store_end(pr.store);
+    ngx_http_loyalty_price_end(&pr);
 
     if (rc != NGX_OK) {
         return NGX_DECLINED;

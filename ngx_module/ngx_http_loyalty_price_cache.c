@@ -72,31 +72,49 @@ ngx_http_loyalty_price_tier(ngx_http_loyalty_ctx_t *ctx)
 
 ngx_int_t
 ngx_http_loyalty_price_begin(ngx_http_request_t *r,
-    ngx_http_loyalty_pricing_t *pr)
+    ngx_http_loyalty_pricing_t *pr, ngx_uint_t lazy)
 {
-    ngx_str_t               *tier;
-    ngx_http_loyalty_ctx_t  *ctx;
+    ngx_str_t                 *tier;
+    ngx_http_loyalty_ctx_t    *ctx;
+    ngx_http_loyalty_store_t  *store;
 
     ctx = ngx_http_loyalty_identify(r);
     if (ctx == NULL) {
         return NGX_ERROR;
     }
 
-    pr->store = ngx_http_loyalty_store_get(r);
+    store = ngx_http_loyalty_store_get(r);
 
-    pr->txn = ngx_http_loyalty_store_begin(pr->store, r->connection->log);
-    if (pr->txn == NULL) {
-        return NGX_ERROR;
+    pr->store = store;
+    pr->txn = NULL;
+    pr->lua = ngx_http_loyalty_lua_get(LOYALTY_LUA_HOOK_PRICE);
+
+    /*
+     * Prices the cache has need no read transaction, once the epochs
+     * are the last snapshot's (see ngx_http_loyalty_store_peek()), and
+     * neither do the tiers, copied at this epoch or later.
+     */
+    if (lazy && pr->lua == NULL
+        && ngx_http_loyalty_store_peek(store, r->connection->log) == NGX_OK
+        && store->tiers_txnid >= store->epoch && store->tiers_txnid != 0)
+    {
+        pr->epoch = store->epoch;
+        pr->gen = store->gen;
+
+    } else {
+        pr->txn = ngx_http_loyalty_store_begin(store, r->connection->log);
+        if (pr->txn == NULL) {
+            return NGX_ERROR;
+        }
     }
 
-    pr->tiers = ngx_http_loyalty_store_tiers(pr->store, r->connection->log);
+    pr->tiers = ngx_http_loyalty_store_tiers(store, r->connection->log);
     if (pr->tiers == NULL) {
-        ngx_http_loyalty_store_end(pr->store);
+        ngx_http_loyalty_price_end(pr);
         return NGX_ERROR;
     }
 
     pr->ctx = ctx;
-    pr->lua = ngx_http_loyalty_lua_get(LOYALTY_LUA_HOOK_PRICE);
 
     tier = ngx_http_loyalty_price_tier(ctx);
 
@@ -106,6 +124,16 @@ ngx_http_loyalty_price_begin(ngx_http_request_t *r,
                                       tier->len);
 
     return NGX_OK;
+}
+
+
+void
+ngx_http_loyalty_price_end(ngx_http_loyalty_pricing_t *pr)
+{
+    if (pr->txn) {
+        ngx_http_loyalty_store_end(pr->store);
+        pr->txn = NULL;
+    }
 }
 
 
@@ -171,6 +199,18 @@ ngx_http_loyalty_price_lookup(ngx_http_request_t *r,
         rc = e->found ? NGX_OK : NGX_DECLINED;
 
     } else {
+        /* the first read: of the snapshot the cache's answers were of */
+        if (pr->txn == NULL) {
+            pr->txn = ngx_http_loyalty_store_begin(store,
+                                                   r->connection->log);
+
+            if (pr->txn == NULL || store->epoch != pr->epoch
+                || store->gen != pr->gen)
+            {
+                return NGX_AGAIN;
+            }
+        }
+
         /* emptied first: a failed read leaves no entry */
         e->txnid = 0;
 

@@ -146,7 +146,9 @@ ngx_http_loyalty_attribute(ngx_http_request_t *r)
                   == NGX_OK)
     {
         /* an escaped code is as good as a plain one */
-        if (raw.len <= 3 * LOYALTY_CODE_MAX) {
+        if (raw.len <= 3 * LOYALTY_CODE_MAX
+            && memchr(raw.data, '%', raw.len) != NULL)
+        {
             p = ngx_pnalloc(mr->pool, raw.len);
             if (p == NULL) {
                 return NULL;
