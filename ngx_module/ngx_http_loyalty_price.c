@@ -240,11 +240,12 @@ ngx_http_loyalty_price_split(ngx_str_t *list,
     last = p + list->len;
 
     for (n = 0; n < NGX_HTTP_LOYALTY_SKUS_MAX; n++) {
-        for (start = p, h = 0; p < last && *p != ',' && *p != ':'; p++) {
+        /* the characters of loyalty_valid_id() */
+        for (start = p, h = 0; p < last && loyalty_name_chars[*p]; p++) {
             h = ngx_hash(h, *p);
         }
 
-        if (!loyalty_valid_id((char *) start, p - start)) {
+        if (p == start || p - start > LOYALTY_ID_MAX) {
             return NGX_DECLINED;
         }
 
