@@ -770,6 +770,14 @@ ngx_http_loyalty_ref_level2(ngx_http_request_t *r, ngx_http_loyalty_click_t *c)
     {
         code = c->code;
 
+    } else if (c->had_code && c->had_code->len == ref->code.len
+               && ngx_memcmp(c->had_code->code, ref->code.data,
+                             ref->code.len)
+                  == 0)
+    {
+        /* the cookie's, unless a lookup since gave its entry to another */
+        code = c->had_code;
+
     } else if (ref->code.len && ref->code.len <= LOYALTY_CODE_MAX) {
         rc = ngx_http_loyalty_code_find(r, c->store, c->txn, ref->code.data,
                                         ref->code.len, &code);

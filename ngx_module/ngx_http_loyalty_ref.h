@@ -34,6 +34,7 @@ typedef struct {
     ngx_str_t                      member;      /* empty: anonymous */
     ngx_str_t                      locked;      /* lifetime referrer */
     loyalty_ref_cookie_t           had;         /* the cookie's */
+    ngx_http_loyalty_code_t       *had_code;    /* its code, when found */
     ngx_uint_t                     have;        /* had is genuine */
 } ngx_http_loyalty_click_t;
 

@@ -117,6 +117,8 @@ ngx_http_loyalty_ref_cookie(ngx_http_request_t *r, ngx_http_loyalty_click_t *c,
         return NGX_DECLINED;
     }
 
+    c->had_code = code;
+
     /* the code's owner outlives a cache entry that another code takes */
     if (ngx_http_loyalty_ref_copy(r, &referrer, code->member,
                                   code->member_len)

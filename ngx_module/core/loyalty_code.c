@@ -25,27 +25,21 @@ const char  *loyalty_click_counter_names[LOYALTY_CLICK_COUNTERS] = {
 };
 
 
-/* the characters of a code, [A-Za-z0-9_-], one bit each */
-static const uint32_t  loyalty_code_chars[] = {
-    0x00000000, /* 0000 0000 0000 0000  0000 0000 0000 0000 */
-
-                /* ?>=< ;:98 7654 3210  /.-, +*)( '&%$ #"!  */
-    0x03ff2000, /* 0000 0011 1111 1111  0010 0000 0000 0000 */
-
-                /* _^]\ [ZYX WVUT SRQP  ONML KJIH GFED CBA@ */
-    0x87fffffe, /* 1000 0111 1111 1111  1111 1111 1111 1110 */
-
-                /*  ~}| {zyx wvut srqp  onml kjih gfed cba` */
-    0x07fffffe, /* 0000 0111 1111 1111  1111 1111 1111 1110 */
-
-    0x00000000, 0x00000000, 0x00000000, 0x00000000
+/* each character of a code, [A-Za-z0-9_-], as the store keys it; else 0 */
+static const unsigned char  loyalty_code_upper[256] = {
+    ['-'] = '-', ['_'] = '_',
+    ['0'] = '0', '1', '2', '3', '4', '5', '6', '7', '8', '9',
+    ['A'] = 'A', 'B', 'C', 'D', 'E', 'F', 'G', 'H', 'I', 'J', 'K', 'L', 'M',
+            'N', 'O', 'P', 'Q', 'R', 'S', 'T', 'U', 'V', 'W', 'X', 'Y', 'Z',
+    ['a'] = 'A', 'B', 'C', 'D', 'E', 'F', 'G', 'H', 'I', 'J', 'K', 'L', 'M',
+            'N', 'O', 'P', 'Q', 'R', 'S', 'T', 'U', 'V', 'W', 'X', 'Y', 'Z'
 };
 
 
 static int
 loyalty_code_char(unsigned char c)
 {
-    return (loyalty_code_chars[c >> 5] >> (c & 0x1f)) & 1;
+    return loyalty_code_upper[c] != 0;
 }
 
 
@@ -67,13 +61,13 @@ loyalty_code_normalize(const char *s, size_t len, char *out)
     }
 
     for (i = 0; i < len; i++) {
-        c = (unsigned char) s[i];
+        c = loyalty_code_upper[(unsigned char) s[i]];
 
-        if (!loyalty_code_char(c)) {
+        if (c == 0) {
             return -1;
         }
 
-        out[i] = (char) ((unsigned) (c - 'a') < 26 ? c & ~0x20 : c);
+        out[i] = (char) c;
     }
 
     return (long) len;
