@@ -117,6 +117,7 @@ ngx_http_loyalty_price_handler(ngx_http_request_t *r)
         return rc;
     }
 
+    nskus = 0;
     rc = ngx_http_loyalty_price_parse(r, &list, &why);
 
     if (rc == NGX_OK
