@@ -80,7 +80,9 @@ ngx_http_loyalty_code_cache_free(ngx_http_loyalty_store_t *store)
 /*
  * A normalized code, between ngx_http_loyalty_store_begin() and _end():
  * NGX_OK and *code (valid for the request), NGX_DECLINED for a code that
- * is unknown or does not decode, NGX_ERROR.
+ * is unknown or does not decode, NGX_ERROR.  Without a transaction (txn
+ * NULL, after ngx_http_loyalty_store_peek()): NGX_AGAIN for a code that
+ * must be read.
  */
 
 ngx_int_t
@@ -94,6 +96,10 @@ ngx_http_loyalty_code_find(ngx_http_request_t *r,
     ngx_http_loyalty_code_t  *set, *e;
 
     if (store->codes == NULL) {
+        if (txn == NULL) {
+            return NGX_AGAIN;
+        }
+
         e = ngx_palloc(r->pool, sizeof(ngx_http_loyalty_code_t));
         if (e == NULL) {
             return NGX_ERROR;
@@ -122,6 +128,10 @@ ngx_http_loyalty_code_find(ngx_http_request_t *r,
             *code = e;
             return NGX_OK;
         }
+    }
+
+    if (txn == NULL) {
+        return NGX_AGAIN;
     }
 
     /* an entry of an older snapshot is free; else replace in turn */
