@@ -18,6 +18,7 @@
 
 
 #define NGX_HTTP_LOYALTY_CODE_WAYS  4
+#define NGX_HTTP_LOYALTY_HUGE_PAGE  (2 * 1024 * 1024)
 
 
 struct ngx_http_loyalty_code_cache_s {
@@ -29,6 +30,7 @@ struct ngx_http_loyalty_code_cache_s {
 };
 
 
+static void *ngx_http_loyalty_code_cache_alloc(size_t size, ngx_log_t *log);
 static ngx_int_t ngx_http_loyalty_code_read(ngx_http_request_t *r,
     ngx_http_loyalty_store_t *store, MDB_txn *txn, const u_char *name,
     size_t len, ngx_http_loyalty_code_t *e);
@@ -46,9 +48,9 @@ ngx_http_loyalty_code_cache_init(ngx_http_loyalty_store_t *store,
 
     for (n = NGX_HTTP_LOYALTY_CODE_WAYS; n < size; n <<= 1) { /* void */ }
 
-    store->codes = ngx_calloc(sizeof(ngx_http_loyalty_code_cache_t)
-                              + (n - 1) * sizeof(ngx_http_loyalty_code_t),
-                              log);
+    store->codes = ngx_http_loyalty_code_cache_alloc(
+                       sizeof(ngx_http_loyalty_code_cache_t)
+                       + (n - 1) * sizeof(ngx_http_loyalty_code_t), log);
     if (store->codes == NULL) {
         return NGX_ERROR;
     }
@@ -63,6 +65,36 @@ ngx_http_loyalty_code_cache_init(ngx_http_loyalty_store_t *store,
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * Zeroed, in huge pages where the kernel gives them on request
+ * (transparent huge pages "madvise"): a click's random entry then costs
+ * no TLB miss, which in a virtual machine costs more than the rest of
+ * the lookup.
+ */
+static void *
+ngx_http_loyalty_code_cache_alloc(size_t size, ngx_log_t *log)
+{
+#if (NGX_HAVE_POSIX_MEMALIGN && defined MADV_HUGEPAGE)
+
+    void  *p;
+
+    p = ngx_memalign(NGX_HTTP_LOYALTY_HUGE_PAGE, size, log);
+
+    if (p) {
+        (void) madvise(p, size, MADV_HUGEPAGE);
+        ngx_memzero(p, size);
+    }
+
+    return p;
+
+#else
+
+    return ngx_calloc(size, log);
+
+#endif
 }
 
 
