@@ -21,6 +21,7 @@
 #include <openssl/rand.h>
 
 #include "ngx_http_loyalty_module.h"
+#include "loyalty_siphash.h"
 #include "loyalty_stats.h"
 
 
@@ -97,7 +98,7 @@ struct ngx_http_loyalty_clicks_s {
     ngx_uint_t                    damaged;
     ngx_uint_t                    failed;   /* flushes failed in a row */
     ngx_http_loyalty_write_t      write;
-    EVP_MAC_CTX                  *visitors; /* SipHash, the zone's key */
+    loyalty_siphash_key_t         visitors; /* the zone's key, for SipHash */
 };
 
 
@@ -475,11 +476,7 @@ ngx_http_loyalty_clicks_unique(ngx_http_loyalty_clicks_t *clicks,
     ngx_memcpy(msg, &visitor, 8);
     ngx_memcpy(msg + 8, code, len);
 
-    if (clicks->visitors == NULL
-        || loyalty_siphash(clicks->visitors, msg, 8 + len, &h) != 0)
-    {
-        return 0;
-    }
+    h = loyalty_siphash(&clicks->visitors, msg, 8 + len);
 
     tag = (h & ~NGX_HTTP_LOYALTY_MINUTES) | (1ULL << 63);
     now = ((uint64_t) ngx_time() / 60) & NGX_HTTP_LOYALTY_MINUTES;
@@ -545,12 +542,7 @@ ngx_http_loyalty_clicks_init_worker(ngx_cycle_t *cycle)
     }
 
     /* the first 16 bytes of the zone's key */
-    clicks->visitors = loyalty_siphash_new(clicks->sh->key);
-    if (clicks->visitors == NULL) {
-        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
-                      "loyalty_click_zone: cannot set up its key");
-        return NGX_ERROR;
-    }
+    loyalty_siphash_key(&clicks->visitors, clicks->sh->key);
 
     /*
      * Not written again at once when the store was put right: the counts
@@ -621,9 +613,6 @@ ngx_http_loyalty_clicks_exit_worker(ngx_cycle_t *cycle)
 
     ngx_free(clicks->batch);
     clicks->batch = NULL;
-
-    EVP_MAC_CTX_free(clicks->visitors);
-    clicks->visitors = NULL;
 }
 
 

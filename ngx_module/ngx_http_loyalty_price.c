@@ -32,15 +32,23 @@
 #define NGX_HTTP_LOYALTY_PROMO_LEN    (6 * LOYALTY_LUA_LABEL_MAX)
 
 
-/* a line of the sku argument: SKU, or SKU:QTY (qty 0: none given) */
+/*
+ * a line of the sku argument: SKU, or SKU:QTY (qty 0: none given), and
+ * the SKU's ngx_hash_key()
+ */
 typedef struct {
     ngx_str_t                  sku;
     int64_t                    qty;
+    ngx_uint_t                 hash;
 } ngx_http_loyalty_price_ask_t;
 
 
 static ngx_int_t ngx_http_loyalty_price_parse(ngx_http_request_t *r,
-    ngx_str_t *list, ngx_uint_t *nskus, const char **why);
+    ngx_str_t *list, const char **why);
+static ngx_int_t ngx_http_loyalty_price_split(ngx_str_t *list,
+    ngx_http_loyalty_price_ask_t *asks, ngx_uint_t *nskus);
+static ngx_int_t ngx_http_loyalty_price_count(ngx_str_t *list,
+    ngx_uint_t *nskus, const char **why);
 static ngx_int_t ngx_http_loyalty_price_validate(ngx_str_t *list,
     ngx_http_loyalty_price_ask_t *asks, ngx_uint_t nskus, const char **why);
 static ngx_int_t ngx_http_loyalty_price_render(ngx_http_request_t *r,
@@ -48,7 +56,7 @@ static ngx_int_t ngx_http_loyalty_price_render(ngx_http_request_t *r,
     ngx_uint_t nskus);
 static u_char *ngx_http_loyalty_price_item(ngx_http_request_t *r,
     ngx_http_loyalty_pricing_t *pr, ngx_http_loyalty_loc_conf_t *llcf,
-    u_char *p, ngx_str_t *sku, int64_t qty, ngx_str_t *label);
+    u_char *p, ngx_http_loyalty_price_ask_t *ask, ngx_str_t *label);
 static void ngx_http_loyalty_price_line(ngx_http_request_t *r,
     ngx_http_loyalty_pricing_t *pr, ngx_str_t *sku,
     ngx_http_loyalty_price_info_t *pi, int64_t qty, int64_t *total,
@@ -93,12 +101,12 @@ static ngx_http_loyalty_price_memo_t
 ngx_int_t
 ngx_http_loyalty_price_handler(ngx_http_request_t *r)
 {
-    ngx_int_t                      rc;
-    ngx_str_t                      list;
-    ngx_uint_t                     nskus;
-    const char                    *why;
-    ngx_http_loyalty_pricing_t     pr;
-    ngx_http_loyalty_price_ask_t  *asks;
+    ngx_int_t                     rc;
+    ngx_str_t                     list;
+    ngx_uint_t                    nskus;
+    const char                   *why;
+    ngx_http_loyalty_pricing_t    pr;
+    ngx_http_loyalty_price_ask_t  asks[NGX_HTTP_LOYALTY_SKUS_MAX];
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
         return NGX_HTTP_NOT_ALLOWED;
@@ -109,14 +117,18 @@ ngx_http_loyalty_price_handler(ngx_http_request_t *r)
         return rc;
     }
 
-    rc = ngx_http_loyalty_price_parse(r, &list, &nskus, &why);
-    asks = NULL;
+    nskus = 0;
+    rc = ngx_http_loyalty_price_parse(r, &list, &why);
 
-    if (rc == NGX_OK) {
-        asks = ngx_palloc(r->pool,
-                          nskus * sizeof(ngx_http_loyalty_price_ask_t));
-        rc = asks ? ngx_http_loyalty_price_validate(&list, asks, nskus, &why)
-                  : NGX_ERROR;
+    if (rc == NGX_OK
+        && ngx_http_loyalty_price_split(&list, asks, &nskus) != NGX_OK)
+    {
+        /* not a plain list: the lines counted and checked one by one */
+        rc = ngx_http_loyalty_price_count(&list, &nskus, &why);
+
+        if (rc == NGX_OK) {
+            rc = ngx_http_loyalty_price_validate(&list, asks, nskus, &why);
+        }
     }
 
     if (rc == NGX_ERROR) {
@@ -131,14 +143,31 @@ ngx_http_loyalty_price_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ngx_http_loyalty_price_begin(r, &pr) != NGX_OK) {
+    if (ngx_http_loyalty_price_begin(r, &pr, 1) != NGX_OK) {
         return ngx_http_loyalty_price_error(r,
                                             NGX_HTTP_SERVICE_UNAVAILABLE,
                                             "the store is unavailable");
     }
 
-    return ngx_http_loyalty_price_render(r, &pr, asks, nskus);
+    rc = ngx_http_loyalty_price_render(r, &pr, asks, nskus);
+
+    if (rc == NGX_AGAIN) {
+        /* the store changed before the first read: all from one snapshot */
+        if (ngx_http_loyalty_price_begin(r, &pr, 0) != NGX_OK) {
+            return ngx_http_loyalty_price_error(r,
+                                                NGX_HTTP_SERVICE_UNAVAILABLE,
+                                                "the store is unavailable");
+        }
+
+        rc = ngx_http_loyalty_price_render(r, &pr, asks, nskus);
+    }
+
+    return rc;
 }
+
+
+#define ngx_http_loyalty_price_lit(p, s)                                      \
+    ngx_cpymem(p, s, sizeof(s) - 1)
 
 
 /* ngx_strlchr() by memchr(), which looks at many bytes at once */
@@ -147,12 +176,12 @@ ngx_http_loyalty_price_handler(ngx_http_request_t *r)
 
 
 /*
- * The sku argument, unescaped (clients may percent-encode the commas),
- * and how many lines it has: NGX_OK, NGX_DECLINED with why, NGX_ERROR.
+ * The sku argument, unescaped (clients may percent-encode the commas):
+ * NGX_OK, NGX_DECLINED with why, NGX_ERROR.
  */
 static ngx_int_t
 ngx_http_loyalty_price_parse(ngx_http_request_t *r, ngx_str_t *list,
-    ngx_uint_t *nskus, const char **why)
+    const char **why)
 {
     u_char     *p, *last;
     ngx_str_t   arg;
@@ -189,6 +218,78 @@ ngx_http_loyalty_price_parse(ngx_http_request_t *r, ngx_str_t *list,
         *why = "the sku argument is too long";
         return NGX_DECLINED;
     }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The lines of a plain list of up to 100 valid SKUs, each with a
+ * quantity of 1 to 1000 digits or none, in one pass: NGX_OK, or
+ * NGX_DECLINED for anything else, which the line-by-line checks then
+ * find, or take.
+ */
+static ngx_int_t
+ngx_http_loyalty_price_split(ngx_str_t *list,
+    ngx_http_loyalty_price_ask_t *asks, ngx_uint_t *nskus)
+{
+    u_char      *p, *last, *start, *digits;
+    int64_t      q;
+    ngx_uint_t   n, h;
+
+    p = list->data;
+    last = p + list->len;
+
+    for (n = 0; n < NGX_HTTP_LOYALTY_SKUS_MAX; n++) {
+        /* the characters of loyalty_valid_id() */
+        for (start = p, h = 0; p < last && loyalty_name_chars[*p]; p++) {
+            h = ngx_hash(h, *p);
+        }
+
+        if (p == start || p - start > LOYALTY_ID_MAX) {
+            return NGX_DECLINED;
+        }
+
+        asks[n].sku.data = start;
+        asks[n].sku.len = p - start;
+        asks[n].hash = h;
+        q = 0;
+
+        if (p < last && *p == ':') {
+            for (digits = ++p;
+                 p < last && p - digits < 4 && *p >= '0' && *p <= '9';
+                 p++)
+            {
+                q = q * 10 + (*p - '0');
+            }
+
+            if (q < 1 || q > NGX_HTTP_LOYALTY_QTY_MAX) {
+                return NGX_DECLINED;
+            }
+        }
+
+        asks[n].qty = q;
+
+        if (p == last) {
+            *nskus = n + 1;
+            return NGX_OK;
+        }
+
+        if (*p++ != ',') {
+            return NGX_DECLINED;
+        }
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/* how many lines the list has: NGX_OK, or NGX_DECLINED with why */
+static ngx_int_t
+ngx_http_loyalty_price_count(ngx_str_t *list, ngx_uint_t *nskus,
+    const char **why)
+{
+    u_char  *p, *last;
 
     *nskus = 1;
     last = list->data + list->len;
@@ -242,6 +343,7 @@ ngx_http_loyalty_price_validate(ngx_str_t *list,
         asks[i].sku.data = p;
         asks[i].sku.len = (colon ? colon : last) - p;
         asks[i].qty = q;
+        asks[i].hash = ngx_hash_key(p, asks[i].sku.len);
 
         if (!loyalty_valid_id((char *) p, (colon ? colon : last) - p)) {
             *why = last == p ? "an empty sku"
@@ -255,7 +357,11 @@ ngx_http_loyalty_price_validate(ngx_str_t *list,
 }
 
 
-/* the answer, from the store's snapshot that pr began: ends it */
+/*
+ * The answer, from the store's snapshot that pr began: ends it.
+ * NGX_AGAIN: the store changed before the first price not cached was
+ * read; nothing was sent.
+ */
 static ngx_int_t
 ngx_http_loyalty_price_render(ngx_http_request_t *r,
     ngx_http_loyalty_pricing_t *pr, ngx_http_loyalty_price_ask_t *asks,
@@ -296,7 +402,7 @@ ngx_http_loyalty_price_render(ngx_http_request_t *r,
     /* the label escaped once, copied into every item */
     body = ngx_pnalloc(r->pool, len + esc);
     if (body == NULL) {
-        ngx_http_loyalty_store_end(pr->store);
+        ngx_http_loyalty_price_end(pr);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -305,19 +411,26 @@ ngx_http_loyalty_price_render(ngx_http_request_t *r,
                                              label.len)
                   - escaped.data;
 
-    p = ngx_sprintf(body, "{\"tier\":\"%V\",\"currency\":\"%V\",\"items\":[",
-                    &tier, &llcf->currency);
+    p = ngx_http_loyalty_price_lit(body, "{\"tier\":\"");
+    p = ngx_cpymem(p, tier.data, tier.len);
+    p = ngx_http_loyalty_price_lit(p, "\",\"currency\":\"");
+    p = ngx_cpymem(p, llcf->currency.data, llcf->currency.len);
+    p = ngx_http_loyalty_price_lit(p, "\",\"items\":[");
 
     for (i = 0; i < nskus; i++) {
         if (i) {
             *p++ = ',';
         }
 
-        p = ngx_http_loyalty_price_item(r, pr, llcf, p, &asks[i].sku,
-                                        asks[i].qty, &escaped);
+        p = ngx_http_loyalty_price_item(r, pr, llcf, p, &asks[i], &escaped);
+
+        if (p == NULL) {
+            ngx_http_loyalty_price_end(pr);
+            return NGX_AGAIN;
+        }
     }
 
-    ngx_http_loyalty_store_end(pr->store);
+    ngx_http_loyalty_price_end(pr);
 
     p = ngx_cpymem(p, "]}\n", 3);
 
@@ -342,10 +455,6 @@ ngx_http_loyalty_price_int(u_char *p, int64_t n)
 }
 
 
-#define ngx_http_loyalty_price_lit(p, s)                                      \
-    ngx_cpymem(p, s, sizeof(s) - 1)
-
-
 /* "retail":R,"price":TOTAL,"saved":R-TOTAL */
 u_char *
 ngx_http_loyalty_price_amounts(u_char *p, int64_t retail, int64_t total)
@@ -363,28 +472,50 @@ ngx_http_loyalty_price_amounts(u_char *p, int64_t retail, int64_t total)
 /*
  * One item of the answer; qty 0: none given, the amounts are for one.
  * label is escaped already.  A sku is of [A-Za-z0-9_.-] (validated):
- * copied as it is.
+ * copied as it is.  Without a price hook the cache's entry is all it
+ * takes.
  */
 static u_char *
 ngx_http_loyalty_price_item(ngx_http_request_t *r,
     ngx_http_loyalty_pricing_t *pr, ngx_http_loyalty_loc_conf_t *llcf,
-    u_char *p, ngx_str_t *sku, int64_t qty, ngx_str_t *label)
+    u_char *p, ngx_http_loyalty_price_ask_t *ask, ngx_str_t *label)
 {
-    int64_t                        total, n;
-    ngx_str_t                      promo;
-    ngx_http_loyalty_price_info_t  pi;
+    int64_t                               total, n, qty;
+    ngx_str_t                             promo;
+    ngx_http_loyalty_price_info_t         copy;
+    const ngx_http_loyalty_price_info_t  *pi;
+
+    qty = ask->qty;
 
     p = ngx_http_loyalty_price_lit(p, "{\"sku\":\"");
-    p = ngx_cpymem(p, sku->data, sku->len);
+    p = ngx_cpymem(p, ask->sku.data, ask->sku.len);
 
-    if (ngx_http_loyalty_price_get(r, pr, sku, pr->tier, &pi) == NGX_DECLINED)
+    switch (ngx_http_loyalty_price_lookup(r, pr, &ask->sku, ask->hash,
+                                          pr->tier, &pi))
     {
+    case NGX_AGAIN:
+        return NULL;
+
+    case NGX_DECLINED:
         return ngx_http_loyalty_price_lit(p, "\",\"error\":\"unknown sku\"}");
+
+    default:
+        break;
     }
 
     n = qty ? qty : 1;
+    ngx_str_null(&promo);
 
-    ngx_http_loyalty_price_line(r, pr, sku, &pi, n, &total, &promo);
+    if (pr->lua) {
+        /* the hook's lookups of lower tiers may take the entry's place */
+        copy = *pi;
+        pi = &copy;
+        ngx_http_loyalty_price_line(r, pr, &ask->sku, &copy, n, &total,
+                                    &promo);
+
+    } else {
+        total = pi->price * n;
+    }
 
     p = ngx_http_loyalty_price_lit(p, "\",");
 
@@ -397,10 +528,10 @@ ngx_http_loyalty_price_item(ngx_http_request_t *r,
 
     if (qty == 0 && pr->lua == NULL) {
         /* one unit, no hook: the amounts as the cache wrote them */
-        p = ngx_cpymem(p, pi.amounts, pi.amounts_len);
+        p = ngx_cpymem(p, pi->amounts, pi->amounts_len);
 
     } else {
-        p = ngx_http_loyalty_price_amounts(p, pi.retail * n, total);
+        p = ngx_http_loyalty_price_amounts(p, pi->retail * n, total);
     }
 
     p = ngx_http_loyalty_price_lit(p, ",\"label\":\"");
@@ -413,11 +544,11 @@ ngx_http_loyalty_price_item(ngx_http_request_t *r,
         *p++ = '"';
     }
 
-    if (pi.currency[0]
-        && ngx_memcmp(pi.currency, llcf->currency.data, 3) != 0)
+    if (pi->currency[0]
+        && ngx_memcmp(pi->currency, llcf->currency.data, 3) != 0)
     {
         p = ngx_sprintf(p, ",\"currency\":\"%*s\"", (size_t) 3,
-                        pi.currency);
+                        pi->currency);
     }
 
     *p++ = '}';
@@ -459,7 +590,7 @@ ngx_http_loyalty_price_variable(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    if (ngx_http_loyalty_price_begin(r, &pr) != NGX_OK) {
+    if (ngx_http_loyalty_price_begin(r, &pr, 0) != NGX_OK) {
         return NGX_DECLINED;
     }
 
@@ -470,7 +601,7 @@ ngx_http_loyalty_price_variable(ngx_http_request_t *r,
                                     &promo);
     }
 
-    ngx_http_loyalty_store_end(pr.store);
+    ngx_http_loyalty_price_end(&pr);
 
     if (rc != NGX_OK) {
         return NGX_DECLINED;

@@ -23,6 +23,10 @@ typedef struct {
     int                        tier;    /* index in tiers, -1: public */
     ngx_http_loyalty_ctx_t    *ctx;
 
+    /* without a transaction yet: the snapshots the cache's answers hold */
+    size_t                     epoch;
+    ngx_uint_t                 gen;
+
     ngx_http_loyalty_lua_t    *lua;
 } ngx_http_loyalty_pricing_t;
 
@@ -51,14 +55,27 @@ typedef struct {
 extern ngx_uint_t  ngx_http_loyalty_price_clamps;
 
 
-/* the visitor's tier and the store's snapshot, for one request's prices */
+/*
+ * The visitor's tier and the store's snapshot, for one request's prices;
+ * lazy: the read transaction is begun at the first price the cache does
+ * not have (a price hook, which may read the store, begins it at once).
+ */
 ngx_int_t ngx_http_loyalty_price_begin(ngx_http_request_t *r,
-    ngx_http_loyalty_pricing_t *pr);
+    ngx_http_loyalty_pricing_t *pr, ngx_uint_t lazy);
+void ngx_http_loyalty_price_end(ngx_http_loyalty_pricing_t *pr);
 
 /* what sku costs tier (-1: the public); NGX_DECLINED: no such SKU */
 ngx_int_t ngx_http_loyalty_price_get(ngx_http_request_t *r,
     ngx_http_loyalty_pricing_t *pr, ngx_str_t *sku, int tier,
     ngx_http_loyalty_price_info_t *pi);
+
+/*
+ * The same, of a SKU whose ngx_hash_key() is hash: *pi is the cache's.
+ * NGX_AGAIN: pricing lazily, the store changed before this first read.
+ */
+ngx_int_t ngx_http_loyalty_price_lookup(ngx_http_request_t *r,
+    ngx_http_loyalty_pricing_t *pr, ngx_str_t *sku, ngx_uint_t hash,
+    int tier, const ngx_http_loyalty_price_info_t **pi);
 
 /* "retail":R,"price":TOTAL,"saved":R-TOTAL */
 u_char *ngx_http_loyalty_price_amounts(u_char *p, int64_t retail,

@@ -72,31 +72,49 @@ ngx_http_loyalty_price_tier(ngx_http_loyalty_ctx_t *ctx)
 
 ngx_int_t
 ngx_http_loyalty_price_begin(ngx_http_request_t *r,
-    ngx_http_loyalty_pricing_t *pr)
+    ngx_http_loyalty_pricing_t *pr, ngx_uint_t lazy)
 {
-    ngx_str_t               *tier;
-    ngx_http_loyalty_ctx_t  *ctx;
+    ngx_str_t                 *tier;
+    ngx_http_loyalty_ctx_t    *ctx;
+    ngx_http_loyalty_store_t  *store;
 
     ctx = ngx_http_loyalty_identify(r);
     if (ctx == NULL) {
         return NGX_ERROR;
     }
 
-    pr->store = ngx_http_loyalty_store_get(r);
+    store = ngx_http_loyalty_store_get(r);
 
-    pr->txn = ngx_http_loyalty_store_begin(pr->store, r->connection->log);
-    if (pr->txn == NULL) {
-        return NGX_ERROR;
+    pr->store = store;
+    pr->txn = NULL;
+    pr->lua = ngx_http_loyalty_lua_get(LOYALTY_LUA_HOOK_PRICE);
+
+    /*
+     * Prices the cache has need no read transaction, once the epochs
+     * are the last snapshot's (see ngx_http_loyalty_store_peek()), and
+     * neither do the tiers, copied at this epoch or later.
+     */
+    if (lazy && pr->lua == NULL
+        && ngx_http_loyalty_store_peek(store, r->connection->log) == NGX_OK
+        && store->tiers_txnid >= store->epoch && store->tiers_txnid != 0)
+    {
+        pr->epoch = store->epoch;
+        pr->gen = store->gen;
+
+    } else {
+        pr->txn = ngx_http_loyalty_store_begin(store, r->connection->log);
+        if (pr->txn == NULL) {
+            return NGX_ERROR;
+        }
     }
 
-    pr->tiers = ngx_http_loyalty_store_tiers(pr->store, r->connection->log);
+    pr->tiers = ngx_http_loyalty_store_tiers(store, r->connection->log);
     if (pr->tiers == NULL) {
-        ngx_http_loyalty_store_end(pr->store);
+        ngx_http_loyalty_price_end(pr);
         return NGX_ERROR;
     }
 
     pr->ctx = ctx;
-    pr->lua = ngx_http_loyalty_lua_get(LOYALTY_LUA_HOOK_PRICE);
 
     tier = ngx_http_loyalty_price_tier(ctx);
 
@@ -106,6 +124,16 @@ ngx_http_loyalty_price_begin(ngx_http_request_t *r,
                                       tier->len);
 
     return NGX_OK;
+}
+
+
+void
+ngx_http_loyalty_price_end(ngx_http_loyalty_pricing_t *pr)
+{
+    if (pr->txn) {
+        ngx_http_loyalty_store_end(pr->store);
+        pr->txn = NULL;
+    }
 }
 
 
@@ -119,6 +147,29 @@ ngx_int_t
 ngx_http_loyalty_price_get(ngx_http_request_t *r,
     ngx_http_loyalty_pricing_t *pr, ngx_str_t *sku, int tier,
     ngx_http_loyalty_price_info_t *pi)
+{
+    ngx_int_t                             rc;
+    const ngx_http_loyalty_price_info_t  *info;
+
+    rc = ngx_http_loyalty_price_lookup(r, pr, sku,
+                                       ngx_hash_key(sku->data, sku->len),
+                                       tier, &info);
+    if (rc == NGX_OK) {
+        *pi = *info;
+    }
+
+    return rc;
+}
+
+
+/*
+ * ngx_http_loyalty_price_get() of a SKU whose ngx_hash_key() the caller
+ * has: *pi points into the cache, valid until the next lookup.
+ */
+ngx_int_t
+ngx_http_loyalty_price_lookup(ngx_http_request_t *r,
+    ngx_http_loyalty_pricing_t *pr, ngx_str_t *sku, ngx_uint_t hash,
+    int tier, const ngx_http_loyalty_price_info_t **pi)
 {
     ngx_int_t                        rc;
     ngx_uint_t                       key;
@@ -136,7 +187,7 @@ ngx_http_loyalty_price_get(ngx_http_request_t *r,
         ngx_http_loyalty_price_cache_cycle = ngx_cycle;
     }
 
-    key = (ngx_hash_key(sku->data, sku->len) ^ (ngx_uint_t) (tier + 1) * 7)
+    key = (hash ^ (ngx_uint_t) (tier + 1) * 7)
           & (NGX_HTTP_LOYALTY_PRICE_CACHE - 1);
 
     e = &ngx_http_loyalty_price_cache[key];
@@ -146,10 +197,24 @@ ngx_http_loyalty_price_get(ngx_http_request_t *r,
         && ngx_memcmp(e->sku, sku->data, sku->len) == 0)
     {
         rc = e->found ? NGX_OK : NGX_DECLINED;
-        *pi = e->info;
 
     } else {
-        rc = ngx_http_loyalty_price_read(r, pr, sku, tier, pi);
+        /* the first read: of the snapshot the cache's answers were of */
+        if (pr->txn == NULL) {
+            pr->txn = ngx_http_loyalty_store_begin(store,
+                                                   r->connection->log);
+
+            if (pr->txn == NULL || store->epoch != pr->epoch
+                || store->gen != pr->gen)
+            {
+                return NGX_AGAIN;
+            }
+        }
+
+        /* emptied first: a failed read leaves no entry */
+        e->txnid = 0;
+
+        rc = ngx_http_loyalty_price_read(r, pr, sku, tier, &e->info);
 
         if (rc == NGX_ERROR) {
             return NGX_DECLINED;
@@ -157,14 +222,15 @@ ngx_http_loyalty_price_get(ngx_http_request_t *r,
 
         e->txnid = mdb_txn_id(pr->txn);
         e->gen = store->gen;
-        e->info = *pi;
         e->tier = tier;
         e->found = (rc == NGX_OK);
         e->sku_len = (u_char) sku->len;
         ngx_memcpy(e->sku, sku->data, sku->len);
     }
 
-    if (rc == NGX_OK && pi->clamped && tier == pr->tier) {
+    *pi = &e->info;
+
+    if (rc == NGX_OK && e->info.clamped && tier == pr->tier) {
         ngx_http_loyalty_price_clamps++;
         ngx_http_loyalty_metric(NGX_HTTP_LOYALTY_M_PRICE_CLAMP);
 
@@ -172,8 +238,8 @@ ngx_http_loyalty_price_get(ngx_http_request_t *r,
                       "loyalty: privilege guard lowered sku \"%V\" for tier "
                       "\"%*s\" from %L to %L (%ui in this worker)", sku,
                       pr->tiers->tiers[tier].name_len,
-                      pr->tiers->tiers[tier].name, pi->raw, pi->price,
-                      ngx_http_loyalty_price_clamps);
+                      pr->tiers->tiers[tier].name, e->info.raw,
+                      e->info.price, ngx_http_loyalty_price_clamps);
     }
 
     return rc;

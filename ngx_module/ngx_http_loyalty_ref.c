@@ -146,7 +146,9 @@ ngx_http_loyalty_attribute(ngx_http_request_t *r)
                   == NGX_OK)
     {
         /* an escaped code is as good as a plain one */
-        if (raw.len <= 3 * LOYALTY_CODE_MAX) {
+        if (raw.len <= 3 * LOYALTY_CODE_MAX
+            && memchr(raw.data, '%', raw.len) != NULL)
+        {
             p = ngx_pnalloc(mr->pool, raw.len);
             if (p == NULL) {
                 return NULL;
@@ -188,10 +190,15 @@ ngx_http_loyalty_ref_click(ngx_http_request_t *r,
     ngx_http_loyalty_loc_conf_t *llcf, ngx_str_t *raw)
 {
     ngx_int_t                      rc;
+    ngx_uint_t                     lazy;
     ngx_http_loyalty_click_t       c;
     ngx_http_loyalty_main_conf_t  *lmcf;
 
     lmcf = ngx_http_get_module_main_conf(r, ngx_http_loyalty_module);
+
+    lazy = 1;
+
+again:
 
     ngx_memzero(&c, sizeof(ngx_http_loyalty_click_t));
     c.ref = ngx_http_loyalty_ref_get(r);
@@ -200,20 +207,27 @@ ngx_http_loyalty_ref_click(ngx_http_request_t *r,
     c.keys = lmcf->keys;
     c.llcf = llcf;
     c.slot = NGX_DECLINED;
+    c.lazy = lazy;
 
     rc = ngx_http_loyalty_ref_known(r, &c);
 
-    if (c.txn == NULL) {
+    if (rc == NGX_OK) {
         /* no store for now: nobody to attribute to, count nothing */
-        raw = NULL;
+        rc = ngx_http_loyalty_ref_clicked(r, &c, c.open ? raw : NULL);
+    }
+
+    if (rc == NGX_AGAIN) {
+        /* the store changed before the click was counted: all again */
+        if (c.txn) {
+            ngx_http_loyalty_store_end(c.store);
+        }
+
+        lazy = 0;
+        goto again;
     }
 
     if (rc == NGX_OK) {
-        rc = ngx_http_loyalty_ref_clicked(r, &c, raw);
-    }
-
-    if (rc == NGX_OK) {
-        rc = ngx_http_loyalty_ref_settle(r, &c, raw);
+        rc = ngx_http_loyalty_ref_settle(r, &c, c.open ? raw : NULL);
     }
 
     if (c.txn) {
@@ -225,8 +239,57 @@ ngx_http_loyalty_ref_click(ngx_http_request_t *r,
 
 
 /*
+ * The read transaction, begun at the first read: while the caches
+ * answer, a click needs none (see ngx_http_loyalty_store_peek()).  NULL
+ * if the store cannot be read; c->moved when it changed since the peek,
+ * or cannot be read: before the click is counted, it is then worked out
+ * again from a transaction begun first.
+ */
+MDB_txn *
+ngx_http_loyalty_ref_txn(ngx_http_request_t *r, ngx_http_loyalty_click_t *c)
+{
+    if (c->txn || !c->lazy) {
+        return c->txn;
+    }
+
+    c->lazy = 0;
+    c->txn = ngx_http_loyalty_store_begin(c->store, r->connection->log);
+
+    if (c->txn == NULL || c->store->epoch != c->epoch
+        || c->store->gen != c->gen)
+    {
+        c->moved = 1;
+    }
+
+    return c->txn;
+}
+
+
+/* ngx_http_loyalty_code_find(), in the transaction if a read is needed */
+ngx_int_t
+ngx_http_loyalty_ref_find(ngx_http_request_t *r, ngx_http_loyalty_click_t *c,
+    const u_char *name, size_t len, ngx_http_loyalty_code_t **code)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_loyalty_code_find(r, c->store, c->txn, name, len, code);
+
+    if (rc != NGX_AGAIN) {
+        return rc;
+    }
+
+    if (ngx_http_loyalty_ref_txn(r, c) == NULL) {
+        return NGX_DECLINED;
+    }
+
+    return ngx_http_loyalty_code_find(r, c->store, c->txn, name, len, code);
+}
+
+
+/*
  * What is known before the click: the member, the attribution their
  * cookie names (void if it names themselves), their lifetime referrer.
+ * NGX_AGAIN: the store changed meanwhile.
  */
 static ngx_int_t
 ngx_http_loyalty_ref_known(ngx_http_request_t *r, ngx_http_loyalty_click_t *c)
@@ -238,10 +301,22 @@ ngx_http_loyalty_ref_known(ngx_http_request_t *r, ngx_http_loyalty_click_t *c)
         return NGX_ERROR;
     }
 
-    c->txn = ngx_http_loyalty_store_begin(c->store, r->connection->log);
+    if (c->lazy
+        && ngx_http_loyalty_store_peek(c->store, r->connection->log)
+           == NGX_OK)
+    {
+        c->epoch = c->store->epoch;
+        c->gen = c->store->gen;
+        c->open = 1;
+
+    } else {
+        c->lazy = 0;
+        c->txn = ngx_http_loyalty_store_begin(c->store, r->connection->log);
+        c->open = (c->txn != NULL);
+    }
 
     /* the cookie names a code: its referrer is the code's owner */
-    if (c->txn) {
+    if (c->open) {
         switch (ngx_http_loyalty_ref_cookie(r, c, c->llcf, c->keys, &c->had))
         {
 
@@ -269,7 +344,8 @@ ngx_http_loyalty_ref_known(ngx_http_request_t *r, ngx_http_loyalty_click_t *c)
         }
     }
 
-    if (c->txn && c->member.len
+    if (c->open && c->member.len
+        && ngx_http_loyalty_ref_txn(r, c) != NULL
         && ngx_http_loyalty_ref_referrer_of(r, c->store, c->txn,
                                             c->member.data, c->member.len,
                                             &c->locked)
@@ -278,7 +354,7 @@ ngx_http_loyalty_ref_known(ngx_http_request_t *r, ngx_http_loyalty_click_t *c)
         return NGX_ERROR;
     }
 
-    return NGX_OK;
+    return c->moved ? NGX_AGAIN : NGX_OK;
 }
 
 
@@ -293,7 +369,15 @@ ngx_http_loyalty_ref_clicked(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    if (ngx_http_loyalty_ref_code(r, c, raw, c->llcf) != NGX_OK) {
+    switch (ngx_http_loyalty_ref_code(r, c, raw, c->llcf)) {
+
+    case NGX_OK:
+        break;
+
+    case NGX_AGAIN:
+        return NGX_AGAIN;
+
+    default:
         return NGX_ERROR;
     }
 
@@ -396,7 +480,7 @@ ngx_http_loyalty_ref_settle(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    if (c->txn && ref->referrer.len
+    if (c->open && ref->referrer.len
         && ngx_http_loyalty_ref_level2(r, c) != NGX_OK)
     {
         return NGX_ERROR;
@@ -432,11 +516,10 @@ ngx_http_loyalty_ref_code(ngx_http_request_t *r, ngx_http_loyalty_click_t *c,
 
     c->len = n;
 
-    rc = ngx_http_loyalty_code_find(r, c->store, c->txn, c->name, c->len,
-                                    &c->code);
+    rc = ngx_http_loyalty_ref_find(r, c, c->name, c->len, &c->code);
 
-    if (rc == NGX_ERROR) {
-        return NGX_ERROR;
+    if (rc == NGX_ERROR || c->moved) {
+        return c->moved ? NGX_AGAIN : NGX_ERROR;
     }
 
     if (rc == NGX_DECLINED) {
@@ -555,11 +638,12 @@ ngx_http_loyalty_ref_judge(ngx_http_request_t *r, ngx_http_loyalty_click_t *c,
 
     if ((c->code->flags & LOYALTY_CODE_MAX_CLICKS)
         && (c->slot == NGX_DECLINED
+            || ngx_http_loyalty_ref_txn(r, c) == NULL
             || ngx_http_loyalty_clicks_claim(c->clicks, c->slot, c->store,
                                              c->txn, c->code->max_clicks)
                != NGX_OK))
     {
-        /* without a counter the limit cannot be kept: it holds firm */
+        /* without a counter, or the store, the limit holds firm */
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "loyalty: click on exhausted share code \"%*s\"",
                       c->len, c->name);
@@ -598,7 +682,9 @@ ngx_http_loyalty_ref_hook(ngx_http_request_t *r, ngx_http_loyalty_click_t *c,
     ngx_http_loyalty_lua_click_t   lc;
 
     vm = ngx_http_loyalty_lua_get(LOYALTY_LUA_HOOK_CLICK);
-    if (vm == NULL) {
+
+    /* a hook that cannot be asked changes nothing, as one that fails */
+    if (vm == NULL || ngx_http_loyalty_ref_txn(r, c) == NULL) {
         return NGX_OK;
     }
 
@@ -768,9 +854,17 @@ ngx_http_loyalty_ref_level2(ngx_http_request_t *r, ngx_http_loyalty_click_t *c)
     {
         code = c->code;
 
+    } else if (c->had_code && c->had_code->len == ref->code.len
+               && ngx_memcmp(c->had_code->code, ref->code.data,
+                             ref->code.len)
+                  == 0)
+    {
+        /* the cookie's, unless a lookup since gave its entry to another */
+        code = c->had_code;
+
     } else if (ref->code.len && ref->code.len <= LOYALTY_CODE_MAX) {
-        rc = ngx_http_loyalty_code_find(r, c->store, c->txn, ref->code.data,
-                                        ref->code.len, &code);
+        rc = ngx_http_loyalty_ref_find(r, c, ref->code.data, ref->code.len,
+                                       &code);
         if (rc == NGX_ERROR) {
             return NGX_ERROR;
         }
@@ -786,6 +880,11 @@ ngx_http_loyalty_ref_level2(ngx_http_request_t *r, ngx_http_loyalty_click_t *c)
     {
         return ngx_http_loyalty_ref_copy(r, &ref->referrer2, code->referrer2,
                                          code->referrer2_len);
+    }
+
+    if (ngx_http_loyalty_ref_txn(r, c) == NULL) {
+        /* the store cannot be read now: no level 2 */
+        return NGX_OK;
     }
 
     return ngx_http_loyalty_ref_referrer_of(r, c->store, c->txn,

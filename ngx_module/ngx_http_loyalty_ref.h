@@ -19,7 +19,12 @@ typedef struct {
     ngx_http_loyalty_ref_t        *ref;
     ngx_http_loyalty_store_t      *store;
     ngx_http_loyalty_clicks_t     *clicks;
-    MDB_txn                       *txn;
+    MDB_txn                       *txn;         /* begun at need */
+    ngx_uint_t                     open;        /* the store answers */
+    ngx_uint_t                     lazy;        /* peeked, no txn yet */
+    ngx_uint_t                     moved;       /* changed since */
+    size_t                         epoch;       /* of the peek */
+    ngx_uint_t                     gen;
     ngx_http_loyalty_ref_status_e  click;
     ngx_http_loyalty_code_t       *code;
     u_char                         name[LOYALTY_CODE_MAX];
@@ -34,11 +39,17 @@ typedef struct {
     ngx_str_t                      member;      /* empty: anonymous */
     ngx_str_t                      locked;      /* lifetime referrer */
     loyalty_ref_cookie_t           had;         /* the cookie's */
+    ngx_http_loyalty_code_t       *had_code;    /* its code, when found */
     ngx_uint_t                     have;        /* had is genuine */
 } ngx_http_loyalty_click_t;
 
 
 ngx_http_loyalty_ref_t *ngx_http_loyalty_ref_get(ngx_http_request_t *r);
+MDB_txn *ngx_http_loyalty_ref_txn(ngx_http_request_t *r,
+    ngx_http_loyalty_click_t *c);
+ngx_int_t ngx_http_loyalty_ref_find(ngx_http_request_t *r,
+    ngx_http_loyalty_click_t *c, const u_char *name, size_t len,
+    ngx_http_loyalty_code_t **code);
 ngx_int_t ngx_http_loyalty_ref_cookie(ngx_http_request_t *r,
     ngx_http_loyalty_click_t *c, ngx_http_loyalty_loc_conf_t *llcf,
     loyalty_keyring_t *keys, loyalty_ref_cookie_t *rc);

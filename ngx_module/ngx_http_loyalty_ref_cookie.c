@@ -15,10 +15,48 @@
 #include "ngx_http_loyalty_ref.h"
 
 
+/* the longest attribution cookie of the current form */
+#define NGX_HTTP_LOYALTY_REF_VERIFIED_LEN                                     \
+    (LOYALTY_REF_CODE_MAX + 1 + 12 + 1 + LOYALTY_KID_MAX + 1                  \
+     + LOYALTY_MAC_B64_LEN)
+
+/* entries of the verified cookies, a power of two */
+#define NGX_HTTP_LOYALTY_REF_VERIFIED      16384
+
+
+/*
+ * Attribution cookies whose MAC this worker has checked: a returning
+ * visitor sends the same one with every click and every page that asks
+ * about the attribution.  A hit needs the very same bytes (compared in
+ * constant time: they hold a MAC), signed for the same referrer, the
+ * owner the code has now, under the same keys: all the MAC binds, so
+ * the check would pass again.  Only cookies that passed are kept; the
+ * window is checked every time.  Direct-mapped by a hash of the value;
+ * 16,384 entries of 176 bytes, 2.75 MiB a worker, touched as cookies
+ * come.  Old-form cookies, replaced on sight, are not kept.
+ */
+typedef struct {
+    uint32_t                  gen;          /* of the keys; 0: empty */
+    u_char                    value_len;
+    u_char                    referrer_len;
+    u_char                    value[NGX_HTTP_LOYALTY_REF_VERIFIED_LEN];
+    u_char                    referrer[LOYALTY_ID_MAX];
+} ngx_http_loyalty_ref_verified_t;
+
+
+static ngx_int_t ngx_http_loyalty_ref_verify(loyalty_keyring_t *keys,
+    ngx_str_t *value, ngx_str_t *referrer, loyalty_ref_cookie_t *rc);
 static ngx_int_t ngx_http_loyalty_ref_header_filter(ngx_http_request_t *r);
 
 
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
+
+static ngx_http_loyalty_ref_verified_t
+    ngx_http_loyalty_ref_verified[NGX_HTTP_LOYALTY_REF_VERIFIED];
+
+/* the keys the entries were checked with, and their generation */
+static loyalty_keyring_t  *ngx_http_loyalty_ref_verified_keys;
+static uint32_t            ngx_http_loyalty_ref_verified_gen;
 
 
 ngx_int_t
@@ -66,7 +104,7 @@ ngx_http_loyalty_ref_cookie(ngx_http_request_t *r, ngx_http_loyalty_click_t *c,
         return NGX_DECLINED;
     }
 
-    found = ngx_http_loyalty_code_find(r, c->store, c->txn, name, n, &code);
+    found = ngx_http_loyalty_ref_find(r, c, name, n, &code);
 
     if (found == NGX_ERROR) {
         return NGX_ERROR;
@@ -79,6 +117,8 @@ ngx_http_loyalty_ref_cookie(ngx_http_request_t *r, ngx_http_loyalty_click_t *c,
         return NGX_DECLINED;
     }
 
+    c->had_code = code;
+
     /* the code's owner outlives a cache entry that another code takes */
     if (ngx_http_loyalty_ref_copy(r, &referrer, code->member,
                                   code->member_len)
@@ -88,10 +128,7 @@ ngx_http_loyalty_ref_cookie(ngx_http_request_t *r, ngx_http_loyalty_click_t *c,
     }
 
     /* parsed above: the MAC is all that is left to check */
-    if (loyalty_ref_cookie_check(keys, (char *) value.data, value.len,
-                                 (char *) referrer.data, referrer.len, rc)
-        != 0)
-    {
+    if (ngx_http_loyalty_ref_verify(keys, &value, &referrer, rc) != NGX_OK) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "loyalty: invalid attribution cookie ignored");
         return NGX_DECLINED;
@@ -113,6 +150,62 @@ ngx_http_loyalty_ref_cookie(ngx_http_request_t *r, ngx_http_loyalty_click_t *c,
                       "loyalty: attribution cookie from the future ignored");
         return NGX_DECLINED;
     }
+}
+
+
+/*
+ * The MAC of a parsed cookie, for referrer: NGX_OK (rc's referrer is
+ * referrer), or NGX_DECLINED.  A cookie this worker checked before for
+ * the same referrer and keys is not checked again.
+ */
+static ngx_int_t
+ngx_http_loyalty_ref_verify(loyalty_keyring_t *keys, ngx_str_t *value,
+    ngx_str_t *referrer, loyalty_ref_cookie_t *rc)
+{
+    ngx_http_loyalty_ref_verified_t  *e;
+
+    if (ngx_http_loyalty_ref_verified_keys != keys) {
+        /* new keys (a reload): every entry was checked with others */
+        ngx_http_loyalty_ref_verified_keys = keys;
+
+        if (++ngx_http_loyalty_ref_verified_gen == 0) {
+            ngx_memzero(ngx_http_loyalty_ref_verified,
+                        sizeof(ngx_http_loyalty_ref_verified));
+            ngx_http_loyalty_ref_verified_gen = 1;
+        }
+    }
+
+    e = &ngx_http_loyalty_ref_verified[ngx_murmur_hash2(value->data,
+                                                        value->len)
+                                       & (NGX_HTTP_LOYALTY_REF_VERIFIED - 1)];
+
+    if (e->gen == ngx_http_loyalty_ref_verified_gen
+        && e->value_len == value->len && e->referrer_len == referrer->len
+        && !rc->legacy
+        && loyalty_ct_equal(e->value, value->data, value->len)
+        && ngx_memcmp(e->referrer, referrer->data, referrer->len) == 0)
+    {
+        rc->referrer = (char *) referrer->data;
+        rc->referrer_len = referrer->len;
+        return NGX_OK;
+    }
+
+    if (loyalty_ref_cookie_check(keys, (char *) value->data, value->len,
+                                 (char *) referrer->data, referrer->len, rc)
+        != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    if (!rc->legacy && value->len <= NGX_HTTP_LOYALTY_REF_VERIFIED_LEN) {
+        e->gen = ngx_http_loyalty_ref_verified_gen;
+        e->value_len = (u_char) value->len;
+        e->referrer_len = (u_char) referrer->len;
+        ngx_memcpy(e->value, value->data, value->len);
+        ngx_memcpy(e->referrer, referrer->data, referrer->len);
+    }
+
+    return NGX_OK;
 }
 
 
@@ -141,23 +234,42 @@ ngx_http_loyalty_ref_reissue(ngx_http_request_t *r,
 }
 
 
-/* the cookie of an attribution made at "at": for what is left of the window */
+#define ngx_http_loyalty_ref_lit(p, s)  ngx_cpymem(p, s, sizeof(s) - 1)
+
+
+/*
+ * The cookie of an attribution made at "at": for what is left of the
+ * window.  Signed in place, after its name; written out without
+ * ngx_sprintf(), once for every new attribution.
+ */
 ngx_int_t
 ngx_http_loyalty_ref_set_cookie(ngx_http_request_t *r,
     ngx_http_loyalty_loc_conf_t *llcf, loyalty_keyring_t *keys,
     ngx_str_t *code, ngx_str_t *referrer, time_t at)
 {
     long                     n;
-    u_char                  *p;
+    u_char                  *p, *start;
     time_t                   age;
-    char                     value[LOYALTY_REF_COOKIE_MAX + 1];
     ngx_http_loyalty_ref_t  *ref;
 
     ref = ngx_http_loyalty_ref_get(r);
 
+    /* the value, NUL-terminated, then the attributes */
+    start = ngx_pnalloc(r->pool, llcf->ref_cookie.len + 1
+                                 + LOYALTY_REF_COOKIE_MAX + 1
+                                 + sizeof("; Max-Age=") - 1 + NGX_TIME_T_LEN
+                                 + sizeof("; Path=/; HttpOnly; SameSite=Lax")
+                                 - 1 + sizeof("; Secure") - 1);
+    if (start == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(start, llcf->ref_cookie.data, llcf->ref_cookie.len);
+    *p++ = '=';
+
     n = loyalty_ref_cookie_sign(keys, (char *) code->data, code->len,
                                 (char *) referrer->data, referrer->len, at,
-                                value);
+                                (char *) p);
     if (n < 0) {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                       "loyalty: cannot sign an attribution cookie");
@@ -173,26 +285,18 @@ ngx_http_loyalty_ref_set_cookie(ngx_http_request_t *r,
         age = llcf->ref_window;
     }
 
-    p = ngx_pnalloc(r->pool, llcf->ref_cookie.len + 1 + n
-                             + sizeof("; Max-Age=") - 1 + NGX_TIME_T_LEN
-                             + sizeof("; Path=/; HttpOnly; SameSite=Lax")
-                             - 1 + sizeof("; Secure") - 1);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    ref->set_cookie.data = p;
-
-    p = ngx_sprintf(p, "%V=%*s; Max-Age=%T; Path=/; HttpOnly; SameSite=Lax",
-                    &llcf->ref_cookie, (size_t) n, value, age);
+    p = ngx_http_loyalty_ref_lit(p + n, "; Max-Age=");
+    p += loyalty_format_u64((uint64_t) age, (char *) p);
+    p = ngx_http_loyalty_ref_lit(p, "; Path=/; HttpOnly; SameSite=Lax");
 
 #if (NGX_HTTP_SSL)
     if (r->connection->ssl) {
-        p = ngx_cpymem(p, "; Secure", sizeof("; Secure") - 1);
+        p = ngx_http_loyalty_ref_lit(p, "; Secure");
     }
 #endif
 
-    ref->set_cookie.len = p - ref->set_cookie.data;
+    ref->set_cookie.data = start;
+    ref->set_cookie.len = p - start;
 
     return NGX_OK;
 }

@@ -221,6 +221,20 @@ my $STATUS = 'location / { return 200 "[$loyalty_ref_status][$loyalty_ref_code]\
     is(($get->('/', $old_forged))[0], "[none][][][][]\n",
        'old form re-pointed: ignored');
 
+    # a worker remembers the cookies it checked, with the keys: one
+    # checked just now is refused once its key is retired, and taken
+    # again when the key comes back
+    is(($get->('/', $v))[0] =~ s/\[\d+\]$/[age]/r,
+       "[kept][Q7ZK4MPX2R][lin.fan][carol][age]\n",
+       'cookie: kept again, from the cookies this worker checked');
+    ok(reload_nginx($h, keys => "k0 $TEST_KEYS{k0}\n"), 'k1 retired');
+    is(($get->('/', $v))[0], "[none][][][][]\n",
+       'cookie: its key retired, the cookie checked before is ignored');
+    ok(reload_nginx($h, keys => undef), 'k1 back');
+    is(($get->('/', $v))[0] =~ s/\[\d+\]$/[age]/r,
+       "[kept][Q7ZK4MPX2R][lin.fan][carol][age]\n",
+       'cookie: its key back, kept again');
+
     # revoked: the attribution it made stands
     is((loyaltyctl('-s', $h->{store}, 'revoke-code', 'q7zk4mpx2r'))[0], 0,
        'the code revoked while nginx runs');

@@ -25,11 +25,21 @@ const char  *loyalty_click_counter_names[LOYALTY_CLICK_COUNTERS] = {
 };
 
 
+/* each character of a code, [A-Za-z0-9_-], as the store keys it; else 0 */
+static const unsigned char  loyalty_code_upper[256] = {
+    ['-'] = '-', ['_'] = '_',
+    ['0'] = '0', '1', '2', '3', '4', '5', '6', '7', '8', '9',
+    ['A'] = 'A', 'B', 'C', 'D', 'E', 'F', 'G', 'H', 'I', 'J', 'K', 'L', 'M',
+            'N', 'O', 'P', 'Q', 'R', 'S', 'T', 'U', 'V', 'W', 'X', 'Y', 'Z',
+    ['a'] = 'A', 'B', 'C', 'D', 'E', 'F', 'G', 'H', 'I', 'J', 'K', 'L', 'M',
+            'N', 'O', 'P', 'Q', 'R', 'S', 'T', 'U', 'V', 'W', 'X', 'Y', 'Z'
+};
+
+
 static int
 loyalty_code_char(unsigned char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-           || (c >= '0' && c <= '9') || c == '_' || c == '-';
+    return loyalty_code_upper[c] != 0;
 }
 
 
@@ -51,13 +61,13 @@ loyalty_code_normalize(const char *s, size_t len, char *out)
     }
 
     for (i = 0; i < len; i++) {
-        c = (unsigned char) s[i];
+        c = loyalty_code_upper[(unsigned char) s[i]];
 
-        if (!loyalty_code_char(c)) {
+        if (c == 0) {
             return -1;
         }
 
-        out[i] = (char) ((c >= 'a' && c <= 'z') ? c & ~0x20 : c);
+        out[i] = (char) c;
     }
 
     return (long) len;

@@ -13,7 +13,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 
 #include "loyalty_code.h"
@@ -705,58 +704,3 @@ loyalty_ref_cookie_window(int64_t at, int64_t now, int64_t window)
     return now - at >= window ? LOYALTY_COOKIE_EXPIRED : LOYALTY_COOKIE_VALID;
 }
 
-
-EVP_MAC_CTX *
-loyalty_siphash_new(const uint8_t key[16])
-{
-    size_t        size;
-    EVP_MAC      *mac;
-    OSSL_PARAM    params[2];
-    EVP_MAC_CTX  *ctx;
-
-    mac = EVP_MAC_fetch(NULL, "SIPHASH", NULL);
-    if (mac == NULL) {
-        return NULL;
-    }
-
-    ctx = EVP_MAC_CTX_new(mac);
-    EVP_MAC_free(mac);
-
-    if (ctx == NULL) {
-        return NULL;
-    }
-
-    size = 8;
-    params[0] = OSSL_PARAM_construct_size_t(OSSL_MAC_PARAM_SIZE, &size);
-    params[1] = OSSL_PARAM_construct_end();
-
-    if (EVP_MAC_init(ctx, key, 16, params) != 1) {
-        EVP_MAC_CTX_free(ctx);
-        return NULL;
-    }
-
-    return ctx;
-}
-
-
-/* without a key, EVP_MAC_init() starts again from the one set */
-int
-loyalty_siphash(EVP_MAC_CTX *ctx, const void *msg, size_t len,
-    uint64_t *tag)
-{
-    size_t   n;
-    uint8_t  out[8];
-
-    if (EVP_MAC_init(ctx, NULL, 0, NULL) != 1
-        || EVP_MAC_update(ctx, msg, len) != 1
-        || EVP_MAC_final(ctx, out, &n, sizeof(out)) != 1
-        || n != sizeof(out))
-    {
-        return -1;
-    }
-
-    /* the tag is little-endian, as SipHash defines it */
-    *tag = loyalty_le_get(out, 8);
-
-    return 0;
-}

@@ -106,15 +106,6 @@ loyalty_keyring_t *loyalty_keyring_load(const char *path, char *err,
 loyalty_keyring_t *loyalty_keyring_secret(const uint8_t *secret, size_t len);
 void loyalty_keyring_free(loyalty_keyring_t *kr);
 
-/*
- * SipHash-2-4 with 64-bit tags under a 16-byte key (OpenSSL's): a keyed
- * hash of short inputs, for tables that must not name what they hold.
- * loyalty_siphash() gives msg's tag: 0, or -1.
- */
-EVP_MAC_CTX *loyalty_siphash_new(const uint8_t key[16]);
-int loyalty_siphash(EVP_MAC_CTX *ctx, const void *msg, size_t len,
-    uint64_t *tag);
-
 /* HMAC-SHA256 over domain "~" msg */
 int loyalty_keyring_mac(loyalty_keyring_t *kr, const loyalty_key_t *key,
     const char *domain, const char *msg, size_t len,

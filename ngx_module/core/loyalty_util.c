@@ -9,27 +9,28 @@
 #include "loyalty_util.h"
 
 
+/* 1: [A-Za-z0-9_-], 2: "." */
+const uint8_t  loyalty_name_chars[256] = {
+    ['-'] = 1, ['.'] = 2, ['_'] = 1,
+    ['0'] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    ['A'] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+            1, 1, 1, 1, 1, 1,
+    ['a'] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+            1, 1, 1, 1, 1, 1
+};
+
+
 int
 loyalty_valid_chars(const char *s, size_t len, size_t max, int dot)
 {
     size_t  i;
-
-    /* 1: [A-Za-z0-9_-], 2: "." */
-    static const uint8_t  cls[256] = {
-        ['-'] = 1, ['.'] = 2, ['_'] = 1,
-        ['0'] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-        ['A'] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-                1, 1, 1, 1, 1, 1,
-        ['a'] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-                1, 1, 1, 1, 1, 1
-    };
 
     if (len == 0 || len > max) {
         return 0;
     }
 
     for (i = 0; i < len; i++) {
-        if (!(cls[(unsigned char) s[i]] & (dot ? 3 : 1))) {
+        if (!(loyalty_name_chars[(unsigned char) s[i]] & (dot ? 3 : 1))) {
             return 0;
         }
     }

@@ -51,6 +51,9 @@ int loyalty_ct_equal(const void *a, const void *b, size_t n);
 /* v in decimal into buf (20 bytes at most, no NUL); returns the length */
 size_t loyalty_format_u64(uint64_t v, char *buf);
 
+/* each byte's class in names: 1 for [A-Za-z0-9_-], 2 for ".", else 0 */
+extern const uint8_t  loyalty_name_chars[256];
+
 /* 1 to max chars of [A-Za-z0-9_-], and "." if dot: names of every kind */
 int loyalty_valid_chars(const char *s, size_t len, size_t max, int dot);
 /* 1-64 chars of [A-Za-z0-9_.-]: member ids */
