@@ -265,11 +265,9 @@ ngx_http_loyalty_cache_find(ngx_http_loyalty_store_t *store, ngx_str_t *value)
  */
 
 ngx_int_t
-ngx_http_loyalty_cache_get(ngx_http_request_t *r,
-    ngx_http_loyalty_store_t *store, ngx_str_t *value,
+ngx_http_loyalty_cache_get(ngx_http_loyalty_store_t *store, ngx_str_t *value,
     ngx_http_loyalty_ctx_t *ctx, int64_t *expires)
 {
-    u_char                          *p;
     ngx_http_loyalty_cache_entry_t  *e;
 
     if (store->cache == NULL || value->len > LOYALTY_COOKIE_MAX) {
@@ -301,17 +299,16 @@ ngx_http_loyalty_cache_get(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    p = ngx_pnalloc(r->main->pool, e->id_len + e->tier_len);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    /* the member id is the cookie's first field */
-    ctx->member.data = p;
+    /*
+     * The member id is the cookie's first field, the request's own bytes;
+     * the tier is copied (the entry may be replaced while the request
+     * lasts).
+     */
+    ctx->member.data = value->data;
     ctx->member.len = e->id_len;
-    ctx->tier.data = ngx_cpymem(p, e->value, e->id_len);
+    ctx->tier.data = ctx->tier_data;
     ctx->tier.len = e->tier_len;
-    ngx_memcpy(ctx->tier.data, e->tier, e->tier_len);
+    ngx_memcpy(ctx->tier_data, e->tier, LOYALTY_TIER_MAX);  /* no call */
     ctx->stage = e->stage;
     ctx->points = e->points;
     ctx->rank = e->rank;

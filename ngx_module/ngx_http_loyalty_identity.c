@@ -15,9 +15,6 @@
 #include "ngx_http_loyalty_module.h"
 
 
-/* not inlined: its frame is what the other calls are spared */
-static ngx_http_loyalty_ctx_t *ngx_http_loyalty_identify_first(
-    ngx_http_request_t *r) __attribute__((noinline));
 static void ngx_http_loyalty_identity_refused(ngx_http_request_t *r,
     loyalty_keyring_t *keys, ngx_str_t *value);
 static ngx_int_t ngx_http_loyalty_lookup(ngx_http_request_t *r,
@@ -26,22 +23,10 @@ static ngx_int_t ngx_http_loyalty_lookup(ngx_http_request_t *r,
 
 
 /*
- * Every variable asks: after the first, the request's context answers,
- * without the first's frame (its cookie buffer, the stack protector).
+ * The first time something asks (ngx_http_loyalty_identify()): the
+ * context is made and the cookie verified or found in the member cache.
  */
 ngx_http_loyalty_ctx_t *
-ngx_http_loyalty_identify(ngx_http_request_t *r)
-{
-    ngx_http_loyalty_ctx_t  *ctx;
-
-    /* subrequests share the main request's visitor */
-    ctx = ngx_http_get_module_ctx(r->main, ngx_http_loyalty_module);
-
-    return ctx ? ctx : ngx_http_loyalty_identify_first(r);
-}
-
-
-static ngx_http_loyalty_ctx_t *
 ngx_http_loyalty_identify_first(ngx_http_request_t *r)
 {
     size_t                          id_len;
@@ -92,8 +77,21 @@ ngx_http_loyalty_identify_first(ngx_http_request_t *r)
 
     expires = 0;
 
-    rc = store ? ngx_http_loyalty_cache_get(r, store, &value, ctx, &expires)
+    rc = store ? ngx_http_loyalty_cache_get(store, &value, ctx, &expires)
                : NGX_DECLINED;
+
+    /* a returning visitor: the cache's answer, ctx filled, as it was */
+    if (rc == NGX_OK && expires >= ngx_time()) {
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "loyalty: member cookie for \"%*s\" cached",
+                       (size_t) (ngx_strlchr(value.data,
+                                             value.data + value.len, '~')
+                                  - value.data),
+                       value.data);
+
+        ngx_http_loyalty_metric(NGX_HTTP_LOYALTY_M_IDENTITY + ctx->identity);
+        return ctx;
+    }
 
     if (rc == NGX_OK || rc == NGX_AGAIN) {
         status = (expires < ngx_time()) ? LOYALTY_COOKIE_EXPIRED
@@ -353,7 +351,6 @@ ngx_http_loyalty_lookup(ngx_http_request_t *r,
 {
     int                       rc, i;
     size_t                    tier_len;
-    u_char                   *p;
     uint8_t                   stage;
     int64_t                   points;
     uint16_t                  flags;
@@ -391,18 +388,13 @@ ngx_http_loyalty_lookup(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    /* one allocation for both strings, copied out of the map */
-    p = ngx_pnalloc(r->main->pool, id_len + tier_len);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
+    /* the id is the cookie's, the tier copied out of the map */
     ctx->identity = NGX_HTTP_LOYALTY_ID_VALID;
-    ctx->member.data = p;
+    ctx->member.data = (u_char *) id;
     ctx->member.len = id_len;
-    ctx->tier.data = ngx_cpymem(p, id, id_len);
+    ctx->tier.data = ctx->tier_data;
     ctx->tier.len = tier_len;
-    ngx_memcpy(ctx->tier.data, tier, tier_len);
+    ngx_memcpy(ctx->tier_data, tier, tier_len);
     ctx->stage = stage;
     ctx->points = points;
     ctx->blocked = (flags & LOYALTY_MEMBER_BLOCKED) ? 1 : 0;
