@@ -485,11 +485,12 @@ static ngx_int_t
 ngx_http_loyalty_var_set(ngx_http_variable_value_t *v, u_char *data,
     size_t len)
 {
-    v->len = len;
-    v->data = len ? data : (u_char *) "";
-    v->valid = 1;
-    v->no_cacheable = 0;
-    v->not_found = 0;
+    /* the length and flags in one store, escape cleared as it was */
+    *v = (ngx_http_variable_value_t) {
+        .len = len,
+        .valid = 1,
+        .data = len ? data : (u_char *) ""
+    };
 
     return NGX_OK;
 }
