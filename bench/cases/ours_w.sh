@@ -7,8 +7,13 @@
 # wrk; the worker's thread pool, where each batch is one LMDB write
 # transaction committed and synced, inherits worker_cpu_affinity, so the
 # writes' CPU is taken from the reading worker's core 0 and is in its CPU
-# figures.  Every write also starts a new store snapshot, which empties the
-# verified-cookie cache: the reads pay for that too.
+# figures.  Every batch is also a new store snapshot: the worker reads
+# which members it wrote and retires only their entries of its member
+# cache (a bucket of member ids each, see ngx_http_loyalty_cache.c), so
+# the reads pay for looking at each snapshot and for reading those members
+# again (no HMAC).  The worker's main thread alone is reported beside the
+# verdict (cpu_main_us_per_req_*): the reads and the admin API's HTTP side,
+# without the pool.
 . "$ROOT/bench/cases/ours.sh"
 . "$ROOT/bench/cases/events.inc"
 
