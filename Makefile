@@ -83,7 +83,7 @@ define ngx_configure
 endef
 
 NGX_CC_OPT  := -g -O2 -fPIC -fstack-protector-strong -D_FORTIFY_SOURCE=2
-NGX_LD_OPT  := -Wl,-z,relro -Wl,-z,now -fPIC
+NGX_LD_OPT  := -Wl,-z,relro -Wl,-z,now -Wl,-Bsymbolic-functions -fPIC
 
 # nginx's configure lists the sources (config globs them): the folders'
 # times make a file added or removed configure the build again

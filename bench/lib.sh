@@ -198,15 +198,25 @@ cpu_ns() {
         | awk '{ s += $1 } END { printf "%.0f\n", s }'
 }
 
+# main_cpu_ns PID: nanoseconds the main thread of PID has run so far (an
+# nginx worker's event loop, without its thread pool)
+main_cpu_ns() {
+    cut -d' ' -f1 /proc/"$1"/task/"$1"/schedstat 2>/dev/null || echo 0
+}
+
 # wrk_run LOG URL SCRIPT ARGS...: a short warm-up, then the measured run.
 # wrk gets core 1, nginx's worker has core 0.  Prints
-#   "REQUESTS_PER_S P99_MS NGINX_CPU_PCT WRK_CPU_PCT NGINX_US_PER_REQUEST"
+#   "REQUESTS_PER_S P99_MS NGINX_CPU_PCT WRK_CPU_PCT NGINX_US_PER_REQUEST
+#    MAIN_US_PER_REQUEST"
+# (on one line), the last the worker's main thread alone: its thread
+# pool's threads left out.
 # The CPU shares tell whether nginx was the bottleneck: with two cores the
 # load generator can run out of CPU first, and then the figure is wrk's.
 # The worker's CPU time per request holds whichever side was the limit, and
 # also when other load on the machine took part of nginx's core.
 wrk_run() {
     local out=$1 url=$2 script=$3 worker wrk_pid n0 w0 t0 n1 w1 t1 rps p99
+    local m0 m1
     shift 3
     taskset -c 1 wrk -t1 -c"$BENCH_CONNECTIONS" -d"${BENCH_WARMUP}s" \
         -s "$script" "$url" -- "$@" > "$out.warmup" 2>&1 \
@@ -219,8 +229,10 @@ wrk_run() {
     # Sample inside the run, away from wrk's start-up and wind-down.
     sleep 1
     n0=$(cpu_ns "$worker"); w0=$(cpu_ns "$wrk_pid"); t0=$(date +%s%N)
+    m0=$(main_cpu_ns "$worker")
     sleep $(( BENCH_SECONDS > 4 ? BENCH_SECONDS - 2 : 1 ))
     n1=$(cpu_ns "$worker"); w1=$(cpu_ns "$wrk_pid"); t1=$(date +%s%N)
+    m1=$(main_cpu_ns "$worker")
     wait "$wrk_pid" || die "$CASE: wrk failed: $(cat "$out")"
 
     # Failed requests are cheap and would inflate the figure.
@@ -232,9 +244,9 @@ wrk_run() {
     [ -n "$rps" ] || die "$CASE: no Requests/sec in $out"
     p99=$(wrk_p99 "$out")
     awk -v rps="$rps" -v p99="$p99" -v n="$((n1 - n0))" -v w="$((w1 - w0))" \
-        -v t="$((t1 - t0))" 'BEGIN {
-            printf "%s %s %d %d %.2f\n", rps, p99, 100 * n / t, 100 * w / t,
-                   n / t * 1e6 / rps }'
+        -v t="$((t1 - t0))" -v m="$((m1 - m0))" 'BEGIN {
+            printf "%s %s %d %d %.2f %.2f\n", rps, p99, 100 * n / t,
+                   100 * w / t, n / t * 1e6 / rps, m / t * 1e6 / rps }'
 }
 
 # wrk_p99 LOG: the 99th percentile of a wrk --latency run in milliseconds

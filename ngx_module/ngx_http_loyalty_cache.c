@@ -234,19 +234,38 @@ ngx_http_loyalty_cache_changed(ngx_http_loyalty_store_t *store, size_t t)
 }
 
 
-/* the entry of these cookie bytes, current or not (compared in constant
- * time: the bytes are a secret's MAC) */
+/*
+ * The entry of these cookie bytes, current or not, compared in constant
+ * time: the bytes are a secret's MAC.  The cookie's last 8 bytes (the
+ * MAC's) are compared first, as one word: another way's cookie, whose
+ * length is the same as often as not, costs no more, and the word's
+ * timing tells only whether all 64 bits are right.
+ */
 static ngx_http_loyalty_cache_entry_t *
 ngx_http_loyalty_cache_find(ngx_http_loyalty_store_t *store, ngx_str_t *value)
 {
+    uint64_t                         tail, t;
     ngx_uint_t                       i;
     ngx_http_loyalty_cache_entry_t  *e;
 
     e = ngx_http_loyalty_cache_set(store, value);
 
+    if (value->len < sizeof(uint64_t)) {
+        return NULL;    /* too short to verify: never stored */
+    }
+
+    ngx_memcpy(&tail, value->data + value->len - sizeof(uint64_t),
+               sizeof(uint64_t));
+
     for (i = 0; i < NGX_HTTP_LOYALTY_CACHE_WAYS; i++, e++) {
-        if (e->txnid != 0 && e->value_len == value->len
-            && loyalty_ct_equal(e->value, value->data, value->len))
+        if (e->txnid == 0 || e->value_len != value->len) {
+            continue;
+        }
+
+        ngx_memcpy(&t, e->value + value->len - sizeof(uint64_t),
+                   sizeof(uint64_t));
+
+        if (t == tail && loyalty_ct_equal(e->value, value->data, value->len))
         {
             return e;
         }
@@ -265,11 +284,9 @@ ngx_http_loyalty_cache_find(ngx_http_loyalty_store_t *store, ngx_str_t *value)
  */
 
 ngx_int_t
-ngx_http_loyalty_cache_get(ngx_http_request_t *r,
-    ngx_http_loyalty_store_t *store, ngx_str_t *value,
+ngx_http_loyalty_cache_get(ngx_http_loyalty_store_t *store, ngx_str_t *value,
     ngx_http_loyalty_ctx_t *ctx, int64_t *expires)
 {
-    u_char                          *p;
     ngx_http_loyalty_cache_entry_t  *e;
 
     if (store->cache == NULL || value->len > LOYALTY_COOKIE_MAX) {
@@ -301,17 +318,16 @@ ngx_http_loyalty_cache_get(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    p = ngx_pnalloc(r->main->pool, e->id_len + e->tier_len);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    /* the member id is the cookie's first field */
-    ctx->member.data = p;
+    /*
+     * The member id is the cookie's first field, the request's own bytes;
+     * the tier is copied (the entry may be replaced while the request
+     * lasts).
+     */
+    ctx->member.data = value->data;
     ctx->member.len = e->id_len;
-    ctx->tier.data = ngx_cpymem(p, e->value, e->id_len);
+    ctx->tier.data = ctx->tier_data;
     ctx->tier.len = e->tier_len;
-    ngx_memcpy(ctx->tier.data, e->tier, e->tier_len);
+    ngx_memcpy(ctx->tier_data, e->tier, LOYALTY_TIER_MAX);  /* no call */
     ctx->stage = e->stage;
     ctx->points = e->points;
     ctx->rank = e->rank;

@@ -15,9 +15,11 @@
 #include "ngx_http_loyalty_module.h"
 
 
-/* not inlined: its frame is what the other calls are spared */
-static ngx_http_loyalty_ctx_t *ngx_http_loyalty_identify_first(
-    ngx_http_request_t *r) __attribute__((noinline));
+/* not inlined: a returning visitor's path is spared its frame */
+static ngx_http_loyalty_ctx_t *ngx_http_loyalty_identify_cookie(
+    ngx_http_request_t *r, ngx_http_loyalty_ctx_t *ctx,
+    ngx_http_loyalty_store_t *store, ngx_str_t *value, ngx_int_t rc,
+    int64_t expires) __attribute__((noinline));
 static void ngx_http_loyalty_identity_refused(ngx_http_request_t *r,
     loyalty_keyring_t *keys, ngx_str_t *value);
 static ngx_int_t ngx_http_loyalty_lookup(ngx_http_request_t *r,
@@ -26,33 +28,18 @@ static ngx_int_t ngx_http_loyalty_lookup(ngx_http_request_t *r,
 
 
 /*
- * Every variable asks: after the first, the request's context answers,
- * without the first's frame (its cookie buffer, the stack protector).
+ * The first time something asks (ngx_http_loyalty_identify()): the
+ * context is made, and a returning visitor's cookie found in the member
+ * cache; any other cookie is verified (ngx_http_loyalty_identify_cookie()).
  */
 ngx_http_loyalty_ctx_t *
-ngx_http_loyalty_identify(ngx_http_request_t *r)
-{
-    ngx_http_loyalty_ctx_t  *ctx;
-
-    /* subrequests share the main request's visitor */
-    ctx = ngx_http_get_module_ctx(r->main, ngx_http_loyalty_module);
-
-    return ctx ? ctx : ngx_http_loyalty_identify_first(r);
-}
-
-
-static ngx_http_loyalty_ctx_t *
 ngx_http_loyalty_identify_first(ngx_http_request_t *r)
 {
-    size_t                          id_len;
     int64_t                         expires;
     ngx_int_t                       rc;
-    MDB_txn                        *txn;
     ngx_str_t                       value;
-    const char                     *id;
     ngx_http_request_t             *mr;
     ngx_http_loyalty_ctx_t         *ctx;
-    loyalty_cookie_status_e         status;
     ngx_http_loyalty_store_t       *store;
     ngx_http_loyalty_loc_conf_t    *llcf;
     ngx_http_loyalty_main_conf_t   *lmcf;
@@ -92,19 +79,57 @@ ngx_http_loyalty_identify_first(ngx_http_request_t *r)
 
     expires = 0;
 
-    rc = store ? ngx_http_loyalty_cache_get(r, store, &value, ctx, &expires)
+    rc = store ? ngx_http_loyalty_cache_get(store, &value, ctx, &expires)
                : NGX_DECLINED;
+
+    if (rc != NGX_OK || expires < ngx_time()) {
+        return ngx_http_loyalty_identify_cookie(r, ctx, store, &value, rc,
+                                                expires);
+    }
+
+    /* a returning visitor: the cache's answer, ctx filled, as it was */
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "loyalty: member cookie for \"%*s\" cached",
+                   (size_t) (ngx_strlchr(value.data, value.data + value.len,
+                                         '~')
+                             - value.data),
+                   value.data);
+
+    ngx_http_loyalty_metric(NGX_HTTP_LOYALTY_M_IDENTITY + ctx->identity);
+
+    return ctx;
+}
+
+
+/*
+ * A cookie the member cache did not answer for (rc of
+ * ngx_http_loyalty_cache_get()): verified, unless the cache knows it
+ * verified (NGX_AGAIN: the member is read again; an expired one), and its
+ * member read from the store (store NULL: none to read).
+ */
+static ngx_http_loyalty_ctx_t *
+ngx_http_loyalty_identify_cookie(ngx_http_request_t *r,
+    ngx_http_loyalty_ctx_t *ctx, ngx_http_loyalty_store_t *store,
+    ngx_str_t *value, ngx_int_t rc, int64_t expires)
+{
+    size_t                          id_len;
+    MDB_txn                        *txn;
+    const char                     *id;
+    loyalty_cookie_status_e         status;
+    ngx_http_loyalty_main_conf_t   *lmcf;
+
+    lmcf = ngx_http_get_module_main_conf(r, ngx_http_loyalty_module);
 
     if (rc == NGX_OK || rc == NGX_AGAIN) {
         status = (expires < ngx_time()) ? LOYALTY_COOKIE_EXPIRED
                                         : LOYALTY_COOKIE_VALID;
         /* a cached cookie verified: its id runs to the first "~" */
-        id = (char *) value.data;
+        id = (char *) value->data;
         id_len = (rc == NGX_OK && ctx->identity == NGX_HTTP_LOYALTY_ID_VALID)
                  ? ctx->member.len
-                 : (size_t) (ngx_strlchr(value.data, value.data + value.len,
-                                         '~')
-                             - value.data);
+                 : (size_t) (ngx_strlchr(value->data,
+                                         value->data + value->len, '~')
+                             - value->data);
 
         ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                        "loyalty: member cookie for \"%*s\" cached%s",
@@ -112,9 +137,9 @@ ngx_http_loyalty_identify_first(ngx_http_request_t *r)
 
     } else {
         status = loyalty_member_cookie_verify(lmcf->keys,
-                                              (char *) value.data, value.len,
-                                              ngx_time(), &id, &id_len,
-                                              &expires);
+                                              (char *) value->data,
+                                              value->len, ngx_time(), &id,
+                                              &id_len, &expires);
     }
 
     if (rc != NGX_OK && status == LOYALTY_COOKIE_VALID) {
@@ -127,7 +152,7 @@ ngx_http_loyalty_identify_first(ngx_http_request_t *r)
             if (ngx_http_loyalty_lookup(r, store, txn, ctx, id, id_len)
                 == NGX_OK)
             {
-                ngx_http_loyalty_cache_put(store, &value, expires, ctx);
+                ngx_http_loyalty_cache_put(store, value, expires, ctx);
             }
 
             ngx_http_loyalty_store_end(store);
@@ -149,7 +174,7 @@ ngx_http_loyalty_identify_first(ngx_http_request_t *r)
         break;
 
     default:
-        ngx_http_loyalty_identity_refused(r, lmcf->keys, &value);
+        ngx_http_loyalty_identity_refused(r, lmcf->keys, value);
         ctx->identity = NGX_HTTP_LOYALTY_ID_INVALID;
         break;
     }
@@ -189,6 +214,25 @@ ngx_http_loyalty_identity_refused(ngx_http_request_t *r,
 
 #if (nginx_version < 1029006)
 
+/* memcmp() == 0, a usual cookie name's 8 to 16 bytes as two words */
+static ngx_inline ngx_uint_t
+ngx_http_loyalty_same(u_char *a, u_char *b, size_t n)
+{
+    uint64_t  a0, b0, a1, b1;
+
+    if (n < sizeof(uint64_t) || n > 2 * sizeof(uint64_t)) {
+        return ngx_memcmp(a, b, n) == 0;
+    }
+
+    ngx_memcpy(&a0, a, sizeof(uint64_t));
+    ngx_memcpy(&b0, b, sizeof(uint64_t));
+    ngx_memcpy(&a1, a + n - sizeof(uint64_t), sizeof(uint64_t));
+    ngx_memcpy(&b1, b + n - sizeof(uint64_t), sizeof(uint64_t));
+
+    return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+}
+
+
 static ngx_int_t
 ngx_http_loyalty_cookie_in(ngx_str_t *header, ngx_str_t *name,
     ngx_str_t *value)
@@ -207,7 +251,7 @@ ngx_http_loyalty_cookie_in(ngx_str_t *header, ngx_str_t *name,
         /* what ngx_strncasecmp() finds, its usual answer tried first */
         if ((size_t) (end - start) < name->len
             || (name->len && (start[0] | 0x20) != (name->data[0] | 0x20))
-            || (ngx_memcmp(start, name->data, name->len) != 0
+            || (!ngx_http_loyalty_same(start, name->data, name->len)
                 && ngx_strncasecmp(start, name->data, name->len) != 0))
         {
             goto skip;
@@ -353,7 +397,6 @@ ngx_http_loyalty_lookup(ngx_http_request_t *r,
 {
     int                       rc, i;
     size_t                    tier_len;
-    u_char                   *p;
     uint8_t                   stage;
     int64_t                   points;
     uint16_t                  flags;
@@ -391,18 +434,13 @@ ngx_http_loyalty_lookup(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    /* one allocation for both strings, copied out of the map */
-    p = ngx_pnalloc(r->main->pool, id_len + tier_len);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
+    /* the id is the cookie's, the tier copied out of the map */
     ctx->identity = NGX_HTTP_LOYALTY_ID_VALID;
-    ctx->member.data = p;
+    ctx->member.data = (u_char *) id;
     ctx->member.len = id_len;
-    ctx->tier.data = ngx_cpymem(p, id, id_len);
+    ctx->tier.data = ctx->tier_data;
     ctx->tier.len = tier_len;
-    ngx_memcpy(ctx->tier.data, tier, tier_len);
+    ngx_memcpy(ctx->tier_data, tier, tier_len);
     ctx->stage = stage;
     ctx->points = points;
     ctx->blocked = (flags & LOYALTY_MEMBER_BLOCKED) ? 1 : 0;

@@ -277,14 +277,15 @@ typedef struct {
 /* what the request path learned about the visitor, once per request */
 typedef struct {
     ngx_http_loyalty_identity_e  identity;
-    ngx_str_t                    member;
-    ngx_str_t                    tier;
+    ngx_str_t                    member;    /* in the request's cookie */
+    ngx_str_t                    tier;      /* in tier_data */
     int64_t                      points;
     int32_t                      rank;
     uint8_t                      stage;
     unsigned                     has_rank:1;
     unsigned                     blocked:1;
     unsigned                     funnel_done:1;
+    u_char                       tier_data[LOYALTY_TIER_MAX];
     ngx_uint_t                   lifecycle;
     ngx_str_t                    segment;
 
@@ -518,9 +519,8 @@ ngx_uint_t ngx_http_loyalty_store_problem(ngx_http_loyalty_store_t *store,
 ngx_int_t ngx_http_loyalty_cache_init(ngx_http_loyalty_store_t *store,
     ngx_uint_t size, ngx_log_t *log);
 void ngx_http_loyalty_cache_free(ngx_http_loyalty_store_t *store);
-ngx_int_t ngx_http_loyalty_cache_get(ngx_http_request_t *r,
-    ngx_http_loyalty_store_t *store, ngx_str_t *value,
-    ngx_http_loyalty_ctx_t *ctx, int64_t *expires);
+ngx_int_t ngx_http_loyalty_cache_get(ngx_http_loyalty_store_t *store,
+    ngx_str_t *value, ngx_http_loyalty_ctx_t *ctx, int64_t *expires);
 ngx_int_t ngx_http_loyalty_cache_changed(ngx_http_loyalty_store_t *store,
     size_t txnid);
 void ngx_http_loyalty_cache_put(ngx_http_loyalty_store_t *store,
@@ -537,7 +537,23 @@ ngx_int_t ngx_http_loyalty_store_referrer(ngx_http_loyalty_store_t *store,
     MDB_txn *txn, ngx_log_t *log, u_char *id, size_t len,
     const char **referrer, size_t *referrer_len);
 
-ngx_http_loyalty_ctx_t *ngx_http_loyalty_identify(ngx_http_request_t *r);
+ngx_http_loyalty_ctx_t *ngx_http_loyalty_identify_first(
+    ngx_http_request_t *r);
+
+/*
+ * Who the visitor is: identified the first time something asks, then the
+ * main request's context answers (subrequests share it), without a call.
+ */
+static ngx_inline ngx_http_loyalty_ctx_t *
+ngx_http_loyalty_identify(ngx_http_request_t *r)
+{
+    ngx_http_loyalty_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_loyalty_module);
+
+    return ctx ? ctx : ngx_http_loyalty_identify_first(r);
+}
+
 ngx_int_t ngx_http_loyalty_funnel(ngx_http_request_t *r,
     ngx_http_loyalty_ctx_t *ctx);
 ngx_int_t ngx_http_loyalty_arg(ngx_http_request_t *r, u_char *name,

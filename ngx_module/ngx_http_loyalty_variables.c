@@ -36,6 +36,8 @@ typedef enum {
 
 static ngx_int_t ngx_http_loyalty_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_loyalty_number_var(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_loyalty_price_var(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_loyalty_ref_var(ngx_http_request_t *r,
@@ -57,19 +59,19 @@ static ngx_http_variable_t  ngx_http_loyalty_vars[] = {
     { ngx_string("loyalty_tier"), NULL, ngx_http_loyalty_variable,
       NGX_HTTP_LOYALTY_VAR_TIER, 0, 0 },
 
-    { ngx_string("loyalty_tier_rank"), NULL, ngx_http_loyalty_variable,
+    { ngx_string("loyalty_tier_rank"), NULL, ngx_http_loyalty_number_var,
       NGX_HTTP_LOYALTY_VAR_TIER_RANK, 0, 0 },
 
     { ngx_string("loyalty_stage"), NULL, ngx_http_loyalty_variable,
       NGX_HTTP_LOYALTY_VAR_STAGE, 0, 0 },
 
-    { ngx_string("loyalty_points"), NULL, ngx_http_loyalty_variable,
+    { ngx_string("loyalty_points"), NULL, ngx_http_loyalty_number_var,
       NGX_HTTP_LOYALTY_VAR_POINTS, 0, 0 },
 
     { ngx_string("loyalty_identity"), NULL, ngx_http_loyalty_variable,
       NGX_HTTP_LOYALTY_VAR_IDENTITY, 0, 0 },
 
-    { ngx_string("loyalty_blocked"), NULL, ngx_http_loyalty_variable,
+    { ngx_string("loyalty_blocked"), NULL, ngx_http_loyalty_number_var,
       NGX_HTTP_LOYALTY_VAR_BLOCKED, 0, 0 },
 
     /*
@@ -270,12 +272,12 @@ ngx_http_loyalty_personal_var(ngx_http_request_t *r,
 }
 
 
+/* the strings: in the context, or the names of its codes */
 static ngx_int_t
 ngx_http_loyalty_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
-    u_char                  *p, *last;
-    ngx_str_t               *name;
+    ngx_str_t               *s;
     ngx_http_loyalty_ctx_t  *ctx;
 
     ctx = ngx_http_loyalty_identify(r);
@@ -286,24 +288,39 @@ ngx_http_loyalty_variable(ngx_http_request_t *r,
     switch (data) {
 
     case NGX_HTTP_LOYALTY_VAR_MEMBER:
-        return ngx_http_loyalty_var_set(v, ctx->member.data, ctx->member.len);
+        s = &ctx->member;
+        break;
 
     case NGX_HTTP_LOYALTY_VAR_TIER:
-        return ngx_http_loyalty_var_set(v, ctx->tier.data, ctx->tier.len);
+        s = &ctx->tier;
+        break;
 
     case NGX_HTTP_LOYALTY_VAR_STAGE:
-        name = &ngx_http_loyalty_stage_names[ctx->stage];
-        return ngx_http_loyalty_var_set(v, name->data, name->len);
+        s = &ngx_http_loyalty_stage_names[ctx->stage];
+        break;
 
-    case NGX_HTTP_LOYALTY_VAR_IDENTITY:
-        name = &ngx_http_loyalty_identity_names[ctx->identity];
-        return ngx_http_loyalty_var_set(v, name->data, name->len);
-
-    default:
+    default: /* NGX_HTTP_LOYALTY_VAR_IDENTITY */
+        s = &ngx_http_loyalty_identity_names[ctx->identity];
         break;
     }
 
-    /* the numeric variables are empty for anonymous visitors */
+    return ngx_http_loyalty_var_set(v, s->data, s->len);
+}
+
+
+/* the numbers, empty for anonymous visitors */
+static ngx_int_t
+ngx_http_loyalty_number_var(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    u_char                  *p, *last;
+    ngx_http_loyalty_ctx_t  *ctx;
+
+    ctx = ngx_http_loyalty_identify(r);
+    if (ctx == NULL) {
+        return NGX_ERROR;
+    }
+
     if (ctx->identity != NGX_HTTP_LOYALTY_ID_VALID
         || (data == NGX_HTTP_LOYALTY_VAR_TIER_RANK && !ctx->has_rank))
     {
@@ -468,11 +485,12 @@ static ngx_int_t
 ngx_http_loyalty_var_set(ngx_http_variable_value_t *v, u_char *data,
     size_t len)
 {
-    v->len = len;
-    v->data = len ? data : (u_char *) "";
-    v->valid = 1;
-    v->no_cacheable = 0;
-    v->not_found = 0;
+    /* the length and flags in one store, escape cleared as it was */
+    *v = (ngx_http_variable_value_t) {
+        .len = len,
+        .valid = 1,
+        .data = len ? data : (u_char *) ""
+    };
 
     return NGX_OK;
 }

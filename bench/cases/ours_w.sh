@@ -7,8 +7,13 @@
 # wrk; the worker's thread pool, where each batch is one LMDB write
 # transaction committed and synced, inherits worker_cpu_affinity, so the
 # writes' CPU is taken from the reading worker's core 0 and is in its CPU
-# figures.  Every write also starts a new store snapshot, which empties the
-# verified-cookie cache: the reads pay for that too.
+# figures.  Every batch is also a new store snapshot: the worker reads
+# which members it wrote and retires only their entries of its member
+# cache (a bucket of member ids each, see ngx_http_loyalty_cache.c), so
+# the reads pay for looking at each snapshot and for reading those members
+# again (no HMAC).  The worker's main thread alone is reported beside the
+# verdict (cpu_main_us_per_req_*): the reads and the admin API's HTTP side,
+# without the pool.
 . "$ROOT/bench/cases/ours.sh"
 . "$ROOT/bench/cases/events.inc"
 
@@ -82,4 +87,19 @@ case_summary() {
     result_set "writes_p99_ms_$CASE" "$(cut -d' ' -f2 "$f" | median)"
     result_set "writes_rounds_$CASE" "$(cut -d' ' -f1 "$f" | paste -sd,)"
     result_set "writes_pool_cpu_pct_$CASE" "$(cut -d' ' -f3 "$f" | median)"
+    ours_w_main_ratio
+}
+
+# ours_w_main_ratio: the worker's main thread alone per read, against
+# "ours" round by round (when "ours" ran too): the reads' own CPU, without
+# the thread pool's writes (the admin API's HTTP side stays in).  Only a
+# figure beside the verdict, which is on all of the worker's threads.
+ours_w_main_ratio() {
+    case " $BENCH_CASES " in *" ours "*) ;; *) return 0 ;; esac
+    set -- $(round_ratios \
+        "$(cut -d' ' -f6 "$BENCH_DIR/logs/rounds-ours.txt" | paste -sd,)" \
+        "$(cut -d' ' -f6 "$BENCH_DIR/logs/rounds-$CASE.txt" | paste -sd,)")
+    [ $# -eq 3 ] || return 0
+    result_set "cpu_main_ratio_${CASE}_ours" "$1"
+    result_set "cpu_main_ratio_rounds_${CASE}_ours" "$2-$3"
 }

@@ -39,21 +39,35 @@ loyalty_valid_chars(const char *s, size_t len, size_t max, int dot)
 }
 
 
+/* 16 bytes at a time where the compiler has vectors for it */
+typedef uint64_t  loyalty_u64x2_t __attribute__((vector_size(16)));
+
+
 int
 loyalty_ct_equal(const void *a, const void *b, size_t n)
 {
-    size_t          i;
-    uint64_t        x, y, d;
-    const uint8_t  *p, *q;
+    size_t            i;
+    uint64_t          x, y, d;
+    const uint8_t    *p, *q;
+    loyalty_u64x2_t   vx, vy, vd;
 
     p = a;
     q = b;
-    d = 0;
+    vd = (loyalty_u64x2_t) { 0, 0 };
 
-    for (i = 0; i + 8 <= n; i += 8) {
+    for (i = 0; i + 16 <= n; i += 16) {
+        memcpy(&vx, p + i, 16);
+        memcpy(&vy, q + i, 16);
+        vd |= vx ^ vy;
+    }
+
+    d = vd[0] | vd[1];
+
+    if (i + 8 <= n) {
         memcpy(&x, p + i, 8);
         memcpy(&y, q + i, 8);
         d |= x ^ y;
+        i += 8;
     }
 
     if (i < n && n >= 8) {
