@@ -16,6 +16,8 @@
 #include "loyalty_lua_hook.h"
 
 
+static ngx_inline const char *ngx_http_loyalty_lua_str(ngx_str_t *s,
+    size_t *len);
 static ngx_int_t ngx_http_loyalty_lua_copy(ngx_http_request_t *r,
     ngx_str_t *to, const char *s, size_t len);
 static ngx_int_t ngx_http_loyalty_lua_ask(ngx_http_loyalty_lua_t *vm,
@@ -30,23 +32,19 @@ ngx_http_loyalty_lua_price(ngx_http_loyalty_lua_t *vm, ngx_http_request_t *r,
     loyalty_lua_price_t  q;
 
     ngx_memzero(&q, sizeof(loyalty_lua_price_t));
-    q.sku = (char *) p->sku.data;
-    q.sku_len = p->sku.len;
+    q.sku = ngx_http_loyalty_lua_str(&p->sku, &q.sku_len);
     q.qty = p->qty;
     q.retail = p->retail;
     q.price = p->price;
-    q.currency = (char *) p->currency.data;
-    q.currency_len = p->currency.len;
-    q.tier = (char *) p->tier.data;
-    q.tier_len = p->tier.len;
+    q.currency = ngx_http_loyalty_lua_str(&p->currency, &q.currency_len);
+    q.tier = ngx_http_loyalty_lua_str(&p->tier, &q.tier_len);
     q.rank = p->rank;
     q.has_rank = p->has_rank;
 
     if (p->member.len) {
-        q.member = (char *) p->member.data;
-        q.member_len = p->member.len;
-        q.member_tier = (char *) p->member_tier.data;
-        q.member_tier_len = p->member_tier.len;
+        q.member = ngx_http_loyalty_lua_str(&p->member, &q.member_len);
+        q.member_tier = ngx_http_loyalty_lua_str(&p->member_tier,
+                                                 &q.member_tier_len);
         q.member_rank = p->member_rank;
         q.member_points = p->member_points;
         q.member_stage = p->member_stage;
@@ -81,32 +79,32 @@ ngx_http_loyalty_lua_click(ngx_http_loyalty_lua_t *vm, ngx_http_request_t *r,
     loyalty_lua_click_t   q;
 
     ngx_memzero(&q, sizeof(loyalty_lua_click_t));
-    q.code = (char *) c->code.data;
-    q.code_len = c->code.len;
-    q.referrer = (char *) c->referrer.data;
-    q.referrer_len = c->referrer.len;
-    q.referrer2 = c->referrer2.len ? (char *) c->referrer2.data : NULL;
-    q.referrer2_len = c->referrer2.len;
+    q.code = ngx_http_loyalty_lua_str(&c->code, &q.code_len);
+    q.referrer = ngx_http_loyalty_lua_str(&c->referrer, &q.referrer_len);
+
+    if (c->referrer2.len) {
+        q.referrer2 = ngx_http_loyalty_lua_str(&c->referrer2,
+                                               &q.referrer2_len);
+    }
+
     q.status = c->status;
 
     ua = r->headers_in.user_agent;
 
     if (ua) {
-        q.user_agent = (char *) ua->value.data;
-        q.user_agent_len = ua->value.len;
+        q.user_agent = ngx_http_loyalty_lua_str(&ua->value,
+                                                &q.user_agent_len);
     }
 
     if (r->headers_in.server.len) {
-        q.host = (char *) r->headers_in.server.data;
-        q.host_len = r->headers_in.server.len;
+        q.host = ngx_http_loyalty_lua_str(&r->headers_in.server,
+                                          &q.host_len);
     }
 
-    q.uri = (char *) r->uri.data;
-    q.uri_len = r->uri.len;
+    q.uri = ngx_http_loyalty_lua_str(&r->uri, &q.uri_len);
 
     if (c->member.len) {
-        q.member = (char *) c->member.data;
-        q.member_len = c->member.len;
+        q.member = ngx_http_loyalty_lua_str(&c->member, &q.member_len);
         q.m = c->m;
         q.member_rank = c->member_rank;
         q.has_member_rank = c->has_member_rank;
@@ -154,6 +152,16 @@ ngx_http_loyalty_lua_event_call(ngx_http_loyalty_lua_t *vm,
     }
 
     return 0;
+}
+
+
+/* an nginx string as the core's pointer and length */
+static ngx_inline const char *
+ngx_http_loyalty_lua_str(ngx_str_t *s, size_t *len)
+{
+    *len = s->len;
+
+    return (const char *) s->data;
 }
 
 
