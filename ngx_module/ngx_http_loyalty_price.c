@@ -53,7 +53,7 @@ static ngx_int_t ngx_http_loyalty_price_validate(ngx_str_t *list,
     ngx_http_loyalty_price_ask_t *asks, ngx_uint_t nskus, const char **why);
 static ngx_int_t ngx_http_loyalty_price_render(ngx_http_request_t *r,
     ngx_http_loyalty_pricing_t *pr, ngx_http_loyalty_price_ask_t *asks,
-    ngx_uint_t nskus);
+    ngx_uint_t nskus, ngx_str_t *body);
 static u_char *ngx_http_loyalty_price_item(ngx_http_request_t *r,
     ngx_http_loyalty_pricing_t *pr, ngx_http_loyalty_loc_conf_t *llcf,
     u_char *p, ngx_http_loyalty_price_ask_t *ask, ngx_str_t *label);
@@ -102,7 +102,7 @@ ngx_int_t
 ngx_http_loyalty_price_handler(ngx_http_request_t *r)
 {
     ngx_int_t                     rc;
-    ngx_str_t                     list;
+    ngx_str_t                     list, body;
     ngx_uint_t                    nskus;
     const char                   *why;
     ngx_http_loyalty_pricing_t    pr;
@@ -149,7 +149,7 @@ ngx_http_loyalty_price_handler(ngx_http_request_t *r)
                                             "the store is unavailable");
     }
 
-    rc = ngx_http_loyalty_price_render(r, &pr, asks, nskus);
+    rc = ngx_http_loyalty_price_render(r, &pr, asks, nskus, &body);
 
     if (rc == NGX_AGAIN) {
         /* the store changed before the first read: all from one snapshot */
@@ -159,10 +159,15 @@ ngx_http_loyalty_price_handler(ngx_http_request_t *r)
                                                 "the store is unavailable");
         }
 
-        rc = ngx_http_loyalty_price_render(r, &pr, asks, nskus);
+        rc = ngx_http_loyalty_price_render(r, &pr, asks, nskus, &body);
     }
 
-    return rc;
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    /* sent once: the output filter's NGX_AGAIN is a slow client's */
+    return ngx_http_loyalty_price_send(r, NGX_HTTP_OK, body.data, body.len);
 }
 
 
@@ -358,14 +363,14 @@ ngx_http_loyalty_price_validate(ngx_str_t *list,
 
 
 /*
- * The answer, from the store's snapshot that pr began: ends it.
- * NGX_AGAIN: the store changed before the first price not cached was
- * read; nothing was sent.
+ * The answer's body, from the store's snapshot that pr began: ends it.
+ * NGX_OK, NGX_AGAIN: the store changed before the first price not cached
+ * was read; or NGX_HTTP_INTERNAL_SERVER_ERROR.
  */
 static ngx_int_t
 ngx_http_loyalty_price_render(ngx_http_request_t *r,
     ngx_http_loyalty_pricing_t *pr, ngx_http_loyalty_price_ask_t *asks,
-    ngx_uint_t nskus)
+    ngx_uint_t nskus, ngx_str_t *out)
 {
     u_char                       *p, *body;
     size_t                        len, esc, skus;
@@ -434,7 +439,10 @@ ngx_http_loyalty_price_render(ngx_http_request_t *r,
 
     p = ngx_cpymem(p, "]}\n", 3);
 
-    return ngx_http_loyalty_price_send(r, NGX_HTTP_OK, body, p - body);
+    out->data = body;
+    out->len = p - body;
+
+    return NGX_OK;
 }
 
 

@@ -418,3 +418,13 @@ GET /
 Cookie: loyalty_member=%%SIGN(partner1,1h)%%
 --- response_body chomp
 sofa-298=[11800] nappies-128=[6900] nope=[]
+
+
+=== TEST 32: an answer the client is slow to take is sent once, whole
+--- config
+location /prices { loyalty_price_api; limit_rate 400; }
+--- request
+GET /prices?sku=sofa-298,nappies-128,tea
+--- error_code: 200
+--- response_body
+{"tier":"public","currency":"CNY","items":[{"sku":"sofa-298","retail":29800,"price":29800,"saved":0,"label":""},{"sku":"nappies-128","retail":12800,"price":12800,"saved":0,"label":""},{"sku":"tea","retail":999,"price":999,"saved":0,"label":""}]}
