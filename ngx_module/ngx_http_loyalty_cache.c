@@ -239,7 +239,8 @@ ngx_http_loyalty_cache_changed(ngx_http_loyalty_store_t *store, size_t t)
  * time: the bytes are a secret's MAC.  The cookie's last 8 bytes (the
  * MAC's) are compared first, as one word: another way's cookie, whose
  * length is the same as often as not, costs no more, and the word's
- * timing tells only whether all 64 bits are right.
+ * timing tells only whether all 8 characters (48 bits of the MAC, in
+ * base64url) are right at once: about 2^47 guesses, not one at a time.
  */
 static ngx_http_loyalty_cache_entry_t *
 ngx_http_loyalty_cache_find(ngx_http_loyalty_store_t *store, ngx_str_t *value)
