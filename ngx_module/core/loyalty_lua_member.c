@@ -96,6 +96,8 @@ loyalty_lua_member_index(lua_State *L)
 
     vm = lua_touserdata(L, lua_upvalueindex(1));
 
+    /* a script can call it: it is in the member's metatable */
+    luaL_checktype(L, 1, LUA_TTABLE);
     lua_settop(L, 2);
 
     if (vm->txn == NULL) {

@@ -641,6 +641,45 @@ reuse_budget(void)
 }
 
 
+/*
+ * The reused tables' metamethods, which a script reaches through the
+ * member's metatable, refuse what is not a table as the stock functions
+ * do, rather than take it for one.
+ */
+static void
+reuse_metamethods(void)
+{
+    loyalty_lua_t        vm;
+    loyalty_lua_ask_t    ask;
+    loyalty_lua_price_t  q;
+
+    static const char  source[] =
+        "return { price = function(ctx)\n"
+        "  local mt = getmetatable(ctx.member)\n"
+        "  if ctx.qty == 1 then mt.__newindex(1, 'k', 2) end\n"
+        "  mt.__index('m1', 'orders')\n"
+        "end }\n";
+
+    ok(vm_load(&vm, "/nonexistent/mm.lua", NULL, source,
+               sizeof(source) - 1) == 0, "metamethods: the script loads");
+    lua_settop(vm.L, 0);
+
+    price_question(&q, &ask);
+
+    q.qty = 1;
+    ok(loyalty_lua_ask(&vm, LOYALTY_LUA_HOOK_PRICE, &ask) == -1,
+       "metamethods: __newindex of a number fails");
+    has_str(reported, "table expected", "metamethods: as rawset does");
+
+    q.qty = 2;
+    ok(loyalty_lua_ask(&vm, LOYALTY_LUA_HOOK_PRICE, &ask) == -1,
+       "metamethods: __index of a string fails");
+    has_str(reported, "table expected", "metamethods: as rawget does");
+
+    loyalty_lua_close(&vm);
+}
+
+
 int
 main(void)
 {
@@ -651,7 +690,7 @@ main(void)
     loyalty_lua_t     vm;
     loyalty_member_t  m;
 
-    plan(24 + 7 + 14 + 12 + 41 + 3);
+    plan(24 + 7 + 14 + 12 + 41 + 3 + 5);
 
     memset(&vm, 0, sizeof(loyalty_lua_t));
     vm.file = "/nonexistent/hooks.lua";
@@ -730,6 +769,7 @@ main(void)
     hooks();
     reuse();
     reuse_budget();
+    reuse_metamethods();
 
     return done();
 }
