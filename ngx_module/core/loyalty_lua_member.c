@@ -119,16 +119,20 @@ loyalty_lua_member_index(lua_State *L)
     memcpy(id, s, len);
     lua_pop(L, 1);
 
+    /*
+     * A table of the VM's gets more keys than the next call sets: made
+     * anew for it, even if running out of memory stops the filling
+     */
+    vm->renew = 1;
+
     lua_pushvalue(L, 2);
 
     if (loyalty_member_get(vm->txn, vm->st, id, len, &m) == 0) {
         loyalty_lua_fill_member(L, id, len, &m, 0, 0);
     }
 
-    /* a table of the VM's, with more keys than the next call sets */
     lua_pushnil(L);
     lua_setmetatable(L, 2);
-    vm->renew = 1;
 
     lua_pushvalue(L, 3);
     lua_rawget(L, 2);
