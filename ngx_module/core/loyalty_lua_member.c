@@ -96,6 +96,8 @@ loyalty_lua_member_index(lua_State *L)
 
     vm = lua_touserdata(L, lua_upvalueindex(1));
 
+    /* a script can call it: it is in the member's metatable */
+    luaL_checktype(L, 1, LUA_TTABLE);
     lua_settop(L, 2);
 
     if (vm->txn == NULL) {
@@ -117,16 +119,20 @@ loyalty_lua_member_index(lua_State *L)
     memcpy(id, s, len);
     lua_pop(L, 1);
 
+    /*
+     * A table of the VM's gets more keys than the next call sets: made
+     * anew for it, even if running out of memory stops the filling
+     */
+    vm->renew = 1;
+
     lua_pushvalue(L, 2);
 
     if (loyalty_member_get(vm->txn, vm->st, id, len, &m) == 0) {
         loyalty_lua_fill_member(L, id, len, &m, 0, 0);
     }
 
-    /* a table of the VM's, with more keys than the next call sets */
     lua_pushnil(L);
     lua_setmetatable(L, 2);
-    vm->renew = 1;
 
     lua_pushvalue(L, 3);
     lua_rawget(L, 2);

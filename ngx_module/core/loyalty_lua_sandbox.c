@@ -482,6 +482,9 @@ loyalty_lua_reused_newindex(lua_State *L)
     lua_Number      n;
     loyalty_lua_t  *vm;
 
+    /* a script can call it: it is in the member's metatable */
+    luaL_checktype(L, 1, LUA_TTABLE);
+
     vm = lua_touserdata(L, lua_upvalueindex(1));
     vm->renew = 1;
 

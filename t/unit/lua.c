@@ -17,6 +17,7 @@
 #include "loyalty_lua.h"
 #include "loyalty_lua_hook.h"
 #include "loyalty_lua_pattern.h"
+#include "store_fixture.h"
 #include "tap.h"
 
 
@@ -641,6 +642,185 @@ reuse_budget(void)
 }
 
 
+/*
+ * The reused tables' metamethods, which a script reaches through the
+ * member's metatable, refuse what is not a table as the stock functions
+ * do, rather than take it for one.
+ */
+static void
+reuse_metamethods(void)
+{
+    loyalty_lua_t        vm;
+    loyalty_lua_ask_t    ask;
+    loyalty_lua_price_t  q;
+
+    static const char  source[] =
+        "return { price = function(ctx)\n"
+        "  local mt = getmetatable(ctx.member)\n"
+        "  if ctx.qty == 1 then mt.__newindex(1, 'k', 2) end\n"
+        "  mt.__index('m1', 'orders')\n"
+        "end }\n";
+
+    ok(vm_load(&vm, "/nonexistent/mm.lua", NULL, source,
+               sizeof(source) - 1) == 0, "metamethods: the script loads");
+    lua_settop(vm.L, 0);
+
+    price_question(&q, &ask);
+
+    q.qty = 1;
+    ok(loyalty_lua_ask(&vm, LOYALTY_LUA_HOOK_PRICE, &ask) == -1,
+       "metamethods: __newindex of a number fails");
+    has_str(reported, "table expected", "metamethods: as rawset does");
+
+    q.qty = 2;
+    ok(loyalty_lua_ask(&vm, LOYALTY_LUA_HOOK_PRICE, &ask) == -1,
+       "metamethods: __index of a string fails");
+    has_str(reported, "table expected", "metamethods: as rawget does");
+
+    loyalty_lua_close(&vm);
+}
+
+
+/*
+ * A partial member read from the store fails when the VM's memory runs
+ * out part-way through the record: the fields set before the failure
+ * must not stay in the member's table for the next call, another
+ * member's.  squeeze(n) leaves the VM n bytes; squeeze() lifts the cap.
+ */
+static size_t  squeezed;
+
+
+static int
+squeeze(lua_State *L)
+{
+    loyalty_lua_t  *vm;
+
+    vm = lua_touserdata(L, lua_upvalueindex(1));
+
+    if (lua_isnumber(L, 1)) {
+        squeezed = vm->limit;
+        vm->limit = vm->used + (size_t) lua_tointeger(L, 1);
+
+    } else {
+        vm->limit = squeezed;
+    }
+
+    return 0;
+}
+
+
+/* squeeze() put in the script's environment */
+static void
+squeeze_setup(loyalty_lua_t *vm)
+{
+    lua_rawgeti(vm->L, LUA_REGISTRYINDEX, vm->env);
+    lua_pushlightuserdata(vm->L, vm);
+    lua_pushcclosure(vm->L, squeeze, 1);
+    lua_setfield(vm->L, -2, "squeeze");
+    lua_pop(vm->L, 1);
+}
+
+
+/* the member's id, orders and spend as the hook saw them */
+static void
+reuse_member(loyalty_lua_t *vm, loyalty_store_t *st, loyalty_lua_ask_t *ask,
+    const char *id, char *label, size_t size)
+{
+    MDB_txn  *txn;
+
+    ask->price->member = id;
+    ask->price->member_len = strlen(id);
+    label[0] = '\0';
+
+    if (mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn) != 0) {
+        return;
+    }
+
+    loyalty_lua_store(vm, st, txn);
+
+    if (loyalty_lua_ask(vm, LOYALTY_LUA_HOOK_PRICE, ask) == 0
+        && ask->answered)
+    {
+        snprintf(label, size, "%.*s", (int) ask->price->label_len,
+                 ask->price->label);
+    }
+
+    mdb_txn_abort(txn);
+}
+
+
+static void
+reuse_memory(void)
+{
+    int                  margin, leaked, failed;
+    char                 err[256], label[128];
+    char                 tmp[] = "/tmp/loyalty-lua-XXXXXX";
+    loyalty_lua_t        vm;
+    loyalty_store_t      st;
+    loyalty_lua_ask_t    ask;
+    loyalty_lua_price_t  q;
+
+    static const char  source[] =
+        "local function get(t, k) return t[k] end\n"
+        "return { price = function(ctx)\n"
+        "  if ctx.qty == 1 then\n"
+        "    squeeze(ctx.price)\n"
+        "    pcall(get, ctx.member, 'birthday')\n"
+        "    squeeze()\n"
+        "    return nil\n"
+        "  end\n"
+        "  local m = ctx.member\n"
+        "  return 0, m.id .. ' ' .. m.orders .. ' ' .. m.spend\n"
+        "end }\n";
+
+    err[0] = '\0';
+    ok(fixture_store_open(tmp, &st, err, sizeof(err)) == 0
+       && fixture_put_tier(&st, "gold", 2) == 0
+       && fixture_admin_put(&st, "member", "m1",
+                            "{\"tier\":\"gold\",\"stage\":\"member\","
+                            "\"orders\":7,\"spend\":900,"
+                            "\"birthday\":\"05-17\"}", NULL, NULL, 0, err,
+                            sizeof(err)) == 0
+       && fixture_admin_put(&st, "member", "m22",
+                            "{\"tier\":\"gold\",\"stage\":\"member\"}",
+                            NULL, NULL, 0, err, sizeof(err)) == 0,
+       "memory: a store of m1 and m22 %s", err);
+
+    ok(vm_load(&vm, "/nonexistent/memory.lua", NULL, source,
+               sizeof(source) - 1) == 0, "memory: the script loads");
+    lua_settop(vm.L, 0);
+    squeeze_setup(&vm);
+
+    price_question(&q, &ask);
+
+    leaked = 0;
+    failed = 0;
+
+    /* m1's record read with room for less and less of it */
+    for (margin = 0; margin < 1024; margin += 8) {
+        q.qty = 1;
+        q.price = margin;
+        reuse_member(&vm, &st, &ask, "m1", label, sizeof(label));
+
+        q.qty = 2;
+        reuse_member(&vm, &st, &ask, "m22", label, sizeof(label));
+
+        if (strcmp(label, "m22 0 0") != 0) {
+            diag("room for %d bytes: m22's hook saw \"%s\"", margin, label);
+            leaked += label[0] != '\0';
+            failed += label[0] == '\0';
+        }
+    }
+
+    is_int(leaked, 0, "memory: no call sees the fields of m1's record "
+           "that a call before read part-way");
+    is_int(failed, 0, "memory: m22's calls answer");
+
+    loyalty_lua_close(&vm);
+    fixture_store_remove(tmp, &st);
+}
+
+
 int
 main(void)
 {
@@ -651,7 +831,7 @@ main(void)
     loyalty_lua_t     vm;
     loyalty_member_t  m;
 
-    plan(24 + 7 + 14 + 12 + 41 + 3);
+    plan(24 + 7 + 14 + 12 + 41 + 3 + 5 + 4);
 
     memset(&vm, 0, sizeof(loyalty_lua_t));
     vm.file = "/nonexistent/hooks.lua";
@@ -730,6 +910,8 @@ main(void)
     hooks();
     reuse();
     reuse_budget();
+    reuse_metamethods();
+    reuse_memory();
 
     return done();
 }
