@@ -475,7 +475,8 @@ stop_checked($h, 'stats');
 
     is($put->('stats', 'c' . pack('N', $day) . 'BAD-1', "\x01" x 20,
               'x' . pack('N', $day), $rec,
-              'm' . pack('N', $day) . 'fan-customer', pack('C x15', 1)), 0,
+              'm' . pack('N', $day) . 'fan-customer', pack('C x15', 1),
+              'z' . pack('Q>', 7), "\x01\x09c"), 0,
        'damaged stats records loaded');
     is($put->('attributions', 'ghost', pack('C5 x3 q< V x4', 1, 0, 0, 3, 0,
                                             0, $day) . 'bob'), 0,
@@ -487,6 +488,7 @@ stop_checked($h, 'stats');
              . "stats/m/2026-11-12/fan-customer: move record does not "
              . "decode\n"
              . "stats/x/2026-11-12/: not a stats key\n"
+             . "stats/z/7: pending delta does not decode\n"
              . "attributions/ghost: attribution of no member\n",
        'verify: each problem');
     ($rc, $out) = ctl_stats($h, '--by', 'code', '--from', '2026-11-12',

@@ -219,12 +219,20 @@ loyaltyctl_stats(const loyaltyctl_opts_t *o, int argc, char **argv)
 }
 
 
-/* a stats key as text: "c/2026-11-01/CODE" */
+/* a stats key as text: "c/2026-11-01/CODE", or a delta's "z/SEQ" */
 static void
 loyaltyctl_stats_label(const MDB_val *key, char *buf, size_t size)
 {
     char            day[LOYALTY_DAY_LEN + 1];
     const uint8_t  *k = key->mv_data;
+
+    if (key->mv_size == LOYALTY_STATS_PENDING_KEY
+        && k[0] == LOYALTY_STATS_KIND_PENDING)
+    {
+        snprintf(buf, size, "z/%llu",
+                 (unsigned long long) loyalty_be_get(k + 1));
+        return;
+    }
 
     if (key->mv_size < 5) {
         snprintf(buf, size, "(a key of %zu bytes)", key->mv_size);

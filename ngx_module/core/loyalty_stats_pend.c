@@ -400,7 +400,7 @@ loyalty_stats_fold(loyalty_store_t *st, MDB_txn *txn)
 }
 
 
-/* by name, then by key: a question's pending rows in its ways' order */
+/* by name, as LMDB orders them: a question's pending rows in its ways' order */
 static int
 loyalty_stats_pend_cmp(const void *pa, const void *pb)
 {

@@ -425,7 +425,8 @@ loyalty_stats_sums_add(loyalty_stats_sums_t *s, const uint8_t *name,
 
 /*
  * One day's cursor, at its current record of the kind; or, without a
- * cursor, the range's pending rows, at row i of n
+ * cursor, the range's pending rows, at the rows first..i of one name
+ * (a round ends before a name, never inside its run), of n
  */
 typedef struct {
     MDB_cursor            *cur;
@@ -433,6 +434,7 @@ typedef struct {
     MDB_val                val;
     uint8_t                day[4];
     const loyalty_stats_pend_t  *pend;
+    size_t                 first;
     size_t                 i;
     size_t                 n;
 } loyalty_stats_way_t;
@@ -471,8 +473,19 @@ loyalty_stats_way_next(loyalty_stats_way_t *w, int kind, MDB_cursor_op op)
             return 0;
         }
 
+        w->first = w->i;
         w->key = w->pend[w->i].key;
-        w->val = w->pend[w->i++].val;
+        w->val = w->pend[w->i].val;
+
+        while (++w->i < w->n
+               && loyalty_stats_cmp_name(
+                      (uint8_t *) w->pend[w->i].key.mv_data + 5,
+                      w->pend[w->i].key.mv_size - 5,
+                      (uint8_t *) w->key.mv_data + 5, w->key.mv_size - 5)
+                  == 0)
+        {
+            /* the name's rows of other days and deltas */
+        }
 
         return 1;
     }
@@ -494,23 +507,46 @@ loyalty_stats_way_next(loyalty_stats_way_t *w, int kind, MDB_cursor_op op)
 }
 
 
-/* the way's record into the sums: 0 or ENOMEM */
+/* a record into the sums: 0 or ENOMEM */
 static int
-loyalty_stats_way_add(loyalty_stats_way_t *w, loyalty_stats_top_t *t,
-    loyalty_stats_sums_t *s)
+loyalty_stats_sum_one(loyalty_stats_top_t *t, loyalty_stats_sums_t *s,
+    const MDB_val *key, const MDB_val *val)
 {
     int      sound;
     int64_t  v;
 
     sound = 0;
-    v = loyalty_stats_total(t, w->val.mv_data, w->val.mv_size, &sound);
+    v = loyalty_stats_total(t, val->mv_data, val->mv_size, &sound);
 
     if (!sound) {
         return 0;
     }
 
-    return loyalty_stats_sums_add(s, (uint8_t *) w->key.mv_data + 5,
-                                  w->key.mv_size - 5, v);
+    return loyalty_stats_sums_add(s, (uint8_t *) key->mv_data + 5,
+                                  key->mv_size - 5, v);
+}
+
+
+/* the way's record, or its pending rows of one name, into the sums */
+static int
+loyalty_stats_way_add(loyalty_stats_way_t *w, loyalty_stats_top_t *t,
+    loyalty_stats_sums_t *s)
+{
+    int     rc;
+    size_t  k;
+
+    if (w->cur != NULL) {
+        return loyalty_stats_sum_one(t, s, &w->key, &w->val);
+    }
+
+    for (k = w->first; k < w->i; k++) {
+        rc = loyalty_stats_sum_one(t, s, &w->pend[k].key, &w->pend[k].val);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+
+    return 0;
 }
 
 

@@ -20,6 +20,7 @@
 
 
 #define DAY  "2026-11-01"
+#define DAY2 "2026-11-02"
 
 
 static char             tmp[] = "/tmp/loyalty-stats-pend-XXXXXX";
@@ -298,7 +299,7 @@ test_damage(void)
 
 /* loyalty_stats_flush of an accumulator of n code rows of one click */
 static int
-flush_rows(int n)
+flush_day(const char *when, int n)
 {
     int                  i, rc;
     char                 name[16];
@@ -306,7 +307,7 @@ flush_rows(int n)
     MDB_txn             *txn;
     loyalty_stats_acc_t  acc;
 
-    loyalty_stats_parse_day(DAY, 10, &day);
+    loyalty_stats_parse_day(when, 10, &day);
     loyalty_stats_acc_init(&acc);
     memset(d, 0, sizeof(d));
     d[LOYALTY_STATS_CLICKS] = 1;
@@ -327,6 +328,13 @@ flush_rows(int n)
 }
 
 
+static int
+flush_rows(int n)
+{
+    return flush_day(DAY, n);
+}
+
+
 static void
 test_large(void)
 {
@@ -342,6 +350,58 @@ test_large(void)
            "its rows wait in it");
     is_str(answer("code", "R00000"), made(0, 2, people),
            "a question adds them to the stored rows");
+}
+
+
+/*
+ * The names of a day that only pending rows have, more of them than a
+ * question's first round takes, a name's rows of two deltas on either
+ * side of its end: the name is one row all the same
+ */
+static void
+test_split(void)
+{
+    size_t                 j, n;
+    json_t                *doc, *r;
+    MDB_txn               *txn;
+    loyalty_stats_args_t   a;
+    loyalty_stats_query_t  q;
+
+    /* R00682's third row is the 2,050th: past the first round's 2,049 */
+    ok(flush_day(DAY2, 700) == 0 && flush_day(DAY2, 700) == 0
+       && flush_day(DAY2, 700) == 0 && flush_day(DAY2, 1) == 0,
+       "2,101 pending rows of 700 names");
+
+    memset(&a, 0, sizeof(a));
+    a.by = "code";
+    a.by_len = 4;
+    a.from = a.to = DAY2;
+    a.from_len = a.to_len = 10;
+    a.top = "1000";
+    a.top_len = 4;
+
+    doc = NULL;
+    mdb_txn_begin(st.env, NULL, MDB_RDONLY, &txn);
+    ok(loyalty_stats_query_parse(&a, NULL, 0, &q, last_err,
+                                 sizeof(last_err)) == 0
+       && loyalty_stats_query(&st, txn, &q, 1800000000, &doc) == 0,
+       "by=code over the day");
+    mdb_txn_abort(txn);
+
+    is_int(json_integer_value(json_object_get(doc, "count")),
+           700, "each name counted once");
+
+    n = 0;
+    json_array_foreach(json_object_get(doc, "rows"), j, r) {
+        n += strcmp(json_string_value(json_object_get(r, "key")), "R00682")
+             == 0;
+    }
+
+    is_int(n, 1, "the name across the round's end is one row");
+    is_int(json_integer_value(json_object_get(json_object_get(doc, "totals"),
+                                              "clicks")),
+           2101, "the totals count every row");
+    json_decref(doc);
 }
 
 
@@ -382,7 +442,7 @@ main(void)
 {
     char  err[LOYALTY_ERRLEN];
 
-    plan(47);
+    plan(52);
 
     if (fixture_store_open(tmp, &st, err, sizeof(err)) != 0) {
         diag("%s", err);
@@ -403,6 +463,7 @@ main(void)
     test_crash();
     test_damage();
     test_large();
+    test_split();
     test_check();
 
     fixture_store_remove(tmp, &st);
