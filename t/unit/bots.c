@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "loyalty_bots.h"
+#include "store_fixture.h"
 #include "tap.h"
 
 
@@ -669,8 +670,8 @@ test_load(void)
 {
     int              fd, rc, bad;
     long             m;
-    char             err[ERRLEN], path[] = "/tmp/loyalty-bots-XXXXXX";
-    char             ua[LOYALTY_BOT_PATTERN_MAX + 64], line[512];
+    char             err[ERRLEN], path[PATH_MAX];
+    char             ua[LOYALTY_BOT_PATTERN_MAX + 64], line[PATH_MAX + 64];
     FILE            *f;
     size_t           i, n, len;
     loyalty_bots_t  *b;
@@ -749,7 +750,7 @@ test_load(void)
     loyalty_bots_free(b);
 
     /* errors name the file, and the line */
-    fd = mkstemp(path);
+    fd = mkstemp(fixture_tmp(path, "bots"));
     if (fd == -1 || write(fd, bad_list, sizeof(bad_list) - 1)
                     != (ssize_t) sizeof(bad_list) - 1)
     {

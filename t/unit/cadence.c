@@ -24,7 +24,7 @@
 
 
 /* the store's directory, made by mkdtemp() from this template */
-static char                 tmp[] = "/tmp/loyalty-cadence-XXXXXX";
+static char                 tmp[PATH_MAX];
 static loyalty_store_t      st;
 static loyalty_cadences_t   cads;
 static loyalty_event_hook_t hook = { NULL, NULL, &cads };
@@ -765,7 +765,7 @@ main(void)
 
     plan(PLANNED);
 
-    if (fixture_store_open(tmp, &st, err, sizeof(err)) != 0) {
+    if (fixture_store_open(tmp, "cadence", &st, err, sizeof(err)) != 0) {
         fprintf(stderr, "cannot create a store: %s\n", err);
         return 1;
     }

@@ -25,7 +25,7 @@
 #include "tap.h"
 
 
-static char             tmp[] = "/tmp/loyalty-events-XXXXXX";
+static char             tmp[PATH_MAX];
 static loyalty_store_t  st;
 static loyalty_batch_t  res;
 static char             errors[4096];
@@ -1320,7 +1320,7 @@ main(void)
 
     plan(252);
 
-    if (fixture_store_open(tmp, &st, err, sizeof(err)) != 0) {
+    if (fixture_store_open(tmp, "events", &st, err, sizeof(err)) != 0) {
         diag("%s", err);
         return 1;
     }

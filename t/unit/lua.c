@@ -754,7 +754,7 @@ reuse_memory(void)
 {
     int                  margin, leaked, failed;
     char                 err[256], label[128];
-    char                 tmp[] = "/tmp/loyalty-lua-XXXXXX";
+    char                 tmp[PATH_MAX];
     loyalty_lua_t        vm;
     loyalty_store_t      st;
     loyalty_lua_ask_t    ask;
@@ -774,7 +774,7 @@ reuse_memory(void)
         "end }\n";
 
     err[0] = '\0';
-    ok(fixture_store_open(tmp, &st, err, sizeof(err)) == 0
+    ok(fixture_store_open(tmp, "lua", &st, err, sizeof(err)) == 0
        && fixture_put_tier(&st, "gold", 2) == 0
        && fixture_admin_put(&st, "member", "m1",
                             "{\"tier\":\"gold\",\"stage\":\"member\","

@@ -115,14 +115,14 @@ static void
 prune_in_steps(size_t max)
 {
     int              rc;
-    char             dir[] = "/tmp/loyalty-prune-XXXXXX";
+    char             dir[PATH_MAX];
     char             err[LOYALTY_ERRLEN];
     size_t           steps;
     MDB_txn         *txn;
     loyalty_store_t  st;
     loyalty_prune_t  pr;
 
-    if (fixture_store_open(dir, &st, err, sizeof(err)) != 0) {
+    if (fixture_store_open(dir, "prune", &st, err, sizeof(err)) != 0) {
         ok(0, "a store in %s: %s", dir, err);
         return;
     }

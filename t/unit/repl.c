@@ -20,8 +20,8 @@
 #include "store_fixture.h"
 
 
-static char  tmp_a[] = "/tmp/loyalty-repl-a-XXXXXX";
-static char  tmp_b[] = "/tmp/loyalty-repl-b-XXXXXX";
+static char  tmp_a[PATH_MAX];
+static char  tmp_b[PATH_MAX];
 
 static loyalty_store_t  st_a, st_b;
 static loyalty_repl_ctx_t  ctx;
@@ -190,13 +190,13 @@ static const char  *refused[] = {
 };
 
 
-/* a store of its own in tmp, made by mkdtemp() from the template */
+/* a store of its own in tmp, for the test NAME */
 static int
-open_store(char *tmp, loyalty_store_t *st)
+open_store(char *tmp, const char *name, loyalty_store_t *st)
 {
     char  err[LOYALTY_ERRLEN];
 
-    if (fixture_store_open(tmp, st, err, sizeof(err)) != 0) {
+    if (fixture_store_open(tmp, name, st, err, sizeof(err)) != 0) {
         diag("%s", err);
         return -1;
     }
@@ -259,7 +259,8 @@ main(void)
 
     plan(13 + 2 * nelts(writes) + 2 * nelts(refused));
 
-    if (open_store(tmp_a, &st_a) != 0 || open_store(tmp_b, &st_b) != 0) {
+    if (open_store(tmp_a, "repl-a", &st_a) != 0
+        || open_store(tmp_b, "repl-b", &st_b) != 0) {
         return 1;
     }
 

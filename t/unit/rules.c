@@ -18,7 +18,7 @@
 #define DAY  LOYALTY_DAY
 
 
-static char  tmp[] = "/tmp/loyalty-rules-XXXXXX";
+static char  tmp[PATH_MAX];
 
 
 static json_t *
@@ -386,7 +386,7 @@ test_store(void)
     loyalty_store_t  st;
     loyalty_rules_t  r;
 
-    rc = fixture_store_open(tmp, &st, err, sizeof(err));
+    rc = fixture_store_open(tmp, "rules", &st, err, sizeof(err));
     if (!is_int(rc, 0, "a new store")) {
         diag("%s", err);
         exit(1);

@@ -13,6 +13,7 @@
 
 #include "loyalty_sign.h"
 #include "loyalty_siphash.h"
+#include "store_fixture.h"
 #include "tap.h"
 
 
@@ -224,12 +225,12 @@ static void
 test_keyring_load(void)
 {
     int                 fd;
-    char                path[] = "/tmp/loyalty-keys-XXXXXX";
+    char                path[PATH_MAX];
     char                err[LOYALTY_ERRLEN], *big;
     loyalty_keyring_t  *kr;
     static const char   keys[] = "k1 " K1HEX "\nk0 " K0HEX "\n";
 
-    fd = mkstemp(path);
+    fd = mkstemp(fixture_tmp(path, "keys"));
     if (fd == -1 || write(fd, keys, sizeof(keys) - 1) != sizeof(keys) - 1) {
         diag("cannot write %s", path);
     }

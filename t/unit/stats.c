@@ -22,7 +22,7 @@
 #include "tap.h"
 
 
-static char             tmp[] = "/tmp/loyalty-stats-XXXXXX";
+static char             tmp[PATH_MAX];
 static loyalty_store_t  st;
 static char             last_err[LOYALTY_ERRLEN];
 
@@ -516,7 +516,7 @@ main(void)
 
     plan(76);
 
-    if (fixture_store_open(tmp, &st, err, sizeof(err)) != 0) {
+    if (fixture_store_open(tmp, "stats", &st, err, sizeof(err)) != 0) {
         diag("%s", err);
         return 1;
     }

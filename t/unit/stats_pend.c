@@ -23,7 +23,7 @@
 #define DAY2 "2026-11-02"
 
 
-static char             tmp[] = "/tmp/loyalty-stats-pend-XXXXXX";
+static char             tmp[PATH_MAX];
 static loyalty_store_t  st;
 static char             last_err[LOYALTY_ERRLEN];
 static int              people;
@@ -444,7 +444,7 @@ main(void)
 
     plan(52);
 
-    if (fixture_store_open(tmp, &st, err, sizeof(err)) != 0) {
+    if (fixture_store_open(tmp, "stats-pend", &st, err, sizeof(err)) != 0) {
         diag("%s", err);
         return 1;
     }

@@ -17,7 +17,7 @@
 #include "tap.h"
 
 
-static char  tmp[] = "/tmp/loyalty-store-XXXXXX";
+static char  tmp[PATH_MAX];
 
 
 static const char *
@@ -479,7 +479,7 @@ main(void)
 {
     plan(12 + 6 + 7 + 6 + 4);
 
-    if (mkdtemp(tmp) == NULL) {
+    if (mkdtemp(fixture_tmp(tmp, "store")) == NULL) {
         perror("mkdtemp");
         return 1;
     }

@@ -25,13 +25,34 @@
 
 
 /*
- * Makes the directory of tmp, a mkdtemp() template ("/tmp/NAME-XXXXXX"),
- * and creates a store in it: 0, or -1 with err.
+ * A test's own mkdtemp()/mkstemp() template, "loyalty-NAME-XXXXXX" in
+ * $TMPDIR (/tmp without it), written into path (PATH_MAX bytes)
+ */
+static inline char *
+fixture_tmp(char *path, const char *name)
+{
+    const char  *dir;
+
+    dir = getenv("TMPDIR");
+    if (dir == NULL || dir[0] == '\0') {
+        dir = "/tmp";
+    }
+
+    snprintf(path, PATH_MAX, "%s/loyalty-%s-XXXXXX", dir, name);
+
+    return path;
+}
+
+
+/*
+ * Makes a directory of its own for the test NAME in tmp (PATH_MAX bytes,
+ * fixture_tmp()) and creates a store in it: 0, or -1 with err.
  */
 static inline int
-fixture_store_open(char *tmp, loyalty_store_t *st, char *err, size_t errlen)
+fixture_store_open(char *tmp, const char *name, loyalty_store_t *st,
+    char *err, size_t errlen)
 {
-    if (mkdtemp(tmp) == NULL) {
+    if (mkdtemp(fixture_tmp(tmp, name)) == NULL) {
         snprintf(err, errlen, "mkdtemp: %s", strerror(errno));
         return -1;
     }

@@ -18,7 +18,7 @@
 #define is_same(got, s, ...)  is_mem(got, s, sizeof(s) - 1, __VA_ARGS__)
 
 
-static char             tmp[] = "/tmp/loyalty-walk-XXXXXX";
+static char             tmp[PATH_MAX];
 static loyalty_store_t  st;
 
 
@@ -354,7 +354,7 @@ main(void)
 
     plan(35);
 
-    if (fixture_store_open(tmp, &st, err, sizeof(err)) != 0) {
+    if (fixture_store_open(tmp, "walk", &st, err, sizeof(err)) != 0) {
         diag("%s", err);
         return 1;
     }
