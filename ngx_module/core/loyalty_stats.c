@@ -463,16 +463,13 @@ loyalty_stats_add(loyalty_store_t *st, MDB_txn *txn,
 }
 
 
-/* LMDB's order: bytewise, the shorter first on a common prefix */
+/* in LMDB's order */
 static int
 loyalty_stats_acc_cmp(const void *pa, const void *pb)
 {
-    int                               rc;
     const loyalty_stats_acc_entry_t  *a = pa, *b = pb;
 
-    rc = memcmp(a->key, b->key, a->len < b->len ? a->len : b->len);
-
-    return rc ? rc : (int) a->len - (int) b->len;
+    return loyalty_key_cmp(a->key, a->len, b->key, b->len);
 }
 
 

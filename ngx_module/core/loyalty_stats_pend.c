@@ -404,19 +404,12 @@ loyalty_stats_fold(loyalty_store_t *st, MDB_txn *txn)
 static int
 loyalty_stats_pend_cmp(const void *pa, const void *pb)
 {
-    int                         rc;
-    size_t                      alen, blen;
-    const uint8_t              *a, *b;
-    const loyalty_stats_pend_t *x = pa, *y = pb;
+    const loyalty_stats_pend_t  *x = pa, *y = pb;
 
-    a = (const uint8_t *) x->key.mv_data + 5;
-    b = (const uint8_t *) y->key.mv_data + 5;
-    alen = x->key.mv_size - 5;
-    blen = y->key.mv_size - 5;
-
-    rc = memcmp(a, b, alen < blen ? alen : blen);
-
-    return rc ? rc : (alen > blen) - (alen < blen);
+    return loyalty_key_cmp((const uint8_t *) x->key.mv_data + 5,
+                           x->key.mv_size - 5,
+                           (const uint8_t *) y->key.mv_data + 5,
+                           y->key.mv_size - 5);
 }
 
 

@@ -76,7 +76,6 @@ static inline int
 loyalty_stats_cmp_name(const void *a, size_t alen, const void *b,
     size_t blen)
 {
-    int       rc;
     uint64_t  x, y;
 
     x = loyalty_stats_name_word(a, alen);
@@ -88,11 +87,8 @@ loyalty_stats_cmp_name(const void *a, size_t alen, const void *b,
 
     /* the same first 8 bytes, zeros counted as the end */
     if (alen > 8 && blen > 8) {
-        rc = memcmp((const uint8_t *) a + 8, (const uint8_t *) b + 8,
-                    (alen < blen ? alen : blen) - 8);
-        if (rc) {
-            return rc;
-        }
+        return loyalty_key_cmp((const uint8_t *) a + 8, alen - 8,
+                               (const uint8_t *) b + 8, blen - 8);
     }
 
     return (alen > blen) - (alen < blen);

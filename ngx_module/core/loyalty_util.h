@@ -42,6 +42,21 @@ loyalty_cpymem(void *dst, const void *src, size_t n)
 
 
 /*
+ * Byte strings in LMDB's key order: bytewise, the shorter first on a
+ * common prefix.  < 0, 0 or > 0, as memcmp().
+ */
+static inline int
+loyalty_key_cmp(const void *a, size_t alen, const void *b, size_t blen)
+{
+    int  rc;
+
+    rc = memcmp(a, b, alen < blen ? alen : blen);
+
+    return rc ? rc : (alen > blen) - (alen < blen);
+}
+
+
+/*
  * Whether n bytes at a and b are equal, in a time that depends on n only
  * (no early exit, no branch on the bytes): for secrets and MACs.  Word by
  * word, several times cheaper than CRYPTO_memcmp() byte by byte.
