@@ -288,7 +288,7 @@ ngx_http_loyalty_conf_set_part(ngx_conf_t *cf, ngx_command_t *cmd,
         }
     }
 
-    given = *p;
+    given = (ngx_uint_t *) ((u_char *) *p + part->given);
     bit = (ngx_uint_t) 1 << cmd->offset;
 
     if (*given & bit) {

@@ -435,9 +435,9 @@ char *ngx_http_loyalty_conf_set_where(ngx_conf_t *cf, ngx_command_t *cmd,
 
 /*
  * A part of the configuration, made by the first of its directives (a
- * location's webhook, the cluster's NATS), at offset in their conf: the
- * part's type starts with an ngx_uint_t of the directives given, bits of
- * their commands' offsets.  Each directive once, then its own step,
+ * location's webhook, the cluster's NATS), at offset in their conf; the
+ * part's ngx_uint_t at given holds the directives given, bits of their
+ * commands' offsets.  Each directive once, then its own step,
  * sets[cmd->offset], given the directive's first argument.
  */
 typedef char *(*ngx_http_loyalty_part_set_pt)(ngx_conf_t *cf,
@@ -446,6 +446,7 @@ typedef char *(*ngx_http_loyalty_part_set_pt)(ngx_conf_t *cf,
 typedef struct {
     size_t                         offset;
     size_t                         size;
+    size_t                         given;
     /* a new part's values: unset, where it was written */
     ngx_int_t                    (*init)(ngx_conf_t *cf, void *part);
     ngx_http_loyalty_part_set_pt  *sets;

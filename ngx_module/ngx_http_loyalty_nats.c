@@ -32,7 +32,7 @@
 
 
 struct ngx_http_loyalty_nats_s {
-    /* first: the directives given, ngx_http_loyalty_conf_set_part() */
+    /* the directives given: ngx_http_loyalty_conf_set_part() */
     ngx_uint_t                    given;
     ngx_array_t                  *urls;     /* ngx_str_t, NUL-terminated */
     ngx_str_t                     creds;
@@ -200,6 +200,7 @@ static ngx_http_loyalty_part_set_pt  ngx_http_loyalty_nats_sets[] = {
 ngx_http_loyalty_part_t  ngx_http_loyalty_nats_part = {
     offsetof(ngx_http_loyalty_main_conf_t, nats),
     sizeof(ngx_http_loyalty_nats_t),
+    offsetof(ngx_http_loyalty_nats_t, given),
     ngx_http_loyalty_nats_init,
     ngx_http_loyalty_nats_sets
 };

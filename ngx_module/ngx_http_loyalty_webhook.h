@@ -76,7 +76,7 @@ typedef struct {
 
 
 struct ngx_http_loyalty_webhook_s {
-    /* first: the directives given, ngx_http_loyalty_conf_set_part() */
+    /* the directives given: ngx_http_loyalty_conf_set_part() */
     ngx_uint_t                    given;
     ngx_uint_t                    platform;     /* NGX_CONF_UNSET_UINT */
     ngx_http_loyalty_where_t      where;        /* its first directive */

@@ -268,6 +268,7 @@ static ngx_http_loyalty_part_set_pt  ngx_http_loyalty_webhook_sets[] = {
 ngx_http_loyalty_part_t  ngx_http_loyalty_webhook_part = {
     offsetof(ngx_http_loyalty_loc_conf_t, webhook),
     sizeof(ngx_http_loyalty_webhook_t),
+    offsetof(ngx_http_loyalty_webhook_t, given),
     ngx_http_loyalty_webhook_init,
     ngx_http_loyalty_webhook_sets
 };
