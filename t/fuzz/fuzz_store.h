@@ -23,6 +23,7 @@
 #include "loyalty_record.h"
 #include "loyalty_store.h"
 #include "fuzz.h"
+#include "store_fixture.h"
 
 
 /* 2027-01-15T08:00:00Z, as the other harnesses */
@@ -35,13 +36,13 @@ static const size_t       fuzz_host_lens[] = {
 };
 
 static loyalty_store_t  fuzz_st;
-static char             fuzz_dir[] = "/tmp/loyalty-fuzz-XXXXXX";
+static char             fuzz_dir[PATH_MAX];
 
 
 static void
 fuzz_store_remove(void)
 {
-    char  path[sizeof(fuzz_dir) + 16];
+    char  path[PATH_MAX + 16];
 
     mdb_env_close(fuzz_st.env);
 
@@ -119,7 +120,7 @@ fuzz_store_open(void)
     json_error_t   jerr;
     char           err[LOYALTY_ERRLEN];
 
-    FUZZ_CHECK(mkdtemp(fuzz_dir) != NULL);
+    FUZZ_CHECK(mkdtemp(fixture_tmp(fuzz_dir, "fuzz")) != NULL);
 
     if (loyalty_store_open(&fuzz_st, fuzz_dir, LOYALTY_STORE_CREATE, err,
                            sizeof(err))

@@ -339,14 +339,30 @@ sub loyaltyctl {
 # Helpers for tests that drive loyaltyctl without nginx.
 
 # A temporary directory, removed at the end (kept under LOYALTY_KEEP if
-# keep is asked for); under /tmp whatever TMPDIR says: the workers run
-# unprivileged ($WORKER) and must traverse the path to what is in it.
+# keep is asked for); in TMPDIR where others may pass through every part
+# of its path, else in /tmp: the workers run unprivileged ($WORKER) and
+# must traverse the path to what is in it.
 sub test_dir {
     my (%o) = @_;
     my $name = $o{name} // 'test';
 
-    return File::Temp->newdir("loyalty-$name-XXXXXX", DIR => '/tmp',
+    return File::Temp->newdir("loyalty-$name-XXXXXX", DIR => _tmp_base(),
                               CLEANUP => !($o{keep} && $ENV{LOYALTY_KEEP}));
+}
+
+
+sub _tmp_base {
+    my $dir = $ENV{TMPDIR};
+    return '/tmp' unless defined $dir && $dir =~ m{^/} && -d $dir;
+
+    my $path = '';
+    for my $part ('', grep { length } split m{/}, $dir) {
+        $path .= "$part/";
+        my @st = stat $path or return '/tmp';
+        return '/tmp' unless $st[2] & 0001;
+    }
+
+    return $dir;
 }
 
 
