@@ -270,18 +270,17 @@ int loyalty_lua_protected(lua_State *L);
 int loyalty_lua_member_index(lua_State *L);
 /*
  * The tables the VM refills from call to call, a price hook's context and
- * member (loyalty_lua_hook.c): their filler made and they, as the VM is;
- * they made anew (the stack as it was)
+ * member (loyalty_lua_hook.c): their filler made and they, as the VM is
+ * (the stack as it was)
  */
 void loyalty_lua_price_setup(lua_State *L, loyalty_lua_t *vm);
-void loyalty_lua_reused_tables(lua_State *L, loyalty_lua_t *vm);
 /*
  * Their __newindex (upvalue: the VM), and for a function that writes into
- * the table at idx past __newindex or hands out its metatable: renew set
- * if it is one of them (loyalty_lua_sandbox.c)
+ * its first argument past __newindex or hands out its metatable: renew
+ * set if that is one of them (loyalty_lua_sandbox.c)
  */
 int loyalty_lua_reused_newindex(lua_State *L);
-void loyalty_lua_reused_touch(lua_State *L, loyalty_lua_t *vm, int idx);
+void loyalty_lua_reused_touch(lua_State *L, loyalty_lua_t *vm);
 void loyalty_lua_store_lib(lua_State *L, loyalty_lua_t *vm);
 
 

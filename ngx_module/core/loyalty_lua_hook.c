@@ -25,6 +25,7 @@
 
 
 static int loyalty_lua_price_ask(lua_State *L);
+static void loyalty_lua_reused_tables(lua_State *L, loyalty_lua_t *vm);
 static void loyalty_lua_reused_table(lua_State *L, int k, int n,
     const int *keys);
 static void loyalty_lua_price_context(lua_State *L, loyalty_lua_ask_t *ask);
@@ -235,7 +236,7 @@ loyalty_lua_price_setup(lua_State *L, loyalty_lua_t *vm)
  * in the registry take the new ones, and renew is cleared once all four
  * are in place.
  */
-void
+static void
 loyalty_lua_reused_tables(lua_State *L, loyalty_lua_t *vm)
 {
     int  k;

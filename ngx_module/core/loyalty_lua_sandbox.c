@@ -202,7 +202,7 @@ loyalty_lua_rawset(lua_State *L)
     luaL_checkany(L, 2);
     luaL_checkany(L, 3);
 
-    loyalty_lua_reused_touch(L, lua_touserdata(L, lua_upvalueindex(1)), 1);
+    loyalty_lua_reused_touch(L, lua_touserdata(L, lua_upvalueindex(1)));
 
     lua_settop(L, 3);
     lua_rawset(L, 1);
@@ -228,7 +228,7 @@ loyalty_lua_setmetatable(lua_State *L)
         return luaL_error(L, "cannot change a protected metatable");
     }
 
-    loyalty_lua_reused_touch(L, lua_touserdata(L, lua_upvalueindex(1)), 1);
+    loyalty_lua_reused_touch(L, lua_touserdata(L, lua_upvalueindex(1)));
 
     lua_settop(L, 2);
     lua_setmetatable(L, 1);
@@ -262,7 +262,7 @@ loyalty_lua_getmetatable(lua_State *L)
 
     lua_pop(L, 1);
 
-    loyalty_lua_reused_touch(L, vm, 1);
+    loyalty_lua_reused_touch(L, vm);
 
     luaL_getmetafield(L, 1, "__metatable");
 
@@ -337,7 +337,7 @@ loyalty_lua_charged(lua_State *L)
 
     /* it writes past __newindex */
     if (kind == LOYALTY_LUA_COST_INSERT) {
-        loyalty_lua_reused_touch(L, vm, 1);
+        loyalty_lua_reused_touch(L, vm);
     }
 
     lua_pushvalue(L, lua_upvalueindex(1));
@@ -509,14 +509,13 @@ loyalty_lua_reused_newindex(lua_State *L)
 /*
  * For the functions that write into a table past its __newindex
  * (rawset, setmetatable, table.insert) or hand out its metatable
- * (getmetatable): the table at idx, if it is one the VM reuses, is made
- * anew before the next call.
+ * (getmetatable): their first argument, if it is a table the VM reuses,
+ * is made anew before the next call.
  */
 void
-loyalty_lua_reused_touch(lua_State *L, loyalty_lua_t *vm, int idx)
+loyalty_lua_reused_touch(lua_State *L, loyalty_lua_t *vm)
 {
-    if (vm->renew || lua_type(L, idx) != LUA_TTABLE
-        || !lua_getmetatable(L, idx))
+    if (vm->renew || lua_type(L, 1) != LUA_TTABLE || !lua_getmetatable(L, 1))
     {
         return;
     }
