@@ -36,13 +36,13 @@ static const size_t       fuzz_host_lens[] = {
 };
 
 static loyalty_store_t  fuzz_st;
-static char             fuzz_dir[PATH_MAX];
+static char             fuzz_dir[FIXTURE_PATH_MAX];
 
 
 static void
 fuzz_store_remove(void)
 {
-    char  path[PATH_MAX + 16];
+    char  path[FIXTURE_PATH_MAX + 16];
 
     mdb_env_close(fuzz_st.env);
 

@@ -670,8 +670,8 @@ test_load(void)
 {
     int              fd, rc, bad;
     long             m;
-    char             err[ERRLEN], path[PATH_MAX];
-    char             ua[LOYALTY_BOT_PATTERN_MAX + 64], line[PATH_MAX + 64];
+    char             err[ERRLEN], path[FIXTURE_PATH_MAX];
+    char             ua[LOYALTY_BOT_PATTERN_MAX + 64], line[FIXTURE_PATH_MAX + 64];
     FILE            *f;
     size_t           i, n, len;
     loyalty_bots_t  *b;

@@ -24,7 +24,7 @@
 
 
 /* the store's directory, made by mkdtemp() from this template */
-static char                 tmp[PATH_MAX];
+static char                 tmp[FIXTURE_PATH_MAX];
 static loyalty_store_t      st;
 static loyalty_cadences_t   cads;
 static loyalty_event_hook_t hook = { NULL, NULL, &cads };

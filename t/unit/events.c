@@ -25,7 +25,7 @@
 #include "tap.h"
 
 
-static char             tmp[PATH_MAX];
+static char             tmp[FIXTURE_PATH_MAX];
 static loyalty_store_t  st;
 static loyalty_batch_t  res;
 static char             errors[4096];

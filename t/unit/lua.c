@@ -754,7 +754,7 @@ reuse_memory(void)
 {
     int                  margin, leaked, failed;
     char                 err[256], label[128];
-    char                 tmp[PATH_MAX];
+    char                 tmp[FIXTURE_PATH_MAX];
     loyalty_lua_t        vm;
     loyalty_store_t      st;
     loyalty_lua_ask_t    ask;

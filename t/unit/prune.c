@@ -115,7 +115,7 @@ static void
 prune_in_steps(size_t max)
 {
     int              rc;
-    char             dir[PATH_MAX];
+    char             dir[FIXTURE_PATH_MAX];
     char             err[LOYALTY_ERRLEN];
     size_t           steps;
     MDB_txn         *txn;

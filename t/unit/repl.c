@@ -20,8 +20,8 @@
 #include "store_fixture.h"
 
 
-static char  tmp_a[PATH_MAX];
-static char  tmp_b[PATH_MAX];
+static char  tmp_a[FIXTURE_PATH_MAX];
+static char  tmp_b[FIXTURE_PATH_MAX];
 
 static loyalty_store_t  st_a, st_b;
 static loyalty_repl_ctx_t  ctx;

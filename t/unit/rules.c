@@ -18,7 +18,7 @@
 #define DAY  LOYALTY_DAY
 
 
-static char  tmp[PATH_MAX];
+static char  tmp[FIXTURE_PATH_MAX];
 
 
 static json_t *

@@ -225,7 +225,7 @@ static void
 test_keyring_load(void)
 {
     int                 fd;
-    char                path[PATH_MAX];
+    char                path[FIXTURE_PATH_MAX];
     char                err[LOYALTY_ERRLEN], *big;
     loyalty_keyring_t  *kr;
     static const char   keys[] = "k1 " K1HEX "\nk0 " K0HEX "\n";

@@ -22,7 +22,7 @@
 #include "tap.h"
 
 
-static char             tmp[PATH_MAX];
+static char             tmp[FIXTURE_PATH_MAX];
 static loyalty_store_t  st;
 static char             last_err[LOYALTY_ERRLEN];
 

@@ -23,7 +23,7 @@
 #define DAY2 "2026-11-02"
 
 
-static char             tmp[PATH_MAX];
+static char             tmp[FIXTURE_PATH_MAX];
 static loyalty_store_t  st;
 static char             last_err[LOYALTY_ERRLEN];
 static int              people;

@@ -17,13 +17,13 @@
 #include "tap.h"
 
 
-static char  tmp[PATH_MAX];
+static char  tmp[FIXTURE_PATH_MAX];
 
 
 static const char *
 in_tmp(const char *name)
 {
-    static char  path[PATH_MAX];
+    static char  path[FIXTURE_PATH_MAX + 64];
 
     snprintf(path, sizeof(path), "%s/%s", tmp, name);
     return path;

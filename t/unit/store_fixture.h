@@ -24,9 +24,13 @@
 #include "loyalty_store.h"
 
 
+/* the size of a test's temporary path: a TMPDIR longer fails mkdtemp() */
+#define FIXTURE_PATH_MAX  512
+
+
 /*
  * A test's own mkdtemp()/mkstemp() template, "loyalty-NAME-XXXXXX" in
- * $TMPDIR (/tmp without it), written into path (PATH_MAX bytes)
+ * $TMPDIR (/tmp without it), written into path (FIXTURE_PATH_MAX bytes)
  */
 static inline char *
 fixture_tmp(char *path, const char *name)
@@ -38,14 +42,14 @@ fixture_tmp(char *path, const char *name)
         dir = "/tmp";
     }
 
-    snprintf(path, PATH_MAX, "%s/loyalty-%s-XXXXXX", dir, name);
+    snprintf(path, FIXTURE_PATH_MAX, "%s/loyalty-%s-XXXXXX", dir, name);
 
     return path;
 }
 
 
 /*
- * Makes a directory of its own for the test NAME in tmp (PATH_MAX bytes,
+ * Makes a directory of its own for the test NAME in tmp (FIXTURE_PATH_MAX,
  * fixture_tmp()) and creates a store in it: 0, or -1 with err.
  */
 static inline int

@@ -18,7 +18,7 @@
 #define is_same(got, s, ...)  is_mem(got, s, sizeof(s) - 1, __VA_ARGS__)
 
 
-static char             tmp[PATH_MAX];
+static char             tmp[FIXTURE_PATH_MAX];
 static loyalty_store_t  st;
 
 
