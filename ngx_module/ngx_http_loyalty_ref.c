@@ -27,6 +27,8 @@ static ngx_int_t ngx_http_loyalty_ref_clicked(ngx_http_request_t *r,
     ngx_http_loyalty_click_t *c, ngx_str_t *raw);
 static ngx_int_t ngx_http_loyalty_ref_settle(ngx_http_request_t *r,
     ngx_http_loyalty_click_t *c, ngx_str_t *raw);
+static ngx_int_t ngx_http_loyalty_ref_keep(ngx_http_request_t *r,
+    ngx_http_loyalty_click_t *c);
 static ngx_int_t ngx_http_loyalty_ref_code(ngx_http_request_t *r,
     ngx_http_loyalty_click_t *c, ngx_str_t *raw,
     ngx_http_loyalty_loc_conf_t *llcf);
@@ -433,40 +435,10 @@ ngx_http_loyalty_ref_settle(ngx_http_request_t *r,
             return NGX_ERROR;
         }
 
-    } else if (c->locked.len) {
-        /* the lifetime referrer; the cookie only if it names them too */
-        ref->referrer = c->locked;
-
-        if (c->have && c->had.referrer_len == c->locked.len
-            && ngx_memcmp(c->had.referrer, c->locked.data, c->locked.len)
-               == 0)
-        {
-            if (ngx_http_loyalty_ref_copy(r, &ref->code, c->had.code,
-                                          c->had.code_len)
-                != NGX_OK)
-            {
-                return NGX_ERROR;
-            }
-
-            ref->at = c->had.at;
-        }
-
-        if (raw == NULL) {
-            ref->status = NGX_HTTP_LOYALTY_REF_KEPT;
-        }
-
-    } else if (c->have) {
-        if (ngx_http_loyalty_ref_copy(r, &ref->code, c->had.code,
-                                      c->had.code_len)
-            != NGX_OK
-            || ngx_http_loyalty_ref_copy(r, &ref->referrer, c->had.referrer,
-                                         c->had.referrer_len)
-               != NGX_OK)
-        {
+    } else if (c->locked.len || c->have) {
+        if (ngx_http_loyalty_ref_keep(r, c) != NGX_OK) {
             return NGX_ERROR;
         }
-
-        ref->at = c->had.at;
 
         if (raw == NULL) {
             ref->status = NGX_HTTP_LOYALTY_REF_KEPT;
@@ -485,6 +457,46 @@ ngx_http_loyalty_ref_settle(ngx_http_request_t *r,
     {
         return NGX_ERROR;
     }
+
+    return NGX_OK;
+}
+
+
+/*
+ * No new attribution: the lifetime referrer, else the cookie's; with it
+ * the cookie's code and click time, when the cookie names that referrer.
+ */
+static ngx_int_t
+ngx_http_loyalty_ref_keep(ngx_http_request_t *r, ngx_http_loyalty_click_t *c)
+{
+    ngx_http_loyalty_ref_t  *ref;
+
+    ref = c->ref;
+
+    if (c->locked.len) {
+        ref->referrer = c->locked;
+
+        if (!c->have || c->had.referrer_len != c->locked.len
+            || ngx_memcmp(c->had.referrer, c->locked.data, c->locked.len)
+               != 0)
+        {
+            return NGX_OK;
+        }
+
+    } else if (ngx_http_loyalty_ref_copy(r, &ref->referrer, c->had.referrer,
+                                         c->had.referrer_len)
+               != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_loyalty_ref_copy(r, &ref->code, c->had.code, c->had.code_len)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ref->at = c->had.at;
 
     return NGX_OK;
 }
