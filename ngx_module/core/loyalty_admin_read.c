@@ -140,6 +140,18 @@ loyalty_admin_answer(loyalty_store_t *st, MDB_txn *txn, const char *id,
 }
 
 
+/* a new array added to obj as name; NULL when memory ran out */
+static json_t *
+loyalty_admin_array(json_t *obj, const char *name)
+{
+    json_t  *arr;
+
+    arr = json_array();
+
+    return json_object_set_new(obj, name, arr) == 0 ? arr : NULL;
+}
+
+
 /* "level1" and "level2": whom the member referred, and whom they did */
 static int
 loyalty_admin_levels(loyalty_store_t *st, MDB_txn *txn, const char *id,
@@ -150,13 +162,10 @@ loyalty_admin_levels(loyalty_store_t *st, MDB_txn *txn, const char *id,
     json_t                   *l1, *l2, *v, *e;
     loyalty_admin_downline_t  d;
 
-    l1 = json_array();
-    if (json_object_set_new(obj, "level1", l1) != 0) {
-        return ENOMEM;
-    }
+    l1 = loyalty_admin_array(obj, "level1");
+    l2 = l1 ? loyalty_admin_array(obj, "level2") : NULL;
 
-    l2 = json_array();
-    if (json_object_set_new(obj, "level2", l2) != 0) {
+    if (l2 == NULL) {
         return ENOMEM;
     }
 
@@ -240,8 +249,8 @@ loyalty_admin_entries(loyalty_store_t *st, MDB_txn *txn, const char *id,
         return ENOMEM;
     }
 
-    entries = json_array();
-    if (json_object_set_new(obj, "entries", entries) != 0) {
+    entries = loyalty_admin_array(obj, "entries");
+    if (entries == NULL) {
         return ENOMEM;
     }
 

@@ -94,24 +94,48 @@ loyalty_blank(int c)
 }
 
 
+/*
+ * The next line of JSON Lines from *p on that is not blank: 1 with it in
+ * [*line, *eol) and *p after it, or 0 at end.
+ */
+static int
+loyalty_lines_next(const char **p, const char *end, const char **line,
+    const char **eol)
+{
+    const char  *q, *e;
+
+    while (*p < end) {
+        e = memchr(*p, '\n', (size_t) (end - *p));
+        if (e == NULL) {
+            e = end;
+        }
+
+        for (q = *p; q < e && loyalty_blank(*q); q++) {
+            /* void */
+        }
+
+        *line = *p;
+        *p = e < end ? e + 1 : end;
+
+        if (q < e) {
+            *eol = e;
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
 /* the events of a body of JSON Lines, counted: blank lines are none */
 static size_t
 loyalty_lines_count(const char *p, const char *end)
 {
     size_t       n;
-    const char  *eol, *q;
+    const char  *line, *eol;
 
-    for (n = 0; p < end; p = eol + 1) {
-        eol = memchr(p, '\n', (size_t) (end - p));
-        if (eol == NULL) {
-            eol = end;
-        }
-
-        for (q = p; q < eol && loyalty_blank(*q); q++) {
-            /* void */
-        }
-
-        n += (q < eol);
+    for (n = 0; loyalty_lines_next(&p, end, &line, &eol); n++) {
+        /* void */
     }
 
     return n;
@@ -191,29 +215,16 @@ loyalty_batch_lines(loyalty_apply_t *ap, loyalty_batch_t *res,
     char          why[LOYALTY_ERRLEN];
     size_t        index;
     json_t       *obj;
-    const char   *p, *end, *eol, *q;
+    const char   *p, *end, *line, *eol;
     json_error_t  jerr;
 
+    p = body;
     end = body + len;
-    index = 0;
 
-    for (p = body; p < end; p = eol + 1) {
-        eol = memchr(p, '\n', (size_t) (end - p));
-        if (eol == NULL) {
-            eol = end;
-        }
-
-        for (q = p; q < eol && loyalty_blank(*q); q++) {
-            /* void */
-        }
-
-        if (q == eol) {
-            continue;
-        }
-
+    for (index = 0; loyalty_lines_next(&p, end, &line, &eol); index++) {
         rc = 0;
 
-        obj = json_loadb(p, (size_t) (eol - p), JSON_REJECT_DUPLICATES,
+        obj = json_loadb(line, (size_t) (eol - line), JSON_REJECT_DUPLICATES,
                          &jerr);
         if (obj == NULL) {
             snprintf(why, sizeof(why), "bad JSON: %s", jerr.text);
@@ -223,8 +234,6 @@ loyalty_batch_lines(loyalty_apply_t *ap, loyalty_batch_t *res,
             rc = loyalty_batch_event(ap, res, obj, index, now);
             json_decref(obj);
         }
-
-        index++;
 
         if (rc != 0) {
             return rc;

@@ -99,32 +99,31 @@ loyalty_event_kind_fields(loyalty_event_e type, loyalty_json_field_t *out)
 }
 
 
+/* the i-th of an order's items (loyalty_json_each): checked only */
+static int
+loyalty_event_item(json_t *v, size_t i, void *data, char *err,
+    size_t errlen)
+{
+    loyalty_rules_sku_t  item;
+
+    (void) i;
+    (void) data;
+
+    return loyalty_sku_from_json(v, &item, err, errlen);
+}
+
+
 static int
 loyalty_event_items(json_t *items, char *err, size_t errlen)
 {
-    char                 why[LOYALTY_ERRLEN];
-    size_t               i, len;
-    json_t              *v;
-    const char          *sku;
-    loyalty_rules_sku_t  item;
-
     if (json_array_size(items) > LOYALTY_EVENT_ITEMS_MAX) {
         snprintf(err, errlen, "\"items\" has more than %d entries",
                  LOYALTY_EVENT_ITEMS_MAX);
         return -1;
     }
 
-    json_array_foreach(items, i, v) {
-        if (loyalty_json_check_read(v, loyalty_sku_fields, &item, why,
-                                    sizeof(why))
-            || loyalty_json_id(v, "sku", &sku, &len, why, sizeof(why)))
-        {
-            snprintf(err, errlen, "items[%zu]: %s", i, why);
-            return -1;
-        }
-    }
-
-    return 0;
+    return loyalty_json_each(items, "items", loyalty_event_item, NULL, err,
+                             errlen);
 }
 
 

@@ -363,6 +363,25 @@ loyalty_json_int(json_t *obj, const char *name, json_int_t min,
 }
 
 
+int
+loyalty_json_each(json_t *arr, const char *where, loyalty_json_each_pt each,
+    void *data, char *err, size_t errlen)
+{
+    char     why[LOYALTY_ERRLEN];
+    size_t   i;
+    json_t  *v;
+
+    json_array_foreach(arr, i, v) {
+        if (each(v, i, data, why, sizeof(why)) != 0) {
+            snprintf(err, errlen, "%s[%zu]: %s", where, i, why);
+            return -1;
+        }
+    }
+
+    return 0;
+}
+
+
 /* "referrer", if any: a member id, not the member's own */
 static int
 loyalty_member_referrer_from_json(json_t *obj, const char *id, size_t len,

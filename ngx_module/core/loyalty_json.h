@@ -112,6 +112,15 @@ int loyalty_json_time(json_t *obj, const char *name, unsigned flag,
  */
 int loyalty_json_name(json_t *obj, const char *name,
     const char *const *names, size_t n, int *out, char *err, size_t errlen);
+/*
+ * Gives each element of the array arr to each, with its index and data,
+ * in order: 0, or -1 with each's err named "where[i]: ...".  arr may be
+ * NULL (no elements); its size is the caller's to bound.
+ */
+typedef int (*loyalty_json_each_pt)(json_t *v, size_t i, void *data,
+    char *err, size_t errlen);
+int loyalty_json_each(json_t *arr, const char *where,
+    loyalty_json_each_pt each, void *data, char *err, size_t errlen);
 /* sets name to the UTC RFC 3339 form of t */
 void loyalty_json_set_time(json_t *obj, const char *name, int64_t t);
 

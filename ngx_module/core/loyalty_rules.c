@@ -39,7 +39,7 @@ static const loyalty_json_field_t  loyalty_rules_fields[] = {
 };
 
 /* an order's item, a rules stage's sku: {"sku", "qty"} */
-const loyalty_json_field_t  loyalty_sku_fields[] = {
+static const loyalty_json_field_t  loyalty_sku_fields[] = {
     loyalty_json_field("sku",            JSON_STRING,  1),
     loyalty_json_int_field("qty", 0, 1, LOYALTY_QTY_MAX, loyalty_rules_sku_t,
                            qty),
@@ -199,14 +199,62 @@ loyalty_rules_named_before(const char *name0, const uint8_t *len0,
 }
 
 
+int
+loyalty_sku_from_json(json_t *v, loyalty_rules_sku_t *item, char *err,
+    size_t errlen)
+{
+    size_t       len;
+    const char  *sku;
+
+    if (loyalty_json_check_read(v, loyalty_sku_fields, item, err, errlen)
+        || loyalty_json_id(v, "sku", &sku, &len, err, errlen))
+    {
+        return -1;
+    }
+
+    if (json_object_get(v, "qty") == NULL) {
+        item->qty = 1;
+    }
+
+    memcpy(item->sku, sku, len);
+    item->len = (uint8_t) len;
+
+    return 0;
+}
+
+
+/* the i-th of the skus of the stage data (loyalty_json_each) */
+static int
+loyalty_rules_sku(json_t *v, size_t i, void *data, char *err, size_t errlen)
+{
+    loyalty_rules_sku_t    *sku;
+    loyalty_rules_stage_t  *s = data;
+
+    sku = &s->skus[i];
+
+    if (loyalty_sku_from_json(v, sku, err, errlen) != 0) {
+        return -1;
+    }
+
+    if (loyalty_rules_named_before(s->skus[0].sku, &s->skus[0].len,
+                                   sizeof(s->skus[0]), i, sku->sku, sku->len))
+    {
+        snprintf(err, errlen, "sku \"%.*s\" is listed twice", (int) sku->len,
+                 sku->sku);
+        return -1;
+    }
+
+    return 0;
+}
+
+
 static int
 loyalty_rules_stage(json_t *obj, const char *where, loyalty_rules_stage_t *s,
     char *err, size_t errlen)
 {
-    char         at[64], why[LOYALTY_ERRLEN];
-    size_t       i, n, len;
-    json_t      *skus, *v;
-    const char  *sku;
+    char     at[64];
+    size_t   n;
+    json_t  *skus, *v;
 
     if (loyalty_rules_read(obj, where, loyalty_rules_stage_fields, s, err,
                            errlen))
@@ -237,34 +285,10 @@ loyalty_rules_stage(json_t *obj, const char *where, loyalty_rules_stage_t *s,
         return -1;
     }
 
-    for (i = 0; i < n; i++) {
-        v = json_array_get(skus, i);
-        snprintf(at, sizeof(at), "%s.skus[%zu]", where, i);
+    snprintf(at, sizeof(at), "%s.skus", where);
 
-        if (loyalty_rules_read(v, at, loyalty_sku_fields, &s->skus[i], err,
-                               errlen))
-        {
-            return -1;
-        }
-
-        if (json_object_get(v, "qty") == NULL) {
-            s->skus[i].qty = 1;
-        }
-
-        if (loyalty_json_id(v, "sku", &sku, &len, why, sizeof(why)) != 0) {
-            snprintf(err, errlen, "%s: %s", at, why);
-            return -1;
-        }
-
-        memcpy(s->skus[i].sku, sku, len);
-        s->skus[i].len = (uint8_t) len;
-
-        if (loyalty_rules_named_before(s->skus[0].sku, &s->skus[0].len,
-                                       sizeof(s->skus[0]), i, sku, len))
-        {
-            snprintf(err, errlen, "%s: sku \"%s\" is listed twice", at, sku);
-            return -1;
-        }
+    if (loyalty_json_each(skus, at, loyalty_rules_sku, s, err, errlen) != 0) {
+        return -1;
     }
 
     s->nskus = n;
@@ -273,62 +297,39 @@ loyalty_rules_stage(json_t *obj, const char *where, loyalty_rules_stage_t *s,
 }
 
 
+/* the i-th of the upgrades of the rules data (loyalty_json_each) */
 static int
-loyalty_rules_upgrades(json_t *arr, loyalty_rules_t *r, char *err,
+loyalty_rules_upgrade(json_t *v, size_t i, void *data, char *err,
     size_t errlen)
 {
-    char     at[32];
-    size_t   i, n;
-    json_t  *v;
+    loyalty_rules_t          *r = data;
+    loyalty_rules_upgrade_t  *u;
 
-    n = json_array_size(arr);
+    u = &r->upgrades[i];
 
-    if (n > LOYALTY_RULES_UPGRADES) {
-        snprintf(err, errlen, "upgrades: more than %d entries",
-                 LOYALTY_RULES_UPGRADES);
+    if (loyalty_json_check_read(v, loyalty_rules_upgrade_fields, u, err,
+                                errlen)
+        || loyalty_rules_tier(json_object_get(v, "tier"), "\"tier\"",
+                              u->tier, &u->len, err, errlen))
+    {
         return -1;
     }
 
-    for (i = 0; i < n; i++) {
-        v = json_array_get(arr, i);
-        snprintf(at, sizeof(at), "upgrades[%zu]", i);
-
-        if (loyalty_rules_read(v, at, loyalty_rules_upgrade_fields,
-                               &r->upgrades[i], err, errlen))
-        {
-            return -1;
-        }
-
-        snprintf(at, sizeof(at), "upgrades[%zu]: \"tier\"", i);
-
-        if (loyalty_rules_tier(json_object_get(v, "tier"), at,
-                               r->upgrades[i].tier, &r->upgrades[i].len, err,
-                               errlen))
-        {
-            return -1;
-        }
-
-        /* ascending, so that the last one reached is the one that counts */
-        if (i > 0 && r->upgrades[i].spend <= r->upgrades[i - 1].spend) {
-            snprintf(err, errlen, "upgrades[%zu]: \"spend\" must be above "
-                     "the spend of the entry before it", i);
-            return -1;
-        }
-
-        if (loyalty_rules_named_before(r->upgrades[0].tier,
-                                       &r->upgrades[0].len,
-                                       sizeof(r->upgrades[0]), i,
-                                       r->upgrades[i].tier,
-                                       r->upgrades[i].len))
-        {
-            snprintf(err, errlen, "upgrades[%zu]: tier \"%.*s\" is listed "
-                     "twice", i, (int) r->upgrades[i].len,
-                     r->upgrades[i].tier);
-            return -1;
-        }
+    /* ascending, so that the last one reached is the one that counts */
+    if (i > 0 && u->spend <= u[-1].spend) {
+        snprintf(err, errlen, "\"spend\" must be above the spend of the "
+                 "entry before it");
+        return -1;
     }
 
-    r->nupgrades = n;
+    if (loyalty_rules_named_before(r->upgrades[0].tier, &r->upgrades[0].len,
+                                   sizeof(r->upgrades[0]), i, u->tier,
+                                   u->len))
+    {
+        snprintf(err, errlen, "tier \"%.*s\" is listed twice", (int) u->len,
+                 u->tier);
+        return -1;
+    }
 
     return 0;
 }
@@ -424,65 +425,79 @@ loyalty_rules_breaks(json_t *arr, const char *name, json_int_t min,
 }
 
 
+/* the i-th of the segments of the rules data (loyalty_json_each) */
 static int
-loyalty_rules_segments(json_t *arr, loyalty_rules_t *r, char *err,
+loyalty_rules_segment(json_t *v, size_t i, void *data, char *err,
     size_t errlen)
 {
-    char                      at[32];
-    size_t                    i, n, len;
-    json_t                   *v, *name;
-    loyalty_rules_scores_t    score;
+    size_t                    len;
+    json_t                   *name;
     const char               *s;
+    loyalty_rules_t          *r = data;
+    loyalty_rules_scores_t    score;
     loyalty_rules_segment_t  *seg;
 
-    n = json_array_size(arr);
+    seg = &r->segments[i];
 
-    if (n > LOYALTY_RULES_SEGMENTS) {
-        snprintf(err, errlen, "segments: more than %d entries",
-                 LOYALTY_RULES_SEGMENTS);
+    if (loyalty_json_check_read(v, loyalty_rules_segment_fields, &score, err,
+                                errlen)
+        != 0)
+    {
         return -1;
     }
 
-    for (i = 0; i < n; i++) {
-        v = json_array_get(arr, i);
-        seg = &r->segments[i];
-        snprintf(at, sizeof(at), "segments[%zu]", i);
+    /* an absent minimum is 1: every member reaches it */
+    seg->r = (uint8_t) (score.r ? score.r : 1);
+    seg->f = (uint8_t) (score.f ? score.f : 1);
+    seg->m = (uint8_t) (score.m ? score.m : 1);
 
-        if (loyalty_rules_read(v, at, loyalty_rules_segment_fields, &score,
-                               err, errlen))
-        {
-            return -1;
-        }
+    name = json_object_get(v, "name");
+    s = json_string_value(name);
+    len = json_string_length(name);
 
-        /* an absent minimum is 1: every member reaches it */
-        seg->r = (uint8_t) (score.r ? score.r : 1);
-        seg->f = (uint8_t) (score.f ? score.f : 1);
-        seg->m = (uint8_t) (score.m ? score.m : 1);
-
-        name = json_object_get(v, "name");
-        s = json_string_value(name);
-        len = json_string_length(name);
-
-        if (!loyalty_valid_kid(s, len)) {
-            snprintf(err, errlen, "%s: \"name\" must be 1-%d characters of "
-                     "[A-Za-z0-9_-]", at, LOYALTY_SEGMENT_MAX);
-            return -1;
-        }
-
-        memcpy(seg->name, s, len);
-        seg->len = (uint8_t) len;
-
-        if (loyalty_rules_named_before(r->segments[0].name,
-                                       &r->segments[0].len,
-                                       sizeof(r->segments[0]), i, s, len))
-        {
-            snprintf(err, errlen, "%s: segment \"%s\" is defined twice", at,
-                     s);
-            return -1;
-        }
+    if (!loyalty_valid_kid(s, len)) {
+        snprintf(err, errlen, "\"name\" must be 1-%d characters of "
+                 "[A-Za-z0-9_-]", LOYALTY_SEGMENT_MAX);
+        return -1;
     }
 
-    r->nsegments = n;
+    memcpy(seg->name, s, len);
+    seg->len = (uint8_t) len;
+
+    if (loyalty_rules_named_before(r->segments[0].name, &r->segments[0].len,
+                                   sizeof(r->segments[0]), i, s, len))
+    {
+        snprintf(err, errlen, "segment \"%s\" is defined twice", s);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/*
+ * The list name of the rules document, at most max entries, each read
+ * into r by each (loyalty_json_each); *n is its size.
+ */
+static int
+loyalty_rules_list(json_t *doc, const char *name, size_t max,
+    loyalty_json_each_pt each, loyalty_rules_t *r, size_t *n, char *err,
+    size_t errlen)
+{
+    json_t  *arr;
+
+    arr = json_object_get(doc, name);
+
+    if (json_array_size(arr) > max) {
+        snprintf(err, errlen, "%s: more than %zu entries", name, max);
+        return -1;
+    }
+
+    if (loyalty_json_each(arr, name, each, r, err, errlen) != 0) {
+        return -1;
+    }
+
+    *n = json_array_size(arr);
 
     return 0;
 }
@@ -517,8 +532,9 @@ loyalty_rules_from_json(json_t *doc, loyalty_rules_t *r, char *err,
                                &r->member, err, errlen)
         || loyalty_rules_stage(json_object_get(doc, "partner"), "partner",
                                &r->partner, err, errlen)
-        || loyalty_rules_upgrades(json_object_get(doc, "upgrades"), r, err,
-                                  errlen)
+        || loyalty_rules_list(doc, "upgrades", LOYALTY_RULES_UPGRADES,
+                              loyalty_rules_upgrade, r, &r->nupgrades, err,
+                              errlen)
         || loyalty_rules_points(json_object_get(doc, "points"), r, err,
                                 errlen)
         || loyalty_rules_lifecycle(json_object_get(doc, "lifecycle"), r, err,
@@ -542,8 +558,9 @@ loyalty_rules_from_json(json_t *doc, loyalty_rules_t *r, char *err,
         return -1;
     }
 
-    return loyalty_rules_segments(json_object_get(doc, "segments"), r, err,
-                                  errlen);
+    return loyalty_rules_list(doc, "segments", LOYALTY_RULES_SEGMENTS,
+                              loyalty_rules_segment, r, &r->nsegments, err,
+                              errlen);
 }
 
 

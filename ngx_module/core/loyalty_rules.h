@@ -126,10 +126,12 @@ typedef struct {
 extern const char  *loyalty_lifecycle_names[LOYALTY_LIFECYCLE_COUNT];
 extern const char  *loyalty_action_names[LOYALTY_ACTION_COUNT];
 /*
- * A sku and its quantity: an order's item, a rules stage's sku; "qty" is
- * read into a loyalty_rules_sku_t (loyalty_json_check_read).
+ * A sku and its quantity, {"sku", "qty"}: an order's item, a rules
+ * stage's sku.  Checked and read into item ("qty" 1 when absent; "sku"
+ * copied); -1 with err.
  */
-extern const loyalty_json_field_t  loyalty_sku_fields[];
+int loyalty_sku_from_json(json_t *v, loyalty_rules_sku_t *item, char *err,
+    size_t errlen);
 
 /* the action kind by name, or -1 */
 int loyalty_action_parse(const char *s, size_t len);
