@@ -496,7 +496,7 @@ ngx_http_loyalty_price_item(ngx_http_request_t *r,
     qty = ask->qty;
 
     p = ngx_http_loyalty_price_lit(p, "{\"sku\":\"");
-    p = ngx_cpymem(p, ask->sku.data, ask->sku.len);
+    p = ngx_http_loyalty_copy(p, ask->sku.data, ask->sku.len);
 
     switch (ngx_http_loyalty_price_lookup(r, pr, &ask->sku, ask->hash,
                                           pr->tier, &pi))
@@ -536,14 +536,14 @@ ngx_http_loyalty_price_item(ngx_http_request_t *r,
 
     if (qty == 0 && pr->lua == NULL) {
         /* one unit, no hook: the amounts as the cache wrote them */
-        p = ngx_cpymem(p, pi->amounts, pi->amounts_len);
+        p = ngx_http_loyalty_copy(p, pi->amounts, pi->amounts_len);
 
     } else {
         p = ngx_http_loyalty_price_amounts(p, pi->retail * n, total);
     }
 
     p = ngx_http_loyalty_price_lit(p, ",\"label\":\"");
-    p = ngx_cpymem(p, label->data, label->len);
+    p = ngx_http_loyalty_copy(p, label->data, label->len);
     *p++ = '"';
 
     if (promo.len) {
@@ -553,7 +553,8 @@ ngx_http_loyalty_price_item(ngx_http_request_t *r,
     }
 
     if (pi->currency[0]
-        && ngx_memcmp(pi->currency, llcf->currency.data, 3) != 0)
+        && !ngx_http_loyalty_equal((u_char *) pi->currency,
+                                   llcf->currency.data, 3))
     {
         p = ngx_sprintf(p, ",\"currency\":\"%*s\"", (size_t) 3,
                         pi->currency);

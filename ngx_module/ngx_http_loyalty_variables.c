@@ -11,10 +11,12 @@
 #include "ngx_http_loyalty_module.h"
 
 
+/*
+ * The data of the variables that are not an ngx_str_t of the context or
+ * of the attribution (theirs is its offset there)
+ */
 typedef enum {
-    NGX_HTTP_LOYALTY_VAR_MEMBER = 0,
-    NGX_HTTP_LOYALTY_VAR_TIER,
-    NGX_HTTP_LOYALTY_VAR_TIER_RANK,
+    NGX_HTTP_LOYALTY_VAR_TIER_RANK = 0,
     NGX_HTTP_LOYALTY_VAR_STAGE,
     NGX_HTTP_LOYALTY_VAR_POINTS,
     NGX_HTTP_LOYALTY_VAR_IDENTITY,
@@ -22,19 +24,22 @@ typedef enum {
     NGX_HTTP_LOYALTY_VAR_PRICE,
     NGX_HTTP_LOYALTY_VAR_PRICE_RETAIL,
     NGX_HTTP_LOYALTY_VAR_PRICE_TIER,
-    NGX_HTTP_LOYALTY_VAR_REF_CODE,
-    NGX_HTTP_LOYALTY_VAR_REFERRER,
-    NGX_HTTP_LOYALTY_VAR_REFERRER2,
     NGX_HTTP_LOYALTY_VAR_REF_AGE,
     NGX_HTTP_LOYALTY_VAR_REF_STATUS,
-    NGX_HTTP_LOYALTY_VAR_REF_CAMPAIGN,
     NGX_HTTP_LOYALTY_VAR_REF_MISS,
     NGX_HTTP_LOYALTY_VAR_LIFECYCLE,
     NGX_HTTP_LOYALTY_VAR_SEGMENT
 } ngx_http_loyalty_var_e;
 
 
-static ngx_int_t ngx_http_loyalty_variable(ngx_http_request_t *r,
+static ngx_int_t ngx_http_loyalty_string_var(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_loyalty_name_var(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_loyalty_var_first(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data,
+    ngx_http_get_variable_pt get) __attribute__((noinline));
+static ngx_int_t ngx_http_loyalty_ref_string_var(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_loyalty_number_var(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
@@ -53,22 +58,22 @@ static ngx_int_t ngx_http_loyalty_var_set(ngx_http_variable_value_t *v,
 
 static ngx_http_variable_t  ngx_http_loyalty_vars[] = {
 
-    { ngx_string("loyalty_member"), NULL, ngx_http_loyalty_variable,
-      NGX_HTTP_LOYALTY_VAR_MEMBER, 0, 0 },
+    { ngx_string("loyalty_member"), NULL, ngx_http_loyalty_string_var,
+      offsetof(ngx_http_loyalty_ctx_t, member), 0, 0 },
 
-    { ngx_string("loyalty_tier"), NULL, ngx_http_loyalty_variable,
-      NGX_HTTP_LOYALTY_VAR_TIER, 0, 0 },
+    { ngx_string("loyalty_tier"), NULL, ngx_http_loyalty_string_var,
+      offsetof(ngx_http_loyalty_ctx_t, tier), 0, 0 },
 
     { ngx_string("loyalty_tier_rank"), NULL, ngx_http_loyalty_number_var,
       NGX_HTTP_LOYALTY_VAR_TIER_RANK, 0, 0 },
 
-    { ngx_string("loyalty_stage"), NULL, ngx_http_loyalty_variable,
+    { ngx_string("loyalty_stage"), NULL, ngx_http_loyalty_name_var,
       NGX_HTTP_LOYALTY_VAR_STAGE, 0, 0 },
 
     { ngx_string("loyalty_points"), NULL, ngx_http_loyalty_number_var,
       NGX_HTTP_LOYALTY_VAR_POINTS, 0, 0 },
 
-    { ngx_string("loyalty_identity"), NULL, ngx_http_loyalty_variable,
+    { ngx_string("loyalty_identity"), NULL, ngx_http_loyalty_name_var,
       NGX_HTTP_LOYALTY_VAR_IDENTITY, 0, 0 },
 
     { ngx_string("loyalty_blocked"), NULL, ngx_http_loyalty_number_var,
@@ -87,14 +92,15 @@ static ngx_http_variable_t  ngx_http_loyalty_vars[] = {
     { ngx_string("loyalty_price_tier"), NULL, ngx_http_loyalty_price_var,
       NGX_HTTP_LOYALTY_VAR_PRICE_TIER, 0, 0 },
 
-    { ngx_string("loyalty_ref_code"), NULL, ngx_http_loyalty_ref_var,
-      NGX_HTTP_LOYALTY_VAR_REF_CODE, 0, 0 },
+    { ngx_string("loyalty_ref_code"), NULL, ngx_http_loyalty_ref_string_var,
+      offsetof(ngx_http_loyalty_ref_t, code), 0, 0 },
 
-    { ngx_string("loyalty_referrer"), NULL, ngx_http_loyalty_ref_var,
-      NGX_HTTP_LOYALTY_VAR_REFERRER, 0, 0 },
+    { ngx_string("loyalty_referrer"), NULL, ngx_http_loyalty_ref_string_var,
+      offsetof(ngx_http_loyalty_ref_t, referrer), 0, 0 },
 
-    { ngx_string("loyalty_referrer2"), NULL, ngx_http_loyalty_ref_var,
-      NGX_HTTP_LOYALTY_VAR_REFERRER2, 0, 0 },
+    { ngx_string("loyalty_referrer2"), NULL,
+      ngx_http_loyalty_ref_string_var,
+      offsetof(ngx_http_loyalty_ref_t, referrer2), 0, 0 },
 
     { ngx_string("loyalty_ref_age"), NULL, ngx_http_loyalty_ref_var,
       NGX_HTTP_LOYALTY_VAR_REF_AGE, 0, 0 },
@@ -102,8 +108,9 @@ static ngx_http_variable_t  ngx_http_loyalty_vars[] = {
     { ngx_string("loyalty_ref_status"), NULL, ngx_http_loyalty_ref_var,
       NGX_HTTP_LOYALTY_VAR_REF_STATUS, 0, 0 },
 
-    { ngx_string("loyalty_ref_campaign"), NULL, ngx_http_loyalty_ref_var,
-      NGX_HTTP_LOYALTY_VAR_REF_CAMPAIGN, 0, 0 },
+    { ngx_string("loyalty_ref_campaign"), NULL,
+      ngx_http_loyalty_ref_string_var,
+      offsetof(ngx_http_loyalty_ref_t, campaign), 0, 0 },
 
     /* set by the admin handler: read it when logging */
     { ngx_string("loyalty_admin_token_id"), NULL,
@@ -272,39 +279,64 @@ ngx_http_loyalty_personal_var(ngx_http_request_t *r,
 }
 
 
-/* the strings: in the context, or the names of its codes */
+/*
+ * $loyalty_member, $loyalty_tier: the ngx_str_t at data in the context.
+ * The context is read in line, with no frame to build: the request's
+ * first variable identifies the visitor through
+ * ngx_http_loyalty_var_first().
+ */
 static ngx_int_t
-ngx_http_loyalty_variable(ngx_http_request_t *r,
+ngx_http_loyalty_string_var(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
     ngx_str_t               *s;
     ngx_http_loyalty_ctx_t  *ctx;
 
-    ctx = ngx_http_loyalty_identify(r);
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_loyalty_module);
     if (ctx == NULL) {
+        return ngx_http_loyalty_var_first(r, v, data,
+                                          ngx_http_loyalty_string_var);
+    }
+
+    s = (ngx_str_t *) ((u_char *) ctx + data);
+
+    return ngx_http_loyalty_var_set(v, s->data, s->len);
+}
+
+
+/* $loyalty_stage, $loyalty_identity: the names of the context's codes */
+static ngx_int_t
+ngx_http_loyalty_name_var(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_str_t               *s;
+    ngx_http_loyalty_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_loyalty_module);
+    if (ctx == NULL) {
+        return ngx_http_loyalty_var_first(r, v, data,
+                                          ngx_http_loyalty_name_var);
+    }
+
+    s = (data == NGX_HTTP_LOYALTY_VAR_STAGE)
+        ? &ngx_http_loyalty_stage_names[ctx->stage]
+        : &ngx_http_loyalty_identity_names[ctx->identity];
+
+    return ngx_http_loyalty_var_set(v, s->data, s->len);
+}
+
+
+/* the request's first variable: the visitor identified, then get */
+static ngx_int_t
+ngx_http_loyalty_var_first(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data,
+    ngx_http_get_variable_pt get)
+{
+    if (ngx_http_loyalty_identify_first(r) == NULL) {
         return NGX_ERROR;
     }
 
-    switch (data) {
-
-    case NGX_HTTP_LOYALTY_VAR_MEMBER:
-        s = &ctx->member;
-        break;
-
-    case NGX_HTTP_LOYALTY_VAR_TIER:
-        s = &ctx->tier;
-        break;
-
-    case NGX_HTTP_LOYALTY_VAR_STAGE:
-        s = &ngx_http_loyalty_stage_names[ctx->stage];
-        break;
-
-    default: /* NGX_HTTP_LOYALTY_VAR_IDENTITY */
-        s = &ngx_http_loyalty_identity_names[ctx->identity];
-        break;
-    }
-
-    return ngx_http_loyalty_var_set(v, s->data, s->len);
+    return get(r, v, data);
 }
 
 
@@ -395,13 +427,15 @@ ngx_http_loyalty_price_var(ngx_http_request_t *r,
 }
 
 
+/*
+ * $loyalty_ref_code, $loyalty_referrer, $loyalty_referrer2,
+ * $loyalty_ref_campaign: the ngx_str_t at data in the attribution
+ */
 static ngx_int_t
-ngx_http_loyalty_ref_var(ngx_http_request_t *r, ngx_http_variable_value_t *v,
-    uintptr_t data)
+ngx_http_loyalty_ref_string_var(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
 {
-    u_char                  *p, *last;
     ngx_str_t               *s;
-    ngx_uint_t               miss;
     ngx_http_loyalty_ref_t  *ref;
 
     ref = ngx_http_loyalty_attribute(r);
@@ -409,52 +443,52 @@ ngx_http_loyalty_ref_var(ngx_http_request_t *r, ngx_http_variable_value_t *v,
         return NGX_ERROR;
     }
 
-    switch (data) {
-
-    case NGX_HTTP_LOYALTY_VAR_REF_CODE:
-        s = &ref->code;
-        break;
-
-    case NGX_HTTP_LOYALTY_VAR_REFERRER:
-        s = &ref->referrer;
-        break;
-
-    case NGX_HTTP_LOYALTY_VAR_REFERRER2:
-        s = &ref->referrer2;
-        break;
-
-    case NGX_HTTP_LOYALTY_VAR_REF_STATUS:
-        s = &ngx_http_loyalty_ref_status_names[ref->status];
-        break;
-
-    case NGX_HTTP_LOYALTY_VAR_REF_CAMPAIGN:
-        s = &ref->campaign;
-        break;
-
-    case NGX_HTTP_LOYALTY_VAR_REF_MISS:
-        /* what walking the code space meets: unknown or dead codes */
-        miss = ref->status == NGX_HTTP_LOYALTY_REF_INVALID
-               || ref->status == NGX_HTTP_LOYALTY_REF_REVOKED
-               || ref->status == NGX_HTTP_LOYALTY_REF_EXPIRED;
-
-        return ngx_http_loyalty_var_set(v, (u_char *) "1", miss);
-
-    default: /* NGX_HTTP_LOYALTY_VAR_REF_AGE: empty when not known */
-        if (ref->at == 0) {
-            return ngx_http_loyalty_var_set(v, NULL, 0);
-        }
-
-        p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
-        if (p == NULL) {
-            return NGX_ERROR;
-        }
-
-        last = ngx_sprintf(p, "%T", ngx_max(ngx_time() - ref->at, 0));
-
-        return ngx_http_loyalty_var_set(v, p, last - p);
-    }
+    s = (ngx_str_t *) ((u_char *) ref + data);
 
     return ngx_http_loyalty_var_set(v, s->data, s->len);
+}
+
+
+/* the attribution's status, whether it missed, its age */
+static ngx_int_t
+ngx_http_loyalty_ref_var(ngx_http_request_t *r, ngx_http_variable_value_t *v,
+    uintptr_t data)
+{
+    u_char                  *p, *last;
+    ngx_str_t               *s;
+    ngx_http_loyalty_ref_t  *ref;
+
+    ref = ngx_http_loyalty_attribute(r);
+    if (ref == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (data == NGX_HTTP_LOYALTY_VAR_REF_STATUS) {
+        s = &ngx_http_loyalty_ref_status_names[ref->status];
+        return ngx_http_loyalty_var_set(v, s->data, s->len);
+    }
+
+    if (data == NGX_HTTP_LOYALTY_VAR_REF_MISS) {
+        /* what walking the code space meets: unknown or dead codes */
+        return ngx_http_loyalty_var_set(v, (u_char *) "1",
+                   ref->status == NGX_HTTP_LOYALTY_REF_INVALID
+                   || ref->status == NGX_HTTP_LOYALTY_REF_REVOKED
+                   || ref->status == NGX_HTTP_LOYALTY_REF_EXPIRED);
+    }
+
+    /* NGX_HTTP_LOYALTY_VAR_REF_AGE: empty when not known */
+    if (ref->at == 0) {
+        return ngx_http_loyalty_var_set(v, NULL, 0);
+    }
+
+    p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    last = ngx_sprintf(p, "%T", ngx_max(ngx_time() - ref->at, 0));
+
+    return ngx_http_loyalty_var_set(v, p, last - p);
 }
 
 
