@@ -158,7 +158,8 @@ ngx_http_loyalty_price_get(ngx_http_request_t *r,
     const ngx_http_loyalty_price_info_t  *info;
 
     rc = ngx_http_loyalty_price_lookup(r, pr, sku,
-                                       ngx_hash_key(sku->data, sku->len),
+                                       ngx_http_loyalty_price_hash(sku->data,
+                                                                   sku->len),
                                        tier, &info);
     if (rc == NGX_OK) {
         *pi = *info;
@@ -169,9 +170,10 @@ ngx_http_loyalty_price_get(ngx_http_request_t *r,
 
 
 /*
- * ngx_http_loyalty_price_get() of a SKU whose ngx_hash_key() the caller
- * has: *pi points into the cache, valid until the next lookup.  A hit
- * takes no frame: a miss and a clamp's log are functions of their own.
+ * ngx_http_loyalty_price_get() of a SKU whose ngx_http_loyalty_price_hash()
+ * the caller has: *pi points into the cache, valid until the next lookup.
+ * A hit takes no frame: a miss and a clamp's log are functions of their
+ * own.
  */
 ngx_int_t
 ngx_http_loyalty_price_lookup(ngx_http_request_t *r,
