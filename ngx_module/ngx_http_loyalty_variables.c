@@ -12,34 +12,28 @@
 
 
 /*
- * The data of the variables that are not an ngx_str_t of the context or
- * of the attribution (theirs is its offset there)
+ * The data of the variables that are not read at an offset of the
+ * context or of the attribution (the strings, the stage and identity)
  */
 typedef enum {
     NGX_HTTP_LOYALTY_VAR_TIER_RANK = 0,
-    NGX_HTTP_LOYALTY_VAR_STAGE,
     NGX_HTTP_LOYALTY_VAR_POINTS,
-    NGX_HTTP_LOYALTY_VAR_IDENTITY,
     NGX_HTTP_LOYALTY_VAR_BLOCKED,
     NGX_HTTP_LOYALTY_VAR_PRICE,
     NGX_HTTP_LOYALTY_VAR_PRICE_RETAIL,
     NGX_HTTP_LOYALTY_VAR_PRICE_TIER,
     NGX_HTTP_LOYALTY_VAR_REF_AGE,
-    NGX_HTTP_LOYALTY_VAR_REF_STATUS,
     NGX_HTTP_LOYALTY_VAR_REF_MISS,
     NGX_HTTP_LOYALTY_VAR_LIFECYCLE,
     NGX_HTTP_LOYALTY_VAR_SEGMENT
 } ngx_http_loyalty_var_e;
 
 
-static ngx_int_t ngx_http_loyalty_string_var(ngx_http_request_t *r,
+static ngx_int_t ngx_http_loyalty_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
-static ngx_int_t ngx_http_loyalty_name_var(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data);
-static ngx_int_t ngx_http_loyalty_var_first(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data,
-    ngx_http_get_variable_pt get) __attribute__((noinline));
-static ngx_int_t ngx_http_loyalty_ref_string_var(ngx_http_request_t *r,
+static ngx_int_t ngx_http_loyalty_variable_first(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data) __attribute__((noinline));
+static ngx_int_t ngx_http_loyalty_ref_field_var(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_loyalty_number_var(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
@@ -58,23 +52,23 @@ static ngx_int_t ngx_http_loyalty_var_set(ngx_http_variable_value_t *v,
 
 static ngx_http_variable_t  ngx_http_loyalty_vars[] = {
 
-    { ngx_string("loyalty_member"), NULL, ngx_http_loyalty_string_var,
+    { ngx_string("loyalty_member"), NULL, ngx_http_loyalty_variable,
       offsetof(ngx_http_loyalty_ctx_t, member), 0, 0 },
 
-    { ngx_string("loyalty_tier"), NULL, ngx_http_loyalty_string_var,
+    { ngx_string("loyalty_tier"), NULL, ngx_http_loyalty_variable,
       offsetof(ngx_http_loyalty_ctx_t, tier), 0, 0 },
 
     { ngx_string("loyalty_tier_rank"), NULL, ngx_http_loyalty_number_var,
       NGX_HTTP_LOYALTY_VAR_TIER_RANK, 0, 0 },
 
-    { ngx_string("loyalty_stage"), NULL, ngx_http_loyalty_name_var,
-      NGX_HTTP_LOYALTY_VAR_STAGE, 0, 0 },
+    { ngx_string("loyalty_stage"), NULL, ngx_http_loyalty_variable,
+      offsetof(ngx_http_loyalty_ctx_t, stage), 0, 0 },
 
     { ngx_string("loyalty_points"), NULL, ngx_http_loyalty_number_var,
       NGX_HTTP_LOYALTY_VAR_POINTS, 0, 0 },
 
-    { ngx_string("loyalty_identity"), NULL, ngx_http_loyalty_name_var,
-      NGX_HTTP_LOYALTY_VAR_IDENTITY, 0, 0 },
+    { ngx_string("loyalty_identity"), NULL, ngx_http_loyalty_variable,
+      offsetof(ngx_http_loyalty_ctx_t, identity), 0, 0 },
 
     { ngx_string("loyalty_blocked"), NULL, ngx_http_loyalty_number_var,
       NGX_HTTP_LOYALTY_VAR_BLOCKED, 0, 0 },
@@ -92,24 +86,22 @@ static ngx_http_variable_t  ngx_http_loyalty_vars[] = {
     { ngx_string("loyalty_price_tier"), NULL, ngx_http_loyalty_price_var,
       NGX_HTTP_LOYALTY_VAR_PRICE_TIER, 0, 0 },
 
-    { ngx_string("loyalty_ref_code"), NULL, ngx_http_loyalty_ref_string_var,
+    { ngx_string("loyalty_ref_code"), NULL, ngx_http_loyalty_ref_field_var,
       offsetof(ngx_http_loyalty_ref_t, code), 0, 0 },
 
-    { ngx_string("loyalty_referrer"), NULL, ngx_http_loyalty_ref_string_var,
+    { ngx_string("loyalty_referrer"), NULL, ngx_http_loyalty_ref_field_var,
       offsetof(ngx_http_loyalty_ref_t, referrer), 0, 0 },
 
-    { ngx_string("loyalty_referrer2"), NULL,
-      ngx_http_loyalty_ref_string_var,
+    { ngx_string("loyalty_referrer2"), NULL, ngx_http_loyalty_ref_field_var,
       offsetof(ngx_http_loyalty_ref_t, referrer2), 0, 0 },
 
     { ngx_string("loyalty_ref_age"), NULL, ngx_http_loyalty_ref_var,
       NGX_HTTP_LOYALTY_VAR_REF_AGE, 0, 0 },
 
-    { ngx_string("loyalty_ref_status"), NULL, ngx_http_loyalty_ref_var,
-      NGX_HTTP_LOYALTY_VAR_REF_STATUS, 0, 0 },
+    { ngx_string("loyalty_ref_status"), NULL, ngx_http_loyalty_ref_field_var,
+      offsetof(ngx_http_loyalty_ref_t, status), 0, 0 },
 
-    { ngx_string("loyalty_ref_campaign"), NULL,
-      ngx_http_loyalty_ref_string_var,
+    { ngx_string("loyalty_ref_campaign"), NULL, ngx_http_loyalty_ref_field_var,
       offsetof(ngx_http_loyalty_ref_t, campaign), 0, 0 },
 
     /* set by the admin handler: read it when logging */
@@ -280,13 +272,13 @@ ngx_http_loyalty_personal_var(ngx_http_request_t *r,
 
 
 /*
- * $loyalty_member, $loyalty_tier: the ngx_str_t at data in the context.
- * The context is read in line, with no frame to build: the request's
- * first variable identifies the visitor through
- * ngx_http_loyalty_var_first().
+ * $loyalty_member, $loyalty_tier, $loyalty_stage, $loyalty_identity: what
+ * is at data in the context, an ngx_str_t or a code.  The context is read
+ * in line, with no frame to build: the request's first variable
+ * identifies the visitor through ngx_http_loyalty_variable_first().
  */
 static ngx_int_t
-ngx_http_loyalty_string_var(ngx_http_request_t *r,
+ngx_http_loyalty_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
     ngx_str_t               *s;
@@ -294,49 +286,38 @@ ngx_http_loyalty_string_var(ngx_http_request_t *r,
 
     ctx = ngx_http_get_module_ctx(r->main, ngx_http_loyalty_module);
     if (ctx == NULL) {
-        return ngx_http_loyalty_var_first(r, v, data,
-                                          ngx_http_loyalty_string_var);
+        return ngx_http_loyalty_variable_first(r, v, data);
     }
 
-    s = (ngx_str_t *) ((u_char *) ctx + data);
+    switch (data) {
+
+    case offsetof(ngx_http_loyalty_ctx_t, stage):
+        s = &ngx_http_loyalty_stage_names[ctx->stage];
+        break;
+
+    case offsetof(ngx_http_loyalty_ctx_t, identity):
+        s = &ngx_http_loyalty_identity_names[ctx->identity];
+        break;
+
+    default:
+        s = (ngx_str_t *) ((u_char *) ctx + data);
+        break;
+    }
 
     return ngx_http_loyalty_var_set(v, s->data, s->len);
 }
 
 
-/* $loyalty_stage, $loyalty_identity: the names of the context's codes */
+/* the request's first variable: the visitor identified, then read */
 static ngx_int_t
-ngx_http_loyalty_name_var(ngx_http_request_t *r,
+ngx_http_loyalty_variable_first(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
-{
-    ngx_str_t               *s;
-    ngx_http_loyalty_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r->main, ngx_http_loyalty_module);
-    if (ctx == NULL) {
-        return ngx_http_loyalty_var_first(r, v, data,
-                                          ngx_http_loyalty_name_var);
-    }
-
-    s = (data == NGX_HTTP_LOYALTY_VAR_STAGE)
-        ? &ngx_http_loyalty_stage_names[ctx->stage]
-        : &ngx_http_loyalty_identity_names[ctx->identity];
-
-    return ngx_http_loyalty_var_set(v, s->data, s->len);
-}
-
-
-/* the request's first variable: the visitor identified, then get */
-static ngx_int_t
-ngx_http_loyalty_var_first(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data,
-    ngx_http_get_variable_pt get)
 {
     if (ngx_http_loyalty_identify_first(r) == NULL) {
         return NGX_ERROR;
     }
 
-    return get(r, v, data);
+    return ngx_http_loyalty_variable(r, v, data);
 }
 
 
@@ -429,10 +410,11 @@ ngx_http_loyalty_price_var(ngx_http_request_t *r,
 
 /*
  * $loyalty_ref_code, $loyalty_referrer, $loyalty_referrer2,
- * $loyalty_ref_campaign: the ngx_str_t at data in the attribution
+ * $loyalty_ref_campaign, $loyalty_ref_status: what is at data in the
+ * attribution, an ngx_str_t or the status
  */
 static ngx_int_t
-ngx_http_loyalty_ref_string_var(ngx_http_request_t *r,
+ngx_http_loyalty_ref_field_var(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
     ngx_str_t               *s;
@@ -443,19 +425,20 @@ ngx_http_loyalty_ref_string_var(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    s = (ngx_str_t *) ((u_char *) ref + data);
+    s = (data == offsetof(ngx_http_loyalty_ref_t, status))
+        ? &ngx_http_loyalty_ref_status_names[ref->status]
+        : (ngx_str_t *) ((u_char *) ref + data);
 
     return ngx_http_loyalty_var_set(v, s->data, s->len);
 }
 
 
-/* the attribution's status, whether it missed, its age */
+/* $loyalty_ref_miss and $loyalty_ref_age */
 static ngx_int_t
 ngx_http_loyalty_ref_var(ngx_http_request_t *r, ngx_http_variable_value_t *v,
     uintptr_t data)
 {
     u_char                  *p, *last;
-    ngx_str_t               *s;
     ngx_http_loyalty_ref_t  *ref;
 
     ref = ngx_http_loyalty_attribute(r);
@@ -463,13 +446,8 @@ ngx_http_loyalty_ref_var(ngx_http_request_t *r, ngx_http_variable_value_t *v,
         return NGX_ERROR;
     }
 
-    if (data == NGX_HTTP_LOYALTY_VAR_REF_STATUS) {
-        s = &ngx_http_loyalty_ref_status_names[ref->status];
-        return ngx_http_loyalty_var_set(v, s->data, s->len);
-    }
-
+    /* what walking the code space meets: unknown or dead codes */
     if (data == NGX_HTTP_LOYALTY_VAR_REF_MISS) {
-        /* what walking the code space meets: unknown or dead codes */
         return ngx_http_loyalty_var_set(v, (u_char *) "1",
                    ref->status == NGX_HTTP_LOYALTY_REF_INVALID
                    || ref->status == NGX_HTTP_LOYALTY_REF_REVOKED
