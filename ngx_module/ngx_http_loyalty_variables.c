@@ -33,6 +33,8 @@ static ngx_int_t ngx_http_loyalty_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_loyalty_variable_first(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data) __attribute__((noinline));
+static void ngx_http_loyalty_variable_fill(ngx_http_request_t *r,
+    ngx_http_loyalty_ctx_t *ctx);
 static ngx_int_t ngx_http_loyalty_ref_field_var(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_loyalty_number_var(ngx_http_request_t *r,
@@ -139,6 +141,14 @@ typedef struct {
     ngx_str_t                    anonymous;
 } ngx_http_loyalty_personal_t;
 
+
+/*
+ * Where $loyalty_tier's and $loyalty_stage's indexes are in
+ * lmcf->personal, for ngx_http_loyalty_variable_fill(): the table below
+ * keeps them there.
+ */
+#define NGX_HTTP_LOYALTY_PERSONAL_TIER   1
+#define NGX_HTTP_LOYALTY_PERSONAL_STAGE  4
 
 static ngx_http_loyalty_personal_t  ngx_http_loyalty_personal[] = {
     { ngx_string("loyalty_member"), ngx_null_string },
@@ -299,12 +309,50 @@ ngx_http_loyalty_variable(ngx_http_request_t *r,
         s = &ngx_http_loyalty_identity_names[ctx->identity];
         break;
 
+    case offsetof(ngx_http_loyalty_ctx_t, member):
+        s = &ctx->member;
+
+        if (s->len) {
+            ngx_http_loyalty_variable_fill(r, ctx);
+        }
+
+        break;
+
     default:
         s = (ngx_str_t *) ((u_char *) ctx + data);
         break;
     }
 
     return ngx_http_loyalty_var_set(v, s->data, s->len);
+}
+
+
+/*
+ * A member's $loyalty_member read: $loyalty_tier and $loyalty_stage,
+ * usually read next, are made too, so that nginx need not call their
+ * handlers.  $loyalty_personal, which tells the variables read so far,
+ * is "1" for a member's $loyalty_member whatever else was read.
+ */
+static void
+ngx_http_loyalty_variable_fill(ngx_http_request_t *r,
+    ngx_http_loyalty_ctx_t *ctx)
+{
+    ngx_str_t                     *s;
+    ngx_int_t                     *index;
+    ngx_http_loyalty_main_conf_t  *lmcf;
+
+    lmcf = ngx_http_get_module_main_conf(r, ngx_http_loyalty_module);
+    index = lmcf->personal;
+
+    (void) ngx_http_loyalty_var_set(
+        &r->variables[index[NGX_HTTP_LOYALTY_PERSONAL_TIER]],
+        ctx->tier.data, ctx->tier.len);
+
+    s = &ngx_http_loyalty_stage_names[ctx->stage];
+
+    (void) ngx_http_loyalty_var_set(
+        &r->variables[index[NGX_HTTP_LOYALTY_PERSONAL_STAGE]],
+        s->data, s->len);
 }
 
 
