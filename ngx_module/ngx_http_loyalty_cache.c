@@ -103,10 +103,9 @@ ngx_http_loyalty_cache_init(ngx_http_loyalty_store_t *store, ngx_uint_t size,
 void
 ngx_http_loyalty_cache_free(ngx_http_loyalty_store_t *store)
 {
-    if (store->cache) {
-        ngx_free(store->cache);
-        store->cache = NULL;
-    }
+    /* free(NULL) is nothing */
+    ngx_free(store->cache);
+    store->cache = NULL;
 }
 
 

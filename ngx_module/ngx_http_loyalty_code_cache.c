@@ -231,10 +231,8 @@ ngx_http_loyalty_code_read(ngx_http_request_t *r,
     }
 
     if (rc != 0) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "loyalty_store \"%s\": mdb_get(\"%*s\") failed: %s",
-                      store->path, len, name, mdb_strerror(rc));
-        return NGX_ERROR;
+        return ngx_http_loyalty_store_read_failed(store, r->connection->log,
+                                                  name, len, rc);
     }
 
     if (loyalty_code_decode(val.mv_data, val.mv_size, &c) != 0) {
@@ -314,10 +312,7 @@ ngx_http_loyalty_store_referrer(ngx_http_loyalty_store_t *store,
     }
 
     if (rc != 0) {
-        ngx_log_error(NGX_LOG_ERR, log, 0,
-                      "loyalty_store \"%s\": mdb_get(\"%*s\") failed: %s",
-                      store->path, len, id, mdb_strerror(rc));
-        return NGX_ERROR;
+        return ngx_http_loyalty_store_read_failed(store, log, id, len, rc);
     }
 
     *referrer = m.referrer;

@@ -46,10 +46,13 @@ ngx_http_loyalty_identify_first(ngx_http_request_t *r)
 
     mr = r->main;
 
-    ctx = ngx_pcalloc(mr->pool, sizeof(ngx_http_loyalty_ctx_t));
+    ctx = ngx_palloc(mr->pool, sizeof(ngx_http_loyalty_ctx_t));
     if (ctx == NULL) {
         return NULL;
     }
+
+    /* zeroed in line but for the tier's bytes, read through ctx->tier */
+    ngx_memzero(ctx, offsetof(ngx_http_loyalty_ctx_t, tier_data));
 
     ngx_http_set_ctx(mr, ctx, ngx_http_loyalty_module);
 
@@ -214,25 +217,6 @@ ngx_http_loyalty_identity_refused(ngx_http_request_t *r,
 
 #if (nginx_version < 1029006)
 
-/* memcmp() == 0, a usual cookie name's 8 to 16 bytes as two words */
-static ngx_inline ngx_uint_t
-ngx_http_loyalty_same(u_char *a, u_char *b, size_t n)
-{
-    uint64_t  a0, b0, a1, b1;
-
-    if (n < sizeof(uint64_t) || n > 2 * sizeof(uint64_t)) {
-        return ngx_memcmp(a, b, n) == 0;
-    }
-
-    ngx_memcpy(&a0, a, sizeof(uint64_t));
-    ngx_memcpy(&b0, b, sizeof(uint64_t));
-    ngx_memcpy(&a1, a + n - sizeof(uint64_t), sizeof(uint64_t));
-    ngx_memcpy(&b1, b + n - sizeof(uint64_t), sizeof(uint64_t));
-
-    return ((a0 ^ b0) | (a1 ^ b1)) == 0;
-}
-
-
 static ngx_int_t
 ngx_http_loyalty_cookie_in(ngx_str_t *header, ngx_str_t *name,
     ngx_str_t *value)
@@ -251,7 +235,7 @@ ngx_http_loyalty_cookie_in(ngx_str_t *header, ngx_str_t *name,
         /* what ngx_strncasecmp() finds, its usual answer tried first */
         if ((size_t) (end - start) < name->len
             || (name->len && (start[0] | 0x20) != (name->data[0] | 0x20))
-            || (!ngx_http_loyalty_same(start, name->data, name->len)
+            || (!ngx_http_loyalty_equal(start, name->data, name->len)
                 && ngx_strncasecmp(start, name->data, name->len) != 0))
         {
             goto skip;
@@ -345,6 +329,33 @@ ngx_http_loyalty_get_cookie(ngx_http_request_t *r, ngx_str_t *name,
 
 
 /*
+ * ngx_strncasecmp() == 0 in line, for a name without NUL bytes (nginx's
+ * stops at one): only ASCII letters are folded, as nginx folds them.
+ */
+static ngx_inline ngx_uint_t
+ngx_http_loyalty_caseless(u_char *a, u_char *name, size_t n)
+{
+    u_char  c, d;
+
+    while (n--) {
+        c = *a++;
+        d = *name++;
+
+        if (c != d) {
+            c = (c >= 'A' && c <= 'Z') ? (c | 0x20) : c;
+            d = (d >= 'A' && d <= 'Z') ? (d | 0x20) : d;
+
+            if (c != d) {
+                return 0;
+            }
+        }
+    }
+
+    return 1;
+}
+
+
+/*
  * ngx_http_arg() as nginx has it (the first NAME=VALUE, the name matched
  * without regard to case at the start of the arguments or after "&"),
  * looking only where an argument starts: nginx searches the name all
@@ -365,7 +376,7 @@ ngx_http_loyalty_arg(ngx_http_request_t *r, u_char *name, size_t len,
 
     while (p < last) {
         if ((size_t) (last - p) > len && p[len] == '='
-            && ngx_strncasecmp(p, name, len) == 0)
+            && ngx_http_loyalty_caseless(p, name, len))
         {
             value->data = p + len + 1;
             amp = memchr(value->data, '&', last - value->data);
@@ -413,10 +424,8 @@ ngx_http_loyalty_lookup(ngx_http_request_t *r,
     }
 
     if (rc != 0) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "loyalty_store \"%s\": mdb_get(\"%*s\") failed: %s",
-                      store->path, id_len, id, mdb_strerror(rc));
-        return NGX_ERROR;
+        return ngx_http_loyalty_store_read_failed(store, r->connection->log,
+                                                  id, id_len, rc);
     }
 
     if (loyalty_member_peek(val.mv_data, val.mv_size, &stage, &flags,

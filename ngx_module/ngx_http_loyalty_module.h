@@ -285,7 +285,6 @@ typedef struct {
     unsigned                     has_rank:1;
     unsigned                     blocked:1;
     unsigned                     funnel_done:1;
-    u_char                       tier_data[LOYALTY_TIER_MAX];
     ngx_uint_t                   lifecycle;
     ngx_str_t                    segment;
 
@@ -297,6 +296,9 @@ typedef struct {
     unsigned                     price_found:1;
     int64_t                      price;
     int64_t                      retail;
+
+    /* last: a new context is zeroed up to it, its bytes read by tier */
+    u_char                       tier_data[LOYALTY_TIER_MAX];
 } ngx_http_loyalty_ctx_t;
 
 
@@ -516,6 +518,8 @@ void ngx_http_loyalty_write_log(ngx_http_loyalty_write_t *w,
     ngx_uint_t level, const char *detail, const char *then);
 ngx_uint_t ngx_http_loyalty_store_problem(ngx_http_loyalty_store_t *store,
     ngx_http_loyalty_problem_e problem);
+ngx_int_t ngx_http_loyalty_store_read_failed(ngx_http_loyalty_store_t *store,
+    ngx_log_t *log, const void *key, size_t len, int rc);
 
 ngx_int_t ngx_http_loyalty_cache_init(ngx_http_loyalty_store_t *store,
     ngx_uint_t size, ngx_log_t *log);
@@ -540,6 +544,87 @@ ngx_int_t ngx_http_loyalty_store_referrer(ngx_http_loyalty_store_t *store,
 
 ngx_http_loyalty_ctx_t *ngx_http_loyalty_identify_first(
     ngx_http_request_t *r);
+
+
+/*
+ * memcmp() == 0 for the short strings of the request path (cookie and
+ * argument names, SKUs), without a call: up to 16 bytes as two
+ * overlapping words (or half-words), longer ones by memcmp().  Not in
+ * constant time: never for secrets (loyalty_ct_equal()).
+ */
+static ngx_inline ngx_uint_t
+ngx_http_loyalty_equal(const u_char *a, const u_char *b, size_t n)
+{
+    size_t    i;
+    uint32_t  a4, b4, c4, d4;
+    uint64_t  a8, b8, c8, d8;
+
+    if (n >= sizeof(uint64_t) && n <= 2 * sizeof(uint64_t)) {
+        ngx_memcpy(&a8, a, sizeof(uint64_t));
+        ngx_memcpy(&b8, b, sizeof(uint64_t));
+        ngx_memcpy(&c8, a + n - sizeof(uint64_t), sizeof(uint64_t));
+        ngx_memcpy(&d8, b + n - sizeof(uint64_t), sizeof(uint64_t));
+
+        return ((a8 ^ b8) | (c8 ^ d8)) == 0;
+    }
+
+    if (n >= sizeof(uint32_t) && n < sizeof(uint64_t)) {
+        ngx_memcpy(&a4, a, sizeof(uint32_t));
+        ngx_memcpy(&b4, b, sizeof(uint32_t));
+        ngx_memcpy(&c4, a + n - sizeof(uint32_t), sizeof(uint32_t));
+        ngx_memcpy(&d4, b + n - sizeof(uint32_t), sizeof(uint32_t));
+
+        return ((a4 ^ b4) | (c4 ^ d4)) == 0;
+    }
+
+    if (n < sizeof(uint32_t)) {
+        for (i = 0; i < n; i++) {
+            if (a[i] != b[i]) {
+                return 0;
+            }
+        }
+
+        return 1;
+    }
+
+    return ngx_memcmp(a, b, n) == 0;
+}
+
+
+/*
+ * ngx_cpymem() of the short strings of an answer (SKUs, amounts, labels:
+ * 4 to 64 bytes) as overlapping moves, without a call.
+ */
+static ngx_inline __attribute__((always_inline)) u_char *
+ngx_http_loyalty_copy(u_char *dst, const u_char *src, size_t n)
+{
+    if (n >= 16 && n <= 64) {
+        ngx_memcpy(dst, src, 16);
+        ngx_memcpy(dst + n / 2 - 8, src + n / 2 - 8, 16);
+        ngx_memcpy(dst + n - 16, src + n - 16, 16);
+
+        if (n > 48) {
+            ngx_memcpy(dst + 16, src + 16, 16);
+            ngx_memcpy(dst + n - 32, src + n - 32, 16);
+        }
+
+        return dst + n;
+    }
+
+    if (n >= 8 && n < 16) {
+        ngx_memcpy(dst, src, 8);
+        ngx_memcpy(dst + n - 8, src + n - 8, 8);
+        return dst + n;
+    }
+
+    if (n >= 4 && n < 8) {
+        ngx_memcpy(dst, src, 4);
+        ngx_memcpy(dst + n - 4, src + n - 4, 4);
+        return dst + n;
+    }
+
+    return loyalty_cpymem(dst, src, n);
+}
 
 /*
  * Who the visitor is: identified the first time something asks, then the

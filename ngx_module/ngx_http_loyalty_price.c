@@ -34,7 +34,7 @@
 
 /*
  * a line of the sku argument: SKU, or SKU:QTY (qty 0: none given), and
- * the SKU's ngx_hash_key()
+ * the SKU's ngx_http_loyalty_price_hash()
  */
 typedef struct {
     ngx_str_t                  sku;
@@ -240,15 +240,15 @@ ngx_http_loyalty_price_split(ngx_str_t *list,
 {
     u_char      *p, *last, *start, *digits;
     int64_t      q;
-    ngx_uint_t   n, h;
+    ngx_uint_t   n;
 
     p = list->data;
     last = p + list->len;
 
     for (n = 0; n < NGX_HTTP_LOYALTY_SKUS_MAX; n++) {
         /* the characters of loyalty_valid_id() */
-        for (start = p, h = 0; p < last && loyalty_name_chars[*p]; p++) {
-            h = ngx_hash(h, *p);
+        for (start = p; p < last && loyalty_name_chars[*p]; p++) {
+            /* void */
         }
 
         if (p == start || p - start > LOYALTY_ID_MAX) {
@@ -257,7 +257,7 @@ ngx_http_loyalty_price_split(ngx_str_t *list,
 
         asks[n].sku.data = start;
         asks[n].sku.len = p - start;
-        asks[n].hash = h;
+        asks[n].hash = ngx_http_loyalty_price_hash(start, p - start);
         q = 0;
 
         if (p < last && *p == ':') {
@@ -348,7 +348,7 @@ ngx_http_loyalty_price_validate(ngx_str_t *list,
         asks[i].sku.data = p;
         asks[i].sku.len = (colon ? colon : last) - p;
         asks[i].qty = q;
-        asks[i].hash = ngx_hash_key(p, asks[i].sku.len);
+        asks[i].hash = ngx_http_loyalty_price_hash(p, asks[i].sku.len);
 
         if (!loyalty_valid_id((char *) p, (colon ? colon : last) - p)) {
             *why = last == p ? "an empty sku"
@@ -496,7 +496,7 @@ ngx_http_loyalty_price_item(ngx_http_request_t *r,
     qty = ask->qty;
 
     p = ngx_http_loyalty_price_lit(p, "{\"sku\":\"");
-    p = ngx_cpymem(p, ask->sku.data, ask->sku.len);
+    p = ngx_http_loyalty_copy(p, ask->sku.data, ask->sku.len);
 
     switch (ngx_http_loyalty_price_lookup(r, pr, &ask->sku, ask->hash,
                                           pr->tier, &pi))
@@ -536,14 +536,14 @@ ngx_http_loyalty_price_item(ngx_http_request_t *r,
 
     if (qty == 0 && pr->lua == NULL) {
         /* one unit, no hook: the amounts as the cache wrote them */
-        p = ngx_cpymem(p, pi->amounts, pi->amounts_len);
+        p = ngx_http_loyalty_copy(p, pi->amounts, pi->amounts_len);
 
     } else {
         p = ngx_http_loyalty_price_amounts(p, pi->retail * n, total);
     }
 
     p = ngx_http_loyalty_price_lit(p, ",\"label\":\"");
-    p = ngx_cpymem(p, label->data, label->len);
+    p = ngx_http_loyalty_copy(p, label->data, label->len);
     *p++ = '"';
 
     if (promo.len) {
@@ -553,7 +553,8 @@ ngx_http_loyalty_price_item(ngx_http_request_t *r,
     }
 
     if (pi->currency[0]
-        && ngx_memcmp(pi->currency, llcf->currency.data, 3) != 0)
+        && !ngx_http_loyalty_equal((u_char *) pi->currency,
+                                   llcf->currency.data, 3))
     {
         p = ngx_sprintf(p, ",\"currency\":\"%*s\"", (size_t) 3,
                         pi->currency);

@@ -13,11 +13,6 @@
 #include "ngx_http_loyalty_price.h"
 
 
-static ngx_int_t ngx_http_loyalty_price_read(ngx_http_request_t *r,
-    ngx_http_loyalty_pricing_t *pr, ngx_str_t *sku, int tier,
-    ngx_http_loyalty_price_info_t *pi);
-
-
 ngx_uint_t  ngx_http_loyalty_price_clamps;
 
 
@@ -40,6 +35,17 @@ typedef struct {
 } ngx_http_loyalty_price_entry_t;
 
 #define NGX_HTTP_LOYALTY_PRICE_CACHE  1024
+
+
+static ngx_int_t ngx_http_loyalty_price_fill(ngx_http_request_t *r,
+    ngx_http_loyalty_pricing_t *pr, ngx_str_t *sku, int tier,
+    ngx_http_loyalty_price_entry_t *e) __attribute__((noinline));
+static void ngx_http_loyalty_price_clamped(ngx_http_request_t *r,
+    ngx_http_loyalty_pricing_t *pr, ngx_str_t *sku, int tier,
+    ngx_http_loyalty_price_info_t *pi) __attribute__((noinline));
+static ngx_int_t ngx_http_loyalty_price_read(ngx_http_request_t *r,
+    ngx_http_loyalty_pricing_t *pr, ngx_str_t *sku, int tier,
+    ngx_http_loyalty_price_info_t *pi);
 
 static ngx_http_loyalty_price_entry_t
     ngx_http_loyalty_price_cache[NGX_HTTP_LOYALTY_PRICE_CACHE];
@@ -152,7 +158,8 @@ ngx_http_loyalty_price_get(ngx_http_request_t *r,
     const ngx_http_loyalty_price_info_t  *info;
 
     rc = ngx_http_loyalty_price_lookup(r, pr, sku,
-                                       ngx_hash_key(sku->data, sku->len),
+                                       ngx_http_loyalty_price_hash(sku->data,
+                                                                   sku->len),
                                        tier, &info);
     if (rc == NGX_OK) {
         *pi = *info;
@@ -163,8 +170,10 @@ ngx_http_loyalty_price_get(ngx_http_request_t *r,
 
 
 /*
- * ngx_http_loyalty_price_get() of a SKU whose ngx_hash_key() the caller
- * has: *pi points into the cache, valid until the next lookup.
+ * ngx_http_loyalty_price_get() of a SKU whose ngx_http_loyalty_price_hash()
+ * the caller has: *pi points into the cache, valid until the next lookup.
+ * A hit takes no frame: a miss and a clamp's log are functions of their
+ * own.
  */
 ngx_int_t
 ngx_http_loyalty_price_lookup(ngx_http_request_t *r,
@@ -172,7 +181,6 @@ ngx_http_loyalty_price_lookup(ngx_http_request_t *r,
     int tier, const ngx_http_loyalty_price_info_t **pi)
 {
     ngx_int_t                        rc;
-    ngx_uint_t                       key;
     ngx_http_loyalty_store_t        *store;
     ngx_http_loyalty_price_entry_t  *e;
 
@@ -187,62 +195,94 @@ ngx_http_loyalty_price_lookup(ngx_http_request_t *r,
         ngx_http_loyalty_price_cache_cycle = ngx_cycle;
     }
 
-    key = (hash ^ (ngx_uint_t) (tier + 1) * 7)
-          & (NGX_HTTP_LOYALTY_PRICE_CACHE - 1);
-
-    e = &ngx_http_loyalty_price_cache[key];
+    e = &ngx_http_loyalty_price_cache[(hash ^ (ngx_uint_t) (tier + 1) * 7)
+                                      & (NGX_HTTP_LOYALTY_PRICE_CACHE - 1)];
 
     if (e->txnid >= store->epoch && e->txnid != 0 && e->gen == store->gen
         && e->tier == tier && e->sku_len == sku->len
-        && ngx_memcmp(e->sku, sku->data, sku->len) == 0)
+        && ngx_http_loyalty_equal(e->sku, sku->data, sku->len))
     {
         rc = e->found ? NGX_OK : NGX_DECLINED;
 
     } else {
-        /* the first read: of the snapshot the cache's answers were of */
-        if (pr->txn == NULL) {
-            pr->txn = ngx_http_loyalty_store_begin(store,
-                                                   r->connection->log);
+        rc = ngx_http_loyalty_price_fill(r, pr, sku, tier, e);
 
-            if (pr->txn == NULL || store->epoch != pr->epoch
-                || store->gen != pr->gen)
-            {
-                return NGX_AGAIN;
-            }
+        if (rc == NGX_AGAIN) {
+            return NGX_AGAIN;
         }
-
-        /* emptied first: a failed read leaves no entry */
-        e->txnid = 0;
-
-        rc = ngx_http_loyalty_price_read(r, pr, sku, tier, &e->info);
-
-        if (rc == NGX_ERROR) {
-            return NGX_DECLINED;
-        }
-
-        e->txnid = mdb_txn_id(pr->txn);
-        e->gen = store->gen;
-        e->tier = tier;
-        e->found = (rc == NGX_OK);
-        e->sku_len = (u_char) sku->len;
-        ngx_memcpy(e->sku, sku->data, sku->len);
     }
 
     *pi = &e->info;
 
     if (rc == NGX_OK && e->info.clamped && tier == pr->tier) {
-        ngx_http_loyalty_price_clamps++;
-        ngx_http_loyalty_metric(NGX_HTTP_LOYALTY_M_PRICE_CLAMP);
-
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "loyalty: privilege guard lowered sku \"%V\" for tier "
-                      "\"%*s\" from %L to %L (%ui in this worker)", sku,
-                      pr->tiers->tiers[tier].name_len,
-                      pr->tiers->tiers[tier].name, e->info.raw,
-                      e->info.price, ngx_http_loyalty_price_clamps);
+        ngx_http_loyalty_price_clamped(r, pr, sku, tier, &e->info);
     }
 
     return rc;
+}
+
+
+/*
+ * A miss: e filled from the store, NGX_OK or NGX_DECLINED (no such SKU,
+ * or not read: left empty), or NGX_AGAIN (pricing lazily, the store
+ * changed before this first read).
+ */
+static ngx_int_t
+ngx_http_loyalty_price_fill(ngx_http_request_t *r,
+    ngx_http_loyalty_pricing_t *pr, ngx_str_t *sku, int tier,
+    ngx_http_loyalty_price_entry_t *e)
+{
+    ngx_int_t                  rc;
+    ngx_http_loyalty_store_t  *store;
+
+    store = pr->store;
+
+    /* the first read: of the snapshot the cache's answers were of */
+    if (pr->txn == NULL) {
+        pr->txn = ngx_http_loyalty_store_begin(store, r->connection->log);
+
+        if (pr->txn == NULL || store->epoch != pr->epoch
+            || store->gen != pr->gen)
+        {
+            return NGX_AGAIN;
+        }
+    }
+
+    /* emptied first: a failed read leaves no entry */
+    e->txnid = 0;
+
+    rc = ngx_http_loyalty_price_read(r, pr, sku, tier, &e->info);
+
+    if (rc == NGX_ERROR) {
+        return NGX_DECLINED;
+    }
+
+    e->txnid = mdb_txn_id(pr->txn);
+    e->gen = store->gen;
+    e->tier = tier;
+    e->found = (rc == NGX_OK);
+    e->sku_len = (u_char) sku->len;
+    ngx_memcpy(e->sku, sku->data, sku->len);
+
+    return rc;
+}
+
+
+/* a guard that lowered the tier's price: counted and logged each time */
+static void
+ngx_http_loyalty_price_clamped(ngx_http_request_t *r,
+    ngx_http_loyalty_pricing_t *pr, ngx_str_t *sku, int tier,
+    ngx_http_loyalty_price_info_t *pi)
+{
+    ngx_http_loyalty_price_clamps++;
+    ngx_http_loyalty_metric(NGX_HTTP_LOYALTY_M_PRICE_CLAMP);
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "loyalty: privilege guard lowered sku \"%V\" for tier "
+                  "\"%*s\" from %L to %L (%ui in this worker)", sku,
+                  pr->tiers->tiers[tier].name_len,
+                  pr->tiers->tiers[tier].name, pi->raw, pi->price,
+                  ngx_http_loyalty_price_clamps);
 }
 
 
@@ -270,10 +310,10 @@ ngx_http_loyalty_price_read(ngx_http_request_t *r,
 
     if (rc != 0) {
         if (rc != MDB_NOTFOUND) {
-            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "loyalty_store \"%s\": mdb_get(\"%V\") failed: %s",
-                          store->path, sku, mdb_strerror(rc));
-            return NGX_ERROR;
+            return ngx_http_loyalty_store_read_failed(store,
+                                                      r->connection->log,
+                                                      sku->data, sku->len,
+                                                      rc);
         }
 
         ngx_memzero(pi, sizeof(ngx_http_loyalty_price_info_t));

@@ -663,6 +663,22 @@ ngx_http_loyalty_store_problem(ngx_http_loyalty_store_t *store,
 }
 
 
+/*
+ * A read of key that failed otherwise than MDB_NOTFOUND, logged with the
+ * key: NGX_ERROR, a failure of the moment (not to be remembered).
+ */
+ngx_int_t
+ngx_http_loyalty_store_read_failed(ngx_http_loyalty_store_t *store,
+    ngx_log_t *log, const void *key, size_t len, int rc)
+{
+    ngx_log_error(NGX_LOG_ERR, log, 0,
+                  "loyalty_store \"%s\": mdb_get(\"%*s\") failed: %s",
+                  store->path, len, key, mdb_strerror(rc));
+
+    return NGX_ERROR;
+}
+
+
 /* the tiers as of the transaction begun by ngx_http_loyalty_store_begin() */
 const loyalty_tierset_t *
 ngx_http_loyalty_store_tiers(ngx_http_loyalty_store_t *store, ngx_log_t *log)

@@ -11,23 +11,18 @@
 #include "ngx_http_loyalty_module.h"
 
 
+/*
+ * The data of the variables that are not read at an offset of the
+ * context or of the attribution (the strings, the stage and identity)
+ */
 typedef enum {
-    NGX_HTTP_LOYALTY_VAR_MEMBER = 0,
-    NGX_HTTP_LOYALTY_VAR_TIER,
-    NGX_HTTP_LOYALTY_VAR_TIER_RANK,
-    NGX_HTTP_LOYALTY_VAR_STAGE,
+    NGX_HTTP_LOYALTY_VAR_TIER_RANK = 0,
     NGX_HTTP_LOYALTY_VAR_POINTS,
-    NGX_HTTP_LOYALTY_VAR_IDENTITY,
     NGX_HTTP_LOYALTY_VAR_BLOCKED,
     NGX_HTTP_LOYALTY_VAR_PRICE,
     NGX_HTTP_LOYALTY_VAR_PRICE_RETAIL,
     NGX_HTTP_LOYALTY_VAR_PRICE_TIER,
-    NGX_HTTP_LOYALTY_VAR_REF_CODE,
-    NGX_HTTP_LOYALTY_VAR_REFERRER,
-    NGX_HTTP_LOYALTY_VAR_REFERRER2,
     NGX_HTTP_LOYALTY_VAR_REF_AGE,
-    NGX_HTTP_LOYALTY_VAR_REF_STATUS,
-    NGX_HTTP_LOYALTY_VAR_REF_CAMPAIGN,
     NGX_HTTP_LOYALTY_VAR_REF_MISS,
     NGX_HTTP_LOYALTY_VAR_LIFECYCLE,
     NGX_HTTP_LOYALTY_VAR_SEGMENT
@@ -35,6 +30,12 @@ typedef enum {
 
 
 static ngx_int_t ngx_http_loyalty_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_loyalty_variable_first(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data) __attribute__((noinline));
+static void ngx_http_loyalty_variable_fill(ngx_http_request_t *r,
+    ngx_http_loyalty_ctx_t *ctx);
+static ngx_int_t ngx_http_loyalty_ref_field_var(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_loyalty_number_var(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
@@ -54,22 +55,22 @@ static ngx_int_t ngx_http_loyalty_var_set(ngx_http_variable_value_t *v,
 static ngx_http_variable_t  ngx_http_loyalty_vars[] = {
 
     { ngx_string("loyalty_member"), NULL, ngx_http_loyalty_variable,
-      NGX_HTTP_LOYALTY_VAR_MEMBER, 0, 0 },
+      offsetof(ngx_http_loyalty_ctx_t, member), 0, 0 },
 
     { ngx_string("loyalty_tier"), NULL, ngx_http_loyalty_variable,
-      NGX_HTTP_LOYALTY_VAR_TIER, 0, 0 },
+      offsetof(ngx_http_loyalty_ctx_t, tier), 0, 0 },
 
     { ngx_string("loyalty_tier_rank"), NULL, ngx_http_loyalty_number_var,
       NGX_HTTP_LOYALTY_VAR_TIER_RANK, 0, 0 },
 
     { ngx_string("loyalty_stage"), NULL, ngx_http_loyalty_variable,
-      NGX_HTTP_LOYALTY_VAR_STAGE, 0, 0 },
+      offsetof(ngx_http_loyalty_ctx_t, stage), 0, 0 },
 
     { ngx_string("loyalty_points"), NULL, ngx_http_loyalty_number_var,
       NGX_HTTP_LOYALTY_VAR_POINTS, 0, 0 },
 
     { ngx_string("loyalty_identity"), NULL, ngx_http_loyalty_variable,
-      NGX_HTTP_LOYALTY_VAR_IDENTITY, 0, 0 },
+      offsetof(ngx_http_loyalty_ctx_t, identity), 0, 0 },
 
     { ngx_string("loyalty_blocked"), NULL, ngx_http_loyalty_number_var,
       NGX_HTTP_LOYALTY_VAR_BLOCKED, 0, 0 },
@@ -87,23 +88,23 @@ static ngx_http_variable_t  ngx_http_loyalty_vars[] = {
     { ngx_string("loyalty_price_tier"), NULL, ngx_http_loyalty_price_var,
       NGX_HTTP_LOYALTY_VAR_PRICE_TIER, 0, 0 },
 
-    { ngx_string("loyalty_ref_code"), NULL, ngx_http_loyalty_ref_var,
-      NGX_HTTP_LOYALTY_VAR_REF_CODE, 0, 0 },
+    { ngx_string("loyalty_ref_code"), NULL, ngx_http_loyalty_ref_field_var,
+      offsetof(ngx_http_loyalty_ref_t, code), 0, 0 },
 
-    { ngx_string("loyalty_referrer"), NULL, ngx_http_loyalty_ref_var,
-      NGX_HTTP_LOYALTY_VAR_REFERRER, 0, 0 },
+    { ngx_string("loyalty_referrer"), NULL, ngx_http_loyalty_ref_field_var,
+      offsetof(ngx_http_loyalty_ref_t, referrer), 0, 0 },
 
-    { ngx_string("loyalty_referrer2"), NULL, ngx_http_loyalty_ref_var,
-      NGX_HTTP_LOYALTY_VAR_REFERRER2, 0, 0 },
+    { ngx_string("loyalty_referrer2"), NULL, ngx_http_loyalty_ref_field_var,
+      offsetof(ngx_http_loyalty_ref_t, referrer2), 0, 0 },
 
     { ngx_string("loyalty_ref_age"), NULL, ngx_http_loyalty_ref_var,
       NGX_HTTP_LOYALTY_VAR_REF_AGE, 0, 0 },
 
-    { ngx_string("loyalty_ref_status"), NULL, ngx_http_loyalty_ref_var,
-      NGX_HTTP_LOYALTY_VAR_REF_STATUS, 0, 0 },
+    { ngx_string("loyalty_ref_status"), NULL, ngx_http_loyalty_ref_field_var,
+      offsetof(ngx_http_loyalty_ref_t, status), 0, 0 },
 
-    { ngx_string("loyalty_ref_campaign"), NULL, ngx_http_loyalty_ref_var,
-      NGX_HTTP_LOYALTY_VAR_REF_CAMPAIGN, 0, 0 },
+    { ngx_string("loyalty_ref_campaign"), NULL, ngx_http_loyalty_ref_field_var,
+      offsetof(ngx_http_loyalty_ref_t, campaign), 0, 0 },
 
     /* set by the admin handler: read it when logging */
     { ngx_string("loyalty_admin_token_id"), NULL,
@@ -140,6 +141,14 @@ typedef struct {
     ngx_str_t                    anonymous;
 } ngx_http_loyalty_personal_t;
 
+
+/*
+ * Where $loyalty_tier's and $loyalty_stage's indexes are in
+ * lmcf->personal, for ngx_http_loyalty_variable_fill(): the table below
+ * keeps them there.
+ */
+#define NGX_HTTP_LOYALTY_PERSONAL_TIER   1
+#define NGX_HTTP_LOYALTY_PERSONAL_STAGE  4
 
 static ngx_http_loyalty_personal_t  ngx_http_loyalty_personal[] = {
     { ngx_string("loyalty_member"), ngx_null_string },
@@ -272,7 +281,12 @@ ngx_http_loyalty_personal_var(ngx_http_request_t *r,
 }
 
 
-/* the strings: in the context, or the names of its codes */
+/*
+ * $loyalty_member, $loyalty_tier, $loyalty_stage, $loyalty_identity: what
+ * is at data in the context, an ngx_str_t or a code.  The context is read
+ * in line, with no frame to build: the request's first variable
+ * identifies the visitor through ngx_http_loyalty_variable_first().
+ */
 static ngx_int_t
 ngx_http_loyalty_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
@@ -280,31 +294,78 @@ ngx_http_loyalty_variable(ngx_http_request_t *r,
     ngx_str_t               *s;
     ngx_http_loyalty_ctx_t  *ctx;
 
-    ctx = ngx_http_loyalty_identify(r);
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_loyalty_module);
     if (ctx == NULL) {
-        return NGX_ERROR;
+        return ngx_http_loyalty_variable_first(r, v, data);
     }
 
     switch (data) {
 
-    case NGX_HTTP_LOYALTY_VAR_MEMBER:
-        s = &ctx->member;
-        break;
-
-    case NGX_HTTP_LOYALTY_VAR_TIER:
-        s = &ctx->tier;
-        break;
-
-    case NGX_HTTP_LOYALTY_VAR_STAGE:
+    case offsetof(ngx_http_loyalty_ctx_t, stage):
         s = &ngx_http_loyalty_stage_names[ctx->stage];
         break;
 
-    default: /* NGX_HTTP_LOYALTY_VAR_IDENTITY */
+    case offsetof(ngx_http_loyalty_ctx_t, identity):
         s = &ngx_http_loyalty_identity_names[ctx->identity];
+        break;
+
+    case offsetof(ngx_http_loyalty_ctx_t, member):
+        s = &ctx->member;
+
+        if (s->len) {
+            ngx_http_loyalty_variable_fill(r, ctx);
+        }
+
+        break;
+
+    default:
+        s = (ngx_str_t *) ((u_char *) ctx + data);
         break;
     }
 
     return ngx_http_loyalty_var_set(v, s->data, s->len);
+}
+
+
+/*
+ * A member's $loyalty_member read: $loyalty_tier and $loyalty_stage,
+ * usually read next, are made too, so that nginx need not call their
+ * handlers.  $loyalty_personal, which tells the variables read so far,
+ * is "1" for a member's $loyalty_member whatever else was read.
+ */
+static void
+ngx_http_loyalty_variable_fill(ngx_http_request_t *r,
+    ngx_http_loyalty_ctx_t *ctx)
+{
+    ngx_str_t                     *s;
+    ngx_int_t                     *index;
+    ngx_http_loyalty_main_conf_t  *lmcf;
+
+    lmcf = ngx_http_get_module_main_conf(r, ngx_http_loyalty_module);
+    index = lmcf->personal;
+
+    (void) ngx_http_loyalty_var_set(
+        &r->variables[index[NGX_HTTP_LOYALTY_PERSONAL_TIER]],
+        ctx->tier.data, ctx->tier.len);
+
+    s = &ngx_http_loyalty_stage_names[ctx->stage];
+
+    (void) ngx_http_loyalty_var_set(
+        &r->variables[index[NGX_HTTP_LOYALTY_PERSONAL_STAGE]],
+        s->data, s->len);
+}
+
+
+/* the request's first variable: the visitor identified, then read */
+static ngx_int_t
+ngx_http_loyalty_variable_first(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    if (ngx_http_loyalty_identify_first(r) == NULL) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_loyalty_variable(r, v, data);
 }
 
 
@@ -395,13 +456,16 @@ ngx_http_loyalty_price_var(ngx_http_request_t *r,
 }
 
 
+/*
+ * $loyalty_ref_code, $loyalty_referrer, $loyalty_referrer2,
+ * $loyalty_ref_campaign, $loyalty_ref_status: what is at data in the
+ * attribution, an ngx_str_t or the status
+ */
 static ngx_int_t
-ngx_http_loyalty_ref_var(ngx_http_request_t *r, ngx_http_variable_value_t *v,
-    uintptr_t data)
+ngx_http_loyalty_ref_field_var(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
 {
-    u_char                  *p, *last;
     ngx_str_t               *s;
-    ngx_uint_t               miss;
     ngx_http_loyalty_ref_t  *ref;
 
     ref = ngx_http_loyalty_attribute(r);
@@ -409,52 +473,48 @@ ngx_http_loyalty_ref_var(ngx_http_request_t *r, ngx_http_variable_value_t *v,
         return NGX_ERROR;
     }
 
-    switch (data) {
-
-    case NGX_HTTP_LOYALTY_VAR_REF_CODE:
-        s = &ref->code;
-        break;
-
-    case NGX_HTTP_LOYALTY_VAR_REFERRER:
-        s = &ref->referrer;
-        break;
-
-    case NGX_HTTP_LOYALTY_VAR_REFERRER2:
-        s = &ref->referrer2;
-        break;
-
-    case NGX_HTTP_LOYALTY_VAR_REF_STATUS:
-        s = &ngx_http_loyalty_ref_status_names[ref->status];
-        break;
-
-    case NGX_HTTP_LOYALTY_VAR_REF_CAMPAIGN:
-        s = &ref->campaign;
-        break;
-
-    case NGX_HTTP_LOYALTY_VAR_REF_MISS:
-        /* what walking the code space meets: unknown or dead codes */
-        miss = ref->status == NGX_HTTP_LOYALTY_REF_INVALID
-               || ref->status == NGX_HTTP_LOYALTY_REF_REVOKED
-               || ref->status == NGX_HTTP_LOYALTY_REF_EXPIRED;
-
-        return ngx_http_loyalty_var_set(v, (u_char *) "1", miss);
-
-    default: /* NGX_HTTP_LOYALTY_VAR_REF_AGE: empty when not known */
-        if (ref->at == 0) {
-            return ngx_http_loyalty_var_set(v, NULL, 0);
-        }
-
-        p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
-        if (p == NULL) {
-            return NGX_ERROR;
-        }
-
-        last = ngx_sprintf(p, "%T", ngx_max(ngx_time() - ref->at, 0));
-
-        return ngx_http_loyalty_var_set(v, p, last - p);
-    }
+    s = (data == offsetof(ngx_http_loyalty_ref_t, status))
+        ? &ngx_http_loyalty_ref_status_names[ref->status]
+        : (ngx_str_t *) ((u_char *) ref + data);
 
     return ngx_http_loyalty_var_set(v, s->data, s->len);
+}
+
+
+/* $loyalty_ref_miss and $loyalty_ref_age */
+static ngx_int_t
+ngx_http_loyalty_ref_var(ngx_http_request_t *r, ngx_http_variable_value_t *v,
+    uintptr_t data)
+{
+    u_char                  *p, *last;
+    ngx_http_loyalty_ref_t  *ref;
+
+    ref = ngx_http_loyalty_attribute(r);
+    if (ref == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* what walking the code space meets: unknown or dead codes */
+    if (data == NGX_HTTP_LOYALTY_VAR_REF_MISS) {
+        return ngx_http_loyalty_var_set(v, (u_char *) "1",
+                   ref->status == NGX_HTTP_LOYALTY_REF_INVALID
+                   || ref->status == NGX_HTTP_LOYALTY_REF_REVOKED
+                   || ref->status == NGX_HTTP_LOYALTY_REF_EXPIRED);
+    }
+
+    /* NGX_HTTP_LOYALTY_VAR_REF_AGE: empty when not known */
+    if (ref->at == 0) {
+        return ngx_http_loyalty_var_set(v, NULL, 0);
+    }
+
+    p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    last = ngx_sprintf(p, "%T", ngx_max(ngx_time() - ref->at, 0));
+
+    return ngx_http_loyalty_var_set(v, p, last - p);
 }
 
 

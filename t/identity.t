@@ -511,3 +511,55 @@ my $c = Loyalty::Harness::sign_member('alice', 3600);
 "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nCookie: loyalty_member;x=1;loyalty_member=$c\r\n\r\n"
 --- response_body
 [valid][alice]
+
+
+=== TEST 33: $loyalty_member read first: $loyalty_tier and $loyalty_stage are the member's, in the body and the headers
+--- config
+location / {
+    add_header X-Stage $loyalty_stage;
+    add_header X-Tier $loyalty_tier;
+    return 200 "[$loyalty_member][$loyalty_stage][$loyalty_tier][$loyalty_personal]\n";
+}
+--- store
+[tiers]
+{"name":"silver","rank":1}
+[members]
+{"id":"carol","tier":"silver","stage":"prospect"}
+--- request
+GET /
+--- more_headers
+Cookie: loyalty_member=%%SIGN(carol,1h)%%
+--- response_headers
+X-Stage: prospect
+X-Tier: silver
+--- response_body
+[carol][prospect][silver][1]
+
+
+=== TEST 34: $loyalty_personal stays empty for a prospect's $loyalty_stage read alone
+--- config
+location / {
+    return 200 "[$loyalty_stage][$loyalty_personal][$loyalty_identity]\n";
+}
+--- store
+[tiers]
+{"name":"silver","rank":1}
+[members]
+{"id":"carol","tier":"silver","stage":"prospect"}
+--- request
+GET /
+--- more_headers
+Cookie: loyalty_member=%%SIGN(carol,1h)%%
+--- response_body
+[prospect][][valid]
+
+
+=== TEST 35: an anonymous visitor's $loyalty_member read first: tier and stage an anonymous visitor's, nothing personal
+--- config
+location / {
+    return 200 "[$loyalty_member][$loyalty_tier][$loyalty_stage][$loyalty_personal]\n";
+}
+--- request
+GET /
+--- response_body
+[][][prospect][]
