@@ -238,53 +238,39 @@ loyalty_stats_top_sort(loyalty_stats_top_t *t)
 
 
 /*
- * A record into the totals; its sort counter, *sound set; 0 for damage,
- * which is verify's to report and counts nothing here
+ * A record into the totals: a day record (want 0), or the days of a
+ * block record that want has; its sort counter, *sound set; 0 for
+ * damage, which is verify's to report and counts nothing here, and for
+ * a block without days of the range
  */
 static int64_t
 loyalty_stats_total(loyalty_stats_top_t *t, const uint8_t *v, size_t len,
-    int *sound)
+    uint32_t want, int *sound)
 {
-    int             i;
-    unsigned        m, u, present;
-    int64_t         c[LOYALTY_STATS_COUNTERS];
-    const uint8_t  *p, *end;
+    int       rc;
+    unsigned  m, present;
+    int64_t   c[LOYALTY_STATS_COUNTERS];
 
-    present = (len >= 3) ? (unsigned) (v[1] | (v[2] << 8)) : 0;
-    p = v + 3;
-    end = v + len;
-    m = 0;
+    present = 0;
 
-    /*
-     * Most records (clicks) count under 64 of everything: a byte per
-     * counter, neither 0 nor continued, added to the totals as it is
-     * decoded (and taken back if a longer one follows)
-     */
-    if (len >= 3 && v[0] == LOYALTY_STATS_VERSION
-        && !(present >> LOYALTY_STATS_COUNTERS))
-    {
-        for (m = present; m && p < end && *p - 1u < 0x7f; m &= m - 1) {
-            i = __builtin_ctz(m);
-            c[i] = (int64_t) (*p >> 1) ^ -(int64_t) (*p & 1);
-            t->totals[i] += c[i];
-            p++;
-        }
+    if (want == 0) {
+        rc = loyalty_stats_decode_present(v, len, c, &present);
 
-        if (m != 0 || p != end) {
-            for (u = present; u != m; u &= u - 1) {
-                t->totals[__builtin_ctz(u)] -= c[__builtin_ctz(u)];
-            }
-        }
+    } else if (loyalty_stats_block_days(v, len) & want) {
+        memset(c, 0, sizeof(c));
+        rc = loyalty_stats_block_sum(v, len, want, c, &present);
+
+    } else {
+        /* none of the range's days: no row, as no day record */
+        return 0;
     }
 
-    if (len < 3 || m != 0 || p != end) {
-        if (loyalty_stats_decode_present(v, len, c, &present) != 0) {
-            return 0;
-        }
+    if (rc != 0) {
+        return 0;
+    }
 
-        for (m = present; m; m &= m - 1) {
-            t->totals[__builtin_ctz(m)] += c[__builtin_ctz(m)];
-        }
+    for (m = present; m; m &= m - 1) {
+        t->totals[__builtin_ctz(m)] += c[__builtin_ctz(m)];
     }
 
     *sound = 1;
@@ -428,6 +414,8 @@ typedef struct {
     MDB_cursor            *cur;
     MDB_val                key;
     MDB_val                val;
+    int                    kind;
+    uint32_t               want;        /* a block's days; 0: a day's */
     uint8_t                day[4];
     const loyalty_stats_pend_t  *pend;
     size_t                 first;
@@ -459,7 +447,7 @@ loyalty_stats_same_day(const uint8_t *a, const uint8_t *b)
 
 /* the way at its next record: 1, 0 past its day's, or an LMDB error */
 static int
-loyalty_stats_way_next(loyalty_stats_way_t *w, int kind, MDB_cursor_op op)
+loyalty_stats_way_next(loyalty_stats_way_t *w, MDB_cursor_op op)
 {
     int             rc;
     const uint8_t  *k;
@@ -499,20 +487,20 @@ loyalty_stats_way_next(loyalty_stats_way_t *w, int kind, MDB_cursor_op op)
     k = w->key.mv_data;
 
     return w->key.mv_size >= 5 && w->key.mv_size <= LOYALTY_STATS_KEY_MAX
-           && k[0] == kind && loyalty_stats_same_day(k + 1, w->day);
+           && k[0] == w->kind && loyalty_stats_same_day(k + 1, w->day);
 }
 
 
 /* a record into the sums: 0 or ENOMEM */
 static int
 loyalty_stats_sum_one(loyalty_stats_top_t *t, loyalty_stats_sums_t *s,
-    const MDB_val *key, const MDB_val *val)
+    const MDB_val *key, const MDB_val *val, uint32_t want)
 {
     int      sound;
     int64_t  v;
 
     sound = 0;
-    v = loyalty_stats_total(t, val->mv_data, val->mv_size, &sound);
+    v = loyalty_stats_total(t, val->mv_data, val->mv_size, want, &sound);
 
     if (!sound) {
         return 0;
@@ -532,11 +520,12 @@ loyalty_stats_way_add(loyalty_stats_way_t *w, loyalty_stats_top_t *t,
     size_t  k;
 
     if (w->cur != NULL) {
-        return loyalty_stats_sum_one(t, s, &w->key, &w->val);
+        return loyalty_stats_sum_one(t, s, &w->key, &w->val, w->want);
     }
 
     for (k = w->first; k < w->i; k++) {
-        rc = loyalty_stats_sum_one(t, s, &w->pend[k].key, &w->pend[k].val);
+        rc = loyalty_stats_sum_one(t, s, &w->pend[k].key, &w->pend[k].val,
+                                   0);
         if (rc != 0) {
             return rc;
         }
@@ -547,47 +536,77 @@ loyalty_stats_way_add(loyalty_stats_way_t *w, loyalty_stats_top_t *t,
 
 
 /*
- * A cursor per day of the range at its first record of the kind; days
- * without one have none.  On failure the caller closes w[0..*n).
+ * A way at its first record of kind and day (want: the block's days of
+ * the range; 0 for a day's) added to w[0..*n) if there is one
+ */
+static int
+loyalty_stats_way_open(loyalty_store_t *st, MDB_txn *txn, int kind,
+    int64_t day, uint32_t want, loyalty_stats_way_t *w, size_t *n)
+{
+    int       rc;
+    uint8_t   kbuf[LOYALTY_STATS_KEY_MAX];
+
+    memset(&w[*n], 0, sizeof(loyalty_stats_way_t));
+
+    rc = mdb_cursor_open(txn, st->dbi[LOYALTY_DB_STATS], &w[*n].cur);
+    if (rc != 0) {
+        return rc;
+    }
+
+    w[*n].kind = kind;
+    w[*n].want = want;
+    w[*n].key.mv_data = kbuf;
+    w[*n].key.mv_size = loyalty_stats_key(kind, day, NULL, 0, kbuf);
+    memcpy(w[*n].day, kbuf + 1, 4);
+
+    rc = loyalty_stats_way_next(&w[*n], MDB_SET_RANGE);
+
+    if (rc == 1) {
+        (*n)++;
+        return 0;
+    }
+
+    mdb_cursor_close(w[*n].cur);
+
+    return rc;
+}
+
+
+/*
+ * A way per block of the range, and one per day of the range that has
+ * day records of the kind (a store made before blocks).  On failure the
+ * caller closes w[0..*n).
  */
 static int
 loyalty_stats_ways(loyalty_store_t *st, MDB_txn *txn,
-    const loyalty_stats_query_t *q, int kind, loyalty_stats_way_t *w,
-    size_t *n)
+    const loyalty_stats_query_t *q, int kind, loyalty_stats_top_t *t,
+    loyalty_stats_way_t *w, size_t *n)
 {
     int       rc;
     int64_t   day;
-    uint8_t   kbuf[LOYALTY_STATS_KEY_MAX];
 
     *n = 0;
+    rc = 0;
 
-    for (day = q->from; day <= q->to; day++) {
-        memset(&w[*n], 0, sizeof(loyalty_stats_way_t));
-
-        rc = mdb_cursor_open(txn, st->dbi[LOYALTY_DB_STATS], &w[*n].cur);
-        if (rc != 0) {
-            return rc;
-        }
-
-        w[*n].key.mv_data = kbuf;
-        w[*n].key.mv_size = loyalty_stats_key(kind, day, NULL, 0, kbuf);
-        memcpy(w[*n].day, kbuf + 1, 4);
-
-        rc = loyalty_stats_way_next(&w[*n], kind, MDB_SET_RANGE);
-
-        if (rc == 1) {
-            (*n)++;
-            continue;
-        }
-
-        mdb_cursor_close(w[*n].cur);
-
-        if (rc != 0) {
-            return rc;
-        }
+    for (day = loyalty_stats_block_day(q->from); rc == 0 && day <= q->to;
+         day += LOYALTY_STATS_BLOCK_DAYS)
+    {
+        rc = loyalty_stats_way_open(st, txn, loyalty_stats_block_kind(kind),
+                                    day,
+                                    loyalty_stats_block_mask(day, q->from,
+                                                             q->to),
+                                    w, n);
     }
 
-    return 0;
+    t->blocks = *n;
+
+    for (day = q->from; rc == 0 && day <= q->to; day++) {
+        rc = loyalty_stats_way_open(st, txn, kind, day, 0, w, n);
+    }
+
+    t->days = *n - t->blocks;
+
+    return rc;
 }
 
 
@@ -610,7 +629,7 @@ loyalty_stats_ways_pend(loyalty_store_t *st, MDB_txn *txn,
     w[*n].pend = t->pend;
     w[*n].n = t->npend;
 
-    *n += loyalty_stats_way_next(&w[*n], kind, MDB_NEXT);
+    *n += loyalty_stats_way_next(&w[*n], MDB_NEXT);
 
     return 0;
 }
@@ -622,7 +641,7 @@ loyalty_stats_ways_pend(loyalty_store_t *st, MDB_txn *txn,
  * error
  */
 static int
-loyalty_stats_way_drain(loyalty_stats_way_t *w, int kind, const char *bound,
+loyalty_stats_way_drain(loyalty_stats_way_t *w, const char *bound,
     size_t blen, loyalty_stats_top_t *t, loyalty_stats_sums_t *s)
 {
     int  rc;
@@ -636,7 +655,7 @@ loyalty_stats_way_drain(loyalty_stats_way_t *w, int kind, const char *bound,
             return rc;
         }
 
-        rc = loyalty_stats_way_next(w, kind, MDB_NEXT);
+        rc = loyalty_stats_way_next(w, MDB_NEXT);
         if (rc != 1) {
             return rc;
         }
@@ -653,8 +672,7 @@ loyalty_stats_way_drain(loyalty_stats_way_t *w, int kind, const char *bound,
  * it ends: the days' runs are in name order.
  */
 static int
-loyalty_stats_round(loyalty_stats_way_t *w, size_t *n, int kind,
-    size_t step, loyalty_stats_top_t *t, loyalty_stats_sums_t *s)
+loyalty_stats_round(loyalty_stats_way_t *w, size_t *n, size_t step, loyalty_stats_top_t *t, loyalty_stats_sums_t *s)
 {
     int      rc;
     char     bound[LOYALTY_ID_MAX], *b;
@@ -673,7 +691,7 @@ loyalty_stats_round(loyalty_stats_way_t *w, size_t *n, int kind,
 
         rc = loyalty_stats_way_add(&w[0], t, s);
         if (rc == 0) {
-            rc = loyalty_stats_way_next(&w[0], kind, MDB_NEXT);
+            rc = loyalty_stats_way_next(&w[0], MDB_NEXT);
         }
     }
 
@@ -691,7 +709,7 @@ loyalty_stats_round(loyalty_stats_way_t *w, size_t *n, int kind,
     }
 
     while (i < *n) {
-        rc = loyalty_stats_way_drain(&w[i], kind, b, blen, t, s);
+        rc = loyalty_stats_way_drain(&w[i], b, blen, t, s);
 
         if (rc == 1) {
             i++;
@@ -756,14 +774,16 @@ loyalty_stats_merge(loyalty_store_t *st, MDB_txn *txn,
 
     kind = loyalty_stats_kinds[q->by];
 
-    w = malloc((size_t) (q->to - q->from + 2) * sizeof(loyalty_stats_way_t));
+    /* the days, the blocks (a day before the first: one more), pending */
+    w = malloc((size_t) ((q->to - q->from + 1) * 2 + 3)
+               * sizeof(loyalty_stats_way_t));
     if (w == NULL) {
         return ENOMEM;
     }
 
     memset(&s, 0, sizeof(loyalty_stats_sums_t));
 
-    rc = loyalty_stats_ways(st, txn, q, kind, w, &n);
+    rc = loyalty_stats_ways(st, txn, q, kind, t, w, &n);
 
     if (rc == 0) {
         rc = loyalty_stats_ways_pend(st, txn, q, kind, t, w, &n);
@@ -776,7 +796,7 @@ loyalty_stats_merge(loyalty_store_t *st, MDB_txn *txn,
     step = n ? LOYALTY_STATS_ROUND / n + 1 : 1;
 
     while (rc == 0 && n > 0) {
-        rc = loyalty_stats_round(w, &n, kind, step, t, &s);
+        rc = loyalty_stats_round(w, &n, step, t, &s);
         names = s.n;
 
         if (rc == 0) {
@@ -820,7 +840,7 @@ loyalty_stats_days(loyalty_store_t *st, MDB_txn *txn,
             return rc;
         }
 
-        v = (rc == 0) ? loyalty_stats_total(t, val.mv_data, val.mv_size,
+        v = (rc == 0) ? loyalty_stats_total(t, val.mv_data, val.mv_size, 0,
                                             &sound)
                       : 0;
 
@@ -884,52 +904,87 @@ loyalty_stats_fill_pend(const loyalty_stats_top_t *t,
 }
 
 
-/* a row's every counter over the range: a read per day of it */
+/*
+ * The counters of the record of kind, day and name into c: the days of
+ * want of a block record, or a day record (want 0); 0, or an LMDB error
+ */
+static int
+loyalty_stats_fill_one(loyalty_store_t *st, MDB_txn *txn, int kind,
+    int64_t day, const char *name, size_t len, uint32_t want, int64_t *c)
+{
+    int       rc, i;
+    int64_t   d[LOYALTY_STATS_COUNTERS];
+    uint8_t   kbuf[LOYALTY_STATS_KEY_MAX];
+    unsigned  present;
+    MDB_val   key, val;
+
+    key.mv_data = kbuf;
+    key.mv_size = loyalty_stats_key(kind, day, name, len, kbuf);
+
+    rc = mdb_get(txn, st->dbi[LOYALTY_DB_STATS], &key, &val);
+    if (rc != 0) {
+        return rc == MDB_NOTFOUND ? 0 : rc;
+    }
+
+    present = 0;
+    memset(d, 0, sizeof(d));
+
+    rc = want ? loyalty_stats_block_sum(val.mv_data, val.mv_size, want, d,
+                                        &present)
+              : loyalty_stats_decode(val.mv_data, val.mv_size, d);
+
+    /* damage is verify's to report, and counts nothing */
+    if (rc != 0) {
+        return 0;
+    }
+
+    for (i = 0; i < LOYALTY_STATS_COUNTERS; i++) {
+        c[i] += d[i];
+    }
+
+    return 0;
+}
+
+
+/* a row's every counter over the range: a read per block, and per day */
 int
 loyalty_stats_fill(loyalty_store_t *st, MDB_txn *txn,
     const loyalty_stats_query_t *q, const loyalty_stats_top_t *t,
     const loyalty_stats_row_t *r, int64_t *c)
 {
-    int       rc, i, kind;
-    int64_t   day, from, to, d[LOYALTY_STATS_COUNTERS];
-    uint8_t   kbuf[LOYALTY_STATS_KEY_MAX];
-    MDB_val   key, val;
+    int       rc, kind;
+    int64_t   day;
 
     memset(c, 0, sizeof(int64_t) * LOYALTY_STATS_COUNTERS);
 
     kind = loyalty_stats_kinds[q->by];
-    from = q->from;
-    to = q->to;
+    rc = 0;
 
     if (q->by == LOYALTY_STATS_BY_DAY) {
-        from = to = loyalty_stats_key_day((const uint8_t *) r->name);
+        return loyalty_stats_fill_one(st, txn, kind,
+                                loyalty_stats_key_day((const uint8_t *) r->name),
+                                NULL, 0, 0, c);
     }
 
-    for (day = from; day <= to; day++) {
-        key.mv_data = kbuf;
-        key.mv_size = (q->by == LOYALTY_STATS_BY_DAY)
-                      ? loyalty_stats_key(kind, day, NULL, 0, kbuf)
-                      : loyalty_stats_key(kind, day, r->name, r->len, kbuf);
-
-        rc = mdb_get(txn, st->dbi[LOYALTY_DB_STATS], &key, &val);
-        if (rc == MDB_NOTFOUND) {
-            continue;
-        }
-
-        if (rc != 0) {
-            return rc;
-        }
-
-        if (loyalty_stats_decode(val.mv_data, val.mv_size, d) != 0) {
-            continue;
-        }
-
-        for (i = 0; i < LOYALTY_STATS_COUNTERS; i++) {
-            c[i] += d[i];
-        }
+    for (day = loyalty_stats_block_day(q->from); rc == 0 && day <= q->to;
+         day += LOYALTY_STATS_BLOCK_DAYS)
+    {
+        rc = loyalty_stats_fill_one(st, txn, loyalty_stats_block_kind(kind),
+                                    day, r->name, r->len,
+                                    loyalty_stats_block_mask(day, q->from,
+                                                             q->to),
+                                    c);
     }
 
-    loyalty_stats_fill_pend(t, r, c);
+    /* a store made before blocks: its day records of the range too */
+    for (day = q->from; rc == 0 && t->days && day <= q->to; day++) {
+        rc = loyalty_stats_fill_one(st, txn, kind, day, r->name, r->len, 0,
+                                    c);
+    }
 
-    return 0;
+    if (rc == 0) {
+        loyalty_stats_fill_pend(t, r, c);
+    }
+
+    return rc;
 }

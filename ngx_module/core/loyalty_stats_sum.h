@@ -41,6 +41,8 @@ typedef struct {
     int64_t                totals[LOYALTY_STATS_COUNTERS];
     loyalty_stats_pend_t  *pend;        /* the range's pending rows, */
     size_t                 npend;       /* by name; the caller frees */
+    size_t                 blocks;      /* blocks with records met */
+    size_t                 days;        /* days with day records met */
 } loyalty_stats_top_t;
 
 
@@ -53,8 +55,8 @@ int loyalty_stats_days(loyalty_store_t *st, MDB_txn *txn,
 /* the kept rows in order, first to last: t->pool[t->heap[0..n)] */
 void loyalty_stats_top_sort(loyalty_stats_top_t *t);
 /*
- * a kept row's every counter over the range: a read per day, and t's
- * pending rows of it
+ * a kept row's every counter over the range: a read per block, one per
+ * day when the range has day records (t->days), and t's pending rows
  */
 int loyalty_stats_fill(loyalty_store_t *st, MDB_txn *txn,
     const loyalty_stats_query_t *q, const loyalty_stats_top_t *t,
