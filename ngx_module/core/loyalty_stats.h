@@ -357,8 +357,8 @@ uint32_t loyalty_stats_block_mask(int64_t block, int64_t from, int64_t to);
 /*
  * Adds the days of a block record that want has (bit i: its day i) to
  * c, and the counters met to *present: 0, or -1 when the record does
- * not decode (c and *present then partly added to).  Days after the
- * last one wanted are not read: want UINT32_MAX checks every byte.
+ * not decode (c then as it was).  Days after the last one wanted are
+ * not read: want UINT32_MAX checks every byte.
  */
 int loyalty_stats_block_sum(const uint8_t *buf, size_t len, uint32_t want,
     int64_t *c, unsigned *present);

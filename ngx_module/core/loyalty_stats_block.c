@@ -74,6 +74,21 @@ loyalty_stats_body_add(const uint8_t *p, const uint8_t *end, int64_t *c,
 }
 
 
+/* the bits set in a u16 of counters present (12 bits used) */
+static inline int
+loyalty_stats_count(unsigned m)
+{
+    static const uint8_t  bits[64] = {
+        0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
+        1, 2, 2, 3, 2, 3, 3, 4, 2, 3, 3, 4, 3, 4, 4, 5,
+        1, 2, 2, 3, 2, 3, 3, 4, 2, 3, 3, 4, 3, 4, 4, 5,
+        2, 3, 3, 4, 3, 4, 4, 5, 3, 4, 4, 5, 4, 5, 5, 6
+    };
+
+    return bits[m & 63] + bits[(m >> 6) & 63];
+}
+
+
 /*
  * A block's day from p: its length byte, then its counters as a day
  * record's without the version; those added to c, their bits in *mask:
@@ -83,6 +98,7 @@ static inline const uint8_t *
 loyalty_stats_day_add(const uint8_t *p, const uint8_t *end, int64_t *c,
     unsigned *mask)
 {
+    unsigned        m, b, bad;
     const uint8_t  *q;
 
     if (p == end || *p < 3 || end - p - 1 < *p) {
@@ -90,8 +106,30 @@ loyalty_stats_day_add(const uint8_t *p, const uint8_t *end, int64_t *c,
     }
 
     q = p + 1 + *p;
+    m = p[1] | (p[2] << 8);
 
-    return loyalty_stats_body_add(p + 1, q, c, mask) == q ? q : NULL;
+    if (m >> LOYALTY_STATS_COUNTERS
+        || q - (p + 3) != loyalty_stats_count(m))
+    {
+        return loyalty_stats_body_add(p + 1, q, c, mask) == q ? q : NULL;
+    }
+
+    /*
+     * A byte a counter, as most days' (clicks): no varint to follow,
+     * and damage (a zero, a high bit) told apart after the loop
+     */
+    *mask = m;
+    p += 3;
+    bad = 0;
+
+    for ( /* void */ ; m; m &= m - 1) {
+        b = *p++;
+        /* the high bit set for 0 and for 0x80 or more */
+        bad |= b | (uint8_t) (b - 1);
+        c[__builtin_ctz(m)] += (int64_t) (b >> 1) ^ -(int64_t) (b & 1);
+    }
+
+    return (bad & 0x80) ? NULL : q;
 }
 
 
@@ -191,6 +229,8 @@ int
 loyalty_stats_block_sum(const uint8_t *buf, size_t len, uint32_t want,
     int64_t *c, unsigned *present)
 {
+    int             i;
+    int64_t         sum[LOYALTY_STATS_COUNTERS];
     unsigned        m;
     uint32_t        days;
     const uint8_t  *p, *end;
@@ -203,13 +243,16 @@ loyalty_stats_block_sum(const uint8_t *buf, size_t len, uint32_t want,
     p = buf + 5;
     end = buf + len;
 
+    /* the sums of this record's days: stores the reads cannot alias */
+    memset(sum, 0, sizeof(sum));
+
     /*
      * Each day present: its counters added if wanted, else skipped; the
      * days after the last wanted are not read (verify reads them all)
      */
     for ( /* void */ ; days & want; days &= days - 1) {
         if (want & days & -days) {
-            p = loyalty_stats_day_add(p, end, c, &m);
+            p = loyalty_stats_day_add(p, end, sum, &m);
 
             if (p == NULL || m == 0) {
                 return -1;
@@ -226,7 +269,15 @@ loyalty_stats_block_sum(const uint8_t *buf, size_t len, uint32_t want,
         }
     }
 
-    return (days == 0 && p != end) ? -1 : 0;
+    if (days == 0 && p != end) {
+        return -1;
+    }
+
+    for (i = 0; i < LOYALTY_STATS_COUNTERS; i++) {
+        c[i] = (int64_t) ((uint64_t) c[i] + (uint64_t) sum[i]);
+    }
+
+    return 0;
 }
 
 

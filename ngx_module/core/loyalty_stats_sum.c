@@ -247,36 +247,42 @@ static int64_t
 loyalty_stats_total(loyalty_stats_top_t *t, const uint8_t *v, size_t len,
     uint32_t want, int *sound)
 {
-    int       rc;
-    unsigned  m, present;
-    int64_t   c[LOYALTY_STATS_COUNTERS];
+    int       i, sort;
+    int64_t   c[LOYALTY_STATS_COUNTERS], before;
+    unsigned  present;
 
+    sort = (t->sort == LOYALTY_STATS_SORT_KEY) ? 0 : t->sort;
     present = 0;
 
-    if (want == 0) {
-        rc = loyalty_stats_decode_present(v, len, c, &present);
+    if (want) {
+        /* the block's days of the range straight into the totals */
+        before = t->totals[sort];
 
-    } else if (loyalty_stats_block_days(v, len) & want) {
-        memset(c, 0, sizeof(c));
-        rc = loyalty_stats_block_sum(v, len, want, c, &present);
+        if (!(loyalty_stats_block_days(v, len) & want)
+            || loyalty_stats_block_sum(v, len, want, t->totals, &present)
+               != 0)
+        {
+            return 0;
+        }
 
-    } else {
-        /* none of the range's days: no row, as no day record */
+        *sound = 1;
+
+        return (t->sort == LOYALTY_STATS_SORT_KEY)
+               ? 0 : t->totals[sort] - before;
+    }
+
+    if (loyalty_stats_decode_present(v, len, c, &present) != 0) {
         return 0;
     }
 
-    if (rc != 0) {
-        return 0;
-    }
-
-    for (m = present; m; m &= m - 1) {
-        t->totals[__builtin_ctz(m)] += c[__builtin_ctz(m)];
+    /* the counters absent are 0: a loop the compiler makes vectors of */
+    for (i = 0; i < LOYALTY_STATS_COUNTERS; i++) {
+        t->totals[i] += c[i];
     }
 
     *sound = 1;
 
-    return (t->sort != LOYALTY_STATS_SORT_KEY && (present & (1u << t->sort)))
-           ? c[t->sort] : 0;
+    return (t->sort == LOYALTY_STATS_SORT_KEY) ? 0 : c[t->sort];
 }
 
 
@@ -416,6 +422,7 @@ typedef struct {
     MDB_val                val;
     int                    kind;
     uint32_t               want;        /* a block's days; 0: a day's */
+    uint64_t               word;        /* the name's first 8 bytes */
     uint8_t                day[4];
     const loyalty_stats_pend_t  *pend;
     size_t                 first;
@@ -471,6 +478,9 @@ loyalty_stats_way_next(loyalty_stats_way_t *w, MDB_cursor_op op)
             /* the name's rows of other days and deltas */
         }
 
+        w->word = loyalty_stats_name_word((uint8_t *) w->key.mv_data + 5,
+                                          w->key.mv_size - 5);
+
         return 1;
     }
 
@@ -486,28 +496,64 @@ loyalty_stats_way_next(loyalty_stats_way_t *w, MDB_cursor_op op)
 
     k = w->key.mv_data;
 
-    return w->key.mv_size >= 5 && w->key.mv_size <= LOYALTY_STATS_KEY_MAX
-           && k[0] == w->kind && loyalty_stats_same_day(k + 1, w->day);
-}
-
-
-/* a record into the sums: 0 or ENOMEM */
-static int
-loyalty_stats_sum_one(loyalty_stats_top_t *t, loyalty_stats_sums_t *s,
-    const MDB_val *key, const MDB_val *val, uint32_t want)
-{
-    int      sound;
-    int64_t  v;
-
-    sound = 0;
-    v = loyalty_stats_total(t, val->mv_data, val->mv_size, want, &sound);
-
-    if (!sound) {
+    if (w->key.mv_size < 5 || w->key.mv_size > LOYALTY_STATS_KEY_MAX
+        || k[0] != w->kind || !loyalty_stats_same_day(k + 1, w->day))
+    {
         return 0;
     }
 
-    return loyalty_stats_sums_add(s, (uint8_t *) key->mv_data + 5,
-                                  key->mv_size - 5, v);
+    w->word = loyalty_stats_name_word(k + 5, w->key.mv_size - 5);
+
+    return 1;
+}
+
+
+/* the names of two ways' records in order: their words first */
+static inline int
+loyalty_stats_way_cmp(const loyalty_stats_way_t *a,
+    const loyalty_stats_way_t *b)
+{
+    if (a->word != b->word) {
+        return a->word < b->word ? -1 : 1;
+    }
+
+    /* the same first 8 bytes: a name of 8 or fewer is its word */
+    if (a->key.mv_size <= 13 || b->key.mv_size <= 13) {
+        return (a->key.mv_size > b->key.mv_size)
+               - (a->key.mv_size < b->key.mv_size);
+    }
+
+    return loyalty_stats_cmp_name((uint8_t *) a->key.mv_data + 5,
+                                  a->key.mv_size - 5,
+                                  (uint8_t *) b->key.mv_data + 5,
+                                  b->key.mv_size - 5);
+}
+
+
+/*
+ * The way's record, or its pending rows of one name, into the totals:
+ * their sort counter summed, *sound set if one decodes
+ */
+static int64_t
+loyalty_stats_way_total(loyalty_stats_way_t *w, loyalty_stats_top_t *t,
+    int *sound)
+{
+    size_t   k;
+    int64_t  v;
+
+    if (w->cur != NULL) {
+        return loyalty_stats_total(t, w->val.mv_data, w->val.mv_size,
+                                   w->want, sound);
+    }
+
+    v = 0;
+
+    for (k = w->first; k < w->i; k++) {
+        v += loyalty_stats_total(t, w->pend[k].val.mv_data,
+                                 w->pend[k].val.mv_size, 0, sound);
+    }
+
+    return v;
 }
 
 
@@ -516,22 +562,18 @@ static int
 loyalty_stats_way_add(loyalty_stats_way_t *w, loyalty_stats_top_t *t,
     loyalty_stats_sums_t *s)
 {
-    int     rc;
-    size_t  k;
+    int      sound;
+    int64_t  v;
 
-    if (w->cur != NULL) {
-        return loyalty_stats_sum_one(t, s, &w->key, &w->val, w->want);
+    sound = 0;
+    v = loyalty_stats_way_total(w, t, &sound);
+
+    if (!sound) {
+        return 0;
     }
 
-    for (k = w->first; k < w->i; k++) {
-        rc = loyalty_stats_sum_one(t, s, &w->pend[k].key, &w->pend[k].val,
-                                   0);
-        if (rc != 0) {
-            return rc;
-        }
-    }
-
-    return 0;
+    return loyalty_stats_sums_add(s, (uint8_t *) w->key.mv_data + 5,
+                                  w->key.mv_size - 5, v);
 }
 
 
@@ -758,6 +800,75 @@ loyalty_stats_sums_offer(loyalty_stats_sums_t *s, loyalty_stats_top_t *t)
 }
 
 
+/* the ways a merge walks without a table: blocks and the pending rows */
+#define LOYALTY_STATS_FEW  4
+
+
+/*
+ * A few ways (a range's blocks and pending rows): the name that comes
+ * first among them summed over the ways at it, and offered to the
+ * heap; no table.  The ways at their end are closed and dropped.
+ */
+static int
+loyalty_stats_merge_few(loyalty_stats_way_t *w, size_t *n,
+    loyalty_stats_top_t *t)
+{
+    int                  rc, sound;
+    size_t               i, j;
+    int64_t              v;
+    loyalty_stats_way_t  first;
+
+    while (*n > 0) {
+        for (j = 0, i = 1; i < *n; i++) {
+            if (loyalty_stats_way_cmp(&w[i], &w[j]) < 0) {
+                j = i;
+            }
+        }
+
+        /* the name's key and word: the ways move on below */
+        first.word = w[j].word;
+        first.key = w[j].key;
+
+        sound = 0;
+        v = 0;
+
+        for (i = 0; i < *n; /* void */) {
+            if (loyalty_stats_way_cmp(&w[i], &first) != 0) {
+                i++;
+                continue;
+            }
+
+            v += loyalty_stats_way_total(&w[i], t, &sound);
+
+            rc = loyalty_stats_way_next(&w[i], MDB_NEXT);
+
+            if (rc == 1) {
+                i++;
+                continue;
+            }
+
+            if (rc != 0) {
+                return rc;
+            }
+
+            /* the last way in its place, looked at next */
+            loyalty_stats_way_close(&w[i]);
+            w[i] = w[--*n];
+        }
+
+        if (sound) {
+            rc = loyalty_stats_top_offer(t, (uint8_t *) first.key.mv_data + 5,
+                                         first.key.mv_size - 5, v);
+            if (rc != 0) {
+                return rc;
+            }
+        }
+    }
+
+    return 0;
+}
+
+
 /*
  * by=code, campaign, referrer: the days' runs read in rounds of names,
  * each round's names summed in a table that stays in the cache, then
@@ -794,6 +905,10 @@ loyalty_stats_merge(loyalty_store_t *st, MDB_txn *txn,
      * LOYALTY_STATS_ROUND names, whatever the days' densities
      */
     step = n ? LOYALTY_STATS_ROUND / n + 1 : 1;
+
+    if (rc == 0 && n <= LOYALTY_STATS_FEW) {
+        rc = loyalty_stats_merge_few(w, &n, t);
+    }
 
     while (rc == 0 && n > 0) {
         rc = loyalty_stats_round(w, &n, step, t, &s);
