@@ -250,7 +250,6 @@ static const char *
 loyaltyctl_stats_check(const MDB_val *key, const MDB_val *val)
 {
     int64_t         c[LOYALTY_STATS_COUNTERS];
-    unsigned        present;
     const uint8_t  *k = key->mv_data, *v = val->mv_data;
 
     if (key->mv_size > 0 && k[0] == LOYALTY_STATS_KIND_PENDING) {
@@ -277,15 +276,11 @@ loyaltyctl_stats_check(const MDB_val *key, const MDB_val *val)
     }
 
     if (k[0] >= 'A' && k[0] <= 'Z') {
-        present = 0;
-        memset(c, 0, sizeof(c));
-
         if (loyalty_be32_get(k + 1) % LOYALTY_STATS_BLOCK_DAYS != 0) {
             return "block key not at a block's first day";
         }
 
-        return loyalty_stats_block_sum(v, val->mv_size, UINT32_MAX, c,
-                                       &present) == 0
+        return loyalty_stats_block_check(v, val->mv_size) == 0
                ? NULL : "block record does not decode";
     }
 

@@ -95,7 +95,7 @@ typedef enum {
 #define LOYALTY_STATS_KIND_CAMPAIGN_BLOCK  'P'
 #define LOYALTY_STATS_KIND_REFERRER_BLOCK  'R'
 #define LOYALTY_STATS_BLOCK_DAYS     32
-/* the version, the days present (u32), each day's length and counters */
+/* the version, the days present (u32), each day's length, running sums */
 #define LOYALTY_STATS_BLOCK_MAX      (5 + LOYALTY_STATS_BLOCK_DAYS \
                                       * LOYALTY_STATS_REC_MAX)
 /* a batch's pending delta: the kind, a 8-byte big-endian sequence */
@@ -355,13 +355,16 @@ int64_t loyalty_stats_block_day(int64_t day);
 /* the days from..to of the block that starts at block: bit i, day i */
 uint32_t loyalty_stats_block_mask(int64_t block, int64_t from, int64_t to);
 /*
- * Adds the days of a block record that want has (bit i: its day i) to
- * c, and the counters met to *present: 0, or -1 when the record does
- * not decode (c then as it was).  Days after the last one wanted are
- * not read: want UINT32_MAX checks every byte.
+ * Adds the counters of the days of a block record that want has (bit
+ * i: its day i; days lo..hi, one run of bits) to c, and the counters
+ * not zero in that sum to *present: 0, or -1 when the days it reads do
+ * not decode (c then as it was).  A block keeps each day's running
+ * sums: two days are decoded, the others skipped.
  */
 int loyalty_stats_block_sum(const uint8_t *buf, size_t len, uint32_t want,
     int64_t *c, unsigned *present);
+/* 0 when every byte of a block record decodes, and every day counts */
+int loyalty_stats_block_check(const uint8_t *buf, size_t len);
 /* the days a block record holds (bit i: its day i); 0 if it has none */
 uint32_t loyalty_stats_block_days(const uint8_t *buf, size_t len);
 /*

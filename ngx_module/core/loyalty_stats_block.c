@@ -74,62 +74,24 @@ loyalty_stats_body_add(const uint8_t *p, const uint8_t *end, int64_t *c,
 }
 
 
-/* the bits set in a u16 of counters present (12 bits used) */
-static inline int
-loyalty_stats_count(unsigned m)
-{
-    static const uint8_t  bits[64] = {
-        0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
-        1, 2, 2, 3, 2, 3, 3, 4, 2, 3, 3, 4, 3, 4, 4, 5,
-        1, 2, 2, 3, 2, 3, 3, 4, 2, 3, 3, 4, 3, 4, 4, 5,
-        2, 3, 3, 4, 3, 4, 4, 5, 3, 4, 4, 5, 4, 5, 5, 6
-    };
-
-    return bits[m & 63] + bits[(m >> 6) & 63];
-}
-
-
 /*
- * A block's day from p: its length byte, then its counters as a day
- * record's without the version; those added to c, their bits in *mask:
- * the byte after them, or NULL when they do not decode
+ * A block's day from p: its length byte, then its running sums as a
+ * day record's counters without the version; those added to c: the
+ * byte after them, or NULL when they do not decode
  */
 static inline const uint8_t *
-loyalty_stats_day_add(const uint8_t *p, const uint8_t *end, int64_t *c,
-    unsigned *mask)
+loyalty_stats_day_add(const uint8_t *p, const uint8_t *end, int64_t *c)
 {
-    unsigned        m, b, bad;
+    unsigned        m;
     const uint8_t  *q;
 
-    if (p == end || *p < 3 || end - p - 1 < *p) {
+    if (p == end || *p < 2 || end - p - 1 < *p) {
         return NULL;
     }
 
     q = p + 1 + *p;
-    m = p[1] | (p[2] << 8);
 
-    if (m >> LOYALTY_STATS_COUNTERS
-        || q - (p + 3) != loyalty_stats_count(m))
-    {
-        return loyalty_stats_body_add(p + 1, q, c, mask) == q ? q : NULL;
-    }
-
-    /*
-     * A byte a counter, as most days' (clicks): no varint to follow,
-     * and damage (a zero, a high bit) told apart after the loop
-     */
-    *mask = m;
-    p += 3;
-    bad = 0;
-
-    for ( /* void */ ; m; m &= m - 1) {
-        b = *p++;
-        /* the high bit set for 0 and for 0x80 or more */
-        bad |= b | (uint8_t) (b - 1);
-        c[__builtin_ctz(m)] += (int64_t) (b >> 1) ^ -(int64_t) (b & 1);
-    }
-
-    return (bad & 0x80) ? NULL : q;
+    return loyalty_stats_body_add(p + 1, q, c, &m) == q ? q : NULL;
 }
 
 
@@ -229,9 +191,66 @@ int
 loyalty_stats_block_sum(const uint8_t *buf, size_t len, uint32_t want,
     int64_t *c, unsigned *present)
 {
-    int             i;
-    int64_t         sum[LOYALTY_STATS_COUNTERS];
-    unsigned        m;
+    int             i, k, before, last;
+    int64_t         lo[LOYALTY_STATS_COUNTERS], hi[LOYALTY_STATS_COUNTERS];
+    uint32_t        days, low;
+    const uint8_t  *p, *end;
+
+    days = loyalty_stats_block_days(buf, len);
+    if (days == 0 || want == 0) {
+        return -1;
+    }
+
+    /*
+     * The days of want (lo..hi) sum to the running sums of the last day
+     * at or before hi less those of the last day before lo: two days
+     * decoded, the others skipped by their length
+     */
+    low = ((uint32_t) 1 << __builtin_ctz(want)) - 1;
+    before = (days & low) ? 31 - __builtin_clz(days & low) : -1;
+    last = (days & (want | low)) ? 31 - __builtin_clz(days & (want | low))
+                                 : -1;
+
+    if (last <= before) {
+        /* no day of want present: nothing to add */
+        return 0;
+    }
+
+    memset(lo, 0, sizeof(lo));
+    memset(hi, 0, sizeof(hi));
+
+    p = buf + 5;
+    end = buf + len;
+
+    for (k = 0; k <= last && p != NULL; k++) {
+        if (!(days & ((uint32_t) 1 << k))) {
+            continue;
+        }
+
+        p = (k == before) ? loyalty_stats_day_add(p, end, lo)
+            : (k == last) ? loyalty_stats_day_add(p, end, hi)
+            : loyalty_stats_day_skip(p, end);
+    }
+
+    if (p == NULL) {
+        return -1;
+    }
+
+    for (i = 0; i < LOYALTY_STATS_COUNTERS; i++) {
+        hi[i] = (int64_t) ((uint64_t) hi[i] - (uint64_t) lo[i]);
+        c[i] = (int64_t) ((uint64_t) c[i] + (uint64_t) hi[i]);
+        *present |= (unsigned) (hi[i] != 0) << i;
+    }
+
+    return 0;
+}
+
+
+int
+loyalty_stats_block_check(const uint8_t *buf, size_t len)
+{
+    int             k;
+    int64_t         run[2][LOYALTY_STATS_COUNTERS];
     uint32_t        days;
     const uint8_t  *p, *end;
 
@@ -240,62 +259,54 @@ loyalty_stats_block_sum(const uint8_t *buf, size_t len, uint32_t want,
         return -1;
     }
 
+    memset(run, 0, sizeof(run));
     p = buf + 5;
     end = buf + len;
 
-    /* the sums of this record's days: stores the reads cannot alias */
-    memset(sum, 0, sizeof(sum));
+    /* every day decodes, and has counts of its own */
+    for (k = 0; days; days &= days - 1, k ^= 1) {
+        memset(run[k], 0, sizeof(run[k]));
 
-    /*
-     * Each day present: its counters added if wanted, else skipped; the
-     * days after the last wanted are not read (verify reads them all)
-     */
-    for ( /* void */ ; days & want; days &= days - 1) {
-        if (want & days & -days) {
-            p = loyalty_stats_day_add(p, end, sum, &m);
+        p = loyalty_stats_day_add(p, end, run[k]);
 
-            if (p == NULL || m == 0) {
-                return -1;
-            }
-
-            *present |= m;
-
-        } else {
-            p = loyalty_stats_day_skip(p, end);
-
-            if (p == NULL) {
-                return -1;
-            }
+        if (p == NULL || memcmp(run[k], run[k ^ 1], sizeof(run[k])) == 0) {
+            return -1;
         }
     }
 
-    if (days == 0 && p != end) {
-        return -1;
-    }
+    return p == end ? 0 : -1;
+}
 
-    for (i = 0; i < LOYALTY_STATS_COUNTERS; i++) {
-        c[i] = (int64_t) ((uint64_t) c[i] + (uint64_t) sum[i]);
-    }
 
-    return 0;
+/* a day's running sums at o: its length byte and counters; the length */
+static size_t
+loyalty_stats_day_put(const int64_t *run, uint8_t *o)
+{
+    size_t  n;
+
+    /* a length byte in place of a day record's version byte */
+    n = loyalty_stats_encode(run, o);
+    o[0] = (uint8_t) (n - 1);
+
+    return n;
 }
 
 
 /*
  * Adds d to day i of the block record in buf (len bytes, 0 for none;
  * one that decodes; LOYALTY_STATS_BLOCK_MAX bytes of room), in place:
- * its new length, 0 when it has no day left
+ * its new length, 0 when it has no day left.  The days before i stay
+ * as they are; day i and those after it are written again, their
+ * running sums moved by d.  Most writes are to a block's last day.
  */
 static size_t
 loyalty_stats_block_splice(uint8_t *buf, size_t len, int i, const int64_t *d)
 {
-    int             k;
-    size_t          n;
-    int64_t         c[LOYALTY_STATS_COUNTERS];
-    uint8_t         day[LOYALTY_STATS_REC_MAX];
+    int             j, k;
+    int64_t         prev[LOYALTY_STATS_COUNTERS], run[LOYALTY_STATS_COUNTERS];
+    uint8_t         out[LOYALTY_STATS_BLOCK_MAX], *o;
     uint32_t        days, bit;
-    unsigned        m;
-    const uint8_t  *a, *b, *end;
+    const uint8_t  *p, *end, *last;
 
     if (len == 0) {
         memset(buf, 0, 5);
@@ -303,39 +314,68 @@ loyalty_stats_block_splice(uint8_t *buf, size_t len, int i, const int64_t *d)
         len = 5;
     }
 
-    days = (uint32_t) loyalty_le_get(buf + 1, 4);
+    days = loyalty_stats_block_days(buf, len);
     bit = (uint32_t) 1 << i;
     end = buf + len;
 
-    /* the day's counters at a..b: after those of the days before it */
-    a = buf + 5;
+    /* the running sums of the last day before i */
+    p = buf + 5;
+    last = NULL;
 
     for (k = 0; k < i; k++) {
         if (days & ((uint32_t) 1 << k)) {
-            a = loyalty_stats_day_skip(a, end);
+            last = p;
+            p = loyalty_stats_day_skip(p, end);
         }
     }
 
-    m = 0;
-    memset(c, 0, sizeof(c));
-    b = (days & bit) ? loyalty_stats_day_add(a, end, c, &m) : a;
+    memset(prev, 0, sizeof(prev));
+    if (last != NULL) {
+        loyalty_stats_day_add(last, end, prev);
+    }
+
+    /* day i: kept while it has counts of its own */
+    memcpy(run, prev, sizeof(run));
+    if (days & bit) {
+        memset(run, 0, sizeof(run));
+        p = loyalty_stats_day_add(p, end, run);
+    }
 
     for (k = 0; k < LOYALTY_STATS_COUNTERS; k++) {
-        c[k] = (int64_t) ((uint64_t) c[k] + (uint64_t) d[k]);
+        run[k] = (int64_t) ((uint64_t) run[k] + (uint64_t) d[k]);
     }
 
-    /* a length byte in place of a day record's version byte */
-    n = loyalty_stats_encode(c, day);
-    day[0] = (uint8_t) (n - 1);
-    if (n == 3) {
-        n = 0;
+    o = out;
+
+    if (memcmp(run, prev, sizeof(run)) != 0) {
+        o += loyalty_stats_day_put(run, o);
+        days |= bit;
+
+    } else {
+        days &= ~bit;
     }
 
-    memmove((uint8_t *) a + n, b, (size_t) (end - b));
-    memcpy((uint8_t *) a, day, n);
+    /* the days after it */
+    for (k = i + 1; k < LOYALTY_STATS_BLOCK_DAYS; k++) {
+        if (!(days & ((uint32_t) 1 << k))) {
+            continue;
+        }
 
-    len = len - (size_t) (b - a) + n;
-    days = n ? (days | bit) : (days & ~bit);
+        memset(run, 0, sizeof(run));
+        p = loyalty_stats_day_add(p, end, run);
+
+        for (j = 0; j < LOYALTY_STATS_COUNTERS; j++) {
+            run[j] = (int64_t) ((uint64_t) run[j] + (uint64_t) d[j]);
+        }
+
+        o += loyalty_stats_day_put(run, o);
+    }
+
+    /* the days before i as they were, then the ones written again */
+    p = (last != NULL) ? loyalty_stats_day_skip(last, end) : buf + 5;
+    memcpy((uint8_t *) p, out, (size_t) (o - out));
+
+    len = (size_t) (p - buf) + (size_t) (o - out);
     loyalty_le_put(buf + 1, days, 4);
 
     return days ? len : 0;
@@ -354,9 +394,8 @@ loyalty_stats_write_block(MDB_cursor *cur, const loyalty_stats_acc_entry_t *e,
 {
     int        rc, found;
     size_t     k, len;
-    int64_t    block, c[LOYALTY_STATS_COUNTERS];
+    int64_t    block;
     uint8_t    kbuf[LOYALTY_STATS_KEY_MAX], vbuf[LOYALTY_STATS_BLOCK_MAX];
-    unsigned   present;
     MDB_val    key, val;
 
     block = loyalty_stats_block_day(loyalty_be32_get(e[0].key + 1));
@@ -374,12 +413,9 @@ loyalty_stats_write_block(MDB_cursor *cur, const loyalty_stats_acc_entry_t *e,
 
     found = (rc == 0);
     len = 0;
-    present = 0;
-    memset(c, 0, sizeof(c));
 
     if (found && val.mv_size <= sizeof(vbuf)
-        && loyalty_stats_block_sum(val.mv_data, val.mv_size, UINT32_MAX, c,
-                                   &present) == 0)
+        && loyalty_stats_block_check(val.mv_data, val.mv_size) == 0)
     {
         len = val.mv_size;
         memcpy(vbuf, val.mv_data, len);
@@ -573,15 +609,11 @@ loyalty_stats_rename(loyalty_store_t *st, MDB_txn *txn, const MDB_val *key,
         rc = loyalty_stats_add(st, txn, &acc, kind, day, to, len, c);
 
     } else {
-        present = 0;
-        memset(c, 0, sizeof(c));
-
-        if (loyalty_stats_block_sum(vbuf, v.mv_size, UINT32_MAX, c,
-                                    &present) != 0)
-        {
+        if (loyalty_stats_block_check(vbuf, v.mv_size) != 0) {
             return 0;
         }
 
+        present = 0;
         days = loyalty_stats_block_days(vbuf, v.mv_size);
 
         for (i = 0; rc == 0 && i < LOYALTY_STATS_BLOCK_DAYS; i++) {
