@@ -76,13 +76,13 @@ loyalty_stats_body_add(const uint8_t *p, const uint8_t *end, int64_t *c,
 
 /*
  * A block's day from p: its length byte, then its running sums as a
- * day record's counters without the version; those added to c: the
- * byte after them, or NULL when they do not decode
+ * day record's counters without the version; those added to c, their
+ * bits in *mask: the byte after them, or NULL when they do not decode
  */
 static inline const uint8_t *
-loyalty_stats_day_add(const uint8_t *p, const uint8_t *end, int64_t *c)
+loyalty_stats_day_add(const uint8_t *p, const uint8_t *end, int64_t *c,
+    unsigned *mask)
 {
-    unsigned        m;
     const uint8_t  *q;
 
     if (p == end || *p < 2 || end - p - 1 < *p) {
@@ -91,7 +91,7 @@ loyalty_stats_day_add(const uint8_t *p, const uint8_t *end, int64_t *c)
 
     q = p + 1 + *p;
 
-    return loyalty_stats_body_add(p + 1, q, c, &m) == q ? q : NULL;
+    return loyalty_stats_body_add(p + 1, q, c, mask) == q ? q : NULL;
 }
 
 
@@ -193,6 +193,7 @@ loyalty_stats_block_sum(const uint8_t *buf, size_t len, uint32_t want,
 {
     int             i, k, before, last;
     int64_t         lo[LOYALTY_STATS_COUNTERS], hi[LOYALTY_STATS_COUNTERS];
+    unsigned        m;
     uint32_t        days, low;
     const uint8_t  *p, *end;
 
@@ -222,24 +223,26 @@ loyalty_stats_block_sum(const uint8_t *buf, size_t len, uint32_t want,
     p = buf + 5;
     end = buf + len;
 
-    for (k = 0; k <= last && p != NULL; k++) {
-        if (!(days & ((uint32_t) 1 << k))) {
-            continue;
+    /* the days present up to the last: two read, the others skipped */
+    for (days &= (uint32_t) (((uint64_t) 2 << last) - 1); days;
+         days &= days - 1)
+    {
+        k = __builtin_ctz(days);
+
+        p = (k == before) ? loyalty_stats_day_add(p, end, lo, &m)
+            : (k == last) ? loyalty_stats_day_add(p, end, hi, &m)
+            : loyalty_stats_day_skip(p, end);
+
+        if (p == NULL) {
+            return -1;
         }
 
-        p = (k == before) ? loyalty_stats_day_add(p, end, lo)
-            : (k == last) ? loyalty_stats_day_add(p, end, hi)
-            : loyalty_stats_day_skip(p, end);
-    }
-
-    if (p == NULL) {
-        return -1;
+        *present |= (k == before || k == last) ? m : 0;
     }
 
     for (i = 0; i < LOYALTY_STATS_COUNTERS; i++) {
-        hi[i] = (int64_t) ((uint64_t) hi[i] - (uint64_t) lo[i]);
-        c[i] = (int64_t) ((uint64_t) c[i] + (uint64_t) hi[i]);
-        *present |= (unsigned) (hi[i] != 0) << i;
+        c[i] = (int64_t) ((uint64_t) c[i] + (uint64_t) hi[i]
+                          - (uint64_t) lo[i]);
     }
 
     return 0;
@@ -251,6 +254,7 @@ loyalty_stats_block_check(const uint8_t *buf, size_t len)
 {
     int             k;
     int64_t         run[2][LOYALTY_STATS_COUNTERS];
+    unsigned        m;
     uint32_t        days;
     const uint8_t  *p, *end;
 
@@ -267,7 +271,7 @@ loyalty_stats_block_check(const uint8_t *buf, size_t len)
     for (k = 0; days; days &= days - 1, k ^= 1) {
         memset(run[k], 0, sizeof(run[k]));
 
-        p = loyalty_stats_day_add(p, end, run[k]);
+        p = loyalty_stats_day_add(p, end, run[k], &m);
 
         if (p == NULL || memcmp(run[k], run[k ^ 1], sizeof(run[k])) == 0) {
             return -1;
@@ -305,6 +309,7 @@ loyalty_stats_block_splice(uint8_t *buf, size_t len, int i, const int64_t *d)
     int             j, k;
     int64_t         prev[LOYALTY_STATS_COUNTERS], run[LOYALTY_STATS_COUNTERS];
     uint8_t         out[LOYALTY_STATS_BLOCK_MAX], *o;
+    unsigned        m;
     uint32_t        days, bit;
     const uint8_t  *p, *end, *last;
 
@@ -331,14 +336,14 @@ loyalty_stats_block_splice(uint8_t *buf, size_t len, int i, const int64_t *d)
 
     memset(prev, 0, sizeof(prev));
     if (last != NULL) {
-        loyalty_stats_day_add(last, end, prev);
+        loyalty_stats_day_add(last, end, prev, &m);
     }
 
     /* day i: kept while it has counts of its own */
     memcpy(run, prev, sizeof(run));
     if (days & bit) {
         memset(run, 0, sizeof(run));
-        p = loyalty_stats_day_add(p, end, run);
+        p = loyalty_stats_day_add(p, end, run, &m);
     }
 
     for (k = 0; k < LOYALTY_STATS_COUNTERS; k++) {
@@ -362,7 +367,7 @@ loyalty_stats_block_splice(uint8_t *buf, size_t len, int i, const int64_t *d)
         }
 
         memset(run, 0, sizeof(run));
-        p = loyalty_stats_day_add(p, end, run);
+        p = loyalty_stats_day_add(p, end, run, &m);
 
         for (j = 0; j < LOYALTY_STATS_COUNTERS; j++) {
             run[j] = (int64_t) ((uint64_t) run[j] + (uint64_t) d[j]);
