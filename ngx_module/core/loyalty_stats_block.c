@@ -42,8 +42,13 @@ loyalty_stats_body_add(const uint8_t *p, const uint8_t *end, int64_t *c,
 
     /* the counters present only, in order: a question reads many */
     for ( /* void */ ; m; m &= m - 1) {
-        if (p < end && *p - 1u < 0x7f) {
+        if (p < end && p[0] < 0x80) {
             z = *p++;
+
+        } else if (end - p >= 2 && p[1] < 0x80) {
+            /* a running sum of a few days: most often 2 bytes */
+            z = (p[0] & 0x7f) | (uint64_t) p[1] << 7;
+            p += 2;
 
         } else {
             z = 0;
@@ -59,11 +64,11 @@ loyalty_stats_body_add(const uint8_t *p, const uint8_t *end, int64_t *c,
                     break;
                 }
             }
+        }
 
-            /* one encoding for a value: a present counter is not zero */
-            if (z == 0) {
-                return NULL;
-            }
+        /* one encoding for a value: a present counter is not zero */
+        if (z == 0) {
+            return NULL;
         }
 
         c[__builtin_ctz(m)] = (int64_t) ((uint64_t) c[__builtin_ctz(m)]
