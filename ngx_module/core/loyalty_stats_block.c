@@ -233,6 +233,7 @@ loyalty_stats_block_sum(const uint8_t *buf, size_t len, uint32_t want,
          days &= days - 1)
     {
         k = __builtin_ctz(days);
+        m = 0;
 
         p = (k == before) ? loyalty_stats_day_add(p, end, lo, &m)
             : (k == last) ? loyalty_stats_day_add(p, end, hi, &m)
@@ -242,7 +243,7 @@ loyalty_stats_block_sum(const uint8_t *buf, size_t len, uint32_t want,
             return -1;
         }
 
-        *present |= (k == before || k == last) ? m : 0;
+        *present |= m;
     }
 
     for (i = 0; i < LOYALTY_STATS_COUNTERS; i++) {
