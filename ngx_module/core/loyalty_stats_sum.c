@@ -708,13 +708,38 @@ loyalty_stats_way_drain(loyalty_stats_way_t *w, const char *bound,
 
 
 /*
+ * After the step of way i (rc: 1 at a record, 0 past its run, or an
+ * error): i on to the next way, or the way at its end closed and the
+ * last one in its place; 0, or the error
+ */
+static int
+loyalty_stats_way_after(loyalty_stats_way_t *w, size_t *n, size_t *i, int rc)
+{
+    if (rc == 1) {
+        (*i)++;
+        return 0;
+    }
+
+    if (rc != 0) {
+        return rc;
+    }
+
+    loyalty_stats_way_close(&w[*i]);
+    w[*i] = w[--*n];
+
+    return 0;
+}
+
+
+/*
  * One round: the first way's next step records and every way's records
  * before the name it stops at, summed by name; a way at the end of its
  * day is closed and dropped.  Every name of the round is complete when
  * it ends: the days' runs are in name order.
  */
 static int
-loyalty_stats_round(loyalty_stats_way_t *w, size_t *n, size_t step, loyalty_stats_top_t *t, loyalty_stats_sums_t *s)
+loyalty_stats_round(loyalty_stats_way_t *w, size_t *n, size_t step,
+    loyalty_stats_top_t *t, loyalty_stats_sums_t *s)
 {
     int      rc;
     char     bound[LOYALTY_ID_MAX], *b;
@@ -737,36 +762,17 @@ loyalty_stats_round(loyalty_stats_way_t *w, size_t *n, size_t step, loyalty_stat
         }
     }
 
-    /* the first way at the end of its day: the last one in its place */
-    if (rc == 1) {
-        i = 1;
+    /* the first way, then every other, up to the bound */
+    i = 0;
+    rc = loyalty_stats_way_after(w, n, &i, rc);
 
-    } else if (rc == 0) {
-        loyalty_stats_way_close(&w[0]);
-        w[0] = w[--*n];
-        i = 0;
-
-    } else {
-        return rc;
+    while (rc == 0 && i < *n) {
+        rc = loyalty_stats_way_after(w, n, &i,
+                                     loyalty_stats_way_drain(&w[i], b, blen,
+                                                             t, s));
     }
 
-    while (i < *n) {
-        rc = loyalty_stats_way_drain(&w[i], b, blen, t, s);
-
-        if (rc == 1) {
-            i++;
-            continue;
-        }
-
-        if (rc != 0) {
-            return rc;
-        }
-
-        loyalty_stats_way_close(&w[i]);
-        w[i] = w[--*n];
-    }
-
-    return 0;
+    return rc;
 }
 
 
@@ -840,20 +846,12 @@ loyalty_stats_merge_few(loyalty_stats_way_t *w, size_t *n,
 
             v += loyalty_stats_way_total(&w[i], t, &sound);
 
-            rc = loyalty_stats_way_next(&w[i], MDB_NEXT);
-
-            if (rc == 1) {
-                i++;
-                continue;
-            }
-
+            rc = loyalty_stats_way_after(w, n, &i,
+                                         loyalty_stats_way_next(&w[i],
+                                                                MDB_NEXT));
             if (rc != 0) {
                 return rc;
             }
-
-            /* the last way in its place, looked at next */
-            loyalty_stats_way_close(&w[i]);
-            w[i] = w[--*n];
         }
 
         if (sound) {
