@@ -615,9 +615,10 @@ loyalty_stats_way_open(loyalty_store_t *st, MDB_txn *txn, int kind,
 
 
 /*
- * A way per block of the range, and one per day of the range that has
- * day records of the kind (a store made before blocks).  On failure the
- * caller closes w[0..*n).
+ * A way per block of the range, one per day of the range that has day
+ * records of the kind (a store made before blocks), and one of the
+ * range's pending rows if it has some.  On failure the caller closes
+ * w[0..*n).
  */
 static int
 loyalty_stats_ways(loyalty_store_t *st, MDB_txn *txn,
@@ -648,20 +649,10 @@ loyalty_stats_ways(loyalty_store_t *st, MDB_txn *txn,
 
     t->days = *n - t->blocks;
 
-    return rc;
-}
-
-
-/* the range's pending rows, a way of their own after the days' */
-static int
-loyalty_stats_ways_pend(loyalty_store_t *st, MDB_txn *txn,
-    const loyalty_stats_query_t *q, int kind, loyalty_stats_top_t *t,
-    loyalty_stats_way_t *w, size_t *n)
-{
-    int  rc;
-
-    rc = loyalty_stats_pend_load(st, txn, kind, q->from, q->to, &t->pend,
-                                 &t->npend);
+    if (rc == 0) {
+        rc = loyalty_stats_pend_load(st, txn, kind, q->from, q->to, &t->pend,
+                                     &t->npend);
+    }
 
     if (rc != 0 || t->npend == 0) {
         return rc;
@@ -893,10 +884,6 @@ loyalty_stats_merge(loyalty_store_t *st, MDB_txn *txn,
     memset(&s, 0, sizeof(loyalty_stats_sums_t));
 
     rc = loyalty_stats_ways(st, txn, q, kind, t, w, &n);
-
-    if (rc == 0) {
-        rc = loyalty_stats_ways_pend(st, txn, q, kind, t, w, &n);
-    }
 
     /*
      * The first way's step sized so that a round holds about
