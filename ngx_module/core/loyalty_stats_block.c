@@ -303,37 +303,39 @@ loyalty_stats_day_put(const int64_t *run, uint8_t *o)
 
 
 /*
- * Adds d to day i of the block record in buf (len bytes, 0 for none;
- * one that decodes; LOYALTY_STATS_BLOCK_MAX bytes of room), in place:
- * its new length, 0 when it has no day left.  The days before i stay
- * as they are; day i and those after it are written again, their
+ * Adds d to day i of the block record in buf (*len bytes, 0 for none;
+ * LOYALTY_STATS_BLOCK_MAX bytes of room), in place: 0 with its new
+ * length in *len (0 when it has no day left), or -1 when the days it
+ * reads do not decode.  The days before i stay as they are (only their
+ * lengths read); day i and those after it are written again, their
  * running sums moved by d.  Most writes are to a block's last day.
  */
-static size_t
-loyalty_stats_block_splice(uint8_t *buf, size_t len, int i, const int64_t *d)
+static int
+loyalty_stats_block_splice(uint8_t *buf, size_t *len, int i,
+    const int64_t *d)
 {
     int             j, k;
     int64_t         prev[LOYALTY_STATS_COUNTERS], run[LOYALTY_STATS_COUNTERS];
     uint8_t         out[LOYALTY_STATS_BLOCK_MAX], *o;
     unsigned        m;
     uint32_t        days, bit;
-    const uint8_t  *p, *end, *last;
+    const uint8_t  *p, *end, *last, *at;
 
-    if (len == 0) {
+    if (*len == 0) {
         memset(buf, 0, 5);
         buf[0] = LOYALTY_STATS_VERSION;
-        len = 5;
+        *len = 5;
     }
 
-    days = loyalty_stats_block_days(buf, len);
+    days = loyalty_stats_block_days(buf, *len);
     bit = (uint32_t) 1 << i;
-    end = buf + len;
+    end = buf + *len;
 
     /* the running sums of the last day before i */
     p = buf + 5;
     last = NULL;
 
-    for (k = 0; k < i; k++) {
+    for (k = 0; k < i && p != NULL; k++) {
         if (days & ((uint32_t) 1 << k)) {
             last = p;
             p = loyalty_stats_day_skip(p, end);
@@ -341,9 +343,13 @@ loyalty_stats_block_splice(uint8_t *buf, size_t len, int i, const int64_t *d)
     }
 
     memset(prev, 0, sizeof(prev));
-    if (last != NULL) {
-        loyalty_stats_day_add(last, end, prev, &m);
+    if (p == NULL
+        || (last != NULL && loyalty_stats_day_add(last, end, prev, &m) == NULL))
+    {
+        return -1;
     }
+
+    at = p;
 
     /* day i: kept while it has counts of its own */
     memcpy(run, prev, sizeof(run));
@@ -367,7 +373,7 @@ loyalty_stats_block_splice(uint8_t *buf, size_t len, int i, const int64_t *d)
     }
 
     /* the days after it */
-    for (k = i + 1; k < LOYALTY_STATS_BLOCK_DAYS; k++) {
+    for (k = i + 1; k < LOYALTY_STATS_BLOCK_DAYS && p != NULL; k++) {
         if (!(days & ((uint32_t) 1 << k))) {
             continue;
         }
@@ -382,14 +388,17 @@ loyalty_stats_block_splice(uint8_t *buf, size_t len, int i, const int64_t *d)
         o += loyalty_stats_day_put(run, o);
     }
 
-    /* the days before i as they were, then the ones written again */
-    p = (last != NULL) ? loyalty_stats_day_skip(last, end) : buf + 5;
-    memcpy((uint8_t *) p, out, (size_t) (o - out));
+    if (p != end) {
+        return -1;
+    }
 
-    len = (size_t) (p - buf) + (size_t) (o - out);
+    /* the days before i as they were, then the ones written again */
+    memcpy((uint8_t *) at, out, (size_t) (o - out));
+
+    *len = days ? (size_t) (at - buf) + (size_t) (o - out) : 0;
     loyalty_le_put(buf + 1, days, 4);
 
-    return days ? len : 0;
+    return 0;
 }
 
 
@@ -426,16 +435,22 @@ loyalty_stats_write_block(MDB_cursor *cur, const loyalty_stats_acc_entry_t *e,
     len = 0;
 
     if (found && val.mv_size <= sizeof(vbuf)
-        && loyalty_stats_block_check(val.mv_data, val.mv_size) == 0)
+        && loyalty_stats_block_days(val.mv_data, val.mv_size) != 0)
     {
         len = val.mv_size;
         memcpy(vbuf, val.mv_data, len);
     }
 
     for (k = 0; k < n; k++) {
-        len = loyalty_stats_block_splice(vbuf, len,
+        if (loyalty_stats_block_splice(vbuf, &len,
                             (int) (loyalty_be32_get(e[k].key + 1) - block),
-                            e[k].d);
+                            e[k].d)
+            != 0)
+        {
+            /* damage: the rows again, from none (that cannot fail) */
+            len = 0;
+            k = (size_t) -1;
+        }
     }
 
     if (len == 0) {

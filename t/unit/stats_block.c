@@ -354,9 +354,13 @@ test_rename(void)
 static void
 test_check(void)
 {
+    int            n;
     size_t         i;
     int64_t        c[LOYALTY_STATS_COUNTERS];
+    uint8_t        kbuf[LOYALTY_STATS_KEY_MAX], buf[LOYALTY_STATS_BLOCK_MAX];
     unsigned       present;
+    MDB_txn       *txn;
+    MDB_val        key, val;
     static const struct {
         const char  *rec;
         size_t       len;
@@ -390,6 +394,22 @@ test_check(void)
     ok(loyalty_stats_block_sum((const uint8_t *) bad[3].rec, bad[3].len, 1,
                                c, &present) != 0 && c[0] == 0,
        "a question counts nothing of a day it cannot read");
+
+    /* a write to a block that does not decode: counting starts again */
+    key.mv_data = kbuf;
+    key.mv_size = loyalty_stats_key('C', BLOCK, "DMG", 3, kbuf);
+    val.mv_data = (void *) bad[8].rec;
+    val.mv_size = bad[8].len;
+    mdb_txn_begin(st[0].env, NULL, 0, &txn);
+    mdb_put(txn, st[0].dbi[LOYALTY_DB_STATS], &key, &val, 0);
+    mdb_txn_commit(txn);
+
+    add(&st[0], 'c', BLOCK + 3, "DMG", 4, 0);
+    n = get(&st[0], 'C', BLOCK, "DMG", buf);
+    ok(loyalty_stats_block_check(buf, n) == 0
+       && loyalty_stats_block_days(buf, n) == 0x8
+       && strcmp(sum(buf, n, 0, 31), "4 0") == 0,
+       "a write to a damaged block: the block from none");
 }
 
 
@@ -399,7 +419,7 @@ main(void)
     int   k;
     char  err[LOYALTY_ERRLEN];
 
-    plan(41);
+    plan(42);
 
     for (k = 0; k < 3; k++) {
         if (fixture_store_open(tmp[k], "stats_block", &st[k], err,
