@@ -465,11 +465,12 @@ stop_checked($h, 'stats');
     };
     my $rec = $enc->(7, 5, 1, 2, 1, 1, 1, 990, 0, 0, 10, 4);
     # a block (kind C, its first day, a multiple of 32): version, u32
-    # of the days present, each day's length and running sums
+    # of the days present, each day's length and running sums, the
+    # latest day first
     my $block = 20768;  # 2026-11-11
     my $sums = sub { my $r = $enc->(@_); substr($r, 0, 1, chr(length($r) - 1)); $r };
-    my $brec = pack('C V', 1, 0b110) . $sums->(3, 0, 0, 0, 0, 0, 0, 100)
-               . $sums->(5, 0, 0, 0, 0, 0, 0, 100);
+    my $brec = pack('C V', 1, 0b110) . $sums->(5, 0, 0, 0, 0, 0, 0, 100)
+               . $sums->(3, 0, 0, 0, 0, 0, 0, 100);
 
     is($put->('stats', 'c' . pack('N', $day) . 'RAW-1', $rec), 0,
        'a raw stats record loaded');

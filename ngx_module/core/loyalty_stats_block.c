@@ -228,15 +228,14 @@ loyalty_stats_block_sum(const uint8_t *buf, size_t len, uint32_t want,
     p = buf + 5;
     end = buf + len;
 
-    /* the days present up to the last: two read, the others skipped */
-    for (days &= (uint32_t) (((uint64_t) 2 << last) - 1); days;
-         days &= days - 1)
-    {
-        k = __builtin_ctz(days);
+    /* the latest day first: for the last days, the first one or two */
+    for ( ;; ) {
+        k = 31 - __builtin_clz(days);
+        days &= ~((uint32_t) 1 << k);
         m = 0;
 
-        p = (k == before) ? loyalty_stats_day_add(p, end, lo, &m)
-            : (k == last) ? loyalty_stats_day_add(p, end, hi, &m)
+        p = (k == last) ? loyalty_stats_day_add(p, end, hi, &m)
+            : (k == before) ? loyalty_stats_day_add(p, end, lo, &m)
             : loyalty_stats_day_skip(p, end);
 
         if (p == NULL) {
@@ -244,6 +243,10 @@ loyalty_stats_block_sum(const uint8_t *buf, size_t len, uint32_t want,
         }
 
         *present |= m;
+
+        if (k == before || (k == last && before < 0)) {
+            break;
+        }
     }
 
     for (i = 0; i < LOYALTY_STATS_COUNTERS; i++) {
@@ -258,7 +261,7 @@ loyalty_stats_block_sum(const uint8_t *buf, size_t len, uint32_t want,
 int
 loyalty_stats_block_check(const uint8_t *buf, size_t len)
 {
-    int             k;
+    int             k, first;
     int64_t         run[2][LOYALTY_STATS_COUNTERS];
     unsigned        m;
     uint32_t        days;
@@ -269,19 +272,33 @@ loyalty_stats_block_check(const uint8_t *buf, size_t len)
         return -1;
     }
 
-    memset(run, 0, sizeof(run));
     p = buf + 5;
     end = buf + len;
+    first = 1;
 
-    /* every day decodes, and has counts of its own */
+    /*
+     * Every day decodes and has counts of its own: its running sums
+     * differ from those of the earlier day after it, the earliest's
+     * from none
+     */
     for (k = 0; days; days &= days - 1, k ^= 1) {
         memset(run[k], 0, sizeof(run[k]));
 
         p = loyalty_stats_day_add(p, end, run[k], &m);
 
-        if (p == NULL || memcmp(run[k], run[k ^ 1], sizeof(run[k])) == 0) {
+        if (p == NULL
+            || (!first && memcmp(run[k], run[k ^ 1], sizeof(run[k])) == 0))
+        {
             return -1;
         }
+
+        first = 0;
+    }
+
+    memset(run[k], 0, sizeof(run[k]));
+
+    if (memcmp(run[k], run[k ^ 1], sizeof(run[k])) == 0) {
+        return -1;
     }
 
     return p == end ? 0 : -1;
@@ -306,9 +323,10 @@ loyalty_stats_day_put(const int64_t *run, uint8_t *o)
  * Adds d to day i of the block record in buf (*len bytes, 0 for none;
  * LOYALTY_STATS_BLOCK_MAX bytes of room), in place: 0 with its new
  * length in *len (0 when it has no day left), or -1 when the days it
- * reads do not decode.  The days before i stay as they are (only their
- * lengths read); day i and those after it are written again, their
- * running sums moved by d.  Most writes are to a block's last day.
+ * reads do not decode.  The days after i (before it in the record) are
+ * written again, their running sums moved by d, then day i; the days
+ * before it stay as they are (their lengths read, the first one's sums
+ * too).  Most writes are to a block's last day: its first.
  */
 static int
 loyalty_stats_block_splice(uint8_t *buf, size_t *len, int i,
@@ -318,8 +336,8 @@ loyalty_stats_block_splice(uint8_t *buf, size_t *len, int i,
     int64_t         prev[LOYALTY_STATS_COUNTERS], run[LOYALTY_STATS_COUNTERS];
     uint8_t         out[LOYALTY_STATS_BLOCK_MAX], *o;
     unsigned        m;
-    uint32_t        days, bit;
-    const uint8_t  *p, *end, *last, *at;
+    uint32_t        days, bit, b;
+    const uint8_t  *p, *end, *rest;
 
     if (*len == 0) {
         memset(buf, 0, 5);
@@ -330,56 +348,20 @@ loyalty_stats_block_splice(uint8_t *buf, size_t *len, int i,
     days = loyalty_stats_block_days(buf, *len);
     bit = (uint32_t) 1 << i;
     end = buf + *len;
-
-    /* the running sums of the last day before i */
     p = buf + 5;
-    last = NULL;
-
-    for (k = 0; k < i && p != NULL; k++) {
-        if (days & ((uint32_t) 1 << k)) {
-            last = p;
-            p = loyalty_stats_day_skip(p, end);
-        }
-    }
-
-    memset(prev, 0, sizeof(prev));
-    if (p == NULL
-        || (last != NULL && loyalty_stats_day_add(last, end, prev, &m) == NULL))
-    {
-        return -1;
-    }
-
-    at = p;
-
-    /* day i: kept while it has counts of its own */
-    memcpy(run, prev, sizeof(run));
-    if (days & bit) {
-        memset(run, 0, sizeof(run));
-        p = loyalty_stats_day_add(p, end, run, &m);
-    }
-
-    for (k = 0; k < LOYALTY_STATS_COUNTERS; k++) {
-        run[k] = (int64_t) ((uint64_t) run[k] + (uint64_t) d[k]);
-    }
-
     o = out;
 
-    if (memcmp(run, prev, sizeof(run)) != 0) {
-        o += loyalty_stats_day_put(run, o);
-        days |= bit;
-
-    } else {
-        days &= ~bit;
-    }
-
-    /* the days after it */
-    for (k = i + 1; k < LOYALTY_STATS_BLOCK_DAYS && p != NULL; k++) {
-        if (!(days & ((uint32_t) 1 << k))) {
-            continue;
-        }
+    /* the days after i, the latest first: moved by d */
+    for (b = days & ~(uint32_t) (((uint64_t) bit << 1) - 1); b;
+         b &= ~((uint32_t) 1 << k))
+    {
+        k = 31 - __builtin_clz(b);
 
         memset(run, 0, sizeof(run));
         p = loyalty_stats_day_add(p, end, run, &m);
+        if (p == NULL) {
+            return -1;
+        }
 
         for (j = 0; j < LOYALTY_STATS_COUNTERS; j++) {
             run[j] = (int64_t) ((uint64_t) run[j] + (uint64_t) d[j]);
@@ -388,14 +370,51 @@ loyalty_stats_block_splice(uint8_t *buf, size_t *len, int i,
         o += loyalty_stats_day_put(run, o);
     }
 
+    /* day i, and the running sums of the day present before it */
+    memset(run, 0, sizeof(run));
+    if ((days & bit) && (p = loyalty_stats_day_add(p, end, run, &m)) == NULL) {
+        return -1;
+    }
+
+    rest = p;
+    memset(prev, 0, sizeof(prev));
+
+    if ((days & (bit - 1))
+        && loyalty_stats_day_add(rest, end, prev, &m) == NULL)
+    {
+        return -1;
+    }
+
+    if (!(days & bit)) {
+        memcpy(run, prev, sizeof(run));
+    }
+
+    for (j = 0; j < LOYALTY_STATS_COUNTERS; j++) {
+        run[j] = (int64_t) ((uint64_t) run[j] + (uint64_t) d[j]);
+    }
+
+    /* kept while it has counts of its own */
+    if (memcmp(run, prev, sizeof(run)) != 0) {
+        o += loyalty_stats_day_put(run, o);
+        days |= bit;
+
+    } else {
+        days &= ~bit;
+    }
+
+    /* the days before it as they are */
+    for (b = days & (bit - 1); b && p != NULL; b &= b - 1) {
+        p = loyalty_stats_day_skip(p, end);
+    }
+
     if (p != end) {
         return -1;
     }
 
-    /* the days before i as they were, then the ones written again */
-    memcpy((uint8_t *) at, out, (size_t) (o - out));
+    o = loyalty_cpymem(o, rest, (size_t) (end - rest));
 
-    *len = days ? (size_t) (at - buf) + (size_t) (o - out) : 0;
+    memcpy(buf + 5, out, (size_t) (o - out));
+    *len = days ? 5 + (size_t) (o - out) : 0;
     loyalty_le_put(buf + 1, days, 4);
 
     return 0;

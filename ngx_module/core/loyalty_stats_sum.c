@@ -238,51 +238,93 @@ loyalty_stats_top_sort(loyalty_stats_top_t *t)
 
 
 /*
+ * The days of a block record that want has into the totals; their sort
+ * counter, *sound set; 0 for damage, which is verify's to report and
+ * counts nothing here, and for a block without days of the range
+ */
+static int64_t
+loyalty_stats_total_block(loyalty_stats_top_t *t, const uint8_t *v,
+    size_t len, uint32_t want, int *sound)
+{
+    int       sort;
+    int64_t   before;
+    unsigned  present;
+
+    sort = (t->sort == LOYALTY_STATS_SORT_KEY) ? 0 : t->sort;
+    before = t->totals[sort];
+    present = 0;
+
+    if (!(loyalty_stats_block_days(v, len) & want)
+        || loyalty_stats_block_sum(v, len, want, t->totals, &present) != 0)
+    {
+        return 0;
+    }
+
+    *sound = 1;
+
+    return (t->sort == LOYALTY_STATS_SORT_KEY) ? 0 : t->totals[sort] - before;
+}
+
+
+/*
  * A record into the totals: a day record (want 0), or the days of a
  * block record that want has; its sort counter, *sound set; 0 for
- * damage, which is verify's to report and counts nothing here, and for
- * a block without days of the range
+ * damage, which is verify's to report and counts nothing here
  */
 static int64_t
 loyalty_stats_total(loyalty_stats_top_t *t, const uint8_t *v, size_t len,
     uint32_t want, int *sound)
 {
-    int       i, sort;
-    int64_t   c[LOYALTY_STATS_COUNTERS], before;
-    unsigned  present;
-
-    sort = (t->sort == LOYALTY_STATS_SORT_KEY) ? 0 : t->sort;
-    present = 0;
+    int             i;
+    unsigned        m, u, present;
+    int64_t         c[LOYALTY_STATS_COUNTERS];
+    const uint8_t  *p, *end;
 
     if (want) {
-        /* the block's days of the range straight into the totals */
-        before = t->totals[sort];
+        return loyalty_stats_total_block(t, v, len, want, sound);
+    }
 
-        if (!(loyalty_stats_block_days(v, len) & want)
-            || loyalty_stats_block_sum(v, len, want, t->totals, &present)
-               != 0)
-        {
+    present = (len >= 3) ? (unsigned) (v[1] | (v[2] << 8)) : 0;
+    p = v + 3;
+    end = v + len;
+    m = 0;
+
+    /*
+     * Most day records (clicks) count under 64 of everything: a byte per
+     * counter, neither 0 nor continued, added to the totals as it is
+     * decoded (and taken back if a longer one follows)
+     */
+    if (len >= 3 && v[0] == LOYALTY_STATS_VERSION
+        && !(present >> LOYALTY_STATS_COUNTERS))
+    {
+        for (m = present; m && p < end && *p - 1u < 0x7f; m &= m - 1) {
+            i = __builtin_ctz(m);
+            c[i] = (int64_t) (*p >> 1) ^ -(int64_t) (*p & 1);
+            t->totals[i] += c[i];
+            p++;
+        }
+
+        if (m != 0 || p != end) {
+            for (u = present; u != m; u &= u - 1) {
+                t->totals[__builtin_ctz(u)] -= c[__builtin_ctz(u)];
+            }
+        }
+    }
+
+    if (len < 3 || m != 0 || p != end) {
+        if (loyalty_stats_decode_present(v, len, c, &present) != 0) {
             return 0;
         }
 
-        *sound = 1;
-
-        return (t->sort == LOYALTY_STATS_SORT_KEY)
-               ? 0 : t->totals[sort] - before;
-    }
-
-    if (loyalty_stats_decode_present(v, len, c, &present) != 0) {
-        return 0;
-    }
-
-    /* the counters absent are 0: a loop the compiler makes vectors of */
-    for (i = 0; i < LOYALTY_STATS_COUNTERS; i++) {
-        t->totals[i] += c[i];
+        for (m = present; m; m &= m - 1) {
+            t->totals[__builtin_ctz(m)] += c[__builtin_ctz(m)];
+        }
     }
 
     *sound = 1;
 
-    return (t->sort == LOYALTY_STATS_SORT_KEY) ? 0 : c[t->sort];
+    return (t->sort != LOYALTY_STATS_SORT_KEY && (present & (1u << t->sort)))
+           ? c[t->sort] : 0;
 }
 
 

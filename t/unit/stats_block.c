@@ -133,9 +133,9 @@ test_splice(void)
     add(&st[1], 'c', BLOCK + 2, "ANN", -1, -100);
     n = get(&st[1], 'C', BLOCK, "ANN", buf);
     is_int(n, 14, "the layout: 14 bytes");
-    is_mem(buf, "\x01\x20\x02\x00\x00" "\x03\x01\x00\x0a"
-                "\x04\x81\x00\x0a\x63", 14,
-           "version, days, each day's length and running sums");
+    is_mem(buf, "\x01\x20\x02\x00\x00" "\x04\x81\x00\x0a\x63"
+                "\x03\x01\x00\x0a", 14,
+           "version, days, each day's length and running sums, latest first");
 
     add(&st[1], 'c', BLOCK + 5, "ANN", -5, 0);
     add(&st[1], 'c', BLOCK + 9, "ANN", 0, 50);
@@ -379,8 +379,8 @@ test_check(void)
     };
 
     ok(loyalty_stats_block_check((const uint8_t *)
-                                 "\x01\x03\x00\x00\x00\x03\x01\x00\x02"
-                                 "\x02\x00\x00", 12) == 0,
+                                 "\x01\x03\x00\x00\x00\x02\x00\x00"
+                                 "\x03\x01\x00\x02", 12) == 0,
        "a day whose running sums are back to none is sound");
 
     for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
