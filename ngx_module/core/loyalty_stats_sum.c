@@ -464,7 +464,8 @@ typedef struct {
     MDB_val                val;
     int                    kind;
     uint32_t               want;        /* a block's days; 0: a day's */
-    uint64_t               word;        /* the name's first 8 bytes */
+    uint64_t               word;        /* the name's first 8 bytes,
+                                           for the merge of a few */
     uint8_t                day[4];
     const loyalty_stats_pend_t  *pend;
     size_t                 first;
@@ -520,9 +521,6 @@ loyalty_stats_way_next(loyalty_stats_way_t *w, MDB_cursor_op op)
             /* the name's rows of other days and deltas */
         }
 
-        w->word = loyalty_stats_name_word((uint8_t *) w->key.mv_data + 5,
-                                          w->key.mv_size - 5);
-
         return 1;
     }
 
@@ -544,9 +542,18 @@ loyalty_stats_way_next(loyalty_stats_way_t *w, MDB_cursor_op op)
         return 0;
     }
 
-    w->word = loyalty_stats_name_word(k + 5, w->key.mv_size - 5);
-
     return 1;
+}
+
+
+/* the word of the way's name when it is at a record (rc 1) */
+static inline void
+loyalty_stats_way_word(loyalty_stats_way_t *w, int rc)
+{
+    if (rc == 1) {
+        w->word = loyalty_stats_name_word((uint8_t *) w->key.mv_data + 5,
+                                          w->key.mv_size - 5);
+    }
 }
 
 
@@ -857,6 +864,10 @@ loyalty_stats_merge_few(loyalty_stats_way_t *w, size_t *n,
     int64_t              v;
     loyalty_stats_way_t  first;
 
+    for (i = 0; i < *n; i++) {
+        loyalty_stats_way_word(&w[i], 1);
+    }
+
     while (*n > 0) {
         for (j = 0, i = 1; i < *n; i++) {
             if (loyalty_stats_way_cmp(&w[i], &w[j]) < 0) {
@@ -879,9 +890,10 @@ loyalty_stats_merge_few(loyalty_stats_way_t *w, size_t *n,
 
             v += loyalty_stats_way_total(&w[i], t, &sound);
 
-            rc = loyalty_stats_way_after(w, n, &i,
-                                         loyalty_stats_way_next(&w[i],
-                                                                MDB_NEXT));
+            rc = loyalty_stats_way_next(&w[i], MDB_NEXT);
+            loyalty_stats_way_word(&w[i], rc);
+
+            rc = loyalty_stats_way_after(w, n, &i, rc);
             if (rc != 0) {
                 return rc;
             }
