@@ -356,10 +356,11 @@ int64_t loyalty_stats_block_day(int64_t day);
 uint32_t loyalty_stats_block_mask(int64_t block, int64_t from, int64_t to);
 /*
  * Adds the counters of the days of a block record that want has (bit
- * i: its day i; days lo..hi, one run of bits) to c, and the counters
- * not zero in that sum to *present: 0, or -1 when the days it reads do
- * not decode (c then as it was).  A block keeps each day's running
- * sums: two days are decoded, the others skipped.
+ * i: its day i; days lo..hi, one run of bits) to c, and the counters of
+ * the days read to *present: 0; 1 when it has none of those days, -1
+ * when the days it reads do not decode (c then as it was).  A block
+ * keeps each day's running sums: two days are decoded, the others
+ * skipped.
  */
 int loyalty_stats_block_sum(const uint8_t *buf, size_t len, uint32_t want,
     int64_t *c, unsigned *present);

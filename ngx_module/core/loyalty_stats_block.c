@@ -218,8 +218,8 @@ loyalty_stats_block_sum(const uint8_t *buf, size_t len, uint32_t want,
                                  : -1;
 
     if (last <= before) {
-        /* no day of want present: nothing to add */
-        return 0;
+        /* no day of want present */
+        return 1;
     }
 
     memset(lo, 0, sizeof(lo));

@@ -192,6 +192,13 @@ loyalty_stats_top_offer(loyalty_stats_top_t *t, const void *name,
         return 0;
     }
 
+    /* most rows of a full heap come after its last: told by v alone */
+    if (t->n == t->k && t->sort != LOYALTY_STATS_SORT_KEY
+        && v < t->pool[t->heap[0]].v)
+    {
+        return 0;
+    }
+
     row.v = v;
     row.len = (uint32_t) len;
     memcpy(row.name, name, len);
@@ -254,9 +261,7 @@ loyalty_stats_total_block(loyalty_stats_top_t *t, const uint8_t *v,
     before = t->totals[sort];
     present = 0;
 
-    if (!(loyalty_stats_block_days(v, len) & want)
-        || loyalty_stats_block_sum(v, len, want, t->totals, &present) != 0)
-    {
+    if (loyalty_stats_block_sum(v, len, want, t->totals, &present) != 0) {
         return 0;
     }
 
@@ -1087,7 +1092,7 @@ loyalty_stats_fill_one(loyalty_store_t *st, MDB_txn *txn, int kind,
                                         &present)
               : loyalty_stats_decode(val.mv_data, val.mv_size, d);
 
-    /* damage is verify's to report, and counts nothing */
+    /* damage is verify's to report, and counts nothing; nor no day */
     if (rc != 0) {
         return 0;
     }

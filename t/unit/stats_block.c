@@ -87,7 +87,7 @@ sum(const uint8_t *buf, int len, int from, int to)
         || loyalty_stats_block_sum(buf, (size_t) len,
                                    loyalty_stats_block_mask(0, from, to), c,
                                    &present)
-           != 0)
+           < 0)
     {
         return "damage";
     }
@@ -103,8 +103,13 @@ sum(const uint8_t *buf, int len, int from, int to)
 static void
 test_splice(void)
 {
-    int      n;
-    uint8_t  buf[LOYALTY_STATS_BLOCK_MAX];
+    int       n;
+    int64_t   c[LOYALTY_STATS_COUNTERS];
+    uint8_t   buf[LOYALTY_STATS_BLOCK_MAX];
+    unsigned  present;
+
+    present = 0;
+    memset(c, 0, sizeof(c));
 
     is_int(loyalty_stats_block_day(BLOCK + 31), BLOCK, "a block's day");
     is_int(loyalty_stats_block_mask(BLOCK, BLOCK - 3, BLOCK + 1), 0x3,
@@ -127,6 +132,8 @@ test_splice(void)
     is_str(sum(buf, n, 0, 8), "6 100", "days 0-8");
     is_str(sum(buf, n, 3, 31), "5 -50", "days 3-31");
     is_str(sum(buf, n, 10, 31), "0 0", "days after the last");
+    is_int(loyalty_stats_block_sum(buf, n, 0xfffffc00, c, &present), 1,
+           "none of the days asked for");
     ok(loyalty_stats_block_check(buf, n) == 0, "it checks");
 
     /* day 2 back to none: taken out, the days after it as they were */
@@ -419,7 +426,7 @@ main(void)
     int   k;
     char  err[LOYALTY_ERRLEN];
 
-    plan(42);
+    plan(43);
 
     for (k = 0; k < 3; k++) {
         if (fixture_store_open(tmp[k], "stats_block", &st[k], err,
