@@ -2,9 +2,10 @@
  * nginx-loyalty: the conversion counters: the attributions database,
  * and what each event and click flush adds to the stats database.
  *
- * Every count is a read-modify-write of one small record in the
- * caller's write transaction: an order adds to its code's, campaign's,
- * referrers' and day's records of the order's day, and a refund
+ * Every count is a read-modify-write of one record in the caller's
+ * write transaction (loyalty_stats_block.c): an order adds to its
+ * code's, campaign's and referrers' blocks and the day's record on the
+ * order's day, and a refund
  * subtracts from the very same records what it takes back, so that the
  * counters of any range of days stay the sum of what happened.  A
  * batch's adds to its codes', campaigns' and referrers' records wait in

@@ -7,8 +7,8 @@
  * the points paid to their referrers, and the clicks of every code are
  * added to per-day counters in the stats database, in the write
  * transaction of the event or of the click flush, so that a question
- * over a range of days is one cursor range per day and never a scan of
- * members or events.  schema/lmdb-layout.md documents both databases;
+ * over a range of days is a cursor range per block of 32 days and never
+ * a scan of members or events.  schema/lmdb-layout.md documents both databases;
  * schema/stats*.schema.json the answers.
  */
 
