@@ -16,7 +16,10 @@
 #      transaction of all of them
 #   BENCH_BASE=DIR (optional): another build's stats_bench and loyaltyctl
 #      (copied from its build/ and build/bench/), measured in the same run:
-#      its questions on the same store, its events/s in turn with the others
+#      its questions on a store it builds (the same counts, in its layout:
+#      a build before blocks writes day records), this build's questions
+#      on that store too (the day records a store made before blocks
+#      keeps), its events/s in turn with the others
 #
 # It reports; it does not gate.
 
@@ -65,8 +68,15 @@ say "$(du -sh "$WORK/store/data.mdb" | cut -f1) data.mdb"
 say "== questions over the last 30 days"
 "$BENCH" query "$WORK/store" | tee -a "$RESULTS"
 if [ -n "$BASE" ]; then
-    say "== the same, by BENCH_BASE's build"
-    "$BASE/stats_bench" query "$WORK/store" | sed 's/^/base: /' \
+    rm -rf "$WORK/store-base"
+    say "== BENCH_BASE's build: the same counts in the store it builds"
+    "$BASE/stats_bench" build "$WORK/store-base" | sed 's/^/base: /' \
+        | tee -a "$RESULTS"
+    say "$(du -sh "$WORK/store-base/data.mdb" | cut -f1) data.mdb"
+    "$BASE/stats_bench" query "$WORK/store-base" | sed 's/^/base: /' \
+        | tee -a "$RESULTS"
+    say "== this build on BENCH_BASE's store"
+    "$BENCH" query "$WORK/store-base" | sed 's/^/this on base: /' \
         | tee -a "$RESULTS"
 fi
 
@@ -77,14 +87,16 @@ mkdir -p "$WORK/events"
 "$BENCH" events "$EVENTS" > "$WORK/events/all.jsonl"
 split -l 100 -d -a 4 "$WORK/events/all.jsonl" "$WORK/events/b"
 
-# $1 loyaltyctl, $2 batches|one: events/s of one round on a fresh copy,
-# then the 512-byte blocks it wrote (/usr/bin/time %O: the pages its
-# commits dirtied, which they sync) per 100 events
+# $1 loyaltyctl, $2 batches|one: events/s of one round on a fresh copy
+# (BENCH_BASE's of its own store), then the 512-byte blocks it wrote
+# (/usr/bin/time %O: the pages its commits dirtied, which they sync) per
+# 100 events
 rate() {
-    local ctl=$1 how=$2 t0 t1
+    local ctl=$1 how=$2 t0 t1 from=$WORK/store
+    [ "$ctl" != "$BASE/loyaltyctl" ] || from=$WORK/store-base
     rm -rf "$WORK/run"
     mkdir -p "$WORK/run"
-    mdb_copy "$WORK/store" "$WORK/run"
+    mdb_copy "$from" "$WORK/run"
     sync
     t0=$(date +%s.%N)
     /usr/bin/time -f %O -o "$WORK/blocks" bash -c '
@@ -131,5 +143,5 @@ for how in batches one; do
     fi
 done
 
-rm -rf "$WORK/run"
+rm -rf "$WORK/run" "$WORK/store-base"
 say "figures in $RESULTS"

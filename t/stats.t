@@ -451,7 +451,7 @@ stop_checked($h, 'stats');
     my $put = sub { mdb_put_raw($h->{store}, @_) };
     my $day = 20769;    # 2026-11-12
     # version, the counters present, each a zigzag LEB128 varint
-    my $rec = sub {
+    my $enc = sub {
         my @c = @_;
         my ($mask, $v) = (0, '');
         for my $i (0 .. $#c) {
@@ -462,7 +462,15 @@ stop_checked($h, 'stats');
             $v .= chr($z);
         }
         return pack('C v', 1, $mask) . $v;
-    }->(7, 5, 1, 2, 1, 1, 1, 990, 0, 0, 10, 4);
+    };
+    my $rec = $enc->(7, 5, 1, 2, 1, 1, 1, 990, 0, 0, 10, 4);
+    # a block (kind C, its first day, a multiple of 32): version, u32
+    # of the days present, each day's length and running sums, the
+    # latest day first
+    my $block = 20768;  # 2026-11-11
+    my $sums = sub { my $r = $enc->(@_); substr($r, 0, 1, chr(length($r) - 1)); $r };
+    my $brec = pack('C V', 1, 0b110) . $sums->(5, 0, 0, 0, 0, 0, 0, 100)
+               . $sums->(3, 0, 0, 0, 0, 0, 0, 100);
 
     is($put->('stats', 'c' . pack('N', $day) . 'RAW-1', $rec), 0,
        'a raw stats record loaded');
@@ -470,13 +478,27 @@ stop_checked($h, 'stats');
                                '--to', '2026-11-12', '--csv');
     like($out, qr/^RAW-1,,,7,5,1,2,1,1,1,990,0,0,10,4$/m,
          'the layout document\'s record reads back');
+    is($put->('stats', 'C' . pack('N', $block) . 'RAW-2', $brec,
+              'c' . pack('N', $day + 1) . 'RAW-2', $enc->(1, 1)), 0,
+       'a raw block record, and a day record of the same code');
+    ($rc, $out) = ctl_stats($h, '--by', 'code', '--from', '2026-11-12',
+                            '--to', '2026-11-12', '--csv');
+    like($out, qr/^RAW-2,,,3,0,0,0,0,0,0,100,0,0,0,0$/m,
+         'a day of the block as the layout document lays it out');
+    ($rc, $out) = ctl_stats($h, '--by', 'code', '--from', '2026-11-13',
+                            '--to', '2026-11-20', '--csv');
+    like($out, qr/^RAW-2,,,3,1,0,0,0,0,0,0,0,0,0,0$/m,
+         'the block\'s next day, and the day record: summed');
     ($rc, $out) = loyaltyctl('-s', $h->{store}, 'verify');
-    is($rc, 0, 'verify: a sound raw record');
+    is($rc, 0, 'verify: sound raw records');
 
     is($put->('stats', 'c' . pack('N', $day) . 'BAD-1', "\x01" x 20,
               'x' . pack('N', $day), $rec,
               'm' . pack('N', $day) . 'fan-customer', pack('C x15', 1),
-              'z' . pack('Q>', 7), "\x01\x09c"), 0,
+              'z' . pack('Q>', 7), "\x01\x09c",
+              'C' . pack('N', $block) . 'BAD-3',
+              pack('C V', 1, 0b11) . $sums->(1) . "\x05\x01",
+              'C' . pack('N', $day) . 'BAD-2', $brec), 0,
        'damaged stats records loaded');
     is($put->('attributions', 'ghost', pack('C5 x3 q< V x4', 1, 0, 0, 3, 0,
                                             0, $day) . 'bob'), 0,
@@ -484,7 +506,10 @@ stop_checked($h, 'stats');
     my $err;
     ($rc, $out, $err) = loyaltyctl('-s', $h->{store}, 'verify');
     is($rc, 1, 'verify: exit 1');
-    is($out, "stats/c/2026-11-12/BAD-1: record does not decode\n"
+    is($out, "stats/C/2026-11-11/BAD-3: block record does not decode\n"
+             . "stats/C/2026-11-12/BAD-2: block key not at a block's "
+             . "first day\n"
+             . "stats/c/2026-11-12/BAD-1: record does not decode\n"
              . "stats/m/2026-11-12/fan-customer: move record does not "
              . "decode\n"
              . "stats/x/2026-11-12/: not a stats key\n"
@@ -493,7 +518,7 @@ stop_checked($h, 'stats');
        'verify: each problem');
     ($rc, $out) = ctl_stats($h, '--by', 'code', '--from', '2026-11-12',
                             '--to', '2026-11-12', '--csv');
-    is($out =~ tr/\n//, 2, 'a question skips the damaged record');
+    is($out =~ tr/\n//, 3, 'a question skips the damaged records');
 }
 
 # The shop's days (loyalty_timezone, loyaltyctl --tz): an order placed

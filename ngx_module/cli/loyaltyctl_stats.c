@@ -259,7 +259,7 @@ loyaltyctl_stats_check(const MDB_val *key, const MDB_val *val)
     }
 
     if (key->mv_size < 5 || key->mv_size > LOYALTY_STATS_KEY_MAX
-        || strchr("cprdm", k[0]) == NULL || k[0] == '\0')
+        || strchr("cprdmCPR", k[0]) == NULL || k[0] == '\0')
     {
         return "not a stats key";
     }
@@ -273,6 +273,15 @@ loyaltyctl_stats_check(const MDB_val *key, const MDB_val *val)
                 && v[0] == LOYALTY_STATS_VERSION
                 && memchr(k + 5, '>', key->mv_size - 5) != NULL)
                ? NULL : "move record does not decode";
+    }
+
+    if (k[0] >= 'A' && k[0] <= 'Z') {
+        if (loyalty_be32_get(k + 1) % LOYALTY_STATS_BLOCK_DAYS != 0) {
+            return "block key not at a block's first day";
+        }
+
+        return loyalty_stats_block_check(v, val->mv_size) == 0
+               ? NULL : "block record does not decode";
     }
 
     return loyalty_stats_decode(v, val->mv_size, c) == 0

@@ -611,34 +611,26 @@ loyalty_member_erase_attribution(loyalty_walk_t *w)
 
 
 /*
- * The per-day counters of the member as a referrer ("r", a day, the id)
- * move to the pseudonym's, added to any it has: counts stay counts.
+ * The counters of the member as a referrer ("R", a block, the id; "r",
+ * a day, the id in a store made before blocks) move to the
+ * pseudonym's, added to any it has: counts stay counts.
  */
 static int
 loyalty_member_erase_counters(loyalty_walk_t *w)
 {
-    int                 rc;
-    int64_t             c[LOYALTY_STATS_COUNTERS];
     const uint8_t      *k;
     loyalty_erasing_t  *er = w->data;
 
     k = w->key.mv_data;
 
-    if (w->key.mv_size != 5 + er->len || memcmp(k + 5, er->id, er->len) != 0
-        || loyalty_stats_decode(w->val.mv_data, w->val.mv_size, c) != 0)
+    if (w->key.mv_size != 5 + er->len || memcmp(k + 5, er->id, er->len) != 0)
     {
         return LOYALTY_WALK_NEXT;
     }
 
-    rc = mdb_del(w->txn, w->st->dbi[LOYALTY_DB_STATS], &w->key, NULL);
-
-    if (rc == 0) {
-        rc = loyalty_stats_add(w->st, w->txn, NULL, k[0],
-                               loyalty_stats_key_day(k + 1), er->p,
-                               LOYALTY_PSEUDONYM_LEN, c);
-    }
-
-    return loyalty_walk_wrote(rc);
+    return loyalty_walk_wrote(loyalty_stats_rename(w->st, w->txn, &w->key,
+                                                   &w->val, er->p,
+                                                   LOYALTY_PSEUDONYM_LEN));
 }
 
 
@@ -646,8 +638,9 @@ static int
 loyalty_member_erase_stats(loyalty_store_t *st, MDB_txn *txn,
     loyalty_erasing_t *er)
 {
-    int      rc;
-    uint8_t  kind;
+    int            rc, i;
+    const uint8_t  kinds[] = { LOYALTY_STATS_KIND_REFERRER,
+                               LOYALTY_STATS_KIND_REFERRER_BLOCK };
 
     rc = loyalty_attrib_delete(st, txn, er->id, er->len);
 
@@ -661,10 +654,8 @@ loyalty_member_erase_stats(loyalty_store_t *st, MDB_txn *txn,
                           loyalty_member_erase_attribution, er);
     }
 
-    kind = LOYALTY_STATS_KIND_REFERRER;
-
-    if (rc == 0) {
-        rc = loyalty_walk(st, txn, LOYALTY_DB_STATS, &kind, 1, 1,
+    for (i = 0; rc == 0 && i < 2; i++) {
+        rc = loyalty_walk(st, txn, LOYALTY_DB_STATS, &kinds[i], 1, 1,
                           loyalty_member_erase_counters, er);
     }
 

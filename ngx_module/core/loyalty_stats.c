@@ -2,9 +2,10 @@
  * nginx-loyalty: the conversion counters: the attributions database,
  * and what each event and click flush adds to the stats database.
  *
- * Every count is a read-modify-write of one small record in the
- * caller's write transaction: an order adds to its code's, campaign's,
- * referrers' and day's records of the order's day, and a refund
+ * Every count is a read-modify-write of one record in the caller's
+ * write transaction (loyalty_stats_block.c): an order adds to its
+ * code's, campaign's and referrers' blocks and the day's record on the
+ * order's day, and a refund
  * subtracts from the very same records what it takes back, so that the
  * counters of any range of days stay the sum of what happened.  A
  * batch's adds to its codes', campaigns' and referrers' records wait in
@@ -146,127 +147,10 @@ loyalty_stats_decode(const uint8_t *buf, size_t len, int64_t *c)
 }
 
 
-int
-loyalty_stats_decode_present(const uint8_t *buf, size_t len, int64_t *c,
-    unsigned *present)
-{
-    int             i, shift;
-    uint64_t        z;
-    unsigned        mask;
-    const uint8_t  *p, *end;
-
-    if (len < 3 || buf[0] != LOYALTY_STATS_VERSION) {
-        return -1;
-    }
-
-    mask = buf[1] | (buf[2] << 8);
-    if (mask >> LOYALTY_STATS_COUNTERS) {
-        return -1;
-    }
-
-    *present = mask;
-
-    p = buf + 3;
-    end = buf + len;
-
-    /* the counters present only, in order: a question reads many */
-    for ( /* void */ ; mask; mask &= mask - 1) {
-        i = __builtin_ctz(mask);
-
-        if (p < end && *p < 0x80) {
-            z = *p++;
-
-        } else {
-            z = 0;
-
-            for (shift = 0; ; shift += 7) {
-                if (p == end || shift > 63) {
-                    return -1;
-                }
-
-                z |= (uint64_t) (*p & 0x7f) << shift;
-
-                if (!(*p++ & 0x80)) {
-                    break;
-                }
-            }
-        }
-
-        /* one encoding for a value: a present counter is not zero */
-        if (z == 0) {
-            return -1;
-        }
-
-        c[i] = (int64_t) (z >> 1) ^ -(int64_t) (z & 1);
-    }
-
-    return p == end ? 0 : -1;
-}
-
-
-/*
- * Adds d to the record of key at the cursor (counters, or d[0] to a
- * move's count); a record that does not decode is damage that only
- * loyaltyctl verify may report: counting must not refuse the event.
- * One cursor for a flush in key order: LMDB looks for the next key in
- * the page it is on before it walks down from the root.
- */
+/* one row written with a cursor of its own */
 static int
-loyalty_stats_write(MDB_cursor *cur, MDB_val *key, const int64_t *d)
-{
-    int        rc, i, found;
-    int64_t    c[LOYALTY_STATS_COUNTERS];
-    uint8_t    vbuf[LOYALTY_STATS_REC_MAX];
-    uint64_t   n;
-    MDB_val    val;
-
-    /* MDB_SET leaves key as it is: the put below may move the page */
-    rc = mdb_cursor_get(cur, key, &val, MDB_SET);
-    if (rc != 0 && rc != MDB_NOTFOUND) {
-        return rc;
-    }
-
-    found = (rc == 0);
-
-    if (((uint8_t *) key->mv_data)[0] == LOYALTY_STATS_KIND_MOVE) {
-        n = 0;
-
-        if (found && val.mv_size == LOYALTY_STATS_MOVE_LEN
-            && ((uint8_t *) val.mv_data)[0] == LOYALTY_STATS_VERSION)
-        {
-            n = loyalty_le_get((uint8_t *) val.mv_data + 8, 8);
-        }
-
-        memset(vbuf, 0, LOYALTY_STATS_MOVE_LEN);
-        vbuf[0] = LOYALTY_STATS_VERSION;
-        loyalty_le_put(vbuf + 8, n + (uint64_t) d[0], 8);
-
-        val.mv_size = LOYALTY_STATS_MOVE_LEN;
-
-    } else {
-        if (!found || loyalty_stats_decode(val.mv_data, val.mv_size, c)
-                      != 0)
-        {
-            memset(c, 0, sizeof(c));
-        }
-
-        for (i = 0; i < LOYALTY_STATS_COUNTERS; i++) {
-            c[i] = (int64_t) ((uint64_t) c[i] + (uint64_t) d[i]);
-        }
-
-        val.mv_size = loyalty_stats_encode(c, vbuf);
-    }
-
-    val.mv_data = vbuf;
-
-    return mdb_cursor_put(cur, key, &val, found ? MDB_CURRENT : 0);
-}
-
-
-/* loyalty_stats_write() with a cursor of its own */
-static int
-loyalty_stats_write_one(loyalty_store_t *st, MDB_txn *txn, MDB_val *key,
-    const int64_t *d)
+loyalty_stats_write_one(loyalty_store_t *st, MDB_txn *txn,
+    const loyalty_stats_acc_entry_t *e)
 {
     int          rc;
     MDB_cursor  *cur;
@@ -276,7 +160,7 @@ loyalty_stats_write_one(loyalty_store_t *st, MDB_txn *txn, MDB_val *key,
         return rc;
     }
 
-    rc = loyalty_stats_write(cur, key, d);
+    rc = loyalty_stats_write_rows(cur, e, 1);
 
     mdb_cursor_close(cur);
 
@@ -449,27 +333,17 @@ loyalty_stats_add(loyalty_store_t *st, MDB_txn *txn,
     loyalty_stats_acc_t *acc, int kind, int64_t day, const char *name,
     size_t len, const int64_t *d)
 {
-    uint8_t   kbuf[LOYALTY_STATS_KEY_MAX];
-    MDB_val   key;
+    loyalty_stats_acc_entry_t  e;
 
-    key.mv_data = kbuf;
-    key.mv_size = loyalty_stats_key(kind, day, name, len, kbuf);
+    e.len = (uint8_t) loyalty_stats_key(kind, day, name, len, e.key);
 
     if (acc == NULL) {
-        return loyalty_stats_write_one(st, txn, &key, d);
+        memcpy(e.d, d, sizeof(e.d));
+
+        return loyalty_stats_write_one(st, txn, &e);
     }
 
-    return loyalty_stats_acc_add(acc, kbuf, key.mv_size, d);
-}
-
-
-/* in LMDB's order */
-static int
-loyalty_stats_acc_cmp(const void *pa, const void *pb)
-{
-    const loyalty_stats_acc_entry_t  *a = pa, *b = pb;
-
-    return loyalty_key_cmp(a->key, a->len, b->key, b->len);
+    return loyalty_stats_acc_add(acc, e.key, e.len, d);
 }
 
 
@@ -477,38 +351,24 @@ int
 loyalty_stats_write_acc(loyalty_store_t *st, MDB_txn *txn,
     loyalty_stats_acc_t *acc)
 {
-    int                         rc;
-    size_t                      i;
-    MDB_val                     key;
-    MDB_cursor                 *cur;
-    loyalty_stats_acc_entry_t  *e;
+    int          rc;
+    MDB_cursor  *cur;
 
     if (acc->n == 0) {
         return 0;
     }
 
-    /* in key order, through one cursor: the writes walk the tree once */
+    /*
+     * In key order, through one cursor: the writes walk the tree once,
+     * and a block's rows are next to each other
+     */
     qsort(acc->entries, acc->n, sizeof(loyalty_stats_acc_entry_t),
-          loyalty_stats_acc_cmp);
+          loyalty_stats_row_cmp);
 
-    cur = NULL;
     rc = mdb_cursor_open(txn, st->dbi[LOYALTY_DB_STATS], &cur);
 
-    for (i = 0; rc == 0 && i < acc->n; i++) {
-        e = &acc->entries[i];
-
-        /* a row taken into a pending delta */
-        if (e->len == 0) {
-            continue;
-        }
-
-        key.mv_data = e->key;
-        key.mv_size = e->len;
-
-        rc = loyalty_stats_write(cur, &key, e->d);
-    }
-
-    if (cur != NULL) {
+    if (rc == 0) {
+        rc = loyalty_stats_write_rows(cur, acc->entries, acc->n);
         mdb_cursor_close(cur);
     }
 

@@ -7,8 +7,8 @@
  * the points paid to their referrers, and the clicks of every code are
  * added to per-day counters in the stats database, in the write
  * transaction of the event or of the click flush, so that a question
- * over a range of days is one cursor range per day and never a scan of
- * members or events.  schema/lmdb-layout.md documents both databases;
+ * over a range of days is a cursor range per block of 32 days and never
+ * a scan of members or events.  schema/lmdb-layout.md documents both databases;
  * schema/stats*.schema.json the answers.
  */
 
@@ -85,6 +85,19 @@ typedef enum {
 #define LOYALTY_STATS_KIND_REFERRER  'r'
 #define LOYALTY_STATS_KIND_DAY       'd'
 #define LOYALTY_STATS_KIND_MOVE      'm'
+/*
+ * Blocks of 32 days (v2 of the layout): one record a code, campaign or
+ * referrer and block, its days' counters in it; the day in the key is
+ * the block's first (a multiple of 32).  The day records of "c", "p",
+ * "r" that a store made before keeps are read too, never written.
+ */
+#define LOYALTY_STATS_KIND_CODE_BLOCK      'C'
+#define LOYALTY_STATS_KIND_CAMPAIGN_BLOCK  'P'
+#define LOYALTY_STATS_KIND_REFERRER_BLOCK  'R'
+#define LOYALTY_STATS_BLOCK_DAYS     32
+/* the version, the days present (u32), each day's length, running sums */
+#define LOYALTY_STATS_BLOCK_MAX      (5 + LOYALTY_STATS_BLOCK_DAYS \
+                                      * LOYALTY_STATS_REC_MAX)
 /* a batch's pending delta: the kind, a 8-byte big-endian sequence */
 #define LOYALTY_STATS_KIND_PENDING   'z'
 #define LOYALTY_STATS_PENDING_KEY    9
@@ -286,6 +299,14 @@ int loyalty_stats_flush(loyalty_store_t *st, MDB_txn *txn,
 /* the rows of acc with a key into the day counters, in key order */
 int loyalty_stats_write_acc(loyalty_store_t *st, MDB_txn *txn,
     loyalty_stats_acc_t *acc);
+/*
+ * The rows e[0..n) sorted by loyalty_stats_row_cmp() added to their
+ * records at cur (loyalty_stats_block.c): a block's rows spliced into
+ * it with one read and one write; rows of len 0 skipped
+ */
+int loyalty_stats_row_cmp(const void *a, const void *b);
+int loyalty_stats_write_rows(MDB_cursor *cur,
+    const loyalty_stats_acc_entry_t *e, size_t n);
 
 /*
  * Pending deltas (loyalty_stats_pend.c).  _pend_put() takes the rows of
@@ -326,6 +347,34 @@ int loyalty_stats_decode(const uint8_t *buf, size_t len, int64_t *c);
 /* sets only the counters present, bit i of *present for counter i */
 int loyalty_stats_decode_present(const uint8_t *buf, size_t len, int64_t *c,
     unsigned *present);
+
+/* the block kind of a day kind ("c" "C"...), or 0 for one without */
+int loyalty_stats_block_kind(int kind);
+/* the first day of the block of day */
+int64_t loyalty_stats_block_day(int64_t day);
+/* the days from..to of the block that starts at block: bit i, day i */
+uint32_t loyalty_stats_block_mask(int64_t block, int64_t from, int64_t to);
+/*
+ * Adds the counters of the days of a block record that want has (bit
+ * i: its day i; days lo..hi, one run of bits) to c, and the counters of
+ * the days read to *present: 0; 1 when it has none of those days, -1
+ * when the days it reads do not decode (c then as it was).  A block
+ * keeps each day's running sums: two days are decoded, the others
+ * skipped.
+ */
+int loyalty_stats_block_sum(const uint8_t *buf, size_t len, uint32_t want,
+    int64_t *c, unsigned *present);
+/* 0 when every byte of a block record decodes, and every day counts */
+int loyalty_stats_block_check(const uint8_t *buf, size_t len);
+/* the days a block record holds (bit i: its day i); 0 if it has none */
+uint32_t loyalty_stats_block_days(const uint8_t *buf, size_t len);
+/*
+ * Moves the counters of the record key, val (of a day or a block of
+ * kind "r" or "R") to the name to: added to to's records, key deleted;
+ * 0, or an LMDB error.  A record that does not decode stays.
+ */
+int loyalty_stats_rename(loyalty_store_t *st, MDB_txn *txn,
+    const MDB_val *key, const MDB_val *val, const char *to, size_t len);
 
 
 #endif /* _LOYALTY_STATS_H_INCLUDED_ */

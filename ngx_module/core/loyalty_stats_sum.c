@@ -2,15 +2,19 @@
  * nginx-loyalty: summing the conversion counters over a range of days.
  *
  * The stats database is keyed kind, day, name: the records of one kind
- * over a range of days are adjacent, one walk of a cursor, read in the
- * map's order.  Each name's sum of the counter the rows are sorted by
- * is kept in a hash table (and every counter goes into the totals);
- * the names are then offered to a heap of the first offset + top rows,
- * and only those are summed in full at the end, a read per day.  The
- * pending deltas' rows of the kind and range (loyalty_stats_pend.c) are
- * one more run, in name order, and are added to the rows kept.  The
- * cost grows with the records of the range, not with the store's
- * members or codes; the memory with the names of the range.
+ * and day (or block of 32 days) are adjacent, in name order.  A
+ * question walks each block of its range with a cursor (a block's days
+ * of the range are two decodes, loyalty_stats_block.c), and the pending
+ * deltas' rows of the kind and range (loyalty_stats_pend.c) as one more
+ * run in name order: those few runs are merged name by name.  A store
+ * made before blocks has a run more per day of day records: then the
+ * runs are read in rounds of names, each round's sums of the counter
+ * the rows are sorted by in a hash table that stays in the cache.
+ * Every counter goes into the totals; the names are offered to a heap
+ * of the first offset + top rows (loyalty_stats_top.c), and only those
+ * are summed in full at the end, a read per block (and day).  The cost
+ * grows with the records of the range, not with the store's members or
+ * codes; the memory with the names of a round.
  */
 
 #include <errno.h>
@@ -35,220 +39,49 @@ loyalty_stats_key_day(const uint8_t *k)
 
 
 /*
- * A name's first 8 bytes as a big-endian number, zeros past its end,
- * reading none of the bytes after it: most names are 4 to 8 bytes long,
- * and a question compares and hashes a name per record it reads
+ * The days of a block record that want has into the totals; their sort
+ * counter, *sound set; 0 for damage, which is verify's to report and
+ * counts nothing here, and for a block without days of the range
  */
-static inline uint64_t
-loyalty_stats_name_word(const uint8_t *p, size_t len)
+static int64_t
+loyalty_stats_total_block(loyalty_stats_top_t *t, const uint8_t *v,
+    size_t len, uint32_t want, int *sound)
 {
-    size_t    i;
-    uint64_t  w, lo;
-    uint32_t  x;
+    int       sort;
+    int64_t   before;
+    unsigned  present;
 
-    if (len >= 8) {
-        memcpy(&w, p, 8);
-        return __builtin_bswap64(w);
-    }
+    sort = (t->sort == LOYALTY_STATS_SORT_KEY) ? 0 : t->sort;
+    before = t->totals[sort];
+    present = 0;
 
-    if (len >= 4) {
-        /* the first and last 4, overlapping */
-        memcpy(&x, p, 4);
-        w = (uint64_t) __builtin_bswap32(x) << 32;
-        memcpy(&x, p + len - 4, 4);
-        lo = (uint64_t) __builtin_bswap32(x) << (8 * (8 - len));
-
-        return w | lo;
-    }
-
-    w = 0;
-
-    for (i = 0; i < len; i++) {
-        w |= (uint64_t) p[i] << (56 - 8 * i);
-    }
-
-    return w;
-}
-
-
-/* names in LMDB's order: bytewise, the shorter first */
-static inline int
-loyalty_stats_cmp_name(const void *a, size_t alen, const void *b,
-    size_t blen)
-{
-    uint64_t  x, y;
-
-    x = loyalty_stats_name_word(a, alen);
-    y = loyalty_stats_name_word(b, blen);
-
-    if (x != y) {
-        return x < y ? -1 : 1;
-    }
-
-    /* the same first 8 bytes, zeros counted as the end */
-    if (alen > 8 && blen > 8) {
-        return loyalty_key_cmp((const uint8_t *) a + 8, alen - 8,
-                               (const uint8_t *) b + 8, blen - 8);
-    }
-
-    return (alen > blen) - (alen < blen);
-}
-
-
-/* < 0 when a comes first: the larger sort counter, then the name */
-static int
-loyalty_stats_cmp(const loyalty_stats_row_t *a, const loyalty_stats_row_t *b,
-    int sort)
-{
-    if (sort != LOYALTY_STATS_SORT_KEY && a->v != b->v) {
-        return a->v > b->v ? -1 : 1;
-    }
-
-    return loyalty_stats_cmp_name(a->name, a->len, b->name, b->len);
-}
-
-
-#define loyalty_stats_top_cmp(t, i, j)                                        \
-    loyalty_stats_cmp(&(t)->pool[(t)->heap[i]], &(t)->pool[(t)->heap[j]],     \
-                      (t)->sort)
-
-
-static void
-loyalty_stats_top_swap(loyalty_stats_top_t *t, size_t i, size_t j)
-{
-    uint32_t  tmp;
-
-    tmp = t->heap[i];
-    t->heap[i] = t->heap[j];
-    t->heap[j] = tmp;
-}
-
-
-static void
-loyalty_stats_top_down(loyalty_stats_top_t *t, size_t n, size_t i)
-{
-    size_t  c;
-
-    for ( ;; ) {
-        c = 2 * i + 1;
-        if (c >= n) {
-            return;
-        }
-
-        if (c + 1 < n && loyalty_stats_top_cmp(t, c + 1, c) > 0) {
-            c++;
-        }
-
-        if (loyalty_stats_top_cmp(t, c, i) <= 0) {
-            return;
-        }
-
-        loyalty_stats_top_swap(t, i, c);
-        i = c;
-    }
-}
-
-
-static int
-loyalty_stats_top_grow(loyalty_stats_top_t *t)
-{
-    uint32_t             *heap;
-    loyalty_stats_row_t  *pool;
-
-    t->nalloc = t->nalloc ? t->nalloc * 2 : 64;
-    if (t->nalloc > t->k) {
-        t->nalloc = t->k;
-    }
-
-    pool = realloc(t->pool, t->nalloc * sizeof(loyalty_stats_row_t));
-    if (pool == NULL) {
-        return ENOMEM;
-    }
-
-    t->pool = pool;
-
-    heap = realloc(t->heap, t->nalloc * sizeof(uint32_t));
-    if (heap == NULL) {
-        return ENOMEM;
-    }
-
-    t->heap = heap;
-
-    return 0;
-}
-
-
-/* a row summed: kept if it is among the first k; 0 or ENOMEM */
-static int
-loyalty_stats_top_offer(loyalty_stats_top_t *t, const void *name,
-    size_t len, int64_t v)
-{
-    size_t               i;
-    loyalty_stats_row_t  row;
-
-    t->count++;
-
-    if (t->k == 0) {
+    if (loyalty_stats_block_sum(v, len, want, t->totals, &present) != 0) {
         return 0;
     }
 
-    row.v = v;
-    row.len = (uint32_t) len;
-    memcpy(row.name, name, len);
+    *sound = 1;
 
-    if (t->n == t->k) {
-        if (loyalty_stats_cmp(&row, &t->pool[t->heap[0]], t->sort) >= 0) {
-            return 0;
-        }
-
-        t->pool[t->heap[0]] = row;
-        loyalty_stats_top_down(t, t->n, 0);
-
-        return 0;
-    }
-
-    if (t->n == t->nalloc && loyalty_stats_top_grow(t) != 0) {
-        return ENOMEM;
-    }
-
-    t->pool[t->n] = row;
-    t->heap[t->n] = (uint32_t) t->n;
-
-    for (i = t->n++; i > 0 && loyalty_stats_top_cmp(t, i, (i - 1) / 2) > 0;
-         i = (i - 1) / 2)
-    {
-        loyalty_stats_top_swap(t, i, (i - 1) / 2);
-    }
-
-    return 0;
-}
-
-
-/* the heap in order, first to last: the last row to the end, again */
-void
-loyalty_stats_top_sort(loyalty_stats_top_t *t)
-{
-    size_t  i;
-
-    for (i = t->n; i-- > 1; ) {
-        loyalty_stats_top_swap(t, 0, i);
-        loyalty_stats_top_down(t, i, 0);
-    }
+    return (t->sort == LOYALTY_STATS_SORT_KEY) ? 0 : t->totals[sort] - before;
 }
 
 
 /*
- * A record into the totals; its sort counter, *sound set; 0 for damage,
- * which is verify's to report and counts nothing here
+ * A record into the totals: a day record (want 0), or the days of a
+ * block record that want has; its sort counter, *sound set; 0 for
+ * damage, which is verify's to report and counts nothing here
  */
 static int64_t
 loyalty_stats_total(loyalty_stats_top_t *t, const uint8_t *v, size_t len,
-    int *sound)
+    uint32_t want, int *sound)
 {
     int             i;
     unsigned        m, u, present;
     int64_t         c[LOYALTY_STATS_COUNTERS];
     const uint8_t  *p, *end;
+
+    if (want) {
+        return loyalty_stats_total_block(t, v, len, want, sound);
+    }
 
     present = (len >= 3) ? (unsigned) (v[1] | (v[2] << 8)) : 0;
     p = v + 3;
@@ -256,7 +89,7 @@ loyalty_stats_total(loyalty_stats_top_t *t, const uint8_t *v, size_t len,
     m = 0;
 
     /*
-     * Most records (clicks) count under 64 of everything: a byte per
+     * Most day records (clicks) count under 64 of everything: a byte per
      * counter, neither 0 nor continued, added to the totals as it is
      * decoded (and taken back if a longer one follows)
      */
@@ -428,6 +261,10 @@ typedef struct {
     MDB_cursor            *cur;
     MDB_val                key;
     MDB_val                val;
+    int                    kind;
+    uint32_t               want;        /* a block's days; 0: a day's */
+    uint64_t               word;        /* the name's first 8 bytes,
+                                           for the merge of a few */
     uint8_t                day[4];
     const loyalty_stats_pend_t  *pend;
     size_t                 first;
@@ -459,7 +296,7 @@ loyalty_stats_same_day(const uint8_t *a, const uint8_t *b)
 
 /* the way at its next record: 1, 0 past its day's, or an LMDB error */
 static int
-loyalty_stats_way_next(loyalty_stats_way_t *w, int kind, MDB_cursor_op op)
+loyalty_stats_way_next(loyalty_stats_way_t *w, MDB_cursor_op op)
 {
     int             rc;
     const uint8_t  *k;
@@ -498,28 +335,73 @@ loyalty_stats_way_next(loyalty_stats_way_t *w, int kind, MDB_cursor_op op)
 
     k = w->key.mv_data;
 
-    return w->key.mv_size >= 5 && w->key.mv_size <= LOYALTY_STATS_KEY_MAX
-           && k[0] == kind && loyalty_stats_same_day(k + 1, w->day);
-}
-
-
-/* a record into the sums: 0 or ENOMEM */
-static int
-loyalty_stats_sum_one(loyalty_stats_top_t *t, loyalty_stats_sums_t *s,
-    const MDB_val *key, const MDB_val *val)
-{
-    int      sound;
-    int64_t  v;
-
-    sound = 0;
-    v = loyalty_stats_total(t, val->mv_data, val->mv_size, &sound);
-
-    if (!sound) {
+    if (w->key.mv_size < 5 || w->key.mv_size > LOYALTY_STATS_KEY_MAX
+        || k[0] != w->kind || !loyalty_stats_same_day(k + 1, w->day))
+    {
         return 0;
     }
 
-    return loyalty_stats_sums_add(s, (uint8_t *) key->mv_data + 5,
-                                  key->mv_size - 5, v);
+    return 1;
+}
+
+
+/* the word of the way's name when it is at a record (rc 1) */
+static inline void
+loyalty_stats_way_word(loyalty_stats_way_t *w, int rc)
+{
+    if (rc == 1) {
+        w->word = loyalty_stats_name_word((uint8_t *) w->key.mv_data + 5,
+                                          w->key.mv_size - 5);
+    }
+}
+
+
+/* the names of two ways' records in order: their words first */
+static inline int
+loyalty_stats_way_cmp(const loyalty_stats_way_t *a,
+    const loyalty_stats_way_t *b)
+{
+    if (a->word != b->word) {
+        return a->word < b->word ? -1 : 1;
+    }
+
+    /* the same first 8 bytes: a name of 8 or fewer is its word */
+    if (a->key.mv_size <= 13 || b->key.mv_size <= 13) {
+        return (a->key.mv_size > b->key.mv_size)
+               - (a->key.mv_size < b->key.mv_size);
+    }
+
+    return loyalty_stats_cmp_name((uint8_t *) a->key.mv_data + 5,
+                                  a->key.mv_size - 5,
+                                  (uint8_t *) b->key.mv_data + 5,
+                                  b->key.mv_size - 5);
+}
+
+
+/*
+ * The way's record, or its pending rows of one name, into the totals:
+ * their sort counter summed, *sound set if one decodes
+ */
+static int64_t
+loyalty_stats_way_total(loyalty_stats_way_t *w, loyalty_stats_top_t *t,
+    int *sound)
+{
+    size_t   k;
+    int64_t  v;
+
+    if (w->cur != NULL) {
+        return loyalty_stats_total(t, w->val.mv_data, w->val.mv_size,
+                                   w->want, sound);
+    }
+
+    v = 0;
+
+    for (k = w->first; k < w->i; k++) {
+        v += loyalty_stats_total(t, w->pend[k].val.mv_data,
+                                 w->pend[k].val.mv_size, 0, sound);
+    }
+
+    return v;
 }
 
 
@@ -528,79 +410,97 @@ static int
 loyalty_stats_way_add(loyalty_stats_way_t *w, loyalty_stats_top_t *t,
     loyalty_stats_sums_t *s)
 {
-    int     rc;
-    size_t  k;
+    int      sound;
+    int64_t  v;
 
-    if (w->cur != NULL) {
-        return loyalty_stats_sum_one(t, s, &w->key, &w->val);
+    sound = 0;
+    v = loyalty_stats_way_total(w, t, &sound);
+
+    if (!sound) {
+        return 0;
     }
 
-    for (k = w->first; k < w->i; k++) {
-        rc = loyalty_stats_sum_one(t, s, &w->pend[k].key, &w->pend[k].val);
-        if (rc != 0) {
-            return rc;
-        }
-    }
-
-    return 0;
+    return loyalty_stats_sums_add(s, (uint8_t *) w->key.mv_data + 5,
+                                  w->key.mv_size - 5, v);
 }
 
 
 /*
- * A cursor per day of the range at its first record of the kind; days
- * without one have none.  On failure the caller closes w[0..*n).
+ * A way at its first record of kind and day (want: the block's days of
+ * the range; 0 for a day's) added to w[0..*n) if there is one
  */
 static int
-loyalty_stats_ways(loyalty_store_t *st, MDB_txn *txn,
-    const loyalty_stats_query_t *q, int kind, loyalty_stats_way_t *w,
-    size_t *n)
+loyalty_stats_way_open(loyalty_store_t *st, MDB_txn *txn, int kind,
+    int64_t day, uint32_t want, loyalty_stats_way_t *w, size_t *n)
 {
     int       rc;
-    int64_t   day;
     uint8_t   kbuf[LOYALTY_STATS_KEY_MAX];
 
-    *n = 0;
+    memset(&w[*n], 0, sizeof(loyalty_stats_way_t));
 
-    for (day = q->from; day <= q->to; day++) {
-        memset(&w[*n], 0, sizeof(loyalty_stats_way_t));
-
-        rc = mdb_cursor_open(txn, st->dbi[LOYALTY_DB_STATS], &w[*n].cur);
-        if (rc != 0) {
-            return rc;
-        }
-
-        w[*n].key.mv_data = kbuf;
-        w[*n].key.mv_size = loyalty_stats_key(kind, day, NULL, 0, kbuf);
-        memcpy(w[*n].day, kbuf + 1, 4);
-
-        rc = loyalty_stats_way_next(&w[*n], kind, MDB_SET_RANGE);
-
-        if (rc == 1) {
-            (*n)++;
-            continue;
-        }
-
-        mdb_cursor_close(w[*n].cur);
-
-        if (rc != 0) {
-            return rc;
-        }
+    rc = mdb_cursor_open(txn, st->dbi[LOYALTY_DB_STATS], &w[*n].cur);
+    if (rc != 0) {
+        return rc;
     }
 
-    return 0;
+    w[*n].kind = kind;
+    w[*n].want = want;
+    w[*n].key.mv_data = kbuf;
+    w[*n].key.mv_size = loyalty_stats_key(kind, day, NULL, 0, kbuf);
+    memcpy(w[*n].day, kbuf + 1, 4);
+
+    rc = loyalty_stats_way_next(&w[*n], MDB_SET_RANGE);
+
+    if (rc == 1) {
+        (*n)++;
+        return 0;
+    }
+
+    mdb_cursor_close(w[*n].cur);
+
+    return rc;
 }
 
 
-/* the range's pending rows, a way of their own after the days' */
+/*
+ * A way per block of the range, one per day of the range that has day
+ * records of the kind (a store made before blocks), and one of the
+ * range's pending rows if it has some.  On failure the caller closes
+ * w[0..*n).
+ */
 static int
-loyalty_stats_ways_pend(loyalty_store_t *st, MDB_txn *txn,
+loyalty_stats_ways(loyalty_store_t *st, MDB_txn *txn,
     const loyalty_stats_query_t *q, int kind, loyalty_stats_top_t *t,
     loyalty_stats_way_t *w, size_t *n)
 {
-    int  rc;
+    int       rc;
+    int64_t   day;
 
-    rc = loyalty_stats_pend_load(st, txn, kind, q->from, q->to, &t->pend,
-                                 &t->npend);
+    *n = 0;
+    rc = 0;
+
+    for (day = loyalty_stats_block_day(q->from); rc == 0 && day <= q->to;
+         day += LOYALTY_STATS_BLOCK_DAYS)
+    {
+        rc = loyalty_stats_way_open(st, txn, loyalty_stats_block_kind(kind),
+                                    day,
+                                    loyalty_stats_block_mask(day, q->from,
+                                                             q->to),
+                                    w, n);
+    }
+
+    t->blocks = *n;
+
+    for (day = q->from; rc == 0 && day <= q->to; day++) {
+        rc = loyalty_stats_way_open(st, txn, kind, day, 0, w, n);
+    }
+
+    t->days = *n - t->blocks;
+
+    if (rc == 0) {
+        rc = loyalty_stats_pend_load(st, txn, kind, q->from, q->to, &t->pend,
+                                     &t->npend);
+    }
 
     if (rc != 0 || t->npend == 0) {
         return rc;
@@ -610,7 +510,7 @@ loyalty_stats_ways_pend(loyalty_store_t *st, MDB_txn *txn,
     w[*n].pend = t->pend;
     w[*n].n = t->npend;
 
-    *n += loyalty_stats_way_next(&w[*n], kind, MDB_NEXT);
+    *n += loyalty_stats_way_next(&w[*n], MDB_NEXT);
 
     return 0;
 }
@@ -622,7 +522,7 @@ loyalty_stats_ways_pend(loyalty_store_t *st, MDB_txn *txn,
  * error
  */
 static int
-loyalty_stats_way_drain(loyalty_stats_way_t *w, int kind, const char *bound,
+loyalty_stats_way_drain(loyalty_stats_way_t *w, const char *bound,
     size_t blen, loyalty_stats_top_t *t, loyalty_stats_sums_t *s)
 {
     int  rc;
@@ -636,7 +536,7 @@ loyalty_stats_way_drain(loyalty_stats_way_t *w, int kind, const char *bound,
             return rc;
         }
 
-        rc = loyalty_stats_way_next(w, kind, MDB_NEXT);
+        rc = loyalty_stats_way_next(w, MDB_NEXT);
         if (rc != 1) {
             return rc;
         }
@@ -647,14 +547,38 @@ loyalty_stats_way_drain(loyalty_stats_way_t *w, int kind, const char *bound,
 
 
 /*
+ * After the step of way i (rc: 1 at a record, 0 past its run, or an
+ * error): i on to the next way, or the way at its end closed and the
+ * last one in its place; 0, or the error
+ */
+static int
+loyalty_stats_way_after(loyalty_stats_way_t *w, size_t *n, size_t *i, int rc)
+{
+    if (rc == 1) {
+        (*i)++;
+        return 0;
+    }
+
+    if (rc != 0) {
+        return rc;
+    }
+
+    loyalty_stats_way_close(&w[*i]);
+    w[*i] = w[--*n];
+
+    return 0;
+}
+
+
+/*
  * One round: the first way's next step records and every way's records
  * before the name it stops at, summed by name; a way at the end of its
  * day is closed and dropped.  Every name of the round is complete when
  * it ends: the days' runs are in name order.
  */
 static int
-loyalty_stats_round(loyalty_stats_way_t *w, size_t *n, int kind,
-    size_t step, loyalty_stats_top_t *t, loyalty_stats_sums_t *s)
+loyalty_stats_round(loyalty_stats_way_t *w, size_t *n, size_t step,
+    loyalty_stats_top_t *t, loyalty_stats_sums_t *s)
 {
     int      rc;
     char     bound[LOYALTY_ID_MAX], *b;
@@ -673,40 +597,21 @@ loyalty_stats_round(loyalty_stats_way_t *w, size_t *n, int kind,
 
         rc = loyalty_stats_way_add(&w[0], t, s);
         if (rc == 0) {
-            rc = loyalty_stats_way_next(&w[0], kind, MDB_NEXT);
+            rc = loyalty_stats_way_next(&w[0], MDB_NEXT);
         }
     }
 
-    /* the first way at the end of its day: the last one in its place */
-    if (rc == 1) {
-        i = 1;
+    /* the first way, then every other, up to the bound */
+    i = 0;
+    rc = loyalty_stats_way_after(w, n, &i, rc);
 
-    } else if (rc == 0) {
-        loyalty_stats_way_close(&w[0]);
-        w[0] = w[--*n];
-        i = 0;
-
-    } else {
-        return rc;
+    while (rc == 0 && i < *n) {
+        rc = loyalty_stats_way_after(w, n, &i,
+                                     loyalty_stats_way_drain(&w[i], b, blen,
+                                                             t, s));
     }
 
-    while (i < *n) {
-        rc = loyalty_stats_way_drain(&w[i], kind, b, blen, t, s);
-
-        if (rc == 1) {
-            i++;
-            continue;
-        }
-
-        if (rc != 0) {
-            return rc;
-        }
-
-        loyalty_stats_way_close(&w[i]);
-        w[i] = w[--*n];
-    }
-
-    return 0;
+    return rc;
 }
 
 
@@ -740,6 +645,72 @@ loyalty_stats_sums_offer(loyalty_stats_sums_t *s, loyalty_stats_top_t *t)
 }
 
 
+/* the ways a merge walks without a table: blocks and the pending rows */
+#define LOYALTY_STATS_FEW  4
+
+
+/*
+ * A few ways (a range's blocks and pending rows): the name that comes
+ * first among them summed over the ways at it, and offered to the
+ * heap; no table.  The ways at their end are closed and dropped.
+ */
+static int
+loyalty_stats_merge_few(loyalty_stats_way_t *w, size_t *n,
+    loyalty_stats_top_t *t)
+{
+    int                  rc, sound;
+    size_t               i, j;
+    int64_t              v;
+    loyalty_stats_way_t  first;
+
+    for (i = 0; i < *n; i++) {
+        loyalty_stats_way_word(&w[i], 1);
+    }
+
+    while (*n > 0) {
+        for (j = 0, i = 1; i < *n; i++) {
+            if (loyalty_stats_way_cmp(&w[i], &w[j]) < 0) {
+                j = i;
+            }
+        }
+
+        /* the name's key and word: the ways move on below */
+        first.word = w[j].word;
+        first.key = w[j].key;
+
+        sound = 0;
+        v = 0;
+
+        for (i = 0; i < *n; /* void */) {
+            if (loyalty_stats_way_cmp(&w[i], &first) != 0) {
+                i++;
+                continue;
+            }
+
+            v += loyalty_stats_way_total(&w[i], t, &sound);
+
+            rc = loyalty_stats_way_next(&w[i], MDB_NEXT);
+            loyalty_stats_way_word(&w[i], rc);
+
+            rc = loyalty_stats_way_after(w, n, &i, rc);
+            if (rc != 0) {
+                return rc;
+            }
+        }
+
+        if (sound) {
+            rc = loyalty_stats_top_offer(t, (uint8_t *) first.key.mv_data + 5,
+                                         first.key.mv_size - 5, v);
+            if (rc != 0) {
+                return rc;
+            }
+        }
+    }
+
+    return 0;
+}
+
+
 /*
  * by=code, campaign, referrer: the days' runs read in rounds of names,
  * each round's names summed in a table that stays in the cache, then
@@ -756,18 +727,16 @@ loyalty_stats_merge(loyalty_store_t *st, MDB_txn *txn,
 
     kind = loyalty_stats_kinds[q->by];
 
-    w = malloc((size_t) (q->to - q->from + 2) * sizeof(loyalty_stats_way_t));
+    /* the days, the blocks (a day before the first: one more), pending */
+    w = malloc((size_t) ((q->to - q->from + 1) * 2 + 3)
+               * sizeof(loyalty_stats_way_t));
     if (w == NULL) {
         return ENOMEM;
     }
 
     memset(&s, 0, sizeof(loyalty_stats_sums_t));
 
-    rc = loyalty_stats_ways(st, txn, q, kind, w, &n);
-
-    if (rc == 0) {
-        rc = loyalty_stats_ways_pend(st, txn, q, kind, t, w, &n);
-    }
+    rc = loyalty_stats_ways(st, txn, q, kind, t, w, &n);
 
     /*
      * The first way's step sized so that a round holds about
@@ -775,8 +744,12 @@ loyalty_stats_merge(loyalty_store_t *st, MDB_txn *txn,
      */
     step = n ? LOYALTY_STATS_ROUND / n + 1 : 1;
 
+    if (rc == 0 && n <= LOYALTY_STATS_FEW) {
+        rc = loyalty_stats_merge_few(w, &n, t);
+    }
+
     while (rc == 0 && n > 0) {
-        rc = loyalty_stats_round(w, &n, kind, step, t, &s);
+        rc = loyalty_stats_round(w, &n, step, t, &s);
         names = s.n;
 
         if (rc == 0) {
@@ -820,7 +793,7 @@ loyalty_stats_days(loyalty_store_t *st, MDB_txn *txn,
             return rc;
         }
 
-        v = (rc == 0) ? loyalty_stats_total(t, val.mv_data, val.mv_size,
+        v = (rc == 0) ? loyalty_stats_total(t, val.mv_data, val.mv_size, 0,
                                             &sound)
                       : 0;
 
@@ -884,52 +857,87 @@ loyalty_stats_fill_pend(const loyalty_stats_top_t *t,
 }
 
 
-/* a row's every counter over the range: a read per day of it */
+/*
+ * The counters of the record of kind, day and name into c: the days of
+ * want of a block record, or a day record (want 0); 0, or an LMDB error
+ */
+static int
+loyalty_stats_fill_one(loyalty_store_t *st, MDB_txn *txn, int kind,
+    int64_t day, const char *name, size_t len, uint32_t want, int64_t *c)
+{
+    int       rc, i;
+    int64_t   d[LOYALTY_STATS_COUNTERS];
+    uint8_t   kbuf[LOYALTY_STATS_KEY_MAX];
+    unsigned  present;
+    MDB_val   key, val;
+
+    key.mv_data = kbuf;
+    key.mv_size = loyalty_stats_key(kind, day, name, len, kbuf);
+
+    rc = mdb_get(txn, st->dbi[LOYALTY_DB_STATS], &key, &val);
+    if (rc != 0) {
+        return rc == MDB_NOTFOUND ? 0 : rc;
+    }
+
+    present = 0;
+    memset(d, 0, sizeof(d));
+
+    rc = want ? loyalty_stats_block_sum(val.mv_data, val.mv_size, want, d,
+                                        &present)
+              : loyalty_stats_decode(val.mv_data, val.mv_size, d);
+
+    /* damage is verify's to report, and counts nothing; nor no day */
+    if (rc != 0) {
+        return 0;
+    }
+
+    for (i = 0; i < LOYALTY_STATS_COUNTERS; i++) {
+        c[i] += d[i];
+    }
+
+    return 0;
+}
+
+
+/* a row's every counter over the range: a read per block, and per day */
 int
 loyalty_stats_fill(loyalty_store_t *st, MDB_txn *txn,
     const loyalty_stats_query_t *q, const loyalty_stats_top_t *t,
     const loyalty_stats_row_t *r, int64_t *c)
 {
-    int       rc, i, kind;
-    int64_t   day, from, to, d[LOYALTY_STATS_COUNTERS];
-    uint8_t   kbuf[LOYALTY_STATS_KEY_MAX];
-    MDB_val   key, val;
+    int       rc, kind;
+    int64_t   day;
 
     memset(c, 0, sizeof(int64_t) * LOYALTY_STATS_COUNTERS);
 
     kind = loyalty_stats_kinds[q->by];
-    from = q->from;
-    to = q->to;
+    rc = 0;
 
     if (q->by == LOYALTY_STATS_BY_DAY) {
-        from = to = loyalty_stats_key_day((const uint8_t *) r->name);
+        return loyalty_stats_fill_one(st, txn, kind,
+                                loyalty_stats_key_day((const uint8_t *) r->name),
+                                NULL, 0, 0, c);
     }
 
-    for (day = from; day <= to; day++) {
-        key.mv_data = kbuf;
-        key.mv_size = (q->by == LOYALTY_STATS_BY_DAY)
-                      ? loyalty_stats_key(kind, day, NULL, 0, kbuf)
-                      : loyalty_stats_key(kind, day, r->name, r->len, kbuf);
-
-        rc = mdb_get(txn, st->dbi[LOYALTY_DB_STATS], &key, &val);
-        if (rc == MDB_NOTFOUND) {
-            continue;
-        }
-
-        if (rc != 0) {
-            return rc;
-        }
-
-        if (loyalty_stats_decode(val.mv_data, val.mv_size, d) != 0) {
-            continue;
-        }
-
-        for (i = 0; i < LOYALTY_STATS_COUNTERS; i++) {
-            c[i] += d[i];
-        }
+    for (day = loyalty_stats_block_day(q->from); rc == 0 && day <= q->to;
+         day += LOYALTY_STATS_BLOCK_DAYS)
+    {
+        rc = loyalty_stats_fill_one(st, txn, loyalty_stats_block_kind(kind),
+                                    day, r->name, r->len,
+                                    loyalty_stats_block_mask(day, q->from,
+                                                             q->to),
+                                    c);
     }
 
-    loyalty_stats_fill_pend(t, r, c);
+    /* a store made before blocks: its day records of the range too */
+    for (day = q->from; rc == 0 && t->days && day <= q->to; day++) {
+        rc = loyalty_stats_fill_one(st, txn, kind, day, r->name, r->len, 0,
+                                    c);
+    }
 
-    return 0;
+    if (rc == 0) {
+        loyalty_stats_fill_pend(t, r, c);
+    }
+
+    return rc;
 }

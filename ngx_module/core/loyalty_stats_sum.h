@@ -8,6 +8,8 @@
 #define _LOYALTY_STATS_SUM_H_INCLUDED_
 
 
+#include <string.h>
+
 #include "loyalty_stats.h"
 
 
@@ -41,7 +43,70 @@ typedef struct {
     int64_t                totals[LOYALTY_STATS_COUNTERS];
     loyalty_stats_pend_t  *pend;        /* the range's pending rows, */
     size_t                 npend;       /* by name; the caller frees */
+    size_t                 blocks;      /* blocks with records met */
+    size_t                 days;        /* days with day records met */
 } loyalty_stats_top_t;
+
+
+/*
+ * A name's first 8 bytes as a big-endian number, zeros past its end,
+ * reading none of the bytes after it: most names are 4 to 8 bytes long,
+ * and a question compares and hashes a name per record it reads
+ */
+static inline uint64_t
+loyalty_stats_name_word(const uint8_t *p, size_t len)
+{
+    size_t    i;
+    uint64_t  w, lo;
+    uint32_t  x;
+
+    if (len >= 8) {
+        memcpy(&w, p, 8);
+        return __builtin_bswap64(w);
+    }
+
+    if (len >= 4) {
+        /* the first and last 4, overlapping */
+        memcpy(&x, p, 4);
+        w = (uint64_t) __builtin_bswap32(x) << 32;
+        memcpy(&x, p + len - 4, 4);
+        lo = (uint64_t) __builtin_bswap32(x) << (8 * (8 - len));
+
+        return w | lo;
+    }
+
+    w = 0;
+
+    for (i = 0; i < len; i++) {
+        w |= (uint64_t) p[i] << (56 - 8 * i);
+    }
+
+    return w;
+}
+
+
+/* names in LMDB's order: bytewise, the shorter first */
+static inline int
+loyalty_stats_cmp_name(const void *a, size_t alen, const void *b,
+    size_t blen)
+{
+    uint64_t  x, y;
+
+    x = loyalty_stats_name_word(a, alen);
+    y = loyalty_stats_name_word(b, blen);
+
+    if (x != y) {
+        return x < y ? -1 : 1;
+    }
+
+    /* the same first 8 bytes, zeros counted as the end */
+    if (alen > 8 && blen > 8) {
+        return loyalty_key_cmp((const uint8_t *) a + 8, alen - 8,
+                               (const uint8_t *) b + 8, blen - 8);
+    }
+
+    return (alen > blen) - (alen < blen);
+}
 
 
 /* by=code, campaign, referrer: the range's records summed by name */
@@ -50,11 +115,17 @@ int loyalty_stats_merge(loyalty_store_t *st, MDB_txn *txn,
 /* by=day: every day of the range, those without counts too */
 int loyalty_stats_days(loyalty_store_t *st, MDB_txn *txn,
     const loyalty_stats_query_t *q, loyalty_stats_top_t *t);
-/* the kept rows in order, first to last: t->pool[t->heap[0..n)] */
+/* a row summed: kept if it is among the first k; 0 or ENOMEM */
+int loyalty_stats_top_offer(loyalty_stats_top_t *t, const void *name,
+    size_t len, int64_t v);
+/*
+ * the kept rows in order, first to last: t->pool[t->heap[0..n)]
+ * (loyalty_stats_top.c)
+ */
 void loyalty_stats_top_sort(loyalty_stats_top_t *t);
 /*
- * a kept row's every counter over the range: a read per day, and t's
- * pending rows of it
+ * a kept row's every counter over the range: a read per block, one per
+ * day when the range has day records (t->days), and t's pending rows
  */
 int loyalty_stats_fill(loyalty_store_t *st, MDB_txn *txn,
     const loyalty_stats_query_t *q, const loyalty_stats_top_t *t,

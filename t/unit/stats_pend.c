@@ -86,24 +86,40 @@ pending(void)
 }
 
 
-/* counter i of the stored row (kind, DAY, name) itself; -1: no row */
+/*
+ * counter i of the stored row (kind, DAY, name) itself: the day's in
+ * its block for a code, campaign or referrer; -1: no row
+ */
 static long long
 stored(int kind, const char *name, int i)
 {
-    int64_t   day, c[LOYALTY_STATS_COUNTERS];
+    int       bk;
+    int64_t   day, block, c[LOYALTY_STATS_COUNTERS];
     uint8_t   kbuf[LOYALTY_STATS_KEY_MAX];
+    uint32_t  want;
+    unsigned  present;
     MDB_txn  *txn;
     MDB_val   key, val;
 
     loyalty_stats_parse_day(DAY, 10, &day);
+    bk = loyalty_stats_block_kind(kind);
+    block = bk ? loyalty_stats_block_day(day) : day;
+    want = (uint32_t) 1 << (day - block);
+
     key.mv_data = kbuf;
-    key.mv_size = loyalty_stats_key(kind, day, name, strlen(name), kbuf);
+    key.mv_size = loyalty_stats_key(bk ? bk : kind, block, name,
+                                    strlen(name), kbuf);
 
     mdb_txn_begin(st.env, NULL, MDB_RDONLY, &txn);
 
-    c[i] = -1;
+    memset(c, 0, sizeof(c));
+    present = 0;
+
     if (mdb_get(txn, st.dbi[LOYALTY_DB_STATS], &key, &val) != 0
-        || loyalty_stats_decode(val.mv_data, val.mv_size, c) != 0)
+        || (bk ? !(loyalty_stats_block_days(val.mv_data, val.mv_size) & want)
+                 || loyalty_stats_block_sum(val.mv_data, val.mv_size, want,
+                                            c, &present) != 0
+               : loyalty_stats_decode(val.mv_data, val.mv_size, c) != 0))
     {
         c[i] = -1;
     }
