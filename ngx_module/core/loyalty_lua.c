@@ -229,6 +229,9 @@ loyalty_lua_hooks(loyalty_lua_t *vm, char *err, size_t errlen)
         vm->hooks[i] = luaL_ref(L, LUA_REGISTRYINDEX);
     }
 
+    /* the price hook's filler is given it at its next call */
+    vm->armed = 0;
+
     return 0;
 }
 

@@ -16,6 +16,7 @@
 #include "loyalty_record.h"
 #include "loyalty_store.h"
 #include "loyalty_tz.h"
+#include "loyalty_util.h"
 
 
 #define LOYALTY_LUA_SOURCE_MAX  (1024 * 1024)
@@ -198,6 +199,10 @@ struct loyalty_lua_s {
     int                     renew;
     unsigned                nil_rank:1;   /* as the last call left them */
     unsigned                nil_member:1;
+    unsigned                armed:1;      /* fill has them and the hook */
+    /* the member's id, which member.id reads when asked */
+    size_t                  member_id_len;
+    char                    member_id[LOYALTY_ID_MAX];
     loyalty_lua_name_t      names[LOYALTY_LUA_NAMES];
 
     /* what loyalty.store reads during a call */

@@ -82,12 +82,13 @@ loyalty_lua_fill_member(lua_State *L, const char *id, size_t len,
 
 /*
  * member[key] for a field a partial member's table was made without (a
- * price hook's holds what the request knows): the whole record is read,
- * the table filled and made an ordinary one.
+ * price hook's holds what the request knows): its id, from the VM, or
+ * else the whole record read, the table filled and made an ordinary one.
  */
 int
 loyalty_lua_member_index(lua_State *L)
 {
+    int               own;
     char              id[LOYALTY_ID_MAX];
     size_t            len;
     const char       *s;
@@ -100,24 +101,45 @@ loyalty_lua_member_index(lua_State *L)
     luaL_checktype(L, 1, LUA_TTABLE);
     lua_settop(L, 2);
 
-    if (vm->txn == NULL) {
-        return luaL_error(L, "the member is only read during a hook");
-    }
-
     lua_rawgeti(L, LUA_REGISTRYINDEX, vm->keys);
     lua_insert(L, 1);
 
-    /* keys, the member's table, the key asked for */
+    /* keys, the member's table, the key asked for; the id's key */
     lua_rawgeti(L, 1, LOYALTY_LUA_KEY_ID);
-    lua_rawget(L, 2);
-    s = lua_tolstring(L, -1, &len);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->member);
+    own = lua_rawequal(L, 2, -1);
+    lua_pop(L, 1);
 
-    if (s == NULL || !loyalty_valid_id(s, len)) {
+    /* the VM's member has the last call's id; another table, its own */
+    if (own) {
+        len = vm->member_id_len;
+        memcpy(id, vm->member_id, len);
+
+        if (lua_rawequal(L, 3, 4)) {
+            lua_pushlstring(L, id, len);
+            return 1;
+        }
+
+    } else {
+        lua_rawget(L, 2);
+        s = lua_tolstring(L, -1, &len);
+
+        if (s == NULL || !loyalty_valid_id(s, len)) {
+            return 0;
+        }
+
+        memcpy(id, s, len);
+    }
+
+    lua_pop(L, 1);
+
+    if (!loyalty_valid_id(id, len)) {
         return 0;
     }
 
-    memcpy(id, s, len);
-    lua_pop(L, 1);
+    if (vm->txn == NULL) {
+        return luaL_error(L, "the member is only read during a hook");
+    }
 
     /*
      * A table of the VM's gets more keys than the next call sets: made
