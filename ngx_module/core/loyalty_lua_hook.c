@@ -26,6 +26,8 @@
 
 static int loyalty_lua_price_ask(lua_State *L);
 static void loyalty_lua_reused_tables(lua_State *L, loyalty_lua_t *vm);
+static void loyalty_lua_reused_member_id(lua_State *L, loyalty_lua_t *vm,
+    int k);
 static void loyalty_lua_reused_table(lua_State *L, int k, int n,
     const int *keys);
 static void loyalty_lua_price_context(lua_State *L, loyalty_lua_ask_t *ask);
@@ -249,6 +251,8 @@ loyalty_lua_reused_tables(lua_State *L, loyalty_lua_t *vm)
     lua_rawgeti(L, LUA_REGISTRYINDEX, vm->keys);
     k = lua_gettop(L);
 
+    loyalty_lua_reused_member_id(L, vm, k);
+
     lua_createtable(L, 0, 1);
     lua_pushlightuserdata(L, vm);
     lua_pushcclosure(L, loyalty_lua_reused_newindex, 1);
@@ -277,6 +281,34 @@ loyalty_lua_reused_tables(lua_State *L, loyalty_lua_t *vm)
     vm->nil_member = 0;
     vm->armed = 0;
     vm->renew = 0;
+}
+
+
+/*
+ * The member's table about to be replaced, which a script may have kept:
+ * the id its fields are of set in it, unless it has one, as its __index
+ * takes the id of the VM's new member only
+ */
+static void
+loyalty_lua_reused_member_id(lua_State *L, loyalty_lua_t *vm, int k)
+{
+    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->member);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->lazy);
+
+    if (vm->member_id_len && lua_istable(L, k + 1)
+        && lua_getmetatable(L, k + 1) && lua_rawequal(L, -1, -2))
+    {
+        lua_rawgeti(L, k, LOYALTY_LUA_KEY_ID);
+        lua_rawget(L, k + 1);
+
+        if (lua_isnil(L, -1)) {
+            lua_rawgeti(L, k, LOYALTY_LUA_KEY_ID);
+            lua_pushlstring(L, vm->member_id, vm->member_id_len);
+            lua_rawset(L, k + 1);
+        }
+    }
+
+    lua_settop(L, k);
 }
 
 
