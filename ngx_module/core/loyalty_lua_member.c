@@ -116,7 +116,13 @@ loyalty_lua_member_index(lua_State *L)
         memcpy(id, vm->member_id, len);
 
         if (lua_rawequal(L, 3, 4)) {
-            lua_pushlstring(L, id, len);
+            if (len) {
+                lua_pushlstring(L, id, len);
+
+            } else {
+                lua_pushnil(L);
+            }
+
             return 1;
         }
 
