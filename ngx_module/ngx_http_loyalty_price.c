@@ -67,6 +67,7 @@ static ngx_int_t ngx_http_loyalty_price_other(ngx_http_request_t *r,
 static ngx_int_t ngx_http_loyalty_price_hook(ngx_http_request_t *r,
     ngx_http_loyalty_pricing_t *pr, ngx_http_loyalty_lua_price_t *lp,
     int tier, int64_t unit, int64_t *total, ngx_str_t *promo);
+static MDB_txn *ngx_http_loyalty_price_snapshot(void *data);
 static ngx_int_t ngx_http_loyalty_price_send(ngx_http_request_t *r,
     ngx_uint_t status, u_char *body, size_t len);
 static ngx_int_t ngx_http_loyalty_price_error(ngx_http_request_t *r,
@@ -521,6 +522,10 @@ ngx_http_loyalty_price_item(ngx_http_request_t *r,
         ngx_http_loyalty_price_line(r, pr, &ask->sku, &copy, n, &total,
                                     &promo);
 
+        if (pr->again) {
+            return NULL;
+        }
+
     } else {
         total = pi->price * n;
     }
@@ -636,6 +641,7 @@ ngx_http_loyalty_price_line(ngx_http_request_t *r,
 {
     int                            i;
     int64_t                        other, guard, unit;
+    ngx_int_t                      rc;
     ngx_str_t                      other_promo;
     ngx_http_loyalty_lua_price_t   lp;
     ngx_http_loyalty_loc_conf_t   *llcf;
@@ -689,8 +695,14 @@ ngx_http_loyalty_price_line(ngx_http_request_t *r,
             }
 
             /* the same snapshot read it for the member's tier */
-            if (ngx_http_loyalty_price_get(r, pr, sku, i, &lower) != NGX_OK)
-            {
+            rc = ngx_http_loyalty_price_get(r, pr, sku, i, &lower);
+
+            if (rc == NGX_AGAIN) {
+                pr->again = 1;
+                return;
+            }
+
+            if (rc != NGX_OK) {
                 continue;
             }
 
@@ -733,7 +745,8 @@ ngx_http_loyalty_price_other(ngx_http_request_t *r,
     ngx_uint_t                      key;
     ngx_http_loyalty_price_memo_t  *m;
 
-    txnid = mdb_txn_id(pr->txn);
+    /* without a transaction, the epoch: the snapshots of the same data */
+    txnid = pr->txn ? mdb_txn_id(pr->txn) : pr->epoch;
 
     key = ngx_crc32_short(lp->sku.data, lp->sku.len);
     key = (key ^ (ngx_uint_t) lp->qty * 31 ^ (ngx_uint_t) (tier + 1) * 131)
@@ -803,7 +816,13 @@ ngx_http_loyalty_price_hook(ngx_http_request_t *r,
         lp->has_rank = 0;
     }
 
-    ngx_http_loyalty_lua_store(pr->lua, &pr->store->st, pr->txn);
+    if (pr->txn) {
+        ngx_http_loyalty_lua_store(pr->lua, &pr->store->st, pr->txn);
+
+    } else {
+        ngx_http_loyalty_lua_store_lazy(pr->lua, &pr->store->st,
+                                        ngx_http_loyalty_price_snapshot, pr);
+    }
 
     if (ngx_http_loyalty_lua_price(pr->lua, r, lp) != NGX_OK) {
         return NGX_DECLINED;
@@ -828,6 +847,30 @@ ngx_http_loyalty_price_hook(ngx_http_request_t *r,
     *promo = lp->label;
 
     return NGX_OK;
+}
+
+
+/*
+ * The read transaction a price hook asked for by reading the store: if
+ * its snapshot is not of the epoch the cache's answers were, the answer
+ * is made again, all from one snapshot (NGX_AGAIN of the render)
+ */
+static MDB_txn *
+ngx_http_loyalty_price_snapshot(void *data)
+{
+    ngx_http_loyalty_pricing_t  *pr = data;
+
+    if (pr->txn == NULL) {
+        pr->txn = ngx_http_loyalty_store_begin(pr->store, pr->log);
+
+        if (pr->txn == NULL || pr->store->epoch != pr->epoch
+            || pr->store->gen != pr->gen)
+        {
+            pr->again = 1;
+        }
+    }
+
+    return pr->txn;
 }
 
 

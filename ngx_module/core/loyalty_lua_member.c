@@ -91,6 +91,7 @@ loyalty_lua_member_index(lua_State *L)
     int               own;
     char              id[LOYALTY_ID_MAX];
     size_t            len;
+    MDB_txn          *txn;
     const char       *s;
     loyalty_lua_t    *vm;
     loyalty_member_t  m;
@@ -143,9 +144,7 @@ loyalty_lua_member_index(lua_State *L)
         return 0;
     }
 
-    if (vm->txn == NULL) {
-        return luaL_error(L, "the member is only read during a hook");
-    }
+    txn = loyalty_lua_txn(L, vm, "member");
 
     /*
      * A table of the VM's gets more keys than the next call sets: made
@@ -155,7 +154,7 @@ loyalty_lua_member_index(lua_State *L)
 
     lua_pushvalue(L, 2);
 
-    if (loyalty_member_get(vm->txn, vm->st, id, len, &m) == 0) {
+    if (loyalty_member_get(txn, vm->st, id, len, &m) == 0) {
         loyalty_lua_fill_member(L, id, len, &m, 0, 0);
     }
 
@@ -215,29 +214,27 @@ loyalty_lua_store_member(lua_State *L)
     int               has_rank;
     size_t            len;
     int32_t           rank;
+    MDB_txn          *txn;
     const char       *id;
     loyalty_lua_t    *vm;
     loyalty_member_t  m;
 
     vm = lua_touserdata(L, lua_upvalueindex(1));
     id = luaL_checklstring(L, 1, &len);
-
-    if (vm->txn == NULL) {
-        return luaL_error(L, "the store is only read during a hook");
-    }
+    txn = loyalty_lua_txn(L, vm, "store");
 
     if (!loyalty_valid_id(id, len)) {
         lua_pushnil(L);
         return 1;
     }
 
-    if (loyalty_member_get(vm->txn, vm->st, id, len, &m) != 0) {
+    if (loyalty_member_get(txn, vm->st, id, len, &m) != 0) {
         lua_pushnil(L);
         return 1;
     }
 
     rank = 0;
-    has_rank = loyalty_lua_rank(vm->st, vm->txn, m.tier, m.tier_len, &rank);
+    has_rank = loyalty_lua_rank(vm->st, txn, m.tier, m.tier_len, &rank);
 
     /* the keys below the id, which stays referenced */
     lua_settop(L, 1);
@@ -258,6 +255,7 @@ loyalty_lua_store_price(lua_State *L)
     size_t              len, tlen;
     int64_t             price;
     MDB_val             key, val;
+    MDB_txn            *txn;
     const char         *sku, *tier;
     loyalty_lua_t      *vm;
     loyalty_price_t     p;
@@ -267,15 +265,13 @@ loyalty_lua_store_price(lua_State *L)
     sku = luaL_checklstring(L, 1, &len);
     tier = luaL_optlstring(L, 2, "public", &tlen);
 
-    if (vm->txn == NULL) {
-        return luaL_error(L, "the store is only read during a hook");
-    }
+    txn = loyalty_lua_txn(L, vm, "store");
 
     key.mv_data = (void *) sku;
     key.mv_size = len;
 
     if (!loyalty_valid_id(sku, len)
-        || mdb_get(vm->txn, vm->st->dbi[LOYALTY_DB_PRICES], &key, &val) != 0
+        || mdb_get(txn, vm->st->dbi[LOYALTY_DB_PRICES], &key, &val) != 0
         || loyalty_price_decode(val.mv_data, val.mv_size, &p) != 0)
     {
         lua_pushnil(L);
@@ -287,7 +283,7 @@ loyalty_lua_store_price(lua_State *L)
     if (!(tlen == 6 && strncmp(tier, "public", 6) == 0)) {
         ts = lua_newuserdata(L, sizeof(loyalty_tierset_t));
 
-        if (loyalty_tierset_load(vm->txn, vm->st->dbi[LOYALTY_DB_TIERS], ts)
+        if (loyalty_tierset_load(txn, vm->st->dbi[LOYALTY_DB_TIERS], ts)
             != 0)
         {
             return luaL_error(L, "the tiers cannot be read");
