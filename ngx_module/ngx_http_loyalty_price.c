@@ -63,7 +63,7 @@ static void ngx_http_loyalty_price_line(ngx_http_request_t *r,
     ngx_str_t *promo);
 static ngx_int_t ngx_http_loyalty_price_other(ngx_http_request_t *r,
     ngx_http_loyalty_pricing_t *pr, ngx_http_loyalty_lua_price_t *lp,
-    int tier, int64_t unit, int64_t *total, ngx_str_t *promo);
+    int tier, int64_t retail, int64_t *total, ngx_str_t *promo);
 static ngx_int_t ngx_http_loyalty_price_hook(ngx_http_request_t *r,
     ngx_http_loyalty_pricing_t *pr, ngx_http_loyalty_lua_price_t *lp,
     int tier, int64_t unit, int64_t *total, ngx_str_t *promo);
@@ -640,12 +640,11 @@ ngx_http_loyalty_price_line(ngx_http_request_t *r,
     ngx_str_t *promo)
 {
     int                            i;
-    int64_t                        other, guard, unit;
+    int64_t                        other, unit;
     ngx_int_t                      rc;
     ngx_str_t                      other_promo;
     ngx_http_loyalty_lua_price_t   lp;
     ngx_http_loyalty_loc_conf_t   *llcf;
-    ngx_http_loyalty_price_info_t  lower;
 
     unit = pi->price;
     *total = unit * qty;
@@ -688,37 +687,21 @@ ngx_http_loyalty_price_line(ngx_http_request_t *r,
     ngx_str_null(&lp.member);
 
     for (i = -1; i < (int) pr->tiers->n; i++) {
-        if (i >= 0) {
-            if (pr->tiers->tiers[i].rank >= pr->tiers->tiers[pr->tier].rank)
-            {
-                continue;
-            }
-
-            /* the same snapshot read it for the member's tier */
-            rc = ngx_http_loyalty_price_get(r, pr, sku, i, &lower);
-
-            if (rc == NGX_AGAIN) {
-                pr->again = 1;
-                return;
-            }
-
-            if (rc != NGX_OK) {
-                continue;
-            }
-
-            guard = lower.price;
-
-        } else {
-            guard = pi->retail;
+        if (i >= 0
+            && pr->tiers->tiers[i].rank >= pr->tiers->tiers[pr->tier].rank)
+        {
+            continue;
         }
 
-        other = guard * qty;
+        rc = ngx_http_loyalty_price_other(r, pr, &lp, i, pi->retail, &other,
+                                          &other_promo);
 
-        if (ngx_http_loyalty_price_other(r, pr, &lp, i, guard, &other,
-                                         &other_promo)
-                == NGX_OK
-            && other < *total)
-        {
+        if (rc == NGX_AGAIN) {
+            pr->again = 1;
+            return;
+        }
+
+        if (rc == NGX_OK && other < *total) {
             /* the guard at work, not a fault: counted, not logged */
             ngx_http_loyalty_price_clamps++;
             ngx_http_loyalty_metric(NGX_HTTP_LOYALTY_M_PRICE_CLAMP);
@@ -733,17 +716,23 @@ ngx_http_loyalty_price_line(ngx_http_request_t *r,
 }
 
 
-/* what tier (-1: public) pays with the hook, remembered for the second */
+/*
+ * What tier (-1: public) pays with the hook, remembered for the second;
+ * the tier's own price (retail for the public) is read only to ask the
+ * hook.  NGX_AGAIN: the store changed before it was read.
+ */
 static ngx_int_t
 ngx_http_loyalty_price_other(ngx_http_request_t *r,
     ngx_http_loyalty_pricing_t *pr, ngx_http_loyalty_lua_price_t *lp,
-    int tier, int64_t unit, int64_t *total, ngx_str_t *promo)
+    int tier, int64_t retail, int64_t *total, ngx_str_t *promo)
 {
     size_t                          txnid;
+    int64_t                         unit;
     ngx_int_t                       rc;
     ngx_str_t                       label;
     ngx_uint_t                      key;
     ngx_http_loyalty_price_memo_t  *m;
+    ngx_http_loyalty_price_info_t   lower;
 
     /* without a transaction, the epoch: the snapshots of the same data */
     txnid = pr->txn ? mdb_txn_id(pr->txn) : pr->epoch;
@@ -777,6 +766,22 @@ ngx_http_loyalty_price_other(ngx_http_request_t *r,
 
         return promo->data ? NGX_OK : NGX_DECLINED;
     }
+
+    /* the same snapshot read it for the member's tier */
+    if (tier >= 0) {
+        rc = ngx_http_loyalty_price_get(r, pr, &lp->sku, tier, &lower);
+
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        unit = lower.price;
+
+    } else {
+        unit = retail;
+    }
+
+    *total = unit * lp->qty;
 
     rc = ngx_http_loyalty_price_hook(r, pr, lp, tier, unit, total, promo);
 
