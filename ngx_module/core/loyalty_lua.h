@@ -129,8 +129,10 @@ typedef struct loyalty_lua_s  loyalty_lua_t;
  * A short string the hooks' contexts carry again and again (a tier's
  * name, a currency), kept in the registry: pushed without interning.
  */
-#define LOYALTY_LUA_NAMES     64
-#define LOYALTY_LUA_NAME_LEN  32
+#define LOYALTY_LUA_NAMES       64
+#define LOYALTY_LUA_NAME_LEN    32
+/* the places that push them, each with the slot it used last */
+#define LOYALTY_LUA_NAME_SITES  4
 
 typedef struct {
     int                     ref;      /* LUA_NOREF: none yet */
@@ -210,6 +212,7 @@ struct loyalty_lua_s {
     size_t                  member_id_len;
     char                    member_id[LOYALTY_ID_MAX];
     loyalty_lua_name_t      names[LOYALTY_LUA_NAMES];
+    uint8_t                 name_sites[LOYALTY_LUA_NAME_SITES];
 
     /* what loyalty.store reads during a call, or what begins it */
     loyalty_store_t        *st;

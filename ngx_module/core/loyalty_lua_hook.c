@@ -41,7 +41,7 @@ static void loyalty_lua_event_points(lua_State *L, loyalty_lua_ask_t *ask);
 static void loyalty_lua_context(lua_State *L, loyalty_lua_ask_t *ask,
     int nrec);
 static void loyalty_lua_push_name(lua_State *L, loyalty_lua_t *vm,
-    const char *s, size_t len);
+    const char *s, size_t len, int site);
 static loyalty_lua_ask_t *loyalty_lua_called(lua_State *L,
     loyalty_lua_hook_e hook);
 static int loyalty_lua_refuse(lua_State *L, loyalty_lua_ask_t *ask,
@@ -371,12 +371,12 @@ loyalty_lua_price_context(lua_State *L, loyalty_lua_ask_t *ask)
     vm->nil_member = (p->member == NULL);
 
     lua_pushboolean(L, raw);
-    loyalty_lua_push_name(L, vm, p->sku, p->sku_len);
+    loyalty_lua_push_name(L, vm, p->sku, p->sku_len, 0);
     lua_pushnumber(L, (lua_Number) p->qty);
     lua_pushnumber(L, (lua_Number) p->retail);
     lua_pushnumber(L, (lua_Number) p->price);
-    loyalty_lua_push_name(L, vm, p->currency, p->currency_len);
-    loyalty_lua_push_name(L, vm, p->tier, p->tier_len);
+    loyalty_lua_push_name(L, vm, p->currency, p->currency_len, 1);
+    loyalty_lua_push_name(L, vm, p->tier, p->tier_len, 2);
     lua_pushnumber(L, (lua_Number) ask->now);
 
     if (p->has_rank) {
@@ -406,7 +406,8 @@ loyalty_lua_price_context(lua_State *L, loyalty_lua_ask_t *ask)
             lua_pushvalue(L, 8);
 
         } else {
-            loyalty_lua_push_name(L, vm, p->member_tier, p->member_tier_len);
+            loyalty_lua_push_name(L, vm, p->member_tier, p->member_tier_len,
+                                  3);
         }
 
         lua_pushnumber(L, p->member_rank);
@@ -738,14 +739,14 @@ loyalty_lua_context(lua_State *L, loyalty_lua_ask_t *ask, int nrec)
 
 
 /*
- * s pushed: from the registry if one of the last names pushed (a lookup
- * by its hash, then a compare), else interned and kept there in place of
- * the name its slot held.  Run protected, as every ask: a failed
- * luaL_ref() fails the call.
+ * s pushed: from the registry if one of the last names pushed (the one
+ * this call site pushed last, else a lookup by its hash, then a
+ * compare), else interned and kept there in place of the name its slot
+ * held.  Run protected, as every ask: a failed luaL_ref() fails the call.
  */
 static void
 loyalty_lua_push_name(lua_State *L, loyalty_lua_t *vm, const char *s,
-    size_t len)
+    size_t len, int site)
 {
     size_t               i;
     uint32_t             h;
@@ -756,6 +757,13 @@ loyalty_lua_push_name(lua_State *L, loyalty_lua_t *vm, const char *s,
         return;
     }
 
+    n = &vm->names[vm->name_sites[site]];
+
+    if (n->len == len && memcmp(n->s, s, len) == 0) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, n->ref);
+        return;
+    }
+
     /* FNV-1a: the names a shop has (tiers, currencies) rarely collide */
     h = 2166136261u;
 
@@ -763,7 +771,9 @@ loyalty_lua_push_name(lua_State *L, loyalty_lua_t *vm, const char *s,
         h = (h ^ (unsigned char) s[i]) * 16777619u;
     }
 
-    n = &vm->names[h % LOYALTY_LUA_NAMES];
+    h %= LOYALTY_LUA_NAMES;
+    vm->name_sites[site] = (uint8_t) h;
+    n = &vm->names[h];
 
     if (n->len == len && memcmp(n->s, s, len) == 0) {
         lua_rawgeti(L, LUA_REGISTRYINDEX, n->ref);
