@@ -88,10 +88,9 @@ loyalty_lua_fill_member(lua_State *L, const char *id, size_t len,
 int
 loyalty_lua_member_index(lua_State *L)
 {
-    int               own;
+    int               own, found;
     char              id[LOYALTY_ID_MAX];
     size_t            len;
-    MDB_txn          *txn;
     const char       *s;
     loyalty_lua_t    *vm;
     loyalty_member_t  m;
@@ -144,7 +143,10 @@ loyalty_lua_member_index(lua_State *L)
         return 0;
     }
 
-    txn = loyalty_lua_txn(L, vm, "member");
+    /* the record first: a snapshot that cannot begin changes no table */
+    found = loyalty_member_get(loyalty_lua_txn(L, vm, "member"), vm->st, id,
+                               len, &m)
+            == 0;
 
     /*
      * A table of the VM's gets more keys than the next call sets: made
@@ -154,7 +156,7 @@ loyalty_lua_member_index(lua_State *L)
 
     lua_pushvalue(L, 2);
 
-    if (loyalty_member_get(txn, vm->st, id, len, &m) == 0) {
+    if (found) {
         loyalty_lua_fill_member(L, id, len, &m, 0, 0);
     }
 
