@@ -63,7 +63,8 @@ static void ngx_http_loyalty_price_line(ngx_http_request_t *r,
     ngx_str_t *promo);
 static ngx_int_t ngx_http_loyalty_price_other(ngx_http_request_t *r,
     ngx_http_loyalty_pricing_t *pr, ngx_http_loyalty_lua_price_t *lp,
-    int tier, int64_t retail, int64_t *total, ngx_str_t *promo);
+    ngx_uint_t hash, int tier, int64_t retail, int64_t *total,
+    ngx_str_t *promo);
 static ngx_int_t ngx_http_loyalty_price_hook(ngx_http_request_t *r,
     ngx_http_loyalty_pricing_t *pr, ngx_http_loyalty_lua_price_t *lp,
     int tier, int64_t unit, int64_t *total, ngx_str_t *promo);
@@ -643,6 +644,7 @@ ngx_http_loyalty_price_line(ngx_http_request_t *r,
     int64_t                        other, unit;
     ngx_int_t                      rc;
     ngx_str_t                      other_promo;
+    ngx_uint_t                     hash;
     ngx_http_loyalty_lua_price_t   lp;
     ngx_http_loyalty_loc_conf_t   *llcf;
 
@@ -685,6 +687,7 @@ ngx_http_loyalty_price_line(ngx_http_request_t *r,
 
     /* what the public, and every lower tier, would pay */
     ngx_str_null(&lp.member);
+    hash = ngx_crc32_short(sku->data, sku->len);
 
     for (i = -1; i < (int) pr->tiers->n; i++) {
         if (i >= 0
@@ -693,8 +696,8 @@ ngx_http_loyalty_price_line(ngx_http_request_t *r,
             continue;
         }
 
-        rc = ngx_http_loyalty_price_other(r, pr, &lp, i, pi->retail, &other,
-                                          &other_promo);
+        rc = ngx_http_loyalty_price_other(r, pr, &lp, hash, i, pi->retail,
+                                          &other, &other_promo);
 
         if (rc == NGX_AGAIN) {
             pr->again = 1;
@@ -719,12 +722,14 @@ ngx_http_loyalty_price_line(ngx_http_request_t *r,
 /*
  * What tier (-1: public) pays with the hook, remembered for the second;
  * the tier's own price (retail for the public) is read only to ask the
- * hook.  NGX_AGAIN: the store changed before it was read.
+ * hook.  hash: ngx_crc32_short() of the SKU.  NGX_AGAIN: the store
+ * changed before it was read.
  */
 static ngx_int_t
 ngx_http_loyalty_price_other(ngx_http_request_t *r,
     ngx_http_loyalty_pricing_t *pr, ngx_http_loyalty_lua_price_t *lp,
-    int tier, int64_t retail, int64_t *total, ngx_str_t *promo)
+    ngx_uint_t hash, int tier, int64_t retail, int64_t *total,
+    ngx_str_t *promo)
 {
     size_t                          txnid;
     int64_t                         unit;
@@ -737,8 +742,7 @@ ngx_http_loyalty_price_other(ngx_http_request_t *r,
     /* without a transaction, the epoch: the snapshots of the same data */
     txnid = pr->txn ? mdb_txn_id(pr->txn) : pr->epoch;
 
-    key = ngx_crc32_short(lp->sku.data, lp->sku.len);
-    key = (key ^ (ngx_uint_t) lp->qty * 31 ^ (ngx_uint_t) (tier + 1) * 131)
+    key = (hash ^ (ngx_uint_t) lp->qty * 31 ^ (ngx_uint_t) (tier + 1) * 131)
           % NGX_HTTP_LOYALTY_PRICE_MEMO;
 
     m = &ngx_http_loyalty_price_memo[key];
