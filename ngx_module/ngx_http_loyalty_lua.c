@@ -636,6 +636,14 @@ ngx_http_loyalty_lua_store(ngx_http_loyalty_lua_t *vm, loyalty_store_t *st,
 }
 
 
+void
+ngx_http_loyalty_lua_store_lazy(ngx_http_loyalty_lua_t *vm,
+    loyalty_store_t *st, loyalty_lua_begin_pt begin, void *data)
+{
+    loyalty_lua_store_lazy(&vm->lua, st, begin, data);
+}
+
+
 static int
 ngx_http_loyalty_lua_event(void *data, loyalty_store_t *st, MDB_txn *txn,
     const loyalty_event_hook_in_t *in, loyalty_event_hook_out_t *out)

@@ -122,6 +122,9 @@ ngx_int_t ngx_http_loyalty_lua_protect(ngx_http_loyalty_lua_t *vm,
     ngx_uint_t hook, lua_CFunction f, void *ud, ngx_log_t *log);
 void ngx_http_loyalty_lua_store(ngx_http_loyalty_lua_t *vm,
     loyalty_store_t *st, MDB_txn *txn);
+/* the same, the snapshot begun by begin(data) if the call reads the store */
+void ngx_http_loyalty_lua_store_lazy(ngx_http_loyalty_lua_t *vm,
+    loyalty_store_t *st, loyalty_lua_begin_pt begin, void *data);
 
 /* in ngx_http_loyalty_lua_hooks.c */
 ngx_int_t ngx_http_loyalty_lua_price(ngx_http_loyalty_lua_t *vm,

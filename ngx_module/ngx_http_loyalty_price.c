@@ -63,10 +63,12 @@ static void ngx_http_loyalty_price_line(ngx_http_request_t *r,
     ngx_str_t *promo);
 static ngx_int_t ngx_http_loyalty_price_other(ngx_http_request_t *r,
     ngx_http_loyalty_pricing_t *pr, ngx_http_loyalty_lua_price_t *lp,
-    int tier, int64_t unit, int64_t *total, ngx_str_t *promo);
+    ngx_uint_t hash, int tier, int64_t retail, int64_t *total,
+    ngx_str_t *promo);
 static ngx_int_t ngx_http_loyalty_price_hook(ngx_http_request_t *r,
     ngx_http_loyalty_pricing_t *pr, ngx_http_loyalty_lua_price_t *lp,
     int tier, int64_t unit, int64_t *total, ngx_str_t *promo);
+static MDB_txn *ngx_http_loyalty_price_snapshot(void *data);
 static ngx_int_t ngx_http_loyalty_price_send(ngx_http_request_t *r,
     ngx_uint_t status, u_char *body, size_t len);
 static ngx_int_t ngx_http_loyalty_price_error(ngx_http_request_t *r,
@@ -521,6 +523,10 @@ ngx_http_loyalty_price_item(ngx_http_request_t *r,
         ngx_http_loyalty_price_line(r, pr, &ask->sku, &copy, n, &total,
                                     &promo);
 
+        if (pr->again) {
+            return NULL;
+        }
+
     } else {
         total = pi->price * n;
     }
@@ -636,11 +642,12 @@ ngx_http_loyalty_price_line(ngx_http_request_t *r,
     ngx_str_t *promo)
 {
     int                            i;
-    int64_t                        other, guard, unit;
+    int64_t                        other, unit;
+    ngx_int_t                      rc;
     ngx_str_t                      other_promo;
+    ngx_uint_t                     hash;
     ngx_http_loyalty_lua_price_t   lp;
     ngx_http_loyalty_loc_conf_t   *llcf;
-    ngx_http_loyalty_price_info_t  lower;
 
     unit = pi->price;
     *total = unit * qty;
@@ -681,33 +688,24 @@ ngx_http_loyalty_price_line(ngx_http_request_t *r,
 
     /* what the public, and every lower tier, would pay */
     ngx_str_null(&lp.member);
+    hash = ngx_crc32_short(sku->data, sku->len);
 
     for (i = -1; i < (int) pr->tiers->n; i++) {
-        if (i >= 0) {
-            if (pr->tiers->tiers[i].rank >= pr->tiers->tiers[pr->tier].rank)
-            {
-                continue;
-            }
-
-            /* the same snapshot read it for the member's tier */
-            if (ngx_http_loyalty_price_get(r, pr, sku, i, &lower) != NGX_OK)
-            {
-                continue;
-            }
-
-            guard = lower.price;
-
-        } else {
-            guard = pi->retail;
+        if (i >= 0
+            && pr->tiers->tiers[i].rank >= pr->tiers->tiers[pr->tier].rank)
+        {
+            continue;
         }
 
-        other = guard * qty;
+        rc = ngx_http_loyalty_price_other(r, pr, &lp, hash, i, pi->retail,
+                                          &other, &other_promo);
 
-        if (ngx_http_loyalty_price_other(r, pr, &lp, i, guard, &other,
-                                         &other_promo)
-                == NGX_OK
-            && other < *total)
-        {
+        if (rc == NGX_AGAIN) {
+            pr->again = 1;
+            return;
+        }
+
+        if (rc == NGX_OK && other < *total) {
             /* the guard at work, not a fault: counted, not logged */
             ngx_http_loyalty_price_clamps++;
             ngx_http_loyalty_metric(NGX_HTTP_LOYALTY_M_PRICE_CLAMP);
@@ -722,22 +720,30 @@ ngx_http_loyalty_price_line(ngx_http_request_t *r,
 }
 
 
-/* what tier (-1: public) pays with the hook, remembered for the second */
+/*
+ * What tier (-1: public) pays with the hook, remembered for the second;
+ * the tier's own price (retail for the public) is read only to ask the
+ * hook.  hash: ngx_crc32_short() of the SKU.  NGX_AGAIN: the store
+ * changed before it was read.
+ */
 static ngx_int_t
 ngx_http_loyalty_price_other(ngx_http_request_t *r,
     ngx_http_loyalty_pricing_t *pr, ngx_http_loyalty_lua_price_t *lp,
-    int tier, int64_t unit, int64_t *total, ngx_str_t *promo)
+    ngx_uint_t hash, int tier, int64_t retail, int64_t *total,
+    ngx_str_t *promo)
 {
     size_t                          txnid;
+    int64_t                         unit;
     ngx_int_t                       rc;
     ngx_str_t                       label;
     ngx_uint_t                      key;
     ngx_http_loyalty_price_memo_t  *m;
+    ngx_http_loyalty_price_info_t   lower;
 
-    txnid = mdb_txn_id(pr->txn);
+    /* without a transaction, the epoch: the snapshots of the same data */
+    txnid = pr->txn ? mdb_txn_id(pr->txn) : pr->epoch;
 
-    key = ngx_crc32_short(lp->sku.data, lp->sku.len);
-    key = (key ^ (ngx_uint_t) lp->qty * 31 ^ (ngx_uint_t) (tier + 1) * 131)
+    key = (hash ^ (ngx_uint_t) lp->qty * 31 ^ (ngx_uint_t) (tier + 1) * 131)
           % NGX_HTTP_LOYALTY_PRICE_MEMO;
 
     m = &ngx_http_loyalty_price_memo[key];
@@ -765,6 +771,22 @@ ngx_http_loyalty_price_other(ngx_http_request_t *r,
 
         return promo->data ? NGX_OK : NGX_DECLINED;
     }
+
+    /* the same snapshot read it for the member's tier */
+    if (tier >= 0) {
+        rc = ngx_http_loyalty_price_get(r, pr, &lp->sku, tier, &lower);
+
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        unit = lower.price;
+
+    } else {
+        unit = retail;
+    }
+
+    *total = unit * lp->qty;
 
     rc = ngx_http_loyalty_price_hook(r, pr, lp, tier, unit, total, promo);
 
@@ -804,7 +826,13 @@ ngx_http_loyalty_price_hook(ngx_http_request_t *r,
         lp->has_rank = 0;
     }
 
-    ngx_http_loyalty_lua_store(pr->lua, &pr->store->st, pr->txn);
+    if (pr->txn) {
+        ngx_http_loyalty_lua_store(pr->lua, &pr->store->st, pr->txn);
+
+    } else {
+        ngx_http_loyalty_lua_store_lazy(pr->lua, &pr->store->st,
+                                        ngx_http_loyalty_price_snapshot, pr);
+    }
 
     if (ngx_http_loyalty_lua_price(pr->lua, r, lp) != NGX_OK) {
         return NGX_DECLINED;
@@ -829,6 +857,30 @@ ngx_http_loyalty_price_hook(ngx_http_request_t *r,
     *promo = lp->label;
 
     return NGX_OK;
+}
+
+
+/*
+ * The read transaction a price hook asked for by reading the store: if
+ * its snapshot is not of the epoch the cache's answers were, the answer
+ * is made again, all from one snapshot (NGX_AGAIN of the render)
+ */
+static MDB_txn *
+ngx_http_loyalty_price_snapshot(void *data)
+{
+    ngx_http_loyalty_pricing_t  *pr = data;
+
+    if (pr->txn == NULL) {
+        pr->txn = ngx_http_loyalty_store_begin(pr->store, pr->log);
+
+        if (pr->txn == NULL || pr->store->epoch != pr->epoch
+            || pr->store->gen != pr->gen)
+        {
+            pr->again = 1;
+        }
+    }
+
+    return pr->txn;
 }
 
 

@@ -28,6 +28,9 @@ typedef struct {
     ngx_uint_t                 gen;
 
     ngx_http_loyalty_lua_t    *lua;
+    /* a hook began the transaction on a later snapshot: answer again */
+    ngx_uint_t                 again;
+    ngx_log_t                 *log;
 } ngx_http_loyalty_pricing_t;
 
 

@@ -94,13 +94,16 @@ ngx_http_loyalty_price_begin(ngx_http_request_t *r,
     pr->store = store;
     pr->txn = NULL;
     pr->lua = ngx_http_loyalty_lua_get(LOYALTY_LUA_HOOK_PRICE);
+    pr->again = 0;
+    pr->log = r->connection->log;
 
     /*
      * Prices the cache has need no read transaction, once the epochs
      * are the last snapshot's (see ngx_http_loyalty_store_peek()), and
-     * neither do the tiers, copied at this epoch or later.
+     * neither do the tiers, copied at this epoch or later; nor does a
+     * price hook that does not read the store.
      */
-    if (lazy && pr->lua == NULL
+    if (lazy
         && ngx_http_loyalty_store_peek(store, r->connection->log) == NGX_OK
         && store->tiers_txnid >= store->epoch && store->tiers_txnid != 0)
     {

@@ -454,6 +454,36 @@ sub meanwhile {
 }
 
 
+# A price hook's read transaction is begun only if it reads the store.
+# One that reads it after a write committed under the request (the price
+# cache answered from the snapshot before) has the answer made again, all
+# of it from the snapshot the hook read: the price and the hook's label
+# agree.
+{
+    my $h = start_nginx(http_config => "$HTTP\nloyalty_lua_file "
+                                       . "$ROOT/t/lua/snapshot.lua;\n"
+                                       . "loyalty_lua_budget 100000000;\n"
+                                       . "loyalty_lua_time 10s;\n",
+                        config => $PRICE,
+                        store => "[prices]\n{\"sku\":\"tea\",\"retail\":1000}\n");
+    my $what = 'a snapshot begun by the hook';
+    my (undef, undef, $body) = http_request($h, 'GET', '/price?sku=tea:1');
+    like($body, qr/"price":999,"saved":1,"label":"","promo":"retail 1000"/,
+         "$what: the price cached, the hook's read agrees");
+
+    my $file = "$DIR/tea.jsonl";
+    write_file($file, "{\"sku\":\"tea\",\"retail\":2000}\n", 0644);
+    my ($rc, $child);
+    ($rc, $child) = meanwhile($h, 'GET', '/price?sku=tea:2', undef,
+        sub { (loyaltyctl('-s', $h->{store}, 'import', 'prices', $file))[0] });
+    is($rc, 0, "$what: a price written while the hook waits");
+    like($child, qr/"retail":4000,"price":3999,"saved":1,"label":"","promo":"retail 2000"/,
+         "$what: the answer made again from the hook's snapshot");
+    unlike(error_log_text($h), qr/\[error\]/, "$what: no errors");
+    stop_checked($h, $what);
+}
+
+
 # nginx -t refuses scripts that do not load, and bad limits
 
 write_file("$DIR/syntax.lua", "-- a comment\nreturn { price = function(ctx) return ctx.price - end }\n", 0644);

@@ -8,6 +8,7 @@
 local money = require "loyalty.money"
 
 local floor = math.floor
+local type = type
 local format = string.format
 
 local M = {}
@@ -73,11 +74,15 @@ function M.partners_only(fn)
   return rank_only(STAGE_RANK.partner, fn)
 end
 
-local is_integer = money.is_integer
+local MAX = 2 ^ 53
 
+-- the line's unit price and quantity, or nil unless both are integers
+-- (money.is_integer) and the quantity at least 1; written out, as every
+-- price asked for runs it (interpreted)
 local function unit_price(ctx)
   local p, q = ctx.price, ctx.qty
-  if not is_integer(p) or not is_integer(q) or q < 1 then
+  if type(p) ~= "number" or type(q) ~= "number" or p ~= floor(p)
+     or q ~= floor(q) or p <= -MAX or p >= MAX or q < 1 or q >= MAX then
     return nil
   end
   return p, q

@@ -229,6 +229,9 @@ loyalty_lua_hooks(loyalty_lua_t *vm, char *err, size_t errlen)
         vm->hooks[i] = luaL_ref(L, LUA_REGISTRYINDEX);
     }
 
+    /* the price hook's filler is given it at its next call */
+    vm->armed = 0;
+
     return 0;
 }
 
@@ -625,6 +628,7 @@ loyalty_lua_call(loyalty_lua_t *vm, lua_CFunction f, void *ud)
         if (vm->used + room > vm->limit) {
             vm->failed = LOYALTY_LUA_MEMORY;
             vm->txn = NULL;
+            vm->begin = NULL;
             loyalty_lua_fail(vm, "the script keeps its VM's memory nearly "
                              "full: not called");
             return -1;
@@ -644,6 +648,7 @@ loyalty_lua_call(loyalty_lua_t *vm, lua_CFunction f, void *ud)
     vm->running = 0;
 
     vm->txn = NULL;
+    vm->begin = NULL;
 
     if (rc == 0) {
         lua_settop(vm->L, 0);
@@ -691,6 +696,39 @@ loyalty_lua_store(loyalty_lua_t *vm, loyalty_store_t *st, MDB_txn *txn)
 {
     vm->st = st;
     vm->txn = txn;
+    vm->begin = NULL;
+}
+
+
+void
+loyalty_lua_store_lazy(loyalty_lua_t *vm, loyalty_store_t *st,
+    loyalty_lua_begin_pt begin, void *data)
+{
+    vm->st = st;
+    vm->txn = NULL;
+    vm->begin = begin;
+    vm->begin_data = data;
+}
+
+
+MDB_txn *
+loyalty_lua_txn(lua_State *L, loyalty_lua_t *vm, const char *what)
+{
+    if (vm->txn == NULL && vm->begin) {
+        /* asked once a call: a snapshot that cannot begin stays so */
+        vm->txn = vm->begin(vm->begin_data);
+        vm->begin = NULL;
+
+        if (vm->txn == NULL) {
+            luaL_error(L, "the store cannot be read");
+        }
+    }
+
+    if (vm->txn == NULL) {
+        luaL_error(L, "the %s is only read during a hook", what);
+    }
+
+    return vm->txn;
 }
 
 

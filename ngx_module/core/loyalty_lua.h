@@ -16,6 +16,7 @@
 #include "loyalty_record.h"
 #include "loyalty_store.h"
 #include "loyalty_tz.h"
+#include "loyalty_util.h"
 
 
 #define LOYALTY_LUA_SOURCE_MAX  (1024 * 1024)
@@ -128,8 +129,10 @@ typedef struct loyalty_lua_s  loyalty_lua_t;
  * A short string the hooks' contexts carry again and again (a tier's
  * name, a currency), kept in the registry: pushed without interning.
  */
-#define LOYALTY_LUA_NAMES     64
-#define LOYALTY_LUA_NAME_LEN  32
+#define LOYALTY_LUA_NAMES       64
+#define LOYALTY_LUA_NAME_LEN    32
+/* the places that push them, each with the slot it used last */
+#define LOYALTY_LUA_NAME_SITES  4
 
 typedef struct {
     int                     ref;      /* LUA_NOREF: none yet */
@@ -146,6 +149,12 @@ typedef int (*loyalty_lua_source_pt)(loyalty_lua_t *vm, const char *name,
 
 /* more of the VM's setup, run protected as the sandbox is made */
 typedef void (*loyalty_lua_setup_pt)(loyalty_lua_t *vm);
+
+/*
+ * The snapshot a call reads the store from, begun by the caller when the
+ * hook first reads the store (loyalty_lua_store_lazy): NULL if it cannot.
+ */
+typedef MDB_txn *(*loyalty_lua_begin_pt)(void *data);
 
 /* a failed call, with its message; vm->failed says if it ran out */
 typedef void (*loyalty_lua_report_pt)(loyalty_lua_t *vm, const char *msg,
@@ -198,11 +207,18 @@ struct loyalty_lua_s {
     int                     renew;
     unsigned                nil_rank:1;   /* as the last call left them */
     unsigned                nil_member:1;
+    unsigned                armed:1;      /* fill has them and the hook */
+    /* the member's id, which member.id reads when asked */
+    size_t                  member_id_len;
+    char                    member_id[LOYALTY_ID_MAX];
     loyalty_lua_name_t      names[LOYALTY_LUA_NAMES];
+    uint8_t                 name_sites[LOYALTY_LUA_NAME_SITES];
 
-    /* what loyalty.store reads during a call */
+    /* what loyalty.store reads during a call, or what begins it */
     loyalty_store_t        *st;
     MDB_txn                *txn;
+    loyalty_lua_begin_pt    begin;
+    void                   *begin_data;
 };
 
 
@@ -239,9 +255,15 @@ int loyalty_lua_unknown_keys(loyalty_lua_t *vm, loyalty_lua_warn_pt warn,
  */
 int loyalty_lua_call(loyalty_lua_t *vm, lua_CFunction f, void *ud);
 
-/* the store that loyalty.store and a partial member read during a call */
+/*
+ * The store that loyalty.store and a partial member read during a call:
+ * from txn, or from the snapshot begin(data) gives when the call first
+ * reads it (most price hooks never do)
+ */
 void loyalty_lua_store(loyalty_lua_t *vm, loyalty_store_t *st,
     MDB_txn *txn);
+void loyalty_lua_store_lazy(loyalty_lua_t *vm, loyalty_store_t *st,
+    loyalty_lua_begin_pt begin, void *data);
 
 /* a member's table pushed, or its fields set in the table at the top */
 void loyalty_lua_push_member(lua_State *L, const char *id, size_t len,
@@ -268,6 +290,11 @@ int loyalty_lua_chunk(lua_State *L, loyalty_lua_t *vm, const char *source,
 int loyalty_lua_protected(lua_State *L);
 /* a partial member's __index, loyalty.store (loyalty_lua_member.c) */
 int loyalty_lua_member_index(lua_State *L);
+/*
+ * The call's snapshot, begun if it is not yet (loyalty_lua.c): the error
+ * "the WHAT is only read during a hook" outside a call
+ */
+MDB_txn *loyalty_lua_txn(lua_State *L, loyalty_lua_t *vm, const char *what);
 /*
  * The tables the VM refills from call to call, a price hook's context and
  * member (loyalty_lua_hook.c): their filler made and they, as the VM is

@@ -26,9 +26,12 @@
 
 static int loyalty_lua_price_ask(lua_State *L);
 static void loyalty_lua_reused_tables(lua_State *L, loyalty_lua_t *vm);
+static void loyalty_lua_reused_member_id(lua_State *L, loyalty_lua_t *vm,
+    int k);
 static void loyalty_lua_reused_table(lua_State *L, int k, int n,
     const int *keys);
 static void loyalty_lua_price_context(lua_State *L, loyalty_lua_ask_t *ask);
+static void loyalty_lua_price_arm(lua_State *L, loyalty_lua_t *vm);
 static int loyalty_lua_click_ask(lua_State *L);
 static void loyalty_lua_click_context(lua_State *L, loyalty_lua_ask_t *ask);
 static int loyalty_lua_event_ask(lua_State *L);
@@ -38,7 +41,7 @@ static void loyalty_lua_event_points(lua_State *L, loyalty_lua_ask_t *ask);
 static void loyalty_lua_context(lua_State *L, loyalty_lua_ask_t *ask,
     int nrec);
 static void loyalty_lua_push_name(lua_State *L, loyalty_lua_t *vm,
-    const char *s, size_t len);
+    const char *s, size_t len, int site);
 static loyalty_lua_ask_t *loyalty_lua_called(lua_State *L,
     loyalty_lua_hook_e hook);
 static int loyalty_lua_refuse(lua_State *L, loyalty_lua_ask_t *ask,
@@ -139,41 +142,45 @@ loyalty_lua_price_ask(lua_State *L)
 
 /*
  * The function that fills a price hook's context and member
- * (loyalty_lua_price_context): Lua sets a table's fields faster than the
- * C API, which takes each key from the keys' table.  Every key is in
- * place (loyalty_lua_reused_tables), so that an assignment meets
- * __newindex only where the field is nil (rank, member): rawset there.
+ * (loyalty_lua_price_context), which has them and the hook as upvalues
+ * (loyalty_lua_price_arm): Lua sets a table's fields faster than the C
+ * API, which takes each key from the keys' table.  Every key is in place
+ * (loyalty_lua_reused_tables), so that an assignment meets __newindex
+ * only where the field is nil (rank, member): rawset there.  The
+ * member's id is not set: member.id is read from the VM when asked
+ * (loyalty_lua_member_index), as most hooks never ask, and a string
+ * made every call would be garbage for the collector.
  */
 static const char  loyalty_lua_price_fill[] =
     "local rawset, stages = rawset, ...\n"
-    "return function(hook, ctx, member, raw, sku, qty, retail, price,\n"
-    "                currency, tier, now, rank, id, mtier, mrank, stage,\n"
-    "                points)\n"
-    "  ctx.sku = sku\n"
-    "  ctx.qty = qty\n"
-    "  ctx.retail = retail\n"
-    "  ctx.price = price\n"
-    "  ctx.currency = currency\n"
-    "  ctx.tier = tier\n"
-    "  ctx.now = now\n"
-    "  if id then\n"
-    "    member.id = id\n"
-    "    member.tier = mtier\n"
-    "    member.rank = mrank\n"
-    "    member.stage = stages[stage]\n"
-    "    member.points = points\n"
-    "    member.blocked = false\n"
+    "local hook, ctx, member\n"
+    "return function(raw, sku, qty, retail, price, currency, tier, now,\n"
+    "                rank, mtier, mrank, stage, points)\n"
+    "  local c, m = ctx, member\n"
+    "  c.sku = sku\n"
+    "  c.qty = qty\n"
+    "  c.retail = retail\n"
+    "  c.price = price\n"
+    "  c.currency = currency\n"
+    "  c.tier = tier\n"
+    "  c.now = now\n"
+    "  if mtier then\n"
+    "    m.tier = mtier\n"
+    "    m.rank = mrank\n"
+    "    m.stage = stages[stage]\n"
+    "    m.points = points\n"
+    "    m.blocked = false\n"
     "  else\n"
-    "    member = nil\n"
+    "    m = nil\n"
     "  end\n"
     "  if raw then\n"
-    "    rawset(ctx, 'rank', rank)\n"
-    "    rawset(ctx, 'member', member)\n"
+    "    rawset(c, 'rank', rank)\n"
+    "    rawset(c, 'member', m)\n"
     "  else\n"
-    "    ctx.rank = rank\n"
-    "    ctx.member = member\n"
+    "    c.rank = rank\n"
+    "    c.member = m\n"
     "  end\n"
-    "  return hook(ctx)\n"
+    "  return hook(c)\n"
     "end\n";
 
 /*
@@ -182,10 +189,10 @@ static const char  loyalty_lua_price_fill[] =
  * (a unit test holds them to the filler's code)
  */
 static const unsigned  loyalty_lua_fill_cost[2][2] = {
-    { 15, 24 }, { 24, 33 }
+    { 17, 25 }, { 26, 34 }
 };
 
-/* the keys of each, all set every call */
+/* the keys of each, all set every call (the member's id is read) */
 static const int  loyalty_lua_ctx_keys[] = {
     LOYALTY_LUA_KEY_SKU, LOYALTY_LUA_KEY_QTY, LOYALTY_LUA_KEY_RETAIL,
     LOYALTY_LUA_KEY_PRICE, LOYALTY_LUA_KEY_CURRENCY, LOYALTY_LUA_KEY_TIER,
@@ -193,8 +200,8 @@ static const int  loyalty_lua_ctx_keys[] = {
 };
 
 static const int  loyalty_lua_member_keys[] = {
-    LOYALTY_LUA_KEY_ID, LOYALTY_LUA_KEY_TIER, LOYALTY_LUA_KEY_RANK,
-    LOYALTY_LUA_KEY_STAGE, LOYALTY_LUA_KEY_POINTS, LOYALTY_LUA_KEY_BLOCKED, 0
+    LOYALTY_LUA_KEY_TIER, LOYALTY_LUA_KEY_RANK, LOYALTY_LUA_KEY_STAGE,
+    LOYALTY_LUA_KEY_POINTS, LOYALTY_LUA_KEY_BLOCKED, 0
 };
 
 
@@ -244,6 +251,8 @@ loyalty_lua_reused_tables(lua_State *L, loyalty_lua_t *vm)
     lua_rawgeti(L, LUA_REGISTRYINDEX, vm->keys);
     k = lua_gettop(L);
 
+    loyalty_lua_reused_member_id(L, vm, k);
+
     lua_createtable(L, 0, 1);
     lua_pushlightuserdata(L, vm);
     lua_pushcclosure(L, loyalty_lua_reused_newindex, 1);
@@ -270,7 +279,36 @@ loyalty_lua_reused_tables(lua_State *L, loyalty_lua_t *vm)
 
     vm->nil_rank = 0;
     vm->nil_member = 0;
+    vm->armed = 0;
     vm->renew = 0;
+}
+
+
+/*
+ * The member's table about to be replaced, which a script may have kept:
+ * the id its fields are of set in it, unless it has one, as its __index
+ * takes the id of the VM's new member only
+ */
+static void
+loyalty_lua_reused_member_id(lua_State *L, loyalty_lua_t *vm, int k)
+{
+    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->member);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->lazy);
+
+    if (vm->member_id_len && lua_istable(L, k + 1)
+        && lua_getmetatable(L, k + 1) && lua_rawequal(L, -1, -2))
+    {
+        lua_rawgeti(L, k, LOYALTY_LUA_KEY_ID);
+        lua_rawget(L, k + 1);
+
+        if (lua_isnil(L, -1)) {
+            lua_rawgeti(L, k, LOYALTY_LUA_KEY_ID);
+            lua_pushlstring(L, vm->member_id, vm->member_id_len);
+            lua_rawset(L, k + 1);
+        }
+    }
+
+    lua_settop(L, k);
 }
 
 
@@ -297,17 +335,18 @@ loyalty_lua_reused_table(lua_State *L, int k, int n, const int *keys)
 
 
 /*
- * The price hook's context, at index 2 above the keys at 1: the VM's own
- * table and member (vm->ctx, vm->member) filled, every key set, to nil if
- * the question has none, so that nothing of the call before is left.  A
- * script that adds a key of its own has them made anew for the next call;
- * fresh tables every call would be garbage, and hashing their keys in,
- * more work than the hook's.  The count of the budget begins after.
+ * The price hook's context: the VM's own table and member (vm->ctx,
+ * vm->member) filled, every key set, to nil if the question has none, so
+ * that nothing of the call before is left.  A script that adds a key of
+ * its own has them made anew for the next call; fresh tables every call
+ * would be garbage, and hashing their keys in, more work than the hook's.
+ * The count of the budget begins after.
  */
 static void
 loyalty_lua_price_context(lua_State *L, loyalty_lua_ask_t *ask)
 {
     int                   n, raw;
+    size_t                len;
     loyalty_lua_t        *vm;
     loyalty_lua_price_t  *p;
 
@@ -320,22 +359,24 @@ loyalty_lua_price_context(lua_State *L, loyalty_lua_ask_t *ask)
         loyalty_lua_reused_tables(L, vm);
     }
 
+    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->fill);
+
+    if (!vm->armed) {
+        loyalty_lua_price_arm(L, vm);
+    }
+
     /* a key the last call left nil is set past __newindex */
     raw = vm->nil_rank || vm->nil_member;
     vm->nil_rank = !p->has_rank;
     vm->nil_member = (p->member == NULL);
 
-    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->fill);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->hooks[LOYALTY_LUA_HOOK_PRICE]);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->ctx);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->member);
     lua_pushboolean(L, raw);
-    lua_pushlstring(L, p->sku, p->sku_len);
+    loyalty_lua_push_name(L, vm, p->sku, p->sku_len, 0);
     lua_pushnumber(L, (lua_Number) p->qty);
     lua_pushnumber(L, (lua_Number) p->retail);
     lua_pushnumber(L, (lua_Number) p->price);
-    loyalty_lua_push_name(L, vm, p->currency, p->currency_len);
-    loyalty_lua_push_name(L, vm, p->tier, p->tier_len);
+    loyalty_lua_push_name(L, vm, p->currency, p->currency_len, 1);
+    loyalty_lua_push_name(L, vm, p->tier, p->tier_len, 2);
     lua_pushnumber(L, (lua_Number) ask->now);
 
     if (p->has_rank) {
@@ -345,25 +386,74 @@ loyalty_lua_price_context(lua_State *L, loyalty_lua_ask_t *ask)
         lua_pushnil(L);
     }
 
-    n = 12;
+    n = 9;
 
     /*
-     * What the request knows of the member already; the rest of the
-     * record is read only if the hook looks for it (see
-     * loyalty_lua_member_index), which has the member made anew.
+     * What the request knows of the member already; the id, and the
+     * rest of the record, are read only if the hook looks for them (see
+     * loyalty_lua_member_index).  A member's id is a store's, at most
+     * LOYALTY_ID_MAX bytes.
      */
     if (p->member) {
-        lua_pushlstring(L, p->member, p->member_len);
-        loyalty_lua_push_name(L, vm, p->member_tier, p->member_tier_len);
+        len = p->member_len < LOYALTY_ID_MAX ? p->member_len : LOYALTY_ID_MAX;
+        memcpy(vm->member_id, p->member, len);
+        vm->member_id_len = len;
+
+        /* the member's tier is mostly the one asked about, at 8 */
+        if (p->member_tier_len == p->tier_len
+            && memcmp(p->member_tier, p->tier, p->tier_len) == 0)
+        {
+            lua_pushvalue(L, 8);
+
+        } else {
+            loyalty_lua_push_name(L, vm, p->member_tier, p->member_tier_len,
+                                  3);
+        }
+
         lua_pushnumber(L, p->member_rank);
         lua_pushnumber(L, p->member_stage + 1);
         lua_pushnumber(L, (lua_Number) p->member_points);
-        n = 17;
+        n = 13;
     }
 
     vm->credit = loyalty_lua_fill_cost[raw][p->member != NULL];
 
     lua_call(L, n, 2);
+}
+
+
+/*
+ * The filler, at the top of the stack, given the tables and the hook as
+ * its upvalues of those names, once they are made: no VM instruction
+ * runs, so the budget's count has nothing to credit.
+ */
+static void
+loyalty_lua_price_arm(lua_State *L, loyalty_lua_t *vm)
+{
+    int          i, ref;
+    const char  *name;
+
+    for (i = 1; (name = lua_getupvalue(L, -1, i)) != NULL; i++) {
+        lua_pop(L, 1);
+
+        if (strcmp(name, "hook") == 0) {
+            ref = vm->hooks[LOYALTY_LUA_HOOK_PRICE];
+
+        } else if (strcmp(name, "ctx") == 0) {
+            ref = vm->ctx;
+
+        } else if (strcmp(name, "member") == 0) {
+            ref = vm->member;
+
+        } else {
+            continue;
+        }
+
+        lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
+        (void) lua_setupvalue(L, -2, i);
+    }
+
+    vm->armed = 1;
 }
 
 
@@ -649,14 +739,14 @@ loyalty_lua_context(lua_State *L, loyalty_lua_ask_t *ask, int nrec)
 
 
 /*
- * s pushed: from the registry if one of the last names pushed (a lookup
- * by its hash, then a compare), else interned and kept there in place of
- * the name its slot held.  Run protected, as every ask: a failed
- * luaL_ref() fails the call.
+ * s pushed: from the registry if one of the last names pushed (the one
+ * this call site pushed last, else a lookup by its hash, then a
+ * compare), else interned and kept there in place of the name its slot
+ * held.  Run protected, as every ask: a failed luaL_ref() fails the call.
  */
 static void
 loyalty_lua_push_name(lua_State *L, loyalty_lua_t *vm, const char *s,
-    size_t len)
+    size_t len, int site)
 {
     size_t               i;
     uint32_t             h;
@@ -667,6 +757,13 @@ loyalty_lua_push_name(lua_State *L, loyalty_lua_t *vm, const char *s,
         return;
     }
 
+    n = &vm->names[vm->name_sites[site]];
+
+    if (n->len == len && memcmp(n->s, s, len) == 0) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, n->ref);
+        return;
+    }
+
     /* FNV-1a: the names a shop has (tiers, currencies) rarely collide */
     h = 2166136261u;
 
@@ -674,7 +771,9 @@ loyalty_lua_push_name(lua_State *L, loyalty_lua_t *vm, const char *s,
         h = (h ^ (unsigned char) s[i]) * 16777619u;
     }
 
-    n = &vm->names[h % LOYALTY_LUA_NAMES];
+    h %= LOYALTY_LUA_NAMES;
+    vm->name_sites[site] = (uint8_t) h;
+    n = &vm->names[h];
 
     if (n->len == len && memcmp(n->s, s, len) == 0) {
         lua_rawgeti(L, LUA_REGISTRYINDEX, n->ref);

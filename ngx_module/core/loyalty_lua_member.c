@@ -82,12 +82,13 @@ loyalty_lua_fill_member(lua_State *L, const char *id, size_t len,
 
 /*
  * member[key] for a field a partial member's table was made without (a
- * price hook's holds what the request knows): the whole record is read,
- * the table filled and made an ordinary one.
+ * price hook's holds what the request knows): its id, from the VM, or
+ * else the whole record read, the table filled and made an ordinary one.
  */
 int
 loyalty_lua_member_index(lua_State *L)
 {
+    int               own, found;
     char              id[LOYALTY_ID_MAX];
     size_t            len;
     const char       *s;
@@ -100,24 +101,52 @@ loyalty_lua_member_index(lua_State *L)
     luaL_checktype(L, 1, LUA_TTABLE);
     lua_settop(L, 2);
 
-    if (vm->txn == NULL) {
-        return luaL_error(L, "the member is only read during a hook");
-    }
-
     lua_rawgeti(L, LUA_REGISTRYINDEX, vm->keys);
     lua_insert(L, 1);
 
-    /* keys, the member's table, the key asked for */
+    /* keys, the member's table, the key asked for; the id's key */
     lua_rawgeti(L, 1, LOYALTY_LUA_KEY_ID);
-    lua_rawget(L, 2);
-    s = lua_tolstring(L, -1, &len);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->member);
+    own = lua_rawequal(L, 2, -1);
+    lua_pop(L, 1);
 
-    if (s == NULL || !loyalty_valid_id(s, len)) {
+    /* the VM's member has the last call's id; another table, its own */
+    if (own) {
+        len = vm->member_id_len;
+        memcpy(id, vm->member_id, len);
+
+        if (lua_rawequal(L, 3, 4)) {
+            if (len) {
+                lua_pushlstring(L, id, len);
+
+            } else {
+                lua_pushnil(L);
+            }
+
+            return 1;
+        }
+
+    } else {
+        lua_rawget(L, 2);
+        s = lua_tolstring(L, -1, &len);
+
+        if (s == NULL || !loyalty_valid_id(s, len)) {
+            return 0;
+        }
+
+        memcpy(id, s, len);
+    }
+
+    lua_pop(L, 1);
+
+    if (!loyalty_valid_id(id, len)) {
         return 0;
     }
 
-    memcpy(id, s, len);
-    lua_pop(L, 1);
+    /* the record first: a snapshot that cannot begin changes no table */
+    found = loyalty_member_get(loyalty_lua_txn(L, vm, "member"), vm->st, id,
+                               len, &m)
+            == 0;
 
     /*
      * A table of the VM's gets more keys than the next call sets: made
@@ -127,7 +156,7 @@ loyalty_lua_member_index(lua_State *L)
 
     lua_pushvalue(L, 2);
 
-    if (loyalty_member_get(vm->txn, vm->st, id, len, &m) == 0) {
+    if (found) {
         loyalty_lua_fill_member(L, id, len, &m, 0, 0);
     }
 
@@ -187,29 +216,27 @@ loyalty_lua_store_member(lua_State *L)
     int               has_rank;
     size_t            len;
     int32_t           rank;
+    MDB_txn          *txn;
     const char       *id;
     loyalty_lua_t    *vm;
     loyalty_member_t  m;
 
     vm = lua_touserdata(L, lua_upvalueindex(1));
     id = luaL_checklstring(L, 1, &len);
-
-    if (vm->txn == NULL) {
-        return luaL_error(L, "the store is only read during a hook");
-    }
+    txn = loyalty_lua_txn(L, vm, "store");
 
     if (!loyalty_valid_id(id, len)) {
         lua_pushnil(L);
         return 1;
     }
 
-    if (loyalty_member_get(vm->txn, vm->st, id, len, &m) != 0) {
+    if (loyalty_member_get(txn, vm->st, id, len, &m) != 0) {
         lua_pushnil(L);
         return 1;
     }
 
     rank = 0;
-    has_rank = loyalty_lua_rank(vm->st, vm->txn, m.tier, m.tier_len, &rank);
+    has_rank = loyalty_lua_rank(vm->st, txn, m.tier, m.tier_len, &rank);
 
     /* the keys below the id, which stays referenced */
     lua_settop(L, 1);
@@ -230,6 +257,7 @@ loyalty_lua_store_price(lua_State *L)
     size_t              len, tlen;
     int64_t             price;
     MDB_val             key, val;
+    MDB_txn            *txn;
     const char         *sku, *tier;
     loyalty_lua_t      *vm;
     loyalty_price_t     p;
@@ -239,15 +267,13 @@ loyalty_lua_store_price(lua_State *L)
     sku = luaL_checklstring(L, 1, &len);
     tier = luaL_optlstring(L, 2, "public", &tlen);
 
-    if (vm->txn == NULL) {
-        return luaL_error(L, "the store is only read during a hook");
-    }
+    txn = loyalty_lua_txn(L, vm, "store");
 
     key.mv_data = (void *) sku;
     key.mv_size = len;
 
     if (!loyalty_valid_id(sku, len)
-        || mdb_get(vm->txn, vm->st->dbi[LOYALTY_DB_PRICES], &key, &val) != 0
+        || mdb_get(txn, vm->st->dbi[LOYALTY_DB_PRICES], &key, &val) != 0
         || loyalty_price_decode(val.mv_data, val.mv_size, &p) != 0)
     {
         lua_pushnil(L);
@@ -259,7 +285,7 @@ loyalty_lua_store_price(lua_State *L)
     if (!(tlen == 6 && strncmp(tier, "public", 6) == 0)) {
         ts = lua_newuserdata(L, sizeof(loyalty_tierset_t));
 
-        if (loyalty_tierset_load(vm->txn, vm->st->dbi[LOYALTY_DB_TIERS], ts)
+        if (loyalty_tierset_load(txn, vm->st->dbi[LOYALTY_DB_TIERS], ts)
             != 0)
         {
             return luaL_error(L, "the tiers cannot be read");

@@ -643,6 +643,51 @@ reuse_budget(void)
 
 
 /*
+ * A member's id is read when the hook asks for it (member.id), not set
+ * every call: a member's table a script kept still answers with the id
+ * of the fields it holds once the VM's tables have been made anew.
+ */
+static void
+reuse_kept(void)
+{
+    loyalty_lua_t        vm;
+    loyalty_lua_ask_t    ask;
+    loyalty_lua_price_t  q;
+
+    static const char  source[] =
+        "local saved\n"
+        "return { price = function(ctx)\n"
+        "  if ctx.qty == 1 then saved = ctx.member return nil end\n"
+        "  if ctx.qty == 2 then ctx.extra = 1 return nil end\n"
+        "  return 0, saved.id .. ' ' .. ctx.member.id .. ' '\n"
+        "    .. tostring(rawget(ctx.member, 'id'))\n"
+        "end }\n";
+
+    ok(vm_load(&vm, "/nonexistent/kept.lua", NULL, source,
+               sizeof(source) - 1) == 0, "kept: the script loads");
+    lua_settop(vm.L, 0);
+
+    price_question(&q, &ask);
+
+    q.qty = 1;
+    (void) loyalty_lua_ask(&vm, LOYALTY_LUA_HOOK_PRICE, &ask);
+    q.qty = 2;
+    (void) loyalty_lua_ask(&vm, LOYALTY_LUA_HOOK_PRICE, &ask);
+
+    q.qty = 3;
+    q.member = "m22";
+    q.member_len = 3;
+    q.label_len = 0;
+    ok(loyalty_lua_ask(&vm, LOYALTY_LUA_HOOK_PRICE, &ask) == 0
+       && ask.answered, "kept: the call answers");
+    is_str(q.label, "m1 m22 nil", "kept: the kept member's id, the "
+           "call's, none set in the table");
+
+    loyalty_lua_close(&vm);
+}
+
+
+/*
  * The reused tables' metamethods, which a script reaches through the
  * member's metatable, refuse what is not a table as the stock functions
  * do, rather than take it for one.
@@ -831,7 +876,7 @@ main(void)
     loyalty_lua_t     vm;
     loyalty_member_t  m;
 
-    plan(24 + 7 + 14 + 12 + 41 + 3 + 5 + 4);
+    plan(24 + 7 + 14 + 12 + 41 + 3 + 3 + 5 + 4);
 
     memset(&vm, 0, sizeof(loyalty_lua_t));
     vm.file = "/nonexistent/hooks.lua";
@@ -910,6 +955,7 @@ main(void)
     hooks();
     reuse();
     reuse_budget();
+    reuse_kept();
     reuse_metamethods();
     reuse_memory();
 
