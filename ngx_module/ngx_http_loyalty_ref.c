@@ -34,8 +34,10 @@ static ngx_int_t ngx_http_loyalty_ref_code(ngx_http_request_t *r,
 static void ngx_http_loyalty_ref_judge(ngx_http_request_t *r,
     ngx_http_loyalty_click_t *c, ngx_str_t *member, ngx_str_t *locked,
     loyalty_ref_cookie_t *had, ngx_http_loyalty_loc_conf_t *llcf);
+/* asks Lua: out of line, so that the hot path stays in fewer cache lines */
 static ngx_int_t ngx_http_loyalty_ref_hook(ngx_http_request_t *r,
-    ngx_http_loyalty_click_t *c, ngx_str_t *member, ngx_uint_t had);
+    ngx_http_loyalty_click_t *c, ngx_str_t *member, ngx_uint_t had)
+    NGX_HTTP_LOYALTY_COLD;
 static ngx_uint_t ngx_http_loyalty_ref_bot(ngx_http_request_t *r,
     ngx_http_loyalty_click_t *c);
 static uint64_t ngx_http_loyalty_ref_visitor(ngx_http_request_t *r,

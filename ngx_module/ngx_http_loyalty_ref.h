@@ -15,6 +15,14 @@
 #include "ngx_http_loyalty_module.h"
 
 
+/* a step a click rarely takes, kept out of the click's hot code */
+#if (defined __GNUC__)
+#define NGX_HTTP_LOYALTY_COLD  __attribute__((noinline, cold))
+#else
+#define NGX_HTTP_LOYALTY_COLD
+#endif
+
+
 typedef struct {
     ngx_http_loyalty_ref_t        *ref;
     ngx_http_loyalty_store_t      *store;
