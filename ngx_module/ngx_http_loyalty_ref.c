@@ -37,7 +37,7 @@ static void ngx_http_loyalty_ref_judge(ngx_http_request_t *r,
 /* asks Lua: out of line, so that the hot path stays in fewer cache lines */
 static ngx_int_t ngx_http_loyalty_ref_hook(ngx_http_request_t *r,
     ngx_http_loyalty_click_t *c, ngx_str_t *member, ngx_uint_t had)
-    NGX_HTTP_LOYALTY_COLD;
+    NGX_HTTP_LOYALTY_OUT_OF_LINE;
 static ngx_uint_t ngx_http_loyalty_ref_bot(ngx_http_request_t *r,
     ngx_http_loyalty_click_t *c);
 static uint64_t ngx_http_loyalty_ref_visitor(ngx_http_request_t *r,

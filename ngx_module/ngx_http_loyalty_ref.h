@@ -15,11 +15,14 @@
 #include "ngx_http_loyalty_module.h"
 
 
-/* a step a click rarely takes, kept out of the click's hot code */
+/*
+ * A step kept out of line, so that the click's own code is smaller (not
+ * "cold": gcc would then move the path that calls it out too)
+ */
 #if (defined __GNUC__)
-#define NGX_HTTP_LOYALTY_COLD  __attribute__((noinline, cold))
+#define NGX_HTTP_LOYALTY_OUT_OF_LINE  __attribute__((noinline))
 #else
-#define NGX_HTTP_LOYALTY_COLD
+#define NGX_HTTP_LOYALTY_OUT_OF_LINE
 #endif
 
 
