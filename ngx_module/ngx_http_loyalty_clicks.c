@@ -41,14 +41,14 @@
 #define NGX_HTTP_LOYALTY_UNIQUE_WINDOW (24 * 60)
 
 
+/*
+ * A code's slot: two cache lines from a line's start.  A click touches
+ * the first alone, its counters; the second names the code, for the
+ * slot's claim and the flusher.  What the store holds of the counters is
+ * the flusher's, in a table of its own (sh->flushed).
+ */
 typedef struct {
-    ngx_atomic_t                  state;
-    uint32_t                      hash;
-    u_char                        len;
-    u_char                        code[LOYALTY_CODE_MAX];
     ngx_atomic_t                  count[LOYALTY_CLICK_COUNTERS];
-    /* what the store holds of count[]: written by the flusher only */
-    ngx_atomic_t                  flushed[LOYALTY_CLICK_COUNTERS];
     /*
      * Attributed clicks in the store when first needed, with the top bit
      * set once known: whoever needs it first sets it, never under a lock.
@@ -56,8 +56,17 @@ typedef struct {
     ngx_atomic_t                  base;
     /* attributions tried against max_clicks; only ever grows */
     ngx_atomic_t                  claims;
+
+    ngx_atomic_t                  state;
     /* claims up to the last flush the cluster's stream took (loyalty_nats) */
     ngx_atomic_t                  claims_flushed;
+    uint32_t                      hash;
+    u_char                        len;
+    u_char                        code[LOYALTY_CODE_MAX];
+    u_char                        pad[128 - (LOYALTY_CLICK_COUNTERS + 4)
+                                          * sizeof(ngx_atomic_t)
+                                      - sizeof(uint32_t) - 1
+                                      - LOYALTY_CODE_MAX];
 } ngx_http_loyalty_slot_t;
 
 
@@ -70,6 +79,8 @@ typedef struct {
     ngx_http_loyalty_flushes_t    flushes;
     u_char                        key[NGX_HTTP_LOYALTY_VISITOR_KEY];
     ngx_http_loyalty_slot_t      *slots;
+    /* what the store holds of each slot's count[]: the flusher's only */
+    ngx_atomic_t                 *flushed;
     ngx_atomic_t                 *recent;
 } ngx_http_loyalty_clicks_sh_t;
 
@@ -223,15 +234,20 @@ ngx_http_loyalty_clicks_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     /* what the slab allocator leaves, less its own page overhead */
     avail = (shpool->end - shpool->start) / 10 * 9;
 
-    sh->nslots = avail / 2 / sizeof(ngx_http_loyalty_slot_t);
+    sh->nslots = avail / 2 / (sizeof(ngx_http_loyalty_slot_t)
+                              + LOYALTY_CLICK_COUNTERS
+                                * sizeof(ngx_atomic_t));
     sh->nrecent = avail / 2 / sizeof(ngx_atomic_t)
                   / NGX_HTTP_LOYALTY_WAYS * NGX_HTTP_LOYALTY_WAYS;
 
+    /* pages: every slot starts a cache line */
     sh->slots = ngx_slab_calloc(shpool, sh->nslots
                                         * sizeof(ngx_http_loyalty_slot_t));
+    sh->flushed = ngx_slab_calloc(shpool, sh->nslots * LOYALTY_CLICK_COUNTERS
+                                          * sizeof(ngx_atomic_t));
     sh->recent = ngx_slab_calloc(shpool, sh->nrecent * sizeof(ngx_atomic_t));
 
-    if (sh->slots == NULL || sh->recent == NULL) {
+    if (sh->slots == NULL || sh->flushed == NULL || sh->recent == NULL) {
         ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
                       "loyalty_click_zone \"%V\" is too small",
                       &shm_zone->shm.name);
@@ -659,6 +675,7 @@ static ngx_uint_t
 ngx_http_loyalty_clicks_collect(ngx_http_loyalty_clicks_t *clicks)
 {
     ngx_uint_t                     i, c, any;
+    ngx_atomic_t                  *held;
     ngx_http_loyalty_slot_t       *s;
     ngx_http_loyalty_flush_t      *f;
     ngx_http_loyalty_clicks_sh_t  *sh;
@@ -684,9 +701,11 @@ ngx_http_loyalty_clicks_collect(ngx_http_loyalty_clicks_t *clicks)
 
         f->claims = s->claims;
 
+        held = &sh->flushed[i * LOYALTY_CLICK_COUNTERS];
+
         for (c = 0; c < LOYALTY_CLICK_COUNTERS; c++) {
             f->now[c] = s->count[c];
-            f->delta[c] = f->now[c] - s->flushed[c];
+            f->delta[c] = f->now[c] - held[c];
             any |= (f->delta[c] != 0);
         }
 
@@ -801,7 +820,8 @@ ngx_http_loyalty_clicks_committed(ngx_http_loyalty_write_t *w, size_t txnid)
         s = &clicks->sh->slots[f->slot];
 
         for (c = 0; c < LOYALTY_CLICK_COUNTERS; c++) {
-            s->flushed[c] = f->now[c];
+            clicks->sh->flushed[f->slot * LOYALTY_CLICK_COUNTERS + c]
+                = f->now[c];
         }
 
         s->claims_flushed = f->claims;

@@ -3,7 +3,7 @@
  *
  * A click needs its code's record, the owner's own referrer (level 2)
  * and the code's counter slot: two B-tree lookups and a probe.  Each
- * worker keeps what it found, in a 4-way set-associative table, tagged
+ * worker keeps what it found, in a 16-way set-associative table, tagged
  * with the store snapshot it read.  An entry holds while the store's
  * codes and members are unchanged: snapshots that only added click counts
  * (see ngx_http_loyalty_store_epoch()) keep it, any other write, a reload
@@ -17,7 +17,9 @@
 #include "ngx_http_loyalty_module.h"
 
 
-#define NGX_HTTP_LOYALTY_CODE_WAYS  4
+/* 16 hashes, a cache line: at 10,000 codes in 16,384 entries, 0.6% of
+ * lookups miss, against 6% with 4 */
+#define NGX_HTTP_LOYALTY_CODE_WAYS  16
 #define NGX_HTTP_LOYALTY_HUGE_PAGE  (2 * 1024 * 1024)
 
 
@@ -30,7 +32,6 @@ struct ngx_http_loyalty_code_cache_s {
 };
 
 
-static void *ngx_http_loyalty_code_cache_alloc(size_t size, ngx_log_t *log);
 static ngx_int_t ngx_http_loyalty_code_read(ngx_http_request_t *r,
     ngx_http_loyalty_store_t *store, MDB_txn *txn, const u_char *name,
     size_t len, ngx_http_loyalty_code_t *e);
@@ -48,7 +49,7 @@ ngx_http_loyalty_code_cache_init(ngx_http_loyalty_store_t *store,
 
     for (n = NGX_HTTP_LOYALTY_CODE_WAYS; n < size; n <<= 1) { /* void */ }
 
-    store->codes = ngx_http_loyalty_code_cache_alloc(
+    store->codes = ngx_http_loyalty_huge_alloc(
                        sizeof(ngx_http_loyalty_code_cache_t)
                        + (n - 1) * sizeof(ngx_http_loyalty_code_t), log);
     if (store->codes == NULL) {
@@ -57,12 +58,14 @@ ngx_http_loyalty_code_cache_init(ngx_http_loyalty_store_t *store,
 
     store->codes->mask = n / NGX_HTTP_LOYALTY_CODE_WAYS - 1;
 
-    store->codes->tags = ngx_calloc(n * sizeof(uint32_t), log);
+    store->codes->tags = ngx_memalign(64, n * sizeof(uint32_t), log);
     if (store->codes->tags == NULL) {
         ngx_free(store->codes);
         store->codes = NULL;
         return NGX_ERROR;
     }
+
+    ngx_memzero(store->codes->tags, n * sizeof(uint32_t));
 
     return NGX_OK;
 }
@@ -72,10 +75,10 @@ ngx_http_loyalty_code_cache_init(ngx_http_loyalty_store_t *store,
  * Zeroed, in huge pages where the kernel gives them on request
  * (transparent huge pages "madvise"): a click's random entry then costs
  * no TLB miss, which in a virtual machine costs more than the rest of
- * the lookup.
+ * the lookup.  The attribution cookies' table takes them too.
  */
-static void *
-ngx_http_loyalty_code_cache_alloc(size_t size, ngx_log_t *log)
+void *
+ngx_http_loyalty_huge_alloc(size_t size, ngx_log_t *log)
 {
 #if (NGX_HAVE_POSIX_MEMALIGN && defined MADV_HUGEPAGE)
 

@@ -534,6 +534,7 @@ void ngx_http_loyalty_cache_put(ngx_http_loyalty_store_t *store,
 ngx_int_t ngx_http_loyalty_code_cache_init(ngx_http_loyalty_store_t *store,
     ngx_uint_t size, ngx_log_t *log);
 void ngx_http_loyalty_code_cache_free(ngx_http_loyalty_store_t *store);
+void *ngx_http_loyalty_huge_alloc(size_t size, ngx_log_t *log);
 ngx_int_t ngx_http_loyalty_code_find(ngx_http_request_t *r,
     ngx_http_loyalty_store_t *store, MDB_txn *txn, const u_char *name,
     size_t len, ngx_http_loyalty_code_t **code);

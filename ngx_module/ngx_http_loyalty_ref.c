@@ -27,16 +27,17 @@ static ngx_int_t ngx_http_loyalty_ref_clicked(ngx_http_request_t *r,
     ngx_http_loyalty_click_t *c, ngx_str_t *raw);
 static ngx_int_t ngx_http_loyalty_ref_settle(ngx_http_request_t *r,
     ngx_http_loyalty_click_t *c, ngx_str_t *raw);
-static ngx_int_t ngx_http_loyalty_ref_keep(ngx_http_request_t *r,
-    ngx_http_loyalty_click_t *c);
+static void ngx_http_loyalty_ref_keep(ngx_http_loyalty_click_t *c);
 static ngx_int_t ngx_http_loyalty_ref_code(ngx_http_request_t *r,
     ngx_http_loyalty_click_t *c, ngx_str_t *raw,
     ngx_http_loyalty_loc_conf_t *llcf);
 static void ngx_http_loyalty_ref_judge(ngx_http_request_t *r,
     ngx_http_loyalty_click_t *c, ngx_str_t *member, ngx_str_t *locked,
     loyalty_ref_cookie_t *had, ngx_http_loyalty_loc_conf_t *llcf);
+/* asks Lua: out of line, so that the hot path stays in fewer cache lines */
 static ngx_int_t ngx_http_loyalty_ref_hook(ngx_http_request_t *r,
-    ngx_http_loyalty_click_t *c, ngx_str_t *member, ngx_uint_t had);
+    ngx_http_loyalty_click_t *c, ngx_str_t *member, ngx_uint_t had)
+    NGX_HTTP_LOYALTY_OUT_OF_LINE;
 static ngx_uint_t ngx_http_loyalty_ref_bot(ngx_http_request_t *r,
     ngx_http_loyalty_click_t *c);
 static uint64_t ngx_http_loyalty_ref_visitor(ngx_http_request_t *r,
@@ -436,9 +437,7 @@ ngx_http_loyalty_ref_settle(ngx_http_request_t *r,
         }
 
     } else if (c->locked.len || c->have) {
-        if (ngx_http_loyalty_ref_keep(r, c) != NGX_OK) {
-            return NGX_ERROR;
-        }
+        ngx_http_loyalty_ref_keep(c);
 
         if (raw == NULL) {
             ref->status = NGX_HTTP_LOYALTY_REF_KEPT;
@@ -465,9 +464,11 @@ ngx_http_loyalty_ref_settle(ngx_http_request_t *r,
 /*
  * No new attribution: the lifetime referrer, else the cookie's; with it
  * the cookie's code and click time, when the cookie names that referrer.
+ * Nothing is copied: the cookie's referrer is the request's own copy
+ * (ngx_http_loyalty_ref_cookie()), its code in the request's header.
  */
-static ngx_int_t
-ngx_http_loyalty_ref_keep(ngx_http_request_t *r, ngx_http_loyalty_click_t *c)
+static void
+ngx_http_loyalty_ref_keep(ngx_http_loyalty_click_t *c)
 {
     ngx_http_loyalty_ref_t  *ref;
 
@@ -480,25 +481,17 @@ ngx_http_loyalty_ref_keep(ngx_http_request_t *r, ngx_http_loyalty_click_t *c)
             || ngx_memcmp(c->had.referrer, c->locked.data, c->locked.len)
                != 0)
         {
-            return NGX_OK;
+            return;
         }
 
-    } else if (ngx_http_loyalty_ref_copy(r, &ref->referrer, c->had.referrer,
-                                         c->had.referrer_len)
-               != NGX_OK)
-    {
-        return NGX_ERROR;
+    } else {
+        ref->referrer.data = (u_char *) c->had.referrer;
+        ref->referrer.len = c->had.referrer_len;
     }
 
-    if (ngx_http_loyalty_ref_copy(r, &ref->code, c->had.code, c->had.code_len)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
+    ref->code.data = (u_char *) c->had.code;
+    ref->code.len = c->had.code_len;
     ref->at = c->had.at;
-
-    return NGX_OK;
 }
 
 

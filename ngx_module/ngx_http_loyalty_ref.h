@@ -15,6 +15,17 @@
 #include "ngx_http_loyalty_module.h"
 
 
+/*
+ * A step kept out of line, so that the click's own code is smaller (not
+ * "cold": gcc would then move the path that calls it out too)
+ */
+#if (defined __GNUC__)
+#define NGX_HTTP_LOYALTY_OUT_OF_LINE  __attribute__((noinline))
+#else
+#define NGX_HTTP_LOYALTY_OUT_OF_LINE
+#endif
+
+
 typedef struct {
     ngx_http_loyalty_ref_t        *ref;
     ngx_http_loyalty_store_t      *store;

@@ -256,6 +256,44 @@ my $STATUS = 'location / { return 200 "[$loyalty_ref_status][$loyalty_ref_code]\
            'cookie: no crash, alert, crit or emerg');
 }
 
+# The cookies a worker checked: many at once, each kept on every visit;
+# a twin of a remembered cookie with one character of its MAC changed,
+# or signed for another referrer, is refused, the genuine one still kept
+{
+    my $h = start_nginx(http_config => "loyalty_store %%STORE%%;\n"
+                                       . "loyalty_keys %%KEYS%%;\n",
+                        config => 'location / { return 200 '
+                                  . '"[$loyalty_ref_status]'
+                                  . '[$loyalty_referrer]\n"; }',
+                        store => "[tiers]\n{\"name\":\"gold\",\"rank\":1}\n"
+                                 . "[members]\n"
+                                 . "{\"id\":\"bob\",\"tier\":\"gold\",\"stage\":\"fan\"}\n"
+                                 . "{\"id\":\"carol\",\"tier\":\"gold\",\"stage\":\"fan\"}\n"
+                                 . "[codes]\n{\"code\":\"BOB1\",\"vanity\":true,\"member\":\"bob\"}\n");
+    my $status = sub {
+        my (undef, undef, $body) = http_request($h, 'GET', '/',
+            { 'User-Agent' => $UA, Cookie => "loyalty_ref=$_[0]" });
+        return $body // '';
+    };
+    my $now = time;
+    my @v = map { ref_cookie('BOB1', 'bob', $now - 60 - $_) } 1 .. 300;
+    my @forged = map { s/(.)$/$1 eq 'A' ? 'B' : 'A'/er } @v;
+    my @other = map { ref_cookie('BOB1', 'carol', $now - 60 - $_) } 1 .. 300;
+
+    for my $pass (1, 2) {
+        is(scalar(grep { $status->($_) eq "[kept][bob]\n" } @v), 300,
+           "checked cookies, pass $pass: all 300 kept");
+        is(scalar(grep { $status->($_) eq "[none][]\n" } @forged), 300,
+           "pass $pass: their twins with a changed MAC are all refused");
+        is(scalar(grep { $status->($_) eq "[none][]\n" } @other), 300,
+           "pass $pass: cookies signed for another referrer are refused");
+    }
+
+    stop_nginx($h);
+    unlike(error_log_text($h), qr/\[(alert|crit|emerg)\]|signal \d+ \(SIG(SEGV|ABRT|BUS)/,
+           'checked cookies: no crash, alert, crit or emerg');
+}
+
 done_testing();
 
 __DATA__

@@ -20,6 +20,8 @@
 
 
 #define LOYALTY_SHA256_BLOCK  64
+/* a message that loyalty_keyring_mac_bound() hashes in one update */
+#define LOYALTY_MAC_MSG_MAX   256
 
 
 static int
@@ -289,22 +291,58 @@ loyalty_keyring_mac(loyalty_keyring_t *kr, const loyalty_key_t *key,
 }
 
 
+/*
+ * The message is put together in one buffer when it fits (every cookie's
+ * does): one digest update, not five.
+ */
 int
 loyalty_keyring_mac_bound(loyalty_keyring_t *kr, const loyalty_key_t *key,
     const char *domain, const char *msg, size_t len, const char *bound,
     size_t bound_len, uint8_t mac[LOYALTY_MAC_LEN])
 {
+    char          buf[LOYALTY_MAC_MSG_MAX], *p;
+    size_t        dlen;
     uint8_t       inner[LOYALTY_MAC_LEN];
     unsigned int  n;
 
-    if (EVP_MD_CTX_copy_ex(kr->work, key->inner) != 1
-        || EVP_DigestUpdate(kr->work, domain, strlen(domain)) != 1
-        || EVP_DigestUpdate(kr->work, "~", 1) != 1
-        || EVP_DigestUpdate(kr->work, msg, len) != 1
-        || (bound
-            && (EVP_DigestUpdate(kr->work, "~", 1) != 1
-                || EVP_DigestUpdate(kr->work, bound, bound_len) != 1))
-        || EVP_DigestFinal_ex(kr->work, inner, &n) != 1
+    dlen = strlen(domain);
+
+    if (EVP_MD_CTX_copy_ex(kr->work, key->inner) != 1) {
+        return -1;
+    }
+
+    if (len <= sizeof(buf) && bound_len <= sizeof(buf)
+        && dlen + len + bound_len + 2 <= sizeof(buf))
+    {
+        p = buf;
+        memcpy(p, domain, dlen);
+        p += dlen;
+        *p++ = '~';
+        memcpy(p, msg, len);
+        p += len;
+
+        if (bound) {
+            *p++ = '~';
+            memcpy(p, bound, bound_len);
+            p += bound_len;
+        }
+
+        if (EVP_DigestUpdate(kr->work, buf, (size_t) (p - buf)) != 1) {
+            return -1;
+        }
+
+    } else if (EVP_DigestUpdate(kr->work, domain, dlen) != 1
+               || EVP_DigestUpdate(kr->work, "~", 1) != 1
+               || EVP_DigestUpdate(kr->work, msg, len) != 1
+               || (bound
+                   && (EVP_DigestUpdate(kr->work, "~", 1) != 1
+                       || EVP_DigestUpdate(kr->work, bound, bound_len)
+                          != 1)))
+    {
+        return -1;
+    }
+
+    if (EVP_DigestFinal_ex(kr->work, inner, &n) != 1
         || EVP_MD_CTX_copy_ex(kr->work, key->outer) != 1
         || EVP_DigestUpdate(kr->work, inner, sizeof(inner)) != 1
         || EVP_DigestFinal_ex(kr->work, mac, &n) != 1)
