@@ -131,6 +131,20 @@ price_question(loyalty_lua_price_t *q, loyalty_lua_ask_t *ask)
 }
 
 
+/* the script source loaded from file, and a price question for it */
+static void
+price_script(loyalty_lua_t *vm, const char *file, const char *what,
+    const char *source, size_t len, loyalty_lua_price_t *q,
+    loyalty_lua_ask_t *ask)
+{
+    ok(vm_load(vm, file, NULL, source, len) == 0, "%s: the script loads",
+       what);
+    lua_settop(vm->L, 0);
+
+    price_question(q, ask);
+}
+
+
 /* calls a hook with a number; the stack holds the call_t at index 1 */
 static int
 call_hook(lua_State *L)
@@ -507,11 +521,8 @@ reuse(void)
     loyalty_lua_ask_t    ask;
     loyalty_lua_price_t  q;
 
-    ok(vm_load(&vm, "/nonexistent/reuse.lua", NULL, reuse_script,
-               sizeof(reuse_script) - 1) == 0, "reuse: the script loads");
-    lua_settop(vm.L, 0);
-
-    price_question(&q, &ask);
+    price_script(&vm, "/nonexistent/reuse.lua", "reuse", reuse_script,
+                 sizeof(reuse_script) - 1, &q, &ask);
 
     reuse_look(&vm, &ask, label, sizeof(label), &same);
     is_str(label, "0 tea 2 m1 member gold", "reuse: the first call's fields");
@@ -605,12 +616,9 @@ reuse_budget(void)
         "  for i = 1, n do end\n"
         "end }\n";
 
-    ok(vm_load(&vm, "/nonexistent/spend.lua", NULL, source,
-               sizeof(source) - 1) == 0, "budget: the script loads");
-    lua_settop(vm.L, 0);
+    price_script(&vm, "/nonexistent/spend.lua", "budget", source,
+                 sizeof(source) - 1, &q, &ask);
     vm.budget = 1000;
-
-    price_question(&q, &ask);
 
     for (raw = 0; raw < 2; raw++) {
         for (member = 0; member < 2; member++) {
@@ -663,11 +671,8 @@ reuse_kept(void)
         "    .. tostring(rawget(ctx.member, 'id'))\n"
         "end }\n";
 
-    ok(vm_load(&vm, "/nonexistent/kept.lua", NULL, source,
-               sizeof(source) - 1) == 0, "kept: the script loads");
-    lua_settop(vm.L, 0);
-
-    price_question(&q, &ask);
+    price_script(&vm, "/nonexistent/kept.lua", "kept", source,
+                 sizeof(source) - 1, &q, &ask);
 
     q.qty = 1;
     (void) loyalty_lua_ask(&vm, LOYALTY_LUA_HOOK_PRICE, &ask);
@@ -706,11 +711,8 @@ reuse_metamethods(void)
         "  mt.__index('m1', 'orders')\n"
         "end }\n";
 
-    ok(vm_load(&vm, "/nonexistent/mm.lua", NULL, source,
-               sizeof(source) - 1) == 0, "metamethods: the script loads");
-    lua_settop(vm.L, 0);
-
-    price_question(&q, &ask);
+    price_script(&vm, "/nonexistent/mm.lua", "metamethods", source,
+                 sizeof(source) - 1, &q, &ask);
 
     q.qty = 1;
     ok(loyalty_lua_ask(&vm, LOYALTY_LUA_HOOK_PRICE, &ask) == -1,
@@ -831,12 +833,9 @@ reuse_memory(void)
                             NULL, NULL, 0, err, sizeof(err)) == 0,
        "memory: a store of m1 and m22 %s", err);
 
-    ok(vm_load(&vm, "/nonexistent/memory.lua", NULL, source,
-               sizeof(source) - 1) == 0, "memory: the script loads");
-    lua_settop(vm.L, 0);
+    price_script(&vm, "/nonexistent/memory.lua", "memory", source,
+                 sizeof(source) - 1, &q, &ask);
     squeeze_setup(&vm);
-
-    price_question(&q, &ask);
 
     leaked = 0;
     failed = 0;
