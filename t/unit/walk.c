@@ -201,6 +201,20 @@ filled(void)
 }
 
 
+/* a walk whose visitor writes, over the records of filled() */
+static int
+walk_filled(MDB_txn **txn, int write, const char *from, size_t from_len,
+    size_t prefix_len, visits_t *v)
+{
+    *txn = filled();
+
+    memset(v, 0, sizeof(*v));
+    v->write = write;
+
+    return walk(*txn, from, from_len, prefix_len, v);
+}
+
+
 static void
 test_reads(void)
 {
@@ -265,32 +279,23 @@ test_writes(void)
     MDB_txn   *txn;
     visits_t   v;
 
-    txn = filled();
-
-    memset(&v, 0, sizeof(v));
-    v.write = 'd';
-    is_int(walk(txn, "a\0", 2, 2, &v), 0, "deleting every record visited");
+    is_int(walk_filled(&txn, 'd', "a\0", 2, 2, &v), 0,
+           "deleting every record visited");
     is_int(v.n, 3, "each visited once");
     keys(txn, all, sizeof(all));
     is_same(all, "ab\0z=4|b=5|", "the prefix's records gone, no other");
     mdb_txn_abort(txn);
 
-    txn = filled();
-
-    memset(&v, 0, sizeof(v));
-    v.write = 'r';
-    is_int(walk(txn, NULL, 0, 0, &v), 0, "rewriting every record visited");
+    is_int(walk_filled(&txn, 'r', NULL, 0, 0, &v), 0,
+           "rewriting every record visited");
     is_int(v.n, 5, "each visited once");
     keys(txn, all, sizeof(all));
     is_same(all, "a\0x=new|a\0y=new|a\0yz=new|ab\0z=new|b=new|",
            "each rewritten");
     mdb_txn_abort(txn);
 
-    txn = filled();
-
-    memset(&v, 0, sizeof(v));
-    v.write = 'b';
-    is_int(walk(txn, "a", 1, 0, &v), 0, "adding a record before each one");
+    is_int(walk_filled(&txn, 'b', "a", 1, 0, &v), 0,
+           "adding a record before each one");
     is_same(v.seen, "a\0x|a\0y|a\0yz|ab\0z|b|",
            "each visited once, none of those added");
     keys(txn, all, sizeof(all));
@@ -308,20 +313,14 @@ test_helpers(void)
     MDB_txn   *txn;
     visits_t   v;
 
-    txn = filled();
-
-    memset(&v, 0, sizeof(v));
-    v.write = 'D';
-    is_int(walk(txn, "a\0", 2, 2, &v), 0, "loyalty_walk_del() each: 0");
+    is_int(walk_filled(&txn, 'D', "a\0", 2, 2, &v), 0,
+           "loyalty_walk_del() each: 0");
     keys(txn, all, sizeof(all));
     is_same(all, "ab\0z=4|b=5|", "the prefix's records gone, no other");
     mdb_txn_abort(txn);
 
-    txn = filled();
-
-    memset(&v, 0, sizeof(v));
-    v.write = 'R';
-    is_int(walk(txn, "ab", 2, 0, &v), 0, "loyalty_walk_put() each: 0");
+    is_int(walk_filled(&txn, 'R', "ab", 2, 0, &v), 0,
+           "loyalty_walk_put() each: 0");
     is_int(v.n, 2, "each visited once");
     keys(txn, all, sizeof(all));
     is_same(all, "a\0x=1|a\0y=2|a\0yz=3|ab\0z=put|b=put|",
