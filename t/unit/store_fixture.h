@@ -42,6 +42,7 @@ fixture_tmp(char *path, const char *name)
         dir = "/tmp";
     }
 
+    /* the six X are the template's placeholder that mkdtemp() replaces */
     snprintf(path, FIXTURE_PATH_MAX, "%s/loyalty-%s-XXXXXX", dir, name);
 
     return path;

@@ -346,6 +346,8 @@ sub test_dir {
     my (%o) = @_;
     my $name = $o{name} // 'test';
 
+    # the six X are the template's placeholder that File::Temp (mkdtemp)
+    # replaces
     return File::Temp->newdir("loyalty-$name-XXXXXX", DIR => _tmp_base(),
                               CLEANUP => !($o{keep} && $ENV{LOYALTY_KEEP}));
 }
