@@ -141,8 +141,7 @@ loyalty_stats_decode(const uint8_t *buf, size_t len, int64_t *c)
 {
     unsigned  mask;
 
-    memset(c, 0, sizeof(int64_t) * LOYALTY_STATS_COUNTERS);
-
+    /* it zeroes c itself */
     return loyalty_stats_decode_present(buf, len, c, &mask);
 }
 

@@ -27,13 +27,11 @@
 #include "loyalty_stats_sum.h"
 
 
-/* the kinds whose rows go into pending deltas */
+/* the kinds whose rows go into pending deltas: those kept in blocks */
 static int
 loyalty_stats_pend_kind(int kind)
 {
-    return kind == LOYALTY_STATS_KIND_CODE
-           || kind == LOYALTY_STATS_KIND_CAMPAIGN
-           || kind == LOYALTY_STATS_KIND_REFERRER;
+    return loyalty_stats_block_kind(kind) != 0;
 }
 
 

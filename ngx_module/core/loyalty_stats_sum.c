@@ -474,6 +474,7 @@ loyalty_stats_ways(loyalty_store_t *st, MDB_txn *txn,
     loyalty_stats_way_t *w, size_t *n)
 {
     int       rc;
+    size_t    blocks;
     int64_t   day;
 
     *n = 0;
@@ -489,13 +490,13 @@ loyalty_stats_ways(loyalty_store_t *st, MDB_txn *txn,
                                     w, n);
     }
 
-    t->blocks = *n;
+    blocks = *n;
 
     for (day = q->from; rc == 0 && day <= q->to; day++) {
         rc = loyalty_stats_way_open(st, txn, kind, day, 0, w, n);
     }
 
-    t->days = *n - t->blocks;
+    t->days = *n - blocks;
 
     if (rc == 0) {
         rc = loyalty_stats_pend_load(st, txn, kind, q->from, q->to, &t->pend,
@@ -914,9 +915,9 @@ loyalty_stats_fill(loyalty_store_t *st, MDB_txn *txn,
     rc = 0;
 
     if (q->by == LOYALTY_STATS_BY_DAY) {
-        return loyalty_stats_fill_one(st, txn, kind,
-                                loyalty_stats_key_day((const uint8_t *) r->name),
-                                NULL, 0, 0, c);
+        day = loyalty_stats_key_day((const uint8_t *) r->name);
+
+        return loyalty_stats_fill_one(st, txn, kind, day, NULL, 0, 0, c);
     }
 
     for (day = loyalty_stats_block_day(q->from); rc == 0 && day <= q->to;

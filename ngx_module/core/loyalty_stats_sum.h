@@ -43,7 +43,6 @@ typedef struct {
     int64_t                totals[LOYALTY_STATS_COUNTERS];
     loyalty_stats_pend_t  *pend;        /* the range's pending rows, */
     size_t                 npend;       /* by name; the caller frees */
-    size_t                 blocks;      /* blocks with records met */
     size_t                 days;        /* days with day records met */
 } loyalty_stats_top_t;
 
