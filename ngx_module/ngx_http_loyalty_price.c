@@ -68,7 +68,6 @@ static ngx_int_t ngx_http_loyalty_price_other(ngx_http_request_t *r,
 static ngx_int_t ngx_http_loyalty_price_hook(ngx_http_request_t *r,
     ngx_http_loyalty_pricing_t *pr, ngx_http_loyalty_lua_price_t *lp,
     int tier, int64_t unit, int64_t *total, ngx_str_t *promo);
-static MDB_txn *ngx_http_loyalty_price_snapshot(void *data);
 static ngx_int_t ngx_http_loyalty_price_send(ngx_http_request_t *r,
     ngx_uint_t status, u_char *body, size_t len);
 static ngx_int_t ngx_http_loyalty_price_error(ngx_http_request_t *r,
@@ -858,30 +857,6 @@ ngx_http_loyalty_price_hook(ngx_http_request_t *r,
     *promo = lp->label;
 
     return NGX_OK;
-}
-
-
-/*
- * The read transaction a price hook asked for by reading the store: if
- * its snapshot is not of the epoch the cache's answers were, the answer
- * is made again, all from one snapshot (NGX_AGAIN of the render)
- */
-static MDB_txn *
-ngx_http_loyalty_price_snapshot(void *data)
-{
-    ngx_http_loyalty_pricing_t  *pr = data;
-
-    if (pr->txn == NULL) {
-        pr->txn = ngx_http_loyalty_store_begin(pr->store, pr->log);
-
-        if (pr->txn == NULL || pr->store->epoch != pr->epoch
-            || pr->store->gen != pr->gen)
-        {
-            pr->again = 1;
-        }
-    }
-
-    return pr->txn;
 }
 
 
