@@ -58,7 +58,7 @@ static u_char *ngx_http_loyalty_price_item(ngx_http_request_t *r,
     ngx_http_loyalty_pricing_t *pr, ngx_http_loyalty_loc_conf_t *llcf,
     u_char *p, ngx_http_loyalty_price_ask_t *ask, ngx_str_t *label);
 static void ngx_http_loyalty_price_line(ngx_http_request_t *r,
-    ngx_http_loyalty_pricing_t *pr, ngx_str_t *sku,
+    ngx_http_loyalty_pricing_t *pr, ngx_str_t *sku, ngx_uint_t hash,
     ngx_http_loyalty_price_info_t *pi, int64_t qty, int64_t *total,
     ngx_str_t *promo);
 static ngx_int_t ngx_http_loyalty_price_other(ngx_http_request_t *r,
@@ -68,7 +68,6 @@ static ngx_int_t ngx_http_loyalty_price_other(ngx_http_request_t *r,
 static ngx_int_t ngx_http_loyalty_price_hook(ngx_http_request_t *r,
     ngx_http_loyalty_pricing_t *pr, ngx_http_loyalty_lua_price_t *lp,
     int tier, int64_t unit, int64_t *total, ngx_str_t *promo);
-static MDB_txn *ngx_http_loyalty_price_snapshot(void *data);
 static ngx_int_t ngx_http_loyalty_price_send(ngx_http_request_t *r,
     ngx_uint_t status, u_char *body, size_t len);
 static ngx_int_t ngx_http_loyalty_price_error(ngx_http_request_t *r,
@@ -520,8 +519,8 @@ ngx_http_loyalty_price_item(ngx_http_request_t *r,
         /* the hook's lookups of lower tiers may take the entry's place */
         copy = *pi;
         pi = &copy;
-        ngx_http_loyalty_price_line(r, pr, &ask->sku, &copy, n, &total,
-                                    &promo);
+        ngx_http_loyalty_price_line(r, pr, &ask->sku, ask->hash, &copy, n,
+                                    &total, &promo);
 
         if (pr->again) {
             return NULL;
@@ -612,8 +611,10 @@ ngx_http_loyalty_price_variable(ngx_http_request_t *r,
     rc = ngx_http_loyalty_price_get(r, &pr, &sku, pr.tier, &pi);
 
     if (rc == NGX_OK) {
-        ngx_http_loyalty_price_line(r, &pr, &sku, &pi, 1, &ctx->price,
-                                    &promo);
+        ngx_http_loyalty_price_line(r, &pr, &sku,
+                                    ngx_http_loyalty_price_hash(sku.data,
+                                                                sku.len),
+                                    &pi, 1, &ctx->price, &promo);
     }
 
     ngx_http_loyalty_price_end(&pr);
@@ -637,7 +638,7 @@ ngx_http_loyalty_price_variable(ngx_http_request_t *r,
  */
 static void
 ngx_http_loyalty_price_line(ngx_http_request_t *r,
-    ngx_http_loyalty_pricing_t *pr, ngx_str_t *sku,
+    ngx_http_loyalty_pricing_t *pr, ngx_str_t *sku, ngx_uint_t hash,
     ngx_http_loyalty_price_info_t *pi, int64_t qty, int64_t *total,
     ngx_str_t *promo)
 {
@@ -645,7 +646,6 @@ ngx_http_loyalty_price_line(ngx_http_request_t *r,
     int64_t                        other, unit;
     ngx_int_t                      rc;
     ngx_str_t                      other_promo;
-    ngx_uint_t                     hash;
     ngx_http_loyalty_lua_price_t   lp;
     ngx_http_loyalty_loc_conf_t   *llcf;
 
@@ -688,7 +688,6 @@ ngx_http_loyalty_price_line(ngx_http_request_t *r,
 
     /* what the public, and every lower tier, would pay */
     ngx_str_null(&lp.member);
-    hash = ngx_crc32_short(sku->data, sku->len);
 
     for (i = -1; i < (int) pr->tiers->n; i++) {
         if (i >= 0
@@ -723,8 +722,8 @@ ngx_http_loyalty_price_line(ngx_http_request_t *r,
 /*
  * What tier (-1: public) pays with the hook, remembered for the second;
  * the tier's own price (retail for the public) is read only to ask the
- * hook.  hash: ngx_crc32_short() of the SKU.  NGX_AGAIN: the store
- * changed before it was read.
+ * hook.  hash: ngx_http_loyalty_price_hash() of the SKU.  NGX_AGAIN:
+ * the store changed before it was read.
  */
 static ngx_int_t
 ngx_http_loyalty_price_other(ngx_http_request_t *r,
@@ -732,13 +731,13 @@ ngx_http_loyalty_price_other(ngx_http_request_t *r,
     ngx_uint_t hash, int tier, int64_t retail, int64_t *total,
     ngx_str_t *promo)
 {
-    size_t                          txnid;
-    int64_t                         unit;
-    ngx_int_t                       rc;
-    ngx_str_t                       label;
-    ngx_uint_t                      key;
-    ngx_http_loyalty_price_memo_t  *m;
-    ngx_http_loyalty_price_info_t   lower;
+    size_t                                txnid;
+    int64_t                               unit;
+    ngx_int_t                             rc;
+    ngx_str_t                             label;
+    ngx_uint_t                            key;
+    ngx_http_loyalty_price_memo_t        *m;
+    const ngx_http_loyalty_price_info_t  *lower;
 
     /* without a transaction, the epoch: the snapshots of the same data */
     txnid = pr->txn ? mdb_txn_id(pr->txn) : pr->epoch;
@@ -774,13 +773,14 @@ ngx_http_loyalty_price_other(ngx_http_request_t *r,
 
     /* the same snapshot read it for the member's tier */
     if (tier >= 0) {
-        rc = ngx_http_loyalty_price_get(r, pr, &lp->sku, tier, &lower);
+        rc = ngx_http_loyalty_price_lookup(r, pr, &lp->sku, hash, tier,
+                                           &lower);
 
         if (rc != NGX_OK) {
             return rc;
         }
 
-        unit = lower.price;
+        unit = lower->price;
 
     } else {
         unit = retail;
@@ -857,30 +857,6 @@ ngx_http_loyalty_price_hook(ngx_http_request_t *r,
     *promo = lp->label;
 
     return NGX_OK;
-}
-
-
-/*
- * The read transaction a price hook asked for by reading the store: if
- * its snapshot is not of the epoch the cache's answers were, the answer
- * is made again, all from one snapshot (NGX_AGAIN of the render)
- */
-static MDB_txn *
-ngx_http_loyalty_price_snapshot(void *data)
-{
-    ngx_http_loyalty_pricing_t  *pr = data;
-
-    if (pr->txn == NULL) {
-        pr->txn = ngx_http_loyalty_store_begin(pr->store, pr->log);
-
-        if (pr->txn == NULL || pr->store->epoch != pr->epoch
-            || pr->store->gen != pr->gen)
-        {
-            pr->again = 1;
-        }
-    }
-
-    return pr->txn;
 }
 
 

@@ -66,6 +66,8 @@ extern ngx_uint_t  ngx_http_loyalty_price_clamps;
 ngx_int_t ngx_http_loyalty_price_begin(ngx_http_request_t *r,
     ngx_http_loyalty_pricing_t *pr, ngx_uint_t lazy);
 void ngx_http_loyalty_price_end(ngx_http_loyalty_pricing_t *pr);
+/* the first read's transaction (data: the pricing); NULL or pr->again */
+MDB_txn *ngx_http_loyalty_price_snapshot(void *data);
 
 /* what sku costs tier (-1: the public); NGX_DECLINED: no such SKU */
 ngx_int_t ngx_http_loyalty_price_get(ngx_http_request_t *r,

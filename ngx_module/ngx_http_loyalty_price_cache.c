@@ -226,6 +226,31 @@ ngx_http_loyalty_price_lookup(ngx_http_request_t *r,
 
 
 /*
+ * The first read's transaction, a miss's or a price hook's (its store
+ * reads begin it lazily): if its snapshot is not of the epoch the cache's
+ * answers were, pr->again is set and the answer is made again, all from
+ * one snapshot (NGX_AGAIN of the render).
+ */
+MDB_txn *
+ngx_http_loyalty_price_snapshot(void *data)
+{
+    ngx_http_loyalty_pricing_t  *pr = data;
+
+    if (pr->txn == NULL) {
+        pr->txn = ngx_http_loyalty_store_begin(pr->store, pr->log);
+
+        if (pr->txn == NULL || pr->store->epoch != pr->epoch
+            || pr->store->gen != pr->gen)
+        {
+            pr->again = 1;
+        }
+    }
+
+    return pr->txn;
+}
+
+
+/*
  * A miss: e filled from the store, NGX_OK or NGX_DECLINED (no such SKU,
  * or not read: left empty), or NGX_AGAIN (pricing lazily, the store
  * changed before this first read).
@@ -240,15 +265,10 @@ ngx_http_loyalty_price_fill(ngx_http_request_t *r,
 
     store = pr->store;
 
-    /* the first read: of the snapshot the cache's answers were of */
-    if (pr->txn == NULL) {
-        pr->txn = ngx_http_loyalty_store_begin(store, r->connection->log);
-
-        if (pr->txn == NULL || store->epoch != pr->epoch
-            || store->gen != pr->gen)
-        {
-            return NGX_AGAIN;
-        }
+    if (pr->txn == NULL
+        && (ngx_http_loyalty_price_snapshot(pr) == NULL || pr->again))
+    {
+        return NGX_AGAIN;
     }
 
     /* emptied first: a failed read leaves no entry */
