@@ -195,27 +195,21 @@ static const char *
 ngx_http_loyalty_stats_args(ngx_http_request_t *r,
     loyalty_stats_args_t *args)
 {
-    u_char      *p, *end, *amp, *eq;
-    size_t       len;
-    ngx_uint_t   i, seen;
+    u_char         *p, *end, *amp, *eq;
+    size_t          len;
+    ngx_uint_t      i, seen;
+    loyalty_str_t  *v;
 
     static const struct {
         const char  *name;
         size_t       off;
-        size_t       len;
     }  names[] = {
-        { "by", offsetof(loyalty_stats_args_t, by),
-          offsetof(loyalty_stats_args_t, by_len) },
-        { "from", offsetof(loyalty_stats_args_t, from),
-          offsetof(loyalty_stats_args_t, from_len) },
-        { "to", offsetof(loyalty_stats_args_t, to),
-          offsetof(loyalty_stats_args_t, to_len) },
-        { "sort", offsetof(loyalty_stats_args_t, sort),
-          offsetof(loyalty_stats_args_t, sort_len) },
-        { "top", offsetof(loyalty_stats_args_t, top),
-          offsetof(loyalty_stats_args_t, top_len) },
-        { "offset", offsetof(loyalty_stats_args_t, offset),
-          offsetof(loyalty_stats_args_t, offset_len) }
+        { "by", offsetof(loyalty_stats_args_t, by) },
+        { "from", offsetof(loyalty_stats_args_t, from) },
+        { "to", offsetof(loyalty_stats_args_t, to) },
+        { "sort", offsetof(loyalty_stats_args_t, sort) },
+        { "top", offsetof(loyalty_stats_args_t, top) },
+        { "offset", offsetof(loyalty_stats_args_t, offset) }
     };
 
     ngx_memzero(args, sizeof(loyalty_stats_args_t));
@@ -253,10 +247,9 @@ ngx_http_loyalty_stats_args(ngx_http_request_t *r,
 
             seen |= 1 << i;
 
-            *(const char **) ((u_char *) args + names[i].off) =
-                (const char *) eq + 1;
-            *(size_t *) ((u_char *) args + names[i].len) =
-                (size_t) (amp - eq - 1);
+            v = (loyalty_str_t *) ((u_char *) args + names[i].off);
+            v->data = (const char *) eq + 1;
+            v->len = (size_t) (amp - eq - 1);
         }
     }
 

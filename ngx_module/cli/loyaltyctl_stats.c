@@ -105,8 +105,9 @@ static int
 loyaltyctl_stats_args(int argc, char **argv, loyalty_stats_args_t *a,
     int *csv)
 {
-    int          c;
-    const char  *s;
+    int             c;
+    const char     *s;
+    loyalty_str_t  *v;
 
     static struct option  opts[] = {
         { "by",     required_argument, NULL, 'b' },
@@ -128,19 +129,22 @@ loyaltyctl_stats_args(int argc, char **argv, loyalty_stats_args_t *a,
         s = optarg;
 
         switch (c) {
-        case 'b': a->by = s; a->by_len = strlen(s); break;
-        case 'f': a->from = s; a->from_len = strlen(s); break;
-        case 't': a->to = s; a->to_len = strlen(s); break;
-        case 'n': a->top = s; a->top_len = strlen(s); break;
-        case 'o': a->sort = s; a->sort_len = strlen(s); break;
-        case 'k': a->offset = s; a->offset_len = strlen(s); break;
-        case LOYALTYCTL_OPT_CSV: *csv = 1; break;
+        case 'b': v = &a->by; break;
+        case 'f': v = &a->from; break;
+        case 't': v = &a->to; break;
+        case 'n': v = &a->top; break;
+        case 'o': v = &a->sort; break;
+        case 'k': v = &a->offset; break;
+        case LOYALTYCTL_OPT_CSV: *csv = 1; continue;
         case 'h': return 1;
         default: return -1;
         }
 
+        v->data = s;
+        v->len = strlen(s);
+
         /* an empty value would be taken for the default */
-        if (s != NULL && *s == '\0') {
+        if (*s == '\0') {
             fprintf(stderr, "loyaltyctl: stats: an empty value\n");
             return -1;
         }

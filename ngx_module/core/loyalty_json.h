@@ -56,10 +56,7 @@ typedef struct {
 
 
 /* a string member of an object: its text, pointing into the object */
-typedef struct {
-    const char  *data;
-    size_t       len;
-} loyalty_json_text_t;
+typedef loyalty_str_t  loyalty_json_text_t;
 
 
 /* the fields of a member (schema/member.schema.json) */

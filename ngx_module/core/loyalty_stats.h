@@ -194,18 +194,12 @@ typedef struct {
 
 /* a question's arguments as text; NULL or empty: the default */
 typedef struct {
-    const char         *by;
-    size_t              by_len;
-    const char         *from;
-    size_t              from_len;
-    const char         *to;
-    size_t              to_len;
-    const char         *sort;
-    size_t              sort_len;
-    const char         *top;
-    size_t              top_len;
-    const char         *offset;
-    size_t              offset_len;
+    loyalty_str_t       by;
+    loyalty_str_t       from;
+    loyalty_str_t       to;
+    loyalty_str_t       sort;
+    loyalty_str_t       top;
+    loyalty_str_t       offset;
 } loyalty_stats_args_t;
 
 

@@ -57,16 +57,18 @@ loyalty_stats_range(const loyalty_stats_args_t *args,
 
     today = loyalty_stats_day(tz, now);
 
-    if (args->to_len
-        && loyalty_stats_parse_day(args->to, args->to_len, &q->to) != 0)
+    if (args->to.len
+        && loyalty_stats_parse_day(args->to.data, args->to.len, &q->to)
+           != 0)
     {
         snprintf(err, errlen, "\"to\" must be a day YYYY-MM-DD from "
                  "2000-01-01 to 2100-12-31");
         return -1;
     }
 
-    if (args->from_len
-        && loyalty_stats_parse_day(args->from, args->from_len, &q->from)
+    if (args->from.len
+        && loyalty_stats_parse_day(args->from.data, args->from.len,
+                                   &q->from)
            != 0)
     {
         snprintf(err, errlen, "\"from\" must be a day YYYY-MM-DD from "
@@ -74,11 +76,11 @@ loyalty_stats_range(const loyalty_stats_args_t *args,
         return -1;
     }
 
-    if (args->to_len == 0) {
+    if (args->to.len == 0) {
         q->to = today;
     }
 
-    if (args->from_len == 0) {
+    if (args->from.len == 0) {
         q->from = q->to - 29;
     }
 
@@ -106,7 +108,7 @@ loyalty_stats_order(const loyalty_stats_args_t *args,
 
     keyed = (q->by <= LOYALTY_STATS_BY_DAY);
 
-    if (!keyed && (args->sort_len || args->top_len || args->offset_len)) {
+    if (!keyed && (args->sort.len || args->top.len || args->offset.len)) {
         snprintf(err, errlen, "\"sort\", \"top\" and \"offset\" apply to "
                  "by=code|campaign|referrer|day only");
         return -1;
@@ -115,17 +117,18 @@ loyalty_stats_order(const loyalty_stats_args_t *args,
     q->sort = (q->by == LOYALTY_STATS_BY_DAY) ? LOYALTY_STATS_SORT_KEY
                                                : LOYALTY_STATS_REVENUE;
 
-    if (args->sort_len) {
-        if ((args->sort_len == 3 && memcmp(args->sort, "key", 3) == 0)
-            || (args->sort_len == 3 && memcmp(args->sort, "day", 3) == 0
+    if (args->sort.len) {
+        if ((args->sort.len == 3 && memcmp(args->sort.data, "key", 3) == 0)
+            || (args->sort.len == 3
+                && memcmp(args->sort.data, "day", 3) == 0
                 && q->by == LOYALTY_STATS_BY_DAY))
         {
             q->sort = LOYALTY_STATS_SORT_KEY;
 
         } else {
             q->sort = loyalty_name_index(loyalty_stats_counter_names,
-                                         LOYALTY_STATS_COUNTERS, args->sort,
-                                         args->sort_len);
+                                         LOYALTY_STATS_COUNTERS,
+                                         args->sort.data, args->sort.len);
             if (q->sort < 0) {
                 snprintf(err, errlen, "\"sort\" must be \"key\" or a "
                          "counter: clicks, unique_clicks, bot_clicks, "
@@ -140,8 +143,8 @@ loyalty_stats_order(const loyalty_stats_args_t *args,
     q->top = (q->by == LOYALTY_STATS_BY_DAY)
              ? (size_t) (q->to - q->from + 1) : LOYALTY_STATS_TOP_DEFAULT;
 
-    if (args->top_len
-        && (loyalty_stats_number(args->top, args->top_len,
+    if (args->top.len
+        && (loyalty_stats_number(args->top.data, args->top.len,
                                  LOYALTY_STATS_TOP_MAX, &q->top) != 0
             || q->top == 0))
     {
@@ -152,8 +155,8 @@ loyalty_stats_order(const loyalty_stats_args_t *args,
 
     q->offset = 0;
 
-    if (args->offset_len
-        && loyalty_stats_number(args->offset, args->offset_len,
+    if (args->offset.len
+        && loyalty_stats_number(args->offset.data, args->offset.len,
                                 LOYALTY_STATS_OFFSET_MAX, &q->offset) != 0)
     {
         snprintf(err, errlen, "\"offset\" must be a number from 0 to %d",
@@ -174,14 +177,14 @@ loyalty_stats_query_parse(const loyalty_stats_args_t *args,
 
     memset(q, 0, sizeof(loyalty_stats_query_t));
 
-    if (args->by_len == 0) {
+    if (args->by.len == 0) {
         snprintf(err, errlen, "\"by\" is required: code, campaign, "
                  "referrer, day, funnel or cadence");
         return -1;
     }
 
     by = loyalty_name_index(loyalty_stats_by_names, LOYALTY_STATS_BY_COUNT,
-                            args->by, args->by_len);
+                            args->by.data, args->by.len);
     if (by < 0) {
         snprintf(err, errlen, "\"by\" must be code, campaign, referrer, "
                  "day, funnel or cadence");

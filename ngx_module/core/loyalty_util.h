@@ -25,6 +25,13 @@
 #define LOYALTY_DAY             86400
 
 
+/* a string of len bytes at data, not NUL-terminated; len 0: none given */
+typedef struct {
+    const char  *data;
+    size_t       len;
+} loyalty_str_t;
+
+
 /*
  * memcpy() for a source that may be absent, NULL with a length of 0 (an
  * optional string not given): memcpy() itself must not be passed NULL,

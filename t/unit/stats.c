@@ -76,12 +76,12 @@ ask(const char *by, const char *from, const char *to, const char *sort,
     loyalty_stats_query_t  q;
 
     memset(&a, 0, sizeof(a));
-    a.by = by; a.by_len = by ? strlen(by) : 0;
-    a.from = from; a.from_len = from ? strlen(from) : 0;
-    a.to = to; a.to_len = to ? strlen(to) : 0;
-    a.sort = sort; a.sort_len = sort ? strlen(sort) : 0;
-    a.top = top; a.top_len = top ? strlen(top) : 0;
-    a.offset = offset; a.offset_len = offset ? strlen(offset) : 0;
+    a.by.data = by; a.by.len = by ? strlen(by) : 0;
+    a.from.data = from; a.from.len = from ? strlen(from) : 0;
+    a.to.data = to; a.to.len = to ? strlen(to) : 0;
+    a.sort.data = sort; a.sort.len = sort ? strlen(sort) : 0;
+    a.top.data = top; a.top.len = top ? strlen(top) : 0;
+    a.offset.data = offset; a.offset.len = offset ? strlen(offset) : 0;
 
     if (loyalty_stats_query_parse(&a, st.tz, 1800000000, &q, err,
                                   sizeof(err))
@@ -446,8 +446,8 @@ test_timezone(void)
            "0 0 0 0 1 1 1 500 0 0 0 0", "by=day: the shop's day");
 
     memset(&args, 0, sizeof(args));
-    args.by = "day";
-    args.by_len = 3;
+    args.by.data = "day";
+    args.by.len = 3;
     ok(loyalty_stats_query_parse(&args, &zone, 1728516600, &q, err,
                                  sizeof(err)) == 0
        && q.to == 20006 && q.from == 20006 - 29,

@@ -259,12 +259,12 @@ ask(loyalty_store_t *s, int64_t from, int64_t to, const char *sort,
     loyalty_stats_format_day(to, t);
 
     memset(&a, 0, sizeof(a));
-    a.by = "code"; a.by_len = 4;
-    a.from = f; a.from_len = 10;
-    a.to = t; a.to_len = 10;
-    a.sort = sort; a.sort_len = strlen(sort);
-    a.top = top; a.top_len = strlen(top);
-    a.offset = offset; a.offset_len = strlen(offset);
+    a.by.data = "code"; a.by.len = 4;
+    a.from.data = f; a.from.len = 10;
+    a.to.data = t; a.to.len = 10;
+    a.sort.data = sort; a.sort.len = strlen(sort);
+    a.top.data = top; a.top.len = strlen(top);
+    a.offset.data = offset; a.offset.len = strlen(offset);
 
     if (loyalty_stats_query_parse(&a, NULL, 0, &q, err, sizeof(err)) != 0) {
         return NULL;

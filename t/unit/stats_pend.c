@@ -145,12 +145,12 @@ answer(const char *by, const char *key)
     loyalty_stats_query_t  q;
 
     memset(&a, 0, sizeof(a));
-    a.by = by;
-    a.by_len = strlen(by);
-    a.from = a.to = DAY;
-    a.from_len = a.to_len = 10;
-    a.top = "1000";
-    a.top_len = 4;
+    a.by.data = by;
+    a.by.len = strlen(by);
+    a.from.data = a.to.data = DAY;
+    a.from.len = a.to.len = 10;
+    a.top.data = "1000";
+    a.top.len = 4;
 
     snprintf(buf, sizeof(buf), "none");
 
@@ -389,12 +389,12 @@ test_split(void)
        "2,101 pending rows of 700 names");
 
     memset(&a, 0, sizeof(a));
-    a.by = "code";
-    a.by_len = 4;
-    a.from = a.to = DAY2;
-    a.from_len = a.to_len = 10;
-    a.top = "1000";
-    a.top_len = 4;
+    a.by.data = "code";
+    a.by.len = 4;
+    a.from.data = a.to.data = DAY2;
+    a.from.len = a.to.len = 10;
+    a.top.data = "1000";
+    a.top.len = 4;
 
     doc = NULL;
     mdb_txn_begin(st.env, NULL, MDB_RDONLY, &txn);
