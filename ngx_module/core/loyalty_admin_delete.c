@@ -22,7 +22,6 @@ loyalty_admin_unrefer(loyalty_store_t *st, MDB_txn *txn, const char *mid,
     int               rc;
     char              id[LOYALTY_ID_MAX];
     uint8_t           buf[LOYALTY_MEMBER_MAX], out[LOYALTY_MEMBER_MAX];
-    MDB_val           key, val;
     loyalty_member_t  m;
 
     if (mlen > sizeof(id)) {
@@ -31,8 +30,6 @@ loyalty_admin_unrefer(loyalty_store_t *st, MDB_txn *txn, const char *mid,
 
     /* copied: the key is on a page the writes below may change */
     memcpy(id, mid, mlen);
-    key.mv_data = id;
-    key.mv_size = mlen;
 
     rc = loyalty_member_get_copy(txn, st, id, mlen, buf, &m);
     if (rc != 0) {
@@ -41,10 +38,8 @@ loyalty_admin_unrefer(loyalty_store_t *st, MDB_txn *txn, const char *mid,
 
     m.referrer_len = 0;
 
-    val.mv_data = out;
-    val.mv_size = loyalty_member_encode(&m, out);
-
-    return mdb_put(txn, st->dbi[LOYALTY_DB_MEMBERS], &key, &val, 0);
+    return loyalty_store_put_rec(txn, st, &loyalty_member_rec, id, mlen, &m,
+                                 out);
 }
 
 

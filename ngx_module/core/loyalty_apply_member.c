@@ -62,14 +62,9 @@ loyalty_apply_member_save(loyalty_apply_t *ap, loyalty_mcopy_t *mc)
 {
     int      rc;
     uint8_t  buf[LOYALTY_MEMBER_MAX];
-    MDB_val  key, val;
 
-    key.mv_data = mc->id;
-    key.mv_size = mc->id_len;
-    val.mv_data = buf;
-    val.mv_size = loyalty_member_encode(&mc->m, buf);
-
-    rc = mdb_put(ap->txn, ap->st->dbi[LOYALTY_DB_MEMBERS], &key, &val, 0);
+    rc = loyalty_store_put_rec(ap->txn, ap->st, &loyalty_member_rec, mc->id,
+                               mc->id_len, &mc->m, buf);
 
     /* for the workers' member caches: see loyalty_changes_seal() */
     if (rc == 0) {

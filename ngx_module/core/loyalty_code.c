@@ -486,7 +486,7 @@ loyalty_code_decode(const uint8_t *buf, size_t len, loyalty_code_t *c)
 
 
 LOYALTY_STORE_REC(loyalty_code_rec, LOYALTY_DB_CODES, LOYALTY_CODE_REC_MAX,
-                  loyalty_code_t, loyalty_code_decode);
+                  loyalty_code_t, loyalty_code_decode, loyalty_code_encode);
 
 
 int

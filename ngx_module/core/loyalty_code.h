@@ -153,6 +153,8 @@ int loyalty_host_allowed(const char *host, size_t host_len,
 size_t loyalty_code_encode(const loyalty_code_t *c, uint8_t *buf);
 /* 0, or -1 on a record that is not a valid v1 code record */
 int loyalty_code_decode(const uint8_t *buf, size_t len, loyalty_code_t *c);
+/* the kind of the codes' records */
+extern const loyalty_store_rec_t  loyalty_code_rec;
 /*
  * The code record of code, decoded in place (valid until txn writes):
  * 0, MDB_NOTFOUND, MDB_CORRUPTED, or an LMDB error.

@@ -101,7 +101,7 @@ loyalty_touch_decode(const uint8_t *buf, size_t len, loyalty_touch_t *t)
 
 
 LOYALTY_STORE_REC(loyalty_touch_rec, LOYALTY_DB_TOUCHES, LOYALTY_TOUCH_REC_MAX,
-                  loyalty_touch_t, loyalty_touch_decode);
+                  loyalty_touch_t, loyalty_touch_decode, loyalty_touch_encode);
 
 
 /* the due queue's value after its version */
@@ -244,14 +244,9 @@ loyalty_touch_put(loyalty_store_t *st, MDB_txn *txn, const char *id,
     size_t len, const loyalty_touch_t *t)
 {
     uint8_t  buf[LOYALTY_TOUCH_REC_MAX];
-    MDB_val  key, val;
 
-    key.mv_data = (void *) id;
-    key.mv_size = len;
-    val.mv_data = buf;
-    val.mv_size = loyalty_touch_encode(t, buf);
-
-    return mdb_put(txn, st->dbi[LOYALTY_DB_TOUCHES], &key, &val, 0);
+    return loyalty_store_put_rec(txn, st, &loyalty_touch_rec, id, len, t,
+                                 buf);
 }
 
 
@@ -283,7 +278,6 @@ loyalty_due_credit(loyalty_store_t *st, MDB_txn *txn, const char *id,
     int                     rc;
     size_t                  clen, mlen, plen;
     uint8_t                 buf[LOYALTY_MEMBER_MAX];
-    MDB_val                 key, val;
     const char             *member, *period;
     loyalty_member_t        m;
     loyalty_ledger_entry_t  e;
@@ -297,9 +291,6 @@ loyalty_due_credit(loyalty_store_t *st, MDB_txn *txn, const char *id,
     {
         return 0;
     }
-
-    key.mv_data = (void *) member;
-    key.mv_size = mlen;
 
     rc = loyalty_member_get_copy(txn, st, member, mlen, buf, &m);
 
@@ -319,10 +310,8 @@ loyalty_due_credit(loyalty_store_t *st, MDB_txn *txn, const char *id,
         return 0;
     }
 
-    val.mv_data = buf;
-    val.mv_size = loyalty_member_encode(&m, buf);
-
-    rc = mdb_put(txn, st->dbi[LOYALTY_DB_MEMBERS], &key, &val, 0);
+    rc = loyalty_store_put_rec(txn, st, &loyalty_member_rec, member, mlen,
+                               &m, buf);
     if (rc != 0) {
         return rc;
     }

@@ -206,6 +206,8 @@ int loyalty_touch_get(loyalty_store_t *st, MDB_txn *txn, const char *id,
     size_t len, uint8_t *buf, loyalty_touch_t *t);
 int loyalty_touch_put(loyalty_store_t *st, MDB_txn *txn, const char *id,
     size_t len, const loyalty_touch_t *t);
+/* the kind of the touches' records */
+extern const loyalty_store_rec_t  loyalty_touch_rec;
 /* the touch's reward into the member's points and ledger */
 int loyalty_due_credit(loyalty_store_t *st, MDB_txn *txn, const char *id,
     size_t len, loyalty_touch_t *t);

@@ -8,7 +8,8 @@
 
 
 LOYALTY_STORE_REC(loyalty_member_rec, LOYALTY_DB_MEMBERS, LOYALTY_MEMBER_MAX,
-                  loyalty_member_t, loyalty_member_decode);
+                  loyalty_member_t, loyalty_member_decode,
+                  loyalty_member_encode);
 
 
 int

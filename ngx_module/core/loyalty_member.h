@@ -40,5 +40,11 @@ int loyalty_member_get(MDB_txn *txn, loyalty_store_t *st, const char *id,
 int loyalty_member_get_copy(MDB_txn *txn, loyalty_store_t *st,
     const char *id, size_t len, uint8_t *buf, loyalty_member_t *m);
 
+/*
+ * The kind of the members' records: a decoded member is written back by
+ * loyalty_store_put_rec() (buf of LOYALTY_MEMBER_MAX bytes)
+ */
+extern const loyalty_store_rec_t  loyalty_member_rec;
+
 
 #endif /* _LOYALTY_MEMBER_H_INCLUDED_ */

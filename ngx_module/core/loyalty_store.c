@@ -453,6 +453,22 @@ loyalty_store_get_rec(MDB_txn *txn, loyalty_store_t *st,
 
 
 int
+loyalty_store_put_rec(MDB_txn *txn, loyalty_store_t *st,
+    const loyalty_store_rec_t *rec, const void *key, size_t klen,
+    const void *in, uint8_t *buf)
+{
+    MDB_val  k, val;
+
+    k.mv_data = (void *) key;
+    k.mv_size = klen;
+    val.mv_data = buf;
+    val.mv_size = rec->encode(in, buf);
+
+    return mdb_put(txn, st->dbi[rec->db], &k, &val, 0);
+}
+
+
+int
 loyalty_changes_note(loyalty_store_t *st, MDB_txn *txn, const char *id,
     size_t len)
 {

@@ -109,25 +109,37 @@ int loyalty_store_get_copy(MDB_txn *txn, MDB_dbi dbi, const void *key,
 typedef int (*loyalty_store_decode_pt)(const uint8_t *buf, size_t len,
     void *rec);
 
-/* a kind of record: its database, its largest size, its decoder */
+/* an encoder of a kind of record: the length of what it wrote to buf */
+typedef size_t (*loyalty_store_encode_pt)(const void *rec, uint8_t *buf);
+
+/* a kind of record: its database, its largest size, its decoder, encoder */
 typedef struct {
     loyalty_db_e             db;
     size_t                   max;
     loyalty_store_decode_pt  decode;
+    loyalty_store_encode_pt  encode;
 } loyalty_store_rec_t;
 
 /*
  * Defines the loyalty_store_rec_t name, of records of type in db (max
  * bytes at most) that decode(const uint8_t *, size_t, type *) decodes
+ * and encode(const type *, uint8_t *) encodes
  */
-#define LOYALTY_STORE_REC(name, db, max, type, decode)                       \
+#define LOYALTY_STORE_REC(name, db, max, type, decode, encode)               \
     static int                                                               \
     name##_decode(const uint8_t *buf, size_t len, void *rec)                 \
     {                                                                        \
         return decode(buf, len, (type *) rec);                               \
     }                                                                        \
                                                                              \
-    static const loyalty_store_rec_t  name = { db, max, name##_decode }
+    static size_t                                                            \
+    name##_encode(const void *rec, uint8_t *buf)                             \
+    {                                                                        \
+        return encode((const type *) rec, buf);                              \
+    }                                                                        \
+                                                                             \
+    const loyalty_store_rec_t  name = { db, max, name##_decode,              \
+                                        name##_encode }
 
 /*
  * The record of kind rec under key, decoded into out: from a copy in buf
@@ -139,6 +151,14 @@ typedef struct {
 int loyalty_store_get_rec(MDB_txn *txn, loyalty_store_t *st,
     const loyalty_store_rec_t *rec, const void *key, size_t klen,
     uint8_t *buf, void *out);
+/*
+ * Writes in, a record of kind rec, under key: encoded into buf (rec->max
+ * bytes) first, so that its strings may point into the map.  0 or an
+ * LMDB error.
+ */
+int loyalty_store_put_rec(MDB_txn *txn, loyalty_store_t *st,
+    const loyalty_store_rec_t *rec, const void *key, size_t klen,
+    const void *in, uint8_t *buf);
 
 /*
  * The members a transaction changed, for the workers' member caches (see
