@@ -734,7 +734,7 @@ loyalty_sweep_top(loyalty_store_t *st, MDB_txn *txn,
     char                    mkey[64], period[8];
     size_t                  i, n, rank;
     int64_t                 year, y, due;
-    uint8_t                 mbuf[LOYALTY_MEMBER_MAX], stamp[8];
+    uint8_t                 mbuf[LOYALTY_MEMBER_MAX];
     MDB_val                 val;
     loyalty_member_t        m;
     loyalty_spender_t      *sp;
@@ -809,9 +809,7 @@ loyalty_sweep_top(loyalty_store_t *st, MDB_txn *txn,
             return rc;
         }
 
-        loyalty_le_put(stamp, (uint64_t) now, 8);
-
-        rc = loyalty_store_meta_put(st, txn, mkey, stamp, 8);
+        rc = loyalty_store_meta_put_int(st, txn, mkey, 8, (uint64_t) now);
         if (rc != 0) {
             return rc;
         }

@@ -708,11 +708,7 @@ loyalty_repl_seq(loyalty_store_t *st, MDB_txn *txn, uint64_t *seq)
 int
 loyalty_repl_set_seq(loyalty_store_t *st, MDB_txn *txn, uint64_t seq)
 {
-    uint8_t  buf[8];
-
-    loyalty_le_put(buf, seq, 8);
-
-    return loyalty_store_meta_put(st, txn, LOYALTY_META_REPL_SEQ, buf, 8);
+    return loyalty_store_meta_put_int(st, txn, LOYALTY_META_REPL_SEQ, 8, seq);
 }
 
 

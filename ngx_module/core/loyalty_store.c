@@ -67,6 +67,18 @@ loyalty_store_meta_int(loyalty_store_t *st, MDB_txn *txn, const char *name,
 
 
 int
+loyalty_store_meta_put_int(loyalty_store_t *st, MDB_txn *txn,
+    const char *name, size_t width, uint64_t v)
+{
+    uint8_t  buf[8];
+
+    loyalty_le_put(buf, v, width);
+
+    return loyalty_store_meta_put(st, txn, name, buf, width);
+}
+
+
+int
 loyalty_store_meta(loyalty_store_t *st, MDB_txn *txn, uint32_t *version,
     int64_t *created)
 {
@@ -95,7 +107,6 @@ static int
 loyalty_store_init_meta(loyalty_store_t *st, MDB_txn *txn)
 {
     int      rc;
-    uint8_t  buf[8];
     MDB_val  val;
 
     rc = loyalty_store_meta_get(st, txn, LOYALTY_META_VERSION_KEY, &val);
@@ -103,16 +114,14 @@ loyalty_store_init_meta(loyalty_store_t *st, MDB_txn *txn)
         return rc;
     }
 
-    loyalty_le_put(buf, LOYALTY_SCHEMA_VERSION, 4);
-
-    rc = loyalty_store_meta_put(st, txn, LOYALTY_META_VERSION_KEY, buf, 4);
+    rc = loyalty_store_meta_put_int(st, txn, LOYALTY_META_VERSION_KEY, 4,
+                                    LOYALTY_SCHEMA_VERSION);
     if (rc != 0) {
         return rc;
     }
 
-    loyalty_le_put(buf, (uint64_t) time(NULL), 8);
-
-    return loyalty_store_meta_put(st, txn, LOYALTY_META_CREATED_KEY, buf, 8);
+    return loyalty_store_meta_put_int(st, txn, LOYALTY_META_CREATED_KEY, 8,
+                                      (uint64_t) time(NULL));
 }
 
 

@@ -82,6 +82,9 @@ int loyalty_store_meta_put(loyalty_store_t *st, MDB_txn *txn,
  */
 int loyalty_store_meta_int(loyalty_store_t *st, MDB_txn *txn,
     const char *name, size_t width, uint64_t *v);
+/* writes v as the meta record name, loyalty_store_meta_int()'s form */
+int loyalty_store_meta_put_int(loyalty_store_t *st, MDB_txn *txn,
+    const char *name, size_t width, uint64_t v);
 
 /* reads the schema version and creation time from meta */
 int loyalty_store_meta(loyalty_store_t *st, MDB_txn *txn, uint32_t *version,
