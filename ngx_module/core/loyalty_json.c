@@ -294,8 +294,9 @@ loyalty_json_name(json_t *obj, const char *name, const char *const *names,
 
 
 int
-loyalty_json_id(json_t *obj, const char *name, const char **s, size_t *len,
-    char *err, size_t errlen)
+loyalty_json_string(json_t *obj, const char *name,
+    loyalty_json_check_pt check, const char **s, size_t *len, char *err,
+    size_t errlen)
 {
     json_t  *v;
 
@@ -303,7 +304,16 @@ loyalty_json_id(json_t *obj, const char *name, const char **s, size_t *len,
     *s = json_string_value(v);
     *len = json_string_length(v);
 
-    return loyalty_check_id(name, *s, *len, err, errlen);
+    return check(name, *s, *len, err, errlen);
+}
+
+
+int
+loyalty_json_id(json_t *obj, const char *name, const char **s, size_t *len,
+    char *err, size_t errlen)
+{
+    return loyalty_json_string(obj, name, loyalty_check_id, s, len, err,
+                               errlen);
 }
 
 
@@ -416,6 +426,7 @@ loyalty_member_from_json(json_t *obj, const char **id, size_t *id_len,
     loyalty_member_t *m, char *err, size_t errlen)
 {
     int        stage;
+    size_t     len;
     json_t    *v;
     unsigned   flags;
 
@@ -429,16 +440,14 @@ loyalty_member_from_json(json_t *obj, const char **id, size_t *id_len,
         return -1;
     }
 
-    v = json_object_get(obj, "tier");
-    m->tier = json_string_value(v);
-    m->tier_len = (uint8_t) json_string_length(v);
-
-    if (loyalty_check_tier_name("tier", m->tier, json_string_length(v), err,
-                                errlen)
+    if (loyalty_json_string(obj, "tier", loyalty_check_tier_name, &m->tier,
+                            &len, err, errlen)
         != 0)
     {
         return -1;
     }
+
+    m->tier_len = (uint8_t) len;
 
     if (loyalty_json_name(obj, "stage", loyalty_stage_names,
                           LOYALTY_STAGE_COUNT, &stage, err, errlen)
@@ -570,11 +579,10 @@ loyalty_tier_from_json(json_t *obj, const char **name, size_t *name_len,
 
     memset(t, 0, sizeof(loyalty_tier_t));
 
-    v = json_object_get(obj, "name");
-    *name = json_string_value(v);
-    *name_len = json_string_length(v);
-
-    if (loyalty_check_tier_name("name", *name, *name_len, err, errlen) != 0) {
+    if (loyalty_json_string(obj, "name", loyalty_check_tier_name, name,
+                            name_len, err, errlen)
+        != 0)
+    {
         return -1;
     }
 

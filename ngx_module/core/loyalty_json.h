@@ -94,6 +94,15 @@ int loyalty_json_is_integer(json_t *v, json_int_t *out);
  */
 int loyalty_json_int(json_t *obj, const char *name, json_int_t min,
     json_int_t max, json_int_t *out, char *err, size_t errlen);
+/*
+ * The string field name of a checked object, which check accepts
+ * (loyalty_check_id(), loyalty_check_tier_name()): 0, or -1 with its err
+ */
+typedef int (*loyalty_json_check_pt)(const char *name, const char *s,
+    size_t len, char *err, size_t errlen);
+int loyalty_json_string(json_t *obj, const char *name,
+    loyalty_json_check_pt check, const char **s, size_t *len, char *err,
+    size_t errlen);
 /* the string field name of a checked object, which must be an id */
 int loyalty_json_id(json_t *obj, const char *name, const char **s,
     size_t *len, char *err, size_t errlen);
