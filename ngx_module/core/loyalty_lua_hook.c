@@ -48,8 +48,8 @@ static int loyalty_lua_refuse(lua_State *L, loyalty_lua_ask_t *ask,
     loyalty_lua_hook_e hook, int idx, const char *field, const char *what);
 static int loyalty_lua_integer(lua_State *L, int idx, int64_t min,
     int64_t max, int64_t *v);
-static int loyalty_lua_word(lua_State *L, int idx, size_t max,
-    const char **s, size_t *len);
+static int loyalty_lua_word(lua_State *L, int idx, size_t max, char *buf,
+    size_t *len);
 
 
 const lua_CFunction  loyalty_lua_asks[LOYALTY_LUA_HOOKS] = {
@@ -461,8 +461,6 @@ static int
 loyalty_lua_click_ask(lua_State *L)
 {
     int                   top;
-    size_t                len;
-    const char           *campaign;
     loyalty_lua_ask_t    *ask;
     loyalty_lua_click_t  *c;
 
@@ -490,7 +488,8 @@ loyalty_lua_click_ask(lua_State *L)
         return 0;
     }
 
-    if (loyalty_lua_word(L, top, LOYALTY_LUA_CAMPAIGN_MAX, &campaign, &len)
+    if (loyalty_lua_word(L, top, LOYALTY_LUA_CAMPAIGN_MAX, c->campaign,
+                         &c->campaign_len)
         != 0)
     {
         c->refuse = 0;
@@ -498,9 +497,6 @@ loyalty_lua_click_ask(lua_State *L)
                                   "campaign", "a campaign that is not 1-64 "
                                   "characters of [A-Za-z0-9_.-]");
     }
-
-    memcpy(c->campaign, campaign, len);
-    c->campaign_len = len;
 
     return 0;
 }
@@ -586,14 +582,14 @@ loyalty_lua_event_ask(lua_State *L)
     lua_getfield(L, 1, "tier");
 
     if (!lua_isnil(L, -1)) {
-        if (loyalty_lua_word(L, -1, LOYALTY_TIER_MAX, &s, &len) != 0) {
+        if (loyalty_lua_word(L, -1, LOYALTY_TIER_MAX, out->tier,
+                             &out->tier_len)
+            != 0)
+        {
             return loyalty_lua_refuse(L, ask, LOYALTY_LUA_HOOK_EVENT, -1,
                                       "tier", "a tier that is not a tier "
                                       "name");
         }
-
-        memcpy(out->tier, s, len);
-        out->tier_len = len;
     }
 
     ask->answered = 1;
@@ -899,34 +895,25 @@ loyalty_lua_integer(lua_State *L, int idx, int64_t min, int64_t max,
 }
 
 
-/* a string of [A-Za-z0-9_.-], 1 to max bytes */
+/* a string of [A-Za-z0-9_.-], 1 to max bytes, copied into buf */
 static int
-loyalty_lua_word(lua_State *L, int idx, size_t max, const char **s,
-    size_t *len)
+loyalty_lua_word(lua_State *L, int idx, size_t max, char *buf, size_t *len)
 {
-    size_t       i;
+    size_t       n;
     const char  *p;
 
     if (lua_type(L, idx) != LUA_TSTRING) {
         return -1;
     }
 
-    p = lua_tolstring(L, idx, len);
+    p = lua_tolstring(L, idx, &n);
 
-    if (*len == 0 || *len > max) {
+    if (!loyalty_valid_chars(p, n, max, 1)) {
         return -1;
     }
 
-    for (i = 0; i < *len; i++) {
-        if (!((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z')
-              || (p[i] >= '0' && p[i] <= '9')
-              || p[i] == '_' || p[i] == '.' || p[i] == '-'))
-        {
-            return -1;
-        }
-    }
-
-    *s = p;
+    memcpy(buf, p, n);
+    *len = n;
 
     return 0;
 }
