@@ -510,11 +510,18 @@ loyaltyctl_nats_msgid(loyaltyctl_nats_t *n, char *id, size_t size)
 
 
 int
-loyaltyctl_nats_send(loyaltyctl_nats_t *n, json_t *msg, const char *id,
-    const char *what)
+loyaltyctl_nats_send(loyaltyctl_nats_t *n, json_t *msg, const char *what,
+    const char *why, int fail)
 {
     int       rc;
+    char      id[LOYALTY_REPL_EDGE_MAX + 40];
     uint64_t  seq;
+
+    if (msg == NULL || loyaltyctl_nats_msgid(n, id, sizeof(id)) != 0) {
+        json_decref(msg);
+        fprintf(stderr, "loyaltyctl: %s\n", why);
+        return fail;
+    }
 
     rc = loyaltyctl_nats_connect(n, 0);
 
@@ -537,26 +544,24 @@ static int
 loyaltyctl_import_publish(loyaltyctl_nats_t *n, const char *kind,
     char *buf, size_t len, json_t *hosts, int64_t now)
 {
-    char     id[LOYALTY_REPL_EDGE_MAX + 40];
     json_t  *msg;
 
     msg = loyalty_repl_message("import", n->edge, now);
 
-    if (msg == NULL
-        || json_object_set_new(msg, "what", json_string(kind)) != 0
-        || json_object_set_new(msg, "body", json_stringn(buf, len)) != 0
-        || json_object_get(msg, "body") == NULL
-        || (json_array_size(hosts)
-            && json_object_set(msg, "hosts", hosts) != 0)
-        || loyaltyctl_nats_msgid(n, id, sizeof(id)) != 0)
+    if (msg
+        && (json_object_set_new(msg, "what", json_string(kind)) != 0
+            || json_object_set_new(msg, "body", json_stringn(buf, len)) != 0
+            || json_object_get(msg, "body") == NULL
+            || (json_array_size(hosts)
+                && json_object_set(msg, "hosts", hosts) != 0)))
     {
         json_decref(msg);
-        fprintf(stderr, "loyaltyctl: import: the file is not UTF-8 text, "
-                "or out of memory\n");
-        return LOYALTYCTL_DATA;
+        msg = NULL;
     }
 
-    return loyaltyctl_nats_send(n, msg, id, kind);
+    return loyaltyctl_nats_send(n, msg, kind, "import: the file is not "
+                                "UTF-8 text, or out of memory",
+                                LOYALTYCTL_DATA);
 }
 
 

@@ -56,10 +56,14 @@ void loyaltyctl_nats_subject(loyaltyctl_nats_t *n, const char *kind,
 /* publishes msg, acknowledged by the stream (its sequence in *seq) */
 int loyaltyctl_nats_publish(loyaltyctl_nats_t *n, json_t *msg,
     const char *msgid, uint64_t *seq);
-/* connects, publishes msg with the id and releases it; says "published
- * WHAT to STREAM, sequence N": an exit code */
-int loyaltyctl_nats_send(loyaltyctl_nats_t *n, json_t *msg, const char *id,
-    const char *what);
+/*
+ * Connects, publishes msg under a new id (loyaltyctl_nats_msgid()) and
+ * releases it; says "published WHAT to STREAM, sequence N": an exit code.
+ * A msg of NULL could not be made: then, or without an id, says
+ * "loyaltyctl: WHY" and returns fail.
+ */
+int loyaltyctl_nats_send(loyaltyctl_nats_t *n, json_t *msg,
+    const char *what, const char *why, int fail);
 /* an id for JetStream's duplicate window: 0, or -1 */
 int loyaltyctl_nats_msgid(loyaltyctl_nats_t *n, char *id, size_t size);
 

@@ -27,25 +27,17 @@ typedef struct {
 static int
 loyaltyctl_prune_publish(loyaltyctl_nats_t *n, int64_t now, int64_t cutoff)
 {
-    int      rc;
-    char     id[LOYALTY_REPL_EDGE_MAX + 40];
     json_t  *msg;
 
     msg = loyalty_repl_message("prune", n->edge, now);
 
-    if (msg == NULL
-        || json_object_set_new(msg, "before", json_integer(cutoff)) != 0
-        || loyaltyctl_nats_msgid(n, id, sizeof(id)) != 0)
-    {
+    if (msg && json_object_set_new(msg, "before", json_integer(cutoff)) != 0) {
         json_decref(msg);
-        fprintf(stderr, "loyaltyctl: prune: out of memory\n");
-        return LOYALTYCTL_STORE;
+        msg = NULL;
     }
 
-    rc = loyaltyctl_nats_send(n, msg, id, "prune");
-    loyaltyctl_nats_close(n);
-
-    return rc;
+    return loyaltyctl_nats_send(n, msg, "prune", "prune: out of memory",
+                                LOYALTYCTL_STORE);
 }
 
 
@@ -114,7 +106,9 @@ loyaltyctl_prune(const loyaltyctl_opts_t *o, int argc, char **argv)
 
     /* into the cluster's stream, for every edge */
     if (n.urls) {
-        return loyaltyctl_prune_publish(&n, now, p.cutoff);
+        rc = loyaltyctl_prune_publish(&n, now, p.cutoff);
+        loyaltyctl_nats_close(&n);
+        return rc;
     }
 
     memset(&w, 0, sizeof(loyaltyctl_write_t));
