@@ -356,12 +356,12 @@ bench_query(const char *dir)
         }
 
         memset(&a, 0, sizeof(a));
-        a.by = bys[b];
-        a.by_len = strlen(bys[b]);
-        a.from = from;
-        a.from_len = 10;
-        a.to = to;
-        a.to_len = 10;
+        a.by.data = bys[b];
+        a.by.len = strlen(bys[b]);
+        a.from.data = from;
+        a.from.len = 10;
+        a.to.data = to;
+        a.to.len = 10;
 
         if (loyalty_stats_query_parse(&a, NULL, 0, &q, err, sizeof(err))
             != 0)
