@@ -180,7 +180,11 @@ test: deps
 	$(MAKE) test-asan || rc=1; \
 	exit $$rc
 
-test-build: all $(UNIT_BIN) asan dashboard
+# the benchmark's own programs are built too, so that a change to the
+# core they call cannot leave `make bench-stats` broken unseen
+BENCH_BIN   := build/bench/stats_bench build/bench/loyaltyctl-nocounters
+
+test-build: all $(UNIT_BIN) asan dashboard $(BENCH_BIN)
 
 # the slowest scripts first, so that two jobs end together
 SLOW_TESTS  := t/build-clang.t t/deb.t t/fuzz.t t/nats.t t/cli-codes.t \
@@ -229,7 +233,7 @@ build/bench/loyaltyctl-nocounters: $(filter build/cli/%,$(OBJ)) \
                                    build/libloyaltycore.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LIBS) $(NATS_LIBS)
 
-bench-stats: all build/bench/stats_bench build/bench/loyaltyctl-nocounters
+bench-stats: all $(BENCH_BIN)
 	bash bench/stats.sh
 
 # stores of 100,000 to 10,000,000 members and 10,000 to 1,000,000 codes:
