@@ -238,6 +238,35 @@ sub line {
                       now => '2026-12-05T10:00:00Z', refuse => JSON::PP::false,
                       campaign => 'c-li-member' },
               'click: the campaign the hook gave');
+
+    # the referrer's own referrer, read from the store: ctx.referrer2
+    write_file("$DIR/members2.jsonl",
+               qq({"id":"ref.top","tier":"basic","stage":"partner"}\n)
+               . qq({"id":"ref.mid","tier":"basic","stage":"partner",)
+               . qq("referrer":"ref.top"}\n));
+    ($rc, $out, $err) = loyaltyctl('-s', $store, 'import', 'members',
+                                   "$DIR/members2.jsonl");
+    is($rc, 0, 'a referrer with a referrer of its own') or diag($err);
+    write_file("$DIR/level2.lua", <<'LUA');
+return {
+  click = function(ctx)
+    return { campaign = "l2-" .. (ctx.referrer2 or "none") }
+  end,
+}
+LUA
+    my $mid;
+    ($rc, $mid) = loyaltyctl('-s', $store, 'mint-code', 'ref.mid');
+    chomp $mid;
+    ($c, $doc) = price('--lua', "$DIR/level2.lua", 'click', $mid);
+    is($doc->{campaign}, 'l2-ref.top', 'click: ctx.referrer2 from the store');
+    ($c, $doc) = price('--lua', "$DIR/level2.lua", 'click', $code);
+    is($doc->{campaign}, 'l2-wang.partner',
+       'click: li.member\'s own referrer as referrer2');
+    my $top;
+    ($rc, $top) = loyaltyctl('-s', $store, 'mint-code', 'ref.top');
+    chomp $top;
+    ($c, $doc) = price('--lua', "$DIR/level2.lua", 'click', $top);
+    is($doc->{campaign}, 'l2-none', 'click: no referrer2 without one');
     ($c, $doc) = price('--lua', "$DIR/hooks.lua", 'click', lc $code,
                        '--ua', 'bot');
     is($doc->{refuse}, JSON::PP::true, 'click: refused (a code in any case)');

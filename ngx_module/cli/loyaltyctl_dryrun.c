@@ -675,7 +675,6 @@ loyaltyctl_click_question(const loyaltyctl_dry_t *d, loyalty_store_t *st,
     MDB_txn *txn, const char *code, size_t n, loyalty_code_t *c,
     loyalty_lua_click_t *q, loyalty_member_t *m)
 {
-    MDB_val           rkey, rval;
     loyalty_member_t  r;
 
     if (loyalty_code_get(st, txn, code, n, c) != 0) {
@@ -696,11 +695,7 @@ loyaltyctl_click_question(const loyaltyctl_dry_t *d, loyalty_store_t *st,
     q->uri_len = strlen(d->uri);
 
     /* the referrer's own referrer, as the module's code cache has it */
-    rkey.mv_data = (void *) c->member;
-    rkey.mv_size = c->member_len;
-
-    if (mdb_get(txn, st->dbi[LOYALTY_DB_MEMBERS], &rkey, &rval) == 0
-        && loyalty_member_decode(rval.mv_data, rval.mv_size, &r) == 0
+    if (loyalty_member_get(txn, st, c->member, c->member_len, &r) == 0
         && r.referrer_len)
     {
         q->referrer2 = r.referrer;

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <jansson.h>
 
+#include "loyalty_member.h"
 #include "loyalty_stats.h"
 #include "loyaltyctl.h"
 
@@ -335,7 +336,8 @@ loyaltyctl_verify_stats(loyalty_store_t *st, MDB_txn *txn, size_t *problems)
             loyaltyctl_problem(problems, "attributions", &key,
                                "record does not decode");
 
-        } else if (mdb_get(txn, st->dbi[LOYALTY_DB_MEMBERS], &key, &mval)
+        } else if (loyalty_member_find(txn, st, key.mv_data, key.mv_size,
+                                       &mval)
                    == MDB_NOTFOUND)
         {
             loyaltyctl_problem(problems, "attributions", &key,
