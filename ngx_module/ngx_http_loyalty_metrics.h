@@ -62,9 +62,12 @@ extern ngx_atomic_t  *ngx_http_loyalty_metrics_slot;
 
 
 #define ngx_http_loyalty_metric(m)                                            \
+    ngx_http_loyalty_metric_add(m, 1)
+
+#define ngx_http_loyalty_metric_add(m, n)                                     \
     do {                                                                      \
         if (ngx_http_loyalty_metrics_slot) {                                  \
-            ngx_http_loyalty_metrics_slot[m]++;                               \
+            ngx_http_loyalty_metrics_slot[m] += (n);                          \
         }                                                                     \
     } while (0)
 

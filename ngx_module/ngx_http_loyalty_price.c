@@ -431,6 +431,8 @@ ngx_http_loyalty_price_render(ngx_http_request_t *r,
         p = ngx_http_loyalty_price_item(r, pr, llcf, p, &asks[i], &escaped);
 
         if (p == NULL) {
+            /* made again: the clamps are counted by the answer sent */
+            pr->clamps = 0;
             ngx_http_loyalty_price_end(pr);
             return NGX_AGAIN;
         }
@@ -706,8 +708,7 @@ ngx_http_loyalty_price_line(ngx_http_request_t *r,
 
         if (rc == NGX_OK && other < *total) {
             /* the guard at work, not a fault: counted, not logged */
-            ngx_http_loyalty_price_clamps++;
-            ngx_http_loyalty_metric(NGX_HTTP_LOYALTY_M_PRICE_CLAMP);
+            pr->clamps++;
 
             ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                            "loyalty: sku \"%V\" lowered to %L, what tier %d "
@@ -839,14 +840,13 @@ ngx_http_loyalty_price_hook(ngx_http_request_t *r,
     }
 
     if (lp->total > *total) {
-        ngx_http_loyalty_price_clamps++;
-        ngx_http_loyalty_metric(NGX_HTTP_LOYALTY_M_PRICE_CLAMP);
+        pr->clamps++;
 
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "loyalty: privilege guard lowered the price hook's %L "
                       "for sku \"%V\" and tier \"%V\" to %L (%ui in this "
                       "worker)", lp->total, &lp->sku, &lp->tier, *total,
-                      ngx_http_loyalty_price_clamps);
+                      ngx_http_loyalty_price_clamps + pr->clamps);
     }
 
     if (lp->total >= *total) {

@@ -30,6 +30,8 @@ typedef struct {
     ngx_http_loyalty_lua_t    *lua;
     /* a hook began the transaction on a later snapshot: answer again */
     ngx_uint_t                 again;
+    /* the guard's clamps of this answer, counted when it is made */
+    ngx_uint_t                 clamps;
     ngx_log_t                 *log;
 } ngx_http_loyalty_pricing_t;
 

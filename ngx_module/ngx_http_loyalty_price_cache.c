@@ -95,6 +95,7 @@ ngx_http_loyalty_price_begin(ngx_http_request_t *r,
     pr->txn = NULL;
     pr->lua = ngx_http_loyalty_lua_get(LOYALTY_LUA_HOOK_PRICE);
     pr->again = 0;
+    pr->clamps = 0;
     pr->log = r->connection->log;
 
     /*
@@ -136,12 +137,24 @@ ngx_http_loyalty_price_begin(ngx_http_request_t *r,
 }
 
 
+/*
+ * The pricing over: its transaction ended, the guard's clamps of the
+ * answer counted (an answer made again zeroes those of its first try, so
+ * that a clamp is counted once, as the answer sent holds it).
+ */
 void
 ngx_http_loyalty_price_end(ngx_http_loyalty_pricing_t *pr)
 {
     if (pr->txn) {
         ngx_http_loyalty_store_end(pr->store);
         pr->txn = NULL;
+    }
+
+    if (pr->clamps) {
+        ngx_http_loyalty_price_clamps += pr->clamps;
+        ngx_http_loyalty_metric_add(NGX_HTTP_LOYALTY_M_PRICE_CLAMP,
+                                    pr->clamps);
+        pr->clamps = 0;
     }
 }
 
@@ -297,15 +310,14 @@ ngx_http_loyalty_price_clamped(ngx_http_request_t *r,
     ngx_http_loyalty_pricing_t *pr, ngx_str_t *sku, int tier,
     ngx_http_loyalty_price_info_t *pi)
 {
-    ngx_http_loyalty_price_clamps++;
-    ngx_http_loyalty_metric(NGX_HTTP_LOYALTY_M_PRICE_CLAMP);
+    pr->clamps++;
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "loyalty: privilege guard lowered sku \"%V\" for tier "
                   "\"%*s\" from %L to %L (%ui in this worker)", sku,
                   pr->tiers->tiers[tier].name_len,
                   pr->tiers->tiers[tier].name, pi->raw, pi->price,
-                  ngx_http_loyalty_price_clamps);
+                  ngx_http_loyalty_price_clamps + pr->clamps);
 }
 
 
