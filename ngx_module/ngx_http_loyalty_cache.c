@@ -312,11 +312,12 @@ ngx_http_loyalty_cache_get(ngx_http_loyalty_store_t *store, ngx_str_t *value,
 
     ngx_http_loyalty_metric(NGX_HTTP_LOYALTY_M_CACHE_HIT);
 
-    ctx->identity = e->identity;
-
     if (e->identity != NGX_HTTP_LOYALTY_ID_VALID) {
+        ngx_http_loyalty_ctx_anonymous(ctx, e->identity);
         return NGX_OK;
     }
+
+    ctx->identity = NGX_HTTP_LOYALTY_ID_VALID;
 
     /*
      * The member id is the cookie's first field, the request's own bytes;

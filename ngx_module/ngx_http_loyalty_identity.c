@@ -51,12 +51,15 @@ ngx_http_loyalty_identify_first(ngx_http_request_t *r)
         return NULL;
     }
 
-    /* zeroed in line but for the tier's bytes, read through ctx->tier */
-    ngx_memzero(ctx, offsetof(ngx_http_loyalty_ctx_t, tier_data));
+    /*
+     * Zeroed in line from lifecycle up to the tier's bytes (read through
+     * ctx->tier): the identity's fields are set by whoever identifies.
+     */
+    ngx_memzero(&ctx->lifecycle, offsetof(ngx_http_loyalty_ctx_t, tier_data)
+                                 - offsetof(ngx_http_loyalty_ctx_t,
+                                            lifecycle));
 
     ngx_http_set_ctx(mr, ctx, ngx_http_loyalty_module);
-
-    ctx->stage = LOYALTY_STAGE_PROSPECT;
 
     /* the main request's location decides, whoever asks first */
     llcf = ngx_http_get_module_loc_conf(mr, ngx_http_loyalty_module);
@@ -64,7 +67,7 @@ ngx_http_loyalty_identify_first(ngx_http_request_t *r)
     if (ngx_http_loyalty_get_cookie(mr, &llcf->member_cookie, &value)
         != NGX_OK)
     {
-        ctx->identity = NGX_HTTP_LOYALTY_ID_NONE;
+        ngx_http_loyalty_ctx_anonymous(ctx, NGX_HTTP_LOYALTY_ID_NONE);
         ngx_http_loyalty_metric(NGX_HTTP_LOYALTY_M_IDENTITY);
         return ctx;
     }
@@ -74,11 +77,18 @@ ngx_http_loyalty_identify_first(ngx_http_request_t *r)
     /*
      * A cookie that cannot verify need not touch the store; a cached one
      * needs no read transaction (see ngx_http_loyalty_store_peek()).
+     * Whoever reads the store next in this call may take up the same
+     * snapshot (ctx->peeked).
      */
-    store = (lmcf->keys && value.len <= LOYALTY_COOKIE_MAX
-             && ngx_http_loyalty_store_peek(lmcf->store, r->connection->log)
-                == NGX_OK)
-            ? lmcf->store : NULL;
+    store = NULL;
+
+    if (lmcf->keys && value.len <= LOYALTY_COOKIE_MAX
+        && ngx_http_loyalty_store_peek(lmcf->store, r->connection->log)
+           == NGX_OK)
+    {
+        store = lmcf->store;
+        ctx->peeked = 1;
+    }
 
     expires = 0;
 
@@ -122,6 +132,11 @@ ngx_http_loyalty_identify_cookie(ngx_http_request_t *r,
     ngx_http_loyalty_main_conf_t   *lmcf;
 
     lmcf = ngx_http_get_module_main_conf(r, ngx_http_loyalty_module);
+
+    /* a cache hit filled the identity (an expired cookie's, read below) */
+    if (rc != NGX_OK) {
+        ngx_http_loyalty_ctx_anonymous(ctx, NGX_HTTP_LOYALTY_ID_NONE);
+    }
 
     if (rc == NGX_OK || rc == NGX_AGAIN) {
         status = (expires < ngx_time()) ? LOYALTY_COOKIE_EXPIRED
@@ -171,9 +186,7 @@ ngx_http_loyalty_identify_cookie(ngx_http_request_t *r,
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "loyalty: expired member cookie for \"%*s\"",
                       id_len, id);
-        ngx_memzero(ctx, sizeof(ngx_http_loyalty_ctx_t));
-        ctx->stage = LOYALTY_STAGE_PROSPECT;
-        ctx->identity = NGX_HTTP_LOYALTY_ID_EXPIRED;
+        ngx_http_loyalty_ctx_anonymous(ctx, NGX_HTTP_LOYALTY_ID_EXPIRED);
         break;
 
     default:

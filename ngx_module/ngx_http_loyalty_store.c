@@ -525,9 +525,11 @@ ngx_http_loyalty_store_ready(ngx_http_loyalty_store_t *store, ngx_log_t *log)
  * would read (it gets that snapshot, or a later one whose commit this
  * worker sees at its next peek).  So a cache hit needs no transaction.
  * NGX_DECLINED: no store to read; the caller begins no transaction.
+ * Through ngx_http_loyalty_store_peek(), which does without it while the
+ * store is open, checked this second, and has no new snapshot.
  */
 ngx_int_t
-ngx_http_loyalty_store_peek(ngx_http_loyalty_store_t *store, ngx_log_t *log)
+ngx_http_loyalty_store_look(ngx_http_loyalty_store_t *store, ngx_log_t *log)
 {
     MDB_envinfo  info;
 
