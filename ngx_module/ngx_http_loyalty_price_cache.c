@@ -81,11 +81,10 @@ ngx_http_loyalty_price_begin(ngx_http_request_t *r,
     ngx_http_loyalty_pricing_t *pr, ngx_uint_t lazy)
 {
     ngx_str_t                 *tier;
-    ngx_uint_t                 peeked;
     ngx_http_loyalty_ctx_t    *ctx;
     ngx_http_loyalty_store_t  *store;
 
-    ctx = ngx_http_loyalty_identify_peeked(r, &peeked);
+    ctx = ngx_http_loyalty_identify(r);
     if (ctx == NULL) {
         return NGX_ERROR;
     }
@@ -106,7 +105,7 @@ ngx_http_loyalty_price_begin(ngx_http_request_t *r,
      * just now took up the last snapshot already.
      */
     if (lazy
-        && (peeked
+        && (lazy == NGX_HTTP_LOYALTY_PRICE_PEEKED
             || ngx_http_loyalty_store_peek(store, r->connection->log)
                == NGX_OK)
         && store->tiers_txnid >= store->epoch && store->tiers_txnid != 0)
