@@ -77,18 +77,11 @@ ngx_http_loyalty_identify_first(ngx_http_request_t *r)
     /*
      * A cookie that cannot verify need not touch the store; a cached one
      * needs no read transaction (see ngx_http_loyalty_store_peek()).
-     * Whoever reads the store next in this call may take up the same
-     * snapshot (ctx->peeked).
      */
-    store = NULL;
-
-    if (lmcf->keys && value.len <= LOYALTY_COOKIE_MAX
-        && ngx_http_loyalty_store_peek(lmcf->store, r->connection->log)
-           == NGX_OK)
-    {
-        store = lmcf->store;
-        ctx->peeked = 1;
-    }
+    store = (lmcf->keys && value.len <= LOYALTY_COOKIE_MAX
+             && ngx_http_loyalty_store_peek(lmcf->store, r->connection->log)
+                == NGX_OK)
+            ? lmcf->store : NULL;
 
     expires = 0;
 
@@ -100,7 +93,14 @@ ngx_http_loyalty_identify_first(ngx_http_request_t *r)
                                                 expires);
     }
 
-    /* a returning visitor: the cache's answer, ctx filled, as it was */
+    /*
+     * A returning visitor: the cache's answer, ctx filled, as it was.
+     * Whoever reads the store next in this call may take up the snapshot
+     * just peeked at (ngx_http_loyalty_identify_peeked()): nothing else
+     * touched the store since.
+     */
+    ctx->peeked = 1;
+
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "loyalty: member cookie for \"%*s\" cached",
                    (size_t) (ngx_strlchr(value.data, value.data + value.len,

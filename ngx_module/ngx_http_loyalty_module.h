@@ -301,7 +301,7 @@ typedef struct {
     ngx_http_request_t          *price_r;
     unsigned                     price_found:1;
     unsigned                     funnel_done:1;
-    /* the identification peeked at the store (the snapshot then) */
+    /* a member cache hit: the store peeked at just then, nothing since */
     unsigned                     peeked:1;
     int64_t                      price;
     int64_t                      retail;

@@ -278,16 +278,19 @@ ngx_http_loyalty_ref_find(ngx_http_request_t *r, ngx_http_loyalty_click_t *c,
 static ngx_int_t
 ngx_http_loyalty_ref_known(ngx_http_request_t *r, ngx_http_loyalty_click_t *c)
 {
+    ngx_uint_t               peeked;
     ngx_http_loyalty_ctx_t  *ctx;
 
-    ctx = ngx_http_loyalty_identify(r);
+    ctx = ngx_http_loyalty_identify_peeked(r, &peeked);
     if (ctx == NULL) {
         return NGX_ERROR;
     }
 
+    /* a member identified just now took up the last snapshot already */
     if (c->lazy
-        && ngx_http_loyalty_store_peek(c->store, r->connection->log)
-           == NGX_OK)
+        && (peeked
+            || ngx_http_loyalty_store_peek(c->store, r->connection->log)
+               == NGX_OK))
     {
         c->epoch = c->store->epoch;
         c->gen = c->store->gen;
