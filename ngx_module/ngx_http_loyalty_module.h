@@ -525,6 +525,8 @@ ngx_http_loyalty_store_peek(ngx_http_loyalty_store_t *store, ngx_log_t *log)
 
     return NGX_OK;
 }
+
+
 ngx_http_loyalty_store_t *ngx_http_loyalty_store_get(ngx_http_request_t *r);
 const loyalty_tierset_t *ngx_http_loyalty_store_tiers(
     ngx_http_loyalty_store_t *store, ngx_log_t *log);
