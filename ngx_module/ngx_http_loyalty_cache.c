@@ -109,8 +109,9 @@ ngx_http_loyalty_cache_free(ngx_http_loyalty_store_t *store)
 }
 
 
-static ngx_http_loyalty_cache_entry_t *ngx_http_loyalty_cache_find(
-    ngx_http_loyalty_store_t *store, ngx_str_t *value);
+static ngx_inline ngx_http_loyalty_cache_entry_t *
+    ngx_http_loyalty_cache_find(ngx_http_loyalty_store_t *store,
+    ngx_str_t *value);
 
 
 /*
@@ -236,12 +237,18 @@ ngx_http_loyalty_cache_changed(ngx_http_loyalty_store_t *store, size_t t)
 /*
  * The entry of these cookie bytes, current or not, compared in constant
  * time: the bytes are a secret's MAC.  The cookie's last 8 bytes (the
- * MAC's) are compared first, as one word: another way's cookie, whose
- * length is the same as often as not, costs no more, and the word's
- * timing tells only whether all 8 characters (48 bits of the MAC, in
- * base64url) are right at once: about 2^47 guesses, not one at a time.
+ * MAC's) are compared first, as one word, and that compare is not in
+ * constant time on purpose: another way's cookie, whose length is the
+ * same as often as not, then costs no loyalty_ct_equal().  It is safe:
+ * the word is compared whole (one instruction, no early exit within
+ * it), so its timing tells only whether all 8 characters (48 bits of
+ * the MAC, in base64url) are right at once, never how many: about 2^47
+ * guesses to learn them, not 8 times 64.  And they would grant nothing:
+ * an entry is returned only when every byte matches, in constant time,
+ * and a cookie that matches none is verified in full (HMAC, constant
+ * time).  The lengths compared are not secret (the cookie's form).
  */
-static ngx_http_loyalty_cache_entry_t *
+static ngx_inline ngx_http_loyalty_cache_entry_t *
 ngx_http_loyalty_cache_find(ngx_http_loyalty_store_t *store, ngx_str_t *value)
 {
     uint64_t                         tail, t;
@@ -312,11 +319,12 @@ ngx_http_loyalty_cache_get(ngx_http_loyalty_store_t *store, ngx_str_t *value,
 
     ngx_http_loyalty_metric(NGX_HTTP_LOYALTY_M_CACHE_HIT);
 
-    ctx->identity = e->identity;
-
     if (e->identity != NGX_HTTP_LOYALTY_ID_VALID) {
+        ngx_http_loyalty_ctx_anonymous(ctx, e->identity);
         return NGX_OK;
     }
+
+    ctx->identity = NGX_HTTP_LOYALTY_ID_VALID;
 
     /*
      * The member id is the cookie's first field, the request's own bytes;

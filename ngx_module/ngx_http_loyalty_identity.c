@@ -51,12 +51,15 @@ ngx_http_loyalty_identify_first(ngx_http_request_t *r)
         return NULL;
     }
 
-    /* zeroed in line but for the tier's bytes, read through ctx->tier */
-    ngx_memzero(ctx, offsetof(ngx_http_loyalty_ctx_t, tier_data));
+    /*
+     * Zeroed in line from lifecycle up to the tier's bytes (read through
+     * ctx->tier): the identity's fields are set by whoever identifies.
+     */
+    ngx_memzero(&ctx->lifecycle, offsetof(ngx_http_loyalty_ctx_t, tier_data)
+                                 - offsetof(ngx_http_loyalty_ctx_t,
+                                            lifecycle));
 
     ngx_http_set_ctx(mr, ctx, ngx_http_loyalty_module);
-
-    ctx->stage = LOYALTY_STAGE_PROSPECT;
 
     /* the main request's location decides, whoever asks first */
     llcf = ngx_http_get_module_loc_conf(mr, ngx_http_loyalty_module);
@@ -64,7 +67,7 @@ ngx_http_loyalty_identify_first(ngx_http_request_t *r)
     if (ngx_http_loyalty_get_cookie(mr, &llcf->member_cookie, &value)
         != NGX_OK)
     {
-        ctx->identity = NGX_HTTP_LOYALTY_ID_NONE;
+        ngx_http_loyalty_ctx_anonymous(ctx, NGX_HTTP_LOYALTY_ID_NONE);
         ngx_http_loyalty_metric(NGX_HTTP_LOYALTY_M_IDENTITY);
         return ctx;
     }
@@ -90,7 +93,14 @@ ngx_http_loyalty_identify_first(ngx_http_request_t *r)
                                                 expires);
     }
 
-    /* a returning visitor: the cache's answer, ctx filled, as it was */
+    /*
+     * A returning visitor: the cache's answer, ctx filled, as it was.
+     * Whoever reads the store next in this call may take up the snapshot
+     * just peeked at (ngx_http_loyalty_identify_peeked()): nothing else
+     * touched the store since.
+     */
+    ctx->peeked = 1;
+
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "loyalty: member cookie for \"%*s\" cached",
                    (size_t) (ngx_strlchr(value.data, value.data + value.len,
@@ -122,6 +132,11 @@ ngx_http_loyalty_identify_cookie(ngx_http_request_t *r,
     ngx_http_loyalty_main_conf_t   *lmcf;
 
     lmcf = ngx_http_get_module_main_conf(r, ngx_http_loyalty_module);
+
+    /* a cache hit filled the identity (an expired cookie's, read below) */
+    if (rc != NGX_OK) {
+        ngx_http_loyalty_ctx_anonymous(ctx, NGX_HTTP_LOYALTY_ID_NONE);
+    }
 
     if (rc == NGX_OK || rc == NGX_AGAIN) {
         status = (expires < ngx_time()) ? LOYALTY_COOKIE_EXPIRED
@@ -171,9 +186,7 @@ ngx_http_loyalty_identify_cookie(ngx_http_request_t *r,
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "loyalty: expired member cookie for \"%*s\"",
                       id_len, id);
-        ngx_memzero(ctx, sizeof(ngx_http_loyalty_ctx_t));
-        ctx->stage = LOYALTY_STAGE_PROSPECT;
-        ctx->identity = NGX_HTTP_LOYALTY_ID_EXPIRED;
+        ngx_http_loyalty_ctx_anonymous(ctx, NGX_HTTP_LOYALTY_ID_EXPIRED);
         break;
 
     default:

@@ -276,6 +276,11 @@ typedef struct {
 
 /* what the request path learned about the visitor, once per request */
 typedef struct {
+    /*
+     * The identity: every field set by whoever identifies (a member
+     * cache hit, a lookup, ngx_http_loyalty_ctx_anonymous()), so that a
+     * new context is zeroed only from lifecycle on.
+     */
     ngx_http_loyalty_identity_e  identity;
     ngx_str_t                    member;    /* in the request's cookie */
     ngx_str_t                    tier;      /* in tier_data */
@@ -284,7 +289,8 @@ typedef struct {
     uint8_t                      stage;
     unsigned                     has_rank:1;
     unsigned                     blocked:1;
-    unsigned                     funnel_done:1;
+
+    /* first of the rest, zeroed when the context is made */
     ngx_uint_t                   lifecycle;
     ngx_str_t                    segment;
 
@@ -294,12 +300,31 @@ typedef struct {
      */
     ngx_http_request_t          *price_r;
     unsigned                     price_found:1;
+    unsigned                     funnel_done:1;
+    /* a member cache hit: the store peeked at just then, nothing since */
+    unsigned                     peeked:1;
     int64_t                      price;
     int64_t                      retail;
 
     /* last: a new context is zeroed up to it, its bytes read by tier */
     u_char                       tier_data[LOYALTY_TIER_MAX];
 } ngx_http_loyalty_ctx_t;
+
+
+/* an identity with nothing known: a prospect's, as zeroed */
+static ngx_inline void
+ngx_http_loyalty_ctx_anonymous(ngx_http_loyalty_ctx_t *ctx,
+    ngx_http_loyalty_identity_e identity)
+{
+    ctx->identity = identity;
+    ngx_str_null(&ctx->member);
+    ngx_str_null(&ctx->tier);
+    ctx->points = 0;
+    ctx->rank = 0;
+    ctx->stage = LOYALTY_STAGE_PROSPECT;
+    ctx->has_rank = 0;
+    ctx->blocked = 0;
+}
 
 
 /*
@@ -475,11 +500,33 @@ char *ngx_http_loyalty_store_access(ngx_conf_t *cf,
 ngx_int_t ngx_http_loyalty_store_init_module(ngx_cycle_t *cycle);
 ngx_int_t ngx_http_loyalty_store_init_worker(ngx_cycle_t *cycle);
 void ngx_http_loyalty_store_exit_worker(ngx_cycle_t *cycle);
-ngx_int_t ngx_http_loyalty_store_peek(ngx_http_loyalty_store_t *store,
+ngx_int_t ngx_http_loyalty_store_look(ngx_http_loyalty_store_t *store,
     ngx_log_t *log);
 MDB_txn *ngx_http_loyalty_store_begin(ngx_http_loyalty_store_t *store,
     ngx_log_t *log);
 void ngx_http_loyalty_store_end(ngx_http_loyalty_store_t *store);
+
+/*
+ * The store's last snapshot, without a read transaction (see
+ * ngx_http_loyalty_store_look()): in line while the store is open,
+ * checked this second, and has no new snapshot, as is usual.
+ */
+static ngx_inline ngx_int_t
+ngx_http_loyalty_store_peek(ngx_http_loyalty_store_t *store, ngx_log_t *log)
+{
+    MDB_envinfo  info;
+
+    if (store == NULL || !store->open || store->checked != ngx_time()
+        || mdb_env_info(store->st.env, &info) != 0
+        || info.me_last_txnid != store->seen)
+    {
+        return ngx_http_loyalty_store_look(store, log);
+    }
+
+    return NGX_OK;
+}
+
+
 ngx_http_loyalty_store_t *ngx_http_loyalty_store_get(ngx_http_request_t *r);
 const loyalty_tierset_t *ngx_http_loyalty_store_tiers(
     ngx_http_loyalty_store_t *store, ngx_log_t *log);
@@ -639,6 +686,31 @@ ngx_http_loyalty_identify(ngx_http_request_t *r)
     ctx = ngx_http_get_module_ctx(r->main, ngx_http_loyalty_module);
 
     return ctx ? ctx : ngx_http_loyalty_identify_first(r);
+}
+
+
+/*
+ * ngx_http_loyalty_identify(), and *peeked set when it identified the
+ * visitor just now and peeked at the store doing so: the caller's peek
+ * would find the same snapshot, so it need not look again.
+ */
+static ngx_inline ngx_http_loyalty_ctx_t *
+ngx_http_loyalty_identify_peeked(ngx_http_request_t *r, ngx_uint_t *peeked)
+{
+    ngx_http_loyalty_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_loyalty_module);
+
+    if (ctx) {
+        *peeked = 0;
+        return ctx;
+    }
+
+    ctx = ngx_http_loyalty_identify_first(r);
+
+    *peeked = ctx && ctx->peeked;
+
+    return ctx;
 }
 
 ngx_int_t ngx_http_loyalty_funnel(ngx_http_request_t *r,

@@ -104,7 +104,7 @@ ngx_http_loyalty_price_handler(ngx_http_request_t *r)
 {
     ngx_int_t                     rc;
     ngx_str_t                     list, body;
-    ngx_uint_t                    nskus;
+    ngx_uint_t                    nskus, peeked;
     const char                   *why;
     ngx_http_loyalty_pricing_t    pr;
     ngx_http_loyalty_price_ask_t  asks[NGX_HTTP_LOYALTY_SKUS_MAX];
@@ -140,11 +140,15 @@ ngx_http_loyalty_price_handler(ngx_http_request_t *r)
         return ngx_http_loyalty_price_error(r, NGX_HTTP_BAD_REQUEST, why);
     }
 
-    if (ngx_http_loyalty_identify(r) == NULL) {
+    if (ngx_http_loyalty_identify_peeked(r, &peeked) == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ngx_http_loyalty_price_begin(r, &pr, 1) != NGX_OK) {
+    if (ngx_http_loyalty_price_begin(r, &pr,
+                                     peeked ? NGX_HTTP_LOYALTY_PRICE_PEEKED
+                                            : NGX_HTTP_LOYALTY_PRICE_LAZY)
+        != NGX_OK)
+    {
         return ngx_http_loyalty_price_error(r,
                                             NGX_HTTP_SERVICE_UNAVAILABLE,
                                             "the store is unavailable");

@@ -63,8 +63,14 @@ extern ngx_uint_t  ngx_http_loyalty_price_clamps;
 /*
  * The visitor's tier and the store's snapshot, for one request's prices;
  * lazy: the read transaction is begun at the first price the cache does
- * not have (a price hook, which may read the store, begins it at once).
+ * not have (a price hook, which may read the store, begins it at once);
+ * NGX_HTTP_LOYALTY_PRICE_PEEKED: lazy, and the visitor was identified
+ * just now with a peek at the store (ngx_http_loyalty_identify_peeked()),
+ * whose snapshot is taken up without looking again.
  */
+#define NGX_HTTP_LOYALTY_PRICE_LAZY    1
+#define NGX_HTTP_LOYALTY_PRICE_PEEKED  2
+
 ngx_int_t ngx_http_loyalty_price_begin(ngx_http_request_t *r,
     ngx_http_loyalty_pricing_t *pr, ngx_uint_t lazy);
 void ngx_http_loyalty_price_end(ngx_http_loyalty_pricing_t *pr);

@@ -102,10 +102,13 @@ ngx_http_loyalty_price_begin(ngx_http_request_t *r,
      * Prices the cache has need no read transaction, once the epochs
      * are the last snapshot's (see ngx_http_loyalty_store_peek()), and
      * neither do the tiers, copied at this epoch or later; nor does a
-     * price hook that does not read the store.
+     * price hook that does not read the store.  A visitor identified
+     * just now took up the last snapshot already.
      */
     if (lazy
-        && ngx_http_loyalty_store_peek(store, r->connection->log) == NGX_OK
+        && (lazy == NGX_HTTP_LOYALTY_PRICE_PEEKED
+            || ngx_http_loyalty_store_peek(store, r->connection->log)
+               == NGX_OK)
         && store->tiers_txnid >= store->epoch && store->tiers_txnid != 0)
     {
         pr->epoch = store->epoch;

@@ -18,7 +18,6 @@
 #include "ngx_http_loyalty_lua.h"
 
 
-static void ngx_http_loyalty_ref_cleanup(void *data);
 static ngx_int_t ngx_http_loyalty_ref_click(ngx_http_request_t *r,
     ngx_http_loyalty_loc_conf_t *llcf, ngx_str_t *raw);
 static ngx_int_t ngx_http_loyalty_ref_known(ngx_http_request_t *r,
@@ -66,26 +65,8 @@ ngx_str_t  ngx_http_loyalty_ref_status_names[] = {
 };
 
 
-/*
- * The attribution is found again through the main request's pool: an
- * internal redirect clears module contexts, and a click is counted once.
- */
-ngx_http_loyalty_ref_t *
-ngx_http_loyalty_ref_get(ngx_http_request_t *r)
-{
-    ngx_pool_cleanup_t  *cln;
-
-    for (cln = r->main->pool->cleanup; cln; cln = cln->next) {
-        if (cln->handler == ngx_http_loyalty_ref_cleanup) {
-            return cln->data;
-        }
-    }
-
-    return NULL;
-}
-
-
-static void
+/* marks the attribution's entry in the pool: ngx_http_loyalty_ref_get() */
+void
 ngx_http_loyalty_ref_cleanup(void *data)
 {
     /* nothing to free: the handler only marks the attribution's entry */
@@ -297,16 +278,19 @@ ngx_http_loyalty_ref_find(ngx_http_request_t *r, ngx_http_loyalty_click_t *c,
 static ngx_int_t
 ngx_http_loyalty_ref_known(ngx_http_request_t *r, ngx_http_loyalty_click_t *c)
 {
+    ngx_uint_t               peeked;
     ngx_http_loyalty_ctx_t  *ctx;
 
-    ctx = ngx_http_loyalty_identify(r);
+    ctx = ngx_http_loyalty_identify_peeked(r, &peeked);
     if (ctx == NULL) {
         return NGX_ERROR;
     }
 
+    /* a member identified just now took up the last snapshot already */
     if (c->lazy
-        && ngx_http_loyalty_store_peek(c->store, r->connection->log)
-           == NGX_OK)
+        && (peeked
+            || ngx_http_loyalty_store_peek(c->store, r->connection->log)
+               == NGX_OK))
     {
         c->epoch = c->store->epoch;
         c->gen = c->store->gen;

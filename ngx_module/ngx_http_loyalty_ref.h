@@ -55,7 +55,29 @@ typedef struct {
 } ngx_http_loyalty_click_t;
 
 
-ngx_http_loyalty_ref_t *ngx_http_loyalty_ref_get(ngx_http_request_t *r);
+void ngx_http_loyalty_ref_cleanup(void *data);
+
+
+/*
+ * The attribution is found again through the main request's pool: an
+ * internal redirect clears module contexts, and a click is counted once.
+ * In line: the header filter looks for it on every response.
+ */
+static ngx_inline ngx_http_loyalty_ref_t *
+ngx_http_loyalty_ref_get(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    for (cln = r->main->pool->cleanup; cln; cln = cln->next) {
+        if (cln->handler == ngx_http_loyalty_ref_cleanup) {
+            return cln->data;
+        }
+    }
+
+    return NULL;
+}
+
+
 MDB_txn *ngx_http_loyalty_ref_txn(ngx_http_request_t *r,
     ngx_http_loyalty_click_t *c);
 ngx_int_t ngx_http_loyalty_ref_find(ngx_http_request_t *r,

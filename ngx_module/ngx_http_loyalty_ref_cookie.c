@@ -59,6 +59,10 @@ typedef struct {
 static ngx_int_t ngx_http_loyalty_ref_verify(loyalty_keyring_t *keys,
     ngx_str_t *value, ngx_str_t *referrer, loyalty_ref_cookie_t *rc);
 static ngx_int_t ngx_http_loyalty_ref_header_filter(ngx_http_request_t *r);
+static ngx_int_t ngx_http_loyalty_ref_header_click(ngx_http_request_t *r,
+    ngx_http_loyalty_loc_conf_t *llcf) NGX_HTTP_LOYALTY_OUT_OF_LINE;
+static ngx_int_t ngx_http_loyalty_ref_header_send(ngx_http_request_t *r,
+    ngx_http_loyalty_ref_t *ref) NGX_HTTP_LOYALTY_OUT_OF_LINE;
 
 
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
@@ -359,12 +363,13 @@ ngx_http_loyalty_ref_set_cookie(ngx_http_request_t *r,
 
 /*
  * A click counts and sets its cookie even when no variable asks about
- * it; other requests pay only for a look at their arguments.
+ * it; other requests pay only for a look at their arguments and at the
+ * pool's cleanups, in line, with no frame built: the work is in
+ * ngx_http_loyalty_ref_header_click() and _send().
  */
 static ngx_int_t
 ngx_http_loyalty_ref_header_filter(ngx_http_request_t *r)
 {
-    ngx_str_t                      arg;
     ngx_http_loyalty_ref_t        *ref;
     ngx_http_loyalty_loc_conf_t   *llcf;
     ngx_http_loyalty_main_conf_t  *lmcf;
@@ -384,30 +389,62 @@ ngx_http_loyalty_ref_header_filter(ngx_http_request_t *r)
     if (ref == NULL) {
         llcf = ngx_http_get_module_loc_conf(r, ngx_http_loyalty_module);
 
-        if (llcf->ref_arg.len == 0 || r->args.len == 0
-            || ngx_http_loyalty_arg(r, llcf->ref_arg.data, llcf->ref_arg.len,
-                                    &arg)
-               != NGX_OK)
-        {
+        /* no arguments, or no argument of a click: nothing to attribute */
+        if (llcf->ref_arg.len == 0 || r->args.len <= llcf->ref_arg.len) {
             return ngx_http_next_header_filter(r);
         }
 
-        ref = ngx_http_loyalty_attribute(r);
-        if (ref == NULL) {
-            return NGX_ERROR;
-        }
+        return ngx_http_loyalty_ref_header_click(r, llcf);
     }
 
-    if (ref->set_cookie.len && !ref->cookie_sent) {
-        if (ngx_http_loyalty_add_header(r, "Set-Cookie", ref->set_cookie.data,
-                                        ref->set_cookie.len)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-        ref->cookie_sent = 1;
+    if (ref->set_cookie.len == 0 || ref->cookie_sent) {
+        return ngx_http_next_header_filter(r);
     }
+
+    return ngx_http_loyalty_ref_header_send(r, ref);
+}
+
+
+/* a request with arguments and no attribution yet: a click, if one */
+static ngx_int_t
+ngx_http_loyalty_ref_header_click(ngx_http_request_t *r,
+    ngx_http_loyalty_loc_conf_t *llcf)
+{
+    ngx_str_t                arg;
+    ngx_http_loyalty_ref_t  *ref;
+
+    if (ngx_http_loyalty_arg(r, llcf->ref_arg.data, llcf->ref_arg.len, &arg)
+        != NGX_OK)
+    {
+        return ngx_http_next_header_filter(r);
+    }
+
+    ref = ngx_http_loyalty_attribute(r);
+    if (ref == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ref->set_cookie.len == 0 || ref->cookie_sent) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    return ngx_http_loyalty_ref_header_send(r, ref);
+}
+
+
+/* the attribution cookie, on the response of the request that set it */
+static ngx_int_t
+ngx_http_loyalty_ref_header_send(ngx_http_request_t *r,
+    ngx_http_loyalty_ref_t *ref)
+{
+    if (ngx_http_loyalty_add_header(r, "Set-Cookie", ref->set_cookie.data,
+                                    ref->set_cookie.len)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ref->cookie_sent = 1;
 
     return ngx_http_next_header_filter(r);
 }

@@ -31,8 +31,6 @@ typedef enum {
 
 static ngx_int_t ngx_http_loyalty_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
-static ngx_int_t ngx_http_loyalty_variable_first(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data) __attribute__((noinline));
 static void ngx_http_loyalty_variable_fill(ngx_http_request_t *r,
     ngx_http_loyalty_ctx_t *ctx);
 static ngx_int_t ngx_http_loyalty_ref_field_var(ngx_http_request_t *r,
@@ -283,9 +281,9 @@ ngx_http_loyalty_personal_var(ngx_http_request_t *r,
 
 /*
  * $loyalty_member, $loyalty_tier, $loyalty_stage, $loyalty_identity: what
- * is at data in the context, an ngx_str_t or a code.  The context is read
- * in line, with no frame to build: the request's first variable
- * identifies the visitor through ngx_http_loyalty_variable_first().
+ * is at data in the context, an ngx_str_t or a code.  The request's first
+ * variable identifies the visitor; a member's $loyalty_member fills the
+ * next two, so that it is usually the only call of a request.
  */
 static ngx_int_t
 ngx_http_loyalty_variable(ngx_http_request_t *r,
@@ -294,9 +292,9 @@ ngx_http_loyalty_variable(ngx_http_request_t *r,
     ngx_str_t               *s;
     ngx_http_loyalty_ctx_t  *ctx;
 
-    ctx = ngx_http_get_module_ctx(r->main, ngx_http_loyalty_module);
+    ctx = ngx_http_loyalty_identify(r);
     if (ctx == NULL) {
-        return ngx_http_loyalty_variable_first(r, v, data);
+        return NGX_ERROR;
     }
 
     switch (data) {
@@ -353,19 +351,6 @@ ngx_http_loyalty_variable_fill(ngx_http_request_t *r,
     (void) ngx_http_loyalty_var_set(
         &r->variables[index[NGX_HTTP_LOYALTY_PERSONAL_STAGE]],
         s->data, s->len);
-}
-
-
-/* the request's first variable: the visitor identified, then read */
-static ngx_int_t
-ngx_http_loyalty_variable_first(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data)
-{
-    if (ngx_http_loyalty_identify_first(r) == NULL) {
-        return NGX_ERROR;
-    }
-
-    return ngx_http_loyalty_variable(r, v, data);
 }
 
 
