@@ -341,6 +341,8 @@ int loyalty_stats_decode(const uint8_t *buf, size_t len, int64_t *c);
 /* sets only the counters present, bit i of *present for counter i */
 int loyalty_stats_decode_present(const uint8_t *buf, size_t len, int64_t *c,
     unsigned *present);
+/* adds the record's counters to c: 0, or -1 (c then as it was) */
+int loyalty_stats_decode_add(const uint8_t *buf, size_t len, int64_t *c);
 
 /* the block kind of a day kind ("c" "C"...), or 0 for one without */
 int loyalty_stats_block_kind(int kind);

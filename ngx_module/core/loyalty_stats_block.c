@@ -17,12 +17,14 @@
 
 
 /*
- * One day's counters from p, added to c, their bits in *mask: the byte
- * after them, or NULL when they do not decode (c then partly added to)
+ * One day's counters from p added to c, or taken from it (neg all
+ * ones), their bits in *mask: the byte after them, or NULL when they do
+ * not decode.  c is then moved by the counters read before the damage:
+ * the same call with ~neg moves it back exactly.
  */
 static inline const uint8_t *
 loyalty_stats_body_add(const uint8_t *p, const uint8_t *end, int64_t *c,
-    unsigned *mask)
+    uint64_t neg, unsigned *mask)
 {
     int       shift;
     unsigned  m;
@@ -71,8 +73,9 @@ loyalty_stats_body_add(const uint8_t *p, const uint8_t *end, int64_t *c,
             return NULL;
         }
 
+        z = ((z >> 1) ^ -(z & 1)) ^ neg;
         c[__builtin_ctz(m)] = (int64_t) ((uint64_t) c[__builtin_ctz(m)]
-                                         + ((z >> 1) ^ -(z & 1)));
+                                         + z - neg);
     }
 
     return p;
@@ -81,12 +84,14 @@ loyalty_stats_body_add(const uint8_t *p, const uint8_t *end, int64_t *c,
 
 /*
  * A block's day from p: its length byte, then its running sums as a
- * day record's counters without the version; those added to c, their
- * bits in *mask: the byte after them, or NULL when they do not decode
+ * day record's counters without the version; those added to c (taken
+ * from it: neg all ones), their bits in *mask: the byte after them, or
+ * NULL when they do not decode, c then moved as the same call with
+ * ~neg moves it back
  */
 static inline const uint8_t *
 loyalty_stats_day_add(const uint8_t *p, const uint8_t *end, int64_t *c,
-    unsigned *mask)
+    uint64_t neg, unsigned *mask)
 {
     const uint8_t  *q;
 
@@ -96,7 +101,7 @@ loyalty_stats_day_add(const uint8_t *p, const uint8_t *end, int64_t *c,
 
     q = p + 1 + *p;
 
-    return loyalty_stats_body_add(p + 1, q, c, mask) == q ? q : NULL;
+    return loyalty_stats_body_add(p + 1, q, c, neg, mask) == q ? q : NULL;
 }
 
 
@@ -124,9 +129,29 @@ loyalty_stats_decode_present(const uint8_t *buf, size_t len, int64_t *c,
         return -1;
     }
 
-    p = loyalty_stats_body_add(buf + 1, buf + len, c, present);
+    p = loyalty_stats_body_add(buf + 1, buf + len, c, 0, present);
 
     return p == buf + len ? 0 : -1;
+}
+
+
+int
+loyalty_stats_decode_add(const uint8_t *buf, size_t len, int64_t *c)
+{
+    unsigned  m;
+
+    if (len < 3 || buf[0] != LOYALTY_STATS_VERSION) {
+        return -1;
+    }
+
+    if (loyalty_stats_body_add(buf + 1, buf + len, c, 0, &m) == buf + len) {
+        return 0;
+    }
+
+    /* what the counters before the damage added, taken back */
+    loyalty_stats_body_add(buf + 1, buf + len, c, (uint64_t) -1, &m);
+
+    return -1;
 }
 
 
@@ -196,11 +221,10 @@ int
 loyalty_stats_block_sum(const uint8_t *buf, size_t len, uint32_t want,
     int64_t *c, unsigned *present)
 {
-    int             i, k, before, last;
-    int64_t         lo[LOYALTY_STATS_COUNTERS], hi[LOYALTY_STATS_COUNTERS];
+    int             k, before, last;
     unsigned        m;
     uint32_t        days, low;
-    const uint8_t  *p, *end;
+    const uint8_t  *p, *q, *hi, *end;
 
     days = loyalty_stats_block_days(buf, len);
     if (days == 0 || want == 0) {
@@ -210,7 +234,8 @@ loyalty_stats_block_sum(const uint8_t *buf, size_t len, uint32_t want,
     /*
      * The days of want (lo..hi) sum to the running sums of the last day
      * at or before hi less those of the last day before lo: two days
-     * decoded, the others skipped by their length
+     * decoded straight into c, the one added and the other taken, the
+     * others skipped by their length
      */
     low = ((uint32_t) 1 << __builtin_ctz(want)) - 1;
     before = (days & low) ? 31 - __builtin_clz(days & low) : -1;
@@ -222,39 +247,50 @@ loyalty_stats_block_sum(const uint8_t *buf, size_t len, uint32_t want,
         return 1;
     }
 
-    memset(lo, 0, sizeof(lo));
-    memset(hi, 0, sizeof(hi));
-
     p = buf + 5;
     end = buf + len;
+    hi = NULL;
+    m = 0;
 
     /* the latest day first: for the last days, the first one or two */
     for ( ;; ) {
         k = 31 - __builtin_clz(days);
         days &= ~((uint32_t) 1 << k);
-        m = 0;
 
-        p = (k == last) ? loyalty_stats_day_add(p, end, hi, &m)
-            : (k == before) ? loyalty_stats_day_add(p, end, lo, &m)
-            : loyalty_stats_day_skip(p, end);
+        if (k == last) {
+            q = loyalty_stats_day_add(p, end, c, 0, &m);
+            hi = p;
 
-        if (p == NULL) {
-            return -1;
+        } else if (k == before) {
+            q = loyalty_stats_day_add(p, end, c, (uint64_t) -1, &m);
+
+            if (q == NULL) {
+                loyalty_stats_day_add(p, end, c, 0, &m);
+            }
+
+        } else {
+            q = loyalty_stats_day_skip(p, end);
+        }
+
+        if (q == NULL) {
+            break;
         }
 
         *present |= m;
 
         if (k == before || (k == last && before < 0)) {
-            break;
+            return 0;
         }
+
+        p = q;
     }
 
-    for (i = 0; i < LOYALTY_STATS_COUNTERS; i++) {
-        c[i] = (int64_t) ((uint64_t) c[i] + (uint64_t) hi[i]
-                          - (uint64_t) lo[i]);
+    /* damage: what was added taken back, so that c is as it was */
+    if (hi != NULL) {
+        loyalty_stats_day_add(hi, end, c, (uint64_t) -1, &m);
     }
 
-    return 0;
+    return -1;
 }
 
 
@@ -284,7 +320,7 @@ loyalty_stats_block_check(const uint8_t *buf, size_t len)
     for (k = 0; days; days &= days - 1, k ^= 1) {
         memset(run[k], 0, sizeof(run[k]));
 
-        p = loyalty_stats_day_add(p, end, run[k], &m);
+        p = loyalty_stats_day_add(p, end, run[k], 0, &m);
 
         if (p == NULL
             || (!first && memcmp(run[k], run[k ^ 1], sizeof(run[k])) == 0))
@@ -358,7 +394,7 @@ loyalty_stats_block_splice(uint8_t *buf, size_t *len, int i,
         k = 31 - __builtin_clz(b);
 
         memset(run, 0, sizeof(run));
-        p = loyalty_stats_day_add(p, end, run, &m);
+        p = loyalty_stats_day_add(p, end, run, 0, &m);
         if (p == NULL) {
             return -1;
         }
@@ -372,7 +408,9 @@ loyalty_stats_block_splice(uint8_t *buf, size_t *len, int i,
 
     /* day i, and the running sums of the day present before it */
     memset(run, 0, sizeof(run));
-    if ((days & bit) && (p = loyalty_stats_day_add(p, end, run, &m)) == NULL) {
+    if ((days & bit)
+        && (p = loyalty_stats_day_add(p, end, run, 0, &m)) == NULL)
+    {
         return -1;
     }
 
@@ -380,7 +418,7 @@ loyalty_stats_block_splice(uint8_t *buf, size_t *len, int i,
     memset(prev, 0, sizeof(prev));
 
     if ((days & (bit - 1))
-        && loyalty_stats_day_add(rest, end, prev, &m) == NULL)
+        && loyalty_stats_day_add(rest, end, prev, 0, &m) == NULL)
     {
         return -1;
     }

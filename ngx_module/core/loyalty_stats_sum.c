@@ -39,91 +39,45 @@ loyalty_stats_key_day(const uint8_t *k)
 
 
 /*
- * The days of a block record that want has into the totals; their sort
- * counter, *sound set; 0 for damage, which is verify's to report and
- * counts nothing here, and for a block without days of the range
+ * The totals' sum of the counter the rows are sorted by (0 by key):
+ * what a name's records move it by is the name's row's sum
  */
-static int64_t
-loyalty_stats_total_block(loyalty_stats_top_t *t, const uint8_t *v,
-    size_t len, uint32_t want, int *sound)
+static inline int64_t
+loyalty_stats_sort_total(const loyalty_stats_top_t *t)
 {
-    int       sort;
-    int64_t   before;
-    unsigned  present;
+    return (t->sort == LOYALTY_STATS_SORT_KEY) ? 0 : t->totals[t->sort];
+}
 
-    sort = (t->sort == LOYALTY_STATS_SORT_KEY) ? 0 : t->sort;
-    before = t->totals[sort];
-    present = 0;
 
-    if (loyalty_stats_block_sum(v, len, want, t->totals, &present) != 0) {
-        return 0;
-    }
-
-    *sound = 1;
-
-    return (t->sort == LOYALTY_STATS_SORT_KEY) ? 0 : t->totals[sort] - before;
+/* what the records since the sort total was before moved it by */
+static inline int64_t
+loyalty_stats_moved(const loyalty_stats_top_t *t, int64_t before)
+{
+    return (int64_t) ((uint64_t) loyalty_stats_sort_total(t)
+                      - (uint64_t) before);
 }
 
 
 /*
  * A record into the totals: a day record (want 0), or the days of a
- * block record that want has; its sort counter, *sound set; 0 for
- * damage, which is verify's to report and counts nothing here
+ * block record that want has: 1; 0 for damage, which is verify's to
+ * report and counts nothing here (the decoders take back what they
+ * added of it), and for a block without days of the range
  */
-static int64_t
+static inline int
 loyalty_stats_total(loyalty_stats_top_t *t, const uint8_t *v, size_t len,
-    uint32_t want, int *sound)
+    uint32_t want)
 {
-    int             i;
-    unsigned        m, u, present;
-    int64_t         c[LOYALTY_STATS_COUNTERS];
-    const uint8_t  *p, *end;
+    unsigned  present;
 
     if (want) {
-        return loyalty_stats_total_block(t, v, len, want, sound);
+        present = 0;
+
+        return loyalty_stats_block_sum(v, len, want, t->totals, &present)
+               == 0;
     }
 
-    present = (len >= 3) ? (unsigned) (v[1] | (v[2] << 8)) : 0;
-    p = v + 3;
-    end = v + len;
-    m = 0;
-
-    /*
-     * Most day records (clicks) count under 64 of everything: a byte per
-     * counter, neither 0 nor continued, added to the totals as it is
-     * decoded (and taken back if a longer one follows)
-     */
-    if (len >= 3 && v[0] == LOYALTY_STATS_VERSION
-        && !(present >> LOYALTY_STATS_COUNTERS))
-    {
-        for (m = present; m && p < end && *p - 1u < 0x7f; m &= m - 1) {
-            i = __builtin_ctz(m);
-            c[i] = (int64_t) (*p >> 1) ^ -(int64_t) (*p & 1);
-            t->totals[i] += c[i];
-            p++;
-        }
-
-        if (m != 0 || p != end) {
-            for (u = present; u != m; u &= u - 1) {
-                t->totals[__builtin_ctz(u)] -= c[__builtin_ctz(u)];
-            }
-        }
-    }
-
-    if (len < 3 || m != 0 || p != end) {
-        if (loyalty_stats_decode_present(v, len, c, &present) != 0) {
-            return 0;
-        }
-
-        for (m = present; m; m &= m - 1) {
-            t->totals[__builtin_ctz(m)] += c[__builtin_ctz(m)];
-        }
-    }
-
-    *sound = 1;
-
-    return (t->sort != LOYALTY_STATS_SORT_KEY && (present & (1u << t->sort)))
-           ? c[t->sort] : 0;
+    return loyalty_stats_decode_add(v, len, t->totals) == 0;
 }
 
 
@@ -380,28 +334,27 @@ loyalty_stats_way_cmp(const loyalty_stats_way_t *a,
 
 /*
  * The way's record, or its pending rows of one name, into the totals:
- * their sort counter summed, *sound set if one decodes
+ * 1 if one of them decodes
  */
-static int64_t
-loyalty_stats_way_total(loyalty_stats_way_t *w, loyalty_stats_top_t *t,
-    int *sound)
+static inline int
+loyalty_stats_way_total(loyalty_stats_way_t *w, loyalty_stats_top_t *t)
 {
-    size_t   k;
-    int64_t  v;
+    int     sound;
+    size_t  k;
 
     if (w->cur != NULL) {
         return loyalty_stats_total(t, w->val.mv_data, w->val.mv_size,
-                                   w->want, sound);
+                                   w->want);
     }
 
-    v = 0;
+    sound = 0;
 
     for (k = w->first; k < w->i; k++) {
-        v += loyalty_stats_total(t, w->pend[k].val.mv_data,
-                                 w->pend[k].val.mv_size, 0, sound);
+        sound |= loyalty_stats_total(t, w->pend[k].val.mv_data,
+                                     w->pend[k].val.mv_size, 0);
     }
 
-    return v;
+    return sound;
 }
 
 
@@ -410,18 +363,17 @@ static int
 loyalty_stats_way_add(loyalty_stats_way_t *w, loyalty_stats_top_t *t,
     loyalty_stats_sums_t *s)
 {
-    int      sound;
-    int64_t  v;
+    int64_t  before;
 
-    sound = 0;
-    v = loyalty_stats_way_total(w, t, &sound);
+    before = loyalty_stats_sort_total(t);
 
-    if (!sound) {
+    if (!loyalty_stats_way_total(w, t)) {
         return 0;
     }
 
     return loyalty_stats_sums_add(s, (uint8_t *) w->key.mv_data + 5,
-                                  w->key.mv_size - 5, v);
+                                  w->key.mv_size - 5,
+                                  loyalty_stats_moved(t, before));
 }
 
 
@@ -659,49 +611,66 @@ static int
 loyalty_stats_merge_few(loyalty_stats_way_t *w, size_t *n,
     loyalty_stats_top_t *t)
 {
-    int                  rc, sound;
-    size_t               i, j;
-    int64_t              v;
-    loyalty_stats_way_t  first;
+    int       rc, d, sound;
+    size_t    i, j;
+    int64_t   before;
+    MDB_val   name;
+    unsigned  at;
 
     for (i = 0; i < *n; i++) {
         loyalty_stats_way_word(&w[i], 1);
     }
 
     while (*n > 0) {
-        for (j = 0, i = 1; i < *n; i++) {
-            if (loyalty_stats_way_cmp(&w[i], &w[j]) < 0) {
+        /* the ways at the first name (bit i: way i), a compare a way */
+        j = 0;
+        at = 1;
+
+        for (i = 1; i < *n; i++) {
+            d = loyalty_stats_way_cmp(&w[i], &w[j]);
+
+            if (d < 0) {
                 j = i;
+                at = 0;
+            }
+
+            if (d <= 0) {
+                at |= 1u << i;
             }
         }
 
-        /* the name's key and word: the ways move on below */
-        first.word = w[j].word;
-        first.key = w[j].key;
-
+        /* in the map or the pending rows: it stays as the ways move on */
+        name = w[j].key;
+        before = loyalty_stats_sort_total(t);
         sound = 0;
-        v = 0;
 
-        for (i = 0; i < *n; /* void */) {
-            if (loyalty_stats_way_cmp(&w[i], &first) != 0) {
-                i++;
+        /* the last first: a way at its end takes the last one's place */
+        for (i = *n; i-- > 0; /* void */) {
+            if (!(at & (1u << i))) {
                 continue;
             }
 
-            v += loyalty_stats_way_total(&w[i], t, &sound);
+            sound |= loyalty_stats_way_total(&w[i], t);
 
             rc = loyalty_stats_way_next(&w[i], MDB_NEXT);
-            loyalty_stats_way_word(&w[i], rc);
 
-            rc = loyalty_stats_way_after(w, n, &i, rc);
+            if (rc == 1) {
+                loyalty_stats_way_word(&w[i], rc);
+                continue;
+            }
+
             if (rc != 0) {
                 return rc;
             }
+
+            loyalty_stats_way_close(&w[i]);
+            w[i] = w[--*n];
         }
 
         if (sound) {
-            rc = loyalty_stats_top_offer(t, (uint8_t *) first.key.mv_data + 5,
-                                         first.key.mv_size - 5, v);
+            rc = loyalty_stats_top_offer(t, (uint8_t *) name.mv_data + 5,
+                                         name.mv_size - 5,
+                                         loyalty_stats_moved(t, before));
             if (rc != 0) {
                 return rc;
             }
@@ -778,8 +747,8 @@ int
 loyalty_stats_days(loyalty_store_t *st, MDB_txn *txn,
     const loyalty_stats_query_t *q, loyalty_stats_top_t *t)
 {
-    int       rc, sound;
-    int64_t   day, v;
+    int       rc;
+    int64_t   day, before;
     uint8_t   kbuf[LOYALTY_STATS_KEY_MAX];
     MDB_val   key, val;
 
@@ -794,12 +763,15 @@ loyalty_stats_days(loyalty_store_t *st, MDB_txn *txn,
             return rc;
         }
 
-        v = (rc == 0) ? loyalty_stats_total(t, val.mv_data, val.mv_size, 0,
-                                            &sound)
-                      : 0;
+        before = loyalty_stats_sort_total(t);
+
+        if (rc == 0) {
+            (void) loyalty_stats_total(t, val.mv_data, val.mv_size, 0);
+        }
 
         /* the row's name: the day, big-endian, in date order */
-        rc = loyalty_stats_top_offer(t, kbuf + 1, 4, v);
+        rc = loyalty_stats_top_offer(t, kbuf + 1, 4,
+                                     loyalty_stats_moved(t, before));
         if (rc != 0) {
             return rc;
         }

@@ -114,8 +114,11 @@ int loyalty_stats_merge(loyalty_store_t *st, MDB_txn *txn,
 /* by=day: every day of the range, those without counts too */
 int loyalty_stats_days(loyalty_store_t *st, MDB_txn *txn,
     const loyalty_stats_query_t *q, loyalty_stats_top_t *t);
-/* a row summed: kept if it is among the first k; 0 or ENOMEM */
-int loyalty_stats_top_offer(loyalty_stats_top_t *t, const void *name,
+/*
+ * a row that may be among the first k, kept if it is: 0 or ENOMEM
+ * (loyalty_stats_top.c)
+ */
+int loyalty_stats_top_insert(loyalty_stats_top_t *t, const void *name,
     size_t len, int64_t v);
 /*
  * the kept rows in order, first to last: t->pool[t->heap[0..n)]
@@ -137,6 +140,29 @@ int loyalty_stats_pend_load(loyalty_store_t *st, MDB_txn *txn, int kind,
     int64_t from, int64_t to, loyalty_stats_pend_t **out, size_t *n);
 /* the day of a big-endian 4-byte key part */
 int64_t loyalty_stats_key_day(const uint8_t *k);
+
+
+/*
+ * A row summed: counted, and kept if it is among the first k; 0 or
+ * ENOMEM.  Most rows of a full heap come after its last, told by v
+ * alone without a call.
+ */
+static inline int
+loyalty_stats_top_offer(loyalty_stats_top_t *t, const void *name,
+    size_t len, int64_t v)
+{
+    t->count++;
+
+    if (t->n == t->k
+        && (t->k == 0
+            || (t->sort != LOYALTY_STATS_SORT_KEY
+                && v < t->pool[t->heap[0]].v)))
+    {
+        return 0;
+    }
+
+    return loyalty_stats_top_insert(t, name, len, v);
+}
 
 
 #endif /* _LOYALTY_STATS_SUM_H_INCLUDED_ */

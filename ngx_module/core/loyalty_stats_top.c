@@ -96,24 +96,11 @@ loyalty_stats_top_grow(loyalty_stats_top_t *t)
 
 
 int
-loyalty_stats_top_offer(loyalty_stats_top_t *t, const void *name,
+loyalty_stats_top_insert(loyalty_stats_top_t *t, const void *name,
     size_t len, int64_t v)
 {
     size_t               i;
     loyalty_stats_row_t  row;
-
-    t->count++;
-
-    if (t->k == 0) {
-        return 0;
-    }
-
-    /* most rows of a full heap come after its last: told by v alone */
-    if (t->n == t->k && t->sort != LOYALTY_STATS_SORT_KEY
-        && v < t->pool[t->heap[0]].v)
-    {
-        return 0;
-    }
 
     row.v = v;
     row.len = (uint32_t) len;

@@ -420,13 +420,121 @@ test_check(void)
 }
 
 
+/* a raw record of kind, day and name in s */
+static void
+put_raw(loyalty_store_t *s, int kind, int64_t day, const char *name,
+    const char *rec, size_t len)
+{
+    uint8_t   kbuf[LOYALTY_STATS_KEY_MAX];
+    MDB_txn  *txn;
+    MDB_val   key, val;
+
+    key.mv_data = kbuf;
+    key.mv_size = loyalty_stats_key(kind, day, name, strlen(name), kbuf);
+    val.mv_data = (void *) rec;
+    val.mv_size = len;
+
+    mdb_txn_begin(s->env, NULL, 0, &txn);
+    mdb_put(txn, s->dbi[LOYALTY_DB_STATS], &key, &val, 0);
+    mdb_txn_commit(txn);
+}
+
+
+/*
+ * A question decodes a block's days straight into its totals, one day
+ * added and another taken: a day that does not decode part way, or a
+ * day skipped past the end, takes back what was already moved, so that
+ * the totals are exactly as before the record
+ */
+static void
+test_take_back(void)
+{
+    int          i, k, same;
+    char        *out;
+    int64_t      c[LOYALTY_STATS_COUNTERS], was[LOYALTY_STATS_COUNTERS];
+    unsigned     present;
+    static const struct {
+        const char  *rec;
+        size_t       len;
+        uint32_t     want;
+        const char  *what;
+    } bad[] = {
+        /* day 2: clicks 5, revenue 100; day 1: clicks 3, then cut */
+        { "\x01\x06\x00\x00\x00" "\x05\x81\x00\x0a\xc8\x01"
+          "\x04\x81\x00\x06\x80", 16, 0x4,
+          "the day before the range's cut after a counter" },
+        { "\x01\x04\x00\x00\x00" "\x04\x81\x00\x06\x80", 10, 0x4,
+          "the range's last day cut after a counter" },
+        { "\x01\x04\x00\x00\x00" "\x04\x01\x00\x06\x02\x02", 11,
+          0x4, "the range's last day longer than its counters" },
+        /* days 3, 2 (skipped, past the end) and 0 */
+        { "\x01\x0d\x00\x00\x00" "\x03\x01\x00\x0a"
+          "\x09\x01\x00\x02", 13, 0xc,
+          "a day skipped past the end" },
+        { "\x01\x06\x00\x00\x00" "\x05\x81\x00\x0a\xc8\x01"
+          "\x05\x81\x00\x06\x06\x06", 17, 0x4,
+          "the day before the range's with a byte after" },
+    };
+
+    for (i = 0; i < (int) nelts(was); i++) {
+        was[i] = (int64_t) (i * 1000003) - 4000000;
+    }
+
+    was[LOYALTY_STATS_REVENUE] = INT64_MAX;
+
+    for (i = 0; i < (int) nelts(bad); i++) {
+        memcpy(c, was, sizeof(c));
+        present = 0;
+
+        k = loyalty_stats_block_sum((const uint8_t *) bad[i].rec, bad[i].len,
+                                    bad[i].want, c, &present);
+
+        ok(k == -1 && memcmp(c, was, sizeof(c)) == 0,
+           "take back: %s", bad[i].what);
+    }
+
+    memcpy(c, was, sizeof(c));
+    ok(loyalty_stats_decode_add((const uint8_t *) "\x01\x81\x00\x06\x80",
+                                5, c) == -1
+       && memcmp(c, was, sizeof(c)) == 0,
+       "take back: a day record cut after a counter");
+    ok(loyalty_stats_decode_add((const uint8_t *) "\x01\x81\x00\x06\x02",
+                                5, c) == 0
+       && c[LOYALTY_STATS_CLICKS] == was[LOYALTY_STATS_CLICKS] + 3
+       && c[LOYALTY_STATS_REVENUE] == INT64_MIN,
+       "a sound day record added, a sum past the largest wraps");
+
+    /* a question: the damaged code counts nothing, the totals the other's */
+    put_raw(&st[1], 'C', BLOCK + 320, "DMG-A",
+            "\x01\x06\x00\x00\x00" "\x03\x01\x00\x64"
+            "\x04\x81\x00\x06\x80", 14);
+    put_raw(&st[1], 'C', BLOCK + 320, "DMG-B",
+            "\x01\x06\x00\x00\x00" "\x05\x81\x00\x0a\xc8\x01"
+            "\x05\x81\x00\x06\xc8\x01", 17);
+
+    out = ask(&st[1], BLOCK + 322, BLOCK + 322, "clicks", "10", "0");
+    same = out != NULL
+           && strstr(out, "\"count\":1,") != NULL
+           && strstr(out, "\"totals\":{\"attributed\":0,\"bot_clicks\":0,"
+                          "\"clicks\":2,") != NULL
+           && strstr(out, "DMG-A") == NULL;
+    ok(same, "a question: a damaged block counts nothing, in the totals too");
+
+    if (!same) {
+        diag("%s", out ? out : "-");
+    }
+
+    free(out);
+}
+
+
 int
 main(void)
 {
     int   k;
     char  err[LOYALTY_ERRLEN];
 
-    plan(43);
+    plan(51);
 
     for (k = 0; k < 3; k++) {
         if (fixture_store_open(tmp[k], "stats_block", &st[k], err,
@@ -443,6 +551,7 @@ main(void)
     test_layouts();
     test_rename();
     test_check();
+    test_take_back();
 
     for (k = 0; k < 3; k++) {
         fixture_store_remove(tmp[k], &st[k]);
