@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "loyalty_stats_decode.h"
 #include "loyalty_stats_sum.h"
 
 
@@ -40,12 +41,33 @@ loyalty_stats_key_day(const uint8_t *k)
 
 /*
  * The totals' sum of the counter the rows are sorted by (0 by key):
- * what a name's records move it by is the name's row's sum
+ * what a name's records move it by is the name's row's sum.  While
+ * summing the totals are totals less minus: a block's days of a range
+ * are the running sums of one day added and those of another taken.
  */
 static inline int64_t
 loyalty_stats_sort_total(const loyalty_stats_top_t *t)
 {
-    return (t->sort == LOYALTY_STATS_SORT_KEY) ? 0 : t->totals[t->sort];
+    if (t->sort == LOYALTY_STATS_SORT_KEY) {
+        return 0;
+    }
+
+    return (int64_t) ((uint64_t) t->totals[t->sort]
+                      - (uint64_t) t->minus[t->sort]);
+}
+
+
+/* the totals once summed: minus taken from them */
+static void
+loyalty_stats_totals_done(loyalty_stats_top_t *t)
+{
+    int  i;
+
+    for (i = 0; i < LOYALTY_STATS_COUNTERS; i++) {
+        t->totals[i] = (int64_t) ((uint64_t) t->totals[i]
+                                  - (uint64_t) t->minus[i]);
+        t->minus[i] = 0;
+    }
 }
 
 
@@ -59,25 +81,23 @@ loyalty_stats_moved(const loyalty_stats_top_t *t, int64_t before)
 
 
 /*
- * A record into the totals: a day record (want 0), or the days of a
- * block record that want has: 1; 0 for damage, which is verify's to
- * report and counts nothing here (the decoders take back what they
- * added of it), and for a block without days of the range
+ * A record into the totals: a day record (upto 0), or the days of a
+ * block record from after low up to upto (loyalty_stats_block_add()):
+ * 1; 0 for damage, which is verify's to report and counts nothing here
+ * (the decoders take back what they added of it), and for a block
+ * without days of the range
  */
 static inline int
 loyalty_stats_total(loyalty_stats_top_t *t, const uint8_t *v, size_t len,
-    uint32_t want)
+    uint32_t low, uint32_t upto)
 {
-    unsigned  present;
-
-    if (want) {
-        present = 0;
-
-        return loyalty_stats_block_sum(v, len, want, t->totals, &present)
+    if (upto) {
+        return loyalty_stats_block_add(v, len, low, upto, t->totals,
+                                       t->minus)
                == 0;
     }
 
-    return loyalty_stats_decode_add(v, len, t->totals) == 0;
+    return loyalty_stats_decode_add(v, len, t->totals, t->minus) == 0;
 }
 
 
@@ -215,11 +235,12 @@ typedef struct {
     MDB_cursor            *cur;
     MDB_val                key;
     MDB_val                val;
-    int                    kind;
-    uint32_t               want;        /* a block's days; 0: a day's */
+    uint32_t               low;         /* a block's days before the */
+    uint32_t               upto;        /* range, and up to its end; */
+                                        /* upto 0: a day's records */
     uint64_t               word;        /* the name's first 8 bytes,
                                            for the merge of a few */
-    uint8_t                day[4];
+    uint8_t                head[5];     /* the kind and day of its keys */
     const loyalty_stats_pend_t  *pend;
     size_t                 first;
     size_t                 i;
@@ -236,66 +257,56 @@ loyalty_stats_way_close(loyalty_stats_way_t *w)
 }
 
 
-static inline int
-loyalty_stats_same_day(const uint8_t *a, const uint8_t *b)
+/* the pending way at its rows of the next name: 1, or 0 past them */
+static int
+loyalty_stats_way_pend(loyalty_stats_way_t *w)
 {
-    uint32_t  x, y;
+    if (w->i == w->n) {
+        return 0;
+    }
 
-    memcpy(&x, a, 4);
-    memcpy(&y, b, 4);
+    w->first = w->i;
+    w->key = w->pend[w->i].key;
+    w->val = w->pend[w->i].val;
 
-    return x == y;
+    while (++w->i < w->n
+           && loyalty_stats_cmp_name((uint8_t *) w->pend[w->i].key.mv_data + 5,
+                                     w->pend[w->i].key.mv_size - 5,
+                                     (uint8_t *) w->key.mv_data + 5,
+                                     w->key.mv_size - 5)
+              == 0)
+    {
+        /* the name's rows of other days and deltas */
+    }
+
+    return 1;
 }
 
 
-/* the way at its next record: 1, 0 past its day's, or an LMDB error */
-static int
+/*
+ * The way's next record, or its pending rows of the next name: 1, 0
+ * past its kind and day's, or an LMDB error
+ */
+static inline int
 loyalty_stats_way_next(loyalty_stats_way_t *w, MDB_cursor_op op)
 {
     int             rc;
     const uint8_t  *k;
 
     if (w->cur == NULL) {
-        if (w->i == w->n) {
-            return 0;
-        }
-
-        w->first = w->i;
-        w->key = w->pend[w->i].key;
-        w->val = w->pend[w->i].val;
-
-        while (++w->i < w->n
-               && loyalty_stats_cmp_name(
-                      (uint8_t *) w->pend[w->i].key.mv_data + 5,
-                      w->pend[w->i].key.mv_size - 5,
-                      (uint8_t *) w->key.mv_data + 5, w->key.mv_size - 5)
-                  == 0)
-        {
-            /* the name's rows of other days and deltas */
-        }
-
-        return 1;
+        return loyalty_stats_way_pend(w);
     }
 
     rc = mdb_cursor_get(w->cur, &w->key, &w->val, op);
 
-    if (rc == MDB_NOTFOUND) {
-        return 0;
-    }
-
     if (rc != 0) {
-        return rc;
+        return (rc == MDB_NOTFOUND) ? 0 : rc;
     }
 
     k = w->key.mv_data;
 
-    if (w->key.mv_size < 5 || w->key.mv_size > LOYALTY_STATS_KEY_MAX
-        || k[0] != w->kind || !loyalty_stats_same_day(k + 1, w->day))
-    {
-        return 0;
-    }
-
-    return 1;
+    return w->key.mv_size >= 5 && w->key.mv_size <= LOYALTY_STATS_KEY_MAX
+           && memcmp(k, w->head, 5) == 0;
 }
 
 
@@ -344,14 +355,14 @@ loyalty_stats_way_total(loyalty_stats_way_t *w, loyalty_stats_top_t *t)
 
     if (w->cur != NULL) {
         return loyalty_stats_total(t, w->val.mv_data, w->val.mv_size,
-                                   w->want);
+                                   w->low, w->upto);
     }
 
     sound = 0;
 
     for (k = w->first; k < w->i; k++) {
         sound |= loyalty_stats_total(t, w->pend[k].val.mv_data,
-                                     w->pend[k].val.mv_size, 0);
+                                     w->pend[k].val.mv_size, 0, 0);
     }
 
     return sound;
@@ -395,11 +406,11 @@ loyalty_stats_way_open(loyalty_store_t *st, MDB_txn *txn, int kind,
         return rc;
     }
 
-    w[*n].kind = kind;
-    w[*n].want = want;
+    w[*n].low = want ? ((uint32_t) 1 << __builtin_ctz(want)) - 1 : 0;
+    w[*n].upto = want | w[*n].low;
     w[*n].key.mv_data = kbuf;
     w[*n].key.mv_size = loyalty_stats_key(kind, day, NULL, 0, kbuf);
-    memcpy(w[*n].day, kbuf + 1, 4);
+    memcpy(w[*n].head, kbuf, 5);
 
     rc = loyalty_stats_way_next(&w[*n], MDB_SET_RANGE);
 
@@ -611,11 +622,12 @@ static int
 loyalty_stats_merge_few(loyalty_stats_way_t *w, size_t *n,
     loyalty_stats_top_t *t)
 {
-    int       rc, d, sound;
-    size_t    i, j;
-    int64_t   before;
-    MDB_val   name;
-    unsigned  at;
+    int                   rc, d, sound;
+    size_t                i, j;
+    int64_t               before;
+    MDB_val               name;
+    unsigned              at;
+    loyalty_stats_way_t  *v;
 
     for (i = 0; i < *n; i++) {
         loyalty_stats_way_word(&w[i], 1);
@@ -650,12 +662,20 @@ loyalty_stats_merge_few(loyalty_stats_way_t *w, size_t *n,
                 continue;
             }
 
-            sound |= loyalty_stats_way_total(&w[i], t);
+            v = &w[i];
 
-            rc = loyalty_stats_way_next(&w[i], MDB_NEXT);
+            if (v->cur != NULL) {
+                sound |= loyalty_stats_total(t, v->val.mv_data,
+                                             v->val.mv_size, v->low,
+                                             v->upto);
+            } else {
+                sound |= loyalty_stats_way_total(v, t);
+            }
+
+            rc = loyalty_stats_way_next(v, MDB_NEXT);
 
             if (rc == 1) {
-                loyalty_stats_way_word(&w[i], rc);
+                loyalty_stats_way_word(v, rc);
                 continue;
             }
 
@@ -663,8 +683,8 @@ loyalty_stats_merge_few(loyalty_stats_way_t *w, size_t *n,
                 return rc;
             }
 
-            loyalty_stats_way_close(&w[i]);
-            w[i] = w[--*n];
+            loyalty_stats_way_close(v);
+            *v = w[--*n];
         }
 
         if (sound) {
@@ -738,6 +758,8 @@ loyalty_stats_merge(loyalty_store_t *st, MDB_txn *txn,
     free(s.slots);
     free(s.arena);
 
+    loyalty_stats_totals_done(t);
+
     return rc;
 }
 
@@ -766,7 +788,7 @@ loyalty_stats_days(loyalty_store_t *st, MDB_txn *txn,
         before = loyalty_stats_sort_total(t);
 
         if (rc == 0) {
-            (void) loyalty_stats_total(t, val.mv_data, val.mv_size, 0);
+            (void) loyalty_stats_total(t, val.mv_data, val.mv_size, 0, 0);
         }
 
         /* the row's name: the day, big-endian, in date order */
@@ -776,6 +798,8 @@ loyalty_stats_days(loyalty_store_t *st, MDB_txn *txn,
             return rc;
         }
     }
+
+    loyalty_stats_totals_done(t);
 
     return 0;
 }
@@ -841,7 +865,6 @@ loyalty_stats_fill_one(loyalty_store_t *st, MDB_txn *txn, int kind,
     int       rc, i;
     int64_t   d[LOYALTY_STATS_COUNTERS];
     uint8_t   kbuf[LOYALTY_STATS_KEY_MAX];
-    unsigned  present;
     MDB_val   key, val;
 
     key.mv_data = kbuf;
@@ -852,11 +875,9 @@ loyalty_stats_fill_one(loyalty_store_t *st, MDB_txn *txn, int kind,
         return rc == MDB_NOTFOUND ? 0 : rc;
     }
 
-    present = 0;
     memset(d, 0, sizeof(d));
 
-    rc = want ? loyalty_stats_block_sum(val.mv_data, val.mv_size, want, d,
-                                        &present)
+    rc = want ? loyalty_stats_block_sum(val.mv_data, val.mv_size, want, d)
               : loyalty_stats_decode(val.mv_data, val.mv_size, d);
 
     /* damage is verify's to report, and counts nothing; nor no day */

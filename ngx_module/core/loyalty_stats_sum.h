@@ -41,6 +41,8 @@ typedef struct {
     int                    sort;
     size_t                 count;
     int64_t                totals[LOYALTY_STATS_COUNTERS];
+    int64_t                minus[LOYALTY_STATS_COUNTERS];  /* while */
+                                        /* summing: totals less it */
     loyalty_stats_pend_t  *pend;        /* the range's pending rows, */
     size_t                 npend;       /* by name; the caller frees */
     size_t                 days;        /* days with day records met */
