@@ -112,17 +112,11 @@ loyalty_stats_block_mask(int64_t block, int64_t from, int64_t to)
 uint32_t
 loyalty_stats_block_days(const uint8_t *buf, size_t len)
 {
-    uint32_t  days;
-
     if (len < 5 || buf[0] != LOYALTY_STATS_VERSION) {
         return 0;
     }
 
-    /* little-endian, as loyalty_le_get() reads it: a question reads many */
-    days = (uint32_t) buf[1] | (uint32_t) buf[2] << 8
-           | (uint32_t) buf[3] << 16 | (uint32_t) buf[4] << 24;
-
-    return days;
+    return loyalty_stats_days_field(buf);
 }
 
 

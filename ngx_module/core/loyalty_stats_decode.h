@@ -15,6 +15,15 @@
 #include "loyalty_stats.h"
 
 
+/* a block record's days (at least 5 bytes): its u32, little-endian */
+static inline uint32_t
+loyalty_stats_days_field(const uint8_t *buf)
+{
+    return (uint32_t) buf[1] | (uint32_t) buf[2] << 8
+           | (uint32_t) buf[3] << 16 | (uint32_t) buf[4] << 24;
+}
+
+
 /* a one-byte varint's value, zigzag undone: 0, -1, 1, -2, 2... */
 #define LOYALTY_STATS_ZZ(z)     ((z) & 1 ? -((z) + 1) / 2 : (z) / 2)
 #define LOYALTY_STATS_ZZ4(z)                                                  \
@@ -174,9 +183,7 @@ loyalty_stats_block_add(const uint8_t *buf, size_t len, uint32_t low,
         return -1;
     }
 
-    /* little-endian, as loyalty_le_get() reads it */
-    days = (uint32_t) buf[1] | (uint32_t) buf[2] << 8
-           | (uint32_t) buf[3] << 16 | (uint32_t) buf[4] << 24;
+    days = loyalty_stats_days_field(buf);
 
     if (days == 0) {
         return -1;

@@ -285,28 +285,46 @@ loyalty_stats_way_pend(loyalty_stats_way_t *w)
 
 /*
  * The way's next record, or its pending rows of the next name: 1, 0
- * past its kind and day's, or an LMDB error
+ * past its kind and day's, or an LMDB error.  A block without a day of
+ * the range is passed over here: it would add nothing, and most blocks
+ * before a range's first days have none of them.
  */
 static inline int
 loyalty_stats_way_next(loyalty_stats_way_t *w, MDB_cursor_op op)
 {
     int             rc;
-    const uint8_t  *k;
+    const uint8_t  *k, *v;
 
     if (w->cur == NULL) {
         return loyalty_stats_way_pend(w);
     }
 
-    rc = mdb_cursor_get(w->cur, &w->key, &w->val, op);
+    for ( ;; ) {
+        rc = mdb_cursor_get(w->cur, &w->key, &w->val, op);
 
-    if (rc != 0) {
-        return (rc == MDB_NOTFOUND) ? 0 : rc;
+        if (rc != 0) {
+            return (rc == MDB_NOTFOUND) ? 0 : rc;
+        }
+
+        k = w->key.mv_data;
+
+        if (w->key.mv_size < 5 || w->key.mv_size > LOYALTY_STATS_KEY_MAX
+            || memcmp(k, w->head, 5) != 0)
+        {
+            return 0;
+        }
+
+        v = w->val.mv_data;
+
+        if (w->upto == 0 || w->val.mv_size < 5
+            || v[0] != LOYALTY_STATS_VERSION
+            || (loyalty_stats_days_field(v) & (w->upto ^ w->low)))
+        {
+            return 1;
+        }
+
+        op = MDB_NEXT;
     }
-
-    k = w->key.mv_data;
-
-    return w->key.mv_size >= 5 && w->key.mv_size <= LOYALTY_STATS_KEY_MAX
-           && memcmp(k, w->head, 5) == 0;
 }
 
 
