@@ -173,10 +173,9 @@ static inline int
 loyalty_stats_block_add(const uint8_t *buf, size_t len, uint32_t low,
     uint32_t upto, int64_t *plus, int64_t *minus)
 {
-    int             k, before, last;
     int64_t        *c;
     unsigned        m;
-    uint32_t        days;
+    uint32_t        days, skip, in;
     const uint8_t  *p, *q, *hi, *end;
 
     if (len < 5 || buf[0] != LOYALTY_STATS_VERSION) {
@@ -189,51 +188,51 @@ loyalty_stats_block_add(const uint8_t *buf, size_t len, uint32_t low,
         return -1;
     }
 
-    if ((days & (upto ^ low)) == 0) {
+    in = days & (upto ^ low);
+
+    if (in == 0) {
         /* no day of the range present */
         return 1;
     }
 
-    last = 31 - __builtin_clz(days & upto);
-    before = (days & low) ? 31 - __builtin_clz(days & low) : -1;
-
     p = buf + 5;
     end = buf + len;
     hi = NULL;
+    c = plus;
 
-    /* the latest day first: for the last days, the first one or two */
+    /* the latest day first: the days after the range's, skipped */
+    skip = days & ~upto;
+
     for ( ;; ) {
-        k = 31 - __builtin_clz(days);
-        days &= ~((uint32_t) 1 << k);
-
-        if (k != last && k != before) {
-            q = loyalty_stats_day_skip(p, end);
-            if (q == NULL) {
-                break;
+        for ( /* void */ ; skip; skip &= skip - 1) {
+            p = loyalty_stats_day_skip(p, end);
+            if (p == NULL) {
+                goto damage;
             }
-
-            p = q;
-            continue;
         }
 
-        c = (k == last) ? plus : minus;
         q = loyalty_stats_day_add(p, end, c, &m);
 
         if (q == NULL) {
             /* what the day moved before its damage: into the other */
-            loyalty_stats_day_again(p, end, (k == last) ? minus : plus);
-            break;
+            loyalty_stats_day_again(p, end, (c == plus) ? minus : plus);
+            goto damage;
         }
 
-        if (k == before || before < 0) {
+        if (c == minus || (days & low) == 0) {
             return 0;
         }
 
+        /* the range's other days, then the last one before it: minus */
         hi = p;
         p = q;
+        c = minus;
+        skip = in & ~((uint32_t) 1 << (31 - __builtin_clz(in)));
     }
 
-    /* damage: the last day read again into minus */
+damage:
+
+    /* the last day read again into minus */
     if (hi != NULL) {
         loyalty_stats_day_again(hi, end, minus);
     }
