@@ -1,11 +1,12 @@
 /*
  * nginx-loyalty: a day's conversion counters decoded, inline.  The
  * records' writer and verify (loyalty_stats_block.c) decode a few days;
- * a question (loyalty_stats_sum.c) two days of every block it walks,
- * hundreds of thousands, each straight into its totals: one added, the
- * other taken, and what a day that does not decode moved taken back by
- * reading it again with the other sign.  The bytes are those
- * schema/lmdb-layout.md lays out.
+ * a question (loyalty_stats_sum.c) one or two days of every block it
+ * walks, hundreds of thousands, each straight into its totals: the
+ * running sums of one day added to them, those of the other to a second
+ * array that is taken from them at the end, and what a day that does
+ * not decode moved taken back by reading it again into the other one.
+ * The bytes are those schema/lmdb-layout.md lays out.
  */
 
 #ifndef _LOYALTY_STATS_DECODE_H_INCLUDED_

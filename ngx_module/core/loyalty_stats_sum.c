@@ -4,17 +4,20 @@
  * The stats database is keyed kind, day, name: the records of one kind
  * and day (or block of 32 days) are adjacent, in name order.  A
  * question walks each block of its range with a cursor (a block's days
- * of the range are two decodes, loyalty_stats_block.c), and the pending
- * deltas' rows of the kind and range (loyalty_stats_pend.c) as one more
- * run in name order: those few runs are merged name by name.  A store
- * made before blocks has a run more per day of day records: then the
- * runs are read in rounds of names, each round's sums of the counter
- * the rows are sorted by in a hash table that stays in the cache.
- * Every counter goes into the totals; the names are offered to a heap
- * of the first offset + top rows (loyalty_stats_top.c), and only those
- * are summed in full at the end, a read per block (and day).  The cost
- * grows with the records of the range, not with the store's members or
- * codes; the memory with the names of a round.
+ * of the range are two decodes straight into the totals,
+ * loyalty_stats_decode.h; a block without a day of the range is passed
+ * over as it is read), and the pending deltas' rows of the kind and
+ * range (loyalty_stats_pend.c) as one more run in name order: those few
+ * runs are merged name by name.  A store made before blocks has a run
+ * more per day of day records: then the runs are read in rounds of
+ * names, each round's sums of the counter the rows are sorted by in a
+ * hash table that stays in the cache.  Every counter goes into the
+ * totals, and a name's sum is what its records moved the totals' sort
+ * counter by; the names are offered to a heap of the first offset + top
+ * rows (loyalty_stats_top.c), and only those are summed in full at the
+ * end, a read per block (and day).  The cost grows with the records of
+ * the range, not with the store's members or codes; the memory with the
+ * names of a round.
  */
 
 #include <errno.h>
