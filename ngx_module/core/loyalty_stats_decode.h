@@ -85,30 +85,23 @@ loyalty_stats_body_add(const uint8_t *p, const uint8_t *end, int64_t *c,
             continue;
         }
 
-        if (z > 0x80 && end - p >= 2 && p[1] - 1u < 0x7f) {
-            /* a running sum of a few days: most often 2 bytes */
-            z = (z & 0x7f) | (uint64_t) p[1] << 7;
-            p += 2;
+        z = 0;
 
-        } else {
-            z = 0;
-
-            for (shift = 0; ; shift += 7) {
-                if (p == end || shift > 63) {
-                    return NULL;
-                }
-
-                z |= (uint64_t) (*p & 0x7f) << shift;
-
-                if (!(*p++ & 0x80)) {
-                    break;
-                }
-            }
-
-            /* one encoding for a value: a present counter is not zero */
-            if (z == 0) {
+        for (shift = 0; ; shift += 7) {
+            if (p == end || shift > 63) {
                 return NULL;
             }
+
+            z |= (uint64_t) (*p & 0x7f) << shift;
+
+            if (!(*p++ & 0x80)) {
+                break;
+            }
+        }
+
+        /* one encoding for a value: a present counter is not zero */
+        if (z == 0) {
+            return NULL;
         }
 
         c[i] = (int64_t) ((uint64_t) c[i] + ((z >> 1) ^ -(z & 1)));
