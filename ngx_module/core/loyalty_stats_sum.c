@@ -331,14 +331,33 @@ loyalty_stats_way_next(loyalty_stats_way_t *w, MDB_cursor_op op)
 }
 
 
-/* the word of the way's name when it is at a record (rc 1) */
+/*
+ * The word of the way's name (loyalty_stats_name_word()) when it is at a
+ * record (rc 1).  The kind and day before the name in its key let a name
+ * of 3 to 7 bytes, most codes, be read as the key's last 8 bytes, those
+ * before the name shifted out.
+ */
 static inline void
 loyalty_stats_way_word(loyalty_stats_way_t *w, int rc)
 {
-    if (rc == 1) {
-        w->word = loyalty_stats_name_word((uint8_t *) w->key.mv_data + 5,
-                                          w->key.mv_size - 5);
+    size_t          size;
+    uint64_t        x;
+    const uint8_t  *k;
+
+    if (rc != 1) {
+        return;
     }
+
+    k = w->key.mv_data;
+    size = w->key.mv_size;
+
+    if (size >= 8 && size < 13) {
+        memcpy(&x, k + size - 8, 8);
+        w->word = __builtin_bswap64(x) << (8 * (13 - size));
+        return;
+    }
+
+    w->word = loyalty_stats_name_word(k + 5, size - 5);
 }
 
 

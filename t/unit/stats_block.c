@@ -193,7 +193,7 @@ static void
 fill(void)
 {
     int       i, day, k, blocks;
-    char      name[8];
+    char      name[16];
     int64_t   c[LOYALTY_STATS_COUNTERS];
     uint8_t   kbuf[LOYALTY_STATS_KEY_MAX], vbuf[LOYALTY_STATS_REC_MAX];
     uint32_t  r;
@@ -204,7 +204,9 @@ fill(void)
     memset(c, 0, sizeof(c));
 
     for (i = 0; i < NAMES; i++) {
-        snprintf(name, sizeof(name), "N%02d", i);
+        /* 1 to 12 bytes, each a prefix of the next: "A", "AA"... */
+        snprintf(name, sizeof(name), "%.*s", 1 + i % 12, "AAAAAAAAAAAA");
+        name[0] = (char) ('A' + i / 12);
 
         for (day = FIRST; day < FIRST + DAYS; day++) {
             r = r * 1103515245 + 12345;
@@ -226,7 +228,8 @@ fill(void)
                 }
 
                 key.mv_data = kbuf;
-                key.mv_size = loyalty_stats_key('c', day, name, 3, kbuf);
+                key.mv_size = loyalty_stats_key('c', day, name,
+                                                strlen(name), kbuf);
                 val.mv_data = vbuf;
                 val.mv_size = loyalty_stats_encode(c, vbuf);
 
