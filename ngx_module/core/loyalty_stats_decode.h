@@ -52,7 +52,8 @@ loyalty_stats_body_add(const uint8_t *p, const uint8_t *end, int64_t *c,
     unsigned *mask)
 {
     int       shift;
-    unsigned  m, i;
+    size_t    i;
+    unsigned  m;
     uint64_t  z;
 
     if (end - p < 2) {
@@ -67,9 +68,14 @@ loyalty_stats_body_add(const uint8_t *p, const uint8_t *end, int64_t *c,
     *mask = m;
     p += 2;
 
-    /* the counters present only, in order: a question reads many */
-    for ( /* void */ ; m; m &= m - 1) {
-        i = (unsigned) __builtin_ctz(m);
+    /*
+     * The counters present, in order: a question reads many, most of
+     * them the first few counters, every one present
+     */
+    for (i = 0; m; i++, m >>= 1) {
+        if (!(m & 1)) {
+            continue;
+        }
 
         if (p == end) {
             return NULL;
