@@ -39,6 +39,7 @@ typedef struct {
     size_t                 nalloc;
     size_t                 k;
     int                    sort;
+    int64_t                floor;       /* a row below it is not kept */
     size_t                 count;
     int64_t                totals[LOYALTY_STATS_COUNTERS];
     int64_t                minus[LOYALTY_STATS_COUNTERS];  /* while */
@@ -123,6 +124,12 @@ int loyalty_stats_days(loyalty_store_t *st, MDB_txn *txn,
 int loyalty_stats_top_insert(loyalty_stats_top_t *t, const void *name,
     size_t len, int64_t v);
 /*
+ * t->floor as the heap is: the sum of a full heap's last row when rows
+ * are sorted by a counter (a row below it comes after it), the largest
+ * sum when no row is kept (k 0), else the least (any row may enter)
+ */
+void loyalty_stats_top_floor(loyalty_stats_top_t *t);
+/*
  * the kept rows in order, first to last: t->pool[t->heap[0..n)]
  * (loyalty_stats_top.c)
  */
@@ -147,7 +154,7 @@ int64_t loyalty_stats_key_day(const uint8_t *k);
 /*
  * A row summed: counted, and kept if it is among the first k; 0 or
  * ENOMEM.  Most rows of a full heap come after its last, told by v
- * alone without a call.
+ * alone against the floor (loyalty_stats_top_floor()) without a call.
  */
 static inline int
 loyalty_stats_top_offer(loyalty_stats_top_t *t, const void *name,
@@ -155,11 +162,7 @@ loyalty_stats_top_offer(loyalty_stats_top_t *t, const void *name,
 {
     t->count++;
 
-    if (t->n == t->k
-        && (t->k == 0
-            || (t->sort != LOYALTY_STATS_SORT_KEY
-                && v < t->pool[t->heap[0]].v)))
-    {
+    if (v < t->floor) {
         return 0;
     }
 
