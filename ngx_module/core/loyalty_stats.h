@@ -341,6 +341,12 @@ int loyalty_stats_decode(const uint8_t *buf, size_t len, int64_t *c);
 /* sets only the counters present, bit i of *present for counter i */
 int loyalty_stats_decode_present(const uint8_t *buf, size_t len, int64_t *c,
     unsigned *present);
+/*
+ * Adds the record's counters to c: 0; or -1 when it does not decode,
+ * what it added to c then added to undo too (c less undo as it was)
+ */
+int loyalty_stats_decode_add(const uint8_t *buf, size_t len, int64_t *c,
+    int64_t *undo);
 
 /* the block kind of a day kind ("c" "C"...), or 0 for one without */
 int loyalty_stats_block_kind(int kind);
@@ -350,14 +356,13 @@ int64_t loyalty_stats_block_day(int64_t day);
 uint32_t loyalty_stats_block_mask(int64_t block, int64_t from, int64_t to);
 /*
  * Adds the counters of the days of a block record that want has (bit
- * i: its day i; days lo..hi, one run of bits) to c, and the counters of
- * the days read to *present: 0; 1 when it has none of those days, -1
- * when the days it reads do not decode (c then as it was).  A block
- * keeps each day's running sums: two days are decoded, the others
- * skipped.
+ * i: its day i; days lo..hi, one run of bits) to c: 0; 1 when it has
+ * none of those days, -1 when the days it reads do not decode (c then
+ * as it was).  A block keeps each day's running sums: two days are
+ * decoded, the others skipped (loyalty_stats_block_add(), for many).
  */
 int loyalty_stats_block_sum(const uint8_t *buf, size_t len, uint32_t want,
-    int64_t *c, unsigned *present);
+    int64_t *c);
 /* 0 when every byte of a block record decodes, and every day counts */
 int loyalty_stats_block_check(const uint8_t *buf, size_t len);
 /* the days a block record holds (bit i: its day i); 0 if it has none */

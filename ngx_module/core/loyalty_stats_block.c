@@ -13,102 +13,15 @@
 
 #include <string.h>
 
-#include "loyalty_stats.h"
+#include "loyalty_stats_decode.h"
 
 
-/*
- * One day's counters from p, added to c, their bits in *mask: the byte
- * after them, or NULL when they do not decode (c then partly added to)
- */
-static inline const uint8_t *
-loyalty_stats_body_add(const uint8_t *p, const uint8_t *end, int64_t *c,
-    unsigned *mask)
+const uint8_t *
+loyalty_stats_day_again(const uint8_t *p, const uint8_t *end, int64_t *c)
 {
-    int       shift;
     unsigned  m;
-    uint64_t  z;
 
-    if (end - p < 2) {
-        return NULL;
-    }
-
-    m = p[0] | (p[1] << 8);
-    if (m >> LOYALTY_STATS_COUNTERS) {
-        return NULL;
-    }
-
-    *mask = m;
-    p += 2;
-
-    /* the counters present only, in order: a question reads many */
-    for ( /* void */ ; m; m &= m - 1) {
-        if (p < end && p[0] < 0x80) {
-            z = *p++;
-
-        } else if (end - p >= 2 && p[1] < 0x80) {
-            /* a running sum of a few days: most often 2 bytes */
-            z = (p[0] & 0x7f) | (uint64_t) p[1] << 7;
-            p += 2;
-
-        } else {
-            z = 0;
-
-            for (shift = 0; ; shift += 7) {
-                if (p == end || shift > 63) {
-                    return NULL;
-                }
-
-                z |= (uint64_t) (*p & 0x7f) << shift;
-
-                if (!(*p++ & 0x80)) {
-                    break;
-                }
-            }
-        }
-
-        /* one encoding for a value: a present counter is not zero */
-        if (z == 0) {
-            return NULL;
-        }
-
-        c[__builtin_ctz(m)] = (int64_t) ((uint64_t) c[__builtin_ctz(m)]
-                                         + ((z >> 1) ^ -(z & 1)));
-    }
-
-    return p;
-}
-
-
-/*
- * A block's day from p: its length byte, then its running sums as a
- * day record's counters without the version; those added to c, their
- * bits in *mask: the byte after them, or NULL when they do not decode
- */
-static inline const uint8_t *
-loyalty_stats_day_add(const uint8_t *p, const uint8_t *end, int64_t *c,
-    unsigned *mask)
-{
-    const uint8_t  *q;
-
-    if (p == end || *p < 2 || end - p - 1 < *p) {
-        return NULL;
-    }
-
-    q = p + 1 + *p;
-
-    return loyalty_stats_body_add(p + 1, q, c, mask) == q ? q : NULL;
-}
-
-
-/* past a block's day from p: the byte after it, or NULL */
-static inline const uint8_t *
-loyalty_stats_day_skip(const uint8_t *p, const uint8_t *end)
-{
-    if (p == end || end - p - 1 < *p) {
-        return NULL;
-    }
-
-    return p + 1 + *p;
+    return loyalty_stats_day_add(p, end, c, &m);
 }
 
 
@@ -127,6 +40,27 @@ loyalty_stats_decode_present(const uint8_t *buf, size_t len, int64_t *c,
     p = loyalty_stats_body_add(buf + 1, buf + len, c, present);
 
     return p == buf + len ? 0 : -1;
+}
+
+
+int
+loyalty_stats_decode_add(const uint8_t *buf, size_t len, int64_t *c,
+    int64_t *undo)
+{
+    unsigned  m;
+
+    if (len < 3 || buf[0] != LOYALTY_STATS_VERSION) {
+        return -1;
+    }
+
+    if (loyalty_stats_body_add(buf + 1, buf + len, c, &m) == buf + len) {
+        return 0;
+    }
+
+    /* what the counters before the damage added, added to undo too */
+    loyalty_stats_body_add(buf + 1, buf + len, undo, &m);
+
+    return -1;
 }
 
 
@@ -178,83 +112,36 @@ loyalty_stats_block_mask(int64_t block, int64_t from, int64_t to)
 uint32_t
 loyalty_stats_block_days(const uint8_t *buf, size_t len)
 {
-    uint32_t  days;
-
     if (len < 5 || buf[0] != LOYALTY_STATS_VERSION) {
         return 0;
     }
 
-    /* little-endian, as loyalty_le_get() reads it: a question reads many */
-    days = (uint32_t) buf[1] | (uint32_t) buf[2] << 8
-           | (uint32_t) buf[3] << 16 | (uint32_t) buf[4] << 24;
-
-    return days;
+    return loyalty_stats_days_field(buf);
 }
 
 
 int
 loyalty_stats_block_sum(const uint8_t *buf, size_t len, uint32_t want,
-    int64_t *c, unsigned *present)
+    int64_t *c)
 {
-    int             i, k, before, last;
-    int64_t         lo[LOYALTY_STATS_COUNTERS], hi[LOYALTY_STATS_COUNTERS];
-    unsigned        m;
-    uint32_t        days, low;
-    const uint8_t  *p, *end;
+    int       i, rc;
+    int64_t   minus[LOYALTY_STATS_COUNTERS];
+    uint32_t  low;
 
-    days = loyalty_stats_block_days(buf, len);
-    if (days == 0 || want == 0) {
+    if (want == 0) {
         return -1;
     }
 
-    /*
-     * The days of want (lo..hi) sum to the running sums of the last day
-     * at or before hi less those of the last day before lo: two days
-     * decoded, the others skipped by their length
-     */
     low = ((uint32_t) 1 << __builtin_ctz(want)) - 1;
-    before = (days & low) ? 31 - __builtin_clz(days & low) : -1;
-    last = (days & (want | low)) ? 31 - __builtin_clz(days & (want | low))
-                                 : -1;
+    memset(minus, 0, sizeof(minus));
 
-    if (last <= before) {
-        /* no day of want present */
-        return 1;
+    rc = loyalty_stats_block_add(buf, len, low, want | low, c, minus);
+
+    for (i = 0; rc != 1 && i < LOYALTY_STATS_COUNTERS; i++) {
+        c[i] = (int64_t) ((uint64_t) c[i] - (uint64_t) minus[i]);
     }
 
-    memset(lo, 0, sizeof(lo));
-    memset(hi, 0, sizeof(hi));
-
-    p = buf + 5;
-    end = buf + len;
-
-    /* the latest day first: for the last days, the first one or two */
-    for ( ;; ) {
-        k = 31 - __builtin_clz(days);
-        days &= ~((uint32_t) 1 << k);
-        m = 0;
-
-        p = (k == last) ? loyalty_stats_day_add(p, end, hi, &m)
-            : (k == before) ? loyalty_stats_day_add(p, end, lo, &m)
-            : loyalty_stats_day_skip(p, end);
-
-        if (p == NULL) {
-            return -1;
-        }
-
-        *present |= m;
-
-        if (k == before || (k == last && before < 0)) {
-            break;
-        }
-    }
-
-    for (i = 0; i < LOYALTY_STATS_COUNTERS; i++) {
-        c[i] = (int64_t) ((uint64_t) c[i] + (uint64_t) hi[i]
-                          - (uint64_t) lo[i]);
-    }
-
-    return 0;
+    return rc;
 }
 
 
@@ -372,7 +259,9 @@ loyalty_stats_block_splice(uint8_t *buf, size_t *len, int i,
 
     /* day i, and the running sums of the day present before it */
     memset(run, 0, sizeof(run));
-    if ((days & bit) && (p = loyalty_stats_day_add(p, end, run, &m)) == NULL) {
+    if ((days & bit)
+        && (p = loyalty_stats_day_add(p, end, run, &m)) == NULL)
+    {
         return -1;
     }
 
@@ -626,7 +515,6 @@ loyalty_stats_rename(loyalty_store_t *st, MDB_txn *txn, const MDB_val *key,
     uint8_t              kbuf[LOYALTY_STATS_KEY_MAX];
     uint8_t              vbuf[LOYALTY_STATS_BLOCK_MAX];
     uint32_t             days;
-    unsigned             present;
     MDB_val              k, v;
     loyalty_stats_acc_t  acc;
 
@@ -658,7 +546,6 @@ loyalty_stats_rename(loyalty_store_t *st, MDB_txn *txn, const MDB_val *key,
             return 0;
         }
 
-        present = 0;
         days = loyalty_stats_block_days(vbuf, v.mv_size);
 
         for (i = 0; rc == 0 && i < LOYALTY_STATS_BLOCK_DAYS; i++) {
@@ -667,8 +554,7 @@ loyalty_stats_rename(loyalty_store_t *st, MDB_txn *txn, const MDB_val *key,
             }
 
             memset(c, 0, sizeof(c));
-            loyalty_stats_block_sum(vbuf, v.mv_size, (uint32_t) 1 << i, c,
-                                    &present);
+            loyalty_stats_block_sum(vbuf, v.mv_size, (uint32_t) 1 << i, c);
 
             rc = loyalty_stats_add(st, txn, &acc, LOYALTY_STATS_KIND_REFERRER,
                                    day + i, to, len, c);

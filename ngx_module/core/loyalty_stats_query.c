@@ -358,6 +358,7 @@ loyalty_stats_keyed(loyalty_store_t *st, MDB_txn *txn,
     memset(&t, 0, sizeof(loyalty_stats_top_t));
     t.k = q->offset + q->top;
     t.sort = q->sort;
+    loyalty_stats_top_floor(&t);
 
     rc = (q->by == LOYALTY_STATS_BY_DAY)
          ? loyalty_stats_days(st, txn, q, &t)

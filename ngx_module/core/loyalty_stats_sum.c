@@ -4,23 +4,27 @@
  * The stats database is keyed kind, day, name: the records of one kind
  * and day (or block of 32 days) are adjacent, in name order.  A
  * question walks each block of its range with a cursor (a block's days
- * of the range are two decodes, loyalty_stats_block.c), and the pending
- * deltas' rows of the kind and range (loyalty_stats_pend.c) as one more
- * run in name order: those few runs are merged name by name.  A store
- * made before blocks has a run more per day of day records: then the
- * runs are read in rounds of names, each round's sums of the counter
- * the rows are sorted by in a hash table that stays in the cache.
- * Every counter goes into the totals; the names are offered to a heap
- * of the first offset + top rows (loyalty_stats_top.c), and only those
- * are summed in full at the end, a read per block (and day).  The cost
- * grows with the records of the range, not with the store's members or
- * codes; the memory with the names of a round.
+ * of the range are two decodes straight into the totals,
+ * loyalty_stats_decode.h; a block without a day of the range is passed
+ * over as it is read), and the pending deltas' rows of the kind and
+ * range (loyalty_stats_pend.c) as one more run in name order: those few
+ * runs are merged name by name.  A store made before blocks has a run
+ * more per day of day records: then the runs are read in rounds of
+ * names, each round's sums of the counter the rows are sorted by in a
+ * hash table that stays in the cache.  Every counter goes into the
+ * totals, and a name's sum is what its records moved the totals' sort
+ * counter by; the names are offered to a heap of the first offset + top
+ * rows (loyalty_stats_top.c), and only those are summed in full at the
+ * end, a read per block (and day).  The cost grows with the records of
+ * the range, not with the store's members or codes; the memory with the
+ * names of a round.
  */
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "loyalty_stats_decode.h"
 #include "loyalty_stats_sum.h"
 
 
@@ -39,91 +43,64 @@ loyalty_stats_key_day(const uint8_t *k)
 
 
 /*
- * The days of a block record that want has into the totals; their sort
- * counter, *sound set; 0 for damage, which is verify's to report and
- * counts nothing here, and for a block without days of the range
+ * The totals' sum of the counter the rows are sorted by (0 by key):
+ * what a name's records move it by is the name's row's sum.  While
+ * summing the totals are totals less minus: a block's days of a range
+ * are the running sums of one day added and those of another taken.
  */
-static int64_t
-loyalty_stats_total_block(loyalty_stats_top_t *t, const uint8_t *v,
-    size_t len, uint32_t want, int *sound)
+static inline int64_t
+loyalty_stats_sort_total(const loyalty_stats_top_t *t)
 {
-    int       sort;
-    int64_t   before;
-    unsigned  present;
-
-    sort = (t->sort == LOYALTY_STATS_SORT_KEY) ? 0 : t->sort;
-    before = t->totals[sort];
-    present = 0;
-
-    if (loyalty_stats_block_sum(v, len, want, t->totals, &present) != 0) {
+    if (t->sort == LOYALTY_STATS_SORT_KEY) {
         return 0;
     }
 
-    *sound = 1;
+    return (int64_t) ((uint64_t) t->totals[t->sort]
+                      - (uint64_t) t->minus[t->sort]);
+}
 
-    return (t->sort == LOYALTY_STATS_SORT_KEY) ? 0 : t->totals[sort] - before;
+
+/* the totals once summed: minus taken from them */
+static void
+loyalty_stats_totals_done(loyalty_stats_top_t *t)
+{
+    int  i;
+
+    for (i = 0; i < LOYALTY_STATS_COUNTERS; i++) {
+        t->totals[i] = (int64_t) ((uint64_t) t->totals[i]
+                                  - (uint64_t) t->minus[i]);
+        t->minus[i] = 0;
+    }
+}
+
+
+/* what the records since the sort total was before moved it by */
+static inline int64_t
+loyalty_stats_moved(const loyalty_stats_top_t *t, int64_t before)
+{
+    return (int64_t) ((uint64_t) loyalty_stats_sort_total(t)
+                      - (uint64_t) before);
 }
 
 
 /*
- * A record into the totals: a day record (want 0), or the days of a
- * block record that want has; its sort counter, *sound set; 0 for
- * damage, which is verify's to report and counts nothing here
+ * A record into the totals: a day record (upto 0), or the days of a
+ * block record from after low up to upto (loyalty_stats_block_add()):
+ * 1; 0 for damage, which is verify's to report and counts nothing here
+ * (the decoders take back what they added of it), and for a block
+ * without days of the range
  */
-static int64_t
+static inline int
 loyalty_stats_total(loyalty_stats_top_t *t, const uint8_t *v, size_t len,
-    uint32_t want, int *sound)
+    uint32_t low, uint32_t upto)
 {
-    int             i;
-    unsigned        m, u, present;
-    int64_t         c[LOYALTY_STATS_COUNTERS];
-    const uint8_t  *p, *end;
-
-    if (want) {
-        return loyalty_stats_total_block(t, v, len, want, sound);
+    if (upto) {
+        return loyalty_stats_block_add(v, len, low, upto, t->totals,
+                                       t->minus)
+               == 0;
     }
 
-    present = (len >= 3) ? (unsigned) (v[1] | (v[2] << 8)) : 0;
-    p = v + 3;
-    end = v + len;
-    m = 0;
-
-    /*
-     * Most day records (clicks) count under 64 of everything: a byte per
-     * counter, neither 0 nor continued, added to the totals as it is
-     * decoded (and taken back if a longer one follows)
-     */
-    if (len >= 3 && v[0] == LOYALTY_STATS_VERSION
-        && !(present >> LOYALTY_STATS_COUNTERS))
-    {
-        for (m = present; m && p < end && *p - 1u < 0x7f; m &= m - 1) {
-            i = __builtin_ctz(m);
-            c[i] = (int64_t) (*p >> 1) ^ -(int64_t) (*p & 1);
-            t->totals[i] += c[i];
-            p++;
-        }
-
-        if (m != 0 || p != end) {
-            for (u = present; u != m; u &= u - 1) {
-                t->totals[__builtin_ctz(u)] -= c[__builtin_ctz(u)];
-            }
-        }
-    }
-
-    if (len < 3 || m != 0 || p != end) {
-        if (loyalty_stats_decode_present(v, len, c, &present) != 0) {
-            return 0;
-        }
-
-        for (m = present; m; m &= m - 1) {
-            t->totals[__builtin_ctz(m)] += c[__builtin_ctz(m)];
-        }
-    }
-
-    *sound = 1;
-
-    return (t->sort != LOYALTY_STATS_SORT_KEY && (present & (1u << t->sort)))
-           ? c[t->sort] : 0;
+    return loyalty_stats_decode_add(v, len, t->totals, t->minus) == 0;
 }
 
 
@@ -261,11 +238,12 @@ typedef struct {
     MDB_cursor            *cur;
     MDB_val                key;
     MDB_val                val;
-    int                    kind;
-    uint32_t               want;        /* a block's days; 0: a day's */
+    uint32_t               low;         /* a block's days before the */
+    uint32_t               upto;        /* range, and up to its end; */
+                                        /* upto 0: a day's records */
     uint64_t               word;        /* the name's first 8 bytes,
                                            for the merge of a few */
-    uint8_t                day[4];
+    uint8_t                head[5];     /* the kind and day of its keys */
     const loyalty_stats_pend_t  *pend;
     size_t                 first;
     size_t                 i;
@@ -282,77 +260,104 @@ loyalty_stats_way_close(loyalty_stats_way_t *w)
 }
 
 
-static inline int
-loyalty_stats_same_day(const uint8_t *a, const uint8_t *b)
-{
-    uint32_t  x, y;
-
-    memcpy(&x, a, 4);
-    memcpy(&y, b, 4);
-
-    return x == y;
-}
-
-
-/* the way at its next record: 1, 0 past its day's, or an LMDB error */
+/* the pending way at its rows of the next name: 1, or 0 past them */
 static int
-loyalty_stats_way_next(loyalty_stats_way_t *w, MDB_cursor_op op)
+loyalty_stats_way_pend(loyalty_stats_way_t *w)
 {
-    int             rc;
-    const uint8_t  *k;
-
-    if (w->cur == NULL) {
-        if (w->i == w->n) {
-            return 0;
-        }
-
-        w->first = w->i;
-        w->key = w->pend[w->i].key;
-        w->val = w->pend[w->i].val;
-
-        while (++w->i < w->n
-               && loyalty_stats_cmp_name(
-                      (uint8_t *) w->pend[w->i].key.mv_data + 5,
-                      w->pend[w->i].key.mv_size - 5,
-                      (uint8_t *) w->key.mv_data + 5, w->key.mv_size - 5)
-                  == 0)
-        {
-            /* the name's rows of other days and deltas */
-        }
-
-        return 1;
-    }
-
-    rc = mdb_cursor_get(w->cur, &w->key, &w->val, op);
-
-    if (rc == MDB_NOTFOUND) {
+    if (w->i == w->n) {
         return 0;
     }
 
-    if (rc != 0) {
-        return rc;
-    }
+    w->first = w->i;
+    w->key = w->pend[w->i].key;
+    w->val = w->pend[w->i].val;
 
-    k = w->key.mv_data;
-
-    if (w->key.mv_size < 5 || w->key.mv_size > LOYALTY_STATS_KEY_MAX
-        || k[0] != w->kind || !loyalty_stats_same_day(k + 1, w->day))
+    while (++w->i < w->n
+           && loyalty_stats_cmp_name((uint8_t *) w->pend[w->i].key.mv_data + 5,
+                                     w->pend[w->i].key.mv_size - 5,
+                                     (uint8_t *) w->key.mv_data + 5,
+                                     w->key.mv_size - 5)
+              == 0)
     {
-        return 0;
+        /* the name's rows of other days and deltas */
     }
 
     return 1;
 }
 
 
-/* the word of the way's name when it is at a record (rc 1) */
+/*
+ * The way's next record, or its pending rows of the next name: 1, 0
+ * past its kind and day's, or an LMDB error.  A block without a day of
+ * the range is passed over here: it would add nothing, and most blocks
+ * before a range's first days have none of them.
+ */
+static inline int
+loyalty_stats_way_next(loyalty_stats_way_t *w, MDB_cursor_op op)
+{
+    int             rc;
+    const uint8_t  *k, *v;
+
+    if (w->cur == NULL) {
+        return loyalty_stats_way_pend(w);
+    }
+
+    for ( ;; ) {
+        rc = mdb_cursor_get(w->cur, &w->key, &w->val, op);
+
+        if (rc != 0) {
+            return (rc == MDB_NOTFOUND) ? 0 : rc;
+        }
+
+        k = w->key.mv_data;
+
+        if (w->key.mv_size < 5 || w->key.mv_size > LOYALTY_STATS_KEY_MAX
+            || memcmp(k, w->head, 5) != 0)
+        {
+            return 0;
+        }
+
+        v = w->val.mv_data;
+
+        if (w->upto == 0 || w->val.mv_size < 5
+            || v[0] != LOYALTY_STATS_VERSION
+            || (loyalty_stats_days_field(v) & (w->upto ^ w->low)))
+        {
+            return 1;
+        }
+
+        op = MDB_NEXT;
+    }
+}
+
+
+/*
+ * The word of the way's name (loyalty_stats_name_word()) when it is at a
+ * record (rc 1).  The kind and day before the name in its key let a name
+ * of 3 to 7 bytes, most codes, be read as the key's last 8 bytes, those
+ * before the name shifted out.
+ */
 static inline void
 loyalty_stats_way_word(loyalty_stats_way_t *w, int rc)
 {
-    if (rc == 1) {
-        w->word = loyalty_stats_name_word((uint8_t *) w->key.mv_data + 5,
-                                          w->key.mv_size - 5);
+    size_t          size;
+    uint64_t        x;
+    const uint8_t  *k;
+
+    if (rc != 1) {
+        return;
     }
+
+    k = w->key.mv_data;
+    size = w->key.mv_size;
+
+    if (size >= 8 && size < 13) {
+        memcpy(&x, k + size - 8, 8);
+        w->word = __builtin_bswap64(x) << (8 * (13 - size));
+        return;
+    }
+
+    w->word = loyalty_stats_name_word(k + 5, size - 5);
 }
 
 
@@ -380,28 +385,27 @@ loyalty_stats_way_cmp(const loyalty_stats_way_t *a,
 
 /*
  * The way's record, or its pending rows of one name, into the totals:
- * their sort counter summed, *sound set if one decodes
+ * 1 if one of them decodes
  */
-static int64_t
-loyalty_stats_way_total(loyalty_stats_way_t *w, loyalty_stats_top_t *t,
-    int *sound)
+static inline int
+loyalty_stats_way_total(loyalty_stats_way_t *w, loyalty_stats_top_t *t)
 {
-    size_t   k;
-    int64_t  v;
+    int     sound;
+    size_t  k;
 
     if (w->cur != NULL) {
         return loyalty_stats_total(t, w->val.mv_data, w->val.mv_size,
-                                   w->want, sound);
+                                   w->low, w->upto);
     }
 
-    v = 0;
+    sound = 0;
 
     for (k = w->first; k < w->i; k++) {
-        v += loyalty_stats_total(t, w->pend[k].val.mv_data,
-                                 w->pend[k].val.mv_size, 0, sound);
+        sound |= loyalty_stats_total(t, w->pend[k].val.mv_data,
+                                     w->pend[k].val.mv_size, 0, 0);
     }
 
-    return v;
+    return sound;
 }
 
 
@@ -410,18 +414,17 @@ static int
 loyalty_stats_way_add(loyalty_stats_way_t *w, loyalty_stats_top_t *t,
     loyalty_stats_sums_t *s)
 {
-    int      sound;
-    int64_t  v;
+    int64_t  before;
 
-    sound = 0;
-    v = loyalty_stats_way_total(w, t, &sound);
+    before = loyalty_stats_sort_total(t);
 
-    if (!sound) {
+    if (!loyalty_stats_way_total(w, t)) {
         return 0;
     }
 
     return loyalty_stats_sums_add(s, (uint8_t *) w->key.mv_data + 5,
-                                  w->key.mv_size - 5, v);
+                                  w->key.mv_size - 5,
+                                  loyalty_stats_moved(t, before));
 }
 
 
@@ -443,11 +446,11 @@ loyalty_stats_way_open(loyalty_store_t *st, MDB_txn *txn, int kind,
         return rc;
     }
 
-    w[*n].kind = kind;
-    w[*n].want = want;
+    w[*n].low = want ? ((uint32_t) 1 << __builtin_ctz(want)) - 1 : 0;
+    w[*n].upto = want | w[*n].low;
     w[*n].key.mv_data = kbuf;
     w[*n].key.mv_size = loyalty_stats_key(kind, day, NULL, 0, kbuf);
-    memcpy(w[*n].day, kbuf + 1, 4);
+    memcpy(w[*n].head, kbuf, 5);
 
     rc = loyalty_stats_way_next(&w[*n], MDB_SET_RANGE);
 
@@ -659,49 +662,75 @@ static int
 loyalty_stats_merge_few(loyalty_stats_way_t *w, size_t *n,
     loyalty_stats_top_t *t)
 {
-    int                  rc, sound;
-    size_t               i, j;
-    int64_t              v;
-    loyalty_stats_way_t  first;
+    int                   rc, d, sound;
+    size_t                i, j;
+    int64_t               before;
+    MDB_val               name;
+    unsigned              at;
+    loyalty_stats_way_t  *v;
 
     for (i = 0; i < *n; i++) {
         loyalty_stats_way_word(&w[i], 1);
     }
 
     while (*n > 0) {
-        for (j = 0, i = 1; i < *n; i++) {
-            if (loyalty_stats_way_cmp(&w[i], &w[j]) < 0) {
+        /* the ways at the first name (bit i: way i), a compare a way */
+        j = 0;
+        at = 1;
+
+        for (i = 1; i < *n; i++) {
+            d = loyalty_stats_way_cmp(&w[i], &w[j]);
+
+            if (d < 0) {
                 j = i;
+                at = 0;
+            }
+
+            if (d <= 0) {
+                at |= 1u << i;
             }
         }
 
-        /* the name's key and word: the ways move on below */
-        first.word = w[j].word;
-        first.key = w[j].key;
-
+        /* in the map or the pending rows: it stays as the ways move on */
+        name = w[j].key;
+        before = loyalty_stats_sort_total(t);
         sound = 0;
-        v = 0;
 
-        for (i = 0; i < *n; /* void */) {
-            if (loyalty_stats_way_cmp(&w[i], &first) != 0) {
-                i++;
+        /* the last first: a way at its end takes the last one's place */
+        for (i = *n; i-- > 0; /* void */) {
+            if (!(at & (1u << i))) {
                 continue;
             }
 
-            v += loyalty_stats_way_total(&w[i], t, &sound);
+            v = &w[i];
 
-            rc = loyalty_stats_way_next(&w[i], MDB_NEXT);
-            loyalty_stats_way_word(&w[i], rc);
+            if (v->cur != NULL) {
+                sound |= loyalty_stats_total(t, v->val.mv_data,
+                                             v->val.mv_size, v->low,
+                                             v->upto);
+            } else {
+                sound |= loyalty_stats_way_total(v, t);
+            }
 
-            rc = loyalty_stats_way_after(w, n, &i, rc);
+            rc = loyalty_stats_way_next(v, MDB_NEXT);
+
+            if (rc == 1) {
+                loyalty_stats_way_word(v, rc);
+                continue;
+            }
+
             if (rc != 0) {
                 return rc;
             }
+
+            loyalty_stats_way_close(v);
+            *v = w[--*n];
         }
 
         if (sound) {
-            rc = loyalty_stats_top_offer(t, (uint8_t *) first.key.mv_data + 5,
-                                         first.key.mv_size - 5, v);
+            rc = loyalty_stats_top_offer(t, (uint8_t *) name.mv_data + 5,
+                                         name.mv_size - 5,
+                                         loyalty_stats_moved(t, before));
             if (rc != 0) {
                 return rc;
             }
@@ -769,6 +798,8 @@ loyalty_stats_merge(loyalty_store_t *st, MDB_txn *txn,
     free(s.slots);
     free(s.arena);
 
+    loyalty_stats_totals_done(t);
+
     return rc;
 }
 
@@ -778,8 +809,8 @@ int
 loyalty_stats_days(loyalty_store_t *st, MDB_txn *txn,
     const loyalty_stats_query_t *q, loyalty_stats_top_t *t)
 {
-    int       rc, sound;
-    int64_t   day, v;
+    int       rc;
+    int64_t   day, before;
     uint8_t   kbuf[LOYALTY_STATS_KEY_MAX];
     MDB_val   key, val;
 
@@ -794,16 +825,21 @@ loyalty_stats_days(loyalty_store_t *st, MDB_txn *txn,
             return rc;
         }
 
-        v = (rc == 0) ? loyalty_stats_total(t, val.mv_data, val.mv_size, 0,
-                                            &sound)
-                      : 0;
+        before = loyalty_stats_sort_total(t);
+
+        if (rc == 0) {
+            (void) loyalty_stats_total(t, val.mv_data, val.mv_size, 0, 0);
+        }
 
         /* the row's name: the day, big-endian, in date order */
-        rc = loyalty_stats_top_offer(t, kbuf + 1, 4, v);
+        rc = loyalty_stats_top_offer(t, kbuf + 1, 4,
+                                     loyalty_stats_moved(t, before));
         if (rc != 0) {
             return rc;
         }
     }
+
+    loyalty_stats_totals_done(t);
 
     return 0;
 }
@@ -869,7 +905,6 @@ loyalty_stats_fill_one(loyalty_store_t *st, MDB_txn *txn, int kind,
     int       rc, i;
     int64_t   d[LOYALTY_STATS_COUNTERS];
     uint8_t   kbuf[LOYALTY_STATS_KEY_MAX];
-    unsigned  present;
     MDB_val   key, val;
 
     key.mv_data = kbuf;
@@ -880,11 +915,9 @@ loyalty_stats_fill_one(loyalty_store_t *st, MDB_txn *txn, int kind,
         return rc == MDB_NOTFOUND ? 0 : rc;
     }
 
-    present = 0;
     memset(d, 0, sizeof(d));
 
-    rc = want ? loyalty_stats_block_sum(val.mv_data, val.mv_size, want, d,
-                                        &present)
+    rc = want ? loyalty_stats_block_sum(val.mv_data, val.mv_size, want, d)
               : loyalty_stats_decode(val.mv_data, val.mv_size, d);
 
     /* damage is verify's to report, and counts nothing; nor no day */

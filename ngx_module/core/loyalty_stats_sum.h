@@ -39,8 +39,11 @@ typedef struct {
     size_t                 nalloc;
     size_t                 k;
     int                    sort;
+    int64_t                floor;       /* a row below it is not kept */
     size_t                 count;
     int64_t                totals[LOYALTY_STATS_COUNTERS];
+    int64_t                minus[LOYALTY_STATS_COUNTERS];  /* while */
+                                        /* summing: totals less it */
     loyalty_stats_pend_t  *pend;        /* the range's pending rows, */
     size_t                 npend;       /* by name; the caller frees */
     size_t                 days;        /* days with day records met */
@@ -114,9 +117,18 @@ int loyalty_stats_merge(loyalty_store_t *st, MDB_txn *txn,
 /* by=day: every day of the range, those without counts too */
 int loyalty_stats_days(loyalty_store_t *st, MDB_txn *txn,
     const loyalty_stats_query_t *q, loyalty_stats_top_t *t);
-/* a row summed: kept if it is among the first k; 0 or ENOMEM */
-int loyalty_stats_top_offer(loyalty_stats_top_t *t, const void *name,
+/*
+ * a row that may be among the first k, kept if it is: 0 or ENOMEM
+ * (loyalty_stats_top.c)
+ */
+int loyalty_stats_top_insert(loyalty_stats_top_t *t, const void *name,
     size_t len, int64_t v);
+/*
+ * t->floor as the heap is: the sum of a full heap's last row when rows
+ * are sorted by a counter (a row below it comes after it), the largest
+ * sum when no row is kept (k 0), else the least (any row may enter)
+ */
+void loyalty_stats_top_floor(loyalty_stats_top_t *t);
 /*
  * the kept rows in order, first to last: t->pool[t->heap[0..n)]
  * (loyalty_stats_top.c)
@@ -137,6 +149,25 @@ int loyalty_stats_pend_load(loyalty_store_t *st, MDB_txn *txn, int kind,
     int64_t from, int64_t to, loyalty_stats_pend_t **out, size_t *n);
 /* the day of a big-endian 4-byte key part */
 int64_t loyalty_stats_key_day(const uint8_t *k);
+
+
+/*
+ * A row summed: counted, and kept if it is among the first k; 0 or
+ * ENOMEM.  Most rows of a full heap come after its last, told by v
+ * alone against the floor (loyalty_stats_top_floor()) without a call.
+ */
+static inline int
+loyalty_stats_top_offer(loyalty_stats_top_t *t, const void *name,
+    size_t len, int64_t v)
+{
+    t->count++;
+
+    if (v < t->floor) {
+        return 0;
+    }
+
+    return loyalty_stats_top_insert(t, name, len, v);
+}
 
 
 #endif /* _LOYALTY_STATS_SUM_H_INCLUDED_ */

@@ -95,23 +95,29 @@ loyalty_stats_top_grow(loyalty_stats_top_t *t)
 }
 
 
+void
+loyalty_stats_top_floor(loyalty_stats_top_t *t)
+{
+    if (t->k == 0) {
+        t->floor = INT64_MAX;
+
+    } else if (t->n == t->k && t->sort != LOYALTY_STATS_SORT_KEY) {
+        t->floor = t->pool[t->heap[0]].v;
+
+    } else {
+        t->floor = INT64_MIN;
+    }
+}
+
+
 int
-loyalty_stats_top_offer(loyalty_stats_top_t *t, const void *name,
+loyalty_stats_top_insert(loyalty_stats_top_t *t, const void *name,
     size_t len, int64_t v)
 {
     size_t               i;
     loyalty_stats_row_t  row;
 
-    t->count++;
-
     if (t->k == 0) {
-        return 0;
-    }
-
-    /* most rows of a full heap come after its last: told by v alone */
-    if (t->n == t->k && t->sort != LOYALTY_STATS_SORT_KEY
-        && v < t->pool[t->heap[0]].v)
-    {
         return 0;
     }
 
@@ -126,6 +132,7 @@ loyalty_stats_top_offer(loyalty_stats_top_t *t, const void *name,
 
         t->pool[t->heap[0]] = row;
         loyalty_stats_top_down(t, t->n, 0);
+        loyalty_stats_top_floor(t);
 
         return 0;
     }
@@ -142,6 +149,8 @@ loyalty_stats_top_offer(loyalty_stats_top_t *t, const void *name,
     {
         loyalty_stats_top_swap(t, i, (i - 1) / 2);
     }
+
+    loyalty_stats_top_floor(t);
 
     return 0;
 }

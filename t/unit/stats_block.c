@@ -78,15 +78,12 @@ sum(const uint8_t *buf, int len, int from, int to)
 {
     static char  out[64];
     int64_t      c[LOYALTY_STATS_COUNTERS];
-    unsigned     present;
 
     memset(c, 0, sizeof(c));
-    present = 0;
 
     if (len < 0
         || loyalty_stats_block_sum(buf, (size_t) len,
-                                   loyalty_stats_block_mask(0, from, to), c,
-                                   &present)
+                                   loyalty_stats_block_mask(0, from, to), c)
            < 0)
     {
         return "damage";
@@ -106,9 +103,7 @@ test_splice(void)
     int       n;
     int64_t   c[LOYALTY_STATS_COUNTERS];
     uint8_t   buf[LOYALTY_STATS_BLOCK_MAX];
-    unsigned  present;
 
-    present = 0;
     memset(c, 0, sizeof(c));
 
     is_int(loyalty_stats_block_day(BLOCK + 31), BLOCK, "a block's day");
@@ -132,7 +127,7 @@ test_splice(void)
     is_str(sum(buf, n, 0, 8), "6 100", "days 0-8");
     is_str(sum(buf, n, 3, 31), "5 -50", "days 3-31");
     is_str(sum(buf, n, 10, 31), "0 0", "days after the last");
-    is_int(loyalty_stats_block_sum(buf, n, 0xfffffc00, c, &present), 1,
+    is_int(loyalty_stats_block_sum(buf, n, 0xfffffc00, c), 1,
            "none of the days asked for");
     ok(loyalty_stats_block_check(buf, n) == 0, "it checks");
 
@@ -198,7 +193,7 @@ static void
 fill(void)
 {
     int       i, day, k, blocks;
-    char      name[8];
+    char      name[16];
     int64_t   c[LOYALTY_STATS_COUNTERS];
     uint8_t   kbuf[LOYALTY_STATS_KEY_MAX], vbuf[LOYALTY_STATS_REC_MAX];
     uint32_t  r;
@@ -209,7 +204,9 @@ fill(void)
     memset(c, 0, sizeof(c));
 
     for (i = 0; i < NAMES; i++) {
-        snprintf(name, sizeof(name), "N%02d", i);
+        /* 1 to 12 bytes, each a prefix of the next: "A", "AA"... */
+        snprintf(name, sizeof(name), "%.*s", 1 + i % 12, "AAAAAAAAAAAA");
+        name[0] = (char) ('A' + i / 12);
 
         for (day = FIRST; day < FIRST + DAYS; day++) {
             r = r * 1103515245 + 12345;
@@ -231,7 +228,8 @@ fill(void)
                 }
 
                 key.mv_data = kbuf;
-                key.mv_size = loyalty_stats_key('c', day, name, 3, kbuf);
+                key.mv_size = loyalty_stats_key('c', day, name,
+                                                strlen(name), kbuf);
                 val.mv_data = vbuf;
                 val.mv_size = loyalty_stats_encode(c, vbuf);
 
@@ -365,7 +363,6 @@ test_check(void)
     size_t         i;
     int64_t        c[LOYALTY_STATS_COUNTERS];
     uint8_t        kbuf[LOYALTY_STATS_KEY_MAX], buf[LOYALTY_STATS_BLOCK_MAX];
-    unsigned       present;
     MDB_txn       *txn;
     MDB_val        key, val;
     static const struct {
@@ -397,9 +394,8 @@ test_check(void)
     }
 
     memset(c, 0, sizeof(c));
-    present = 0;
     ok(loyalty_stats_block_sum((const uint8_t *) bad[3].rec, bad[3].len, 1,
-                               c, &present) != 0 && c[0] == 0,
+                               c) != 0 && c[0] == 0,
        "a question counts nothing of a day it cannot read");
 
     /* a write to a block that does not decode: counting starts again */
@@ -420,13 +416,128 @@ test_check(void)
 }
 
 
+/* a raw record of kind, day and name in s */
+static void
+put_raw(loyalty_store_t *s, int kind, int64_t day, const char *name,
+    const char *rec, size_t len)
+{
+    uint8_t   kbuf[LOYALTY_STATS_KEY_MAX];
+    MDB_txn  *txn;
+    MDB_val   key, val;
+
+    key.mv_data = kbuf;
+    key.mv_size = loyalty_stats_key(kind, day, name, strlen(name), kbuf);
+    val.mv_data = (void *) rec;
+    val.mv_size = len;
+
+    mdb_txn_begin(s->env, NULL, 0, &txn);
+    mdb_put(txn, s->dbi[LOYALTY_DB_STATS], &key, &val, 0);
+    mdb_txn_commit(txn);
+}
+
+
+/*
+ * A question decodes a block's days straight into its totals, one day
+ * added and another taken: a day that does not decode part way, or a
+ * day skipped past the end, takes back what was already moved, so that
+ * the totals are exactly as before the record
+ */
+static void
+test_take_back(void)
+{
+    int          i, k, same;
+    char        *out;
+    int64_t      c[LOYALTY_STATS_COUNTERS], was[LOYALTY_STATS_COUNTERS];
+    int64_t      undo[LOYALTY_STATS_COUNTERS];
+    static const struct {
+        const char  *rec;
+        size_t       len;
+        uint32_t     want;
+        const char  *what;
+    } bad[] = {
+        /* day 2: clicks 5, revenue 100; day 1: clicks 3, then cut */
+        { "\x01\x06\x00\x00\x00" "\x05\x81\x00\x0a\xc8\x01"
+          "\x04\x81\x00\x06\x80", 16, 0x4,
+          "the day before the range's cut after a counter" },
+        { "\x01\x04\x00\x00\x00" "\x04\x81\x00\x06\x80", 10, 0x4,
+          "the range's last day cut after a counter" },
+        { "\x01\x04\x00\x00\x00" "\x04\x01\x00\x06\x02\x02", 11,
+          0x4, "the range's last day longer than its counters" },
+        /* days 3, 2 (skipped, past the end) and 0 */
+        { "\x01\x0d\x00\x00\x00" "\x03\x01\x00\x0a"
+          "\x09\x01\x00\x02", 13, 0xc,
+          "a day skipped past the end" },
+        { "\x01\x06\x00\x00\x00" "\x05\x81\x00\x0a\xc8\x01"
+          "\x05\x81\x00\x06\x06\x06", 17, 0x4,
+          "the day before the range's with a byte after" },
+    };
+
+    for (i = 0; i < (int) nelts(was); i++) {
+        was[i] = (int64_t) (i * 1000003) - 4000000;
+    }
+
+    was[LOYALTY_STATS_REVENUE] = INT64_MAX;
+
+    for (i = 0; i < (int) nelts(bad); i++) {
+        memcpy(c, was, sizeof(c));
+
+        k = loyalty_stats_block_sum((const uint8_t *) bad[i].rec, bad[i].len,
+                                    bad[i].want, c);
+
+        ok(k == -1 && memcmp(c, was, sizeof(c)) == 0,
+           "take back: %s", bad[i].what);
+    }
+
+    memcpy(c, was, sizeof(c));
+    memset(undo, 0, sizeof(undo));
+    k = loyalty_stats_decode_add((const uint8_t *) "\x01\x81\x00\x06\x80",
+                                 5, c, undo);
+
+    for (i = 0; i < (int) nelts(c); i++) {
+        c[i] = (int64_t) ((uint64_t) c[i] - (uint64_t) undo[i]);
+    }
+
+    ok(k == -1 && memcmp(c, was, sizeof(c)) == 0,
+       "take back: a day record cut after a counter, in undo");
+    memset(undo, 0, sizeof(undo));
+    ok(loyalty_stats_decode_add((const uint8_t *) "\x01\x81\x00\x06\x02",
+                                5, c, undo) == 0
+       && c[LOYALTY_STATS_CLICKS] == was[LOYALTY_STATS_CLICKS] + 3
+       && c[LOYALTY_STATS_REVENUE] == INT64_MIN
+       && undo[LOYALTY_STATS_CLICKS] == 0,
+       "a sound day record added, a sum past the largest wraps");
+
+    /* a question: the damaged code counts nothing, the totals the other's */
+    put_raw(&st[1], 'C', BLOCK + 320, "DMG-A",
+            "\x01\x06\x00\x00\x00" "\x03\x01\x00\x64"
+            "\x04\x81\x00\x06\x80", 14);
+    put_raw(&st[1], 'C', BLOCK + 320, "DMG-B",
+            "\x01\x06\x00\x00\x00" "\x05\x81\x00\x0a\xc8\x01"
+            "\x05\x81\x00\x06\xc8\x01", 17);
+
+    out = ask(&st[1], BLOCK + 322, BLOCK + 322, "clicks", "10", "0");
+    same = out != NULL
+           && strstr(out, "\"count\":1,") != NULL
+           && strstr(out, "\"totals\":{\"attributed\":0,\"bot_clicks\":0,"
+                          "\"clicks\":2,") != NULL
+           && strstr(out, "DMG-A") == NULL;
+    ok(same, "a question: a damaged block counts nothing, in the totals too");
+
+    if (!same) {
+        diag("%s", out ? out : "-");
+    }
+
+    free(out);
+}
+
+
 int
 main(void)
 {
     int   k;
     char  err[LOYALTY_ERRLEN];
 
-    plan(43);
+    plan(51);
 
     for (k = 0; k < 3; k++) {
         if (fixture_store_open(tmp[k], "stats_block", &st[k], err,
@@ -443,6 +554,7 @@ main(void)
     test_layouts();
     test_rename();
     test_check();
+    test_take_back();
 
     for (k = 0; k < 3; k++) {
         fixture_store_remove(tmp[k], &st[k]);

@@ -97,7 +97,6 @@ stored(int kind, const char *name, int i)
     int64_t   day, block, c[LOYALTY_STATS_COUNTERS];
     uint8_t   kbuf[LOYALTY_STATS_KEY_MAX];
     uint32_t  want;
-    unsigned  present;
     MDB_txn  *txn;
     MDB_val   key, val;
 
@@ -113,12 +112,11 @@ stored(int kind, const char *name, int i)
     mdb_txn_begin(st.env, NULL, MDB_RDONLY, &txn);
 
     memset(c, 0, sizeof(c));
-    present = 0;
 
     if (mdb_get(txn, st.dbi[LOYALTY_DB_STATS], &key, &val) != 0
         || (bk ? !(loyalty_stats_block_days(val.mv_data, val.mv_size) & want)
                  || loyalty_stats_block_sum(val.mv_data, val.mv_size, want,
-                                            c, &present) != 0
+                                            c) != 0
                : loyalty_stats_decode(val.mv_data, val.mv_size, c) != 0))
     {
         c[i] = -1;
