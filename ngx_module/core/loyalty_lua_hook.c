@@ -73,13 +73,13 @@ loyalty_lua_ask(loyalty_lua_t *vm, loyalty_lua_hook_e hook,
 static int
 loyalty_lua_price_ask(lua_State *L)
 {
-    int                   top;
+    int                   top, type;
     size_t                len, cut;
     const char           *label;
     loyalty_lua_ask_t    *ask;
     loyalty_lua_price_t  *p;
 
-    ask = lua_touserdata(L, 1);
+    ask = loyalty_lua_ud(L);
     p = ask->price;
 
     loyalty_lua_price_context(L, ask);
@@ -107,9 +107,10 @@ loyalty_lua_price_ask(lua_State *L)
     }
 
     p->label_len = 0;
+    type = lua_type(L, top);
 
-    if (!lua_isnil(L, top)) {
-        if (lua_type(L, top) != LUA_TSTRING) {
+    if (type != LUA_TNIL) {
+        if (type != LUA_TSTRING) {
             return loyalty_lua_refuse(L, ask, LOYALTY_LUA_HOOK_PRICE, top,
                                       "label", "a label that is not a "
                                       "string");
@@ -353,7 +354,7 @@ loyalty_lua_price_context(lua_State *L, loyalty_lua_ask_t *ask)
     p = ask->price;
     vm = ask->vm;
 
-    lua_settop(L, 0);
+    /* the stack is empty (loyalty_lua_call()) */
 
     if (vm->renew) {
         loyalty_lua_reused_tables(L, vm);
@@ -722,13 +723,12 @@ loyalty_lua_event_points(lua_State *L, loyalty_lua_ask_t *ask)
 
 
 /*
- * A hook's context begun: the stack is the keys at index 1 and the
- * context's table, room made for nrec fields, at 2.
+ * A hook's context begun, on the call's empty stack: the keys at index 1
+ * and the context's table, room made for nrec fields, at 2.
  */
 static void
 loyalty_lua_context(lua_State *L, loyalty_lua_ask_t *ask, int nrec)
 {
-    lua_settop(L, 0);
     lua_rawgeti(L, LUA_REGISTRYINDEX, ask->vm->keys);
     lua_createtable(L, 0, nrec);
 }
@@ -802,7 +802,7 @@ loyalty_lua_called(lua_State *L, loyalty_lua_hook_e hook)
 {
     loyalty_lua_ask_t  *ask;
 
-    ask = lua_touserdata(L, 1);
+    ask = loyalty_lua_ud(L);
 
     if (hook == LOYALTY_LUA_HOOK_CLICK) {
         loyalty_lua_click_context(L, ask);
