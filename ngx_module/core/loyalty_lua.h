@@ -203,11 +203,11 @@ struct loyalty_lua_s {
     int                     ctx;
     int                     member;
     int                     ctx_mt;
-    int                     fill;     /* the function that fills them */
+    int                     fill[2][2];   /* what fills them, by raw, member */
     int                     renew;
     unsigned                nil_rank:1;   /* as the last call left them */
     unsigned                nil_member:1;
-    unsigned                armed:1;      /* fill has them and the hook */
+    unsigned                armed:1;      /* the fillers have them, the hook */
     /* the member's id, which member.id reads when asked */
     size_t                  member_id_len;
     char                    member_id[LOYALTY_ID_MAX];
