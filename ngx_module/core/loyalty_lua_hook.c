@@ -153,16 +153,6 @@ loyalty_lua_price_ask(lua_State *L)
  * the VM when asked (loyalty_lua_member_index), as most hooks never ask,
  * and a string made every call would be garbage for the collector.
  */
-#define LOYALTY_LUA_FILL_ARGS                                                 \
-    "(sku, qty, retail, price, currency, tier, now, rank)\n"                  \
-    LOYALTY_LUA_FILL_CTX
-
-#define LOYALTY_LUA_FILL_MEMBER_ARGS                                          \
-    "(sku, qty, retail, price, currency, tier, now, rank, mtier, mrank,\n"    \
-    "         stage, points)\n"                                               \
-    LOYALTY_LUA_FILL_CTX                                                      \
-    LOYALTY_LUA_FILL_MEMBER
-
 #define LOYALTY_LUA_FILL_CTX                                                  \
     "  local c = ctx\n"                                                       \
     "  c.sku = sku\n"                                                         \
@@ -180,6 +170,16 @@ loyalty_lua_price_ask(lua_State *L)
     "  m.stage = stages[stage]\n"                                             \
     "  m.points = points\n"                                                   \
     "  m.blocked = false\n"
+
+#define LOYALTY_LUA_FILL_ARGS                                                 \
+    "(sku, qty, retail, price, currency, tier, now, rank)\n"                  \
+    LOYALTY_LUA_FILL_CTX
+
+#define LOYALTY_LUA_FILL_MEMBER_ARGS                                          \
+    "(sku, qty, retail, price, currency, tier, now, rank, mtier, mrank,\n"    \
+    "         stage, points)\n"                                               \
+    LOYALTY_LUA_FILL_CTX                                                      \
+    LOYALTY_LUA_FILL_MEMBER
 
 static const char  loyalty_lua_price_fill[] =
     "local rawset, stages = rawset, ...\n"
