@@ -94,6 +94,12 @@ typedef ngx_int_t (*ngx_http_loyalty_batch_done_pt)(ngx_http_request_t *r,
 #define NGX_HTTP_LOYALTY_BOT_VERDICTS   4096
 
 /*
+ * nginx's default request_pool_size, held while a worker makes what it
+ * keeps for life: see ngx_http_loyalty_store_init_worker()
+ */
+#define NGX_HTTP_LOYALTY_POOL_HOLD      4096
+
+/*
  * Why a write was not committed, besides LMDB's codes and errno values:
  * the store at the configured path is no longer the one the worker has
  * open (see ngx_http_loyalty_store_commit()).

@@ -42,6 +42,8 @@ typedef struct {
     ngx_uint_t                 hash;
 } ngx_http_loyalty_price_ask_t;
 
+typedef struct ngx_http_loyalty_price_memo_s  ngx_http_loyalty_price_memo_t;
+
 
 static ngx_int_t ngx_http_loyalty_price_parse(ngx_http_request_t *r,
     ngx_str_t *list, const char **why);
@@ -65,6 +67,12 @@ static ngx_int_t ngx_http_loyalty_price_other(ngx_http_request_t *r,
     ngx_http_loyalty_pricing_t *pr, ngx_http_loyalty_lua_price_t *lp,
     ngx_uint_t hash, int tier, int64_t retail, int64_t *total,
     ngx_str_t *promo);
+static ngx_http_loyalty_price_memo_t *ngx_http_loyalty_price_memo_get(
+    ngx_http_loyalty_pricing_t *pr, ngx_http_loyalty_lua_price_t *lp,
+    ngx_uint_t hash, int tier, size_t *txnid, ngx_uint_t *hit);
+static void ngx_http_loyalty_price_memo_set(ngx_http_loyalty_price_memo_t *m,
+    size_t txnid, ngx_http_loyalty_lua_price_t *lp, int tier, int64_t total,
+    ngx_str_t *promo);
 static ngx_int_t ngx_http_loyalty_price_hook(ngx_http_request_t *r,
     ngx_http_loyalty_pricing_t *pr, ngx_http_loyalty_lua_price_t *lp,
     int tier, int64_t unit, int64_t *total, ngx_str_t *promo);
@@ -77,9 +85,11 @@ static ngx_int_t ngx_http_loyalty_price_error(ngx_http_request_t *r,
 /*
  * What the price hook said the public, or a tier, pays for a line, kept
  * for the rest of the second and the store's snapshot: every member's
- * request asks it of each tier below theirs.
+ * request asks it of each tier below theirs.  An entry for the tiers
+ * below one (NGX_HTTP_LOYALTY_PRICE_BELOW) says that the hook lowered
+ * the price of none of them: nothing for the guard to do.
  */
-typedef struct {
+struct ngx_http_loyalty_price_memo_s {
     time_t                     sec;
     size_t                     txnid;
     int64_t                    qty;
@@ -89,9 +99,11 @@ typedef struct {
     u_char                     label_len;
     u_char                     sku[LOYALTY_ID_MAX];
     u_char                     label[LOYALTY_LUA_LABEL_MAX];
-} ngx_http_loyalty_price_memo_t;
+};
 
 #define NGX_HTTP_LOYALTY_PRICE_MEMO  512
+/* the memo's tier of the tiers below tier, never a tier (-1: public) */
+#define NGX_HTTP_LOYALTY_PRICE_BELOW(tier)  (-2 - (tier))
 
 
 static ngx_http_loyalty_price_memo_t
@@ -648,12 +660,15 @@ ngx_http_loyalty_price_line(ngx_http_request_t *r,
     ngx_http_loyalty_price_info_t *pi, int64_t qty, int64_t *total,
     ngx_str_t *promo)
 {
-    int                            i;
-    int64_t                        other, unit;
-    ngx_int_t                      rc;
-    ngx_str_t                      other_promo;
-    ngx_http_loyalty_lua_price_t   lp;
-    ngx_http_loyalty_loc_conf_t   *llcf;
+    int                             i, below;
+    size_t                          txnid;
+    int64_t                         other, unit;
+    ngx_int_t                       rc;
+    ngx_str_t                       other_promo;
+    ngx_uint_t                      hit, lowered;
+    ngx_http_loyalty_lua_price_t    lp;
+    ngx_http_loyalty_loc_conf_t    *llcf;
+    ngx_http_loyalty_price_memo_t  *m;
 
     unit = pi->price;
     *total = unit * qty;
@@ -695,6 +710,16 @@ ngx_http_loyalty_price_line(ngx_http_request_t *r,
     /* what the public, and every lower tier, would pay */
     ngx_str_null(&lp.member);
 
+    below = NGX_HTTP_LOYALTY_PRICE_BELOW(pr->tier);
+    m = ngx_http_loyalty_price_memo_get(pr, &lp, hash, below, &txnid,
+                                        &hit);
+
+    if (hit) {
+        return;
+    }
+
+    lowered = 0;
+
     for (i = -1; i < (int) pr->tiers->n; i++) {
         if (i >= 0
             && pr->tiers->tiers[i].rank >= pr->tiers->tiers[pr->tier].rank)
@@ -710,6 +735,8 @@ ngx_http_loyalty_price_line(ngx_http_request_t *r,
             return;
         }
 
+        lowered |= (rc == NGX_OK);
+
         if (rc == NGX_OK && other < *total) {
             /* the guard at work, not a fault: counted, not logged */
             pr->clamps++;
@@ -720,6 +747,12 @@ ngx_http_loyalty_price_line(ngx_http_request_t *r,
             *total = other;
             *promo = other_promo;
         }
+    }
+
+    if (!lowered) {
+        ngx_str_null(&other_promo);
+        ngx_http_loyalty_price_memo_set(m, txnid, &lp, below, -1,
+                                        &other_promo);
     }
 }
 
@@ -740,22 +773,13 @@ ngx_http_loyalty_price_other(ngx_http_request_t *r,
     int64_t                               unit;
     ngx_int_t                             rc;
     ngx_str_t                             label;
-    ngx_uint_t                            key;
+    ngx_uint_t                            hit;
     ngx_http_loyalty_price_memo_t        *m;
     const ngx_http_loyalty_price_info_t  *lower;
 
-    /* without a transaction, the epoch: the snapshots of the same data */
-    txnid = pr->txn ? mdb_txn_id(pr->txn) : pr->epoch;
+    m = ngx_http_loyalty_price_memo_get(pr, lp, hash, tier, &txnid, &hit);
 
-    key = (hash ^ (ngx_uint_t) lp->qty * 31 ^ (ngx_uint_t) (tier + 1) * 131)
-          % NGX_HTTP_LOYALTY_PRICE_MEMO;
-
-    m = &ngx_http_loyalty_price_memo[key];
-
-    if (m->sec == ngx_time() && m->txnid == txnid && m->qty == lp->qty
-        && m->tier == tier && m->sku_len == lp->sku.len
-        && ngx_memcmp(m->sku, lp->sku.data, lp->sku.len) == 0)
-    {
+    if (hit) {
         if (m->total < 0) {
             return NGX_DECLINED;
         }
@@ -795,18 +819,58 @@ ngx_http_loyalty_price_other(ngx_http_request_t *r,
 
     rc = ngx_http_loyalty_price_hook(r, pr, lp, tier, unit, total, promo);
 
+    ngx_http_loyalty_price_memo_set(m, txnid, lp, tier,
+                                    rc == NGX_OK ? *total : -1, promo);
+
+    return rc;
+}
+
+
+/*
+ * The memo's entry for lp's line and tier, and whether it holds them
+ * (*hit): of this second and snapshot, *txnid, taken before the hook may
+ * begin one
+ */
+static ngx_http_loyalty_price_memo_t *
+ngx_http_loyalty_price_memo_get(ngx_http_loyalty_pricing_t *pr,
+    ngx_http_loyalty_lua_price_t *lp, ngx_uint_t hash, int tier,
+    size_t *txnid, ngx_uint_t *hit)
+{
+    ngx_uint_t                      key;
+    ngx_http_loyalty_price_memo_t  *m;
+
+    /* without a transaction, the epoch: the snapshots of the same data */
+    *txnid = pr->txn ? mdb_txn_id(pr->txn) : pr->epoch;
+
+    key = (hash ^ (ngx_uint_t) lp->qty * 31 ^ (ngx_uint_t) (tier + 1) * 131)
+          % NGX_HTTP_LOYALTY_PRICE_MEMO;
+
+    m = &ngx_http_loyalty_price_memo[key];
+
+    *hit = m->sec == ngx_time() && m->txnid == *txnid && m->qty == lp->qty
+           && m->tier == tier && m->sku_len == lp->sku.len
+           && ngx_memcmp(m->sku, lp->sku.data, lp->sku.len) == 0;
+
+    return m;
+}
+
+
+/* total (-1: no lower price) and promo remembered in m */
+static void
+ngx_http_loyalty_price_memo_set(ngx_http_loyalty_price_memo_t *m,
+    size_t txnid, ngx_http_loyalty_lua_price_t *lp, int tier, int64_t total,
+    ngx_str_t *promo)
+{
     m->sec = ngx_time();
     m->txnid = txnid;
     m->qty = lp->qty;
     m->tier = tier;
     m->sku_len = (u_char) lp->sku.len;
     ngx_memcpy(m->sku, lp->sku.data, lp->sku.len);
-    m->total = (rc == NGX_OK) ? *total : -1;
+    m->total = total;
     /* a hook's label is LOYALTY_LUA_LABEL_MAX bytes at most */
     m->label_len = (u_char) promo->len;
     loyalty_cpymem(m->label, promo->data, promo->len);
-
-    return rc;
 }
 
 

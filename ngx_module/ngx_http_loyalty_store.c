@@ -18,8 +18,6 @@
 
 
 #define NGX_HTTP_LOYALTY_STORE_RETRY  1     /* seconds between reopens */
-/* nginx's default request_pool_size: see init_worker() */
-#define NGX_HTTP_LOYALTY_POOL_HOLD    4096
 
 
 static void ngx_http_loyalty_store_close(ngx_http_loyalty_store_t *store);

@@ -243,7 +243,7 @@ ngx_http_loyalty_webhook_call(lua_State *L)
     ngx_str_t                    *name;
     ngx_http_loyalty_map_call_t  *call;
 
-    call = lua_touserdata(L, 1);
+    call = loyalty_lua_ud(L);
     name = &ngx_http_loyalty_platforms[call->wh->platform].name;
 
     lua_rawgeti(L, LUA_REGISTRYINDEX, call->wh->map);

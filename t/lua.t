@@ -246,6 +246,18 @@ END
     price($h, 'tea', 'mem1');
     is(admin_lua($h)->{hooks}{price}{calls}, 9,
        'a gold member\'s line: 3 calls (gold, basic, public)');
+
+    # the same line again within the second: what the lower tiers pay, and
+    # that the hook lowered none of them, is remembered: only gold is asked
+    my $t0 = time;
+    my $tea = price($h, 'tea', 'mem1');
+    my $calls = admin_lua($h)->{hooks}{price}{calls};
+    is(price($h, 'tea', 'mem1'), $tea, 'the same line again, the same answer');
+    SKIP: {
+        skip 'a second went by between the asks', 1 if time != $t0;
+        is(admin_lua($h)->{hooks}{price}{calls}, $calls + 1,
+           'the same line again within the second: 1 call (gold)');
+    }
     stop_checked($h, 'once per place');
 }
 
@@ -265,6 +277,8 @@ END
     is(price($h, 'half'), '500//Half price', 'guard: the public at half price');
     is(price($h, 'half:2', 'mem1'), '1000/Gold/Half price',
        'guard: a gold member pays no more than the public (1000, not 1800)');
+    is(price($h, 'half:2', 'mem1'), '1000/Gold/Half price',
+       'guard: again, from what the public pays remembered');
     is(price($h, 'half', 'part1'), '500/Partner/Half price',
        'guard: a partner neither (500, not 800)');
     is(get($h, '/product/?sku=half', 'mem1'), "[gold][500]\n",

@@ -590,7 +590,7 @@ loyalty_lua_run(loyalty_lua_t *vm, int nargs, int nresults)
 
 
 /*
- * f(ud) of loyalty_lua_call(), the VM's one C function for it (vm->call):
+ * f of loyalty_lua_call(), the VM's one C function for it (vm->call):
  * lua_cpcall() would make a closure every call, garbage for the collector
  */
 int
@@ -601,8 +601,6 @@ loyalty_lua_protected(lua_State *L)
 
     (void) lua_getallocf(L, &ud);
     vm = ud;
-
-    lua_pushlightuserdata(L, vm->call_ud);
 
     return vm->call_f(L);
 }

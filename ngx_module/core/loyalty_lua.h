@@ -203,11 +203,11 @@ struct loyalty_lua_s {
     int                     ctx;
     int                     member;
     int                     ctx_mt;
-    int                     fill;     /* the function that fills them */
+    int                     fill[2][2];   /* what fills them, by raw, member */
     int                     renew;
     unsigned                nil_rank:1;   /* as the last call left them */
     unsigned                nil_member:1;
-    unsigned                armed:1;      /* fill has them and the hook */
+    unsigned                armed:1;      /* the fillers have them, the hook */
     /* the member's id, which member.id reads when asked */
     size_t                  member_id_len;
     char                    member_id[LOYALTY_ID_MAX];
@@ -249,11 +249,25 @@ int loyalty_lua_unknown_keys(loyalty_lua_t *vm, loyalty_lua_warn_pt warn,
     void *data);
 
 /*
- * Runs f(ud) protected, within the budget and the memory cap: 0, or -1
- * after vm->report.  The stack is left empty; vm->txn is cleared, as the
+ * Runs f protected, within the budget and the memory cap: 0, or -1 after
+ * vm->report.  f begins with an empty stack and takes ud with
+ * loyalty_lua_ud() (a light userdata would cost more than the rest of a
+ * small call's C).  The stack is left empty; vm->txn is cleared, as the
  * snapshot is the caller's.
  */
 int loyalty_lua_call(loyalty_lua_t *vm, lua_CFunction f, void *ud);
+
+/* in loyalty_lua_call()'s f: its ud */
+static inline void *
+loyalty_lua_ud(lua_State *L)
+{
+    void  *vm;
+
+    /* the allocator's data is the VM (loyalty_lua_open()) */
+    (void) lua_getallocf(L, &vm);
+
+    return ((loyalty_lua_t *) vm)->call_ud;
+}
 
 /*
  * The store that loyalty.store and a partial member read during a call:
@@ -286,7 +300,7 @@ int loyalty_lua_sandbox(lua_State *L);
 /* a chunk loaded in the sandbox: 0 with it on the stack, or an error */
 int loyalty_lua_chunk(lua_State *L, loyalty_lua_t *vm, const char *source,
     size_t len, const char *chunkname);
-/* loyalty_lua_call()'s f(ud), called as vm->call (loyalty_lua.c) */
+/* calls loyalty_lua_call()'s f, as vm->call (loyalty_lua.c) */
 int loyalty_lua_protected(lua_State *L);
 /* a partial member's __index, loyalty.store (loyalty_lua_member.c) */
 int loyalty_lua_member_index(lua_State *L);

@@ -520,12 +520,11 @@ loyalty_lua_cadence_ask(lua_State *L)
     const loyalty_cadence_t      *c;
     const loyalty_cadence_ask_t  *ask;
 
-    a = lua_touserdata(L, 1);
+    a = loyalty_lua_ud(L);
     ask = a->ask;
     c = ask->cadence;
 
     /* the keys' table at index 1, as the member's table wants it */
-    lua_settop(L, 0);
     lua_rawgeti(L, LUA_REGISTRYINDEX, a->vm->keys);
     lua_rawgeti(L, LUA_REGISTRYINDEX, c->cond);
 

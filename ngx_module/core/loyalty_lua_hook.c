@@ -73,13 +73,13 @@ loyalty_lua_ask(loyalty_lua_t *vm, loyalty_lua_hook_e hook,
 static int
 loyalty_lua_price_ask(lua_State *L)
 {
-    int                   top;
+    int                   top, type;
     size_t                len, cut;
     const char           *label;
     loyalty_lua_ask_t    *ask;
     loyalty_lua_price_t  *p;
 
-    ask = lua_touserdata(L, 1);
+    ask = loyalty_lua_ud(L);
     p = ask->price;
 
     loyalty_lua_price_context(L, ask);
@@ -107,9 +107,10 @@ loyalty_lua_price_ask(lua_State *L)
     }
 
     p->label_len = 0;
+    type = lua_type(L, top);
 
-    if (!lua_isnil(L, top)) {
-        if (lua_type(L, top) != LUA_TSTRING) {
+    if (type != LUA_TNIL) {
+        if (type != LUA_TSTRING) {
             return loyalty_lua_refuse(L, ask, LOYALTY_LUA_HOOK_PRICE, top,
                                       "label", "a label that is not a "
                                       "string");
@@ -141,55 +142,73 @@ loyalty_lua_price_ask(lua_State *L)
 
 
 /*
- * The function that fills a price hook's context and member
- * (loyalty_lua_price_context), which has them and the hook as upvalues
+ * The functions that fill a price hook's context and member
+ * (loyalty_lua_price_context), which share them and the hook as upvalues
  * (loyalty_lua_price_arm): Lua sets a table's fields faster than the C
  * API, which takes each key from the keys' table.  Every key is in place
  * (loyalty_lua_reused_tables), so that an assignment meets __newindex
- * only where the field is nil (rank, member): rawset there.  The
- * member's id is not set: member.id is read from the VM when asked
- * (loyalty_lua_member_index), as most hooks never ask, and a string
- * made every call would be garbage for the collector.
+ * only where the field is nil (rank, member): rawset there.  One filler
+ * by raw and a member, chosen in C, as a branch of the VM's costs more
+ * than an argument.  The member's id is not set: member.id is read from
+ * the VM when asked (loyalty_lua_member_index), as most hooks never ask,
+ * and a string made every call would be garbage for the collector.
  */
+#define LOYALTY_LUA_FILL_CTX                                                  \
+    "  local c = ctx\n"                                                       \
+    "  c.sku = sku\n"                                                         \
+    "  c.qty = qty\n"                                                         \
+    "  c.retail = retail\n"                                                   \
+    "  c.price = price\n"                                                     \
+    "  c.currency = currency\n"                                               \
+    "  c.tier = tier\n"                                                       \
+    "  c.now = now\n"
+
+#define LOYALTY_LUA_FILL_MEMBER                                               \
+    "  local m = member\n"                                                    \
+    "  m.tier = mtier\n"                                                      \
+    "  m.rank = mrank\n"                                                      \
+    "  m.stage = stages[stage]\n"                                             \
+    "  m.points = points\n"                                                   \
+    "  m.blocked = false\n"
+
+#define LOYALTY_LUA_FILL_ARGS                                                 \
+    "(sku, qty, retail, price, currency, tier, now, rank)\n"                  \
+    LOYALTY_LUA_FILL_CTX
+
+#define LOYALTY_LUA_FILL_MEMBER_ARGS                                          \
+    "(sku, qty, retail, price, currency, tier, now, rank, mtier, mrank,\n"    \
+    "         stage, points)\n"                                               \
+    LOYALTY_LUA_FILL_CTX                                                      \
+    LOYALTY_LUA_FILL_MEMBER
+
 static const char  loyalty_lua_price_fill[] =
     "local rawset, stages = rawset, ...\n"
     "local hook, ctx, member\n"
-    "return function(raw, sku, qty, retail, price, currency, tier, now,\n"
-    "                rank, mtier, mrank, stage, points)\n"
-    "  local c, m = ctx, member\n"
-    "  c.sku = sku\n"
-    "  c.qty = qty\n"
-    "  c.retail = retail\n"
-    "  c.price = price\n"
-    "  c.currency = currency\n"
-    "  c.tier = tier\n"
-    "  c.now = now\n"
-    "  if mtier then\n"
-    "    m.tier = mtier\n"
-    "    m.rank = mrank\n"
-    "    m.stage = stages[stage]\n"
-    "    m.points = points\n"
-    "    m.blocked = false\n"
-    "  else\n"
-    "    m = nil\n"
-    "  end\n"
-    "  if raw then\n"
-    "    rawset(c, 'rank', rank)\n"
-    "    rawset(c, 'member', m)\n"
-    "  else\n"
-    "    c.rank = rank\n"
-    "    c.member = m\n"
-    "  end\n"
+    "return function" LOYALTY_LUA_FILL_ARGS
+    "  c.rank = rank\n"
+    "  c.member = nil\n"
+    "  return hook(c)\n"
+    "end, function" LOYALTY_LUA_FILL_MEMBER_ARGS
+    "  c.rank = rank\n"
+    "  c.member = m\n"
+    "  return hook(c)\n"
+    "end, function" LOYALTY_LUA_FILL_ARGS
+    "  rawset(c, 'rank', rank)\n"
+    "  rawset(c, 'member', nil)\n"
+    "  return hook(c)\n"
+    "end, function" LOYALTY_LUA_FILL_MEMBER_ARGS
+    "  rawset(c, 'rank', rank)\n"
+    "  rawset(c, 'member', m)\n"
     "  return hook(c)\n"
     "end\n";
 
 /*
- * The VM instructions it runs, up to and with the call of the hook, by
+ * The VM instructions each runs, up to and with the call of the hook, by
  * raw and a member: credited to the call's budget, which is the script's
- * (a unit test holds them to the filler's code)
+ * (a unit test holds them to the fillers' code)
  */
 static const unsigned  loyalty_lua_fill_cost[2][2] = {
-    { 17, 25 }, { 26, 34 }
+    { 14, 22 }, { 21, 30 }
 };
 
 /* the keys of each, all set every call (the member's id is read) */
@@ -228,8 +247,12 @@ loyalty_lua_price_setup(lua_State *L, loyalty_lua_t *vm)
     }
 
     lua_remove(L, -2);
-    lua_call(L, 1, 1);
-    vm->fill = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_call(L, 1, 4);
+
+    /* the last returned, raw with a member, is at the top */
+    for (i = 3; i >= 0; i--) {
+        vm->fill[i >> 1][i & 1] = luaL_ref(L, LUA_REGISTRYINDEX);
+    }
 
     loyalty_lua_reused_tables(L, vm);
 }
@@ -353,16 +376,10 @@ loyalty_lua_price_context(lua_State *L, loyalty_lua_ask_t *ask)
     p = ask->price;
     vm = ask->vm;
 
-    lua_settop(L, 0);
+    /* the stack is empty (loyalty_lua_call()) */
 
     if (vm->renew) {
         loyalty_lua_reused_tables(L, vm);
-    }
-
-    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->fill);
-
-    if (!vm->armed) {
-        loyalty_lua_price_arm(L, vm);
     }
 
     /* a key the last call left nil is set past __newindex */
@@ -370,7 +387,12 @@ loyalty_lua_price_context(lua_State *L, loyalty_lua_ask_t *ask)
     vm->nil_rank = !p->has_rank;
     vm->nil_member = (p->member == NULL);
 
-    lua_pushboolean(L, raw);
+    if (!vm->armed) {
+        loyalty_lua_price_arm(L, vm);
+    }
+
+    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->fill[raw][p->member != NULL]);
+
     loyalty_lua_push_name(L, vm, p->sku, p->sku_len, 0);
     lua_pushnumber(L, (lua_Number) p->qty);
     lua_pushnumber(L, (lua_Number) p->retail);
@@ -386,7 +408,7 @@ loyalty_lua_price_context(lua_State *L, loyalty_lua_ask_t *ask)
         lua_pushnil(L);
     }
 
-    n = 9;
+    n = 8;
 
     /*
      * What the request knows of the member already; the id, and the
@@ -399,11 +421,11 @@ loyalty_lua_price_context(lua_State *L, loyalty_lua_ask_t *ask)
         memcpy(vm->member_id, p->member, len);
         vm->member_id_len = len;
 
-        /* the member's tier is mostly the one asked about, at 8 */
+        /* the member's tier is mostly the one asked about, at 7 */
         if (p->member_tier_len == p->tier_len
             && memcmp(p->member_tier, p->tier, p->tier_len) == 0)
         {
-            lua_pushvalue(L, 8);
+            lua_pushvalue(L, 7);
 
         } else {
             loyalty_lua_push_name(L, vm, p->member_tier, p->member_tier_len,
@@ -413,7 +435,7 @@ loyalty_lua_price_context(lua_State *L, loyalty_lua_ask_t *ask)
         lua_pushnumber(L, p->member_rank);
         lua_pushnumber(L, p->member_stage + 1);
         lua_pushnumber(L, (lua_Number) p->member_points);
-        n = 13;
+        n = 12;
     }
 
     vm->credit = loyalty_lua_fill_cost[raw][p->member != NULL];
@@ -423,34 +445,41 @@ loyalty_lua_price_context(lua_State *L, loyalty_lua_ask_t *ask)
 
 
 /*
- * The filler, at the top of the stack, given the tables and the hook as
- * its upvalues of those names, once they are made: no VM instruction
- * runs, so the budget's count has nothing to credit.
+ * The fillers given the tables and the hook as their upvalues of those
+ * names, once they are made (each its own: a filler without a member has
+ * none of it): no VM instruction runs, so the budget's count has nothing
+ * to credit.
  */
 static void
 loyalty_lua_price_arm(lua_State *L, loyalty_lua_t *vm)
 {
-    int          i, ref;
+    int          i, f, ref;
     const char  *name;
 
-    for (i = 1; (name = lua_getupvalue(L, -1, i)) != NULL; i++) {
-        lua_pop(L, 1);
+    for (f = 0; f < 4; f++) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, vm->fill[f >> 1][f & 1]);
 
-        if (strcmp(name, "hook") == 0) {
-            ref = vm->hooks[LOYALTY_LUA_HOOK_PRICE];
+        for (i = 1; (name = lua_getupvalue(L, -1, i)) != NULL; i++) {
+            lua_pop(L, 1);
 
-        } else if (strcmp(name, "ctx") == 0) {
-            ref = vm->ctx;
+            if (strcmp(name, "hook") == 0) {
+                ref = vm->hooks[LOYALTY_LUA_HOOK_PRICE];
 
-        } else if (strcmp(name, "member") == 0) {
-            ref = vm->member;
+            } else if (strcmp(name, "ctx") == 0) {
+                ref = vm->ctx;
 
-        } else {
-            continue;
+            } else if (strcmp(name, "member") == 0) {
+                ref = vm->member;
+
+            } else {
+                continue;
+            }
+
+            lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
+            (void) lua_setupvalue(L, -2, i);
         }
 
-        lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
-        (void) lua_setupvalue(L, -2, i);
+        lua_pop(L, 1);
     }
 
     vm->armed = 1;
@@ -722,13 +751,12 @@ loyalty_lua_event_points(lua_State *L, loyalty_lua_ask_t *ask)
 
 
 /*
- * A hook's context begun: the stack is the keys at index 1 and the
- * context's table, room made for nrec fields, at 2.
+ * A hook's context begun, on the call's empty stack: the keys at index 1
+ * and the context's table, room made for nrec fields, at 2.
  */
 static void
 loyalty_lua_context(lua_State *L, loyalty_lua_ask_t *ask, int nrec)
 {
-    lua_settop(L, 0);
     lua_rawgeti(L, LUA_REGISTRYINDEX, ask->vm->keys);
     lua_createtable(L, 0, nrec);
 }
@@ -802,7 +830,7 @@ loyalty_lua_called(lua_State *L, loyalty_lua_hook_e hook)
 {
     loyalty_lua_ask_t  *ask;
 
-    ask = lua_touserdata(L, 1);
+    ask = loyalty_lua_ud(L);
 
     if (hook == LOYALTY_LUA_HOOK_CLICK) {
         loyalty_lua_click_context(L, ask);

@@ -152,7 +152,7 @@ call_hook(lua_State *L)
     call_t         *c;
     loyalty_lua_t  *vm;
 
-    c = lua_touserdata(L, 1);
+    c = loyalty_lua_ud(L);
     (void) lua_getallocf(L, (void **) &vm);
 
     lua_rawgeti(L, LUA_REGISTRYINDEX, vm->hooks[c->hook]);
@@ -170,7 +170,7 @@ call_member(lua_State *L)
     call_t         *c;
     loyalty_lua_t  *vm;
 
-    c = lua_touserdata(L, 1);
+    c = loyalty_lua_ud(L);
     (void) lua_getallocf(L, (void **) &vm);
 
     lua_settop(L, 0);
