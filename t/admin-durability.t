@@ -309,6 +309,9 @@ sub main_policies {
 {
     my $h = start_nginx(http_config => $HTTP, config => $CONFIG,
                         store => $STORE);
+    # a request answered: the worker has started its thread pool
+    my ($s) = http_request($h, 'GET', '/');
+    is($s, 200, 'sched: the worker answers');
     my $all = scalar keys %{thread_policies($h)};
     cmp_ok($all, '>', 1, "sched: the worker has its thread pool ($all threads)");
     is(policy_counts(thread_policies($h)), "0: $all",

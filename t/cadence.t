@@ -454,6 +454,9 @@ sub api {
         return 0;
     };
 
+    # a request answered: the worker has started its thread pool
+    my ($s) = http_request($h, 'GET', '/');
+    ok(defined $s, 'sweep: the worker answers');
     my $all = scalar keys %{thread_policies($h)};
     cmp_ok($all, '>', 1, "sweep: the worker has its thread pool ($all threads)");
 
