@@ -54,7 +54,7 @@ static void ngx_http_loyalty_write_release(ngx_http_loyalty_write_t *w);
 static void ngx_http_loyalty_write_task(void *data, ngx_log_t *log);
 #if (NGX_LINUX && defined SCHED_BATCH)
 static void ngx_http_loyalty_write_sched(ngx_log_t *log, ngx_err_t err,
-    const char *to);
+    const char *what);
 #endif
 static void ngx_http_loyalty_write_back(ngx_event_t *ev);
 static void ngx_http_loyalty_write_wait(ngx_event_t *ev);
@@ -449,7 +449,7 @@ ngx_http_loyalty_write_task(void *data, ngx_log_t *log)
 
     err = pthread_setschedparam(self, SCHED_BATCH, &batch);
     if (err != 0) {
-        ngx_http_loyalty_write_sched(log, err, "SCHED_BATCH");
+        ngx_http_loyalty_write_sched(log, err, "run as SCHED_BATCH");
         ngx_http_loyalty_write_now(data);
         return;
     }
@@ -458,7 +458,7 @@ ngx_http_loyalty_write_task(void *data, ngx_log_t *log)
 
     err = pthread_setschedparam(self, policy, &param);
     if (err != 0) {
-        ngx_http_loyalty_write_sched(log, err, "its policy again");
+        ngx_http_loyalty_write_sched(log, err, "go back to its policy");
     }
 
 #else
@@ -473,18 +473,19 @@ ngx_http_loyalty_write_task(void *data, ngx_log_t *log)
 
 /* the first failure of a worker at notice level, the others at debug */
 static void
-ngx_http_loyalty_write_sched(ngx_log_t *log, ngx_err_t err, const char *to)
+ngx_http_loyalty_write_sched(ngx_log_t *log, ngx_err_t err,
+    const char *what)
 {
     static ngx_atomic_t  logged;
 
     if (ngx_atomic_cmp_set(&logged, 0, 1)) {
         ngx_log_error(NGX_LOG_NOTICE, log, err,
-                      "the store writer's thread cannot run as %s", to);
+                      "the store writer's thread cannot %s", what);
         return;
     }
 
     ngx_log_debug1(NGX_LOG_DEBUG_CORE, log, err,
-                   "the store writer's thread cannot run as %s", to);
+                   "the store writer's thread cannot %s", what);
 }
 
 #endif
