@@ -10,7 +10,9 @@
  * times as long as each step took before the next, so that a large
  * store's sweep takes at most a 25th of a core from the workers that
  * serve requests (a thread of the shared pool cannot be given a lower
- * priority and take it back unprivileged); a small one runs through.
+ * priority and take it back unprivileged: the store writer runs each
+ * step as SCHED_BATCH, which keeps it from preempting the worker, not
+ * from its share of the core); a small one runs through.
  * A step's length is the longer of its time from post to done, which
  * counts in milliseconds, and the CPU time its thread spent applying it
  * (a step of less than a millisecond would otherwise rest not at all).

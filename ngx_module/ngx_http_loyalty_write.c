@@ -7,15 +7,16 @@
  * that makes it inside a write transaction (apply), and a handler for its
  * outcome back in the event loop (done).  The store writer carries it
  * out: it posts the write to nginx's thread pool "default", so that no
- * worker waits on LMDB's writer lock; marks the store busy while the
- * environment is in use (no reopen, no remap meanwhile); commits only
- * into the store at the configured path (ngx_http_loyalty_store_commit());
- * and when a write finds the store full, grown by another process or
- * replaced on disk, puts the store right (ngx_http_loyalty_store_recover(),
- * one size rule) and writes again, twice at most, if the write asks for
- * it.  A write marked read (w->read) is a long read taken off the event
- * loop the same way: in a read transaction, never committed nor
- * published.
+ * worker waits on LMDB's writer lock, and its thread makes it as
+ * SCHED_BATCH (ngx_http_loyalty_write_task()); marks the store busy
+ * while the environment is in use (no reopen, no remap meanwhile);
+ * commits only into the store at the configured path
+ * (ngx_http_loyalty_store_commit()); and when a write finds the store
+ * full, grown by another process or replaced on disk, puts the store
+ * right (ngx_http_loyalty_store_recover(), one size rule) and writes
+ * again, twice at most, if the write asks for it.  A write marked read
+ * (w->read) is a long read taken off the event loop the same way: in a
+ * read transaction, never committed nor published.
  *
  * Where a write is carried out is this file's business alone.  With
  * loyalty_nats (ngx_http_loyalty_nats.c), a write that has a message is
@@ -51,6 +52,10 @@ static ngx_uint_t ngx_http_loyalty_write_again(ngx_http_loyalty_write_t *w);
 static void ngx_http_loyalty_write_hold(ngx_http_loyalty_write_t *w);
 static void ngx_http_loyalty_write_release(ngx_http_loyalty_write_t *w);
 static void ngx_http_loyalty_write_task(void *data, ngx_log_t *log);
+#if (NGX_LINUX && defined SCHED_BATCH)
+static void ngx_http_loyalty_write_sched(ngx_log_t *log, ngx_err_t err,
+    const char *what);
+#endif
 static void ngx_http_loyalty_write_back(ngx_event_t *ev);
 static void ngx_http_loyalty_write_wait(ngx_event_t *ev);
 #endif
@@ -414,11 +419,76 @@ ngx_http_loyalty_write_release(ngx_http_loyalty_write_t *w)
 }
 
 
+/*
+ * In the thread pool: the write made as SCHED_BATCH, so that its waking
+ * thread does not preempt the worker serving requests on the same core,
+ * then the thread's policy as it was, for the pool's other users ("aio
+ * threads").  Only a SCHED_OTHER thread is changed: an unprivileged
+ * thread may always go to SCHED_BATCH and back at its own nice value.
+ * A failure costs the write nothing.
+ */
 static void
 ngx_http_loyalty_write_task(void *data, ngx_log_t *log)
 {
+#if (NGX_LINUX && defined SCHED_BATCH)
+
+    int                 policy, err;
+    pthread_t           self;
+    struct sched_param  param, batch;
+
+    self = pthread_self();
+
+    if (pthread_getschedparam(self, &policy, &param) != 0
+        || policy != SCHED_OTHER)
+    {
+        ngx_http_loyalty_write_now(data);
+        return;
+    }
+
+    ngx_memzero(&batch, sizeof(struct sched_param));
+
+    err = pthread_setschedparam(self, SCHED_BATCH, &batch);
+    if (err != 0) {
+        ngx_http_loyalty_write_sched(log, err, "run as SCHED_BATCH");
+        ngx_http_loyalty_write_now(data);
+        return;
+    }
+
     ngx_http_loyalty_write_now(data);
+
+    err = pthread_setschedparam(self, policy, &param);
+    if (err != 0) {
+        ngx_http_loyalty_write_sched(log, err, "go back to its policy");
+    }
+
+#else
+
+    ngx_http_loyalty_write_now(data);
+
+#endif
 }
+
+
+#if (NGX_LINUX && defined SCHED_BATCH)
+
+/* the first failure of a worker at notice level, the others at debug */
+static void
+ngx_http_loyalty_write_sched(ngx_log_t *log, ngx_err_t err,
+    const char *what)
+{
+    static ngx_atomic_t  logged;
+
+    if (ngx_atomic_cmp_set(&logged, 0, 1)) {
+        ngx_log_error(NGX_LOG_NOTICE, log, err,
+                      "the store writer's thread cannot %s", what);
+        return;
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_CORE, log, err,
+                   "the store writer's thread cannot %s", what);
+}
+
+#endif
 
 
 /* back in the event loop */

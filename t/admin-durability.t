@@ -3,7 +3,8 @@
 # batches loses none that got 200 and half-applies none; a reload or a
 # stop while a write waits on LMDB's writer lock still answers it; a
 # store that grows full is grown and the client told to retry; a store
-# grown by loyaltyctl is written on without a failure.
+# grown by loyaltyctl is written on without a failure; the writing
+# thread runs as SCHED_BATCH and is put back after.
 
 use strict;
 use warnings;
@@ -281,6 +282,82 @@ for my $how (qw(reload stop)) {
     }
 
     no_trouble($h, $how);
+    stop_nginx($h);
+}
+
+
+# the store writer's thread runs as SCHED_BATCH while it writes, so that
+# waking up it does not preempt the worker's requests, and as it was
+# after: the pool's other users ("aio threads") keep their policy.  Seen
+# while a write waits on LMDB's writer lock held from outside.
+
+# "POLICY: THREADS" of every policy the workers' threads have
+sub policy_counts {
+    my ($policies) = @_;
+    my %n;
+    $n{$_}++ for values %$policies;
+    return join ', ', map { "$_: $n{$_}" } sort keys %n;
+}
+
+# the workers' main threads' policies
+sub main_policies {
+    my ($policies) = @_;
+    return join ',', map { $policies->{$_} }
+                     grep { m{^(\d+)/\1$} } sort keys %$policies;
+}
+
+{
+    my $h = start_nginx(http_config => $HTTP, config => $CONFIG,
+                        store => $STORE);
+    # a request answered: the worker has started its thread pool
+    my ($s) = http_request($h, 'GET', '/');
+    is($s, 200, 'sched: the worker answers');
+    my $all = scalar keys %{thread_policies($h)};
+    cmp_ok($all, '>', 1, "sched: the worker has its thread pool ($all threads)");
+    is(policy_counts(thread_policies($h)), "0: $all",
+       'sched: every thread SCHED_OTHER before a write');
+
+    for my $k (1 .. 2) {
+        my $holder = open2(my $from, my $to, "$DIR/hold", $h->{store});
+        is(scalar(<$from> // ''), "locked\n", "sched $k: the writer lock is held");
+
+        my $sock = admin_send($h, $TOKEN, 'POST', '/admin/events',
+                              qq({"type":"signup","member":"sched-$k"}\n));
+        my $during = {};
+        wait_for(sub { $during = thread_policies($h);
+                       grep { $_ == 3 } values %$during }, 5);
+        is(policy_counts($during), '0: ' . ($all - 1) . ', 3: 1',
+           "sched $k: the writing thread is SCHED_BATCH, no other");
+        is(main_policies($during), '0', "sched $k: the worker's main thread is not");
+        is(answer_of($sock, 0.2), 'none', "sched $k: the write waits");
+
+        close $to;
+        waitpid $holder, 0;
+
+        is(answer_of($sock, 10), batch_ok(1, 1, 0), "sched $k: answered");
+        is(policy_counts(thread_policies($h)), "0: $all",
+           "sched $k: every thread SCHED_OTHER again once answered");
+    }
+
+    # a thread of another policy is left as it is, and writes all the same
+    my %workers = map { m{^(\d+)/} ? ($1 => 1) : () } keys %{thread_policies($h)};
+    is(join(' ', map { system('chrt', '-a', '-i', '-p', '0', $_) } sort keys %workers),
+       '0', 'sched: the worker made SCHED_IDLE from outside');
+    my $holder = open2(my $from, my $to, "$DIR/hold", $h->{store});
+    is(scalar(<$from> // ''), "locked\n", 'sched idle: the writer lock is held');
+    my $sock = admin_send($h, $TOKEN, 'POST', '/admin/events',
+                          qq({"type":"signup","member":"sched-idle"}\n));
+    is(answer_of($sock, 0.5), 'none', 'sched idle: the write waits');
+    is(policy_counts(thread_policies($h)), "5: $all",
+       'sched idle: every thread still SCHED_IDLE meanwhile');
+    close $to;
+    waitpid $holder, 0;
+    is(answer_of($sock, 10), batch_ok(1, 1, 0), 'sched idle: answered');
+    is(policy_counts(thread_policies($h)), "5: $all",
+       'sched idle: and still SCHED_IDLE after');
+    unlike(error_log_text($h), qr/store writer's thread cannot/, 'sched: no failure logged');
+
+    no_trouble($h, 'sched');
     stop_nginx($h);
 }
 

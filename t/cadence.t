@@ -15,6 +15,7 @@ use Loyalty::Harness;
 
 use Cwd qw(abs_path);
 use File::Basename qw(dirname);
+use IPC::Open2 qw(open2);
 use JSON::PP ();
 use POSIX qw(strftime);
 
@@ -419,6 +420,65 @@ sub api {
     is($s, 200, 'the old configuration still answers');
 
     stop_checked($h, 'cadences', 1);
+}
+
+
+# the sweep's steps are the store writer's: their thread runs as
+# SCHED_BATCH while it steps (seen while a step waits on LMDB's writer
+# lock, held from outside), and as before once the sweep is over
+
+{
+    my ($rc) = lmdb_tool($TOKDIR, 'hold');
+    is($rc, 0, 'the hold helper compiles');
+
+    my $h = start_nginx(
+        http_config => "loyalty_store %%STORE%%;\nloyalty_keys %%KEYS%%;\n"
+                       . "loyalty_lua_file $SCRIPT;\n"
+                       . "loyalty_cadence_sweep 1s;\n",
+        store => "[tiers]\n${TIERS}[members]\n"
+                 . join('', grep { /"(ann|bob)"/ } split /^/, $MEMBERS));
+
+    my $swept = sub { scalar(() = error_log_text($h)
+                             =~ /loyalty_cadence_sweep: \d+ members/g) };
+    my $counts = sub {
+        my %n;
+        $n{$_}++ for values %{thread_policies($h)};
+        return join ', ', map { "$_: $n{$_}" } sort keys %n;
+    };
+    my $until = sub {
+        my ($cond) = @_;
+        for (1 .. 250) {
+            return 1 if $cond->();
+            select(undef, undef, undef, 0.02);
+        }
+        return 0;
+    };
+
+    # a request answered: the worker has started its thread pool
+    my ($s) = http_request($h, 'GET', '/');
+    ok(defined $s, 'sweep: the worker answers');
+    my $all = scalar keys %{thread_policies($h)};
+    cmp_ok($all, '>', 1, "sweep: the worker has its thread pool ($all threads)");
+
+    my $holder = open2(my $from, my $to, "$TOKDIR/hold", $h->{store});
+    is(scalar(<$from> // ''), "locked\n", 'sweep: the writer lock is held');
+
+    ok($until->(sub { $counts->() ne "0: $all" }), 'sweep: a step is posted');
+    my $before = $swept->();
+    my $during = thread_policies($h);
+    is($counts->(), '0: ' . ($all - 1) . ', 3: 1',
+       'sweep: the stepping thread is SCHED_BATCH, no other');
+    is(join(',', map { $during->{$_} } grep { m{^(\d+)/\1$} } keys %$during),
+       '0', "sweep: the worker's main thread is not");
+
+    close $to;
+    waitpid $holder, 0;
+
+    ok($until->(sub { $swept->() > $before }), 'sweep: the sweep ends');
+    is($counts->(), "0: $all", 'sweep: every thread SCHED_OTHER after');
+    unlike(error_log_text($h), qr/store writer's thread cannot/, 'sweep: no failure logged');
+
+    stop_checked($h, 'the sweep as SCHED_BATCH', 1);
 }
 
 done_testing();

@@ -38,7 +38,7 @@ case_check() {
 # writer if the reads fail.
 case_load() {
     local log=$1 url=$2 wlog="${1%.txt}-writer.txt" wpid n secs eps p99
-    local pool
+    local pool us
     taskset -c 1 wrk -t1 -c"$WRITER_CONNECTIONS" \
         -d"$((BENCH_WARMUP + BENCH_SECONDS + 120))s" --latency \
         -s "$ROOT/bench/wrk/events.lua" "${url%"$CASE_PATH"}/admin/events" \
@@ -64,9 +64,12 @@ case_load() {
     eps=$(awk -v n="$n" -v s="$secs" -v b="$EVENTS_BATCH" \
               'BEGIN { printf "%.0f", n * b / s }')
     p99=$(wrk_p99 "$wlog")
-    echo "$eps $p99 $pool" >> "$BENCH_DIR/logs/writes-$CASE.txt"
+    # the pool's CPU an event, whatever the reads a second
+    us=$(awk -v p="$pool" -v e="$eps" \
+             'BEGIN { printf "%.1f", (e > 0 ? p * 10000 / e : 0) }')
+    echo "$eps $p99 $pool $us" >> "$BENCH_DIR/logs/writes-$CASE.txt"
     log "$CASE: the writer posted $eps events/s (batch p99 $p99 ms);" \
-        "the worker's thread pool used $pool% of a core"
+        "the worker's thread pool used $pool% of a core, $us us an event"
     awk -v e="$eps" -v r="$WRITE_RATE" 'BEGIN { exit !(e < 0.95 * r) }' \
         && warn "$CASE: the writer fell behind: $eps events/s of" \
                 "$WRITE_RATE; the reads were not measured under the" \
@@ -87,6 +90,8 @@ case_summary() {
     result_set "writes_p99_ms_$CASE" "$(cut -d' ' -f2 "$f" | median)"
     result_set "writes_rounds_$CASE" "$(cut -d' ' -f1 "$f" | paste -sd,)"
     result_set "writes_pool_cpu_pct_$CASE" "$(cut -d' ' -f3 "$f" | median)"
+    result_set "writes_pool_us_per_event_$CASE" \
+        "$(cut -d' ' -f4 "$f" | median)"
     ours_w_main_ratio
 }
 

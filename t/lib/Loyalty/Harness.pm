@@ -87,7 +87,7 @@ our @EXPORT = qw(
     mdb_put_raw
     schema_check
     $ADMIN_TOKEN $ADMIN_READ_TOKEN admin_request admin_auth
-    write_admin_tokens lmdb_tool admin_send answer_of
+    write_admin_tokens lmdb_tool admin_send answer_of thread_policies
 );
 
 # fixed test secrets, not used anywhere else
@@ -462,6 +462,24 @@ sub lmdb_tool {
     croak "no $src" unless -f $src;
     my ($rc) = run_out('cc', '-O2', '-o', "$dir/$name", $src, '-llmdb');
     return ($rc, "$dir/$name");
+}
+
+
+# the scheduling policy of every thread of nginx $h's workers, from
+# /proc (0 SCHED_OTHER, 3 SCHED_BATCH, ...): { "PID/TID" => policy }
+sub thread_policies {
+    my ($h) = @_;
+    my %policy;
+    for my $pid (_children($h->{master})) {
+        for my $task (glob "/proc/$pid/task/*/stat") {
+            open my $t, '<', $task or next;
+            my ($tid, $rest) = (<$t> // '') =~ /^(\d+) \(.*\) (.*)$/s
+                or next;
+            # the policy is field 41 of stat; $rest starts at field 3
+            $policy{"$pid/$tid"} = (split ' ', $rest)[38];
+        }
+    }
+    return \%policy;
 }
 
 
