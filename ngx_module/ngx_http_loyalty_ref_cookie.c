@@ -61,6 +61,8 @@ static ngx_int_t ngx_http_loyalty_ref_verify(loyalty_keyring_t *keys,
 static ngx_int_t ngx_http_loyalty_ref_header_filter(ngx_http_request_t *r);
 static ngx_int_t ngx_http_loyalty_ref_header_click(ngx_http_request_t *r,
     ngx_http_loyalty_loc_conf_t *llcf) NGX_HTTP_LOYALTY_OUT_OF_LINE;
+static ngx_inline ngx_int_t ngx_http_loyalty_ref_header_cookie(
+    ngx_http_request_t *r, ngx_http_loyalty_ref_t *ref);
 static ngx_int_t ngx_http_loyalty_ref_header_send(ngx_http_request_t *r,
     ngx_http_loyalty_ref_t *ref) NGX_HTTP_LOYALTY_OUT_OF_LINE;
 
@@ -397,11 +399,7 @@ ngx_http_loyalty_ref_header_filter(ngx_http_request_t *r)
         return ngx_http_loyalty_ref_header_click(r, llcf);
     }
 
-    if (ref->set_cookie.len == 0 || ref->cookie_sent) {
-        return ngx_http_next_header_filter(r);
-    }
-
-    return ngx_http_loyalty_ref_header_send(r, ref);
+    return ngx_http_loyalty_ref_header_cookie(r, ref);
 }
 
 
@@ -424,6 +422,15 @@ ngx_http_loyalty_ref_header_click(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
+    return ngx_http_loyalty_ref_header_cookie(r, ref);
+}
+
+
+/* the attribution cookie, unless there is none or it went already */
+static ngx_inline ngx_int_t
+ngx_http_loyalty_ref_header_cookie(ngx_http_request_t *r,
+    ngx_http_loyalty_ref_t *ref)
+{
     if (ref->set_cookie.len == 0 || ref->cookie_sent) {
         return ngx_http_next_header_filter(r);
     }
