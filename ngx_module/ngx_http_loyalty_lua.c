@@ -138,7 +138,6 @@ ngx_http_loyalty_lua_init_worker(ngx_cycle_t *cycle,
     ngx_http_loyalty_lua_conf_t *lcf)
 {
     char                     err[NGX_MAX_ERROR_STR];
-    void                    *hold;
     ngx_uint_t               i;
     ngx_http_loyalty_lua_t  *vm;
 
@@ -149,15 +148,6 @@ ngx_http_loyalty_lua_init_worker(ngx_cycle_t *cycle,
     if (lcf == NULL) {
         return NGX_OK;
     }
-
-    /*
-     * The heap's workaround of ngx_http_loyalty_store_init_worker(), for
-     * the VMs: a VM's structure (its names' cache, some 3 KB) would take
-     * the free chunk that each request's pool reuses, and every pool be
-     * split off a larger one (about 220 more instructions a request in
-     * malloc() under callgrind, with a price hook)
-     */
-    hold = ngx_alloc(NGX_HTTP_LOYALTY_POOL_HOLD, cycle->log);
 
     for (i = 0; i < 2; i++) {
         vm = ngx_http_loyalty_lua_new(lcf, NULL, cycle->log, err,
@@ -171,9 +161,6 @@ ngx_http_loyalty_lua_init_worker(ngx_cycle_t *cycle,
                           "without hooks", &lcf->file, err);
         }
     }
-
-    /* free(NULL) is nothing */
-    ngx_free(hold);
 
     vm = ngx_http_loyalty_lua_vms[1];
 

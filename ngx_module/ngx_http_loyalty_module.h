@@ -95,7 +95,7 @@ typedef ngx_int_t (*ngx_http_loyalty_batch_done_pt)(ngx_http_request_t *r,
 
 /*
  * nginx's default request_pool_size, held while a worker makes what it
- * keeps for life: see ngx_http_loyalty_store_init_worker()
+ * keeps for life: see ngx_http_loyalty_init_worker()
  */
 #define NGX_HTTP_LOYALTY_POOL_HOLD      4096
 

@@ -309,7 +309,6 @@ ngx_http_loyalty_store_give(ngx_cycle_t *cycle,
 ngx_int_t
 ngx_http_loyalty_store_init_worker(ngx_cycle_t *cycle)
 {
-    void                          *hold;
     ngx_http_loyalty_main_conf_t  *lmcf;
 
     if (ngx_process != NGX_PROCESS_WORKER
@@ -334,29 +333,8 @@ ngx_http_loyalty_store_init_worker(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
-    /*
-     * A workaround for the heap's layout, not for correctness.  With
-     * keepalive, nginx frees each request's pool (request_pool_size,
-     * 4096 bytes by default) when the request ends, and the next request
-     * allocates one again: glibc hands back the chunk just freed, an
-     * exact fit.  The store's environment and read transaction are
-     * allocated here, before the first request, and live as long as the
-     * worker.  Left to itself, malloc carves them out of a free 4096-byte
-     * chunk, and every request's pool then comes from splitting a larger
-     * free chunk (about 270 more instructions a request in _int_malloc()
-     * and unlink_chunk(), under callgrind).  Holding a block of exactly
-     * that size (1024 or 8192 bytes do not help) while the store opens
-     * sends those allocations elsewhere; freed after, the block is what
-     * request pools reuse.  Measured with the default request_pool_size;
-     * with 8k, say, the hold neither helps nor hurts.
-     */
-    hold = ngx_alloc(NGX_HTTP_LOYALTY_POOL_HOLD, cycle->log);
-
     /* a store that cannot be opened now is retried by later requests */
     (void) ngx_http_loyalty_store_open(lmcf->store, cycle->log);
-
-    /* free(NULL) is nothing */
-    ngx_free(hold);
 
     return NGX_OK;
 }
