@@ -2,7 +2,7 @@
  * nginx-loyalty: the verified-cookie cache.
  *
  * Most requests come from visitors seen moments ago.  Each worker keeps,
- * in a 4-way set-associative table, the member cookies it has verified
+ * in an 8-way set-associative table, the member cookies it has verified
  * and what the store said about their members, tagged with the store
  * snapshot it read.  A hit needs the very same cookie bytes (compared in
  * constant time) and no change to the member since that snapshot, so
@@ -32,7 +32,8 @@
 #include "ngx_http_loyalty_module.h"
 
 
-#define NGX_HTTP_LOYALTY_CACHE_WAYS      4
+#define NGX_HTTP_LOYALTY_CACHE_WAYS      8
+#define NGX_HTTP_LOYALTY_CACHE_NONE      ((ngx_uint_t) -1)
 /*
  * Buckets of member ids, a power of two: 256 KB a worker.  A batch of a
  * hundred orders retires a bucket for each member it wrote (a few
@@ -43,10 +44,22 @@
 #define NGX_HTTP_LOYALTY_CACHE_VERSIONS  32768
 
 
+/*
+ * What a lookup reads of each way of its set, a set's in one cache line:
+ * the tag of the entry's cookie, and the bucket of its member, so that
+ * the entry and its bucket's version are read at once, not one after
+ * the other.
+ */
+typedef struct {
+    uint32_t                     tag;       /* 0: none */
+    uint32_t                     bucket;    /* of the member id */
+} ngx_http_loyalty_cache_way_t;
+
+
+/* the fields a hit reads first, then the cookie, whose bytes reach it */
 typedef struct {
     size_t                       txnid;     /* 0: empty */
     ngx_uint_t                   gen;
-    uint32_t                     bucket;    /* of the member id */
     int64_t                      expires;
     int64_t                      points;
     int32_t                      rank;
@@ -57,8 +70,8 @@ typedef struct {
     uint8_t                      identity;
     unsigned                     has_rank:1;
     unsigned                     blocked:1;
-    u_char                       value[LOYALTY_COOKIE_MAX];
     u_char                       tier[LOYALTY_TIER_MAX];
+    u_char                       value[LOYALTY_COOKIE_MAX];
 } ngx_http_loyalty_cache_entry_t;
 
 
@@ -66,6 +79,11 @@ struct ngx_http_loyalty_cache_s {
     ngx_uint_t                       mask;      /* sets - 1 */
     ngx_uint_t                       victim;    /* round-robin replacement */
     ngx_uint_t                       gen;       /* of the versions */
+    /*
+     * Each entry's way: a lookup reads its set's line of them and only
+     * the entry whose tag matches, not the first line of every way.
+     */
+    ngx_http_loyalty_cache_way_t    *ways;
     /* the last snapshot that changed a member of each bucket */
     size_t                           versions[
                                          NGX_HTTP_LOYALTY_CACHE_VERSIONS];
@@ -86,15 +104,24 @@ ngx_http_loyalty_cache_init(ngx_http_loyalty_store_t *store, ngx_uint_t size,
     /* whole sets, a power of two of them */
     for (n = NGX_HTTP_LOYALTY_CACHE_WAYS; n < size; n <<= 1) { /* void */ }
 
-    store->cache = ngx_calloc(sizeof(ngx_http_loyalty_cache_t)
-                              + (n - 1)
-                                * sizeof(ngx_http_loyalty_cache_entry_t),
-                              log);
+    /*
+     * In huge pages where the kernel gives them, zeroed: every returning
+     * member's lookup is a random set of the table, whose TLB miss in a
+     * virtual machine cost more than the rest of the lookup.
+     */
+    store->cache = ngx_http_loyalty_huge_alloc(
+                       sizeof(ngx_http_loyalty_cache_t)
+                       + (n - 1) * sizeof(ngx_http_loyalty_cache_entry_t)
+                       + n * sizeof(ngx_http_loyalty_cache_way_t)
+                       + NGX_CPU_CACHE_LINE,
+                       log);
     if (store->cache == NULL) {
         return NGX_ERROR;
     }
 
     store->cache->mask = n / NGX_HTTP_LOYALTY_CACHE_WAYS - 1;
+    store->cache->ways = ngx_align_ptr(&store->cache->entries[n],
+                                       NGX_CPU_CACHE_LINE);
 
     return NGX_OK;
 }
@@ -109,18 +136,19 @@ ngx_http_loyalty_cache_free(ngx_http_loyalty_store_t *store)
 }
 
 
-static ngx_inline ngx_http_loyalty_cache_entry_t *
-    ngx_http_loyalty_cache_find(ngx_http_loyalty_store_t *store,
-    ngx_str_t *value);
+static ngx_inline ngx_uint_t ngx_http_loyalty_cache_find(
+    ngx_http_loyalty_store_t *store, ngx_str_t *value);
 
 
 /*
- * The set of a cookie: a hash of its last 8 bytes, which are the MAC's
- * (random to whoever lacks the key), rather than of all its bytes.  A
- * cookie too short to be valid goes to the first set: it finds nothing.
+ * The first entry of a cookie's set, and its tag: both from its last 8
+ * bytes, which are the MAC's (random to whoever lacks the key), rather
+ * than from all its bytes.  A cookie too short to be valid goes to the
+ * first set: it finds nothing.
  */
-static ngx_http_loyalty_cache_entry_t *
-ngx_http_loyalty_cache_set(ngx_http_loyalty_store_t *store, ngx_str_t *value)
+static ngx_inline ngx_uint_t
+ngx_http_loyalty_cache_set(ngx_http_loyalty_store_t *store, ngx_str_t *value,
+    uint32_t *tag)
 {
     uint64_t  h;
 
@@ -129,11 +157,12 @@ ngx_http_loyalty_cache_set(ngx_http_loyalty_store_t *store, ngx_str_t *value)
     if (value->len >= sizeof(uint64_t)) {
         ngx_memcpy(&h, value->data + value->len - sizeof(uint64_t),
                    sizeof(uint64_t));
-        h = (h * 0x9e3779b97f4a7c15ULL) >> 32;
+        h *= 0x9e3779b97f4a7c15ULL;
     }
 
-    return &store->cache->entries[(h & store->cache->mask)
-                                  * NGX_HTTP_LOYALTY_CACHE_WAYS];
+    *tag = (uint32_t) h | 1;
+
+    return ((h >> 32) & store->cache->mask) * NGX_HTTP_LOYALTY_CACHE_WAYS;
 }
 
 
@@ -156,13 +185,18 @@ ngx_http_loyalty_cache_sync(ngx_http_loyalty_store_t *store)
 }
 
 
+/* whether entry i holds what the store has now */
 static ngx_uint_t
-ngx_http_loyalty_cache_current(ngx_http_loyalty_store_t *store,
-    ngx_http_loyalty_cache_entry_t *e)
+ngx_http_loyalty_cache_current(ngx_http_loyalty_store_t *store, ngx_uint_t i)
 {
+    ngx_http_loyalty_cache_entry_t  *e;
+
+    e = &store->cache->entries[i];
+
     return e->txnid != 0 && e->txnid >= store->member_epoch
            && e->gen == store->gen
-           && e->txnid >= store->cache->versions[e->bucket];
+           && e->txnid
+              >= store->cache->versions[store->cache->ways[i].bucket];
 }
 
 
@@ -246,25 +280,35 @@ ngx_http_loyalty_cache_changed(ngx_http_loyalty_store_t *store, size_t t)
  * guesses to learn them, not 8 times 64.  And they would grant nothing:
  * an entry is returned only when every byte matches, in constant time,
  * and a cookie that matches none is verified in full (HMAC, constant
- * time).  The lengths compared are not secret (the cookie's form).
+ * time).  The lengths compared are not secret (the cookie's form).  The
+ * ways' tags, a hash of that word, are compared before it, for the same
+ * reason and as safely.  The entry's index, or NGX_HTTP_LOYALTY_CACHE_NONE.
  */
-static ngx_inline ngx_http_loyalty_cache_entry_t *
+static ngx_inline ngx_uint_t
 ngx_http_loyalty_cache_find(ngx_http_loyalty_store_t *store, ngx_str_t *value)
 {
+    uint32_t                         tag;
     uint64_t                         tail, t;
-    ngx_uint_t                       i;
+    ngx_uint_t                       i, set;
     ngx_http_loyalty_cache_entry_t  *e;
 
-    e = ngx_http_loyalty_cache_set(store, value);
+    set = ngx_http_loyalty_cache_set(store, value, &tag);
 
     if (value->len < sizeof(uint64_t)) {
-        return NULL;    /* too short to verify: never stored */
+        return NGX_HTTP_LOYALTY_CACHE_NONE;  /* too short to verify: never
+                                                stored */
     }
 
     ngx_memcpy(&tail, value->data + value->len - sizeof(uint64_t),
                sizeof(uint64_t));
 
-    for (i = 0; i < NGX_HTTP_LOYALTY_CACHE_WAYS; i++, e++) {
+    for (i = set; i < set + NGX_HTTP_LOYALTY_CACHE_WAYS; i++) {
+        if (store->cache->ways[i].tag != tag) {
+            continue;
+        }
+
+        e = &store->cache->entries[i];
+
         if (e->txnid == 0 || e->value_len != value->len) {
             continue;
         }
@@ -274,11 +318,11 @@ ngx_http_loyalty_cache_find(ngx_http_loyalty_store_t *store, ngx_str_t *value)
 
         if (t == tail && loyalty_ct_equal(e->value, value->data, value->len))
         {
-            return e;
+            return i;
         }
     }
 
-    return NULL;
+    return NGX_HTTP_LOYALTY_CACHE_NONE;
 }
 
 
@@ -294,6 +338,7 @@ ngx_int_t
 ngx_http_loyalty_cache_get(ngx_http_loyalty_store_t *store, ngx_str_t *value,
     ngx_http_loyalty_ctx_t *ctx, int64_t *expires)
 {
+    ngx_uint_t                       i;
     ngx_http_loyalty_cache_entry_t  *e;
 
     if (store->cache == NULL || value->len > LOYALTY_COOKIE_MAX) {
@@ -302,17 +347,18 @@ ngx_http_loyalty_cache_get(ngx_http_loyalty_store_t *store, ngx_str_t *value,
 
     ngx_http_loyalty_cache_sync(store);
 
-    e = ngx_http_loyalty_cache_find(store, value);
+    i = ngx_http_loyalty_cache_find(store, value);
 
-    if (e == NULL) {
+    if (i == NGX_HTTP_LOYALTY_CACHE_NONE) {
         ngx_http_loyalty_metric(NGX_HTTP_LOYALTY_M_CACHE_MISS);
         return NGX_DECLINED;
     }
 
+    e = &store->cache->entries[i];
     *expires = e->expires;
 
     /* verified once, but the member may have changed since */
-    if (!ngx_http_loyalty_cache_current(store, e)) {
+    if (!ngx_http_loyalty_cache_current(store, i)) {
         ngx_http_loyalty_metric(NGX_HTTP_LOYALTY_M_CACHE_MISS);
         return NGX_AGAIN;
     }
@@ -351,8 +397,9 @@ void
 ngx_http_loyalty_cache_put(ngx_http_loyalty_store_t *store, ngx_str_t *value,
     int64_t expires, ngx_http_loyalty_ctx_t *ctx)
 {
-    ngx_uint_t                       i;
-    ngx_http_loyalty_cache_entry_t  *set, *e;
+    uint32_t                         tag;
+    ngx_uint_t                       i, set;
+    ngx_http_loyalty_cache_entry_t  *e;
 
     if (store->cache == NULL || value->len > LOYALTY_COOKIE_MAX
         || (ctx->identity != NGX_HTTP_LOYALTY_ID_VALID
@@ -363,31 +410,33 @@ ngx_http_loyalty_cache_put(ngx_http_loyalty_store_t *store, ngx_str_t *value,
 
     ngx_http_loyalty_cache_sync(store);
 
-    e = ngx_http_loyalty_cache_find(store, value);
+    i = ngx_http_loyalty_cache_find(store, value);
 
-    if (e == NULL) {
-        set = ngx_http_loyalty_cache_set(store, value);
+    if (i == NGX_HTTP_LOYALTY_CACHE_NONE) {
+        set = ngx_http_loyalty_cache_set(store, value, &tag);
 
         /* an entry of an older snapshot is free; else replace in turn */
-        for (i = 0; i < NGX_HTTP_LOYALTY_CACHE_WAYS; i++) {
-            if (!ngx_http_loyalty_cache_current(store, &set[i])) {
+        for (i = set; i < set + NGX_HTTP_LOYALTY_CACHE_WAYS; i++) {
+            if (!ngx_http_loyalty_cache_current(store, i)) {
                 break;
             }
         }
 
-        if (i == NGX_HTTP_LOYALTY_CACHE_WAYS) {
-            i = store->cache->victim++ % NGX_HTTP_LOYALTY_CACHE_WAYS;
+        if (i == set + NGX_HTTP_LOYALTY_CACHE_WAYS) {
+            i = set + store->cache->victim++ % NGX_HTTP_LOYALTY_CACHE_WAYS;
         }
 
-        e = &set[i];
+        store->cache->ways[i].tag = tag;
     }
 
-    e->txnid = mdb_txn_id(store->txn);
-    e->gen = store->gen;
     /* the member id is the cookie's first field, valid or unknown */
-    e->bucket = ngx_http_loyalty_cache_bucket(value->data,
+    store->cache->ways[i].bucket = ngx_http_loyalty_cache_bucket(value->data,
                     ngx_strlchr(value->data, value->data + value->len, '~')
                     - value->data);
+
+    e = &store->cache->entries[i];
+    e->txnid = mdb_txn_id(store->txn);
+    e->gen = store->gen;
     e->expires = expires;
     e->identity = (uint8_t) ctx->identity;
     e->value_len = (uint8_t) value->len;
