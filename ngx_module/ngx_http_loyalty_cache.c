@@ -120,8 +120,9 @@ ngx_http_loyalty_cache_init(ngx_http_loyalty_store_t *store, ngx_uint_t size,
     }
 
     store->cache->mask = n / NGX_HTTP_LOYALTY_CACHE_WAYS - 1;
-    store->cache->ways = ngx_align_ptr(&store->cache->entries[n],
-                                       NGX_CPU_CACHE_LINE);
+    store->cache->ways = (ngx_http_loyalty_cache_way_t *)
+                             ngx_align_ptr(&store->cache->entries[n],
+                                           NGX_CPU_CACHE_LINE);
 
     return NGX_OK;
 }

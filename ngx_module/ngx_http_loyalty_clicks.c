@@ -467,20 +467,22 @@ ngx_http_loyalty_clicks_claim(ngx_http_loyalty_clicks_t *clicks,
 
 
 /*
- * Whether a visitor's click on a code is their first in 24 hours.  The
- * table forgets the oldest pairs when full: then a repeated click may be
- * counted unique again, never the other way round.
+ * A visitor's click on a code (hash: the code's murmur2), before it is
+ * counted: the tag of the pair, and the lines the click will touch, its
+ * code's slot (where the slot's first probe is) and its pair's ways,
+ * asked for ahead.
  */
-ngx_uint_t
-ngx_http_loyalty_clicks_unique(ngx_http_loyalty_clicks_t *clicks,
-    uint64_t visitor, const u_char *code, size_t len)
+uint64_t
+ngx_http_loyalty_clicks_visit(ngx_http_loyalty_clicks_t *clicks,
+    uint32_t hash, uint64_t visitor, const u_char *code, size_t len)
 {
     u_char                         msg[8 + LOYALTY_CODE_MAX];
-    uint64_t                       h, tag, now, e, age, oldest;
-    ngx_uint_t                     i, w, pick;
+    uint64_t                       h;
     ngx_http_loyalty_clicks_sh_t  *sh;
 
     sh = clicks->sh;
+
+    ngx_http_loyalty_prefetch(&sh->slots[hash % sh->nslots].count[0]);
 
     /*
      * The tag: SipHash-2-4 of the visitor and the code under the zone's
@@ -493,6 +495,31 @@ ngx_http_loyalty_clicks_unique(ngx_http_loyalty_clicks_t *clicks,
     ngx_memcpy(msg + 8, code, len);
 
     h = loyalty_siphash(&clicks->visitors, msg, 8 + len);
+
+    ngx_http_loyalty_prefetch(&sh->recent[(h % (sh->nrecent
+                                                / NGX_HTTP_LOYALTY_WAYS))
+                                          * NGX_HTTP_LOYALTY_WAYS]);
+
+    return h;
+}
+
+
+/*
+ * Whether a visitor's click on a code, the pair's tag made by
+ * ngx_http_loyalty_clicks_visit(), is their first in 24 hours.  The
+ * table forgets the oldest pairs when full: then a repeated click may be
+ * counted unique again, never the other way round.
+ */
+ngx_uint_t
+ngx_http_loyalty_clicks_unique(ngx_http_loyalty_clicks_t *clicks,
+    uint64_t visit)
+{
+    uint64_t                       h, tag, now, e, age, oldest;
+    ngx_uint_t                     i, w, pick;
+    ngx_http_loyalty_clicks_sh_t  *sh;
+
+    sh = clicks->sh;
+    h = visit;
 
     tag = (h & ~NGX_HTTP_LOYALTY_MINUTES) | (1ULL << 63);
     now = ((uint64_t) ngx_time() / 60) & NGX_HTTP_LOYALTY_MINUTES;

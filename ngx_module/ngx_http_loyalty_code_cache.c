@@ -212,6 +212,22 @@ ngx_http_loyalty_code_find(ngx_http_request_t *r,
 }
 
 
+/* the tags of a code's set, asked for ahead: hash is the code's murmur2 */
+void
+ngx_http_loyalty_code_prefetch(ngx_http_loyalty_store_t *store,
+    uint32_t hash)
+{
+    ngx_http_loyalty_code_cache_t  *cc;
+
+    cc = store->codes;
+
+    if (cc) {
+        ngx_http_loyalty_prefetch(
+            &cc->tags[(hash & cc->mask) * NGX_HTTP_LOYALTY_CODE_WAYS]);
+    }
+}
+
+
 static ngx_int_t
 ngx_http_loyalty_code_read(ngx_http_request_t *r,
     ngx_http_loyalty_store_t *store, MDB_txn *txn, const u_char *name,

@@ -23,6 +23,18 @@
 #include "loyalty_tz.h"
 
 
+/*
+ * Asks for the cache line at p ahead of its use, for memory that a
+ * request reads at a random place (the caches, the click zone): lines
+ * asked for together arrive together, not one after the other.
+ */
+#if (defined __GNUC__)
+#define ngx_http_loyalty_prefetch(p)  __builtin_prefetch((const void *) (p))
+#else
+#define ngx_http_loyalty_prefetch(p)
+#endif
+
+
 typedef enum {
     NGX_HTTP_LOYALTY_ID_NONE = 0,
     NGX_HTTP_LOYALTY_ID_VALID,
@@ -591,6 +603,8 @@ void *ngx_http_loyalty_huge_alloc(size_t size, ngx_log_t *log);
 ngx_int_t ngx_http_loyalty_code_find(ngx_http_request_t *r,
     ngx_http_loyalty_store_t *store, MDB_txn *txn, const u_char *name,
     size_t len, ngx_http_loyalty_code_t **code);
+void ngx_http_loyalty_code_prefetch(ngx_http_loyalty_store_t *store,
+    uint32_t hash);
 /* in ngx_http_loyalty_code_cache.c, on the core's member accessor */
 ngx_int_t ngx_http_loyalty_store_referrer(ngx_http_loyalty_store_t *store,
     MDB_txn *txn, ngx_log_t *log, u_char *id, size_t len,
@@ -811,8 +825,10 @@ void ngx_http_loyalty_clicks_count(ngx_http_loyalty_clicks_t *clicks,
 ngx_int_t ngx_http_loyalty_clicks_claim(ngx_http_loyalty_clicks_t *clicks,
     ngx_int_t slot, ngx_http_loyalty_store_t *store, MDB_txn *txn,
     int64_t max_clicks);
+uint64_t ngx_http_loyalty_clicks_visit(ngx_http_loyalty_clicks_t *clicks,
+    uint32_t hash, uint64_t visitor, const u_char *code, size_t len);
 ngx_uint_t ngx_http_loyalty_clicks_unique(ngx_http_loyalty_clicks_t *clicks,
-    uint64_t visitor, const u_char *code, size_t len);
+    uint64_t visit);
 ngx_int_t ngx_http_loyalty_clicks_init_worker(ngx_cycle_t *cycle);
 /* ngx_http_loyalty_nats.c: writes go to the cluster's stream */
 typedef enum {

@@ -173,18 +173,46 @@ static ngx_int_t
 ngx_http_loyalty_ref_click(ngx_http_request_t *r,
     ngx_http_loyalty_loc_conf_t *llcf, ngx_str_t *raw)
 {
+    long                           n;
+    u_char                         name[LOYALTY_CODE_MAX];
+    uint32_t                       hash;
+    uint64_t                       ua_hash;
     ngx_int_t                      rc;
     ngx_uint_t                     lazy;
+    ngx_table_elt_t               *ua;
     ngx_http_loyalty_click_t       c;
     ngx_http_loyalty_main_conf_t  *lmcf;
 
     lmcf = ngx_http_get_module_main_conf(r, ngx_http_loyalty_module);
+
+    /* the code as the store keys it, and who clicks: once for all tries */
+    n = (raw && raw->len <= LOYALTY_CODE_MAX)
+        ? loyalty_code_normalize((char *) raw->data, raw->len, (char *) name)
+        : -1;
+
+    hash = 0;
+    ua_hash = 0;
+
+    if (n >= 0) {
+        hash = ngx_murmur_hash2(name, n);
+        ua = r->headers_in.user_agent;
+
+        if (ua) {
+            ua_hash = ngx_http_loyalty_hash64(ua->value.data, ua->value.len,
+                                              0);
+        }
+    }
 
     lazy = 1;
 
 again:
 
     ngx_memzero(&c, sizeof(ngx_http_loyalty_click_t));
+    c.name = name;
+    c.len = (n >= 0) ? (size_t) n : 0;
+    c.valid = (n >= 0);
+    c.hash = hash;
+    c.ua_hash = ua_hash;
     c.ref = ngx_http_loyalty_ref_get(r);
     c.store = lmcf->store;
     c.clicks = ngx_http_loyalty_clicks_get(lmcf);
@@ -286,6 +314,28 @@ ngx_http_loyalty_ref_known(ngx_http_request_t *r, ngx_http_loyalty_click_t *c)
         return NGX_ERROR;
     }
 
+    if (ctx->identity == NGX_HTTP_LOYALTY_ID_VALID) {
+        c->member = ctx->member;
+    }
+
+    /*
+     * A click reads its code's set in the code cache, the code's slot in
+     * the click zone and the visitor's recent clicks there: each at a
+     * random place no request touched lately.  Asked for now, they come
+     * in together, and while the cookie is looked at, not one after the
+     * other as each is needed.
+     */
+    if (c->valid) {
+        ngx_http_loyalty_code_prefetch(c->store, c->hash);
+
+        if (c->clicks) {
+            c->visit = ngx_http_loyalty_clicks_visit(c->clicks, c->hash,
+                           ngx_http_loyalty_ref_visitor(r, &c->member,
+                                                        c->ua_hash),
+                           c->name, c->len);
+        }
+    }
+
     /* a member identified just now took up the last snapshot already */
     if (c->lazy
         && (peeked
@@ -319,9 +369,7 @@ ngx_http_loyalty_ref_known(ngx_http_request_t *r, ngx_http_loyalty_click_t *c)
         }
     }
 
-    if (ctx->identity == NGX_HTTP_LOYALTY_ID_VALID) {
-        c->member = ctx->member;
-
+    if (c->member.len) {
         /* an attribution to oneself, made before logging in, is void */
         if (c->have && c->had.referrer_len == c->member.len
             && ngx_memcmp(c->had.referrer, c->member.data, c->member.len)
@@ -369,10 +417,7 @@ ngx_http_loyalty_ref_clicked(ngx_http_request_t *r,
     }
 
     if (c->slot != NGX_DECLINED && !c->bot
-        && ngx_http_loyalty_clicks_unique(c->clicks,
-                                    ngx_http_loyalty_ref_visitor(r,
-                                                    &c->member, c->ua_hash),
-                                    c->name, c->len))
+        && ngx_http_loyalty_clicks_unique(c->clicks, c->visit))
     {
         ngx_http_loyalty_clicks_count(c->clicks, c->slot,
                                       LOYALTY_CLICK_UNIQUE);
@@ -487,23 +532,15 @@ static ngx_int_t
 ngx_http_loyalty_ref_code(ngx_http_request_t *r, ngx_http_loyalty_click_t *c,
     ngx_str_t *raw, ngx_http_loyalty_loc_conf_t *llcf)
 {
-    long       n;
     ngx_int_t  rc;
 
-    n = (raw->len <= LOYALTY_CODE_MAX)
-        ? loyalty_code_normalize((char *) raw->data, raw->len,
-                                 (char *) c->name)
-        : -1;
-
-    if (n < 0) {
+    if (!c->valid) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "loyalty: malformed share code (%uz bytes) ignored",
                       raw->len);
         c->click = NGX_HTTP_LOYALTY_REF_INVALID;
         return NGX_OK;
     }
-
-    c->len = n;
 
     rc = ngx_http_loyalty_ref_find(r, c, c->name, c->len, &c->code);
 
@@ -741,10 +778,6 @@ ngx_http_loyalty_ref_bot(ngx_http_request_t *r, ngx_http_loyalty_click_t *c)
     ngx_http_loyalty_main_conf_t  *lmcf;
 
     ua = r->headers_in.user_agent;
-
-    c->ua_hash = ua ? ngx_http_loyalty_hash64(ua->value.data, ua->value.len,
-                                              0)
-                    : 0;
 
     if (r->method == NGX_HTTP_HEAD || ua == NULL
         || loyalty_bots_bare((char *) ua->value.data, ua->value.len))

@@ -38,11 +38,14 @@ typedef struct {
     ngx_uint_t                     gen;
     ngx_http_loyalty_ref_status_e  click;
     ngx_http_loyalty_code_t       *code;
-    u_char                         name[LOYALTY_CODE_MAX];
+    u_char                        *name;        /* normalized */
     size_t                         len;
+    ngx_uint_t                     valid;       /* name is a code's form */
+    uint32_t                       hash;        /* of name */
     ngx_int_t                      slot;
     ngx_uint_t                     bot;
     uint64_t                       ua_hash;
+    uint64_t                       visit;       /* the visitor's tag */
 
     /* what is known before the click */
     ngx_http_loyalty_loc_conf_t   *llcf;
