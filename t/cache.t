@@ -306,6 +306,36 @@ sub _poll_log {
 }
 
 
+# loyalty_member_cache 8: one set of eight ways.  Eight cookies (of one
+# member, each with its own expiry, so each its own entry) are all
+# answered from the cache on their second visit, wherever their hashes
+# fall; a ninth takes the place of one of them.
+
+{
+    my $h = start_nginx(log_level => 'debug', store => $STORE,
+                        http_config => "loyalty_store %%STORE%%;\n"
+                                       . "loyalty_keys %%KEYS%%;\n"
+                                       . "loyalty_member_cache 8;\n",
+                        config => $CONFIG);
+    my @c = map { sign_member('alice', 3600 + $_) } 0 .. 8;
+    get($h, $_) for @c[0 .. 7];
+    is(hits($h), 0, 'eight ways: eight cookies verified');
+    is(get($h, $_), "[valid][alice][silver][1][fan][5]\n",
+       "eight ways: cookie $_ again") for @c[0 .. 7];
+    is(hits($h), 8, 'eight ways: all eight answered from the cache');
+    get($h, $c[8]) for 1 .. 2;
+    is(hits($h), 9, 'eight ways: a ninth cached in place of one');
+    # the ninth replaced one way, the first (replacement goes in turn):
+    # the other seven, visited before it, are all still there
+    my $before = hits($h);
+    get($h, $_) for reverse @c[0 .. 7];
+    is(hits($h), $before + 7, 'eight ways: the other seven still cached');
+    stop_nginx($h);
+    unlike(error_log_text($h), qr/\[(alert|crit|emerg)\]|exited on signal/,
+           'eight ways: no crash');
+}
+
+
 # loyalty_member_cache 0: every request verifies and looks up
 
 $h = start_nginx(log_level => 'debug', store => $STORE,
