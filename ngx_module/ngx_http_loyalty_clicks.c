@@ -511,15 +511,13 @@ ngx_http_loyalty_clicks_visit(ngx_http_loyalty_clicks_t *clicks,
  * counted unique again, never the other way round.
  */
 ngx_uint_t
-ngx_http_loyalty_clicks_unique(ngx_http_loyalty_clicks_t *clicks,
-    uint64_t visit)
+ngx_http_loyalty_clicks_unique(ngx_http_loyalty_clicks_t *clicks, uint64_t h)
 {
-    uint64_t                       h, tag, now, e, age, oldest;
+    uint64_t                       tag, now, e, age, oldest;
     ngx_uint_t                     i, w, pick;
     ngx_http_loyalty_clicks_sh_t  *sh;
 
     sh = clicks->sh;
-    h = visit;
 
     tag = (h & ~NGX_HTTP_LOYALTY_MINUTES) | (1ULL << 63);
     now = ((uint64_t) ngx_time() / 60) & NGX_HTTP_LOYALTY_MINUTES;

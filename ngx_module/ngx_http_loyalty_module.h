@@ -828,7 +828,7 @@ ngx_int_t ngx_http_loyalty_clicks_claim(ngx_http_loyalty_clicks_t *clicks,
 uint64_t ngx_http_loyalty_clicks_visit(ngx_http_loyalty_clicks_t *clicks,
     uint32_t hash, uint64_t visitor, const u_char *code, size_t len);
 ngx_uint_t ngx_http_loyalty_clicks_unique(ngx_http_loyalty_clicks_t *clicks,
-    uint64_t visit);
+    uint64_t h);
 ngx_int_t ngx_http_loyalty_clicks_init_worker(ngx_cycle_t *cycle);
 /* ngx_http_loyalty_nats.c: writes go to the cluster's stream */
 typedef enum {
