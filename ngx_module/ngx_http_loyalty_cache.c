@@ -56,7 +56,7 @@ typedef struct {
 } ngx_http_loyalty_cache_way_t;
 
 
-/* the fields a hit reads first, then the cookie, whose bytes reach it */
+/* what a hit reads: these fields and the tier first, then the cookie */
 typedef struct {
     size_t                       txnid;     /* 0: empty */
     ngx_uint_t                   gen;
