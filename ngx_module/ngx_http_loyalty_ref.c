@@ -185,15 +185,18 @@ ngx_http_loyalty_ref_click(ngx_http_request_t *r,
 
     lmcf = ngx_http_get_module_main_conf(r, ngx_http_loyalty_module);
 
-    /* the code as the store keys it, and who clicks: once for all tries */
-    n = (raw && raw->len <= LOYALTY_CODE_MAX)
-        ? loyalty_code_normalize((char *) raw->data, raw->len, (char *) name)
-        : -1;
+    /*
+     * The code as the store keys it (no code is empty), and who clicks:
+     * once for all tries
+     */
+    n = raw ? loyalty_code_normalize((char *) raw->data, raw->len,
+                                     (char *) name)
+            : -1;
 
     hash = 0;
     ua_hash = 0;
 
-    if (n >= 0) {
+    if (n > 0) {
         hash = ngx_murmur_hash2(name, n);
         ua = r->headers_in.user_agent;
 
@@ -209,8 +212,7 @@ again:
 
     ngx_memzero(&c, sizeof(ngx_http_loyalty_click_t));
     c.name = name;
-    c.len = (n >= 0) ? (size_t) n : 0;
-    c.valid = (n >= 0);
+    c.len = (n > 0) ? (size_t) n : 0;
     c.hash = hash;
     c.ua_hash = ua_hash;
     c.ref = ngx_http_loyalty_ref_get(r);
@@ -325,7 +327,7 @@ ngx_http_loyalty_ref_known(ngx_http_request_t *r, ngx_http_loyalty_click_t *c)
      * in together, and while the cookie is looked at, not one after the
      * other as each is needed.
      */
-    if (c->valid) {
+    if (c->len) {
         ngx_http_loyalty_code_prefetch(c->store, c->hash);
 
         if (c->clicks) {
@@ -534,7 +536,7 @@ ngx_http_loyalty_ref_code(ngx_http_request_t *r, ngx_http_loyalty_click_t *c,
 {
     ngx_int_t  rc;
 
-    if (!c->valid) {
+    if (c->len == 0) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "loyalty: malformed share code (%uz bytes) ignored",
                       raw->len);

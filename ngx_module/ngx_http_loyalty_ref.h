@@ -39,8 +39,7 @@ typedef struct {
     ngx_http_loyalty_ref_status_e  click;
     ngx_http_loyalty_code_t       *code;
     u_char                        *name;        /* normalized */
-    size_t                         len;
-    ngx_uint_t                     valid;       /* name is a code's form */
+    size_t                         len;         /* 0: not a code's form */
     uint32_t                       hash;        /* of name */
     ngx_int_t                      slot;
     ngx_uint_t                     bot;

@@ -434,31 +434,33 @@ ngx_http_loyalty_write_task(void *data, ngx_log_t *log)
 
     int                 policy, err;
     pthread_t           self;
+    ngx_uint_t          batched;
     struct sched_param  param, batch;
 
     self = pthread_self();
+    batched = 0;
 
-    if (pthread_getschedparam(self, &policy, &param) != 0
-        || policy != SCHED_OTHER)
+    if (pthread_getschedparam(self, &policy, &param) == 0
+        && policy == SCHED_OTHER)
     {
-        ngx_http_loyalty_write_now(data);
-        return;
-    }
+        ngx_memzero(&batch, sizeof(struct sched_param));
 
-    ngx_memzero(&batch, sizeof(struct sched_param));
+        err = pthread_setschedparam(self, SCHED_BATCH, &batch);
+        if (err == 0) {
+            batched = 1;
 
-    err = pthread_setschedparam(self, SCHED_BATCH, &batch);
-    if (err != 0) {
-        ngx_http_loyalty_write_sched(log, err, "run as SCHED_BATCH");
-        ngx_http_loyalty_write_now(data);
-        return;
+        } else {
+            ngx_http_loyalty_write_sched(log, err, "run as SCHED_BATCH");
+        }
     }
 
     ngx_http_loyalty_write_now(data);
 
-    err = pthread_setschedparam(self, policy, &param);
-    if (err != 0) {
-        ngx_http_loyalty_write_sched(log, err, "go back to its policy");
+    if (batched) {
+        err = pthread_setschedparam(self, policy, &param);
+        if (err != 0) {
+            ngx_http_loyalty_write_sched(log, err, "go back to its policy");
+        }
     }
 
 #else
