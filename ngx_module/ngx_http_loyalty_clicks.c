@@ -85,6 +85,25 @@ typedef struct {
 } ngx_http_loyalty_clicks_sh_t;
 
 
+/* the n-th slot a code of that hash may take (n from 0) */
+static ngx_inline ngx_uint_t
+ngx_http_loyalty_clicks_probe(ngx_http_loyalty_clicks_sh_t *sh,
+    uint32_t hash, ngx_uint_t n)
+{
+    return (hash + n) % sh->nslots;
+}
+
+
+/* the first of a visitor's pair's ways in the recent clicks: h its tag */
+static ngx_inline ngx_uint_t
+ngx_http_loyalty_clicks_recent_set(ngx_http_loyalty_clicks_sh_t *sh,
+    uint64_t h)
+{
+    return (ngx_uint_t) (h % (sh->nrecent / NGX_HTTP_LOYALTY_WAYS))
+           * NGX_HTTP_LOYALTY_WAYS;
+}
+
+
 /* one code's share of a flush */
 typedef struct {
     ngx_uint_t                    slot;
@@ -294,24 +313,23 @@ ngx_http_loyalty_clicks_fill(ngx_http_loyalty_clicks_t *clicks,
 
 
 /*
- * The slot of a code, claimed on its first click; NGX_DECLINED when the
+ * The slot of a code of that hash (ngx_http_loyalty_code_hash()),
+ * claimed on its first click; NGX_DECLINED when the
  * table has no room near the code's place (counted, and logged by the
  * flusher).  Within the caller's read transaction.
  */
 ngx_int_t
 ngx_http_loyalty_clicks_slot(ngx_http_loyalty_clicks_t *clicks,
-    const u_char *code, size_t len, ngx_log_t *log)
+    const u_char *code, size_t len, uint32_t hash, ngx_log_t *log)
 {
-    uint32_t                       hash;
     ngx_uint_t                     i, n, spins;
     ngx_http_loyalty_slot_t       *s;
     ngx_http_loyalty_clicks_sh_t  *sh;
 
     sh = clicks->sh;
-    hash = ngx_murmur_hash2((u_char *) code, len);
 
     for (n = 0; n < NGX_HTTP_LOYALTY_PROBES && n < sh->nslots; n++) {
-        i = (hash + n) % sh->nslots;
+        i = ngx_http_loyalty_clicks_probe(sh, hash, n);
         s = &sh->slots[i];
 
         for (spins = 0; /* void */ ; spins++) {
@@ -467,10 +485,10 @@ ngx_http_loyalty_clicks_claim(ngx_http_loyalty_clicks_t *clicks,
 
 
 /*
- * A visitor's click on a code (hash: the code's murmur2), before it is
- * counted: the tag of the pair, and the lines the click will touch, its
- * code's slot (where the slot's first probe is) and its pair's ways,
- * asked for ahead.
+ * A visitor's click on a code (hash: ngx_http_loyalty_code_hash()),
+ * before it is counted: the tag of the pair, and the lines the click
+ * will touch, its code's slot (where the slot's first probe is) and its
+ * pair's ways, asked for ahead.
  */
 uint64_t
 ngx_http_loyalty_clicks_visit(ngx_http_loyalty_clicks_t *clicks,
@@ -482,7 +500,8 @@ ngx_http_loyalty_clicks_visit(ngx_http_loyalty_clicks_t *clicks,
 
     sh = clicks->sh;
 
-    ngx_http_loyalty_prefetch(&sh->slots[hash % sh->nslots].count[0]);
+    ngx_http_loyalty_prefetch(
+        &sh->slots[ngx_http_loyalty_clicks_probe(sh, hash, 0)].count[0]);
 
     /*
      * The tag: SipHash-2-4 of the visitor and the code under the zone's
@@ -496,9 +515,8 @@ ngx_http_loyalty_clicks_visit(ngx_http_loyalty_clicks_t *clicks,
 
     h = loyalty_siphash(&clicks->visitors, msg, 8 + len);
 
-    ngx_http_loyalty_prefetch(&sh->recent[(h % (sh->nrecent
-                                                / NGX_HTTP_LOYALTY_WAYS))
-                                          * NGX_HTTP_LOYALTY_WAYS]);
+    ngx_http_loyalty_prefetch(
+        &sh->recent[ngx_http_loyalty_clicks_recent_set(sh, h)]);
 
     return h;
 }
@@ -522,8 +540,7 @@ ngx_http_loyalty_clicks_unique(ngx_http_loyalty_clicks_t *clicks, uint64_t h)
     tag = (h & ~NGX_HTTP_LOYALTY_MINUTES) | (1ULL << 63);
     now = ((uint64_t) ngx_time() / 60) & NGX_HTTP_LOYALTY_MINUTES;
 
-    i = (ngx_uint_t) (h % (sh->nrecent / NGX_HTTP_LOYALTY_WAYS))
-        * NGX_HTTP_LOYALTY_WAYS;
+    i = ngx_http_loyalty_clicks_recent_set(sh, h);
 
     pick = i;
     oldest = 0;

@@ -112,8 +112,17 @@ ngx_http_loyalty_code_cache_free(ngx_http_loyalty_store_t *store)
 }
 
 
+/* the first entry of the set of a code of that hash */
+static ngx_inline ngx_uint_t
+ngx_http_loyalty_code_set(ngx_http_loyalty_code_cache_t *cc, uint32_t hash)
+{
+    return (hash & cc->mask) * NGX_HTTP_LOYALTY_CODE_WAYS;
+}
+
+
 /*
- * A normalized code, between ngx_http_loyalty_store_begin() and _end():
+ * A normalized code of that hash (ngx_http_loyalty_code_hash()), between
+ * ngx_http_loyalty_store_begin() and _end():
  * NGX_OK and *code (valid for the request), NGX_DECLINED for a code that
  * is unknown or does not decode, NGX_ERROR.  Without a transaction (txn
  * NULL, after ngx_http_loyalty_store_peek()): NGX_AGAIN for a code that
@@ -123,9 +132,9 @@ ngx_http_loyalty_code_cache_free(ngx_http_loyalty_store_t *store)
 ngx_int_t
 ngx_http_loyalty_code_find(ngx_http_request_t *r,
     ngx_http_loyalty_store_t *store, MDB_txn *txn, const u_char *name,
-    size_t len, ngx_http_loyalty_code_t **code)
+    size_t len, uint32_t hash, ngx_http_loyalty_code_t **code)
 {
-    uint32_t                  hash, *tags;
+    uint32_t                 *tags;
     ngx_int_t                 rc;
     ngx_uint_t                i, first;
     ngx_http_loyalty_code_t  *set, *e;
@@ -145,8 +154,7 @@ ngx_http_loyalty_code_find(ngx_http_request_t *r,
         return rc;
     }
 
-    hash = ngx_murmur_hash2((u_char *) name, len);
-    first = (hash & store->codes->mask) * NGX_HTTP_LOYALTY_CODE_WAYS;
+    first = ngx_http_loyalty_code_set(store->codes, hash);
     hash |= 1;                  /* 0 tags a free entry */
     set = &store->codes->entries[first];
     tags = &store->codes->tags[first];
@@ -212,7 +220,7 @@ ngx_http_loyalty_code_find(ngx_http_request_t *r,
 }
 
 
-/* the tags of a code's set, asked for ahead: hash is the code's murmur2 */
+/* the tags of a code's set, asked for ahead */
 void
 ngx_http_loyalty_code_prefetch(ngx_http_loyalty_store_t *store,
     uint32_t hash)
@@ -223,7 +231,7 @@ ngx_http_loyalty_code_prefetch(ngx_http_loyalty_store_t *store,
 
     if (cc) {
         ngx_http_loyalty_prefetch(
-            &cc->tags[(hash & cc->mask) * NGX_HTTP_LOYALTY_CODE_WAYS]);
+            &cc->tags[ngx_http_loyalty_code_set(cc, hash)]);
     }
 }
 

@@ -35,6 +35,15 @@
 #endif
 
 
+/*
+ * A normalized share code's hash (loyalty_code_normalize()): its set and
+ * tag in the code cache, its slot in the click zone.  A click makes it
+ * once, for all of them.
+ */
+#define ngx_http_loyalty_code_hash(name, len)                                \
+    ngx_murmur_hash2((u_char *) (name), len)
+
+
 typedef enum {
     NGX_HTTP_LOYALTY_ID_NONE = 0,
     NGX_HTTP_LOYALTY_ID_VALID,
@@ -602,7 +611,7 @@ void ngx_http_loyalty_code_cache_free(ngx_http_loyalty_store_t *store);
 void *ngx_http_loyalty_huge_alloc(size_t size, ngx_log_t *log);
 ngx_int_t ngx_http_loyalty_code_find(ngx_http_request_t *r,
     ngx_http_loyalty_store_t *store, MDB_txn *txn, const u_char *name,
-    size_t len, ngx_http_loyalty_code_t **code);
+    size_t len, uint32_t hash, ngx_http_loyalty_code_t **code);
 void ngx_http_loyalty_code_prefetch(ngx_http_loyalty_store_t *store,
     uint32_t hash);
 /* in ngx_http_loyalty_code_cache.c, on the core's member accessor */
@@ -819,7 +828,7 @@ extern ngx_conf_post_t  ngx_http_loyalty_timezone_post;
 ngx_http_loyalty_clicks_t *ngx_http_loyalty_clicks_get(
     ngx_http_loyalty_main_conf_t *lmcf);
 ngx_int_t ngx_http_loyalty_clicks_slot(ngx_http_loyalty_clicks_t *clicks,
-    const u_char *code, size_t len, ngx_log_t *log);
+    const u_char *code, size_t len, uint32_t hash, ngx_log_t *log);
 void ngx_http_loyalty_clicks_count(ngx_http_loyalty_clicks_t *clicks,
     ngx_int_t slot, loyalty_click_counter_e counter);
 ngx_int_t ngx_http_loyalty_clicks_claim(ngx_http_loyalty_clicks_t *clicks,

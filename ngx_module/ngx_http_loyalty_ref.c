@@ -197,7 +197,7 @@ ngx_http_loyalty_ref_click(ngx_http_request_t *r,
     ua_hash = 0;
 
     if (n > 0) {
-        hash = ngx_murmur_hash2(name, n);
+        hash = ngx_http_loyalty_code_hash(name, n);
         ua = r->headers_in.user_agent;
 
         if (ua) {
@@ -282,11 +282,13 @@ ngx_http_loyalty_ref_txn(ngx_http_request_t *r, ngx_http_loyalty_click_t *c)
 /* ngx_http_loyalty_code_find(), in the transaction if a read is needed */
 ngx_int_t
 ngx_http_loyalty_ref_find(ngx_http_request_t *r, ngx_http_loyalty_click_t *c,
-    const u_char *name, size_t len, ngx_http_loyalty_code_t **code)
+    const u_char *name, size_t len, uint32_t hash,
+    ngx_http_loyalty_code_t **code)
 {
     ngx_int_t  rc;
 
-    rc = ngx_http_loyalty_code_find(r, c->store, c->txn, name, len, code);
+    rc = ngx_http_loyalty_code_find(r, c->store, c->txn, name, len, hash,
+                                    code);
 
     if (rc != NGX_AGAIN) {
         return rc;
@@ -296,7 +298,8 @@ ngx_http_loyalty_ref_find(ngx_http_request_t *r, ngx_http_loyalty_click_t *c,
         return NGX_DECLINED;
     }
 
-    return ngx_http_loyalty_code_find(r, c->store, c->txn, name, len, code);
+    return ngx_http_loyalty_code_find(r, c->store, c->txn, name, len, hash,
+                                      code);
 }
 
 
@@ -544,7 +547,8 @@ ngx_http_loyalty_ref_code(ngx_http_request_t *r, ngx_http_loyalty_click_t *c,
         return NGX_OK;
     }
 
-    rc = ngx_http_loyalty_ref_find(r, c, c->name, c->len, &c->code);
+    rc = ngx_http_loyalty_ref_find(r, c, c->name, c->len, c->hash,
+                                   &c->code);
 
     if (rc == NGX_ERROR || c->moved) {
         return c->moved ? NGX_AGAIN : NGX_ERROR;
@@ -572,7 +576,7 @@ ngx_http_loyalty_ref_code(ngx_http_request_t *r, ngx_http_loyalty_click_t *c,
 
         if (c->slot == NGX_DECLINED) {
             c->slot = ngx_http_loyalty_clicks_slot(c->clicks, c->name,
-                                                   c->len,
+                                                   c->len, c->hash,
                                                    r->connection->log);
             c->code->slot = c->slot;
         }
@@ -888,6 +892,8 @@ ngx_http_loyalty_ref_level2(ngx_http_request_t *r, ngx_http_loyalty_click_t *c)
 
     } else if (ref->code.len && ref->code.len <= LOYALTY_CODE_MAX) {
         rc = ngx_http_loyalty_ref_find(r, c, ref->code.data, ref->code.len,
+                                       ngx_http_loyalty_code_hash(
+                                           ref->code.data, ref->code.len),
                                        &code);
         if (rc == NGX_ERROR) {
             return NGX_ERROR;

@@ -40,7 +40,7 @@ typedef struct {
     ngx_http_loyalty_code_t       *code;
     u_char                        *name;        /* normalized */
     size_t                         len;         /* 0: not a code's form */
-    uint32_t                       hash;        /* of name */
+    uint32_t                       hash;        /* of name: code_hash() */
     ngx_int_t                      slot;
     ngx_uint_t                     bot;
     uint64_t                       ua_hash;
@@ -84,7 +84,7 @@ MDB_txn *ngx_http_loyalty_ref_txn(ngx_http_request_t *r,
     ngx_http_loyalty_click_t *c);
 ngx_int_t ngx_http_loyalty_ref_find(ngx_http_request_t *r,
     ngx_http_loyalty_click_t *c, const u_char *name, size_t len,
-    ngx_http_loyalty_code_t **code);
+    uint32_t hash, ngx_http_loyalty_code_t **code);
 ngx_int_t ngx_http_loyalty_ref_cookie(ngx_http_request_t *r,
     ngx_http_loyalty_click_t *c, ngx_http_loyalty_loc_conf_t *llcf,
     loyalty_keyring_t *keys, loyalty_ref_cookie_t *rc);

@@ -123,7 +123,9 @@ ngx_http_loyalty_ref_cookie(ngx_http_request_t *r, ngx_http_loyalty_click_t *c,
         return NGX_DECLINED;
     }
 
-    found = ngx_http_loyalty_ref_find(r, c, name, n, &code);
+    found = ngx_http_loyalty_ref_find(r, c, name, n,
+                                      ngx_http_loyalty_code_hash(name, n),
+                                      &code);
 
     if (found == NGX_ERROR) {
         return NGX_ERROR;
